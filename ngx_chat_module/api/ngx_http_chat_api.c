@@ -1,0 +1,237 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * The REST API: the seed's routes, matched segment by segment, with the
+ * checks every route shares applied before its handler runs.
+ */
+
+
+#include "../ngx_http_chat_module.h"
+
+
+#define NGX_HTTP_CHAT_JSON_BODY  0x01
+
+
+typedef struct {
+    ngx_uint_t                 method;
+    ngx_str_t                  path;       /* ":name" matches one segment */
+    ngx_uint_t                 flags;
+    ngx_int_t                (*handler)(ngx_http_request_t *r);
+} ngx_http_chat_route_t;
+
+
+static ngx_int_t ngx_http_chat_not_implemented(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_chat_route_match(ngx_str_t *pattern,
+    ngx_str_t *uri, ngx_http_chat_ctx_t *ctx);
+
+
+#define ngx_http_chat_todo  ngx_http_chat_not_implemented
+
+/*
+ * The seed's REST contract.  Routes whose issue has not landed yet answer
+ * 501 after the shared checks, so clients see the final status codes for
+ * bad methods, types and sizes already.
+ */
+static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
+
+    { NGX_HTTP_POST, ngx_string("/api/auth/send-otp"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+    { NGX_HTTP_POST, ngx_string("/api/auth/verify-otp"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+    { NGX_HTTP_POST, ngx_string("/api/auth/complete-profile"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+    { NGX_HTTP_POST, ngx_string("/api/auth/refresh-token"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+    { NGX_HTTP_POST, ngx_string("/api/auth/logout"),
+      0, ngx_http_chat_todo },
+
+    { NGX_HTTP_GET, ngx_string("/api/users/profile"),
+      0, ngx_http_chat_todo },
+    { NGX_HTTP_PUT, ngx_string("/api/users/profile"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+    { NGX_HTTP_POST, ngx_string("/api/users/upload-avatar"),
+      0, ngx_http_chat_todo },
+    { NGX_HTTP_GET, ngx_string("/api/users/search"),
+      0, ngx_http_chat_todo },
+    { NGX_HTTP_POST, ngx_string("/api/users/add-contact"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+
+    { NGX_HTTP_GET, ngx_string("/api/chats"),
+      0, ngx_http_chat_todo },
+    { NGX_HTTP_POST, ngx_string("/api/chats/private"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+    { NGX_HTTP_POST, ngx_string("/api/chats/group"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+    { NGX_HTTP_GET, ngx_string("/api/chats/:id/messages"),
+      0, ngx_http_chat_todo },
+    { NGX_HTTP_PUT, ngx_string("/api/chats/:id/settings"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+
+    { NGX_HTTP_POST, ngx_string("/api/messages"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+    { NGX_HTTP_GET, ngx_string("/api/messages/:id"),
+      0, ngx_http_chat_todo },
+    { NGX_HTTP_PUT, ngx_string("/api/messages/:id"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+    { NGX_HTTP_DELETE, ngx_string("/api/messages/:id"),
+      0, ngx_http_chat_todo },
+    { NGX_HTTP_POST, ngx_string("/api/messages/:id/react"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+
+    { NGX_HTTP_GET, ngx_string("/api/stories"),
+      0, ngx_http_chat_todo },
+    { NGX_HTTP_POST, ngx_string("/api/stories"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+    { NGX_HTTP_GET, ngx_string("/api/stories/:id/views"),
+      0, ngx_http_chat_todo },
+    { NGX_HTTP_POST, ngx_string("/api/stories/:id/react"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+
+    { NGX_HTTP_GET, ngx_string("/api/calls/history"),
+      0, ngx_http_chat_todo },
+    { NGX_HTTP_POST, ngx_string("/api/calls/initiate"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+    { NGX_HTTP_PUT, ngx_string("/api/calls/:id/end"),
+      0, ngx_http_chat_todo },
+    { NGX_HTTP_POST, ngx_string("/api/calls/:id/feedback"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+
+    { 0, ngx_null_string, 0, NULL }
+};
+
+
+ngx_int_t
+ngx_http_chat_api_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t              allowed, method;
+    ngx_http_chat_ctx_t    *ctx;
+    ngx_http_chat_route_t  *rt, *found;
+
+    ctx = ngx_http_chat_prepare(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r != r->main) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such API route");
+    }
+
+    /* HEAD is answered as GET without a body */
+    method = (r->method == NGX_HTTP_HEAD) ? NGX_HTTP_GET : r->method;
+
+    allowed = 0;
+    found = NULL;
+
+    for (rt = ngx_http_chat_routes; rt->path.len; rt++) {
+        ctx->nparams = 0;
+
+        if (!ngx_http_chat_route_match(&rt->path, &r->uri, ctx)) {
+            continue;
+        }
+
+        allowed |= rt->method;
+
+        if (rt->method == method) {
+            found = rt;
+            break;
+        }
+    }
+
+    if (allowed == 0) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such API route");
+    }
+
+    if (found == NULL) {
+        /* collect every method of this path for Allow */
+        for (rt++; rt->path.len; rt++) {
+            ctx->nparams = 0;
+
+            if (ngx_http_chat_route_match(&rt->path, &r->uri, ctx)) {
+                allowed |= rt->method;
+            }
+        }
+
+        if (r->method == NGX_HTTP_OPTIONS) {
+            return ngx_http_chat_send_preflight(r, allowed);
+        }
+
+        return ngx_http_chat_send_method_not_allowed(r, allowed);
+    }
+
+    ctx->route = found;
+
+    if (found->flags & NGX_HTTP_CHAT_JSON_BODY) {
+        return ngx_http_chat_read_json_body(r, found->handler);
+    }
+
+    if (ngx_http_chat_discard_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return found->handler(r);
+}
+
+
+/* "/api/chats/:id/messages" against the URI; saves ":id" values */
+
+static ngx_uint_t
+ngx_http_chat_route_match(ngx_str_t *pattern, ngx_str_t *uri,
+    ngx_http_chat_ctx_t *ctx)
+{
+    u_char  *p, *pe, *u, *ue, *s;
+
+    p = pattern->data;
+    pe = p + pattern->len;
+    u = uri->data;
+    ue = u + uri->len;
+
+    /* a trailing slash is the same route */
+    if (ue - u > 1 && ue[-1] == '/') {
+        ue--;
+    }
+
+    while (p < pe && u < ue) {
+
+        if (*p == ':') {
+            while (p < pe && *p != '/') {
+                p++;
+            }
+
+            s = u;
+
+            while (u < ue && *u != '/') {
+                u++;
+            }
+
+            if (u == s || ctx->nparams == NGX_HTTP_CHAT_MAX_PARAMS) {
+                return 0;
+            }
+
+            ctx->params[ctx->nparams].data = s;
+            ctx->params[ctx->nparams].len = u - s;
+            ctx->nparams++;
+
+            continue;
+        }
+
+        if (*p != *u) {
+            return 0;
+        }
+
+        p++;
+        u++;
+    }
+
+    return p == pe && u == ue;
+}
+
+
+static ngx_int_t
+ngx_http_chat_not_implemented(ngx_http_request_t *r)
+{
+    return ngx_http_chat_send_error(r, NGX_HTTP_NOT_IMPLEMENTED,
+                                    "not_implemented",
+                                    "this route is not implemented yet");
+}

@@ -1,0 +1,757 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * Directives, configuration create/merge/validation, and the per-worker
+ * start and stop of the module's I/O back ends.
+ */
+
+
+#include "ngx_http_chat_module.h"
+#include "store/ngx_http_chat_mongo.h"
+#include "store/ngx_http_chat_redis.h"
+#include "services/ngx_http_chat_curl.h"
+
+
+static ngx_int_t ngx_http_chat_add_variables(ngx_conf_t *cf);
+static void *ngx_http_chat_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_chat_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_chat_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_chat_set_handler(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_chat_mongo_uri(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_chat_jwt_algorithm(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_chat_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_chat_ready_check(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_chat_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_chat_init_process(ngx_cycle_t *cycle);
+static void ngx_http_chat_exit_process(ngx_cycle_t *cycle);
+
+
+ngx_http_chat_redis_t  *ngx_http_chat_redis_main;
+
+
+static ngx_conf_num_bounds_t  ngx_http_chat_pool_size_bounds = {
+    ngx_conf_check_num_bounds, 1, 1024
+};
+
+
+static ngx_command_t  ngx_http_chat_commands[] = {
+
+    { ngx_string("chat_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_chat_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_CHAT_HANDLER_API,
+      NULL },
+
+    { ngx_string("chat_healthz"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_chat_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_CHAT_HANDLER_HEALTHZ,
+      NULL },
+
+    { ngx_string("chat_readyz"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_chat_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_CHAT_HANDLER_READYZ,
+      NULL },
+
+    { ngx_string("chat_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_chat_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chat_redis_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, redis_connect_timeout),
+      NULL },
+
+    { ngx_string("chat_redis_backoff_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, redis_backoff_max),
+      NULL },
+
+    { ngx_string("chat_mongo_uri"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_chat_mongo_uri,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chat_mongo_database"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, mongo_db),
+      NULL },
+
+    { ngx_string("chat_mongo_pool_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, mongo_pool_size),
+      &ngx_http_chat_pool_size_bounds },
+
+    { ngx_string("chat_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, thread_pool_name),
+      NULL },
+
+    { ngx_string("chat_jwt_algorithm"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_chat_jwt_algorithm,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, jwt_alg),
+      NULL },
+
+    { ngx_string("chat_jwt_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, jwt_secret),
+      NULL },
+
+    { ngx_string("chat_jwt_private_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_chat_key_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, jwt_private_key),
+      NULL },
+
+    { ngx_string("chat_jwt_public_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_chat_key_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, jwt_public_key),
+      NULL },
+
+    { ngx_string("chat_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, jwt_issuer),
+      NULL },
+
+    { ngx_string("chat_jwt_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, jwt_audience),
+      NULL },
+
+    { ngx_string("chat_upstream_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, upstream_timeout),
+      NULL },
+
+    { ngx_string("chat_ready_check"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_chat_ready_check,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chat_max_body_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chat_loc_conf_t, max_body_size),
+      NULL },
+
+    { ngx_string("chat_cors_origin"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_chat_cors_origin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chat_security_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chat_loc_conf_t, security_headers),
+      NULL },
+
+    { ngx_string("chat_hsts_max_age"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chat_loc_conf_t, hsts_max_age),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_chat_module_ctx = {
+    ngx_http_chat_add_variables,           /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_chat_create_main_conf,        /* create main configuration */
+    ngx_http_chat_init_main_conf,          /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_chat_create_loc_conf,         /* create location configuration */
+    ngx_http_chat_merge_loc_conf           /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_chat_module = {
+    NGX_MODULE_V1,
+    &ngx_http_chat_module_ctx,             /* module context */
+    ngx_http_chat_commands,                /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_chat_init_process,            /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_chat_exit_process,            /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_chat_vars[] = {
+
+    { ngx_string("chat_request_id"), NULL,
+      ngx_http_chat_request_id_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_int_t
+ngx_http_chat_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_chat_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_chat_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    cmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_chat_main_conf_t));
+    if (cmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     cmcf->redis_host = { 0, NULL };
+     *     cmcf->mongo_uri = { 0, NULL };
+     *     cmcf->thread_pool = NULL;
+     *     cmcf->jwt_* = { 0, NULL };
+     *     cmcf->ready_checks = NULL;
+     *     cmcf->enabled = 0;
+     */
+
+    cmcf->redis_port = 0;
+    cmcf->redis_connect_timeout = NGX_CONF_UNSET_MSEC;
+    cmcf->redis_backoff_max = NGX_CONF_UNSET_MSEC;
+    cmcf->mongo_pool_size = NGX_CONF_UNSET_UINT;
+    cmcf->upstream_timeout = NGX_CONF_UNSET_MSEC;
+
+    return cmcf;
+}
+
+
+static char *
+ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_chat_main_conf_t *cmcf = conf;
+
+    ngx_conf_init_msec_value(cmcf->redis_connect_timeout, 2000);
+    ngx_conf_init_msec_value(cmcf->redis_backoff_max, 5000);
+    ngx_conf_init_uint_value(cmcf->mongo_pool_size, 16);
+    ngx_conf_init_msec_value(cmcf->upstream_timeout, 10000);
+
+    if (cmcf->mongo_db.len == 0) {
+        ngx_str_set(&cmcf->mongo_db, "chat");
+    }
+
+    if (cmcf->jwt_alg.len == 0) {
+        ngx_str_set(&cmcf->jwt_alg, "HS256");
+    }
+
+    if (!cmcf->enabled) {
+        return NGX_CONF_OK;
+    }
+
+    if (cmcf->redis_host.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_redis\" is required when a location uses "
+                           "the chat module");
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->mongo_uri.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_mongo_uri\" is required when a location "
+                           "uses the chat module");
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->jwt_alg.data[0] == 'H') {
+        if (cmcf->jwt_secret.len < 32) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"chat_jwt_secret\" of at least 32 bytes is "
+                               "required for \"chat_jwt_algorithm %V\"",
+                               &cmcf->jwt_alg);
+            return NGX_CONF_ERROR;
+        }
+
+    } else if (cmcf->jwt_private_key.len == 0
+               || cmcf->jwt_public_key.len == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_jwt_private_key\" and "
+                           "\"chat_jwt_public_key\" are required for "
+                           "\"chat_jwt_algorithm %V\"", &cmcf->jwt_alg);
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * the pool named "default" exists without a thread_pool directive;
+     * any other name must be defined, which ngx_thread_pool checks
+     */
+    cmcf->thread_pool = ngx_thread_pool_add(cf, cmcf->thread_pool_name.len
+                                                ? &cmcf->thread_pool_name
+                                                : NULL);
+    if (cmcf->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_chat_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_chat_loc_conf_t  *clcf;
+
+    clcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_chat_loc_conf_t));
+    if (clcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     clcf->handler = NGX_HTTP_CHAT_HANDLER_NONE;
+     */
+
+    clcf->max_body_size = NGX_CONF_UNSET_SIZE;
+    clcf->cors_origins = NGX_CONF_UNSET_PTR;
+    clcf->security_headers = NGX_CONF_UNSET;
+    clcf->hsts_max_age = NGX_CONF_UNSET;
+
+    return clcf;
+}
+
+
+static char *
+ngx_http_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_chat_loc_conf_t *prev = parent;
+    ngx_http_chat_loc_conf_t *conf = child;
+
+    ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
+                              64 * 1024);
+    ngx_conf_merge_ptr_value(conf->cors_origins, prev->cors_origins, NULL);
+    ngx_conf_merge_value(conf->security_headers, prev->security_headers, 1);
+    ngx_conf_merge_value(conf->hsts_max_age, prev->hsts_max_age,
+                         180 * 24 * 60 * 60);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_chat_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_chat_loc_conf_t *clcf = conf;
+
+    ngx_http_core_loc_conf_t   *hlcf;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    if (clcf->handler != NGX_HTTP_CHAT_HANDLER_NONE) {
+        return "conflicts with another chat handler in this location";
+    }
+
+    clcf->handler = (ngx_http_chat_handler_e) cmd->offset;
+
+    hlcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    switch (clcf->handler) {
+
+    case NGX_HTTP_CHAT_HANDLER_API:
+        hlcf->handler = ngx_http_chat_api_handler;
+        break;
+
+    case NGX_HTTP_CHAT_HANDLER_HEALTHZ:
+        hlcf->handler = ngx_http_chat_healthz_handler;
+        break;
+
+    case NGX_HTTP_CHAT_HANDLER_READYZ:
+        hlcf->handler = ngx_http_chat_readyz_handler;
+        break;
+
+    default:
+        return "has an unknown handler";
+    }
+
+    /* only routes that reach the back ends need them configured */
+    if (clcf->handler != NGX_HTTP_CHAT_HANDLER_HEALTHZ) {
+        cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_chat_module);
+        cmcf->enabled = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_chat_main_conf_t *cmcf = conf;
+
+    ngx_str_t  *value;
+    ngx_url_t   u;
+
+    if (cmcf->redis_host.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = value[1];
+    u.default_port = 6379;
+    u.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid address \"%V\" in \"%V\": %s",
+                           &value[1], &cmd->name,
+                           u.err ? u.err : "cannot parse");
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.host.len == 0 || u.uri.len || u.family == AF_UNIX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid address \"%V\" in \"%V\": "
+                           "expected host:port", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    /* hiredis wants a NUL-terminated host */
+    cmcf->redis_host.data = ngx_pnalloc(cf->pool, u.host.len + 1);
+    if (cmcf->redis_host.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(cmcf->redis_host.data, u.host.data, u.host.len);
+    cmcf->redis_host.data[u.host.len] = '\0';
+    cmcf->redis_host.len = u.host.len;
+    cmcf->redis_port = u.port;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_chat_mongo_uri(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_chat_main_conf_t *cmcf = conf;
+
+    ngx_str_t  *value;
+    u_char      err[NGX_MAX_ERROR_STR];
+
+    if (cmcf->mongo_uri.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_chat_mongo_check_uri(&value[1], err, sizeof(err))
+        != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URI in \"%V\": %s", &cmd->name, err);
+        return NGX_CONF_ERROR;
+    }
+
+    cmcf->mongo_uri = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_chat_jwt_algorithm(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    static const char  *algs[] = {
+        "HS256", "HS384", "HS512", "RS256", "RS384", "RS512",
+        "ES256", "ES384", "ES512", NULL
+    };
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+
+    for (i = 0; algs[i]; i++) {
+        if (value[1].len == 5
+            && ngx_strncmp(value[1].data, algs[i], 5) == 0)
+        {
+            return ngx_conf_set_str_slot(cf, cmd, conf);
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\": expected one of "
+                       "HS256, HS384, HS512, RS256, RS384, RS512, ES256, "
+                       "ES384, ES512", &value[1], &cmd->name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* reads a PEM key file at configuration time, so workers never touch disk */
+
+static char *
+ngx_http_chat_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    u_char  *p = conf;
+
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_str_t        *value, *key, name;
+    ngx_file_info_t   fi;
+
+    key = (ngx_str_t *) (p + cmd->offset);
+
+    if (key->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"%V\" cannot open key file \"%V\"",
+                           &cmd->name, &name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) == 0 || ngx_file_size(&fi) > 64 * 1024)
+    {
+        ngx_close_file(fd);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" key file \"%V\" is empty or too large",
+                           &cmd->name, &name);
+        return NGX_CONF_ERROR;
+    }
+
+    key->len = (size_t) ngx_file_size(&fi);
+    key->data = ngx_pnalloc(cf->pool, key->len + 1);
+    if (key->data == NULL) {
+        ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_fd(fd, key->data, key->len);
+    ngx_close_file(fd);
+
+    if (n != (ssize_t) key->len
+        || ngx_strstr(key->data, "-----BEGIN ") == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" key file \"%V\" is not a PEM file",
+                           &cmd->name, &name);
+        return NGX_CONF_ERROR;
+    }
+
+    key->data[key->len] = '\0';
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_chat_ready_check(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_chat_main_conf_t *cmcf = conf;
+
+    ngx_str_t  *value, *url;
+
+    value = cf->args->elts;
+
+    if (ngx_strncasecmp(value[1].data, (u_char *) "http://", 7) != 0
+        && ngx_strncasecmp(value[1].data, (u_char *) "https://", 8) != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URL \"%V\" in \"%V\": expected http:// "
+                           "or https://", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->ready_checks == NULL) {
+        cmcf->ready_checks = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+        if (cmcf->ready_checks == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    url = ngx_array_push(cmcf->ready_checks);
+    if (url == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* libcurl wants a NUL-terminated URL; config strings are */
+    *url = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_chat_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_chat_loc_conf_t *clcf = conf;
+
+    ngx_str_t  *value, *origin;
+
+    value = cf->args->elts;
+
+    if (!(value[1].len == 1 && value[1].data[0] == '*')
+        && ngx_strncasecmp(value[1].data, (u_char *) "http://", 7) != 0
+        && ngx_strncasecmp(value[1].data, (u_char *) "https://", 8) != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid origin \"%V\" in \"%V\": expected \"*\" "
+                           "or scheme://host[:port]", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (clcf->cors_origins == NGX_CONF_UNSET_PTR) {
+        clcf->cors_origins = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+        if (clcf->cors_origins == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    origin = ngx_array_push(clcf->cors_origins);
+    if (origin == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *origin = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_chat_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_chat_module);
+    if (cmcf == NULL || !cmcf->enabled) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_chat_mongo_init_process(cycle, cmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_chat_curl_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_chat_redis_main = ngx_http_chat_redis_create(cycle,
+                                   &cmcf->redis_host, cmcf->redis_port,
+                                   cmcf->redis_connect_timeout,
+                                   cmcf->redis_backoff_max);
+    if (ngx_http_chat_redis_main == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_chat_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_chat_module);
+    if (cmcf == NULL || !cmcf->enabled) {
+        return;
+    }
+
+    if (ngx_http_chat_redis_main) {
+        ngx_http_chat_redis_destroy(ngx_http_chat_redis_main);
+        ngx_http_chat_redis_main = NULL;
+    }
+
+    ngx_http_chat_curl_exit_process(cycle);
+    ngx_http_chat_mongo_exit_process(cycle);
+}

@@ -1,0 +1,118 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_MODULE_H_INCLUDED_
+#define _NGX_HTTP_CHAT_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <jansson.h>
+
+
+#define NGX_HTTP_CHAT_VERSION  "0.1.0"
+
+
+typedef enum {
+    NGX_HTTP_CHAT_HANDLER_NONE = 0,
+    NGX_HTTP_CHAT_HANDLER_API,
+    NGX_HTTP_CHAT_HANDLER_WS,
+    NGX_HTTP_CHAT_HANDLER_HEALTHZ,
+    NGX_HTTP_CHAT_HANDLER_READYZ
+} ngx_http_chat_handler_e;
+
+
+typedef struct {
+    ngx_str_t                  redis_host;
+    in_port_t                  redis_port;
+    ngx_msec_t                 redis_connect_timeout;
+    ngx_msec_t                 redis_backoff_max;
+
+    ngx_str_t                  mongo_uri;
+    ngx_str_t                  mongo_db;
+    ngx_uint_t                 mongo_pool_size;
+
+    ngx_str_t                  thread_pool_name;
+    ngx_thread_pool_t         *thread_pool;
+
+    ngx_str_t                  jwt_alg;
+    ngx_str_t                  jwt_secret;
+    ngx_str_t                  jwt_private_key;
+    ngx_str_t                  jwt_public_key;
+    ngx_str_t                  jwt_issuer;
+    ngx_str_t                  jwt_audience;
+
+    ngx_msec_t                 upstream_timeout;
+
+    /* readiness checks of external HTTP dependencies: ngx_str_t URLs */
+    ngx_array_t               *ready_checks;
+
+    ngx_flag_t                 enabled;  /* some location uses the module */
+} ngx_http_chat_main_conf_t;
+
+
+typedef struct {
+    ngx_http_chat_handler_e    handler;
+    size_t                     max_body_size;
+    ngx_array_t               *cors_origins;   /* ngx_str_t, "*" allowed */
+    ngx_flag_t                 security_headers;
+    ngx_flag_t                 hsts;
+    time_t                     hsts_max_age;
+} ngx_http_chat_loc_conf_t;
+
+
+#define NGX_HTTP_CHAT_MAX_PARAMS  4
+
+
+/* per-request context */
+typedef struct {
+    ngx_str_t                  request_id;
+    ngx_http_log_handler_pt    log_handler;   /* the one we wrap */
+    json_t                    *body;          /* parsed JSON request body */
+    ngx_str_t                  params[NGX_HTTP_CHAT_MAX_PARAMS]; /* :id */
+    ngx_uint_t                 nparams;
+    void                      *route;
+    ngx_int_t                (*body_handler)(ngx_http_request_t *r);
+} ngx_http_chat_ctx_t;
+
+
+extern ngx_module_t  ngx_http_chat_module;
+
+/* this worker's Redis command connection (store/ngx_http_chat_redis.c) */
+extern struct ngx_http_chat_redis_s  *ngx_http_chat_redis_main;
+
+
+/*
+ * ngx_http_chat_http.c: the behaviour common to every route.  The send
+ * functions return what a content handler returns; after a body was read,
+ * pass it to ngx_http_finalize_request().
+ */
+ngx_http_chat_ctx_t *ngx_http_chat_prepare(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_add_header(ngx_http_request_t *r, const char *key,
+    ngx_str_t *value);
+ngx_int_t ngx_http_chat_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *json);
+ngx_int_t ngx_http_chat_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message);
+ngx_int_t ngx_http_chat_send_method_not_allowed(ngx_http_request_t *r,
+    ngx_uint_t allowed);
+ngx_int_t ngx_http_chat_send_preflight(ngx_http_request_t *r,
+    ngx_uint_t allowed);
+ngx_int_t ngx_http_chat_read_json_body(ngx_http_request_t *r,
+    ngx_int_t (*handler)(ngx_http_request_t *r));
+ngx_int_t ngx_http_chat_discard_body(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_request_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+/* ngx_http_chat_health.c */
+ngx_int_t ngx_http_chat_healthz_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_readyz_handler(ngx_http_request_t *r);
+
+/* ngx_http_chat_api.c */
+ngx_int_t ngx_http_chat_api_handler(ngx_http_request_t *r);
+
+
+#endif /* _NGX_HTTP_CHAT_MODULE_H_INCLUDED_ */

@@ -1,0 +1,69 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_MONGO_H_INCLUDED_
+#define _NGX_HTTP_CHAT_MONGO_H_INCLUDED_
+
+
+#include "../ngx_http_chat_module.h"
+#include <mongoc/mongoc.h>
+
+
+/*
+ * libmongoc is blocking, so every operation runs in an NGINX thread pool.
+ * A task is heap memory owned by this layer: it outlives the request that
+ * posted it, and a request that goes away only marks it aborted.  run()
+ * executes in a pool thread with a client popped from this worker's pool;
+ * done() runs on the event loop afterwards, unless the task was aborted.
+ */
+
+typedef struct ngx_http_chat_mongo_task_s  ngx_http_chat_mongo_task_t;
+
+typedef void (*ngx_http_chat_mongo_run_pt)(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+typedef void (*ngx_http_chat_mongo_done_pt)(ngx_http_chat_mongo_task_t *t);
+
+struct ngx_http_chat_mongo_task_s {
+    ngx_http_chat_mongo_run_pt    run;
+    ngx_http_chat_mongo_done_pt   done;
+    void                         *data;     /* the owner, e.g. a request */
+
+    /* results, written by run() in the thread, read by done() */
+    ngx_int_t                     rc;       /* NGX_OK or NGX_ERROR */
+    bson_error_t                  error;
+    bson_t                        reply;    /* always initialised */
+    ngx_msec_t                    elapsed;
+    void                         *result;   /* run()'s own, see cleanup */
+
+    /* frees result; called on the event loop, aborted or not */
+    void                        (*cleanup)(ngx_http_chat_mongo_task_t *t);
+
+    /* the request owner, when posted with ngx_http_chat_mongo_post_request */
+    ngx_http_cleanup_t           *request_cleanup;
+
+    ngx_log_t                    *log;
+    ngx_queue_t                   queue;
+    unsigned                      aborted:1;
+    unsigned                      posted:1;
+};
+
+
+ngx_int_t ngx_http_chat_mongo_check_uri(ngx_str_t *uri, u_char *err,
+    size_t len);
+ngx_int_t ngx_http_chat_mongo_init_process(ngx_cycle_t *cycle,
+    ngx_http_chat_main_conf_t *cmcf);
+void ngx_http_chat_mongo_exit_process(ngx_cycle_t *cycle);
+
+ngx_http_chat_mongo_task_t *ngx_http_chat_mongo_task_create(ngx_log_t *log,
+    ngx_http_chat_mongo_run_pt run, ngx_http_chat_mongo_done_pt done,
+    void *data);
+/* on NGX_ERROR the task is already freed */
+ngx_int_t ngx_http_chat_mongo_post(ngx_http_chat_mongo_task_t *t);
+/* posts on behalf of r: r->main->count++, aborted when r is freed */
+ngx_int_t ngx_http_chat_mongo_post_request(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t);
+
+
+#endif /* _NGX_HTTP_CHAT_MONGO_H_INCLUDED_ */
