@@ -1,0 +1,45 @@
+package ChatTest;
+
+# Shared Test::Nginx settings of the suite: the module's http{} directives
+# pointing at the private Redis and FerretDB that tools/test started, and
+# the rule that every block checks its error log unless told otherwise.
+
+use strict;
+use warnings;
+
+use Test::Nginx::Socket ();
+
+our @EXPORT_OK = qw(chat_http_config);
+
+sub chat_http_config {
+    return <<'_EOC_';
+    chat_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    chat_mongo_uri "mongodb://127.0.0.1:$TEST_NGINX_MONGO_PORT/";
+    chat_mongo_database chat_test;
+    chat_jwt_secret "test-secret-0123456789abcdef0123456789";
+_EOC_
+}
+
+sub import {
+    my $class = shift;
+
+    Test::Nginx::Socket::add_block_preprocessor(sub {
+        my $block = shift;
+
+        if (!defined $block->http_config) {
+            $block->set_value("http_config", chat_http_config());
+        }
+
+        if (!defined $block->no_error_log && !defined $block->error_log
+            && !defined $block->must_die)
+        {
+            $block->set_value("no_error_log", "[error]\n[alert]\n[emerg]");
+        }
+    });
+
+    my $caller = caller;
+    no strict 'refs';
+    *{"${caller}::chat_http_config"} = \&chat_http_config;
+}
+
+1;
