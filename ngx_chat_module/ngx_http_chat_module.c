@@ -39,8 +39,13 @@ static void ngx_http_chat_exit_process(ngx_cycle_t *cycle);
 ngx_http_chat_redis_t  *ngx_http_chat_redis_main;
 
 
+static char *ngx_http_chat_check_bounds(ngx_conf_t *cf, void *post,
+    void *data);
+
+
+/* like ngx_conf_check_num_bounds(), but the message names the directive */
 static ngx_conf_num_bounds_t  ngx_http_chat_pool_size_bounds = {
-    ngx_conf_check_num_bounds, 1, 1024
+    ngx_http_chat_check_bounds, 1, 1024
 };
 
 
@@ -698,6 +703,29 @@ ngx_http_chat_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     *origin = value[1];
 
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_chat_check_bounds(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_conf_num_bounds_t  *bounds = post;
+    ngx_int_t              *np = data;
+
+    ngx_str_t  *value;
+
+    if (*np >= bounds->low && *np <= bounds->high) {
+        return NGX_CONF_OK;
+    }
+
+    value = cf->args->elts;
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\": must be between "
+                       "%i and %i", &value[1], &value[0], bounds->low,
+                       bounds->high);
+
+    return NGX_CONF_ERROR;
 }
 
 
