@@ -431,10 +431,15 @@ ngx_http_chat_redis_connected(const redisAsyncContext *ac, int status)
     rds->state = NGX_HTTP_CHAT_REDIS_CONNECTED;
     rds->connected_at = ngx_current_msec;
 
-    if (rds->failures || rds->connected_once) {
+    if (rds->failures) {
         ngx_log_error(NGX_LOG_NOTICE, rds->log, 0,
-                      "chat redis: reconnected to %s:%d after %ui failures",
-                      rds->host, rds->port, rds->failures);
+                      "chat redis: connected to %s:%d after %ui failed "
+                      "attempts", rds->host, rds->port, rds->failures);
+
+    } else if (rds->connected_once) {
+        ngx_log_error(NGX_LOG_NOTICE, rds->log, 0,
+                      "chat redis: reconnected to %s:%d",
+                      rds->host, rds->port);
 
     } else {
         ngx_log_error(NGX_LOG_INFO, rds->log, 0,
