@@ -474,8 +474,11 @@ ngx_http_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u.url = value[1];
     u.default_port = 6379;
-    u.no_resolve = 1;
 
+    /*
+     * Resolved here, once: hiredis would resolve a name with a blocking
+     * getaddrinfo() in the worker at every reconnect.
+     */
     if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid address \"%V\" in \"%V\": %s",
@@ -484,22 +487,26 @@ ngx_http_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (u.host.len == 0 || u.uri.len || u.family == AF_UNIX) {
+    if (u.host.len == 0 || u.uri.len || u.family == AF_UNIX
+        || u.naddrs == 0)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid address \"%V\" in \"%V\": "
                            "expected host:port", &value[1], &cmd->name);
         return NGX_CONF_ERROR;
     }
 
-    /* hiredis wants a NUL-terminated host */
-    cmcf->redis_host.data = ngx_pnalloc(cf->pool, u.host.len + 1);
+    /* hiredis wants a NUL-terminated numeric host */
+    cmcf->redis_host.data = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
     if (cmcf->redis_host.data == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_memcpy(cmcf->redis_host.data, u.host.data, u.host.len);
-    cmcf->redis_host.data[u.host.len] = '\0';
-    cmcf->redis_host.len = u.host.len;
+    cmcf->redis_host.len = ngx_sock_ntop(u.addrs[0].sockaddr,
+                                         u.addrs[0].socklen,
+                                         cmcf->redis_host.data,
+                                         NGX_SOCKADDR_STRLEN, 0);
+    cmcf->redis_host.data[cmcf->redis_host.len] = '\0';
     cmcf->redis_port = u.port;
 
     return NGX_CONF_OK;

@@ -39,6 +39,8 @@ typedef struct {
 /*
  * Heap state shared by the checks: it outlives the request when the client
  * goes away or the deadline passes, and is freed by the last completion.
+ * What outlives the request logs to the cycle's log: the connection's log
+ * is freed with the connection.
  */
 struct ngx_http_chat_ready_s {
     ngx_http_request_t           *request;    /* NULL once answered or gone */
@@ -166,7 +168,7 @@ ngx_http_chat_readyz_handler(ngx_http_request_t *r)
     check = &ready->checks[1];
     ready->pending++;
 
-    t = ngx_http_chat_mongo_task_create(r->connection->log,
+    t = ngx_http_chat_mongo_task_create(ngx_cycle->log,
                                         ngx_http_chat_ready_mongo_run,
                                         ngx_http_chat_ready_mongo_done,
                                         check);
@@ -188,7 +190,7 @@ ngx_http_chat_readyz_handler(ngx_http_request_t *r)
         check->url = &urls[i - 2];
         ready->pending++;
 
-        req = ngx_http_chat_curl_create(r->connection->log,
+        req = ngx_http_chat_curl_create(ngx_cycle->log,
                                         cmcf->upstream_timeout);
         if (req == NULL) {
             goto failed;
@@ -217,10 +219,15 @@ ngx_http_chat_readyz_handler(ngx_http_request_t *r)
 
     ready->deadline.handler = ngx_http_chat_ready_deadline;
     ready->deadline.data = ready;
-    ready->deadline.log = r->connection->log;
+    ready->deadline.log = ngx_cycle->log;
     ready->deadline.cancelable = 1;
 
     r->main->count++;
+
+    /* notice a client that leaves while the checks run */
+    if (!r->discard_body) {
+        r->read_event_handler = ngx_http_test_reading;
+    }
 
     if (ready->pending > 1) {
         ngx_add_timer(&ready->deadline, NGX_HTTP_CHAT_READY_DEADLINE);
@@ -467,5 +474,8 @@ ngx_http_chat_ready_cleanup(void *data)
     ngx_http_chat_ready_t  *ready = data;
 
     /* the client went away: the checks finish and free the state */
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ready->deadline.log, 0,
+                   "chat readyz: request gone, checks go on");
+
     ready->request = NULL;
 }

@@ -30,6 +30,20 @@ typedef struct {
 } ngx_http_chat_curl_handle_t;
 
 
+/*
+ * A curl socket being watched.  uniq (the inode) tells whether the fd still
+ * names the socket we registered: libcurl 7.88 closes sockets that fail or
+ * are dropped while connecting with plain close() and reports REMOVE only
+ * afterwards, by which time the fd number may name a new socket.
+ */
+
+typedef struct {
+    ngx_connection_t           *connection;
+    ngx_file_uniq_t             uniq;
+    ngx_queue_t                 queue;
+} ngx_http_chat_curl_socket_t;
+
+
 static int ngx_http_chat_curl_socket_cb(CURL *easy, curl_socket_t s,
     int what, void *userp, void *socketp);
 static int ngx_http_chat_curl_timer_cb(CURLM *multi, long timeout_ms,
@@ -38,10 +52,15 @@ static int ngx_http_chat_curl_close_socket(void *clientp, curl_socket_t s);
 static size_t ngx_http_chat_curl_write(char *ptr, size_t size, size_t nmemb,
     void *userdata);
 
-static ngx_connection_t *ngx_http_chat_curl_get_connection(curl_socket_t s);
-static ngx_connection_t *ngx_http_chat_curl_lookup(curl_socket_t s);
-static void ngx_http_chat_curl_watch(ngx_connection_t *c, int what);
-static void ngx_http_chat_curl_release(ngx_connection_t *c, ngx_uint_t flags);
+static ngx_http_chat_curl_socket_t *ngx_http_chat_curl_socket_add(
+    curl_socket_t s);
+static ngx_http_chat_curl_socket_t *ngx_http_chat_curl_socket_find(
+    curl_socket_t s);
+static ngx_uint_t ngx_http_chat_curl_socket_alive(
+    ngx_http_chat_curl_socket_t *sock);
+static void ngx_http_chat_curl_socket_watch(ngx_connection_t *c, int what);
+static void ngx_http_chat_curl_socket_release(
+    ngx_http_chat_curl_socket_t *sock, ngx_uint_t flags);
 
 static void ngx_http_chat_curl_event_handler(ngx_event_t *ev);
 static void ngx_http_chat_curl_timer_handler(ngx_event_t *ev);
@@ -63,10 +82,7 @@ static ngx_connection_t   ngx_http_chat_curl_dummy;
 /* started requests, ngx_http_chat_curl_req_t.queue */
 static ngx_queue_t        ngx_http_chat_curl_requests;
 
-/*
- * Connections wrapping curl sockets, linked through c->queue: that field
- * only serves reusable connections, and these are never made reusable.
- */
+/* watched curl sockets, ngx_http_chat_curl_socket_t.queue */
 static ngx_queue_t        ngx_http_chat_curl_sockets;
 
 
@@ -138,7 +154,7 @@ ngx_http_chat_curl_exit_process(ngx_cycle_t *cycle)
     CURLM                        *multi;
     CURLMcode                     rc;
     ngx_queue_t                  *q;
-    ngx_connection_t             *c;
+    ngx_http_chat_curl_socket_t  *sock;
     ngx_http_chat_curl_handle_t  *h;
 
     multi = ngx_http_chat_curl_multi;
@@ -166,11 +182,13 @@ ngx_http_chat_curl_exit_process(ngx_cycle_t *cycle)
                           curl_multi_strerror(rc));
         }
 
-        /* curl has closed all its sockets by now */
+        /* only sockets curl forgot to report REMOVE for are left */
         while (!ngx_queue_empty(&ngx_http_chat_curl_sockets)) {
             q = ngx_queue_head(&ngx_http_chat_curl_sockets);
-            c = ngx_queue_data(q, ngx_connection_t, queue);
-            ngx_http_chat_curl_release(c, NGX_CLOSE_EVENT);
+            sock = ngx_queue_data(q, ngx_http_chat_curl_socket_t, queue);
+
+            ngx_http_chat_curl_socket_release(sock,
+                ngx_http_chat_curl_socket_alive(sock) ? 0 : NGX_CLOSE_EVENT);
         }
 
         if (ngx_http_chat_curl_timer.timer_set) {
@@ -390,12 +408,12 @@ static int
 ngx_http_chat_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
     void *userp, void *socketp)
 {
-    ngx_connection_t  *c, *stale;
+    ngx_http_chat_curl_socket_t  *sock, *stale;
 
-    c = socketp;
+    sock = socketp;
 
     ngx_log_debug3(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
-                   "chat curl socket: fd:%d what:%d c:%p", s, what, c);
+                   "chat curl socket: fd:%d what:%d sock:%p", s, what, sock);
 
     /*
      * Never return -1: curl would mark the whole multi handle dead and
@@ -403,9 +421,28 @@ ngx_http_chat_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
      * unwatched only makes its own transfer run into CURLOPT_TIMEOUT_MS.
      */
 
+    if (sock && !ngx_http_chat_curl_socket_alive(sock)) {
+
+        /*
+         * curl closed the socket before this call: close() already removed
+         * it from epoll/kqueue, and the fd number may now name another
+         * socket, which must not be touched
+         */
+
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
+                       "chat curl socket closed before REMOVE: fd:%d", s);
+
+        ngx_http_chat_curl_socket_release(sock, NGX_CLOSE_EVENT);
+        sock = NULL;
+
+        if (ngx_http_chat_curl_multi) {
+            (void) curl_multi_assign(ngx_http_chat_curl_multi, s, NULL);
+        }
+    }
+
     if (what == CURL_POLL_REMOVE) {
-        if (c) {
-            ngx_http_chat_curl_release(c, 0);
+        if (sock) {
+            ngx_http_chat_curl_socket_release(sock, 0);
         }
 
         return 0;
@@ -416,30 +453,27 @@ ngx_http_chat_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
         return 0;
     }
 
-    if (c == NULL) {
+    if (sock == NULL) {
 
-        /*
-         * A socket new to curl.  A connection of ours on the same fd means
-         * curl closed the previous socket without reporting REMOVE and the
-         * number was reused: close() already dropped the old registration
-         * in the kernel, so release it without touching the new socket.
-         */
+        /* one watcher per fd number, whatever curl forgot to report */
 
-        stale = ngx_http_chat_curl_lookup(s);
+        stale = ngx_http_chat_curl_socket_find(s);
 
         if (stale) {
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "chat curl: stale connection for socket %d", s);
-            ngx_http_chat_curl_release(stale, NGX_CLOSE_EVENT);
+                          "chat curl: stale watcher for socket %d", s);
+
+            ngx_http_chat_curl_socket_release(stale,
+                ngx_http_chat_curl_socket_alive(stale) ? 0 : NGX_CLOSE_EVENT);
         }
 
-        c = ngx_http_chat_curl_get_connection(s);
-        if (c == NULL) {
+        sock = ngx_http_chat_curl_socket_add(s);
+        if (sock == NULL) {
             return 0;
         }
     }
 
-    ngx_http_chat_curl_watch(c, what);
+    ngx_http_chat_curl_socket_watch(sock->connection, what);
 
     return 0;
 }
@@ -495,22 +529,25 @@ ngx_http_chat_curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 static int
 ngx_http_chat_curl_close_socket(void *clientp, curl_socket_t s)
 {
-    ngx_connection_t  *c;
+    ngx_http_chat_curl_socket_t  *sock;
 
-    /* curl reports REMOVE before closing, so normally nothing is left */
+    /*
+     * Connected sockets get REMOVE before this call and are not found;
+     * otherwise stop watching now, before the fd number can be reused.
+     */
 
-    c = ngx_http_chat_curl_lookup(s);
+    sock = ngx_http_chat_curl_socket_find(s);
 
-    if (c) {
+    if (sock) {
         ngx_log_debug1(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
                        "chat curl close without REMOVE: fd:%d", s);
 
-        /* a later callback for this fd must not get the freed connection */
+        /* a later callback for this fd must not get the freed watcher */
         if (ngx_http_chat_curl_multi) {
             (void) curl_multi_assign(ngx_http_chat_curl_multi, s, NULL);
         }
 
-        ngx_http_chat_curl_release(c, NGX_CLOSE_EVENT);
+        ngx_http_chat_curl_socket_release(sock, NGX_CLOSE_EVENT);
     }
 
     if (ngx_close_socket(s) == -1) {
@@ -587,45 +624,64 @@ ngx_http_chat_curl_write(char *ptr, size_t size, size_t nmemb,
 }
 
 
-static ngx_connection_t *
-ngx_http_chat_curl_get_connection(curl_socket_t s)
+static ngx_http_chat_curl_socket_t *
+ngx_http_chat_curl_socket_add(curl_socket_t s)
 {
-    CURLMcode          rc;
-    ngx_connection_t  *c;
+    CURLMcode                     rc;
+    ngx_file_info_t               fi;
+    ngx_connection_t             *c;
+    ngx_http_chat_curl_socket_t  *sock;
+
+    if (ngx_fd_info(s, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                      ngx_fd_info_n " curl socket %d failed", s);
+        return NULL;
+    }
+
+    sock = ngx_alloc(sizeof(ngx_http_chat_curl_socket_t), ngx_cycle->log);
+    if (sock == NULL) {
+        return NULL;
+    }
 
     /* cached curl connections outlive requests: use the cycle log */
 
     c = ngx_get_connection(s, ngx_cycle->log);
     if (c == NULL) {
+        ngx_free(sock);
         return NULL;
     }
 
+    c->data = sock;
     c->read->handler = ngx_http_chat_curl_event_handler;
     c->write->handler = ngx_http_chat_curl_event_handler;
     c->read->log = c->log;
     c->write->log = c->log;
 
-    rc = curl_multi_assign(ngx_http_chat_curl_multi, s, c);
+    sock->connection = c;
+    sock->uniq = ngx_file_uniq(&fi);
+
+    rc = curl_multi_assign(ngx_http_chat_curl_multi, s, sock);
     if (rc != CURLM_OK) {
         ngx_log_error(NGX_LOG_ALERT, c->log, 0,
                       "curl_multi_assign(%d) failed: %s",
                       s, curl_multi_strerror(rc));
         ngx_free_connection(c);
         c->fd = (ngx_socket_t) -1;
+        ngx_free(sock);
         return NULL;
     }
 
-    ngx_queue_insert_tail(&ngx_http_chat_curl_sockets, &c->queue);
+    ngx_queue_insert_tail(&ngx_http_chat_curl_sockets, &sock->queue);
 
-    return c;
+    return sock;
 }
 
 
-static ngx_connection_t *
-ngx_http_chat_curl_lookup(curl_socket_t s)
+static ngx_http_chat_curl_socket_t *
+ngx_http_chat_curl_socket_find(curl_socket_t s)
 {
-    ngx_queue_t       *q;
-    ngx_connection_t  *c;
+    ngx_queue_t                  *q;
+    ngx_http_chat_curl_socket_t  *sock;
 
     /* a handful of sockets per worker: a list walk is cheap enough */
 
@@ -633,10 +689,10 @@ ngx_http_chat_curl_lookup(curl_socket_t s)
          q != ngx_queue_sentinel(&ngx_http_chat_curl_sockets);
          q = ngx_queue_next(q))
     {
-        c = ngx_queue_data(q, ngx_connection_t, queue);
+        sock = ngx_queue_data(q, ngx_http_chat_curl_socket_t, queue);
 
-        if (c->fd == s) {
-            return c;
+        if (sock->connection->fd == s) {
+            return sock;
         }
     }
 
@@ -644,8 +700,21 @@ ngx_http_chat_curl_lookup(curl_socket_t s)
 }
 
 
+static ngx_uint_t
+ngx_http_chat_curl_socket_alive(ngx_http_chat_curl_socket_t *sock)
+{
+    ngx_file_info_t  fi;
+
+    if (ngx_fd_info(sock->connection->fd, &fi) == NGX_FILE_ERROR) {
+        return 0;
+    }
+
+    return ngx_file_uniq(&fi) == sock->uniq;
+}
+
+
 static void
-ngx_http_chat_curl_watch(ngx_connection_t *c, int what)
+ngx_http_chat_curl_socket_watch(ngx_connection_t *c, int what)
 {
     /*
      * Level-triggered: curl may leave data unread in a socket_action call
@@ -674,15 +743,20 @@ ngx_http_chat_curl_watch(ngx_connection_t *c, int what)
 
 
 static void
-ngx_http_chat_curl_release(ngx_connection_t *c, ngx_uint_t flags)
+ngx_http_chat_curl_socket_release(ngx_http_chat_curl_socket_t *sock,
+    ngx_uint_t flags)
 {
+    ngx_connection_t  *c;
+
+    c = sock->connection;
+
     ngx_log_debug2(NGX_LOG_DEBUG_EVENT, c->log, 0,
                    "chat curl release: fd:%d flags:%ui", c->fd, flags);
 
     /*
-     * NGX_CLOSE_EVENT when the fd is (about to be) closed: the kernel drops
-     * the registration itself and the fd number may already name another
-     * socket that must not be touched
+     * NGX_CLOSE_EVENT when the socket is (about to be) closed: the kernel
+     * drops the registration itself, and no syscall may be made on an fd
+     * number that can already name another socket
      */
 
     if (c->read->active || c->write->active) {
@@ -711,7 +785,8 @@ ngx_http_chat_curl_release(ngx_connection_t *c, ngx_uint_t flags)
         ngx_delete_posted_event(c->write);
     }
 
-    ngx_queue_remove(&c->queue);
+    ngx_queue_remove(&sock->queue);
+    ngx_free(sock);
 
     /*
      * ngx_free_connection() still needs c->fd (cycle->files); fd = -1 then

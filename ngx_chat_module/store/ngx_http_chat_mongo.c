@@ -37,6 +37,7 @@ static ngx_uint_t             ngx_http_chat_mongo_inited;
 static const char  *ngx_http_chat_mongo_defaults[][2] = {
     { MONGOC_URI_SERVERSELECTIONTIMEOUTMS, "2000" },
     { MONGOC_URI_CONNECTTIMEOUTMS, "2000" },
+    { MONGOC_URI_SOCKETTIMEOUTMS, "10000" },
     { MONGOC_URI_APPNAME, "ngx_chat_module" },
     { NULL, NULL }
 };
@@ -268,6 +269,11 @@ ngx_http_chat_mongo_post_request(ngx_http_request_t *r,
 
     r->main->count++;
 
+    /* notice a client that leaves while the query runs */
+    if (!r->discard_body) {
+        r->read_event_handler = ngx_http_test_reading;
+    }
+
     return NGX_OK;
 }
 
@@ -427,6 +433,11 @@ ngx_http_chat_mongo_log(mongoc_log_level_t level, const char *domain,
 
     default:
         return;
+    }
+
+    /* FerretDB has no endSessions; libmongoc tries it at pool teardown */
+    if (ngx_strstr(message, "endSessions") != NULL) {
+        lvl = NGX_LOG_INFO;
     }
 
     ngx_log_error(lvl, (ngx_log_t *) data, 0, "mongoc %s: %s",

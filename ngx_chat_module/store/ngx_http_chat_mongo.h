@@ -17,6 +17,8 @@
  * posted it, and a request that goes away only marks it aborted.  run()
  * executes in a pool thread with a client popped from this worker's pool;
  * done() runs on the event loop afterwards, unless the task was aborted.
+ * The log given to a task must outlive it: use ngx_cycle->log, not a
+ * connection's log, which is freed with its connection.
  */
 
 typedef struct ngx_http_chat_mongo_task_s  ngx_http_chat_mongo_task_t;

@@ -17,14 +17,23 @@
  * One hiredis async connection driven by the NGINX event loop, with
  * automatic reconnect and exponential backoff.  A worker owns one for
  * commands and (later) one for SUBSCRIBE.
+ *
+ * Create it in init_process (the event module must be initialized) and
+ * destroy it in exit_process.  It connects at once and keeps reconnecting
+ * (100ms doubling up to backoff_max) until destroyed; connect_timeout 0
+ * disables the connect timer.  host should be an IP address: a name is
+ * resolved synchronously by hiredis.  create() returns NULL only when out
+ * of memory; being unable to connect is not an error.
  */
 
 typedef struct ngx_http_chat_redis_s  ngx_http_chat_redis_t;
 
 /*
- * Called exactly once per command: with the reply, or with reply == NULL
- * when the command failed (not connected, connection lost, timeout).
- * The reply is freed by hiredis after the callback returns.
+ * Called exactly once per command that was accepted (NGX_OK): with the
+ * reply, REDIS_REPLY_ERROR replies included, or with reply == NULL when the
+ * connection was lost or the object destroyed (also from exit_process)
+ * before the reply arrived.  There is no per-command timeout.  The reply is
+ * freed by hiredis after the callback returns.  The handler may be NULL.
  */
 typedef void (*ngx_http_chat_redis_reply_pt)(redisReply *reply, void *data);
 
@@ -34,6 +43,13 @@ ngx_http_chat_redis_t *ngx_http_chat_redis_create(ngx_cycle_t *cycle,
     ngx_msec_t backoff_max);
 void ngx_http_chat_redis_destroy(ngx_http_chat_redis_t *rds);
 ngx_uint_t ngx_http_chat_redis_is_connected(ngx_http_chat_redis_t *rds);
+
+/*
+ * NGX_OK: queued, the handler will be called.  NGX_DECLINED: not connected
+ * right now, the handler is NOT called.  NGX_ERROR: bad command or no
+ * memory, the handler is NOT called.  Commands with more or fewer than one
+ * reply ([PS]SUBSCRIBE, [PS]UNSUBSCRIBE, MONITOR) are rejected.
+ */
 ngx_int_t ngx_http_chat_redis_command(ngx_http_chat_redis_t *rds,
     ngx_http_chat_redis_reply_pt handler, void *data, const char *fmt, ...);
 ngx_int_t ngx_http_chat_redis_command_argv(ngx_http_chat_redis_t *rds,
