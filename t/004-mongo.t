@@ -97,7 +97,7 @@ chat readyz: request gone, checks go on
 [error]
 [alert]
 [emerg]
-signal
+exited on signal
 
 
 

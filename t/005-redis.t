@@ -76,7 +76,7 @@ GET /readyz
 --- no_error_log
 [alert]
 [emerg]
-signal
+exited on signal
 
 
 

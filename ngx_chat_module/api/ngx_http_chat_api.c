@@ -123,6 +123,7 @@ ngx_http_chat_api_handler(ngx_http_request_t *r)
     allowed = 0;
     found = NULL;
 
+    /* every method of the path for Allow, and the route for this one */
     for (rt = ngx_http_chat_routes; rt->path.len; rt++) {
         ctx->nparams = 0;
 
@@ -132,9 +133,8 @@ ngx_http_chat_api_handler(ngx_http_request_t *r)
 
         allowed |= rt->method;
 
-        if (rt->method == method) {
+        if (found == NULL && rt->method == method) {
             found = rt;
-            break;
         }
     }
 
@@ -144,21 +144,16 @@ ngx_http_chat_api_handler(ngx_http_request_t *r)
     }
 
     if (found == NULL) {
-        /* collect every method of this path for Allow */
-        for (rt++; rt->path.len; rt++) {
-            ctx->nparams = 0;
-
-            if (ngx_http_chat_route_match(&rt->path, &r->uri, ctx)) {
-                allowed |= rt->method;
-            }
-        }
-
         if (r->method == NGX_HTTP_OPTIONS) {
             return ngx_http_chat_send_preflight(r, allowed);
         }
 
         return ngx_http_chat_send_method_not_allowed(r, allowed);
     }
+
+    /* the parameters of the route found, not of the last one tried */
+    ctx->nparams = 0;
+    (void) ngx_http_chat_route_match(&found->path, &r->uri, ctx);
 
     ctx->route = found;
 
