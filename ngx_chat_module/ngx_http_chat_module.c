@@ -544,7 +544,7 @@ ngx_http_chat_mongo_uri(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 ngx_http_chat_jwt_algorithm(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    static const char  *algs[] = {
+    static const char  *ngx_http_chat_jwt_algs[] = {
         "HS256", "HS384", "HS512", "RS256", "RS384", "RS512",
         "ES256", "ES384", "ES512", NULL
     };
@@ -554,9 +554,10 @@ ngx_http_chat_jwt_algorithm(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    for (i = 0; algs[i]; i++) {
+    for (i = 0; ngx_http_chat_jwt_algs[i]; i++) {
         if (value[1].len == 5
-            && ngx_strncmp(value[1].data, algs[i], 5) == 0)
+            && ngx_strncmp(value[1].data, ngx_http_chat_jwt_algs[i], 5)
+               == 0)
         {
             return ngx_conf_set_str_slot(cf, cmd, conf);
         }
@@ -624,6 +625,8 @@ ngx_http_chat_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     n = ngx_read_fd(fd, key->data, key->len);
     ngx_close_file(fd);
 
+    key->data[n > 0 ? n : 0] = '\0';
+
     if (n != (ssize_t) key->len
         || ngx_strstr(key->data, "-----BEGIN ") == NULL)
     {
@@ -632,8 +635,6 @@ ngx_http_chat_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            &cmd->name, &name);
         return NGX_CONF_ERROR;
     }
-
-    key->data[key->len] = '\0';
 
     return NGX_CONF_OK;
 }

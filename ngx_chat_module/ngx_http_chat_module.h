@@ -59,7 +59,6 @@ typedef struct {
     size_t                     max_body_size;
     ngx_array_t               *cors_origins;   /* ngx_str_t, "*" allowed */
     ngx_flag_t                 security_headers;
-    ngx_flag_t                 hsts;
     time_t                     hsts_max_age;
 } ngx_http_chat_loc_conf_t;
 
@@ -70,7 +69,6 @@ typedef struct {
 /* per-request context */
 typedef struct {
     ngx_str_t                  request_id;
-    ngx_http_log_handler_pt    log_handler;   /* the one we wrap */
     json_t                    *body;          /* parsed JSON request body */
     ngx_str_t                  params[NGX_HTTP_CHAT_MAX_PARAMS]; /* :id */
     ngx_uint_t                 nparams;

@@ -194,3 +194,20 @@ qr/\[emerg\] .*"chat_redis" directive is not allowed here/
 --- request
 GET /healthz
 --- error_code: 200
+
+
+
+=== TEST 17: a key file that is not PEM
+--- http_config
+    chat_redis 127.0.0.1:6379;
+    chat_mongo_uri "mongodb://127.0.0.1:1/";
+    chat_jwt_algorithm ES256;
+    chat_jwt_private_key ../html/not-a-key.txt;
+--- user_files
+>>> not-a-key.txt
+this is not a key
+--- config
+    location /api/ { chat_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"chat_jwt_private_key" key file ".*not-a-key.txt" is not a PEM file/

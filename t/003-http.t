@@ -400,3 +400,77 @@ Allow: POST, OPTIONS
 GET /api/chats//messages
 --- error_code: 404
 --- response_body_like: "code":"not_found"
+
+
+
+=== TEST 28: a malformed chunked body closes the connection: no smuggling
+--- config
+    location /api/ { chat_api; }
+    location = /secret { return 200 "SMUGGLED\n"; }
+--- raw_request eval
+"POST /api/auth/send-otp HTTP/1.1\r
+Host: localhost\r
+Content-Type: application/json\r
+Transfer-Encoding: chunked\r
+\r
+GET /secret HTTP/1.1\r
+Host: localhost\r
+\r
+"
+--- response_headers
+Connection: close
+--- response_body_like: "code":"bad_request"
+--- no_access_log
+GET /secret
+--- error_code: 400
+--- no_error_log
+[alert]
+[emerg]
+
+
+
+=== TEST 29: "Expect: 100-continue" with an oversized body gets no 100
+--- config
+    lingering_timeout 100ms;
+    location /api/ { chat_api; chat_max_body_size 100; }
+--- raw_request eval
+"POST /api/auth/send-otp HTTP/1.1\r
+Host: localhost\r
+Content-Type: application/json\r
+Content-Length: 5000\r
+Expect: 100-continue\r
+Connection: close\r
+\r
+"
+--- raw_response_headers_like: ^HTTP/1.1 413 
+--- response_body_like: "code":"payload_too_large"
+--- error_code: 413
+
+
+
+=== TEST 30: an error page that leads back into a chat location logs fine
+--- http_config
+    chat_redis 127.0.0.1:1;
+    chat_mongo_uri "mongodb://127.0.0.1:$TEST_NGINX_MONGO_PORT/";
+    chat_jwt_secret "test-secret-0123456789abcdef0123456789";
+--- config
+    location /api/ { chat_api; error_page 400 = /readyz; }
+    location = /readyz { chat_readyz; }
+--- raw_request eval
+["POST /api/auth/send-otp HTTP/1.1\r
+Host: localhost\r
+Content-Type: application/json\r
+Transfer-Encoding: chunked\r
+X-Request-Id: redirected-1\r
+Connection: close\r
+\r
+", "zz\r\n"]
+--- raw_request_middle_delay: 0.2
+--- error_code: 503
+--- response_body_like: "status":"unavailable"
+--- error_log eval
+qr/\[warn\] .*chat: not ready, client: 127\.0\.0\.1, .*request_id: "redirected-1"$/
+--- no_error_log
+[alert]
+[emerg]
+exited on signal

@@ -103,6 +103,7 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
 ngx_int_t
 ngx_http_chat_api_handler(ngx_http_request_t *r)
 {
+    ngx_int_t               rc;
     ngx_uint_t              allowed, method;
     ngx_http_chat_ctx_t    *ctx;
     ngx_http_chat_route_t  *rt, *found;
@@ -161,8 +162,9 @@ ngx_http_chat_api_handler(ngx_http_request_t *r)
         return ngx_http_chat_read_json_body(r, found->handler);
     }
 
-    if (ngx_http_chat_discard_body(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_chat_discard_body(r);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     return found->handler(r);

@@ -61,6 +61,7 @@ static void ngx_http_chat_ready_curl(ngx_http_chat_curl_req_t *req,
 static void ngx_http_chat_ready_complete(ngx_http_chat_check_t *check);
 static void ngx_http_chat_ready_deadline(ngx_event_t *ev);
 static void ngx_http_chat_ready_respond(ngx_http_chat_ready_t *ready);
+static ngx_int_t ngx_http_chat_ready_send(ngx_http_chat_ready_t *ready);
 static void ngx_http_chat_ready_cleanup(void *data);
 static void ngx_http_chat_ready_release(ngx_http_chat_ready_t *ready);
 
@@ -68,6 +69,8 @@ static void ngx_http_chat_ready_release(ngx_http_chat_ready_t *ready);
 ngx_int_t
 ngx_http_chat_healthz_handler(ngx_http_request_t *r)
 {
+    ngx_int_t  rc;
+
     if (ngx_http_chat_prepare(r) == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -80,8 +83,9 @@ ngx_http_chat_healthz_handler(ngx_http_request_t *r)
         return ngx_http_chat_send_method_not_allowed(r, NGX_HTTP_GET);
     }
 
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_chat_discard_body(r);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     return ngx_http_chat_send_json(r, NGX_HTTP_OK,
@@ -94,13 +98,14 @@ ngx_http_chat_healthz_handler(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_chat_readyz_handler(ngx_http_request_t *r)
 {
-    ngx_str_t                  *urls;
-    ngx_uint_t                  i, n;
-    ngx_http_chat_check_t      *check;
-    ngx_http_chat_ready_t      *ready;
-    ngx_http_chat_curl_req_t   *req;
-    ngx_http_chat_main_conf_t  *cmcf;
-    ngx_http_chat_mongo_task_t *t;
+    ngx_int_t                    rc;
+    ngx_str_t                   *urls;
+    ngx_uint_t                   i, n;
+    ngx_http_chat_check_t       *check;
+    ngx_http_chat_ready_t       *ready;
+    ngx_http_chat_curl_req_t    *req;
+    ngx_http_chat_main_conf_t   *cmcf;
+    ngx_http_chat_mongo_task_t  *t;
 
     if (ngx_http_chat_prepare(r) == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -114,8 +119,9 @@ ngx_http_chat_readyz_handler(ngx_http_request_t *r)
         return ngx_http_chat_send_method_not_allowed(r, NGX_HTTP_GET);
     }
 
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_chat_discard_body(r);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
@@ -217,10 +223,22 @@ ngx_http_chat_readyz_handler(ngx_http_request_t *r)
         ready->pending--;
     }
 
+    /* every check failed at once: answer here, nothing is in flight */
+    if (ready->pending == 1) {
+        rc = ngx_http_chat_ready_send(ready);
+        ngx_free(ready);
+        return rc;
+    }
+
     ready->deadline.handler = ngx_http_chat_ready_deadline;
     ready->deadline.data = ready;
     ready->deadline.log = ngx_cycle->log;
-    ready->deadline.cancelable = 1;
+
+    /*
+     * Not cancelable: a graceful reload or quit waits for this answer
+     * instead of dropping the connection.
+     */
+    ngx_add_timer(&ready->deadline, NGX_HTTP_CHAT_READY_DEADLINE);
 
     r->main->count++;
 
@@ -229,11 +247,7 @@ ngx_http_chat_readyz_handler(ngx_http_request_t *r)
         r->read_event_handler = ngx_http_test_reading;
     }
 
-    if (ready->pending > 1) {
-        ngx_add_timer(&ready->deadline, NGX_HTTP_CHAT_READY_DEADLINE);
-    }
-
-    /* drop the handler's own hold; answers now if nothing is pending */
+    /* drop the handler's own hold; the checks answer from events */
     ngx_http_chat_ready_release(ready);
 
     return NGX_DONE;
@@ -308,7 +322,8 @@ ngx_http_chat_ready_curl(ngx_http_chat_curl_req_t *req, void *data)
     check->curl = NULL;
     check->http_status = req->status;
 
-    if (req->result != CURLE_OK) {
+    /* a big answer is cut at the body cap; its status is what counts */
+    if (req->result != CURLE_OK && !(req->truncated && req->status)) {
         ngx_cpystrn((u_char *) check->error,
                     (u_char *) (req->errbuf[0] ? req->errbuf
                                 : curl_easy_strerror(req->result)),
@@ -385,16 +400,31 @@ ngx_http_chat_ready_deadline(ngx_event_t *ev)
 static void
 ngx_http_chat_ready_respond(ngx_http_chat_ready_t *ready)
 {
-    ngx_uint_t              i, ok;
-    json_t                 *checks, *urls, *item;
-    ngx_connection_t       *c;
-    ngx_http_request_t     *r;
-    ngx_http_chat_check_t  *check;
-
-    static const char  *names[] = { "redis", "mongo" };
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
 
     r = ready->request;
     c = r->connection;
+
+    rc = ngx_http_chat_ready_send(ready);
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_http_chat_ready_send(ngx_http_chat_ready_t *ready)
+{
+    ngx_uint_t              i, ok;
+    json_t                 *checks, *urls, *item;
+    ngx_http_request_t     *r;
+    ngx_http_chat_check_t  *check;
+
+    static const char  *ngx_http_chat_ready_names[] = { "redis", "mongo" };
+
+    r = ready->request;
 
     ready->request = NULL;
     ready->cleanup->handler = NULL;
@@ -405,8 +435,7 @@ ngx_http_chat_ready_respond(ngx_http_chat_ready_t *ready)
     if (checks == NULL || urls == NULL) {
         json_decref(checks);
         json_decref(urls);
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ok = 1;
@@ -431,7 +460,7 @@ ngx_http_chat_ready_respond(ngx_http_chat_ready_t *ready)
         }
 
         if (i < 2) {
-            json_object_set_new(checks, names[i], item);
+            json_object_set_new(checks, ngx_http_chat_ready_names[i], item);
             continue;
         }
 
@@ -454,17 +483,15 @@ ngx_http_chat_ready_respond(ngx_http_chat_ready_t *ready)
     }
 
     if (!ok) {
-        ngx_log_error(NGX_LOG_WARN, c->log, 0, "chat: not ready");
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "chat: not ready");
     }
 
-    ngx_http_finalize_request(r,
-        ngx_http_chat_send_json(r, ok ? NGX_HTTP_OK
-                                      : NGX_HTTP_SERVICE_UNAVAILABLE,
-                                json_pack("{s:s,s:o}", "status",
-                                          ok ? "ready" : "unavailable",
-                                          "checks", checks)));
-
-    ngx_http_run_posted_requests(c);
+    return ngx_http_chat_send_json(r, ok ? NGX_HTTP_OK
+                                         : NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   json_pack("{s:s,s:o}", "status",
+                                             ok ? "ready" : "unavailable",
+                                             "checks", checks));
 }
 
 

@@ -31,6 +31,9 @@ static void ngx_http_chat_json_cleanup(void *data);
 static ngx_str_t  ngx_http_chat_json_type =
     ngx_string("application/json; charset=utf-8");
 
+/* NGINX's own request log handler, which ours appends to */
+static ngx_http_log_handler_pt  ngx_http_chat_log_handler_next;
+
 
 ngx_http_chat_ctx_t *
 ngx_http_chat_prepare(ngx_http_request_t *r)
@@ -53,9 +56,15 @@ ngx_http_chat_prepare(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_chat_module);
 
-    /* every error log line of this request names its id */
-    ctx->log_handler = r->log_handler;
-    r->log_handler = ngx_http_chat_log_error;
+    /*
+     * Every error log line of this request names its id.  After an
+     * internal redirect the context is new but the handler is still ours:
+     * never wrap it twice.
+     */
+    if (r->log_handler != ngx_http_chat_log_error) {
+        ngx_http_chat_log_handler_next = r->log_handler;
+        r->log_handler = ngx_http_chat_log_error;
+    }
 
     return ctx;
 }
@@ -118,16 +127,17 @@ ngx_http_chat_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
     u_char               *p;
     ngx_http_chat_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    if (ctx == NULL) {
-        return buf;
-    }
-
     p = buf;
 
-    if (ctx->log_handler) {
-        p = ctx->log_handler(r, sr, buf, len);
+    if (ngx_http_chat_log_handler_next) {
+        p = ngx_http_chat_log_handler_next(r, sr, buf, len);
         len -= p - buf;
+    }
+
+    /* the context is gone after a redirect to another location */
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    if (ctx == NULL) {
+        return p;
     }
 
     return ngx_snprintf(p, len, ", request_id: \"%V\"", &ctx->request_id);
@@ -208,20 +218,67 @@ ngx_http_chat_add_header(ngx_http_request_t *r, const char *key,
 }
 
 
-#define ngx_http_chat_add_const_header(r, key, val)                           \
-    do {                                                                      \
-        ngx_str_t  v_ = ngx_string(val);                                      \
-        if (ngx_http_chat_add_header(r, key, &v_) != NGX_OK) {                \
-            return NGX_ERROR;                                                 \
-        }                                                                     \
-    } while (0)
+typedef struct {
+    const char                *key;
+    ngx_str_t                  value;
+} ngx_http_chat_header_t;
+
+
+/* answers carry tokens and private data: never cached by anybody */
+static ngx_http_chat_header_t  ngx_http_chat_always_headers[] = {
+    { "Cache-Control", ngx_string("no-store") },
+    { NULL, ngx_null_string }
+};
+
+
+static ngx_http_chat_header_t  ngx_http_chat_security_headers[] = {
+    { "X-Content-Type-Options", ngx_string("nosniff") },
+    { "X-Frame-Options", ngx_string("DENY") },
+    { "Referrer-Policy", ngx_string("no-referrer") },
+    { "Content-Security-Policy",
+      ngx_string("default-src 'none'; frame-ancestors 'none'") },
+    { NULL, ngx_null_string }
+};
+
+
+static ngx_http_chat_header_t  ngx_http_chat_cors_headers[] = {
+    { "Access-Control-Expose-Headers",
+      ngx_string("X-Request-Id, Retry-After") },
+    { NULL, ngx_null_string }
+};
+
+
+static ngx_http_chat_header_t  ngx_http_chat_vary_headers[] = {
+    { "Vary", ngx_string("Origin") },
+    { NULL, ngx_null_string }
+};
+
+
+static ngx_http_chat_header_t  ngx_http_chat_preflight_headers[] = {
+    { "Access-Control-Allow-Headers",
+      ngx_string("Authorization, Content-Type, X-Request-Id") },
+    { "Access-Control-Max-Age", ngx_string("600") },
+    { NULL, ngx_null_string }
+};
+
+
+static ngx_int_t
+ngx_http_chat_add_headers(ngx_http_request_t *r, ngx_http_chat_header_t *h)
+{
+    for ( /* void */ ; h->key; h++) {
+        if (ngx_http_chat_add_header(r, h->key, &h->value) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
 
 
 static ngx_int_t
 ngx_http_chat_set_headers(ngx_http_request_t *r)
 {
-    u_char                    *p;
-    ngx_str_t                 *origin, v;
+    ngx_str_t                 *origin;
     ngx_http_chat_ctx_t       *ctx;
     ngx_http_chat_loc_conf_t  *clcf;
 
@@ -234,20 +291,22 @@ ngx_http_chat_set_headers(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    /* answers carry tokens and private data: never cached by anybody */
-    ngx_http_chat_add_const_header(r, "Cache-Control", "no-store");
+    if (ngx_http_chat_add_headers(r, ngx_http_chat_always_headers) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (clcf->security_headers) {
-        ngx_http_chat_add_const_header(r, "X-Content-Type-Options",
-                                       "nosniff");
-        ngx_http_chat_add_const_header(r, "X-Frame-Options", "DENY");
-        ngx_http_chat_add_const_header(r, "Referrer-Policy", "no-referrer");
-        ngx_http_chat_add_const_header(r, "Content-Security-Policy",
-                                       "default-src 'none'; "
-                                       "frame-ancestors 'none'");
+        if (ngx_http_chat_add_headers(r, ngx_http_chat_security_headers)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
 
 #if (NGX_HTTP_SSL)
         if (r->connection->ssl && clcf->hsts_max_age > 0) {
+            u_char     *p;
+            ngx_str_t   v;
+
             p = ngx_pnalloc(r->pool, sizeof("max-age=; includeSubDomains")
                                      + NGX_TIME_T_LEN);
             if (p == NULL) {
@@ -271,21 +330,19 @@ ngx_http_chat_set_headers(ngx_http_request_t *r)
 
     if (origin) {
         if (ngx_http_chat_add_header(r, "Access-Control-Allow-Origin", origin)
-            != NGX_OK)
+            != NGX_OK
+            || ngx_http_chat_add_headers(r, ngx_http_chat_cors_headers)
+               != NGX_OK)
         {
             return NGX_ERROR;
         }
-
-        ngx_http_chat_add_const_header(r, "Access-Control-Expose-Headers",
-                                       "X-Request-Id, Retry-After");
     }
 
-    if (clcf->cors_origins) {
-        ngx_http_chat_add_const_header(r, "Vary", "Origin");
+    if (clcf->cors_origins
+        && ngx_http_chat_add_headers(r, ngx_http_chat_vary_headers) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
-
-    (void) p;
-    (void) v;
 
     return NGX_OK;
 }
@@ -301,7 +358,7 @@ ngx_http_chat_cors_match(ngx_http_request_t *r)
     ngx_table_elt_t           *h;
     ngx_http_chat_loc_conf_t  *clcf;
 
-    static ngx_str_t  any = ngx_string("*");
+    static ngx_str_t  ngx_http_chat_any_origin = ngx_string("*");
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
 
@@ -318,7 +375,7 @@ ngx_http_chat_cors_match(ngx_http_request_t *r)
 
     for (i = 0; i < clcf->cors_origins->nelts; i++) {
         if (o[i].len == 1 && o[i].data[0] == '*') {
-            return &any;
+            return &ngx_http_chat_any_origin;
         }
 
         if (o[i].len == h->value.len
@@ -392,8 +449,18 @@ ngx_http_chat_send_error(ngx_http_request_t *r, ngx_uint_t status,
 {
     json_t  *json;
 
-    /* the body, if any, is not ours to read any more */
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
+    /*
+     * The body, if any, is not ours to read any more; a client waiting
+     * for "100 Continue" must not be told to send it.
+     */
+    r->expect_tested = 1;
+
+    if (status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        /* not worth reading: answer, then close once the client stops */
+        r->keepalive = 0;
+        r->lingering_close = 1;
+
+    } else if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;
     }
 
@@ -416,7 +483,7 @@ ngx_http_chat_methods(ngx_http_request_t *r, ngx_uint_t allowed,
     static struct {
         ngx_uint_t   method;
         ngx_str_t    name;
-    } names[] = {
+    } ngx_http_chat_method_names[] = {
         { NGX_HTTP_GET, ngx_string("GET, HEAD, ") },
         { NGX_HTTP_POST, ngx_string("POST, ") },
         { NGX_HTTP_PUT, ngx_string("PUT, ") },
@@ -432,9 +499,14 @@ ngx_http_chat_methods(ngx_http_request_t *r, ngx_uint_t allowed,
 
     out->data = p;
 
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (allowed & names[i].method) {
-            p = ngx_cpymem(p, names[i].name.data, names[i].name.len);
+    for (i = 0;
+         i < sizeof(ngx_http_chat_method_names)
+             / sizeof(ngx_http_chat_method_names[0]);
+         i++)
+    {
+        if (allowed & ngx_http_chat_method_names[i].method) {
+            p = ngx_cpymem(p, ngx_http_chat_method_names[i].name.data,
+                           ngx_http_chat_method_names[i].name.len);
         }
     }
 
@@ -482,6 +554,8 @@ ngx_http_chat_send_preflight(ngx_http_request_t *r, ngx_uint_t allowed)
                                         "this origin may not use the API");
     }
 
+    r->expect_tested = 1;
+
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;
     }
@@ -499,10 +573,11 @@ ngx_http_chat_send_preflight(ngx_http_request_t *r, ngx_uint_t allowed)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_http_chat_add_const_header(r, "Access-Control-Allow-Headers",
-                                       "Authorization, Content-Type, "
-                                       "X-Request-Id");
-        ngx_http_chat_add_const_header(r, "Access-Control-Max-Age", "600");
+        if (ngx_http_chat_add_headers(r, ngx_http_chat_preflight_headers)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     if (ngx_http_chat_set_headers(r) != NGX_OK) {
@@ -520,6 +595,8 @@ ngx_http_chat_send_preflight(ngx_http_request_t *r, ngx_uint_t allowed)
 ngx_int_t
 ngx_http_chat_discard_body(ngx_http_request_t *r)
 {
+    r->expect_tested = 1;
+
     return ngx_http_discard_request_body(r);
 }
 
@@ -576,6 +653,13 @@ ngx_http_chat_read_json_body(ngx_http_request_t *r,
     rc = ngx_http_read_client_request_body(r, ngx_http_chat_body_handler);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        /*
+         * The rest of a malformed or oversized body is still on the
+         * connection: it must never be read as the next request.
+         */
+        r->keepalive = 0;
+        r->lingering_close = 1;
+
         if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
             return ngx_http_chat_send_error(r, rc, "payload_too_large",
                                             "the request body is too large");

@@ -18,7 +18,8 @@
  * executes in a pool thread with a client popped from this worker's pool;
  * done() runs on the event loop afterwards, unless the task was aborted.
  * The log given to a task must outlive it: use ngx_cycle->log, not a
- * connection's log, which is freed with its connection.
+ * connection's log, which is freed with its connection.  run() must never
+ * touch t->data: the owner may be freed on the event loop meanwhile.
  */
 
 typedef struct ngx_http_chat_mongo_task_s  ngx_http_chat_mongo_task_t;

@@ -431,6 +431,12 @@ ngx_http_chat_redis_connected(const redisAsyncContext *ac, int status)
     rds->state = NGX_HTTP_CHAT_REDIS_CONNECTED;
     rds->connected_at = ngx_current_msec;
 
+    /* a peer that vanishes without a FIN is noticed in minutes, not never */
+    if (redisEnableKeepAlive((redisContext *) &ac->c) != REDIS_OK) {
+        ngx_log_error(NGX_LOG_WARN, rds->log, 0,
+                      "chat redis: cannot enable TCP keepalive");
+    }
+
     if (rds->failures) {
         ngx_log_error(NGX_LOG_NOTICE, rds->log, 0,
                       "chat redis: connected to %s:%d after %ui failed "
@@ -754,7 +760,7 @@ ngx_http_chat_redis_check_name(ngx_http_chat_redis_t *rds, u_char *name,
      * breaks the "exactly once" contract and the per-command wrapper
      */
 
-    static ngx_str_t  forbidden[] = {
+    static ngx_str_t  ngx_http_chat_redis_forbidden[] = {
         ngx_string("subscribe"),
         ngx_string("psubscribe"),
         ngx_string("ssubscribe"),
@@ -765,7 +771,7 @@ ngx_http_chat_redis_check_name(ngx_http_chat_redis_t *rds, u_char *name,
         ngx_null_string
     };
 
-    for (s = forbidden; s->len; s++) {
+    for (s = ngx_http_chat_redis_forbidden; s->len; s++) {
         if (len == s->len && ngx_strncasecmp(name, s->data, len) == 0) {
             ngx_log_error(NGX_LOG_ALERT, rds->log, 0,
                           "chat redis: \"%*s\" is not supported",
