@@ -10,11 +10,15 @@
 #include "store/ngx_http_chat_mongo.h"
 #include "store/ngx_http_chat_redis.h"
 #include "services/ngx_http_chat_curl.h"
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 
 static ngx_int_t ngx_http_chat_add_variables(ngx_conf_t *cf);
 static void *ngx_http_chat_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf);
+static ngx_int_t ngx_http_chat_derive_otp_secret(ngx_conf_t *cf,
+    ngx_http_chat_main_conf_t *cmcf);
 static void *ngx_http_chat_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_chat_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -46,6 +50,18 @@ static char *ngx_http_chat_check_bounds(ngx_conf_t *cf, void *post,
 /* like ngx_conf_check_num_bounds(), but the message names the directive */
 static ngx_conf_num_bounds_t  ngx_http_chat_pool_size_bounds = {
     ngx_http_chat_check_bounds, 1, 1024
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_chat_limit_bounds = {
+    ngx_http_chat_check_bounds, 1, 1000000
+};
+
+
+static ngx_conf_enum_t  ngx_http_chat_sms_providers[] = {
+    { ngx_string("log"), NGX_HTTP_CHAT_SMS_LOG },
+    { ngx_string("twilio"), NGX_HTTP_CHAT_SMS_TWILIO },
+    { ngx_null_string, 0 }
 };
 
 
@@ -161,6 +177,104 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_chat_main_conf_t, jwt_audience),
+      NULL },
+
+    { ngx_string("chat_jwt_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, jwt_ttl),
+      NULL },
+
+    { ngx_string("chat_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, jwt_leeway),
+      NULL },
+
+    { ngx_string("chat_refresh_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, refresh_ttl),
+      NULL },
+
+    { ngx_string("chat_otp_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, otp_ttl),
+      NULL },
+
+    { ngx_string("chat_otp_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, otp_secret),
+      NULL },
+
+    { ngx_string("chat_otp_daily_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, otp_daily_limit),
+      &ngx_http_chat_limit_bounds },
+
+    { ngx_string("chat_otp_ip_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, otp_ip_limit),
+      &ngx_http_chat_limit_bounds },
+
+    { ngx_string("chat_otp_country_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, otp_country_limit),
+      &ngx_http_chat_limit_bounds },
+
+    { ngx_string("chat_otp_window"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, otp_window),
+      NULL },
+
+    { ngx_string("chat_sms_provider"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, sms_provider),
+      &ngx_http_chat_sms_providers },
+
+    { ngx_string("chat_twilio_base_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, twilio_base_url),
+      NULL },
+
+    { ngx_string("chat_twilio_account_sid"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, twilio_account_sid),
+      NULL },
+
+    { ngx_string("chat_twilio_auth_token"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, twilio_auth_token),
+      NULL },
+
+    { ngx_string("chat_twilio_from"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, twilio_from),
       NULL },
 
     { ngx_string("chat_upstream_timeout"),
@@ -295,6 +409,15 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->redis_backoff_max = NGX_CONF_UNSET_MSEC;
     cmcf->mongo_pool_size = NGX_CONF_UNSET_UINT;
     cmcf->upstream_timeout = NGX_CONF_UNSET_MSEC;
+    cmcf->jwt_ttl = NGX_CONF_UNSET;
+    cmcf->jwt_leeway = NGX_CONF_UNSET;
+    cmcf->refresh_ttl = NGX_CONF_UNSET;
+    cmcf->otp_ttl = NGX_CONF_UNSET;
+    cmcf->otp_daily_limit = NGX_CONF_UNSET_UINT;
+    cmcf->otp_ip_limit = NGX_CONF_UNSET_UINT;
+    cmcf->otp_country_limit = NGX_CONF_UNSET_UINT;
+    cmcf->otp_window = NGX_CONF_UNSET;
+    cmcf->sms_provider = NGX_CONF_UNSET_UINT;
 
     return cmcf;
 }
@@ -309,6 +432,19 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(cmcf->redis_backoff_max, 5000);
     ngx_conf_init_uint_value(cmcf->mongo_pool_size, 16);
     ngx_conf_init_msec_value(cmcf->upstream_timeout, 10000);
+    ngx_conf_init_value(cmcf->jwt_ttl, 15 * 60);
+    ngx_conf_init_value(cmcf->jwt_leeway, 30);
+    ngx_conf_init_value(cmcf->refresh_ttl, 30 * 24 * 60 * 60);
+    ngx_conf_init_value(cmcf->otp_ttl, 5 * 60);
+    ngx_conf_init_uint_value(cmcf->otp_daily_limit, 10);
+    ngx_conf_init_uint_value(cmcf->otp_ip_limit, 20);
+    ngx_conf_init_uint_value(cmcf->otp_country_limit, 1000);
+    ngx_conf_init_value(cmcf->otp_window, 60 * 60);
+    ngx_conf_init_uint_value(cmcf->sms_provider, NGX_HTTP_CHAT_SMS_LOG);
+
+    if (cmcf->twilio_base_url.len == 0) {
+        ngx_str_set(&cmcf->twilio_base_url, "https://api.twilio.com");
+    }
 
     if (cmcf->mongo_db.len == 0) {
         ngx_str_set(&cmcf->mongo_db, "chat");
@@ -355,6 +491,46 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (cmcf->otp_ttl < 5 * 60 || cmcf->otp_ttl > 10 * 60) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_otp_ttl\" must be between 5m and 10m");
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->jwt_ttl < 60 || cmcf->jwt_ttl > 24 * 60 * 60) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_jwt_ttl\" must be between 1m and 1d");
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->sms_provider == NGX_HTTP_CHAT_SMS_TWILIO
+        && (cmcf->twilio_account_sid.len == 0
+            || cmcf->twilio_auth_token.len == 0
+            || cmcf->twilio_from.len == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_sms_provider twilio\" requires "
+                           "\"chat_twilio_account_sid\", "
+                           "\"chat_twilio_auth_token\" and "
+                           "\"chat_twilio_from\"");
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * The OTP hash key: its own secret, or one derived from the JWT key
+     * material, so that every worker and instance agrees on it.
+     */
+    if (cmcf->otp_secret.len == 0) {
+        if (ngx_http_chat_derive_otp_secret(cf, cmcf) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+    } else if (cmcf->otp_secret.len < 32) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_otp_secret\" must be at least 32 bytes");
+        return NGX_CONF_ERROR;
+    }
+
     /*
      * the pool named "default" exists without a thread_pool directive;
      * any other name must be defined, which ngx_thread_pool checks
@@ -367,6 +543,42 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_chat_derive_otp_secret(ngx_conf_t *cf,
+    ngx_http_chat_main_conf_t *cmcf)
+{
+    u_char        *key;
+    size_t         keylen;
+    unsigned int   len;
+
+    if (cmcf->jwt_alg.data[0] == 'H') {
+        key = cmcf->jwt_secret.data;
+        keylen = cmcf->jwt_secret.len;
+
+    } else {
+        key = cmcf->jwt_private_key.data;
+        keylen = cmcf->jwt_private_key.len;
+    }
+
+    cmcf->otp_secret.data = ngx_pnalloc(cf->pool, EVP_MAX_MD_SIZE);
+    if (cmcf->otp_secret.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (HMAC(EVP_sha256(), key, (int) keylen, (u_char *) "chat otp",
+             sizeof("chat otp") - 1, cmcf->otp_secret.data, &len)
+        == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "HMAC() failed");
+        return NGX_ERROR;
+    }
+
+    cmcf->otp_secret.len = len;
+
+    return NGX_OK;
 }
 
 

@@ -25,6 +25,10 @@ typedef enum {
 } ngx_http_chat_handler_e;
 
 
+#define NGX_HTTP_CHAT_SMS_LOG     0
+#define NGX_HTTP_CHAT_SMS_TWILIO  1
+
+
 typedef struct {
     ngx_str_t                  redis_host;
     in_port_t                  redis_port;
@@ -44,6 +48,23 @@ typedef struct {
     ngx_str_t                  jwt_public_key;
     ngx_str_t                  jwt_issuer;
     ngx_str_t                  jwt_audience;
+    time_t                     jwt_ttl;
+    time_t                     jwt_leeway;
+    time_t                     refresh_ttl;
+
+    time_t                     otp_ttl;
+    ngx_str_t                  otp_secret;      /* HMAC key of OTP hashes */
+    ngx_uint_t                 otp_daily_limit; /* sends per number a day */
+    ngx_uint_t                 otp_ip_limit;    /* sends per IP per window */
+    ngx_uint_t                 otp_country_limit;
+    time_t                     otp_window;
+    ngx_flag_t                 otp_trust_forwarded;
+
+    ngx_uint_t                 sms_provider;    /* NGX_HTTP_CHAT_SMS_* */
+    ngx_str_t                  twilio_base_url;
+    ngx_str_t                  twilio_account_sid;
+    ngx_str_t                  twilio_auth_token;
+    ngx_str_t                  twilio_from;
 
     ngx_msec_t                 upstream_timeout;
 
