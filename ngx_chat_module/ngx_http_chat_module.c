@@ -242,6 +242,13 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       offsetof(ngx_http_chat_main_conf_t, otp_window),
       NULL },
 
+    { ngx_string("chat_otp_resend_delay"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, otp_resend_delay),
+      NULL },
+
     { ngx_string("chat_sms_provider"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,
@@ -417,6 +424,7 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->otp_ip_limit = NGX_CONF_UNSET_UINT;
     cmcf->otp_country_limit = NGX_CONF_UNSET_UINT;
     cmcf->otp_window = NGX_CONF_UNSET;
+    cmcf->otp_resend_delay = NGX_CONF_UNSET;
     cmcf->sms_provider = NGX_CONF_UNSET_UINT;
 
     return cmcf;
@@ -440,6 +448,7 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(cmcf->otp_ip_limit, 20);
     ngx_conf_init_uint_value(cmcf->otp_country_limit, 1000);
     ngx_conf_init_value(cmcf->otp_window, 60 * 60);
+    ngx_conf_init_value(cmcf->otp_resend_delay, 30);
     ngx_conf_init_uint_value(cmcf->sms_provider, NGX_HTTP_CHAT_SMS_LOG);
 
     if (cmcf->twilio_base_url.len == 0) {

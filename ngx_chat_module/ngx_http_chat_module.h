@@ -25,6 +25,11 @@ typedef enum {
 } ngx_http_chat_handler_e;
 
 
+/* statuses NGINX has no name for */
+#define NGX_HTTP_CHAT_GONE                  410
+#define NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY  422
+
+
 #define NGX_HTTP_CHAT_SMS_LOG     0
 #define NGX_HTTP_CHAT_SMS_TWILIO  1
 
@@ -58,7 +63,7 @@ typedef struct {
     ngx_uint_t                 otp_ip_limit;    /* sends per IP per window */
     ngx_uint_t                 otp_country_limit;
     time_t                     otp_window;
-    ngx_flag_t                 otp_trust_forwarded;
+    time_t                     otp_resend_delay;
 
     ngx_uint_t                 sms_provider;    /* NGX_HTTP_CHAT_SMS_* */
     ngx_str_t                  twilio_base_url;
@@ -95,6 +100,14 @@ typedef struct {
     ngx_uint_t                 nparams;
     void                      *route;
     ngx_int_t                (*body_handler)(ngx_http_request_t *r);
+
+    /* the caller, once its access token was accepted */
+    ngx_str_t                  user_id;
+    ngx_str_t                  session_id;
+    ngx_str_t                  jti;
+    time_t                     token_exp;
+
+    void                      *state;         /* the handler's own */
 } ngx_http_chat_ctx_t;
 
 
@@ -116,6 +129,14 @@ ngx_int_t ngx_http_chat_send_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *json);
 ngx_int_t ngx_http_chat_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message);
+ngx_int_t ngx_http_chat_send_error_details(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *message,
+    json_t *details);
+ngx_int_t ngx_http_chat_send_invalid(ngx_http_request_t *r,
+    const char *field, const char *problem);
+const char *ngx_http_chat_json_string(json_t *obj, const char *name,
+    ngx_uint_t required, size_t max, ngx_str_t *out);
+ngx_uint_t ngx_http_chat_has_controls(ngx_str_t *s, ngx_uint_t allow_newline);
 ngx_int_t ngx_http_chat_send_method_not_allowed(ngx_http_request_t *r,
     ngx_uint_t allowed);
 ngx_int_t ngx_http_chat_send_preflight(ngx_http_request_t *r,

@@ -191,17 +191,16 @@ POST /api/auth/send-otp
 
 
 
-=== TEST 14: a route whose issue has not landed says so after the checks
+=== TEST 14: a route that needs a token refuses a request without one
 --- config
     location /api/ { chat_api; }
---- more_headers
-Content-Type: application/json
 --- request
-POST /api/auth/send-otp
-{"phone":"+14155550100"}
+GET /api/chats
+--- response_headers
+WWW-Authenticate: Bearer
 --- response_body
-{"error":{"code":"not_implemented","message":"this route is not implemented yet"}}
---- error_code: 501
+{"error":{"code":"unauthorized","message":"an access token is required"}}
+--- error_code: 401
 
 
 

@@ -7,9 +7,11 @@
 
 
 #include "../ngx_http_chat_module.h"
+#include "../auth/ngx_http_chat_auth.h"
 
 
 #define NGX_HTTP_CHAT_JSON_BODY  0x01
+#define NGX_HTTP_CHAT_PUBLIC     0x02    /* no access token needed */
 
 
 typedef struct {
@@ -21,6 +23,7 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_chat_not_implemented(ngx_http_request_t *r);
+static ngx_int_t ngx_http_chat_api_authorized(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_chat_route_match(ngx_str_t *pattern,
     ngx_str_t *uri, ngx_http_chat_ctx_t *ctx);
 
@@ -35,15 +38,21 @@ static ngx_uint_t ngx_http_chat_route_match(ngx_str_t *pattern,
 static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
 
     { NGX_HTTP_POST, ngx_string("/api/auth/send-otp"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+      NGX_HTTP_CHAT_JSON_BODY|NGX_HTTP_CHAT_PUBLIC, ngx_http_chat_send_otp },
     { NGX_HTTP_POST, ngx_string("/api/auth/verify-otp"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+      NGX_HTTP_CHAT_JSON_BODY|NGX_HTTP_CHAT_PUBLIC,
+      ngx_http_chat_verify_otp },
     { NGX_HTTP_POST, ngx_string("/api/auth/complete-profile"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_complete_profile },
     { NGX_HTTP_POST, ngx_string("/api/auth/refresh-token"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+      NGX_HTTP_CHAT_JSON_BODY|NGX_HTTP_CHAT_PUBLIC,
+      ngx_http_chat_refresh_token },
     { NGX_HTTP_POST, ngx_string("/api/auth/logout"),
-      0, ngx_http_chat_todo },
+      0, ngx_http_chat_logout },
+    { NGX_HTTP_GET, ngx_string("/api/auth/sessions"),
+      0, ngx_http_chat_sessions_list },
+    { NGX_HTTP_DELETE, ngx_string("/api/auth/sessions/:id"),
+      0, ngx_http_chat_sessions_delete },
 
     { NGX_HTTP_GET, ngx_string("/api/users/profile"),
       0, ngx_http_chat_todo },
@@ -103,7 +112,6 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
 ngx_int_t
 ngx_http_chat_api_handler(ngx_http_request_t *r)
 {
-    ngx_int_t               rc;
     ngx_uint_t              allowed, method;
     ngx_http_chat_ctx_t    *ctx;
     ngx_http_chat_route_t  *rt, *found;
@@ -157,6 +165,26 @@ ngx_http_chat_api_handler(ngx_http_request_t *r)
     (void) ngx_http_chat_route_match(&found->path, &r->uri, ctx);
 
     ctx->route = found;
+
+    if (!(found->flags & NGX_HTTP_CHAT_PUBLIC)) {
+        return ngx_http_chat_authenticate(r, ngx_http_chat_api_authorized);
+    }
+
+    return ngx_http_chat_api_authorized(r);
+}
+
+
+/* the caller may use the route: read its body, then run it */
+
+static ngx_int_t
+ngx_http_chat_api_authorized(ngx_http_request_t *r)
+{
+    ngx_int_t               rc;
+    ngx_http_chat_ctx_t    *ctx;
+    ngx_http_chat_route_t  *found;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    found = ctx->route;
 
     if (found->flags & NGX_HTTP_CHAT_JSON_BODY) {
         return ngx_http_chat_read_json_body(r, found->handler);

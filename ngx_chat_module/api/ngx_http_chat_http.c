@@ -447,6 +447,16 @@ ngx_int_t
 ngx_http_chat_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message)
 {
+    return ngx_http_chat_send_error_details(r, status, code, message, NULL);
+}
+
+
+/* details, if any, is stolen */
+
+ngx_int_t
+ngx_http_chat_send_error_details(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message, json_t *details)
+{
     json_t  *json;
 
     /*
@@ -468,6 +478,16 @@ ngx_http_chat_send_error(ngx_http_request_t *r, ngx_uint_t status,
 
     json = json_pack("{s:{s:s,s:s}}", "error", "code", code,
                      "message", message);
+
+    if (details) {
+        if (json) {
+            json_object_set_new(json_object_get(json, "error"), "details",
+                                details);
+
+        } else {
+            json_decref(details);
+        }
+    }
 
     return ngx_http_chat_send_json(r, status, json);
 }
@@ -783,4 +803,97 @@ static void
 ngx_http_chat_json_cleanup(void *data)
 {
     json_decref((json_t *) data);
+}
+
+
+/*
+ * A string member of a JSON object: NULL when it is fine (out->data is
+ * NULL when an optional member is absent or null), or a sentence saying
+ * what is wrong.  Strings from jansson are valid UTF-8 without NUL.
+ */
+
+const char *
+ngx_http_chat_json_string(json_t *obj, const char *name, ngx_uint_t required,
+    size_t max, ngx_str_t *out)
+{
+    json_t  *v;
+
+    out->len = 0;
+    out->data = NULL;
+
+    v = json_object_get(obj, name);
+
+    if (v == NULL || json_is_null(v)) {
+        return required ? "is required" : NULL;
+    }
+
+    if (!json_is_string(v)) {
+        return "must be a string";
+    }
+
+    out->len = json_string_length(v);
+    out->data = (u_char *) json_string_value(v);
+
+    if (required && out->len == 0) {
+        return "must not be empty";
+    }
+
+    if (ngx_utf8_length(out->data, out->len) > max) {
+        return "is too long";
+    }
+
+    return NULL;
+}
+
+
+/* refuses C0 and C1 control characters and DEL in user-visible text */
+
+ngx_uint_t
+ngx_http_chat_has_controls(ngx_str_t *s, ngx_uint_t allow_newline)
+{
+    u_char  *p, *last;
+
+    p = s->data;
+    last = p + s->len;
+
+    while (p < last) {
+        if (*p < 0x20 || *p == 0x7f) {
+            if (!(allow_newline && *p == '\n')) {
+                return 1;
+            }
+        }
+
+        /* U+0080..U+009F are C2 80..C2 9F in UTF-8 */
+        if (*p == 0xc2 && p + 1 < last && p[1] >= 0x80 && p[1] <= 0x9f) {
+            return 1;
+        }
+
+        p++;
+    }
+
+    return 0;
+}
+
+
+ngx_int_t
+ngx_http_chat_send_invalid(ngx_http_request_t *r, const char *field,
+    const char *problem)
+{
+    u_char  *msg, *p;
+    size_t   len;
+
+    len = ngx_strlen(field) + ngx_strlen(problem) + 2;
+
+    msg = ngx_pnalloc(r->pool, len);
+    if (msg == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(msg, "%s %s", field, problem);
+    *p = '\0';
+
+    return ngx_http_chat_send_error_details(r, NGX_HTTP_BAD_REQUEST,
+                                            "invalid_request", (char *) msg,
+                                            json_pack("{s:s}", "field",
+                                                      field));
 }

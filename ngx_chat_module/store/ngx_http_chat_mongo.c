@@ -174,6 +174,17 @@ ngx_http_chat_mongo_task_create(ngx_log_t *log,
     ngx_http_chat_mongo_run_pt run, ngx_http_chat_mongo_done_pt done,
     void *data)
 {
+    return ngx_http_chat_mongo_task_create_arg(log, run, done, data, NULL, 0);
+}
+
+
+/* the task keeps its own copy of arg: run() may outlive the caller's */
+
+ngx_http_chat_mongo_task_t *
+ngx_http_chat_mongo_task_create_arg(ngx_log_t *log,
+    ngx_http_chat_mongo_run_pt run, ngx_http_chat_mongo_done_pt done,
+    void *data, void *arg, size_t size)
+{
     ngx_thread_task_t                 *task;
     ngx_http_chat_mongo_task_t        *t;
     ngx_http_chat_mongo_thread_ctx_t  *ctx;
@@ -181,7 +192,7 @@ ngx_http_chat_mongo_task_create(ngx_log_t *log,
     /* one heap block: the thread task, its context, and our task */
     task = ngx_calloc(sizeof(ngx_thread_task_t)
                       + sizeof(ngx_http_chat_mongo_thread_ctx_t)
-                      + sizeof(ngx_http_chat_mongo_task_t), log);
+                      + sizeof(ngx_http_chat_mongo_task_t) + size, log);
     if (task == NULL) {
         return NULL;
     }
@@ -204,6 +215,11 @@ ngx_http_chat_mongo_task_create(ngx_log_t *log,
     t->log = log;
     t->rc = NGX_ERROR;
     bson_init(&t->reply);
+
+    if (size) {
+        t->arg = t + 1;
+        ngx_memcpy(t->arg, arg, size);
+    }
 
     return t;
 }

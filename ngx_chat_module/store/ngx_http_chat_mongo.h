@@ -32,6 +32,8 @@ struct ngx_http_chat_mongo_task_s {
     ngx_http_chat_mongo_run_pt    run;
     ngx_http_chat_mongo_done_pt   done;
     void                         *data;     /* the owner, e.g. a request */
+    void                         *next;     /* the owner's continuation */
+    void                         *arg;      /* run()'s input, a copy */
 
     /* results, written by run() in the thread, read by done() */
     ngx_int_t                     rc;       /* NGX_OK or NGX_ERROR */
@@ -62,6 +64,9 @@ void ngx_http_chat_mongo_exit_process(ngx_cycle_t *cycle);
 ngx_http_chat_mongo_task_t *ngx_http_chat_mongo_task_create(ngx_log_t *log,
     ngx_http_chat_mongo_run_pt run, ngx_http_chat_mongo_done_pt done,
     void *data);
+ngx_http_chat_mongo_task_t *ngx_http_chat_mongo_task_create_arg(
+    ngx_log_t *log, ngx_http_chat_mongo_run_pt run,
+    ngx_http_chat_mongo_done_pt done, void *data, void *arg, size_t size);
 /* on NGX_ERROR the task is already freed */
 ngx_int_t ngx_http_chat_mongo_post(ngx_http_chat_mongo_task_t *t);
 /* posts on behalf of r: r->main->count++, aborted when r is freed */

@@ -1,0 +1,188 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * Redis commands and Mongo tasks started by a request, which may leave
+ * before they complete.
+ */
+
+
+#include "ngx_http_chat_async.h"
+
+
+typedef struct {
+    ngx_http_request_t           *request;   /* NULL once the request left */
+    ngx_http_cleanup_t           *cleanup;
+    ngx_http_chat_redis_next_pt   next;
+} ngx_http_chat_redis_wait_t;
+
+
+static void ngx_http_chat_redis_request_reply(redisReply *reply, void *data);
+static void ngx_http_chat_redis_wait_cleanup(void *data);
+static void ngx_http_chat_mongo_request_done(ngx_http_chat_mongo_task_t *t);
+
+
+static void
+ngx_http_chat_async_hold(ngx_http_request_t *r)
+{
+    r->main->count++;
+
+    /* notice a client that leaves while we wait */
+    if (!r->discard_body) {
+        r->read_event_handler = ngx_http_test_reading;
+    }
+}
+
+
+ngx_int_t
+ngx_http_chat_redis_request(ngx_http_request_t *r,
+    ngx_http_chat_redis_next_pt next, int argc, const char **argv,
+    const size_t *argvlen)
+{
+    ngx_int_t                    rc;
+    ngx_http_cleanup_t          *cln;
+    ngx_http_chat_redis_wait_t  *w;
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    w = ngx_alloc(sizeof(ngx_http_chat_redis_wait_t), ngx_cycle->log);
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    w->request = r;
+    w->cleanup = cln;
+    w->next = next;
+
+    rc = ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+                                          ngx_http_chat_redis_request_reply,
+                                          w, argc, argv, argvlen);
+    if (rc != NGX_OK) {
+        ngx_free(w);
+
+        if (rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "chat: redis is not connected");
+        }
+
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "a back end is unavailable, "
+                                        "try again shortly");
+    }
+
+    cln->handler = ngx_http_chat_redis_wait_cleanup;
+    cln->data = w;
+
+    ngx_http_chat_async_hold(r);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_chat_redis_wait_cleanup(void *data)
+{
+    ngx_http_chat_redis_wait_t  *w = data;
+
+    /* the reply still comes; it frees w */
+    w->request = NULL;
+}
+
+
+static void
+ngx_http_chat_redis_request_reply(redisReply *reply, void *data)
+{
+    ngx_http_chat_redis_wait_t  *w = data;
+
+    ngx_int_t                     rc;
+    ngx_connection_t             *c;
+    ngx_http_request_t           *r;
+    ngx_http_chat_redis_next_pt   next;
+
+    r = w->request;
+    next = w->next;
+
+    if (r) {
+        w->cleanup->handler = NULL;
+    }
+
+    ngx_free(w);
+
+    if (r == NULL) {
+        return;
+    }
+
+    c = r->connection;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "chat: redis command failed: %s",
+                      reply ? reply->str : "connection lost");
+
+        rc = ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "service_unavailable",
+                                      "a back end is unavailable, "
+                                      "try again shortly");
+    } else {
+        rc = next(r, reply);
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+void
+ngx_http_chat_redis_forget(int argc, const char **argv,
+    const size_t *argvlen)
+{
+    (void) ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL,
+                                            NULL, argc, argv, argvlen);
+}
+
+
+ngx_int_t
+ngx_http_chat_mongo_request(ngx_http_request_t *r,
+    ngx_http_chat_mongo_run_pt run, ngx_http_chat_mongo_next_pt next,
+    void *arg, size_t size)
+{
+    ngx_http_chat_mongo_task_t  *t;
+
+    t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log, run,
+                                            ngx_http_chat_mongo_request_done,
+                                            r, arg, size);
+    if (t == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    t->next = (void *) next;
+
+    if (ngx_http_chat_mongo_post_request(r, t) != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "a back end is unavailable, "
+                                        "try again shortly");
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_chat_mongo_request_done(ngx_http_chat_mongo_task_t *t)
+{
+    ngx_int_t                     rc;
+    ngx_http_request_t           *r;
+    ngx_http_chat_mongo_next_pt   next;
+
+    r = t->data;
+    next = (ngx_http_chat_mongo_next_pt) t->next;
+
+    rc = next(r, t);
+
+    /* the Mongo layer runs the posted requests after this */
+    ngx_http_finalize_request(r, rc);
+}

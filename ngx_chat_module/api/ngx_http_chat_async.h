@@ -1,0 +1,44 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_ASYNC_H_INCLUDED_
+#define _NGX_HTTP_CHAT_ASYNC_H_INCLUDED_
+
+
+#include "../ngx_http_chat_module.h"
+#include "../store/ngx_http_chat_redis.h"
+#include "../store/ngx_http_chat_mongo.h"
+
+
+/*
+ * Asynchronous steps on behalf of a request.  Each start takes a request
+ * reference (r->main->count++) and returns NGX_DONE; its completion runs
+ * only while the request lives, and whatever the handler returns is
+ * passed to ngx_http_finalize_request(): the final status, or NGX_DONE
+ * when the handler started the next step.
+ */
+
+typedef ngx_int_t (*ngx_http_chat_redis_next_pt)(ngx_http_request_t *r,
+    redisReply *reply);
+typedef ngx_int_t (*ngx_http_chat_mongo_next_pt)(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t);
+
+
+/* NGX_DONE, or an error response already sent (return it as it is) */
+ngx_int_t ngx_http_chat_redis_request(ngx_http_request_t *r,
+    ngx_http_chat_redis_next_pt next, int argc, const char **argv,
+    const size_t *argvlen);
+
+/* run() in the thread pool, then next() on the event loop */
+ngx_int_t ngx_http_chat_mongo_request(ngx_http_request_t *r,
+    ngx_http_chat_mongo_run_pt run, ngx_http_chat_mongo_next_pt next,
+    void *arg, size_t size);
+
+/* a Redis command nobody waits for (best-effort bookkeeping) */
+void ngx_http_chat_redis_forget(int argc, const char **argv,
+    const size_t *argvlen);
+
+
+#endif /* _NGX_HTTP_CHAT_ASYNC_H_INCLUDED_ */

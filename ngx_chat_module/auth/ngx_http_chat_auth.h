@@ -1,0 +1,43 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_AUTH_H_INCLUDED_
+#define _NGX_HTTP_CHAT_AUTH_H_INCLUDED_
+
+
+#include "../ngx_http_chat_module.h"
+#include "../api/ngx_http_chat_async.h"
+
+
+/* the route handlers under /api/auth/ */
+ngx_int_t ngx_http_chat_send_otp(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_verify_otp(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_refresh_token(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_logout(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_sessions_list(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_sessions_delete(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_complete_profile(ngx_http_request_t *r);
+
+/*
+ * The access-token gate of every other route: verifies the bearer token,
+ * then asks Redis whether its session or jti was revoked; calls next on
+ * success, or answers 401 with WWW-Authenticate.
+ */
+ngx_int_t ngx_http_chat_authenticate(ngx_http_request_t *r,
+    ngx_int_t (*next)(ngx_http_request_t *r));
+
+/* issues the token pair of a new session: the JSON auth reply, in ctx */
+ngx_int_t ngx_http_chat_session_tokens(ngx_http_request_t *r,
+    ngx_str_t *uid, ngx_str_t *sid, ngx_str_t *refresh, json_t *reply);
+
+/* "<session id>.<256 random bits, base64url>" and its SHA-256, hex */
+ngx_int_t ngx_http_chat_refresh_new(ngx_pool_t *pool, ngx_str_t *sid,
+    ngx_str_t *token, ngx_str_t *hash);
+ngx_int_t ngx_http_chat_sha256_hex(ngx_pool_t *pool, ngx_str_t *in,
+    ngx_str_t *out);
+ngx_uint_t ngx_http_chat_is_oid(ngx_str_t *s);
+
+
+#endif /* _NGX_HTTP_CHAT_AUTH_H_INCLUDED_ */

@@ -1,0 +1,775 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * POST /api/auth/send-otp and /api/auth/verify-otp.  Redis keeps only an
+ * HMAC of each code, its attempt counter and the rate limits; each step is
+ * one Lua script, so concurrent requests cannot slip between a check and
+ * its update.
+ */
+
+
+#include "ngx_http_chat_auth.h"
+#include "ngx_http_chat_phone.h"
+#include "../services/ngx_http_chat_sms.h"
+#include "../store/ngx_http_chat_users.h"
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+
+#define NGX_HTTP_CHAT_OTP_ATTEMPTS  5
+
+
+typedef struct {
+    ngx_http_chat_phone_t        phone;
+    ngx_str_t                    e164;
+    ngx_str_t                    code;
+    ngx_str_t                    keys[5];   /* otp, next, day, ip, country */
+    ngx_str_t                    device;
+    ngx_http_chat_sms_t         *sms;
+    ngx_http_cleanup_t          *sms_cleanup;
+    ngx_uint_t                   retry_after;
+} ngx_http_chat_otp_t;
+
+
+/*
+ * KEYS: otp, next, day, ip, country.  ARGV: hash, ttl, daily limit,
+ * ip limit, country limit, window, first resend delay.  {1, retry after}
+ * when limited, else {0, seconds until the next send is allowed}: the
+ * delay grows with each send of the day (1, 2, 4, 10, 20, 60 times the
+ * first one), as messengers space their "resend code" buttons.
+ */
+static const char  ngx_http_chat_otp_reserve[] =
+    "local function over(k, limit)"
+    "  if tonumber(redis.call('GET', k) or '0') >= limit then"
+    "    local t = redis.call('TTL', k)"
+    "    if t < 1 then t = 1 end"
+    "    return t"
+    "  end "
+    "end "
+    "local r = over(KEYS[4], tonumber(ARGV[4]))"
+    "  or over(KEYS[5], tonumber(ARGV[5]))"
+    "  or over(KEYS[3], tonumber(ARGV[3])) "
+    "if r then return {1, r} end "
+    "local w = redis.call('PTTL', KEYS[2]) "
+    "if w > 0 then return {1, math.ceil(w / 1000)} end "
+    "local function bump(k, ttl)"
+    "  local n = redis.call('INCR', k)"
+    "  if n == 1 then redis.call('EXPIRE', k, ttl) end"
+    "  return n "
+    "end "
+    "bump(KEYS[4], tonumber(ARGV[6])) "
+    "bump(KEYS[5], tonumber(ARGV[6])) "
+    "local n = bump(KEYS[3], 86400) "
+    "local steps = {1, 2, 4, 10, 20, 60} "
+    "local d = tonumber(ARGV[7]) * steps[math.min(n, #steps)] "
+    "redis.call('SET', KEYS[2], '1', 'EX', d) "
+    "redis.call('DEL', KEYS[1]) "
+    "redis.call('HSET', KEYS[1], 'h', ARGV[1], 'a', 0) "
+    "redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2])) "
+    "return {0, d}";
+
+
+/* the SMS failed: the attempt is not counted against anybody */
+static const char  ngx_http_chat_otp_release[] =
+    "for i = 3, 5 do"
+    "  if redis.call('DECR', KEYS[i]) <= 0 then redis.call('DEL', KEYS[i]) end "
+    "end "
+    "redis.call('DEL', KEYS[1], KEYS[2]) "
+    "return 0";
+
+
+/* {0} no live code; {1, hash, attempt} */
+static const char  ngx_http_chat_otp_check[] =
+    "local h = redis.call('HGET', KEYS[1], 'h') "
+    "if not h then return {0} end "
+    "local a = redis.call('HINCRBY', KEYS[1], 'a', 1) "
+    "if a > tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) return {0} end "
+    "return {1, h, a}";
+
+
+static ngx_int_t ngx_http_chat_otp_phone(ngx_http_request_t *r,
+    ngx_http_chat_otp_t *otp);
+static ngx_int_t ngx_http_chat_otp_hash(ngx_http_request_t *r,
+    ngx_str_t *e164, ngx_str_t *code, ngx_str_t *out);
+static ngx_int_t ngx_http_chat_otp_reserved(ngx_http_request_t *r,
+    redisReply *reply);
+static void ngx_http_chat_otp_sms_done(ngx_http_chat_sms_t *sms,
+    ngx_http_chat_sms_status_e status, void *data);
+static void ngx_http_chat_otp_sms_cleanup(void *data);
+static ngx_int_t ngx_http_chat_otp_released(ngx_http_request_t *r,
+    redisReply *reply);
+static ngx_int_t ngx_http_chat_otp_checked(ngx_http_request_t *r,
+    redisReply *reply);
+static ngx_int_t ngx_http_chat_otp_consumed(ngx_http_request_t *r,
+    redisReply *reply);
+static ngx_int_t ngx_http_chat_otp_logged_in(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t);
+
+
+static ngx_str_t  ngx_http_chat_eval = ngx_string("EVAL");
+
+
+static ngx_int_t
+ngx_http_chat_otp_eval(ngx_http_request_t *r, const char *script,
+    ngx_http_chat_otp_t *otp, ngx_uint_t nkeys, ngx_str_t *args,
+    ngx_uint_t nargs, ngx_http_chat_redis_next_pt next)
+{
+    u_char       *p;
+    ngx_uint_t    i, n;
+    const char   *argv[16];
+    size_t        argvlen[16];
+
+    n = 0;
+    argv[n] = (char *) ngx_http_chat_eval.data;
+    argvlen[n++] = ngx_http_chat_eval.len;
+    argv[n] = script;
+    argvlen[n++] = ngx_strlen(script);
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argv[n] = (char *) p;
+    argvlen[n++] = ngx_sprintf(p, "%ui", nkeys) - p;
+
+    for (i = 0; i < nkeys; i++) {
+        argv[n] = (char *) otp->keys[i].data;
+        argvlen[n++] = otp->keys[i].len;
+    }
+
+    for (i = 0; i < nargs; i++) {
+        argv[n] = (char *) args[i].data;
+        argvlen[n++] = args[i].len;
+    }
+
+    return ngx_http_chat_redis_request(r, next, (int) n, argv, argvlen);
+}
+
+
+static ngx_int_t
+ngx_http_chat_otp_key(ngx_http_request_t *r, ngx_str_t *key,
+    const char *prefix, ngx_str_t *value)
+{
+    size_t  len;
+
+    len = ngx_strlen(prefix) + value->len;
+
+    key->data = ngx_pnalloc(r->pool, len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->len = ngx_sprintf(key->data, "%s%V", prefix, value) - key->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_chat_otp_num(ngx_http_request_t *r, ngx_str_t *s, ngx_uint_t n)
+{
+    s->data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (s->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->len = ngx_sprintf(s->data, "%ui", n) - s->data;
+
+    return NGX_OK;
+}
+
+
+/* reads and normalises "phone" and "countryCode" of the body */
+
+static ngx_int_t
+ngx_http_chat_otp_phone(ngx_http_request_t *r, ngx_http_chat_otp_t *otp)
+{
+    int                   rc;
+    ngx_str_t             phone, country;
+    const char           *err;
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    err = ngx_http_chat_json_string(ctx->body, "phone", 1, 64, &phone);
+    if (err) {
+        return ngx_http_chat_send_invalid(r, "phone", err);
+    }
+
+    err = ngx_http_chat_json_string(ctx->body, "countryCode", 0, 8, &country);
+    if (err) {
+        return ngx_http_chat_send_invalid(r, "countryCode", err);
+    }
+
+    rc = ngx_http_chat_phone_normalize((char *) phone.data, phone.len,
+                                       (char *) country.data, country.len,
+                                       &otp->phone);
+
+    switch (rc) {
+
+    case NGX_HTTP_CHAT_PHONE_OK:
+        otp->e164.data = (u_char *) otp->phone.e164;
+        otp->e164.len = ngx_strlen(otp->phone.e164);
+        return NGX_OK;
+
+    case NGX_HTTP_CHAT_PHONE_NOT_MOBILE:
+        return ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
+                                        "phone_not_mobile",
+                                        otp->phone.error
+                                        ? otp->phone.error
+                                        : "this number cannot receive SMS");
+
+    case NGX_HTTP_CHAT_PHONE_BAD_COUNTRY:
+        return ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
+                                        "invalid_country",
+                                        otp->phone.error
+                                        ? otp->phone.error
+                                        : "unknown country");
+
+    default:
+        return ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
+                                        "invalid_phone",
+                                        otp->phone.error
+                                        ? otp->phone.error
+                                        : "the phone number is not valid");
+    }
+}
+
+
+ngx_int_t
+ngx_http_chat_send_otp(ngx_http_request_t *r)
+{
+    u_char                     *p, rnd[4];
+    uint32_t                    v;
+    ngx_int_t                   rc;
+    ngx_str_t                   args[7], hash, cc;
+    ngx_http_chat_ctx_t        *ctx;
+    ngx_http_chat_otp_t        *otp;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
+
+    otp = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_otp_t));
+    if (otp == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->state = otp;
+
+    rc = ngx_http_chat_otp_phone(r, otp);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* six uniform digits: reject the top of the range to avoid bias */
+    do {
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        v = (uint32_t) rnd[0] << 24 | rnd[1] << 16 | rnd[2] << 8 | rnd[3];
+
+    } while (v >= 4294000000u);
+
+    p = ngx_pnalloc(r->pool, 7);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    otp->code.data = p;
+    otp->code.len = ngx_sprintf(p, "%06uD", v % 1000000) - p;
+
+    if (ngx_http_chat_otp_hash(r, &otp->e164, &otp->code, &hash) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cc.data = (u_char *) otp->phone.region;
+    cc.len = ngx_strlen(otp->phone.region);
+
+    if (ngx_http_chat_otp_key(r, &otp->keys[0], "otp:", &otp->e164)
+        != NGX_OK
+        || ngx_http_chat_otp_key(r, &otp->keys[1], "otp:next:", &otp->e164)
+           != NGX_OK
+        || ngx_http_chat_otp_key(r, &otp->keys[2], "otp:day:", &otp->e164)
+           != NGX_OK
+        || ngx_http_chat_otp_key(r, &otp->keys[3], "rl:otp:ip:",
+                                 &r->connection->addr_text)
+           != NGX_OK
+        || ngx_http_chat_otp_key(r, &otp->keys[4], "rl:otp:cc:", &cc)
+           != NGX_OK
+        || ngx_http_chat_otp_num(r, &args[1], cmcf->otp_ttl) != NGX_OK
+        || ngx_http_chat_otp_num(r, &args[2], cmcf->otp_daily_limit)
+           != NGX_OK
+        || ngx_http_chat_otp_num(r, &args[3], cmcf->otp_ip_limit) != NGX_OK
+        || ngx_http_chat_otp_num(r, &args[4], cmcf->otp_country_limit)
+           != NGX_OK
+        || ngx_http_chat_otp_num(r, &args[5], cmcf->otp_window) != NGX_OK
+        || ngx_http_chat_otp_num(r, &args[6], cmcf->otp_resend_delay)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args[0] = hash;
+
+    return ngx_http_chat_otp_eval(r, ngx_http_chat_otp_reserve, otp, 5,
+                                  args, 7, ngx_http_chat_otp_reserved);
+}
+
+
+static ngx_int_t
+ngx_http_chat_otp_too_many(ngx_http_request_t *r, long long retry)
+{
+    u_char     *p;
+    ngx_str_t   v;
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    v.data = p;
+    v.len = ngx_sprintf(p, "%L", (int64_t) (retry > 0 ? retry : 1)) - p;
+
+    if (ngx_http_chat_add_header(r, "Retry-After", &v) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_chat_send_error_details(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                            "rate_limited",
+                                            "too many requests, try again "
+                                            "later",
+                                            json_pack("{s:I}", "retryAfter",
+                                                      (json_int_t) retry));
+}
+
+
+static ngx_int_t
+ngx_http_chat_otp_reserved(ngx_http_request_t *r, redisReply *reply)
+{
+    u_char                     *p;
+    ngx_str_t                   body;
+    ngx_http_cleanup_t         *cln;
+    ngx_http_chat_ctx_t        *ctx;
+    ngx_http_chat_otp_t        *otp;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
+    otp = ctx->state;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_INTEGER)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (reply->element[0]->integer == 1) {
+        return ngx_http_chat_otp_too_many(r, reply->element[1]->integer);
+    }
+
+    otp->retry_after = (ngx_uint_t) reply->element[1]->integer;
+
+    p = ngx_pnalloc(r->pool, 128);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.data = p;
+    body.len = ngx_sprintf(p, "%V is your verification code. "
+                           "It expires in %T minutes.",
+                           &otp->code, cmcf->otp_ttl / 60) - p;
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    otp->sms = ngx_http_chat_sms_send(cmcf, ngx_cycle->log, &otp->e164,
+                                      &body, ngx_http_chat_otp_sms_done, r);
+    if (otp->sms == NULL) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "sms_unavailable",
+                                        "the SMS could not be sent, "
+                                        "try again shortly");
+    }
+
+    cln->handler = ngx_http_chat_otp_sms_cleanup;
+    cln->data = otp;
+    otp->sms_cleanup = cln;
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_chat_otp_sms_cleanup(void *data)
+{
+    ngx_http_chat_otp_t  *otp = data;
+
+    /* the client left: the SMS may still go out, nobody waits for it */
+    ngx_http_chat_sms_cancel(otp->sms);
+    otp->sms = NULL;
+}
+
+
+static void
+ngx_http_chat_otp_sms_done(ngx_http_chat_sms_t *sms,
+    ngx_http_chat_sms_status_e status, void *data)
+{
+    ngx_http_request_t *r = data;
+
+    ngx_int_t                   rc;
+    ngx_connection_t           *c;
+    ngx_http_chat_ctx_t        *ctx;
+    ngx_http_chat_otp_t        *otp;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    otp = ctx->state;
+    c = r->connection;
+
+    otp->sms = NULL;
+    otp->sms_cleanup->handler = NULL;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
+
+    if (status == NGX_HTTP_CHAT_SMS_SENT) {
+        rc = ngx_http_chat_send_json(r, NGX_HTTP_OK,
+                                     json_pack("{s:b,s:s,s:I,s:I}",
+                                               "success", 1,
+                                               "phone", otp->phone.e164,
+                                               "expiresIn",
+                                               (json_int_t) cmcf->otp_ttl,
+                                               "retryAfter",
+                                               (json_int_t) otp->retry_after));
+
+    } else {
+        otp->retry_after = status;
+        rc = ngx_http_chat_otp_eval(r, ngx_http_chat_otp_release, otp, 5,
+                                    NULL, 0, ngx_http_chat_otp_released);
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_http_chat_otp_released(ngx_http_request_t *r, redisReply *reply)
+{
+    ngx_http_chat_ctx_t  *ctx;
+    ngx_http_chat_otp_t  *otp;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    otp = ctx->state;
+
+    if (otp->retry_after == NGX_HTTP_CHAT_SMS_REJECTED) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_BAD_GATEWAY,
+                                        "sms_rejected",
+                                        "the SMS provider refused to send "
+                                        "to this number");
+    }
+
+    return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "sms_unavailable",
+                                    "the SMS could not be sent, try again "
+                                    "shortly");
+}
+
+
+/* HMAC-SHA256(secret, "+14155550100:123456"), hex */
+
+static ngx_int_t
+ngx_http_chat_otp_hash(ngx_http_request_t *r, ngx_str_t *e164,
+    ngx_str_t *code, ngx_str_t *out)
+{
+    u_char                      msg[64], mac[EVP_MAX_MD_SIZE], *p;
+    unsigned int                len;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
+
+    if (e164->len + code->len + 1 > sizeof(msg)) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(msg, "%V:%V", e164, code);
+
+    if (HMAC(EVP_sha256(), cmcf->otp_secret.data, (int) cmcf->otp_secret.len,
+             msg, p - msg, mac, &len)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    out->data = ngx_pnalloc(r->pool, 2 * len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->len = ngx_hex_dump(out->data, mac, len) - out->data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_chat_verify_otp(ngx_http_request_t *r)
+{
+    ngx_int_t              rc;
+    ngx_str_t              arg;
+    ngx_uint_t             i;
+    json_t                *dev;
+    const char            *err;
+    ngx_http_chat_ctx_t   *ctx;
+    ngx_http_chat_otp_t   *otp;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    otp = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_otp_t));
+    if (otp == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->state = otp;
+
+    err = ngx_http_chat_json_string(ctx->body, "code", 1, 6, &otp->code);
+    if (err) {
+        return ngx_http_chat_send_invalid(r, "code", err);
+    }
+
+    for (i = 0; i < otp->code.len; i++) {
+        if (otp->code.data[i] < '0' || otp->code.data[i] > '9') {
+            break;
+        }
+    }
+
+    if (otp->code.len != 6 || i != 6) {
+        return ngx_http_chat_send_invalid(r, "code", "must be 6 digits");
+    }
+
+    /* "device": a name, or {"name": ..., "platform": ...} */
+    dev = json_object_get(ctx->body, "device");
+
+    if (dev && json_is_object(dev)) {
+        err = ngx_http_chat_json_string(dev, "name", 0, 128, &otp->device);
+
+    } else {
+        err = ngx_http_chat_json_string(ctx->body, "device", 0, 128,
+                                        &otp->device);
+    }
+
+    if (err) {
+        return ngx_http_chat_send_invalid(r, "device", err);
+    }
+
+    if (otp->device.len && ngx_http_chat_has_controls(&otp->device, 0)) {
+        return ngx_http_chat_send_invalid(r, "device",
+                                          "has control characters");
+    }
+
+    rc = ngx_http_chat_otp_phone(r, otp);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_chat_otp_key(r, &otp->keys[0], "otp:", &otp->e164)
+        != NGX_OK
+        || ngx_http_chat_otp_num(r, &arg, NGX_HTTP_CHAT_OTP_ATTEMPTS)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_chat_otp_eval(r, ngx_http_chat_otp_check, otp, 1, &arg, 1,
+                                  ngx_http_chat_otp_checked);
+}
+
+
+static ngx_int_t
+ngx_http_chat_otp_expired(ngx_http_request_t *r)
+{
+    return ngx_http_chat_send_error(r, NGX_HTTP_CHAT_GONE, "code_expired",
+                                    "no valid code for this number, "
+                                    "request a new one");
+}
+
+
+static ngx_int_t
+ngx_http_chat_otp_checked(ngx_http_request_t *r, redisReply *reply)
+{
+    long long              attempt;
+    ngx_str_t              hash, stored;
+    ngx_http_chat_ctx_t   *ctx;
+    ngx_http_chat_otp_t   *otp;
+    const char            *argv[2];
+    size_t                 argvlen[2];
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    otp = ctx->state;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
+        || reply->element[0]->type != REDIS_REPLY_INTEGER)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (reply->element[0]->integer == 0) {
+        return ngx_http_chat_otp_expired(r);
+    }
+
+    if (reply->elements != 3
+        || reply->element[1]->type != REDIS_REPLY_STRING
+        || reply->element[2]->type != REDIS_REPLY_INTEGER)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    stored.data = (u_char *) reply->element[1]->str;
+    stored.len = reply->element[1]->len;
+    attempt = reply->element[2]->integer;
+
+    if (ngx_http_chat_otp_hash(r, &otp->e164, &otp->code, &hash) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (hash.len != stored.len
+        || CRYPTO_memcmp(hash.data, stored.data, hash.len) != 0)
+    {
+        if (attempt >= NGX_HTTP_CHAT_OTP_ATTEMPTS) {
+            /* the last attempt is spent: the code is void */
+            argv[0] = "DEL";
+            argvlen[0] = 3;
+            argv[1] = (char *) otp->keys[0].data;
+            argvlen[1] = otp->keys[0].len;
+            ngx_http_chat_redis_forget(2, argv, argvlen);
+        }
+
+        return ngx_http_chat_send_error_details(r,
+                   NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY, "invalid_code",
+                   "the code is not correct",
+                   json_pack("{s:I}", "attemptsLeft",
+                             (json_int_t) (NGX_HTTP_CHAT_OTP_ATTEMPTS
+                                           - attempt)));
+    }
+
+    /* consume the code; of two concurrent correct answers one wins */
+    argv[0] = "DEL";
+    argvlen[0] = 3;
+    argv[1] = (char *) otp->keys[0].data;
+    argvlen[1] = otp->keys[0].len;
+
+    return ngx_http_chat_redis_request(r, ngx_http_chat_otp_consumed, 2,
+                                       argv, argvlen);
+}
+
+
+static ngx_int_t
+ngx_http_chat_otp_consumed(ngx_http_request_t *r, redisReply *reply)
+{
+    size_t                      n;
+    ngx_http_chat_ctx_t        *ctx;
+    ngx_http_chat_otp_t        *otp;
+    ngx_http_chat_login_arg_t   arg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    otp = ctx->state;
+
+    if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
+        return ngx_http_chat_otp_expired(r);
+    }
+
+    ngx_memzero(&arg, sizeof(ngx_http_chat_login_arg_t));
+
+    bson_oid_init(&arg.user_id, NULL);
+    bson_oid_init(&arg.session_id, NULL);
+    ngx_cpystrn((u_char *) arg.phone, otp->e164.data,
+                ngx_min(otp->e164.len + 1, sizeof(arg.phone)));
+
+    n = ngx_min(otp->device.len, sizeof(arg.device) - 1);
+    ngx_memcpy(arg.device, otp->device.data, n);
+
+    n = ngx_min(r->connection->addr_text.len, sizeof(arg.ip) - 1);
+    ngx_memcpy(arg.ip, r->connection->addr_text.data, n);
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_users_login_run,
+                                       ngx_http_chat_otp_logged_in, &arg,
+                                       sizeof(arg));
+}
+
+
+static ngx_int_t
+ngx_http_chat_otp_logged_in(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t)
+{
+    char                        oid[25];
+    json_t                     *user, *reply;
+    bson_t                      doc;
+    bson_iter_t                 it;
+    ngx_str_t                   uid, sid;
+    const uint8_t              *data;
+    uint32_t                    len;
+    ngx_uint_t                  is_new;
+    ngx_http_chat_login_arg_t  *a;
+
+    if (t->rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "chat: sign-in failed in mongo: %s", t->error.message);
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "a back end is unavailable, "
+                                        "try again shortly");
+    }
+
+    a = t->arg;
+    user = NULL;
+    is_new = 0;
+
+    if (bson_iter_init_find(&it, &t->reply, "user")
+        && BSON_ITER_HOLDS_DOCUMENT(&it))
+    {
+        bson_iter_document(&it, &len, &data);
+
+        if (bson_init_static(&doc, data, len)) {
+            user = ngx_http_chat_user_json(&doc);
+        }
+    }
+
+    if (bson_iter_init_find(&it, &t->reply, "isNew")) {
+        is_new = bson_iter_as_bool(&it);
+    }
+
+    if (user == NULL || json_object_get(user, "id") == NULL) {
+        json_decref(user);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    uid.len = 24;
+    uid.data = ngx_pnalloc(r->pool, 25);
+    sid.len = 24;
+    sid.data = ngx_pnalloc(r->pool, 25);
+
+    if (uid.data == NULL || sid.data == NULL) {
+        json_decref(user);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(uid.data, json_string_value(json_object_get(user, "id")), 25);
+    bson_oid_to_string(&a->session_id, oid);
+    ngx_memcpy(sid.data, oid, 25);
+
+    reply = json_pack("{s:o,s:b}", "user", user, "isNewUser", (int) is_new);
+    if (reply == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_chat_session_tokens(r, &uid, &sid, NULL, reply);
+}

@@ -1,0 +1,923 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * Sessions: the token pair of a sign-in, refresh-token rotation with
+ * reuse detection, logout, and a user's list of devices.  Redis holds the
+ * atomic part (sess:<id> = {uid, cur: hash of the live refresh token,
+ * revoked}, sess:<id>:used = hashes already rotated away); MongoDB keeps
+ * the session documents that users list.
+ */
+
+
+#include "ngx_http_chat_auth.h"
+#include "ngx_http_chat_jwt.h"
+#include "../store/ngx_http_chat_users.h"
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+
+typedef struct {
+    json_t                      *reply;
+    ngx_str_t                    uid;
+    ngx_str_t                    sid;
+    ngx_str_t                    refresh;
+    ngx_str_t                    keys[2];
+} ngx_http_chat_session_t;
+
+
+static const char  ngx_http_chat_session_create[] =
+    "redis.call('HSET', KEYS[1], 'uid', ARGV[1], 'cur', ARGV[2]) "
+    "redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3])) "
+    "return 1";
+
+
+/* {"ok", uid} | {"reuse", uid} | {"revoked"} | {"invalid"} */
+static const char  ngx_http_chat_session_rotate[] =
+    "local s = redis.call('HMGET', KEYS[1], 'uid', 'cur', 'revoked') "
+    "if not s[1] then return {'invalid'} end "
+    "if s[3] then return {'revoked'} end "
+    "if s[2] == ARGV[1] then"
+    "  redis.call('HSET', KEYS[1], 'cur', ARGV[2])"
+    "  redis.call('SADD', KEYS[2], ARGV[1])"
+    "  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))"
+    "  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))"
+    "  return {'ok', s[1]} "
+    "end "
+    "if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then"
+    "  redis.call('HSET', KEYS[1], 'revoked', '1')"
+    "  return {'reuse', s[1]} "
+    "end "
+    "return {'invalid'}";
+
+
+/* KEYS: sess, jti (optional).  ARGV: the jti's remaining lifetime */
+static const char  ngx_http_chat_session_revoke[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then"
+    "  redis.call('HSET', KEYS[1], 'revoked', '1') "
+    "end "
+    "if KEYS[2] then"
+    "  redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[1])) "
+    "end "
+    "return 1";
+
+
+static ngx_int_t ngx_http_chat_session_created(ngx_http_request_t *r,
+    redisReply *reply);
+static ngx_int_t ngx_http_chat_session_rotated(ngx_http_request_t *r,
+    redisReply *reply);
+static ngx_int_t ngx_http_chat_session_logged_out(ngx_http_request_t *r,
+    redisReply *reply);
+static ngx_int_t ngx_http_chat_session_revoked_done(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t);
+static ngx_int_t ngx_http_chat_session_listed(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t);
+static ngx_int_t ngx_http_chat_session_deleted(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t);
+static ngx_int_t ngx_http_chat_session_unlinked(ngx_http_request_t *r,
+    redisReply *reply);
+static ngx_int_t ngx_http_chat_profile_saved(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t);
+
+
+static void
+ngx_http_chat_json_pool_cleanup(void *data)
+{
+    json_decref((json_t *) data);
+}
+
+
+ngx_uint_t
+ngx_http_chat_is_oid(ngx_str_t *s)
+{
+    ngx_uint_t  i;
+
+    if (s->len != 24) {
+        return 0;
+    }
+
+    for (i = 0; i < 24; i++) {
+        if (!((s->data[i] >= '0' && s->data[i] <= '9')
+              || (s->data[i] >= 'a' && s->data[i] <= 'f')))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+ngx_int_t
+ngx_http_chat_sha256_hex(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
+{
+    u_char  md[SHA256_DIGEST_LENGTH];
+
+    if (SHA256(in->data, in->len, md) == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = ngx_pnalloc(pool, 2 * sizeof(md));
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->len = ngx_hex_dump(out->data, md, sizeof(md)) - out->data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_chat_refresh_new(ngx_pool_t *pool, ngx_str_t *sid,
+    ngx_str_t *token, ngx_str_t *hash)
+{
+    u_char     rnd[32], *p;
+    ngx_str_t  src, dst;
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(pool, sid->len + 1 + ngx_base64_encoded_length(32));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    token->data = p;
+    p = ngx_cpymem(p, sid->data, sid->len);
+    *p++ = '.';
+
+    src.data = rnd;
+    src.len = sizeof(rnd);
+    dst.data = p;
+    ngx_encode_base64url(&dst, &src);
+
+    token->len = p + dst.len - token->data;
+
+    return ngx_http_chat_sha256_hex(pool, token, hash);
+}
+
+
+static ngx_int_t
+ngx_http_chat_session_key(ngx_pool_t *pool, ngx_str_t *key, ngx_str_t *sid,
+    const char *suffix)
+{
+    key->data = ngx_pnalloc(pool, sizeof("sess:") + sid->len
+                                  + ngx_strlen(suffix));
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->len = ngx_sprintf(key->data, "sess:%V%s", sid, suffix) - key->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_chat_session_eval(ngx_http_request_t *r, const char *script,
+    ngx_uint_t nkeys, ngx_str_t *keys, ngx_uint_t nargs, ngx_str_t *args,
+    ngx_http_chat_redis_next_pt next)
+{
+    ngx_uint_t   i, n;
+    const char  *argv[12];
+    size_t       argvlen[12];
+    static char  nk[2][2] = { "1", "2" };
+
+    n = 0;
+    argv[n] = "EVAL";
+    argvlen[n++] = 4;
+    argv[n] = script;
+    argvlen[n++] = ngx_strlen(script);
+    argv[n] = nk[nkeys - 1];
+    argvlen[n++] = 1;
+
+    for (i = 0; i < nkeys; i++) {
+        argv[n] = (char *) keys[i].data;
+        argvlen[n++] = keys[i].len;
+    }
+
+    for (i = 0; i < nargs; i++) {
+        argv[n] = (char *) args[i].data;
+        argvlen[n++] = args[i].len;
+    }
+
+    return ngx_http_chat_redis_request(r, next, (int) n, argv, argvlen);
+}
+
+
+static ngx_int_t
+ngx_http_chat_num_str(ngx_pool_t *pool, ngx_str_t *s, time_t n)
+{
+    s->data = ngx_pnalloc(pool, NGX_TIME_T_LEN);
+    if (s->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->len = ngx_sprintf(s->data, "%T", n) - s->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_chat_session_t *
+ngx_http_chat_session_state(ngx_http_request_t *r, json_t *reply)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_chat_ctx_t      *ctx;
+    ngx_http_chat_session_t  *ss;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    ss = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_session_t));
+    if (ss == NULL) {
+        json_decref(reply);
+        return NULL;
+    }
+
+    if (reply) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            json_decref(reply);
+            return NULL;
+        }
+
+        cln->handler = ngx_http_chat_json_pool_cleanup;
+        cln->data = reply;
+        ss->reply = reply;
+    }
+
+    ctx->state = ss;
+
+    return ss;
+}
+
+
+/* adds accessToken, refreshToken, expiresIn to reply and sends it */
+
+static ngx_int_t
+ngx_http_chat_session_send(ngx_http_request_t *r,
+    ngx_http_chat_session_t *ss)
+{
+    time_t                      exp;
+    ngx_str_t                   token, jti;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
+
+    if (ngx_http_chat_jwt_issue(cmcf, r->pool, &ss->uid, &ss->sid, &token,
+                                &jti, &exp)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "chat: cannot issue an access token");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_object_set_new(ss->reply, "accessToken",
+                        json_stringn((char *) token.data, token.len));
+    json_object_set_new(ss->reply, "refreshToken",
+                        json_stringn((char *) ss->refresh.data,
+                                     ss->refresh.len));
+    json_object_set_new(ss->reply, "expiresIn",
+                        json_integer((json_int_t) cmcf->jwt_ttl));
+    json_object_set_new(ss->reply, "tokenType", json_string("Bearer"));
+
+    return ngx_http_chat_send_json(r, NGX_HTTP_OK, json_incref(ss->reply));
+}
+
+
+ngx_int_t
+ngx_http_chat_session_tokens(ngx_http_request_t *r, ngx_str_t *uid,
+    ngx_str_t *sid, ngx_str_t *refresh, json_t *reply)
+{
+    ngx_str_t                   hash, args[3];
+    ngx_http_chat_session_t    *ss;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
+
+    ss = ngx_http_chat_session_state(r, reply);
+    if (ss == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ss->uid = *uid;
+    ss->sid = *sid;
+
+    if (ngx_http_chat_refresh_new(r->pool, sid, &ss->refresh, &hash)
+        != NGX_OK
+        || ngx_http_chat_session_key(r->pool, &ss->keys[0], sid, "")
+           != NGX_OK
+        || ngx_http_chat_num_str(r->pool, &args[2], cmcf->refresh_ttl)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args[0] = *uid;
+    args[1] = hash;
+
+    return ngx_http_chat_session_eval(r, ngx_http_chat_session_create, 1,
+                                      ss->keys, 3, args,
+                                      ngx_http_chat_session_created);
+}
+
+
+static ngx_int_t
+ngx_http_chat_session_created(ngx_http_request_t *r, redisReply *reply)
+{
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    return ngx_http_chat_session_send(r, ctx->state);
+}
+
+
+ngx_int_t
+ngx_http_chat_refresh_token(ngx_http_request_t *r)
+{
+    ngx_str_t                   token, sid, presented, args[3];
+    const char                 *err;
+    ngx_http_chat_ctx_t        *ctx;
+    ngx_http_chat_session_t    *ss;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
+
+    err = ngx_http_chat_json_string(ctx->body, "refreshToken", 1, 128,
+                                    &token);
+    if (err) {
+        return ngx_http_chat_send_invalid(r, "refreshToken", err);
+    }
+
+    sid.data = token.data;
+    sid.len = 24;
+
+    if (token.len != 24 + 1 + 43 || token.data[24] != '.'
+        || !ngx_http_chat_is_oid(&sid))
+    {
+        return ngx_http_chat_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                        "invalid_refresh_token",
+                                        "the refresh token is not valid");
+    }
+
+    ss = ngx_http_chat_session_state(r, json_object());
+    if (ss == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the token lives in the body, which the pool keeps */
+    ss->sid.data = ngx_pstrdup(r->pool, &sid);
+    if (ss->sid.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ss->sid.len = sid.len;
+
+    if (ngx_http_chat_sha256_hex(r->pool, &token, &presented) != NGX_OK
+        || ngx_http_chat_refresh_new(r->pool, &ss->sid, &ss->refresh,
+                                     &args[1])
+           != NGX_OK
+        || ngx_http_chat_session_key(r->pool, &ss->keys[0], &ss->sid, "")
+           != NGX_OK
+        || ngx_http_chat_session_key(r->pool, &ss->keys[1], &ss->sid,
+                                     ":used")
+           != NGX_OK
+        || ngx_http_chat_num_str(r->pool, &args[2], cmcf->refresh_ttl)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args[0] = presented;
+
+    return ngx_http_chat_session_eval(r, ngx_http_chat_session_rotate, 2,
+                                      ss->keys, 3, args,
+                                      ngx_http_chat_session_rotated);
+}
+
+
+static void
+ngx_http_chat_session_revoke_later(ngx_str_t *uid, ngx_str_t *sid)
+{
+    ngx_http_chat_user_arg_t     arg;
+    ngx_http_chat_mongo_task_t  *t;
+
+    ngx_memzero(&arg, sizeof(arg));
+
+    if (!bson_oid_is_valid((char *) uid->data, uid->len)
+        || !bson_oid_is_valid((char *) sid->data, sid->len))
+    {
+        return;
+    }
+
+    bson_oid_init_from_string_unsafe(&arg.user_id, (char *) uid->data);
+    bson_oid_init_from_string_unsafe(&arg.session_id, (char *) sid->data);
+
+    t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
+                                            ngx_http_chat_sessions_revoke_run,
+                                            NULL, NULL, &arg, sizeof(arg));
+    if (t) {
+        (void) ngx_http_chat_mongo_post(t);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_chat_session_rotated(ngx_http_request_t *r, redisReply *reply)
+{
+    ngx_str_t                    status;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_session_t     *ss;
+    ngx_http_chat_user_arg_t     arg;
+    ngx_http_chat_mongo_task_t  *t;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    ss = ctx->state;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
+        || reply->element[0]->type != REDIS_REPLY_STRING)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    status.data = (u_char *) reply->element[0]->str;
+    status.len = reply->element[0]->len;
+
+    if (reply->elements == 2 && reply->element[1]->type == REDIS_REPLY_STRING)
+    {
+        ss->uid.len = reply->element[1]->len;
+        ss->uid.data = ngx_pnalloc(r->pool, ss->uid.len + 1);
+        if (ss->uid.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(ss->uid.data, reply->element[1]->str, ss->uid.len);
+        ss->uid.data[ss->uid.len] = '\0';
+    }
+
+    if (status.len == 5 && ngx_strncmp(status.data, "reuse", 5) == 0) {
+        /* a rotated-away token came back: assume it was stolen */
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "chat: refresh token reused, session %V revoked",
+                      &ss->sid);
+
+        ngx_http_chat_session_revoke_later(&ss->uid, &ss->sid);
+
+        return ngx_http_chat_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                        "refresh_token_reused",
+                                        "this refresh token was already "
+                                        "used; the session is revoked, "
+                                        "sign in again");
+    }
+
+    if (status.len != 2 || ngx_strncmp(status.data, "ok", 2) != 0
+        || !ngx_http_chat_is_oid(&ss->uid))
+    {
+        return ngx_http_chat_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                        "invalid_refresh_token",
+                                        "the refresh token is not valid");
+    }
+
+    /* lastUsedAt is bookkeeping: nobody waits for it */
+    ngx_memzero(&arg, sizeof(arg));
+    bson_oid_init_from_string_unsafe(&arg.session_id, (char *) ss->sid.data);
+
+    t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
+                                            ngx_http_chat_sessions_touch_run,
+                                            NULL, NULL, &arg, sizeof(arg));
+    if (t) {
+        (void) ngx_http_chat_mongo_post(t);
+    }
+
+    return ngx_http_chat_session_send(r, ss);
+}
+
+
+ngx_int_t
+ngx_http_chat_logout(ngx_http_request_t *r)
+{
+    time_t                      ttl;
+    ngx_str_t                   keys[2], arg;
+    ngx_http_chat_ctx_t        *ctx;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
+
+    ttl = ctx->token_exp - ngx_time() + cmcf->jwt_leeway;
+    if (ttl < 1) {
+        ttl = 1;
+    }
+
+    keys[1].data = ngx_pnalloc(r->pool, sizeof("jti:") + ctx->jti.len);
+    if (keys[1].data == NULL
+        || ngx_http_chat_session_key(r->pool, &keys[0], &ctx->session_id, "")
+           != NGX_OK
+        || ngx_http_chat_num_str(r->pool, &arg, ttl) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[1].len = ngx_sprintf(keys[1].data, "jti:%V", &ctx->jti)
+                  - keys[1].data;
+
+    return ngx_http_chat_session_eval(r, ngx_http_chat_session_revoke, 2,
+                                      keys, 1, &arg,
+                                      ngx_http_chat_session_logged_out);
+}
+
+
+static ngx_int_t
+ngx_http_chat_user_arg(ngx_http_request_t *r, ngx_http_chat_user_arg_t *arg,
+    ngx_str_t *sid)
+{
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    ngx_memzero(arg, sizeof(ngx_http_chat_user_arg_t));
+
+    if (!ngx_http_chat_is_oid(&ctx->user_id)
+        || (sid && !ngx_http_chat_is_oid(sid)))
+    {
+        return NGX_ERROR;
+    }
+
+    /* both were checked to be 24 lowercase hex digits */
+    bson_oid_init_from_string_unsafe(&arg->user_id,
+                                     (char *) ctx->user_id.data);
+    if (sid) {
+        bson_oid_init_from_string_unsafe(&arg->session_id,
+                                         (char *) sid->data);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_chat_session_logged_out(ngx_http_request_t *r, redisReply *reply)
+{
+    ngx_http_chat_ctx_t       *ctx;
+    ngx_http_chat_user_arg_t   arg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if (ngx_http_chat_user_arg(r, &arg, &ctx->session_id) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_sessions_revoke_run,
+                                       ngx_http_chat_session_revoked_done,
+                                       &arg, sizeof(arg));
+}
+
+
+static ngx_int_t
+ngx_http_chat_session_revoked_done(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t)
+{
+    if (t->rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "chat: session revoke failed in mongo: %s",
+                      t->error.message);
+    }
+
+    /* Redis already refuses the session: the logout holds either way */
+    return ngx_http_chat_send_json(r, NGX_HTTP_OK,
+                                   json_pack("{s:b}", "success", 1));
+}
+
+
+ngx_int_t
+ngx_http_chat_sessions_list(ngx_http_request_t *r)
+{
+    ngx_http_chat_user_arg_t  arg;
+
+    if (ngx_http_chat_user_arg(r, &arg, NULL) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_sessions_list_run,
+                                       ngx_http_chat_session_listed,
+                                       &arg, sizeof(arg));
+}
+
+
+static ngx_int_t
+ngx_http_chat_session_listed(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t)
+{
+    char                  oid[25];
+    json_t               *items, *item;
+    const char           *key;
+    bson_iter_t           it, arr, doc;
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if (t->rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "chat: session list failed in mongo: %s",
+                      t->error.message);
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "a back end is unavailable, "
+                                        "try again shortly");
+    }
+
+    items = json_array();
+    if (items == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (bson_iter_init_find(&it, &t->reply, "items")
+        && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &arr))
+    {
+        while (bson_iter_next(&arr)) {
+            if (!BSON_ITER_HOLDS_DOCUMENT(&arr)
+                || !bson_iter_recurse(&arr, &doc))
+            {
+                continue;
+            }
+
+            item = json_object();
+            if (item == NULL) {
+                break;
+            }
+
+            while (bson_iter_next(&doc)) {
+                key = bson_iter_key(&doc);
+
+                if (ngx_strcmp(key, "_id") == 0 && BSON_ITER_HOLDS_OID(&doc))
+                {
+                    bson_oid_to_string(bson_iter_oid(&doc), oid);
+                    json_object_set_new(item, "id", json_string(oid));
+                    json_object_set_new(item, "current",
+                        json_boolean(ngx_strncmp(oid,
+                                                 ctx->session_id.data, 24)
+                                     == 0));
+
+                } else if (BSON_ITER_HOLDS_UTF8(&doc)
+                           && (ngx_strcmp(key, "device") == 0
+                               || ngx_strcmp(key, "ip") == 0))
+                {
+                    json_object_set_new(item, key,
+                        json_string(bson_iter_utf8(&doc, NULL)));
+
+                } else if (BSON_ITER_HOLDS_DATE_TIME(&doc)
+                           && (ngx_strcmp(key, "createdAt") == 0
+                               || ngx_strcmp(key, "lastUsedAt") == 0))
+                {
+                    json_object_set_new(item, key,
+                        ngx_http_chat_json_time(bson_iter_date_time(&doc)));
+                }
+            }
+
+            json_array_append_new(items, item);
+        }
+    }
+
+    return ngx_http_chat_send_json(r, NGX_HTTP_OK,
+                                   json_pack("{s:o}", "items", items));
+}
+
+
+ngx_int_t
+ngx_http_chat_sessions_delete(ngx_http_request_t *r)
+{
+    ngx_http_chat_ctx_t       *ctx;
+    ngx_http_chat_user_arg_t   arg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if (ctx->nparams != 1 || !ngx_http_chat_is_oid(&ctx->params[0])) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such session");
+    }
+
+    if (ngx_http_chat_user_arg(r, &arg, &ctx->params[0]) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_sessions_revoke_run,
+                                       ngx_http_chat_session_deleted,
+                                       &arg, sizeof(arg));
+}
+
+
+static ngx_int_t
+ngx_http_chat_session_deleted(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t)
+{
+    ngx_str_t             keys[1], sid;
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if (t->rc == NGX_DECLINED) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such session");
+    }
+
+    if (t->rc != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "a back end is unavailable, "
+                                        "try again shortly");
+    }
+
+    sid = ctx->params[0];
+
+    if (ngx_http_chat_session_key(r->pool, &keys[0], &sid, "") != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_chat_session_eval(r, ngx_http_chat_session_revoke, 1,
+                                      keys, 0, NULL,
+                                      ngx_http_chat_session_unlinked);
+}
+
+
+static ngx_int_t
+ngx_http_chat_session_unlinked(ngx_http_request_t *r, redisReply *reply)
+{
+    return ngx_http_chat_send_json(r, NGX_HTTP_OK,
+                                   json_pack("{s:b}", "success", 1));
+}
+
+
+/* POST /api/auth/complete-profile {name, bio?, avatar?, username?} */
+
+ngx_int_t
+ngx_http_chat_complete_profile(ngx_http_request_t *r)
+{
+    u_char                    *p;
+    ngx_str_t                  name, bio, avatar, username;
+    ngx_uint_t                 i;
+    const char                *err;
+    ngx_http_chat_ctx_t       *ctx;
+    ngx_http_chat_user_arg_t   arg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if ((err = ngx_http_chat_json_string(ctx->body, "name", 1, 64, &name))) {
+        return ngx_http_chat_send_invalid(r, "name", err);
+    }
+
+    if ((err = ngx_http_chat_json_string(ctx->body, "bio", 0, 500, &bio))) {
+        return ngx_http_chat_send_invalid(r, "bio", err);
+    }
+
+    if ((err = ngx_http_chat_json_string(ctx->body, "avatar", 0, 512,
+                                         &avatar)))
+    {
+        return ngx_http_chat_send_invalid(r, "avatar", err);
+    }
+
+    if ((err = ngx_http_chat_json_string(ctx->body, "username", 0, 32,
+                                         &username)))
+    {
+        return ngx_http_chat_send_invalid(r, "username", err);
+    }
+
+    if (ngx_http_chat_has_controls(&name, 0)) {
+        return ngx_http_chat_send_invalid(r, "name",
+                                          "has control characters");
+    }
+
+    for (p = name.data; p < name.data + name.len && *p == ' '; p++) {
+        /* void */
+    }
+
+    if (p == name.data + name.len) {
+        return ngx_http_chat_send_invalid(r, "name", "must not be blank");
+    }
+
+    if (bio.data && ngx_http_chat_has_controls(&bio, 1)) {
+        return ngx_http_chat_send_invalid(r, "bio", "has control characters");
+    }
+
+    if (avatar.data && avatar.len
+        && !ngx_http_chat_is_oid(&avatar)
+        && ngx_strncmp(avatar.data, "https://", 8) != 0
+        && ngx_strncmp(avatar.data, "http://", 7) != 0)
+    {
+        return ngx_http_chat_send_invalid(r, "avatar",
+                                          "must be a media id or a URL");
+    }
+
+    if (avatar.data && ngx_http_chat_has_controls(&avatar, 0)) {
+        return ngx_http_chat_send_invalid(r, "avatar",
+                                          "has control characters");
+    }
+
+    /* usernames: 3-32 of [A-Za-z0-9_.], starting with a letter */
+    if (username.data) {
+        if (username.len < 3 || !((username.data[0] | 0x20) >= 'a'
+                                  && (username.data[0] | 0x20) <= 'z'))
+        {
+            return ngx_http_chat_send_invalid(r, "username",
+                                              "must be 3 to 32 letters, "
+                                              "digits, \"_\" or \".\", "
+                                              "starting with a letter");
+        }
+
+        for (i = 0; i < username.len; i++) {
+            p = &username.data[i];
+
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+                  || (*p >= '0' && *p <= '9') || *p == '_' || *p == '.'))
+            {
+                return ngx_http_chat_send_invalid(r, "username",
+                                                  "must be 3 to 32 letters, "
+                                                  "digits, \"_\" or \".\", "
+                                                  "starting with a letter");
+            }
+        }
+    }
+
+    if (ngx_http_chat_user_arg(r, &arg, NULL) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    arg.name = 1;
+    ngx_memcpy(arg.name_v, name.data, ngx_min(name.len,
+                                              sizeof(arg.name_v) - 1));
+
+    if (bio.data) {
+        arg.bio = 1;
+        ngx_memcpy(arg.bio_v, bio.data, ngx_min(bio.len,
+                                                sizeof(arg.bio_v) - 1));
+    }
+
+    if (avatar.data) {
+        arg.avatar = 1;
+        ngx_memcpy(arg.avatar_v, avatar.data,
+                   ngx_min(avatar.len, sizeof(arg.avatar_v) - 1));
+    }
+
+    if (username.data) {
+        arg.username = 1;
+        ngx_memcpy(arg.username_v, username.data, username.len);
+        ngx_strlow((u_char *) arg.username_lower, username.data,
+                   username.len);
+    }
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_users_update_run,
+                                       ngx_http_chat_profile_saved,
+                                       &arg, sizeof(arg));
+}
+
+
+static ngx_int_t
+ngx_http_chat_profile_saved(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t)
+{
+    json_t         *user;
+    bson_t          doc;
+    uint32_t        len;
+    bson_iter_t     it;
+    const uint8_t  *data;
+
+    if (t->rc == NGX_DECLINED) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_CONFLICT,
+                                        "username_taken",
+                                        "this username is taken");
+    }
+
+    if (t->rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "chat: profile update failed in mongo: %s",
+                      t->error.message);
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "a back end is unavailable, "
+                                        "try again shortly");
+    }
+
+    user = NULL;
+
+    if (bson_iter_init_find(&it, &t->reply, "user")
+        && BSON_ITER_HOLDS_DOCUMENT(&it))
+    {
+        bson_iter_document(&it, &len, &data);
+
+        if (bson_init_static(&doc, data, len)) {
+            user = ngx_http_chat_user_json(&doc);
+        }
+    }
+
+    if (user == NULL) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such user");
+    }
+
+    return ngx_http_chat_send_json(r, NGX_HTTP_OK,
+                                   json_pack("{s:o}", "user", user));
+}

@@ -1,0 +1,503 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * Users and sessions in MongoDB.  FerretDB loses concurrent updates of one
+ * document, so nothing here read-modify-writes shared state: a user is
+ * created by an insert guarded by the unique phone index, sessions are one
+ * document each, and the atomic parts of refresh rotation live in Redis.
+ */
+
+
+#include "ngx_http_chat_users.h"
+
+
+#define NGX_HTTP_CHAT_DUPLICATE_KEY  11000
+
+
+static int64_t
+ngx_http_chat_now_ms(void)
+{
+    struct timeval  tv;
+
+    ngx_gettimeofday(&tv);
+
+    return (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+
+static ngx_int_t
+ngx_http_chat_doc_oid(const bson_t *doc, const char *key, bson_oid_t *oid)
+{
+    bson_iter_t  it;
+
+    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_OID(&it)) {
+        bson_oid_copy(bson_iter_oid(&it), oid);
+        return NGX_OK;
+    }
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_chat_find_one(mongoc_collection_t *coll, const bson_t *filter,
+    bson_t *out, bson_error_t *error)
+{
+    bson_t                opts;
+    const bson_t         *doc;
+    mongoc_cursor_t      *cursor;
+    ngx_int_t             rc;
+
+    bson_init(&opts);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+
+    cursor = mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
+    bson_destroy(&opts);
+
+    rc = NGX_DECLINED;
+
+    if (mongoc_cursor_next(cursor, &doc)) {
+        bson_copy_to(doc, out);
+        rc = NGX_OK;
+
+    } else if (mongoc_cursor_error(cursor, error)) {
+        rc = NGX_ERROR;
+    }
+
+    mongoc_cursor_destroy(cursor);
+
+    return rc;
+}
+
+
+void
+ngx_http_chat_users_login_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_login_arg_t *a = t->arg;
+
+    int64_t               now;
+    bson_t                filter, doc, user, session;
+    ngx_int_t             rc;
+    bson_oid_t            uid;
+    ngx_uint_t            is_new, tries;
+    mongoc_collection_t  *users, *sessions;
+
+    users = mongoc_database_get_collection(db, "users");
+    sessions = mongoc_database_get_collection(db, "sessions");
+    now = ngx_http_chat_now_ms();
+
+    bson_init(&filter);
+    BSON_APPEND_UTF8(&filter, "phone", a->phone);
+
+    is_new = 0;
+    rc = NGX_ERROR;
+
+    /* find, or insert; a concurrent first sign-in loses the insert race */
+    for (tries = 0; tries < 2; tries++) {
+        bson_init(&user);
+        rc = ngx_http_chat_find_one(users, &filter, &user, &t->error);
+
+        if (rc != NGX_DECLINED) {
+            break;
+        }
+
+        bson_destroy(&user);
+
+        bson_init(&doc);
+        BSON_APPEND_OID(&doc, "_id", &a->user_id);
+        BSON_APPEND_UTF8(&doc, "phone", a->phone);
+        BSON_APPEND_DATE_TIME(&doc, "createdAt", now);
+        BSON_APPEND_DATE_TIME(&doc, "updatedAt", now);
+
+        if (mongoc_collection_insert_one(users, &doc, NULL, NULL, &t->error))
+        {
+            bson_init(&user);
+            bson_copy_to(&doc, &user);
+            bson_destroy(&doc);
+            is_new = 1;
+            rc = NGX_OK;
+            break;
+        }
+
+        bson_destroy(&doc);
+
+        if (t->error.code != NGX_HTTP_CHAT_DUPLICATE_KEY) {
+            rc = NGX_ERROR;
+            bson_init(&user);
+            break;
+        }
+    }
+
+    bson_destroy(&filter);
+
+    if (rc != NGX_OK) {
+        if (rc == NGX_DECLINED) {
+            bson_set_error(&t->error, 0, 0, "user vanished after insert");
+        }
+
+        bson_destroy(&user);
+        t->rc = NGX_ERROR;
+        goto done;
+    }
+
+    if (ngx_http_chat_doc_oid(&user, "_id", &uid) != NGX_OK) {
+        bson_set_error(&t->error, 0, 0, "user without an ObjectId");
+        bson_destroy(&user);
+        t->rc = NGX_ERROR;
+        goto done;
+    }
+
+    bson_init(&session);
+    BSON_APPEND_OID(&session, "_id", &a->session_id);
+    BSON_APPEND_OID(&session, "userId", &uid);
+    BSON_APPEND_UTF8(&session, "device", a->device);
+    BSON_APPEND_UTF8(&session, "ip", a->ip);
+    BSON_APPEND_DATE_TIME(&session, "createdAt", now);
+    BSON_APPEND_DATE_TIME(&session, "lastUsedAt", now);
+    BSON_APPEND_BOOL(&session, "revoked", false);
+
+    if (!mongoc_collection_insert_one(sessions, &session, NULL, NULL,
+                                      &t->error))
+    {
+        bson_destroy(&session);
+        bson_destroy(&user);
+        t->rc = NGX_ERROR;
+        goto done;
+    }
+
+    bson_destroy(&session);
+
+    bson_destroy(&t->reply);
+    bson_init(&t->reply);
+    BSON_APPEND_DOCUMENT(&t->reply, "user", &user);
+    BSON_APPEND_BOOL(&t->reply, "isNew", is_new);
+    bson_destroy(&user);
+
+    t->rc = NGX_OK;
+
+done:
+
+    mongoc_collection_destroy(users);
+    mongoc_collection_destroy(sessions);
+}
+
+
+void
+ngx_http_chat_users_update_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_user_arg_t *a = t->arg;
+
+    bson_t                filter, update, set, user;
+    ngx_int_t             rc;
+    mongoc_collection_t  *users;
+
+    users = mongoc_database_get_collection(db, "users");
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", &a->user_id);
+
+    bson_init(&update);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+
+    if (a->name) {
+        BSON_APPEND_UTF8(&set, "name", a->name_v);
+    }
+
+    if (a->bio) {
+        BSON_APPEND_UTF8(&set, "bio", a->bio_v);
+    }
+
+    if (a->avatar) {
+        BSON_APPEND_UTF8(&set, "avatar", a->avatar_v);
+    }
+
+    if (a->username) {
+        BSON_APPEND_UTF8(&set, "username", a->username_v);
+        BSON_APPEND_UTF8(&set, "usernameLower", a->username_lower);
+    }
+
+    BSON_APPEND_DATE_TIME(&set, "updatedAt", ngx_http_chat_now_ms());
+    bson_append_document_end(&update, &set);
+
+    if (!mongoc_collection_update_one(users, &filter, &update, NULL, NULL,
+                                      &t->error))
+    {
+        t->rc = (t->error.code == NGX_HTTP_CHAT_DUPLICATE_KEY)
+                ? NGX_DECLINED : NGX_ERROR;
+        goto done;
+    }
+
+    bson_init(&user);
+    rc = ngx_http_chat_find_one(users, &filter, &user, &t->error);
+
+    if (rc == NGX_OK) {
+        bson_destroy(&t->reply);
+        bson_init(&t->reply);
+        BSON_APPEND_DOCUMENT(&t->reply, "user", &user);
+    }
+
+    bson_destroy(&user);
+    t->rc = (rc == NGX_OK) ? NGX_OK : NGX_ERROR;
+
+done:
+
+    bson_destroy(&update);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(users);
+}
+
+
+void
+ngx_http_chat_sessions_list_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_user_arg_t *a = t->arg;
+
+    char                  key[16];
+    bson_t                filter, opts, sort, items;
+    uint32_t              i;
+    const char           *k;
+    const bson_t         *doc;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *sessions;
+
+    sessions = mongoc_database_get_collection(db, "sessions");
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "userId", &a->user_id);
+    BSON_APPEND_BOOL(&filter, "revoked", false);
+
+    bson_init(&opts);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+    BSON_APPEND_INT32(&sort, "createdAt", -1);
+    bson_append_document_end(&opts, &sort);
+    BSON_APPEND_INT64(&opts, "limit", 200);
+
+    cursor = mongoc_collection_find_with_opts(sessions, &filter, &opts, NULL);
+
+    bson_destroy(&t->reply);
+    bson_init(&t->reply);
+    BSON_APPEND_ARRAY_BEGIN(&t->reply, "items", &items);
+
+    for (i = 0; mongoc_cursor_next(cursor, &doc); i++) {
+        bson_uint32_to_string(i, &k, key, sizeof(key));
+        BSON_APPEND_DOCUMENT(&items, k, doc);
+    }
+
+    bson_append_array_end(&t->reply, &items);
+
+    t->rc = mongoc_cursor_error(cursor, &t->error) ? NGX_ERROR : NGX_OK;
+
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(sessions);
+}
+
+
+void
+ngx_http_chat_sessions_revoke_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_user_arg_t *a = t->arg;
+
+    bson_t                filter, update, set, reply;
+    bson_iter_t           it;
+    mongoc_collection_t  *sessions;
+
+    sessions = mongoc_database_get_collection(db, "sessions");
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", &a->session_id);
+    BSON_APPEND_OID(&filter, "userId", &a->user_id);
+    BSON_APPEND_BOOL(&filter, "revoked", false);
+
+    bson_init(&update);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    BSON_APPEND_BOOL(&set, "revoked", true);
+    BSON_APPEND_DATE_TIME(&set, "revokedAt", ngx_http_chat_now_ms());
+    bson_append_document_end(&update, &set);
+
+    if (!mongoc_collection_update_one(sessions, &filter, &update, NULL,
+                                      &reply, &t->error))
+    {
+        t->rc = NGX_ERROR;
+
+    } else {
+        t->rc = (bson_iter_init_find(&it, &reply, "matchedCount")
+                 && bson_iter_as_int64(&it) == 1)
+                ? NGX_OK : NGX_DECLINED;
+    }
+
+    bson_destroy(&reply);
+    bson_destroy(&update);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(sessions);
+}
+
+
+void
+ngx_http_chat_sessions_touch_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_user_arg_t *a = t->arg;
+
+    bson_t                filter, update, set;
+    mongoc_collection_t  *sessions;
+
+    sessions = mongoc_database_get_collection(db, "sessions");
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", &a->session_id);
+
+    bson_init(&update);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    BSON_APPEND_DATE_TIME(&set, "lastUsedAt", ngx_http_chat_now_ms());
+    bson_append_document_end(&update, &set);
+
+    t->rc = mongoc_collection_update_one(sessions, &filter, &update, NULL,
+                                         NULL, &t->error)
+            ? NGX_OK : NGX_ERROR;
+
+    bson_destroy(&update);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(sessions);
+}
+
+
+/* one index per createIndexes command: FerretDB mishandles several */
+
+static const struct {
+    const char  *collection;
+    const char  *name;
+    const char  *field;
+    ngx_uint_t   unique;
+} ngx_http_chat_indexes[] = {
+    { "users", "phone_1", "phone", 1 },
+    { "users", "usernameLower_1", "usernameLower", 1 },
+    { "sessions", "userId_1", "userId", 0 },
+    { NULL, NULL, NULL, 0 }
+};
+
+
+static void
+ngx_http_chat_indexes_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    bson_t        cmd, indexes, index, key, reply;
+    ngx_uint_t    i;
+    bson_error_t  error;
+
+    t->rc = NGX_OK;
+
+    for (i = 0; ngx_http_chat_indexes[i].collection; i++) {
+        bson_init(&cmd);
+        BSON_APPEND_UTF8(&cmd, "createIndexes",
+                         ngx_http_chat_indexes[i].collection);
+        BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &indexes);
+        BSON_APPEND_DOCUMENT_BEGIN(&indexes, "0", &index);
+        BSON_APPEND_DOCUMENT_BEGIN(&index, "key", &key);
+        BSON_APPEND_INT32(&key, ngx_http_chat_indexes[i].field, 1);
+        bson_append_document_end(&index, &key);
+        BSON_APPEND_UTF8(&index, "name", ngx_http_chat_indexes[i].name);
+
+        if (ngx_http_chat_indexes[i].unique) {
+            BSON_APPEND_BOOL(&index, "unique", true);
+        }
+
+        bson_append_document_end(&indexes, &index);
+        bson_append_array_end(&cmd, &indexes);
+
+        if (!mongoc_database_write_command_with_opts(db, &cmd, NULL, &reply,
+                                                     &error))
+        {
+            ngx_log_error(NGX_LOG_ERR, t->log, 0,
+                          "chat: cannot create index %s.%s: %s",
+                          ngx_http_chat_indexes[i].collection,
+                          ngx_http_chat_indexes[i].name, error.message);
+            t->rc = NGX_ERROR;
+        }
+
+        bson_destroy(&reply);
+        bson_destroy(&cmd);
+    }
+}
+
+
+void
+ngx_http_chat_users_ensure_indexes(void)
+{
+    ngx_http_chat_mongo_task_t  *t;
+
+    t = ngx_http_chat_mongo_task_create(ngx_cycle->log,
+                                        ngx_http_chat_indexes_run, NULL,
+                                        NULL);
+    if (t) {
+        (void) ngx_http_chat_mongo_post(t);
+    }
+}
+
+
+json_t *
+ngx_http_chat_json_time(int64_t ms)
+{
+    char        buf[32];
+    time_t      sec;
+    ngx_tm_t    tm;
+
+    sec = (time_t) (ms / 1000);
+    ngx_gmtime(sec, &tm);
+
+    ngx_snprintf((u_char *) buf, sizeof(buf),
+                 "%4d-%02d-%02dT%02d:%02d:%02d.%03dZ%Z",
+                 tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                 tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
+                 (int) (ms % 1000));
+
+    return json_string(buf);
+}
+
+
+json_t *
+ngx_http_chat_user_json(const bson_t *doc)
+{
+    char          oid[25];
+    json_t       *user;
+    const char   *key;
+    bson_iter_t   it;
+
+    user = json_object();
+    if (user == NULL || !bson_iter_init(&it, doc)) {
+        return user;
+    }
+
+    while (bson_iter_next(&it)) {
+        key = bson_iter_key(&it);
+
+        if (ngx_strcmp(key, "_id") == 0 && BSON_ITER_HOLDS_OID(&it)) {
+            bson_oid_to_string(bson_iter_oid(&it), oid);
+            json_object_set_new(user, "id", json_string(oid));
+
+        } else if (BSON_ITER_HOLDS_UTF8(&it)
+                   && (ngx_strcmp(key, "phone") == 0
+                       || ngx_strcmp(key, "name") == 0
+                       || ngx_strcmp(key, "username") == 0
+                       || ngx_strcmp(key, "bio") == 0
+                       || ngx_strcmp(key, "avatar") == 0))
+        {
+            json_object_set_new(user, key,
+                                json_string(bson_iter_utf8(&it, NULL)));
+
+        } else if (BSON_ITER_HOLDS_DATE_TIME(&it)
+                   && (ngx_strcmp(key, "createdAt") == 0
+                       || ngx_strcmp(key, "updatedAt") == 0))
+        {
+            json_object_set_new(user, key,
+                            ngx_http_chat_json_time(bson_iter_date_time(&it)));
+        }
+    }
+
+    return user;
+}

@@ -1,0 +1,67 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_USERS_H_INCLUDED_
+#define _NGX_HTTP_CHAT_USERS_H_INCLUDED_
+
+
+#include "ngx_http_chat_mongo.h"
+
+
+/*
+ * Users and sessions in MongoDB.  The *_run functions execute in the
+ * thread pool with their argument struct copied into the task; they leave
+ * their result in t->reply and t->rc.
+ */
+
+typedef struct {
+    bson_oid_t    user_id;
+    bson_oid_t    session_id;
+    char          phone[24];
+    char          device[136];
+    char          ip[64];
+} ngx_http_chat_login_arg_t;
+
+typedef struct {
+    bson_oid_t    user_id;
+    bson_oid_t    session_id;     /* for session operations */
+    unsigned      name:1;
+    unsigned      bio:1;
+    unsigned      avatar:1;
+    unsigned      username:1;
+    char          name_v[260];
+    char          bio_v[1100];
+    char          avatar_v[520];
+    char          username_v[40];
+    char          username_lower[40];
+} ngx_http_chat_user_arg_t;
+
+
+/* t->reply = {user: {...}, isNew: bool}; the session document inserted */
+void ngx_http_chat_users_login_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+/* t->reply = {user: {...}}; t->rc NGX_DECLINED: username taken */
+void ngx_http_chat_users_update_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+/* t->reply = {items: [...]}: the live sessions of user_id */
+void ngx_http_chat_sessions_list_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+/* marks session_id of user_id revoked; t->rc NGX_DECLINED: no such one */
+void ngx_http_chat_sessions_revoke_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+/* sets lastUsedAt of session_id */
+void ngx_http_chat_sessions_touch_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+
+/* posts the index creation of every collection, once per worker */
+void ngx_http_chat_users_ensure_indexes(void);
+
+/* the public form of a user document, on the event loop */
+json_t *ngx_http_chat_user_json(const bson_t *doc);
+/* "2026-11-26T07:10:48.123Z" */
+json_t *ngx_http_chat_json_time(int64_t ms);
+
+
+#endif /* _NGX_HTTP_CHAT_USERS_H_INCLUDED_ */
