@@ -10,6 +10,8 @@
 #include "store/ngx_http_chat_mongo.h"
 #include "store/ngx_http_chat_redis.h"
 #include "services/ngx_http_chat_curl.h"
+#include "store/ngx_http_chat_users.h"
+#include "auth/ngx_http_chat_phone.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -977,6 +979,12 @@ ngx_http_chat_init_process(ngx_cycle_t *cycle)
     if (ngx_http_chat_mongo_init_process(cycle, cmcf) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    /* idempotent; every worker asks, the first one does the work */
+    ngx_http_chat_users_ensure_indexes();
+
+    /* libphonenumber parses its metadata once, not on a first request */
+    ngx_http_chat_phone_init();
 
     if (ngx_http_chat_curl_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
