@@ -41,5 +41,16 @@ ngx_int_t ngx_http_chat_jwt_verify(ngx_http_chat_main_conf_t *cmcf,
     ngx_pool_t *pool, ngx_str_t *token, ngx_http_chat_token_t *tok,
     const char **reason);
 
+/*
+ * Configuration-time check of the key material of the configured
+ * algorithm, for the main conf's init once chat_jwt_* are set: PEM keys
+ * must parse without a passphrase (OpenSSL would otherwise prompt on the
+ * terminal at signing time), be of the algorithm's type (RSA of 2048 bits
+ * or more; EC on P-256, P-384, P-521 for ES256, ES384, ES512), and the
+ * public key must be the private key's.  Logs and returns NGX_ERROR if not.
+ */
+ngx_int_t ngx_http_chat_jwt_check_keys(ngx_conf_t *cf,
+    ngx_http_chat_main_conf_t *cmcf);
+
 
 #endif /* _NGX_HTTP_CHAT_JWT_H_INCLUDED_ */
