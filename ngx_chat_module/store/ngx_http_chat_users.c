@@ -14,6 +14,19 @@
 #define NGX_HTTP_CHAT_DUPLICATE_KEY  11000
 
 
+/*
+ * MongoDB reports a unique index violation as error 11000; FerretDB 1.24
+ * on SQLite does so for inserts, but for updates it passes SQLite's own
+ * "UNIQUE constraint failed" up as an internal error.
+ */
+static ngx_uint_t
+ngx_http_chat_is_duplicate(bson_error_t *error)
+{
+    return error->code == NGX_HTTP_CHAT_DUPLICATE_KEY
+           || ngx_strstr(error->message, "UNIQUE constraint failed") != NULL;
+}
+
+
 static int64_t
 ngx_http_chat_now_ms(void)
 {
@@ -122,7 +135,7 @@ ngx_http_chat_users_login_run(ngx_http_chat_mongo_task_t *t,
 
         bson_destroy(&doc);
 
-        if (t->error.code != NGX_HTTP_CHAT_DUPLICATE_KEY) {
+        if (!ngx_http_chat_is_duplicate(&t->error)) {
             rc = NGX_ERROR;
             bson_init(&user);
             break;
@@ -224,8 +237,8 @@ ngx_http_chat_users_update_run(ngx_http_chat_mongo_task_t *t,
     if (!mongoc_collection_update_one(users, &filter, &update, NULL, NULL,
                                       &t->error))
     {
-        t->rc = (t->error.code == NGX_HTTP_CHAT_DUPLICATE_KEY)
-                ? NGX_DECLINED : NGX_ERROR;
+        t->rc = ngx_http_chat_is_duplicate(&t->error) ? NGX_DECLINED
+                                                       : NGX_ERROR;
         goto done;
     }
 

@@ -27,6 +27,7 @@ use strict;
 use warnings;
 
 use Fcntl qw(:flock);
+use File::Path ();
 use File::Temp ();
 use IO::Select;
 use IO::Socket::INET;
@@ -53,8 +54,9 @@ sub _json { JSON::PP->new->ascii->canonical }
 sub new {
     my ($class, %opts) = @_;
 
-    my $dir = File::Temp::tempdir('fakehttp-XXXXXX', TMPDIR => 1,
-                                  CLEANUP => 1);
+    # removed by stop() in this process only: File::Temp's own cleanup
+    # would also run in every child the test harness forks and exits
+    my $dir = File::Temp::tempdir('fakehttp-XXXXXX', TMPDIR => 1);
 
     my $self = bless {
         dir      => $dir,
@@ -142,8 +144,10 @@ sub stop {
     my $pid = delete $self->{pid} or return;
     return if $$ != $self->{owner};
 
+    local $?;
     kill 'TERM', $pid;
     waitpid $pid, 0;
+    File::Path::remove_tree($self->{dir});
 }
 
 sub DESTROY {
