@@ -12,6 +12,7 @@
 #include "services/ngx_http_chat_curl.h"
 #include "store/ngx_http_chat_users.h"
 #include "auth/ngx_http_chat_phone.h"
+#include "auth/ngx_http_chat_jwt.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -524,6 +525,11 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
                            "\"chat_twilio_account_sid\", "
                            "\"chat_twilio_auth_token\" and "
                            "\"chat_twilio_from\"");
+        return NGX_CONF_ERROR;
+    }
+
+    /* a key that cannot sign or verify fails here, not on every request */
+    if (ngx_http_chat_jwt_check_keys(cf, cmcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -5,6 +5,7 @@
 use Test::Nginx::Socket 'no_plan';
 use ChatTest;
 use FakeHTTP;
+use ChatAuth;
 use JSON::PP;
 use utf8;
 use Time::HiRes qw(sleep);
@@ -23,17 +24,7 @@ our (%Last, %Tok);
 
 sub json_of { decode_json($_[0]) }
 
-# the code that the fake Twilio was last asked to send to a number
-sub code_for {
-    my ($phone) = @_;
-    my $code;
-    for my $req ($Twilio->requests) {
-        my %form = FakeHTTP::parse_form($req->{body});
-        next unless ($form{To} // '') eq $phone;
-        ($code) = ($form{Body} // '') =~ /^(\d{6}) is your verification code/;
-    }
-    return $code // "none";
-}
+sub code_for { ChatAuth::code_for($Twilio, $_[0]) }
 
 sub keep { my ($name) = @_; sub { $Last{$name} = $_[0]; $_[0] } }
 
@@ -80,26 +71,11 @@ add_block_preprocessor(sub {
         unless $h =~ /Content-Type/;
 });
 
-# Bob signs in twice (two devices), straight over HTTP, for the blocks
-# that need a second user
+# Bob signs in on two devices, for the blocks that need a second user
 sub sign_in_bob {
-    require HTTP::Tiny;
-    my $http = HTTP::Tiny->new;
-    my $base = "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/api/auth";
-    my %h = (headers => { 'Content-Type' => 'application/json' });
-
-    for my $who (qw(bob bob2)) {
-        my $r = $http->post("$base/send-otp", { %h,
-            content => encode_json({ phone => $Phone{bob} }) });
-        die "send-otp: $r->{status} $r->{content}" unless $r->{success};
-        $r = $http->post("$base/verify-otp", { %h,
-            content => encode_json({ phone => $Phone{bob},
-                                     code => code_for($Phone{bob}),
-                                     device => $who }) });
-        die "verify-otp: $r->{status} $r->{content}" unless $r->{success};
-        $Tok{$who} = decode_json($r->{content});
-        sleep 1.1 if $who eq 'bob';    # the resend delay
-    }
+    $Tok{bob} = ChatAuth::sign_in($Twilio, $Phone{bob}, 'bob');
+    sleep 1.1;    # the resend delay
+    $Tok{bob2} = ChatAuth::sign_in($Twilio, $Phone{bob}, 'bob2');
 }
 
 $ENV{TEST_NGINX_SERVER_PORT} ||= $ENV{TEST_NGINX_PORT} || 1984;

@@ -90,7 +90,7 @@ static const char  ngx_http_chat_otp_check[] =
 
 
 static ngx_int_t ngx_http_chat_otp_phone(ngx_http_request_t *r,
-    ngx_http_chat_otp_t *otp);
+    ngx_http_chat_otp_t *otp, ngx_int_t *rc);
 static ngx_int_t ngx_http_chat_otp_hash(ngx_http_request_t *r,
     ngx_str_t *e164, ngx_str_t *code, ngx_str_t *out);
 static ngx_int_t ngx_http_chat_otp_reserved(ngx_http_request_t *r,
@@ -182,33 +182,39 @@ ngx_http_chat_otp_num(ngx_http_request_t *r, ngx_str_t *s, ngx_uint_t n)
 }
 
 
-/* reads and normalises "phone" and "countryCode" of the body */
+/*
+ * Reads and normalises "phone" and "countryCode" of the body: NGX_OK, or
+ * NGX_ERROR after an error answer was sent, whose rc is in *rc.
+ */
 
 static ngx_int_t
-ngx_http_chat_otp_phone(ngx_http_request_t *r, ngx_http_chat_otp_t *otp)
+ngx_http_chat_otp_phone(ngx_http_request_t *r, ngx_http_chat_otp_t *otp,
+    ngx_int_t *rc)
 {
-    int                   rc;
+    int                   n;
     ngx_str_t             phone, country;
-    const char           *err;
+    const char           *err, *code, *msg;
     ngx_http_chat_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
     err = ngx_http_chat_json_string(ctx->body, "phone", 1, 64, &phone);
     if (err) {
-        return ngx_http_chat_send_invalid(r, "phone", err);
+        *rc = ngx_http_chat_send_invalid(r, "phone", err);
+        return NGX_ERROR;
     }
 
     err = ngx_http_chat_json_string(ctx->body, "countryCode", 0, 8, &country);
     if (err) {
-        return ngx_http_chat_send_invalid(r, "countryCode", err);
+        *rc = ngx_http_chat_send_invalid(r, "countryCode", err);
+        return NGX_ERROR;
     }
 
-    rc = ngx_http_chat_phone_normalize((char *) phone.data, phone.len,
-                                       (char *) country.data, country.len,
-                                       &otp->phone);
+    n = ngx_http_chat_phone_normalize((char *) phone.data, phone.len,
+                                      (char *) country.data, country.len,
+                                      &otp->phone);
 
-    switch (rc) {
+    switch (n) {
 
     case NGX_HTTP_CHAT_PHONE_OK:
         otp->e164.data = (u_char *) otp->phone.e164;
@@ -216,26 +222,23 @@ ngx_http_chat_otp_phone(ngx_http_request_t *r, ngx_http_chat_otp_t *otp)
         return NGX_OK;
 
     case NGX_HTTP_CHAT_PHONE_NOT_MOBILE:
-        return ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
-                                        "phone_not_mobile",
-                                        otp->phone.error
-                                        ? otp->phone.error
-                                        : "this number cannot receive SMS");
+        code = "phone_not_mobile";
+        msg = "this number cannot receive SMS";
+        break;
 
     case NGX_HTTP_CHAT_PHONE_BAD_COUNTRY:
-        return ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
-                                        "invalid_country",
-                                        otp->phone.error
-                                        ? otp->phone.error
-                                        : "unknown country");
+        code = "invalid_country";
+        msg = "unknown country";
+        break;
 
     default:
-        return ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
-                                        "invalid_phone",
-                                        otp->phone.error
-                                        ? otp->phone.error
-                                        : "the phone number is not valid");
+        code = "invalid_phone";
+        msg = "the phone number is not valid";
     }
+
+    *rc = ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY, code,
+                                   otp->phone.error ? otp->phone.error : msg);
+    return NGX_ERROR;
 }
 
 
@@ -260,8 +263,7 @@ ngx_http_chat_send_otp(ngx_http_request_t *r)
 
     ctx->state = otp;
 
-    rc = ngx_http_chat_otp_phone(r, otp);
-    if (rc != NGX_OK) {
+    if (ngx_http_chat_otp_phone(r, otp, &rc) != NGX_OK) {
         return rc;
     }
 
@@ -576,8 +578,7 @@ ngx_http_chat_verify_otp(ngx_http_request_t *r)
                                           "has control characters");
     }
 
-    rc = ngx_http_chat_otp_phone(r, otp);
-    if (rc != NGX_OK) {
+    if (ngx_http_chat_otp_phone(r, otp, &rc) != NGX_OK) {
         return rc;
     }
 
