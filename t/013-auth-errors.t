@@ -8,6 +8,7 @@ use ChatJWT;
 use FakeHTTP;
 use JSON::PP;
 use HTTP::Tiny;
+use MIME::Base64 ();
 use Time::HiRes qw(sleep);
 
 our $Twilio = FakeHTTP->new;
@@ -16,6 +17,14 @@ $ENV{TEST_NGINX_FAKE_TWILIO_PORT} = $Twilio->port;
 $ENV{TEST_NGINX_SERVER_PORT} ||= $ENV{TEST_NGINX_PORT} || 1984;
 
 our $Secret = "test-secret-0123456789abcdef0123456789";
+
+# an ES256 key pair for the blocks that switch the algorithm
+use File::Temp qw(tempdir);
+our $KeyDir = tempdir(CLEANUP => 1);
+system("openssl ecparam -name prime256v1 -genkey -noout -out $KeyDir/es.key"
+       . " 2>/dev/null && openssl ec -in $KeyDir/es.key -pubout"
+       . " -out $KeyDir/es.pub 2>/dev/null") == 0 or die "openssl failed";
+$ENV{TEST_NGINX_KEY_DIR} = $KeyDir;
 our $Run = sprintf "%04d", $$ % 10000;
 our $N = 0;
 our %Tok;
@@ -451,3 +460,57 @@ GET /api/auth/verify-otp
 --- response_headers
 Allow: POST, OPTIONS
 --- error_code: 405
+
+
+
+=== TEST 29: ES256 by directive: tokens are ES256 and work
+--- http_config
+    chat_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    chat_mongo_uri "mongodb://127.0.0.1:$TEST_NGINX_MONGO_PORT/";
+    chat_mongo_database chat_test;
+    chat_jwt_algorithm ES256;
+    chat_jwt_private_key $TEST_NGINX_KEY_DIR/es.key;
+    chat_jwt_public_key $TEST_NGINX_KEY_DIR/es.pub;
+    chat_jwt_issuer https://chat.test;
+    chat_jwt_audience chat-app;
+    chat_sms_provider twilio;
+    chat_twilio_base_url http://127.0.0.1:$TEST_NGINX_FAKE_TWILIO_PORT;
+    chat_twilio_account_sid ACtest;
+    chat_twilio_auth_token secret;
+    chat_twilio_from +15005550006;
+    chat_otp_ip_limit 1000;
+--- init
+my $tok = ChatAuth::sign_in($main::Twilio, main::phone(), 'es256');
+my ($h, $c) = map { JSON::PP::decode_json(MIME::Base64::decode_base64url($_)) }
+              (split /\./, $tok->{accessToken})[0, 1];
+die "alg $h->{alg}" unless $h->{alg} eq 'ES256';
+die "iss/aud" unless $c->{iss} eq 'https://chat.test' && $c->{aud} eq 'chat-app';
+$main::Tok{es} = $tok;
+main::dyn($block, token => $tok->{accessToken});
+--- request
+GET /api/auth/sessions
+--- response_body_like: "device":"es256"
+--- error_code: 200
+
+
+
+=== TEST 30: ES256 server: an HS256 token made with its public key is refused
+--- http_config
+    chat_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    chat_mongo_uri "mongodb://127.0.0.1:$TEST_NGINX_MONGO_PORT/";
+    chat_mongo_database chat_test;
+    chat_jwt_algorithm ES256;
+    chat_jwt_private_key $TEST_NGINX_KEY_DIR/es.key;
+    chat_jwt_public_key $TEST_NGINX_KEY_DIR/es.pub;
+    chat_jwt_issuer https://chat.test;
+    chat_jwt_audience chat-app;
+--- init
+my $pub = do { local $/; open my $f, '<', "$main::KeyDir/es.pub" or die; <$f> };
+my $c = JSON::PP::decode_json(MIME::Base64::decode_base64url(
+            (split /\./, $main::Tok{es}{accessToken})[1]));
+main::dyn($block, token => ChatJWT::hs256($pub, undef, $c));
+--- request
+GET /api/auth/sessions
+--- response_body
+{"error":{"code":"invalid_token","message":"algorithm not allowed"}}
+--- error_code: 401
