@@ -19,7 +19,7 @@ $ENV{TEST_NGINX_FAKE_TWILIO_PORT} = $Fake->port;
 # so that a rerun against the same Redis is not held back by the last one
 our @Numbers = shuffle(100 .. 199);
 our %Phone = map { $_ => sprintf("+1415555%04d", shift @Numbers) }
-             qw(ok rejected failed slow refused service logged left);
+             qw(ok rejected failed slow refused service logged left throttled);
 
 our $TwilioOK = '{"sid":"SM0123456789abcdef0123456789abcdef",'
                 . '"status":"queued","error_code":null}';
@@ -156,7 +156,21 @@ qr/\[error\] .*chat sms: twilio failed on the message to \+\*{7}\d{4}: 20500 /
 
 
 
-=== TEST 4: Twilio answers after chat_upstream_timeout: 503 in time
+=== TEST 4: Twilio throttles our account (429): 503, not the number's fault
+--- phone: throttled
+--- fake_status: 429
+--- fake_body: {"code":20429,"message":"Too Many Requests","status":429}
+--- response_body_like: ^\{"error":\{"code":"sms_unavailable","message":"[^"]+"\}\}$
+--- error_code: 503
+--- error_log eval
+qr/\[error\] .*chat sms: twilio failed on the message to \+\*{7}\d{4}: 20429 /
+--- no_error_log
+[alert]
+[emerg]
+
+
+
+=== TEST 5: Twilio answers after chat_upstream_timeout: 503 in time
 --- phone: slow
 --- fake_status: 201
 --- fake_body eval: $::TwilioOK
@@ -172,7 +186,7 @@ qr/\[error\] .*chat sms: twilio unreachable, the message to \+\*{7}\d{4} was not
 
 
 
-=== TEST 5: nothing listens where Twilio should be: 503
+=== TEST 6: nothing listens where Twilio should be: 503
 --- phone: refused
 --- twilio_url: http://127.0.0.1:1
 --- response_body_like: ^\{"error":\{"code":"sms_unavailable","message":"[^"]+"\}\}$
@@ -185,7 +199,7 @@ qr/\[error\] .*chat sms: twilio unreachable, the message to \+\*{7}\d{4} was not
 
 
 
-=== TEST 6: a Messaging Service SID as sender
+=== TEST 7: a Messaging Service SID as sender
 --- phone: service
 --- twilio_from: MG0123456789abcdef0123456789abcdef
 --- fake_status: 201
@@ -195,7 +209,7 @@ qr/\[error\] .*chat sms: twilio unreachable, the message to \+\*{7}\d{4} was not
 
 
 
-=== TEST 7: the log provider writes the message to the error log
+=== TEST 8: the log provider writes the message to the error log
 --- phone: logged
 --- sms_provider: log
 --- response_body_like: "success":true
@@ -209,7 +223,7 @@ qr/\[notice\] .*chat sms: to \Q$::Phone{logged}\E: \d{6} is your verification co
 
 
 
-=== TEST 8: the client leaves while Twilio is slow: the send is cancelled
+=== TEST 9: the client leaves while Twilio is slow: the send is cancelled
 --- phone: left
 --- fake_status: 201
 --- fake_body eval: $::TwilioOK

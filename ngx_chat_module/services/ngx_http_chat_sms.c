@@ -597,7 +597,10 @@ ngx_http_chat_sms_twilio_done(ngx_http_chat_curl_req_t *req, void *data)
 
         status = NGX_HTTP_CHAT_SMS_SENT;
 
-    } else if (req->status >= 400 && req->status < 500) {
+    } else if (req->status >= 400 && req->status < 500
+               && req->status != 401 && req->status != 403
+               && req->status != 429)
+    {
         ngx_http_chat_sms_twilio_detail(req, detail, sizeof(detail));
 
         ngx_log_error(NGX_LOG_ERR, sms->log, 0,
@@ -607,6 +610,10 @@ ngx_http_chat_sms_twilio_done(ngx_http_chat_curl_req_t *req, void *data)
         status = NGX_HTTP_CHAT_SMS_REJECTED;
 
     } else {
+        /*
+         * 5xx, or our credentials refused (401, 403) or our account
+         * throttled (429): not the number's fault, worth trying later
+         */
         ngx_http_chat_sms_twilio_detail(req, detail, sizeof(detail));
 
         ngx_log_error(NGX_LOG_ERR, sms->log, 0,
