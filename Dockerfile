@@ -23,6 +23,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
         libpcre2-8-0 zlib1g libssl3 libhiredis0.14 libmongoc-1.0-0 \
         libbson-1.0-0 libjansson4 libjwt0 libcurl4 libmagic1 \
+        libphonenumber8 \
     && rm -rf /var/lib/apt/lists/*
 
 COPY --from=build /src/build/static/sbin/nginx /usr/sbin/nginx
