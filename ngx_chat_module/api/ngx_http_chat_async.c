@@ -135,6 +135,61 @@ ngx_http_chat_redis_request_reply(redisReply *reply, void *data)
 }
 
 
+/* EVAL script with keys and args, on behalf of r */
+
+ngx_int_t
+ngx_http_chat_redis_eval(ngx_http_request_t *r, const char *script,
+    ngx_uint_t nkeys, ngx_str_t *keys, ngx_uint_t nargs, ngx_str_t *args,
+    ngx_http_chat_redis_next_pt next)
+{
+    u_char       nk[NGX_INT_T_LEN];
+    ngx_uint_t   i, n;
+    const char  *argv[NGX_HTTP_CHAT_EVAL_MAX + 3];
+    size_t       argvlen[NGX_HTTP_CHAT_EVAL_MAX + 3];
+
+    if (nkeys + nargs > NGX_HTTP_CHAT_EVAL_MAX) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    n = 0;
+    argv[n] = "EVAL";
+    argvlen[n++] = 4;
+    argv[n] = script;
+    argvlen[n++] = ngx_strlen(script);
+    argv[n] = (char *) nk;
+    argvlen[n++] = ngx_sprintf(nk, "%ui", nkeys) - nk;
+
+    for (i = 0; i < nkeys; i++) {
+        argv[n] = (char *) keys[i].data;
+        argvlen[n++] = keys[i].len;
+    }
+
+    for (i = 0; i < nargs; i++) {
+        argv[n] = (char *) args[i].data;
+        argvlen[n++] = args[i].len;
+    }
+
+    /* hiredis copies the command before this returns */
+    return ngx_http_chat_redis_request(r, next, (int) n, argv, argvlen);
+}
+
+
+/* a decimal number as a string in pool */
+
+ngx_int_t
+ngx_http_chat_str_num(ngx_pool_t *pool, ngx_str_t *s, int64_t n)
+{
+    s->data = ngx_pnalloc(pool, NGX_INT64_LEN);
+    if (s->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->len = ngx_sprintf(s->data, "%L", n) - s->data;
+
+    return NGX_OK;
+}
+
+
 void
 ngx_http_chat_redis_forget(int argc, const char **argv,
     const size_t *argvlen)

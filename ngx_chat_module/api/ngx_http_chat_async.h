@@ -36,6 +36,15 @@ ngx_int_t ngx_http_chat_mongo_request(ngx_http_request_t *r,
     ngx_http_chat_mongo_run_pt run, ngx_http_chat_mongo_next_pt next,
     void *arg, size_t size);
 
+#define NGX_HTTP_CHAT_EVAL_MAX  12
+
+/* EVAL script nkeys keys... args... */
+ngx_int_t ngx_http_chat_redis_eval(ngx_http_request_t *r, const char *script,
+    ngx_uint_t nkeys, ngx_str_t *keys, ngx_uint_t nargs, ngx_str_t *args,
+    ngx_http_chat_redis_next_pt next);
+
+ngx_int_t ngx_http_chat_str_num(ngx_pool_t *pool, ngx_str_t *s, int64_t n);
+
 /* a Redis command nobody waits for (best-effort bookkeeping) */
 void ngx_http_chat_redis_forget(int argc, const char **argv,
     const size_t *argvlen);

@@ -53,8 +53,7 @@ ngx_http_chat_authenticate(ngx_http_request_t *r,
 {
     u_char                     *p, *last;
     ngx_str_t                   token, keys[2];
-    const char                 *reason, *argv[5];
-    size_t                      argvlen[5];
+    const char                 *reason;
     ngx_http_chat_ctx_t        *ctx;
     ngx_http_chat_gate_t       *gate;
     ngx_http_chat_token_t       tok;
@@ -113,19 +112,8 @@ ngx_http_chat_authenticate(ngx_http_request_t *r,
     keys[1].len = ngx_sprintf(keys[1].data, "jti:%V", &tok.jti)
                   - keys[1].data;
 
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_http_chat_auth_check;
-    argvlen[1] = sizeof(ngx_http_chat_auth_check) - 1;
-    argv[2] = "2";
-    argvlen[2] = 1;
-    argv[3] = (char *) keys[0].data;
-    argvlen[3] = keys[0].len;
-    argv[4] = (char *) keys[1].data;
-    argvlen[4] = keys[1].len;
-
-    return ngx_http_chat_redis_request(r, ngx_http_chat_auth_checked, 5,
-                                       argv, argvlen);
+    return ngx_http_chat_redis_eval(r, ngx_http_chat_auth_check, 2, keys,
+                                    0, NULL, ngx_http_chat_auth_checked);
 }
 
 

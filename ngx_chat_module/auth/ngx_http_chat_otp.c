@@ -108,47 +108,6 @@ static ngx_int_t ngx_http_chat_otp_logged_in(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
 
 
-static ngx_str_t  ngx_http_chat_eval = ngx_string("EVAL");
-
-
-static ngx_int_t
-ngx_http_chat_otp_eval(ngx_http_request_t *r, const char *script,
-    ngx_http_chat_otp_t *otp, ngx_uint_t nkeys, ngx_str_t *args,
-    ngx_uint_t nargs, ngx_http_chat_redis_next_pt next)
-{
-    u_char       *p;
-    ngx_uint_t    i, n;
-    const char   *argv[16];
-    size_t        argvlen[16];
-
-    n = 0;
-    argv[n] = (char *) ngx_http_chat_eval.data;
-    argvlen[n++] = ngx_http_chat_eval.len;
-    argv[n] = script;
-    argvlen[n++] = ngx_strlen(script);
-
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    argv[n] = (char *) p;
-    argvlen[n++] = ngx_sprintf(p, "%ui", nkeys) - p;
-
-    for (i = 0; i < nkeys; i++) {
-        argv[n] = (char *) otp->keys[i].data;
-        argvlen[n++] = otp->keys[i].len;
-    }
-
-    for (i = 0; i < nargs; i++) {
-        argv[n] = (char *) args[i].data;
-        argvlen[n++] = args[i].len;
-    }
-
-    return ngx_http_chat_redis_request(r, next, (int) n, argv, argvlen);
-}
-
-
 static ngx_int_t
 ngx_http_chat_otp_key(ngx_http_request_t *r, ngx_str_t *key,
     const char *prefix, ngx_str_t *value)
@@ -163,20 +122,6 @@ ngx_http_chat_otp_key(ngx_http_request_t *r, ngx_str_t *key,
     }
 
     key->len = ngx_sprintf(key->data, "%s%V", prefix, value) - key->data;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_chat_otp_num(ngx_http_request_t *r, ngx_str_t *s, ngx_uint_t n)
-{
-    s->data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (s->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    s->len = ngx_sprintf(s->data, "%ui", n) - s->data;
 
     return NGX_OK;
 }
@@ -303,14 +248,14 @@ ngx_http_chat_send_otp(ngx_http_request_t *r)
            != NGX_OK
         || ngx_http_chat_otp_key(r, &otp->keys[4], "rl:otp:cc:", &cc)
            != NGX_OK
-        || ngx_http_chat_otp_num(r, &args[1], cmcf->otp_ttl) != NGX_OK
-        || ngx_http_chat_otp_num(r, &args[2], cmcf->otp_daily_limit)
+        || ngx_http_chat_str_num(r->pool, &args[1], cmcf->otp_ttl) != NGX_OK
+        || ngx_http_chat_str_num(r->pool, &args[2], cmcf->otp_daily_limit)
            != NGX_OK
-        || ngx_http_chat_otp_num(r, &args[3], cmcf->otp_ip_limit) != NGX_OK
-        || ngx_http_chat_otp_num(r, &args[4], cmcf->otp_country_limit)
+        || ngx_http_chat_str_num(r->pool, &args[3], cmcf->otp_ip_limit) != NGX_OK
+        || ngx_http_chat_str_num(r->pool, &args[4], cmcf->otp_country_limit)
            != NGX_OK
-        || ngx_http_chat_otp_num(r, &args[5], cmcf->otp_window) != NGX_OK
-        || ngx_http_chat_otp_num(r, &args[6], cmcf->otp_resend_delay)
+        || ngx_http_chat_str_num(r->pool, &args[5], cmcf->otp_window) != NGX_OK
+        || ngx_http_chat_str_num(r->pool, &args[6], cmcf->otp_resend_delay)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -318,8 +263,9 @@ ngx_http_chat_send_otp(ngx_http_request_t *r)
 
     args[0] = hash;
 
-    return ngx_http_chat_otp_eval(r, ngx_http_chat_otp_reserve, otp, 5,
-                                  args, 7, ngx_http_chat_otp_reserved);
+    return ngx_http_chat_redis_eval(r, ngx_http_chat_otp_reserve, 5,
+                                    otp->keys, 7, args,
+                                    ngx_http_chat_otp_reserved);
 }
 
 
@@ -455,8 +401,9 @@ ngx_http_chat_otp_sms_done(ngx_http_chat_sms_t *sms,
 
     } else {
         otp->retry_after = status;
-        rc = ngx_http_chat_otp_eval(r, ngx_http_chat_otp_release, otp, 5,
-                                    NULL, 0, ngx_http_chat_otp_released);
+        rc = ngx_http_chat_redis_eval(r, ngx_http_chat_otp_release, 5,
+                                      otp->keys, 0, NULL,
+                                      ngx_http_chat_otp_released);
     }
 
     ngx_http_finalize_request(r, rc);
@@ -584,14 +531,14 @@ ngx_http_chat_verify_otp(ngx_http_request_t *r)
 
     if (ngx_http_chat_otp_key(r, &otp->keys[0], "otp:", &otp->e164)
         != NGX_OK
-        || ngx_http_chat_otp_num(r, &arg, NGX_HTTP_CHAT_OTP_ATTEMPTS)
+        || ngx_http_chat_str_num(r->pool, &arg, NGX_HTTP_CHAT_OTP_ATTEMPTS)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_chat_otp_eval(r, ngx_http_chat_otp_check, otp, 1, &arg, 1,
-                                  ngx_http_chat_otp_checked);
+    return ngx_http_chat_redis_eval(r, ngx_http_chat_otp_check, 1, otp->keys,
+                                    1, &arg, ngx_http_chat_otp_checked);
 }
 
 

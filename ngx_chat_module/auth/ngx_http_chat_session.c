@@ -175,52 +175,6 @@ ngx_http_chat_session_key(ngx_pool_t *pool, ngx_str_t *key, ngx_str_t *sid,
 }
 
 
-static ngx_int_t
-ngx_http_chat_session_eval(ngx_http_request_t *r, const char *script,
-    ngx_uint_t nkeys, ngx_str_t *keys, ngx_uint_t nargs, ngx_str_t *args,
-    ngx_http_chat_redis_next_pt next)
-{
-    ngx_uint_t   i, n;
-    const char  *argv[12];
-    size_t       argvlen[12];
-    static char  nk[2][2] = { "1", "2" };
-
-    n = 0;
-    argv[n] = "EVAL";
-    argvlen[n++] = 4;
-    argv[n] = script;
-    argvlen[n++] = ngx_strlen(script);
-    argv[n] = nk[nkeys - 1];
-    argvlen[n++] = 1;
-
-    for (i = 0; i < nkeys; i++) {
-        argv[n] = (char *) keys[i].data;
-        argvlen[n++] = keys[i].len;
-    }
-
-    for (i = 0; i < nargs; i++) {
-        argv[n] = (char *) args[i].data;
-        argvlen[n++] = args[i].len;
-    }
-
-    return ngx_http_chat_redis_request(r, next, (int) n, argv, argvlen);
-}
-
-
-static ngx_int_t
-ngx_http_chat_num_str(ngx_pool_t *pool, ngx_str_t *s, time_t n)
-{
-    s->data = ngx_pnalloc(pool, NGX_TIME_T_LEN);
-    if (s->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    s->len = ngx_sprintf(s->data, "%T", n) - s->data;
-
-    return NGX_OK;
-}
-
-
 static ngx_http_chat_session_t *
 ngx_http_chat_session_state(ngx_http_request_t *r, json_t *reply)
 {
@@ -310,7 +264,7 @@ ngx_http_chat_session_tokens(ngx_http_request_t *r, ngx_str_t *uid,
         != NGX_OK
         || ngx_http_chat_session_key(r->pool, &ss->keys[0], sid, "")
            != NGX_OK
-        || ngx_http_chat_num_str(r->pool, &args[2], cmcf->refresh_ttl)
+        || ngx_http_chat_str_num(r->pool, &args[2], cmcf->refresh_ttl)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -319,7 +273,7 @@ ngx_http_chat_session_tokens(ngx_http_request_t *r, ngx_str_t *uid,
     args[0] = *uid;
     args[1] = hash;
 
-    return ngx_http_chat_session_eval(r, ngx_http_chat_session_create, 1,
+    return ngx_http_chat_redis_eval(r, ngx_http_chat_session_create, 1,
                                       ss->keys, 3, args,
                                       ngx_http_chat_session_created);
 }
@@ -387,7 +341,7 @@ ngx_http_chat_refresh_token(ngx_http_request_t *r)
         || ngx_http_chat_session_key(r->pool, &ss->keys[1], &ss->sid,
                                      ":used")
            != NGX_OK
-        || ngx_http_chat_num_str(r->pool, &args[2], cmcf->refresh_ttl)
+        || ngx_http_chat_str_num(r->pool, &args[2], cmcf->refresh_ttl)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -395,7 +349,7 @@ ngx_http_chat_refresh_token(ngx_http_request_t *r)
 
     args[0] = presented;
 
-    return ngx_http_chat_session_eval(r, ngx_http_chat_session_rotate, 2,
+    return ngx_http_chat_redis_eval(r, ngx_http_chat_session_rotate, 2,
                                       ss->keys, 3, args,
                                       ngx_http_chat_session_rotated);
 }
@@ -518,7 +472,7 @@ ngx_http_chat_logout(ngx_http_request_t *r)
     if (keys[1].data == NULL
         || ngx_http_chat_session_key(r->pool, &keys[0], &ctx->session_id, "")
            != NGX_OK
-        || ngx_http_chat_num_str(r->pool, &arg, ttl) != NGX_OK)
+        || ngx_http_chat_str_num(r->pool, &arg, ttl) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -526,7 +480,7 @@ ngx_http_chat_logout(ngx_http_request_t *r)
     keys[1].len = ngx_sprintf(keys[1].data, "jti:%V", &ctx->jti)
                   - keys[1].data;
 
-    return ngx_http_chat_session_eval(r, ngx_http_chat_session_revoke, 2,
+    return ngx_http_chat_redis_eval(r, ngx_http_chat_session_revoke, 2,
                                       keys, 1, &arg,
                                       ngx_http_chat_session_logged_out);
 }
@@ -738,7 +692,7 @@ ngx_http_chat_session_deleted(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_chat_session_eval(r, ngx_http_chat_session_revoke, 1,
+    return ngx_http_chat_redis_eval(r, ngx_http_chat_session_revoke, 1,
                                       keys, 0, NULL,
                                       ngx_http_chat_session_unlinked);
 }
