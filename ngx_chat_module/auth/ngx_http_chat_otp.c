@@ -251,7 +251,8 @@ ngx_http_chat_send_otp(ngx_http_request_t *r)
         || ngx_http_chat_str_num(r->pool, &args[1], cmcf->otp_ttl) != NGX_OK
         || ngx_http_chat_str_num(r->pool, &args[2], cmcf->otp_daily_limit)
            != NGX_OK
-        || ngx_http_chat_str_num(r->pool, &args[3], cmcf->otp_ip_limit) != NGX_OK
+        || ngx_http_chat_str_num(r->pool, &args[3], cmcf->otp_ip_limit)
+           != NGX_OK
         || ngx_http_chat_str_num(r->pool, &args[4], cmcf->otp_country_limit)
            != NGX_OK
         || ngx_http_chat_str_num(r->pool, &args[5], cmcf->otp_window) != NGX_OK
