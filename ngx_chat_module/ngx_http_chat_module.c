@@ -466,8 +466,23 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&cmcf->jwt_alg, "HS256");
     }
 
+    /* tokens always name who made them and for whom */
+    if (cmcf->jwt_issuer.len == 0) {
+        ngx_str_set(&cmcf->jwt_issuer, "ngx_chat_module");
+    }
+
+    if (cmcf->jwt_audience.len == 0) {
+        ngx_str_set(&cmcf->jwt_audience, "chat");
+    }
+
     if (!cmcf->enabled) {
         return NGX_CONF_OK;
+    }
+
+    if (cmcf->sms_provider == NGX_HTTP_CHAT_SMS_LOG) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"chat_sms_provider log\" writes one-time codes "
+                           "to the error log: for development only");
     }
 
     if (cmcf->redis_host.len == 0) {

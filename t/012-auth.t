@@ -7,6 +7,8 @@ use ChatTest;
 use FakeHTTP;
 use ChatAuth;
 use JSON::PP;
+use HTTP::Tiny;
+use MIME::Base64 ();
 use utf8;
 use Time::HiRes qw(sleep);
 
@@ -298,6 +300,11 @@ POST /api/auth/logout
 
 === TEST 16: the logged-out access token is refused
 --- init
+# the token's own id is refused until it expires, besides its session
+my ($c) = JSON::PP::decode_json(MIME::Base64::decode_base64url(
+              (split /\./, $main::Tok{alice3}{accessToken})[1]));
+my $ttl = `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} TTL jti:$c->{jti}`;
+die "jti:$c->{jti} TTL $ttl" unless $ttl > 800 && $ttl <= 930;
 main::dyn($block, bearer => "alice3");
 --- request
 GET /api/auth/sessions
@@ -320,12 +327,23 @@ GET /placeholder
 
 
 
-=== TEST 18: that device's token is refused, the remaining one is listed
+=== TEST 18: that device's tokens are refused, the remaining one is listed
 --- init
-main::dyn($block, bearer => "bob2");
+my $http = HTTP::Tiny->new;
+my $base = "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/api/auth";
+my $r = $http->get("$base/sessions", { headers => { Authorization =>
+    "Bearer $main::Tok{bob2}{accessToken}" } });
+die "bob2's access token: $r->{status}" unless $r->{status} == 401;
+$r = $http->post("$base/refresh-token", { headers => { 'Content-Type' => 'application/json' },
+    content => JSON::PP::encode_json({ refreshToken => $main::Tok{bob2}{refreshToken} }) });
+die "bob2's refresh token: $r->{status}" unless $r->{status} == 401;
+my $sid = main::sid_of("bob");
+main::dyn($block, bearer => "bob",
+    like => qr/^\{"items":\[\{"id":"$sid","current":true,"device":"bob",[^\]]*\}\]\}$/);
 --- request
 GET /api/auth/sessions
---- error_code: 401
+--- response_body_like: placeholder
+--- error_code: 200
 
 
 

@@ -323,7 +323,26 @@ chat sms: twilio failed
 
 
 
-=== TEST 19: a protected route without Authorization
+=== TEST 19: a number the provider refuses: 502, and the number may retry
+--- init
+my $p = main::phone();
+$main::Twilio->set_reply(400, '{"code":21211,"message":"Invalid To Phone Number"}');
+my $st = main::send_otp($p);
+die "the refused send gave $st" unless $st == 502;
+$main::Twilio->set_reply(201, '{"sid":"SM1","status":"queued"}');
+main::dyn($block, request => main::post("/api/auth/send-otp", { phone => $p }));
+--- request
+GET /placeholder
+--- response_body_like: "success":true
+--- error_code: 200
+--- error_log
+chat sms: twilio refused
+--- no_error_log
+[alert]
+
+
+
+=== TEST 20: a protected route without Authorization
 --- request
 GET /api/auth/sessions
 --- response_headers
@@ -333,7 +352,7 @@ WWW-Authenticate: Bearer
 
 
 
-=== TEST 20: not a bearer token
+=== TEST 21: not a bearer token
 --- more_headers
 Authorization: Basic dXNlcjpwYXNz
 --- request
@@ -345,7 +364,7 @@ WWW-Authenticate: Bearer error="invalid_token"
 
 
 
-=== TEST 21: a tampered token
+=== TEST 22: a tampered token
 --- init
 main::dyn($block, token => ChatJWT::tamper(main::user_token()));
 --- request
@@ -358,10 +377,10 @@ WWW-Authenticate: Bearer error="invalid_token"
 
 
 
-=== TEST 22: an alg:none token
+=== TEST 23: an alg:none token
 --- init
 main::dyn($block, token => ChatJWT::none({ sub => "0123456789abcdef01234567",
-    sid => "0123456789abcdef01234567", jti => "x", typ => "access",
+    sid => "0123456789abcdef01234567", jti => "x", typ => "access", iss => "ngx_chat_module", aud => "chat",
     iat => time() - 10, exp => time() + 600 }));
 --- request
 GET /api/auth/sessions
@@ -371,11 +390,12 @@ GET /api/auth/sessions
 
 
 
-=== TEST 23: an expired token, signed with the right key
+=== TEST 24: an expired token, signed with the right key
 --- init
 main::dyn($block, token => ChatJWT::hs256($main::Secret, undef, {
     sub => "0123456789abcdef01234567", sid => "0123456789abcdef01234567",
-    jti => "expired1", typ => "access", iat => time() - 7200,
+    jti => "expired1", typ => "access", iss => "ngx_chat_module",
+    aud => "chat", iat => time() - 7200,
     exp => time() - 3600 }));
 --- request
 GET /api/auth/sessions
@@ -385,11 +405,12 @@ GET /api/auth/sessions
 
 
 
-=== TEST 24: a token signed with another key
+=== TEST 25: a token signed with another key
 --- init
 main::dyn($block, token => ChatJWT::hs256("another-secret-0123456789abcdef0123", undef, {
     sub => "0123456789abcdef01234567", sid => "0123456789abcdef01234567",
-    jti => "other1", typ => "access", iat => time(), exp => time() + 600 }));
+    jti => "other1", typ => "access", iss => "ngx_chat_module", aud => "chat",
+    iat => time(), exp => time() + 600 }));
 --- request
 GET /api/auth/sessions
 --- response_body
@@ -398,11 +419,12 @@ GET /api/auth/sessions
 
 
 
-=== TEST 25: a valid signature on a session that never existed
+=== TEST 26: a valid signature on a session that never existed
 --- init
 main::dyn($block, token => ChatJWT::hs256($main::Secret, undef, {
     sub => "0123456789abcdef01234567", sid => "0123456789abcdef01234567",
-    jti => "ghost1", typ => "access", iat => time(), exp => time() + 600 }));
+    jti => "ghost1", typ => "access", iss => "ngx_chat_module", aud => "chat",
+    iat => time(), exp => time() + 600 }));
 --- request
 GET /api/auth/sessions
 --- response_body
@@ -411,7 +433,23 @@ GET /api/auth/sessions
 
 
 
-=== TEST 26: refresh-token: malformed, unknown, of the wrong type
+=== TEST 27: a token of one user on another user's session is refused
+--- init
+my $a = ChatAuth::sign_in($main::Twilio, main::phone(), 'a');
+my $b = ChatAuth::sign_in($main::Twilio, main::phone(), 'b');
+my $ca = JSON::PP::decode_json(MIME::Base64::decode_base64url((split /\./, $a->{accessToken})[1]));
+my $cb = JSON::PP::decode_json(MIME::Base64::decode_base64url((split /\./, $b->{accessToken})[1]));
+# signed with the real key: only the session owner check can catch it
+$ca->{sid} = $cb->{sid};
+main::dyn($block, token => ChatJWT::hs256($main::Secret, undef, $ca));
+--- request
+GET /api/auth/sessions
+--- response_body_like: "message":"the token was revoked"
+--- error_code: 401
+
+
+
+=== TEST 28: refresh-token: malformed, unknown, of the wrong type
 --- request eval
 [ main::post("/api/auth/refresh-token", { refreshToken => "nope" }),
   main::post("/api/auth/refresh-token", { refreshToken => "0123456789abcdef01234567." . ("A" x 43) }),
@@ -427,7 +465,7 @@ Content-Type: application/json
 
 
 
-=== TEST 27: complete-profile: every bad field
+=== TEST 29: complete-profile: every bad field
 --- init
 my $t = main::user_token();
 my @bad = (
@@ -454,7 +492,7 @@ GET /placeholder
 
 
 
-=== TEST 28: a wrong HTTP method on an auth route
+=== TEST 30: a wrong HTTP method on an auth route
 --- request
 GET /api/auth/verify-otp
 --- response_headers
@@ -463,7 +501,7 @@ Allow: POST, OPTIONS
 
 
 
-=== TEST 29: ES256 by directive: tokens are ES256 and work
+=== TEST 31: ES256 by directive: tokens are ES256 and work
 --- http_config
     chat_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     chat_mongo_uri "mongodb://127.0.0.1:$TEST_NGINX_MONGO_PORT/";
@@ -494,7 +532,7 @@ GET /api/auth/sessions
 
 
 
-=== TEST 30: ES256 server: an HS256 token made with its public key is refused
+=== TEST 32: ES256 server: an HS256 token made with its public key is refused
 --- http_config
     chat_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     chat_mongo_uri "mongodb://127.0.0.1:$TEST_NGINX_MONGO_PORT/";
@@ -514,3 +552,29 @@ GET /api/auth/sessions
 --- response_body
 {"error":{"code":"invalid_token","message":"algorithm not allowed"}}
 --- error_code: 401
+
+
+
+=== TEST 33: 128 emoji as a device name come back whole
+--- init
+my $p = main::phone();
+die "send" unless main::send_otp($p) == 200;
+main::dyn($block, request => main::post("/api/auth/verify-otp",
+    { phone => $p, code => "" . ChatAuth::code_for($main::Twilio, $p),
+      device => "\x{1F600}" x 128 }));
+--- request
+GET /placeholder
+--- response_body_filters eval
+sub { $main::Tok{emoji} = JSON::PP::decode_json($_[0]); $_[0] }
+--- error_code: 200
+--- response_body_like: "isNewUser":true
+
+
+
+=== TEST 34: ... listed with all 128
+--- init
+main::dyn($block, token => $main::Tok{emoji}{accessToken},
+    response_body_like => qr/"device":"(\xf0\x9f\x98\x80){128}"/);
+--- request
+GET /api/auth/sessions
+--- error_code: 200

@@ -14,11 +14,14 @@ typedef struct {
 } ngx_http_chat_gate_t;
 
 
-/* 1 when the jti or the whole session was revoked, or the session is gone */
+/*
+ * 1 when the jti or the whole session was revoked, or the session is gone
+ * or belongs to someone else than the token's subject
+ */
 static const char  ngx_http_chat_auth_check[] =
     "if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end "
     "local s = redis.call('HMGET', KEYS[1], 'uid', 'revoked') "
-    "if not s[1] or s[2] then return 1 end "
+    "if s[1] ~= ARGV[1] or s[2] then return 1 end "
     "return 0";
 
 
@@ -113,7 +116,8 @@ ngx_http_chat_authenticate(ngx_http_request_t *r,
                   - keys[1].data;
 
     return ngx_http_chat_redis_eval(r, ngx_http_chat_auth_check, 2, keys,
-                                    0, NULL, ngx_http_chat_auth_checked);
+                                    1, &ctx->user_id,
+                                    ngx_http_chat_auth_checked);
 }
 
 

@@ -71,22 +71,32 @@ static const char  ngx_http_chat_otp_reserve[] =
     "return {0, d}";
 
 
-/* the SMS failed: the attempt is not counted against anybody */
+/*
+ * The SMS failed: the number is not charged for it (its daily count and
+ * resend delay come back).  The address and country counts stay: they
+ * meter what was asked of us, and would otherwise let one address send
+ * without end to numbers the provider refuses.
+ */
 static const char  ngx_http_chat_otp_release[] =
-    "for i = 3, 5 do"
-    "  if redis.call('DECR', KEYS[i]) <= 0 then redis.call('DEL', KEYS[i]) end "
-    "end "
+    "if redis.call('DECR', KEYS[3]) <= 0 then redis.call('DEL', KEYS[3]) end "
     "redis.call('DEL', KEYS[1], KEYS[2]) "
     "return 0";
 
 
-/* {0} no live code; {1, hash, attempt} */
+/*
+ * KEYS: otp.  ARGV: the HMAC of the code given, the attempts allowed.
+ * {0}: no live code; {2}: right, and consumed; {1, attempts left}: wrong,
+ * and the code is void once none are left.  One script, so that a resend
+ * or a concurrent guess cannot slip between the check and its effect.
+ * The values compared are keyed hashes: timing tells nothing useful.
+ */
 static const char  ngx_http_chat_otp_check[] =
     "local h = redis.call('HGET', KEYS[1], 'h') "
     "if not h then return {0} end "
-    "local a = redis.call('HINCRBY', KEYS[1], 'a', 1) "
-    "if a > tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) return {0} end "
-    "return {1, h, a}";
+    "if h == ARGV[1] then redis.call('DEL', KEYS[1]) return {2} end "
+    "local left = tonumber(ARGV[2]) - redis.call('HINCRBY', KEYS[1], 'a', 1) "
+    "if left <= 0 then redis.call('DEL', KEYS[1]) left = 0 end "
+    "return {1, left}";
 
 
 static ngx_int_t ngx_http_chat_otp_phone(ngx_http_request_t *r,
@@ -102,8 +112,7 @@ static ngx_int_t ngx_http_chat_otp_released(ngx_http_request_t *r,
     redisReply *reply);
 static ngx_int_t ngx_http_chat_otp_checked(ngx_http_request_t *r,
     redisReply *reply);
-static ngx_int_t ngx_http_chat_otp_consumed(ngx_http_request_t *r,
-    redisReply *reply);
+static ngx_int_t ngx_http_chat_otp_login(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chat_otp_logged_in(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
 
@@ -122,6 +131,40 @@ ngx_http_chat_otp_key(ngx_http_request_t *r, ngx_str_t *key,
     }
 
     key->len = ngx_sprintf(key->data, "%s%V", prefix, value) - key->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The client's network for the address limit: an IPv4 address, or the /64
+ * of an IPv6 one (a single host is given a whole /64 to rotate through).
+ */
+
+static ngx_int_t
+ngx_http_chat_otp_client(ngx_http_request_t *r, ngx_str_t *out)
+{
+#if (NGX_HAVE_INET6)
+    u_char               *p;
+    struct sockaddr_in6  *sin6;
+
+    if (r->connection->sockaddr->sa_family == AF_INET6) {
+        sin6 = (struct sockaddr_in6 *) r->connection->sockaddr;
+
+        p = ngx_pnalloc(r->pool, 2 * 8 + sizeof("/64"));
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        out->data = p;
+        p = ngx_hex_dump(p, sin6->sin6_addr.s6_addr, 8);
+        out->len = ngx_cpymem(p, "/64", 3) - out->data;
+
+        return NGX_OK;
+    }
+#endif
+
+    *out = r->connection->addr_text;
 
     return NGX_OK;
 }
@@ -193,7 +236,7 @@ ngx_http_chat_send_otp(ngx_http_request_t *r)
     u_char                     *p, rnd[4];
     uint32_t                    v;
     ngx_int_t                   rc;
-    ngx_str_t                   args[7], hash, cc;
+    ngx_str_t                   args[7], hash, cc, client;
     ngx_http_chat_ctx_t        *ctx;
     ngx_http_chat_otp_t        *otp;
     ngx_http_chat_main_conf_t  *cmcf;
@@ -234,6 +277,10 @@ ngx_http_chat_send_otp(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (ngx_http_chat_otp_client(r, &client) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     cc.data = (u_char *) otp->phone.region;
     cc.len = ngx_strlen(otp->phone.region);
 
@@ -243,8 +290,7 @@ ngx_http_chat_send_otp(ngx_http_request_t *r)
            != NGX_OK
         || ngx_http_chat_otp_key(r, &otp->keys[2], "otp:day:", &otp->e164)
            != NGX_OK
-        || ngx_http_chat_otp_key(r, &otp->keys[3], "rl:otp:ip:",
-                                 &r->connection->addr_text)
+        || ngx_http_chat_otp_key(r, &otp->keys[3], "rl:otp:ip:", &client)
            != NGX_OK
         || ngx_http_chat_otp_key(r, &otp->keys[4], "rl:otp:cc:", &cc)
            != NGX_OK
@@ -342,10 +388,11 @@ ngx_http_chat_otp_reserved(ngx_http_request_t *r, redisReply *reply)
     otp->sms = ngx_http_chat_sms_send(cmcf, ngx_cycle->log, &otp->e164,
                                       &body, ngx_http_chat_otp_sms_done, r);
     if (otp->sms == NULL) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "sms_unavailable",
-                                        "the SMS could not be sent, "
-                                        "try again shortly");
+        /* not sent: give the number its attempt back, then answer 503 */
+        otp->retry_after = NGX_HTTP_CHAT_SMS_UNAVAILABLE;
+        return ngx_http_chat_redis_eval(r, ngx_http_chat_otp_release, 5,
+                                        otp->keys, 0, NULL,
+                                        ngx_http_chat_otp_released);
     }
 
     cln->handler = ngx_http_chat_otp_sms_cleanup;
@@ -475,7 +522,7 @@ ngx_int_t
 ngx_http_chat_verify_otp(ngx_http_request_t *r)
 {
     ngx_int_t              rc;
-    ngx_str_t              arg;
+    ngx_str_t              args[2];
     ngx_uint_t             i;
     json_t                *dev;
     const char            *err;
@@ -532,14 +579,17 @@ ngx_http_chat_verify_otp(ngx_http_request_t *r)
 
     if (ngx_http_chat_otp_key(r, &otp->keys[0], "otp:", &otp->e164)
         != NGX_OK
-        || ngx_http_chat_str_num(r->pool, &arg, NGX_HTTP_CHAT_OTP_ATTEMPTS)
+        || ngx_http_chat_otp_hash(r, &otp->e164, &otp->code, &args[0])
+           != NGX_OK
+        || ngx_http_chat_str_num(r->pool, &args[1],
+                                 NGX_HTTP_CHAT_OTP_ATTEMPTS)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return ngx_http_chat_redis_eval(r, ngx_http_chat_otp_check, 1, otp->keys,
-                                    1, &arg, ngx_http_chat_otp_checked);
+                                    2, args, ngx_http_chat_otp_checked);
 }
 
 
@@ -555,74 +605,38 @@ ngx_http_chat_otp_expired(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_chat_otp_checked(ngx_http_request_t *r, redisReply *reply)
 {
-    long long              attempt;
-    ngx_str_t              hash, stored;
-    ngx_http_chat_ctx_t   *ctx;
-    ngx_http_chat_otp_t   *otp;
-    const char            *argv[2];
-    size_t                 argvlen[2];
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    otp = ctx->state;
-
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
         || reply->element[0]->type != REDIS_REPLY_INTEGER)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (reply->element[0]->integer == 0) {
-        return ngx_http_chat_otp_expired(r);
-    }
+    switch (reply->element[0]->integer) {
 
-    if (reply->elements != 3
-        || reply->element[1]->type != REDIS_REPLY_STRING
-        || reply->element[2]->type != REDIS_REPLY_INTEGER)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    case 2:
+        return ngx_http_chat_otp_login(r);
 
-    stored.data = (u_char *) reply->element[1]->str;
-    stored.len = reply->element[1]->len;
-    attempt = reply->element[2]->integer;
-
-    if (ngx_http_chat_otp_hash(r, &otp->e164, &otp->code, &hash) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (hash.len != stored.len
-        || CRYPTO_memcmp(hash.data, stored.data, hash.len) != 0)
-    {
-        if (attempt >= NGX_HTTP_CHAT_OTP_ATTEMPTS) {
-            /* the last attempt is spent: the code is void */
-            argv[0] = "DEL";
-            argvlen[0] = 3;
-            argv[1] = (char *) otp->keys[0].data;
-            argvlen[1] = otp->keys[0].len;
-            ngx_http_chat_redis_forget(2, argv, argvlen);
+    case 1:
+        if (reply->elements != 2
+            || reply->element[1]->type != REDIS_REPLY_INTEGER)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         return ngx_http_chat_send_error_details(r,
                    NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY, "invalid_code",
                    "the code is not correct",
                    json_pack("{s:I}", "attemptsLeft",
-                             (json_int_t) (NGX_HTTP_CHAT_OTP_ATTEMPTS
-                                           - attempt)));
+                             (json_int_t) reply->element[1]->integer));
+
+    default:
+        return ngx_http_chat_otp_expired(r);
     }
-
-    /* consume the code; of two concurrent correct answers one wins */
-    argv[0] = "DEL";
-    argvlen[0] = 3;
-    argv[1] = (char *) otp->keys[0].data;
-    argvlen[1] = otp->keys[0].len;
-
-    return ngx_http_chat_redis_request(r, ngx_http_chat_otp_consumed, 2,
-                                       argv, argvlen);
 }
 
 
 static ngx_int_t
-ngx_http_chat_otp_consumed(ngx_http_request_t *r, redisReply *reply)
+ngx_http_chat_otp_login(ngx_http_request_t *r)
 {
     size_t                      n;
     ngx_http_chat_ctx_t        *ctx;
@@ -631,10 +645,6 @@ ngx_http_chat_otp_consumed(ngx_http_request_t *r, redisReply *reply)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
     otp = ctx->state;
-
-    if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
-        return ngx_http_chat_otp_expired(r);
-    }
 
     ngx_memzero(&arg, sizeof(ngx_http_chat_login_arg_t));
 

@@ -51,6 +51,13 @@ static const char  ngx_http_chat_session_rotate[] =
     "return {'invalid'}";
 
 
+/* KEYS: sess.  ARGV: the user who asks.  1: it was theirs, now revoked */
+static const char  ngx_http_chat_session_revoke_own[] =
+    "if redis.call('HGET', KEYS[1], 'uid') ~= ARGV[1] then return 0 end "
+    "redis.call('HSET', KEYS[1], 'revoked', '1') "
+    "return 1";
+
+
 /* KEYS: sess, jti (optional).  ARGV: the jti's remaining lifetime */
 static const char  ngx_http_chat_session_revoke[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then"
@@ -642,11 +649,17 @@ ngx_http_chat_session_listed(ngx_http_request_t *r,
 }
 
 
+/*
+ * DELETE /api/auth/sessions/:id: Redis first, where the tokens are checked,
+ * so that the device is out even if the client leaves before the answer;
+ * then the document users list.
+ */
+
 ngx_int_t
 ngx_http_chat_sessions_delete(ngx_http_request_t *r)
 {
-    ngx_http_chat_ctx_t       *ctx;
-    ngx_http_chat_user_arg_t   arg;
+    ngx_str_t             key;
+    ngx_http_chat_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
@@ -654,6 +667,33 @@ ngx_http_chat_sessions_delete(ngx_http_request_t *r)
         return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                         "no such session");
     }
+
+    if (ngx_http_chat_session_key(r->pool, &key, &ctx->params[0], "")
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_chat_redis_eval(r, ngx_http_chat_session_revoke_own, 1,
+                                    &key, 1, &ctx->user_id,
+                                    ngx_http_chat_session_unlinked);
+}
+
+
+static ngx_int_t
+ngx_http_chat_session_unlinked(ngx_http_request_t *r, redisReply *reply)
+{
+    ngx_http_chat_ctx_t       *ctx;
+    ngx_http_chat_user_arg_t   arg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* remembered for the answer: Redis may have let an idle one expire */
+    ctx->state = (void *) (uintptr_t) reply->integer;
 
     if (ngx_http_chat_user_arg(r, &arg, &ctx->params[0]) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -669,38 +709,21 @@ static ngx_int_t
 ngx_http_chat_session_deleted(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t)
 {
-    ngx_str_t             keys[1], sid;
     ngx_http_chat_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    if (t->rc == NGX_DECLINED) {
+    if (t->rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "chat: session revoke failed in mongo: %s",
+                      t->error.message);
+    }
+
+    if (ctx->state == NULL && t->rc != NGX_OK) {
         return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                         "no such session");
     }
 
-    if (t->rc != NGX_OK) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "service_unavailable",
-                                        "a back end is unavailable, "
-                                        "try again shortly");
-    }
-
-    sid = ctx->params[0];
-
-    if (ngx_http_chat_session_key(r->pool, &keys[0], &sid, "") != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_chat_redis_eval(r, ngx_http_chat_session_revoke, 1,
-                                      keys, 0, NULL,
-                                      ngx_http_chat_session_unlinked);
-}
-
-
-static ngx_int_t
-ngx_http_chat_session_unlinked(ngx_http_request_t *r, redisReply *reply)
-{
     return ngx_http_chat_send_json(r, NGX_HTTP_OK,
                                    json_pack("{s:b}", "success", 1));
 }

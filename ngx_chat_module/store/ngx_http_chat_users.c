@@ -418,6 +418,12 @@ ngx_http_chat_indexes_run(ngx_http_chat_mongo_task_t *t,
 
         if (ngx_http_chat_indexes[i].unique) {
             BSON_APPEND_BOOL(&index, "unique", true);
+
+            /*
+             * users without a username must not collide on MongoDB;
+             * FerretDB ignores "sparse" but never indexes missing fields
+             */
+            BSON_APPEND_BOOL(&index, "sparse", true);
         }
 
         bson_append_document_end(&indexes, &index);

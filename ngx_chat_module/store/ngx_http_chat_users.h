@@ -20,7 +20,7 @@ typedef struct {
     bson_oid_t    user_id;
     bson_oid_t    session_id;
     char          phone[24];
-    char          device[136];
+    char          device[128 * 4 + 1];   /* 128 characters of UTF-8 */
     char          ip[64];
 } ngx_http_chat_login_arg_t;
 
@@ -31,9 +31,9 @@ typedef struct {
     unsigned      bio:1;
     unsigned      avatar:1;
     unsigned      username:1;
-    char          name_v[260];
-    char          bio_v[1100];
-    char          avatar_v[520];
+    char          name_v[64 * 4 + 1];
+    char          bio_v[500 * 4 + 1];
+    char          avatar_v[512 * 4 + 1];
     char          username_v[40];
     char          username_lower[40];
 } ngx_http_chat_user_arg_t;
