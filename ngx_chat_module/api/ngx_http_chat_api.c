@@ -8,10 +8,12 @@
 
 #include "../ngx_http_chat_module.h"
 #include "../auth/ngx_http_chat_auth.h"
+#include "../media/ngx_http_chat_media.h"
 
 
 #define NGX_HTTP_CHAT_JSON_BODY  0x01
 #define NGX_HTTP_CHAT_PUBLIC     0x02    /* no access token needed */
+#define NGX_HTTP_CHAT_RAW_BODY   0x04    /* the handler reads the body */
 
 
 typedef struct {
@@ -59,11 +61,14 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
     { NGX_HTTP_PUT, ngx_string("/api/users/profile"),
       NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
     { NGX_HTTP_POST, ngx_string("/api/users/upload-avatar"),
-      0, ngx_http_chat_todo },
+      NGX_HTTP_CHAT_RAW_BODY, ngx_http_chat_media_upload_avatar },
     { NGX_HTTP_GET, ngx_string("/api/users/search"),
       0, ngx_http_chat_todo },
     { NGX_HTTP_POST, ngx_string("/api/users/add-contact"),
       NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+
+    { NGX_HTTP_POST, ngx_string("/api/media"),
+      NGX_HTTP_CHAT_RAW_BODY, ngx_http_chat_media_upload },
 
     { NGX_HTTP_GET, ngx_string("/api/chats"),
       0, ngx_http_chat_todo },
@@ -188,6 +193,10 @@ ngx_http_chat_api_authorized(ngx_http_request_t *r)
 
     if (found->flags & NGX_HTTP_CHAT_JSON_BODY) {
         return ngx_http_chat_read_json_body(r, found->handler);
+    }
+
+    if (found->flags & NGX_HTTP_CHAT_RAW_BODY) {
+        return found->handler(r);
     }
 
     rc = ngx_http_chat_discard_body(r);
