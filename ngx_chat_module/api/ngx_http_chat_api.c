@@ -9,6 +9,7 @@
 #include "../ngx_http_chat_module.h"
 #include "../auth/ngx_http_chat_auth.h"
 #include "../media/ngx_http_chat_media.h"
+#include "ngx_http_chat_users.h"
 
 
 #define NGX_HTTP_CHAT_JSON_BODY  0x01
@@ -57,15 +58,30 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
       0, ngx_http_chat_sessions_delete },
 
     { NGX_HTTP_GET, ngx_string("/api/users/profile"),
-      0, ngx_http_chat_todo },
+      0, ngx_http_chat_profile_get },
     { NGX_HTTP_PUT, ngx_string("/api/users/profile"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_profile_put },
     { NGX_HTTP_POST, ngx_string("/api/users/upload-avatar"),
       NGX_HTTP_CHAT_RAW_BODY, ngx_http_chat_media_upload_avatar },
     { NGX_HTTP_GET, ngx_string("/api/users/search"),
-      0, ngx_http_chat_todo },
+      0, ngx_http_chat_search },
     { NGX_HTTP_POST, ngx_string("/api/users/add-contact"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_contacts_add },
+    { NGX_HTTP_GET, ngx_string("/api/users/contacts"),
+      0, ngx_http_chat_contacts_list },
+    { NGX_HTTP_POST, ngx_string("/api/users/contacts/sync"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_contacts_sync },
+    { NGX_HTTP_DELETE, ngx_string("/api/users/contacts/:id"),
+      0, ngx_http_chat_contacts_delete },
+    { NGX_HTTP_GET, ngx_string("/api/users/blocked"),
+      0, ngx_http_chat_blocked_list },
+    { NGX_HTTP_POST, ngx_string("/api/users/:id/block"),
+      0, ngx_http_chat_block },
+    { NGX_HTTP_DELETE, ngx_string("/api/users/:id/block"),
+      0, ngx_http_chat_unblock },
+    /* after every fixed /api/users/ path: ":id" matches any segment */
+    { NGX_HTTP_GET, ngx_string("/api/users/:id"),
+      0, ngx_http_chat_user_get },
 
     { NGX_HTTP_POST, ngx_string("/api/media"),
       NGX_HTTP_CHAT_RAW_BODY, ngx_http_chat_media_upload },

@@ -39,5 +39,10 @@ ngx_int_t ngx_http_chat_sha256_hex(ngx_pool_t *pool, ngx_str_t *in,
     ngx_str_t *out);
 ngx_uint_t ngx_http_chat_is_oid(ngx_str_t *s);
 
+struct ngx_http_chat_user_arg_s;
+/* the caller's user id (and a session id) as a Mongo task argument */
+ngx_int_t ngx_http_chat_user_arg(ngx_http_request_t *r,
+    struct ngx_http_chat_user_arg_s *arg, ngx_str_t *sid);
+
 
 #endif /* _NGX_HTTP_CHAT_AUTH_H_INCLUDED_ */

@@ -83,8 +83,6 @@ static ngx_int_t ngx_http_chat_session_deleted(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
 static ngx_int_t ngx_http_chat_session_unlinked(ngx_http_request_t *r,
     redisReply *reply);
-static ngx_int_t ngx_http_chat_profile_saved(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t);
 
 
 static void
@@ -493,7 +491,7 @@ ngx_http_chat_logout(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_chat_user_arg(ngx_http_request_t *r, ngx_http_chat_user_arg_t *arg,
     ngx_str_t *sid)
 {
@@ -726,175 +724,4 @@ ngx_http_chat_session_deleted(ngx_http_request_t *r,
 
     return ngx_http_chat_send_json(r, NGX_HTTP_OK,
                                    json_pack("{s:b}", "success", 1));
-}
-
-
-/* POST /api/auth/complete-profile {name, bio?, avatar?, username?} */
-
-ngx_int_t
-ngx_http_chat_complete_profile(ngx_http_request_t *r)
-{
-    u_char                    *p;
-    ngx_str_t                  name, bio, avatar, username;
-    ngx_uint_t                 i;
-    const char                *err;
-    ngx_http_chat_ctx_t       *ctx;
-    ngx_http_chat_user_arg_t   arg;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
-    if ((err = ngx_http_chat_json_string(ctx->body, "name", 1, 64, &name))) {
-        return ngx_http_chat_send_invalid(r, "name", err);
-    }
-
-    if ((err = ngx_http_chat_json_string(ctx->body, "bio", 0, 500, &bio))) {
-        return ngx_http_chat_send_invalid(r, "bio", err);
-    }
-
-    if ((err = ngx_http_chat_json_string(ctx->body, "avatar", 0, 512,
-                                         &avatar)))
-    {
-        return ngx_http_chat_send_invalid(r, "avatar", err);
-    }
-
-    if ((err = ngx_http_chat_json_string(ctx->body, "username", 0, 32,
-                                         &username)))
-    {
-        return ngx_http_chat_send_invalid(r, "username", err);
-    }
-
-    if (ngx_http_chat_has_controls(&name, 0)) {
-        return ngx_http_chat_send_invalid(r, "name",
-                                          "has control characters");
-    }
-
-    for (p = name.data; p < name.data + name.len && *p == ' '; p++) {
-        /* void */
-    }
-
-    if (p == name.data + name.len) {
-        return ngx_http_chat_send_invalid(r, "name", "must not be blank");
-    }
-
-    if (bio.data && ngx_http_chat_has_controls(&bio, 1)) {
-        return ngx_http_chat_send_invalid(r, "bio", "has control characters");
-    }
-
-    if (avatar.data && avatar.len
-        && !ngx_http_chat_is_oid(&avatar)
-        && ngx_strncmp(avatar.data, "https://", 8) != 0
-        && ngx_strncmp(avatar.data, "http://", 7) != 0)
-    {
-        return ngx_http_chat_send_invalid(r, "avatar",
-                                          "must be a media id or a URL");
-    }
-
-    if (avatar.data && ngx_http_chat_has_controls(&avatar, 0)) {
-        return ngx_http_chat_send_invalid(r, "avatar",
-                                          "has control characters");
-    }
-
-    /* usernames: 3-32 of [A-Za-z0-9_.], starting with a letter */
-    if (username.data) {
-        if (username.len < 3 || !((username.data[0] | 0x20) >= 'a'
-                                  && (username.data[0] | 0x20) <= 'z'))
-        {
-            return ngx_http_chat_send_invalid(r, "username",
-                                              "must be 3 to 32 letters, "
-                                              "digits, \"_\" or \".\", "
-                                              "starting with a letter");
-        }
-
-        for (i = 0; i < username.len; i++) {
-            p = &username.data[i];
-
-            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-                  || (*p >= '0' && *p <= '9') || *p == '_' || *p == '.'))
-            {
-                return ngx_http_chat_send_invalid(r, "username",
-                                                  "must be 3 to 32 letters, "
-                                                  "digits, \"_\" or \".\", "
-                                                  "starting with a letter");
-            }
-        }
-    }
-
-    if (ngx_http_chat_user_arg(r, &arg, NULL) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    arg.name = 1;
-    ngx_memcpy(arg.name_v, name.data, ngx_min(name.len,
-                                              sizeof(arg.name_v) - 1));
-
-    if (bio.data) {
-        arg.bio = 1;
-        ngx_memcpy(arg.bio_v, bio.data, ngx_min(bio.len,
-                                                sizeof(arg.bio_v) - 1));
-    }
-
-    if (avatar.data) {
-        arg.avatar = 1;
-        ngx_memcpy(arg.avatar_v, avatar.data,
-                   ngx_min(avatar.len, sizeof(arg.avatar_v) - 1));
-    }
-
-    if (username.data) {
-        arg.username = 1;
-        ngx_memcpy(arg.username_v, username.data, username.len);
-        ngx_strlow((u_char *) arg.username_lower, username.data,
-                   username.len);
-    }
-
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_users_update_run,
-                                       ngx_http_chat_profile_saved,
-                                       &arg, sizeof(arg));
-}
-
-
-static ngx_int_t
-ngx_http_chat_profile_saved(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t)
-{
-    json_t         *user;
-    bson_t          doc;
-    uint32_t        len;
-    bson_iter_t     it;
-    const uint8_t  *data;
-
-    if (t->rc == NGX_DECLINED) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_CONFLICT,
-                                        "username_taken",
-                                        "this username is taken");
-    }
-
-    if (t->rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "chat: profile update failed in mongo: %s",
-                      t->error.message);
-        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "service_unavailable",
-                                        "a back end is unavailable, "
-                                        "try again shortly");
-    }
-
-    user = NULL;
-
-    if (bson_iter_init_find(&it, &t->reply, "user")
-        && BSON_ITER_HOLDS_DOCUMENT(&it))
-    {
-        bson_iter_document(&it, &len, &data);
-
-        if (bson_init_static(&doc, data, len)) {
-            user = ngx_http_chat_user_json(&doc);
-        }
-    }
-
-    if (user == NULL) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "no such user");
-    }
-
-    return ngx_http_chat_send_json(r, NGX_HTTP_OK,
-                                   json_pack("{s:o}", "user", user));
 }

@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_chat_users.h"
+#include "ngx_http_chat_people.h"
 
 
 #define NGX_HTTP_CHAT_DUPLICATE_KEY  11000
@@ -202,8 +203,10 @@ ngx_http_chat_users_update_run(ngx_http_chat_mongo_task_t *t,
 {
     ngx_http_chat_user_arg_t *a = t->arg;
 
+    char                  key[32];
     bson_t                filter, update, set, user;
     ngx_int_t             rc;
+    ngx_uint_t            i;
     mongoc_collection_t  *users;
 
     users = mongoc_database_get_collection(db, "users");
@@ -216,6 +219,19 @@ ngx_http_chat_users_update_run(ngx_http_chat_mongo_task_t *t,
 
     if (a->name) {
         BSON_APPEND_UTF8(&set, "name", a->name_v);
+        BSON_APPEND_UTF8(&set, "searchName", a->search_name);
+    }
+
+    for (i = 0; i < NGX_HTTP_CHAT_PRIVACY_N; i++) {
+        if (a->privacy[i][0]) {
+            ngx_snprintf((u_char *) key, sizeof(key), "privacy.%s%Z",
+                         ngx_http_chat_privacy_keys[i]);
+            BSON_APPEND_UTF8(&set, key, a->privacy[i]);
+        }
+    }
+
+    if (a->searchable >= 0) {
+        BSON_APPEND_BOOL(&set, "searchable", a->searchable);
     }
 
     if (a->bio) {
@@ -386,12 +402,17 @@ static const struct {
     const char  *collection;
     const char  *name;
     const char  *field;
+    const char  *field2;
     ngx_uint_t   unique;
 } ngx_http_chat_indexes[] = {
-    { "users", "phone_1", "phone", 1 },
-    { "users", "usernameLower_1", "usernameLower", 1 },
-    { "sessions", "userId_1", "userId", 0 },
-    { NULL, NULL, NULL, 0 }
+    { "users", "phone_1", "phone", NULL, 1 },
+    { "users", "usernameLower_1", "usernameLower", NULL, 1 },
+    { "sessions", "userId_1", "userId", NULL, 0 },
+    { "contacts", "owner_1_contact_1", "owner", "contact", 1 },
+    { "contacts", "contact_1", "contact", NULL, 0 },
+    { "blocks", "owner_1_blocked_1", "owner", "blocked", 1 },
+    { "blocks", "blocked_1", "blocked", NULL, 0 },
+    { NULL, NULL, NULL, NULL, 0 }
 };
 
 
@@ -413,6 +434,11 @@ ngx_http_chat_indexes_run(ngx_http_chat_mongo_task_t *t,
         BSON_APPEND_DOCUMENT_BEGIN(&indexes, "0", &index);
         BSON_APPEND_DOCUMENT_BEGIN(&index, "key", &key);
         BSON_APPEND_INT32(&key, ngx_http_chat_indexes[i].field, 1);
+
+        if (ngx_http_chat_indexes[i].field2) {
+            BSON_APPEND_INT32(&key, ngx_http_chat_indexes[i].field2, 1);
+        }
+
         bson_append_document_end(&index, &key);
         BSON_APPEND_UTF8(&index, "name", ngx_http_chat_indexes[i].name);
 

@@ -24,7 +24,7 @@ typedef struct {
     char          ip[64];
 } ngx_http_chat_login_arg_t;
 
-typedef struct {
+typedef struct ngx_http_chat_user_arg_s {
     bson_oid_t    user_id;
     bson_oid_t    session_id;     /* for session operations */
     unsigned      name:1;
@@ -36,6 +36,9 @@ typedef struct {
     char          avatar_v[512 * 4 + 1];
     char          username_v[40];
     char          username_lower[40];
+    char          search_name[64 * 4 + 1];  /* name folded for search */
+    char          privacy[7][12];           /* "" leaves one unchanged */
+    int           searchable;               /* -1 leaves it unchanged */
 } ngx_http_chat_user_arg_t;
 
 

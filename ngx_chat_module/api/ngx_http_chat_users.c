@@ -1,0 +1,864 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * The user routes: my profile and privacy settings, other people's
+ * profiles as their settings allow, search, contacts and address-book
+ * sync, blocking.
+ */
+
+
+#include "ngx_http_chat_async.h"
+#include "../auth/ngx_http_chat_auth.h"
+#include "../auth/ngx_http_chat_phone.h"
+#include "../store/ngx_http_chat_users.h"
+#include "../store/ngx_http_chat_people.h"
+#include "../util/ngx_http_chat_text.h"
+#include "ngx_http_chat_users.h"
+
+
+#define NGX_HTTP_CHAT_SEARCH_PER_MINUTE  30
+#define NGX_HTTP_CHAT_SYNC_PER_HOUR      20
+
+
+static ngx_int_t ngx_http_chat_profile_saved(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t);
+static ngx_int_t ngx_http_chat_people_done(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t);
+static ngx_int_t ngx_http_chat_people_deleted(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t);
+
+
+static const char  *ngx_http_chat_invalid_username =
+    "must be 3 to 32 letters, digits, \"_\" or \".\", starting with a letter";
+
+
+/*
+ * Validates the profile fields of the body into arg: name is required by
+ * complete-profile, optional in PUT.  NGX_OK, or NGX_ERROR with the
+ * answer sent and its rc in *rc.
+ */
+
+static ngx_int_t
+ngx_http_chat_profile_parse(ngx_http_request_t *r, ngx_uint_t need_name,
+    ngx_http_chat_user_arg_t *arg, ngx_int_t *rc)
+{
+    u_char               *p;
+    json_t               *privacy, *v;
+    ngx_str_t             name, bio, avatar, username, rule;
+    ngx_uint_t            i;
+    const char           *err, *field;
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    field = "name";
+    if ((err = ngx_http_chat_json_string(ctx->body, "name", need_name, 64,
+                                         &name)))
+    {
+        goto invalid;
+    }
+
+    if (name.data) {
+        for (p = name.data; p < name.data + name.len && *p == ' '; p++) {
+            /* void */
+        }
+
+        if (p == name.data + name.len) {
+            err = "must not be blank";
+            goto invalid;
+        }
+
+        if (ngx_http_chat_has_controls(&name, 0)) {
+            err = "has control characters";
+            goto invalid;
+        }
+    }
+
+    field = "bio";
+    if ((err = ngx_http_chat_json_string(ctx->body, "bio", 0, 500, &bio))) {
+        goto invalid;
+    }
+
+    if (bio.data && ngx_http_chat_has_controls(&bio, 1)) {
+        err = "has control characters";
+        goto invalid;
+    }
+
+    field = "avatar";
+    if ((err = ngx_http_chat_json_string(ctx->body, "avatar", 0, 512,
+                                         &avatar)))
+    {
+        goto invalid;
+    }
+
+    if (avatar.data && avatar.len
+        && !ngx_http_chat_is_oid(&avatar)
+        && ngx_strncmp(avatar.data, "https://", 8) != 0
+        && ngx_strncmp(avatar.data, "http://", 7) != 0)
+    {
+        err = "must be a media id or a URL";
+        goto invalid;
+    }
+
+    if (avatar.data && ngx_http_chat_has_controls(&avatar, 0)) {
+        err = "has control characters";
+        goto invalid;
+    }
+
+    field = "username";
+    if ((err = ngx_http_chat_json_string(ctx->body, "username", 0, 32,
+                                         &username)))
+    {
+        goto invalid;
+    }
+
+    /* usernames: 3-32 of [A-Za-z0-9_.], starting with a letter */
+    if (username.data) {
+        err = ngx_http_chat_invalid_username;
+
+        if (username.len < 3 || !((username.data[0] | 0x20) >= 'a'
+                                  && (username.data[0] | 0x20) <= 'z'))
+        {
+            goto invalid;
+        }
+
+        for (i = 0; i < username.len; i++) {
+            p = &username.data[i];
+
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+                  || (*p >= '0' && *p <= '9') || *p == '_' || *p == '.'))
+            {
+                goto invalid;
+            }
+        }
+    }
+
+    if (ngx_http_chat_user_arg(r, arg, NULL) != NGX_OK) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
+    arg->searchable = -1;
+
+    /* privacy: {"lastSeen": "contacts", ..., "searchable": false} */
+    field = "privacy";
+    privacy = json_object_get(ctx->body, "privacy");
+
+    if (privacy && !json_is_null(privacy)) {
+        if (!json_is_object(privacy)) {
+            err = "must be an object";
+            goto invalid;
+        }
+
+        for (i = 0; i < NGX_HTTP_CHAT_PRIVACY_N; i++) {
+            field = ngx_http_chat_privacy_keys[i];
+
+            if ((err = ngx_http_chat_json_string(privacy, field, 0, 8,
+                                                 &rule)))
+            {
+                goto invalid;
+            }
+
+            if (rule.data == NULL) {
+                continue;
+            }
+
+            if (!((rule.len == 8 && ngx_strncmp(rule.data, "everyone", 8) == 0)
+                  || (rule.len == 8
+                      && ngx_strncmp(rule.data, "contacts", 8) == 0)
+                  || (rule.len == 6
+                      && ngx_strncmp(rule.data, "nobody", 6) == 0)))
+            {
+                err = "must be \"everyone\", \"contacts\" or \"nobody\"";
+                goto invalid;
+            }
+
+            ngx_memcpy(arg->privacy[i], rule.data, rule.len);
+        }
+
+        field = "searchable";
+        v = json_object_get(privacy, "searchable");
+
+        if (v && !json_is_null(v)) {
+            if (!json_is_boolean(v)) {
+                err = "must be true or false";
+                goto invalid;
+            }
+
+            arg->searchable = json_is_true(v);
+        }
+    }
+
+    if (name.data) {
+        arg->name = 1;
+        ngx_memcpy(arg->name_v, name.data, name.len);
+        ngx_http_chat_fold((u_char *) arg->search_name, name.data, name.len);
+    }
+
+    if (bio.data) {
+        arg->bio = 1;
+        ngx_memcpy(arg->bio_v, bio.data, bio.len);
+    }
+
+    if (avatar.data) {
+        arg->avatar = 1;
+        ngx_memcpy(arg->avatar_v, avatar.data, avatar.len);
+    }
+
+    if (username.data) {
+        arg->username = 1;
+        ngx_memcpy(arg->username_v, username.data, username.len);
+        ngx_strlow((u_char *) arg->username_lower, username.data,
+                   username.len);
+    }
+
+    return NGX_OK;
+
+invalid:
+
+    *rc = ngx_http_chat_send_invalid(r, field, err);
+    return NGX_ERROR;
+}
+
+
+/* POST /api/auth/complete-profile {name, bio?, avatar?, username?} */
+
+ngx_int_t
+ngx_http_chat_complete_profile(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_http_chat_user_arg_t  arg;
+
+    if (ngx_http_chat_profile_parse(r, 1, &arg, &rc) != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_users_update_run,
+                                       ngx_http_chat_profile_saved,
+                                       &arg, sizeof(arg));
+}
+
+
+/* PUT /api/users/profile: any of the fields, and the privacy settings */
+
+ngx_int_t
+ngx_http_chat_profile_put(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_http_chat_user_arg_t  arg;
+
+    if (ngx_http_chat_profile_parse(r, 0, &arg, &rc) != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_users_update_run,
+                                       ngx_http_chat_profile_saved,
+                                       &arg, sizeof(arg));
+}
+
+
+static ngx_int_t
+ngx_http_chat_profile_saved(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t)
+{
+    ngx_http_chat_people_arg_t  arg;
+
+    if (t->rc == NGX_DECLINED) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_CONFLICT,
+                                        "username_taken",
+                                        "this username is taken");
+    }
+
+    if (t->rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "chat: profile update failed in mongo: %s",
+                      t->error.message);
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "a back end is unavailable, "
+                                        "try again shortly");
+    }
+
+    /* answer with the whole profile, as GET /api/users/profile does */
+    ngx_memzero(&arg, sizeof(arg));
+    bson_oid_copy(&((ngx_http_chat_user_arg_t *) t->arg)->user_id,
+                  &arg.viewer);
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_people_self_run,
+                                       ngx_http_chat_people_done,
+                                       &arg, sizeof(arg));
+}
+
+
+static ngx_int_t
+ngx_http_chat_people_arg(ngx_http_request_t *r,
+    ngx_http_chat_people_arg_t *arg, ngx_str_t *target)
+{
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    ngx_memzero(arg, sizeof(ngx_http_chat_people_arg_t));
+
+    if (!ngx_http_chat_is_oid(&ctx->user_id)) {
+        return NGX_ERROR;
+    }
+
+    bson_oid_init_from_string_unsafe(&arg->viewer, (char *) ctx->user_id.data);
+
+    if (target) {
+        if (!ngx_http_chat_is_oid(target)) {
+            return NGX_DECLINED;
+        }
+
+        bson_oid_init_from_string_unsafe(&arg->target, (char *) target->data);
+        arg->has_target = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/* sends t->result, or the fitting error */
+
+static ngx_int_t
+ngx_http_chat_people_done(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t)
+{
+    json_t  *json;
+
+    if (t->rc == NGX_DECLINED) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such user");
+    }
+
+    if (t->rc != NGX_OK || t->result == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "chat: user query failed in mongo: %s",
+                      t->error.message);
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "a back end is unavailable, "
+                                        "try again shortly");
+    }
+
+    json = t->result;
+    t->result = NULL;
+
+    return ngx_http_chat_send_json(r, NGX_HTTP_OK, json);
+}
+
+
+static ngx_int_t
+ngx_http_chat_people_deleted(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t)
+{
+    if (t->rc == NGX_DECLINED) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such contact or block");
+    }
+
+    if (t->rc != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "a back end is unavailable, "
+                                        "try again shortly");
+    }
+
+    return ngx_http_chat_send_json(r, NGX_HTTP_OK,
+                                   json_pack("{s:b}", "success", 1));
+}
+
+
+/* the routes that take just the caller and maybe the :id of a user */
+
+static ngx_int_t
+ngx_http_chat_people_simple(ngx_http_request_t *r,
+    ngx_http_chat_mongo_run_pt run, ngx_uint_t with_target,
+    ngx_http_chat_mongo_next_pt next)
+{
+    ngx_int_t                    rc;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_people_arg_t   arg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    rc = ngx_http_chat_people_arg(r, &arg,
+                                  with_target ? &ctx->params[0] : NULL);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such user");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_chat_mongo_request(r, run, next, &arg, sizeof(arg));
+}
+
+
+ngx_int_t
+ngx_http_chat_profile_get(ngx_http_request_t *r)
+{
+    return ngx_http_chat_people_simple(r, ngx_http_chat_people_self_run, 0,
+                                       ngx_http_chat_people_done);
+}
+
+
+ngx_int_t
+ngx_http_chat_user_get(ngx_http_request_t *r)
+{
+    return ngx_http_chat_people_simple(r, ngx_http_chat_people_view_run, 1,
+                                       ngx_http_chat_people_done);
+}
+
+
+ngx_int_t
+ngx_http_chat_contacts_list(ngx_http_request_t *r)
+{
+    return ngx_http_chat_people_simple(r, ngx_http_chat_contacts_list_run, 0,
+                                       ngx_http_chat_people_done);
+}
+
+
+ngx_int_t
+ngx_http_chat_contacts_delete(ngx_http_request_t *r)
+{
+    return ngx_http_chat_people_simple(r, ngx_http_chat_contacts_delete_run,
+                                       1, ngx_http_chat_people_deleted);
+}
+
+
+ngx_int_t
+ngx_http_chat_block(ngx_http_request_t *r)
+{
+    return ngx_http_chat_people_simple(r, ngx_http_chat_blocks_add_run, 1,
+                                       ngx_http_chat_people_deleted);
+}
+
+
+ngx_int_t
+ngx_http_chat_unblock(ngx_http_request_t *r)
+{
+    return ngx_http_chat_people_simple(r, ngx_http_chat_blocks_delete_run, 1,
+                                       ngx_http_chat_people_deleted);
+}
+
+
+ngx_int_t
+ngx_http_chat_blocked_list(ngx_http_request_t *r)
+{
+    return ngx_http_chat_people_simple(r, ngx_http_chat_blocks_list_run, 0,
+                                       ngx_http_chat_people_done);
+}
+
+
+/* a phone number as typed; national numbers need countryCode */
+
+static ngx_int_t
+ngx_http_chat_people_phone(ngx_str_t *in, ngx_str_t *country, char *out)
+{
+    ngx_http_chat_phone_t  phone;
+
+    if (ngx_http_chat_phone_normalize((char *) in->data, in->len,
+                                      country ? (char *) country->data : NULL,
+                                      country ? country->len : 0, &phone)
+        != NGX_HTTP_CHAT_PHONE_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_cpystrn((u_char *) out, (u_char *) phone.e164, 24);
+
+    return NGX_OK;
+}
+
+
+/* POST /api/users/add-contact {userId | phone, countryCode?, name?} */
+
+ngx_int_t
+ngx_http_chat_contacts_add(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                    uid, phone, country, name;
+    const char                  *err;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_people_arg_t   arg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if ((err = ngx_http_chat_json_string(ctx->body, "userId", 0, 24, &uid))) {
+        return ngx_http_chat_send_invalid(r, "userId", err);
+    }
+
+    if ((err = ngx_http_chat_json_string(ctx->body, "phone", 0, 64, &phone)))
+    {
+        return ngx_http_chat_send_invalid(r, "phone", err);
+    }
+
+    if ((err = ngx_http_chat_json_string(ctx->body, "countryCode", 0, 8,
+                                         &country)))
+    {
+        return ngx_http_chat_send_invalid(r, "countryCode", err);
+    }
+
+    if ((err = ngx_http_chat_json_string(ctx->body, "name", 0, 64, &name))) {
+        return ngx_http_chat_send_invalid(r, "name", err);
+    }
+
+    if (name.data && ngx_http_chat_has_controls(&name, 0)) {
+        return ngx_http_chat_send_invalid(r, "name", "has control characters");
+    }
+
+    if ((uid.data == NULL) == (phone.data == NULL)) {
+        return ngx_http_chat_send_invalid(r, "userId",
+                                          "or phone is required, not both");
+    }
+
+    rc = ngx_http_chat_people_arg(r, &arg, uid.data ? &uid : NULL);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such user");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (phone.data
+        && ngx_http_chat_people_phone(&phone, country.data ? &country : NULL,
+                                      arg.phone)
+           != NGX_OK)
+    {
+        return ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
+                                        "invalid_phone",
+                                        "the phone number is not valid");
+    }
+
+    if (name.data) {
+        ngx_memcpy(arg.name, name.data, name.len);
+    }
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_contacts_add_run,
+                                       ngx_http_chat_people_done,
+                                       &arg, sizeof(arg));
+}
+
+
+/* a per-user counter in Redis: 429 past limit in window seconds */
+
+static const char  ngx_http_chat_people_limit[] =
+    "local n = redis.call('INCR', KEYS[1]) "
+    "if n == 1 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2])) end "
+    "if n > tonumber(ARGV[1]) then return redis.call('TTL', KEYS[1]) end "
+    "return 0";
+
+
+static ngx_int_t
+ngx_http_chat_people_limited(ngx_http_request_t *r, const char *what,
+    ngx_uint_t limit, ngx_uint_t window, ngx_http_chat_redis_next_pt next)
+{
+    ngx_str_t             key, args[2];
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    key.data = ngx_pnalloc(r->pool, sizeof("rl::") + ngx_strlen(what)
+                                    + ctx->user_id.len);
+    if (key.data == NULL
+        || ngx_http_chat_str_num(r->pool, &args[0], limit) != NGX_OK
+        || ngx_http_chat_str_num(r->pool, &args[1], window) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    key.len = ngx_sprintf(key.data, "rl:%s:%V", what, &ctx->user_id)
+              - key.data;
+
+    return ngx_http_chat_redis_eval(r, ngx_http_chat_people_limit, 1, &key,
+                                    2, args, next);
+}
+
+
+/* NGX_DECLINED: under the limit; else the rc of the 429 answer sent */
+
+static ngx_int_t
+ngx_http_chat_people_over(ngx_http_request_t *r, redisReply *reply)
+{
+    u_char     *p;
+    ngx_str_t   v;
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (reply->integer == 0) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    v.data = p;
+    v.len = ngx_sprintf(p, "%L", (int64_t) (reply->integer > 0
+                                            ? reply->integer : 1)) - p;
+
+    if (ngx_http_chat_add_header(r, "Retry-After", &v) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_chat_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                    "rate_limited",
+                                    "too many requests, try again later");
+}
+
+
+/*
+ * GET /api/users/search?q=&cursor=&limit=: a phone number (exact, any
+ * format that normalises; national ones with &countryCode=), or a prefix
+ * of a name or username
+ */
+
+static ngx_int_t ngx_http_chat_search_allowed(ngx_http_request_t *r,
+    redisReply *reply);
+
+
+ngx_int_t
+ngx_http_chat_search(ngx_http_request_t *r)
+{
+    return ngx_http_chat_people_limited(r, "search",
+                                        NGX_HTTP_CHAT_SEARCH_PER_MINUTE, 60,
+                                        ngx_http_chat_search_allowed);
+}
+
+
+static ngx_int_t
+ngx_http_chat_search_allowed(ngx_http_request_t *r, redisReply *reply)
+{
+    u_char                      *p, *folded, *last;
+    ngx_int_t                    rc, n;
+    ngx_str_t                    q, cursor, limit, country;
+    ngx_uint_t                   digits;
+    ngx_http_chat_people_arg_t   arg;
+
+    rc = ngx_http_chat_people_over(r, reply);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "q", 1, &q) != NGX_OK || q.len == 0) {
+        return ngx_http_chat_send_invalid(r, "q", "is required");
+    }
+
+    /* the query string is still %-encoded */
+    p = ngx_pnalloc(r->pool, q.len + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = p;
+    ngx_unescape_uri(&last, &q.data, q.len, NGX_UNESCAPE_URI);
+    q.data = p;
+    q.len = last - p;
+
+    for (p = q.data; p < q.data + q.len; p++) {
+        if (*p == '+') {
+            /* a "+" that was not %2B means a space in a query string */
+            *p = ' ';
+        }
+    }
+
+    if (q.len > 64 || ngx_utf8_length(q.data, q.len) == (size_t) NGX_ERROR) {
+        return ngx_http_chat_send_invalid(r, "q",
+                                          "must be valid UTF-8, at most 64 "
+                                          "bytes");
+    }
+
+    rc = ngx_http_chat_people_arg(r, &arg, NULL);
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    arg.limit = 20;
+
+    if (ngx_http_arg(r, (u_char *) "limit", 5, &limit) == NGX_OK) {
+        n = ngx_atoi(limit.data, limit.len);
+
+        if (n < 1 || n > 50) {
+            return ngx_http_chat_send_invalid(r, "limit",
+                                              "must be between 1 and 50");
+        }
+
+        arg.limit = (ngx_uint_t) n;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "cursor", 6, &cursor) == NGX_OK) {
+        if (!ngx_http_chat_is_oid(&cursor)) {
+            return ngx_http_chat_send_invalid(r, "cursor", "is not valid");
+        }
+
+        bson_oid_init_from_string_unsafe(&arg.cursor, (char *) cursor.data);
+        arg.has_cursor = 1;
+    }
+
+    /* mostly digits: a phone number */
+    digits = 0;
+
+    for (p = q.data; p < q.data + q.len; p++) {
+        if (*p >= '0' && *p <= '9') {
+            digits++;
+        }
+    }
+
+    if (digits >= 6 && digits * 2 >= q.len) {
+        if (ngx_http_arg(r, (u_char *) "countryCode", 11, &country)
+            != NGX_OK)
+        {
+            country.data = NULL;
+        }
+
+        if (ngx_http_chat_people_phone(&q, country.data ? &country : NULL,
+                                       arg.phone)
+            != NGX_OK)
+        {
+            /* a number nobody can have: nobody has it */
+            return ngx_http_chat_send_json(r, NGX_HTTP_OK,
+                                           json_pack("{s:[]}", "items"));
+        }
+
+        arg.mode = NGX_HTTP_CHAT_PEOPLE_PHONE;
+
+    } else {
+        /* "^" + the folded query with every metacharacter escaped */
+        folded = ngx_pnalloc(r->pool, q.len);
+        if (folded == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        last = ngx_http_chat_fold(folded, q.data, q.len);
+
+        arg.query[0] = '^';
+        p = ngx_http_chat_regex_escape((u_char *) arg.query + 1, folded,
+                                       last - folded);
+        *p = '\0';
+
+        arg.mode = NGX_HTTP_CHAT_PEOPLE_NAME;
+    }
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_people_search_run,
+                                       ngx_http_chat_people_done,
+                                       &arg, sizeof(arg));
+}
+
+
+/*
+ * POST /api/users/contacts/sync {phones: [...], countryCode?}: which of
+ * the address book's numbers have an account (up to 5,000 a call)
+ */
+
+static ngx_int_t ngx_http_chat_sync_allowed(ngx_http_request_t *r,
+    redisReply *reply);
+
+
+ngx_int_t
+ngx_http_chat_contacts_sync(ngx_http_request_t *r)
+{
+    json_t               *phones;
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    phones = json_object_get(ctx->body, "phones");
+
+    if (phones == NULL) {
+        return ngx_http_chat_send_invalid(r, "phones", "is required");
+    }
+
+    if (!json_is_array(phones)) {
+        return ngx_http_chat_send_invalid(r, "phones", "must be an array");
+    }
+
+    if (json_array_size(phones) > NGX_HTTP_CHAT_SYNC_MAX) {
+        return ngx_http_chat_send_invalid(r, "phones",
+                                          "has more than 5000 numbers");
+    }
+
+    return ngx_http_chat_people_limited(r, "sync",
+                                        NGX_HTTP_CHAT_SYNC_PER_HOUR, 3600,
+                                        ngx_http_chat_sync_allowed);
+}
+
+
+static ngx_int_t
+ngx_http_chat_sync_allowed(ngx_http_request_t *r, redisReply *reply)
+{
+    char                      *out;
+    size_t                     i, n, size;
+    json_t                    *phones, *v;
+    ngx_int_t                  rc;
+    ngx_str_t                  in, country;
+    const char                *err;
+    ngx_http_chat_ctx_t       *ctx;
+    ngx_http_chat_sync_arg_t  *arg;
+
+    rc = ngx_http_chat_people_over(r, reply);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    phones = json_object_get(ctx->body, "phones");
+
+    if ((err = ngx_http_chat_json_string(ctx->body, "countryCode", 0, 8,
+                                         &country)))
+    {
+        return ngx_http_chat_send_invalid(r, "countryCode", err);
+    }
+
+    n = json_array_size(phones);
+    size = sizeof(ngx_http_chat_sync_arg_t) + (n ? n : 1) * 24;
+
+    arg = ngx_pcalloc(r->pool, size);
+    if (arg == NULL || !ngx_http_chat_is_oid(&ctx->user_id)) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    bson_oid_init_from_string_unsafe(&arg->viewer,
+                                     (char *) ctx->user_id.data);
+
+    out = (char *) (arg + 1);
+
+    /* numbers that do not parse are simply not matched */
+    for (i = 0; i < n; i++) {
+        v = json_array_get(phones, i);
+
+        if (!json_is_string(v) || json_string_length(v) > 64) {
+            continue;
+        }
+
+        in.data = (u_char *) json_string_value(v);
+        in.len = json_string_length(v);
+
+        if (ngx_http_chat_people_phone(&in, country.data ? &country : NULL,
+                                       out + arg->count * 24)
+            == NGX_OK)
+        {
+            arg->count++;
+        }
+    }
+
+    if (arg->count == 0) {
+        return ngx_http_chat_send_json(r, NGX_HTTP_OK,
+                                       json_pack("{s:[]}", "items"));
+    }
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_contacts_sync_run,
+                                       ngx_http_chat_people_done, arg,
+                                       sizeof(ngx_http_chat_sync_arg_t)
+                                       + arg->count * 24);
+}

@@ -1,0 +1,1012 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * Users as others see them.  Every listing is filtered in four queries per
+ * page, whatever its size: who of them has the viewer as a contact, who
+ * blocked the viewer, whom the viewer has as contacts, whom the viewer
+ * blocked; the answers are sorted id sets searched by bisection.
+ */
+
+
+#include "ngx_http_chat_people.h"
+#include "ngx_http_chat_users.h"
+
+
+#define NGX_HTTP_CHAT_DUP  11000
+
+
+const char  *ngx_http_chat_privacy_keys[NGX_HTTP_CHAT_PRIVACY_N] = {
+    "lastSeen", "online", "profilePhoto", "about", "readReceipts", "groups",
+    "phone"
+};
+
+/* WhatsApp's defaults: everything to everyone but the number */
+static const char  *ngx_http_chat_privacy_defaults[NGX_HTTP_CHAT_PRIVACY_N] = {
+    "everyone", "everyone", "everyone", "everyone", "everyone", "everyone",
+    "contacts"
+};
+
+
+typedef struct {
+    bson_oid_t   *ids;
+    size_t        n;
+} ngx_http_chat_oidset_t;
+
+
+typedef struct {
+    ngx_http_chat_oidset_t   they_have_me;   /* I am in their contacts */
+    ngx_http_chat_oidset_t   blockers;       /* they blocked me */
+    ngx_http_chat_oidset_t   mine;           /* in my contacts */
+    ngx_http_chat_oidset_t   blocked;        /* I blocked them */
+} ngx_http_chat_rel_t;
+
+
+static int
+ngx_http_chat_oid_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(bson_oid_t));
+}
+
+
+static ngx_uint_t
+ngx_http_chat_oidset_has(ngx_http_chat_oidset_t *set, const bson_oid_t *oid)
+{
+    return set->n
+           && bsearch(oid, set->ids, set->n, sizeof(bson_oid_t),
+                      ngx_http_chat_oid_cmp) != NULL;
+}
+
+
+static void
+ngx_http_chat_oidset_free(ngx_http_chat_oidset_t *set)
+{
+    if (set->ids) {
+        ngx_free(set->ids);
+    }
+
+    set->ids = NULL;
+    set->n = 0;
+}
+
+
+static void
+ngx_http_chat_rel_free(ngx_http_chat_rel_t *rel)
+{
+    ngx_http_chat_oidset_free(&rel->they_have_me);
+    ngx_http_chat_oidset_free(&rel->blockers);
+    ngx_http_chat_oidset_free(&rel->mine);
+    ngx_http_chat_oidset_free(&rel->blocked);
+}
+
+
+static void
+ngx_http_chat_append_oids(bson_t *b, const char *key, bson_oid_t *ids,
+    size_t n)
+{
+    char         buf[16];
+    bson_t       arr;
+    size_t       i;
+    const char  *k;
+
+    BSON_APPEND_ARRAY_BEGIN(b, key, &arr);
+
+    for (i = 0; i < n; i++) {
+        bson_uint32_to_string((uint32_t) i, &k, buf, sizeof(buf));
+        BSON_APPEND_OID(&arr, k, &ids[i]);
+    }
+
+    bson_append_array_end(b, &arr);
+}
+
+
+/*
+ * The ids of field "pick" in coll's documents where "fixed" is viewer and
+ * "among" is one of ids, sorted.
+ */
+static ngx_int_t
+ngx_http_chat_oidset_load(mongoc_database_t *db, const char *coll,
+    const char *fixed, const bson_oid_t *viewer, const char *among,
+    bson_oid_t *ids, size_t n, const char *pick, ngx_http_chat_oidset_t *set,
+    bson_error_t *error)
+{
+    bson_t                filter, in, opts, proj;
+    bson_iter_t           it;
+    const bson_t         *doc;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *c;
+
+    set->ids = NULL;
+    set->n = 0;
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    set->ids = ngx_alloc(n * sizeof(bson_oid_t), ngx_cycle->log);
+    if (set->ids == NULL) {
+        return NGX_ERROR;
+    }
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, fixed, viewer);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, among, &in);
+    ngx_http_chat_append_oids(&in, "$in", ids, n);
+    bson_append_document_end(&filter, &in);
+
+    bson_init(&opts);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+    BSON_APPEND_INT32(&proj, pick, 1);
+    bson_append_document_end(&opts, &proj);
+
+    c = mongoc_database_get_collection(db, coll);
+    cursor = mongoc_collection_find_with_opts(c, &filter, &opts, NULL);
+
+    while (set->n < n && mongoc_cursor_next(cursor, &doc)) {
+        if (bson_iter_init_find(&it, doc, pick) && BSON_ITER_HOLDS_OID(&it)) {
+            bson_oid_copy(bson_iter_oid(&it), &set->ids[set->n++]);
+        }
+    }
+
+    if (mongoc_cursor_error(cursor, error)) {
+        mongoc_cursor_destroy(cursor);
+        mongoc_collection_destroy(c);
+        bson_destroy(&opts);
+        bson_destroy(&filter);
+        ngx_http_chat_oidset_free(set);
+        return NGX_ERROR;
+    }
+
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(c);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+
+    qsort(set->ids, set->n, sizeof(bson_oid_t), ngx_http_chat_oid_cmp);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_chat_rel_load(mongoc_database_t *db, const bson_oid_t *viewer,
+    bson_oid_t *ids, size_t n, ngx_http_chat_rel_t *rel, bson_error_t *error)
+{
+    ngx_memzero(rel, sizeof(ngx_http_chat_rel_t));
+
+    if (ngx_http_chat_oidset_load(db, "contacts", "contact", viewer, "owner",
+                                  ids, n, "owner", &rel->they_have_me, error)
+        != NGX_OK
+        || ngx_http_chat_oidset_load(db, "blocks", "blocked", viewer, "owner",
+                                     ids, n, "owner", &rel->blockers, error)
+           != NGX_OK
+        || ngx_http_chat_oidset_load(db, "contacts", "owner", viewer,
+                                     "contact", ids, n, "contact",
+                                     &rel->mine, error)
+           != NGX_OK
+        || ngx_http_chat_oidset_load(db, "blocks", "owner", viewer,
+                                     "blocked", ids, n, "blocked",
+                                     &rel->blocked, error)
+           != NGX_OK)
+    {
+        ngx_http_chat_rel_free(rel);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static const char *
+ngx_http_chat_privacy_rule(const bson_t *doc, ngx_uint_t i)
+{
+    bson_iter_t  it, sub;
+
+    if (bson_iter_init_find(&it, doc, "privacy")
+        && BSON_ITER_HOLDS_DOCUMENT(&it)
+        && bson_iter_recurse(&it, &sub)
+        && bson_iter_find(&sub, ngx_http_chat_privacy_keys[i])
+        && BSON_ITER_HOLDS_UTF8(&sub))
+    {
+        return bson_iter_utf8(&sub, NULL);
+    }
+
+    return ngx_http_chat_privacy_defaults[i];
+}
+
+
+static ngx_uint_t
+ngx_http_chat_privacy_allows(const bson_t *doc, ngx_uint_t i,
+    ngx_uint_t they_have_me)
+{
+    const char  *rule;
+
+    rule = ngx_http_chat_privacy_rule(doc, i);
+
+    return ngx_strcmp(rule, "everyone") == 0
+           || (they_have_me && ngx_strcmp(rule, "contacts") == 0);
+}
+
+
+/* one user as the viewer sees them */
+static json_t *
+ngx_http_chat_view(const bson_t *doc, ngx_http_chat_rel_t *rel)
+{
+    char          oidstr[25];
+    json_t       *v;
+    bson_oid_t    id;
+    bson_iter_t   it;
+    ngx_uint_t    they_have_me, blocker;
+    const char   *s;
+
+    if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_OID(&it)) {
+        return NULL;
+    }
+
+    bson_oid_copy(bson_iter_oid(&it), &id);
+    bson_oid_to_string(&id, oidstr);
+
+    v = json_pack("{s:s}", "id", oidstr);
+    if (v == NULL) {
+        return NULL;
+    }
+
+    blocker = ngx_http_chat_oidset_has(&rel->blockers, &id);
+    they_have_me = !blocker
+                   && ngx_http_chat_oidset_has(&rel->they_have_me, &id);
+
+#define ngx_http_chat_view_str(key)                                           \
+    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it)) {    \
+        s = bson_iter_utf8(&it, NULL);                                        \
+        json_object_set_new(v, key, json_string(s));                          \
+    }
+
+    ngx_http_chat_view_str("name");
+    ngx_http_chat_view_str("username");
+
+    /* someone who blocked the viewer shows a name and nothing more */
+    if (!blocker) {
+        if (ngx_http_chat_privacy_allows(doc, 2, they_have_me)) {
+            ngx_http_chat_view_str("avatar");
+        }
+
+        if (ngx_http_chat_privacy_allows(doc, 3, they_have_me)) {
+            ngx_http_chat_view_str("bio");
+        }
+
+        if (ngx_http_chat_privacy_allows(doc, 6, they_have_me)) {
+            ngx_http_chat_view_str("phone");
+        }
+
+        if (ngx_http_chat_privacy_allows(doc, 0, they_have_me)
+            && bson_iter_init_find(&it, doc, "lastSeenAt")
+            && BSON_ITER_HOLDS_DATE_TIME(&it))
+        {
+            json_object_set_new(v, "lastSeen",
+                            ngx_http_chat_json_time(bson_iter_date_time(&it)));
+        }
+    }
+
+#undef ngx_http_chat_view_str
+
+    json_object_set_new(v, "isContact",
+                        json_boolean(ngx_http_chat_oidset_has(&rel->mine,
+                                                              &id)));
+    json_object_set_new(v, "isBlocked",
+                        json_boolean(ngx_http_chat_oidset_has(&rel->blocked,
+                                                              &id)));
+
+    return v;
+}
+
+
+static void
+ngx_http_chat_people_cleanup(ngx_http_chat_mongo_task_t *t)
+{
+    if (t->result) {
+        json_decref((json_t *) t->result);
+        t->result = NULL;
+    }
+}
+
+
+static void
+ngx_http_chat_people_answer(ngx_http_chat_mongo_task_t *t, json_t *json)
+{
+    t->cleanup = ngx_http_chat_people_cleanup;
+    t->result = json;
+    t->rc = json ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * Runs filter on users (with opts) and returns the views as an array,
+ * leaving out those who blocked the viewer when skip_blockers is set.
+ */
+static json_t *
+ngx_http_chat_views(mongoc_database_t *db, const bson_oid_t *viewer,
+    const bson_t *filter, const bson_t *opts, ngx_uint_t skip_blockers,
+    bson_error_t *error)
+{
+    size_t                 n, i, cap;
+    json_t                *items, *v;
+    bson_t               **docs;
+    bson_oid_t            *ids, id;
+    bson_iter_t            it;
+    const bson_t          *doc;
+    mongoc_cursor_t       *cursor;
+    mongoc_collection_t   *users;
+    ngx_http_chat_rel_t    rel;
+
+    users = mongoc_database_get_collection(db, "users");
+    cursor = mongoc_collection_find_with_opts(users, filter, opts, NULL);
+
+    n = 0;
+    cap = 64;
+    docs = ngx_alloc(cap * sizeof(bson_t *), ngx_cycle->log);
+    ids = ngx_alloc(cap * sizeof(bson_oid_t), ngx_cycle->log);
+    items = NULL;
+
+    if (docs == NULL || ids == NULL) {
+        goto done;
+    }
+
+    while (mongoc_cursor_next(cursor, &doc)) {
+        if (!bson_iter_init_find(&it, doc, "_id")
+            || !BSON_ITER_HOLDS_OID(&it))
+        {
+            continue;
+        }
+
+        if (n == cap) {
+            bson_t      **nd;
+            bson_oid_t   *ni;
+
+            cap *= 2;
+            nd = realloc(docs, cap * sizeof(bson_t *));
+            if (nd == NULL) {
+                goto done;
+            }
+
+            docs = nd;
+
+            ni = realloc(ids, cap * sizeof(bson_oid_t));
+            if (ni == NULL) {
+                goto done;
+            }
+
+            ids = ni;
+        }
+
+        bson_oid_copy(bson_iter_oid(&it), &ids[n]);
+        docs[n++] = bson_copy(doc);
+    }
+
+    if (mongoc_cursor_error(cursor, error)) {
+        goto done;
+    }
+
+    if (ngx_http_chat_rel_load(db, viewer, ids, n, &rel, error) != NGX_OK) {
+        goto done;
+    }
+
+    items = json_array();
+
+    for (i = 0; items && i < n; i++) {
+        bson_oid_copy(&ids[i], &id);
+
+        if (skip_blockers && ngx_http_chat_oidset_has(&rel.blockers, &id)) {
+            continue;
+        }
+
+        v = ngx_http_chat_view(docs[i], &rel);
+        if (v) {
+            json_array_append_new(items, v);
+        }
+    }
+
+    ngx_http_chat_rel_free(&rel);
+
+done:
+
+    if (docs) {
+        for (i = 0; i < n; i++) {
+            bson_destroy(docs[i]);
+        }
+
+        ngx_free(docs);
+    }
+
+    if (ids) {
+        ngx_free(ids);
+    }
+
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(users);
+
+    return items;
+}
+
+
+static ngx_int_t
+ngx_http_chat_find_doc(mongoc_database_t *db, const char *coll,
+    const bson_t *filter, bson_t *out, bson_error_t *error)
+{
+    bson_t                opts;
+    ngx_int_t             rc;
+    const bson_t         *doc;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *c;
+
+    bson_init(&opts);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+
+    c = mongoc_database_get_collection(db, coll);
+    cursor = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
+
+    rc = NGX_DECLINED;
+
+    if (mongoc_cursor_next(cursor, &doc)) {
+        bson_copy_to(doc, out);
+        rc = NGX_OK;
+
+    } else if (mongoc_cursor_error(cursor, error)) {
+        rc = NGX_ERROR;
+    }
+
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(c);
+    bson_destroy(&opts);
+
+    return rc;
+}
+
+
+/* GET /api/users/profile: everything, with the privacy settings */
+
+void
+ngx_http_chat_people_self_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_people_arg_t *a = t->arg;
+
+    bson_t       filter, doc;
+    json_t      *user, *privacy;
+    ngx_int_t    rc;
+    ngx_uint_t   i;
+    bson_iter_t  it;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", &a->viewer);
+    bson_init(&doc);
+
+    rc = ngx_http_chat_find_doc(db, "users", &filter, &doc, &t->error);
+    bson_destroy(&filter);
+
+    if (rc != NGX_OK) {
+        bson_destroy(&doc);
+        t->rc = rc;
+        return;
+    }
+
+    user = ngx_http_chat_user_json(&doc);
+    privacy = json_object();
+
+    if (user == NULL || privacy == NULL) {
+        json_decref(user);
+        json_decref(privacy);
+        bson_destroy(&doc);
+        t->rc = NGX_ERROR;
+        return;
+    }
+
+    for (i = 0; i < NGX_HTTP_CHAT_PRIVACY_N; i++) {
+        json_object_set_new(privacy, ngx_http_chat_privacy_keys[i],
+                            json_string(ngx_http_chat_privacy_rule(&doc, i)));
+    }
+
+    json_object_set_new(privacy, "searchable",
+                        json_boolean(!(bson_iter_init_find(&it, &doc,
+                                                           "searchable")
+                                       && BSON_ITER_HOLDS_BOOL(&it)
+                                       && !bson_iter_bool(&it))));
+    json_object_set_new(user, "privacy", privacy);
+
+    bson_destroy(&doc);
+
+    ngx_http_chat_people_answer(t, json_pack("{s:o}", "user", user));
+}
+
+
+/* GET /api/users/:id */
+
+void
+ngx_http_chat_people_view_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_people_arg_t *a = t->arg;
+
+    bson_t   filter, opts;
+    json_t  *items, *user;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", &a->target);
+    bson_init(&opts);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+
+    items = ngx_http_chat_views(db, &a->viewer, &filter, &opts, 0, &t->error);
+
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+
+    if (items == NULL) {
+        t->rc = NGX_ERROR;
+        return;
+    }
+
+    if (json_array_size(items) == 0) {
+        json_decref(items);
+        t->rc = NGX_DECLINED;
+        return;
+    }
+
+    user = json_incref(json_array_get(items, 0));
+    json_decref(items);
+
+    ngx_http_chat_people_answer(t, json_pack("{s:o}", "user", user));
+}
+
+
+/*
+ * GET /api/users/search: an exact phone number, or a prefix of the folded
+ * name or of the username; never those who hide from search (for names)
+ * or who blocked the viewer; pages by id.
+ */
+
+void
+ngx_http_chat_people_search_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_people_arg_t *a = t->arg;
+
+    char     oidstr[25];
+    bson_t   filter, opts, sort, or, c0, c1, ne, gt, notme;
+    json_t  *items, *answer, *last;
+
+    bson_init(&filter);
+
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &notme);
+    BSON_APPEND_OID(&notme, "$ne", &a->viewer);
+
+    if (a->has_cursor) {
+        BSON_APPEND_OID(&notme, "$gt", &a->cursor);
+    }
+
+    bson_append_document_end(&filter, &notme);
+
+    if (a->mode == NGX_HTTP_CHAT_PEOPLE_PHONE) {
+        BSON_APPEND_UTF8(&filter, "phone", a->phone);
+
+    } else {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "searchable", &ne);
+        BSON_APPEND_BOOL(&ne, "$ne", false);
+        bson_append_document_end(&filter, &ne);
+
+        BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &or);
+        BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &c0);
+        BSON_APPEND_DOCUMENT_BEGIN(&c0, "searchName", &gt);
+        BSON_APPEND_UTF8(&gt, "$regex", a->query);
+        bson_append_document_end(&c0, &gt);
+        bson_append_document_end(&or, &c0);
+        BSON_APPEND_DOCUMENT_BEGIN(&or, "1", &c1);
+        BSON_APPEND_DOCUMENT_BEGIN(&c1, "usernameLower", &gt);
+        BSON_APPEND_UTF8(&gt, "$regex", a->query);
+        bson_append_document_end(&c1, &gt);
+        bson_append_document_end(&or, &c1);
+        bson_append_array_end(&filter, &or);
+    }
+
+    bson_init(&opts);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+    BSON_APPEND_INT32(&sort, "_id", 1);
+    bson_append_document_end(&opts, &sort);
+    BSON_APPEND_INT64(&opts, "limit", (int64_t) a->limit);
+
+    items = ngx_http_chat_views(db, &a->viewer, &filter, &opts, 1, &t->error);
+
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+
+    if (items == NULL) {
+        t->rc = NGX_ERROR;
+        return;
+    }
+
+    answer = json_pack("{s:o}", "items", items);
+
+    /* a full page may have more after it */
+    if (answer && json_array_size(items) == a->limit) {
+        last = json_array_get(items, a->limit - 1);
+        ngx_cpystrn((u_char *) oidstr,
+                    (u_char *) json_string_value(json_object_get(last, "id")),
+                    sizeof(oidstr));
+        json_object_set_new(answer, "nextCursor", json_string(oidstr));
+    }
+
+    ngx_http_chat_people_answer(t, answer);
+}
+
+
+/* insert a relation document; an existing one is fine (idempotent) */
+static ngx_int_t
+ngx_http_chat_relation_add(mongoc_database_t *db, const char *coll,
+    const char *other, const bson_oid_t *owner, const bson_oid_t *target,
+    const char *name, bson_error_t *error)
+{
+    bson_t                doc;
+    bson_oid_t            id;
+    ngx_int_t             rc;
+    struct timeval        tv;
+    mongoc_collection_t  *c;
+
+    ngx_gettimeofday(&tv);
+    bson_oid_init(&id, NULL);
+
+    bson_init(&doc);
+    BSON_APPEND_OID(&doc, "_id", &id);
+    BSON_APPEND_OID(&doc, "owner", owner);
+    BSON_APPEND_OID(&doc, other, target);
+
+    if (name && name[0]) {
+        BSON_APPEND_UTF8(&doc, "name", name);
+    }
+
+    BSON_APPEND_DATE_TIME(&doc, "createdAt",
+                          (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000);
+
+    c = mongoc_database_get_collection(db, coll);
+
+    rc = NGX_OK;
+
+    if (!mongoc_collection_insert_one(c, &doc, NULL, NULL, error)
+        && error->code != NGX_HTTP_CHAT_DUP
+        && ngx_strstr(error->message, "UNIQUE constraint failed") == NULL)
+    {
+        rc = NGX_ERROR;
+    }
+
+    mongoc_collection_destroy(c);
+    bson_destroy(&doc);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_chat_relation_delete(mongoc_database_t *db, const char *coll,
+    const char *other, const bson_oid_t *owner, const bson_oid_t *target,
+    bson_error_t *error)
+{
+    bson_t                filter, reply;
+    ngx_int_t             rc;
+    bson_iter_t           it;
+    mongoc_collection_t  *c;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "owner", owner);
+    BSON_APPEND_OID(&filter, other, target);
+
+    c = mongoc_database_get_collection(db, coll);
+
+    if (!mongoc_collection_delete_one(c, &filter, NULL, &reply, error)) {
+        rc = NGX_ERROR;
+
+    } else {
+        rc = (bson_iter_init_find(&it, &reply, "deletedCount")
+              && bson_iter_as_int64(&it) > 0)
+             ? NGX_OK : NGX_DECLINED;
+    }
+
+    bson_destroy(&reply);
+    mongoc_collection_destroy(c);
+    bson_destroy(&filter);
+
+    return rc;
+}
+
+
+/* the target of a contact operation: by id, or by phone number */
+static ngx_int_t
+ngx_http_chat_people_target(mongoc_database_t *db,
+    ngx_http_chat_people_arg_t *a, bson_error_t *error)
+{
+    bson_t       filter, doc;
+    ngx_int_t    rc;
+    bson_iter_t  it;
+
+    if (a->has_target) {
+        return NGX_OK;
+    }
+
+    bson_init(&filter);
+    BSON_APPEND_UTF8(&filter, "phone", a->phone);
+    bson_init(&doc);
+
+    rc = ngx_http_chat_find_doc(db, "users", &filter, &doc, error);
+
+    if (rc == NGX_OK) {
+        if (bson_iter_init_find(&it, &doc, "_id")
+            && BSON_ITER_HOLDS_OID(&it))
+        {
+            bson_oid_copy(bson_iter_oid(&it), &a->target);
+            a->has_target = 1;
+
+        } else {
+            rc = NGX_DECLINED;
+        }
+    }
+
+    bson_destroy(&doc);
+    bson_destroy(&filter);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_chat_user_exists(mongoc_database_t *db, const bson_oid_t *id,
+    bson_error_t *error)
+{
+    bson_t     filter, doc;
+    ngx_int_t  rc;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", id);
+    bson_init(&doc);
+
+    rc = ngx_http_chat_find_doc(db, "users", &filter, &doc, error);
+
+    bson_destroy(&doc);
+    bson_destroy(&filter);
+
+    return rc;
+}
+
+
+void
+ngx_http_chat_contacts_add_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_people_arg_t *a = t->arg;
+
+    bson_t     filter, opts;
+    json_t    *items, *user;
+    ngx_int_t  rc;
+
+    rc = ngx_http_chat_people_target(db, a, &t->error);
+
+    if (rc == NGX_OK) {
+        /* a contact is a user, never oneself */
+        rc = bson_oid_equal(&a->target, &a->viewer)
+             ? NGX_DECLINED
+             : ngx_http_chat_user_exists(db, &a->target, &t->error);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_chat_relation_add(db, "contacts", "contact", &a->viewer,
+                                        &a->target, a->name, &t->error);
+    }
+
+    if (rc != NGX_OK) {
+        t->rc = rc;
+        return;
+    }
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", &a->target);
+    bson_init(&opts);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+
+    items = ngx_http_chat_views(db, &a->viewer, &filter, &opts, 0, &t->error);
+
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+
+    if (items == NULL || json_array_size(items) == 0) {
+        json_decref(items);
+        t->rc = NGX_ERROR;
+        return;
+    }
+
+    user = json_incref(json_array_get(items, 0));
+    json_decref(items);
+
+    ngx_http_chat_people_answer(t, json_pack("{s:o}", "contact", user));
+}
+
+
+void
+ngx_http_chat_contacts_delete_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_people_arg_t *a = t->arg;
+
+    t->rc = ngx_http_chat_relation_delete(db, "contacts", "contact",
+                                          &a->viewer, &a->target, &t->error);
+}
+
+
+/* the ids in field "pick" of coll's documents owned by the viewer */
+static json_t *
+ngx_http_chat_relation_list(mongoc_database_t *db, const char *coll,
+    const char *pick, const bson_oid_t *viewer, bson_error_t *error)
+{
+    bson_t                filter, in, uf;
+    json_t               *items;
+    size_t                n, cap;
+    bson_oid_t           *ids;
+    bson_iter_t           it;
+    const bson_t         *doc;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *c;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "owner", viewer);
+
+    c = mongoc_database_get_collection(db, coll);
+    cursor = mongoc_collection_find_with_opts(c, &filter, NULL, NULL);
+
+    n = 0;
+    cap = 64;
+    ids = ngx_alloc(cap * sizeof(bson_oid_t), ngx_cycle->log);
+    items = NULL;
+
+    while (ids && mongoc_cursor_next(cursor, &doc)) {
+        if (!bson_iter_init_find(&it, doc, pick) || !BSON_ITER_HOLDS_OID(&it))
+        {
+            continue;
+        }
+
+        if (n == cap) {
+            bson_oid_t  *ni;
+
+            cap *= 2;
+            ni = realloc(ids, cap * sizeof(bson_oid_t));
+            if (ni == NULL) {
+                ngx_free(ids);
+                ids = NULL;
+                break;
+            }
+
+            ids = ni;
+        }
+
+        bson_oid_copy(bson_iter_oid(&it), &ids[n++]);
+    }
+
+    if (ids && !mongoc_cursor_error(cursor, error)) {
+        bson_init(&uf);
+        BSON_APPEND_DOCUMENT_BEGIN(&uf, "_id", &in);
+        ngx_http_chat_append_oids(&in, "$in", ids, n);
+        bson_append_document_end(&uf, &in);
+
+        items = n ? ngx_http_chat_views(db, viewer, &uf, NULL, 0, error)
+                  : json_array();
+
+        bson_destroy(&uf);
+    }
+
+    if (ids) {
+        ngx_free(ids);
+    }
+
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(c);
+    bson_destroy(&filter);
+
+    return items;
+}
+
+
+void
+ngx_http_chat_contacts_list_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_people_arg_t *a = t->arg;
+
+    json_t  *items;
+
+    items = ngx_http_chat_relation_list(db, "contacts", "contact", &a->viewer,
+                                        &t->error);
+
+    ngx_http_chat_people_answer(t, items ? json_pack("{s:o}", "items", items)
+                                         : NULL);
+}
+
+
+/* POST /api/users/contacts/sync: which of these numbers have an account */
+
+void
+ngx_http_chat_contacts_sync_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_sync_arg_t *a = t->arg;
+
+    char         buf[16];
+    bson_t       filter, in, arr;
+    json_t      *items;
+    ngx_uint_t   i;
+    const char  *k, *phones;
+
+    phones = (const char *) (a + 1);
+
+    bson_init(&filter);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "phone", &in);
+    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+
+    for (i = 0; i < a->count; i++) {
+        bson_uint32_to_string((uint32_t) i, &k, buf, sizeof(buf));
+        BSON_APPEND_UTF8(&arr, k, phones + i * 24);
+    }
+
+    bson_append_array_end(&in, &arr);
+    bson_append_document_end(&filter, &in);
+
+    /* those who blocked the viewer are not found: no leak of the block */
+    items = ngx_http_chat_views(db, &a->viewer, &filter, NULL, 1, &t->error);
+
+    bson_destroy(&filter);
+
+    ngx_http_chat_people_answer(t, items ? json_pack("{s:o}", "items", items)
+                                         : NULL);
+}
+
+
+void
+ngx_http_chat_blocks_add_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_people_arg_t *a = t->arg;
+
+    ngx_int_t  rc;
+
+    if (bson_oid_equal(&a->target, &a->viewer)) {
+        t->rc = NGX_DECLINED;
+        return;
+    }
+
+    rc = ngx_http_chat_user_exists(db, &a->target, &t->error);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_chat_relation_add(db, "blocks", "blocked", &a->viewer,
+                                        &a->target, NULL, &t->error);
+    }
+
+    t->rc = rc;
+}
+
+
+void
+ngx_http_chat_blocks_delete_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_people_arg_t *a = t->arg;
+
+    t->rc = ngx_http_chat_relation_delete(db, "blocks", "blocked", &a->viewer,
+                                          &a->target, &t->error);
+}
+
+
+void
+ngx_http_chat_blocks_list_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_people_arg_t *a = t->arg;
+
+    json_t  *items;
+
+    items = ngx_http_chat_relation_list(db, "blocks", "blocked", &a->viewer,
+                                        &t->error);
+
+    ngx_http_chat_people_answer(t, items ? json_pack("{s:o}", "items", items)
+                                         : NULL);
+}

@@ -1,0 +1,74 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_PEOPLE_H_INCLUDED_
+#define _NGX_HTTP_CHAT_PEOPLE_H_INCLUDED_
+
+
+#include "ngx_http_chat_mongo.h"
+
+
+/*
+ * Users as others see them: profiles filtered by privacy settings, the
+ * contacts and blocks relations (one document per relation: FerretDB loses
+ * concurrent updates of one document), search and address-book sync.
+ * The *_run functions run in the thread pool and leave a JSON answer in
+ * t->result (freed by t->cleanup); t->rc NGX_DECLINED means "not found".
+ */
+
+#define NGX_HTTP_CHAT_PRIVACY_N  7
+
+#define NGX_HTTP_CHAT_PEOPLE_PHONE   1
+#define NGX_HTTP_CHAT_PEOPLE_NAME    2
+
+#define NGX_HTTP_CHAT_SYNC_MAX  5000
+
+
+typedef struct {
+    bson_oid_t    viewer;
+    bson_oid_t    target;
+    bson_oid_t    cursor;
+    unsigned      has_target:1;
+    unsigned      has_cursor:1;
+    unsigned      mode:2;           /* search: phone or name */
+    ngx_uint_t    limit;
+    char          phone[24];        /* E.164, for phone lookups */
+    char          query[256];       /* folded, regex-escaped name prefix */
+    char          name[64 * 4 + 1]; /* a contact's name, optional */
+} ngx_http_chat_people_arg_t;
+
+
+/* the sync list lives after the struct: count E.164 strings of 24 bytes */
+typedef struct {
+    bson_oid_t    viewer;
+    ngx_uint_t    count;
+} ngx_http_chat_sync_arg_t;
+
+
+extern const char  *ngx_http_chat_privacy_keys[NGX_HTTP_CHAT_PRIVACY_N];
+
+void ngx_http_chat_people_self_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+void ngx_http_chat_people_view_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+void ngx_http_chat_people_search_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+void ngx_http_chat_contacts_add_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+void ngx_http_chat_contacts_delete_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+void ngx_http_chat_contacts_list_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+void ngx_http_chat_contacts_sync_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+void ngx_http_chat_blocks_add_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+void ngx_http_chat_blocks_delete_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+void ngx_http_chat_blocks_list_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+
+
+#endif /* _NGX_HTTP_CHAT_PEOPLE_H_INCLUDED_ */

@@ -1,0 +1,91 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * Text folding for search, and regex escaping so that no user text ever
+ * becomes a query operator.
+ */
+
+
+#include "ngx_http_chat_text.h"
+
+
+/* U+00C0..U+00FF; '.' keeps the character (the signs x and /) */
+static const char  ngx_http_chat_latin1[] =
+    "aaaaaaaceeeeiiiidnooooo.ouuuuyts"
+    "aaaaaaaceeeeiiiidnooooo.ouuuuyty";
+
+/* U+0100..U+017F */
+static const char  ngx_http_chat_latin_a[] =
+    "aaaaaaccccccccddddeeeeeeeeeegggggggghhhhiiiiiiiiiiiijjkkklllllll"
+    "lllnnnnnnnnnoooooooorrrrrrssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzs";
+
+
+u_char *
+ngx_http_chat_fold(u_char *dst, u_char *src, size_t len)
+{
+    u_char    *last, c;
+    uint32_t   cp;
+
+    last = src + len;
+
+    while (src < last) {
+        c = *src;
+
+        if (c < 0x80) {
+            *dst++ = (c >= 'A' && c <= 'Z') ? (u_char) (c | 0x20) : c;
+            src++;
+            continue;
+        }
+
+        if ((c & 0xe0) == 0xc0 && src + 1 < last) {
+            cp = ((uint32_t) (c & 0x1f) << 6) | (src[1] & 0x3f);
+
+            if (cp >= 0xc0 && cp <= 0xff
+                && ngx_http_chat_latin1[cp - 0xc0] != '.')
+            {
+                *dst++ = (u_char) ngx_http_chat_latin1[cp - 0xc0];
+                src += 2;
+                continue;
+            }
+
+            if (cp >= 0x100 && cp <= 0x17f) {
+                *dst++ = (u_char) ngx_http_chat_latin_a[cp - 0x100];
+                src += 2;
+                continue;
+            }
+
+            /* Greek and Cyrillic capitals: small letters are 0x20 on */
+            if ((cp >= 0x391 && cp <= 0x3a9) || (cp >= 0x410 && cp <= 0x42f))
+            {
+                cp += 0x20;
+
+            } else if (cp >= 0x400 && cp <= 0x40f) {
+                cp += 0x50;
+            }
+
+            *dst++ = (u_char) (0xc0 | (cp >> 6));
+            *dst++ = (u_char) (0x80 | (cp & 0x3f));
+            src += 2;
+            continue;
+        }
+
+        *dst++ = *src++;
+    }
+
+    return dst;
+}
+
+
+u_char *
+ngx_http_chat_regex_escape(u_char *dst, u_char *src, size_t len)
+{
+    while (len--) {
+        if (ngx_strchr("\\^$.|?*+()[]{}-/", *src) != NULL && *src != '\0') {
+            *dst++ = '\\';
+        }
+
+        *dst++ = *src++;
+    }
+
+    return dst;
+}

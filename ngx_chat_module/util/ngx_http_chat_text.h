@@ -1,0 +1,26 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_TEXT_H_INCLUDED_
+#define _NGX_HTTP_CHAT_TEXT_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+/*
+ * Folds valid UTF-8 for case- and accent-insensitive search: ASCII and
+ * Latin letters (Latin-1 Supplement, Latin Extended-A) to lowercase
+ * without diacritics, Greek and Cyrillic capitals to small letters; other
+ * characters are copied.  dst must hold len bytes; returns the end.
+ */
+u_char *ngx_http_chat_fold(u_char *dst, u_char *src, size_t len);
+
+/* copies src escaping every regex metacharacter; dst holds 2 * len */
+u_char *ngx_http_chat_regex_escape(u_char *dst, u_char *src, size_t len);
+
+
+#endif /* _NGX_HTTP_CHAT_TEXT_H_INCLUDED_ */
