@@ -645,8 +645,9 @@ ngx_http_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_chat_loc_conf_t *prev = parent;
     ngx_http_chat_loc_conf_t *conf = child;
 
+    /* an address book of 5,000 numbers is about 100 KB of JSON */
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
-                              64 * 1024);
+                              512 * 1024);
     ngx_conf_merge_ptr_value(conf->cors_origins, prev->cors_origins, NULL);
     ngx_conf_merge_value(conf->security_headers, prev->security_headers, 1);
     ngx_conf_merge_value(conf->hsts_max_age, prev->hsts_max_age,

@@ -655,23 +655,28 @@ ngx_http_chat_search_allowed(ngx_http_request_t *r, redisReply *reply)
         return ngx_http_chat_send_invalid(r, "q", "is required");
     }
 
-    /* the query string is still %-encoded */
-    p = ngx_pnalloc(r->pool, q.len + 1);
+    /*
+     * The query string is still %-encoded, and a bare "+" in it means a
+     * space (a "+" of a phone number comes as %2B)
+     */
+    p = ngx_pnalloc(r->pool, 2 * q.len + 1);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    last = p;
-    ngx_unescape_uri(&last, &q.data, q.len, NGX_UNESCAPE_URI);
-    q.data = p;
-    q.len = last - p;
+    folded = p + q.len + 1;
+    ngx_memcpy(folded, q.data, q.len);
 
-    for (p = q.data; p < q.data + q.len; p++) {
-        if (*p == '+') {
-            /* a "+" that was not %2B means a space in a query string */
-            *p = ' ';
+    for (last = folded; last < folded + q.len; last++) {
+        if (*last == '+') {
+            *last = ' ';
         }
     }
+
+    last = p;
+    ngx_unescape_uri(&last, &folded, q.len, NGX_UNESCAPE_URI);
+    q.data = p;
+    q.len = last - p;
 
     if (q.len > 64 || ngx_utf8_length(q.data, q.len) == (size_t) NGX_ERROR) {
         return ngx_http_chat_send_invalid(r, "q",
