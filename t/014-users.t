@@ -178,11 +178,11 @@ my @book = map { sprintf "+1 628 557 %04d", $_ } 0 .. 4996;
 push @book, $main::Phone{alice}, $main::Phone{carol} =~ s/^\+1(\d{3})(\d{3})(\d{4})$/($1) $2-$3/r, "garbage";
 main::dyn($block, as => "bob", request => "POST /api/users/contacts/sync\n"
     . JSON::PP::encode_json({ phones => \@book, countryCode => "US" }),
-    response_body => join(",", sort $main::Id{alice}, $main::Id{carol}));
+    response_body => CORE::join(",", sort { $a cmp $b } $main::Id{alice}, $main::Id{carol}));
 --- response_body_filters eval
 sub {
     my $items = JSON::PP::decode_json($_[0])->{items};
-    join ",", sort map { $_->{id} } @$items;
+    CORE::join ",", sort { $a cmp $b } map { $_->{id} } @$items;
 }
 --- error_code: 200
 --- timeout: 10

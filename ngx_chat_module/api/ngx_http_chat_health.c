@@ -505,4 +505,9 @@ ngx_http_chat_ready_cleanup(void *data)
                    "chat readyz: request gone, checks go on");
 
     ready->request = NULL;
+
+    /* nobody to answer: the deadline must not hold a worker that exits */
+    if (ready->deadline.timer_set) {
+        ngx_del_timer(&ready->deadline);
+    }
 }
