@@ -517,6 +517,38 @@ ngx_http_chat_people_self_run(ngx_http_chat_mongo_task_t *t,
 }
 
 
+/* one user as the viewer sees them; NULL with *found 0 when absent */
+static json_t *
+ngx_http_chat_view_one(mongoc_database_t *db, const bson_oid_t *viewer,
+    const bson_oid_t *target, ngx_uint_t *found, bson_error_t *error)
+{
+    bson_t   filter, opts;
+    json_t  *items, *user;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", target);
+    bson_init(&opts);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+
+    items = ngx_http_chat_views(db, viewer, &filter, &opts, 0, error);
+
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+
+    *found = items && json_array_size(items);
+
+    if (!*found) {
+        json_decref(items);
+        return NULL;
+    }
+
+    user = json_incref(json_array_get(items, 0));
+    json_decref(items);
+
+    return user;
+}
+
+
 /* GET /api/users/:id */
 
 void
@@ -525,32 +557,16 @@ ngx_http_chat_people_view_run(ngx_http_chat_mongo_task_t *t,
 {
     ngx_http_chat_people_arg_t *a = t->arg;
 
-    bson_t   filter, opts;
-    json_t  *items, *user;
+    json_t      *user;
+    ngx_uint_t   found;
 
-    bson_init(&filter);
-    BSON_APPEND_OID(&filter, "_id", &a->target);
-    bson_init(&opts);
-    BSON_APPEND_INT64(&opts, "limit", 1);
+    user = ngx_http_chat_view_one(db, &a->viewer, &a->target, &found,
+                                  &t->error);
 
-    items = ngx_http_chat_views(db, &a->viewer, &filter, &opts, 0, &t->error);
-
-    bson_destroy(&opts);
-    bson_destroy(&filter);
-
-    if (items == NULL) {
-        t->rc = NGX_ERROR;
+    if (user == NULL) {
+        t->rc = found ? NGX_ERROR : NGX_DECLINED;
         return;
     }
-
-    if (json_array_size(items) == 0) {
-        json_decref(items);
-        t->rc = NGX_DECLINED;
-        return;
-    }
-
-    user = json_incref(json_array_get(items, 0));
-    json_decref(items);
 
     ngx_http_chat_people_answer(t, json_pack("{s:o}", "user", user));
 }
@@ -778,9 +794,9 @@ ngx_http_chat_contacts_add_run(ngx_http_chat_mongo_task_t *t,
 {
     ngx_http_chat_people_arg_t *a = t->arg;
 
-    bson_t     filter, opts;
-    json_t    *items, *user;
-    ngx_int_t  rc;
+    json_t      *user;
+    ngx_int_t    rc;
+    ngx_uint_t   found;
 
     rc = ngx_http_chat_people_target(db, a, &t->error);
 
@@ -801,24 +817,12 @@ ngx_http_chat_contacts_add_run(ngx_http_chat_mongo_task_t *t,
         return;
     }
 
-    bson_init(&filter);
-    BSON_APPEND_OID(&filter, "_id", &a->target);
-    bson_init(&opts);
-    BSON_APPEND_INT64(&opts, "limit", 1);
-
-    items = ngx_http_chat_views(db, &a->viewer, &filter, &opts, 0, &t->error);
-
-    bson_destroy(&opts);
-    bson_destroy(&filter);
-
-    if (items == NULL || json_array_size(items) == 0) {
-        json_decref(items);
+    user = ngx_http_chat_view_one(db, &a->viewer, &a->target, &found,
+                                  &t->error);
+    if (user == NULL) {
         t->rc = NGX_ERROR;
         return;
     }
-
-    user = json_incref(json_array_get(items, 0));
-    json_decref(items);
 
     ngx_http_chat_people_answer(t, json_pack("{s:o}", "contact", user));
 }
