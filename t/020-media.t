@@ -304,3 +304,78 @@ GET /healthz
 --- config
     location /healthz { chat_healthz; }
 --- error_code: 200
+
+
+
+=== TEST 15: a GIF: its dimensions from its header
+--- init
+my $gif = "GIF89a\x07\x00\x03\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00"
+        . "!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x07\x00\x03\x00"
+        . "\x00\x02\x02D\x01\x00;" . pack("N", $main::Run);
+main::req($block, "image/gif", $gif);
+--- request
+GET /
+--- response_body_like: "mimeType":"image/gif","width":7,"height":3
+--- error_code: 201
+
+
+
+=== TEST 16: a chunked image over chat_media_max_image: 413 after reading
+--- extra_http_config
+    chat_media_max_image 1k;
+--- init
+my $body = main::png(40, 40, 11) . ("\0" x 2048);
+$block->set_value("raw_request", "POST /api/media HTTP/1.1\r\n"
+    . "Host: localhost\r\nContent-Type: image/png\r\n"
+    . "Authorization: Bearer " . main::token()->{accessToken} . "\r\n"
+    . "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    . sprintf("%x\r\n", length $body) . $body . "\r\n0\r\n\r\n");
+--- raw_request
+placeholder
+--- response_body_like: "code":"payload_too_large"
+--- error_code: 413
+
+
+
+=== TEST 17: Cloudinary down: 502, and nothing is stored
+--- extra_http_config
+    chat_media_storage cloudinary;
+    chat_cloudinary_base_url http://127.0.0.1:$TEST_NGINX_FAKE_CLD_PORT;
+    chat_cloudinary_cloud_name demo;
+    chat_cloudinary_api_key 1234;
+    chat_cloudinary_api_secret cldsecret;
+--- init
+$main::Cld->set_reply(500, '{"error":{"message":"boom"}}');
+main::req($block, "image/png", main::png(9, 9, $main::Run + 5));
+--- request
+GET /
+--- response_body_like: "code":"storage_unavailable"
+--- error_code: 502
+--- error_log
+cloudinary
+--- no_error_log
+[alert]
+[emerg]
+
+
+
+=== TEST 18: a Cloudinary file's signed URL redirects to Cloudinary
+--- extra_http_config
+    chat_media_storage cloudinary;
+    chat_cloudinary_base_url http://127.0.0.1:$TEST_NGINX_FAKE_CLD_PORT;
+    chat_cloudinary_cloud_name demo;
+    chat_cloudinary_api_key 1234;
+    chat_cloudinary_api_secret cldsecret;
+--- init
+$main::Cld->set_reply(200, '{"secure_url":"https://res.cloudinary.com/demo/image/upload/y.png","public_id":"y"}');
+my ($s, $a) = main::upload("/api/media", "image/png", main::png(2, 9, $main::Run + 6));
+die "upload $s" unless $s == 201;
+my $id = $a->{media}{id};
+my $exp = time + 600;
+my $sig = Digest::SHA::hmac_sha256_hex("$id:$exp", $main::Secret);
+$block->set_value("request", "GET /media/$id?exp=$exp&sig=$sig");
+--- request
+GET /
+--- response_headers
+Location: https://res.cloudinary.com/demo/image/upload/y.png
+--- error_code: 302
