@@ -55,6 +55,9 @@ static ngx_conf_num_bounds_t  ngx_http_chat_pool_size_bounds = {
     ngx_http_chat_check_bounds, 1, 1024
 };
 
+static ngx_conf_num_bounds_t  ngx_http_chat_group_max_size_bounds = {
+    ngx_http_chat_check_bounds, 2, 100000
+};
 
 static ngx_conf_num_bounds_t  ngx_http_chat_limit_bounds = {
     ngx_http_chat_check_bounds, 1, 1000000
@@ -294,6 +297,13 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       offsetof(ngx_http_chat_main_conf_t, upstream_timeout),
       NULL },
 
+    { ngx_string("chat_group_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, group_max_size),
+      &ngx_http_chat_group_max_size_bounds },
+
     { ngx_string("chat_ready_check"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_chat_ready_check,
@@ -419,6 +429,7 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->redis_backoff_max = NGX_CONF_UNSET_MSEC;
     cmcf->mongo_pool_size = NGX_CONF_UNSET_UINT;
     cmcf->upstream_timeout = NGX_CONF_UNSET_MSEC;
+    cmcf->group_max_size = NGX_CONF_UNSET_UINT;
     cmcf->jwt_ttl = NGX_CONF_UNSET;
     cmcf->jwt_leeway = NGX_CONF_UNSET;
     cmcf->refresh_ttl = NGX_CONF_UNSET;
@@ -443,6 +454,7 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(cmcf->redis_backoff_max, 5000);
     ngx_conf_init_uint_value(cmcf->mongo_pool_size, 16);
     ngx_conf_init_msec_value(cmcf->upstream_timeout, 10000);
+    ngx_conf_init_uint_value(cmcf->group_max_size, 256);
     ngx_conf_init_value(cmcf->jwt_ttl, 15 * 60);
     ngx_conf_init_value(cmcf->jwt_leeway, 30);
     ngx_conf_init_value(cmcf->refresh_ttl, 30 * 24 * 60 * 60);

@@ -10,6 +10,7 @@
 #include "../auth/ngx_http_chat_auth.h"
 #include "../media/ngx_http_chat_media.h"
 #include "ngx_http_chat_users.h"
+#include "ngx_http_chat_chats.h"
 
 
 #define NGX_HTTP_CHAT_JSON_BODY  0x01
@@ -87,20 +88,20 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
       NGX_HTTP_CHAT_RAW_BODY, ngx_http_chat_media_upload },
 
     { NGX_HTTP_GET, ngx_string("/api/chats"),
-      0, ngx_http_chat_todo },
+      0, ngx_http_chat_chats_list },
     { NGX_HTTP_POST, ngx_string("/api/chats/private"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_chats_private },
     { NGX_HTTP_POST, ngx_string("/api/chats/group"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_chats_group },
     { NGX_HTTP_GET, ngx_string("/api/chats/:id/messages"),
-      0, ngx_http_chat_todo },
+      0, ngx_http_chat_messages_list },
     { NGX_HTTP_PUT, ngx_string("/api/chats/:id/settings"),
       NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
 
     { NGX_HTTP_POST, ngx_string("/api/messages"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_messages_send },
     { NGX_HTTP_GET, ngx_string("/api/messages/:id"),
-      0, ngx_http_chat_todo },
+      0, ngx_http_chat_messages_get },
     { NGX_HTTP_PUT, ngx_string("/api/messages/:id"),
       NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
     { NGX_HTTP_DELETE, ngx_string("/api/messages/:id"),

@@ -412,6 +412,12 @@ static const struct {
     { "contacts", "contact_1", "contact", NULL, 0 },
     { "blocks", "owner_1_blocked_1", "owner", "blocked", 1 },
     { "blocks", "blocked_1", "blocked", NULL, 0 },
+    { "chats", "pairKey_1", "pairKey", NULL, 1 },
+    { "members", "chatId_1_userId_1", "chatId", "userId", 1 },
+    { "members", "userId_1", "userId", NULL, 0 },
+    { "messages", "chatId_1_seq_1", "chatId", "seq", 1 },
+    { "messages", "senderId_1_tempId_1", "senderId", "tempId", 1 },
+    { "messages", "chatId_1", "chatId", NULL, 0 },
     { NULL, NULL, NULL, NULL, 0 }
 };
 

@@ -1,0 +1,962 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * Chats and messages: private and group chats, my chats by activity,
+ * sending with per-chat sequence numbers from Redis, paging by sequence.
+ */
+
+
+#include "ngx_http_chat_async.h"
+#include "../auth/ngx_http_chat_auth.h"
+#include "../store/ngx_http_chat_chats_store.h"
+#include "ngx_http_chat_chats.h"
+
+
+#define NGX_HTTP_CHAT_TEXT_MAX       4096
+#define NGX_HTTP_CHAT_SEQ_TRIES      5
+#define NGX_HTTP_CHAT_CHATS_LIMIT    20
+#define NGX_HTTP_CHAT_MESSAGES_LIMIT 50
+
+
+/* the state of one send across its steps */
+typedef struct {
+    ngx_http_chat_msg_arg_t   *arg;
+    size_t                     size;
+    ngx_uint_t                 tries;
+} ngx_http_chat_send_t;
+
+
+static ngx_int_t ngx_http_chat_chats_done(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t);
+static ngx_int_t ngx_http_chat_send_prepared(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t);
+static ngx_int_t ngx_http_chat_send_seq(ngx_http_request_t *r,
+    int64_t floor);
+static ngx_int_t ngx_http_chat_send_numbered(ngx_http_request_t *r,
+    redisReply *reply);
+static ngx_int_t ngx_http_chat_send_floored(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t);
+static ngx_int_t ngx_http_chat_send_stored(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t);
+
+
+/*
+ * The next number of a chat.  A missing counter (a new chat, or Redis
+ * lost it) is set from the highest stored seq first, which the caller
+ * passes as ARGV[1] once it asked MongoDB (-1: not asked yet).
+ */
+static const char  ngx_http_chat_seq_script[] =
+    "local c = tonumber(redis.call('GET', KEYS[1]) or '-1') "
+    "local f = tonumber(ARGV[1]) "
+    "if c < 0 and f < 0 then return -1 end "
+    "if f > c then redis.call('SET', KEYS[1], f) end "
+    "return redis.call('INCR', KEYS[1])";
+
+
+static ngx_int_t
+ngx_http_chat_chats_unavailable(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t)
+{
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "chat: chats query failed in mongo: %s", t->error.message);
+
+    return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "service_unavailable",
+                                    "a back end is unavailable, "
+                                    "try again shortly");
+}
+
+
+static ngx_int_t
+ngx_http_chat_chats_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
+{
+    json_t  *json;
+
+    json = t->result;
+    t->result = NULL;
+
+    switch (t->rc) {
+
+    case NGX_OK:
+        return ngx_http_chat_send_json(r, r->method == NGX_HTTP_POST
+                                          ? NGX_HTTP_CREATED : NGX_HTTP_OK,
+                                       json);
+
+    case NGX_DONE:
+        return ngx_http_chat_send_json(r, NGX_HTTP_OK, json);
+
+    case NGX_DECLINED:
+        json_decref(json);
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such chat, message or user");
+
+    case NGX_BUSY:
+        json_decref(json);
+        return ngx_http_chat_send_error(r, NGX_HTTP_FORBIDDEN, "blocked",
+                                        "one of you blocked the other");
+
+    case NGX_ABORT:
+        return ngx_http_chat_send_error_details(r,
+                                          NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
+                                          "invalid_value",
+                                          "a value does not refer to what "
+                                          "it must", json);
+
+    default:
+        json_decref(json);
+        return ngx_http_chat_chats_unavailable(r, t);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_chat_chats_me(ngx_http_request_t *r, bson_oid_t *me)
+{
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if (!ngx_http_chat_is_oid(&ctx->user_id)) {
+        return NGX_ERROR;
+    }
+
+    bson_oid_init_from_string_unsafe(me, (char *) ctx->user_id.data);
+
+    return NGX_OK;
+}
+
+
+/* an id from the body: NULL when fine, or what is wrong */
+
+static const char *
+ngx_http_chat_chats_body_oid(json_t *body, const char *name,
+    ngx_uint_t required, bson_oid_t *oid, ngx_uint_t *found)
+{
+    ngx_str_t    s;
+    const char  *err;
+
+    *found = 0;
+
+    if ((err = ngx_http_chat_json_string(body, name, required, 24, &s))) {
+        return err;
+    }
+
+    if (s.data == NULL) {
+        return NULL;
+    }
+
+    if (!ngx_http_chat_is_oid(&s)) {
+        return "must be an id of 24 hexadecimal digits";
+    }
+
+    bson_oid_init_from_string_unsafe(oid, (char *) s.data);
+    *found = 1;
+
+    return NULL;
+}
+
+
+/* POST /api/chats/private {userId} */
+
+ngx_int_t
+ngx_http_chat_chats_private(ngx_http_request_t *r)
+{
+    ngx_uint_t                 found;
+    const char                *err;
+    ngx_http_chat_ctx_t       *ctx;
+    ngx_http_chat_chats_arg_t *arg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_chats_arg_t));
+    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if ((err = ngx_http_chat_chats_body_oid(ctx->body, "userId", 1,
+                                            &arg->other, &found)))
+    {
+        return ngx_http_chat_send_invalid(r, "userId", err);
+    }
+
+    if (bson_oid_equal(&arg->user, &arg->other)) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
+                                        "invalid_value",
+                                        "userId is you: a private chat "
+                                        "needs someone else");
+    }
+
+    bson_oid_init(&arg->chat, NULL);
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_chat_private_run,
+                                       ngx_http_chat_chats_done, arg,
+                                       sizeof(ngx_http_chat_chats_arg_t));
+}
+
+
+/* text a user typed: no control characters, or only \n and \t */
+
+static ngx_uint_t
+ngx_http_chat_chats_controls(ngx_str_t *s, ngx_uint_t multiline)
+{
+    u_char  *p, *last;
+
+    last = s->data + s->len;
+
+    for (p = s->data; p < last; p++) {
+        if ((*p < 0x20 && !(multiline && (*p == '\n' || *p == '\t')))
+            || *p == 0x7f
+            || (*p == 0xc2 && p + 1 < last && p[1] >= 0x80 && p[1] <= 0x9f))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* an optional string of at most max characters, without controls */
+
+static const char *
+ngx_http_chat_chats_text(json_t *obj, const char *name, ngx_uint_t required,
+    size_t max, ngx_uint_t multiline, ngx_str_t *out)
+{
+    const char  *err;
+
+    if ((err = ngx_http_chat_json_string(obj, name, required, max, out))) {
+        return err;
+    }
+
+    if (out->data && ngx_http_chat_chats_controls(out, multiline)) {
+        return "has control characters";
+    }
+
+    return NULL;
+}
+
+
+/* POST /api/chats/group {name, memberIds, description?, avatar?} */
+
+ngx_int_t
+ngx_http_chat_chats_group(ngx_http_request_t *r)
+{
+    size_t                      i, j, n;
+    json_t                     *ids, *v;
+    ngx_str_t                   name, description, avatar, s;
+    bson_oid_t                 *oids, me;
+    const char                 *err, *field;
+    ngx_http_chat_ctx_t        *ctx;
+    ngx_http_chat_chats_arg_t  *arg;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
+
+    if (ngx_http_chat_chats_me(r, &me) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    field = "name";
+    if ((err = ngx_http_chat_chats_text(ctx->body, "name", 1, 100, 0, &name)))
+    {
+        goto invalid;
+    }
+
+    field = "description";
+    if ((err = ngx_http_chat_chats_text(ctx->body, "description", 0, 500, 1,
+                                        &description)))
+    {
+        goto invalid;
+    }
+
+    field = "avatar";
+    if ((err = ngx_http_chat_chats_text(ctx->body, "avatar", 0, 512, 0,
+                                        &avatar)))
+    {
+        goto invalid;
+    }
+
+    if (avatar.data && avatar.len
+        && !ngx_http_chat_is_oid(&avatar)
+        && ngx_strncmp(avatar.data, "https://", 8) != 0
+        && ngx_strncmp(avatar.data, "http://", 7) != 0)
+    {
+        err = "must be a media id or a URL";
+        goto invalid;
+    }
+
+    field = "memberIds";
+    ids = json_object_get(ctx->body, "memberIds");
+
+    if (ids == NULL || json_is_null(ids)) {
+        err = "is required";
+        goto invalid;
+    }
+
+    if (!json_is_array(ids)) {
+        err = "must be an array";
+        goto invalid;
+    }
+
+    n = json_array_size(ids);
+
+    if (n + 1 > cmcf->group_max_size) {
+        return ngx_http_chat_send_error_details(r,
+                                  NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
+                                  "group_too_large",
+                                  "the group would have too many members",
+                                  json_pack("{s:s,s:I}", "field", "memberIds",
+                                            "max", (json_int_t)
+                                            (cmcf->group_max_size - 1)));
+    }
+
+    /* twice: a copy the store marks, and the list it inserts */
+    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_chats_arg_t)
+                               + 2 * n * sizeof(bson_oid_t));
+    if (arg == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    oids = (bson_oid_t *) (arg + 1);
+
+    for (i = 0; i < n; i++) {
+        v = json_array_get(ids, i);
+
+        if (!json_is_string(v)) {
+            err = "must hold ids, as strings";
+            goto invalid;
+        }
+
+        s.data = (u_char *) json_string_value(v);
+        s.len = json_string_length(v);
+
+        if (!ngx_http_chat_is_oid(&s)) {
+            err = "must hold ids of 24 hexadecimal digits";
+            goto invalid;
+        }
+
+        bson_oid_init_from_string_unsafe(&oids[i], (char *) s.data);
+
+        if (bson_oid_equal(&oids[i], &me)) {
+            err = "must not hold you: you are in it";
+            goto invalid;
+        }
+
+        for (j = 0; j < i; j++) {
+            if (bson_oid_equal(&oids[i], &oids[j])) {
+                err = "must not hold an id twice";
+                goto invalid;
+            }
+        }
+    }
+
+    ngx_memcpy(oids + n, oids, n * sizeof(bson_oid_t));
+
+    arg->user = me;
+    arg->nmembers = n;
+    bson_oid_init(&arg->chat, NULL);
+    ngx_memcpy(arg->name, name.data, name.len);
+
+    if (description.data) {
+        arg->has_description = 1;
+        ngx_memcpy(arg->description, description.data, description.len);
+    }
+
+    if (avatar.data) {
+        arg->has_avatar = 1;
+        ngx_memcpy(arg->avatar, avatar.data, avatar.len);
+    }
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_chat_group_run,
+                                       ngx_http_chat_chats_done, arg,
+                                       sizeof(ngx_http_chat_chats_arg_t)
+                                       + 2 * n * sizeof(bson_oid_t));
+
+invalid:
+
+    return ngx_http_chat_send_invalid(r, field, err);
+}
+
+
+/* a positive number of the query string: NGX_OK, NGX_DECLINED, NGX_ERROR */
+
+static ngx_int_t
+ngx_http_chat_chats_arg_num(ngx_http_request_t *r, const char *name,
+    int64_t min, int64_t max, int64_t *out)
+{
+    int64_t    n;
+    ngx_str_t  v;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &v) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (v.len == 0 || v.len > 18) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_atoof(v.data, v.len);
+
+    if (n == NGX_ERROR || n < min || n > max) {
+        return NGX_ERROR;
+    }
+
+    *out = n;
+
+    return NGX_OK;
+}
+
+
+/* GET /api/chats?cursor=&limit= */
+
+ngx_int_t
+ngx_http_chat_chats_list(ngx_http_request_t *r)
+{
+    u_char                     *dot;
+    int64_t                     n;
+    ngx_int_t                   rc;
+    ngx_str_t                   cursor, id;
+    ngx_http_chat_chats_arg_t  *arg;
+
+    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_chats_arg_t));
+    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    arg->limit = NGX_HTTP_CHAT_CHATS_LIMIT;
+
+    rc = ngx_http_chat_chats_arg_num(r, "limit", 1, 50, &n);
+    if (rc == NGX_ERROR) {
+        return ngx_http_chat_send_invalid(r, "limit",
+                                          "must be between 1 and 50");
+    }
+
+    if (rc == NGX_OK) {
+        arg->limit = (ngx_uint_t) n;
+    }
+
+    /* "<updatedAt ms>.<id>" */
+    if (ngx_http_arg(r, (u_char *) "cursor", 6, &cursor) == NGX_OK) {
+        dot = ngx_strlchr(cursor.data, cursor.data + cursor.len, '.');
+
+        if (dot == NULL || dot == cursor.data || dot - cursor.data > 15) {
+            return ngx_http_chat_send_invalid(r, "cursor", "is not valid");
+        }
+
+        id.data = dot + 1;
+        id.len = cursor.data + cursor.len - id.data;
+        n = ngx_atoof(cursor.data, dot - cursor.data);
+
+        if (n == NGX_ERROR || !ngx_http_chat_is_oid(&id)) {
+            return ngx_http_chat_send_invalid(r, "cursor", "is not valid");
+        }
+
+        arg->cursor_ms = n;
+        bson_oid_init_from_string_unsafe(&arg->cursor_id, (char *) id.data);
+        arg->has_cursor = 1;
+    }
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_chat_list_run,
+                                       ngx_http_chat_chats_done, arg,
+                                       sizeof(ngx_http_chat_chats_arg_t));
+}
+
+
+/* a number member of an object, within [min, max] */
+
+static ngx_int_t
+ngx_http_chat_chats_coord(json_t *obj, const char *name, double min,
+    double max, double *out)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, name);
+
+    if (v == NULL || !json_is_number(v)) {
+        return NGX_ERROR;
+    }
+
+    *out = json_number_value(v);
+
+    return (*out >= min && *out <= max) ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * The content of a message of type, checked and rebuilt with only the
+ * fields that type has: a new reference, or NULL with *field and *err.
+ */
+
+static json_t *
+ngx_http_chat_chats_content(ngx_str_t *type, json_t *in, const char **field,
+    const char **err)
+{
+    double      lat, lng;
+    json_t     *out;
+    ngx_str_t   s, name, phone, caption;
+
+    if (!((type->len == 4 && ngx_strncmp(type->data, "text", 4) == 0)
+          || (type->len == 8 && ngx_strncmp(type->data, "location", 8) == 0)
+          || (type->len == 7 && ngx_strncmp(type->data, "contact", 7) == 0)
+          || (type->len == 5 && ngx_strncmp(type->data, "image", 5) == 0)
+          || (type->len == 5 && ngx_strncmp(type->data, "video", 5) == 0)
+          || (type->len == 5 && ngx_strncmp(type->data, "audio", 5) == 0)
+          || (type->len == 8 && ngx_strncmp(type->data, "document", 8) == 0)))
+    {
+        *field = "type";
+        *err = "must be text, image, video, audio, document, location or "
+               "contact";
+        return NULL;
+    }
+
+    *field = "content";
+
+    if (in == NULL || json_is_null(in)) {
+        *err = "is required";
+        return NULL;
+    }
+
+    if (type->len == 4 && ngx_strncmp(type->data, "text", 4) == 0) {
+        if (!json_is_string(in)) {
+            *err = "must be a string";
+            return NULL;
+        }
+
+        s.data = (u_char *) json_string_value(in);
+        s.len = json_string_length(in);
+
+        if (s.len == 0 || ngx_utf8_length(s.data, s.len)
+                          > NGX_HTTP_CHAT_TEXT_MAX)
+        {
+            *err = "must be 1 to 4096 characters";
+            return NULL;
+        }
+
+        if (ngx_http_chat_chats_controls(&s, 1)) {
+            *err = "has control characters";
+            return NULL;
+        }
+
+        return json_incref(in);
+    }
+
+    if (!json_is_object(in)) {
+        *err = "must be an object";
+        return NULL;
+    }
+
+    if (type->len == 8 && ngx_strncmp(type->data, "location", 8) == 0) {
+        if (ngx_http_chat_chats_coord(in, "lat", -90, 90, &lat) != NGX_OK) {
+            *field = "content.lat";
+            *err = "must be a number from -90 to 90";
+            return NULL;
+        }
+
+        if (ngx_http_chat_chats_coord(in, "lng", -180, 180, &lng) != NGX_OK) {
+            *field = "content.lng";
+            *err = "must be a number from -180 to 180";
+            return NULL;
+        }
+
+        *field = "content.name";
+        if ((*err = ngx_http_chat_chats_text(in, "name", 0, 256, 0, &name))) {
+            return NULL;
+        }
+
+        out = json_pack("{s:f,s:f}", "lat", lat, "lng", lng);
+
+        if (out && name.data) {
+            json_object_set_new(out, "name",
+                                json_stringn((char *) name.data, name.len));
+        }
+
+        return out;
+    }
+
+    if (type->len == 7 && ngx_strncmp(type->data, "contact", 7) == 0) {
+        *field = "content.name";
+        if ((*err = ngx_http_chat_chats_text(in, "name", 1, 100, 0, &name))) {
+            return NULL;
+        }
+
+        *field = "content.phone";
+        if ((*err = ngx_http_chat_chats_text(in, "phone", 1, 32, 0, &phone)))
+        {
+            return NULL;
+        }
+
+        return json_pack("{s:s%,s:s%}", "name", name.data, name.len,
+                         "phone", phone.data, phone.len);
+    }
+
+    if ((type->len == 5 && ngx_strncmp(type->data, "image", 5) == 0)
+        || (type->len == 5 && ngx_strncmp(type->data, "video", 5) == 0)
+        || (type->len == 5 && ngx_strncmp(type->data, "audio", 5) == 0)
+        || (type->len == 8 && ngx_strncmp(type->data, "document", 8) == 0))
+    {
+        *field = "content.mediaId";
+        if ((*err = ngx_http_chat_json_string(in, "mediaId", 1, 24, &s))) {
+            return NULL;
+        }
+
+        if (!ngx_http_chat_is_oid(&s)) {
+            *err = "must be an id of 24 hexadecimal digits";
+            return NULL;
+        }
+
+        *field = "content.caption";
+        if ((*err = ngx_http_chat_chats_text(in, "caption", 0, 1024, 1,
+                                             &caption)))
+        {
+            return NULL;
+        }
+
+        out = json_pack("{s:s%}", "mediaId", s.data, s.len);
+
+        if (out && caption.data) {
+            json_object_set_new(out, "caption",
+                                json_stringn((char *) caption.data,
+                                             caption.len));
+        }
+
+        return out;
+    }
+
+    *err = NULL;
+
+    return NULL;
+}
+
+
+/* POST /api/messages {chatId, tempId, type, content, replyTo?} */
+
+ngx_int_t
+ngx_http_chat_messages_send(ngx_http_request_t *r)
+{
+    char                     *p;
+    size_t                    len;
+    json_t                   *content;
+    ngx_str_t                 temp, type;
+    ngx_uint_t                i, found;
+    bson_oid_t                chat, reply_to, me;
+    const char               *err, *field;
+    ngx_http_chat_ctx_t      *ctx;
+    ngx_http_chat_send_t     *st;
+    ngx_http_chat_msg_arg_t  *arg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if (ngx_http_chat_chats_me(r, &me) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    field = "chatId";
+    if ((err = ngx_http_chat_chats_body_oid(ctx->body, "chatId", 1, &chat,
+                                            &found)))
+    {
+        goto invalid;
+    }
+
+    field = "tempId";
+    if ((err = ngx_http_chat_json_string(ctx->body, "tempId", 1,
+                                         NGX_HTTP_CHAT_TEMP_ID_MAX, &temp)))
+    {
+        goto invalid;
+    }
+
+    for (i = 0; i < temp.len; i++) {
+        if (!((temp.data[i] >= 'a' && temp.data[i] <= 'z')
+              || (temp.data[i] >= 'A' && temp.data[i] <= 'Z')
+              || (temp.data[i] >= '0' && temp.data[i] <= '9')
+              || temp.data[i] == '_' || temp.data[i] == '-'))
+        {
+            err = "must be 1 to 64 of A-Z, a-z, 0-9, \"_\" and \"-\"";
+            goto invalid;
+        }
+    }
+
+    field = "type";
+    if ((err = ngx_http_chat_json_string(ctx->body, "type", 1, 15, &type))) {
+        goto invalid;
+    }
+
+    field = "replyTo";
+    if ((err = ngx_http_chat_chats_body_oid(ctx->body, "replyTo", 0,
+                                            &reply_to, &found)))
+    {
+        goto invalid;
+    }
+
+    content = ngx_http_chat_chats_content(&type,
+                                          json_object_get(ctx->body,
+                                                          "content"),
+                                          &field, &err);
+    if (content == NULL) {
+        if (err == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        goto invalid;
+    }
+
+    len = json_dumpb(content, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+
+    st = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_send_t));
+    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t) + len + 1);
+
+    if (st == NULL || arg == NULL || len == 0) {
+        json_decref(content);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = (char *) (arg + 1);
+    arg->content_len = json_dumpb(content, p, len,
+                                  JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(content);
+
+    arg->user = me;
+    arg->chat = chat;
+    bson_oid_init(&arg->id, NULL);
+
+    if (found) {
+        arg->reply_to = reply_to;
+        arg->has_reply = 1;
+    }
+
+    ngx_memcpy(arg->temp_id, temp.data, temp.len);
+    ngx_memcpy(arg->type, type.data, type.len);
+
+    st->arg = arg;
+    st->size = sizeof(ngx_http_chat_msg_arg_t) + len + 1;
+    ctx->state = st;
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_prepare_run,
+                                       ngx_http_chat_send_prepared, arg,
+                                       st->size);
+
+invalid:
+
+    return ngx_http_chat_send_invalid(r, field, err);
+}
+
+
+static ngx_int_t
+ngx_http_chat_send_prepared(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t)
+{
+    if (t->rc != NGX_OK) {
+        return ngx_http_chat_chats_done(r, t);
+    }
+
+    return ngx_http_chat_send_seq(r, -1);
+}
+
+
+/* takes the next number of the chat in Redis */
+
+static ngx_int_t
+ngx_http_chat_send_seq(ngx_http_request_t *r, int64_t floor)
+{
+    char                   oid[25];
+    ngx_str_t              key, arg;
+    ngx_http_chat_ctx_t   *ctx;
+    ngx_http_chat_send_t  *st;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    st = ctx->state;
+
+    key.data = ngx_pnalloc(r->pool, sizeof("seq:") - 1 + 24);
+    if (key.data == NULL
+        || ngx_http_chat_str_num(r->pool, &arg, floor) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    bson_oid_to_string(&st->arg->chat, oid);
+    key.len = ngx_sprintf(key.data, "seq:%s", oid) - key.data;
+
+    return ngx_http_chat_redis_eval(r, ngx_http_chat_seq_script, 1, &key, 1,
+                                    &arg, ngx_http_chat_send_numbered);
+}
+
+
+static ngx_int_t
+ngx_http_chat_send_numbered(ngx_http_request_t *r, redisReply *reply)
+{
+    ngx_http_chat_ctx_t   *ctx;
+    ngx_http_chat_send_t  *st;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    st = ctx->state;
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (reply->integer < 0) {
+        /* no counter yet: the highest stored number first */
+        return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_floor_run,
+                                           ngx_http_chat_send_floored,
+                                           st->arg, st->size);
+    }
+
+    st->arg->seq = reply->integer;
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_insert_run,
+                                       ngx_http_chat_send_stored, st->arg,
+                                       st->size);
+}
+
+
+static int64_t
+ngx_http_chat_send_reply_floor(ngx_http_chat_mongo_task_t *t)
+{
+    bson_iter_t  it;
+
+    if (bson_iter_init_find(&it, &t->reply, "floor")
+        && BSON_ITER_HOLDS_NUMBER(&it))
+    {
+        return bson_iter_as_int64(&it);
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_chat_send_floored(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t)
+{
+    if (t->rc != NGX_OK) {
+        return ngx_http_chat_chats_unavailable(r, t);
+    }
+
+    return ngx_http_chat_send_seq(r, ngx_http_chat_send_reply_floor(t));
+}
+
+
+static ngx_int_t
+ngx_http_chat_send_stored(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t)
+{
+    ngx_http_chat_ctx_t   *ctx;
+    ngx_http_chat_send_t  *st;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    st = ctx->state;
+
+    if (t->rc != NGX_AGAIN) {
+        return ngx_http_chat_chats_done(r, t);
+    }
+
+    /* the number was taken: Redis was behind, catch up and try again */
+    if (++st->tries == NGX_HTTP_CHAT_SEQ_TRIES) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "chat: no free sequence number after %ui tries",
+                      st->tries);
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "a back end is unavailable, "
+                                        "try again shortly");
+    }
+
+    return ngx_http_chat_send_seq(r, ngx_http_chat_send_reply_floor(t));
+}
+
+
+/* the :id of the route as an ObjectId; NGX_DECLINED when it is not one */
+
+static ngx_int_t
+ngx_http_chat_chats_param(ngx_http_request_t *r, bson_oid_t *oid)
+{
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if (ctx->nparams == 0 || !ngx_http_chat_is_oid(&ctx->params[0])) {
+        return NGX_DECLINED;
+    }
+
+    bson_oid_init_from_string_unsafe(oid, (char *) ctx->params[0].data);
+
+    return NGX_OK;
+}
+
+
+/* GET /api/chats/:id/messages?before=&after=&limit= */
+
+ngx_int_t
+ngx_http_chat_messages_list(ngx_http_request_t *r)
+{
+    int64_t                   n;
+    ngx_int_t                 rc;
+    ngx_http_chat_msg_arg_t  *arg;
+
+    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t));
+    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_chat_chats_param(r, &arg->chat) != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such chat");
+    }
+
+    arg->limit = NGX_HTTP_CHAT_MESSAGES_LIMIT;
+
+    rc = ngx_http_chat_chats_arg_num(r, "limit", 1, 100, &n);
+    if (rc == NGX_ERROR) {
+        return ngx_http_chat_send_invalid(r, "limit",
+                                          "must be between 1 and 100");
+    }
+
+    if (rc == NGX_OK) {
+        arg->limit = (ngx_uint_t) n;
+    }
+
+    rc = ngx_http_chat_chats_arg_num(r, "before", 1, NGX_MAX_OFF_T_VALUE,
+                                     &arg->before);
+    if (rc == NGX_ERROR) {
+        return ngx_http_chat_send_invalid(r, "before",
+                                          "must be a positive number");
+    }
+
+    arg->has_before = (rc == NGX_OK);
+
+    rc = ngx_http_chat_chats_arg_num(r, "after", 0, NGX_MAX_OFF_T_VALUE,
+                                     &arg->after);
+    if (rc == NGX_ERROR) {
+        return ngx_http_chat_send_invalid(r, "after",
+                                          "must be a number, 0 or more");
+    }
+
+    arg->has_after = (rc == NGX_OK);
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_list_run,
+                                       ngx_http_chat_chats_done, arg,
+                                       sizeof(ngx_http_chat_msg_arg_t));
+}
+
+
+/* GET /api/messages/:id */
+
+ngx_int_t
+ngx_http_chat_messages_get(ngx_http_request_t *r)
+{
+    ngx_http_chat_msg_arg_t  *arg;
+
+    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t));
+    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_chat_chats_param(r, &arg->id) != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such message");
+    }
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_get_run,
+                                       ngx_http_chat_chats_done, arg,
+                                       sizeof(ngx_http_chat_msg_arg_t));
+}

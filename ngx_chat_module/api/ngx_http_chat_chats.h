@@ -1,0 +1,22 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_CHATS_API_H_INCLUDED_
+#define _NGX_HTTP_CHAT_CHATS_API_H_INCLUDED_
+
+
+#include "../ngx_http_chat_module.h"
+
+
+/* the route handlers under /api/chats/ and /api/messages/ */
+ngx_int_t ngx_http_chat_chats_private(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_chats_group(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_chats_list(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_messages_send(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_messages_list(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_messages_get(ngx_http_request_t *r);
+
+
+#endif /* _NGX_HTTP_CHAT_CHATS_API_H_INCLUDED_ */

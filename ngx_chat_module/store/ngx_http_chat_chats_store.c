@@ -1,0 +1,1414 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * Chats, memberships and messages in MongoDB, run in the thread pool.
+ * FerretDB loses concurrent updates of one document, so shared state is
+ * never read-modified-written: a private chat is claimed by an insert
+ * under the unique pairKey, a membership is one document, and a message
+ * is one insert under the unique (chatId, seq) and (senderId, tempId)
+ * indexes.  Unread counts and previews are read from the messages
+ * themselves; the chat's updatedAt is kept current on a best-effort basis.
+ */
+
+
+#include "ngx_http_chat_chats_store.h"
+#include "ngx_http_chat_users.h"
+
+
+#define NGX_HTTP_CHAT_CHATS_DUP  11000
+
+
+static ngx_uint_t
+ngx_http_chat_chats_is_dup(bson_error_t *error, const char *index)
+{
+    if (error->code != NGX_HTTP_CHAT_CHATS_DUP
+        && ngx_strstr(error->message, "UNIQUE constraint failed") == NULL)
+    {
+        return 0;
+    }
+
+    /* MongoDB names the index; FerretDB's SQLite message may not */
+    return index == NULL || ngx_strstr(error->message, index) != NULL;
+}
+
+
+static int64_t
+ngx_http_chat_chats_now(void)
+{
+    struct timeval  tv;
+
+    ngx_gettimeofday(&tv);
+
+    return (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+
+static void
+ngx_http_chat_chats_cleanup(ngx_http_chat_mongo_task_t *t)
+{
+    if (t->result) {
+        json_decref((json_t *) t->result);
+        t->result = NULL;
+    }
+}
+
+
+static void
+ngx_http_chat_chats_answer(ngx_http_chat_mongo_task_t *t, ngx_int_t rc,
+    json_t *json)
+{
+    t->cleanup = ngx_http_chat_chats_cleanup;
+    t->result = json;
+    t->rc = (json || rc == NGX_DECLINED || rc == NGX_BUSY) ? rc : NGX_ERROR;
+
+    if (json == NULL && t->rc == NGX_ERROR && t->error.message[0] == '\0') {
+        bson_set_error(&t->error, 0, 0, "out of memory");
+    }
+}
+
+
+static json_t *
+ngx_http_chat_chats_oid_json(const bson_oid_t *oid)
+{
+    char  buf[25];
+
+    bson_oid_to_string(oid, buf);
+
+    return json_string(buf);
+}
+
+
+/* find one document: NGX_OK, NGX_DECLINED (none), NGX_ERROR */
+
+static ngx_int_t
+ngx_http_chat_chats_find_one(mongoc_database_t *db, const char *coll,
+    const bson_t *filter, const bson_t *sort, bson_t *out,
+    bson_error_t *error)
+{
+    bson_t                opts;
+    ngx_int_t             rc;
+    const bson_t         *doc;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *c;
+
+    bson_init(&opts);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+
+    if (sort) {
+        BSON_APPEND_DOCUMENT(&opts, "sort", sort);
+    }
+
+    c = mongoc_database_get_collection(db, coll);
+    cursor = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
+
+    rc = NGX_DECLINED;
+
+    if (mongoc_cursor_next(cursor, &doc)) {
+        bson_copy_to(doc, out);
+        rc = NGX_OK;
+
+    } else if (mongoc_cursor_error(cursor, error)) {
+        rc = NGX_ERROR;
+    }
+
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(c);
+    bson_destroy(&opts);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_chat_chats_exists(mongoc_database_t *db, const char *coll,
+    const bson_t *filter, bson_error_t *error)
+{
+    bson_t     doc;
+    ngx_int_t  rc;
+
+    bson_init(&doc);
+    rc = ngx_http_chat_chats_find_one(db, coll, filter, NULL, &doc, error);
+    bson_destroy(&doc);
+
+    return rc;
+}
+
+
+static int64_t
+ngx_http_chat_chats_int(const bson_t *doc, const char *key)
+{
+    bson_iter_t  it;
+
+    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_NUMBER(&it)) {
+        return bson_iter_as_int64(&it);
+    }
+
+    return 0;
+}
+
+
+/* a membership: NGX_OK with the document in out, NGX_DECLINED, NGX_ERROR */
+
+static ngx_int_t
+ngx_http_chat_chats_member(mongoc_database_t *db, const bson_oid_t *chat,
+    const bson_oid_t *user, bson_t *out, bson_error_t *error)
+{
+    bson_t     filter;
+    ngx_int_t  rc;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "chatId", chat);
+    BSON_APPEND_OID(&filter, "userId", user);
+
+    rc = ngx_http_chat_chats_find_one(db, "members", &filter, NULL, out,
+                                      error);
+    bson_destroy(&filter);
+
+    return rc;
+}
+
+
+/* inserts a membership; one that exists already is fine */
+
+static ngx_int_t
+ngx_http_chat_chats_add_member(mongoc_collection_t *members,
+    const bson_oid_t *chat, const bson_oid_t *user, const char *role,
+    int64_t now, bson_error_t *error)
+{
+    bson_t      doc;
+    ngx_int_t   rc;
+    bson_oid_t  id;
+
+    bson_oid_init(&id, NULL);
+
+    bson_init(&doc);
+    BSON_APPEND_OID(&doc, "_id", &id);
+    BSON_APPEND_OID(&doc, "chatId", chat);
+    BSON_APPEND_OID(&doc, "userId", user);
+    BSON_APPEND_UTF8(&doc, "role", role);
+    BSON_APPEND_DATE_TIME(&doc, "joinedAt", now);
+    BSON_APPEND_INT64(&doc, "readSeq", 0);
+    BSON_APPEND_INT64(&doc, "deliveredSeq", 0);
+
+    rc = NGX_OK;
+
+    if (!mongoc_collection_insert_one(members, &doc, NULL, NULL, error)
+        && !ngx_http_chat_chats_is_dup(error, NULL))
+    {
+        rc = NGX_ERROR;
+    }
+
+    bson_destroy(&doc);
+
+    return rc;
+}
+
+
+/* a BSON value of a stored message's content as JSON */
+
+static json_t *
+ngx_http_chat_chats_value_json(bson_iter_t *it)
+{
+    json_t       *obj;
+    bson_iter_t   child;
+
+    if (BSON_ITER_HOLDS_UTF8(it)) {
+        return json_string(bson_iter_utf8(it, NULL));
+    }
+
+    if (BSON_ITER_HOLDS_DOUBLE(it)) {
+        return json_real(bson_iter_double(it));
+    }
+
+    if (BSON_ITER_HOLDS_INT32(it) || BSON_ITER_HOLDS_INT64(it)) {
+        return json_integer(bson_iter_as_int64(it));
+    }
+
+    if (BSON_ITER_HOLDS_BOOL(it)) {
+        return json_boolean(bson_iter_bool(it));
+    }
+
+    if (BSON_ITER_HOLDS_DOCUMENT(it) && bson_iter_recurse(it, &child)) {
+        obj = json_object();
+        if (obj == NULL) {
+            return NULL;
+        }
+
+        while (bson_iter_next(&child)) {
+            if (json_object_set_new(obj, bson_iter_key(&child),
+                                    ngx_http_chat_chats_value_json(&child))
+                != 0)
+            {
+                json_decref(obj);
+                return NULL;
+            }
+        }
+
+        return obj;
+    }
+
+    return json_null();
+}
+
+
+/* appends a JSON value made by the handler (strings, numbers, objects) */
+
+static void
+ngx_http_chat_chats_append_json(bson_t *b, const char *key, json_t *v)
+{
+    bson_t       child;
+    json_t      *m;
+    const char  *k;
+
+    switch (json_typeof(v)) {
+
+    case JSON_STRING:
+        bson_append_utf8(b, key, -1, json_string_value(v),
+                         json_string_length(v));
+        break;
+
+    case JSON_REAL:
+        BSON_APPEND_DOUBLE(b, key, json_real_value(v));
+        break;
+
+    case JSON_INTEGER:
+        BSON_APPEND_INT64(b, key, json_integer_value(v));
+        break;
+
+    case JSON_OBJECT:
+        BSON_APPEND_DOCUMENT_BEGIN(b, key, &child);
+
+        json_object_foreach(v, k, m) {
+            ngx_http_chat_chats_append_json(&child, k, m);
+        }
+
+        bson_append_document_end(b, &child);
+        break;
+
+    default:
+        BSON_APPEND_NULL(b, key);
+    }
+}
+
+
+/* a message document as the API shows it */
+
+static json_t *
+ngx_http_chat_msg_json(const bson_t *doc)
+{
+    json_t       *m;
+    const char   *key;
+    bson_iter_t   it;
+
+    m = json_object();
+    if (m == NULL || !bson_iter_init(&it, doc)) {
+        json_decref(m);
+        return NULL;
+    }
+
+    while (bson_iter_next(&it)) {
+        key = bson_iter_key(&it);
+
+        if (ngx_strcmp(key, "_id") == 0 && BSON_ITER_HOLDS_OID(&it)) {
+            json_object_set_new(m, "id",
+                            ngx_http_chat_chats_oid_json(bson_iter_oid(&it)));
+
+        } else if (BSON_ITER_HOLDS_OID(&it)) {
+            json_object_set_new(m, key,
+                            ngx_http_chat_chats_oid_json(bson_iter_oid(&it)));
+
+        } else if (ngx_strcmp(key, "seq") == 0) {
+            json_object_set_new(m, key, json_integer(bson_iter_as_int64(&it)));
+
+        } else if (BSON_ITER_HOLDS_DATE_TIME(&it)) {
+            json_object_set_new(m, key,
+                            ngx_http_chat_json_time(bson_iter_date_time(&it)));
+
+        } else if (ngx_strcmp(key, "tempId") == 0
+                   || ngx_strcmp(key, "type") == 0
+                   || ngx_strcmp(key, "content") == 0)
+        {
+            json_object_set_new(m, key, ngx_http_chat_chats_value_json(&it));
+        }
+    }
+
+    return m;
+}
+
+
+/*
+ * A chat as the API shows it to user: its fields, my role, the members'
+ * count and up to member_limit of their ids (0: all), the last message
+ * and my unread count (messages of others after my readSeq).
+ */
+
+static json_t *
+ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
+    const bson_oid_t *user, ngx_uint_t member_limit, bson_error_t *error)
+{
+    json_t               *c, *ids, *last;
+    int64_t               count, read_seq;
+    bson_t                filter, opts, sort, me, msg, ne;
+    const char           *key;
+    bson_iter_t           it;
+    ngx_int_t             rc;
+    bson_oid_t            chat_id;
+    const bson_t         *doc;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *coll;
+
+    if (!bson_iter_init_find(&it, chat, "_id") || !BSON_ITER_HOLDS_OID(&it))
+    {
+        bson_set_error(error, 0, 0, "a chat without an ObjectId");
+        return NULL;
+    }
+
+    bson_oid_copy(bson_iter_oid(&it), &chat_id);
+
+    c = json_object();
+    if (c == NULL || !bson_iter_init(&it, chat)) {
+        json_decref(c);
+        return NULL;
+    }
+
+    while (bson_iter_next(&it)) {
+        key = bson_iter_key(&it);
+
+        if (ngx_strcmp(key, "_id") == 0) {
+            json_object_set_new(c, "id",
+                                ngx_http_chat_chats_oid_json(&chat_id));
+
+        } else if (ngx_strcmp(key, "createdBy") == 0
+                   && BSON_ITER_HOLDS_OID(&it))
+        {
+            json_object_set_new(c, key,
+                            ngx_http_chat_chats_oid_json(bson_iter_oid(&it)));
+
+        } else if (BSON_ITER_HOLDS_DATE_TIME(&it)) {
+            json_object_set_new(c, key,
+                            ngx_http_chat_json_time(bson_iter_date_time(&it)));
+
+        } else if (BSON_ITER_HOLDS_UTF8(&it)
+                   && (ngx_strcmp(key, "type") == 0
+                       || ngx_strcmp(key, "name") == 0
+                       || ngx_strcmp(key, "description") == 0
+                       || ngx_strcmp(key, "avatar") == 0))
+        {
+            json_object_set_new(c, key,
+                                json_string(bson_iter_utf8(&it, NULL)));
+        }
+    }
+
+    /* my membership */
+    bson_init(&me);
+    rc = ngx_http_chat_chats_member(db, &chat_id, user, &me, error);
+
+    if (rc == NGX_ERROR) {
+        bson_destroy(&me);
+        json_decref(c);
+        return NULL;
+    }
+
+    read_seq = 0;
+
+    if (rc == NGX_OK) {
+        read_seq = ngx_http_chat_chats_int(&me, "readSeq");
+
+        if (bson_iter_init_find(&it, &me, "role")
+            && BSON_ITER_HOLDS_UTF8(&it))
+        {
+            json_object_set_new(c, "role",
+                                json_string(bson_iter_utf8(&it, NULL)));
+        }
+    }
+
+    bson_destroy(&me);
+
+    /* the members: a count and some ids */
+    coll = mongoc_database_get_collection(db, "members");
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "chatId", &chat_id);
+
+    count = mongoc_collection_count_documents(coll, &filter, NULL, NULL,
+                                              NULL, error);
+
+    bson_init(&opts);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+    BSON_APPEND_INT32(&sort, "joinedAt", 1);
+    BSON_APPEND_INT32(&sort, "_id", 1);
+    bson_append_document_end(&opts, &sort);
+
+    if (member_limit) {
+        BSON_APPEND_INT64(&opts, "limit", member_limit);
+    }
+
+    ids = json_array();
+    cursor = NULL;
+
+    if (count >= 0 && ids) {
+        cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+
+        while (mongoc_cursor_next(cursor, &doc)) {
+            if (bson_iter_init_find(&it, doc, "userId")
+                && BSON_ITER_HOLDS_OID(&it))
+            {
+                json_array_append_new(ids,
+                            ngx_http_chat_chats_oid_json(bson_iter_oid(&it)));
+            }
+        }
+    }
+
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(coll);
+
+    if (count < 0 || ids == NULL
+        || (cursor && mongoc_cursor_error(cursor, error)))
+    {
+        if (cursor) {
+            mongoc_cursor_destroy(cursor);
+        }
+
+        json_decref(ids);
+        json_decref(c);
+        return NULL;
+    }
+
+    mongoc_cursor_destroy(cursor);
+
+    json_object_set_new(c, "members", json_pack("{s:I,s:o}", "count",
+                                                 (json_int_t) count,
+                                                 "ids", ids));
+
+    /* the last message */
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "chatId", &chat_id);
+    bson_init(&sort);
+    BSON_APPEND_INT32(&sort, "seq", -1);
+    bson_init(&msg);
+
+    rc = ngx_http_chat_chats_find_one(db, "messages", &filter, &sort, &msg,
+                                      error);
+    bson_destroy(&sort);
+
+    if (rc == NGX_ERROR) {
+        bson_destroy(&msg);
+        bson_destroy(&filter);
+        json_decref(c);
+        return NULL;
+    }
+
+    count = 0;
+
+    if (rc == NGX_OK) {
+        last = ngx_http_chat_msg_json(&msg);
+        json_object_set_new(c, "lastMessage", last ? last : json_null());
+
+        if (ngx_http_chat_chats_int(&msg, "seq") > read_seq) {
+            /* the unread: others' messages after my read marker */
+            BSON_APPEND_DOCUMENT_BEGIN(&filter, "seq", &sort);
+            BSON_APPEND_INT64(&sort, "$gt", read_seq);
+            bson_append_document_end(&filter, &sort);
+            BSON_APPEND_DOCUMENT_BEGIN(&filter, "senderId", &ne);
+            BSON_APPEND_OID(&ne, "$ne", user);
+            bson_append_document_end(&filter, &ne);
+            BSON_APPEND_DOCUMENT_BEGIN(&filter, "type", &ne);
+            BSON_APPEND_UTF8(&ne, "$ne", "tombstone");
+            bson_append_document_end(&filter, &ne);
+
+            coll = mongoc_database_get_collection(db, "messages");
+            count = mongoc_collection_count_documents(coll, &filter, NULL,
+                                                      NULL, NULL, error);
+            mongoc_collection_destroy(coll);
+        }
+    }
+
+    bson_destroy(&msg);
+    bson_destroy(&filter);
+
+    if (count < 0) {
+        json_decref(c);
+        return NULL;
+    }
+
+    json_object_set_new(c, "unreadCount", json_integer(count));
+
+    return c;
+}
+
+
+/* {"chat": {...}} of chat id for user */
+
+static json_t *
+ngx_http_chat_chat_answer(mongoc_database_t *db, const bson_oid_t *id,
+    const bson_oid_t *user, bson_error_t *error)
+{
+    json_t     *c;
+    bson_t      filter, doc;
+    ngx_int_t   rc;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", id);
+    bson_init(&doc);
+
+    rc = ngx_http_chat_chats_find_one(db, "chats", &filter, NULL, &doc,
+                                      error);
+    bson_destroy(&filter);
+
+    if (rc != NGX_OK) {
+        if (rc == NGX_DECLINED) {
+            bson_set_error(error, 0, 0, "the chat vanished");
+        }
+
+        bson_destroy(&doc);
+        return NULL;
+    }
+
+    c = ngx_http_chat_chat_json(db, &doc, user, 0, error);
+    bson_destroy(&doc);
+
+    if (c == NULL) {
+        return NULL;
+    }
+
+    return json_pack("{s:o}", "chat", c);
+}
+
+
+/* POST /api/chats/private: find or create the pair's chat */
+
+void
+ngx_http_chat_chat_private_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_chats_arg_t *a = t->arg;
+
+    char                  pair[2 * 24 + 2], x[25], y[25];
+    bson_t                filter, doc, or, c1, c2;
+    int64_t               now;
+    ngx_int_t             rc, created;
+    bson_oid_t            chat;
+    bson_iter_t           it;
+    mongoc_collection_t  *chats, *members;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", &a->other);
+    rc = ngx_http_chat_chats_exists(db, "users", &filter, &t->error);
+    bson_destroy(&filter);
+
+    if (rc != NGX_OK) {
+        ngx_http_chat_chats_answer(t, rc, NULL);
+        return;
+    }
+
+    /* a block either way */
+    bson_init(&filter);
+    BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &or);
+    BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &c1);
+    BSON_APPEND_OID(&c1, "owner", &a->user);
+    BSON_APPEND_OID(&c1, "blocked", &a->other);
+    bson_append_document_end(&or, &c1);
+    BSON_APPEND_DOCUMENT_BEGIN(&or, "1", &c2);
+    BSON_APPEND_OID(&c2, "owner", &a->other);
+    BSON_APPEND_OID(&c2, "blocked", &a->user);
+    bson_append_document_end(&or, &c2);
+    bson_append_array_end(&filter, &or);
+
+    rc = ngx_http_chat_chats_exists(db, "blocks", &filter, &t->error);
+    bson_destroy(&filter);
+
+    if (rc != NGX_DECLINED) {
+        ngx_http_chat_chats_answer(t, rc == NGX_OK ? NGX_BUSY : NGX_ERROR,
+                                   NULL);
+        return;
+    }
+
+    bson_oid_to_string(&a->user, x);
+    bson_oid_to_string(&a->other, y);
+    ngx_sprintf((u_char *) pair, "%s:%s%Z", ngx_strcmp(x, y) < 0 ? x : y,
+                ngx_strcmp(x, y) < 0 ? y : x);
+
+    chats = mongoc_database_get_collection(db, "chats");
+    members = mongoc_database_get_collection(db, "members");
+    now = ngx_http_chat_chats_now();
+    created = 0;
+
+    bson_init(&doc);
+    BSON_APPEND_OID(&doc, "_id", &a->chat);
+    BSON_APPEND_UTF8(&doc, "type", "private");
+    BSON_APPEND_UTF8(&doc, "pairKey", pair);
+    BSON_APPEND_OID(&doc, "createdBy", &a->user);
+    BSON_APPEND_DATE_TIME(&doc, "createdAt", now);
+    BSON_APPEND_DATE_TIME(&doc, "updatedAt", now);
+
+    if (mongoc_collection_insert_one(chats, &doc, NULL, NULL, &t->error)) {
+        bson_oid_copy(&a->chat, &chat);
+        created = 1;
+
+    } else if (ngx_http_chat_chats_is_dup(&t->error, NULL)) {
+        bson_destroy(&doc);
+        bson_init(&doc);
+        bson_init(&filter);
+        BSON_APPEND_UTF8(&filter, "pairKey", pair);
+
+        rc = ngx_http_chat_chats_find_one(db, "chats", &filter, NULL, &doc,
+                                          &t->error);
+        bson_destroy(&filter);
+
+        if (rc != NGX_OK || !bson_iter_init_find(&it, &doc, "_id")
+            || !BSON_ITER_HOLDS_OID(&it))
+        {
+            if (rc == NGX_DECLINED) {
+                bson_set_error(&t->error, 0, 0, "no chat of a taken pairKey");
+            }
+
+            goto failed;
+        }
+
+        bson_oid_copy(bson_iter_oid(&it), &chat);
+
+    } else {
+        goto failed;
+    }
+
+    bson_destroy(&doc);
+
+    /* both memberships, also when an earlier call stopped before them */
+    if (ngx_http_chat_chats_add_member(members, &chat, &a->user, "member",
+                                       now, &t->error)
+        != NGX_OK
+        || ngx_http_chat_chats_add_member(members, &chat, &a->other, "member",
+                                          now, &t->error)
+           != NGX_OK)
+    {
+        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+        goto done;
+    }
+
+    ngx_http_chat_chats_answer(t, created ? NGX_OK : NGX_DONE,
+                               ngx_http_chat_chat_answer(db, &chat, &a->user,
+                                                         &t->error));
+    goto done;
+
+failed:
+
+    bson_destroy(&doc);
+    ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+
+done:
+
+    mongoc_collection_destroy(chats);
+    mongoc_collection_destroy(members);
+}
+
+
+/* POST /api/chats/group: the members must exist; the creator is admin */
+
+void
+ngx_http_chat_chat_group_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_chats_arg_t *a = t->arg;
+
+    char                  key[16];
+    json_t               *unknown;
+    bson_t                filter, in, opts, proj, doc;
+    int64_t               now;
+    ngx_uint_t            i, j, found;
+    bson_oid_t           *ids;
+    bson_iter_t           it;
+    const bson_t         *d;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *users, *chats, *members;
+
+    /* the ids come twice: a copy to mark, and the list to insert */
+    ids = (bson_oid_t *) (a + 1);
+
+    /* which of the ids are users: unknown ones are named back */
+    bson_init(&filter);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
+    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &proj);
+
+    for (i = 0; i < a->nmembers; i++) {
+        ngx_sprintf((u_char *) key, "%ui%Z", i);
+        BSON_APPEND_OID(&proj, key, &ids[i]);
+    }
+
+    bson_append_array_end(&in, &proj);
+    bson_append_document_end(&filter, &in);
+
+    bson_init(&opts);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+    BSON_APPEND_INT32(&proj, "_id", 1);
+    bson_append_document_end(&opts, &proj);
+
+    users = mongoc_database_get_collection(db, "users");
+    cursor = mongoc_collection_find_with_opts(users, &filter, &opts, NULL);
+
+    /* a found id is marked by zeroing it in the copy */
+    found = 0;
+
+    while (mongoc_cursor_next(cursor, &d)) {
+        if (!bson_iter_init_find(&it, d, "_id") || !BSON_ITER_HOLDS_OID(&it))
+        {
+            continue;
+        }
+
+        for (j = 0; j < a->nmembers; j++) {
+            if (bson_oid_equal(bson_iter_oid(&it), &ids[j])) {
+                ngx_memzero(&ids[j], sizeof(bson_oid_t));
+                found++;
+                break;
+            }
+        }
+    }
+
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(users);
+
+    if (mongoc_cursor_error(cursor, &t->error)) {
+        mongoc_cursor_destroy(cursor);
+        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+        return;
+    }
+
+    mongoc_cursor_destroy(cursor);
+
+    if (found != a->nmembers) {
+        /* the unknown ones are those still set in the copy */
+        unknown = json_array();
+
+        for (j = 0; unknown && j < a->nmembers; j++) {
+            for (i = 0; i < sizeof(bson_oid_t); i++) {
+                if (ids[j].bytes[i]) {
+                    json_array_append_new(unknown,
+                                   ngx_http_chat_chats_oid_json(&ids[j]));
+                    break;
+                }
+            }
+        }
+
+        ngx_http_chat_chats_answer(t, NGX_ABORT,
+                                   unknown
+                                   ? json_pack("{s:s,s:o}", "field",
+                                               "memberIds", "unknown", unknown)
+                                   : NULL);
+        return;
+    }
+
+    /* the ids again, as they came (the copy was zeroed) */
+    ids = (bson_oid_t *) ((u_char *) (a + 1)
+                          + a->nmembers * sizeof(bson_oid_t));
+
+    now = ngx_http_chat_chats_now();
+    chats = mongoc_database_get_collection(db, "chats");
+    members = mongoc_database_get_collection(db, "members");
+
+    bson_init(&doc);
+    BSON_APPEND_OID(&doc, "_id", &a->chat);
+    BSON_APPEND_UTF8(&doc, "type", "group");
+    BSON_APPEND_UTF8(&doc, "name", a->name);
+
+    if (a->has_description) {
+        BSON_APPEND_UTF8(&doc, "description", a->description);
+    }
+
+    if (a->has_avatar) {
+        BSON_APPEND_UTF8(&doc, "avatar", a->avatar);
+    }
+
+    BSON_APPEND_OID(&doc, "createdBy", &a->user);
+    BSON_APPEND_DATE_TIME(&doc, "createdAt", now);
+    BSON_APPEND_DATE_TIME(&doc, "updatedAt", now);
+
+    if (!mongoc_collection_insert_one(chats, &doc, NULL, NULL, &t->error)) {
+        bson_destroy(&doc);
+        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+        goto done;
+    }
+
+    bson_destroy(&doc);
+
+    if (ngx_http_chat_chats_add_member(members, &a->chat, &a->user, "admin",
+                                       now, &t->error)
+        != NGX_OK)
+    {
+        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+        goto done;
+    }
+
+    for (i = 0; i < a->nmembers; i++) {
+        if (ngx_http_chat_chats_add_member(members, &a->chat, &ids[i],
+                                           "member", now, &t->error)
+            != NGX_OK)
+        {
+            ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+            goto done;
+        }
+    }
+
+    ngx_http_chat_chats_answer(t, NGX_OK,
+                               ngx_http_chat_chat_answer(db, &a->chat,
+                                                         &a->user,
+                                                         &t->error));
+
+done:
+
+    mongoc_collection_destroy(chats);
+    mongoc_collection_destroy(members);
+}
+
+
+/*
+ * GET /api/chats: my chats by updatedAt, newest first; the cursor is
+ * the last one's (updatedAt, _id)
+ */
+
+void
+ngx_http_chat_chat_list_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_chats_arg_t *a = t->arg;
+
+    char                  key[16], oid[25], next[64];
+    json_t               *items, *c, *answer;
+    bson_t                filter, opts, sub, arr, c1, c2, lt;
+    int64_t               ms;
+    ngx_uint_t            n, i;
+    bson_oid_t            last;
+    bson_iter_t           it;
+    const bson_t         *d;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *coll;
+
+    /* my chat ids */
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "userId", &a->user);
+    bson_init(&opts);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &sub);
+    BSON_APPEND_INT32(&sub, "chatId", 1);
+    bson_append_document_end(&opts, &sub);
+
+    coll = mongoc_database_get_collection(db, "members");
+    cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(coll);
+
+    bson_init(&filter);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &sub);
+    BSON_APPEND_ARRAY_BEGIN(&sub, "$in", &arr);
+
+    i = 0;
+
+    while (mongoc_cursor_next(cursor, &d)) {
+        if (bson_iter_init_find(&it, d, "chatId")
+            && BSON_ITER_HOLDS_OID(&it))
+        {
+            ngx_sprintf((u_char *) key, "%ui%Z", i++);
+            BSON_APPEND_OID(&arr, key, bson_iter_oid(&it));
+        }
+    }
+
+    bson_append_array_end(&sub, &arr);
+    bson_append_document_end(&filter, &sub);
+
+    if (mongoc_cursor_error(cursor, &t->error)) {
+        mongoc_cursor_destroy(cursor);
+        bson_destroy(&filter);
+        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+        return;
+    }
+
+    mongoc_cursor_destroy(cursor);
+
+    if (a->has_cursor) {
+        BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &arr);
+        BSON_APPEND_DOCUMENT_BEGIN(&arr, "0", &c1);
+        BSON_APPEND_DOCUMENT_BEGIN(&c1, "updatedAt", &lt);
+        BSON_APPEND_DATE_TIME(&lt, "$lt", a->cursor_ms);
+        bson_append_document_end(&c1, &lt);
+        bson_append_document_end(&arr, &c1);
+        BSON_APPEND_DOCUMENT_BEGIN(&arr, "1", &c2);
+        BSON_APPEND_DATE_TIME(&c2, "updatedAt", a->cursor_ms);
+        BSON_APPEND_DOCUMENT_BEGIN(&c2, "_id", &lt);
+        BSON_APPEND_OID(&lt, "$lt", &a->cursor_id);
+        bson_append_document_end(&c2, &lt);
+        bson_append_document_end(&arr, &c2);
+        bson_append_array_end(&filter, &arr);
+    }
+
+    bson_init(&opts);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sub);
+    BSON_APPEND_INT32(&sub, "updatedAt", -1);
+    BSON_APPEND_INT32(&sub, "_id", -1);
+    bson_append_document_end(&opts, &sub);
+    BSON_APPEND_INT64(&opts, "limit", a->limit + 1);
+
+    items = json_array();
+    answer = NULL;
+    n = 0;
+    ms = 0;
+
+    coll = mongoc_database_get_collection(db, "chats");
+    cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+
+    while (items && mongoc_cursor_next(cursor, &d)) {
+        if (n == a->limit) {
+            n++;
+            break;
+        }
+
+        c = ngx_http_chat_chat_json(db, d, &a->user, 3, &t->error);
+        if (c == NULL) {
+            goto failed;
+        }
+
+        json_array_append_new(items, c);
+        n++;
+
+        if (bson_iter_init_find(&it, d, "_id") && BSON_ITER_HOLDS_OID(&it)) {
+            bson_oid_copy(bson_iter_oid(&it), &last);
+        }
+
+        if (bson_iter_init_find(&it, d, "updatedAt")
+            && BSON_ITER_HOLDS_DATE_TIME(&it))
+        {
+            ms = bson_iter_date_time(&it);
+        }
+    }
+
+    if (items == NULL || mongoc_cursor_error(cursor, &t->error)) {
+        goto failed;
+    }
+
+    answer = json_pack("{s:o}", "items", items);
+    items = NULL;
+
+    if (answer && n > a->limit) {
+        bson_oid_to_string(&last, oid);
+        ngx_sprintf((u_char *) next, "%L.%s%Z", ms, oid);
+        json_object_set_new(answer, "nextCursor", json_string(next));
+    }
+
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(coll);
+    ngx_http_chat_chats_answer(t, NGX_OK, answer);
+    return;
+
+failed:
+
+    json_decref(items);
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(coll);
+    ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+}
+
+
+/* the message of (senderId, tempId), if it was stored */
+
+static ngx_int_t
+ngx_http_chat_msg_by_temp(mongoc_database_t *db, ngx_http_chat_msg_arg_t *a,
+    bson_t *out, bson_error_t *error)
+{
+    bson_t     filter;
+    ngx_int_t  rc;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "senderId", &a->user);
+    BSON_APPEND_UTF8(&filter, "tempId", a->temp_id);
+
+    rc = ngx_http_chat_chats_find_one(db, "messages", &filter, NULL, out,
+                                      error);
+    bson_destroy(&filter);
+
+    return rc;
+}
+
+
+static json_t *
+ngx_http_chat_msg_answer(const bson_t *doc)
+{
+    json_t  *m;
+
+    m = ngx_http_chat_msg_json(doc);
+    if (m == NULL) {
+        return NULL;
+    }
+
+    return json_pack("{s:o}", "message", m);
+}
+
+
+void
+ngx_http_chat_msg_prepare_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    bson_t       doc, filter;
+    ngx_int_t    rc;
+    bson_iter_t  it;
+
+    bson_init(&doc);
+    rc = ngx_http_chat_chats_member(db, &a->chat, &a->user, &doc, &t->error);
+    bson_destroy(&doc);
+
+    if (rc != NGX_OK) {
+        ngx_http_chat_chats_answer(t, rc, NULL);
+        return;
+    }
+
+    /* sent before: the same message again */
+    bson_init(&doc);
+    rc = ngx_http_chat_msg_by_temp(db, a, &doc, &t->error);
+
+    if (rc != NGX_DECLINED) {
+        if (rc == NGX_OK
+            && bson_iter_init_find(&it, &doc, "chatId")
+            && BSON_ITER_HOLDS_OID(&it)
+            && !bson_oid_equal(bson_iter_oid(&it), &a->chat))
+        {
+            /* the tempId was used in another chat */
+            ngx_http_chat_chats_answer(t, NGX_ABORT,
+                                       json_pack("{s:s}", "field", "tempId"));
+
+        } else {
+            ngx_http_chat_chats_answer(t, rc == NGX_OK ? NGX_DONE : rc,
+                                       rc == NGX_OK
+                                       ? ngx_http_chat_msg_answer(&doc)
+                                       : NULL);
+        }
+
+        bson_destroy(&doc);
+        return;
+    }
+
+    bson_destroy(&doc);
+
+    if (a->has_reply) {
+        bson_init(&filter);
+        BSON_APPEND_OID(&filter, "_id", &a->reply_to);
+        BSON_APPEND_OID(&filter, "chatId", &a->chat);
+        rc = ngx_http_chat_chats_exists(db, "messages", &filter, &t->error);
+        bson_destroy(&filter);
+
+        if (rc != NGX_OK) {
+            ngx_http_chat_chats_answer(t, rc == NGX_DECLINED ? NGX_ABORT : rc,
+                                       rc == NGX_DECLINED
+                                       ? json_pack("{s:s}", "field",
+                                                   "replyTo")
+                                       : NULL);
+            return;
+        }
+    }
+
+    ngx_http_chat_chats_answer(t, NGX_OK, json_object());
+}
+
+
+static ngx_int_t
+ngx_http_chat_msg_floor(mongoc_database_t *db, const bson_oid_t *chat,
+    int64_t *floor, bson_error_t *error)
+{
+    bson_t     filter, sort, doc;
+    ngx_int_t  rc;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "chatId", chat);
+    bson_init(&sort);
+    BSON_APPEND_INT32(&sort, "seq", -1);
+    bson_init(&doc);
+
+    rc = ngx_http_chat_chats_find_one(db, "messages", &filter, &sort, &doc,
+                                      error);
+
+    *floor = (rc == NGX_OK) ? ngx_http_chat_chats_int(&doc, "seq") : 0;
+
+    bson_destroy(&doc);
+    bson_destroy(&sort);
+    bson_destroy(&filter);
+
+    return rc == NGX_ERROR ? NGX_ERROR : NGX_OK;
+}
+
+
+void
+ngx_http_chat_msg_floor_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    int64_t  floor;
+
+    if (ngx_http_chat_msg_floor(db, &a->chat, &floor, &t->error) != NGX_OK) {
+        t->rc = NGX_ERROR;
+        return;
+    }
+
+    bson_destroy(&t->reply);
+    bson_init(&t->reply);
+    BSON_APPEND_INT64(&t->reply, "floor", floor);
+    t->rc = NGX_OK;
+}
+
+
+/* a number that was taken but holds no message: readers skip it */
+
+static void
+ngx_http_chat_msg_tombstone(mongoc_collection_t *messages,
+    ngx_http_chat_msg_arg_t *a, int64_t now, ngx_log_t *log)
+{
+    bson_t        doc;
+    bson_oid_t    id;
+    bson_error_t  error;
+
+    bson_oid_init(&id, NULL);
+
+    bson_init(&doc);
+    BSON_APPEND_OID(&doc, "_id", &id);
+    BSON_APPEND_OID(&doc, "chatId", &a->chat);
+    BSON_APPEND_INT64(&doc, "seq", a->seq);
+    BSON_APPEND_UTF8(&doc, "type", "tombstone");
+    BSON_APPEND_DATE_TIME(&doc, "createdAt", now);
+
+    if (!mongoc_collection_insert_one(messages, &doc, NULL, NULL, &error)
+        && !ngx_http_chat_chats_is_dup(&error, NULL))
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "chat: cannot store a tombstone at seq %L: %s",
+                      a->seq, error.message);
+    }
+
+    bson_destroy(&doc);
+}
+
+
+void
+ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    json_t               *content;
+    bson_t                doc, filter, update, set, stored;
+    int64_t               now, floor;
+    ngx_int_t             rc;
+    json_error_t          jerr;
+    mongoc_collection_t  *messages, *chats;
+
+    content = json_loadb((char *) (a + 1), a->content_len, JSON_DECODE_ANY,
+                         &jerr);
+    if (content == NULL) {
+        bson_set_error(&t->error, 0, 0, "content: %s", jerr.text);
+        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+        return;
+    }
+
+    now = ngx_http_chat_chats_now();
+    messages = mongoc_database_get_collection(db, "messages");
+
+    bson_init(&doc);
+    BSON_APPEND_OID(&doc, "_id", &a->id);
+    BSON_APPEND_OID(&doc, "chatId", &a->chat);
+    BSON_APPEND_INT64(&doc, "seq", a->seq);
+    BSON_APPEND_OID(&doc, "senderId", &a->user);
+    BSON_APPEND_UTF8(&doc, "tempId", a->temp_id);
+    BSON_APPEND_UTF8(&doc, "type", a->type);
+    ngx_http_chat_chats_append_json(&doc, "content", content);
+
+    if (a->has_reply) {
+        BSON_APPEND_OID(&doc, "replyTo", &a->reply_to);
+    }
+
+    BSON_APPEND_DATE_TIME(&doc, "createdAt", now);
+    json_decref(content);
+
+    if (mongoc_collection_insert_one(messages, &doc, NULL, NULL, &t->error)) {
+        ngx_http_chat_chats_answer(t, NGX_OK, ngx_http_chat_msg_answer(&doc));
+        bson_destroy(&doc);
+
+        /* best effort: the chat moves up in its members' lists */
+        chats = mongoc_database_get_collection(db, "chats");
+        bson_init(&filter);
+        BSON_APPEND_OID(&filter, "_id", &a->chat);
+        bson_init(&update);
+        BSON_APPEND_DOCUMENT_BEGIN(&update, "$max", &set);
+        BSON_APPEND_DATE_TIME(&set, "updatedAt", now);
+        BSON_APPEND_INT64(&set, "lastSeq", a->seq);
+        bson_append_document_end(&update, &set);
+
+        if (!mongoc_collection_update_one(chats, &filter, &update, NULL, NULL,
+                                          &t->error))
+        {
+            ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                          "chat: cannot update a chat's activity: %s",
+                          t->error.message);
+        }
+
+        bson_destroy(&update);
+        bson_destroy(&filter);
+        mongoc_collection_destroy(chats);
+        mongoc_collection_destroy(messages);
+        return;
+    }
+
+    bson_destroy(&doc);
+
+    if (ngx_http_chat_chats_is_dup(&t->error, NULL)) {
+
+        /* the same tempId stored meanwhile: that one, and a tombstone */
+        bson_init(&stored);
+        rc = ngx_http_chat_msg_by_temp(db, a, &stored, &t->error);
+
+        if (rc == NGX_OK) {
+            ngx_http_chat_msg_tombstone(messages, a, now, t->log);
+            ngx_http_chat_chats_answer(t, NGX_DONE,
+                                       ngx_http_chat_msg_answer(&stored));
+            bson_destroy(&stored);
+            mongoc_collection_destroy(messages);
+            return;
+        }
+
+        bson_destroy(&stored);
+
+        /* the number was taken: Redis was behind the stored messages */
+        if (rc == NGX_DECLINED
+            && ngx_http_chat_msg_floor(db, &a->chat, &floor, &t->error)
+               == NGX_OK)
+        {
+            bson_destroy(&t->reply);
+            bson_init(&t->reply);
+            BSON_APPEND_INT64(&t->reply, "floor", floor);
+            t->rc = NGX_AGAIN;
+            mongoc_collection_destroy(messages);
+            return;
+        }
+    }
+
+    ngx_http_chat_msg_tombstone(messages, a, now, t->log);
+    mongoc_collection_destroy(messages);
+    ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+}
+
+
+/* GET /api/chats/:id/messages: by seq, before (newest first) or after */
+
+void
+ngx_http_chat_msg_list_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    json_t               *items, *m;
+    bson_t                filter, opts, sub, doc;
+    ngx_int_t             rc;
+    const bson_t         *d;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *coll;
+
+    bson_init(&doc);
+    rc = ngx_http_chat_chats_member(db, &a->chat, &a->user, &doc, &t->error);
+    bson_destroy(&doc);
+
+    if (rc != NGX_OK) {
+        ngx_http_chat_chats_answer(t, rc, NULL);
+        return;
+    }
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "chatId", &a->chat);
+
+    if (a->has_before || a->has_after) {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "seq", &sub);
+
+        if (a->has_before) {
+            BSON_APPEND_INT64(&sub, "$lt", a->before);
+        }
+
+        if (a->has_after) {
+            BSON_APPEND_INT64(&sub, "$gt", a->after);
+        }
+
+        bson_append_document_end(&filter, &sub);
+    }
+
+    bson_init(&opts);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sub);
+    BSON_APPEND_INT32(&sub, "seq", (a->has_after && !a->has_before) ? 1 : -1);
+    bson_append_document_end(&opts, &sub);
+    BSON_APPEND_INT64(&opts, "limit", a->limit);
+
+    coll = mongoc_database_get_collection(db, "messages");
+    cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+
+    items = json_array();
+
+    while (items && mongoc_cursor_next(cursor, &d)) {
+        m = ngx_http_chat_msg_json(d);
+
+        if (m == NULL || json_array_append_new(items, m) != 0) {
+            json_decref(items);
+            items = NULL;
+        }
+    }
+
+    if (mongoc_cursor_error(cursor, &t->error)) {
+        json_decref(items);
+        items = NULL;
+    }
+
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(coll);
+
+    ngx_http_chat_chats_answer(t, NGX_OK,
+                               items ? json_pack("{s:o}", "items", items)
+                                     : NULL);
+}
+
+
+/* GET /api/messages/:id: members of its chat only */
+
+void
+ngx_http_chat_msg_get_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    bson_t       filter, doc, me;
+    ngx_int_t    rc;
+    bson_iter_t  it;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", &a->id);
+    bson_init(&doc);
+
+    rc = ngx_http_chat_chats_find_one(db, "messages", &filter, NULL, &doc,
+                                      &t->error);
+    bson_destroy(&filter);
+
+    if (rc == NGX_OK) {
+        if (bson_iter_init_find(&it, &doc, "chatId")
+            && BSON_ITER_HOLDS_OID(&it))
+        {
+            bson_init(&me);
+            rc = ngx_http_chat_chats_member(db, bson_iter_oid(&it), &a->user,
+                                            &me, &t->error);
+            bson_destroy(&me);
+
+        } else {
+            rc = NGX_DECLINED;
+        }
+    }
+
+    ngx_http_chat_chats_answer(t, rc,
+                               rc == NGX_OK ? ngx_http_chat_msg_answer(&doc)
+                                            : NULL);
+    bson_destroy(&doc);
+}

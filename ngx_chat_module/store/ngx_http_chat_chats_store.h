@@ -1,0 +1,89 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_CHATS_STORE_H_INCLUDED_
+#define _NGX_HTTP_CHAT_CHATS_STORE_H_INCLUDED_
+
+
+#include "ngx_http_chat_mongo.h"
+
+
+/*
+ * Chats, memberships and messages in MongoDB.  Nothing read-modify-writes
+ * a shared document: a membership is one document, a message is one
+ * insert under the unique (chatId, seq) and (senderId, tempId) indexes.
+ * The *_run functions leave a JSON answer in t->result (freed by
+ * t->cleanup) and say what happened in t->rc:
+ *
+ *     NGX_OK        done (a chat or a message was created)
+ *     NGX_DONE      it existed already: the existing one is in t->result
+ *     NGX_DECLINED  no such chat, message or user, or not a member
+ *     NGX_BUSY      blocked
+ *     NGX_ABORT     an invalid value (t->result: the error's details)
+ *     NGX_AGAIN     the sequence number was taken: t->reply {floor: n}
+ *     NGX_ERROR     a database error, in t->error
+ */
+
+#define NGX_HTTP_CHAT_TEMP_ID_MAX   64
+
+
+typedef struct {
+    bson_oid_t    user;
+    bson_oid_t    other;           /* private: the other user */
+    bson_oid_t    chat;            /* the new chat's id */
+    bson_oid_t    cursor_id;
+    int64_t       cursor_ms;
+    ngx_uint_t    limit;
+    unsigned      has_cursor:1;
+    unsigned      has_description:1;
+    unsigned      has_avatar:1;
+    ngx_uint_t    nmembers;        /* group: the oids after the struct */
+    char          name[100 * 4 + 1];
+    char          description[500 * 4 + 1];
+    char          avatar[512 * 4 + 1];
+} ngx_http_chat_chats_arg_t;
+
+
+typedef struct {
+    bson_oid_t    user;
+    bson_oid_t    chat;
+    bson_oid_t    id;              /* the new message's, or the one asked */
+    bson_oid_t    reply_to;
+    int64_t       seq;             /* the number taken in Redis */
+    int64_t       before;
+    int64_t       after;
+    ngx_uint_t    limit;
+    unsigned      has_reply:1;
+    unsigned      has_before:1;
+    unsigned      has_after:1;
+    char          temp_id[NGX_HTTP_CHAT_TEMP_ID_MAX + 1];
+    char          type[16];
+    size_t        content_len;     /* the content as JSON after the struct */
+} ngx_http_chat_msg_arg_t;
+
+
+void ngx_http_chat_chat_private_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+void ngx_http_chat_chat_group_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+void ngx_http_chat_chat_list_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+
+/* membership, replyTo and an earlier send of tempId */
+void ngx_http_chat_msg_prepare_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+/* t->reply {floor: the highest stored seq of the chat, 0 if none} */
+void ngx_http_chat_msg_floor_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+/* inserts the message at arg->seq */
+void ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+void ngx_http_chat_msg_list_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+void ngx_http_chat_msg_get_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+
+
+#endif /* _NGX_HTTP_CHAT_CHATS_STORE_H_INCLUDED_ */

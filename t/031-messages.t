@@ -1,0 +1,222 @@
+# Messages: send, get and list; tempId retries return the same message;
+# two concurrent senders get exactly seqs 1..100; paging before/after with
+# no gaps or repeats; every content type; bad inputs.
+
+use Test::Nginx::Socket 'no_plan';
+use ChatTest;
+use ChatChats;
+use JSON::PP;
+
+BEGIN { ChatChats::init("559") }
+
+*Id = \%ChatChats::Id;
+our (%Id, %Chat, %Msg, $Got);
+
+sub send_msg {
+    my ($who, %m) = @_;
+    return ChatChats::call($who => POST => "/api/messages", { %m });
+}
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: send a text: 201 with seq 1; the same tempId again: 200, the same message
+--- init
+ChatChats::setup();
+$main::Chat{ab} = ChatChats::api(alice => POST => "/api/chats/private", { userId => $main::Id{bob} })->{chat}{id};
+my ($s1, $b1) = main::send_msg(alice => chatId => $main::Chat{ab}, tempId => "t-1", type => "text", content => "hello\n\tbob");
+my ($s2, $b2) = main::send_msg(alice => chatId => $main::Chat{ab}, tempId => "t-1", type => "text", content => "hello\n\tbob");
+$main::Msg{first} = $b1->{message}{id};
+$main::Got = join " ", $s1, $s2, $b1->{message}{seq}, ($b1->{message}{id} eq $b2->{message}{id} ? "same" : "other"),
+    $b1->{message}{senderId} eq $main::Id{alice} ? "sender-ok" : "sender-bad",
+    $b1->{message}{content} eq "hello\n\tbob" ? "content-ok" : "content-bad",
+    $b1->{message}{tempId}, $b1->{message}{createdAt} =~ /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/ ? "time-ok" : "time-bad";
+ChatChats::dyn($block, as => "bob", request => "GET /api/messages/$main::Msg{first}",
+    response_body_like => qr/^\{"message":\{"id":"$main::Msg{first}","chatId":"$main::Chat{ab}","seq":1,"senderId":"$main::Id{alice}","tempId":"t-1","type":"text","content":"hello\\n\\tbob","createdAt":"[^"]+"\}\}$/);
+--- error_code: 200
+
+
+
+=== TEST 2: ... as the sender saw it
+--- init
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+201 200 1 same sender-ok content-ok t-1 time-ok
+--- error_code: 200
+
+
+
+=== TEST 3: every content type, and a reply into the same chat
+--- init
+my @t = (
+    [ location => { lat => 48.8584, lng => 2.2945, name => "Tour Eiffel", extra => 1 } ],
+    [ contact => { name => "Dave", phone => "+16285550000" } ],
+    [ image => { mediaId => "0123456789abcdef01234567", caption => "look" } ],
+    [ video => { mediaId => "0123456789abcdef01234567" } ],
+    [ audio => { mediaId => "0123456789abcdef01234567" } ],
+    [ document => { mediaId => "0123456789abcdef01234567" } ],
+);
+my @got;
+for my $i (0 .. $#t) {
+    my ($s, $b) = main::send_msg(bob => chatId => $main::Chat{ab}, tempId => "b$i", type => $t[$i][0],
+        content => $t[$i][1], ($i == 0 ? (replyTo => $main::Msg{first}) : ()), unknown => { '$gt' => "" });
+    push @got, "$s:$b->{message}{seq}:" . join(",", sort keys %{ $b->{message}{content} });
+    $main::Msg{loc} = $b->{message} if $i == 0;
+}
+$main::Got = join(" ", @got) . " " . ($main::Msg{loc}{replyTo} eq $main::Msg{first} ? "reply-ok" : "reply-bad");
+ChatChats::dyn($block, as => "bob", request => "GET /api/chats",
+    response_body => "201:2:lat,lng,name 201:3:name,phone 201:4:caption,mediaId 201:5:mediaId 201:6:mediaId 201:7:mediaId reply-ok\n");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- error_code: 200
+
+
+
+=== TEST 4: unread counts and the last message in my chats
+--- init
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub {
+    my $c = JSON::PP::decode_json($_[0])->{items}[0];
+    "$c->{unreadCount} $c->{lastMessage}{seq} $c->{lastMessage}{type}\n"
+}
+--- response_body
+6 7 document
+--- error_code: 200
+
+
+
+=== TEST 5: two concurrent senders, 50 messages each: seqs exactly 1..100
+--- init
+$main::Chat{race} = ChatChats::api(alice => POST => "/api/chats/group",
+    { name => "race", memberIds => [ $main::Id{bob} ] })->{chat}{id};
+my @pids;
+for my $who (qw(alice bob)) {
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my $bad = 0;
+        for my $i (1 .. 50) {
+            my ($s) = main::send_msg($who => chatId => $main::Chat{race}, tempId => "$who-$i", type => "text", content => "$who $i");
+            $bad++ unless $s == 201;
+            # a retry of every tenth: the same message, not a new one
+            if ($i % 10 == 0) {
+                my ($s2) = main::send_msg($who => chatId => $main::Chat{race}, tempId => "$who-$i", type => "text", content => "$who $i");
+                $bad++ unless $s2 == 200;
+            }
+        }
+        POSIX::_exit($bad ? 1 : 0);
+    }
+    push @pids, $pid;
+}
+my $fails = 0;
+for (@pids) { waitpid($_, 0); $fails++ if $? }
+$main::Got = $fails;
+ChatChats::dyn($block, as => "bob", request => "GET /api/chats/$main::Chat{race}/messages?limit=100");
+--- response_body_filters eval
+sub {
+    my $items = JSON::PP::decode_json($_[0])->{items};
+    my @seqs = map { $_->{seq} } @$items;
+    my %n; $n{$_->{senderId}}++ for @$items;
+    "fails=$main::Got n=" . scalar(@seqs) . " seqs=" . ("@seqs" eq CORE::join(" ", CORE::reverse(1 .. 100)) ? "100..1" : "@seqs")
+        . " per-sender=" . CORE::join(",", CORE::sort(CORE::values(%n))) . "\n"
+}
+--- response_body
+fails=0 n=100 seqs=100..1 per-sender=50,50
+--- error_code: 200
+--- timeout: 60
+
+
+
+=== TEST 6: paging before and after: every seq once, in order
+--- init
+my (@down, @up);
+my $before = "";
+for (1 .. 20) {
+    my $p = ChatChats::api(alice => GET => "/api/chats/$main::Chat{race}/messages?limit=7$before");
+    last unless @{ $p->{items} };
+    push @down, map { $_->{seq} } @{ $p->{items} };
+    $before = "&before=$p->{items}[-1]{seq}";
+}
+my $after = 0;
+for (1 .. 20) {
+    my $p = ChatChats::api(alice => GET => "/api/chats/$main::Chat{race}/messages?limit=9&after=$after");
+    last unless @{ $p->{items} };
+    push @up, map { $_->{seq} } @{ $p->{items} };
+    $after = $p->{items}[-1]{seq};
+}
+$main::Got = ("@down" eq join(" ", reverse 1 .. 100) ? "down-ok" : "down: @down") . " "
+           . ("@up" eq join(" ", 1 .. 100) ? "up-ok" : "up: @up");
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats/$main::Chat{race}/messages?after=95&before=98&limit=100",
+    response_body_like => qr/^\{"items":\[\{[^{}]*"seq":97,.*"seq":96,[^{}]*\}\]\}$/);
+--- response_body_filters eval
+sub { "$main::Got " . ($_[0] =~ /"seq":97.*"seq":96/ ? "range-ok" : $_[0]) . "\n" }
+--- response_body
+down-ok up-ok range-ok
+--- error_code: 200
+
+
+
+=== TEST 7: a non-member cannot read or get a message: 404
+--- init
+ChatChats::dyn($block, as => "carol",
+    request => [ "GET /api/messages/$main::Msg{first}", "GET /api/chats/$main::Chat{ab}/messages",
+                 "GET /api/messages/0123456789abcdef01234567", "GET /api/messages/zz" ],
+    error_code => [404, 404, 404, 404]);
+
+
+
+=== TEST 8: bad inputs of send
+--- init
+my $c = $main::Chat{ab};
+my %ok = (chatId => $c, type => "text", content => "x");
+my @cases = (
+    [ { %ok, tempId => "" }, 400, qr/tempId must not be empty/ ],
+    [ { %ok, tempId => "x" x 65 }, 400, qr/tempId is too long/ ],
+    [ { %ok, tempId => "a b" }, 400, qr/tempId must be/ ],
+    [ { %ok, tempId => { '$gt' => "" } }, 400, qr/tempId must be a string/ ],
+    [ { %ok, tempId => "e1", chatId => { '$gt' => "" } }, 400, qr/chatId must be a string/ ],
+    [ { %ok, tempId => "e2", chatId => "123" }, 400, qr/chatId must be an id/ ],
+    [ { %ok, tempId => "e3", chatId => "0123456789abcdef01234567" }, 404, qr/not_found/ ],
+    [ { %ok, tempId => "e4", content => "x" x 4097 }, 400, qr/content must be 1 to 4096/ ],
+    [ { %ok, tempId => "e5", content => "" }, 400, qr/content must be 1 to 4096/ ],
+    [ { %ok, tempId => "e6", content => "a\x{07}b" }, 400, qr/control/ ],
+    [ { %ok, tempId => "e7", content => 5 }, 400, qr/content must be a string/ ],
+    [ { %ok, tempId => "e8", type => "sticker" }, 400, qr/type must be text/ ],
+    [ { %ok, tempId => "e9", type => 1 }, 400, qr/type must be a string/ ],
+    [ { %ok, tempId => "e10", type => "location", content => { lat => 91, lng => 0 } }, 400, qr/content.lat/ ],
+    [ { %ok, tempId => "e11", type => "location", content => { lat => 0, lng => "1" } }, 400, qr/content.lng/ ],
+    [ { %ok, tempId => "e12", type => "contact", content => { name => "x" } }, 400, qr/content.phone is required/ ],
+    [ { %ok, tempId => "e13", type => "image", content => { mediaId => { '$gt' => "" } } }, 400, qr/content.mediaId must be a string/ ],
+    [ { %ok, tempId => "e14", type => "image", content => "0123456789abcdef01234567" }, 400, qr/must be an object/ ],
+    [ { %ok, tempId => "e15", replyTo => { '$gt' => "" } }, 400, qr/replyTo must be a string/ ],
+    [ { %ok, tempId => "e16", replyTo => "0123456789abcdef01234567" }, 422, qr/"field":"replyTo"/ ],
+    [ { %ok, tempId => "e17", replyTo => $main::Msg{first}, chatId => $main::Chat{race} }, 422, qr/replyTo/ ],
+    [ { %ok, tempId => "e18", content => "x" x 4096 }, 201, qr/"seq":8,/ ],
+    [ { %ok, tempId => "e19", content => "\x{1F600}" x 4096 }, 201, qr/"seq":9,/ ],
+);
+ChatChats::dyn($block, as => "alice",
+    request => [ map { "POST /api/messages\n" . JSON::PP::encode_json($_->[0]) } @cases ],
+    error_code => [ map { $_->[1] } @cases ],
+    response_body_like => [ map { $_->[2] } @cases ]);
+
+
+
+=== TEST 9: invalid UTF-8 and malformed bodies
+--- init
+ChatChats::dyn($block, as => "alice",
+    request => [ "POST /api/messages\n{\"chatId\":\"$main::Chat{ab}\",\"tempId\":\"u1\",\"type\":\"text\",\"content\":\"\xff\xfe\"}",
+                 "POST /api/messages\n[1]", "POST /api/chats/group\n{\"name\":\"\xc3\"}" ],
+    error_code => [400, 400, 400], response_body_like => [ qr/invalid_json/, qr/invalid_json/, qr/invalid_json/ ]);
+
+
+
+=== TEST 10: list bad inputs
+--- init
+my $c = $main::Chat{ab};
+ChatChats::dyn($block, as => "alice",
+    request => [ map { "GET /api/chats/$c/messages?$_" } "limit=0", "limit=101", "before=0", "before=x", "after=-1", "limit=1%00" ],
+    error_code => [400, 400, 400, 400, 400, 400]);

@@ -1,0 +1,92 @@
+package ChatChats;
+
+# Shared by the chat and message suites: users signed in for real (a fake
+# Twilio hands the codes over), an API client, and the dynamic block values
+# (Test::Nginx reads every block before running any, so a block's request
+# is set from --- init once the ids exist).
+
+use strict;
+use warnings;
+
+use Test::Nginx::Socket ();
+use ChatTest ();
+use ChatAuth;
+use FakeHTTP;
+use HTTP::Tiny;
+use JSON::PP qw(encode_json decode_json);
+
+our $Twilio;
+our (%Tok, %Id, %Phone);
+
+sub init {
+    my ($prefix) = @_;
+
+    $Twilio = FakeHTTP->new;
+    $Twilio->set_reply(201, '{"sid":"SM1","status":"queued"}');
+    $ENV{TEST_NGINX_FAKE_TWILIO_PORT} = $Twilio->port;
+    $ENV{TEST_NGINX_SERVER_PORT} ||= $ENV{TEST_NGINX_PORT} || 1984;
+
+    my $run = $$ % 10000;
+    %Phone = map { $_->[0] => sprintf("+1628%s%04d", $prefix,
+                                      ($run + $_->[1]) % 10000) }
+             [alice => 0], [bob => 1], [carol => 2];
+
+    Test::Nginx::Socket::add_block_preprocessor(sub {
+        my $block = shift;
+
+        $block->set_value("http_config", ChatTest::chat_http_config() . q{
+    chat_sms_provider twilio;
+    chat_twilio_base_url http://127.0.0.1:$TEST_NGINX_FAKE_TWILIO_PORT;
+    chat_twilio_account_sid ACtest;
+    chat_twilio_auth_token secret;
+    chat_twilio_from +15005550006;
+    chat_otp_ip_limit 1000;
+    chat_group_max_size 4;
+}) unless defined $block->http_config;
+
+        $block->set_value("config", "location /api/ { chat_api; }")
+            unless defined $block->config;
+        $block->set_value("request", "GET /placeholder")
+            unless defined $block->request;
+    });
+}
+
+sub setup {
+    return if %Tok;
+    for my $who (qw(alice bob carol)) {
+        $Tok{$who} = ChatAuth::sign_in($Twilio, $Phone{$who}, $who);
+        $Id{$who} = $Tok{$who}{user}{id};
+    }
+}
+
+# -> (status, decoded body)
+sub call {
+    my ($who, $method, $path, $data) = @_;
+    my $r = HTTP::Tiny->new->request($method,
+        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}$path",
+        { headers => { 'Content-Type' => 'application/json',
+                       Authorization => "Bearer $Tok{$who}{accessToken}" },
+          (defined $data ? (content => encode_json($data)) : ()) });
+    my $body = eval { decode_json($r->{content}) } // $r->{content};
+    return ($r->{status}, $body);
+}
+
+sub api {
+    my ($status, $body) = call(@_);
+    die "$_[1] $_[2]: $status " . (ref $body ? encode_json($body) : $body)
+        unless $status =~ /^2/;
+    return $body;
+}
+
+sub dyn {
+    my ($block, %v) = @_;
+    $block->set_value("request", $v{request}) if defined $v{request};
+    $block->set_value("more_headers", "Content-Type: application/json\n"
+                      . "Authorization: Bearer $Tok{$v{as}}{accessToken}")
+        if defined $v{as};
+    for my $k (qw(response_body_like error_code response_body)) {
+        $block->set_value($k, $v{$k}) if defined $v{$k};
+    }
+}
+
+1;
