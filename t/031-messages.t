@@ -220,3 +220,33 @@ my $c = $main::Chat{ab};
 ChatChats::dyn($block, as => "alice",
     request => [ map { "GET /api/chats/$c/messages?$_" } "limit=0", "limit=101", "before=0", "before=x", "after=-1", "limit=1%00" ],
     error_code => [400, 400, 400, 400, 400, 400]);
+
+
+
+=== TEST 11: blocked either way: no message in the private chat, a group still works
+--- init
+# bob blocks alice: neither can write in their private chat any more
+ChatChats::api(bob => POST => "/api/users/$main::Id{alice}/block");
+my $g = ChatChats::api(alice => POST => "/api/chats/group",
+    { name => "both", memberIds => [ $main::Id{bob} ] })->{chat}{id};
+ChatChats::dyn($block, as => "alice", request => [
+    "POST /api/messages\n" . JSON::PP::encode_json({ chatId => $main::Chat{ab},
+        tempId => "blk-1", type => "text", content => "hi?" }),
+    "POST /api/messages\n" . JSON::PP::encode_json({ chatId => $g,
+        tempId => "blk-2", type => "text", content => "hi all" }) ],
+    error_code => [403, 201],
+    response_body_like => [ qr/^\{"error":\{"code":"blocked"/, qr/"seq":1/ ]);
+
+
+
+=== TEST 12: ... and bob, who blocked, cannot write to alice either; unblocked, both can
+--- init
+my ($s1) = ChatChats::call(bob => POST => "/api/messages", { chatId => $main::Chat{ab},
+    tempId => "blk-3", type => "text", content => "x" });
+die "bob wrote to whom he blocked: $s1" unless $s1 == 403;
+ChatChats::api(bob => DELETE => "/api/users/$main::Id{alice}/block");
+ChatChats::dyn($block, as => "alice", request => "POST /api/messages\n"
+    . JSON::PP::encode_json({ chatId => $main::Chat{ab}, tempId => "blk-4",
+                              type => "text", content => "friends again" }));
+--- response_body_like: "content":"friends again"
+--- error_code: 201

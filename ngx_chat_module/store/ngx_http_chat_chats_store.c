@@ -578,6 +578,83 @@ ngx_http_chat_chat_answer(mongoc_database_t *db, const bson_oid_t *id,
 
 /* POST /api/chats/private: find or create the pair's chat */
 
+/* NGX_OK when one of the two blocked the other, NGX_DECLINED if not */
+static ngx_int_t
+ngx_http_chat_chats_blocked(mongoc_database_t *db, const bson_oid_t *x,
+    const bson_oid_t *y, bson_error_t *error)
+{
+    bson_t     filter, or, c1, c2;
+    ngx_int_t  rc;
+
+    bson_init(&filter);
+    BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &or);
+    BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &c1);
+    BSON_APPEND_OID(&c1, "owner", x);
+    BSON_APPEND_OID(&c1, "blocked", y);
+    bson_append_document_end(&or, &c1);
+    BSON_APPEND_DOCUMENT_BEGIN(&or, "1", &c2);
+    BSON_APPEND_OID(&c2, "owner", y);
+    BSON_APPEND_OID(&c2, "blocked", x);
+    bson_append_document_end(&or, &c2);
+    bson_append_array_end(&filter, &or);
+
+    rc = ngx_http_chat_chats_exists(db, "blocks", &filter, error);
+    bson_destroy(&filter);
+
+    return rc;
+}
+
+
+/*
+ * In a private chat, the other member; NGX_DECLINED in a group.  The
+ * pairKey holds both ids, so no member query is needed.
+ */
+static ngx_int_t
+ngx_http_chat_chats_private_peer(mongoc_database_t *db,
+    const bson_oid_t *chat, const bson_oid_t *user, bson_oid_t *peer,
+    bson_error_t *error)
+{
+    char          me[25];
+    bson_t        filter, doc;
+    ngx_int_t     rc;
+    bson_iter_t   it;
+    const char   *pair;
+    uint32_t      len;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", chat);
+    bson_init(&doc);
+
+    rc = ngx_http_chat_chats_find_one(db, "chats", &filter, NULL, &doc,
+                                      error);
+    bson_destroy(&filter);
+
+    if (rc == NGX_OK) {
+        rc = NGX_DECLINED;
+
+        if (bson_iter_init_find(&it, &doc, "pairKey")
+            && BSON_ITER_HOLDS_UTF8(&it))
+        {
+            pair = bson_iter_utf8(&it, &len);
+            bson_oid_to_string(user, me);
+
+            if (len == 49 && pair[24] == ':') {
+                pair = ngx_strncmp(pair, me, 24) == 0 ? pair + 25 : pair;
+
+                if (bson_oid_is_valid(pair, 24)) {
+                    bson_oid_init_from_string(peer, pair);
+                    rc = NGX_OK;
+                }
+            }
+        }
+    }
+
+    bson_destroy(&doc);
+
+    return rc;
+}
+
+
 void
 ngx_http_chat_chat_private_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db)
@@ -585,7 +662,7 @@ ngx_http_chat_chat_private_run(ngx_http_chat_mongo_task_t *t,
     ngx_http_chat_chats_arg_t *a = t->arg;
 
     char                  pair[2 * 24 + 2], x[25], y[25];
-    bson_t                filter, doc, or, c1, c2;
+    bson_t                filter, doc;
     int64_t               now;
     ngx_int_t             rc, created;
     bson_oid_t            chat;
@@ -602,21 +679,7 @@ ngx_http_chat_chat_private_run(ngx_http_chat_mongo_task_t *t,
         return;
     }
 
-    /* a block either way */
-    bson_init(&filter);
-    BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &or);
-    BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &c1);
-    BSON_APPEND_OID(&c1, "owner", &a->user);
-    BSON_APPEND_OID(&c1, "blocked", &a->other);
-    bson_append_document_end(&or, &c1);
-    BSON_APPEND_DOCUMENT_BEGIN(&or, "1", &c2);
-    BSON_APPEND_OID(&c2, "owner", &a->other);
-    BSON_APPEND_OID(&c2, "blocked", &a->user);
-    bson_append_document_end(&or, &c2);
-    bson_append_array_end(&filter, &or);
-
-    rc = ngx_http_chat_chats_exists(db, "blocks", &filter, &t->error);
-    bson_destroy(&filter);
+    rc = ngx_http_chat_chats_blocked(db, &a->user, &a->other, &t->error);
 
     if (rc != NGX_DECLINED) {
         ngx_http_chat_chats_answer(t, rc == NGX_OK ? NGX_BUSY : NGX_ERROR,
@@ -1052,6 +1115,7 @@ ngx_http_chat_msg_prepare_run(ngx_http_chat_mongo_task_t *t,
 
     bson_t       doc, filter;
     ngx_int_t    rc;
+    bson_oid_t   peer;
     bson_iter_t  it;
 
     bson_init(&doc);
@@ -1060,6 +1124,23 @@ ngx_http_chat_msg_prepare_run(ngx_http_chat_mongo_task_t *t,
 
     if (rc != NGX_OK) {
         ngx_http_chat_chats_answer(t, rc, NULL);
+        return;
+    }
+
+    /* nobody sends to someone they blocked, or who blocked them */
+    rc = ngx_http_chat_chats_private_peer(db, &a->chat, &a->user, &peer,
+                                          &t->error);
+    if (rc == NGX_OK) {
+        rc = ngx_http_chat_chats_blocked(db, &a->user, &peer, &t->error);
+
+        if (rc != NGX_DECLINED) {
+            ngx_http_chat_chats_answer(t, rc == NGX_OK ? NGX_BUSY : NGX_ERROR,
+                                       NULL);
+            return;
+        }
+
+    } else if (rc == NGX_ERROR) {
+        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
         return;
     }
 
