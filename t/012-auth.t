@@ -368,3 +368,21 @@ GET /api/stories
 --- response_body
 {"error":{"code":"not_implemented","message":"this route is not implemented yet"}}
 --- error_code: 501
+
+
+
+=== TEST 21: a session Redis has let expire is not listed any more
+--- init
+sleep 2.2;    # past the resend delays of bob's number
+$main::Tok{bob3} = ChatAuth::sign_in($main::Twilio, $main::Phone{bob}, 'bob3');
+my $sid = main::sid_of("bob3");
+# 30 idle days pass: Redis drops the session, its MongoDB document stays
+system("redis-cli", "-p", $ENV{TEST_NGINX_REDIS_PORT}, "DEL", "sess:$sid") == 0
+    or die "redis-cli";
+my $mine = main::sid_of("bob");
+main::dyn($block, bearer => "bob",
+    like => qr/^\{"items":\[\{"id":"$mine","current":true,"device":"bob",[^\]]*\}\]\}$/);
+--- request
+GET /api/auth/sessions
+--- response_body_like: placeholder
+--- error_code: 200

@@ -36,7 +36,7 @@ ngx_int_t ngx_http_chat_mongo_request(ngx_http_request_t *r,
     ngx_http_chat_mongo_run_pt run, ngx_http_chat_mongo_next_pt next,
     void *arg, size_t size);
 
-#define NGX_HTTP_CHAT_EVAL_MAX  12
+#define NGX_HTTP_CHAT_EVAL_MAX  64
 
 /* EVAL script nkeys keys... args... */
 ngx_int_t ngx_http_chat_redis_eval(ngx_http_request_t *r, const char *script,

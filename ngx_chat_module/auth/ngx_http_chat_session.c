@@ -51,6 +51,16 @@ static const char  ngx_http_chat_session_rotate[] =
     "return {'invalid'}";
 
 
+/* for each KEYS[i] = sess:<id>: 1 while it can still be used, else 0 */
+static const char  ngx_http_chat_session_live[] =
+    "local r = {} "
+    "for i, k in ipairs(KEYS) do"
+    "  local s = redis.call('HMGET', k, 'uid', 'revoked')"
+    "  r[i] = (s[1] and not s[2]) and 1 or 0 "
+    "end "
+    "return r";
+
+
 /* KEYS: sess.  ARGV: the user who asks.  1: it was theirs, now revoked */
 static const char  ngx_http_chat_session_revoke_own[] =
     "if redis.call('HGET', KEYS[1], 'uid') ~= ARGV[1] then return 0 end "
@@ -79,6 +89,10 @@ static ngx_int_t ngx_http_chat_session_revoked_done(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
 static ngx_int_t ngx_http_chat_session_listed(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
+static ngx_int_t ngx_http_chat_session_check_live(ngx_http_request_t *r,
+    json_t *items);
+static ngx_int_t ngx_http_chat_session_alive(ngx_http_request_t *r,
+    redisReply *reply);
 static ngx_int_t ngx_http_chat_session_deleted(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
 static ngx_int_t ngx_http_chat_session_unlinked(ngx_http_request_t *r,
@@ -642,8 +656,89 @@ ngx_http_chat_session_listed(ngx_http_request_t *r,
         }
     }
 
+    return ngx_http_chat_session_check_live(r, items);
+}
+
+
+/*
+ * Redis forgets a session 30 idle days after its last refresh, MongoDB
+ * does not: list only those Redis still honours
+ */
+
+static ngx_int_t
+ngx_http_chat_session_check_live(ngx_http_request_t *r, json_t *items)
+{
+    size_t                    i, n;
+    ngx_str_t                *keys, sid;
+    ngx_http_chat_session_t  *ss;
+
+    n = json_array_size(items);
+
+    if (n == 0 || n > NGX_HTTP_CHAT_EVAL_MAX) {
+        /* more devices than one script takes: list them all */
+        return ngx_http_chat_send_json(r, NGX_HTTP_OK,
+                                       json_pack("{s:o}", "items", items));
+    }
+
+    ss = ngx_http_chat_session_state(r, items);
+    if (ss == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys = ngx_palloc(r->pool, n * sizeof(ngx_str_t));
+    if (keys == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        sid.data = (u_char *) json_string_value(
+                       json_object_get(json_array_get(items, i), "id"));
+        sid.len = sid.data ? 24 : 0;
+
+        if (sid.data == NULL
+            || ngx_http_chat_session_key(r->pool, &keys[i], &sid, "")
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_chat_redis_eval(r, ngx_http_chat_session_live, n, keys,
+                                    0, NULL, ngx_http_chat_session_alive);
+}
+
+
+static ngx_int_t
+ngx_http_chat_session_alive(ngx_http_request_t *r, redisReply *reply)
+{
+    size_t                    i, n;
+    json_t                   *live;
+    ngx_http_chat_ctx_t      *ctx;
+    ngx_http_chat_session_t  *ss;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    ss = ctx->state;
+    n = json_array_size(ss->reply);
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != n) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    live = json_array();
+    if (live == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (reply->element[i]->type == REDIS_REPLY_INTEGER
+            && reply->element[i]->integer == 1)
+        {
+            json_array_append(live, json_array_get(ss->reply, i));
+        }
+    }
+
     return ngx_http_chat_send_json(r, NGX_HTTP_OK,
-                                   json_pack("{s:o}", "items", items));
+                                   json_pack("{s:o}", "items", live));
 }
 
 
