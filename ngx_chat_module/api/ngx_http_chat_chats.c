@@ -960,3 +960,90 @@ ngx_http_chat_messages_get(ngx_http_request_t *r)
                                        ngx_http_chat_chats_done, arg,
                                        sizeof(ngx_http_chat_msg_arg_t));
 }
+
+
+/* POST /api/chats/:id/read and /delivered {upToSeq} */
+
+static ngx_int_t
+ngx_http_chat_chats_marker(ngx_http_request_t *r, ngx_uint_t read)
+{
+    json_t                   *v;
+    json_int_t                n;
+    ngx_http_chat_ctx_t      *ctx;
+    ngx_http_chat_msg_arg_t  *arg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t));
+    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_chat_chats_param(r, &arg->chat) != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such chat");
+    }
+
+    v = json_object_get(ctx->body, "upToSeq");
+
+    if (v == NULL || json_is_null(v)) {
+        return ngx_http_chat_send_invalid(r, "upToSeq", "is required");
+    }
+
+    if (!json_is_integer(v)) {
+        return ngx_http_chat_send_invalid(r, "upToSeq",
+                                          "must be an integer");
+    }
+
+    n = json_integer_value(v);
+
+    if (n < 0 || n > NGX_MAX_OFF_T_VALUE) {
+        return ngx_http_chat_send_invalid(r, "upToSeq",
+                                          "must be a number, 0 or more");
+    }
+
+    arg->seq = n;
+    arg->read = read;
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_marker_run,
+                                       ngx_http_chat_chats_done, arg,
+                                       sizeof(ngx_http_chat_msg_arg_t));
+}
+
+
+ngx_int_t
+ngx_http_chat_chats_read(ngx_http_request_t *r)
+{
+    return ngx_http_chat_chats_marker(r, 1);
+}
+
+
+ngx_int_t
+ngx_http_chat_chats_delivered(ngx_http_request_t *r)
+{
+    return ngx_http_chat_chats_marker(r, 0);
+}
+
+
+/* GET /api/messages/:id/receipts */
+
+ngx_int_t
+ngx_http_chat_messages_receipts(ngx_http_request_t *r)
+{
+    ngx_http_chat_msg_arg_t  *arg;
+
+    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t));
+    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_chat_chats_param(r, &arg->id) != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such message");
+    }
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_receipts_run,
+                                       ngx_http_chat_chats_done, arg,
+                                       sizeof(ngx_http_chat_msg_arg_t));
+}
+

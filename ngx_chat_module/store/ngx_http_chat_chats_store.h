@@ -58,6 +58,7 @@ typedef struct {
     unsigned      has_reply:1;
     unsigned      has_before:1;
     unsigned      has_after:1;
+    unsigned      read:1;          /* a marker: read (or delivered) */
     char          temp_id[NGX_HTTP_CHAT_TEMP_ID_MAX + 1];
     char          type[16];
     size_t        content_len;     /* the content as JSON after the struct */
@@ -83,6 +84,15 @@ void ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
 void ngx_http_chat_msg_list_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 void ngx_http_chat_msg_get_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+/*
+ * moves my read (and delivered) or delivered marker forward to arg->seq,
+ * clamped to the chat's highest seq: NGX_DONE with the markers
+ */
+void ngx_http_chat_msg_marker_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+/* who got and read message arg->id: NGX_DONE with the receipts */
+void ngx_http_chat_msg_receipts_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 
 
