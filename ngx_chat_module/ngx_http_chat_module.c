@@ -304,6 +304,20 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       offsetof(ngx_http_chat_main_conf_t, group_max_size),
       &ngx_http_chat_group_max_size_bounds },
 
+    { ngx_string("chat_edit_window"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, edit_window),
+      NULL },
+
+    { ngx_string("chat_delete_window"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, delete_window),
+      NULL },
+
     { ngx_string("chat_ready_check"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_chat_ready_check,
@@ -430,6 +444,8 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->mongo_pool_size = NGX_CONF_UNSET_UINT;
     cmcf->upstream_timeout = NGX_CONF_UNSET_MSEC;
     cmcf->group_max_size = NGX_CONF_UNSET_UINT;
+    cmcf->edit_window = NGX_CONF_UNSET;
+    cmcf->delete_window = NGX_CONF_UNSET;
     cmcf->jwt_ttl = NGX_CONF_UNSET;
     cmcf->jwt_leeway = NGX_CONF_UNSET;
     cmcf->refresh_ttl = NGX_CONF_UNSET;
@@ -455,6 +471,8 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(cmcf->mongo_pool_size, 16);
     ngx_conf_init_msec_value(cmcf->upstream_timeout, 10000);
     ngx_conf_init_uint_value(cmcf->group_max_size, 256);
+    ngx_conf_init_value(cmcf->edit_window, 15 * 60);
+    ngx_conf_init_value(cmcf->delete_window, 48 * 60 * 60);
     ngx_conf_init_value(cmcf->jwt_ttl, 15 * 60);
     ngx_conf_init_value(cmcf->jwt_leeway, 30);
     ngx_conf_init_value(cmcf->refresh_ttl, 30 * 24 * 60 * 60);

@@ -74,6 +74,8 @@ typedef struct {
     ngx_msec_t                 upstream_timeout;
 
     ngx_uint_t                 group_max_size;  /* members, creator too */
+    time_t                     edit_window;     /* a sender may edit */
+    time_t                     delete_window;   /* deleted for everyone */
 
     /* readiness checks of external HTTP dependencies: ngx_str_t URLs */
     ngx_array_t               *ready_checks;

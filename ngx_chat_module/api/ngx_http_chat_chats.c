@@ -1047,3 +1047,94 @@ ngx_http_chat_messages_receipts(ngx_http_request_t *r)
                                        sizeof(ngx_http_chat_msg_arg_t));
 }
 
+
+/* the answer of an operation on a message */
+
+static ngx_int_t
+ngx_http_chat_msg_op_done(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t)
+{
+    json_t      *json, *code, *message;
+    ngx_int_t    rc;
+
+    json = t->result;
+
+    switch (t->rc) {
+
+    case NGX_BUSY:
+        return ngx_http_chat_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                        "only the sender may do this");
+
+    case NGX_ABORT:
+        code = json_object_get(json, "code");
+        message = json_object_get(json, "message");
+
+        if (!json_is_string(code) || !json_is_string(message)) {
+            break;
+        }
+
+        rc = ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
+                                      json_string_value(code),
+                                      json_string_value(message));
+        return rc;
+
+    default:
+        break;
+    }
+
+    return ngx_http_chat_chats_done(r, t);
+}
+
+
+/* PUT /api/messages/:id {content} */
+
+ngx_int_t
+ngx_http_chat_messages_edit(ngx_http_request_t *r)
+{
+    json_t                     *content;
+    ngx_str_t                   type;
+    const char                 *field, *err;
+    ngx_http_chat_ctx_t        *ctx;
+    ngx_http_chat_msg_arg_t    *arg;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
+
+    ngx_str_set(&type, "text");
+
+    content = ngx_http_chat_chats_content(&type,
+                                          json_object_get(ctx->body,
+                                                          "content"),
+                                          &field, &err);
+    if (content == NULL) {
+        if (err == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_chat_send_invalid(r, field, err);
+    }
+
+    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t)
+                               + json_string_length(content) + 1);
+    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
+        json_decref(content);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    arg->content_len = json_string_length(content);
+    ngx_memcpy(arg + 1, json_string_value(content), arg->content_len);
+    json_decref(content);
+
+    if (ngx_http_chat_chats_param(r, &arg->id) != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such message");
+    }
+
+    arg->window = (int64_t) cmcf->edit_window * 1000;
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_edit_run,
+                                       ngx_http_chat_msg_op_done, arg,
+                                       sizeof(ngx_http_chat_msg_arg_t)
+                                       + arg->content_len + 1);
+}

@@ -228,6 +228,29 @@ ngx_http_chat_chats_value_json(bson_iter_t *it)
         return json_boolean(bson_iter_bool(it));
     }
 
+    if (BSON_ITER_HOLDS_DATE_TIME(it)) {
+        return ngx_http_chat_json_time(bson_iter_date_time(it));
+    }
+
+    if (BSON_ITER_HOLDS_ARRAY(it) && bson_iter_recurse(it, &child)) {
+        obj = json_array();
+        if (obj == NULL) {
+            return NULL;
+        }
+
+        while (bson_iter_next(&child)) {
+            if (json_array_append_new(obj,
+                                      ngx_http_chat_chats_value_json(&child))
+                != 0)
+            {
+                json_decref(obj);
+                return NULL;
+            }
+        }
+
+        return obj;
+    }
+
     if (BSON_ITER_HOLDS_DOCUMENT(it) && bson_iter_recurse(it, &child)) {
         obj = json_object();
         if (obj == NULL) {
@@ -291,10 +314,10 @@ ngx_http_chat_chats_append_json(bson_t *b, const char *key, json_t *v)
 }
 
 
-/* a message document as the API shows it */
+/* a message document as the API shows it; full: with its edit history */
 
 static json_t *
-ngx_http_chat_msg_json(const bson_t *doc)
+ngx_http_chat_msg_json(const bson_t *doc, ngx_uint_t full)
 {
     json_t       *m;
     const char   *key;
@@ -326,7 +349,10 @@ ngx_http_chat_msg_json(const bson_t *doc)
 
         } else if (ngx_strcmp(key, "tempId") == 0
                    || ngx_strcmp(key, "type") == 0
-                   || ngx_strcmp(key, "content") == 0)
+                   || ngx_strcmp(key, "content") == 0
+                   || (ngx_strcmp(key, "edited") == 0
+                       && BSON_ITER_HOLDS_BOOL(&it))
+                   || (full && ngx_strcmp(key, "edits") == 0))
         {
             json_object_set_new(m, key, ngx_http_chat_chats_value_json(&it));
         }
@@ -502,7 +528,7 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
     count = 0;
 
     if (rc == NGX_OK) {
-        last = ngx_http_chat_msg_json(&msg);
+        last = ngx_http_chat_msg_json(&msg, 0);
         json_object_set_new(c, "lastMessage", last ? last : json_null());
 
         if (ngx_http_chat_chats_int(&msg, "seq") > read_seq) {
@@ -1098,7 +1124,7 @@ ngx_http_chat_msg_answer(const bson_t *doc)
 {
     json_t  *m;
 
-    m = ngx_http_chat_msg_json(doc);
+    m = ngx_http_chat_msg_json(doc, 1);
     if (m == NULL) {
         return NULL;
     }
@@ -1432,7 +1458,7 @@ ngx_http_chat_msg_list_run(ngx_http_chat_mongo_task_t *t,
     items = json_array();
 
     while (items && mongoc_cursor_next(cursor, &d)) {
-        m = ngx_http_chat_msg_json(d);
+        m = ngx_http_chat_msg_json(d, 0);
 
         if (m == NULL || json_array_append_new(items, m) != 0) {
             json_decref(items);
@@ -1638,6 +1664,202 @@ ngx_http_chat_msg_marker_run(ngx_http_chat_mongo_task_t *t,
 
     /* NGX_DONE: answered 200, nothing was created */
     ngx_http_chat_chats_answer(t, rc == NGX_OK ? NGX_DONE : rc, m);
+}
+
+
+/*
+ * A message of a chat I am in, for an operation on it: NGX_OK with the
+ * document, NGX_DECLINED (none, a number without a message, or not a
+ * member), NGX_ERROR
+ */
+
+static ngx_int_t
+ngx_http_chat_msg_mine_to_see(mongoc_database_t *db,
+    ngx_http_chat_msg_arg_t *a, bson_t *doc, bson_error_t *error)
+{
+    bson_t       filter, me;
+    ngx_int_t    rc;
+    bson_iter_t  it;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", &a->id);
+
+    rc = ngx_http_chat_chats_find_one(db, "messages", &filter, NULL, doc,
+                                      error);
+    bson_destroy(&filter);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (!bson_iter_init_find(&it, doc, "chatId") || !BSON_ITER_HOLDS_OID(&it))
+    {
+        return NGX_DECLINED;
+    }
+
+    bson_oid_copy(bson_iter_oid(&it), &a->chat);
+
+    if (!bson_iter_init_find(&it, doc, "type") || !BSON_ITER_HOLDS_UTF8(&it)
+        || ngx_strcmp(bson_iter_utf8(&it, NULL), "tombstone") == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    bson_init(&me);
+    rc = ngx_http_chat_chats_member(db, &a->chat, &a->user, &me, error);
+    bson_destroy(&me);
+
+    return rc;
+}
+
+
+static ngx_uint_t
+ngx_http_chat_msg_is(const bson_t *doc, const char *key, const char *value)
+{
+    bson_iter_t  it;
+
+    return bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it)
+           && ngx_strcmp(bson_iter_utf8(&it, NULL), value) == 0;
+}
+
+
+static ngx_uint_t
+ngx_http_chat_msg_sent_by(const bson_t *doc, const bson_oid_t *user)
+{
+    bson_iter_t  it;
+
+    return bson_iter_init_find(&it, doc, "senderId")
+           && BSON_ITER_HOLDS_OID(&it)
+           && bson_oid_equal(bson_iter_oid(&it), user);
+}
+
+
+static int64_t
+ngx_http_chat_msg_time(const bson_t *doc, const char *key)
+{
+    bson_iter_t  it;
+
+    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_DATE_TIME(&it))
+    {
+        return bson_iter_date_time(&it);
+    }
+
+    return 0;
+}
+
+
+/*
+ * PUT /api/messages/:id: the sender, alone, edits a text message within
+ * the window; the version replaced goes to "edits" with its own time
+ * (createdAt for the original).  Only the sender writes their message.
+ */
+
+void
+ngx_http_chat_msg_edit_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    bson_t                doc, filter, update, sub, old;
+    int64_t               now, at;
+    ngx_int_t             rc;
+    bson_iter_t           it;
+    const char           *prev;
+    uint32_t              len;
+    mongoc_collection_t  *messages;
+
+    bson_init(&doc);
+    rc = ngx_http_chat_msg_mine_to_see(db, a, &doc, &t->error);
+
+    if (rc != NGX_OK) {
+        bson_destroy(&doc);
+        ngx_http_chat_chats_answer(t, rc, NULL);
+        return;
+    }
+
+    if (!ngx_http_chat_msg_sent_by(&doc, &a->user)) {
+        bson_destroy(&doc);
+        ngx_http_chat_chats_answer(t, NGX_BUSY, NULL);
+        return;
+    }
+
+    now = ngx_http_chat_chats_now();
+
+    if (!ngx_http_chat_msg_is(&doc, "type", "text")
+        || !bson_iter_init_find(&it, &doc, "content")
+        || !BSON_ITER_HOLDS_UTF8(&it))
+    {
+        bson_destroy(&doc);
+        ngx_http_chat_chats_answer(t, NGX_ABORT,
+                                   json_pack("{s:s,s:s}", "code", "not_text",
+                                             "message", "only a text message "
+                                             "can be edited"));
+        return;
+    }
+
+    if (ngx_http_chat_msg_time(&doc, "createdAt") + a->window < now) {
+        bson_destroy(&doc);
+        ngx_http_chat_chats_answer(t, NGX_ABORT,
+                                   json_pack("{s:s,s:s}", "code",
+                                             "edit_window_passed", "message",
+                                             "the time to edit this message "
+                                             "has passed"));
+        return;
+    }
+
+    prev = bson_iter_utf8(&it, &len);
+    at = ngx_http_chat_msg_time(&doc, "editedAt");
+
+    if (at == 0) {
+        at = ngx_http_chat_msg_time(&doc, "createdAt");
+    }
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", &a->id);
+    BSON_APPEND_OID(&filter, "senderId", &a->user);
+    BSON_APPEND_UTF8(&filter, "type", "text");
+
+    bson_init(&update);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &sub);
+    bson_append_utf8(&sub, "content", -1, (char *) (a + 1), a->content_len);
+    BSON_APPEND_BOOL(&sub, "edited", true);
+    BSON_APPEND_DATE_TIME(&sub, "editedAt", now);
+    bson_append_document_end(&update, &sub);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$push", &sub);
+    BSON_APPEND_DOCUMENT_BEGIN(&sub, "edits", &old);
+    bson_append_utf8(&old, "content", -1, prev, len);
+    BSON_APPEND_DATE_TIME(&old, "editedAt", at);
+    bson_append_document_end(&sub, &old);
+    bson_append_document_end(&update, &sub);
+
+    messages = mongoc_database_get_collection(db, "messages");
+
+    rc = mongoc_collection_update_one(messages, &filter, &update, NULL, NULL,
+                                      &t->error)
+         ? NGX_OK : NGX_ERROR;
+
+    mongoc_collection_destroy(messages);
+    bson_destroy(&update);
+    bson_destroy(&filter);
+    bson_destroy(&doc);
+
+    if (rc == NGX_OK) {
+        /* as it is now: deleted for everyone meanwhile is not text */
+        bson_init(&doc);
+        rc = ngx_http_chat_msg_mine_to_see(db, a, &doc, &t->error);
+
+        if (rc == NGX_OK && !ngx_http_chat_msg_is(&doc, "type", "text")) {
+            rc = NGX_DECLINED;
+        }
+
+        ngx_http_chat_chats_answer(t, rc == NGX_OK ? NGX_DONE : rc,
+                                   rc == NGX_OK
+                                   ? ngx_http_chat_msg_answer(&doc) : NULL);
+        bson_destroy(&doc);
+        return;
+    }
+
+    ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
 }
 
 

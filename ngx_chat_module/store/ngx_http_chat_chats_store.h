@@ -54,11 +54,13 @@ typedef struct {
     int64_t       seq;             /* the number taken in Redis */
     int64_t       before;
     int64_t       after;
+    int64_t       window;          /* edit or delete: ms after createdAt */
     ngx_uint_t    limit;
     unsigned      has_reply:1;
     unsigned      has_before:1;
     unsigned      has_after:1;
     unsigned      read:1;          /* a marker: read (or delivered) */
+    unsigned      everyone:1;      /* delete for everyone (or for me) */
     char          temp_id[NGX_HTTP_CHAT_TEMP_ID_MAX + 1];
     char          type[16];
     size_t        content_len;     /* the content as JSON after the struct */
@@ -90,6 +92,12 @@ void ngx_http_chat_msg_get_run(ngx_http_chat_mongo_task_t *t,
  * clamped to the chat's highest seq: NGX_DONE with the markers
  */
 void ngx_http_chat_msg_marker_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+/*
+ * edits my text message arg->id: NGX_DONE with it, NGX_BUSY not mine,
+ * NGX_ABORT with {code, message} not text or too late
+ */
+void ngx_http_chat_msg_edit_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 /* who got and read message arg->id: NGX_DONE with the receipts */
 void ngx_http_chat_msg_receipts_run(ngx_http_chat_mongo_task_t *t,

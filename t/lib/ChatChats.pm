@@ -18,8 +18,10 @@ use JSON::PP qw(encode_json decode_json);
 our $Twilio;
 our (%Tok, %Id, %Phone);
 
+# $extra: more http{} directives for this suite
 sub init {
-    my ($prefix) = @_;
+    my ($prefix, $extra) = @_;
+    $extra //= "";
 
     $Twilio = FakeHTTP->new;
     $Twilio->set_reply(201, '{"sid":"SM1","status":"queued"}');
@@ -42,7 +44,7 @@ sub init {
     chat_twilio_from +15005550006;
     chat_otp_ip_limit 1000;
     chat_group_max_size 4;
-}) unless defined $block->http_config;
+} . "    $extra\n") unless defined $block->http_config;
 
         $block->set_value("config", "location /api/ { chat_api; }")
             unless defined $block->config;

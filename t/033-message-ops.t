@@ -1,0 +1,118 @@
+# Operations on messages: edit (sender only, text only, within
+# chat_edit_window, history kept), and bad inputs.
+
+use Test::Nginx::Socket 'no_plan';
+use ChatTest;
+use ChatChats;
+use JSON::PP;
+
+BEGIN { ChatChats::init("561", "chat_edit_window 3s;\n    chat_delete_window 3s;") }
+
+*Id = \%ChatChats::Id;
+our (%Id, %Chat, %Msg, $Got);
+
+sub send_msg {
+    my ($who, $chat, $temp, $type, $content) = @_;
+    return ChatChats::api($who => POST => "/api/messages",
+        { chatId => $chat, tempId => $temp, type => $type, content => $content })->{message};
+}
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: alice edits her text twice: edited, editedAt, and the history
+--- init
+ChatChats::setup();
+$main::Chat{g} = ChatChats::api(alice => POST => "/api/chats/group",
+    { name => "ops", memberIds => [ $main::Id{bob} ] })->{chat}{id};
+$main::Msg{t} = main::send_msg(alice => $main::Chat{g}, "e1", text => "first");
+$main::Msg{loc} = main::send_msg(alice => $main::Chat{g}, "e2", location => { lat => 1, lng => 2 });
+$main::Msg{b} = main::send_msg(bob => $main::Chat{g}, "e3", text => "bob's");
+my $e1 = ChatChats::api(alice => PUT => "/api/messages/$main::Msg{t}{id}", { content => "second" })->{message};
+my $e2 = ChatChats::api(alice => PUT => "/api/messages/$main::Msg{t}{id}", { content => "third \x{1F600}", edited => JSON::PP::false })->{message};
+$main::Got = join " ", $e1->{content}, ($e1->{edited} ? "edited" : "not-edited"), scalar(@{ $e1->{edits} }),
+    $e2->{content} eq "third \x{1F600}" ? "utf8-ok" : "utf8-bad", $e2->{seq},
+    join(",", map { $_->{content} } @{ $e2->{edits} }),
+    ($e2->{edits}[0]{editedAt} eq $main::Msg{t}{createdAt} ? "t0-ok" : "t0-bad"),
+    ($e2->{edits}[1]{editedAt} eq $e1->{editedAt} ? "t1-ok" : "t1-bad"),
+    ($e2->{editedAt} =~ /^\d{4}-/ ? "at-ok" : "at-bad");
+my $id = $main::Msg{t}{id};
+ChatChats::dyn($block, as => "bob", request => "GET /api/messages/$id",
+    response_body_like => qr/"content":"third \x{1F600}".*"edited":true.*"edits":\[\{"content":"first"/);
+--- response_body_filters eval
+sub { my $b = Encode::decode_utf8($_[0]); ($b =~ /"edits":\[\{"content":"first","editedAt":"[^"]+"\},\{"content":"second"/ ? "history-ok" : $b) . " $main::Got\n" }
+--- response_body
+history-ok second edited 1 utf8-ok 1 first,second t0-ok t1-ok at-ok
+--- error_code: 200
+
+
+
+=== TEST 2: in the list: edited and the new content, without the history
+--- init
+ChatChats::dyn($block, as => "bob", request => "GET /api/chats/$main::Chat{g}/messages?after=0&limit=1");
+--- response_body_like: ^\{"items":\[\{"id":"[0-9a-f]{24}","chatId":"[0-9a-f]{24}","seq":1,"senderId":"[0-9a-f]{24}","tempId":"e1","type":"text","content":"third [^"]+","createdAt":"[^"]+","edited":true,"editedAt":"[^"]+"\}\]\}$
+--- error_code: 200
+
+
+
+=== TEST 3: someone else's message 403, not text 422, a non-member 404
+--- init
+my $g = $main::Chat{g};
+ChatChats::dyn($block, as => "bob", request => [
+    "PUT /api/messages/$main::Msg{t}{id}\n{\"content\":\"mine now\"}",
+    "PUT /api/messages/$main::Msg{b}{id}\n{\"content\":\"fixed\"}" ],
+    error_code => [403, 200],
+    response_body_like => [ qr/^\{"error":\{"code":"forbidden"/, qr/"content":"fixed"/ ]);
+my ($s1, $b1) = ChatChats::call(alice => PUT => "/api/messages/$main::Msg{loc}{id}", { content => "x" });
+my ($s2, $b2) = ChatChats::call(carol => PUT => "/api/messages/$main::Msg{t}{id}", { content => "x" });
+$main::Got = "$s1 $b1->{error}{code} $s2 $b2->{error}{code}";
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body eval
+["422 not_text 404 not_found\n", "422 not_text 404 not_found\n"]
+
+
+
+=== TEST 4: after chat_edit_window: 422 edit_window_passed
+--- init
+sleep 4;
+ChatChats::dyn($block, as => "alice", request => "PUT /api/messages/$main::Msg{t}{id}\n{\"content\":\"too late\"}");
+--- response_body_like: ^\{"error":\{"code":"edit_window_passed"
+--- error_code: 422
+
+
+
+=== TEST 5: bad inputs of edit
+--- init
+my $m = main::send_msg(alice => $main::Chat{g}, "e4", text => "to edit");
+my @cases = (
+    [ $m->{id}, {}, 400, qr/content is required/ ],
+    [ $m->{id}, { content => undef }, 400, qr/content is required/ ],
+    [ $m->{id}, { content => "" }, 400, qr/content must be 1 to 4096/ ],
+    [ $m->{id}, { content => "x" x 4097 }, 400, qr/content must be 1 to 4096/ ],
+    [ $m->{id}, { content => "a\x{07}b" }, 400, qr/control/ ],
+    [ $m->{id}, { content => 5 }, 400, qr/content must be a string/ ],
+    [ $m->{id}, { content => { '$gt' => "" } }, 400, qr/content must be a string/ ],
+    [ $m->{id}, { content => [ "x" ] }, 400, qr/content must be a string/ ],
+    [ "zz", { content => "x" }, 404, qr/not_found/ ],
+    [ "0123456789abcdef01234567", { content => "x" }, 404, qr/not_found/ ],
+    [ $main::Chat{g}, { content => "x" }, 404, qr/not_found/ ],
+    [ $m->{id}, { content => "x" x 4096, '$set' => { senderId => "x" } }, 200, qr/"edited":true/ ],
+);
+ChatChats::dyn($block, as => "alice",
+    request => [ map { "PUT /api/messages/$_->[0]\n" . JSON::PP::encode_json($_->[1]) } @cases ],
+    error_code => [ map { $_->[2] } @cases ],
+    response_body_like => [ map { $_->[3] } @cases ]);
+
+
+
+=== TEST 6: malformed bodies and invalid UTF-8
+--- init
+ChatChats::dyn($block, as => "alice", request => [
+    "PUT /api/messages/$main::Msg{t}{id}\n{\"content\":\"\xff\xfe\"}",
+    "PUT /api/messages/$main::Msg{t}{id}\n[1]",
+    "PUT /api/messages/$main::Msg{t}{id}\n{\"content\":\"a\\u0000b\"}" ],
+    error_code => [400, 400, 400],
+    response_body_like => [ qr/invalid_json/, qr/invalid_json/, qr/invalid_json/ ]);
