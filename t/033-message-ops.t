@@ -116,3 +116,101 @@ ChatChats::dyn($block, as => "alice", request => [
     "PUT /api/messages/$main::Msg{t}{id}\n{\"content\":\"a\\u0000b\"}" ],
     error_code => [400, 400, 400],
     response_body_like => [ qr/invalid_json/, qr/invalid_json/, qr/invalid_json/ ]);
+
+
+
+=== TEST 7: delete for me: gone from my reads (get, list, last message), not from others'; again is fine
+--- init
+$main::Chat{d} = ChatChats::api(alice => POST => "/api/chats/group",
+    { name => "deletes", memberIds => [ $main::Id{bob} ] })->{chat}{id};
+$main::Msg{"d$_"} = main::send_msg($_ <= 2 ? "bob" : "alice", $main::Chat{d}, "d$_", text => "delete me $_") for 1 .. 4;
+my @r = map { my ($s, $b) = ChatChats::call(bob => DELETE => "/api/messages/$main::Msg{$_}{id}"); "$s:" . ($b->{success} ? "ok" : "bad") } qw(d1 d1 d4);
+my ($s) = ChatChats::call(bob => GET => "/api/messages/$main::Msg{d1}{id}");
+my $mine = join ",", map { $_->{seq} } @{ ChatChats::api(bob => GET => "/api/chats/$main::Chat{d}/messages")->{items} };
+my $theirs = join ",", map { $_->{seq} } @{ ChatChats::api(alice => GET => "/api/chats/$main::Chat{d}/messages")->{items} };
+my ($c) = grep { $_->{id} eq $main::Chat{d} } @{ ChatChats::api(bob => GET => "/api/chats")->{items} };
+my ($ca) = grep { $_->{id} eq $main::Chat{d} } @{ ChatChats::api(alice => GET => "/api/chats")->{items} };
+$main::Got = join " ", @r, "get=$s", "mine=$mine", "theirs=$theirs",
+    "last=$c->{lastMessage}{seq}", "unread=$c->{unreadCount}", "alice-last=$ca->{lastMessage}{seq}";
+ChatChats::dyn($block, as => "bob", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+200:ok 200:ok 200:ok get=404 mine=3,2 theirs=4,3,2,1 last=3 unread=1 alice-last=4
+--- error_code: 200
+
+
+
+=== TEST 8: delete for everyone: bob may not delete alice's; alice (an admin) deletes bob's; a tombstone at the same seq
+--- init
+my ($s1, $b1) = ChatChats::call(bob => DELETE => "/api/messages/$main::Msg{d3}{id}?forEveryone=true");
+my ($s2, $b2) = ChatChats::call(alice => DELETE => "/api/messages/$main::Msg{d2}{id}?forEveryone=true");
+my ($s3, $b3) = ChatChats::call(alice => DELETE => "/api/messages/$main::Msg{d2}{id}?forEveryone=true");
+my ($s4, $b4) = ChatChats::call(alice => DELETE => "/api/messages/$main::Msg{d3}{id}?forEveryone=false");
+my $m = $b2->{message};
+$main::Got = join " ", "$s1:$b1->{error}{code}", $s2, $m->{type}, $m->{seq}, (exists $m->{content} ? "content" : "no-content"),
+    ($m->{deletedBy} eq $main::Id{alice} ? "by-alice" : "by-other"), ($m->{deletedAt} ? "at" : "no-at"),
+    $s3, ($b3->{message}{deletedAt} eq $m->{deletedAt} ? "same" : "other"), $s4;
+my $seqs = join ",", map { "$_->{seq}:$_->{type}" } @{ ChatChats::api(bob => GET => "/api/chats/$main::Chat{d}/messages?after=0")->{items} };
+$main::Got .= " $seqs";
+my ($s5, $b5) = ChatChats::call(bob => PUT => "/api/messages/$main::Msg{d2}{id}", { content => "back" });
+$main::Got .= " edit=$s5:$b5->{error}{code}";
+ChatChats::dyn($block, as => "bob", request => "GET /api/messages/$main::Msg{d2}{id}",
+    response_body_like => qr/^\{"message":\{"id":"$main::Msg{d2}{id}","chatId":"[0-9a-f]{24}","seq":2,"senderId":"$main::Id{bob}","tempId":"d2","type":"deleted","createdAt":"[^"]+","deletedAt":"[^"]+","deletedBy":"$main::Id{alice}"\}\}$/);
+--- response_body_filters eval
+sub { ($_[0] =~ /"type":"deleted"/ ? "get-ok" : $_[0]) . " $main::Got\n" }
+--- response_body
+get-ok 403:forbidden 200 deleted 2 no-content by-alice at 200 same 200 2:deleted,3:text edit=422:not_text
+--- error_code: 200
+
+
+
+=== TEST 9: the sender deletes their own for everyone; in a private chat the other may not
+--- init
+$main::Chat{ab} = ChatChats::api(alice => POST => "/api/chats/private", { userId => $main::Id{bob} })->{chat}{id};
+my $p = main::send_msg(bob => $main::Chat{ab}, "p1", text => "private");
+my ($s1, $b1) = ChatChats::call(alice => DELETE => "/api/messages/$p->{id}?forEveryone=true");
+my ($s2, $b2) = ChatChats::call(bob => DELETE => "/api/messages/$p->{id}?forEveryone=true");
+my ($s3) = ChatChats::call(carol => DELETE => "/api/messages/$p->{id}?forEveryone=true");
+my ($s4) = ChatChats::call(carol => DELETE => "/api/messages/$p->{id}");
+$main::Got = "$s1:$b1->{error}{code} $s2:$b2->{message}{type}:$b2->{message}{deletedBy} $s3 $s4";
+ChatChats::dyn($block, as => "bob", request => "GET /api/chats");
+--- response_body_filters eval
+sub { my $b = $main::Id{bob}; $main::Got =~ s/$b/bob/r . "\n" }
+--- response_body
+403:forbidden 200:deleted:bob 404 404
+--- error_code: 200
+
+
+
+=== TEST 10: after chat_delete_window: 422 for everyone, still fine for me
+--- init
+my $m = main::send_msg(alice => $main::Chat{d}, "late", text => "late");
+sleep 4;
+my ($s1, $b1) = ChatChats::call(alice => DELETE => "/api/messages/$m->{id}?forEveryone=true");
+my ($s2) = ChatChats::call(alice => DELETE => "/api/messages/$m->{id}");
+$main::Got = "$s1:$b1->{error}{code} $s2";
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+422:delete_window_passed 200
+--- error_code: 200
+
+
+
+=== TEST 11: bad inputs of delete
+--- init
+my $id = $main::Msg{d3}{id};
+ChatChats::dyn($block, as => "bob", request => [
+    "DELETE /api/messages/$id?forEveryone=yes",
+    "DELETE /api/messages/$id?forEveryone=1",
+    "DELETE /api/messages/$id?forEveryone=",
+    "DELETE /api/messages/$id?forEveryone=%7B%22%24gt%22%3A%22%22%7D",
+    "DELETE /api/messages/zz",
+    "DELETE /api/messages/0123456789abcdef01234567?forEveryone=true",
+    "DELETE /api/messages/$main::Chat{d}",
+    "DELETE /api/messages/" . ("a" x 300) ],
+    error_code => [400, 400, 400, 400, 404, 404, 404, 404],
+    response_body_like => [ qr/forEveryone must be true or false/, qr/forEveryone/, qr/forEveryone/, qr/forEveryone/,
+                            qr/not_found/, qr/not_found/, qr/not_found/, qr/not_found/ ]);

@@ -111,7 +111,7 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
     { NGX_HTTP_PUT, ngx_string("/api/messages/:id"),
       NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_messages_edit },
     { NGX_HTTP_DELETE, ngx_string("/api/messages/:id"),
-      0, ngx_http_chat_todo },
+      0, ngx_http_chat_messages_delete },
     { NGX_HTTP_POST, ngx_string("/api/messages/:id/react"),
       NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
 

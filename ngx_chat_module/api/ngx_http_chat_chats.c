@@ -1063,7 +1063,7 @@ ngx_http_chat_msg_op_done(ngx_http_request_t *r,
 
     case NGX_BUSY:
         return ngx_http_chat_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
-                                        "only the sender may do this");
+                                        "this is not yours to change");
 
     case NGX_ABORT:
         code = json_object_get(json, "code");
@@ -1137,4 +1137,43 @@ ngx_http_chat_messages_edit(ngx_http_request_t *r)
                                        ngx_http_chat_msg_op_done, arg,
                                        sizeof(ngx_http_chat_msg_arg_t)
                                        + arg->content_len + 1);
+}
+
+
+/* DELETE /api/messages/:id?forEveryone=true */
+
+ngx_int_t
+ngx_http_chat_messages_delete(ngx_http_request_t *r)
+{
+    ngx_str_t                   v;
+    ngx_http_chat_msg_arg_t    *arg;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
+
+    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t));
+    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "forEveryone", 11, &v) == NGX_OK) {
+        if (v.len == 4 && ngx_strncmp(v.data, "true", 4) == 0) {
+            arg->everyone = 1;
+
+        } else if (!(v.len == 5 && ngx_strncmp(v.data, "false", 5) == 0)) {
+            return ngx_http_chat_send_invalid(r, "forEveryone",
+                                              "must be true or false");
+        }
+    }
+
+    if (ngx_http_chat_chats_param(r, &arg->id) != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such message");
+    }
+
+    arg->window = (int64_t) cmcf->delete_window * 1000;
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_delete_run,
+                                       ngx_http_chat_msg_op_done, arg,
+                                       sizeof(ngx_http_chat_msg_arg_t));
 }

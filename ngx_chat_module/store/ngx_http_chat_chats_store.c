@@ -363,6 +363,70 @@ ngx_http_chat_msg_json(const bson_t *doc, ngx_uint_t full)
 
 
 /*
+ * Appends _id: {$nin: [...]} of the messages of chat that user deleted
+ * for themselves ("hidden", one document each), if any
+ */
+
+static ngx_int_t
+ngx_http_chat_msg_hidden_nin(mongoc_database_t *db, const bson_oid_t *chat,
+    const bson_oid_t *user, bson_t *filter, bson_error_t *error)
+{
+    char                  key[16];
+    bson_t                f, opts, sub, nin, arr;
+    ngx_uint_t            i;
+    bson_iter_t           it;
+    const bson_t         *d;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *coll;
+
+    bson_init(&f);
+    BSON_APPEND_OID(&f, "userId", user);
+    BSON_APPEND_OID(&f, "chatId", chat);
+    bson_init(&opts);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &sub);
+    BSON_APPEND_INT32(&sub, "messageId", 1);
+    bson_append_document_end(&opts, &sub);
+
+    coll = mongoc_database_get_collection(db, "hidden");
+    cursor = mongoc_collection_find_with_opts(coll, &f, &opts, NULL);
+    bson_destroy(&opts);
+    bson_destroy(&f);
+
+    bson_init(&arr);
+    i = 0;
+
+    while (mongoc_cursor_next(cursor, &d)) {
+        if (bson_iter_init_find(&it, d, "messageId")
+            && BSON_ITER_HOLDS_OID(&it))
+        {
+            ngx_sprintf((u_char *) key, "%ui%Z", i++);
+            BSON_APPEND_OID(&arr, key, bson_iter_oid(&it));
+        }
+    }
+
+    if (mongoc_cursor_error(cursor, error)) {
+        bson_destroy(&arr);
+        mongoc_cursor_destroy(cursor);
+        mongoc_collection_destroy(coll);
+        return NGX_ERROR;
+    }
+
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(coll);
+
+    if (i) {
+        BSON_APPEND_DOCUMENT_BEGIN(filter, "_id", &nin);
+        BSON_APPEND_ARRAY(&nin, "$nin", &arr);
+        bson_append_document_end(filter, &nin);
+    }
+
+    bson_destroy(&arr);
+
+    return NGX_OK;
+}
+
+
+/*
  * A chat as the API shows it to user: its fields, my role, the members'
  * count and up to member_limit of their ids (0: all), the last message
  * and my unread count (messages of others after my readSeq).
@@ -507,9 +571,18 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
                                                  (json_int_t) count,
                                                  "ids", ids));
 
-    /* the last message */
+    /* the last message, but not one I deleted for me */
     bson_init(&filter);
     BSON_APPEND_OID(&filter, "chatId", &chat_id);
+
+    if (ngx_http_chat_msg_hidden_nin(db, &chat_id, user, &filter, error)
+        != NGX_OK)
+    {
+        bson_destroy(&filter);
+        json_decref(c);
+        return NULL;
+    }
+
     bson_init(&sort);
     BSON_APPEND_INT32(&sort, "seq", -1);
     bson_init(&msg);
@@ -1430,6 +1503,15 @@ ngx_http_chat_msg_list_run(ngx_http_chat_mongo_task_t *t,
     bson_init(&filter);
     BSON_APPEND_OID(&filter, "chatId", &a->chat);
 
+    if (ngx_http_chat_msg_hidden_nin(db, &a->chat, &a->user, &filter,
+                                     &t->error)
+        != NGX_OK)
+    {
+        bson_destroy(&filter);
+        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+        return;
+    }
+
     if (a->has_before || a->has_after) {
         BSON_APPEND_DOCUMENT_BEGIN(&filter, "seq", &sub);
 
@@ -1480,6 +1562,27 @@ ngx_http_chat_msg_list_run(ngx_http_chat_mongo_task_t *t,
 }
 
 
+/* NGX_OK when user did not delete message id for themselves */
+
+static ngx_int_t
+ngx_http_chat_msg_hidden(mongoc_database_t *db, const bson_oid_t *id,
+    const bson_oid_t *user, bson_error_t *error)
+{
+    bson_t     filter;
+    ngx_int_t  rc;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "messageId", id);
+    BSON_APPEND_OID(&filter, "userId", user);
+
+    rc = ngx_http_chat_chats_exists(db, "hidden", &filter, error);
+    bson_destroy(&filter);
+
+    return rc == NGX_OK ? NGX_DECLINED
+                        : rc == NGX_DECLINED ? NGX_OK : NGX_ERROR;
+}
+
+
 /* GET /api/messages/:id: members of its chat only */
 
 void
@@ -1508,6 +1611,11 @@ ngx_http_chat_msg_get_run(ngx_http_chat_mongo_task_t *t,
             rc = ngx_http_chat_chats_member(db, bson_iter_oid(&it), &a->user,
                                             &me, &t->error);
             bson_destroy(&me);
+
+            if (rc == NGX_OK) {
+                rc = ngx_http_chat_msg_hidden(db, &a->id, &a->user,
+                                              &t->error);
+            }
 
         } else {
             rc = NGX_DECLINED;
@@ -1860,6 +1968,149 @@ ngx_http_chat_msg_edit_run(ngx_http_chat_mongo_task_t *t,
     }
 
     ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+}
+
+
+/*
+ * DELETE /api/messages/:id: for me, a document of its own in "hidden"
+ * (members do not write one shared array); for everyone, a tombstone of
+ * type "deleted" at the same seq, without its content
+ */
+
+void
+ngx_http_chat_msg_delete_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    bson_t                doc, me, filter, update, sub;
+    int64_t               now;
+    ngx_int_t             rc;
+    bson_oid_t            id;
+    mongoc_collection_t  *coll;
+
+    bson_init(&doc);
+    rc = ngx_http_chat_msg_mine_to_see(db, a, &doc, &t->error);
+
+    /* deleted for me again: fine; for everyone: I no longer see it */
+    if (rc == NGX_OK && a->everyone) {
+        rc = ngx_http_chat_msg_hidden(db, &a->id, &a->user, &t->error);
+    }
+
+    if (rc != NGX_OK) {
+        bson_destroy(&doc);
+        ngx_http_chat_chats_answer(t, rc, NULL);
+        return;
+    }
+
+    now = ngx_http_chat_chats_now();
+
+    if (!a->everyone) {
+        bson_destroy(&doc);
+        bson_oid_init(&id, NULL);
+
+        bson_init(&doc);
+        BSON_APPEND_OID(&doc, "_id", &id);
+        BSON_APPEND_OID(&doc, "messageId", &a->id);
+        BSON_APPEND_OID(&doc, "chatId", &a->chat);
+        BSON_APPEND_OID(&doc, "userId", &a->user);
+        BSON_APPEND_DATE_TIME(&doc, "createdAt", now);
+
+        coll = mongoc_database_get_collection(db, "hidden");
+
+        rc = (mongoc_collection_insert_one(coll, &doc, NULL, NULL, &t->error)
+              || ngx_http_chat_chats_is_dup(&t->error, NULL))
+             ? NGX_DONE : NGX_ERROR;
+
+        mongoc_collection_destroy(coll);
+        bson_destroy(&doc);
+
+        ngx_http_chat_chats_answer(t, rc,
+                                   rc == NGX_DONE
+                                   ? json_pack("{s:b}", "success", 1) : NULL);
+        return;
+    }
+
+    if (ngx_http_chat_msg_is(&doc, "type", "deleted")) {
+        /* deleted for everyone already: the same answer again */
+        ngx_http_chat_chats_answer(t, NGX_DONE,
+                                   ngx_http_chat_msg_answer(&doc));
+        bson_destroy(&doc);
+        return;
+    }
+
+    if (!ngx_http_chat_msg_sent_by(&doc, &a->user)) {
+        bson_init(&me);
+        rc = ngx_http_chat_chats_member(db, &a->chat, &a->user, &me,
+                                        &t->error);
+
+        if (rc == NGX_OK && !ngx_http_chat_msg_is(&me, "role", "admin")) {
+            rc = NGX_BUSY;
+        }
+
+        bson_destroy(&me);
+
+        if (rc != NGX_OK) {
+            bson_destroy(&doc);
+            ngx_http_chat_chats_answer(t, rc, NULL);
+            return;
+        }
+    }
+
+    if (ngx_http_chat_msg_time(&doc, "createdAt") + a->window < now) {
+        bson_destroy(&doc);
+        ngx_http_chat_chats_answer(t, NGX_ABORT,
+                                   json_pack("{s:s,s:s}", "code",
+                                             "delete_window_passed",
+                                             "message", "the time to delete "
+                                             "this message for everyone has "
+                                             "passed"));
+        return;
+    }
+
+    bson_destroy(&doc);
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", &a->id);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "type", &sub);
+    BSON_APPEND_UTF8(&sub, "$ne", "deleted");
+    bson_append_document_end(&filter, &sub);
+
+    bson_init(&update);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &sub);
+    BSON_APPEND_UTF8(&sub, "type", "deleted");
+    BSON_APPEND_DATE_TIME(&sub, "deletedAt", now);
+    BSON_APPEND_OID(&sub, "deletedBy", &a->user);
+    bson_append_document_end(&update, &sub);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$unset", &sub);
+    BSON_APPEND_UTF8(&sub, "content", "");
+    BSON_APPEND_UTF8(&sub, "edits", "");
+    BSON_APPEND_UTF8(&sub, "edited", "");
+    BSON_APPEND_UTF8(&sub, "editedAt", "");
+    bson_append_document_end(&update, &sub);
+
+    coll = mongoc_database_get_collection(db, "messages");
+
+    rc = mongoc_collection_update_one(coll, &filter, &update, NULL, NULL,
+                                      &t->error)
+         ? NGX_OK : NGX_ERROR;
+
+    mongoc_collection_destroy(coll);
+    bson_destroy(&update);
+    bson_destroy(&filter);
+
+    if (rc != NGX_OK) {
+        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+        return;
+    }
+
+    bson_init(&doc);
+    rc = ngx_http_chat_msg_mine_to_see(db, a, &doc, &t->error);
+
+    ngx_http_chat_chats_answer(t, rc == NGX_OK ? NGX_DONE : rc,
+                               rc == NGX_OK ? ngx_http_chat_msg_answer(&doc)
+                                            : NULL);
+    bson_destroy(&doc);
 }
 
 

@@ -99,6 +99,13 @@ void ngx_http_chat_msg_marker_run(ngx_http_chat_mongo_task_t *t,
  */
 void ngx_http_chat_msg_edit_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
+/*
+ * deletes message arg->id for me, or for everyone (arg->everyone: the
+ * sender or a group admin, within the window): NGX_DONE, NGX_BUSY not
+ * allowed, NGX_ABORT with {code, message} too late
+ */
+void ngx_http_chat_msg_delete_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
 /* who got and read message arg->id: NGX_DONE with the receipts */
 void ngx_http_chat_msg_receipts_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);

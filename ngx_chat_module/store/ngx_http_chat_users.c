@@ -418,6 +418,8 @@ static const struct {
     { "messages", "chatId_1_seq_1", "chatId", "seq", 1 },
     { "messages", "senderId_1_tempId_1", "senderId", "tempId", 1 },
     { "messages", "chatId_1", "chatId", NULL, 0 },
+    { "hidden", "messageId_1_userId_1", "messageId", "userId", 1 },
+    { "hidden", "userId_1_chatId_1", "userId", "chatId", 0 },
     { NULL, NULL, NULL, NULL, 0 }
 };
 
