@@ -34,7 +34,7 @@ $main::Got = join " ", $s1, $s2, $b1->{message}{seq}, ($b1->{message}{id} eq $b2
     $b1->{message}{content} eq "hello\n\tbob" ? "content-ok" : "content-bad",
     $b1->{message}{tempId}, $b1->{message}{createdAt} =~ /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/ ? "time-ok" : "time-bad";
 ChatChats::dyn($block, as => "bob", request => "GET /api/messages/$main::Msg{first}",
-    response_body_like => qr/^\{"message":\{"id":"$main::Msg{first}","chatId":"$main::Chat{ab}","seq":1,"senderId":"$main::Id{alice}","tempId":"t-1","type":"text","content":"hello\\n\\tbob","createdAt":"[^"]+"\}\}$/);
+    response_body_like => qr/^\{"message":\{"id":"$main::Msg{first}","chatId":"$main::Chat{ab}","seq":1,"senderId":"$main::Id{alice}","tempId":"t-1","type":"text","content":"hello\\n\\tbob","createdAt":"[^"]+","reactions":\[\]\}\}$/);
 --- error_code: 200
 
 

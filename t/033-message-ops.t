@@ -156,7 +156,7 @@ $main::Got .= " $seqs";
 my ($s5, $b5) = ChatChats::call(bob => PUT => "/api/messages/$main::Msg{d2}{id}", { content => "back" });
 $main::Got .= " edit=$s5:$b5->{error}{code}";
 ChatChats::dyn($block, as => "bob", request => "GET /api/messages/$main::Msg{d2}{id}",
-    response_body_like => qr/^\{"message":\{"id":"$main::Msg{d2}{id}","chatId":"[0-9a-f]{24}","seq":2,"senderId":"$main::Id{bob}","tempId":"d2","type":"deleted","createdAt":"[^"]+","deletedAt":"[^"]+","deletedBy":"$main::Id{alice}"\}\}$/);
+    response_body_like => qr/^\{"message":\{"id":"$main::Msg{d2}{id}","chatId":"[0-9a-f]{24}","seq":2,"senderId":"$main::Id{bob}","tempId":"d2","type":"deleted","createdAt":"[^"]+","deletedAt":"[^"]+","deletedBy":"$main::Id{alice}","reactions":\[\]\}\}$/);
 --- response_body_filters eval
 sub { ($_[0] =~ /"type":"deleted"/ ? "get-ok" : $_[0]) . " $main::Got\n" }
 --- response_body
@@ -214,3 +214,95 @@ ChatChats::dyn($block, as => "bob", request => [
     error_code => [400, 400, 400, 400, 404, 404, 404, 404],
     response_body_like => [ qr/forEveryone must be true or false/, qr/forEveryone/, qr/forEveryone/, qr/forEveryone/,
                             qr/not_found/, qr/not_found/, qr/not_found/, qr/not_found/ ]);
+
+
+
+=== TEST 12: reactions: one per user; another emoji replaces it; the same again removes it; a summary in GET
+--- init
+$main::Chat{r} = ChatChats::api(alice => POST => "/api/chats/group",
+    { name => "reacts", memberIds => [ $main::Id{bob}, $main::Id{carol} ] })->{chat}{id};
+my $m = main::send_msg(alice => $main::Chat{r}, "r1", text => "react to me");
+$main::Msg{r} = $m;
+my $sum = sub { join ",", map { "$_->{emoji}$_->{count}" . ($_->{mine} ? "m" : "") } @{ $_[0]{message}{reactions} } };
+my @got;
+push @got, $sum->(ChatChats::api(bob => POST => "/api/messages/$m->{id}/react", { emoji => "\x{1F44D}" }));
+push @got, $sum->(ChatChats::api(carol => POST => "/api/messages/$m->{id}/react", { emoji => "\x{1F44D}\x{1F3FD}" }));
+push @got, $sum->(ChatChats::api(alice => POST => "/api/messages/$m->{id}/react", { emoji => "\x{1F44D}" }));
+push @got, $sum->(ChatChats::api(bob => POST => "/api/messages/$m->{id}/react", { emoji => "\x{2764}\x{FE0F}" }));
+push @got, $sum->(ChatChats::api(alice => POST => "/api/messages/$m->{id}/react", { emoji => "\x{1F44D}" }));
+push @got, $sum->(ChatChats::api(carol => GET => "/api/messages/$m->{id}"));
+push @got, $sum->(ChatChats::api(alice => GET => "/api/messages/$m->{id}"));
+$main::Got = join " ", @got;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { Encode::encode_utf8("$main::Got\n") }
+--- response_body eval
+Encode::encode_utf8("\x{1F44D}1m \x{1F44D}1,\x{1F44D}\x{1F3FD}1m \x{1F44D}2m,\x{1F44D}\x{1F3FD}1 \x{1F44D}\x{1F3FD}1,\x{1F44D}1,\x{2764}\x{FE0F}1m \x{1F44D}\x{1F3FD}1,\x{2764}\x{FE0F}1 \x{1F44D}\x{1F3FD}1m,\x{2764}\x{FE0F}1 \x{1F44D}\x{1F3FD}1,\x{2764}\x{FE0F}1\n")
+--- error_code: 200
+
+
+
+=== TEST 13: two reactions of one user at once: one reaction stays
+--- init
+my $m = $main::Msg{r};
+my @pids;
+for my $e ("\x{1F600}", "\x{1F601}") {
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my ($s) = ChatChats::call(bob => POST => "/api/messages/$m->{id}/react", { emoji => $e });
+        POSIX::_exit($s == 200 ? 0 : 1);
+    }
+    push @pids, $pid;
+}
+my $fails = 0;
+for (@pids) { waitpid($_, 0); $fails++ if $? }
+my $r = ChatChats::api(bob => GET => "/api/messages/$m->{id}")->{message}{reactions};
+$main::Got = "fails=$fails mine=" . scalar(grep { $_->{mine} } @$r);
+ChatChats::dyn($block, as => "bob", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+fails=0 mine=1
+--- error_code: 200
+
+
+
+=== TEST 14: bad emoji and bad inputs of react
+--- init
+my $id = $main::Msg{r}{id};
+my @cases = (
+    [ $id, {}, 400, qr/emoji is required/ ],
+    [ $id, { emoji => "" }, 400, qr/emoji must not be empty/ ],
+    [ $id, { emoji => 1 }, 400, qr/emoji must be a string/ ],
+    [ $id, { emoji => { '$gt' => "" } }, 400, qr/emoji must be a string/ ],
+    [ $id, { emoji => [ "\x{1F44D}" ] }, 400, qr/emoji must be a string/ ],
+    [ $id, { emoji => "\x{1F44D}" x 40 }, 400, qr/emoji is too long/ ],
+    [ $id, { emoji => "\x{1F44D}" x 9 }, 422, qr/invalid_emoji/ ],
+    [ $id, { emoji => "a" }, 422, qr/invalid_emoji/ ],
+    [ $id, { emoji => "\x{1F44D}a" }, 422, qr/invalid_emoji/ ],
+    [ $id, { emoji => "1\x{FE0F}\x{20E3}" }, 422, qr/invalid_emoji/ ],
+    [ $id, { emoji => "\x{200D}\x{FE0F}" }, 422, qr/invalid_emoji/ ],
+    [ $id, { emoji => "\x{E9}" }, 422, qr/invalid_emoji/ ],
+    [ $id, { emoji => "\x{4E2D}" }, 422, qr/invalid_emoji/ ],
+    [ $id, { emoji => " \x{1F44D}" }, 422, qr/invalid_emoji/ ],
+    [ "zz", { emoji => "\x{1F44D}" }, 404, qr/not_found/ ],
+    [ "0123456789abcdef01234567", { emoji => "\x{1F44D}" }, 404, qr/not_found/ ],
+    [ $main::Chat{r}, { emoji => "\x{1F44D}" }, 404, qr/not_found/ ],
+    [ $main::Msg{d2}{id}, { emoji => "\x{1F44D}" }, 422, qr/message_deleted/ ],
+    [ $main::Msg{d1}{id}, { emoji => "\x{1F44D}" }, 404, qr/not_found/ ],
+    [ $main::Msg{t}{id}, { emoji => "\x{1F468}\x{200D}\x{1F469}\x{200D}\x{1F467}" }, 200, qr/"reactions":\[\{"emoji"/ ],
+    [ $main::Msg{t}{id}, { emoji => "\x{1F1EB}\x{1F1F7}" }, 200, qr/"count":1/ ],
+);
+ChatChats::dyn($block, as => "bob",
+    request => [ map { "POST /api/messages/$_->[0]/react\n" . JSON::PP::encode_json($_->[1]) } @cases ],
+    error_code => [ map { $_->[2] } @cases ],
+    response_body_like => [ map { $_->[3] } @cases ]);
+
+
+
+=== TEST 15: a non-member cannot react or see reactions: 404
+--- init
+ChatChats::dyn($block, as => "carol", request => [
+    "POST /api/messages/$main::Msg{t}{id}/react\n{\"emoji\":\"\xf0\x9f\x91\x8d\"}",
+    "GET /api/messages/$main::Msg{t}{id}" ],
+    error_code => [404, 404]);

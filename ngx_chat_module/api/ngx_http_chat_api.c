@@ -113,7 +113,7 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
     { NGX_HTTP_DELETE, ngx_string("/api/messages/:id"),
       0, ngx_http_chat_messages_delete },
     { NGX_HTTP_POST, ngx_string("/api/messages/:id/react"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_messages_react },
 
     { NGX_HTTP_GET, ngx_string("/api/stories"),
       0, ngx_http_chat_todo },

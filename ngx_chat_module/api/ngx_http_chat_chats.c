@@ -1177,3 +1177,115 @@ ngx_http_chat_messages_delete(ngx_http_request_t *r)
                                        ngx_http_chat_msg_op_done, arg,
                                        sizeof(ngx_http_chat_msg_arg_t));
 }
+
+
+/* a code point that is an emoji by itself */
+
+static ngx_uint_t
+ngx_http_chat_emoji_base(uint32_t c)
+{
+    return (c >= 0x1f000 && c <= 0x1faff)
+           || (c >= 0x2600 && c <= 0x27bf)
+           || (c >= 0x2300 && c <= 0x23ff)
+           || (c >= 0x2b00 && c <= 0x2bff)
+           || (c >= 0x2190 && c <= 0x21ff)
+           || (c >= 0x25a0 && c <= 0x25ff)
+           || c == 0x2934 || c == 0x2935
+           || c == 0x3030 || c == 0x303d || c == 0x3297 || c == 0x3299
+           || c == 0x203c || c == 0x2049 || c == 0x2122 || c == 0x2139
+           || c == 0x00a9 || c == 0x00ae;
+}
+
+
+/* a code point that only joins or modifies an emoji */
+
+static ngx_uint_t
+ngx_http_chat_emoji_modifier(uint32_t c)
+{
+    return c == 0x200d                        /* zero width joiner */
+           || c == 0xfe0e || c == 0xfe0f      /* variation selectors */
+           || c == 0x20e3                     /* combining keycap */
+           || (c >= 0xe0020 && c <= 0xe007f); /* tags (flags) */
+}
+
+
+/*
+ * 1 to 8 code points, each an emoji or a joiner or modifier, at least
+ * one an emoji (skin tones and regional indicators are in U+1F000..)
+ */
+
+static ngx_uint_t
+ngx_http_chat_emoji_valid(ngx_str_t *s)
+{
+    u_char      *p, *last;
+    uint32_t     c;
+    ngx_uint_t   n, base;
+
+    p = s->data;
+    last = s->data + s->len;
+    n = 0;
+    base = 0;
+
+    while (p < last) {
+        c = ngx_utf8_decode(&p, last - p);
+
+        if (c > 0x10ffff || ++n > NGX_HTTP_CHAT_EMOJI_MAX) {
+            return 0;
+        }
+
+        if (ngx_http_chat_emoji_base(c)) {
+            base = 1;
+
+        } else if (!ngx_http_chat_emoji_modifier(c)) {
+            return 0;
+        }
+    }
+
+    return base;
+}
+
+
+/* POST /api/messages/:id/react {emoji} */
+
+ngx_int_t
+ngx_http_chat_messages_react(ngx_http_request_t *r)
+{
+    ngx_str_t                 emoji;
+    const char               *err;
+    ngx_http_chat_ctx_t      *ctx;
+    ngx_http_chat_msg_arg_t  *arg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if ((err = ngx_http_chat_json_string(ctx->body, "emoji", 1,
+                                         NGX_HTTP_CHAT_EMOJI_MAX * 4,
+                                         &emoji)))
+    {
+        return ngx_http_chat_send_invalid(r, "emoji", err);
+    }
+
+    if (!ngx_http_chat_emoji_valid(&emoji)) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
+                                        "invalid_emoji",
+                                        "emoji must be 1 to 8 code points "
+                                        "of one emoji");
+    }
+
+    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t)
+                               + emoji.len + 1);
+    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(arg + 1, emoji.data, emoji.len);
+
+    if (ngx_http_chat_chats_param(r, &arg->id) != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such message");
+    }
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_react_run,
+                                       ngx_http_chat_msg_op_done, arg,
+                                       sizeof(ngx_http_chat_msg_arg_t)
+                                       + emoji.len + 1);
+}

@@ -1562,6 +1562,123 @@ ngx_http_chat_msg_list_run(ngx_http_chat_mongo_task_t *t,
 }
 
 
+/*
+ * [{emoji, count, mine}] of a message, in the order each emoji was first
+ * used; reactions are one document per user
+ */
+
+static json_t *
+ngx_http_chat_msg_reactions(mongoc_database_t *db, const bson_oid_t *id,
+    const bson_oid_t *user, bson_error_t *error)
+{
+    json_t               *items, *item, *v;
+    size_t                i;
+    bson_t                filter, opts, sort;
+    bson_iter_t           it, u;
+    const char           *emoji;
+    const bson_t         *d;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *coll;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "messageId", id);
+    bson_init(&opts);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+    BSON_APPEND_INT32(&sort, "createdAt", 1);
+    BSON_APPEND_INT32(&sort, "_id", 1);
+    bson_append_document_end(&opts, &sort);
+
+    coll = mongoc_database_get_collection(db, "reactions");
+    cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+
+    items = json_array();
+
+    while (items && mongoc_cursor_next(cursor, &d)) {
+        if (!bson_iter_init_find(&it, d, "emoji") || !BSON_ITER_HOLDS_UTF8(&it)
+            || !bson_iter_init_find(&u, d, "userId")
+            || !BSON_ITER_HOLDS_OID(&u))
+        {
+            continue;
+        }
+
+        emoji = bson_iter_utf8(&it, NULL);
+        item = NULL;
+
+        for (i = 0; i < json_array_size(items); i++) {
+            v = json_array_get(items, i);
+
+            if (ngx_strcmp(json_string_value(json_object_get(v, "emoji")),
+                           emoji)
+                == 0)
+            {
+                item = v;
+                break;
+            }
+        }
+
+        if (item == NULL) {
+            item = json_pack("{s:s,s:i,s:b}", "emoji", emoji, "count", 0,
+                             "mine", 0);
+
+            if (item == NULL || json_array_append_new(items, item) != 0) {
+                json_decref(items);
+                items = NULL;
+                break;
+            }
+        }
+
+        json_object_set_new(item, "count",
+                   json_integer(json_integer_value(json_object_get(item,
+                                                                   "count"))
+                                + 1));
+
+        if (bson_oid_equal(bson_iter_oid(&u), user)) {
+            json_object_set_new(item, "mine", json_true());
+        }
+    }
+
+    if (mongoc_cursor_error(cursor, error)) {
+        json_decref(items);
+        items = NULL;
+    }
+
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(coll);
+
+    return items;
+}
+
+
+/* {"message"} with its reactions */
+
+static json_t *
+ngx_http_chat_msg_answer_reactions(mongoc_database_t *db, const bson_t *doc,
+    const bson_oid_t *id, const bson_oid_t *user, bson_error_t *error)
+{
+    json_t  *answer, *reactions;
+
+    reactions = ngx_http_chat_msg_reactions(db, id, user, error);
+    if (reactions == NULL) {
+        return NULL;
+    }
+
+    answer = ngx_http_chat_msg_answer(doc);
+
+    if (answer == NULL
+        || json_object_set_new(json_object_get(answer, "message"),
+                               "reactions", reactions)
+           != 0)
+    {
+        json_decref(answer);
+        return NULL;
+    }
+
+    return answer;
+}
+
+
 /* NGX_OK when user did not delete message id for themselves */
 
 static ngx_int_t
@@ -1623,8 +1740,10 @@ ngx_http_chat_msg_get_run(ngx_http_chat_mongo_task_t *t,
     }
 
     ngx_http_chat_chats_answer(t, rc,
-                               rc == NGX_OK ? ngx_http_chat_msg_answer(&doc)
-                                            : NULL);
+                               rc == NGX_OK
+                               ? ngx_http_chat_msg_answer_reactions(db, &doc,
+                                                &a->id, &a->user, &t->error)
+                               : NULL);
     bson_destroy(&doc);
 }
 
@@ -2110,6 +2229,132 @@ ngx_http_chat_msg_delete_run(ngx_http_chat_mongo_task_t *t,
     ngx_http_chat_chats_answer(t, rc == NGX_OK ? NGX_DONE : rc,
                                rc == NGX_OK ? ngx_http_chat_msg_answer(&doc)
                                             : NULL);
+    bson_destroy(&doc);
+}
+
+
+/*
+ * POST /api/messages/:id/react: one reaction document per (message,
+ * user), written by that user only: inserted, changed, or removed when
+ * the same emoji comes again
+ */
+
+void
+ngx_http_chat_msg_react_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    char                 *emoji;
+    bson_t                doc, mine, filter, update, sub;
+    ngx_int_t             rc;
+    ngx_uint_t            tries;
+    bson_oid_t            id;
+    mongoc_collection_t  *coll;
+
+    emoji = (char *) (a + 1);
+
+    bson_init(&doc);
+    rc = ngx_http_chat_msg_mine_to_see(db, a, &doc, &t->error);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_chat_msg_hidden(db, &a->id, &a->user, &t->error);
+    }
+
+    if (rc != NGX_OK) {
+        bson_destroy(&doc);
+        ngx_http_chat_chats_answer(t, rc, NULL);
+        return;
+    }
+
+    if (ngx_http_chat_msg_is(&doc, "type", "deleted")) {
+        bson_destroy(&doc);
+        ngx_http_chat_chats_answer(t, NGX_ABORT,
+                                   json_pack("{s:s,s:s}", "code",
+                                             "message_deleted", "message",
+                                             "the message was deleted"));
+        return;
+    }
+
+    coll = mongoc_database_get_collection(db, "reactions");
+
+    for (tries = 0; tries < 3; tries++) {
+        bson_init(&filter);
+        BSON_APPEND_OID(&filter, "messageId", &a->id);
+        BSON_APPEND_OID(&filter, "userId", &a->user);
+        bson_init(&mine);
+
+        rc = ngx_http_chat_chats_find_one(db, "reactions", &filter, NULL,
+                                          &mine, &t->error);
+
+        if (rc == NGX_OK && ngx_http_chat_msg_is(&mine, "emoji", emoji)) {
+            /* the same again: removed */
+            rc = mongoc_collection_delete_one(coll, &filter, NULL, NULL,
+                                              &t->error)
+                 ? NGX_OK : NGX_ERROR;
+
+        } else if (rc == NGX_OK) {
+            bson_init(&update);
+            BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &sub);
+            BSON_APPEND_UTF8(&sub, "emoji", emoji);
+            BSON_APPEND_DATE_TIME(&sub, "createdAt",
+                                  ngx_http_chat_chats_now());
+            bson_append_document_end(&update, &sub);
+
+            rc = mongoc_collection_update_one(coll, &filter, &update, NULL,
+                                              NULL, &t->error)
+                 ? NGX_OK : NGX_ERROR;
+
+            bson_destroy(&update);
+
+        } else if (rc == NGX_DECLINED) {
+            bson_oid_init(&id, NULL);
+            bson_init(&update);
+            BSON_APPEND_OID(&update, "_id", &id);
+            BSON_APPEND_OID(&update, "messageId", &a->id);
+            BSON_APPEND_OID(&update, "chatId", &a->chat);
+            BSON_APPEND_OID(&update, "userId", &a->user);
+            BSON_APPEND_UTF8(&update, "emoji", emoji);
+            BSON_APPEND_DATE_TIME(&update, "createdAt",
+                                  ngx_http_chat_chats_now());
+
+            if (mongoc_collection_insert_one(coll, &update, NULL, NULL,
+                                             &t->error))
+            {
+                rc = NGX_OK;
+
+            } else {
+                /* my own concurrent request stored one: look again */
+                rc = ngx_http_chat_chats_is_dup(&t->error, NULL)
+                     ? NGX_AGAIN : NGX_ERROR;
+            }
+
+            bson_destroy(&update);
+        }
+
+        bson_destroy(&mine);
+        bson_destroy(&filter);
+
+        if (rc != NGX_AGAIN) {
+            break;
+        }
+    }
+
+    mongoc_collection_destroy(coll);
+
+    if (rc != NGX_OK) {
+        if (rc == NGX_AGAIN) {
+            bson_set_error(&t->error, 0, 0, "a reaction kept changing");
+        }
+
+        bson_destroy(&doc);
+        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+        return;
+    }
+
+    ngx_http_chat_chats_answer(t, NGX_DONE,
+                               ngx_http_chat_msg_answer_reactions(db, &doc,
+                                                &a->id, &a->user, &t->error));
     bson_destroy(&doc);
 }
 

@@ -27,6 +27,7 @@
  */
 
 #define NGX_HTTP_CHAT_TEMP_ID_MAX   64
+#define NGX_HTTP_CHAT_EMOJI_MAX     8       /* code points */
 
 
 typedef struct {
@@ -105,6 +106,12 @@ void ngx_http_chat_msg_edit_run(ngx_http_chat_mongo_task_t *t,
  * allowed, NGX_ABORT with {code, message} too late
  */
 void ngx_http_chat_msg_delete_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+/*
+ * my reaction arg->type (the emoji, after the struct) to message arg->id:
+ * set, changed, or removed when it is the same: NGX_DONE with the message
+ */
+void ngx_http_chat_msg_react_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 /* who got and read message arg->id: NGX_DONE with the receipts */
 void ngx_http_chat_msg_receipts_run(ngx_http_chat_mongo_task_t *t,

@@ -420,6 +420,7 @@ static const struct {
     { "messages", "chatId_1", "chatId", NULL, 0 },
     { "hidden", "messageId_1_userId_1", "messageId", "userId", 1 },
     { "hidden", "userId_1_chatId_1", "userId", "chatId", 0 },
+    { "reactions", "messageId_1_userId_1", "messageId", "userId", 1 },
     { NULL, NULL, NULL, NULL, 0 }
 };
 
