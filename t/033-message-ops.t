@@ -306,3 +306,82 @@ ChatChats::dyn($block, as => "carol", request => [
     "POST /api/messages/$main::Msg{t}{id}/react\n{\"emoji\":\"\xf0\x9f\x91\x8d\"}",
     "GET /api/messages/$main::Msg{t}{id}" ],
     error_code => [404, 404]);
+
+
+
+=== TEST 16: forward to two chats: new messages with forwardedFrom and their own seqs; a retry gives the same copies
+--- init
+my $src = $main::Msg{t};
+my $before = ChatChats::api(alice => GET => "/api/chats/$main::Chat{r}/messages?limit=1")->{items}[0]{seq};
+my $b1 = ChatChats::api(alice => POST => "/api/messages/$src->{id}/forward", { chatIds => [ $main::Chat{r}, $main::Chat{ab} ] });
+my $b2 = ChatChats::api(alice => POST => "/api/messages/$src->{id}/forward", { chatIds => [ $main::Chat{r}, $main::Chat{ab} ] });
+my ($m1, $m2) = @{ $b1->{messages} };
+my $loc = ChatChats::api(bob => POST => "/api/messages/$main::Msg{loc}{id}/forward", { chatIds => [ $main::Chat{r} ] })->{messages}[0];
+$main::Got = join " ", scalar(@{ $b1->{messages} }),
+    ($m1->{chatId} eq $main::Chat{r} ? "r" : "x"), ($m2->{chatId} eq $main::Chat{ab} ? "ab" : "x"),
+    $m1->{seq} - $before, $m1->{type}, ($m1->{content} eq $src->{content} || $m1->{content} eq "third \x{1F600}" ? "content-ok" : "content-bad"),
+    ($m1->{forwardedFrom}{messageId} eq $src->{id} ? "from-ok" : "from-bad"),
+    ($m1->{forwardedFrom}{chatId} eq $main::Chat{g} ? "chat-ok" : "chat-bad"),
+    ($m1->{senderId} eq $main::Id{alice} ? "sender-ok" : "sender-bad"),
+    ($m1->{id} ne $src->{id} ? "new" : "same-as-source"),
+    (join(",", map { $_->{id} } @{ $b2->{messages} }) eq "$m1->{id},$m2->{id}" ? "retry-same" : "retry-new"),
+    $loc->{type}, "$loc->{content}{lat},$loc->{content}{lng}", $loc->{seq} - $before, ($loc->{senderId} eq $main::Id{bob} ? "bob" : "x");
+my $id = $m1->{id};
+ChatChats::dyn($block, as => "carol", request => "GET /api/messages/$id",
+    response_body_like => qr/"forwardedFrom":\{"messageId":"$src->{id}","chatId":"$main::Chat{g}"\}/);
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+2 r ab 1 text content-ok from-ok chat-ok sender-ok new retry-same location 1,2 2 bob
+--- error_code: 200
+
+
+
+=== TEST 17: forward into a private chat across a block: 403; a chat of which I am not a member, a deleted or hidden source: 404
+--- init
+ChatChats::api(bob => POST => "/api/users/$main::Id{alice}/block");
+my ($s1, $b1) = ChatChats::call(alice => POST => "/api/messages/$main::Msg{r}{id}/forward", { chatIds => [ $main::Chat{r}, $main::Chat{ab} ] });
+ChatChats::api(bob => DELETE => "/api/users/$main::Id{alice}/block");
+my ($s2) = ChatChats::call(carol => POST => "/api/messages/$main::Msg{r}{id}/forward", { chatIds => [ $main::Chat{r}, $main::Chat{g} ] });
+my ($s3) = ChatChats::call(carol => POST => "/api/messages/$main::Msg{t}{id}/forward", { chatIds => [ $main::Chat{r} ] });
+my ($s4) = ChatChats::call(bob => POST => "/api/messages/$main::Msg{d2}{id}/forward", { chatIds => [ $main::Chat{r} ] });
+my ($s5) = ChatChats::call(bob => POST => "/api/messages/$main::Msg{d1}{id}/forward", { chatIds => [ $main::Chat{r} ] });
+my ($s6) = ChatChats::call(carol => POST => "/api/messages/$main::Msg{r}{id}/forward", { chatIds => [ "0123456789abcdef01234567" ] });
+my $n = scalar @{ ChatChats::api(carol => GET => "/api/chats/$main::Chat{r}/messages?limit=100")->{items} };
+my ($s7, $b7) = ChatChats::call(carol => POST => "/api/messages/$main::Msg{r}{id}/forward", { chatIds => [ $main::Chat{r} ] });
+my $n2 = scalar @{ ChatChats::api(carol => GET => "/api/chats/$main::Chat{r}/messages?limit=100")->{items} };
+$main::Got = "$s1:$b1->{error}{code} $s2 $s3 $s4 $s5 $s6 $s7 " . ($n2 - $n);
+ChatChats::dyn($block, as => "carol", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+403:blocked 404 404 404 404 404 201 1
+--- error_code: 200
+
+
+
+=== TEST 18: bad inputs of forward
+--- init
+my $id = $main::Msg{r}{id};
+my $r = $main::Chat{r};
+my @cases = (
+    [ $id, {}, 400, qr/chatIds is required/ ],
+    [ $id, { chatIds => undef }, 400, qr/chatIds is required/ ],
+    [ $id, { chatIds => $r }, 400, qr/chatIds must be an array/ ],
+    [ $id, { chatIds => { '$gt' => "" } }, 400, qr/chatIds must be an array/ ],
+    [ $id, { chatIds => [] }, 400, qr/chatIds must hold 1 to 10/ ],
+    [ $id, { chatIds => [ map { sprintf "%024x", $_ } 1 .. 11 ] }, 400, qr/chatIds must hold 1 to 10/ ],
+    [ $id, { chatIds => [ $r, $r ] }, 400, qr/twice/ ],
+    [ $id, { chatIds => [ 1 ] }, 400, qr/as strings/ ],
+    [ $id, { chatIds => [ { '$gt' => "" } ] }, 400, qr/as strings/ ],
+    [ $id, { chatIds => [ "123" ] }, 400, qr/24 hexadecimal/ ],
+    [ $id, { chatIds => [ "z" x 24 ] }, 400, qr/24 hexadecimal/ ],
+    [ $id, { chatIds => [ "a" x 5000 ] }, 400, qr/24 hexadecimal/ ],
+    [ "zz", { chatIds => [ $r ] }, 404, qr/not_found/ ],
+    [ "0123456789abcdef01234567", { chatIds => [ $r ] }, 404, qr/not_found/ ],
+    [ $r, { chatIds => [ $r ] }, 404, qr/not_found/ ],
+);
+ChatChats::dyn($block, as => "carol",
+    request => [ map { "POST /api/messages/$_->[0]/forward\n" . JSON::PP::encode_json($_->[1]) } @cases ],
+    error_code => [ map { $_->[2] } @cases ],
+    response_body_like => [ map { $_->[3] } @cases ]);

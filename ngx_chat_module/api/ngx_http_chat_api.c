@@ -112,6 +112,8 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
       NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_messages_edit },
     { NGX_HTTP_DELETE, ngx_string("/api/messages/:id"),
       0, ngx_http_chat_messages_delete },
+    { NGX_HTTP_POST, ngx_string("/api/messages/:id/forward"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_messages_forward },
     { NGX_HTTP_POST, ngx_string("/api/messages/:id/react"),
       NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_messages_react },
 

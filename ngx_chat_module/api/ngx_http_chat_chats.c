@@ -16,6 +16,7 @@
 #define NGX_HTTP_CHAT_SEQ_TRIES      5
 #define NGX_HTTP_CHAT_CHATS_LIMIT    20
 #define NGX_HTTP_CHAT_MESSAGES_LIMIT 50
+#define NGX_HTTP_CHAT_FORWARD_MAX    10
 
 
 /* the state of one send across its steps */
@@ -23,6 +24,16 @@ typedef struct {
     ngx_http_chat_msg_arg_t   *arg;
     size_t                     size;
     ngx_uint_t                 tries;
+
+    /* a forward: one send per chat, the copies collected in out */
+    bson_oid_t                 source;
+    bson_oid_t                 source_chat;
+    bson_oid_t                *chats;
+    ngx_uint_t                 nchats;
+    ngx_uint_t                 next;
+    json_t                    *content;
+    json_t                    *out;
+    ngx_str_t                  type;
 } ngx_http_chat_send_t;
 
 
@@ -37,6 +48,8 @@ static ngx_int_t ngx_http_chat_send_numbered(ngx_http_request_t *r,
 static ngx_int_t ngx_http_chat_send_floored(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
 static ngx_int_t ngx_http_chat_send_stored(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t);
+static ngx_int_t ngx_http_chat_forward_next(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
 
 
@@ -745,6 +758,17 @@ static ngx_int_t
 ngx_http_chat_send_prepared(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t)
 {
+    ngx_http_chat_ctx_t   *ctx;
+    ngx_http_chat_send_t  *st;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    st = ctx->state;
+
+    if (st->out && t->rc == NGX_DONE) {
+        /* forwarded there before: that copy */
+        return ngx_http_chat_forward_next(r, t);
+    }
+
     if (t->rc != NGX_OK) {
         return ngx_http_chat_chats_done(r, t);
     }
@@ -845,6 +869,10 @@ ngx_http_chat_send_stored(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
     st = ctx->state;
+
+    if (st->out && (t->rc == NGX_OK || t->rc == NGX_DONE)) {
+        return ngx_http_chat_forward_next(r, t);
+    }
 
     if (t->rc != NGX_AGAIN) {
         return ngx_http_chat_chats_done(r, t);
@@ -1288,4 +1316,218 @@ ngx_http_chat_messages_react(ngx_http_request_t *r)
                                        ngx_http_chat_msg_op_done, arg,
                                        sizeof(ngx_http_chat_msg_arg_t)
                                        + emoji.len + 1);
+}
+
+
+static void
+ngx_http_chat_forward_cleanup(void *data)
+{
+    ngx_http_chat_send_t  *st = data;
+
+    json_decref(st->content);
+    json_decref(st->out);
+}
+
+
+/* POST /api/messages/:id/forward {chatIds} */
+
+ngx_int_t
+ngx_http_chat_messages_forward(ngx_http_request_t *r)
+{
+    size_t                    i, j, n;
+    json_t                   *ids, *v;
+    ngx_str_t                 s;
+    const char               *err;
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_chat_ctx_t      *ctx;
+    ngx_http_chat_send_t     *st;
+    ngx_http_chat_msg_arg_t  *arg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    ids = json_object_get(ctx->body, "chatIds");
+
+    if (ids == NULL || json_is_null(ids)) {
+        return ngx_http_chat_send_invalid(r, "chatIds", "is required");
+    }
+
+    if (!json_is_array(ids)) {
+        return ngx_http_chat_send_invalid(r, "chatIds", "must be an array");
+    }
+
+    n = json_array_size(ids);
+
+    if (n == 0 || n > NGX_HTTP_CHAT_FORWARD_MAX) {
+        return ngx_http_chat_send_invalid(r, "chatIds",
+                                          "must hold 1 to 10 ids");
+    }
+
+    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t)
+                               + n * sizeof(bson_oid_t));
+    st = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_send_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (arg == NULL || st == NULL || cln == NULL
+        || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_chat_forward_cleanup;
+    cln->data = st;
+
+    st->chats = (bson_oid_t *) (arg + 1);
+    st->nchats = n;
+
+    for (i = 0; i < n; i++) {
+        v = json_array_get(ids, i);
+
+        if (!json_is_string(v)) {
+            err = "must hold ids, as strings";
+            goto invalid;
+        }
+
+        s.data = (u_char *) json_string_value(v);
+        s.len = json_string_length(v);
+
+        if (!ngx_http_chat_is_oid(&s)) {
+            err = "must hold ids of 24 hexadecimal digits";
+            goto invalid;
+        }
+
+        bson_oid_init_from_string_unsafe(&st->chats[i], (char *) s.data);
+
+        for (j = 0; j < i; j++) {
+            if (bson_oid_equal(&st->chats[i], &st->chats[j])) {
+                err = "must not hold an id twice";
+                goto invalid;
+            }
+        }
+    }
+
+    if (ngx_http_chat_chats_param(r, &arg->id) != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such message");
+    }
+
+    arg->limit = n;
+    st->source = arg->id;
+    ctx->state = st;
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_forward_run,
+                                       ngx_http_chat_forward_next, arg,
+                                       sizeof(ngx_http_chat_msg_arg_t)
+                                       + n * sizeof(bson_oid_t));
+
+invalid:
+
+    return ngx_http_chat_send_invalid(r, "chatIds", err);
+}
+
+
+/*
+ * After the check of the source and each chat, and after each copy: the
+ * next copy, or the answer.  A copy's tempId is "fw<source><chat>", so a
+ * retry of the forward returns the copies made, not new ones.
+ */
+
+static ngx_int_t
+ngx_http_chat_forward_next(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t)
+{
+    char                      *p, src[25], dst[25];
+    size_t                     len;
+    json_t                    *json, *m, *type;
+    ngx_http_chat_ctx_t       *ctx;
+    ngx_http_chat_send_t      *st;
+    ngx_http_chat_msg_arg_t   *arg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    st = ctx->state;
+
+    if (t->rc != NGX_OK && t->rc != NGX_DONE) {
+        return ngx_http_chat_chats_done(r, t);
+    }
+
+    json = t->result;
+
+    if (st->out == NULL) {
+        /* the check: the source's type, content and chat */
+        type = json_object_get(json, "type");
+        st->content = json_incref(json_object_get(json, "content"));
+        st->out = json_array();
+
+        if (!json_is_string(type) || st->content == NULL || st->out == NULL
+            || json_string_length(type) > 15)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        st->type.len = json_string_length(type);
+        st->type.data = ngx_pnalloc(r->pool, st->type.len);
+        if (st->type.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(st->type.data, json_string_value(type), st->type.len);
+
+        if (!bson_oid_is_valid(json_string_value(json_object_get(json,
+                                                                 "chatId")),
+                               24))
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        bson_oid_init_from_string(&st->source_chat,
+                          json_string_value(json_object_get(json, "chatId")));
+
+    } else {
+        /* a copy made */
+        m = json_object_get(json, "message");
+
+        if (m == NULL || json_array_append(st->out, m) != 0) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (st->next == st->nchats) {
+        json = json_pack("{s:O}", "messages", st->out);
+        if (json == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_chat_send_json(r, NGX_HTTP_CREATED, json);
+    }
+
+    len = json_dumpb(st->content, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+
+    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t) + len + 1);
+    if (arg == NULL || len == 0
+        || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = (char *) (arg + 1);
+    arg->content_len = json_dumpb(st->content, p, len,
+                                  JSON_COMPACT | JSON_ENCODE_ANY);
+
+    arg->chat = st->chats[st->next++];
+    bson_oid_init(&arg->id, NULL);
+    arg->forwarded = 1;
+    arg->fwd_id = st->source;
+    arg->fwd_chat = st->source_chat;
+    ngx_memcpy(arg->type, st->type.data, st->type.len);
+
+    bson_oid_to_string(&st->source, src);
+    bson_oid_to_string(&arg->chat, dst);
+    ngx_sprintf((u_char *) arg->temp_id, "fw%s%s%Z", src, dst);
+
+    st->arg = arg;
+    st->size = sizeof(ngx_http_chat_msg_arg_t) + len + 1;
+    st->tries = 0;
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_prepare_run,
+                                       ngx_http_chat_send_prepared, arg,
+                                       st->size);
 }

@@ -232,6 +232,10 @@ ngx_http_chat_chats_value_json(bson_iter_t *it)
         return ngx_http_chat_json_time(bson_iter_date_time(it));
     }
 
+    if (BSON_ITER_HOLDS_OID(it)) {
+        return ngx_http_chat_chats_oid_json(bson_iter_oid(it));
+    }
+
     if (BSON_ITER_HOLDS_ARRAY(it) && bson_iter_recurse(it, &child)) {
         obj = json_array();
         if (obj == NULL) {
@@ -350,6 +354,7 @@ ngx_http_chat_msg_json(const bson_t *doc, ngx_uint_t full)
         } else if (ngx_strcmp(key, "tempId") == 0
                    || ngx_strcmp(key, "type") == 0
                    || ngx_strcmp(key, "content") == 0
+                   || ngx_strcmp(key, "forwardedFrom") == 0
                    || (ngx_strcmp(key, "edited") == 0
                        && BSON_ITER_HOLDS_BOOL(&it))
                    || (full && ngx_strcmp(key, "edits") == 0))
@@ -1206,6 +1211,26 @@ ngx_http_chat_msg_answer(const bson_t *doc)
 }
 
 
+/* NGX_OK, or NGX_BUSY when a block closes a private chat, NGX_ERROR */
+
+static ngx_int_t
+ngx_http_chat_msg_open(mongoc_database_t *db, const bson_oid_t *chat,
+    const bson_oid_t *user, bson_error_t *error)
+{
+    ngx_int_t   rc;
+    bson_oid_t  peer;
+
+    rc = ngx_http_chat_chats_private_peer(db, chat, user, &peer, error);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_chat_chats_blocked(db, user, &peer, error);
+        return rc == NGX_OK ? NGX_BUSY : rc == NGX_DECLINED ? NGX_OK : rc;
+    }
+
+    return rc == NGX_DECLINED ? NGX_OK : rc;
+}
+
+
 void
 ngx_http_chat_msg_prepare_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db)
@@ -1214,7 +1239,6 @@ ngx_http_chat_msg_prepare_run(ngx_http_chat_mongo_task_t *t,
 
     bson_t       doc, filter;
     ngx_int_t    rc;
-    bson_oid_t   peer;
     bson_iter_t  it;
 
     bson_init(&doc);
@@ -1227,19 +1251,10 @@ ngx_http_chat_msg_prepare_run(ngx_http_chat_mongo_task_t *t,
     }
 
     /* nobody sends to someone they blocked, or who blocked them */
-    rc = ngx_http_chat_chats_private_peer(db, &a->chat, &a->user, &peer,
-                                          &t->error);
-    if (rc == NGX_OK) {
-        rc = ngx_http_chat_chats_blocked(db, &a->user, &peer, &t->error);
+    rc = ngx_http_chat_msg_open(db, &a->chat, &a->user, &t->error);
 
-        if (rc != NGX_DECLINED) {
-            ngx_http_chat_chats_answer(t, rc == NGX_OK ? NGX_BUSY : NGX_ERROR,
-                                       NULL);
-            return;
-        }
-
-    } else if (rc == NGX_ERROR) {
-        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+    if (rc != NGX_OK) {
+        ngx_http_chat_chats_answer(t, rc, NULL);
         return;
     }
 
@@ -1403,6 +1418,13 @@ ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
 
     if (a->has_reply) {
         BSON_APPEND_OID(&doc, "replyTo", &a->reply_to);
+    }
+
+    if (a->forwarded) {
+        BSON_APPEND_DOCUMENT_BEGIN(&doc, "forwardedFrom", &set);
+        BSON_APPEND_OID(&set, "messageId", &a->fwd_id);
+        BSON_APPEND_OID(&set, "chatId", &a->fwd_chat);
+        bson_append_document_end(&doc, &set);
     }
 
     BSON_APPEND_DATE_TIME(&doc, "createdAt", now);
@@ -2356,6 +2378,69 @@ ngx_http_chat_msg_react_run(ngx_http_chat_mongo_task_t *t,
                                ngx_http_chat_msg_answer_reactions(db, &doc,
                                                 &a->id, &a->user, &t->error));
     bson_destroy(&doc);
+}
+
+
+/* POST /api/messages/:id/forward: the message, and where it may go */
+
+void
+ngx_http_chat_msg_forward_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    json_t       *answer;
+    bson_t        doc, me;
+    ngx_int_t     rc;
+    ngx_uint_t    i;
+    bson_oid_t   *chats;
+    bson_iter_t   it;
+
+    chats = (bson_oid_t *) (a + 1);
+
+    bson_init(&doc);
+    rc = ngx_http_chat_msg_mine_to_see(db, a, &doc, &t->error);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_chat_msg_hidden(db, &a->id, &a->user, &t->error);
+    }
+
+    if (rc == NGX_OK && ngx_http_chat_msg_is(&doc, "type", "deleted")) {
+        rc = NGX_DECLINED;
+    }
+
+    for (i = 0; rc == NGX_OK && i < a->limit; i++) {
+        bson_init(&me);
+        rc = ngx_http_chat_chats_member(db, &chats[i], &a->user, &me,
+                                        &t->error);
+        bson_destroy(&me);
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_chat_msg_open(db, &chats[i], &a->user, &t->error);
+        }
+    }
+
+    if (rc != NGX_OK) {
+        bson_destroy(&doc);
+        ngx_http_chat_chats_answer(t, rc, NULL);
+        return;
+    }
+
+    answer = json_pack("{s:o}", "chatId",
+                       ngx_http_chat_chats_oid_json(&a->chat));
+
+    if (answer && bson_iter_init_find(&it, &doc, "type")) {
+        json_object_set_new(answer, "type",
+                            ngx_http_chat_chats_value_json(&it));
+    }
+
+    if (answer && bson_iter_init_find(&it, &doc, "content")) {
+        json_object_set_new(answer, "content",
+                            ngx_http_chat_chats_value_json(&it));
+    }
+
+    bson_destroy(&doc);
+    ngx_http_chat_chats_answer(t, NGX_OK, answer);
 }
 
 

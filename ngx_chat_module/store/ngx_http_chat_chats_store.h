@@ -52,6 +52,8 @@ typedef struct {
     bson_oid_t    chat;
     bson_oid_t    id;              /* the new message's, or the one asked */
     bson_oid_t    reply_to;
+    bson_oid_t    fwd_id;          /* forwarded from this message */
+    bson_oid_t    fwd_chat;        /* ... of this chat */
     int64_t       seq;             /* the number taken in Redis */
     int64_t       before;
     int64_t       after;
@@ -62,6 +64,7 @@ typedef struct {
     unsigned      has_after:1;
     unsigned      read:1;          /* a marker: read (or delivered) */
     unsigned      everyone:1;      /* delete for everyone (or for me) */
+    unsigned      forwarded:1;
     char          temp_id[NGX_HTTP_CHAT_TEMP_ID_MAX + 1];
     char          type[16];
     size_t        content_len;     /* the content as JSON after the struct */
@@ -112,6 +115,13 @@ void ngx_http_chat_msg_delete_run(ngx_http_chat_mongo_task_t *t,
  * set, changed, or removed when it is the same: NGX_DONE with the message
  */
 void ngx_http_chat_msg_react_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+/*
+ * before forwarding message arg->id to the arg->limit chats after the
+ * struct: each must be mine and open to me (NGX_DECLINED, NGX_BUSY);
+ * NGX_OK with {type, content, chatId} of the message
+ */
+void ngx_http_chat_msg_forward_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 /* who got and read message arg->id: NGX_DONE with the receipts */
 void ngx_http_chat_msg_receipts_run(ngx_http_chat_mongo_task_t *t,
