@@ -385,3 +385,98 @@ ChatChats::dyn($block, as => "carol",
     request => [ map { "POST /api/messages/$_->[0]/forward\n" . JSON::PP::encode_json($_->[1]) } @cases ],
     error_code => [ map { $_->[2] } @cases ],
     response_body_like => [ map { $_->[3] } @cases ]);
+
+
+
+=== TEST 19: search in a chat: case-insensitive substrings of text, newest first, paged; metacharacters are literal
+--- init
+$main::Chat{s} = ChatChats::api(alice => POST => "/api/chats/group",
+    { name => "search", memberIds => [ $main::Id{bob} ] })->{chat}{id};
+my @texts = ("Hello World", "hello again", "say HELLO", "nothing here", "a.b*c(d)?", "a-b-c", "\x{DC}n\x{EF}c\x{F6}d\x{E9} \x{C9}T\x{C9}", "\x{E9}t\x{E9}", "hello deleted", "hello hidden");
+my %m;
+$m{$_} = main::send_msg(alice => $main::Chat{s}, "s$_", text => $texts[$_]) for 0 .. $#texts;
+main::send_msg(alice => $main::Chat{s}, "sloc", location => { lat => 1, lng => 1, name => "hello place" });
+ChatChats::api(alice => DELETE => "/api/messages/$m{8}{id}?forEveryone=true");
+ChatChats::api(bob => DELETE => "/api/messages/$m{9}{id}");
+my $q = sub {
+    my ($who, $query) = @_;
+    my $b = ChatChats::api($who => GET => "/api/chats/$main::Chat{s}/messages/search?$query");
+    (join(",", map { $_->{seq} } @{ $b->{items} }) || "<empty>") . ($b->{nextCursor} ? ">$b->{nextCursor}" : "");
+};
+my @got = (
+    $q->(bob => "q=hello"), $q->(alice => "q=hello"), $q->(bob => "q=HeLLo+w"), $q->(bob => "q=a.b*c(d)%3F"),
+    $q->(bob => "q=*c("), $q->(bob => "q=a.b"), $q->(bob => "q=%C3%A9t%C3%A9"), $q->(bob => "q=%C3%BCn%C3%AF"),
+    $q->(bob => "q=hello&limit=2"), $q->(bob => "q=hello&limit=2&before=2"), $q->(bob => "q=hello&limit=2&cursor=3"),
+    $q->(bob => "q=nomatch"), $q->(bob => "q=%5B"),
+);
+$main::Got = join " ", @got;
+my $first = $m{0}{id};
+ChatChats::dyn($block, as => "bob", request => "GET /api/chats/$main::Chat{s}/messages/search?q=world",
+    response_body_like => qr/^\{"items":\[\{"id":"$first",[^\[\]]*"content":"Hello World"[^\[\]]*\}\]\}$/);
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+3,2,1 10,3,2,1 1 5 5 5 8,7 7 3,2>2 1 2,1 <empty> <empty>
+--- error_code: 200
+
+
+
+=== TEST 20: search across my chats, newest first with a cursor; not in chats I am not in
+--- init
+my $q = sub {
+    my ($who, $query) = @_;
+    my $b = ChatChats::api($who => GET => "/api/messages/search?$query");
+    return $b;
+};
+my $all = $q->(bob => "q=hello&limit=50");
+my @ids = map { $_->{id} } @{ $all->{items} };
+my (@paged, $cursor);
+for (1 .. 10) {
+    my $p = $q->(bob => "q=hello&limit=2" . ($cursor ? "&cursor=$cursor" : ""));
+    push @paged, map { $_->{id} } @{ $p->{items} };
+    last unless $cursor = $p->{nextCursor};
+}
+my $chats = join ",", sort keys %{ { map { $_->{chatId} => 1 } @{ $all->{items} } } };
+my $carol = $q->(carol => "q=hello&limit=50");
+my %mine = map { $_ => 1 } ($main::Chat{s}, $main::Chat{r});
+$main::Got = join " ", scalar(@ids), ("@paged" eq "@ids" ? "paged-ok" : "paged: @paged vs @ids"),
+    ($all->{items}[0]{content} eq "say HELLO" ? "newest-ok" : "newest: $all->{items}[0]{content}"),
+    (scalar(grep { !$mine{$_->{chatId}} && $_->{chatId} ne $main::Chat{g} && $_->{chatId} ne $main::Chat{ab} && $_->{chatId} ne $main::Chat{d} } @{ $all->{items} }) ? "leak" : "only-mine"),
+    "carol=" . scalar(grep { $_->{chatId} eq $main::Chat{s} } @{ $carol->{items} }),
+    "carol-chat=" . (ChatChats::call(carol => GET => "/api/chats/$main::Chat{s}/messages/search?q=hello"))[0];
+ChatChats::dyn($block, as => "bob", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+3 paged-ok newest-ok only-mine carol=0 carol-chat=404
+--- error_code: 200
+
+
+
+=== TEST 21: bad inputs of search
+--- init
+my $s = $main::Chat{s};
+my @cases = (
+    [ "/api/chats/$s/messages/search", 400, qr/q is required/ ],
+    [ "/api/chats/$s/messages/search?q=", 400, qr/q is required/ ],
+    [ "/api/chats/$s/messages/search?q=" . ("a" x 101), 400, qr/q must be 1 to 100/ ],
+    [ "/api/chats/$s/messages/search?q=%FF", 400, qr/q must be/ ],
+    [ "/api/chats/$s/messages/search?q=a%00b", 400, qr/q must be/ ],
+    [ "/api/chats/$s/messages/search?q=a%0Ab", 400, qr/q must be/ ],
+    [ "/api/chats/$s/messages/search?q=a&limit=0", 400, qr/limit/ ],
+    [ "/api/chats/$s/messages/search?q=a&limit=51", 400, qr/limit/ ],
+    [ "/api/chats/$s/messages/search?q=a&before=x", 400, qr/before/ ],
+    [ "/api/chats/$s/messages/search?q=a&before=0", 400, qr/before/ ],
+    [ "/api/chats/$s/messages/search?q=%7B%22%24gt%22%3A%22%22%7D", 200, qr/^\{"items":\[\]\}$/ ],
+    [ "/api/chats/zz/messages/search?q=a", 404, qr/not_found/ ],
+    [ "/api/chats/0123456789abcdef01234567/messages/search?q=a", 404, qr/not_found/ ],
+    [ "/api/messages/search", 400, qr/q is required/ ],
+    [ "/api/messages/search?q=a&cursor=x", 400, qr/cursor/ ],
+    [ "/api/messages/search?q=a&cursor=1.zz", 400, qr/cursor/ ],
+    [ "/api/messages/search?q=a&limit=x", 400, qr/limit/ ],
+    [ "/api/messages/search?q=%5C", 200, qr/^\{"items":\[\]\}$/ ],
+);
+ChatChats::dyn($block, as => "bob",
+    request => [ map { "GET $_->[0]" } @cases ],
+    error_code => [ map { $_->[1] } @cases ],
+    response_body_like => [ map { $_->[2] } @cases ]);

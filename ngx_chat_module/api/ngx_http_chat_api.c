@@ -95,6 +95,8 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
       NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_chats_group },
     { NGX_HTTP_GET, ngx_string("/api/chats/:id/messages"),
       0, ngx_http_chat_messages_list },
+    { NGX_HTTP_GET, ngx_string("/api/chats/:id/messages/search"),
+      0, ngx_http_chat_chats_search },
     { NGX_HTTP_POST, ngx_string("/api/chats/:id/read"),
       NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_chats_read },
     { NGX_HTTP_POST, ngx_string("/api/chats/:id/delivered"),
@@ -104,6 +106,9 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
 
     { NGX_HTTP_POST, ngx_string("/api/messages"),
       NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_messages_send },
+    /* before /api/messages/:id */
+    { NGX_HTTP_GET, ngx_string("/api/messages/search"),
+      0, ngx_http_chat_messages_search_all },
     { NGX_HTTP_GET, ngx_string("/api/messages/:id"),
       0, ngx_http_chat_messages_get },
     { NGX_HTTP_GET, ngx_string("/api/messages/:id/receipts"),

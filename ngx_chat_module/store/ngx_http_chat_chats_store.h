@@ -54,6 +54,8 @@ typedef struct {
     bson_oid_t    reply_to;
     bson_oid_t    fwd_id;          /* forwarded from this message */
     bson_oid_t    fwd_chat;        /* ... of this chat */
+    bson_oid_t    cursor_id;       /* search in all my chats: the cursor */
+    int64_t       cursor_ms;
     int64_t       seq;             /* the number taken in Redis */
     int64_t       before;
     int64_t       after;
@@ -65,6 +67,8 @@ typedef struct {
     unsigned      read:1;          /* a marker: read (or delivered) */
     unsigned      everyone:1;      /* delete for everyone (or for me) */
     unsigned      forwarded:1;
+    unsigned      all:1;           /* search: all my chats */
+    unsigned      has_cursor:1;
     char          temp_id[NGX_HTTP_CHAT_TEMP_ID_MAX + 1];
     char          type[16];
     size_t        content_len;     /* the content as JSON after the struct */
@@ -122,6 +126,12 @@ void ngx_http_chat_msg_react_run(ngx_http_chat_mongo_task_t *t,
  * NGX_OK with {type, content, chatId} of the message
  */
 void ngx_http_chat_msg_forward_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+/*
+ * text messages of arg->chat (or all my chats) whose content matches the
+ * regex after the struct (escaped), case-insensitively, newest first
+ */
+void ngx_http_chat_msg_search_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 /* who got and read message arg->id: NGX_DONE with the receipts */
 void ngx_http_chat_msg_receipts_run(ngx_http_chat_mongo_task_t *t,
