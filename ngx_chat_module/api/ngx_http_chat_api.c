@@ -102,7 +102,7 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
     { NGX_HTTP_POST, ngx_string("/api/chats/:id/delivered"),
       NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_chats_delivered },
     { NGX_HTTP_PUT, ngx_string("/api/chats/:id/settings"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_chats_settings },
 
     { NGX_HTTP_POST, ngx_string("/api/messages"),
       NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_messages_send },

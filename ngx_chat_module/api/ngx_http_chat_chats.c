@@ -1683,3 +1683,188 @@ ngx_http_chat_messages_search_all(ngx_http_request_t *r)
 {
     return ngx_http_chat_messages_search(r, 1);
 }
+
+
+/* "YYYY-MM-DDTHH:MM:SS[.mmm]Z" as ms since the epoch, or -1 */
+
+static int64_t
+ngx_http_chat_parse_time(ngx_str_t *s)
+{
+    u_char     *p;
+    time_t      sec;
+    ngx_int_t   ms;
+    ngx_uint_t  i;
+    struct tm   tm, check;
+
+    p = s->data;
+
+    if (!(s->len == 20 || s->len == 24) || p[s->len - 1] != 'Z'
+        || p[4] != '-' || p[7] != '-' || p[10] != 'T' || p[13] != ':'
+        || p[16] != ':' || (s->len == 24 && p[19] != '.'))
+    {
+        return -1;
+    }
+
+    for (i = 0; i < s->len - 1; i++) {
+        if (i == 4 || i == 7 || i == 10 || i == 13 || i == 16 || i == 19) {
+            continue;
+        }
+
+        if (p[i] < '0' || p[i] > '9') {
+            return -1;
+        }
+    }
+
+    ngx_memzero(&tm, sizeof(struct tm));
+    tm.tm_year = ngx_atoi(p, 4) - 1900;
+    tm.tm_mon = ngx_atoi(p + 5, 2) - 1;
+    tm.tm_mday = ngx_atoi(p + 8, 2);
+    tm.tm_hour = ngx_atoi(p + 11, 2);
+    tm.tm_min = ngx_atoi(p + 14, 2);
+    tm.tm_sec = ngx_atoi(p + 17, 2);
+    ms = (s->len == 24) ? ngx_atoi(p + 20, 3) : 0;
+
+    check = tm;
+    sec = timegm(&tm);
+
+    /* timegm() normalises: 2026-02-30 would pass as March */
+    if (sec == (time_t) -1 || tm.tm_mday != check.tm_mday
+        || tm.tm_mon != check.tm_mon || tm.tm_hour != check.tm_hour
+        || tm.tm_min != check.tm_min || tm.tm_sec != check.tm_sec)
+    {
+        return -1;
+    }
+
+    return (int64_t) sec * 1000 + ms;
+}
+
+
+/* an optional boolean member: NGX_OK, NGX_DECLINED absent, NGX_ERROR */
+
+static ngx_int_t
+ngx_http_chat_chats_bool(json_t *body, const char *name, ngx_uint_t *out)
+{
+    json_t  *v;
+
+    v = json_object_get(body, name);
+
+    if (v == NULL || json_is_null(v)) {
+        return NGX_DECLINED;
+    }
+
+    if (!json_is_boolean(v)) {
+        return NGX_ERROR;
+    }
+
+    *out = json_is_true(v);
+
+    return NGX_OK;
+}
+
+
+/* PUT /api/chats/:id/settings {muted?, mutedUntil?, archived?, pinned?} */
+
+ngx_int_t
+ngx_http_chat_chats_settings(ngx_http_request_t *r)
+{
+    int64_t                   until, now;
+    ngx_int_t                 rc;
+    ngx_str_t                 s;
+    ngx_uint_t                b, any;
+    const char               *err;
+    struct timeval            tv;
+    ngx_http_chat_ctx_t      *ctx;
+    ngx_http_chat_msg_arg_t  *arg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t));
+    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    any = 0;
+
+    rc = ngx_http_chat_chats_bool(ctx->body, "muted", &b);
+    if (rc == NGX_ERROR) {
+        return ngx_http_chat_send_invalid(r, "muted", "must be a boolean");
+    }
+
+    if (rc == NGX_OK) {
+        any = 1;
+        arg->set_mute = b;
+        arg->mute_forever = b;
+        arg->unmute = !b;
+    }
+
+    if ((err = ngx_http_chat_json_string(ctx->body, "mutedUntil", 0, 24,
+                                         &s)))
+    {
+        return ngx_http_chat_send_invalid(r, "mutedUntil", err);
+    }
+
+    if (s.data) {
+        if (rc == NGX_OK) {
+            return ngx_http_chat_send_invalid(r, "mutedUntil",
+                                              "must not come with muted");
+        }
+
+        until = ngx_http_chat_parse_time(&s);
+
+        ngx_gettimeofday(&tv);
+        now = (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+
+        if (until < 0) {
+            return ngx_http_chat_send_invalid(r, "mutedUntil",
+                                              "must be a UTC time like "
+                                              "2030-01-31T08:00:00Z");
+        }
+
+        if (until <= now || until - now > (int64_t) 10 * 366 * 86400000) {
+            return ngx_http_chat_send_invalid(r, "mutedUntil",
+                                              "must be in the next "
+                                              "10 years");
+        }
+
+        any = 1;
+        arg->set_mute = 1;
+        arg->before = until;
+    }
+
+    rc = ngx_http_chat_chats_bool(ctx->body, "archived", &b);
+    if (rc == NGX_ERROR) {
+        return ngx_http_chat_send_invalid(r, "archived", "must be a boolean");
+    }
+
+    if (rc == NGX_OK) {
+        any = 1;
+        arg->set_archived = 1;
+        arg->archived = b;
+    }
+
+    rc = ngx_http_chat_chats_bool(ctx->body, "pinned", &b);
+    if (rc == NGX_ERROR) {
+        return ngx_http_chat_send_invalid(r, "pinned", "must be a boolean");
+    }
+
+    if (rc == NGX_OK) {
+        any = 1;
+        arg->set_pinned = 1;
+        arg->pinned = b;
+    }
+
+    if (!any) {
+        return ngx_http_chat_send_invalid(r, "settings",
+                                          "need muted, mutedUntil, "
+                                          "archived or pinned");
+    }
+
+    if (ngx_http_chat_chats_param(r, &arg->chat) != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such chat");
+    }
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_chat_settings_run,
+                                       ngx_http_chat_chats_done, arg,
+                                       sizeof(ngx_http_chat_msg_arg_t));
+}

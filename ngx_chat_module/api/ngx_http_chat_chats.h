@@ -26,6 +26,7 @@ ngx_int_t ngx_http_chat_messages_react(ngx_http_request_t *r);
 ngx_int_t ngx_http_chat_messages_forward(ngx_http_request_t *r);
 ngx_int_t ngx_http_chat_chats_search(ngx_http_request_t *r);
 ngx_int_t ngx_http_chat_messages_search_all(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_chats_settings(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_CHAT_CHATS_API_H_INCLUDED_ */

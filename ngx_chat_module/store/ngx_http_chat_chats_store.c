@@ -367,6 +367,61 @@ ngx_http_chat_msg_json(const bson_t *doc, ngx_uint_t full)
 }
 
 
+/* {muted, mutedUntil?, archived, pinned} of a membership */
+
+static json_t *
+ngx_http_chat_chat_settings_json(const bson_t *member, int64_t now)
+{
+    json_t       *s;
+    int64_t       until;
+    bson_iter_t   it;
+    ngx_uint_t    forever, archived, pinned;
+
+    until = 0;
+    forever = 0;
+    archived = 0;
+    pinned = 0;
+
+    if (bson_iter_init_find(&it, member, "mutedUntil")
+        && BSON_ITER_HOLDS_DATE_TIME(&it))
+    {
+        until = bson_iter_date_time(&it);
+    }
+
+    if (bson_iter_init_find(&it, member, "mutedForever")
+        && BSON_ITER_HOLDS_BOOL(&it))
+    {
+        forever = bson_iter_bool(&it);
+    }
+
+    if (bson_iter_init_find(&it, member, "archived")
+        && BSON_ITER_HOLDS_BOOL(&it))
+    {
+        archived = bson_iter_bool(&it);
+    }
+
+    if (bson_iter_init_find(&it, member, "pinned")
+        && BSON_ITER_HOLDS_BOOL(&it))
+    {
+        pinned = bson_iter_bool(&it);
+    }
+
+    s = json_pack("{s:b}", "muted", forever || until > now);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    if (!forever && until > now) {
+        json_object_set_new(s, "mutedUntil", ngx_http_chat_json_time(until));
+    }
+
+    json_object_set_new(s, "archived", json_boolean(archived));
+    json_object_set_new(s, "pinned", json_boolean(pinned));
+
+    return s;
+}
+
+
 /*
  * Appends _id: {$nin: [...]} of the messages of chat that user deleted
  * for themselves ("hidden", one document each), if any
@@ -508,6 +563,10 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
 
     if (rc == NGX_OK) {
         read_seq = ngx_http_chat_chats_int(&me, "readSeq");
+
+        json_object_set_new(c, "settings",
+                            ngx_http_chat_chat_settings_json(&me,
+                                              ngx_http_chat_chats_now()));
 
         if (bson_iter_init_find(&it, &me, "role")
             && BSON_ITER_HOLDS_UTF8(&it))
@@ -2633,6 +2692,93 @@ ngx_http_chat_msg_search_run(ngx_http_chat_mongo_task_t *t,
     }
 
     ngx_http_chat_chats_answer(t, NGX_OK, answer);
+}
+
+
+/* PUT /api/chats/:id/settings: my membership, written by me only */
+
+void
+ngx_http_chat_chat_settings_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    json_t               *s;
+    bson_t                doc, filter, update, set, unset;
+    ngx_int_t             rc;
+    mongoc_collection_t  *members;
+
+    bson_init(&doc);
+    rc = ngx_http_chat_chats_member(db, &a->chat, &a->user, &doc, &t->error);
+    bson_destroy(&doc);
+
+    if (rc != NGX_OK) {
+        ngx_http_chat_chats_answer(t, rc, NULL);
+        return;
+    }
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "chatId", &a->chat);
+    BSON_APPEND_OID(&filter, "userId", &a->user);
+
+    bson_init(&update);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+
+    if (a->set_mute && a->mute_forever) {
+        BSON_APPEND_BOOL(&set, "mutedForever", true);
+
+    } else if (a->set_mute) {
+        BSON_APPEND_DATE_TIME(&set, "mutedUntil", a->before);
+        BSON_APPEND_BOOL(&set, "mutedForever", false);
+
+    } else if (a->unmute) {
+        BSON_APPEND_BOOL(&set, "mutedForever", false);
+    }
+
+    if (a->set_archived) {
+        BSON_APPEND_BOOL(&set, "archived", a->archived);
+    }
+
+    if (a->set_pinned) {
+        BSON_APPEND_BOOL(&set, "pinned", a->pinned);
+    }
+
+    bson_append_document_end(&update, &set);
+
+    if (a->unmute || (a->set_mute && a->mute_forever)) {
+        BSON_APPEND_DOCUMENT_BEGIN(&update, "$unset", &unset);
+        BSON_APPEND_UTF8(&unset, "mutedUntil", "");
+        bson_append_document_end(&update, &unset);
+    }
+
+    members = mongoc_database_get_collection(db, "members");
+
+    rc = mongoc_collection_update_one(members, &filter, &update, NULL, NULL,
+                                      &t->error)
+         ? NGX_OK : NGX_ERROR;
+
+    mongoc_collection_destroy(members);
+    bson_destroy(&update);
+    bson_destroy(&filter);
+
+    if (rc != NGX_OK) {
+        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+        return;
+    }
+
+    bson_init(&doc);
+    rc = ngx_http_chat_chats_member(db, &a->chat, &a->user, &doc, &t->error);
+
+    s = NULL;
+
+    if (rc == NGX_OK) {
+        s = ngx_http_chat_chat_settings_json(&doc, ngx_http_chat_chats_now());
+        s = s ? json_pack("{s:o}", "settings", s) : NULL;
+    }
+
+    bson_destroy(&doc);
+
+    ngx_http_chat_chats_answer(t, rc == NGX_OK ? NGX_DONE : rc, s);
 }
 
 

@@ -69,6 +69,13 @@ typedef struct {
     unsigned      forwarded:1;
     unsigned      all:1;           /* search: all my chats */
     unsigned      has_cursor:1;
+    unsigned      set_mute:1;      /* settings: before = mutedUntil ms */
+    unsigned      mute_forever:1;  /* ... or forever */
+    unsigned      unmute:1;
+    unsigned      set_archived:1;
+    unsigned      archived:1;
+    unsigned      set_pinned:1;
+    unsigned      pinned:1;
     char          temp_id[NGX_HTTP_CHAT_TEMP_ID_MAX + 1];
     char          type[16];
     size_t        content_len;     /* the content as JSON after the struct */
@@ -132,6 +139,9 @@ void ngx_http_chat_msg_forward_run(ngx_http_chat_mongo_task_t *t,
  * regex after the struct (escaped), case-insensitively, newest first
  */
 void ngx_http_chat_msg_search_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+/* my settings of chat arg->chat: NGX_DONE with {"settings"} */
+void ngx_http_chat_chat_settings_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 /* who got and read message arg->id: NGX_DONE with the receipts */
 void ngx_http_chat_msg_receipts_run(ngx_http_chat_mongo_task_t *t,
