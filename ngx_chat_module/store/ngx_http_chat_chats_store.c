@@ -1747,10 +1747,15 @@ ngx_http_chat_msg_answer_reactions(mongoc_database_t *db, const bson_t *doc,
 
     answer = ngx_http_chat_msg_answer(doc);
 
-    if (answer == NULL
-        || json_object_set_new(json_object_get(answer, "message"),
-                               "reactions", reactions)
-           != 0)
+    if (answer == NULL) {
+        json_decref(reactions);
+        return NULL;
+    }
+
+    /* json_object_set_new() takes reactions, also when it fails */
+    if (json_object_set_new(json_object_get(answer, "message"), "reactions",
+                            reactions)
+        != 0)
     {
         json_decref(answer);
         return NULL;
