@@ -13,6 +13,8 @@ typedef struct {
     ngx_http_request_t           *request;   /* NULL once the request left */
     ngx_http_cleanup_t           *cleanup;
     ngx_http_chat_redis_next_pt   next;
+    ngx_http_chat_redis_orphan_pt orphan;
+    void                         *orphan_data;
 } ngx_http_chat_redis_wait_t;
 
 
@@ -38,29 +40,56 @@ ngx_http_chat_redis_request(ngx_http_request_t *r,
     ngx_http_chat_redis_next_pt next, int argc, const char **argv,
     const size_t *argvlen)
 {
+    return ngx_http_chat_redis_request_orphan(r, next, NULL, NULL, argc, argv,
+                                              argvlen);
+}
+
+
+/*
+ * As ngx_http_chat_redis_request(), and when the request is gone by the
+ * time the reply comes, orphan(reply, orphan_data) still sees it: for
+ * commands whose effect must be completed by somebody (a sequence number
+ * taken must be stored).  orphan_data is heap memory, freed after the
+ * reply, orphaned or not.
+ */
+
+ngx_int_t
+ngx_http_chat_redis_request_orphan(ngx_http_request_t *r,
+    ngx_http_chat_redis_next_pt next, ngx_http_chat_redis_orphan_pt orphan,
+    void *orphan_data, int argc, const char **argv, const size_t *argvlen)
+{
     ngx_int_t                    rc;
     ngx_http_cleanup_t          *cln;
     ngx_http_chat_redis_wait_t  *w;
 
     cln = ngx_http_cleanup_add(r, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    w = cln ? ngx_alloc(sizeof(ngx_http_chat_redis_wait_t), ngx_cycle->log)
+            : NULL;
 
-    w = ngx_alloc(sizeof(ngx_http_chat_redis_wait_t), ngx_cycle->log);
     if (w == NULL) {
+        if (orphan_data) {
+            ngx_free(orphan_data);
+        }
+
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     w->request = r;
     w->cleanup = cln;
     w->next = next;
+    w->orphan = orphan;
+    w->orphan_data = orphan_data;
 
     rc = ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
                                           ngx_http_chat_redis_request_reply,
                                           w, argc, argv, argvlen);
     if (rc != NGX_OK) {
+        /* the command never ran: there is nothing to complete */
         ngx_free(w);
+
+        if (orphan_data) {
+            ngx_free(orphan_data);
+        }
 
         if (rc == NGX_DECLINED) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -107,6 +136,13 @@ ngx_http_chat_redis_request_reply(redisReply *reply, void *data)
 
     if (r) {
         w->cleanup->handler = NULL;
+
+    } else if (w->orphan) {
+        w->orphan(reply, w->orphan_data);
+    }
+
+    if (w->orphan_data) {
+        ngx_free(w->orphan_data);
     }
 
     ngx_free(w);
@@ -142,12 +178,27 @@ ngx_http_chat_redis_eval(ngx_http_request_t *r, const char *script,
     ngx_uint_t nkeys, ngx_str_t *keys, ngx_uint_t nargs, ngx_str_t *args,
     ngx_http_chat_redis_next_pt next)
 {
+    return ngx_http_chat_redis_eval_orphan(r, script, nkeys, keys, nargs,
+                                           args, next, NULL, NULL);
+}
+
+
+ngx_int_t
+ngx_http_chat_redis_eval_orphan(ngx_http_request_t *r, const char *script,
+    ngx_uint_t nkeys, ngx_str_t *keys, ngx_uint_t nargs, ngx_str_t *args,
+    ngx_http_chat_redis_next_pt next, ngx_http_chat_redis_orphan_pt orphan,
+    void *orphan_data)
+{
     u_char       nk[NGX_INT_T_LEN];
     ngx_uint_t   i, n;
     const char  *argv[NGX_HTTP_CHAT_EVAL_MAX + 3];
     size_t       argvlen[NGX_HTTP_CHAT_EVAL_MAX + 3];
 
     if (nkeys + nargs > NGX_HTTP_CHAT_EVAL_MAX) {
+        if (orphan_data) {
+            ngx_free(orphan_data);
+        }
+
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -170,7 +221,8 @@ ngx_http_chat_redis_eval(ngx_http_request_t *r, const char *script,
     }
 
     /* hiredis copies the command before this returns */
-    return ngx_http_chat_redis_request(r, next, (int) n, argv, argvlen);
+    return ngx_http_chat_redis_request_orphan(r, next, orphan, orphan_data,
+                                              (int) n, argv, argvlen);
 }
 
 

@@ -24,12 +24,19 @@ typedef ngx_int_t (*ngx_http_chat_redis_next_pt)(ngx_http_request_t *r,
     redisReply *reply);
 typedef ngx_int_t (*ngx_http_chat_mongo_next_pt)(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
+/* the reply (or NULL) of a command whose request left before it came */
+typedef void (*ngx_http_chat_redis_orphan_pt)(redisReply *reply,
+    void *data);
 
 
 /* NGX_DONE, or an error response already sent (return it as it is) */
 ngx_int_t ngx_http_chat_redis_request(ngx_http_request_t *r,
     ngx_http_chat_redis_next_pt next, int argc, const char **argv,
     const size_t *argvlen);
+
+ngx_int_t ngx_http_chat_redis_request_orphan(ngx_http_request_t *r,
+    ngx_http_chat_redis_next_pt next, ngx_http_chat_redis_orphan_pt orphan,
+    void *orphan_data, int argc, const char **argv, const size_t *argvlen);
 
 /* run() in the thread pool, then next() on the event loop */
 ngx_int_t ngx_http_chat_mongo_request(ngx_http_request_t *r,
@@ -42,6 +49,11 @@ ngx_int_t ngx_http_chat_mongo_request(ngx_http_request_t *r,
 ngx_int_t ngx_http_chat_redis_eval(ngx_http_request_t *r, const char *script,
     ngx_uint_t nkeys, ngx_str_t *keys, ngx_uint_t nargs, ngx_str_t *args,
     ngx_http_chat_redis_next_pt next);
+
+ngx_int_t ngx_http_chat_redis_eval_orphan(ngx_http_request_t *r,
+    const char *script, ngx_uint_t nkeys, ngx_str_t *keys, ngx_uint_t nargs,
+    ngx_str_t *args, ngx_http_chat_redis_next_pt next,
+    ngx_http_chat_redis_orphan_pt orphan, void *orphan_data);
 
 ngx_int_t ngx_http_chat_str_num(ngx_pool_t *pool, ngx_str_t *s, int64_t n);
 

@@ -780,10 +780,15 @@ ngx_http_chat_send_prepared(ngx_http_request_t *r,
 
 /* takes the next number of the chat in Redis */
 
+static void ngx_http_chat_seq_orphan(redisReply *reply, void *data);
+static void ngx_http_chat_seq_tombstone(const bson_oid_t *chat, int64_t seq);
+
+
 static ngx_int_t
 ngx_http_chat_send_seq(ngx_http_request_t *r, int64_t floor)
 {
     char                   oid[25];
+    bson_oid_t            *chat;
     ngx_str_t              key, arg;
     ngx_http_chat_ctx_t   *ctx;
     ngx_http_chat_send_t  *st;
@@ -801,14 +806,70 @@ ngx_http_chat_send_seq(ngx_http_request_t *r, int64_t floor)
     bson_oid_to_string(&st->arg->chat, oid);
     key.len = ngx_sprintf(key.data, "seq:%s", oid) - key.data;
 
-    return ngx_http_chat_redis_eval(r, ngx_http_chat_seq_script, 1, &key, 1,
-                                    &arg, ngx_http_chat_send_numbered);
+    /* if the client leaves, the number taken still gets its tombstone */
+    chat = ngx_alloc(sizeof(bson_oid_t), ngx_cycle->log);
+    if (chat == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    bson_oid_copy(&st->arg->chat, chat);
+
+    return ngx_http_chat_redis_eval_orphan(r, ngx_http_chat_seq_script, 1,
+                                           &key, 1, &arg,
+                                           ngx_http_chat_send_numbered,
+                                           ngx_http_chat_seq_orphan, chat);
+}
+
+
+/*
+ * A number was taken for a request that left: store a tombstone at it, so
+ * that readers paging by seq never wait on a hole
+ */
+
+static void
+ngx_http_chat_seq_orphan(redisReply *reply, void *data)
+{
+    bson_oid_t  *chat = data;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER
+        && reply->integer > 0)
+    {
+        ngx_http_chat_seq_tombstone(chat, reply->integer);
+    }
+}
+
+
+static void
+ngx_http_chat_seq_tombstone(const bson_oid_t *chat, int64_t seq)
+{
+    ngx_http_chat_msg_arg_t      *a;
+    ngx_http_chat_mongo_task_t   *t;
+
+    a = ngx_calloc(sizeof(ngx_http_chat_msg_arg_t), ngx_cycle->log);
+    if (a == NULL) {
+        return;
+    }
+
+    bson_oid_copy(chat, &a->chat);
+    a->seq = seq;
+
+    t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
+                                            ngx_http_chat_msg_tombstone_run,
+                                            NULL, NULL, a,
+                                            sizeof(ngx_http_chat_msg_arg_t));
+    ngx_free(a);
+
+    if (t == NULL || ngx_http_chat_mongo_post(t) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "chat: seq %L left without a tombstone", seq);
+    }
 }
 
 
 static ngx_int_t
 ngx_http_chat_send_numbered(ngx_http_request_t *r, redisReply *reply)
 {
+    ngx_int_t              rc;
     ngx_http_chat_ctx_t   *ctx;
     ngx_http_chat_send_t  *st;
 
@@ -828,9 +889,16 @@ ngx_http_chat_send_numbered(ngx_http_request_t *r, redisReply *reply)
 
     st->arg->seq = reply->integer;
 
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_insert_run,
-                                       ngx_http_chat_send_stored, st->arg,
-                                       st->size);
+    rc = ngx_http_chat_mongo_request(r, ngx_http_chat_msg_insert_run,
+                                     ngx_http_chat_send_stored, st->arg,
+                                     st->size);
+
+    if (rc != NGX_DONE) {
+        /* the insert never ran: the number taken must still be filled */
+        ngx_http_chat_seq_tombstone(&st->arg->chat, st->arg->seq);
+    }
+
+    return rc;
 }
 
 

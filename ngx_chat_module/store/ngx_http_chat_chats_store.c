@@ -1442,6 +1442,25 @@ ngx_http_chat_msg_tombstone(mongoc_collection_t *messages,
 }
 
 
+/* a tombstone alone, for a number whose request went away */
+
+void
+ngx_http_chat_msg_tombstone_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    mongoc_collection_t  *messages;
+
+    messages = mongoc_database_get_collection(db, "messages");
+    ngx_http_chat_msg_tombstone(messages, a, ngx_http_chat_chats_now(),
+                                t->log);
+    mongoc_collection_destroy(messages);
+
+    t->rc = NGX_OK;
+}
+
+
 void
 ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db)

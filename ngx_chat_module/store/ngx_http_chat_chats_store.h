@@ -96,6 +96,8 @@ void ngx_http_chat_msg_prepare_run(ngx_http_chat_mongo_task_t *t,
 void ngx_http_chat_msg_floor_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 /* inserts the message at arg->seq */
+void ngx_http_chat_msg_tombstone_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
 void ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 void ngx_http_chat_msg_list_run(ngx_http_chat_mongo_task_t *t,

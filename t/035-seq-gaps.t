@@ -1,0 +1,67 @@
+# A client that leaves while its sequence number is being taken leaves no
+# hole: the number gets a tombstone, so readers paging by seq never wait.
+# Redis is paused for writes (CLIENT PAUSE) to hold the number in flight,
+# and MongoDB is slowed by a delaying proxy so the pause lands in time.
+
+use Test::Nginx::Socket 'no_plan';
+use ChatTest;
+use ChatChats;
+use DelayProxy;
+use IO::Socket::INET;
+use JSON::PP;
+use Time::HiRes ();
+
+our ($ProxyPid, $ProxyPort);
+
+BEGIN {
+    ($ProxyPid, $ProxyPort) = DelayProxy::start($ENV{TEST_NGINX_MONGO_PORT},
+                                                0.15);
+    $ENV{TEST_NGINX_MONGO_PORT} = $ProxyPort;
+    ChatChats::init("598");
+}
+
+END { DelayProxy::stop($ProxyPid) if $ProxyPid }
+
+*Id = \%ChatChats::Id;
+our (%Id, $Got);
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: the number of a send whose client left is filled with a tombstone
+--- init
+ChatChats::setup();
+my $chat = ChatChats::api(alice => POST => "/api/chats/private",
+                          { userId => $main::Id{bob} })->{chat}{id};
+ChatChats::api(alice => POST => "/api/messages",
+               { chatId => $chat, tempId => "g1", type => "text", content => "one" });
+my $body = JSON::PP::encode_json({ chatId => $chat, tempId => "g2",
+                                   type => "text", content => "two" });
+my $s = IO::Socket::INET->new("127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}") or die;
+print $s "POST /api/messages HTTP/1.1\r\nHost: x\r\n"
+    . "Content-Type: application/json\r\n"
+    . "Authorization: Bearer $ChatChats::Tok{alice}{accessToken}\r\n"
+    . "Content-Length: " . length($body) . "\r\n\r\n$body";
+Time::HiRes::sleep(0.1);
+# hold the EVAL that takes the number, then let the client go
+my $rd = IO::Socket::INET->new("127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT}") or die;
+print $rd "CLIENT PAUSE 3000 WRITE\r\n";
+my $ok = <$rd>;
+Time::HiRes::sleep(1.5);
+close $s;
+Time::HiRes::sleep(3);
+ChatChats::api(alice => POST => "/api/messages",
+               { chatId => $chat, tempId => "g3", type => "text", content => "three" });
+my $list = ChatChats::api(bob => GET => "/api/chats/$chat/messages?after=0");
+$main::Got = join ",", map { "$_->{seq}:$_->{type}" } @{ $list->{items} };
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- timeout: 30
+--- response_body
+1:text,2:tombstone,3:text
+--- no_error_log
+[alert]
+[emerg]
