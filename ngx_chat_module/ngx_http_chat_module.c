@@ -39,6 +39,8 @@ static char *ngx_http_chat_ready_check(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_chat_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_chat_enum(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_chat_init_process(ngx_cycle_t *cycle);
 static void ngx_http_chat_exit_process(ngx_cycle_t *cycle);
 
@@ -257,7 +259,7 @@ static ngx_command_t  ngx_http_chat_commands[] = {
 
     { ngx_string("chat_sms_provider"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_chat_enum,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_chat_main_conf_t, sms_provider),
       &ngx_http_chat_sms_providers },
@@ -1007,6 +1009,35 @@ ngx_http_chat_check_bounds(ngx_conf_t *cf, void *post, void *data)
                        "invalid value \"%V\" in \"%V\": must be between "
                        "%i and %i", &value[1], &value[0], bounds->low,
                        bounds->high);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* like ngx_conf_set_enum_slot(), but the message names the directive */
+
+static char *
+ngx_http_chat_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t        *value;
+    ngx_uint_t        i;
+    ngx_conf_enum_t  *e;
+
+    value = cf->args->elts;
+    e = cmd->post;
+
+    for (i = 0; e[i].name.len; i++) {
+        if (e[i].name.len == value[1].len
+            && ngx_strcasecmp(e[i].name.data, value[1].data) == 0)
+        {
+            return ngx_conf_set_enum_slot(cf, cmd, conf);
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\": expected \"%V\" "
+                       "or \"%V\"", &value[1], &cmd->name, &e[0].name,
+                       &e[1].name);
 
     return NGX_CONF_ERROR;
 }

@@ -211,3 +211,80 @@ this is not a key
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"chat_jwt_private_key" key file ".*not-a-key.txt" is not a PEM file/
+
+
+
+=== TEST 18: a group size out of bounds
+--- http_config eval
+ChatTest::chat_http_config() . "chat_group_max_size 1;"
+--- config
+    location /api/ { chat_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid value "1" in "chat_group_max_size": must be between 2 and 100000/
+
+
+
+=== TEST 19: a one-time code that lives too long
+--- http_config eval
+ChatTest::chat_http_config() . "chat_otp_ttl 30m;"
+--- config
+    location /api/ { chat_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"chat_otp_ttl" must be between 5m and 10m/
+
+
+
+=== TEST 20: access tokens that live too long
+--- http_config eval
+ChatTest::chat_http_config() . "chat_jwt_ttl 7d;"
+--- config
+    location /api/ { chat_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"chat_jwt_ttl" must be between 1m and 1d/
+
+
+
+=== TEST 21: Twilio without its credentials
+--- http_config eval
+ChatTest::chat_http_config() . "chat_sms_provider twilio;"
+--- config
+    location /api/ { chat_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"chat_sms_provider twilio" requires "chat_twilio_account_sid", "chat_twilio_auth_token" and "chat_twilio_from"/
+
+
+
+=== TEST 22: an unknown SMS provider
+--- http_config eval
+ChatTest::chat_http_config() . "chat_sms_provider pigeon;"
+--- config
+    location /api/ { chat_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid value "pigeon" in "chat_sms_provider": expected "log" or "twilio"/
+
+
+
+=== TEST 23: a media URL secret that is too short
+--- http_config eval
+ChatTest::chat_http_config() . "chat_media_url_secret short;"
+--- config
+    location /api/ { chat_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"chat_media_url_secret" of at least 32 bytes is required/
+
+
+
+=== TEST 24: an edit window that is not a time
+--- http_config eval
+ChatTest::chat_http_config() . "chat_edit_window soon;"
+--- config
+    location /api/ { chat_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"chat_edit_window" directive invalid value/
