@@ -1036,10 +1036,11 @@ ngx_http_chat_messages_list(ngx_http_request_t *r)
 }
 
 
-/* GET /api/messages/:id */
+/* the routes that need only the caller and a message :id */
 
-ngx_int_t
-ngx_http_chat_messages_get(ngx_http_request_t *r)
+static ngx_int_t
+ngx_http_chat_messages_by_id(ngx_http_request_t *r,
+    ngx_http_chat_mongo_run_pt run)
 {
     ngx_http_chat_msg_arg_t  *arg;
 
@@ -1053,9 +1054,17 @@ ngx_http_chat_messages_get(ngx_http_request_t *r)
                                         "no such message");
     }
 
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_get_run,
-                                       ngx_http_chat_chats_done, arg,
+    return ngx_http_chat_mongo_request(r, run, ngx_http_chat_chats_done, arg,
                                        sizeof(ngx_http_chat_msg_arg_t));
+}
+
+
+/* GET /api/messages/:id */
+
+ngx_int_t
+ngx_http_chat_messages_get(ngx_http_request_t *r)
+{
+    return ngx_http_chat_messages_by_id(r, ngx_http_chat_msg_get_run);
 }
 
 
@@ -1127,21 +1136,7 @@ ngx_http_chat_chats_delivered(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_chat_messages_receipts(ngx_http_request_t *r)
 {
-    ngx_http_chat_msg_arg_t  *arg;
-
-    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t));
-    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_chat_chats_param(r, &arg->id) != NGX_OK) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "no such message");
-    }
-
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_receipts_run,
-                                       ngx_http_chat_chats_done, arg,
-                                       sizeof(ngx_http_chat_msg_arg_t));
+    return ngx_http_chat_messages_by_id(r, ngx_http_chat_msg_receipts_run);
 }
 
 

@@ -177,7 +177,8 @@ ngx_http_chat_media_multipart(ngx_fd_t fd, off_t size, const char *boundary,
         }
 
         if (buf[0] == '-' && buf[1] == '-') {
-            rc = found ? NGX_HTTP_CHAT_MEDIA_OK : NGX_HTTP_CHAT_MEDIA_EMULTIPART;
+            rc = found ? NGX_HTTP_CHAT_MEDIA_OK
+                       : NGX_HTTP_CHAT_MEDIA_EMULTIPART;
             goto done;
         }
 

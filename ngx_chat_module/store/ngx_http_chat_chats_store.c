@@ -78,47 +78,6 @@ ngx_http_chat_chats_oid_json(const bson_oid_t *oid)
 }
 
 
-/* find one document: NGX_OK, NGX_DECLINED (none), NGX_ERROR */
-
-static ngx_int_t
-ngx_http_chat_chats_find_one(mongoc_database_t *db, const char *coll,
-    const bson_t *filter, const bson_t *sort, bson_t *out,
-    bson_error_t *error)
-{
-    bson_t                opts;
-    ngx_int_t             rc;
-    const bson_t         *doc;
-    mongoc_cursor_t      *cursor;
-    mongoc_collection_t  *c;
-
-    bson_init(&opts);
-    BSON_APPEND_INT64(&opts, "limit", 1);
-
-    if (sort) {
-        BSON_APPEND_DOCUMENT(&opts, "sort", sort);
-    }
-
-    c = mongoc_database_get_collection(db, coll);
-    cursor = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
-
-    rc = NGX_DECLINED;
-
-    if (mongoc_cursor_next(cursor, &doc)) {
-        bson_copy_to(doc, out);
-        rc = NGX_OK;
-
-    } else if (mongoc_cursor_error(cursor, error)) {
-        rc = NGX_ERROR;
-    }
-
-    mongoc_cursor_destroy(cursor);
-    mongoc_collection_destroy(c);
-    bson_destroy(&opts);
-
-    return rc;
-}
-
-
 static ngx_int_t
 ngx_http_chat_chats_exists(mongoc_database_t *db, const char *coll,
     const bson_t *filter, bson_error_t *error)
@@ -127,7 +86,7 @@ ngx_http_chat_chats_exists(mongoc_database_t *db, const char *coll,
     ngx_int_t  rc;
 
     bson_init(&doc);
-    rc = ngx_http_chat_chats_find_one(db, coll, filter, NULL, &doc, error);
+    rc = ngx_http_chat_mongo_find_one(db, coll, filter, NULL, &doc, error);
     bson_destroy(&doc);
 
     return rc;
@@ -160,7 +119,7 @@ ngx_http_chat_chats_member(mongoc_database_t *db, const bson_oid_t *chat,
     BSON_APPEND_OID(&filter, "chatId", chat);
     BSON_APPEND_OID(&filter, "userId", user);
 
-    rc = ngx_http_chat_chats_find_one(db, "members", &filter, NULL, out,
+    rc = ngx_http_chat_mongo_find_one(db, "members", &filter, NULL, out,
                                       error);
     bson_destroy(&filter);
 
@@ -651,7 +610,7 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
     BSON_APPEND_INT32(&sort, "seq", -1);
     bson_init(&msg);
 
-    rc = ngx_http_chat_chats_find_one(db, "messages", &filter, &sort, &msg,
+    rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, &sort, &msg,
                                       error);
     bson_destroy(&sort);
 
@@ -715,7 +674,7 @@ ngx_http_chat_chat_answer(mongoc_database_t *db, const bson_oid_t *id,
     BSON_APPEND_OID(&filter, "_id", id);
     bson_init(&doc);
 
-    rc = ngx_http_chat_chats_find_one(db, "chats", &filter, NULL, &doc,
+    rc = ngx_http_chat_mongo_find_one(db, "chats", &filter, NULL, &doc,
                                       error);
     bson_destroy(&filter);
 
@@ -788,7 +747,7 @@ ngx_http_chat_chats_private_peer(mongoc_database_t *db,
     BSON_APPEND_OID(&filter, "_id", chat);
     bson_init(&doc);
 
-    rc = ngx_http_chat_chats_find_one(db, "chats", &filter, NULL, &doc,
+    rc = ngx_http_chat_mongo_find_one(db, "chats", &filter, NULL, &doc,
                                       error);
     bson_destroy(&filter);
 
@@ -878,7 +837,7 @@ ngx_http_chat_chat_private_run(ngx_http_chat_mongo_task_t *t,
         bson_init(&filter);
         BSON_APPEND_UTF8(&filter, "pairKey", pair);
 
-        rc = ngx_http_chat_chats_find_one(db, "chats", &filter, NULL, &doc,
+        rc = ngx_http_chat_mongo_find_one(db, "chats", &filter, NULL, &doc,
                                           &t->error);
         bson_destroy(&filter);
 
@@ -1248,7 +1207,7 @@ ngx_http_chat_msg_by_temp(mongoc_database_t *db, ngx_http_chat_msg_arg_t *a,
     BSON_APPEND_OID(&filter, "senderId", &a->user);
     BSON_APPEND_UTF8(&filter, "tempId", a->temp_id);
 
-    rc = ngx_http_chat_chats_find_one(db, "messages", &filter, NULL, out,
+    rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, NULL, out,
                                       error);
     bson_destroy(&filter);
 
@@ -1378,7 +1337,7 @@ ngx_http_chat_msg_floor(mongoc_database_t *db, const bson_oid_t *chat,
     BSON_APPEND_INT32(&sort, "seq", -1);
     bson_init(&doc);
 
-    rc = ngx_http_chat_chats_find_one(db, "messages", &filter, &sort, &doc,
+    rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, &sort, &doc,
                                       error);
 
     *floor = (rc == NGX_OK) ? ngx_http_chat_chats_int(&doc, "seq") : 0;
@@ -1821,7 +1780,7 @@ ngx_http_chat_msg_get_run(ngx_http_chat_mongo_task_t *t,
     BSON_APPEND_OID(&filter, "_id", &a->id);
     bson_init(&doc);
 
-    rc = ngx_http_chat_chats_find_one(db, "messages", &filter, NULL, &doc,
+    rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, NULL, &doc,
                                       &t->error);
     bson_destroy(&filter);
 
@@ -2016,7 +1975,7 @@ ngx_http_chat_msg_mine_to_see(mongoc_database_t *db,
     bson_init(&filter);
     BSON_APPEND_OID(&filter, "_id", &a->id);
 
-    rc = ngx_http_chat_chats_find_one(db, "messages", &filter, NULL, doc,
+    rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, NULL, doc,
                                       error);
     bson_destroy(&filter);
 
@@ -2389,7 +2348,7 @@ ngx_http_chat_msg_react_run(ngx_http_chat_mongo_task_t *t,
         BSON_APPEND_OID(&filter, "userId", &a->user);
         bson_init(&mine);
 
-        rc = ngx_http_chat_chats_find_one(db, "reactions", &filter, NULL,
+        rc = ngx_http_chat_mongo_find_one(db, "reactions", &filter, NULL,
                                           &mine, &t->error);
 
         if (rc == NGX_OK && ngx_http_chat_msg_is(&mine, "emoji", emoji)) {
@@ -2853,7 +2812,7 @@ ngx_http_chat_msg_receipts_run(ngx_http_chat_mongo_task_t *t,
     BSON_APPEND_OID(&filter, "_id", &a->id);
     bson_init(&doc);
 
-    rc = ngx_http_chat_chats_find_one(db, "messages", &filter, NULL, &doc,
+    rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, NULL, &doc,
                                       &t->error);
     bson_destroy(&filter);
 

@@ -420,6 +420,50 @@ ngx_http_chat_mongo_free(ngx_http_chat_mongo_task_t *t)
 }
 
 
+/*
+ * One document of coll (the first by sort, if given), copied into out:
+ * NGX_OK, NGX_DECLINED when there is none, NGX_ERROR.  In a thread.
+ */
+
+ngx_int_t
+ngx_http_chat_mongo_find_one(mongoc_database_t *db, const char *coll,
+    const bson_t *filter, const bson_t *sort, bson_t *out,
+    bson_error_t *error)
+{
+    bson_t                opts;
+    ngx_int_t             rc;
+    const bson_t         *doc;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *c;
+
+    bson_init(&opts);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+
+    if (sort) {
+        BSON_APPEND_DOCUMENT(&opts, "sort", sort);
+    }
+
+    c = mongoc_database_get_collection(db, coll);
+    cursor = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
+
+    rc = NGX_DECLINED;
+
+    if (mongoc_cursor_next(cursor, &doc)) {
+        bson_copy_to(doc, out);
+        rc = NGX_OK;
+
+    } else if (mongoc_cursor_error(cursor, error)) {
+        rc = NGX_ERROR;
+    }
+
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(c);
+    bson_destroy(&opts);
+
+    return rc;
+}
+
+
 static void
 ngx_http_chat_mongo_log(mongoc_log_level_t level, const char *domain,
     const char *message, void *data)

@@ -69,6 +69,10 @@ ngx_http_chat_mongo_task_t *ngx_http_chat_mongo_task_create_arg(
     ngx_http_chat_mongo_done_pt done, void *data, void *arg, size_t size);
 /* on NGX_ERROR the task is already freed */
 ngx_int_t ngx_http_chat_mongo_post(ngx_http_chat_mongo_task_t *t);
+/* in a thread: NGX_OK (out holds a copy), NGX_DECLINED, NGX_ERROR */
+ngx_int_t ngx_http_chat_mongo_find_one(mongoc_database_t *db,
+    const char *coll, const bson_t *filter, const bson_t *sort, bson_t *out,
+    bson_error_t *error);
 /* posts on behalf of r: r->main->count++, aborted when r is freed */
 ngx_int_t ngx_http_chat_mongo_post_request(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);

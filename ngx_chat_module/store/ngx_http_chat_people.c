@@ -427,40 +427,6 @@ done:
 }
 
 
-static ngx_int_t
-ngx_http_chat_find_doc(mongoc_database_t *db, const char *coll,
-    const bson_t *filter, bson_t *out, bson_error_t *error)
-{
-    bson_t                opts;
-    ngx_int_t             rc;
-    const bson_t         *doc;
-    mongoc_cursor_t      *cursor;
-    mongoc_collection_t  *c;
-
-    bson_init(&opts);
-    BSON_APPEND_INT64(&opts, "limit", 1);
-
-    c = mongoc_database_get_collection(db, coll);
-    cursor = mongoc_collection_find_with_opts(c, filter, &opts, NULL);
-
-    rc = NGX_DECLINED;
-
-    if (mongoc_cursor_next(cursor, &doc)) {
-        bson_copy_to(doc, out);
-        rc = NGX_OK;
-
-    } else if (mongoc_cursor_error(cursor, error)) {
-        rc = NGX_ERROR;
-    }
-
-    mongoc_cursor_destroy(cursor);
-    mongoc_collection_destroy(c);
-    bson_destroy(&opts);
-
-    return rc;
-}
-
-
 /* GET /api/users/profile: everything, with the privacy settings */
 
 void
@@ -479,7 +445,8 @@ ngx_http_chat_people_self_run(ngx_http_chat_mongo_task_t *t,
     BSON_APPEND_OID(&filter, "_id", &a->viewer);
     bson_init(&doc);
 
-    rc = ngx_http_chat_find_doc(db, "users", &filter, &doc, &t->error);
+    rc = ngx_http_chat_mongo_find_one(db, "users", &filter, NULL, &doc,
+                                      &t->error);
     bson_destroy(&filter);
 
     if (rc != NGX_OK) {
@@ -747,7 +714,7 @@ ngx_http_chat_people_target(mongoc_database_t *db,
     BSON_APPEND_UTF8(&filter, "phone", a->phone);
     bson_init(&doc);
 
-    rc = ngx_http_chat_find_doc(db, "users", &filter, &doc, error);
+    rc = ngx_http_chat_mongo_find_one(db, "users", &filter, NULL, &doc, error);
 
     if (rc == NGX_OK) {
         if (bson_iter_init_find(&it, &doc, "_id")
@@ -779,7 +746,7 @@ ngx_http_chat_user_exists(mongoc_database_t *db, const bson_oid_t *id,
     BSON_APPEND_OID(&filter, "_id", id);
     bson_init(&doc);
 
-    rc = ngx_http_chat_find_doc(db, "users", &filter, &doc, error);
+    rc = ngx_http_chat_mongo_find_one(db, "users", &filter, NULL, &doc, error);
 
     bson_destroy(&doc);
     bson_destroy(&filter);

@@ -53,37 +53,6 @@ ngx_http_chat_doc_oid(const bson_t *doc, const char *key, bson_oid_t *oid)
 }
 
 
-static ngx_int_t
-ngx_http_chat_find_one(mongoc_collection_t *coll, const bson_t *filter,
-    bson_t *out, bson_error_t *error)
-{
-    bson_t                opts;
-    const bson_t         *doc;
-    mongoc_cursor_t      *cursor;
-    ngx_int_t             rc;
-
-    bson_init(&opts);
-    BSON_APPEND_INT64(&opts, "limit", 1);
-
-    cursor = mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
-    bson_destroy(&opts);
-
-    rc = NGX_DECLINED;
-
-    if (mongoc_cursor_next(cursor, &doc)) {
-        bson_copy_to(doc, out);
-        rc = NGX_OK;
-
-    } else if (mongoc_cursor_error(cursor, error)) {
-        rc = NGX_ERROR;
-    }
-
-    mongoc_cursor_destroy(cursor);
-
-    return rc;
-}
-
-
 void
 ngx_http_chat_users_login_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db)
@@ -110,7 +79,8 @@ ngx_http_chat_users_login_run(ngx_http_chat_mongo_task_t *t,
     /* find, or insert; a concurrent first sign-in loses the insert race */
     for (tries = 0; tries < 2; tries++) {
         bson_init(&user);
-        rc = ngx_http_chat_find_one(users, &filter, &user, &t->error);
+        rc = ngx_http_chat_mongo_find_one(db, "users", &filter, NULL, &user,
+                                      &t->error);
 
         if (rc != NGX_DECLINED) {
             break;
@@ -259,7 +229,8 @@ ngx_http_chat_users_update_run(ngx_http_chat_mongo_task_t *t,
     }
 
     bson_init(&user);
-    rc = ngx_http_chat_find_one(users, &filter, &user, &t->error);
+    rc = ngx_http_chat_mongo_find_one(db, "users", &filter, NULL, &user,
+                                      &t->error);
 
     if (rc == NGX_OK) {
         bson_destroy(&t->reply);
