@@ -37,6 +37,8 @@ static char *ngx_http_chat_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_chat_ready_check(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_chat_ws_protocols(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_chat_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_chat_enum(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -94,6 +96,69 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       ngx_http_chat_set_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_HTTP_CHAT_HANDLER_READYZ,
+      NULL },
+
+    { ngx_string("chat_ws_echo"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_chat_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_CHAT_HANDLER_WS_ECHO,
+      NULL },
+
+    { ngx_string("chat_ws_max_message_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chat_loc_conf_t, ws.max_message),
+      NULL },
+
+    { ngx_string("chat_ws_max_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chat_loc_conf_t, ws.max_queue),
+      NULL },
+
+    { ngx_string("chat_ws_ping_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chat_loc_conf_t, ws.ping_interval),
+      NULL },
+
+    { ngx_string("chat_ws_pong_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chat_loc_conf_t, ws.pong_timeout),
+      NULL },
+
+    { ngx_string("chat_ws_auth_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chat_loc_conf_t, ws.auth_timeout),
+      NULL },
+
+    { ngx_string("chat_ws_deflate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chat_loc_conf_t, ws.deflate),
+      NULL },
+
+    { ngx_string("chat_ws_deflate_context_takeover"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chat_loc_conf_t, ws.deflate_takeover),
+      NULL },
+
+    { ngx_string("chat_ws_protocols"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_chat_ws_protocols,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("chat_redis"),
@@ -666,6 +731,14 @@ ngx_http_chat_create_loc_conf(ngx_conf_t *cf)
     clcf->cors_origins = NGX_CONF_UNSET_PTR;
     clcf->security_headers = NGX_CONF_UNSET;
     clcf->hsts_max_age = NGX_CONF_UNSET;
+    clcf->ws.max_message = NGX_CONF_UNSET_SIZE;
+    clcf->ws.max_queue = NGX_CONF_UNSET_SIZE;
+    clcf->ws.ping_interval = NGX_CONF_UNSET_MSEC;
+    clcf->ws.pong_timeout = NGX_CONF_UNSET_MSEC;
+    clcf->ws.auth_timeout = NGX_CONF_UNSET_MSEC;
+    clcf->ws.deflate = NGX_CONF_UNSET;
+    clcf->ws.deflate_takeover = NGX_CONF_UNSET;
+    clcf->ws.protocols = NGX_CONF_UNSET_PTR;
 
     return clcf;
 }
@@ -684,6 +757,36 @@ ngx_http_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->security_headers, prev->security_headers, 1);
     ngx_conf_merge_value(conf->hsts_max_age, prev->hsts_max_age,
                          180 * 24 * 60 * 60);
+
+    /* a text message is at most 4096 characters: 64k is ample */
+    ngx_conf_merge_size_value(conf->ws.max_message, prev->ws.max_message,
+                              64 * 1024);
+    ngx_conf_merge_size_value(conf->ws.max_queue, prev->ws.max_queue,
+                              1024 * 1024);
+    ngx_conf_merge_msec_value(conf->ws.ping_interval, prev->ws.ping_interval,
+                              30000);
+    ngx_conf_merge_msec_value(conf->ws.pong_timeout, prev->ws.pong_timeout,
+                              10000);
+    ngx_conf_merge_msec_value(conf->ws.auth_timeout, prev->ws.auth_timeout,
+                              10000);
+    ngx_conf_merge_value(conf->ws.deflate, prev->ws.deflate, 0);
+    ngx_conf_merge_value(conf->ws.deflate_takeover,
+                         prev->ws.deflate_takeover, 0);
+    ngx_conf_merge_ptr_value(conf->ws.protocols, prev->ws.protocols, NULL);
+
+    if (conf->ws.ping_interval == 0 || conf->ws.pong_timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_ws_ping_interval\" and "
+                           "\"chat_ws_pong_timeout\" must be positive");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->ws.max_message == 0 || conf->ws.max_queue == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_ws_max_message_size\" and "
+                           "\"chat_ws_max_queue\" must be positive");
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -714,6 +817,11 @@ ngx_http_chat_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     case NGX_HTTP_CHAT_HANDLER_HEALTHZ:
         hlcf->handler = ngx_http_chat_healthz_handler;
         break;
+
+    case NGX_HTTP_CHAT_HANDLER_WS_ECHO:
+        hlcf->handler = ngx_http_chat_ws_handler;
+        clcf->ws.app = &ngx_http_chat_ws_echo_app;
+        return NGX_CONF_OK;
 
     case NGX_HTTP_CHAT_HANDLER_READYZ:
         hlcf->handler = ngx_http_chat_readyz_handler;
@@ -1102,4 +1210,37 @@ ngx_http_chat_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_chat_curl_exit_process(cycle);
     ngx_http_chat_mongo_exit_process(cycle);
+}
+
+
+static char *
+ngx_http_chat_ws_protocols(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_chat_loc_conf_t *clcf = conf;
+
+    ngx_str_t   *value, *s;
+    ngx_uint_t   i;
+
+    if (clcf->ws.protocols != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    clcf->ws.protocols = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                          sizeof(ngx_str_t));
+    if (clcf->ws.protocols == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        s = ngx_array_push(clcf->ws.protocols);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *s = value[i];
+    }
+
+    return NGX_CONF_OK;
 }

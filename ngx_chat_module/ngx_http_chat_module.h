@@ -12,6 +12,8 @@
 #include <ngx_http.h>
 #include <jansson.h>
 
+#include "ws/ngx_http_chat_ws.h"
+
 
 #define NGX_HTTP_CHAT_VERSION  "0.1.0"
 
@@ -20,6 +22,7 @@ typedef enum {
     NGX_HTTP_CHAT_HANDLER_NONE = 0,
     NGX_HTTP_CHAT_HANDLER_API,
     NGX_HTTP_CHAT_HANDLER_WS,
+    NGX_HTTP_CHAT_HANDLER_WS_ECHO,
     NGX_HTTP_CHAT_HANDLER_HEALTHZ,
     NGX_HTTP_CHAT_HANDLER_READYZ
 } ngx_http_chat_handler_e;
@@ -27,6 +30,7 @@ typedef enum {
 
 /* statuses NGINX has no name for */
 #define NGX_HTTP_CHAT_GONE                  410
+#define NGX_HTTP_CHAT_UPGRADE_REQUIRED      426
 #define NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY  422
 
 
@@ -90,6 +94,7 @@ typedef struct {
     ngx_array_t               *cors_origins;   /* ngx_str_t, "*" allowed */
     ngx_flag_t                 security_headers;
     time_t                     hsts_max_age;
+    ngx_http_chat_ws_conf_t    ws;             /* chat_ws, chat_ws_echo */
 } ngx_http_chat_loc_conf_t;
 
 

@@ -1,0 +1,526 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * The opening handshake (RFC 6455, section 4.2): a GET over HTTP/1.1
+ * asking for an upgrade, checked header by header; then the request is
+ * freed and the connection handed to a WebSocket session, so that an
+ * idle socket keeps no HTTP buffers.
+ */
+
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include "ngx_http_chat_module.h"
+#include "ngx_http_chat_ws.h"
+
+
+#define NGX_HTTP_CHAT_WS_GUID  "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+typedef struct {
+    ngx_str_t                  key;
+    ngx_str_t                  version;
+    ngx_uint_t                 upgrade;      /* "websocket" was asked */
+    ngx_uint_t                 connection;   /* Connection: upgrade */
+    ngx_array_t                protocols;    /* ngx_str_t, all offered */
+    ngx_array_t                extensions;   /* ngx_str_t header values */
+    ngx_uint_t                 keys;
+} ngx_http_chat_ws_offer_t;
+
+
+typedef struct {
+    ngx_event_t                event;        /* the detach, posted */
+    ngx_http_request_t        *request;
+    ngx_str_t                  response;
+    ngx_http_chat_ws_deflate_params_t  deflate;
+    ngx_uint_t                 use_deflate;
+} ngx_http_chat_ws_upgrade_t;
+
+
+static ngx_int_t ngx_http_chat_ws_read_offer(ngx_http_request_t *r,
+    ngx_http_chat_ws_offer_t *offer);
+static ngx_uint_t ngx_http_chat_ws_has_token(ngx_str_t *value,
+    const char *token);
+static ngx_str_t *ngx_http_chat_ws_pick_protocol(ngx_http_chat_ws_conf_t *conf,
+    ngx_array_t *offered);
+static void ngx_http_chat_ws_detach(ngx_event_t *ev);
+
+
+ngx_int_t
+ngx_http_chat_ws_handler(ngx_http_request_t *r)
+{
+    u_char                      *p, sha[SHA_DIGEST_LENGTH], raw[32];
+    u_char                       keyguid[24 + sizeof(NGX_HTTP_CHAT_WS_GUID)];
+    ngx_int_t                    rc;
+    ngx_str_t                    accept, digest, decoded, *protocol;
+    ngx_str_t                    extensions, version;
+    ngx_http_chat_ws_offer_t     offer;
+    ngx_http_chat_loc_conf_t    *clcf;
+    ngx_http_chat_ws_upgrade_t  *up;
+
+    if (ngx_http_chat_prepare(r) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
+
+    if (r->method == NGX_HTTP_OPTIONS) {
+        return ngx_http_chat_send_preflight(r, NGX_HTTP_GET);
+    }
+
+    if (r->method != NGX_HTTP_GET) {
+        return ngx_http_chat_send_method_not_allowed(r, NGX_HTTP_GET);
+    }
+
+    if (r != r->main || r->http_version != NGX_HTTP_VERSION_11) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "http11_required",
+                                        "A WebSocket opens over HTTP/1.1");
+    }
+
+    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "unexpected_body",
+                                        "A WebSocket handshake has no body");
+    }
+
+    rc = ngx_http_chat_ws_read_offer(r, &offer);
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!offer.upgrade || !offer.connection) {
+        ngx_str_set(&version, "websocket");
+        if (ngx_http_chat_add_header(r, "Upgrade", &version) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UPGRADE_REQUIRED,
+                                        "upgrade_required",
+                                        "This endpoint speaks WebSocket: "
+                                        "send Upgrade: websocket");
+    }
+
+    if (offer.version.len != 2
+        || ngx_strncmp(offer.version.data, "13", 2) != 0)
+    {
+        ngx_str_set(&version, "13");
+        if (ngx_http_chat_add_header(r, "Sec-WebSocket-Version", &version)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UPGRADE_REQUIRED,
+                                        "unsupported_websocket_version",
+                                        "Only WebSocket version 13 is "
+                                        "spoken here");
+    }
+
+    /* the key: 16 random bytes in base64, exactly once */
+    decoded.data = raw;
+
+    if (offer.keys != 1
+        || offer.key.len != 24
+        || ngx_decode_base64(&decoded, &offer.key) != NGX_OK
+        || decoded.len != 16)
+    {
+        return ngx_http_chat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "bad_websocket_key",
+                                        "Sec-WebSocket-Key must be 16 bytes "
+                                        "in base64");
+    }
+
+    up = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_ws_upgrade_t));
+    if (up == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_null(&extensions);
+
+    if (clcf->ws.deflate && offer.extensions.nelts) {
+        rc = ngx_http_chat_ws_deflate_negotiate(r->pool, &clcf->ws,
+                                                &offer.extensions,
+                                                &extensions, &up->deflate);
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        up->use_deflate = (rc == NGX_OK);
+    }
+
+    protocol = ngx_http_chat_ws_pick_protocol(&clcf->ws, &offer.protocols);
+
+    /* Sec-WebSocket-Accept: base64(SHA-1(key + GUID)) */
+    p = ngx_cpymem(keyguid, offer.key.data, offer.key.len);
+    p = ngx_cpymem(p, NGX_HTTP_CHAT_WS_GUID,
+                   sizeof(NGX_HTTP_CHAT_WS_GUID) - 1);
+
+    if (EVP_Digest(keyguid, p - keyguid, sha, NULL, EVP_sha1(), NULL) != 1) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    digest.data = sha;
+    digest.len = sizeof(sha);
+
+    accept.len = ngx_base64_encoded_length(digest.len);
+    accept.data = ngx_pnalloc(r->pool, accept.len);
+    if (accept.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_encode_base64(&accept, &digest);
+
+    up->response.len = sizeof("HTTP/1.1 101 Switching Protocols" CRLF
+                              "Upgrade: websocket" CRLF
+                              "Connection: Upgrade" CRLF
+                              "Sec-WebSocket-Accept: " CRLF CRLF) - 1
+                       + accept.len
+                       + (protocol ? sizeof("Sec-WebSocket-Protocol: " CRLF)
+                                     - 1 + protocol->len : 0)
+                       + (extensions.len
+                          ? sizeof("Sec-WebSocket-Extensions: " CRLF) - 1
+                            + extensions.len : 0);
+
+    p = ngx_pnalloc(r->pool, up->response.len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    up->response.data = p;
+
+    p = ngx_cpymem(p, "HTTP/1.1 101 Switching Protocols" CRLF
+                      "Upgrade: websocket" CRLF
+                      "Connection: Upgrade" CRLF
+                      "Sec-WebSocket-Accept: ",
+                   sizeof("HTTP/1.1 101 Switching Protocols" CRLF
+                          "Upgrade: websocket" CRLF
+                          "Connection: Upgrade" CRLF
+                          "Sec-WebSocket-Accept: ") - 1);
+    p = ngx_cpymem(p, accept.data, accept.len);
+    *p++ = CR; *p++ = LF;
+
+    if (protocol) {
+        p = ngx_cpymem(p, "Sec-WebSocket-Protocol: ",
+                       sizeof("Sec-WebSocket-Protocol: ") - 1);
+        p = ngx_cpymem(p, protocol->data, protocol->len);
+        *p++ = CR; *p++ = LF;
+    }
+
+    if (extensions.len) {
+        p = ngx_cpymem(p, "Sec-WebSocket-Extensions: ",
+                       sizeof("Sec-WebSocket-Extensions: ") - 1);
+        p = ngx_cpymem(p, extensions.data, extensions.len);
+        *p++ = CR; *p++ = LF;
+    }
+
+    *p++ = CR; *p++ = LF;
+
+    /*
+     * The request cannot be freed under its own content handler: keep it
+     * alive (count) and finish the switch in a posted event.
+     */
+    up->request = r;
+    up->event.handler = ngx_http_chat_ws_detach;
+    up->event.data = up;
+    up->event.log = r->connection->log;
+
+    r->main->count++;
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+    r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
+
+    ngx_post_event(&up->event, &ngx_posted_events);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_chat_ws_detach(ngx_event_t *ev)
+{
+    u_char                      *pipelined;
+    size_t                       len;
+    ngx_buf_t                   *b;
+    ngx_connection_t            *c;
+    ngx_http_request_t          *r;
+    ngx_http_chat_ws_t          *ws;
+    ngx_http_connection_t       *hc;
+    ngx_http_chat_loc_conf_t    *clcf;
+    ngx_http_chat_ws_upgrade_t  *up;
+    ngx_chain_t                 *cl;
+
+    up = ev->data;
+    r = up->request;
+    c = r->connection;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
+
+    if (c->error || c->close) {
+        ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
+        return;
+    }
+
+    ws = ngx_http_chat_ws_create(c, &clcf->ws);
+    if (ws == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
+        return;
+    }
+
+    if (up->use_deflate) {
+        ws->deflate = ngx_http_chat_ws_deflate_create(&up->deflate,
+                                                      &clcf->ws, c->log);
+        if (ws->deflate == NULL) {
+            ngx_free(ws);
+            ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
+            return;
+        }
+    }
+
+    /* what the client sent after its request is its first frames */
+    pipelined = NULL;
+    b = r->header_in;
+    len = b->last - b->pos;
+
+    if (len) {
+        pipelined = ngx_alloc(len, c->log);
+        if (pipelined == NULL) {
+            ngx_http_chat_ws_deflate_free(ws->deflate);
+            ngx_free(ws);
+            ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
+            return;
+        }
+
+        ngx_memcpy(pipelined, b->pos, len);
+    }
+
+    if (ngx_http_chat_ws_send_raw(ws, up->response.data, up->response.len)
+        != NGX_OK)
+    {
+        c->error = 1;
+    }
+
+    /* the request goes (and is logged with its 101); the socket stays */
+    hc = r->http_connection;
+    ngx_http_free_request(r, 0);
+    c->destroyed = 0;
+
+    if (c->buffer && c->buffer->start
+        && ngx_pfree(c->pool, c->buffer->start) == NGX_OK)
+    {
+        c->buffer->pos = NULL;
+        c->buffer->start = NULL;
+    }
+
+    for (cl = hc->free; cl; cl = cl->next) {
+        ngx_pfree(c->pool, cl->buf->start);
+    }
+
+    for (cl = hc->busy; cl; cl = cl->next) {
+        ngx_pfree(c->pool, cl->buf->start);
+    }
+
+    hc->free = NULL;
+    hc->busy = NULL;
+    hc->nbusy = 0;
+
+    (void) ngx_http_chat_ws_start(ws, pipelined, len);
+
+    if (pipelined) {
+        ngx_free(pipelined);
+    }
+}
+
+
+/* the headers RFC 6455 reads, which NGINX does not parse by itself */
+static ngx_int_t
+ngx_http_chat_ws_read_offer(ngx_http_request_t *r,
+    ngx_http_chat_ws_offer_t *offer)
+{
+    u_char           *p, *last, *start;
+    ngx_str_t        *s;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    ngx_memzero(offer, sizeof(ngx_http_chat_ws_offer_t));
+
+    if (ngx_array_init(&offer->protocols, r->pool, 2, sizeof(ngx_str_t))
+        != NGX_OK
+        || ngx_array_init(&offer->extensions, r->pool, 1, sizeof(ngx_str_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Upgrade") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Upgrade",
+                               h[i].key.len) == 0)
+        {
+            offer->upgrade |= ngx_http_chat_ws_has_token(&h[i].value,
+                                                         "websocket");
+            continue;
+        }
+
+        if (h[i].key.len == sizeof("Connection") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Connection",
+                               h[i].key.len) == 0)
+        {
+            offer->connection |= ngx_http_chat_ws_has_token(&h[i].value,
+                                                            "upgrade");
+            continue;
+        }
+
+        if (h[i].key.len == sizeof("Sec-WebSocket-Key") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Sec-WebSocket-Key",
+                               h[i].key.len) == 0)
+        {
+            offer->key = h[i].value;
+            offer->keys++;
+            continue;
+        }
+
+        if (h[i].key.len == sizeof("Sec-WebSocket-Version") - 1
+            && ngx_strncasecmp(h[i].key.data,
+                               (u_char *) "Sec-WebSocket-Version",
+                               h[i].key.len) == 0)
+        {
+            offer->version = h[i].value;
+            continue;
+        }
+
+        if (h[i].key.len == sizeof("Sec-WebSocket-Extensions") - 1
+            && ngx_strncasecmp(h[i].key.data,
+                               (u_char *) "Sec-WebSocket-Extensions",
+                               h[i].key.len) == 0)
+        {
+            s = ngx_array_push(&offer->extensions);
+            if (s == NULL) {
+                return NGX_ERROR;
+            }
+
+            *s = h[i].value;
+            continue;
+        }
+
+        if (h[i].key.len != sizeof("Sec-WebSocket-Protocol") - 1
+            || ngx_strncasecmp(h[i].key.data,
+                               (u_char *) "Sec-WebSocket-Protocol",
+                               h[i].key.len) != 0)
+        {
+            continue;
+        }
+
+        /* a comma-separated list of tokens, perhaps in several headers */
+        p = h[i].value.data;
+        last = p + h[i].value.len;
+
+        while (p < last) {
+            while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
+                p++;
+            }
+
+            start = p;
+
+            while (p < last && *p != ',' && *p != ' ' && *p != '\t') {
+                p++;
+            }
+
+            if (p > start) {
+                s = ngx_array_push(&offer->protocols);
+                if (s == NULL) {
+                    return NGX_ERROR;
+                }
+
+                s->data = start;
+                s->len = p - start;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* is token one of the comma-separated values (case-insensitive)? */
+static ngx_uint_t
+ngx_http_chat_ws_has_token(ngx_str_t *value, const char *token)
+{
+    u_char  *p, *last, *start, *end;
+    size_t   len;
+
+    len = ngx_strlen(token);
+    p = value->data;
+    last = p + value->len;
+
+    while (p < last) {
+        while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
+            p++;
+        }
+
+        start = p;
+
+        while (p < last && *p != ',') {
+            p++;
+        }
+
+        end = p;
+
+        while (end > start && (end[-1] == ' ' || end[-1] == '\t')) {
+            end--;
+        }
+
+        if ((size_t) (end - start) == len
+            && ngx_strncasecmp(start, (u_char *) token, len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* the first subprotocol the client offers that this location speaks */
+static ngx_str_t *
+ngx_http_chat_ws_pick_protocol(ngx_http_chat_ws_conf_t *conf,
+    ngx_array_t *offered)
+{
+    ngx_str_t   *o, *ours;
+    ngx_uint_t   i, j;
+
+    if (conf->protocols == NULL) {
+        return NULL;
+    }
+
+    o = offered->elts;
+    ours = conf->protocols->elts;
+
+    for (i = 0; i < offered->nelts; i++) {
+        for (j = 0; j < conf->protocols->nelts; j++) {
+            if (o[i].len == ours[j].len
+                && ngx_strncmp(o[i].data, ours[j].data, o[i].len) == 0)
+            {
+                return &ours[j];
+            }
+        }
+    }
+
+    return NULL;
+}
