@@ -90,7 +90,7 @@ ngx_http_chat_chats_exists(mongoc_database_t *db, const char *coll,
 /* one update_one on coll: NGX_OK (also when nothing matched), NGX_ERROR */
 
 ngx_int_t
-ngx_http_chat_chats_update(mongoc_database_t *db, const char *coll,
+ngx_http_chat_chats_update_one(mongoc_database_t *db, const char *coll,
     const bson_t *filter, const bson_t *update, bson_error_t *error)
 {
     ngx_int_t             rc;
@@ -199,6 +199,8 @@ ngx_http_chat_chats_value_json(bson_iter_t *it)
 void
 ngx_http_chat_chats_append_json(bson_t *b, const char *key, json_t *v)
 {
+    char         index[24];
+    size_t       i;
     bson_t       child;
     json_t      *m;
     const char  *k;
@@ -226,6 +228,22 @@ ngx_http_chat_chats_append_json(bson_t *b, const char *key, json_t *v)
         }
 
         bson_append_document_end(b, &child);
+        break;
+
+    case JSON_ARRAY:
+        BSON_APPEND_ARRAY_BEGIN(b, key, &child);
+
+        json_array_foreach(v, i, m) {
+            ngx_sprintf((u_char *) index, "%uz%Z", i);
+            ngx_http_chat_chats_append_json(&child, index, m);
+        }
+
+        bson_append_array_end(b, &child);
+        break;
+
+    case JSON_TRUE:
+    case JSON_FALSE:
+        BSON_APPEND_BOOL(b, key, json_is_true(v));
         break;
 
     default:

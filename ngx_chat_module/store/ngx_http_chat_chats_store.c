@@ -52,12 +52,15 @@ ngx_http_chat_chats_is_member(mongoc_database_t *db, const bson_oid_t *chat,
 }
 
 
-/* inserts a membership; one that exists already is fine */
+/*
+ * Inserts a membership, its markers at seq; one that exists already is
+ * fine.  Roles are not in it: admins are documents of their own.
+ */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_chat_chats_add_member(mongoc_collection_t *members,
-    const bson_oid_t *chat, const bson_oid_t *user, const char *role,
-    int64_t now, bson_error_t *error)
+    const bson_oid_t *chat, const bson_oid_t *user, int64_t now, int64_t seq,
+    bson_error_t *error)
 {
     bson_t      doc;
     ngx_int_t   rc;
@@ -69,10 +72,9 @@ ngx_http_chat_chats_add_member(mongoc_collection_t *members,
     BSON_APPEND_OID(&doc, "_id", &id);
     BSON_APPEND_OID(&doc, "chatId", chat);
     BSON_APPEND_OID(&doc, "userId", user);
-    BSON_APPEND_UTF8(&doc, "role", role);
     BSON_APPEND_DATE_TIME(&doc, "joinedAt", now);
-    BSON_APPEND_INT64(&doc, "readSeq", 0);
-    BSON_APPEND_INT64(&doc, "deliveredSeq", 0);
+    BSON_APPEND_INT64(&doc, "readSeq", seq);
+    BSON_APPEND_INT64(&doc, "deliveredSeq", seq);
 
     rc = NGX_OK;
 
@@ -143,6 +145,27 @@ ngx_http_chat_chat_settings_json(const bson_t *member, int64_t now)
 }
 
 
+/* user is among the admins (an array of ids, or NULL) */
+
+static ngx_uint_t
+ngx_http_chat_chat_is_admin(json_t *admins, const bson_oid_t *user)
+{
+    char     id[25];
+    size_t   i;
+    json_t  *v;
+
+    bson_oid_to_string(user, id);
+
+    json_array_foreach(admins, i, v) {
+        if (ngx_strcmp(json_string_value(v), id) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /*
  * A chat as the API shows it to user: its fields, my role, the members'
  * count and up to member_limit of their ids (0: all), the last message
@@ -153,7 +176,7 @@ static json_t *
 ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
     const bson_oid_t *user, ngx_uint_t member_limit, bson_error_t *error)
 {
-    json_t               *c, *ids, *last;
+    json_t               *c, *ids, *last, *admins, *items;
     int64_t               count, read_seq;
     bson_t                filter, opts, sort, me, msg, ne;
     const char           *key;
@@ -206,12 +229,31 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
         }
     }
 
+    /* a group's info edited since, its permissions and admins */
+    admins = NULL;
+
+    if (ngx_http_chat_msg_is(chat, "type", "group")) {
+        admins = ngx_http_chat_group_admins(db, &chat_id, error);
+
+        if (admins == NULL
+            || ngx_http_chat_group_info_json(db, &chat_id, c, error)
+               != NGX_OK)
+        {
+            json_decref(admins);
+            json_decref(c);
+            return NULL;
+        }
+
+        json_object_set(c, "admins", admins);
+    }
+
     /* my membership */
     bson_init(&me);
     rc = ngx_http_chat_chats_member(db, &chat_id, user, &me, error);
 
     if (rc == NGX_ERROR) {
         bson_destroy(&me);
+        json_decref(admins);
         json_decref(c);
         return NULL;
     }
@@ -225,12 +267,10 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
                             ngx_http_chat_chat_settings_json(&me,
                                               ngx_http_chat_chats_now()));
 
-        if (bson_iter_init_find(&it, &me, "role")
-            && BSON_ITER_HOLDS_UTF8(&it))
-        {
-            json_object_set_new(c, "role",
-                                json_string(bson_iter_utf8(&it, NULL)));
-        }
+        json_object_set_new(c, "role",
+                            json_string(ngx_http_chat_chat_is_admin(admins,
+                                                                    user)
+                                        ? "admin" : "member"));
     }
 
     bson_destroy(&me);
@@ -255,17 +295,35 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
     }
 
     ids = json_array();
+    items = member_limit ? NULL : json_array();
     cursor = NULL;
 
-    if (count >= 0 && ids) {
+    if (count >= 0 && ids && (member_limit || items)) {
         cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
 
         while (mongoc_cursor_next(cursor, &doc)) {
-            if (bson_iter_init_find(&it, doc, "userId")
-                && BSON_ITER_HOLDS_OID(&it))
+            if (!bson_iter_init_find(&it, doc, "userId")
+                || !BSON_ITER_HOLDS_OID(&it))
             {
-                json_array_append_new(ids,
+                continue;
+            }
+
+            json_array_append_new(ids,
                             ngx_http_chat_chats_oid_json(bson_iter_oid(&it)));
+
+            if (items) {
+                /* the whole list: each with their role */
+                json_array_append_new(items,
+                    json_pack("{s:o,s:s,s:o}",
+                              "userId",
+                              ngx_http_chat_chats_oid_json(bson_iter_oid(&it)),
+                              "role",
+                              ngx_http_chat_chat_is_admin(admins,
+                                                          bson_iter_oid(&it))
+                              ? "admin" : "member",
+                              "joinedAt",
+                              ngx_http_chat_json_time(
+                                  ngx_http_chat_msg_time(doc, "joinedAt"))));
             }
         }
     }
@@ -273,8 +331,9 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
     bson_destroy(&opts);
     bson_destroy(&filter);
     mongoc_collection_destroy(coll);
+    json_decref(admins);
 
-    if (count < 0 || ids == NULL
+    if (count < 0 || ids == NULL || (member_limit == 0 && items == NULL)
         || (cursor && mongoc_cursor_error(cursor, error)))
     {
         if (cursor) {
@@ -282,6 +341,7 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
         }
 
         json_decref(ids);
+        json_decref(items);
         json_decref(c);
         return NULL;
     }
@@ -291,6 +351,10 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
     json_object_set_new(c, "members", json_pack("{s:I,s:o}", "count",
                                                  (json_int_t) count,
                                                  "ids", ids));
+
+    if (items) {
+        json_object_set_new(json_object_get(c, "members"), "items", items);
+    }
 
     /* the last message, but not one I deleted for me */
     bson_init(&filter);
@@ -360,7 +424,7 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
 
 /* {"chat": {...}} of chat id for user */
 
-static json_t *
+json_t *
 ngx_http_chat_chat_answer(mongoc_database_t *db, const bson_oid_t *id,
     const bson_oid_t *user, bson_error_t *error)
 {
@@ -558,11 +622,11 @@ ngx_http_chat_chat_private_run(ngx_http_chat_mongo_task_t *t,
     bson_destroy(&doc);
 
     /* both memberships, also when an earlier call stopped before them */
-    if (ngx_http_chat_chats_add_member(members, &chat, &a->user, "member",
-                                       now, &t->error)
+    if (ngx_http_chat_chats_add_member(members, &chat, &a->user, now, 0,
+                                       &t->error)
         != NGX_OK
-        || ngx_http_chat_chats_add_member(members, &chat, &a->other, "member",
-                                          now, &t->error)
+        || ngx_http_chat_chats_add_member(members, &chat, &a->other, now, 0,
+                                          &t->error)
            != NGX_OK)
     {
         ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
@@ -586,7 +650,10 @@ done:
 }
 
 
-/* POST /api/chats/group: the members must exist; the creator is admin */
+/*
+ * POST /api/chats/group: the members must exist and let the creator add
+ * them (blocks, privacy); the creator is admin
+ */
 
 void
 ngx_http_chat_chat_group_run(ngx_http_chat_mongo_task_t *t,
@@ -594,96 +661,38 @@ ngx_http_chat_chat_group_run(ngx_http_chat_mongo_task_t *t,
 {
     ngx_http_chat_chats_arg_t *a = t->arg;
 
-    char                  key[16];
-    json_t               *unknown;
-    bson_t                filter, in, opts, proj, doc;
+    json_t               *unknown, *why;
+    bson_t                doc;
     int64_t               now;
-    ngx_uint_t            i, j, found;
+    ngx_int_t             rc;
+    ngx_uint_t            i;
     bson_oid_t           *ids;
-    bson_iter_t           it;
-    const bson_t         *d;
-    mongoc_cursor_t      *cursor;
-    mongoc_collection_t  *users, *chats, *members;
+    mongoc_collection_t  *chats, *members;
 
-    /* the ids come twice: a copy to mark, and the list to insert */
     ids = (bson_oid_t *) (a + 1);
 
-    /* which of the ids are users: unknown ones are named back */
-    bson_init(&filter);
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
-    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &proj);
-
-    for (i = 0; i < a->nmembers; i++) {
-        ngx_sprintf((u_char *) key, "%ui%Z", i);
-        BSON_APPEND_OID(&proj, key, &ids[i]);
-    }
-
-    bson_append_array_end(&in, &proj);
-    bson_append_document_end(&filter, &in);
-
-    bson_init(&opts);
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
-    BSON_APPEND_INT32(&proj, "_id", 1);
-    bson_append_document_end(&opts, &proj);
-
-    users = mongoc_database_get_collection(db, "users");
-    cursor = mongoc_collection_find_with_opts(users, &filter, &opts, NULL);
-
-    /* a found id is marked by zeroing it in the copy */
-    found = 0;
-
-    while (mongoc_cursor_next(cursor, &d)) {
-        if (!bson_iter_init_find(&it, d, "_id") || !BSON_ITER_HOLDS_OID(&it))
-        {
-            continue;
-        }
-
-        for (j = 0; j < a->nmembers; j++) {
-            if (bson_oid_equal(bson_iter_oid(&it), &ids[j])) {
-                ngx_memzero(&ids[j], sizeof(bson_oid_t));
-                found++;
-                break;
-            }
-        }
-    }
-
-    bson_destroy(&opts);
-    bson_destroy(&filter);
-    mongoc_collection_destroy(users);
-
-    if (mongoc_cursor_error(cursor, &t->error)) {
-        mongoc_cursor_destroy(cursor);
-        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
-        return;
-    }
-
-    mongoc_cursor_destroy(cursor);
-
-    if (found != a->nmembers) {
-        /* the unknown ones are those still set in the copy */
-        unknown = json_array();
-
-        for (j = 0; unknown && j < a->nmembers; j++) {
-            for (i = 0; i < sizeof(bson_oid_t); i++) {
-                if (ids[j].bytes[i]) {
-                    json_array_append_new(unknown,
-                                   ngx_http_chat_chats_oid_json(&ids[j]));
-                    break;
-                }
-            }
-        }
-
+    /* unknown ids are named back */
+    rc = ngx_http_chat_group_unknown_users(db, ids, a->nmembers, &unknown,
+                                           &t->error);
+    if (rc == NGX_ABORT) {
         ngx_http_chat_chats_answer(t, NGX_ABORT,
-                                   unknown
-                                   ? json_pack("{s:s,s:o}", "field",
-                                               "memberIds", "unknown", unknown)
-                                   : NULL);
+                                   json_pack("{s:s,s:o}", "field",
+                                             "memberIds", "unknown",
+                                             unknown));
         return;
     }
 
-    /* the ids again, as they came (the copy was zeroed) */
-    ids = (bson_oid_t *) ((u_char *) (a + 1)
-                          + a->nmembers * sizeof(bson_oid_t));
+    why = NULL;
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_chat_group_check_adds(db, &a->user, ids, a->nmembers,
+                                            &why, &t->error);
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_chat_chats_answer(t, rc, why);
+        return;
+    }
 
     now = ngx_http_chat_chats_now();
     chats = mongoc_database_get_collection(db, "chats");
@@ -714,17 +723,19 @@ ngx_http_chat_chat_group_run(ngx_http_chat_mongo_task_t *t,
 
     bson_destroy(&doc);
 
-    if (ngx_http_chat_chats_add_member(members, &a->chat, &a->user, "admin",
-                                       now, &t->error)
-        != NGX_OK)
+    if (ngx_http_chat_group_set_admin(db, &a->chat, &a->user, 1, &t->error)
+        != NGX_OK
+        || ngx_http_chat_chats_add_member(members, &a->chat, &a->user, now,
+                                          0, &t->error)
+           != NGX_OK)
     {
         ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
         goto done;
     }
 
     for (i = 0; i < a->nmembers; i++) {
-        if (ngx_http_chat_chats_add_member(members, &a->chat, &ids[i],
-                                           "member", now, &t->error)
+        if (ngx_http_chat_chats_add_member(members, &a->chat, &ids[i], now,
+                                           0, &t->error)
             != NGX_OK)
         {
             ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
@@ -945,8 +956,8 @@ ngx_http_chat_chat_settings_run(ngx_http_chat_mongo_task_t *t,
         bson_append_document_end(&update, &unset);
     }
 
-    rc = ngx_http_chat_chats_update(db, "members", &filter, &update,
-                                    &t->error);
+    rc = ngx_http_chat_chats_update_one(db, "members", &filter, &update,
+                                        &t->error);
     bson_destroy(&update);
     bson_destroy(&filter);
 

@@ -215,8 +215,8 @@ ngx_http_chat_msg_edit_run(ngx_http_chat_mongo_task_t *t,
     bson_append_document_end(&sub, &old);
     bson_append_document_end(&update, &sub);
 
-    rc = ngx_http_chat_chats_update(db, "messages", &filter, &update,
-                                    &t->error);
+    rc = ngx_http_chat_chats_update_one(db, "messages", &filter, &update,
+                                        &t->error);
     bson_destroy(&update);
     bson_destroy(&filter);
     bson_destroy(&doc);
@@ -253,7 +253,7 @@ ngx_http_chat_msg_delete_run(ngx_http_chat_mongo_task_t *t,
 {
     ngx_http_chat_msg_arg_t *a = t->arg;
 
-    bson_t                doc, me, filter, update, sub;
+    bson_t                doc, filter, update, sub;
     int64_t               now;
     ngx_int_t             rc;
     bson_oid_t            id;
@@ -310,15 +310,12 @@ ngx_http_chat_msg_delete_run(ngx_http_chat_mongo_task_t *t,
     }
 
     if (!ngx_http_chat_msg_sent_by(&doc, &a->user)) {
-        bson_init(&me);
-        rc = ngx_http_chat_chats_member(db, &a->chat, &a->user, &me,
-                                        &t->error);
+        /* a group's admin; a private chat has none */
+        rc = ngx_http_chat_group_is_admin(db, &a->chat, &a->user, &t->error);
 
-        if (rc == NGX_OK && !ngx_http_chat_msg_is(&me, "role", "admin")) {
+        if (rc == NGX_DECLINED) {
             rc = NGX_BUSY;
         }
-
-        bson_destroy(&me);
 
         if (rc != NGX_OK) {
             bson_destroy(&doc);
@@ -359,8 +356,8 @@ ngx_http_chat_msg_delete_run(ngx_http_chat_mongo_task_t *t,
     BSON_APPEND_UTF8(&sub, "editedAt", "");
     bson_append_document_end(&update, &sub);
 
-    rc = ngx_http_chat_chats_update(db, "messages", &filter, &update,
-                                    &t->error);
+    rc = ngx_http_chat_chats_update_one(db, "messages", &filter, &update,
+                                        &t->error);
     bson_destroy(&update);
     bson_destroy(&filter);
 

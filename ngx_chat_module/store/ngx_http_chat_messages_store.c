@@ -185,6 +185,7 @@ ngx_http_chat_msg_prepare_run(ngx_http_chat_mongo_task_t *t,
 {
     ngx_http_chat_msg_arg_t *a = t->arg;
 
+    json_t      *why;
     bson_t       doc, filter;
     ngx_int_t    rc;
     bson_iter_t  it;
@@ -199,8 +200,16 @@ ngx_http_chat_msg_prepare_run(ngx_http_chat_mongo_task_t *t,
     /* nobody sends to someone they blocked, or who blocked them */
     rc = ngx_http_chat_msg_open(db, &a->chat, &a->user, &t->error);
 
+    /* nor, in a group where only admins may, as a member */
+    why = NULL;
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_chat_group_may_send(db, &a->chat, &a->user, &why,
+                                          &t->error);
+    }
+
     if (rc != NGX_OK) {
-        ngx_http_chat_chats_answer(t, rc, NULL);
+        ngx_http_chat_chats_answer(t, rc, why);
         return;
     }
 
@@ -666,7 +675,7 @@ ngx_http_chat_msg_forward_run(ngx_http_chat_mongo_task_t *t,
 {
     ngx_http_chat_msg_arg_t *a = t->arg;
 
-    json_t       *answer;
+    json_t       *answer, *why;
     bson_t        doc;
     ngx_int_t     rc;
     ngx_uint_t    i;
@@ -682,9 +691,14 @@ ngx_http_chat_msg_forward_run(ngx_http_chat_mongo_task_t *t,
         rc = ngx_http_chat_msg_hidden(db, &a->id, &a->user, &t->error);
     }
 
-    if (rc == NGX_OK && ngx_http_chat_msg_is(&doc, "type", "deleted")) {
+    /* a system message is the server's: nobody sends one */
+    if (rc == NGX_OK && (ngx_http_chat_msg_is(&doc, "type", "deleted")
+                         || ngx_http_chat_msg_is(&doc, "type", "system")))
+    {
         rc = NGX_DECLINED;
     }
+
+    why = NULL;
 
     for (i = 0; rc == NGX_OK && i < a->limit; i++) {
         rc = ngx_http_chat_chats_is_member(db, &chats[i], &a->user, &t->error);
@@ -692,11 +706,16 @@ ngx_http_chat_msg_forward_run(ngx_http_chat_mongo_task_t *t,
         if (rc == NGX_OK) {
             rc = ngx_http_chat_msg_open(db, &chats[i], &a->user, &t->error);
         }
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_chat_group_may_send(db, &chats[i], &a->user, &why,
+                                              &t->error);
+        }
     }
 
     if (rc != NGX_OK) {
         bson_destroy(&doc);
-        ngx_http_chat_chats_answer(t, rc, NULL);
+        ngx_http_chat_chats_answer(t, rc, why);
         return;
     }
 
