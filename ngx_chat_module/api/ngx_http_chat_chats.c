@@ -207,6 +207,48 @@ ngx_http_chat_chats_body_oid(json_t *body, const char *name,
 }
 
 
+/*
+ * The ids of an array in the body (its size checked by the caller), none
+ * twice, and not me when me is given: NULL when fine, or what is wrong
+ */
+
+static const char *
+ngx_http_chat_chats_body_oids(json_t *ids, bson_oid_t *oids,
+    const bson_oid_t *me)
+{
+    size_t      i, j;
+    json_t     *v;
+    ngx_str_t   s;
+
+    json_array_foreach(ids, i, v) {
+        if (!json_is_string(v)) {
+            return "must hold ids, as strings";
+        }
+
+        s.data = (u_char *) json_string_value(v);
+        s.len = json_string_length(v);
+
+        if (!ngx_http_chat_is_oid(&s)) {
+            return "must hold ids of 24 hexadecimal digits";
+        }
+
+        bson_oid_init_from_string_unsafe(&oids[i], (char *) s.data);
+
+        if (me && bson_oid_equal(&oids[i], me)) {
+            return "must not hold you: you are in it";
+        }
+
+        for (j = 0; j < i; j++) {
+            if (bson_oid_equal(&oids[i], &oids[j])) {
+                return "must not hold an id twice";
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
 /* POST /api/chats/private {userId} */
 
 ngx_int_t
@@ -292,9 +334,9 @@ ngx_http_chat_chats_text(json_t *obj, const char *name, ngx_uint_t required,
 ngx_int_t
 ngx_http_chat_chats_group(ngx_http_request_t *r)
 {
-    size_t                      i, j, n;
-    json_t                     *ids, *v;
-    ngx_str_t                   name, description, avatar, s;
+    size_t                      n;
+    json_t                     *ids;
+    ngx_str_t                   name, description, avatar;
     bson_oid_t                 *oids, me;
     const char                 *err, *field;
     ngx_http_chat_ctx_t        *ctx;
@@ -370,35 +412,8 @@ ngx_http_chat_chats_group(ngx_http_request_t *r)
 
     oids = (bson_oid_t *) (arg + 1);
 
-    for (i = 0; i < n; i++) {
-        v = json_array_get(ids, i);
-
-        if (!json_is_string(v)) {
-            err = "must hold ids, as strings";
-            goto invalid;
-        }
-
-        s.data = (u_char *) json_string_value(v);
-        s.len = json_string_length(v);
-
-        if (!ngx_http_chat_is_oid(&s)) {
-            err = "must hold ids of 24 hexadecimal digits";
-            goto invalid;
-        }
-
-        bson_oid_init_from_string_unsafe(&oids[i], (char *) s.data);
-
-        if (bson_oid_equal(&oids[i], &me)) {
-            err = "must not hold you: you are in it";
-            goto invalid;
-        }
-
-        for (j = 0; j < i; j++) {
-            if (bson_oid_equal(&oids[i], &oids[j])) {
-                err = "must not hold an id twice";
-                goto invalid;
-            }
-        }
+    if ((err = ngx_http_chat_chats_body_oids(ids, oids, &me))) {
+        goto invalid;
     }
 
     arg->user = me;
@@ -1437,9 +1452,8 @@ ngx_http_chat_forward_cleanup(void *data)
 ngx_int_t
 ngx_http_chat_messages_forward(ngx_http_request_t *r)
 {
-    size_t                    i, j, n;
-    json_t                   *ids, *v;
-    ngx_str_t                 s;
+    size_t                    n;
+    json_t                   *ids;
     const char               *err;
     ngx_pool_cleanup_t       *cln;
     ngx_http_chat_ctx_t      *ctx;
@@ -1482,30 +1496,8 @@ ngx_http_chat_messages_forward(ngx_http_request_t *r)
     st->chats = (bson_oid_t *) (arg + 1);
     st->nchats = n;
 
-    for (i = 0; i < n; i++) {
-        v = json_array_get(ids, i);
-
-        if (!json_is_string(v)) {
-            err = "must hold ids, as strings";
-            goto invalid;
-        }
-
-        s.data = (u_char *) json_string_value(v);
-        s.len = json_string_length(v);
-
-        if (!ngx_http_chat_is_oid(&s)) {
-            err = "must hold ids of 24 hexadecimal digits";
-            goto invalid;
-        }
-
-        bson_oid_init_from_string_unsafe(&st->chats[i], (char *) s.data);
-
-        for (j = 0; j < i; j++) {
-            if (bson_oid_equal(&st->chats[i], &st->chats[j])) {
-                err = "must not hold an id twice";
-                goto invalid;
-            }
-        }
+    if ((err = ngx_http_chat_chats_body_oids(ids, st->chats, NULL))) {
+        goto invalid;
     }
 
     if (ngx_http_chat_chats_param(r, &arg->id) != NGX_OK) {
@@ -2179,10 +2171,9 @@ invalid:
 ngx_int_t
 ngx_http_chat_members_add(ngx_http_request_t *r)
 {
-    size_t                      i, j, n;
-    json_t                     *ids, *v;
+    size_t                      n;
+    json_t                     *ids;
     ngx_int_t                   rc;
-    ngx_str_t                   s;
     bson_oid_t                 *oids;
     const char                 *err;
     ngx_http_chat_ctx_t        *ctx;
@@ -2218,35 +2209,8 @@ ngx_http_chat_members_add(ngx_http_request_t *r)
 
     oids = (bson_oid_t *) (arg + 1);
 
-    for (i = 0; i < n; i++) {
-        v = json_array_get(ids, i);
-
-        if (!json_is_string(v)) {
-            err = "must hold ids, as strings";
-            goto invalid;
-        }
-
-        s.data = (u_char *) json_string_value(v);
-        s.len = json_string_length(v);
-
-        if (!ngx_http_chat_is_oid(&s)) {
-            err = "must hold ids of 24 hexadecimal digits";
-            goto invalid;
-        }
-
-        bson_oid_init_from_string_unsafe(&oids[i], (char *) s.data);
-
-        if (bson_oid_equal(&oids[i], &arg->user)) {
-            err = "must not hold you: you are in it";
-            goto invalid;
-        }
-
-        for (j = 0; j < i; j++) {
-            if (bson_oid_equal(&oids[i], &oids[j])) {
-                err = "must not hold an id twice";
-                goto invalid;
-            }
-        }
+    if ((err = ngx_http_chat_chats_body_oids(ids, oids, &arg->user))) {
+        goto invalid;
     }
 
     arg->nusers = n;
