@@ -822,9 +822,13 @@ ngx_http_chat_group_update(mongoc_database_t *db,
 
     *system = ngx_http_chat_group_system("group_updated", &a->user, NULL);
 
-    if (*system == NULL
-        || json_object_set_new(*system, "changes", changes) != 0)
-    {
+    if (*system == NULL) {
+        json_decref(changes);
+        return NGX_ERROR;
+    }
+
+    /* json_object_set_new() takes changes, also when it fails */
+    if (json_object_set_new(*system, "changes", changes) != 0) {
         json_decref(*system);
         *system = NULL;
         return NGX_ERROR;
