@@ -396,7 +396,7 @@ Allow: POST, OPTIONS
 --- config
     location /api/ { chat_api; }
 --- request
-GET /api/chats//messages
+GET /api/chats//messages/search
 --- error_code: 404
 --- response_body_like: "code":"not_found"
 

@@ -225,10 +225,11 @@ ChatChats::dyn($block, as => "alice",
 
 === TEST 11: blocked either way: no message in the private chat, a group still works
 --- init
-# bob blocks alice: neither can write in their private chat any more
-ChatChats::api(bob => POST => "/api/users/$main::Id{alice}/block");
+# bob blocks alice: neither can write in their private chat any more; a
+# group they share (made before: she cannot add him now) still works
 my $g = ChatChats::api(alice => POST => "/api/chats/group",
     { name => "both", memberIds => [ $main::Id{bob} ] })->{chat}{id};
+ChatChats::api(bob => POST => "/api/users/$main::Id{alice}/block");
 ChatChats::dyn($block, as => "alice", request => [
     "POST /api/messages\n" . JSON::PP::encode_json({ chatId => $main::Chat{ab},
         tempId => "blk-1", type => "text", content => "hi?" }),

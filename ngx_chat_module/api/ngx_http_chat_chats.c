@@ -35,9 +35,14 @@ typedef struct {
     json_t                    *content;
     json_t                    *out;
     ngx_str_t                  type;
+
+    /* a system message: the answer of its group operation, sent after */
+    json_t                    *answer;
 } ngx_http_chat_send_t;
 
 
+static ngx_int_t ngx_http_chat_chats_refused(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *json, const char *code, const char *message);
 static ngx_int_t ngx_http_chat_chats_done(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
 static ngx_int_t ngx_http_chat_send_prepared(ngx_http_request_t *r,
@@ -52,6 +57,9 @@ static ngx_int_t ngx_http_chat_send_stored(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
 static ngx_int_t ngx_http_chat_forward_next(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
+static ngx_int_t ngx_http_chat_group_answer(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t);
+static void ngx_http_chat_forward_cleanup(void *data);
 
 
 /*
@@ -81,6 +89,35 @@ ngx_http_chat_chats_unavailable(ngx_http_request_t *r,
 }
 
 
+/*
+ * A refusal the store explained with {code, message, details?} in json
+ * (taken), or the default code and message
+ */
+
+static ngx_int_t
+ngx_http_chat_chats_refused(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *json, const char *code, const char *message)
+{
+    json_t     *c, *m;
+    ngx_int_t   rc;
+
+    c = json_object_get(json, "code");
+    m = json_object_get(json, "message");
+
+    if (json_is_string(c) && json_is_string(m)) {
+        code = json_string_value(c);
+        message = json_string_value(m);
+    }
+
+    rc = ngx_http_chat_send_error_details(r, status, code, message,
+                                          json_incref(json_object_get(json,
+                                                                "details")));
+    json_decref(json);
+
+    return rc;
+}
+
+
 static ngx_int_t
 ngx_http_chat_chats_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
 {
@@ -105,9 +142,9 @@ ngx_http_chat_chats_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
                                         "no such chat, message or user");
 
     case NGX_BUSY:
-        json_decref(json);
-        return ngx_http_chat_send_error(r, NGX_HTTP_FORBIDDEN, "blocked",
-                                        "one of you blocked the other");
+        return ngx_http_chat_chats_refused(r, NGX_HTTP_FORBIDDEN, json,
+                                           "blocked",
+                                           "one of you blocked the other");
 
     case NGX_ABORT:
         return ngx_http_chat_send_error_details(r,
@@ -165,6 +202,48 @@ ngx_http_chat_chats_body_oid(json_t *body, const char *name,
 
     bson_oid_init_from_string_unsafe(oid, (char *) s.data);
     *found = 1;
+
+    return NULL;
+}
+
+
+/*
+ * The ids of an array in the body (its size checked by the caller), none
+ * twice, and not me when me is given: NULL when fine, or what is wrong
+ */
+
+static const char *
+ngx_http_chat_chats_body_oids(json_t *ids, bson_oid_t *oids,
+    const bson_oid_t *me)
+{
+    size_t      i, j;
+    json_t     *v;
+    ngx_str_t   s;
+
+    json_array_foreach(ids, i, v) {
+        if (!json_is_string(v)) {
+            return "must hold ids, as strings";
+        }
+
+        s.data = (u_char *) json_string_value(v);
+        s.len = json_string_length(v);
+
+        if (!ngx_http_chat_is_oid(&s)) {
+            return "must hold ids of 24 hexadecimal digits";
+        }
+
+        bson_oid_init_from_string_unsafe(&oids[i], (char *) s.data);
+
+        if (me && bson_oid_equal(&oids[i], me)) {
+            return "must not hold you: you are in it";
+        }
+
+        for (j = 0; j < i; j++) {
+            if (bson_oid_equal(&oids[i], &oids[j])) {
+                return "must not hold an id twice";
+            }
+        }
+    }
 
     return NULL;
 }
@@ -255,9 +334,9 @@ ngx_http_chat_chats_text(json_t *obj, const char *name, ngx_uint_t required,
 ngx_int_t
 ngx_http_chat_chats_group(ngx_http_request_t *r)
 {
-    size_t                      i, j, n;
-    json_t                     *ids, *v;
-    ngx_str_t                   name, description, avatar, s;
+    size_t                      n;
+    json_t                     *ids;
+    ngx_str_t                   name, description, avatar;
     bson_oid_t                 *oids, me;
     const char                 *err, *field;
     ngx_http_chat_ctx_t        *ctx;
@@ -325,47 +404,17 @@ ngx_http_chat_chats_group(ngx_http_request_t *r)
                                             (cmcf->group_max_size - 1)));
     }
 
-    /* twice: a copy the store marks, and the list it inserts */
     arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_chats_arg_t)
-                               + 2 * n * sizeof(bson_oid_t));
+                               + n * sizeof(bson_oid_t));
     if (arg == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     oids = (bson_oid_t *) (arg + 1);
 
-    for (i = 0; i < n; i++) {
-        v = json_array_get(ids, i);
-
-        if (!json_is_string(v)) {
-            err = "must hold ids, as strings";
-            goto invalid;
-        }
-
-        s.data = (u_char *) json_string_value(v);
-        s.len = json_string_length(v);
-
-        if (!ngx_http_chat_is_oid(&s)) {
-            err = "must hold ids of 24 hexadecimal digits";
-            goto invalid;
-        }
-
-        bson_oid_init_from_string_unsafe(&oids[i], (char *) s.data);
-
-        if (bson_oid_equal(&oids[i], &me)) {
-            err = "must not hold you: you are in it";
-            goto invalid;
-        }
-
-        for (j = 0; j < i; j++) {
-            if (bson_oid_equal(&oids[i], &oids[j])) {
-                err = "must not hold an id twice";
-                goto invalid;
-            }
-        }
+    if ((err = ngx_http_chat_chats_body_oids(ids, oids, &me))) {
+        goto invalid;
     }
-
-    ngx_memcpy(oids + n, oids, n * sizeof(bson_oid_t));
 
     arg->user = me;
     arg->nmembers = n;
@@ -385,7 +434,7 @@ ngx_http_chat_chats_group(ngx_http_request_t *r)
     return ngx_http_chat_mongo_request(r, ngx_http_chat_chat_group_run,
                                        ngx_http_chat_chats_done, arg,
                                        sizeof(ngx_http_chat_chats_arg_t)
-                                       + 2 * n * sizeof(bson_oid_t));
+                                       + n * sizeof(bson_oid_t));
 
 invalid:
 
@@ -943,6 +992,10 @@ ngx_http_chat_send_stored(ngx_http_request_t *r,
         return ngx_http_chat_forward_next(r, t);
     }
 
+    if (st->answer && t->rc != NGX_AGAIN) {
+        return ngx_http_chat_group_answer(r, t);
+    }
+
     if (t->rc != NGX_AGAIN) {
         return ngx_http_chat_chats_done(r, t);
     }
@@ -1390,6 +1443,7 @@ ngx_http_chat_forward_cleanup(void *data)
 
     json_decref(st->content);
     json_decref(st->out);
+    json_decref(st->answer);
 }
 
 
@@ -1398,9 +1452,8 @@ ngx_http_chat_forward_cleanup(void *data)
 ngx_int_t
 ngx_http_chat_messages_forward(ngx_http_request_t *r)
 {
-    size_t                    i, j, n;
-    json_t                   *ids, *v;
-    ngx_str_t                 s;
+    size_t                    n;
+    json_t                   *ids;
     const char               *err;
     ngx_pool_cleanup_t       *cln;
     ngx_http_chat_ctx_t      *ctx;
@@ -1443,30 +1496,8 @@ ngx_http_chat_messages_forward(ngx_http_request_t *r)
     st->chats = (bson_oid_t *) (arg + 1);
     st->nchats = n;
 
-    for (i = 0; i < n; i++) {
-        v = json_array_get(ids, i);
-
-        if (!json_is_string(v)) {
-            err = "must hold ids, as strings";
-            goto invalid;
-        }
-
-        s.data = (u_char *) json_string_value(v);
-        s.len = json_string_length(v);
-
-        if (!ngx_http_chat_is_oid(&s)) {
-            err = "must hold ids of 24 hexadecimal digits";
-            goto invalid;
-        }
-
-        bson_oid_init_from_string_unsafe(&st->chats[i], (char *) s.data);
-
-        for (j = 0; j < i; j++) {
-            if (bson_oid_equal(&st->chats[i], &st->chats[j])) {
-                err = "must not hold an id twice";
-                goto invalid;
-            }
-        }
+    if ((err = ngx_http_chat_chats_body_oids(ids, st->chats, NULL))) {
+        goto invalid;
     }
 
     if (ngx_http_chat_chats_param(r, &arg->id) != NGX_OK) {
@@ -1930,4 +1961,462 @@ ngx_http_chat_chats_settings(ngx_http_request_t *r)
     return ngx_http_chat_mongo_request(r, ngx_http_chat_chat_settings_run,
                                        ngx_http_chat_chats_done, arg,
                                        sizeof(ngx_http_chat_msg_arg_t));
+}
+
+
+/*
+ * Group administration.  Each route is one MongoDB step; when it changed
+ * something, the store hands back the content of a system message, which
+ * is sent through the same sequence path as any message (a number from
+ * Redis, the insert, a tombstone when it fails), so that readers paging
+ * by seq see it in its place.  The operation's answer is sent after.
+ */
+
+static ngx_int_t ngx_http_chat_group_done(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t);
+
+
+/* the argument of an operation on the chat :id; NULL when answered */
+
+static ngx_http_chat_group_arg_t *
+ngx_http_chat_group_arg(ngx_http_request_t *r, ngx_uint_t op, size_t extra,
+    ngx_int_t *rc)
+{
+    ngx_http_chat_group_arg_t  *arg;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
+
+    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_group_arg_t) + extra);
+    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
+    }
+
+    if (ngx_http_chat_chats_param(r, &arg->chat) != NGX_OK) {
+        *rc = ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                       "no such chat");
+        return NULL;
+    }
+
+    arg->op = op;
+    arg->max_size = cmcf->group_max_size;
+
+    return arg;
+}
+
+
+static ngx_int_t
+ngx_http_chat_group_post(ngx_http_request_t *r,
+    ngx_http_chat_group_arg_t *arg, size_t extra)
+{
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_group_run,
+                                       ngx_http_chat_group_done, arg,
+                                       sizeof(ngx_http_chat_group_arg_t)
+                                       + extra);
+}
+
+
+/* the :userId of a member route, the second parameter: NGX_DECLINED */
+
+static ngx_int_t
+ngx_http_chat_group_target(ngx_http_request_t *r,
+    ngx_http_chat_group_arg_t *arg)
+{
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if (ctx->nparams < 2 || !ngx_http_chat_is_oid(&ctx->params[1])) {
+        return NGX_DECLINED;
+    }
+
+    bson_oid_init_from_string_unsafe(&arg->target,
+                                     (char *) ctx->params[1].data);
+
+    return NGX_OK;
+}
+
+
+/* GET /api/chats/:id: the chat with every member and their roles */
+
+ngx_int_t
+ngx_http_chat_chats_get(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_http_chat_group_arg_t  *arg;
+
+    arg = ngx_http_chat_group_arg(r, NGX_HTTP_CHAT_GROUP_GET, 0, &rc);
+    if (arg == NULL) {
+        return rc;
+    }
+
+    return ngx_http_chat_group_post(r, arg, 0);
+}
+
+
+/*
+ * PUT /api/chats/:id {name?, description?, avatar?, onlyAdminsCanSend?,
+ * onlyAdminsCanEditInfo?}: description and avatar are removed by null
+ * (or ""); avatar is a media id
+ */
+
+ngx_int_t
+ngx_http_chat_chats_update(ngx_http_request_t *r)
+{
+    json_t                     *v;
+    ngx_int_t                   rc;
+    ngx_str_t                   s;
+    ngx_uint_t                  b;
+    const char                 *err, *field;
+    ngx_http_chat_ctx_t        *ctx;
+    ngx_http_chat_group_arg_t  *arg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    arg = ngx_http_chat_group_arg(r, NGX_HTTP_CHAT_GROUP_UPDATE, 0, &rc);
+    if (arg == NULL) {
+        return rc;
+    }
+
+    field = "name";
+    if ((err = ngx_http_chat_chats_text(ctx->body, "name", 0, 100, 0, &s))) {
+        goto invalid;
+    }
+
+    if (s.data) {
+        if (s.len == 0) {
+            err = "must not be empty";
+            goto invalid;
+        }
+
+        arg->set_name = 1;
+        ngx_memcpy(arg->name, s.data, s.len);
+    }
+
+    field = "description";
+    if ((err = ngx_http_chat_chats_text(ctx->body, "description", 0, 500, 1,
+                                        &s)))
+    {
+        goto invalid;
+    }
+
+    v = json_object_get(ctx->body, "description");
+
+    if (v) {
+        arg->set_description = 1;
+        ngx_memcpy(arg->description, s.data, s.len);
+    }
+
+    field = "avatar";
+    if ((err = ngx_http_chat_json_string(ctx->body, "avatar", 0, 24, &s))) {
+        goto invalid;
+    }
+
+    v = json_object_get(ctx->body, "avatar");
+
+    if (v) {
+        if (s.len && !ngx_http_chat_is_oid(&s)) {
+            err = "must be a media id of 24 hexadecimal digits, or null";
+            goto invalid;
+        }
+
+        arg->set_avatar = 1;
+        ngx_memcpy(arg->avatar, s.data, s.len);
+    }
+
+    field = "onlyAdminsCanSend";
+    rc = ngx_http_chat_chats_bool(ctx->body, field, &b);
+    if (rc == NGX_ERROR) {
+        err = "must be a boolean";
+        goto invalid;
+    }
+
+    if (rc == NGX_OK) {
+        arg->set_only_send = 1;
+        arg->only_send = b;
+    }
+
+    field = "onlyAdminsCanEditInfo";
+    rc = ngx_http_chat_chats_bool(ctx->body, field, &b);
+    if (rc == NGX_ERROR) {
+        err = "must be a boolean";
+        goto invalid;
+    }
+
+    if (rc == NGX_OK) {
+        arg->set_only_edit = 1;
+        arg->only_edit = b;
+    }
+
+    if (!(arg->set_name || arg->set_description || arg->set_avatar
+          || arg->set_only_send || arg->set_only_edit))
+    {
+        return ngx_http_chat_send_invalid(r, "chat",
+                                          "needs name, description, avatar, "
+                                          "onlyAdminsCanSend or "
+                                          "onlyAdminsCanEditInfo");
+    }
+
+    return ngx_http_chat_group_post(r, arg, 0);
+
+invalid:
+
+    return ngx_http_chat_send_invalid(r, field, err);
+}
+
+
+/* POST /api/chats/:id/members {userIds} */
+
+ngx_int_t
+ngx_http_chat_members_add(ngx_http_request_t *r)
+{
+    size_t                      n;
+    json_t                     *ids;
+    ngx_int_t                   rc;
+    bson_oid_t                 *oids;
+    const char                 *err;
+    ngx_http_chat_ctx_t        *ctx;
+    ngx_http_chat_group_arg_t  *arg;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
+
+    ids = json_object_get(ctx->body, "userIds");
+
+    if (ids == NULL || json_is_null(ids)) {
+        return ngx_http_chat_send_invalid(r, "userIds", "is required");
+    }
+
+    if (!json_is_array(ids)) {
+        return ngx_http_chat_send_invalid(r, "userIds", "must be an array");
+    }
+
+    n = json_array_size(ids);
+
+    if (n == 0 || n >= cmcf->group_max_size) {
+        return ngx_http_chat_send_invalid(r, "userIds",
+                                          "must hold 1 to the group's "
+                                          "largest size less one ids");
+    }
+
+    arg = ngx_http_chat_group_arg(r, NGX_HTTP_CHAT_GROUP_ADD,
+                                  n * sizeof(bson_oid_t), &rc);
+    if (arg == NULL) {
+        return rc;
+    }
+
+    oids = (bson_oid_t *) (arg + 1);
+
+    if ((err = ngx_http_chat_chats_body_oids(ids, oids, &arg->user))) {
+        goto invalid;
+    }
+
+    arg->nusers = n;
+
+    return ngx_http_chat_group_post(r, arg, n * sizeof(bson_oid_t));
+
+invalid:
+
+    return ngx_http_chat_send_invalid(r, "userIds", err);
+}
+
+
+/* DELETE /api/chats/:id/members/:userId */
+
+ngx_int_t
+ngx_http_chat_members_remove(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_http_chat_group_arg_t  *arg;
+
+    arg = ngx_http_chat_group_arg(r, NGX_HTTP_CHAT_GROUP_REMOVE, 0, &rc);
+    if (arg == NULL) {
+        return rc;
+    }
+
+    if (ngx_http_chat_group_target(r, arg) != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such member");
+    }
+
+    return ngx_http_chat_group_post(r, arg, 0);
+}
+
+
+/* PUT /api/chats/:id/members/:userId/role {role: "admin" | "member"} */
+
+ngx_int_t
+ngx_http_chat_members_role(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   role;
+    const char                 *err;
+    ngx_http_chat_ctx_t        *ctx;
+    ngx_http_chat_group_arg_t  *arg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if ((err = ngx_http_chat_json_string(ctx->body, "role", 1, 6, &role))) {
+        return ngx_http_chat_send_invalid(r, "role", err);
+    }
+
+    if (!(role.len == 5 && ngx_strncmp(role.data, "admin", 5) == 0)
+        && !(role.len == 6 && ngx_strncmp(role.data, "member", 6) == 0))
+    {
+        return ngx_http_chat_send_invalid(r, "role",
+                                          "must be admin or member");
+    }
+
+    arg = ngx_http_chat_group_arg(r, NGX_HTTP_CHAT_GROUP_ROLE, 0, &rc);
+    if (arg == NULL) {
+        return rc;
+    }
+
+    arg->admin = (role.len == 5);
+
+    if (ngx_http_chat_group_target(r, arg) != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such member");
+    }
+
+    return ngx_http_chat_group_post(r, arg, 0);
+}
+
+
+/* POST /api/chats/:id/leave */
+
+ngx_int_t
+ngx_http_chat_chats_leave(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_http_chat_group_arg_t  *arg;
+
+    arg = ngx_http_chat_group_arg(r, NGX_HTTP_CHAT_GROUP_LEAVE, 0, &rc);
+    if (arg == NULL) {
+        return rc;
+    }
+
+    return ngx_http_chat_group_post(r, arg, 0);
+}
+
+
+/* the store's answer: a refusal, the answer, or first a system message */
+
+static ngx_int_t
+ngx_http_chat_group_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
+{
+    char                        id[25];
+    size_t                      len;
+    json_t                     *json, *system;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_chat_ctx_t        *ctx;
+    ngx_http_chat_send_t       *st;
+    ngx_http_chat_msg_arg_t    *arg;
+    ngx_http_chat_group_arg_t  *ga;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    ga = t->arg;
+    json = t->result;
+
+    switch (t->rc) {
+
+    case NGX_BUSY:
+        t->result = NULL;
+        return ngx_http_chat_chats_refused(r, NGX_HTTP_FORBIDDEN, json,
+                                           "forbidden", "not allowed");
+
+    case NGX_ABORT:
+        t->result = NULL;
+        return ngx_http_chat_chats_refused(r,
+                                           NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
+                                           json, "invalid_value",
+                                           "a value is not valid here");
+
+    case NGX_DONE:
+        break;
+
+    default:
+        return ngx_http_chat_chats_done(r, t);
+    }
+
+    t->result = NULL;
+    system = json_incref(json_object_get(json, "system"));
+
+    if (system == NULL) {
+        return ngx_http_chat_send_json(r, NGX_HTTP_OK, json);
+    }
+
+    json_object_del(json, "system");
+
+    len = json_dumpb(system, NULL, 0, JSON_COMPACT);
+
+    st = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_send_t));
+    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t) + len + 1);
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (st == NULL || arg == NULL || cln == NULL || len == 0) {
+        json_decref(system);
+        json_decref(json);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the answer is freed with the request, whatever happens */
+    st->answer = json;
+    cln->handler = ngx_http_chat_forward_cleanup;
+    cln->data = st;
+
+    arg->content_len = json_dumpb(system, (char *) (arg + 1), len,
+                                  JSON_COMPACT);
+    json_decref(system);
+
+    arg->user = ga->user;
+    arg->chat = ga->chat;
+    bson_oid_init(&arg->id, NULL);
+    bson_oid_to_string(&arg->id, id);
+    ngx_sprintf((u_char *) arg->temp_id, "sys%s%Z", id);
+    ngx_memcpy(arg->type, "system", sizeof("system"));
+
+    st->arg = arg;
+    st->size = sizeof(ngx_http_chat_msg_arg_t) + len + 1;
+    ctx->state = st;
+
+    return ngx_http_chat_send_seq(r, -1);
+}
+
+
+/*
+ * The system message is stored (or failed, and its number holds a
+ * tombstone): the operation's answer, with the message but after leaving
+ */
+
+static ngx_int_t
+ngx_http_chat_group_answer(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t)
+{
+    json_t                *answer, *m;
+    ngx_http_chat_ctx_t   *ctx;
+    ngx_http_chat_send_t  *st;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    st = ctx->state;
+
+    answer = st->answer;
+    st->answer = NULL;
+
+    if (t->rc == NGX_OK || t->rc == NGX_DONE) {
+        m = json_object_get(t->result, "message");
+
+        if (m && json_object_get(answer, "chat")) {
+            json_object_set(answer, "message", m);
+        }
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "chat: a system message was not stored: %s",
+                      t->error.message);
+    }
+
+    return ngx_http_chat_send_json(r, NGX_HTTP_OK, answer);
 }

@@ -27,6 +27,13 @@ ngx_int_t ngx_http_chat_messages_forward(ngx_http_request_t *r);
 ngx_int_t ngx_http_chat_chats_search(ngx_http_request_t *r);
 ngx_int_t ngx_http_chat_messages_search_all(ngx_http_request_t *r);
 ngx_int_t ngx_http_chat_chats_settings(ngx_http_request_t *r);
+/* group administration */
+ngx_int_t ngx_http_chat_chats_get(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_chats_update(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_members_add(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_members_remove(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_members_role(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_chats_leave(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_CHAT_CHATS_API_H_INCLUDED_ */

@@ -82,6 +82,36 @@ typedef struct {
 } ngx_http_chat_msg_arg_t;
 
 
+/* the group administration operations */
+#define NGX_HTTP_CHAT_GROUP_GET      0
+#define NGX_HTTP_CHAT_GROUP_UPDATE   1
+#define NGX_HTTP_CHAT_GROUP_ADD      2
+#define NGX_HTTP_CHAT_GROUP_REMOVE   3
+#define NGX_HTTP_CHAT_GROUP_ROLE     4
+#define NGX_HTTP_CHAT_GROUP_LEAVE    5
+
+
+typedef struct {
+    bson_oid_t    user;            /* who acts */
+    bson_oid_t    chat;
+    bson_oid_t    target;          /* remove, role: the member */
+    ngx_uint_t    op;
+    ngx_uint_t    max_size;        /* chat_group_max_size */
+    ngx_uint_t    nusers;          /* add: the oids after the struct */
+    unsigned      admin:1;         /* role: admin, or member */
+    unsigned      set_name:1;
+    unsigned      set_description:1;   /* "" removes it */
+    unsigned      set_avatar:1;        /* "" removes it */
+    unsigned      set_only_send:1;
+    unsigned      only_send:1;
+    unsigned      set_only_edit:1;
+    unsigned      only_edit:1;
+    char          name[100 * 4 + 1];
+    char          description[500 * 4 + 1];
+    char          avatar[25];
+} ngx_http_chat_group_arg_t;
+
+
 void ngx_http_chat_chat_private_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 void ngx_http_chat_chat_group_run(ngx_http_chat_mongo_task_t *t,
@@ -144,6 +174,15 @@ void ngx_http_chat_msg_search_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 /* my settings of chat arg->chat: NGX_DONE with {"settings"} */
 void ngx_http_chat_chat_settings_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+/*
+ * Group administration, op in the argument: NGX_DONE with {"chat"} (or
+ * {"success"} after leaving) and, when something changed, "system": the
+ * content of the system message the handler sends through the sequence
+ * path; NGX_DECLINED not a member (or no such member), NGX_BUSY with
+ * {code, message} not allowed, NGX_ABORT with {code, message, details?}
+ */
+void ngx_http_chat_group_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 /* who got and read message arg->id: NGX_DONE with the receipts */
 void ngx_http_chat_msg_receipts_run(ngx_http_chat_mongo_task_t *t,

@@ -31,7 +31,7 @@ sub init {
     my $run = $$ % 10000;
     %Phone = map { $_->[0] => sprintf("+1628%s%04d", $prefix,
                                       ($run + $_->[1]) % 10000) }
-             [alice => 0], [bob => 1], [carol => 2];
+             [alice => 0], [bob => 1], [carol => 2], [dave => 3], [erin => 4];
 
     Test::Nginx::Socket::add_block_preprocessor(sub {
         my $block = shift;
@@ -53,9 +53,11 @@ sub init {
     });
 }
 
+# @more: users beyond alice, bob and carol (dave, erin)
 sub setup {
+    my @more = @_;
     return if %Tok;
-    for my $who (qw(alice bob carol)) {
+    for my $who (qw(alice bob carol), @more) {
         $Tok{$who} = ChatAuth::sign_in($Twilio, $Phone{$who}, $who);
         $Id{$who} = $Tok{$who}{user}{id};
     }

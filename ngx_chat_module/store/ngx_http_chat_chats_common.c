@@ -1,0 +1,287 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * Helpers shared by the chat and message stores: errors, times, ids, answers,
+ * and BSON values as JSON.
+ */
+
+
+#include "ngx_http_chat_chats_store_int.h"
+
+
+#define NGX_HTTP_CHAT_CHATS_DUP  11000
+
+
+ngx_uint_t
+ngx_http_chat_chats_is_dup(bson_error_t *error, const char *index)
+{
+    if (error->code != NGX_HTTP_CHAT_CHATS_DUP
+        && ngx_strstr(error->message, "UNIQUE constraint failed") == NULL)
+    {
+        return 0;
+    }
+
+    /* MongoDB names the index; FerretDB's SQLite message may not */
+    return index == NULL || ngx_strstr(error->message, index) != NULL;
+}
+
+
+int64_t
+ngx_http_chat_chats_now(void)
+{
+    struct timeval  tv;
+
+    ngx_gettimeofday(&tv);
+
+    return (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+
+static void
+ngx_http_chat_chats_cleanup(ngx_http_chat_mongo_task_t *t)
+{
+    if (t->result) {
+        json_decref((json_t *) t->result);
+        t->result = NULL;
+    }
+}
+
+
+void
+ngx_http_chat_chats_answer(ngx_http_chat_mongo_task_t *t, ngx_int_t rc,
+    json_t *json)
+{
+    t->cleanup = ngx_http_chat_chats_cleanup;
+    t->result = json;
+    t->rc = (json || rc == NGX_DECLINED || rc == NGX_BUSY) ? rc : NGX_ERROR;
+
+    if (json == NULL && t->rc == NGX_ERROR && t->error.message[0] == '\0') {
+        bson_set_error(&t->error, 0, 0, "out of memory");
+    }
+}
+
+
+json_t *
+ngx_http_chat_chats_oid_json(const bson_oid_t *oid)
+{
+    char  buf[25];
+
+    bson_oid_to_string(oid, buf);
+
+    return json_string(buf);
+}
+
+
+ngx_int_t
+ngx_http_chat_chats_exists(mongoc_database_t *db, const char *coll,
+    const bson_t *filter, bson_error_t *error)
+{
+    bson_t     doc;
+    ngx_int_t  rc;
+
+    bson_init(&doc);
+    rc = ngx_http_chat_mongo_find_one(db, coll, filter, NULL, &doc, error);
+    bson_destroy(&doc);
+
+    return rc;
+}
+
+
+/* one update_one on coll: NGX_OK (also when nothing matched), NGX_ERROR */
+
+ngx_int_t
+ngx_http_chat_chats_update_one(mongoc_database_t *db, const char *coll,
+    const bson_t *filter, const bson_t *update, bson_error_t *error)
+{
+    ngx_int_t             rc;
+    mongoc_collection_t  *c;
+
+    c = mongoc_database_get_collection(db, coll);
+
+    rc = mongoc_collection_update_one(c, filter, update, NULL, NULL, error)
+         ? NGX_OK : NGX_ERROR;
+
+    mongoc_collection_destroy(c);
+
+    return rc;
+}
+
+
+int64_t
+ngx_http_chat_chats_int(const bson_t *doc, const char *key)
+{
+    bson_iter_t  it;
+
+    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_NUMBER(&it)) {
+        return bson_iter_as_int64(&it);
+    }
+
+    return 0;
+}
+
+
+/* a BSON value of a stored message's content as JSON */
+
+json_t *
+ngx_http_chat_chats_value_json(bson_iter_t *it)
+{
+    json_t       *obj;
+    bson_iter_t   child;
+
+    if (BSON_ITER_HOLDS_UTF8(it)) {
+        return json_string(bson_iter_utf8(it, NULL));
+    }
+
+    if (BSON_ITER_HOLDS_DOUBLE(it)) {
+        return json_real(bson_iter_double(it));
+    }
+
+    if (BSON_ITER_HOLDS_INT32(it) || BSON_ITER_HOLDS_INT64(it)) {
+        return json_integer(bson_iter_as_int64(it));
+    }
+
+    if (BSON_ITER_HOLDS_BOOL(it)) {
+        return json_boolean(bson_iter_bool(it));
+    }
+
+    if (BSON_ITER_HOLDS_DATE_TIME(it)) {
+        return ngx_http_chat_json_time(bson_iter_date_time(it));
+    }
+
+    if (BSON_ITER_HOLDS_OID(it)) {
+        return ngx_http_chat_chats_oid_json(bson_iter_oid(it));
+    }
+
+    if (BSON_ITER_HOLDS_ARRAY(it) && bson_iter_recurse(it, &child)) {
+        obj = json_array();
+        if (obj == NULL) {
+            return NULL;
+        }
+
+        while (bson_iter_next(&child)) {
+            if (json_array_append_new(obj,
+                                      ngx_http_chat_chats_value_json(&child))
+                != 0)
+            {
+                json_decref(obj);
+                return NULL;
+            }
+        }
+
+        return obj;
+    }
+
+    if (BSON_ITER_HOLDS_DOCUMENT(it) && bson_iter_recurse(it, &child)) {
+        obj = json_object();
+        if (obj == NULL) {
+            return NULL;
+        }
+
+        while (bson_iter_next(&child)) {
+            if (json_object_set_new(obj, bson_iter_key(&child),
+                                    ngx_http_chat_chats_value_json(&child))
+                != 0)
+            {
+                json_decref(obj);
+                return NULL;
+            }
+        }
+
+        return obj;
+    }
+
+    return json_null();
+}
+
+
+/* appends a JSON value made by the handler (strings, numbers, objects) */
+
+void
+ngx_http_chat_chats_append_json(bson_t *b, const char *key, json_t *v)
+{
+    char         index[24];
+    size_t       i;
+    bson_t       child;
+    json_t      *m;
+    const char  *k;
+
+    switch (json_typeof(v)) {
+
+    case JSON_STRING:
+        bson_append_utf8(b, key, -1, json_string_value(v),
+                         json_string_length(v));
+        break;
+
+    case JSON_REAL:
+        BSON_APPEND_DOUBLE(b, key, json_real_value(v));
+        break;
+
+    case JSON_INTEGER:
+        BSON_APPEND_INT64(b, key, json_integer_value(v));
+        break;
+
+    case JSON_OBJECT:
+        BSON_APPEND_DOCUMENT_BEGIN(b, key, &child);
+
+        json_object_foreach(v, k, m) {
+            ngx_http_chat_chats_append_json(&child, k, m);
+        }
+
+        bson_append_document_end(b, &child);
+        break;
+
+    case JSON_ARRAY:
+        BSON_APPEND_ARRAY_BEGIN(b, key, &child);
+
+        json_array_foreach(v, i, m) {
+            ngx_sprintf((u_char *) index, "%uz%Z", i);
+            ngx_http_chat_chats_append_json(&child, index, m);
+        }
+
+        bson_append_array_end(b, &child);
+        break;
+
+    case JSON_TRUE:
+    case JSON_FALSE:
+        BSON_APPEND_BOOL(b, key, json_is_true(v));
+        break;
+
+    default:
+        BSON_APPEND_NULL(b, key);
+    }
+}
+
+
+ngx_uint_t
+ngx_http_chat_msg_is(const bson_t *doc, const char *key, const char *value)
+{
+    bson_iter_t  it;
+
+    return bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it)
+           && ngx_strcmp(bson_iter_utf8(&it, NULL), value) == 0;
+}
+
+
+ngx_uint_t
+ngx_http_chat_msg_sent_by(const bson_t *doc, const bson_oid_t *user)
+{
+    bson_iter_t  it;
+
+    return bson_iter_init_find(&it, doc, "senderId")
+           && BSON_ITER_HOLDS_OID(&it)
+           && bson_oid_equal(bson_iter_oid(&it), user);
+}
+
+
+int64_t
+ngx_http_chat_msg_time(const bson_t *doc, const char *key)
+{
+    bson_iter_t  it;
+
+    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_DATE_TIME(&it))
+    {
+        return bson_iter_date_time(&it);
+    }
+
+    return 0;
+}

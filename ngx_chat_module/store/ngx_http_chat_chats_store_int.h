@@ -1,0 +1,128 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * What the chat and message stores share among themselves: not for the
+ * handlers, which see ngx_http_chat_chats_store.h only.  All of these
+ * run in the thread pool.
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_CHATS_STORE_INT_H_INCLUDED_
+#define _NGX_HTTP_CHAT_CHATS_STORE_INT_H_INCLUDED_
+
+
+#include "ngx_http_chat_chats_store.h"
+#include "ngx_http_chat_users.h"
+
+
+/* common: errors, times, answers, values */
+
+/* a unique-index violation (of index, when not NULL) */
+ngx_uint_t ngx_http_chat_chats_is_dup(bson_error_t *error,
+    const char *index);
+int64_t ngx_http_chat_chats_now(void);
+/* the task's answer: json becomes t->result, freed by t->cleanup */
+void ngx_http_chat_chats_answer(ngx_http_chat_mongo_task_t *t, ngx_int_t rc,
+    json_t *json);
+json_t *ngx_http_chat_chats_oid_json(const bson_oid_t *oid);
+/* NGX_OK when a document of coll matches, NGX_DECLINED, NGX_ERROR */
+ngx_int_t ngx_http_chat_chats_exists(mongoc_database_t *db,
+    const char *coll, const bson_t *filter, bson_error_t *error);
+/* one update_one on coll: NGX_OK (also when nothing matched), NGX_ERROR */
+ngx_int_t ngx_http_chat_chats_update_one(mongoc_database_t *db,
+    const char *coll, const bson_t *filter, const bson_t *update, bson_error_t *error);
+/* a number field, 0 when absent */
+int64_t ngx_http_chat_chats_int(const bson_t *doc, const char *key);
+json_t *ngx_http_chat_chats_value_json(bson_iter_t *it);
+void ngx_http_chat_chats_append_json(bson_t *b, const char *key, json_t *v);
+ngx_uint_t ngx_http_chat_msg_is(const bson_t *doc, const char *key,
+    const char *value);
+ngx_uint_t ngx_http_chat_msg_sent_by(const bson_t *doc,
+    const bson_oid_t *user);
+/* a date field in ms, 0 when absent */
+int64_t ngx_http_chat_msg_time(const bson_t *doc, const char *key);
+
+
+/* chats and memberships */
+
+/* NGX_OK with the membership in out, NGX_DECLINED, NGX_ERROR */
+ngx_int_t ngx_http_chat_chats_member(mongoc_database_t *db,
+    const bson_oid_t *chat, const bson_oid_t *user, bson_t *out,
+    bson_error_t *error);
+/* the same without the document */
+ngx_int_t ngx_http_chat_chats_is_member(mongoc_database_t *db,
+    const bson_oid_t *chat, const bson_oid_t *user, bson_error_t *error);
+/* inserts a membership with its markers at seq; an existing one is fine */
+ngx_int_t ngx_http_chat_chats_add_member(mongoc_collection_t *members,
+    const bson_oid_t *chat, const bson_oid_t *user, int64_t now, int64_t seq,
+    bson_error_t *error);
+/* {"chat": {...}} of chat id as user sees it, with every member */
+json_t *ngx_http_chat_chat_answer(mongoc_database_t *db, const bson_oid_t *id,
+    const bson_oid_t *user, bson_error_t *error);
+/* NGX_OK when one of the two blocked the other, NGX_DECLINED if not */
+ngx_int_t ngx_http_chat_chats_blocked(mongoc_database_t *db,
+    const bson_oid_t *x, const bson_oid_t *y, bson_error_t *error);
+/* the other member of a private chat; NGX_DECLINED in a group */
+ngx_int_t ngx_http_chat_chats_private_peer(mongoc_database_t *db,
+    const bson_oid_t *chat, const bson_oid_t *user, bson_oid_t *peer,
+    bson_error_t *error);
+
+
+/* messages */
+
+/* a message document as the API shows it; full: with its edit history */
+json_t *ngx_http_chat_msg_json(const bson_t *doc, ngx_uint_t full);
+/* {"message": {...}} */
+json_t *ngx_http_chat_msg_answer(const bson_t *doc);
+/* appends _id: {$nin: [...]} of what user deleted for themselves */
+ngx_int_t ngx_http_chat_msg_hidden_nin(mongoc_database_t *db,
+    const bson_oid_t *chat, const bson_oid_t *user, bson_t *filter,
+    bson_error_t *error);
+/* NGX_OK when user did not delete message id for themselves */
+ngx_int_t ngx_http_chat_msg_hidden(mongoc_database_t *db,
+    const bson_oid_t *id, const bson_oid_t *user, bson_error_t *error);
+/* the highest stored seq of a chat, 0 if none */
+ngx_int_t ngx_http_chat_msg_floor(mongoc_database_t *db,
+    const bson_oid_t *chat, int64_t *floor, bson_error_t *error);
+/* message a->id of a chat a->user is in (a->chat is set from it) */
+ngx_int_t ngx_http_chat_msg_mine_to_see(mongoc_database_t *db,
+    ngx_http_chat_msg_arg_t *a, bson_t *doc, bson_error_t *error);
+/* {"message"} with its reactions */
+json_t *ngx_http_chat_msg_answer_reactions(mongoc_database_t *db,
+    const bson_t *doc, const bson_oid_t *id, const bson_oid_t *user,
+    bson_error_t *error);
+
+
+/* groups: admins, info, who may send and add */
+
+/* {code, message} of a refusal */
+json_t *ngx_http_chat_group_error(const char *code, const char *message);
+ngx_int_t ngx_http_chat_group_is_admin(mongoc_database_t *db,
+    const bson_oid_t *chat, const bson_oid_t *user, bson_error_t *error);
+ngx_int_t ngx_http_chat_group_set_admin(mongoc_database_t *db,
+    const bson_oid_t *chat, const bson_oid_t *user, ngx_uint_t on,
+    bson_error_t *error);
+/* the admins' ids, oldest first */
+json_t *ngx_http_chat_group_admins(mongoc_database_t *db,
+    const bson_oid_t *chat, bson_error_t *error);
+/* sets the edited info and the permissions on a chat's JSON */
+ngx_int_t ngx_http_chat_group_info_json(mongoc_database_t *db,
+    const bson_oid_t *chat, json_t *c, bson_error_t *error);
+/* NGX_OK, or NGX_BUSY with *why when only admins may send */
+ngx_int_t ngx_http_chat_group_may_send(mongoc_database_t *db,
+    const bson_oid_t *chat, const bson_oid_t *user, json_t **why,
+    bson_error_t *error);
+/* NGX_OK, NGX_BUSY blocked, NGX_DECLINED by privacy, NGX_ERROR */
+ngx_int_t ngx_http_chat_group_may_add(mongoc_database_t *db,
+    const bson_oid_t *adder, const bson_oid_t *user, bson_error_t *error);
+/* NGX_OK when adder may add all n, or NGX_BUSY with *why naming the rest */
+ngx_int_t ngx_http_chat_group_check_adds(mongoc_database_t *db,
+    const bson_oid_t *adder, const bson_oid_t *ids, ngx_uint_t n,
+    json_t **why, bson_error_t *error);
+/* NGX_OK when all n are users, or NGX_ABORT with *unknown */
+ngx_int_t ngx_http_chat_group_unknown_users(mongoc_database_t *db,
+    const bson_oid_t *ids, ngx_uint_t n, json_t **unknown,
+    bson_error_t *error);
+
+
+#endif /* _NGX_HTTP_CHAT_CHATS_STORE_INT_H_INCLUDED_ */

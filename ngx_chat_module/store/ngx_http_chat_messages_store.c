@@ -1,0 +1,737 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * Messages in MongoDB: sending (membership checks, the highest stored seq,
+ * the insert at a number taken in Redis, tombstones), paging, reading one,
+ * and the checks before a forward.  A message is one insert under the
+ * unique (chatId, seq) and (senderId, tempId) indexes.
+ */
+
+
+#include "ngx_http_chat_chats_store_int.h"
+
+
+/* a message document as the API shows it; full: with its edit history */
+
+json_t *
+ngx_http_chat_msg_json(const bson_t *doc, ngx_uint_t full)
+{
+    json_t       *m;
+    const char   *key;
+    bson_iter_t   it;
+
+    m = json_object();
+    if (m == NULL || !bson_iter_init(&it, doc)) {
+        json_decref(m);
+        return NULL;
+    }
+
+    while (bson_iter_next(&it)) {
+        key = bson_iter_key(&it);
+
+        if (ngx_strcmp(key, "_id") == 0 && BSON_ITER_HOLDS_OID(&it)) {
+            json_object_set_new(m, "id",
+                            ngx_http_chat_chats_oid_json(bson_iter_oid(&it)));
+
+        } else if (BSON_ITER_HOLDS_OID(&it)) {
+            json_object_set_new(m, key,
+                            ngx_http_chat_chats_oid_json(bson_iter_oid(&it)));
+
+        } else if (ngx_strcmp(key, "seq") == 0) {
+            json_object_set_new(m, key, json_integer(bson_iter_as_int64(&it)));
+
+        } else if (BSON_ITER_HOLDS_DATE_TIME(&it)) {
+            json_object_set_new(m, key,
+                            ngx_http_chat_json_time(bson_iter_date_time(&it)));
+
+        } else if (ngx_strcmp(key, "tempId") == 0
+                   || ngx_strcmp(key, "type") == 0
+                   || ngx_strcmp(key, "content") == 0
+                   || ngx_strcmp(key, "forwardedFrom") == 0
+                   || (ngx_strcmp(key, "edited") == 0
+                       && BSON_ITER_HOLDS_BOOL(&it))
+                   || (full && ngx_strcmp(key, "edits") == 0))
+        {
+            json_object_set_new(m, key, ngx_http_chat_chats_value_json(&it));
+        }
+    }
+
+    return m;
+}
+
+
+/*
+ * Appends _id: {$nin: [...]} of the messages of chat that user deleted
+ * for themselves ("hidden", one document each), if any
+ */
+
+ngx_int_t
+ngx_http_chat_msg_hidden_nin(mongoc_database_t *db, const bson_oid_t *chat,
+    const bson_oid_t *user, bson_t *filter, bson_error_t *error)
+{
+    char                  key[16];
+    bson_t                f, opts, sub, nin, arr;
+    ngx_uint_t            i;
+    bson_iter_t           it;
+    const bson_t         *d;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *coll;
+
+    bson_init(&f);
+    BSON_APPEND_OID(&f, "userId", user);
+    BSON_APPEND_OID(&f, "chatId", chat);
+    bson_init(&opts);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &sub);
+    BSON_APPEND_INT32(&sub, "messageId", 1);
+    bson_append_document_end(&opts, &sub);
+
+    coll = mongoc_database_get_collection(db, "hidden");
+    cursor = mongoc_collection_find_with_opts(coll, &f, &opts, NULL);
+    bson_destroy(&opts);
+    bson_destroy(&f);
+
+    bson_init(&arr);
+    i = 0;
+
+    while (mongoc_cursor_next(cursor, &d)) {
+        if (bson_iter_init_find(&it, d, "messageId")
+            && BSON_ITER_HOLDS_OID(&it))
+        {
+            ngx_sprintf((u_char *) key, "%ui%Z", i++);
+            BSON_APPEND_OID(&arr, key, bson_iter_oid(&it));
+        }
+    }
+
+    if (mongoc_cursor_error(cursor, error)) {
+        bson_destroy(&arr);
+        mongoc_cursor_destroy(cursor);
+        mongoc_collection_destroy(coll);
+        return NGX_ERROR;
+    }
+
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(coll);
+
+    if (i) {
+        BSON_APPEND_DOCUMENT_BEGIN(filter, "_id", &nin);
+        BSON_APPEND_ARRAY(&nin, "$nin", &arr);
+        bson_append_document_end(filter, &nin);
+    }
+
+    bson_destroy(&arr);
+
+    return NGX_OK;
+}
+
+
+/* the message of (senderId, tempId), if it was stored */
+
+static ngx_int_t
+ngx_http_chat_msg_by_temp(mongoc_database_t *db, ngx_http_chat_msg_arg_t *a,
+    bson_t *out, bson_error_t *error)
+{
+    bson_t     filter;
+    ngx_int_t  rc;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "senderId", &a->user);
+    BSON_APPEND_UTF8(&filter, "tempId", a->temp_id);
+
+    rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, NULL, out,
+                                      error);
+    bson_destroy(&filter);
+
+    return rc;
+}
+
+
+json_t *
+ngx_http_chat_msg_answer(const bson_t *doc)
+{
+    json_t  *m;
+
+    m = ngx_http_chat_msg_json(doc, 1);
+    if (m == NULL) {
+        return NULL;
+    }
+
+    return json_pack("{s:o}", "message", m);
+}
+
+
+/* NGX_OK, or NGX_BUSY when a block closes a private chat, NGX_ERROR */
+
+static ngx_int_t
+ngx_http_chat_msg_open(mongoc_database_t *db, const bson_oid_t *chat,
+    const bson_oid_t *user, bson_error_t *error)
+{
+    ngx_int_t   rc;
+    bson_oid_t  peer;
+
+    rc = ngx_http_chat_chats_private_peer(db, chat, user, &peer, error);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_chat_chats_blocked(db, user, &peer, error);
+        return rc == NGX_OK ? NGX_BUSY : rc == NGX_DECLINED ? NGX_OK : rc;
+    }
+
+    return rc == NGX_DECLINED ? NGX_OK : rc;
+}
+
+
+void
+ngx_http_chat_msg_prepare_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    json_t      *why;
+    bson_t       doc, filter;
+    ngx_int_t    rc;
+    bson_iter_t  it;
+
+    rc = ngx_http_chat_chats_is_member(db, &a->chat, &a->user, &t->error);
+
+    if (rc != NGX_OK) {
+        ngx_http_chat_chats_answer(t, rc, NULL);
+        return;
+    }
+
+    /* nobody sends to someone they blocked, or who blocked them */
+    rc = ngx_http_chat_msg_open(db, &a->chat, &a->user, &t->error);
+
+    /* nor, in a group where only admins may, as a member */
+    why = NULL;
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_chat_group_may_send(db, &a->chat, &a->user, &why,
+                                          &t->error);
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_chat_chats_answer(t, rc, why);
+        return;
+    }
+
+    /* sent before: the same message again */
+    bson_init(&doc);
+    rc = ngx_http_chat_msg_by_temp(db, a, &doc, &t->error);
+
+    if (rc != NGX_DECLINED) {
+        if (rc == NGX_OK
+            && bson_iter_init_find(&it, &doc, "chatId")
+            && BSON_ITER_HOLDS_OID(&it)
+            && !bson_oid_equal(bson_iter_oid(&it), &a->chat))
+        {
+            /* the tempId was used in another chat */
+            ngx_http_chat_chats_answer(t, NGX_ABORT,
+                                       json_pack("{s:s}", "field", "tempId"));
+
+        } else {
+            ngx_http_chat_chats_answer(t, rc == NGX_OK ? NGX_DONE : rc,
+                                       rc == NGX_OK
+                                       ? ngx_http_chat_msg_answer(&doc)
+                                       : NULL);
+        }
+
+        bson_destroy(&doc);
+        return;
+    }
+
+    bson_destroy(&doc);
+
+    if (a->has_reply) {
+        bson_init(&filter);
+        BSON_APPEND_OID(&filter, "_id", &a->reply_to);
+        BSON_APPEND_OID(&filter, "chatId", &a->chat);
+        rc = ngx_http_chat_chats_exists(db, "messages", &filter, &t->error);
+        bson_destroy(&filter);
+
+        if (rc != NGX_OK) {
+            ngx_http_chat_chats_answer(t, rc == NGX_DECLINED ? NGX_ABORT : rc,
+                                       rc == NGX_DECLINED
+                                       ? json_pack("{s:s}", "field",
+                                                   "replyTo")
+                                       : NULL);
+            return;
+        }
+    }
+
+    ngx_http_chat_chats_answer(t, NGX_OK, json_object());
+}
+
+
+ngx_int_t
+ngx_http_chat_msg_floor(mongoc_database_t *db, const bson_oid_t *chat,
+    int64_t *floor, bson_error_t *error)
+{
+    bson_t     filter, sort, doc;
+    ngx_int_t  rc;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "chatId", chat);
+    bson_init(&sort);
+    BSON_APPEND_INT32(&sort, "seq", -1);
+    bson_init(&doc);
+
+    rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, &sort, &doc,
+                                      error);
+
+    *floor = (rc == NGX_OK) ? ngx_http_chat_chats_int(&doc, "seq") : 0;
+
+    bson_destroy(&doc);
+    bson_destroy(&sort);
+    bson_destroy(&filter);
+
+    return rc == NGX_ERROR ? NGX_ERROR : NGX_OK;
+}
+
+
+void
+ngx_http_chat_msg_floor_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    int64_t  floor;
+
+    if (ngx_http_chat_msg_floor(db, &a->chat, &floor, &t->error) != NGX_OK) {
+        t->rc = NGX_ERROR;
+        return;
+    }
+
+    bson_destroy(&t->reply);
+    bson_init(&t->reply);
+    BSON_APPEND_INT64(&t->reply, "floor", floor);
+    t->rc = NGX_OK;
+}
+
+
+/* a number that was taken but holds no message: readers skip it */
+
+static void
+ngx_http_chat_msg_tombstone(mongoc_collection_t *messages,
+    ngx_http_chat_msg_arg_t *a, int64_t now, ngx_log_t *log)
+{
+    bson_t        doc;
+    bson_oid_t    id;
+    bson_error_t  error;
+
+    bson_oid_init(&id, NULL);
+
+    bson_init(&doc);
+    BSON_APPEND_OID(&doc, "_id", &id);
+    BSON_APPEND_OID(&doc, "chatId", &a->chat);
+    BSON_APPEND_INT64(&doc, "seq", a->seq);
+    BSON_APPEND_UTF8(&doc, "type", "tombstone");
+    BSON_APPEND_DATE_TIME(&doc, "createdAt", now);
+
+    if (!mongoc_collection_insert_one(messages, &doc, NULL, NULL, &error)
+        && !ngx_http_chat_chats_is_dup(&error, NULL))
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "chat: cannot store a tombstone at seq %L: %s",
+                      a->seq, error.message);
+    }
+
+    bson_destroy(&doc);
+}
+
+
+/* a tombstone alone, for a number whose request went away */
+
+void
+ngx_http_chat_msg_tombstone_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    mongoc_collection_t  *messages;
+
+    messages = mongoc_database_get_collection(db, "messages");
+    ngx_http_chat_msg_tombstone(messages, a, ngx_http_chat_chats_now(),
+                                t->log);
+    mongoc_collection_destroy(messages);
+
+    t->rc = NGX_OK;
+}
+
+
+void
+ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    json_t               *content;
+    bson_t                doc, filter, update, set, stored;
+    int64_t               now, floor;
+    ngx_int_t             rc;
+    json_error_t          jerr;
+    mongoc_collection_t  *messages, *chats;
+
+    content = json_loadb((char *) (a + 1), a->content_len, JSON_DECODE_ANY,
+                         &jerr);
+    if (content == NULL) {
+        bson_set_error(&t->error, 0, 0, "content: %s", jerr.text);
+        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+        return;
+    }
+
+    now = ngx_http_chat_chats_now();
+    messages = mongoc_database_get_collection(db, "messages");
+
+    bson_init(&doc);
+    BSON_APPEND_OID(&doc, "_id", &a->id);
+    BSON_APPEND_OID(&doc, "chatId", &a->chat);
+    BSON_APPEND_INT64(&doc, "seq", a->seq);
+    BSON_APPEND_OID(&doc, "senderId", &a->user);
+    BSON_APPEND_UTF8(&doc, "tempId", a->temp_id);
+    BSON_APPEND_UTF8(&doc, "type", a->type);
+    ngx_http_chat_chats_append_json(&doc, "content", content);
+
+    if (a->has_reply) {
+        BSON_APPEND_OID(&doc, "replyTo", &a->reply_to);
+    }
+
+    if (a->forwarded) {
+        BSON_APPEND_DOCUMENT_BEGIN(&doc, "forwardedFrom", &set);
+        BSON_APPEND_OID(&set, "messageId", &a->fwd_id);
+        BSON_APPEND_OID(&set, "chatId", &a->fwd_chat);
+        bson_append_document_end(&doc, &set);
+    }
+
+    BSON_APPEND_DATE_TIME(&doc, "createdAt", now);
+    json_decref(content);
+
+    if (mongoc_collection_insert_one(messages, &doc, NULL, NULL, &t->error)) {
+        ngx_http_chat_chats_answer(t, NGX_OK, ngx_http_chat_msg_answer(&doc));
+        bson_destroy(&doc);
+
+        /* best effort: the chat moves up in its members' lists */
+        chats = mongoc_database_get_collection(db, "chats");
+        bson_init(&filter);
+        BSON_APPEND_OID(&filter, "_id", &a->chat);
+        bson_init(&update);
+        BSON_APPEND_DOCUMENT_BEGIN(&update, "$max", &set);
+        BSON_APPEND_DATE_TIME(&set, "updatedAt", now);
+        BSON_APPEND_INT64(&set, "lastSeq", a->seq);
+        bson_append_document_end(&update, &set);
+
+        if (!mongoc_collection_update_one(chats, &filter, &update, NULL, NULL,
+                                          &t->error))
+        {
+            ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                          "chat: cannot update a chat's activity: %s",
+                          t->error.message);
+        }
+
+        bson_destroy(&update);
+        bson_destroy(&filter);
+        mongoc_collection_destroy(chats);
+        mongoc_collection_destroy(messages);
+        return;
+    }
+
+    bson_destroy(&doc);
+
+    if (ngx_http_chat_chats_is_dup(&t->error, NULL)) {
+
+        /* the same tempId stored meanwhile: that one, and a tombstone */
+        bson_init(&stored);
+        rc = ngx_http_chat_msg_by_temp(db, a, &stored, &t->error);
+
+        if (rc == NGX_OK) {
+            ngx_http_chat_msg_tombstone(messages, a, now, t->log);
+            ngx_http_chat_chats_answer(t, NGX_DONE,
+                                       ngx_http_chat_msg_answer(&stored));
+            bson_destroy(&stored);
+            mongoc_collection_destroy(messages);
+            return;
+        }
+
+        bson_destroy(&stored);
+
+        /* the number was taken: Redis was behind the stored messages */
+        if (rc == NGX_DECLINED
+            && ngx_http_chat_msg_floor(db, &a->chat, &floor, &t->error)
+               == NGX_OK)
+        {
+            bson_destroy(&t->reply);
+            bson_init(&t->reply);
+            BSON_APPEND_INT64(&t->reply, "floor", floor);
+            t->rc = NGX_AGAIN;
+            mongoc_collection_destroy(messages);
+            return;
+        }
+    }
+
+    ngx_http_chat_msg_tombstone(messages, a, now, t->log);
+    mongoc_collection_destroy(messages);
+    ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+}
+
+
+/* GET /api/chats/:id/messages: by seq, before (newest first) or after */
+
+void
+ngx_http_chat_msg_list_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    json_t               *items, *m;
+    bson_t                filter, opts, sub;
+    ngx_int_t             rc;
+    const bson_t         *d;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *coll;
+
+    rc = ngx_http_chat_chats_is_member(db, &a->chat, &a->user, &t->error);
+
+    if (rc != NGX_OK) {
+        ngx_http_chat_chats_answer(t, rc, NULL);
+        return;
+    }
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "chatId", &a->chat);
+
+    if (ngx_http_chat_msg_hidden_nin(db, &a->chat, &a->user, &filter,
+                                     &t->error)
+        != NGX_OK)
+    {
+        bson_destroy(&filter);
+        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+        return;
+    }
+
+    if (a->has_before || a->has_after) {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "seq", &sub);
+
+        if (a->has_before) {
+            BSON_APPEND_INT64(&sub, "$lt", a->before);
+        }
+
+        if (a->has_after) {
+            BSON_APPEND_INT64(&sub, "$gt", a->after);
+        }
+
+        bson_append_document_end(&filter, &sub);
+    }
+
+    bson_init(&opts);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sub);
+    BSON_APPEND_INT32(&sub, "seq", (a->has_after && !a->has_before) ? 1 : -1);
+    bson_append_document_end(&opts, &sub);
+    BSON_APPEND_INT64(&opts, "limit", a->limit);
+
+    coll = mongoc_database_get_collection(db, "messages");
+    cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+
+    items = json_array();
+
+    while (items && mongoc_cursor_next(cursor, &d)) {
+        m = ngx_http_chat_msg_json(d, 0);
+
+        if (m == NULL || json_array_append_new(items, m) != 0) {
+            json_decref(items);
+            items = NULL;
+        }
+    }
+
+    if (mongoc_cursor_error(cursor, &t->error)) {
+        json_decref(items);
+        items = NULL;
+    }
+
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(coll);
+
+    ngx_http_chat_chats_answer(t, NGX_OK,
+                               items ? json_pack("{s:o}", "items", items)
+                                     : NULL);
+}
+
+
+/* NGX_OK when user did not delete message id for themselves */
+
+ngx_int_t
+ngx_http_chat_msg_hidden(mongoc_database_t *db, const bson_oid_t *id,
+    const bson_oid_t *user, bson_error_t *error)
+{
+    bson_t     filter;
+    ngx_int_t  rc;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "messageId", id);
+    BSON_APPEND_OID(&filter, "userId", user);
+
+    rc = ngx_http_chat_chats_exists(db, "hidden", &filter, error);
+    bson_destroy(&filter);
+
+    return rc == NGX_OK ? NGX_DECLINED
+                        : rc == NGX_DECLINED ? NGX_OK : NGX_ERROR;
+}
+
+
+/* GET /api/messages/:id: members of its chat only */
+
+void
+ngx_http_chat_msg_get_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    bson_t       filter, doc;
+    ngx_int_t    rc;
+    bson_iter_t  it;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", &a->id);
+    bson_init(&doc);
+
+    rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, NULL, &doc,
+                                      &t->error);
+    bson_destroy(&filter);
+
+    if (rc == NGX_OK) {
+        if (bson_iter_init_find(&it, &doc, "chatId")
+            && BSON_ITER_HOLDS_OID(&it))
+        {
+            rc = ngx_http_chat_chats_is_member(db, bson_iter_oid(&it),
+                                               &a->user, &t->error);
+
+            if (rc == NGX_OK) {
+                rc = ngx_http_chat_msg_hidden(db, &a->id, &a->user,
+                                              &t->error);
+            }
+
+        } else {
+            rc = NGX_DECLINED;
+        }
+    }
+
+    ngx_http_chat_chats_answer(t, rc,
+                               rc == NGX_OK
+                               ? ngx_http_chat_msg_answer_reactions(db, &doc,
+                                                &a->id, &a->user, &t->error)
+                               : NULL);
+    bson_destroy(&doc);
+}
+
+
+/*
+ * A message of a chat I am in, for an operation on it: NGX_OK with the
+ * document, NGX_DECLINED (none, a number without a message, or not a
+ * member), NGX_ERROR
+ */
+
+ngx_int_t
+ngx_http_chat_msg_mine_to_see(mongoc_database_t *db,
+    ngx_http_chat_msg_arg_t *a, bson_t *doc, bson_error_t *error)
+{
+    bson_t       filter;
+    ngx_int_t    rc;
+    bson_iter_t  it;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", &a->id);
+
+    rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, NULL, doc,
+                                      error);
+    bson_destroy(&filter);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (!bson_iter_init_find(&it, doc, "chatId") || !BSON_ITER_HOLDS_OID(&it))
+    {
+        return NGX_DECLINED;
+    }
+
+    bson_oid_copy(bson_iter_oid(&it), &a->chat);
+
+    if (!bson_iter_init_find(&it, doc, "type") || !BSON_ITER_HOLDS_UTF8(&it)
+        || ngx_strcmp(bson_iter_utf8(&it, NULL), "tombstone") == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_chat_chats_is_member(db, &a->chat, &a->user, error);
+
+    return rc;
+}
+
+
+/* POST /api/messages/:id/forward: the message, and where it may go */
+
+void
+ngx_http_chat_msg_forward_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    json_t       *answer, *why;
+    bson_t        doc;
+    ngx_int_t     rc;
+    ngx_uint_t    i;
+    bson_oid_t   *chats;
+    bson_iter_t   it;
+
+    chats = (bson_oid_t *) (a + 1);
+
+    bson_init(&doc);
+    rc = ngx_http_chat_msg_mine_to_see(db, a, &doc, &t->error);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_chat_msg_hidden(db, &a->id, &a->user, &t->error);
+    }
+
+    /* a system message is the server's: nobody sends one */
+    if (rc == NGX_OK && (ngx_http_chat_msg_is(&doc, "type", "deleted")
+                         || ngx_http_chat_msg_is(&doc, "type", "system")))
+    {
+        rc = NGX_DECLINED;
+    }
+
+    why = NULL;
+
+    for (i = 0; rc == NGX_OK && i < a->limit; i++) {
+        rc = ngx_http_chat_chats_is_member(db, &chats[i], &a->user, &t->error);
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_chat_msg_open(db, &chats[i], &a->user, &t->error);
+        }
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_chat_group_may_send(db, &chats[i], &a->user, &why,
+                                              &t->error);
+        }
+    }
+
+    if (rc != NGX_OK) {
+        bson_destroy(&doc);
+        ngx_http_chat_chats_answer(t, rc, why);
+        return;
+    }
+
+    answer = json_pack("{s:o}", "chatId",
+                       ngx_http_chat_chats_oid_json(&a->chat));
+
+    if (answer && bson_iter_init_find(&it, &doc, "type")) {
+        json_object_set_new(answer, "type",
+                            ngx_http_chat_chats_value_json(&it));
+    }
+
+    if (answer && bson_iter_init_find(&it, &doc, "content")) {
+        json_object_set_new(answer, "content",
+                            ngx_http_chat_chats_value_json(&it));
+    }
+
+    bson_destroy(&doc);
+    ngx_http_chat_chats_answer(t, NGX_OK, answer);
+}
