@@ -13,6 +13,7 @@
 #include "store/ngx_http_chat_users.h"
 #include "auth/ngx_http_chat_phone.h"
 #include "auth/ngx_http_chat_jwt.h"
+#include "realtime/ngx_http_chat_rt.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -96,6 +97,13 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       ngx_http_chat_set_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_HTTP_CHAT_HANDLER_READYZ,
+      NULL },
+
+    { ngx_string("chat_ws"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_chat_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_CHAT_HANDLER_WS,
       NULL },
 
     { ngx_string("chat_ws_echo"),
@@ -818,6 +826,13 @@ ngx_http_chat_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         hlcf->handler = ngx_http_chat_healthz_handler;
         break;
 
+    case NGX_HTTP_CHAT_HANDLER_WS:
+        hlcf->handler = ngx_http_chat_ws_handler;
+        clcf->ws.app = &ngx_http_chat_rt_app;
+        cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_chat_module);
+        cmcf->realtime = 1;
+        break;
+
     case NGX_HTTP_CHAT_HANDLER_WS_ECHO:
         hlcf->handler = ngx_http_chat_ws_handler;
         clcf->ws.app = &ngx_http_chat_ws_echo_app;
@@ -1189,7 +1204,7 @@ ngx_http_chat_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return NGX_OK;
+    return ngx_http_chat_rt_init_process(cycle);
 }
 
 
@@ -1202,6 +1217,8 @@ ngx_http_chat_exit_process(ngx_cycle_t *cycle)
     if (cmcf == NULL || !cmcf->enabled) {
         return;
     }
+
+    ngx_http_chat_rt_exit_process(cycle);
 
     if (ngx_http_chat_redis_main) {
         ngx_http_chat_redis_destroy(ngx_http_chat_redis_main);

@@ -85,6 +85,7 @@ typedef struct {
     ngx_array_t               *ready_checks;
 
     ngx_flag_t                 enabled;  /* some location uses the module */
+    ngx_flag_t                 realtime; /* some location has chat_ws */
 } ngx_http_chat_main_conf_t;
 
 
@@ -117,6 +118,9 @@ typedef struct {
     time_t                     token_exp;
 
     void                      *state;         /* the handler's own */
+
+    /* a route run for a WebSocket event (realtime/ngx_http_chat_rt_call.c) */
+    void                      *call;
 } ngx_http_chat_ctx_t;
 
 
@@ -136,6 +140,7 @@ ngx_int_t ngx_http_chat_add_header(ngx_http_request_t *r, const char *key,
     ngx_str_t *value);
 ngx_int_t ngx_http_chat_send_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *json);
+void ngx_http_chat_finalize(ngx_http_request_t *r, ngx_int_t rc);
 ngx_int_t ngx_http_chat_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message);
 ngx_int_t ngx_http_chat_send_error_details(ngx_http_request_t *r,
@@ -162,6 +167,13 @@ ngx_int_t ngx_http_chat_readyz_handler(ngx_http_request_t *r);
 
 /* ngx_http_chat_api.c */
 ngx_int_t ngx_http_chat_api_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_api_call(ngx_http_request_t *r);
+ngx_str_t *ngx_http_chat_api_route_path(ngx_http_request_t *r);
+
+/* realtime/ngx_http_chat_rt_call.c: the answer of a route run for an event */
+ngx_int_t ngx_http_chat_rt_call_answer(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *json);
+void ngx_http_chat_rt_call_finalize(ngx_http_request_t *r, ngx_int_t rc);
 
 
 #endif /* _NGX_HTTP_CHAT_MODULE_H_INCLUDED_ */

@@ -166,7 +166,7 @@ ngx_http_chat_redis_request_reply(redisReply *reply, void *data)
         rc = next(r, reply);
     }
 
-    ngx_http_finalize_request(r, rc);
+    ngx_http_chat_finalize(r, rc);
     ngx_http_run_posted_requests(c);
 }
 
@@ -291,5 +291,5 @@ ngx_http_chat_mongo_request_done(ngx_http_chat_mongo_task_t *t)
     rc = next(r, t);
 
     /* the Mongo layer runs the posted requests after this */
-    ngx_http_finalize_request(r, rc);
+    ngx_http_chat_finalize(r, rc);
 }

@@ -393,13 +393,21 @@ ngx_int_t
 ngx_http_chat_send_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *json)
 {
-    size_t        len;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    size_t                len;
+    ngx_int_t             rc;
+    ngx_buf_t            *b;
+    ngx_chain_t           out;
+    ngx_http_chat_ctx_t  *ctx;
 
     if (json == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if (ctx && ctx->call) {
+        /* a WebSocket event: the answer goes to the socket */
+        return ngx_http_chat_rt_call_answer(r, status, json);
     }
 
     len = json_dumpb(json, NULL, 0, JSON_COMPACT);
@@ -896,4 +904,21 @@ ngx_http_chat_send_invalid(ngx_http_request_t *r, const char *field,
                                             "invalid_request", (char *) msg,
                                             json_pack("{s:s}", "field",
                                                       field));
+}
+
+
+/* the end of an async step: an HTTP request, or a route run for an event */
+void
+ngx_http_chat_finalize(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if (ctx && ctx->call) {
+        ngx_http_chat_rt_call_finalize(r, rc);
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
 }

@@ -44,6 +44,11 @@ struct ngx_http_chat_redis_s {
 
     ngx_http_chat_redis_state_e   state;
 
+    ngx_http_chat_redis_connect_pt  on_connect;  /* pub/sub: subscribe */
+    void                         *on_connect_data;
+    ngx_http_chat_redis_reply_pt  sub_handler;
+    void                         *sub_data;
+
     unsigned                      edge:1;       /* edge-triggered reads */
     unsigned                      quiet:1;      /* outage already logged */
     unsigned                      connected_once:1;
@@ -455,6 +460,68 @@ ngx_http_chat_redis_connected(const redisAsyncContext *ac, int status)
 
     rds->failures = 0;
     rds->connected_once = 1;
+
+    if (rds->on_connect) {
+        rds->on_connect(rds->on_connect_data);
+    }
+}
+
+
+void
+ngx_http_chat_redis_on_connect(ngx_http_chat_redis_t *rds,
+    ngx_http_chat_redis_connect_pt handler, void *data)
+{
+    rds->on_connect = handler;
+    rds->on_connect_data = data;
+}
+
+
+/* hiredis keeps this callback per channel and calls it for every reply */
+
+static void
+ngx_http_chat_redis_sub_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    ngx_http_chat_redis_t  *rds;
+
+    rds = privdata;
+
+    if (rds->sub_handler) {
+        rds->sub_handler(r, rds->sub_data);
+    }
+}
+
+
+ngx_int_t
+ngx_http_chat_redis_subscribe(ngx_http_chat_redis_t *rds,
+    ngx_uint_t subscribe, ngx_str_t *channel,
+    ngx_http_chat_redis_reply_pt handler, void *data)
+{
+    const char  *argv[2];
+    size_t       argvlen[2];
+
+    if (!ngx_http_chat_redis_is_connected(rds)) {
+        return NGX_DECLINED;
+    }
+
+    rds->sub_handler = handler;
+    rds->sub_data = data;
+
+    argv[0] = subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE";
+    argvlen[0] = ngx_strlen(argv[0]);
+    argv[1] = (const char *) channel->data;
+    argvlen[1] = channel->len;
+
+    if (redisAsyncCommandArgv(rds->ac, ngx_http_chat_redis_sub_reply, rds,
+                              2, argv, argvlen)
+        != REDIS_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, rds->log, 0,
+                      "chat redis: cannot queue %s \"%V\"", argv[0],
+                      channel);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -57,4 +57,19 @@ ngx_int_t ngx_http_chat_redis_command_argv(ngx_http_chat_redis_t *rds,
     const char **argv, const size_t *argvlen);
 
 
+/*
+ * Pub/sub on a connection used for nothing else.  handler gets every
+ * reply of the subscription: ["subscribe", ch, n], ["message", ch, data],
+ * ["unsubscribe", ch, n], and NULL when the connection is lost (the
+ * channels are gone with it: subscribe again from the connect handler).
+ */
+typedef void (*ngx_http_chat_redis_connect_pt)(void *data);
+
+void ngx_http_chat_redis_on_connect(ngx_http_chat_redis_t *rds,
+    ngx_http_chat_redis_connect_pt handler, void *data);
+ngx_int_t ngx_http_chat_redis_subscribe(ngx_http_chat_redis_t *rds,
+    ngx_uint_t subscribe, ngx_str_t *channel,
+    ngx_http_chat_redis_reply_pt handler, void *data);
+
+
 #endif /* _NGX_HTTP_CHAT_REDIS_H_INCLUDED_ */

@@ -101,6 +101,12 @@ struct ngx_http_chat_ws_s {
     ngx_http_chat_ws_conf_t   *conf;
     void                      *data;          /* the app's session */
 
+    /* what the app keeps of the handshake: gone after open() */
+    void                     **main_conf;
+    void                     **srv_conf;
+    void                     **loc_conf;
+    ngx_str_t                  token;         /* ?token= or Bearer */
+
     /* the frame being parsed */
     u_char                     header[NGX_HTTP_CHAT_WS_HEADER_MAX];
     uint8_t                    header_len;

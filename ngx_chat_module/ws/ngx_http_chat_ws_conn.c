@@ -643,6 +643,10 @@ ngx_http_chat_ws_free(ngx_http_chat_ws_t *ws)
         ngx_http_chat_ws_deflate_free(ws->deflate);
     }
 
+    if (ws->token.data) {
+        ngx_free(ws->token.data);
+    }
+
     ngx_free(ws);
 
     c->log->handler = NULL;

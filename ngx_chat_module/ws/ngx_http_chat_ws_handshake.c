@@ -45,6 +45,8 @@ static ngx_uint_t ngx_http_chat_ws_has_token(ngx_str_t *value,
 static ngx_str_t *ngx_http_chat_ws_pick_protocol(ngx_http_chat_ws_conf_t *conf,
     ngx_array_t *offered);
 static void ngx_http_chat_ws_detach(ngx_event_t *ev);
+static ngx_int_t ngx_http_chat_ws_token(ngx_http_request_t *r,
+    ngx_http_chat_ws_t *ws);
 
 
 ngx_int_t
@@ -276,6 +278,17 @@ ngx_http_chat_ws_detach(ngx_event_t *ev)
             ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
             return;
         }
+    }
+
+    ws->main_conf = r->main_conf;
+    ws->srv_conf = r->srv_conf;
+    ws->loc_conf = r->loc_conf;
+
+    if (ngx_http_chat_ws_token(r, ws) != NGX_OK) {
+        ngx_http_chat_ws_deflate_free(ws->deflate);
+        ngx_free(ws);
+        ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
+        return;
     }
 
     /* what the client sent after its request is its first frames */
@@ -523,4 +536,45 @@ ngx_http_chat_ws_pick_protocol(ngx_http_chat_ws_conf_t *conf,
     }
 
     return NULL;
+}
+
+
+/* an access token in the query (?token=) or an Authorization header */
+static ngx_int_t
+ngx_http_chat_ws_token(ngx_http_request_t *r, ngx_http_chat_ws_t *ws)
+{
+    u_char     *p, *last;
+    ngx_str_t   value;
+
+    ngx_str_null(&value);
+
+    if (ngx_http_arg(r, (u_char *) "token", 5, &value) != NGX_OK) {
+        ngx_str_null(&value);
+
+        if (r->headers_in.authorization) {
+            p = r->headers_in.authorization->value.data;
+            last = p + r->headers_in.authorization->value.len;
+
+            if (last - p > 7
+                && ngx_strncasecmp(p, (u_char *) "Bearer ", 7) == 0)
+            {
+                value.data = p + 7;
+                value.len = last - p - 7;
+            }
+        }
+    }
+
+    if (value.len == 0 || value.len > 4096) {
+        return NGX_OK;
+    }
+
+    ws->token.data = ngx_alloc(value.len, r->connection->log);
+    if (ws->token.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ws->token.data, value.data, value.len);
+    ws->token.len = value.len;
+
+    return NGX_OK;
 }

@@ -1,0 +1,104 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_RT_H_INCLUDED_
+#define _NGX_HTTP_CHAT_RT_H_INCLUDED_
+
+
+#include "../ngx_http_chat_module.h"
+
+
+#define NGX_HTTP_CHAT_RT_ID_LEN  24    /* an ObjectId in hex */
+
+
+typedef struct ngx_http_chat_rt_session_s  ngx_http_chat_rt_session_t;
+
+
+/* the answer of a route run for an event: status and JSON (owned) */
+typedef void (*ngx_http_chat_rt_done_pt)(ngx_http_chat_rt_session_t *s,
+    void *data, ngx_uint_t status, json_t *answer);
+
+
+typedef struct {
+    ngx_http_chat_rt_session_t  *session;   /* NULL once it left */
+    ngx_http_chat_rt_done_pt     done;
+    void                        *data;
+    ngx_http_request_t          *request;
+    ngx_uint_t                   status;
+    json_t                      *answer;
+    ngx_queue_t                  queue;     /* in the session's calls */
+    ngx_event_t                  free;
+    unsigned                     finished:1;
+} ngx_http_chat_rt_call_t;
+
+
+struct ngx_http_chat_rt_session_s {
+    ngx_http_chat_ws_t          *ws;
+
+    u_char                       user[NGX_HTTP_CHAT_RT_ID_LEN];
+    ngx_str_t                    session_id;  /* malloc'ed */
+    ngx_str_t                    addr_text;   /* malloc'ed */
+
+    /* the configuration of the location, for routes run for events */
+    void                       **main_conf;
+    void                       **srv_conf;
+    void                       **loc_conf;
+
+    ngx_queue_t                  calls;       /* routes running */
+    ngx_queue_t                  chats;       /* ngx_http_chat_rt_link_t */
+
+    ngx_event_t                  auth_timer;
+
+    ngx_msec_t                   typing_at;   /* the last typing event */
+
+    json_t                      *pending;     /* events waiting their turn */
+    ngx_uint_t                   ops;         /* events running routes */
+
+    unsigned                     authenticated:1;
+    unsigned                     authenticating:1;
+    unsigned                     draining:1;
+};
+
+
+/* ngx_http_chat_rt_session.c */
+extern ngx_http_chat_ws_app_t  ngx_http_chat_rt_app;
+
+void ngx_http_chat_rt_emit(ngx_http_chat_rt_session_t *s, const char *event,
+    json_t *data, json_t *id);
+void ngx_http_chat_rt_ack(ngx_http_chat_rt_session_t *s, json_t *id,
+    ngx_uint_t status, json_t *answer);
+
+/* ngx_http_chat_rt_call.c: run an API route for an event */
+ngx_int_t ngx_http_chat_rt_call(ngx_http_chat_rt_session_t *s,
+    ngx_uint_t method, ngx_str_t *uri, json_t *body, ngx_str_t *token,
+    ngx_http_chat_rt_done_pt done, void *data);
+void ngx_http_chat_rt_calls_detach(ngx_http_chat_rt_session_t *s);
+
+/* ngx_http_chat_rt_fanout.c: channels, local delivery, publishing */
+ngx_int_t ngx_http_chat_rt_init_process(ngx_cycle_t *cycle);
+void ngx_http_chat_rt_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_chat_rt_join_user(ngx_http_chat_rt_session_t *s);
+ngx_int_t ngx_http_chat_rt_join_chat(ngx_http_chat_rt_session_t *s,
+    ngx_str_t *chat_id);
+void ngx_http_chat_rt_leave_chat(ngx_http_chat_rt_session_t *s,
+    ngx_str_t *chat_id);
+void ngx_http_chat_rt_leave_all(ngx_http_chat_rt_session_t *s);
+void ngx_http_chat_rt_publish(const char *kind, ngx_str_t *id,
+    const char *event, json_t *data);
+void ngx_http_chat_rt_publish_as(const char *kind, ngx_str_t *id,
+    u_char flag, ngx_str_t *origin, ngx_str_t *chat, const char *event,
+    json_t *data);
+
+ngx_uint_t ngx_http_chat_rt_in_chat(ngx_http_chat_rt_session_t *s,
+    ngx_str_t *chat_id);
+
+/* ngx_http_chat_rt_notify.c: what a route changed, to the sockets */
+void ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
+    ngx_uint_t fresh);
+ngx_int_t ngx_http_chat_rt_str_field(json_t *obj, const char *name,
+    ngx_str_t *out);
+
+
+#endif /* _NGX_HTTP_CHAT_RT_H_INCLUDED_ */

@@ -1,0 +1,582 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * Fan-out through Redis pub/sub.  An event is published once, on the
+ * channel of its chat ("chat:<id>") or of its user ("user:<id>"); every
+ * worker subscribes, with one subscription each, to the channels of its
+ * own sockets, and delivers a message to all of them from one frame
+ * encoded once and shared.
+ *
+ * A published message is a 49-byte header and the JSON event: a flag,
+ * the user who caused it, and for 'j'/'l' the chat its user's sockets
+ * now join or leave:
+ *
+ *     '-'  deliver to all       'x'  not to the user's own sockets
+ *     'j'  join chat, deliver   'l'  deliver, then leave chat
+ */
+
+
+#include "ngx_http_chat_rt.h"
+#include "../store/ngx_http_chat_redis.h"
+
+
+#define NGX_HTTP_CHAT_RT_HEADER  (1 + 2 * NGX_HTTP_CHAT_RT_ID_LEN)
+#define NGX_HTTP_CHAT_RT_NAME    (sizeof("chat:") - 1                       \
+                                  + NGX_HTTP_CHAT_RT_ID_LEN)
+
+
+typedef struct {
+    ngx_rbtree_node_t            node;      /* key: crc32 of the name */
+    ngx_queue_t                  links;
+    ngx_uint_t                   count;
+    size_t                       len;
+    u_char                       name[NGX_HTTP_CHAT_RT_NAME];
+} ngx_http_chat_rt_channel_t;
+
+
+typedef struct {
+    ngx_queue_t                  in_channel;
+    ngx_queue_t                  in_session;
+    ngx_http_chat_rt_session_t  *session;
+    ngx_http_chat_rt_channel_t  *channel;
+} ngx_http_chat_rt_link_t;
+
+
+static ngx_http_chat_rt_channel_t *ngx_http_chat_rt_channel(u_char *name,
+    size_t len, ngx_uint_t create);
+static ngx_int_t ngx_http_chat_rt_link(ngx_http_chat_rt_session_t *s,
+    const char *kind, u_char *id);
+static void ngx_http_chat_rt_unlink(ngx_http_chat_rt_link_t *link);
+static void ngx_http_chat_rt_release(ngx_http_chat_rt_channel_t *ch);
+static void ngx_http_chat_rt_subscribed(void *data);
+static void ngx_http_chat_rt_resubscribe(ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel);
+static void ngx_http_chat_rt_message(redisReply *reply, void *data);
+static void ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch,
+    u_char *msg, size_t len);
+static void ngx_http_chat_rt_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+
+
+static ngx_http_chat_redis_t  *ngx_http_chat_rt_sub;
+static ngx_rbtree_t            ngx_http_chat_rt_channels;
+static ngx_rbtree_node_t       ngx_http_chat_rt_sentinel;
+
+
+ngx_int_t
+ngx_http_chat_rt_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_chat_module);
+
+    ngx_rbtree_init(&ngx_http_chat_rt_channels, &ngx_http_chat_rt_sentinel,
+                    ngx_http_chat_rt_insert);
+
+    if (cmcf == NULL || !cmcf->realtime) {
+        return NGX_OK;
+    }
+
+    /* a connection of its own: a subscribed one takes no other command */
+    ngx_http_chat_rt_sub = ngx_http_chat_redis_create(cycle,
+                                                      &cmcf->redis_host,
+                                                      cmcf->redis_port,
+                                                      cmcf->redis_connect_timeout,
+                                                      cmcf->redis_backoff_max);
+    if (ngx_http_chat_rt_sub == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_chat_redis_on_connect(ngx_http_chat_rt_sub,
+                                   ngx_http_chat_rt_subscribed, NULL);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_chat_rt_exit_process(ngx_cycle_t *cycle)
+{
+    if (ngx_http_chat_rt_sub) {
+        ngx_http_chat_redis_destroy(ngx_http_chat_rt_sub);
+        ngx_http_chat_rt_sub = NULL;
+    }
+}
+
+
+/* after every (re)connect: the channels the sockets here need */
+static void
+ngx_http_chat_rt_subscribed(void *data)
+{
+    if (ngx_http_chat_rt_channels.root != &ngx_http_chat_rt_sentinel) {
+        ngx_http_chat_rt_resubscribe(ngx_http_chat_rt_channels.root,
+                                     &ngx_http_chat_rt_sentinel);
+    }
+}
+
+
+static void
+ngx_http_chat_rt_resubscribe(ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel)
+{
+    ngx_str_t                    name;
+    ngx_http_chat_rt_channel_t  *ch;
+
+    if (node->left != sentinel) {
+        ngx_http_chat_rt_resubscribe(node->left, sentinel);
+    }
+
+    ch = (ngx_http_chat_rt_channel_t *) node;
+    name.data = ch->name;
+    name.len = ch->len;
+
+    (void) ngx_http_chat_redis_subscribe(ngx_http_chat_rt_sub, 1, &name,
+                                         ngx_http_chat_rt_message, NULL);
+
+    if (node->right != sentinel) {
+        ngx_http_chat_rt_resubscribe(node->right, sentinel);
+    }
+}
+
+
+ngx_int_t
+ngx_http_chat_rt_join_user(ngx_http_chat_rt_session_t *s)
+{
+    return ngx_http_chat_rt_link(s, "user:", s->user);
+}
+
+
+ngx_int_t
+ngx_http_chat_rt_join_chat(ngx_http_chat_rt_session_t *s, ngx_str_t *chat_id)
+{
+    if (chat_id->len != NGX_HTTP_CHAT_RT_ID_LEN) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_chat_rt_link(s, "chat:", chat_id->data);
+}
+
+
+void
+ngx_http_chat_rt_leave_chat(ngx_http_chat_rt_session_t *s, ngx_str_t *chat_id)
+{
+    ngx_queue_t              *q;
+    ngx_http_chat_rt_link_t  *link;
+
+    if (chat_id->len != NGX_HTTP_CHAT_RT_ID_LEN) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&s->chats);
+         q != ngx_queue_sentinel(&s->chats);
+         q = ngx_queue_next(q))
+    {
+        link = ngx_queue_data(q, ngx_http_chat_rt_link_t, in_session);
+
+        if (link->channel->name[0] == 'c'
+            && ngx_strncmp(link->channel->name + 5, chat_id->data,
+                           NGX_HTTP_CHAT_RT_ID_LEN) == 0)
+        {
+            ngx_http_chat_rt_unlink(link);
+            return;
+        }
+    }
+}
+
+
+ngx_uint_t
+ngx_http_chat_rt_in_chat(ngx_http_chat_rt_session_t *s, ngx_str_t *chat_id)
+{
+    ngx_queue_t              *q;
+    ngx_http_chat_rt_link_t  *link;
+
+    for (q = ngx_queue_head(&s->chats);
+         q != ngx_queue_sentinel(&s->chats);
+         q = ngx_queue_next(q))
+    {
+        link = ngx_queue_data(q, ngx_http_chat_rt_link_t, in_session);
+
+        if (link->channel->name[0] == 'c'
+            && chat_id->len == NGX_HTTP_CHAT_RT_ID_LEN
+            && ngx_strncmp(link->channel->name + 5, chat_id->data,
+                           NGX_HTTP_CHAT_RT_ID_LEN) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+void
+ngx_http_chat_rt_leave_all(ngx_http_chat_rt_session_t *s)
+{
+    ngx_queue_t              *q;
+    ngx_http_chat_rt_link_t  *link;
+
+    while (!ngx_queue_empty(&s->chats)) {
+        q = ngx_queue_head(&s->chats);
+        link = ngx_queue_data(q, ngx_http_chat_rt_link_t, in_session);
+        ngx_http_chat_rt_unlink(link);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_chat_rt_link(ngx_http_chat_rt_session_t *s, const char *kind,
+    u_char *id)
+{
+    u_char                       name[NGX_HTTP_CHAT_RT_NAME];
+    size_t                       len;
+    ngx_str_t                    channel;
+    ngx_queue_t                 *q;
+    ngx_http_chat_rt_link_t     *link;
+    ngx_http_chat_rt_channel_t  *ch;
+
+    len = ngx_cpymem(ngx_cpymem(name, kind, 5), id, NGX_HTTP_CHAT_RT_ID_LEN)
+          - name;
+
+    ch = ngx_http_chat_rt_channel(name, len, 1);
+    if (ch == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (q = ngx_queue_head(&s->chats);
+         q != ngx_queue_sentinel(&s->chats);
+         q = ngx_queue_next(q))
+    {
+        link = ngx_queue_data(q, ngx_http_chat_rt_link_t, in_session);
+
+        if (link->channel == ch) {
+            return NGX_OK;
+        }
+    }
+
+    link = ngx_alloc(sizeof(ngx_http_chat_rt_link_t), ngx_cycle->log);
+    if (link == NULL) {
+        if (ch->count == 0) {
+            ngx_rbtree_delete(&ngx_http_chat_rt_channels, &ch->node);
+            ngx_free(ch);
+        }
+
+        return NGX_ERROR;
+    }
+
+    link->session = s;
+    link->channel = ch;
+    ngx_queue_insert_tail(&ch->links, &link->in_channel);
+    ngx_queue_insert_tail(&s->chats, &link->in_session);
+
+    if (ch->count++ == 0) {
+        channel.data = ch->name;
+        channel.len = ch->len;
+
+        /* not connected: the connect handler subscribes to everything */
+        (void) ngx_http_chat_redis_subscribe(ngx_http_chat_rt_sub, 1,
+                                             &channel,
+                                             ngx_http_chat_rt_message, NULL);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_chat_rt_unlink(ngx_http_chat_rt_link_t *link)
+{
+    ngx_http_chat_rt_channel_t  *ch;
+
+    ch = link->channel;
+
+    ngx_queue_remove(&link->in_channel);
+    ngx_queue_remove(&link->in_session);
+    ngx_free(link);
+
+    ngx_http_chat_rt_release(ch);
+}
+
+
+/* the last link (or the hold of a delivery) gone: unsubscribe */
+static void
+ngx_http_chat_rt_release(ngx_http_chat_rt_channel_t *ch)
+{
+    ngx_str_t  channel;
+
+    if (--ch->count) {
+        return;
+    }
+
+    channel.data = ch->name;
+    channel.len = ch->len;
+
+    (void) ngx_http_chat_redis_subscribe(ngx_http_chat_rt_sub, 0, &channel,
+                                         ngx_http_chat_rt_message, NULL);
+
+    ngx_rbtree_delete(&ngx_http_chat_rt_channels, &ch->node);
+    ngx_free(ch);
+}
+
+
+static ngx_http_chat_rt_channel_t *
+ngx_http_chat_rt_channel(u_char *name, size_t len, ngx_uint_t create)
+{
+    uint32_t                     hash;
+    ngx_int_t                    rc;
+    ngx_rbtree_node_t           *node, *sentinel;
+    ngx_http_chat_rt_channel_t  *ch;
+
+    hash = ngx_crc32_short(name, len);
+
+    node = ngx_http_chat_rt_channels.root;
+    sentinel = ngx_http_chat_rt_channels.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        ch = (ngx_http_chat_rt_channel_t *) node;
+
+        rc = ngx_memn2cmp(name, ch->name, len, ch->len);
+
+        if (rc == 0) {
+            return ch;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    if (!create || len > NGX_HTTP_CHAT_RT_NAME) {
+        return NULL;
+    }
+
+    ch = ngx_calloc(sizeof(ngx_http_chat_rt_channel_t), ngx_cycle->log);
+    if (ch == NULL) {
+        return NULL;
+    }
+
+    ch->node.key = hash;
+    ch->len = len;
+    ngx_memcpy(ch->name, name, len);
+    ngx_queue_init(&ch->links);
+
+    ngx_rbtree_insert(&ngx_http_chat_rt_channels, &ch->node);
+
+    return ch;
+}
+
+
+static void
+ngx_http_chat_rt_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t          **p;
+    ngx_http_chat_rt_channel_t  *a, *b;
+
+    for ( ;; ) {
+
+        if (node->key != temp->key) {
+            p = (node->key < temp->key) ? &temp->left : &temp->right;
+
+        } else {
+            a = (ngx_http_chat_rt_channel_t *) node;
+            b = (ngx_http_chat_rt_channel_t *) temp;
+
+            p = (ngx_memn2cmp(a->name, b->name, a->len, b->len) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/* every reply of every subscription: only "message" carries an event */
+static void
+ngx_http_chat_rt_message(redisReply *reply, void *data)
+{
+    redisReply                  *kind, *name, *payload;
+    ngx_http_chat_rt_channel_t  *ch;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 3)
+    {
+        return;
+    }
+
+    kind = reply->element[0];
+    name = reply->element[1];
+    payload = reply->element[2];
+
+    if (kind->type != REDIS_REPLY_STRING || kind->len != 7
+        || ngx_strncmp(kind->str, "message", 7) != 0
+        || name->type != REDIS_REPLY_STRING
+        || payload->type != REDIS_REPLY_STRING
+        || payload->len <= NGX_HTTP_CHAT_RT_HEADER)
+    {
+        return;
+    }
+
+    ch = ngx_http_chat_rt_channel((u_char *) name->str, name->len, 0);
+    if (ch == NULL) {
+        return;     /* the last socket left while the message flew */
+    }
+
+    ngx_http_chat_rt_deliver(ch, (u_char *) payload->str, payload->len);
+}
+
+
+static void
+ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
+    size_t len)
+{
+    u_char                      *origin, *chat;
+    ngx_str_t                    chat_id;
+    ngx_queue_t                 *q, *next;
+    ngx_http_chat_rt_link_t     *link;
+    ngx_http_chat_ws_buf_t      *buf;
+    ngx_http_chat_rt_session_t  *s;
+
+    origin = msg + 1;
+    chat = msg + 1 + NGX_HTTP_CHAT_RT_ID_LEN;
+
+    chat_id.data = chat;
+    chat_id.len = NGX_HTTP_CHAT_RT_ID_LEN;
+
+    /* encoded once, shared by every socket here */
+    buf = ngx_http_chat_ws_frame(NGX_HTTP_CHAT_WS_TEXT, 0,
+                                 msg + NGX_HTTP_CHAT_RT_HEADER,
+                                 len - NGX_HTTP_CHAT_RT_HEADER);
+    if (buf == NULL) {
+        return;
+    }
+
+    buf->refs = 1;
+
+    /* held: sockets that fail or leave cannot free it under the loop */
+    ch->count++;
+
+    for (q = ngx_queue_head(&ch->links);
+         q != ngx_queue_sentinel(&ch->links);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        link = ngx_queue_data(q, ngx_http_chat_rt_link_t, in_channel);
+        s = link->session;
+
+        if (msg[0] == 'x'
+            && ngx_strncmp(s->user, origin, NGX_HTTP_CHAT_RT_ID_LEN) == 0)
+        {
+            continue;
+        }
+
+        if (msg[0] == 'j' && ngx_http_chat_rt_join_chat(s, &chat_id)
+                             == NGX_ERROR)
+        {
+            continue;
+        }
+
+        if (msg[0] == 'l') {
+            /* after this socket's link, the chat's links may change */
+            ngx_http_chat_rt_leave_chat(s, &chat_id);
+        }
+
+        /* a socket that fails here is closed and unlinked at once */
+        (void) ngx_http_chat_ws_send_buf(s->ws, buf);
+    }
+
+    ngx_http_chat_ws_buf_release(buf);
+    ngx_http_chat_rt_release(ch);
+}
+
+
+/*
+ * Publishes {"event", "data"} on kind:id.  Best effort: when Redis is
+ * away the event is lost for the sockets, which resync from MongoDB.
+ */
+void
+ngx_http_chat_rt_publish(const char *kind, ngx_str_t *id, const char *event,
+    json_t *data)
+{
+    ngx_http_chat_rt_publish_as(kind, id, '-', NULL, NULL, event, data);
+}
+
+
+void
+ngx_http_chat_rt_publish_as(const char *kind, ngx_str_t *id, u_char flag,
+    ngx_str_t *origin, ngx_str_t *chat, const char *event, json_t *data)
+{
+    u_char      *p, name[NGX_HTTP_CHAT_RT_NAME];
+    char        *json;
+    size_t       len, jlen;
+    json_t      *env;
+    const char  *argv[3];
+    size_t       argvlen[3];
+
+    if (id->len != NGX_HTTP_CHAT_RT_ID_LEN
+        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main))
+    {
+        return;
+    }
+
+    env = json_pack("{s:s,s:O}", "event", event, "data", data);
+    if (env == NULL) {
+        return;
+    }
+
+    json = json_dumps(env, JSON_COMPACT);
+    json_decref(env);
+
+    if (json == NULL) {
+        return;
+    }
+
+    jlen = ngx_strlen(json);
+    len = NGX_HTTP_CHAT_RT_HEADER + jlen;
+
+    p = ngx_alloc(len, ngx_cycle->log);
+    if (p == NULL) {
+        free(json);
+        return;
+    }
+
+    p[0] = flag;
+    ngx_memset(p + 1, '-', 2 * NGX_HTTP_CHAT_RT_ID_LEN);
+
+    if (origin && origin->len == NGX_HTTP_CHAT_RT_ID_LEN) {
+        ngx_memcpy(p + 1, origin->data, NGX_HTTP_CHAT_RT_ID_LEN);
+    }
+
+    if (chat && chat->len == NGX_HTTP_CHAT_RT_ID_LEN) {
+        ngx_memcpy(p + 1 + NGX_HTTP_CHAT_RT_ID_LEN, chat->data,
+                   NGX_HTTP_CHAT_RT_ID_LEN);
+    }
+
+    ngx_memcpy(p + NGX_HTTP_CHAT_RT_HEADER, json, jlen);
+    free(json);
+
+    argv[0] = "PUBLISH";
+    argvlen[0] = 7;
+    argv[1] = (const char *) name;
+    argvlen[1] = ngx_cpymem(ngx_cpymem(name, kind, 5), id->data,
+                            NGX_HTTP_CHAT_RT_ID_LEN) - name;
+    argv[2] = (const char *) p;
+    argvlen[2] = len;
+
+    (void) ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL,
+                                            NULL, 3, argv, argvlen);
+    ngx_free(p);
+}

@@ -1,0 +1,1281 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * The chat endpoint (chat_ws): JSON events {"event", "data", "id"} over
+ * a WebSocket.  A socket authenticates (token in the query, a Bearer
+ * header, or the authenticate event) and then joins the channels of its
+ * user and its chats; events that change state run the API's routes
+ * (ngx_http_chat_rt_call.c) and are acknowledged with the route's answer
+ * only after it is stored; what changed reaches every socket concerned
+ * through ngx_http_chat_rt_notify.c.
+ */
+
+
+#include "ngx_http_chat_rt.h"
+
+
+
+#define NGX_HTTP_CHAT_RT_SYNC_MAX     100    /* then page over REST */
+#define NGX_HTTP_CHAT_RT_TYPING_GAP   1000   /* ms between typing events */
+#define NGX_HTTP_CHAT_RT_PENDING_MAX  256    /* events waiting their turn */
+
+
+typedef struct {
+    json_t                      *id;         /* the event's, or NULL */
+    json_t                      *extra;      /* the step's own */
+    ngx_uint_t                   step;
+} ngx_http_chat_rt_op_t;
+
+
+typedef void (*ngx_http_chat_rt_event_pt)(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+
+typedef struct {
+    const char                  *name;
+    ngx_http_chat_rt_event_pt    handler;
+} ngx_http_chat_rt_event_t;
+
+
+static ngx_int_t ngx_http_chat_rt_open(ngx_http_chat_ws_t *ws);
+static void ngx_http_chat_rt_message(ngx_http_chat_ws_t *ws,
+    ngx_uint_t opcode, u_char *data, size_t len);
+static void ngx_http_chat_rt_close(ngx_http_chat_ws_t *ws);
+static void ngx_http_chat_rt_next(ngx_http_chat_rt_session_t *s);
+static ngx_http_chat_rt_op_t *ngx_http_chat_rt_op_new(
+    ngx_http_chat_rt_session_t *s, json_t *id);
+static void ngx_http_chat_rt_op_done(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_rt_op_t *op);
+static void ngx_http_chat_rt_dispatch(ngx_http_chat_rt_session_t *s,
+    json_t *env);
+static void ngx_http_chat_rt_auth_timeout(ngx_event_t *ev);
+static void ngx_http_chat_rt_error(ngx_http_chat_rt_session_t *s,
+    json_t *id, const char *code, const char *message);
+static ngx_int_t ngx_http_chat_rt_run(ngx_http_chat_rt_session_t *s,
+    ngx_uint_t method, ngx_str_t *uri, json_t *body, json_t *id,
+    json_t *extra, ngx_uint_t step, ngx_http_chat_rt_done_pt done);
+static ngx_int_t ngx_http_chat_rt_uri(ngx_str_t *uri, u_char *buf,
+    size_t size, const char *fmt, json_t *id_value);
+static const char *ngx_http_chat_rt_oid(json_t *data, const char *name);
+
+static void ngx_http_chat_rt_authenticate(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+static void ngx_http_chat_rt_start_auth(ngx_http_chat_rt_session_t *s,
+    ngx_str_t *token, json_t *id);
+static void ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s,
+    void *data, ngx_uint_t status, json_t *answer);
+static void ngx_http_chat_rt_chats_page(ngx_http_chat_rt_session_t *s,
+    void *data, ngx_uint_t status, json_t *answer);
+static void ngx_http_chat_rt_acked(ngx_http_chat_rt_session_t *s,
+    void *data, ngx_uint_t status, json_t *answer);
+static void ngx_http_chat_rt_join(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+static void ngx_http_chat_rt_joined(ngx_http_chat_rt_session_t *s,
+    void *data, ngx_uint_t status, json_t *answer);
+static void ngx_http_chat_rt_leave(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+static void ngx_http_chat_rt_send(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+static void ngx_http_chat_rt_typing_start(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+static void ngx_http_chat_rt_typing_stop(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+static void ngx_http_chat_rt_typing(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id, ngx_uint_t on);
+static void ngx_http_chat_rt_delivered(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+static void ngx_http_chat_rt_read(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+static void ngx_http_chat_rt_marker(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id, ngx_uint_t read);
+static void ngx_http_chat_rt_marker_found(ngx_http_chat_rt_session_t *s,
+    void *data, ngx_uint_t status, json_t *answer);
+static void ngx_http_chat_rt_react(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+static void ngx_http_chat_rt_edit(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+static void ngx_http_chat_rt_delete(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+static void ngx_http_chat_rt_sync(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+static void ngx_http_chat_rt_sync_next(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_rt_op_t *op);
+static void ngx_http_chat_rt_synced(ngx_http_chat_rt_session_t *s,
+    void *data, ngx_uint_t status, json_t *answer);
+
+
+ngx_http_chat_ws_app_t  ngx_http_chat_rt_app = {
+    ngx_http_chat_rt_open,
+    ngx_http_chat_rt_message,
+    ngx_http_chat_rt_close
+};
+
+
+static ngx_http_chat_rt_event_t  ngx_http_chat_rt_events[] = {
+    { "authenticate", ngx_http_chat_rt_authenticate },
+    { "join_chat", ngx_http_chat_rt_join },
+    { "leave_chat", ngx_http_chat_rt_leave },
+    { "send_message", ngx_http_chat_rt_send },
+    { "typing_start", ngx_http_chat_rt_typing_start },
+    { "typing_stop", ngx_http_chat_rt_typing_stop },
+    { "message_delivered", ngx_http_chat_rt_delivered },
+    { "message_read", ngx_http_chat_rt_read },
+    { "add_reaction", ngx_http_chat_rt_react },
+    { "edit_message", ngx_http_chat_rt_edit },
+    { "delete_message", ngx_http_chat_rt_delete },
+    { "sync", ngx_http_chat_rt_sync },
+    { NULL, NULL }
+};
+
+
+static ngx_int_t
+ngx_http_chat_rt_open(ngx_http_chat_ws_t *ws)
+{
+    ngx_connection_t            *c;
+    ngx_http_chat_rt_session_t  *s;
+
+    c = ws->connection;
+
+    s = ngx_calloc(sizeof(ngx_http_chat_rt_session_t), c->log);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->addr_text.data = ngx_alloc(c->addr_text.len, c->log);
+    if (s->addr_text.data == NULL) {
+        ngx_free(s);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(s->addr_text.data, c->addr_text.data, c->addr_text.len);
+    s->addr_text.len = c->addr_text.len;
+
+    s->ws = ws;
+    s->main_conf = ws->main_conf;
+    s->srv_conf = ws->srv_conf;
+    s->loc_conf = ws->loc_conf;
+    ngx_queue_init(&s->calls);
+    ngx_queue_init(&s->chats);
+
+    s->auth_timer.handler = ngx_http_chat_rt_auth_timeout;
+    s->auth_timer.data = s;
+    s->auth_timer.log = c->log;
+    s->auth_timer.cancelable = 1;
+
+    ws->data = s;
+
+    if (ws->token.len) {
+        ngx_http_chat_rt_start_auth(s, &ws->token, NULL);
+
+    } else {
+        ngx_add_timer(&s->auth_timer, ws->conf->auth_timeout);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_chat_rt_close(ngx_http_chat_ws_t *ws)
+{
+    ngx_http_chat_rt_session_t  *s;
+
+    s = ws->data;
+
+    if (s == NULL) {
+        return;
+    }
+
+    if (s->auth_timer.timer_set) {
+        ngx_del_timer(&s->auth_timer);
+    }
+
+    ngx_http_chat_rt_calls_detach(s);
+    ngx_http_chat_rt_leave_all(s);
+
+    if (s->session_id.data) {
+        ngx_free(s->session_id.data);
+    }
+
+    if (s->pending) {
+        json_decref(s->pending);
+    }
+
+    ngx_free(s->addr_text.data);
+    ngx_free(s);
+
+    ws->data = NULL;
+}
+
+
+static void
+ngx_http_chat_rt_auth_timeout(ngx_event_t *ev)
+{
+    ngx_http_chat_rt_session_t  *s;
+
+    s = ev->data;
+
+    ngx_http_chat_rt_emit(s, "authentication_error",
+                          json_pack("{s:s}", "message",
+                                    "no authentication in time"),
+                          NULL);
+    ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_POLICY,
+                           "authentication timeout");
+}
+
+
+/* {"event": name, "data": data (taken), "id"?} to this socket */
+void
+ngx_http_chat_rt_emit(ngx_http_chat_rt_session_t *s, const char *event,
+    json_t *data, json_t *id)
+{
+    char    *text;
+    json_t  *env;
+
+    env = json_pack("{s:s,s:o*}", "event", event, "data", data);
+    if (env == NULL) {
+        return;
+    }
+
+    if (id) {
+        json_object_set(env, "id", id);
+    }
+
+    text = json_dumps(env, JSON_COMPACT);
+    json_decref(env);
+
+    if (text == NULL) {
+        return;
+    }
+
+    (void) ngx_http_chat_ws_send(s->ws, NGX_HTTP_CHAT_WS_TEXT,
+                                 (u_char *) text, ngx_strlen(text));
+    free(text);
+}
+
+
+/* a route's answer to the event that asked: "ack", or "error" */
+void
+ngx_http_chat_rt_ack(ngx_http_chat_rt_session_t *s, json_t *id,
+    ngx_uint_t status, json_t *answer)
+{
+    char    *text;
+    json_t  *env, *err;
+
+    if (status < 300) {
+        env = json_pack("{s:s,s:O}", "event", "ack", "data", answer);
+
+    } else {
+        err = json_object_get(answer, "error");
+        env = json_pack("{s:s,s:O*}", "event", "error", "error", err);
+        json_object_set_new(env, "status", json_integer(status));
+    }
+
+    json_decref(answer);
+
+    if (env == NULL) {
+        return;
+    }
+
+    if (id) {
+        json_object_set(env, "id", id);
+    }
+
+    text = json_dumps(env, JSON_COMPACT);
+    json_decref(env);
+
+    if (text) {
+        (void) ngx_http_chat_ws_send(s->ws, NGX_HTTP_CHAT_WS_TEXT,
+                                     (u_char *) text, ngx_strlen(text));
+        free(text);
+    }
+}
+
+
+static void
+ngx_http_chat_rt_error(ngx_http_chat_rt_session_t *s, json_t *id,
+    const char *code, const char *message)
+{
+    json_t  *answer;
+
+    answer = json_pack("{s:{s:s,s:s}}", "error", "code", code,
+                       "message", message);
+
+    ngx_http_chat_rt_ack(s, id, 400, answer);
+}
+
+
+static void
+ngx_http_chat_rt_message(ngx_http_chat_ws_t *ws, ngx_uint_t opcode,
+    u_char *text, size_t len)
+{
+    json_t                      *env;
+    json_error_t                 err;
+    ngx_http_chat_rt_session_t  *s;
+
+    s = ws->data;
+
+    if (opcode != NGX_HTTP_CHAT_WS_TEXT) {
+        ngx_http_chat_ws_close(ws, NGX_HTTP_CHAT_WS_UNSUPPORTED,
+                               "events are JSON text");
+        return;
+    }
+
+    env = json_loadb((const char *) text, len, JSON_REJECT_DUPLICATES, &err);
+
+    if (!json_is_object(env)) {
+        ngx_http_chat_rt_error(s, NULL, "malformed_event",
+                               "an event is a JSON object");
+        json_decref(env);
+        return;
+    }
+
+    /*
+     * One event at a time per socket, in the order sent: a client that
+     * sends m1 then m2 gets them stored (and numbered) in that order.
+     */
+    if (s->ops || s->pending) {
+        if (s->pending == NULL) {
+            s->pending = json_array();
+        }
+
+        if (json_array_size(s->pending) >= NGX_HTTP_CHAT_RT_PENDING_MAX) {
+            json_decref(env);
+            ngx_http_chat_ws_close(ws, NGX_HTTP_CHAT_WS_POLICY,
+                                   "too many events waiting");
+            return;
+        }
+
+        json_array_append_new(s->pending, env);
+        return;
+    }
+
+    ngx_http_chat_rt_dispatch(s, env);
+    json_decref(env);
+}
+
+
+/* the events that waited for the one before them */
+static void
+ngx_http_chat_rt_next(ngx_http_chat_rt_session_t *s)
+{
+    json_t  *env;
+
+    if (s->draining) {
+        return;
+    }
+
+    s->draining = 1;
+
+    while (s->ops == 0 && s->pending && json_array_size(s->pending)) {
+        env = json_incref(json_array_get(s->pending, 0));
+        json_array_remove(s->pending, 0);
+
+        ngx_http_chat_rt_dispatch(s, env);
+        json_decref(env);
+
+        if (s->ws->close_sent) {
+            break;
+        }
+    }
+
+    if (s->pending && json_array_size(s->pending) == 0) {
+        json_decref(s->pending);
+        s->pending = NULL;
+    }
+
+    s->draining = 0;
+}
+
+
+static void
+ngx_http_chat_rt_dispatch(ngx_http_chat_rt_session_t *s, json_t *env)
+{
+    json_t                      *event, *data, *id;
+    const char                  *name;
+    ngx_http_chat_rt_event_t    *ev;
+
+    event = json_object_get(env, "event");
+    data = json_object_get(env, "data");
+    id = json_object_get(env, "id");
+
+    if (id && !json_is_integer(id) && !json_is_string(id)) {
+        id = NULL;
+    }
+
+    if (!json_is_string(event)) {
+        ngx_http_chat_rt_error(s, id, "malformed_event",
+                               "\"event\" must be a string");
+        return;
+    }
+
+    if (data == NULL || json_is_null(data)) {
+        data = json_object();
+        json_object_set_new(env, "data", data);
+    }
+
+    if (!json_is_object(data)) {
+        ngx_http_chat_rt_error(s, id, "malformed_event",
+                               "\"data\" must be an object");
+        return;
+    }
+
+    name = json_string_value(event);
+
+    for (ev = ngx_http_chat_rt_events; ev->name; ev++) {
+        if (ngx_strcmp(ev->name, name) == 0) {
+            break;
+        }
+    }
+
+    if (ev->name == NULL) {
+        ngx_http_chat_rt_error(s, id, "unknown_event", "no such event");
+        return;
+    }
+
+    if (!s->authenticated && ev->handler != ngx_http_chat_rt_authenticate) {
+        ngx_http_chat_rt_error(s, id, "unauthenticated",
+                               "authenticate first");
+        return;
+    }
+
+    ev->handler(s, data, id);
+}
+
+
+/* the state of an event that runs routes, freed by its last step */
+static ngx_int_t
+ngx_http_chat_rt_run(ngx_http_chat_rt_session_t *s, ngx_uint_t method,
+    ngx_str_t *uri, json_t *body, json_t *id, json_t *extra,
+    ngx_uint_t step, ngx_http_chat_rt_done_pt done)
+{
+    ngx_http_chat_rt_op_t  *op;
+
+    op = ngx_http_chat_rt_op_new(s, id);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    op->extra = extra ? json_incref(extra) : NULL;
+    op->step = step;
+
+    if (ngx_http_chat_rt_call(s, method, uri, body, NULL, done, op)
+        != NGX_OK)
+    {
+        ngx_http_chat_rt_error(s, id, "internal_error",
+                               "the event could not be run");
+        ngx_http_chat_rt_op_done(s, op);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_http_chat_rt_op_t *
+ngx_http_chat_rt_op_new(ngx_http_chat_rt_session_t *s, json_t *id)
+{
+    ngx_http_chat_rt_op_t  *op;
+
+    op = ngx_calloc(sizeof(ngx_http_chat_rt_op_t), ngx_cycle->log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    op->id = id ? json_incref(id) : NULL;
+    s->ops++;
+
+    return op;
+}
+
+
+/* s: NULL when the socket went while the op ran */
+static void
+ngx_http_chat_rt_op_done(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_rt_op_t *op)
+{
+    json_decref(op->id);
+    json_decref(op->extra);
+    ngx_free(op);
+
+    if (s && --s->ops == 0) {
+        ngx_http_chat_rt_next(s);
+    }
+}
+
+
+/* an ObjectId field of an event, or NULL */
+static const char *
+ngx_http_chat_rt_oid(json_t *data, const char *name)
+{
+    size_t       i;
+    json_t      *v;
+    const char  *p;
+
+    v = json_object_get(data, name);
+
+    if (!json_is_string(v) || json_string_length(v) != 24) {
+        return NULL;
+    }
+
+    p = json_string_value(v);
+
+    for (i = 0; i < 24; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+        {
+            return NULL;
+        }
+    }
+
+    return p;
+}
+
+
+static ngx_int_t
+ngx_http_chat_rt_uri(ngx_str_t *uri, u_char *buf, size_t size,
+    const char *fmt, json_t *id_value)
+{
+    uri->data = buf;
+    uri->len = ngx_snprintf(buf, size, fmt, json_string_value(id_value))
+               - buf;
+
+    return NGX_OK;
+}
+
+
+/* authenticate {token} */
+static void
+ngx_http_chat_rt_authenticate(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id)
+{
+    json_t     *v;
+    ngx_str_t   token;
+
+    if (s->authenticated || s->authenticating) {
+        ngx_http_chat_rt_error(s, id, "already_authenticated",
+                               "this socket is authenticated already");
+        return;
+    }
+
+    v = json_object_get(data, "token");
+
+    if (!json_is_string(v) || json_string_length(v) == 0
+        || json_string_length(v) > 4096)
+    {
+        ngx_http_chat_rt_emit(s, "authentication_error",
+                              json_pack("{s:s}", "message",
+                                        "a token is required"), id);
+        return;
+    }
+
+    token.data = (u_char *) json_string_value(v);
+    token.len = json_string_length(v);
+
+    ngx_http_chat_rt_start_auth(s, &token, id);
+}
+
+
+static void
+ngx_http_chat_rt_start_auth(ngx_http_chat_rt_session_t *s, ngx_str_t *token,
+    json_t *id)
+{
+    ngx_str_t               uri;
+    ngx_http_chat_rt_op_t  *op;
+
+    op = ngx_http_chat_rt_op_new(s, id);
+    if (op == NULL) {
+        ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_SERVER_ERROR, NULL);
+        return;
+    }
+
+    ngx_str_set(&uri, "/api/users/profile");
+    s->authenticating = 1;
+
+    /* the token goes through the API's own gate (revocation included) */
+    if (ngx_http_chat_rt_call(s, NGX_HTTP_GET, &uri, NULL, token,
+                              ngx_http_chat_rt_authenticated, op)
+        != NGX_OK)
+    {
+        s->authenticating = 0;
+        ngx_http_chat_rt_op_done(s, op);
+        ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_SERVER_ERROR, NULL);
+    }
+}
+
+
+static void
+ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s, void *data,
+    ngx_uint_t status, json_t *answer)
+{
+    json_t                 *user, *uid, *err;
+    ngx_str_t               uri;
+    ngx_http_chat_rt_op_t  *op;
+
+    op = data;
+
+    if (s == NULL) {
+        json_decref(answer);
+        ngx_http_chat_rt_op_done(s, op);
+        return;
+    }
+
+    s->authenticating = 0;
+
+    user = json_object_get(answer, "user");
+    uid = json_object_get(user, "id");
+
+    if (status != 200 || !json_is_string(uid)
+        || json_string_length(uid) != NGX_HTTP_CHAT_RT_ID_LEN
+        || s->session_id.len == 0)
+    {
+        err = json_object_get(json_object_get(answer, "error"), "message");
+        ngx_http_chat_rt_emit(s, "authentication_error",
+                              json_pack("{s:O*}", "message", err), op->id);
+        json_decref(answer);
+        ngx_http_chat_rt_op_done(s, op);
+
+        if (!s->auth_timer.timer_set && !s->ws->close_sent) {
+            ngx_add_timer(&s->auth_timer, s->ws->conf->auth_timeout);
+        }
+
+        return;
+    }
+
+    ngx_memcpy(s->user, json_string_value(uid), NGX_HTTP_CHAT_RT_ID_LEN);
+    s->authenticated = 1;
+
+    if (s->auth_timer.timer_set) {
+        ngx_del_timer(&s->auth_timer);
+    }
+
+    if (ngx_http_chat_rt_join_user(s) != NGX_OK) {
+        json_decref(answer);
+        ngx_http_chat_rt_op_done(s, op);
+        ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_SERVER_ERROR, NULL);
+        return;
+    }
+
+    /* then the chats: their channels carry what happens in them */
+    ngx_str_set(&uri, "/api/chats?limit=50");
+
+    if (ngx_http_chat_rt_call(s, NGX_HTTP_GET, &uri, NULL, NULL,
+                              ngx_http_chat_rt_chats_page, op)
+        != NGX_OK)
+    {
+        json_decref(answer);
+        ngx_http_chat_rt_op_done(s, op);
+        ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_SERVER_ERROR, NULL);
+        return;
+    }
+
+    op->extra = json_pack("{s:O}", "user", user);
+    json_decref(answer);
+}
+
+
+/* the chats of the user, a page at a time; "authenticated" after them */
+static void
+ngx_http_chat_rt_chats_page(ngx_http_chat_rt_session_t *s, void *data,
+    ngx_uint_t status, json_t *answer)
+{
+    u_char                  buf[256];
+    size_t                  i;
+    json_t                 *items, *item, *next;
+    ngx_str_t               uri, chat_id;
+    ngx_http_chat_rt_op_t  *op;
+
+    op = data;
+
+    if (s == NULL) {
+        json_decref(answer);
+        ngx_http_chat_rt_op_done(s, op);
+        return;
+    }
+
+    if (status != 200) {
+        ngx_http_chat_rt_emit(s, "authentication_error",
+                              json_pack("{s:s}", "message",
+                                        "your chats could not be read"),
+                              op->id);
+        json_decref(answer);
+        ngx_http_chat_rt_op_done(s, op);
+        ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_TRY_AGAIN,
+                               "try again later");
+        return;
+    }
+
+    items = json_object_get(answer, "items");
+
+    json_array_foreach(items, i, item) {
+        if (ngx_http_chat_rt_str_field(item, "id", &chat_id) == NGX_OK) {
+            (void) ngx_http_chat_rt_join_chat(s, &chat_id);
+        }
+    }
+
+    next = json_object_get(answer, "nextCursor");
+
+    if (json_is_string(next) && json_string_length(next) < 128
+        && op->step++ < 100)
+    {
+        uri.data = buf;
+        uri.len = ngx_snprintf(buf, sizeof(buf),
+                               "/api/chats?limit=50&cursor=%s",
+                               json_string_value(next))
+                  - buf;
+
+        if (ngx_http_chat_rt_call(s, NGX_HTTP_GET, &uri, NULL, NULL,
+                                  ngx_http_chat_rt_chats_page, op)
+            == NGX_OK)
+        {
+            json_decref(answer);
+            return;
+        }
+    }
+
+    json_decref(answer);
+
+    ngx_http_chat_rt_emit(s, "authenticated", json_incref(op->extra),
+                          op->id);
+    ngx_http_chat_rt_op_done(s, op);
+}
+
+
+/* the end of an event that ran one route: its answer to the client */
+static void
+ngx_http_chat_rt_acked(ngx_http_chat_rt_session_t *s, void *data,
+    ngx_uint_t status, json_t *answer)
+{
+    ngx_http_chat_rt_op_t  *op;
+
+    op = data;
+
+    if (s) {
+        ngx_http_chat_rt_ack(s, op->id, status, answer);
+
+    } else {
+        json_decref(answer);
+    }
+
+    ngx_http_chat_rt_op_done(s, op);
+}
+
+
+/* join_chat {chatId}: a member's socket follows the chat */
+static void
+ngx_http_chat_rt_join(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id)
+{
+    u_char       buf[64];
+    ngx_str_t    uri;
+    const char  *chat;
+
+    chat = ngx_http_chat_rt_oid(data, "chatId");
+
+    if (chat == NULL) {
+        ngx_http_chat_rt_error(s, id, "invalid_value",
+                               "chatId must be a chat id");
+        return;
+    }
+
+    (void) ngx_http_chat_rt_uri(&uri, buf, sizeof(buf), "/api/chats/%s",
+                                json_object_get(data, "chatId"));
+
+    (void) ngx_http_chat_rt_run(s, NGX_HTTP_GET, &uri, NULL, id, NULL, 0,
+                                ngx_http_chat_rt_joined);
+}
+
+
+static void
+ngx_http_chat_rt_joined(ngx_http_chat_rt_session_t *s, void *data,
+    ngx_uint_t status, json_t *answer)
+{
+    ngx_str_t               chat_id;
+    ngx_http_chat_rt_op_t  *op;
+
+    op = data;
+
+    if (s && status == 200
+        && ngx_http_chat_rt_str_field(json_object_get(answer, "chat"), "id",
+                                      &chat_id)
+           == NGX_OK
+        && ngx_http_chat_rt_join_chat(s, &chat_id) != NGX_OK)
+    {
+        status = 500;
+    }
+
+    ngx_http_chat_rt_acked(s, op, status, answer);
+}
+
+
+static void
+ngx_http_chat_rt_leave(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id)
+{
+    ngx_str_t  chat_id;
+
+    if (ngx_http_chat_rt_oid(data, "chatId") == NULL) {
+        ngx_http_chat_rt_error(s, id, "invalid_value",
+                               "chatId must be a chat id");
+        return;
+    }
+
+    (void) ngx_http_chat_rt_str_field(data, "chatId", &chat_id);
+    ngx_http_chat_rt_leave_chat(s, &chat_id);
+
+    ngx_http_chat_rt_ack(s, id, 200, json_pack("{s:O}", "chatId",
+                                   json_object_get(data, "chatId")));
+}
+
+
+/*
+ * send_message {chatId, tempId, content, type?, replyTo?}: the seed's
+ * content object {type, text, ...} or the REST form {type, content}.
+ */
+static void
+ngx_http_chat_rt_send(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id)
+{
+    json_t     *body, *content, *type, *text;
+    ngx_str_t   uri;
+
+    body = json_deep_copy(data);
+    if (body == NULL) {
+        ngx_http_chat_rt_error(s, id, "internal_error", "out of memory");
+        return;
+    }
+
+    content = json_object_get(body, "content");
+    type = json_object_get(content, "type");
+
+    if (json_is_object(content) && json_is_string(type)
+        && json_object_get(body, "type") == NULL)
+    {
+        json_object_set(body, "type", type);
+
+        if (ngx_strcmp(json_string_value(type), "text") == 0) {
+            text = json_object_get(content, "text");
+            json_object_set(body, "content", text ? text : json_null());
+
+        } else {
+            content = json_deep_copy(content);
+            json_object_del(content, "type");
+            json_object_set_new(body, "content", content);
+        }
+    }
+
+    ngx_str_set(&uri, "/api/messages");
+
+    (void) ngx_http_chat_rt_run(s, NGX_HTTP_POST, &uri, body, id, NULL, 0,
+                                ngx_http_chat_rt_acked);
+    json_decref(body);
+}
+
+
+static void
+ngx_http_chat_rt_typing_start(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id)
+{
+    ngx_http_chat_rt_typing(s, data, id, 1);
+}
+
+
+static void
+ngx_http_chat_rt_typing_stop(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id)
+{
+    ngx_http_chat_rt_typing(s, data, id, 0);
+}
+
+
+/*
+ * Typing is never stored: it goes to the chat's other members, at most
+ * one a second, and clients drop it after expiresIn.
+ */
+static void
+ngx_http_chat_rt_typing(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id, ngx_uint_t on)
+{
+    json_t     *event;
+    ngx_str_t   chat_id, me;
+
+    if (ngx_http_chat_rt_oid(data, "chatId") == NULL) {
+        ngx_http_chat_rt_error(s, id, "invalid_value",
+                               "chatId must be a chat id");
+        return;
+    }
+
+    (void) ngx_http_chat_rt_str_field(data, "chatId", &chat_id);
+
+    if (!ngx_http_chat_rt_in_chat(s, &chat_id)) {
+        ngx_http_chat_rt_error(s, id, "not_found", "no such chat");
+        return;
+    }
+
+    if (on && ngx_current_msec - s->typing_at < NGX_HTTP_CHAT_RT_TYPING_GAP
+        && s->typing_at)
+    {
+        return;     /* rate-limited: the last one still stands */
+    }
+
+    s->typing_at = on ? ngx_current_msec : 0;
+
+    me.data = s->user;
+    me.len = NGX_HTTP_CHAT_RT_ID_LEN;
+
+    event = json_pack("{s:s%,s:s%,s:b,s:i}",
+                      "chatId", chat_id.data, chat_id.len,
+                      "userId", me.data, me.len,
+                      "isTyping", (int) on,
+                      "expiresIn", 5000);
+
+    ngx_http_chat_rt_publish_as("chat:", &chat_id, 'x', &me, NULL,
+                                "user_typing", event);
+    json_decref(event);
+}
+
+
+static void
+ngx_http_chat_rt_delivered(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id)
+{
+    ngx_http_chat_rt_marker(s, data, id, 0);
+}
+
+
+static void
+ngx_http_chat_rt_read(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id)
+{
+    ngx_http_chat_rt_marker(s, data, id, 1);
+}
+
+
+/*
+ * message_read / message_delivered {messageId}: the marker moves up to
+ * that message (found first for its chat and number), or {chatId,
+ * upToSeq} directly.
+ */
+static void
+ngx_http_chat_rt_marker(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id, ngx_uint_t read)
+{
+    u_char      buf[96];
+    json_t     *body, *extra;
+    ngx_str_t   uri;
+
+    if (ngx_http_chat_rt_oid(data, "chatId")
+        && json_object_get(data, "upToSeq"))
+    {
+        uri.data = buf;
+        uri.len = ngx_snprintf(buf, sizeof(buf), "/api/chats/%s/%s",
+                               ngx_http_chat_rt_oid(data, "chatId"),
+                               read ? "read" : "delivered")
+                  - buf;
+
+        body = json_pack("{s:O}", "upToSeq",
+                         json_object_get(data, "upToSeq"));
+
+        (void) ngx_http_chat_rt_run(s, NGX_HTTP_POST, &uri, body, id, NULL,
+                                    0, ngx_http_chat_rt_acked);
+        json_decref(body);
+        return;
+    }
+
+    if (ngx_http_chat_rt_oid(data, "messageId") == NULL) {
+        ngx_http_chat_rt_error(s, id, "invalid_value",
+                               "messageId must be a message id");
+        return;
+    }
+
+    (void) ngx_http_chat_rt_uri(&uri, buf, sizeof(buf), "/api/messages/%s",
+                                json_object_get(data, "messageId"));
+
+    extra = json_pack("{s:b}", "read", (int) read);
+
+    (void) ngx_http_chat_rt_run(s, NGX_HTTP_GET, &uri, NULL, id, extra, 0,
+                                ngx_http_chat_rt_marker_found);
+    json_decref(extra);
+}
+
+
+static void
+ngx_http_chat_rt_marker_found(ngx_http_chat_rt_session_t *s, void *data,
+    ngx_uint_t status, json_t *answer)
+{
+    u_char                  buf[96];
+    json_t                 *message, *seq, *body;
+    ngx_str_t               uri, chat_id;
+    ngx_uint_t              read;
+    ngx_http_chat_rt_op_t  *op;
+
+    op = data;
+    message = json_object_get(answer, "message");
+    seq = json_object_get(message, "seq");
+
+    if (s == NULL || status != 200 || !json_is_integer(seq)
+        || ngx_http_chat_rt_str_field(message, "chatId", &chat_id) != NGX_OK
+        || chat_id.len != NGX_HTTP_CHAT_RT_ID_LEN)
+    {
+        ngx_http_chat_rt_acked(s, op, status == 200 ? 500 : status, answer);
+        return;
+    }
+
+    read = json_is_true(json_object_get(op->extra, "read"));
+
+    uri.data = buf;
+    uri.len = ngx_snprintf(buf, sizeof(buf), "/api/chats/%V/%s", &chat_id,
+                           read ? "read" : "delivered")
+              - buf;
+
+    body = json_pack("{s:O}", "upToSeq", seq);
+    json_decref(answer);
+
+    if (ngx_http_chat_rt_call(s, NGX_HTTP_POST, &uri, body, NULL,
+                              ngx_http_chat_rt_acked, op)
+        != NGX_OK)
+    {
+        ngx_http_chat_rt_error(s, op->id, "internal_error",
+                               "the event could not be run");
+        ngx_http_chat_rt_op_done(s, op);
+    }
+
+    json_decref(body);
+}
+
+
+/* add_reaction {messageId, emoji} */
+static void
+ngx_http_chat_rt_react(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id)
+{
+    u_char     buf[96];
+    json_t    *body;
+    ngx_str_t  uri;
+
+    if (ngx_http_chat_rt_oid(data, "messageId") == NULL) {
+        ngx_http_chat_rt_error(s, id, "invalid_value",
+                               "messageId must be a message id");
+        return;
+    }
+
+    (void) ngx_http_chat_rt_uri(&uri, buf, sizeof(buf),
+                                "/api/messages/%s/react",
+                                json_object_get(data, "messageId"));
+
+    body = json_deep_copy(data);
+    json_object_del(body, "messageId");
+
+    (void) ngx_http_chat_rt_run(s, NGX_HTTP_POST, &uri, body, id, NULL, 0,
+                                ngx_http_chat_rt_acked);
+    json_decref(body);
+}
+
+
+/* edit_message {messageId, newContent} (or content) */
+static void
+ngx_http_chat_rt_edit(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id)
+{
+    u_char     buf[96];
+    json_t    *body, *content;
+    ngx_str_t  uri;
+
+    if (ngx_http_chat_rt_oid(data, "messageId") == NULL) {
+        ngx_http_chat_rt_error(s, id, "invalid_value",
+                               "messageId must be a message id");
+        return;
+    }
+
+    (void) ngx_http_chat_rt_uri(&uri, buf, sizeof(buf), "/api/messages/%s",
+                                json_object_get(data, "messageId"));
+
+    content = json_object_get(data, "newContent");
+    if (content == NULL) {
+        content = json_object_get(data, "content");
+    }
+
+    body = json_pack("{s:O*}", "content", content);
+
+    (void) ngx_http_chat_rt_run(s, NGX_HTTP_PUT, &uri, body, id, NULL, 0,
+                                ngx_http_chat_rt_acked);
+    json_decref(body);
+}
+
+
+/* delete_message {messageId, deleteForEveryone} */
+static void
+ngx_http_chat_rt_delete(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id)
+{
+    u_char     buf[128];
+    json_t    *all;
+    ngx_str_t  uri;
+
+    if (ngx_http_chat_rt_oid(data, "messageId") == NULL) {
+        ngx_http_chat_rt_error(s, id, "invalid_value",
+                               "messageId must be a message id");
+        return;
+    }
+
+    all = json_object_get(data, "deleteForEveryone");
+    if (all == NULL) {
+        all = json_object_get(data, "forEveryone");
+    }
+
+    (void) ngx_http_chat_rt_uri(&uri, buf, sizeof(buf),
+                                json_is_true(all)
+                                ? "/api/messages/%s?forEveryone=true"
+                                : "/api/messages/%s",
+                                json_object_get(data, "messageId"));
+
+    (void) ngx_http_chat_rt_run(s, NGX_HTTP_DELETE, &uri, NULL, id, NULL, 0,
+                                ngx_http_chat_rt_acked);
+}
+
+
+/*
+ * sync {chats: {chatId: lastSeq}}: every message after lastSeq, in
+ * order, as new_message; a chat too far behind gets sync_gap (page over
+ * REST); then "synced".
+ */
+static void
+ngx_http_chat_rt_sync(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id)
+{
+    json_t                 *chats, *v, *todo;
+    const char             *key;
+    ngx_http_chat_rt_op_t  *op;
+
+    chats = json_object_get(data, "chats");
+
+    if (!json_is_object(chats) || json_object_size(chats) > 1000) {
+        ngx_http_chat_rt_error(s, id, "invalid_value",
+                               "chats must map chat ids to sequence "
+                               "numbers");
+        return;
+    }
+
+    todo = json_array();
+
+    json_object_foreach(chats, key, v) {
+        if (ngx_strlen(key) != 24 || !json_is_integer(v)
+            || json_integer_value(v) < 0)
+        {
+            json_decref(todo);
+            ngx_http_chat_rt_error(s, id, "invalid_value",
+                                   "chats must map chat ids to sequence "
+                                   "numbers");
+            return;
+        }
+
+        json_array_append_new(todo, json_pack("[s,O]", key, v));
+    }
+
+    op = ngx_http_chat_rt_op_new(s, id);
+    if (op == NULL) {
+        json_decref(todo);
+        return;
+    }
+    op->extra = json_pack("{s:o,s:o}", "todo", todo, "done", json_object());
+
+    ngx_http_chat_rt_sync_next(s, op);
+}
+
+
+static void
+ngx_http_chat_rt_sync_next(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_rt_op_t *op)
+{
+    u_char      buf[128];
+    json_t     *todo, *item;
+    ngx_str_t   uri;
+
+    todo = json_object_get(op->extra, "todo");
+
+    if (op->step >= json_array_size(todo)) {
+        ngx_http_chat_rt_emit(s, "synced",
+                              json_pack("{s:O}", "chats",
+                                        json_object_get(op->extra, "done")),
+                              op->id);
+        ngx_http_chat_rt_op_done(s, op);
+        return;
+    }
+
+    item = json_array_get(todo, op->step);
+
+    uri.data = buf;
+    uri.len = ngx_snprintf(buf, sizeof(buf),
+                           "/api/chats/%s/messages?after=%L&limit=%d",
+                           json_string_value(json_array_get(item, 0)),
+                           (int64_t) json_integer_value(
+                                         json_array_get(item, 1)),
+                           NGX_HTTP_CHAT_RT_SYNC_MAX)
+              - buf;
+
+    if (ngx_http_chat_rt_call(s, NGX_HTTP_GET, &uri, NULL, NULL,
+                              ngx_http_chat_rt_synced, op)
+        != NGX_OK)
+    {
+        ngx_http_chat_rt_error(s, op->id, "internal_error",
+                               "the event could not be run");
+        ngx_http_chat_rt_op_done(s, op);
+    }
+}
+
+
+static void
+ngx_http_chat_rt_synced(ngx_http_chat_rt_session_t *s, void *data,
+    ngx_uint_t status, json_t *answer)
+{
+    size_t                  i;
+    json_t                 *items, *m, *item, *last, *chat;
+    ngx_http_chat_rt_op_t  *op;
+
+    op = data;
+
+    if (s == NULL) {
+        json_decref(answer);
+        ngx_http_chat_rt_op_done(s, op);
+        return;
+    }
+
+    item = json_array_get(json_object_get(op->extra, "todo"), op->step);
+    chat = json_array_get(item, 0);
+    last = json_array_get(item, 1);
+
+    if (status != 200) {
+        /* not a member (any more): said, and the others go on */
+        json_object_set_new(json_object_get(op->extra, "done"),
+                            json_string_value(chat),
+                            json_pack("{s:s}", "error", "not_found"));
+        json_decref(answer);
+        op->step++;
+        ngx_http_chat_rt_sync_next(s, op);
+        return;
+    }
+
+    items = json_object_get(answer, "items");
+
+    json_array_foreach(items, i, m) {
+        ngx_http_chat_rt_emit(s, "new_message",
+                              json_pack("{s:O,s:O*}", "message", m,
+                                        "tempId",
+                                        json_object_get(m, "tempId")),
+                              NULL);
+        last = json_object_get(m, "seq");
+    }
+
+    if (json_array_size(items) >= NGX_HTTP_CHAT_RT_SYNC_MAX) {
+        ngx_http_chat_rt_emit(s, "sync_gap",
+                              json_pack("{s:O,s:O}", "chatId", chat,
+                                        "afterSeq", last),
+                              NULL);
+    }
+
+    json_object_set_new(json_object_get(op->extra, "done"),
+                        json_string_value(chat),
+                        json_pack("{s:O}", "lastSeq", last));
+
+    json_decref(answer);
+    op->step++;
+    ngx_http_chat_rt_sync_next(s, op);
+}
