@@ -643,6 +643,10 @@ ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s, void *data,
     ngx_memcpy(s->user, json_string_value(uid), NGX_HTTP_CHAT_RT_ID_LEN);
     s->authenticated = 1;
 
+    ngx_log_error(NGX_LOG_INFO, s->ws->connection->log, 0,
+                  "chat ws: authenticated as %*s", NGX_HTTP_CHAT_RT_ID_LEN,
+                  s->user);
+
     if (s->auth_timer.timer_set) {
         ngx_del_timer(&s->auth_timer);
     }

@@ -1,0 +1,224 @@
+# The realtime endpoint across workers and instances: two workers sharing
+# sockets of one user, a second NGINX on the same Redis and MongoDB, the
+# Redis connections cut mid-session, and a reload with 1,000 open sockets.
+
+use Test::Nginx::Socket 'no_plan';
+use ChatTest;
+use ChatChats;
+use ChatRT;
+use IO::Socket::INET;
+use File::Temp qw(tempdir);
+use Time::HiRes ();
+
+our ($Got, %Id, $OtherPid, $OtherDir);
+*Id = \%ChatChats::Id;
+
+BEGIN {
+    ChatChats::init("643");
+    # a port of its own with reuseport: the kernel spreads the sockets
+    # over both workers
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1",
+                                  LocalPort => 0) or die;
+    $ENV{TEST_NGINX_RT_PORT} = $s->sockport;
+    close $s;
+}
+
+END { kill "TERM", $OtherPid if $OtherPid }
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value("http_config", ChatTest::chat_http_config() . <<'_EOC_');
+    chat_sms_provider twilio;
+    chat_twilio_base_url http://127.0.0.1:$TEST_NGINX_FAKE_TWILIO_PORT;
+    chat_twilio_account_sid ACtest;
+    chat_twilio_auth_token secret;
+    chat_twilio_from +15005550006;
+    chat_otp_ip_limit 1000;
+
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RT_PORT reuseport;
+        location /api/ { chat_api; }
+        location /ws { chat_ws; chat_ws_auth_timeout 60s; }
+    }
+_EOC_
+    $block->set_value("config", <<'_EOC_');
+    location /api/ { chat_api; }
+    location /ws { chat_ws; chat_ws_auth_timeout 60s; }
+    location = /t { return 200 "t"; }
+_EOC_
+    $block->set_value("request", "GET /t");
+    $block->set_value("response_body_filters", sub { "$main::Got\n" });
+});
+
+# a second NGINX: the same configuration on other ports
+sub main::start_other {
+    my $conf = do {
+        local $/;
+        open my $fh, "<", "$Test::Nginx::Util::ServRoot/conf/nginx.conf"
+            or die;
+        <$fh>;
+    };
+    $OtherDir = tempdir(CLEANUP => 1);
+    mkdir "$OtherDir/logs";
+    my $port = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1",
+                                     LocalPort => 0)->sockport;
+    $conf =~ s{\Q$Test::Nginx::Util::ServRoot\E/logs}{$OtherDir/logs}g;
+    $conf =~ s{listen\s+\d+;}{listen 127.0.0.1:$port;};
+    $conf =~ s{listen 127\.0\.0\.1:\d+ reuseport;}{};
+    $conf =~ s{master_process on;}{master_process off;};
+    open my $out, ">", "$OtherDir/nginx.conf" or die;
+    print $out $conf;
+    close $out;
+    my $bin = $ENV{TEST_NGINX_BINARY} || "nginx";
+    system($bin, "-p", "$OtherDir/", "-c", "$OtherDir/nginx.conf") == 0
+        or die "second nginx did not start";
+    Time::HiRes::sleep(0.5);
+    open my $pf, "<", "$OtherDir/logs/nginx.pid" or die;
+    $OtherPid = <$pf>;
+    chomp $OtherPid;
+    return $port;
+}
+
+master_on();
+workers(2);
+worker_connections(2100);
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: one user's sockets spread over two workers all get the message
+--- init
+ChatChats::setup();
+my @r;
+my $chat = ChatChats::api(alice => POST => "/api/chats/private",
+                          { userId => $ChatChats::Id{bob} })->{chat}{id};
+$ChatWS::Port = $ENV{TEST_NGINX_RT_PORT};
+my @b = map { ChatRT::connect("bob") } 1 .. 16;
+my $a = ChatRT::connect("alice");
+ChatRT::send_event($a, "send_message",
+    { chatId => $chat, tempId => "w1", type => "text", content => "to all" }, 1);
+my $n = 0;
+for my $s (@b) {
+    my @e = grep { $_->{event} eq "new_message" } ChatRT::drain($s, 0.3);
+    $n++ if @e == 1 && $e[0]{data}{message}{content} eq "to all";
+}
+push @r, "devices:$n";
+$ChatWS::Port = undef;
+# which workers hold the sockets: each logs its authentications
+open my $log, "<", "$Test::Nginx::Util::ServRoot/logs/error.log" or die;
+my %pids;
+while (<$log>) {
+    $pids{$1} = 1 if /\[info\] (\d+)#\d+: .*chat ws: authenticated as/;
+}
+push @r, "workers:" . scalar(keys %pids);
+$main::Got = "@r";
+--- response_body
+devices:16 workers:2
+
+
+
+=== TEST 2: two NGINX instances on one Redis: events cross between them
+--- init
+ChatChats::setup();
+my @r;
+my $chat = ChatChats::api(alice => POST => "/api/chats/private",
+                          { userId => $ChatChats::Id{carol} })->{chat}{id};
+my $other = main::start_other();
+my $a = ChatRT::connect("alice");
+$ChatWS::Port = $other;
+my $c = ChatRT::connect("carol");
+$ChatWS::Port = undef;
+ChatRT::send_event($a, "send_message",
+    { chatId => $chat, tempId => "i2", type => "text", content => "across" }, 1);
+my $e = ChatRT::wait_for($c, "new_message", 3);
+push @r, $e ? $e->{data}{message}{content} : "lost";
+ChatRT::send_event($c, "send_message",
+    { chatId => $chat, tempId => "i2b", type => "text", content => "back" }, 2);
+# alice's socket has her own message first (every device of hers gets it)
+do {
+    $e = ChatRT::wait_for($a, "new_message", 3);
+} while ($e && $e->{data}{message}{content} ne "back");
+push @r, $e ? $e->{data}{message}{content} : "lost";
+kill "TERM", $main::OtherPid;
+$main::OtherPid = undef;
+$main::Got = "@r";
+--- response_body
+across back
+
+
+
+=== TEST 3: the Redis connections cut mid-session: subscriptions come back
+--- init
+ChatChats::setup();
+my @r;
+my $chat = ChatChats::api(bob => POST => "/api/chats/private",
+                          { userId => $ChatChats::Id{carol} })->{chat}{id};
+my $b = ChatRT::connect("bob");
+my $c = ChatRT::connect("carol");
+my $rd = IO::Socket::INET->new("127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT}") or die;
+print $rd "CLIENT KILL TYPE pubsub\r\n";
+my $killed = <$rd>;
+print $rd "CLIENT KILL TYPE normal SKIPME yes\r\n";
+$killed = <$rd>;
+Time::HiRes::sleep(1.5);
+ChatRT::send_event($b, "send_message",
+    { chatId => $chat, tempId => "r3", type => "text", content => "after cut" }, 1);
+my $ack = ChatRT::wait_for($b, "ack", 5, 1);
+push @r, $ack ? "acked" : "no-ack";
+my $e = ChatRT::wait_for($c, "new_message", 5);
+push @r, $e ? $e->{data}{message}{content} : "lost";
+$main::Got = "@r";
+--- response_body
+acked after cut
+--- no_error_log
+[alert]
+[emerg]
+
+
+
+=== TEST 4: a reload with 1,000 open sockets: each gets 1001, old workers go
+--- init
+ChatChats::setup();
+my @r;
+my @s;
+$ChatWS::Port = $ENV{TEST_NGINX_RT_PORT};
+for (1 .. 1000) {
+    my ($s, $st) = ChatWS::open_ws("/ws");
+    die "no socket: $st" unless $st == 101;
+    push @s, $s;
+}
+my $a = ChatRT::connect("alice");
+$ChatWS::Port = undef;
+open my $fh, "<", "$Test::Nginx::Util::ServRoot/logs/nginx.pid" or die;
+my $master = <$fh>;
+chomp $master;
+my $t0 = Time::HiRes::time();
+kill "HUP", $master;
+my $closed = 0;
+for my $s (@s, $a) {
+    for (;;) {
+        my $f = ChatWS::read_frame($s, 5);
+        last unless $f;
+        if ($f->{opcode} == 8) {
+            $closed++ if unpack("n", $f->{payload}) == 1001;
+            ChatWS::send_raw($s, ChatWS::frame(opcode => 8,
+                                               payload => pack("n", 1001)));
+            last;
+        }
+    }
+}
+push @r, "closed:$closed";
+# the old workers are gone within seconds
+my $left;
+for (1 .. 50) {
+    $left = `ps -o args= --ppid $master` =~ /shutting down/ ? 1 : 0;
+    last unless $left;
+    Time::HiRes::sleep(0.1);
+}
+push @r, $left ? "old-workers-stay" : "old-workers-gone";
+push @r, Time::HiRes::time() - $t0 < 8 ? "prompt" : "slow";
+$main::Got = "@r";
+--- timeout: 60
+--- response_body
+closed:1001 old-workers-gone prompt
