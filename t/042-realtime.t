@@ -255,3 +255,44 @@ push @r, $done->{id}, $done->{data}{chats}{$chat}{lastSeq} - $last;
 $main::Got = "@r";
 --- response_body
 missed1,missed2,missed3,missed4,synced 77 4
+
+
+
+=== TEST 9: presence: online and offline with last seen, as privacy allows
+--- init
+ChatChats::setup();
+my @r;
+my $phone = sprintf("+1628642%04d", ($$ % 10000 + 3) % 10000);
+$ChatChats::Tok{dave} = ChatAuth::sign_in($ChatChats::Twilio, $phone, "dave");
+my $dave = $ChatChats::Tok{dave}{user}{id};
+my $c = ChatRT::connect("carol");
+ChatRT::send_event($c, "subscribe_presence", { userId => $dave }, 1);
+my $ack = ChatRT::wait_for($c, "ack", 3, 1);
+push @r, "before:" . ($ack->{data}{user}{online} ? "on" : "off");
+my $d = ChatRT::connect("dave");
+my $d2 = ChatRT::connect("dave");
+my $e = ChatRT::wait_for($c, "user_online", 3);
+push @r, $e && $e->{data}{userId} eq $dave ? "online" : "no-online";
+close $d;
+my @quiet = grep { $_->{event} =~ /^user_/ } ChatRT::drain($c, 1);
+push @r, "one-device-left:" . scalar(@quiet);
+close $d2;
+$e = ChatRT::wait_for($c, "user_offline", 3);
+push @r, $e && $e->{data}{lastSeen} =~ /^\d{4}-\d\d-\d\dT/ ? "offline-at" : "no-offline";
+my $u = ChatChats::api(carol => GET => "/api/users/$dave")->{user};
+push @r, "rest:" . ($u->{online} ? "on" : "off") . ":" . ($u->{lastSeen} ? "seen" : "unseen");
+# online hidden from everyone: no subscription, no events
+ChatChats::api(dave => PUT => "/api/users/profile",
+               { privacy => { online => "nobody" } });
+my $b = ChatRT::connect("bob");
+ChatRT::send_event($b, "subscribe_presence", { userId => $dave }, 2);
+$ack = ChatRT::wait_for($b, "ack", 3, 2);
+push @r, "hidden:" . (exists $ack->{data}{user}{online} ? "shown" : "hidden");
+$d = ChatRT::connect("dave");
+push @r, "bob-events:" . scalar(grep { $_->{event} =~ /^user_/ } ChatRT::drain($b, 1));
+ChatRT::send_event($b, "subscribe_presence", { userId => "nope" }, 3);
+$e = ChatRT::wait_for($b, "error", 3, 3);
+push @r, $e->{error}{code};
+$main::Got = "@r";
+--- response_body
+before:off online one-device-left:0 offline-at rest:off:seen hidden:hidden bob-events:0 invalid_value

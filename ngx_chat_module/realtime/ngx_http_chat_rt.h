@@ -59,6 +59,7 @@ struct ngx_http_chat_rt_session_s {
     unsigned                     authenticated:1;
     unsigned                     authenticating:1;
     unsigned                     draining:1;
+    unsigned                     counted:1;   /* in the online counter */
 };
 
 
@@ -91,8 +92,13 @@ void ngx_http_chat_rt_publish_as(const char *kind, ngx_str_t *id,
     u_char flag, ngx_str_t *origin, ngx_str_t *chat, const char *event,
     json_t *data);
 
+ngx_int_t ngx_http_chat_rt_join_presence(ngx_http_chat_rt_session_t *s,
+    ngx_str_t *user_id);
 ngx_uint_t ngx_http_chat_rt_in_chat(ngx_http_chat_rt_session_t *s,
     ngx_str_t *chat_id);
+
+/* ngx_http_chat_rt_presence.c */
+void ngx_http_chat_rt_presence(u_char *user, ngx_uint_t online);
 
 /* ngx_http_chat_rt_notify.c: what a route changed, to the sockets */
 void ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,

@@ -184,6 +184,18 @@ ngx_http_chat_rt_leave_chat(ngx_http_chat_rt_session_t *s, ngx_str_t *chat_id)
 }
 
 
+ngx_int_t
+ngx_http_chat_rt_join_presence(ngx_http_chat_rt_session_t *s,
+    ngx_str_t *user_id)
+{
+    if (user_id->len != NGX_HTTP_CHAT_RT_ID_LEN) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_chat_rt_link(s, "pres:", user_id->data);
+}
+
+
 ngx_uint_t
 ngx_http_chat_rt_in_chat(ngx_http_chat_rt_session_t *s, ngx_str_t *chat_id)
 {

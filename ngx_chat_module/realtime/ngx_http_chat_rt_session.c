@@ -97,6 +97,10 @@ static void ngx_http_chat_rt_delete(ngx_http_chat_rt_session_t *s,
     json_t *data, json_t *id);
 static void ngx_http_chat_rt_sync(ngx_http_chat_rt_session_t *s,
     json_t *data, json_t *id);
+static void ngx_http_chat_rt_watch(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+static void ngx_http_chat_rt_watched(ngx_http_chat_rt_session_t *s,
+    void *data, ngx_uint_t status, json_t *answer);
 static void ngx_http_chat_rt_sync_next(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_rt_op_t *op);
 static void ngx_http_chat_rt_synced(ngx_http_chat_rt_session_t *s,
@@ -123,6 +127,7 @@ static ngx_http_chat_rt_event_t  ngx_http_chat_rt_events[] = {
     { "edit_message", ngx_http_chat_rt_edit },
     { "delete_message", ngx_http_chat_rt_delete },
     { "sync", ngx_http_chat_rt_sync },
+    { "subscribe_presence", ngx_http_chat_rt_watch },
     { NULL, NULL }
 };
 
@@ -191,6 +196,10 @@ ngx_http_chat_rt_close(ngx_http_chat_ws_t *ws)
 
     ngx_http_chat_rt_calls_detach(s);
     ngx_http_chat_rt_leave_all(s);
+
+    if (s->counted) {
+        ngx_http_chat_rt_presence(s->user, 0);
+    }
 
     if (s->session_id.data) {
         ngx_free(s->session_id.data);
@@ -646,6 +655,9 @@ ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s, void *data,
     ngx_log_error(NGX_LOG_INFO, s->ws->connection->log, 0,
                   "chat ws: authenticated as %*s", NGX_HTTP_CHAT_RT_ID_LEN,
                   s->user);
+
+    s->counted = 1;
+    ngx_http_chat_rt_presence(s->user, 1);
 
     if (s->auth_timer.timer_set) {
         ngx_del_timer(&s->auth_timer);
@@ -1282,4 +1294,50 @@ ngx_http_chat_rt_synced(ngx_http_chat_rt_session_t *s, void *data,
     json_decref(answer);
     op->step++;
     ngx_http_chat_rt_sync_next(s, op);
+}
+
+
+/*
+ * subscribe_presence {userId}: user_online / user_offline of that user
+ * from now on, if their privacy settings and blocks let this user see
+ * it; the ack carries the user as GET /api/users/:id shows them.
+ */
+static void
+ngx_http_chat_rt_watch(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id)
+{
+    u_char     buf[64];
+    ngx_str_t  uri;
+
+    if (ngx_http_chat_rt_oid(data, "userId") == NULL) {
+        ngx_http_chat_rt_error(s, id, "invalid_value",
+                               "userId must be a user id");
+        return;
+    }
+
+    (void) ngx_http_chat_rt_uri(&uri, buf, sizeof(buf), "/api/users/%s",
+                                json_object_get(data, "userId"));
+
+    (void) ngx_http_chat_rt_run(s, NGX_HTTP_GET, &uri, NULL, id, NULL, 0,
+                                ngx_http_chat_rt_watched);
+}
+
+
+static void
+ngx_http_chat_rt_watched(ngx_http_chat_rt_session_t *s, void *data,
+    ngx_uint_t status, json_t *answer)
+{
+    json_t     *user;
+    ngx_str_t   uid;
+
+    user = json_object_get(answer, "user");
+
+    if (s && status == 200 && json_object_get(user, "online")
+        && ngx_http_chat_rt_str_field(user, "id", &uid) == NGX_OK
+        && ngx_http_chat_rt_join_presence(s, &uid) == NGX_ERROR)
+    {
+        status = 500;
+    }
+
+    ngx_http_chat_rt_acked(s, data, status, answer);
 }

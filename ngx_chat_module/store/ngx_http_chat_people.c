@@ -277,6 +277,15 @@ ngx_http_chat_view(const bson_t *doc, ngx_http_chat_rel_t *rel)
             ngx_http_chat_view_str("phone");
         }
 
+        /* online now: kept by the realtime endpoint */
+        if (ngx_http_chat_privacy_allows(doc, 1, they_have_me)) {
+            json_object_set_new(v, "online",
+                                json_boolean(bson_iter_init_find(&it, doc,
+                                                                 "online")
+                                             && BSON_ITER_HOLDS_BOOL(&it)
+                                             && bson_iter_bool(&it)));
+        }
+
         if (ngx_http_chat_privacy_allows(doc, 0, they_have_me)
             && bson_iter_init_find(&it, doc, "lastSeenAt")
             && BSON_ITER_HOLDS_DATE_TIME(&it))
