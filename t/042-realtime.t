@@ -12,7 +12,7 @@ our ($Got, %Id);
 *Id = \%ChatChats::Id;
 
 BEGIN {
-    ChatChats::init("642");
+    ChatChats::init("642", "chat_otp_resend_delay 1s;");
 }
 
 add_block_preprocessor(sub {
@@ -296,3 +296,27 @@ push @r, $e->{error}{code};
 $main::Got = "@r";
 --- response_body
 before:off online one-device-left:0 offline-at rest:off:seen hidden:hidden bob-events:0 invalid_value
+
+
+
+=== TEST 10: a logout closes the sockets of that session, not the others
+--- init
+ChatChats::setup();
+my @r;
+# two sessions of one user (two sign-ins of one number)
+my $phone = sprintf("+1628642%04d", ($$ % 10000 + 4) % 10000);
+$ChatChats::Tok{erin} = ChatAuth::sign_in($ChatChats::Twilio, $phone, "erin");
+Time::HiRes::sleep(2.2);
+$ChatChats::Tok{erin2} = ChatAuth::sign_in($ChatChats::Twilio, $phone, "erin");
+my $s1 = ChatRT::connect("erin2");
+my $s2 = ChatRT::connect("erin2");
+my $other = ChatRT::connect("erin");
+ChatChats::api(erin2 => POST => "/api/auth/logout", {});
+for my $s ($s1, $s2) {
+    my @e = ChatRT::drain($s, 1);
+    push @r, join ",", map { $_->{event} . ($_->{code} ? ":$_->{code}" : "") } @e;
+}
+push @r, "other:" . scalar(ChatRT::drain($other, 0.5));
+$main::Got = "@r";
+--- response_body
+session_revoked,close:1008 session_revoked,close:1008 other:0

@@ -9,6 +9,7 @@
  */
 
 
+#include "../realtime/ngx_http_chat_rt.h"
 #include "ngx_http_chat_auth.h"
 #include "ngx_http_chat_jwt.h"
 #include "../store/ngx_http_chat_users.h"
@@ -79,6 +80,8 @@ static const char  ngx_http_chat_session_revoke[] =
     "return 1";
 
 
+static void ngx_http_chat_session_gone(ngx_http_request_t *r,
+    ngx_str_t *sid);
 static ngx_int_t ngx_http_chat_session_created(ngx_http_request_t *r,
     redisReply *reply);
 static ngx_int_t ngx_http_chat_session_rotated(ngx_http_request_t *r,
@@ -555,11 +558,17 @@ static ngx_int_t
 ngx_http_chat_session_revoked_done(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t)
 {
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
     if (t->rc == NGX_ERROR) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "chat: session revoke failed in mongo: %s",
                       t->error.message);
     }
+
+    ngx_http_chat_session_gone(r, &ctx->session_id);
 
     /* Redis already refuses the session: the logout holds either way */
     return ngx_http_chat_send_json(r, NGX_HTTP_OK,
@@ -817,6 +826,25 @@ ngx_http_chat_session_deleted(ngx_http_request_t *r,
                                         "no such session");
     }
 
+    ngx_http_chat_session_gone(r, &ctx->params[0]);
+
     return ngx_http_chat_send_json(r, NGX_HTTP_OK,
                                    json_pack("{s:b}", "success", 1));
+}
+
+
+/* the sockets opened with a revoked session close (on every instance) */
+static void
+ngx_http_chat_session_gone(ngx_http_request_t *r, ngx_str_t *sid)
+{
+    json_t               *data;
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    data = json_pack("{s:s%}", "sessionId", sid->data, sid->len);
+
+    ngx_http_chat_rt_publish_as("user:", &ctx->user_id, 'r', &ctx->user_id,
+                                sid, "session_revoked", data);
+    json_decref(data);
 }

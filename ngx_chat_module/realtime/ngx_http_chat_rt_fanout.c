@@ -13,6 +13,7 @@
  *
  *     '-'  deliver to all       'x'  not to the user's own sockets
  *     'j'  join chat, deliver   'l'  deliver, then leave chat
+ *     'r'  to the sockets of one session (in the chat slot), then close
  */
 
 
@@ -504,6 +505,23 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
         if (msg[0] == 'l') {
             /* after this socket's link, the chat's links may change */
             ngx_http_chat_rt_leave_chat(s, &chat_id);
+        }
+
+        if (msg[0] == 'r') {
+            /* a revoked session: only its own sockets hear it, and go */
+            if (s->session_id.len != chat_id.len
+                || ngx_strncmp(s->session_id.data, chat_id.data,
+                               chat_id.len) != 0)
+            {
+                continue;
+            }
+
+            if (ngx_http_chat_ws_send_buf(s->ws, buf) == NGX_OK) {
+                ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_POLICY,
+                                       "session revoked");
+            }
+
+            continue;
         }
 
         /* a socket that fails here is closed and unlinked at once */
