@@ -93,7 +93,7 @@ main::dyn($block, as => "alice", request => "GET /api/users/profile",
 === TEST 2: a contact sees what "contacts" allows
 --- init
 main::dyn($block, as => "bob", request => "GET /api/users/$main::Id{alice}",
-    response_body_like => qr/^\{"user":\{"id":"$main::Id{alice}","name":"[^"]+","username":"zoe_$main::Run","avatar":"https:\/\/cdn.test\/z.png","bio":"hi","phone":"\Q$main::Phone{alice}\E","isContact":false,"isBlocked":false\}\}$/);
+    response_body_like => qr/^\{"user":\{"id":"$main::Id{alice}","name":"[^"]+","username":"zoe_$main::Run","avatar":"https:\/\/cdn.test\/z.png","bio":"hi","phone":"\Q$main::Phone{alice}\E","online":false,"isContact":false,"isBlocked":false\}\}$/);
 --- error_code: 200
 
 
@@ -101,7 +101,7 @@ main::dyn($block, as => "bob", request => "GET /api/users/$main::Id{alice}",
 === TEST 3: a stranger sees the name and the photo, not the about or number
 --- init
 main::dyn($block, as => "carol", request => "GET /api/users/$main::Id{alice}",
-    response_body_like => qr/^\{"user":\{"id":"$main::Id{alice}","name":"[^"]+","username":"zoe_$main::Run","avatar":"https:\/\/cdn.test\/z.png","isContact":false,"isBlocked":false\}\}$/);
+    response_body_like => qr/^\{"user":\{"id":"$main::Id{alice}","name":"[^"]+","username":"zoe_$main::Run","avatar":"https:\/\/cdn.test\/z.png","online":false,"isContact":false,"isBlocked":false\}\}$/);
 --- error_code: 200
 
 
