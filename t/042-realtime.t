@@ -320,3 +320,31 @@ push @r, "other:" . scalar(ChatRT::drain($other, 0.5));
 $main::Got = "@r";
 --- response_body
 session_revoked,close:1008 session_revoked,close:1008 other:0
+
+
+
+=== TEST 11: a forward reaches the target chat; my chat settings reach my devices only
+--- init
+ChatChats::setup();
+my @r;
+my $ab = main::private_chat("alice", "bob");
+my $ac = main::private_chat("alice", "carol");
+my $m = ChatChats::api(bob => POST => "/api/messages",
+    { chatId => $ab, tempId => "f11", type => "text", content => "pass it on" })
+    ->{message};
+my $a = ChatRT::connect("alice");
+my $b = ChatRT::connect("bob");
+my $c = ChatRT::connect("carol");
+ChatChats::api(alice => POST => "/api/messages/$m->{id}/forward",
+               { chatIds => [ $ac ] });
+my $e = ChatRT::wait_for($c, "new_message", 3);
+push @r, $e ? "$e->{data}{message}{content}:" . ($e->{data}{message}{chatId} eq $ac ? "ac" : "?") : "none";
+ChatRT::drain($a, 0.5);
+ChatRT::drain($b, 0.5);
+ChatChats::api(alice => PUT => "/api/chats/$ab/settings", { archived => JSON::PP::true });
+$e = ChatRT::wait_for($a, "chat_settings_updated", 3);
+push @r, $e && $e->{data}{chatId} eq $ab ? "mine" : "missing";
+push @r, "bob:" . scalar(ChatRT::drain($b, 0.7));
+$main::Got = "@r";
+--- response_body
+pass it on:ac mine bob:0

@@ -1594,6 +1594,8 @@ ngx_http_chat_forward_next(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        ngx_http_chat_rt_notify(r, json, 1);
+
         return ngx_http_chat_send_json(r, NGX_HTTP_CREATED, json);
     }
 

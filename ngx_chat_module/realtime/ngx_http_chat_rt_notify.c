@@ -44,6 +44,7 @@ void
 ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
     ngx_uint_t fresh)
 {
+    size_t                i;
     json_t               *message, *data, *chat, *v;
     ngx_str_t            *path, chat_id, me, arg;
     ngx_http_chat_ctx_t  *ctx;
@@ -75,6 +76,24 @@ ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
         ngx_http_chat_rt_publish_as("chat:", &chat_id, '-', &me, NULL,
                                     "new_message", data);
         json_decref(data);
+        return;
+    }
+
+    /* forwarded: a new message in each chat */
+    if (ngx_http_chat_rt_route_is(path, "/api/messages/:id/forward")) {
+        json_array_foreach(json_object_get(answer, "messages"), i, message) {
+            if (ngx_http_chat_rt_str_field(message, "chatId", &chat_id)
+                != NGX_OK)
+            {
+                continue;
+            }
+
+            data = json_pack("{s:O}", "message", message);
+            ngx_http_chat_rt_publish_as("chat:", &chat_id, '-', &me, NULL,
+                                        "new_message", data);
+            json_decref(data);
+        }
+
         return;
     }
 
@@ -161,12 +180,22 @@ ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
         return;
     }
 
+    /* my settings of a chat (mute, archive, pin): to my other devices */
+    if (ngx_http_chat_rt_route_is(path, "/api/chats/:id/settings")) {
+        chat_id = ctx->params[0];
+        data = json_pack("{s:s%,s:O}", "chatId", chat_id.data, chat_id.len,
+                         "settings", answer);
+        ngx_http_chat_rt_publish_as("user:", &me, '-', &me, NULL,
+                                    "chat_settings_updated", data);
+        json_decref(data);
+        return;
+    }
+
     /* group administration: the system message, then who joins or goes */
     if (r->method == NGX_HTTP_GET
         || path->len < sizeof("/api/chats/:id") - 1
         || ngx_strncmp(path->data, "/api/chats/:id",
-                       sizeof("/api/chats/:id") - 1) != 0
-        || ngx_http_chat_rt_route_is(path, "/api/chats/:id/settings"))
+                       sizeof("/api/chats/:id") - 1) != 0)
     {
         return;
     }
