@@ -1,6 +1,7 @@
 # The realtime endpoint across workers and instances: two workers sharing
 # sockets of one user, a second NGINX on the same Redis and MongoDB, the
-# Redis connections cut mid-session, and a reload with 1,000 open sockets.
+# Redis connections cut and Redis restarted mid-session, and a reload with
+# 1,000 open sockets.
 
 use Test::Nginx::Socket 'no_plan';
 use ChatTest;
@@ -177,7 +178,62 @@ acked after cut
 
 
 
-=== TEST 4: a reload with 1,000 open sockets: each gets 1001, old workers go
+=== TEST 4: Redis restarted mid-session (its data saved and loaded back)
+--- init
+ChatChats::setup();
+my @r;
+my $chat = ChatChats::api(alice => POST => "/api/chats/private",
+                          { userId => $ChatChats::Id{bob} })->{chat}{id};
+my $a = ChatRT::connect("alice");
+my $b = ChatRT::connect("bob");
+my $port = $ENV{TEST_NGINX_REDIS_PORT};
+# started again as tools/services starts it, from its own settings
+my %conf;
+for my $k (qw(dir pidfile logfile)) {
+    my @kv = split /\n/, `redis-cli -p $port CONFIG GET $k`;
+    $conf{$k} = $kv[1];
+}
+# the sign-in sessions live in Redis: saved on the way down, loaded back
+system("redis-cli -p $port SHUTDOWN SAVE >/dev/null 2>&1");
+for (1 .. 100) {
+    last unless IO::Socket::INET->new("127.0.0.1:$port");
+    Time::HiRes::sleep(0.05);
+}
+Time::HiRes::sleep(0.5);
+ChatRT::send_event($a, "send_message",
+    { chatId => $chat, tempId => "down4", type => "text", content => "while down" }, 1);
+my $down = ChatRT::wait_for($a, "error", 5, 1);
+push @r, "down:" . ($down ? $down->{status} : "no-answer");
+system("redis-server", "--port", $port, "--bind", "127.0.0.1",
+       "--save", "", "--appendonly", "no", "--dir", $conf{dir},
+       "--daemonize", "yes", "--pidfile", $conf{pidfile},
+       "--logfile", $conf{logfile}) == 0 or die "restart";
+for (1 .. 100) {
+    last if IO::Socket::INET->new("127.0.0.1:$port");
+    Time::HiRes::sleep(0.05);
+}
+# the module reconnects with backoff (at most chat_redis_backoff_max)
+Time::HiRes::sleep(5.5);
+ChatRT::send_event($a, "send_message",
+    { chatId => $chat, tempId => "up4", type => "text", content => "after restart" }, 2);
+my $ack = ChatRT::wait_for($a, "ack", 5, 2);
+push @r, $ack ? "acked" : "no-ack";
+my $e;
+do {
+    $e = ChatRT::wait_for($b, "new_message", 5);
+} while ($e && $e->{data}{message}{content} ne "after restart");
+push @r, $e ? $e->{data}{message}{content} : "lost";
+$main::Got = "@r";
+--- timeout: 60
+--- response_body
+down:503 acked after restart
+--- no_error_log
+[alert]
+[emerg]
+
+
+
+=== TEST 5: a reload with 1,000 open sockets: each gets 1001, old workers go
 --- init
 ChatChats::setup();
 my @r;
