@@ -348,3 +348,35 @@ push @r, "bob:" . scalar(ChatRT::drain($b, 0.7));
 $main::Got = "@r";
 --- response_body
 pass it on:ac mine bob:0
+
+
+
+=== TEST 12: typing ends by itself: after 5 s, when the typer goes, on stop
+--- init
+ChatChats::setup();
+my @r;
+my $chat = main::private_chat("alice", "bob");
+my $a = ChatRT::connect("alice");
+my $b = ChatRT::connect("bob");
+my $t0 = Time::HiRes::time();
+ChatRT::send_event($b, "typing_start", { chatId => $chat });
+my $e = ChatRT::wait_for($a, "user_typing", 3);
+push @r, $e->{data}{isTyping} ? "start" : "?";
+$e = ChatRT::wait_for($a, "user_typing", 8);
+my $after = Time::HiRes::time() - $t0;
+push @r, (!$e->{data}{isTyping} && $after > 4.5 && $after < 7) ? "expired" : "not-expired:$after";
+ChatRT::send_event($b, "typing_start", { chatId => $chat });
+ChatRT::wait_for($a, "user_typing", 3);
+ChatRT::send_event($b, "typing_stop", { chatId => $chat });
+$e = ChatRT::wait_for($a, "user_typing", 3);
+push @r, $e->{data}{isTyping} ? "?" : "stopped";
+Time::HiRes::sleep(1.1);
+ChatRT::send_event($b, "typing_start", { chatId => $chat });
+ChatRT::wait_for($a, "user_typing", 3);
+close $b;
+$e = ChatRT::wait_for($a, "user_typing", 3);
+push @r, $e && !$e->{data}{isTyping} ? "gone" : "stuck";
+$main::Got = "@r";
+--- timeout: 30
+--- response_body
+start expired stopped gone

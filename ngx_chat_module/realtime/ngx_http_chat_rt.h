@@ -16,6 +16,13 @@
 typedef struct ngx_http_chat_rt_session_s  ngx_http_chat_rt_session_t;
 
 
+/* a socket's typing, made at its first typing_start */
+typedef struct {
+    ngx_event_t                  ev;          /* it ends by itself */
+    u_char                       chat[NGX_HTTP_CHAT_RT_ID_LEN];
+} ngx_http_chat_rt_typing_t;
+
+
 /* the answer of a route run for an event: status and JSON (owned) */
 typedef void (*ngx_http_chat_rt_done_pt)(ngx_http_chat_rt_session_t *s,
     void *data, ngx_uint_t status, json_t *answer);
@@ -52,6 +59,7 @@ struct ngx_http_chat_rt_session_s {
     ngx_event_t                  auth_timer;
 
     ngx_msec_t                   typing_at;   /* the last typing event */
+    ngx_http_chat_rt_typing_t   *typing;
 
     json_t                      *pending;     /* events waiting their turn */
     ngx_uint_t                   ops;         /* events running routes */

@@ -17,6 +17,7 @@
 
 #define NGX_HTTP_CHAT_RT_SYNC_MAX     100    /* then page over REST */
 #define NGX_HTTP_CHAT_RT_TYPING_GAP   1000   /* ms between typing events */
+#define NGX_HTTP_CHAT_RT_TYPING_TTL   5000   /* typing ends by itself */
 #define NGX_HTTP_CHAT_RT_PENDING_MAX  256    /* events waiting their turn */
 
 
@@ -81,6 +82,9 @@ static void ngx_http_chat_rt_typing_stop(ngx_http_chat_rt_session_t *s,
     json_t *data, json_t *id);
 static void ngx_http_chat_rt_typing(ngx_http_chat_rt_session_t *s,
     json_t *data, json_t *id, ngx_uint_t on);
+static void ngx_http_chat_rt_typing_publish(ngx_http_chat_rt_session_t *s,
+    ngx_str_t *chat_id, ngx_uint_t on);
+static void ngx_http_chat_rt_typing_expired(ngx_event_t *ev);
 static void ngx_http_chat_rt_delivered(ngx_http_chat_rt_session_t *s,
     json_t *data, json_t *id);
 static void ngx_http_chat_rt_read(ngx_http_chat_rt_session_t *s,
@@ -182,6 +186,7 @@ ngx_http_chat_rt_open(ngx_http_chat_ws_t *ws)
 static void
 ngx_http_chat_rt_close(ngx_http_chat_ws_t *ws)
 {
+    ngx_str_t                    chat_id;
     ngx_http_chat_rt_session_t  *s;
 
     s = ws->data;
@@ -192,6 +197,18 @@ ngx_http_chat_rt_close(ngx_http_chat_ws_t *ws)
 
     if (s->auth_timer.timer_set) {
         ngx_del_timer(&s->auth_timer);
+    }
+
+    if (s->typing) {
+        if (s->typing->ev.timer_set) {
+            /* gone while typing: the others see it stop */
+            ngx_del_timer(&s->typing->ev);
+            chat_id.data = s->typing->chat;
+            chat_id.len = NGX_HTTP_CHAT_RT_ID_LEN;
+            ngx_http_chat_rt_typing_publish(s, &chat_id, 0);
+        }
+
+        ngx_free(s->typing);
     }
 
     ngx_http_chat_rt_calls_detach(s);
@@ -904,14 +921,15 @@ ngx_http_chat_rt_typing_stop(ngx_http_chat_rt_session_t *s, json_t *data,
 
 /*
  * Typing is never stored: it goes to the chat's other members, at most
- * one a second, and clients drop it after expiresIn.
+ * one a second, and ends by itself: typing_stop, another chat, the
+ * socket closing, or NGX_HTTP_CHAT_RT_TYPING_TTL without a new start.
  */
 static void
 ngx_http_chat_rt_typing(ngx_http_chat_rt_session_t *s, json_t *data,
     json_t *id, ngx_uint_t on)
 {
-    json_t     *event;
-    ngx_str_t   chat_id, me;
+    ngx_str_t                  chat_id, old;
+    ngx_http_chat_rt_typing_t  *t;
 
     if (ngx_http_chat_rt_oid(data, "chatId") == NULL) {
         ngx_http_chat_rt_error(s, id, "invalid_value",
@@ -926,26 +944,90 @@ ngx_http_chat_rt_typing(ngx_http_chat_rt_session_t *s, json_t *data,
         return;
     }
 
-    if (on && ngx_current_msec - s->typing_at < NGX_HTTP_CHAT_RT_TYPING_GAP
-        && s->typing_at)
+    t = s->typing;
+
+    if (!on) {
+        if (t && t->ev.timer_set) {
+            ngx_del_timer(&t->ev);
+        }
+
+        s->typing_at = 0;
+        ngx_http_chat_rt_typing_publish(s, &chat_id, 0);
+        return;
+    }
+
+    if (t == NULL) {
+        t = ngx_calloc(sizeof(ngx_http_chat_rt_typing_t), ngx_cycle->log);
+        if (t == NULL) {
+            return;
+        }
+
+        t->ev.handler = ngx_http_chat_rt_typing_expired;
+        t->ev.data = s;
+        t->ev.log = ngx_cycle->log;
+        t->ev.cancelable = 1;
+        s->typing = t;
+    }
+
+    if (t->ev.timer_set
+        && ngx_strncmp(t->chat, chat_id.data, NGX_HTTP_CHAT_RT_ID_LEN) != 0)
+    {
+        /* typing somewhere else now */
+        old.data = t->chat;
+        old.len = NGX_HTTP_CHAT_RT_ID_LEN;
+        ngx_http_chat_rt_typing_publish(s, &old, 0);
+        s->typing_at = 0;
+    }
+
+    ngx_memcpy(t->chat, chat_id.data, NGX_HTTP_CHAT_RT_ID_LEN);
+    ngx_add_timer(&t->ev, NGX_HTTP_CHAT_RT_TYPING_TTL);
+
+    if (s->typing_at
+        && ngx_current_msec - s->typing_at < NGX_HTTP_CHAT_RT_TYPING_GAP)
     {
         return;     /* rate-limited: the last one still stands */
     }
 
-    s->typing_at = on ? ngx_current_msec : 0;
+    s->typing_at = ngx_current_msec;
+    ngx_http_chat_rt_typing_publish(s, &chat_id, 1);
+}
+
+
+static void
+ngx_http_chat_rt_typing_publish(ngx_http_chat_rt_session_t *s,
+    ngx_str_t *chat_id, ngx_uint_t on)
+{
+    json_t     *event;
+    ngx_str_t   me;
 
     me.data = s->user;
     me.len = NGX_HTTP_CHAT_RT_ID_LEN;
 
     event = json_pack("{s:s%,s:s%,s:b,s:i}",
-                      "chatId", chat_id.data, chat_id.len,
+                      "chatId", chat_id->data, chat_id->len,
                       "userId", me.data, me.len,
                       "isTyping", (int) on,
-                      "expiresIn", 5000);
+                      "expiresIn", on ? NGX_HTTP_CHAT_RT_TYPING_TTL : 0);
 
-    ngx_http_chat_rt_publish_as("chat:", &chat_id, 'x', &me, NULL,
+    ngx_http_chat_rt_publish_as("chat:", chat_id, 'x', &me, NULL,
                                 "user_typing", event);
     json_decref(event);
+}
+
+
+static void
+ngx_http_chat_rt_typing_expired(ngx_event_t *ev)
+{
+    ngx_str_t                    chat_id;
+    ngx_http_chat_rt_session_t  *s;
+
+    s = ev->data;
+
+    chat_id.data = s->typing->chat;
+    chat_id.len = NGX_HTTP_CHAT_RT_ID_LEN;
+
+    s->typing_at = 0;
+    ngx_http_chat_rt_typing_publish(s, &chat_id, 0);
 }
 
 
