@@ -106,6 +106,13 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       NGX_HTTP_CHAT_HANDLER_WS,
       NULL },
 
+    { ngx_string("chat_socketio"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_chat_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_CHAT_HANDLER_SOCKETIO,
+      NULL },
+
     { ngx_string("chat_ws_echo"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_chat_set_handler,
@@ -829,6 +836,13 @@ ngx_http_chat_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     case NGX_HTTP_CHAT_HANDLER_WS:
         hlcf->handler = ngx_http_chat_ws_handler;
         clcf->ws.app = &ngx_http_chat_rt_app;
+        cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_chat_module);
+        cmcf->realtime = 1;
+        break;
+
+    case NGX_HTTP_CHAT_HANDLER_SOCKETIO:
+        hlcf->handler = ngx_http_chat_sio_handler;
+        clcf->ws.app = &ngx_http_chat_sio_app;
         cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_chat_module);
         cmcf->realtime = 1;
         break;

@@ -14,6 +14,7 @@
 
 
 typedef struct ngx_http_chat_rt_session_s  ngx_http_chat_rt_session_t;
+typedef struct ngx_http_chat_sio_s  ngx_http_chat_sio_t;
 
 
 /* a socket's typing, made at its first typing_start */
@@ -60,6 +61,7 @@ struct ngx_http_chat_rt_session_s {
 
     ngx_msec_t                   typing_at;   /* the last typing event */
     ngx_http_chat_rt_typing_t   *typing;
+    ngx_http_chat_sio_t         *sio;         /* a Socket.IO socket */
 
     json_t                      *pending;     /* events waiting their turn */
     ngx_uint_t                   ops;         /* events running routes */
@@ -73,6 +75,13 @@ struct ngx_http_chat_rt_session_s {
 
 /* ngx_http_chat_rt_session.c */
 extern ngx_http_chat_ws_app_t  ngx_http_chat_rt_app;
+
+ngx_http_chat_rt_session_t *ngx_http_chat_rt_session_create(
+    ngx_http_chat_ws_t *ws);
+void ngx_http_chat_rt_session_free(ngx_http_chat_ws_t *ws);
+void ngx_http_chat_rt_event(ngx_http_chat_rt_session_t *s, json_t *env);
+void ngx_http_chat_rt_start_auth(ngx_http_chat_rt_session_t *s,
+    ngx_str_t *token, json_t *id);
 
 void ngx_http_chat_rt_emit(ngx_http_chat_rt_session_t *s, const char *event,
     json_t *data, json_t *id);
@@ -104,6 +113,17 @@ ngx_int_t ngx_http_chat_rt_join_presence(ngx_http_chat_rt_session_t *s,
     ngx_str_t *user_id);
 ngx_uint_t ngx_http_chat_rt_in_chat(ngx_http_chat_rt_session_t *s,
     ngx_str_t *chat_id);
+
+/* ngx_http_chat_sio.c: Engine.IO v4 and Socket.IO v5 */
+extern ngx_http_chat_ws_app_t  ngx_http_chat_sio_app;
+
+ngx_int_t ngx_http_chat_sio_handler(ngx_http_request_t *r);
+void ngx_http_chat_sio_emit(ngx_http_chat_rt_session_t *s, const char *event,
+    json_t *data, json_t *id);
+void ngx_http_chat_sio_ack(ngx_http_chat_rt_session_t *s, json_t *id,
+    ngx_uint_t status, json_t *answer);
+ngx_http_chat_ws_buf_t *ngx_http_chat_sio_frame(u_char *envelope,
+    size_t len);
 
 /* ngx_http_chat_rt_presence.c */
 void ngx_http_chat_rt_presence(u_char *user, ngx_uint_t online);

@@ -460,10 +460,11 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
     ngx_str_t                    chat_id;
     ngx_queue_t                 *q, *next;
     ngx_http_chat_rt_link_t     *link;
-    ngx_http_chat_ws_buf_t      *buf;
+    ngx_http_chat_ws_buf_t      *buf, *sio_buf, *b;
     ngx_http_chat_rt_session_t  *s;
 
     origin = msg + 1;
+    sio_buf = NULL;
     chat = msg + 1 + NGX_HTTP_CHAT_RT_ID_LEN;
 
     chat_id.data = chat;
@@ -507,6 +508,24 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
             ngx_http_chat_rt_leave_chat(s, &chat_id);
         }
 
+        /* a Socket.IO socket: the same event as an EVENT packet */
+        b = buf;
+
+        if (s->sio) {
+            if (sio_buf == NULL) {
+                sio_buf = ngx_http_chat_sio_frame(
+                              msg + NGX_HTTP_CHAT_RT_HEADER,
+                              len - NGX_HTTP_CHAT_RT_HEADER);
+                if (sio_buf == NULL) {
+                    continue;
+                }
+
+                sio_buf->refs = 1;
+            }
+
+            b = sio_buf;
+        }
+
         if (msg[0] == 'r') {
             /* a revoked session: only its own sockets hear it, and go */
             if (s->session_id.len != chat_id.len
@@ -516,7 +535,7 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
                 continue;
             }
 
-            if (ngx_http_chat_ws_send_buf(s->ws, buf) == NGX_OK) {
+            if (ngx_http_chat_ws_send_buf(s->ws, b) == NGX_OK) {
                 ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_POLICY,
                                        "session revoked");
             }
@@ -525,10 +544,14 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
         }
 
         /* a socket that fails here is closed and unlinked at once */
-        (void) ngx_http_chat_ws_send_buf(s->ws, buf);
+        (void) ngx_http_chat_ws_send_buf(s->ws, b);
     }
 
     ngx_http_chat_ws_buf_release(buf);
+
+    if (sio_buf) {
+        ngx_http_chat_ws_buf_release(sio_buf);
+    }
     ngx_http_chat_rt_release(ch);
 }
 

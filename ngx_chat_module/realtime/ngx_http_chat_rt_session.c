@@ -60,8 +60,6 @@ static const char *ngx_http_chat_rt_oid(json_t *data, const char *name);
 
 static void ngx_http_chat_rt_authenticate(ngx_http_chat_rt_session_t *s,
     json_t *data, json_t *id);
-static void ngx_http_chat_rt_start_auth(ngx_http_chat_rt_session_t *s,
-    ngx_str_t *token, json_t *id);
 static void ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s,
     void *data, ngx_uint_t status, json_t *answer);
 static void ngx_http_chat_rt_chats_page(ngx_http_chat_rt_session_t *s,
@@ -139,6 +137,28 @@ static ngx_http_chat_rt_event_t  ngx_http_chat_rt_events[] = {
 static ngx_int_t
 ngx_http_chat_rt_open(ngx_http_chat_ws_t *ws)
 {
+    ngx_http_chat_rt_session_t  *s;
+
+    s = ngx_http_chat_rt_session_create(ws);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ws->token.len) {
+        ngx_http_chat_rt_start_auth(s, &ws->token, NULL);
+
+    } else {
+        ngx_add_timer(&s->auth_timer, ws->conf->auth_timeout);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a session on a socket, not yet authenticated (Socket.IO's too) */
+ngx_http_chat_rt_session_t *
+ngx_http_chat_rt_session_create(ngx_http_chat_ws_t *ws)
+{
     ngx_connection_t            *c;
     ngx_http_chat_rt_session_t  *s;
 
@@ -146,13 +166,13 @@ ngx_http_chat_rt_open(ngx_http_chat_ws_t *ws)
 
     s = ngx_calloc(sizeof(ngx_http_chat_rt_session_t), c->log);
     if (s == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     s->addr_text.data = ngx_alloc(c->addr_text.len, c->log);
     if (s->addr_text.data == NULL) {
         ngx_free(s);
-        return NGX_ERROR;
+        return NULL;
     }
 
     ngx_memcpy(s->addr_text.data, c->addr_text.data, c->addr_text.len);
@@ -172,19 +192,19 @@ ngx_http_chat_rt_open(ngx_http_chat_ws_t *ws)
 
     ws->data = s;
 
-    if (ws->token.len) {
-        ngx_http_chat_rt_start_auth(s, &ws->token, NULL);
-
-    } else {
-        ngx_add_timer(&s->auth_timer, ws->conf->auth_timeout);
-    }
-
-    return NGX_OK;
+    return s;
 }
 
 
 static void
 ngx_http_chat_rt_close(ngx_http_chat_ws_t *ws)
+{
+    ngx_http_chat_rt_session_free(ws);
+}
+
+
+void
+ngx_http_chat_rt_session_free(ngx_http_chat_ws_t *ws)
 {
     ngx_str_t                    chat_id;
     ngx_http_chat_rt_session_t  *s;
@@ -257,6 +277,11 @@ ngx_http_chat_rt_emit(ngx_http_chat_rt_session_t *s, const char *event,
     char    *text;
     json_t  *env;
 
+    if (s->sio) {
+        ngx_http_chat_sio_emit(s, event, data, id);
+        return;
+    }
+
     env = json_pack("{s:s,s:o*}", "event", event, "data", data);
     if (env == NULL) {
         return;
@@ -286,6 +311,11 @@ ngx_http_chat_rt_ack(ngx_http_chat_rt_session_t *s, json_t *id,
 {
     char    *text;
     json_t  *env, *err;
+
+    if (s->sio) {
+        ngx_http_chat_sio_ack(s, id, status, answer);
+        return;
+    }
 
     if (status < 300) {
         env = json_pack("{s:s,s:O}", "event", "ack", "data", answer);
@@ -355,28 +385,35 @@ ngx_http_chat_rt_message(ngx_http_chat_ws_t *ws, ngx_uint_t opcode,
         return;
     }
 
-    /*
-     * One event at a time per socket, in the order sent: a client that
-     * sends m1 then m2 gets them stored (and numbered) in that order.
-     */
+    ngx_http_chat_rt_event(s, env);
+    json_decref(env);
+}
+
+
+/*
+ * One event at a time per socket, in the order sent: a client that sends
+ * m1 then m2 gets them stored (and numbered) in that order.  env is
+ * borrowed.
+ */
+void
+ngx_http_chat_rt_event(ngx_http_chat_rt_session_t *s, json_t *env)
+{
     if (s->ops || s->pending) {
         if (s->pending == NULL) {
             s->pending = json_array();
         }
 
         if (json_array_size(s->pending) >= NGX_HTTP_CHAT_RT_PENDING_MAX) {
-            json_decref(env);
-            ngx_http_chat_ws_close(ws, NGX_HTTP_CHAT_WS_POLICY,
+            ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_POLICY,
                                    "too many events waiting");
             return;
         }
 
-        json_array_append_new(s->pending, env);
+        json_array_append(s->pending, env);
         return;
     }
 
     ngx_http_chat_rt_dispatch(s, env);
-    json_decref(env);
 }
 
 
@@ -600,7 +637,7 @@ ngx_http_chat_rt_authenticate(ngx_http_chat_rt_session_t *s, json_t *data,
 }
 
 
-static void
+void
 ngx_http_chat_rt_start_auth(ngx_http_chat_rt_session_t *s, ngx_str_t *token,
     json_t *id)
 {

@@ -1,0 +1,649 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * Socket.IO v5 over Engine.IO v4: a second codec in front of the same
+ * event router as the plain endpoint.  An EVENT ["name", data] with an
+ * ack id becomes the event {"event": name, "data": data, "id": ackid};
+ * what the router emits becomes EVENT packets, its answers ACK packets.
+ *
+ *     Engine.IO:  0 open  1 close  2 ping  3 pong  4 message  5 upgrade
+ *                 6 noop
+ *     Socket.IO:  0 CONNECT  1 DISCONNECT  2 EVENT  3 ACK
+ *                 4 CONNECT_ERROR  5 BINARY_EVENT  6 BINARY_ACK
+ */
+
+
+#include <openssl/rand.h>
+
+#include "ngx_http_chat_rt.h"
+#include "ngx_http_chat_sio.h"
+
+
+static ngx_int_t ngx_http_chat_sio_open(ngx_http_chat_ws_t *ws);
+static void ngx_http_chat_sio_message(ngx_http_chat_ws_t *ws,
+    ngx_uint_t opcode, u_char *data, size_t len);
+static void ngx_http_chat_sio_close(ngx_http_chat_ws_t *ws);
+static void ngx_http_chat_sio_packet(ngx_http_chat_rt_session_t *s,
+    u_char *p, size_t len);
+static void ngx_http_chat_sio_connect(ngx_http_chat_rt_session_t *s,
+    u_char *p, size_t len);
+static void ngx_http_chat_sio_event(ngx_http_chat_rt_session_t *s,
+    u_char *p, size_t len);
+static void ngx_http_chat_sio_heartbeat(ngx_event_t *ev);
+static ngx_int_t ngx_http_chat_sio_upgrade(ngx_http_request_t *r,
+    ngx_str_t *sid);
+static ngx_int_t ngx_http_chat_sio_polling(ngx_http_request_t *r,
+    ngx_str_t *sid);
+static void ngx_http_chat_sio_send_json(ngx_http_chat_rt_session_t *s,
+    const char *prefix, json_t *id, json_t *json, ngx_uint_t bracket);
+
+
+ngx_http_chat_ws_app_t  ngx_http_chat_sio_app = {
+    ngx_http_chat_sio_open,
+    ngx_http_chat_sio_message,
+    ngx_http_chat_sio_close
+};
+
+
+/* 20 characters of base64url: an Engine.IO or a Socket.IO id */
+void
+ngx_http_chat_sio_id(u_char *out)
+{
+    u_char      raw[15];
+    ngx_str_t   src, dst;
+    ngx_msec_t  now;
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        /* unpredictable ids matter little here: unique ones do */
+        now = ngx_current_msec;
+        ngx_memzero(raw, sizeof(raw));
+        ngx_memcpy(raw, &now, sizeof(now));
+        ngx_memcpy(raw + sizeof(now), &ngx_pid, sizeof(ngx_pid_t));
+    }
+
+    src.data = raw;
+    src.len = sizeof(raw);
+    dst.data = out;
+
+    ngx_encode_base64url(&dst, &src);
+}
+
+
+/* the open packet: the session's id and the heartbeat it must keep */
+size_t
+ngx_http_chat_sio_open_packet(u_char *buf, size_t size, u_char *sid,
+    ngx_http_chat_ws_conf_t *conf, ngx_uint_t upgrades)
+{
+    return ngx_snprintf(buf, size,
+                        "0{\"sid\":\"%*s\",\"upgrades\":[%s],"
+                        "\"pingInterval\":%M,\"pingTimeout\":%M,"
+                        "\"maxPayload\":%uz}",
+                        (size_t) NGX_HTTP_CHAT_SIO_ID_LEN, sid,
+                        upgrades ? "\"websocket\"" : "",
+                        conf->ping_interval, conf->pong_timeout,
+                        conf->max_message)
+           - buf;
+}
+
+
+static ngx_int_t
+ngx_http_chat_sio_open(ngx_http_chat_ws_t *ws)
+{
+    u_char                       buf[256];
+    size_t                       len;
+    ngx_http_chat_sio_t         *sio;
+    ngx_http_chat_rt_session_t  *s;
+
+    s = ngx_http_chat_rt_session_create(ws);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    sio = ngx_calloc(sizeof(ngx_http_chat_sio_t), ws->connection->log);
+    if (sio == NULL) {
+        ngx_http_chat_rt_session_free(ws);
+        return NGX_ERROR;
+    }
+
+    s->sio = sio;
+    sio->session = s;
+
+    ngx_http_chat_sio_id(sio->eio_sid);
+    ngx_http_chat_sio_id(sio->sid);
+
+    sio->heartbeat.handler = ngx_http_chat_sio_heartbeat;
+    sio->heartbeat.data = sio;
+    sio->heartbeat.log = ws->connection->log;
+    sio->heartbeat.cancelable = 1;
+    ngx_add_timer(&sio->heartbeat, ws->conf->ping_interval);
+
+    /* a CONNECT is due within the authentication timeout */
+    ngx_add_timer(&s->auth_timer, ws->conf->auth_timeout);
+
+    len = ngx_http_chat_sio_open_packet(buf, sizeof(buf), sio->eio_sid,
+                                        ws->conf, 0);
+
+    (void) ngx_http_chat_ws_send(ws, NGX_HTTP_CHAT_WS_TEXT, buf, len);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_chat_sio_close(ngx_http_chat_ws_t *ws)
+{
+    ngx_http_chat_rt_session_t  *s;
+
+    s = ws->data;
+
+    if (s && s->sio) {
+        if (s->sio->heartbeat.timer_set) {
+            ngx_del_timer(&s->sio->heartbeat);
+        }
+
+        ngx_free(s->sio);
+        s->sio = NULL;
+    }
+
+    ngx_http_chat_rt_session_free(ws);
+}
+
+
+/* Engine.IO pings from the server (v4); no pong in time closes */
+static void
+ngx_http_chat_sio_heartbeat(ngx_event_t *ev)
+{
+    ngx_http_chat_sio_t         *sio;
+    ngx_http_chat_rt_session_t  *s;
+
+    sio = ev->data;
+    s = sio->session;
+
+    if (sio->waiting_pong) {
+        ngx_log_error(NGX_LOG_INFO, s->ws->connection->log, 0,
+                      "chat socket.io: no pong in time, closing");
+        ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_GOING_AWAY,
+                               "ping timeout");
+        return;
+    }
+
+    sio->waiting_pong = 1;
+    ngx_add_timer(ev, s->ws->conf->pong_timeout);
+
+    (void) ngx_http_chat_ws_send(s->ws, NGX_HTTP_CHAT_WS_TEXT,
+                                 (u_char *) "2", 1);
+}
+
+
+static void
+ngx_http_chat_sio_message(ngx_http_chat_ws_t *ws, ngx_uint_t opcode,
+    u_char *p, size_t len)
+{
+    u_char                       buf[64];
+    ngx_http_chat_rt_session_t  *s;
+
+    s = ws->data;
+
+    if (opcode != NGX_HTTP_CHAT_WS_TEXT) {
+        /* binary attachments are refused where their packet was */
+        return;
+    }
+
+    if (len == 0) {
+        ngx_http_chat_ws_close(ws, NGX_HTTP_CHAT_WS_PROTOCOL,
+                               "empty Engine.IO packet");
+        return;
+    }
+
+    switch (p[0]) {
+
+    case '2':   /* a ping ("2probe" when upgrading): answered in kind */
+        if (len > sizeof(buf)) {
+            len = sizeof(buf);
+        }
+
+        buf[0] = '3';
+        ngx_memcpy(buf + 1, p + 1, len - 1);
+        (void) ngx_http_chat_ws_send(ws, NGX_HTTP_CHAT_WS_TEXT, buf, len);
+        return;
+
+    case '3':   /* the pong of our ping */
+        if (s->sio->waiting_pong) {
+            s->sio->waiting_pong = 0;
+
+            if (s->sio->heartbeat.timer_set) {
+                ngx_del_timer(&s->sio->heartbeat);
+            }
+
+            ngx_add_timer(&s->sio->heartbeat, ws->conf->ping_interval);
+        }
+
+        return;
+
+    case '4':
+        ngx_http_chat_sio_packet(s, p + 1, len - 1);
+        return;
+
+    case '1':
+        ngx_http_chat_ws_close(ws, NGX_HTTP_CHAT_WS_NORMAL, NULL);
+        return;
+
+    case '5':   /* upgrade, noop: nothing to do on a WebSocket */
+    case '6':
+        return;
+
+    default:
+        ngx_http_chat_ws_close(ws, NGX_HTTP_CHAT_WS_PROTOCOL,
+                               "unknown Engine.IO packet");
+        return;
+    }
+}
+
+
+/* a Socket.IO packet, from a WebSocket frame or a polling payload */
+static void
+ngx_http_chat_sio_packet(ngx_http_chat_rt_session_t *s, u_char *p,
+    size_t len)
+{
+    json_t  *err;
+
+    if (len == 0) {
+        return;
+    }
+
+    switch (p[0]) {
+
+    case '0':
+        ngx_http_chat_sio_connect(s, p + 1, len - 1);
+        return;
+
+    case '1':
+        ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_NORMAL, NULL);
+        return;
+
+    case '2':
+        if (s->sio->connected) {
+            ngx_http_chat_sio_event(s, p + 1, len - 1);
+        }
+
+        return;
+
+    case '5':
+    case '6':
+        err = json_pack("{s:{s:s,s:s}}", "error", "code",
+                        "binary_unsupported", "message",
+                        "binary attachments are not supported");
+        ngx_http_chat_sio_send_json(s, "42[\"error\",", NULL, err, 1);
+        json_decref(err);
+        return;
+
+    default:    /* ACK and CONNECT_ERROR from a client: nothing to do */
+        return;
+    }
+}
+
+
+/*
+ * CONNECT [/namespace,][{auth}]: with {"token"} the socket authenticates
+ * before the CONNECT is answered (CONNECT_ERROR when it cannot); without,
+ * the seed's "authenticate" event does it after.
+ */
+static void
+ngx_http_chat_sio_connect(ngx_http_chat_rt_session_t *s, u_char *p,
+    size_t len)
+{
+    u_char        buf[64];
+    json_t       *auth, *token;
+    ngx_str_t     tok;
+    json_error_t  err;
+
+    if (s->sio->connected || s->sio->connecting) {
+        return;
+    }
+
+    if (len && p[0] == '/') {
+        if (len == 1 || p[1] == ',') {
+            p += (len == 1) ? 1 : 2;
+            len -= (len == 1) ? 1 : 2;
+
+        } else {
+            (void) ngx_http_chat_ws_send(s->ws, NGX_HTTP_CHAT_WS_TEXT,
+                                 (u_char *) "44{\"message\":\"Invalid "
+                                 "namespace\"}",
+                                 sizeof("44{\"message\":\"Invalid "
+                                        "namespace\"}") - 1);
+            return;
+        }
+    }
+
+    auth = len ? json_loadb((const char *) p, len, 0, &err) : NULL;
+    token = json_object_get(auth, "token");
+
+    if (json_is_string(token) && json_string_length(token)
+        && json_string_length(token) <= 4096)
+    {
+        tok.data = (u_char *) json_string_value(token);
+        tok.len = json_string_length(token);
+
+        s->sio->connecting = 1;
+        ngx_http_chat_rt_start_auth(s, &tok, NULL);
+        json_decref(auth);
+        return;
+    }
+
+    json_decref(auth);
+
+    s->sio->connected = 1;
+
+    len = ngx_snprintf(buf, sizeof(buf), "40{\"sid\":\"%*s\"}",
+                       (size_t) NGX_HTTP_CHAT_SIO_ID_LEN, s->sio->sid)
+          - buf;
+    (void) ngx_http_chat_ws_send(s->ws, NGX_HTTP_CHAT_WS_TEXT, buf, len);
+}
+
+
+/* EVENT [ackid]["name", data] -> {"event", "data", "id"} */
+static void
+ngx_http_chat_sio_event(ngx_http_chat_rt_session_t *s, u_char *p,
+    size_t len)
+{
+    u_char       *last;
+    json_t       *args, *env, *name, *data;
+    json_int_t    ack;
+    ngx_uint_t    has_ack;
+    json_error_t  err;
+
+    last = p + len;
+    ack = 0;
+    has_ack = 0;
+
+    while (p < last && *p >= '0' && *p <= '9' && ack < 1000000000) {
+        ack = ack * 10 + (*p++ - '0');
+        has_ack = 1;
+    }
+
+    args = json_loadb((const char *) p, last - p, JSON_REJECT_DUPLICATES,
+                      &err);
+    name = json_array_get(args, 0);
+
+    if (!json_is_array(args) || !json_is_string(name)) {
+        /* answered by the router like any malformed event */
+        json_decref(args);
+        env = json_pack("{s:n}", "event");
+        if (env == NULL) {
+            return;
+        }
+
+        if (has_ack) {
+            json_object_set_new(env, "id", json_integer(ack));
+        }
+
+        ngx_http_chat_rt_event(s, env);
+        json_decref(env);
+        return;
+    }
+
+    data = json_array_get(args, 1);
+
+    env = json_pack("{s:O,s:O*}", "event", name, "data",
+                    data ? data : json_null());
+    if (env == NULL) {
+        json_decref(args);
+        return;
+    }
+
+    if (has_ack) {
+        json_object_set_new(env, "id", json_integer(ack));
+    }
+
+    ngx_http_chat_rt_event(s, env);
+
+    json_decref(env);
+    json_decref(args);
+}
+
+
+/*
+ * prefix, then "<id>[" for an ACK, the JSON, and "]" when bracket:
+ * 42["name",data]  43<id>[data]  44{...}
+ */
+static void
+ngx_http_chat_sio_send_json(ngx_http_chat_rt_session_t *s,
+    const char *prefix, json_t *id, json_t *json, ngx_uint_t bracket)
+{
+    u_char  *p, *text;
+    size_t   len, plen;
+
+    len = json_dumpb(json, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+    plen = ngx_strlen(prefix);
+
+    text = ngx_alloc(plen + NGX_INT64_LEN + 2 + len + 1,
+                     s->ws->connection->log);
+    if (text == NULL) {
+        return;
+    }
+
+    p = ngx_cpymem(text, prefix, plen);
+
+    if (id) {
+        p = ngx_sprintf(p, "%L[", (int64_t) json_integer_value(id));
+    }
+
+    p += json_dumpb(json, (char *) p, len, JSON_COMPACT | JSON_ENCODE_ANY);
+
+    if (bracket) {
+        *p++ = ']';
+    }
+
+    (void) ngx_http_chat_ws_send(s->ws, NGX_HTTP_CHAT_WS_TEXT, text,
+                                 p - text);
+    ngx_free(text);
+}
+
+
+/* the router's events; data is taken */
+void
+ngx_http_chat_sio_emit(ngx_http_chat_rt_session_t *s, const char *event,
+    json_t *data, json_t *id)
+{
+    u_char               buf[64], prefix[128];
+    size_t               len;
+    json_t              *msg;
+    ngx_http_chat_sio_t  *sio;
+
+    sio = s->sio;
+
+    if (sio->connecting) {
+        sio->connecting = 0;
+
+        if (ngx_strcmp(event, "authentication_error") == 0) {
+            /* the CONNECT is refused: connect_error on the client */
+            msg = json_pack("{s:O*}", "message",
+                            json_object_get(data, "message"));
+            ngx_http_chat_sio_send_json(s, "44", NULL, msg, 0);
+            json_decref(msg);
+            json_decref(data);
+
+            /* the client's last word: it may CONNECT again */
+            if (!s->ws->close_sent) {
+                ngx_del_timer(&s->auth_timer);
+                ngx_add_timer(&s->auth_timer, s->ws->conf->auth_timeout);
+            }
+
+            return;
+        }
+
+        if (ngx_strcmp(event, "authenticated") == 0) {
+            sio->connected = 1;
+            len = ngx_snprintf(buf, sizeof(buf), "40{\"sid\":\"%*s\"}",
+                               (size_t) NGX_HTTP_CHAT_SIO_ID_LEN, sio->sid)
+                  - buf;
+            (void) ngx_http_chat_ws_send(s->ws, NGX_HTTP_CHAT_WS_TEXT, buf,
+                                         len);
+        }
+    }
+
+    if (data == NULL) {
+        data = json_object();
+    }
+
+    /* 42["event",data], and the ACK of the event that asked for it */
+    ngx_snprintf(prefix, sizeof(prefix), "42[\"%s\",%Z", event);
+    ngx_http_chat_sio_send_json(s, (char *) prefix, NULL, data, 1);
+
+    if (id && json_is_integer(id)) {
+        ngx_http_chat_sio_send_json(s, "43", id, data, 1);
+    }
+
+    json_decref(data);
+}
+
+
+/* the router's answer to an event: an ACK when the client asked one */
+void
+ngx_http_chat_sio_ack(ngx_http_chat_rt_session_t *s, json_t *id,
+    ngx_uint_t status, json_t *answer)
+{
+    json_t  *err;
+
+    if (status >= 300) {
+        err = json_pack("{s:O*,s:I}", "error",
+                        json_object_get(answer, "error"),
+                        "status", (json_int_t) status);
+
+        if (id && json_is_integer(id)) {
+            ngx_http_chat_sio_send_json(s, "43", id, err, 1);
+
+        } else {
+            ngx_http_chat_sio_send_json(s, "42[\"error\",", NULL, err, 1);
+        }
+
+        json_decref(err);
+
+    } else if (id && json_is_integer(id)) {
+        ngx_http_chat_sio_send_json(s, "43", id, answer, 1);
+    }
+
+    json_decref(answer);
+}
+
+
+/*
+ * A published event {"event", "data"} as a Socket.IO EVENT frame: made
+ * once per delivery for all the Socket.IO sockets of a worker.
+ */
+ngx_http_chat_ws_buf_t *
+ngx_http_chat_sio_frame(u_char *envelope, size_t len)
+{
+    u_char                  *p, *text;
+    size_t                   size, jlen;
+    json_t                  *env, *event, *data;
+    json_error_t             err;
+    ngx_http_chat_ws_buf_t  *buf;
+
+    env = json_loadb((const char *) envelope, len, 0, &err);
+    event = json_object_get(env, "event");
+    data = json_object_get(env, "data");
+
+    if (!json_is_string(event) || data == NULL) {
+        json_decref(env);
+        return NULL;
+    }
+
+    jlen = json_dumpb(data, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+    size = sizeof("42[\"\",]") - 1 + json_string_length(event) + jlen;
+
+    text = ngx_alloc(size, ngx_cycle->log);
+    if (text == NULL) {
+        json_decref(env);
+        return NULL;
+    }
+
+    p = ngx_cpymem(text, "42[\"", 4);
+    p = ngx_cpymem(p, json_string_value(event), json_string_length(event));
+    p = ngx_cpymem(p, "\",", 2);
+    p += json_dumpb(data, (char *) p, jlen, JSON_COMPACT | JSON_ENCODE_ANY);
+    *p++ = ']';
+
+    buf = ngx_http_chat_ws_frame(NGX_HTTP_CHAT_WS_TEXT, 0, text, p - text);
+
+    ngx_free(text);
+    json_decref(env);
+
+    return buf;
+}
+
+
+/*
+ * /socket.io/?EIO=4&transport=websocket|polling[&sid=]: errors as the
+ * reference server gives them, {"code", "message"} with a 400.
+ */
+static ngx_int_t
+ngx_http_chat_sio_refuse(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_uint_t code, const char *message)
+{
+    return ngx_http_chat_send_json(r, status,
+                                   json_pack("{s:i,s:s}", "code", (int) code,
+                                             "message", message));
+}
+
+
+ngx_int_t
+ngx_http_chat_sio_handler(ngx_http_request_t *r)
+{
+    ngx_str_t  eio, transport, sid;
+
+    if (ngx_http_chat_prepare(r) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "EIO", 3, &eio) != NGX_OK
+        || eio.len != 1 || eio.data[0] != '4')
+    {
+        return ngx_http_chat_sio_refuse(r, NGX_HTTP_BAD_REQUEST, 5,
+                                        "Unsupported protocol version");
+    }
+
+    if (ngx_http_arg(r, (u_char *) "transport", 9, &transport) != NGX_OK) {
+        ngx_str_null(&transport);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "sid", 3, &sid) != NGX_OK) {
+        ngx_str_null(&sid);
+    }
+
+    if (transport.len == 9
+        && ngx_strncmp(transport.data, "websocket", 9) == 0)
+    {
+        if (sid.len) {
+            return ngx_http_chat_sio_upgrade(r, &sid);
+        }
+
+        return ngx_http_chat_ws_handler(r);
+    }
+
+    if (transport.len == 7 && ngx_strncmp(transport.data, "polling", 7) == 0)
+    {
+        return ngx_http_chat_sio_polling(r, &sid);
+    }
+
+    return ngx_http_chat_sio_refuse(r, NGX_HTTP_BAD_REQUEST, 0,
+                                    "Transport unknown");
+}
+
+
+/* polling and its upgrade: not yet (a websocket-only client works) */
+static ngx_int_t
+ngx_http_chat_sio_upgrade(ngx_http_request_t *r, ngx_str_t *sid)
+{
+    return ngx_http_chat_sio_refuse(r, NGX_HTTP_BAD_REQUEST, 1,
+                                    "Session ID unknown");
+}
+
+
+static ngx_int_t
+ngx_http_chat_sio_polling(ngx_http_request_t *r, ngx_str_t *sid)
+{
+    return ngx_http_chat_sio_refuse(r, NGX_HTTP_BAD_REQUEST, 0,
+                                    "Transport unknown");
+}

@@ -1,0 +1,129 @@
+# Socket.IO: the unmodified socket.io-client v4 (npm) against
+# chat_socketio, with the websocket transport and with its default
+# (long-polling, then the upgrade); the auth payload and the seed's
+# authenticate event, a wrong token, acks both ways, typing, receipts,
+# resync; Engine.IO's errors as the reference server gives them.
+
+use Test::Nginx::Socket 'no_plan';
+use ChatTest;
+use ChatChats;
+use JSON::PP ();
+
+our ($Got, %Id);
+*Id = \%ChatChats::Id;
+
+BEGIN {
+    ChatChats::init("644");
+}
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value("config", <<'_EOC_') unless defined $block->config;
+    location /api/ { chat_api; }
+    location /socket.io/ { chat_socketio; }
+    location = /t { return 200 "t"; }
+_EOC_
+    if (defined $block->init) {
+        $block->set_value("request", "GET /t");
+        $block->set_value("response_body_filters", sub { "$main::Got\n" });
+    }
+});
+
+# runs a scenario of t/lib/sio-scenario.js; its JSON answer, keys sorted
+sub main::sio {
+    my ($scenario, %extra) = @_;
+    my $root = $ENV{TEST_NGINX_ROOT} || ".";
+    local $ENV{CHAT_SIO_CLIENT} = "$root/.deps/sio-client";
+    my $cfg = JSON::PP->new->canonical->encode({
+        scenario => $scenario,
+        url => "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}",
+        tokens => { map { $_ => $ChatChats::Tok{$_}{accessToken} }
+                    keys %ChatChats::Tok },
+        ids => \%ChatChats::Id,
+        %extra,
+    });
+    my $out = `node $root/t/lib/sio-scenario.js '$cfg'`;
+    my $r = eval { JSON::PP::decode_json($out) } or return "bad output: $out";
+    return join " ", map { "$_=" . (ref $r->{$_} ? ($r->{$_} ? "true" : "false")
+                                                 : $r->{$_}) } sort keys %$r;
+}
+
+sub main::chat_of {
+    my ($a, $b) = @_;
+    return ChatChats::api($a => POST => "/api/chats/private",
+                          { userId => $ChatChats::Id{$b} })->{chat}{id};
+}
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: websocket transport: the auth payload connects and authenticates
+--- init
+ChatChats::setup();
+$main::Got = main::sio("connect", transports => ["websocket"]);
+--- response_body
+id=true transport=websocket user=true
+
+
+
+=== TEST 2: websocket transport: a wrong token is a connect_error
+--- init
+ChatChats::setup();
+$main::Got = main::sio("badToken", transports => ["websocket"]);
+--- response_body
+error=malformed token
+
+
+
+=== TEST 3: websocket transport: the seed's authenticate event
+--- init
+ChatChats::setup();
+$main::Got = main::sio("seedAuth", transports => ["websocket"]);
+--- response_body
+user=true
+
+
+
+=== TEST 4: websocket transport: send with an ack, receive, typing, read, an error ack
+--- init
+ChatChats::setup();
+$main::Got = main::sio("chat", transports => ["websocket"],
+                       chat => main::chat_of("alice", "bob"));
+--- response_body
+ack=over socket.io badAck=invalid_request:400 read=true received=over socket.io:tempId sameSeq=true typing=true
+
+
+
+=== TEST 5: websocket transport: reconnect and resync
+--- init
+ChatChats::setup();
+$main::Got = main::sio("resync", transports => ["websocket"],
+                       chat => main::chat_of("alice", "bob"));
+--- response_body
+missed=missed1,missed2,missed3
+
+
+
+=== TEST 6: websocket transport: 30 messages with acks, all delivered in order
+--- init
+ChatChats::setup();
+$main::Got = main::sio("burst", transports => ["websocket"],
+                       chat => main::chat_of("alice", "bob"));
+--- response_body
+count=30 inOrder=true
+
+
+
+=== TEST 7: Engine.IO errors: a protocol version, a transport, a session
+--- request eval
+["GET /socket.io/?EIO=3&transport=polling",
+ "GET /socket.io/?EIO=4&transport=carrier-pigeon",
+ "GET /socket.io/?EIO=4&transport=websocket&sid=nosuchsession"]
+--- response_body eval
+["{\"code\":5,\"message\":\"Unsupported protocol version\"}\n",
+ "{\"code\":0,\"message\":\"Transport unknown\"}\n",
+ "{\"code\":1,\"message\":\"Session ID unknown\"}\n"]
+--- error_code eval
+[400, 400, 400]

@@ -1,0 +1,177 @@
+// Scenarios of t/044-socketio.t, driven by the unmodified socket.io-client
+// v4 (installed by tools/bootstrap under .deps/sio-client).  Input: one
+// JSON argument {scenario, url, transports?, tokens: {name: token},
+// ids: {name: id}, chat?}; output: one line of JSON, what the clients saw.
+
+'use strict';
+
+const path = require('path');
+const { io } = require(path.join(process.env.CHAT_SIO_CLIENT,
+                                 'node_modules', 'socket.io-client'));
+
+const cfg = JSON.parse(process.argv[2]);
+const out = {};
+
+function client(name, opts = {}) {
+  const o = {
+    path: '/socket.io/',
+    reconnection: false,
+    timeout: 5000,
+    ...opts,
+  };
+  if (cfg.transports) o.transports = cfg.transports;
+  if (name && !opts.noAuth) o.auth = { token: cfg.tokens[name] };
+  return io(cfg.url, o);
+}
+
+function once(sock, event, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('timeout: ' + event)), ms);
+    sock.once(event, (...args) => { clearTimeout(t); resolve(args); });
+  });
+}
+
+function until(sock, event, pred, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('timeout: ' + event)), ms);
+    const h = (data) => {
+      if (pred(data)) {
+        clearTimeout(t);
+        sock.off(event, h);
+        resolve(data);
+      }
+    };
+    sock.on(event, h);
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const scenarios = {
+  // auth payload; socket id; the seed's authenticated event; transport
+  async connect() {
+    const a = client('alice');
+    const authed = once(a, 'authenticated');
+    await once(a, 'connect');
+    out.id = typeof a.id === 'string' && a.id.length > 0;
+    const [d] = await authed;
+    out.user = d.user.id === cfg.ids.alice;
+    await sleep(300);
+    out.transport = a.io.engine.transport.name;
+    a.disconnect();
+  },
+
+  // a wrong token: connect_error with the gate's message
+  async badToken() {
+    const a = io(cfg.url, { path: '/socket.io/', reconnection: false,
+                            transports: cfg.transports,
+                            auth: { token: 'not.a.token' } });
+    const [err] = await once(a, 'connect_error');
+    out.error = err.message;
+    a.close();
+  },
+
+  // no auth payload: the seed's authenticate event
+  async seedAuth() {
+    const a = client('alice', { noAuth: true });
+    await once(a, 'connect');
+    a.emit('authenticate', { token: cfg.tokens.alice });
+    const [d] = await once(a, 'authenticated');
+    out.user = d.user.id === cfg.ids.alice;
+    a.disconnect();
+  },
+
+  // send with an ack, receive, typing, receipts, an error ack
+  async chat() {
+    const a = client('alice');
+    const b = client('bob');
+    await Promise.all([once(a, 'authenticated'), once(b, 'authenticated')]);
+    const got = once(b, 'new_message');
+    const ack = await a.timeout(5000).emitWithAck('send_message', {
+      chatId: cfg.chat, tempId: 'sio-' + Date.now(),
+      content: { type: 'text', text: 'over socket.io' } });
+    out.ack = ack.message.content;
+    const [nm] = await got;
+    out.received = nm.message.content + ':' + (nm.tempId ? 'tempId' : '-');
+    out.sameSeq = nm.message.seq === ack.message.seq;
+
+    const typing = once(a, 'user_typing');
+    b.emit('typing_start', { chatId: cfg.chat });
+    const [ty] = await typing;
+    out.typing = ty.userId === cfg.ids.bob && ty.isTyping;
+
+    const status = until(a, 'message_status_update',
+                         (d) => d.status === 'read');
+    const readAck = await b.timeout(5000).emitWithAck('message_read',
+        { messageId: ack.message.id, chatId: cfg.chat });
+    const st = await status;
+    out.read = st.userId === cfg.ids.bob && readAck.readSeq !== undefined;
+
+    const bad = await a.timeout(5000).emitWithAck('send_message',
+        { chatId: cfg.chat, tempId: 'x', type: 'text', content: '' });
+    out.badAck = bad.error.code + ':' + bad.status;
+    a.disconnect();
+    b.disconnect();
+  },
+
+  // bob goes away, alice sends 3, bob comes back and syncs
+  async resync() {
+    const a = client('alice');
+    let b = client('bob');
+    await Promise.all([once(a, 'authenticated'), once(b, 'authenticated')]);
+    const first = await a.timeout(5000).emitWithAck('send_message', {
+      chatId: cfg.chat, tempId: 'r0-' + Date.now(), type: 'text',
+      content: 'seen' });
+    await once(b, 'new_message');
+    b.disconnect();
+    for (let i = 1; i <= 3; i++) {
+      await a.timeout(5000).emitWithAck('send_message', {
+        chatId: cfg.chat, tempId: 'r' + i + '-' + Date.now(), type: 'text',
+        content: 'missed' + i });
+    }
+    b = client('bob');
+    await once(b, 'authenticated');
+    const seen = [];
+    b.on('new_message', (d) => seen.push(d.message.content));
+    const synced = once(b, 'synced');
+    const chats = {};
+    chats[cfg.chat] = first.message.seq;
+    b.emit('sync', { chats });
+    await synced;
+    out.missed = seen.join(',');
+    a.disconnect();
+    b.disconnect();
+  },
+
+  // two clients, many messages: none lost, in order
+  async burst() {
+    const a = client('alice');
+    const b = client('bob');
+    await Promise.all([once(a, 'authenticated'), once(b, 'authenticated')]);
+    const seen = [];
+    b.on('new_message', (d) => seen.push(d.message.content));
+    const sends = [];
+    for (let i = 0; i < 30; i++) {
+      sends.push(a.timeout(10000).emitWithAck('send_message', {
+        chatId: cfg.chat, tempId: 'b' + i + '-' + Date.now(), type: 'text',
+        content: 'n' + i }));
+    }
+    await Promise.all(sends);
+    await sleep(1000);
+    const want = Array.from({ length: 30 }, (_, i) => 'n' + i).join(',');
+    out.inOrder = seen.join(',') === want;
+    out.count = seen.length;
+    a.disconnect();
+    b.disconnect();
+  },
+};
+
+(async () => {
+  try {
+    await scenarios[cfg.scenario]();
+  } catch (e) {
+    out.failed = e.message;
+  }
+  process.stdout.write(JSON.stringify(out) + '\n');
+  process.exit(0);
+})();
