@@ -116,7 +116,54 @@ count=30 inOrder=true
 
 
 
-=== TEST 7: Engine.IO errors: a protocol version, a transport, a session
+=== TEST 7: default options (polling, then the upgrade): connect and authenticate
+--- init
+ChatChats::setup();
+$main::Got = main::sio("connect");
+--- response_body
+id=true transport=websocket user=true
+
+
+
+=== TEST 8: default options: a wrong token is a connect_error
+--- init
+ChatChats::setup();
+$main::Got = main::sio("badToken");
+--- response_body
+error=malformed token
+
+
+
+=== TEST 9: default options: the seed's authenticate event
+--- init
+ChatChats::setup();
+$main::Got = main::sio("seedAuth");
+--- response_body
+user=true
+
+
+
+=== TEST 10: default options: send, acks, typing, read, an error ack
+--- init
+ChatChats::setup();
+$main::Got = main::sio("chat", chat => main::chat_of("alice", "bob"));
+--- response_body
+ack=over socket.io badAck=invalid_request:400 read=true received=over socket.io:tempId sameSeq=true typing=true
+
+
+
+=== TEST 11: default options: reconnect and resync; a burst in order
+--- init
+ChatChats::setup();
+my $chat = main::chat_of("alice", "bob");
+$main::Got = main::sio("resync", chat => $chat) . " "
+             . main::sio("burst", chat => $chat);
+--- response_body
+missed=missed1,missed2,missed3 count=30 inOrder=true
+
+
+
+=== TEST 12: Engine.IO errors: a protocol version, a transport, a session
 --- request eval
 ["GET /socket.io/?EIO=3&transport=polling",
  "GET /socket.io/?EIO=4&transport=carrier-pigeon",

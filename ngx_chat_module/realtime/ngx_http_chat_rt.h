@@ -15,6 +15,8 @@
 
 typedef struct ngx_http_chat_rt_session_s  ngx_http_chat_rt_session_t;
 typedef struct ngx_http_chat_sio_s  ngx_http_chat_sio_t;
+typedef struct ngx_http_chat_rt_link_s  ngx_http_chat_rt_link_t;
+typedef void (*ngx_http_chat_rt_wake_pt)(void *data);
 
 
 /* a socket's typing, made at its first typing_start */
@@ -111,6 +113,13 @@ void ngx_http_chat_rt_publish_as(const char *kind, ngx_str_t *id,
 
 ngx_int_t ngx_http_chat_rt_join_presence(ngx_http_chat_rt_session_t *s,
     ngx_str_t *user_id);
+ngx_http_chat_rt_link_t *ngx_http_chat_rt_wait(const char *kind, u_char *id,
+    ngx_http_chat_rt_wake_pt wake, void *data);
+void ngx_http_chat_rt_unwait(ngx_http_chat_rt_link_t *link);
+ngx_int_t ngx_http_chat_rt_join_relay(ngx_http_chat_rt_session_t *s,
+    u_char *sid);
+ngx_int_t ngx_http_chat_rt_publish_raw(const char *kind, u_char *id,
+    u_char *msg, size_t len);
 ngx_uint_t ngx_http_chat_rt_in_chat(ngx_http_chat_rt_session_t *s,
     ngx_str_t *chat_id);
 
@@ -123,6 +132,8 @@ void ngx_http_chat_sio_emit(ngx_http_chat_rt_session_t *s, const char *event,
 void ngx_http_chat_sio_ack(ngx_http_chat_rt_session_t *s, json_t *id,
     ngx_uint_t status, json_t *answer);
 ngx_http_chat_ws_buf_t *ngx_http_chat_sio_frame(u_char *envelope,
+    size_t len);
+void ngx_http_chat_sio_relayed(ngx_http_chat_rt_session_t *s, u_char *msg,
     size_t len);
 
 /* ngx_http_chat_rt_presence.c */

@@ -35,12 +35,14 @@ typedef struct {
 } ngx_http_chat_rt_channel_t;
 
 
-typedef struct {
+struct ngx_http_chat_rt_link_s {
     ngx_queue_t                  in_channel;
     ngx_queue_t                  in_session;
     ngx_http_chat_rt_session_t  *session;
     ngx_http_chat_rt_channel_t  *channel;
-} ngx_http_chat_rt_link_t;
+    ngx_http_chat_rt_wake_pt     wake;      /* a waiter, not a session */
+    void                        *data;
+};
 
 
 static ngx_http_chat_rt_channel_t *ngx_http_chat_rt_channel(u_char *name,
@@ -49,6 +51,8 @@ static ngx_int_t ngx_http_chat_rt_link(ngx_http_chat_rt_session_t *s,
     const char *kind, u_char *id);
 static void ngx_http_chat_rt_unlink(ngx_http_chat_rt_link_t *link);
 static void ngx_http_chat_rt_release(ngx_http_chat_rt_channel_t *ch);
+static void ngx_http_chat_rt_relay(ngx_http_chat_rt_channel_t *ch,
+    u_char *msg, size_t len);
 static void ngx_http_chat_rt_subscribed(void *data);
 static void ngx_http_chat_rt_resubscribe(ngx_rbtree_node_t *node,
     ngx_rbtree_node_t *sentinel);
@@ -278,6 +282,8 @@ ngx_http_chat_rt_link(ngx_http_chat_rt_session_t *s, const char *kind,
 
     link->session = s;
     link->channel = ch;
+    link->wake = NULL;
+    link->data = NULL;
     ngx_queue_insert_tail(&ch->links, &link->in_channel);
     ngx_queue_insert_tail(&s->chats, &link->in_session);
 
@@ -434,11 +440,30 @@ ngx_http_chat_rt_message(redisReply *reply, void *data)
     name = reply->element[1];
     payload = reply->element[2];
 
+    if (kind->type == REDIS_REPLY_STRING && kind->len == 9
+        && ngx_strncmp(kind->str, "subscribe", 9) == 0
+        && name->type == REDIS_REPLY_STRING && name->len > 5
+        && ngx_strncmp(name->str, "eiob:", 5) == 0)
+    {
+        /* a barrier: every subscription asked before it is live */
+        ch = ngx_http_chat_rt_channel((u_char *) name->str, name->len, 0);
+        if (ch) {
+            ngx_http_chat_rt_relay(ch, (u_char *) "", 0);
+        }
+
+        return;
+    }
+
     if (kind->type != REDIS_REPLY_STRING || kind->len != 7
         || ngx_strncmp(kind->str, "message", 7) != 0
         || name->type != REDIS_REPLY_STRING
-        || payload->type != REDIS_REPLY_STRING
-        || payload->len <= NGX_HTTP_CHAT_RT_HEADER)
+        || payload->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    if (payload->len <= NGX_HTTP_CHAT_RT_HEADER
+        && !(name->len > 3 && ngx_strncmp(name->str, "eio", 3) == 0))
     {
         return;
     }
@@ -446,6 +471,11 @@ ngx_http_chat_rt_message(redisReply *reply, void *data)
     ch = ngx_http_chat_rt_channel((u_char *) name->str, name->len, 0);
     if (ch == NULL) {
         return;     /* the last socket left while the message flew */
+    }
+
+    if (ngx_strncmp(ch->name, "eio", 3) == 0) {
+        ngx_http_chat_rt_relay(ch, (u_char *) payload->str, payload->len);
+        return;
     }
 
     ngx_http_chat_rt_deliver(ch, (u_char *) payload->str, payload->len);
@@ -553,6 +583,124 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
         ngx_http_chat_ws_buf_release(sio_buf);
     }
     ngx_http_chat_rt_release(ch);
+}
+
+
+/*
+ * Socket.IO polling (ngx_http_chat_sio_poll.c): "eioi:<sid>" carries what
+ * a client posted to the worker that holds its session, "eiow:<sid>"
+ * wakes the requests waiting for what the session has to say.
+ */
+static void
+ngx_http_chat_rt_relay(ngx_http_chat_rt_channel_t *ch, u_char *msg,
+    size_t len)
+{
+    ngx_queue_t              *q, *next;
+    ngx_http_chat_rt_link_t  *link;
+
+    ch->count++;
+
+    for (q = ngx_queue_head(&ch->links);
+         q != ngx_queue_sentinel(&ch->links);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        link = ngx_queue_data(q, ngx_http_chat_rt_link_t, in_channel);
+
+        if (link->wake) {
+            link->wake(link->data);
+
+        } else if (link->session) {
+            ngx_http_chat_sio_relayed(link->session, msg, len);
+        }
+    }
+
+    ngx_http_chat_rt_release(ch);
+}
+
+
+/* a waiter on kind:id (a held polling request); NULL when out of memory */
+ngx_http_chat_rt_link_t *
+ngx_http_chat_rt_wait(const char *kind, u_char *id,
+    ngx_http_chat_rt_wake_pt wake, void *data)
+{
+    u_char                       name[NGX_HTTP_CHAT_RT_NAME];
+    size_t                       len;
+    ngx_str_t                    channel;
+    ngx_http_chat_rt_link_t     *link;
+    ngx_http_chat_rt_channel_t  *ch;
+
+    len = ngx_cpymem(ngx_cpymem(name, kind, 5), id, NGX_HTTP_CHAT_RT_ID_LEN)
+          - name;
+
+    ch = ngx_http_chat_rt_channel(name, len, 1);
+    if (ch == NULL) {
+        return NULL;
+    }
+
+    link = ngx_calloc(sizeof(ngx_http_chat_rt_link_t), ngx_cycle->log);
+    if (link == NULL) {
+        if (ch->count == 0) {
+            ngx_rbtree_delete(&ngx_http_chat_rt_channels, &ch->node);
+            ngx_free(ch);
+        }
+
+        return NULL;
+    }
+
+    link->channel = ch;
+    link->wake = wake;
+    link->data = data;
+    ngx_queue_init(&link->in_session);
+    ngx_queue_insert_tail(&ch->links, &link->in_channel);
+
+    if (ch->count++ == 0) {
+        channel.data = ch->name;
+        channel.len = ch->len;
+
+        (void) ngx_http_chat_redis_subscribe(ngx_http_chat_rt_sub, 1,
+                                             &channel,
+                                             ngx_http_chat_rt_message, NULL);
+    }
+
+    return link;
+}
+
+
+void
+ngx_http_chat_rt_unwait(ngx_http_chat_rt_link_t *link)
+{
+    ngx_http_chat_rt_unlink(link);
+}
+
+
+/* the session holding a Socket.IO polling transport hears its client */
+ngx_int_t
+ngx_http_chat_rt_join_relay(ngx_http_chat_rt_session_t *s, u_char *sid)
+{
+    return ngx_http_chat_rt_link(s, "eioi:", sid);
+}
+
+
+/* PUBLISH channel message, raw; NGX_DECLINED when Redis is away */
+ngx_int_t
+ngx_http_chat_rt_publish_raw(const char *kind, u_char *id, u_char *msg,
+    size_t len)
+{
+    u_char       name[NGX_HTTP_CHAT_RT_NAME];
+    const char  *argv[3];
+    size_t       argvlen[3];
+
+    argv[0] = "PUBLISH";
+    argvlen[0] = 7;
+    argv[1] = (const char *) name;
+    argvlen[1] = ngx_cpymem(ngx_cpymem(name, kind, 5), id,
+                            NGX_HTTP_CHAT_RT_ID_LEN) - name;
+    argv[2] = (const char *) msg;
+    argvlen[2] = len;
+
+    return ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL,
+                                            NULL, 3, argv, argvlen);
 }
 
 

@@ -20,8 +20,8 @@
 
 
 static ngx_int_t ngx_http_chat_sio_open(ngx_http_chat_ws_t *ws);
-static void ngx_http_chat_sio_message(ngx_http_chat_ws_t *ws,
-    ngx_uint_t opcode, u_char *data, size_t len);
+static ngx_int_t ngx_http_chat_sio_resume(ngx_http_chat_rt_session_t *s,
+    ngx_str_t *resume);
 static void ngx_http_chat_sio_close(ngx_http_chat_ws_t *ws);
 static void ngx_http_chat_sio_packet(ngx_http_chat_rt_session_t *s,
     u_char *p, size_t len);
@@ -30,10 +30,6 @@ static void ngx_http_chat_sio_connect(ngx_http_chat_rt_session_t *s,
 static void ngx_http_chat_sio_event(ngx_http_chat_rt_session_t *s,
     u_char *p, size_t len);
 static void ngx_http_chat_sio_heartbeat(ngx_event_t *ev);
-static ngx_int_t ngx_http_chat_sio_upgrade(ngx_http_request_t *r,
-    ngx_str_t *sid);
-static ngx_int_t ngx_http_chat_sio_polling(ngx_http_request_t *r,
-    ngx_str_t *sid);
 static void ngx_http_chat_sio_send_json(ngx_http_chat_rt_session_t *s,
     const char *prefix, json_t *id, json_t *json, ngx_uint_t bracket);
 
@@ -45,11 +41,11 @@ ngx_http_chat_ws_app_t  ngx_http_chat_sio_app = {
 };
 
 
-/* 20 characters of base64url: an Engine.IO or a Socket.IO id */
+/* 24 characters of base64url: an Engine.IO or a Socket.IO id */
 void
 ngx_http_chat_sio_id(u_char *out)
 {
-    u_char      raw[15];
+    u_char      raw[18];
     ngx_str_t   src, dst;
     ngx_msec_t  now;
 
@@ -86,6 +82,43 @@ ngx_http_chat_sio_open_packet(u_char *buf, size_t size, u_char *sid,
 }
 
 
+/*
+ * A WebSocket that upgrades a polling session: "<eio sid> <sio sid>
+ * <connected> <token>" from Redis.  It authenticates again with the
+ * token, quietly: the client is connected already.
+ */
+static ngx_int_t
+ngx_http_chat_sio_resume(ngx_http_chat_rt_session_t *s, ngx_str_t *resume)
+{
+    ngx_str_t             token;
+    ngx_http_chat_sio_t  *sio;
+
+    sio = s->sio;
+
+    if (resume->len < 2 * NGX_HTTP_CHAT_SIO_ID_LEN + 4) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(sio->eio_sid, resume->data, NGX_HTTP_CHAT_SIO_ID_LEN);
+    ngx_memcpy(sio->sid, resume->data + NGX_HTTP_CHAT_SIO_ID_LEN + 1,
+               NGX_HTTP_CHAT_SIO_ID_LEN);
+
+    sio->connected = (resume->data[2 * NGX_HTTP_CHAT_SIO_ID_LEN + 2] == '1');
+    sio->unanswered = !sio->connected;
+    sio->resuming_transport = 1;
+
+    token.data = resume->data + 2 * NGX_HTTP_CHAT_SIO_ID_LEN + 4;
+    token.len = resume->len - 2 * NGX_HTTP_CHAT_SIO_ID_LEN - 4;
+
+    if (token.len) {
+        sio->resuming = 1;
+        ngx_http_chat_rt_start_auth(s, &token, NULL);
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_chat_sio_open(ngx_http_chat_ws_t *ws)
 {
@@ -108,8 +141,18 @@ ngx_http_chat_sio_open(ngx_http_chat_ws_t *ws)
     s->sio = sio;
     sio->session = s;
 
-    ngx_http_chat_sio_id(sio->eio_sid);
-    ngx_http_chat_sio_id(sio->sid);
+    if (ws->resume.len) {
+        if (ngx_http_chat_sio_resume(s, &ws->resume) != NGX_OK) {
+            ngx_free(sio);
+            s->sio = NULL;
+            ngx_http_chat_rt_session_free(ws);
+            return NGX_ERROR;
+        }
+
+    } else {
+        ngx_http_chat_sio_id(sio->eio_sid);
+        ngx_http_chat_sio_id(sio->sid);
+    }
 
     sio->heartbeat.handler = ngx_http_chat_sio_heartbeat;
     sio->heartbeat.data = sio;
@@ -117,8 +160,18 @@ ngx_http_chat_sio_open(ngx_http_chat_ws_t *ws)
     sio->heartbeat.cancelable = 1;
     ngx_add_timer(&sio->heartbeat, ws->conf->ping_interval);
 
+    if (ws->resume.len) {
+        /* the polling transport said what was needed */
+        return NGX_OK;
+    }
+
     /* a CONNECT is due within the authentication timeout */
     ngx_add_timer(&s->auth_timer, ws->conf->auth_timeout);
+
+    if (ws->release) {
+        /* polling: the open packet is the handshake's answer */
+        return NGX_OK;
+    }
 
     len = ngx_http_chat_sio_open_packet(buf, sizeof(buf), sio->eio_sid,
                                         ws->conf, 0);
@@ -139,6 +192,18 @@ ngx_http_chat_sio_close(ngx_http_chat_ws_t *ws)
     if (s && s->sio) {
         if (s->sio->heartbeat.timer_set) {
             ngx_del_timer(&s->sio->heartbeat);
+        }
+
+        if (s->sio->polling) {
+            ngx_http_chat_sio_poll_gone(s);
+        }
+
+        if (s->sio->handover) {
+            ngx_http_chat_sio_handover_cancel(s);
+        }
+
+        if (s->sio->auth_data) {
+            json_decref(s->sio->auth_data);
         }
 
         ngx_free(s->sio);
@@ -170,12 +235,16 @@ ngx_http_chat_sio_heartbeat(ngx_event_t *ev)
     sio->waiting_pong = 1;
     ngx_add_timer(ev, s->ws->conf->pong_timeout);
 
+    if (sio->polling) {
+        ngx_http_chat_sio_poll_refresh(s);
+    }
+
     (void) ngx_http_chat_ws_send(s->ws, NGX_HTTP_CHAT_WS_TEXT,
                                  (u_char *) "2", 1);
 }
 
 
-static void
+void
 ngx_http_chat_sio_message(ngx_http_chat_ws_t *ws, ngx_uint_t opcode,
     u_char *p, size_t len)
 {
@@ -205,6 +274,14 @@ ngx_http_chat_sio_message(ngx_http_chat_ws_t *ws, ngx_uint_t opcode,
         buf[0] = '3';
         ngx_memcpy(buf + 1, p + 1, len - 1);
         (void) ngx_http_chat_ws_send(ws, NGX_HTTP_CHAT_WS_TEXT, buf, len);
+
+        if (s->sio->resuming_transport && len == 6
+            && ngx_strncmp(p, "2probe", 6) == 0)
+        {
+            /* the client pauses polling: its waiting GET ends now */
+            ngx_http_chat_sio_probe(s);
+        }
+
         return;
 
     case '3':   /* the pong of our ping */
@@ -228,7 +305,29 @@ ngx_http_chat_sio_message(ngx_http_chat_ws_t *ws, ngx_uint_t opcode,
         ngx_http_chat_ws_close(ws, NGX_HTTP_CHAT_WS_NORMAL, NULL);
         return;
 
-    case '5':   /* upgrade, noop: nothing to do on a WebSocket */
+    case '5':   /* the upgrade is done */
+        if (s->sio->polling) {
+            /* the last GET ends with a noop; this transport goes */
+            (void) ngx_http_chat_ws_send(ws, NGX_HTTP_CHAT_WS_TEXT,
+                                         (u_char *) "6", 1);
+            ngx_http_chat_ws_abort(ws);
+            return;
+        }
+
+        if (s->sio->resuming_transport) {
+            s->sio->resuming_transport = 0;
+
+            /* the polling session lets go once this one listens */
+            if (s->sio->resuming) {
+                s->sio->handover_due = 1;
+
+            } else {
+                ngx_http_chat_sio_handover(s);
+            }
+        }
+
+        return;
+
     case '6':
         return;
 
@@ -326,6 +425,11 @@ ngx_http_chat_sio_connect(ngx_http_chat_rt_session_t *s, u_char *p,
         tok.len = json_string_length(token);
 
         s->sio->connecting = 1;
+
+        if (s->sio->polling) {
+            ngx_http_chat_sio_remember(s, "t", &tok);
+        }
+
         ngx_http_chat_rt_start_auth(s, &tok, NULL);
         json_decref(auth);
         return;
@@ -334,6 +438,11 @@ ngx_http_chat_sio_connect(ngx_http_chat_rt_session_t *s, u_char *p,
     json_decref(auth);
 
     s->sio->connected = 1;
+
+    if (s->sio->polling) {
+        ngx_str_set(&tok, "1");
+        ngx_http_chat_sio_remember(s, "c", &tok);
+    }
 
     len = ngx_snprintf(buf, sizeof(buf), "40{\"sid\":\"%*s\"}",
                        (size_t) NGX_HTTP_CHAT_SIO_ID_LEN, s->sio->sid)
@@ -349,6 +458,7 @@ ngx_http_chat_sio_event(ngx_http_chat_rt_session_t *s, u_char *p,
 {
     u_char       *last;
     json_t       *args, *env, *name, *data;
+    ngx_str_t     tok;
     json_int_t    ack;
     ngx_uint_t    has_ack;
     json_error_t  err;
@@ -394,6 +504,16 @@ ngx_http_chat_sio_event(ngx_http_chat_rt_session_t *s, u_char *p,
 
     if (has_ack) {
         json_object_set_new(env, "id", json_integer(ack));
+    }
+
+    if (s->sio->polling && json_is_object(data)
+        && ngx_strcmp(json_string_value(name), "authenticate") == 0
+        && json_is_string(json_object_get(data, "token")))
+    {
+        tok.data = (u_char *) json_string_value(json_object_get(data,
+                                                                "token"));
+        tok.len = json_string_length(json_object_get(data, "token"));
+        ngx_http_chat_sio_remember(s, "t", &tok);
     }
 
     ngx_http_chat_rt_event(s, env);
@@ -449,9 +569,41 @@ ngx_http_chat_sio_emit(ngx_http_chat_rt_session_t *s, const char *event,
     u_char               buf[64], prefix[128];
     size_t               len;
     json_t              *msg;
+    ngx_str_t            one;
     ngx_http_chat_sio_t  *sio;
 
     sio = s->sio;
+
+    if (sio->resuming
+        && (ngx_strcmp(event, "authenticated") == 0
+            || ngx_strcmp(event, "authentication_error") == 0))
+    {
+        /*
+         * The upgraded transport's own sign-in: the client knows of it,
+         * unless its CONNECT was still unanswered (the handover sees).
+         */
+        sio->resuming = 0;
+        sio->connected = 1;
+
+        if (ngx_strcmp(event, "authenticated") == 0) {
+            sio->auth_data = data;
+
+        } else {
+            json_decref(data);
+        }
+
+        if (sio->handover_due) {
+            sio->handover_due = 0;
+            ngx_http_chat_sio_handover(s);
+        }
+
+        if (ngx_strcmp(event, "authentication_error") == 0) {
+            ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_POLICY,
+                                   "authentication failed");
+        }
+
+        return;
+    }
 
     if (sio->connecting) {
         sio->connecting = 0;
@@ -466,7 +618,6 @@ ngx_http_chat_sio_emit(ngx_http_chat_rt_session_t *s, const char *event,
 
             /* the client's last word: it may CONNECT again */
             if (!s->ws->close_sent) {
-                ngx_del_timer(&s->auth_timer);
                 ngx_add_timer(&s->auth_timer, s->ws->conf->auth_timeout);
             }
 
@@ -475,6 +626,12 @@ ngx_http_chat_sio_emit(ngx_http_chat_rt_session_t *s, const char *event,
 
         if (ngx_strcmp(event, "authenticated") == 0) {
             sio->connected = 1;
+
+            if (sio->polling) {
+                ngx_str_set(&one, "1");
+                ngx_http_chat_sio_remember(s, "c", &one);
+            }
+
             len = ngx_snprintf(buf, sizeof(buf), "40{\"sid\":\"%*s\"}",
                                (size_t) NGX_HTTP_CHAT_SIO_ID_LEN, sio->sid)
                   - buf;
@@ -485,6 +642,12 @@ ngx_http_chat_sio_emit(ngx_http_chat_rt_session_t *s, const char *event,
 
     if (data == NULL) {
         data = json_object();
+    }
+
+    if (sio->polling && ngx_strcmp(event, "authenticated") == 0) {
+        /* for a handover: the client was told */
+        ngx_str_set(&one, "1");
+        ngx_http_chat_sio_remember(s, "a", &one);
     }
 
     /* 42["event",data], and the ACK of the event that asked for it */
@@ -616,7 +779,7 @@ ngx_http_chat_sio_handler(ngx_http_request_t *r)
         && ngx_strncmp(transport.data, "websocket", 9) == 0)
     {
         if (sid.len) {
-            return ngx_http_chat_sio_upgrade(r, &sid);
+            return ngx_http_chat_sio_upgrade_handler(r, &sid);
         }
 
         return ngx_http_chat_ws_handler(r);
@@ -624,7 +787,7 @@ ngx_http_chat_sio_handler(ngx_http_request_t *r)
 
     if (transport.len == 7 && ngx_strncmp(transport.data, "polling", 7) == 0)
     {
-        return ngx_http_chat_sio_polling(r, &sid);
+        return ngx_http_chat_sio_poll_handler(r, &sid);
     }
 
     return ngx_http_chat_sio_refuse(r, NGX_HTTP_BAD_REQUEST, 0,
@@ -632,18 +795,39 @@ ngx_http_chat_sio_handler(ngx_http_request_t *r)
 }
 
 
-/* polling and its upgrade: not yet (a websocket-only client works) */
-static ngx_int_t
-ngx_http_chat_sio_upgrade(ngx_http_request_t *r, ngx_str_t *sid)
+/*
+ * After a handover: what the polling session did not get to tell the
+ * client, told here as it would have been.
+ */
+void
+ngx_http_chat_sio_answer_connect(ngx_http_chat_rt_session_t *s)
 {
-    return ngx_http_chat_sio_refuse(r, NGX_HTTP_BAD_REQUEST, 1,
-                                    "Session ID unknown");
+    u_char               buf[64];
+    size_t               len;
+    ngx_http_chat_sio_t  *sio;
+
+    sio = s->sio;
+    sio->unanswered = 0;
+    sio->connected = 1;
+
+    len = ngx_snprintf(buf, sizeof(buf), "40{\"sid\":\"%*s\"}",
+                       (size_t) NGX_HTTP_CHAT_SIO_ID_LEN, sio->sid)
+          - buf;
+    (void) ngx_http_chat_ws_send(s->ws, NGX_HTTP_CHAT_WS_TEXT, buf, len);
 }
 
 
-static ngx_int_t
-ngx_http_chat_sio_polling(ngx_http_request_t *r, ngx_str_t *sid)
+void
+ngx_http_chat_sio_answer_auth(ngx_http_chat_rt_session_t *s)
 {
-    return ngx_http_chat_sio_refuse(r, NGX_HTTP_BAD_REQUEST, 0,
-                                    "Transport unknown");
+    json_t  *data;
+
+    data = s->sio->auth_data;
+    s->sio->auth_data = NULL;
+
+    if (data) {
+        ngx_http_chat_sio_send_json(s, "42[\"authenticated\",", NULL, data,
+                                    1);
+        json_decref(data);
+    }
 }

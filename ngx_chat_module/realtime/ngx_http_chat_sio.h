@@ -10,7 +10,7 @@
 #include "ngx_http_chat_rt.h"
 
 
-#define NGX_HTTP_CHAT_SIO_ID_LEN  20
+#define NGX_HTTP_CHAT_SIO_ID_LEN  24    /* a channel name takes 24 */
 
 
 /* what a Socket.IO socket adds to a realtime session */
@@ -22,7 +22,32 @@ struct ngx_http_chat_sio_s {
     unsigned                     waiting_pong:1;
     unsigned                     connecting:1;  /* CONNECT authenticating */
     unsigned                     connected:1;
+    unsigned                     resuming:1;    /* its quiet sign-in */
+    unsigned                     resuming_transport:1;  /* till "5" */
+    unsigned                     handover_due:1;
+    unsigned                     unanswered:1;  /* CONNECT not answered */
+    void                        *handover;     /* waiting for the queue */
+    json_t                      *auth_data;    /* "authenticated", held */
+    unsigned                     polling:1;     /* this is the polling one */
 };
+
+
+/* the polling transport: ngx_http_chat_sio_poll.c */
+ngx_int_t ngx_http_chat_sio_poll_handler(ngx_http_request_t *r,
+    ngx_str_t *sid);
+ngx_int_t ngx_http_chat_sio_upgrade_handler(ngx_http_request_t *r,
+    ngx_str_t *sid);
+void ngx_http_chat_sio_remember(ngx_http_chat_rt_session_t *s,
+    const char *field, ngx_str_t *value);
+void ngx_http_chat_sio_poll_gone(ngx_http_chat_rt_session_t *s);
+void ngx_http_chat_sio_poll_refresh(ngx_http_chat_rt_session_t *s);
+void ngx_http_chat_sio_probe(ngx_http_chat_rt_session_t *s);
+void ngx_http_chat_sio_handover(ngx_http_chat_rt_session_t *s);
+void ngx_http_chat_sio_handover_cancel(ngx_http_chat_rt_session_t *s);
+void ngx_http_chat_sio_answer_connect(ngx_http_chat_rt_session_t *s);
+void ngx_http_chat_sio_answer_auth(ngx_http_chat_rt_session_t *s);
+void ngx_http_chat_sio_message(ngx_http_chat_ws_t *ws, ngx_uint_t opcode,
+    u_char *p, size_t len);
 
 
 void ngx_http_chat_sio_id(u_char *out);

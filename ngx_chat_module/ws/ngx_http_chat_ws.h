@@ -106,6 +106,10 @@ struct ngx_http_chat_ws_s {
     void                     **srv_conf;
     void                     **loc_conf;
     ngx_str_t                  token;         /* ?token= or Bearer */
+    ngx_str_t                  resume;        /* the app's, from the ctx */
+
+    /* set: not a socket (Socket.IO polling); frees the connection */
+    void                     (*release)(ngx_connection_t *c);
 
     /* the frame being parsed */
     u_char                     header[NGX_HTTP_CHAT_WS_HEADER_MAX];
@@ -164,6 +168,9 @@ ngx_int_t ngx_http_chat_ws_send_raw(ngx_http_chat_ws_t *ws, u_char *data,
     size_t len);
 void ngx_http_chat_ws_close(ngx_http_chat_ws_t *ws, ngx_uint_t code,
     const char *reason);
+void ngx_http_chat_ws_abort(ngx_http_chat_ws_t *ws);
+ngx_uint_t ngx_http_chat_ws_hold(ngx_http_chat_ws_t *ws);
+void ngx_http_chat_ws_unhold(ngx_http_chat_ws_t *ws, ngx_uint_t prev);
 
 /* frames: ngx_http_chat_ws_frame.c */
 ngx_http_chat_ws_buf_t *ngx_http_chat_ws_buf_alloc(size_t len);

@@ -90,7 +90,11 @@ ngx_http_chat_ws_start(ngx_http_chat_ws_t *ws, u_char *pipelined, size_t len)
 
     ws->last_read = ngx_current_msec;
     ws->ping.cancelable = 1;
-    ngx_add_timer(&ws->ping, ws->conf->ping_interval);
+
+    /* a transport without a socket of its own keeps its own heartbeat */
+    if (ws->release == NULL) {
+        ngx_add_timer(&ws->ping, ws->conf->ping_interval);
+    }
 
     ws->in_handler = 1;
 
@@ -112,6 +116,10 @@ ngx_http_chat_ws_start(ngx_http_chat_ws_t *ws, u_char *pipelined, size_t len)
 
     if (ws->destroy) {
         ngx_http_chat_ws_free(ws);
+        return NGX_OK;
+    }
+
+    if (ws->release) {
         return NGX_OK;
     }
 
@@ -647,6 +655,17 @@ ngx_http_chat_ws_free(ngx_http_chat_ws_t *ws)
         ngx_free(ws->token.data);
     }
 
+    if (ws->resume.data) {
+        ngx_free(ws->resume.data);
+    }
+
+    if (ws->release) {
+        /* not a socket: its owner frees what stands for one */
+        ws->release(c);
+        ngx_free(ws);
+        return;
+    }
+
     ngx_free(ws);
 
     c->log->handler = NULL;
@@ -674,4 +693,42 @@ ngx_http_chat_ws_log_error(ngx_log_t *log, u_char *buf, size_t len)
                      &ws->connection->addr_text);
 
     return p;
+}
+
+
+/*
+ * The socket goes without a closing handshake (a Socket.IO transport that
+ * was upgraded); outside its event handlers it is freed at once.
+ */
+void
+ngx_http_chat_ws_abort(ngx_http_chat_ws_t *ws)
+{
+    ngx_http_chat_ws_finalize(ws);
+}
+
+
+/*
+ * For callers outside the socket's event handlers that may close it: the
+ * socket is freed by unhold(), not under them.
+ */
+ngx_uint_t
+ngx_http_chat_ws_hold(ngx_http_chat_ws_t *ws)
+{
+    ngx_uint_t  prev;
+
+    prev = ws->in_handler;
+    ws->in_handler = 1;
+
+    return prev;
+}
+
+
+void
+ngx_http_chat_ws_unhold(ngx_http_chat_ws_t *ws, ngx_uint_t prev)
+{
+    ws->in_handler = prev;
+
+    if (!prev && ws->destroy) {
+        ngx_http_chat_ws_free(ws);
+    }
 }

@@ -252,6 +252,7 @@ ngx_http_chat_ws_detach(ngx_event_t *ev)
     ngx_http_chat_loc_conf_t    *clcf;
     ngx_http_chat_ws_upgrade_t  *up;
     ngx_chain_t                 *cl;
+    ngx_http_chat_ctx_t         *ctx;
 
     up = ev->data;
     r = up->request;
@@ -289,6 +290,21 @@ ngx_http_chat_ws_detach(ngx_event_t *ev)
         ngx_free(ws);
         ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
         return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if (ctx && ctx->ws_resume.len) {
+        ws->resume.data = ngx_alloc(ctx->ws_resume.len, c->log);
+        if (ws->resume.data == NULL) {
+            ngx_http_chat_ws_deflate_free(ws->deflate);
+            ngx_free(ws);
+            ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
+            return;
+        }
+
+        ngx_memcpy(ws->resume.data, ctx->ws_resume.data, ctx->ws_resume.len);
+        ws->resume.len = ctx->ws_resume.len;
     }
 
     /* what the client sent after its request is its first frames */

@@ -1,0 +1,1142 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * Engine.IO's HTTP long-polling transport, and its upgrade.
+ *
+ * The session of a polling client lives in the worker that answered its
+ * handshake, on a stand-in connection whose send() turns each frame into
+ * an Engine.IO packet in Redis: the list "eio:q:<sid>", with a wake-up on
+ * "eiow:<sid>".  So a GET may land on any worker of any instance: it takes
+ * what the list holds, or waits for the wake-up.  A POST, wherever it
+ * lands, is published on "eioi:<sid>", which the session's worker hears.
+ * "eio:s:<sid>" says the session exists and remembers, for the worker that
+ * takes the upgrade, its Socket.IO id and token.
+ */
+
+
+#include "ngx_http_chat_rt.h"
+#include "ngx_http_chat_sio.h"
+#include "../api/ngx_http_chat_async.h"
+
+
+#define NGX_HTTP_CHAT_SIO_RECHECK  1000    /* ms: a waiting GET looks again */
+
+
+typedef struct {
+    ngx_http_request_t          *request;
+    ngx_http_chat_rt_link_t     *link;
+    ngx_event_t                  recheck;
+    ngx_msec_t                   deadline;
+    ngx_str_t                    keys[2];
+    u_char                       sid[NGX_HTTP_CHAT_SIO_ID_LEN];
+    unsigned                     waiting:1;
+} ngx_http_chat_sio_poll_t;
+
+
+static ngx_int_t ngx_http_chat_sio_handshake(ngx_http_request_t *r);
+static ngx_int_t ngx_http_chat_sio_handshaken(ngx_http_request_t *r,
+    redisReply *reply);
+static ssize_t ngx_http_chat_sio_poll_send(ngx_connection_t *c, u_char *buf,
+    size_t size);
+static void ngx_http_chat_sio_poll_release(ngx_connection_t *c);
+static ngx_int_t ngx_http_chat_sio_get(ngx_http_request_t *r);
+static ngx_int_t ngx_http_chat_sio_got(ngx_http_request_t *r,
+    redisReply *reply);
+static void ngx_http_chat_sio_wake(void *data);
+static void ngx_http_chat_sio_recheck(ngx_event_t *ev);
+static void ngx_http_chat_sio_poll_cleanup(void *data);
+static void ngx_http_chat_sio_post_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_chat_sio_posted(ngx_http_request_t *r,
+    redisReply *reply);
+static ngx_int_t ngx_http_chat_sio_upgrade_found(ngx_http_request_t *r,
+    redisReply *reply);
+static ngx_int_t ngx_http_chat_sio_text(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *text, size_t len);
+static ngx_int_t ngx_http_chat_sio_unknown(ngx_http_request_t *r);
+
+
+/* what a waiting GET takes: nil when there is no such session */
+static const char  ngx_http_chat_sio_take[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end "
+    "local p = redis.call('LRANGE', KEYS[2], 0, -1) "
+    "if #p > 0 then redis.call('DEL', KEYS[2]) end "
+    "return p";
+
+/* a POST to the session's worker: -1 no session, else the listeners */
+static const char  ngx_http_chat_sio_give[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end "
+    "return redis.call('PUBLISH', ARGV[1], ARGV[2])";
+
+/* the handshake: the session is known before its first GET */
+static const char  ngx_http_chat_sio_born[] =
+    "redis.call('HSET', KEYS[1], 's', ARGV[1], 'c', '0') "
+    "redis.call('EXPIRE', KEYS[1], ARGV[2]) "
+    "return 1";
+
+
+static ngx_int_t
+ngx_http_chat_sio_key(ngx_pool_t *pool, ngx_str_t *key, const char *prefix,
+    u_char *sid)
+{
+    size_t  len;
+
+    len = ngx_strlen(prefix);
+
+    key->data = ngx_pnalloc(pool, len + NGX_HTTP_CHAT_SIO_ID_LEN);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->len = ngx_cpymem(ngx_cpymem(key->data, prefix, len), sid,
+                          NGX_HTTP_CHAT_SIO_ID_LEN)
+               - key->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_chat_sio_sid_valid(ngx_str_t *sid)
+{
+    size_t  i;
+    u_char  ch;
+
+    if (sid->len != NGX_HTTP_CHAT_SIO_ID_LEN) {
+        return 0;
+    }
+
+    for (i = 0; i < sid->len; i++) {
+        ch = sid->data[i];
+
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z')
+              || (ch >= 'A' && ch <= 'Z') || ch == '-' || ch == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* GET/POST /socket.io/?EIO=4&transport=polling[&sid=] */
+ngx_int_t
+ngx_http_chat_sio_poll_handler(ngx_http_request_t *r, ngx_str_t *sid)
+{
+    ngx_http_chat_ctx_t       *ctx;
+    ngx_http_chat_sio_poll_t  *st;
+    ngx_http_chat_loc_conf_t  *clcf;
+
+    if (sid->len == 0) {
+        if (r->method != NGX_HTTP_GET) {
+            return ngx_http_chat_send_json(r, NGX_HTTP_BAD_REQUEST,
+                                   json_pack("{s:i,s:s}", "code", 2,
+                                             "message",
+                                             "Bad handshake method"));
+        }
+
+        return ngx_http_chat_sio_handshake(r);
+    }
+
+    if (!ngx_http_chat_sio_sid_valid(sid)) {
+        return ngx_http_chat_sio_unknown(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    st = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_sio_poll_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    st->request = r;
+    ngx_memcpy(st->sid, sid->data, NGX_HTTP_CHAT_SIO_ID_LEN);
+    ctx->state = st;
+
+    if (ngx_http_chat_sio_key(r->pool, &st->keys[0], "eio:s:", st->sid)
+        != NGX_OK
+        || ngx_http_chat_sio_key(r->pool, &st->keys[1], "eio:q:", st->sid)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->method == NGX_HTTP_GET) {
+        return ngx_http_chat_sio_get(r);
+    }
+
+    if (r->method != NGX_HTTP_POST) {
+        return ngx_http_chat_send_json(r, NGX_HTTP_BAD_REQUEST,
+                                       json_pack("{s:i,s:s}", "code", 3,
+                                                 "message", "Bad request"));
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
+
+    if (r->headers_in.content_length_n > (off_t) clcf->ws.max_message) {
+        return ngx_http_chat_send_json(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       json_pack("{s:i,s:s}", "code", 3,
+                                                 "message", "Bad request"));
+    }
+
+    r->request_body_in_single_buf = 1;
+    r->request_body_in_persistent_file = 0;
+
+    return ngx_http_read_client_request_body(r, ngx_http_chat_sio_post_body);
+}
+
+
+/*
+ * The handshake: a session on a stand-in connection in this worker, its
+ * existence in Redis, then the open packet as the answer.
+ */
+static ngx_int_t
+ngx_http_chat_sio_handshake(ngx_http_request_t *r)
+{
+    ngx_str_t                    key, args[2];
+    ngx_pool_t                  *pool;
+    ngx_connection_t            *c;
+    ngx_http_chat_ws_t          *ws;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_loc_conf_t    *clcf;
+    ngx_http_chat_rt_session_t  *s;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    pool = ngx_create_pool(1024, ngx_cycle->log);
+    if (pool == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    c = ngx_pcalloc(pool, sizeof(ngx_connection_t));
+    if (c == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    c->pool = pool;
+    c->fd = (ngx_socket_t) -1;
+    c->log = ngx_palloc(pool, sizeof(ngx_log_t));
+    c->read = ngx_pcalloc(pool, sizeof(ngx_event_t));
+    c->write = ngx_pcalloc(pool, sizeof(ngx_event_t));
+    c->addr_text.data = ngx_pnalloc(pool, r->connection->addr_text.len);
+
+    if (c->log == NULL || c->read == NULL || c->write == NULL
+        || c->addr_text.data == NULL)
+    {
+        ngx_destroy_pool(pool);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *c->log = *ngx_cycle->log;
+    c->log->connection = r->connection->number;
+    c->number = r->connection->number;
+    c->read->log = c->log;
+    c->write->log = c->log;
+    c->write->ready = 1;
+    c->send = ngx_http_chat_sio_poll_send;
+
+    ngx_memcpy(c->addr_text.data, r->connection->addr_text.data,
+               r->connection->addr_text.len);
+    c->addr_text.len = r->connection->addr_text.len;
+
+    ws = ngx_http_chat_ws_create(c, &clcf->ws);
+    if (ws == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ws->release = ngx_http_chat_sio_poll_release;
+    ws->main_conf = r->main_conf;
+    ws->srv_conf = r->srv_conf;
+    ws->loc_conf = r->loc_conf;
+    ws->last_read = ngx_current_msec;
+    c->data = ws;
+
+    if (ngx_http_chat_sio_app.open(ws) != NGX_OK) {
+        ngx_free(ws);
+        ngx_destroy_pool(pool);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    s = ws->data;
+    s->sio->polling = 1;
+
+    if (ngx_http_chat_rt_join_relay(s, s->sio->eio_sid) != NGX_OK) {
+        ngx_http_chat_ws_abort(ws);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the answer needs the ids: they stay in the request's pool */
+    ctx->state = ngx_pnalloc(r->pool, 2 * NGX_HTTP_CHAT_SIO_ID_LEN);
+    if (ctx->state == NULL
+        || ngx_http_chat_sio_key(r->pool, &key, "eio:s:", s->sio->eio_sid)
+           != NGX_OK
+        || ngx_http_chat_str_num(r->pool, &args[1],
+                                 2 * (clcf->ws.ping_interval
+                                      + clcf->ws.pong_timeout) / 1000 + 1)
+           != NGX_OK)
+    {
+        ngx_http_chat_ws_abort(ws);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(ctx->state, s->sio->eio_sid, NGX_HTTP_CHAT_SIO_ID_LEN);
+    args[0].data = s->sio->sid;
+    args[0].len = NGX_HTTP_CHAT_SIO_ID_LEN;
+
+    return ngx_http_chat_redis_eval(r, ngx_http_chat_sio_born, 1, &key, 2,
+                                    args, ngx_http_chat_sio_handshaken);
+}
+
+
+static ngx_int_t
+ngx_http_chat_sio_handshaken(ngx_http_request_t *r, redisReply *reply)
+{
+    u_char                    buf[256];
+    size_t                    len;
+    ngx_http_chat_ctx_t      *ctx;
+    ngx_http_chat_loc_conf_t *clcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
+
+    len = ngx_http_chat_sio_open_packet(buf, sizeof(buf), ctx->state,
+                                        &clcf->ws, 1);
+
+    return ngx_http_chat_sio_text(r, NGX_HTTP_OK, buf, len);
+}
+
+
+/* the stand-in connection's send(): frames become packets in Redis */
+static ssize_t
+ngx_http_chat_sio_poll_send(ngx_connection_t *c, u_char *buf, size_t size)
+{
+    u_char                      *payload, key[64];
+    size_t                       hlen, klen;
+    ngx_uint_t                   opcode;
+    ngx_http_chat_ws_t          *ws;
+    ngx_http_chat_rt_session_t  *s;
+
+    ws = c->data;
+    s = ws->data;
+
+    if (size < 2 || s == NULL || s->sio == NULL) {
+        return size;
+    }
+
+    opcode = buf[0] & 0x0f;
+    hlen = ((buf[1] & 0x7f) == 126) ? 4 : ((buf[1] & 0x7f) == 127) ? 10 : 2;
+
+    if (hlen > size) {
+        return size;
+    }
+
+    payload = buf + hlen;
+
+    if (opcode == NGX_HTTP_CHAT_WS_CLOSE) {
+        /* the transport closes: the client's next GET hears it */
+        payload = (u_char *) "1";
+        hlen = size - 1;
+        ws->close_received = 1;
+
+    } else if (opcode != NGX_HTTP_CHAT_WS_TEXT) {
+        return size;    /* pings and pongs are the socket's own business */
+    }
+
+    klen = ngx_cpymem(ngx_cpymem(key, "eio:q:", 6), s->sio->eio_sid,
+                      NGX_HTTP_CHAT_SIO_ID_LEN) - key;
+
+    if (ngx_http_chat_redis_command(ngx_http_chat_redis_main, NULL, NULL,
+                                    "RPUSH %b %b", key, klen, payload,
+                                    size - hlen)
+        != NGX_OK)
+    {
+        /* Redis is away: as a socket that failed */
+        return NGX_ERROR;
+    }
+
+    (void) ngx_http_chat_rt_publish_raw("eiow:", s->sio->eio_sid,
+                                        (u_char *) "1", 1);
+
+    return size;
+}
+
+
+static void
+ngx_http_chat_sio_poll_release(ngx_connection_t *c)
+{
+    ngx_destroy_pool(c->pool);
+}
+
+
+/* the session keeps its keys alive with its heartbeat */
+void
+ngx_http_chat_sio_poll_refresh(ngx_http_chat_rt_session_t *s)
+{
+    u_char                     key[64];
+    size_t                     klen;
+    ngx_msec_t                 ttl;
+    ngx_http_chat_ws_conf_t   *conf;
+
+    conf = s->ws->conf;
+    ttl = 2 * (conf->ping_interval + conf->pong_timeout) / 1000 + 1;
+
+    klen = ngx_cpymem(ngx_cpymem(key, "eio:s:", 6), s->sio->eio_sid,
+                      NGX_HTTP_CHAT_SIO_ID_LEN) - key;
+    (void) ngx_http_chat_redis_command(ngx_http_chat_redis_main, NULL, NULL,
+                                       "EXPIRE %b %M", key, klen, ttl);
+
+    key[4] = 'q';
+    (void) ngx_http_chat_redis_command(ngx_http_chat_redis_main, NULL, NULL,
+                                       "EXPIRE %b %M", key, klen, ttl);
+}
+
+
+/* the session is over: its id answers "unknown" soon after */
+void
+ngx_http_chat_sio_poll_gone(ngx_http_chat_rt_session_t *s)
+{
+    u_char  key[64];
+    size_t  klen;
+
+    klen = ngx_cpymem(ngx_cpymem(key, "eio:s:", 6), s->sio->eio_sid,
+                      NGX_HTTP_CHAT_SIO_ID_LEN) - key;
+    (void) ngx_http_chat_redis_command(ngx_http_chat_redis_main, NULL, NULL,
+                                       "EXPIRE %b 5", key, klen);
+}
+
+
+/* remembered for the worker that takes the upgrade */
+void
+ngx_http_chat_sio_remember(ngx_http_chat_rt_session_t *s, const char *field,
+    ngx_str_t *value)
+{
+    u_char  key[64];
+    size_t  klen;
+
+    klen = ngx_cpymem(ngx_cpymem(key, "eio:s:", 6), s->sio->eio_sid,
+                      NGX_HTTP_CHAT_SIO_ID_LEN) - key;
+    (void) ngx_http_chat_redis_command(ngx_http_chat_redis_main, NULL, NULL,
+                                       "HSET %b %s %b", key, klen, field,
+                                       value->data, value->len);
+}
+
+
+/* what a client posted, relayed to the session's worker */
+void
+ngx_http_chat_sio_relayed(ngx_http_chat_rt_session_t *s, u_char *msg,
+    size_t len)
+{
+    u_char              *p, *last, *end;
+    ngx_uint_t           prev;
+    ngx_http_chat_ws_t  *ws;
+
+    ws = s->ws;
+    ws->last_read = ngx_current_msec;
+
+    prev = ngx_http_chat_ws_hold(ws);
+
+    /* packets separated by a record separator (0x1e) */
+    for (p = msg, last = msg + len; p < last && !ws->destroy; p = end + 1) {
+        end = ngx_strlchr(p, last, 0x1e);
+        if (end == NULL) {
+            end = last;
+        }
+
+        if (end > p) {
+            ngx_http_chat_sio_message(ws, NGX_HTTP_CHAT_WS_TEXT, p, end - p);
+        }
+    }
+
+    ngx_http_chat_ws_unhold(ws, prev);
+}
+
+
+static ngx_int_t
+ngx_http_chat_sio_get(ngx_http_request_t *r)
+{
+    ngx_http_chat_ctx_t       *ctx;
+    ngx_http_chat_sio_poll_t  *st;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    st = ctx->state;
+
+    return ngx_http_chat_redis_eval(r, ngx_http_chat_sio_take, 2, st->keys,
+                                    0, NULL, ngx_http_chat_sio_got);
+}
+
+
+static ngx_int_t
+ngx_http_chat_sio_got(ngx_http_request_t *r, redisReply *reply)
+{
+    u_char                    *body, *p;
+    size_t                     i, len;
+    ngx_http_cleanup_t        *cln;
+    ngx_http_chat_ctx_t       *ctx;
+    ngx_http_chat_sio_poll_t  *st;
+    ngx_http_chat_loc_conf_t  *clcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    st = ctx->state;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return ngx_http_chat_sio_unknown(r);
+    }
+
+    if (reply->elements) {
+        len = 0;
+
+        for (i = 0; i < reply->elements; i++) {
+            len += reply->element[i]->len + 1;
+        }
+
+        body = ngx_pnalloc(r->pool, len);
+        if (body == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = body;
+
+        for (i = 0; i < reply->elements; i++) {
+            if (i) {
+                *p++ = 0x1e;
+            }
+
+            p = ngx_cpymem(p, reply->element[i]->str,
+                           reply->element[i]->len);
+        }
+
+        return ngx_http_chat_sio_text(r, NGX_HTTP_OK, body, p - body);
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
+
+    if (st->deadline == 0) {
+        st->deadline = ngx_current_msec + clcf->ws.ping_interval
+                       + clcf->ws.pong_timeout;
+
+        cln = ngx_http_cleanup_add(r, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln->handler = ngx_http_chat_sio_poll_cleanup;
+        cln->data = st;
+
+        st->recheck.handler = ngx_http_chat_sio_recheck;
+        st->recheck.data = st;
+        st->recheck.log = r->connection->log;
+
+        /* a client that goes away ends the wait */
+        r->read_event_handler = ngx_http_test_reading;
+    }
+
+    if ((ngx_msec_int_t) (ngx_current_msec - st->deadline) >= 0) {
+        return ngx_http_chat_sio_text(r, NGX_HTTP_OK, (u_char *) "6", 1);
+    }
+
+    /* nothing yet: wait for the session's wake-up, or look again soon */
+    st->link = ngx_http_chat_rt_wait("eiow:", st->sid,
+                                     ngx_http_chat_sio_wake, st);
+    if (st->link == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_add_timer(&st->recheck, NGX_HTTP_CHAT_SIO_RECHECK);
+    st->waiting = 1;
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_chat_sio_wake(void *data)
+{
+    ngx_int_t                  rc;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_chat_sio_poll_t  *st;
+
+    st = data;
+    r = st->request;
+    c = r->connection;
+
+    if (!st->waiting) {
+        return;
+    }
+
+    st->waiting = 0;
+
+    if (st->link) {
+        ngx_http_chat_rt_unwait(st->link);
+        st->link = NULL;
+    }
+
+    if (st->recheck.timer_set) {
+        ngx_del_timer(&st->recheck);
+    }
+
+    rc = ngx_http_chat_sio_get(r);
+
+    /* the wait's own reference goes; the new step holds its own */
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_chat_sio_recheck(ngx_event_t *ev)
+{
+    ngx_http_chat_sio_wake(ev->data);
+}
+
+
+static void
+ngx_http_chat_sio_poll_cleanup(void *data)
+{
+    ngx_http_chat_sio_poll_t  *st = data;
+
+    st->waiting = 0;
+
+    if (st->link) {
+        ngx_http_chat_rt_unwait(st->link);
+        st->link = NULL;
+    }
+
+    if (st->recheck.timer_set) {
+        ngx_del_timer(&st->recheck);
+    }
+}
+
+
+static void
+ngx_http_chat_sio_post_body(ngx_http_request_t *r)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_int_t                  rc;
+    ngx_str_t                  args[2];
+    ngx_chain_t               *cl;
+    ngx_http_chat_ctx_t       *ctx;
+    ngx_http_chat_sio_poll_t  *st;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    st = ctx->state;
+
+    if (r->request_body == NULL || r->request_body->temp_file) {
+        ngx_http_finalize_request(r,
+            ngx_http_chat_send_json(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                    json_pack("{s:i,s:s}", "code", 3,
+                                              "message", "Bad request")));
+        return;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += cl->buf->last - cl->buf->pos;
+    }
+
+    args[1].data = ngx_pnalloc(r->pool, len + 1);
+    if (args[1].data == NULL
+        || ngx_http_chat_sio_key(r->pool, &args[0], "eioi:", st->sid)
+           != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    p = args[1].data;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    args[1].len = p - args[1].data;
+
+    rc = ngx_http_chat_redis_eval(r, ngx_http_chat_sio_give, 1, st->keys,
+                                  2, args, ngx_http_chat_sio_posted);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_chat_sio_posted(ngx_http_request_t *r, redisReply *reply)
+{
+    if (reply->type != REDIS_REPLY_INTEGER || reply->integer <= 0) {
+        return ngx_http_chat_sio_unknown(r);
+    }
+
+    return ngx_http_chat_sio_text(r, NGX_HTTP_OK, (u_char *) "ok", 2);
+}
+
+
+/*
+ * GET ?transport=websocket&sid=: the upgrade of a polling session.  This
+ * worker takes the session over with what Redis remembers of it; the
+ * polling one lets go when the client says "5" here.
+ */
+ngx_int_t
+ngx_http_chat_sio_upgrade_handler(ngx_http_request_t *r, ngx_str_t *sid)
+{
+    ngx_str_t             key;
+    const char           *argv[2];
+    ngx_http_chat_ctx_t  *ctx;
+
+    if (!ngx_http_chat_sio_sid_valid(sid)) {
+        return ngx_http_chat_sio_unknown(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if (ngx_http_chat_sio_key(r->pool, &key, "eio:s:", sid->data) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->state = ngx_pnalloc(r->pool, NGX_HTTP_CHAT_SIO_ID_LEN);
+    if (ctx->state == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(ctx->state, sid->data, NGX_HTTP_CHAT_SIO_ID_LEN);
+
+    argv[0] = "HGETALL";
+    argv[1] = (const char *) key.data;
+
+    {
+        size_t  argvlen[2];
+
+        argvlen[0] = 7;
+        argvlen[1] = key.len;
+
+        return ngx_http_chat_redis_request(r, ngx_http_chat_sio_upgrade_found,
+                                           2, argv, argvlen);
+    }
+}
+
+
+/* resume: "<eio sid> <sio sid> <connected> <token>" for the new socket */
+static ngx_int_t
+ngx_http_chat_sio_upgrade_found(ngx_http_request_t *r, redisReply *reply)
+{
+    u_char               *p;
+    size_t                i;
+    ngx_str_t             sio_sid, token, connected;
+    redisReply           *k, *v;
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
+        return ngx_http_chat_sio_unknown(r);
+    }
+
+    ngx_str_null(&sio_sid);
+    ngx_str_null(&token);
+    ngx_str_set(&connected, "0");
+
+    for (i = 0; i + 1 < reply->elements; i += 2) {
+        k = reply->element[i];
+        v = reply->element[i + 1];
+
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
+            || k->len != 1)
+        {
+            continue;
+        }
+
+        switch (k->str[0]) {
+        case 's':
+            sio_sid.data = (u_char *) v->str;
+            sio_sid.len = v->len;
+            break;
+        case 't':
+            token.data = (u_char *) v->str;
+            token.len = v->len;
+            break;
+        case 'c':
+            connected.data = (u_char *) v->str;
+            connected.len = v->len;
+            break;
+        }
+    }
+
+    if (sio_sid.len != NGX_HTTP_CHAT_SIO_ID_LEN || token.len > 4096) {
+        return ngx_http_chat_sio_unknown(r);
+    }
+
+    ctx->ws_resume.len = 2 * NGX_HTTP_CHAT_SIO_ID_LEN + 3 + 1 + token.len;
+    ctx->ws_resume.data = ngx_pnalloc(r->pool, ctx->ws_resume.len);
+    if (ctx->ws_resume.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(ctx->ws_resume.data, ctx->state,
+                   NGX_HTTP_CHAT_SIO_ID_LEN);
+    *p++ = ' ';
+    p = ngx_cpymem(p, sio_sid.data, sio_sid.len);
+    *p++ = ' ';
+    *p++ = (connected.len == 1 && connected.data[0] == '1') ? '1' : '0';
+    *p++ = ' ';
+    p = ngx_cpymem(p, token.data, token.len);
+    ctx->ws_resume.len = p - ctx->ws_resume.data;
+
+    return ngx_http_chat_ws_handler(r);
+}
+
+
+static ngx_int_t
+ngx_http_chat_sio_unknown(ngx_http_request_t *r)
+{
+    return ngx_http_chat_send_json(r, NGX_HTTP_BAD_REQUEST,
+                                   json_pack("{s:i,s:s}", "code", 1,
+                                             "message",
+                                             "Session ID unknown"));
+}
+
+
+static ngx_int_t
+ngx_http_chat_sio_text(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *text, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, text, len);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    ngx_str_set(&r->headers_out.content_type, "text/plain; charset=UTF-8");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_length_n = len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * The upgrade, on the WebSocket's side.  At "2probe" the polling
+ * session's waiting GET is ended with a noop (the client pauses polling).
+ * At "5", once this session listens to its channels, the polling one is
+ * told to go: its last packet is a noop, and what it queued that the
+ * client never fetched is taken from Redis and sent here.
+ */
+typedef struct {
+    ngx_http_chat_rt_session_t  *session;   /* NULL once it went */
+    ngx_http_chat_rt_link_t     *link;
+    ngx_http_chat_rt_link_t     *barrier;
+    ngx_event_t                  timeout;
+} ngx_http_chat_sio_handover_t;
+
+
+static void ngx_http_chat_sio_handover_wake(void *data);
+static void ngx_http_chat_sio_handover_ready(void *data);
+static void ngx_http_chat_sio_handover_timeout(ngx_event_t *ev);
+static void ngx_http_chat_sio_handover_taken(redisReply *reply, void *data);
+
+
+void
+ngx_http_chat_sio_probe(ngx_http_chat_rt_session_t *s)
+{
+    u_char  key[64];
+    size_t  klen;
+
+    klen = ngx_cpymem(ngx_cpymem(key, "eio:q:", 6), s->sio->eio_sid,
+                      NGX_HTTP_CHAT_SIO_ID_LEN) - key;
+
+    if (ngx_http_chat_redis_command(ngx_http_chat_redis_main, NULL, NULL,
+                                    "RPUSH %b 6", key, klen)
+        == NGX_OK)
+    {
+        (void) ngx_http_chat_rt_publish_raw("eiow:", s->sio->eio_sid,
+                                            (u_char *) "1", 1);
+    }
+}
+
+
+void
+ngx_http_chat_sio_handover(ngx_http_chat_rt_session_t *s)
+{
+    ngx_http_chat_sio_handover_t  *h;
+
+    h = ngx_calloc(sizeof(ngx_http_chat_sio_handover_t), ngx_cycle->log);
+    if (h == NULL) {
+        return;
+    }
+
+    h->session = s;
+    h->timeout.handler = ngx_http_chat_sio_handover_timeout;
+    h->timeout.data = h;
+    h->timeout.log = ngx_cycle->log;
+    h->timeout.cancelable = 1;
+
+    h->link = ngx_http_chat_rt_wait("eiow:", s->sio->eio_sid,
+                                    ngx_http_chat_sio_handover_wake, h);
+    if (h->link == NULL) {
+        ngx_free(h);
+        return;
+    }
+
+    /*
+     * The polling session may go only when this one's subscriptions are
+     * live in Redis: a subscription of its own, confirmed after them,
+     * says so (Redis answers one connection in order).
+     */
+    h->barrier = ngx_http_chat_rt_wait("eiob:", s->sio->eio_sid,
+                                       ngx_http_chat_sio_handover_ready, h);
+    if (h->barrier == NULL) {
+        ngx_http_chat_rt_unwait(h->link);
+        ngx_free(h);
+        return;
+    }
+
+    s->sio->handover = h;
+
+    /* a polling session already gone never answers: take what is left */
+    ngx_add_timer(&h->timeout, 2000);
+}
+
+
+static void
+ngx_http_chat_sio_handover_ready(void *data)
+{
+    ngx_http_chat_sio_handover_t  *h;
+
+    h = data;
+
+    if (h->barrier == NULL) {
+        return;
+    }
+
+    ngx_http_chat_rt_unwait(h->barrier);
+    h->barrier = NULL;
+
+    if (h->session) {
+        (void) ngx_http_chat_rt_publish_raw("eioi:", h->session->sio->eio_sid,
+                                            (u_char *) "5", 1);
+    }
+}
+
+
+void
+ngx_http_chat_sio_handover_cancel(ngx_http_chat_rt_session_t *s)
+{
+    ngx_http_chat_sio_handover_t  *h;
+
+    h = s->sio->handover;
+    s->sio->handover = NULL;
+    h->session = NULL;
+
+    if (h->link) {
+        ngx_http_chat_rt_unwait(h->link);
+        h->link = NULL;
+    }
+
+    if (h->barrier) {
+        ngx_http_chat_rt_unwait(h->barrier);
+        h->barrier = NULL;
+    }
+
+    if (h->timeout.timer_set) {
+        ngx_del_timer(&h->timeout);
+        ngx_free(h);
+    }
+
+    /* else a reply is on its way: it frees h */
+}
+
+
+static void
+ngx_http_chat_sio_handover_timeout(ngx_event_t *ev)
+{
+    ngx_http_chat_sio_handover_wake(ev->data);
+}
+
+
+static void
+ngx_http_chat_sio_handover_wake(void *data)
+{
+    u_char                         key[64], skey[64];
+    size_t                         klen, slen;
+    ngx_http_chat_sio_handover_t  *h;
+
+    h = data;
+
+    if (h->link) {
+        ngx_http_chat_rt_unwait(h->link);
+        h->link = NULL;
+    }
+
+    if (h->barrier) {
+        /* no confirmation in time: the polling session is told anyway */
+        ngx_http_chat_sio_handover_ready(h);
+    }
+
+    if (h->timeout.timer_set) {
+        ngx_del_timer(&h->timeout);
+    }
+
+    if (h->session == NULL) {
+        ngx_free(h);
+        return;
+    }
+
+    klen = ngx_cpymem(ngx_cpymem(key, "eio:q:", 6), h->session->sio->eio_sid,
+                      NGX_HTTP_CHAT_SIO_ID_LEN) - key;
+    slen = ngx_cpymem(ngx_cpymem(skey, "eio:s:", 6),
+                      h->session->sio->eio_sid, NGX_HTTP_CHAT_SIO_ID_LEN)
+           - skey;
+
+    /* the list, atomically; the session's keys are this socket's now */
+    if (ngx_http_chat_redis_command(ngx_http_chat_redis_main,
+                                    ngx_http_chat_sio_handover_taken, h,
+                                    "EVAL %s 2 %b %b",
+                                    "local p = redis.call('LRANGE', KEYS[2],"
+                                    " 0, -1) local c = redis.call('HGET', "
+                                    "KEYS[1], 'c') local t = redis.call("
+                                    "'HGET', KEYS[1], 't') local a = "
+                                    "redis.call('HGET', KEYS[1], 'a') "
+                                    "redis.call('DEL', KEYS[2], KEYS[1]) "
+                                    "return {c or '', p, t or '', "
+                                    "a or ''}",
+                                    skey, slen, key, klen)
+        != NGX_OK)
+    {
+        h->session->sio->handover = NULL;
+        ngx_free(h);
+    }
+}
+
+
+static void
+ngx_http_chat_sio_handover_taken(redisReply *reply, void *data)
+{
+    size_t                         i;
+    ngx_uint_t                     prev;
+    ngx_str_t                      token;
+    redisReply                    *e, *c, *list, *t, *a;
+    ngx_http_chat_ws_t            *ws;
+    ngx_http_chat_rt_session_t    *s;
+    ngx_http_chat_sio_handover_t  *h;
+
+    h = data;
+    s = h->session;
+
+    if (s == NULL) {
+        ngx_free(h);
+        return;
+    }
+
+    ws = s->ws;
+    s->sio->handover = NULL;
+    ngx_free(h);
+
+    prev = ngx_http_chat_ws_hold(ws);
+
+    c = NULL;
+    t = NULL;
+    a = NULL;
+    list = NULL;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4) {
+        c = reply->element[0];
+        list = reply->element[1];
+        t = reply->element[2];
+        a = reply->element[3];
+    }
+
+    if (c && c->type == REDIS_REPLY_STRING && c->len == 1 && c->str[0] == '1')
+    {
+        /* the polling session answered the CONNECT, its GET took it */
+        s->sio->unanswered = 0;
+        s->sio->connected = 1;
+    }
+
+    /* messages only: pings and noops were the polling transport's */
+    for (i = 0;
+         list && list->type == REDIS_REPLY_ARRAY && i < list->elements;
+         i++)
+    {
+        e = list->element[i];
+
+        if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->str[0] != '4')
+        {
+            continue;
+        }
+
+        if (e->len > 1 && (e->str[1] == '0' || e->str[1] == '4')) {
+            /* the polling session answered the CONNECT after all */
+            s->sio->unanswered = 0;
+        }
+
+        if (ngx_http_chat_ws_send(ws, NGX_HTTP_CHAT_WS_TEXT,
+                                  (u_char *) e->str, e->len)
+            != NGX_OK)
+        {
+            break;
+        }
+    }
+
+    if (!ws->destroy && s->sio->unanswered) {
+        if (s->sio->auth_data == NULL && !s->authenticated
+            && t && t->type == REDIS_REPLY_STRING && t->len
+            && t->len <= 4096)
+        {
+            /* the CONNECT came with a token after the upgrade began */
+            s->sio->unanswered = 0;
+            s->sio->connecting = 1;
+            token.data = (u_char *) t->str;
+            token.len = t->len;
+            ngx_http_chat_rt_start_auth(s, &token, NULL);
+
+        } else {
+            ngx_http_chat_sio_answer_connect(s);
+        }
+    }
+
+    if (!ws->destroy && !s->sio->connecting) {
+        if (s->sio->auth_data
+            && !(a && a->type == REDIS_REPLY_STRING && a->len == 1))
+        {
+            /* signed in here, never told over polling */
+            ngx_http_chat_sio_answer_auth(s);
+
+        } else if (!s->authenticated && !s->authenticating
+                   && t && t->type == REDIS_REPLY_STRING && t->len
+                   && t->len <= 4096)
+        {
+            /* an authenticate event the polling session never finished */
+            token.data = (u_char *) t->str;
+            token.len = t->len;
+            ngx_http_chat_rt_start_auth(s, &token, NULL);
+        }
+    }
+
+    if (s->sio->auth_data) {
+        json_decref(s->sio->auth_data);
+        s->sio->auth_data = NULL;
+    }
+
+    ngx_http_chat_ws_unhold(ws, prev);
+}
