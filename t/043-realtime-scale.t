@@ -7,6 +7,7 @@ use Test::Nginx::Socket 'no_plan';
 use ChatTest;
 use ChatChats;
 use ChatRT;
+use ChatSIO;
 use IO::Socket::INET;
 use File::Temp qw(tempdir);
 use Time::HiRes ();
@@ -40,6 +41,7 @@ add_block_preprocessor(sub {
         listen 127.0.0.1:$TEST_NGINX_RT_PORT reuseport;
         location /api/ { chat_api; }
         location /ws { chat_ws; chat_ws_auth_timeout 60s; }
+        location /socket.io/ { chat_socketio; }
     }
 _EOC_
     $block->set_value("config", <<'_EOC_');
@@ -278,3 +280,30 @@ $main::Got = "@r";
 --- timeout: 60
 --- response_body
 closed:1001 old-workers-gone prompt
+
+
+
+=== TEST 6: Socket.IO with its defaults over two workers: polls, posts and the upgrade land anywhere
+--- init
+ChatChats::setup();
+my @r;
+my $chat = ChatChats::api(alice => POST => "/api/chats/private",
+                          { userId => $ChatChats::Id{bob} })->{chat}{id};
+for (1 .. 3) {
+    push @r, ChatSIO::run("chat", chat => $chat, port => $ENV{TEST_NGINX_RT_PORT});
+}
+push @r, ChatSIO::run("burst", chat => $chat, port => $ENV{TEST_NGINX_RT_PORT});
+open my $log, "<", "$Test::Nginx::Util::ServRoot/logs/error.log" or die;
+my %pids;
+while (<$log>) {
+    $pids{$1} = 1 if /\[info\] (\d+)#\d+: .*chat ws: authenticated as/;
+}
+push @r, "workers:" . scalar(keys %pids);
+$main::Got = join "\n", @r;
+--- timeout: 60
+--- response_body
+ack=over socket.io badAck=invalid_request:400 read=true received=over socket.io:tempId sameSeq=true typing=true
+ack=over socket.io badAck=invalid_request:400 read=true received=over socket.io:tempId sameSeq=true typing=true
+ack=over socket.io badAck=invalid_request:400 read=true received=over socket.io:tempId sameSeq=true typing=true
+count=30 inOrder=true
+workers:2

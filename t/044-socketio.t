@@ -7,7 +7,7 @@
 use Test::Nginx::Socket 'no_plan';
 use ChatTest;
 use ChatChats;
-use JSON::PP ();
+use ChatSIO;
 
 our ($Got, %Id);
 *Id = \%ChatChats::Id;
@@ -29,24 +29,7 @@ _EOC_
     }
 });
 
-# runs a scenario of t/lib/sio-scenario.js; its JSON answer, keys sorted
-sub main::sio {
-    my ($scenario, %extra) = @_;
-    my $root = $ENV{TEST_NGINX_ROOT} || ".";
-    local $ENV{CHAT_SIO_CLIENT} = "$root/.deps/sio-client";
-    my $cfg = JSON::PP->new->canonical->encode({
-        scenario => $scenario,
-        url => "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}",
-        tokens => { map { $_ => $ChatChats::Tok{$_}{accessToken} }
-                    keys %ChatChats::Tok },
-        ids => \%ChatChats::Id,
-        %extra,
-    });
-    my $out = `node $root/t/lib/sio-scenario.js '$cfg'`;
-    my $r = eval { JSON::PP::decode_json($out) } or return "bad output: $out";
-    return join " ", map { "$_=" . (ref $r->{$_} ? ($r->{$_} ? "true" : "false")
-                                                 : $r->{$_}) } sort keys %$r;
-}
+sub main::sio { ChatSIO::run(@_) }
 
 sub main::chat_of {
     my ($a, $b) = @_;

@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_chat_rt.h"
+#include "ngx_http_chat_sio.h"
 
 
 
@@ -447,6 +448,10 @@ ngx_http_chat_rt_next(ngx_http_chat_rt_session_t *s)
     }
 
     s->draining = 0;
+
+    if (s->sio && s->ops == 0 && s->pending == NULL) {
+        ngx_http_chat_sio_leave(s);
+    }
 }
 
 

@@ -30,6 +30,7 @@ static void ngx_http_chat_sio_connect(ngx_http_chat_rt_session_t *s,
 static void ngx_http_chat_sio_event(ngx_http_chat_rt_session_t *s,
     u_char *p, size_t len);
 static void ngx_http_chat_sio_heartbeat(ngx_event_t *ev);
+static void ngx_http_chat_sio_left(ngx_event_t *ev);
 static void ngx_http_chat_sio_send_json(ngx_http_chat_rt_session_t *s,
     const char *prefix, json_t *id, json_t *json, ngx_uint_t bracket);
 
@@ -154,6 +155,10 @@ ngx_http_chat_sio_open(ngx_http_chat_ws_t *ws)
         ngx_http_chat_sio_id(sio->sid);
     }
 
+    sio->leave.handler = ngx_http_chat_sio_left;
+    sio->leave.data = sio;
+    sio->leave.log = ws->connection->log;
+
     sio->heartbeat.handler = ngx_http_chat_sio_heartbeat;
     sio->heartbeat.data = sio;
     sio->heartbeat.log = ws->connection->log;
@@ -192,6 +197,10 @@ ngx_http_chat_sio_close(ngx_http_chat_ws_t *ws)
     if (s && s->sio) {
         if (s->sio->heartbeat.timer_set) {
             ngx_del_timer(&s->sio->heartbeat);
+        }
+
+        if (s->sio->leave.posted) {
+            ngx_delete_posted_event(&s->sio->leave);
         }
 
         if (s->sio->polling) {
@@ -307,10 +316,9 @@ ngx_http_chat_sio_message(ngx_http_chat_ws_t *ws, ngx_uint_t opcode,
 
     case '5':   /* the upgrade is done */
         if (s->sio->polling) {
-            /* the last GET ends with a noop; this transport goes */
-            (void) ngx_http_chat_ws_send(ws, NGX_HTTP_CHAT_WS_TEXT,
-                                         (u_char *) "6", 1);
-            ngx_http_chat_ws_abort(ws);
+            /* this transport goes once what it runs has answered */
+            s->sio->leaving = 1;
+            ngx_http_chat_sio_leave(s);
             return;
         }
 
@@ -830,4 +838,37 @@ ngx_http_chat_sio_answer_auth(ngx_http_chat_rt_session_t *s)
                                     1);
         json_decref(data);
     }
+}
+
+
+/*
+ * The polling session after an upgrade: gone once its events are
+ * answered (their acks must reach the queue the new transport takes),
+ * its last packet a noop.
+ */
+void
+ngx_http_chat_sio_leave(ngx_http_chat_rt_session_t *s)
+{
+    if (!s->sio->leaving || s->ops || s->pending) {
+        return;
+    }
+
+    s->sio->leaving = 0;
+
+    (void) ngx_http_chat_ws_send(s->ws, NGX_HTTP_CHAT_WS_TEXT,
+                                 (u_char *) "6", 1);
+
+    /* posted: callers up the stack may still hold the session */
+    ngx_post_event(&s->sio->leave, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_chat_sio_left(ngx_event_t *ev)
+{
+    ngx_http_chat_sio_t  *sio;
+
+    sio = ev->data;
+
+    ngx_http_chat_ws_abort(sio->session->ws);
 }

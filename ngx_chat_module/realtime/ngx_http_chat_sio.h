@@ -17,6 +17,7 @@
 struct ngx_http_chat_sio_s {
     ngx_http_chat_rt_session_t  *session;
     ngx_event_t                  heartbeat;   /* Engine.IO ping, pong wait */
+    ngx_event_t                  leave;       /* polling, after an upgrade */
     u_char                       eio_sid[NGX_HTTP_CHAT_SIO_ID_LEN];
     u_char                       sid[NGX_HTTP_CHAT_SIO_ID_LEN];
     unsigned                     waiting_pong:1;
@@ -25,6 +26,7 @@ struct ngx_http_chat_sio_s {
     unsigned                     resuming:1;    /* its quiet sign-in */
     unsigned                     resuming_transport:1;  /* till "5" */
     unsigned                     handover_due:1;
+    unsigned                     leaving:1;
     unsigned                     unanswered:1;  /* CONNECT not answered */
     void                        *handover;     /* waiting for the queue */
     json_t                      *auth_data;    /* "authenticated", held */
@@ -46,6 +48,7 @@ void ngx_http_chat_sio_handover(ngx_http_chat_rt_session_t *s);
 void ngx_http_chat_sio_handover_cancel(ngx_http_chat_rt_session_t *s);
 void ngx_http_chat_sio_answer_connect(ngx_http_chat_rt_session_t *s);
 void ngx_http_chat_sio_answer_auth(ngx_http_chat_rt_session_t *s);
+void ngx_http_chat_sio_leave(ngx_http_chat_rt_session_t *s);
 void ngx_http_chat_sio_message(ngx_http_chat_ws_t *ws, ngx_uint_t opcode,
     u_char *p, size_t len);
 
