@@ -66,15 +66,15 @@ sub main::start_other {
     my $port = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1",
                                      LocalPort => 0)->sockport;
     $conf =~ s{\Q$Test::Nginx::Util::ServRoot\E/logs}{$OtherDir/logs}g;
-    $conf =~ s{listen\s+\d+;}{listen 127.0.0.1:$port;};
+    $conf =~ s{listen\s+\d+;}{listen 127.0.0.1:$port;}g;
     $conf =~ s{listen 127\.0\.0\.1:\d+ reuseport;}{};
     $conf =~ s{master_process on;}{master_process off;};
     open my $out, ">", "$OtherDir/nginx.conf" or die;
     print $out $conf;
     close $out;
     my $bin = $ENV{TEST_NGINX_BINARY} || "nginx";
-    system($bin, "-p", "$OtherDir/", "-c", "$OtherDir/nginx.conf") == 0
-        or die "second nginx did not start";
+    my $err = `$bin -p $OtherDir/ -c $OtherDir/nginx.conf 2>&1`;
+    die "second nginx did not start: $err" if $?;
     Time::HiRes::sleep(0.5);
     open my $pf, "<", "$OtherDir/logs/nginx.pid" or die;
     $OtherPid = <$pf>;
