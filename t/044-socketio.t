@@ -157,3 +157,49 @@ missed=missed1,missed2,missed3 count=30 inOrder=true
  "{\"code\":1,\"message\":\"Session ID unknown\"}\n"]
 --- error_code eval
 [400, 400, 400]
+
+
+
+=== TEST 13: polling by hand: the handshake, a CONNECT posted, its answer polled; bad posts
+--- init
+use HTTP::Tiny;
+my @r;
+my $base = "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/socket.io/?EIO=4&transport=polling";
+my $http = HTTP::Tiny->new(timeout => 10);
+my $res = $http->get($base);
+my ($sid) = $res->{content} =~ /^0\{"sid":"([^"]+)"/;
+push @r, $res->{status}, ($res->{content} =~ /"upgrades":\["websocket"\]/ ? "upgrades" : "?"),
+    $res->{headers}{"content-type"};
+$res = $http->post("$base&sid=$sid", { content => "40" });
+push @r, "$res->{status}:$res->{content}";
+$res = $http->get("$base&sid=$sid");
+push @r, ($res->{content} =~ /^40\{"sid":"[\w-]{24}"\}$/ ? "connected" : "?:$res->{content}");
+$res = $http->post("$base&sid=$sid", { content => "4" . ("x" x 70000) });
+push @r, "big:$res->{status}:" . length($res->{content});
+$res = $http->post("$base&sid=AAAAAAAAAAAAAAAAAAAAAAAA", { content => "40" });
+chomp $res->{content};
+push @r, "$res->{status}:$res->{content}";
+$res = $http->post($base, { content => "40" });
+chomp $res->{content};
+push @r, "$res->{status}:$res->{content}";
+$main::Got = join " ", @r;
+--- response_body
+200 upgrades text/plain; charset=UTF-8 200:ok connected big:413:0 400:{"code":1,"message":"Session ID unknown"} 400:{"code":2,"message":"Bad handshake method"}
+
+
+
+
+=== TEST 14: the websocket transport: a message over maxPayload is closed with 1009
+--- init
+use ChatWS;
+my ($s, $st) = ChatWS::open_ws("/socket.io/?EIO=4&transport=websocket");
+my $open = ChatWS::read_frame($s);
+ChatWS::text($s, "4" . ("x" x 70000));
+my @seen;
+while (my $f = ChatWS::read_frame($s, 3)) {
+    push @seen, ChatWS::describe($f);
+    last if $f->{opcode} == 8;
+}
+$main::Got = "$st " . ($open->{payload} =~ /^0\{"sid"/ ? "open" : "?") . " " . join(",", @seen);
+--- response_body
+101 open close:1009

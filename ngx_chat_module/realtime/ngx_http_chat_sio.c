@@ -107,6 +107,7 @@ ngx_http_chat_sio_resume(ngx_http_chat_rt_session_t *s, ngx_str_t *resume)
     sio->connected = (resume->data[2 * NGX_HTTP_CHAT_SIO_ID_LEN + 2] == '1');
     sio->unanswered = !sio->connected;
     sio->resuming_transport = 1;
+    sio->resumed = 1;
 
     token.data = resume->data + 2 * NGX_HTTP_CHAT_SIO_ID_LEN + 4;
     token.len = resume->len - 2 * NGX_HTTP_CHAT_SIO_ID_LEN - 4;
@@ -369,7 +370,8 @@ ngx_http_chat_sio_packet(ngx_http_chat_rt_session_t *s, u_char *p,
         return;
 
     case '2':
-        if (s->sio->connected) {
+        /* a client sends events only once told it is connected */
+        if (s->sio->connected || s->sio->resumed) {
             ngx_http_chat_sio_event(s, p + 1, len - 1);
         }
 

@@ -27,6 +27,7 @@ struct ngx_http_chat_sio_s {
     unsigned                     resuming_transport:1;  /* till "5" */
     unsigned                     handover_due:1;
     unsigned                     leaving:1;
+    unsigned                     resumed:1;     /* an upgrade's WebSocket */
     unsigned                     unanswered:1;  /* CONNECT not answered */
     void                        *handover;     /* waiting for the queue */
     json_t                      *auth_data;    /* "authenticated", held */

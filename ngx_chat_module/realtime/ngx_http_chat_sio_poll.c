@@ -123,6 +123,7 @@ ngx_http_chat_sio_sid_valid(ngx_str_t *sid)
 ngx_int_t
 ngx_http_chat_sio_poll_handler(ngx_http_request_t *r, ngx_str_t *sid)
 {
+    ngx_int_t                  rc;
     ngx_http_chat_ctx_t       *ctx;
     ngx_http_chat_sio_poll_t  *st;
     ngx_http_chat_loc_conf_t  *clcf;
@@ -174,15 +175,23 @@ ngx_http_chat_sio_poll_handler(ngx_http_request_t *r, ngx_str_t *sid)
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
 
     if (r->headers_in.content_length_n > (off_t) clcf->ws.max_message) {
-        return ngx_http_chat_send_json(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                       json_pack("{s:i,s:s}", "code", 3,
-                                                 "message", "Bad request"));
+        /* as the reference server: a bare 413; the body is not read */
+        r->keepalive = 0;
+        r->lingering_close = 1;
+        return ngx_http_chat_sio_text(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      (u_char *) "", 0);
     }
 
     r->request_body_in_single_buf = 1;
-    r->request_body_in_persistent_file = 0;
 
-    return ngx_http_read_client_request_body(r, ngx_http_chat_sio_post_body);
+    rc = ngx_http_read_client_request_body(r, ngx_http_chat_sio_post_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    /* the body handler finalizes */
+    return NGX_DONE;
 }
 
 
@@ -617,6 +626,8 @@ ngx_http_chat_sio_post_body(ngx_http_request_t *r)
 {
     u_char                    *p;
     size_t                     len;
+    ssize_t                    n;
+    ngx_http_chat_loc_conf_t  *clcf;
     ngx_int_t                  rc;
     ngx_str_t                  args[2];
     ngx_chain_t               *cl;
@@ -626,18 +637,26 @@ ngx_http_chat_sio_post_body(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
     st = ctx->state;
 
-    if (r->request_body == NULL || r->request_body->temp_file) {
-        ngx_http_finalize_request(r,
-            ngx_http_chat_send_json(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                    json_pack("{s:i,s:s}", "code", 3,
-                                              "message", "Bad request")));
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
+
+    if (r->request_body == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_BAD_REQUEST);
         return;
     }
 
+    /* at most maxPayload: in memory, or in NGINX's small temp file */
     len = 0;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        len += cl->buf->last - cl->buf->pos;
+        len += cl->buf->in_file ? cl->buf->file_last - cl->buf->file_pos
+                                : cl->buf->last - cl->buf->pos;
+    }
+
+    if (len > clcf->ws.max_message) {
+        ngx_http_finalize_request(r,
+            ngx_http_chat_sio_text(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                   (u_char *) "", 0));
+        return;
     }
 
     args[1].data = ngx_pnalloc(r->pool, len + 1);
@@ -652,7 +671,20 @@ ngx_http_chat_sio_post_body(ngx_http_request_t *r)
     p = args[1].data;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        if (!cl->buf->in_file) {
+            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+            continue;
+        }
+
+        n = ngx_read_file(cl->buf->file, p,
+                          cl->buf->file_last - cl->buf->file_pos,
+                          cl->buf->file_pos);
+        if (n != cl->buf->file_last - cl->buf->file_pos) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        p += n;
     }
 
     args[1].len = p - args[1].data;
@@ -808,7 +840,11 @@ ngx_http_chat_sio_text(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t    *b;
     ngx_chain_t   out;
 
-    b = ngx_create_temp_buf(r->pool, len);
+    if (len == 0) {
+        r->header_only = 1;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len ? len : 1);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
