@@ -41,12 +41,13 @@ def figures(d):
     f["conns"] = ready
     f["failed"] = num(d, "failed")
     if ready:
-        mem = ((num(d, "server_pss_kb_after") - num(d, "server_pss_kb_before"))
-               + (num(d, "sockstat_mem_kb_after")
-                  - num(d, "sockstat_mem_kb_before")))
+        # socket buffers are machine-wide: a shrink is others' doing
+        sock = max(0.0, num(d, "sockstat_mem_kb_after")
+                   - num(d, "sockstat_mem_kb_before"))
+        mem = (num(d, "server_pss_kb_after")
+               - num(d, "server_pss_kb_before")) + sock
         f["mem_kb"] = mem / ready
-        f["sock_kb"] = (num(d, "sockstat_mem_kb_after")
-                        - num(d, "sockstat_mem_kb_before")) / ready
+        f["sock_kb"] = sock / ready
     cs = num(d, "connect_seconds")
     f["conn_rate"] = ready / cs if cs else None
     win = num(d, "window_seconds")
