@@ -1,0 +1,235 @@
+"""Turns the "key value" files of tools/bench/run into RESULTS.md.
+
+usage: report.py OUTDIR [NOTES.md]   (Markdown on stdout)
+"""
+
+import os
+import sys
+
+TARGETS = [
+    ("chat", "ngx_chat_module"),
+    ("nchan", "nchan (memory)"),
+    ("nchan-redis", "nchan + Redis"),
+    ("centrifugo", "Centrifugo"),
+    ("socketio", "Socket.IO"),
+]
+
+
+def load(path):
+    d = {}
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.rstrip("\n").partition(" ")
+            d[k] = v
+    return d
+
+
+def num(d, k):
+    try:
+        return float(d[k])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def figures(d):
+    if d is None:
+        return None
+    f = {}
+    ready = num(d, "ready") or 0
+    f["conns"] = ready
+    f["failed"] = num(d, "failed")
+    if ready:
+        # socket buffers are machine-wide: a shrink is others' doing
+        sock = max(0.0, num(d, "sockstat_mem_kb_after")
+                   - num(d, "sockstat_mem_kb_before"))
+        mem = (num(d, "server_pss_kb_after")
+               - num(d, "server_pss_kb_before")) + sock
+        f["mem_kb"] = mem / ready
+        f["sock_kb"] = sock / ready
+    cs = num(d, "connect_seconds")
+    f["conn_rate"] = ready / cs if cs else None
+    win = num(d, "window_seconds")
+    dl = num(d, "window_deliveries")
+    cpu = num(d, "server_cpu_seconds")
+    if win and dl is not None:
+        f["dps"] = dl / win
+        f["per_cpu"] = dl / cpu if cpu else None
+        f["cpu_per_m"] = cpu / dl * 1e6 if dl else None
+        f["cpu_share"] = cpu / win
+        f["db_cpu_per_m"] = (num(d, "db_cpu_seconds") / dl * 1e6
+                             if dl and num(d, "db_cpu_seconds") else None)
+        f["client_cpu"] = num(d, "client_cpu_seconds")
+    for q in ("p50", "p99", "p999", "max"):
+        v = num(d, f"latency_{q}_us")
+        f[q] = v / 1000 if v is not None else None
+    f["lost"] = num(d, "lost")
+    f["gaps"] = num(d, "gaps")
+    f["dups"] = num(d, "dups")
+    f["errors"] = num(d, "server_errors")
+    f["published"] = num(d, "published")
+    return f
+
+
+def fmt(v, digits=1):
+    if v is None:
+        return "—"
+    if abs(v) >= 100 or digits == 0:
+        return f"{v:,.0f}"
+    return f"{v:,.{digits}f}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "—"
+    return f"{a / b:.2f}×"
+
+
+ROWS = [
+    ("connections held", "conns", 0),
+    ("server memory per idle connection, KB", "mem_kb", 1),
+    ("  of which kernel socket buffers, KB", "sock_kb", 2),
+    ("connections per second", "conn_rate", 0),
+    ("deliveries per second", "dps", 0),
+    ("deliveries per server CPU-second", "per_cpu", 0),
+    ("server CPU-seconds per million deliveries", "cpu_per_m", 2),
+    ("server CPU in use, cores", "cpu_share", 2),
+    ("database CPU-seconds per million deliveries", "db_cpu_per_m", 2),
+    ("latency p50, ms", "p50", 2),
+    ("latency p99, ms", "p99", 2),
+    ("latency p99.9, ms", "p999", 2),
+    ("latency max, ms", "max", 2),
+    ("messages lost", "lost", 0),
+    ("gaps / repeats seen", "gaps", 0),
+    ("error events", "errors", 0),
+]
+
+
+def main():
+    out = sys.argv[1]
+    notes = sys.argv[2] if len(sys.argv) > 2 else None
+    meta = load(os.path.join(out, "meta.txt")) or {}
+    fig = {t: figures(load(os.path.join(out, f"{t}-ws.txt")))
+           for t, _ in TARGETS}
+    present = [(t, n) for t, n in TARGETS if fig[t]]
+    ours = fig.get("chat")
+    p = print
+
+    p("# Benchmark results")
+    p()
+    p("Written by `tools/bench/run` from one run on one machine: compare the")
+    p("columns (ratios), never these figures with another run's.")
+    p()
+    p(f"- command: `{meta.get('command', '?')}` at commit "
+      f"`{meta.get('commit', '?')}`")
+    p(f"- machine: {meta.get('nproc', '?')} cores ({meta.get('cpu', '?')}), "
+      f"{meta.get('memory', '?')}, kernel {meta.get('kernel', '?')}; "
+      f"load average before {meta.get('load_before', '?')}, after "
+      f"{meta.get('load_after', '?')}")
+    p(f"- open files per process: {meta.get('nofile', '?')}: every "
+      "client process holds at most 9,000 sockets, NGINX (ours and nchan) "
+      "runs 2 workers with `worker_rlimit_nofile 20000`; Centrifugo and "
+      "Node.js are one process each, so about 19,900 connections is their "
+      "ceiling here")
+    p(f"- versions: NGINX {meta.get('nginx', '?')}, nchan "
+      f"{meta.get('nchan', '?')}, Centrifugo {meta.get('centrifugo', '?')}, "
+      f"Node.js {meta.get('node', '?')} with Socket.IO "
+      f"{meta.get('socketio', '?')}, Redis {meta.get('redis', '?')}, "
+      f"FerretDB {meta.get('ferretdb', '?')}")
+    p(f"- scenario: {meta.get('conns', '?')} authenticated WebSockets in "
+      f"rooms of {meta.get('room', '?')}, one publisher per room, "
+      f"100-byte messages, {meta.get('rate', '?')} deliveries/s asked "
+      f"for, a {meta.get('duration', '?')} s window after 5 s of warm-up")
+    p()
+    p("## WebSockets: idle memory, connection rate, fan-out")
+    p()
+    head = "| figure |"
+    line = "| --- |"
+    for t, n in present:
+        head += f" {n} |"
+        line += " ---: |"
+        if t != "chat" and ours:
+            head += " ours ÷ theirs |"
+            line += " ---: |"
+    p(head)
+    p(line)
+    for label, key, digits in ROWS:
+        row = f"| {label} |"
+        for t, _ in present:
+            v = fig[t].get(key)
+            row += f" {fmt(v, digits)} |"
+            if t != "chat" and ours:
+                row += f" {ratio(ours.get(key), v)} |"
+        p(row)
+    p()
+
+    rest = {k: figures(load(os.path.join(out, f"rest-{k}.txt")))
+            for k in ("static", "chats", "messages")}
+    if any(rest.values()):
+        p("## REST on the same NGINX (64 keep-alive connections)")
+        p()
+        p("| request | requests/s | ÷ static | p50 ms | p99 ms | "
+          "server CPU-s per 1,000 | database CPU-s per 1,000 | non-2xx |")
+        p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        names = {"static": "`GET /empty` (empty static file: the ceiling)",
+                 "chats": "`GET /api/chats`",
+                 "messages": "`POST /api/messages` (100 bytes)"}
+        st = rest["static"]
+        for k in ("static", "chats", "messages"):
+            f = rest[k]
+            if not f:
+                continue
+            p(f"| {names[k]} | {fmt(f.get('dps'), 0)} | "
+              f"{ratio(f.get('dps'), st and st.get('dps'))} | "
+              f"{fmt(f.get('p50'), 2)} | {fmt(f.get('p99'), 2)} | "
+              f"{fmt((f.get('cpu_per_m') or 0) / 1000, 3)} | "
+              f"{fmt((f.get('db_cpu_per_m') or 0) / 1000, 3)} | "
+              f"{fmt(f.get('errors'), 0)} |")
+        p()
+
+    if ours:
+        p("## The project's targets")
+        p()
+        p("| target | measured | met |")
+        p("| --- | --- | --- |")
+
+        def row(label, val, ok):
+            p(f"| {label} | {val} | {'yes' if ok else '**no**'} |")
+
+        def r(a, b):
+            return a / b if a is not None and b else None
+
+        for t, lim, label in (("nchan", 0.5, "memory ≤ ½ nchan's"),
+                              ("centrifugo", 0.2,
+                               "memory ≤ ⅕ Centrifugo's")):
+            if fig.get(t):
+                x = r(ours.get("mem_kb"), fig[t].get("mem_kb"))
+                row(label, ratio(ours.get("mem_kb"), fig[t].get("mem_kb")),
+                    x is not None and x <= lim)
+        for t, lim, label in (("nchan-redis", 2,
+                               "deliveries/CPU-s ≥ 2× nchan + Redis"),
+                              ("socketio", 4,
+                               "deliveries/CPU-s ≥ 4× Socket.IO")):
+            if fig.get(t):
+                x = r(ours.get("per_cpu"), fig[t].get("per_cpu"))
+                row(label, ratio(ours.get("per_cpu"), fig[t].get("per_cpu")),
+                    x is not None and x >= lim)
+        if fig.get("nchan-redis"):
+            row("p99 ≤ nchan + Redis's at the same rate",
+                f"{fmt(ours.get('p99'), 2)} ms vs "
+                f"{fmt(fig['nchan-redis'].get('p99'), 2)} ms",
+                ours.get("p99") is not None
+                and fig["nchan-redis"].get("p99") is not None
+                and ours["p99"] <= fig["nchan-redis"]["p99"])
+        row("no message lost", fmt(ours.get("lost"), 0),
+            ours.get("lost") == 0)
+        p()
+
+    if notes and os.path.exists(notes):
+        with open(notes) as f:
+            p(f.read().rstrip("\n"))
+
+
+if __name__ == "__main__":
+    main()
