@@ -139,3 +139,22 @@ ChatChats::dyn($block, as => "carol",
                      tempId => "t1", type => "text", content => "hi" }) ],
     error_code => [404, 404, 404, 404],
     response_body_like => [ qr/not_found/, qr/not_found/, qr/not_found/, qr/not_found/ ]);
+
+
+
+=== TEST 9: the ids of my chats, all of them, and only mine
+--- init
+my $mine = ChatChats::api(alice => GET => "/api/chats/ids")->{items};
+my $carol = ChatChats::api(carol => GET => "/api/chats/ids")->{items};
+my %m = map { $_ => 1 } @$mine;
+my %c = map { $_ => 1 } @$carol;
+$main::Got = join " ", scalar(@$mine),
+    ($m{$main::Chat{ab}} ? "ab" : "-"), ($m{$main::Chat{g}} ? "g" : "-"),
+    ($c{$main::Chat{ab}} ? "carol-sees-ab" : "carol-not-in-ab"),
+    HTTP::Tiny->new->get("http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}"
+                         . "/api/chats/ids")->{status};
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats/ids");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+3 ab g carol-not-in-ab 401

@@ -89,6 +89,9 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
 
     { NGX_HTTP_GET, ngx_string("/api/chats"),
       0, ngx_http_chat_chats_list },
+    /* before /api/chats/:id, which would take "ids" for an id */
+    { NGX_HTTP_GET, ngx_string("/api/chats/ids"),
+      0, ngx_http_chat_chats_ids },
     { NGX_HTTP_POST, ngx_string("/api/chats/private"),
       NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_chats_private },
     { NGX_HTTP_POST, ngx_string("/api/chats/group"),

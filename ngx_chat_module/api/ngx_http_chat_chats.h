@@ -14,6 +14,7 @@
 ngx_int_t ngx_http_chat_chats_private(ngx_http_request_t *r);
 ngx_int_t ngx_http_chat_chats_group(ngx_http_request_t *r);
 ngx_int_t ngx_http_chat_chats_list(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_chats_ids(ngx_http_request_t *r);
 ngx_int_t ngx_http_chat_messages_send(ngx_http_request_t *r);
 ngx_int_t ngx_http_chat_messages_list(ngx_http_request_t *r);
 ngx_int_t ngx_http_chat_messages_get(ngx_http_request_t *r);

@@ -730,7 +730,7 @@ ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s, void *data,
     }
 
     /* then the chats: their channels carry what happens in them */
-    ngx_str_set(&uri, "/api/chats?limit=50");
+    ngx_str_set(&uri, "/api/chats/ids");
 
     if (ngx_http_chat_rt_call(s, NGX_HTTP_GET, &uri, NULL, NULL,
                               ngx_http_chat_rt_chats_page, op)
@@ -747,15 +747,14 @@ ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s, void *data,
 }
 
 
-/* the chats of the user, a page at a time; "authenticated" after them */
+/* the ids of the user's chats; "authenticated" once they are joined */
 static void
 ngx_http_chat_rt_chats_page(ngx_http_chat_rt_session_t *s, void *data,
     ngx_uint_t status, json_t *answer)
 {
-    u_char                  buf[256];
     size_t                  i;
-    json_t                 *items, *item, *next;
-    ngx_str_t               uri, chat_id;
+    json_t                 *items, *item;
+    ngx_str_t               chat_id;
     ngx_http_chat_rt_op_t  *op;
 
     op = data;
@@ -781,28 +780,10 @@ ngx_http_chat_rt_chats_page(ngx_http_chat_rt_session_t *s, void *data,
     items = json_object_get(answer, "items");
 
     json_array_foreach(items, i, item) {
-        if (ngx_http_chat_rt_str_field(item, "id", &chat_id) == NGX_OK) {
+        if (json_is_string(item)) {
+            chat_id.data = (u_char *) json_string_value(item);
+            chat_id.len = json_string_length(item);
             (void) ngx_http_chat_rt_join_chat(s, &chat_id);
-        }
-    }
-
-    next = json_object_get(answer, "nextCursor");
-
-    if (json_is_string(next) && json_string_length(next) < 128
-        && op->step++ < 100)
-    {
-        uri.data = buf;
-        uri.len = ngx_snprintf(buf, sizeof(buf),
-                               "/api/chats?limit=50&cursor=%s",
-                               json_string_value(next))
-                  - buf;
-
-        if (ngx_http_chat_rt_call(s, NGX_HTTP_GET, &uri, NULL, NULL,
-                                  ngx_http_chat_rt_chats_page, op)
-            == NGX_OK)
-        {
-            json_decref(answer);
-            return;
         }
     }
 

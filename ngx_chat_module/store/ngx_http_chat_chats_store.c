@@ -756,6 +756,71 @@ done:
 
 
 /*
+ * GET /api/chats/ids: the ids of all my chats and nothing else (what a
+ * socket subscribes to), from the userId index of the memberships
+ */
+
+void
+ngx_http_chat_chat_ids_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_chats_arg_t *a = t->arg;
+
+    char                  oid[25];
+    json_t               *items, *answer;
+    bson_t                filter, opts, proj;
+    bson_iter_t           it;
+    const bson_t         *doc;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *coll;
+
+    items = json_array();
+    if (items == NULL) {
+        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+        return;
+    }
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "userId", &a->user);
+
+    bson_init(&opts);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+    BSON_APPEND_INT32(&proj, "chatId", 1);
+    bson_append_document_end(&opts, &proj);
+
+    coll = mongoc_database_get_collection(db, "members");
+    cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+
+    while (mongoc_cursor_next(cursor, &doc)) {
+        if (bson_iter_init_find(&it, doc, "chatId")
+            && BSON_ITER_HOLDS_OID(&it))
+        {
+            bson_oid_to_string(bson_iter_oid(&it), oid);
+            json_array_append_new(items, json_string(oid));
+        }
+    }
+
+    if (mongoc_cursor_error(cursor, &t->error)) {
+        json_decref(items);
+        items = NULL;
+    }
+
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(coll);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+
+    if (items == NULL) {
+        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+        return;
+    }
+
+    answer = json_pack("{s:o}", "items", items);
+    ngx_http_chat_chats_answer(t, answer ? NGX_DONE : NGX_ERROR, answer);
+}
+
+
+/*
  * GET /api/chats: my chats by updatedAt, newest first; the cursor is
  * the last one's (updatedAt, _id)
  */
