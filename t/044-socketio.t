@@ -146,7 +146,16 @@ missed=missed1,missed2,missed3 count=30 inOrder=true
 
 
 
-=== TEST 12: Engine.IO errors: a protocol version, a transport, a session
+=== TEST 12: a binary attachment is refused cleanly, the socket goes on
+--- init
+ChatChats::setup();
+$main::Got = main::sio("binary", chat => main::chat_of("alice", "bob"));
+--- response_body
+after=still here error=binary_unsupported
+
+
+
+=== TEST 15: Engine.IO errors: a protocol version, a transport, a session
 --- request eval
 ["GET /socket.io/?EIO=3&transport=polling",
  "GET /socket.io/?EIO=4&transport=carrier-pigeon",

@@ -143,6 +143,21 @@ const scenarios = {
     b.disconnect();
   },
 
+  // a binary attachment is refused with an error event; the socket stays
+  async binary() {
+    const a = client('alice');
+    await once(a, 'authenticated');
+    const err = once(a, 'error');
+    a.emit('send_message', { chatId: cfg.chat, data: Buffer.from([1, 2]) });
+    const [e] = await err;
+    out.error = e.error.code;
+    const ack = await a.timeout(5000).emitWithAck('send_message', {
+      chatId: cfg.chat, tempId: 'after-bin-' + Date.now(), type: 'text',
+      content: 'still here' });
+    out.after = ack.message.content;
+    a.disconnect();
+  },
+
   // two clients, many messages: none lost, in order
   async burst() {
     const a = client('alice');
