@@ -84,10 +84,9 @@ ngx_http_chat_rt_init_process(ngx_cycle_t *cycle)
 
     /* a connection of its own: a subscribed one takes no other command */
     ngx_http_chat_rt_sub = ngx_http_chat_redis_create(cycle,
-                                                      &cmcf->redis_host,
-                                                      cmcf->redis_port,
-                                                      cmcf->redis_connect_timeout,
-                                                      cmcf->redis_backoff_max);
+                               &cmcf->redis_host, cmcf->redis_port,
+                               cmcf->redis_connect_timeout,
+                               cmcf->redis_backoff_max);
     if (ngx_http_chat_rt_sub == NULL) {
         return NGX_ERROR;
     }

@@ -550,7 +550,8 @@ lg_setup(lg_conn_t *c)
 
     case LG_PROTO_CF:
         c->state = LG_ST_SETUP;
-        n = snprintf(out, sizeof(out), "{\"id\":1,\"connect\":{\"token\":\"%s\"}}",
+        n = snprintf(out, sizeof(out),
+                     "{\"id\":1,\"connect\":{\"token\":\"%s\"}}",
                      c->token);
         lg_text(c, out, n);
         n = snprintf(out, sizeof(out),
@@ -1607,7 +1608,8 @@ main(int argc, char **argv)
     conn_s = (t1 - t0) / 1e6;
 
     /* let the servers settle (timers, lazy frees) before measuring */
-    sleep(lg_conf.fanout ? 2 : (lg_conf.idle > 0 ? (unsigned) lg_conf.idle : 5));
+    sleep(lg_conf.fanout ? 2
+                         : (lg_conf.idle > 0 ? (unsigned) lg_conf.idle : 5));
 
     sock1 = lg_sockstat_kb(&inuse1);
     mem1 = lg_mem_kb(lg_conf.pids, lg_conf.npids, "Pss:");
