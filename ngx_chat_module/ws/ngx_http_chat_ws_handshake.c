@@ -47,6 +47,7 @@ static ngx_str_t *ngx_http_chat_ws_pick_protocol(ngx_http_chat_ws_conf_t *conf,
 static void ngx_http_chat_ws_detach(ngx_event_t *ev);
 static ngx_int_t ngx_http_chat_ws_token(ngx_http_request_t *r,
     ngx_http_chat_ws_t *ws);
+static void ngx_http_chat_ws_discard(ngx_http_chat_ws_t *ws);
 
 
 ngx_int_t
@@ -297,8 +298,7 @@ ngx_http_chat_ws_detach(ngx_event_t *ev)
     if (ctx && ctx->ws_resume.len) {
         ws->resume.data = ngx_alloc(ctx->ws_resume.len, c->log);
         if (ws->resume.data == NULL) {
-            ngx_http_chat_ws_deflate_free(ws->deflate);
-            ngx_free(ws);
+            ngx_http_chat_ws_discard(ws);
             ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
             return;
         }
@@ -315,8 +315,7 @@ ngx_http_chat_ws_detach(ngx_event_t *ev)
     if (len) {
         pipelined = ngx_alloc(len, c->log);
         if (pipelined == NULL) {
-            ngx_http_chat_ws_deflate_free(ws->deflate);
-            ngx_free(ws);
+            ngx_http_chat_ws_discard(ws);
             ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
             return;
         }
@@ -593,4 +592,22 @@ ngx_http_chat_ws_token(ngx_http_request_t *r, ngx_http_chat_ws_t *ws)
     ws->token.len = value.len;
 
     return NGX_OK;
+}
+
+
+/* a session that never started: out of memory during the switch */
+static void
+ngx_http_chat_ws_discard(ngx_http_chat_ws_t *ws)
+{
+    ngx_http_chat_ws_deflate_free(ws->deflate);
+
+    if (ws->token.data) {
+        ngx_free(ws->token.data);
+    }
+
+    if (ws->resume.data) {
+        ngx_free(ws->resume.data);
+    }
+
+    ngx_free(ws);
 }
