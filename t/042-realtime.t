@@ -99,12 +99,50 @@ push @r, $e->{error}{code};
 ChatRT::send_event($s, "join_chat", { chatId => "0123456789abcdef01234567" }, 9);
 $e = ChatRT::next_event($s);
 push @r, "$e->{event}:$e->{status}:$e->{error}{code}";
+# every event's own bad data: answered, the socket stays
+for my $ev (["sync", { chats => [1] }], ["sync", { chats => { x => 1 } }],
+            ["sync", { chats => { "0123456789abcdef01234567" => -1 } }],
+            ["typing_start", { chatId => "nope" }],
+            ["typing_start", { chatId => "0123456789abcdef01234567" }],
+            ["message_read", {}], ["message_delivered", { messageId => 5 }],
+            ["edit_message", { messageId => { '$ne' => 0 } }],
+            ["delete_message", { messageId => "0123456789ABCDEF01234567" }],
+            ["add_reaction", { emoji => "x" }],
+            ["leave_chat", { chatId => [] }],
+            ["subscribe_presence", {}],
+            ["send_message", { chatId => "0123456789abcdef01234567",
+                               tempId => "t", type => "text", content => "x" }],
+            ["authenticate", { token => "again" }])
+{
+    ChatRT::send_event($s, $ev->[0], $ev->[1], 20);
+    $e = ChatRT::wait_for($s, "error", 3, 20);
+    push @r, $e ? "$ev->[0]:$e->{error}{code}" : "$ev->[0]:none";
+}
 ChatWS::send_frame($s, opcode => 2, payload => "\x01");
 $e = ChatRT::next_event($s);
 push @r, "$e->{event}:$e->{code}";
-$main::Got = "@r";
+$main::Got = join "\n", @r;
 --- response_body
-malformed_event unknown_event:7 malformed_event invalid_value error:404:not_found close:1003
+malformed_event
+unknown_event:7
+malformed_event
+invalid_value
+error:404:not_found
+sync:invalid_value
+sync:invalid_value
+sync:invalid_value
+typing_start:invalid_value
+typing_start:not_found
+message_read:invalid_value
+message_delivered:invalid_value
+edit_message:invalid_value
+delete_message:invalid_value
+add_reaction:invalid_value
+leave_chat:invalid_value
+subscribe_presence:invalid_value
+send_message:not_found
+authenticate:already_authenticated
+close:1003
 
 
 

@@ -212,3 +212,26 @@ while (my $f = ChatWS::read_frame($s, 3)) {
 $main::Got = "$st " . ($open->{payload} =~ /^0\{"sid"/ ? "open" : "?") . " " . join(",", @seen);
 --- response_body
 101 open close:1009
+
+
+
+=== TEST 16: a poller that stops polling owes at most 1,000 packets, then gets a close
+--- init
+use HTTP::Tiny;
+my @r;
+my $base = "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/socket.io/?EIO=4&transport=polling";
+my $http = HTTP::Tiny->new(timeout => 10);
+my ($sid) = $http->get($base)->{content} =~ /^0\{"sid":"([^"]+)"/;
+# 1,000 packets it never fetched
+my $port = $ENV{TEST_NGINX_REDIS_PORT};
+system("redis-cli -p $port RPUSH eio:q:$sid " . join(" ", ("6") x 1000)
+       . " >/dev/null") == 0 or die "redis-cli";
+# one more (the answer to its ping) and the list gives way to a close
+my $res = $http->post("$base&sid=$sid", { content => "2" });
+push @r, "$res->{status}:$res->{content}";
+Time::HiRes::sleep(0.3);
+$res = $http->get("$base&sid=$sid");
+push @r, $res->{content};
+$main::Got = join " ", @r;
+--- response_body
+200:ok 1

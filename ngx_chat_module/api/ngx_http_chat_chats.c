@@ -495,13 +495,47 @@ ngx_http_chat_chats_ids(ngx_http_request_t *r)
 }
 
 
+/*
+ * ?cursor=<ms>.<id> of a list ordered by a time and an id: NGX_OK with
+ * both, NGX_DECLINED when there is none, NGX_ERROR when it is not valid
+ */
+static ngx_int_t
+ngx_http_chat_cursor_arg(ngx_http_request_t *r, int64_t *ms, bson_oid_t *oid)
+{
+    u_char     *dot;
+    int64_t     n;
+    ngx_str_t   cursor, id;
+
+    if (ngx_http_arg(r, (u_char *) "cursor", 6, &cursor) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    dot = ngx_strlchr(cursor.data, cursor.data + cursor.len, '.');
+
+    if (dot == NULL || dot == cursor.data || dot - cursor.data > 15) {
+        return NGX_ERROR;
+    }
+
+    id.data = dot + 1;
+    id.len = cursor.data + cursor.len - id.data;
+    n = ngx_atoof(cursor.data, dot - cursor.data);
+
+    if (n == NGX_ERROR || !ngx_http_chat_is_oid(&id)) {
+        return NGX_ERROR;
+    }
+
+    *ms = n;
+    bson_oid_init_from_string_unsafe(oid, (char *) id.data);
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_chat_chats_list(ngx_http_request_t *r)
 {
-    u_char                     *dot;
     int64_t                     n;
     ngx_int_t                   rc;
-    ngx_str_t                   cursor, id;
     ngx_http_chat_chats_arg_t  *arg;
 
     arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_chats_arg_t));
@@ -522,25 +556,13 @@ ngx_http_chat_chats_list(ngx_http_request_t *r)
     }
 
     /* "<updatedAt ms>.<id>" */
-    if (ngx_http_arg(r, (u_char *) "cursor", 6, &cursor) == NGX_OK) {
-        dot = ngx_strlchr(cursor.data, cursor.data + cursor.len, '.');
+    rc = ngx_http_chat_cursor_arg(r, &arg->cursor_ms, &arg->cursor_id);
 
-        if (dot == NULL || dot == cursor.data || dot - cursor.data > 15) {
-            return ngx_http_chat_send_invalid(r, "cursor", "is not valid");
-        }
-
-        id.data = dot + 1;
-        id.len = cursor.data + cursor.len - id.data;
-        n = ngx_atoof(cursor.data, dot - cursor.data);
-
-        if (n == NGX_ERROR || !ngx_http_chat_is_oid(&id)) {
-            return ngx_http_chat_send_invalid(r, "cursor", "is not valid");
-        }
-
-        arg->cursor_ms = n;
-        bson_oid_init_from_string_unsafe(&arg->cursor_id, (char *) id.data);
-        arg->has_cursor = 1;
+    if (rc == NGX_ERROR) {
+        return ngx_http_chat_send_invalid(r, "cursor", "is not valid");
     }
+
+    arg->has_cursor = (rc == NGX_OK);
 
     return ngx_http_chat_mongo_request(r, ngx_http_chat_chat_list_run,
                                        ngx_http_chat_chats_done, arg,
@@ -1682,10 +1704,10 @@ ngx_http_chat_utf8_valid(ngx_str_t *s)
 static ngx_int_t
 ngx_http_chat_messages_search(ngx_http_request_t *r, ngx_uint_t all)
 {
-    u_char                   *dot, *end;
+    u_char                   *end;
     int64_t                   n;
     ngx_int_t                 rc;
-    ngx_str_t                 q, cursor, id;
+    ngx_str_t                 q, id;
     ngx_http_chat_msg_arg_t  *arg;
 
     if (ngx_http_arg(r, (u_char *) "q", 1, &q) != NGX_OK || q.len == 0) {
@@ -1761,25 +1783,15 @@ ngx_http_chat_messages_search(ngx_http_request_t *r, ngx_uint_t all)
 
         arg->has_before = (rc == NGX_OK);
 
-    } else if (ngx_http_arg(r, (u_char *) "cursor", 6, &cursor) == NGX_OK) {
+    } else {
         /* "<createdAt ms>.<id>" */
-        dot = ngx_strlchr(cursor.data, cursor.data + cursor.len, '.');
+        rc = ngx_http_chat_cursor_arg(r, &arg->cursor_ms, &arg->cursor_id);
 
-        if (dot == NULL || dot == cursor.data || dot - cursor.data > 15) {
+        if (rc == NGX_ERROR) {
             return ngx_http_chat_send_invalid(r, "cursor", "is not valid");
         }
 
-        id.data = dot + 1;
-        id.len = cursor.data + cursor.len - id.data;
-        n = ngx_atoof(cursor.data, dot - cursor.data);
-
-        if (n == NGX_ERROR || !ngx_http_chat_is_oid(&id)) {
-            return ngx_http_chat_send_invalid(r, "cursor", "is not valid");
-        }
-
-        arg->cursor_ms = n;
-        bson_oid_init_from_string_unsafe(&arg->cursor_id, (char *) id.data);
-        arg->has_cursor = 1;
+        arg->has_cursor = (rc == NGX_OK);
     }
 
     return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_search_run,

@@ -13,6 +13,7 @@
 
 #include "ngx_http_chat_rt.h"
 #include "ngx_http_chat_sio.h"
+#include "../auth/ngx_http_chat_auth.h"
 
 
 
@@ -58,6 +59,9 @@ static ngx_int_t ngx_http_chat_rt_run(ngx_http_chat_rt_session_t *s,
 static ngx_int_t ngx_http_chat_rt_uri(ngx_str_t *uri, u_char *buf,
     size_t size, const char *fmt, json_t *id_value);
 static const char *ngx_http_chat_rt_oid(json_t *data, const char *name);
+static ngx_int_t ngx_http_chat_rt_message_route(
+    ngx_http_chat_rt_session_t *s, json_t *data, json_t *id,
+    const char *fmt, u_char *buf, size_t size, ngx_str_t *uri);
 
 static void ngx_http_chat_rt_authenticate(ngx_http_chat_rt_session_t *s,
     json_t *data, json_t *id);
@@ -575,26 +579,41 @@ ngx_http_chat_rt_op_done(ngx_http_chat_rt_session_t *s,
 static const char *
 ngx_http_chat_rt_oid(json_t *data, const char *name)
 {
-    size_t       i;
-    json_t      *v;
-    const char  *p;
+    json_t     *v;
+    ngx_str_t   oid;
 
     v = json_object_get(data, name);
 
-    if (!json_is_string(v) || json_string_length(v) != 24) {
+    if (!json_is_string(v)) {
         return NULL;
     }
 
-    p = json_string_value(v);
+    oid.data = (u_char *) json_string_value(v);
+    oid.len = json_string_length(v);
 
-    for (i = 0; i < 24; i++) {
-        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
-        {
-            return NULL;
-        }
+    return ngx_http_chat_is_oid(&oid) ? (const char *) oid.data : NULL;
+}
+
+
+/* the route of an event about one message; NGX_ERROR: answered */
+static ngx_int_t
+ngx_http_chat_rt_message_route(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id, const char *fmt, u_char *buf, size_t size, ngx_str_t *uri)
+{
+    const char  *mid;
+
+    mid = ngx_http_chat_rt_oid(data, "messageId");
+
+    if (mid == NULL) {
+        ngx_http_chat_rt_error(s, id, "invalid_value",
+                               "messageId must be a message id");
+        return NGX_ERROR;
     }
 
-    return p;
+    uri->data = buf;
+    uri->len = ngx_snprintf(buf, size, fmt, mid) - buf;
+
+    return NGX_OK;
 }
 
 
@@ -1101,14 +1120,12 @@ ngx_http_chat_rt_marker(ngx_http_chat_rt_session_t *s, json_t *data,
         return;
     }
 
-    if (ngx_http_chat_rt_oid(data, "messageId") == NULL) {
-        ngx_http_chat_rt_error(s, id, "invalid_value",
-                               "messageId must be a message id");
+    if (ngx_http_chat_rt_message_route(s, data, id, "/api/messages/%s",
+                                       buf, sizeof(buf), &uri)
+        != NGX_OK)
+    {
         return;
     }
-
-    (void) ngx_http_chat_rt_uri(&uri, buf, sizeof(buf), "/api/messages/%s",
-                                json_object_get(data, "messageId"));
 
     extra = json_pack("{s:b}", "read", (int) read);
 
@@ -1172,15 +1189,13 @@ ngx_http_chat_rt_react(ngx_http_chat_rt_session_t *s, json_t *data,
     json_t    *body;
     ngx_str_t  uri;
 
-    if (ngx_http_chat_rt_oid(data, "messageId") == NULL) {
-        ngx_http_chat_rt_error(s, id, "invalid_value",
-                               "messageId must be a message id");
+    if (ngx_http_chat_rt_message_route(s, data, id,
+                                       "/api/messages/%s/react",
+                                       buf, sizeof(buf), &uri)
+        != NGX_OK)
+    {
         return;
     }
-
-    (void) ngx_http_chat_rt_uri(&uri, buf, sizeof(buf),
-                                "/api/messages/%s/react",
-                                json_object_get(data, "messageId"));
 
     body = json_deep_copy(data);
     json_object_del(body, "messageId");
@@ -1200,14 +1215,12 @@ ngx_http_chat_rt_edit(ngx_http_chat_rt_session_t *s, json_t *data,
     json_t    *body, *content;
     ngx_str_t  uri;
 
-    if (ngx_http_chat_rt_oid(data, "messageId") == NULL) {
-        ngx_http_chat_rt_error(s, id, "invalid_value",
-                               "messageId must be a message id");
+    if (ngx_http_chat_rt_message_route(s, data, id, "/api/messages/%s",
+                                       buf, sizeof(buf), &uri)
+        != NGX_OK)
+    {
         return;
     }
-
-    (void) ngx_http_chat_rt_uri(&uri, buf, sizeof(buf), "/api/messages/%s",
-                                json_object_get(data, "messageId"));
 
     content = json_object_get(data, "newContent");
     if (content == NULL) {
@@ -1231,22 +1244,20 @@ ngx_http_chat_rt_delete(ngx_http_chat_rt_session_t *s, json_t *data,
     json_t    *all;
     ngx_str_t  uri;
 
-    if (ngx_http_chat_rt_oid(data, "messageId") == NULL) {
-        ngx_http_chat_rt_error(s, id, "invalid_value",
-                               "messageId must be a message id");
-        return;
-    }
-
     all = json_object_get(data, "deleteForEveryone");
     if (all == NULL) {
         all = json_object_get(data, "forEveryone");
     }
 
-    (void) ngx_http_chat_rt_uri(&uri, buf, sizeof(buf),
-                                json_is_true(all)
-                                ? "/api/messages/%s?forEveryone=true"
-                                : "/api/messages/%s",
-                                json_object_get(data, "messageId"));
+    if (ngx_http_chat_rt_message_route(s, data, id,
+                                       json_is_true(all)
+                                       ? "/api/messages/%s?forEveryone=true"
+                                       : "/api/messages/%s",
+                                       buf, sizeof(buf), &uri)
+        != NGX_OK)
+    {
+        return;
+    }
 
     (void) ngx_http_chat_rt_run(s, NGX_HTTP_DELETE, &uri, NULL, id, NULL, 0,
                                 ngx_http_chat_rt_acked);

@@ -20,6 +20,7 @@
 
 
 #define NGX_HTTP_CHAT_SIO_RECHECK  1000    /* ms: a waiting GET looks again */
+#define NGX_HTTP_CHAT_SIO_QUEUE_MAX  1000  /* packets a poller may owe */
 
 
 typedef struct {
@@ -66,6 +67,17 @@ static const char  ngx_http_chat_sio_take[] =
 static const char  ngx_http_chat_sio_give[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end "
     "return redis.call('PUBLISH', ARGV[1], ARGV[2])";
+
+/*
+ * A packet for the client.  A client that stopped polling is not let
+ * grow the list for ever: past the bound its packets give way to a close
+ * (it comes back and resyncs, as a slow WebSocket reader does).
+ */
+static const char  ngx_http_chat_sio_push[] =
+    "local n = redis.call('RPUSH', KEYS[1], ARGV[1]) "
+    "if n > tonumber(ARGV[2]) then "
+    "redis.call('DEL', KEYS[1]) redis.call('RPUSH', KEYS[1], '1') end "
+    "return n";
 
 /* the handshake: the session is known before its first GET */
 static const char  ngx_http_chat_sio_born[] =
@@ -358,8 +370,10 @@ ngx_http_chat_sio_poll_send(ngx_connection_t *c, u_char *buf, size_t size)
                       NGX_HTTP_CHAT_SIO_ID_LEN) - key;
 
     if (ngx_http_chat_redis_command(ngx_http_chat_redis_main, NULL, NULL,
-                                    "RPUSH %b %b", key, klen, payload,
-                                    size - hlen)
+                                    "EVAL %s 1 %b %b %d",
+                                    ngx_http_chat_sio_push, key, klen,
+                                    payload, size - hlen,
+                                    NGX_HTTP_CHAT_SIO_QUEUE_MAX)
         != NGX_OK)
     {
         /* Redis is away: as a socket that failed */
