@@ -556,7 +556,10 @@ ngx_http_chat_sio_got(ngx_http_request_t *r, redisReply *reply)
         r->read_event_handler = ngx_http_test_reading;
     }
 
-    if ((ngx_msec_int_t) (ngx_current_msec - st->deadline) >= 0) {
+    /* past the wait, or the worker is going: a noop, the client polls on */
+    if ((ngx_msec_int_t) (ngx_current_msec - st->deadline) >= 0
+        || ngx_exiting)
+    {
         return ngx_http_chat_sio_text(r, NGX_HTTP_OK, (u_char *) "6", 1);
     }
 
