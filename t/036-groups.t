@@ -430,3 +430,37 @@ ChatChats::dyn($block, as => "bob", request => [
         content => { action => "member_added" } }) ],
     error_code => [404, 403, 400],
     response_body_like => [ qr/not_found/, qr/forbidden/, qr/type must be/ ]);
+
+
+
+=== TEST 22: my chat ids follow my joining and leaving, also once Redis holds them
+--- init
+my $in = sub {
+    my ($who, $chat) = @_;
+    my %h = map { $_ => 1 } @{ main::api($who => GET => "/api/chats/ids")->{items} };
+    return $h{$chat} ? "in" : "out";
+};
+my $cached = sub {
+    my ($who, $chat) = @_;
+    my @m = split /\n/, `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} SMEMBERS uc:$main::Id{$who}`;
+    return (grep { $_ eq $chat } @m) ? "cached" : "not-cached";
+};
+my $g = main::api(erin => POST => "/api/chats/group",
+    { name => "Ids", memberIds => [ $main::Id{alice} ] })->{chat}{id};
+my @seen = ($in->(alice => $g), $cached->(alice => $g), $in->(alice => $g));
+main::api(erin => DELETE => "/api/chats/$g/members/$main::Id{alice}");
+push @seen, $in->(alice => $g), $cached->(alice => $g);
+main::api(erin => POST => "/api/chats/$g/members", { userIds => [ $main::Id{alice} ] });
+push @seen, $in->(alice => $g), $in->(alice => $g);
+main::api(alice => POST => "/api/chats/$g/leave");
+push @seen, $in->(alice => $g), $in->(erin => $g);
+$in->(dave => $g);
+my $p = main::api(erin => POST => "/api/chats/private", { userId => $main::Id{dave} })->{chat}{id};
+push @seen, $in->(dave => $p), $in->(erin => $p);
+$main::Got = join " ", @seen;
+ChatChats::dyn($block, as => "erin", request => "GET /api/chats/ids");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+in cached in out not-cached in in out in in in
+--- error_code: 200

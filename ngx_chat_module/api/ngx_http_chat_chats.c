@@ -476,25 +476,6 @@ ngx_http_chat_chats_arg_num(ngx_http_request_t *r, const char *name,
 
 /* GET /api/chats?cursor=&limit= */
 
-/* GET /api/chats/ids */
-
-ngx_int_t
-ngx_http_chat_chats_ids(ngx_http_request_t *r)
-{
-    ngx_http_chat_chats_arg_t  arg;
-
-    ngx_memzero(&arg, sizeof(ngx_http_chat_chats_arg_t));
-
-    if (ngx_http_chat_chats_me(r, &arg.user) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_chat_ids_run,
-                                       ngx_http_chat_chats_done, &arg,
-                                       sizeof(ngx_http_chat_chats_arg_t));
-}
-
-
 /*
  * ?cursor=<ms>.<id> of a list ordered by a time and an id: NGX_OK with
  * both, NGX_DECLINED when there is none, NGX_ERROR when it is not valid

@@ -3,11 +3,13 @@
  *
  * What a route changed, pushed to the sockets concerned: every change
  * made over REST or by an event goes through here once it is stored, so
- * the two transports cannot disagree.
+ * the two transports cannot disagree.  Who joined or left a chat also
+ * loses their cached list of chat ids here.
  */
 
 
 #include "ngx_http_chat_rt.h"
+#include "../api/ngx_http_chat_chats.h"
 
 
 static void ngx_http_chat_rt_notify_users(ngx_http_request_t *r,
@@ -160,6 +162,7 @@ ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
 
         data = json_pack("{s:O}", "chat", chat);
 
+        ngx_http_chat_chat_ids_forget(&me);
         ngx_http_chat_rt_publish_as("user:", &me, 'j', &me, &chat_id,
                                     "chat_created", data);
 
@@ -226,6 +229,7 @@ ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
         json_decref(v);
 
     } else if (ngx_http_chat_rt_route_is(path, "/api/chats/:id/leave")) {
+        ngx_http_chat_chat_ids_forget(&me);
         ngx_http_chat_rt_publish_as("user:", &me, 'l', &me, &chat_id,
                                     "chat_removed", data);
 
@@ -261,6 +265,8 @@ ngx_http_chat_rt_notify_users(ngx_http_request_t *r, json_t *ids,
         id.data = (u_char *) json_string_value(v);
         id.len = json_string_length(v);
 
+        /* these notices are of joining and leaving */
+        ngx_http_chat_chat_ids_forget(&id);
         ngx_http_chat_rt_publish_as("user:", &id, flag, &ctx->user_id, chat,
                                     event, data);
     }

@@ -37,6 +37,41 @@ ngx_http_chat_chats_now(void)
 }
 
 
+/*
+ * "<chat>:<user>" or "<chat>:<field>": the _id of what belongs to a chat
+ * and a user (a membership, an admin) or a field (a group's info).  They
+ * are found by _id, the one filter FerretDB gives to its SQLite index:
+ * any other is a scan of the collection in FerretDB itself.
+ */
+
+void
+ngx_http_chat_chats_key(char *buf, const bson_oid_t *chat,
+    const bson_oid_t *user, const char *field)
+{
+    char  c[25], u[25];
+
+    bson_oid_to_string(chat, c);
+
+    if (user) {
+        bson_oid_to_string(user, u);
+        field = u;
+    }
+
+    ngx_sprintf((u_char *) buf, "%s:%s%Z", c, field);
+}
+
+
+void
+ngx_http_chat_chats_member_id(bson_t *b, const bson_oid_t *chat,
+    const bson_oid_t *user)
+{
+    char  key[NGX_HTTP_CHAT_KEY_LEN + 1];
+
+    ngx_http_chat_chats_key(key, chat, user, NULL);
+    BSON_APPEND_UTF8(b, "_id", key);
+}
+
+
 static void
 ngx_http_chat_chats_cleanup(ngx_http_chat_mongo_task_t *t)
 {

@@ -24,8 +24,7 @@ ngx_http_chat_chats_member(mongoc_database_t *db, const bson_oid_t *chat,
     ngx_int_t  rc;
 
     bson_init(&filter);
-    BSON_APPEND_OID(&filter, "chatId", chat);
-    BSON_APPEND_OID(&filter, "userId", user);
+    ngx_http_chat_chats_member_id(&filter, chat, user);
 
     rc = ngx_http_chat_mongo_find_one(db, "members", &filter, NULL, out,
                                       error);
@@ -62,14 +61,11 @@ ngx_http_chat_chats_add_member(mongoc_collection_t *members,
     const bson_oid_t *chat, const bson_oid_t *user, int64_t now, int64_t seq,
     bson_error_t *error)
 {
-    bson_t      doc;
-    ngx_int_t   rc;
-    bson_oid_t  id;
-
-    bson_oid_init(&id, NULL);
+    bson_t     doc;
+    ngx_int_t  rc;
 
     bson_init(&doc);
-    BSON_APPEND_OID(&doc, "_id", &id);
+    ngx_http_chat_chats_member_id(&doc, chat, user);
     BSON_APPEND_OID(&doc, "chatId", chat);
     BSON_APPEND_OID(&doc, "userId", user);
     BSON_APPEND_DATE_TIME(&doc, "joinedAt", now);
@@ -988,8 +984,7 @@ ngx_http_chat_chat_settings_run(ngx_http_chat_mongo_task_t *t,
     }
 
     bson_init(&filter);
-    BSON_APPEND_OID(&filter, "chatId", &a->chat);
-    BSON_APPEND_OID(&filter, "userId", &a->user);
+    ngx_http_chat_chats_member_id(&filter, &a->chat, &a->user);
 
     bson_init(&update);
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);

@@ -31,6 +31,13 @@ ngx_int_t ngx_http_chat_chats_exists(mongoc_database_t *db,
 /* one update_one on coll: NGX_OK (also when nothing matched), NGX_ERROR */
 ngx_int_t ngx_http_chat_chats_update_one(mongoc_database_t *db,
     const char *coll, const bson_t *filter, const bson_t *update, bson_error_t *error);
+/* "<chat>:<user>" or "<chat>:<field>", the _id of what is keyed by them */
+#define NGX_HTTP_CHAT_KEY_LEN  (24 + 1 + 24)
+void ngx_http_chat_chats_key(char *buf, const bson_oid_t *chat,
+    const bson_oid_t *user, const char *field);
+/* appends the _id of user's membership of chat */
+void ngx_http_chat_chats_member_id(bson_t *b, const bson_oid_t *chat,
+    const bson_oid_t *user);
 /* a number field, 0 when absent */
 int64_t ngx_http_chat_chats_int(const bson_t *doc, const char *key);
 json_t *ngx_http_chat_chats_value_json(bson_iter_t *it);

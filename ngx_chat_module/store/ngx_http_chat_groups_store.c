@@ -17,31 +17,9 @@
 #include "ngx_http_chat_chats_store_int.h"
 
 
-#define NGX_HTTP_CHAT_GROUP_KEY_LEN  (24 + 1 + 24)
-
-
 static const char  *ngx_http_chat_group_flags[] = {
     "onlyAdminsCanSend", "onlyAdminsCanEditInfo", NULL
 };
-
-
-/* "<chat>:<user>" or "<chat>:<field>" */
-
-static void
-ngx_http_chat_group_key(char *buf, const bson_oid_t *chat,
-    const bson_oid_t *user, const char *field)
-{
-    char  c[25], u[25];
-
-    bson_oid_to_string(chat, c);
-
-    if (user) {
-        bson_oid_to_string(user, u);
-        field = u;
-    }
-
-    ngx_sprintf((u_char *) buf, "%s:%s%Z", c, field);
-}
 
 
 json_t *
@@ -55,11 +33,11 @@ ngx_int_t
 ngx_http_chat_group_is_admin(mongoc_database_t *db, const bson_oid_t *chat,
     const bson_oid_t *user, bson_error_t *error)
 {
-    char       key[NGX_HTTP_CHAT_GROUP_KEY_LEN + 1];
+    char       key[NGX_HTTP_CHAT_KEY_LEN + 1];
     bson_t     filter;
     ngx_int_t  rc;
 
-    ngx_http_chat_group_key(key, chat, user, NULL);
+    ngx_http_chat_chats_key(key, chat, user, NULL);
 
     bson_init(&filter);
     BSON_APPEND_UTF8(&filter, "_id", key);
@@ -76,12 +54,12 @@ ngx_int_t
 ngx_http_chat_group_set_admin(mongoc_database_t *db, const bson_oid_t *chat,
     const bson_oid_t *user, ngx_uint_t on, bson_error_t *error)
 {
-    char                  key[NGX_HTTP_CHAT_GROUP_KEY_LEN + 1];
+    char                  key[NGX_HTTP_CHAT_KEY_LEN + 1];
     bson_t                doc;
     ngx_int_t             rc;
     mongoc_collection_t  *admins;
 
-    ngx_http_chat_group_key(key, chat, user, NULL);
+    ngx_http_chat_chats_key(key, chat, user, NULL);
 
     bson_init(&doc);
     BSON_APPEND_UTF8(&doc, "_id", key);
@@ -224,16 +202,28 @@ static ngx_int_t
 ngx_http_chat_group_flag(mongoc_database_t *db, const bson_oid_t *chat,
     const char *flag, bson_error_t *error)
 {
-    char       key[NGX_HTTP_CHAT_GROUP_KEY_LEN + 1];
-    bson_t     filter;
-    ngx_int_t  rc;
+    char         key[NGX_HTTP_CHAT_KEY_LEN + 1];
+    bson_t       filter, doc;
+    ngx_int_t    rc;
+    bson_iter_t  it;
 
-    ngx_http_chat_group_key(key, chat, NULL, flag);
+    ngx_http_chat_chats_key(key, chat, NULL, flag);
 
     bson_init(&filter);
     BSON_APPEND_UTF8(&filter, "_id", key);
-    BSON_APPEND_BOOL(&filter, "value", true);
-    rc = ngx_http_chat_chats_exists(db, "groupinfo", &filter, error);
+    bson_init(&doc);
+
+    rc = ngx_http_chat_mongo_find_one(db, "groupinfo", &filter, NULL, &doc,
+                                      error);
+
+    if (rc == NGX_OK
+        && !(bson_iter_init_find(&it, &doc, "value")
+             && BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it)))
+    {
+        rc = NGX_DECLINED;
+    }
+
+    bson_destroy(&doc);
     bson_destroy(&filter);
 
     return rc;
@@ -517,8 +507,7 @@ ngx_http_chat_group_drop(mongoc_database_t *db, const bson_oid_t *chat,
     }
 
     bson_init(&filter);
-    BSON_APPEND_OID(&filter, "chatId", chat);
-    BSON_APPEND_OID(&filter, "userId", user);
+    ngx_http_chat_chats_member_id(&filter, chat, user);
 
     members = mongoc_database_get_collection(db, "members");
     rc = mongoc_collection_delete_one(members, &filter, NULL, NULL, error)
@@ -640,12 +629,12 @@ ngx_http_chat_group_info_set(mongoc_database_t *db,
     ngx_http_chat_group_arg_t *a, const char *field, json_t *value,
     int64_t now, bson_error_t *error)
 {
-    char                  key[NGX_HTTP_CHAT_GROUP_KEY_LEN + 1];
+    char                  key[NGX_HTTP_CHAT_KEY_LEN + 1];
     bson_t                filter, update, set, opts;
     ngx_int_t             rc;
     mongoc_collection_t  *coll;
 
-    ngx_http_chat_group_key(key, &a->chat, NULL, field);
+    ngx_http_chat_chats_key(key, &a->chat, NULL, field);
 
     bson_init(&filter);
     BSON_APPEND_UTF8(&filter, "_id", key);

@@ -124,24 +124,95 @@ ngx_http_chat_msg_hidden_nin(mongoc_database_t *db, const bson_oid_t *chat,
 }
 
 
-/* the message of (senderId, tempId), if it was stored */
+/*
+ * The message of (senderId, tempId), if it was stored.  "tempids" holds
+ * {_id: "<sender>:<tempId>", messageId} for each message, written after
+ * it, so that a send finds its earlier copy by _id: FerretDB would scan
+ * every message for the (senderId, tempId) index.  That unique index
+ * stays the arbiter: an insert it refuses looks again with scan set,
+ * which also finds a message whose pointer was not written.
+ */
+
+static void
+ngx_http_chat_msg_temp_key(bson_t *b, ngx_http_chat_msg_arg_t *a)
+{
+    char  key[24 + 1 + NGX_HTTP_CHAT_TEMP_ID_MAX + 1];
+
+    bson_oid_to_string(&a->user, key);
+    ngx_sprintf((u_char *) key + 24, ":%s%Z", a->temp_id);
+    BSON_APPEND_UTF8(b, "_id", key);
+}
+
 
 static ngx_int_t
 ngx_http_chat_msg_by_temp(mongoc_database_t *db, ngx_http_chat_msg_arg_t *a,
-    bson_t *out, bson_error_t *error)
+    ngx_uint_t scan, bson_t *out, bson_error_t *error)
 {
-    bson_t     filter;
-    ngx_int_t  rc;
+    bson_t       filter, ptr;
+    ngx_int_t    rc;
+    bson_iter_t  it;
 
     bson_init(&filter);
-    BSON_APPEND_OID(&filter, "senderId", &a->user);
-    BSON_APPEND_UTF8(&filter, "tempId", a->temp_id);
+    ngx_http_chat_msg_temp_key(&filter, a);
+    bson_init(&ptr);
 
-    rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, NULL, out,
+    rc = ngx_http_chat_mongo_find_one(db, "tempids", &filter, NULL, &ptr,
                                       error);
+    bson_reinit(&filter);
+
+    if (rc == NGX_OK
+        && bson_iter_init_find(&it, &ptr, "messageId")
+        && BSON_ITER_HOLDS_OID(&it))
+    {
+        BSON_APPEND_OID(&filter, "_id", bson_iter_oid(&it));
+        rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, NULL, out,
+                                          error);
+        bson_reinit(&filter);
+
+    } else if (rc == NGX_OK) {
+        rc = NGX_DECLINED;
+    }
+
+    bson_destroy(&ptr);
+
+    if (rc == NGX_DECLINED && scan) {
+        BSON_APPEND_OID(&filter, "senderId", &a->user);
+        BSON_APPEND_UTF8(&filter, "tempId", a->temp_id);
+
+        rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, NULL, out,
+                                          error);
+    }
+
     bson_destroy(&filter);
 
     return rc;
+}
+
+
+static void
+ngx_http_chat_msg_temp_store(mongoc_database_t *db,
+    ngx_http_chat_msg_arg_t *a, ngx_log_t *log)
+{
+    bson_t                doc;
+    bson_error_t          error;
+    mongoc_collection_t  *coll;
+
+    bson_init(&doc);
+    ngx_http_chat_msg_temp_key(&doc, a);
+    BSON_APPEND_OID(&doc, "messageId", &a->id);
+
+    coll = mongoc_database_get_collection(db, "tempids");
+
+    if (!mongoc_collection_insert_one(coll, &doc, NULL, NULL, &error)
+        && !ngx_http_chat_chats_is_dup(&error, NULL))
+    {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "chat: cannot store a message's tempId: %s",
+                      error.message);
+    }
+
+    mongoc_collection_destroy(coll);
+    bson_destroy(&doc);
 }
 
 
@@ -215,7 +286,7 @@ ngx_http_chat_msg_prepare_run(ngx_http_chat_mongo_task_t *t,
 
     /* sent before: the same message again */
     bson_init(&doc);
-    rc = ngx_http_chat_msg_by_temp(db, a, &doc, &t->error);
+    rc = ngx_http_chat_msg_by_temp(db, a, 0, &doc, &t->error);
 
     if (rc != NGX_DECLINED) {
         if (rc == NGX_OK
@@ -408,6 +479,8 @@ ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
         ngx_http_chat_chats_answer(t, NGX_OK, ngx_http_chat_msg_answer(&doc));
         bson_destroy(&doc);
 
+        ngx_http_chat_msg_temp_store(db, a, t->log);
+
         /* best effort: the chat moves up in its members' lists */
         chats = mongoc_database_get_collection(db, "chats");
         bson_init(&filter);
@@ -439,7 +512,7 @@ ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
 
         /* the same tempId stored meanwhile: that one, and a tombstone */
         bson_init(&stored);
-        rc = ngx_http_chat_msg_by_temp(db, a, &stored, &t->error);
+        rc = ngx_http_chat_msg_by_temp(db, a, 1, &stored, &t->error);
 
         if (rc == NGX_OK) {
             ngx_http_chat_msg_tombstone(messages, a, now, t->log);

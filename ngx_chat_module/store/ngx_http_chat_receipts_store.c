@@ -10,29 +10,33 @@
 
 
 /*
- * Moves one marker of a membership forward: only a document whose marker
- * is behind matches, so a marker never goes back, and its time is that
- * of its latest move.  A membership is written by its own member only.
+ * Moves one marker of a membership forward when it is behind, so a marker
+ * never goes back, and its time is that of its latest move.  The filter
+ * is the _id alone (FerretDB searches its index for no other) and $max
+ * keeps the marker from going back when two devices of the member move
+ * it at once.
  */
 
 static ngx_int_t
 ngx_http_chat_msg_marker_move(mongoc_collection_t *members,
-    ngx_http_chat_msg_arg_t *a, const char *seq_key, const char *at_key,
-    int64_t now, bson_error_t *error)
+    ngx_http_chat_msg_arg_t *a, const bson_t *member, const char *seq_key,
+    const char *at_key, int64_t now, bson_error_t *error)
 {
     bson_t     filter, update, sub;
     ngx_int_t  rc;
 
+    if (ngx_http_chat_chats_int(member, seq_key) >= a->seq) {
+        return NGX_OK;
+    }
+
     bson_init(&filter);
-    BSON_APPEND_OID(&filter, "chatId", &a->chat);
-    BSON_APPEND_OID(&filter, "userId", &a->user);
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, seq_key, &sub);
-    BSON_APPEND_INT64(&sub, "$lt", a->seq);
-    bson_append_document_end(&filter, &sub);
+    ngx_http_chat_chats_member_id(&filter, &a->chat, &a->user);
 
     bson_init(&update);
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &sub);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$max", &sub);
     BSON_APPEND_INT64(&sub, seq_key, a->seq);
+    bson_append_document_end(&update, &sub);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &sub);
     BSON_APPEND_DATE_TIME(&sub, at_key, now);
     bson_append_document_end(&update, &sub);
 
@@ -91,20 +95,24 @@ ngx_http_chat_msg_marker_run(ngx_http_chat_mongo_task_t *t,
     ngx_http_chat_msg_arg_t *a = t->arg;
 
     json_t               *m;
-    bson_t                doc;
+    bson_t                doc, member;
     int64_t               now, floor;
     ngx_int_t             rc;
     mongoc_collection_t  *members;
 
-    rc = ngx_http_chat_chats_is_member(db, &a->chat, &a->user, &t->error);
+    bson_init(&member);
+    rc = ngx_http_chat_chats_member(db, &a->chat, &a->user, &member,
+                                    &t->error);
 
     if (rc != NGX_OK) {
+        bson_destroy(&member);
         ngx_http_chat_chats_answer(t, rc, NULL);
         return;
     }
 
     /* no marker past the chat's last message */
     if (ngx_http_chat_msg_floor(db, &a->chat, &floor, &t->error) != NGX_OK) {
+        bson_destroy(&member);
         ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
         return;
     }
@@ -119,18 +127,20 @@ ngx_http_chat_msg_marker_run(ngx_http_chat_mongo_task_t *t,
 
     if (a->seq > 0) {
         if (a->read) {
-            rc = ngx_http_chat_msg_marker_move(members, a, "readSeq",
-                                               "readAt", now, &t->error);
+            rc = ngx_http_chat_msg_marker_move(members, a, &member,
+                                               "readSeq", "readAt", now,
+                                               &t->error);
         }
 
         if (rc == NGX_OK) {
-            rc = ngx_http_chat_msg_marker_move(members, a, "deliveredSeq",
-                                               "deliveredAt", now,
-                                               &t->error);
+            rc = ngx_http_chat_msg_marker_move(members, a, &member,
+                                               "deliveredSeq", "deliveredAt",
+                                               now, &t->error);
         }
     }
 
     mongoc_collection_destroy(members);
+    bson_destroy(&member);
 
     if (rc != NGX_OK) {
         ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
