@@ -433,7 +433,7 @@ ChatChats::dyn($block, as => "bob", request => [
 
 
 
-=== TEST 22: my chat ids follow my joining and leaving, also once Redis holds them
+=== TEST 22: my chat ids follow joining and leaving; Redis only holds candidates
 --- init
 my $in = sub {
     my ($who, $chat) = @_;
@@ -457,10 +457,16 @@ push @seen, $in->(alice => $g), $in->(erin => $g);
 $in->(dave => $g);
 my $p = main::api(erin => POST => "/api/chats/private", { userId => $main::Id{dave} })->{chat}{id};
 push @seen, $in->(dave => $p), $in->(erin => $p);
+# a candidate that is not alice's chat is never shown, and goes
+system("redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} SADD uc:$main::Id{alice} $p >/dev/null");
+push @seen, $in->(alice => $p), $cached->(alice => $p);
+# no set (expired, Redis emptied): MongoDB answers, the set comes back
+system("redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} DEL uc:$main::Id{dave} >/dev/null");
+push @seen, $in->(dave => $p), $cached->(dave => $p), $in->(dave => $p);
 $main::Got = join " ", @seen;
 ChatChats::dyn($block, as => "erin", request => "GET /api/chats/ids");
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- response_body
-in cached in out not-cached in in out in in in
+in cached in out not-cached in in out in in in out not-cached in cached in
 --- error_code: 200

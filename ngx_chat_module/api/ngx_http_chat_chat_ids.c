@@ -3,12 +3,15 @@
  *
  * GET /api/chats/ids: the ids of the chats a user is in, which every
  * socket reads when it signs in.  FerretDB finds a user's memberships only
- * by reading all of them, so the list is also kept in Redis: "uc:<user>",
- * a set of the ids and "" (so that no chat at all is not a miss), for an
- * hour.  A change of membership bumps the generation "ucg:<user>" and
- * drops the set; a list read from MongoDB is stored only if the
- * generation it started at is still current, so a list read before a
- * change never outlives it.
+ * by reading everybody's, so Redis keeps candidates: "uc:<user>", a set
+ * of the chats they joined and "" (so that none is not a miss).  A new
+ * user starts with the empty set, a join adds to it, and each read checks
+ * the candidates one membership _id at a time, dropping those left: a
+ * join's addition arriving after a later leave costs a lookup, never a
+ * chat that is not the user's.  A set that is missing (expired after a
+ * day, an older user, Redis emptied) is read from MongoDB and stored only
+ * if no join bumped the generation "ucg:<user>" meanwhile; a drop is
+ * made on the same condition.
  */
 
 
@@ -18,8 +21,9 @@
 #include "ngx_http_chat_chats.h"
 
 
-#define NGX_HTTP_CHAT_IDS_TTL      "3600"
-#define NGX_HTTP_CHAT_IDS_GEN_TTL  "7200"
+#define NGX_HTTP_CHAT_IDS_TTL      "86400"
+#define NGX_HTTP_CHAT_IDS_GEN_TTL  "172800"
+#define NGX_HTTP_CHAT_IDS_KEYS     (sizeof("uc:") + sizeof("ucg:") + 2 * 24)
 
 
 /* {generation, members} on a hit, {generation} on a miss */
@@ -40,19 +44,40 @@ static const char  ngx_http_chat_ids_fill[] =
     "redis.call('EXPIRE', KEYS[1], " NGX_HTTP_CHAT_IDS_TTL ") "
     "return 1";
 
-static const char  ngx_http_chat_ids_drop[] =
+/* ARGV: the generation read, the ids that are not the user's */
+static const char  ngx_http_chat_ids_prune[] =
+    "if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end "
+    "for i = 2, #ARGV, 1000 do "
+    "  redis.call('SREM', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV))) "
+    "end "
+    "return 1";
+
+/* ARGV: the chat joined */
+static const char  ngx_http_chat_ids_join[] =
     "redis.call('INCR', KEYS[2]) "
     "redis.call('EXPIRE', KEYS[2], " NGX_HTTP_CHAT_IDS_GEN_TTL ") "
-    "return redis.call('DEL', KEYS[1])";
+    "if redis.call('EXISTS', KEYS[1]) == 1 then "
+    "  return redis.call('SADD', KEYS[1], ARGV[1]) "
+    "end "
+    "return 0";
+
+/* a new user is in no chat */
+static const char  ngx_http_chat_ids_new[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+    "redis.call('SADD', KEYS[1], '') "
+    "return redis.call('EXPIRE', KEYS[1], " NGX_HTTP_CHAT_IDS_TTL ")";
 
 
 static ngx_int_t ngx_http_chat_ids_cached(ngx_http_request_t *r,
     redisReply *reply);
-static ngx_int_t ngx_http_chat_ids_load(ngx_http_request_t *r);
+static ngx_int_t ngx_http_chat_ids_load(ngx_http_request_t *r,
+    redisReply *set);
 static ngx_int_t ngx_http_chat_ids_loaded(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
-static void ngx_http_chat_ids_store(ngx_str_t *user, ngx_str_t *gen,
-    json_t *items);
+static void ngx_http_chat_ids_script(const char *script, size_t len,
+    ngx_str_t *user, ngx_str_t *gen, json_t *ids);
+static void ngx_http_chat_ids_run(const char *script, size_t len,
+    ngx_str_t *user, ngx_str_t *arg);
 
 
 /* user is an ObjectId: 24 hex digits, in either case from a client */
@@ -86,10 +111,10 @@ ngx_http_chat_chats_ids(ngx_http_request_t *r)
     }
 
     if (!ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main)) {
-        return ngx_http_chat_ids_load(r);
+        return ngx_http_chat_ids_load(r, NULL);
     }
 
-    buf = ngx_pnalloc(r->pool, 2 * sizeof("ucg:") + 2 * 24);
+    buf = ngx_pnalloc(r->pool, NGX_HTTP_CHAT_IDS_KEYS);
     if (buf == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -104,94 +129,87 @@ ngx_http_chat_chats_ids(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_chat_ids_cached(ngx_http_request_t *r, redisReply *reply)
 {
-    size_t                i;
-    json_t               *items, *answer;
     ngx_str_t            *gen;
-    redisReply           *g, *set, *e;
+    redisReply           *g;
     ngx_http_chat_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements < 1
-        || reply->element[0]->type != REDIS_REPLY_STRING)
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || (reply->elements > 1
+            && reply->element[1]->type != REDIS_REPLY_ARRAY))
     {
-        /* Redis cannot say: MongoDB can */
-        return ngx_http_chat_ids_load(r);
+        /* not ours to read: MongoDB answers, nothing is stored */
+        return ngx_http_chat_ids_load(r, NULL);
     }
 
     g = reply->element[0];
 
-    if (reply->elements == 1) {
-        gen = ngx_palloc(r->pool, sizeof(ngx_str_t));
-        if (gen == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        gen->len = g->len;
-        gen->data = ngx_pnalloc(r->pool, g->len);
-        if (gen->data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_memcpy(gen->data, g->str, g->len);
-
-        ctx->state = gen;
-
-        return ngx_http_chat_ids_load(r);
-    }
-
-    set = reply->element[1];
-    items = json_array();
-
-    if (items == NULL || set->type != REDIS_REPLY_ARRAY) {
-        json_decref(items);
-        return ngx_http_chat_ids_load(r);
-    }
-
-    for (i = 0; i < set->elements; i++) {
-        e = set->element[i];
-
-        if (e->type != REDIS_REPLY_STRING || e->len == 0) {
-            continue;       /* the "" that marks a list */
-        }
-
-        if (json_array_append_new(items, json_stringn(e->str, e->len)) != 0) {
-            json_decref(items);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    answer = json_pack("{s:o}", "items", items);
-    if (answer == NULL) {
+    gen = ngx_palloc(r->pool, sizeof(ngx_str_t));
+    if (gen == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_chat_send_json(r, NGX_HTTP_OK, answer);
+    gen->len = g->len;
+    gen->data = ngx_pnalloc(r->pool, g->len + 1);
+    if (gen->data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(gen->data, g->str, g->len);
+    ctx->state = gen;
+
+    return ngx_http_chat_ids_load(r, reply->elements > 1 ? reply->element[1]
+                                                         : NULL);
 }
 
 
+/* the candidates checked, or (set NULL) all memberships read */
+
 static ngx_int_t
-ngx_http_chat_ids_load(ngx_http_request_t *r)
+ngx_http_chat_ids_load(ngx_http_request_t *r, redisReply *set)
 {
+    size_t                      i, n, size;
+    bson_oid_t                 *ids;
+    redisReply                 *e;
     ngx_http_chat_ctx_t        *ctx;
-    ngx_http_chat_chats_arg_t   arg;
+    ngx_http_chat_chats_arg_t  *arg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    ngx_memzero(&arg, sizeof(ngx_http_chat_chats_arg_t));
-    bson_oid_init_from_string_unsafe(&arg.user, (char *) ctx->user_id.data);
+    n = set ? set->elements : 0;
+    size = sizeof(ngx_http_chat_chats_arg_t) + n * sizeof(bson_oid_t);
 
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_chat_ids_run,
-                                       ngx_http_chat_ids_loaded, &arg,
-                                       sizeof(ngx_http_chat_chats_arg_t));
+    arg = ngx_pcalloc(r->pool, size);
+    if (arg == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    bson_oid_init_from_string_unsafe(&arg->user, (char *) ctx->user_id.data);
+    ids = (bson_oid_t *) (arg + 1);
+
+    for (i = 0; i < n; i++) {
+        e = set->element[i];
+
+        /* "" marks the set; anything else not an id was never ours */
+        if (e->type == REDIS_REPLY_STRING && e->len == 24
+            && bson_oid_is_valid(e->str, 24))
+        {
+            bson_oid_init_from_string(&ids[arg->nmembers++], e->str);
+        }
+    }
+
+    return ngx_http_chat_mongo_request(r, set ? ngx_http_chat_chat_ids_check_run
+                                              : ngx_http_chat_chat_ids_run,
+                                       ngx_http_chat_ids_loaded, arg, size);
 }
 
 
 static ngx_int_t
 ngx_http_chat_ids_loaded(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
 {
-    json_t               *answer;
+    json_t               *answer, *stale;
     ngx_http_chat_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
@@ -210,42 +228,56 @@ ngx_http_chat_ids_loaded(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
                                         "try again shortly");
     }
 
-    if (ctx->state) {
-        ngx_http_chat_ids_store(&ctx->user_id, ctx->state,
-                                json_object_get(answer, "items"));
+    stale = json_object_get(answer, "stale");
+
+    if (ctx->state && stale == NULL) {
+        ngx_http_chat_ids_script(ngx_http_chat_ids_fill,
+                                 sizeof(ngx_http_chat_ids_fill) - 1,
+                                 &ctx->user_id, ctx->state,
+                                 json_object_get(answer, "items"));
+
+    } else if (ctx->state && json_array_size(stale)) {
+        ngx_http_chat_ids_script(ngx_http_chat_ids_prune,
+                                 sizeof(ngx_http_chat_ids_prune) - 1,
+                                 &ctx->user_id, ctx->state, stale);
     }
+
+    json_object_del(answer, "stale");
 
     return ngx_http_chat_send_json(r, NGX_HTTP_OK, answer);
 }
 
 
-/* best effort: a list not stored is read from MongoDB again */
+/*
+ * EVAL script 2 uc:<user> ucg:<user> gen "" ids..., best effort: what is
+ * not stored is read from MongoDB again, what is not dropped checked again
+ */
 
 static void
-ngx_http_chat_ids_store(ngx_str_t *user, ngx_str_t *gen, json_t *items)
+ngx_http_chat_ids_script(const char *script, size_t len, ngx_str_t *user,
+    ngx_str_t *gen, json_t *ids)
 {
-    u_char        keys_buf[2 * sizeof("ucg:") + 2 * 24], nk[] = "2";
+    u_char        buf[NGX_HTTP_CHAT_IDS_KEYS], nk[] = "2";
     size_t        i, n, *argvlen;
     json_t       *v;
     ngx_str_t     keys[2];
     const char  **argv;
 
-    n = json_array_size(items);
+    n = json_array_size(ids) + 7;
 
-    argv = ngx_alloc((n + 7) * (sizeof(char *) + sizeof(size_t)),
-                     ngx_cycle->log);
+    argv = ngx_alloc(n * (sizeof(char *) + sizeof(size_t)), ngx_cycle->log);
     if (argv == NULL) {
         return;
     }
 
-    argvlen = (size_t *) (argv + n + 7);
+    argvlen = (size_t *) (argv + n);
 
-    ngx_http_chat_ids_keys(keys_buf, user, keys);
+    ngx_http_chat_ids_keys(buf, user, keys);
 
     argv[0] = "EVAL";
     argvlen[0] = 4;
-    argv[1] = ngx_http_chat_ids_fill;
-    argvlen[1] = sizeof(ngx_http_chat_ids_fill) - 1;
+    argv[1] = script;
+    argvlen[1] = len;
     argv[2] = (char *) nk;
     argvlen[2] = 1;
     argv[3] = (char *) keys[0].data;
@@ -259,11 +291,9 @@ ngx_http_chat_ids_store(ngx_str_t *user, ngx_str_t *gen, json_t *items)
 
     n = 7;
 
-    json_array_foreach(items, i, v) {
-        if (json_is_string(v)) {
-            argv[n] = json_string_value(v);
-            argvlen[n++] = json_string_length(v);
-        }
+    json_array_foreach(ids, i, v) {
+        argv[n] = json_string_value(v);
+        argvlen[n++] = json_string_length(v);
     }
 
     /* hiredis copies the command before this returns */
@@ -272,15 +302,34 @@ ngx_http_chat_ids_store(ngx_str_t *user, ngx_str_t *gen, json_t *items)
 }
 
 
-/* user joined or left a chat: the next read goes to MongoDB */
+/* user joined chat: a candidate from now on */
 
 void
-ngx_http_chat_chat_ids_forget(ngx_str_t *user)
+ngx_http_chat_chat_ids_joined(ngx_str_t *user, ngx_str_t *chat)
 {
-    u_char       buf[2 * sizeof("ucg:") + 2 * 24], nk[] = "2";
+    ngx_http_chat_ids_run(ngx_http_chat_ids_join,
+                          sizeof(ngx_http_chat_ids_join) - 1, user, chat);
+}
+
+
+/* a user made just now is in no chat: no reading for them in MongoDB */
+
+void
+ngx_http_chat_chat_ids_new_user(ngx_str_t *user)
+{
+    ngx_http_chat_ids_run(ngx_http_chat_ids_new,
+                          sizeof(ngx_http_chat_ids_new) - 1, user, NULL);
+}
+
+
+static void
+ngx_http_chat_ids_run(const char *script, size_t len, ngx_str_t *user,
+    ngx_str_t *arg)
+{
+    u_char       buf[NGX_HTTP_CHAT_IDS_KEYS], nk[] = "2";
     ngx_str_t    keys[2];
-    const char  *argv[5];
-    size_t       argvlen[5];
+    const char  *argv[6];
+    size_t       argvlen[6];
 
     if (!ngx_http_chat_is_oid(user)) {
         return;
@@ -290,8 +339,8 @@ ngx_http_chat_chat_ids_forget(ngx_str_t *user)
 
     argv[0] = "EVAL";
     argvlen[0] = 4;
-    argv[1] = ngx_http_chat_ids_drop;
-    argvlen[1] = sizeof(ngx_http_chat_ids_drop) - 1;
+    argv[1] = script;
+    argvlen[1] = len;
     argv[2] = (char *) nk;
     argvlen[2] = 1;
     argv[3] = (char *) keys[0].data;
@@ -299,12 +348,17 @@ ngx_http_chat_chat_ids_forget(ngx_str_t *user)
     argv[4] = (char *) keys[1].data;
     argvlen[4] = keys[1].len;
 
+    if (arg) {
+        argv[5] = (char *) arg->data;
+        argvlen[5] = arg->len;
+    }
+
     if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL, NULL,
-                                         5, argv, argvlen)
+                                         arg ? 6 : 5, argv, argvlen)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "chat: the chat list of %V stays in Redis for up to "
-                      NGX_HTTP_CHAT_IDS_TTL " s", user);
+                      "chat: the chat list of %V in Redis may be stale "
+                      "for up to " NGX_HTTP_CHAT_IDS_TTL " s", user);
     }
 }

@@ -12,6 +12,7 @@
 #include "ngx_http_chat_phone.h"
 #include "../services/ngx_http_chat_sms.h"
 #include "../store/ngx_http_chat_users.h"
+#include "../api/ngx_http_chat_chats.h"
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -724,6 +725,10 @@ ngx_http_chat_otp_logged_in(ngx_http_request_t *r,
     ngx_memcpy(uid.data, json_string_value(json_object_get(user, "id")), 25);
     bson_oid_to_string(&a->session_id, oid);
     ngx_memcpy(sid.data, oid, 25);
+
+    if (is_new) {
+        ngx_http_chat_chat_ids_new_user(&uid);
+    }
 
     reply = json_pack("{s:o,s:b}", "user", user, "isNewUser", (int) is_new);
     if (reply == NULL) {

@@ -3,8 +3,8 @@
  *
  * What a route changed, pushed to the sockets concerned: every change
  * made over REST or by an event goes through here once it is stored, so
- * the two transports cannot disagree.  Who joined or left a chat also
- * loses their cached list of chat ids here.
+ * the two transports cannot disagree.  Who joins a chat also has it
+ * added to their candidate chat ids here (api/ngx_http_chat_chat_ids.c).
  */
 
 
@@ -162,7 +162,7 @@ ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
 
         data = json_pack("{s:O}", "chat", chat);
 
-        ngx_http_chat_chat_ids_forget(&me);
+        ngx_http_chat_chat_ids_joined(&me, &chat_id);
         ngx_http_chat_rt_publish_as("user:", &me, 'j', &me, &chat_id,
                                     "chat_created", data);
 
@@ -229,7 +229,6 @@ ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
         json_decref(v);
 
     } else if (ngx_http_chat_rt_route_is(path, "/api/chats/:id/leave")) {
-        ngx_http_chat_chat_ids_forget(&me);
         ngx_http_chat_rt_publish_as("user:", &me, 'l', &me, &chat_id,
                                     "chat_removed", data);
 
@@ -265,8 +264,9 @@ ngx_http_chat_rt_notify_users(ngx_http_request_t *r, json_t *ids,
         id.data = (u_char *) json_string_value(v);
         id.len = json_string_length(v);
 
-        /* these notices are of joining and leaving */
-        ngx_http_chat_chat_ids_forget(&id);
+        if (flag == 'j') {
+            ngx_http_chat_chat_ids_joined(&id, chat);
+        }
         ngx_http_chat_rt_publish_as("user:", &id, flag, &ctx->user_id, chat,
                                     event, data);
     }
