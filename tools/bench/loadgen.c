@@ -1192,8 +1192,10 @@ lg_child(uint32_t proc, int cmd, int res)
 
 /* the parent: /proc readings */
 
+/* utime + stime, or (sys) stime alone: the time spent in the kernel */
+
 static uint64_t
-lg_proc_cpu_ticks(pid_t pid)
+lg_proc_cpu_ticks(pid_t pid, int sys)
 {
     char                 path[64], buf[4096], *p;
     int                  fd, i;
@@ -1236,18 +1238,18 @@ lg_proc_cpu_ticks(pid_t pid)
         return 0;
     }
 
-    return ut + st;
+    return sys ? st : ut + st;
 }
 
 
 static double
-lg_cpu_seconds(pid_t *pids, int n)
+lg_cpu_seconds(pid_t *pids, int n, int sys)
 {
     int       i;
     uint64_t  t = 0;
 
     for (i = 0; i < n; i++) {
-        t += lg_proc_cpu_ticks(pids[i]);
+        t += lg_proc_cpu_ticks(pids[i], sys);
     }
 
     return (double) t / sysconf(_SC_CLK_TCK);
@@ -1421,7 +1423,7 @@ main(int argc, char **argv)
     uint32_t     p, j, n;
     uint64_t     t0, t1, inuse0, inuse1, sock0, sock1, mem0, mem1;
     uint64_t     x0, x1, m0, m1, k, total, acc, w0, w1, ps, pe;
-    double       cpu0, cpu1, mcpu0, mcpu1, conn_s;
+    double       cpu0, cpu1, mcpu0, mcpu1, scpu0, scpu1, conn_s;
     lg_stats_t  *all;
 
     lg_conf.host = "127.0.0.1";
@@ -1652,21 +1654,24 @@ main(int argc, char **argv)
 
     cpu0 = 0;
     mcpu0 = 0;
+    scpu0 = 0;
 
     if (lg_conf.fanout) {
         while (lg_now_us() < w0) {
             usleep(1000);
         }
-        cpu0 = lg_cpu_seconds(lg_conf.pids, lg_conf.npids);
-        mcpu0 = lg_cpu_seconds(lg_conf.mpids, lg_conf.nmpids);
+        cpu0 = lg_cpu_seconds(lg_conf.pids, lg_conf.npids, 0);
+        scpu0 = lg_cpu_seconds(lg_conf.pids, lg_conf.npids, 1);
+        mcpu0 = lg_cpu_seconds(lg_conf.mpids, lg_conf.nmpids, 0);
 
         while (lg_now_us() < w1) {
             usleep(1000);
         }
     }
 
-    cpu1 = lg_cpu_seconds(lg_conf.pids, lg_conf.npids);
-    mcpu1 = lg_cpu_seconds(lg_conf.mpids, lg_conf.nmpids);
+    cpu1 = lg_cpu_seconds(lg_conf.pids, lg_conf.npids, 0);
+    scpu1 = lg_cpu_seconds(lg_conf.pids, lg_conf.npids, 1);
+    mcpu1 = lg_cpu_seconds(lg_conf.mpids, lg_conf.nmpids, 0);
 
     all = lg_alloc(sizeof(lg_stats_t));
     {
@@ -1723,6 +1728,7 @@ main(int argc, char **argv)
         printf("window_deliveries %llu\n",
                (unsigned long long) all->in_window);
         printf("server_cpu_seconds %.3f\n", cpu1 - cpu0);
+        printf("server_sys_cpu_seconds %.3f\n", scpu1 - scpu0);
         printf("db_cpu_seconds %.3f\n", mcpu1 - mcpu0);
         printf("client_cpu_seconds %.3f\n", all->cpu_us / 1e6);
 

@@ -58,6 +58,11 @@ def figures(d):
         f["per_cpu"] = dl / cpu if cpu else None
         f["cpu_per_m"] = cpu / dl * 1e6 if dl else None
         f["cpu_share"] = cpu / win
+        sys_cpu = num(d, "server_sys_cpu_seconds")
+        f["sys_per_m"] = (sys_cpu / dl * 1e6
+                          if dl and sys_cpu is not None else None)
+        f["user_per_m"] = ((cpu - sys_cpu) / dl * 1e6
+                           if dl and sys_cpu is not None else None)
         f["db_cpu_per_m"] = (num(d, "db_cpu_seconds") / dl * 1e6
                              if dl and num(d, "db_cpu_seconds") else None)
         f["client_cpu"] = num(d, "client_cpu_seconds")
@@ -94,6 +99,8 @@ ROWS = [
     ("deliveries per second", "dps", 0),
     ("deliveries per server CPU-second", "per_cpu", 0),
     ("server CPU-seconds per million deliveries", "cpu_per_m", 2),
+    ("  of which in the kernel (system time)", "sys_per_m", 2),
+    ("  of which in user space", "user_per_m", 2),
     ("server CPU in use, cores", "cpu_share", 2),
     ("database CPU-seconds per million deliveries", "db_cpu_per_m", 2),
     ("latency p50, ms", "p50", 2),
