@@ -1003,6 +1003,26 @@ ngx_http_chat_send_floored(ngx_http_request_t *r,
 }
 
 
+/* what follows a stored message, on nobody's behalf */
+
+static void
+ngx_http_chat_send_after(ngx_http_chat_msg_arg_t *arg)
+{
+    ngx_http_chat_mongo_task_t  *t;
+
+    t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
+                                            ngx_http_chat_msg_stored_run,
+                                            NULL, NULL, arg,
+                                            sizeof(ngx_http_chat_msg_arg_t));
+
+    if (t == NULL || ngx_http_chat_mongo_post(t) != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "chat: a message's tempId and its chat's activity "
+                      "were not stored");
+    }
+}
+
+
 static ngx_int_t
 ngx_http_chat_send_stored(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t)
@@ -1012,6 +1032,10 @@ ngx_http_chat_send_stored(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
     st = ctx->state;
+
+    if (t->rc == NGX_OK) {
+        ngx_http_chat_send_after(st->arg);
+    }
 
     if (st->out && (t->rc == NGX_OK || t->rc == NGX_DONE)) {
         return ngx_http_chat_forward_next(r, t);

@@ -53,13 +53,15 @@ ngx_http_chat_chats_is_member(mongoc_database_t *db, const bson_oid_t *chat,
 
 /*
  * Inserts a membership, its markers at seq; one that exists already is
- * fine.  Roles are not in it: admins are documents of their own.
+ * fine.  Roles are not in it: admins are documents of their own.  It
+ * says the chat's type, and in a private chat who the other is (peer), so
+ * that a send reads no more than the membership to know whom to check.
  */
 
 ngx_int_t
 ngx_http_chat_chats_add_member(mongoc_collection_t *members,
-    const bson_oid_t *chat, const bson_oid_t *user, int64_t now, int64_t seq,
-    bson_error_t *error)
+    const bson_oid_t *chat, const bson_oid_t *user, const bson_oid_t *peer,
+    int64_t now, int64_t seq, bson_error_t *error)
 {
     bson_t     doc;
     ngx_int_t  rc;
@@ -68,6 +70,12 @@ ngx_http_chat_chats_add_member(mongoc_collection_t *members,
     ngx_http_chat_chats_member_id(&doc, chat, user);
     BSON_APPEND_OID(&doc, "chatId", chat);
     BSON_APPEND_OID(&doc, "userId", user);
+    BSON_APPEND_UTF8(&doc, "type", peer ? "private" : "group");
+
+    if (peer) {
+        BSON_APPEND_OID(&doc, "peerId", peer);
+    }
+
     BSON_APPEND_DATE_TIME(&doc, "joinedAt", now);
     BSON_APPEND_INT64(&doc, "readSeq", seq);
     BSON_APPEND_INT64(&doc, "deliveredSeq", seq);
@@ -618,11 +626,11 @@ ngx_http_chat_chat_private_run(ngx_http_chat_mongo_task_t *t,
     bson_destroy(&doc);
 
     /* both memberships, also when an earlier call stopped before them */
-    if (ngx_http_chat_chats_add_member(members, &chat, &a->user, now, 0,
-                                       &t->error)
+    if (ngx_http_chat_chats_add_member(members, &chat, &a->user, &a->other,
+                                       now, 0, &t->error)
         != NGX_OK
-        || ngx_http_chat_chats_add_member(members, &chat, &a->other, now, 0,
-                                          &t->error)
+        || ngx_http_chat_chats_add_member(members, &chat, &a->other,
+                                          &a->user, now, 0, &t->error)
            != NGX_OK)
     {
         ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
@@ -721,8 +729,8 @@ ngx_http_chat_chat_group_run(ngx_http_chat_mongo_task_t *t,
 
     if (ngx_http_chat_group_set_admin(db, &a->chat, &a->user, 1, &t->error)
         != NGX_OK
-        || ngx_http_chat_chats_add_member(members, &a->chat, &a->user, now,
-                                          0, &t->error)
+        || ngx_http_chat_chats_add_member(members, &a->chat, &a->user, NULL,
+                                          now, 0, &t->error)
            != NGX_OK)
     {
         ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
@@ -730,8 +738,8 @@ ngx_http_chat_chat_group_run(ngx_http_chat_mongo_task_t *t,
     }
 
     for (i = 0; i < a->nmembers; i++) {
-        if (ngx_http_chat_chats_add_member(members, &a->chat, &ids[i], now,
-                                           0, &t->error)
+        if (ngx_http_chat_chats_add_member(members, &a->chat, &ids[i], NULL,
+                                           now, 0, &t->error)
             != NGX_OK)
         {
             ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);

@@ -132,6 +132,8 @@ void ngx_http_chat_msg_floor_run(ngx_http_chat_mongo_task_t *t,
 /* inserts the message at arg->seq */
 void ngx_http_chat_msg_tombstone_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
+void ngx_http_chat_msg_stored_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
 void ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 void ngx_http_chat_msg_list_run(ngx_http_chat_mongo_task_t *t,

@@ -927,7 +927,7 @@ ngx_http_chat_group_add(mongoc_database_t *db, ngx_http_chat_group_arg_t *a,
 
     for (i = 0; rc == NGX_OK && i < n; i++) {
         rc = ngx_http_chat_chats_add_member(members, &a->chat, &fresh[i],
-                                            now, floor, error);
+                                            NULL, now, floor, error);
 
         if (rc == NGX_OK
             && json_array_append_new(added,

@@ -230,16 +230,33 @@ ngx_http_chat_msg_answer(const bson_t *doc)
 }
 
 
-/* NGX_OK, or NGX_BUSY when a block closes a private chat, NGX_ERROR */
+/*
+ * NGX_OK, or NGX_BUSY when a block closes a private chat, NGX_ERROR.  The
+ * membership says whether the chat is private and with whom; one written
+ * before it said so sends to the chat's document.
+ */
 
 static ngx_int_t
 ngx_http_chat_msg_open(mongoc_database_t *db, const bson_oid_t *chat,
-    const bson_oid_t *user, bson_error_t *error)
+    const bson_oid_t *user, const bson_t *member, bson_error_t *error)
 {
-    ngx_int_t   rc;
-    bson_oid_t  peer;
+    ngx_int_t    rc;
+    bson_oid_t   peer;
+    bson_iter_t  it;
 
-    rc = ngx_http_chat_chats_private_peer(db, chat, user, &peer, error);
+    if (ngx_http_chat_msg_is(member, "type", "group")) {
+        return NGX_OK;
+    }
+
+    if (bson_iter_init_find(&it, member, "peerId")
+        && BSON_ITER_HOLDS_OID(&it))
+    {
+        bson_oid_copy(bson_iter_oid(&it), &peer);
+        rc = NGX_OK;
+
+    } else {
+        rc = ngx_http_chat_chats_private_peer(db, chat, user, &peer, error);
+    }
 
     if (rc == NGX_OK) {
         rc = ngx_http_chat_chats_blocked(db, user, &peer, error);
@@ -247,6 +264,38 @@ ngx_http_chat_msg_open(mongoc_database_t *db, const bson_oid_t *chat,
     }
 
     return rc == NGX_DECLINED ? NGX_OK : rc;
+}
+
+
+/*
+ * May user send in chat: NGX_OK; NGX_DECLINED when not a member; NGX_BUSY
+ * when a block closes a private chat, or (with *why) only admins may send
+ * in the group; NGX_ERROR
+ */
+
+static ngx_int_t
+ngx_http_chat_msg_may_send(mongoc_database_t *db, const bson_oid_t *chat,
+    const bson_oid_t *user, json_t **why, bson_error_t *error)
+{
+    bson_t     member;
+    ngx_int_t  rc;
+
+    bson_init(&member);
+    rc = ngx_http_chat_chats_member(db, chat, user, &member, error);
+
+    /* nobody sends to someone they blocked, or who blocked them */
+    if (rc == NGX_OK) {
+        rc = ngx_http_chat_msg_open(db, chat, user, &member, error);
+    }
+
+    /* nor, in a group where only admins may, as a member */
+    if (rc == NGX_OK && !ngx_http_chat_msg_is(&member, "type", "private")) {
+        rc = ngx_http_chat_group_may_send(db, chat, user, why, error);
+    }
+
+    bson_destroy(&member);
+
+    return rc;
 }
 
 
@@ -261,23 +310,8 @@ ngx_http_chat_msg_prepare_run(ngx_http_chat_mongo_task_t *t,
     ngx_int_t    rc;
     bson_iter_t  it;
 
-    rc = ngx_http_chat_chats_is_member(db, &a->chat, &a->user, &t->error);
-
-    if (rc != NGX_OK) {
-        ngx_http_chat_chats_answer(t, rc, NULL);
-        return;
-    }
-
-    /* nobody sends to someone they blocked, or who blocked them */
-    rc = ngx_http_chat_msg_open(db, &a->chat, &a->user, &t->error);
-
-    /* nor, in a group where only admins may, as a member */
     why = NULL;
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_chat_group_may_send(db, &a->chat, &a->user, &why,
-                                          &t->error);
-    }
+    rc = ngx_http_chat_msg_may_send(db, &a->chat, &a->user, &why, &t->error);
 
     if (rc != NGX_OK) {
         ngx_http_chat_chats_answer(t, rc, why);
@@ -435,11 +469,11 @@ ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
     ngx_http_chat_msg_arg_t *a = t->arg;
 
     json_t               *content;
-    bson_t                doc, filter, update, set, stored;
+    bson_t                doc, set, stored;
     int64_t               now, floor;
     ngx_int_t             rc;
     json_error_t          jerr;
-    mongoc_collection_t  *messages, *chats;
+    mongoc_collection_t  *messages;
 
     content = json_loadb((char *) (a + 1), a->content_len, JSON_DECODE_ANY,
                          &jerr);
@@ -476,32 +510,9 @@ ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
     json_decref(content);
 
     if (mongoc_collection_insert_one(messages, &doc, NULL, NULL, &t->error)) {
+        /* published now; its tempId and the chat's activity come after */
         ngx_http_chat_chats_answer(t, NGX_OK, ngx_http_chat_msg_answer(&doc));
         bson_destroy(&doc);
-
-        ngx_http_chat_msg_temp_store(db, a, t->log);
-
-        /* best effort: the chat moves up in its members' lists */
-        chats = mongoc_database_get_collection(db, "chats");
-        bson_init(&filter);
-        BSON_APPEND_OID(&filter, "_id", &a->chat);
-        bson_init(&update);
-        BSON_APPEND_DOCUMENT_BEGIN(&update, "$max", &set);
-        BSON_APPEND_DATE_TIME(&set, "updatedAt", now);
-        BSON_APPEND_INT64(&set, "lastSeq", a->seq);
-        bson_append_document_end(&update, &set);
-
-        if (!mongoc_collection_update_one(chats, &filter, &update, NULL, NULL,
-                                          &t->error))
-        {
-            ngx_log_error(NGX_LOG_WARN, t->log, 0,
-                          "chat: cannot update a chat's activity: %s",
-                          t->error.message);
-        }
-
-        bson_destroy(&update);
-        bson_destroy(&filter);
-        mongoc_collection_destroy(chats);
         mongoc_collection_destroy(messages);
         return;
     }
@@ -542,6 +553,49 @@ ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
     ngx_http_chat_msg_tombstone(messages, a, now, t->log);
     mongoc_collection_destroy(messages);
     ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+}
+
+
+/*
+ * After a message is stored and on its way: the pointer of its tempId,
+ * and the chat moved up in its members' lists, both best effort (a resend
+ * that comes first finds the message through the unique index)
+ */
+
+void
+ngx_http_chat_msg_stored_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    bson_t                filter, update, set;
+    bson_error_t          error;
+    mongoc_collection_t  *chats;
+
+    ngx_http_chat_msg_temp_store(db, a, t->log);
+
+    chats = mongoc_database_get_collection(db, "chats");
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", &a->chat);
+    bson_init(&update);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$max", &set);
+    BSON_APPEND_DATE_TIME(&set, "updatedAt", ngx_http_chat_chats_now());
+    BSON_APPEND_INT64(&set, "lastSeq", a->seq);
+    bson_append_document_end(&update, &set);
+
+    if (!mongoc_collection_update_one(chats, &filter, &update, NULL, NULL,
+                                      &error))
+    {
+        ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                      "chat: cannot update a chat's activity: %s",
+                      error.message);
+    }
+
+    bson_destroy(&update);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(chats);
+
+    t->rc = NGX_OK;
 }
 
 
@@ -774,16 +828,8 @@ ngx_http_chat_msg_forward_run(ngx_http_chat_mongo_task_t *t,
     why = NULL;
 
     for (i = 0; rc == NGX_OK && i < a->limit; i++) {
-        rc = ngx_http_chat_chats_is_member(db, &chats[i], &a->user, &t->error);
-
-        if (rc == NGX_OK) {
-            rc = ngx_http_chat_msg_open(db, &chats[i], &a->user, &t->error);
-        }
-
-        if (rc == NGX_OK) {
-            rc = ngx_http_chat_group_may_send(db, &chats[i], &a->user, &why,
-                                              &t->error);
-        }
+        rc = ngx_http_chat_msg_may_send(db, &chats[i], &a->user, &why,
+                                        &t->error);
     }
 
     if (rc != NGX_OK) {
