@@ -470,3 +470,38 @@ sub { "$main::Got\n" }
 --- response_body
 in cached in out not-cached in in out in in in out not-cached in cached in
 --- error_code: 200
+
+
+
+=== TEST 23: a sender allowed a moment ago is refused at once after a removal, a permission or a block
+--- init
+my $send = sub {
+    my ($who, $chat, $tid) = @_;
+    my ($s) = main::call($who => POST => "/api/messages",
+        { chatId => $chat, tempId => $tid, type => "text", content => "hi" });
+    return $s;
+};
+my $g = main::api(erin => POST => "/api/chats/group",
+    { name => "Now", memberIds => [ $main::Id{alice} ] })->{chat}{id};
+my @s = ($send->(alice => $g, "now1"));
+main::api(erin => PUT => "/api/chats/$g", { onlyAdminsCanSend => JSON::PP::true });
+push @s, $send->(alice => $g, "now2");
+main::api(erin => PUT => "/api/chats/$g", { onlyAdminsCanSend => JSON::PP::false });
+push @s, $send->(alice => $g, "now3");
+main::api(erin => DELETE => "/api/chats/$g/members/$main::Id{alice}");
+push @s, $send->(alice => $g, "now4");
+my $p = main::api(alice => POST => "/api/chats/private", { userId => $main::Id{dave} })->{chat}{id};
+push @s, $send->(alice => $p, "now5");
+main::api(dave => POST => "/api/users/$main::Id{alice}/block");
+push @s, $send->(alice => $p, "now6");
+main::api(dave => DELETE => "/api/users/$main::Id{alice}/block");
+push @s, $send->(alice => $p, "now7");
+# a tempId sent before, and one of another chat, on the remembered path
+push @s, $send->(alice => $p, "now7"), $send->(alice => $p, "now3");
+$main::Got = join " ", @s;
+ChatChats::dyn($block, as => "erin", request => "GET /api/chats/ids");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+201 403 201 404 201 403 201 200 422
+--- error_code: 200

@@ -11,11 +11,13 @@
 #include "../media/ngx_http_chat_media.h"
 #include "ngx_http_chat_users.h"
 #include "ngx_http_chat_chats.h"
+#include "ngx_http_chat_send_cache.h"
 
 
 #define NGX_HTTP_CHAT_JSON_BODY  0x01
 #define NGX_HTTP_CHAT_PUBLIC     0x02    /* no access token needed */
 #define NGX_HTTP_CHAT_RAW_BODY   0x04    /* the handler reads the body */
+#define NGX_HTTP_CHAT_ACCESS     0x08    /* changes who may send where */
 
 
 typedef struct {
@@ -77,7 +79,7 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
     { NGX_HTTP_GET, ngx_string("/api/users/blocked"),
       0, ngx_http_chat_blocked_list },
     { NGX_HTTP_POST, ngx_string("/api/users/:id/block"),
-      0, ngx_http_chat_block },
+      NGX_HTTP_CHAT_ACCESS, ngx_http_chat_block },
     { NGX_HTTP_DELETE, ngx_string("/api/users/:id/block"),
       0, ngx_http_chat_unblock },
     /* after every fixed /api/users/ path: ":id" matches any segment */
@@ -110,15 +112,15 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
     { NGX_HTTP_GET, ngx_string("/api/chats/:id"),
       0, ngx_http_chat_chats_get },
     { NGX_HTTP_PUT, ngx_string("/api/chats/:id"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_chats_update },
+      NGX_HTTP_CHAT_JSON_BODY | NGX_HTTP_CHAT_ACCESS, ngx_http_chat_chats_update },
     { NGX_HTTP_POST, ngx_string("/api/chats/:id/members"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_members_add },
+      NGX_HTTP_CHAT_JSON_BODY | NGX_HTTP_CHAT_ACCESS, ngx_http_chat_members_add },
     { NGX_HTTP_DELETE, ngx_string("/api/chats/:id/members/:userId"),
-      0, ngx_http_chat_members_remove },
+      NGX_HTTP_CHAT_ACCESS, ngx_http_chat_members_remove },
     { NGX_HTTP_PUT, ngx_string("/api/chats/:id/members/:userId/role"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_members_role },
+      NGX_HTTP_CHAT_JSON_BODY | NGX_HTTP_CHAT_ACCESS, ngx_http_chat_members_role },
     { NGX_HTTP_POST, ngx_string("/api/chats/:id/leave"),
-      0, ngx_http_chat_chats_leave },
+      NGX_HTTP_CHAT_ACCESS, ngx_http_chat_chats_leave },
 
     { NGX_HTTP_POST, ngx_string("/api/messages"),
       NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_messages_send },
@@ -236,6 +238,11 @@ ngx_http_chat_api_authorized(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
     found = ctx->route;
+
+    if (found->flags & NGX_HTTP_CHAT_ACCESS) {
+        /* no sender of this worker goes on on what it knew */
+        ngx_http_chat_send_cache_clear();
+    }
 
     if (ctx->call) {
         /* an event: its data is the body, already parsed */

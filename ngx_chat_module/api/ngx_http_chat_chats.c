@@ -11,6 +11,7 @@
 #include "../auth/ngx_http_chat_auth.h"
 #include "../store/ngx_http_chat_chats_store.h"
 #include "ngx_http_chat_chats.h"
+#include "ngx_http_chat_send_cache.h"
 #include "../util/ngx_http_chat_text.h"
 
 
@@ -819,6 +820,9 @@ ngx_http_chat_messages_send(ngx_http_request_t *r)
     st->size = sizeof(ngx_http_chat_msg_arg_t) + len + 1;
     ctx->state = st;
 
+    /* allowed a moment ago: only whether this tempId was sent before */
+    arg->allowed = ngx_http_chat_send_cache_hit(&chat, &me);
+
     return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_prepare_run,
                                        ngx_http_chat_send_prepared, arg,
                                        st->size);
@@ -846,6 +850,10 @@ ngx_http_chat_send_prepared(ngx_http_request_t *r,
 
     if (t->rc != NGX_OK) {
         return ngx_http_chat_chats_done(r, t);
+    }
+
+    if (st->out == NULL && !st->arg->allowed) {
+        ngx_http_chat_send_cache_put(&st->arg->chat, &st->arg->user);
     }
 
     return ngx_http_chat_send_seq(r, -1);
@@ -1017,8 +1025,7 @@ ngx_http_chat_send_after(ngx_http_chat_msg_arg_t *arg)
 
     if (t == NULL || ngx_http_chat_mongo_post(t) != NGX_OK) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "chat: a message's tempId and its chat's activity "
-                      "were not stored");
+                      "chat: a chat's activity was not stored");
     }
 }
 

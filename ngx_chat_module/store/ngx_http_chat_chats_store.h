@@ -67,6 +67,7 @@ typedef struct {
     unsigned      read:1;          /* a marker: read (or delivered) */
     unsigned      everyone:1;      /* delete for everyone (or for me) */
     unsigned      forwarded:1;
+    unsigned      allowed:1;       /* send: known to be allowed already */
     unsigned      all:1;           /* search: all my chats */
     unsigned      has_cursor:1;
     unsigned      set_mute:1;      /* settings: before = mutedUntil ms */

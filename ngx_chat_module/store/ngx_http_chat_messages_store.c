@@ -311,7 +311,9 @@ ngx_http_chat_msg_prepare_run(ngx_http_chat_mongo_task_t *t,
     bson_iter_t  it;
 
     why = NULL;
-    rc = ngx_http_chat_msg_may_send(db, &a->chat, &a->user, &why, &t->error);
+    rc = a->allowed ? NGX_OK
+                    : ngx_http_chat_msg_may_send(db, &a->chat, &a->user, &why,
+                                                 &t->error);
 
     if (rc != NGX_OK) {
         ngx_http_chat_chats_answer(t, rc, why);
@@ -472,6 +474,7 @@ ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
     bson_t                doc, set, stored;
     int64_t               now, floor;
     ngx_int_t             rc;
+    bson_iter_t           it;
     json_error_t          jerr;
     mongoc_collection_t  *messages;
 
@@ -510,7 +513,10 @@ ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
     json_decref(content);
 
     if (mongoc_collection_insert_one(messages, &doc, NULL, NULL, &t->error)) {
-        /* published now; its tempId and the chat's activity come after */
+        /* a retry as soon as this answer is out finds its tempId */
+        ngx_http_chat_msg_temp_store(db, a, t->log);
+
+        /* published now; the chat's activity comes after */
         ngx_http_chat_chats_answer(t, NGX_OK, ngx_http_chat_msg_answer(&doc));
         bson_destroy(&doc);
         mongoc_collection_destroy(messages);
@@ -527,8 +533,21 @@ ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
 
         if (rc == NGX_OK) {
             ngx_http_chat_msg_tombstone(messages, a, now, t->log);
-            ngx_http_chat_chats_answer(t, NGX_DONE,
-                                       ngx_http_chat_msg_answer(&stored));
+
+            if (bson_iter_init_find(&it, &stored, "chatId")
+                && BSON_ITER_HOLDS_OID(&it)
+                && !bson_oid_equal(bson_iter_oid(&it), &a->chat))
+            {
+                /* the tempId was used in another chat */
+                ngx_http_chat_chats_answer(t, NGX_ABORT,
+                                           json_pack("{s:s}", "field",
+                                                     "tempId"));
+
+            } else {
+                ngx_http_chat_chats_answer(t, NGX_DONE,
+                                           ngx_http_chat_msg_answer(&stored));
+            }
+
             bson_destroy(&stored);
             mongoc_collection_destroy(messages);
             return;
@@ -557,9 +576,8 @@ ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
 
 
 /*
- * After a message is stored and on its way: the pointer of its tempId,
- * and the chat moved up in its members' lists, both best effort (a resend
- * that comes first finds the message through the unique index)
+ * After a message is stored and on its way, best effort: the chat moves
+ * up in its members' lists
  */
 
 void
@@ -571,8 +589,6 @@ ngx_http_chat_msg_stored_run(ngx_http_chat_mongo_task_t *t,
     bson_t                filter, update, set;
     bson_error_t          error;
     mongoc_collection_t  *chats;
-
-    ngx_http_chat_msg_temp_store(db, a, t->log);
 
     chats = mongoc_database_get_collection(db, "chats");
     bson_init(&filter);

@@ -1,0 +1,23 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_SEND_CACHE_H_INCLUDED_
+#define _NGX_HTTP_CHAT_SEND_CACHE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <bson/bson.h>
+
+
+/* a worker's memory, for a second, of who may send where */
+ngx_uint_t ngx_http_chat_send_cache_hit(const bson_oid_t *chat,
+    const bson_oid_t *user);
+void ngx_http_chat_send_cache_put(const bson_oid_t *chat,
+    const bson_oid_t *user);
+void ngx_http_chat_send_cache_clear(void);
+
+
+#endif /* _NGX_HTTP_CHAT_SEND_CACHE_H_INCLUDED_ */
