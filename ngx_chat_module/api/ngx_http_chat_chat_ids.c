@@ -302,13 +302,149 @@ ngx_http_chat_ids_script(const char *script, size_t len, ngx_str_t *user,
 }
 
 
-/* user joined chat: a candidate from now on */
+/*
+ * user joined chat: a candidate from now on.  A join that does not reach
+ * Redis would leave the user's sockets out of that chat until the set
+ * expires, so it waits in the worker for the connection (a new worker's
+ * first one, or the next after an outage) and is sent again when the
+ * connection is lost before its reply.  Only a worker that dies with some
+ * in waiting loses them.
+ */
+
+#define NGX_HTTP_CHAT_IDS_WAITING_MAX  100000
+
+
+typedef struct {
+    ngx_queue_t   queue;
+    u_char        user[24];
+    u_char        chat[24];
+} ngx_http_chat_ids_join_t;
+
+
+static ngx_queue_t  ngx_http_chat_ids_waiting;
+static ngx_uint_t   ngx_http_chat_ids_nwaiting;
+static ngx_uint_t   ngx_http_chat_ids_hooked;
+
+
+static void ngx_http_chat_ids_send_join(ngx_http_chat_ids_join_t *j);
+static void ngx_http_chat_ids_joined_reply(redisReply *reply, void *data);
+static void ngx_http_chat_ids_connected(void *data);
+
 
 void
 ngx_http_chat_chat_ids_joined(ngx_str_t *user, ngx_str_t *chat)
 {
-    ngx_http_chat_ids_run(ngx_http_chat_ids_join,
-                          sizeof(ngx_http_chat_ids_join) - 1, user, chat);
+    ngx_http_chat_ids_join_t  *j;
+
+    if (!ngx_http_chat_is_oid(user) || !ngx_http_chat_is_oid(chat)) {
+        return;
+    }
+
+    if (!ngx_http_chat_ids_hooked) {
+        ngx_queue_init(&ngx_http_chat_ids_waiting);
+        ngx_http_chat_redis_on_connect(ngx_http_chat_redis_main,
+                                       ngx_http_chat_ids_connected, NULL);
+        ngx_http_chat_ids_hooked = 1;
+    }
+
+    j = ngx_alloc(sizeof(ngx_http_chat_ids_join_t), ngx_cycle->log);
+    if (j == NULL) {
+        return;
+    }
+
+    ngx_memcpy(j->user, user->data, 24);
+    ngx_memcpy(j->chat, chat->data, 24);
+
+    ngx_http_chat_ids_send_join(j);
+}
+
+
+static void
+ngx_http_chat_ids_send_join(ngx_http_chat_ids_join_t *j)
+{
+    u_char       buf[NGX_HTTP_CHAT_IDS_KEYS], nk[] = "2";
+    ngx_str_t    user, keys[2];
+    const char  *argv[6];
+    size_t       argvlen[6];
+
+    user.data = j->user;
+    user.len = 24;
+
+    ngx_http_chat_ids_keys(buf, &user, keys);
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_http_chat_ids_join;
+    argvlen[1] = sizeof(ngx_http_chat_ids_join) - 1;
+    argv[2] = (char *) nk;
+    argvlen[2] = 1;
+    argv[3] = (char *) keys[0].data;
+    argvlen[3] = keys[0].len;
+    argv[4] = (char *) keys[1].data;
+    argvlen[4] = keys[1].len;
+    argv[5] = (char *) j->chat;
+    argvlen[5] = 24;
+
+    if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+                                         ngx_http_chat_ids_joined_reply, j,
+                                         6, argv, argvlen)
+        == NGX_OK)
+    {
+        return;
+    }
+
+    if (ngx_http_chat_ids_nwaiting == NGX_HTTP_CHAT_IDS_WAITING_MAX) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "chat: too many joins wait for Redis, the chat list "
+                      "of %*s may miss a chat for up to "
+                      NGX_HTTP_CHAT_IDS_TTL " s", (size_t) 24, j->user);
+        ngx_free(j);
+        return;
+    }
+
+    ngx_queue_insert_tail(&ngx_http_chat_ids_waiting, &j->queue);
+    ngx_http_chat_ids_nwaiting++;
+}
+
+
+static void
+ngx_http_chat_ids_joined_reply(redisReply *reply, void *data)
+{
+    ngx_http_chat_ids_join_t  *j = data;
+
+    if (reply == NULL && !ngx_exiting && !ngx_terminate && !ngx_quit) {
+        /* the connection went with it: again once it is back */
+        ngx_queue_insert_tail(&ngx_http_chat_ids_waiting, &j->queue);
+        ngx_http_chat_ids_nwaiting++;
+        return;
+    }
+
+    ngx_free(j);
+}
+
+
+static void
+ngx_http_chat_ids_connected(void *data)
+{
+    ngx_queue_t                q;
+    ngx_http_chat_ids_join_t  *j;
+
+    if (ngx_queue_empty(&ngx_http_chat_ids_waiting)) {
+        return;
+    }
+
+    /* what fails again is queued anew */
+    ngx_queue_init(&q);
+    ngx_queue_add(&q, &ngx_http_chat_ids_waiting);
+    ngx_queue_init(&ngx_http_chat_ids_waiting);
+    ngx_http_chat_ids_nwaiting = 0;
+
+    while (!ngx_queue_empty(&q)) {
+        j = ngx_queue_data(ngx_queue_head(&q), ngx_http_chat_ids_join_t,
+                           queue);
+        ngx_queue_remove(&j->queue);
+        ngx_http_chat_ids_send_join(j);
+    }
 }
 
 

@@ -47,6 +47,23 @@ function until(sock, event, pred, ms = 5000) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// With the default transports the client upgrades from polling to a
+// WebSocket right after connecting.  A message that reaches the server
+// during that handover can be lost (a known bug, see README "Socket.IO");
+// the scenarios that are not about the upgrade start once it is done.
+function upgraded(sock, ms = 3000) {
+  return new Promise((resolve) => {
+    const engine = sock.io.engine;
+    if (!engine || engine.transport.name === 'websocket'
+        || (cfg.transports && !cfg.transports.includes('websocket'))) {
+      resolve();
+      return;
+    }
+    const t = setTimeout(resolve, ms);
+    engine.once('upgrade', () => { clearTimeout(t); resolve(); });
+  });
+}
+
 const scenarios = {
   // auth payload; socket id; the seed's authenticated event; transport
   async connect() {
@@ -86,6 +103,7 @@ const scenarios = {
     const a = client('alice');
     const b = client('bob');
     await Promise.all([once(a, 'authenticated'), once(b, 'authenticated')]);
+    await Promise.all([upgraded(a), upgraded(b)]);
     const got = once(b, 'new_message');
     const ack = await a.timeout(5000).emitWithAck('send_message', {
       chatId: cfg.chat, tempId: 'sio-' + Date.now(),
@@ -119,10 +137,13 @@ const scenarios = {
     const a = client('alice');
     let b = client('bob');
     await Promise.all([once(a, 'authenticated'), once(b, 'authenticated')]);
+    await Promise.all([upgraded(a), upgraded(b)]);
+    // listening before the send: the push may come before the sender's ack
+    const pushed = once(b, 'new_message');
     const first = await a.timeout(5000).emitWithAck('send_message', {
       chatId: cfg.chat, tempId: 'r0-' + Date.now(), type: 'text',
       content: 'seen' });
-    await once(b, 'new_message');
+    await pushed;
     b.disconnect();
     for (let i = 1; i <= 3; i++) {
       await a.timeout(5000).emitWithAck('send_message', {
@@ -131,6 +152,7 @@ const scenarios = {
     }
     b = client('bob');
     await once(b, 'authenticated');
+    await upgraded(b);
     const seen = [];
     b.on('new_message', (d) => seen.push(d.message.content));
     const synced = once(b, 'synced');
@@ -163,6 +185,7 @@ const scenarios = {
     const a = client('alice');
     const b = client('bob');
     await Promise.all([once(a, 'authenticated'), once(b, 'authenticated')]);
+    await Promise.all([upgraded(a), upgraded(b)]);
     const seen = [];
     b.on('new_message', (d) => seen.push(d.message.content));
     const sends = [];
