@@ -76,8 +76,6 @@ static ngx_int_t ngx_http_chat_ids_loaded(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
 static void ngx_http_chat_ids_script(const char *script, size_t len,
     ngx_str_t *user, ngx_str_t *gen, json_t *ids);
-static void ngx_http_chat_ids_run(const char *script, size_t len,
-    ngx_str_t *user, ngx_str_t *arg);
 
 
 /* user is an ObjectId: 24 hex digits, in either case from a client */
@@ -94,6 +92,29 @@ ngx_http_chat_ids_keys(u_char *buf, ngx_str_t *user, ngx_str_t *keys)
     keys[1].data = buf + keys[0].len;
     keys[1].len = ngx_sprintf(keys[1].data, "ucg:%*s", (size_t) 24, id)
                   - keys[1].data;
+}
+
+
+/* EVAL script 2 uc:<user> ucg:<user>: the first 5 of argv; buf holds keys */
+
+static void
+ngx_http_chat_ids_argv(const char **argv, size_t *argvlen, const char *script,
+    size_t len, u_char *buf, ngx_str_t *user)
+{
+    ngx_str_t  keys[2];
+
+    ngx_http_chat_ids_keys(buf, user, keys);
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = script;
+    argvlen[1] = len;
+    argv[2] = "2";
+    argvlen[2] = 1;
+    argv[3] = (char *) keys[0].data;
+    argvlen[3] = keys[0].len;
+    argv[4] = (char *) keys[1].data;
+    argvlen[4] = keys[1].len;
 }
 
 
@@ -257,10 +278,9 @@ static void
 ngx_http_chat_ids_script(const char *script, size_t len, ngx_str_t *user,
     ngx_str_t *gen, json_t *ids)
 {
-    u_char        buf[NGX_HTTP_CHAT_IDS_KEYS], nk[] = "2";
+    u_char        buf[NGX_HTTP_CHAT_IDS_KEYS];
     size_t        i, n, *argvlen;
     json_t       *v;
-    ngx_str_t     keys[2];
     const char  **argv;
 
     n = json_array_size(ids) + 7;
@@ -272,18 +292,7 @@ ngx_http_chat_ids_script(const char *script, size_t len, ngx_str_t *user,
 
     argvlen = (size_t *) (argv + n);
 
-    ngx_http_chat_ids_keys(buf, user, keys);
-
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = script;
-    argvlen[1] = len;
-    argv[2] = (char *) nk;
-    argvlen[2] = 1;
-    argv[3] = (char *) keys[0].data;
-    argvlen[3] = keys[0].len;
-    argv[4] = (char *) keys[1].data;
-    argvlen[4] = keys[1].len;
+    ngx_http_chat_ids_argv(argv, argvlen, script, len, buf, user);
     argv[5] = (char *) gen->data;
     argvlen[5] = gen->len;
     argv[6] = "";
@@ -362,26 +371,16 @@ ngx_http_chat_chat_ids_joined(ngx_str_t *user, ngx_str_t *chat)
 static void
 ngx_http_chat_ids_send_join(ngx_http_chat_ids_join_t *j)
 {
-    u_char       buf[NGX_HTTP_CHAT_IDS_KEYS], nk[] = "2";
-    ngx_str_t    user, keys[2];
+    u_char       buf[NGX_HTTP_CHAT_IDS_KEYS];
+    ngx_str_t    user;
     const char  *argv[6];
     size_t       argvlen[6];
 
     user.data = j->user;
     user.len = 24;
 
-    ngx_http_chat_ids_keys(buf, &user, keys);
-
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_http_chat_ids_join;
-    argvlen[1] = sizeof(ngx_http_chat_ids_join) - 1;
-    argv[2] = (char *) nk;
-    argvlen[2] = 1;
-    argv[3] = (char *) keys[0].data;
-    argvlen[3] = keys[0].len;
-    argv[4] = (char *) keys[1].data;
-    argvlen[4] = keys[1].len;
+    ngx_http_chat_ids_argv(argv, argvlen, ngx_http_chat_ids_join,
+                           sizeof(ngx_http_chat_ids_join) - 1, buf, &user);
     argv[5] = (char *) j->chat;
     argvlen[5] = 24;
 
@@ -412,7 +411,9 @@ ngx_http_chat_ids_joined_reply(redisReply *reply, void *data)
 {
     ngx_http_chat_ids_join_t  *j = data;
 
-    if (reply == NULL && !ngx_exiting && !ngx_terminate && !ngx_quit) {
+    if (reply == NULL && !ngx_exiting && !ngx_terminate && !ngx_quit
+        && ngx_http_chat_ids_nwaiting < NGX_HTTP_CHAT_IDS_WAITING_MAX)
+    {
         /* the connection went with it: again once it is back */
         ngx_queue_insert_tail(&ngx_http_chat_ids_waiting, &j->queue);
         ngx_http_chat_ids_nwaiting++;
@@ -448,53 +449,24 @@ ngx_http_chat_ids_connected(void *data)
 }
 
 
-/* a user made just now is in no chat: no reading for them in MongoDB */
+/*
+ * a user made just now is in no chat: no reading for them in MongoDB.
+ * Best effort: without the set their first sign-in reads MongoDB.
+ */
 
 void
 ngx_http_chat_chat_ids_new_user(ngx_str_t *user)
 {
-    ngx_http_chat_ids_run(ngx_http_chat_ids_new,
-                          sizeof(ngx_http_chat_ids_new) - 1, user, NULL);
-}
-
-
-static void
-ngx_http_chat_ids_run(const char *script, size_t len, ngx_str_t *user,
-    ngx_str_t *arg)
-{
-    u_char       buf[NGX_HTTP_CHAT_IDS_KEYS], nk[] = "2";
-    ngx_str_t    keys[2];
-    const char  *argv[6];
-    size_t       argvlen[6];
+    u_char       buf[NGX_HTTP_CHAT_IDS_KEYS];
+    const char  *argv[5];
+    size_t       argvlen[5];
 
     if (!ngx_http_chat_is_oid(user)) {
         return;
     }
 
-    ngx_http_chat_ids_keys(buf, user, keys);
+    ngx_http_chat_ids_argv(argv, argvlen, ngx_http_chat_ids_new,
+                           sizeof(ngx_http_chat_ids_new) - 1, buf, user);
 
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = script;
-    argvlen[1] = len;
-    argv[2] = (char *) nk;
-    argvlen[2] = 1;
-    argv[3] = (char *) keys[0].data;
-    argvlen[3] = keys[0].len;
-    argv[4] = (char *) keys[1].data;
-    argvlen[4] = keys[1].len;
-
-    if (arg) {
-        argv[5] = (char *) arg->data;
-        argvlen[5] = arg->len;
-    }
-
-    if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL, NULL,
-                                         arg ? 6 : 5, argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "chat: the chat list of %V in Redis may be stale "
-                      "for up to " NGX_HTTP_CHAT_IDS_TTL " s", user);
-    }
+    ngx_http_chat_redis_forget(5, argv, argvlen);
 }
