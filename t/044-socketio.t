@@ -235,3 +235,54 @@ push @r, $res->{content};
 $main::Got = join " ", @r;
 --- response_body
 200:ok 1
+
+
+
+=== TEST 17: an upgrade begun before the CONNECT: events sent right after "5" wait for the handover, none is refused
+--- init
+use HTTP::Tiny;
+use ChatWS;
+use JSON::PP;
+ChatChats::setup();
+my $chat = main::chat_of(alice => "bob");
+my @r;
+my $base = "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/socket.io/?EIO=4&transport=polling";
+my $http = HTTP::Tiny->new(timeout => 10);
+my ($sid) = $http->get($base)->{content} =~ /^0\{"sid":"([^"]+)"/;
+# the WebSocket first: what it reads of the session has no token yet
+my ($ws, $st) = ChatWS::open_ws("/socket.io/?EIO=4&transport=websocket&sid=$sid");
+push @r, $st;
+my $token = $ChatChats::Tok{alice}{accessToken};
+my $res = $http->post("$base&sid=$sid", { content => qq(40{"token":"$token"}) });
+push @r, $res->{content};
+# the CONNECT answered and "authenticated" told over polling
+my $polled = "";
+for (1 .. 10) {
+    $polled .= $http->get("$base&sid=$sid")->{content} . "\x1e";
+    last if $polled =~ /authenticated/;
+}
+push @r, ($polled =~ /(?:^|\x1e)40\{"sid"/ ? "connected" : "?:$polled"),
+    ($polled =~ /42\["authenticated"/ ? "authenticated" : "?");
+ChatWS::text($ws, "2probe");
+my $f = ChatWS::read_frame($ws, 5);
+push @r, $f ? $f->{payload} : "no pong";
+# "5" and three events at once, as socket.io-client flushes its buffer
+my @ev = map {
+    "42$_" . encode_json(["send_message", { chatId => $chat,
+        tempId => "early-$_-" . time, type => "text", content => "early $_" }])
+} 1 .. 3;
+ChatWS::send_raw($ws, join "", map { ChatWS::frame(opcode => 1, payload => $_) }
+                 "5", @ev);
+my %ack;
+while (keys %ack < 3 and my $g = ChatWS::read_frame($ws, 5)) {
+    next unless $g->{payload} =~ /^43(\d)(.*)$/;
+    my $a = decode_json($2)->[0];
+    $ack{$1} = $a->{message} ? "$a->{message}{content}#$a->{message}{seq}"
+                             : encode_json($a);
+}
+my @seq = map { (split /#/, $ack{$_} // "")[1] // 0 } 1 .. 3;
+push @r, join(",", map { (split /#/, $ack{$_} // "none")[0] } 1 .. 3),
+    ($seq[0] < $seq[1] && $seq[1] < $seq[2] ? "in order" : "seqs @seq");
+$main::Got = join " | ", @r;
+--- response_body
+101 | ok | connected | authenticated | 3probe | early 1,early 2,early 3 | in order

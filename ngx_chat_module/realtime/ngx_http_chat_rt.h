@@ -72,6 +72,7 @@ struct ngx_http_chat_rt_session_s {
     unsigned                     authenticating:1;
     unsigned                     draining:1;
     unsigned                     counted:1;   /* in the online counter */
+    unsigned                     held:1;      /* events wait (an upgrade) */
 };
 
 
@@ -84,6 +85,7 @@ void ngx_http_chat_rt_session_free(ngx_http_chat_ws_t *ws);
 void ngx_http_chat_rt_event(ngx_http_chat_rt_session_t *s, json_t *env);
 void ngx_http_chat_rt_start_auth(ngx_http_chat_rt_session_t *s,
     ngx_str_t *token, json_t *id);
+void ngx_http_chat_rt_unhold(ngx_http_chat_rt_session_t *s);
 
 void ngx_http_chat_rt_emit(ngx_http_chat_rt_session_t *s, const char *event,
     json_t *data, json_t *id);

@@ -403,7 +403,7 @@ ngx_http_chat_rt_message(ngx_http_chat_ws_t *ws, ngx_uint_t opcode,
 void
 ngx_http_chat_rt_event(ngx_http_chat_rt_session_t *s, json_t *env)
 {
-    if (s->ops || s->pending) {
+    if (s->ops || s->pending || s->held) {
         if (s->pending == NULL) {
             s->pending = json_array();
         }
@@ -414,7 +414,12 @@ ngx_http_chat_rt_event(ngx_http_chat_rt_session_t *s, json_t *env)
             return;
         }
 
-        json_array_append(s->pending, env);
+        if (json_array_append(s->pending, env) != 0) {
+            /* an event dropped unseen would be a lie to the client */
+            ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_SERVER_ERROR,
+                                   NULL);
+        }
+
         return;
     }
 
@@ -434,7 +439,9 @@ ngx_http_chat_rt_next(ngx_http_chat_rt_session_t *s)
 
     s->draining = 1;
 
-    while (s->ops == 0 && s->pending && json_array_size(s->pending)) {
+    while (s->ops == 0 && !s->held && s->pending
+           && json_array_size(s->pending))
+    {
         env = json_incref(json_array_get(s->pending, 0));
         json_array_remove(s->pending, 0);
 
@@ -455,6 +462,17 @@ ngx_http_chat_rt_next(ngx_http_chat_rt_session_t *s)
 
     if (s->sio && s->ops == 0 && s->pending == NULL) {
         ngx_http_chat_sio_leave(s);
+    }
+}
+
+
+/* the session may run its events again: those that waited go first */
+void
+ngx_http_chat_rt_unhold(ngx_http_chat_rt_session_t *s)
+{
+    if (s->held) {
+        s->held = 0;
+        ngx_http_chat_rt_next(s);
     }
 }
 

@@ -109,6 +109,14 @@ ngx_http_chat_sio_resume(ngx_http_chat_rt_session_t *s, ngx_str_t *resume)
     sio->resuming_transport = 1;
     sio->resumed = 1;
 
+    /*
+     * The client may send events the moment it says "5", before the
+     * handover tells whether and as whom its CONNECT signed in (the
+     * upgrade may have read Redis before the token was there): they
+     * wait for the handover, in order.
+     */
+    s->held = 1;
+
     token.data = resume->data + 2 * NGX_HTTP_CHAT_SIO_ID_LEN + 4;
     token.len = resume->len - 2 * NGX_HTTP_CHAT_SIO_ID_LEN - 4;
 

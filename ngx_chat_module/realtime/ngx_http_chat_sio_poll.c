@@ -935,6 +935,7 @@ ngx_http_chat_sio_handover(ngx_http_chat_rt_session_t *s)
 
     h = ngx_calloc(sizeof(ngx_http_chat_sio_handover_t), ngx_cycle->log);
     if (h == NULL) {
+        ngx_http_chat_rt_unhold(s);
         return;
     }
 
@@ -948,6 +949,7 @@ ngx_http_chat_sio_handover(ngx_http_chat_rt_session_t *s)
                                     ngx_http_chat_sio_handover_wake, h);
     if (h->link == NULL) {
         ngx_free(h);
+        ngx_http_chat_rt_unhold(s);
         return;
     }
 
@@ -961,6 +963,7 @@ ngx_http_chat_sio_handover(ngx_http_chat_rt_session_t *s)
     if (h->barrier == NULL) {
         ngx_http_chat_rt_unwait(h->link);
         ngx_free(h);
+        ngx_http_chat_rt_unhold(s);
         return;
     }
 
@@ -1032,6 +1035,7 @@ ngx_http_chat_sio_handover_wake(void *data)
 {
     u_char                         key[64], skey[64];
     size_t                         klen, slen;
+    ngx_http_chat_rt_session_t    *s;
     ngx_http_chat_sio_handover_t  *h;
 
     h = data;
@@ -1076,8 +1080,10 @@ ngx_http_chat_sio_handover_wake(void *data)
                                     skey, slen, key, klen)
         != NGX_OK)
     {
-        h->session->sio->handover = NULL;
+        s = h->session;
+        s->sio->handover = NULL;
         ngx_free(h);
+        ngx_http_chat_rt_unhold(s);
     }
 }
 
@@ -1189,6 +1195,11 @@ ngx_http_chat_sio_handover_taken(redisReply *reply, void *data)
     if (s->sio->auth_data) {
         json_decref(s->sio->auth_data);
         s->sio->auth_data = NULL;
+    }
+
+    if (!ws->destroy) {
+        /* after a sign-in started above: its events still wait for it */
+        ngx_http_chat_rt_unhold(s);
     }
 
     ngx_http_chat_ws_unhold(ws, prev);

@@ -108,6 +108,7 @@ const scenarios = {
     const ack = await a.timeout(5000).emitWithAck('send_message', {
       chatId: cfg.chat, tempId: 'sio-' + Date.now(),
       content: { type: 'text', text: 'over socket.io' } });
+    if (!ack.message) throw new Error('ack ' + JSON.stringify(ack));
     out.ack = ack.message.content;
     const [nm] = await got;
     out.received = nm.message.content + ':' + (nm.tempId ? 'tempId' : '-');
@@ -208,7 +209,8 @@ const scenarios = {
   try {
     await scenarios[cfg.scenario]();
   } catch (e) {
-    out.failed = e.message;
+    // where it failed and what was seen, so a failure says what happened
+    out.failed = e.message + ' at ' + (e.stack || '').split('\n')[1].trim();
   }
   process.stdout.write(JSON.stringify(out) + '\n');
   process.exit(0);
