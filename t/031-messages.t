@@ -251,3 +251,36 @@ ChatChats::dyn($block, as => "alice", request => "POST /api/messages\n"
                               type => "text", content => "friends again" }));
 --- response_body_like: "content":"friends again"
 --- error_code: 201
+
+
+
+=== TEST 13: a retry after Redis forgot its tempId: the same message, once; its number left a tombstone
+--- init
+my $g = ChatChats::api(alice => POST => "/api/chats/group",
+    { name => "retries", memberIds => [ $main::Id{bob} ] })->{chat}{id};
+my @r;
+my $first = ChatChats::api(alice => POST => "/api/messages",
+    { chatId => $g, tempId => "rt-1", type => "text", content => "once" });
+# straight after: Redis remembers the tempId, the store is asked
+my ($s2, $b2) = ChatChats::call(alice => POST => "/api/messages",
+    { chatId => $g, tempId => "rt-1", type => "text", content => "once" });
+# as if its mark had expired: the insert's unique index tells
+system("redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} DEL st:$main::Id{alice}:rt-1 >/dev/null") == 0
+    or die "redis-cli";
+my ($s3, $b3) = ChatChats::call(alice => POST => "/api/messages",
+    { chatId => $g, tempId => "rt-1", type => "text", content => "once" });
+my $next = ChatChats::api(alice => POST => "/api/messages",
+    { chatId => $g, tempId => "rt-2", type => "text", content => "next" });
+push @r, "$first->{message}{seq} $s2:" . ($b2->{message}{id} eq $first->{message}{id} ? "same" : "other"),
+    "$s3:" . ($b3->{message}{id} eq $first->{message}{id} ? "same" : "other"),
+    "next:$next->{message}{seq}";
+my $list = ChatChats::api(bob => GET => "/api/chats/$g/messages?after=0");
+push @r, join ",", map { "$_->{seq}:" . ($_->{type} eq "tombstone" ? "tombstone" : $_->{content}) }
+    @{ $list->{items} };
+$main::Got = join " ", @r;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+1 200:same 200:same next:3 1:once,2:tombstone,3:next
+--- error_code: 200

@@ -35,10 +35,12 @@ __DATA__
 ChatChats::setup();
 my $chat = ChatChats::api(alice => POST => "/api/chats/private",
                           { userId => $main::Id{bob} })->{chat}{id};
-ChatChats::api(alice => POST => "/api/messages",
+my $one = ChatChats::api(alice => POST => "/api/messages",
                { chatId => $chat, tempId => "g1", type => "text", content => "one" });
+# a reply: its check in MongoDB (slowed) comes before the number
 my $body = JSON::PP::encode_json({ chatId => $chat, tempId => "g2",
-                                   type => "text", content => "two" });
+                                   type => "text", content => "two",
+                                   replyTo => $one->{message}{id} });
 my $s = IO::Socket::INET->new("127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}") or die;
 print $s "POST /api/messages HTTP/1.1\r\nHost: x\r\n"
     . "Content-Type: application/json\r\n"

@@ -286,3 +286,74 @@ push @r, join(",", map { (split /#/, $ack{$_} // "none")[0] } 1 .. 3),
 $main::Got = join " | ", @r;
 --- response_body
 101 | ok | connected | authenticated | 3probe | early 1,early 2,early 3 | in order
+
+
+
+=== TEST 18: an upgrade begun before the CONNECT: what is sent to the user while the transports change reaches them once, in order
+--- init
+use HTTP::Tiny;
+use ChatWS;
+use JSON::PP;
+ChatChats::setup();
+my $chat = main::chat_of(alice => "bob");
+my @r;
+my $base = "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/socket.io/?EIO=4&transport=polling";
+my $http = HTTP::Tiny->new(timeout => 10);
+my ($sid) = $http->get($base)->{content} =~ /^0\{"sid":"([^"]+)"/;
+my ($ws, $st) = ChatWS::open_ws("/socket.io/?EIO=4&transport=websocket&sid=$sid");
+my $token = $ChatChats::Tok{bob}{accessToken};
+$http->post("$base&sid=$sid", { content => qq(40{"token":"$token"}) });
+my $polled = "";
+for (1 .. 10) {
+    $polled .= $http->get("$base&sid=$sid")->{content} . "\x1e";
+    last if $polled =~ /authenticated/;
+}
+push @r, ($polled =~ /42\["authenticated"/ ? "authenticated" : "?:$polled");
+ChatWS::text($ws, "2probe");
+my $f = ChatWS::read_frame($ws, 5);
+push @r, $f ? $f->{payload} : "no pong";
+# the polling session still listens while the WebSocket signs in: four
+# senders keep messages coming throughout
+ChatWS::text($ws, "5");
+my @pids;
+for my $p (1 .. 4) {
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my $bad = 0;
+        for my $i (1 .. 10) {
+            my ($s) = ChatChats::call(alice => POST => "/api/messages",
+                { chatId => $chat, tempId => "up-$p-$i-" . time, type => "text",
+                  content => "$p.$i" });
+            $bad++ unless $s == 201;
+        }
+        POSIX::_exit($bad);
+    }
+    push @pids, $pid;
+}
+my $failed = 0;
+for (@pids) { waitpid($_, 0); $failed += $? >> 8 }
+my (@got, %n);
+while (@got < 40 and my $g = ChatWS::read_frame($ws, 5)) {
+    push @got, decode_json($1)->[1]{message}{content}
+        if $g->{payload} =~ /^42(\["new_message".*)$/s;
+}
+# nothing more, no repeat
+while (my $g = ChatWS::read_frame($ws, 1)) {
+    push @got, decode_json($1)->[1]{message}{content}
+        if $g->{payload} =~ /^42(\["new_message".*)$/s;
+}
+$n{$_}++ for @got;
+my @missing = grep { !$n{$_} } map { my $p = $_; map { "$p.$_" } 1 .. 10 } 1 .. 4;
+my @twice = grep { $n{$_} > 1 } sort keys %n;
+# each sender's own messages in the order sent
+my $ordered = 1;
+for my $p (1 .. 4) {
+    my @mine = map { (split /\./)[1] } grep { /^$p\./ } @got;
+    $ordered = 0 unless join(",", @mine) eq join(",", sort { $a <=> $b } @mine);
+}
+push @r, "failed sends $failed", "received " . scalar(@got),
+    "missing [@missing]", "twice [@twice]", $ordered ? "in order" : "out of order: @got";
+$main::Got = join " | ", @r;
+--- timeout: 30
+--- response_body
+authenticated | 3probe | failed sends 0 | received 40 | missing [] | twice [] | in order

@@ -40,6 +40,9 @@ typedef struct {
 
     /* a system message: the answer of its group operation, sent after */
     json_t                    *answer;
+
+    unsigned                   mark:1;  /* its tempId noted in Redis */
+    unsigned                   gate:1;  /* ... and checked there first */
 } ngx_http_chat_send_t;
 
 
@@ -75,6 +78,23 @@ static const char  ngx_http_chat_seq_script[] =
     "if c < 0 and f < 0 then return -1 end "
     "if f > c then redis.call('SET', KEYS[1], f) end "
     "return redis.call('INCR', KEYS[1])";
+
+/*
+ * The same for a message with a tempId (KEYS[2]), which it notes for
+ * ARGV[2] seconds.  With ARGV[3] "1", -2 when the tempId took a number
+ * within that time: then the store says whether it is a retry.
+ */
+static const char  ngx_http_chat_seq_gate_script[] =
+    "if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then "
+    "return -2 end "
+    "local c = tonumber(redis.call('GET', KEYS[1]) or '-1') "
+    "local f = tonumber(ARGV[1]) "
+    "if c < 0 and f < 0 then return -1 end "
+    "if f > c then redis.call('SET', KEYS[1], f) end "
+    "redis.call('SET', KEYS[2], '1', 'EX', ARGV[2]) "
+    "return redis.call('INCR', KEYS[1])";
+
+#define NGX_HTTP_CHAT_SEQ_GATE_TTL  "60"
 
 
 static ngx_int_t
@@ -820,9 +840,23 @@ ngx_http_chat_messages_send(ngx_http_request_t *r)
     st->size = sizeof(ngx_http_chat_msg_arg_t) + len + 1;
     ctx->state = st;
 
-    /* allowed a moment ago: only whether this tempId was sent before */
     arg->allowed = ngx_http_chat_send_cache_hit(&chat, &me);
 
+    if (arg->allowed && !arg->has_reply) {
+        /*
+         * Allowed a moment ago, nothing to check but its tempId: a tempId
+         * Redis has not seen lately is not a retry (one that it forgot is
+         * still told by the insert's unique index, at the cost of a
+         * tombstone), so the store is asked only when Redis has.
+         */
+        st->mark = 1;
+        st->gate = 1;
+        return ngx_http_chat_send_seq(r, -1);
+    }
+
+    st->mark = 1;
+
+    /* allowed a moment ago: only whether this tempId was sent before */
     return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_prepare_run,
                                        ngx_http_chat_send_prepared, arg,
                                        st->size);
@@ -871,22 +905,43 @@ ngx_http_chat_send_seq(ngx_http_request_t *r, int64_t floor)
 {
     char                   oid[25];
     bson_oid_t            *chat;
-    ngx_str_t              key, arg;
+    ngx_str_t              key[2], arg[3];
     ngx_http_chat_ctx_t   *ctx;
     ngx_http_chat_send_t  *st;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
     st = ctx->state;
 
-    key.data = ngx_pnalloc(r->pool, sizeof("seq:") - 1 + 24);
-    if (key.data == NULL
-        || ngx_http_chat_str_num(r->pool, &arg, floor) != NGX_OK)
+    key[0].data = ngx_pnalloc(r->pool, sizeof("seq:") - 1 + 24);
+    if (key[0].data == NULL
+        || ngx_http_chat_str_num(r->pool, &arg[0], floor) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     bson_oid_to_string(&st->arg->chat, oid);
-    key.len = ngx_sprintf(key.data, "seq:%s", oid) - key.data;
+    key[0].len = ngx_sprintf(key[0].data, "seq:%s", oid) - key[0].data;
+
+    if (st->mark) {
+        key[1].data = ngx_pnalloc(r->pool, sizeof("st::") - 1 + 24
+                                  + sizeof(st->arg->temp_id));
+        if (key[1].data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        bson_oid_to_string(&st->arg->user, oid);
+        key[1].len = ngx_sprintf(key[1].data, "st:%s:%s", oid,
+                                 st->arg->temp_id)
+                     - key[1].data;
+        ngx_str_set(&arg[1], NGX_HTTP_CHAT_SEQ_GATE_TTL);
+
+        if (st->gate) {
+            ngx_str_set(&arg[2], "1");
+
+        } else {
+            ngx_str_set(&arg[2], "0");
+        }
+    }
 
     /* if the client leaves, the number taken still gets its tombstone */
     chat = ngx_alloc(sizeof(bson_oid_t), ngx_cycle->log);
@@ -896,8 +951,12 @@ ngx_http_chat_send_seq(ngx_http_request_t *r, int64_t floor)
 
     bson_oid_copy(&st->arg->chat, chat);
 
-    return ngx_http_chat_redis_eval_orphan(r, ngx_http_chat_seq_script, 1,
-                                           &key, 1, &arg,
+    return ngx_http_chat_redis_eval_orphan(r,
+                                           st->mark
+                                           ? ngx_http_chat_seq_gate_script
+                                           : ngx_http_chat_seq_script,
+                                           st->mark ? 2 : 1, key,
+                                           st->mark ? 3 : 1, arg,
                                            ngx_http_chat_send_numbered,
                                            ngx_http_chat_seq_orphan, chat);
 }
@@ -962,6 +1021,15 @@ ngx_http_chat_send_numbered(ngx_http_request_t *r, redisReply *reply)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (reply->integer == -2) {
+        /* its tempId took a number lately: whether it is stored first */
+        st->gate = 0;
+
+        return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_prepare_run,
+                                           ngx_http_chat_send_prepared,
+                                           st->arg, st->size);
+    }
+
     if (reply->integer < 0) {
         /* no counter yet: the highest stored number first */
         return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_floor_run,
@@ -970,6 +1038,7 @@ ngx_http_chat_send_numbered(ngx_http_request_t *r, redisReply *reply)
     }
 
     st->arg->seq = reply->integer;
+    st->gate = 0;
 
     rc = ngx_http_chat_mongo_request(r, ngx_http_chat_msg_insert_run,
                                      ngx_http_chat_send_stored, st->arg,

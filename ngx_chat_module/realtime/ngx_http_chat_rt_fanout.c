@@ -18,6 +18,7 @@
 
 
 #include "ngx_http_chat_rt.h"
+#include "ngx_http_chat_sio.h"
 #include "../store/ngx_http_chat_redis.h"
 
 
@@ -569,6 +570,12 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
                                        "session revoked");
             }
 
+            continue;
+        }
+
+        if (s->sio && s->sio->holding) {
+            /* an upgrade's WebSocket: after what the polling one queued */
+            (void) ngx_http_chat_sio_hold_frame(s, b);
             continue;
         }
 

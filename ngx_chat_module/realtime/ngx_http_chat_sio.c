@@ -113,9 +113,12 @@ ngx_http_chat_sio_resume(ngx_http_chat_rt_session_t *s, ngx_str_t *resume)
      * The client may send events the moment it says "5", before the
      * handover tells whether and as whom its CONNECT signed in (the
      * upgrade may have read Redis before the token was there): they
-     * wait for the handover, in order.
+     * wait for the handover, in order.  What is delivered to it waits
+     * too: the client drops what comes before its "5", and what the
+     * polling session queued meanwhile goes first (once).
      */
     s->held = 1;
+    sio->holding = 1;
 
     token.data = resume->data + 2 * NGX_HTTP_CHAT_SIO_ID_LEN + 4;
     token.len = resume->len - 2 * NGX_HTTP_CHAT_SIO_ID_LEN - 4;
@@ -223,6 +226,8 @@ ngx_http_chat_sio_close(ngx_http_chat_ws_t *ws)
         if (s->sio->auth_data) {
             json_decref(s->sio->auth_data);
         }
+
+        ngx_http_chat_sio_drop_held(s);
 
         ngx_free(s->sio);
         s->sio = NULL;

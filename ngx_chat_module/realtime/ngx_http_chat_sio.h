@@ -31,7 +31,14 @@ struct ngx_http_chat_sio_s {
     unsigned                     unanswered:1;  /* CONNECT not answered */
     void                        *handover;     /* waiting for the queue */
     json_t                      *auth_data;    /* "authenticated", held */
+
+    /* an upgrade's deliveries, held till the polling session's are out */
+    ngx_http_chat_ws_buf_t     **held;
+    ngx_uint_t                   nheld;
+    ngx_uint_t                   held_size;
+
     unsigned                     polling:1;     /* this is the polling one */
+    unsigned                     holding:1;     /* deliveries go to held */
 };
 
 
@@ -47,6 +54,9 @@ void ngx_http_chat_sio_poll_refresh(ngx_http_chat_rt_session_t *s);
 void ngx_http_chat_sio_probe(ngx_http_chat_rt_session_t *s);
 void ngx_http_chat_sio_handover(ngx_http_chat_rt_session_t *s);
 void ngx_http_chat_sio_handover_cancel(ngx_http_chat_rt_session_t *s);
+ngx_int_t ngx_http_chat_sio_hold_frame(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_ws_buf_t *buf);
+void ngx_http_chat_sio_drop_held(ngx_http_chat_rt_session_t *s);
 void ngx_http_chat_sio_answer_connect(ngx_http_chat_rt_session_t *s);
 void ngx_http_chat_sio_answer_auth(ngx_http_chat_rt_session_t *s);
 void ngx_http_chat_sio_leave(ngx_http_chat_rt_session_t *s);

@@ -903,6 +903,12 @@ typedef struct {
 } ngx_http_chat_sio_handover_t;
 
 
+static void ngx_http_chat_sio_handover_recalled(redisReply *reply,
+    void *data);
+static void ngx_http_chat_sio_flush_held(ngx_http_chat_rt_session_t *s,
+    redisReply *list);
+static void ngx_http_chat_sio_handover_end(ngx_http_chat_rt_session_t *s);
+static void ngx_http_chat_sio_handover_start(ngx_http_chat_sio_handover_t *h);
 static void ngx_http_chat_sio_handover_wake(void *data);
 static void ngx_http_chat_sio_handover_ready(void *data);
 static void ngx_http_chat_sio_handover_timeout(ngx_event_t *ev);
@@ -931,11 +937,13 @@ ngx_http_chat_sio_probe(ngx_http_chat_rt_session_t *s)
 void
 ngx_http_chat_sio_handover(ngx_http_chat_rt_session_t *s)
 {
+    u_char                         key[64];
+    size_t                         klen;
     ngx_http_chat_sio_handover_t  *h;
 
     h = ngx_calloc(sizeof(ngx_http_chat_sio_handover_t), ngx_cycle->log);
     if (h == NULL) {
-        ngx_http_chat_rt_unhold(s);
+        ngx_http_chat_sio_handover_end(s);
         return;
     }
 
@@ -945,12 +953,86 @@ ngx_http_chat_sio_handover(ngx_http_chat_rt_session_t *s)
     h->timeout.log = ngx_cycle->log;
     h->timeout.cancelable = 1;
 
+    s->sio->handover = h;
+
+    if (s->authenticated || s->authenticating) {
+        ngx_http_chat_sio_handover_start(h);
+        return;
+    }
+
+    /*
+     * The upgrade read the session before the client's CONNECT was
+     * there: its token may be by now.  Then this socket signs in and
+     * listens to its chats before the polling one goes, or what is sent
+     * to them meanwhile would reach neither.
+     */
+    klen = ngx_cpymem(ngx_cpymem(key, "eio:s:", 6), s->sio->eio_sid,
+                      NGX_HTTP_CHAT_SIO_ID_LEN) - key;
+
+    if (ngx_http_chat_redis_command(ngx_http_chat_redis_main,
+                                    ngx_http_chat_sio_handover_recalled, h,
+                                    "HGET %b t", key, klen)
+        != NGX_OK)
+    {
+        ngx_http_chat_sio_handover_start(h);
+    }
+}
+
+
+static void
+ngx_http_chat_sio_handover_recalled(redisReply *reply, void *data)
+{
+    ngx_str_t                      token;
+    ngx_uint_t                     prev;
+    ngx_http_chat_ws_t            *ws;
+    ngx_http_chat_rt_session_t    *s;
+    ngx_http_chat_sio_handover_t  *h;
+
+    h = data;
+    s = h->session;
+
+    if (s == NULL) {
+        ngx_free(h);
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING
+        || reply->len == 0 || reply->len > 4096
+        || s->authenticated || s->authenticating)
+    {
+        ngx_http_chat_sio_handover_start(h);
+        return;
+    }
+
+    s->sio->handover = NULL;
+    ngx_free(h);
+
+    /* a quiet sign-in, as with a token at the upgrade; then the handover */
+    ws = s->ws;
+    prev = ngx_http_chat_ws_hold(ws);
+
+    s->sio->resuming = 1;
+    s->sio->handover_due = 1;
+
+    token.data = (u_char *) reply->str;
+    token.len = reply->len;
+    ngx_http_chat_rt_start_auth(s, &token, NULL);
+
+    ngx_http_chat_ws_unhold(ws, prev);
+}
+
+
+static void
+ngx_http_chat_sio_handover_start(ngx_http_chat_sio_handover_t *h)
+{
+    ngx_http_chat_rt_session_t  *s;
+
+    s = h->session;
+
     h->link = ngx_http_chat_rt_wait("eiow:", s->sio->eio_sid,
                                     ngx_http_chat_sio_handover_wake, h);
     if (h->link == NULL) {
-        ngx_free(h);
-        ngx_http_chat_rt_unhold(s);
-        return;
+        goto failed;
     }
 
     /*
@@ -962,15 +1044,19 @@ ngx_http_chat_sio_handover(ngx_http_chat_rt_session_t *s)
                                        ngx_http_chat_sio_handover_ready, h);
     if (h->barrier == NULL) {
         ngx_http_chat_rt_unwait(h->link);
-        ngx_free(h);
-        ngx_http_chat_rt_unhold(s);
-        return;
+        goto failed;
     }
-
-    s->sio->handover = h;
 
     /* a polling session already gone never answers: take what is left */
     ngx_add_timer(&h->timeout, 2000);
+
+    return;
+
+failed:
+
+    s->sio->handover = NULL;
+    ngx_free(h);
+    ngx_http_chat_sio_handover_end(s);
 }
 
 
@@ -1083,7 +1169,7 @@ ngx_http_chat_sio_handover_wake(void *data)
         s = h->session;
         s->sio->handover = NULL;
         ngx_free(h);
-        ngx_http_chat_rt_unhold(s);
+        ngx_http_chat_sio_handover_end(s);
     }
 }
 
@@ -1132,11 +1218,12 @@ ngx_http_chat_sio_handover_taken(redisReply *reply, void *data)
         s->sio->connected = 1;
     }
 
+    if (list && list->type != REDIS_REPLY_ARRAY) {
+        list = NULL;
+    }
+
     /* messages only: pings and noops were the polling transport's */
-    for (i = 0;
-         list && list->type == REDIS_REPLY_ARRAY && i < list->elements;
-         i++)
-    {
+    for (i = 0; list && i < list->elements; i++) {
         e = list->element[i];
 
         if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->str[0] != '4')
@@ -1156,6 +1243,9 @@ ngx_http_chat_sio_handover_taken(redisReply *reply, void *data)
             break;
         }
     }
+
+    /* then what reached this socket meanwhile, but not twice */
+    ngx_http_chat_sio_flush_held(s, list);
 
     if (!ws->destroy && s->sio->unanswered) {
         if (s->sio->auth_data == NULL && !s->authenticated
@@ -1203,4 +1293,167 @@ ngx_http_chat_sio_handover_taken(redisReply *reply, void *data)
     }
 
     ngx_http_chat_ws_unhold(ws, prev);
+}
+
+
+/* no handover after all: what waited for it goes on */
+static void
+ngx_http_chat_sio_handover_end(ngx_http_chat_rt_session_t *s)
+{
+    ngx_uint_t           prev;
+    ngx_http_chat_ws_t  *ws;
+
+    ws = s->ws;
+    prev = ngx_http_chat_ws_hold(ws);
+
+    ngx_http_chat_sio_flush_held(s, NULL);
+
+    if (!ws->destroy) {
+        ngx_http_chat_rt_unhold(s);
+    }
+
+    ngx_http_chat_ws_unhold(ws, prev);
+}
+
+
+/* a delivery to an upgrade's WebSocket before the handover: kept */
+ngx_int_t
+ngx_http_chat_sio_hold_frame(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_ws_buf_t *buf)
+{
+    ngx_uint_t               size;
+    ngx_http_chat_sio_t     *sio;
+    ngx_http_chat_ws_buf_t **held;
+
+    sio = s->sio;
+
+    if (sio->nheld == sio->held_size) {
+        if (sio->held_size == NGX_HTTP_CHAT_SIO_QUEUE_MAX) {
+            /* as a poller that stops polling: it comes back and resyncs */
+            ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_TRY_AGAIN,
+                                   "too much waiting");
+            return NGX_ERROR;
+        }
+
+        size = ngx_min(sio->held_size ? 2 * sio->held_size : 16,
+                       NGX_HTTP_CHAT_SIO_QUEUE_MAX);
+
+        held = ngx_alloc(size * sizeof(ngx_http_chat_ws_buf_t *),
+                         ngx_cycle->log);
+        if (held == NULL) {
+            ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_SERVER_ERROR,
+                                   NULL);
+            return NGX_ERROR;
+        }
+
+        if (sio->nheld) {
+            ngx_memcpy(held, sio->held,
+                       sio->nheld * sizeof(ngx_http_chat_ws_buf_t *));
+        }
+
+        ngx_free(sio->held);
+        sio->held = held;
+        sio->held_size = size;
+    }
+
+    buf->refs++;
+    sio->held[sio->nheld++] = buf;
+
+    return NGX_OK;
+}
+
+
+/* the text of a frame the fan-out encoded: after its header */
+static u_char *
+ngx_http_chat_sio_frame_text(ngx_http_chat_ws_buf_t *buf, size_t *len)
+{
+    size_t  hlen;
+
+    if (buf->len < 2) {
+        *len = 0;
+        return buf->data;
+    }
+
+    hlen = (buf->data[1] & 0x7f) == 126 ? 4
+           : (buf->data[1] & 0x7f) == 127 ? 10 : 2;
+
+    hlen = ngx_min(hlen, buf->len);
+    *len = buf->len - hlen;
+
+    return buf->data + hlen;
+}
+
+
+/*
+ * The held deliveries go out, but not those the polling session queued
+ * too (list): an event both heard between this socket's subscriptions
+ * and the polling session's going.  Each queued packet stands for one.
+ */
+static void
+ngx_http_chat_sio_flush_held(ngx_http_chat_rt_session_t *s,
+    redisReply *list)
+{
+    u_char                  *text, *used;
+    size_t                   len;
+    ngx_uint_t               i, j, n;
+    redisReply              *e;
+    ngx_http_chat_sio_t     *sio;
+    ngx_http_chat_ws_buf_t  *buf;
+
+    sio = s->sio;
+    sio->holding = 0;
+
+    n = list ? list->elements : 0;
+    used = n ? ngx_calloc(n, ngx_cycle->log) : NULL;
+
+    for (i = 0; i < sio->nheld; i++) {
+        buf = sio->held[i];
+        sio->held[i] = NULL;
+
+        text = ngx_http_chat_sio_frame_text(buf, &len);
+
+        for (j = 0; used && j < n; j++) {
+            e = list->element[j];
+
+            if (!used[j] && e->type == REDIS_REPLY_STRING
+                && (size_t) e->len == len
+                && ngx_memcmp(e->str, text, len) == 0)
+            {
+                used[j] = 1;
+                break;
+            }
+        }
+
+        if ((used == NULL || j == n) && !s->ws->destroy) {
+            (void) ngx_http_chat_ws_send_buf(s->ws, buf);
+        }
+
+        ngx_http_chat_ws_buf_release(buf);
+    }
+
+    if (used) {
+        ngx_free(used);
+    }
+
+    ngx_free(sio->held);
+    sio->held = NULL;
+    sio->nheld = 0;
+    sio->held_size = 0;
+}
+
+
+void
+ngx_http_chat_sio_drop_held(ngx_http_chat_rt_session_t *s)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < s->sio->nheld; i++) {
+        ngx_http_chat_ws_buf_release(s->sio->held[i]);
+    }
+
+    ngx_free(s->sio->held);
+    s->sio->held = NULL;
+    s->sio->nheld = 0;
+    s->sio->held_size = 0;
+    s->sio->holding = 0;
 }

@@ -195,11 +195,15 @@ const scenarios = {
         chatId: cfg.chat, tempId: 'b' + i + '-' + Date.now(), type: 'text',
         content: 'n' + i }));
     }
-    await Promise.all(sends);
+    const acks = await Promise.all(sends);
     await sleep(1000);
     const want = Array.from({ length: 30 }, (_, i) => 'n' + i).join(',');
     out.inOrder = seen.join(',') === want;
     out.count = seen.length;
+    // what went wrong, when something did
+    const bad = acks.filter((k) => !k.message);
+    if (bad.length) out.badAcks = JSON.stringify(bad);
+    if (!out.inOrder) out.seen = seen.join(',');
     a.disconnect();
     b.disconnect();
   },
