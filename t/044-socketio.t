@@ -357,3 +357,45 @@ $main::Got = join " | ", @r;
 --- timeout: 30
 --- response_body
 authenticated | 3probe | failed sends 0 | received 40 | missing [] | twice [] | in order
+
+
+
+=== TEST 19: an upgrade begun before a CONNECT that was refused: the upgrade goes on, and the client connects again over it
+--- init
+use HTTP::Tiny;
+use ChatWS;
+use JSON::PP;
+ChatChats::setup();
+my @r;
+my $base = "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/socket.io/?EIO=4&transport=polling";
+my $http = HTTP::Tiny->new(timeout => 10);
+my ($sid) = $http->get($base)->{content} =~ /^0\{"sid":"([^"]+)"/;
+my ($ws, $st) = ChatWS::open_ws("/socket.io/?EIO=4&transport=websocket&sid=$sid");
+$http->post("$base&sid=$sid", { content => q(40{"token":"not.a.token"}) });
+my $polled = "";
+for (1 .. 10) {
+    $polled .= $http->get("$base&sid=$sid")->{content} . "\x1e";
+    last if $polled =~ /(?:^|\x1e)44/;
+}
+push @r, ($polled =~ /(?:^|\x1e)44\{"message":"[^"]+"\}/ ? "connect_error" : "?:$polled");
+ChatWS::text($ws, "2probe");
+my $f = ChatWS::read_frame($ws, 5);
+push @r, $f ? $f->{payload} : "no pong";
+ChatWS::text($ws, "5");
+my $token = $ChatChats::Tok{alice}{accessToken};
+ChatWS::text($ws, qq(40{"token":"$token"}));
+my @seen;
+while (my $g = ChatWS::read_frame($ws, 3)) {
+    push @seen, ChatWS::describe($g);
+    last if $g->{opcode} == 8 || $g->{payload} =~ /^40/;
+}
+push @r, (grep { /^text:40\{"sid":"[\w-]{24}"\}$/ } @seen) ? "connected" : "?:@seen";
+ChatWS::text($ws, q(420["send_message",{}]));
+my $ack = "";
+while (my $g = ChatWS::read_frame($ws, 3)) {
+    if ($g->{payload} =~ /^430(.*)$/s) { $ack = $1; last }
+}
+push @r, ($ack =~ /"code":"invalid_request"/ ? "events run" : "?:$ack");
+$main::Got = join " | ", @r;
+--- response_body
+connect_error | 3probe | connected | events run

@@ -841,6 +841,7 @@ ngx_http_chat_messages_send(ngx_http_request_t *r)
     ctx->state = st;
 
     arg->allowed = ngx_http_chat_send_cache_hit(&chat, &me);
+    st->mark = 1;
 
     if (arg->allowed && !arg->has_reply) {
         /*
@@ -849,14 +850,12 @@ ngx_http_chat_messages_send(ngx_http_request_t *r)
          * still told by the insert's unique index, at the cost of a
          * tombstone), so the store is asked only when Redis has.
          */
-        st->mark = 1;
         st->gate = 1;
         return ngx_http_chat_send_seq(r, -1);
     }
 
-    st->mark = 1;
-
-    /* allowed a moment ago: only whether this tempId was sent before */
+    /* whether the user may send (unless allowed a moment ago), the reply's
+     * message, and whether this tempId was sent before */
     return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_prepare_run,
                                        ngx_http_chat_send_prepared, arg,
                                        st->size);

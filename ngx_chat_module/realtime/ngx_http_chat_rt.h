@@ -16,7 +16,8 @@
 typedef struct ngx_http_chat_rt_session_s  ngx_http_chat_rt_session_t;
 typedef struct ngx_http_chat_sio_s  ngx_http_chat_sio_t;
 typedef struct ngx_http_chat_rt_link_s  ngx_http_chat_rt_link_t;
-typedef void (*ngx_http_chat_rt_wake_pt)(void *data);
+typedef void (*ngx_http_chat_rt_wake_pt)(void *data, u_char *msg,
+    size_t len);
 
 
 /* a socket's typing, made at its first typing_start */

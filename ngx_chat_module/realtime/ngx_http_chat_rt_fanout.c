@@ -614,7 +614,7 @@ ngx_http_chat_rt_relay(ngx_http_chat_rt_channel_t *ch, u_char *msg,
         link = ngx_queue_data(q, ngx_http_chat_rt_link_t, in_channel);
 
         if (link->wake) {
-            link->wake(link->data);
+            link->wake(link->data, msg, len);
 
         } else if (link->session) {
             ngx_http_chat_sio_relayed(link->session, msg, len);

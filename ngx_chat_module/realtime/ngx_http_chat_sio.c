@@ -227,7 +227,7 @@ ngx_http_chat_sio_close(ngx_http_chat_ws_t *ws)
             json_decref(s->sio->auth_data);
         }
 
-        ngx_http_chat_sio_drop_held(s);
+        ngx_http_chat_sio_drop_held(s, 0);
 
         ngx_free(s->sio);
         s->sio = NULL;
@@ -303,6 +303,9 @@ ngx_http_chat_sio_message(ngx_http_chat_ws_t *ws, ngx_uint_t opcode,
         {
             /* the client pauses polling: its waiting GET ends now */
             ngx_http_chat_sio_probe(s);
+
+            /* what this socket heard till now, polling brings */
+            ngx_http_chat_sio_drop_held(s, 1);
         }
 
         return;
@@ -869,6 +872,9 @@ ngx_http_chat_sio_leave(ngx_http_chat_rt_session_t *s)
     }
 
     s->sio->leaving = 0;
+
+    /* the last packet: the upgrade's socket takes what is left after it */
+    s->sio->gone = 1;
 
     (void) ngx_http_chat_ws_send(s->ws, NGX_HTTP_CHAT_WS_TEXT,
                                  (u_char *) "6", 1);

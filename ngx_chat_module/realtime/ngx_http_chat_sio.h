@@ -39,6 +39,9 @@ struct ngx_http_chat_sio_s {
 
     unsigned                     polling:1;     /* this is the polling one */
     unsigned                     holding:1;     /* deliveries go to held */
+    unsigned                     recalled:1;    /* its token read again */
+    unsigned                     gone:1;        /* polling: after the 5 */
+    unsigned                     gone_told:1;   /* ... its last packet */
 };
 
 
@@ -56,7 +59,8 @@ void ngx_http_chat_sio_handover(ngx_http_chat_rt_session_t *s);
 void ngx_http_chat_sio_handover_cancel(ngx_http_chat_rt_session_t *s);
 ngx_int_t ngx_http_chat_sio_hold_frame(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_ws_buf_t *buf);
-void ngx_http_chat_sio_drop_held(ngx_http_chat_rt_session_t *s);
+void ngx_http_chat_sio_drop_held(ngx_http_chat_rt_session_t *s,
+    ngx_uint_t keep);
 void ngx_http_chat_sio_answer_connect(ngx_http_chat_rt_session_t *s);
 void ngx_http_chat_sio_answer_auth(ngx_http_chat_rt_session_t *s);
 void ngx_http_chat_sio_leave(ngx_http_chat_rt_session_t *s);

@@ -43,7 +43,7 @@ static void ngx_http_chat_sio_poll_release(ngx_connection_t *c);
 static ngx_int_t ngx_http_chat_sio_get(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chat_sio_got(ngx_http_request_t *r,
     redisReply *reply);
-static void ngx_http_chat_sio_wake(void *data);
+static void ngx_http_chat_sio_wake(void *data, u_char *msg, size_t len);
 static void ngx_http_chat_sio_recheck(ngx_event_t *ev);
 static void ngx_http_chat_sio_poll_cleanup(void *data);
 static void ngx_http_chat_sio_post_body(ngx_http_request_t *r);
@@ -356,6 +356,15 @@ ngx_http_chat_sio_poll_send(ngx_connection_t *c, u_char *buf, size_t size)
 
     payload = buf + hlen;
 
+    if (s->sio->gone) {
+        if (s->sio->gone_told || size - hlen != 1 || payload[0] != '6') {
+            /* after its last packet: the upgrade's socket has the rest */
+            return size;
+        }
+
+        s->sio->gone_told = 1;
+    }
+
     if (opcode == NGX_HTTP_CHAT_WS_CLOSE) {
         /* the transport closes: the client's next GET hears it */
         payload = (u_char *) "1";
@@ -380,8 +389,10 @@ ngx_http_chat_sio_poll_send(ngx_connection_t *c, u_char *buf, size_t size)
         return NGX_ERROR;
     }
 
+    /* "g": the last packet, which the upgrade's socket waits for */
     (void) ngx_http_chat_rt_publish_raw("eiow:", s->sio->eio_sid,
-                                        (u_char *) "1", 1);
+                                        (u_char *) (s->sio->gone_told
+                                                    ? "g" : "1"), 1);
 
     return size;
 }
@@ -579,7 +590,7 @@ ngx_http_chat_sio_got(ngx_http_request_t *r, redisReply *reply)
 
 
 static void
-ngx_http_chat_sio_wake(void *data)
+ngx_http_chat_sio_wake(void *data, u_char *msg, size_t len)
 {
     ngx_int_t                  rc;
     ngx_connection_t          *c;
@@ -616,7 +627,7 @@ ngx_http_chat_sio_wake(void *data)
 static void
 ngx_http_chat_sio_recheck(ngx_event_t *ev)
 {
-    ngx_http_chat_sio_wake(ev->data);
+    ngx_http_chat_sio_wake(ev->data, NULL, 0);
 }
 
 
@@ -909,8 +920,10 @@ static void ngx_http_chat_sio_flush_held(ngx_http_chat_rt_session_t *s,
     redisReply *list);
 static void ngx_http_chat_sio_handover_end(ngx_http_chat_rt_session_t *s);
 static void ngx_http_chat_sio_handover_start(ngx_http_chat_sio_handover_t *h);
-static void ngx_http_chat_sio_handover_wake(void *data);
-static void ngx_http_chat_sio_handover_ready(void *data);
+static void ngx_http_chat_sio_handover_wake(void *data, u_char *msg,
+    size_t len);
+static void ngx_http_chat_sio_handover_ready(void *data, u_char *msg,
+    size_t len);
 static void ngx_http_chat_sio_handover_timeout(ngx_event_t *ev);
 static void ngx_http_chat_sio_handover_taken(redisReply *reply, void *data);
 
@@ -955,23 +968,28 @@ ngx_http_chat_sio_handover(ngx_http_chat_rt_session_t *s)
 
     s->sio->handover = h;
 
-    if (s->authenticated || s->authenticating) {
+    if (s->authenticated || s->authenticating || s->sio->recalled
+        || s->ws->close_sent)
+    {
         ngx_http_chat_sio_handover_start(h);
         return;
     }
 
+    s->sio->recalled = 1;
+
     /*
      * The upgrade read the session before the client's CONNECT was
-     * there: its token may be by now.  Then this socket signs in and
-     * listens to its chats before the polling one goes, or what is sent
-     * to them meanwhile would reach neither.
+     * there: the polling session may have signed in with it by now.
+     * Then this socket signs in and listens to its chats before the
+     * polling one goes, or what is sent to them meanwhile would reach
+     * neither.
      */
     klen = ngx_cpymem(ngx_cpymem(key, "eio:s:", 6), s->sio->eio_sid,
                       NGX_HTTP_CHAT_SIO_ID_LEN) - key;
 
     if (ngx_http_chat_redis_command(ngx_http_chat_redis_main,
                                     ngx_http_chat_sio_handover_recalled, h,
-                                    "HGET %b t", key, klen)
+                                    "HMGET %b t a", key, klen)
         != NGX_OK)
     {
         ngx_http_chat_sio_handover_start(h);
@@ -984,6 +1002,7 @@ ngx_http_chat_sio_handover_recalled(redisReply *reply, void *data)
 {
     ngx_str_t                      token;
     ngx_uint_t                     prev;
+    redisReply                    *t, *a;
     ngx_http_chat_ws_t            *ws;
     ngx_http_chat_rt_session_t    *s;
     ngx_http_chat_sio_handover_t  *h;
@@ -996,9 +1015,20 @@ ngx_http_chat_sio_handover_recalled(redisReply *reply, void *data)
         return;
     }
 
-    if (reply == NULL || reply->type != REDIS_REPLY_STRING
-        || reply->len == 0 || reply->len > 4096
-        || s->authenticated || s->authenticating)
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2)
+    {
+        ngx_http_chat_sio_handover_start(h);
+        return;
+    }
+
+    t = reply->element[0];
+    a = reply->element[1];
+
+    /* only a token the polling session signed in with, and told */
+    if (t->type != REDIS_REPLY_STRING || t->len == 0 || t->len > 4096
+        || a->type != REDIS_REPLY_STRING || a->len != 1 || a->str[0] != '1'
+        || s->authenticated || s->authenticating || s->ws->close_sent)
     {
         ngx_http_chat_sio_handover_start(h);
         return;
@@ -1014,8 +1044,8 @@ ngx_http_chat_sio_handover_recalled(redisReply *reply, void *data)
     s->sio->resuming = 1;
     s->sio->handover_due = 1;
 
-    token.data = (u_char *) reply->str;
-    token.len = reply->len;
+    token.data = (u_char *) t->str;
+    token.len = t->len;
     ngx_http_chat_rt_start_auth(s, &token, NULL);
 
     ngx_http_chat_ws_unhold(ws, prev);
@@ -1061,7 +1091,7 @@ failed:
 
 
 static void
-ngx_http_chat_sio_handover_ready(void *data)
+ngx_http_chat_sio_handover_ready(void *data, u_char *msg, size_t len)
 {
     ngx_http_chat_sio_handover_t  *h;
 
@@ -1112,12 +1142,12 @@ ngx_http_chat_sio_handover_cancel(ngx_http_chat_rt_session_t *s)
 static void
 ngx_http_chat_sio_handover_timeout(ngx_event_t *ev)
 {
-    ngx_http_chat_sio_handover_wake(ev->data);
+    ngx_http_chat_sio_handover_wake(ev->data, NULL, 0);
 }
 
 
 static void
-ngx_http_chat_sio_handover_wake(void *data)
+ngx_http_chat_sio_handover_wake(void *data, u_char *msg, size_t len)
 {
     u_char                         key[64], skey[64];
     size_t                         klen, slen;
@@ -1126,6 +1156,11 @@ ngx_http_chat_sio_handover_wake(void *data)
 
     h = data;
 
+    if (msg && !(len == 1 && msg[0] == 'g')) {
+        /* a packet the polling session queued: its last one is due */
+        return;
+    }
+
     if (h->link) {
         ngx_http_chat_rt_unwait(h->link);
         h->link = NULL;
@@ -1133,7 +1168,7 @@ ngx_http_chat_sio_handover_wake(void *data)
 
     if (h->barrier) {
         /* no confirmation in time: the polling session is told anyway */
-        ngx_http_chat_sio_handover_ready(h);
+        ngx_http_chat_sio_handover_ready(h, NULL, 0);
     }
 
     if (h->timeout.timer_set) {
@@ -1374,8 +1409,16 @@ ngx_http_chat_sio_frame_text(ngx_http_chat_ws_buf_t *buf, size_t *len)
         return buf->data;
     }
 
-    hlen = (buf->data[1] & 0x7f) == 126 ? 4
-           : (buf->data[1] & 0x7f) == 127 ? 10 : 2;
+    switch (buf->data[1] & 0x7f) {
+    case 126:
+        hlen = 4;
+        break;
+    case 127:
+        hlen = 10;
+        break;
+    default:
+        hlen = 2;
+    }
 
     hlen = ngx_min(hlen, buf->len);
     *len = buf->len - hlen;
@@ -1442,8 +1485,10 @@ ngx_http_chat_sio_flush_held(ngx_http_chat_rt_session_t *s,
 }
 
 
+/* at "2probe" (keep): what was held till then reaches the client over
+ * polling, which heard it too */
 void
-ngx_http_chat_sio_drop_held(ngx_http_chat_rt_session_t *s)
+ngx_http_chat_sio_drop_held(ngx_http_chat_rt_session_t *s, ngx_uint_t keep)
 {
     ngx_uint_t  i;
 
@@ -1455,5 +1500,5 @@ ngx_http_chat_sio_drop_held(ngx_http_chat_rt_session_t *s)
     s->sio->held = NULL;
     s->sio->nheld = 0;
     s->sio->held_size = 0;
-    s->sio->holding = 0;
+    s->sio->holding = keep ? s->sio->holding : 0;
 }
