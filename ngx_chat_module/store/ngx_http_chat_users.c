@@ -392,6 +392,8 @@ static const struct {
     { "hidden", "messageId_1_userId_1", "messageId", "userId", 1 },
     { "hidden", "userId_1_chatId_1", "userId", "chatId", 0 },
     { "reactions", "messageId_1_userId_1", "messageId", "userId", 1 },
+    { "admins", "chatId_1", "chatId", NULL, 0 },
+    { "groupinfo", "chatId_1", "chatId", NULL, 0 },
     { NULL, NULL, NULL, NULL, 0 }
 };
 
