@@ -480,3 +480,41 @@ ChatChats::dyn($block, as => "bob",
     request => [ map { "GET $_->[0]" } @cases ],
     error_code => [ map { $_->[1] } @cases ],
     response_body_like => [ map { $_->[2] } @cases ]);
+
+
+
+=== TEST 22: a long chat's last message and unread count: by numbers near its last, and past a window of messages deleted for me
+--- init
+ChatChats::setup();
+my $g = ChatChats::api(alice => POST => "/api/chats/group",
+    { name => "long", memberIds => [ $ChatChats::Id{bob} ] })->{chat}{id};
+my @ids;
+for my $i (1 .. 80) {
+    push @ids, ChatChats::api(bob => POST => "/api/messages",
+        { chatId => $g, tempId => "long-$i", type => "text", content => "m$i" })->{message}{id};
+}
+my $seen = sub {
+    my ($c) = grep { $_->{id} eq $g } @{ ChatChats::api(alice => GET => "/api/chats")->{items} };
+    my $one = ChatChats::api(alice => GET => "/api/chats/$g")->{chat};
+    my $s = "$c->{lastMessage}{content}/$c->{unreadCount}";
+    my $t = "$one->{lastMessage}{content}/$one->{unreadCount}";
+    return $s eq $t ? $s : "$s but alone $t";
+};
+my @r = ($seen->());
+# m1 is seq 1: read up to m11
+ChatChats::api(alice => POST => "/api/chats/$g/read", { upToSeq => 11 });
+push @r, $seen->();
+# the last 40 deleted for me: the numbers near the last hold none I see
+ChatChats::api(alice => DELETE => "/api/messages/$_") for @ids[40 .. 79];
+push @r, $seen->();
+# bob still sees them all
+my ($b) = grep { $_->{id} eq $g } @{ ChatChats::api(bob => GET => "/api/chats")->{items} };
+push @r, "bob:$b->{lastMessage}{content}/$b->{unreadCount}";
+$main::Got = join " ", @r;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+m80/80 m80/69 m40/29 bob:m80/0
+--- error_code: 200
+--- timeout: 60

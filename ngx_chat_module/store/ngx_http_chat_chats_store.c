@@ -182,10 +182,11 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
 {
     json_t               *c, *ids, *last, *admins, *items;
     int64_t               count, read_seq;
-    bson_t                filter, opts, sort, me, msg, ne;
+    bson_t                filter, opts, sort, me, msg;
     const char           *key;
     bson_iter_t           it;
     ngx_int_t             rc;
+    ngx_uint_t            scan;
     bson_oid_t            chat_id;
     const bson_t         *doc;
     mongoc_cursor_t      *cursor;
@@ -372,13 +373,25 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
         return NULL;
     }
 
-    bson_init(&sort);
-    BSON_APPEND_INT32(&sort, "seq", -1);
+    /* near the chat's lastSeq by the (chatId, seq) index, else by scan */
     bson_init(&msg);
+    scan = 0;
 
-    rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, &sort, &msg,
-                                      error);
-    bson_destroy(&sort);
+    rc = ngx_http_chat_msg_last_near(db, &filter,
+                                     ngx_http_chat_chats_int(chat, "lastSeq"),
+                                     &msg, error);
+
+    if (rc == NGX_AGAIN) {
+        scan = 1;
+        bson_init(&sort);
+        BSON_APPEND_INT32(&sort, "seq", -1);
+        bson_destroy(&msg);
+        bson_init(&msg);
+
+        rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, &sort,
+                                          &msg, error);
+        bson_destroy(&sort);
+    }
 
     if (rc == NGX_ERROR) {
         bson_destroy(&msg);
@@ -393,23 +406,10 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
         last = ngx_http_chat_msg_json(&msg, 0);
         json_object_set_new(c, "lastMessage", last ? last : json_null());
 
-        if (ngx_http_chat_chats_int(&msg, "seq") > read_seq) {
-            /* the unread: others' messages after my read marker */
-            BSON_APPEND_DOCUMENT_BEGIN(&filter, "seq", &sort);
-            BSON_APPEND_INT64(&sort, "$gt", read_seq);
-            bson_append_document_end(&filter, &sort);
-            BSON_APPEND_DOCUMENT_BEGIN(&filter, "senderId", &ne);
-            BSON_APPEND_OID(&ne, "$ne", user);
-            bson_append_document_end(&filter, &ne);
-            BSON_APPEND_DOCUMENT_BEGIN(&filter, "type", &ne);
-            BSON_APPEND_UTF8(&ne, "$ne", "tombstone");
-            bson_append_document_end(&filter, &ne);
-
-            coll = mongoc_database_get_collection(db, "messages");
-            count = mongoc_collection_count_documents(coll, &filter, NULL,
-                                                      NULL, NULL, error);
-            mongoc_collection_destroy(coll);
-        }
+        /* the unread: others' messages after my read marker */
+        count = ngx_http_chat_msg_unread(db, &filter, user, read_seq,
+                                         ngx_http_chat_chats_int(&msg, "seq"),
+                                         scan, error);
     }
 
     bson_destroy(&msg);

@@ -1,0 +1,147 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * A chat's last message and unread count by windows of sequence numbers:
+ * {chatId, seq: {$in: [...]}} is a search of the (chatId, seq) index
+ * (README, "Building"), where {chatId} alone reads all the chat's
+ * messages.  Numbers are gap-free (a number taken without a message gets
+ * a tombstone), and the chat's lastSeq is near the last one.
+ */
+
+
+#include "ngx_http_chat_chats_store_int.h"
+
+
+#define NGX_HTTP_CHAT_WINDOW      64      /* numbers a search asks for */
+#define NGX_HTTP_CHAT_WINDOW_MAX  1000    /* numbers a count asks for */
+#define NGX_HTTP_CHAT_WINDOW_UP   16      /* windows up from lastSeq */
+
+
+/* filter plus seq: {$in: [from .. to]} */
+static void
+ngx_http_chat_msg_window_filter(bson_t *out, const bson_t *filter,
+    int64_t from, int64_t to)
+{
+    char         buf[16];
+    bson_t       seq, in;
+    int64_t      n;
+    uint32_t     i;
+    const char  *key;
+
+    bson_copy_to(filter, out);
+
+    BSON_APPEND_DOCUMENT_BEGIN(out, "seq", &seq);
+    BSON_APPEND_ARRAY_BEGIN(&seq, "$in", &in);
+
+    for (n = from, i = 0; n <= to; n++, i++) {
+        bson_uint32_to_string(i, &key, buf, sizeof(buf));
+        bson_append_int64(&in, key, -1, n);
+    }
+
+    bson_append_array_end(&seq, &in);
+    bson_append_document_end(out, &seq);
+}
+
+
+/*
+ * The last message matching filter ({chatId, ...}) at or near last_seq,
+ * which may be behind (its update may have lost to another): windows up
+ * from it while their top number holds one.  NGX_DECLINED when there is
+ * none down to 1; NGX_AGAIN when the windows cannot tell (a scan can).
+ */
+ngx_int_t
+ngx_http_chat_msg_last_near(mongoc_database_t *db, const bson_t *filter,
+    int64_t last_seq, bson_t *msg, bson_error_t *error)
+{
+    bson_t      f, sort;
+    int64_t     lo, hi;
+    ngx_int_t   rc;
+    ngx_uint_t  i;
+
+    if (last_seq <= 0) {
+        return NGX_AGAIN;
+    }
+
+    lo = ngx_max(1, last_seq - NGX_HTTP_CHAT_WINDOW / 2 + 1);
+    hi = last_seq + NGX_HTTP_CHAT_WINDOW / 2;
+
+    bson_init(&sort);
+    BSON_APPEND_INT32(&sort, "seq", -1);
+
+    for (i = 0; i < NGX_HTTP_CHAT_WINDOW_UP; i++) {
+        ngx_http_chat_msg_window_filter(&f, filter, lo, hi);
+
+        /* what an earlier window found goes: find_one copies over it */
+        bson_destroy(msg);
+        bson_init(msg);
+
+        rc = ngx_http_chat_mongo_find_one(db, "messages", &f, &sort, msg,
+                                          error);
+        bson_destroy(&f);
+
+        if (rc == NGX_OK && ngx_http_chat_chats_int(msg, "seq") == hi) {
+            /* more may follow */
+            lo = hi;
+            hi = lo + NGX_HTTP_CHAT_WINDOW - 1;
+            continue;
+        }
+
+        bson_destroy(&sort);
+
+        if (rc == NGX_DECLINED && lo > 1) {
+            /* all hidden from me, or none: farther down, a scan knows */
+            return NGX_AGAIN;
+        }
+
+        return rc;
+    }
+
+    bson_destroy(&sort);
+
+    return NGX_AGAIN;
+}
+
+
+/*
+ * Others' messages (not tombstones) matching filter after read_seq up to
+ * top, counted by a window when there are few, by the chat otherwise;
+ * -1 on error
+ */
+int64_t
+ngx_http_chat_msg_unread(mongoc_database_t *db, const bson_t *filter,
+    const bson_oid_t *user, int64_t read_seq, int64_t top, ngx_uint_t scan,
+    bson_error_t *error)
+{
+    bson_t                f, sub;
+    int64_t               count;
+    mongoc_collection_t  *coll;
+
+    if (!scan && top <= read_seq) {
+        return 0;
+    }
+
+    if (!scan && top - read_seq <= NGX_HTTP_CHAT_WINDOW_MAX) {
+        ngx_http_chat_msg_window_filter(&f, filter, read_seq + 1, top);
+
+    } else {
+        bson_copy_to(filter, &f);
+        BSON_APPEND_DOCUMENT_BEGIN(&f, "seq", &sub);
+        BSON_APPEND_INT64(&sub, "$gt", read_seq);
+        bson_append_document_end(&f, &sub);
+    }
+
+    BSON_APPEND_DOCUMENT_BEGIN(&f, "senderId", &sub);
+    BSON_APPEND_OID(&sub, "$ne", user);
+    bson_append_document_end(&f, &sub);
+    BSON_APPEND_DOCUMENT_BEGIN(&f, "type", &sub);
+    BSON_APPEND_UTF8(&sub, "$ne", "tombstone");
+    bson_append_document_end(&f, &sub);
+
+    coll = mongoc_database_get_collection(db, "messages");
+    count = mongoc_collection_count_documents(coll, &f, NULL, NULL, NULL,
+                                              error);
+    mongoc_collection_destroy(coll);
+    bson_destroy(&f);
+
+    return count;
+}
