@@ -13,7 +13,7 @@
 
 
 #define NGX_HTTP_CHAT_WINDOW      64      /* numbers a search asks for */
-#define NGX_HTTP_CHAT_WINDOW_MAX  1000    /* numbers a count asks for */
+#define NGX_HTTP_CHAT_WINDOW_MAX  200     /* numbers a count reads */
 #define NGX_HTTP_CHAT_WINDOW_UP   16      /* windows up from lastSeq */
 
 
@@ -104,8 +104,10 @@ ngx_http_chat_msg_last_near(mongoc_database_t *db, const bson_t *filter,
 
 /*
  * Others' messages (not tombstones) matching filter after read_seq up to
- * top, counted by a window when there are few, by the chat otherwise;
- * -1 on error
+ * top, counted in the last 200 numbers; the numbers before those, in a
+ * longer backlog, count as messages (an upper bound, and the cost of the
+ * count stays that of 200).  With scan, all of them, by reading the
+ * chat.  -1 on error.
  */
 int64_t
 ngx_http_chat_msg_unread(mongoc_database_t *db, const bson_t *filter,
@@ -113,15 +115,22 @@ ngx_http_chat_msg_unread(mongoc_database_t *db, const bson_t *filter,
     bson_error_t *error)
 {
     bson_t                f, sub;
-    int64_t               count;
+    int64_t               count, older;
     mongoc_collection_t  *coll;
 
     if (!scan && top <= read_seq) {
         return 0;
     }
 
-    if (!scan && top - read_seq <= NGX_HTTP_CHAT_WINDOW_MAX) {
-        ngx_http_chat_msg_window_filter(&f, filter, read_seq + 1, top);
+    older = 0;
+
+    if (!scan) {
+        if (top - read_seq > NGX_HTTP_CHAT_WINDOW_MAX) {
+            older = top - read_seq - NGX_HTTP_CHAT_WINDOW_MAX;
+        }
+
+        ngx_http_chat_msg_window_filter(&f, filter, read_seq + older + 1,
+                                        top);
 
     } else {
         bson_copy_to(filter, &f);
@@ -143,5 +152,5 @@ ngx_http_chat_msg_unread(mongoc_database_t *db, const bson_t *filter,
     mongoc_collection_destroy(coll);
     bson_destroy(&f);
 
-    return count;
+    return count < 0 ? count : count + older;
 }
