@@ -518,3 +518,34 @@ sub { "$main::Got\n" }
 m80/80 m80/69 m40/29 bob:m80/0
 --- error_code: 200
 --- timeout: 60
+
+
+
+=== TEST 23: an unread backlog past 200 numbers: the older numbers count as messages (my own among them too); under 200, exact again
+--- init
+ChatChats::setup();
+my $g = ChatChats::api(alice => POST => "/api/chats/group",
+    { name => "backlog", memberIds => [ $ChatChats::Id{bob} ] })->{chat}{id};
+for my $i (1 .. 5) {
+    ChatChats::api(alice => POST => "/api/messages",
+        { chatId => $g, tempId => "mine-$i", type => "text", content => "a$i" });
+}
+for my $i (1 .. 230) {
+    ChatChats::api(bob => POST => "/api/messages",
+        { chatId => $g, tempId => "many-$i", type => "text", content => "b$i" });
+}
+my $unread = sub {
+    my ($c) = grep { $_->{id} eq $g } @{ ChatChats::api(alice => GET => "/api/chats")->{items} };
+    "$c->{lastMessage}{seq}:$c->{unreadCount}";
+};
+my @r = ($unread->());
+ChatChats::api(alice => POST => "/api/chats/$g/read", { upToSeq => 100 });
+push @r, $unread->();
+$main::Got = join " ", @r;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+235:235 235:135
+--- error_code: 200
+--- timeout: 120
