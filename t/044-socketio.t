@@ -246,21 +246,11 @@ use JSON::PP;
 ChatChats::setup();
 my $chat = main::chat_of(alice => "bob");
 my @r;
-my $base = "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/socket.io/?EIO=4&transport=polling";
-my $http = HTTP::Tiny->new(timeout => 10);
-my ($sid) = $http->get($base)->{content} =~ /^0\{"sid":"([^"]+)"/;
-# the WebSocket first: what it reads of the session has no token yet
-my ($ws, $st) = ChatWS::open_ws("/socket.io/?EIO=4&transport=websocket&sid=$sid");
-push @r, $st;
-my $token = $ChatChats::Tok{alice}{accessToken};
-my $res = $http->post("$base&sid=$sid", { content => qq(40{"token":"$token"}) });
-push @r, $res->{content};
+my $u = ChatSIO::upgrade_before_connect($ChatChats::Tok{alice}{accessToken},
+                                        qr/authenticated/);
+my ($ws, $polled) = @$u{qw(ws polled)};
+push @r, $u->{status}, $u->{posted};
 # the CONNECT answered and "authenticated" told over polling
-my $polled = "";
-for (1 .. 10) {
-    $polled .= $http->get("$base&sid=$sid")->{content} . "\x1e";
-    last if $polled =~ /authenticated/;
-}
 push @r, ($polled =~ /(?:^|\x1e)40\{"sid"/ ? "connected" : "?:$polled"),
     ($polled =~ /42\["authenticated"/ ? "authenticated" : "?");
 ChatWS::text($ws, "2probe");
@@ -297,17 +287,9 @@ use JSON::PP;
 ChatChats::setup();
 my $chat = main::chat_of(alice => "bob");
 my @r;
-my $base = "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/socket.io/?EIO=4&transport=polling";
-my $http = HTTP::Tiny->new(timeout => 10);
-my ($sid) = $http->get($base)->{content} =~ /^0\{"sid":"([^"]+)"/;
-my ($ws, $st) = ChatWS::open_ws("/socket.io/?EIO=4&transport=websocket&sid=$sid");
-my $token = $ChatChats::Tok{bob}{accessToken};
-$http->post("$base&sid=$sid", { content => qq(40{"token":"$token"}) });
-my $polled = "";
-for (1 .. 10) {
-    $polled .= $http->get("$base&sid=$sid")->{content} . "\x1e";
-    last if $polled =~ /authenticated/;
-}
+my $u = ChatSIO::upgrade_before_connect($ChatChats::Tok{bob}{accessToken},
+                                        qr/authenticated/);
+my ($ws, $polled) = @$u{qw(ws polled)};
 push @r, ($polled =~ /42\["authenticated"/ ? "authenticated" : "?:$polled");
 ChatWS::text($ws, "2probe");
 my $f = ChatWS::read_frame($ws, 5);
@@ -367,16 +349,8 @@ use ChatWS;
 use JSON::PP;
 ChatChats::setup();
 my @r;
-my $base = "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/socket.io/?EIO=4&transport=polling";
-my $http = HTTP::Tiny->new(timeout => 10);
-my ($sid) = $http->get($base)->{content} =~ /^0\{"sid":"([^"]+)"/;
-my ($ws, $st) = ChatWS::open_ws("/socket.io/?EIO=4&transport=websocket&sid=$sid");
-$http->post("$base&sid=$sid", { content => q(40{"token":"not.a.token"}) });
-my $polled = "";
-for (1 .. 10) {
-    $polled .= $http->get("$base&sid=$sid")->{content} . "\x1e";
-    last if $polled =~ /(?:^|\x1e)44/;
-}
+my $u = ChatSIO::upgrade_before_connect("not.a.token", qr/(?:^|\x1e)44/);
+my ($ws, $polled) = @$u{qw(ws polled)};
 push @r, ($polled =~ /(?:^|\x1e)44\{"message":"[^"]+"\}/ ? "connect_error" : "?:$polled");
 ChatWS::text($ws, "2probe");
 my $f = ChatWS::read_frame($ws, 5);

@@ -348,7 +348,7 @@ ngx_http_chat_sio_poll_send(ngx_connection_t *c, u_char *buf, size_t size)
     }
 
     opcode = buf[0] & 0x0f;
-    hlen = ((buf[1] & 0x7f) == 126) ? 4 : ((buf[1] & 0x7f) == 127) ? 10 : 2;
+    hlen = ngx_http_chat_ws_frame_header_len(buf, size);
 
     if (hlen > size) {
         return size;
@@ -1404,23 +1404,8 @@ ngx_http_chat_sio_frame_text(ngx_http_chat_ws_buf_t *buf, size_t *len)
 {
     size_t  hlen;
 
-    if (buf->len < 2) {
-        *len = 0;
-        return buf->data;
-    }
-
-    switch (buf->data[1] & 0x7f) {
-    case 126:
-        hlen = 4;
-        break;
-    case 127:
-        hlen = 10;
-        break;
-    default:
-        hlen = 2;
-    }
-
-    hlen = ngx_min(hlen, buf->len);
+    hlen = ngx_min(ngx_http_chat_ws_frame_header_len(buf->data, buf->len),
+                   buf->len);
     *len = buf->len - hlen;
 
     return buf->data + hlen;

@@ -179,6 +179,9 @@ ngx_http_chat_ws_buf_t *ngx_http_chat_ws_frame(ngx_uint_t opcode,
     ngx_uint_t rsv1, u_char *payload, size_t len);
 size_t ngx_http_chat_ws_frame_header(u_char *p, ngx_uint_t opcode,
     ngx_uint_t rsv1, size_t len);
+/* the length of the header of a frame this side wrote (not masked): may
+ * be more than size when the frame is cut short */
+size_t ngx_http_chat_ws_frame_header_len(u_char *p, size_t size);
 ngx_int_t ngx_http_chat_ws_read(ngx_http_chat_ws_t *ws, u_char *p,
     size_t n);
 ngx_uint_t ngx_http_chat_ws_utf8(uint32_t *state, u_char *p, size_t len);

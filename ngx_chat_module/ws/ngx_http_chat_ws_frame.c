@@ -94,6 +94,24 @@ ngx_http_chat_ws_frame_header(u_char *p, ngx_uint_t opcode, ngx_uint_t rsv1,
 }
 
 
+size_t
+ngx_http_chat_ws_frame_header_len(u_char *p, size_t size)
+{
+    if (size < 2) {
+        return 2;
+    }
+
+    switch (p[1] & 0x7f) {
+    case 126:
+        return 4;
+    case 127:
+        return 10;
+    default:
+        return 2;
+    }
+}
+
+
 /* one frame, header and payload together, ready to be queued anywhere */
 ngx_http_chat_ws_buf_t *
 ngx_http_chat_ws_frame(ngx_uint_t opcode, ngx_uint_t rsv1, u_char *payload,

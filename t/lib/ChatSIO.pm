@@ -31,4 +31,29 @@ sub run {
     } sort keys %$r;
 }
 
+# By hand, the order socket.io-client may give: the handshake, the
+# WebSocket of the upgrade opened (it reads the session before any
+# CONNECT), then a CONNECT with token posted over polling and polled until
+# its answer matches $until.  -> {ws, status, posted, polled}
+sub upgrade_before_connect {
+    my ($token, $until) = @_;
+    require HTTP::Tiny;
+    require ChatWS;
+    my $base = "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}"
+        . "/socket.io/?EIO=4&transport=polling";
+    my $http = HTTP::Tiny->new(timeout => 10);
+    my ($sid) = $http->get($base)->{content} =~ /^0\{"sid":"([^"]+)"/;
+    my ($ws, $status) = ChatWS::open_ws(
+        "/socket.io/?EIO=4&transport=websocket&sid=$sid");
+    my $posted = $http->post("$base&sid=$sid",
+                             { content => qq(40{"token":"$token"}) });
+    my $polled = "";
+    for (1 .. 10) {
+        $polled .= $http->get("$base&sid=$sid")->{content} . "\x1e";
+        last if $polled =~ $until;
+    }
+    return { ws => $ws, status => $status, posted => $posted->{content},
+             polled => $polled };
+}
+
 1;
