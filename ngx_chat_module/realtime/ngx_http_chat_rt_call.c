@@ -57,7 +57,6 @@ ngx_http_chat_rt_call(ngx_http_chat_rt_session_t *s, ngx_uint_t method,
     c->log = log;
     c->log_error = NGX_ERROR_INFO;
     c->data = r;
-    c->addr_text = s->addr_text;
     c->number = s->ws->connection->number;
 
     c->read = ngx_pcalloc(pool, sizeof(ngx_event_t));
@@ -68,6 +67,17 @@ ngx_http_chat_rt_call(ngx_http_chat_rt_session_t *s, ngx_uint_t method,
 
     c->read->log = log;
     c->write->log = log;
+
+    /*
+     * The route may outlive the session: what it reads of the session
+     * (the address, the user, the session id) is copied into its pool.
+     */
+    c->addr_text.data = ngx_pstrdup(pool, &s->addr_text);
+    if (c->addr_text.data == NULL && s->addr_text.len) {
+        goto failed;
+    }
+
+    c->addr_text.len = s->addr_text.len;
 
     r->pool = pool;
     r->connection = c;
@@ -171,9 +181,18 @@ ngx_http_chat_rt_call(ngx_http_chat_rt_session_t *s, ngx_uint_t method,
     cln->data = ctx->body;
 
     if (s->authenticated) {
-        ctx->user_id.data = s->user;
         ctx->user_id.len = NGX_HTTP_CHAT_RT_ID_LEN;
-        ctx->session_id = s->session_id;
+        ctx->user_id.data = ngx_pnalloc(pool, NGX_HTTP_CHAT_RT_ID_LEN);
+        ctx->session_id.len = s->session_id.len;
+        ctx->session_id.data = ngx_pstrdup(pool, &s->session_id);
+
+        if (ctx->user_id.data == NULL
+            || (ctx->session_id.data == NULL && s->session_id.len))
+        {
+            goto failed;
+        }
+
+        ngx_memcpy(ctx->user_id.data, s->user, NGX_HTTP_CHAT_RT_ID_LEN);
     }
 
     ngx_queue_insert_tail(&s->calls, &call->queue);

@@ -448,7 +448,7 @@ ngx_http_chat_rt_next(ngx_http_chat_rt_session_t *s)
         ngx_http_chat_rt_dispatch(s, env);
         json_decref(env);
 
-        if (s->ws->close_sent) {
+        if (s->ws->close_sent || s->ws->destroy) {
             break;
         }
     }
@@ -769,6 +769,10 @@ ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s, void *data,
     /* then the chats: their channels carry what happens in them */
     ngx_str_set(&uri, "/api/chats/ids");
 
+    /* before the call, which may be over (and op freed) when it returns */
+    json_decref(op->extra);
+    op->extra = json_pack("{s:O}", "user", user);
+
     if (ngx_http_chat_rt_call(s, NGX_HTTP_GET, &uri, NULL, NULL,
                               ngx_http_chat_rt_chats_page, op)
         != NGX_OK)
@@ -779,7 +783,6 @@ ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s, void *data,
         return;
     }
 
-    op->extra = json_pack("{s:O}", "user", user);
     json_decref(answer);
 }
 

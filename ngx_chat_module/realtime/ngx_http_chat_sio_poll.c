@@ -464,13 +464,10 @@ ngx_http_chat_sio_relayed(ngx_http_chat_rt_session_t *s, u_char *msg,
     size_t len)
 {
     u_char              *p, *last, *end;
-    ngx_uint_t           prev;
     ngx_http_chat_ws_t  *ws;
 
     ws = s->ws;
     ws->last_read = ngx_current_msec;
-
-    prev = ngx_http_chat_ws_hold(ws);
 
     /* packets separated by a record separator (0x1e) */
     for (p = msg, last = msg + len; p < last && !ws->destroy; p = end + 1) {
@@ -483,8 +480,6 @@ ngx_http_chat_sio_relayed(ngx_http_chat_rt_session_t *s, u_char *msg,
             ngx_http_chat_sio_message(ws, NGX_HTTP_CHAT_WS_TEXT, p, end - p);
         }
     }
-
-    ngx_http_chat_ws_unhold(ws, prev);
 }
 
 
@@ -1001,9 +996,7 @@ static void
 ngx_http_chat_sio_handover_recalled(redisReply *reply, void *data)
 {
     ngx_str_t                      token;
-    ngx_uint_t                     prev;
     redisReply                    *t, *a;
-    ngx_http_chat_ws_t            *ws;
     ngx_http_chat_rt_session_t    *s;
     ngx_http_chat_sio_handover_t  *h;
 
@@ -1038,17 +1031,12 @@ ngx_http_chat_sio_handover_recalled(redisReply *reply, void *data)
     ngx_free(h);
 
     /* a quiet sign-in, as with a token at the upgrade; then the handover */
-    ws = s->ws;
-    prev = ngx_http_chat_ws_hold(ws);
-
     s->sio->resuming = 1;
     s->sio->handover_due = 1;
 
     token.data = (u_char *) t->str;
     token.len = t->len;
     ngx_http_chat_rt_start_auth(s, &token, NULL);
-
-    ngx_http_chat_ws_unhold(ws, prev);
 }
 
 
@@ -1213,7 +1201,6 @@ static void
 ngx_http_chat_sio_handover_taken(redisReply *reply, void *data)
 {
     size_t                         i;
-    ngx_uint_t                     prev;
     ngx_str_t                      token;
     redisReply                    *e, *c, *list, *t, *a;
     ngx_http_chat_ws_t            *ws;
@@ -1231,8 +1218,6 @@ ngx_http_chat_sio_handover_taken(redisReply *reply, void *data)
     ws = s->ws;
     s->sio->handover = NULL;
     ngx_free(h);
-
-    prev = ngx_http_chat_ws_hold(ws);
 
     c = NULL;
     t = NULL;
@@ -1326,8 +1311,6 @@ ngx_http_chat_sio_handover_taken(redisReply *reply, void *data)
         /* after a sign-in started above: its events still wait for it */
         ngx_http_chat_rt_unhold(s);
     }
-
-    ngx_http_chat_ws_unhold(ws, prev);
 }
 
 
@@ -1335,19 +1318,15 @@ ngx_http_chat_sio_handover_taken(redisReply *reply, void *data)
 static void
 ngx_http_chat_sio_handover_end(ngx_http_chat_rt_session_t *s)
 {
-    ngx_uint_t           prev;
     ngx_http_chat_ws_t  *ws;
 
     ws = s->ws;
-    prev = ngx_http_chat_ws_hold(ws);
 
     ngx_http_chat_sio_flush_held(s, NULL);
 
     if (!ws->destroy) {
         ngx_http_chat_rt_unhold(s);
     }
-
-    ngx_http_chat_ws_unhold(ws, prev);
 }
 
 

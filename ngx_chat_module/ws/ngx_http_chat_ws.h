@@ -148,8 +148,7 @@ struct ngx_http_chat_ws_s {
     unsigned                   close_received:1;
     unsigned                   awaiting_pong:1;
     unsigned                   closed:1;      /* no more app callbacks */
-    unsigned                   in_handler:1;
-    unsigned                   destroy:1;
+    unsigned                   destroy:1;     /* its free is posted */
 };
 
 
@@ -169,8 +168,6 @@ ngx_int_t ngx_http_chat_ws_send_raw(ngx_http_chat_ws_t *ws, u_char *data,
 void ngx_http_chat_ws_close(ngx_http_chat_ws_t *ws, ngx_uint_t code,
     const char *reason);
 void ngx_http_chat_ws_abort(ngx_http_chat_ws_t *ws);
-ngx_uint_t ngx_http_chat_ws_hold(ngx_http_chat_ws_t *ws);
-void ngx_http_chat_ws_unhold(ngx_http_chat_ws_t *ws, ngx_uint_t prev);
 
 /* frames: ngx_http_chat_ws_frame.c */
 ngx_http_chat_ws_buf_t *ngx_http_chat_ws_buf_alloc(size_t len);

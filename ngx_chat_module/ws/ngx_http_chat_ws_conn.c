@@ -28,6 +28,7 @@ static ngx_int_t ngx_http_chat_ws_flush(ngx_http_chat_ws_t *ws);
 static void ngx_http_chat_ws_drop_queue(ngx_http_chat_ws_t *ws,
     ngx_uint_t keep_partial);
 static void ngx_http_chat_ws_finalize(ngx_http_chat_ws_t *ws);
+static void ngx_http_chat_ws_free_handler(ngx_event_t *ev);
 static void ngx_http_chat_ws_free(ngx_http_chat_ws_t *ws);
 static u_char *ngx_http_chat_ws_log_error(ngx_log_t *log, u_char *buf,
     size_t len);
@@ -96,8 +97,6 @@ ngx_http_chat_ws_start(ngx_http_chat_ws_t *ws, u_char *pipelined, size_t len)
         ngx_add_timer(&ws->ping, ws->conf->ping_interval);
     }
 
-    ws->in_handler = 1;
-
     if (ws->conf->app->open(ws) != NGX_OK) {
         ws->closed = 1;
         ngx_http_chat_ws_close(ws, NGX_HTTP_CHAT_WS_SERVER_ERROR, NULL);
@@ -112,19 +111,12 @@ ngx_http_chat_ws_start(ngx_http_chat_ws_t *ws, u_char *pipelined, size_t len)
                                "server shutting down");
     }
 
-    ws->in_handler = 0;
-
-    if (ws->destroy) {
-        ngx_http_chat_ws_free(ws);
-        return NGX_OK;
-    }
-
-    if (ws->release) {
+    if (ws->destroy || ws->release) {
         return NGX_OK;
     }
 
     if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
-        ngx_http_chat_ws_free(ws);
+        ngx_http_chat_ws_finalize(ws);
         return NGX_OK;
     }
 
@@ -147,13 +139,15 @@ ngx_http_chat_ws_read_handler(ngx_event_t *rev)
     c = rev->data;
     ws = c->data;
 
-    ws->in_handler = 1;
+    if (ws->destroy) {
+        return;     /* its free is posted */
+    }
 
     if (c->close) {
         c->close = 0;
         ngx_http_chat_ws_close(ws, NGX_HTTP_CHAT_WS_GOING_AWAY,
                                "server shutting down");
-        goto done;
+        return;
     }
 
     for (i = 0; i < NGX_HTTP_CHAT_WS_READS; i++) {
@@ -169,7 +163,7 @@ ngx_http_chat_ws_read_handler(ngx_event_t *rev)
             /* the peer went away without a close frame */
             c->error = 1;
             ngx_http_chat_ws_finalize(ws);
-            goto done;
+            return;
         }
 
         ws->last_read = ngx_current_msec;
@@ -182,29 +176,21 @@ ngx_http_chat_ws_read_handler(ngx_event_t *rev)
                 ngx_http_chat_ws_finalize(ws);
             }
 
-            goto done;
+            return;
         }
 
         if (ws->destroy) {
-            goto done;
+            return;
         }
     }
 
     if (i == NGX_HTTP_CHAT_WS_READS) {
         ngx_post_event(rev, &ngx_posted_events);
-        goto done;
+        return;
     }
 
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
         ngx_http_chat_ws_finalize(ws);
-    }
-
-done:
-
-    ws->in_handler = 0;
-
-    if (ws->destroy) {
-        ngx_http_chat_ws_free(ws);
     }
 }
 
@@ -218,16 +204,12 @@ ngx_http_chat_ws_write_handler(ngx_event_t *wev)
     c = wev->data;
     ws = c->data;
 
-    ws->in_handler = 1;
+    if (ws->destroy) {
+        return;
+    }
 
     if (ngx_http_chat_ws_flush(ws) == NGX_ERROR) {
         ngx_http_chat_ws_finalize(ws);
-    }
-
-    ws->in_handler = 0;
-
-    if (ws->destroy) {
-        ngx_http_chat_ws_free(ws);
     }
 }
 
@@ -239,13 +221,7 @@ ngx_http_chat_ws_ping_handler(ngx_event_t *ev)
 
     ws = ev->data;
 
-    ws->in_handler = 1;
     ngx_http_chat_ws_ping(ws);
-    ws->in_handler = 0;
-
-    if (ws->destroy) {
-        ngx_http_chat_ws_free(ws);
-    }
 }
 
 
@@ -324,35 +300,22 @@ ngx_http_chat_ws_send(ngx_http_chat_ws_t *ws, ngx_uint_t opcode, u_char *data,
 /*
  * Sends or queues a frame; the caller keeps its reference.  NGX_OK: out
  * or queued; NGX_DECLINED: the socket is closing and the frame was
- * dropped; NGX_ERROR: the socket failed and is closed (outside an event
- * handler of the socket it is freed at once: do not touch it again).
+ * dropped; NGX_ERROR: the socket failed and goes.  The socket and its
+ * app session stay valid until the posted free runs: the caller may go
+ * on using them, and sees ws->destroy.
  */
 ngx_int_t
 ngx_http_chat_ws_send_buf(ngx_http_chat_ws_t *ws, ngx_http_chat_ws_buf_t *buf)
 {
-    ngx_int_t   rc;
-    ngx_uint_t  nested;
-
     if (ws->close_sent || ws->destroy) {
         return NGX_DECLINED;
     }
 
-    nested = ws->in_handler;
-    ws->in_handler = 1;
-
-    rc = ngx_http_chat_ws_queue(ws, buf);
-
-    if (rc == NGX_ERROR) {
+    if (ngx_http_chat_ws_queue(ws, buf) == NGX_ERROR) {
         ngx_http_chat_ws_finalize(ws);
     }
 
-    ws->in_handler = nested;
-
     if (ws->destroy) {
-        if (!nested) {
-            ngx_http_chat_ws_free(ws);
-        }
-
         return NGX_ERROR;
     }
 
@@ -533,18 +496,7 @@ void
 ngx_http_chat_ws_close(ngx_http_chat_ws_t *ws, ngx_uint_t code,
     const char *reason)
 {
-    ngx_uint_t  nested;
-
-    nested = ws->in_handler;
-    ws->in_handler = 1;
-
     ngx_http_chat_ws_close_frame(ws, code, reason);
-
-    ws->in_handler = nested;
-
-    if (ws->destroy && !nested) {
-        ngx_http_chat_ws_free(ws);
-    }
 }
 
 
@@ -606,6 +558,11 @@ ngx_http_chat_ws_close_frame(ngx_http_chat_ws_t *ws, ngx_uint_t code,
 }
 
 
+/*
+ * The one way a socket goes: it is freed from a posted event, never under
+ * a caller that may still use it or its app session.  The ping event does
+ * it: a socket that goes needs no more pings.
+ */
 static void
 ngx_http_chat_ws_finalize(ngx_http_chat_ws_t *ws)
 {
@@ -615,9 +572,19 @@ ngx_http_chat_ws_finalize(ngx_http_chat_ws_t *ws)
 
     ws->destroy = 1;
 
-    if (!ws->in_handler) {
-        ngx_http_chat_ws_free(ws);
+    if (ws->ping.timer_set) {
+        ngx_del_timer(&ws->ping);
     }
+
+    ws->ping.handler = ngx_http_chat_ws_free_handler;
+    ngx_post_event(&ws->ping, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_chat_ws_free_handler(ngx_event_t *ev)
+{
+    ngx_http_chat_ws_free(ev->data);
 }
 
 
@@ -635,6 +602,10 @@ ngx_http_chat_ws_free(ngx_http_chat_ws_t *ws)
 
     if (ws->ping.timer_set) {
         ngx_del_timer(&ws->ping);
+    }
+
+    if (ws->ping.posted) {
+        ngx_delete_posted_event(&ws->ping);
     }
 
     ngx_http_chat_ws_drop_queue(ws, 0);
@@ -698,37 +669,10 @@ ngx_http_chat_ws_log_error(ngx_log_t *log, u_char *buf, size_t len)
 
 /*
  * The socket goes without a closing handshake (a Socket.IO transport that
- * was upgraded); outside its event handlers it is freed at once.
+ * was upgraded), freed from a posted event.
  */
 void
 ngx_http_chat_ws_abort(ngx_http_chat_ws_t *ws)
 {
     ngx_http_chat_ws_finalize(ws);
-}
-
-
-/*
- * For callers outside the socket's event handlers that may close it: the
- * socket is freed by unhold(), not under them.
- */
-ngx_uint_t
-ngx_http_chat_ws_hold(ngx_http_chat_ws_t *ws)
-{
-    ngx_uint_t  prev;
-
-    prev = ws->in_handler;
-    ws->in_handler = 1;
-
-    return prev;
-}
-
-
-void
-ngx_http_chat_ws_unhold(ngx_http_chat_ws_t *ws, ngx_uint_t prev)
-{
-    ws->in_handler = prev;
-
-    if (!prev && ws->destroy) {
-        ngx_http_chat_ws_free(ws);
-    }
 }
