@@ -140,6 +140,16 @@ extern struct ngx_http_chat_redis_s  *ngx_http_chat_redis_main;
  * pass it to ngx_http_finalize_request().
  */
 ngx_http_chat_ctx_t *ngx_http_chat_prepare(ngx_http_request_t *r);
+/*
+ * Whether a request that waits stops when its client leaves: a read does;
+ * a write runs to the end, so that what follows its commit (publish, chat
+ * activity, counters) never depends on the client, who loses only the
+ * answer
+ */
+#define ngx_http_chat_stops_with_client(r)                                   \
+    (!(r)->discard_body && ((r)->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)))
+
+
 ngx_int_t ngx_http_chat_add_header(ngx_http_request_t *r, const char *key,
     ngx_str_t *value);
 ngx_int_t ngx_http_chat_send_json(ngx_http_request_t *r, ngx_uint_t status,

@@ -28,8 +28,8 @@ ngx_http_chat_async_hold(ngx_http_request_t *r)
 {
     r->main->count++;
 
-    /* notice a client that leaves while we wait */
-    if (!r->discard_body) {
+    /* a read notices a client that leaves while it waits */
+    if (ngx_http_chat_stops_with_client(r)) {
         r->read_event_handler = ngx_http_test_reading;
     }
 }

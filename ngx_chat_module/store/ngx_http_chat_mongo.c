@@ -285,8 +285,8 @@ ngx_http_chat_mongo_post_request(ngx_http_request_t *r,
 
     r->main->count++;
 
-    /* notice a client that leaves while the query runs */
-    if (!r->discard_body) {
+    /* a read notices a client that leaves while it waits */
+    if (ngx_http_chat_stops_with_client(r)) {
         r->read_event_handler = ngx_http_test_reading;
     }
 

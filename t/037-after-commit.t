@@ -1,0 +1,183 @@
+# What follows a committed write does not depend on the client: requests
+# whose connection the client resets at random moments after writing them
+# (a phone on a train) are either not stored, or stored and pushed to the
+# other members' sockets and shown in the chat list.  Sockets closed right
+# after an event leave nothing behind.
+
+use Test::Nginx::Socket 'no_plan';
+use ChatTest;
+use ChatChats;
+use ChatRT;
+use IO::Socket::INET;
+use Socket qw(SOL_SOCKET SO_LINGER);
+use JSON::PP qw(encode_json);
+use Time::HiRes qw(sleep);
+
+our $Got;
+
+BEGIN {
+    ChatChats::init("637");
+}
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value("config", <<'_EOC_') unless defined $block->config;
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+    location = /t { return 200 "t"; }
+_EOC_
+    $block->set_value("request", "GET /t");
+    $block->set_value("response_body_filters", sub { "$main::Got\n" });
+    $block->set_value("timeout", 120);
+});
+
+# writes the request, waits $delay seconds, and resets the connection
+sub main::reset_after {
+    my ($who, $method, $path, $body, $delay) = @_;
+    my $json = encode_json($body);
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1",
+                                  PeerPort => $ENV{TEST_NGINX_SERVER_PORT},
+                                  Proto => "tcp", Timeout => 5)
+        or die "connect: $!";
+    my $req = "$method $path HTTP/1.1\r\nHost: localhost\r\n"
+        . "Authorization: Bearer $ChatChats::Tok{$who}{accessToken}\r\n"
+        . "Content-Type: application/json\r\n"
+        . "Content-Length: " . length($json) . "\r\n\r\n$json";
+    syswrite($s, $req) == length $req or die "write: $!";
+    sleep($delay) if $delay;
+    setsockopt($s, SOL_SOCKET, SO_LINGER, pack("ii", 1, 0));
+    close $s;
+}
+
+# every stored message of a chat (tombstones left out), oldest first
+sub main::stored {
+    my ($who, $chat) = @_;
+    my (@all, $after);
+    $after = 0;
+    for (;;) {
+        my $page = ChatChats::api($who => GET =>
+            "/api/chats/$chat/messages?after=$after&limit=100")->{items};
+        last unless @$page;
+        push @all, @$page;
+        $after = $page->[-1]{seq};
+    }
+    return grep { ($_->{type} // "") ne "tombstone" && !$_->{deleted} } @all;
+}
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: sends reset 0 to 150 ms after writing: every stored one is pushed
+--- init
+ChatChats::setup();
+my $chat = ChatChats::api(alice => POST => "/api/chats/private",
+                          { userId => $ChatChats::Id{bob} })->{chat}{id};
+my $bob = ChatRT::connect("bob");
+my $n = 150;
+for my $i (1 .. $n) {
+    main::reset_after(alice => POST => "/api/messages",
+                      { chatId => $chat, tempId => "rs-$i", type => "text",
+                        content => "reset $i" },
+                      ($i % 3 == 0) ? 0 : rand(0.15));
+}
+sleep 3;
+my %pushed;
+for my $e (ChatRT::drain($bob, 2)) {
+    $pushed{$e->{data}{message}{tempId}}++ if $e->{event} eq "new_message";
+}
+my @stored = grep { $_->{tempId} =~ /^rs-/ } main::stored(alice => $chat);
+my @lost = grep { !$pushed{$_->{tempId}} } @stored;
+my @twice = grep { $pushed{$_} > 1 } keys %pushed;
+my $list = ChatChats::api(bob => GET => "/api/chats")->{items};
+my ($row) = grep { $_->{id} eq $chat } @$list;
+my $last = @stored ? $stored[-1]{tempId} : "";
+$main::Got = (@stored ? "stored" : "none stored")
+    . " lost:" . scalar(@lost) . " twice:" . scalar(@twice)
+    . " extra:" . scalar(grep { my $t = $_; !grep { $_->{tempId} eq $t } @stored } keys %pushed)
+    . " list:" . (($row->{lastMessage}{tempId} // "") eq $last ? "last" : "other");
+--- response_body
+stored lost:0 twice:0 extra:0 list:last
+
+
+
+=== TEST 2: edits reset at random moments: every stored edit is pushed
+--- init
+ChatChats::setup();
+my $chat = ChatChats::api(alice => POST => "/api/chats/private",
+                          { userId => $ChatChats::Id{bob} })->{chat}{id};
+my @ids;
+for my $i (1 .. 40) {
+    push @ids, ChatChats::api(alice => POST => "/api/messages",
+                              { chatId => $chat, tempId => "ed-$i",
+                                type => "text", content => "v1 $i" })
+               ->{message}{id};
+}
+my $bob = ChatRT::connect("bob");
+ChatRT::drain($bob, 0.5);
+for my $i (0 .. $#ids) {
+    main::reset_after(alice => PUT => "/api/messages/$ids[$i]",
+                      { content => "v2 $i" }, rand(0.1));
+}
+sleep 3;
+my %edited;
+for my $e (ChatRT::drain($bob, 2)) {
+    $edited{$e->{data}{message}{id}}++ if $e->{event} eq "message_edited";
+}
+my @changed = grep { $_->{edited} } main::stored(alice => $chat);
+my @lost = grep { !$edited{$_->{id}} } @changed;
+$main::Got = (@changed ? "edited" : "none edited") . " lost:" . scalar(@lost)
+    . " unknown:" . scalar(grep { my $k = $_; !grep { $_->{id} eq $k } @changed } keys %edited);
+--- response_body
+edited lost:0 unknown:0
+
+
+
+=== TEST 3: members added with a reset: they get the chat, the others the notice
+--- init
+ChatChats::setup();
+my $gid = ChatChats::api(alice => POST => "/api/chats/group",
+                         { name => "resets", memberIds => [$ChatChats::Id{bob}] })
+          ->{chat}{id};
+my $bob = ChatRT::connect("bob");
+my $carol = ChatRT::connect("carol");
+ChatRT::drain($bob, 0.5);
+main::reset_after(alice => POST => "/api/chats/$gid/members",
+                  { userIds => [$ChatChats::Id{carol}] }, 0);
+sleep 2;
+my @b = map { $_->{event} } ChatRT::drain($bob, 1);
+my @c = map { $_->{event} } ChatRT::drain($carol, 1);
+my $members = ChatChats::api(alice => GET => "/api/chats/$gid")->{chat}{members};
+my $in = grep { $_->{userId} eq $ChatChats::Id{carol} } @{$members->{items}};
+$main::Got = "carol in:$in bob:" . join(",", grep { /new_message|chat_/ } @b)
+    . " carol:" . join(",", grep { /chat_created/ } @c);
+--- response_body
+carol in:1 bob:new_message carol:chat_created
+
+
+
+=== TEST 4: sockets closed right after an event: nothing crashes or leaks
+--- init
+ChatChats::setup();
+my $chat = ChatChats::api(alice => POST => "/api/chats/private",
+                          { userId => $ChatChats::Id{bob} })->{chat}{id};
+my $bob = ChatRT::connect("bob");
+for my $i (1 .. 30) {
+    my $s = ChatRT::connect("alice");
+    ChatRT::send_event($s, "send_message",
+                       { chatId => $chat, tempId => "cl-$i", type => "text",
+                         content => "closed $i" }, $i);
+    setsockopt($s, SOL_SOCKET, SO_LINGER, pack("ii", 1, 0)) if $i % 2;
+    close $s;
+}
+sleep 2;
+my %pushed;
+for my $e (ChatRT::drain($bob, 1)) {
+    $pushed{$e->{data}{message}{tempId}}++ if $e->{event} eq "new_message";
+}
+my @stored = grep { $_->{tempId} =~ /^cl-/ } main::stored(alice => $chat);
+$main::Got = "stored:" . scalar(@stored) . " lost:"
+    . scalar(grep { !$pushed{$_->{tempId}} } @stored);
+--- response_body
+stored:30 lost:0
