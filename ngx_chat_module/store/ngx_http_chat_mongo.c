@@ -261,6 +261,14 @@ ngx_http_chat_mongo_post(ngx_http_chat_mongo_task_t *t)
 }
 
 
+ngx_uint_t
+ngx_http_chat_mongo_busy(void)
+{
+    return ngx_http_chat_mongo_tasks.next != NULL
+           && !ngx_queue_empty(&ngx_http_chat_mongo_tasks);
+}
+
+
 ngx_int_t
 ngx_http_chat_mongo_post_request(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t)

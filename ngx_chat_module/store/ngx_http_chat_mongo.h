@@ -73,6 +73,8 @@ ngx_int_t ngx_http_chat_mongo_post(ngx_http_chat_mongo_task_t *t);
 ngx_int_t ngx_http_chat_mongo_find_one(mongoc_database_t *db,
     const char *coll, const bson_t *filter, const bson_t *sort, bson_t *out,
     bson_error_t *error);
+/* tasks posted whose completion has not run yet */
+ngx_uint_t ngx_http_chat_mongo_busy(void);
 /* posts on behalf of r: r->main->count++, aborted when r is freed */
 ngx_int_t ngx_http_chat_mongo_post_request(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
