@@ -321,6 +321,7 @@ ngx_http_chat_redis_command_argv(ngx_http_chat_redis_t *rds,
 {
     int         len;
     char       *buf;
+    size_t      n;
     ngx_int_t   rc;
 
     if (!ngx_http_chat_redis_is_connected(rds)) {
@@ -333,20 +334,23 @@ ngx_http_chat_redis_command_argv(ngx_http_chat_redis_t *rds,
         return NGX_ERROR;
     }
 
+    n = argvlen ? argvlen[0] : ngx_strlen(argv[0]);
+
     len = redisFormatCommandArgv(&buf, argc, argv, argvlen);
 
     if (len < 0) {
         ngx_log_error(NGX_LOG_ERR, rds->log, 0,
-                      "chat redis: cannot format command \"%s\"", argv[0]);
+                      "chat redis: cannot format command \"%*s\"",
+                      n, argv[0]);
         return NGX_ERROR;
     }
 
     rc = ngx_http_chat_redis_send(rds, handler, data, buf, len);
     redisFreeCommand(buf);
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, rds->log, 0,
-                   "chat redis: queued \"%s\" data:%p rc:%i",
-                   argv[0], data, rc);
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, rds->log, 0,
+                   "chat redis: queued \"%*s\" data:%p rc:%i",
+                   n, argv[0], data, rc);
 
     return rc;
 }
