@@ -197,6 +197,20 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       offsetof(ngx_http_chat_main_conf_t, redis_backoff_max),
       NULL },
 
+    { ngx_string("chat_redis_command_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, redis_command_timeout),
+      NULL },
+
+    { ngx_string("chat_redis_output_buffer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, redis_output_buffer),
+      NULL },
+
     { ngx_string("chat_mongo_uri"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_chat_mongo_uri,
@@ -523,6 +537,8 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->redis_port = 0;
     cmcf->redis_connect_timeout = NGX_CONF_UNSET_MSEC;
     cmcf->redis_backoff_max = NGX_CONF_UNSET_MSEC;
+    cmcf->redis_command_timeout = NGX_CONF_UNSET_MSEC;
+    cmcf->redis_output_buffer = NGX_CONF_UNSET_SIZE;
     cmcf->mongo_pool_size = NGX_CONF_UNSET_UINT;
     cmcf->upstream_timeout = NGX_CONF_UNSET_MSEC;
     cmcf->group_max_size = NGX_CONF_UNSET_UINT;
@@ -550,6 +566,8 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_msec_value(cmcf->redis_connect_timeout, 2000);
     ngx_conf_init_msec_value(cmcf->redis_backoff_max, 5000);
+    ngx_conf_init_msec_value(cmcf->redis_command_timeout, 3000);
+    ngx_conf_init_size_value(cmcf->redis_output_buffer, 16 * 1024 * 1024);
     ngx_conf_init_uint_value(cmcf->mongo_pool_size, 16);
     ngx_conf_init_msec_value(cmcf->upstream_timeout, 10000);
     ngx_conf_init_uint_value(cmcf->group_max_size, 256);
@@ -1217,6 +1235,10 @@ ngx_http_chat_init_process(ngx_cycle_t *cycle)
     if (ngx_http_chat_redis_main == NULL) {
         return NGX_ERROR;
     }
+
+    ngx_http_chat_redis_set_limits(ngx_http_chat_redis_main,
+                                   cmcf->redis_command_timeout,
+                                   cmcf->redis_output_buffer);
 
     return ngx_http_chat_rt_init_process(cycle);
 }

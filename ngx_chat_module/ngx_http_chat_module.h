@@ -44,6 +44,8 @@ typedef struct {
     in_port_t                  redis_port;
     ngx_msec_t                 redis_connect_timeout;
     ngx_msec_t                 redis_backoff_max;
+    ngx_msec_t                 redis_command_timeout;
+    size_t                     redis_output_buffer;
 
     ngx_str_t                  mongo_uri;
     ngx_str_t                  mongo_db;

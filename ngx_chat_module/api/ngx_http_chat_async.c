@@ -91,7 +91,11 @@ ngx_http_chat_redis_request_orphan(ngx_http_request_t *r,
             ngx_free(orphan_data);
         }
 
-        if (rc == NGX_DECLINED) {
+        /* a full output buffer was logged by the Redis layer */
+
+        if (rc == NGX_DECLINED
+            && !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main))
+        {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "chat: redis is not connected");
         }

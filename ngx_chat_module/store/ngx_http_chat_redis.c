@@ -6,6 +6,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_event.h>
+#include <openssl/evp.h>
 #include "ngx_http_chat_redis.h"
 
 
@@ -14,12 +15,29 @@
 /* a connection lost sooner than this after connecting counts as a failure */
 #define NGX_HTTP_CHAT_REDIS_STABLE       1000
 
+#define NGX_HTTP_CHAT_REDIS_SHA_LEN      40
+#define NGX_HTTP_CHAT_REDIS_SCRIPTS_MAX  64
+
 
 typedef enum {
     NGX_HTTP_CHAT_REDIS_DISCONNECTED = 0,
     NGX_HTTP_CHAT_REDIS_CONNECTING,
     NGX_HTTP_CHAT_REDIS_CONNECTED
 } ngx_http_chat_redis_state_e;
+
+
+/* a Lua script run as EVALSHA; hiredis needs it again after NOSCRIPT */
+
+typedef struct ngx_http_chat_redis_script_s  ngx_http_chat_redis_script_t;
+
+struct ngx_http_chat_redis_script_s {
+    ngx_http_chat_redis_script_t *next;
+    uint32_t                      crc;
+    size_t                        len;
+    u_char                        sha[NGX_HTTP_CHAT_REDIS_SHA_LEN];
+    unsigned                      loaded:1;     /* SCRIPT LOAD was sent */
+    u_char                        text[1];
+};
 
 
 struct ngx_http_chat_redis_s {
@@ -37,6 +55,17 @@ struct ngx_http_chat_redis_s {
 
     ngx_event_t                   timeout_ev;   /* connect timeout, abort */
     ngx_event_t                   reconnect_ev;
+    ngx_event_t                   command_ev;   /* oldest reply overdue */
+
+    ngx_msec_t                    command_timeout;
+    size_t                        output_max;
+
+    /* commands sent or to be sent, oldest first, and their bytes */
+    ngx_queue_t                   pending;
+    size_t                        pending_size;
+
+    ngx_http_chat_redis_script_t *scripts;
+    ngx_uint_t                    nscripts;
 
     ngx_uint_t                    event_flags;
     ngx_uint_t                    failures;     /* since last connect */
@@ -54,13 +83,34 @@ struct ngx_http_chat_redis_s {
     unsigned                      connected_once:1;
     unsigned                      destroyed:1;
     unsigned                      in_destroy:1;
+    unsigned                      full:1;       /* overflow already logged */
 };
 
 
 typedef struct {
+    ngx_queue_t                   queue;        /* in rds->pending */
+    ngx_http_chat_redis_t        *rds;
     ngx_http_chat_redis_reply_pt  handler;
     void                         *data;
+    ngx_msec_t                    deadline;
+    size_t                        size;
+
+    /* EVALSHA: the script to load again and the command to send again */
+    ngx_http_chat_redis_script_t *script;
+    char                         *buf;
+    unsigned                      retried:1;
 } ngx_http_chat_redis_cmd_t;
+
+
+/* the head of a formatted command */
+
+typedef struct {
+    ngx_int_t                     argc;
+    u_char                       *start;        /* "$<len>" of the name */
+    ngx_str_t                     name;
+    ngx_str_t                     arg;          /* the second, if any */
+    u_char                       *rest;         /* after those */
+} ngx_http_chat_redis_head_t;
 
 
 static void ngx_http_chat_redis_connect(ngx_http_chat_redis_t *rds);
@@ -86,13 +136,28 @@ static void ngx_http_chat_redis_del_write(void *privdata);
 static void ngx_http_chat_redis_cleanup(void *privdata);
 static ngx_int_t ngx_http_chat_redis_check_name(ngx_http_chat_redis_t *rds,
     u_char *name, size_t len);
-static ngx_int_t ngx_http_chat_redis_check_formatted(
-    ngx_http_chat_redis_t *rds, char *buf, size_t len);
+static ngx_int_t ngx_http_chat_redis_send(ngx_http_chat_redis_t *rds,
+    ngx_http_chat_redis_reply_pt handler, void *data, char *buf, size_t len);
+static ngx_int_t ngx_http_chat_redis_queue(ngx_http_chat_redis_t *rds,
+    ngx_http_chat_redis_cmd_t *cmd, char *buf, size_t len);
+static u_char *ngx_http_chat_redis_parse_bulk(u_char *p, u_char *last,
+    ngx_str_t *arg);
+static ngx_int_t ngx_http_chat_redis_parse(ngx_http_chat_redis_t *rds,
+    u_char *buf, size_t len, ngx_http_chat_redis_head_t *head);
+static ngx_http_chat_redis_script_t *ngx_http_chat_redis_script(
+    ngx_http_chat_redis_t *rds, ngx_str_t *text);
+static ngx_int_t ngx_http_chat_redis_load(ngx_http_chat_redis_t *rds,
+    ngx_http_chat_redis_script_t *script);
+static void ngx_http_chat_redis_loaded(redisReply *reply, void *data);
 static ngx_http_chat_redis_cmd_t *ngx_http_chat_redis_cmd_alloc(
     ngx_http_chat_redis_t *rds, ngx_http_chat_redis_reply_pt handler,
-    void *data);
+    void *data, size_t size);
 static void ngx_http_chat_redis_reply(redisAsyncContext *ac, void *r,
     void *privdata);
+static ngx_int_t ngx_http_chat_redis_retry(ngx_http_chat_redis_t *rds,
+    ngx_http_chat_redis_cmd_t *cmd);
+static void ngx_http_chat_redis_command_handler(ngx_event_t *ev);
+static void ngx_http_chat_redis_free(ngx_http_chat_redis_t *rds);
 
 
 ngx_http_chat_redis_t *
@@ -143,6 +208,13 @@ ngx_http_chat_redis_create(ngx_cycle_t *cycle, ngx_str_t *host,
     rds->reconnect_ev.log = rds->log;
     rds->reconnect_ev.cancelable = 1;
 
+    rds->command_ev.handler = ngx_http_chat_redis_command_handler;
+    rds->command_ev.data = rds;
+    rds->command_ev.log = rds->log;
+    rds->command_ev.cancelable = 1;
+
+    ngx_queue_init(&rds->pending);
+
     ngx_http_chat_redis_connect(rds);
 
     return rds;
@@ -169,10 +241,14 @@ ngx_http_chat_redis_destroy(ngx_http_chat_redis_t *rds)
         ngx_del_timer(&rds->reconnect_ev);
     }
 
+    if (rds->command_ev.timer_set) {
+        ngx_del_timer(&rds->command_ev);
+    }
+
     ac = rds->ac;
 
     if (ac == NULL) {
-        ngx_free(rds);
+        ngx_http_chat_redis_free(rds);
         return;
     }
 
@@ -185,7 +261,7 @@ ngx_http_chat_redis_destroy(ngx_http_chat_redis_t *rds)
     rds->in_destroy = 0;
 
     if (rds->ac == NULL) {
-        ngx_free(rds);
+        ngx_http_chat_redis_free(rds);
     }
 
     /*
@@ -209,16 +285,14 @@ ngx_int_t
 ngx_http_chat_redis_command(ngx_http_chat_redis_t *rds,
     ngx_http_chat_redis_reply_pt handler, void *data, const char *fmt, ...)
 {
-    int                         len, rc;
-    char                       *buf;
-    va_list                     args;
-    ngx_http_chat_redis_cmd_t  *cmd;
+    int         len;
+    char       *buf;
+    va_list     args;
+    ngx_int_t   rc;
 
     if (!ngx_http_chat_redis_is_connected(rds)) {
         return NGX_DECLINED;
     }
-
-    /* formatted first to be able to reject commands with many replies */
 
     va_start(args, fmt);
     len = redisvFormatCommand(&buf, fmt, args);
@@ -230,32 +304,13 @@ ngx_http_chat_redis_command(ngx_http_chat_redis_t *rds,
         return NGX_ERROR;
     }
 
-    if (ngx_http_chat_redis_check_formatted(rds, buf, len) != NGX_OK) {
-        redisFreeCommand(buf);
-        return NGX_ERROR;
-    }
-
-    cmd = ngx_http_chat_redis_cmd_alloc(rds, handler, data);
-    if (cmd == NULL) {
-        redisFreeCommand(buf);
-        return NGX_ERROR;
-    }
-
-    rc = redisAsyncFormattedCommand(rds->ac, ngx_http_chat_redis_reply, cmd,
-                                    buf, len);
+    rc = ngx_http_chat_redis_send(rds, handler, data, buf, len);
     redisFreeCommand(buf);
 
-    if (rc != REDIS_OK) {
-        ngx_free(cmd);
-        ngx_log_error(NGX_LOG_ERR, rds->log, 0,
-                      "chat redis: cannot queue command \"%s\"", fmt);
-        return NGX_ERROR;
-    }
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, rds->log, 0,
+                   "chat redis: queued \"%s\" data:%p rc:%i", fmt, data, rc);
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, rds->log, 0,
-                   "chat redis: queued \"%s\" data:%p", fmt, data);
-
-    return NGX_OK;
+    return rc;
 }
 
 
@@ -264,8 +319,10 @@ ngx_http_chat_redis_command_argv(ngx_http_chat_redis_t *rds,
     ngx_http_chat_redis_reply_pt handler, void *data, int argc,
     const char **argv, const size_t *argvlen)
 {
-    size_t                      len;
-    ngx_http_chat_redis_cmd_t  *cmd;
+    int         len;
+    char       *buf;
+    size_t      n;
+    ngx_int_t   rc;
 
     if (!ngx_http_chat_redis_is_connected(rds)) {
         return NGX_DECLINED;
@@ -277,32 +334,164 @@ ngx_http_chat_redis_command_argv(ngx_http_chat_redis_t *rds,
         return NGX_ERROR;
     }
 
-    len = argvlen ? argvlen[0] : ngx_strlen(argv[0]);
+    n = argvlen ? argvlen[0] : ngx_strlen(argv[0]);
 
-    if (ngx_http_chat_redis_check_name(rds, (u_char *) argv[0], len)
+    len = redisFormatCommandArgv(&buf, argc, argv, argvlen);
+
+    if (len < 0) {
+        ngx_log_error(NGX_LOG_ERR, rds->log, 0,
+                      "chat redis: cannot format command \"%*s\"",
+                      n, argv[0]);
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_chat_redis_send(rds, handler, data, buf, len);
+    redisFreeCommand(buf);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, rds->log, 0,
+                   "chat redis: queued \"%*s\" data:%p rc:%i",
+                   n, argv[0], data, rc);
+
+    return rc;
+}
+
+
+void
+ngx_http_chat_redis_set_limits(ngx_http_chat_redis_t *rds,
+    ngx_msec_t command_timeout, size_t output_max)
+{
+    rds->command_timeout = command_timeout;
+    rds->output_max = output_max;
+}
+
+
+/*
+ * A formatted command "*<argc>\r\n$<len>\r\n<name>\r\n...": checked,
+ * bounded, EVAL turned into EVALSHA, queued.  NGX_DECLINED when the
+ * commands waiting for a reply already hold output_max bytes.
+ */
+
+static ngx_int_t
+ngx_http_chat_redis_send(ngx_http_chat_redis_t *rds,
+    ngx_http_chat_redis_reply_pt handler, void *data, char *buf, size_t len)
+{
+    u_char                        *p;
+    size_t                         size;
+    ngx_int_t                      rc;
+    ngx_http_chat_redis_head_t     head;
+    ngx_http_chat_redis_cmd_t     *cmd;
+    ngx_http_chat_redis_script_t  *script;
+
+    static u_char  evalsha[] = "$7\r\nEVALSHA\r\n$40\r\n";
+
+    if (ngx_http_chat_redis_parse(rds, (u_char *) buf, len, &head)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    cmd = ngx_http_chat_redis_cmd_alloc(rds, handler, data);
-    if (cmd == NULL) {
+    if (ngx_http_chat_redis_check_name(rds, head.name.data, head.name.len)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    if (redisAsyncCommandArgv(rds->ac, ngx_http_chat_redis_reply, cmd,
-                              argc, argv, argvlen)
-        != REDIS_OK)
+    if (rds->output_max && rds->pending_size >= rds->output_max) {
+
+        if (!rds->full) {
+            ngx_log_error(NGX_LOG_ERR, rds->log, 0,
+                          "chat redis: %uz bytes of commands to %s:%d wait "
+                          "for a reply, not less than "
+                          "chat_redis_output_buffer %uz: failing new "
+                          "commands", rds->pending_size, rds->host,
+                          rds->port, rds->output_max);
+            rds->full = 1;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    script = NULL;
+
+    if (head.argc >= 3
+        && head.name.len == 4
+        && ngx_strncasecmp(head.name.data, (u_char *) "EVAL", 4) == 0)
     {
+        script = ngx_http_chat_redis_script(rds, &head.arg);
+
+        if (script != NULL && !script->loaded
+            && ngx_http_chat_redis_load(rds, script) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (script == NULL) {
+        cmd = ngx_http_chat_redis_cmd_alloc(rds, handler, data, 0);
+        if (cmd == NULL) {
+            return NGX_ERROR;
+        }
+
+        rc = ngx_http_chat_redis_queue(rds, cmd, buf, len);
+
+    } else {
+
+        /* "*<argc>\r\n" as it was, EVALSHA <sha>, the keys and args */
+
+        size = (head.start - (u_char *) buf) + sizeof(evalsha) - 1
+               + NGX_HTTP_CHAT_REDIS_SHA_LEN + 2
+               + ((u_char *) buf + len - head.rest);
+
+        cmd = ngx_http_chat_redis_cmd_alloc(rds, handler, data, size);
+        if (cmd == NULL) {
+            return NGX_ERROR;
+        }
+
+        cmd->script = script;
+
+        p = ngx_cpymem(cmd->buf, buf, head.start - (u_char *) buf);
+        p = ngx_cpymem(p, evalsha, sizeof(evalsha) - 1);
+        p = ngx_cpymem(p, script->sha, NGX_HTTP_CHAT_REDIS_SHA_LEN);
+        *p++ = CR; *p++ = LF;
+        ngx_memcpy(p, head.rest, (u_char *) buf + len - head.rest);
+
+        rc = ngx_http_chat_redis_queue(rds, cmd, cmd->buf, size);
+    }
+
+    if (rc != NGX_OK) {
         ngx_free(cmd);
         ngx_log_error(NGX_LOG_ERR, rds->log, 0,
-                      "chat redis: cannot queue command \"%*s\"",
-                      len, argv[0]);
+                      "chat redis: cannot queue command \"%V\"",
+                      &head.name);
         return NGX_ERROR;
     }
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, rds->log, 0,
-                   "chat redis: queued \"%*s\" data:%p", len, argv[0], data);
+    return NGX_OK;
+}
+
+
+/* on the wire, hiredis owns the copy; cmd is in the pending queue */
+
+static ngx_int_t
+ngx_http_chat_redis_queue(ngx_http_chat_redis_t *rds,
+    ngx_http_chat_redis_cmd_t *cmd, char *buf, size_t len)
+{
+    if (redisAsyncFormattedCommand(rds->ac, ngx_http_chat_redis_reply, cmd,
+                                   buf, len)
+        != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cmd->size = len;
+    cmd->deadline = ngx_current_msec + rds->command_timeout;
+
+    ngx_queue_insert_tail(&rds->pending, &cmd->queue);
+    rds->pending_size += len;
+
+    if (rds->command_timeout && !rds->command_ev.timer_set) {
+        ngx_add_timer(&rds->command_ev, rds->command_timeout);
+    }
 
     return NGX_OK;
 }
@@ -766,6 +955,15 @@ ngx_http_chat_redis_cleanup(void *privdata)
         ngx_del_timer(&rds->timeout_ev);
     }
 
+    /* hiredis ran every pending callback before this hook */
+
+    if (rds->command_ev.timer_set) {
+        ngx_del_timer(&rds->command_ev);
+    }
+
+    rds->pending_size = 0;
+    rds->full = 0;
+
     state = rds->state;
 
     rds->ac = NULL;
@@ -773,7 +971,7 @@ ngx_http_chat_redis_cleanup(void *privdata)
 
     if (rds->destroyed) {
         if (!rds->in_destroy) {
-            ngx_free(rds);
+            ngx_http_chat_redis_free(rds);
         }
 
         return;
@@ -851,36 +1049,82 @@ ngx_http_chat_redis_check_name(ngx_http_chat_redis_t *rds, u_char *name,
 }
 
 
-static ngx_int_t
-ngx_http_chat_redis_check_formatted(ngx_http_chat_redis_t *rds, char *buf,
-    size_t len)
+/* one "$<len>\r\n<bytes>\r\n" of a formatted command */
+
+static u_char *
+ngx_http_chat_redis_parse_bulk(u_char *p, u_char *last, ngx_str_t *arg)
 {
-    u_char     *p, *name, *last;
+    u_char     *eol;
     ngx_int_t   n;
 
-    /* "*<argc>\r\n$<len>\r\n<name>\r\n..."; hiredis asserts on no args */
+    if (p == last || *p != '$') {
+        return NULL;
+    }
 
-    p = (u_char *) buf;
-    last = p + len;
+    eol = ngx_strlchr(p, last, CR);
+    if (eol == NULL || last - eol < 2) {
+        return NULL;
+    }
 
-    p = ngx_strlchr(p, last, '$');
+    n = ngx_atoi(p + 1, eol - p - 1);
+    p = eol + 2;
+
+    if (n == NGX_ERROR || n + 2 > last - p) {
+        return NULL;
+    }
+
+    arg->data = p;
+    arg->len = n;
+
+    return p + n + 2;
+}
+
+
+static ngx_int_t
+ngx_http_chat_redis_parse(ngx_http_chat_redis_t *rds, u_char *buf,
+    size_t len, ngx_http_chat_redis_head_t *head)
+{
+    u_char  *p, *eol, *last;
+
+    /* hiredis asserts on a command without arguments */
+
+    p = buf;
+    last = buf + len;
+
+    if (p == last || *p != '*') {
+        goto invalid;
+    }
+
+    eol = ngx_strlchr(p, last, CR);
+    if (eol == NULL || last - eol < 2) {
+        goto invalid;
+    }
+
+    head->argc = ngx_atoi(p + 1, eol - p - 1);
+    if (head->argc == NGX_ERROR || head->argc < 1) {
+        goto invalid;
+    }
+
+    head->start = eol + 2;
+
+    p = ngx_http_chat_redis_parse_bulk(head->start, last, &head->name);
     if (p == NULL) {
         goto invalid;
     }
 
-    name = ngx_strlchr(p, last, '\r');
-    if (name == NULL || last - name < 2) {
-        goto invalid;
+    head->rest = p;
+    ngx_str_null(&head->arg);
+
+    if (head->argc >= 2) {
+        p = ngx_http_chat_redis_parse_bulk(p, last, &head->arg);
+        if (p == NULL) {
+            goto invalid;
+        }
+
+        head->rest = p;
     }
 
-    n = ngx_atoi(p + 1, name - p - 1);
-    name += 2;
-
-    if (n == NGX_ERROR || n > last - name) {
-        goto invalid;
-    }
-
-    return ngx_http_chat_redis_check_name(rds, name, n);
+    return NGX_OK;
 
 invalid:
 
@@ -891,21 +1135,150 @@ invalid:
 }
 
 
+/*
+ * The script's entry, its SHA1 computed once per worker; NULL (run it as
+ * EVAL) when out of memory or when there are too many distinct scripts,
+ * which would mean that a caller builds them from data.
+ */
+
+static ngx_http_chat_redis_script_t *
+ngx_http_chat_redis_script(ngx_http_chat_redis_t *rds, ngx_str_t *text)
+{
+    u_char                         md[EVP_MAX_MD_SIZE];
+    uint32_t                       crc;
+    unsigned int                   mdlen;
+    ngx_http_chat_redis_script_t  *s;
+
+    crc = ngx_crc32_long(text->data, text->len);
+
+    for (s = rds->scripts; s; s = s->next) {
+        if (s->crc == crc && s->len == text->len
+            && ngx_memcmp(s->text, text->data, text->len) == 0)
+        {
+            return s;
+        }
+    }
+
+    if (rds->nscripts >= NGX_HTTP_CHAT_REDIS_SCRIPTS_MAX) {
+        return NULL;
+    }
+
+    s = ngx_alloc(offsetof(ngx_http_chat_redis_script_t, text) + text->len,
+                  rds->log);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    if (EVP_Digest(text->data, text->len, md, &mdlen, EVP_sha1(), NULL) != 1
+        || mdlen * 2 != NGX_HTTP_CHAT_REDIS_SHA_LEN)
+    {
+        ngx_log_error(NGX_LOG_ALERT, rds->log, 0,
+                      "chat redis: EVP_Digest(SHA1) failed");
+        ngx_free(s);
+        return NULL;
+    }
+
+    ngx_hex_dump(s->sha, md, mdlen);
+    s->crc = crc;
+    s->len = text->len;
+    s->loaded = 0;
+    ngx_memcpy(s->text, text->data, text->len);
+
+    s->next = rds->scripts;
+    rds->scripts = s;
+    rds->nscripts++;
+
+    return s;
+}
+
+
+/* SCRIPT LOAD, queued before the EVALSHA that needs it */
+
+static ngx_int_t
+ngx_http_chat_redis_load(ngx_http_chat_redis_t *rds,
+    ngx_http_chat_redis_script_t *script)
+{
+    int                         len;
+    char                       *buf;
+    size_t                      argvlen[3];
+    ngx_int_t                   rc;
+    const char                 *argv[3];
+    ngx_http_chat_redis_cmd_t  *cmd;
+
+    argv[0] = "SCRIPT";
+    argvlen[0] = 6;
+    argv[1] = "LOAD";
+    argvlen[1] = 4;
+    argv[2] = (const char *) script->text;
+    argvlen[2] = script->len;
+
+    len = redisFormatCommandArgv(&buf, 3, argv, argvlen);
+    if (len < 0) {
+        return NGX_ERROR;
+    }
+
+    cmd = ngx_http_chat_redis_cmd_alloc(rds, ngx_http_chat_redis_loaded,
+                                        script, 0);
+    if (cmd == NULL) {
+        redisFreeCommand(buf);
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_chat_redis_queue(rds, cmd, buf, len);
+    redisFreeCommand(buf);
+
+    if (rc != NGX_OK) {
+        ngx_free(cmd);
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, rds->log, 0,
+                   "chat redis: SCRIPT LOAD %*s",
+                   (size_t) NGX_HTTP_CHAT_REDIS_SHA_LEN, script->sha);
+
+    script->loaded = 1;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_chat_redis_loaded(redisReply *reply, void *data)
+{
+    ngx_http_chat_redis_script_t  *script = data;
+
+    /* the EVALSHA after it fails with NOSCRIPT, and says so to its caller */
+
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "chat redis: SCRIPT LOAD %*s failed: %s",
+                      (size_t) NGX_HTTP_CHAT_REDIS_SHA_LEN, script->sha,
+                      reply->str);
+    }
+}
+
+
 static ngx_http_chat_redis_cmd_t *
 ngx_http_chat_redis_cmd_alloc(ngx_http_chat_redis_t *rds,
-    ngx_http_chat_redis_reply_pt handler, void *data)
+    ngx_http_chat_redis_reply_pt handler, void *data, size_t size)
 {
     ngx_http_chat_redis_cmd_t  *cmd;
 
     /* heap, not a pool: it must outlive any request until hiredis is done */
 
-    cmd = ngx_alloc(sizeof(ngx_http_chat_redis_cmd_t), rds->log);
+    cmd = ngx_alloc(sizeof(ngx_http_chat_redis_cmd_t) + size, rds->log);
     if (cmd == NULL) {
         return NULL;
     }
 
+    cmd->rds = rds;
     cmd->handler = handler;
     cmd->data = data;
+    cmd->deadline = 0;
+    cmd->size = 0;
+    cmd->script = NULL;
+    cmd->buf = size ? (char *) (cmd + 1) : NULL;
+    cmd->retried = 0;
 
     return cmd;
 }
@@ -916,11 +1289,33 @@ ngx_http_chat_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     void                          *data;
     redisReply                    *reply;
+    ngx_http_chat_redis_t         *rds;
     ngx_http_chat_redis_cmd_t     *cmd;
     ngx_http_chat_redis_reply_pt   handler;
 
     cmd = privdata;
     reply = r;
+    rds = cmd->rds;
+
+    ngx_queue_remove(&cmd->queue);
+    rds->pending_size -= cmd->size;
+
+    if (rds->full && rds->pending_size < rds->output_max / 2) {
+        rds->full = 0;
+    }
+
+    /* after SCRIPT FLUSH or a Redis restart: load it again, retry once */
+
+    if (reply != NULL
+        && reply->type == REDIS_REPLY_ERROR
+        && cmd->script != NULL
+        && !cmd->retried
+        && reply->len >= 8
+        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0
+        && ngx_http_chat_redis_retry(rds, cmd) == NGX_OK)
+    {
+        return;
+    }
 
     handler = cmd->handler;
     data = cmd->data;
@@ -934,4 +1329,88 @@ ngx_http_chat_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     if (handler) {
         handler(reply, data);
     }
+}
+
+
+static ngx_int_t
+ngx_http_chat_redis_retry(ngx_http_chat_redis_t *rds,
+    ngx_http_chat_redis_cmd_t *cmd)
+{
+    cmd->retried = 1;
+
+    ngx_log_error(NGX_LOG_NOTICE, rds->log, 0,
+                  "chat redis: script %*s is not in the script cache of "
+                  "%s:%d, loading it again",
+                  (size_t) NGX_HTTP_CHAT_REDIS_SHA_LEN, cmd->script->sha,
+                  rds->host, rds->port);
+
+    if (ngx_http_chat_redis_load(rds, cmd->script) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the same EVALSHA, after the SCRIPT LOAD on the same connection */
+
+    return ngx_http_chat_redis_queue(rds, cmd, cmd->buf, cmd->size);
+}
+
+
+/*
+ * Replies come in order, so the oldest command waiting is the first in
+ * the queue.  When it is overdue the connection is dropped: hiredis then
+ * completes every pending command with a NULL reply, once, and a late
+ * reply cannot come on a connection that is gone.  The subscriber
+ * connection has no command timeout: it may be idle forever.
+ */
+
+static void
+ngx_http_chat_redis_command_handler(ngx_event_t *ev)
+{
+    ngx_msec_int_t              left;
+    ngx_http_chat_redis_t      *rds;
+    ngx_http_chat_redis_cmd_t  *cmd;
+
+    rds = ev->data;
+
+    if (rds->ac == NULL || ngx_queue_empty(&rds->pending)) {
+        return;
+    }
+
+    cmd = ngx_queue_data(ngx_queue_head(&rds->pending),
+                         ngx_http_chat_redis_cmd_t, queue);
+
+    left = (ngx_msec_int_t) (cmd->deadline - ngx_current_msec);
+
+    if (left > 0) {
+        ngx_add_timer(ev, (ngx_msec_t) left);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, rds->log, 0,
+                  "chat redis: no reply from %s:%d in %Mms "
+                  "(chat_redis_command_timeout), dropping the connection "
+                  "and failing %uz bytes of commands",
+                  rds->host, rds->port, rds->command_timeout,
+                  rds->pending_size);
+
+    if (rds->reason == NULL) {
+        rds->reason = "command timed out";
+    }
+
+    /* not inside hiredis here, so the context is freed right away */
+
+    redisAsyncFree(rds->ac);
+}
+
+
+static void
+ngx_http_chat_redis_free(ngx_http_chat_redis_t *rds)
+{
+    ngx_http_chat_redis_script_t  *s, *next;
+
+    for (s = rds->scripts; s; s = next) {
+        next = s->next;
+        ngx_free(s);
+    }
+
+    ngx_free(rds);
 }

@@ -32,8 +32,13 @@ typedef struct ngx_http_chat_redis_s  ngx_http_chat_redis_t;
  * Called exactly once per command that was accepted (NGX_OK): with the
  * reply, REDIS_REPLY_ERROR replies included, or with reply == NULL when the
  * connection was lost or the object destroyed (also from exit_process)
- * before the reply arrived.  There is no per-command timeout.  The reply is
+ * before the reply arrived, the command timeout included.  The reply is
  * freed by hiredis after the callback returns.  The handler may be NULL.
+ *
+ * EVAL of a script runs as EVALSHA: a worker computes the SHA1 of each
+ * distinct script once and sends SCRIPT LOAD before its first use; a
+ * NOSCRIPT reply (SCRIPT FLUSH, a restarted Redis) loads it again and
+ * sends the command again, once, before the handler sees a reply.
  */
 typedef void (*ngx_http_chat_redis_reply_pt)(redisReply *reply, void *data);
 
@@ -42,11 +47,23 @@ ngx_http_chat_redis_t *ngx_http_chat_redis_create(ngx_cycle_t *cycle,
     ngx_str_t *host, in_port_t port, ngx_msec_t connect_timeout,
     ngx_msec_t backoff_max);
 void ngx_http_chat_redis_destroy(ngx_http_chat_redis_t *rds);
+
+/*
+ * Bounds of a command connection (not of a subscriber, which may be idle
+ * for ever): when the oldest command has waited command_timeout for its
+ * reply the connection is dropped, which completes every pending command
+ * with NULL, and it reconnects with the backoff; while the commands
+ * waiting for a reply hold output_max bytes or more, new commands are
+ * refused with NGX_DECLINED.  0 turns either off (the default).
+ */
+void ngx_http_chat_redis_set_limits(ngx_http_chat_redis_t *rds,
+    ngx_msec_t command_timeout, size_t output_max);
 ngx_uint_t ngx_http_chat_redis_is_connected(ngx_http_chat_redis_t *rds);
 
 /*
  * NGX_OK: queued, the handler will be called.  NGX_DECLINED: not connected
- * right now, the handler is NOT called.  NGX_ERROR: bad command or no
+ * right now, or too many bytes of commands wait for replies (see
+ * set_limits), the handler is NOT called.  NGX_ERROR: bad command or no
  * memory, the handler is NOT called.  Commands with more or fewer than one
  * reply ([PS]SUBSCRIBE, [PS]UNSUBSCRIBE, MONITOR) are rejected.
  */
