@@ -71,6 +71,15 @@ for my $i (1 .. 20) {
 }
 $http->post("$base&sid=$_", { content => '42["typing_start",{"chatId":"'
                                           . $chat . '"}]' }) for @sids;
+# events whose acks are owed over polling when Redis goes
+my $n = 0;
+for my $sid (@sids) {
+    $http->post("$base&sid=$sid", { content => join "\x1e", map {
+        $n++;
+        '42' . $n . '["send_message",{"chatId":"' . $chat
+        . '","tempId":"rp-' . $n . '","type":"text","content":"x"}]'
+    } 1 .. 5 });
+}
 $main::Redis->stop;
 # while it is away: polls, posts, heartbeats and sends all fail somewhere
 for my $round (1 .. 4) {
