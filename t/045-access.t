@@ -305,3 +305,45 @@ chat redis: lost connection
 --- no_error_log
 [alert]
 [emerg]
+
+
+
+=== TEST 6: a member removed while the pub/sub message was lost stops receiving once the subscriber is back
+--- init
+ChatChats::setup();
+my @r;
+my $g = ChatChats::api(alice => POST => "/api/chats/group",
+    { name => "lossy", memberIds => [ $ChatChats::Id{bob}, $ChatChats::Id{carol} ] })
+    ->{chat}{id};
+my $b = ChatRT::connect("bob");
+my $c = ChatRT::connect("carol");
+# channels forbidden: the subscriber is cut off and every PUBLISH refused
+push @r, "acl:" . main::redis("ACL", "SETUSER", "default", "resetchannels");
+ChatChats::api(alice => DELETE => "/api/chats/$g/members/$ChatChats::Id{bob}");
+main::redis("ACL", "SETUSER", "default", "allchannels");
+# the subscriber may have come back meanwhile, with its SUBSCRIBEs refused
+main::redis("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+my $e = ChatRT::wait_for($b, "resync", 5);
+push @r, "bob:" . ($e ? $e->{data}{reason} : "none");
+$e = ChatRT::wait_for($c, "resync", 5);
+push @r, "carol:" . ($e ? $e->{data}{reason} : "none");
+Time::HiRes::sleep(1);
+ChatChats::api(alice => POST => "/api/messages",
+    { chatId => $g, tempId => "t6-1", type => "text", content => "without bob" });
+push @r, "carol-got:" . join ",", map { $_->{data}{message}{content} }
+    grep { $_->{event} eq "new_message" } ChatRT::drain($c, 1);
+push @r, "bob-got:" . join ",", map { $_->{data}{message}{content} }
+    grep { $_->{event} eq "new_message" } ChatRT::drain($b, 1);
+$main::Got = join "\n", @r;
+--- response_body
+acl:+OK
+bob:reconnected
+carol:reconnected
+carol-got:without bob
+bob-got:
+--- error_log
+chat redis: lost connection
+--- no_error_log
+[alert]
+[emerg]
+--- timeout: 20

@@ -381,8 +381,13 @@ ngx_http_chat_rt_access_reconnected(void)
             continue;
         }
 
-        (void) ngx_http_chat_rt_access_check(s, ngx_http_chat_rt_rechecked,
-                                             NULL);
+        if (ngx_http_chat_rt_access_check(s, ngx_http_chat_rt_rechecked,
+                                          NULL)
+            != NGX_OK)
+        {
+            /* the command connection is not back yet: the chats still */
+            ngx_http_chat_rt_rechecked(s, NULL, NGX_ERROR);
+        }
     }
 
     for (i = 0; i < held.nelts; i++) {
@@ -415,9 +420,7 @@ ngx_http_chat_rt_rechecked(ngx_http_chat_rt_session_t *s, void *data,
         return;
     }
 
-    if (rc != NGX_OK) {
-        return;     /* Redis away again: the token's end still holds */
-    }
+    /* NGX_ERROR: not known now; the token's end still holds */
 
     /* the chats it is a member of now: removals and additions missed */
     ngx_str_set(&uri, "/api/chats/ids");
