@@ -347,3 +347,43 @@ chat redis: lost connection
 [alert]
 [emerg]
 --- timeout: 20
+
+
+
+=== TEST 7: a presence subscription made before a block or a privacy change follows it
+--- init
+ChatChats::setup();
+my @r;
+my $ivan = main::user("ivan", 8)->{user}{id};
+my $c = ChatRT::connect("carol");
+my $b = ChatRT::connect("bob");
+for my $w ([carol => $c], [bob => $b]) {
+    ChatRT::send_event($w->[1], "subscribe_presence", { userId => $ivan }, 1);
+    my $ack = ChatRT::wait_for($w->[1], "ack", 3, 1);
+    push @r, "$w->[0]-sub:" . (exists $ack->{data}{user}{online} ? "shown" : "hidden");
+}
+my $i = ChatRT::connect("ivan");
+for my $w ([carol => $c], [bob => $b]) {
+    my $e = ChatRT::wait_for($w->[1], "user_online", 3);
+    push @r, "$w->[0]:" . ($e ? $e->{event} : "none");
+}
+ChatChats::api(ivan => POST => "/api/users/$ChatChats::Id{carol}/block", {});
+ChatChats::api(ivan => PUT => "/api/users/profile",
+               { privacy => { lastSeen => "nobody" } });
+close $i;
+my ($off) = grep { $_->{event} eq "user_offline" } ChatRT::drain($b, 1.5);
+push @r, "bob:" . ($off ? "user_offline:" . (exists $off->{data}{lastSeen} ? "lastSeen" : "no-lastSeen") : "none");
+push @r, "carol-blocked:" . scalar(grep { $_->{event} =~ /^user_/ } ChatRT::drain($c, 0.5));
+ChatChats::api(ivan => PUT => "/api/users/profile",
+               { privacy => { online => "nobody" } });
+$i = ChatRT::connect("ivan");
+push @r, "bob-hidden:" . scalar(grep { $_->{event} =~ /^user_/ } ChatRT::drain($b, 1.5));
+$main::Got = join "\n", @r;
+--- response_body
+carol-sub:shown
+bob-sub:shown
+carol:user_online
+bob:user_online
+bob:user_offline:no-lastSeen
+carol-blocked:0
+bob-hidden:0

@@ -174,6 +174,8 @@ void ngx_http_chat_rt_access_reconnected(void);
 
 /* ngx_http_chat_rt_presence.c */
 void ngx_http_chat_rt_presence(u_char *user, ngx_uint_t online);
+void ngx_http_chat_rt_presence_deliver(ngx_http_chat_rt_session_t *s,
+    u_char *json, size_t len);
 
 /* ngx_http_chat_rt_notify.c: what a route changed, to the sockets */
 void ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,

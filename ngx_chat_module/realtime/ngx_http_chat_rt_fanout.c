@@ -60,6 +60,8 @@ static void ngx_http_chat_rt_resubscribe(ngx_rbtree_node_t *node,
 static void ngx_http_chat_rt_message(redisReply *reply, void *data);
 static void ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch,
     u_char *msg, size_t len);
+static void ngx_http_chat_rt_deliver_presence(ngx_http_chat_rt_channel_t *ch,
+    u_char *msg, size_t len);
 static void ngx_http_chat_rt_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_int_t ngx_http_chat_rt_collect(ngx_rbtree_node_t *node,
@@ -616,6 +618,11 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
     ngx_http_chat_ws_buf_t      *buf, *sio_buf, *b;
     ngx_http_chat_rt_session_t  *s;
 
+    if (ngx_strncmp(ch->name, "pres:", 5) == 0) {
+        ngx_http_chat_rt_deliver_presence(ch, msg, len);
+        return;
+    }
+
     origin = msg + 1;
     sio_buf = NULL;
     chat = msg + 1 + NGX_HTTP_CHAT_RT_ID_LEN;
@@ -711,6 +718,47 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
     if (sio_buf) {
         ngx_http_chat_ws_buf_release(sio_buf);
     }
+    ngx_http_chat_rt_release(ch);
+}
+
+
+/*
+ * A presence event: each subscriber is let in again, as it is now (a
+ * block or a privacy setting made after the subscription counts).
+ */
+static void
+ngx_http_chat_rt_deliver_presence(ngx_http_chat_rt_channel_t *ch,
+    u_char *msg, size_t len)
+{
+    ngx_uint_t                   prev;
+    ngx_queue_t                 *q, *next;
+    ngx_http_chat_ws_t          *ws;
+    ngx_http_chat_rt_link_t     *link;
+    ngx_http_chat_rt_session_t  *s;
+
+    ch->count++;
+
+    for (q = ngx_queue_head(&ch->links);
+         q != ngx_queue_sentinel(&ch->links);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        link = ngx_queue_data(q, ngx_http_chat_rt_link_t, in_channel);
+        s = link->session;
+
+        if (s == NULL) {
+            continue;
+        }
+
+        ws = s->ws;
+        prev = ngx_http_chat_ws_hold(ws);
+
+        ngx_http_chat_rt_presence_deliver(s, msg + NGX_HTTP_CHAT_RT_HEADER,
+                                          len - NGX_HTTP_CHAT_RT_HEADER);
+
+        ngx_http_chat_ws_unhold(ws, prev);
+    }
+
     ngx_http_chat_rt_release(ch);
 }
 
