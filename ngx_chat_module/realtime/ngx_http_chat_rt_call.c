@@ -57,7 +57,13 @@ ngx_http_chat_rt_call(ngx_http_chat_rt_session_t *s, ngx_uint_t method,
     c->log = log;
     c->log_error = NGX_ERROR_INFO;
     c->data = r;
-    c->addr_text = s->addr_text;
+    c->addr_text.data = ngx_pnalloc(pool, s->addr_text.len);
+    if (c->addr_text.data == NULL) {
+        goto failed;
+    }
+
+    ngx_memcpy(c->addr_text.data, s->addr_text.data, s->addr_text.len);
+    c->addr_text.len = s->addr_text.len;
     c->number = s->ws->connection->number;
 
     c->read = ngx_pcalloc(pool, sizeof(ngx_event_t));
@@ -171,9 +177,20 @@ ngx_http_chat_rt_call(ngx_http_chat_rt_session_t *s, ngx_uint_t method,
     cln->data = ctx->body;
 
     if (s->authenticated) {
-        ctx->user_id.data = s->user;
+        /* copies: the session may go while the route runs */
+        ctx->user_id.data = ngx_pnalloc(pool, NGX_HTTP_CHAT_RT_ID_LEN
+                                              + s->session_id.len);
+        if (ctx->user_id.data == NULL) {
+            goto failed;
+        }
+
+        ngx_memcpy(ctx->user_id.data, s->user, NGX_HTTP_CHAT_RT_ID_LEN);
         ctx->user_id.len = NGX_HTTP_CHAT_RT_ID_LEN;
-        ctx->session_id = s->session_id;
+
+        ctx->session_id.data = ctx->user_id.data + NGX_HTTP_CHAT_RT_ID_LEN;
+        ctx->session_id.len = s->session_id.len;
+        ngx_memcpy(ctx->session_id.data, s->session_id.data,
+                   s->session_id.len);
     }
 
     ngx_queue_insert_tail(&s->calls, &call->queue);
