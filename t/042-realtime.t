@@ -141,7 +141,7 @@ add_reaction:invalid_value
 leave_chat:invalid_value
 subscribe_presence:invalid_value
 send_message:not_found
-authenticate:already_authenticated
+authenticate:invalid_token
 close:1003
 
 

@@ -28,6 +28,9 @@ ngx_int_t ngx_http_chat_complete_profile(ngx_http_request_t *r);
 ngx_int_t ngx_http_chat_authenticate(ngx_http_request_t *r,
     ngx_int_t (*next)(ngx_http_request_t *r));
 
+/* a session was revoked: its live sockets close (every revocation) */
+void ngx_http_chat_session_revoked(ngx_str_t *uid, ngx_str_t *sid);
+
 /* issues the token pair of a new session: the JSON auth reply, in ctx */
 ngx_int_t ngx_http_chat_session_tokens(ngx_http_request_t *r,
     ngx_str_t *uid, ngx_str_t *sid, ngx_str_t *refresh, json_t *reply);

@@ -80,8 +80,6 @@ static const char  ngx_http_chat_session_revoke[] =
     "return 1";
 
 
-static void ngx_http_chat_session_gone(ngx_http_request_t *r,
-    ngx_str_t *sid);
 static ngx_int_t ngx_http_chat_session_created(ngx_http_request_t *r,
     redisReply *reply);
 static ngx_int_t ngx_http_chat_session_rotated(ngx_http_request_t *r,
@@ -442,6 +440,7 @@ ngx_http_chat_session_rotated(ngx_http_request_t *r, redisReply *reply)
                       "chat: refresh token reused, session %V revoked",
                       &ss->sid);
 
+        ngx_http_chat_session_revoked(&ss->uid, &ss->sid);
         ngx_http_chat_session_revoke_later(&ss->uid, &ss->sid);
 
         return ngx_http_chat_send_error(r, NGX_HTTP_UNAUTHORIZED,
@@ -544,6 +543,9 @@ ngx_http_chat_session_logged_out(ngx_http_request_t *r, redisReply *reply)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
+    /* revoked in Redis: its sockets go now, whatever Mongo says */
+    ngx_http_chat_session_revoked(&ctx->user_id, &ctx->session_id);
+
     if (ngx_http_chat_user_arg(r, &arg, &ctx->session_id) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -558,17 +560,11 @@ static ngx_int_t
 ngx_http_chat_session_revoked_done(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t)
 {
-    ngx_http_chat_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
     if (t->rc == NGX_ERROR) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "chat: session revoke failed in mongo: %s",
                       t->error.message);
     }
-
-    ngx_http_chat_session_gone(r, &ctx->session_id);
 
     /* Redis already refuses the session: the logout holds either way */
     return ngx_http_chat_send_json(r, NGX_HTTP_OK,
@@ -797,6 +793,10 @@ ngx_http_chat_session_unlinked(ngx_http_request_t *r, redisReply *reply)
     /* remembered for the answer: Redis may have let an idle one expire */
     ctx->state = (void *) (uintptr_t) reply->integer;
 
+    if (reply->integer == 1) {
+        ngx_http_chat_session_revoked(&ctx->user_id, &ctx->params[0]);
+    }
+
     if (ngx_http_chat_user_arg(r, &arg, &ctx->params[0]) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -826,25 +826,33 @@ ngx_http_chat_session_deleted(ngx_http_request_t *r,
                                         "no such session");
     }
 
-    ngx_http_chat_session_gone(r, &ctx->params[0]);
-
     return ngx_http_chat_send_json(r, NGX_HTTP_OK,
                                    json_pack("{s:b}", "success", 1));
 }
 
 
-/* the sockets opened with a revoked session close (on every instance) */
-static void
-ngx_http_chat_session_gone(ngx_http_request_t *r, ngx_str_t *sid)
+/*
+ * Every path that revokes a session (logout, a device removed, a reused
+ * refresh token) ends here once Redis refuses the session: its sockets,
+ * on every instance, get "session_revoked" and close.  A socket that
+ * misses it (a lost pub/sub message) is caught when the subscriber
+ * reconnects or when its access token expires.
+ */
+void
+ngx_http_chat_session_revoked(ngx_str_t *uid, ngx_str_t *sid)
 {
-    json_t               *data;
-    ngx_http_chat_ctx_t  *ctx;
+    json_t  *data;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    if (uid->len != 24 || sid->len != 24) {
+        return;
+    }
 
     data = json_pack("{s:s%}", "sessionId", sid->data, sid->len);
+    if (data == NULL) {
+        return;
+    }
 
-    ngx_http_chat_rt_publish_as("user:", &ctx->user_id, 'r', &ctx->user_id,
-                                sid, "session_revoked", data);
+    ngx_http_chat_rt_publish_as("user:", uid, 'r', uid, sid,
+                                "session_revoked", data);
     json_decref(data);
 }

@@ -19,6 +19,19 @@ typedef struct ngx_http_chat_rt_link_s  ngx_http_chat_rt_link_t;
 typedef void (*ngx_http_chat_rt_wake_pt)(void *data, u_char *msg,
     size_t len);
 
+/* an access check's answer: NGX_OK live, NGX_DECLINED revoked, or
+ * NGX_ERROR (Redis away); s is NULL when the socket went meanwhile */
+typedef void (*ngx_http_chat_rt_checked_pt)(ngx_http_chat_rt_session_t *s,
+    void *data, ngx_int_t rc);
+
+
+/* what a socket knows of its access token */
+typedef struct {
+    u_char                       sub[NGX_HTTP_CHAT_RT_ID_LEN];
+    u_char                       sid[NGX_HTTP_CHAT_RT_ID_LEN];
+    time_t                       exp;
+} ngx_http_chat_rt_claims_t;
+
 
 /* a socket's typing, made at its first typing_start */
 typedef struct {
@@ -61,6 +74,9 @@ struct ngx_http_chat_rt_session_s {
     ngx_queue_t                  chats;       /* ngx_http_chat_rt_link_t */
 
     ngx_event_t                  auth_timer;
+    ngx_event_t                  expiry;      /* the token's end, grace */
+    time_t                       token_exp;   /* the access token's exp */
+    ngx_queue_t                  checks;      /* access checks running */
 
     ngx_msec_t                   typing_at;   /* the last typing event */
     ngx_http_chat_rt_typing_t   *typing;
@@ -74,6 +90,7 @@ struct ngx_http_chat_rt_session_s {
     unsigned                     draining:1;
     unsigned                     counted:1;   /* in the online counter */
     unsigned                     held:1;      /* events wait (an upgrade) */
+    unsigned                     expired:1;   /* told: token_expired */
 };
 
 
@@ -125,6 +142,9 @@ ngx_int_t ngx_http_chat_rt_publish_raw(const char *kind, u_char *id,
     u_char *msg, size_t len);
 ngx_uint_t ngx_http_chat_rt_in_chat(ngx_http_chat_rt_session_t *s,
     ngx_str_t *chat_id);
+ngx_int_t ngx_http_chat_rt_sessions(ngx_array_t *out);
+void ngx_http_chat_rt_keep_chats(ngx_http_chat_rt_session_t *s,
+    json_t *ids);
 
 /* ngx_http_chat_sio.c: Engine.IO v4 and Socket.IO v5 */
 extern ngx_http_chat_ws_app_t  ngx_http_chat_sio_app;
@@ -139,8 +159,23 @@ ngx_http_chat_ws_buf_t *ngx_http_chat_sio_frame(u_char *envelope,
 void ngx_http_chat_sio_relayed(ngx_http_chat_rt_session_t *s, u_char *msg,
     size_t len);
 
+/* ngx_http_chat_rt_access.c: what a socket may still do */
+void ngx_http_chat_rt_access_init(ngx_http_chat_rt_session_t *s);
+void ngx_http_chat_rt_access_free(ngx_http_chat_rt_session_t *s);
+ngx_int_t ngx_http_chat_rt_claims(ngx_http_chat_rt_session_t *s,
+    ngx_str_t *token, ngx_http_chat_rt_claims_t *claims,
+    const char **reason);
+void ngx_http_chat_rt_access_arm(ngx_http_chat_rt_session_t *s);
+ngx_int_t ngx_http_chat_rt_access_check(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_rt_checked_pt handler, void *data);
+void ngx_http_chat_rt_revoked(ngx_http_chat_rt_session_t *s,
+    ngx_uint_t code, const char *reason);
+void ngx_http_chat_rt_access_reconnected(void);
+
 /* ngx_http_chat_rt_presence.c */
 void ngx_http_chat_rt_presence(u_char *user, ngx_uint_t online);
+void ngx_http_chat_rt_presence_deliver(ngx_http_chat_rt_session_t *s,
+    u_char *json, size_t len);
 
 /* ngx_http_chat_rt_notify.c: what a route changed, to the sockets */
 void ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,

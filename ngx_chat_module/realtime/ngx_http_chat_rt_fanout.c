@@ -60,8 +60,12 @@ static void ngx_http_chat_rt_resubscribe(ngx_rbtree_node_t *node,
 static void ngx_http_chat_rt_message(redisReply *reply, void *data);
 static void ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch,
     u_char *msg, size_t len);
+static void ngx_http_chat_rt_deliver_presence(ngx_http_chat_rt_channel_t *ch,
+    u_char *msg, size_t len);
 static void ngx_http_chat_rt_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_int_t ngx_http_chat_rt_collect(ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel, ngx_array_t *out);
 
 
 static ngx_http_chat_redis_t  *ngx_http_chat_rt_sub;
@@ -109,13 +113,134 @@ ngx_http_chat_rt_exit_process(ngx_cycle_t *cycle)
 }
 
 
-/* after every (re)connect: the channels the sockets here need */
+/*
+ * After every (re)connect: the channels the sockets here need; then the
+ * sockets hear that what was published meanwhile was lost to them.
+ */
 static void
 ngx_http_chat_rt_subscribed(void *data)
 {
     if (ngx_http_chat_rt_channels.root != &ngx_http_chat_rt_sentinel) {
         ngx_http_chat_rt_resubscribe(ngx_http_chat_rt_channels.root,
                                      &ngx_http_chat_rt_sentinel);
+
+        ngx_http_chat_rt_access_reconnected();
+    }
+}
+
+
+/* the signed-in sessions here: each is on its user's channel, once */
+ngx_int_t
+ngx_http_chat_rt_sessions(ngx_array_t *out)
+{
+    if (ngx_http_chat_rt_channels.root == &ngx_http_chat_rt_sentinel) {
+        return NGX_OK;
+    }
+
+    return ngx_http_chat_rt_collect(ngx_http_chat_rt_channels.root,
+                                    &ngx_http_chat_rt_sentinel, out);
+}
+
+
+static ngx_int_t
+ngx_http_chat_rt_collect(ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel,
+    ngx_array_t *out)
+{
+    ngx_queue_t                  *q;
+    ngx_http_chat_rt_link_t      *link;
+    ngx_http_chat_rt_channel_t   *ch;
+    ngx_http_chat_rt_session_t  **sp;
+
+    if (node->left != sentinel
+        && ngx_http_chat_rt_collect(node->left, sentinel, out) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ch = (ngx_http_chat_rt_channel_t *) node;
+
+    if (ngx_strncmp(ch->name, "user:", 5) == 0) {
+        for (q = ngx_queue_head(&ch->links);
+             q != ngx_queue_sentinel(&ch->links);
+             q = ngx_queue_next(q))
+        {
+            link = ngx_queue_data(q, ngx_http_chat_rt_link_t, in_channel);
+
+            if (link->session == NULL || !link->session->authenticated) {
+                continue;
+            }
+
+            sp = ngx_array_push(out);
+            if (sp == NULL) {
+                return NGX_ERROR;
+            }
+
+            *sp = link->session;
+        }
+    }
+
+    if (node->right != sentinel) {
+        return ngx_http_chat_rt_collect(node->right, sentinel, out);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The chats a session's user is a member of, read again: it leaves the
+ * chat channels not among ids and joins those it missed.
+ */
+void
+ngx_http_chat_rt_keep_chats(ngx_http_chat_rt_session_t *s, json_t *ids)
+{
+    size_t                    i;
+    json_t                   *v;
+    ngx_str_t                 chat_id;
+    ngx_uint_t                found;
+    ngx_queue_t              *q, *next;
+    ngx_http_chat_rt_link_t  *link;
+
+    if (!json_is_array(ids)) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&s->chats);
+         q != ngx_queue_sentinel(&s->chats);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        link = ngx_queue_data(q, ngx_http_chat_rt_link_t, in_session);
+
+        if (ngx_strncmp(link->channel->name, "chat:", 5) != 0) {
+            continue;
+        }
+
+        found = 0;
+
+        json_array_foreach(ids, i, v) {
+            if (json_is_string(v)
+                && json_string_length(v) == NGX_HTTP_CHAT_RT_ID_LEN
+                && ngx_strncmp(json_string_value(v), link->channel->name + 5,
+                               NGX_HTTP_CHAT_RT_ID_LEN)
+                   == 0)
+            {
+                found = 1;
+                break;
+            }
+        }
+
+        if (!found) {
+            ngx_http_chat_rt_unlink(link);
+        }
+    }
+
+    json_array_foreach(ids, i, v) {
+        if (json_is_string(v)) {
+            chat_id.data = (u_char *) json_string_value(v);
+            chat_id.len = json_string_length(v);
+            (void) ngx_http_chat_rt_join_chat(s, &chat_id);
+        }
     }
 }
 
@@ -493,6 +618,11 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
     ngx_http_chat_ws_buf_t      *buf, *sio_buf, *b;
     ngx_http_chat_rt_session_t  *s;
 
+    if (ngx_strncmp(ch->name, "pres:", 5) == 0) {
+        ngx_http_chat_rt_deliver_presence(ch, msg, len);
+        return;
+    }
+
     origin = msg + 1;
     sio_buf = NULL;
     chat = msg + 1 + NGX_HTTP_CHAT_RT_ID_LEN;
@@ -566,8 +696,8 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
             }
 
             if (ngx_http_chat_ws_send_buf(s->ws, b) == NGX_OK) {
-                ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_POLICY,
-                                       "session revoked");
+                ngx_http_chat_rt_revoked(s, NGX_HTTP_CHAT_WS_POLICY,
+                                         "session revoked");
             }
 
             continue;
@@ -588,6 +718,40 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
     if (sio_buf) {
         ngx_http_chat_ws_buf_release(sio_buf);
     }
+    ngx_http_chat_rt_release(ch);
+}
+
+
+/*
+ * A presence event: each subscriber is let in again, as it is now (a
+ * block or a privacy setting made after the subscription counts).
+ */
+static void
+ngx_http_chat_rt_deliver_presence(ngx_http_chat_rt_channel_t *ch,
+    u_char *msg, size_t len)
+{
+    ngx_queue_t                 *q, *next;
+    ngx_http_chat_rt_link_t     *link;
+    ngx_http_chat_rt_session_t  *s;
+
+    ch->count++;
+
+    for (q = ngx_queue_head(&ch->links);
+         q != ngx_queue_sentinel(&ch->links);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        link = ngx_queue_data(q, ngx_http_chat_rt_link_t, in_channel);
+        s = link->session;
+
+        if (s == NULL) {
+            continue;
+        }
+
+        ngx_http_chat_rt_presence_deliver(s, msg + NGX_HTTP_CHAT_RT_HEADER,
+                                          len - NGX_HTTP_CHAT_RT_HEADER);
+    }
+
     ngx_http_chat_rt_release(ch);
 }
 

@@ -4,9 +4,10 @@
  * Presence: a user is online while any of their sockets, on any worker
  * of any instance, is authenticated.  A Redis counter per user finds the
  * first socket and the last one; those two moments are written to the
- * user's document (online, lastSeenAt) and published on "pres:<id>",
- * whose subscribers were let in by the user's privacy settings and
- * blocks (the same view GET /api/users/:id gives them).
+ * user's document (online, lastSeenAt) and published on "pres:<id>".
+ * Each event reaches a subscriber only as the user's privacy settings
+ * and blocks let that subscriber see it at that moment (the view
+ * GET /api/users/:id gives them, read again for the event).
  */
 
 
@@ -28,6 +29,8 @@ static void ngx_http_chat_rt_presence_counted(redisReply *reply, void *data);
 static void ngx_http_chat_rt_presence_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 static void ngx_http_chat_rt_presence_stored(ngx_http_chat_mongo_task_t *t);
+static void ngx_http_chat_rt_presence_seen(ngx_http_chat_rt_session_t *s,
+    void *data, ngx_uint_t status, json_t *answer);
 
 
 /* a socket of the user authenticated (online 1) or went (online 0) */
@@ -165,4 +168,89 @@ ngx_http_chat_rt_presence_stored(ngx_http_chat_mongo_task_t *t)
                                 p->online ? "user_online" : "user_offline",
                                 data);
     json_decref(data);
+}
+
+
+/*
+ * A presence event for one subscriber: the user as this subscriber may
+ * see them now decides whether it goes, and with which lastSeen.
+ */
+void
+ngx_http_chat_rt_presence_deliver(ngx_http_chat_rt_session_t *s,
+    u_char *json, size_t len)
+{
+    u_char        buf[64];
+    json_t       *env, *event;
+    ngx_str_t     uid, uri;
+    json_error_t  err;
+
+    if (!s->authenticated || s->ws->close_sent || s->ws->destroy) {
+        return;
+    }
+
+    env = json_loadb((const char *) json, len, 0, &err);
+    event = json_object_get(env, "event");
+
+    if (!json_is_string(event)
+        || ngx_http_chat_rt_str_field(json_object_get(env, "data"),
+                                      "userId", &uid)
+           != NGX_OK
+        || uid.len != NGX_HTTP_CHAT_RT_ID_LEN)
+    {
+        json_decref(env);
+        return;
+    }
+
+    uri.data = buf;
+    uri.len = ngx_snprintf(buf, sizeof(buf), "/api/users/%V", &uid) - buf;
+
+    /* the event's name goes with the call; env is freed by the answer */
+    if (ngx_http_chat_rt_call(s, NGX_HTTP_GET, &uri, NULL, NULL,
+                              ngx_http_chat_rt_presence_seen, env)
+        != NGX_OK)
+    {
+        json_decref(env);
+    }
+}
+
+
+static void
+ngx_http_chat_rt_presence_seen(ngx_http_chat_rt_session_t *s, void *data,
+    ngx_uint_t status, json_t *answer)
+{
+    json_t      *env, *user, *out, *last;
+    const char  *event;
+
+    env = data;
+    user = json_object_get(answer, "user");
+
+    if (s == NULL || status != 200 || json_object_get(user, "online") == NULL
+        || s->ws->close_sent || s->ws->destroy)
+    {
+        /* blocked, or their online status hidden from this subscriber */
+        json_decref(answer);
+        json_decref(env);
+        return;
+    }
+
+    event = json_string_value(json_object_get(env, "event"));
+
+    out = json_pack("{s:O}", "userId",
+                    json_object_get(json_object_get(env, "data"), "userId"));
+
+    if (out && ngx_strcmp(event, "user_offline") == 0) {
+        /* the exact time only where the lastSeen setting allows it */
+        last = json_object_get(user, "lastSeen");
+
+        if (last) {
+            json_object_set(out, "lastSeen", last);
+        }
+    }
+
+    if (out) {
+        ngx_http_chat_rt_emit(s, event, out, NULL);
+    }
+
+    json_decref(answer);
+    json_decref(env);
 }

@@ -14,6 +14,7 @@
 #include "ngx_http_chat_rt.h"
 #include "ngx_http_chat_sio.h"
 #include "../auth/ngx_http_chat_auth.h"
+#include "../store/ngx_http_chat_users.h"
 
 
 
@@ -67,6 +68,10 @@ static void ngx_http_chat_rt_authenticate(ngx_http_chat_rt_session_t *s,
     json_t *data, json_t *id);
 static void ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s,
     void *data, ngx_uint_t status, json_t *answer);
+static void ngx_http_chat_rt_reauthenticate(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+static void ngx_http_chat_rt_reauthenticated(ngx_http_chat_rt_session_t *s,
+    void *data, ngx_int_t rc);
 static void ngx_http_chat_rt_chats_page(ngx_http_chat_rt_session_t *s,
     void *data, ngx_uint_t status, json_t *answer);
 static void ngx_http_chat_rt_acked(ngx_http_chat_rt_session_t *s,
@@ -195,6 +200,8 @@ ngx_http_chat_rt_session_create(ngx_http_chat_ws_t *ws)
     s->auth_timer.log = c->log;
     s->auth_timer.cancelable = 1;
 
+    ngx_http_chat_rt_access_init(s);
+
     ws->data = s;
 
     return s;
@@ -223,6 +230,8 @@ ngx_http_chat_rt_session_free(ngx_http_chat_ws_t *ws)
     if (s->auth_timer.timer_set) {
         ngx_del_timer(&s->auth_timer);
     }
+
+    ngx_http_chat_rt_access_free(s);
 
     if (s->typing) {
         if (s->typing->ev.timer_set) {
@@ -484,6 +493,11 @@ ngx_http_chat_rt_dispatch(ngx_http_chat_rt_session_t *s, json_t *env)
     const char                  *name;
     ngx_http_chat_rt_event_t    *ev;
 
+    if (s->ws->close_sent || s->ws->destroy) {
+        /* going (revoked, expired): nothing it sent runs any more */
+        return;
+    }
+
     event = json_object_get(env, "event");
     data = json_object_get(env, "data");
     id = json_object_get(env, "id");
@@ -655,7 +669,12 @@ ngx_http_chat_rt_authenticate(ngx_http_chat_rt_session_t *s, json_t *data,
     json_t     *v;
     ngx_str_t   token;
 
-    if (s->authenticated || s->authenticating) {
+    if (s->authenticated) {
+        ngx_http_chat_rt_reauthenticate(s, data, id);
+        return;
+    }
+
+    if (s->authenticating) {
         ngx_http_chat_rt_error(s, id, "already_authenticated",
                                "this socket is authenticated already");
         return;
@@ -683,14 +702,20 @@ void
 ngx_http_chat_rt_start_auth(ngx_http_chat_rt_session_t *s, ngx_str_t *token,
     json_t *id)
 {
-    ngx_str_t               uri;
-    ngx_http_chat_rt_op_t  *op;
+    ngx_str_t                   uri;
+    const char                 *reason;
+    ngx_http_chat_rt_op_t      *op;
+    ngx_http_chat_rt_claims_t   claims;
 
     op = ngx_http_chat_rt_op_new(s, id);
     if (op == NULL) {
         ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_SERVER_ERROR, NULL);
         return;
     }
+
+    /* its end, for the socket: the gate below decides the rest */
+    s->token_exp = (ngx_http_chat_rt_claims(s, token, &claims, &reason)
+                    == NGX_OK) ? claims.exp : 0;
 
     ngx_str_set(&uri, "/api/users/profile");
     s->authenticating = 1;
@@ -758,6 +783,8 @@ ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s, void *data,
     if (s->auth_timer.timer_set) {
         ngx_del_timer(&s->auth_timer);
     }
+
+    ngx_http_chat_rt_access_arm(s);
 
     if (ngx_http_chat_rt_join_user(s) != NGX_OK) {
         json_decref(answer);
@@ -830,6 +857,131 @@ ngx_http_chat_rt_chats_page(ngx_http_chat_rt_session_t *s, void *data,
     json_decref(answer);
 
     ngx_http_chat_rt_emit(s, "authenticated", json_incref(op->extra),
+                          op->id);
+    ngx_http_chat_rt_op_done(s, op);
+}
+
+
+/*
+ * authenticate {token} on a signed-in socket: a fresh access token of the
+ * same session (after a refresh) extends the socket's life; the session
+ * is checked in Redis as the gate does.
+ */
+static void
+ngx_http_chat_rt_reauthenticate(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id)
+{
+    json_t                     *v;
+    ngx_str_t                   token;
+    const char                 *reason;
+    ngx_http_chat_rt_op_t      *op;
+    ngx_http_chat_rt_claims_t   claims;
+
+    v = json_object_get(data, "token");
+
+    if (!json_is_string(v) || json_string_length(v) == 0
+        || json_string_length(v) > 4096)
+    {
+        ngx_http_chat_rt_error(s, id, "invalid_value", "a token is required");
+        return;
+    }
+
+    token.data = (u_char *) json_string_value(v);
+    token.len = json_string_length(v);
+
+    if (ngx_http_chat_rt_claims(s, &token, &claims, &reason) != NGX_OK) {
+        ngx_http_chat_rt_ack(s, id, 401,
+                             json_pack("{s:{s:s,s:s}}", "error",
+                                       "code", "invalid_token",
+                                       "message", reason));
+        return;
+    }
+
+    if (ngx_strncmp(claims.sub, s->user, NGX_HTTP_CHAT_RT_ID_LEN) != 0
+        || s->session_id.len != NGX_HTTP_CHAT_RT_ID_LEN
+        || ngx_strncmp(claims.sid, s->session_id.data,
+                       NGX_HTTP_CHAT_RT_ID_LEN) != 0)
+    {
+        ngx_http_chat_rt_error(s, id, "already_authenticated",
+                               "this socket is authenticated already, "
+                               "in another session");
+        return;
+    }
+
+    op = ngx_http_chat_rt_op_new(s, id);
+    if (op == NULL) {
+        ngx_http_chat_rt_error(s, id, "internal_error", "out of memory");
+        return;
+    }
+
+    op->extra = json_pack("{s:I}", "exp", (json_int_t) claims.exp);
+
+    if (op->extra == NULL
+        || ngx_http_chat_rt_access_check(s, ngx_http_chat_rt_reauthenticated,
+                                         op)
+           != NGX_OK)
+    {
+        ngx_http_chat_rt_ack(s, id, 503,
+                             json_pack("{s:{s:s,s:s}}", "error",
+                                       "code", "service_unavailable",
+                                       "message", "a back end is "
+                                       "unavailable, try again shortly"));
+        ngx_http_chat_rt_op_done(s, op);
+    }
+}
+
+
+static void
+ngx_http_chat_rt_reauthenticated(ngx_http_chat_rt_session_t *s, void *data,
+    ngx_int_t rc)
+{
+    time_t                  exp;
+    ngx_http_chat_rt_op_t  *op;
+
+    op = data;
+
+    if (s == NULL) {
+        ngx_http_chat_rt_op_done(s, op);
+        return;
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_http_chat_rt_ack(s, op->id, 503,
+                             json_pack("{s:{s:s,s:s}}", "error",
+                                       "code", "service_unavailable",
+                                       "message", "a back end is "
+                                       "unavailable, try again shortly"));
+        ngx_http_chat_rt_op_done(s, op);
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        /* the session itself is revoked: so is this socket */
+        ngx_http_chat_rt_ack(s, op->id, 401,
+                             json_pack("{s:{s:s,s:s}}", "error",
+                                       "code", "invalid_token",
+                                       "message", "the token was revoked"));
+        ngx_http_chat_rt_op_done(s, op);
+        ngx_http_chat_rt_revoked(s, NGX_HTTP_CHAT_WS_POLICY,
+                                 "session revoked");
+        return;
+    }
+
+    exp = (time_t) json_integer_value(json_object_get(op->extra, "exp"));
+
+    if (exp > s->token_exp) {
+        s->token_exp = exp;
+    }
+
+    ngx_http_chat_rt_access_arm(s);
+
+    ngx_http_chat_rt_emit(s, "authenticated",
+                          json_pack("{s:{s:s%},s:o}", "user",
+                                    "id", s->user,
+                                    (size_t) NGX_HTTP_CHAT_RT_ID_LEN,
+                                    "expiresAt",
+                                    ngx_http_chat_json_time(
+                                        (int64_t) s->token_exp * 1000)),
                           op->id);
     ngx_http_chat_rt_op_done(s, op);
 }
