@@ -14,6 +14,7 @@
 #include "auth/ngx_http_chat_phone.h"
 #include "auth/ngx_http_chat_jwt.h"
 #include "realtime/ngx_http_chat_rt.h"
+#include "ops/ngx_http_chat_op_send.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -1263,6 +1264,7 @@ ngx_http_chat_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_chat_curl_exit_process(cycle);
     ngx_http_chat_mongo_exit_process(cycle);
+    ngx_http_chat_ops_exit_process();
 }
 
 

@@ -12,7 +12,7 @@
 #include "../store/ngx_http_chat_mongo.h"
 #include "ngx_http_chat_users.h"
 #include "ngx_http_chat_chats.h"
-#include "ngx_http_chat_send_cache.h"
+#include "../ops/ngx_http_chat_send_cache.h"
 
 
 #define NGX_HTTP_CHAT_JSON_BODY  0x01

@@ -11,22 +11,25 @@
 #include "../auth/ngx_http_chat_auth.h"
 #include "../store/ngx_http_chat_chats_store.h"
 #include "ngx_http_chat_chats.h"
-#include "ngx_http_chat_send_cache.h"
+#include "../ops/ngx_http_chat_op_send.h"
 #include "../util/ngx_http_chat_text.h"
 
 
 #define NGX_HTTP_CHAT_TEXT_MAX       4096
-#define NGX_HTTP_CHAT_SEQ_TRIES      5
 #define NGX_HTTP_CHAT_CHATS_LIMIT    20
 #define NGX_HTTP_CHAT_MESSAGES_LIMIT 50
 #define NGX_HTTP_CHAT_FORWARD_MAX    10
 
 
-/* the state of one send across its steps */
+typedef ngx_int_t (*ngx_http_chat_op_next_pt)(ngx_http_request_t *r,
+    ngx_int_t rc, json_t *answer, const char *error);
+
+
+/* a request that waits for the sends of its route */
 typedef struct {
-    ngx_http_chat_msg_arg_t   *arg;
-    size_t                     size;
-    ngx_uint_t                 tries;
+    ngx_http_chat_op_send_t   *op;
+    ngx_http_cleanup_t        *cleanup;
+    ngx_http_chat_op_next_pt   answered; /* what the route does with it */
 
     /* a forward: one send per chat, the copies collected in out */
     bson_oid_t                 source;
@@ -40,9 +43,6 @@ typedef struct {
 
     /* a system message: the answer of its group operation, sent after */
     json_t                    *answer;
-
-    unsigned                   mark:1;  /* its tempId noted in Redis */
-    unsigned                   gate:1;  /* ... and checked there first */
 } ngx_http_chat_send_t;
 
 
@@ -50,65 +50,18 @@ static ngx_int_t ngx_http_chat_chats_refused(ngx_http_request_t *r,
     ngx_uint_t status, json_t *json, const char *code, const char *message);
 static ngx_int_t ngx_http_chat_chats_done(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
-static ngx_int_t ngx_http_chat_send_prepared(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t);
-static ngx_int_t ngx_http_chat_send_seq(ngx_http_request_t *r,
-    int64_t floor);
-static ngx_int_t ngx_http_chat_send_numbered(ngx_http_request_t *r,
-    redisReply *reply);
-static ngx_int_t ngx_http_chat_send_floored(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t);
-static ngx_int_t ngx_http_chat_send_stored(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t);
+static ngx_int_t ngx_http_chat_chats_reply(ngx_http_request_t *r,
+    ngx_int_t rc, json_t *json, const char *error);
+static ngx_int_t ngx_http_chat_send_op(ngx_http_request_t *r,
+    ngx_http_chat_send_t *st, ngx_http_chat_msg_arg_t *arg, size_t size,
+    ngx_uint_t flags, ngx_http_chat_op_next_pt next);
 static ngx_int_t ngx_http_chat_forward_next(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
+static ngx_int_t ngx_http_chat_forward_step(ngx_http_request_t *r,
+    ngx_int_t rc, json_t *json, const char *error);
 static ngx_int_t ngx_http_chat_group_answer(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t);
+    ngx_int_t rc, json_t *json, const char *error);
 static void ngx_http_chat_forward_cleanup(void *data);
-
-
-/*
- * The next number of a chat.  A missing counter (a new chat, or Redis
- * lost it) is set from the highest stored seq first, which the caller
- * passes as ARGV[1] once it asked MongoDB (-1: not asked yet).
- */
-static const char  ngx_http_chat_seq_script[] =
-    "local c = tonumber(redis.call('GET', KEYS[1]) or '-1') "
-    "local f = tonumber(ARGV[1]) "
-    "if c < 0 and f < 0 then return -1 end "
-    "if f > c then redis.call('SET', KEYS[1], f) end "
-    "return redis.call('INCR', KEYS[1])";
-
-/*
- * The same for a message with a tempId (KEYS[2]), which it notes for
- * ARGV[2] seconds.  With ARGV[3] "1", -2 when the tempId took a number
- * within that time: then the store says whether it is a retry.
- */
-static const char  ngx_http_chat_seq_gate_script[] =
-    "if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then "
-    "return -2 end "
-    "local c = tonumber(redis.call('GET', KEYS[1]) or '-1') "
-    "local f = tonumber(ARGV[1]) "
-    "if c < 0 and f < 0 then return -1 end "
-    "if f > c then redis.call('SET', KEYS[1], f) end "
-    "redis.call('SET', KEYS[2], '1', 'EX', ARGV[2]) "
-    "return redis.call('INCR', KEYS[1])";
-
-#define NGX_HTTP_CHAT_SEQ_GATE_TTL  "60"
-
-
-static ngx_int_t
-ngx_http_chat_chats_unavailable(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t)
-{
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "chat: chats query failed in mongo: %s", t->error.message);
-
-    return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "service_unavailable",
-                                    "a back end is unavailable, "
-                                    "try again shortly");
-}
 
 
 /*
@@ -148,7 +101,17 @@ ngx_http_chat_chats_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
     json = t->result;
     t->result = NULL;
 
-    switch (t->rc) {
+    return ngx_http_chat_chats_reply(r, t->rc, json, t->error.message);
+}
+
+
+/* the answer of a route from the store's (or an operation's) outcome */
+
+static ngx_int_t
+ngx_http_chat_chats_reply(ngx_http_request_t *r, ngx_int_t rc, json_t *json,
+    const char *error)
+{
+    switch (rc) {
 
     case NGX_OK:
         ngx_http_chat_rt_notify(r, json, 1);
@@ -179,7 +142,13 @@ ngx_http_chat_chats_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
 
     default:
         json_decref(json);
-        return ngx_http_chat_chats_unavailable(r, t);
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "chat: chats query failed: %s", error);
+
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "a back end is unavailable, "
+                                        "try again shortly");
     }
 }
 
@@ -836,29 +805,14 @@ ngx_http_chat_messages_send(ngx_http_request_t *r)
     ngx_memcpy(arg->temp_id, temp.data, temp.len);
     ngx_memcpy(arg->type, type.data, type.len);
 
-    st->arg = arg;
-    st->size = sizeof(ngx_http_chat_msg_arg_t) + len + 1;
     ctx->state = st;
 
-    arg->allowed = ngx_http_chat_send_cache_hit(&chat, &me);
-    st->mark = 1;
-
-    if (arg->allowed && !arg->has_reply) {
-        /*
-         * Allowed a moment ago, nothing to check but its tempId: a tempId
-         * Redis has not seen lately is not a retry (one that it forgot is
-         * still told by the insert's unique index, at the cost of a
-         * tombstone), so the store is asked only when Redis has.
-         */
-        st->gate = 1;
-        return ngx_http_chat_send_seq(r, -1);
-    }
-
-    /* whether the user may send (unless allowed a moment ago), the reply's
-     * message, and whether this tempId was sent before */
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_prepare_run,
-                                       ngx_http_chat_send_prepared, arg,
-                                       st->size);
+    return ngx_http_chat_send_op(r, st, arg,
+                                 sizeof(ngx_http_chat_msg_arg_t) + len + 1,
+                                 NGX_HTTP_CHAT_OP_SEND_CHECK
+                                 |NGX_HTTP_CHAT_OP_SEND_MARK
+                                 |NGX_HTTP_CHAT_OP_SEND_CACHE,
+                                 ngx_http_chat_chats_reply);
 
 invalid:
 
@@ -866,276 +820,78 @@ invalid:
 }
 
 
-static ngx_int_t
-ngx_http_chat_send_prepared(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t)
-{
-    ngx_http_chat_ctx_t   *ctx;
-    ngx_http_chat_send_t  *st;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    st = ctx->state;
-
-    if (st->out && t->rc == NGX_DONE) {
-        /* forwarded there before: that copy */
-        return ngx_http_chat_forward_next(r, t);
-    }
-
-    if (t->rc != NGX_OK) {
-        return ngx_http_chat_chats_done(r, t);
-    }
-
-    if (st->out == NULL && !st->arg->allowed) {
-        ngx_http_chat_send_cache_put(&st->arg->chat, &st->arg->user);
-    }
-
-    return ngx_http_chat_send_seq(r, -1);
-}
-
-
-/* takes the next number of the chat in Redis */
-
-static void ngx_http_chat_seq_orphan(redisReply *reply, void *data);
-static void ngx_http_chat_seq_tombstone(const bson_oid_t *chat, int64_t seq);
-
-
-static ngx_int_t
-ngx_http_chat_send_seq(ngx_http_request_t *r, int64_t floor)
-{
-    char                   oid[25];
-    bson_oid_t            *chat;
-    ngx_str_t              key[2], arg[3];
-    ngx_http_chat_ctx_t   *ctx;
-    ngx_http_chat_send_t  *st;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    st = ctx->state;
-
-    key[0].data = ngx_pnalloc(r->pool, sizeof("seq:") - 1 + 24);
-    if (key[0].data == NULL
-        || ngx_http_chat_str_num(r->pool, &arg[0], floor) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    bson_oid_to_string(&st->arg->chat, oid);
-    key[0].len = ngx_sprintf(key[0].data, "seq:%s", oid) - key[0].data;
-
-    if (st->mark) {
-        key[1].data = ngx_pnalloc(r->pool, sizeof("st::") - 1 + 24
-                                  + sizeof(st->arg->temp_id));
-        if (key[1].data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        bson_oid_to_string(&st->arg->user, oid);
-        key[1].len = ngx_sprintf(key[1].data, "st:%s:%s", oid,
-                                 st->arg->temp_id)
-                     - key[1].data;
-        ngx_str_set(&arg[1], NGX_HTTP_CHAT_SEQ_GATE_TTL);
-
-        if (st->gate) {
-            ngx_str_set(&arg[2], "1");
-
-        } else {
-            ngx_str_set(&arg[2], "0");
-        }
-    }
-
-    /* if the client leaves, the number taken still gets its tombstone */
-    chat = ngx_alloc(sizeof(bson_oid_t), ngx_cycle->log);
-    if (chat == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    bson_oid_copy(&st->arg->chat, chat);
-
-    return ngx_http_chat_redis_eval_orphan(r,
-                                           st->mark
-                                           ? ngx_http_chat_seq_gate_script
-                                           : ngx_http_chat_seq_script,
-                                           st->mark ? 2 : 1, key,
-                                           st->mark ? 3 : 1, arg,
-                                           ngx_http_chat_send_numbered,
-                                           ngx_http_chat_seq_orphan, chat);
-}
+static void ngx_http_chat_send_left(void *data);
+static void ngx_http_chat_send_answered(void *data, ngx_int_t rc,
+    json_t *answer, const char *error);
 
 
 /*
- * A number was taken for a request that left: store a tombstone at it, so
- * that readers paging by seq never wait on a hole
+ * The route waits for a send operation (ops/): the operation runs to its
+ * end in any case, the request only takes its answer, to next()
  */
 
-static void
-ngx_http_chat_seq_orphan(redisReply *reply, void *data)
-{
-    bson_oid_t  *chat = data;
-
-    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER
-        && reply->integer > 0)
-    {
-        ngx_http_chat_seq_tombstone(chat, reply->integer);
-    }
-}
-
-
-static void
-ngx_http_chat_seq_tombstone(const bson_oid_t *chat, int64_t seq)
-{
-    ngx_http_chat_msg_arg_t      *a;
-    ngx_http_chat_mongo_task_t   *t;
-
-    a = ngx_calloc(sizeof(ngx_http_chat_msg_arg_t), ngx_cycle->log);
-    if (a == NULL) {
-        return;
-    }
-
-    bson_oid_copy(chat, &a->chat);
-    a->seq = seq;
-
-    t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
-                                            ngx_http_chat_msg_tombstone_run,
-                                            NULL, NULL, a,
-                                            sizeof(ngx_http_chat_msg_arg_t));
-    ngx_free(a);
-
-    if (t == NULL || ngx_http_chat_mongo_post(t) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "chat: seq %L left without a tombstone", seq);
-    }
-}
-
-
 static ngx_int_t
-ngx_http_chat_send_numbered(ngx_http_request_t *r, redisReply *reply)
+ngx_http_chat_send_op(ngx_http_request_t *r, ngx_http_chat_send_t *st,
+    ngx_http_chat_msg_arg_t *arg, size_t size, ngx_uint_t flags,
+    ngx_http_chat_op_next_pt next)
 {
-    ngx_int_t              rc;
-    ngx_http_chat_ctx_t   *ctx;
-    ngx_http_chat_send_t  *st;
+    ngx_http_cleanup_t  *cln;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    st = ctx->state;
-
-    if (reply->type != REDIS_REPLY_INTEGER) {
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (reply->integer == -2) {
-        /* its tempId took a number lately: whether it is stored first */
-        st->gate = 0;
+    st->answered = next;
 
-        return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_prepare_run,
-                                           ngx_http_chat_send_prepared,
-                                           st->arg, st->size);
-    }
-
-    if (reply->integer < 0) {
-        /* no counter yet: the highest stored number first */
-        return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_floor_run,
-                                           ngx_http_chat_send_floored,
-                                           st->arg, st->size);
-    }
-
-    st->arg->seq = reply->integer;
-    st->gate = 0;
-
-    rc = ngx_http_chat_mongo_request(r, ngx_http_chat_msg_insert_run,
-                                     ngx_http_chat_send_stored, st->arg,
-                                     st->size);
-
-    if (rc != NGX_DONE) {
-        /* the insert never ran: the number taken must still be filled */
-        ngx_http_chat_seq_tombstone(&st->arg->chat, st->arg->seq);
-    }
-
-    return rc;
-}
-
-
-static int64_t
-ngx_http_chat_send_reply_floor(ngx_http_chat_mongo_task_t *t)
-{
-    bson_iter_t  it;
-
-    if (bson_iter_init_find(&it, &t->reply, "floor")
-        && BSON_ITER_HOLDS_NUMBER(&it))
+    if (ngx_http_chat_op_send(arg, size, flags, ngx_http_chat_send_answered,
+                              r, &st->op)
+        != NGX_OK)
     {
-        return bson_iter_as_int64(&it);
-    }
-
-    return 0;
-}
-
-
-static ngx_int_t
-ngx_http_chat_send_floored(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t)
-{
-    if (t->rc != NGX_OK) {
-        return ngx_http_chat_chats_unavailable(r, t);
-    }
-
-    return ngx_http_chat_send_seq(r, ngx_http_chat_send_reply_floor(t));
-}
-
-
-/* what follows a stored message, on nobody's behalf */
-
-static void
-ngx_http_chat_send_after(ngx_http_chat_msg_arg_t *arg)
-{
-    ngx_http_chat_mongo_task_t  *t;
-
-    t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
-                                            ngx_http_chat_msg_stored_run,
-                                            NULL, NULL, arg,
-                                            sizeof(ngx_http_chat_msg_arg_t));
-
-    if (t == NULL || ngx_http_chat_mongo_post(t) != NGX_OK) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "chat: a chat's activity was not stored");
-    }
-}
-
-
-static ngx_int_t
-ngx_http_chat_send_stored(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t)
-{
-    ngx_http_chat_ctx_t   *ctx;
-    ngx_http_chat_send_t  *st;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    st = ctx->state;
-
-    if (t->rc == NGX_OK) {
-        ngx_http_chat_send_after(st->arg);
-    }
-
-    if (st->out && (t->rc == NGX_OK || t->rc == NGX_DONE)) {
-        return ngx_http_chat_forward_next(r, t);
-    }
-
-    if (st->answer && t->rc != NGX_AGAIN) {
-        return ngx_http_chat_group_answer(r, t);
-    }
-
-    if (t->rc != NGX_AGAIN) {
-        return ngx_http_chat_chats_done(r, t);
-    }
-
-    /* the number was taken: Redis was behind, catch up and try again */
-    if (++st->tries == NGX_HTTP_CHAT_SEQ_TRIES) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "chat: no free sequence number after %ui tries",
-                      st->tries);
         return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                         "service_unavailable",
                                         "a back end is unavailable, "
                                         "try again shortly");
     }
 
-    return ngx_http_chat_send_seq(r, ngx_http_chat_send_reply_floor(t));
+    cln->handler = ngx_http_chat_send_left;
+    cln->data = st;
+    st->cleanup = cln;
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_chat_send_left(void *data)
+{
+    ngx_http_chat_send_t  *st = data;
+
+    ngx_http_chat_op_send_detach(st->op);
+}
+
+
+static void
+ngx_http_chat_send_answered(void *data, ngx_int_t rc, json_t *answer,
+    const char *error)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_connection_t      *c;
+    ngx_http_chat_ctx_t   *ctx;
+    ngx_http_chat_send_t  *st;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    st = ctx->state;
+
+    st->cleanup->handler = NULL;
+    st->op = NULL;
+
+    ngx_http_chat_finalize(r, st->answered(r, rc, answer, error));
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -1654,9 +1410,23 @@ static ngx_int_t
 ngx_http_chat_forward_next(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t)
 {
+    json_t  *json;
+
+    json = t->result;
+    t->result = NULL;
+
+    return ngx_http_chat_forward_step(r, t->rc, json, t->error.message);
+}
+
+
+static ngx_int_t
+ngx_http_chat_forward_step(ngx_http_request_t *r, ngx_int_t rc, json_t *json,
+    const char *error)
+{
     char                      *p, src[25], dst[25];
     size_t                     len;
-    json_t                    *json, *m, *type;
+    json_t                    *m, *type;
+    ngx_int_t                  ret;
     ngx_http_chat_ctx_t       *ctx;
     ngx_http_chat_send_t      *st;
     ngx_http_chat_msg_arg_t   *arg;
@@ -1664,11 +1434,12 @@ ngx_http_chat_forward_next(ngx_http_request_t *r,
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
     st = ctx->state;
 
-    if (t->rc != NGX_OK && t->rc != NGX_DONE) {
-        return ngx_http_chat_chats_done(r, t);
+    if (rc != NGX_OK && rc != NGX_DONE) {
+        return ngx_http_chat_chats_reply(r, rc, json, error);
     }
 
-    json = t->result;
+    /* json is ours: what is kept of it is taken with a reference */
+    ret = NGX_OK;
 
     if (st->out == NULL) {
         /* the check: the source's type, content and chat */
@@ -1676,37 +1447,37 @@ ngx_http_chat_forward_next(ngx_http_request_t *r,
         st->content = json_incref(json_object_get(json, "content"));
         st->out = json_array();
 
-        if (!json_is_string(type) || st->content == NULL || st->out == NULL
-            || json_string_length(type) > 15)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
         st->type.len = json_string_length(type);
         st->type.data = ngx_pnalloc(r->pool, st->type.len);
-        if (st->type.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
 
-        ngx_memcpy(st->type.data, json_string_value(type), st->type.len);
-
-        if (!bson_oid_is_valid(json_string_value(json_object_get(json,
+        if (!json_is_string(type) || st->content == NULL || st->out == NULL
+            || json_string_length(type) > 15 || st->type.data == NULL
+            || !bson_oid_is_valid(json_string_value(json_object_get(json,
                                                                  "chatId")),
-                               24))
+                                  24))
         {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+            ret = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
-        bson_oid_init_from_string(&st->source_chat,
+        } else {
+            ngx_memcpy(st->type.data, json_string_value(type),
+                       st->type.len);
+            bson_oid_init_from_string(&st->source_chat,
                           json_string_value(json_object_get(json, "chatId")));
+        }
 
     } else {
         /* a copy made */
         m = json_object_get(json, "message");
 
         if (m == NULL || json_array_append(st->out, m) != 0) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            ret = NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+    }
+
+    json_decref(json);
+
+    if (ret != NGX_OK) {
+        return ret;
     }
 
     if (st->next == st->nchats) {
@@ -1715,8 +1486,7 @@ ngx_http_chat_forward_next(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_http_chat_rt_notify(r, json, 1);
-
+        /* each copy made was pushed by its own send */
         return ngx_http_chat_send_json(r, NGX_HTTP_CREATED, json);
     }
 
@@ -1744,13 +1514,10 @@ ngx_http_chat_forward_next(ngx_http_request_t *r,
     bson_oid_to_string(&arg->chat, dst);
     ngx_sprintf((u_char *) arg->temp_id, "fw%s%s%Z", src, dst);
 
-    st->arg = arg;
-    st->size = sizeof(ngx_http_chat_msg_arg_t) + len + 1;
-    st->tries = 0;
-
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_prepare_run,
-                                       ngx_http_chat_send_prepared, arg,
-                                       st->size);
+    return ngx_http_chat_send_op(r, st, arg,
+                                 sizeof(ngx_http_chat_msg_arg_t) + len + 1,
+                                 NGX_HTTP_CHAT_OP_SEND_CHECK,
+                                 ngx_http_chat_forward_step);
 }
 
 
@@ -2494,11 +2261,11 @@ ngx_http_chat_group_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
     ngx_sprintf((u_char *) arg->temp_id, "sys%s%Z", id);
     ngx_memcpy(arg->type, "system", sizeof("system"));
 
-    st->arg = arg;
-    st->size = sizeof(ngx_http_chat_msg_arg_t) + len + 1;
     ctx->state = st;
 
-    return ngx_http_chat_send_seq(r, -1);
+    return ngx_http_chat_send_op(r, st, arg,
+                                 sizeof(ngx_http_chat_msg_arg_t) + len + 1,
+                                 0, ngx_http_chat_group_answer);
 }
 
 
@@ -2508,8 +2275,8 @@ ngx_http_chat_group_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
  */
 
 static ngx_int_t
-ngx_http_chat_group_answer(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t)
+ngx_http_chat_group_answer(ngx_http_request_t *r, ngx_int_t rc,
+    json_t *json, const char *error)
 {
     json_t                *answer, *m;
     ngx_http_chat_ctx_t   *ctx;
@@ -2521,8 +2288,8 @@ ngx_http_chat_group_answer(ngx_http_request_t *r,
     answer = st->answer;
     st->answer = NULL;
 
-    if (t->rc == NGX_OK || t->rc == NGX_DONE) {
-        m = json_object_get(t->result, "message");
+    if (rc == NGX_OK || rc == NGX_DONE) {
+        m = json_object_get(json, "message");
 
         if (m && json_object_get(answer, "chat")) {
             json_object_set(answer, "message", m);
@@ -2530,9 +2297,10 @@ ngx_http_chat_group_answer(ngx_http_request_t *r,
 
     } else {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "chat: a system message was not stored: %s",
-                      t->error.message);
+                      "chat: a system message was not stored: %s", error);
     }
+
+    json_decref(json);
 
     ngx_http_chat_rt_notify(r, answer, 1);
 

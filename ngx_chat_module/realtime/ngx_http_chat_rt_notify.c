@@ -46,7 +46,6 @@ void
 ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
     ngx_uint_t fresh)
 {
-    size_t                i;
     json_t               *message, *data, *chat, *v;
     ngx_str_t            *path, chat_id, me, arg;
     ngx_http_chat_ctx_t  *ctx;
@@ -61,44 +60,17 @@ ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
     me = ctx->user_id;
     message = json_object_get(answer, "message");
 
-    /* a message sent, edited, deleted, reacted to, forwarded */
+    /*
+     * A message stored (sent, forwarded, a system message) is pushed by
+     * the send operation that stored it (ops/ngx_http_chat_op_send.c).
+     */
     if (ngx_http_chat_rt_route_is(path, "/api/messages")
-        && r->method == NGX_HTTP_POST)
+        || ngx_http_chat_rt_route_is(path, "/api/messages/:id/forward"))
     {
-        if (!fresh) {
-            return;     /* a retry: its first send was pushed */
-        }
-
-        if (ngx_http_chat_rt_str_field(message, "chatId", &chat_id) != NGX_OK) {
-            return;
-        }
-
-        data = json_pack("{s:O,s:O*}", "message", message,
-                         "tempId", json_object_get(message, "tempId"));
-        ngx_http_chat_rt_publish_as("chat:", &chat_id, '-', &me, NULL,
-                                    "new_message", data);
-        json_decref(data);
         return;
     }
 
-    /* forwarded: a new message in each chat */
-    if (ngx_http_chat_rt_route_is(path, "/api/messages/:id/forward")) {
-        json_array_foreach(json_object_get(answer, "messages"), i, message) {
-            if (ngx_http_chat_rt_str_field(message, "chatId", &chat_id)
-                != NGX_OK)
-            {
-                continue;
-            }
-
-            data = json_pack("{s:O}", "message", message);
-            ngx_http_chat_rt_publish_as("chat:", &chat_id, '-', &me, NULL,
-                                        "new_message", data);
-            json_decref(data);
-        }
-
-        return;
-    }
-
+    /* a message edited, deleted, reacted to */
     if (ngx_http_chat_rt_route_is(path, "/api/messages/:id")
         || ngx_http_chat_rt_route_is(path, "/api/messages/:id/react"))
     {
@@ -206,13 +178,7 @@ ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
     chat_id = ctx->params[0];
     chat = json_object_get(answer, "chat");
 
-    if (message) {
-        data = json_pack("{s:O}", "message", message);
-        ngx_http_chat_rt_publish_as("chat:", &chat_id, '-', &me, NULL,
-                                    "new_message", data);
-        json_decref(data);
-    }
-
+    /* its system message was pushed when it was stored */
     data = json_pack("{s:O*}", "chat", chat);
 
     if (ngx_http_chat_rt_route_is(path, "/api/chats/:id/members")) {

@@ -1,0 +1,484 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * Storing a message on nobody's behalf: the checks, a number from Redis,
+ * the insert, and what follows its commit.  Steps are Mongo tasks and
+ * Redis commands owned by the operation, never by a request, so no
+ * requester that leaves can stop it half-way.
+ */
+
+
+#include "ngx_http_chat_op_send.h"
+#include "ngx_http_chat_send_cache.h"
+#include "../store/ngx_http_chat_mongo.h"
+#include "../store/ngx_http_chat_redis.h"
+#include "../realtime/ngx_http_chat_rt.h"
+
+
+#define NGX_HTTP_CHAT_SEQ_TRIES     5
+#define NGX_HTTP_CHAT_SEQ_GATE_TTL  "60"
+
+
+struct ngx_http_chat_op_send_s {
+    ngx_http_chat_op_done_pt    done;       /* NULL once nobody waits */
+    void                       *data;
+    ngx_queue_t                 queue;      /* in the worker's live ops */
+    ngx_uint_t                  flags;
+    ngx_uint_t                  tries;
+    size_t                      size;
+    ngx_http_chat_msg_arg_t    *arg;        /* after the struct */
+    unsigned                    gate:1;     /* Redis first, if it knows */
+};
+
+
+static ngx_int_t ngx_http_chat_op_send_check(ngx_http_chat_op_send_t *op);
+static void ngx_http_chat_op_send_checked(ngx_http_chat_mongo_task_t *t);
+static ngx_int_t ngx_http_chat_op_send_seq(ngx_http_chat_op_send_t *op,
+    int64_t floor);
+static void ngx_http_chat_op_send_numbered(redisReply *reply, void *data);
+static void ngx_http_chat_op_send_floored(ngx_http_chat_mongo_task_t *t);
+static void ngx_http_chat_op_send_stored(ngx_http_chat_mongo_task_t *t);
+static void ngx_http_chat_op_send_committed(ngx_http_chat_op_send_t *op,
+    json_t *answer);
+static void ngx_http_chat_op_send_tombstone(const bson_oid_t *chat,
+    int64_t seq);
+static void ngx_http_chat_op_send_finish(ngx_http_chat_op_send_t *op,
+    ngx_int_t rc, json_t *answer, const char *error);
+static ngx_int_t ngx_http_chat_op_send_task(ngx_http_chat_op_send_t *op,
+    ngx_http_chat_mongo_run_pt run, ngx_http_chat_mongo_done_pt done);
+
+
+/*
+ * The next number of a chat.  A missing counter (a new chat, or Redis
+ * lost it) is set from the highest stored seq first, which the caller
+ * passes as ARGV[1] once it asked MongoDB (-1: not asked yet).
+ */
+static const char  ngx_http_chat_seq_script[] =
+    "local c = tonumber(redis.call('GET', KEYS[1]) or '-1') "
+    "local f = tonumber(ARGV[1]) "
+    "if c < 0 and f < 0 then return -1 end "
+    "if f > c then redis.call('SET', KEYS[1], f) end "
+    "return redis.call('INCR', KEYS[1])";
+
+/*
+ * The same for a message with a tempId (KEYS[2]), which it notes for
+ * ARGV[2] seconds.  With ARGV[3] "1", -2 when the tempId took a number
+ * within that time: then the store says whether it is a retry.
+ */
+static const char  ngx_http_chat_seq_gate_script[] =
+    "if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then "
+    "return -2 end "
+    "local c = tonumber(redis.call('GET', KEYS[1]) or '-1') "
+    "local f = tonumber(ARGV[1]) "
+    "if c < 0 and f < 0 then return -1 end "
+    "if f > c then redis.call('SET', KEYS[1], f) end "
+    "redis.call('SET', KEYS[2], '1', 'EX', ARGV[2]) "
+    "return redis.call('INCR', KEYS[1])";
+
+
+static ngx_queue_t  ngx_http_chat_ops_live;
+
+
+ngx_int_t
+ngx_http_chat_op_send(ngx_http_chat_msg_arg_t *arg, size_t size,
+    ngx_uint_t flags, ngx_http_chat_op_done_pt done, void *data,
+    ngx_http_chat_op_send_t **out)
+{
+    ngx_int_t                 rc;
+    ngx_http_chat_op_send_t  *op;
+
+    op = ngx_alloc(sizeof(ngx_http_chat_op_send_t) + size, ngx_cycle->log);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(op, sizeof(ngx_http_chat_op_send_t));
+
+    op->done = done;
+    op->data = data;
+    op->flags = flags;
+    op->size = size;
+    op->arg = (ngx_http_chat_msg_arg_t *) (op + 1);
+    ngx_memcpy(op->arg, arg, size);
+
+    if (ngx_http_chat_ops_live.next == NULL) {
+        ngx_queue_init(&ngx_http_chat_ops_live);
+    }
+
+    ngx_queue_insert_tail(&ngx_http_chat_ops_live, &op->queue);
+
+    if ((flags & NGX_HTTP_CHAT_OP_SEND_CACHE)
+        && ngx_http_chat_send_cache_hit(&arg->chat, &arg->user))
+    {
+        op->arg->allowed = 1;
+    }
+
+    if (!(flags & NGX_HTTP_CHAT_OP_SEND_CHECK)) {
+        rc = ngx_http_chat_op_send_seq(op, -1);
+
+    } else if (op->arg->allowed && !op->arg->has_reply
+               && (flags & NGX_HTTP_CHAT_OP_SEND_MARK))
+    {
+        /*
+         * Allowed a moment ago, nothing to check but its tempId: a tempId
+         * Redis has not seen lately is not a retry (one that it forgot is
+         * still told by the insert's unique index, at the cost of a
+         * tombstone), so the store is asked only when Redis has.
+         */
+        op->gate = 1;
+        rc = ngx_http_chat_op_send_seq(op, -1);
+
+    } else {
+        /* may the user send, the reply's message, a tempId sent before */
+        rc = ngx_http_chat_op_send_check(op);
+    }
+
+    if (rc != NGX_OK) {
+        ngx_queue_remove(&op->queue);
+        ngx_free(op);
+        return NGX_ERROR;
+    }
+
+    *out = op;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_chat_op_send_detach(ngx_http_chat_op_send_t *op)
+{
+    op->done = NULL;
+    op->data = NULL;
+}
+
+
+static ngx_int_t
+ngx_http_chat_op_send_task(ngx_http_chat_op_send_t *op,
+    ngx_http_chat_mongo_run_pt run, ngx_http_chat_mongo_done_pt done)
+{
+    ngx_http_chat_mongo_task_t  *t;
+
+    t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log, run, done, op,
+                                            op->arg, op->size);
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* on NGX_ERROR the task is freed */
+    return ngx_http_chat_mongo_post(t);
+}
+
+
+static ngx_int_t
+ngx_http_chat_op_send_check(ngx_http_chat_op_send_t *op)
+{
+    return ngx_http_chat_op_send_task(op, ngx_http_chat_msg_prepare_run,
+                                      ngx_http_chat_op_send_checked);
+}
+
+
+static void
+ngx_http_chat_op_send_checked(ngx_http_chat_mongo_task_t *t)
+{
+    json_t                   *answer;
+    ngx_http_chat_op_send_t  *op;
+
+    op = t->data;
+
+    if (t->rc != NGX_OK) {
+        answer = t->result;
+        t->result = NULL;
+        ngx_http_chat_op_send_finish(op, t->rc, answer, t->error.message);
+        return;
+    }
+
+    if ((op->flags & NGX_HTTP_CHAT_OP_SEND_CACHE) && !op->arg->allowed) {
+        ngx_http_chat_send_cache_put(&op->arg->chat, &op->arg->user);
+    }
+
+    if (ngx_http_chat_op_send_seq(op, -1) != NGX_OK) {
+        ngx_http_chat_op_send_finish(op, NGX_ERROR, NULL,
+                                     "redis is not available");
+    }
+}
+
+
+/* takes the next number of the chat in Redis */
+
+static ngx_int_t
+ngx_http_chat_op_send_seq(ngx_http_chat_op_send_t *op, int64_t floor)
+{
+    char         chat[25], user[25];
+    u_char       fl[NGX_INT64_LEN], seq_key[sizeof("seq:") + 24],
+                 temp_key[sizeof("st::") + 24 + NGX_HTTP_CHAT_TEMP_ID_MAX];
+    ngx_uint_t   n, mark;
+    const char  *argv[9];
+    size_t       argvlen[9];
+
+    mark = op->flags & NGX_HTTP_CHAT_OP_SEND_MARK;
+
+    bson_oid_to_string(&op->arg->chat, chat);
+
+    n = 0;
+    argv[n] = "EVAL";
+    argvlen[n++] = 4;
+    argv[n] = mark ? ngx_http_chat_seq_gate_script : ngx_http_chat_seq_script;
+    argvlen[n] = ngx_strlen(argv[n]);
+    n++;
+    argv[n] = mark ? "2" : "1";
+    argvlen[n++] = 1;
+    argv[n] = (char *) seq_key;
+    argvlen[n++] = ngx_sprintf(seq_key, "seq:%s", chat) - seq_key;
+
+    if (mark) {
+        bson_oid_to_string(&op->arg->user, user);
+        argv[n] = (char *) temp_key;
+        argvlen[n++] = ngx_sprintf(temp_key, "st:%s:%s", user,
+                                   op->arg->temp_id)
+                       - temp_key;
+    }
+
+    argv[n] = (char *) fl;
+    argvlen[n++] = ngx_sprintf(fl, "%L", floor) - fl;
+
+    if (mark) {
+        argv[n] = NGX_HTTP_CHAT_SEQ_GATE_TTL;
+        argvlen[n++] = sizeof(NGX_HTTP_CHAT_SEQ_GATE_TTL) - 1;
+        argv[n] = op->gate ? "1" : "0";
+        argvlen[n++] = 1;
+    }
+
+    /* hiredis copies the command before this returns */
+    return ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+                                            ngx_http_chat_op_send_numbered,
+                                            op, (int) n, argv, argvlen);
+}
+
+
+static void
+ngx_http_chat_op_send_numbered(redisReply *reply, void *data)
+{
+    ngx_http_chat_op_send_t  *op = data;
+
+    ngx_int_t  rc;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "chat: redis command failed: %s",
+                      reply == NULL ? "connection lost"
+                      : reply->type == REDIS_REPLY_ERROR ? reply->str
+                      : "not a number");
+        ngx_http_chat_op_send_finish(op, NGX_ERROR, NULL,
+                                     "redis is not available");
+        return;
+    }
+
+    if (reply->integer == -2) {
+        /* its tempId took a number lately: whether it is stored first */
+        op->gate = 0;
+        rc = ngx_http_chat_op_send_check(op);
+
+    } else if (reply->integer < 0) {
+        /* no counter yet: the highest stored number first */
+        rc = ngx_http_chat_op_send_task(op, ngx_http_chat_msg_floor_run,
+                                        ngx_http_chat_op_send_floored);
+
+    } else {
+        op->arg->seq = reply->integer;
+        op->gate = 0;
+
+        rc = ngx_http_chat_op_send_task(op, ngx_http_chat_msg_insert_run,
+                                        ngx_http_chat_op_send_stored);
+
+        if (rc != NGX_OK) {
+            /* the insert never ran: the number taken must still be filled */
+            ngx_http_chat_op_send_tombstone(&op->arg->chat, op->arg->seq);
+        }
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_chat_op_send_finish(op, NGX_ERROR, NULL,
+                                     "mongo is not available");
+    }
+}
+
+
+static int64_t
+ngx_http_chat_op_send_reply_floor(ngx_http_chat_mongo_task_t *t)
+{
+    bson_iter_t  it;
+
+    if (bson_iter_init_find(&it, &t->reply, "floor")
+        && BSON_ITER_HOLDS_NUMBER(&it))
+    {
+        return bson_iter_as_int64(&it);
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_chat_op_send_floored(ngx_http_chat_mongo_task_t *t)
+{
+    ngx_http_chat_op_send_t  *op;
+
+    op = t->data;
+
+    if (t->rc != NGX_OK) {
+        ngx_http_chat_op_send_finish(op, NGX_ERROR, NULL, t->error.message);
+        return;
+    }
+
+    if (ngx_http_chat_op_send_seq(op, ngx_http_chat_op_send_reply_floor(t))
+        != NGX_OK)
+    {
+        ngx_http_chat_op_send_finish(op, NGX_ERROR, NULL,
+                                     "redis is not available");
+    }
+}
+
+
+static void
+ngx_http_chat_op_send_stored(ngx_http_chat_mongo_task_t *t)
+{
+    json_t                   *answer;
+    ngx_http_chat_op_send_t  *op;
+
+    op = t->data;
+
+    if (t->rc == NGX_AGAIN) {
+        /* the number was taken: Redis was behind, catch up and try again */
+        if (++op->tries == NGX_HTTP_CHAT_SEQ_TRIES) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "chat: no free sequence number after %ui tries",
+                          op->tries);
+            ngx_http_chat_op_send_finish(op, NGX_ERROR, NULL,
+                                         "no free sequence number");
+            return;
+        }
+
+        if (ngx_http_chat_op_send_seq(op,
+                                      ngx_http_chat_op_send_reply_floor(t))
+            != NGX_OK)
+        {
+            ngx_http_chat_op_send_finish(op, NGX_ERROR, NULL,
+                                         "redis is not available");
+        }
+
+        return;
+    }
+
+    answer = t->result;
+    t->result = NULL;
+
+    if (t->rc == NGX_OK) {
+        ngx_http_chat_op_send_committed(op, answer);
+    }
+
+    ngx_http_chat_op_send_finish(op, t->rc, answer, t->error.message);
+}
+
+
+/*
+ * What follows a stored message, whoever waits: the event, from the
+ * message as stored, then the chat's activity (a write of its own).
+ */
+
+static void
+ngx_http_chat_op_send_committed(ngx_http_chat_op_send_t *op, json_t *answer)
+{
+    char                         user[25];
+    json_t                      *message, *data;
+    ngx_str_t                    chat_id, me;
+    ngx_http_chat_mongo_task_t  *t;
+
+    message = json_object_get(answer, "message");
+
+    if (ngx_http_chat_rt_str_field(message, "chatId", &chat_id) == NGX_OK) {
+        bson_oid_to_string(&op->arg->user, user);
+        me.data = (u_char *) user;
+        me.len = 24;
+
+        data = json_pack("{s:O,s:O?}", "message", message,
+                         "tempId", json_object_get(message, "tempId"));
+        if (data) {
+            ngx_http_chat_rt_publish_as("chat:", &chat_id, '-', &me, NULL,
+                                        "new_message", data);
+            json_decref(data);
+        }
+    }
+
+    t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
+                                            ngx_http_chat_msg_stored_run,
+                                            NULL, NULL, op->arg,
+                                            sizeof(ngx_http_chat_msg_arg_t));
+
+    if (t == NULL || ngx_http_chat_mongo_post(t) != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "chat: a chat's activity was not stored");
+    }
+}
+
+
+/* a number taken and never used: a tombstone, so readers never wait */
+
+static void
+ngx_http_chat_op_send_tombstone(const bson_oid_t *chat, int64_t seq)
+{
+    ngx_http_chat_msg_arg_t      a;
+    ngx_http_chat_mongo_task_t  *t;
+
+    ngx_memzero(&a, sizeof(ngx_http_chat_msg_arg_t));
+    bson_oid_copy(chat, &a.chat);
+    a.seq = seq;
+
+    t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
+                                            ngx_http_chat_msg_tombstone_run,
+                                            NULL, NULL, &a,
+                                            sizeof(ngx_http_chat_msg_arg_t));
+
+    if (t == NULL || ngx_http_chat_mongo_post(t) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "chat: seq %L left without a tombstone", seq);
+    }
+}
+
+
+static void
+ngx_http_chat_op_send_finish(ngx_http_chat_op_send_t *op, ngx_int_t rc,
+    json_t *answer, const char *error)
+{
+    ngx_queue_remove(&op->queue);
+
+    if (op->done) {
+        op->done(op->data, rc, answer, error);
+
+    } else if (answer) {
+        json_decref(answer);
+    }
+
+    ngx_free(op);
+}
+
+
+void
+ngx_http_chat_ops_exit_process(void)
+{
+    ngx_queue_t              *q;
+    ngx_http_chat_op_send_t  *op;
+
+    /* Redis and MongoDB are gone: nothing will call these back */
+
+    if (ngx_http_chat_ops_live.next == NULL) {
+        return;
+    }
+
+    while (!ngx_queue_empty(&ngx_http_chat_ops_live)) {
+        q = ngx_queue_head(&ngx_http_chat_ops_live);
+        op = ngx_queue_data(q, ngx_http_chat_op_send_t, queue);
+        ngx_queue_remove(q);
+        ngx_free(op);
+    }
+}

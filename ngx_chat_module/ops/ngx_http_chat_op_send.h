@@ -1,0 +1,55 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_OP_SEND_H_INCLUDED_
+#define _NGX_HTTP_CHAT_OP_SEND_H_INCLUDED_
+
+
+#include "../ngx_http_chat_module.h"
+#include "../store/ngx_http_chat_chats_store.h"
+
+
+/*
+ * Storing a message, transport-neutral: a send, a forwarded copy, a
+ * system message.  It takes a copy of its input, runs its steps (the
+ * checks in MongoDB, a number from Redis, the insert) on nobody's behalf,
+ * and gives its outcome to done().  What follows the commit (the
+ * new_message event, the chat's activity) runs in the operation itself,
+ * whether or not anybody still waits for the answer: a requester that
+ * leaves calls detach() and loses only the answer.
+ *
+ * done(data, rc, answer, error): rc as the store's (NGX_OK stored,
+ * NGX_DONE the tempId was stored before: that message, NGX_DECLINED no
+ * such chat, NGX_BUSY blocked, NGX_ABORT a value refers to nothing, with
+ * the answer saying which, NGX_ERROR a back end failed, error says how);
+ * the answer (or NULL) is the callee's.
+ */
+
+typedef void (*ngx_http_chat_op_done_pt)(void *data, ngx_int_t rc,
+    json_t *answer, const char *error);
+
+typedef struct ngx_http_chat_op_send_s  ngx_http_chat_op_send_t;
+
+
+#define NGX_HTTP_CHAT_OP_SEND_CHECK  0x01  /* may the sender send there */
+#define NGX_HTTP_CHAT_OP_SEND_MARK   0x02  /* note the tempId in Redis */
+#define NGX_HTTP_CHAT_OP_SEND_CACHE  0x04  /* remember who may send */
+
+
+/*
+ * arg: size bytes, the content's JSON after the struct.  NGX_OK: started,
+ * done() will be called, never before this returns; NGX_ERROR: it could
+ * not start (a back end is down, no memory), done() is not called.
+ */
+ngx_int_t ngx_http_chat_op_send(ngx_http_chat_msg_arg_t *arg, size_t size,
+    ngx_uint_t flags, ngx_http_chat_op_done_pt done, void *data,
+    ngx_http_chat_op_send_t **out);
+void ngx_http_chat_op_send_detach(ngx_http_chat_op_send_t *op);
+
+/* what never finished when the worker exits */
+void ngx_http_chat_ops_exit_process(void);
+
+
+#endif /* _NGX_HTTP_CHAT_OP_SEND_H_INCLUDED_ */
