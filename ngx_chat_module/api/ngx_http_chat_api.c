@@ -9,7 +9,7 @@
 #include "../ngx_http_chat_module.h"
 #include "../auth/ngx_http_chat_auth.h"
 #include "../media/ngx_http_chat_media.h"
-#include "../store/ngx_http_chat_mongo.h"
+#include "../ops/ngx_http_chat_op.h"
 #include "ngx_http_chat_users.h"
 #include "ngx_http_chat_chats.h"
 #include "../ops/ngx_http_chat_send_cache.h"
@@ -33,7 +33,6 @@ static ngx_int_t ngx_http_chat_not_implemented(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chat_api_authorized(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chat_write_hold(ngx_http_request_t *r);
 static void ngx_http_chat_write_release(void *data);
-static void ngx_http_chat_writes_tick(ngx_event_t *ev);
 static ngx_uint_t ngx_http_chat_route_match(ngx_str_t *pattern,
     ngx_str_t *uri, ngx_http_chat_ctx_t *ctx);
 
@@ -276,18 +275,7 @@ ngx_http_chat_api_authorized(ngx_http_request_t *r)
 }
 
 
-/*
- * Writes in flight keep an exiting worker (a reload, a graceful stop)
- * alive until they are over, what follows their commit included: NGINX
- * waits only for timers, and a write waiting on MongoDB or Redis has none.
- * The tick outlives the last write by up to a second, so that what it
- * published leaves for Redis.
- */
-
-static ngx_uint_t        ngx_http_chat_writes;
-static ngx_event_t       ngx_http_chat_writes_ev;
-static ngx_connection_t  ngx_http_chat_writes_dummy;  /* for the timer's log */
-
+/* a write keeps an exiting worker until it is over (ops/) */
 
 static ngx_int_t
 ngx_http_chat_write_hold(ngx_http_request_t *r)
@@ -302,15 +290,7 @@ ngx_http_chat_write_hold(ngx_http_request_t *r)
     cln->handler = ngx_http_chat_write_release;
     cln->data = NULL;
 
-    ngx_http_chat_writes++;
-
-    if (!ngx_http_chat_writes_ev.timer_set) {
-        ngx_http_chat_writes_dummy.fd = (ngx_socket_t) -1;
-        ngx_http_chat_writes_ev.data = &ngx_http_chat_writes_dummy;
-        ngx_http_chat_writes_ev.handler = ngx_http_chat_writes_tick;
-        ngx_http_chat_writes_ev.log = ngx_cycle->log;
-        ngx_add_timer(&ngx_http_chat_writes_ev, 1000);
-    }
+    ngx_http_chat_work_begin();
 
     return NGX_OK;
 }
@@ -319,17 +299,7 @@ ngx_http_chat_write_hold(ngx_http_request_t *r)
 static void
 ngx_http_chat_write_release(void *data)
 {
-    ngx_http_chat_writes--;
-}
-
-
-static void
-ngx_http_chat_writes_tick(ngx_event_t *ev)
-{
-    /* and what they left to MongoDB, like a chat's activity */
-    if (ngx_http_chat_writes || ngx_http_chat_mongo_busy()) {
-        ngx_add_timer(ev, 1000);
-    }
+    ngx_http_chat_work_end();
 }
 
 

@@ -12,10 +12,10 @@
 #include "../store/ngx_http_chat_chats_store.h"
 #include "ngx_http_chat_chats.h"
 #include "../ops/ngx_http_chat_op_send.h"
+#include "../ops/ngx_http_chat_op_input.h"
 #include "../util/ngx_http_chat_text.h"
 
 
-#define NGX_HTTP_CHAT_TEXT_MAX       4096
 #define NGX_HTTP_CHAT_CHATS_LIMIT    20
 #define NGX_HTTP_CHAT_MESSAGES_LIMIT 50
 #define NGX_HTTP_CHAT_FORWARD_MAX    10
@@ -54,7 +54,7 @@ static ngx_int_t ngx_http_chat_chats_reply(ngx_http_request_t *r,
     ngx_int_t rc, json_t *json, const char *error);
 static ngx_int_t ngx_http_chat_send_op(ngx_http_request_t *r,
     ngx_http_chat_send_t *st, ngx_http_chat_msg_arg_t *arg, size_t size,
-    ngx_uint_t flags, ngx_http_chat_op_next_pt next);
+    json_t *body, ngx_uint_t flags, ngx_http_chat_op_next_pt next);
 static ngx_int_t ngx_http_chat_forward_next(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
 static ngx_int_t ngx_http_chat_forward_step(ngx_http_request_t *r,
@@ -111,45 +111,29 @@ static ngx_int_t
 ngx_http_chat_chats_reply(ngx_http_request_t *r, ngx_int_t rc, json_t *json,
     const char *error)
 {
-    switch (rc) {
+    ngx_int_t                ret;
+    ngx_http_chat_op_told_t  told;
 
-    case NGX_OK:
-        ngx_http_chat_rt_notify(r, json, 1);
-        return ngx_http_chat_send_json(r, r->method == NGX_HTTP_POST
-                                          ? NGX_HTTP_CREATED : NGX_HTTP_OK,
-                                       json);
+    if (rc == NGX_OK || rc == NGX_DONE) {
+        ngx_http_chat_rt_notify(r, json, rc == NGX_OK);
+    }
 
-    case NGX_DONE:
-        ngx_http_chat_rt_notify(r, json, 0);
-        return ngx_http_chat_send_json(r, NGX_HTTP_OK, json);
+    ngx_http_chat_op_tell(rc, json, r->method == NGX_HTTP_POST, &told);
 
-    case NGX_DECLINED:
-        json_decref(json);
-        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "no such chat, message or user");
+    if (told.answer) {
+        return ngx_http_chat_send_json(r, told.status, told.answer);
+    }
 
-    case NGX_BUSY:
-        return ngx_http_chat_chats_refused(r, NGX_HTTP_FORBIDDEN, json,
-                                           "blocked",
-                                           "one of you blocked the other");
-
-    case NGX_ABORT:
-        return ngx_http_chat_send_error_details(r,
-                                          NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
-                                          "invalid_value",
-                                          "a value does not refer to what "
-                                          "it must", json);
-
-    default:
-        json_decref(json);
+    if (told.status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "chat: chats query failed: %s", error);
-
-        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "service_unavailable",
-                                        "a back end is unavailable, "
-                                        "try again shortly");
     }
+
+    ret = ngx_http_chat_send_error_details(r, told.status, told.code,
+                                           told.message, told.details);
+    json_decref(told.keep);
+
+    return ret;
 }
 
 
@@ -167,36 +151,6 @@ ngx_http_chat_chats_me(ngx_http_request_t *r, bson_oid_t *me)
     bson_oid_init_from_string_unsafe(me, (char *) ctx->user_id.data);
 
     return NGX_OK;
-}
-
-
-/* an id from the body: NULL when fine, or what is wrong */
-
-static const char *
-ngx_http_chat_chats_body_oid(json_t *body, const char *name,
-    ngx_uint_t required, bson_oid_t *oid, ngx_uint_t *found)
-{
-    ngx_str_t    s;
-    const char  *err;
-
-    *found = 0;
-
-    if ((err = ngx_http_chat_json_string(body, name, required, 24, &s))) {
-        return err;
-    }
-
-    if (s.data == NULL) {
-        return NULL;
-    }
-
-    if (!ngx_http_chat_is_oid(&s)) {
-        return "must be an id of 24 hexadecimal digits";
-    }
-
-    bson_oid_init_from_string_unsafe(oid, (char *) s.data);
-    *found = 1;
-
-    return NULL;
 }
 
 
@@ -259,7 +213,7 @@ ngx_http_chat_chats_private(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if ((err = ngx_http_chat_chats_body_oid(ctx->body, "userId", 1,
+    if ((err = ngx_http_chat_input_oid(ctx->body, "userId", 1,
                                             &arg->other, &found)))
     {
         return ngx_http_chat_send_invalid(r, "userId", err);
@@ -277,48 +231,6 @@ ngx_http_chat_chats_private(ngx_http_request_t *r)
     return ngx_http_chat_mongo_request(r, ngx_http_chat_chat_private_run,
                                        ngx_http_chat_chats_done, arg,
                                        sizeof(ngx_http_chat_chats_arg_t));
-}
-
-
-/* text a user typed: no control characters, or only \n and \t */
-
-static ngx_uint_t
-ngx_http_chat_chats_controls(ngx_str_t *s, ngx_uint_t multiline)
-{
-    u_char  *p, *last;
-
-    last = s->data + s->len;
-
-    for (p = s->data; p < last; p++) {
-        if ((*p < 0x20 && !(multiline && (*p == '\n' || *p == '\t')))
-            || *p == 0x7f
-            || (*p == 0xc2 && p + 1 < last && p[1] >= 0x80 && p[1] <= 0x9f))
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-/* an optional string of at most max characters, without controls */
-
-static const char *
-ngx_http_chat_chats_text(json_t *obj, const char *name, ngx_uint_t required,
-    size_t max, ngx_uint_t multiline, ngx_str_t *out)
-{
-    const char  *err;
-
-    if ((err = ngx_http_chat_json_string(obj, name, required, max, out))) {
-        return err;
-    }
-
-    if (out->data && ngx_http_chat_chats_controls(out, multiline)) {
-        return "has control characters";
-    }
-
-    return NULL;
 }
 
 
@@ -344,20 +256,20 @@ ngx_http_chat_chats_group(ngx_http_request_t *r)
     }
 
     field = "name";
-    if ((err = ngx_http_chat_chats_text(ctx->body, "name", 1, 100, 0, &name)))
+    if ((err = ngx_http_chat_input_text(ctx->body, "name", 1, 100, 0, &name)))
     {
         goto invalid;
     }
 
     field = "description";
-    if ((err = ngx_http_chat_chats_text(ctx->body, "description", 0, 500, 1,
+    if ((err = ngx_http_chat_input_text(ctx->body, "description", 0, 500, 1,
                                         &description)))
     {
         goto invalid;
     }
 
     field = "avatar";
-    if ((err = ngx_http_chat_chats_text(ctx->body, "avatar", 0, 512, 0,
+    if ((err = ngx_http_chat_input_text(ctx->body, "avatar", 0, 512, 0,
                                         &avatar)))
     {
         goto invalid;
@@ -541,282 +453,28 @@ ngx_http_chat_chats_list(ngx_http_request_t *r)
 }
 
 
-/* a number member of an object, within [min, max] */
-
-static ngx_int_t
-ngx_http_chat_chats_coord(json_t *obj, const char *name, double min,
-    double max, double *out)
-{
-    json_t  *v;
-
-    v = json_object_get(obj, name);
-
-    if (v == NULL || !json_is_number(v)) {
-        return NGX_ERROR;
-    }
-
-    *out = json_number_value(v);
-
-    return (*out >= min && *out <= max) ? NGX_OK : NGX_ERROR;
-}
-
-
-/*
- * The content of a message of type, checked and rebuilt with only the
- * fields that type has: a new reference, or NULL with *field and *err.
- */
-
-static json_t *
-ngx_http_chat_chats_content(ngx_str_t *type, json_t *in, const char **field,
-    const char **err)
-{
-    double      lat, lng;
-    json_t     *out;
-    ngx_str_t   s, name, phone, caption;
-
-    if (!((type->len == 4 && ngx_strncmp(type->data, "text", 4) == 0)
-          || (type->len == 8 && ngx_strncmp(type->data, "location", 8) == 0)
-          || (type->len == 7 && ngx_strncmp(type->data, "contact", 7) == 0)
-          || (type->len == 5 && ngx_strncmp(type->data, "image", 5) == 0)
-          || (type->len == 5 && ngx_strncmp(type->data, "video", 5) == 0)
-          || (type->len == 5 && ngx_strncmp(type->data, "audio", 5) == 0)
-          || (type->len == 8 && ngx_strncmp(type->data, "document", 8) == 0)))
-    {
-        *field = "type";
-        *err = "must be text, image, video, audio, document, location or "
-               "contact";
-        return NULL;
-    }
-
-    *field = "content";
-
-    if (in == NULL || json_is_null(in)) {
-        *err = "is required";
-        return NULL;
-    }
-
-    if (type->len == 4 && ngx_strncmp(type->data, "text", 4) == 0) {
-        if (!json_is_string(in)) {
-            *err = "must be a string";
-            return NULL;
-        }
-
-        s.data = (u_char *) json_string_value(in);
-        s.len = json_string_length(in);
-
-        if (s.len == 0 || ngx_utf8_length(s.data, s.len)
-                          > NGX_HTTP_CHAT_TEXT_MAX)
-        {
-            *err = "must be 1 to 4096 characters";
-            return NULL;
-        }
-
-        if (ngx_http_chat_chats_controls(&s, 1)) {
-            *err = "has control characters";
-            return NULL;
-        }
-
-        return json_incref(in);
-    }
-
-    if (!json_is_object(in)) {
-        *err = "must be an object";
-        return NULL;
-    }
-
-    if (type->len == 8 && ngx_strncmp(type->data, "location", 8) == 0) {
-        if (ngx_http_chat_chats_coord(in, "lat", -90, 90, &lat) != NGX_OK) {
-            *field = "content.lat";
-            *err = "must be a number from -90 to 90";
-            return NULL;
-        }
-
-        if (ngx_http_chat_chats_coord(in, "lng", -180, 180, &lng) != NGX_OK) {
-            *field = "content.lng";
-            *err = "must be a number from -180 to 180";
-            return NULL;
-        }
-
-        *field = "content.name";
-        if ((*err = ngx_http_chat_chats_text(in, "name", 0, 256, 0, &name))) {
-            return NULL;
-        }
-
-        out = json_pack("{s:f,s:f}", "lat", lat, "lng", lng);
-
-        if (out && name.data) {
-            json_object_set_new(out, "name",
-                                json_stringn((char *) name.data, name.len));
-        }
-
-        return out;
-    }
-
-    if (type->len == 7 && ngx_strncmp(type->data, "contact", 7) == 0) {
-        *field = "content.name";
-        if ((*err = ngx_http_chat_chats_text(in, "name", 1, 100, 0, &name))) {
-            return NULL;
-        }
-
-        *field = "content.phone";
-        if ((*err = ngx_http_chat_chats_text(in, "phone", 1, 32, 0, &phone)))
-        {
-            return NULL;
-        }
-
-        return json_pack("{s:s%,s:s%}", "name", name.data, name.len,
-                         "phone", phone.data, phone.len);
-    }
-
-    if ((type->len == 5 && ngx_strncmp(type->data, "image", 5) == 0)
-        || (type->len == 5 && ngx_strncmp(type->data, "video", 5) == 0)
-        || (type->len == 5 && ngx_strncmp(type->data, "audio", 5) == 0)
-        || (type->len == 8 && ngx_strncmp(type->data, "document", 8) == 0))
-    {
-        *field = "content.mediaId";
-        if ((*err = ngx_http_chat_json_string(in, "mediaId", 1, 24, &s))) {
-            return NULL;
-        }
-
-        if (!ngx_http_chat_is_oid(&s)) {
-            *err = "must be an id of 24 hexadecimal digits";
-            return NULL;
-        }
-
-        *field = "content.caption";
-        if ((*err = ngx_http_chat_chats_text(in, "caption", 0, 1024, 1,
-                                             &caption)))
-        {
-            return NULL;
-        }
-
-        out = json_pack("{s:s%}", "mediaId", s.data, s.len);
-
-        if (out && caption.data) {
-            json_object_set_new(out, "caption",
-                                json_stringn((char *) caption.data,
-                                             caption.len));
-        }
-
-        return out;
-    }
-
-    *err = NULL;
-
-    return NULL;
-}
-
-
 /* POST /api/messages {chatId, tempId, type, content, replyTo?} */
 
 ngx_int_t
 ngx_http_chat_messages_send(ngx_http_request_t *r)
 {
-    char                     *p;
-    size_t                    len;
-    json_t                   *content;
-    ngx_str_t                 temp, type;
-    ngx_uint_t                i, found;
-    bson_oid_t                chat, reply_to, me;
-    const char               *err, *field;
-    ngx_http_chat_ctx_t      *ctx;
-    ngx_http_chat_send_t     *st;
-    ngx_http_chat_msg_arg_t  *arg;
+    ngx_http_chat_ctx_t   *ctx;
+    ngx_http_chat_send_t  *st;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    if (ngx_http_chat_chats_me(r, &me) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    field = "chatId";
-    if ((err = ngx_http_chat_chats_body_oid(ctx->body, "chatId", 1, &chat,
-                                            &found)))
-    {
-        goto invalid;
-    }
-
-    field = "tempId";
-    if ((err = ngx_http_chat_json_string(ctx->body, "tempId", 1,
-                                         NGX_HTTP_CHAT_TEMP_ID_MAX, &temp)))
-    {
-        goto invalid;
-    }
-
-    for (i = 0; i < temp.len; i++) {
-        if (!((temp.data[i] >= 'a' && temp.data[i] <= 'z')
-              || (temp.data[i] >= 'A' && temp.data[i] <= 'Z')
-              || (temp.data[i] >= '0' && temp.data[i] <= '9')
-              || temp.data[i] == '_' || temp.data[i] == '-'))
-        {
-            err = "must be 1 to 64 of A-Z, a-z, 0-9, \"_\" and \"-\"";
-            goto invalid;
-        }
-    }
-
-    field = "type";
-    if ((err = ngx_http_chat_json_string(ctx->body, "type", 1, 15, &type))) {
-        goto invalid;
-    }
-
-    field = "replyTo";
-    if ((err = ngx_http_chat_chats_body_oid(ctx->body, "replyTo", 0,
-                                            &reply_to, &found)))
-    {
-        goto invalid;
-    }
-
-    content = ngx_http_chat_chats_content(&type,
-                                          json_object_get(ctx->body,
-                                                          "content"),
-                                          &field, &err);
-    if (content == NULL) {
-        if (err == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        goto invalid;
-    }
-
-    len = json_dumpb(content, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
-
     st = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_send_t));
-    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t) + len + 1);
-
-    if (st == NULL || arg == NULL || len == 0) {
-        json_decref(content);
+    if (st == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    p = (char *) (arg + 1);
-    arg->content_len = json_dumpb(content, p, len,
-                                  JSON_COMPACT | JSON_ENCODE_ANY);
-    json_decref(content);
-
-    arg->user = me;
-    arg->chat = chat;
-    bson_oid_init(&arg->id, NULL);
-
-    if (found) {
-        arg->reply_to = reply_to;
-        arg->has_reply = 1;
-    }
-
-    ngx_memcpy(arg->temp_id, temp.data, temp.len);
-    ngx_memcpy(arg->type, type.data, type.len);
 
     ctx->state = st;
 
-    return ngx_http_chat_send_op(r, st, arg,
-                                 sizeof(ngx_http_chat_msg_arg_t) + len + 1,
+    return ngx_http_chat_send_op(r, st, NULL, 0, ctx->body,
                                  NGX_HTTP_CHAT_OP_SEND_CHECK
                                  |NGX_HTTP_CHAT_OP_SEND_MARK
                                  |NGX_HTTP_CHAT_OP_SEND_CACHE,
                                  ngx_http_chat_chats_reply);
-
-invalid:
-
-    return ngx_http_chat_send_invalid(r, field, err);
 }
 
 
@@ -832,9 +490,12 @@ static void ngx_http_chat_send_answered(void *data, ngx_int_t rc,
 
 static ngx_int_t
 ngx_http_chat_send_op(ngx_http_request_t *r, ngx_http_chat_send_t *st,
-    ngx_http_chat_msg_arg_t *arg, size_t size, ngx_uint_t flags,
-    ngx_http_chat_op_next_pt next)
+    ngx_http_chat_msg_arg_t *arg, size_t size, json_t *body,
+    ngx_uint_t flags, ngx_http_chat_op_next_pt next)
 {
+    ngx_int_t            rc;
+    bson_oid_t           me;
+    const char          *field, *err;
     ngx_http_cleanup_t  *cln;
 
     cln = ngx_http_cleanup_add(r, 0);
@@ -844,10 +505,26 @@ ngx_http_chat_send_op(ngx_http_request_t *r, ngx_http_chat_send_t *st,
 
     st->answered = next;
 
-    if (ngx_http_chat_op_send(arg, size, flags, ngx_http_chat_send_answered,
-                              r, &st->op)
-        != NGX_OK)
-    {
+    if (body) {
+        /* a message as a client sends it, checked by the operation */
+        if (ngx_http_chat_chats_me(r, &me) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = ngx_http_chat_op_send_message(&me, body, flags,
+                                           ngx_http_chat_send_answered, r,
+                                           &st->op, &field, &err);
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_chat_send_invalid(r, field, err);
+        }
+
+    } else {
+        rc = ngx_http_chat_op_send(arg, size, flags,
+                                   ngx_http_chat_send_answered, r, &st->op);
+    }
+
+    if (rc != NGX_OK) {
         return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                         "service_unavailable",
                                         "a back end is unavailable, "
@@ -1128,7 +805,7 @@ ngx_http_chat_messages_edit(ngx_http_request_t *r)
 
     ngx_str_set(&type, "text");
 
-    content = ngx_http_chat_chats_content(&type,
+    content = ngx_http_chat_input_content(&type,
                                           json_object_get(ctx->body,
                                                           "content"),
                                           &field, &err);
@@ -1516,7 +1193,7 @@ ngx_http_chat_forward_step(ngx_http_request_t *r, ngx_int_t rc, json_t *json,
 
     return ngx_http_chat_send_op(r, st, arg,
                                  sizeof(ngx_http_chat_msg_arg_t) + len + 1,
-                                 NGX_HTTP_CHAT_OP_SEND_CHECK,
+                                 NULL, NGX_HTTP_CHAT_OP_SEND_CHECK,
                                  ngx_http_chat_forward_step);
 }
 
@@ -1580,7 +1257,7 @@ ngx_http_chat_messages_search(ngx_http_request_t *r, ngx_uint_t all)
 
     if (q.len == 0 || !ngx_http_chat_utf8_valid(&q)
         || ngx_utf8_length(q.data, q.len) > 100
-        || ngx_http_chat_chats_controls(&q, 0))
+        || ngx_http_chat_input_controls(&q, 0))
     {
         return ngx_http_chat_send_invalid(r, "q",
                                           "must be 1 to 100 characters of "
@@ -1963,7 +1640,7 @@ ngx_http_chat_chats_update(ngx_http_request_t *r)
     }
 
     field = "name";
-    if ((err = ngx_http_chat_chats_text(ctx->body, "name", 0, 100, 0, &s))) {
+    if ((err = ngx_http_chat_input_text(ctx->body, "name", 0, 100, 0, &s))) {
         goto invalid;
     }
 
@@ -1978,7 +1655,7 @@ ngx_http_chat_chats_update(ngx_http_request_t *r)
     }
 
     field = "description";
-    if ((err = ngx_http_chat_chats_text(ctx->body, "description", 0, 500, 1,
+    if ((err = ngx_http_chat_input_text(ctx->body, "description", 0, 500, 1,
                                         &s)))
     {
         goto invalid;
@@ -2265,7 +1942,7 @@ ngx_http_chat_group_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
 
     return ngx_http_chat_send_op(r, st, arg,
                                  sizeof(ngx_http_chat_msg_arg_t) + len + 1,
-                                 0, ngx_http_chat_group_answer);
+                                 NULL, 0, ngx_http_chat_group_answer);
 }
 
 

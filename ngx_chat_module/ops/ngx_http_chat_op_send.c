@@ -10,6 +10,7 @@
 
 #include "ngx_http_chat_op_send.h"
 #include "ngx_http_chat_send_cache.h"
+#include "ngx_http_chat_op_input.h"
 #include "../store/ngx_http_chat_mongo.h"
 #include "../store/ngx_http_chat_redis.h"
 #include "../realtime/ngx_http_chat_rt.h"
@@ -106,6 +107,7 @@ ngx_http_chat_op_send(ngx_http_chat_msg_arg_t *arg, size_t size,
     }
 
     ngx_queue_insert_tail(&ngx_http_chat_ops_live, &op->queue);
+    ngx_http_chat_work_begin();
 
     if ((flags & NGX_HTTP_CHAT_OP_SEND_CACHE)
         && ngx_http_chat_send_cache_hit(&arg->chat, &arg->user))
@@ -135,6 +137,7 @@ ngx_http_chat_op_send(ngx_http_chat_msg_arg_t *arg, size_t size,
 
     if (rc != NGX_OK) {
         ngx_queue_remove(&op->queue);
+        ngx_http_chat_work_end();
         ngx_free(op);
         return NGX_ERROR;
     }
@@ -142,6 +145,96 @@ ngx_http_chat_op_send(ngx_http_chat_msg_arg_t *arg, size_t size,
     *out = op;
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_chat_op_send_message(const bson_oid_t *user, json_t *body,
+    ngx_uint_t flags, ngx_http_chat_op_done_pt done, void *data,
+    ngx_http_chat_op_send_t **out, const char **field, const char **err)
+{
+    size_t                    len, size;
+    json_t                   *content;
+    ngx_int_t                 rc;
+    ngx_str_t                 temp, type;
+    ngx_uint_t                i, found;
+    bson_oid_t                chat, reply_to;
+    ngx_http_chat_msg_arg_t  *arg;
+
+    *field = "chatId";
+    if ((*err = ngx_http_chat_input_oid(body, "chatId", 1, &chat, &found))) {
+        return NGX_DECLINED;
+    }
+
+    *field = "tempId";
+    if ((*err = ngx_http_chat_json_string(body, "tempId", 1,
+                                          NGX_HTTP_CHAT_TEMP_ID_MAX, &temp)))
+    {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < temp.len; i++) {
+        if (!((temp.data[i] >= 'a' && temp.data[i] <= 'z')
+              || (temp.data[i] >= 'A' && temp.data[i] <= 'Z')
+              || (temp.data[i] >= '0' && temp.data[i] <= '9')
+              || temp.data[i] == '_' || temp.data[i] == '-'))
+        {
+            *err = "must be 1 to 64 of A-Z, a-z, 0-9, \"_\" and \"-\"";
+            return NGX_DECLINED;
+        }
+    }
+
+    *field = "type";
+    if ((*err = ngx_http_chat_json_string(body, "type", 1, 15, &type))) {
+        return NGX_DECLINED;
+    }
+
+    *field = "replyTo";
+    if ((*err = ngx_http_chat_input_oid(body, "replyTo", 0, &reply_to,
+                                        &found)))
+    {
+        return NGX_DECLINED;
+    }
+
+    content = ngx_http_chat_input_content(&type,
+                                          json_object_get(body, "content"),
+                                          field, err);
+    if (content == NULL) {
+        return *err ? NGX_DECLINED : NGX_ERROR;
+    }
+
+    len = json_dumpb(content, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+    size = sizeof(ngx_http_chat_msg_arg_t) + len + 1;
+
+    arg = ngx_calloc(size, ngx_cycle->log);
+
+    if (arg == NULL || len == 0) {
+        json_decref(content);
+        ngx_free(arg);
+        return NGX_ERROR;
+    }
+
+    arg->content_len = json_dumpb(content, (char *) (arg + 1), len,
+                                  JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(content);
+
+    arg->user = *user;
+    arg->chat = chat;
+    bson_oid_init(&arg->id, NULL);
+
+    if (found) {
+        arg->reply_to = reply_to;
+        arg->has_reply = 1;
+    }
+
+    ngx_memcpy(arg->temp_id, temp.data, temp.len);
+    ngx_memcpy(arg->type, type.data, type.len);
+
+    rc = ngx_http_chat_op_send(arg, size, flags, done, data, out);
+
+    ngx_free(arg);
+
+    return rc;
 }
 
 
@@ -451,6 +544,7 @@ ngx_http_chat_op_send_finish(ngx_http_chat_op_send_t *op, ngx_int_t rc,
     json_t *answer, const char *error)
 {
     ngx_queue_remove(&op->queue);
+    ngx_http_chat_work_end();
 
     if (op->done) {
         op->done(op->data, rc, answer, error);

@@ -7,7 +7,7 @@
 #define _NGX_HTTP_CHAT_OP_SEND_H_INCLUDED_
 
 
-#include "../ngx_http_chat_module.h"
+#include "ngx_http_chat_op.h"
 #include "../store/ngx_http_chat_chats_store.h"
 
 
@@ -20,15 +20,11 @@
  * whether or not anybody still waits for the answer: a requester that
  * leaves calls detach() and loses only the answer.
  *
- * done(data, rc, answer, error): rc as the store's (NGX_OK stored,
- * NGX_DONE the tempId was stored before: that message, NGX_DECLINED no
- * such chat, NGX_BUSY blocked, NGX_ABORT a value refers to nothing, with
- * the answer saying which, NGX_ERROR a back end failed, error says how);
- * the answer (or NULL) is the callee's.
+ * done() as every operation's (ngx_http_chat_op.h): NGX_OK stored,
+ * NGX_DONE the tempId was stored before (that message), NGX_DECLINED no
+ * such chat, NGX_BUSY not allowed there, NGX_ABORT a value refers to
+ * nothing.
  */
-
-typedef void (*ngx_http_chat_op_done_pt)(void *data, ngx_int_t rc,
-    json_t *answer, const char *error);
 
 typedef struct ngx_http_chat_op_send_s  ngx_http_chat_op_send_t;
 
@@ -46,6 +42,14 @@ typedef struct ngx_http_chat_op_send_s  ngx_http_chat_op_send_t;
 ngx_int_t ngx_http_chat_op_send(ngx_http_chat_msg_arg_t *arg, size_t size,
     ngx_uint_t flags, ngx_http_chat_op_done_pt done, void *data,
     ngx_http_chat_op_send_t **out);
+/*
+ * A message as a client sends it, {chatId, tempId, type, content,
+ * replyTo?}, checked: NGX_DECLINED when it is not valid (*field and *err
+ * say why, done() is not called), else as ngx_http_chat_op_send().
+ */
+ngx_int_t ngx_http_chat_op_send_message(const bson_oid_t *user, json_t *body,
+    ngx_uint_t flags, ngx_http_chat_op_done_pt done, void *data,
+    ngx_http_chat_op_send_t **out, const char **field, const char **err);
 void ngx_http_chat_op_send_detach(ngx_http_chat_op_send_t *op);
 
 /* what never finished when the worker exits */

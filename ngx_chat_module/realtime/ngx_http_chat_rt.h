@@ -71,6 +71,7 @@ struct ngx_http_chat_rt_session_s {
     void                       **loc_conf;
 
     ngx_queue_t                  calls;       /* routes running */
+    ngx_queue_t                  waiting;     /* events' operations */
     ngx_queue_t                  chats;       /* ngx_http_chat_rt_link_t */
 
     ngx_event_t                  auth_timer;

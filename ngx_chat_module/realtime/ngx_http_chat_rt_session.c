@@ -15,6 +15,7 @@
 #include "ngx_http_chat_sio.h"
 #include "../auth/ngx_http_chat_auth.h"
 #include "../store/ngx_http_chat_users.h"
+#include "../ops/ngx_http_chat_op_send.h"
 
 
 
@@ -28,6 +29,10 @@ typedef struct {
     json_t                      *id;         /* the event's, or NULL */
     json_t                      *extra;      /* the step's own */
     ngx_uint_t                   step;
+
+    /* an operation's answer awaited: NULL once the session went */
+    ngx_http_chat_rt_session_t  *session;
+    ngx_queue_t                  queue;      /* in the session's waiting */
 } ngx_http_chat_rt_op_t;
 
 
@@ -63,6 +68,17 @@ static const char *ngx_http_chat_rt_oid(json_t *data, const char *name);
 static ngx_int_t ngx_http_chat_rt_message_route(
     ngx_http_chat_rt_session_t *s, json_t *data, json_t *id,
     const char *fmt, u_char *buf, size_t size, ngx_str_t *uri);
+
+typedef ngx_int_t (*ngx_http_chat_rt_op_pt)(const bson_oid_t *user,
+    json_t *body, ngx_uint_t flags, ngx_http_chat_op_done_pt done,
+    void *data, ngx_http_chat_op_send_t **out, const char **field,
+    const char **err);
+
+static void ngx_http_chat_rt_op_start(ngx_http_chat_rt_session_t *s,
+    json_t *id, json_t *body, ngx_http_chat_rt_op_pt start);
+static void ngx_http_chat_rt_op_answered(void *data, ngx_int_t rc,
+    json_t *answer, const char *error);
+static void ngx_http_chat_rt_waiting_detach(ngx_http_chat_rt_session_t *s);
 
 static void ngx_http_chat_rt_authenticate(ngx_http_chat_rt_session_t *s,
     json_t *data, json_t *id);
@@ -193,6 +209,7 @@ ngx_http_chat_rt_session_create(ngx_http_chat_ws_t *ws)
     s->srv_conf = ws->srv_conf;
     s->loc_conf = ws->loc_conf;
     ngx_queue_init(&s->calls);
+    ngx_queue_init(&s->waiting);
     ngx_queue_init(&s->chats);
 
     s->auth_timer.handler = ngx_http_chat_rt_auth_timeout;
@@ -246,6 +263,7 @@ ngx_http_chat_rt_session_free(ngx_http_chat_ws_t *ws)
     }
 
     ngx_http_chat_rt_calls_detach(s);
+    ngx_http_chat_rt_waiting_detach(s);
     ngx_http_chat_rt_leave_all(s);
 
     if (s->counted) {
@@ -1082,8 +1100,7 @@ static void
 ngx_http_chat_rt_send(ngx_http_chat_rt_session_t *s, json_t *data,
     json_t *id)
 {
-    json_t     *body, *content, *type, *text;
-    ngx_str_t   uri;
+    json_t  *body, *content, *type, *text;
 
     body = json_deep_copy(data);
     if (body == NULL) {
@@ -1110,11 +1127,110 @@ ngx_http_chat_rt_send(ngx_http_chat_rt_session_t *s, json_t *data,
         }
     }
 
-    ngx_str_set(&uri, "/api/messages");
-
-    (void) ngx_http_chat_rt_run(s, NGX_HTTP_POST, &uri, body, id, NULL, 0,
-                                ngx_http_chat_rt_acked);
+    ngx_http_chat_rt_op_start(s, id, body, ngx_http_chat_op_send_message);
     json_decref(body);
+}
+
+
+/*
+ * An event that runs an operation: its answer is the event's ack, or its
+ * refusal the event's error, as REST would say it
+ */
+static void
+ngx_http_chat_rt_op_start(ngx_http_chat_rt_session_t *s, json_t *id,
+    json_t *body, ngx_http_chat_rt_op_pt start)
+{
+    char                      user[NGX_HTTP_CHAT_RT_ID_LEN + 1];
+    json_t                   *answer;
+    ngx_int_t                 rc;
+    bson_oid_t                me;
+    const char               *field, *err;
+    ngx_http_chat_rt_op_t    *op;
+    ngx_http_chat_op_send_t  *send;
+
+    op = ngx_http_chat_rt_op_new(s, id);
+    if (op == NULL) {
+        ngx_http_chat_rt_error(s, id, "internal_error", "out of memory");
+        return;
+    }
+
+    ngx_memcpy(user, s->user, NGX_HTTP_CHAT_RT_ID_LEN);
+    user[NGX_HTTP_CHAT_RT_ID_LEN] = '\0';
+    bson_oid_init_from_string(&me, user);
+
+    rc = start(&me, body, NGX_HTTP_CHAT_OP_SEND_CHECK
+                          |NGX_HTTP_CHAT_OP_SEND_MARK
+                          |NGX_HTTP_CHAT_OP_SEND_CACHE,
+               ngx_http_chat_rt_op_answered, op, &send, &field, &err);
+
+    if (rc == NGX_OK) {
+        op->session = s;
+        ngx_queue_insert_tail(&s->waiting, &op->queue);
+        return;
+    }
+
+    if (rc == NGX_DECLINED) {
+        answer = json_pack("{s:{s:s,s:s++,s:{s:s}}}", "error",
+                           "code", "invalid_request",
+                           "message", field, " ", err,
+                           "details", "field", field);
+        ngx_http_chat_rt_ack(s, id, NGX_HTTP_BAD_REQUEST, answer);
+
+    } else {
+        ngx_http_chat_rt_error(s, id, "service_unavailable",
+                               "a back end is unavailable, try again shortly");
+    }
+
+    ngx_http_chat_rt_op_done(s, op);
+}
+
+
+static void
+ngx_http_chat_rt_op_answered(void *data, ngx_int_t rc, json_t *answer,
+    const char *error)
+{
+    ngx_http_chat_rt_op_t  *op = data;
+
+    ngx_http_chat_op_told_t      told;
+    ngx_http_chat_rt_session_t  *s;
+
+    s = op->session;
+
+    if (s == NULL) {
+        json_decref(answer);
+        ngx_http_chat_rt_op_done(NULL, op);
+        return;
+    }
+
+    ngx_queue_remove(&op->queue);
+    op->session = NULL;
+
+    ngx_http_chat_op_tell(rc, answer, 1, &told);
+
+    if (told.answer == NULL) {
+        told.answer = ngx_http_chat_op_envelope(&told);
+        json_decref(told.details);
+        json_decref(told.keep);
+    }
+
+    ngx_http_chat_rt_ack(s, op->id, told.status, told.answer);
+    ngx_http_chat_rt_op_done(s, op);
+}
+
+
+/* the session goes: the operations its events started finish without it */
+static void
+ngx_http_chat_rt_waiting_detach(ngx_http_chat_rt_session_t *s)
+{
+    ngx_queue_t            *q;
+    ngx_http_chat_rt_op_t  *op;
+
+    while (!ngx_queue_empty(&s->waiting)) {
+        q = ngx_queue_head(&s->waiting);
+        op = ngx_queue_data(q, ngx_http_chat_rt_op_t, queue);
+        ngx_queue_remove(q);
+        op->session = NULL;
+    }
 }
 
 

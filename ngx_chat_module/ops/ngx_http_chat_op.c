@@ -1,0 +1,130 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * What every operation shares: how its outcome is told.
+ */
+
+
+#include "ngx_http_chat_op.h"
+#include "../store/ngx_http_chat_mongo.h"
+
+
+static void ngx_http_chat_work_tick(ngx_event_t *ev);
+
+
+static ngx_uint_t        ngx_http_chat_work;
+static ngx_event_t       ngx_http_chat_work_ev;
+static ngx_connection_t  ngx_http_chat_work_dummy;    /* for the timer's log */
+
+
+void
+ngx_http_chat_op_tell(ngx_int_t rc, json_t *answer, ngx_uint_t created,
+    ngx_http_chat_op_told_t *told)
+{
+    json_t  *c, *m;
+
+    ngx_memzero(told, sizeof(ngx_http_chat_op_told_t));
+
+    switch (rc) {
+
+    case NGX_OK:
+    case NGX_DONE:
+        if (answer == NULL) {
+            break;      /* no memory for it */
+        }
+
+        told->status = (rc == NGX_OK && created) ? NGX_HTTP_CREATED
+                                                 : NGX_HTTP_OK;
+        told->answer = answer;
+        return;
+
+    case NGX_DECLINED:
+        json_decref(answer);
+        told->status = NGX_HTTP_NOT_FOUND;
+        told->code = "not_found";
+        told->message = "no such chat, message or user";
+        return;
+
+    case NGX_BUSY:
+        /* a refusal the store explained with {code, message, details?} */
+        told->status = NGX_HTTP_FORBIDDEN;
+        told->code = "blocked";
+        told->message = "one of you blocked the other";
+
+        c = json_object_get(answer, "code");
+        m = json_object_get(answer, "message");
+
+        if (json_is_string(c) && json_is_string(m)) {
+            told->code = json_string_value(c);
+            told->message = json_string_value(m);
+        }
+
+        told->details = json_incref(json_object_get(answer, "details"));
+        told->keep = answer;
+        return;
+
+    case NGX_ABORT:
+        told->status = NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY;
+        told->code = "invalid_value";
+        told->message = "a value does not refer to what it must";
+        told->details = answer;
+        return;
+
+    default:
+        break;
+    }
+
+    json_decref(answer);
+    told->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+    told->code = "service_unavailable";
+    told->message = "a back end is unavailable, try again shortly";
+}
+
+
+json_t *
+ngx_http_chat_op_envelope(ngx_http_chat_op_told_t *told)
+{
+    json_t  *json;
+
+    json = json_pack("{s:{s:s,s:s}}", "error", "code", told->code,
+                     "message", told->message);
+
+    if (json && told->details) {
+        json_object_set(json_object_get(json, "error"), "details",
+                        told->details);
+    }
+
+    return json;
+}
+
+
+void
+ngx_http_chat_work_begin(void)
+{
+    ngx_http_chat_work++;
+
+    if (!ngx_http_chat_work_ev.timer_set) {
+        ngx_http_chat_work_dummy.fd = (ngx_socket_t) -1;
+        ngx_http_chat_work_ev.data = &ngx_http_chat_work_dummy;
+        ngx_http_chat_work_ev.handler = ngx_http_chat_work_tick;
+        ngx_http_chat_work_ev.log = ngx_cycle->log;
+        ngx_add_timer(&ngx_http_chat_work_ev, 1000);
+    }
+}
+
+
+void
+ngx_http_chat_work_end(void)
+{
+    ngx_http_chat_work--;
+}
+
+
+/* it outlives the last work by up to a second: what it published leaves */
+static void
+ngx_http_chat_work_tick(ngx_event_t *ev)
+{
+    if (ngx_http_chat_work || ngx_http_chat_mongo_busy()) {
+        ngx_add_timer(ev, 1000);
+    }
+}

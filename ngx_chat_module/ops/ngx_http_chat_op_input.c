@@ -1,0 +1,251 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * The checks of what users send, the same whichever transport brought
+ * it: ids, text, and a message's content by its type.
+ */
+
+
+#include "ngx_http_chat_op_input.h"
+#include "../auth/ngx_http_chat_auth.h"
+
+
+#define NGX_HTTP_CHAT_TEXT_MAX  4096
+
+
+/* an id from the body: NULL when fine, or what is wrong */
+
+const char *
+ngx_http_chat_input_oid(json_t *body, const char *name,
+    ngx_uint_t required, bson_oid_t *oid, ngx_uint_t *found)
+{
+    ngx_str_t    s;
+    const char  *err;
+
+    *found = 0;
+
+    if ((err = ngx_http_chat_json_string(body, name, required, 24, &s))) {
+        return err;
+    }
+
+    if (s.data == NULL) {
+        return NULL;
+    }
+
+    if (!ngx_http_chat_is_oid(&s)) {
+        return "must be an id of 24 hexadecimal digits";
+    }
+
+    bson_oid_init_from_string_unsafe(oid, (char *) s.data);
+    *found = 1;
+
+    return NULL;
+}
+
+
+/* text a user typed: no control characters, or only \n and \t */
+
+ngx_uint_t
+ngx_http_chat_input_controls(ngx_str_t *s, ngx_uint_t multiline)
+{
+    u_char  *p, *last;
+
+    last = s->data + s->len;
+
+    for (p = s->data; p < last; p++) {
+        if ((*p < 0x20 && !(multiline && (*p == '\n' || *p == '\t')))
+            || *p == 0x7f
+            || (*p == 0xc2 && p + 1 < last && p[1] >= 0x80 && p[1] <= 0x9f))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* an optional string of at most max characters, without controls */
+
+const char *
+ngx_http_chat_input_text(json_t *obj, const char *name, ngx_uint_t required,
+    size_t max, ngx_uint_t multiline, ngx_str_t *out)
+{
+    const char  *err;
+
+    if ((err = ngx_http_chat_json_string(obj, name, required, max, out))) {
+        return err;
+    }
+
+    if (out->data && ngx_http_chat_input_controls(out, multiline)) {
+        return "has control characters";
+    }
+
+    return NULL;
+}
+
+
+/* a number member of an object, within [min, max] */
+
+static ngx_int_t
+ngx_http_chat_input_coord(json_t *obj, const char *name, double min,
+    double max, double *out)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, name);
+
+    if (v == NULL || !json_is_number(v)) {
+        return NGX_ERROR;
+    }
+
+    *out = json_number_value(v);
+
+    return (*out >= min && *out <= max) ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * The content of a message of type, checked and rebuilt with only the
+ * fields that type has: a new reference, or NULL with *field and *err.
+ */
+
+json_t *
+ngx_http_chat_input_content(ngx_str_t *type, json_t *in, const char **field,
+    const char **err)
+{
+    double      lat, lng;
+    json_t     *out;
+    ngx_str_t   s, name, phone, caption;
+
+    if (!((type->len == 4 && ngx_strncmp(type->data, "text", 4) == 0)
+          || (type->len == 8 && ngx_strncmp(type->data, "location", 8) == 0)
+          || (type->len == 7 && ngx_strncmp(type->data, "contact", 7) == 0)
+          || (type->len == 5 && ngx_strncmp(type->data, "image", 5) == 0)
+          || (type->len == 5 && ngx_strncmp(type->data, "video", 5) == 0)
+          || (type->len == 5 && ngx_strncmp(type->data, "audio", 5) == 0)
+          || (type->len == 8 && ngx_strncmp(type->data, "document", 8) == 0)))
+    {
+        *field = "type";
+        *err = "must be text, image, video, audio, document, location or "
+               "contact";
+        return NULL;
+    }
+
+    *field = "content";
+
+    if (in == NULL || json_is_null(in)) {
+        *err = "is required";
+        return NULL;
+    }
+
+    if (type->len == 4 && ngx_strncmp(type->data, "text", 4) == 0) {
+        if (!json_is_string(in)) {
+            *err = "must be a string";
+            return NULL;
+        }
+
+        s.data = (u_char *) json_string_value(in);
+        s.len = json_string_length(in);
+
+        if (s.len == 0 || ngx_utf8_length(s.data, s.len)
+                          > NGX_HTTP_CHAT_TEXT_MAX)
+        {
+            *err = "must be 1 to 4096 characters";
+            return NULL;
+        }
+
+        if (ngx_http_chat_input_controls(&s, 1)) {
+            *err = "has control characters";
+            return NULL;
+        }
+
+        return json_incref(in);
+    }
+
+    if (!json_is_object(in)) {
+        *err = "must be an object";
+        return NULL;
+    }
+
+    if (type->len == 8 && ngx_strncmp(type->data, "location", 8) == 0) {
+        if (ngx_http_chat_input_coord(in, "lat", -90, 90, &lat) != NGX_OK) {
+            *field = "content.lat";
+            *err = "must be a number from -90 to 90";
+            return NULL;
+        }
+
+        if (ngx_http_chat_input_coord(in, "lng", -180, 180, &lng) != NGX_OK) {
+            *field = "content.lng";
+            *err = "must be a number from -180 to 180";
+            return NULL;
+        }
+
+        *field = "content.name";
+        if ((*err = ngx_http_chat_input_text(in, "name", 0, 256, 0, &name))) {
+            return NULL;
+        }
+
+        out = json_pack("{s:f,s:f}", "lat", lat, "lng", lng);
+
+        if (out && name.data) {
+            json_object_set_new(out, "name",
+                                json_stringn((char *) name.data, name.len));
+        }
+
+        return out;
+    }
+
+    if (type->len == 7 && ngx_strncmp(type->data, "contact", 7) == 0) {
+        *field = "content.name";
+        if ((*err = ngx_http_chat_input_text(in, "name", 1, 100, 0, &name))) {
+            return NULL;
+        }
+
+        *field = "content.phone";
+        if ((*err = ngx_http_chat_input_text(in, "phone", 1, 32, 0, &phone)))
+        {
+            return NULL;
+        }
+
+        return json_pack("{s:s%,s:s%}", "name", name.data, name.len,
+                         "phone", phone.data, phone.len);
+    }
+
+    if ((type->len == 5 && ngx_strncmp(type->data, "image", 5) == 0)
+        || (type->len == 5 && ngx_strncmp(type->data, "video", 5) == 0)
+        || (type->len == 5 && ngx_strncmp(type->data, "audio", 5) == 0)
+        || (type->len == 8 && ngx_strncmp(type->data, "document", 8) == 0))
+    {
+        *field = "content.mediaId";
+        if ((*err = ngx_http_chat_json_string(in, "mediaId", 1, 24, &s))) {
+            return NULL;
+        }
+
+        if (!ngx_http_chat_is_oid(&s)) {
+            *err = "must be an id of 24 hexadecimal digits";
+            return NULL;
+        }
+
+        *field = "content.caption";
+        if ((*err = ngx_http_chat_input_text(in, "caption", 0, 1024, 1,
+                                             &caption)))
+        {
+            return NULL;
+        }
+
+        out = json_pack("{s:s%}", "mediaId", s.data, s.len);
+
+        if (out && caption.data) {
+            json_object_set_new(out, "caption",
+                                json_stringn((char *) caption.data,
+                                             caption.len));
+        }
+
+        return out;
+    }
+
+    *err = NULL;
+
+    return NULL;
+}

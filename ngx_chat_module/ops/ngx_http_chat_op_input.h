@@ -1,0 +1,31 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_OP_INPUT_H_INCLUDED_
+#define _NGX_HTTP_CHAT_OP_INPUT_H_INCLUDED_
+
+
+#include "../ngx_http_chat_module.h"
+#include <bson/bson.h>
+
+
+/* each: NULL when fine, or what is wrong (a phrase after the field) */
+
+/* an id of obj; *found: it was there */
+const char *ngx_http_chat_input_oid(json_t *obj, const char *name,
+    ngx_uint_t required, bson_oid_t *oid, ngx_uint_t *found);
+/* a string of at most max characters without control characters (but \n
+ * and \t when multiline) */
+const char *ngx_http_chat_input_text(json_t *obj, const char *name,
+    ngx_uint_t required, size_t max, ngx_uint_t multiline, ngx_str_t *out);
+ngx_uint_t ngx_http_chat_input_controls(ngx_str_t *s, ngx_uint_t multiline);
+/* the content of a message of type, rebuilt with only the fields that
+ * type has: a new reference, or NULL with *field and *err (*err NULL: no
+ * memory) */
+json_t *ngx_http_chat_input_content(ngx_str_t *type, json_t *in,
+    const char **field, const char **err);
+
+
+#endif /* _NGX_HTTP_CHAT_OP_INPUT_H_INCLUDED_ */
