@@ -18,7 +18,7 @@ use Time::HiRes ();
 our ($Got, $LogConf);
 
 BEGIN {
-    ChatChats::init("645");
+    ChatChats::init("647");
 
     # the shipped access log format, as nginx.conf has it
     my $root = $ENV{TEST_NGINX_ROOT} || ".";
