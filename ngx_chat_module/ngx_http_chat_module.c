@@ -114,6 +114,27 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       NGX_HTTP_CHAT_HANDLER_SOCKETIO,
       NULL },
 
+    { ngx_string("chat_socketio_max_unauthenticated"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chat_loc_conf_t, sio_max_unauth),
+      NULL },
+
+    { ngx_string("chat_socketio_max_unauthenticated_per_address"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chat_loc_conf_t, sio_max_unauth_addr),
+      NULL },
+
+    { ngx_string("chat_socketio_upgrade_from_any_address"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chat_loc_conf_t, sio_upgrade_any_addr),
+      NULL },
+
     { ngx_string("chat_ws_echo"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_chat_set_handler,
@@ -773,6 +794,9 @@ ngx_http_chat_create_loc_conf(ngx_conf_t *cf)
     clcf->ws.deflate = NGX_CONF_UNSET;
     clcf->ws.deflate_takeover = NGX_CONF_UNSET;
     clcf->ws.protocols = NGX_CONF_UNSET_PTR;
+    clcf->sio_max_unauth = NGX_CONF_UNSET;
+    clcf->sio_max_unauth_addr = NGX_CONF_UNSET;
+    clcf->sio_upgrade_any_addr = NGX_CONF_UNSET;
 
     return clcf;
 }
@@ -807,6 +831,13 @@ ngx_http_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->ws.deflate_takeover,
                          prev->ws.deflate_takeover, 0);
     ngx_conf_merge_ptr_value(conf->ws.protocols, prev->ws.protocols, NULL);
+
+    /* 0: no bound */
+    ngx_conf_merge_value(conf->sio_max_unauth, prev->sio_max_unauth, 10000);
+    ngx_conf_merge_value(conf->sio_max_unauth_addr, prev->sio_max_unauth_addr,
+                         100);
+    ngx_conf_merge_value(conf->sio_upgrade_any_addr,
+                         prev->sio_upgrade_any_addr, 0);
 
     if (conf->ws.ping_interval == 0 || conf->ws.pong_timeout == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -99,6 +99,11 @@ typedef struct {
     ngx_flag_t                 security_headers;
     time_t                     hsts_max_age;
     ngx_http_chat_ws_conf_t    ws;             /* chat_ws, chat_ws_echo */
+
+    /* chat_socketio: polling sessions not signed in, in all, per address */
+    ngx_int_t                  sio_max_unauth;
+    ngx_int_t                  sio_max_unauth_addr;
+    ngx_flag_t                 sio_upgrade_any_addr;
 } ngx_http_chat_loc_conf_t;
 
 

@@ -373,3 +373,46 @@ push @r, ($ack =~ /"code":"invalid_request"/ ? "events run" : "?:$ack");
 $main::Got = join " | ", @r;
 --- response_body
 connect_error | 3probe | connected | events run
+
+
+
+=== TEST 20: polling only, short heartbeat (300 ms / 200 ms): a client stays on its session through many TTLs, receiving throughout
+--- config
+    location /api/ { chat_api; }
+    location /socket.io/ {
+        chat_socketio;
+        chat_ws_ping_interval 300ms;
+        chat_ws_pong_timeout 200ms;
+    }
+    location = /t { return 200 "t"; }
+--- init
+ChatChats::setup();
+$main::Got = main::sio("longPoll", transports => ["polling"],
+                       chat => main::chat_of("alice", "bob"),
+                       duration => 10000, every => 500);
+--- timeout: 40
+--- response_body
+allReceived=true disconnects=0 sameSession=true transport=polling
+--- no_error_log
+[error]
+[alert]
+[emerg]
+cannot format
+
+
+
+=== TEST 21: polling only, default settings: a client stays connected for 3 minutes (more than two TTLs), receiving throughout
+--- skip_eval: 1: !$ENV{TEST_NGINX_LOAD_MODULES} || $ENV{TEST_NGINX_USE_HUP} || $ENV{TEST_NGINX_USE_VALGRIND}
+--- init
+ChatChats::setup();
+$main::Got = main::sio("longPoll", transports => ["polling"],
+                       chat => main::chat_of("alice", "bob"),
+                       duration => 180000, every => 10000);
+--- timeout: 240
+--- response_body
+allReceived=true disconnects=0 sameSession=true transport=polling
+--- no_error_log
+[error]
+[alert]
+[emerg]
+cannot format

@@ -703,6 +703,11 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
             continue;
         }
 
+        if (s->sio && s->sio->left) {
+            /* a Socket.IO socket out of its namespace hears nothing */
+            continue;
+        }
+
         if (s->sio && s->sio->holding) {
             /* an upgrade's WebSocket: after what the polling one queued */
             (void) ngx_http_chat_sio_hold_frame(s, b);

@@ -27,8 +27,13 @@ static void ngx_http_chat_sio_packet(ngx_http_chat_rt_session_t *s,
     u_char *p, size_t len);
 static void ngx_http_chat_sio_connect(ngx_http_chat_rt_session_t *s,
     u_char *p, size_t len);
-static void ngx_http_chat_sio_event(ngx_http_chat_rt_session_t *s,
-    u_char *p, size_t len);
+static ngx_int_t ngx_http_chat_sio_event(ngx_http_chat_rt_session_t *s,
+    u_char *p, size_t len, ngx_uint_t root);
+static ngx_uint_t ngx_http_chat_sio_json_is(u_char *p, size_t len,
+    json_type type);
+static void ngx_http_chat_sio_refuse_nsp(ngx_http_chat_rt_session_t *s,
+    u_char *nsp, size_t len);
+static void ngx_http_chat_sio_disconnect(ngx_http_chat_rt_session_t *s);
 static void ngx_http_chat_sio_heartbeat(ngx_event_t *ev);
 static void ngx_http_chat_sio_left(ngx_event_t *ev);
 static void ngx_http_chat_sio_send_json(ngx_http_chat_rt_session_t *s,
@@ -327,7 +332,8 @@ ngx_http_chat_sio_message(ngx_http_chat_ws_t *ws, ngx_uint_t opcode,
         ngx_http_chat_sio_packet(s, p + 1, len - 1);
         return;
 
-    case '1':
+    case '1':   /* the client closes: over polling, a waiting GET gets a noop */
+        s->sio->client_closed = 1;
         ngx_http_chat_ws_close(ws, NGX_HTTP_CHAT_WS_NORMAL, NULL);
         return;
 
@@ -364,54 +370,185 @@ ngx_http_chat_sio_message(ngx_http_chat_ws_t *ws, ngx_uint_t opcode,
 }
 
 
-/* a Socket.IO packet, from a WebSocket frame or a polling payload */
+/*
+ * A Socket.IO packet, from a WebSocket frame or a polling payload:
+ * <type>[/namespace,][ackid][JSON].  A packet that cannot be decoded
+ * closes the connection, as the reference server does.
+ */
 static void
 ngx_http_chat_sio_packet(ngx_http_chat_rt_session_t *s, u_char *p,
     size_t len)
 {
-    json_t  *err;
+    u_char     *last, *nsp;
+    size_t      nsp_len;
+    json_t     *err;
+    ngx_int_t   rc;
+    ngx_uint_t  type, root;
 
-    if (len == 0) {
-        return;
+    last = p + len;
+
+    if (len == 0 || p[0] < '0' || p[0] > '6') {
+        goto invalid;
     }
 
-    switch (p[0]) {
+    type = *p++ - '0';
 
-    case '0':
-        ngx_http_chat_sio_connect(s, p + 1, len - 1);
-        return;
-
-    case '1':
-        ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_NORMAL, NULL);
-        return;
-
-    case '2':
-        /* a client sends events only once told it is connected */
-        if (s->sio->connected || s->sio->resumed) {
-            ngx_http_chat_sio_event(s, p + 1, len - 1);
-        }
-
-        return;
-
-    case '5':
-    case '6':
+    if (type == 5 || type == 6) {
         err = json_pack("{s:{s:s,s:s}}", "error", "code",
                         "binary_unsupported", "message",
                         "binary attachments are not supported");
         ngx_http_chat_sio_send_json(s, "42[\"error\",", NULL, err, 1);
         json_decref(err);
         return;
+    }
 
-    default:    /* ACK and CONNECT_ERROR from a client: nothing to do */
+    /* the namespace: "/" unless named */
+    nsp = (u_char *) "/";
+    nsp_len = 1;
+
+    if (p < last && *p == '/') {
+        nsp = p;
+
+        while (p < last && *p != ',') {
+            p++;
+        }
+
+        nsp_len = p - nsp;
+
+        if (p < last) {
+            p++;
+        }
+    }
+
+    root = (nsp_len == 1);
+
+    switch (type) {
+
+    case 0:
+        if (!root) {
+            if (p < last && !ngx_http_chat_sio_json_is(p, last - p,
+                                                      JSON_OBJECT))
+            {
+                goto invalid;
+            }
+
+            ngx_http_chat_sio_refuse_nsp(s, nsp, nsp_len);
+            return;
+        }
+
+        ngx_http_chat_sio_connect(s, p, last - p);
         return;
+
+    case 1:
+        if (p != last) {
+            goto invalid;
+        }
+
+        if (root) {
+            ngx_http_chat_sio_disconnect(s);
+        }
+
+        return;
+
+    case 2:
+        rc = ngx_http_chat_sio_event(s, p, last - p, root);
+        if (rc == NGX_ERROR) {
+            goto invalid;
+        }
+
+        return;
+
+    case 3:
+        while (p < last && *p >= '0' && *p <= '9') {
+            p++;
+        }
+
+        if (!ngx_http_chat_sio_json_is(p, last - p, JSON_ARRAY)) {
+            goto invalid;
+        }
+
+        /* an ACK of an event of ours: we ask none */
+        return;
+
+    default:    /* CONNECT_ERROR from a client: nothing to do */
+        return;
+    }
+
+invalid:
+
+    ngx_log_error(NGX_LOG_INFO, s->ws->connection->log, 0,
+                  "chat socket.io: invalid packet, closing");
+    ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_NORMAL, NULL);
+}
+
+
+/* whether JSON text is valid and of a type */
+static ngx_uint_t
+ngx_http_chat_sio_json_is(u_char *p, size_t len, json_type type)
+{
+    json_t        *json;
+    ngx_uint_t     ok;
+    json_error_t   err;
+
+    json = json_loadb((const char *) p, len, JSON_DECODE_ANY, &err);
+    ok = (json != NULL && json_typeof(json) == type);
+    json_decref(json);
+
+    return ok;
+}
+
+
+/* CONNECT to a namespace we do not have: CONNECT_ERROR on it */
+static void
+ngx_http_chat_sio_refuse_nsp(ngx_http_chat_rt_session_t *s, u_char *nsp,
+    size_t len)
+{
+    u_char  *text, *p;
+
+    text = ngx_alloc(len + 64, s->ws->connection->log);
+    if (text == NULL) {
+        return;
+    }
+
+    p = ngx_cpymem(text, "44", 2);
+    p = ngx_cpymem(p, nsp, len);
+    p = ngx_cpymem(p, ",{\"message\":\"Invalid namespace\"}",
+                   sizeof(",{\"message\":\"Invalid namespace\"}") - 1);
+
+    (void) ngx_http_chat_ws_send(s->ws, NGX_HTTP_CHAT_WS_TEXT, text,
+                                 p - text);
+    ngx_free(text);
+}
+
+
+/*
+ * DISCONNECT of the main namespace: the Socket.IO socket goes, the
+ * Engine.IO connection stays with its heartbeat; nothing is delivered
+ * to it till the client CONNECTs again.
+ */
+static void
+ngx_http_chat_sio_disconnect(ngx_http_chat_rt_session_t *s)
+{
+    ngx_str_t  zero;
+
+    s->sio->connected = 0;
+    s->sio->connecting = 0;
+    s->sio->resumed = 0;
+    s->sio->unanswered = 0;
+    s->sio->left = 1;
+
+    if (s->sio->polling) {
+        ngx_str_set(&zero, "0");
+        ngx_http_chat_sio_remember(s, "c", &zero);
     }
 }
 
 
 /*
- * CONNECT [/namespace,][{auth}]: with {"token"} the socket authenticates
+ * CONNECT [{auth}] to "/": with {"token"} the socket authenticates
  * before the CONNECT is answered (CONNECT_ERROR when it cannot); without,
- * the seed's "authenticate" event does it after.
+ * the seed's "authenticate" event does it after.  After a DISCONNECT, a
+ * socket signed in already is connected again as the same user.
  */
 static void
 ngx_http_chat_sio_connect(ngx_http_chat_rt_session_t *s, u_char *p,
@@ -419,33 +556,38 @@ ngx_http_chat_sio_connect(ngx_http_chat_rt_session_t *s, u_char *p,
 {
     u_char        buf[64];
     json_t       *auth, *token;
-    ngx_str_t     tok;
+    ngx_str_t     tok, state;
     json_error_t  err;
 
-    if (s->sio->connected || s->sio->connecting) {
-        return;
-    }
+    auth = NULL;
 
-    if (len && p[0] == '/') {
-        if (len == 1 || p[1] == ',') {
-            p += (len == 1) ? 1 : 2;
-            len -= (len == 1) ? 1 : 2;
+    if (len) {
+        auth = json_loadb((const char *) p, len, 0, &err);
 
-        } else {
-            (void) ngx_http_chat_ws_send(s->ws, NGX_HTTP_CHAT_WS_TEXT,
-                                 (u_char *) "44{\"message\":\"Invalid "
-                                 "namespace\"}",
-                                 sizeof("44{\"message\":\"Invalid "
-                                        "namespace\"}") - 1);
+        if (!json_is_object(auth)) {
+            json_decref(auth);
+            ngx_log_error(NGX_LOG_INFO, s->ws->connection->log, 0,
+                          "chat socket.io: invalid CONNECT, closing");
+            ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_NORMAL, NULL);
             return;
         }
     }
 
-    auth = len ? json_loadb((const char *) p, len, 0, &err) : NULL;
+    if (s->sio->connected || s->sio->connecting) {
+        json_decref(auth);
+        return;
+    }
+
+    if (s->sio->left) {
+        /* a new Socket.IO socket on the same connection */
+        s->sio->left = 0;
+        ngx_http_chat_sio_id(s->sio->sid);
+    }
+
     token = json_object_get(auth, "token");
 
-    if (json_is_string(token) && json_string_length(token)
-        && json_string_length(token) <= 4096)
+    if (!s->authenticated && json_is_string(token)
+        && json_string_length(token) && json_string_length(token) <= 4096)
     {
         tok.data = (u_char *) json_string_value(token);
         tok.len = json_string_length(token);
@@ -454,6 +596,10 @@ ngx_http_chat_sio_connect(ngx_http_chat_rt_session_t *s, u_char *p,
 
         if (s->sio->polling) {
             ngx_http_chat_sio_remember(s, "t", &tok);
+
+            /* a CONNECT being answered: the upgrade's socket sees it */
+            ngx_str_set(&state, "p");
+            ngx_http_chat_sio_remember(s, "c", &state);
         }
 
         ngx_http_chat_rt_start_auth(s, &tok, NULL);
@@ -466,8 +612,8 @@ ngx_http_chat_sio_connect(ngx_http_chat_rt_session_t *s, u_char *p,
     s->sio->connected = 1;
 
     if (s->sio->polling) {
-        ngx_str_set(&tok, "1");
-        ngx_http_chat_sio_remember(s, "c", &tok);
+        ngx_str_set(&state, "1");
+        ngx_http_chat_sio_remember(s, "c", &state);
     }
 
     len = ngx_snprintf(buf, sizeof(buf), "40{\"sid\":\"%*s\"}",
@@ -477,10 +623,37 @@ ngx_http_chat_sio_connect(ngx_http_chat_rt_session_t *s, u_char *p,
 }
 
 
-/* EVENT [ackid]["name", data] -> {"event", "data", "id"} */
-static void
+/* names Socket.IO keeps for itself: no event may have them */
+static ngx_uint_t
+ngx_http_chat_sio_reserved(json_t *name)
+{
+    ngx_uint_t   i;
+    const char  *v;
+
+    static const char  *reserved[] = {
+        "connect", "connect_error", "disconnect", "disconnecting",
+        "newListener", "removeListener", NULL
+    };
+
+    v = json_string_value(name);
+
+    for (i = 0; reserved[i]; i++) {
+        if (ngx_strcmp(v, reserved[i]) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * EVENT [ackid]["name", data] -> {"event", "data", "id"}; NGX_ERROR when
+ * the packet cannot be decoded (no JSON array of a name and arguments).
+ */
+static ngx_int_t
 ngx_http_chat_sio_event(ngx_http_chat_rt_session_t *s, u_char *p,
-    size_t len)
+    size_t len, ngx_uint_t root)
 {
     u_char       *last;
     json_t       *args, *env, *name, *data;
@@ -493,21 +666,58 @@ ngx_http_chat_sio_event(ngx_http_chat_rt_session_t *s, u_char *p,
     ack = 0;
     has_ack = 0;
 
-    while (p < last && *p >= '0' && *p <= '9' && ack < 1000000000) {
+    while (p < last && *p >= '0' && *p <= '9') {
+        if (ack >= 1000000000) {
+            return NGX_ERROR;
+        }
+
         ack = ack * 10 + (*p++ - '0');
         has_ack = 1;
     }
 
     args = json_loadb((const char *) p, last - p, JSON_REJECT_DUPLICATES,
                       &err);
+
+    if (args == NULL) {
+        /* valid JSON with a key twice: ours to refuse, not undecodable */
+        args = json_loadb((const char *) p, last - p, 0, &err);
+        if (!json_is_array(args) || json_array_size(args) == 0) {
+            json_decref(args);
+            return NGX_ERROR;
+        }
+
+        json_decref(args);
+        args = json_array();
+        if (args == NULL) {
+            return NGX_OK;
+        }
+
+        /* a name the router knows of no event: its "error" answers */
+        json_array_append_new(args, json_integer(0));
+    }
+
     name = json_array_get(args, 0);
 
-    if (!json_is_array(args) || !json_is_string(name)) {
+    if (!json_is_array(args)
+        || !(json_is_integer(name) || json_is_real(name)
+             || (json_is_string(name) && !ngx_http_chat_sio_reserved(name))))
+    {
+        json_decref(args);
+        return NGX_ERROR;
+    }
+
+    if (!root || !(s->sio->connected || s->sio->resumed)) {
+        /* another namespace, or not connected: nobody to hear it */
+        json_decref(args);
+        return NGX_OK;
+    }
+
+    if (!json_is_string(name)) {
         /* answered by the router like any malformed event */
         json_decref(args);
         env = json_pack("{s:n}", "event");
         if (env == NULL) {
-            return;
+            return NGX_OK;
         }
 
         if (has_ack) {
@@ -516,7 +726,7 @@ ngx_http_chat_sio_event(ngx_http_chat_rt_session_t *s, u_char *p,
 
         ngx_http_chat_rt_event(s, env);
         json_decref(env);
-        return;
+        return NGX_OK;
     }
 
     data = json_array_get(args, 1);
@@ -525,7 +735,7 @@ ngx_http_chat_sio_event(ngx_http_chat_rt_session_t *s, u_char *p,
                     data ? data : json_null());
     if (env == NULL) {
         json_decref(args);
-        return;
+        return NGX_OK;
     }
 
     if (has_ack) {
@@ -546,6 +756,8 @@ ngx_http_chat_sio_event(ngx_http_chat_rt_session_t *s, u_char *p,
 
     json_decref(env);
     json_decref(args);
+
+    return NGX_OK;
 }
 
 
@@ -600,6 +812,12 @@ ngx_http_chat_sio_emit(ngx_http_chat_rt_session_t *s, const char *event,
 
     sio = s->sio;
 
+    if (sio->left && !sio->resuming) {
+        /* out of the namespace: nobody to hear it */
+        json_decref(data);
+        return;
+    }
+
     if (sio->resuming
         && (ngx_strcmp(event, "authenticated") == 0
             || ngx_strcmp(event, "authentication_error") == 0))
@@ -641,6 +859,11 @@ ngx_http_chat_sio_emit(ngx_http_chat_rt_session_t *s, const char *event,
             ngx_http_chat_sio_send_json(s, "44", NULL, msg, 0);
             json_decref(msg);
             json_decref(data);
+
+            if (sio->polling) {
+                ngx_str_set(&one, "0");
+                ngx_http_chat_sio_remember(s, "c", &one);
+            }
 
             /* the client's last word: it may CONNECT again */
             if (!s->ws->close_sent) {
@@ -694,6 +917,12 @@ ngx_http_chat_sio_ack(ngx_http_chat_rt_session_t *s, json_t *id,
     ngx_uint_t status, json_t *answer)
 {
     json_t  *err;
+
+    if (s->sio->left) {
+        /* the event's namespace was left: the answer has nobody */
+        json_decref(answer);
+        return;
+    }
 
     if (status >= 300) {
         err = json_pack("{s:O*,s:I}", "error",

@@ -42,6 +42,8 @@ struct ngx_http_chat_sio_s {
     unsigned                     recalled:1;    /* its token read again */
     unsigned                     gone:1;        /* polling: after the 5 */
     unsigned                     gone_told:1;   /* ... its last packet */
+    unsigned                     client_closed:1;  /* the client's "1" */
+    unsigned                     left:1;        /* "41": out of "/" */
 };
 
 

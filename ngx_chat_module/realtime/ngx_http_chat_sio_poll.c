@@ -30,7 +30,10 @@ typedef struct {
     ngx_msec_t                   deadline;
     ngx_str_t                    keys[2];
     u_char                       sid[NGX_HTTP_CHAT_SIO_ID_LEN];
+    u_char                       gid[NGX_HTTP_CHAT_SIO_ID_LEN]; /* GET's */
     unsigned                     waiting:1;
+    unsigned                     marked:1;  /* the session's waiting GET */
+    unsigned                     last:1;    /* its last look */
 } ngx_http_chat_sio_poll_t;
 
 
@@ -39,6 +42,8 @@ static ngx_int_t ngx_http_chat_sio_handshaken(ngx_http_request_t *r,
     redisReply *reply);
 static ssize_t ngx_http_chat_sio_poll_send(ngx_connection_t *c, u_char *buf,
     size_t size);
+static ngx_int_t ngx_http_chat_sio_push_packet(ngx_http_chat_rt_session_t *s,
+    u_char *data, size_t len);
 static void ngx_http_chat_sio_poll_release(ngx_connection_t *c);
 static ngx_int_t ngx_http_chat_sio_get(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chat_sio_got(ngx_http_request_t *r,
@@ -56,12 +61,34 @@ static ngx_int_t ngx_http_chat_sio_text(ngx_http_request_t *r,
 static ngx_int_t ngx_http_chat_sio_unknown(ngx_http_request_t *r);
 
 
-/* what a waiting GET takes: nil when there is no such session */
+/*
+ * What a GET takes: nil when there is no such session.  A GET that finds
+ * nothing marks itself as the session's waiting one ("g"); another GET
+ * while one waits ends the session (Engine.IO's rule): -1 for it, a
+ * close for the waiting one, and the session's worker told to close.
+ * ARGV: the GET's id, "l" for its last look (it unmarks itself and
+ * answers whatever it finds), the wake-up and the input channels.
+ */
 static const char  ngx_http_chat_sio_take[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return false end "
+    "local g = redis.call('HGET', KEYS[1], 'g') "
+    "if g and g ~= ARGV[1] then "
+    "redis.call('DEL', KEYS[1], KEYS[2]) "
+    "redis.call('PUBLISH', ARGV[3], 'x1') "
+    "redis.call('PUBLISH', ARGV[4], '\\0') "
+    "return -1 end "
     "local p = redis.call('LRANGE', KEYS[2], 0, -1) "
     "if #p > 0 then redis.call('DEL', KEYS[2]) end "
+    "if #p > 0 or ARGV[2] == 'l' then "
+    "if g then redis.call('HDEL', KEYS[1], 'g') end "
+    "else redis.call('HSET', KEYS[1], 'g', ARGV[1]) end "
     "return p";
+
+/* a waiting GET the client left: no longer the session's poller */
+static const char  ngx_http_chat_sio_untake[] =
+    "if redis.call('HGET', KEYS[1], 'g') == ARGV[1] then "
+    "redis.call('HDEL', KEYS[1], 'g') end "
+    "return 1";
 
 /* a POST to the session's worker: -1 no session, else the listeners */
 static const char  ngx_http_chat_sio_give[] =
@@ -69,20 +96,78 @@ static const char  ngx_http_chat_sio_give[] =
     "return redis.call('PUBLISH', ARGV[1], ARGV[2])";
 
 /*
- * A packet for the client.  A client that stopped polling is not let
+ * A packet for the client, while the session exists; the list lives no
+ * longer than the session.  A client that stopped polling is not let
  * grow the list for ever: past the bound its packets give way to a close
  * (it comes back and resyncs, as a slow WebSocket reader does).
  */
 static const char  ngx_http_chat_sio_push[] =
-    "local n = redis.call('RPUSH', KEYS[1], ARGV[1]) "
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
+    "local n = redis.call('RPUSH', KEYS[2], ARGV[1]) "
     "if n > tonumber(ARGV[2]) then "
-    "redis.call('DEL', KEYS[1]) redis.call('RPUSH', KEYS[1], '1') end "
+    "redis.call('DEL', KEYS[2]) redis.call('RPUSH', KEYS[2], '1') end "
+    "redis.call('EXPIRE', KEYS[2], ARGV[3]) "
     "return n";
 
-/* the handshake: the session is known before its first GET */
+/*
+ * The handshake, unless the sessions not yet signed in are too many in
+ * all (-1) or from this address (-2): each such session is a member of
+ * "eio:u" and "eio:u:<address>" scored with the time it is counted till
+ * (its heartbeat moves it on; signing in and closing take it out).  The
+ * session is known before its first GET.
+ * ARGV: sio sid, TTL, now, max in all, max per address, eio sid, address
+ */
 static const char  ngx_http_chat_sio_born[] =
-    "redis.call('HSET', KEYS[1], 's', ARGV[1], 'c', '0') "
-    "redis.call('EXPIRE', KEYS[1], ARGV[2]) "
+    "local t = tonumber(ARGV[2]) local now = tonumber(ARGV[3]) "
+    "for i = 2, 3 do "
+    "redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now) end "
+    "if tonumber(ARGV[4]) > 0 "
+    "and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then "
+    "return -1 end "
+    "if tonumber(ARGV[5]) > 0 "
+    "and redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[5]) then "
+    "return -2 end "
+    "for i = 2, 3 do "
+    "redis.call('ZADD', KEYS[i], now + t, ARGV[6]) "
+    "if redis.call('TTL', KEYS[i]) < t then "
+    "redis.call('EXPIRE', KEYS[i], t) end end "
+    "redis.call('HSET', KEYS[1], 's', ARGV[1], 'c', '0', 'i', ARGV[7]) "
+    "redis.call('EXPIRE', KEYS[1], t) "
+    "return 1";
+
+/* the heartbeat: the keys live on, and the count of one not signed in */
+static const char  ngx_http_chat_sio_alive[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
+    "local t = tonumber(ARGV[1]) "
+    "redis.call('EXPIRE', KEYS[1], t) redis.call('EXPIRE', KEYS[2], t) "
+    "if ARGV[4] == '1' then "
+    "for i = 3, 4 do "
+    "redis.call('ZADD', KEYS[i], 'XX', tonumber(ARGV[2]) + t, ARGV[3]) "
+    "if redis.call('TTL', KEYS[i]) < t then "
+    "redis.call('EXPIRE', KEYS[i], t) end end end "
+    "return 1";
+
+/*
+ * The session is over: gone at once.  A waiting GET hears its last
+ * packets on the wake-up channel ("x" and the payload); every later
+ * request finds no session.  ARGV: eio sid, the last packet, the channel
+ */
+static const char  ngx_http_chat_sio_end[] =
+    "local p = redis.call('LRANGE', KEYS[2], 0, -1) "
+    "redis.call('DEL', KEYS[1], KEYS[2]) "
+    "redis.call('ZREM', KEYS[3], ARGV[1]) "
+    "redis.call('ZREM', KEYS[4], ARGV[1]) "
+    "p[#p + 1] = ARGV[2] "
+    "redis.call('PUBLISH', ARGV[3], 'x' .. table.concat(p, '\\30')) "
+    "return 1";
+
+/* remembered only while the session exists: no key without a TTL */
+static const char  ngx_http_chat_sio_note[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
+    "if ARGV[3] == '1' then "
+    "redis.call('ZREM', KEYS[2], ARGV[4]) "
+    "redis.call('ZREM', KEYS[3], ARGV[4]) end "
     "return 1";
 
 
@@ -131,6 +216,103 @@ ngx_http_chat_sio_sid_valid(ngx_str_t *sid)
 }
 
 
+/* the names of a polling session's keys, and of its counts */
+typedef struct {
+    ngx_str_t  keys[4];
+    u_char     buf[2 * (6 + NGX_HTTP_CHAT_SIO_ID_LEN) + 5
+                   + 6 + NGX_SOCKADDR_STRLEN];
+} ngx_http_chat_sio_names_t;
+
+
+static void
+ngx_http_chat_sio_names(ngx_http_chat_sio_names_t *n, u_char *sid,
+    ngx_str_t *addr)
+{
+    u_char  *p;
+    size_t   len;
+
+    p = n->buf;
+
+    n->keys[0].data = p;
+    p = ngx_cpymem(ngx_cpymem(p, "eio:s:", 6), sid,
+                   NGX_HTTP_CHAT_SIO_ID_LEN);
+    n->keys[0].len = p - n->keys[0].data;
+
+    n->keys[1].data = p;
+    p = ngx_cpymem(ngx_cpymem(p, "eio:q:", 6), sid,
+                   NGX_HTTP_CHAT_SIO_ID_LEN);
+    n->keys[1].len = p - n->keys[1].data;
+
+    n->keys[2].data = p;
+    p = ngx_cpymem(p, "eio:u", 5);
+    n->keys[2].len = 5;
+
+    len = ngx_min(addr->len, NGX_SOCKADDR_STRLEN);
+
+    n->keys[3].data = p;
+    p = ngx_cpymem(ngx_cpymem(p, "eio:u:", 6), addr->data, len);
+    n->keys[3].len = p - n->keys[3].data;
+}
+
+
+/* a script for the session's own keys, whose answer nobody waits for */
+static ngx_int_t
+ngx_http_chat_sio_run(const char *script, ngx_uint_t nkeys, ngx_str_t *args,
+    ngx_uint_t nargs)
+{
+    u_char       nk[NGX_INT_T_LEN];
+    ngx_uint_t   i;
+    const char  *argv[16];
+    size_t       argvlen[16];
+
+    if (nargs > 13) {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = script;
+    argvlen[1] = ngx_strlen(script);
+    argv[2] = (const char *) nk;
+    argvlen[2] = ngx_sprintf(nk, "%ui", nkeys) - nk;
+
+    for (i = 0; i < nargs; i++) {
+        argv[3 + i] = (const char *) args[i].data;
+        argvlen[3 + i] = args[i].len;
+    }
+
+    return ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL,
+                                            NULL, (int) (3 + nargs), argv,
+                                            argvlen);
+}
+
+
+/* seconds a polling session's keys outlive its last heartbeat */
+static time_t
+ngx_http_chat_sio_ttl(ngx_http_chat_ws_conf_t *conf)
+{
+    return 2 * (conf->ping_interval + conf->pong_timeout) / 1000 + 1;
+}
+
+
+/* the sid is the session's only credential: no cache keeps an answer */
+static ngx_int_t
+ngx_http_chat_sio_no_store(ngx_http_request_t *r)
+{
+    ngx_str_t  value;
+
+    ngx_str_set(&value, "no-store");
+
+    if (ngx_http_chat_add_header(r, "Cache-Control", &value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&value, "nosniff");
+
+    return ngx_http_chat_add_header(r, "X-Content-Type-Options", &value);
+}
+
+
 /* GET/POST /socket.io/?EIO=4&transport=polling[&sid=] */
 ngx_int_t
 ngx_http_chat_sio_poll_handler(ngx_http_request_t *r, ngx_str_t *sid)
@@ -164,6 +346,7 @@ ngx_http_chat_sio_poll_handler(ngx_http_request_t *r, ngx_str_t *sid)
 
     st->request = r;
     ngx_memcpy(st->sid, sid->data, NGX_HTTP_CHAT_SIO_ID_LEN);
+    ngx_http_chat_sio_id(st->gid);
     ctx->state = st;
 
     if (ngx_http_chat_sio_key(r->pool, &st->keys[0], "eio:s:", st->sid)
@@ -208,13 +391,69 @@ ngx_http_chat_sio_poll_handler(ngx_http_request_t *r, ngx_str_t *sid)
 
 
 /*
- * The handshake: a session on a stand-in connection in this worker, its
- * existence in Redis, then the open packet as the answer.
+ * The handshake: its ids and its existence in Redis first (unless the
+ * sessions not signed in are too many), then a session on a stand-in
+ * connection in this worker, and the open packet as the answer.
  */
 static ngx_int_t
 ngx_http_chat_sio_handshake(ngx_http_request_t *r)
 {
-    ngx_str_t                    key, args[2];
+    u_char                     *ids;
+    ngx_str_t                   args[7];
+    ngx_pool_t                 *pool;
+    ngx_http_chat_ctx_t        *ctx;
+    ngx_http_chat_loc_conf_t   *clcf;
+    ngx_http_chat_sio_names_t  *n;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    pool = r->pool;
+
+    /* the answer needs the ids: they stay in the request's pool */
+    ids = ngx_pnalloc(pool, 2 * NGX_HTTP_CHAT_SIO_ID_LEN);
+    n = ngx_palloc(pool, sizeof(ngx_http_chat_sio_names_t));
+    if (ids == NULL || n == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_chat_sio_id(ids);
+    ngx_http_chat_sio_id(ids + NGX_HTTP_CHAT_SIO_ID_LEN);
+    ctx->state = ids;
+
+    ngx_http_chat_sio_names(n, ids, &r->connection->addr_text);
+
+    args[0].data = ids + NGX_HTTP_CHAT_SIO_ID_LEN;
+    args[0].len = NGX_HTTP_CHAT_SIO_ID_LEN;
+    args[5].data = ids;
+    args[5].len = NGX_HTTP_CHAT_SIO_ID_LEN;
+    args[6] = r->connection->addr_text;
+
+    if (ngx_http_chat_str_num(pool, &args[1],
+                              ngx_http_chat_sio_ttl(&clcf->ws))
+        != NGX_OK
+        || ngx_http_chat_str_num(pool, &args[2], ngx_time()) != NGX_OK
+        || ngx_http_chat_str_num(pool, &args[3], clcf->sio_max_unauth)
+           != NGX_OK
+        || ngx_http_chat_str_num(pool, &args[4], clcf->sio_max_unauth_addr)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* eio:s:<sid>, eio:u, eio:u:<address> */
+    n->keys[1] = n->keys[2];
+    n->keys[2] = n->keys[3];
+
+    return ngx_http_chat_redis_eval(r, ngx_http_chat_sio_born, 3, n->keys, 7,
+                                    args, ngx_http_chat_sio_handshaken);
+}
+
+
+static ngx_int_t
+ngx_http_chat_sio_handshaken(ngx_http_request_t *r, redisReply *reply)
+{
+    u_char                      *ids, buf[256];
+    size_t                       len;
     ngx_pool_t                  *pool;
     ngx_connection_t            *c;
     ngx_http_chat_ws_t          *ws;
@@ -224,6 +463,23 @@ ngx_http_chat_sio_handshake(ngx_http_request_t *r)
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    ids = ctx->state;
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (reply->integer < 0) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "chat socket.io: too many sessions not signed in%s, "
+                      "handshake refused",
+                      reply->integer == -2 ? " from this address" : "");
+
+        /* as the reference server refuses a handshake it does not allow */
+        return ngx_http_chat_send_json(r, NGX_HTTP_FORBIDDEN,
+                                       json_pack("{s:i,s:s}", "code", 4,
+                                                 "message", "Forbidden"));
+    }
 
     pool = ngx_create_pool(1024, ngx_cycle->log);
     if (pool == NULL) {
@@ -281,50 +537,19 @@ ngx_http_chat_sio_handshake(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* the ids Redis knows the session by */
     s = ws->data;
     s->sio->polling = 1;
+    ngx_memcpy(s->sio->eio_sid, ids, NGX_HTTP_CHAT_SIO_ID_LEN);
+    ngx_memcpy(s->sio->sid, ids + NGX_HTTP_CHAT_SIO_ID_LEN,
+               NGX_HTTP_CHAT_SIO_ID_LEN);
 
     if (ngx_http_chat_rt_join_relay(s, s->sio->eio_sid) != NGX_OK) {
         ngx_http_chat_ws_abort(ws);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the answer needs the ids: they stay in the request's pool */
-    ctx->state = ngx_pnalloc(r->pool, 2 * NGX_HTTP_CHAT_SIO_ID_LEN);
-    if (ctx->state == NULL
-        || ngx_http_chat_sio_key(r->pool, &key, "eio:s:", s->sio->eio_sid)
-           != NGX_OK
-        || ngx_http_chat_str_num(r->pool, &args[1],
-                                 2 * (clcf->ws.ping_interval
-                                      + clcf->ws.pong_timeout) / 1000 + 1)
-           != NGX_OK)
-    {
-        ngx_http_chat_ws_abort(ws);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(ctx->state, s->sio->eio_sid, NGX_HTTP_CHAT_SIO_ID_LEN);
-    args[0].data = s->sio->sid;
-    args[0].len = NGX_HTTP_CHAT_SIO_ID_LEN;
-
-    return ngx_http_chat_redis_eval(r, ngx_http_chat_sio_born, 1, &key, 2,
-                                    args, ngx_http_chat_sio_handshaken);
-}
-
-
-static ngx_int_t
-ngx_http_chat_sio_handshaken(ngx_http_request_t *r, redisReply *reply)
-{
-    u_char                    buf[256];
-    size_t                    len;
-    ngx_http_chat_ctx_t      *ctx;
-    ngx_http_chat_loc_conf_t *clcf;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
-
-    len = ngx_http_chat_sio_open_packet(buf, sizeof(buf), ctx->state,
-                                        &clcf->ws, 1);
+    len = ngx_http_chat_sio_open_packet(buf, sizeof(buf), ids, &clcf->ws, 1);
 
     return ngx_http_chat_sio_text(r, NGX_HTTP_OK, buf, len);
 }
@@ -334,8 +559,8 @@ ngx_http_chat_sio_handshaken(ngx_http_request_t *r, redisReply *reply)
 static ssize_t
 ngx_http_chat_sio_poll_send(ngx_connection_t *c, u_char *buf, size_t size)
 {
-    u_char                      *payload, key[64];
-    size_t                       hlen, klen;
+    u_char                      *payload;
+    size_t                       hlen;
     ngx_uint_t                   opcode;
     ngx_http_chat_ws_t          *ws;
     ngx_http_chat_rt_session_t  *s;
@@ -366,25 +591,16 @@ ngx_http_chat_sio_poll_send(ngx_connection_t *c, u_char *buf, size_t size)
     }
 
     if (opcode == NGX_HTTP_CHAT_WS_CLOSE) {
-        /* the transport closes: the client's next GET hears it */
-        payload = (u_char *) "1";
-        hlen = size - 1;
+        /* the transport closes: the session's end tells a waiting GET */
         ws->close_received = 1;
+        return size;
+    }
 
-    } else if (opcode != NGX_HTTP_CHAT_WS_TEXT) {
+    if (opcode != NGX_HTTP_CHAT_WS_TEXT) {
         return size;    /* pings and pongs are the socket's own business */
     }
 
-    klen = ngx_cpymem(ngx_cpymem(key, "eio:q:", 6), s->sio->eio_sid,
-                      NGX_HTTP_CHAT_SIO_ID_LEN) - key;
-
-    if (ngx_http_chat_redis_command(ngx_http_chat_redis_main, NULL, NULL,
-                                    "EVAL %s 1 %b %b %d",
-                                    ngx_http_chat_sio_push, key, klen,
-                                    payload, size - hlen,
-                                    NGX_HTTP_CHAT_SIO_QUEUE_MAX)
-        != NGX_OK)
-    {
+    if (ngx_http_chat_sio_push_packet(s, payload, size - hlen) != NGX_OK) {
         /* Redis is away: as a socket that failed */
         return NGX_ERROR;
     }
@@ -398,6 +614,32 @@ ngx_http_chat_sio_poll_send(ngx_connection_t *c, u_char *buf, size_t size)
 }
 
 
+/* a packet into the session's list, which lives no longer than it */
+static ngx_int_t
+ngx_http_chat_sio_push_packet(ngx_http_chat_rt_session_t *s, u_char *data,
+    size_t len)
+{
+    ngx_str_t                  args[5];
+    ngx_http_chat_sio_names_t  n;
+    u_char                     max[NGX_INT_T_LEN], ttl[NGX_INT64_LEN];
+
+    ngx_http_chat_sio_names(&n, s->sio->eio_sid,
+                            &s->ws->connection->addr_text);
+
+    args[0] = n.keys[0];
+    args[1] = n.keys[1];
+    args[2].data = data;
+    args[2].len = len;
+    args[3].data = max;
+    args[3].len = ngx_sprintf(max, "%d", NGX_HTTP_CHAT_SIO_QUEUE_MAX) - max;
+    args[4].data = ttl;
+    args[4].len = ngx_sprintf(ttl, "%T", ngx_http_chat_sio_ttl(s->ws->conf))
+                  - ttl;
+
+    return ngx_http_chat_sio_run(ngx_http_chat_sio_push, 2, args, 5);
+}
+
+
 static void
 ngx_http_chat_sio_poll_release(ngx_connection_t *c)
 {
@@ -405,56 +647,101 @@ ngx_http_chat_sio_poll_release(ngx_connection_t *c)
 }
 
 
-/* the session keeps its keys alive with its heartbeat */
+/*
+ * The session keeps its keys alive with its heartbeat, and, till it
+ * signs in, its place among those not signed in.
+ */
 void
 ngx_http_chat_sio_poll_refresh(ngx_http_chat_rt_session_t *s)
 {
-    u_char                     key[64];
-    size_t                     klen;
-    ngx_msec_t                 ttl;
-    ngx_http_chat_ws_conf_t   *conf;
+    u_char                     ttl[NGX_INT64_LEN], now[NGX_INT64_LEN];
+    ngx_str_t                  args[8];
+    ngx_http_chat_sio_names_t  n;
 
-    conf = s->ws->conf;
-    ttl = 2 * (conf->ping_interval + conf->pong_timeout) / 1000 + 1;
+    ngx_http_chat_sio_names(&n, s->sio->eio_sid,
+                            &s->ws->connection->addr_text);
 
-    klen = ngx_cpymem(ngx_cpymem(key, "eio:s:", 6), s->sio->eio_sid,
-                      NGX_HTTP_CHAT_SIO_ID_LEN) - key;
-    (void) ngx_http_chat_redis_command(ngx_http_chat_redis_main, NULL, NULL,
-                                       "EXPIRE %b %M", key, klen, ttl);
+    args[0] = n.keys[0];
+    args[1] = n.keys[1];
+    args[2] = n.keys[2];
+    args[3] = n.keys[3];
+    args[4].data = ttl;
+    args[4].len = ngx_sprintf(ttl, "%T", ngx_http_chat_sio_ttl(s->ws->conf))
+                  - ttl;
+    args[5].data = now;
+    args[5].len = ngx_sprintf(now, "%T", ngx_time()) - now;
+    args[6].data = s->sio->eio_sid;
+    args[6].len = NGX_HTTP_CHAT_SIO_ID_LEN;
+    args[7].data = (u_char *) (s->authenticated ? "0" : "1");
+    args[7].len = 1;
 
-    key[4] = 'q';
-    (void) ngx_http_chat_redis_command(ngx_http_chat_redis_main, NULL, NULL,
-                                       "EXPIRE %b %M", key, klen, ttl);
+    (void) ngx_http_chat_sio_run(ngx_http_chat_sio_alive, 4, args, 8);
 }
 
 
-/* the session is over: its id answers "unknown" soon after */
+/*
+ * The session is over: its keys go at once, and a waiting GET gets what
+ * was left and the last packet (a noop when the client closed, else a
+ * close).  After an upgrade the WebSocket owns the keys.
+ */
 void
 ngx_http_chat_sio_poll_gone(ngx_http_chat_rt_session_t *s)
 {
-    u_char  key[64];
-    size_t  klen;
+    u_char                     channel[5 + NGX_HTTP_CHAT_SIO_ID_LEN];
+    ngx_str_t                  args[7];
+    ngx_http_chat_sio_names_t  n;
 
-    klen = ngx_cpymem(ngx_cpymem(key, "eio:s:", 6), s->sio->eio_sid,
-                      NGX_HTTP_CHAT_SIO_ID_LEN) - key;
-    (void) ngx_http_chat_redis_command(ngx_http_chat_redis_main, NULL, NULL,
-                                       "EXPIRE %b 5", key, klen);
+    if (s->sio->gone) {
+        return;
+    }
+
+    ngx_http_chat_sio_names(&n, s->sio->eio_sid,
+                            &s->ws->connection->addr_text);
+
+    args[0] = n.keys[0];
+    args[1] = n.keys[1];
+    args[2] = n.keys[2];
+    args[3] = n.keys[3];
+    args[4].data = s->sio->eio_sid;
+    args[4].len = NGX_HTTP_CHAT_SIO_ID_LEN;
+    args[5].data = (u_char *) (s->sio->client_closed ? "6" : "1");
+    args[5].len = 1;
+    args[6].data = channel;
+    args[6].len = ngx_cpymem(ngx_cpymem(channel, "eiow:", 5), s->sio->eio_sid,
+                             NGX_HTTP_CHAT_SIO_ID_LEN)
+                  - channel;
+
+    (void) ngx_http_chat_sio_run(ngx_http_chat_sio_end, 4, args, 7);
 }
 
 
-/* remembered for the worker that takes the upgrade */
+/*
+ * Remembered for the worker that takes the upgrade, while the session
+ * exists; "a" (the client was told it signed in) ends its count among
+ * those not signed in.
+ */
 void
 ngx_http_chat_sio_remember(ngx_http_chat_rt_session_t *s, const char *field,
     ngx_str_t *value)
 {
-    u_char  key[64];
-    size_t  klen;
+    ngx_str_t                  args[7];
+    ngx_http_chat_sio_names_t  n;
 
-    klen = ngx_cpymem(ngx_cpymem(key, "eio:s:", 6), s->sio->eio_sid,
-                      NGX_HTTP_CHAT_SIO_ID_LEN) - key;
-    (void) ngx_http_chat_redis_command(ngx_http_chat_redis_main, NULL, NULL,
-                                       "HSET %b %s %b", key, klen, field,
-                                       value->data, value->len);
+    ngx_http_chat_sio_names(&n, s->sio->eio_sid,
+                            &s->ws->connection->addr_text);
+
+    args[0] = n.keys[0];
+    args[1] = n.keys[2];
+    args[2] = n.keys[3];
+    args[3].data = (u_char *) field;
+    args[3].len = ngx_strlen(field);
+    args[4] = *value;
+    args[5].data = (u_char *) (field[0] == 'a' ? "1" : "0");
+    args[5].len = 1;
+    args[6].data = s->sio->eio_sid;
+    args[6].len = NGX_HTTP_CHAT_SIO_ID_LEN;
+
+    (void) ngx_http_chat_sio_run(ngx_http_chat_sio_note, 3, args, 7);
 }
 
 
@@ -486,22 +773,72 @@ ngx_http_chat_sio_relayed(ngx_http_chat_rt_session_t *s, u_char *msg,
 static ngx_int_t
 ngx_http_chat_sio_get(ngx_http_request_t *r)
 {
-    ngx_http_chat_ctx_t       *ctx;
-    ngx_http_chat_sio_poll_t  *st;
+    u_char                     *p;
+    ngx_str_t                   args[4];
+    ngx_http_chat_ctx_t        *ctx;
+    ngx_http_chat_sio_poll_t   *st;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
     st = ctx->state;
 
+    p = ngx_pnalloc(r->pool, 2 * (5 + NGX_HTTP_CHAT_SIO_ID_LEN));
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args[0].data = st->gid;
+    args[0].len = NGX_HTTP_CHAT_SIO_ID_LEN;
+    args[1].data = (u_char *) (st->last ? "l" : "w");
+    args[1].len = 1;
+    args[2].data = p;
+    p = ngx_cpymem(ngx_cpymem(p, "eiow:", 5), st->sid,
+                   NGX_HTTP_CHAT_SIO_ID_LEN);
+    args[2].len = p - args[2].data;
+    args[3].data = p;
+    p = ngx_cpymem(ngx_cpymem(p, "eioi:", 5), st->sid,
+                   NGX_HTTP_CHAT_SIO_ID_LEN);
+    args[3].len = p - args[3].data;
+
     return ngx_http_chat_redis_eval(r, ngx_http_chat_sio_take, 2, st->keys,
-                                    0, NULL, ngx_http_chat_sio_got);
+                                    4, args, ngx_http_chat_sio_got);
+}
+
+
+/* packets separated by a record separator (0x1e) */
+static ngx_int_t
+ngx_http_chat_sio_payload(ngx_http_request_t *r, redisReply *reply)
+{
+    u_char  *body, *p;
+    size_t   i, len;
+
+    len = 0;
+
+    for (i = 0; i < reply->elements; i++) {
+        len += reply->element[i]->len + 1;
+    }
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = body;
+
+    for (i = 0; i < reply->elements; i++) {
+        if (i) {
+            *p++ = 0x1e;
+        }
+
+        p = ngx_cpymem(p, reply->element[i]->str, reply->element[i]->len);
+    }
+
+    return ngx_http_chat_sio_text(r, NGX_HTTP_OK, body, p - body);
 }
 
 
 static ngx_int_t
 ngx_http_chat_sio_got(ngx_http_request_t *r, redisReply *reply)
 {
-    u_char                    *body, *p;
-    size_t                     i, len;
     ngx_http_cleanup_t        *cln;
     ngx_http_chat_ctx_t       *ctx;
     ngx_http_chat_sio_poll_t  *st;
@@ -510,35 +847,33 @@ ngx_http_chat_sio_got(ngx_http_request_t *r, redisReply *reply)
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
     st = ctx->state;
 
+    if (reply->type == REDIS_REPLY_INTEGER) {
+        /* a GET while another waited: the session is closed */
+        st->marked = 0;
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "chat socket.io: a GET while another waited, "
+                      "session closed");
+        return ngx_http_chat_sio_text(r, NGX_HTTP_BAD_REQUEST,
+                                      (u_char *) "", 0);
+    }
+
     if (reply->type != REDIS_REPLY_ARRAY) {
+        st->marked = 0;
         return ngx_http_chat_sio_unknown(r);
     }
 
-    if (reply->elements) {
-        len = 0;
+    if (reply->elements || st->last) {
+        st->marked = 0;
 
-        for (i = 0; i < reply->elements; i++) {
-            len += reply->element[i]->len + 1;
+        if (reply->elements == 0) {
+            /* past the wait: a noop, the client polls on */
+            return ngx_http_chat_sio_text(r, NGX_HTTP_OK, (u_char *) "6", 1);
         }
 
-        body = ngx_pnalloc(r->pool, len);
-        if (body == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        p = body;
-
-        for (i = 0; i < reply->elements; i++) {
-            if (i) {
-                *p++ = 0x1e;
-            }
-
-            p = ngx_cpymem(p, reply->element[i]->str,
-                           reply->element[i]->len);
-        }
-
-        return ngx_http_chat_sio_text(r, NGX_HTTP_OK, body, p - body);
+        return ngx_http_chat_sio_payload(r, reply);
     }
+
+    st->marked = 1;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
 
@@ -562,11 +897,16 @@ ngx_http_chat_sio_got(ngx_http_request_t *r, redisReply *reply)
         r->read_event_handler = ngx_http_test_reading;
     }
 
-    /* past the wait, or the worker is going: a noop, the client polls on */
+    /*
+     * Past the wait, or the worker is going: a last look, which ends this
+     * GET's mark before it answers (the client's next GET is no
+     * duplicate).
+     */
     if ((ngx_msec_int_t) (ngx_current_msec - st->deadline) >= 0
         || ngx_exiting)
     {
-        return ngx_http_chat_sio_text(r, NGX_HTTP_OK, (u_char *) "6", 1);
+        st->last = 1;
+        return ngx_http_chat_sio_get(r);
     }
 
     /* nothing yet: wait for the session's wake-up, or look again soon */
@@ -587,6 +927,7 @@ ngx_http_chat_sio_got(ngx_http_request_t *r, redisReply *reply)
 static void
 ngx_http_chat_sio_wake(void *data, u_char *msg, size_t len)
 {
+    u_char                    *body;
     ngx_int_t                  rc;
     ngx_connection_t          *c;
     ngx_http_request_t        *r;
@@ -611,7 +952,22 @@ ngx_http_chat_sio_wake(void *data, u_char *msg, size_t len)
         ngx_del_timer(&st->recheck);
     }
 
-    rc = ngx_http_chat_sio_get(r);
+    if (msg && len > 1 && msg[0] == 'x') {
+        /* the session ended: its last packets, and no session after */
+        st->marked = 0;
+
+        body = ngx_pnalloc(r->pool, len - 1);
+        if (body == NULL) {
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        } else {
+            ngx_memcpy(body, msg + 1, len - 1);
+            rc = ngx_http_chat_sio_text(r, NGX_HTTP_OK, body, len - 1);
+        }
+
+    } else {
+        rc = ngx_http_chat_sio_get(r);
+    }
 
     /* the wait's own reference goes; the new step holds its own */
     ngx_http_finalize_request(r, rc);
@@ -631,6 +987,8 @@ ngx_http_chat_sio_poll_cleanup(void *data)
 {
     ngx_http_chat_sio_poll_t  *st = data;
 
+    ngx_str_t  args[2];
+
     st->waiting = 0;
 
     if (st->link) {
@@ -640,6 +998,17 @@ ngx_http_chat_sio_poll_cleanup(void *data)
 
     if (st->recheck.timer_set) {
         ngx_del_timer(&st->recheck);
+    }
+
+    if (st->marked) {
+        /* the client left while this GET waited: the next is no duplicate */
+        st->marked = 0;
+
+        args[0] = st->keys[0];
+        args[1].data = st->gid;
+        args[1].len = NGX_HTTP_CHAT_SIO_ID_LEN;
+
+        (void) ngx_http_chat_sio_run(ngx_http_chat_sio_untake, 1, args, 2);
     }
 }
 
@@ -779,11 +1148,12 @@ ngx_http_chat_sio_upgrade_handler(ngx_http_request_t *r, ngx_str_t *sid)
 static ngx_int_t
 ngx_http_chat_sio_upgrade_found(ngx_http_request_t *r, redisReply *reply)
 {
-    u_char               *p;
-    size_t                i;
-    ngx_str_t             sio_sid, token, connected;
-    redisReply           *k, *v;
-    ngx_http_chat_ctx_t  *ctx;
+    u_char                    *p;
+    size_t                     i;
+    ngx_str_t                  sio_sid, token, connected, addr;
+    redisReply                *k, *v;
+    ngx_http_chat_ctx_t       *ctx;
+    ngx_http_chat_loc_conf_t  *clcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
@@ -793,6 +1163,7 @@ ngx_http_chat_sio_upgrade_found(ngx_http_request_t *r, redisReply *reply)
 
     ngx_str_null(&sio_sid);
     ngx_str_null(&token);
+    ngx_str_null(&addr);
     ngx_str_set(&connected, "0");
 
     for (i = 0; i + 1 < reply->elements; i += 2) {
@@ -818,10 +1189,28 @@ ngx_http_chat_sio_upgrade_found(ngx_http_request_t *r, redisReply *reply)
             connected.data = (u_char *) v->str;
             connected.len = v->len;
             break;
+        case 'i':
+            addr.data = (u_char *) v->str;
+            addr.len = v->len;
+            break;
         }
     }
 
     if (sio_sid.len != NGX_HTTP_CHAT_SIO_ID_LEN || token.len > 4096) {
+        return ngx_http_chat_sio_unknown(r);
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
+
+    /* whoever has the sid takes the session over: only where it began */
+    if (!clcf->sio_upgrade_any_addr
+        && (addr.len != r->connection->addr_text.len
+            || ngx_strncmp(addr.data, r->connection->addr_text.data,
+                           addr.len) != 0))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "chat socket.io: an upgrade from another address "
+                      "than the session's, refused");
         return ngx_http_chat_sio_unknown(r);
     }
 
@@ -876,6 +1265,10 @@ ngx_http_chat_sio_text(ngx_http_request_t *r, ngx_uint_t status,
     b->last_buf = 1;
     b->last_in_chain = 1;
 
+    if (ngx_http_chat_sio_no_store(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     r->headers_out.status = status;
     ngx_str_set(&r->headers_out.content_type, "text/plain; charset=UTF-8");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
@@ -926,16 +1319,7 @@ static void ngx_http_chat_sio_handover_taken(redisReply *reply, void *data);
 void
 ngx_http_chat_sio_probe(ngx_http_chat_rt_session_t *s)
 {
-    u_char  key[64];
-    size_t  klen;
-
-    klen = ngx_cpymem(ngx_cpymem(key, "eio:q:", 6), s->sio->eio_sid,
-                      NGX_HTTP_CHAT_SIO_ID_LEN) - key;
-
-    if (ngx_http_chat_redis_command(ngx_http_chat_redis_main, NULL, NULL,
-                                    "RPUSH %b 6", key, klen)
-        == NGX_OK)
-    {
+    if (ngx_http_chat_sio_push_packet(s, (u_char *) "6", 1) == NGX_OK) {
         (void) ngx_http_chat_rt_publish_raw("eiow:", s->sio->eio_sid,
                                             (u_char *) "1", 1);
     }
@@ -1236,6 +1620,12 @@ ngx_http_chat_sio_handover_taken(redisReply *reply, void *data)
         /* the polling session answered the CONNECT, its GET took it */
         s->sio->unanswered = 0;
         s->sio->connected = 1;
+
+    } else if (!(c && c->type == REDIS_REPLY_STRING && c->len == 1
+                 && c->str[0] == 'p'))
+    {
+        /* no CONNECT is owed an answer: none is sent unasked */
+        s->sio->unanswered = 0;
     }
 
     if (list && list->type != REDIS_REPLY_ARRAY) {

@@ -207,6 +207,37 @@ const scenarios = {
     a.disconnect();
     b.disconnect();
   },
+
+  // one client over polling only, held for cfg.duration ms, bob sending
+  // it a message every cfg.every ms: it stays on the same session and
+  // receives them all
+  async longPoll() {
+    const a = client('alice');
+    const b = client('bob');
+    await Promise.all([once(a, 'authenticated'), once(b, 'authenticated')]);
+    const sid = a.io.engine.id;
+    const seen = [];
+    let disconnects = 0;
+    a.on('new_message', (d) => seen.push(d.message.content));
+    a.on('disconnect', () => { disconnects++; });
+    const sent = [];
+    const end = Date.now() + cfg.duration;
+    for (let i = 0; Date.now() < end; i++) {
+      const ack = await b.timeout(10000).emitWithAck('send_message', {
+        chatId: cfg.chat, tempId: 'lp' + i + '-' + Date.now(), type: 'text',
+        content: 'p' + i });
+      if (ack.message) sent.push('p' + i);
+      await sleep(Math.min(cfg.every, Math.max(0, end - Date.now())));
+    }
+    await sleep(1000);
+    out.allReceived = seen.join(',') === sent.join(',') && sent.length > 0;
+    out.disconnects = disconnects;
+    out.sameSession = a.connected && a.io.engine.id === sid;
+    out.transport = a.io.engine.transport.name;
+    if (!out.allReceived) out.seen = seen.length + '/' + sent.length;
+    a.disconnect();
+    b.disconnect();
+  },
 };
 
 (async () => {
