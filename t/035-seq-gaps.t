@@ -67,3 +67,34 @@ sub { "$main::Got\n" }
 --- no_error_log
 [alert]
 [emerg]
+
+
+
+=== TEST 2: a sender checked before a block is not remembered after it
+--- init
+ChatChats::setup();
+my $chat = ChatChats::api(carol => POST => "/api/chats/private",
+                          { userId => $main::Id{bob} })->{chat}{id};
+# bob's send: its check (in the slowed MongoDB) begins before carol
+# blocks him and ends after it
+my $body = JSON::PP::encode_json({ chatId => $chat, tempId => "bk-1",
+                                   type => "text", content => "before" });
+my $s = IO::Socket::INET->new("127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}") or die;
+print $s "POST /api/messages HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    . "Content-Type: application/json\r\n"
+    . "Authorization: Bearer $ChatChats::Tok{bob}{accessToken}\r\n"
+    . "Content-Length: " . length($body) . "\r\n\r\n$body";
+Time::HiRes::sleep(0.05);
+my ($blocked) = ChatChats::call(carol => POST =>
+                                "/api/users/$main::Id{bob}/block");
+# its answer: what it found was true before the block, and stays there
+my $first = do { local $/; <$s> } // "";
+my ($after) = ChatChats::call(bob => POST => "/api/messages",
+    { chatId => $chat, tempId => "bk-2", type => "text", content => "after" });
+$main::Got = "blocked:$blocked after:$after";
+ChatChats::dyn($block, as => "carol", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- timeout: 30
+--- response_body
+blocked:200 after:403

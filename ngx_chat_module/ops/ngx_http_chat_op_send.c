@@ -26,6 +26,7 @@ struct ngx_http_chat_op_send_s {
     ngx_queue_t                 queue;      /* in the worker's live ops */
     ngx_uint_t                  flags;
     ngx_uint_t                  tries;
+    ngx_uint_t                  generation; /* of the sender table */
     size_t                      size;
     ngx_http_chat_msg_arg_t    *arg;        /* after the struct */
     unsigned                    gate:1;     /* Redis first, if it knows */
@@ -266,6 +267,8 @@ ngx_http_chat_op_send_task(ngx_http_chat_op_send_t *op,
 static ngx_int_t
 ngx_http_chat_op_send_check(ngx_http_chat_op_send_t *op)
 {
+    op->generation = ngx_http_chat_send_cache_generation();
+
     return ngx_http_chat_op_send_task(op, ngx_http_chat_msg_prepare_run,
                                       ngx_http_chat_op_send_checked);
 }
@@ -287,7 +290,8 @@ ngx_http_chat_op_send_checked(ngx_http_chat_mongo_task_t *t)
     }
 
     if ((op->flags & NGX_HTTP_CHAT_OP_SEND_CACHE) && !op->arg->allowed) {
-        ngx_http_chat_send_cache_put(&op->arg->chat, &op->arg->user);
+        ngx_http_chat_send_cache_put(&op->arg->chat, &op->arg->user,
+                                     op->generation);
     }
 
     if (ngx_http_chat_op_send_seq(op, -1) != NGX_OK) {

@@ -9,7 +9,9 @@
  *
  * A route that changes who may send (group administration, blocks)
  * clears the sender table of its worker when it starts; other workers
- * learn it when their entries expire, at most a second later.
+ * learn it when their entries expire, at most a second later.  A check
+ * that began before such a clear proves nothing after it: what it found
+ * is not remembered (the generation it began in is gone).
  */
 
 
@@ -30,6 +32,7 @@ typedef struct {
 
 static ngx_http_chat_send_slot_t  ngx_http_chat_send_slots[
                                       NGX_HTTP_CHAT_SEND_SLOTS];
+static ngx_uint_t                 ngx_http_chat_send_generation;
 
 
 static ngx_uint_t
@@ -60,10 +63,22 @@ ngx_http_chat_send_cache_hit(const bson_oid_t *chat, const bson_oid_t *user)
 }
 
 
+ngx_uint_t
+ngx_http_chat_send_cache_generation(void)
+{
+    return ngx_http_chat_send_generation;
+}
+
+
 void
-ngx_http_chat_send_cache_put(const bson_oid_t *chat, const bson_oid_t *user)
+ngx_http_chat_send_cache_put(const bson_oid_t *chat, const bson_oid_t *user,
+    ngx_uint_t generation)
 {
     ngx_http_chat_send_slot_t  *s;
+
+    if (generation != ngx_http_chat_send_generation) {
+        return;
+    }
 
     s = &ngx_http_chat_send_slots[ngx_http_chat_send_slot(chat, user,
                                                 NGX_HTTP_CHAT_SEND_SLOTS)];
@@ -79,4 +94,5 @@ void
 ngx_http_chat_send_cache_clear(void)
 {
     ngx_memzero(ngx_http_chat_send_slots, sizeof(ngx_http_chat_send_slots));
+    ngx_http_chat_send_generation++;
 }

@@ -15,8 +15,10 @@
 /* a worker's memory, for a second, of who may send where */
 ngx_uint_t ngx_http_chat_send_cache_hit(const bson_oid_t *chat,
     const bson_oid_t *user);
+/* the generation a check begins in; its put is dropped after a clear */
+ngx_uint_t ngx_http_chat_send_cache_generation(void);
 void ngx_http_chat_send_cache_put(const bson_oid_t *chat,
-    const bson_oid_t *user);
+    const bson_oid_t *user, ngx_uint_t generation);
 void ngx_http_chat_send_cache_clear(void);
 
 
