@@ -549,3 +549,39 @@ push @r, $log =~ m{/t\?kept=1} ? "other queries kept" : "?";
 $main::Got = join " ", @r;
 --- response_body
 format no sid no token path other queries kept
+
+
+
+=== TEST 18: the token a polling session signed in with is kept sealed in Redis, and the upgrade still signs in with it
+--- init
+ChatChats::setup();
+my $tok = $ChatChats::Tok{alice}{accessToken};
+my $sid = main::open_polling();
+main::post($sid, qq(40{"token":"$tok"}));
+my $polled = "";
+for (1 .. 5) {
+    $polled .= main::get($sid);
+    last if $polled =~ /authenticated/;
+}
+my $kept = main::redis("HGET eio:s:$sid t");
+my @r = ($polled =~ /authenticated/ ? "signed in" : "?:$polled");
+push @r, length($kept) > 100 ? "kept" : "not kept",
+    (index($kept, $tok) < 0 && $kept !~ /^eyJ/ && $kept !~ /\./)
+        ? "sealed" : "raw";
+# the upgrade: the WebSocket signs in again with what Redis kept
+my ($ws, $st) = ChatWS::open_ws("/socket.io/?EIO=4&transport=websocket&sid=$sid");
+ChatWS::text($ws, "2probe");
+my $f = ChatWS::read_frame($ws, 5);
+push @r, $f ? $f->{payload} : "no pong";
+ChatWS::text($ws, "5");
+ChatWS::text($ws, '42["join_chat",{"chatId":"0123456789abcdef01234567"}]');
+my $seen = "";
+while (my $g = ChatWS::read_frame($ws, 3)) {
+    $seen .= $g->{payload} . "\n";
+    last if $g->{payload} =~ /error/;
+}
+# an error about the chat (404), not about signing in
+push @r, $seen =~ /not_found|404/ ? "ws signed in" : "?:$seen";
+$main::Got = join " | ", @r;
+--- response_body
+signed in | kept | sealed | 3probe | ws signed in

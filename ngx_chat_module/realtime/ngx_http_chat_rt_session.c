@@ -173,6 +173,12 @@ ngx_http_chat_rt_open(ngx_http_chat_ws_t *ws)
     if (ws->token.len) {
         ngx_http_chat_rt_start_auth(s, &ws->token, NULL);
 
+        /* the sign-in has its own copy: the token goes at once */
+        ngx_explicit_memzero(ws->token.data, ws->token.len);
+        ngx_free(ws->token.data);
+        ws->token.data = NULL;
+        ws->token.len = 0;
+
     } else {
         ngx_add_timer(&s->auth_timer, ws->conf->auth_timeout);
     }

@@ -130,7 +130,7 @@ ngx_http_chat_sio_resume(ngx_http_chat_rt_session_t *s, ngx_str_t *resume)
 
     if (token.len) {
         sio->resuming = 1;
-        ngx_http_chat_rt_start_auth(s, &token, NULL);
+        ngx_http_chat_sio_start_sealed(s, &token);
     }
 
     return NGX_OK;
@@ -587,7 +587,8 @@ ngx_http_chat_sio_connect(ngx_http_chat_rt_session_t *s, u_char *p,
     token = json_object_get(auth, "token");
 
     if (!s->authenticated && json_is_string(token)
-        && json_string_length(token) && json_string_length(token) <= 4096)
+        && json_string_length(token)
+        && json_string_length(token) <= NGX_HTTP_CHAT_SIO_TOKEN_MAX)
     {
         tok.data = (u_char *) json_string_value(token);
         tok.len = json_string_length(token);

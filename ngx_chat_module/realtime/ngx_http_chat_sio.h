@@ -11,6 +11,10 @@
 
 
 #define NGX_HTTP_CHAT_SIO_ID_LEN  24    /* a channel name takes 24 */
+#define NGX_HTTP_CHAT_SIO_TOKEN_MAX   4096
+/* a token sealed for Redis: base64url of IV, tag and ciphertext */
+#define NGX_HTTP_CHAT_SIO_SEALED_MAX                                         \
+    ngx_base64_encoded_length(12 + 16 + NGX_HTTP_CHAT_SIO_TOKEN_MAX)
 
 
 /* what a Socket.IO socket adds to a realtime session */
@@ -52,6 +56,14 @@ ngx_int_t ngx_http_chat_sio_poll_handler(ngx_http_request_t *r,
     ngx_str_t *sid);
 ngx_int_t ngx_http_chat_sio_upgrade_handler(ngx_http_request_t *r,
     ngx_str_t *sid);
+/* ngx_http_chat_sio_seal.c: the token kept for an upgrade, sealed */
+ngx_int_t ngx_http_chat_sio_seal(ngx_str_t *secret, u_char *sid,
+    ngx_str_t *in, ngx_str_t *out);
+ngx_int_t ngx_http_chat_sio_unseal(ngx_str_t *secret, u_char *sid,
+    ngx_str_t *in, ngx_str_t *out);
+void ngx_http_chat_sio_start_sealed(ngx_http_chat_rt_session_t *s,
+    ngx_str_t *sealed);
+
 void ngx_http_chat_sio_remember(ngx_http_chat_rt_session_t *s,
     const char *field, ngx_str_t *value);
 void ngx_http_chat_sio_poll_gone(ngx_http_chat_rt_session_t *s);

@@ -724,8 +724,26 @@ void
 ngx_http_chat_sio_remember(ngx_http_chat_rt_session_t *s, const char *field,
     ngx_str_t *value)
 {
-    ngx_str_t                  args[7];
-    ngx_http_chat_sio_names_t  n;
+    u_char                      sealed[NGX_HTTP_CHAT_SIO_SEALED_MAX];
+    ngx_str_t                   args[7], v;
+    ngx_http_chat_sio_names_t   n;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    v = *value;
+
+    if (field[0] == 't') {
+        /* the token, sealed: Redis never holds a bearer token */
+        cmcf = s->main_conf[ngx_http_chat_module.ctx_index];
+        v.data = sealed;
+        v.len = sizeof(sealed);
+
+        if (ngx_http_chat_sio_seal(&cmcf->jwt_secret, s->sio->eio_sid, value,
+                                   &v)
+            != NGX_OK)
+        {
+            return;
+        }
+    }
 
     ngx_http_chat_sio_names(&n, s->sio->eio_sid,
                             &s->ws->connection->addr_text);
@@ -735,7 +753,7 @@ ngx_http_chat_sio_remember(ngx_http_chat_rt_session_t *s, const char *field,
     args[2] = n.keys[3];
     args[3].data = (u_char *) field;
     args[3].len = ngx_strlen(field);
-    args[4] = *value;
+    args[4] = v;
     args[5].data = (u_char *) (field[0] == 'a' ? "1" : "0");
     args[5].len = 1;
     args[6].data = s->sio->eio_sid;
@@ -1196,7 +1214,9 @@ ngx_http_chat_sio_upgrade_found(ngx_http_request_t *r, redisReply *reply)
         }
     }
 
-    if (sio_sid.len != NGX_HTTP_CHAT_SIO_ID_LEN || token.len > 4096) {
+    if (sio_sid.len != NGX_HTTP_CHAT_SIO_ID_LEN
+        || token.len > NGX_HTTP_CHAT_SIO_SEALED_MAX)
+    {
         return ngx_http_chat_sio_unknown(r);
     }
 
@@ -1403,7 +1423,8 @@ ngx_http_chat_sio_handover_recalled(redisReply *reply, void *data)
     a = reply->element[1];
 
     /* only a token the polling session signed in with, and told */
-    if (t->type != REDIS_REPLY_STRING || t->len == 0 || t->len > 4096
+    if (t->type != REDIS_REPLY_STRING || t->len == 0
+        || t->len > NGX_HTTP_CHAT_SIO_SEALED_MAX
         || a->type != REDIS_REPLY_STRING || a->len != 1 || a->str[0] != '1'
         || s->authenticated || s->authenticating || s->ws->close_sent)
     {
@@ -1420,7 +1441,7 @@ ngx_http_chat_sio_handover_recalled(redisReply *reply, void *data)
 
     token.data = (u_char *) t->str;
     token.len = t->len;
-    ngx_http_chat_rt_start_auth(s, &token, NULL);
+    ngx_http_chat_sio_start_sealed(s, &token);
 }
 
 
@@ -1660,14 +1681,14 @@ ngx_http_chat_sio_handover_taken(redisReply *reply, void *data)
     if (!ws->destroy && s->sio->unanswered) {
         if (s->sio->auth_data == NULL && !s->authenticated
             && t && t->type == REDIS_REPLY_STRING && t->len
-            && t->len <= 4096)
+            && t->len <= NGX_HTTP_CHAT_SIO_SEALED_MAX)
         {
             /* the CONNECT came with a token after the upgrade began */
             s->sio->unanswered = 0;
             s->sio->connecting = 1;
             token.data = (u_char *) t->str;
             token.len = t->len;
-            ngx_http_chat_rt_start_auth(s, &token, NULL);
+            ngx_http_chat_sio_start_sealed(s, &token);
 
         } else {
             ngx_http_chat_sio_answer_connect(s);
@@ -1683,12 +1704,12 @@ ngx_http_chat_sio_handover_taken(redisReply *reply, void *data)
 
         } else if (!s->authenticated && !s->authenticating
                    && t && t->type == REDIS_REPLY_STRING && t->len
-                   && t->len <= 4096)
+                   && t->len <= NGX_HTTP_CHAT_SIO_SEALED_MAX)
         {
             /* an authenticate event the polling session never finished */
             token.data = (u_char *) t->str;
             token.len = t->len;
-            ngx_http_chat_rt_start_auth(s, &token, NULL);
+            ngx_http_chat_sio_start_sealed(s, &token);
         }
     }
 
