@@ -104,6 +104,9 @@ typedef struct {
 
 #define NGX_HTTP_CHAT_MAX_PARAMS  4
 
+/* the longest X-Request-Id kept from a proxy in front */
+#define NGX_HTTP_CHAT_REQUEST_ID_MAX  128
+
 
 /* per-request context */
 typedef struct {

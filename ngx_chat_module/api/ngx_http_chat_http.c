@@ -11,9 +11,6 @@
 #include <openssl/rand.h>
 
 
-#define NGX_HTTP_CHAT_REQUEST_ID_MAX  128
-
-
 static ngx_int_t ngx_http_chat_request_id(ngx_http_request_t *r,
     ngx_str_t *id);
 static u_char *ngx_http_chat_log_error(ngx_http_request_t *r,

@@ -1,0 +1,160 @@
+# Nothing heavy on the event loop: while contact syncs of 5,000 numbers
+# (libphonenumber) and large uploads (hashing, copying, libmagic) run, the
+# only worker keeps answering /healthz fast.  The pool threads that run
+# them are the module's own "chat" pool; reads whose client left before
+# they started are skipped; every module line of a request names its id.
+
+use Test::Nginx::Socket 'no_plan';
+use ChatTest;
+use ChatAuth;
+use FakeHTTP;
+use IO::Socket::INET;
+use JSON::PP qw(encode_json decode_json);
+use Time::HiRes qw(time sleep);
+use File::Temp qw(tempdir);
+
+our $Twilio = FakeHTTP->new;
+$Twilio->set_reply(201, '{"sid":"SM1","status":"queued"}');
+$ENV{TEST_NGINX_FAKE_TWILIO_PORT} = $Twilio->port;
+$ENV{TEST_NGINX_SERVER_PORT} ||= $ENV{TEST_NGINX_PORT} || 1984;
+
+our $Root = tempdir(CLEANUP => 1);
+chmod 0777, $Root;
+$ENV{TEST_NGINX_MEDIA_ROOT} = $Root;
+
+our $Run = sprintf "%04d", $$ % 10000;
+our $ResultDir = tempdir(CLEANUP => 1);
+our (%Tok, $Prober, $Got);
+
+sub token {
+    my $who = shift // 0;
+    $Tok{$who} //= ChatAuth::sign_in($Twilio,
+        sprintf("+1628558%04d", ($Run + $who) % 10000), "loop$who");
+    return $Tok{$who}{accessToken};
+}
+
+sub raw_request {
+    my ($method, $path, $ctype, $body, $tok) = @_;
+    return "$method $path HTTP/1.1\r\nHost: localhost\r\n"
+        . "Authorization: Bearer $tok\r\nContent-Type: $ctype\r\n"
+        . "Content-Length: " . length($body) . "\r\nConnection: close\r\n"
+        . "\r\n$body";
+}
+
+# a contact sync of 5,000 national numbers, all to parse
+sub sync_request {
+    my $tok = shift;
+    my @book = map { sprintf "(628) 559-%04d", $_ } 0 .. 4999;
+    return raw_request(POST => "/api/users/contacts/sync",
+                       "application/json",
+                       encode_json({ phones => \@book, countryCode => "US" }),
+                       $tok);
+}
+
+# an upload of $mb MB of bytes no type knows (415 after the hash)
+sub upload_request {
+    my ($tok, $mb, $seed) = @_;
+    my $body = "\x89PNG\r\n\x1a\n" . (pack("N", $seed) x (262144 * $mb));
+    return raw_request(POST => "/api/media", "application/octet-stream",
+                       $body, $tok);
+}
+
+# Runs in a child: sends the heavy requests all at once, then 50 fresh
+# connections to /healthz one after the other, each timed; writes
+# "answered max_latency heavy_statuses" to a file.
+sub probe {
+    my @heavy = @_;
+    $Prober = fork;
+    return if $Prober;
+
+    my @socks;
+    for my $req (@heavy) {
+        my $s = IO::Socket::INET->new(
+            PeerAddr => "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}",
+            Timeout => 30) or POSIX::_exit(1);
+        $s->blocking(1);
+        print $s $req;
+        push @socks, $s;
+    }
+
+    my (@lat, $t0);
+    $t0 = time;
+
+    for (1 .. 50) {
+        my $start = time;
+        my $s = IO::Socket::INET->new(
+            PeerAddr => "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}",
+            Timeout => 5) or next;
+        print $s "GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n";
+        my $resp = do { local $/; <$s> };
+        push @lat, time - $start if $resp =~ m{^HTTP/1\.1 200 };
+        sleep 0.005;
+    }
+
+    my $probed = time - $t0;
+    my @status;
+    for my $s (@socks) {
+        my $resp = do { local $/; <$s> } // '';
+        push @status, $resp =~ m{^HTTP/1\.1 (\d+)} ? $1 : 0;
+    }
+    my $all = time - $t0;
+
+    open my $out, '>', "$ResultDir/probe" or POSIX::_exit(1);
+    printf $out "%d %.4f %.4f %.4f %s\n", scalar @lat,
+           (sort { $b <=> $a } @lat)[0] // 99, $probed, $all,
+           join(",", @status);
+    close $out;
+    POSIX::_exit(0);
+}
+
+# the prober's verdict: "answered=50 slow=0 heavy=200,200,..."
+sub verdict {
+    my $bound = shift;
+    waitpid $Prober, 0;
+    open my $in, '<', "$ResultDir/probe" or return "no probe result";
+    my ($n, $max, $probed, $all, $status) = split ' ', <$in>;
+    warn "probe: $n answered, slowest $max s, probes $probed s, "
+         . "all $all s, heavy $status\n";
+    unlink "$ResultDir/probe";
+    return "answered=$n slow=" . ($max < $bound ? 0 : $max)
+           . " heavy=$status";
+}
+
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    $block->set_value("http_config", ChatTest::chat_http_config() . q{
+    chat_sms_provider twilio;
+    chat_twilio_base_url http://127.0.0.1:$TEST_NGINX_FAKE_TWILIO_PORT;
+    chat_twilio_account_sid ACtest;
+    chat_twilio_auth_token secret;
+    chat_twilio_from +15005550006;
+    chat_otp_ip_limit 1000;
+    chat_media_url_secret "media-secret-0123456789abcdef0123456789";
+    chat_media_root $TEST_NGINX_MEDIA_ROOT;
+}) unless defined $block->http_config;
+
+    $block->set_value("config", q{
+    location /api/ { chat_api; client_max_body_size 64m; }
+    location = /healthz { chat_healthz; }
+    location = /t { return 200 "t"; }
+}) unless defined $block->config;
+});
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: six contact syncs of 5,000 numbers: /healthz stays fast
+--- init
+my @req = map { main::sync_request(main::token($_)) } 0 .. 5;
+main::probe(@req);
+$main::Got = main::verdict(0.1);
+--- request
+GET /t
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+answered=50 slow=0 heavy=200,200,200,200,200,200
+--- timeout: 60
