@@ -51,17 +51,25 @@ sub sync_request {
                        $tok);
 }
 
-# an upload of $mb MB of bytes no type knows (415 after the hash)
+# a multipart upload of $mb MB of bytes no type knows: the file part is
+# copied out and hashed, then refused (415)
 sub upload_request {
     my ($tok, $mb, $seed) = @_;
-    my $body = "\x89PNG\r\n\x1a\n" . (pack("N", $seed) x (262144 * $mb));
-    return raw_request(POST => "/api/media", "application/octet-stream",
-                       $body, $tok);
+    my $b = "----loopboundary$seed";
+    my $body = "--$b\r\nContent-Disposition: form-data; name=\"file\"; "
+        . "filename=\"a.bin\"\r\nContent-Type: application/octet-stream"
+        . "\r\n\r\n\x01\x02\x03" . (pack("N", $seed) x (262144 * $mb))
+        . "\r\n--$b--\r\n";
+    return raw_request(POST => "/api/media",
+                       "multipart/form-data; boundary=$b", $body, $tok);
 }
 
 # Runs in a child: sends the heavy requests all at once, then 50 fresh
-# connections to /healthz one after the other, each timed; writes
-# "answered max_latency heavy_statuses" to a file.
+# connections to $path (/healthz unless said) one after the other, each
+# timed; writes "answered max_latency ... heavy_statuses" to a file.
+our $ProbePath = "/healthz";
+our $ProbeToken;
+
 sub probe {
     my @heavy = @_;
     $Prober = fork;
@@ -85,7 +93,9 @@ sub probe {
         my $s = IO::Socket::INET->new(
             PeerAddr => "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}",
             Timeout => 5) or next;
-        print $s "GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n";
+        print $s "GET $ProbePath HTTP/1.0\r\nHost: localhost\r\n"
+            . ($ProbeToken ? "Authorization: Bearer $ProbeToken\r\n" : "")
+            . "\r\n";
         my $resp = do { local $/; <$s> };
         push @lat, time - $start if $resp =~ m{^HTTP/1\.1 200 };
         sleep 0.005;
@@ -135,7 +145,7 @@ add_block_preprocessor(sub {
 }) unless defined $block->http_config;
 
     $block->set_value("config", q{
-    location /api/ { chat_api; client_max_body_size 64m; }
+    location /api/ { chat_api; client_max_body_size 100m; }
     location = /healthz { chat_healthz; }
     location = /t { return 200 "t"; }
 }) unless defined $block->config;
@@ -157,4 +167,33 @@ GET /t
 sub { "$main::Got\n" }
 --- response_body
 answered=50 slow=0 heavy=200,200,200,200,200,200
+--- timeout: 60
+
+
+
+=== TEST 2: large uploads hashed and copied hold no Mongo client: with one client a worker, profiles stay fast
+--- http_config eval
+ChatTest::chat_http_config() . q{
+    chat_mongo_pool_size 1;
+    chat_sms_provider twilio;
+    chat_twilio_base_url http://127.0.0.1:$TEST_NGINX_FAKE_TWILIO_PORT;
+    chat_twilio_account_sid ACtest;
+    chat_twilio_auth_token secret;
+    chat_twilio_from +15005550006;
+    chat_otp_ip_limit 1000;
+    chat_media_url_secret "media-secret-0123456789abcdef0123456789";
+    chat_media_root $TEST_NGINX_MEDIA_ROOT;
+}
+--- init
+my @req = map { main::upload_request(main::token(0), 96, $main::Run * 10 + $_) } 1 .. 3;
+local $main::ProbePath = "/api/users/profile";
+local $main::ProbeToken = main::token(1);
+main::probe(@req);
+$main::Got = main::verdict(0.1);
+--- request
+GET /t
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+answered=50 slow=0 heavy=415,415,415
 --- timeout: 60
