@@ -189,7 +189,7 @@ my @req = map { main::upload_request(main::token(0), 96, $main::Run * 10 + $_) }
 local $main::ProbePath = "/api/users/profile";
 local $main::ProbeToken = main::token(1);
 main::probe(@req);
-$main::Got = main::verdict(0.1);
+$main::Got = main::verdict(0.2);
 --- request
 GET /t
 --- response_body_filters eval
@@ -197,3 +197,97 @@ sub { "$main::Got\n" }
 --- response_body
 answered=50 slow=0 heavy=415,415,415
 --- timeout: 60
+
+
+
+=== TEST 3: a body spilled to its temporary file is read and parsed in a thread of the module's own pool "chat", declared without a thread_pool directive
+--- config
+    location /api/ { chat_api; client_body_buffer_size 1k; }
+--- init
+my $pad = " " x 4096;
+$block->set_value("request", "POST /api/users/contacts/sync\n"
+    . qq{{"phones": ["+16285599999", "nope"],$pad "countryCode": "US"}});
+$block->set_value("more_headers", "Content-Type: application/json\n"
+    . "Authorization: Bearer " . main::token(0));
+--- log_level: debug
+--- response_body
+{"items":[]}
+--- error_code: 200
+--- error_log eval
+[qr/a body of 4\d{3} bytes read from its file in a pool thread/,
+ qr/added to thread pool "chat"/]
+--- no_error_log
+thread pool "default"
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 4: ... and a spilled body that is no JSON is a 400
+--- config
+    location /api/ { chat_api; client_body_buffer_size 1k; }
+--- init
+$block->set_value("request", "POST /api/users/contacts/sync\n"
+    . '{"phones": [' . ("1," x 2000) . ']');
+$block->set_value("more_headers", "Content-Type: application/json\n"
+    . "Authorization: Bearer " . main::token(0));
+--- response_body_like: "code":"invalid_json"
+--- error_code: 400
+
+
+
+=== TEST 5: a module line written in a thread for a request names its request id
+--- http_config eval
+ChatTest::chat_http_config() . q{
+    chat_media_url_secret "media-secret-0123456789abcdef0123456789";
+    chat_media_root /dev/null/media;
+}
+--- init
+$block->set_value("request", "POST /api/media\nplain words $main::Run\n");
+$block->set_value("more_headers", "Content-Type: text/plain\n"
+    . "X-Request-Id: loop-req-$main::Run\n"
+    . "Authorization: Bearer " . main::token(0));
+--- response_body_like: "code":"service_unavailable"
+--- error_code: 503
+--- error_log eval
+qr/\[error\].*mkdir\("\/dev\/null\/media\/[0-9a-f]{2}"\) failed .*request_id: "loop-req-\d+"/
+--- no_error_log
+[alert]
+[emerg]
+
+
+
+=== TEST 6: a read whose client left before a thread took its task is skipped
+--- main_config
+    thread_pool chat threads=1;
+--- init
+main::token($_) for 1 .. 3;
+$main::Prober = fork;
+if (!$main::Prober) {
+    my @socks;
+    for my $who (2, 3) {
+        my $s = IO::Socket::INET->new(
+            PeerAddr => "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}",
+            Timeout => 30) or POSIX::_exit(1);
+        print $s main::sync_request($main::Tok{$who}{accessToken});
+        push @socks, $s;
+    }
+    for my $s (@socks) { my $x = do { local $/; <$s> }; }
+    POSIX::_exit(0);
+}
+sleep 0.1;
+$block->set_value("more_headers",
+    "Authorization: Bearer " . main::token(1));
+--- request
+GET /api/users/profile
+--- timeout: 0.15
+--- abort
+--- ignore_response
+--- wait: 1.5
+--- error_log
+chat: mongo task skipped, its request left before it ran
+--- no_error_log
+[error]
+[alert]
+[emerg]

@@ -305,16 +305,35 @@ ngx_http_chat_thread_request(ngx_http_request_t *r,
     ngx_http_chat_thread_pt run, ngx_http_chat_thread_next_pt next,
     void *arg, size_t size)
 {
-    ngx_http_chat_thread_t  *t;
+    return ngx_http_chat_thread_request_cleanup(r, run, next, NULL, arg,
+                                                size);
+}
+
+
+ngx_int_t
+ngx_http_chat_thread_request_cleanup(ngx_http_request_t *r,
+    ngx_http_chat_thread_pt run, ngx_http_chat_thread_next_pt next,
+    ngx_http_chat_thread_pt cleanup, void *arg, size_t size)
+{
+    ngx_http_chat_thread_t   *t, none;
 
     t = ngx_http_chat_thread_create(ngx_cycle->log, run,
                                     ngx_http_chat_thread_request_done, r,
                                     arg, size);
     if (t == NULL) {
+        if (cleanup) {
+            /* what arg holds is released as the task would have */
+            ngx_memzero(&none, sizeof(ngx_http_chat_thread_t));
+            none.arg = arg;
+            none.log = ngx_cycle->log;
+            cleanup(&none);
+        }
+
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     t->next = (void *) next;
+    t->cleanup = cleanup;
 
     if (ngx_http_chat_thread_post_request(r, t) != NGX_OK) {
         return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,

@@ -51,6 +51,10 @@ typedef ngx_int_t (*ngx_http_chat_thread_next_pt)(ngx_http_request_t *r,
 ngx_int_t ngx_http_chat_thread_request(ngx_http_request_t *r,
     ngx_http_chat_thread_pt run, ngx_http_chat_thread_next_pt next,
     void *arg, size_t size);
+/* the same, with a cleanup that runs whether run() ran or not */
+ngx_int_t ngx_http_chat_thread_request_cleanup(ngx_http_request_t *r,
+    ngx_http_chat_thread_pt run, ngx_http_chat_thread_next_pt next,
+    ngx_http_chat_thread_pt cleanup, void *arg, size_t size);
 
 #define NGX_HTTP_CHAT_EVAL_MAX  64
 
