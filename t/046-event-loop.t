@@ -18,6 +18,11 @@ $Twilio->set_reply(201, '{"sid":"SM1","status":"queued"}');
 $ENV{TEST_NGINX_FAKE_TWILIO_PORT} = $Twilio->port;
 $ENV{TEST_NGINX_SERVER_PORT} ||= $ENV{TEST_NGINX_PORT} || 1984;
 
+our $Cld = FakeHTTP->new;
+$Cld->set_reply(200, '{"secure_url":"https://res.cloudinary.com/demo/'
+                     . 'raw/upload/x.txt","public_id":"x"}');
+$ENV{TEST_NGINX_FAKE_CLD_PORT} = $Cld->port;
+
 our $Root = tempdir(CLEANUP => 1);
 chmod 0777, $Root;
 $ENV{TEST_NGINX_MEDIA_ROOT} = $Root;
@@ -261,12 +266,14 @@ qr/\[error\].*mkdir\("\/dev\/null\/media\/[0-9a-f]{2}"\) failed .*request_id: "l
 === TEST 6: a read whose client left before a thread took its task is skipped
 --- main_config
     thread_pool chat threads=1;
+--- config
+    location /api/ { chat_api; client_body_buffer_size 1m; }
 --- init
-main::token($_) for 1 .. 3;
+main::token($_) for 1 .. 4;
 $main::Prober = fork;
 if (!$main::Prober) {
     my @socks;
-    for my $who (2, 3) {
+    for my $who (2, 3, 4) {
         my $s = IO::Socket::INET->new(
             PeerAddr => "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}",
             Timeout => 30) or POSIX::_exit(1);
@@ -276,7 +283,7 @@ if (!$main::Prober) {
     for my $s (@socks) { my $x = do { local $/; <$s> }; }
     POSIX::_exit(0);
 }
-sleep 0.1;
+sleep 0.05;
 $block->set_value("more_headers",
     "Authorization: Bearer " . main::token(1));
 --- request
@@ -284,10 +291,49 @@ GET /api/users/profile
 --- timeout: 0.15
 --- abort
 --- ignore_response
---- wait: 1.5
+--- wait: 2
 --- error_log
 chat: mongo task skipped, its request left before it ran
 --- no_error_log
 [error]
 [alert]
 [emerg]
+
+
+
+=== TEST 7: a Cloudinary upload of 1.5 MB: the file is read in chunks by pool threads, and Cloudinary gets every byte
+--- http_config eval
+ChatTest::chat_http_config() . q{
+    chat_media_url_secret "media-secret-0123456789abcdef0123456789";
+    chat_media_root $TEST_NGINX_MEDIA_ROOT;
+    chat_media_storage cloudinary;
+    chat_cloudinary_base_url http://127.0.0.1:$TEST_NGINX_FAKE_CLD_PORT;
+    chat_cloudinary_cloud_name demo;
+    chat_cloudinary_api_key 1234;
+    chat_cloudinary_api_secret cldsecret;
+}
+--- init
+$main::Cld->clear;
+my $text = CORE::join "\n", map { "line $_ of the upload $main::Run" } 1 .. 50000;
+$main::Got = length $text;
+$block->set_value("request", "POST /api/media\n$text");
+$block->set_value("more_headers", "Content-Type: text/plain\n"
+    . "Authorization: Bearer " . main::token(0));
+--- response_body_filters eval
+sub {
+    my ($req) = $main::Cld->requests;
+    return "no request\n" unless $req;
+    my ($b) = $req->{headers}{'content-type'} =~ /boundary=(\S+)/;
+    for my $part (split /--\Q$b\E/, $req->{body}) {
+        my ($h, $v) = split /\r\n\r\n/, $part, 2;
+        next unless defined $v && $h =~ /name="file"/;
+        $v =~ s/\r\n$//;
+        my $want = CORE::join "\n", map { "line $_ of the upload $main::Run" } 1 .. 50000;
+        return ($v eq $want ? "same" : "differs") . " " . length($v) . "\n";
+    }
+    return "no file part\n";
+}
+--- response_body
+same 1488893
+--- error_code: 201
+--- timeout: 20
