@@ -739,6 +739,7 @@ static ngx_int_t
 ngx_http_chat_declare_thread_pool(ngx_conf_t *cf, ngx_str_t *name)
 {
     char           *rv;
+    void           *conf;
     ngx_str_t      *value;
     ngx_conf_t      pcf;
     ngx_array_t     args;
@@ -776,8 +777,9 @@ ngx_http_chat_declare_thread_pool(ngx_conf_t *cf, ngx_str_t *name)
     pcf = *cf;
     pcf.args = &args;
 
-    rv = cmd->set(&pcf, cmd,
-                  ((void **) cf->cycle->conf_ctx)[ngx_thread_pool_module.index]);
+    conf = ((void **) cf->cycle->conf_ctx)[ngx_thread_pool_module.index];
+
+    rv = cmd->set(&pcf, cmd, conf);
 
     if (rv != NGX_CONF_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

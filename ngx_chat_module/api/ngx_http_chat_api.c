@@ -327,7 +327,9 @@ static void
 ngx_http_chat_writes_tick(ngx_event_t *ev)
 {
     /* and what they left to MongoDB, like a chat's activity */
-    if (ngx_http_chat_writes || ngx_http_chat_mongo_busy()) {
+    if (ngx_http_chat_writes || ngx_http_chat_mongo_busy()
+        || ngx_http_chat_thread_busy())
+    {
         ngx_add_timer(ev, 1000);
     }
 }
