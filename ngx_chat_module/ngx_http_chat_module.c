@@ -9,6 +9,7 @@
 #include "ngx_http_chat_module.h"
 #include "store/ngx_http_chat_mongo.h"
 #include "store/ngx_http_chat_redis.h"
+#include "store/ngx_http_chat_threads.h"
 #include "services/ngx_http_chat_curl.h"
 #include "store/ngx_http_chat_users.h"
 #include "auth/ngx_http_chat_phone.h"
@@ -17,6 +18,13 @@
 #include "ops/ngx_http_chat_op_send.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+
+
+/* the threads of the "chat" pool when no thread_pool directive sizes it */
+#define NGX_HTTP_CHAT_THREADS  "32"
+
+
+extern ngx_module_t  ngx_thread_pool_module;
 
 
 static ngx_int_t ngx_http_chat_add_variables(ngx_conf_t *cf);
@@ -45,6 +53,8 @@ static char *ngx_http_chat_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_chat_enum(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_chat_declare_thread_pool(ngx_conf_t *cf,
+    ngx_str_t *name);
 static ngx_int_t ngx_http_chat_init_process(ngx_cycle_t *cycle);
 static void ngx_http_chat_exit_process(ngx_cycle_t *cycle);
 
@@ -716,17 +726,91 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     /*
-     * the pool named "default" exists without a thread_pool directive;
-     * any other name must be defined, which ngx_thread_pool checks
+     * The module's own pool, "chat", not NGINX's "default" that "aio
+     * threads" shares: declared here unless a thread_pool directive did;
+     * any other name must be defined, which ngx_thread_pool checks.
      */
-    cmcf->thread_pool = ngx_thread_pool_add(cf, cmcf->thread_pool_name.len
-                                                ? &cmcf->thread_pool_name
-                                                : NULL);
+    if (cmcf->thread_pool_name.len == 0) {
+        ngx_str_set(&cmcf->thread_pool_name, "chat");
+
+        if (ngx_thread_pool_get(cf->cycle, &cmcf->thread_pool_name) == NULL
+            && ngx_http_chat_declare_thread_pool(cf, &cmcf->thread_pool_name)
+               != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    cmcf->thread_pool = ngx_thread_pool_add(cf, &cmcf->thread_pool_name);
     if (cmcf->thread_pool == NULL) {
         return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * As if "thread_pool chat threads=32 max_queue=65536;" was written before
+ * http{}: ngx_thread_pool_module's own directive handler declares it.  A
+ * thread_pool directive for the same name after http{} is then a
+ * duplicate: size the pool before http{}.
+ */
+
+static ngx_int_t
+ngx_http_chat_declare_thread_pool(ngx_conf_t *cf, ngx_str_t *name)
+{
+    char           *rv;
+    void           *conf;
+    ngx_str_t      *value;
+    ngx_conf_t      pcf;
+    ngx_array_t     args;
+    ngx_command_t  *cmd;
+
+    for (cmd = ngx_thread_pool_module.commands; cmd->name.len; cmd++) {
+        if (ngx_strcmp(cmd->name.data, "thread_pool") == 0) {
+            break;
+        }
+    }
+
+    if (cmd->name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "chat: no \"thread_pool\" directive in this "
+                           "NGINX");
+        return NGX_ERROR;
+    }
+
+    if (ngx_array_init(&args, cf->temp_pool, 4, sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    value = ngx_array_push_n(&args, 4);
+    if (value == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&value[0], "thread_pool");
+    value[1] = *name;
+    ngx_str_set(&value[2], "threads=" NGX_HTTP_CHAT_THREADS);
+    ngx_str_set(&value[3], "max_queue=65536");
+
+    pcf = *cf;
+    pcf.args = &args;
+
+    conf = ((void **) cf->cycle->conf_ctx)[ngx_thread_pool_module.index];
+
+    rv = cmd->set(&pcf, cmd, conf);
+
+    if (rv != NGX_CONF_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "chat: cannot declare thread pool \"%V\": %s",
+                           name, rv == NGX_CONF_ERROR ? "error" : rv);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1246,6 +1330,12 @@ ngx_http_chat_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    if (ngx_http_chat_threads_init_process(cycle, cmcf->thread_pool)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_chat_mongo_init_process(cycle, cmcf) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -1295,6 +1385,7 @@ ngx_http_chat_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_chat_curl_exit_process(cycle);
     ngx_http_chat_mongo_exit_process(cycle);
+    ngx_http_chat_threads_exit_process(cycle);
     ngx_http_chat_ops_exit_process();
 }
 

@@ -109,6 +109,9 @@ typedef struct {
 
 #define NGX_HTTP_CHAT_MAX_PARAMS  4
 
+/* the longest X-Request-Id kept from a proxy in front */
+#define NGX_HTTP_CHAT_REQUEST_ID_MAX  128
+
 
 /* per-request context */
 typedef struct {
@@ -179,6 +182,12 @@ ngx_int_t ngx_http_chat_send_preflight(ngx_http_request_t *r,
 ngx_int_t ngx_http_chat_read_json_body(ngx_http_request_t *r,
     ngx_int_t (*handler)(ngx_http_request_t *r));
 ngx_int_t ngx_http_chat_discard_body(ngx_http_request_t *r);
+/* jansson checks UTF-8 and refuses \u0000 unless told otherwise */
+#define NGX_HTTP_CHAT_JSON_BODY_FLAGS  JSON_REJECT_DUPLICATES
+/* a parsed body (NULL if invalid) to ctx->body, then the body handler */
+ngx_int_t ngx_http_chat_body_json(ngx_http_request_t *r, json_t *json);
+/* ngx_http_chat_body_file.c: a spilled body, read and parsed in a thread */
+ngx_int_t ngx_http_chat_body_file_json(ngx_http_request_t *r, off_t total);
 ngx_int_t ngx_http_chat_request_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 

@@ -21,6 +21,7 @@ typedef struct {
 static void ngx_http_chat_redis_request_reply(redisReply *reply, void *data);
 static void ngx_http_chat_redis_wait_cleanup(void *data);
 static void ngx_http_chat_mongo_request_done(ngx_http_chat_mongo_task_t *t);
+static void ngx_http_chat_thread_request_done(ngx_http_chat_thread_t *t);
 
 
 static void
@@ -295,5 +296,68 @@ ngx_http_chat_mongo_request_done(ngx_http_chat_mongo_task_t *t)
     rc = next(r, t);
 
     /* the Mongo layer runs the posted requests after this */
+    ngx_http_chat_finalize(r, rc);
+}
+
+
+ngx_int_t
+ngx_http_chat_thread_request(ngx_http_request_t *r,
+    ngx_http_chat_thread_pt run, ngx_http_chat_thread_next_pt next,
+    void *arg, size_t size)
+{
+    return ngx_http_chat_thread_request_cleanup(r, run, next, NULL, arg,
+                                                size);
+}
+
+
+ngx_int_t
+ngx_http_chat_thread_request_cleanup(ngx_http_request_t *r,
+    ngx_http_chat_thread_pt run, ngx_http_chat_thread_next_pt next,
+    ngx_http_chat_thread_pt cleanup, void *arg, size_t size)
+{
+    ngx_http_chat_thread_t   *t, none;
+
+    t = ngx_http_chat_thread_create(ngx_cycle->log, run,
+                                    ngx_http_chat_thread_request_done, r,
+                                    arg, size);
+    if (t == NULL) {
+        if (cleanup) {
+            /* what arg holds is released as the task would have */
+            ngx_memzero(&none, sizeof(ngx_http_chat_thread_t));
+            none.arg = arg;
+            none.log = ngx_cycle->log;
+            cleanup(&none);
+        }
+
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    t->next = (void *) next;
+    t->cleanup = cleanup;
+
+    if (ngx_http_chat_thread_post_request(r, t) != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "the server is busy, "
+                                        "try again shortly");
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_chat_thread_request_done(ngx_http_chat_thread_t *t)
+{
+    ngx_int_t                      rc;
+    ngx_http_request_t            *r;
+    ngx_http_chat_thread_next_pt   next;
+
+    r = t->data;
+    next = (ngx_http_chat_thread_next_pt) t->next;
+
+    rc = next(r, t);
+
+    /* the thread layer runs the posted requests after this */
     ngx_http_chat_finalize(r, rc);
 }

@@ -10,6 +10,7 @@
 #include "../ngx_http_chat_module.h"
 #include "../store/ngx_http_chat_redis.h"
 #include "../store/ngx_http_chat_mongo.h"
+#include "../store/ngx_http_chat_threads.h"
 
 
 /*
@@ -42,6 +43,18 @@ ngx_int_t ngx_http_chat_redis_request_orphan(ngx_http_request_t *r,
 ngx_int_t ngx_http_chat_mongo_request(ngx_http_request_t *r,
     ngx_http_chat_mongo_run_pt run, ngx_http_chat_mongo_next_pt next,
     void *arg, size_t size);
+
+/* run() in the thread pool without a Mongo client, then next() */
+typedef ngx_int_t (*ngx_http_chat_thread_next_pt)(ngx_http_request_t *r,
+    ngx_http_chat_thread_t *t);
+
+ngx_int_t ngx_http_chat_thread_request(ngx_http_request_t *r,
+    ngx_http_chat_thread_pt run, ngx_http_chat_thread_next_pt next,
+    void *arg, size_t size);
+/* the same, with a cleanup that runs whether run() ran or not */
+ngx_int_t ngx_http_chat_thread_request_cleanup(ngx_http_request_t *r,
+    ngx_http_chat_thread_pt run, ngx_http_chat_thread_next_pt next,
+    ngx_http_chat_thread_pt cleanup, void *arg, size_t size);
 
 #define NGX_HTTP_CHAT_EVAL_MAX  64
 

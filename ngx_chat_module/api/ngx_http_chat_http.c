@@ -11,9 +11,6 @@
 #include <openssl/rand.h>
 
 
-#define NGX_HTTP_CHAT_REQUEST_ID_MAX  128
-
-
 static ngx_int_t ngx_http_chat_request_id(ngx_http_request_t *r,
     ngx_str_t *id);
 static u_char *ngx_http_chat_log_error(ngx_http_request_t *r,
@@ -709,20 +706,14 @@ static void
 ngx_http_chat_body_handler(ngx_http_request_t *r)
 {
     off_t                      total;
-    size_t                     size;
     u_char                    *buf, *p;
-    ssize_t                    n;
-    ngx_int_t                  rc;
     json_t                    *json;
     ngx_buf_t                 *b;
     ngx_chain_t               *cl;
     json_error_t               err;
-    ngx_pool_cleanup_t        *cln;
-    ngx_http_chat_ctx_t       *ctx;
     ngx_http_chat_loc_conf_t  *clcf;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
     total = 0;
 
@@ -747,6 +738,15 @@ ngx_http_chat_body_handler(ngx_http_request_t *r)
         return;
     }
 
+    /* a body NGINX spilled to its file is read and parsed in a thread */
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        if (cl->buf->in_file) {
+            ngx_http_finalize_request(r,
+                                      ngx_http_chat_body_file_json(r, total));
+            return;
+        }
+    }
+
     buf = ngx_pnalloc(r->pool, (size_t) total);
     if (buf == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -757,53 +757,50 @@ ngx_http_chat_body_handler(ngx_http_request_t *r)
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         b = cl->buf;
-
-        if (b->in_file) {
-            size = (size_t) (b->file_last - b->file_pos);
-            n = ngx_read_file(b->file, p, size, b->file_pos);
-
-            if (n != (ssize_t) size) {
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-                return;
-            }
-
-            p += size;
-            continue;
-        }
-
         p = ngx_cpymem(p, b->pos, b->last - b->pos);
     }
 
     /* jansson checks UTF-8 and refuses \u0000 unless told otherwise */
-    json = json_loadb((const char *) buf, p - buf, JSON_REJECT_DUPLICATES,
-                      &err);
+    json = json_loadb((const char *) buf, p - buf,
+                      NGX_HTTP_CHAT_JSON_BODY_FLAGS, &err);
+
+    ngx_http_finalize_request(r, ngx_http_chat_body_json(r, json));
+}
+
+
+/* the parsed body (or NULL) to ctx->body, then the route's handler */
+
+ngx_int_t
+ngx_http_chat_body_json(ngx_http_request_t *r, json_t *json)
+{
+    ngx_pool_cleanup_t   *cln;
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
     if (json == NULL || !json_is_object(json)) {
         if (json) {
             json_decref(json);
         }
 
-        ngx_http_finalize_request(r,
-            ngx_http_chat_send_error(r, NGX_HTTP_BAD_REQUEST, "invalid_json",
-                                     json ? "the body must be a JSON object"
-                                          : "the body is not valid JSON"));
-        return;
+        return ngx_http_chat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid_json",
+                                        json ? "the body must be a JSON "
+                                               "object"
+                                             : "the body is not valid JSON");
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
         json_decref(json);
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     cln->handler = ngx_http_chat_json_cleanup;
     cln->data = json;
     ctx->body = json;
 
-    rc = ctx->body_handler(r);
-
-    ngx_http_finalize_request(r, rc);
+    return ctx->body_handler(r);
 }
 
 

@@ -799,17 +799,39 @@ ngx_http_chat_contacts_sync(ngx_http_request_t *r)
 }
 
 
+/*
+ * The numbers as typed, copied for the thread that parses them: up to
+ * 5,000 libphonenumber parses take a quarter of a second, which the event
+ * loop must not spend.  After the struct: count slots of a length byte
+ * and up to 64 bytes.
+ */
+
+#define NGX_HTTP_CHAT_SYNC_SLOT  65
+
+typedef struct {
+    bson_oid_t                 viewer;
+    ngx_uint_t                 count;
+    size_t                     country_len;
+    char                       country[8];
+} ngx_http_chat_sync_in_t;
+
+
+static void ngx_http_chat_sync_parse_run(ngx_http_chat_thread_t *t);
+static ngx_int_t ngx_http_chat_sync_parsed(ngx_http_request_t *r,
+    ngx_http_chat_thread_t *t);
+
+
 static ngx_int_t
 ngx_http_chat_sync_allowed(ngx_http_request_t *r, redisReply *reply)
 {
-    char                      *out;
-    size_t                     i, n, size;
-    json_t                    *phones, *v;
-    ngx_int_t                  rc;
-    ngx_str_t                  in, country;
-    const char                *err;
-    ngx_http_chat_ctx_t       *ctx;
-    ngx_http_chat_sync_arg_t  *arg;
+    u_char                   *slot;
+    size_t                    i, n, size;
+    json_t                   *phones, *v;
+    ngx_int_t                 rc;
+    ngx_str_t                 country;
+    const char               *err;
+    ngx_http_chat_ctx_t      *ctx;
+    ngx_http_chat_sync_in_t  *in;
 
     rc = ngx_http_chat_people_over(r, reply);
     if (rc != NGX_DECLINED) {
@@ -825,20 +847,29 @@ ngx_http_chat_sync_allowed(ngx_http_request_t *r, redisReply *reply)
         return ngx_http_chat_send_invalid(r, "countryCode", err);
     }
 
-    n = json_array_size(phones);
-    size = sizeof(ngx_http_chat_sync_arg_t) + (n ? n : 1) * 24;
-
-    arg = ngx_pcalloc(r->pool, size);
-    if (arg == NULL || !ngx_http_chat_is_oid(&ctx->user_id)) {
+    if (!ngx_http_chat_is_oid(&ctx->user_id)) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    bson_oid_init_from_string_unsafe(&arg->viewer,
+    n = json_array_size(phones);
+    size = sizeof(ngx_http_chat_sync_in_t) + n * NGX_HTTP_CHAT_SYNC_SLOT;
+
+    in = ngx_pcalloc(r->pool, size);
+    if (in == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    bson_oid_init_from_string_unsafe(&in->viewer,
                                      (char *) ctx->user_id.data);
 
-    out = (char *) (arg + 1);
+    if (country.data) {
+        in->country_len = country.len;
+        ngx_memcpy(in->country, country.data, country.len);
+    }
 
-    /* numbers that do not parse are simply not matched */
+    slot = (u_char *) (in + 1);
+
+    /* numbers that are no strings are simply not matched */
     for (i = 0; i < n; i++) {
         v = json_array_get(phones, i);
 
@@ -846,15 +877,92 @@ ngx_http_chat_sync_allowed(ngx_http_request_t *r, redisReply *reply)
             continue;
         }
 
-        in.data = (u_char *) json_string_value(v);
-        in.len = json_string_length(v);
+        slot[0] = (u_char) json_string_length(v);
+        ngx_memcpy(slot + 1, json_string_value(v), slot[0]);
 
-        if (ngx_http_chat_people_phone(&in, country.data ? &country : NULL,
+        slot += NGX_HTTP_CHAT_SYNC_SLOT;
+        in->count++;
+    }
+
+    if (in->count == 0) {
+        return ngx_http_chat_send_json(r, NGX_HTTP_OK,
+                                       json_pack("{s:[]}", "items"));
+    }
+
+    return ngx_http_chat_thread_request(r, ngx_http_chat_sync_parse_run,
+                                        ngx_http_chat_sync_parsed, in,
+                                        sizeof(ngx_http_chat_sync_in_t)
+                                        + in->count
+                                          * NGX_HTTP_CHAT_SYNC_SLOT);
+}
+
+
+static void
+ngx_http_chat_sync_free(ngx_http_chat_thread_t *t)
+{
+    if (t->result) {
+        ngx_free(t->result);
+        t->result = NULL;
+    }
+}
+
+
+/* in a pool thread: libphonenumber is safe to call from any thread */
+
+static void
+ngx_http_chat_sync_parse_run(ngx_http_chat_thread_t *t)
+{
+    ngx_http_chat_sync_in_t  *in = t->arg;
+
+    char                      *out;
+    u_char                    *slot;
+    ngx_str_t                  phone, country;
+    ngx_uint_t                 i;
+    ngx_http_chat_sync_arg_t  *arg;
+
+    t->cleanup = ngx_http_chat_sync_free;
+
+    arg = ngx_alloc(sizeof(ngx_http_chat_sync_arg_t) + in->count * 24,
+                    t->log);
+    if (arg == NULL) {
+        return;
+    }
+
+    t->result = arg;
+    arg->viewer = in->viewer;
+    arg->count = 0;
+
+    country.data = (u_char *) in->country;
+    country.len = in->country_len;
+
+    out = (char *) (arg + 1);
+    slot = (u_char *) (in + 1);
+
+    /* numbers that do not parse are simply not matched */
+    for (i = 0; i < in->count; i++, slot += NGX_HTTP_CHAT_SYNC_SLOT) {
+        phone.data = slot + 1;
+        phone.len = slot[0];
+
+        if (ngx_http_chat_people_phone(&phone,
+                                       country.len ? &country : NULL,
                                        out + arg->count * 24)
             == NGX_OK)
         {
             arg->count++;
         }
+    }
+
+    t->rc = NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_chat_sync_parsed(ngx_http_request_t *r, ngx_http_chat_thread_t *t)
+{
+    ngx_http_chat_sync_arg_t  *arg = t->result;
+
+    if (t->rc != NGX_OK || arg == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (arg->count == 0) {

@@ -6,7 +6,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <magic.h>
 #include <openssl/rand.h>
 
 #include "ngx_http_chat_media_int.h"
@@ -15,12 +14,14 @@
 
 /* the state of one upload, in r->pool */
 typedef struct {
-    ngx_uint_t                 avatar;
-    ngx_str_t                  declared;      /* request Content-Type */
-    char                       boundary[NGX_HTTP_CHAT_MEDIA_BOUNDARY + 1];
-    ngx_str_t                  data_path;
-    ngx_uint_t                 family;
-    ngx_http_chat_media_doc_t  doc;
+    ngx_uint_t                       avatar;
+    ngx_str_t                        declared;  /* request Content-Type */
+    char                             boundary[NGX_HTTP_CHAT_MEDIA_BOUNDARY
+                                              + 1];
+    ngx_str_t                        data_path;
+    ngx_uint_t                       family;
+    ngx_http_chat_media_doc_t        doc;
+    ngx_http_chat_media_save_arg_t  *save;
 } ngx_http_chat_media_upload_t;
 
 
@@ -28,9 +29,13 @@ static ngx_int_t ngx_http_chat_media_start(ngx_http_request_t *r,
     ngx_uint_t avatar);
 static void ngx_http_chat_media_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chat_media_prepared(ngx_http_request_t *r,
+    ngx_http_chat_thread_t *t);
+static ngx_int_t ngx_http_chat_media_looked_up(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
 static ngx_int_t ngx_http_chat_media_save(ngx_http_request_t *r,
     ngx_str_t *location);
+static ngx_int_t ngx_http_chat_media_filed(ngx_http_request_t *r,
+    ngx_http_chat_thread_t *t);
 static ngx_int_t ngx_http_chat_media_saved(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
 static ngx_int_t ngx_http_chat_media_stored(ngx_http_request_t *r);
@@ -43,10 +48,6 @@ static ngx_int_t ngx_http_chat_media_unavailable(ngx_http_request_t *r,
 static void *ngx_http_chat_media_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_chat_media_init_main_conf(ngx_conf_t *cf, void *conf);
 static ngx_int_t ngx_http_chat_media_init_process(ngx_cycle_t *cycle);
-static void ngx_http_chat_media_exit_process(ngx_cycle_t *cycle);
-
-
-void  *ngx_http_chat_media_magic;
 
 
 static ngx_conf_enum_t  ngx_http_chat_media_storages[] = {
@@ -130,7 +131,7 @@ ngx_module_t  ngx_http_chat_media_module = {
     ngx_http_chat_media_init_process,      /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    ngx_http_chat_media_exit_process,      /* exit process */
+    NULL,                                  /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -253,18 +254,8 @@ ngx_http_chat_media_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    ngx_http_chat_media_magic = magic_open(MAGIC_MIME_TYPE);
-    if (ngx_http_chat_media_magic == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
-                      "magic_open() failed");
-        return NGX_ERROR;
-    }
-
-    if (magic_load(ngx_http_chat_media_magic, NULL) != 0) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "magic_load() failed: %s",
-                      magic_error(ngx_http_chat_media_magic));
-        magic_close(ngx_http_chat_media_magic);
-        ngx_http_chat_media_magic = NULL;
+    /* fail now rather than on each upload; the threads open their own */
+    if (ngx_http_chat_media_sniff_check(cycle->log) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -273,15 +264,6 @@ ngx_http_chat_media_init_process(ngx_cycle_t *cycle)
     return NGX_OK;
 }
 
-
-static void
-ngx_http_chat_media_exit_process(ngx_cycle_t *cycle)
-{
-    if (ngx_http_chat_media_magic) {
-        magic_close(ngx_http_chat_media_magic);
-        ngx_http_chat_media_magic = NULL;
-    }
-}
 
 
 ngx_int_t
@@ -495,9 +477,9 @@ ngx_http_chat_media_body(ngx_http_request_t *r)
     ngx_memcpy(arg->boundary, up->boundary, sizeof(up->boundary));
 
     ngx_http_finalize_request(r,
-        ngx_http_chat_mongo_request(r, ngx_http_chat_media_prepare_run,
-                                    ngx_http_chat_media_prepared, arg,
-                                    sizeof(*arg)));
+        ngx_http_chat_thread_request(r, ngx_http_chat_media_prepare_run,
+                                     ngx_http_chat_media_prepared, arg,
+                                     sizeof(*arg)));
 }
 
 
@@ -512,7 +494,7 @@ ngx_http_chat_media_unlink(void *data)
 
 static ngx_int_t
 ngx_http_chat_media_prepared(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t)
+    ngx_http_chat_thread_t *t)
 {
     size_t                            len;
     ngx_str_t                         declared;
@@ -571,21 +553,11 @@ ngx_http_chat_media_prepared(ngx_http_request_t *r,
                                         "the file is empty");
 
     default:
+        /* the thread logged why */
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (t->rc != NGX_OK) {
-        return ngx_http_chat_media_unavailable(r, t);
-    }
-
-    mime = magic_buffer(ngx_http_chat_media_magic, res->head, res->head_len);
-    if (mime == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "chat: magic_buffer() failed: %s",
-                      magic_error(ngx_http_chat_media_magic));
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
+    mime = res->mime;
     family = ngx_http_chat_media_family(mime);
 
     if (family == NGX_HTTP_CHAT_MEDIA_NONE
@@ -628,12 +600,6 @@ ngx_http_chat_media_prepared(ngx_http_request_t *r,
     }
 
     up->family = family;
-
-    if (res->existing.found) {
-        up->doc = res->existing;
-        return ngx_http_chat_media_stored(r);
-    }
-
     up->doc.size = res->data_size;
     up->doc.storage = mmcf->storage;
     ngx_cpystrn((u_char *) up->doc.hash, (u_char *) res->hash,
@@ -644,6 +610,36 @@ ngx_http_chat_media_prepared(ngx_http_request_t *r,
     if (family == NGX_HTTP_CHAT_MEDIA_IMAGE && res->width > 0) {
         up->doc.width = res->width;
         up->doc.height = res->height;
+    }
+
+    /* the same bytes may be stored already */
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_media_lookup_run,
+                                       ngx_http_chat_media_looked_up,
+                                       up->doc.hash, sizeof(up->doc.hash));
+}
+
+
+static ngx_int_t
+ngx_http_chat_media_looked_up(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t)
+{
+    ngx_http_chat_ctx_t              *ctx;
+    ngx_http_chat_media_doc_t        *existing;
+    ngx_http_chat_media_upload_t     *up;
+    ngx_http_chat_media_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_media_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    up = ctx->state;
+    existing = t->result;
+
+    if (t->rc != NGX_OK || existing == NULL) {
+        return ngx_http_chat_media_unavailable(r, t);
+    }
+
+    if (existing->found) {
+        up->doc = *existing;
+        return ngx_http_chat_media_stored(r);
     }
 
     if (mmcf->storage == NGX_HTTP_CHAT_MEDIA_CLOUDINARY) {
@@ -699,9 +695,41 @@ ngx_http_chat_media_save(ngx_http_request_t *r, ngx_str_t *location)
         arg->doc.storage = NGX_HTTP_CHAT_MEDIA_LOCAL;
     }
 
+    up->save = arg;
+
+    if (location) {
+        return ngx_http_chat_mongo_request(r, ngx_http_chat_media_save_run,
+                                           ngx_http_chat_media_saved, arg,
+                                           sizeof(*arg));
+    }
+
+    /* the file first, in a thread without a Mongo client */
+    return ngx_http_chat_thread_request(r, ngx_http_chat_media_store_run,
+                                        ngx_http_chat_media_filed, arg,
+                                        sizeof(*arg));
+}
+
+
+static ngx_int_t
+ngx_http_chat_media_filed(ngx_http_request_t *r, ngx_http_chat_thread_t *t)
+{
+    ngx_http_chat_ctx_t           *ctx;
+    ngx_http_chat_media_upload_t  *up;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    up = ctx->state;
+
+    if (t->rc != NGX_OK) {
+        /* the thread logged why */
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "the file cannot be stored now, "
+                                        "try again shortly");
+    }
+
     return ngx_http_chat_mongo_request(r, ngx_http_chat_media_save_run,
-                                       ngx_http_chat_media_saved, arg,
-                                       sizeof(*arg));
+                                       ngx_http_chat_media_saved, up->save,
+                                       sizeof(ngx_http_chat_media_save_arg_t));
 }
 
 

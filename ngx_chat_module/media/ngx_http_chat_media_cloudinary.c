@@ -16,8 +16,13 @@
  * Cloudinary's upload API, signed as Cloudinary documents it: the
  * parameters other than file, api_key and resource_type, sorted and
  * joined as a=1&b=2, followed by the API secret, hashed with SHA-1.
- * The file part is read by libcurl from the stored temporary file.
+ * The file part comes from the stored temporary file, read in chunks in
+ * the thread pool: libcurl's read callback hands over what a thread read
+ * and pauses the transfer until the next chunk is there.
  */
+
+#define NGX_HTTP_CHAT_CLD_CHUNK  262144
+
 
 typedef struct {
     ngx_http_request_t         *request;   /* NULL once it went away */
@@ -26,12 +31,38 @@ typedef struct {
     curl_mime                  *mime;
     ngx_int_t                 (*next)(ngx_http_request_t *r,
                                       ngx_str_t *secure_url);
+
+    /* the file, and the chunk a thread read last */
+    ngx_fd_t                    fd;
+    off_t                       size;
+    off_t                       offset;    /* of the next chunk to read */
+    u_char                     *buf;
+    u_char                     *pos;
+    u_char                     *last;
+    unsigned                    reading:1;
+    unsigned                    failed:1;
 } ngx_http_chat_media_cld_t;
+
+
+/* a chunk to read: a duplicate of the descriptor, which the task closes */
+typedef struct {
+    ngx_fd_t                    fd;
+    off_t                       offset;
+    size_t                      len;
+} ngx_http_chat_media_cld_chunk_t;
 
 
 static void ngx_http_chat_media_cld_done(ngx_http_chat_curl_req_t *req,
     void *data);
 static void ngx_http_chat_media_cld_cleanup(void *data);
+static void ngx_http_chat_media_cld_release(ngx_http_chat_media_cld_t *cld);
+static size_t ngx_http_chat_media_cld_read(char *buffer, size_t size,
+    size_t nitems, void *arg);
+static int ngx_http_chat_media_cld_seek(void *arg, curl_off_t offset,
+    int origin);
+static void ngx_http_chat_media_cld_chunk_run(ngx_http_chat_thread_t *t);
+static void ngx_http_chat_media_cld_chunk_done(ngx_http_chat_thread_t *t);
+static void ngx_http_chat_media_cld_chunk_free(ngx_http_chat_thread_t *t);
 
 
 static ngx_int_t
@@ -63,6 +94,7 @@ ngx_http_chat_media_cloudinary_upload(ngx_http_request_t *r,
     EVP_MD_CTX                       *ctx;
     unsigned int                      md_len;
     curl_mimepart                    *part;
+    ngx_file_info_t                   fi;
     ngx_http_cleanup_t               *cln;
     ngx_http_chat_main_conf_t        *cmcf;
     ngx_http_chat_media_cld_t        *cld;
@@ -113,6 +145,29 @@ ngx_http_chat_media_cloudinary_upload(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    cld->request = r;
+    cld->fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (cld->fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
+                      ngx_open_file_n " \"%s\" failed", path);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_fd_info(cld->fd, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
+                      ngx_fd_info_n " \"%s\" failed", path);
+        (void) ngx_close_file(cld->fd);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cld->size = ngx_file_size(&fi);
+
+    /* the descriptor and the chunk go with the request from now on */
+    cln->handler = ngx_http_chat_media_cld_cleanup;
+    cln->data = cld;
+    cld->cleanup = cln;
+
     cld->curl = ngx_http_chat_curl_create(ngx_cycle->log,
                                           cmcf->upstream_timeout);
     if (cld->curl == NULL) {
@@ -127,7 +182,10 @@ ngx_http_chat_media_cloudinary_upload(ngx_http_request_t *r,
     part = curl_mime_addpart(cld->mime);
     if (part == NULL
         || curl_mime_name(part, "file") != CURLE_OK
-        || curl_mime_filedata(part, path) != CURLE_OK
+        || curl_mime_data_cb(part, (curl_off_t) cld->size,
+                             ngx_http_chat_media_cld_read,
+                             ngx_http_chat_media_cld_seek, NULL, cld)
+           != CURLE_OK
         || curl_mime_filename(part, "upload") != CURLE_OK)
     {
         goto failed;
@@ -159,9 +217,7 @@ ngx_http_chat_media_cloudinary_upload(ngx_http_request_t *r,
         goto failed;
     }
 
-    cld->request = r;
     cld->next = next;
-    cld->cleanup = cln;
 
     if (ngx_http_chat_curl_start(cld->curl, ngx_http_chat_media_cld_done,
                                  cld)
@@ -169,9 +225,6 @@ ngx_http_chat_media_cloudinary_upload(ngx_http_request_t *r,
     {
         goto failed;
     }
-
-    cln->handler = ngx_http_chat_media_cld_cleanup;
-    cln->data = cld;
 
     r->main->count++;
 
@@ -183,9 +236,11 @@ failed:
                   "chat: cannot start the cloudinary upload");
 
     ngx_http_chat_curl_cancel(cld->curl);
+    cld->curl = NULL;
 
     if (cld->mime) {
         curl_mime_free(cld->mime);
+        cld->mime = NULL;
     }
 
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -199,8 +254,214 @@ ngx_http_chat_media_cld_cleanup(void *data)
 {
     ngx_http_chat_media_cld_t  *cld = data;
 
-    ngx_http_chat_curl_cancel(cld->curl);
-    curl_mime_free(cld->mime);
+    if (cld->curl) {
+        ngx_http_chat_curl_cancel(cld->curl);
+        cld->curl = NULL;
+    }
+
+    if (cld->mime) {
+        curl_mime_free(cld->mime);
+        cld->mime = NULL;
+    }
+
+    ngx_http_chat_media_cld_release(cld);
+}
+
+
+static void
+ngx_http_chat_media_cld_release(ngx_http_chat_media_cld_t *cld)
+{
+    if (cld->fd != NGX_INVALID_FILE) {
+        (void) ngx_close_file(cld->fd);
+        cld->fd = NGX_INVALID_FILE;
+    }
+
+    if (cld->buf) {
+        ngx_free(cld->buf);
+        cld->buf = NULL;
+    }
+}
+
+
+/*
+ * libcurl wants bytes of the file: those of the last chunk, or a pause
+ * while a thread reads the next one.  On the event loop.
+ */
+
+static size_t
+ngx_http_chat_media_cld_read(char *buffer, size_t size, size_t nitems,
+    void *arg)
+{
+    ngx_http_chat_media_cld_t  *cld = arg;
+
+    size_t                            n;
+    ngx_http_chat_thread_t           *t;
+    ngx_http_chat_media_cld_chunk_t   chunk;
+
+    if (cld->failed) {
+        return CURL_READFUNC_ABORT;
+    }
+
+    if (cld->pos < cld->last) {
+        n = ngx_min(size * nitems, (size_t) (cld->last - cld->pos));
+        ngx_memcpy(buffer, cld->pos, n);
+        cld->pos += n;
+        return n;
+    }
+
+    if (cld->offset >= cld->size) {
+        return 0;
+    }
+
+    if (cld->reading) {
+        return CURL_READFUNC_PAUSE;
+    }
+
+    chunk.offset = cld->offset;
+    chunk.len = (size_t) ngx_min((off_t) NGX_HTTP_CHAT_CLD_CHUNK,
+                                 cld->size - cld->offset);
+    chunk.fd = dup(cld->fd);
+
+    if (chunk.fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ERR, cld->request->connection->log, ngx_errno,
+                      "chat: dup() of the media file failed");
+        return CURL_READFUNC_ABORT;
+    }
+
+    t = ngx_http_chat_thread_create(ngx_cycle->log,
+                                    ngx_http_chat_media_cld_chunk_run,
+                                    ngx_http_chat_media_cld_chunk_done, NULL,
+                                    &chunk, sizeof(chunk));
+    if (t == NULL) {
+        (void) close(chunk.fd);
+        return CURL_READFUNC_ABORT;
+    }
+
+    t->cleanup = ngx_http_chat_media_cld_chunk_free;
+    t->next = cld;
+
+    /* aborted with the request; the cleanup closes the duplicate */
+    if (ngx_http_chat_thread_post_request(cld->request, t) != NGX_OK) {
+        return CURL_READFUNC_ABORT;
+    }
+
+    cld->reading = 1;
+
+    return CURL_READFUNC_PAUSE;
+}
+
+
+/* libcurl rewinds before it sends, and never seeks elsewhere */
+
+static int
+ngx_http_chat_media_cld_seek(void *arg, curl_off_t offset, int origin)
+{
+    ngx_http_chat_media_cld_t  *cld = arg;
+
+    if (origin != SEEK_SET || offset != 0) {
+        return CURL_SEEKFUNC_CANTSEEK;
+    }
+
+    if (cld->offset == 0 || (cld->reading == 0 && cld->buf
+                             && cld->offset == cld->last - cld->buf))
+    {
+        /* nothing handed over yet, or the first chunk is still here */
+        cld->pos = cld->buf;
+        return CURL_SEEKFUNC_OK;
+    }
+
+    return CURL_SEEKFUNC_CANTSEEK;
+}
+
+
+/* in a pool thread */
+
+static void
+ngx_http_chat_media_cld_chunk_run(ngx_http_chat_thread_t *t)
+{
+    ngx_http_chat_media_cld_chunk_t  *chunk = t->arg;
+
+    u_char   *buf;
+    size_t    got;
+    ssize_t   n;
+
+    buf = ngx_alloc(chunk->len, t->log);
+    if (buf == NULL) {
+        return;
+    }
+
+    for (got = 0; got < chunk->len; got += n) {
+        n = pread(chunk->fd, buf + got, chunk->len - got,
+                  chunk->offset + got);
+
+        if (n <= 0) {
+            ngx_log_error(NGX_LOG_ERR, t->log, ngx_errno,
+                          "chat: reading the media file failed");
+            ngx_free(buf);
+            return;
+        }
+    }
+
+    t->result = buf;
+    t->rc = NGX_OK;
+}
+
+
+/* on the event loop, while the request lives */
+
+static void
+ngx_http_chat_media_cld_chunk_done(ngx_http_chat_thread_t *t)
+{
+    ngx_http_chat_media_cld_chunk_t  *chunk = t->arg;
+
+    ngx_http_request_t         *r;
+    ngx_http_chat_media_cld_t  *cld;
+
+    r = t->data;
+    cld = t->next;
+
+    cld->reading = 0;
+
+    if (cld->curl == NULL) {
+        /* the transfer ended meanwhile: the task's cleanup frees the chunk */
+        ngx_http_finalize_request(r, NGX_DONE);
+        return;
+    }
+
+    if (t->rc != NGX_OK || t->result == NULL) {
+        cld->failed = 1;
+
+    } else {
+        if (cld->buf) {
+            ngx_free(cld->buf);
+        }
+
+        cld->buf = t->result;
+        t->result = NULL;
+        cld->pos = cld->buf;
+        cld->last = cld->buf + chunk->len;
+        cld->offset += chunk->len;
+    }
+
+    /* libcurl calls the read callback again from its timer */
+    (void) curl_easy_pause(cld->curl->easy, CURLPAUSE_CONT);
+
+    /* the reference the task took */
+    ngx_http_finalize_request(r, NGX_DONE);
+}
+
+
+static void
+ngx_http_chat_media_cld_chunk_free(ngx_http_chat_thread_t *t)
+{
+    ngx_http_chat_media_cld_chunk_t  *chunk = t->arg;
+
+    if (t->result) {
+        ngx_free(t->result);
+        t->result = NULL;
+    }
+
+    (void) close(chunk->fd);
 }
 
 
@@ -219,6 +480,7 @@ ngx_http_chat_media_cld_done(ngx_http_chat_curl_req_t *req, void *data)
     c = r->connection;
 
     cld->cleanup->handler = NULL;
+    cld->curl = NULL;
 
     /* the easy handle goes after done(): the mime only then */
     json = NULL;
@@ -267,6 +529,7 @@ done:
     curl_easy_setopt(req->easy, CURLOPT_MIMEPOST, NULL);
     curl_mime_free(cld->mime);
     cld->mime = NULL;
+    ngx_http_chat_media_cld_release(cld);
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);

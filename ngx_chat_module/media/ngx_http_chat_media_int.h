@@ -32,6 +32,7 @@
 #define NGX_HTTP_CHAT_MEDIA_EIO         1
 #define NGX_HTTP_CHAT_MEDIA_EMULTIPART  2
 #define NGX_HTTP_CHAT_MEDIA_EEMPTY      3
+#define NGX_HTTP_CHAT_MEDIA_EMAGIC      4
 
 
 typedef struct {
@@ -63,7 +64,10 @@ typedef struct {
 } ngx_http_chat_media_doc_t;
 
 
-/* the prepare step: multipart, hash, head, dimensions, dedup lookup */
+/*
+ * The prepare step, in a thread without a Mongo client: multipart, hash,
+ * head, dimensions, type; then the dedup lookup, a Mongo task of its own
+ */
 typedef struct {
     char                       body_path[NGX_HTTP_CHAT_MEDIA_PATH];
     off_t                      body_size;
@@ -81,11 +85,14 @@ typedef struct {
     size_t                     head_len;
     int32_t                    width;
     int32_t                    height;
-    ngx_http_chat_media_doc_t  existing;
+    char                       mime[NGX_HTTP_CHAT_MEDIA_MIME]; /* libmagic's */
 } ngx_http_chat_media_prepare_t;
 
 
-/* the save step: store the file locally (or not), insert the document */
+/*
+ * The save step: store the file locally (in a thread without a Mongo
+ * client), then insert the document (a Mongo task)
+ */
 typedef struct {
     char                       data_path[NGX_HTTP_CHAT_MEDIA_PATH];
     char                       root[NGX_HTTP_CHAT_MEDIA_PATH];
@@ -103,9 +110,6 @@ typedef struct {
 
 extern ngx_module_t  ngx_http_chat_media_module;
 
-/* per-worker libmagic handle (ngx_http_chat_media.c) */
-extern void  *ngx_http_chat_media_magic;
-
 
 /* ngx_http_chat_media_multipart.c, in a thread */
 ngx_uint_t ngx_http_chat_media_multipart(ngx_fd_t fd, off_t size,
@@ -117,10 +121,17 @@ ngx_uint_t ngx_http_chat_media_family(const char *mime);
 ngx_uint_t ngx_http_chat_media_declared_family(ngx_str_t *type);
 void ngx_http_chat_media_dimensions(ngx_fd_t fd, off_t size,
     const u_char *head, size_t len, int32_t *width, int32_t *height);
+/* in a pool thread: libmagic's type of the head, one magic_t a thread */
+ngx_int_t ngx_http_chat_media_sniff(const u_char *head, size_t len,
+    char *mime, size_t size, ngx_log_t *log);
+/* on the event loop at start: the magic database loads */
+ngx_int_t ngx_http_chat_media_sniff_check(ngx_log_t *log);
 
 /* ngx_http_chat_media_store.c, thread steps */
-void ngx_http_chat_media_prepare_run(ngx_http_chat_mongo_task_t *t,
+void ngx_http_chat_media_prepare_run(ngx_http_chat_thread_t *t);
+void ngx_http_chat_media_lookup_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
+void ngx_http_chat_media_store_run(ngx_http_chat_thread_t *t);
 void ngx_http_chat_media_save_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 void ngx_http_chat_media_avatar_run(ngx_http_chat_mongo_task_t *t,

@@ -6,8 +6,26 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <magic.h>
+#include <pthread.h>
 
 #include "ngx_http_chat_media_int.h"
+
+
+/*
+ * libmagic is safe in threads as long as no magic_t is shared: each pool
+ * thread that sniffs opens its own on first use, kept in thread-specific
+ * data and closed when the thread exits.  The compiled database is
+ * mapped, so its pages are shared between them.
+ */
+
+static void ngx_http_chat_media_magic_key_create(void);
+static void ngx_http_chat_media_magic_free(void *data);
+
+
+static pthread_key_t   ngx_http_chat_media_magic_key;
+static pthread_once_t  ngx_http_chat_media_magic_once = PTHREAD_ONCE_INIT;
+static int             ngx_http_chat_media_magic_key_err;
 
 
 /* the types we accept, as libmagic names them, and their family */
@@ -217,4 +235,102 @@ ngx_http_chat_media_dimensions(ngx_fd_t fd, off_t size, const u_char *h,
         *width = 0;
         *height = 0;
     }
+}
+
+
+static void
+ngx_http_chat_media_magic_key_create(void)
+{
+    ngx_http_chat_media_magic_key_err =
+        pthread_key_create(&ngx_http_chat_media_magic_key,
+                           ngx_http_chat_media_magic_free);
+}
+
+
+static void
+ngx_http_chat_media_magic_free(void *data)
+{
+    magic_close((magic_t) data);
+}
+
+
+static magic_t
+ngx_http_chat_media_magic_open(ngx_log_t *log)
+{
+    magic_t  m;
+
+    m = magic_open(MAGIC_MIME_TYPE);
+    if (m == NULL) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno, "magic_open() failed");
+        return NULL;
+    }
+
+    if (magic_load(m, NULL) != 0) {
+        ngx_log_error(NGX_LOG_ERR, log, 0, "magic_load() failed: %s",
+                      magic_error(m));
+        magic_close(m);
+        return NULL;
+    }
+
+    return m;
+}
+
+
+ngx_int_t
+ngx_http_chat_media_sniff(const u_char *head, size_t len, char *mime,
+    size_t size, ngx_log_t *log)
+{
+    magic_t      m;
+    const char  *type;
+
+    if (pthread_once(&ngx_http_chat_media_magic_once,
+                     ngx_http_chat_media_magic_key_create)
+        != 0
+        || ngx_http_chat_media_magic_key_err != 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "chat: pthread_key_create() failed");
+        return NGX_ERROR;
+    }
+
+    m = pthread_getspecific(ngx_http_chat_media_magic_key);
+
+    if (m == NULL) {
+        m = ngx_http_chat_media_magic_open(log);
+        if (m == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (pthread_setspecific(ngx_http_chat_media_magic_key, m) != 0) {
+            magic_close(m);
+            return NGX_ERROR;
+        }
+    }
+
+    type = magic_buffer(m, head, len);
+    if (type == NULL) {
+        ngx_log_error(NGX_LOG_ERR, log, 0, "chat: magic_buffer() failed: %s",
+                      magic_error(m));
+        return NGX_ERROR;
+    }
+
+    ngx_cpystrn((u_char *) mime, (u_char *) type, size);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_chat_media_sniff_check(ngx_log_t *log)
+{
+    magic_t  m;
+
+    m = ngx_http_chat_media_magic_open(log);
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
+
+    magic_close(m);
+
+    return NGX_OK;
 }

@@ -12,8 +12,9 @@
 
 
 /*
- * The thread steps of an upload: they read and write files of any size
- * and talk to MongoDB, so they all run in the thread pool.
+ * The thread steps of an upload.  Those that read and write files of any
+ * size run in the thread pool without a Mongo client; those that talk to
+ * MongoDB are Mongo tasks, short ones.
  */
 
 #define NGX_HTTP_CHAT_MEDIA_CHUNK  65536
@@ -94,7 +95,7 @@ ngx_http_chat_media_copy(ngx_fd_t in, off_t start, off_t end, const char *out,
 
 
 static void
-ngx_http_chat_media_result_free(ngx_http_chat_mongo_task_t *t)
+ngx_http_chat_media_result_free(ngx_http_chat_thread_t *t)
 {
     ngx_http_chat_media_prepare_t  *res = t->result;
 
@@ -123,8 +124,7 @@ ngx_http_chat_media_free(ngx_http_chat_mongo_task_t *t)
 
 
 void
-ngx_http_chat_media_prepare_run(ngx_http_chat_mongo_task_t *t,
-    mongoc_client_t *client, mongoc_database_t *db)
+ngx_http_chat_media_prepare_run(ngx_http_chat_thread_t *t)
 {
     ngx_http_chat_media_prepare_arg_t  *arg = t->arg;
 
@@ -233,14 +233,15 @@ ngx_http_chat_media_prepare_run(ngx_http_chat_mongo_task_t *t,
     ngx_http_chat_media_dimensions(fd, res->data_size, res->head,
                                    res->head_len, &res->width, &res->height);
 
-    res->error = NGX_HTTP_CHAT_MEDIA_OK;
-
-    if (ngx_http_chat_media_find_hash(db, res->hash, &res->existing,
-                                      &t->error)
+    if (ngx_http_chat_media_sniff(res->head, res->head_len, res->mime,
+                                  sizeof(res->mime), t->log)
         != NGX_OK)
     {
-        t->rc = NGX_ERROR;
+        res->error = NGX_HTTP_CHAT_MEDIA_EMAGIC;
+        goto done;
     }
+
+    res->error = NGX_HTTP_CHAT_MEDIA_OK;
 
 done:
 
@@ -249,6 +250,27 @@ done:
     }
 
     EVP_MD_CTX_free(md);
+}
+
+
+/* the media document of these bytes, if any: arg is the hash */
+
+void
+ngx_http_chat_media_lookup_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_media_doc_t  *res;
+
+    t->cleanup = ngx_http_chat_media_free;
+
+    res = ngx_calloc(sizeof(ngx_http_chat_media_doc_t), t->log);
+    if (res == NULL) {
+        return;
+    }
+
+    t->result = res;
+
+    t->rc = ngx_http_chat_media_find_hash(db, t->arg, res, &t->error);
 }
 
 
@@ -423,6 +445,15 @@ ngx_http_chat_media_store_local(ngx_http_chat_media_save_arg_t *arg,
 }
 
 
+/* the file under chat_media_root, before its document is inserted */
+
+void
+ngx_http_chat_media_store_run(ngx_http_chat_thread_t *t)
+{
+    t->rc = ngx_http_chat_media_store_local(t->arg, t->log);
+}
+
+
 void
 ngx_http_chat_media_save_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db)
@@ -442,13 +473,6 @@ ngx_http_chat_media_save_run(ngx_http_chat_mongo_task_t *t,
     }
 
     t->result = res;
-
-    if (arg->doc.storage == NGX_HTTP_CHAT_MEDIA_LOCAL
-        && ngx_http_chat_media_store_local(arg, t->log) != NGX_OK)
-    {
-        bson_set_error(&t->error, 0, 0, "cannot store the file");
-        return;
-    }
 
     *res = arg->doc;
     res->created_at = (int64_t) ngx_time() * 1000;

@@ -7,6 +7,7 @@
 
 #include "ngx_http_chat_op.h"
 #include "../store/ngx_http_chat_mongo.h"
+#include "../store/ngx_http_chat_threads.h"
 
 
 static void ngx_http_chat_work_tick(ngx_event_t *ev);
@@ -124,7 +125,9 @@ ngx_http_chat_work_end(void)
 static void
 ngx_http_chat_work_tick(ngx_event_t *ev)
 {
-    if (ngx_http_chat_work || ngx_http_chat_mongo_busy()) {
+    if (ngx_http_chat_work || ngx_http_chat_mongo_busy()
+        || ngx_http_chat_thread_busy())
+    {
         ngx_add_timer(ev, 1000);
     }
 }

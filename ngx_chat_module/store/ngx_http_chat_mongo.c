@@ -87,7 +87,8 @@ ngx_http_chat_mongo_init_process(ngx_cycle_t *cycle,
 
     ngx_http_chat_mongo_global_init();
 
-    mongoc_log_set_handler(ngx_http_chat_mongo_log, cycle->log);
+    /* the log of the task that runs, else the cycle's: never a pointer kept */
+    mongoc_log_set_handler(ngx_http_chat_mongo_log, NULL);
 
     uri = mongoc_uri_new_with_error((const char *) cmcf->mongo_uri.data,
                                     &error);
@@ -282,6 +283,11 @@ ngx_http_chat_mongo_post_request(ngx_http_request_t *r,
     }
 
     t->data = r;
+    t->skippable = ngx_http_chat_stops_with_client(r);
+
+    ngx_http_chat_task_log_init(&t->own_log, r);
+    t->log = &t->own_log.log;
+    ngx_http_chat_mongo_thread_task(t)->event.log = t->log;
 
     if (ngx_http_chat_mongo_post(t) != NGX_OK) {
         return NGX_ERROR;
@@ -294,7 +300,7 @@ ngx_http_chat_mongo_post_request(ngx_http_request_t *r,
     r->main->count++;
 
     /* a read notices a client that leaves while it waits */
-    if (ngx_http_chat_stops_with_client(r)) {
+    if (t->skippable) {
         r->read_event_handler = ngx_http_test_reading;
     }
 
@@ -314,6 +320,7 @@ ngx_http_chat_mongo_request_cleanup(void *data)
     t->aborted = 1;
     t->data = NULL;
     t->request_cleanup = NULL;
+    t->gone = 1;
 }
 
 
@@ -331,9 +338,15 @@ ngx_http_chat_mongo_thread(void *data, ngx_log_t *log)
     t = ctx->t;
 
     /*
-     * Only plain reads of the task here: "aborted" may change on the event
-     * loop meanwhile, and we run either way so the pool stays consistent.
+     * Of what the event loop may change meanwhile only "gone" is read: a
+     * read whose request left before we got to it has nothing to do.  A
+     * write runs either way.
      */
+
+    if (t->skippable && t->gone) {
+        t->skipped = 1;
+        return;
+    }
 
     /* the cached time is only updated on the event loop */
     ngx_gettimeofday(&tv);
@@ -355,7 +368,9 @@ ngx_http_chat_mongo_thread(void *data, ngx_log_t *log)
         t->rc = NGX_ERROR;
 
     } else {
+        ngx_http_chat_thread_set_log(t->log);
         t->run(t, client, db);
+        ngx_http_chat_thread_set_log(NULL);
         mongoc_database_destroy(db);
     }
 
@@ -376,6 +391,12 @@ ngx_http_chat_mongo_event(ngx_event_t *ev)
     ngx_http_chat_mongo_task_t  *t;
 
     t = ctx->t;
+
+    if (t->skipped) {
+        ngx_log_error(NGX_LOG_INFO, t->log, 0,
+                      "chat: mongo task skipped, its request left before "
+                      "it ran");
+    }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, t->log, 0,
                    "chat mongo: task done rc:%i aborted:%ud",
@@ -480,7 +501,9 @@ ngx_http_chat_mongo_log(mongoc_log_level_t level, const char *domain,
 
     /*
      * Called from pool threads too: ngx_log_error() writes to the log's
-     * file descriptor with one write(2), which is safe to share.
+     * file descriptor with one write(2), which is safe to share.  In a
+     * task the line goes to the task's log, which names its request; else
+     * to the current cycle's log, never to a connection's.
      */
 
     switch (level) {
@@ -508,6 +531,6 @@ ngx_http_chat_mongo_log(mongoc_log_level_t level, const char *domain,
         lvl = NGX_LOG_INFO;
     }
 
-    ngx_log_error(lvl, (ngx_log_t *) data, 0, "mongoc %s: %s",
-                  domain, message);
+    ngx_log_error(lvl, ngx_http_chat_thread_current_log(), 0,
+                  "mongoc %s: %s", domain, message);
 }

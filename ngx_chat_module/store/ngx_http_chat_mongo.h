@@ -8,6 +8,7 @@
 
 
 #include "../ngx_http_chat_module.h"
+#include "ngx_http_chat_threads.h"
 #include <mongoc/mongoc.h>
 
 
@@ -18,8 +19,12 @@
  * executes in a pool thread with a client popped from this worker's pool;
  * done() runs on the event loop afterwards, unless the task was aborted.
  * The log given to a task must outlive it: use ngx_cycle->log, not a
- * connection's log, which is freed with its connection.  run() must never
- * touch t->data: the owner may be freed on the event loop meanwhile.
+ * connection's log, which is freed with its connection (a task posted for
+ * a request logs through a copy of the cycle's log that names the request
+ * id).  run() must never touch t->data: the owner may be freed on the
+ * event loop meanwhile.  A read posted for a request whose client left
+ * before a thread took it is skipped, without popping a client
+ * (ngx_http_chat_threads.h says which tasks are reads).
  */
 
 typedef struct ngx_http_chat_mongo_task_s  ngx_http_chat_mongo_task_t;
@@ -49,7 +54,14 @@ struct ngx_http_chat_mongo_task_s {
     ngx_http_cleanup_t           *request_cleanup;
 
     ngx_log_t                    *log;
+    ngx_http_chat_task_log_t      own_log;
     ngx_queue_t                   queue;
+
+    /* words of their own: see ngx_http_chat_thread_t */
+    ngx_uint_t                    skippable;
+    ngx_atomic_t                  gone;
+    ngx_uint_t                    skipped;
+
     unsigned                      aborted:1;
     unsigned                      posted:1;
 };
