@@ -7,7 +7,8 @@
 #define _NGX_HTTP_CHAT_MONGO_H_INCLUDED_
 
 
-#include "../ngx_http_chat_module.h"
+#include "../util/ngx_http_chat_conf.h"
+#include <jansson.h>
 #include <mongoc/mongoc.h>
 
 
@@ -78,6 +79,16 @@ ngx_uint_t ngx_http_chat_mongo_busy(void);
 /* posts on behalf of r: r->main->count++, aborted when r is freed */
 ngx_int_t ngx_http_chat_mongo_post_request(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
+
+
+/*
+ * Whether a request that waits stops when its client leaves: a read does;
+ * a write runs to the end, so that what follows its commit (publish, chat
+ * activity, counters) never depends on the client, who loses only the
+ * answer
+ */
+#define ngx_http_chat_stops_with_client(r)                                   \
+    (!(r)->discard_body && ((r)->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)))
 
 
 #endif /* _NGX_HTTP_CHAT_MONGO_H_INCLUDED_ */
