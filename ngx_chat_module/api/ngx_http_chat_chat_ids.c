@@ -15,7 +15,7 @@
  */
 
 
-#include "ngx_http_chat_async.h"
+#include "../core/ngx_http_chat_async.h"
 #include "../auth/ngx_http_chat_auth.h"
 #include "../store/ngx_http_chat_chats_store.h"
 #include "ngx_http_chat_chats.h"

@@ -6,8 +6,7 @@
  */
 
 
-#include "../realtime/ngx_http_chat_rt.h"
-#include "ngx_http_chat_async.h"
+#include "../core/ngx_http_chat_async.h"
 #include "../auth/ngx_http_chat_auth.h"
 #include "../store/ngx_http_chat_chats_store.h"
 #include "ngx_http_chat_chats.h"
@@ -151,13 +150,13 @@ ngx_http_chat_chats_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
     switch (t->rc) {
 
     case NGX_OK:
-        ngx_http_chat_rt_notify(r, json, 1);
+        ngx_http_chat_event_notify(r, json, 1);
         return ngx_http_chat_send_json(r, r->method == NGX_HTTP_POST
                                           ? NGX_HTTP_CREATED : NGX_HTTP_OK,
                                        json);
 
     case NGX_DONE:
-        ngx_http_chat_rt_notify(r, json, 0);
+        ngx_http_chat_event_notify(r, json, 0);
         return ngx_http_chat_send_json(r, NGX_HTTP_OK, json);
 
     case NGX_DECLINED:
@@ -1715,7 +1714,7 @@ ngx_http_chat_forward_next(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_http_chat_rt_notify(r, json, 1);
+        ngx_http_chat_event_notify(r, json, 1);
 
         return ngx_http_chat_send_json(r, NGX_HTTP_CREATED, json);
     }
@@ -2534,7 +2533,7 @@ ngx_http_chat_group_answer(ngx_http_request_t *r,
                       t->error.message);
     }
 
-    ngx_http_chat_rt_notify(r, answer, 1);
+    ngx_http_chat_event_notify(r, answer, 1);
 
     return ngx_http_chat_send_json(r, NGX_HTTP_OK, answer);
 }

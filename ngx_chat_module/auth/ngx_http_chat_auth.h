@@ -7,8 +7,8 @@
 #define _NGX_HTTP_CHAT_AUTH_H_INCLUDED_
 
 
-#include "../ngx_http_chat_module.h"
-#include "../api/ngx_http_chat_async.h"
+#include "../core/ngx_http_chat_core.h"
+#include "../core/ngx_http_chat_async.h"
 
 
 /* the route handlers under /api/auth/ */

@@ -9,7 +9,6 @@
  */
 
 
-#include "../realtime/ngx_http_chat_rt.h"
 #include "ngx_http_chat_auth.h"
 #include "ngx_http_chat_jwt.h"
 #include "../store/ngx_http_chat_users.h"
@@ -852,7 +851,7 @@ ngx_http_chat_session_revoked(ngx_str_t *uid, ngx_str_t *sid)
         return;
     }
 
-    ngx_http_chat_rt_publish_as("user:", uid, 'r', uid, sid,
+    ngx_http_chat_event_publish("user:", uid, 'r', uid, sid,
                                 "session_revoked", data);
     json_decref(data);
 }

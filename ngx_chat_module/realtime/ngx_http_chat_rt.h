@@ -7,7 +7,7 @@
 #define _NGX_HTTP_CHAT_RT_H_INCLUDED_
 
 
-#include "../ngx_http_chat_module.h"
+#include "../core/ngx_http_chat_core.h"
 
 
 #define NGX_HTTP_CHAT_RT_ID_LEN  24    /* an ObjectId in hex */
@@ -115,6 +115,12 @@ ngx_int_t ngx_http_chat_rt_call(ngx_http_chat_rt_session_t *s,
     ngx_uint_t method, ngx_str_t *uri, json_t *body, ngx_str_t *token,
     ngx_http_chat_rt_done_pt done, void *data);
 void ngx_http_chat_rt_calls_detach(ngx_http_chat_rt_session_t *s);
+/* the answer of a route run for an event, in place of the HTTP output */
+ngx_int_t ngx_http_chat_rt_call_answer(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *json);
+void ngx_http_chat_rt_call_finalize(ngx_http_request_t *r, ngx_int_t rc);
+/* fills realtime's slots of core's event interface */
+void ngx_http_chat_rt_register(ngx_http_chat_events_t *events);
 
 /* ngx_http_chat_rt_fanout.c: channels, local delivery, publishing */
 ngx_int_t ngx_http_chat_rt_init_process(ngx_cycle_t *cycle);

@@ -52,7 +52,7 @@ ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
     ngx_http_chat_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    path = ngx_http_chat_api_route_path(r);
+    path = ngx_http_chat_event_route_path(r);
 
     if (ctx == NULL || path == NULL || answer == NULL) {
         return;

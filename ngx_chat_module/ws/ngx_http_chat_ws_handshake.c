@@ -11,7 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
-#include "ngx_http_chat_module.h"
+#include "../core/ngx_http_chat_core.h"
 #include "ngx_http_chat_ws.h"
 
 

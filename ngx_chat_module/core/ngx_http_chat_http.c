@@ -7,7 +7,7 @@
  */
 
 
-#include "../ngx_http_chat_module.h"
+#include "ngx_http_chat_core.h"
 #include <openssl/rand.h>
 
 
@@ -407,7 +407,7 @@ ngx_http_chat_send_json(ngx_http_request_t *r, ngx_uint_t status,
 
     if (ctx && ctx->call) {
         /* a WebSocket event: the answer goes to the socket */
-        return ngx_http_chat_rt_call_answer(r, status, json);
+        return ngx_http_chat_events.call_answer(r, status, json);
     }
 
     len = json_dumpb(json, NULL, 0, JSON_COMPACT);
@@ -916,7 +916,7 @@ ngx_http_chat_finalize(ngx_http_request_t *r, ngx_int_t rc)
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
     if (ctx && ctx->call) {
-        ngx_http_chat_rt_call_finalize(r, rc);
+        ngx_http_chat_events.call_finalize(r, rc);
         return;
     }
 
