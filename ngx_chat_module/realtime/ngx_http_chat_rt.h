@@ -8,6 +8,7 @@
 
 
 #include "../core/ngx_http_chat_core.h"
+#include "../ws/ngx_http_chat_ws.h"
 
 
 #define NGX_HTTP_CHAT_RT_ID_LEN  24    /* an ObjectId in hex */
@@ -92,6 +93,14 @@ struct ngx_http_chat_rt_session_s {
     unsigned                     held:1;      /* events wait (an upgrade) */
     unsigned                     expired:1;   /* told: token_expired */
 };
+
+
+/*
+ * ngx_http_chat_ws_handshake.c: the upgrade of a chat_ws, chat_ws_echo or
+ * Socket.IO request, then the connection is a ws/ socket of the location's
+ * app
+ */
+ngx_int_t ngx_http_chat_ws_handler(ngx_http_request_t *r);
 
 
 /* ngx_http_chat_rt_session.c */
