@@ -106,27 +106,6 @@ ngx_http_chat_json_pool_cleanup(void *data)
 }
 
 
-ngx_uint_t
-ngx_http_chat_is_oid(ngx_str_t *s)
-{
-    ngx_uint_t  i;
-
-    if (s->len != 24) {
-        return 0;
-    }
-
-    for (i = 0; i < 24; i++) {
-        if (!((s->data[i] >= '0' && s->data[i] <= '9')
-              || (s->data[i] >= 'a' && s->data[i] <= 'f')))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
 ngx_int_t
 ngx_http_chat_sha256_hex(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
 {

@@ -9,7 +9,7 @@
 
 
 #include "ngx_http_chat_rt.h"
-#include "../api/ngx_http_chat_chats.h"
+#include "../store/ngx_http_chat_chat_ids_store.h"
 
 
 static void ngx_http_chat_rt_notify_users(ngx_http_request_t *r,
