@@ -115,6 +115,9 @@ ngx_int_t ngx_http_chat_send_preflight(ngx_http_request_t *r,
 ngx_int_t ngx_http_chat_read_json_body(ngx_http_request_t *r,
     ngx_int_t (*handler)(ngx_http_request_t *r));
 ngx_int_t ngx_http_chat_discard_body(ngx_http_request_t *r);
+/* a string field of a JSON object, borrowed: NGX_OK or NGX_DECLINED */
+ngx_int_t ngx_http_chat_rt_str_field(json_t *obj, const char *name,
+    ngx_str_t *out);
 ngx_int_t ngx_http_chat_request_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 

@@ -195,8 +195,6 @@ void ngx_http_chat_rt_presence_deliver(ngx_http_chat_rt_session_t *s,
 /* ngx_http_chat_rt_notify.c: what a route changed, to the sockets */
 void ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
     ngx_uint_t fresh);
-ngx_int_t ngx_http_chat_rt_str_field(json_t *obj, const char *name,
-    ngx_str_t *out);
 
 
 #endif /* _NGX_HTTP_CHAT_RT_H_INCLUDED_ */
