@@ -7,6 +7,7 @@
 
 
 #include "ngx_http_chat_module.h"
+#include "api/ngx_http_chat_api.h"
 #include "store/ngx_http_chat_mongo.h"
 #include "store/ngx_http_chat_redis.h"
 #include "store/ngx_http_chat_threads.h"
@@ -28,6 +29,7 @@ extern ngx_module_t  ngx_thread_pool_module;
 
 
 static ngx_int_t ngx_http_chat_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_chat_init(ngx_conf_t *cf);
 static void *ngx_http_chat_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf);
 static ngx_int_t ngx_http_chat_derive_otp_secret(ngx_conf_t *cf,
@@ -487,7 +489,7 @@ static ngx_command_t  ngx_http_chat_commands[] = {
 
 static ngx_http_module_t  ngx_http_chat_module_ctx = {
     ngx_http_chat_add_variables,           /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_chat_init,                    /* postconfiguration */
 
     ngx_http_chat_create_main_conf,        /* create main configuration */
     ngx_http_chat_init_main_conf,          /* init main configuration */
@@ -540,6 +542,18 @@ ngx_http_chat_add_variables(ngx_conf_t *cf)
         var->get_handler = v->get_handler;
         var->data = v->data;
     }
+
+    return NGX_OK;
+}
+
+
+/* the floors above core register what crosses upwards */
+static ngx_int_t
+ngx_http_chat_init(ngx_conf_t *cf)
+{
+    ngx_http_chat_api_register(&ngx_http_chat_events);
+    ngx_http_chat_rt_register(&ngx_http_chat_events);
+    ngx_http_chat_task_request_id = ngx_http_chat_task_id;
 
     return NGX_OK;
 }

@@ -6,7 +6,7 @@
  */
 
 
-#include "../ngx_http_chat_module.h"
+#include "ngx_http_chat_api.h"
 #include "../auth/ngx_http_chat_auth.h"
 #include "../media/ngx_http_chat_media.h"
 #include "../ops/ngx_http_chat_op.h"
@@ -422,4 +422,12 @@ ngx_http_chat_api_route_path(ngx_http_request_t *r)
     rt = ctx->route;
 
     return &rt->path;
+}
+
+
+void
+ngx_http_chat_api_register(ngx_http_chat_events_t *events)
+{
+    events->route = ngx_http_chat_api_call;
+    events->route_path = ngx_http_chat_api_route_path;
 }

@@ -6,8 +6,7 @@
  */
 
 
-#include "../realtime/ngx_http_chat_rt.h"
-#include "ngx_http_chat_async.h"
+#include "../core/ngx_http_chat_async.h"
 #include "../auth/ngx_http_chat_auth.h"
 #include "../store/ngx_http_chat_chats_store.h"
 #include "ngx_http_chat_chats.h"
@@ -115,7 +114,7 @@ ngx_http_chat_chats_reply(ngx_http_request_t *r, ngx_int_t rc, json_t *json,
     ngx_http_chat_op_told_t  told;
 
     if (rc == NGX_OK || rc == NGX_DONE) {
-        ngx_http_chat_rt_notify(r, json, rc == NGX_OK);
+        ngx_http_chat_event_notify(r, json, rc == NGX_OK);
     }
 
     ngx_http_chat_op_tell(rc, json, r->method == NGX_HTTP_POST, &told);
@@ -1979,7 +1978,7 @@ ngx_http_chat_group_answer(ngx_http_request_t *r, ngx_int_t rc,
 
     json_decref(json);
 
-    ngx_http_chat_rt_notify(r, answer, 1);
+    ngx_http_chat_event_notify(r, answer, 1);
 
     return ngx_http_chat_send_json(r, NGX_HTTP_OK, answer);
 }

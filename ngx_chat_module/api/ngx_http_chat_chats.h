@@ -7,7 +7,7 @@
 #define _NGX_HTTP_CHAT_CHATS_API_H_INCLUDED_
 
 
-#include "../ngx_http_chat_module.h"
+#include "../core/ngx_http_chat_core.h"
 
 
 /* the route handlers under /api/chats/ and /api/messages/ */
@@ -35,10 +35,6 @@ ngx_int_t ngx_http_chat_members_add(ngx_http_request_t *r);
 ngx_int_t ngx_http_chat_members_remove(ngx_http_request_t *r);
 ngx_int_t ngx_http_chat_members_role(ngx_http_request_t *r);
 ngx_int_t ngx_http_chat_chats_leave(ngx_http_request_t *r);
-
-/* the candidates for GET /api/chats/ids kept in Redis */
-void ngx_http_chat_chat_ids_joined(ngx_str_t *user, ngx_str_t *chat);
-void ngx_http_chat_chat_ids_new_user(ngx_str_t *user);
 
 
 #endif /* _NGX_HTTP_CHAT_CHATS_API_H_INCLUDED_ */

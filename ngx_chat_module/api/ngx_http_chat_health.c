@@ -6,7 +6,7 @@
  */
 
 
-#include "../ngx_http_chat_module.h"
+#include "ngx_http_chat_api.h"
 #include "../store/ngx_http_chat_mongo.h"
 #include "../store/ngx_http_chat_redis.h"
 #include "../services/ngx_http_chat_curl.h"

@@ -7,7 +7,7 @@
  */
 
 
-#include "ngx_http_chat_async.h"
+#include "../core/ngx_http_chat_async.h"
 #include "../auth/ngx_http_chat_auth.h"
 #include "../auth/ngx_http_chat_phone.h"
 #include "../store/ngx_http_chat_users.h"

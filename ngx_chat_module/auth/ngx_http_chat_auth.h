@@ -7,8 +7,9 @@
 #define _NGX_HTTP_CHAT_AUTH_H_INCLUDED_
 
 
-#include "../ngx_http_chat_module.h"
-#include "../api/ngx_http_chat_async.h"
+#include "../core/ngx_http_chat_core.h"
+#include "../core/ngx_http_chat_async.h"
+#include "../util/ngx_http_chat_text.h"
 
 
 /* the route handlers under /api/auth/ */
@@ -40,7 +41,6 @@ ngx_int_t ngx_http_chat_refresh_new(ngx_pool_t *pool, ngx_str_t *sid,
     ngx_str_t *token, ngx_str_t *hash);
 ngx_int_t ngx_http_chat_sha256_hex(ngx_pool_t *pool, ngx_str_t *in,
     ngx_str_t *out);
-ngx_uint_t ngx_http_chat_is_oid(ngx_str_t *s);
 
 struct ngx_http_chat_user_arg_s;
 /* the caller's user id (and a session id) as a Mongo task argument */

@@ -7,7 +7,7 @@
 #define _NGX_HTTP_CHAT_JWT_H_INCLUDED_
 
 
-#include "../ngx_http_chat_module.h"
+#include "../core/ngx_http_chat_core.h"
 
 
 /* the claims of a verified access token, strings in the request's pool */

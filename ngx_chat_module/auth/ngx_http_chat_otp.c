@@ -12,7 +12,7 @@
 #include "ngx_http_chat_phone.h"
 #include "../services/ngx_http_chat_sms.h"
 #include "../store/ngx_http_chat_users.h"
-#include "../api/ngx_http_chat_chats.h"
+#include "../store/ngx_http_chat_chat_ids_store.h"
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>

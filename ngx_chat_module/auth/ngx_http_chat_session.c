@@ -9,7 +9,6 @@
  */
 
 
-#include "../realtime/ngx_http_chat_rt.h"
 #include "ngx_http_chat_auth.h"
 #include "ngx_http_chat_jwt.h"
 #include "../store/ngx_http_chat_users.h"
@@ -104,27 +103,6 @@ static void
 ngx_http_chat_json_pool_cleanup(void *data)
 {
     json_decref((json_t *) data);
-}
-
-
-ngx_uint_t
-ngx_http_chat_is_oid(ngx_str_t *s)
-{
-    ngx_uint_t  i;
-
-    if (s->len != 24) {
-        return 0;
-    }
-
-    for (i = 0; i < 24; i++) {
-        if (!((s->data[i] >= '0' && s->data[i] <= '9')
-              || (s->data[i] >= 'a' && s->data[i] <= 'f')))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 
@@ -852,7 +830,7 @@ ngx_http_chat_session_revoked(ngx_str_t *uid, ngx_str_t *sid)
         return;
     }
 
-    ngx_http_chat_rt_publish_as("user:", uid, 'r', uid, sid,
+    ngx_http_chat_event_publish("user:", uid, 'r', uid, sid,
                                 "session_revoked", data);
     json_decref(data);
 }

@@ -8,7 +8,7 @@
 
 
 #include "ngx_http_chat_media.h"
-#include "../api/ngx_http_chat_async.h"
+#include "../core/ngx_http_chat_async.h"
 
 
 /* what the media files share between themselves, not with the others */

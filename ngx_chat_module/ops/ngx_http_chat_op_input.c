@@ -7,7 +7,7 @@
 
 
 #include "ngx_http_chat_op_input.h"
-#include "../auth/ngx_http_chat_auth.h"
+#include "../util/ngx_http_chat_text.h"
 
 
 #define NGX_HTTP_CHAT_TEXT_MAX  4096

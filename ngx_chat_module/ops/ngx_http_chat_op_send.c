@@ -13,7 +13,7 @@
 #include "ngx_http_chat_op_input.h"
 #include "../store/ngx_http_chat_mongo.h"
 #include "../store/ngx_http_chat_redis.h"
-#include "../realtime/ngx_http_chat_rt.h"
+#include "../core/ngx_http_chat_events.h"
 
 
 #define NGX_HTTP_CHAT_SEQ_TRIES     5
@@ -501,7 +501,7 @@ ngx_http_chat_op_send_committed(ngx_http_chat_op_send_t *op, json_t *answer)
         data = json_pack("{s:O,s:O?}", "message", message,
                          "tempId", json_object_get(message, "tempId"));
         if (data) {
-            ngx_http_chat_rt_publish_as("chat:", &chat_id, '-', &me, NULL,
+            ngx_http_chat_event_publish("chat:", &chat_id, '-', &me, NULL,
                                         "new_message", data);
             json_decref(data);
         }

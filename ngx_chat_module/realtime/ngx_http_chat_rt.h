@@ -7,7 +7,8 @@
 #define _NGX_HTTP_CHAT_RT_H_INCLUDED_
 
 
-#include "../ngx_http_chat_module.h"
+#include "../core/ngx_http_chat_core.h"
+#include "../ws/ngx_http_chat_ws.h"
 
 
 #define NGX_HTTP_CHAT_RT_ID_LEN  24    /* an ObjectId in hex */
@@ -95,6 +96,14 @@ struct ngx_http_chat_rt_session_s {
 };
 
 
+/*
+ * ngx_http_chat_ws_handshake.c: the upgrade of a chat_ws, chat_ws_echo or
+ * Socket.IO request, then the connection is a ws/ socket of the location's
+ * app
+ */
+ngx_int_t ngx_http_chat_ws_handler(ngx_http_request_t *r);
+
+
 /* ngx_http_chat_rt_session.c */
 extern ngx_http_chat_ws_app_t  ngx_http_chat_rt_app;
 
@@ -116,6 +125,12 @@ ngx_int_t ngx_http_chat_rt_call(ngx_http_chat_rt_session_t *s,
     ngx_uint_t method, ngx_str_t *uri, json_t *body, ngx_str_t *token,
     ngx_http_chat_rt_done_pt done, void *data);
 void ngx_http_chat_rt_calls_detach(ngx_http_chat_rt_session_t *s);
+/* the answer of a route run for an event, in place of the HTTP output */
+ngx_int_t ngx_http_chat_rt_call_answer(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *json);
+void ngx_http_chat_rt_call_finalize(ngx_http_request_t *r, ngx_int_t rc);
+/* fills realtime's slots of core's event interface */
+void ngx_http_chat_rt_register(ngx_http_chat_events_t *events);
 
 /* ngx_http_chat_rt_fanout.c: channels, local delivery, publishing */
 ngx_int_t ngx_http_chat_rt_init_process(ngx_cycle_t *cycle);
@@ -181,8 +196,6 @@ void ngx_http_chat_rt_presence_deliver(ngx_http_chat_rt_session_t *s,
 /* ngx_http_chat_rt_notify.c: what a route changed, to the sockets */
 void ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
     ngx_uint_t fresh);
-ngx_int_t ngx_http_chat_rt_str_field(json_t *obj, const char *name,
-    ngx_str_t *out);
 
 
 #endif /* _NGX_HTTP_CHAT_RT_H_INCLUDED_ */

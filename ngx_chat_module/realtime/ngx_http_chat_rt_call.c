@@ -197,7 +197,7 @@ ngx_http_chat_rt_call(ngx_http_chat_rt_session_t *s, ngx_uint_t method,
 
     ngx_queue_insert_tail(&s->calls, &call->queue);
 
-    rc = ngx_http_chat_api_call(r);
+    rc = ngx_http_chat_event_route(r);
 
     ngx_http_chat_rt_call_finalize(r, rc);
 
@@ -345,4 +345,15 @@ ngx_http_chat_rt_calls_detach(ngx_http_chat_rt_session_t *s)
         ngx_queue_remove(q);
         call->session = NULL;
     }
+}
+
+
+/* what api/ and auth/ ask of realtime, through core's event interface */
+void
+ngx_http_chat_rt_register(ngx_http_chat_events_t *events)
+{
+    events->notify = ngx_http_chat_rt_notify;
+    events->publish = ngx_http_chat_rt_publish_as;
+    events->call_answer = ngx_http_chat_rt_call_answer;
+    events->call_finalize = ngx_http_chat_rt_call_finalize;
 }

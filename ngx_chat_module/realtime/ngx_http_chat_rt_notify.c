@@ -9,7 +9,7 @@
 
 
 #include "ngx_http_chat_rt.h"
-#include "../api/ngx_http_chat_chats.h"
+#include "../store/ngx_http_chat_chat_ids_store.h"
 
 
 static void ngx_http_chat_rt_notify_users(ngx_http_request_t *r,
@@ -22,25 +22,6 @@ static void ngx_http_chat_rt_notify_users(ngx_http_request_t *r,
      && ngx_strncmp((path)->data, s, sizeof(s) - 1) == 0)
 
 
-/* a string field of a JSON object, borrowed */
-ngx_int_t
-ngx_http_chat_rt_str_field(json_t *obj, const char *name, ngx_str_t *out)
-{
-    json_t  *v;
-
-    v = json_object_get(obj, name);
-
-    if (!json_is_string(v)) {
-        return NGX_DECLINED;
-    }
-
-    out->data = (u_char *) json_string_value(v);
-    out->len = json_string_length(v);
-
-    return NGX_OK;
-}
-
-
 /* fresh: the route made something new (not an idempotent replay) */
 void
 ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
@@ -51,7 +32,7 @@ ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
     ngx_http_chat_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    path = ngx_http_chat_api_route_path(r);
+    path = ngx_http_chat_event_route_path(r);
 
     if (ctx == NULL || path == NULL || answer == NULL) {
         return;

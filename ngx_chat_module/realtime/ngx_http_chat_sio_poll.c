@@ -16,7 +16,7 @@
 
 #include "ngx_http_chat_rt.h"
 #include "ngx_http_chat_sio.h"
-#include "../api/ngx_http_chat_async.h"
+#include "../core/ngx_http_chat_async.h"
 
 
 #define NGX_HTTP_CHAT_SIO_RECHECK  1000    /* ms: a waiting GET looks again */

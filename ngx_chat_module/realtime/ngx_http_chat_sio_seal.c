@@ -39,7 +39,7 @@ ngx_http_chat_sio_seal_key(ngx_str_t *secret, u_char *key)
 }
 
 
-/* out: at least ngx_http_chat_sio_sealed_len(in->len) bytes */
+/* out: NGX_HTTP_CHAT_SIO_SEALED_MAX bytes */
 ngx_int_t
 ngx_http_chat_sio_seal(ngx_str_t *secret, u_char *sid, ngx_str_t *in,
     ngx_str_t *out)

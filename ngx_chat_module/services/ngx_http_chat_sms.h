@@ -7,7 +7,8 @@
 #define _NGX_HTTP_CHAT_SMS_H_INCLUDED_
 
 
-#include "../ngx_http_chat_module.h"
+#include "../util/ngx_http_chat_conf.h"
+#include <jansson.h>
 
 
 /*

@@ -7,8 +7,9 @@
 #define _NGX_HTTP_CHAT_MONGO_H_INCLUDED_
 
 
-#include "../ngx_http_chat_module.h"
+#include "../util/ngx_http_chat_conf.h"
 #include "ngx_http_chat_threads.h"
+#include <jansson.h>
 #include <mongoc/mongoc.h>
 
 
@@ -90,6 +91,9 @@ ngx_uint_t ngx_http_chat_mongo_busy(void);
 /* posts on behalf of r: r->main->count++, aborted when r is freed */
 ngx_int_t ngx_http_chat_mongo_post_request(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
+
+
+
 
 
 #endif /* _NGX_HTTP_CHAT_MONGO_H_INCLUDED_ */

@@ -15,11 +15,6 @@
 #define NGX_HTTP_CHAT_DUP  11000
 
 
-const char  *ngx_http_chat_privacy_keys[NGX_HTTP_CHAT_PRIVACY_N] = {
-    "lastSeen", "online", "profilePhoto", "about", "readReceipts", "groups",
-    "phone"
-};
-
 /* WhatsApp's defaults: everything to everyone but the number */
 static const char  *ngx_http_chat_privacy_defaults[NGX_HTTP_CHAT_PRIVACY_N] = {
     "everyone", "everyone", "everyone", "everyone", "everyone", "everyone",

@@ -8,6 +8,7 @@
 
 
 #include "ngx_http_chat_mongo.h"
+#include "ngx_http_chat_users.h"
 
 
 /*
@@ -17,8 +18,6 @@
  * The *_run functions run in the thread pool and leave a JSON answer in
  * t->result (freed by t->cleanup); t->rc NGX_DECLINED means "not found".
  */
-
-#define NGX_HTTP_CHAT_PRIVACY_N  7
 
 #define NGX_HTTP_CHAT_PEOPLE_PHONE   1
 #define NGX_HTTP_CHAT_PEOPLE_NAME    2
@@ -46,8 +45,6 @@ typedef struct {
     ngx_uint_t    count;
 } ngx_http_chat_sync_arg_t;
 
-
-extern const char  *ngx_http_chat_privacy_keys[NGX_HTTP_CHAT_PRIVACY_N];
 
 void ngx_http_chat_people_self_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);

@@ -28,6 +28,10 @@
 
 typedef struct ngx_http_chat_redis_s  ngx_http_chat_redis_t;
 
+/* this worker's command connection (ngx_http_chat_module.c makes it) */
+extern ngx_http_chat_redis_t  *ngx_http_chat_redis_main;
+
+
 /*
  * Called exactly once per command that was accepted (NGX_OK): with the
  * reply, REDIS_REPLY_ERROR replies included, or with reply == NULL when the

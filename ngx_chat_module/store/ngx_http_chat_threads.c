@@ -31,6 +31,8 @@ static ngx_queue_t         ngx_http_chat_thread_tasks;
 /* the log of the task a pool thread runs now */
 static __thread ngx_log_t  *ngx_http_chat_thread_log;
 
+ngx_http_chat_request_id_pt  ngx_http_chat_task_request_id;
+
 
 ngx_int_t
 ngx_http_chat_threads_init_process(ngx_cycle_t *cycle,
@@ -317,16 +319,17 @@ void
 ngx_http_chat_task_log_init(ngx_http_chat_task_log_t *tl,
     ngx_http_request_t *r)
 {
-    ngx_http_chat_ctx_t  *ctx;
+    ngx_str_t  *id;
 
     tl->log = *ngx_cycle->log;
     tl->len = 0;
 
-    ctx = r ? ngx_http_get_module_ctx(r, ngx_http_chat_module) : NULL;
+    id = (r && ngx_http_chat_task_request_id)
+         ? ngx_http_chat_task_request_id(r) : NULL;
 
-    if (ctx && ctx->request_id.len) {
-        tl->len = ngx_min(ctx->request_id.len, sizeof(tl->id));
-        ngx_memcpy(tl->id, ctx->request_id.data, tl->len);
+    if (id && id->len) {
+        tl->len = ngx_min(id->len, sizeof(tl->id));
+        ngx_memcpy(tl->id, id->data, tl->len);
     }
 
     tl->log.handler = ngx_http_chat_task_log_handler;

@@ -7,7 +7,7 @@
 #define _NGX_HTTP_CHAT_THREADS_H_INCLUDED_
 
 
-#include "../ngx_http_chat_module.h"
+#include "../util/ngx_http_chat_conf.h"
 
 
 /*
@@ -25,6 +25,16 @@
  * before a thread takes it: there is no effect to lose.  A write always
  * runs.
  */
+
+/*
+ * Whether a request that waits stops when its client leaves: a read does;
+ * a write runs to the end, so that what follows its commit (publish, chat
+ * activity, counters) never depends on the client, who loses only the
+ * answer
+ */
+#define ngx_http_chat_stops_with_client(r)                                   \
+    (!(r)->discard_body && ((r)->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)))
+
 
 typedef struct ngx_http_chat_thread_s  ngx_http_chat_thread_t;
 
@@ -92,6 +102,10 @@ ngx_uint_t ngx_http_chat_thread_busy(void);
 ngx_thread_pool_t *ngx_http_chat_thread_pool(void);
 
 /* a log naming r's request id, for work done on r's behalf */
+/* the id of the request a task works for (set by core/): NULL if none */
+typedef ngx_str_t *(*ngx_http_chat_request_id_pt)(ngx_http_request_t *r);
+extern ngx_http_chat_request_id_pt  ngx_http_chat_task_request_id;
+
 void ngx_http_chat_task_log_init(ngx_http_chat_task_log_t *tl,
     ngx_http_request_t *r);
 

@@ -9,10 +9,15 @@
 
 
 #include "ngx_http_chat_users.h"
-#include "ngx_http_chat_people.h"
 
 
 #define NGX_HTTP_CHAT_DUPLICATE_KEY  11000
+
+
+const char  *ngx_http_chat_privacy_keys[NGX_HTTP_CHAT_PRIVACY_N] = {
+    "lastSeen", "online", "profilePhoto", "about", "readReceipts", "groups",
+    "phone"
+};
 
 
 /*

@@ -16,6 +16,12 @@
  * their result in t->reply and t->rc.
  */
 
+/* a user's privacy settings, by their key in the user document */
+#define NGX_HTTP_CHAT_PRIVACY_N  7
+
+extern const char  *ngx_http_chat_privacy_keys[NGX_HTTP_CHAT_PRIVACY_N];
+
+
 typedef struct {
     bson_oid_t    user_id;
     bson_oid_t    session_id;
@@ -37,7 +43,7 @@ typedef struct ngx_http_chat_user_arg_s {
     char          username_v[40];
     char          username_lower[40];
     char          search_name[64 * 4 + 1];  /* name folded for search */
-    char          privacy[7][12];           /* "" leaves one unchanged */
+    char          privacy[NGX_HTTP_CHAT_PRIVACY_N][12]; /* "": unchanged */
     int           searchable;               /* -1 leaves it unchanged */
 } ngx_http_chat_user_arg_t;
 

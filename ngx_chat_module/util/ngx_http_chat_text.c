@@ -89,3 +89,26 @@ ngx_http_chat_regex_escape(u_char *dst, u_char *src, size_t len)
 
     return dst;
 }
+
+
+/* an ObjectId in hex, as MongoDB writes it: 24 digits, lowercase */
+
+ngx_uint_t
+ngx_http_chat_is_oid(ngx_str_t *s)
+{
+    ngx_uint_t  i;
+
+    if (s->len != 24) {
+        return 0;
+    }
+
+    for (i = 0; i < 24; i++) {
+        if (!((s->data[i] >= '0' && s->data[i] <= '9')
+              || (s->data[i] >= 'a' && s->data[i] <= 'f')))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}

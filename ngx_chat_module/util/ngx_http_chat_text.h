@@ -22,5 +22,8 @@ u_char *ngx_http_chat_fold(u_char *dst, u_char *src, size_t len);
 /* copies src escaping every regex metacharacter; dst holds 2 * len */
 u_char *ngx_http_chat_regex_escape(u_char *dst, u_char *src, size_t len);
 
+/* 24 lowercase hex digits */
+ngx_uint_t ngx_http_chat_is_oid(ngx_str_t *s);
+
 
 #endif /* _NGX_HTTP_CHAT_TEXT_H_INCLUDED_ */

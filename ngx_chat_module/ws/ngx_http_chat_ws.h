@@ -152,8 +152,6 @@ struct ngx_http_chat_ws_s {
 };
 
 
-ngx_int_t ngx_http_chat_ws_handler(ngx_http_request_t *r);
-
 /* the socket's life after the upgrade: ngx_http_chat_ws_conn.c */
 ngx_http_chat_ws_t *ngx_http_chat_ws_create(ngx_connection_t *c,
     ngx_http_chat_ws_conf_t *conf);

@@ -7,7 +7,7 @@
 #define _NGX_HTTP_CHAT_ASYNC_H_INCLUDED_
 
 
-#include "../ngx_http_chat_module.h"
+#include "ngx_http_chat_core.h"
 #include "../store/ngx_http_chat_redis.h"
 #include "../store/ngx_http_chat_mongo.h"
 #include "../store/ngx_http_chat_threads.h"

@@ -7,7 +7,7 @@
  */
 
 
-#include "../ngx_http_chat_module.h"
+#include "ngx_http_chat_core.h"
 #include <openssl/rand.h>
 
 
@@ -160,6 +160,18 @@ ngx_http_chat_request_id_variable(ngx_http_request_t *r,
     v->data = ctx->request_id.data;
 
     return NGX_OK;
+}
+
+
+/* for the log lines of the tasks a request posts (store/) */
+ngx_str_t *
+ngx_http_chat_task_id(ngx_http_request_t *r)
+{
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    return ctx ? &ctx->request_id : NULL;
 }
 
 
@@ -404,7 +416,7 @@ ngx_http_chat_send_json(ngx_http_request_t *r, ngx_uint_t status,
 
     if (ctx && ctx->call) {
         /* a WebSocket event: the answer goes to the socket */
-        return ngx_http_chat_rt_call_answer(r, status, json);
+        return ngx_http_chat_events.call_answer(r, status, json);
     }
 
     len = json_dumpb(json, NULL, 0, JSON_COMPACT);
@@ -913,9 +925,28 @@ ngx_http_chat_finalize(ngx_http_request_t *r, ngx_int_t rc)
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
     if (ctx && ctx->call) {
-        ngx_http_chat_rt_call_finalize(r, rc);
+        ngx_http_chat_events.call_finalize(r, rc);
         return;
     }
 
     ngx_http_finalize_request(r, rc);
+}
+
+
+/* a string field of a JSON object, borrowed */
+ngx_int_t
+ngx_http_chat_rt_str_field(json_t *obj, const char *name, ngx_str_t *out)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, name);
+
+    if (!json_is_string(v)) {
+        return NGX_DECLINED;
+    }
+
+    out->data = (u_char *) json_string_value(v);
+    out->len = json_string_length(v);
+
+    return NGX_OK;
 }

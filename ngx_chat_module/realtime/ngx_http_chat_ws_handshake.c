@@ -11,8 +11,9 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
-#include "ngx_http_chat_module.h"
-#include "ngx_http_chat_ws.h"
+#include "../core/ngx_http_chat_core.h"
+#include "../ws/ngx_http_chat_ws.h"
+#include "ngx_http_chat_rt.h"
 
 
 #define NGX_HTTP_CHAT_WS_GUID  "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"

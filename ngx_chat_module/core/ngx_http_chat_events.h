@@ -1,0 +1,58 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_EVENTS_H_INCLUDED_
+#define _NGX_HTTP_CHAT_EVENTS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <jansson.h>
+
+
+/*
+ * The event interface: what crosses the floors upwards, or between api/
+ * and realtime/ (one floor), goes through this table.  The folders above
+ * core fill their slots at configuration (ngx_http_chat_module.c calls
+ * ngx_http_chat_api_register() and ngx_http_chat_rt_register()); the
+ * others call the functions below, which do nothing while a slot is
+ * empty.
+ */
+
+typedef struct {
+    /* realtime: what a route changed, published for the sockets */
+    void         (*notify)(ngx_http_request_t *r, json_t *answer,
+                           ngx_uint_t fresh);
+    /* realtime: an event on a channel ("user:", "chat:"), every instance */
+    void         (*publish)(const char *kind, ngx_str_t *id, u_char flag,
+                            ngx_str_t *origin, ngx_str_t *chat,
+                            const char *event, json_t *data);
+    /* realtime: the answer and the end of a route run for a socket event */
+    ngx_int_t    (*call_answer)(ngx_http_request_t *r, ngx_uint_t status,
+                                json_t *json);
+    void         (*call_finalize)(ngx_http_request_t *r, ngx_int_t rc);
+
+    /* api: runs the route a request names; the route's path pattern */
+    ngx_int_t    (*route)(ngx_http_request_t *r);
+    ngx_str_t   *(*route_path)(ngx_http_request_t *r);
+} ngx_http_chat_events_t;
+
+
+extern ngx_http_chat_events_t  ngx_http_chat_events;
+
+
+void ngx_http_chat_event_notify(ngx_http_request_t *r, json_t *answer,
+    ngx_uint_t fresh);
+void ngx_http_chat_event_publish(const char *kind, ngx_str_t *id,
+    u_char flag, ngx_str_t *origin, ngx_str_t *chat, const char *event,
+    json_t *data);
+/* NGX_HTTP_NOT_FOUND while no route table is registered */
+ngx_int_t ngx_http_chat_event_route(ngx_http_request_t *r);
+/* NULL while no route table is registered, or for no route */
+ngx_str_t *ngx_http_chat_event_route_path(ngx_http_request_t *r);
+
+
+#endif /* _NGX_HTTP_CHAT_EVENTS_H_INCLUDED_ */

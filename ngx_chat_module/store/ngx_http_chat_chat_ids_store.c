@@ -1,0 +1,231 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * The candidates for GET /api/chats/ids in Redis (the route is
+ * api/ngx_http_chat_chat_ids.c): "uc:<user>", a set of the chats a user
+ * joined and "" (so that none is not a miss), and "ucg:<user>", the
+ * generation a join bumps.  A new user starts with the empty set; a join
+ * adds to it, from whatever floor saw it.
+ */
+
+
+#include "ngx_http_chat_chat_ids_store.h"
+#include "../util/ngx_http_chat_text.h"
+
+
+/* ARGV: the chat joined */
+static const char  ngx_http_chat_ids_join[] =
+    "redis.call('INCR', KEYS[2]) "
+    "redis.call('EXPIRE', KEYS[2], " NGX_HTTP_CHAT_IDS_GEN_TTL ") "
+    "if redis.call('EXISTS', KEYS[1]) == 1 then "
+    "  return redis.call('SADD', KEYS[1], ARGV[1]) "
+    "end "
+    "return 0";
+
+/* a new user is in no chat */
+static const char  ngx_http_chat_ids_new[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+    "redis.call('SADD', KEYS[1], '') "
+    "return redis.call('EXPIRE', KEYS[1], " NGX_HTTP_CHAT_IDS_TTL ")";
+
+
+/* user is an ObjectId: 24 hex digits, in either case from a client */
+
+void
+ngx_http_chat_chat_ids_keys(u_char *buf, ngx_str_t *user, ngx_str_t *keys)
+{
+    u_char  id[24];
+
+    ngx_strlow(id, user->data, 24);
+
+    keys[0].data = buf;
+    keys[0].len = ngx_sprintf(buf, "uc:%*s", (size_t) 24, id) - buf;
+    keys[1].data = buf + keys[0].len;
+    keys[1].len = ngx_sprintf(keys[1].data, "ucg:%*s", (size_t) 24, id)
+                  - keys[1].data;
+}
+
+
+/* EVAL script 2 uc:<user> ucg:<user>: the first 5 of argv; buf holds keys */
+
+void
+ngx_http_chat_chat_ids_argv(const char **argv, size_t *argvlen,
+    const char *script, size_t len, u_char *buf, ngx_str_t *user)
+{
+    ngx_str_t  keys[2];
+
+    ngx_http_chat_chat_ids_keys(buf, user, keys);
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = script;
+    argvlen[1] = len;
+    argv[2] = "2";
+    argvlen[2] = 1;
+    argv[3] = (char *) keys[0].data;
+    argvlen[3] = keys[0].len;
+    argv[4] = (char *) keys[1].data;
+    argvlen[4] = keys[1].len;
+}
+
+
+/*
+ * user joined chat: a candidate from now on.  A join that does not reach
+ * Redis would leave the user's sockets out of that chat until the set
+ * expires, so it waits in the worker for the connection (a new worker's
+ * first one, or the next after an outage) and is sent again when the
+ * connection is lost before its reply.  Only a worker that dies with some
+ * in waiting loses them.
+ */
+
+#define NGX_HTTP_CHAT_IDS_WAITING_MAX  100000
+
+
+typedef struct {
+    ngx_queue_t   queue;
+    u_char        user[24];
+    u_char        chat[24];
+} ngx_http_chat_ids_join_t;
+
+
+static ngx_queue_t  ngx_http_chat_ids_waiting;
+static ngx_uint_t   ngx_http_chat_ids_nwaiting;
+static ngx_uint_t   ngx_http_chat_ids_hooked;
+
+
+static void ngx_http_chat_ids_send_join(ngx_http_chat_ids_join_t *j);
+static void ngx_http_chat_ids_joined_reply(redisReply *reply, void *data);
+static void ngx_http_chat_ids_connected(void *data);
+
+
+void
+ngx_http_chat_chat_ids_joined(ngx_str_t *user, ngx_str_t *chat)
+{
+    ngx_http_chat_ids_join_t  *j;
+
+    if (!ngx_http_chat_is_oid(user) || !ngx_http_chat_is_oid(chat)) {
+        return;
+    }
+
+    if (!ngx_http_chat_ids_hooked) {
+        ngx_queue_init(&ngx_http_chat_ids_waiting);
+        ngx_http_chat_redis_on_connect(ngx_http_chat_redis_main,
+                                       ngx_http_chat_ids_connected, NULL);
+        ngx_http_chat_ids_hooked = 1;
+    }
+
+    j = ngx_alloc(sizeof(ngx_http_chat_ids_join_t), ngx_cycle->log);
+    if (j == NULL) {
+        return;
+    }
+
+    ngx_memcpy(j->user, user->data, 24);
+    ngx_memcpy(j->chat, chat->data, 24);
+
+    ngx_http_chat_ids_send_join(j);
+}
+
+
+static void
+ngx_http_chat_ids_send_join(ngx_http_chat_ids_join_t *j)
+{
+    u_char       buf[NGX_HTTP_CHAT_IDS_KEYS];
+    ngx_str_t    user;
+    const char  *argv[6];
+    size_t       argvlen[6];
+
+    user.data = j->user;
+    user.len = 24;
+
+    ngx_http_chat_chat_ids_argv(argv, argvlen, ngx_http_chat_ids_join,
+                           sizeof(ngx_http_chat_ids_join) - 1, buf, &user);
+    argv[5] = (char *) j->chat;
+    argvlen[5] = 24;
+
+    if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+                                         ngx_http_chat_ids_joined_reply, j,
+                                         6, argv, argvlen)
+        == NGX_OK)
+    {
+        return;
+    }
+
+    if (ngx_http_chat_ids_nwaiting == NGX_HTTP_CHAT_IDS_WAITING_MAX) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "chat: too many joins wait for Redis, the chat list "
+                      "of %*s may miss a chat for up to "
+                      NGX_HTTP_CHAT_IDS_TTL " s", (size_t) 24, j->user);
+        ngx_free(j);
+        return;
+    }
+
+    ngx_queue_insert_tail(&ngx_http_chat_ids_waiting, &j->queue);
+    ngx_http_chat_ids_nwaiting++;
+}
+
+
+static void
+ngx_http_chat_ids_joined_reply(redisReply *reply, void *data)
+{
+    ngx_http_chat_ids_join_t  *j = data;
+
+    if (reply == NULL && !ngx_exiting && !ngx_terminate && !ngx_quit
+        && ngx_http_chat_ids_nwaiting < NGX_HTTP_CHAT_IDS_WAITING_MAX)
+    {
+        /* the connection went with it: again once it is back */
+        ngx_queue_insert_tail(&ngx_http_chat_ids_waiting, &j->queue);
+        ngx_http_chat_ids_nwaiting++;
+        return;
+    }
+
+    ngx_free(j);
+}
+
+
+static void
+ngx_http_chat_ids_connected(void *data)
+{
+    ngx_queue_t                q;
+    ngx_http_chat_ids_join_t  *j;
+
+    if (ngx_queue_empty(&ngx_http_chat_ids_waiting)) {
+        return;
+    }
+
+    /* what fails again is queued anew */
+    ngx_queue_init(&q);
+    ngx_queue_add(&q, &ngx_http_chat_ids_waiting);
+    ngx_queue_init(&ngx_http_chat_ids_waiting);
+    ngx_http_chat_ids_nwaiting = 0;
+
+    while (!ngx_queue_empty(&q)) {
+        j = ngx_queue_data(ngx_queue_head(&q), ngx_http_chat_ids_join_t,
+                           queue);
+        ngx_queue_remove(&j->queue);
+        ngx_http_chat_ids_send_join(j);
+    }
+}
+
+
+/*
+ * a user made just now is in no chat: no reading for them in MongoDB.
+ * Best effort: without the set their first sign-in reads MongoDB.
+ */
+
+void
+ngx_http_chat_chat_ids_new_user(ngx_str_t *user)
+{
+    u_char       buf[NGX_HTTP_CHAT_IDS_KEYS];
+    const char  *argv[5];
+    size_t       argvlen[5];
+
+    if (!ngx_http_chat_is_oid(user)) {
+        return;
+    }
+
+    ngx_http_chat_chat_ids_argv(argv, argvlen, ngx_http_chat_ids_new,
+                           sizeof(ngx_http_chat_ids_new) - 1, buf, user);
+
+    (void) ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL,
+                                            NULL, 5, argv, argvlen);
+}

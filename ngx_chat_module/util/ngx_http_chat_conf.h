@@ -1,0 +1,83 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_CONF_H_INCLUDED_
+#define _NGX_HTTP_CHAT_CONF_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+/*
+ * The module's main configuration: data only, on the lowest floor, so
+ * that every folder reads its own settings (the thread pool and MongoDB
+ * in store/, the SMS provider in services/).  ngx_http_chat_module.c
+ * creates, fills and validates it.
+ */
+
+#define NGX_HTTP_CHAT_SMS_LOG     0
+#define NGX_HTTP_CHAT_SMS_TWILIO  1
+
+
+/* the longest X-Request-Id kept from a proxy in front */
+#define NGX_HTTP_CHAT_REQUEST_ID_MAX  128
+
+
+typedef struct {
+    ngx_str_t                  redis_host;
+    in_port_t                  redis_port;
+    ngx_msec_t                 redis_connect_timeout;
+    ngx_msec_t                 redis_backoff_max;
+    ngx_msec_t                 redis_command_timeout;
+    size_t                     redis_output_buffer;
+
+    ngx_str_t                  mongo_uri;
+    ngx_str_t                  mongo_db;
+    ngx_uint_t                 mongo_pool_size;
+
+    ngx_str_t                  thread_pool_name;
+    ngx_thread_pool_t         *thread_pool;
+
+    ngx_str_t                  jwt_alg;
+    ngx_str_t                  jwt_secret;
+    ngx_str_t                  jwt_private_key;
+    ngx_str_t                  jwt_public_key;
+    ngx_str_t                  jwt_issuer;
+    ngx_str_t                  jwt_audience;
+    time_t                     jwt_ttl;
+    time_t                     jwt_leeway;
+    time_t                     refresh_ttl;
+
+    time_t                     otp_ttl;
+    ngx_str_t                  otp_secret;      /* HMAC key of OTP hashes */
+    ngx_uint_t                 otp_daily_limit; /* sends per number a day */
+    ngx_uint_t                 otp_ip_limit;    /* sends per IP per window */
+    ngx_uint_t                 otp_country_limit;
+    time_t                     otp_window;
+    time_t                     otp_resend_delay;
+
+    ngx_uint_t                 sms_provider;    /* NGX_HTTP_CHAT_SMS_* */
+    ngx_str_t                  twilio_base_url;
+    ngx_str_t                  twilio_account_sid;
+    ngx_str_t                  twilio_auth_token;
+    ngx_str_t                  twilio_from;
+
+    ngx_msec_t                 upstream_timeout;
+
+    ngx_uint_t                 group_max_size;  /* members, creator too */
+    time_t                     edit_window;     /* a sender may edit */
+    time_t                     delete_window;   /* deleted for everyone */
+
+    /* readiness checks of external HTTP dependencies: ngx_str_t URLs */
+    ngx_array_t               *ready_checks;
+
+    ngx_flag_t                 enabled;  /* some location uses the module */
+    ngx_flag_t                 realtime; /* some location has chat_ws */
+} ngx_http_chat_main_conf_t;
+
+
+#endif /* _NGX_HTTP_CHAT_CONF_H_INCLUDED_ */
