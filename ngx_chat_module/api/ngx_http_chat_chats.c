@@ -101,6 +101,9 @@ ngx_http_chat_chats_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
     json = t->result;
     t->result = NULL;
 
+    /* what the commit caused, said by the store, whoever still waits */
+    ngx_http_chat_rt_publish_events(json);
+
     return ngx_http_chat_chats_reply(r, t->rc, json, t->error.message);
 }
 
@@ -2225,6 +2228,7 @@ ngx_http_chat_group_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
     }
 
     t->result = NULL;
+    ngx_http_chat_rt_publish_events(json);
     system = json_incref(json_object_get(json, "system"));
 
     if (system == NULL) {

@@ -182,6 +182,7 @@ void ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
     ngx_uint_t fresh);
 ngx_int_t ngx_http_chat_rt_str_field(json_t *obj, const char *name,
     ngx_str_t *out);
+void ngx_http_chat_rt_publish_events(json_t *answer);
 
 
 #endif /* _NGX_HTTP_CHAT_RT_H_INCLUDED_ */
