@@ -9,6 +9,7 @@ use Test::Nginx::Socket 'no_plan';
 use ChatTest;
 use ChatChats;
 use ChatRT;
+use ChatAuth;
 use ChatWS;
 use JSON::PP ();
 use Time::HiRes ();
@@ -304,6 +305,14 @@ ChatChats::api(carol => POST => "/api/chats/$G2/members",
                { userIds => [$ChatChats::Id{bob}] });
 push @r, "add again: " . main::ledger(undef, $show);
 
+# one already in and one new: chat_created to the new one only
+$ChatChats::Tok{dave} //= ChatAuth::sign_in($ChatChats::Twilio,
+                                            $ChatChats::Phone{dave}, "dave");
+$ChatChats::Id{dave} = $ChatChats::Tok{dave}{user}{id};
+ChatChats::api(carol => POST => "/api/chats/$G2/members",
+               { userIds => [$ChatChats::Id{alice}, $ChatChats::Id{dave}] });
+push @r, "add one new: " . main::ledger(undef, $show);
+
 ChatChats::api(carol => DELETE => "/api/chats/$G2/members/$ChatChats::Id{bob}");
 push @r, "remove: " . main::ledger(undef, $show);
 my ($st) = ChatChats::call(carol => DELETE => "/api/chats/$G2/members/$ChatChats::Id{bob}");
@@ -338,6 +347,7 @@ $main::Got = join "\n", @r;
 create: a1:chat_created[shared] a2:chat_created[shared] c1:chat_created[shared] c2:chat_created[shared]
 add: a1:new_message[member_added] a2:new_message[member_added] b1:chat_created[shared] b2:chat_created[shared] c1:new_message[member_added] c2:new_message[member_added]
 add again: -
+add one new: a1:new_message[member_added] a2:new_message[member_added] b1:new_message[member_added] b2:new_message[member_added] c1:new_message[member_added] c2:new_message[member_added]
 remove: a1:new_message[member_removed] a2:new_message[member_removed] b1:chat_removed[id] b1:new_message[member_removed] b2:chat_removed[id] b2:new_message[member_removed] c1:new_message[member_removed] c2:new_message[member_removed]
 remove again 404: -
 settings: a1:chat_settings_updated[flat] a2:chat_settings_updated[flat]

@@ -225,8 +225,19 @@ ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
                      "chat", ngx_http_chat_rt_chat_shared(chat));
 
     if (ngx_http_chat_rt_route_is(path, "/api/chats/:id/members")) {
-        ngx_http_chat_rt_notify_users(r, json_object_get(ctx->body, "userIds"),
-                                      'j', &chat_id, "chat_created", data);
+        /* those added, as stored: not the ids asked, some already in */
+        v = json_object_get(json_object_get(json_object_get(answer,
+                                                            "message"),
+                                            "content"),
+                            "userIds");
+
+        if (v == NULL) {
+            /* its system message was not stored: the ids asked */
+            v = json_object_get(ctx->body, "userIds");
+        }
+
+        ngx_http_chat_rt_notify_users(r, v, 'j', &chat_id, "chat_created",
+                                      data);
 
     } else if (ngx_http_chat_rt_route_is(path,
                                          "/api/chats/:id/members/:userId")
