@@ -39,6 +39,7 @@ typedef struct {
     json_t                    *content;
     json_t                    *out;
     ngx_str_t                  type;
+    ngx_uint_t                 made;     /* copies new (not a retry's) */
 
     /* a system message: the answer of its group operation, sent after */
     json_t                    *answer;
@@ -99,6 +100,9 @@ ngx_http_chat_chats_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
 
     json = t->result;
     t->result = NULL;
+
+    /* what the commit caused, said by the store, whoever still waits */
+    ngx_http_chat_event_publish_committed(json);
 
     return ngx_http_chat_chats_reply(r, t->rc, json, t->error.message);
 }
@@ -303,9 +307,10 @@ ngx_http_chat_chats_group(ngx_http_request_t *r)
                                   NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
                                   "group_too_large",
                                   "the group would have too many members",
+                                  /* the largest group, creator included */
                                   json_pack("{s:s,s:I}", "field", "memberIds",
                                             "max", (json_int_t)
-                                            (cmcf->group_max_size - 1)));
+                                            cmcf->group_max_size));
     }
 
     arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_chats_arg_t)
@@ -1142,8 +1147,12 @@ ngx_http_chat_forward_step(ngx_http_request_t *r, ngx_int_t rc, json_t *json,
         }
 
     } else {
-        /* a copy made */
+        /* a copy made, or found made by an earlier try */
         m = json_object_get(json, "message");
+
+        if (rc == NGX_OK) {
+            st->made++;
+        }
 
         if (m == NULL || json_array_append(st->out, m) != 0) {
             ret = NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1162,8 +1171,10 @@ ngx_http_chat_forward_step(ngx_http_request_t *r, ngx_int_t rc, json_t *json,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        /* each copy made was pushed by its own send */
-        return ngx_http_chat_send_json(r, NGX_HTTP_CREATED, json);
+        /* each copy made was pushed by its own send; a retry: 200 */
+        return ngx_http_chat_send_json(r, st->made ? NGX_HTTP_CREATED
+                                                   : NGX_HTTP_OK,
+                                       json);
     }
 
     len = json_dumpb(st->content, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -1901,6 +1912,7 @@ ngx_http_chat_group_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
     }
 
     t->result = NULL;
+    ngx_http_chat_event_publish_committed(json);
     system = json_incref(json_object_get(json, "system"));
 
     if (system == NULL) {

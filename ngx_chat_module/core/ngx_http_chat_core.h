@@ -126,9 +126,6 @@ ngx_int_t ngx_http_chat_discard_body(ngx_http_request_t *r);
 ngx_int_t ngx_http_chat_body_json(ngx_http_request_t *r, json_t *json);
 /* ngx_http_chat_body_file.c: a spilled body, read and parsed in a thread */
 ngx_int_t ngx_http_chat_body_file_json(ngx_http_request_t *r, off_t total);
-/* a string field of a JSON object, borrowed: NGX_OK or NGX_DECLINED */
-ngx_int_t ngx_http_chat_rt_str_field(json_t *obj, const char *name,
-    ngx_str_t *out);
 ngx_str_t *ngx_http_chat_task_id(ngx_http_request_t *r);
 ngx_int_t ngx_http_chat_request_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);

@@ -6,6 +6,7 @@
 
 
 #include "ngx_http_chat_events.h"
+#include "../store/ngx_http_chat_chats_store.h"
 
 
 ngx_http_chat_events_t  ngx_http_chat_events;
@@ -51,4 +52,69 @@ ngx_http_chat_event_route_path(ngx_http_request_t *r)
     }
 
     return ngx_http_chat_events.route_path(r);
+}
+
+
+/*
+ * The events a store's run() said its commit caused ("$events", built
+ * from the stored state), published and taken out of the answer
+ */
+/* a string field of a JSON object, borrowed */
+ngx_int_t
+ngx_http_chat_rt_str_field(json_t *obj, const char *name, ngx_str_t *out)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, name);
+
+    if (!json_is_string(v)) {
+        return NGX_DECLINED;
+    }
+
+    out->data = (u_char *) json_string_value(v);
+    out->len = json_string_length(v);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_chat_event_publish_committed(json_t *answer)
+{
+    size_t       i;
+    json_t      *events, *e;
+    ngx_str_t    id, origin, chat, kind, flag, event;
+
+    events = json_object_get(answer, NGX_HTTP_CHAT_EVENTS_KEY);
+
+    if (events == NULL) {
+        return;
+    }
+
+    json_array_foreach(events, i, e) {
+        if (ngx_http_chat_rt_str_field(e, "kind", &kind) != NGX_OK
+            || kind.len != 5
+            || ngx_http_chat_rt_str_field(e, "id", &id) != NGX_OK
+            || ngx_http_chat_rt_str_field(e, "flag", &flag) != NGX_OK
+            || flag.len != 1
+            || ngx_http_chat_rt_str_field(e, "event", &event) != NGX_OK)
+        {
+            continue;
+        }
+
+        if (ngx_http_chat_rt_str_field(e, "origin", &origin) != NGX_OK) {
+            ngx_str_null(&origin);
+        }
+
+        if (ngx_http_chat_rt_str_field(e, "chat", &chat) != NGX_OK) {
+            ngx_str_null(&chat);
+        }
+
+        ngx_http_chat_event_publish((const char *) kind.data, &id,
+                                    flag.data[0], &origin, &chat,
+                                    (const char *) event.data,
+                                    json_object_get(e, "data"));
+    }
+
+    json_object_del(answer, NGX_HTTP_CHAT_EVENTS_KEY);
 }

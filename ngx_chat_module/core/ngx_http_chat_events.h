@@ -51,6 +51,12 @@ void ngx_http_chat_event_publish(const char *kind, ngx_str_t *id,
     json_t *data);
 /* NGX_HTTP_NOT_FOUND while no route table is registered */
 ngx_int_t ngx_http_chat_event_route(ngx_http_request_t *r);
+/* the events a store's run() said its commit caused ("$events" in its
+ * answer), published and taken out of the answer */
+void ngx_http_chat_event_publish_committed(json_t *answer);
+/* a string field of a JSON object, borrowed: NGX_OK or NGX_DECLINED */
+ngx_int_t ngx_http_chat_rt_str_field(json_t *obj, const char *name,
+    ngx_str_t *out);
 /* NULL while no route table is registered, or for no route */
 ngx_str_t *ngx_http_chat_event_route_path(ngx_http_request_t *r);
 

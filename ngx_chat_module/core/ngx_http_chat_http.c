@@ -931,22 +931,3 @@ ngx_http_chat_finalize(ngx_http_request_t *r, ngx_int_t rc)
 
     ngx_http_finalize_request(r, rc);
 }
-
-
-/* a string field of a JSON object, borrowed */
-ngx_int_t
-ngx_http_chat_rt_str_field(json_t *obj, const char *name, ngx_str_t *out)
-{
-    json_t  *v;
-
-    v = json_object_get(obj, name);
-
-    if (!json_is_string(v)) {
-        return NGX_DECLINED;
-    }
-
-    out->data = (u_char *) json_string_value(v);
-    out->len = json_string_length(v);
-
-    return NGX_OK;
-}

@@ -164,7 +164,9 @@ ngx_http_chat_media_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_chat_media_main_conf_t  *mmcf = conf;
 
-    u_char  *p;
+    u_char      *p;
+    ngx_uint_t   configured;
+    ngx_path_t  *path;
 
     ngx_conf_init_size_value(mmcf->max[NGX_HTTP_CHAT_MEDIA_IMAGE],
                              10 * 1024 * 1024);
@@ -177,7 +179,9 @@ ngx_http_chat_media_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(mmcf->storage, NGX_HTTP_CHAT_MEDIA_LOCAL);
     ngx_conf_init_value(mmcf->url_ttl, 3600);
 
-    if (mmcf->root.len == 0) {
+    configured = (mmcf->root.len != 0);
+
+    if (!configured) {
         ngx_str_set(&mmcf->root, "media");
     }
 
@@ -194,6 +198,32 @@ ngx_http_chat_media_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"chat_media_root\" is too long");
         return NGX_CONF_ERROR;
+    }
+
+    if (mmcf->storage == NGX_HTTP_CHAT_MEDIA_LOCAL && configured) {
+        /*
+         * NGINX creates a configured root at start and, when the master
+         * runs as root, gives it to the workers' user, as it does for its
+         * temporary paths: the workers write there, not the master
+         */
+        path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+        if (path == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        path->name.len = mmcf->root.len;
+        path->name.data = ngx_pnalloc(cf->pool, mmcf->root.len + 1);
+        if (path->name.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn(path->name.data, mmcf->root.data, mmcf->root.len + 1);
+        path->conf_file = cf->conf_file->file.name.data;
+        path->line = cf->conf_file->line;
+
+        if (ngx_add_path(cf, &path) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (mmcf->url_prefix.len == 0) {

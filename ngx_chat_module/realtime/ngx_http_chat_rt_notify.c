@@ -10,6 +10,7 @@
 
 #include "ngx_http_chat_rt.h"
 #include "../store/ngx_http_chat_chat_ids_store.h"
+#include "../store/ngx_http_chat_chats_store.h"
 
 
 static void ngx_http_chat_rt_notify_users(ngx_http_request_t *r,
@@ -22,13 +23,41 @@ static void ngx_http_chat_rt_notify_users(ngx_http_request_t *r,
      && ngx_strncmp((path)->data, s, sizeof(s) - 1) == 0)
 
 
+/*
+ * A chat as every member sees it: without the requester's own role,
+ * settings, markers and unread count
+ */
+static json_t *
+ngx_http_chat_rt_chat_shared(json_t *chat)
+{
+    json_t  *c;
+
+    if (!json_is_object(chat)) {
+        return NULL;
+    }
+
+    c = json_deep_copy(chat);
+    if (c == NULL) {
+        return NULL;
+    }
+
+    json_object_del(c, "role");
+    json_object_del(c, "settings");
+    json_object_del(c, "readSeq");
+    json_object_del(c, "deliveredSeq");
+    json_object_del(c, "unreadCount");
+
+    return c;
+}
+
+
 /* fresh: the route made something new (not an idempotent replay) */
 void
 ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
     ngx_uint_t fresh)
 {
-    json_t               *message, *data, *chat, *v;
-    ngx_str_t            *path, chat_id, me, arg;
+    json_t               *data, *chat, *v;
+    ngx_str_t            *path, chat_id, me;
     ngx_http_chat_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
@@ -39,7 +68,6 @@ ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
     }
 
     me = ctx->user_id;
-    message = json_object_get(answer, "message");
 
     /*
      * A message stored (sent, forwarded, a system message) is pushed by
@@ -51,50 +79,18 @@ ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
         return;
     }
 
-    /* a message edited, deleted, reacted to */
-    if (ngx_http_chat_rt_route_is(path, "/api/messages/:id")
-        || ngx_http_chat_rt_route_is(path, "/api/messages/:id/react"))
-    {
-        if (ngx_http_chat_rt_str_field(message, "chatId", &chat_id) != NGX_OK) {
-            return;
-        }
-
-        if (r->method == NGX_HTTP_DELETE
-            && (ngx_http_arg(r, (u_char *) "forEveryone", 11, &arg) != NGX_OK
-                || arg.len != 4 || ngx_strncmp(arg.data, "true", 4) != 0))
-        {
-            return;     /* deleted for me: my business only */
-        }
-
-        data = json_pack("{s:O}", "message", message);
-        ngx_http_chat_rt_publish_as("chat:", &chat_id, '-', &me, NULL,
-                                    r->method == NGX_HTTP_PUT
-                                    ? "message_edited"
-                                    : r->method == NGX_HTTP_DELETE
-                                      ? "message_deleted"
-                                      : "message_reaction",
-                                    data);
-        json_decref(data);
-        return;
-    }
-
-    if (ngx_http_chat_rt_route_is(path, "/api/chats/:id/read")
+    /*
+     * A message edited, deleted for everyone, reacted to, and read and
+     * delivered markers that moved: their stores say so ("$events",
+     * published by the completion), from what they committed.  A read
+     * (GET) publishes nothing.
+     */
+    if (r->method == NGX_HTTP_GET || r->method == NGX_HTTP_HEAD
+        || ngx_http_chat_rt_route_is(path, "/api/messages/:id")
+        || ngx_http_chat_rt_route_is(path, "/api/messages/:id/react")
+        || ngx_http_chat_rt_route_is(path, "/api/chats/:id/read")
         || ngx_http_chat_rt_route_is(path, "/api/chats/:id/delivered"))
     {
-        chat_id = ctx->params[0];
-
-        data = json_pack("{s:s%,s:s%,s:s,s:O*}",
-                         "chatId", chat_id.data, chat_id.len,
-                         "userId", me.data, me.len,
-                         "status", path->data[path->len - 1] == 'd'
-                                   && path->data[path->len - 2] == 'a'
-                                   ? "read" : "delivered",
-                         "upToSeq", json_object_get(ctx->body, "upToSeq"));
-
-        /* the reader's other devices learn it too: read is synced */
-        ngx_http_chat_rt_publish_as("chat:", &chat_id, '-', &me, NULL,
-                                    "message_status_update", data);
-        json_decref(data);
         return;
     }
 
@@ -113,7 +109,7 @@ ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
             return;
         }
 
-        data = json_pack("{s:O}", "chat", chat);
+        data = json_pack("{s:o*}", "chat", ngx_http_chat_rt_chat_shared(chat));
 
         ngx_http_chat_chat_ids_joined(&me, &chat_id);
         ngx_http_chat_rt_publish_as("user:", &me, 'j', &me, &chat_id,
@@ -139,8 +135,8 @@ ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
     /* my settings of a chat (mute, archive, pin): to my other devices */
     if (ngx_http_chat_rt_route_is(path, "/api/chats/:id/settings")) {
         chat_id = ctx->params[0];
-        data = json_pack("{s:s%,s:O}", "chatId", chat_id.data, chat_id.len,
-                         "settings", answer);
+        data = json_pack("{s:s%,s:O*}", "chatId", chat_id.data, chat_id.len,
+                         "settings", json_object_get(answer, "settings"));
         ngx_http_chat_rt_publish_as("user:", &me, '-', &me, NULL,
                                     "chat_settings_updated", data);
         json_decref(data);
@@ -160,11 +156,23 @@ ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
     chat = json_object_get(answer, "chat");
 
     /* its system message was pushed when it was stored */
-    data = json_pack("{s:O*}", "chat", chat);
+    data = json_pack("{s:s%,s:o*}", "chatId", chat_id.data, chat_id.len,
+                     "chat", ngx_http_chat_rt_chat_shared(chat));
 
     if (ngx_http_chat_rt_route_is(path, "/api/chats/:id/members")) {
-        ngx_http_chat_rt_notify_users(r, json_object_get(ctx->body, "userIds"),
-                                      'j', &chat_id, "chat_created", data);
+        /* those added, as stored: not the ids asked, some already in */
+        v = json_object_get(json_object_get(json_object_get(answer,
+                                                            "message"),
+                                            "content"),
+                            "userIds");
+
+        if (v == NULL) {
+            /* its system message was not stored: the ids asked */
+            v = json_object_get(ctx->body, "userIds");
+        }
+
+        ngx_http_chat_rt_notify_users(r, v, 'j', &chat_id, "chat_created",
+                                      data);
 
     } else if (ngx_http_chat_rt_route_is(path,
                                          "/api/chats/:id/members/:userId")

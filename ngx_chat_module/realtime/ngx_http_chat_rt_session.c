@@ -96,6 +96,8 @@ static void ngx_http_chat_rt_join(ngx_http_chat_rt_session_t *s,
     json_t *data, json_t *id);
 static void ngx_http_chat_rt_joined(ngx_http_chat_rt_session_t *s,
     void *data, ngx_uint_t status, json_t *answer);
+static void ngx_http_chat_rt_left(ngx_http_chat_rt_session_t *s,
+    void *data, ngx_uint_t status, json_t *answer);
 static void ngx_http_chat_rt_leave(ngx_http_chat_rt_session_t *s,
     json_t *data, json_t *id);
 static void ngx_http_chat_rt_send(ngx_http_chat_rt_session_t *s,
@@ -131,6 +133,10 @@ static void ngx_http_chat_rt_watched(ngx_http_chat_rt_session_t *s,
     void *data, ngx_uint_t status, json_t *answer);
 static void ngx_http_chat_rt_sync_next(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_rt_op_t *op);
+static void ngx_http_chat_rt_sync_probe(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_rt_op_t *op, json_t *chat, json_t *last);
+static void ngx_http_chat_rt_sync_probed(ngx_http_chat_rt_session_t *s,
+    void *data, ngx_uint_t status, json_t *answer);
 static void ngx_http_chat_rt_synced(ngx_http_chat_rt_session_t *s,
     void *data, ngx_uint_t status, json_t *answer);
 
@@ -389,12 +395,20 @@ static void
 ngx_http_chat_rt_error(ngx_http_chat_rt_session_t *s, json_t *id,
     const char *code, const char *message)
 {
-    json_t  *answer;
+    json_t      *answer;
+    ngx_uint_t   status;
 
     answer = json_pack("{s:{s:s,s:s}}", "error", "code", code,
                        "message", message);
 
-    ngx_http_chat_rt_ack(s, id, 400, answer);
+    /* the status REST gives the same code */
+    status = ngx_strcmp(code, "unauthenticated") == 0 ? 401
+             : ngx_strcmp(code, "not_found") == 0 ? 404
+             : ngx_strcmp(code, "already_authenticated") == 0 ? 409
+             : ngx_strcmp(code, "internal_error") == 0 ? 500
+             : 400;
+
+    ngx_http_chat_rt_ack(s, id, status, answer);
 }
 
 
@@ -1082,7 +1096,8 @@ static void
 ngx_http_chat_rt_leave(ngx_http_chat_rt_session_t *s, json_t *data,
     json_t *id)
 {
-    ngx_str_t  chat_id;
+    u_char     buf[64];
+    ngx_str_t  uri;
 
     if (ngx_http_chat_rt_oid(data, "chatId") == NULL) {
         ngx_http_chat_rt_error(s, id, "invalid_value",
@@ -1090,11 +1105,41 @@ ngx_http_chat_rt_leave(ngx_http_chat_rt_session_t *s, json_t *data,
         return;
     }
 
-    (void) ngx_http_chat_rt_str_field(data, "chatId", &chat_id);
-    ngx_http_chat_rt_leave_chat(s, &chat_id);
+    /* a member's socket stops following the chat; a non-member's: 404 */
+    (void) ngx_http_chat_rt_uri(&uri, buf, sizeof(buf), "/api/chats/%s",
+                                json_object_get(data, "chatId"));
 
-    ngx_http_chat_rt_ack(s, id, 200, json_pack("{s:O}", "chatId",
-                                   json_object_get(data, "chatId")));
+    (void) ngx_http_chat_rt_run(s, NGX_HTTP_GET, &uri, NULL, id, NULL, 0,
+                                ngx_http_chat_rt_left);
+}
+
+
+static void
+ngx_http_chat_rt_left(ngx_http_chat_rt_session_t *s, void *data,
+    ngx_uint_t status, json_t *answer)
+{
+    json_t                 *chat;
+    ngx_str_t               chat_id;
+    ngx_http_chat_rt_op_t  *op;
+
+    op = data;
+    chat = json_object_get(answer, "chat");
+
+    if (s && status == 200
+        && ngx_http_chat_rt_str_field(chat, "id", &chat_id) == NGX_OK)
+    {
+        ngx_http_chat_rt_leave_chat(s, &chat_id);
+
+        chat = json_pack("{s:O}", "chatId", json_object_get(chat, "id"));
+        json_decref(answer);
+        answer = chat;
+
+        if (answer == NULL) {
+            status = 500;
+        }
+    }
+
+    ngx_http_chat_rt_acked(s, op, status, answer);
 }
 
 
@@ -1691,16 +1736,78 @@ ngx_http_chat_rt_synced(ngx_http_chat_rt_session_t *s, void *data,
         last = json_object_get(m, "seq");
     }
 
-    if (json_array_size(items) >= NGX_HTTP_CHAT_RT_SYNC_MAX) {
-        ngx_http_chat_rt_emit(s, "sync_gap",
-                              json_pack("{s:O,s:O}", "chatId", chat,
-                                        "afterSeq", last),
-                              NULL);
-    }
-
     json_object_set_new(json_object_get(op->extra, "done"),
                         json_string_value(chat),
                         json_pack("{s:O}", "lastSeq", last));
+
+    if (json_array_size(items) >= NGX_HTTP_CHAT_RT_SYNC_MAX) {
+        /* exactly the most a sync sends, or more: is there more? */
+        json_object_set(op->extra, "after", last);
+        json_decref(answer);
+        ngx_http_chat_rt_sync_probe(s, op, chat, last);
+        return;
+    }
+
+    json_decref(answer);
+    op->step++;
+    ngx_http_chat_rt_sync_next(s, op);
+}
+
+
+static void
+ngx_http_chat_rt_sync_probe(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_rt_op_t *op, json_t *chat, json_t *last)
+{
+    u_char     buf[128];
+    ngx_str_t  uri;
+
+    uri.data = buf;
+    uri.len = ngx_snprintf(buf, sizeof(buf),
+                           "/api/chats/%s/messages?after=%L&limit=1",
+                           json_string_value(chat),
+                           (int64_t) json_integer_value(last))
+              - buf;
+
+    if (ngx_http_chat_rt_call(s, NGX_HTTP_GET, &uri, NULL, NULL,
+                              ngx_http_chat_rt_sync_probed, op)
+        != NGX_OK)
+    {
+        ngx_http_chat_rt_error(s, op->id, "internal_error",
+                               "the event could not be run");
+        ngx_http_chat_rt_op_done(s, op);
+    }
+}
+
+
+/* more after the messages sent: sync_gap, and the client pages on REST */
+static void
+ngx_http_chat_rt_sync_probed(ngx_http_chat_rt_session_t *s, void *data,
+    ngx_uint_t status, json_t *answer)
+{
+    json_t                 *chat;
+    ngx_http_chat_rt_op_t  *op;
+
+    op = data;
+
+    if (s == NULL) {
+        json_decref(answer);
+        ngx_http_chat_rt_op_done(s, op);
+        return;
+    }
+
+    chat = json_array_get(json_array_get(json_object_get(op->extra, "todo"),
+                                         op->step),
+                          0);
+
+    if (status != 200
+        || json_array_size(json_object_get(answer, "items")) > 0)
+    {
+        ngx_http_chat_rt_emit(s, "sync_gap",
+                              json_pack("{s:O,s:O}", "chatId", chat,
+                                        "afterSeq",
+                                        json_object_get(op->extra, "after")),
+                              NULL);
+    }
 
     json_decref(answer);
     op->step++;

@@ -96,6 +96,54 @@ ngx_http_chat_chats_answer(ngx_http_chat_mongo_task_t *t, ngx_int_t rc,
 }
 
 
+ngx_int_t
+ngx_http_chat_chats_event(json_t *answer, const char *kind,
+    const bson_oid_t *id, u_char flag, const bson_oid_t *origin,
+    const bson_oid_t *chat, const char *event, json_t *data)
+{
+    char     f[2];
+    json_t  *events, *e;
+
+    if (answer == NULL || data == NULL) {
+        json_decref(data);
+        return NGX_ERROR;
+    }
+
+    f[0] = (char) flag;
+    f[1] = '\0';
+
+    e = json_pack("{s:s,s:o,s:s,s:s,s:o}", "kind", kind,
+                  "id", ngx_http_chat_chats_oid_json(id), "flag", f,
+                  "event", event, "data", data);
+    if (e == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (origin) {
+        json_object_set_new(e, "origin", ngx_http_chat_chats_oid_json(origin));
+    }
+
+    if (chat) {
+        json_object_set_new(e, "chat", ngx_http_chat_chats_oid_json(chat));
+    }
+
+    events = json_object_get(answer, NGX_HTTP_CHAT_EVENTS_KEY);
+
+    if (events == NULL) {
+        events = json_array();
+
+        if (json_object_set_new(answer, NGX_HTTP_CHAT_EVENTS_KEY, events)
+            != 0)
+        {
+            json_decref(e);
+            return NGX_ERROR;
+        }
+    }
+
+    return json_array_append_new(events, e) == 0 ? NGX_OK : NGX_ERROR;
+}
+
+
 json_t *
 ngx_http_chat_chats_oid_json(const bson_oid_t *oid)
 {
@@ -136,6 +184,31 @@ ngx_http_chat_chats_update_one(mongoc_database_t *db, const char *coll,
     rc = mongoc_collection_update_one(c, filter, update, NULL, NULL, error)
          ? NGX_OK : NGX_ERROR;
 
+    mongoc_collection_destroy(c);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_chat_chats_update_changed(mongoc_database_t *db, const char *coll,
+    const bson_t *filter, const bson_t *update, bson_error_t *error)
+{
+    bson_t                reply;
+    ngx_int_t             rc;
+    mongoc_collection_t  *c;
+
+    c = mongoc_database_get_collection(db, coll);
+
+    rc = mongoc_collection_update_one(c, filter, update, NULL, &reply, error)
+         ? NGX_OK : NGX_ERROR;
+
+    if (rc == NGX_OK && ngx_http_chat_chats_int(&reply, "matchedCount") == 0)
+    {
+        rc = NGX_DECLINED;
+    }
+
+    bson_destroy(&reply);
     mongoc_collection_destroy(c);
 
     return rc;

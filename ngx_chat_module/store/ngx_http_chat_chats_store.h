@@ -24,7 +24,16 @@
  *     NGX_ABORT     an invalid value (t->result: the error's details)
  *     NGX_AGAIN     the sequence number was taken: t->reply {floor: n}
  *     NGX_ERROR     a database error, in t->error
+ *
+ * What a run() committed is said by the run() itself, never guessed from
+ * the request: the answer may carry "$events", the events its commit
+ * causes, built from the stored state (the marker as it is now, the
+ * message as stored) and only when something changed.  The completion
+ * publishes them and removes them before anything is answered
+ * (ngx_http_chat_rt_publish_events).
  */
+
+#define NGX_HTTP_CHAT_EVENTS_KEY    "$events"
 
 #define NGX_HTTP_CHAT_TEMP_ID_MAX   64
 #define NGX_HTTP_CHAT_EMOJI_MAX     8       /* code points */

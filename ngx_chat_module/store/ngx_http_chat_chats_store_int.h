@@ -25,12 +25,24 @@ int64_t ngx_http_chat_chats_now(void);
 void ngx_http_chat_chats_answer(ngx_http_chat_mongo_task_t *t, ngx_int_t rc,
     json_t *json);
 json_t *ngx_http_chat_chats_oid_json(const bson_oid_t *oid);
+/*
+ * an event of what run() committed, to the channel kind ("chat:",
+ * "user:") of id, with the fan-out's flag ('-' all, 'x' not to origin's
+ * own sockets, 'l' then leave chat): data is taken; NGX_ERROR on no memory
+ */
+ngx_int_t ngx_http_chat_chats_event(json_t *answer, const char *kind,
+    const bson_oid_t *id, u_char flag, const bson_oid_t *origin,
+    const bson_oid_t *chat, const char *event, json_t *data);
 /* NGX_OK when a document of coll matches, NGX_DECLINED, NGX_ERROR */
 ngx_int_t ngx_http_chat_chats_exists(mongoc_database_t *db,
     const char *coll, const bson_t *filter, bson_error_t *error);
 /* one update_one on coll: NGX_OK (also when nothing matched), NGX_ERROR */
 ngx_int_t ngx_http_chat_chats_update_one(mongoc_database_t *db,
     const char *coll, const bson_t *filter, const bson_t *update, bson_error_t *error);
+/* the same: NGX_OK when it matched, NGX_DECLINED when nothing did */
+ngx_int_t ngx_http_chat_chats_update_changed(mongoc_database_t *db,
+    const char *coll, const bson_t *filter, const bson_t *update,
+    bson_error_t *error);
 /* "<chat>:<user>" or "<chat>:<field>", the _id of what is keyed by them */
 #define NGX_HTTP_CHAT_KEY_LEN  (24 + 1 + 24)
 void ngx_http_chat_chats_key(char *buf, const bson_oid_t *chat,

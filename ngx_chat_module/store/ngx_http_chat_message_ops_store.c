@@ -132,6 +132,22 @@ ngx_http_chat_msg_answer_reactions(mongoc_database_t *db, const bson_t *doc,
 }
 
 
+/* {message} of the answer, as stored, to the chat */
+
+static ngx_int_t
+ngx_http_chat_msg_event(json_t *answer, ngx_http_chat_msg_arg_t *a,
+    const char *event)
+{
+    json_t  *message;
+
+    message = json_object_get(answer, "message");
+
+    return ngx_http_chat_chats_event(answer, "chat:", &a->chat, '-',
+                                     &a->user, NULL, event,
+                                     json_pack("{s:O}", "message", message));
+}
+
+
 /*
  * PUT /api/messages/:id: the sender, alone, edits a text message within
  * the window; the version replaced goes to "edits" with its own time
@@ -144,6 +160,7 @@ ngx_http_chat_msg_edit_run(ngx_http_chat_mongo_task_t *t,
 {
     ngx_http_chat_msg_arg_t *a = t->arg;
 
+    json_t       *answer;
     bson_t        doc, filter, update, sub, old;
     int64_t       now, at;
     ngx_int_t     rc;
@@ -230,10 +247,14 @@ ngx_http_chat_msg_edit_run(ngx_http_chat_mongo_task_t *t,
             rc = NGX_DECLINED;
         }
 
-        ngx_http_chat_chats_answer(t, rc == NGX_OK ? NGX_DONE : rc,
-                                   rc == NGX_OK
-                                   ? ngx_http_chat_msg_answer(&doc) : NULL);
+        answer = (rc == NGX_OK) ? ngx_http_chat_msg_answer(&doc) : NULL;
         bson_destroy(&doc);
+
+        if (answer) {
+            (void) ngx_http_chat_msg_event(answer, a, "message_edited");
+        }
+
+        ngx_http_chat_chats_answer(t, rc == NGX_OK ? NGX_DONE : rc, answer);
         return;
     }
 
@@ -253,9 +274,10 @@ ngx_http_chat_msg_delete_run(ngx_http_chat_mongo_task_t *t,
 {
     ngx_http_chat_msg_arg_t *a = t->arg;
 
+    json_t               *answer;
     bson_t                doc, filter, update, sub;
     int64_t               now;
-    ngx_int_t             rc;
+    ngx_int_t             rc, changed;
     bson_oid_t            id;
     mongoc_collection_t  *coll;
 
@@ -356,12 +378,13 @@ ngx_http_chat_msg_delete_run(ngx_http_chat_mongo_task_t *t,
     BSON_APPEND_UTF8(&sub, "editedAt", "");
     bson_append_document_end(&update, &sub);
 
-    rc = ngx_http_chat_chats_update_one(db, "messages", &filter, &update,
-                                        &t->error);
+    /* a concurrent delete may have come first: then it told everyone */
+    changed = ngx_http_chat_chats_update_changed(db, "messages", &filter,
+                                                 &update, &t->error);
     bson_destroy(&update);
     bson_destroy(&filter);
 
-    if (rc != NGX_OK) {
+    if (changed == NGX_ERROR) {
         ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
         return;
     }
@@ -369,10 +392,14 @@ ngx_http_chat_msg_delete_run(ngx_http_chat_mongo_task_t *t,
     bson_init(&doc);
     rc = ngx_http_chat_msg_mine_to_see(db, a, &doc, &t->error);
 
-    ngx_http_chat_chats_answer(t, rc == NGX_OK ? NGX_DONE : rc,
-                               rc == NGX_OK ? ngx_http_chat_msg_answer(&doc)
-                                            : NULL);
+    answer = (rc == NGX_OK) ? ngx_http_chat_msg_answer(&doc) : NULL;
     bson_destroy(&doc);
+
+    if (answer && changed == NGX_OK) {
+        (void) ngx_http_chat_msg_event(answer, a, "message_deleted");
+    }
+
+    ngx_http_chat_chats_answer(t, rc == NGX_OK ? NGX_DONE : rc, answer);
 }
 
 
@@ -389,9 +416,11 @@ ngx_http_chat_msg_react_run(ngx_http_chat_mongo_task_t *t,
     ngx_http_chat_msg_arg_t *a = t->arg;
 
     char                 *emoji;
+    json_t               *answer, *message, *reactions, *r;
+    size_t                i;
     bson_t                doc, mine, filter, update, sub;
     ngx_int_t             rc;
-    ngx_uint_t            tries;
+    ngx_uint_t            tries, removed;
     bson_oid_t            id;
     mongoc_collection_t  *coll;
 
@@ -420,6 +449,7 @@ ngx_http_chat_msg_react_run(ngx_http_chat_mongo_task_t *t,
     }
 
     coll = mongoc_database_get_collection(db, "reactions");
+    removed = 0;
 
     for (tries = 0; tries < 3; tries++) {
         bson_init(&filter);
@@ -435,6 +465,7 @@ ngx_http_chat_msg_react_run(ngx_http_chat_mongo_task_t *t,
             rc = mongoc_collection_delete_one(coll, &filter, NULL, NULL,
                                               &t->error)
                  ? NGX_OK : NGX_ERROR;
+            removed = 1;
 
         } else if (rc == NGX_OK) {
             bson_init(&update);
@@ -495,8 +526,32 @@ ngx_http_chat_msg_react_run(ngx_http_chat_mongo_task_t *t,
         return;
     }
 
-    ngx_http_chat_chats_answer(t, NGX_DONE,
-                               ngx_http_chat_msg_answer_reactions(db, &doc,
-                                                &a->id, &a->user, &t->error));
+    answer = ngx_http_chat_msg_answer_reactions(db, &doc, &a->id, &a->user,
+                                                &t->error);
     bson_destroy(&doc);
+
+    /*
+     * To the chat: what is the same for every member, so the counts
+     * without "mine", and who reacted with what (null: removed)
+     */
+    message = json_deep_copy(json_object_get(answer, "message"));
+    reactions = json_object_get(message, "reactions");
+
+    json_array_foreach(reactions, i, r) {
+        json_object_del(r, "mine");
+    }
+
+    if (message) {
+        (void) ngx_http_chat_chats_event(answer, "chat:", &a->chat, '-',
+                                         &a->user, NULL, "message_reaction",
+                                         json_pack("{s:o,s:o,s:s?}",
+                                                   "message", message,
+                                                   "userId",
+                                           ngx_http_chat_chats_oid_json(
+                                                                 &a->user),
+                                                   "emoji",
+                                                   removed ? NULL : emoji));
+    }
+
+    ngx_http_chat_chats_answer(t, NGX_DONE, answer);
 }

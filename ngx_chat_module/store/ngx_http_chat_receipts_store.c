@@ -86,6 +86,158 @@ ngx_http_chat_msg_markers_json(const bson_t *member)
 }
 
 
+static ngx_int_t ngx_http_chat_msg_receipts_off(mongoc_database_t *db,
+    const bson_oid_t *user, bson_error_t *error);
+
+
+#define NGX_HTTP_CHAT_MARKER_WINDOW  16
+
+
+/*
+ * The id of the last message a marker at seq covers: the message at seq,
+ * or the last one below it when seq holds a number without a message (a
+ * tombstone); null when there is none in the window.  The filter names
+ * its numbers, a search of the (chatId, seq) index.
+ */
+
+static json_t *
+ngx_http_chat_msg_marker_message(mongoc_database_t *db,
+    const bson_oid_t *chat, int64_t seq, bson_error_t *error)
+{
+    char         buf[16];
+    bson_t       filter, sub, in, sort, doc;
+    int64_t      n;
+    uint32_t     i;
+    json_t      *id;
+    ngx_int_t    rc;
+    bson_iter_t  it;
+    const char  *key;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "chatId", chat);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "seq", &sub);
+    BSON_APPEND_ARRAY_BEGIN(&sub, "$in", &in);
+
+    for (n = seq, i = 0; n > 0 && i < NGX_HTTP_CHAT_MARKER_WINDOW; n--, i++)
+    {
+        bson_uint32_to_string(i, &key, buf, sizeof(buf));
+        bson_append_int64(&in, key, -1, n);
+    }
+
+    bson_append_array_end(&sub, &in);
+    bson_append_document_end(&filter, &sub);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "type", &sub);
+    BSON_APPEND_UTF8(&sub, "$ne", "tombstone");
+    bson_append_document_end(&filter, &sub);
+
+    bson_init(&sort);
+    BSON_APPEND_INT32(&sort, "seq", -1);
+    bson_init(&doc);
+
+    rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, &sort, &doc,
+                                      error);
+    bson_destroy(&sort);
+    bson_destroy(&filter);
+
+    id = NULL;
+
+    if (rc == NGX_OK && bson_iter_init_find(&it, &doc, "_id")
+        && BSON_ITER_HOLDS_OID(&it))
+    {
+        id = ngx_http_chat_chats_oid_json(bson_iter_oid(&it));
+
+    } else if (rc != NGX_ERROR) {
+        id = json_null();
+    }
+
+    bson_destroy(&doc);
+
+    return id;
+}
+
+
+/* message_status_update {messageId, status, userId, chatId, upToSeq} */
+
+static ngx_int_t
+ngx_http_chat_msg_marker_event(mongoc_database_t *db, json_t *answer,
+    ngx_http_chat_msg_arg_t *a, const char *kind, const bson_oid_t *to,
+    u_char flag, const char *status, int64_t seq, bson_error_t *error)
+{
+    json_t  *mid, *data;
+
+    mid = ngx_http_chat_msg_marker_message(db, &a->chat, seq, error);
+    if (mid == NULL) {
+        return NGX_ERROR;
+    }
+
+    data = json_pack("{s:o,s:s,s:o,s:o,s:I}", "messageId", mid,
+                     "status", status,
+                     "userId", ngx_http_chat_chats_oid_json(&a->user),
+                     "chatId", ngx_http_chat_chats_oid_json(&a->chat),
+                     "upToSeq", (json_int_t) seq);
+
+    return ngx_http_chat_chats_event(answer, kind, to, flag, &a->user, NULL,
+                                     "message_status_update", data);
+}
+
+
+/*
+ * The events of markers that moved, from the markers as stored: read to
+ * the chat, or, from a reader who turned read receipts off, read to
+ * their own devices only and delivered to the others (as their receipts
+ * say); delivered alone when only that moved.  Nothing when none moved.
+ */
+
+static ngx_int_t
+ngx_http_chat_msg_marker_events(mongoc_database_t *db, json_t *answer,
+    ngx_http_chat_msg_arg_t *a, int64_t read0, int64_t delivered0,
+    const bson_t *member, bson_error_t *error)
+{
+    int64_t    read1, delivered1;
+    ngx_int_t  rc;
+
+    read1 = ngx_http_chat_chats_int(member, "readSeq");
+    delivered1 = ngx_http_chat_chats_int(member, "deliveredSeq");
+
+    if (a->read && read1 > read0) {
+        rc = ngx_http_chat_msg_receipts_off(db, &a->user, error);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_chat_msg_marker_event(db, answer, a, "chat:",
+                                                  &a->chat, '-', "read",
+                                                  read1, error);
+        }
+
+        if (ngx_http_chat_msg_marker_event(db, answer, a, "user:", &a->user,
+                                           '-', "read", read1, error)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (delivered1 <= delivered0) {
+            return NGX_OK;
+        }
+
+        return ngx_http_chat_msg_marker_event(db, answer, a, "chat:",
+                                              &a->chat, 'x', "delivered",
+                                              delivered1, error);
+    }
+
+    if (delivered1 > delivered0) {
+        return ngx_http_chat_msg_marker_event(db, answer, a, "chat:",
+                                              &a->chat, '-', "delivered",
+                                              delivered1, error);
+    }
+
+    return NGX_OK;
+}
+
+
 /* POST /api/chats/:id/read and /delivered: reading is also delivery */
 
 void
@@ -96,7 +248,7 @@ ngx_http_chat_msg_marker_run(ngx_http_chat_mongo_task_t *t,
 
     json_t               *m;
     bson_t                doc, member;
-    int64_t               now, floor;
+    int64_t               now, floor, read0, delivered0;
     ngx_int_t             rc;
     mongoc_collection_t  *members;
 
@@ -120,6 +272,9 @@ ngx_http_chat_msg_marker_run(ngx_http_chat_mongo_task_t *t,
     if (a->seq > floor) {
         a->seq = floor;
     }
+
+    read0 = ngx_http_chat_chats_int(&member, "readSeq");
+    delivered0 = ngx_http_chat_chats_int(&member, "deliveredSeq");
 
     now = ngx_http_chat_chats_now();
     members = mongoc_database_get_collection(db, "members");
@@ -154,6 +309,19 @@ ngx_http_chat_msg_marker_run(ngx_http_chat_mongo_task_t *t,
 
     if (rc == NGX_OK) {
         m = ngx_http_chat_msg_markers_json(&doc);
+
+        /* the markers moved: answered even when their event is lost */
+        if (m
+            && ngx_http_chat_msg_marker_events(db, m, a, read0, delivered0,
+                                               &doc, &t->error)
+               != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                          "chat: a marker's event was not built: %s",
+                          t->error.message);
+            json_object_del(m, NGX_HTTP_CHAT_EVENTS_KEY);
+            t->error.message[0] = '\0';
+        }
     }
 
     bson_destroy(&doc);
