@@ -18,7 +18,7 @@ our ($Got, $G, $G2, %Id);
 *Id = \%ChatChats::Id;
 
 BEGIN {
-    ChatChats::init("646");
+    ChatChats::init("648");
 }
 
 add_block_preprocessor(sub {
