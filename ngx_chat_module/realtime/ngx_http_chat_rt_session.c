@@ -74,6 +74,9 @@ typedef ngx_int_t (*ngx_http_chat_rt_op_pt)(const bson_oid_t *user,
     void *data, ngx_http_chat_op_send_t **out, const char **field,
     const char **err);
 
+static void ngx_http_chat_rt_sync_read(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_rt_op_t *op, json_t *chat, json_t *after, ngx_uint_t limit,
+    ngx_http_chat_rt_done_pt done);
 static void ngx_http_chat_rt_op_start(ngx_http_chat_rt_session_t *s,
     json_t *id, json_t *body, ngx_http_chat_rt_op_pt start);
 static void ngx_http_chat_rt_op_answered(void *data, ngx_int_t rc,
@@ -133,8 +136,6 @@ static void ngx_http_chat_rt_watched(ngx_http_chat_rt_session_t *s,
     void *data, ngx_uint_t status, json_t *answer);
 static void ngx_http_chat_rt_sync_next(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_rt_op_t *op);
-static void ngx_http_chat_rt_sync_probe(ngx_http_chat_rt_session_t *s,
-    ngx_http_chat_rt_op_t *op, json_t *chat, json_t *last);
 static void ngx_http_chat_rt_sync_probed(ngx_http_chat_rt_session_t *s,
     void *data, ngx_uint_t status, json_t *answer);
 static void ngx_http_chat_rt_synced(ngx_http_chat_rt_session_t *s,
@@ -1657,9 +1658,7 @@ static void
 ngx_http_chat_rt_sync_next(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_rt_op_t *op)
 {
-    u_char      buf[128];
-    json_t     *todo, *item;
-    ngx_str_t   uri;
+    json_t  *todo, *item;
 
     todo = json_object_get(op->extra, "todo");
 
@@ -1674,17 +1673,30 @@ ngx_http_chat_rt_sync_next(ngx_http_chat_rt_session_t *s,
 
     item = json_array_get(todo, op->step);
 
+    ngx_http_chat_rt_sync_read(s, op, json_array_get(item, 0),
+                               json_array_get(item, 1),
+                               NGX_HTTP_CHAT_RT_SYNC_MAX,
+                               ngx_http_chat_rt_synced);
+}
+
+
+/* the messages of a chat after a seq, up to limit, to done() */
+static void
+ngx_http_chat_rt_sync_read(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_rt_op_t *op, json_t *chat, json_t *after, ngx_uint_t limit,
+    ngx_http_chat_rt_done_pt done)
+{
+    u_char     buf[128];
+    ngx_str_t  uri;
+
     uri.data = buf;
     uri.len = ngx_snprintf(buf, sizeof(buf),
-                           "/api/chats/%s/messages?after=%L&limit=%d",
-                           json_string_value(json_array_get(item, 0)),
-                           (int64_t) json_integer_value(
-                                         json_array_get(item, 1)),
-                           NGX_HTTP_CHAT_RT_SYNC_MAX)
+                           "/api/chats/%s/messages?after=%L&limit=%ui",
+                           json_string_value(chat),
+                           (int64_t) json_integer_value(after), limit)
               - buf;
 
-    if (ngx_http_chat_rt_call(s, NGX_HTTP_GET, &uri, NULL, NULL,
-                              ngx_http_chat_rt_synced, op)
+    if (ngx_http_chat_rt_call(s, NGX_HTTP_GET, &uri, NULL, NULL, done, op)
         != NGX_OK)
     {
         ngx_http_chat_rt_error(s, op->id, "internal_error",
@@ -1729,7 +1741,7 @@ ngx_http_chat_rt_synced(ngx_http_chat_rt_session_t *s, void *data,
 
     json_array_foreach(items, i, m) {
         ngx_http_chat_rt_emit(s, "new_message",
-                              json_pack("{s:O,s:O*}", "message", m,
+                              json_pack("{s:O,s:O?}", "message", m,
                                         "tempId",
                                         json_object_get(m, "tempId")),
                               NULL);
@@ -1744,38 +1756,14 @@ ngx_http_chat_rt_synced(ngx_http_chat_rt_session_t *s, void *data,
         /* exactly the most a sync sends, or more: is there more? */
         json_object_set(op->extra, "after", last);
         json_decref(answer);
-        ngx_http_chat_rt_sync_probe(s, op, chat, last);
+        ngx_http_chat_rt_sync_read(s, op, chat, last, 1,
+                                   ngx_http_chat_rt_sync_probed);
         return;
     }
 
     json_decref(answer);
     op->step++;
     ngx_http_chat_rt_sync_next(s, op);
-}
-
-
-static void
-ngx_http_chat_rt_sync_probe(ngx_http_chat_rt_session_t *s,
-    ngx_http_chat_rt_op_t *op, json_t *chat, json_t *last)
-{
-    u_char     buf[128];
-    ngx_str_t  uri;
-
-    uri.data = buf;
-    uri.len = ngx_snprintf(buf, sizeof(buf),
-                           "/api/chats/%s/messages?after=%L&limit=1",
-                           json_string_value(chat),
-                           (int64_t) json_integer_value(last))
-              - buf;
-
-    if (ngx_http_chat_rt_call(s, NGX_HTTP_GET, &uri, NULL, NULL,
-                              ngx_http_chat_rt_sync_probed, op)
-        != NGX_OK)
-    {
-        ngx_http_chat_rt_error(s, op->id, "internal_error",
-                               "the event could not be run");
-        ngx_http_chat_rt_op_done(s, op);
-    }
 }
 
 

@@ -265,8 +265,26 @@ ngx_http_chat_mongo_post(ngx_http_chat_mongo_task_t *t)
 ngx_uint_t
 ngx_http_chat_mongo_busy(void)
 {
-    return ngx_http_chat_mongo_tasks.next != NULL
-           && !ngx_queue_empty(&ngx_http_chat_mongo_tasks);
+    ngx_queue_t                 *q;
+    ngx_http_chat_mongo_task_t  *t;
+
+    if (ngx_http_chat_mongo_tasks.next == NULL) {
+        return 0;
+    }
+
+    /* a task whose request left is a read nobody waits for: not work */
+    for (q = ngx_queue_head(&ngx_http_chat_mongo_tasks);
+         q != ngx_queue_sentinel(&ngx_http_chat_mongo_tasks);
+         q = ngx_queue_next(q))
+    {
+        t = ngx_queue_data(q, ngx_http_chat_mongo_task_t, queue);
+
+        if (!t->aborted) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

@@ -161,8 +161,26 @@ ngx_http_chat_thread_post(ngx_http_chat_thread_t *t)
 ngx_uint_t
 ngx_http_chat_thread_busy(void)
 {
-    return ngx_http_chat_thread_tasks.next != NULL
-           && !ngx_queue_empty(&ngx_http_chat_thread_tasks);
+    ngx_queue_t             *q;
+    ngx_http_chat_thread_t  *t;
+
+    if (ngx_http_chat_thread_tasks.next == NULL) {
+        return 0;
+    }
+
+    /* a task whose request left is work nobody waits for */
+    for (q = ngx_queue_head(&ngx_http_chat_thread_tasks);
+         q != ngx_queue_sentinel(&ngx_http_chat_thread_tasks);
+         q = ngx_queue_next(q))
+    {
+        t = ngx_queue_data(q, ngx_http_chat_thread_t, queue);
+
+        if (!t->aborted) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
