@@ -320,6 +320,8 @@ push @r, "remove again $st: " . main::ledger(undef, $show);
 
 ChatChats::api(alice => PUT => "/api/chats/$G2/settings", { muted => JSON::PP::true });
 push @r, "settings: " . main::ledger(undef, $show);
+ChatChats::api(alice => PUT => "/api/chats/$G2/settings", { muted => JSON::PP::true });
+push @r, "settings again: " . main::ledger(undef, $show);
 
 ChatChats::api(carol => PUT => "/api/chats/$G2", { name => "g2b" });
 push @r, "rename: " . main::ledger(undef, $show);
@@ -351,6 +353,7 @@ add one new: a1:new_message[member_added] a2:new_message[member_added] b1:new_me
 remove: a1:new_message[member_removed] a2:new_message[member_removed] b1:chat_removed[id] b1:new_message[member_removed] b2:chat_removed[id] b2:new_message[member_removed] c1:new_message[member_removed] c2:new_message[member_removed]
 remove again 404: -
 settings: a1:chat_settings_updated[flat] a2:chat_settings_updated[flat]
+settings again: -
 rename: a1:chat_updated[id] a1:new_message[group_updated] a2:chat_updated[id] a2:new_message[group_updated] c1:chat_updated[id] c1:new_message[group_updated] c2:chat_updated[id] c2:new_message[group_updated]
 leave: a1:new_message[member_left,alice] a2:new_message[member_left,alice] c1:chat_removed[id] c1:new_message[member_left,alice] c2:chat_removed[id] c2:new_message[member_left,alice]
 leave again 404: -

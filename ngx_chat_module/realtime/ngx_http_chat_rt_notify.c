@@ -132,14 +132,8 @@ ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
         return;
     }
 
-    /* my settings of a chat (mute, archive, pin): to my other devices */
+    /* my settings of a chat: pushed from the change its store made */
     if (ngx_http_chat_rt_route_is(path, "/api/chats/:id/settings")) {
-        chat_id = ctx->params[0];
-        data = json_pack("{s:s%,s:O*}", "chatId", chat_id.data, chat_id.len,
-                         "settings", json_object_get(answer, "settings"));
-        ngx_http_chat_rt_publish_as("user:", &me, '-', &me, NULL,
-                                    "chat_settings_updated", data);
-        json_decref(data);
         return;
     }
 

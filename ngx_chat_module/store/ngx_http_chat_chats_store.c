@@ -1031,11 +1031,18 @@ ngx_http_chat_chat_settings_run(ngx_http_chat_mongo_task_t *t,
 {
     ngx_http_chat_msg_arg_t *a = t->arg;
 
-    json_t     *s;
+    json_t     *s, *before, *data;
     bson_t      doc, filter, update, set, unset;
+    int64_t     now;
     ngx_int_t   rc;
 
-    rc = ngx_http_chat_chats_is_member(db, &a->chat, &a->user, &t->error);
+    /* the settings as they were: an event only when they change */
+    now = ngx_http_chat_chats_now();
+    bson_init(&doc);
+    rc = ngx_http_chat_chats_member(db, &a->chat, &a->user, &doc, &t->error);
+    before = (rc == NGX_OK) ? ngx_http_chat_chat_settings_json(&doc, now)
+                            : NULL;
+    bson_destroy(&doc);
 
     if (rc != NGX_OK) {
         ngx_http_chat_chats_answer(t, rc, NULL);
@@ -1081,6 +1088,7 @@ ngx_http_chat_chat_settings_run(ngx_http_chat_mongo_task_t *t,
     bson_destroy(&filter);
 
     if (rc != NGX_OK) {
+        json_decref(before);
         ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
         return;
     }
@@ -1091,11 +1099,29 @@ ngx_http_chat_chat_settings_run(ngx_http_chat_mongo_task_t *t,
     s = NULL;
 
     if (rc == NGX_OK) {
-        s = ngx_http_chat_chat_settings_json(&doc, ngx_http_chat_chats_now());
+        s = ngx_http_chat_chat_settings_json(&doc, now);
         s = s ? json_pack("{s:o}", "settings", s) : NULL;
     }
 
     bson_destroy(&doc);
+
+    /* my other devices learn what changed; nothing when nothing did */
+    if (s && !json_equal(before, json_object_get(s, "settings"))) {
+        data = json_pack("{s:o,s:O}",
+                         "chatId", ngx_http_chat_chats_oid_json(&a->chat),
+                         "settings", json_object_get(s, "settings"));
+
+        if (ngx_http_chat_chats_event(s, "user:", &a->user, '-', &a->user,
+                                      NULL, "chat_settings_updated", data)
+            != NGX_OK)
+        {
+            json_decref(s);
+            s = NULL;
+            rc = NGX_ERROR;
+        }
+    }
+
+    json_decref(before);
 
     ngx_http_chat_chats_answer(t, rc == NGX_OK ? NGX_DONE : rc, s);
 }
