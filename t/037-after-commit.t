@@ -176,8 +176,12 @@ my %pushed;
 for my $e (ChatRT::drain($bob, 1)) {
     $pushed{$e->{data}{message}{tempId}}++ if $e->{event} eq "new_message";
 }
+# a socket closed (FIN) after its frame: the frame is read and stored; a
+# reset one may have its frame dropped by the kernel before it is read,
+# but whatever was stored is pushed
 my @stored = grep { $_->{tempId} =~ /^cl-/ } main::stored(alice => $chat);
-$main::Got = "stored:" . scalar(@stored) . " lost:"
+my $closed = grep { $_->{tempId} =~ /^cl-(\d+)$/ && $1 % 2 == 0 } @stored;
+$main::Got = "closed stored:$closed lost:"
     . scalar(grep { !$pushed{$_->{tempId}} } @stored);
 --- response_body
-stored:30 lost:0
+closed stored:15 lost:0
