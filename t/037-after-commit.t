@@ -150,10 +150,13 @@ my @b = map { $_->{event} } ChatRT::drain($bob, 1);
 my @c = map { $_->{event} } ChatRT::drain($carol, 1);
 my $members = ChatChats::api(alice => GET => "/api/chats/$gid")->{chat}{members};
 my $in = grep { $_->{userId} eq $ChatChats::Id{carol} } @{$members->{items}};
-$main::Got = "carol in:$in bob:" . join(",", grep { /new_message|chat_/ } @b)
+# the reset may come before the request was read (then nothing happened
+# and nothing is pushed); once it was read, all of it happens
+$main::Got = ($in ? "carol in" : "carol out")
+    . " bob:" . join(",", grep { /new_message|chat_/ } @b)
     . " carol:" . join(",", grep { /chat_created/ } @c);
---- response_body
-carol in:1 bob:new_message carol:chat_created
+--- response_body_like
+^(carol in bob:new_message carol:chat_created|carol out bob: carol:)$
 
 
 
