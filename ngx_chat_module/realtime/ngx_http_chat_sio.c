@@ -16,7 +16,7 @@
 #include <openssl/rand.h>
 
 #include "ngx_http_chat_rt.h"
-#include "ngx_http_chat_sio.h"
+#include "ngx_http_chat_sio_int.h"
 
 
 static ngx_int_t ngx_http_chat_sio_open(ngx_http_chat_ws_t *ws);
@@ -35,7 +35,6 @@ static void ngx_http_chat_sio_refuse_nsp(ngx_http_chat_rt_session_t *s,
     u_char *nsp, size_t len);
 static void ngx_http_chat_sio_disconnect(ngx_http_chat_rt_session_t *s);
 static void ngx_http_chat_sio_heartbeat(ngx_event_t *ev);
-static void ngx_http_chat_sio_left(ngx_event_t *ev);
 static void ngx_http_chat_sio_send_json(ngx_http_chat_rt_session_t *s,
     const char *prefix, json_t *id, json_t *json, ngx_uint_t bracket);
 
@@ -1086,40 +1085,4 @@ ngx_http_chat_sio_answer_auth(ngx_http_chat_rt_session_t *s)
                                     1);
         json_decref(data);
     }
-}
-
-
-/*
- * The polling session after an upgrade: gone once its events are
- * answered (their acks must reach the queue the new transport takes),
- * its last packet a noop.
- */
-void
-ngx_http_chat_sio_leave(ngx_http_chat_rt_session_t *s)
-{
-    if (!s->sio->leaving || s->ops || s->pending) {
-        return;
-    }
-
-    s->sio->leaving = 0;
-
-    /* the last packet: the upgrade's socket takes what is left after it */
-    s->sio->gone = 1;
-
-    (void) ngx_http_chat_ws_send(s->ws, NGX_HTTP_CHAT_WS_TEXT,
-                                 (u_char *) "6", 1);
-
-    /* posted: callers up the stack may still hold the session */
-    ngx_post_event(&s->sio->leave, &ngx_posted_events);
-}
-
-
-static void
-ngx_http_chat_sio_left(ngx_event_t *ev)
-{
-    ngx_http_chat_sio_t  *sio;
-
-    sio = ev->data;
-
-    ngx_http_chat_ws_abort(sio->session->ws);
 }

@@ -51,11 +51,26 @@ struct ngx_http_chat_sio_s {
 };
 
 
-/* the polling transport: ngx_http_chat_sio_poll.c */
+/* ngx_http_chat_sio_poll.c: the polling transport */
 ngx_int_t ngx_http_chat_sio_poll_handler(ngx_http_request_t *r,
     ngx_str_t *sid);
+void ngx_http_chat_sio_remember(ngx_http_chat_rt_session_t *s,
+    const char *field, ngx_str_t *value);
+void ngx_http_chat_sio_poll_gone(ngx_http_chat_rt_session_t *s);
+void ngx_http_chat_sio_poll_refresh(ngx_http_chat_rt_session_t *s);
+
+/* ngx_http_chat_sio_upgrade.c: the upgrade of a polling session */
 ngx_int_t ngx_http_chat_sio_upgrade_handler(ngx_http_request_t *r,
     ngx_str_t *sid);
+void ngx_http_chat_sio_probe(ngx_http_chat_rt_session_t *s);
+void ngx_http_chat_sio_handover(ngx_http_chat_rt_session_t *s);
+void ngx_http_chat_sio_handover_cancel(ngx_http_chat_rt_session_t *s);
+ngx_int_t ngx_http_chat_sio_hold_frame(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_ws_buf_t *buf);
+void ngx_http_chat_sio_drop_held(ngx_http_chat_rt_session_t *s,
+    ngx_uint_t keep);
+void ngx_http_chat_sio_leave(ngx_http_chat_rt_session_t *s);
+
 /* ngx_http_chat_sio_seal.c: the token kept for an upgrade, sealed */
 ngx_int_t ngx_http_chat_sio_seal(ngx_str_t *secret, u_char *sid,
     ngx_str_t *in, ngx_str_t *out);
@@ -64,24 +79,11 @@ ngx_int_t ngx_http_chat_sio_unseal(ngx_str_t *secret, u_char *sid,
 void ngx_http_chat_sio_start_sealed(ngx_http_chat_rt_session_t *s,
     ngx_str_t *sealed);
 
-void ngx_http_chat_sio_remember(ngx_http_chat_rt_session_t *s,
-    const char *field, ngx_str_t *value);
-void ngx_http_chat_sio_poll_gone(ngx_http_chat_rt_session_t *s);
-void ngx_http_chat_sio_poll_refresh(ngx_http_chat_rt_session_t *s);
-void ngx_http_chat_sio_probe(ngx_http_chat_rt_session_t *s);
-void ngx_http_chat_sio_handover(ngx_http_chat_rt_session_t *s);
-void ngx_http_chat_sio_handover_cancel(ngx_http_chat_rt_session_t *s);
-ngx_int_t ngx_http_chat_sio_hold_frame(ngx_http_chat_rt_session_t *s,
-    ngx_http_chat_ws_buf_t *buf);
-void ngx_http_chat_sio_drop_held(ngx_http_chat_rt_session_t *s,
-    ngx_uint_t keep);
+/* ngx_http_chat_sio.c: the packets */
 void ngx_http_chat_sio_answer_connect(ngx_http_chat_rt_session_t *s);
 void ngx_http_chat_sio_answer_auth(ngx_http_chat_rt_session_t *s);
-void ngx_http_chat_sio_leave(ngx_http_chat_rt_session_t *s);
 void ngx_http_chat_sio_message(ngx_http_chat_ws_t *ws, ngx_uint_t opcode,
     u_char *p, size_t len);
-
-
 void ngx_http_chat_sio_id(u_char *out);
 size_t ngx_http_chat_sio_open_packet(u_char *buf, size_t size, u_char *sid,
     ngx_http_chat_ws_conf_t *conf, ngx_uint_t upgrades);
