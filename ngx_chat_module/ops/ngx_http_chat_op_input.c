@@ -198,7 +198,8 @@ ngx_http_chat_input_content(ngx_str_t *type, json_t *in, const char **field,
     }
 
     if (type->len == 4 && ngx_strncmp(type->data, "text", 4) == 0) {
-        if (json_is_object(in)) {
+        /* the seed's {type: "text", text}: the type inside says so */
+        if (json_is_object(in) && json_object_get(in, "type")) {
             *field = "content.text";
             in = json_object_get(in, "text");
 
@@ -206,10 +207,15 @@ ngx_http_chat_input_content(ngx_str_t *type, json_t *in, const char **field,
                 *err = "is required";
                 return NULL;
             }
+
+            if (!json_is_string(in)) {
+                *err = "must be a string";
+                return NULL;
+            }
         }
 
         if (!json_is_string(in)) {
-            *err = "must be a string";
+            *err = "must be a string, or an object {type, text}";
             return NULL;
         }
 

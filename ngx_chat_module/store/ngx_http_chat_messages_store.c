@@ -24,7 +24,7 @@ static json_t *
 ngx_http_chat_msg_content_json(const char *type, json_t *content)
 {
     json_t      *out, *v;
-    const char  *key;
+    const char  *key, *name;
 
     if (content == NULL) {
         return NULL;
@@ -52,16 +52,19 @@ ngx_http_chat_msg_content_json(const char *type, json_t *content)
             continue;
         }
 
+        /* not key: json_object_foreach() goes on from it */
+        name = key;
+
         if (ngx_strcmp(type, "location") == 0) {
             if (ngx_strcmp(key, "lat") == 0) {
-                key = "latitude";
+                name = "latitude";
 
             } else if (ngx_strcmp(key, "lng") == 0) {
-                key = "longitude";
+                name = "longitude";
             }
         }
 
-        if (json_object_set(out, key, v) != 0) {
+        if (json_object_set(out, name, v) != 0) {
             json_decref(out);
             json_decref(content);
             return NULL;
