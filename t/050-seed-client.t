@@ -37,7 +37,7 @@ sub main::seed {
     my $got = ChatSIO::run("seed", script => "seed-client.js", chat => $chat,
                            run => time . "-$$-" . int(rand 1e6), %extra);
     # one item a line: a failure shows which
-    $got =~ s/ /\n/g;
+    $got =~ s/ (?=[a-z_]+=)/\n/g;
     return $got;
 }
 

@@ -19,6 +19,8 @@ function connect(name) {
   if (cfg.transports) o.transports = cfg.transports;
   const s = io(cfg.url, o);
   s.on('authenticated', () => { authenticated[name]++; });
+  // Connection: authenticate {token}
+  s.on('connect', () => s.emit('authenticate', { token: cfg.tokens[name] }));
   return s;
 }
 
@@ -63,13 +65,13 @@ async function run() {
   const bob = cfg.ids.bob;
   const chatId = cfg.chat;
 
-  // Connection: authenticate {token} -> authenticated {user}
-  for (const [s, name] of [[a, 'alice'], [b, 'bob']]) {
-    const authed = until(s, 'authenticated', () => true);
-    s.on('connect', () => s.emit('authenticate', { token: cfg.tokens[name] }));
-    const d = await authed;
-    out['user_' + name] = d.user.id === cfg.ids[name];
-  }
+  // -> authenticated {user}
+  const authed = await Promise.all([
+    until(a, 'authenticated', () => true),
+    until(b, 'authenticated', () => true),
+  ]);
+  out.user_alice = authed[0].user.id === alice;
+  out.user_bob = authed[1].user.id === bob;
   await Promise.all([upgraded(a), upgraded(b)]);
 
   // Chat events: join_chat {chatId}
