@@ -302,8 +302,8 @@ push @r, "workers:" . scalar(keys %pids);
 $main::Got = join "\n", @r;
 --- timeout: 60
 --- response_body
-ack=over socket.io badAck=invalid_request:400 read=true received=over socket.io:tempId sameSeq=true typing=true
-ack=over socket.io badAck=invalid_request:400 read=true received=over socket.io:tempId sameSeq=true typing=true
-ack=over socket.io badAck=invalid_request:400 read=true received=over socket.io:tempId sameSeq=true typing=true
+ack=text/over socket.io badAck=invalid_request:400 read=true received=text/over socket.io:tempId sameSeq=true typing=true
+ack=text/over socket.io badAck=invalid_request:400 read=true received=text/over socket.io:tempId sameSeq=true typing=true
+ack=text/over socket.io badAck=invalid_request:400 read=true received=text/over socket.io:tempId sameSeq=true typing=true
 count=30 inOrder=true
 workers:2
