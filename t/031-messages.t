@@ -31,10 +31,11 @@ my ($s2, $b2) = main::send_msg(alice => chatId => $main::Chat{ab}, tempId => "t-
 $main::Msg{first} = $b1->{message}{id};
 $main::Got = join " ", $s1, $s2, $b1->{message}{seq}, ($b1->{message}{id} eq $b2->{message}{id} ? "same" : "other"),
     $b1->{message}{senderId} eq $main::Id{alice} ? "sender-ok" : "sender-bad",
-    $b1->{message}{content} eq "hello\n\tbob" ? "content-ok" : "content-bad",
+    ($b1->{message}{content}{type} eq "text" && $b1->{message}{content}{text} eq "hello\n\tbob"
+     && keys %{ $b1->{message}{content} } == 2) ? "content-ok" : "content-bad",
     $b1->{message}{tempId}, $b1->{message}{createdAt} =~ /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/ ? "time-ok" : "time-bad";
 ChatChats::dyn($block, as => "bob", request => "GET /api/messages/$main::Msg{first}",
-    response_body_like => qr/^\{"message":\{"id":"$main::Msg{first}","chatId":"$main::Chat{ab}","seq":1,"senderId":"$main::Id{alice}","tempId":"t-1","type":"text","content":"hello\\n\\tbob","createdAt":"[^"]+","reactions":\[\]\}\}$/);
+    response_body_like => qr/^\{"message":\{"id":"$main::Msg{first}","chatId":"$main::Chat{ab}","seq":1,"senderId":"$main::Id{alice}","tempId":"t-1","type":"text","content":\{"type":"text","text":"hello\\n\\tbob"\},"createdAt":"[^"]+","reactions":\[\]\}\}$/);
 --- error_code: 200
 
 
@@ -64,12 +65,15 @@ my @got;
 for my $i (0 .. $#t) {
     my ($s, $b) = main::send_msg(bob => chatId => $main::Chat{ab}, tempId => "b$i", type => $t[$i][0],
         content => $t[$i][1], ($i == 0 ? (replyTo => $main::Msg{first}) : ()), unknown => { '$gt' => "" });
-    push @got, "$s:$b->{message}{seq}:" . join(",", sort keys %{ $b->{message}{content} });
+    push @got, "$s:$b->{message}{seq}:" . join(",", sort keys %{ $b->{message}{content} })
+        . ($b->{message}{content}{type} eq $t[$i][0] ? "" : ":type-bad");
     $main::Msg{loc} = $b->{message} if $i == 0;
 }
-$main::Got = join(" ", @got) . " " . ($main::Msg{loc}{replyTo} eq $main::Msg{first} ? "reply-ok" : "reply-bad");
+my $loc = $main::Msg{loc}{content};
+$main::Got = join(" ", @got) . " " . ($main::Msg{loc}{replyTo} eq $main::Msg{first} ? "reply-ok" : "reply-bad")
+    . " $loc->{latitude},$loc->{longitude},$loc->{name}";
 ChatChats::dyn($block, as => "bob", request => "GET /api/chats",
-    response_body => "201:2:lat,lng,name 201:3:name,phone 201:4:caption,mediaId 201:5:mediaId 201:6:mediaId 201:7:mediaId reply-ok\n");
+    response_body => "201:2:latitude,longitude,name,type 201:3:name,phone,type 201:4:caption,mediaId,type 201:5:mediaId,type 201:6:mediaId,type 201:7:mediaId,type reply-ok 48.8584,2.2945,Tour Eiffel\n");
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- error_code: 200
@@ -151,7 +155,7 @@ for (1 .. 20) {
 $main::Got = ("@down" eq join(" ", reverse 1 .. 100) ? "down-ok" : "down: @down") . " "
            . ("@up" eq join(" ", 1 .. 100) ? "up-ok" : "up: @up");
 ChatChats::dyn($block, as => "alice", request => "GET /api/chats/$main::Chat{race}/messages?after=95&before=98&limit=100",
-    response_body_like => qr/^\{"items":\[\{[^{}]*"seq":97,.*"seq":96,[^{}]*\}\]\}$/);
+    response_body_like => qr/^\{"items":\[\{[^{}]*"seq":97,.*"seq":96,.*\}\]\}$/);
 --- response_body_filters eval
 sub { "$main::Got " . ($_[0] =~ /"seq":97.*"seq":96/ ? "range-ok" : $_[0]) . "\n" }
 --- response_body
@@ -249,7 +253,7 @@ ChatChats::api(bob => DELETE => "/api/users/$main::Id{alice}/block");
 ChatChats::dyn($block, as => "alice", request => "POST /api/messages\n"
     . JSON::PP::encode_json({ chatId => $main::Chat{ab}, tempId => "blk-4",
                               type => "text", content => "friends again" }));
---- response_body_like: "content":"friends again"
+--- response_body_like: "content":\{"type":"text","text":"friends again"\}
 --- error_code: 201
 
 
@@ -275,7 +279,7 @@ push @r, "$first->{message}{seq} $s2:" . ($b2->{message}{id} eq $first->{message
     "$s3:" . ($b3->{message}{id} eq $first->{message}{id} ? "same" : "other"),
     "next:$next->{message}{seq}";
 my $list = ChatChats::api(bob => GET => "/api/chats/$g/messages?after=0");
-push @r, join ",", map { "$_->{seq}:" . ($_->{type} eq "tombstone" ? "tombstone" : $_->{content}) }
+push @r, join ",", map { "$_->{seq}:" . ($_->{type} eq "tombstone" ? "tombstone" : $_->{content}{text}) }
     @{ $list->{items} };
 $main::Got = join " ", @r;
 ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
@@ -284,3 +288,71 @@ sub { "$main::Got\n" }
 --- response_body
 1 200:same 200:same next:3 1:once,2:tombstone,3:next
 --- error_code: 200
+
+
+
+=== TEST 14: the seed's content on REST: the type inside it, with or without the top-level one; read back in the same shape
+--- init
+$main::Chat{seed} = ChatChats::api(alice => POST => "/api/chats/group",
+    { name => "seed", memberIds => [ $main::Id{bob} ] })->{chat}{id};
+my $g = $main::Chat{seed};
+my $media = "0123456789abcdef01234567";
+my @sent = (
+    [ "sd-1", { content => { type => "text", text => "seed hi" } } ],
+    [ "sd-2", { type => "text", content => { type => "text", text => "both" } } ],
+    [ "sd-3", { content => { type => "location", latitude => 1.5, longitude => -2.5, name => "here" } } ],
+    [ "sd-4", { content => { type => "image", mediaId => $media, caption => "pic" } } ],
+    [ "sd-5", { type => "location", content => { lat => 3, lng => 4 } } ],
+);
+my @r;
+for (@sent) {
+    my ($s, $b) = main::send_msg(alice => chatId => $g, tempId => $_->[0], %{ $_->[1] });
+    push @r, "$s:$b->{message}{type}";
+}
+# a retry in the seed's form: the same message
+my ($s, $b) = main::send_msg(alice => chatId => $g, tempId => "sd-1",
+    content => { type => "text", text => "seed hi" });
+push @r, "retry:$s:$b->{message}{seq}";
+my $list = ChatChats::api(bob => GET => "/api/chats/$g/messages?after=0");
+push @r, map { my $c = $_->{content};
+    join ",", map { "$_=$c->{$_}" } sort keys %$c } @{ $list->{items} };
+$main::Got = join " ", @r;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+201:text 201:text 201:location 201:image 201:location retry:200:1 text=seed hi,type=text text=both,type=text latitude=1.5,longitude=-2.5,name=here,type=location caption=pic,mediaId=0123456789abcdef01234567,type=image latitude=3,longitude=4,type=location
+--- error_code: 200
+
+
+
+=== TEST 15: the seed's content on REST is checked like the string: length, control characters, its type
+--- init
+my $c = $main::Chat{seed};
+my %ok = (chatId => $c);
+my @cases = (
+    [ { %ok, tempId => "sb1", content => { type => "text", text => "x" x 4097 } }, 400, qr/content.text must be 1 to 4096/ ],
+    [ { %ok, tempId => "sb2", content => { type => "text", text => "" } }, 400, qr/content.text must be 1 to 4096/ ],
+    [ { %ok, tempId => "sb3", content => { type => "text", text => "a\x{07}b" } }, 400, qr/content.text has control characters/ ],
+    [ { %ok, tempId => "sb4", content => { type => "text", text => "a\x{85}b" } }, 400, qr/content.text has control characters/ ],
+    [ { %ok, tempId => "sb5", content => { type => "text" } }, 400, qr/content.text is required/ ],
+    [ { %ok, tempId => "sb6", content => { type => "text", text => 5 } }, 400, qr/content.text must be a string/ ],
+    [ { %ok, tempId => "sb7", content => { type => "text", text => { '$gt' => "" } } }, 400, qr/content.text must be a string/ ],
+    [ { %ok, tempId => "sb8", content => { type => "sticker", text => "x" } }, 400, qr/type must be text, image/ ],
+    [ { %ok, tempId => "sb9", content => { type => 5, text => "x" } }, 400, qr/content.type must be a string/ ],
+    [ { %ok, tempId => "sb10", type => "image", content => { type => "text", text => "x" } }, 400, qr/content.type must be the message's type/ ],
+    [ { %ok, tempId => "sb11", content => "x" }, 400, qr/type is required/ ],
+    [ { %ok, tempId => "sb12", content => { text => "x" } }, 400, qr/type is required/ ],
+    [ { %ok, tempId => "sb13", type => "text", content => { text => "x" } }, 400, qr/content must be a string, or an object \{type, text\}/ ],
+    [ { %ok, tempId => "sb14", content => { type => "location", latitude => 91, longitude => 0 } }, 400, qr/content.latitude must be a number/ ],
+    [ { %ok, tempId => "sb15", content => { type => "location", latitude => 0, longitude => "1" } }, 400, qr/content.longitude must be a number/ ],
+    [ { %ok, tempId => "sb16", content => { type => "image", caption => "x" } }, 400, qr/content.mediaId is required/ ],
+    [ { %ok, tempId => "sb17", content => { type => "text", text => "\x{1F600}" x 4096 } }, 201, qr/"content":\{"type":"text","text":"/ ],
+);
+ChatChats::dyn($block, as => "alice",
+    request => [ (map { "POST /api/messages\n" . JSON::PP::encode_json($_->[0]) } @cases),
+                 "POST /api/messages\n{\"chatId\":\"$c\",\"tempId\":\"sb18\",\"content\":{\"type\":\"text\",\"text\":\"\xff\xfe\"}}",
+                 "POST /api/messages\n{\"chatId\":\"$c\",\"tempId\":\"sb19\",\"content\":{\"type\":\"text\",\"text\":\"a\\u0000b\"}}",
+                 "POST /api/messages\n{\"chatId\":\"$c\",\"tempId\":\"sb20\",\"content\":{\"type\":\"text\",\"text\":\"\\ud800\"}}" ],
+    error_code => [ (map { $_->[1] } @cases), 400, 400, 400 ],
+    response_body_like => [ (map { $_->[2] } @cases), qr/invalid_json/, qr/invalid_json/, qr/invalid_json/ ]);

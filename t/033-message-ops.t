@@ -32,19 +32,19 @@ $main::Msg{loc} = main::send_msg(alice => $main::Chat{g}, "e2", location => { la
 $main::Msg{b} = main::send_msg(bob => $main::Chat{g}, "e3", text => "bob's");
 my $e1 = ChatChats::api(alice => PUT => "/api/messages/$main::Msg{t}{id}", { content => "second" })->{message};
 my $e2 = ChatChats::api(alice => PUT => "/api/messages/$main::Msg{t}{id}", { content => "third \x{1F600}", edited => JSON::PP::false })->{message};
-$main::Got = join " ", $e1->{content}, ($e1->{edited} ? "edited" : "not-edited"), scalar(@{ $e1->{edits} }),
-    $e2->{content} eq "third \x{1F600}" ? "utf8-ok" : "utf8-bad", $e2->{seq},
-    join(",", map { $_->{content} } @{ $e2->{edits} }),
+$main::Got = join " ", "$e1->{content}{type}:$e1->{content}{text}", ($e1->{edited} ? "edited" : "not-edited"), scalar(@{ $e1->{edits} }),
+    $e2->{content}{text} eq "third \x{1F600}" ? "utf8-ok" : "utf8-bad", $e2->{seq},
+    join(",", map { "$_->{content}{type}:$_->{content}{text}" } @{ $e2->{edits} }),
     ($e2->{edits}[0]{editedAt} eq $main::Msg{t}{createdAt} ? "t0-ok" : "t0-bad"),
     ($e2->{edits}[1]{editedAt} eq $e1->{editedAt} ? "t1-ok" : "t1-bad"),
     ($e2->{editedAt} =~ /^\d{4}-/ ? "at-ok" : "at-bad");
 my $id = $main::Msg{t}{id};
 ChatChats::dyn($block, as => "bob", request => "GET /api/messages/$id",
-    response_body_like => qr/"content":"third \x{1F600}".*"edited":true.*"edits":\[\{"content":"first"/);
+    response_body_like => qr/"content":\{"type":"text","text":"third \x{1F600}"\}.*"edited":true.*"edits":\[\{"content":\{"type":"text","text":"first"\}/);
 --- response_body_filters eval
-sub { my $b = Encode::decode_utf8($_[0]); ($b =~ /"edits":\[\{"content":"first","editedAt":"[^"]+"\},\{"content":"second"/ ? "history-ok" : $b) . " $main::Got\n" }
+sub { my $b = Encode::decode_utf8($_[0]); ($b =~ /"edits":\[\{"content":\{"type":"text","text":"first"\},"editedAt":"[^"]+"\},\{"content":\{"type":"text","text":"second"\}/ ? "history-ok" : $b) . " $main::Got\n" }
 --- response_body
-history-ok second edited 1 utf8-ok 1 first,second t0-ok t1-ok at-ok
+history-ok text:second edited 1 utf8-ok 1 text:first,text:second t0-ok t1-ok at-ok
 --- error_code: 200
 
 
@@ -52,7 +52,7 @@ history-ok second edited 1 utf8-ok 1 first,second t0-ok t1-ok at-ok
 === TEST 2: in the list: edited and the new content, without the history
 --- init
 ChatChats::dyn($block, as => "bob", request => "GET /api/chats/$main::Chat{g}/messages?after=0&limit=1");
---- response_body_like: ^\{"items":\[\{"id":"[0-9a-f]{24}","chatId":"[0-9a-f]{24}","seq":1,"senderId":"[0-9a-f]{24}","tempId":"e1","type":"text","content":"third [^"]+","createdAt":"[^"]+","edited":true,"editedAt":"[^"]+"\}\]\}$
+--- response_body_like: ^\{"items":\[\{"id":"[0-9a-f]{24}","chatId":"[0-9a-f]{24}","seq":1,"senderId":"[0-9a-f]{24}","tempId":"e1","type":"text","content":\{"type":"text","text":"third [^"]+"\},"createdAt":"[^"]+","edited":true,"editedAt":"[^"]+"\}\]\}$
 --- error_code: 200
 
 
@@ -64,7 +64,7 @@ ChatChats::dyn($block, as => "bob", request => [
     "PUT /api/messages/$main::Msg{t}{id}\n{\"content\":\"mine now\"}",
     "PUT /api/messages/$main::Msg{b}{id}\n{\"content\":\"fixed\"}" ],
     error_code => [403, 200],
-    response_body_like => [ qr/^\{"error":\{"code":"forbidden"/, qr/"content":"fixed"/ ]);
+    response_body_like => [ qr/^\{"error":\{"code":"forbidden"/, qr/"content":\{"type":"text","text":"fixed"\}/ ]);
 my ($s1, $b1) = ChatChats::call(alice => PUT => "/api/messages/$main::Msg{loc}{id}", { content => "x" });
 my ($s2, $b2) = ChatChats::call(carol => PUT => "/api/messages/$main::Msg{t}{id}", { content => "x" });
 $main::Got = "$s1 $b1->{error}{code} $s2 $b2->{error}{code}";
@@ -319,20 +319,20 @@ my ($m1, $m2) = @{ $b1->{messages} };
 my $loc = ChatChats::api(bob => POST => "/api/messages/$main::Msg{loc}{id}/forward", { chatIds => [ $main::Chat{r} ] })->{messages}[0];
 $main::Got = join " ", scalar(@{ $b1->{messages} }),
     ($m1->{chatId} eq $main::Chat{r} ? "r" : "x"), ($m2->{chatId} eq $main::Chat{ab} ? "ab" : "x"),
-    $m1->{seq} - $before, $m1->{type}, ($m1->{content} eq $src->{content} || $m1->{content} eq "third \x{1F600}" ? "content-ok" : "content-bad"),
+    $m1->{seq} - $before, $m1->{type}, ($m1->{content}{type} eq "text" && $m1->{content}{text} eq "third \x{1F600}" ? "content-ok" : "content-bad"),
     ($m1->{forwardedFrom}{messageId} eq $src->{id} ? "from-ok" : "from-bad"),
     ($m1->{forwardedFrom}{chatId} eq $main::Chat{g} ? "chat-ok" : "chat-bad"),
     ($m1->{senderId} eq $main::Id{alice} ? "sender-ok" : "sender-bad"),
     ($m1->{id} ne $src->{id} ? "new" : "same-as-source"),
     (join(",", map { $_->{id} } @{ $b2->{messages} }) eq "$m1->{id},$m2->{id}" ? "retry-same" : "retry-new"),
-    $loc->{type}, "$loc->{content}{lat},$loc->{content}{lng}", $loc->{seq} - $before, ($loc->{senderId} eq $main::Id{bob} ? "bob" : "x");
+    $loc->{type}, "$loc->{content}{type}:$loc->{content}{latitude},$loc->{content}{longitude}", $loc->{seq} - $before, ($loc->{senderId} eq $main::Id{bob} ? "bob" : "x");
 my $id = $m1->{id};
 ChatChats::dyn($block, as => "carol", request => "GET /api/messages/$id",
     response_body_like => qr/"forwardedFrom":\{"messageId":"$src->{id}","chatId":"$main::Chat{g}"\}/);
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- response_body
-2 r ab 1 text content-ok from-ok chat-ok sender-ok new retry-same location 1,2 2 bob
+2 r ab 1 text content-ok from-ok chat-ok sender-ok new retry-same location location:1,2 2 bob
 --- error_code: 200
 
 
@@ -412,7 +412,7 @@ my @got = (
 $main::Got = join " ", @got;
 my $first = $m{0}{id};
 ChatChats::dyn($block, as => "bob", request => "GET /api/chats/$main::Chat{s}/messages/search?q=world",
-    response_body_like => qr/^\{"items":\[\{"id":"$first",[^\[\]]*"content":"Hello World"[^\[\]]*\}\]\}$/);
+    response_body_like => qr/^\{"items":\[\{"id":"$first",[^\[\]]*"content":\{"type":"text","text":"Hello World"\}[^\[\]]*\}\]\}$/);
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- response_body
@@ -440,7 +440,7 @@ my $chats = join ",", sort keys %{ { map { $_->{chatId} => 1 } @{ $all->{items} 
 my $carol = $q->(carol => "q=hello&limit=50");
 my %mine = map { $_ => 1 } ($main::Chat{s}, $main::Chat{r});
 $main::Got = join " ", scalar(@ids), ("@paged" eq "@ids" ? "paged-ok" : "paged: @paged vs @ids"),
-    ($all->{items}[0]{content} eq "say HELLO" ? "newest-ok" : "newest: $all->{items}[0]{content}"),
+    ($all->{items}[0]{content}{text} eq "say HELLO" ? "newest-ok" : "newest: $all->{items}[0]{content}{text}"),
     (scalar(grep { !$mine{$_->{chatId}} && $_->{chatId} ne $main::Chat{g} && $_->{chatId} ne $main::Chat{ab} && $_->{chatId} ne $main::Chat{d} } @{ $all->{items} }) ? "leak" : "only-mine"),
     "carol=" . scalar(grep { $_->{chatId} eq $main::Chat{s} } @{ $carol->{items} }),
     "carol-chat=" . (ChatChats::call(carol => GET => "/api/chats/$main::Chat{s}/messages/search?q=hello"))[0];
@@ -496,8 +496,8 @@ for my $i (1 .. 80) {
 my $seen = sub {
     my ($c) = grep { $_->{id} eq $g } @{ ChatChats::api(alice => GET => "/api/chats")->{items} };
     my $one = ChatChats::api(alice => GET => "/api/chats/$g")->{chat};
-    my $s = "$c->{lastMessage}{content}/$c->{unreadCount}";
-    my $t = "$one->{lastMessage}{content}/$one->{unreadCount}";
+    my $s = "$c->{lastMessage}{content}{text}/$c->{unreadCount}";
+    my $t = "$one->{lastMessage}{content}{text}/$one->{unreadCount}";
     return $s eq $t ? $s : "$s but alone $t";
 };
 my @r = ($seen->());
@@ -509,7 +509,7 @@ ChatChats::api(alice => DELETE => "/api/messages/$_") for @ids[40 .. 79];
 push @r, $seen->();
 # bob still sees them all
 my ($b) = grep { $_->{id} eq $g } @{ ChatChats::api(bob => GET => "/api/chats")->{items} };
-push @r, "bob:$b->{lastMessage}{content}/$b->{unreadCount}";
+push @r, "bob:$b->{lastMessage}{content}{text}/$b->{unreadCount}";
 $main::Got = join " ", @r;
 ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
 --- response_body_filters eval
@@ -549,3 +549,34 @@ sub { "$main::Got\n" }
 235:235 235:135
 --- error_code: 200
 --- timeout: 120
+
+
+
+=== TEST 24: edit in the seed's form, {content: {type: "text", text}}: the same checks as the string; the answer and its history in the same shape
+--- init
+ChatChats::setup();
+my $g = ChatChats::api(alice => POST => "/api/chats/group",
+    { name => "seed edits", memberIds => [ $ChatChats::Id{bob} ] })->{chat}{id};
+my $m = main::send_msg(alice => $g, "se1", text => "before");
+my $e = ChatChats::api(alice => PUT => "/api/messages/$m->{id}",
+    { content => { type => "text", text => "after" } })->{message};
+$main::Got = join " ", map({ "$_=$e->{content}{$_}" } sort keys %{ $e->{content} }),
+    map { my $c = $_->{content}; join ",", map { "$_=$c->{$_}" } sort keys %$c } @{ $e->{edits} };
+my @cases = (
+    [ { content => { type => "text", text => "" } }, qr/content.text must be 1 to 4096/ ],
+    [ { content => { type => "text", text => "x" x 4097 } }, qr/content.text must be 1 to 4096/ ],
+    [ { content => { type => "text", text => "a\x{1b}b" } }, qr/content.text has control characters/ ],
+    [ { content => { type => "text" } }, qr/content.text is required/ ],
+    [ { content => { type => "text", text => [ "x" ] } }, qr/content.text must be a string/ ],
+    [ { content => { type => "image", mediaId => "0123456789abcdef01234567" } }, qr/content.type must be the message's type/ ],
+    [ { content => { type => 1, text => "x" } }, qr/content.type must be a string/ ],
+);
+ChatChats::dyn($block, as => "alice",
+    request => [ (map { "PUT /api/messages/$m->{id}\n" . JSON::PP::encode_json($_->[0]) } @cases),
+                 "PUT /api/messages/$m->{id}\n{\"content\":{\"type\":\"text\",\"text\":\"\xc3\x28\"}}" ],
+    error_code => [ (map { 400 } @cases), 400 ],
+    response_body_like => [ (map { $_->[1] } @cases), qr/invalid_json/ ]);
+--- response_body_filters eval
+sub { $_[0] =~ /"error"/ ? "$main::Got\n" : $_[0] }
+--- response_body eval
+[ map { "text=after type=text text=before,type=text\n" } 1 .. 8 ]

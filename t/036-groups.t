@@ -112,14 +112,14 @@ $main::Got = join " ", ($c->{name} eq "Team \x{2713}" ? "name" : "no-name"),
     ($c->{description} eq "line 1\nline 2" ? "desc" : "no-desc"),
     ($c->{avatar} eq $media ? "avatar" : "no-avatar"),
     (exists $cleared->{description} ? "kept" : "cleared"),
-    $u->{message}{type}, $u->{message}{content}{action},
+    $u->{message}{type}, $u->{message}{content}{type}, $u->{message}{content}{action},
     ($u->{message}{content}{actorId} eq $main::Id{bob} ? "bob" : "?"),
     join(",", sort keys %{ $u->{message}{content}{changes} });
 ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- response_body
-name desc avatar cleared system group_updated bob avatar,description,name
+name desc avatar cleared system system group_updated bob avatar,description,name
 --- error_code: 200
 
 
@@ -427,9 +427,11 @@ ChatChats::dyn($block, as => "bob", request => [
     "POST /api/messages/$m/forward\n" . main::enc({ chatIds => [ $g ] }),
     "PUT /api/messages/$m\n" . main::enc({ content => "x" }),
     "POST /api/messages\n" . main::enc({ chatId => $g, tempId => "s1", type => "system",
-        content => { action => "member_added" } }) ],
-    error_code => [404, 403, 400],
-    response_body_like => [ qr/not_found/, qr/forbidden/, qr/type must be/ ]);
+        content => { action => "member_added" } }),
+    "POST /api/messages\n" . main::enc({ chatId => $g, tempId => "s2",
+        content => { type => "system", action => "member_added" } }) ],
+    error_code => [404, 403, 400, 400],
+    response_body_like => [ qr/not_found/, qr/forbidden/, qr/type must be/, qr/type must be/ ]);
 
 
 

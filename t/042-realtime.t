@@ -159,11 +159,11 @@ ChatRT::send_event($a, "send_message",
 my @ae = ChatRT::drain($a, 1);
 my @be = ChatRT::drain($b, 1);
 my ($ack) = grep { $_->{event} eq "ack" } @ae;
-push @r, "ack:$ack->{id}:$ack->{data}{message}{content}:"
+push @r, "ack:$ack->{id}:$ack->{data}{message}{content}{text}:"
          . ($ack->{data}{message}{seq} =~ /^\d+$/ ? "seq" : "noseq");
 push @r, join ",", sort map { $_->{event} } @ae;
 my ($nm) = grep { $_->{event} eq "new_message" } @be;
-push @r, "bob:$nm->{data}{message}{content}:$nm->{data}{tempId}:"
+push @r, "bob:$nm->{data}{message}{content}{text}:$nm->{data}{tempId}:"
          . ($nm->{data}{message}{seq} == $ack->{data}{message}{seq}
             ? "same" : "differs");
 # the same tempId again: the same message, not a second one
@@ -198,7 +198,7 @@ for my $i (1 .. 5) {
 }
 for my $who ([a1 => $a1], [a2 => $a2], [c => $c]) {
     my @e = grep { $_->{event} eq "new_message" } ChatRT::drain($who->[1], 1);
-    push @r, "$who->[0]:" . join ",", map { $_->{data}{message}{content} } @e;
+    push @r, "$who->[0]:" . join ",", map { $_->{data}{message}{content}{text} } @e;
 }
 my @backs = grep { $_->{event} eq "ack" } ChatRT::drain($b, 0.5);
 push @r, "acks:" . scalar(@backs);
@@ -239,7 +239,7 @@ ChatChats::api(bob => POST => "/api/messages/$m->{id}/react",
 ChatChats::api(carol => DELETE => "/api/messages/$m->{id}?forEveryone=true");
 my @e = ChatRT::drain($b, 1);
 push @r, join ",", map { $_->{event} } @e;
-push @r, $e[0]{data}{message}{content}, $e[1]{data}{message}{content};
+push @r, $e[0]{data}{message}{content}{text}, $e[1]{data}{message}{content}{text};
 $main::Got = "@r";
 --- response_body
 new_message,message_edited,message_reaction,message_deleted from rest edited
@@ -259,7 +259,7 @@ push @r, $e && $e->{data}{chat}{id} eq $g ? "created" : "missing";
 ChatRT::send_event($a, "send_message",
     { chatId => $g, tempId => "late-1", type => "text", content => "welcome" }, 1);
 $e = ChatRT::wait_for($c, "new_message", 3);
-push @r, $e ? $e->{data}{message}{content} : "none";
+push @r, $e ? $e->{data}{message}{content}{text} : "none";
 $main::Got = "@r";
 --- response_body
 created welcome
@@ -287,7 +287,7 @@ $c = ChatRT::connect("carol");
 ChatRT::send_event($c, "sync", { chats => { $chat => $last } }, 77);
 my @e = ChatRT::drain($c, 1);
 push @r, join ",", map {
-    $_->{event} eq "new_message" ? $_->{data}{message}{content} : $_->{event} } @e;
+    $_->{event} eq "new_message" ? $_->{data}{message}{content}{text} : $_->{event} } @e;
 my ($done) = grep { $_->{event} eq "synced" } @e;
 push @r, $done->{id}, $done->{data}{chats}{$chat}{lastSeq} - $last;
 $main::Got = "@r";
@@ -376,7 +376,7 @@ my $c = ChatRT::connect("carol");
 ChatChats::api(alice => POST => "/api/messages/$m->{id}/forward",
                { chatIds => [ $ac ] });
 my $e = ChatRT::wait_for($c, "new_message", 3);
-push @r, $e ? "$e->{data}{message}{content}:" . ($e->{data}{message}{chatId} eq $ac ? "ac" : "?") : "none";
+push @r, $e ? "$e->{data}{message}{content}{text}:" . ($e->{data}{message}{chatId} eq $ac ? "ac" : "?") : "none";
 ChatRT::drain($a, 0.5);
 ChatRT::drain($b, 0.5);
 ChatChats::api(alice => PUT => "/api/chats/$ab/settings", { archived => JSON::PP::true });

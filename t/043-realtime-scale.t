@@ -104,7 +104,7 @@ ChatRT::send_event($a, "send_message",
 my $n = 0;
 for my $s (@b) {
     my @e = grep { $_->{event} eq "new_message" } ChatRT::drain($s, 0.3);
-    $n++ if @e == 1 && $e[0]{data}{message}{content} eq "to all";
+    $n++ if @e == 1 && $e[0]{data}{message}{content}{text} eq "to all";
 }
 push @r, "devices:$n";
 $ChatWS::Port = undef;
@@ -135,14 +135,14 @@ $ChatWS::Port = undef;
 ChatRT::send_event($a, "send_message",
     { chatId => $chat, tempId => "i2", type => "text", content => "across" }, 1);
 my $e = ChatRT::wait_for($c, "new_message", 3);
-push @r, $e ? $e->{data}{message}{content} : "lost";
+push @r, $e ? $e->{data}{message}{content}{text} : "lost";
 ChatRT::send_event($c, "send_message",
     { chatId => $chat, tempId => "i2b", type => "text", content => "back" }, 2);
 # alice's socket has her own message first (every device of hers gets it)
 do {
     $e = ChatRT::wait_for($a, "new_message", 3);
-} while ($e && $e->{data}{message}{content} ne "back");
-push @r, $e ? $e->{data}{message}{content} : "lost";
+} while ($e && $e->{data}{message}{content}{text} ne "back");
+push @r, $e ? $e->{data}{message}{content}{text} : "lost";
 kill "TERM", $main::OtherPid;
 $main::OtherPid = undef;
 $main::Got = "@r";
@@ -170,7 +170,7 @@ ChatRT::send_event($b, "send_message",
 my $ack = ChatRT::wait_for($b, "ack", 5, 1);
 push @r, $ack ? "acked" : "no-ack";
 my $e = ChatRT::wait_for($c, "new_message", 5);
-push @r, $e ? $e->{data}{message}{content} : "lost";
+push @r, $e ? $e->{data}{message}{content}{text} : "lost";
 $main::Got = "@r";
 --- response_body
 acked after cut
@@ -223,8 +223,8 @@ push @r, $ack ? "acked" : "no-ack";
 my $e;
 do {
     $e = ChatRT::wait_for($b, "new_message", 5);
-} while ($e && $e->{data}{message}{content} ne "after restart");
-push @r, $e ? $e->{data}{message}{content} : "lost";
+} while ($e && $e->{data}{message}{content}{text} ne "after restart");
+push @r, $e ? $e->{data}{message}{content}{text} : "lost";
 $main::Got = "@r";
 --- timeout: 60
 --- response_body
@@ -302,8 +302,8 @@ push @r, "workers:" . scalar(keys %pids);
 $main::Got = join "\n", @r;
 --- timeout: 60
 --- response_body
-ack=over socket.io badAck=invalid_request:400 read=true received=over socket.io:tempId sameSeq=true typing=true
-ack=over socket.io badAck=invalid_request:400 read=true received=over socket.io:tempId sameSeq=true typing=true
-ack=over socket.io badAck=invalid_request:400 read=true received=over socket.io:tempId sameSeq=true typing=true
+ack=text/over socket.io badAck=invalid_request:400 read=true received=text/over socket.io:tempId sameSeq=true typing=true
+ack=text/over socket.io badAck=invalid_request:400 read=true received=text/over socket.io:tempId sameSeq=true typing=true
+ack=text/over socket.io badAck=invalid_request:400 read=true received=text/over socket.io:tempId sameSeq=true typing=true
 count=30 inOrder=true
 workers:2

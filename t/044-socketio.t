@@ -75,7 +75,7 @@ ChatChats::setup();
 $main::Got = main::sio("chat", transports => ["websocket"],
                        chat => main::chat_of("alice", "bob"));
 --- response_body
-ack=over socket.io badAck=invalid_request:400 read=true received=over socket.io:tempId sameSeq=true typing=true
+ack=text/over socket.io badAck=invalid_request:400 read=true received=text/over socket.io:tempId sameSeq=true typing=true
 
 
 
@@ -131,7 +131,7 @@ user=true
 ChatChats::setup();
 $main::Got = main::sio("chat", chat => main::chat_of("alice", "bob"));
 --- response_body
-ack=over socket.io badAck=invalid_request:400 read=true received=over socket.io:tempId sameSeq=true typing=true
+ack=text/over socket.io badAck=invalid_request:400 read=true received=text/over socket.io:tempId sameSeq=true typing=true
 
 
 
@@ -267,7 +267,7 @@ my %ack;
 while (keys %ack < 3 and my $g = ChatWS::read_frame($ws, 5)) {
     next unless $g->{payload} =~ /^43(\d)(.*)$/;
     my $a = decode_json($2)->[0];
-    $ack{$1} = $a->{message} ? "$a->{message}{content}#$a->{message}{seq}"
+    $ack{$1} = $a->{message} ? "$a->{message}{content}{text}#$a->{message}{seq}"
                              : encode_json($a);
 }
 my @seq = map { (split /#/, $ack{$_} // "")[1] // 0 } 1 .. 3;
@@ -316,12 +316,12 @@ my $failed = 0;
 for (@pids) { waitpid($_, 0); $failed += $? >> 8 }
 my (@got, %n);
 while (@got < 40 and my $g = ChatWS::read_frame($ws, 5)) {
-    push @got, decode_json($1)->[1]{message}{content}
+    push @got, decode_json($1)->[1]{message}{content}{text}
         if $g->{payload} =~ /^42(\["new_message".*)$/s;
 }
 # nothing more, no repeat
 while (my $g = ChatWS::read_frame($ws, 1)) {
-    push @got, decode_json($1)->[1]{message}{content}
+    push @got, decode_json($1)->[1]{message}{content}{text}
         if $g->{payload} =~ /^42(\["new_message".*)$/s;
 }
 $n{$_}++ for @got;

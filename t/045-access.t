@@ -132,7 +132,7 @@ sub main::stored {
     my ($who, $chat) = @_;
     my $items = ChatChats::api($who => GET =>
                                "/api/chats/$chat/messages?limit=100")->{items};
-    return join ",", sort map { $_->{content} } @$items;
+    return join ",", sort map { $_->{content}{text} } @$items;
 }
 
 sub main::redis {
@@ -330,9 +330,9 @@ push @r, "carol:" . ($e ? $e->{data}{reason} : "none");
 Time::HiRes::sleep(1);
 ChatChats::api(alice => POST => "/api/messages",
     { chatId => $g, tempId => "t6-1", type => "text", content => "without bob" });
-push @r, "carol-got:" . join ",", map { $_->{data}{message}{content} }
+push @r, "carol-got:" . join ",", map { $_->{data}{message}{content}{text} }
     grep { $_->{event} eq "new_message" } ChatRT::drain($c, 1);
-push @r, "bob-got:" . join ",", map { $_->{data}{message}{content} }
+push @r, "bob-got:" . join ",", map { $_->{data}{message}{content}{text} }
     grep { $_->{event} eq "new_message" } ChatRT::drain($b, 1);
 $main::Got = join "\n", @r;
 --- response_body

@@ -181,7 +181,7 @@ push @r, "failures: " . main::ledger();
 
 ChatChats::api(alice => PUT => "/api/messages/$main::M{m1}", { content => "hi!" });
 push @r, "edit: " . main::ledger(undef, sub {
-    $_[0]{data}{message}{content} // "" });
+    $_[0]{data}{message}{content}{text} // "" });
 
 # a reaction by bob's socket.io device: counts without "mine"
 main::emit(main::dev("b2"), "add_reaction",

@@ -106,17 +106,75 @@ ngx_http_chat_input_coord(json_t *obj, const char *name, double min,
 
 
 /*
+ * The type a message's content names inside it, as the seed sends it
+ * ({type: "text", text}): it sets an absent type, and must agree with a
+ * given one
+ */
+
+static const char *
+ngx_http_chat_input_inner_type(ngx_str_t *type, json_t *in,
+    const char **field)
+{
+    json_t     *v;
+    ngx_str_t   inner;
+
+    v = json_object_get(in, "type");
+
+    if (v == NULL) {
+        return NULL;
+    }
+
+    *field = "content.type";
+
+    if (!json_is_string(v)) {
+        return "must be a string";
+    }
+
+    inner.data = (u_char *) json_string_value(v);
+    inner.len = json_string_length(v);
+
+    if (type->data == NULL) {
+        *type = inner;
+        return NULL;
+    }
+
+    if (inner.len != type->len
+        || ngx_strncmp(inner.data, type->data, type->len) != 0)
+    {
+        return "must be the message's type";
+    }
+
+    return NULL;
+}
+
+
+/*
  * The content of a message of type, checked and rebuilt with only the
  * fields that type has: a new reference, or NULL with *field and *err.
+ * The seed's form is the same content with the type inside it; a text's
+ * {type: "text", text} becomes the string that is stored.
  */
 
 json_t *
 ngx_http_chat_input_content(ngx_str_t *type, json_t *in, const char **field,
     const char **err)
 {
-    double      lat, lng;
-    json_t     *out;
-    ngx_str_t   s, name, phone, caption;
+    double       lat, lng;
+    json_t      *out;
+    ngx_str_t    s, name, phone, caption;
+    const char  *lat_key, *lng_key;
+
+    if (json_is_object(in)
+        && (*err = ngx_http_chat_input_inner_type(type, in, field)))
+    {
+        return NULL;
+    }
+
+    if (type->data == NULL) {
+        *field = "type";
+        *err = "is required";
+        return NULL;
+    }
 
     if (!((type->len == 4 && ngx_strncmp(type->data, "text", 4) == 0)
           || (type->len == 8 && ngx_strncmp(type->data, "location", 8) == 0)
@@ -140,8 +198,24 @@ ngx_http_chat_input_content(ngx_str_t *type, json_t *in, const char **field,
     }
 
     if (type->len == 4 && ngx_strncmp(type->data, "text", 4) == 0) {
+        /* the seed's {type: "text", text}: the type inside says so */
+        if (json_is_object(in) && json_object_get(in, "type")) {
+            *field = "content.text";
+            in = json_object_get(in, "text");
+
+            if (in == NULL || json_is_null(in)) {
+                *err = "is required";
+                return NULL;
+            }
+
+            if (!json_is_string(in)) {
+                *err = "must be a string";
+                return NULL;
+            }
+        }
+
         if (!json_is_string(in)) {
-            *err = "must be a string";
+            *err = "must be a string, or an object {type, text}";
             return NULL;
         }
 
@@ -169,14 +243,23 @@ ngx_http_chat_input_content(ngx_str_t *type, json_t *in, const char **field,
     }
 
     if (type->len == 8 && ngx_strncmp(type->data, "location", 8) == 0) {
-        if (ngx_http_chat_input_coord(in, "lat", -90, 90, &lat) != NGX_OK) {
-            *field = "content.lat";
+        /* {lat, lng} or, as messages show it, {latitude, longitude} */
+        lat_key = json_object_get(in, "latitude") ? "latitude" : "lat";
+        lng_key = json_object_get(in, "longitude") ? "longitude" : "lng";
+
+        if (ngx_http_chat_input_coord(in, lat_key, -90, 90, &lat) != NGX_OK)
+        {
+            *field = (ngx_strcmp(lat_key, "lat") == 0) ? "content.lat"
+                                                       : "content.latitude";
             *err = "must be a number from -90 to 90";
             return NULL;
         }
 
-        if (ngx_http_chat_input_coord(in, "lng", -180, 180, &lng) != NGX_OK) {
-            *field = "content.lng";
+        if (ngx_http_chat_input_coord(in, lng_key, -180, 180, &lng)
+            != NGX_OK)
+        {
+            *field = (ngx_strcmp(lng_key, "lng") == 0) ? "content.lng"
+                                                       : "content.longitude";
             *err = "must be a number from -180 to 180";
             return NULL;
         }

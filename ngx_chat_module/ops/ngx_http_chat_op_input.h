@@ -23,7 +23,8 @@ const char *ngx_http_chat_input_text(json_t *obj, const char *name,
 ngx_uint_t ngx_http_chat_input_controls(ngx_str_t *s, ngx_uint_t multiline);
 /* the content of a message of type, rebuilt with only the fields that
  * type has: a new reference, or NULL with *field and *err (*err NULL: no
- * memory) */
+ * memory); in may be the seed's form with the type inside ({type: "text",
+ * text}), which sets type when its data is NULL */
 json_t *ngx_http_chat_input_content(ngx_str_t *type, json_t *in,
     const char **field, const char **err);
 

@@ -185,8 +185,9 @@ ngx_http_chat_op_send_message(const bson_oid_t *user, json_t *body,
         }
     }
 
+    /* or inside the content, as the seed sends it */
     *field = "type";
-    if ((*err = ngx_http_chat_json_string(body, "type", 1, 15, &type))) {
+    if ((*err = ngx_http_chat_json_string(body, "type", 0, 15, &type))) {
         return NGX_DECLINED;
     }
 

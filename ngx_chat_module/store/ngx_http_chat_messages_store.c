@@ -11,13 +11,105 @@
 #include "ngx_http_chat_chats_store_int.h"
 
 
+/*
+ * The content of a message of type as clients see it, an object with the
+ * type inside, as the seed sends it: {type: "text", text}, {type, mediaId,
+ * caption?}, {type: "location", latitude, longitude, name?}, {type:
+ * "system", action, actorId, ...}.  The stored content does not change:
+ * a text's string, {lat, lng, name?}, the other fields as they are.
+ * Takes content; NULL on no memory.
+ */
+
+static json_t *
+ngx_http_chat_msg_content_json(const char *type, json_t *content)
+{
+    json_t      *out, *v;
+    const char  *key, *name;
+
+    if (content == NULL) {
+        return NULL;
+    }
+
+    if (json_is_string(content)) {
+        /* a text's string (or, never written, another type's) */
+        out = json_pack("{s:s,s:O}", "type", type, "text", content);
+        json_decref(content);
+        return out;
+    }
+
+    if (!json_is_object(content)) {
+        return content;
+    }
+
+    out = json_pack("{s:s}", "type", type);
+    if (out == NULL) {
+        json_decref(content);
+        return NULL;
+    }
+
+    json_object_foreach(content, key, v) {
+        if (ngx_strcmp(key, "type") == 0) {
+            continue;
+        }
+
+        /* not key: json_object_foreach() goes on from it */
+        name = key;
+
+        if (ngx_strcmp(type, "location") == 0) {
+            if (ngx_strcmp(key, "lat") == 0) {
+                name = "latitude";
+
+            } else if (ngx_strcmp(key, "lng") == 0) {
+                name = "longitude";
+            }
+        }
+
+        if (json_object_set(out, name, v) != 0) {
+            json_decref(out);
+            json_decref(content);
+            return NULL;
+        }
+    }
+
+    json_decref(content);
+
+    return out;
+}
+
+
+/* the contents of an edit history ([{content, editedAt}]), as above */
+
+static ngx_int_t
+ngx_http_chat_msg_edits_json(const char *type, json_t *edits)
+{
+    json_t  *e, *c;
+    size_t   i;
+
+    json_array_foreach(edits, i, e) {
+        c = json_object_get(e, "content");
+
+        if (c == NULL) {
+            continue;
+        }
+
+        c = ngx_http_chat_msg_content_json(type, json_incref(c));
+
+        if (c == NULL || json_object_set_new(e, "content", c) != 0) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 /* a message document as the API shows it; full: with its edit history */
 
 json_t *
 ngx_http_chat_msg_json(const bson_t *doc, ngx_uint_t full)
 {
-    json_t       *m;
-    const char   *key;
+    json_t       *m, *c;
+    const char   *key, *type;
     bson_iter_t   it;
 
     m = json_object();
@@ -53,6 +145,21 @@ ngx_http_chat_msg_json(const bson_t *doc, ngx_uint_t full)
                    || (full && ngx_strcmp(key, "edits") == 0))
         {
             json_object_set_new(m, key, ngx_http_chat_chats_value_json(&it));
+        }
+    }
+
+    type = json_string_value(json_object_get(m, "type"));
+    c = json_object_get(m, "content");
+
+    if (type != NULL && c != NULL) {
+        c = ngx_http_chat_msg_content_json(type, json_incref(c));
+
+        if (c == NULL || json_object_set_new(m, "content", c) != 0
+            || ngx_http_chat_msg_edits_json(type, json_object_get(m, "edits"))
+               != NGX_OK)
+        {
+            json_decref(m);
+            return NULL;
         }
     }
 

@@ -1,8 +1,8 @@
 package ChatSIO;
 
 # Runs a scenario of t/lib/sio-scenario.js (the unmodified socket.io-client
-# from npm) with the users of ChatChats; its JSON answer as "key=value"
-# pairs, keys sorted.
+# from npm), or another script of t/lib (script => "name.js"), with the
+# users of ChatChats; its JSON answer as "key=value" pairs, keys sorted.
 
 use strict;
 use warnings;
@@ -14,6 +14,7 @@ sub run {
     my ($scenario, %extra) = @_;
     my $root = $ENV{TEST_NGINX_ROOT} || ".";
     my $port = delete $extra{port} || $ENV{TEST_NGINX_SERVER_PORT};
+    my $script = delete $extra{script} || "sio-scenario.js";
     local $ENV{CHAT_SIO_CLIENT} = "$root/.deps/sio-client";
     my $cfg = JSON::PP->new->canonical->encode({
         scenario => $scenario,
@@ -23,7 +24,7 @@ sub run {
         ids => \%ChatChats::Id,
         %extra,
     });
-    my $out = `node $root/t/lib/sio-scenario.js '$cfg'`;
+    my $out = `node $root/t/lib/$script '$cfg'`;
     my $r = eval { JSON::PP::decode_json($out) } or return "bad output: $out";
     return join " ", map {
         "$_=" . (JSON::PP::is_bool($r->{$_}) ? ($r->{$_} ? "true" : "false")

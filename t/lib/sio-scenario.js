@@ -109,9 +109,10 @@ const scenarios = {
       chatId: cfg.chat, tempId: 'sio-' + Date.now(),
       content: { type: 'text', text: 'over socket.io' } });
     if (!ack.message) throw new Error('ack ' + JSON.stringify(ack));
-    out.ack = ack.message.content;
+    out.ack = ack.message.content.type + '/' + ack.message.content.text;
     const [nm] = await got;
-    out.received = nm.message.content + ':' + (nm.tempId ? 'tempId' : '-');
+    out.received = nm.message.content.type + '/' + nm.message.content.text
+        + ':' + (nm.tempId ? 'tempId' : '-');
     out.sameSeq = nm.message.seq === ack.message.seq;
 
     const typing = once(a, 'user_typing');
@@ -155,7 +156,7 @@ const scenarios = {
     await once(b, 'authenticated');
     await upgraded(b);
     const seen = [];
-    b.on('new_message', (d) => seen.push(d.message.content));
+    b.on('new_message', (d) => seen.push(d.message.content.text));
     const synced = once(b, 'synced');
     const chats = {};
     chats[cfg.chat] = first.message.seq;
@@ -177,7 +178,7 @@ const scenarios = {
     const ack = await a.timeout(5000).emitWithAck('send_message', {
       chatId: cfg.chat, tempId: 'after-bin-' + Date.now(), type: 'text',
       content: 'still here' });
-    out.after = ack.message.content;
+    out.after = ack.message.content.text;
     a.disconnect();
   },
 
@@ -188,7 +189,7 @@ const scenarios = {
     await Promise.all([once(a, 'authenticated'), once(b, 'authenticated')]);
     await Promise.all([upgraded(a), upgraded(b)]);
     const seen = [];
-    b.on('new_message', (d) => seen.push(d.message.content));
+    b.on('new_message', (d) => seen.push(d.message.content.text));
     const sends = [];
     for (let i = 0; i < 30; i++) {
       sends.push(a.timeout(10000).emitWithAck('send_message', {
@@ -218,7 +219,7 @@ const scenarios = {
     const sid = a.io.engine.id;
     const seen = [];
     let disconnects = 0;
-    a.on('new_message', (d) => seen.push(d.message.content));
+    a.on('new_message', (d) => seen.push(d.message.content.text));
     a.on('disconnect', () => { disconnects++; });
     const sent = [];
     const end = Date.now() + cfg.duration;
