@@ -836,27 +836,18 @@ ngx_http_chat_chat_group_run(ngx_http_chat_mongo_task_t *t,
                     : NULL;
 
     /* every member learns of it, the creator too: their sockets join it */
-    if (shared == NULL
-        || ngx_http_chat_chat_event(answer, "chat_created", &a->chat,
-                                    &a->user, &a->user, shared)
-           != NGX_OK)
-    {
-        i = a->nmembers + 1;
+    rc = shared ? ngx_http_chat_chat_event(answer, "chat_created", &a->chat,
+                                           &a->user, &a->user, shared)
+                : NGX_ERROR;
 
-    } else {
-        for (i = 0; i < a->nmembers; i++) {
-            if (ngx_http_chat_chat_event(answer, "chat_created", &a->chat,
-                                         &ids[i], &a->user, shared)
-                != NGX_OK)
-            {
-                break;
-            }
-        }
+    for (i = 0; rc == NGX_OK && i < a->nmembers; i++) {
+        rc = ngx_http_chat_chat_event(answer, "chat_created", &a->chat,
+                                      &ids[i], &a->user, shared);
     }
 
     json_decref(shared);
 
-    if (i != a->nmembers) {
+    if (rc != NGX_OK) {
         json_decref(answer);
         answer = NULL;
     }
