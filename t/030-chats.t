@@ -98,7 +98,8 @@ ChatChats::dyn($block, as => "alice",
     error_code => [400, 400, 400, 400, 400, 400, 400, 400, 422, 422, 400, 400],
     response_body_like => [ qr/name is required/, qr/name must not be empty/,
         qr/name is too long/, qr/control/, qr/must be an array/, qr/ids, as strings/,
-        qr/twice/, qr/you are in it/, qr/"unknown":\["$u"\]/, qr/group_too_large/,
+        qr/twice/, qr/you are in it/, qr/"unknown":\["$u"\]/,
+        qr/group_too_large.*"max":4\b/,
         qr/media id or a URL/, qr/must be a string/ ]);
 
 

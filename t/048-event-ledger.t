@@ -274,18 +274,30 @@ forward again 200: -
 
 
 
-=== TEST 2: chats: create, add, remove, settings, leave (with a successor)
+=== TEST 2: chats: create, add, roles, remove, settings, rename, leave (with a successor), private
 --- init
 ChatChats::setup();
 my @r;
 main::devices();
+# a chat in an event is the one every member sees: none of the
+# requester's own fields
+my $shared = sub {
+    my $c = shift;
+    return "no-chat" unless ref $c eq "HASH";
+    my @own = grep { exists $c->{$_} }
+              qw(role settings readSeq deliveredSeq unreadCount);
+    return @own ? "own:" . join(",", @own) : "shared";
+};
 my $show = sub {
     my $e = shift;
     my $d = $e->{data};
     return $d->{message}{content}{action} // "" if $e->{event} eq "new_message";
-    return ($d->{chatId} // "no-id") eq $main::G2 ? "id" : "wrong-id"
+    return join ",", (($d->{chatId} // "no-id") eq $main::G2 ? "id" : "wrong-id"),
+        $shared->($d->{chat}), ($d->{chat}{id} // "") eq $main::G2 ? () : "wrong-chat",
+        $e->{event} eq "chat_updated" ? $d->{chat}{name} : ()
         if $e->{event} =~ /^chat_(removed|updated)$/;
-    return (exists $d->{chat}{role} ? "role" : "shared")
+    return join ",", $shared->($d->{chat}),
+        ($d->{chat}{id} // "") eq ($main::G2 // "") ? "g2" : "other"
         if $e->{event} eq "chat_created";
     return (exists $d->{settings}{settings} ? "nested"
             : defined $d->{settings}{muted} ? "flat" : "none")
@@ -293,6 +305,7 @@ my $show = sub {
     return "";
 };
 
+# the devices record before the answer: the chat id is known after it
 $main::G2 = ChatChats::api(carol => POST => "/api/chats/group",
     { name => "g2", memberIds => [$ChatChats::Id{alice}] })->{chat}{id};
 my $G2 = $main::G2;
@@ -313,9 +326,21 @@ ChatChats::api(carol => POST => "/api/chats/$G2/members",
                { userIds => [$ChatChats::Id{alice}, $ChatChats::Id{dave}] });
 push @r, "add one new: " . main::ledger(undef, $show);
 
+# roles: promoted, demoted, demoted again (it was: nothing)
+ChatChats::api(carol => PUT => "/api/chats/$G2/members/$ChatChats::Id{alice}/role",
+               { role => "admin" });
+push @r, "promote: " . main::ledger(undef, $show);
+ChatChats::api(carol => PUT => "/api/chats/$G2/members/$ChatChats::Id{alice}/role",
+               { role => "member" });
+push @r, "demote: " . main::ledger(undef, $show);
+my ($st, $b) = ChatChats::call(carol => PUT =>
+    "/api/chats/$G2/members/$ChatChats::Id{alice}/role", { role => "member" });
+push @r, "demote again $st " . (exists $b->{message} ? "message" : "no-message")
+    . ": " . main::ledger(undef, $show);
+
 ChatChats::api(carol => DELETE => "/api/chats/$G2/members/$ChatChats::Id{bob}");
 push @r, "remove: " . main::ledger(undef, $show);
-my ($st) = ChatChats::call(carol => DELETE => "/api/chats/$G2/members/$ChatChats::Id{bob}");
+($st) = ChatChats::call(carol => DELETE => "/api/chats/$G2/members/$ChatChats::Id{bob}");
 push @r, "remove again $st: " . main::ledger(undef, $show);
 
 ChatChats::api(alice => PUT => "/api/chats/$G2/settings", { muted => JSON::PP::true });
@@ -325,6 +350,11 @@ push @r, "settings again: " . main::ledger(undef, $show);
 
 ChatChats::api(carol => PUT => "/api/chats/$G2", { name => "g2b" });
 push @r, "rename: " . main::ledger(undef, $show);
+# the same name, and a permission as it is: nothing changed
+($st, $b) = ChatChats::call(carol => PUT => "/api/chats/$G2",
+    { name => "g2b", onlyAdminsCanSend => JSON::PP::false });
+push @r, "rename again $st " . (exists $b->{message} ? "message" : "no-message")
+    . " $b->{chat}{name}: " . main::ledger(undef, $show);
 
 # the last admin leaves: alice is promoted, in the system message
 ChatChats::api(carol => POST => "/api/chats/$G2/leave");
@@ -344,21 +374,43 @@ main::emit(main::dev("c2"), "leave_chat", { chatId => $G2 }, 12);
 push @r, "leave_chat: " . main::ledger(undef, sub {
     $_[0]{status} // "" });
 
+# a private chat: made, then found (nothing)
+($st, $b) = ChatChats::call(bob => POST => "/api/chats/private",
+                            { userId => $ChatChats::Id{carol} });
+$main::G2 = $b->{chat}{id};
+push @r, "private $st: " . main::ledger(undef, $show);
+($st) = ChatChats::call(carol => POST => "/api/chats/private",
+                        { userId => $ChatChats::Id{bob} });
+push @r, "private again $st: " . main::ledger(undef, $show);
+
+# its sockets joined it: a message reaches them all
+ChatChats::api(carol => POST => "/api/messages",
+    { chatId => $main::G2, tempId => "p" . time . $$, type => "text",
+      content => "hey" });
+push @r, "private send: " . main::ledger();
+
 $main::Got = join "\n", @r;
 --- response_body
-create: a1:chat_created[shared] a2:chat_created[shared] c1:chat_created[shared] c2:chat_created[shared]
-add: a1:new_message[member_added] a2:new_message[member_added] b1:chat_created[shared] b2:chat_created[shared] c1:new_message[member_added] c2:new_message[member_added]
+create: a1:chat_created[shared,g2] a2:chat_created[shared,g2] c1:chat_created[shared,g2] c2:chat_created[shared,g2]
+add: a1:new_message[member_added] a2:new_message[member_added] b1:chat_created[shared,g2] b2:chat_created[shared,g2] c1:new_message[member_added] c2:new_message[member_added]
 add again: -
 add one new: a1:new_message[member_added] a2:new_message[member_added] b1:new_message[member_added] b2:new_message[member_added] c1:new_message[member_added] c2:new_message[member_added]
-remove: a1:new_message[member_removed] a2:new_message[member_removed] b1:chat_removed[id] b1:new_message[member_removed] b2:chat_removed[id] b2:new_message[member_removed] c1:new_message[member_removed] c2:new_message[member_removed]
+promote: a1:chat_updated[id,shared,g2] a1:new_message[admin_promoted] a2:chat_updated[id,shared,g2] a2:new_message[admin_promoted] b1:chat_updated[id,shared,g2] b1:new_message[admin_promoted] b2:chat_updated[id,shared,g2] b2:new_message[admin_promoted] c1:chat_updated[id,shared,g2] c1:new_message[admin_promoted] c2:chat_updated[id,shared,g2] c2:new_message[admin_promoted]
+demote: a1:chat_updated[id,shared,g2] a1:new_message[admin_demoted] a2:chat_updated[id,shared,g2] a2:new_message[admin_demoted] b1:chat_updated[id,shared,g2] b1:new_message[admin_demoted] b2:chat_updated[id,shared,g2] b2:new_message[admin_demoted] c1:chat_updated[id,shared,g2] c1:new_message[admin_demoted] c2:chat_updated[id,shared,g2] c2:new_message[admin_demoted]
+demote again 200 no-message: -
+remove: a1:new_message[member_removed] a2:new_message[member_removed] b1:chat_removed[id,shared] b1:new_message[member_removed] b2:chat_removed[id,shared] b2:new_message[member_removed] c1:new_message[member_removed] c2:new_message[member_removed]
 remove again 404: -
 settings: a1:chat_settings_updated[flat] a2:chat_settings_updated[flat]
 settings again: -
-rename: a1:chat_updated[id] a1:new_message[group_updated] a2:chat_updated[id] a2:new_message[group_updated] c1:chat_updated[id] c1:new_message[group_updated] c2:chat_updated[id] c2:new_message[group_updated]
-leave: a1:new_message[member_left,alice] a2:new_message[member_left,alice] c1:chat_removed[id] c1:new_message[member_left,alice] c2:chat_removed[id] c2:new_message[member_left,alice]
+rename: a1:chat_updated[id,shared,g2b] a1:new_message[group_updated] a2:chat_updated[id,shared,g2b] a2:new_message[group_updated] c1:chat_updated[id,shared,g2b] c1:new_message[group_updated] c2:chat_updated[id,shared,g2b] c2:new_message[group_updated]
+rename again 200 no-message g2b: -
+leave: a1:new_message[member_left,alice] a2:new_message[member_left,alice] c1:chat_removed[id,shared] c1:new_message[member_left,alice] c2:chat_removed[id,shared] c2:new_message[member_left,alice]
 leave again 404: -
 leave_chat: c1:error[404] c2:error[404]
---- timeout: 60
+private 201: b1:chat_created[shared,g2] b2:chat_created[shared,g2] c1:chat_created[shared,g2] c2:chat_created[shared,g2]
+private again 200: -
+private send: b1:new_message b2:new_message c1:new_message c2:new_message
+--- timeout: 90
 
 
 

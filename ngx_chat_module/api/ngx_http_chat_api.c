@@ -406,28 +406,8 @@ ngx_http_chat_api_call(ngx_http_request_t *r)
 }
 
 
-/* the pattern of the route a request runs, for the realtime notices */
-ngx_str_t *
-ngx_http_chat_api_route_path(ngx_http_request_t *r)
-{
-    ngx_http_chat_ctx_t    *ctx;
-    ngx_http_chat_route_t  *rt;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
-    if (ctx == NULL || ctx->route == NULL) {
-        return NULL;
-    }
-
-    rt = ctx->route;
-
-    return &rt->path;
-}
-
-
 void
 ngx_http_chat_api_register(ngx_http_chat_events_t *events)
 {
     events->route = ngx_http_chat_api_call;
-    events->route_path = ngx_http_chat_api_route_path;
 }

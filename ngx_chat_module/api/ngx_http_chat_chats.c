@@ -117,10 +117,6 @@ ngx_http_chat_chats_reply(ngx_http_request_t *r, ngx_int_t rc, json_t *json,
     ngx_int_t                ret;
     ngx_http_chat_op_told_t  told;
 
-    if (rc == NGX_OK || rc == NGX_DONE) {
-        ngx_http_chat_event_notify(r, json, rc == NGX_OK);
-    }
-
     ngx_http_chat_op_tell(rc, json, r->method == NGX_HTTP_POST, &told);
 
     if (told.answer) {
@@ -1539,11 +1535,15 @@ ngx_http_chat_chats_settings(ngx_http_request_t *r)
  * something, the store hands back the content of a system message, which
  * is sent through the same sequence path as any message (a number from
  * Redis, the insert, a tombstone when it fails), so that readers paging
- * by seq see it in its place.  The operation's answer is sent after.
+ * by seq see it in its place.  The operation's answer is sent after,
+ * and the events the store said its change caused (chat_created,
+ * chat_removed, chat_updated) are published then: those removed or gone
+ * see the system message first.
  */
 
 static ngx_int_t ngx_http_chat_group_done(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
+static void ngx_http_chat_group_cleanup(void *data);
 
 
 /* the argument of an operation on the chat :id; NULL when answered */
@@ -1912,10 +1912,11 @@ ngx_http_chat_group_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
     }
 
     t->result = NULL;
-    ngx_http_chat_event_publish_committed(json);
     system = json_incref(json_object_get(json, "system"));
 
     if (system == NULL) {
+        /* nothing changed (no system message), so the store said none */
+        ngx_http_chat_event_publish_committed(json);
         return ngx_http_chat_send_json(r, NGX_HTTP_OK, json);
     }
 
@@ -1928,14 +1929,20 @@ ngx_http_chat_group_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
     cln = ngx_pool_cleanup_add(r->pool, 0);
 
     if (st == NULL || arg == NULL || cln == NULL || len == 0) {
+        ngx_http_chat_event_publish_committed(json);
         json_decref(system);
         json_decref(json);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the answer is freed with the request, whatever happens */
+    /*
+     * The answer, with the events its commit caused, is freed with the
+     * request whatever happens: they are published once the system
+     * message is (so that those who leave see it first), or when the
+     * request goes before that
+     */
     st->answer = json;
-    cln->handler = ngx_http_chat_forward_cleanup;
+    cln->handler = ngx_http_chat_group_cleanup;
     cln->data = st;
 
     arg->content_len = json_dumpb(system, (char *) (arg + 1), len,
@@ -1990,7 +1997,22 @@ ngx_http_chat_group_answer(ngx_http_request_t *r, ngx_int_t rc,
 
     json_decref(json);
 
-    ngx_http_chat_event_notify(r, answer, 1);
+    ngx_http_chat_event_publish_committed(answer);
 
     return ngx_http_chat_send_json(r, NGX_HTTP_OK, answer);
+}
+
+
+/* the request goes: what the change caused is published in any case */
+
+static void
+ngx_http_chat_group_cleanup(void *data)
+{
+    ngx_http_chat_send_t  *st = data;
+
+    if (st->answer) {
+        ngx_http_chat_event_publish_committed(st->answer);
+        json_decref(st->answer);
+        st->answer = NULL;
+    }
 }

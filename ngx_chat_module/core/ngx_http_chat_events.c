@@ -7,19 +7,10 @@
 
 #include "ngx_http_chat_events.h"
 #include "../store/ngx_http_chat_chats_store.h"
+#include "../store/ngx_http_chat_chat_ids_store.h"
 
 
 ngx_http_chat_events_t  ngx_http_chat_events;
-
-
-void
-ngx_http_chat_event_notify(ngx_http_request_t *r, json_t *answer,
-    ngx_uint_t fresh)
-{
-    if (ngx_http_chat_events.notify) {
-        ngx_http_chat_events.notify(r, answer, fresh);
-    }
-}
 
 
 void
@@ -44,21 +35,6 @@ ngx_http_chat_event_route(ngx_http_request_t *r)
 }
 
 
-ngx_str_t *
-ngx_http_chat_event_route_path(ngx_http_request_t *r)
-{
-    if (ngx_http_chat_events.route_path == NULL) {
-        return NULL;
-    }
-
-    return ngx_http_chat_events.route_path(r);
-}
-
-
-/*
- * The events a store's run() said its commit caused ("$events", built
- * from the stored state), published and taken out of the answer
- */
 /* a string field of a JSON object, borrowed */
 ngx_int_t
 ngx_http_chat_rt_str_field(json_t *obj, const char *name, ngx_str_t *out)
@@ -77,6 +53,11 @@ ngx_http_chat_rt_str_field(json_t *obj, const char *name, ngx_str_t *out)
     return NGX_OK;
 }
 
+
+/*
+ * The events a store's run() said its commit caused ("$events", built
+ * from the stored state), published and taken out of the answer
+ */
 
 void
 ngx_http_chat_event_publish_committed(json_t *answer)
@@ -108,6 +89,16 @@ ngx_http_chat_event_publish_committed(json_t *answer)
 
         if (ngx_http_chat_rt_str_field(e, "chat", &chat) != NGX_OK) {
             ngx_str_null(&chat);
+        }
+
+        /*
+         * a user who joined a chat: it is among their candidate chat ids
+         * before any socket of theirs reads them (GET /api/chats/ids)
+         */
+        if (flag.data[0] == 'j' && chat.len
+            && ngx_strncmp(kind.data, "user:", 5) == 0)
+        {
+            ngx_http_chat_chat_ids_joined(&id, &chat);
         }
 
         ngx_http_chat_event_publish((const char *) kind.data, &id,

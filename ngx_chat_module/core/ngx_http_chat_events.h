@@ -23,9 +23,6 @@
  */
 
 typedef struct {
-    /* realtime: what a route changed, published for the sockets */
-    void         (*notify)(ngx_http_request_t *r, json_t *answer,
-                           ngx_uint_t fresh);
     /* realtime: an event on a channel ("user:", "chat:"), every instance */
     void         (*publish)(const char *kind, ngx_str_t *id, u_char flag,
                             ngx_str_t *origin, ngx_str_t *chat,
@@ -35,30 +32,28 @@ typedef struct {
                                 json_t *json);
     void         (*call_finalize)(ngx_http_request_t *r, ngx_int_t rc);
 
-    /* api: runs the route a request names; the route's path pattern */
+    /* api: runs the route a request names */
     ngx_int_t    (*route)(ngx_http_request_t *r);
-    ngx_str_t   *(*route_path)(ngx_http_request_t *r);
 } ngx_http_chat_events_t;
 
 
 extern ngx_http_chat_events_t  ngx_http_chat_events;
 
 
-void ngx_http_chat_event_notify(ngx_http_request_t *r, json_t *answer,
-    ngx_uint_t fresh);
 void ngx_http_chat_event_publish(const char *kind, ngx_str_t *id,
     u_char flag, ngx_str_t *origin, ngx_str_t *chat, const char *event,
     json_t *data);
 /* NGX_HTTP_NOT_FOUND while no route table is registered */
 ngx_int_t ngx_http_chat_event_route(ngx_http_request_t *r);
-/* the events a store's run() said its commit caused ("$events" in its
- * answer), published and taken out of the answer */
+/*
+ * the events a store's run() said its commit caused ("$events" in its
+ * answer), published and taken out of the answer; a user who joined a
+ * chat ('j') has it added to their candidate chat ids
+ */
 void ngx_http_chat_event_publish_committed(json_t *answer);
 /* a string field of a JSON object, borrowed: NGX_OK or NGX_DECLINED */
 ngx_int_t ngx_http_chat_rt_str_field(json_t *obj, const char *name,
     ngx_str_t *out);
-/* NULL while no route table is registered, or for no route */
-ngx_str_t *ngx_http_chat_event_route_path(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_CHAT_EVENTS_H_INCLUDED_ */

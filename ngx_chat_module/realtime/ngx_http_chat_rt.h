@@ -193,9 +193,5 @@ void ngx_http_chat_rt_presence(u_char *user, ngx_uint_t online);
 void ngx_http_chat_rt_presence_deliver(ngx_http_chat_rt_session_t *s,
     u_char *json, size_t len);
 
-/* ngx_http_chat_rt_notify.c: what a route changed, to the sockets */
-void ngx_http_chat_rt_notify(ngx_http_request_t *r, json_t *answer,
-    ngx_uint_t fresh);
-
 
 #endif /* _NGX_HTTP_CHAT_RT_H_INCLUDED_ */

@@ -352,7 +352,6 @@ ngx_http_chat_rt_calls_detach(ngx_http_chat_rt_session_t *s)
 void
 ngx_http_chat_rt_register(ngx_http_chat_events_t *events)
 {
-    events->notify = ngx_http_chat_rt_notify;
     events->publish = ngx_http_chat_rt_publish_as;
     events->call_answer = ngx_http_chat_rt_call_answer;
     events->call_finalize = ngx_http_chat_rt_call_finalize;

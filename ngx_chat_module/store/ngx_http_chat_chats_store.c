@@ -14,6 +14,10 @@
 #include "ngx_http_chat_chats_store_int.h"
 
 
+static json_t *ngx_http_chat_chat_find_json(mongoc_database_t *db,
+    const bson_oid_t *id, const bson_oid_t *user, bson_error_t *error);
+
+
 /* a membership: NGX_OK with the document in out, NGX_DECLINED, NGX_ERROR */
 
 ngx_int_t
@@ -173,7 +177,9 @@ ngx_http_chat_chat_is_admin(json_t *admins, const bson_oid_t *user)
 /*
  * A chat as the API shows it to user: its fields, my role, the members'
  * count and up to member_limit of their ids (0: all), the last message
- * and my unread count (messages of others after my readSeq).
+ * and my unread count (messages of others after my readSeq).  With user
+ * NULL, the chat as every member sees it (what an event to many carries):
+ * no role, settings or unread count, and the last message whoever hid it.
  */
 
 static json_t *
@@ -254,7 +260,8 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
 
     /* my membership */
     bson_init(&me);
-    rc = ngx_http_chat_chats_member(db, &chat_id, user, &me, error);
+    rc = user ? ngx_http_chat_chats_member(db, &chat_id, user, &me, error)
+              : NGX_DECLINED;
 
     if (rc == NGX_ERROR) {
         bson_destroy(&me);
@@ -365,8 +372,9 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
     bson_init(&filter);
     BSON_APPEND_OID(&filter, "chatId", &chat_id);
 
-    if (ngx_http_chat_msg_hidden_nin(db, &chat_id, user, &filter, error)
-        != NGX_OK)
+    if (user
+        && ngx_http_chat_msg_hidden_nin(db, &chat_id, user, &filter, error)
+           != NGX_OK)
     {
         bson_destroy(&filter);
         json_decref(c);
@@ -407,9 +415,11 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
         json_object_set_new(c, "lastMessage", last ? last : json_null());
 
         /* the unread: others' messages after my read marker */
-        count = ngx_http_chat_msg_unread(db, &filter, user, read_seq,
-                                         ngx_http_chat_chats_int(&msg, "seq"),
-                                         scan, error);
+        if (user) {
+            count = ngx_http_chat_msg_unread(db, &filter, user, read_seq,
+                                          ngx_http_chat_chats_int(&msg, "seq"),
+                                          scan, error);
+        }
     }
 
     bson_destroy(&msg);
@@ -420,7 +430,9 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
         return NULL;
     }
 
-    json_object_set_new(c, "unreadCount", json_integer(count));
+    if (user) {
+        json_object_set_new(c, "unreadCount", json_integer(count));
+    }
 
     return c;
 }
@@ -430,6 +442,62 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
 
 json_t *
 ngx_http_chat_chat_answer(mongoc_database_t *db, const bson_oid_t *id,
+    const bson_oid_t *user, bson_error_t *error)
+{
+    json_t  *c;
+
+    c = ngx_http_chat_chat_find_json(db, id, user, error);
+
+    if (c == NULL) {
+        return NULL;
+    }
+
+    return json_pack("{s:o}", "chat", c);
+}
+
+
+json_t *
+ngx_http_chat_chat_shared(mongoc_database_t *db, const bson_oid_t *id,
+    bson_error_t *error)
+{
+    return ngx_http_chat_chat_find_json(db, id, NULL, error);
+}
+
+
+ngx_int_t
+ngx_http_chat_chat_event(json_t *answer, const char *event,
+    const bson_oid_t *chat, const bson_oid_t *user, const bson_oid_t *actor,
+    json_t *shared)
+{
+    json_t  *data;
+    u_char   flag;
+
+    if (ngx_strcmp(event, "chat_created") == 0) {
+        data = json_pack("{s:O}", "chat", shared);
+        flag = 'j';
+
+    } else {
+        data = json_pack("{s:o,s:O}",
+                         "chatId", ngx_http_chat_chats_oid_json(chat),
+                         "chat", shared);
+        flag = 'l';
+    }
+
+    if (user == NULL) {
+        /* changed for all: on the chat's channel */
+        return ngx_http_chat_chats_event(answer, "chat:", chat, '-', actor,
+                                         NULL, event, data);
+    }
+
+    return ngx_http_chat_chats_event(answer, "user:", user, flag, actor, chat,
+                                     event, data);
+}
+
+
+/* chat id as user sees it (NULL: as every member does), all members */
+
+static json_t *
+ngx_http_chat_chat_find_json(mongoc_database_t *db, const bson_oid_t *id,
     const bson_oid_t *user, bson_error_t *error)
 {
     json_t     *c;
@@ -456,11 +524,7 @@ ngx_http_chat_chat_answer(mongoc_database_t *db, const bson_oid_t *id,
     c = ngx_http_chat_chat_json(db, &doc, user, 0, error);
     bson_destroy(&doc);
 
-    if (c == NULL) {
-        return NULL;
-    }
-
-    return json_pack("{s:o}", "chat", c);
+    return c;
 }
 
 
@@ -550,6 +614,7 @@ ngx_http_chat_chat_private_run(ngx_http_chat_mongo_task_t *t,
     ngx_http_chat_chats_arg_t *a = t->arg;
 
     char                  pair[2 * 24 + 2], x[25], y[25];
+    json_t               *answer, *shared;
     bson_t                filter, doc;
     int64_t               now;
     ngx_int_t             rc, created;
@@ -637,9 +702,28 @@ ngx_http_chat_chat_private_run(ngx_http_chat_mongo_task_t *t,
         goto done;
     }
 
-    ngx_http_chat_chats_answer(t, created ? NGX_OK : NGX_DONE,
-                               ngx_http_chat_chat_answer(db, &chat, &a->user,
-                                                         &t->error));
+    answer = ngx_http_chat_chat_answer(db, &chat, &a->user, &t->error);
+
+    /* made now (not found): both learn of it, their sockets join it */
+    if (answer && created) {
+        shared = ngx_http_chat_chat_shared(db, &chat, &t->error);
+
+        if (shared == NULL
+            || ngx_http_chat_chat_event(answer, "chat_created", &chat,
+                                        &a->user, &a->user, shared)
+               != NGX_OK
+            || ngx_http_chat_chat_event(answer, "chat_created", &chat,
+                                        &a->other, &a->user, shared)
+               != NGX_OK)
+        {
+            json_decref(answer);
+            answer = NULL;
+        }
+
+        json_decref(shared);
+    }
+
+    ngx_http_chat_chats_answer(t, created ? NGX_OK : NGX_DONE, answer);
     goto done;
 
 failed:
@@ -665,7 +749,7 @@ ngx_http_chat_chat_group_run(ngx_http_chat_mongo_task_t *t,
 {
     ngx_http_chat_chats_arg_t *a = t->arg;
 
-    json_t               *unknown, *why;
+    json_t               *unknown, *why, *answer, *shared;
     bson_t                doc;
     int64_t               now;
     ngx_int_t             rc;
@@ -747,10 +831,28 @@ ngx_http_chat_chat_group_run(ngx_http_chat_mongo_task_t *t,
         }
     }
 
-    ngx_http_chat_chats_answer(t, NGX_OK,
-                               ngx_http_chat_chat_answer(db, &a->chat,
-                                                         &a->user,
-                                                         &t->error));
+    answer = ngx_http_chat_chat_answer(db, &a->chat, &a->user, &t->error);
+    shared = answer ? ngx_http_chat_chat_shared(db, &a->chat, &t->error)
+                    : NULL;
+
+    /* every member learns of it, the creator too: their sockets join it */
+    rc = shared ? ngx_http_chat_chat_event(answer, "chat_created", &a->chat,
+                                           &a->user, &a->user, shared)
+                : NGX_ERROR;
+
+    for (i = 0; rc == NGX_OK && i < a->nmembers; i++) {
+        rc = ngx_http_chat_chat_event(answer, "chat_created", &a->chat,
+                                      &ids[i], &a->user, shared);
+    }
+
+    json_decref(shared);
+
+    if (rc != NGX_OK) {
+        json_decref(answer);
+        answer = NULL;
+    }
+
+    ngx_http_chat_chats_answer(t, NGX_OK, answer);
 
 done:
 

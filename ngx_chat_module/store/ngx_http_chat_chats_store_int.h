@@ -81,6 +81,20 @@ ngx_int_t ngx_http_chat_chats_add_member(mongoc_collection_t *members,
 /* {"chat": {...}} of chat id as user sees it, with every member */
 json_t *ngx_http_chat_chat_answer(mongoc_database_t *db, const bson_oid_t *id,
     const bson_oid_t *user, bson_error_t *error);
+/*
+ * chat id as every member sees it, what an event to many carries: without
+ * the requester's own fields (role, settings, markers, unread count)
+ */
+json_t *ngx_http_chat_chat_shared(mongoc_database_t *db, const bson_oid_t *id,
+    bson_error_t *error);
+/*
+ * the event of a chat that user joined (chat_created, their sockets join
+ * it: 'j') or left (chat_removed, they leave it: 'l'), or that changed for
+ * all (chat_updated, user NULL), with the shared chat: NGX_ERROR no memory
+ */
+ngx_int_t ngx_http_chat_chat_event(json_t *answer, const char *event,
+    const bson_oid_t *chat, const bson_oid_t *user, const bson_oid_t *actor,
+    json_t *shared);
 /* NGX_OK when one of the two blocked the other, NGX_DECLINED if not */
 ngx_int_t ngx_http_chat_chats_blocked(mongoc_database_t *db,
     const bson_oid_t *x, const bson_oid_t *y, bson_error_t *error);

@@ -17,6 +17,11 @@
 #include "ngx_http_chat_chats_store_int.h"
 
 
+static ngx_int_t ngx_http_chat_group_events(mongoc_database_t *db,
+    ngx_http_chat_group_arg_t *a, json_t *answer, json_t *system,
+    bson_error_t *error);
+
+
 static const char  *ngx_http_chat_group_flags[] = {
     "onlyAdminsCanSend", "onlyAdminsCanEditInfo", NULL
 };
@@ -704,6 +709,76 @@ ngx_http_chat_group_system(const char *action, const bson_oid_t *actor,
 }
 
 
+/*
+ * Takes out of changes the fields that hold that value already (a field
+ * not set is null, a permission not set false)
+ */
+
+static ngx_int_t
+ngx_http_chat_group_unchanged(mongoc_database_t *db, const bson_oid_t *chat,
+    json_t *changes, bson_error_t *error)
+{
+    json_t       *info, *v, *now;
+    bson_t        filter, doc;
+    ngx_int_t     rc;
+    bson_iter_t   it;
+    const char   *key;
+    void         *tmp;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", chat);
+    bson_init(&doc);
+
+    rc = ngx_http_chat_mongo_find_one(db, "chats", &filter, NULL, &doc,
+                                      error);
+    bson_destroy(&filter);
+
+    info = (rc == NGX_OK) ? json_object() : NULL;
+
+    if (info == NULL) {
+        bson_destroy(&doc);
+
+        if (rc != NGX_ERROR) {
+            bson_set_error(error, 0, 0, rc == NGX_OK ? "out of memory"
+                                                     : "the chat vanished");
+        }
+
+        return NGX_ERROR;
+    }
+
+    /* as created, then as edited since */
+    if (bson_iter_init(&it, &doc)) {
+        while (bson_iter_next(&it)) {
+            key = bson_iter_key(&it);
+
+            if (BSON_ITER_HOLDS_UTF8(&it) && json_object_get(changes, key)) {
+                json_object_set_new(info, key,
+                                    json_string(bson_iter_utf8(&it, NULL)));
+            }
+        }
+    }
+
+    bson_destroy(&doc);
+
+    if (ngx_http_chat_group_info_json(db, chat, info, error) != NGX_OK) {
+        json_decref(info);
+        return NGX_ERROR;
+    }
+
+    json_object_foreach_safe(changes, tmp, key, v) {
+        now = json_object_get(info, key);
+
+        if (json_equal(v, now ? now : json_null())) {
+            json_object_del(changes, key);
+        }
+    }
+
+    json_decref(info);
+
+    return NGX_OK;
+}
+
+
 /* PUT /api/chats/:id: the fields asked, as they were checked */
 
 static ngx_int_t
@@ -796,6 +871,19 @@ ngx_http_chat_group_update(mongoc_database_t *db,
     if (a->set_only_edit) {
         json_object_set_new(changes, "onlyAdminsCanEditInfo",
                             json_boolean(a->only_edit));
+    }
+
+    /* what is set already is no change: no write, message or event */
+    if (ngx_http_chat_group_unchanged(db, &a->chat, changes, error)
+        != NGX_OK)
+    {
+        json_decref(changes);
+        return NGX_ERROR;
+    }
+
+    if (json_object_size(changes) == 0) {
+        json_decref(changes);
+        return NGX_OK;
     }
 
     now = ngx_http_chat_chats_now();
@@ -1139,7 +1227,19 @@ ngx_http_chat_group_run(ngx_http_chat_mongo_task_t *t,
         }
 
         if (rc == NGX_OK) {
-            answer = json_pack("{s:b,s:o}", "success", 1, "system", system);
+            answer = json_pack("{s:b}", "success", 1);
+
+            if (answer
+                && (ngx_http_chat_group_events(db, a, answer, system,
+                                               &t->error)
+                    != NGX_OK
+                    || json_object_set(answer, "system", system) != 0))
+            {
+                json_decref(answer);
+                answer = NULL;
+            }
+
+            json_decref(system);
             ngx_http_chat_chats_answer(t, NGX_DONE, answer);
             return;
         }
@@ -1162,6 +1262,15 @@ ngx_http_chat_group_run(ngx_http_chat_mongo_task_t *t,
     answer = ngx_http_chat_chat_answer(db, &a->chat, &a->user, &t->error);
 
     if (answer && system) {
+        if (ngx_http_chat_group_events(db, a, answer, system, &t->error)
+            != NGX_OK)
+        {
+            json_decref(answer);
+            answer = NULL;
+        }
+    }
+
+    if (answer && system) {
         content = system;
         system = NULL;
 
@@ -1173,4 +1282,78 @@ ngx_http_chat_group_run(ngx_http_chat_mongo_task_t *t,
 
     json_decref(system);
     ngx_http_chat_chats_answer(t, NGX_DONE, answer);
+}
+
+
+/*
+ * What a change that was made (its system message) causes, from what it
+ * made: the chat to those added (chat_created, their sockets join it), to
+ * the one removed or who left (chat_removed, theirs leave it), or to all
+ * members (chat_updated), each time as every member sees it
+ */
+
+static ngx_int_t
+ngx_http_chat_group_events(mongoc_database_t *db,
+    ngx_http_chat_group_arg_t *a, json_t *answer, json_t *system,
+    bson_error_t *error)
+{
+    size_t       i;
+    json_t      *shared, *v;
+    ngx_int_t    rc;
+    bson_oid_t   oid;
+
+    shared = ngx_http_chat_chat_shared(db, &a->chat, error);
+    if (shared == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_OK;
+
+    switch (a->op) {
+
+    case NGX_HTTP_CHAT_GROUP_ADD:
+
+        /* those added as stored: not the ids asked, some already in */
+        json_array_foreach(json_object_get(system, "userIds"), i, v) {
+            if (!json_is_string(v)
+                || !bson_oid_is_valid(json_string_value(v),
+                                      json_string_length(v)))
+            {
+                continue;
+            }
+
+            bson_oid_init_from_string(&oid, json_string_value(v));
+
+            rc = ngx_http_chat_chat_event(answer, "chat_created", &a->chat,
+                                          &oid, &a->user, shared);
+            if (rc != NGX_OK) {
+                break;
+            }
+        }
+
+        break;
+
+    case NGX_HTTP_CHAT_GROUP_REMOVE:
+        rc = ngx_http_chat_chat_event(answer, "chat_removed", &a->chat,
+                                      &a->target, &a->user, shared);
+        break;
+
+    case NGX_HTTP_CHAT_GROUP_LEAVE:
+        rc = ngx_http_chat_chat_event(answer, "chat_removed", &a->chat,
+                                      &a->user, &a->user, shared);
+        break;
+
+    default: /* UPDATE, ROLE */
+        rc = ngx_http_chat_chat_event(answer, "chat_updated", &a->chat, NULL,
+                                      &a->user, shared);
+        break;
+    }
+
+    json_decref(shared);
+
+    if (rc != NGX_OK && error->message[0] == '\0') {
+        bson_set_error(error, 0, 0, "out of memory");
+    }
+
+    return rc;
 }
