@@ -7,7 +7,7 @@
  * user and its chats; events that change state run the API's routes
  * (ngx_http_chat_rt_call.c) and are acknowledged with the route's answer
  * only after it is stored; what changed reaches every socket concerned
- * through ngx_http_chat_rt_notify.c.
+ * through the store's "$events" (core/ngx_http_chat_events.c).
  */
 
 
