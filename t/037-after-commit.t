@@ -242,21 +242,16 @@ for my $e (ChatRT::drain($bob, 2)) {
     }
 }
 # what the store shows
-my (%stored, $after);
-$after = 0;
-for (;;) {
-    my $page = ChatChats::api(alice => GET =>
-        "/api/chats/$chat/messages?after=$after&limit=100")->{items};
-    last unless @$page;
-    for my $m (@$page) {
-        $stored{"edited:$m->{id}"} = 1 if $m->{edited};
-        $stored{"deleted:$m->{id}"} = 1 if $m->{type} eq "deleted";
-        $stored{"reaction:$m->{id}"} = 1 if @{ $m->{reactions} || [] };
-    }
-    $after = $page->[-1]{seq};
+my %stored;
+for my $id (@ids) {
+    my $m = ChatChats::api(alice => GET => "/api/messages/$id")->{message};
+    $stored{"edited:$id"} = 1 if $m->{edited};
+    $stored{"deleted:$id"} = 1 if $m->{type} eq "deleted";
+    $stored{"reaction:$id"} = 1 if @{ $m->{reactions} || [] };
 }
 for my $c (@{ ChatChats::api(alice => GET => "/api/chats?limit=50")->{items} }) {
-    $stored{"read:$c->{id}"} = 1 if $unread{$c->{id}} && $c->{readSeq} >= 1;
+    $stored{"read:$c->{id}"} = 1
+        if $unread{$c->{id}} && $c->{unreadCount} == 0;
 }
 my %n;
 $n{(split /:/)[0]}++ for keys %stored;
