@@ -19,6 +19,8 @@ static ngx_http_chat_mongo_run_pt ngx_http_chat_op_marker_found(void *arg,
     ngx_int_t *rc, json_t *answer);
 
 
+/* the windows of edits and deletes: the worker's configuration */
+
 static ngx_http_chat_main_conf_t *
 ngx_http_chat_op_conf(void)
 {
@@ -59,6 +61,10 @@ ngx_http_chat_op_edit(const bson_oid_t *user, const bson_oid_t *id,
     json_decref(text);
 
     cmcf = ngx_http_chat_op_conf();
+    if (cmcf == NULL) {
+        ngx_free(arg);
+        return NGX_ERROR;
+    }
 
     arg->user = *user;
     arg->id = *id;
@@ -81,6 +87,9 @@ ngx_http_chat_op_delete(const bson_oid_t *user, const bson_oid_t *id,
     ngx_http_chat_main_conf_t  *cmcf;
 
     cmcf = ngx_http_chat_op_conf();
+    if (cmcf == NULL) {
+        return NGX_ERROR;
+    }
 
     ngx_memzero(&arg, sizeof(ngx_http_chat_msg_arg_t));
     arg.user = *user;
