@@ -2,7 +2,8 @@
 # whose connection the client resets at random moments after writing them
 # (a phone on a train) are either not stored, or stored and pushed to the
 # other members' sockets and shown in the chat list.  Sockets closed right
-# after an event leave nothing behind.
+# after an event (a send, an edit, a delete, a reaction, a read) lose only
+# their ack: the change is stored and pushed.
 
 use Test::Nginx::Socket 'no_plan';
 use ChatTest;
