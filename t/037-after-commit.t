@@ -2,7 +2,8 @@
 # whose connection the client resets at random moments after writing them
 # (a phone on a train) are either not stored, or stored and pushed to the
 # other members' sockets and shown in the chat list.  Sockets closed right
-# after an event leave nothing behind.
+# after an event (a send, an edit, a delete, a reaction, a read) lose only
+# their ack: the change is stored and pushed.
 
 use Test::Nginx::Socket 'no_plan';
 use ChatTest;
@@ -188,3 +189,77 @@ $main::Got = "closed stored:$closed lost:"
     . scalar(grep { !$pushed{$_->{tempId}} } @stored);
 --- response_body
 closed stored:15 lost:0
+
+
+
+=== TEST 5: sockets closed (FIN) right after edit, delete, react and read: each change stored and pushed
+--- init
+ChatChats::setup();
+my $chat = ChatChats::api(alice => POST => "/api/chats/private",
+                          { userId => $ChatChats::Id{bob} })->{chat}{id};
+my @ids = map {
+    ChatChats::api(alice => POST => "/api/messages",
+                   { chatId => $chat, tempId => "op-$_", type => "text",
+                     content => "v1 $_" })->{message}{id} } 1 .. 30;
+# one chat per read, so that every read moves a marker whatever the order
+my %unread;
+for my $i (1 .. 10) {
+    my $g = ChatChats::api(alice => POST => "/api/chats/group",
+                           { name => "reads $i",
+                             memberIds => [$ChatChats::Id{bob}] })->{chat}{id};
+    $unread{$g} = ChatChats::api(bob => POST => "/api/messages",
+                                 { chatId => $g, tempId => "rd-$i",
+                                   type => "text", content => "read me" })
+                  ->{message}{id};
+}
+my $bob = ChatRT::connect("bob");
+ChatRT::drain($bob, 0.5);
+my @sent;
+for my $i (0 .. $#ids) {
+    push @sent,
+        $i < 10 ? ["edit_message", { messageId => $ids[$i],
+                                     newContent => "v2 $i" }]
+      : $i < 20 ? ["delete_message", { messageId => $ids[$i],
+                                       deleteForEveryone => JSON::PP::true }]
+      : ["add_reaction", { messageId => $ids[$i],
+                           emoji => "\xF0\x9F\x91\x8D" }];
+}
+push @sent, ["message_read", { messageId => $unread{$_}, chatId => $_ }]
+    for sort keys %unread;
+for my $k (0 .. $#sent) {
+    my $s = ChatRT::connect("alice");
+    ChatRT::send_event($s, @{ $sent[$k] }, $k);
+    close $s;
+}
+sleep 3;
+my %pushed;
+for my $e (ChatRT::drain($bob, 2)) {
+    if ($e->{event} =~ /^message_(edited|deleted|reaction)$/) {
+        $pushed{"$1:$e->{data}{message}{id}"}++;
+    } elsif ($e->{event} eq "message_status_update"
+             && $e->{data}{status} eq "read"
+             && $e->{data}{userId} eq $ChatChats::Id{alice}) {
+        $pushed{"read:$e->{data}{chatId}"}++;
+    }
+}
+# what the store shows
+my %stored;
+for my $id (@ids) {
+    my $m = ChatChats::api(alice => GET => "/api/messages/$id")->{message};
+    $stored{"edited:$id"} = 1 if $m->{edited};
+    $stored{"deleted:$id"} = 1 if $m->{type} eq "deleted";
+    $stored{"reaction:$id"} = 1 if @{ $m->{reactions} || [] };
+}
+for my $c (@{ ChatChats::api(alice => GET => "/api/chats?limit=50")->{items} }) {
+    $stored{"read:$c->{id}"} = 1
+        if $unread{$c->{id}} && $c->{unreadCount} == 0;
+}
+my %n;
+$n{(split /:/)[0]}++ for keys %stored;
+$main::Got = join " ", (map { "$_:" . ($n{$_} // 0) }
+                            qw(edited deleted reaction read)),
+    "lost:" . scalar(grep { !$pushed{$_} } keys %stored),
+    "unknown:" . scalar(grep { !$stored{$_} } keys %pushed),
+    "twice:" . scalar(grep { $pushed{$_} > 1 } keys %pushed);
+--- response_body
+edited:10 deleted:10 reaction:10 read:10 lost:0 unknown:0 twice:0

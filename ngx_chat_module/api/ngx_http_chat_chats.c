@@ -12,6 +12,7 @@
 #include "ngx_http_chat_chats.h"
 #include "../ops/ngx_http_chat_op_send.h"
 #include "../ops/ngx_http_chat_op_input.h"
+#include "../ops/ngx_http_chat_op_message.h"
 #include "../util/ngx_http_chat_text.h"
 
 
@@ -678,52 +679,164 @@ ngx_http_chat_messages_get(ngx_http_request_t *r)
 }
 
 
+/*
+ * A route that waits for a store operation (ops/): the operation runs to
+ * its end in any case (its events follow its commit), the request only
+ * takes its answer
+ */
+
+typedef struct {
+    ngx_http_request_t        *request;
+    ngx_http_chat_op_store_t  *op;
+    ngx_http_cleanup_t        *cleanup;
+    ngx_uint_t                 message;  /* an edit, a delete, a reaction */
+} ngx_http_chat_store_wait_t;
+
+
+static void ngx_http_chat_store_left(void *data);
+static void ngx_http_chat_store_answered(void *data, ngx_int_t rc,
+    json_t *answer, const char *error);
+
+
+static ngx_http_chat_store_wait_t *
+ngx_http_chat_store_wait(ngx_http_request_t *r, ngx_uint_t message)
+{
+    ngx_http_chat_store_wait_t  *st;
+
+    st = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_store_wait_t));
+    if (st == NULL) {
+        return NULL;
+    }
+
+    st->cleanup = ngx_http_cleanup_add(r, 0);
+    if (st->cleanup == NULL) {
+        return NULL;
+    }
+
+    st->request = r;
+    st->message = message;
+
+    return st;
+}
+
+
+/* rc: the operation's start (ngx_http_chat_op_message.h) */
+
+static ngx_int_t
+ngx_http_chat_store_started(ngx_http_request_t *r,
+    ngx_http_chat_store_wait_t *st, ngx_int_t rc, const char *field,
+    const char *err)
+{
+    switch (rc) {
+
+    case NGX_OK:
+        st->cleanup->handler = ngx_http_chat_store_left;
+        st->cleanup->data = st;
+        r->main->count++;
+        return NGX_DONE;
+
+    case NGX_DECLINED:
+        if (err == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_chat_send_invalid(r, field, err);
+
+    case NGX_ABORT:
+        return ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
+                                        field, err);
+
+    default:
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "a back end is unavailable, "
+                                        "try again shortly");
+    }
+}
+
+
+static void
+ngx_http_chat_store_left(void *data)
+{
+    ngx_http_chat_store_wait_t  *st = data;
+
+    ngx_http_chat_op_store_detach(st->op);
+}
+
+
+static void
+ngx_http_chat_store_answered(void *data, ngx_int_t rc, json_t *answer,
+    const char *error)
+{
+    ngx_http_chat_store_wait_t  *st = data;
+
+    ngx_int_t                 ret;
+    ngx_connection_t         *c;
+    ngx_http_request_t       *r;
+    ngx_http_chat_op_told_t   told;
+
+    r = st->request;
+    c = r->connection;
+
+    st->cleanup->handler = NULL;
+    st->op = NULL;
+
+    if (st->message) {
+        ngx_http_chat_op_message_tell(rc, answer, r->method == NGX_HTTP_POST,
+                                      &told);
+
+    } else {
+        ngx_http_chat_op_tell(rc, answer, r->method == NGX_HTTP_POST, &told);
+    }
+
+    if (told.answer) {
+        ret = ngx_http_chat_send_json(r, told.status, told.answer);
+
+    } else {
+        if (told.status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                          "chat: chats query failed: %s", error);
+        }
+
+        ret = ngx_http_chat_send_error_details(r, told.status, told.code,
+                                               told.message, told.details);
+        json_decref(told.keep);
+    }
+
+    ngx_http_chat_finalize(r, ret);
+    ngx_http_run_posted_requests(c);
+}
+
+
 /* POST /api/chats/:id/read and /delivered {upToSeq} */
 
 static ngx_int_t
 ngx_http_chat_chats_marker(ngx_http_request_t *r, ngx_uint_t read)
 {
-    json_t                   *v;
-    json_int_t                n;
-    ngx_http_chat_ctx_t      *ctx;
-    ngx_http_chat_msg_arg_t  *arg;
+    ngx_int_t                    rc;
+    bson_oid_t                   me, chat;
+    const char                  *field, *err;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_store_wait_t  *st;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t));
-    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
+    st = ngx_http_chat_store_wait(r, 0);
+    if (st == NULL || ngx_http_chat_chats_me(r, &me) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_chat_chats_param(r, &arg->chat) != NGX_OK) {
+    if (ngx_http_chat_chats_param(r, &chat) != NGX_OK) {
         return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                         "no such chat");
     }
 
-    v = json_object_get(ctx->body, "upToSeq");
+    rc = ngx_http_chat_op_marker(&me, &chat,
+                                 json_object_get(ctx->body, "upToSeq"), read,
+                                 ngx_http_chat_store_answered, st, &st->op,
+                                 &field, &err);
 
-    if (v == NULL || json_is_null(v)) {
-        return ngx_http_chat_send_invalid(r, "upToSeq", "is required");
-    }
-
-    if (!json_is_integer(v)) {
-        return ngx_http_chat_send_invalid(r, "upToSeq",
-                                          "must be an integer");
-    }
-
-    n = json_integer_value(v);
-
-    if (n < 0 || n > NGX_MAX_OFF_T_VALUE) {
-        return ngx_http_chat_send_invalid(r, "upToSeq",
-                                          "must be a number, 0 or more");
-    }
-
-    arg->seq = n;
-    arg->read = read;
-
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_marker_run,
-                                       ngx_http_chat_chats_done, arg,
-                                       sizeof(ngx_http_chat_msg_arg_t));
+    return ngx_http_chat_store_started(r, st, rc, field, err);
 }
 
 
@@ -750,41 +863,27 @@ ngx_http_chat_messages_receipts(ngx_http_request_t *r)
 }
 
 
-/* the answer of an operation on a message */
+/*
+ * The caller and the message :id of an operation on a message: NGX_OK,
+ * or the route's answer (a 404 when :id is not an id)
+ */
 
 static ngx_int_t
-ngx_http_chat_msg_op_done(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t)
+ngx_http_chat_msg_op_ids(ngx_http_request_t *r, bson_oid_t *me,
+    bson_oid_t *id, ngx_int_t *rc)
 {
-    json_t      *json, *code, *message;
-    ngx_int_t    rc;
-
-    json = t->result;
-
-    switch (t->rc) {
-
-    case NGX_BUSY:
-        return ngx_http_chat_send_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
-                                        "this is not yours to change");
-
-    case NGX_ABORT:
-        code = json_object_get(json, "code");
-        message = json_object_get(json, "message");
-
-        if (!json_is_string(code) || !json_is_string(message)) {
-            break;
-        }
-
-        rc = ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
-                                      json_string_value(code),
-                                      json_string_value(message));
-        return rc;
-
-    default:
-        break;
+    if (ngx_http_chat_chats_me(r, me) != NGX_OK) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    return ngx_http_chat_chats_done(r, t);
+    if (ngx_http_chat_chats_param(r, id) != NGX_OK) {
+        *rc = ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                       "no such message");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -793,52 +892,29 @@ ngx_http_chat_msg_op_done(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_chat_messages_edit(ngx_http_request_t *r)
 {
-    json_t                     *content;
-    ngx_str_t                   type;
-    const char                 *field, *err;
-    ngx_http_chat_ctx_t        *ctx;
-    ngx_http_chat_msg_arg_t    *arg;
-    ngx_http_chat_main_conf_t  *cmcf;
+    ngx_int_t                    rc;
+    bson_oid_t                   me, id;
+    const char                  *field, *err;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_store_wait_t  *st;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
 
-    ngx_str_set(&type, "text");
-
-    content = ngx_http_chat_input_content(&type,
-                                          json_object_get(ctx->body,
-                                                          "content"),
-                                          &field, &err);
-    if (content == NULL) {
-        if (err == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_chat_send_invalid(r, field, err);
-    }
-
-    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t)
-                               + json_string_length(content) + 1);
-    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
-        json_decref(content);
+    st = ngx_http_chat_store_wait(r, 1);
+    if (st == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    arg->content_len = json_string_length(content);
-    ngx_memcpy(arg + 1, json_string_value(content), arg->content_len);
-    json_decref(content);
-
-    if (ngx_http_chat_chats_param(r, &arg->id) != NGX_OK) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "no such message");
+    if (ngx_http_chat_msg_op_ids(r, &me, &id, &rc) != NGX_OK) {
+        return rc;
     }
 
-    arg->window = (int64_t) cmcf->edit_window * 1000;
+    rc = ngx_http_chat_op_edit(&me, &id,
+                               json_object_get(ctx->body, "content"),
+                               ngx_http_chat_store_answered, st, &st->op,
+                               &field, &err);
 
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_edit_run,
-                                       ngx_http_chat_msg_op_done, arg,
-                                       sizeof(ngx_http_chat_msg_arg_t)
-                                       + arg->content_len + 1);
+    return ngx_http_chat_store_started(r, st, rc, field, err);
 }
 
 
@@ -847,20 +923,22 @@ ngx_http_chat_messages_edit(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_chat_messages_delete(ngx_http_request_t *r)
 {
-    ngx_str_t                   v;
-    ngx_http_chat_msg_arg_t    *arg;
-    ngx_http_chat_main_conf_t  *cmcf;
+    ngx_int_t                    rc;
+    ngx_str_t                    v;
+    bson_oid_t                   me, id;
+    ngx_uint_t                   everyone;
+    ngx_http_chat_store_wait_t  *st;
 
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
-
-    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t));
-    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
+    st = ngx_http_chat_store_wait(r, 1);
+    if (st == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    everyone = 0;
+
     if (ngx_http_arg(r, (u_char *) "forEveryone", 11, &v) == NGX_OK) {
         if (v.len == 4 && ngx_strncmp(v.data, "true", 4) == 0) {
-            arg->everyone = 1;
+            everyone = 1;
 
         } else if (!(v.len == 5 && ngx_strncmp(v.data, "false", 5) == 0)) {
             return ngx_http_chat_send_invalid(r, "forEveryone",
@@ -868,82 +946,14 @@ ngx_http_chat_messages_delete(ngx_http_request_t *r)
         }
     }
 
-    if (ngx_http_chat_chats_param(r, &arg->id) != NGX_OK) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "no such message");
+    if (ngx_http_chat_msg_op_ids(r, &me, &id, &rc) != NGX_OK) {
+        return rc;
     }
 
-    arg->window = (int64_t) cmcf->delete_window * 1000;
+    rc = ngx_http_chat_op_delete(&me, &id, everyone,
+                                 ngx_http_chat_store_answered, st, &st->op);
 
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_delete_run,
-                                       ngx_http_chat_msg_op_done, arg,
-                                       sizeof(ngx_http_chat_msg_arg_t));
-}
-
-
-/* a code point that is an emoji by itself */
-
-static ngx_uint_t
-ngx_http_chat_emoji_base(uint32_t c)
-{
-    return (c >= 0x1f000 && c <= 0x1faff)
-           || (c >= 0x2600 && c <= 0x27bf)
-           || (c >= 0x2300 && c <= 0x23ff)
-           || (c >= 0x2b00 && c <= 0x2bff)
-           || (c >= 0x2190 && c <= 0x21ff)
-           || (c >= 0x25a0 && c <= 0x25ff)
-           || c == 0x2934 || c == 0x2935
-           || c == 0x3030 || c == 0x303d || c == 0x3297 || c == 0x3299
-           || c == 0x203c || c == 0x2049 || c == 0x2122 || c == 0x2139
-           || c == 0x00a9 || c == 0x00ae;
-}
-
-
-/* a code point that only joins or modifies an emoji */
-
-static ngx_uint_t
-ngx_http_chat_emoji_modifier(uint32_t c)
-{
-    return c == 0x200d                        /* zero width joiner */
-           || c == 0xfe0e || c == 0xfe0f      /* variation selectors */
-           || c == 0x20e3                     /* combining keycap */
-           || (c >= 0xe0020 && c <= 0xe007f); /* tags (flags) */
-}
-
-
-/*
- * 1 to 8 code points, each an emoji or a joiner or modifier, at least
- * one an emoji (skin tones and regional indicators are in U+1F000..)
- */
-
-static ngx_uint_t
-ngx_http_chat_emoji_valid(ngx_str_t *s)
-{
-    u_char      *p, *last;
-    uint32_t     c;
-    ngx_uint_t   n, base;
-
-    p = s->data;
-    last = s->data + s->len;
-    n = 0;
-    base = 0;
-
-    while (p < last) {
-        c = (*p < 0x80) ? *p++ : ngx_utf8_decode(&p, last - p);
-
-        if (c > 0x10ffff || ++n > NGX_HTTP_CHAT_EMOJI_MAX) {
-            return 0;
-        }
-
-        if (ngx_http_chat_emoji_base(c)) {
-            base = 1;
-
-        } else if (!ngx_http_chat_emoji_modifier(c)) {
-            return 0;
-        }
-    }
-
-    return base;
+    return ngx_http_chat_store_started(r, st, rc, NULL, NULL);
 }
 
 
@@ -952,44 +962,29 @@ ngx_http_chat_emoji_valid(ngx_str_t *s)
 ngx_int_t
 ngx_http_chat_messages_react(ngx_http_request_t *r)
 {
-    ngx_str_t                 emoji;
-    const char               *err;
-    ngx_http_chat_ctx_t      *ctx;
-    ngx_http_chat_msg_arg_t  *arg;
+    ngx_int_t                    rc;
+    bson_oid_t                   me, id;
+    const char                  *field, *err;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_store_wait_t  *st;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    if ((err = ngx_http_chat_json_string(ctx->body, "emoji", 1,
-                                         NGX_HTTP_CHAT_EMOJI_MAX * 4,
-                                         &emoji)))
-    {
-        return ngx_http_chat_send_invalid(r, "emoji", err);
-    }
-
-    if (!ngx_http_chat_emoji_valid(&emoji)) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
-                                        "invalid_emoji",
-                                        "emoji must be 1 to 8 code points "
-                                        "of one emoji");
-    }
-
-    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t)
-                               + emoji.len + 1);
-    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
+    st = ngx_http_chat_store_wait(r, 1);
+    if (st == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memcpy(arg + 1, emoji.data, emoji.len);
-
-    if (ngx_http_chat_chats_param(r, &arg->id) != NGX_OK) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "no such message");
+    if (ngx_http_chat_msg_op_ids(r, &me, &id, &rc) != NGX_OK) {
+        return rc;
     }
 
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_react_run,
-                                       ngx_http_chat_msg_op_done, arg,
-                                       sizeof(ngx_http_chat_msg_arg_t)
-                                       + emoji.len + 1);
+    rc = ngx_http_chat_op_react(&me, &id,
+                                json_object_get(ctx->body, "emoji"),
+                                ngx_http_chat_store_answered, st, &st->op,
+                                &field, &err);
+
+    return ngx_http_chat_store_started(r, st, rc, field, err);
 }
 
 

@@ -11,6 +11,7 @@
 #include "ngx_http_chat_op_send.h"
 #include "ngx_http_chat_send_cache.h"
 #include "ngx_http_chat_op_input.h"
+#include "ngx_http_chat_op_store.h"
 #include "../store/ngx_http_chat_mongo.h"
 #include "../store/ngx_http_chat_redis.h"
 #include "../core/ngx_http_chat_events.h"
@@ -569,6 +570,8 @@ ngx_http_chat_ops_exit_process(void)
     ngx_http_chat_op_send_t  *op;
 
     /* Redis and MongoDB are gone: nothing will call these back */
+
+    ngx_http_chat_op_store_exit_process();
 
     if (ngx_http_chat_ops_live.next == NULL) {
         return;

@@ -4,10 +4,12 @@
  * The chat endpoint (chat_ws): JSON events {"event", "data", "id"} over
  * a WebSocket.  A socket authenticates (token in the query, a Bearer
  * header, or the authenticate event) and then joins the channels of its
- * user and its chats; events that change state run the API's routes
- * (ngx_http_chat_rt_call.c) and are acknowledged with the route's answer
- * only after it is stored; what changed reaches every socket concerned
- * through the store's "$events" (core/ngx_http_chat_events.c).
+ * user and its chats; events that change state call operations (ops/:
+ * a send, an edit, a delete, a reaction, a marker) or, for the others,
+ * run the API's routes (ngx_http_chat_rt_call.c), and are acknowledged
+ * with the answer only after it is stored; what changed reaches every
+ * socket concerned from what the store committed ("$events",
+ * core/ngx_http_chat_events.c).
  */
 
 
@@ -16,6 +18,7 @@
 #include "../auth/ngx_http_chat_auth.h"
 #include "../store/ngx_http_chat_users.h"
 #include "../ops/ngx_http_chat_op_send.h"
+#include "../ops/ngx_http_chat_op_message.h"
 
 
 
@@ -29,6 +32,7 @@ typedef struct {
     json_t                      *id;         /* the event's, or NULL */
     json_t                      *extra;      /* the step's own */
     ngx_uint_t                   step;
+    ngx_uint_t                   message;    /* an edit, delete, reaction */
 
     /* an operation's answer awaited: NULL once the session went */
     ngx_http_chat_rt_session_t  *session;
@@ -65,9 +69,8 @@ static ngx_int_t ngx_http_chat_rt_run(ngx_http_chat_rt_session_t *s,
 static ngx_int_t ngx_http_chat_rt_uri(ngx_str_t *uri, u_char *buf,
     size_t size, const char *fmt, json_t *id_value);
 static const char *ngx_http_chat_rt_oid(json_t *data, const char *name);
-static ngx_int_t ngx_http_chat_rt_message_route(
-    ngx_http_chat_rt_session_t *s, json_t *data, json_t *id,
-    const char *fmt, u_char *buf, size_t size, ngx_str_t *uri);
+static ngx_int_t ngx_http_chat_rt_message_id(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id, bson_oid_t *oid);
 
 typedef ngx_int_t (*ngx_http_chat_rt_op_pt)(const bson_oid_t *user,
     json_t *body, ngx_uint_t flags, ngx_http_chat_op_done_pt done,
@@ -79,6 +82,11 @@ static void ngx_http_chat_rt_sync_read(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_rt_done_pt done);
 static void ngx_http_chat_rt_op_start(ngx_http_chat_rt_session_t *s,
     json_t *id, json_t *body, ngx_http_chat_rt_op_pt start);
+static void ngx_http_chat_rt_op_started(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_rt_op_t *op, ngx_int_t rc, const char *field,
+    const char *err);
+static void ngx_http_chat_rt_op_user(ngx_http_chat_rt_session_t *s,
+    bson_oid_t *me);
 static void ngx_http_chat_rt_op_answered(void *data, ngx_int_t rc,
     json_t *answer, const char *error);
 static void ngx_http_chat_rt_waiting_detach(ngx_http_chat_rt_session_t *s);
@@ -120,8 +128,6 @@ static void ngx_http_chat_rt_read(ngx_http_chat_rt_session_t *s,
     json_t *data, json_t *id);
 static void ngx_http_chat_rt_marker(ngx_http_chat_rt_session_t *s,
     json_t *data, json_t *id, ngx_uint_t read);
-static void ngx_http_chat_rt_marker_found(ngx_http_chat_rt_session_t *s,
-    void *data, ngx_uint_t status, json_t *answer);
 static void ngx_http_chat_rt_react(ngx_http_chat_rt_session_t *s,
     json_t *data, json_t *id);
 static void ngx_http_chat_rt_edit(ngx_http_chat_rt_session_t *s,
@@ -666,10 +672,10 @@ ngx_http_chat_rt_oid(json_t *data, const char *name)
 }
 
 
-/* the route of an event about one message; NGX_ERROR: answered */
+/* the messageId of an event about one message; NGX_ERROR: answered */
 static ngx_int_t
-ngx_http_chat_rt_message_route(ngx_http_chat_rt_session_t *s, json_t *data,
-    json_t *id, const char *fmt, u_char *buf, size_t size, ngx_str_t *uri)
+ngx_http_chat_rt_message_id(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id, bson_oid_t *oid)
 {
     const char  *mid;
 
@@ -681,8 +687,7 @@ ngx_http_chat_rt_message_route(ngx_http_chat_rt_session_t *s, json_t *data,
         return NGX_ERROR;
     }
 
-    uri->data = buf;
-    uri->len = ngx_snprintf(buf, size, fmt, mid) - buf;
+    bson_oid_init_from_string(oid, mid);
 
     return NGX_OK;
 }
@@ -1192,8 +1197,6 @@ static void
 ngx_http_chat_rt_op_start(ngx_http_chat_rt_session_t *s, json_t *id,
     json_t *body, ngx_http_chat_rt_op_pt start)
 {
-    char                      user[NGX_HTTP_CHAT_RT_ID_LEN + 1];
-    json_t                   *answer;
     ngx_int_t                 rc;
     bson_oid_t                me;
     const char               *field, *err;
@@ -1206,14 +1209,39 @@ ngx_http_chat_rt_op_start(ngx_http_chat_rt_session_t *s, json_t *id,
         return;
     }
 
-    ngx_memcpy(user, s->user, NGX_HTTP_CHAT_RT_ID_LEN);
-    user[NGX_HTTP_CHAT_RT_ID_LEN] = '\0';
-    bson_oid_init_from_string(&me, user);
+    ngx_http_chat_rt_op_user(s, &me);
 
     rc = start(&me, body, NGX_HTTP_CHAT_OP_SEND_CHECK
                           |NGX_HTTP_CHAT_OP_SEND_MARK
                           |NGX_HTTP_CHAT_OP_SEND_CACHE,
                ngx_http_chat_rt_op_answered, op, &send, &field, &err);
+
+    ngx_http_chat_rt_op_started(s, op, rc, field, err);
+}
+
+
+/* the session's user as an ObjectId, for the operations */
+static void
+ngx_http_chat_rt_op_user(ngx_http_chat_rt_session_t *s, bson_oid_t *me)
+{
+    char  user[NGX_HTTP_CHAT_RT_ID_LEN + 1];
+
+    ngx_memcpy(user, s->user, NGX_HTTP_CHAT_RT_ID_LEN);
+    user[NGX_HTTP_CHAT_RT_ID_LEN] = '\0';
+    bson_oid_init_from_string(me, user);
+}
+
+
+/*
+ * rc: how an operation started (ngx_http_chat_op_message.h): NGX_OK, it
+ * answers later; or its refusal of the input, or NGX_ERROR, answered now
+ */
+static void
+ngx_http_chat_rt_op_started(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_rt_op_t *op, ngx_int_t rc, const char *field,
+    const char *err)
+{
+    json_t  *answer;
 
     if (rc == NGX_OK) {
         op->session = s;
@@ -1226,10 +1254,16 @@ ngx_http_chat_rt_op_start(ngx_http_chat_rt_session_t *s, json_t *id,
                            "code", "invalid_request",
                            "message", field, " ", err,
                            "details", "field", field);
-        ngx_http_chat_rt_ack(s, id, NGX_HTTP_BAD_REQUEST, answer);
+        ngx_http_chat_rt_ack(s, op->id, NGX_HTTP_BAD_REQUEST, answer);
+
+    } else if (rc == NGX_ABORT) {
+        answer = json_pack("{s:{s:s,s:s}}", "error", "code", field,
+                           "message", err);
+        ngx_http_chat_rt_ack(s, op->id, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
+                             answer);
 
     } else {
-        ngx_http_chat_rt_error(s, id, "service_unavailable",
+        ngx_http_chat_rt_error(s, op->id, "service_unavailable",
                                "a back end is unavailable, try again shortly");
     }
 
@@ -1257,7 +1291,12 @@ ngx_http_chat_rt_op_answered(void *data, ngx_int_t rc, json_t *answer,
     ngx_queue_remove(&op->queue);
     op->session = NULL;
 
-    ngx_http_chat_op_tell(rc, answer, 1, &told);
+    if (op->message) {
+        ngx_http_chat_op_message_tell(rc, answer, 1, &told);
+
+    } else {
+        ngx_http_chat_op_tell(rc, answer, 1, &told);
+    }
 
     if (told.answer == NULL) {
         told.answer = ngx_http_chat_op_envelope(&told);
@@ -1439,85 +1478,48 @@ static void
 ngx_http_chat_rt_marker(ngx_http_chat_rt_session_t *s, json_t *data,
     json_t *id, ngx_uint_t read)
 {
-    u_char      buf[96];
-    json_t     *body, *extra;
-    ngx_str_t   uri;
+    ngx_int_t                  rc;
+    bson_oid_t                 me, oid;
+    const char                *chat, *field, *err;
+    ngx_http_chat_rt_op_t     *op;
+    ngx_http_chat_op_store_t  *store;
 
-    if (ngx_http_chat_rt_oid(data, "chatId")
-        && json_object_get(data, "upToSeq"))
-    {
-        uri.data = buf;
-        uri.len = ngx_snprintf(buf, sizeof(buf), "/api/chats/%s/%s",
-                               ngx_http_chat_rt_oid(data, "chatId"),
-                               read ? "read" : "delivered")
-                  - buf;
+    chat = ngx_http_chat_rt_oid(data, "chatId");
 
-        body = json_pack("{s:O}", "upToSeq",
-                         json_object_get(data, "upToSeq"));
+    if (chat == NULL || json_object_get(data, "upToSeq") == NULL) {
+        if (ngx_http_chat_rt_message_id(s, data, id, &oid) != NGX_OK) {
+            return;
+        }
 
-        (void) ngx_http_chat_rt_run(s, NGX_HTTP_POST, &uri, body, id, NULL,
-                                    0, ngx_http_chat_rt_acked);
-        json_decref(body);
+        chat = NULL;
+
+    } else {
+        bson_oid_init_from_string(&oid, chat);
+    }
+
+    op = ngx_http_chat_rt_op_new(s, id);
+    if (op == NULL) {
+        ngx_http_chat_rt_error(s, id, "internal_error", "out of memory");
         return;
     }
 
-    if (ngx_http_chat_rt_message_route(s, data, id, "/api/messages/%s",
-                                       buf, sizeof(buf), &uri)
-        != NGX_OK)
-    {
-        return;
+    ngx_http_chat_rt_op_user(s, &me);
+    field = NULL;
+    err = NULL;
+
+    if (chat) {
+        rc = ngx_http_chat_op_marker(&me, &oid,
+                                     json_object_get(data, "upToSeq"), read,
+                                     ngx_http_chat_rt_op_answered, op,
+                                     &store, &field, &err);
+
+    } else {
+        rc = ngx_http_chat_op_marker_at(&me, &oid, read,
+                                        ngx_http_chat_rt_op_answered, op,
+                                        &store);
     }
 
-    extra = json_pack("{s:b}", "read", (int) read);
-
-    (void) ngx_http_chat_rt_run(s, NGX_HTTP_GET, &uri, NULL, id, extra, 0,
-                                ngx_http_chat_rt_marker_found);
-    json_decref(extra);
-}
-
-
-static void
-ngx_http_chat_rt_marker_found(ngx_http_chat_rt_session_t *s, void *data,
-    ngx_uint_t status, json_t *answer)
-{
-    u_char                  buf[96];
-    json_t                 *message, *seq, *body;
-    ngx_str_t               uri, chat_id;
-    ngx_uint_t              read;
-    ngx_http_chat_rt_op_t  *op;
-
-    op = data;
-    message = json_object_get(answer, "message");
-    seq = json_object_get(message, "seq");
-
-    if (s == NULL || status != 200 || !json_is_integer(seq)
-        || ngx_http_chat_rt_str_field(message, "chatId", &chat_id) != NGX_OK
-        || chat_id.len != NGX_HTTP_CHAT_RT_ID_LEN)
-    {
-        ngx_http_chat_rt_acked(s, op, status == 200 ? 500 : status, answer);
-        return;
-    }
-
-    read = json_is_true(json_object_get(op->extra, "read"));
-
-    uri.data = buf;
-    uri.len = ngx_snprintf(buf, sizeof(buf), "/api/chats/%V/%s", &chat_id,
-                           read ? "read" : "delivered")
-              - buf;
-
-    body = json_pack("{s:O}", "upToSeq", seq);
-    json_decref(answer);
-
-    if (ngx_http_chat_rt_call(s, NGX_HTTP_POST, &uri, body, NULL,
-                              ngx_http_chat_rt_acked, op)
-        != NGX_OK)
-    {
-        ngx_http_chat_rt_error(s, op->id, "internal_error",
-                               "the event could not be run");
-        ngx_http_chat_rt_op_done(s, op);
-    }
-
-    json_decref(body);
+    ngx_http_chat_rt_op_started(s, op, rc, field, err);
 }
 
 
@@ -1526,24 +1528,30 @@ static void
 ngx_http_chat_rt_react(ngx_http_chat_rt_session_t *s, json_t *data,
     json_t *id)
 {
-    u_char     buf[96];
-    json_t    *body;
-    ngx_str_t  uri;
+    ngx_int_t                  rc;
+    bson_oid_t                 me, mid;
+    const char                *field, *err;
+    ngx_http_chat_rt_op_t     *op;
+    ngx_http_chat_op_store_t  *store;
 
-    if (ngx_http_chat_rt_message_route(s, data, id,
-                                       "/api/messages/%s/react",
-                                       buf, sizeof(buf), &uri)
-        != NGX_OK)
-    {
+    if (ngx_http_chat_rt_message_id(s, data, id, &mid) != NGX_OK) {
         return;
     }
 
-    body = json_deep_copy(data);
-    json_object_del(body, "messageId");
+    op = ngx_http_chat_rt_op_new(s, id);
+    if (op == NULL) {
+        ngx_http_chat_rt_error(s, id, "internal_error", "out of memory");
+        return;
+    }
 
-    (void) ngx_http_chat_rt_run(s, NGX_HTTP_POST, &uri, body, id, NULL, 0,
-                                ngx_http_chat_rt_acked);
-    json_decref(body);
+    op->message = 1;
+    ngx_http_chat_rt_op_user(s, &me);
+
+    rc = ngx_http_chat_op_react(&me, &mid, json_object_get(data, "emoji"),
+                                ngx_http_chat_rt_op_answered, op, &store,
+                                &field, &err);
+
+    ngx_http_chat_rt_op_started(s, op, rc, field, err);
 }
 
 
@@ -1552,14 +1560,14 @@ static void
 ngx_http_chat_rt_edit(ngx_http_chat_rt_session_t *s, json_t *data,
     json_t *id)
 {
-    u_char     buf[96];
-    json_t    *body, *content;
-    ngx_str_t  uri;
+    json_t                    *content;
+    ngx_int_t                  rc;
+    bson_oid_t                 me, mid;
+    const char                *field, *err;
+    ngx_http_chat_rt_op_t     *op;
+    ngx_http_chat_op_store_t  *store;
 
-    if (ngx_http_chat_rt_message_route(s, data, id, "/api/messages/%s",
-                                       buf, sizeof(buf), &uri)
-        != NGX_OK)
-    {
+    if (ngx_http_chat_rt_message_id(s, data, id, &mid) != NGX_OK) {
         return;
     }
 
@@ -1568,11 +1576,20 @@ ngx_http_chat_rt_edit(ngx_http_chat_rt_session_t *s, json_t *data,
         content = json_object_get(data, "content");
     }
 
-    body = json_pack("{s:O*}", "content", content);
+    op = ngx_http_chat_rt_op_new(s, id);
+    if (op == NULL) {
+        ngx_http_chat_rt_error(s, id, "internal_error", "out of memory");
+        return;
+    }
 
-    (void) ngx_http_chat_rt_run(s, NGX_HTTP_PUT, &uri, body, id, NULL, 0,
-                                ngx_http_chat_rt_acked);
-    json_decref(body);
+    op->message = 1;
+    ngx_http_chat_rt_op_user(s, &me);
+
+    rc = ngx_http_chat_op_edit(&me, &mid, content,
+                               ngx_http_chat_rt_op_answered, op, &store,
+                               &field, &err);
+
+    ngx_http_chat_rt_op_started(s, op, rc, field, err);
 }
 
 
@@ -1581,27 +1598,34 @@ static void
 ngx_http_chat_rt_delete(ngx_http_chat_rt_session_t *s, json_t *data,
     json_t *id)
 {
-    u_char     buf[128];
-    json_t    *all;
-    ngx_str_t  uri;
+    json_t                    *all;
+    ngx_int_t                  rc;
+    bson_oid_t                 me, mid;
+    ngx_http_chat_rt_op_t     *op;
+    ngx_http_chat_op_store_t  *store;
 
     all = json_object_get(data, "deleteForEveryone");
     if (all == NULL) {
         all = json_object_get(data, "forEveryone");
     }
 
-    if (ngx_http_chat_rt_message_route(s, data, id,
-                                       json_is_true(all)
-                                       ? "/api/messages/%s?forEveryone=true"
-                                       : "/api/messages/%s",
-                                       buf, sizeof(buf), &uri)
-        != NGX_OK)
-    {
+    if (ngx_http_chat_rt_message_id(s, data, id, &mid) != NGX_OK) {
         return;
     }
 
-    (void) ngx_http_chat_rt_run(s, NGX_HTTP_DELETE, &uri, NULL, id, NULL, 0,
-                                ngx_http_chat_rt_acked);
+    op = ngx_http_chat_rt_op_new(s, id);
+    if (op == NULL) {
+        ngx_http_chat_rt_error(s, id, "internal_error", "out of memory");
+        return;
+    }
+
+    op->message = 1;
+    ngx_http_chat_rt_op_user(s, &me);
+
+    rc = ngx_http_chat_op_delete(&me, &mid, json_is_true(all),
+                                 ngx_http_chat_rt_op_answered, op, &store);
+
+    ngx_http_chat_rt_op_started(s, op, rc, NULL, NULL);
 }
 
 

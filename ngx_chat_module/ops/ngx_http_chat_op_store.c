@@ -1,0 +1,174 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * A change made by store steps on nobody's behalf: the Mongo task is the
+ * operation's, never a request's, so a requester that leaves cannot stop
+ * what follows the commit (its events).
+ */
+
+
+#include "ngx_http_chat_op_store.h"
+#include "../core/ngx_http_chat_events.h"
+
+
+struct ngx_http_chat_op_store_s {
+    ngx_http_chat_op_done_pt         done;    /* NULL once nobody waits */
+    void                            *data;
+    ngx_http_chat_op_store_next_pt   next;
+    ngx_queue_t                      queue;   /* in the worker's live ops */
+    size_t                           size;
+    void                            *arg;     /* after the struct */
+};
+
+
+static ngx_int_t ngx_http_chat_op_store_post(ngx_http_chat_op_store_t *op,
+    ngx_http_chat_mongo_run_pt run);
+static void ngx_http_chat_op_store_stored(ngx_http_chat_mongo_task_t *t);
+static void ngx_http_chat_op_store_finish(ngx_http_chat_op_store_t *op,
+    ngx_int_t rc, json_t *answer, const char *error);
+
+
+static ngx_queue_t  ngx_http_chat_op_store_live;
+
+
+ngx_int_t
+ngx_http_chat_op_store(ngx_http_chat_mongo_run_pt run,
+    ngx_http_chat_op_store_next_pt next, void *arg, size_t size,
+    ngx_http_chat_op_done_pt done, void *data,
+    ngx_http_chat_op_store_t **out)
+{
+    ngx_http_chat_op_store_t  *op;
+
+    op = ngx_alloc(sizeof(ngx_http_chat_op_store_t) + size, ngx_cycle->log);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    op->done = done;
+    op->data = data;
+    op->next = next;
+    op->size = size;
+    op->arg = op + 1;
+    ngx_memcpy(op->arg, arg, size);
+
+    if (ngx_http_chat_op_store_post(op, run) != NGX_OK) {
+        ngx_free(op);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_chat_op_store_live.next == NULL) {
+        ngx_queue_init(&ngx_http_chat_op_store_live);
+    }
+
+    ngx_queue_insert_tail(&ngx_http_chat_op_store_live, &op->queue);
+    ngx_http_chat_work_begin();
+
+    *out = op;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_chat_op_store_detach(ngx_http_chat_op_store_t *op)
+{
+    op->done = NULL;
+    op->data = NULL;
+}
+
+
+static ngx_int_t
+ngx_http_chat_op_store_post(ngx_http_chat_op_store_t *op,
+    ngx_http_chat_mongo_run_pt run)
+{
+    ngx_http_chat_mongo_task_t  *t;
+
+    t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log, run,
+                                            ngx_http_chat_op_store_stored,
+                                            op, op->arg, op->size);
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* on NGX_ERROR the task is freed */
+    return ngx_http_chat_mongo_post(t);
+}
+
+
+static void
+ngx_http_chat_op_store_stored(ngx_http_chat_mongo_task_t *t)
+{
+    json_t                          *answer;
+    ngx_int_t                        rc;
+    ngx_http_chat_mongo_run_pt       run;
+    ngx_http_chat_op_store_t        *op;
+    ngx_http_chat_op_store_next_pt   next;
+
+    op = t->data;
+    rc = t->rc;
+
+    answer = t->result;
+    t->result = NULL;
+
+    /* what the commit caused, said by the store, whoever still waits */
+    ngx_http_chat_event_publish_committed(answer);
+
+    if (op->next) {
+        next = op->next;
+        op->next = NULL;
+
+        run = next(op->arg, &rc, answer);
+
+        if (run) {
+            json_decref(answer);
+
+            if (ngx_http_chat_op_store_post(op, run) != NGX_OK) {
+                ngx_http_chat_op_store_finish(op, NGX_ERROR, NULL,
+                                              "mongo is not available");
+            }
+
+            return;
+        }
+    }
+
+    ngx_http_chat_op_store_finish(op, rc, answer, t->error.message);
+}
+
+
+static void
+ngx_http_chat_op_store_finish(ngx_http_chat_op_store_t *op, ngx_int_t rc,
+    json_t *answer, const char *error)
+{
+    ngx_queue_remove(&op->queue);
+    ngx_http_chat_work_end();
+
+    if (op->done) {
+        op->done(op->data, rc, answer, error);
+
+    } else if (answer) {
+        json_decref(answer);
+    }
+
+    ngx_free(op);
+}
+
+
+void
+ngx_http_chat_op_store_exit_process(void)
+{
+    ngx_queue_t               *q;
+    ngx_http_chat_op_store_t  *op;
+
+    /* MongoDB is gone: nothing will call these back */
+
+    if (ngx_http_chat_op_store_live.next == NULL) {
+        return;
+    }
+
+    while (!ngx_queue_empty(&ngx_http_chat_op_store_live)) {
+        q = ngx_queue_head(&ngx_http_chat_op_store_live);
+        op = ngx_queue_data(q, ngx_http_chat_op_store_t, queue);
+        ngx_queue_remove(q);
+        ngx_free(op);
+    }
+}

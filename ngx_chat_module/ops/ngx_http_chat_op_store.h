@@ -1,0 +1,48 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_OP_STORE_H_INCLUDED_
+#define _NGX_HTTP_CHAT_OP_STORE_H_INCLUDED_
+
+
+#include "ngx_http_chat_op.h"
+#include "../store/ngx_http_chat_mongo.h"
+
+
+/*
+ * A change made by one store step (or a few in a row), transport-neutral:
+ * it takes a copy of the step's argument, runs the step in the thread
+ * pool on nobody's behalf, publishes the events its commit caused (the
+ * "$events" of its answer) whether or not anybody still waits, and gives
+ * the outcome to done().  A requester that leaves calls detach() and
+ * loses only the answer.  An exiting worker waits for it.
+ *
+ * next(arg, &rc, answer), when given, runs once, after the first step:
+ * it may change arg (the operation's copy) and returns the second step's
+ * run(), or NULL to give rc (which it may change) and answer to done().
+ */
+
+typedef struct ngx_http_chat_op_store_s  ngx_http_chat_op_store_t;
+
+typedef ngx_http_chat_mongo_run_pt (*ngx_http_chat_op_store_next_pt)(
+    void *arg, ngx_int_t *rc, json_t *answer);
+
+
+/*
+ * NGX_OK: started, done() will be called, never before this returns;
+ * NGX_ERROR: it could not start (MongoDB is down, no memory), done() is
+ * not called
+ */
+ngx_int_t ngx_http_chat_op_store(ngx_http_chat_mongo_run_pt run,
+    ngx_http_chat_op_store_next_pt next, void *arg, size_t size,
+    ngx_http_chat_op_done_pt done, void *data,
+    ngx_http_chat_op_store_t **out);
+void ngx_http_chat_op_store_detach(ngx_http_chat_op_store_t *op);
+
+/* what never finished when the worker exits */
+void ngx_http_chat_op_store_exit_process(void);
+
+
+#endif /* _NGX_HTTP_CHAT_OP_STORE_H_INCLUDED_ */
