@@ -235,3 +235,44 @@ away:503:service_unavailable:1 alice1:200 bob1:200 alice2:401 seq:next socket:re
 --- no_error_log
 [alert]
 [emerg]
+
+
+
+=== TEST 4: two refreshes with the same token at once: one wins, the other is a reuse that revokes the session
+--- init
+main::sign_in_all();
+my @r;
+my @tok;
+for my $round (0 .. 2) {
+    sleep(1.1 * 2 ** $round) if $round;
+    for my $who (qw(dave erin)) {
+        push @tok, ChatAuth::sign_in($ChatChats::Twilio,
+                                     $ChatChats::Phone{$who}, "$who$round");
+    }
+}
+for my $t (@tok) {
+    my $body = JSON::PP::encode_json({ refreshToken => $t->{refreshToken} });
+    my @s = map {
+        IO::Socket::INET->new("127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}")
+            or die "connect: $!"
+    } 1 .. 2;
+    print $_ "POST /api/auth/refresh-token HTTP/1.1\r\nHost: x\r\n"
+             . "Connection: close\r\nContent-Type: application/json\r\n"
+             . "Content-Length: " . length($body) . "\r\n\r\n$body" for @s;
+    my @out;
+    for my $s (@s) {
+        local $/;
+        my $res = <$s> // "";
+        my ($code) = $res =~ /^HTTP\/1\.1 (\d+)/;
+        my ($err) = $res =~ /"code":"([a-z_]+)"/;
+        push @out, ($code // "none") . ($err ? ":$err" : "");
+    }
+    push @r, join ",", sort @out;
+}
+$main::Got = join " ", @r;
+--- response_body
+200,401:refresh_token_reused 200,401:refresh_token_reused 200,401:refresh_token_reused 200,401:refresh_token_reused 200,401:refresh_token_reused 200,401:refresh_token_reused
+--- no_error_log
+[error]
+[alert]
+[emerg]

@@ -309,47 +309,6 @@ ngx_http_chat_sessions_list_run(ngx_http_chat_mongo_task_t *t,
 }
 
 
-void
-ngx_http_chat_sessions_revoke_run(ngx_http_chat_mongo_task_t *t,
-    mongoc_client_t *client, mongoc_database_t *db)
-{
-    ngx_http_chat_user_arg_t *a = t->arg;
-
-    bson_t                filter, update, set, reply;
-    bson_iter_t           it;
-    mongoc_collection_t  *sessions;
-
-    sessions = mongoc_database_get_collection(db, "sessions");
-
-    bson_init(&filter);
-    BSON_APPEND_OID(&filter, "_id", &a->session_id);
-    BSON_APPEND_OID(&filter, "userId", &a->user_id);
-    BSON_APPEND_BOOL(&filter, "revoked", false);
-
-    bson_init(&update);
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-    BSON_APPEND_BOOL(&set, "revoked", true);
-    BSON_APPEND_DATE_TIME(&set, "revokedAt", ngx_http_chat_now_ms());
-    bson_append_document_end(&update, &set);
-
-    if (!mongoc_collection_update_one(sessions, &filter, &update, NULL,
-                                      &reply, &t->error))
-    {
-        t->rc = NGX_ERROR;
-
-    } else {
-        t->rc = (bson_iter_init_find(&it, &reply, "matchedCount")
-                 && bson_iter_as_int64(&it) == 1)
-                ? NGX_OK : NGX_DECLINED;
-    }
-
-    bson_destroy(&reply);
-    bson_destroy(&update);
-    bson_destroy(&filter);
-    mongoc_collection_destroy(sessions);
-}
-
-
 /* one index per createIndexes command: FerretDB mishandles several */
 
 static const struct {
