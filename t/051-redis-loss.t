@@ -217,8 +217,17 @@ for my $who (qw(alice1 bob1 carol2)) {
 }
 push @r, "away:" . join ",", sort keys %seen;
 $main::Redis->start;
-sleep 1.5;    # the workers reconnect (backoff)
-push @r, "alice1:" . main::access($main::S{alice1}{accessToken});
+# the subscriber connection comes back: the socket is told to resync
+my $rs = ChatRT::wait_for($ws, "resync", 15);
+push @r, "resync:" . ($rs ? "yes" : "no");
+# and the command connection (its own backoff)
+my $st = 503;
+for (1 .. 100) {
+    $st = main::access($main::S{alice1}{accessToken});
+    last if $st != 503;
+    sleep 0.2;
+}
+push @r, "alice1:$st";
 push @r, "bob1:" . main::access($main::S{bob1}{accessToken});
 push @r, "alice2:" . main::access($main::S{alice2}{accessToken});
 my $m = ChatChats::api(alice => POST => "/api/messages",
@@ -226,12 +235,12 @@ my $m = ChatChats::api(alice => POST => "/api/messages",
                          type => "text", content => "back" });
 push @r, "seq:" . ($m->{message}{seq} == $before + 1 ? "next" : "$before->$m->{message}{seq}");
 my @e = ChatRT::drain($ws, 1);
-push @r, "socket:" . join ",", grep { /^(resync|new_message|session_revoked|close)$/ }
+push @r, "socket:" . join ",", grep { /^(new_message|session_revoked|close)$/ }
                                map { $_->{event} } @e;
 close $ws;
 $main::Got = join " ", @r;
 --- response_body
-away:503:service_unavailable:1 alice1:200 bob1:200 alice2:401 seq:next socket:resync,new_message
+away:503:service_unavailable:1 resync:yes alice1:200 bob1:200 alice2:401 seq:next socket:new_message
 --- no_error_log
 [alert]
 [emerg]
