@@ -371,17 +371,49 @@ GET /api/stories
 
 
 
-=== TEST 21: a session Redis has let expire is not listed any more
+=== TEST 21: a session Redis lost is still listed, and its tokens work
 --- init
 sleep 2.2;    # past the resend delays of bob's number
 $main::Tok{bob3} = ChatAuth::sign_in($main::Twilio, $main::Phone{bob}, 'bob3');
 my $sid = main::sid_of("bob3");
-# 30 idle days pass: Redis drops the session, its MongoDB document stays
+# Redis loses the session's key (evicted, flushed): MongoDB holds the record
 system("redis-cli", "-p", $ENV{TEST_NGINX_REDIS_PORT}, "DEL", "sess:$sid") == 0
     or die "redis-cli";
 my $mine = main::sid_of("bob");
+main::dyn($block, bearer => "bob3",
+    like => qr/^\{"items":\[\{"id":"$sid","current":true,"device":"bob3",[^\]]*\},\{"id":"$mine","current":false,"device":"bob",[^\]]*\}\]\}$/);
+--- request
+GET /api/auth/sessions
+--- response_body_like: placeholder
+--- error_code: 200
+
+
+
+=== TEST 22: a session idle past chat_refresh_ttl is neither listed nor refreshed
+--- http_config eval
+ChatTest::chat_http_config() . q{
+    chat_sms_provider twilio;
+    chat_twilio_base_url http://127.0.0.1:$TEST_NGINX_FAKE_TWILIO_PORT;
+    chat_twilio_account_sid ACtest;
+    chat_twilio_auth_token secret;
+    chat_twilio_from +15005550006;
+    chat_otp_resend_delay 1s;
+    chat_otp_ip_limit 1000;
+    chat_refresh_ttl 2s;
+}
+--- init
+sleep 4.5;    # past the resend delays of bob's number
+$main::Tok{bob4} = ChatAuth::sign_in($main::Twilio, $main::Phone{bob}, 'bob4');
+sleep 2.5;
+my $r = HTTP::Tiny->new->post(
+    "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/api/auth/refresh-token",
+    { headers => { 'Content-Type' => 'application/json' },
+      content => JSON::PP::encode_json({ refreshToken => $main::Tok{bob4}{refreshToken} }) });
+die "bob4's idle refresh token: $r->{status} $r->{content}"
+    unless $r->{status} == 401 && $r->{content} =~ /invalid_refresh_token/;
+my $sid = main::sid_of("bob4");
 main::dyn($block, bearer => "bob",
-    like => qr/^\{"items":\[\{"id":"$mine","current":true,"device":"bob",[^\]]*\}\]\}$/);
+    like => qr/^\{"items":\[(?!.*$sid).*"device":"bob".*\]\}$/);
 --- request
 GET /api/auth/sessions
 --- response_body_like: placeholder

@@ -9,24 +9,17 @@
 #include "ngx_http_chat_jwt.h"
 
 
+/* heap memory: the check may answer after the request left */
 typedef struct {
+    ngx_http_request_t          *request;   /* NULL once it left */
+    ngx_http_cleanup_t          *cleanup;
     ngx_int_t                  (*next)(ngx_http_request_t *r);
 } ngx_http_chat_gate_t;
 
 
-/*
- * 1 when the jti or the whole session was revoked, or the session is gone
- * or belongs to someone else than the token's subject
- */
-static const char  ngx_http_chat_auth_check[] =
-    "if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end "
-    "local s = redis.call('HMGET', KEYS[1], 'uid', 'revoked') "
-    "if s[1] ~= ARGV[1] or s[2] then return 1 end "
-    "return 0";
-
-
-static ngx_int_t ngx_http_chat_auth_checked(ngx_http_request_t *r,
-    redisReply *reply);
+static void ngx_http_chat_auth_checked(void *data, ngx_int_t rc);
+static void ngx_http_chat_auth_gone(void *data);
+static ngx_int_t ngx_http_chat_auth_unavailable(ngx_http_request_t *r);
 
 
 static ngx_int_t
@@ -55,8 +48,10 @@ ngx_http_chat_authenticate(ngx_http_request_t *r,
     ngx_int_t (*next)(ngx_http_request_t *r))
 {
     u_char                     *p, *last;
-    ngx_str_t                   token, keys[2];
+    ngx_int_t                   rc;
+    ngx_str_t                   token;
     const char                 *reason;
+    ngx_http_cleanup_t         *cln;
     ngx_http_chat_ctx_t        *ctx;
     ngx_http_chat_gate_t       *gate;
     ngx_http_chat_token_t       tok;
@@ -95,50 +90,109 @@ ngx_http_chat_authenticate(ngx_http_request_t *r,
     ctx->jti = tok.jti;
     ctx->token_exp = tok.exp;
 
-    gate = ngx_palloc(r->pool, sizeof(ngx_http_chat_gate_t));
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    gate = ngx_alloc(sizeof(ngx_http_chat_gate_t), r->connection->log);
     if (gate == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    gate->request = r;
+    gate->cleanup = cln;
     gate->next = next;
-    ctx->state = gate;
 
-    keys[0].data = ngx_pnalloc(r->pool, sizeof("sess:") + tok.sid.len);
-    keys[1].data = ngx_pnalloc(r->pool, sizeof("jti:") + tok.jti.len);
+    rc = ngx_http_chat_session_check(&tok.sid, &tok.sub, &tok.jti,
+                                     ngx_http_chat_auth_checked, gate);
+    if (rc != NGX_OK) {
+        ngx_free(gate);
 
-    if (keys[0].data == NULL || keys[1].data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "chat: redis is not connected, access not checked");
+
+        return ngx_http_chat_auth_unavailable(r);
     }
 
-    keys[0].len = ngx_sprintf(keys[0].data, "sess:%V", &tok.sid)
-                  - keys[0].data;
-    keys[1].len = ngx_sprintf(keys[1].data, "jti:%V", &tok.jti)
-                  - keys[1].data;
+    cln->handler = ngx_http_chat_auth_gone;
+    cln->data = gate;
 
-    return ngx_http_chat_redis_eval(r, ngx_http_chat_auth_check, 2, keys,
-                                    1, &ctx->user_id,
-                                    ngx_http_chat_auth_checked);
+    r->main->count++;
+
+    return NGX_DONE;
 }
 
 
-static ngx_int_t
-ngx_http_chat_auth_checked(ngx_http_request_t *r, redisReply *reply)
+static void
+ngx_http_chat_auth_gone(void *data)
 {
-    ngx_http_chat_ctx_t   *ctx;
-    ngx_http_chat_gate_t  *gate;
+    ngx_http_chat_gate_t  *gate = data;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    gate = ctx->state;
-    ctx->state = NULL;
+    /* the check still answers; it frees gate */
+    gate->request = NULL;
+}
 
-    if (reply->type != REDIS_REPLY_INTEGER) {
+
+static void
+ngx_http_chat_auth_checked(void *data, ngx_int_t rc)
+{
+    ngx_http_chat_gate_t  *gate = data;
+
+    ngx_int_t            (*next)(ngx_http_request_t *r);
+    ngx_connection_t      *c;
+    ngx_http_request_t    *r;
+
+    r = gate->request;
+    next = gate->next;
+
+    if (r) {
+        gate->cleanup->handler = NULL;
+    }
+
+    ngx_free(gate);
+
+    if (r == NULL) {
+        return;
+    }
+
+    c = r->connection;
+
+    if (rc == NGX_OK) {
+        rc = next(r);
+
+    } else if (rc == NGX_DECLINED) {
+        rc = ngx_http_chat_unauthorized(r, "invalid_token",
+                                        "the token was revoked", 1);
+
+    } else {
+        rc = ngx_http_chat_auth_unavailable(r);
+    }
+
+    ngx_http_chat_finalize(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* nothing says the session is revoked: the client keeps its tokens */
+
+static ngx_int_t
+ngx_http_chat_auth_unavailable(ngx_http_request_t *r)
+{
+    ngx_str_t  v;
+
+    ngx_str_set(&v, "1");
+
+    if (ngx_http_chat_add_header(r, "Retry-After", &v) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (reply->integer != 0) {
-        return ngx_http_chat_unauthorized(r, "invalid_token",
-                                          "the token was revoked", 1);
-    }
-
-    return gate->next(r);
+    return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "service_unavailable",
+                                    "a back end is unavailable, "
+                                    "try again shortly");
 }

@@ -23,11 +23,27 @@ ngx_int_t ngx_http_chat_complete_profile(ngx_http_request_t *r);
 
 /*
  * The access-token gate of every other route: verifies the bearer token,
- * then asks Redis whether its session or jti was revoked; calls next on
- * success, or answers 401 with WWW-Authenticate.
+ * then checks its session (ngx_http_chat_session_check); calls next on
+ * success, answers 401 with WWW-Authenticate for a session revoked, gone
+ * or another user's, and 503 with Retry-After while the back ends cannot
+ * tell.
  */
 ngx_int_t ngx_http_chat_authenticate(ngx_http_request_t *r,
     ngx_int_t (*next)(ngx_http_request_t *r));
+
+/*
+ * Whether session sid of user uid stands (and token jti, when given, was
+ * not revoked on its own): Redis, or on a miss MongoDB, read once per
+ * session in flight in this worker, then cached.  handler(data, rc) runs
+ * once, later, with NGX_OK (live), NGX_DECLINED (revoked, gone, expired,
+ * another user's) or NGX_AGAIN (a back end did not answer).  Returns
+ * NGX_OK, or NGX_DECLINED (Redis not connected) / NGX_ERROR, and then the
+ * handler is not called.
+ */
+typedef void (*ngx_http_chat_session_checked_pt)(void *data, ngx_int_t rc);
+
+ngx_int_t ngx_http_chat_session_check(ngx_str_t *sid, ngx_str_t *uid,
+    ngx_str_t *jti, ngx_http_chat_session_checked_pt handler, void *data);
 
 /* a session was revoked: its live sockets close (every revocation) */
 void ngx_http_chat_session_revoked(ngx_str_t *uid, ngx_str_t *sid);

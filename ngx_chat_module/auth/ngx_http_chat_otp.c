@@ -28,6 +28,7 @@ typedef struct {
     ngx_str_t                    code;
     ngx_str_t                    keys[5];   /* otp, next, day, ip, country */
     ngx_str_t                    device;
+    ngx_str_t                    refresh;   /* the new session's token */
     ngx_http_chat_sms_t         *sms;
     ngx_http_cleanup_t          *sms_cleanup;
     ngx_uint_t                   retry_after;
@@ -639,18 +640,36 @@ ngx_http_chat_otp_checked(ngx_http_request_t *r, redisReply *reply)
 static ngx_int_t
 ngx_http_chat_otp_login(ngx_http_request_t *r)
 {
+    char                        oid[25];
     size_t                      n;
+    ngx_str_t                   sid, hash;
     ngx_http_chat_ctx_t        *ctx;
     ngx_http_chat_otp_t        *otp;
     ngx_http_chat_login_arg_t   arg;
+    ngx_http_chat_main_conf_t  *cmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
     otp = ctx->state;
 
     ngx_memzero(&arg, sizeof(ngx_http_chat_login_arg_t));
 
     bson_oid_init(&arg.user_id, NULL);
     bson_oid_init(&arg.session_id, NULL);
+
+    /* the session document holds its refresh token's hash from the start */
+    bson_oid_to_string(&arg.session_id, oid);
+    sid.data = (u_char *) oid;
+    sid.len = 24;
+
+    if (ngx_http_chat_refresh_new(r->pool, &sid, &otp->refresh, &hash)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(arg.cur, hash.data, ngx_min(hash.len, sizeof(arg.cur) - 1));
+    arg.expires_at = ((int64_t) ngx_time() + cmcf->refresh_ttl) * 1000;
     ngx_cpystrn((u_char *) arg.phone, otp->e164.data,
                 ngx_min(otp->e164.len + 1, sizeof(arg.phone)));
 
@@ -678,7 +697,12 @@ ngx_http_chat_otp_logged_in(ngx_http_request_t *r,
     const uint8_t              *data;
     uint32_t                    len;
     ngx_uint_t                  is_new;
+    ngx_http_chat_ctx_t        *ctx;
+    ngx_http_chat_otp_t        *otp;
     ngx_http_chat_login_arg_t  *a;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    otp = ctx->state;
 
     if (t->rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -735,5 +759,5 @@ ngx_http_chat_otp_logged_in(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_chat_session_tokens(r, &uid, &sid, NULL, reply);
+    return ngx_http_chat_session_tokens(r, &uid, &sid, &otp->refresh, reply);
 }

@@ -2,10 +2,12 @@
  * Copyright (C) ngx_chat_module authors
  *
  * Sessions: the token pair of a sign-in, refresh-token rotation with
- * reuse detection, logout, and a user's list of devices.  Redis holds the
- * atomic part (sess:<id> = {uid, cur: hash of the live refresh token,
- * revoked}, sess:<id>:used = hashes already rotated away); MongoDB keeps
- * the session documents that users list.
+ * reuse detection, logout, and a user's list of devices.  MongoDB's
+ * session document is the record of each (ngx_http_chat_sessions_store.c):
+ * every change is written there first, a revocation included, so that a
+ * Redis that loses its data signs nobody out and revives no session.
+ * Redis caches what the access check needs (sess:<id> = {uid, revoked},
+ * ngx_http_chat_session_check.c) and each revoked token id (jti:<id>).
  */
 
 
@@ -17,6 +19,10 @@
 #include <openssl/sha.h>
 
 
+/* s: how long Redis keeps a live session before asking MongoDB again */
+#define NGX_HTTP_CHAT_SESSION_CACHE_TTL  3600
+
+
 typedef struct {
     json_t                      *reply;
     ngx_str_t                    uid;
@@ -26,55 +32,25 @@ typedef struct {
 } ngx_http_chat_session_t;
 
 
+/* KEYS: sess.  ARGV: uid, the cache's ttl */
 static const char  ngx_http_chat_session_create[] =
-    "redis.call('HSET', KEYS[1], 'uid', ARGV[1], 'cur', ARGV[2]) "
-    "redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3])) "
+    "redis.call('HSET', KEYS[1], 'uid', ARGV[1]) "
+    "redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2])) "
     "return 1";
 
 
-/* {"ok", uid} | {"reuse", uid} | {"revoked"} | {"invalid"} */
-static const char  ngx_http_chat_session_rotate[] =
-    "local s = redis.call('HMGET', KEYS[1], 'uid', 'cur', 'revoked') "
-    "if not s[1] then return {'invalid'} end "
-    "if s[3] then return {'revoked'} end "
-    "if s[2] == ARGV[1] then"
-    "  redis.call('HSET', KEYS[1], 'cur', ARGV[2])"
-    "  redis.call('SADD', KEYS[2], ARGV[1])"
-    "  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))"
-    "  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))"
-    "  return {'ok', s[1]} "
-    "end "
-    "if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then"
-    "  redis.call('HSET', KEYS[1], 'revoked', '1')"
-    "  return {'reuse', s[1]} "
-    "end "
-    "return {'invalid'}";
-
-
-/* for each KEYS[i] = sess:<id>: 1 while it can still be used, else 0 */
-static const char  ngx_http_chat_session_live[] =
-    "local r = {} "
-    "for i, k in ipairs(KEYS) do"
-    "  local s = redis.call('HMGET', k, 'uid', 'revoked')"
-    "  r[i] = (s[1] and not s[2]) and 1 or 0 "
-    "end "
-    "return r";
-
-
-/* KEYS: sess.  ARGV: the user who asks.  1: it was theirs, now revoked */
-static const char  ngx_http_chat_session_revoke_own[] =
-    "if redis.call('HGET', KEYS[1], 'uid') ~= ARGV[1] then return 0 end "
-    "redis.call('HSET', KEYS[1], 'revoked', '1') "
-    "return 1";
-
-
-/* KEYS: sess, jti (optional).  ARGV: the jti's remaining lifetime */
+/*
+ * KEYS: sess, jti (optional).  ARGV: how long an access token of the
+ * session may still live, the jti's remaining lifetime.  Written after
+ * MongoDB took the revocation: the cache must not say "live" any more.
+ */
 static const char  ngx_http_chat_session_revoke[] =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then"
-    "  redis.call('HSET', KEYS[1], 'revoked', '1') "
+    "redis.call('HSET', KEYS[1], 'revoked', '1') "
+    "if redis.call('TTL', KEYS[1]) < tonumber(ARGV[1]) then"
+    "  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1])) "
     "end "
     "if KEYS[2] then"
-    "  redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[1])) "
+    "  redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[2])) "
     "end "
     "return 1";
 
@@ -82,17 +58,15 @@ static const char  ngx_http_chat_session_revoke[] =
 static ngx_int_t ngx_http_chat_session_created(ngx_http_request_t *r,
     redisReply *reply);
 static ngx_int_t ngx_http_chat_session_rotated(ngx_http_request_t *r,
-    redisReply *reply);
-static ngx_int_t ngx_http_chat_session_logged_out(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t);
+static ngx_int_t ngx_http_chat_session_reused(ngx_http_request_t *r,
     redisReply *reply);
 static ngx_int_t ngx_http_chat_session_revoked_done(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
+static ngx_int_t ngx_http_chat_session_logged_out(ngx_http_request_t *r,
+    redisReply *reply);
 static ngx_int_t ngx_http_chat_session_listed(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
-static ngx_int_t ngx_http_chat_session_check_live(ngx_http_request_t *r,
-    json_t *items);
-static ngx_int_t ngx_http_chat_session_alive(ngx_http_request_t *r,
-    redisReply *reply);
 static ngx_int_t ngx_http_chat_session_deleted(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
 static ngx_int_t ngx_http_chat_session_unlinked(ngx_http_request_t *r,
@@ -244,36 +218,37 @@ ngx_int_t
 ngx_http_chat_session_tokens(ngx_http_request_t *r, ngx_str_t *uid,
     ngx_str_t *sid, ngx_str_t *refresh, json_t *reply)
 {
-    ngx_str_t                   hash, args[3];
+    time_t                      ttl;
+    ngx_str_t                   args[2];
     ngx_http_chat_session_t    *ss;
     ngx_http_chat_main_conf_t  *cmcf;
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
 
     ss = ngx_http_chat_session_state(r, reply);
-    if (ss == NULL) {
+    if (ss == NULL || refresh == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ss->uid = *uid;
     ss->sid = *sid;
+    ss->refresh = *refresh;
 
-    if (ngx_http_chat_refresh_new(r->pool, sid, &ss->refresh, &hash)
+    ttl = ngx_min(cmcf->refresh_ttl, NGX_HTTP_CHAT_SESSION_CACHE_TTL);
+
+    if (ngx_http_chat_session_key(r->pool, &ss->keys[0], sid, "")
         != NGX_OK
-        || ngx_http_chat_session_key(r->pool, &ss->keys[0], sid, "")
-           != NGX_OK
-        || ngx_http_chat_str_num(r->pool, &args[2], cmcf->refresh_ttl)
-           != NGX_OK)
+        || ngx_http_chat_str_num(r->pool, &args[1], ttl) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     args[0] = *uid;
-    args[1] = hash;
 
+    /* the session document is written: this only warms the cache */
     return ngx_http_chat_redis_eval(r, ngx_http_chat_session_create, 1,
-                                      ss->keys, 3, args,
-                                      ngx_http_chat_session_created);
+                                    ss->keys, 2, args,
+                                    ngx_http_chat_session_created);
 }
 
 
@@ -288,14 +263,79 @@ ngx_http_chat_session_created(ngx_http_request_t *r, redisReply *reply)
 }
 
 
+static ngx_int_t
+ngx_http_chat_session_unavailable(ngx_http_request_t *r)
+{
+    ngx_str_t  v;
+
+    ngx_str_set(&v, "1");
+
+    if (ngx_http_chat_add_header(r, "Retry-After", &v) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "service_unavailable",
+                                    "a back end is unavailable, "
+                                    "try again shortly");
+}
+
+
+/*
+ * The cache learns of a revocation MongoDB holds: sess:<sid> refuses the
+ * session (and jti:<jti> the token) for as long as a token may live.
+ */
+static ngx_int_t
+ngx_http_chat_session_uncache(ngx_http_request_t *r, ngx_str_t *sid,
+    ngx_str_t *jti, time_t exp, ngx_http_chat_redis_next_pt next)
+{
+    time_t                      ttl;
+    ngx_str_t                   keys[2], args[2];
+    ngx_uint_t                  nkeys;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
+
+    nkeys = 1;
+    ttl = exp - ngx_time() + cmcf->jwt_leeway;
+    if (ttl < 1) {
+        ttl = 1;
+    }
+
+    if (ngx_http_chat_session_key(r->pool, &keys[0], sid, "") != NGX_OK
+        || ngx_http_chat_str_num(r->pool, &args[0],
+                                 cmcf->jwt_ttl + cmcf->jwt_leeway + 1)
+           != NGX_OK
+        || ngx_http_chat_str_num(r->pool, &args[1], ttl) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (jti && jti->len) {
+        keys[1].data = ngx_pnalloc(r->pool, sizeof("jti:") + jti->len);
+        if (keys[1].data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        keys[1].len = ngx_sprintf(keys[1].data, "jti:%V", jti)
+                      - keys[1].data;
+        nkeys = 2;
+    }
+
+    return ngx_http_chat_redis_eval(r, ngx_http_chat_session_revoke, nkeys,
+                                    keys, 2, args, next);
+}
+
+
 ngx_int_t
 ngx_http_chat_refresh_token(ngx_http_request_t *r)
 {
-    ngx_str_t                   token, sid, presented, args[3];
-    const char                 *err;
-    ngx_http_chat_ctx_t        *ctx;
-    ngx_http_chat_session_t    *ss;
-    ngx_http_chat_main_conf_t  *cmcf;
+    ngx_str_t                    token, sid, presented, next;
+    const char                  *err;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_session_t     *ss;
+    ngx_http_chat_rotate_arg_t   arg;
+    ngx_http_chat_main_conf_t   *cmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
@@ -331,157 +371,122 @@ ngx_http_chat_refresh_token(ngx_http_request_t *r)
     ss->sid.len = sid.len;
 
     if (ngx_http_chat_sha256_hex(r->pool, &token, &presented) != NGX_OK
-        || ngx_http_chat_refresh_new(r->pool, &ss->sid, &ss->refresh,
-                                     &args[1])
-           != NGX_OK
-        || ngx_http_chat_session_key(r->pool, &ss->keys[0], &ss->sid, "")
-           != NGX_OK
-        || ngx_http_chat_session_key(r->pool, &ss->keys[1], &ss->sid,
-                                     ":used")
-           != NGX_OK
-        || ngx_http_chat_str_num(r->pool, &args[2], cmcf->refresh_ttl)
+        || ngx_http_chat_refresh_new(r->pool, &ss->sid, &ss->refresh, &next)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args[0] = presented;
-
-    return ngx_http_chat_redis_eval(r, ngx_http_chat_session_rotate, 2,
-                                      ss->keys, 3, args,
-                                      ngx_http_chat_session_rotated);
-}
-
-
-static void
-ngx_http_chat_session_revoke_later(ngx_str_t *uid, ngx_str_t *sid)
-{
-    ngx_http_chat_user_arg_t     arg;
-    ngx_http_chat_mongo_task_t  *t;
-
     ngx_memzero(&arg, sizeof(arg));
+    bson_oid_init_from_string_unsafe(&arg.session_id, (char *) ss->sid.data);
+    ngx_memcpy(arg.presented, presented.data,
+               ngx_min(presented.len, sizeof(arg.presented) - 1));
+    ngx_memcpy(arg.next, next.data, ngx_min(next.len, sizeof(arg.next) - 1));
+    arg.ttl = (int64_t) cmcf->refresh_ttl * 1000;
 
-    if (!bson_oid_is_valid((char *) uid->data, uid->len)
-        || !bson_oid_is_valid((char *) sid->data, sid->len))
-    {
-        return;
-    }
-
-    bson_oid_init_from_string_unsafe(&arg.user_id, (char *) uid->data);
-    bson_oid_init_from_string_unsafe(&arg.session_id, (char *) sid->data);
-
-    t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
-                                            ngx_http_chat_sessions_revoke_run,
-                                            NULL, NULL, &arg, sizeof(arg));
-    if (t) {
-        (void) ngx_http_chat_mongo_post(t);
-    }
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_sessions_rotate_run,
+                                       ngx_http_chat_session_rotated,
+                                       &arg, sizeof(arg));
 }
 
 
 static ngx_int_t
-ngx_http_chat_session_rotated(ngx_http_request_t *r, redisReply *reply)
+ngx_http_chat_session_rotated(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t)
 {
-    ngx_str_t                    status;
-    ngx_http_chat_ctx_t         *ctx;
-    ngx_http_chat_session_t     *ss;
-    ngx_http_chat_user_arg_t     arg;
-    ngx_http_chat_mongo_task_t  *t;
+    char                      oid[25];
+    const char               *status;
+    bson_iter_t               it;
+    ngx_http_chat_ctx_t      *ctx;
+    ngx_http_chat_session_t  *ss;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
     ss = ctx->state;
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
-        || reply->element[0]->type != REDIS_REPLY_STRING)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (t->rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "chat: refresh failed in mongo: %s", t->error.message);
+        return ngx_http_chat_session_unavailable(r);
     }
 
-    status.data = (u_char *) reply->element[0]->str;
-    status.len = reply->element[0]->len;
+    status = "";
 
-    if (reply->elements == 2 && reply->element[1]->type == REDIS_REPLY_STRING)
+    if (bson_iter_init_find(&it, &t->reply, "status")
+        && BSON_ITER_HOLDS_UTF8(&it))
     {
-        ss->uid.len = reply->element[1]->len;
-        ss->uid.data = ngx_pnalloc(r->pool, ss->uid.len + 1);
+        status = bson_iter_utf8(&it, NULL);
+    }
+
+    if (bson_iter_init_find(&it, &t->reply, "userId")
+        && BSON_ITER_HOLDS_OID(&it))
+    {
+        bson_oid_to_string(bson_iter_oid(&it), oid);
+
+        ss->uid.len = 24;
+        ss->uid.data = ngx_pnalloc(r->pool, 25);
         if (ss->uid.data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_memcpy(ss->uid.data, reply->element[1]->str, ss->uid.len);
-        ss->uid.data[ss->uid.len] = '\0';
+        ngx_memcpy(ss->uid.data, oid, 25);
     }
 
-    if (status.len == 5 && ngx_strncmp(status.data, "reuse", 5) == 0) {
+    if (ngx_strcmp(status, "reuse") == 0 && ss->uid.len == 24) {
         /* a rotated-away token came back: assume it was stolen */
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "chat: refresh token reused, session %V revoked",
                       &ss->sid);
 
-        ngx_http_chat_session_revoked(&ss->uid, &ss->sid);
-        ngx_http_chat_session_revoke_later(&ss->uid, &ss->sid);
-
-        return ngx_http_chat_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                        "refresh_token_reused",
-                                        "this refresh token was already "
-                                        "used; the session is revoked, "
-                                        "sign in again");
+        return ngx_http_chat_session_uncache(r, &ss->sid, NULL, 0,
+                                             ngx_http_chat_session_reused);
     }
 
-    if (status.len != 2 || ngx_strncmp(status.data, "ok", 2) != 0
-        || !ngx_http_chat_is_oid(&ss->uid))
-    {
+    if (ngx_strcmp(status, "ok") != 0 || ss->uid.len != 24) {
         return ngx_http_chat_send_error(r, NGX_HTTP_UNAUTHORIZED,
                                         "invalid_refresh_token",
                                         "the refresh token is not valid");
-    }
-
-    /* lastUsedAt is bookkeeping: nobody waits for it */
-    ngx_memzero(&arg, sizeof(arg));
-    bson_oid_init_from_string_unsafe(&arg.session_id, (char *) ss->sid.data);
-
-    t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
-                                            ngx_http_chat_sessions_touch_run,
-                                            NULL, NULL, &arg, sizeof(arg));
-    if (t) {
-        (void) ngx_http_chat_mongo_post(t);
     }
 
     return ngx_http_chat_session_send(r, ss);
 }
 
 
+static ngx_int_t
+ngx_http_chat_session_reused(ngx_http_request_t *r, redisReply *reply)
+{
+    ngx_http_chat_ctx_t      *ctx;
+    ngx_http_chat_session_t  *ss;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    ss = ctx->state;
+
+    ngx_http_chat_session_revoked(&ss->uid, &ss->sid);
+
+    return ngx_http_chat_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                    "refresh_token_reused",
+                                    "this refresh token was already "
+                                    "used; the session is revoked, "
+                                    "sign in again");
+}
+
+
+/* MongoDB first, then the cache, then the sockets */
+
 ngx_int_t
 ngx_http_chat_logout(ngx_http_request_t *r)
 {
-    time_t                      ttl;
-    ngx_str_t                   keys[2], arg;
-    ngx_http_chat_ctx_t        *ctx;
-    ngx_http_chat_main_conf_t  *cmcf;
+    ngx_http_chat_ctx_t       *ctx;
+    ngx_http_chat_user_arg_t   arg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
 
-    ttl = ctx->token_exp - ngx_time() + cmcf->jwt_leeway;
-    if (ttl < 1) {
-        ttl = 1;
-    }
-
-    keys[1].data = ngx_pnalloc(r->pool, sizeof("jti:") + ctx->jti.len);
-    if (keys[1].data == NULL
-        || ngx_http_chat_session_key(r->pool, &keys[0], &ctx->session_id, "")
-           != NGX_OK
-        || ngx_http_chat_str_num(r->pool, &arg, ttl) != NGX_OK)
-    {
+    if (ngx_http_chat_user_arg(r, &arg, &ctx->session_id) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    keys[1].len = ngx_sprintf(keys[1].data, "jti:%V", &ctx->jti)
-                  - keys[1].data;
-
-    return ngx_http_chat_redis_eval(r, ngx_http_chat_session_revoke, 2,
-                                      keys, 1, &arg,
-                                      ngx_http_chat_session_logged_out);
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_sessions_revoke_run,
+                                       ngx_http_chat_session_revoked_done,
+                                       &arg, sizeof(arg));
 }
 
 
@@ -514,37 +519,43 @@ ngx_http_chat_user_arg(ngx_http_request_t *r, ngx_http_chat_user_arg_t *arg,
 
 
 static ngx_int_t
-ngx_http_chat_session_logged_out(ngx_http_request_t *r, redisReply *reply)
+ngx_http_chat_session_revoked_done(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t)
 {
-    ngx_http_chat_ctx_t       *ctx;
-    ngx_http_chat_user_arg_t   arg;
+    ngx_http_chat_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    /* revoked in Redis: its sockets go now, whatever Mongo says */
-    ngx_http_chat_session_revoked(&ctx->user_id, &ctx->session_id);
-
-    if (ngx_http_chat_user_arg(r, &arg, &ctx->session_id) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (t->rc == NGX_ERROR) {
+        /*
+         * not recorded: the cache still refuses the session, and the
+         * client is told to try again, so that the record gets it too
+         */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "chat: session revoke failed in mongo: %s",
+                      t->error.message);
+        ctx->state = (void *) 1;
     }
 
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_sessions_revoke_run,
-                                       ngx_http_chat_session_revoked_done,
-                                       &arg, sizeof(arg));
+    return ngx_http_chat_session_uncache(r, &ctx->session_id, &ctx->jti,
+                                         ctx->token_exp,
+                                         ngx_http_chat_session_logged_out);
 }
 
 
 static ngx_int_t
-ngx_http_chat_session_revoked_done(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t)
+ngx_http_chat_session_logged_out(ngx_http_request_t *r, redisReply *reply)
 {
-    if (t->rc == NGX_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "chat: session revoke failed in mongo: %s",
-                      t->error.message);
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    ngx_http_chat_session_revoked(&ctx->user_id, &ctx->session_id);
+
+    if (ctx->state) {
+        return ngx_http_chat_session_unavailable(r);
     }
 
-    /* Redis already refuses the session: the logout holds either way */
     return ngx_http_chat_send_json(r, NGX_HTTP_OK,
                                    json_pack("{s:b}", "success", 1));
 }
@@ -565,6 +576,8 @@ ngx_http_chat_sessions_list(ngx_http_request_t *r)
 }
 
 
+/* the record lists the sessions neither revoked nor idle past their end */
+
 static ngx_int_t
 ngx_http_chat_session_listed(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t)
@@ -581,10 +594,7 @@ ngx_http_chat_session_listed(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "chat: session list failed in mongo: %s",
                       t->error.message);
-        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "service_unavailable",
-                                        "a back end is unavailable, "
-                                        "try again shortly");
+        return ngx_http_chat_session_unavailable(r);
     }
 
     items = json_array();
@@ -639,140 +649,27 @@ ngx_http_chat_session_listed(ngx_http_request_t *r,
         }
     }
 
-    return ngx_http_chat_session_check_live(r, items);
-}
-
-
-/*
- * Redis forgets a session 30 idle days after its last refresh, MongoDB
- * does not: list only those Redis still honours
- */
-
-static ngx_int_t
-ngx_http_chat_session_check_live(ngx_http_request_t *r, json_t *items)
-{
-    size_t                    i, n;
-    ngx_str_t                *keys, sid;
-    ngx_http_chat_session_t  *ss;
-
-    n = json_array_size(items);
-
-    if (n == 0 || n > NGX_HTTP_CHAT_EVAL_MAX) {
-        /* more devices than one script takes: list them all */
-        return ngx_http_chat_send_json(r, NGX_HTTP_OK,
-                                       json_pack("{s:o}", "items", items));
-    }
-
-    ss = ngx_http_chat_session_state(r, items);
-    if (ss == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    keys = ngx_palloc(r->pool, n * sizeof(ngx_str_t));
-    if (keys == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    for (i = 0; i < n; i++) {
-        sid.data = (u_char *) json_string_value(
-                       json_object_get(json_array_get(items, i), "id"));
-        sid.len = sid.data ? 24 : 0;
-
-        if (sid.data == NULL
-            || ngx_http_chat_session_key(r->pool, &keys[i], &sid, "")
-               != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    return ngx_http_chat_redis_eval(r, ngx_http_chat_session_live, n, keys,
-                                    0, NULL, ngx_http_chat_session_alive);
-}
-
-
-static ngx_int_t
-ngx_http_chat_session_alive(ngx_http_request_t *r, redisReply *reply)
-{
-    size_t                    i, n;
-    json_t                   *live;
-    ngx_http_chat_ctx_t      *ctx;
-    ngx_http_chat_session_t  *ss;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    ss = ctx->state;
-    n = json_array_size(ss->reply);
-
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != n) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    live = json_array();
-    if (live == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (reply->element[i]->type == REDIS_REPLY_INTEGER
-            && reply->element[i]->integer == 1)
-        {
-            json_array_append(live, json_array_get(ss->reply, i));
-        }
-    }
-
     return ngx_http_chat_send_json(r, NGX_HTTP_OK,
-                                   json_pack("{s:o}", "items", live));
+                                   json_pack("{s:o}", "items", items));
 }
 
 
 /*
- * DELETE /api/auth/sessions/:id: Redis first, where the tokens are checked,
- * so that the device is out even if the client leaves before the answer;
- * then the document users list.
+ * DELETE /api/auth/sessions/:id: the record first (only the owner's
+ * session matches), then the cache, then the device's sockets.
  */
 
 ngx_int_t
 ngx_http_chat_sessions_delete(ngx_http_request_t *r)
-{
-    ngx_str_t             key;
-    ngx_http_chat_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
-    if (ctx->nparams != 1 || !ngx_http_chat_is_oid(&ctx->params[0])) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "no such session");
-    }
-
-    if (ngx_http_chat_session_key(r->pool, &key, &ctx->params[0], "")
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_chat_redis_eval(r, ngx_http_chat_session_revoke_own, 1,
-                                    &key, 1, &ctx->user_id,
-                                    ngx_http_chat_session_unlinked);
-}
-
-
-static ngx_int_t
-ngx_http_chat_session_unlinked(ngx_http_request_t *r, redisReply *reply)
 {
     ngx_http_chat_ctx_t       *ctx;
     ngx_http_chat_user_arg_t   arg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    if (reply->type != REDIS_REPLY_INTEGER) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* remembered for the answer: Redis may have let an idle one expire */
-    ctx->state = (void *) (uintptr_t) reply->integer;
-
-    if (reply->integer == 1) {
-        ngx_http_chat_session_revoked(&ctx->user_id, &ctx->params[0]);
+    if (ctx->nparams != 1 || !ngx_http_chat_is_oid(&ctx->params[0])) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such session");
     }
 
     if (ngx_http_chat_user_arg(r, &arg, &ctx->params[0]) != NGX_OK) {
@@ -797,12 +694,27 @@ ngx_http_chat_session_deleted(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "chat: session revoke failed in mongo: %s",
                       t->error.message);
+        return ngx_http_chat_session_unavailable(r);
     }
 
-    if (ctx->state == NULL && t->rc != NGX_OK) {
+    if (t->rc != NGX_OK) {
         return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                         "no such session");
     }
+
+    return ngx_http_chat_session_uncache(r, &ctx->params[0], NULL, 0,
+                                         ngx_http_chat_session_unlinked);
+}
+
+
+static ngx_int_t
+ngx_http_chat_session_unlinked(ngx_http_request_t *r, redisReply *reply)
+{
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    ngx_http_chat_session_revoked(&ctx->user_id, &ctx->params[0]);
 
     return ngx_http_chat_send_json(r, NGX_HTTP_OK,
                                    json_pack("{s:b}", "success", 1));

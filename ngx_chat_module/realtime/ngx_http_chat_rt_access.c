@@ -13,7 +13,8 @@
  *     refuse the token too;
  *   - when the subscriber connection to Redis comes back, what was
  *     published meanwhile is lost: every socket here gets "resync", its
- *     session is checked in Redis again, and its chats are read again
+ *     session is checked again (Redis, or MongoDB when Redis lost it),
+ *     and its chats are read again
  *     (a member removed meanwhile stops receiving).
  */
 
@@ -21,7 +22,7 @@
 #include "ngx_http_chat_rt.h"
 #include "ngx_http_chat_sio.h"
 #include "../auth/ngx_http_chat_jwt.h"
-#include "../store/ngx_http_chat_redis.h"
+#include "../auth/ngx_http_chat_auth.h"
 
 
 #define NGX_HTTP_CHAT_RT_TOKEN_EXPIRED  4001      /* close code */
@@ -37,7 +38,7 @@ typedef struct {
 
 
 static void ngx_http_chat_rt_expiry(ngx_event_t *ev);
-static void ngx_http_chat_rt_checked(redisReply *reply, void *data);
+static void ngx_http_chat_rt_checked(void *data, ngx_int_t rc);
 static void ngx_http_chat_rt_rechecked(ngx_http_chat_rt_session_t *s,
     void *data, ngx_int_t rc);
 static void ngx_http_chat_rt_chats_read(ngx_http_chat_rt_session_t *s,
@@ -224,17 +225,16 @@ ngx_http_chat_rt_revoked(ngx_http_chat_rt_session_t *s, ngx_uint_t code,
 
 
 /*
- * Asks Redis whether the socket's session still stands (as the gate
- * does): handler gets NGX_OK, NGX_DECLINED (revoked, gone, or another
- * user's) or NGX_ERROR (no answer).  NGX_OK: the handler will be called;
- * otherwise it will not.
+ * Asks whether the socket's session still stands, as the gate does
+ * (Redis, MongoDB on a miss): handler gets NGX_OK, NGX_DECLINED (revoked,
+ * gone, or another user's) or NGX_ERROR (no answer).  NGX_OK: the handler
+ * will be called; otherwise it will not.
  */
 ngx_int_t
 ngx_http_chat_rt_access_check(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_rt_checked_pt handler, void *data)
 {
-    u_char                     key[sizeof("sess:") - 1
-                                   + NGX_HTTP_CHAT_RT_ID_LEN];
+    ngx_str_t                  uid;
     ngx_http_chat_rt_check_t  *chk;
 
     if (s->session_id.len != NGX_HTTP_CHAT_RT_ID_LEN) {
@@ -250,12 +250,11 @@ ngx_http_chat_rt_access_check(ngx_http_chat_rt_session_t *s,
     chk->handler = handler;
     chk->data = data;
 
-    ngx_memcpy(ngx_cpymem(key, "sess:", sizeof("sess:") - 1),
-               s->session_id.data, NGX_HTTP_CHAT_RT_ID_LEN);
+    uid.data = (u_char *) s->user;
+    uid.len = NGX_HTTP_CHAT_RT_ID_LEN;
 
-    if (ngx_http_chat_redis_command(ngx_http_chat_redis_main,
-                                    ngx_http_chat_rt_checked, chk,
-                                    "HMGET %b uid revoked", key, sizeof(key))
+    if (ngx_http_chat_session_check(&s->session_id, &uid, NULL,
+                                    ngx_http_chat_rt_checked, chk)
         != NGX_OK)
     {
         ngx_free(chk);
@@ -269,10 +268,8 @@ ngx_http_chat_rt_access_check(ngx_http_chat_rt_session_t *s,
 
 
 static void
-ngx_http_chat_rt_checked(redisReply *reply, void *data)
+ngx_http_chat_rt_checked(void *data, ngx_int_t rc)
 {
-    ngx_int_t                    rc;
-    redisReply                  *uid, *revoked;
     ngx_http_chat_rt_check_t    *chk;
     ngx_http_chat_rt_session_t  *s;
 
@@ -287,18 +284,8 @@ ngx_http_chat_rt_checked(redisReply *reply, void *data)
 
     ngx_queue_remove(&chk->queue);
 
-    rc = NGX_ERROR;
-
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
-        uid = reply->element[0];
-        revoked = reply->element[1];
-
-        rc = (uid->type == REDIS_REPLY_STRING
-              && uid->len == NGX_HTTP_CHAT_RT_ID_LEN
-              && ngx_strncmp(uid->str, s->user, NGX_HTTP_CHAT_RT_ID_LEN)
-                 == 0
-              && revoked->type == REDIS_REPLY_NIL)
-             ? NGX_OK : NGX_DECLINED;
+    if (rc != NGX_OK && rc != NGX_DECLINED) {
+        rc = NGX_ERROR;
     }
 
     chk->handler(s, chk->data, rc);

@@ -3,8 +3,8 @@
  *
  * Users and sessions in MongoDB.  FerretDB loses concurrent updates of one
  * document, so nothing here read-modify-writes shared state: a user is
- * created by an insert guarded by the unique phone index, sessions are one
- * document each, and the atomic parts of refresh rotation live in Redis.
+ * created by an insert guarded by the unique phone index, and sessions are
+ * one document each (ngx_http_chat_sessions_store.c rotates their tokens).
  */
 
 
@@ -65,7 +65,7 @@ ngx_http_chat_users_login_run(ngx_http_chat_mongo_task_t *t,
     ngx_http_chat_login_arg_t *a = t->arg;
 
     int64_t               now;
-    bson_t                filter, doc, user, session;
+    bson_t                filter, doc, user, session, used;
     ngx_int_t             rc;
     bson_oid_t            uid;
     ngx_uint_t            is_new, tries;
@@ -144,6 +144,10 @@ ngx_http_chat_users_login_run(ngx_http_chat_mongo_task_t *t,
     BSON_APPEND_UTF8(&session, "ip", a->ip);
     BSON_APPEND_DATE_TIME(&session, "createdAt", now);
     BSON_APPEND_DATE_TIME(&session, "lastUsedAt", now);
+    BSON_APPEND_DATE_TIME(&session, "expiresAt", a->expires_at);
+    BSON_APPEND_UTF8(&session, "cur", a->cur);
+    BSON_APPEND_ARRAY_BEGIN(&session, "used", &used);
+    bson_append_array_end(&session, &used);
     BSON_APPEND_BOOL(&session, "revoked", false);
 
     if (!mongoc_collection_insert_one(sessions, &session, NULL, NULL,
@@ -261,7 +265,7 @@ ngx_http_chat_sessions_list_run(ngx_http_chat_mongo_task_t *t,
     ngx_http_chat_user_arg_t *a = t->arg;
 
     char                  key[16];
-    bson_t                filter, opts, sort, items;
+    bson_t                filter, opts, sort, items, gt;
     uint32_t              i;
     const char           *k;
     const bson_t         *doc;
@@ -273,6 +277,9 @@ ngx_http_chat_sessions_list_run(ngx_http_chat_mongo_task_t *t,
     bson_init(&filter);
     BSON_APPEND_OID(&filter, "userId", &a->user_id);
     BSON_APPEND_BOOL(&filter, "revoked", false);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "expiresAt", &gt);
+    BSON_APPEND_DATE_TIME(&gt, "$gt", ngx_http_chat_now_ms());
+    bson_append_document_end(&filter, &gt);
 
     bson_init(&opts);
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
@@ -297,76 +304,6 @@ ngx_http_chat_sessions_list_run(ngx_http_chat_mongo_task_t *t,
 
     mongoc_cursor_destroy(cursor);
     bson_destroy(&opts);
-    bson_destroy(&filter);
-    mongoc_collection_destroy(sessions);
-}
-
-
-void
-ngx_http_chat_sessions_revoke_run(ngx_http_chat_mongo_task_t *t,
-    mongoc_client_t *client, mongoc_database_t *db)
-{
-    ngx_http_chat_user_arg_t *a = t->arg;
-
-    bson_t                filter, update, set, reply;
-    bson_iter_t           it;
-    mongoc_collection_t  *sessions;
-
-    sessions = mongoc_database_get_collection(db, "sessions");
-
-    bson_init(&filter);
-    BSON_APPEND_OID(&filter, "_id", &a->session_id);
-    BSON_APPEND_OID(&filter, "userId", &a->user_id);
-    BSON_APPEND_BOOL(&filter, "revoked", false);
-
-    bson_init(&update);
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-    BSON_APPEND_BOOL(&set, "revoked", true);
-    BSON_APPEND_DATE_TIME(&set, "revokedAt", ngx_http_chat_now_ms());
-    bson_append_document_end(&update, &set);
-
-    if (!mongoc_collection_update_one(sessions, &filter, &update, NULL,
-                                      &reply, &t->error))
-    {
-        t->rc = NGX_ERROR;
-
-    } else {
-        t->rc = (bson_iter_init_find(&it, &reply, "matchedCount")
-                 && bson_iter_as_int64(&it) == 1)
-                ? NGX_OK : NGX_DECLINED;
-    }
-
-    bson_destroy(&reply);
-    bson_destroy(&update);
-    bson_destroy(&filter);
-    mongoc_collection_destroy(sessions);
-}
-
-
-void
-ngx_http_chat_sessions_touch_run(ngx_http_chat_mongo_task_t *t,
-    mongoc_client_t *client, mongoc_database_t *db)
-{
-    ngx_http_chat_user_arg_t *a = t->arg;
-
-    bson_t                filter, update, set;
-    mongoc_collection_t  *sessions;
-
-    sessions = mongoc_database_get_collection(db, "sessions");
-
-    bson_init(&filter);
-    BSON_APPEND_OID(&filter, "_id", &a->session_id);
-
-    bson_init(&update);
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-    BSON_APPEND_DATE_TIME(&set, "lastUsedAt", ngx_http_chat_now_ms());
-    bson_append_document_end(&update, &set);
-
-    t->rc = mongoc_collection_update_one(sessions, &filter, &update, NULL,
-                                         NULL, &t->error)
-            ? NGX_OK : NGX_ERROR;
-
-    bson_destroy(&update);
     bson_destroy(&filter);
     mongoc_collection_destroy(sessions);
 }

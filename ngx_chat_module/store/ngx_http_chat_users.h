@@ -28,7 +28,20 @@ typedef struct {
     char          phone[24];
     char          device[128 * 4 + 1];   /* 128 characters of UTF-8 */
     char          ip[64];
+    char          cur[65];        /* SHA-256 of the refresh token, hex */
+    int64_t       expires_at;     /* ms: the session ends idle then */
 } ngx_http_chat_login_arg_t;
+
+
+/* NGX_HTTP_CHAT_SESSION_USED: the rotated-away hashes a session keeps */
+#define NGX_HTTP_CHAT_SESSION_USED  32
+
+typedef struct {
+    bson_oid_t    session_id;
+    char          presented[65];  /* hash of the token presented */
+    char          next[65];       /* hash of the token that replaces it */
+    int64_t       ttl;            /* ms: the refresh token's idle life */
+} ngx_http_chat_rotate_arg_t;
 
 typedef struct ngx_http_chat_user_arg_s {
     bson_oid_t    user_id;
@@ -60,8 +73,22 @@ void ngx_http_chat_sessions_list_run(ngx_http_chat_mongo_task_t *t,
 /* marks session_id of user_id revoked; t->rc NGX_DECLINED: no such one */
 void ngx_http_chat_sessions_revoke_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
-/* sets lastUsedAt of session_id */
-void ngx_http_chat_sessions_touch_run(ngx_http_chat_mongo_task_t *t,
+/*
+ * The session document, the record of a session (ngx_http_chat_sessions_
+ * store.c): {_id, userId, device, ip, createdAt, lastUsedAt, expiresAt,
+ * cur: hash of the live refresh token, used: the hashes rotated away,
+ * newest last, revoked, revokedAt}.
+ */
+
+/* t->reply = {userId, revoked, expiresAt?}; t->rc NGX_DECLINED: none */
+void ngx_http_chat_sessions_get_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+/*
+ * Refresh-token rotation (ngx_http_chat_rotate_arg_t): t->reply =
+ * {status: "ok" | "reuse" | "revoked" | "invalid", userId?}; "reuse" has
+ * revoked the session already.
+ */
+void ngx_http_chat_sessions_rotate_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 
 /* posts the index creation of every collection, once per worker */
