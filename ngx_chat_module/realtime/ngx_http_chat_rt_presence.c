@@ -176,6 +176,7 @@ static ngx_rbtree_t        ngx_http_chat_rt_online;
 static ngx_rbtree_node_t   ngx_http_chat_rt_online_sentinel;
 static ngx_uint_t          ngx_http_chat_rt_online_n;
 static ngx_event_t         ngx_http_chat_rt_beat_ev;
+static ngx_connection_t    ngx_http_chat_rt_beat_dummy;  /* the timer's log */
 static u_char              ngx_http_chat_rt_wid[NGX_MAXHOSTNAMELEN
                                                 + 2 * NGX_INT64_LEN + 2];
 static size_t              ngx_http_chat_rt_wid_len;
@@ -220,7 +221,8 @@ ngx_http_chat_rt_presence_init_process(ngx_cycle_t *cycle)
 
     ngx_http_chat_rt_beat_ev.handler = ngx_http_chat_rt_presence_beat;
     ngx_http_chat_rt_beat_ev.log = cycle->log;
-    ngx_http_chat_rt_beat_ev.data = NULL;
+    ngx_http_chat_rt_beat_dummy.fd = (ngx_socket_t) -1;
+    ngx_http_chat_rt_beat_ev.data = &ngx_http_chat_rt_beat_dummy;
 
     /* a worker going away waits for no beat */
     ngx_http_chat_rt_beat_ev.cancelable = 1;
