@@ -52,14 +52,15 @@ sub main::socket_elsewhere {
     die "no socket of $who on another worker than $avoid";
 }
 
-# GET /api/users/:id of $whom as $who until online is $want (or 8 s)
+# GET /api/users/:id of $whom as $who: once, or until online is $want
+# (at most 8 s)
 sub main::rest_online {
     my ($who, $whom, $want) = @_;
     my $u;
     for (1 .. 80) {
         $u = ChatChats::api($who => GET => "/api/users/$Id{$whom}")->{user};
-        last if defined $want && exists $u->{online}
-                && ($u->{online} ? 1 : 0) == $want;
+        last if !defined $want
+                || exists $u->{online} && ($u->{online} ? 1 : 0) == $want;
         Time::HiRes::sleep(0.1);
     }
     return !exists $u->{online} ? "hidden" : $u->{online} ? "on" : "off";
@@ -179,3 +180,52 @@ online offline:unseen hidden-events:0 rest:hidden
 --- error_log
 [alert]
 exited on signal 9
+
+
+
+=== TEST 4: a reload: the socket closes 1001 and comes back within the ttl; the user never reads as offline, and goes offline when it closes
+--- init
+ChatChats::setup("dave");
+my @r;
+ChatChats::api(dave => PUT => "/api/users/profile",
+               { privacy => { online => "everyone", lastSeen => "everyone" } });
+push @r, "start:" . main::rest_online(carol => "dave", 0);
+my $d = ChatRT::connect("dave");
+push @r, "on:" . main::rest_online(carol => "dave", 1);
+open my $fh, "<", "$Test::Nginx::Util::ServRoot/logs/nginx.pid" or die;
+my $master = <$fh>;
+chomp $master;
+kill "HUP", $master;
+my $code = "none";
+while (my $f = ChatWS::read_frame($d, 10)) {
+    next unless $f->{opcode} == 8;
+    $code = unpack("n", $f->{payload});
+    ChatWS::send_raw($d, ChatWS::frame(opcode => 8, payload => pack("n", 1001)));
+    last;
+}
+close $d;
+push @r, "closed:$code";
+# the client waits half a second, then reconnects; REST is read meanwhile
+my @seen;
+my $t0 = Time::HiRes::time();
+while (Time::HiRes::time() - $t0 < 0.5) {
+    push @seen, main::rest_online(carol => "dave");
+    Time::HiRes::sleep(0.05);
+}
+$d = undef;
+for (1 .. 20) {
+    $d = eval { ChatRT::connect("dave") } and last;
+    Time::HiRes::sleep(0.1);
+}
+# past the ttl: the old worker is swept, its user counted by a new one
+$t0 = Time::HiRes::time();
+while (Time::HiRes::time() - $t0 < 4) {
+    push @seen, main::rest_online(carol => "dave");
+    Time::HiRes::sleep(0.1);
+}
+push @r, "meanwhile:" . join(",", sort keys %{{ map { $_ => 1 } @seen }});
+close $d;
+push @r, "end:" . main::rest_online(carol => "dave", 0);
+$main::Got = "@r";
+--- response_body
+start:off on:on closed:1001 meanwhile:on end:off
