@@ -102,11 +102,13 @@ push @r, $e && ($e->{data}{lastSeen} // "") =~ /^\d{4}-\d\d-\d\dT/
 # 2 s of ttl, a beat of another worker, a store: well under 8 s
 push @r, $took < 8 ? "within-bound" : "late:$took";
 push @r, "rest:" . main::rest_online(carol => "dave", 0);
-# the state stays: nothing more comes
-push @r, "then:" . scalar(main::presence_events($c, 1.5));
+# the state stays: nothing comes that says otherwise
+my @then = main::presence_events($c, 1.5);
+push @r, !@then || $then[-1]{event} eq "user_offline" ? "stays-off"
+                                                      : "then:$then[-1]{event}";
 $main::Got = "@r";
 --- response_body
-before:on ack:on offline last-seen within-bound rest:off then:0
+before:on ack:on offline last-seen within-bound rest:off stays-off
 --- no_error_log
 [error]
 [emerg]
