@@ -14,11 +14,11 @@
 #include "../store/ngx_http_chat_people.h"
 #include "../util/ngx_http_chat_text.h"
 #include "../ops/ngx_http_chat_op_people.h"
+#include "../ops/ngx_http_chat_op_sync.h"
 #include "ngx_http_chat_users.h"
 
 
 #define NGX_HTTP_CHAT_SEARCH_PER_MINUTE  30
-#define NGX_HTTP_CHAT_SYNC_PER_HOUR      20
 
 
 static void ngx_http_chat_users_left(void *data);
@@ -638,215 +638,167 @@ ngx_http_chat_search_allowed(ngx_http_request_t *r, redisReply *reply)
 
 /*
  * POST /api/users/contacts/sync {phones: [...], countryCode?}: which of
- * the address book's numbers have an account (up to 5,000 a call)
+ * the address book's numbers have an account (up to 5,000 a call), an
+ * operation (ops/ngx_http_chat_op_sync.h)
  */
 
-static ngx_int_t ngx_http_chat_sync_allowed(ngx_http_request_t *r,
-    redisReply *reply);
+typedef struct {
+    ngx_http_request_t        *request;
+    ngx_http_cleanup_t        *cleanup;
+    ngx_http_chat_op_sync_t   *op;
+} ngx_http_chat_sync_wait_t;
+
+
+static void ngx_http_chat_sync_left(void *data);
+static void ngx_http_chat_sync_answered(void *data, ngx_int_t rc,
+    json_t *answer, const char *error);
+static ngx_int_t ngx_http_chat_sync_tell(ngx_http_request_t *r,
+    ngx_int_t rc, json_t *answer, const char *error);
 
 
 ngx_int_t
 ngx_http_chat_contacts_sync(ngx_http_request_t *r)
 {
-    json_t               *phones;
-    ngx_http_chat_ctx_t  *ctx;
+    ngx_int_t                   rc;
+    bson_oid_t                  me;
+    const char                 *field, *err;
+    ngx_http_chat_ctx_t        *ctx;
+    ngx_http_chat_sync_wait_t  *w;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
-    phones = json_object_get(ctx->body, "phones");
-
-    if (phones == NULL) {
-        return ngx_http_chat_send_invalid(r, "phones", "is required");
-    }
-
-    if (!json_is_array(phones)) {
-        return ngx_http_chat_send_invalid(r, "phones", "must be an array");
-    }
-
-    if (json_array_size(phones) > NGX_HTTP_CHAT_SYNC_MAX) {
-        return ngx_http_chat_send_invalid(r, "phones",
-                                          "has more than 5000 numbers");
-    }
-
-    return ngx_http_chat_people_limited(r, "sync",
-                                        NGX_HTTP_CHAT_SYNC_PER_HOUR, 3600,
-                                        ngx_http_chat_sync_allowed);
-}
-
-
-/*
- * The numbers as typed, copied for the thread that parses them: up to
- * 5,000 libphonenumber parses take a quarter of a second, which the event
- * loop must not spend.  After the struct: count slots of a length byte
- * and up to 64 bytes.
- */
-
-#define NGX_HTTP_CHAT_SYNC_SLOT  65
-
-typedef struct {
-    bson_oid_t                 viewer;
-    ngx_uint_t                 count;
-    size_t                     country_len;
-    char                       country[8];
-} ngx_http_chat_sync_in_t;
-
-
-static void ngx_http_chat_sync_parse_run(ngx_http_chat_thread_t *t);
-static ngx_int_t ngx_http_chat_sync_parsed(ngx_http_request_t *r,
-    ngx_http_chat_thread_t *t);
-
-
-static ngx_int_t
-ngx_http_chat_sync_allowed(ngx_http_request_t *r, redisReply *reply)
-{
-    u_char                   *slot;
-    size_t                    i, n, size;
-    json_t                   *phones, *v;
-    ngx_int_t                 rc;
-    ngx_str_t                 country;
-    const char               *err;
-    ngx_http_chat_ctx_t      *ctx;
-    ngx_http_chat_sync_in_t  *in;
-
-    rc = ngx_http_chat_people_over(r, reply);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    phones = json_object_get(ctx->body, "phones");
-
-    if ((err = ngx_http_chat_json_string(ctx->body, "countryCode", 0, 8,
-                                         &country)))
-    {
-        return ngx_http_chat_send_invalid(r, "countryCode", err);
-    }
 
     if (!ngx_http_chat_is_oid(&ctx->user_id)) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    n = json_array_size(phones);
-    size = sizeof(ngx_http_chat_sync_in_t) + n * NGX_HTTP_CHAT_SYNC_SLOT;
+    bson_oid_init_from_string_unsafe(&me, (char *) ctx->user_id.data);
 
-    in = ngx_pcalloc(r->pool, size);
-    if (in == NULL) {
+    w = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_sync_wait_t));
+    if (w == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    bson_oid_init_from_string_unsafe(&in->viewer,
-                                     (char *) ctx->user_id.data);
-
-    if (country.data) {
-        in->country_len = country.len;
-        ngx_memcpy(in->country, country.data, country.len);
+    w->cleanup = ngx_http_cleanup_add(r, 0);
+    if (w->cleanup == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    slot = (u_char *) (in + 1);
+    w->request = r;
 
-    /* numbers that are no strings are simply not matched */
-    for (i = 0; i < n; i++) {
-        v = json_array_get(phones, i);
+    rc = ngx_http_chat_op_sync(&me, ctx->body, ngx_http_chat_people_phone,
+                               ngx_http_chat_sync_answered, w, &w->op,
+                               &field, &err);
 
-        if (!json_is_string(v) || json_string_length(v) > 64) {
-            continue;
-        }
+    switch (rc) {
 
-        slot[0] = (u_char) json_string_length(v);
-        ngx_memcpy(slot + 1, json_string_value(v), slot[0]);
+    case NGX_OK:
+        w->cleanup->handler = ngx_http_chat_sync_left;
+        w->cleanup->data = w;
+        r->main->count++;
+        return NGX_DONE;
 
-        slot += NGX_HTTP_CHAT_SYNC_SLOT;
-        in->count++;
+    case NGX_DECLINED:
+        return ngx_http_chat_send_invalid(r, field, err);
+
+    default:
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "a back end is unavailable, "
+                                        "try again shortly");
     }
-
-    if (in->count == 0) {
-        return ngx_http_chat_send_json(r, NGX_HTTP_OK,
-                                       json_pack("{s:[]}", "items"));
-    }
-
-    return ngx_http_chat_thread_request(r, ngx_http_chat_sync_parse_run,
-                                        ngx_http_chat_sync_parsed, in,
-                                        sizeof(ngx_http_chat_sync_in_t)
-                                        + in->count
-                                          * NGX_HTTP_CHAT_SYNC_SLOT);
 }
 
 
 static void
-ngx_http_chat_sync_free(ngx_http_chat_thread_t *t)
+ngx_http_chat_sync_left(void *data)
 {
-    if (t->result) {
-        ngx_free(t->result);
-        t->result = NULL;
-    }
+    ngx_http_chat_sync_wait_t  *w = data;
+
+    ngx_http_chat_op_sync_detach(w->op);
 }
 
-
-/* in a pool thread: libphonenumber is safe to call from any thread */
 
 static void
-ngx_http_chat_sync_parse_run(ngx_http_chat_thread_t *t)
+ngx_http_chat_sync_answered(void *data, ngx_int_t rc, json_t *answer,
+    const char *error)
 {
-    ngx_http_chat_sync_in_t  *in = t->arg;
+    ngx_http_chat_sync_wait_t  *w = data;
 
-    char                      *out;
-    u_char                    *slot;
-    ngx_str_t                  phone, country;
-    ngx_uint_t                 i;
-    ngx_http_chat_sync_arg_t  *arg;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
 
-    t->cleanup = ngx_http_chat_sync_free;
+    r = w->request;
+    c = r->connection;
 
-    arg = ngx_alloc(sizeof(ngx_http_chat_sync_arg_t) + in->count * 24,
-                    t->log);
-    if (arg == NULL) {
-        return;
-    }
+    w->cleanup->handler = NULL;
+    w->op = NULL;
 
-    t->result = arg;
-    arg->viewer = in->viewer;
-    arg->count = 0;
-
-    country.data = (u_char *) in->country;
-    country.len = in->country_len;
-
-    out = (char *) (arg + 1);
-    slot = (u_char *) (in + 1);
-
-    /* numbers that do not parse are simply not matched */
-    for (i = 0; i < in->count; i++, slot += NGX_HTTP_CHAT_SYNC_SLOT) {
-        phone.data = slot + 1;
-        phone.len = slot[0];
-
-        if (ngx_http_chat_people_phone(&phone,
-                                       country.len ? &country : NULL,
-                                       out + arg->count * 24)
-            == NGX_OK)
-        {
-            arg->count++;
-        }
-    }
-
-    t->rc = NGX_OK;
+    ngx_http_chat_finalize(r, ngx_http_chat_sync_tell(r, rc, answer, error));
+    ngx_http_run_posted_requests(c);
 }
 
+
+/* the answer of a sync's outcome; takes answer */
 
 static ngx_int_t
-ngx_http_chat_sync_parsed(ngx_http_request_t *r, ngx_http_chat_thread_t *t)
+ngx_http_chat_sync_tell(ngx_http_request_t *r, ngx_int_t rc, json_t *answer,
+    const char *error)
 {
-    ngx_http_chat_sync_arg_t  *arg = t->result;
+    u_char      *p;
+    ngx_int_t    ret;
+    ngx_str_t    v;
+    const char  *field, *message;
 
-    if (t->rc != NGX_OK || arg == NULL) {
+    switch (rc) {
+
+    case NGX_OK:
+        return ngx_http_chat_send_json(r, NGX_HTTP_OK, answer);
+
+    case NGX_BUSY:
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (p == NULL) {
+            json_decref(answer);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        v.data = p;
+        v.len = ngx_sprintf(p, "%L", (int64_t) json_integer_value(
+                                json_object_get(answer, "retryAfter")))
+                - p;
+        json_decref(answer);
+
+        if (ngx_http_chat_add_header(r, "Retry-After", &v) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_chat_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                        "rate_limited",
+                                        "too many requests, try again later");
+
+    case NGX_DECLINED:
+        field = json_string_value(json_object_get(answer, "field"));
+        message = json_string_value(json_object_get(answer, "message"));
+
+        if (field == NULL || message == NULL) {
+            json_decref(answer);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ret = ngx_http_chat_send_invalid(r, field, message);
+        json_decref(answer);
+        return ret;
+
+    case NGX_ABORT:
+        json_decref(answer);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
-    if (arg->count == 0) {
-        return ngx_http_chat_send_json(r, NGX_HTTP_OK,
-                                       json_pack("{s:[]}", "items"));
+    default:
+        json_decref(answer);
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "chat: contact sync failed: %s", error);
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "a back end is unavailable, "
+                                        "try again shortly");
     }
-
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_contacts_sync_run,
-                                       ngx_http_chat_people_done, arg,
-                                       sizeof(ngx_http_chat_sync_arg_t)
-                                       + arg->count * 24);
 }
