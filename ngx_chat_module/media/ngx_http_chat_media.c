@@ -166,7 +166,6 @@ ngx_http_chat_media_init_main_conf(ngx_conf_t *cf, void *conf)
 
     u_char      *p;
     ngx_uint_t   configured;
-    ngx_path_t  *path;
 
     ngx_conf_init_size_value(mmcf->max[NGX_HTTP_CHAT_MEDIA_IMAGE],
                              10 * 1024 * 1024);
@@ -200,30 +199,11 @@ ngx_http_chat_media_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (mmcf->storage == NGX_HTTP_CHAT_MEDIA_LOCAL && configured) {
-        /*
-         * NGINX creates a configured root at start and, when the master
-         * runs as root, gives it to the workers' user, as it does for its
-         * temporary paths: the workers write there, not the master
-         */
-        path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
-        if (path == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        path->name.len = mmcf->root.len;
-        path->name.data = ngx_pnalloc(cf->pool, mmcf->root.len + 1);
-        if (path->name.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_cpystrn(path->name.data, mmcf->root.data, mmcf->root.len + 1);
-        path->conf_file = cf->conf_file->file.name.data;
-        path->line = cf->conf_file->line;
-
-        if (ngx_add_path(cf, &path) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
+    if (mmcf->storage == NGX_HTTP_CHAT_MEDIA_LOCAL
+        && ngx_http_chat_media_root_init(cf, &mmcf->root, configured)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (mmcf->url_prefix.len == 0) {
