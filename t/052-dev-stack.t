@@ -36,41 +36,53 @@ my $worker = getpwnam("nobody");
 plan skip_all => "no user \"nobody\" (NGINX's default worker user)"
     unless defined $worker;
 
-# a prefix like tools/run's build directory in a fresh clone: 0755, root's
-my $prefix = tempdir("ngx-chat-052.XXXXXX", TMPDIR => 1, CLEANUP => 1);
-chmod 0755, $prefix or die "chmod $prefix: $!";
-
 my $port = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1",
                                  LocalPort => 0)->sockport;
 
+# a prefix like tools/run's build directory in a fresh clone (0755), with
 # the configuration as shipped, copied as tools/run copies it
-mkdir "$prefix/$_" or die "mkdir $_: $!" for qw(conf run logs);
-opendir my $dh, "$root/nginx.conf.d" or die "nginx.conf.d: $!";
-for my $f (grep { -f "$root/nginx.conf.d/$_" } readdir $dh) {
-    copy("$root/nginx.conf.d/$f", "$prefix/conf/$f") or die "copy $f: $!";
+sub make_prefix {
+    my $owner = shift;
+    my $prefix = tempdir("ngx-chat-052.XXXXXX", TMPDIR => 1, CLEANUP => 1);
+    chmod 0755, $prefix or die "chmod $prefix: $!";
+
+    mkdir "$prefix/$_" or die "mkdir $_: $!" for qw(conf run logs);
+    opendir my $dh, "$root/nginx.conf.d" or die "nginx.conf.d: $!";
+    for my $f (grep { -f "$root/nginx.conf.d/$_" } readdir $dh) {
+        copy("$root/nginx.conf.d/$f", "$prefix/conf/$f")
+            or die "copy $f: $!";
+    }
+    closedir $dh;
+
+    die "the shipped configuration names no dev-backends.conf"
+        unless -f "$prefix/conf/dev-backends.conf"
+               && -f "$prefix/conf/dev-listen.conf";
+
+    write_file("$prefix/conf/dev-backends.conf",
+        "chat_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};\n"
+        . "chat_mongo_uri "
+        . "\"mongodb://127.0.0.1:$ENV{TEST_NGINX_MONGO_PORT}/\";\n");
+    write_file("$prefix/conf/dev-listen.conf", "listen 127.0.0.1:$port;\n");
+
+    if ($modules) {
+        symlink(dirname($modules), "$prefix/modules") or die "symlink: $!";
+
+    } else {
+        # a static build has the module inside: its load_module line goes
+        my $conf = read_file("$prefix/conf/nginx.conf");
+        $conf =~ s/^load_module .*\n//m;
+        write_file("$prefix/conf/nginx.conf", $conf);
+    }
+
+    if (defined $owner) {
+        system("chown", "-R", "$owner:$owner", $prefix) == 0
+            or die "chown $prefix";
+    }
+
+    return $prefix;
 }
-closedir $dh;
 
-ok(-f "$prefix/conf/dev-backends.conf" && -f "$prefix/conf/dev-listen.conf",
-   "the shipped configuration takes its addresses from included files");
-
-write_file("$prefix/conf/dev-backends.conf",
-    "chat_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};\n"
-    . "chat_mongo_uri \"mongodb://127.0.0.1:$ENV{TEST_NGINX_MONGO_PORT}/\";\n");
-write_file("$prefix/conf/dev-listen.conf", "listen 127.0.0.1:$port;\n");
-
-if ($modules) {
-    symlink(dirname($modules), "$prefix/modules") or die "symlink: $!";
-
-} else {
-    # a static build has the module inside: its load_module line goes
-    my $conf = read_file("$prefix/conf/nginx.conf");
-    $conf =~ s/^load_module .*\n//m;
-    write_file("$prefix/conf/nginx.conf", $conf);
-}
-
-my $log = "$prefix/terminal.log";    # what tools/run shows on its terminal
-my $pid;
+my ($prefix, $log, $pid);   # $log: what tools/run shows on its terminal
 
 # one client address of its own: the OTP limits per address in the shared
 # Redis are not those of the other tests' configurations
@@ -94,11 +106,24 @@ sub write_file {
 }
 
 sub start {
+    my $uid = shift;    # a user's uid, else as root
+
+    # the terminal is the user's
+    write_file($log, "");
+    chown $uid, $uid, $log or die "chown $log: $!" if defined $uid;
+
     $pid = fork // die "fork: $!";
 
     if ($pid == 0) {
         open STDOUT, ">>", $log or die "$log: $!";
         open STDERR, ">>", $log or die "$log: $!";
+
+        if (defined $uid) {
+            $) = "$uid $uid";
+            POSIX::setgid($uid) or die "setgid: $!";
+            POSIX::setuid($uid) or die "setuid: $!";
+        }
+
         exec $binary, "-p", "$prefix/", "-c", "conf/nginx.conf";
         die "exec $binary: $!";
     }
@@ -159,7 +184,7 @@ sub sign_in {
         last if $code;
         sleep 0.1;
     }
-    ok($code, "the code in the error log") or return;
+    ok($code, "the code in the error log") or return "";
 
     ($st, $j, $raw) = api(POST => "/api/auth/verify-otp", undef,
                           { phone => $phone, code => $code,
@@ -198,6 +223,8 @@ sub no_errors {
 }
 
 # 1. a fresh prefix: the master makes the media root, for the workers
+$prefix = make_prefix();
+$log = "$prefix/terminal.log";
 ok(start(), "the shipped configuration starts as root")
     or diag read_file($log);
 
@@ -218,7 +245,7 @@ my $avatar = $j->{media}{id};
 ($st, $j, $raw) = api(GET => "/api/users/profile", $tok);
 like($raw, qr/"avatar":"\Q$avatar\E"/, "my profile shows the avatar");
 
-opendir $dh, $media or die "$media: $!";
+opendir my $dh, $media or die "$media: $!";
 my @sub = grep { /^[0-9a-f]{2}$/ } readdir $dh;
 closedir $dh;
 ok(@sub >= 1, "the uploads made subdirectories");
@@ -229,7 +256,6 @@ no_errors("first run");
 stop();
 
 # 2. the same prefix again: the media root and its subdirectories exist
-write_file($log, "");
 ok(start(), "started again on the media root of the run before")
     or diag read_file($log);
 upload_and_download($tok, "second run");
@@ -239,10 +265,32 @@ stop();
 # 3. a subdirectory left by a run as another user: refused at start, named
 mkdir "$media/ee";
 chown 4242, 4242, "$media/ee" or die "chown: $!";
-write_file($log, "");
 ok(!start(), "a media subdirectory of another user stops the start");
 like(read_file($log), qr/\[emerg\].*\Q$media\/ee\E/,
      "the message names the subdirectory");
+stop();
+rmdir "$media/ee" or die "rmdir: $!";
+
+# 4. as a user: a fresh prefix of that user's, the workers that user too
+my $user_prefix = make_prefix($worker);
+{
+    my ($root_prefix, $root_log) = ($prefix, $log);
+    ($prefix, $log) = ($user_prefix, "$user_prefix/terminal.log");
+    ok(start($worker), "the shipped configuration starts as a user")
+        or diag read_file($log);
+    my @st = stat "$prefix/media";
+    is($st[4], $worker, "as a user: the media root is that user's");
+    upload_and_download(sign_in(), "as a user");
+    no_errors("as a user");
+    stop();
+    ($prefix, $log) = ($root_prefix, $root_log);
+}
+
+# 5. as another user on the prefix where root ran (its media root given to
+# root's workers): refused at start, the media root named
+ok(!start(4243), "a media root this user cannot write stops the start");
+like(read_file($log), qr/\[emerg\].*"\Q$media\E" is not writable/,
+     "the message names the media root");
 stop();
 
 done_testing();
