@@ -47,6 +47,7 @@ static ngx_int_t ngx_http_chat_media_unavailable(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
 static void *ngx_http_chat_media_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_chat_media_init_main_conf(ngx_conf_t *cf, void *conf);
+static ngx_int_t ngx_http_chat_media_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_chat_media_init_process(ngx_cycle_t *cycle);
 
 
@@ -127,7 +128,7 @@ ngx_module_t  ngx_http_chat_media_module = {
     ngx_http_chat_media_commands,          /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_chat_media_init_module,       /* init module */
     ngx_http_chat_media_init_process,      /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -199,9 +200,12 @@ ngx_http_chat_media_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (mmcf->storage == NGX_HTTP_CHAT_MEDIA_LOCAL
-        && ngx_http_chat_media_root_init(cf, &mmcf->root, configured)
-           != NGX_OK)
+    /*
+     * NGINX makes a configured root at start and, when the master runs as
+     * root, gives it to the workers' user, as it does its temporary paths
+     */
+    if (mmcf->storage == NGX_HTTP_CHAT_MEDIA_LOCAL && configured
+        && ngx_http_chat_media_root_path(cf, &mmcf->root) != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -245,6 +249,30 @@ ngx_http_chat_media_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* in the master, the configuration read and the paths made */
+
+static ngx_int_t
+ngx_http_chat_media_init_module(ngx_cycle_t *cycle)
+{
+    ngx_http_chat_main_conf_t        *cmcf;
+    ngx_http_chat_media_main_conf_t  *mmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_chat_module);
+    if (cmcf == NULL || !cmcf->enabled) {
+        return NGX_OK;
+    }
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_chat_media_module);
+
+    if (mmcf->storage != NGX_HTTP_CHAT_MEDIA_LOCAL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_chat_media_root_check(cycle, &mmcf->root);
 }
 
 

@@ -116,12 +116,11 @@ ngx_uint_t ngx_http_chat_media_multipart(ngx_fd_t fd, off_t size,
     const char *boundary, off_t *start, off_t *end, char *type,
     size_t type_size, ngx_log_t *log);
 
-/*
- * ngx_http_chat_media_root.c, at configuration: a configured root made at
- * start for the workers' user; a subdirectory they cannot write refused
- */
-ngx_int_t ngx_http_chat_media_root_init(ngx_conf_t *cf, ngx_str_t *root,
-    ngx_uint_t create);
+/* ngx_http_chat_media_root.c: a configured root made at start */
+ngx_int_t ngx_http_chat_media_root_path(ngx_conf_t *cf, ngx_str_t *root);
+/* in the master: a subdirectory the workers cannot write fails the start */
+ngx_int_t ngx_http_chat_media_root_check(ngx_cycle_t *cycle,
+    ngx_str_t *root);
 
 /* ngx_http_chat_media_sniff.c */
 ngx_uint_t ngx_http_chat_media_family(const char *mime);

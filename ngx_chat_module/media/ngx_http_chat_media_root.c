@@ -21,53 +21,66 @@
  * a <hash[0:2]> subdirectory that an earlier run as another user made
  * (and its files, that user's 0600 temporary files) is not writable by
  * these workers, and every upload hashing into it would fail.  Such a
- * subdirectory stops the start here, named, with what to do.
+ * subdirectory stops the start, named, with what to do.
+ *
+ * The check runs once the whole configuration is read (a "user" directive
+ * may follow the http{} block) and the paths are made: in the master's
+ * init_module.  A failure there ends the master, so only a start (or
+ * "nginx -t") fails; a reload logs it and goes on.
  */
 
 
-static ngx_int_t ngx_http_chat_media_root_user(ngx_conf_t *cf, ngx_uid_t *uid,
+static void ngx_http_chat_media_root_user(ngx_cycle_t *cycle, ngx_uid_t *uid,
     ngx_gid_t *gid);
 static ngx_uint_t ngx_http_chat_media_root_writable(ngx_file_info_t *fi,
     ngx_uid_t uid, ngx_gid_t gid);
 
 
+/* at configuration: NGINX makes a configured root at start */
+
 ngx_int_t
-ngx_http_chat_media_root_init(ngx_conf_t *cf, ngx_str_t *root,
-    ngx_uint_t create)
+ngx_http_chat_media_root_path(ngx_conf_t *cf, ngx_str_t *root)
+{
+    ngx_path_t  *np;
+
+    np = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+    if (np == NULL) {
+        return NGX_ERROR;
+    }
+
+    np->name.len = root->len;
+    np->name.data = ngx_pnalloc(cf->pool, root->len + 1);
+    if (np->name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_cpystrn(np->name.data, root->data, root->len + 1);
+    np->conf_file = cf->conf_file->file.name.data;
+    np->line = cf->conf_file->line;
+
+    return ngx_add_path(cf, &np);
+}
+
+
+/* in the master, at start and on reload: the workers can write there */
+
+ngx_int_t
+ngx_http_chat_media_root_check(ngx_cycle_t *cycle, ngx_str_t *root)
 {
     u_char           *p, path[NGX_HTTP_CHAT_MEDIA_PATH + 8];
     DIR              *dir;
     ngx_gid_t         gid;
     ngx_uid_t         uid;
     ngx_err_t         err;
-    ngx_path_t       *np;
+    ngx_uint_t        level;
     struct dirent    *de;
     ngx_file_info_t   fi;
 
-    if (create) {
-        np = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
-        if (np == NULL) {
-            return NGX_ERROR;
-        }
+    /* a start fails; a reload must not end the master */
+    level = ngx_is_init_cycle(cycle->old_cycle) ? NGX_LOG_EMERG
+                                                : NGX_LOG_ALERT;
 
-        np->name.len = root->len;
-        np->name.data = ngx_pnalloc(cf->pool, root->len + 1);
-        if (np->name.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_cpystrn(np->name.data, root->data, root->len + 1);
-        np->conf_file = cf->conf_file->file.name.data;
-        np->line = cf->conf_file->line;
-
-        if (ngx_add_path(cf, &np) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (ngx_http_chat_media_root_user(cf, &uid, &gid) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    ngx_http_chat_media_root_user(cycle, &uid, &gid);
 
     if (uid == 0) {
         /* workers as root write anywhere */
@@ -81,15 +94,14 @@ ngx_http_chat_media_root_init(ngx_conf_t *cf, ngx_str_t *root,
         && access((char *) path, W_OK|X_OK) == -1
         && ngx_errno != NGX_ENOENT)
     {
-        /* an earlier run as root gave it to its workers' user */
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "the media root \"%s\" is not writable by this "
-                           "user, whose workers store uploads there "
-                           "(an earlier run as another user, or as root, "
-                           "made it?): give it and what is in it to this "
-                           "user (chown -R), or set another "
-                           "\"chat_media_root\"", path);
-        return NGX_ERROR;
+        /* e.g. an earlier run as root gave it to its workers' user */
+        ngx_log_error(level, cycle->log, ngx_errno,
+                      "the media root \"%s\" is not writable by this "
+                      "user, whose workers store uploads there (an earlier "
+                      "run as another user, or as root, made it?): give it "
+                      "and what is in it to this user (chown -R), or set "
+                      "another \"chat_media_root\"", path);
+        goto failed;
     }
 
     dir = opendir((char *) path);
@@ -98,13 +110,13 @@ ngx_http_chat_media_root_init(ngx_conf_t *cf, ngx_str_t *root,
         err = ngx_errno;
 
         if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
-            /* NGINX or the first upload makes it */
+            /* the first upload makes it, or says why it cannot */
             return NGX_OK;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, err,
-                           "opendir(\"%s\") failed", path);
-        return NGX_ERROR;
+        ngx_log_error(level, cycle->log, err, "opendir(\"%s\") failed",
+                      path);
+        goto failed;
     }
 
     for ( ;; ) {
@@ -139,17 +151,16 @@ ngx_http_chat_media_root_init(ngx_conf_t *cf, ngx_str_t *root,
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the media subdirectory \"%s\" (owner uid %d) "
-                           "is not writable by the workers' user "
-                           "(uid %d): an earlier run as another user made "
-                           "it; give it and its files to the workers' "
-                           "user (chown -R), or remove it",
-                           path, (int) fi.st_uid,
-                           uid == (ngx_uid_t) NGX_CONF_UNSET_UINT
-                           ? (int) geteuid() : (int) uid);
+        ngx_log_error(level, cycle->log, 0,
+                      "the media subdirectory \"%s\" (owner uid %d) is not "
+                      "writable by the workers' user (uid %d): an earlier "
+                      "run as another user made it; give it and its files "
+                      "to the workers' user (chown -R), or remove it",
+                      path, (int) fi.st_uid,
+                      (int) (uid == (ngx_uid_t) NGX_CONF_UNSET_UINT
+                             ? geteuid() : uid));
         (void) closedir(dir);
-        return NGX_ERROR;
+        goto failed;
     }
 
     err = ngx_errno;
@@ -157,58 +168,35 @@ ngx_http_chat_media_root_init(ngx_conf_t *cf, ngx_str_t *root,
 
     if (err) {
         *p = '\0';
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, err,
-                           "readdir(\"%s\") failed", path);
-        return NGX_ERROR;
+        ngx_log_error(level, cycle->log, err, "readdir(\"%s\") failed",
+                      path);
+        goto failed;
     }
 
     return NGX_OK;
+
+failed:
+
+    return (level == NGX_LOG_EMERG) ? NGX_ERROR : NGX_OK;
 }
 
 
 /*
  * The workers' user and group when the master runs as root, as NGINX's
- * core module will set them (the "user" directive, else NGX_USER); unset
- * when it does not run as root (the workers are then this user).  A
- * "user" directive after the http{} block is not seen yet here.
+ * core module has set them (the "user" directive, else NGX_USER); unset
+ * when it does not run as root (the workers are then this user)
  */
 
-static ngx_int_t
-ngx_http_chat_media_root_user(ngx_conf_t *cf, ngx_uid_t *uid, ngx_gid_t *gid)
+static void
+ngx_http_chat_media_root_user(ngx_cycle_t *cycle, ngx_uid_t *uid,
+    ngx_gid_t *gid)
 {
-    struct group     *grp;
-    struct passwd    *pwd;
     ngx_core_conf_t  *ccf;
 
-    *uid = (ngx_uid_t) NGX_CONF_UNSET_UINT;
-    *gid = (ngx_gid_t) NGX_CONF_UNSET_UINT;
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
 
-    if (geteuid() != 0) {
-        return NGX_OK;
-    }
-
-    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
-                                           ngx_core_module);
-
-    if (ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
-        *uid = ccf->user;
-        *gid = ccf->group;
-        return NGX_OK;
-    }
-
-    pwd = getpwnam(NGX_USER);
-    grp = getgrnam(NGX_GROUP);
-
-    if (pwd == NULL || grp == NULL) {
-        /* NGINX's core module says so, after the parse */
-        *uid = 0;
-        return NGX_OK;
-    }
-
-    *uid = pwd->pw_uid;
-    *gid = grp->gr_gid;
-
-    return NGX_OK;
+    *uid = ccf->user;
+    *gid = ccf->group;
 }
 
 
