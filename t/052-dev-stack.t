@@ -5,12 +5,14 @@
 # by the code the log SMS provider writes to the error log, uploads an
 # image, downloads it, sets an avatar; the stack started again on the
 # media root of the run before still uploads; a media subdirectory left by
-# a run as another user stops the start with a message naming it.
+# a run as another user is named in an alert on reload and stops a start.
+# As a user: a fresh prefix uploads; the prefix root ran is refused, named.
 
 use strict;
 use warnings;
 use Test::More;
 use Cwd qw(getcwd);
+use Digest::SHA qw(sha256_hex);
 use File::Basename qw(dirname);
 use File::Copy qw(copy);
 use File::Temp qw(tempdir);
@@ -162,11 +164,16 @@ sub api {
     return ($r->{status}, $json, $r->{content});
 }
 
-# a PNG of 1x1 whose trailing bytes make it new to the shared store
+# a PNG of 1x1 whose trailing bytes make it new to the shared store; not
+# stored under ee/, the subdirectory of another user below
 sub png {
-    return decode_base64("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQ"
-                         . "VR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
-        . join("", map { chr int rand 256 } 1 .. 64);
+    for (;;) {
+        my $png = decode_base64("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJ"
+                                . "AAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5E"
+                                . "rkJggg==")
+            . join("", map { chr int rand 256 } 1 .. 64);
+        return $png if substr(sha256_hex($png), 0, 2) ne "ee";
+    }
 }
 
 sub sign_in {
@@ -260,11 +267,23 @@ ok(start(), "started again on the media root of the run before")
     or diag read_file($log);
 upload_and_download($tok, "second run");
 no_errors("second run");
+
+# a subdirectory of another user appears: a reload says so, and goes on
+mkdir "$media/ee";
+chown 4242, 4242, "$media/ee" or die "chown: $!";
+kill "HUP", $pid;
+my $said;
+for (1 .. 50) {
+    $said = read_file($log) =~ /\[alert\].*\Q$media\/ee\E/;
+    last if $said;
+    sleep 0.1;
+}
+ok($said, "a reload names the subdirectory in an [alert]");
+sleep 0.5;
+upload_and_download($tok, "after the reload");
 stop();
 
 # 3. a subdirectory left by a run as another user: refused at start, named
-mkdir "$media/ee";
-chown 4242, 4242, "$media/ee" or die "chown: $!";
 ok(!start(), "a media subdirectory of another user stops the start");
 like(read_file($log), qr/\[emerg\].*\Q$media\/ee\E/,
      "the message names the subdirectory");

@@ -200,7 +200,11 @@ ngx_http_chat_media_root_user(ngx_cycle_t *cycle, ngx_uid_t *uid,
 }
 
 
-/* the permission bits the kernel looks at for this user and group */
+/*
+ * the permission bits the kernel looks at for this user and its group
+ * (the master is root: access() would answer for root; supplementary
+ * groups are not counted)
+ */
 
 static ngx_uint_t
 ngx_http_chat_media_root_writable(ngx_file_info_t *fi, ngx_uid_t uid,
