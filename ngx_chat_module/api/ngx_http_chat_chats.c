@@ -13,85 +13,29 @@
 #include "../ops/ngx_http_chat_op_send.h"
 #include "../ops/ngx_http_chat_op_input.h"
 #include "../ops/ngx_http_chat_op_message.h"
+#include "../ops/ngx_http_chat_op_chat.h"
+#include "../ops/ngx_http_chat_op_group.h"
+#include "../ops/ngx_http_chat_op_forward.h"
 #include "../util/ngx_http_chat_text.h"
 
 
 #define NGX_HTTP_CHAT_CHATS_LIMIT    20
 #define NGX_HTTP_CHAT_MESSAGES_LIMIT 50
-#define NGX_HTTP_CHAT_FORWARD_MAX    10
 
 
-typedef ngx_int_t (*ngx_http_chat_op_next_pt)(ngx_http_request_t *r,
-    ngx_int_t rc, json_t *answer, const char *error);
-
-
-/* a request that waits for the sends of its route */
+/* a request that waits for its send */
 typedef struct {
     ngx_http_chat_op_send_t   *op;
     ngx_http_cleanup_t        *cleanup;
-    ngx_http_chat_op_next_pt   answered; /* what the route does with it */
-
-    /* a forward: one send per chat, the copies collected in out */
-    bson_oid_t                 source;
-    bson_oid_t                 source_chat;
-    bson_oid_t                *chats;
-    ngx_uint_t                 nchats;
-    ngx_uint_t                 next;
-    json_t                    *content;
-    json_t                    *out;
-    ngx_str_t                  type;
-    ngx_uint_t                 made;     /* copies new (not a retry's) */
-
-    /* a system message: the answer of its group operation, sent after */
-    json_t                    *answer;
 } ngx_http_chat_send_t;
 
 
-static ngx_int_t ngx_http_chat_chats_refused(ngx_http_request_t *r,
-    ngx_uint_t status, json_t *json, const char *code, const char *message);
+static ngx_int_t ngx_http_chat_send_op(ngx_http_request_t *r,
+    ngx_http_chat_send_t *st, json_t *body, ngx_uint_t flags);
 static ngx_int_t ngx_http_chat_chats_done(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
 static ngx_int_t ngx_http_chat_chats_reply(ngx_http_request_t *r,
     ngx_int_t rc, json_t *json, const char *error);
-static ngx_int_t ngx_http_chat_send_op(ngx_http_request_t *r,
-    ngx_http_chat_send_t *st, ngx_http_chat_msg_arg_t *arg, size_t size,
-    json_t *body, ngx_uint_t flags, ngx_http_chat_op_next_pt next);
-static ngx_int_t ngx_http_chat_forward_next(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t);
-static ngx_int_t ngx_http_chat_forward_step(ngx_http_request_t *r,
-    ngx_int_t rc, json_t *json, const char *error);
-static ngx_int_t ngx_http_chat_group_answer(ngx_http_request_t *r,
-    ngx_int_t rc, json_t *json, const char *error);
-static void ngx_http_chat_forward_cleanup(void *data);
-
-
-/*
- * A refusal the store explained with {code, message, details?} in json
- * (taken), or the default code and message
- */
-
-static ngx_int_t
-ngx_http_chat_chats_refused(ngx_http_request_t *r, ngx_uint_t status,
-    json_t *json, const char *code, const char *message)
-{
-    json_t     *c, *m;
-    ngx_int_t   rc;
-
-    c = json_object_get(json, "code");
-    m = json_object_get(json, "message");
-
-    if (json_is_string(c) && json_is_string(m)) {
-        code = json_string_value(c);
-        message = json_string_value(m);
-    }
-
-    rc = ngx_http_chat_send_error_details(r, status, code, message,
-                                          json_incref(json_object_get(json,
-                                                                "details")));
-    json_decref(json);
-
-    return rc;
-}
 
 
 static ngx_int_t
@@ -155,44 +99,144 @@ ngx_http_chat_chats_me(ngx_http_request_t *r, bson_oid_t *me)
 
 
 /*
- * The ids of an array in the body (its size checked by the caller), none
- * twice, and not me when me is given: NULL when fine, or what is wrong
+ * A route that waits for a store operation (ops/): the operation runs to
+ * its end in any case (its events follow its commit), the request only
+ * takes its answer
  */
 
-static const char *
-ngx_http_chat_chats_body_oids(json_t *ids, bson_oid_t *oids,
-    const bson_oid_t *me)
+typedef void (*ngx_http_chat_op_tell_pt)(ngx_int_t rc, json_t *answer,
+    ngx_uint_t created, ngx_http_chat_op_told_t *told);
+
+typedef struct {
+    ngx_http_request_t        *request;
+    ngx_http_chat_op_store_t  *op;
+    ngx_http_cleanup_t        *cleanup;
+    ngx_http_chat_op_tell_pt   tell;     /* as the operation's kind says */
+} ngx_http_chat_store_wait_t;
+
+
+static ngx_int_t ngx_http_chat_store_started(ngx_http_request_t *r,
+    ngx_http_chat_store_wait_t *st, ngx_int_t rc, const char *field,
+    const char *err, json_t *details);
+static void ngx_http_chat_store_left(void *data);
+static void ngx_http_chat_store_answered(void *data, ngx_int_t rc,
+    json_t *answer, const char *error);
+
+
+/* an operation with refusals of its input (ngx_http_chat_op.h) */
+
+static ngx_int_t
+ngx_http_chat_op_started(ngx_http_request_t *r,
+    ngx_http_chat_store_wait_t *st, ngx_int_t rc,
+    ngx_http_chat_op_refused_t *refused)
 {
-    size_t      i, j;
-    json_t     *v;
-    ngx_str_t   s;
+    return ngx_http_chat_store_started(r, st, rc, refused->field,
+                                       refused->err, refused->details);
+}
 
-    json_array_foreach(ids, i, v) {
-        if (!json_is_string(v)) {
-            return "must hold ids, as strings";
-        }
 
-        s.data = (u_char *) json_string_value(v);
-        s.len = json_string_length(v);
+static ngx_http_chat_store_wait_t *
+ngx_http_chat_store_wait(ngx_http_request_t *r, ngx_http_chat_op_tell_pt tell)
+{
+    ngx_http_chat_store_wait_t  *st;
 
-        if (!ngx_http_chat_is_oid(&s)) {
-            return "must hold ids of 24 hexadecimal digits";
-        }
-
-        bson_oid_init_from_string_unsafe(&oids[i], (char *) s.data);
-
-        if (me && bson_oid_equal(&oids[i], me)) {
-            return "must not hold you: you are in it";
-        }
-
-        for (j = 0; j < i; j++) {
-            if (bson_oid_equal(&oids[i], &oids[j])) {
-                return "must not hold an id twice";
-            }
-        }
+    st = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_store_wait_t));
+    if (st == NULL) {
+        return NULL;
     }
 
-    return NULL;
+    st->cleanup = ngx_http_cleanup_add(r, 0);
+    if (st->cleanup == NULL) {
+        return NULL;
+    }
+
+    st->request = r;
+    st->tell = tell;
+
+    return st;
+}
+
+
+/* rc: the operation's start (ngx_http_chat_op.h); details are taken */
+
+static ngx_int_t
+ngx_http_chat_store_started(ngx_http_request_t *r,
+    ngx_http_chat_store_wait_t *st, ngx_int_t rc, const char *field,
+    const char *err, json_t *details)
+{
+    switch (rc) {
+
+    case NGX_OK:
+        st->cleanup->handler = ngx_http_chat_store_left;
+        st->cleanup->data = st;
+        r->main->count++;
+        return NGX_DONE;
+
+    case NGX_DECLINED:
+        if (err == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_chat_send_invalid(r, field, err);
+
+    case NGX_ABORT:
+        return ngx_http_chat_send_error_details(r,
+                                            NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
+                                            field, err, details);
+
+    default:
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "a back end is unavailable, "
+                                        "try again shortly");
+    }
+}
+
+
+static void
+ngx_http_chat_store_left(void *data)
+{
+    ngx_http_chat_store_wait_t  *st = data;
+
+    ngx_http_chat_op_store_detach(st->op);
+}
+
+
+static void
+ngx_http_chat_store_answered(void *data, ngx_int_t rc, json_t *answer,
+    const char *error)
+{
+    ngx_http_chat_store_wait_t  *st = data;
+
+    ngx_int_t                 ret;
+    ngx_connection_t         *c;
+    ngx_http_request_t       *r;
+    ngx_http_chat_op_told_t   told;
+
+    r = st->request;
+    c = r->connection;
+
+    st->cleanup->handler = NULL;
+    st->op = NULL;
+
+    st->tell(rc, answer, r->method == NGX_HTTP_POST, &told);
+
+    if (told.answer) {
+        ret = ngx_http_chat_send_json(r, told.status, told.answer);
+
+    } else {
+        if (told.status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                          "chat: chats query failed: %s", error);
+        }
+
+        ret = ngx_http_chat_send_error_details(r, told.status, told.code,
+                                               told.message, told.details);
+        json_decref(told.keep);
+    }
+
+    ngx_http_chat_finalize(r, ret);
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -201,37 +245,26 @@ ngx_http_chat_chats_body_oids(json_t *ids, bson_oid_t *oids,
 ngx_int_t
 ngx_http_chat_chats_private(ngx_http_request_t *r)
 {
-    ngx_uint_t                 found;
-    const char                *err;
-    ngx_http_chat_ctx_t       *ctx;
-    ngx_http_chat_chats_arg_t *arg;
+    ngx_int_t                    rc;
+    bson_oid_t                   me;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_store_wait_t  *st;
+    ngx_http_chat_op_refused_t   refused;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_chats_arg_t));
-    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
+    st = ngx_http_chat_store_wait(r, ngx_http_chat_op_tell);
+    if (st == NULL || ngx_http_chat_chats_me(r, &me) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if ((err = ngx_http_chat_input_oid(ctx->body, "userId", 1,
-                                            &arg->other, &found)))
-    {
-        return ngx_http_chat_send_invalid(r, "userId", err);
-    }
+    rc = ngx_http_chat_op_chat_private(&me, ctx->body,
+                                       ngx_http_chat_store_answered, st,
+                                       &st->op, &refused);
 
-    if (bson_oid_equal(&arg->user, &arg->other)) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
-                                        "invalid_value",
-                                        "userId is you: a private chat "
-                                        "needs someone else");
-    }
-
-    bson_oid_init(&arg->chat, NULL);
-
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_chat_private_run,
-                                       ngx_http_chat_chats_done, arg,
-                                       sizeof(ngx_http_chat_chats_arg_t));
+    return ngx_http_chat_op_started(r, st, rc, &refused);
 }
+
 
 
 /* POST /api/chats/group {name, memberIds, description?, avatar?} */
@@ -239,113 +272,26 @@ ngx_http_chat_chats_private(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_chat_chats_group(ngx_http_request_t *r)
 {
-    size_t                      n;
-    json_t                     *ids;
-    ngx_str_t                   name, description, avatar;
-    bson_oid_t                 *oids, me;
-    const char                 *err, *field;
-    ngx_http_chat_ctx_t        *ctx;
-    ngx_http_chat_chats_arg_t  *arg;
-    ngx_http_chat_main_conf_t  *cmcf;
+    ngx_int_t                    rc;
+    bson_oid_t                   me;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_store_wait_t  *st;
+    ngx_http_chat_op_refused_t   refused;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
 
-    if (ngx_http_chat_chats_me(r, &me) != NGX_OK) {
+    st = ngx_http_chat_store_wait(r, ngx_http_chat_op_tell);
+    if (st == NULL || ngx_http_chat_chats_me(r, &me) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    field = "name";
-    if ((err = ngx_http_chat_input_text(ctx->body, "name", 1, 100, 0, &name)))
-    {
-        goto invalid;
-    }
+    rc = ngx_http_chat_op_chat_group(&me, ctx->body,
+                                     ngx_http_chat_store_answered, st,
+                                     &st->op, &refused);
 
-    field = "description";
-    if ((err = ngx_http_chat_input_text(ctx->body, "description", 0, 500, 1,
-                                        &description)))
-    {
-        goto invalid;
-    }
-
-    field = "avatar";
-    if ((err = ngx_http_chat_input_text(ctx->body, "avatar", 0, 512, 0,
-                                        &avatar)))
-    {
-        goto invalid;
-    }
-
-    if (avatar.data && avatar.len
-        && !ngx_http_chat_is_oid(&avatar)
-        && ngx_strncmp(avatar.data, "https://", 8) != 0
-        && ngx_strncmp(avatar.data, "http://", 7) != 0)
-    {
-        err = "must be a media id or a URL";
-        goto invalid;
-    }
-
-    field = "memberIds";
-    ids = json_object_get(ctx->body, "memberIds");
-
-    if (ids == NULL || json_is_null(ids)) {
-        err = "is required";
-        goto invalid;
-    }
-
-    if (!json_is_array(ids)) {
-        err = "must be an array";
-        goto invalid;
-    }
-
-    n = json_array_size(ids);
-
-    if (n + 1 > cmcf->group_max_size) {
-        return ngx_http_chat_send_error_details(r,
-                                  NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
-                                  "group_too_large",
-                                  "the group would have too many members",
-                                  /* the largest group, creator included */
-                                  json_pack("{s:s,s:I}", "field", "memberIds",
-                                            "max", (json_int_t)
-                                            cmcf->group_max_size));
-    }
-
-    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_chats_arg_t)
-                               + n * sizeof(bson_oid_t));
-    if (arg == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    oids = (bson_oid_t *) (arg + 1);
-
-    if ((err = ngx_http_chat_chats_body_oids(ids, oids, &me))) {
-        goto invalid;
-    }
-
-    arg->user = me;
-    arg->nmembers = n;
-    bson_oid_init(&arg->chat, NULL);
-    ngx_memcpy(arg->name, name.data, name.len);
-
-    if (description.data) {
-        arg->has_description = 1;
-        ngx_memcpy(arg->description, description.data, description.len);
-    }
-
-    if (avatar.data) {
-        arg->has_avatar = 1;
-        ngx_memcpy(arg->avatar, avatar.data, avatar.len);
-    }
-
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_chat_group_run,
-                                       ngx_http_chat_chats_done, arg,
-                                       sizeof(ngx_http_chat_chats_arg_t)
-                                       + n * sizeof(bson_oid_t));
-
-invalid:
-
-    return ngx_http_chat_send_invalid(r, field, err);
+    return ngx_http_chat_op_started(r, st, rc, &refused);
 }
+
 
 
 /* a positive number of the query string: NGX_OK, NGX_DECLINED, NGX_ERROR */
@@ -471,11 +417,10 @@ ngx_http_chat_messages_send(ngx_http_request_t *r)
 
     ctx->state = st;
 
-    return ngx_http_chat_send_op(r, st, NULL, 0, ctx->body,
+    return ngx_http_chat_send_op(r, st, ctx->body,
                                  NGX_HTTP_CHAT_OP_SEND_CHECK
                                  |NGX_HTTP_CHAT_OP_SEND_MARK
-                                 |NGX_HTTP_CHAT_OP_SEND_CACHE,
-                                 ngx_http_chat_chats_reply);
+                                 |NGX_HTTP_CHAT_OP_SEND_CACHE);
 }
 
 
@@ -486,13 +431,12 @@ static void ngx_http_chat_send_answered(void *data, ngx_int_t rc,
 
 /*
  * The route waits for a send operation (ops/): the operation runs to its
- * end in any case, the request only takes its answer, to next()
+ * end in any case, the request only takes its answer
  */
 
 static ngx_int_t
 ngx_http_chat_send_op(ngx_http_request_t *r, ngx_http_chat_send_t *st,
-    ngx_http_chat_msg_arg_t *arg, size_t size, json_t *body,
-    ngx_uint_t flags, ngx_http_chat_op_next_pt next)
+    json_t *body, ngx_uint_t flags)
 {
     ngx_int_t            rc;
     bson_oid_t           me;
@@ -504,25 +448,17 @@ ngx_http_chat_send_op(ngx_http_request_t *r, ngx_http_chat_send_t *st,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    st->answered = next;
+    /* a message as a client sends it, checked by the operation */
+    if (ngx_http_chat_chats_me(r, &me) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    if (body) {
-        /* a message as a client sends it, checked by the operation */
-        if (ngx_http_chat_chats_me(r, &me) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    rc = ngx_http_chat_op_send_message(&me, body, flags,
+                                       ngx_http_chat_send_answered, r,
+                                       &st->op, &field, &err);
 
-        rc = ngx_http_chat_op_send_message(&me, body, flags,
-                                           ngx_http_chat_send_answered, r,
-                                           &st->op, &field, &err);
-
-        if (rc == NGX_DECLINED) {
-            return ngx_http_chat_send_invalid(r, field, err);
-        }
-
-    } else {
-        rc = ngx_http_chat_op_send(arg, size, flags,
-                                   ngx_http_chat_send_answered, r, &st->op);
+    if (rc == NGX_DECLINED) {
+        return ngx_http_chat_send_invalid(r, field, err);
     }
 
     if (rc != NGX_OK) {
@@ -568,7 +504,7 @@ ngx_http_chat_send_answered(void *data, ngx_int_t rc, json_t *answer,
     st->cleanup->handler = NULL;
     st->op = NULL;
 
-    ngx_http_chat_finalize(r, st->answered(r, rc, answer, error));
+    ngx_http_chat_finalize(r, ngx_http_chat_chats_reply(r, rc, answer, error));
     ngx_http_run_posted_requests(c);
 }
 
@@ -679,135 +615,6 @@ ngx_http_chat_messages_get(ngx_http_request_t *r)
 }
 
 
-/*
- * A route that waits for a store operation (ops/): the operation runs to
- * its end in any case (its events follow its commit), the request only
- * takes its answer
- */
-
-typedef struct {
-    ngx_http_request_t        *request;
-    ngx_http_chat_op_store_t  *op;
-    ngx_http_cleanup_t        *cleanup;
-    ngx_uint_t                 message;  /* an edit, a delete, a reaction */
-} ngx_http_chat_store_wait_t;
-
-
-static void ngx_http_chat_store_left(void *data);
-static void ngx_http_chat_store_answered(void *data, ngx_int_t rc,
-    json_t *answer, const char *error);
-
-
-static ngx_http_chat_store_wait_t *
-ngx_http_chat_store_wait(ngx_http_request_t *r, ngx_uint_t message)
-{
-    ngx_http_chat_store_wait_t  *st;
-
-    st = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_store_wait_t));
-    if (st == NULL) {
-        return NULL;
-    }
-
-    st->cleanup = ngx_http_cleanup_add(r, 0);
-    if (st->cleanup == NULL) {
-        return NULL;
-    }
-
-    st->request = r;
-    st->message = message;
-
-    return st;
-}
-
-
-/* rc: the operation's start (ngx_http_chat_op_message.h) */
-
-static ngx_int_t
-ngx_http_chat_store_started(ngx_http_request_t *r,
-    ngx_http_chat_store_wait_t *st, ngx_int_t rc, const char *field,
-    const char *err)
-{
-    switch (rc) {
-
-    case NGX_OK:
-        st->cleanup->handler = ngx_http_chat_store_left;
-        st->cleanup->data = st;
-        r->main->count++;
-        return NGX_DONE;
-
-    case NGX_DECLINED:
-        if (err == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_chat_send_invalid(r, field, err);
-
-    case NGX_ABORT:
-        return ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
-                                        field, err);
-
-    default:
-        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "service_unavailable",
-                                        "a back end is unavailable, "
-                                        "try again shortly");
-    }
-}
-
-
-static void
-ngx_http_chat_store_left(void *data)
-{
-    ngx_http_chat_store_wait_t  *st = data;
-
-    ngx_http_chat_op_store_detach(st->op);
-}
-
-
-static void
-ngx_http_chat_store_answered(void *data, ngx_int_t rc, json_t *answer,
-    const char *error)
-{
-    ngx_http_chat_store_wait_t  *st = data;
-
-    ngx_int_t                 ret;
-    ngx_connection_t         *c;
-    ngx_http_request_t       *r;
-    ngx_http_chat_op_told_t   told;
-
-    r = st->request;
-    c = r->connection;
-
-    st->cleanup->handler = NULL;
-    st->op = NULL;
-
-    if (st->message) {
-        ngx_http_chat_op_message_tell(rc, answer, r->method == NGX_HTTP_POST,
-                                      &told);
-
-    } else {
-        ngx_http_chat_op_tell(rc, answer, r->method == NGX_HTTP_POST, &told);
-    }
-
-    if (told.answer) {
-        ret = ngx_http_chat_send_json(r, told.status, told.answer);
-
-    } else {
-        if (told.status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                          "chat: chats query failed: %s", error);
-        }
-
-        ret = ngx_http_chat_send_error_details(r, told.status, told.code,
-                                               told.message, told.details);
-        json_decref(told.keep);
-    }
-
-    ngx_http_chat_finalize(r, ret);
-    ngx_http_run_posted_requests(c);
-}
-
-
 /* POST /api/chats/:id/read and /delivered {upToSeq} */
 
 static ngx_int_t
@@ -821,7 +628,7 @@ ngx_http_chat_chats_marker(ngx_http_request_t *r, ngx_uint_t read)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    st = ngx_http_chat_store_wait(r, 0);
+    st = ngx_http_chat_store_wait(r, ngx_http_chat_op_tell);
     if (st == NULL || ngx_http_chat_chats_me(r, &me) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -836,7 +643,7 @@ ngx_http_chat_chats_marker(ngx_http_request_t *r, ngx_uint_t read)
                                  ngx_http_chat_store_answered, st, &st->op,
                                  &field, &err);
 
-    return ngx_http_chat_store_started(r, st, rc, field, err);
+    return ngx_http_chat_store_started(r, st, rc, field, err, NULL);
 }
 
 
@@ -900,7 +707,7 @@ ngx_http_chat_messages_edit(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    st = ngx_http_chat_store_wait(r, 1);
+    st = ngx_http_chat_store_wait(r, ngx_http_chat_op_message_tell);
     if (st == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -914,7 +721,7 @@ ngx_http_chat_messages_edit(ngx_http_request_t *r)
                                ngx_http_chat_store_answered, st, &st->op,
                                &field, &err);
 
-    return ngx_http_chat_store_started(r, st, rc, field, err);
+    return ngx_http_chat_store_started(r, st, rc, field, err, NULL);
 }
 
 
@@ -929,7 +736,7 @@ ngx_http_chat_messages_delete(ngx_http_request_t *r)
     ngx_uint_t                   everyone;
     ngx_http_chat_store_wait_t  *st;
 
-    st = ngx_http_chat_store_wait(r, 1);
+    st = ngx_http_chat_store_wait(r, ngx_http_chat_op_message_tell);
     if (st == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -953,7 +760,7 @@ ngx_http_chat_messages_delete(ngx_http_request_t *r)
     rc = ngx_http_chat_op_delete(&me, &id, everyone,
                                  ngx_http_chat_store_answered, st, &st->op);
 
-    return ngx_http_chat_store_started(r, st, rc, NULL, NULL);
+    return ngx_http_chat_store_started(r, st, rc, NULL, NULL, NULL);
 }
 
 
@@ -970,7 +777,7 @@ ngx_http_chat_messages_react(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    st = ngx_http_chat_store_wait(r, 1);
+    st = ngx_http_chat_store_wait(r, ngx_http_chat_op_message_tell);
     if (st == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -984,18 +791,7 @@ ngx_http_chat_messages_react(ngx_http_request_t *r)
                                 ngx_http_chat_store_answered, st, &st->op,
                                 &field, &err);
 
-    return ngx_http_chat_store_started(r, st, rc, field, err);
-}
-
-
-static void
-ngx_http_chat_forward_cleanup(void *data)
-{
-    ngx_http_chat_send_t  *st = data;
-
-    json_decref(st->content);
-    json_decref(st->out);
-    json_decref(st->answer);
+    return ngx_http_chat_store_started(r, st, rc, field, err, NULL);
 }
 
 
@@ -1004,199 +800,31 @@ ngx_http_chat_forward_cleanup(void *data)
 ngx_int_t
 ngx_http_chat_messages_forward(ngx_http_request_t *r)
 {
-    size_t                    n;
-    json_t                   *ids;
-    const char               *err;
-    ngx_pool_cleanup_t       *cln;
-    ngx_http_chat_ctx_t      *ctx;
-    ngx_http_chat_send_t     *st;
-    ngx_http_chat_msg_arg_t  *arg;
+    ngx_int_t                    rc;
+    bson_oid_t                   me, id;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_store_wait_t  *st;
+    ngx_http_chat_op_refused_t   refused;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    ids = json_object_get(ctx->body, "chatIds");
-
-    if (ids == NULL || json_is_null(ids)) {
-        return ngx_http_chat_send_invalid(r, "chatIds", "is required");
-    }
-
-    if (!json_is_array(ids)) {
-        return ngx_http_chat_send_invalid(r, "chatIds", "must be an array");
-    }
-
-    n = json_array_size(ids);
-
-    if (n == 0 || n > NGX_HTTP_CHAT_FORWARD_MAX) {
-        return ngx_http_chat_send_invalid(r, "chatIds",
-                                          "must hold 1 to 10 ids");
-    }
-
-    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t)
-                               + n * sizeof(bson_oid_t));
-    st = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_send_t));
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-
-    if (arg == NULL || st == NULL || cln == NULL
-        || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK)
-    {
+    st = ngx_http_chat_store_wait(r, ngx_http_chat_op_tell);
+    if (st == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    cln->handler = ngx_http_chat_forward_cleanup;
-    cln->data = st;
-
-    st->chats = (bson_oid_t *) (arg + 1);
-    st->nchats = n;
-
-    if ((err = ngx_http_chat_chats_body_oids(ids, st->chats, NULL))) {
-        goto invalid;
+    if (ngx_http_chat_msg_op_ids(r, &me, &id, &rc) != NGX_OK) {
+        return rc;
     }
 
-    if (ngx_http_chat_chats_param(r, &arg->id) != NGX_OK) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "no such message");
-    }
+    rc = ngx_http_chat_op_forward(&me, &id,
+                                  json_object_get(ctx->body, "chatIds"),
+                                  ngx_http_chat_store_answered, st, &st->op,
+                                  &refused);
 
-    arg->limit = n;
-    st->source = arg->id;
-    ctx->state = st;
-
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_forward_run,
-                                       ngx_http_chat_forward_next, arg,
-                                       sizeof(ngx_http_chat_msg_arg_t)
-                                       + n * sizeof(bson_oid_t));
-
-invalid:
-
-    return ngx_http_chat_send_invalid(r, "chatIds", err);
+    return ngx_http_chat_op_started(r, st, rc, &refused);
 }
 
-
-/*
- * After the check of the source and each chat, and after each copy: the
- * next copy, or the answer.  A copy's tempId is "fw<source><chat>", so a
- * retry of the forward returns the copies made, not new ones.
- */
-
-static ngx_int_t
-ngx_http_chat_forward_next(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t)
-{
-    json_t  *json;
-
-    json = t->result;
-    t->result = NULL;
-
-    return ngx_http_chat_forward_step(r, t->rc, json, t->error.message);
-}
-
-
-static ngx_int_t
-ngx_http_chat_forward_step(ngx_http_request_t *r, ngx_int_t rc, json_t *json,
-    const char *error)
-{
-    char                      *p, src[25], dst[25];
-    size_t                     len;
-    json_t                    *m, *type;
-    ngx_int_t                  ret;
-    ngx_http_chat_ctx_t       *ctx;
-    ngx_http_chat_send_t      *st;
-    ngx_http_chat_msg_arg_t   *arg;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    st = ctx->state;
-
-    if (rc != NGX_OK && rc != NGX_DONE) {
-        return ngx_http_chat_chats_reply(r, rc, json, error);
-    }
-
-    /* json is ours: what is kept of it is taken with a reference */
-    ret = NGX_OK;
-
-    if (st->out == NULL) {
-        /* the check: the source's type, content and chat */
-        type = json_object_get(json, "type");
-        st->content = json_incref(json_object_get(json, "content"));
-        st->out = json_array();
-
-        st->type.len = json_string_length(type);
-        st->type.data = ngx_pnalloc(r->pool, st->type.len);
-
-        if (!json_is_string(type) || st->content == NULL || st->out == NULL
-            || json_string_length(type) > 15 || st->type.data == NULL
-            || !bson_oid_is_valid(json_string_value(json_object_get(json,
-                                                                 "chatId")),
-                                  24))
-        {
-            ret = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-        } else {
-            ngx_memcpy(st->type.data, json_string_value(type),
-                       st->type.len);
-            bson_oid_init_from_string(&st->source_chat,
-                          json_string_value(json_object_get(json, "chatId")));
-        }
-
-    } else {
-        /* a copy made, or found made by an earlier try */
-        m = json_object_get(json, "message");
-
-        if (rc == NGX_OK) {
-            st->made++;
-        }
-
-        if (m == NULL || json_array_append(st->out, m) != 0) {
-            ret = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    json_decref(json);
-
-    if (ret != NGX_OK) {
-        return ret;
-    }
-
-    if (st->next == st->nchats) {
-        json = json_pack("{s:O}", "messages", st->out);
-        if (json == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        /* each copy made was pushed by its own send; a retry: 200 */
-        return ngx_http_chat_send_json(r, st->made ? NGX_HTTP_CREATED
-                                                   : NGX_HTTP_OK,
-                                       json);
-    }
-
-    len = json_dumpb(st->content, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
-
-    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t) + len + 1);
-    if (arg == NULL || len == 0
-        || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = (char *) (arg + 1);
-    arg->content_len = json_dumpb(st->content, p, len,
-                                  JSON_COMPACT | JSON_ENCODE_ANY);
-
-    arg->chat = st->chats[st->next++];
-    bson_oid_init(&arg->id, NULL);
-    arg->forwarded = 1;
-    arg->fwd_id = st->source;
-    arg->fwd_chat = st->source_chat;
-    ngx_memcpy(arg->type, st->type.data, st->type.len);
-
-    bson_oid_to_string(&st->source, src);
-    bson_oid_to_string(&arg->chat, dst);
-    ngx_sprintf((u_char *) arg->temp_id, "fw%s%s%Z", src, dst);
-
-    return ngx_http_chat_send_op(r, st, arg,
-                                 sizeof(ngx_http_chat_msg_arg_t) + len + 1,
-                                 NULL, NGX_HTTP_CHAT_OP_SEND_CHECK,
-                                 ngx_http_chat_forward_step);
-}
 
 
 static ngx_uint_t
@@ -1340,208 +968,50 @@ ngx_http_chat_messages_search_all(ngx_http_request_t *r)
 }
 
 
-/* "YYYY-MM-DDTHH:MM:SS[.mmm]Z" as ms since the epoch, or -1 */
-
-static int64_t
-ngx_http_chat_parse_time(ngx_str_t *s)
-{
-    u_char     *p;
-    time_t      sec;
-    ngx_int_t   ms;
-    ngx_uint_t  i;
-    struct tm   tm, check;
-
-    p = s->data;
-
-    if (!(s->len == 20 || s->len == 24) || p[s->len - 1] != 'Z'
-        || p[4] != '-' || p[7] != '-' || p[10] != 'T' || p[13] != ':'
-        || p[16] != ':' || (s->len == 24 && p[19] != '.'))
-    {
-        return -1;
-    }
-
-    for (i = 0; i < s->len - 1; i++) {
-        if (i == 4 || i == 7 || i == 10 || i == 13 || i == 16 || i == 19) {
-            continue;
-        }
-
-        if (p[i] < '0' || p[i] > '9') {
-            return -1;
-        }
-    }
-
-    ngx_memzero(&tm, sizeof(struct tm));
-    tm.tm_year = ngx_atoi(p, 4) - 1900;
-    tm.tm_mon = ngx_atoi(p + 5, 2) - 1;
-    tm.tm_mday = ngx_atoi(p + 8, 2);
-    tm.tm_hour = ngx_atoi(p + 11, 2);
-    tm.tm_min = ngx_atoi(p + 14, 2);
-    tm.tm_sec = ngx_atoi(p + 17, 2);
-    ms = (s->len == 24) ? ngx_atoi(p + 20, 3) : 0;
-
-    check = tm;
-    sec = timegm(&tm);
-
-    /* timegm() normalises: 2026-02-30 would pass as March */
-    if (sec == (time_t) -1 || tm.tm_mday != check.tm_mday
-        || tm.tm_mon != check.tm_mon || tm.tm_hour != check.tm_hour
-        || tm.tm_min != check.tm_min || tm.tm_sec != check.tm_sec)
-    {
-        return -1;
-    }
-
-    return (int64_t) sec * 1000 + ms;
-}
-
-
-/* an optional boolean member: NGX_OK, NGX_DECLINED absent, NGX_ERROR */
-
-static ngx_int_t
-ngx_http_chat_chats_bool(json_t *body, const char *name, ngx_uint_t *out)
-{
-    json_t  *v;
-
-    v = json_object_get(body, name);
-
-    if (v == NULL || json_is_null(v)) {
-        return NGX_DECLINED;
-    }
-
-    if (!json_is_boolean(v)) {
-        return NGX_ERROR;
-    }
-
-    *out = json_is_true(v);
-
-    return NGX_OK;
-}
-
-
 /* PUT /api/chats/:id/settings {muted?, mutedUntil?, archived?, pinned?} */
 
 ngx_int_t
 ngx_http_chat_chats_settings(ngx_http_request_t *r)
 {
-    int64_t                   until, now;
-    ngx_int_t                 rc;
-    ngx_str_t                 s;
-    ngx_uint_t                b, any;
-    const char               *err;
-    struct timeval            tv;
-    ngx_http_chat_ctx_t      *ctx;
-    ngx_http_chat_msg_arg_t  *arg;
+    ngx_int_t                    rc;
+    bson_oid_t                   me, chat;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_store_wait_t  *st;
+    ngx_http_chat_op_refused_t   refused;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t));
-    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
+    st = ngx_http_chat_store_wait(r, ngx_http_chat_op_tell);
+    if (st == NULL || ngx_http_chat_chats_me(r, &me) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    any = 0;
-
-    rc = ngx_http_chat_chats_bool(ctx->body, "muted", &b);
-    if (rc == NGX_ERROR) {
-        return ngx_http_chat_send_invalid(r, "muted", "must be a boolean");
-    }
-
-    if (rc == NGX_OK) {
-        any = 1;
-        arg->set_mute = b;
-        arg->mute_forever = b;
-        arg->unmute = !b;
-    }
-
-    if ((err = ngx_http_chat_json_string(ctx->body, "mutedUntil", 0, 24,
-                                         &s)))
-    {
-        return ngx_http_chat_send_invalid(r, "mutedUntil", err);
-    }
-
-    if (s.data) {
-        if (rc == NGX_OK) {
-            return ngx_http_chat_send_invalid(r, "mutedUntil",
-                                              "must not come with muted");
-        }
-
-        until = ngx_http_chat_parse_time(&s);
-
-        ngx_gettimeofday(&tv);
-        now = (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
-
-        if (until < 0) {
-            return ngx_http_chat_send_invalid(r, "mutedUntil",
-                                              "must be a UTC time like "
-                                              "2030-01-31T08:00:00Z");
-        }
-
-        if (until <= now || until - now > (int64_t) 10 * 366 * 86400000) {
-            return ngx_http_chat_send_invalid(r, "mutedUntil",
-                                              "must be in the next "
-                                              "10 years");
-        }
-
-        any = 1;
-        arg->set_mute = 1;
-        arg->before = until;
-    }
-
-    rc = ngx_http_chat_chats_bool(ctx->body, "archived", &b);
-    if (rc == NGX_ERROR) {
-        return ngx_http_chat_send_invalid(r, "archived", "must be a boolean");
-    }
-
-    if (rc == NGX_OK) {
-        any = 1;
-        arg->set_archived = 1;
-        arg->archived = b;
-    }
-
-    rc = ngx_http_chat_chats_bool(ctx->body, "pinned", &b);
-    if (rc == NGX_ERROR) {
-        return ngx_http_chat_send_invalid(r, "pinned", "must be a boolean");
-    }
-
-    if (rc == NGX_OK) {
-        any = 1;
-        arg->set_pinned = 1;
-        arg->pinned = b;
-    }
-
-    if (!any) {
-        return ngx_http_chat_send_invalid(r, "settings",
-                                          "need muted, mutedUntil, "
-                                          "archived or pinned");
-    }
-
-    if (ngx_http_chat_chats_param(r, &arg->chat) != NGX_OK) {
+    if (ngx_http_chat_chats_param(r, &chat) != NGX_OK) {
         return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                         "no such chat");
     }
 
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_chat_settings_run,
-                                       ngx_http_chat_chats_done, arg,
-                                       sizeof(ngx_http_chat_msg_arg_t));
+    rc = ngx_http_chat_op_chat_settings(&me, &chat, ctx->body,
+                                        ngx_http_chat_store_answered, st,
+                                        &st->op, &refused);
+
+    return ngx_http_chat_op_started(r, st, rc, &refused);
 }
 
 
+
 /*
- * Group administration.  Each route is one MongoDB step; when it changed
- * something, the store hands back the content of a system message, which
- * is sent through the same sequence path as any message (a number from
- * Redis, the insert, a tombstone when it fails), so that readers paging
- * by seq see it in its place.  The operation's answer is sent after,
- * and the events the store said its change caused (chat_created,
- * chat_removed, chat_updated) are published then: those removed or gone
- * see the system message first.
+ * Group administration: each change is an operation (ops/), which runs
+ * its steps (the store's change, its system message, the events) to their
+ * end whoever waits; the routes only adapt it.  Reading a group is one
+ * MongoDB step.
  */
 
 static ngx_int_t ngx_http_chat_group_done(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
-static void ngx_http_chat_group_cleanup(void *data);
 
 
-/* the argument of an operation on the chat :id; NULL when answered */
+/* the argument of reading the chat :id; NULL when answered */
 
 static ngx_http_chat_group_arg_t *
 ngx_http_chat_group_arg(ngx_http_request_t *r, ngx_uint_t op, size_t extra,
@@ -1582,27 +1052,6 @@ ngx_http_chat_group_post(ngx_http_request_t *r,
 }
 
 
-/* the :userId of a member route, the second parameter: NGX_DECLINED */
-
-static ngx_int_t
-ngx_http_chat_group_target(ngx_http_request_t *r,
-    ngx_http_chat_group_arg_t *arg)
-{
-    ngx_http_chat_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
-    if (ctx->nparams < 2 || !ngx_http_chat_is_oid(&ctx->params[1])) {
-        return NGX_DECLINED;
-    }
-
-    bson_oid_init_from_string_unsafe(&arg->target,
-                                     (char *) ctx->params[1].data);
-
-    return NGX_OK;
-}
-
-
 /* GET /api/chats/:id: the chat with every member and their roles */
 
 ngx_int_t
@@ -1620,6 +1069,78 @@ ngx_http_chat_chats_get(ngx_http_request_t *r)
 }
 
 
+static ngx_int_t
+ngx_http_chat_group_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
+{
+    json_t                   *json;
+    ngx_int_t                 ret;
+    ngx_http_chat_op_told_t   told;
+
+    json = t->result;
+    t->result = NULL;
+
+    ngx_http_chat_event_publish_committed(json);
+
+    ngx_http_chat_op_group_tell(t->rc, json, 0, &told);
+
+    if (told.answer) {
+        return ngx_http_chat_send_json(r, told.status, told.answer);
+    }
+
+    if (told.status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "chat: chats query failed: %s", t->error.message);
+    }
+
+    ret = ngx_http_chat_send_error_details(r, told.status, told.code,
+                                           told.message, told.details);
+    json_decref(told.keep);
+
+    return ret;
+}
+
+
+/*
+ * The caller, the chat :id and, when member, the member :userId of a
+ * group change: NGX_OK, or the route's answer (a 404 when one is not an
+ * id)
+ */
+
+static ngx_int_t
+ngx_http_chat_group_ids(ngx_http_request_t *r, bson_oid_t *me,
+    bson_oid_t *chat, bson_oid_t *member, ngx_int_t *rc)
+{
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if (ngx_http_chat_chats_me(r, me) != NGX_OK) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_chat_chats_param(r, chat) != NGX_OK) {
+        *rc = ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                       "no such chat");
+        return NGX_ERROR;
+    }
+
+    if (member == NULL) {
+        return NGX_OK;
+    }
+
+    if (ctx->nparams < 2 || !ngx_http_chat_is_oid(&ctx->params[1])) {
+        *rc = ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                       "no such member");
+        return NGX_ERROR;
+    }
+
+    bson_oid_init_from_string_unsafe(member, (char *) ctx->params[1].data);
+
+    return NGX_OK;
+}
+
+
 /*
  * PUT /api/chats/:id {name?, description?, avatar?, onlyAdminsCanSend?,
  * onlyAdminsCanEditInfo?}: description and avatar are removed by null
@@ -1629,105 +1150,28 @@ ngx_http_chat_chats_get(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_chat_chats_update(ngx_http_request_t *r)
 {
-    json_t                     *v;
-    ngx_int_t                   rc;
-    ngx_str_t                   s;
-    ngx_uint_t                  b;
-    const char                 *err, *field;
-    ngx_http_chat_ctx_t        *ctx;
-    ngx_http_chat_group_arg_t  *arg;
+    ngx_int_t                    rc;
+    bson_oid_t                   me, chat;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_store_wait_t  *st;
+    ngx_http_chat_op_refused_t   refused;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    arg = ngx_http_chat_group_arg(r, NGX_HTTP_CHAT_GROUP_UPDATE, 0, &rc);
-    if (arg == NULL) {
+    st = ngx_http_chat_store_wait(r, ngx_http_chat_op_group_tell);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_chat_group_ids(r, &me, &chat, NULL, &rc) != NGX_OK) {
         return rc;
     }
 
-    field = "name";
-    if ((err = ngx_http_chat_input_text(ctx->body, "name", 0, 100, 0, &s))) {
-        goto invalid;
-    }
+    rc = ngx_http_chat_op_group_update(&me, &chat, ctx->body,
+                                       ngx_http_chat_store_answered, st,
+                                       &st->op, &refused);
 
-    if (s.data) {
-        if (s.len == 0) {
-            err = "must not be empty";
-            goto invalid;
-        }
-
-        arg->set_name = 1;
-        ngx_memcpy(arg->name, s.data, s.len);
-    }
-
-    field = "description";
-    if ((err = ngx_http_chat_input_text(ctx->body, "description", 0, 500, 1,
-                                        &s)))
-    {
-        goto invalid;
-    }
-
-    v = json_object_get(ctx->body, "description");
-
-    if (v) {
-        arg->set_description = 1;
-        ngx_memcpy(arg->description, s.data, s.len);
-    }
-
-    field = "avatar";
-    if ((err = ngx_http_chat_json_string(ctx->body, "avatar", 0, 24, &s))) {
-        goto invalid;
-    }
-
-    v = json_object_get(ctx->body, "avatar");
-
-    if (v) {
-        if (s.len && !ngx_http_chat_is_oid(&s)) {
-            err = "must be a media id of 24 hexadecimal digits, or null";
-            goto invalid;
-        }
-
-        arg->set_avatar = 1;
-        ngx_memcpy(arg->avatar, s.data, s.len);
-    }
-
-    field = "onlyAdminsCanSend";
-    rc = ngx_http_chat_chats_bool(ctx->body, field, &b);
-    if (rc == NGX_ERROR) {
-        err = "must be a boolean";
-        goto invalid;
-    }
-
-    if (rc == NGX_OK) {
-        arg->set_only_send = 1;
-        arg->only_send = b;
-    }
-
-    field = "onlyAdminsCanEditInfo";
-    rc = ngx_http_chat_chats_bool(ctx->body, field, &b);
-    if (rc == NGX_ERROR) {
-        err = "must be a boolean";
-        goto invalid;
-    }
-
-    if (rc == NGX_OK) {
-        arg->set_only_edit = 1;
-        arg->only_edit = b;
-    }
-
-    if (!(arg->set_name || arg->set_description || arg->set_avatar
-          || arg->set_only_send || arg->set_only_edit))
-    {
-        return ngx_http_chat_send_invalid(r, "chat",
-                                          "needs name, description, avatar, "
-                                          "onlyAdminsCanSend or "
-                                          "onlyAdminsCanEditInfo");
-    }
-
-    return ngx_http_chat_group_post(r, arg, 0);
-
-invalid:
-
-    return ngx_http_chat_send_invalid(r, field, err);
+    return ngx_http_chat_op_started(r, st, rc, &refused);
 }
 
 
@@ -1736,55 +1180,29 @@ invalid:
 ngx_int_t
 ngx_http_chat_members_add(ngx_http_request_t *r)
 {
-    size_t                      n;
-    json_t                     *ids;
-    ngx_int_t                   rc;
-    bson_oid_t                 *oids;
-    const char                 *err;
-    ngx_http_chat_ctx_t        *ctx;
-    ngx_http_chat_group_arg_t  *arg;
-    ngx_http_chat_main_conf_t  *cmcf;
+    ngx_int_t                    rc;
+    bson_oid_t                   me, chat;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_store_wait_t  *st;
+    ngx_http_chat_op_refused_t   refused;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
 
-    ids = json_object_get(ctx->body, "userIds");
-
-    if (ids == NULL || json_is_null(ids)) {
-        return ngx_http_chat_send_invalid(r, "userIds", "is required");
+    st = ngx_http_chat_store_wait(r, ngx_http_chat_op_group_tell);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (!json_is_array(ids)) {
-        return ngx_http_chat_send_invalid(r, "userIds", "must be an array");
-    }
-
-    n = json_array_size(ids);
-
-    if (n == 0 || n >= cmcf->group_max_size) {
-        return ngx_http_chat_send_invalid(r, "userIds",
-                                          "must hold 1 to the group's "
-                                          "largest size less one ids");
-    }
-
-    arg = ngx_http_chat_group_arg(r, NGX_HTTP_CHAT_GROUP_ADD,
-                                  n * sizeof(bson_oid_t), &rc);
-    if (arg == NULL) {
+    if (ngx_http_chat_group_ids(r, &me, &chat, NULL, &rc) != NGX_OK) {
         return rc;
     }
 
-    oids = (bson_oid_t *) (arg + 1);
+    rc = ngx_http_chat_op_group_add(&me, &chat,
+                                    json_object_get(ctx->body, "userIds"),
+                                    ngx_http_chat_store_answered, st,
+                                    &st->op, &refused);
 
-    if ((err = ngx_http_chat_chats_body_oids(ids, oids, &arg->user))) {
-        goto invalid;
-    }
-
-    arg->nusers = n;
-
-    return ngx_http_chat_group_post(r, arg, n * sizeof(bson_oid_t));
-
-invalid:
-
-    return ngx_http_chat_send_invalid(r, "userIds", err);
+    return ngx_http_chat_op_started(r, st, rc, &refused);
 }
 
 
@@ -1793,20 +1211,24 @@ invalid:
 ngx_int_t
 ngx_http_chat_members_remove(ngx_http_request_t *r)
 {
-    ngx_int_t                   rc;
-    ngx_http_chat_group_arg_t  *arg;
+    ngx_int_t                    rc;
+    bson_oid_t                   me, chat, member;
+    ngx_http_chat_store_wait_t  *st;
 
-    arg = ngx_http_chat_group_arg(r, NGX_HTTP_CHAT_GROUP_REMOVE, 0, &rc);
-    if (arg == NULL) {
+    st = ngx_http_chat_store_wait(r, ngx_http_chat_op_group_tell);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_chat_group_ids(r, &me, &chat, &member, &rc) != NGX_OK) {
         return rc;
     }
 
-    if (ngx_http_chat_group_target(r, arg) != NGX_OK) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "no such member");
-    }
+    rc = ngx_http_chat_op_group_remove(&me, &chat, &member,
+                                       ngx_http_chat_store_answered, st,
+                                       &st->op);
 
-    return ngx_http_chat_group_post(r, arg, 0);
+    return ngx_http_chat_store_started(r, st, rc, NULL, NULL, NULL);
 }
 
 
@@ -1815,38 +1237,29 @@ ngx_http_chat_members_remove(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_chat_members_role(ngx_http_request_t *r)
 {
-    ngx_int_t                   rc;
-    ngx_str_t                   role;
-    const char                 *err;
-    ngx_http_chat_ctx_t        *ctx;
-    ngx_http_chat_group_arg_t  *arg;
+    ngx_int_t                    rc;
+    bson_oid_t                   me, chat, member;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_store_wait_t  *st;
+    ngx_http_chat_op_refused_t   refused;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    if ((err = ngx_http_chat_json_string(ctx->body, "role", 1, 6, &role))) {
-        return ngx_http_chat_send_invalid(r, "role", err);
+    st = ngx_http_chat_store_wait(r, ngx_http_chat_op_group_tell);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (!(role.len == 5 && ngx_strncmp(role.data, "admin", 5) == 0)
-        && !(role.len == 6 && ngx_strncmp(role.data, "member", 6) == 0))
-    {
-        return ngx_http_chat_send_invalid(r, "role",
-                                          "must be admin or member");
-    }
-
-    arg = ngx_http_chat_group_arg(r, NGX_HTTP_CHAT_GROUP_ROLE, 0, &rc);
-    if (arg == NULL) {
+    if (ngx_http_chat_group_ids(r, &me, &chat, &member, &rc) != NGX_OK) {
         return rc;
     }
 
-    arg->admin = (role.len == 5);
+    rc = ngx_http_chat_op_group_role(&me, &chat, &member,
+                                     json_object_get(ctx->body, "role"),
+                                     ngx_http_chat_store_answered, st,
+                                     &st->op, &refused);
 
-    if (ngx_http_chat_group_target(r, arg) != NGX_OK) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "no such member");
-    }
-
-    return ngx_http_chat_group_post(r, arg, 0);
+    return ngx_http_chat_op_started(r, st, rc, &refused);
 }
 
 
@@ -1855,159 +1268,22 @@ ngx_http_chat_members_role(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_chat_chats_leave(ngx_http_request_t *r)
 {
-    ngx_int_t                   rc;
-    ngx_http_chat_group_arg_t  *arg;
+    ngx_int_t                    rc;
+    bson_oid_t                   me, chat;
+    ngx_http_chat_store_wait_t  *st;
 
-    arg = ngx_http_chat_group_arg(r, NGX_HTTP_CHAT_GROUP_LEAVE, 0, &rc);
-    if (arg == NULL) {
-        return rc;
-    }
-
-    return ngx_http_chat_group_post(r, arg, 0);
-}
-
-
-/* the store's answer: a refusal, the answer, or first a system message */
-
-static ngx_int_t
-ngx_http_chat_group_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
-{
-    char                        id[25];
-    size_t                      len;
-    json_t                     *json, *system;
-    ngx_pool_cleanup_t         *cln;
-    ngx_http_chat_ctx_t        *ctx;
-    ngx_http_chat_send_t       *st;
-    ngx_http_chat_msg_arg_t    *arg;
-    ngx_http_chat_group_arg_t  *ga;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    ga = t->arg;
-    json = t->result;
-
-    switch (t->rc) {
-
-    case NGX_BUSY:
-        t->result = NULL;
-        return ngx_http_chat_chats_refused(r, NGX_HTTP_FORBIDDEN, json,
-                                           "forbidden", "not allowed");
-
-    case NGX_ABORT:
-        t->result = NULL;
-        return ngx_http_chat_chats_refused(r,
-                                           NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
-                                           json, "invalid_value",
-                                           "a value is not valid here");
-
-    case NGX_DONE:
-        break;
-
-    default:
-        return ngx_http_chat_chats_done(r, t);
-    }
-
-    t->result = NULL;
-    system = json_incref(json_object_get(json, "system"));
-
-    if (system == NULL) {
-        /* nothing changed (no system message), so the store said none */
-        ngx_http_chat_event_publish_committed(json);
-        return ngx_http_chat_send_json(r, NGX_HTTP_OK, json);
-    }
-
-    json_object_del(json, "system");
-
-    len = json_dumpb(system, NULL, 0, JSON_COMPACT);
-
-    st = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_send_t));
-    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t) + len + 1);
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-
-    if (st == NULL || arg == NULL || cln == NULL || len == 0) {
-        ngx_http_chat_event_publish_committed(json);
-        json_decref(system);
-        json_decref(json);
+    st = ngx_http_chat_store_wait(r, ngx_http_chat_op_group_tell);
+    if (st == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /*
-     * The answer, with the events its commit caused, is freed with the
-     * request whatever happens: they are published once the system
-     * message is (so that those who leave see it first), or when the
-     * request goes before that
-     */
-    st->answer = json;
-    cln->handler = ngx_http_chat_group_cleanup;
-    cln->data = st;
-
-    arg->content_len = json_dumpb(system, (char *) (arg + 1), len,
-                                  JSON_COMPACT);
-    json_decref(system);
-
-    arg->user = ga->user;
-    arg->chat = ga->chat;
-    bson_oid_init(&arg->id, NULL);
-    bson_oid_to_string(&arg->id, id);
-    ngx_sprintf((u_char *) arg->temp_id, "sys%s%Z", id);
-    ngx_memcpy(arg->type, "system", sizeof("system"));
-
-    ctx->state = st;
-
-    return ngx_http_chat_send_op(r, st, arg,
-                                 sizeof(ngx_http_chat_msg_arg_t) + len + 1,
-                                 NULL, 0, ngx_http_chat_group_answer);
-}
-
-
-/*
- * The system message is stored (or failed, and its number holds a
- * tombstone): the operation's answer, with the message but after leaving
- */
-
-static ngx_int_t
-ngx_http_chat_group_answer(ngx_http_request_t *r, ngx_int_t rc,
-    json_t *json, const char *error)
-{
-    json_t                *answer, *m;
-    ngx_http_chat_ctx_t   *ctx;
-    ngx_http_chat_send_t  *st;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    st = ctx->state;
-
-    answer = st->answer;
-    st->answer = NULL;
-
-    if (rc == NGX_OK || rc == NGX_DONE) {
-        m = json_object_get(json, "message");
-
-        if (m && json_object_get(answer, "chat")) {
-            json_object_set(answer, "message", m);
-        }
-
-    } else {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "chat: a system message was not stored: %s", error);
+    if (ngx_http_chat_group_ids(r, &me, &chat, NULL, &rc) != NGX_OK) {
+        return rc;
     }
 
-    json_decref(json);
+    rc = ngx_http_chat_op_group_leave(&me, &chat,
+                                      ngx_http_chat_store_answered, st,
+                                      &st->op);
 
-    ngx_http_chat_event_publish_committed(answer);
-
-    return ngx_http_chat_send_json(r, NGX_HTTP_OK, answer);
-}
-
-
-/* the request goes: what the change caused is published in any case */
-
-static void
-ngx_http_chat_group_cleanup(void *data)
-{
-    ngx_http_chat_send_t  *st = data;
-
-    if (st->answer) {
-        ngx_http_chat_event_publish_committed(st->answer);
-        json_decref(st->answer);
-        st->answer = NULL;
-    }
+    return ngx_http_chat_store_started(r, st, rc, NULL, NULL, NULL);
 }
