@@ -165,6 +165,10 @@ push @r, "rest:" . main::rest_online(carol => "dave", 0);
 $main::Got = "@r";
 --- response_body
 start:off events:some last:user_online rest:on last:user_offline rest:off
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
