@@ -17,10 +17,10 @@
  * Each change is one Lua script: it changes the two sets and says
  * whether the user went online (first worker) or offline (last one),
  * with a version that only grows.  The version orders the transitions
- * of a user across workers and instances: the user's document takes a
- * transition only when it is newer than the one it holds, and a
- * subscriber is never shown an older one after a newer
- * (ngx_http_chat_rt_presence_watch.c).
+ * of a user across workers and instances: the user's document is
+ * written, one worker at a time per user, with the latest state Redis
+ * holds (see the lock below), and a subscriber is never shown an older
+ * one after a newer (ngx_http_chat_rt_presence_watch.c).
  *
  * Every worker beats on a timer (chat_presence_ttl / 3).  A worker
  * whose last beat is older than chat_presence_ttl is dead: the next
@@ -71,7 +71,6 @@ typedef struct {
     ngx_rbtree_node_t            node;
     u_char                       id[NGX_HTTP_CHAT_RT_ID_LEN];
     ngx_event_t                  ev;        /* the next try */
-    int64_t                      want;      /* at least this version */
     ngx_uint_t                   busy;      /* a command or write out */
     ngx_uint_t                   fails;
 } ngx_http_chat_rt_pending_t;
@@ -105,8 +104,7 @@ static void ngx_http_chat_rt_presence_resynced(redisReply *reply,
 static ngx_int_t ngx_http_chat_rt_presence_args(ngx_rbtree_node_t *node,
     ngx_rbtree_node_t *sentinel, const char **argv, size_t *argvlen,
     ngx_uint_t *n);
-static void ngx_http_chat_rt_presence_store(u_char *id, size_t len,
-    int64_t version);
+static void ngx_http_chat_rt_presence_store(u_char *id, size_t len);
 static void ngx_http_chat_rt_presence_retry(ngx_event_t *ev);
 static void ngx_http_chat_rt_presence_done(ngx_http_chat_rt_pending_t *pd);
 static void ngx_http_chat_rt_presence_later(ngx_http_chat_rt_pending_t *pd,
@@ -589,8 +587,7 @@ ngx_http_chat_rt_presence_was_set(redisReply *reply, void *data)
                && reply->element[1]->type == REDIS_REPLY_INTEGER
                && reply->element[2]->type == REDIS_REPLY_INTEGER)
     {
-        ngx_http_chat_rt_presence_store(user, NGX_HTTP_CHAT_RT_ID_LEN,
-                                        reply->element[1]->integer);
+        ngx_http_chat_rt_presence_store(user, NGX_HTTP_CHAT_RT_ID_LEN);
     }
 
     ngx_free(user);
@@ -681,8 +678,7 @@ ngx_http_chat_rt_presence_beaten(redisReply *reply, void *data)
             && v->type == REDIS_REPLY_INTEGER
             && at->type == REDIS_REPLY_INTEGER)
         {
-            ngx_http_chat_rt_presence_store((u_char *) u->str, u->len,
-                                            v->integer);
+            ngx_http_chat_rt_presence_store((u_char *) u->str, u->len);
         }
     }
 
@@ -814,22 +810,21 @@ ngx_http_chat_rt_presence_resynced(redisReply *reply, void *data)
             && state->type == REDIS_REPLY_INTEGER
             && v->type == REDIS_REPLY_INTEGER)
         {
-            ngx_http_chat_rt_presence_store((u_char *) u->str, u->len,
-                                            v->integer);
+            ngx_http_chat_rt_presence_store((u_char *) u->str, u->len);
         }
     }
 }
 
 
 /*
- * A transition of the user, as "version": their document must come to
- * it, or to a newer state, and be published.  It runs whether or not the
+ * A transition of the user: their document must come to it, or to a
+ * newer state, and be published.  It runs whether or not the
  * socket that caused it is still there.  One try at a time per user
  * here: a transition that comes meanwhile is taken by the try under way
  * (it writes the latest state) or by the next one.
  */
 static void
-ngx_http_chat_rt_presence_store(u_char *id, size_t len, int64_t version)
+ngx_http_chat_rt_presence_store(u_char *id, size_t len)
 {
     ngx_http_chat_rt_pending_t  *pd;
 
@@ -858,10 +853,6 @@ ngx_http_chat_rt_presence_store(u_char *id, size_t len, int64_t version)
         pd->ev.cancelable = 1;
 
         ngx_rbtree_insert(&ngx_http_chat_rt_pending, &pd->node);
-    }
-
-    if (version > pd->want) {
-        pd->want = version;
     }
 
     if (pd->busy || pd->ev.timer_set) {
