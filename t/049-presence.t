@@ -139,7 +139,7 @@ exited on signal 9
 
 
 
-=== TEST 2: 20 quick connects and disconnects beside a long-lived socket: the last event and REST say what is open
+=== TEST 2: 20 quick connects and disconnects beside a long-lived socket, then 20 hand-overs: the last event and REST say what is open
 --- init
 ChatChats::setup("dave");
 my @r;
@@ -162,9 +162,29 @@ close $long;
 @e = main::presence_events($c, 2);
 push @r, "last:" . ($e[-1] ? $e[-1]{event} : "none");
 push @r, "rest:" . main::rest_online(carol => "dave", 0);
+# hand-overs: each socket closes as the next one signs in, so the
+# offline of the one and the online of the next are written at the same
+# moment (on one worker or two); REST must end online every time
+my $on = 0;
+my $d = ChatRT::connect("dave");
+for (1 .. 20) {
+    my $n = ChatRT::connect("dave", no_wait => 1);
+    close $d;
+    $d = $n;
+    $on++ if main::rest_online(carol => "dave", 1) eq "on";
+}
+push @r, "handovers-on:$on";
+@e = main::presence_events($c, 1);
+push @r, "last:" . ($e[-1] ? $e[-1]{event} : "none");
+close $d;
+push @r, "rest:" . main::rest_online(carol => "dave", 0);
 $main::Got = "@r";
 --- response_body
-start:off events:some last:user_online rest:on last:user_offline rest:off
+start:off events:some last:user_online rest:on last:user_offline rest:off handovers-on:20 last:user_online rest:off
+--- no_error_log
+[error]
+[alert]
+[emerg]
 
 
 
