@@ -17,6 +17,7 @@
 #include "auth/ngx_http_chat_jwt.h"
 #include "realtime/ngx_http_chat_rt.h"
 #include "ops/ngx_http_chat_op_send.h"
+#include "ops/ngx_http_chat_send_cache.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -58,6 +59,7 @@ static char *ngx_http_chat_enum(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t ngx_http_chat_declare_thread_pool(ngx_conf_t *cf,
     ngx_str_t *name);
 static ngx_int_t ngx_http_chat_init_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_chat_shm_init(ngx_shm_zone_t *zone, void *data);
 static void ngx_http_chat_exit_process(ngx_cycle_t *cycle);
 
 
@@ -558,9 +560,61 @@ ngx_http_chat_add_variables(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_chat_init(ngx_conf_t *cf)
 {
+    static ngx_str_t  name = ngx_string("ngx_chat_module");
+
+    ngx_http_chat_main_conf_t  *cmcf;
+
     ngx_http_chat_api_register(&ngx_http_chat_events);
     ngx_http_chat_rt_register(&ngx_http_chat_events);
     ngx_http_chat_task_request_id = ngx_http_chat_task_id;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_chat_module);
+
+    if (!cmcf->enabled) {
+        return NGX_OK;
+    }
+
+    /* what the workers of this instance share: a few counters */
+    cmcf->shm = ngx_shared_memory_add(cf, &name, 8 * ngx_pagesize,
+                                      &ngx_http_chat_module);
+    if (cmcf->shm == NULL) {
+        return NGX_ERROR;
+    }
+
+    cmcf->shm->init = ngx_http_chat_shm_init;
+    cmcf->shm->noreuse = 0;
+
+    return NGX_OK;
+}
+
+
+/* the shared counters, kept across a reload (data: the old zone's) */
+
+static ngx_int_t
+ngx_http_chat_shm_init(ngx_shm_zone_t *zone, void *data)
+{
+    ngx_slab_pool_t         *shpool;
+    ngx_http_chat_shared_t  *shared;
+
+    if (data) {
+        zone->data = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
+
+    if (zone->shm.exists) {
+        zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    shared = ngx_slab_calloc(shpool, sizeof(ngx_http_chat_shared_t));
+    if (shared == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = shared;
+    zone->data = shared;
 
     return NGX_OK;
 }
@@ -1347,6 +1401,7 @@ ngx_http_chat_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_chat_init_process(ngx_cycle_t *cycle)
 {
+    ngx_http_chat_shared_t     *shared;
     ngx_http_chat_main_conf_t  *cmcf;
 
     if (ngx_process != NGX_PROCESS_WORKER
@@ -1365,6 +1420,9 @@ ngx_http_chat_init_process(ngx_cycle_t *cycle)
     {
         return NGX_ERROR;
     }
+
+    shared = cmcf->shm->data;
+    ngx_http_chat_send_cache_share(&shared->send_generation);
 
     if (ngx_http_chat_mongo_init_process(cycle, cmcf) != NGX_OK) {
         return NGX_ERROR;

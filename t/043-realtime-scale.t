@@ -307,3 +307,39 @@ ack=text/over socket.io badAck=invalid_request:400 read=true received=text/over 
 ack=text/over socket.io badAck=invalid_request:400 read=true received=text/over socket.io:tempId sameSeq=true typing=true
 count=30 inOrder=true
 workers:2
+
+
+
+=== TEST 7: a member removed is refused at once on every worker, though each remembered a moment ago that they may send
+--- init
+ChatChats::setup();
+my $port = $ENV{TEST_NGINX_RT_PORT};
+# each on a connection of its own: the kernel spreads them over both
+# workers (reuseport), so that both remember bob may send in the group
+my $send = sub {
+    my ($tid) = @_;
+    my $r = HTTP::Tiny->new->request(POST =>
+        "http://127.0.0.1:$port/api/messages",
+        { headers => { 'Content-Type' => 'application/json',
+                       Authorization =>
+                           "Bearer $ChatChats::Tok{bob}{accessToken}" },
+          content => JSON::PP::encode_json({ chatId => $main::G,
+                                             tempId => $tid, type => "text",
+                                             content => "hi" }) });
+    return $r->{status};
+};
+$main::G = ChatChats::api(alice => POST => "/api/chats/group",
+    { name => "Everywhere", memberIds => [ $ChatChats::Id{bob} ] })->{chat}{id};
+my %before;
+$before{$send->("in$_")}++ for 1 .. 12;
+ChatChats::api(alice => DELETE => "/api/chats/$main::G/members/$ChatChats::Id{bob}");
+my %after;
+$after{$send->("out$_")}++ for 1 .. 12;
+$main::Got = "before:" . join(",", map { "$_=$before{$_}" } sort keys %before)
+    . " after:" . join(",", map { "$_=$after{$_}" } sort keys %after);
+--- response_body
+before:201=12 after:404=12
+--- no_error_log
+[error]
+[alert]
+[emerg]

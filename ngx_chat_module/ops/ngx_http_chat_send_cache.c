@@ -7,11 +7,13 @@
  * before.  A direct-mapped table: a collision forgets, and nothing is
  * allocated.
  *
- * A route that changes who may send (group administration, blocks)
- * clears the sender table of its worker when it starts; other workers
- * learn it when their entries expire, at most a second later.  A check
- * that began before such a clear proves nothing after it: what it found
- * is not remembered (the generation it began in is gone).
+ * An operation that changes who may send (group administration, blocks)
+ * clears the table when it starts and again once it is stored: it bumps
+ * the instance's generation in shared memory, and an entry of an older
+ * generation is worth nothing on any worker of this instance.  Other
+ * instances learn it when their entries expire, at most a second later.
+ * A check that began before such a clear proves nothing after it: what it
+ * found is not remembered (the generation it began in is gone).
  */
 
 
@@ -26,6 +28,7 @@ typedef struct {
     bson_oid_t   chat;
     bson_oid_t   user;
     ngx_msec_t   expires;
+    ngx_uint_t   generation;
     ngx_uint_t   valid;
 } ngx_http_chat_send_slot_t;
 
@@ -33,6 +36,7 @@ typedef struct {
 static ngx_http_chat_send_slot_t  ngx_http_chat_send_slots[
                                       NGX_HTTP_CHAT_SEND_SLOTS];
 static ngx_uint_t                 ngx_http_chat_send_generation;
+static ngx_atomic_t              *ngx_http_chat_send_shared;
 
 
 static ngx_uint_t
@@ -57,6 +61,7 @@ ngx_http_chat_send_cache_hit(const bson_oid_t *chat, const bson_oid_t *user)
                                                 NGX_HTTP_CHAT_SEND_SLOTS)];
 
     return s->valid
+           && s->generation == ngx_http_chat_send_cache_generation()
            && (ngx_msec_int_t) (s->expires - ngx_current_msec) > 0
            && bson_oid_equal(&s->chat, chat)
            && bson_oid_equal(&s->user, user);
@@ -66,7 +71,18 @@ ngx_http_chat_send_cache_hit(const bson_oid_t *chat, const bson_oid_t *user)
 ngx_uint_t
 ngx_http_chat_send_cache_generation(void)
 {
+    if (ngx_http_chat_send_shared) {
+        return *ngx_http_chat_send_shared;
+    }
+
     return ngx_http_chat_send_generation;
+}
+
+
+void
+ngx_http_chat_send_cache_share(ngx_atomic_t *generation)
+{
+    ngx_http_chat_send_shared = generation;
 }
 
 
@@ -76,7 +92,7 @@ ngx_http_chat_send_cache_put(const bson_oid_t *chat, const bson_oid_t *user,
 {
     ngx_http_chat_send_slot_t  *s;
 
-    if (generation != ngx_http_chat_send_generation) {
+    if (generation != ngx_http_chat_send_cache_generation()) {
         return;
     }
 
@@ -86,6 +102,7 @@ ngx_http_chat_send_cache_put(const bson_oid_t *chat, const bson_oid_t *user,
     bson_oid_copy(chat, &s->chat);
     bson_oid_copy(user, &s->user);
     s->expires = ngx_current_msec + NGX_HTTP_CHAT_SEND_TTL;
+    s->generation = generation;
     s->valid = 1;
 }
 
@@ -95,4 +112,8 @@ ngx_http_chat_send_cache_clear(void)
 {
     ngx_memzero(ngx_http_chat_send_slots, sizeof(ngx_http_chat_send_slots));
     ngx_http_chat_send_generation++;
+
+    if (ngx_http_chat_send_shared) {
+        (void) ngx_atomic_fetch_add(ngx_http_chat_send_shared, 1);
+    }
 }

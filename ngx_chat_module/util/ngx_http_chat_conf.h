@@ -27,6 +27,15 @@
 #define NGX_HTTP_CHAT_REQUEST_ID_MAX  128
 
 
+/*
+ * What the workers of an instance share, in the module's shared memory
+ * zone: words written with atomics, never locked.
+ */
+typedef struct {
+    ngx_atomic_t               send_generation;  /* who may send changed */
+} ngx_http_chat_shared_t;
+
+
 typedef struct {
     ngx_str_t                  redis_host;
     in_port_t                  redis_port;
@@ -79,6 +88,9 @@ typedef struct {
     ngx_msec_t                 presence_ttl;
 
     ngx_flag_t                 enabled;  /* some location uses the module */
+
+    /* what the workers of this instance share (ngx_http_chat_module.c) */
+    ngx_shm_zone_t            *shm;
     ngx_flag_t                 realtime; /* some location has chat_ws */
 } ngx_http_chat_main_conf_t;
 
