@@ -655,7 +655,7 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(cmcf->upstream_timeout, 10000);
     ngx_conf_init_uint_value(cmcf->group_max_size, 256);
     ngx_conf_init_value(cmcf->edit_window, 15 * 60);
-    ngx_conf_init_uint_value(cmcf->search_scan, 2000);
+    ngx_conf_init_uint_value(cmcf->search_scan, 500);
     ngx_conf_init_value(cmcf->search_text_index, 0);
     ngx_conf_init_value(cmcf->delete_window, 48 * 60 * 60);
     ngx_conf_init_value(cmcf->jwt_ttl, 15 * 60);
