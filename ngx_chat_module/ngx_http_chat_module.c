@@ -13,6 +13,7 @@
 #include "store/ngx_http_chat_threads.h"
 #include "services/ngx_http_chat_curl.h"
 #include "store/ngx_http_chat_users.h"
+#include "store/ngx_http_chat_search_store.h"
 #include "auth/ngx_http_chat_phone.h"
 #include "auth/ngx_http_chat_jwt.h"
 #include "realtime/ngx_http_chat_rt.h"
@@ -77,6 +78,10 @@ static ngx_conf_num_bounds_t  ngx_http_chat_pool_size_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_http_chat_group_max_size_bounds = {
     ngx_http_chat_check_bounds, 2, 100000
+};
+
+static ngx_conf_num_bounds_t  ngx_http_chat_search_scan_bounds = {
+    ngx_http_chat_check_bounds, 100, 1000000
 };
 
 static ngx_conf_num_bounds_t  ngx_http_chat_limit_bounds = {
@@ -450,6 +455,20 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       offsetof(ngx_http_chat_main_conf_t, edit_window),
       NULL },
 
+    { ngx_string("chat_search_scan"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, search_scan),
+      &ngx_http_chat_search_scan_bounds },
+
+    { ngx_string("chat_search_text_index"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, search_text_index),
+      NULL },
+
     { ngx_string("chat_delete_window"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -651,6 +670,8 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->upstream_timeout = NGX_CONF_UNSET_MSEC;
     cmcf->group_max_size = NGX_CONF_UNSET_UINT;
     cmcf->edit_window = NGX_CONF_UNSET;
+    cmcf->search_scan = NGX_CONF_UNSET_UINT;
+    cmcf->search_text_index = NGX_CONF_UNSET;
     cmcf->delete_window = NGX_CONF_UNSET;
     cmcf->jwt_ttl = NGX_CONF_UNSET;
     cmcf->jwt_leeway = NGX_CONF_UNSET;
@@ -688,6 +709,8 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(cmcf->upstream_timeout, 10000);
     ngx_conf_init_uint_value(cmcf->group_max_size, 256);
     ngx_conf_init_value(cmcf->edit_window, 15 * 60);
+    ngx_conf_init_uint_value(cmcf->search_scan, 500);
+    ngx_conf_init_value(cmcf->search_text_index, 0);
     ngx_conf_init_value(cmcf->delete_window, 48 * 60 * 60);
     ngx_conf_init_value(cmcf->jwt_ttl, 15 * 60);
     ngx_conf_init_value(cmcf->jwt_leeway, 30);
@@ -1427,6 +1450,8 @@ ngx_http_chat_init_process(ngx_cycle_t *cycle)
     if (ngx_http_chat_mongo_init_process(cycle, cmcf) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    ngx_http_chat_search_conf(cmcf->search_scan, cmcf->search_text_index);
 
     /* idempotent; every worker asks, the first one does the work */
     ngx_http_chat_users_ensure_indexes();

@@ -81,6 +81,9 @@ typedef struct {
     time_t                     edit_window;     /* a sender may edit */
     time_t                     delete_window;   /* deleted for everyone */
 
+    ngx_uint_t                 search_scan;     /* numbers a search reads */
+    ngx_flag_t                 search_text_index; /* MongoDB's $text */
+
     /* readiness checks of external HTTP dependencies: ngx_str_t URLs */
     ngx_array_t               *ready_checks;
 
