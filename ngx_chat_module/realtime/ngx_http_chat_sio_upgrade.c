@@ -569,7 +569,20 @@ ngx_http_chat_sio_handover_taken(redisReply *reply, void *data)
                    && t && t->type == REDIS_REPLY_STRING && t->len
                    && t->len <= NGX_HTTP_CHAT_SIO_SEALED_MAX)
         {
-            /* an authenticate event the polling session never finished */
+            /*
+             * An authenticate event still running over polling when this
+             * socket recalled the session.  If the polling session
+             * finished it and told the client (its "authenticated" was
+             * in the list sent above), this socket signs in quietly:
+             * a second "authenticated" would be the client's second.
+             * Otherwise it never finished: this socket answers it.
+             */
+            if (a && a->type == REDIS_REPLY_STRING && a->len == 1
+                && a->str[0] == '1')
+            {
+                s->sio->resuming = 1;
+            }
+
             token.data = (u_char *) t->str;
             token.len = t->len;
             ngx_http_chat_sio_start_sealed(s, &token);
