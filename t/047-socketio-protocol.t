@@ -585,3 +585,51 @@ push @r, $seen =~ /not_found|404/ ? "ws signed in" : "?:$seen";
 $main::Got = join " | ", @r;
 --- response_body
 signed in | kept | sealed | 3probe | ws signed in
+
+
+
+=== TEST 19: the seed's authenticate event posted over polling while the upgrade's "5" is on its way: "authenticated" once across both transports, and the WebSocket signed in
+--- config
+    location /api/ { chat_api; }
+    location /socket.io/ { chat_socketio; }
+    location = /t { return 200 "t"; }
+--- init
+ChatChats::setup();
+my $tok = $ChatChats::Tok{alice}{accessToken};
+my %n;
+for my $i (0 .. 7) {
+    my $sid = main::open_polling();
+    main::post($sid, "40");
+    my $polled = "";
+    for (1 .. 5) {
+        $polled .= main::get($sid) . "\x1e";
+        last if $polled =~ /40\{"sid"/;
+    }
+    # the upgrade reads the session before the token is there
+    my ($ws) = ChatWS::open_ws(
+        "/socket.io/?EIO=4&transport=websocket&sid=$sid");
+    ChatWS::text($ws, "2probe");
+    my $p = ChatWS::read_frame($ws, 5);
+    # the event reaches the polling session; "5" follows at once, or a
+    # few milliseconds later: the event is still running or just done
+    main::post($sid, qq(42["authenticate",{"token":"$tok"}]));
+    Time::HiRes::sleep(0.002 * ($i % 4));
+    ChatWS::text($ws, "5");
+    my @seen = main::frames($ws, 1.5);
+    ChatWS::text($ws, '42["join_chat",{"chatId":"0123456789abcdef01234567"}]');
+    my @err = main::frames($ws, 3, qr/error/);
+    my $told = grep { /^text:42\["authenticated"/ } @seen, @err;
+    $told += () = $polled =~ /42\["authenticated"/g;
+    my $r = "authenticated x$told";
+    $r .= (grep { /not_found|404/ } @err) ? ", signed in"
+                                         : ", not signed in: @err";
+    $n{$r}++;
+    close $ws;
+}
+$main::Got = join " | ", map { "$_: $n{$_}" } sort keys %n;
+--- response_body
+authenticated x1, signed in: 8
+--- no_error_log
+[error]
+[alert]
+[emerg]

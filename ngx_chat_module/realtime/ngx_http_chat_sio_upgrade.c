@@ -244,7 +244,7 @@ ngx_http_chat_sio_handover(ngx_http_chat_rt_session_t *s)
 
     if (ngx_http_chat_redis_command(ngx_http_chat_redis_main,
                                     ngx_http_chat_sio_handover_recalled, h,
-                                    "HMGET %b t a", key, klen)
+                                    "HMGET %b t a c", key, klen)
         != NGX_OK)
     {
         ngx_http_chat_sio_handover_start(h);
@@ -256,7 +256,7 @@ static void
 ngx_http_chat_sio_handover_recalled(redisReply *reply, void *data)
 {
     ngx_str_t                      token;
-    redisReply                    *t, *a;
+    redisReply                    *t, *a, *c;
     ngx_http_chat_rt_session_t    *s;
     ngx_http_chat_sio_handover_t  *h;
 
@@ -269,7 +269,7 @@ ngx_http_chat_sio_handover_recalled(redisReply *reply, void *data)
     }
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2)
+        || reply->elements != 3)
     {
         ngx_http_chat_sio_handover_start(h);
         return;
@@ -277,11 +277,22 @@ ngx_http_chat_sio_handover_recalled(redisReply *reply, void *data)
 
     t = reply->element[0];
     a = reply->element[1];
+    c = reply->element[2];
 
-    /* only a token the polling session signed in with, and told */
+    /*
+     * A token the polling session signed in with and told, or one of an
+     * authenticate event still running there (the CONNECT was answered
+     * without a token): either way this socket listens before the
+     * polling one goes, and the handover tells the client
+     * "authenticated" only if the polling session did not.  Not the
+     * token of a CONNECT being answered or refused.
+     */
     if (t->type != REDIS_REPLY_STRING || t->len == 0
         || t->len > NGX_HTTP_CHAT_SIO_SEALED_MAX
-        || a->type != REDIS_REPLY_STRING || a->len != 1 || a->str[0] != '1'
+        || !((a->type == REDIS_REPLY_STRING && a->len == 1
+              && a->str[0] == '1')
+             || (c->type == REDIS_REPLY_STRING && c->len == 1
+                 && c->str[0] == '1'))
         || s->authenticated || s->authenticating || s->ws->close_sent)
     {
         ngx_http_chat_sio_handover_start(h);
@@ -569,7 +580,20 @@ ngx_http_chat_sio_handover_taken(redisReply *reply, void *data)
                    && t && t->type == REDIS_REPLY_STRING && t->len
                    && t->len <= NGX_HTTP_CHAT_SIO_SEALED_MAX)
         {
-            /* an authenticate event the polling session never finished */
+            /*
+             * An authenticate event still running over polling when this
+             * socket recalled the session.  If the polling session
+             * finished it and told the client (its "authenticated" was
+             * in the list sent above), this socket signs in quietly:
+             * a second "authenticated" would be the client's second.
+             * Otherwise it never finished: this socket answers it.
+             */
+            if (a && a->type == REDIS_REPLY_STRING && a->len == 1
+                && a->str[0] == '1')
+            {
+                s->sio->resuming = 1;
+            }
+
             token.data = (u_char *) t->str;
             token.len = t->len;
             ngx_http_chat_sio_start_sealed(s, &token);

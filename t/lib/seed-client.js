@@ -13,12 +13,31 @@ const { io } = require(path.join(process.env.CHAT_SIO_CLIENT,
 const cfg = JSON.parse(process.argv[2]);
 const out = {};
 const authenticated = { alice: 0, bob: 0 };
+const t0 = Date.now();
+// CHAT_SEED_TRACE=1: what each client saw, when, on stderr
+function trace(...a) {
+  if (process.env.CHAT_SEED_TRACE) {
+    process.stderr.write('seed trace ' + (Date.now() - t0) + 'ms '
+                         + a.join(' ') + '\n');
+  }
+}
 
 function connect(name) {
   const o = { reconnection: false, timeout: 5000 };
   if (cfg.transports) o.transports = cfg.transports;
   const s = io(cfg.url, o);
-  s.on('authenticated', () => { authenticated[name]++; });
+  s.on('authenticated', () => {
+    authenticated[name]++;
+    const e = s.io.engine;
+    trace(name, 'authenticated', e && e.id, e && e.transport.name);
+  });
+  s.on('connect', () => trace(name, 'connect', s.io.engine.id));
+  s.on('disconnect', (r) => trace(name, 'disconnect', r));
+  s.io.on('open', () => {
+    trace(name, 'engine open', s.io.engine.id);
+    s.io.engine.on('upgrade', () => trace(name, 'upgraded'));
+  });
+  s.io.on('reconnect_attempt', () => trace(name, 'reconnect_attempt'));
   // Connection: authenticate {token}
   s.on('connect', () => s.emit('authenticate', { token: cfg.tokens[name] }));
   return s;
