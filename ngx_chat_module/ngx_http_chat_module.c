@@ -551,7 +551,6 @@ ngx_http_chat_add_variables(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_chat_init(ngx_conf_t *cf)
 {
-    ngx_http_chat_api_register(&ngx_http_chat_events);
     ngx_http_chat_rt_register(&ngx_http_chat_events);
     ngx_http_chat_task_request_id = ngx_http_chat_task_id;
 
