@@ -263,3 +263,42 @@ $main::Got = join " ", (map { "$_:" . ($n{$_} // 0) }
     "twice:" . scalar(grep { $pushed{$_} > 1 } keys %pushed);
 --- response_body
 edited:10 deleted:10 reaction:10 read:10 lost:0 unknown:0 twice:0
+
+
+
+=== TEST 6: sockets closed (FIN or RST) right after join_chat and sync, some while signing in: the server serves the next one
+--- init
+ChatChats::setup();
+my $chat = ChatChats::api(alice => POST => "/api/chats/private",
+                          { userId => $ChatChats::Id{bob} })->{chat}{id};
+ChatChats::api(alice => POST => "/api/messages",
+               { chatId => $chat, tempId => "rd-$_", type => "text",
+                 content => "read $_" }) for 1 .. 3;
+for my $i (1 .. 30) {
+    # every third one goes before its sign-in (profile, chats) is read
+    my $s = ChatRT::connect("alice", no_wait => $i % 3 == 0);
+    ChatRT::send_event($s, "join_chat", { chatId => $chat }, "j$i");
+    ChatRT::send_event($s, "sync", { chats => { $chat => 0 } }, "s$i");
+    setsockopt($s, SOL_SOCKET, SO_LINGER, pack("ii", 1, 0)) if $i % 2;
+    close $s;
+}
+sleep 2;
+my $s = ChatRT::connect("alice");
+ChatRT::send_event($s, "join_chat", { chatId => $chat }, "j");
+my $joined = ChatRT::wait_for($s, "ack", 5, "j");
+ChatRT::send_event($s, "sync", { chats => { $chat => 1 } }, "s");
+my @e;
+while (my $e = ChatRT::next_event($s, 5)) {
+    push @e, $e;
+    last if $e->{event} eq "synced";
+}
+my @seqs = map { $_->{data}{message}{seq} } grep { $_->{event} eq "new_message" } @e;
+my $synced = $e[-1] && $e[-1]{event} eq "synced"
+             ? $e[-1]{data}{chats}{$chat}{lastSeq} : "none";
+my $ids = ChatChats::api(alice => GET => "/api/chats/ids")->{items};
+$main::Got = "joined:" . ($joined && $joined->{event} eq "ack"
+                          && $joined->{data}{chat}{id} eq $chat ? 1 : 0)
+    . " new:" . join(",", @seqs) . " synced:$synced"
+    . " ids:" . scalar(grep { $_ eq $chat } @$ids);
+--- response_body
+joined:1 new:2,3 synced:3 ids:1
