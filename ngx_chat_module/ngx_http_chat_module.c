@@ -245,6 +245,13 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       offsetof(ngx_http_chat_main_conf_t, redis_output_buffer),
       NULL },
 
+    { ngx_string("chat_presence_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, presence_ttl),
+      NULL },
+
     { ngx_string("chat_mongo_uri"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_chat_mongo_uri,
@@ -584,6 +591,7 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->redis_backoff_max = NGX_CONF_UNSET_MSEC;
     cmcf->redis_command_timeout = NGX_CONF_UNSET_MSEC;
     cmcf->redis_output_buffer = NGX_CONF_UNSET_SIZE;
+    cmcf->presence_ttl = NGX_CONF_UNSET_MSEC;
     cmcf->mongo_pool_size = NGX_CONF_UNSET_UINT;
     cmcf->upstream_timeout = NGX_CONF_UNSET_MSEC;
     cmcf->group_max_size = NGX_CONF_UNSET_UINT;
@@ -613,6 +621,14 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(cmcf->redis_backoff_max, 5000);
     ngx_conf_init_msec_value(cmcf->redis_command_timeout, 3000);
     ngx_conf_init_size_value(cmcf->redis_output_buffer, 16 * 1024 * 1024);
+    ngx_conf_init_msec_value(cmcf->presence_ttl, 10000);
+
+    if (cmcf->presence_ttl < 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_presence_ttl\" must be at least 1s");
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_init_uint_value(cmcf->mongo_pool_size, 16);
     ngx_conf_init_msec_value(cmcf->upstream_timeout, 10000);
     ngx_conf_init_uint_value(cmcf->group_max_size, 256);
@@ -1375,7 +1391,11 @@ ngx_http_chat_init_process(ngx_cycle_t *cycle)
                                    cmcf->redis_command_timeout,
                                    cmcf->redis_output_buffer);
 
-    return ngx_http_chat_rt_init_process(cycle);
+    if (ngx_http_chat_rt_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_chat_rt_presence_init_process(cycle);
 }
 
 
@@ -1389,6 +1409,7 @@ ngx_http_chat_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    ngx_http_chat_rt_presence_exit_process(cycle);
     ngx_http_chat_rt_exit_process(cycle);
 
     if (ngx_http_chat_redis_main) {

@@ -152,7 +152,7 @@ sub { "$main::Got\n" }
 --- error_log eval
 [qr/\[error\] .*chat redis: no reply from 127\.0\.0\.1:\d+ in 1000ms/,
  qr/chat redis: lost connection to 127\.0\.0\.1:\d+: command timed out/,
- qr/chat: redis command failed: connection lost/]
+ qr/chat: session check: redis did not answer/]
 --- no_error_log
 [alert]
 [emerg]

@@ -13,211 +13,175 @@
 #include "../store/ngx_http_chat_users.h"
 #include "../store/ngx_http_chat_people.h"
 #include "../util/ngx_http_chat_text.h"
+#include "../ops/ngx_http_chat_op_people.h"
+#include "../ops/ngx_http_chat_op_sync.h"
 #include "ngx_http_chat_users.h"
 
 
 #define NGX_HTTP_CHAT_SEARCH_PER_MINUTE  30
-#define NGX_HTTP_CHAT_SYNC_PER_HOUR      20
 
 
-static ngx_int_t ngx_http_chat_profile_saved(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t);
+static void ngx_http_chat_users_left(void *data);
 static ngx_int_t ngx_http_chat_people_done(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
-static ngx_int_t ngx_http_chat_people_deleted(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t);
-
-
-static const char  *ngx_http_chat_invalid_username =
-    "must be 3 to 32 letters, digits, \"_\" or \".\", starting with a letter";
 
 
 /*
- * Validates the profile fields of the body into arg: name is required by
- * complete-profile, optional in PUT.  NGX_OK, or NGX_ERROR with the
- * answer sent and its rc in *rc.
+ * A write of mine as an operation (ops/ngx_http_chat_op_user.h): the
+ * request waits for its answer, and leaving only detaches it.
  */
 
-static ngx_int_t
-ngx_http_chat_profile_parse(ngx_http_request_t *r, ngx_uint_t need_name,
-    ngx_http_chat_user_arg_t *arg, ngx_int_t *rc)
+typedef struct {
+    ngx_http_request_t          *request;
+    ngx_http_cleanup_t          *cleanup;
+    ngx_http_chat_op_store_t    *op;
+    ngx_uint_t                   kind;     /* NGX_HTTP_CHAT_OP_TELL_* */
+} ngx_http_chat_users_wait_t;
+
+
+static ngx_http_chat_users_wait_t *
+ngx_http_chat_users_wait(ngx_http_request_t *r, ngx_uint_t kind,
+    bson_oid_t *me)
 {
-    u_char               *p;
-    json_t               *privacy, *v;
-    ngx_str_t             name, bio, avatar, username, rule;
-    ngx_uint_t            i;
-    const char           *err, *field;
-    ngx_http_chat_ctx_t  *ctx;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_users_wait_t  *w;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    field = "name";
-    if ((err = ngx_http_chat_json_string(ctx->body, "name", need_name, 64,
-                                         &name)))
-    {
-        goto invalid;
+    if (!ngx_http_chat_is_oid(&ctx->user_id)) {
+        return NULL;
     }
 
-    if (name.data) {
-        for (p = name.data; p < name.data + name.len && *p == ' '; p++) {
-            /* void */
+    bson_oid_init_from_string_unsafe(me, (char *) ctx->user_id.data);
+
+    w = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_users_wait_t));
+    if (w == NULL) {
+        return NULL;
+    }
+
+    w->cleanup = ngx_http_cleanup_add(r, 0);
+    if (w->cleanup == NULL) {
+        return NULL;
+    }
+
+    w->request = r;
+    w->kind = kind;
+
+    return w;
+}
+
+
+/* rc: the operation's start (ngx_http_chat_op_user.h) */
+
+static ngx_int_t
+ngx_http_chat_users_started(ngx_http_request_t *r,
+    ngx_http_chat_users_wait_t *w, ngx_int_t rc, const char *field,
+    const char *err)
+{
+    switch (rc) {
+
+    case NGX_OK:
+        w->cleanup->handler = ngx_http_chat_users_left;
+        w->cleanup->data = w;
+        r->main->count++;
+        return NGX_DONE;
+
+    case NGX_DECLINED:
+        if (err == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (p == name.data + name.len) {
-            err = "must not be blank";
-            goto invalid;
+        return ngx_http_chat_send_invalid(r, field, err);
+
+    case NGX_ABORT:
+        return ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
+                                        field, err);
+
+    case NGX_BUSY:
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such user");
+
+    default:
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "a back end is unavailable, "
+                                        "try again shortly");
+    }
+}
+
+
+static void
+ngx_http_chat_users_left(void *data)
+{
+    ngx_http_chat_users_wait_t  *w = data;
+
+    ngx_http_chat_op_store_detach(w->op);
+}
+
+
+static void
+ngx_http_chat_users_answered(void *data, ngx_int_t rc, json_t *answer,
+    const char *error)
+{
+    ngx_http_chat_users_wait_t  *w = data;
+
+    ngx_int_t                 ret;
+    ngx_connection_t         *c;
+    ngx_http_request_t       *r;
+    ngx_http_chat_op_told_t   told;
+
+    r = w->request;
+    c = r->connection;
+
+    w->cleanup->handler = NULL;
+    w->op = NULL;
+
+    ngx_http_chat_op_user_tell(w->kind, rc, answer, &told);
+
+    if (told.answer) {
+        ret = ngx_http_chat_send_json(r, told.status, told.answer);
+
+    } else if (told.code == NULL) {
+        ret = told.status;
+
+    } else {
+        if (told.status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                          "chat: users write failed in mongo: %s", error);
         }
 
-        if (ngx_http_chat_has_controls(&name, 0)) {
-            err = "has control characters";
-            goto invalid;
-        }
+        ret = ngx_http_chat_send_error(r, told.status, told.code,
+                                       told.message);
     }
 
-    field = "bio";
-    if ((err = ngx_http_chat_json_string(ctx->body, "bio", 0, 500, &bio))) {
-        goto invalid;
+    ngx_http_chat_finalize(r, ret);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* complete-profile and PUT /api/users/profile */
+
+static ngx_int_t
+ngx_http_chat_profile_write(ngx_http_request_t *r, ngx_uint_t need_name)
+{
+    ngx_int_t                    rc;
+    bson_oid_t                   me;
+    const char                  *field, *err;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_users_wait_t  *w;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    w = ngx_http_chat_users_wait(r, NGX_HTTP_CHAT_OP_TELL_PROFILE, &me);
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (bio.data && ngx_http_chat_has_controls(&bio, 1)) {
-        err = "has control characters";
-        goto invalid;
-    }
+    rc = ngx_http_chat_op_profile(&me, ctx->body, need_name,
+                                  ngx_http_chat_users_answered, w, &w->op,
+                                  &field, &err);
 
-    field = "avatar";
-    if ((err = ngx_http_chat_json_string(ctx->body, "avatar", 0, 512,
-                                         &avatar)))
-    {
-        goto invalid;
-    }
-
-    if (avatar.data && avatar.len
-        && !ngx_http_chat_is_oid(&avatar)
-        && ngx_strncmp(avatar.data, "https://", 8) != 0
-        && ngx_strncmp(avatar.data, "http://", 7) != 0)
-    {
-        err = "must be a media id or a URL";
-        goto invalid;
-    }
-
-    if (avatar.data && ngx_http_chat_has_controls(&avatar, 0)) {
-        err = "has control characters";
-        goto invalid;
-    }
-
-    field = "username";
-    if ((err = ngx_http_chat_json_string(ctx->body, "username", 0, 32,
-                                         &username)))
-    {
-        goto invalid;
-    }
-
-    /* usernames: 3-32 of [A-Za-z0-9_.], starting with a letter */
-    if (username.data) {
-        err = ngx_http_chat_invalid_username;
-
-        if (username.len < 3 || !((username.data[0] | 0x20) >= 'a'
-                                  && (username.data[0] | 0x20) <= 'z'))
-        {
-            goto invalid;
-        }
-
-        for (i = 0; i < username.len; i++) {
-            p = &username.data[i];
-
-            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-                  || (*p >= '0' && *p <= '9') || *p == '_' || *p == '.'))
-            {
-                goto invalid;
-            }
-        }
-    }
-
-    if (ngx_http_chat_user_arg(r, arg, NULL) != NGX_OK) {
-        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_ERROR;
-    }
-
-    arg->searchable = -1;
-
-    /* privacy: {"lastSeen": "contacts", ..., "searchable": false} */
-    field = "privacy";
-    privacy = json_object_get(ctx->body, "privacy");
-
-    if (privacy && !json_is_null(privacy)) {
-        if (!json_is_object(privacy)) {
-            err = "must be an object";
-            goto invalid;
-        }
-
-        for (i = 0; i < NGX_HTTP_CHAT_PRIVACY_N; i++) {
-            field = ngx_http_chat_privacy_keys[i];
-
-            if ((err = ngx_http_chat_json_string(privacy, field, 0, 8,
-                                                 &rule)))
-            {
-                goto invalid;
-            }
-
-            if (rule.data == NULL) {
-                continue;
-            }
-
-            if (!((rule.len == 8 && ngx_strncmp(rule.data, "everyone", 8) == 0)
-                  || (rule.len == 8
-                      && ngx_strncmp(rule.data, "contacts", 8) == 0)
-                  || (rule.len == 6
-                      && ngx_strncmp(rule.data, "nobody", 6) == 0)))
-            {
-                err = "must be \"everyone\", \"contacts\" or \"nobody\"";
-                goto invalid;
-            }
-
-            ngx_memcpy(arg->privacy[i], rule.data, rule.len);
-        }
-
-        field = "searchable";
-        v = json_object_get(privacy, "searchable");
-
-        if (v && !json_is_null(v)) {
-            if (!json_is_boolean(v)) {
-                err = "must be true or false";
-                goto invalid;
-            }
-
-            arg->searchable = json_is_true(v);
-        }
-    }
-
-    if (name.data) {
-        arg->name = 1;
-        ngx_memcpy(arg->name_v, name.data, name.len);
-        ngx_http_chat_fold((u_char *) arg->search_name, name.data, name.len);
-    }
-
-    if (bio.data) {
-        arg->bio = 1;
-        ngx_memcpy(arg->bio_v, bio.data, bio.len);
-    }
-
-    if (avatar.data) {
-        arg->avatar = 1;
-        ngx_memcpy(arg->avatar_v, avatar.data, avatar.len);
-    }
-
-    if (username.data) {
-        arg->username = 1;
-        ngx_memcpy(arg->username_v, username.data, username.len);
-        ngx_strlow((u_char *) arg->username_lower, username.data,
-                   username.len);
-    }
-
-    return NGX_OK;
-
-invalid:
-
-    *rc = ngx_http_chat_send_invalid(r, field, err);
-    return NGX_ERROR;
+    return ngx_http_chat_users_started(r, w, rc, field, err);
 }
 
 
@@ -226,16 +190,7 @@ invalid:
 ngx_int_t
 ngx_http_chat_complete_profile(ngx_http_request_t *r)
 {
-    ngx_int_t                 rc;
-    ngx_http_chat_user_arg_t  arg;
-
-    if (ngx_http_chat_profile_parse(r, 1, &arg, &rc) != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_users_update_run,
-                                       ngx_http_chat_profile_saved,
-                                       &arg, sizeof(arg));
+    return ngx_http_chat_profile_write(r, 1);
 }
 
 
@@ -244,49 +199,38 @@ ngx_http_chat_complete_profile(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_chat_profile_put(ngx_http_request_t *r)
 {
-    ngx_int_t                 rc;
-    ngx_http_chat_user_arg_t  arg;
-
-    if (ngx_http_chat_profile_parse(r, 0, &arg, &rc) != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_users_update_run,
-                                       ngx_http_chat_profile_saved,
-                                       &arg, sizeof(arg));
+    return ngx_http_chat_profile_write(r, 0);
 }
 
 
+/* DELETE /api/users/contacts/:id, POST and DELETE /api/users/:id/block */
+
 static ngx_int_t
-ngx_http_chat_profile_saved(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t)
+ngx_http_chat_relation_write(ngx_http_request_t *r, ngx_uint_t what)
 {
-    ngx_http_chat_people_arg_t  arg;
+    ngx_int_t                    rc;
+    bson_oid_t                   me, target;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_users_wait_t  *w;
 
-    if (t->rc == NGX_DECLINED) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_CONFLICT,
-                                        "username_taken",
-                                        "this username is taken");
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    w = ngx_http_chat_users_wait(r, NGX_HTTP_CHAT_OP_TELL_RELATION, &me);
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (t->rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "chat: profile update failed in mongo: %s",
-                      t->error.message);
-        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "service_unavailable",
-                                        "a back end is unavailable, "
-                                        "try again shortly");
+    if (!ngx_http_chat_is_oid(&ctx->params[0])) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such user");
     }
 
-    /* answer with the whole profile, as GET /api/users/profile does */
-    ngx_memzero(&arg, sizeof(arg));
-    bson_oid_copy(&((ngx_http_chat_user_arg_t *) t->arg)->user_id,
-                  &arg.viewer);
+    bson_oid_init_from_string_unsafe(&target, (char *) ctx->params[0].data);
 
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_people_self_run,
-                                       ngx_http_chat_people_done,
-                                       &arg, sizeof(arg));
+    rc = ngx_http_chat_op_relation(&me, &target, what,
+                                   ngx_http_chat_users_answered, w, &w->op);
+
+    return ngx_http_chat_users_started(r, w, rc, NULL, NULL);
 }
 
 
@@ -349,27 +293,6 @@ ngx_http_chat_people_done(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_chat_people_deleted(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t)
-{
-    if (t->rc == NGX_DECLINED) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "no such contact or block");
-    }
-
-    if (t->rc != NGX_OK) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "service_unavailable",
-                                        "a back end is unavailable, "
-                                        "try again shortly");
-    }
-
-    return ngx_http_chat_send_json(r, NGX_HTTP_OK,
-                                   json_pack("{s:b}", "success", 1));
-}
-
-
 /* the routes that take just the caller and maybe the :id of a user */
 
 static ngx_int_t
@@ -426,24 +349,21 @@ ngx_http_chat_contacts_list(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_chat_contacts_delete(ngx_http_request_t *r)
 {
-    return ngx_http_chat_people_simple(r, ngx_http_chat_contacts_delete_run,
-                                       1, ngx_http_chat_people_deleted);
+    return ngx_http_chat_relation_write(r, NGX_HTTP_CHAT_OP_CONTACT_DELETE);
 }
 
 
 ngx_int_t
 ngx_http_chat_block(ngx_http_request_t *r)
 {
-    return ngx_http_chat_people_simple(r, ngx_http_chat_blocks_add_run, 1,
-                                       ngx_http_chat_people_deleted);
+    return ngx_http_chat_relation_write(r, NGX_HTTP_CHAT_OP_BLOCK);
 }
 
 
 ngx_int_t
 ngx_http_chat_unblock(ngx_http_request_t *r)
 {
-    return ngx_http_chat_people_simple(r, ngx_http_chat_blocks_delete_run, 1,
-                                       ngx_http_chat_people_deleted);
+    return ngx_http_chat_relation_write(r, NGX_HTTP_CHAT_OP_UNBLOCK);
 }
 
 
@@ -482,69 +402,24 @@ ngx_int_t
 ngx_http_chat_contacts_add(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
-    ngx_str_t                    uid, phone, country, name;
-    const char                  *err;
+    bson_oid_t                   me;
+    const char                  *field, *err;
     ngx_http_chat_ctx_t         *ctx;
-    ngx_http_chat_people_arg_t   arg;
+    ngx_http_chat_users_wait_t  *w;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    if ((err = ngx_http_chat_json_string(ctx->body, "userId", 0, 24, &uid))) {
-        return ngx_http_chat_send_invalid(r, "userId", err);
-    }
-
-    if ((err = ngx_http_chat_json_string(ctx->body, "phone", 0, 64, &phone)))
-    {
-        return ngx_http_chat_send_invalid(r, "phone", err);
-    }
-
-    if ((err = ngx_http_chat_json_string(ctx->body, "countryCode", 0, 8,
-                                         &country)))
-    {
-        return ngx_http_chat_send_invalid(r, "countryCode", err);
-    }
-
-    if ((err = ngx_http_chat_json_string(ctx->body, "name", 0, 64, &name))) {
-        return ngx_http_chat_send_invalid(r, "name", err);
-    }
-
-    if (name.data && ngx_http_chat_has_controls(&name, 0)) {
-        return ngx_http_chat_send_invalid(r, "name", "has control characters");
-    }
-
-    if ((uid.data == NULL) == (phone.data == NULL)) {
-        return ngx_http_chat_send_invalid(r, "userId",
-                                          "or phone is required, not both");
-    }
-
-    rc = ngx_http_chat_people_arg(r, &arg, uid.data ? &uid : NULL);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "no such user");
-    }
-
-    if (rc != NGX_OK) {
+    w = ngx_http_chat_users_wait(r, NGX_HTTP_CHAT_OP_TELL_USER, &me);
+    if (w == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (phone.data
-        && ngx_http_chat_people_phone(&phone, country.data ? &country : NULL,
-                                      arg.phone)
-           != NGX_OK)
-    {
-        return ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
-                                        "invalid_phone",
-                                        "the phone number is not valid");
-    }
+    rc = ngx_http_chat_op_contact_add(&me, ctx->body,
+                                      ngx_http_chat_people_phone,
+                                      ngx_http_chat_users_answered, w,
+                                      &w->op, &field, &err);
 
-    if (name.data) {
-        ngx_memcpy(arg.name, name.data, name.len);
-    }
-
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_contacts_add_run,
-                                       ngx_http_chat_people_done,
-                                       &arg, sizeof(arg));
+    return ngx_http_chat_users_started(r, w, rc, field, err);
 }
 
 
@@ -763,215 +638,167 @@ ngx_http_chat_search_allowed(ngx_http_request_t *r, redisReply *reply)
 
 /*
  * POST /api/users/contacts/sync {phones: [...], countryCode?}: which of
- * the address book's numbers have an account (up to 5,000 a call)
+ * the address book's numbers have an account (up to 5,000 a call), an
+ * operation (ops/ngx_http_chat_op_sync.h)
  */
 
-static ngx_int_t ngx_http_chat_sync_allowed(ngx_http_request_t *r,
-    redisReply *reply);
+typedef struct {
+    ngx_http_request_t        *request;
+    ngx_http_cleanup_t        *cleanup;
+    ngx_http_chat_op_sync_t   *op;
+} ngx_http_chat_sync_wait_t;
+
+
+static void ngx_http_chat_sync_left(void *data);
+static void ngx_http_chat_sync_answered(void *data, ngx_int_t rc,
+    json_t *answer, const char *error);
+static ngx_int_t ngx_http_chat_sync_tell(ngx_http_request_t *r,
+    ngx_int_t rc, json_t *answer, const char *error);
 
 
 ngx_int_t
 ngx_http_chat_contacts_sync(ngx_http_request_t *r)
 {
-    json_t               *phones;
-    ngx_http_chat_ctx_t  *ctx;
+    ngx_int_t                   rc;
+    bson_oid_t                  me;
+    const char                 *field, *err;
+    ngx_http_chat_ctx_t        *ctx;
+    ngx_http_chat_sync_wait_t  *w;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
-    phones = json_object_get(ctx->body, "phones");
-
-    if (phones == NULL) {
-        return ngx_http_chat_send_invalid(r, "phones", "is required");
-    }
-
-    if (!json_is_array(phones)) {
-        return ngx_http_chat_send_invalid(r, "phones", "must be an array");
-    }
-
-    if (json_array_size(phones) > NGX_HTTP_CHAT_SYNC_MAX) {
-        return ngx_http_chat_send_invalid(r, "phones",
-                                          "has more than 5000 numbers");
-    }
-
-    return ngx_http_chat_people_limited(r, "sync",
-                                        NGX_HTTP_CHAT_SYNC_PER_HOUR, 3600,
-                                        ngx_http_chat_sync_allowed);
-}
-
-
-/*
- * The numbers as typed, copied for the thread that parses them: up to
- * 5,000 libphonenumber parses take a quarter of a second, which the event
- * loop must not spend.  After the struct: count slots of a length byte
- * and up to 64 bytes.
- */
-
-#define NGX_HTTP_CHAT_SYNC_SLOT  65
-
-typedef struct {
-    bson_oid_t                 viewer;
-    ngx_uint_t                 count;
-    size_t                     country_len;
-    char                       country[8];
-} ngx_http_chat_sync_in_t;
-
-
-static void ngx_http_chat_sync_parse_run(ngx_http_chat_thread_t *t);
-static ngx_int_t ngx_http_chat_sync_parsed(ngx_http_request_t *r,
-    ngx_http_chat_thread_t *t);
-
-
-static ngx_int_t
-ngx_http_chat_sync_allowed(ngx_http_request_t *r, redisReply *reply)
-{
-    u_char                   *slot;
-    size_t                    i, n, size;
-    json_t                   *phones, *v;
-    ngx_int_t                 rc;
-    ngx_str_t                 country;
-    const char               *err;
-    ngx_http_chat_ctx_t      *ctx;
-    ngx_http_chat_sync_in_t  *in;
-
-    rc = ngx_http_chat_people_over(r, reply);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    phones = json_object_get(ctx->body, "phones");
-
-    if ((err = ngx_http_chat_json_string(ctx->body, "countryCode", 0, 8,
-                                         &country)))
-    {
-        return ngx_http_chat_send_invalid(r, "countryCode", err);
-    }
 
     if (!ngx_http_chat_is_oid(&ctx->user_id)) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    n = json_array_size(phones);
-    size = sizeof(ngx_http_chat_sync_in_t) + n * NGX_HTTP_CHAT_SYNC_SLOT;
+    bson_oid_init_from_string_unsafe(&me, (char *) ctx->user_id.data);
 
-    in = ngx_pcalloc(r->pool, size);
-    if (in == NULL) {
+    w = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_sync_wait_t));
+    if (w == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    bson_oid_init_from_string_unsafe(&in->viewer,
-                                     (char *) ctx->user_id.data);
-
-    if (country.data) {
-        in->country_len = country.len;
-        ngx_memcpy(in->country, country.data, country.len);
+    w->cleanup = ngx_http_cleanup_add(r, 0);
+    if (w->cleanup == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    slot = (u_char *) (in + 1);
+    w->request = r;
 
-    /* numbers that are no strings are simply not matched */
-    for (i = 0; i < n; i++) {
-        v = json_array_get(phones, i);
+    rc = ngx_http_chat_op_sync(&me, ctx->body, ngx_http_chat_people_phone,
+                               ngx_http_chat_sync_answered, w, &w->op,
+                               &field, &err);
 
-        if (!json_is_string(v) || json_string_length(v) > 64) {
-            continue;
-        }
+    switch (rc) {
 
-        slot[0] = (u_char) json_string_length(v);
-        ngx_memcpy(slot + 1, json_string_value(v), slot[0]);
+    case NGX_OK:
+        w->cleanup->handler = ngx_http_chat_sync_left;
+        w->cleanup->data = w;
+        r->main->count++;
+        return NGX_DONE;
 
-        slot += NGX_HTTP_CHAT_SYNC_SLOT;
-        in->count++;
+    case NGX_DECLINED:
+        return ngx_http_chat_send_invalid(r, field, err);
+
+    default:
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "a back end is unavailable, "
+                                        "try again shortly");
     }
-
-    if (in->count == 0) {
-        return ngx_http_chat_send_json(r, NGX_HTTP_OK,
-                                       json_pack("{s:[]}", "items"));
-    }
-
-    return ngx_http_chat_thread_request(r, ngx_http_chat_sync_parse_run,
-                                        ngx_http_chat_sync_parsed, in,
-                                        sizeof(ngx_http_chat_sync_in_t)
-                                        + in->count
-                                          * NGX_HTTP_CHAT_SYNC_SLOT);
 }
 
 
 static void
-ngx_http_chat_sync_free(ngx_http_chat_thread_t *t)
+ngx_http_chat_sync_left(void *data)
 {
-    if (t->result) {
-        ngx_free(t->result);
-        t->result = NULL;
-    }
+    ngx_http_chat_sync_wait_t  *w = data;
+
+    ngx_http_chat_op_sync_detach(w->op);
 }
 
-
-/* in a pool thread: libphonenumber is safe to call from any thread */
 
 static void
-ngx_http_chat_sync_parse_run(ngx_http_chat_thread_t *t)
+ngx_http_chat_sync_answered(void *data, ngx_int_t rc, json_t *answer,
+    const char *error)
 {
-    ngx_http_chat_sync_in_t  *in = t->arg;
+    ngx_http_chat_sync_wait_t  *w = data;
 
-    char                      *out;
-    u_char                    *slot;
-    ngx_str_t                  phone, country;
-    ngx_uint_t                 i;
-    ngx_http_chat_sync_arg_t  *arg;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
 
-    t->cleanup = ngx_http_chat_sync_free;
+    r = w->request;
+    c = r->connection;
 
-    arg = ngx_alloc(sizeof(ngx_http_chat_sync_arg_t) + in->count * 24,
-                    t->log);
-    if (arg == NULL) {
-        return;
-    }
+    w->cleanup->handler = NULL;
+    w->op = NULL;
 
-    t->result = arg;
-    arg->viewer = in->viewer;
-    arg->count = 0;
-
-    country.data = (u_char *) in->country;
-    country.len = in->country_len;
-
-    out = (char *) (arg + 1);
-    slot = (u_char *) (in + 1);
-
-    /* numbers that do not parse are simply not matched */
-    for (i = 0; i < in->count; i++, slot += NGX_HTTP_CHAT_SYNC_SLOT) {
-        phone.data = slot + 1;
-        phone.len = slot[0];
-
-        if (ngx_http_chat_people_phone(&phone,
-                                       country.len ? &country : NULL,
-                                       out + arg->count * 24)
-            == NGX_OK)
-        {
-            arg->count++;
-        }
-    }
-
-    t->rc = NGX_OK;
+    ngx_http_chat_finalize(r, ngx_http_chat_sync_tell(r, rc, answer, error));
+    ngx_http_run_posted_requests(c);
 }
 
+
+/* the answer of a sync's outcome; takes answer */
 
 static ngx_int_t
-ngx_http_chat_sync_parsed(ngx_http_request_t *r, ngx_http_chat_thread_t *t)
+ngx_http_chat_sync_tell(ngx_http_request_t *r, ngx_int_t rc, json_t *answer,
+    const char *error)
 {
-    ngx_http_chat_sync_arg_t  *arg = t->result;
+    u_char      *p;
+    ngx_int_t    ret;
+    ngx_str_t    v;
+    const char  *field, *message;
 
-    if (t->rc != NGX_OK || arg == NULL) {
+    switch (rc) {
+
+    case NGX_OK:
+        return ngx_http_chat_send_json(r, NGX_HTTP_OK, answer);
+
+    case NGX_BUSY:
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (p == NULL) {
+            json_decref(answer);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        v.data = p;
+        v.len = ngx_sprintf(p, "%L", (int64_t) json_integer_value(
+                                json_object_get(answer, "retryAfter")))
+                - p;
+        json_decref(answer);
+
+        if (ngx_http_chat_add_header(r, "Retry-After", &v) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_chat_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                        "rate_limited",
+                                        "too many requests, try again later");
+
+    case NGX_DECLINED:
+        field = json_string_value(json_object_get(answer, "field"));
+        message = json_string_value(json_object_get(answer, "message"));
+
+        if (field == NULL || message == NULL) {
+            json_decref(answer);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ret = ngx_http_chat_send_invalid(r, field, message);
+        json_decref(answer);
+        return ret;
+
+    case NGX_ABORT:
+        json_decref(answer);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
-    if (arg->count == 0) {
-        return ngx_http_chat_send_json(r, NGX_HTTP_OK,
-                                       json_pack("{s:[]}", "items"));
+    default:
+        json_decref(answer);
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "chat: contact sync failed: %s", error);
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "a back end is unavailable, "
+                                        "try again shortly");
     }
-
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_contacts_sync_run,
-                                       ngx_http_chat_people_done, arg,
-                                       sizeof(ngx_http_chat_sync_arg_t)
-                                       + arg->count * 24);
 }

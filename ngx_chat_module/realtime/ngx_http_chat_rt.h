@@ -194,10 +194,16 @@ void ngx_http_chat_rt_revoked(ngx_http_chat_rt_session_t *s,
     ngx_uint_t code, const char *reason);
 void ngx_http_chat_rt_access_reconnected(void);
 
-/* ngx_http_chat_rt_presence.c */
+/* ngx_http_chat_rt_presence.c: online while a live worker counts them */
+ngx_int_t ngx_http_chat_rt_presence_init_process(ngx_cycle_t *cycle);
+void ngx_http_chat_rt_presence_exit_process(ngx_cycle_t *cycle);
 void ngx_http_chat_rt_presence(u_char *user, ngx_uint_t online);
+void ngx_http_chat_rt_presence_leave(ngx_http_chat_rt_session_t *s);
+
+/* ngx_http_chat_rt_presence_watch.c: presence events to subscribers */
 void ngx_http_chat_rt_presence_deliver(ngx_http_chat_rt_session_t *s,
     u_char *json, size_t len);
+void ngx_http_chat_rt_presence_unwatch(ngx_http_chat_rt_session_t *s);
 
 
 #endif /* _NGX_HTTP_CHAT_RT_H_INCLUDED_ */

@@ -1,13 +1,37 @@
 /*
  * Copyright (C) ngx_chat_module authors
  *
- * Presence: a user is online while any of their sockets, on any worker
- * of any instance, is authenticated.  A Redis counter per user finds the
- * first socket and the last one; those two moments are written to the
- * user's document (online, lastSeenAt) and published on "pres:<id>".
- * Each event reaches a subscriber only as the user's privacy settings
- * and blocks let that subscriber see it at that moment (the view
- * GET /api/users/:id gives them, read again for the event).
+ * Presence: a user is online while a live worker, of any instance,
+ * counts an authenticated socket of theirs.
+ *
+ * A worker counts its own sockets per user in memory and tells Redis
+ * only when a user's count here goes from 0 to 1 or back; all of that
+ * goes in order on the worker's one command connection.  In Redis:
+ *
+ *     presence:workers      zset, worker id -> the last time it was
+ *                           alive (ms, Redis's clock)
+ *     presence:w:<worker>   set, the users that worker counts
+ *     presence:u:<user>     set, the workers that count the user
+ *     presence:v:<user>     the version of the user's last transition
+ *
+ * Each change is one Lua script: it changes the two sets and says
+ * whether the user went online (first worker) or offline (last one),
+ * with a version that only grows.  The version orders the transitions
+ * of a user across workers and instances: the user's document takes a
+ * transition only when it is newer than the one it holds, and a
+ * subscriber is never shown an older one after a newer
+ * (ngx_http_chat_rt_presence_watch.c).
+ *
+ * Every worker beats on a timer (chat_presence_ttl / 3).  A worker
+ * whose last beat is older than chat_presence_ttl is dead: the next
+ * beat of any worker sweeps it, from its own set, so the sweep costs
+ * the users of that worker and nothing more.  A worker that finds
+ * itself swept (Redis was away longer than the ttl), or lost a reply,
+ * writes its whole set again from memory.
+ *
+ * A worker that exits gracefully (a reload, a stop) leaves its users to
+ * the sweep: a client that reconnects to another worker within the ttl
+ * is never seen offline.
  */
 
 
@@ -17,84 +41,693 @@
 #include "../store/ngx_http_chat_users.h"
 
 
+#define NGX_HTTP_CHAT_RT_SWEEP_MAX  8     /* dead workers per beat */
+#define NGX_HTTP_CHAT_RT_RETRY      200   /* ms, while Redis is away */
+
+
+typedef struct {
+    ngx_rbtree_node_t            node;      /* key: crc32 of the id */
+    ngx_uint_t                   count;     /* sockets here */
+    u_char                       id[NGX_HTTP_CHAT_RT_ID_LEN];
+} ngx_http_chat_rt_online_t;
+
+
+/* a transition to store, then publish */
 typedef struct {
     bson_oid_t                   user;
+    int64_t                      version;
     int64_t                      at;        /* ms */
     ngx_uint_t                   online;
+    ngx_uint_t                   superseded; /* a newer one is stored */
     u_char                       id[NGX_HTTP_CHAT_RT_ID_LEN];
 } ngx_http_chat_rt_presence_t;
 
 
-static void ngx_http_chat_rt_presence_counted(redisReply *reply, void *data);
+static ngx_http_chat_rt_online_t *ngx_http_chat_rt_online_find(u_char *id);
+static void ngx_http_chat_rt_online_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static void ngx_http_chat_rt_presence_set(u_char *id, ngx_uint_t online);
+static void ngx_http_chat_rt_presence_was_set(redisReply *reply, void *data);
+static void ngx_http_chat_rt_presence_beat(ngx_event_t *ev);
+static void ngx_http_chat_rt_presence_beaten(redisReply *reply, void *data);
+static void ngx_http_chat_rt_presence_resync(void);
+static void ngx_http_chat_rt_presence_resynced(redisReply *reply,
+    void *data);
+static ngx_int_t ngx_http_chat_rt_presence_args(ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel, const char **argv, size_t *argvlen,
+    ngx_uint_t *n);
+static void ngx_http_chat_rt_presence_store(u_char *id, size_t len,
+    ngx_uint_t online, int64_t version, int64_t at);
 static void ngx_http_chat_rt_presence_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 static void ngx_http_chat_rt_presence_stored(ngx_http_chat_mongo_task_t *t);
-static void ngx_http_chat_rt_presence_seen(ngx_http_chat_rt_session_t *s,
-    void *data, ngx_uint_t status, json_t *answer);
 
 
-/* a socket of the user authenticated (online 1) or went (online 0) */
+/*
+ * The scripts.  Keys are built inside: every one of them concerns one
+ * worker and its users, which a Redis Cluster could not hold in one
+ * slot anyway.  "alive" is the worker's last beat within the ttl.
+ */
+
+#define NGX_HTTP_CHAT_RT_PRESENCE_LUA                                         \
+    "local Z = 'presence:workers' "                                           \
+    "local function now() local t = redis.call('TIME') "                      \
+    "return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end "   \
+    "local function bump(u, t) local k = 'presence:v:' .. u "                 \
+    "local v = tonumber(redis.call('GET', k) or '0') + 1 "                    \
+    "if v < t then v = t end "                                                \
+    "redis.call('SET', k, string.format('%d', v), 'PX', 86400000) "           \
+    "return v end "                                                           \
+    "local function alive(w, t, ttl) local s = redis.call('ZSCORE', Z, w) "   \
+    "return s and tonumber(s) >= t - ttl end "                                \
+    "local function add(w, u) redis.call('SADD', 'presence:w:' .. w, u) "     \
+    "return redis.call('SADD', 'presence:u:' .. u, w) == 1 "                  \
+    "and redis.call('SCARD', 'presence:u:' .. u) == 1 end "                   \
+    "local function del(w, u) redis.call('SREM', 'presence:w:' .. w, u) "     \
+    "return redis.call('SREM', 'presence:u:' .. u, w) == 1 "                  \
+    "and redis.call('EXISTS', 'presence:u:' .. u) == 0 end "
+
+
+/*
+ * ARGV: worker, user, 1 (a first socket here) or 0 (the last went), ttl.
+ * {1|0, version, time}: the user went online or offline; {2}: no change;
+ * {-1}: the worker is not alive in Redis (it resyncs at its next beat).
+ */
+static char  ngx_http_chat_rt_presence_set_lua[] =
+    NGX_HTTP_CHAT_RT_PRESENCE_LUA
+    "local t = now() local w, u = ARGV[1], ARGV[2] "
+    "if not alive(w, t, tonumber(ARGV[4])) then return {-1} end "
+    "redis.call('ZADD', Z, t, w) "
+    "if ARGV[3] == '1' then "
+    "if add(w, u) then return {1, bump(u, t), t} end "
+    "elseif del(w, u) then return {0, bump(u, t), t} end "
+    "return {2}";
+
+
+/*
+ * ARGV: worker, ttl, the most dead workers to sweep.  Sweeps them (their
+ * users that no other worker counts go offline, last seen when their
+ * worker last beat), then beats.  {fresh, {user, version, time, ...}}:
+ * fresh 1 when the worker was not alive (first beat, or swept).
+ */
+static char  ngx_http_chat_rt_presence_beat_lua[] =
+    NGX_HTTP_CHAT_RT_PRESENCE_LUA
+    "local t = now() local w, ttl = ARGV[1], tonumber(ARGV[2]) "
+    "local fresh = alive(w, t, ttl) and 0 or 1 "
+    "local out = {} "
+    "local dead = redis.call('ZRANGEBYSCORE', Z, '-inf', "
+    "'(' .. string.format('%d', t - ttl), 'LIMIT', 0, tonumber(ARGV[3])) "
+    "for _, d in ipairs(dead) do "
+    "local at = tonumber(redis.call('ZSCORE', Z, d)) "
+    "for _, u in ipairs(redis.call('SMEMBERS', 'presence:w:' .. d)) do "
+    "if del(d, u) then "
+    "out[#out + 1] = u out[#out + 1] = bump(u, t) out[#out + 1] = at end "
+    "end "
+    "redis.call('DEL', 'presence:w:' .. d) redis.call('ZREM', Z, d) "
+    "end "
+    "redis.call('ZADD', Z, t, w) "
+    "return {fresh, out}";
+
+
+/*
+ * ARGV: worker, ttl, every user the worker counts.  Makes its set that:
+ * {time, {user, 1|0, version, ...}} with the transitions it caused, or
+ * {-1, {}} when the worker is not alive.
+ */
+static char  ngx_http_chat_rt_presence_resync_lua[] =
+    NGX_HTTP_CHAT_RT_PRESENCE_LUA
+    "local t = now() local w = ARGV[1] "
+    "if not alive(w, t, tonumber(ARGV[2])) then return {-1, {}} end "
+    "redis.call('ZADD', Z, t, w) "
+    "local want, out = {}, {} "
+    "for i = 3, #ARGV do want[ARGV[i]] = true end "
+    "for _, u in ipairs(redis.call('SMEMBERS', 'presence:w:' .. w)) do "
+    "if not want[u] and del(w, u) then "
+    "out[#out + 1] = u out[#out + 1] = 0 out[#out + 1] = bump(u, t) end "
+    "end "
+    "for u in pairs(want) do "
+    "if add(w, u) then "
+    "out[#out + 1] = u out[#out + 1] = 1 out[#out + 1] = bump(u, t) end "
+    "end "
+    "return {t, out}";
+
+
+static ngx_rbtree_t        ngx_http_chat_rt_online;
+static ngx_rbtree_node_t   ngx_http_chat_rt_online_sentinel;
+static ngx_uint_t          ngx_http_chat_rt_online_n;
+static ngx_event_t         ngx_http_chat_rt_beat_ev;
+static ngx_connection_t    ngx_http_chat_rt_beat_dummy;  /* the timer's log */
+static u_char              ngx_http_chat_rt_wid[NGX_MAXHOSTNAMELEN
+                                                + 2 * NGX_INT64_LEN + 2];
+static size_t              ngx_http_chat_rt_wid_len;
+static u_char              ngx_http_chat_rt_ttl[NGX_INT64_LEN];
+static size_t              ngx_http_chat_rt_ttl_len;
+static ngx_msec_t          ngx_http_chat_rt_ttl_ms;
+static ngx_uint_t          ngx_http_chat_rt_dirty;   /* Redis may differ */
+static ngx_uint_t          ngx_http_chat_rt_beating; /* a beat in flight */
+static ngx_uint_t          ngx_http_chat_rt_on;      /* chat_ws is used */
+
+
+ngx_int_t
+ngx_http_chat_rt_presence_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    ngx_rbtree_init(&ngx_http_chat_rt_online,
+                    &ngx_http_chat_rt_online_sentinel,
+                    ngx_http_chat_rt_online_insert);
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_chat_module);
+
+    if (cmcf == NULL || !cmcf->realtime) {
+        return NGX_OK;
+    }
+
+    ngx_http_chat_rt_on = 1;
+    ngx_http_chat_rt_dirty = 1;
+    ngx_http_chat_rt_ttl_ms = cmcf->presence_ttl;
+    ngx_http_chat_rt_ttl_len = ngx_sprintf(ngx_http_chat_rt_ttl, "%M",
+                                           cmcf->presence_ttl)
+                               - ngx_http_chat_rt_ttl;
+
+    /* the host, the process and its start: never the same twice */
+    ngx_http_chat_rt_wid_len = ngx_snprintf(ngx_http_chat_rt_wid,
+                                            sizeof(ngx_http_chat_rt_wid),
+                                            "%V:%P:%M", &cycle->hostname,
+                                            ngx_pid,
+                                            (ngx_msec_t) ngx_time() * 1000
+                                            + ngx_current_msec % 1000)
+                               - ngx_http_chat_rt_wid;
+
+    ngx_http_chat_rt_beat_ev.handler = ngx_http_chat_rt_presence_beat;
+    ngx_http_chat_rt_beat_ev.log = cycle->log;
+    ngx_http_chat_rt_beat_dummy.fd = (ngx_socket_t) -1;
+    ngx_http_chat_rt_beat_ev.data = &ngx_http_chat_rt_beat_dummy;
+
+    /* a worker going away waits for no beat */
+    ngx_http_chat_rt_beat_ev.cancelable = 1;
+
+    ngx_add_timer(&ngx_http_chat_rt_beat_ev, NGX_HTTP_CHAT_RT_RETRY);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_chat_rt_presence_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_rbtree_node_t  *node;
+
+    if (ngx_http_chat_rt_beat_ev.timer_set) {
+        ngx_del_timer(&ngx_http_chat_rt_beat_ev);
+    }
+
+    /* what Redis holds for this worker is left to the sweep */
+    while (ngx_http_chat_rt_online.root != &ngx_http_chat_rt_online_sentinel)
+    {
+        node = ngx_http_chat_rt_online.root;
+        ngx_rbtree_delete(&ngx_http_chat_rt_online, node);
+        ngx_free(node);
+    }
+
+    ngx_http_chat_rt_online_n = 0;
+    ngx_http_chat_rt_on = 0;
+}
+
+
+/* a socket of the user authenticated (online 1) */
 void
 ngx_http_chat_rt_presence(u_char *user, ngx_uint_t online)
 {
-    u_char                        key[sizeof("online:") - 1
-                                      + NGX_HTTP_CHAT_RT_ID_LEN];
-    ngx_http_chat_rt_presence_t  *p;
+    ngx_http_chat_rt_online_t  *o;
 
-    p = ngx_calloc(sizeof(ngx_http_chat_rt_presence_t), ngx_cycle->log);
-    if (p == NULL) {
+    if (!online || !ngx_http_chat_rt_on) {
         return;
     }
 
-    ngx_memcpy(p->id, user, NGX_HTTP_CHAT_RT_ID_LEN);
-    p->online = online;
+    o = ngx_http_chat_rt_online_find(user);
 
-    ngx_memcpy(ngx_cpymem(key, "online:", sizeof("online:") - 1), user,
-               NGX_HTTP_CHAT_RT_ID_LEN);
+    if (o == NULL) {
+        o = ngx_calloc(sizeof(ngx_http_chat_rt_online_t), ngx_cycle->log);
+        if (o == NULL) {
+            return;
+        }
 
-    if (ngx_http_chat_redis_command(ngx_http_chat_redis_main,
-                                    ngx_http_chat_rt_presence_counted, p,
-                                    online ? "INCR %b" : "DECR %b",
-                                    key, sizeof(key))
+        ngx_memcpy(o->id, user, NGX_HTTP_CHAT_RT_ID_LEN);
+        o->node.key = ngx_crc32_short(o->id, NGX_HTTP_CHAT_RT_ID_LEN);
+        ngx_rbtree_insert(&ngx_http_chat_rt_online, &o->node);
+        ngx_http_chat_rt_online_n++;
+    }
+
+    if (o->count++ == 0) {
+        ngx_http_chat_rt_presence_set(o->id, 1);
+    }
+}
+
+
+/* a socket goes: its subscriptions, and its count if it was counted */
+void
+ngx_http_chat_rt_presence_leave(ngx_http_chat_rt_session_t *s)
+{
+    u_char                      id[NGX_HTTP_CHAT_RT_ID_LEN];
+    ngx_http_chat_rt_online_t  *o;
+
+    ngx_http_chat_rt_presence_unwatch(s);
+
+    if (!s->counted || !ngx_http_chat_rt_on) {
+        return;
+    }
+
+    s->counted = 0;
+
+    o = ngx_http_chat_rt_online_find(s->user);
+    if (o == NULL || --o->count > 0) {
+        return;
+    }
+
+    ngx_memcpy(id, o->id, NGX_HTTP_CHAT_RT_ID_LEN);
+    ngx_rbtree_delete(&ngx_http_chat_rt_online, &o->node);
+    ngx_free(o);
+    ngx_http_chat_rt_online_n--;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        /* its client may be moving to a new worker: the sweep decides */
+        return;
+    }
+
+    ngx_http_chat_rt_presence_set(id, 0);
+}
+
+
+static ngx_http_chat_rt_online_t *
+ngx_http_chat_rt_online_find(u_char *id)
+{
+    ngx_int_t                   rc;
+    uint32_t                    hash;
+    ngx_rbtree_node_t          *node, *sentinel;
+    ngx_http_chat_rt_online_t  *o;
+
+    hash = ngx_crc32_short(id, NGX_HTTP_CHAT_RT_ID_LEN);
+    node = ngx_http_chat_rt_online.root;
+    sentinel = ngx_http_chat_rt_online.sentinel;
+
+    while (node != sentinel) {
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        o = (ngx_http_chat_rt_online_t *) node;
+        rc = ngx_memcmp(id, o->id, NGX_HTTP_CHAT_RT_ID_LEN);
+
+        if (rc == 0) {
+            return o;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_chat_rt_online_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t          **p;
+    ngx_http_chat_rt_online_t   *o, *t;
+
+    for ( ;; ) {
+        if (node->key != temp->key) {
+            p = (node->key < temp->key) ? &temp->left : &temp->right;
+
+        } else {
+            o = (ngx_http_chat_rt_online_t *) node;
+            t = (ngx_http_chat_rt_online_t *) temp;
+            p = (ngx_memcmp(o->id, t->id, NGX_HTTP_CHAT_RT_ID_LEN) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/*
+ * The user's first socket here came, or the last one went.  A command
+ * Redis may not have run (refused, or its reply lost) leaves the worker
+ * dirty: its next beat writes its whole set again.
+ */
+static void
+ngx_http_chat_rt_presence_set(u_char *id, ngx_uint_t online)
+{
+    u_char      *user;
+    const char  *argv[7];
+    size_t       argvlen[7];
+
+    user = ngx_alloc(NGX_HTTP_CHAT_RT_ID_LEN, ngx_cycle->log);
+    if (user == NULL) {
+        ngx_http_chat_rt_dirty = 1;
+        return;
+    }
+
+    ngx_memcpy(user, id, NGX_HTTP_CHAT_RT_ID_LEN);
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_http_chat_rt_presence_set_lua;
+    argvlen[1] = sizeof(ngx_http_chat_rt_presence_set_lua) - 1;
+    argv[2] = "0";
+    argvlen[2] = 1;
+    argv[3] = (const char *) ngx_http_chat_rt_wid;
+    argvlen[3] = ngx_http_chat_rt_wid_len;
+    argv[4] = (const char *) user;
+    argvlen[4] = NGX_HTTP_CHAT_RT_ID_LEN;
+    argv[5] = online ? "1" : "0";
+    argvlen[5] = 1;
+    argv[6] = (const char *) ngx_http_chat_rt_ttl;
+    argvlen[6] = ngx_http_chat_rt_ttl_len;
+
+    if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+                                         ngx_http_chat_rt_presence_was_set,
+                                         user, 7, argv, argvlen)
         != NGX_OK)
     {
-        ngx_free(p);
+        ngx_http_chat_rt_dirty = 1;
+        ngx_free(user);
     }
 }
 
 
 static void
-ngx_http_chat_rt_presence_counted(redisReply *reply, void *data)
+ngx_http_chat_rt_presence_was_set(redisReply *reply, void *data)
 {
-    ngx_http_chat_rt_presence_t  *p;
-    ngx_http_chat_mongo_task_t   *t;
+    u_char      *user;
+    long long    state;
+    redisReply  *e;
 
-    p = data;
+    user = data;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER
-        || reply->integer != (p->online ? 1 : 0))
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements < 1
+        || reply->element[0]->type != REDIS_REPLY_INTEGER)
     {
-        /* another socket of the user is still (or already) there */
-        ngx_free(p);
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "chat ws: presence not counted: %s", reply->str);
+        }
+
+        ngx_http_chat_rt_dirty = 1;
+        ngx_free(user);
         return;
     }
 
-    p->at = (int64_t) ngx_time() * 1000
-            + (int64_t) (ngx_current_msec % 1000);
+    e = reply->element[0];
+    state = e->integer;
 
-    if (!bson_oid_is_valid((const char *) p->id, NGX_HTTP_CHAT_RT_ID_LEN)) {
-        ngx_free(p);
+    if (state == -1) {
+        ngx_http_chat_rt_dirty = 1;
+
+    } else if ((state == 0 || state == 1) && reply->elements == 3
+               && reply->element[1]->type == REDIS_REPLY_INTEGER
+               && reply->element[2]->type == REDIS_REPLY_INTEGER)
+    {
+        ngx_http_chat_rt_presence_store(user, NGX_HTTP_CHAT_RT_ID_LEN,
+                                        (ngx_uint_t) state,
+                                        reply->element[1]->integer,
+                                        reply->element[2]->integer);
+    }
+
+    ngx_free(user);
+}
+
+
+static void
+ngx_http_chat_rt_presence_beat(ngx_event_t *ev)
+{
+    u_char      limit[NGX_INT_T_LEN];
+    const char  *argv[6];
+    size_t       argvlen[6];
+
+    if (ngx_exiting || ngx_quit || ngx_terminate || !ngx_http_chat_rt_on) {
+        /* it stops beating: its users wait for their new workers */
         return;
     }
 
-    bson_oid_init_from_string(&p->user, (const char *) p->id);
+    if (ngx_http_chat_redis_main == NULL
+        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main))
+    {
+        ngx_http_chat_rt_dirty = 1;
+        ngx_add_timer(ev, NGX_HTTP_CHAT_RT_RETRY);
+        return;
+    }
+
+    ngx_add_timer(ev, ngx_max(ngx_http_chat_rt_ttl_ms / 3, 100));
+
+    if (ngx_http_chat_rt_beating) {
+        return;
+    }
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_http_chat_rt_presence_beat_lua;
+    argvlen[1] = sizeof(ngx_http_chat_rt_presence_beat_lua) - 1;
+    argv[2] = "0";
+    argvlen[2] = 1;
+    argv[3] = (const char *) ngx_http_chat_rt_wid;
+    argvlen[3] = ngx_http_chat_rt_wid_len;
+    argv[4] = (const char *) ngx_http_chat_rt_ttl;
+    argvlen[4] = ngx_http_chat_rt_ttl_len;
+    argv[5] = (const char *) limit;
+    argvlen[5] = ngx_sprintf(limit, "%ui", NGX_HTTP_CHAT_RT_SWEEP_MAX)
+                 - limit;
+
+    if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+                                         ngx_http_chat_rt_presence_beaten,
+                                         NULL, 6, argv, argvlen)
+        == NGX_OK)
+    {
+        ngx_http_chat_rt_beating = 1;
+    }
+}
+
+
+static void
+ngx_http_chat_rt_presence_beaten(redisReply *reply, void *data)
+{
+    size_t       i;
+    redisReply  *out, *u, *v, *at;
+
+    ngx_http_chat_rt_beating = 0;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_ARRAY)
+    {
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "chat ws: presence beat failed: %s", reply->str);
+        }
+
+        ngx_http_chat_rt_dirty = 1;
+        return;
+    }
+
+    out = reply->element[1];
+
+    /* the users of dead workers that no live one counts */
+    for (i = 0; i + 2 < out->elements; i += 3) {
+        u = out->element[i];
+        v = out->element[i + 1];
+        at = out->element[i + 2];
+
+        if (u->type == REDIS_REPLY_STRING
+            && v->type == REDIS_REPLY_INTEGER
+            && at->type == REDIS_REPLY_INTEGER)
+        {
+            ngx_http_chat_rt_presence_store((u_char *) u->str, u->len, 0,
+                                            v->integer, at->integer);
+        }
+    }
+
+    if (reply->element[0]->integer == 1) {
+        /* a first beat, or this worker was swept: Redis knows none */
+        ngx_http_chat_rt_dirty = 1;
+    }
+
+    if (ngx_http_chat_rt_dirty && ngx_http_chat_rt_on
+        && !(ngx_exiting || ngx_quit || ngx_terminate))
+    {
+        ngx_http_chat_rt_presence_resync();
+    }
+}
+
+
+/* the worker's whole set, from memory, O(users here) */
+static void
+ngx_http_chat_rt_presence_resync(void)
+{
+    size_t      *argvlen;
+    ngx_uint_t   n;
+    const char **argv;
+
+    n = 5 + ngx_http_chat_rt_online_n;
+
+    argv = ngx_alloc(n * sizeof(char *), ngx_cycle->log);
+    argvlen = ngx_alloc(n * sizeof(size_t), ngx_cycle->log);
+
+    if (argv == NULL || argvlen == NULL) {
+        goto done;
+    }
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_http_chat_rt_presence_resync_lua;
+    argvlen[1] = sizeof(ngx_http_chat_rt_presence_resync_lua) - 1;
+    argv[2] = "0";
+    argvlen[2] = 1;
+    argv[3] = (const char *) ngx_http_chat_rt_wid;
+    argvlen[3] = ngx_http_chat_rt_wid_len;
+    argv[4] = (const char *) ngx_http_chat_rt_ttl;
+    argvlen[4] = ngx_http_chat_rt_ttl_len;
+
+    n = 5;
+
+    if (ngx_http_chat_rt_online.root != &ngx_http_chat_rt_online_sentinel) {
+        (void) ngx_http_chat_rt_presence_args(ngx_http_chat_rt_online.root,
+                                              &ngx_http_chat_rt_online_sentinel,
+                                              argv, argvlen, &n);
+    }
+
+    /* hiredis copies the command: the ids may go meanwhile */
+    if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+                                         ngx_http_chat_rt_presence_resynced,
+                                         NULL, (int) n, argv, argvlen)
+        == NGX_OK)
+    {
+        ngx_http_chat_rt_dirty = 0;
+    }
+
+done:
+
+    if (argv) {
+        ngx_free(argv);
+    }
+
+    if (argvlen) {
+        ngx_free(argvlen);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_chat_rt_presence_args(ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel, const char **argv, size_t *argvlen,
+    ngx_uint_t *n)
+{
+    ngx_http_chat_rt_online_t  *o;
+
+    if (node->left != sentinel) {
+        (void) ngx_http_chat_rt_presence_args(node->left, sentinel, argv,
+                                              argvlen, n);
+    }
+
+    o = (ngx_http_chat_rt_online_t *) node;
+    argv[*n] = (const char *) o->id;
+    argvlen[*n] = NGX_HTTP_CHAT_RT_ID_LEN;
+    (*n)++;
+
+    if (node->right != sentinel) {
+        (void) ngx_http_chat_rt_presence_args(node->right, sentinel, argv,
+                                              argvlen, n);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_chat_rt_presence_resynced(redisReply *reply, void *data)
+{
+    size_t       i;
+    redisReply  *out, *u, *state, *v;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_ARRAY
+        || reply->element[0]->integer < 0)
+    {
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "chat ws: presence resync failed: %s", reply->str);
+        }
+
+        ngx_http_chat_rt_dirty = 1;
+        return;
+    }
+
+    out = reply->element[1];
+
+    for (i = 0; i + 2 < out->elements; i += 3) {
+        u = out->element[i];
+        state = out->element[i + 1];
+        v = out->element[i + 2];
+
+        if (u->type == REDIS_REPLY_STRING
+            && state->type == REDIS_REPLY_INTEGER
+            && v->type == REDIS_REPLY_INTEGER)
+        {
+            ngx_http_chat_rt_presence_store((u_char *) u->str, u->len,
+                                            state->integer ? 1 : 0,
+                                            v->integer,
+                                            reply->element[0]->integer);
+        }
+    }
+}
+
+
+/*
+ * A transition: stored first (when it is newer than the document's), so
+ * that a subscriber who reads GET /api/users/:id agrees; then published.
+ * It runs whether or not the socket that caused it is still there.
+ */
+static void
+ngx_http_chat_rt_presence_store(u_char *id, size_t len, ngx_uint_t online,
+    int64_t version, int64_t at)
+{
+    ngx_http_chat_mongo_task_t   *t;
+    ngx_http_chat_rt_presence_t   p;
+
+    if (len != NGX_HTTP_CHAT_RT_ID_LEN
+        || !bson_oid_is_valid((const char *) id, len))
+    {
+        return;
+    }
+
+    ngx_memzero(&p, sizeof(p));
+    ngx_memcpy(p.id, id, NGX_HTTP_CHAT_RT_ID_LEN);
+    bson_oid_init_from_string(&p.user, (const char *) p.id);
+    p.online = online;
+    p.version = version;
+    p.at = at;
 
     t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
                                             ngx_http_chat_rt_presence_run,
                                             ngx_http_chat_rt_presence_stored,
-                                            NULL, p, sizeof(*p));
-    ngx_free(p);
-
+                                            NULL, &p, sizeof(p));
     if (t == NULL) {
         return;
     }
@@ -107,18 +740,34 @@ static void
 ngx_http_chat_rt_presence_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db)
 {
-    bson_t                        filter, update, set;
+    bson_t                        filter, update, set, or, a, b, lt, ex,
+                                  reply;
+    bson_iter_t                   it;
     mongoc_collection_t          *coll;
     ngx_http_chat_rt_presence_t  *p;
 
     p = t->arg;
 
+    /* only a newer transition than the one the document holds */
     bson_init(&filter);
     BSON_APPEND_OID(&filter, "_id", &p->user);
+    BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &or);
+    BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &a);
+    BSON_APPEND_DOCUMENT_BEGIN(&a, "presenceVersion", &ex);
+    BSON_APPEND_BOOL(&ex, "$exists", false);
+    bson_append_document_end(&a, &ex);
+    bson_append_document_end(&or, &a);
+    BSON_APPEND_DOCUMENT_BEGIN(&or, "1", &b);
+    BSON_APPEND_DOCUMENT_BEGIN(&b, "presenceVersion", &lt);
+    BSON_APPEND_INT64(&lt, "$lt", p->version);
+    bson_append_document_end(&b, &lt);
+    bson_append_document_end(&or, &b);
+    bson_append_array_end(&filter, &or);
 
     bson_init(&update);
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     BSON_APPEND_BOOL(&set, "online", p->online ? true : false);
+    BSON_APPEND_INT64(&set, "presenceVersion", p->version);
 
     if (!p->online) {
         BSON_APPEND_DATE_TIME(&set, "lastSeenAt", p->at);
@@ -128,17 +777,29 @@ ngx_http_chat_rt_presence_run(ngx_http_chat_mongo_task_t *t,
 
     coll = mongoc_database_get_collection(db, "users");
 
-    t->rc = mongoc_collection_update_one(coll, &filter, &update, NULL, NULL,
-                                         &t->error)
-            ? NGX_OK : NGX_ERROR;
+    if (mongoc_collection_update_one(coll, &filter, &update, NULL, &reply,
+                                     &t->error))
+    {
+        t->rc = NGX_OK;
 
+        if (bson_iter_init_find(&it, &reply, "matchedCount")
+            && BSON_ITER_HOLDS_NUMBER(&it)
+            && bson_iter_as_int64(&it) == 0)
+        {
+            p->superseded = 1;
+        }
+
+    } else {
+        t->rc = NGX_ERROR;
+    }
+
+    bson_destroy(&reply);
     mongoc_collection_destroy(coll);
     bson_destroy(&update);
     bson_destroy(&filter);
 }
 
 
-/* stored first: a subscriber that asks GET /api/users/:id agrees */
 static void
 ngx_http_chat_rt_presence_stored(ngx_http_chat_mongo_task_t *t)
 {
@@ -149,104 +810,35 @@ ngx_http_chat_rt_presence_stored(ngx_http_chat_mongo_task_t *t)
     p = t->arg;
 
     if (t->rc != NGX_OK) {
+        /* published all the same: the sockets are told what happened */
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "chat ws: presence not stored: %s", t->error.message);
+
+    } else if (p->superseded) {
+        /* a newer transition is stored, and published by its worker */
+        return;
     }
 
     id.data = p->id;
     id.len = NGX_HTTP_CHAT_RT_ID_LEN;
 
+    /* "v" orders the events of one user for each subscriber */
     if (p->online) {
-        data = json_pack("{s:s%}", "userId", id.data, id.len);
+        data = json_pack("{s:s%,s:I}", "userId", id.data, id.len,
+                         "v", (json_int_t) p->version);
 
     } else {
-        data = json_pack("{s:s%,s:o}", "userId", id.data, id.len,
-                         "lastSeen", ngx_http_chat_json_time(p->at));
+        data = json_pack("{s:s%,s:o,s:I}", "userId", id.data, id.len,
+                         "lastSeen", ngx_http_chat_json_time(p->at),
+                         "v", (json_int_t) p->version);
+    }
+
+    if (data == NULL) {
+        return;
     }
 
     ngx_http_chat_rt_publish_as("pres:", &id, '-', &id, NULL,
                                 p->online ? "user_online" : "user_offline",
                                 data);
     json_decref(data);
-}
-
-
-/*
- * A presence event for one subscriber: the user as this subscriber may
- * see them now decides whether it goes, and with which lastSeen.
- */
-void
-ngx_http_chat_rt_presence_deliver(ngx_http_chat_rt_session_t *s,
-    u_char *json, size_t len)
-{
-    json_t       *env, *event;
-    ngx_str_t     uid;
-    json_error_t  err;
-
-    if (!s->authenticated || s->ws->close_sent || s->ws->destroy) {
-        return;
-    }
-
-    env = json_loadb((const char *) json, len, 0, &err);
-    event = json_object_get(env, "event");
-
-    if (!json_is_string(event)
-        || ngx_http_chat_rt_str_field(json_object_get(env, "data"),
-                                      "userId", &uid)
-           != NGX_OK
-        || uid.len != NGX_HTTP_CHAT_RT_ID_LEN)
-    {
-        json_decref(env);
-        return;
-    }
-
-    /* the event's name goes with the read; env is freed by the answer */
-    if (ngx_http_chat_rt_read_user(s, &uid, ngx_http_chat_rt_presence_seen,
-                                   env)
-        != NGX_OK)
-    {
-        json_decref(env);
-    }
-}
-
-
-static void
-ngx_http_chat_rt_presence_seen(ngx_http_chat_rt_session_t *s, void *data,
-    ngx_uint_t status, json_t *answer)
-{
-    json_t      *env, *user, *out, *last;
-    const char  *event;
-
-    env = data;
-    user = json_object_get(answer, "user");
-
-    if (s == NULL || status != 200 || json_object_get(user, "online") == NULL
-        || s->ws->close_sent || s->ws->destroy)
-    {
-        /* blocked, or their online status hidden from this subscriber */
-        json_decref(answer);
-        json_decref(env);
-        return;
-    }
-
-    event = json_string_value(json_object_get(env, "event"));
-
-    out = json_pack("{s:O}", "userId",
-                    json_object_get(json_object_get(env, "data"), "userId"));
-
-    if (out && ngx_strcmp(event, "user_offline") == 0) {
-        /* the exact time only where the lastSeen setting allows it */
-        last = json_object_get(user, "lastSeen");
-
-        if (last) {
-            json_object_set(out, "lastSeen", last);
-        }
-    }
-
-    if (out) {
-        ngx_http_chat_rt_emit(s, event, out, NULL);
-    }
-
-    json_decref(answer);
-    json_decref(env);
 }

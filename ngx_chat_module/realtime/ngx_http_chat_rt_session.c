@@ -288,9 +288,7 @@ ngx_http_chat_rt_session_free(ngx_http_chat_ws_t *ws)
     ngx_http_chat_rt_waiting_detach(s);
     ngx_http_chat_rt_leave_all(s);
 
-    if (s->counted) {
-        ngx_http_chat_rt_presence(s->user, 0);
-    }
+    ngx_http_chat_rt_presence_leave(s);
 
     if (s->session_id.data) {
         ngx_free(s->session_id.data);

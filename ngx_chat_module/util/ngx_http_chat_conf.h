@@ -75,6 +75,9 @@ typedef struct {
     /* readiness checks of external HTTP dependencies: ngx_str_t URLs */
     ngx_array_t               *ready_checks;
 
+    /* a worker silent this long is dead: its users go offline */
+    ngx_msec_t                 presence_ttl;
+
     ngx_flag_t                 enabled;  /* some location uses the module */
     ngx_flag_t                 realtime; /* some location has chat_ws */
 } ngx_http_chat_main_conf_t;

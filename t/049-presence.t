@@ -1,0 +1,261 @@
+# Presence that cannot outlive its workers and ends in the right state:
+# a worker killed with SIGKILL takes its users offline within the ttl,
+# quick connects and disconnects of one user end with what is open, and
+# a hidden online status publishes nothing, on either path.
+
+use Test::Nginx::Socket 'no_plan';
+use ChatTest;
+use ChatChats;
+use ChatRT;
+use Time::HiRes ();
+
+our ($Got, %Id);
+*Id = \%ChatChats::Id;
+
+BEGIN {
+    # a worker silent for 2 s is dead; the others beat every 0.67 s
+    ChatChats::init("649", "chat_presence_ttl 2s;");
+}
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value("config", <<'_EOC_') unless defined $block->config;
+    location /api/ { chat_api; }
+    location /ws { chat_ws; chat_ws_auth_timeout 10s; }
+    location = /t { return 200 "t"; }
+_EOC_
+    $block->set_value("request", "GET /t");
+    $block->set_value("response_body_filters", sub { "$main::Got\n" });
+    $block->set_value("timeout", 60);
+    if ($block->name =~ /a reload/) {
+        # time for the old workers to go and the client to come back
+        $block->set_value("http_config", ChatTest::chat_http_config() . q{
+    chat_sms_provider twilio;
+    chat_twilio_base_url http://127.0.0.1:$TEST_NGINX_FAKE_TWILIO_PORT;
+    chat_twilio_account_sid ACtest;
+    chat_twilio_auth_token secret;
+    chat_twilio_from +15005550006;
+    chat_otp_ip_limit 1000;
+    chat_group_max_size 4;
+    chat_presence_ttl 5s;
+});
+    }
+});
+
+# the worker that authenticated $who's latest socket (each logs it)
+sub main::worker_of {
+    my ($who) = @_;
+    open my $log, "<", "$Test::Nginx::Util::ServRoot/logs/error.log" or die;
+    my $pid;
+    while (<$log>) {
+        $pid = $1 if /\[info\] (\d+)#\d+: .*chat ws: authenticated as \Q$Id{$who}\E/;
+    }
+    return $pid;
+}
+
+# a socket of $who on a worker other than $avoid: (socket, its worker)
+sub main::socket_elsewhere {
+    my ($who, $avoid) = @_;
+    for (1 .. 40) {
+        my $s = ChatRT::connect($who);
+        my $pid = main::worker_of($who);
+        return ($s, $pid) if $pid && $pid != $avoid;
+        close $s;
+    }
+    die "no socket of $who on another worker than $avoid";
+}
+
+# GET /api/users/:id of $whom as $who: once, or until online is $want
+# (at most 8 s)
+sub main::rest_online {
+    my ($who, $whom, $want) = @_;
+    my $u;
+    for (1 .. 80) {
+        # new workers (a reload, a respawn) answer 503 until they reach
+        # their back ends
+        my ($status, $body) = ChatChats::call($who => GET =>
+                                              "/api/users/$Id{$whom}");
+        die "GET /api/users: $status" unless $status == 200
+                                             || $status == 503;
+        $u = $body->{user} if $status == 200;
+        last if $u && (!defined $want
+                       || exists $u->{online}
+                          && ($u->{online} ? 1 : 0) == $want);
+        Time::HiRes::sleep(0.1);
+    }
+    return "unknown" unless $u;
+    return !exists $u->{online} ? "hidden" : $u->{online} ? "on" : "off";
+}
+
+# the presence events of one socket until $quiet seconds pass without one
+sub main::presence_events {
+    my ($s, $quiet) = @_;
+    return grep { $_->{event} =~ /^user_/ } ChatRT::drain($s, $quiet);
+}
+
+master_on();
+workers(2);
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a worker killed with SIGKILL: its user goes offline within the ttl, and the watcher hears it
+--- init
+ChatChats::setup("dave");
+my @r;
+my $c = ChatRT::connect("carol");
+my $cpid = main::worker_of("carol");
+my ($d, $dpid) = main::socket_elsewhere("dave", $cpid);
+# the sockets that landed on carol's worker came and went: let them settle
+Time::HiRes::sleep(1);
+push @r, "before:" . main::rest_online(carol => "dave", 1);
+ChatRT::send_event($c, "subscribe_presence", { userId => $ChatChats::Id{dave} }, 1);
+my $ack = ChatRT::wait_for($c, "ack", 3, 1);
+push @r, "ack:" . ($ack->{data}{user}{online} ? "on" : "off");
+my $t0 = Time::HiRes::time();
+kill "KILL", $dpid;
+my $e = ChatRT::wait_for($c, "user_offline", 15);
+my $took = Time::HiRes::time() - $t0;
+push @r, $e && $e->{data}{userId} eq $ChatChats::Id{dave} ? "offline" : "no-offline";
+push @r, $e && ($e->{data}{lastSeen} // "") =~ /^\d{4}-\d\d-\d\dT/
+         ? "last-seen" : "no-last-seen";
+# 2 s of ttl, a beat of another worker, a store: well under 8 s
+push @r, $took < 8 ? "within-bound" : "late:$took";
+push @r, "rest:" . main::rest_online(carol => "dave", 0);
+# the state stays: nothing comes that says otherwise
+my @then = main::presence_events($c, 1.5);
+push @r, !@then || $then[-1]{event} eq "user_offline" ? "stays-off"
+                                                      : "then:$then[-1]{event}";
+$main::Got = "@r";
+--- response_body
+before:on ack:on offline last-seen within-bound rest:off stays-off
+--- no_error_log
+[error]
+[emerg]
+--- error_log
+[alert]
+exited on signal 9
+
+
+
+=== TEST 2: 20 quick connects and disconnects beside a long-lived socket: the last event and REST say what is open
+--- init
+ChatChats::setup("dave");
+my @r;
+push @r, "start:" . main::rest_online(carol => "dave", 0);
+my $c = ChatRT::connect("carol");
+ChatRT::send_event($c, "subscribe_presence", { userId => $ChatChats::Id{dave} }, 1);
+ChatRT::wait_for($c, "ack", 3, 1);
+my $long;
+for my $i (1 .. 20) {
+    # half wait to be signed in, half go before they are
+    my $s = ChatRT::connect("dave", no_wait => $i % 2);
+    close $s;
+    $long = ChatRT::connect("dave") if $i == 10;
+}
+my @e = main::presence_events($c, 2);
+push @r, "events:" . (@e >= 1 ? "some" : "none");
+push @r, "last:" . ($e[-1] ? $e[-1]{event} : "none");
+push @r, "rest:" . main::rest_online(carol => "dave", 1);
+close $long;
+@e = main::presence_events($c, 2);
+push @r, "last:" . ($e[-1] ? $e[-1]{event} : "none");
+push @r, "rest:" . main::rest_online(carol => "dave", 0);
+$main::Got = "@r";
+--- response_body
+start:off events:some last:user_online rest:on last:user_offline rest:off
+
+
+
+=== TEST 3: privacy as before: lastSeen hidden is left out; online hidden publishes nothing, killed worker or not
+--- init
+ChatChats::setup("dave");
+my @r;
+ChatChats::api(dave => PUT => "/api/users/profile",
+               { privacy => { online => "everyone", lastSeen => "nobody" } });
+my $c = ChatRT::connect("carol");
+my $cpid = main::worker_of("carol");
+ChatRT::send_event($c, "subscribe_presence", { userId => $ChatChats::Id{dave} }, 1);
+ChatRT::wait_for($c, "ack", 3, 1);
+my $d = ChatRT::connect("dave");
+my $e = ChatRT::wait_for($c, "user_online", 5);
+push @r, $e ? "online" : "no-online";
+close $d;
+$e = ChatRT::wait_for($c, "user_offline", 5);
+push @r, $e ? "offline:" . (exists $e->{data}{lastSeen} ? "seen" : "unseen")
+            : "no-offline";
+ChatChats::api(dave => PUT => "/api/users/profile",
+               { privacy => { online => "nobody" } });
+$d = ChatRT::connect("dave");
+close $d;
+my ($k, $kpid) = main::socket_elsewhere("dave", $cpid);
+kill "KILL", $kpid;
+# the ttl and a sweep pass: still nothing for carol
+push @r, "hidden-events:" . scalar(main::presence_events($c, 5));
+push @r, "rest:" . main::rest_online(carol => "dave");
+$main::Got = "@r";
+--- response_body
+online offline:unseen hidden-events:0 rest:hidden
+--- no_error_log
+[error]
+[emerg]
+--- error_log
+[alert]
+exited on signal 9
+
+
+
+=== TEST 4: a reload: the socket closes 1001 and comes back within the ttl (5 s here); the user never reads as offline, and goes offline when it closes
+--- init
+ChatChats::setup("dave");
+my @r;
+ChatChats::api(dave => PUT => "/api/users/profile",
+               { privacy => { online => "everyone", lastSeen => "everyone" } });
+push @r, "start:" . main::rest_online(carol => "dave", 0);
+my $d = ChatRT::connect("dave");
+push @r, "on:" . main::rest_online(carol => "dave", 1);
+open my $fh, "<", "$Test::Nginx::Util::ServRoot/logs/nginx.pid" or die;
+my $master = <$fh>;
+chomp $master;
+my @old = split " ", `ps -o pid= --ppid $master`;
+kill "HUP", $master;
+my $code = "none";
+while (my $f = ChatWS::read_frame($d, 10)) {
+    next unless $f->{opcode} == 8;
+    $code = unpack("n", $f->{payload});
+    ChatWS::send_raw($d, ChatWS::frame(opcode => 8, payload => pack("n", 1001)));
+    last;
+}
+close $d;
+push @r, "closed:$code";
+# the old workers go (a request they took as they were told to go may be
+# cut short: not what this test is about)
+for (1 .. 50) {
+    last unless grep { kill 0, $_ } @old;
+    Time::HiRes::sleep(0.1);
+}
+# the client waits half a second, then reconnects; REST is read meanwhile
+my @seen;
+my $t0 = Time::HiRes::time();
+while (Time::HiRes::time() - $t0 < 0.5) {
+    push @seen, main::rest_online(carol => "dave");
+    Time::HiRes::sleep(0.05);
+}
+$d = undef;
+for (1 .. 20) {
+    $d = eval { ChatRT::connect("dave") } and last;
+    Time::HiRes::sleep(0.1);
+}
+# past the ttl: the old worker is swept, its user counted by a new one
+$t0 = Time::HiRes::time();
+while (Time::HiRes::time() - $t0 < 6) {
+    push @seen, main::rest_online(carol => "dave");
+    Time::HiRes::sleep(0.1);
+}
+push @r, "meanwhile:" . join(",", sort keys %{{ map { $_ => 1 } @seen }});
+close $d;
+push @r, "end:" . main::rest_online(carol => "dave", 0);
+$main::Got = "@r";
+--- response_body
+start:off on:on closed:1001 meanwhile:on end:off
