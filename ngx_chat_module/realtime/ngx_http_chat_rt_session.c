@@ -356,7 +356,7 @@ ngx_http_chat_rt_emit(ngx_http_chat_rt_session_t *s, const char *event,
 }
 
 
-/* a route's answer to the event that asked: "ack", or "error" */
+/* an answer to the event that asked: "ack", or "error" */
 void
 ngx_http_chat_rt_ack(ngx_http_chat_rt_session_t *s, json_t *id,
     ngx_uint_t status, json_t *answer)
@@ -1046,7 +1046,7 @@ ngx_http_chat_rt_reauthenticated(ngx_http_chat_rt_session_t *s, void *data,
 }
 
 
-/* the end of an event that ran one route: its answer to the client */
+/* the end of an event that made one read: its answer to the client */
 static void
 ngx_http_chat_rt_acked(ngx_http_chat_rt_session_t *s, void *data,
     ngx_uint_t status, json_t *answer)
