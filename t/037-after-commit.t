@@ -322,7 +322,173 @@ before:subscribed,ack,online block:stored presence:0 ws-send:error,403,blocked r
 
 
 
-=== TEST 7: sockets closed (FIN or RST) right after join_chat and sync, some while signing in: the server serves the next one
+=== TEST 7: group changes reset right after writing: each one stored has all its events pushed, the system message first
+--- init
+ChatChats::setup();
+for my $who (qw(dave erin)) {
+    next if $ChatChats::Tok{$who};
+    $ChatChats::Tok{$who} = ChatAuth::sign_in($ChatChats::Twilio,
+                                              $ChatChats::Phone{$who}, $who);
+    $ChatChats::Id{$who} = $ChatChats::Tok{$who}{user}{id};
+}
+my %id = %ChatChats::Id;
+# one change per group, so that each one is told apart by its chat
+my @kinds = qw(rename add role remove leave);
+my @groups;
+for my $round (1 .. 4) {
+    for my $kind (@kinds) {
+        # groups of at most 4 (chat_group_max_size): dave may be added
+        my @m = $kind eq "leave" ? qw(bob erin) : qw(bob carol);
+        my $g = ChatChats::api(alice => POST => "/api/chats/group",
+                               { name => "$kind $round",
+                                 memberIds => [@id{@m}] })
+                ->{chat}{id};
+        push @groups, [$kind, $g];
+    }
+}
+my %s = map { $_ => ChatRT::connect($_) } qw(bob carol dave erin);
+ChatRT::drain($s{$_}, 0.3) for keys %s;
+my $k = 0;
+for my $c (@groups) {
+    my ($kind, $g) = @$c;
+    my $delay = ($k++ % 2) ? rand(0.05) : 0;
+    if ($kind eq "rename") {
+        main::reset_after(alice => PUT => "/api/chats/$g",
+                          { name => "renamed" }, $delay);
+    } elsif ($kind eq "add") {
+        main::reset_after(alice => POST => "/api/chats/$g/members",
+                          { userIds => [$id{dave}] }, $delay);
+    } elsif ($kind eq "role") {
+        main::reset_after(alice => PUT => "/api/chats/$g/members/$id{bob}/role",
+                          { role => "admin" }, $delay);
+    } elsif ($kind eq "remove") {
+        main::reset_after(alice => DELETE => "/api/chats/$g/members/$id{carol}",
+                          {}, $delay);
+    } else {
+        main::reset_after(erin => POST => "/api/chats/$g/leave", {}, $delay);
+    }
+}
+sleep 3;
+# each socket's events as "<event>:<chat>[:<action>]", in order
+my %seen;
+for my $who (keys %s) {
+    for my $e (ChatRT::drain($s{$who}, 2)) {
+        my $d = $e->{data} || {};
+        my $chat = $d->{chatId} // $d->{message}{chatId} // $d->{chat}{id}
+                   // "";
+        my $what = $e->{event} eq "new_message"
+            ? "new_message:" . ($d->{message}{content}{action} // "")
+            : $e->{event};
+        push @{ $seen{$who}{$chat} }, $what;
+    }
+}
+# what each change must have pushed, in order, to whom
+my %want = (
+    rename => [bob => "new_message:group_updated", bob => "chat_updated"],
+    add    => [bob => "new_message:member_added", dave => "chat_created"],
+    role   => [bob => "new_message:admin_promoted", bob => "chat_updated"],
+    remove => [carol => "new_message:member_removed", carol => "chat_removed"],
+    leave  => [erin => "new_message:member_left", erin => "chat_removed",
+               bob => "new_message:member_left"],
+);
+my ($stored, $lost, $unknown) = (0, 0, 0);
+for my $c (@groups) {
+    my ($kind, $g) = @$c;
+    my $chat = ChatChats::api(alice => GET => "/api/chats/$g")->{chat};
+    my %role = map { $_->{userId} => $_->{role} } @{ $chat->{members}{items} };
+    my $done = $kind eq "rename" ? $chat->{name} eq "renamed"
+             : $kind eq "add"    ? exists $role{$id{dave}}
+             : $kind eq "role"   ? $role{$id{bob}} eq "admin"
+             : $kind eq "remove" ? !exists $role{$id{carol}}
+             :                     !exists $role{$id{erin}};
+    my @w = @{ $want{$kind} };
+    my %got;
+    while (my ($who, $what) = splice @w, 0, 2) {
+        my @ev = @{ $seen{$who}{$g} || [] };
+        my ($at) = grep { $ev[$_] eq $what } 0 .. $#ev;
+        $got{$who} //= [];
+        # in its order: after what the same socket had to see before
+        my $ok = defined $at && (!@{ $got{$who} } || $at > $got{$who}[-1]);
+        push @{ $got{$who} }, $at // -1;
+        if ($done) {
+            $lost++ unless $ok;
+        } elsif (@ev) {
+            $unknown++;
+        }
+    }
+    $stored++ if $done;
+}
+$main::Got = ($stored ? "stored" : "none stored")
+    . " lost:$lost unknown:$unknown";
+--- response_body
+stored lost:0 unknown:0
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 8: forwards reset right after writing: each one makes all its copies or none, each copy pushed
+--- init
+ChatChats::setup();
+for my $who (qw(dave erin)) {
+    next if $ChatChats::Tok{$who};
+    $ChatChats::Tok{$who} = ChatAuth::sign_in($ChatChats::Twilio,
+                                              $ChatChats::Phone{$who}, $who);
+    $ChatChats::Id{$who} = $ChatChats::Tok{$who}{user}{id};
+}
+my @to = qw(bob carol dave erin);
+my %chat = map {
+    $_ => ChatChats::api(alice => POST => "/api/chats/private",
+                         { userId => $ChatChats::Id{$_} })->{chat}{id} } @to;
+my @src = map {
+    ChatChats::api(alice => POST => "/api/messages",
+                   { chatId => $chat{bob}, tempId => "src-$_",
+                     type => "text", content => "forward me $_" })
+        ->{message}{id} } 1 .. 12;
+my %s = map { $_ => ChatRT::connect($_) } @to;
+ChatRT::drain($s{$_}, 0.3) for @to;
+my $k = 0;
+for my $id (@src) {
+    main::reset_after(alice => POST => "/api/messages/$id/forward",
+                      { chatIds => [@chat{@to}] },
+                      ($k++ % 2) ? rand(0.05) : 0);
+}
+sleep 3;
+my %pushed;
+for my $who (@to) {
+    for my $e (ChatRT::drain($s{$who}, 2)) {
+        $pushed{$e->{data}{message}{tempId}}++
+            if $e->{event} eq "new_message";
+    }
+}
+my %stored;
+for my $who (@to) {
+    $stored{$_->{tempId}} = 1
+        for grep { ($_->{tempId} // "") =~ /^fw/ }
+            main::stored(alice => $chat{$who});
+}
+my ($made, $partial) = (0, 0);
+for my $id (@src) {
+    my $n = grep { $stored{"fw$id$chat{$_}"} } @to;
+    $made++ if $n;
+    $partial++ if $n && $n < @to;
+}
+$main::Got = ($made ? "made" : "none made")
+    . " partial:$partial"
+    . " lost:" . scalar(grep { !$pushed{$_} } keys %stored)
+    . " unknown:" . scalar(grep { /^fw/ && !$stored{$_} } keys %pushed);
+--- response_body
+made partial:0 lost:0 unknown:0
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 9: sockets closed (FIN or RST) right after join_chat and sync, some while signing in: the server serves the next one
 --- init
 ChatChats::setup();
 my $chat = ChatChats::api(alice => POST => "/api/chats/private",

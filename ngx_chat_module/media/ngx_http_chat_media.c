@@ -47,6 +47,7 @@ static ngx_int_t ngx_http_chat_media_unavailable(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
 static void *ngx_http_chat_media_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_chat_media_init_main_conf(ngx_conf_t *cf, void *conf);
+static ngx_int_t ngx_http_chat_media_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_chat_media_init_process(ngx_cycle_t *cycle);
 
 
@@ -127,7 +128,7 @@ ngx_module_t  ngx_http_chat_media_module = {
     ngx_http_chat_media_commands,          /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_chat_media_init_module,       /* init module */
     ngx_http_chat_media_init_process,      /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -166,7 +167,6 @@ ngx_http_chat_media_init_main_conf(ngx_conf_t *cf, void *conf)
 
     u_char      *p;
     ngx_uint_t   configured;
-    ngx_path_t  *path;
 
     ngx_conf_init_size_value(mmcf->max[NGX_HTTP_CHAT_MEDIA_IMAGE],
                              10 * 1024 * 1024);
@@ -200,30 +200,14 @@ ngx_http_chat_media_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (mmcf->storage == NGX_HTTP_CHAT_MEDIA_LOCAL && configured) {
-        /*
-         * NGINX creates a configured root at start and, when the master
-         * runs as root, gives it to the workers' user, as it does for its
-         * temporary paths: the workers write there, not the master
-         */
-        path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
-        if (path == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        path->name.len = mmcf->root.len;
-        path->name.data = ngx_pnalloc(cf->pool, mmcf->root.len + 1);
-        if (path->name.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_cpystrn(path->name.data, mmcf->root.data, mmcf->root.len + 1);
-        path->conf_file = cf->conf_file->file.name.data;
-        path->line = cf->conf_file->line;
-
-        if (ngx_add_path(cf, &path) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
+    /*
+     * NGINX makes a configured root at start and, when the master runs as
+     * root, gives it to the workers' user, as it does its temporary paths
+     */
+    if (mmcf->storage == NGX_HTTP_CHAT_MEDIA_LOCAL && configured
+        && ngx_http_chat_media_root_path(cf, &mmcf->root) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (mmcf->url_prefix.len == 0) {
@@ -265,6 +249,30 @@ ngx_http_chat_media_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* in the master, the configuration read and the paths made */
+
+static ngx_int_t
+ngx_http_chat_media_init_module(ngx_cycle_t *cycle)
+{
+    ngx_http_chat_main_conf_t        *cmcf;
+    ngx_http_chat_media_main_conf_t  *mmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_chat_module);
+    if (cmcf == NULL || !cmcf->enabled) {
+        return NGX_OK;
+    }
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_chat_media_module);
+
+    if (mmcf->storage != NGX_HTTP_CHAT_MEDIA_LOCAL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_chat_media_root_check(cycle, &mmcf->root);
 }
 
 

@@ -116,6 +116,12 @@ ngx_uint_t ngx_http_chat_media_multipart(ngx_fd_t fd, off_t size,
     const char *boundary, off_t *start, off_t *end, char *type,
     size_t type_size, ngx_log_t *log);
 
+/* ngx_http_chat_media_root.c: a configured root made at start */
+ngx_int_t ngx_http_chat_media_root_path(ngx_conf_t *cf, ngx_str_t *root);
+/* in the master: a subdirectory the workers cannot write fails the start */
+ngx_int_t ngx_http_chat_media_root_check(ngx_cycle_t *cycle,
+    ngx_str_t *root);
+
 /* ngx_http_chat_media_sniff.c */
 ngx_uint_t ngx_http_chat_media_family(const char *mime);
 ngx_uint_t ngx_http_chat_media_declared_family(ngx_str_t *type);

@@ -82,6 +82,17 @@ ngx_http_chat_op_tell(ngx_int_t rc, json_t *answer, ngx_uint_t created,
 }
 
 
+ngx_int_t
+ngx_http_chat_op_invalid(ngx_http_chat_op_refused_t *refused,
+    const char *field, const char *err)
+{
+    refused->field = field;
+    refused->err = err;
+
+    return NGX_DECLINED;
+}
+
+
 json_t *
 ngx_http_chat_op_envelope(ngx_http_chat_op_told_t *told)
 {

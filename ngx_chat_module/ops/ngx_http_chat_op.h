@@ -26,6 +26,24 @@ typedef void (*ngx_http_chat_op_done_pt)(void *data, ngx_int_t rc,
     json_t *answer, const char *error);
 
 
+/*
+ * An input refused before anything started: NGX_DECLINED, field and err
+ * say what is wrong (400 invalid_request); NGX_ABORT, a value refused,
+ * field is the code and err the message (422), with details (owned) or
+ * NULL
+ */
+typedef struct {
+    const char   *field;
+    const char   *err;
+    json_t       *details;
+} ngx_http_chat_op_refused_t;
+
+
+/* sets refused to {field, err}: NGX_DECLINED */
+ngx_int_t ngx_http_chat_op_invalid(ngx_http_chat_op_refused_t *refused,
+    const char *field, const char *err);
+
+
 /* how an outcome is told, the same on every transport */
 typedef struct {
     ngx_uint_t    status;      /* as HTTP's */

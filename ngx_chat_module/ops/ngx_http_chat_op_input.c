@@ -332,3 +332,60 @@ ngx_http_chat_input_content(ngx_str_t *type, json_t *in, const char **field,
 
     return NULL;
 }
+
+
+const char *
+ngx_http_chat_input_oids(json_t *ids, bson_oid_t *oids, const bson_oid_t *me)
+{
+    size_t      i, j;
+    json_t     *v;
+    ngx_str_t   s;
+
+    json_array_foreach(ids, i, v) {
+        if (!json_is_string(v)) {
+            return "must hold ids, as strings";
+        }
+
+        s.data = (u_char *) json_string_value(v);
+        s.len = json_string_length(v);
+
+        if (!ngx_http_chat_is_oid(&s)) {
+            return "must hold ids of 24 hexadecimal digits";
+        }
+
+        bson_oid_init_from_string_unsafe(&oids[i], (char *) s.data);
+
+        if (me && bson_oid_equal(&oids[i], me)) {
+            return "must not hold you: you are in it";
+        }
+
+        for (j = 0; j < i; j++) {
+            if (bson_oid_equal(&oids[i], &oids[j])) {
+                return "must not hold an id twice";
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_http_chat_input_bool(json_t *obj, const char *name, ngx_uint_t *out)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, name);
+
+    if (v == NULL || json_is_null(v)) {
+        return NGX_DECLINED;
+    }
+
+    if (!json_is_boolean(v)) {
+        return NGX_ERROR;
+    }
+
+    *out = json_is_true(v);
+
+    return NGX_OK;
+}

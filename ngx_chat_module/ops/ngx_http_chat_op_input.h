@@ -20,6 +20,13 @@ const char *ngx_http_chat_input_oid(json_t *obj, const char *name,
  * and \t when multiline) */
 const char *ngx_http_chat_input_text(json_t *obj, const char *name,
     ngx_uint_t required, size_t max, ngx_uint_t multiline, ngx_str_t *out);
+/* the ids of an array (its size checked by the caller), none twice, and
+ * not me when me is given */
+const char *ngx_http_chat_input_oids(json_t *ids, bson_oid_t *oids,
+    const bson_oid_t *me);
+/* an optional boolean: NGX_OK, NGX_DECLINED absent, NGX_ERROR not one */
+ngx_int_t ngx_http_chat_input_bool(json_t *obj, const char *name,
+    ngx_uint_t *out);
 ngx_uint_t ngx_http_chat_input_controls(ngx_str_t *s, ngx_uint_t multiline);
 /* the content of a message of type, rebuilt with only the fields that
  * type has: a new reference, or NULL with *field and *err (*err NULL: no

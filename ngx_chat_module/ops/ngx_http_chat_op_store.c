@@ -15,6 +15,9 @@ struct ngx_http_chat_op_store_s {
     ngx_http_chat_op_done_pt         done;    /* NULL once nobody waits */
     void                            *data;
     ngx_http_chat_op_store_next_pt   next;
+    ngx_http_chat_op_store_after_pt  after;   /* its own steps follow */
+    ngx_http_chat_op_store_drop_pt   drop;
+    void                            *ctx;     /* after()'s and drop()'s */
     ngx_queue_t                      queue;   /* in the worker's live ops */
     size_t                           size;
     void                            *arg;     /* after the struct */
@@ -24,8 +27,9 @@ struct ngx_http_chat_op_store_s {
 static ngx_int_t ngx_http_chat_op_store_post(ngx_http_chat_op_store_t *op,
     ngx_http_chat_mongo_run_pt run);
 static void ngx_http_chat_op_store_stored(ngx_http_chat_mongo_task_t *t);
-static void ngx_http_chat_op_store_finish(ngx_http_chat_op_store_t *op,
-    ngx_int_t rc, json_t *answer, const char *error);
+static ngx_http_chat_op_store_t *ngx_http_chat_op_store_start(
+    ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
+    ngx_http_chat_op_done_pt done, void *data);
 
 
 static ngx_queue_t  ngx_http_chat_op_store_live;
@@ -39,21 +43,60 @@ ngx_http_chat_op_store(ngx_http_chat_mongo_run_pt run,
 {
     ngx_http_chat_op_store_t  *op;
 
-    op = ngx_alloc(sizeof(ngx_http_chat_op_store_t) + size, ngx_cycle->log);
+    op = ngx_http_chat_op_store_start(run, arg, size, done, data);
     if (op == NULL) {
         return NGX_ERROR;
     }
 
+    op->next = next;
+    *out = op;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_chat_op_store_after(ngx_http_chat_mongo_run_pt run,
+    ngx_http_chat_op_store_after_pt after, ngx_http_chat_op_store_drop_pt drop,
+    void *ctx, void *arg, size_t size, ngx_http_chat_op_done_pt done,
+    void *data, ngx_http_chat_op_store_t **out)
+{
+    ngx_http_chat_op_store_t  *op;
+
+    op = ngx_http_chat_op_store_start(run, arg, size, done, data);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    op->after = after;
+    op->drop = drop;
+    op->ctx = ctx;
+    *out = op;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_chat_op_store_t *
+ngx_http_chat_op_store_start(ngx_http_chat_mongo_run_pt run, void *arg,
+    size_t size, ngx_http_chat_op_done_pt done, void *data)
+{
+    ngx_http_chat_op_store_t  *op;
+
+    op = ngx_calloc(sizeof(ngx_http_chat_op_store_t) + size, ngx_cycle->log);
+    if (op == NULL) {
+        return NULL;
+    }
+
     op->done = done;
     op->data = data;
-    op->next = next;
     op->size = size;
     op->arg = op + 1;
     ngx_memcpy(op->arg, arg, size);
 
     if (ngx_http_chat_op_store_post(op, run) != NGX_OK) {
         ngx_free(op);
-        return NGX_ERROR;
+        return NULL;
     }
 
     if (ngx_http_chat_op_store_live.next == NULL) {
@@ -63,9 +106,7 @@ ngx_http_chat_op_store(ngx_http_chat_mongo_run_pt run,
     ngx_queue_insert_tail(&ngx_http_chat_op_store_live, &op->queue);
     ngx_http_chat_work_begin();
 
-    *out = op;
-
-    return NGX_OK;
+    return op;
 }
 
 
@@ -110,6 +151,12 @@ ngx_http_chat_op_store_stored(ngx_http_chat_mongo_task_t *t)
     answer = t->result;
     t->result = NULL;
 
+    if (op->after) {
+        /* its own steps publish what the commit caused, in their order */
+        op->after(op, op->ctx, rc, answer, t->error.message);
+        return;
+    }
+
     /* what the commit caused, said by the store, whoever still waits */
     ngx_http_chat_event_publish_committed(answer);
 
@@ -123,20 +170,20 @@ ngx_http_chat_op_store_stored(ngx_http_chat_mongo_task_t *t)
             json_decref(answer);
 
             if (ngx_http_chat_op_store_post(op, run) != NGX_OK) {
-                ngx_http_chat_op_store_finish(op, NGX_ERROR, NULL,
-                                              "mongo is not available");
+                ngx_http_chat_op_store_end(op, NGX_ERROR, NULL,
+                                           "mongo is not available");
             }
 
             return;
         }
     }
 
-    ngx_http_chat_op_store_finish(op, rc, answer, t->error.message);
+    ngx_http_chat_op_store_end(op, rc, answer, t->error.message);
 }
 
 
-static void
-ngx_http_chat_op_store_finish(ngx_http_chat_op_store_t *op, ngx_int_t rc,
+void
+ngx_http_chat_op_store_end(ngx_http_chat_op_store_t *op, ngx_int_t rc,
     json_t *answer, const char *error)
 {
     ngx_queue_remove(&op->queue);
@@ -169,6 +216,11 @@ ngx_http_chat_op_store_exit_process(void)
         q = ngx_queue_head(&ngx_http_chat_op_store_live);
         op = ngx_queue_data(q, ngx_http_chat_op_store_t, queue);
         ngx_queue_remove(q);
+
+        if (op->drop) {
+            op->drop(op->ctx);
+        }
+
         ngx_free(op);
     }
 }

@@ -28,6 +28,17 @@ typedef struct ngx_http_chat_op_store_s  ngx_http_chat_op_store_t;
 
 typedef ngx_http_chat_mongo_run_pt (*ngx_http_chat_op_store_next_pt)(
     void *arg, ngx_int_t *rc, json_t *answer);
+/*
+ * after(op, ctx, rc, answer, error): an operation with steps of its own
+ * after the store's (a system message, a loop of sends) runs them in
+ * after() instead of the publish and the end: it owns answer, publishes
+ * the store's events when its order says, and calls
+ * ngx_http_chat_op_store_end() once.  drop(ctx) frees ctx when the worker
+ * exits before that.
+ */
+typedef void (*ngx_http_chat_op_store_after_pt)(ngx_http_chat_op_store_t *op,
+    void *ctx, ngx_int_t rc, json_t *answer, const char *error);
+typedef void (*ngx_http_chat_op_store_drop_pt)(void *ctx);
 
 
 /*
@@ -39,6 +50,13 @@ ngx_int_t ngx_http_chat_op_store(ngx_http_chat_mongo_run_pt run,
     ngx_http_chat_op_store_next_pt next, void *arg, size_t size,
     ngx_http_chat_op_done_pt done, void *data,
     ngx_http_chat_op_store_t **out);
+ngx_int_t ngx_http_chat_op_store_after(ngx_http_chat_mongo_run_pt run,
+    ngx_http_chat_op_store_after_pt after, ngx_http_chat_op_store_drop_pt drop,
+    void *ctx, void *arg, size_t size, ngx_http_chat_op_done_pt done,
+    void *data, ngx_http_chat_op_store_t **out);
+/* the outcome, to done() if anybody waits (answer is given) */
+void ngx_http_chat_op_store_end(ngx_http_chat_op_store_t *op, ngx_int_t rc,
+    json_t *answer, const char *error);
 void ngx_http_chat_op_store_detach(ngx_http_chat_op_store_t *op);
 
 /* what never finished when the worker exits */

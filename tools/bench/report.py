@@ -3,6 +3,7 @@
 usage: report.py OUTDIR [NOTES.md]   (Markdown on stdout)
 """
 
+import json
 import os
 import sys
 
@@ -12,6 +13,18 @@ TARGETS = [
     ("nchan-redis", "nchan + Redis"),
     ("centrifugo", "Centrifugo"),
     ("socketio", "Socket.IO"),
+    ("fanout-ceiling", "fan-out ceiling (epoll)"),
+]
+
+# the store ceiling's phases, and the route each bounds
+STORE = [
+    ("insert", "insert of a 300-byte message (3 indexes, 2 unique)",
+     "messages", "`POST /api/messages`"),
+    ("find", "find of a message by `_id`", None, None),
+    ("page", "page of 20 messages by `chatId`, newest `seq` first",
+     None, None),
+    ("two_finds", "two finds: 20 memberships by `userId`, their chats "
+     "by `_id` `$in`", "chats", "`GET /api/chats`"),
 ]
 
 
@@ -139,6 +152,12 @@ def main():
       "runs 2 workers with `worker_rlimit_nofile 20000`; Centrifugo and "
       "Node.js are one process each, so about 19,900 connections is their "
       "ceiling here")
+    p("- ceilings: the store's, `tools/bench/ceiling-store.c` (libmongoc "
+      f"{meta.get('libmongoc', '?')}, 8 threads, no NGINX) against the "
+      "same FerretDB as ours, in a database of its own; the fan-out's, "
+      "`tools/bench/ceiling-fanout.c` (2 forked workers, one epoll loop "
+      "each, one prebuilt frame written per subscriber, nothing else), "
+      "spoken to as nchan")
     p(f"- versions: NGINX {meta.get('nginx', '?')}, nchan "
       f"{meta.get('nchan', '?')}, Centrifugo {meta.get('centrifugo', '?')}, "
       f"Node.js {meta.get('node', '?')} with Socket.IO "
@@ -195,6 +214,31 @@ def main():
               f"{fmt(f.get('errors'), 0)} |")
         p()
 
+    store = None
+    sp = os.path.join(out, "store-ceiling.json")
+    if os.path.exists(sp):
+        try:
+            with open(sp) as f:
+                store = json.load(f)
+        except ValueError:
+            store = None
+    if store:
+        p(f"## The store's ceiling ({store.get('threads', '?')} libmongoc "
+          "threads on the same FerretDB, no NGINX)")
+        p()
+        p("| operation | ops/s | p50 ms | p99 ms | store CPU-s per 1,000 "
+          "| errors | our route | route ÷ ceiling |")
+        p("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+        for k, label, route, rname in STORE:
+            c = store.get(k) or {}
+            rv = rest.get(route) if route else None
+            p(f"| {label} | {fmt(c.get('ops_per_s'), 0)} | "
+              f"{fmt(c.get('p50_ms'), 2)} | {fmt(c.get('p99_ms'), 2)} | "
+              f"{fmt(c.get('store_cpu_s_per_1000'), 3)} | "
+              f"{fmt(c.get('errors'), 0)} | {rname or '—'} | "
+              f"{ratio(rv and rv.get('dps'), c.get('ops_per_s')) if rname else '—'} |")
+        p()
+
     if ours:
         p("## The project's targets")
         p()
@@ -231,6 +275,45 @@ def main():
                 and ours["p99"] <= fig["nchan-redis"]["p99"])
         row("no message lost", fmt(ours.get("lost"), 0),
             ours.get("lost") == 0)
+
+        # issue 15's, against the ceilings and the peers of this run
+        msgs, chats, st = rest.get("messages"), rest.get("chats"), \
+            rest.get("static")
+        for route, k, lim, label in (
+                (msgs, "insert", 0.6,
+                 "`POST /api/messages` ≥ 60% of the store's inserts"),
+                (chats, "two_finds", 0.5,
+                 "`GET /api/chats` ≥ 50% of the store's two finds")):
+            c = (store or {}).get(k) or {}
+            if route and c.get("ops_per_s"):
+                x = r(route.get("dps"), c.get("ops_per_s"))
+                row(label, ratio(route.get("dps"), c.get("ops_per_s")),
+                    x is not None and x >= lim)
+        if msgs and st:
+            x = r(msgs.get("p50"), st.get("p50"))
+            row("`POST /api/messages` p50 ≤ 3× a static file's",
+                ratio(msgs.get("p50"), st.get("p50")),
+                x is not None and x <= 3)
+        if fig.get("centrifugo"):
+            x = r(ours.get("conn_rate"), fig["centrifugo"].get("conn_rate"))
+            row("connections/s (sign-in included) ≥ Centrifugo's",
+                ratio(ours.get("conn_rate"),
+                      fig["centrifugo"].get("conn_rate")),
+                x is not None and x >= 1)
+        if fig.get("nchan-redis"):
+            x = r(ours.get("p99"), fig["nchan-redis"].get("p99"))
+            row("p99 ≤ 2× nchan + Redis's at the same rate",
+                ratio(ours.get("p99"), fig["nchan-redis"].get("p99")),
+                x is not None and x <= 2)
+        if fig.get("fanout-ceiling"):
+            x = r(ours.get("per_cpu"), fig["fanout-ceiling"].get("per_cpu"))
+            row("deliveries/CPU-s ≥ 70% of the fan-out ceiling's",
+                ratio(ours.get("per_cpu"),
+                      fig["fanout-ceiling"].get("per_cpu")),
+                x is not None and x >= 0.7)
+        row("memory per idle socket ≤ 2.0 KB",
+            f"{fmt(ours.get('mem_kb'), 2)} KB",
+            ours.get("mem_kb") is not None and ours["mem_kb"] <= 2.0)
         p()
 
     if notes and os.path.exists(notes):

@@ -1,0 +1,432 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * The message routes: a send, a chat's messages by sequence, one message
+ * and its receipts, my markers, an edit, a delete, a reaction, a
+ * forward; the changes are operations (ops/) the routes adapt.
+ */
+
+
+#include "ngx_http_chat_chats_int.h"
+#include "../ops/ngx_http_chat_op_send.h"
+#include "../ops/ngx_http_chat_op_message.h"
+#include "../ops/ngx_http_chat_op_forward.h"
+
+
+#define NGX_HTTP_CHAT_MESSAGES_LIMIT 50
+
+
+/* a request that waits for its send */
+typedef struct {
+    ngx_http_chat_op_send_t   *op;
+    ngx_http_cleanup_t        *cleanup;
+} ngx_http_chat_send_t;
+
+
+static ngx_int_t ngx_http_chat_send_op(ngx_http_request_t *r,
+    ngx_http_chat_send_t *st, json_t *body, ngx_uint_t flags);
+static void ngx_http_chat_send_left(void *data);
+static void ngx_http_chat_send_answered(void *data, ngx_int_t rc,
+    json_t *answer, const char *error);
+
+
+/* POST /api/messages {chatId, tempId, type, content, replyTo?} */
+
+ngx_int_t
+ngx_http_chat_messages_send(ngx_http_request_t *r)
+{
+    ngx_http_chat_ctx_t   *ctx;
+    ngx_http_chat_send_t  *st;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    st = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_send_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->state = st;
+
+    return ngx_http_chat_send_op(r, st, ctx->body,
+                                 NGX_HTTP_CHAT_OP_SEND_CHECK
+                                 |NGX_HTTP_CHAT_OP_SEND_MARK
+                                 |NGX_HTTP_CHAT_OP_SEND_CACHE);
+}
+
+
+/*
+ * The route waits for a send operation (ops/): the operation runs to its
+ * end in any case, the request only takes its answer
+ */
+
+static ngx_int_t
+ngx_http_chat_send_op(ngx_http_request_t *r, ngx_http_chat_send_t *st,
+    json_t *body, ngx_uint_t flags)
+{
+    ngx_int_t            rc;
+    bson_oid_t           me;
+    const char          *field, *err;
+    ngx_http_cleanup_t  *cln;
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* a message as a client sends it, checked by the operation */
+    if (ngx_http_chat_chats_me(r, &me) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_chat_op_send_message(&me, body, flags,
+                                       ngx_http_chat_send_answered, r,
+                                       &st->op, &field, &err);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_chat_send_invalid(r, field, err);
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "service_unavailable",
+                                        "a back end is unavailable, "
+                                        "try again shortly");
+    }
+
+    cln->handler = ngx_http_chat_send_left;
+    cln->data = st;
+    st->cleanup = cln;
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_chat_send_left(void *data)
+{
+    ngx_http_chat_send_t  *st = data;
+
+    ngx_http_chat_op_send_detach(st->op);
+}
+
+
+static void
+ngx_http_chat_send_answered(void *data, ngx_int_t rc, json_t *answer,
+    const char *error)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_connection_t      *c;
+    ngx_http_chat_ctx_t   *ctx;
+    ngx_http_chat_send_t  *st;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    st = ctx->state;
+
+    st->cleanup->handler = NULL;
+    st->op = NULL;
+
+    ngx_http_chat_finalize(r, ngx_http_chat_chats_reply(r, rc, answer, error));
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* GET /api/chats/:id/messages?before=&after=&limit= */
+
+ngx_int_t
+ngx_http_chat_messages_list(ngx_http_request_t *r)
+{
+    int64_t                   n;
+    ngx_int_t                 rc;
+    ngx_http_chat_msg_arg_t  *arg;
+
+    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t));
+    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_chat_chats_param(r, &arg->chat) != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such chat");
+    }
+
+    arg->limit = NGX_HTTP_CHAT_MESSAGES_LIMIT;
+
+    rc = ngx_http_chat_chats_arg_num(r, "limit", 1, 100, &n);
+    if (rc == NGX_ERROR) {
+        return ngx_http_chat_send_invalid(r, "limit",
+                                          "must be between 1 and 100");
+    }
+
+    if (rc == NGX_OK) {
+        arg->limit = (ngx_uint_t) n;
+    }
+
+    rc = ngx_http_chat_chats_arg_num(r, "before", 1, NGX_MAX_OFF_T_VALUE,
+                                     &arg->before);
+    if (rc == NGX_ERROR) {
+        return ngx_http_chat_send_invalid(r, "before",
+                                          "must be a positive number");
+    }
+
+    arg->has_before = (rc == NGX_OK);
+
+    rc = ngx_http_chat_chats_arg_num(r, "after", 0, NGX_MAX_OFF_T_VALUE,
+                                     &arg->after);
+    if (rc == NGX_ERROR) {
+        return ngx_http_chat_send_invalid(r, "after",
+                                          "must be a number, 0 or more");
+    }
+
+    arg->has_after = (rc == NGX_OK);
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_msg_list_run,
+                                       ngx_http_chat_chats_done, arg,
+                                       sizeof(ngx_http_chat_msg_arg_t));
+}
+
+
+/* the routes that need only the caller and a message :id */
+
+static ngx_int_t
+ngx_http_chat_messages_by_id(ngx_http_request_t *r,
+    ngx_http_chat_mongo_run_pt run)
+{
+    ngx_http_chat_msg_arg_t  *arg;
+
+    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_msg_arg_t));
+    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->user) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_chat_chats_param(r, &arg->id) != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such message");
+    }
+
+    return ngx_http_chat_mongo_request(r, run, ngx_http_chat_chats_done, arg,
+                                       sizeof(ngx_http_chat_msg_arg_t));
+}
+
+
+/* GET /api/messages/:id */
+
+ngx_int_t
+ngx_http_chat_messages_get(ngx_http_request_t *r)
+{
+    return ngx_http_chat_messages_by_id(r, ngx_http_chat_msg_get_run);
+}
+
+
+/* POST /api/chats/:id/read and /delivered {upToSeq} */
+
+static ngx_int_t
+ngx_http_chat_chats_marker(ngx_http_request_t *r, ngx_uint_t read)
+{
+    ngx_int_t                    rc;
+    bson_oid_t                   me, chat;
+    const char                  *field, *err;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_store_wait_t  *st;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    st = ngx_http_chat_store_wait(r, ngx_http_chat_op_tell);
+    if (st == NULL || ngx_http_chat_chats_me(r, &me) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_chat_chats_param(r, &chat) != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such chat");
+    }
+
+    rc = ngx_http_chat_op_marker(&me, &chat,
+                                 json_object_get(ctx->body, "upToSeq"), read,
+                                 ngx_http_chat_store_answered, st, &st->op,
+                                 &field, &err);
+
+    return ngx_http_chat_store_started(r, st, rc, field, err, NULL);
+}
+
+
+ngx_int_t
+ngx_http_chat_chats_read(ngx_http_request_t *r)
+{
+    return ngx_http_chat_chats_marker(r, 1);
+}
+
+
+ngx_int_t
+ngx_http_chat_chats_delivered(ngx_http_request_t *r)
+{
+    return ngx_http_chat_chats_marker(r, 0);
+}
+
+
+/* GET /api/messages/:id/receipts */
+
+ngx_int_t
+ngx_http_chat_messages_receipts(ngx_http_request_t *r)
+{
+    return ngx_http_chat_messages_by_id(r, ngx_http_chat_msg_receipts_run);
+}
+
+
+/*
+ * The caller and the message :id of an operation on a message: NGX_OK,
+ * or the route's answer (a 404 when :id is not an id)
+ */
+
+static ngx_int_t
+ngx_http_chat_msg_op_ids(ngx_http_request_t *r, bson_oid_t *me,
+    bson_oid_t *id, ngx_int_t *rc)
+{
+    if (ngx_http_chat_chats_me(r, me) != NGX_OK) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_chat_chats_param(r, id) != NGX_OK) {
+        *rc = ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                       "no such message");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* PUT /api/messages/:id {content} */
+
+ngx_int_t
+ngx_http_chat_messages_edit(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    bson_oid_t                   me, id;
+    const char                  *field, *err;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_store_wait_t  *st;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    st = ngx_http_chat_store_wait(r, ngx_http_chat_op_message_tell);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_chat_msg_op_ids(r, &me, &id, &rc) != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_chat_op_edit(&me, &id,
+                               json_object_get(ctx->body, "content"),
+                               ngx_http_chat_store_answered, st, &st->op,
+                               &field, &err);
+
+    return ngx_http_chat_store_started(r, st, rc, field, err, NULL);
+}
+
+
+/* DELETE /api/messages/:id?forEveryone=true */
+
+ngx_int_t
+ngx_http_chat_messages_delete(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                    v;
+    bson_oid_t                   me, id;
+    ngx_uint_t                   everyone;
+    ngx_http_chat_store_wait_t  *st;
+
+    st = ngx_http_chat_store_wait(r, ngx_http_chat_op_message_tell);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    everyone = 0;
+
+    if (ngx_http_arg(r, (u_char *) "forEveryone", 11, &v) == NGX_OK) {
+        if (v.len == 4 && ngx_strncmp(v.data, "true", 4) == 0) {
+            everyone = 1;
+
+        } else if (!(v.len == 5 && ngx_strncmp(v.data, "false", 5) == 0)) {
+            return ngx_http_chat_send_invalid(r, "forEveryone",
+                                              "must be true or false");
+        }
+    }
+
+    if (ngx_http_chat_msg_op_ids(r, &me, &id, &rc) != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_chat_op_delete(&me, &id, everyone,
+                                 ngx_http_chat_store_answered, st, &st->op);
+
+    return ngx_http_chat_store_started(r, st, rc, NULL, NULL, NULL);
+}
+
+
+/* POST /api/messages/:id/react {emoji} */
+
+ngx_int_t
+ngx_http_chat_messages_react(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    bson_oid_t                   me, id;
+    const char                  *field, *err;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_store_wait_t  *st;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    st = ngx_http_chat_store_wait(r, ngx_http_chat_op_message_tell);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_chat_msg_op_ids(r, &me, &id, &rc) != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_chat_op_react(&me, &id,
+                                json_object_get(ctx->body, "emoji"),
+                                ngx_http_chat_store_answered, st, &st->op,
+                                &field, &err);
+
+    return ngx_http_chat_store_started(r, st, rc, field, err, NULL);
+}
+
+
+/* POST /api/messages/:id/forward {chatIds} */
+
+ngx_int_t
+ngx_http_chat_messages_forward(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    bson_oid_t                   me, id;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_store_wait_t  *st;
+    ngx_http_chat_op_refused_t   refused;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    st = ngx_http_chat_store_wait(r, ngx_http_chat_op_tell);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_chat_msg_op_ids(r, &me, &id, &rc) != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_chat_op_forward(&me, &id,
+                                  json_object_get(ctx->body, "chatIds"),
+                                  ngx_http_chat_store_answered, st, &st->op,
+                                  &refused);
+
+    return ngx_http_chat_op_started(r, st, rc, &refused);
+}
