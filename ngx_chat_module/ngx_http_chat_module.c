@@ -583,7 +583,6 @@ ngx_http_chat_init(ngx_conf_t *cf)
 
     ngx_http_chat_main_conf_t  *cmcf;
 
-    ngx_http_chat_api_register(&ngx_http_chat_events);
     ngx_http_chat_rt_register(&ngx_http_chat_events);
     ngx_http_chat_task_request_id = ngx_http_chat_task_id;
 

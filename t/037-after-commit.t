@@ -485,3 +485,44 @@ made partial:0 lost:0 unknown:0
 [error]
 [alert]
 [emerg]
+
+
+
+=== TEST 9: sockets closed (FIN or RST) right after join_chat and sync, some while signing in: the server serves the next one
+--- init
+ChatChats::setup();
+my $chat = ChatChats::api(alice => POST => "/api/chats/private",
+                          { userId => $ChatChats::Id{bob} })->{chat}{id};
+my @seq = map {
+    ChatChats::api(alice => POST => "/api/messages",
+                   { chatId => $chat, tempId => "sy-$_", type => "text",
+                     content => "sync $_" })->{message}{seq} } 1 .. 3;
+for my $i (1 .. 30) {
+    # every third one goes before its sign-in (profile, chats) is read
+    my $s = ChatRT::connect("alice", no_wait => $i % 3 == 0);
+    ChatRT::send_event($s, "join_chat", { chatId => $chat }, "j$i");
+    ChatRT::send_event($s, "sync", { chats => { $chat => 0 } }, "s$i");
+    setsockopt($s, SOL_SOCKET, SO_LINGER, pack("ii", 1, 0)) if $i % 2;
+    close $s;
+}
+sleep 2;
+my $s = ChatRT::connect("alice");
+ChatRT::send_event($s, "join_chat", { chatId => $chat }, "j");
+my $joined = ChatRT::wait_for($s, "ack", 5, "j");
+ChatRT::send_event($s, "sync", { chats => { $chat => $seq[0] } }, "s");
+my @e;
+while (my $e = ChatRT::next_event($s, 5)) {
+    push @e, $e;
+    last if $e->{event} eq "synced";
+}
+my @seqs = map { $_->{data}{message}{seq} } grep { $_->{event} eq "new_message" } @e;
+my $synced = $e[-1] && $e[-1]{event} eq "synced"
+             ? $e[-1]{data}{chats}{$chat}{lastSeq} : "none";
+my $ids = ChatChats::api(alice => GET => "/api/chats/ids")->{items};
+$main::Got = "joined:" . ($joined && $joined->{event} eq "ack"
+                          && $joined->{data}{chat}{id} eq $chat ? 1 : 0)
+    . " new:" . (join(",", @seqs) eq join(",", @seq[1, 2]) ? "ok" : "@seqs")
+    . " synced:" . ($synced eq $seq[2] ? "ok" : $synced)
+    . " ids:" . scalar(grep { $_ eq $chat } @$ids);
+--- response_body
+joined:1 new:ok synced:ok ids:1

@@ -253,11 +253,6 @@ ngx_http_chat_api_authorized(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->call) {
-        /* an event: its data is the body, already parsed */
-        return found->handler(r);
-    }
-
     if (found->flags & NGX_HTTP_CHAT_JSON_BODY) {
         return ngx_http_chat_read_json_body(r, found->handler);
     }
@@ -363,51 +358,4 @@ ngx_http_chat_not_implemented(ngx_http_request_t *r)
     return ngx_http_chat_send_error(r, NGX_HTTP_NOT_IMPLEMENTED,
                                     "not_implemented",
                                     "this route is not implemented yet");
-}
-
-
-/*
- * A route run for a WebSocket event on a request made for it: the socket
- * authenticated once, so its user stands in for the access token.
- */
-ngx_int_t
-ngx_http_chat_api_call(ngx_http_request_t *r)
-{
-    ngx_http_chat_ctx_t    *ctx;
-    ngx_http_chat_route_t  *rt, *found;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
-    found = NULL;
-
-    for (rt = ngx_http_chat_routes; rt->path.len; rt++) {
-        ctx->nparams = 0;
-
-        if (rt->method == r->method
-            && ngx_http_chat_route_match(&rt->path, &r->uri, ctx))
-        {
-            found = rt;
-            break;
-        }
-    }
-
-    if (found == NULL || (found->flags & NGX_HTTP_CHAT_RAW_BODY)) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "no such API route");
-    }
-
-    ctx->route = found;
-
-    if (ctx->user_id.len == 0 && !(found->flags & NGX_HTTP_CHAT_PUBLIC)) {
-        return ngx_http_chat_authenticate(r, ngx_http_chat_api_authorized);
-    }
-
-    return ngx_http_chat_api_authorized(r);
-}
-
-
-void
-ngx_http_chat_api_register(ngx_http_chat_events_t *events)
-{
-    events->route = ngx_http_chat_api_call;
 }

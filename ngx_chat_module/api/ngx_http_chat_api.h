@@ -12,9 +12,6 @@
 
 /* ngx_http_chat_api.c: the route table and the access-token gate */
 ngx_int_t ngx_http_chat_api_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_chat_api_call(ngx_http_request_t *r);
-/* fills api's slots of the event interface: the routes, for realtime */
-void ngx_http_chat_api_register(ngx_http_chat_events_t *events);
 
 /* ngx_http_chat_health.c */
 ngx_int_t ngx_http_chat_healthz_handler(ngx_http_request_t *r);

@@ -81,9 +81,6 @@ typedef struct {
 
     void                      *state;         /* the handler's own */
 
-    /* a route run for a WebSocket event (realtime/ngx_http_chat_rt_call.c) */
-    void                      *call;
-
     /* what a WebSocket app takes over from an earlier transport */
     ngx_str_t                  ws_resume;
 } ngx_http_chat_ctx_t;

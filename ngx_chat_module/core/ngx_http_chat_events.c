@@ -24,17 +24,6 @@ ngx_http_chat_event_publish(const char *kind, ngx_str_t *id, u_char flag,
 }
 
 
-ngx_int_t
-ngx_http_chat_event_route(ngx_http_request_t *r)
-{
-    if (ngx_http_chat_events.route == NULL) {
-        return NGX_HTTP_NOT_FOUND;
-    }
-
-    return ngx_http_chat_events.route(r);
-}
-
-
 /* a string field of a JSON object, borrowed */
 ngx_int_t
 ngx_http_chat_rt_str_field(json_t *obj, const char *name, ngx_str_t *out)

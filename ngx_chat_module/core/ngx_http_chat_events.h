@@ -14,12 +14,10 @@
 
 
 /*
- * The event interface: what crosses the floors upwards, or between api/
- * and realtime/ (one floor), goes through this table.  The folders above
- * core fill their slots at configuration (ngx_http_chat_module.c calls
- * ngx_http_chat_api_register() and ngx_http_chat_rt_register()); the
- * others call the functions below, which do nothing while a slot is
- * empty.
+ * The event interface: what crosses the floors upwards goes through this
+ * table.  The folders above core fill their slots at configuration
+ * (ngx_http_chat_module.c calls ngx_http_chat_rt_register()); the others
+ * call the functions below, which do nothing while a slot is empty.
  */
 
 typedef struct {
@@ -27,13 +25,6 @@ typedef struct {
     void         (*publish)(const char *kind, ngx_str_t *id, u_char flag,
                             ngx_str_t *origin, ngx_str_t *chat,
                             const char *event, json_t *data);
-    /* realtime: the answer and the end of a route run for a socket event */
-    ngx_int_t    (*call_answer)(ngx_http_request_t *r, ngx_uint_t status,
-                                json_t *json);
-    void         (*call_finalize)(ngx_http_request_t *r, ngx_int_t rc);
-
-    /* api: runs the route a request names */
-    ngx_int_t    (*route)(ngx_http_request_t *r);
 } ngx_http_chat_events_t;
 
 
@@ -43,8 +34,6 @@ extern ngx_http_chat_events_t  ngx_http_chat_events;
 void ngx_http_chat_event_publish(const char *kind, ngx_str_t *id,
     u_char flag, ngx_str_t *origin, ngx_str_t *chat, const char *event,
     json_t *data);
-/* NGX_HTTP_NOT_FOUND while no route table is registered */
-ngx_int_t ngx_http_chat_event_route(ngx_http_request_t *r);
 /*
  * the events a store's run() said its commit caused ("$events" in its
  * answer), published and taken out of the answer; a user who joined a

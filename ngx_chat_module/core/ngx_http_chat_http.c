@@ -402,21 +402,13 @@ ngx_int_t
 ngx_http_chat_send_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *json)
 {
-    size_t                len;
-    ngx_int_t             rc;
-    ngx_buf_t            *b;
-    ngx_chain_t           out;
-    ngx_http_chat_ctx_t  *ctx;
+    size_t        len;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
 
     if (json == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
-    if (ctx && ctx->call) {
-        /* a WebSocket event: the answer goes to the socket */
-        return ngx_http_chat_events.call_answer(r, status, json);
     }
 
     len = json_dumpb(json, NULL, 0, JSON_COMPACT);
@@ -916,18 +908,9 @@ ngx_http_chat_send_invalid(ngx_http_request_t *r, const char *field,
 }
 
 
-/* the end of an async step: an HTTP request, or a route run for an event */
+/* the end of an async step of an HTTP request */
 void
 ngx_http_chat_finalize(ngx_http_request_t *r, ngx_int_t rc)
 {
-    ngx_http_chat_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
-    if (ctx && ctx->call) {
-        ngx_http_chat_events.call_finalize(r, rc);
-        return;
-    }
-
     ngx_http_finalize_request(r, rc);
 }

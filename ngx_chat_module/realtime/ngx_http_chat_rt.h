@@ -9,6 +9,7 @@
 
 #include "../core/ngx_http_chat_core.h"
 #include "../ws/ngx_http_chat_ws.h"
+#include "../store/ngx_http_chat_mongo.h"
 
 
 #define NGX_HTTP_CHAT_RT_ID_LEN  24    /* an ObjectId in hex */
@@ -30,6 +31,8 @@ typedef void (*ngx_http_chat_rt_checked_pt)(ngx_http_chat_rt_session_t *s,
 typedef struct {
     u_char                       sub[NGX_HTTP_CHAT_RT_ID_LEN];
     u_char                       sid[NGX_HTTP_CHAT_RT_ID_LEN];
+    u_char                       jti[64];
+    size_t                       jti_len;
     time_t                       exp;
 } ngx_http_chat_rt_claims_t;
 
@@ -41,22 +44,10 @@ typedef struct {
 } ngx_http_chat_rt_typing_t;
 
 
-/* the answer of a route run for an event: status and JSON (owned) */
+/* the answer of a read made for an event: status and JSON (owned) as
+ * REST would give them; s is NULL when the socket went meanwhile */
 typedef void (*ngx_http_chat_rt_done_pt)(ngx_http_chat_rt_session_t *s,
     void *data, ngx_uint_t status, json_t *answer);
-
-
-typedef struct {
-    ngx_http_chat_rt_session_t  *session;   /* NULL once it left */
-    ngx_http_chat_rt_done_pt     done;
-    void                        *data;
-    ngx_http_request_t          *request;
-    ngx_uint_t                   status;
-    json_t                      *answer;
-    ngx_queue_t                  queue;     /* in the session's calls */
-    ngx_event_t                  free;
-    unsigned                     finished:1;
-} ngx_http_chat_rt_call_t;
 
 
 struct ngx_http_chat_rt_session_s {
@@ -66,12 +57,12 @@ struct ngx_http_chat_rt_session_s {
     ngx_str_t                    session_id;  /* malloc'ed */
     ngx_str_t                    addr_text;   /* malloc'ed */
 
-    /* the configuration of the location, for routes run for events */
+    /* the configuration of the location */
     void                       **main_conf;
     void                       **srv_conf;
     void                       **loc_conf;
 
-    ngx_queue_t                  calls;       /* routes running */
+    ngx_queue_t                  reads;       /* ngx_http_chat_rt_read.c */
     ngx_queue_t                  waiting;     /* events' operations */
     ngx_queue_t                  chats;       /* ngx_http_chat_rt_link_t */
 
@@ -85,7 +76,7 @@ struct ngx_http_chat_rt_session_s {
     ngx_http_chat_sio_t         *sio;         /* a Socket.IO socket */
 
     json_t                      *pending;     /* events waiting their turn */
-    ngx_uint_t                   ops;         /* events running routes */
+    ngx_uint_t                   ops;         /* events running */
 
     unsigned                     authenticated:1;
     unsigned                     authenticating:1;
@@ -120,15 +111,30 @@ void ngx_http_chat_rt_emit(ngx_http_chat_rt_session_t *s, const char *event,
 void ngx_http_chat_rt_ack(ngx_http_chat_rt_session_t *s, json_t *id,
     ngx_uint_t status, json_t *answer);
 
-/* ngx_http_chat_rt_call.c: run an API route for an event */
-ngx_int_t ngx_http_chat_rt_call(ngx_http_chat_rt_session_t *s,
-    ngx_uint_t method, ngx_str_t *uri, json_t *body, ngx_str_t *token,
+/*
+ * ngx_http_chat_rt_read.c: what an event reads, as the REST route that
+ * reads it would answer, on nobody's request: NGX_OK, done() is called
+ * later (with s NULL if the socket went meanwhile); NGX_ERROR, it is not
+ */
+ngx_int_t ngx_http_chat_rt_read_store(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
+    const char *not_found, ngx_http_chat_rt_done_pt done, void *data);
+/* GET /api/chats/ids */
+ngx_int_t ngx_http_chat_rt_read_chat_ids(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_rt_done_pt done, void *data);
-void ngx_http_chat_rt_calls_detach(ngx_http_chat_rt_session_t *s);
-/* the answer of a route run for an event, in place of the HTTP output */
-ngx_int_t ngx_http_chat_rt_call_answer(ngx_http_request_t *r,
-    ngx_uint_t status, json_t *json);
-void ngx_http_chat_rt_call_finalize(ngx_http_request_t *r, ngx_int_t rc);
+/*
+ * GET /api/users/profile with the token of claims: its session checked as
+ * the access-token gate does; the socket's session id is set when it is
+ * answered 200.  NGX_DECLINED: the session cannot be checked now.
+ */
+ngx_int_t ngx_http_chat_rt_read_signin(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_rt_claims_t *claims, ngx_http_chat_rt_done_pt done,
+    void *data);
+/* GET /api/users/:id, uid an ObjectId in hex */
+ngx_int_t ngx_http_chat_rt_read_user(ngx_http_chat_rt_session_t *s,
+    ngx_str_t *uid, ngx_http_chat_rt_done_pt done, void *data);
+void ngx_http_chat_rt_reads_detach(ngx_http_chat_rt_session_t *s);
+void ngx_http_chat_rt_me(ngx_http_chat_rt_session_t *s, bson_oid_t *me);
 /* fills realtime's slots of core's event interface */
 void ngx_http_chat_rt_register(ngx_http_chat_events_t *events);
 

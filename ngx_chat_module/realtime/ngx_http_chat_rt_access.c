@@ -102,8 +102,9 @@ ngx_http_chat_rt_claims(ngx_http_chat_rt_session_t *s, ngx_str_t *token,
     rc = ngx_http_chat_jwt_verify(cmcf, pool, token, &tok, reason);
 
     if (rc == NGX_OK) {
-        if (tok.sub.len != NGX_HTTP_CHAT_RT_ID_LEN
-            || tok.sid.len != NGX_HTTP_CHAT_RT_ID_LEN)
+        if (!ngx_http_chat_is_oid(&tok.sub)
+            || tok.sid.len != NGX_HTTP_CHAT_RT_ID_LEN
+            || tok.jti.len > sizeof(claims->jti))
         {
             *reason = "malformed token";
             rc = NGX_DECLINED;
@@ -111,6 +112,8 @@ ngx_http_chat_rt_claims(ngx_http_chat_rt_session_t *s, ngx_str_t *token,
         } else {
             ngx_memcpy(claims->sub, tok.sub.data, NGX_HTTP_CHAT_RT_ID_LEN);
             ngx_memcpy(claims->sid, tok.sid.data, NGX_HTTP_CHAT_RT_ID_LEN);
+            ngx_memcpy(claims->jti, tok.jti.data, tok.jti.len);
+            claims->jti_len = tok.jti.len;
             claims->exp = tok.exp;
         }
 
@@ -353,8 +356,6 @@ static void
 ngx_http_chat_rt_rechecked(ngx_http_chat_rt_session_t *s, void *data,
     ngx_int_t rc)
 {
-    ngx_str_t  uri;
-
     if (s == NULL || s->ws->close_sent || s->ws->destroy) {
         return;
     }
@@ -374,10 +375,8 @@ ngx_http_chat_rt_rechecked(ngx_http_chat_rt_session_t *s, void *data,
     /* NGX_ERROR: not known now; the token's end still holds */
 
     /* the chats it is a member of now: removals and additions missed */
-    ngx_str_set(&uri, "/api/chats/ids");
-
-    (void) ngx_http_chat_rt_call(s, NGX_HTTP_GET, &uri, NULL, NULL,
-                                 ngx_http_chat_rt_chats_read, NULL);
+    (void) ngx_http_chat_rt_read_chat_ids(s, ngx_http_chat_rt_chats_read,
+                                          NULL);
 }
 
 

@@ -53,9 +53,8 @@ void
 ngx_http_chat_rt_presence_deliver(ngx_http_chat_rt_session_t *s,
     u_char *json, size_t len)
 {
-    u_char        buf[64];
     json_t       *env, *event;
-    ngx_str_t     uid, uri;
+    ngx_str_t     uid;
     json_error_t  err;
 
     if (!s->authenticated || s->ws->close_sent || s->ws->destroy) {
@@ -75,12 +74,9 @@ ngx_http_chat_rt_presence_deliver(ngx_http_chat_rt_session_t *s,
         return;
     }
 
-    uri.data = buf;
-    uri.len = ngx_snprintf(buf, sizeof(buf), "/api/users/%V", &uid) - buf;
-
-    /* the event's name goes with the call; env is freed by the answer */
-    if (ngx_http_chat_rt_call(s, NGX_HTTP_GET, &uri, NULL, NULL,
-                              ngx_http_chat_rt_presence_seen, env)
+    /* the event's name goes with the read; env is freed by the answer */
+    if (ngx_http_chat_rt_read_user(s, &uid, ngx_http_chat_rt_presence_seen,
+                                   env)
         != NGX_OK)
     {
         json_decref(env);

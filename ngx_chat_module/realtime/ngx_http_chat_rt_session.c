@@ -4,10 +4,11 @@
  * The chat endpoint (chat_ws): JSON events {"event", "data", "id"} over
  * a WebSocket.  A socket authenticates (token in the query, a Bearer
  * header, or the authenticate event) and then joins the channels of its
- * user and its chats; events that change state call operations (ops/:
- * a send, an edit, a delete, a reaction, a marker) or, for the others,
- * run the API's routes (ngx_http_chat_rt_call.c), and are acknowledged
- * with the answer only after it is stored; what changed reaches every
+ * user and its chats; events call operations directly (ops/: a send,
+ * an edit, a delete, a reaction, a marker; and what they read, through
+ * ngx_http_chat_rt_read.c), with no request under them, and are
+ * acknowledged with the answer only after it is stored; what changed
+ * reaches every
  * socket concerned from what the store committed ("$events",
  * core/ngx_http_chat_events.c).
  */
@@ -17,6 +18,8 @@
 #include "ngx_http_chat_sio.h"
 #include "../auth/ngx_http_chat_auth.h"
 #include "../store/ngx_http_chat_users.h"
+#include "../store/ngx_http_chat_people.h"
+#include "../store/ngx_http_chat_chats_store.h"
 #include "../ops/ngx_http_chat_op_send.h"
 #include "../ops/ngx_http_chat_op_message.h"
 
@@ -63,11 +66,11 @@ static void ngx_http_chat_rt_dispatch(ngx_http_chat_rt_session_t *s,
 static void ngx_http_chat_rt_auth_timeout(ngx_event_t *ev);
 static void ngx_http_chat_rt_error(ngx_http_chat_rt_session_t *s,
     json_t *id, const char *code, const char *message);
-static ngx_int_t ngx_http_chat_rt_run(ngx_http_chat_rt_session_t *s,
-    ngx_uint_t method, ngx_str_t *uri, json_t *body, json_t *id,
-    json_t *extra, ngx_uint_t step, ngx_http_chat_rt_done_pt done);
-static ngx_int_t ngx_http_chat_rt_uri(ngx_str_t *uri, u_char *buf,
-    size_t size, const char *fmt, json_t *id_value);
+static void ngx_http_chat_rt_run(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
+    const char *not_found, json_t *id, ngx_http_chat_rt_done_pt done);
+static void ngx_http_chat_rt_chat_arg(ngx_http_chat_rt_session_t *s,
+    const char *chat, ngx_http_chat_group_arg_t *arg);
 static const char *ngx_http_chat_rt_oid(json_t *data, const char *name);
 static ngx_int_t ngx_http_chat_rt_message_id(ngx_http_chat_rt_session_t *s,
     json_t *data, json_t *id, bson_oid_t *oid);
@@ -227,7 +230,7 @@ ngx_http_chat_rt_session_create(ngx_http_chat_ws_t *ws)
     s->main_conf = ws->main_conf;
     s->srv_conf = ws->srv_conf;
     s->loc_conf = ws->loc_conf;
-    ngx_queue_init(&s->calls);
+    ngx_queue_init(&s->reads);
     ngx_queue_init(&s->waiting);
     ngx_queue_init(&s->chats);
 
@@ -281,7 +284,7 @@ ngx_http_chat_rt_session_free(ngx_http_chat_ws_t *ws)
         ngx_free(s->typing);
     }
 
-    ngx_http_chat_rt_calls_detach(s);
+    ngx_http_chat_rt_reads_detach(s);
     ngx_http_chat_rt_waiting_detach(s);
     ngx_http_chat_rt_leave_all(s);
 
@@ -353,7 +356,7 @@ ngx_http_chat_rt_emit(ngx_http_chat_rt_session_t *s, const char *event,
 }
 
 
-/* a route's answer to the event that asked: "ack", or "error" */
+/* an answer to the event that asked: "ack", or "error" */
 void
 ngx_http_chat_rt_ack(ngx_http_chat_rt_session_t *s, json_t *id,
     ngx_uint_t status, json_t *answer)
@@ -589,32 +592,44 @@ ngx_http_chat_rt_dispatch(ngx_http_chat_rt_session_t *s, json_t *env)
 }
 
 
-/* the state of an event that runs routes, freed by its last step */
-static ngx_int_t
-ngx_http_chat_rt_run(ngx_http_chat_rt_session_t *s, ngx_uint_t method,
-    ngx_str_t *uri, json_t *body, json_t *id, json_t *extra,
-    ngx_uint_t step, ngx_http_chat_rt_done_pt done)
+/* an event that makes one read, answered by done() */
+static void
+ngx_http_chat_rt_run(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
+    const char *not_found, json_t *id, ngx_http_chat_rt_done_pt done)
 {
     ngx_http_chat_rt_op_t  *op;
 
     op = ngx_http_chat_rt_op_new(s, id);
     if (op == NULL) {
-        return NGX_ERROR;
+        ngx_http_chat_rt_error(s, id, "internal_error", "out of memory");
+        return;
     }
 
-    op->extra = extra ? json_incref(extra) : NULL;
-    op->step = step;
-
-    if (ngx_http_chat_rt_call(s, method, uri, body, NULL, done, op)
+    if (ngx_http_chat_rt_read_store(s, run, arg, size, not_found, done, op)
         != NGX_OK)
     {
         ngx_http_chat_rt_error(s, id, "internal_error",
                                "the event could not be run");
         ngx_http_chat_rt_op_done(s, op);
-        return NGX_ERROR;
     }
+}
 
-    return NGX_OK;
+
+/* GET /api/chats/:id's argument: the chat as this socket's user sees it */
+static void
+ngx_http_chat_rt_chat_arg(ngx_http_chat_rt_session_t *s, const char *chat,
+    ngx_http_chat_group_arg_t *arg)
+{
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    cmcf = s->main_conf[ngx_http_chat_module.ctx_index];
+
+    ngx_memzero(arg, sizeof(ngx_http_chat_group_arg_t));
+    ngx_http_chat_rt_me(s, &arg->user);
+    bson_oid_init_from_string(&arg->chat, chat);
+    arg->op = NGX_HTTP_CHAT_GROUP_GET;
+    arg->max_size = cmcf->group_max_size;
 }
 
 
@@ -691,18 +706,6 @@ ngx_http_chat_rt_message_id(ngx_http_chat_rt_session_t *s, json_t *data,
 }
 
 
-static ngx_int_t
-ngx_http_chat_rt_uri(ngx_str_t *uri, u_char *buf, size_t size,
-    const char *fmt, json_t *id_value)
-{
-    uri->data = buf;
-    uri->len = ngx_snprintf(buf, size, fmt, json_string_value(id_value))
-               - buf;
-
-    return NGX_OK;
-}
-
-
 /* authenticate {token} */
 static void
 ngx_http_chat_rt_authenticate(ngx_http_chat_rt_session_t *s, json_t *data,
@@ -744,7 +747,7 @@ void
 ngx_http_chat_rt_start_auth(ngx_http_chat_rt_session_t *s, ngx_str_t *token,
     json_t *id)
 {
-    ngx_str_t                   uri;
+    ngx_int_t                   rc;
     const char                 *reason;
     ngx_http_chat_rt_op_t      *op;
     ngx_http_chat_rt_claims_t   claims;
@@ -755,18 +758,37 @@ ngx_http_chat_rt_start_auth(ngx_http_chat_rt_session_t *s, ngx_str_t *token,
         return;
     }
 
-    /* its end, for the socket: the gate below decides the rest */
-    s->token_exp = (ngx_http_chat_rt_claims(s, token, &claims, &reason)
-                    == NGX_OK) ? claims.exp : 0;
-
-    ngx_str_set(&uri, "/api/users/profile");
     s->authenticating = 1;
 
-    /* the token goes through the API's own gate (revocation included) */
-    if (ngx_http_chat_rt_call(s, NGX_HTTP_GET, &uri, NULL, token,
-                              ngx_http_chat_rt_authenticated, op)
-        != NGX_OK)
-    {
+    /* the token is checked as the API's gate checks it */
+    if (ngx_http_chat_rt_claims(s, token, &claims, &reason) != NGX_OK) {
+        s->token_exp = 0;
+        ngx_http_chat_rt_authenticated(s, op, NGX_HTTP_UNAUTHORIZED,
+                                       json_pack("{s:{s:s,s:s}}", "error",
+                                                 "code", "invalid_token",
+                                                 "message", reason));
+        return;
+    }
+
+    /* its end, for the socket */
+    s->token_exp = claims.exp;
+
+    /* its session (revocation included), then the user's profile */
+    rc = ngx_http_chat_rt_read_signin(s, &claims,
+                                      ngx_http_chat_rt_authenticated, op);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_chat_rt_authenticated(s, op, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       json_pack("{s:{s:s,s:s}}", "error",
+                                                 "code",
+                                                 "service_unavailable",
+                                                 "message",
+                                                 "a back end is unavailable, "
+                                                 "try again shortly"));
+        return;
+    }
+
+    if (rc != NGX_OK) {
         s->authenticating = 0;
         ngx_http_chat_rt_op_done(s, op);
         ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_SERVER_ERROR, NULL);
@@ -779,7 +801,6 @@ ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s, void *data,
     ngx_uint_t status, json_t *answer)
 {
     json_t                 *user, *uid, *err;
-    ngx_str_t               uri;
     ngx_http_chat_rt_op_t  *op;
 
     op = data;
@@ -836,14 +857,10 @@ ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s, void *data,
     }
 
     /* then the chats: their channels carry what happens in them */
-    ngx_str_set(&uri, "/api/chats/ids");
-
-    /* before the call, which may be over (and op freed) when it returns */
     json_decref(op->extra);
     op->extra = json_pack("{s:O}", "user", user);
 
-    if (ngx_http_chat_rt_call(s, NGX_HTTP_GET, &uri, NULL, NULL,
-                              ngx_http_chat_rt_chats_page, op)
+    if (ngx_http_chat_rt_read_chat_ids(s, ngx_http_chat_rt_chats_page, op)
         != NGX_OK)
     {
         json_decref(answer);
@@ -1029,7 +1046,7 @@ ngx_http_chat_rt_reauthenticated(ngx_http_chat_rt_session_t *s, void *data,
 }
 
 
-/* the end of an event that ran one route: its answer to the client */
+/* the end of an event that made one read: its answer to the client */
 static void
 ngx_http_chat_rt_acked(ngx_http_chat_rt_session_t *s, void *data,
     ngx_uint_t status, json_t *answer)
@@ -1054,9 +1071,8 @@ static void
 ngx_http_chat_rt_join(ngx_http_chat_rt_session_t *s, json_t *data,
     json_t *id)
 {
-    u_char       buf[64];
-    ngx_str_t    uri;
-    const char  *chat;
+    const char                 *chat;
+    ngx_http_chat_group_arg_t   arg;
 
     chat = ngx_http_chat_rt_oid(data, "chatId");
 
@@ -1066,11 +1082,11 @@ ngx_http_chat_rt_join(ngx_http_chat_rt_session_t *s, json_t *data,
         return;
     }
 
-    (void) ngx_http_chat_rt_uri(&uri, buf, sizeof(buf), "/api/chats/%s",
-                                json_object_get(data, "chatId"));
+    /* a member's: the chat as GET /api/chats/:id shows it */
+    ngx_http_chat_rt_chat_arg(s, chat, &arg);
 
-    (void) ngx_http_chat_rt_run(s, NGX_HTTP_GET, &uri, NULL, id, NULL, 0,
-                                ngx_http_chat_rt_joined);
+    ngx_http_chat_rt_run(s, ngx_http_chat_group_run, &arg, sizeof(arg), NULL,
+                         id, ngx_http_chat_rt_joined);
 }
 
 
@@ -1100,21 +1116,22 @@ static void
 ngx_http_chat_rt_leave(ngx_http_chat_rt_session_t *s, json_t *data,
     json_t *id)
 {
-    u_char     buf[64];
-    ngx_str_t  uri;
+    const char                 *chat;
+    ngx_http_chat_group_arg_t   arg;
 
-    if (ngx_http_chat_rt_oid(data, "chatId") == NULL) {
+    chat = ngx_http_chat_rt_oid(data, "chatId");
+
+    if (chat == NULL) {
         ngx_http_chat_rt_error(s, id, "invalid_value",
                                "chatId must be a chat id");
         return;
     }
 
     /* a member's socket stops following the chat; a non-member's: 404 */
-    (void) ngx_http_chat_rt_uri(&uri, buf, sizeof(buf), "/api/chats/%s",
-                                json_object_get(data, "chatId"));
+    ngx_http_chat_rt_chat_arg(s, chat, &arg);
 
-    (void) ngx_http_chat_rt_run(s, NGX_HTTP_GET, &uri, NULL, id, NULL, 0,
-                                ngx_http_chat_rt_left);
+    ngx_http_chat_rt_run(s, ngx_http_chat_group_run, &arg, sizeof(arg), NULL,
+                         id, ngx_http_chat_rt_left);
 }
 
 
@@ -1222,11 +1239,7 @@ ngx_http_chat_rt_op_start(ngx_http_chat_rt_session_t *s, json_t *id,
 static void
 ngx_http_chat_rt_op_user(ngx_http_chat_rt_session_t *s, bson_oid_t *me)
 {
-    char  user[NGX_HTTP_CHAT_RT_ID_LEN + 1];
-
-    ngx_memcpy(user, s->user, NGX_HTTP_CHAT_RT_ID_LEN);
-    user[NGX_HTTP_CHAT_RT_ID_LEN] = '\0';
-    bson_oid_init_from_string(me, user);
+    ngx_http_chat_rt_me(s, me);
 }
 
 
@@ -1708,17 +1721,18 @@ ngx_http_chat_rt_sync_read(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_rt_op_t *op, json_t *chat, json_t *after, ngx_uint_t limit,
     ngx_http_chat_rt_done_pt done)
 {
-    u_char     buf[128];
-    ngx_str_t  uri;
+    ngx_http_chat_msg_arg_t  arg;
 
-    uri.data = buf;
-    uri.len = ngx_snprintf(buf, sizeof(buf),
-                           "/api/chats/%s/messages?after=%L&limit=%ui",
-                           json_string_value(chat),
-                           (int64_t) json_integer_value(after), limit)
-              - buf;
+    /* GET /api/chats/:id/messages?after=&limit= */
+    ngx_memzero(&arg, sizeof(ngx_http_chat_msg_arg_t));
+    ngx_http_chat_rt_me(s, &arg.user);
+    bson_oid_init_from_string(&arg.chat, json_string_value(chat));
+    arg.limit = limit;
+    arg.after = (int64_t) json_integer_value(after);
+    arg.has_after = 1;
 
-    if (ngx_http_chat_rt_call(s, NGX_HTTP_GET, &uri, NULL, NULL, done, op)
+    if (ngx_http_chat_rt_read_store(s, ngx_http_chat_msg_list_run, &arg,
+                              sizeof(ngx_http_chat_msg_arg_t), NULL, done, op)
         != NGX_OK)
     {
         ngx_http_chat_rt_error(s, op->id, "internal_error",
@@ -1834,8 +1848,8 @@ static void
 ngx_http_chat_rt_watch(ngx_http_chat_rt_session_t *s, json_t *data,
     json_t *id)
 {
-    u_char     buf[64];
-    ngx_str_t  uri;
+    ngx_str_t               uid;
+    ngx_http_chat_rt_op_t  *op;
 
     if (ngx_http_chat_rt_oid(data, "userId") == NULL) {
         ngx_http_chat_rt_error(s, id, "invalid_value",
@@ -1843,11 +1857,22 @@ ngx_http_chat_rt_watch(ngx_http_chat_rt_session_t *s, json_t *data,
         return;
     }
 
-    (void) ngx_http_chat_rt_uri(&uri, buf, sizeof(buf), "/api/users/%s",
-                                json_object_get(data, "userId"));
+    (void) ngx_http_chat_rt_str_field(data, "userId", &uid);
 
-    (void) ngx_http_chat_rt_run(s, NGX_HTTP_GET, &uri, NULL, id, NULL, 0,
-                                ngx_http_chat_rt_watched);
+    op = ngx_http_chat_rt_op_new(s, id);
+    if (op == NULL) {
+        ngx_http_chat_rt_error(s, id, "internal_error", "out of memory");
+        return;
+    }
+
+    /* the user as GET /api/users/:id shows them to this one */
+    if (ngx_http_chat_rt_read_user(s, &uid, ngx_http_chat_rt_watched, op)
+        != NGX_OK)
+    {
+        ngx_http_chat_rt_error(s, id, "internal_error",
+                               "the event could not be run");
+        ngx_http_chat_rt_op_done(s, op);
+    }
 }
 
 

@@ -1,0 +1,323 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * The ids of the chats a user is in, which every socket reads when it
+ * signs in.  FerretDB finds a user's memberships only by reading
+ * everybody's, so Redis keeps candidates: "uc:<user>", a set of the chats
+ * they joined and "" (so that none is not a miss).  A new user starts
+ * with the empty set, a join adds to it, and each read checks the
+ * candidates one membership _id at a time, dropping those left: a join's
+ * addition arriving after a later leave costs a lookup, never a chat that
+ * is not the user's.  A set that is missing (expired after a day, an
+ * older user, Redis emptied) is read from MongoDB and stored only if no
+ * join bumped the generation "ucg:<user>" meanwhile; a drop is made on
+ * the same condition.
+ */
+
+
+#include "ngx_http_chat_op_chat_ids.h"
+#include "ngx_http_chat_op_store.h"
+#include "../util/ngx_http_chat_text.h"
+#include "../store/ngx_http_chat_redis.h"
+#include "../store/ngx_http_chat_chats_store.h"
+#include "../store/ngx_http_chat_chat_ids_store.h"
+
+
+#define NGX_HTTP_CHAT_IDS_GEN_MAX  32
+
+
+struct ngx_http_chat_op_chat_ids_s {
+    ngx_http_chat_op_done_pt     done;     /* NULL once nobody waits */
+    void                        *data;
+    ngx_http_chat_op_store_t    *store;    /* the MongoDB step running */
+    u_char                       user[24];
+    u_char                       gen[NGX_HTTP_CHAT_IDS_GEN_MAX];
+    size_t                       gen_len;
+    unsigned                     has_gen:1;  /* Redis answered */
+};
+
+
+/* {generation, members} on a hit, {generation} on a miss */
+static const char  ngx_http_chat_ids_read[] =
+    "local g = redis.call('GET', KEYS[2]) or '0' "
+    "if redis.call('EXISTS', KEYS[1]) == 1 then "
+    "  return {g, redis.call('SMEMBERS', KEYS[1])} "
+    "end "
+    "return {g}";
+
+/* ARGV: the generation read, "", the ids */
+static const char  ngx_http_chat_ids_fill[] =
+    "if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end "
+    "redis.call('DEL', KEYS[1]) "
+    "for i = 2, #ARGV, 1000 do "
+    "  redis.call('SADD', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV))) "
+    "end "
+    "redis.call('EXPIRE', KEYS[1], " NGX_HTTP_CHAT_IDS_TTL ") "
+    "return 1";
+
+/* ARGV: the generation read, the ids that are not the user's */
+static const char  ngx_http_chat_ids_prune[] =
+    "if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end "
+    "for i = 2, #ARGV, 1000 do "
+    "  redis.call('SREM', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV))) "
+    "end "
+    "return 1";
+
+
+static void ngx_http_chat_ids_cached(redisReply *reply, void *data);
+static ngx_int_t ngx_http_chat_ids_load(ngx_http_chat_op_chat_ids_t *op,
+    redisReply *set);
+static void ngx_http_chat_ids_loaded(void *data, ngx_int_t rc,
+    json_t *answer, const char *error);
+static void ngx_http_chat_ids_finish(ngx_http_chat_op_chat_ids_t *op,
+    ngx_int_t rc, json_t *answer, const char *error);
+static void ngx_http_chat_ids_script(const char *script, size_t len,
+    ngx_str_t *user, ngx_str_t *gen, json_t *ids);
+
+
+ngx_int_t
+ngx_http_chat_op_chat_ids(ngx_str_t *user, ngx_http_chat_op_done_pt done,
+    void *data, ngx_http_chat_op_chat_ids_t **out)
+{
+    u_char                        buf[NGX_HTTP_CHAT_IDS_KEYS];
+    size_t                        argvlen[5];
+    ngx_str_t                     u;
+    const char                   *argv[5];
+    ngx_http_chat_op_chat_ids_t  *op;
+
+    if (!ngx_http_chat_is_oid(user)) {
+        return NGX_ERROR;
+    }
+
+    op = ngx_calloc(sizeof(ngx_http_chat_op_chat_ids_t), ngx_cycle->log);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    op->done = done;
+    op->data = data;
+    ngx_memcpy(op->user, user->data, 24);
+
+    *out = op;
+
+    if (ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main)) {
+        u.data = op->user;
+        u.len = 24;
+
+        ngx_http_chat_chat_ids_argv(argv, argvlen, ngx_http_chat_ids_read,
+                                    sizeof(ngx_http_chat_ids_read) - 1, buf,
+                                    &u);
+
+        /* hiredis copies the command before this returns */
+        if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+                                             ngx_http_chat_ids_cached, op,
+                                             5, argv, argvlen)
+            == NGX_OK)
+        {
+            return NGX_OK;
+        }
+
+        ngx_free(op);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_chat_ids_load(op, NULL) != NGX_OK) {
+        ngx_free(op);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_chat_op_chat_ids_detach(ngx_http_chat_op_chat_ids_t *op)
+{
+    /* the step running answers still, and frees op */
+    op->done = NULL;
+    op->data = NULL;
+}
+
+
+static void
+ngx_http_chat_ids_cached(redisReply *reply, void *data)
+{
+    ngx_http_chat_op_chat_ids_t  *op = data;
+
+    redisReply  *g;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_chat_ids_finish(op, NGX_ERROR, NULL,
+                                 reply ? reply->str
+                                       : "redis connection lost");
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[0]->len > NGX_HTTP_CHAT_IDS_GEN_MAX
+        || (reply->elements > 1
+            && reply->element[1]->type != REDIS_REPLY_ARRAY))
+    {
+        /* not ours to read: MongoDB answers, nothing is stored */
+        reply = NULL;
+
+    } else {
+        g = reply->element[0];
+        ngx_memcpy(op->gen, g->str, g->len);
+        op->gen_len = g->len;
+        op->has_gen = 1;
+
+        reply = reply->elements > 1 ? reply->element[1] : NULL;
+    }
+
+    if (ngx_http_chat_ids_load(op, reply) != NGX_OK) {
+        ngx_http_chat_ids_finish(op, NGX_ERROR, NULL,
+                                 "mongo is not available");
+    }
+}
+
+
+/* the candidates checked, or (set NULL) all memberships read */
+
+static ngx_int_t
+ngx_http_chat_ids_load(ngx_http_chat_op_chat_ids_t *op, redisReply *set)
+{
+    size_t                      i, n, size;
+    ngx_int_t                   rc;
+    bson_oid_t                 *ids;
+    redisReply                 *e;
+    ngx_http_chat_chats_arg_t  *arg;
+
+    n = set ? set->elements : 0;
+    size = sizeof(ngx_http_chat_chats_arg_t) + n * sizeof(bson_oid_t);
+
+    arg = ngx_calloc(size, ngx_cycle->log);
+    if (arg == NULL) {
+        return NGX_ERROR;
+    }
+
+    bson_oid_init_from_string_unsafe(&arg->user, (char *) op->user);
+    ids = (bson_oid_t *) (arg + 1);
+
+    for (i = 0; i < n; i++) {
+        e = set->element[i];
+
+        /* "" marks the set; anything else not an id was never ours */
+        if (e->type == REDIS_REPLY_STRING && e->len == 24
+            && bson_oid_is_valid(e->str, 24))
+        {
+            bson_oid_init_from_string(&ids[arg->nmembers++], e->str);
+        }
+    }
+
+    /* the operation copies arg */
+    rc = ngx_http_chat_op_store(set ? ngx_http_chat_chat_ids_check_run
+                                    : ngx_http_chat_chat_ids_run,
+                                NULL, arg, size, ngx_http_chat_ids_loaded,
+                                op, &op->store);
+    ngx_free(arg);
+
+    return rc;
+}
+
+
+static void
+ngx_http_chat_ids_loaded(void *data, ngx_int_t rc, json_t *answer,
+    const char *error)
+{
+    ngx_http_chat_op_chat_ids_t  *op = data;
+
+    json_t     *stale;
+    ngx_str_t   user, gen;
+
+    op->store = NULL;
+
+    if (rc != NGX_DONE || answer == NULL) {
+        json_decref(answer);
+        ngx_http_chat_ids_finish(op, NGX_ERROR, NULL,
+                                 error ? error : "no answer");
+        return;
+    }
+
+    stale = json_object_get(answer, "stale");
+
+    user.data = op->user;
+    user.len = 24;
+    gen.data = op->gen;
+    gen.len = op->gen_len;
+
+    if (op->has_gen && stale == NULL) {
+        ngx_http_chat_ids_script(ngx_http_chat_ids_fill,
+                                 sizeof(ngx_http_chat_ids_fill) - 1,
+                                 &user, &gen,
+                                 json_object_get(answer, "items"));
+
+    } else if (op->has_gen && json_array_size(stale)) {
+        ngx_http_chat_ids_script(ngx_http_chat_ids_prune,
+                                 sizeof(ngx_http_chat_ids_prune) - 1,
+                                 &user, &gen, stale);
+    }
+
+    json_object_del(answer, "stale");
+
+    ngx_http_chat_ids_finish(op, NGX_DONE, answer, NULL);
+}
+
+
+static void
+ngx_http_chat_ids_finish(ngx_http_chat_op_chat_ids_t *op, ngx_int_t rc,
+    json_t *answer, const char *error)
+{
+    if (op->done) {
+        op->done(op->data, rc, answer, error);
+
+    } else {
+        json_decref(answer);
+    }
+
+    ngx_free(op);
+}
+
+
+/*
+ * EVAL script 2 uc:<user> ucg:<user> gen "" ids..., best effort: what is
+ * not stored is read from MongoDB again, what is not dropped checked again
+ */
+
+static void
+ngx_http_chat_ids_script(const char *script, size_t len, ngx_str_t *user,
+    ngx_str_t *gen, json_t *ids)
+{
+    u_char        buf[NGX_HTTP_CHAT_IDS_KEYS];
+    size_t        i, n, *argvlen;
+    json_t       *v;
+    const char  **argv;
+
+    n = json_array_size(ids) + 7;
+
+    argv = ngx_alloc(n * (sizeof(char *) + sizeof(size_t)), ngx_cycle->log);
+    if (argv == NULL) {
+        return;
+    }
+
+    argvlen = (size_t *) (argv + n);
+
+    ngx_http_chat_chat_ids_argv(argv, argvlen, script, len, buf, user);
+    argv[5] = (char *) gen->data;
+    argvlen[5] = gen->len;
+    argv[6] = "";
+    argvlen[6] = 0;
+
+    n = 7;
+
+    json_array_foreach(ids, i, v) {
+        argv[n] = json_string_value(v);
+        argvlen[n++] = json_string_length(v);
+    }
+
+    /* hiredis copies the command before this returns */
+    (void) ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL,
+                                            NULL, (int) n, argv, argvlen);
+    ngx_free(argv);
+}

@@ -1,0 +1,335 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * What an event reads (the socket's user at sign-in, its chats, a chat, a
+ * page of messages, a user), read as the REST route reads it: the same
+ * store step with the socket's user for viewer, on nobody's request (an
+ * operation, ops/), and told as that route answers: status and JSON.
+ * What a read needs of the session is copied into its argument first, so
+ * a socket that goes only loses the answer.
+ */
+
+
+#include "ngx_http_chat_rt.h"
+#include "../auth/ngx_http_chat_auth.h"
+#include "../store/ngx_http_chat_people.h"
+#include "../ops/ngx_http_chat_op_store.h"
+#include "../ops/ngx_http_chat_op_chat_ids.h"
+
+
+typedef struct {
+    ngx_http_chat_rt_session_t  *session;   /* NULL once it left */
+    ngx_http_chat_rt_done_pt     done;
+    void                        *data;
+    const char                  *not_found; /* the 404's message, or NULL */
+    ngx_queue_t                  queue;     /* in the session's reads */
+    u_char                       sid[NGX_HTTP_CHAT_RT_ID_LEN];
+    u_char                       uid[NGX_HTTP_CHAT_RT_ID_LEN];
+    unsigned                     signin:1;
+} ngx_http_chat_rt_read_t;
+
+
+static ngx_http_chat_rt_read_t *ngx_http_chat_rt_read_new(
+    ngx_http_chat_rt_session_t *s, ngx_http_chat_rt_done_pt done,
+    void *data);
+static void ngx_http_chat_rt_read_checked(void *data, ngx_int_t rc);
+static void ngx_http_chat_rt_read_refused(ngx_http_chat_rt_read_t *rd,
+    ngx_uint_t status, const char *code, const char *message);
+static void ngx_http_chat_rt_read_answered(void *data, ngx_int_t rc,
+    json_t *answer, const char *error);
+static void ngx_http_chat_rt_read_end(ngx_http_chat_rt_read_t *rd,
+    ngx_uint_t status, json_t *answer);
+
+
+ngx_int_t
+ngx_http_chat_rt_read_store(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
+    const char *not_found, ngx_http_chat_rt_done_pt done, void *data)
+{
+    ngx_http_chat_rt_read_t   *rd;
+    ngx_http_chat_op_store_t  *op;
+
+    rd = ngx_http_chat_rt_read_new(s, done, data);
+    if (rd == NULL) {
+        return NGX_ERROR;
+    }
+
+    rd->not_found = not_found;
+
+    /* the operation copies arg; it never answers before this returns */
+    if (ngx_http_chat_op_store(run, NULL, arg, size,
+                               ngx_http_chat_rt_read_answered, rd, &op)
+        != NGX_OK)
+    {
+        ngx_queue_remove(&rd->queue);
+        ngx_free(rd);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_chat_rt_read_chat_ids(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_rt_done_pt done, void *data)
+{
+    ngx_str_t                     user;
+    ngx_http_chat_rt_read_t      *rd;
+    ngx_http_chat_op_chat_ids_t  *op;
+
+    rd = ngx_http_chat_rt_read_new(s, done, data);
+    if (rd == NULL) {
+        return NGX_ERROR;
+    }
+
+    user.data = s->user;
+    user.len = NGX_HTTP_CHAT_RT_ID_LEN;
+
+    if (ngx_http_chat_op_chat_ids(&user, ngx_http_chat_rt_read_answered, rd,
+                                  &op)
+        != NGX_OK)
+    {
+        ngx_queue_remove(&rd->queue);
+        ngx_free(rd);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_chat_rt_read_signin(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_rt_claims_t *claims, ngx_http_chat_rt_done_pt done,
+    void *data)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 sid, uid, jti;
+    ngx_http_chat_rt_read_t  *rd;
+
+    rd = ngx_http_chat_rt_read_new(s, done, data);
+    if (rd == NULL) {
+        return NGX_ERROR;
+    }
+
+    rd->signin = 1;
+    rd->not_found = "no such user";
+    ngx_memcpy(rd->sid, claims->sid, NGX_HTTP_CHAT_RT_ID_LEN);
+    ngx_memcpy(rd->uid, claims->sub, NGX_HTTP_CHAT_RT_ID_LEN);
+
+    sid.data = rd->sid;
+    sid.len = NGX_HTTP_CHAT_RT_ID_LEN;
+    uid.data = rd->uid;
+    uid.len = NGX_HTTP_CHAT_RT_ID_LEN;
+    jti.data = claims->jti;
+    jti.len = claims->jti_len;
+
+    /* the gate's check: the session, and the token on its own */
+    rc = ngx_http_chat_session_check(&sid, &uid, jti.len ? &jti : NULL,
+                                     ngx_http_chat_rt_read_checked, rd);
+
+    if (rc != NGX_OK) {
+        ngx_queue_remove(&rd->queue);
+        ngx_free(rd);
+
+        if (rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_WARN, s->ws->connection->log, 0,
+                          "chat: redis is not connected, access not checked");
+        }
+
+        return rc;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_chat_rt_read_user(ngx_http_chat_rt_session_t *s, ngx_str_t *uid,
+    ngx_http_chat_rt_done_pt done, void *data)
+{
+    ngx_http_chat_people_arg_t  arg;
+
+    if (!ngx_http_chat_is_oid(uid)) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&arg, sizeof(ngx_http_chat_people_arg_t));
+    ngx_http_chat_rt_me(s, &arg.viewer);
+    bson_oid_init_from_string_unsafe(&arg.target, (char *) uid->data);
+    arg.has_target = 1;
+
+    return ngx_http_chat_rt_read_store(s, ngx_http_chat_people_view_run, &arg,
+                                 sizeof(ngx_http_chat_people_arg_t),
+                                 "no such user", done, data);
+}
+
+
+static ngx_http_chat_rt_read_t *
+ngx_http_chat_rt_read_new(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_rt_done_pt done, void *data)
+{
+    ngx_http_chat_rt_read_t  *rd;
+
+    rd = ngx_calloc(sizeof(ngx_http_chat_rt_read_t), ngx_cycle->log);
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    rd->session = s;
+    rd->done = done;
+    rd->data = data;
+    ngx_queue_insert_tail(&s->reads, &rd->queue);
+
+    return rd;
+}
+
+
+/* the session stands: the user's profile, as its owner sees it */
+static void
+ngx_http_chat_rt_read_checked(void *data, ngx_int_t rc)
+{
+    ngx_http_chat_rt_read_t  *rd = data;
+
+    ngx_http_chat_op_store_t    *op;
+    ngx_http_chat_people_arg_t   arg;
+
+    if (rd->session == NULL) {
+        ngx_http_chat_rt_read_end(rd, NGX_HTTP_SERVICE_UNAVAILABLE, NULL);
+        return;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_chat_rt_read_refused(rd, NGX_HTTP_UNAUTHORIZED,
+                                      "invalid_token",
+                                      "the token was revoked");
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_chat_rt_read_refused(rd, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "service_unavailable",
+                                      "a back end is unavailable, "
+                                      "try again shortly");
+        return;
+    }
+
+    ngx_memzero(&arg, sizeof(ngx_http_chat_people_arg_t));
+    bson_oid_init_from_string_unsafe(&arg.viewer, (char *) rd->uid);
+
+    if (ngx_http_chat_op_store(ngx_http_chat_people_self_run, NULL, &arg,
+                               sizeof(ngx_http_chat_people_arg_t),
+                               ngx_http_chat_rt_read_answered, rd, &op)
+        != NGX_OK)
+    {
+        ngx_http_chat_rt_read_refused(rd, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "service_unavailable",
+                                      "a back end is unavailable, "
+                                      "try again shortly");
+    }
+}
+
+
+static void
+ngx_http_chat_rt_read_refused(ngx_http_chat_rt_read_t *rd,
+    ngx_uint_t status, const char *code, const char *message)
+{
+    ngx_http_chat_rt_read_end(rd, status,
+                              json_pack("{s:{s:s,s:s}}", "error",
+                                        "code", code, "message", message));
+}
+
+
+/* the store's outcome told as the REST route tells it */
+static void
+ngx_http_chat_rt_read_answered(void *data, ngx_int_t rc, json_t *answer,
+    const char *error)
+{
+    ngx_http_chat_rt_read_t  *rd = data;
+
+    ngx_http_chat_op_told_t  told;
+
+    ngx_http_chat_op_tell(rc, answer, 0, &told);
+
+    if (told.answer == NULL) {
+        if (told.status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "chat: a read for a socket failed: %s",
+                          error ? error : "no answer");
+
+        } else if (told.status == NGX_HTTP_NOT_FOUND && rd->not_found) {
+            told.message = rd->not_found;
+        }
+
+        told.answer = ngx_http_chat_op_envelope(&told);
+        json_decref(told.details);
+        json_decref(told.keep);
+    }
+
+    ngx_http_chat_rt_read_end(rd, told.status, told.answer);
+}
+
+
+static void
+ngx_http_chat_rt_read_end(ngx_http_chat_rt_read_t *rd, ngx_uint_t status,
+    json_t *answer)
+{
+    ngx_http_chat_rt_session_t  *s;
+
+    s = rd->session;
+
+    if (s) {
+        ngx_queue_remove(&rd->queue);
+
+        /* the gate accepted the token: the socket's session is known */
+        if (rd->signin && status == NGX_HTTP_OK
+            && s->session_id.data == NULL)
+        {
+            s->session_id.data = ngx_alloc(NGX_HTTP_CHAT_RT_ID_LEN,
+                                           ngx_cycle->log);
+            if (s->session_id.data) {
+                ngx_memcpy(s->session_id.data, rd->sid,
+                           NGX_HTTP_CHAT_RT_ID_LEN);
+                s->session_id.len = NGX_HTTP_CHAT_RT_ID_LEN;
+            }
+        }
+    }
+
+    /* without a session: done() frees its data and the answer */
+    rd->done(s, rd->data, status, answer);
+
+    ngx_free(rd);
+}
+
+
+/* the session goes: its reads finish without it */
+void
+ngx_http_chat_rt_reads_detach(ngx_http_chat_rt_session_t *s)
+{
+    ngx_queue_t              *q;
+    ngx_http_chat_rt_read_t  *rd;
+
+    while (!ngx_queue_empty(&s->reads)) {
+        q = ngx_queue_head(&s->reads);
+        rd = ngx_queue_data(q, ngx_http_chat_rt_read_t, queue);
+        ngx_queue_remove(q);
+        rd->session = NULL;
+    }
+}
+
+
+/* the session's user as an ObjectId, for the store's arguments */
+void
+ngx_http_chat_rt_me(ngx_http_chat_rt_session_t *s, bson_oid_t *me)
+{
+    bson_oid_init_from_string_unsafe(me, (char *) s->user);
+}
+
+
+/* what the floors below ask of realtime, through core's event interface */
+void
+ngx_http_chat_rt_register(ngx_http_chat_events_t *events)
+{
+    events->publish = ngx_http_chat_rt_publish_as;
+}
