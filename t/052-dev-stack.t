@@ -13,7 +13,7 @@ use warnings;
 use Test::More;
 use Cwd qw(getcwd);
 use Digest::SHA qw(sha256_hex);
-use File::Basename qw(dirname);
+use File::Basename qw(basename dirname);
 use File::Copy qw(copy);
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
@@ -66,8 +66,18 @@ sub make_prefix {
         . "\"mongodb://127.0.0.1:$ENV{TEST_NGINX_MONGO_PORT}/\";\n");
     write_file("$prefix/conf/dev-listen.conf", "listen 127.0.0.1:$port;\n");
 
+    # the binary and the module copied in: a user must reach them, which
+    # a checkout in a private directory (a CI clone, 0700) does not let
+    mkdir "$prefix/sbin" or die "mkdir sbin: $!";
+    copy($binary, "$prefix/sbin/nginx") or die "copy $binary: $!";
+    chmod 0755, "$prefix/sbin/nginx" or die "chmod nginx: $!";
+
     if ($modules) {
-        symlink(dirname($modules), "$prefix/modules") or die "symlink: $!";
+        mkdir "$prefix/modules" or die "mkdir modules: $!";
+        copy($modules, "$prefix/modules/" . basename($modules))
+            or die "copy $modules: $!";
+        chmod 0644, "$prefix/modules/" . basename($modules)
+            or die "chmod module: $!";
 
     } else {
         # a static build has the module inside: its load_module line goes
@@ -126,8 +136,8 @@ sub start {
             POSIX::setuid($uid) or die "setuid: $!";
         }
 
-        exec $binary, "-p", "$prefix/", "-c", "conf/nginx.conf";
-        die "exec $binary: $!";
+        exec "$prefix/sbin/nginx", "-p", "$prefix/", "-c", "conf/nginx.conf";
+        die "exec $prefix/sbin/nginx: $!";
     }
 
     for (1 .. 100) {
