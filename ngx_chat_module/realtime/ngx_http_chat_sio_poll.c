@@ -23,6 +23,7 @@
 
 
 #define NGX_HTTP_CHAT_SIO_RECHECK  1000    /* ms: a waiting GET looks again */
+#define NGX_HTTP_CHAT_SIO_GIVE_TRIES  50   /* a POST to a session not heard */
 
 
 typedef struct {
@@ -31,6 +32,8 @@ typedef struct {
     ngx_event_t                  recheck;
     ngx_msec_t                   deadline;
     ngx_str_t                    keys[2];
+    ngx_str_t                    give[2];   /* a POST's channel and body */
+    ngx_uint_t                   tries;
     u_char                       sid[NGX_HTTP_CHAT_SIO_ID_LEN];
     u_char                       gid[NGX_HTTP_CHAT_SIO_ID_LEN]; /* GET's */
     unsigned                     waiting:1;
@@ -1123,8 +1126,11 @@ ngx_http_chat_sio_post_body(ngx_http_request_t *r)
 
     args[1].len = p - args[1].data;
 
+    st->give[0] = args[0];
+    st->give[1] = args[1];
+
     rc = ngx_http_chat_redis_eval(r, ngx_http_chat_sio_give, 1, st->keys,
-                                  2, args, ngx_http_chat_sio_posted);
+                                  2, st->give, ngx_http_chat_sio_posted);
 
     ngx_http_finalize_request(r, rc);
 }
@@ -1133,6 +1139,27 @@ ngx_http_chat_sio_post_body(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_chat_sio_posted(ngx_http_request_t *r, redisReply *reply)
 {
+    ngx_http_chat_ctx_t       *ctx;
+    ngx_http_chat_sio_poll_t  *st;
+
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
+        /*
+         * The session exists but nobody heard: the handshake answers
+         * before its worker's subscription to the input channel is live
+         * in Redis, and a client's first POST may come first.  It is
+         * published again (each try a round trip, the worker's event
+         * loop in between) rather than lost with a "Session ID unknown".
+         */
+        ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+        st = ctx->state;
+
+        if (++st->tries < NGX_HTTP_CHAT_SIO_GIVE_TRIES) {
+            return ngx_http_chat_redis_eval(r, ngx_http_chat_sio_give, 1,
+                                            st->keys, 2, st->give,
+                                            ngx_http_chat_sio_posted);
+        }
+    }
+
     if (reply->type != REDIS_REPLY_INTEGER || reply->integer <= 0) {
         return ngx_http_chat_sio_unknown(r);
     }
