@@ -21,6 +21,8 @@ static void ngx_http_chat_mongo_free(ngx_http_chat_mongo_task_t *t);
 static void ngx_http_chat_mongo_request_cleanup(void *data);
 static void ngx_http_chat_mongo_log(mongoc_log_level_t level,
     const char *domain, const char *message, void *data);
+static ngx_int_t ngx_http_chat_mongo_concerns(ngx_cycle_t *cycle,
+    mongoc_uri_t *uri);
 
 
 static mongoc_client_pool_t  *ngx_http_chat_mongo_pool;
@@ -77,6 +79,46 @@ ngx_http_chat_mongo_check_uri(ngx_str_t *uri, u_char *err, size_t len)
 }
 
 
+/*
+ * Unless the URI says otherwise: a write is acknowledged once a majority
+ * of a replica set has it (an acknowledged message survives a failover),
+ * waiting at most 5 s for it (then the request gets a 503, never a hang
+ * while secondaries are away); writes are retried once across a primary
+ * change.  Reads keep the defaults, the primary with "local": a user
+ * reads what they have just written.
+ */
+
+static ngx_int_t
+ngx_http_chat_mongo_concerns(ngx_cycle_t *cycle, mongoc_uri_t *uri)
+{
+    mongoc_write_concern_t  *wc;
+
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_RETRYWRITES)) {
+        mongoc_uri_set_option_as_bool(uri, MONGOC_URI_RETRYWRITES, true);
+    }
+
+    if (mongoc_uri_has_option(uri, MONGOC_URI_W)
+        || mongoc_uri_has_option(uri, MONGOC_URI_WTIMEOUTMS)
+        || mongoc_uri_has_option(uri, MONGOC_URI_JOURNAL))
+    {
+        return NGX_OK;
+    }
+
+    wc = mongoc_write_concern_new();
+    if (wc == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "chat: mongoc_write_concern_new() failed");
+        return NGX_ERROR;
+    }
+
+    mongoc_write_concern_set_wmajority(wc, 5000);
+    mongoc_uri_set_write_concern(uri, wc);
+    mongoc_write_concern_destroy(wc);
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_chat_mongo_init_process(ngx_cycle_t *cycle,
     ngx_http_chat_main_conf_t *cmcf)
@@ -113,6 +155,11 @@ ngx_http_chat_mongo_init_process(ngx_cycle_t *cycle,
                 ngx_atoi((u_char *) ngx_http_chat_mongo_defaults[i][1],
                          ngx_strlen(ngx_http_chat_mongo_defaults[i][1])));
         }
+    }
+
+    if (ngx_http_chat_mongo_concerns(cycle, uri) != NGX_OK) {
+        mongoc_uri_destroy(uri);
+        return NGX_ERROR;
     }
 
     ngx_http_chat_mongo_pool = mongoc_client_pool_new(uri);

@@ -320,6 +320,8 @@ static const struct {
 } ngx_http_chat_indexes[] = {
     { "users", "phone_1", "phone", NULL, 1 },
     { "users", "usernameLower_1", "usernameLower", NULL, 1 },
+    /* search by name: an anchored regex is a range of this index */
+    { "users", "searchName_1", "searchName", NULL, 0 },
     { "sessions", "userId_1", "userId", NULL, 0 },
     { "contacts", "owner_1_contact_1", "owner", "contact", 1 },
     { "contacts", "contact_1", "contact", NULL, 0 },
