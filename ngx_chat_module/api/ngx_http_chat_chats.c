@@ -37,25 +37,11 @@ ngx_int_t
 ngx_http_chat_chats_reply(ngx_http_request_t *r, ngx_int_t rc, json_t *json,
     const char *error)
 {
-    ngx_int_t                ret;
     ngx_http_chat_op_told_t  told;
 
     ngx_http_chat_op_tell(rc, json, r->method == NGX_HTTP_POST, &told);
 
-    if (told.answer) {
-        return ngx_http_chat_send_json(r, told.status, told.answer);
-    }
-
-    if (told.status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "chat: chats query failed: %s", error);
-    }
-
-    ret = ngx_http_chat_send_error_details(r, told.status, told.code,
-                                           told.message, told.details);
-    json_decref(told.keep);
-
-    return ret;
+    return ngx_http_chat_told_send(r, &told, error);
 }
 
 

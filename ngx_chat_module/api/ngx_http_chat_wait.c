@@ -32,12 +32,12 @@ ngx_http_chat_user_wait(ngx_http_request_t *r, ngx_uint_t kind)
 {
     ngx_http_chat_store_wait_t  *st;
 
-    st = ngx_http_chat_wait(r, ngx_http_chat_store_detach);
-    if (st == NULL) {
-        return NULL;
-    }
+    /* no tell: ngx_http_chat_op_user_tell(kind) */
+    st = ngx_http_chat_store_wait(r, NULL);
 
-    st->kind = kind;
+    if (st) {
+        st->kind = kind;
+    }
 
     return st;
 }
@@ -98,7 +98,6 @@ ngx_http_chat_store_answered(void *data, ngx_int_t rc, json_t *answer,
 {
     ngx_http_chat_store_wait_t  *st = data;
 
-    ngx_int_t                  ret;
     ngx_http_request_t        *r;
     ngx_http_chat_op_told_t    told;
     ngx_http_chat_op_tell_pt   tell;
@@ -114,23 +113,33 @@ ngx_http_chat_store_answered(void *data, ngx_int_t rc, json_t *answer,
         ngx_http_chat_op_user_tell(st->kind, rc, answer, &told);
     }
 
-    if (told.answer) {
-        ret = ngx_http_chat_send_json(r, told.status, told.answer);
+    ngx_http_chat_wait_end(r, ngx_http_chat_told_send(r, &told, error));
+}
 
-    } else if (told.code == NULL) {
-        /* no memory for the answer: the transport's own failure */
-        ret = told.status;
 
-    } else {
-        if (told.status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "chat: operation failed: %s", error);
-        }
+ngx_int_t
+ngx_http_chat_told_send(ngx_http_request_t *r, ngx_http_chat_op_told_t *told,
+    const char *error)
+{
+    ngx_int_t  ret;
 
-        ret = ngx_http_chat_send_error_details(r, told.status, told.code,
-                                               told.message, told.details);
-        json_decref(told.keep);
+    if (told->answer) {
+        return ngx_http_chat_send_json(r, told->status, told->answer);
     }
 
-    ngx_http_chat_wait_end(r, ret);
+    if (told->code == NULL) {
+        /* no memory for the answer: the transport's own failure */
+        return told->status;
+    }
+
+    if (told->status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "chat: operation failed: %s", error);
+    }
+
+    ret = ngx_http_chat_send_error_details(r, told->status, told->code,
+                                           told->message, told->details);
+    json_decref(told->keep);
+
+    return ret;
 }

@@ -54,6 +54,9 @@ ngx_int_t ngx_http_chat_store_started(ngx_http_request_t *r,
 ngx_int_t ngx_http_chat_op_started(ngx_http_request_t *r,
     ngx_http_chat_store_wait_t *st, ngx_int_t rc,
     ngx_http_chat_op_refused_t *refused);
+/* an outcome told (ngx_http_chat_op_tell()) as the answer of r */
+ngx_int_t ngx_http_chat_told_send(ngx_http_request_t *r,
+    ngx_http_chat_op_told_t *told, const char *error);
 /* the operation's done(): data is the wait */
 void ngx_http_chat_store_answered(void *data, ngx_int_t rc, json_t *answer,
     const char *error);

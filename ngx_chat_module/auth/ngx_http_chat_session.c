@@ -311,11 +311,7 @@ ngx_http_chat_refresh_token(ngx_http_request_t *r)
                                          w, (ngx_http_chat_session_op_t **)
                                             &w->op);
 
-    if (rc != NGX_OK) {
-        return ngx_http_chat_send_retry(r);
-    }
-
-    return ngx_http_chat_wait_started(r, w);
+    return ngx_http_chat_wait_start(r, w, rc);
 }
 
 
@@ -388,17 +384,12 @@ ngx_http_chat_session_revoke(ngx_http_request_t *r, ngx_uint_t kind,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    w->kind = kind;
-
     rc = ngx_http_chat_session_op_revoke(kind, &ctx->user_id, sid, jti, exp,
                                          ngx_http_chat_session_revoked_done,
                                          w, (ngx_http_chat_session_op_t **)
                                             &w->op);
-    if (rc != NGX_OK) {
-        return ngx_http_chat_send_retry(r);
-    }
 
-    return ngx_http_chat_wait_started(r, w);
+    return ngx_http_chat_wait_start(r, w, rc);
 }
 
 

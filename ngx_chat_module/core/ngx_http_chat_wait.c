@@ -46,6 +46,18 @@ ngx_http_chat_wait_started(ngx_http_request_t *r, ngx_http_chat_wait_t *w)
 }
 
 
+ngx_int_t
+ngx_http_chat_wait_start(ngx_http_request_t *r, ngx_http_chat_wait_t *w,
+    ngx_int_t rc)
+{
+    if (rc != NGX_OK) {
+        return ngx_http_chat_send_retry(r);
+    }
+
+    return ngx_http_chat_wait_started(r, w);
+}
+
+
 /* the request is going: the operation goes on, its answer is dropped */
 
 static void

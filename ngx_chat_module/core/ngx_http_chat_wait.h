@@ -42,6 +42,9 @@ ngx_http_chat_wait_t *ngx_http_chat_wait(ngx_http_request_t *r,
 /* the operation started: r waits (NGX_DONE, return it as it is) */
 ngx_int_t ngx_http_chat_wait_started(ngx_http_request_t *r,
     ngx_http_chat_wait_t *w);
+/* the same from the start's rc: NGX_OK waits, else 503 with Retry-After */
+ngx_int_t ngx_http_chat_wait_start(ngx_http_request_t *r,
+    ngx_http_chat_wait_t *w, ngx_int_t rc);
 /* the answer came while r waits: r, which is no longer detached */
 ngx_http_request_t *ngx_http_chat_wait_over(ngx_http_chat_wait_t *w);
 /* r answered (or rc, an answer to send): finalized, posted requests run */
