@@ -498,3 +498,37 @@ remover:200
 [error]
 [alert]
 [emerg]
+
+
+
+=== TEST 9: a logout while Redis refuses writes (a replica after a failover, READONLY): the session's sockets are told at once, the client gets 503 and its retry, once Redis writes again, revokes the token
+--- init
+ChatChats::setup();
+my @r;
+my $t = main::user("ivan", 9);
+my $ws = ChatRT::connect("ivan");
+my $sio = main::sio_open($t->{accessToken});
+push @r, "replica:" . main::redis("REPLICAOF", "127.0.0.1", "1");
+my ($st) = ChatChats::call(ivan => POST => "/api/auth/logout", {});
+push @r, "logout:$st";
+push @r, "ws:" . main::until_close($ws, 3);
+push @r, "sio:" . main::sio_until_close($sio, 3);
+push @r, "master:" . main::redis("REPLICAOF", "NO", "ONE");
+($st) = ChatChats::call(ivan => POST => "/api/auth/logout", {});
+push @r, "again:$st";
+($st) = ChatChats::call(ivan => GET => "/api/users/profile");
+push @r, "access:$st";
+$main::Got = join "\n", @r;
+--- response_body
+replica:+OK
+logout:503
+ws:session_revoked,close:1008
+sio:42:session_revoked,41,close:1008
+master:+OK
+again:200
+access:401
+--- error_log
+its cache failed
+--- no_error_log
+[alert]
+[emerg]

@@ -8,6 +8,10 @@
  * Redis that loses its data signs nobody out and revives no session.
  * Redis caches what the access check needs (sess:<id> = {uid, revoked},
  * ngx_http_chat_session_check.c) and each revoked token id (jti:<id>).
+ *
+ * This file is the HTTP adapter; a rotation and a revocation are
+ * operations (ngx_http_chat_session_op.c) that run to their end whether
+ * or not the request still waits.
  */
 
 
