@@ -501,18 +501,36 @@ remover:200
 
 
 
-=== TEST 9: a logout while Redis refuses writes (a replica after a failover, READONLY): the session's sockets are told at once, the client gets 503 and its retry, once Redis writes again, revokes the token
+=== TEST 9: a logout, a device removal and a reused refresh token while Redis refuses writes (a replica after a failover, READONLY): each session's sockets are told at once, the client gets 503, and a logout's retry, once Redis writes again, revokes the token
 --- init
 ChatChats::setup();
 my @r;
 my $t = main::user("ivan", 9);
-my $ws = ChatRT::connect("ivan");
-my $sio = main::sio_open($t->{accessToken});
+my $j1 = main::user("jack", 10);
+my $k = main::user("kate", 11);
+my ($st, $rotated) = main::post("/api/auth/refresh-token",
+                                { refreshToken => $k->{refreshToken} });
+$ChatChats::Tok{kate} = $rotated;
+Time::HiRes::sleep(1.2);
+my $j2 = main::user("jack2", 10);
+my $sid2 = main::claims($j2->{accessToken})->{sid};
+my %sock;
+for my $who (qw(ivan jack2 kate)) {
+    $sock{$who} = [ChatRT::connect($who),
+                   main::sio_open($ChatChats::Tok{$who}{accessToken})];
+}
 push @r, "replica:" . main::redis("REPLICAOF", "127.0.0.1", "1");
-my ($st) = ChatChats::call(ivan => POST => "/api/auth/logout", {});
+($st) = ChatChats::call(ivan => POST => "/api/auth/logout", {});
 push @r, "logout:$st";
-push @r, "ws:" . main::until_close($ws, 3);
-push @r, "sio:" . main::sio_until_close($sio, 3);
+($st) = ChatChats::call(jack => DELETE => "/api/auth/sessions/$sid2");
+push @r, "remove:$st";
+($st) = main::post("/api/auth/refresh-token",
+                   { refreshToken => $k->{refreshToken} });
+push @r, "reuse:$st";
+for my $who (qw(ivan jack2 kate)) {
+    push @r, "$who ws:" . main::until_close($sock{$who}[0], 3);
+    push @r, "$who sio:" . main::sio_until_close($sock{$who}[1], 3);
+}
 push @r, "master:" . main::redis("REPLICAOF", "NO", "ONE");
 ($st) = ChatChats::call(ivan => POST => "/api/auth/logout", {});
 push @r, "again:$st";
@@ -522,8 +540,14 @@ $main::Got = join "\n", @r;
 --- response_body
 replica:+OK
 logout:503
-ws:session_revoked,close:1008
-sio:42:session_revoked,41,close:1008
+remove:503
+reuse:503
+ivan ws:session_revoked,close:1008
+ivan sio:42:session_revoked,41,close:1008
+jack2 ws:session_revoked,close:1008
+jack2 sio:42:session_revoked,41,close:1008
+kate ws:session_revoked,close:1008
+kate sio:42:session_revoked,41,close:1008
 master:+OK
 again:200
 access:401
