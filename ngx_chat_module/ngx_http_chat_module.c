@@ -16,6 +16,7 @@
 #include "store/ngx_http_chat_search_store.h"
 #include "auth/ngx_http_chat_phone.h"
 #include "auth/ngx_http_chat_jwt.h"
+#include "auth/ngx_http_chat_session_op.h"
 #include "realtime/ngx_http_chat_rt.h"
 #include "ops/ngx_http_chat_op_send.h"
 #include "ops/ngx_http_chat_send_cache.h"
@@ -1504,6 +1505,7 @@ ngx_http_chat_exit_process(ngx_cycle_t *cycle)
     ngx_http_chat_mongo_exit_process(cycle);
     ngx_http_chat_threads_exit_process(cycle);
     ngx_http_chat_ops_exit_process();
+    ngx_http_chat_session_op_exit_process();
 }
 
 

@@ -11,6 +11,8 @@ use ChatChats;
 use ChatRT;
 use ChatJWT;
 use IO::Socket::INET;
+use Socket qw(SOL_SOCKET SO_LINGER);
+use HTTP::Tiny;
 use MIME::Base64 qw(decode_base64url);
 use JSON::PP ();
 use Time::HiRes ();
@@ -145,6 +147,58 @@ sub main::redis {
     my $line = <$r>;
     $line =~ s/\r\n$//;
     return $line;
+}
+
+# writes a request, waits $delay seconds, and resets the connection (a
+# phone on a train): what the request commits must still follow.  With
+# $partial the body is cut short: a route that needs none acts at once,
+# while NGINX still reads (and discards) the rest, so that the reset
+# ends the request in the middle of its work
+sub main::reset_after {
+    my ($token, $method, $path, $body, $delay, $partial) = @_;
+    my $json = $JSON->encode($body);
+    my $len = length($json) + ($partial ? 16 : 0);
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1",
+                                  PeerPort => $ENV{TEST_NGINX_SERVER_PORT},
+                                  Proto => "tcp", Timeout => 5)
+        or die "connect: $!";
+    my $req = "$method $path HTTP/1.1\r\nHost: localhost\r\n"
+        . (defined $token ? "Authorization: Bearer $token\r\n" : "")
+        . "Content-Type: application/json\r\n"
+        . "Content-Length: $len\r\n\r\n$json";
+    syswrite($s, $req) == length $req or die "write: $!";
+    Time::HiRes::sleep($delay) if $delay;
+    setsockopt($s, SOL_SOCKET, SO_LINGER, pack("ii", 1, 0));
+    close $s;
+}
+
+# a session after a revocation whose client reset: "revoked" (sockets
+# closed, access token 401, refresh token refused), "live" (none of it:
+# the reset came before the request was read), or what is half done
+sub main::revocation {
+    my ($tok, $ws, $sio) = @_;
+    my $w = main::until_close($ws, 3);
+    my $i = main::sio_until_close($sio, 3);
+    my $a = HTTP::Tiny->new->get(
+        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/api/users/profile",
+        { headers => { Authorization => "Bearer $tok->{accessToken}" } }
+    )->{status};
+    my ($f) = main::post("/api/auth/refresh-token",
+                         { refreshToken => $tok->{refreshToken} });
+    return "revoked" if $w eq "session_revoked,close:1008"
+                        && $i eq "42:session_revoked,41,close:1008"
+                        && $a == 401 && $f == 401;
+    return "live" if $w eq "" && $i eq "" && $a == 200 && $f == 200;
+    return "half(ws=$w sio=$i access=$a refresh=$f)";
+}
+
+# "revoked" n times at least once, "live" otherwise, and no half state
+sub main::tally {
+    my ($what, @v) = @_;
+    my @half = grep { $_ ne "revoked" && $_ ne "live" } @v;
+    return "$what: " . (@half ? join(" ", @half)
+                              : (grep { $_ eq "revoked" } @v) ? "ok"
+                                                              : "none revoked");
 }
 
 no_shuffle();
@@ -387,3 +441,118 @@ bob:user_online
 bob:user_offline:no-lastSeen
 carol-blocked:0
 bob-hidden:0
+
+
+
+=== TEST 8: a logout, a device removal and a reused refresh token, each on a connection reset 0 to 20 ms after writing (the body whole, or cut short): the session revoked in full (sockets closed, tokens refused) or not at all
+--- init
+ChatChats::setup();
+my (@logout, @remove, @reuse, @other);
+my @delay = (0, 0.005, 0.01, 0.02);
+my @case = map { my $d = $_; map { [$d, $_] } 0, 1 } @delay;
+for my $k (0 .. $#case) {
+    my $t = main::user("lo$k", 20 + $k);
+    my $ws = ChatRT::connect("lo$k");
+    my $sio = main::sio_open($t->{accessToken});
+    main::reset_after($t->{accessToken}, POST => "/api/auth/logout", {},
+                      @{ $case[$k] });
+    push @logout, main::revocation($t, $ws, $sio);
+}
+my @first = map { main::user("rm$_", 30 + $_) } 0 .. $#case;
+Time::HiRes::sleep(1.2);
+for my $k (0 .. $#case) {
+    my $t = main::user("rmb$k", 30 + $k);
+    my $sid = main::claims($t->{accessToken})->{sid};
+    my $ws = ChatRT::connect("rmb$k");
+    my $sio = main::sio_open($t->{accessToken});
+    main::reset_after($first[$k]{accessToken},
+                      DELETE => "/api/auth/sessions/$sid", {},
+                      @{ $case[$k] });
+    push @remove, main::revocation($t, $ws, $sio);
+    # the remover's own session stands
+    my ($st) = ChatChats::call("rm$k" => GET => "/api/users/profile");
+    push @other, $st if $st != 200;
+}
+for my $k (0 .. $#delay) {
+    my $t = main::user("ru$k", 40 + $k);
+    my ($st, $rotated) = main::post("/api/auth/refresh-token",
+                                    { refreshToken => $t->{refreshToken} });
+    die "rotate: $st" unless $st == 200;
+    $ChatChats::Tok{"ru$k"} = $rotated;
+    my $ws = ChatRT::connect("ru$k");
+    my $sio = main::sio_open($rotated->{accessToken});
+    main::reset_after(undef, POST => "/api/auth/refresh-token",
+                      { refreshToken => $t->{refreshToken} }, $delay[$k]);
+    push @reuse, main::revocation($rotated, $ws, $sio);
+}
+$main::Got = join "\n", main::tally("logout", @logout),
+    main::tally("remove", @remove), main::tally("reuse", @reuse),
+    "remover:" . (@other ? "@other" : "200");
+--- response_body
+logout: ok
+remove: ok
+reuse: ok
+remover:200
+--- timeout: 180
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 9: a logout, a device removal and a reused refresh token while Redis refuses writes (a replica after a failover, READONLY): each session's sockets are told at once, the client gets 503, and a logout's retry, once Redis writes again, revokes the token
+--- init
+ChatChats::setup();
+my @r;
+my $t = main::user("ivan", 9);
+my $j1 = main::user("jack", 10);
+my $k = main::user("kate", 11);
+my ($st, $rotated) = main::post("/api/auth/refresh-token",
+                                { refreshToken => $k->{refreshToken} });
+$ChatChats::Tok{kate} = $rotated;
+Time::HiRes::sleep(1.2);
+my $j2 = main::user("jack2", 10);
+my $sid2 = main::claims($j2->{accessToken})->{sid};
+my %sock;
+for my $who (qw(ivan jack2 kate)) {
+    $sock{$who} = [ChatRT::connect($who),
+                   main::sio_open($ChatChats::Tok{$who}{accessToken})];
+}
+push @r, "replica:" . main::redis("REPLICAOF", "127.0.0.1", "1");
+($st) = ChatChats::call(ivan => POST => "/api/auth/logout", {});
+push @r, "logout:$st";
+($st) = ChatChats::call(jack => DELETE => "/api/auth/sessions/$sid2");
+push @r, "remove:$st";
+($st) = main::post("/api/auth/refresh-token",
+                   { refreshToken => $k->{refreshToken} });
+push @r, "reuse:$st";
+for my $who (qw(ivan jack2 kate)) {
+    push @r, "$who ws:" . main::until_close($sock{$who}[0], 3);
+    push @r, "$who sio:" . main::sio_until_close($sock{$who}[1], 3);
+}
+push @r, "master:" . main::redis("REPLICAOF", "NO", "ONE");
+($st) = ChatChats::call(ivan => POST => "/api/auth/logout", {});
+push @r, "again:$st";
+($st) = ChatChats::call(ivan => GET => "/api/users/profile");
+push @r, "access:$st";
+$main::Got = join "\n", @r;
+--- response_body
+replica:+OK
+logout:503
+remove:503
+reuse:503
+ivan ws:session_revoked,close:1008
+ivan sio:42:session_revoked,41,close:1008
+jack2 ws:session_revoked,close:1008
+jack2 sio:42:session_revoked,41,close:1008
+kate ws:session_revoked,close:1008
+kate sio:42:session_revoked,41,close:1008
+master:+OK
+again:200
+access:401
+--- error_log
+its cache failed
+--- no_error_log
+[alert]
+[emerg]

@@ -12,7 +12,6 @@
 #include "../ops/ngx_http_chat_op_group.h"
 
 
-static void ngx_http_chat_store_left(void *data);
 static ngx_int_t ngx_http_chat_group_done(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
 
@@ -38,25 +37,11 @@ ngx_int_t
 ngx_http_chat_chats_reply(ngx_http_request_t *r, ngx_int_t rc, json_t *json,
     const char *error)
 {
-    ngx_int_t                ret;
     ngx_http_chat_op_told_t  told;
 
     ngx_http_chat_op_tell(rc, json, r->method == NGX_HTTP_POST, &told);
 
-    if (told.answer) {
-        return ngx_http_chat_send_json(r, told.status, told.answer);
-    }
-
-    if (told.status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "chat: chats query failed: %s", error);
-    }
-
-    ret = ngx_http_chat_send_error_details(r, told.status, told.code,
-                                           told.message, told.details);
-    json_decref(told.keep);
-
-    return ret;
+    return ngx_http_chat_told_send(r, &told, error);
 }
 
 
@@ -162,123 +147,6 @@ ngx_http_chat_cursor_arg(ngx_http_request_t *r, int64_t *ms, bson_oid_t *oid)
 }
 
 
-/* an operation with refusals of its input (ngx_http_chat_op.h) */
-
-ngx_int_t
-ngx_http_chat_op_started(ngx_http_request_t *r,
-    ngx_http_chat_store_wait_t *st, ngx_int_t rc,
-    ngx_http_chat_op_refused_t *refused)
-{
-    return ngx_http_chat_store_started(r, st, rc, refused->field,
-                                       refused->err, refused->details);
-}
-
-
-ngx_http_chat_store_wait_t *
-ngx_http_chat_store_wait(ngx_http_request_t *r, ngx_http_chat_op_tell_pt tell)
-{
-    ngx_http_chat_store_wait_t  *st;
-
-    st = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_store_wait_t));
-    if (st == NULL) {
-        return NULL;
-    }
-
-    st->cleanup = ngx_http_cleanup_add(r, 0);
-    if (st->cleanup == NULL) {
-        return NULL;
-    }
-
-    st->request = r;
-    st->tell = tell;
-
-    return st;
-}
-
-
-/* rc: the operation's start (ngx_http_chat_op.h); details are taken */
-
-ngx_int_t
-ngx_http_chat_store_started(ngx_http_request_t *r,
-    ngx_http_chat_store_wait_t *st, ngx_int_t rc, const char *field,
-    const char *err, json_t *details)
-{
-    switch (rc) {
-
-    case NGX_OK:
-        st->cleanup->handler = ngx_http_chat_store_left;
-        st->cleanup->data = st;
-        r->main->count++;
-        return NGX_DONE;
-
-    case NGX_DECLINED:
-        if (err == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_chat_send_invalid(r, field, err);
-
-    case NGX_ABORT:
-        return ngx_http_chat_send_error_details(r,
-                                            NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
-                                            field, err, details);
-
-    default:
-        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "service_unavailable",
-                                        "a back end is unavailable, "
-                                        "try again shortly");
-    }
-}
-
-
-static void
-ngx_http_chat_store_left(void *data)
-{
-    ngx_http_chat_store_wait_t  *st = data;
-
-    ngx_http_chat_op_store_detach(st->op);
-}
-
-
-void
-ngx_http_chat_store_answered(void *data, ngx_int_t rc, json_t *answer,
-    const char *error)
-{
-    ngx_http_chat_store_wait_t  *st = data;
-
-    ngx_int_t                 ret;
-    ngx_connection_t         *c;
-    ngx_http_request_t       *r;
-    ngx_http_chat_op_told_t   told;
-
-    r = st->request;
-    c = r->connection;
-
-    st->cleanup->handler = NULL;
-    st->op = NULL;
-
-    st->tell(rc, answer, r->method == NGX_HTTP_POST, &told);
-
-    if (told.answer) {
-        ret = ngx_http_chat_send_json(r, told.status, told.answer);
-
-    } else {
-        if (told.status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                          "chat: chats query failed: %s", error);
-        }
-
-        ret = ngx_http_chat_send_error_details(r, told.status, told.code,
-                                               told.message, told.details);
-        json_decref(told.keep);
-    }
-
-    ngx_http_chat_finalize(r, ret);
-    ngx_http_run_posted_requests(c);
-}
-
-
 /* GET /api/chats?cursor=&limit= */
 
 ngx_int_t
@@ -340,7 +208,7 @@ ngx_http_chat_chats_private(ngx_http_request_t *r)
 
     rc = ngx_http_chat_op_chat_private(&me, ctx->body,
                                        ngx_http_chat_store_answered, st,
-                                       &st->op, &refused);
+                                       ngx_http_chat_store_op(st), &refused);
 
     return ngx_http_chat_op_started(r, st, rc, &refused);
 }
@@ -366,7 +234,7 @@ ngx_http_chat_chats_group(ngx_http_request_t *r)
 
     rc = ngx_http_chat_op_chat_group(&me, ctx->body,
                                      ngx_http_chat_store_answered, st,
-                                     &st->op, &refused);
+                                     ngx_http_chat_store_op(st), &refused);
 
     return ngx_http_chat_op_started(r, st, rc, &refused);
 }
@@ -397,7 +265,7 @@ ngx_http_chat_chats_settings(ngx_http_request_t *r)
 
     rc = ngx_http_chat_op_chat_settings(&me, &chat, ctx->body,
                                         ngx_http_chat_store_answered, st,
-                                        &st->op, &refused);
+                                        ngx_http_chat_store_op(st), &refused);
 
     return ngx_http_chat_op_started(r, st, rc, &refused);
 }

@@ -11,34 +11,19 @@
 #include "../auth/ngx_http_chat_auth.h"
 #include "../store/ngx_http_chat_chats_store.h"
 #include "../ops/ngx_http_chat_op_store.h"
+#include "ngx_http_chat_wait.h"
 #include "../util/ngx_http_chat_text.h"
 #include "ngx_http_chat_chats.h"
 
 
 /*
  * What the routes of chats, messages, groups and search share: the
- * caller and the :id, numbers of the query string, and the wait of a
- * request for a store step or an operation (ops/).
+ * caller and the :id, numbers of the query string, the answer of a
+ * store step; the wait of a request for an operation is
+ * ngx_http_chat_wait.h.
  */
 
 #define NGX_HTTP_CHAT_CHATS_LIMIT    20
-
-
-/*
- * A route that waits for a store operation (ops/): the operation runs to
- * its end in any case (its events follow its commit), the request only
- * takes its answer
- */
-
-typedef void (*ngx_http_chat_op_tell_pt)(ngx_int_t rc, json_t *answer,
-    ngx_uint_t created, ngx_http_chat_op_told_t *told);
-
-typedef struct {
-    ngx_http_request_t        *request;
-    ngx_http_chat_op_store_t  *op;
-    ngx_http_cleanup_t        *cleanup;
-    ngx_http_chat_op_tell_pt   tell;     /* as the operation's kind says */
-} ngx_http_chat_store_wait_t;
 
 
 /* the caller's id */
@@ -58,21 +43,6 @@ ngx_int_t ngx_http_chat_chats_done(ngx_http_request_t *r,
 /* the answer of a route from the store's (or an operation's) outcome */
 ngx_int_t ngx_http_chat_chats_reply(ngx_http_request_t *r, ngx_int_t rc,
     json_t *json, const char *error);
-
-/* the wait of r for an operation, its outcome told with tell; NULL */
-ngx_http_chat_store_wait_t *ngx_http_chat_store_wait(ngx_http_request_t *r,
-    ngx_http_chat_op_tell_pt tell);
-/* rc: the operation's start (ngx_http_chat_op.h); details are taken */
-ngx_int_t ngx_http_chat_store_started(ngx_http_request_t *r,
-    ngx_http_chat_store_wait_t *st, ngx_int_t rc, const char *field,
-    const char *err, json_t *details);
-/* the same, with the refusals of its input */
-ngx_int_t ngx_http_chat_op_started(ngx_http_request_t *r,
-    ngx_http_chat_store_wait_t *st, ngx_int_t rc,
-    ngx_http_chat_op_refused_t *refused);
-/* the operation's done(): data is the wait */
-void ngx_http_chat_store_answered(void *data, ngx_int_t rc, json_t *answer,
-    const char *error);
 
 
 #endif /* _NGX_HTTP_CHAT_CHATS_INT_H_INCLUDED_ */

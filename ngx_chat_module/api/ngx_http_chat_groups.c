@@ -80,7 +80,7 @@ ngx_http_chat_chats_update(ngx_http_request_t *r)
 
     rc = ngx_http_chat_op_group_update(&me, &chat, ctx->body,
                                        ngx_http_chat_store_answered, st,
-                                       &st->op, &refused);
+                                       ngx_http_chat_store_op(st), &refused);
 
     return ngx_http_chat_op_started(r, st, rc, &refused);
 }
@@ -111,7 +111,7 @@ ngx_http_chat_members_add(ngx_http_request_t *r)
     rc = ngx_http_chat_op_group_add(&me, &chat,
                                     json_object_get(ctx->body, "userIds"),
                                     ngx_http_chat_store_answered, st,
-                                    &st->op, &refused);
+                                    ngx_http_chat_store_op(st), &refused);
 
     return ngx_http_chat_op_started(r, st, rc, &refused);
 }
@@ -137,7 +137,7 @@ ngx_http_chat_members_remove(ngx_http_request_t *r)
 
     rc = ngx_http_chat_op_group_remove(&me, &chat, &member,
                                        ngx_http_chat_store_answered, st,
-                                       &st->op);
+                                       ngx_http_chat_store_op(st));
 
     return ngx_http_chat_store_started(r, st, rc, NULL, NULL, NULL);
 }
@@ -168,7 +168,7 @@ ngx_http_chat_members_role(ngx_http_request_t *r)
     rc = ngx_http_chat_op_group_role(&me, &chat, &member,
                                      json_object_get(ctx->body, "role"),
                                      ngx_http_chat_store_answered, st,
-                                     &st->op, &refused);
+                                     ngx_http_chat_store_op(st), &refused);
 
     return ngx_http_chat_op_started(r, st, rc, &refused);
 }
@@ -194,7 +194,7 @@ ngx_http_chat_chats_leave(ngx_http_request_t *r)
 
     rc = ngx_http_chat_op_group_leave(&me, &chat,
                                       ngx_http_chat_store_answered, st,
-                                      &st->op);
+                                      ngx_http_chat_store_op(st));
 
     return ngx_http_chat_store_started(r, st, rc, NULL, NULL, NULL);
 }

@@ -16,18 +16,7 @@
 #define NGX_HTTP_CHAT_MESSAGES_LIMIT 50
 
 
-/* a request that waits for its send */
-typedef struct {
-    ngx_http_chat_op_send_t   *op;
-    ngx_http_cleanup_t        *cleanup;
-} ngx_http_chat_send_t;
-
-
-static ngx_int_t ngx_http_chat_send_op(ngx_http_request_t *r,
-    ngx_http_chat_send_t *st, json_t *body, ngx_uint_t flags);
-static void ngx_http_chat_send_left(void *data);
-static void ngx_http_chat_send_answered(void *data, ngx_int_t rc,
-    json_t *answer, const char *error);
+static void ngx_http_chat_send_detach(void *op);
 
 
 /* POST /api/messages {chatId, tempId, type, content, replyTo?} */
@@ -35,102 +24,39 @@ static void ngx_http_chat_send_answered(void *data, ngx_int_t rc,
 ngx_int_t
 ngx_http_chat_messages_send(ngx_http_request_t *r)
 {
-    ngx_http_chat_ctx_t   *ctx;
-    ngx_http_chat_send_t  *st;
+    ngx_int_t                    rc;
+    bson_oid_t                   me;
+    const char                  *field, *err;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_store_wait_t  *st;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    st = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_send_t));
-    if (st == NULL) {
+    /* the send operation runs to its end, the request takes its answer */
+    st = ngx_http_chat_store_wait(r, ngx_http_chat_op_tell);
+    if (st == NULL || ngx_http_chat_chats_me(r, &me) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->state = st;
-
-    return ngx_http_chat_send_op(r, st, ctx->body,
-                                 NGX_HTTP_CHAT_OP_SEND_CHECK
-                                 |NGX_HTTP_CHAT_OP_SEND_MARK
-                                 |NGX_HTTP_CHAT_OP_SEND_CACHE);
-}
-
-
-/*
- * The route waits for a send operation (ops/): the operation runs to its
- * end in any case, the request only takes its answer
- */
-
-static ngx_int_t
-ngx_http_chat_send_op(ngx_http_request_t *r, ngx_http_chat_send_t *st,
-    json_t *body, ngx_uint_t flags)
-{
-    ngx_int_t            rc;
-    bson_oid_t           me;
-    const char          *field, *err;
-    ngx_http_cleanup_t  *cln;
-
-    cln = ngx_http_cleanup_add(r, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    st->detach = ngx_http_chat_send_detach;
 
     /* a message as a client sends it, checked by the operation */
-    if (ngx_http_chat_chats_me(r, &me) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    rc = ngx_http_chat_op_send_message(&me, ctx->body,
+                                       NGX_HTTP_CHAT_OP_SEND_CHECK
+                                       |NGX_HTTP_CHAT_OP_SEND_MARK
+                                       |NGX_HTTP_CHAT_OP_SEND_CACHE,
+                                       ngx_http_chat_store_answered, st,
+                                       (ngx_http_chat_op_send_t **) &st->op,
+                                       &field, &err);
 
-    rc = ngx_http_chat_op_send_message(&me, body, flags,
-                                       ngx_http_chat_send_answered, r,
-                                       &st->op, &field, &err);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_chat_send_invalid(r, field, err);
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "service_unavailable",
-                                        "a back end is unavailable, "
-                                        "try again shortly");
-    }
-
-    cln->handler = ngx_http_chat_send_left;
-    cln->data = st;
-    st->cleanup = cln;
-
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_http_chat_store_started(r, st, rc, field, err, NULL);
 }
 
 
 static void
-ngx_http_chat_send_left(void *data)
+ngx_http_chat_send_detach(void *op)
 {
-    ngx_http_chat_send_t  *st = data;
-
-    ngx_http_chat_op_send_detach(st->op);
-}
-
-
-static void
-ngx_http_chat_send_answered(void *data, ngx_int_t rc, json_t *answer,
-    const char *error)
-{
-    ngx_http_request_t  *r = data;
-
-    ngx_connection_t      *c;
-    ngx_http_chat_ctx_t   *ctx;
-    ngx_http_chat_send_t  *st;
-
-    c = r->connection;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    st = ctx->state;
-
-    st->cleanup->handler = NULL;
-    st->op = NULL;
-
-    ngx_http_chat_finalize(r, ngx_http_chat_chats_reply(r, rc, answer, error));
-    ngx_http_run_posted_requests(c);
+    ngx_http_chat_op_send_detach(op);
 }
 
 
@@ -246,7 +172,8 @@ ngx_http_chat_chats_marker(ngx_http_request_t *r, ngx_uint_t read)
 
     rc = ngx_http_chat_op_marker(&me, &chat,
                                  json_object_get(ctx->body, "upToSeq"), read,
-                                 ngx_http_chat_store_answered, st, &st->op,
+                                 ngx_http_chat_store_answered, st,
+                                 ngx_http_chat_store_op(st),
                                  &field, &err);
 
     return ngx_http_chat_store_started(r, st, rc, field, err, NULL);
@@ -324,7 +251,8 @@ ngx_http_chat_messages_edit(ngx_http_request_t *r)
 
     rc = ngx_http_chat_op_edit(&me, &id,
                                json_object_get(ctx->body, "content"),
-                               ngx_http_chat_store_answered, st, &st->op,
+                               ngx_http_chat_store_answered, st,
+                               ngx_http_chat_store_op(st),
                                &field, &err);
 
     return ngx_http_chat_store_started(r, st, rc, field, err, NULL);
@@ -364,7 +292,8 @@ ngx_http_chat_messages_delete(ngx_http_request_t *r)
     }
 
     rc = ngx_http_chat_op_delete(&me, &id, everyone,
-                                 ngx_http_chat_store_answered, st, &st->op);
+                                 ngx_http_chat_store_answered, st,
+                                 ngx_http_chat_store_op(st));
 
     return ngx_http_chat_store_started(r, st, rc, NULL, NULL, NULL);
 }
@@ -394,7 +323,8 @@ ngx_http_chat_messages_react(ngx_http_request_t *r)
 
     rc = ngx_http_chat_op_react(&me, &id,
                                 json_object_get(ctx->body, "emoji"),
-                                ngx_http_chat_store_answered, st, &st->op,
+                                ngx_http_chat_store_answered, st,
+                                ngx_http_chat_store_op(st),
                                 &field, &err);
 
     return ngx_http_chat_store_started(r, st, rc, field, err, NULL);
@@ -425,7 +355,8 @@ ngx_http_chat_messages_forward(ngx_http_request_t *r)
 
     rc = ngx_http_chat_op_forward(&me, &id,
                                   json_object_get(ctx->body, "chatIds"),
-                                  ngx_http_chat_store_answered, st, &st->op,
+                                  ngx_http_chat_store_answered, st,
+                                  ngx_http_chat_store_op(st),
                                   &refused);
 
     return ngx_http_chat_op_started(r, st, rc, &refused);

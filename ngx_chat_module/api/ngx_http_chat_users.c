@@ -16,35 +16,23 @@
 #include "../ops/ngx_http_chat_op_people.h"
 #include "../ops/ngx_http_chat_op_sync.h"
 #include "ngx_http_chat_users.h"
+#include "ngx_http_chat_wait.h"
 
 
 #define NGX_HTTP_CHAT_SEARCH_PER_MINUTE  30
 
 
-static void ngx_http_chat_users_left(void *data);
 static ngx_int_t ngx_http_chat_people_done(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
 
 
-/*
- * A write of mine as an operation (ops/ngx_http_chat_op_user.h): the
- * request waits for its answer, and leaving only detaches it.
- */
+/* a write of mine waits as every operation (ngx_http_chat_wait.h) */
 
-typedef struct {
-    ngx_http_request_t          *request;
-    ngx_http_cleanup_t          *cleanup;
-    ngx_http_chat_op_store_t    *op;
-    ngx_uint_t                   kind;     /* NGX_HTTP_CHAT_OP_TELL_* */
-} ngx_http_chat_users_wait_t;
-
-
-static ngx_http_chat_users_wait_t *
+static ngx_http_chat_store_wait_t *
 ngx_http_chat_users_wait(ngx_http_request_t *r, ngx_uint_t kind,
     bson_oid_t *me)
 {
-    ngx_http_chat_ctx_t         *ctx;
-    ngx_http_chat_users_wait_t  *w;
+    ngx_http_chat_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
@@ -54,108 +42,7 @@ ngx_http_chat_users_wait(ngx_http_request_t *r, ngx_uint_t kind,
 
     bson_oid_init_from_string_unsafe(me, (char *) ctx->user_id.data);
 
-    w = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_users_wait_t));
-    if (w == NULL) {
-        return NULL;
-    }
-
-    w->cleanup = ngx_http_cleanup_add(r, 0);
-    if (w->cleanup == NULL) {
-        return NULL;
-    }
-
-    w->request = r;
-    w->kind = kind;
-
-    return w;
-}
-
-
-/* rc: the operation's start (ngx_http_chat_op_user.h) */
-
-static ngx_int_t
-ngx_http_chat_users_started(ngx_http_request_t *r,
-    ngx_http_chat_users_wait_t *w, ngx_int_t rc, const char *field,
-    const char *err)
-{
-    switch (rc) {
-
-    case NGX_OK:
-        w->cleanup->handler = ngx_http_chat_users_left;
-        w->cleanup->data = w;
-        r->main->count++;
-        return NGX_DONE;
-
-    case NGX_DECLINED:
-        if (err == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_chat_send_invalid(r, field, err);
-
-    case NGX_ABORT:
-        return ngx_http_chat_send_error(r, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
-                                        field, err);
-
-    case NGX_BUSY:
-        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "no such user");
-
-    default:
-        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "service_unavailable",
-                                        "a back end is unavailable, "
-                                        "try again shortly");
-    }
-}
-
-
-static void
-ngx_http_chat_users_left(void *data)
-{
-    ngx_http_chat_users_wait_t  *w = data;
-
-    ngx_http_chat_op_store_detach(w->op);
-}
-
-
-static void
-ngx_http_chat_users_answered(void *data, ngx_int_t rc, json_t *answer,
-    const char *error)
-{
-    ngx_http_chat_users_wait_t  *w = data;
-
-    ngx_int_t                 ret;
-    ngx_connection_t         *c;
-    ngx_http_request_t       *r;
-    ngx_http_chat_op_told_t   told;
-
-    r = w->request;
-    c = r->connection;
-
-    w->cleanup->handler = NULL;
-    w->op = NULL;
-
-    ngx_http_chat_op_user_tell(w->kind, rc, answer, &told);
-
-    if (told.answer) {
-        ret = ngx_http_chat_send_json(r, told.status, told.answer);
-
-    } else if (told.code == NULL) {
-        ret = told.status;
-
-    } else {
-        if (told.status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                          "chat: users write failed in mongo: %s", error);
-        }
-
-        ret = ngx_http_chat_send_error(r, told.status, told.code,
-                                       told.message);
-    }
-
-    ngx_http_chat_finalize(r, ret);
-    ngx_http_run_posted_requests(c);
+    return ngx_http_chat_user_wait(r, kind);
 }
 
 
@@ -168,7 +55,7 @@ ngx_http_chat_profile_write(ngx_http_request_t *r, ngx_uint_t need_name)
     bson_oid_t                   me;
     const char                  *field, *err;
     ngx_http_chat_ctx_t         *ctx;
-    ngx_http_chat_users_wait_t  *w;
+    ngx_http_chat_store_wait_t  *w;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
@@ -178,10 +65,10 @@ ngx_http_chat_profile_write(ngx_http_request_t *r, ngx_uint_t need_name)
     }
 
     rc = ngx_http_chat_op_profile(&me, ctx->body, need_name,
-                                  ngx_http_chat_users_answered, w, &w->op,
-                                  &field, &err);
+                                  ngx_http_chat_store_answered, w,
+                                  ngx_http_chat_store_op(w), &field, &err);
 
-    return ngx_http_chat_users_started(r, w, rc, field, err);
+    return ngx_http_chat_store_started(r, w, rc, field, err, NULL);
 }
 
 
@@ -211,7 +98,7 @@ ngx_http_chat_relation_write(ngx_http_request_t *r, ngx_uint_t what)
     ngx_int_t                    rc;
     bson_oid_t                   me, target;
     ngx_http_chat_ctx_t         *ctx;
-    ngx_http_chat_users_wait_t  *w;
+    ngx_http_chat_store_wait_t  *w;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
@@ -228,9 +115,10 @@ ngx_http_chat_relation_write(ngx_http_request_t *r, ngx_uint_t what)
     bson_oid_init_from_string_unsafe(&target, (char *) ctx->params[0].data);
 
     rc = ngx_http_chat_op_relation(&me, &target, what,
-                                   ngx_http_chat_users_answered, w, &w->op);
+                                   ngx_http_chat_store_answered, w,
+                                   ngx_http_chat_store_op(w));
 
-    return ngx_http_chat_users_started(r, w, rc, NULL, NULL);
+    return ngx_http_chat_store_started(r, w, rc, NULL, NULL, NULL);
 }
 
 
@@ -280,10 +168,7 @@ ngx_http_chat_people_done(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "chat: user query failed in mongo: %s",
                       t->error.message);
-        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "service_unavailable",
-                                        "a back end is unavailable, "
-                                        "try again shortly");
+        return ngx_http_chat_send_unavailable(r);
     }
 
     json = t->result;
@@ -405,7 +290,7 @@ ngx_http_chat_contacts_add(ngx_http_request_t *r)
     bson_oid_t                   me;
     const char                  *field, *err;
     ngx_http_chat_ctx_t         *ctx;
-    ngx_http_chat_users_wait_t  *w;
+    ngx_http_chat_store_wait_t  *w;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
@@ -416,10 +301,11 @@ ngx_http_chat_contacts_add(ngx_http_request_t *r)
 
     rc = ngx_http_chat_op_contact_add(&me, ctx->body,
                                       ngx_http_chat_people_phone,
-                                      ngx_http_chat_users_answered, w,
-                                      &w->op, &field, &err);
+                                      ngx_http_chat_store_answered, w,
+                                      ngx_http_chat_store_op(w), &field,
+                                      &err);
 
-    return ngx_http_chat_users_started(r, w, rc, field, err);
+    return ngx_http_chat_store_started(r, w, rc, field, err, NULL);
 }
 
 
@@ -642,14 +528,7 @@ ngx_http_chat_search_allowed(ngx_http_request_t *r, redisReply *reply)
  * operation (ops/ngx_http_chat_op_sync.h)
  */
 
-typedef struct {
-    ngx_http_request_t        *request;
-    ngx_http_cleanup_t        *cleanup;
-    ngx_http_chat_op_sync_t   *op;
-} ngx_http_chat_sync_wait_t;
-
-
-static void ngx_http_chat_sync_left(void *data);
+static void ngx_http_chat_sync_detach(void *op);
 static void ngx_http_chat_sync_answered(void *data, ngx_int_t rc,
     json_t *answer, const char *error);
 static ngx_int_t ngx_http_chat_sync_tell(ngx_http_request_t *r,
@@ -659,11 +538,11 @@ static ngx_int_t ngx_http_chat_sync_tell(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_chat_contacts_sync(ngx_http_request_t *r)
 {
-    ngx_int_t                   rc;
-    bson_oid_t                  me;
-    const char                 *field, *err;
-    ngx_http_chat_ctx_t        *ctx;
-    ngx_http_chat_sync_wait_t  *w;
+    ngx_int_t              rc;
+    bson_oid_t             me;
+    const char            *field, *err;
+    ngx_http_chat_ctx_t   *ctx;
+    ngx_http_chat_wait_t  *w;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
@@ -673,48 +552,34 @@ ngx_http_chat_contacts_sync(ngx_http_request_t *r)
 
     bson_oid_init_from_string_unsafe(&me, (char *) ctx->user_id.data);
 
-    w = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_sync_wait_t));
+    w = ngx_http_chat_wait(r, ngx_http_chat_sync_detach);
     if (w == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    w->cleanup = ngx_http_cleanup_add(r, 0);
-    if (w->cleanup == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    w->request = r;
-
     rc = ngx_http_chat_op_sync(&me, ctx->body, ngx_http_chat_people_phone,
-                               ngx_http_chat_sync_answered, w, &w->op,
+                               ngx_http_chat_sync_answered, w,
+                               (ngx_http_chat_op_sync_t **) &w->op,
                                &field, &err);
 
     switch (rc) {
 
     case NGX_OK:
-        w->cleanup->handler = ngx_http_chat_sync_left;
-        w->cleanup->data = w;
-        r->main->count++;
-        return NGX_DONE;
+        return ngx_http_chat_wait_started(r, w);
 
     case NGX_DECLINED:
         return ngx_http_chat_send_invalid(r, field, err);
 
     default:
-        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "service_unavailable",
-                                        "a back end is unavailable, "
-                                        "try again shortly");
+        return ngx_http_chat_send_unavailable(r);
     }
 }
 
 
 static void
-ngx_http_chat_sync_left(void *data)
+ngx_http_chat_sync_detach(void *op)
 {
-    ngx_http_chat_sync_wait_t  *w = data;
-
-    ngx_http_chat_op_sync_detach(w->op);
+    ngx_http_chat_op_sync_detach(op);
 }
 
 
@@ -722,19 +587,11 @@ static void
 ngx_http_chat_sync_answered(void *data, ngx_int_t rc, json_t *answer,
     const char *error)
 {
-    ngx_http_chat_sync_wait_t  *w = data;
-
-    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
-    r = w->request;
-    c = r->connection;
+    r = ngx_http_chat_wait_over(data);
 
-    w->cleanup->handler = NULL;
-    w->op = NULL;
-
-    ngx_http_chat_finalize(r, ngx_http_chat_sync_tell(r, rc, answer, error));
-    ngx_http_run_posted_requests(c);
+    ngx_http_chat_wait_end(r, ngx_http_chat_sync_tell(r, rc, answer, error));
 }
 
 
@@ -796,9 +653,6 @@ ngx_http_chat_sync_tell(ngx_http_request_t *r, ngx_int_t rc, json_t *answer,
         json_decref(answer);
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "chat: contact sync failed: %s", error);
-        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "service_unavailable",
-                                        "a back end is unavailable, "
-                                        "try again shortly");
+        return ngx_http_chat_send_unavailable(r);
     }
 }

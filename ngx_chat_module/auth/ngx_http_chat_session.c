@@ -8,11 +8,17 @@
  * Redis that loses its data signs nobody out and revives no session.
  * Redis caches what the access check needs (sess:<id> = {uid, revoked},
  * ngx_http_chat_session_check.c) and each revoked token id (jti:<id>).
+ *
+ * This file is the HTTP adapter; a rotation and a revocation are
+ * operations (ngx_http_chat_session_op.c) that run to their end whether
+ * or not the request still waits.
  */
 
 
 #include "ngx_http_chat_auth.h"
 #include "ngx_http_chat_jwt.h"
+#include "ngx_http_chat_session_op.h"
+#include "../core/ngx_http_chat_wait.h"
 #include "../store/ngx_http_chat_users.h"
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -39,38 +45,14 @@ static const char  ngx_http_chat_session_create[] =
     "return 1";
 
 
-/*
- * KEYS: sess, jti (optional).  ARGV: how long an access token of the
- * session may still live, the jti's remaining lifetime.  Written after
- * MongoDB took the revocation: the cache must not say "live" any more.
- */
-static const char  ngx_http_chat_session_revoke[] =
-    "redis.call('HSET', KEYS[1], 'revoked', '1') "
-    "if redis.call('TTL', KEYS[1]) < tonumber(ARGV[1]) then"
-    "  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1])) "
-    "end "
-    "if KEYS[2] then"
-    "  redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[2])) "
-    "end "
-    "return 1";
-
-
 static ngx_int_t ngx_http_chat_session_created(ngx_http_request_t *r,
     redisReply *reply);
-static ngx_int_t ngx_http_chat_session_rotated(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t);
-static ngx_int_t ngx_http_chat_session_reused(ngx_http_request_t *r,
-    redisReply *reply);
-static ngx_int_t ngx_http_chat_session_revoked_done(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t);
-static ngx_int_t ngx_http_chat_session_logged_out(ngx_http_request_t *r,
-    redisReply *reply);
+static void ngx_http_chat_session_rotated(void *data, ngx_int_t rc,
+    ngx_str_t *uid);
+static void ngx_http_chat_session_revoked_done(void *data, ngx_int_t rc,
+    ngx_str_t *uid);
 static ngx_int_t ngx_http_chat_session_listed(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
-static ngx_int_t ngx_http_chat_session_deleted(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t);
-static ngx_int_t ngx_http_chat_session_unlinked(ngx_http_request_t *r,
-    redisReply *reply);
 
 
 static void
@@ -263,76 +245,20 @@ ngx_http_chat_session_created(ngx_http_request_t *r, redisReply *reply)
 }
 
 
-static ngx_int_t
-ngx_http_chat_session_unavailable(ngx_http_request_t *r)
-{
-    ngx_str_t  v;
-
-    ngx_str_set(&v, "1");
-
-    if (ngx_http_chat_add_header(r, "Retry-After", &v) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "service_unavailable",
-                                    "a back end is unavailable, "
-                                    "try again shortly");
-}
-
-
 /*
- * The cache learns of a revocation MongoDB holds: sess:<sid> refuses the
- * session (and jti:<jti> the token) for as long as a token may live.
+ * POST /api/auth/refresh-token {refreshToken}: a rotation, an operation
+ * (ngx_http_chat_session_op.h) whose reuse revokes the session whoever
+ * waits
  */
-static ngx_int_t
-ngx_http_chat_session_uncache(ngx_http_request_t *r, ngx_str_t *sid,
-    ngx_str_t *jti, time_t exp, ngx_http_chat_redis_next_pt next)
-{
-    time_t                      ttl;
-    ngx_str_t                   keys[2], args[2];
-    ngx_uint_t                  nkeys;
-    ngx_http_chat_main_conf_t  *cmcf;
-
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
-
-    nkeys = 1;
-    ttl = exp - ngx_time() + cmcf->jwt_leeway;
-    if (ttl < 1) {
-        ttl = 1;
-    }
-
-    if (ngx_http_chat_session_key(r->pool, &keys[0], sid, "") != NGX_OK
-        || ngx_http_chat_str_num(r->pool, &args[0],
-                                 cmcf->jwt_ttl + cmcf->jwt_leeway + 1)
-           != NGX_OK
-        || ngx_http_chat_str_num(r->pool, &args[1], ttl) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (jti && jti->len) {
-        keys[1].data = ngx_pnalloc(r->pool, sizeof("jti:") + jti->len);
-        if (keys[1].data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        keys[1].len = ngx_sprintf(keys[1].data, "jti:%V", jti)
-                      - keys[1].data;
-        nkeys = 2;
-    }
-
-    return ngx_http_chat_redis_eval(r, ngx_http_chat_session_revoke, nkeys,
-                                    keys, 2, args, next);
-}
-
 
 ngx_int_t
 ngx_http_chat_refresh_token(ngx_http_request_t *r)
 {
+    ngx_int_t                    rc;
     ngx_str_t                    token, sid, presented, next;
     const char                  *err;
     ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_wait_t        *w;
     ngx_http_chat_session_t     *ss;
     ngx_http_chat_rotate_arg_t   arg;
     ngx_http_chat_main_conf_t   *cmcf;
@@ -358,7 +284,8 @@ ngx_http_chat_refresh_token(ngx_http_request_t *r)
     }
 
     ss = ngx_http_chat_session_state(r, json_object());
-    if (ss == NULL) {
+    w = ngx_http_chat_wait(r, ngx_http_chat_session_op_detach);
+    if (ss == NULL || w == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -384,89 +311,118 @@ ngx_http_chat_refresh_token(ngx_http_request_t *r)
     ngx_memcpy(arg.next, next.data, ngx_min(next.len, sizeof(arg.next) - 1));
     arg.ttl = (int64_t) cmcf->refresh_ttl * 1000;
 
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_sessions_rotate_run,
-                                       ngx_http_chat_session_rotated,
-                                       &arg, sizeof(arg));
+    rc = ngx_http_chat_session_op_rotate(&arg, ngx_http_chat_session_rotated,
+                                         w, (ngx_http_chat_session_op_t **)
+                                            &w->op);
+
+    return ngx_http_chat_wait_start(r, w, rc);
 }
 
 
-static ngx_int_t
-ngx_http_chat_session_rotated(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t)
+static void
+ngx_http_chat_session_rotated(void *data, ngx_int_t rc, ngx_str_t *uid)
 {
-    char                      oid[25];
-    const char               *status;
-    bson_iter_t               it;
+    ngx_int_t                 ret;
+    ngx_http_request_t       *r;
     ngx_http_chat_ctx_t      *ctx;
     ngx_http_chat_session_t  *ss;
+
+    r = ngx_http_chat_wait_over(data);
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
     ss = ctx->state;
 
-    if (t->rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "chat: refresh failed in mongo: %s", t->error.message);
-        return ngx_http_chat_session_unavailable(r);
-    }
+    switch (rc) {
 
-    status = "";
-
-    if (bson_iter_init_find(&it, &t->reply, "status")
-        && BSON_ITER_HOLDS_UTF8(&it))
-    {
-        status = bson_iter_utf8(&it, NULL);
-    }
-
-    if (bson_iter_init_find(&it, &t->reply, "userId")
-        && BSON_ITER_HOLDS_OID(&it))
-    {
-        bson_oid_to_string(bson_iter_oid(&it), oid);
-
-        ss->uid.len = 24;
-        ss->uid.data = ngx_pnalloc(r->pool, 25);
+    case NGX_OK:
+        ss->uid.data = ngx_pstrdup(r->pool, uid);
         if (ss->uid.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            ret = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            break;
         }
 
-        ngx_memcpy(ss->uid.data, oid, 25);
+        ss->uid.len = uid->len;
+        ret = ngx_http_chat_session_send(r, ss);
+        break;
+
+    case NGX_BUSY:
+        ret = ngx_http_chat_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                       "refresh_token_reused",
+                                       "this refresh token was already "
+                                       "used; the session is revoked, "
+                                       "sign in again");
+        break;
+
+    case NGX_DECLINED:
+        ret = ngx_http_chat_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                       "invalid_refresh_token",
+                                       "the refresh token is not valid");
+        break;
+
+    default:
+        ret = ngx_http_chat_send_retry(r);
     }
 
-    if (ngx_strcmp(status, "reuse") == 0 && ss->uid.len == 24) {
-        /* a rotated-away token came back: assume it was stolen */
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "chat: refresh token reused, session %V revoked",
-                      &ss->sid);
-
-        return ngx_http_chat_session_uncache(r, &ss->sid, NULL, 0,
-                                             ngx_http_chat_session_reused);
-    }
-
-    if (ngx_strcmp(status, "ok") != 0 || ss->uid.len != 24) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                        "invalid_refresh_token",
-                                        "the refresh token is not valid");
-    }
-
-    return ngx_http_chat_session_send(r, ss);
+    ngx_http_chat_wait_end(r, ret);
 }
 
 
+/*
+ * POST /api/auth/logout and DELETE /api/auth/sessions/:id: a revocation,
+ * an operation (ngx_http_chat_session_op.h): the record, the cache and
+ * the session's sockets, whoever waits
+ */
+
 static ngx_int_t
-ngx_http_chat_session_reused(ngx_http_request_t *r, redisReply *reply)
+ngx_http_chat_session_revoke(ngx_http_request_t *r, ngx_uint_t kind,
+    ngx_str_t *sid, ngx_str_t *jti, time_t exp)
 {
-    ngx_http_chat_ctx_t      *ctx;
-    ngx_http_chat_session_t  *ss;
+    ngx_int_t              rc;
+    ngx_http_chat_ctx_t   *ctx;
+    ngx_http_chat_wait_t  *w;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    ss = ctx->state;
 
-    ngx_http_chat_session_revoked(&ss->uid, &ss->sid);
+    w = ngx_http_chat_wait(r, ngx_http_chat_session_op_detach);
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    return ngx_http_chat_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                    "refresh_token_reused",
-                                    "this refresh token was already "
-                                    "used; the session is revoked, "
-                                    "sign in again");
+    rc = ngx_http_chat_session_op_revoke(kind, &ctx->user_id, sid, jti, exp,
+                                         ngx_http_chat_session_revoked_done,
+                                         w, (ngx_http_chat_session_op_t **)
+                                            &w->op);
+
+    return ngx_http_chat_wait_start(r, w, rc);
+}
+
+
+static void
+ngx_http_chat_session_revoked_done(void *data, ngx_int_t rc, ngx_str_t *uid)
+{
+    ngx_int_t              ret;
+    ngx_http_request_t    *r;
+    ngx_http_chat_wait_t  *w = data;
+
+    r = ngx_http_chat_wait_over(w);
+
+    switch (rc) {
+
+    case NGX_OK:
+        ret = ngx_http_chat_send_json(r, NGX_HTTP_OK,
+                                      json_pack("{s:b}", "success", 1));
+        break;
+
+    case NGX_DECLINED:
+        ret = ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                       "no such session");
+        break;
+
+    default:
+        ret = ngx_http_chat_send_retry(r);
+    }
+
+    ngx_http_chat_wait_end(r, ret);
 }
 
 
@@ -475,18 +431,32 @@ ngx_http_chat_session_reused(ngx_http_request_t *r, redisReply *reply)
 ngx_int_t
 ngx_http_chat_logout(ngx_http_request_t *r)
 {
-    ngx_http_chat_ctx_t       *ctx;
-    ngx_http_chat_user_arg_t   arg;
+    ngx_http_chat_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    if (ngx_http_chat_user_arg(r, &arg, &ctx->session_id) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return ngx_http_chat_session_revoke(r, NGX_HTTP_CHAT_SESSION_OP_LOGOUT,
+                                        &ctx->session_id, &ctx->jti,
+                                        ctx->token_exp);
+}
+
+
+/* only the owner's session matches */
+
+ngx_int_t
+ngx_http_chat_sessions_delete(ngx_http_request_t *r)
+{
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if (ctx->nparams != 1 || !ngx_http_chat_is_oid(&ctx->params[0])) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such session");
     }
 
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_sessions_revoke_run,
-                                       ngx_http_chat_session_revoked_done,
-                                       &arg, sizeof(arg));
+    return ngx_http_chat_session_revoke(r, NGX_HTTP_CHAT_SESSION_OP_REMOVE,
+                                        &ctx->params[0], NULL, 0);
 }
 
 
@@ -515,49 +485,6 @@ ngx_http_chat_user_arg(ngx_http_request_t *r, ngx_http_chat_user_arg_t *arg,
     }
 
     return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_chat_session_revoked_done(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t)
-{
-    ngx_http_chat_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
-    if (t->rc == NGX_ERROR) {
-        /*
-         * not recorded: the cache still refuses the session, and the
-         * client is told to try again, so that the record gets it too
-         */
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "chat: session revoke failed in mongo: %s",
-                      t->error.message);
-        ctx->state = (void *) 1;
-    }
-
-    return ngx_http_chat_session_uncache(r, &ctx->session_id, &ctx->jti,
-                                         ctx->token_exp,
-                                         ngx_http_chat_session_logged_out);
-}
-
-
-static ngx_int_t
-ngx_http_chat_session_logged_out(ngx_http_request_t *r, redisReply *reply)
-{
-    ngx_http_chat_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
-    ngx_http_chat_session_revoked(&ctx->user_id, &ctx->session_id);
-
-    if (ctx->state) {
-        return ngx_http_chat_session_unavailable(r);
-    }
-
-    return ngx_http_chat_send_json(r, NGX_HTTP_OK,
-                                   json_pack("{s:b}", "success", 1));
 }
 
 
@@ -594,7 +521,7 @@ ngx_http_chat_session_listed(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "chat: session list failed in mongo: %s",
                       t->error.message);
-        return ngx_http_chat_session_unavailable(r);
+        return ngx_http_chat_send_retry(r);
     }
 
     items = json_array();
@@ -651,98 +578,4 @@ ngx_http_chat_session_listed(ngx_http_request_t *r,
 
     return ngx_http_chat_send_json(r, NGX_HTTP_OK,
                                    json_pack("{s:o}", "items", items));
-}
-
-
-/*
- * DELETE /api/auth/sessions/:id: the record first (only the owner's
- * session matches), then the cache, then the device's sockets.
- */
-
-ngx_int_t
-ngx_http_chat_sessions_delete(ngx_http_request_t *r)
-{
-    ngx_http_chat_ctx_t       *ctx;
-    ngx_http_chat_user_arg_t   arg;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
-    if (ctx->nparams != 1 || !ngx_http_chat_is_oid(&ctx->params[0])) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "no such session");
-    }
-
-    if (ngx_http_chat_user_arg(r, &arg, &ctx->params[0]) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_sessions_revoke_run,
-                                       ngx_http_chat_session_deleted,
-                                       &arg, sizeof(arg));
-}
-
-
-static ngx_int_t
-ngx_http_chat_session_deleted(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t)
-{
-    ngx_http_chat_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
-    if (t->rc == NGX_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "chat: session revoke failed in mongo: %s",
-                      t->error.message);
-        return ngx_http_chat_session_unavailable(r);
-    }
-
-    if (t->rc != NGX_OK) {
-        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        "no such session");
-    }
-
-    return ngx_http_chat_session_uncache(r, &ctx->params[0], NULL, 0,
-                                         ngx_http_chat_session_unlinked);
-}
-
-
-static ngx_int_t
-ngx_http_chat_session_unlinked(ngx_http_request_t *r, redisReply *reply)
-{
-    ngx_http_chat_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
-    ngx_http_chat_session_revoked(&ctx->user_id, &ctx->params[0]);
-
-    return ngx_http_chat_send_json(r, NGX_HTTP_OK,
-                                   json_pack("{s:b}", "success", 1));
-}
-
-
-/*
- * Every path that revokes a session (logout, a device removed, a reused
- * refresh token) ends here once Redis refuses the session: its sockets,
- * on every instance, get "session_revoked" and close.  A socket that
- * misses it (a lost pub/sub message) is caught when the subscriber
- * reconnects or when its access token expires.
- */
-void
-ngx_http_chat_session_revoked(ngx_str_t *uid, ngx_str_t *sid)
-{
-    json_t  *data;
-
-    if (uid->len != 24 || sid->len != 24) {
-        return;
-    }
-
-    data = json_pack("{s:s%}", "sessionId", sid->data, sid->len);
-    if (data == NULL) {
-        return;
-    }
-
-    ngx_http_chat_event_publish("user:", uid, 'r', uid, sid,
-                                "session_revoked", data);
-    json_decref(data);
 }

@@ -8,6 +8,7 @@
 
 
 #include "../core/ngx_http_chat_core.h"
+#include "../core/ngx_http_chat_work.h"
 
 
 /*
@@ -60,15 +61,6 @@ void ngx_http_chat_op_tell(ngx_int_t rc, json_t *answer, ngx_uint_t created,
     ngx_http_chat_op_told_t *told);
 /* the error envelope {"error": {code, message, details?}}, owned */
 json_t *ngx_http_chat_op_envelope(ngx_http_chat_op_told_t *told);
-
-/*
- * Work in flight (an operation, a REST write) keeps an exiting worker (a
- * reload, a graceful stop) until it is over, what it left to MongoDB
- * included: NGINX waits only for timers, and work waiting on MongoDB or
- * Redis has none of its own.
- */
-void ngx_http_chat_work_begin(void);
-void ngx_http_chat_work_end(void);
 
 
 #endif /* _NGX_HTTP_CHAT_OP_H_INCLUDED_ */

@@ -1,0 +1,145 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * A REST route waiting for a store operation (ngx_http_chat_wait.h).
+ */
+
+
+#include "ngx_http_chat_wait.h"
+
+
+static void ngx_http_chat_store_detach(void *op);
+
+
+ngx_http_chat_store_wait_t *
+ngx_http_chat_store_wait(ngx_http_request_t *r, ngx_http_chat_op_tell_pt tell)
+{
+    ngx_http_chat_store_wait_t  *st;
+
+    st = ngx_http_chat_wait(r, ngx_http_chat_store_detach);
+    if (st == NULL) {
+        return NULL;
+    }
+
+    st->tell = (void *) tell;
+
+    return st;
+}
+
+
+ngx_http_chat_store_wait_t *
+ngx_http_chat_user_wait(ngx_http_request_t *r, ngx_uint_t kind)
+{
+    ngx_http_chat_store_wait_t  *st;
+
+    /* no tell: ngx_http_chat_op_user_tell(kind) */
+    st = ngx_http_chat_store_wait(r, NULL);
+
+    if (st) {
+        st->kind = kind;
+    }
+
+    return st;
+}
+
+
+static void
+ngx_http_chat_store_detach(void *op)
+{
+    ngx_http_chat_op_store_detach(op);
+}
+
+
+ngx_int_t
+ngx_http_chat_op_started(ngx_http_request_t *r,
+    ngx_http_chat_store_wait_t *st, ngx_int_t rc,
+    ngx_http_chat_op_refused_t *refused)
+{
+    return ngx_http_chat_store_started(r, st, rc, refused->field,
+                                       refused->err, refused->details);
+}
+
+
+ngx_int_t
+ngx_http_chat_store_started(ngx_http_request_t *r,
+    ngx_http_chat_store_wait_t *st, ngx_int_t rc, const char *field,
+    const char *err, json_t *details)
+{
+    switch (rc) {
+
+    case NGX_OK:
+        return ngx_http_chat_wait_started(r, st);
+
+    case NGX_DECLINED:
+        if (err == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_chat_send_invalid(r, field, err);
+
+    case NGX_ABORT:
+        return ngx_http_chat_send_error_details(r,
+                                            NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
+                                            field, err, details);
+
+    case NGX_BUSY:
+        return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        "no such user");
+
+    default:
+        return ngx_http_chat_send_unavailable(r);
+    }
+}
+
+
+void
+ngx_http_chat_store_answered(void *data, ngx_int_t rc, json_t *answer,
+    const char *error)
+{
+    ngx_http_chat_store_wait_t  *st = data;
+
+    ngx_http_request_t        *r;
+    ngx_http_chat_op_told_t    told;
+    ngx_http_chat_op_tell_pt   tell;
+
+    r = ngx_http_chat_wait_over(st);
+
+    tell = (ngx_http_chat_op_tell_pt) st->tell;
+
+    if (tell) {
+        tell(rc, answer, r->method == NGX_HTTP_POST, &told);
+
+    } else {
+        ngx_http_chat_op_user_tell(st->kind, rc, answer, &told);
+    }
+
+    ngx_http_chat_wait_end(r, ngx_http_chat_told_send(r, &told, error));
+}
+
+
+ngx_int_t
+ngx_http_chat_told_send(ngx_http_request_t *r, ngx_http_chat_op_told_t *told,
+    const char *error)
+{
+    ngx_int_t  ret;
+
+    if (told->answer) {
+        return ngx_http_chat_send_json(r, told->status, told->answer);
+    }
+
+    if (told->code == NULL) {
+        /* no memory for the answer: the transport's own failure */
+        return told->status;
+    }
+
+    if (told->status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "chat: operation failed: %s", error);
+    }
+
+    ret = ngx_http_chat_send_error_details(r, told->status, told->code,
+                                           told->message, told->details);
+    json_decref(told->keep);
+
+    return ret;
+}
