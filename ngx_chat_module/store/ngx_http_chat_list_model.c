@@ -17,6 +17,7 @@
 #define NGX_HTTP_CHAT_LIST_W    "16"
 #define NGX_HTTP_CHAT_LIST_TTL  "86400"
 #define NGX_HTTP_CHAT_LIST_GTTL "172800"
+#define NGX_HTTP_CHAT_LIST_LOST  256     /* changes remembered, a worker */
 
 
 /*
@@ -151,7 +152,34 @@ static const char  ngx_http_chat_list_fill[] =
     "return 1";
 
 
+/*
+ * KEYS cl clx clu clg: a change Redis may not have seen (the connection
+ * was down or lost before its reply): the keys it touched are dropped,
+ * so that the next page rebuilds them
+ */
+static const char  ngx_http_chat_list_drop[] =
+    "redis.call('INCR', KEYS[4]) "
+    "redis.call('EXPIRE', KEYS[4], " NGX_HTTP_CHAT_LIST_GTTL ") "
+    "return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])";
+
+
+/* a change, as long as Redis has not answered it */
+typedef struct {
+    char     chat[25];
+    char     user[25];                 /* "-": none */
+} ngx_http_chat_list_lost_t;
+
+
+static ngx_http_chat_list_lost_t  ngx_http_chat_list_lost[
+                                                 NGX_HTTP_CHAT_LIST_LOST];
+static ngx_uint_t                 ngx_http_chat_list_nlost;
+
+
 static ngx_int_t ngx_http_chat_list_valid(const char *id);
+static void ngx_http_chat_list_remember(const char *chat, const char *user);
+static void ngx_http_chat_list_answered(redisReply *reply, void *data);
+static void ngx_http_chat_list_drop_lost(void);
+static void ngx_http_chat_list_sum_stale(const char *chat);
 static void ngx_http_chat_list_change_send(const char *chat,
     const char *user, int64_t seq, const char *json, ngx_uint_t void_,
     const char *prefix, const char *mode);
@@ -178,18 +206,135 @@ ngx_http_chat_list_change_send(const char *chat, const char *user,
     int64_t seq, const char *json, ngx_uint_t void_, const char *prefix,
     const char *mode)
 {
-    if (!ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main)) {
-        /* lost: the keys expire within a day (README, Redis keys) */
+    ngx_http_chat_list_lost_t  *lost;
+
+    ngx_http_chat_list_drop_lost();
+
+    lost = ngx_alloc(sizeof(ngx_http_chat_list_lost_t), ngx_cycle->log);
+
+    if (lost) {
+        ngx_cpystrn((u_char *) lost->chat, (u_char *) chat, 25);
+        ngx_cpystrn((u_char *) lost->user, (u_char *) (user ? user : "-"),
+                    25);
+    }
+
+    if (lost == NULL
+        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main)
+        || ngx_http_chat_redis_command(ngx_http_chat_redis_main,
+                ngx_http_chat_list_answered, lost,
+                "EVAL %s 4 cl:%s clx:%s clu:%s:%s clg:%s %lld %s %s %s %s",
+                ngx_http_chat_list_change, chat, chat, chat,
+                user ? user : "-", chat, (long long) seq, json,
+                void_ ? "1" : "0", prefix, mode)
+           != NGX_OK)
+    {
+        ngx_free(lost);
+        ngx_http_chat_list_remember(chat, user ? user : "-");
+    }
+}
+
+
+static void
+ngx_http_chat_list_answered(redisReply *reply, void *data)
+{
+    ngx_http_chat_list_lost_t  *lost = data;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_chat_list_remember(lost->chat, lost->user);
+    }
+
+    ngx_free(lost);
+}
+
+
+/* a change Redis may have missed: its keys go at the next chance */
+
+static void
+ngx_http_chat_list_remember(const char *chat, const char *user)
+{
+    ngx_http_chat_list_lost_t  *l;
+
+    if (ngx_http_chat_list_nlost == NGX_HTTP_CHAT_LIST_LOST) {
+        /* wrong until the keys expire (a day), or Redis is flushed */
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "chat: the chat list of %s missed a change", chat);
         return;
     }
 
-    (void) ngx_http_chat_redis_command(ngx_http_chat_redis_main, NULL, NULL,
-                "EVAL %s 4 cl:%s clx:%s clu:%s:%s clg:%s %lld %s %s %s %s",
-                ngx_http_chat_list_change, chat, chat, chat,
-                user ? user : "-", chat, (long long) seq, json,
-                void_ ? "1" : "0", prefix, mode);
+    l = &ngx_http_chat_list_lost[ngx_http_chat_list_nlost++];
+    ngx_cpystrn((u_char *) l->chat, (u_char *) chat, 25);
+    ngx_cpystrn((u_char *) l->user, (u_char *) user, 25);
+}
+
+
+static void
+ngx_http_chat_list_drop_lost(void)
+{
+    ngx_uint_t                  i, n;
+    ngx_http_chat_list_lost_t  *l, *copy;
+
+    n = ngx_http_chat_list_nlost;
+
+    if (n == 0
+        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main))
+    {
+        return;
+    }
+
+    ngx_http_chat_list_nlost = 0;
+
+    for (i = 0; i < n; i++) {
+        l = &ngx_http_chat_list_lost[i];
+
+        copy = ngx_alloc(sizeof(ngx_http_chat_list_lost_t), ngx_cycle->log);
+
+        if (copy) {
+            *copy = *l;
+        }
+
+        /* a drop not answered is remembered again */
+        if (copy == NULL
+            || ngx_http_chat_redis_command(ngx_http_chat_redis_main,
+                           ngx_http_chat_list_answered, copy,
+                           "EVAL %s 4 cl:%s clx:%s clu:%s:%s clg:%s",
+                           ngx_http_chat_list_drop, l->chat, l->chat,
+                           l->chat, l->user, l->chat)
+               != NGX_OK)
+        {
+            ngx_free(copy);
+            ngx_http_chat_list_remember(l->chat, l->user);
+        }
+    }
+}
+
+
+/* who is in the chat, its admins or its info changed */
+
+static void
+ngx_http_chat_list_sum_stale(const char *chat)
+{
+    ngx_http_chat_list_lost_t  *lost;
+
+    ngx_http_chat_list_drop_lost();
+
+    lost = ngx_alloc(sizeof(ngx_http_chat_list_lost_t), ngx_cycle->log);
+
+    if (lost) {
+        ngx_cpystrn((u_char *) lost->chat, (u_char *) chat, 25);
+        ngx_cpystrn((u_char *) lost->user, (u_char *) "-", 25);
+    }
+
+    if (lost == NULL
+        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main)
+        || ngx_http_chat_redis_command(ngx_http_chat_redis_main,
+                                       ngx_http_chat_list_answered, lost,
+                                       "EVAL %s 2 cl:%s clg:%s",
+                                       ngx_http_chat_list_stale, chat, chat)
+           != NGX_OK)
+    {
+        ngx_free(lost);
+        ngx_http_chat_list_remember(chat, "-");
+    }
 }
 
 
@@ -213,14 +358,8 @@ ngx_http_chat_list_model_event(const char *event, json_t *data)
             id = json_string_value(json_object_get(chat, "id"));
         }
 
-        if (ngx_http_chat_list_valid(id) == NGX_OK
-            && ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main))
-        {
-            (void) ngx_http_chat_redis_command(ngx_http_chat_redis_main,
-                                               NULL, NULL,
-                                               "EVAL %s 2 cl:%s clg:%s",
-                                               ngx_http_chat_list_stale,
-                                               id, id);
+        if (ngx_http_chat_list_valid(id) == NGX_OK) {
+            ngx_http_chat_list_sum_stale(id);
         }
 
         return;
@@ -329,6 +468,9 @@ ngx_http_chat_list_model_read(json_t *items, const char *user,
     json_t      *v;
     ngx_int_t    rc;
     const char  *id, **argv;
+
+    /* what Redis may have missed goes before it is read */
+    ngx_http_chat_list_drop_lost();
 
     n = json_array_size(items);
 
