@@ -226,7 +226,7 @@ ok ok ok ok ok ok 999:text:pb m999/998
 
 
 
-=== TEST 4: reads to the middle and to the end; a member removed
+=== TEST 4: reads to the middle and to the end; a member removed, another made admin, the group renamed
 --- init
 my @r;
 ChatChats::api(alice => POST => "/api/chats/$main::Chat{g1}/read", { upToSeq => 500 });
@@ -241,12 +241,22 @@ $main::Members{ $main::Chat{g4} } = [ $main::Id{alice}, $main::Id{bob} ];
 push @r, main::check("alice"), main::check("bob"), main::check("carol");
 my ($g4) = grep { $_->{id} eq $main::Chat{g4} } @{ ChatChats::api(bob => GET => "/api/chats")->{items} };
 push @r, "g4=$g4->{members}{count}:" . join(",", sort @{ $g4->{members}{ids} }) eq "g4=2:" . join(",", sort $main::Id{alice}, $main::Id{bob}) ? "members-ok" : "members-bad";
+# bob made admin, the group renamed and closed to members: bob's row says so
+for my $change ([ PUT => "/api/chats/$main::Chat{g4}/members/$main::Id{bob}/role", { role => "admin" } ],
+                [ PUT => "/api/chats/$main::Chat{g4}", { name => "renamed", onlyAdminsCanSend => JSON::PP::true } ]) {
+    my $a = ChatChats::api(alice => @$change);
+    main::note_msg($a->{message}) if $a->{message};
+}
+($g4) = grep { $_->{id} eq $main::Chat{g4} } @{ ChatChats::api(bob => GET => "/api/chats")->{items} };
+push @r, "$g4->{role} $g4->{name} admins=" . scalar(@{ $g4->{admins} })
+    . " only=" . ($g4->{onlyAdminsCanSend} ? "yes" : "no");
+push @r, main::check("alice"), main::check("bob");
 $main::Got = join " ", @r;
 ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- response_body
-ok ok ok ok members-ok
+ok ok ok ok members-ok admin renamed admins=2 only=yes ok ok
 --- error_code: 200
 --- timeout: 60
 --- no_error_log
