@@ -8,6 +8,7 @@
 #include "ngx_http_chat_events.h"
 #include "../store/ngx_http_chat_chats_store.h"
 #include "../store/ngx_http_chat_chat_ids_store.h"
+#include "../store/ngx_http_chat_list_model.h"
 
 
 ngx_http_chat_events_t  ngx_http_chat_events;
@@ -17,6 +18,12 @@ void
 ngx_http_chat_event_publish(const char *kind, ngx_str_t *id, u_char flag,
     ngx_str_t *origin, ngx_str_t *chat, const char *event, json_t *data)
 {
+    /*
+     * every committed change passes here: the chat list's read model
+     * follows it whether or not anybody listens
+     */
+    ngx_http_chat_list_model_event(event, data);
+
     if (ngx_http_chat_events.publish) {
         ngx_http_chat_events.publish(kind, id, flag, origin, chat, event,
                                      data);
@@ -54,6 +61,17 @@ ngx_http_chat_event_publish_committed(json_t *answer)
     size_t       i;
     json_t      *events, *e;
     ngx_str_t    id, origin, chat, kind, flag, event;
+
+    /* what changed for the chat list that no event tells (hidden) */
+    events = json_object_get(answer, NGX_HTTP_CHAT_LIST_KEY);
+
+    if (events) {
+        json_array_foreach(events, i, e) {
+            ngx_http_chat_list_model_hidden(e);
+        }
+
+        json_object_del(answer, NGX_HTTP_CHAT_LIST_KEY);
+    }
 
     events = json_object_get(answer, NGX_HTTP_CHAT_EVENTS_KEY);
 

@@ -14,6 +14,7 @@
 #include "ngx_http_chat_op_store.h"
 #include "../store/ngx_http_chat_mongo.h"
 #include "../store/ngx_http_chat_redis.h"
+#include "../store/ngx_http_chat_list_model.h"
 #include "../core/ngx_http_chat_events.h"
 
 
@@ -43,6 +44,7 @@ static void ngx_http_chat_op_send_floored(ngx_http_chat_mongo_task_t *t);
 static void ngx_http_chat_op_send_stored(ngx_http_chat_mongo_task_t *t);
 static void ngx_http_chat_op_send_committed(ngx_http_chat_op_send_t *op,
     json_t *answer);
+static void ngx_http_chat_op_send_void(ngx_http_chat_op_send_t *op);
 static void ngx_http_chat_op_send_tombstone(const bson_oid_t *chat,
     int64_t seq);
 static void ngx_http_chat_op_send_finish(ngx_http_chat_op_send_t *op,
@@ -474,6 +476,10 @@ ngx_http_chat_op_send_stored(ngx_http_chat_mongo_task_t *t)
 
     if (t->rc == NGX_OK) {
         ngx_http_chat_op_send_committed(op, answer);
+
+    } else {
+        /* the insert left a tombstone at the number taken */
+        ngx_http_chat_op_send_void(op);
     }
 
     ngx_http_chat_op_send_finish(op, t->rc, answer, t->error.message);
@@ -521,17 +527,36 @@ ngx_http_chat_op_send_committed(ngx_http_chat_op_send_t *op, json_t *answer)
 }
 
 
+/* the number op took holds a tombstone: it counts for nobody */
+
+static void
+ngx_http_chat_op_send_void(ngx_http_chat_op_send_t *op)
+{
+    char  id[25];
+
+    if (op->arg->seq > 0) {
+        bson_oid_to_string(&op->arg->chat, id);
+        ngx_http_chat_list_model_void(id, op->arg->seq);
+    }
+}
+
+
 /* a number taken and never used: a tombstone, so readers never wait */
 
 static void
 ngx_http_chat_op_send_tombstone(const bson_oid_t *chat, int64_t seq)
 {
+    char                         id[25];
     ngx_http_chat_msg_arg_t      a;
     ngx_http_chat_mongo_task_t  *t;
 
     ngx_memzero(&a, sizeof(ngx_http_chat_msg_arg_t));
     bson_oid_copy(chat, &a.chat);
     a.seq = seq;
+
+    /* the number holds no message: no unread count counts it */
+    bson_oid_to_string(chat, id);
+    ngx_http_chat_list_model_void(id, seq);
 
     t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
                                             ngx_http_chat_msg_tombstone_run,

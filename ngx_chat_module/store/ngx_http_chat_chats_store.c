@@ -100,7 +100,7 @@ ngx_http_chat_chats_add_member(mongoc_collection_t *members,
 
 /* {muted, mutedUntil?, archived, pinned} of a membership */
 
-static json_t *
+json_t *
 ngx_http_chat_chat_settings_json(const bson_t *member, int64_t now)
 {
     json_t       *s;
@@ -174,37 +174,14 @@ ngx_http_chat_chat_is_admin(json_t *admins, const bson_oid_t *user)
 }
 
 
-/*
- * A chat as the API shows it to user: its fields, my role, the members'
- * count and up to member_limit of their ids (0: all), the last message
- * and my unread count (messages of others after my readSeq).  With user
- * NULL, the chat as every member sees it (what an event to many carries):
- * no role, settings or unread count, and the last message whoever hid it.
- */
+/* a chat document's own fields as the API shows them */
 
-static json_t *
-ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
-    const bson_oid_t *user, ngx_uint_t member_limit, bson_error_t *error)
+json_t *
+ngx_http_chat_chat_base_json(const bson_t *chat, const bson_oid_t *chat_id)
 {
-    json_t               *c, *ids, *last, *admins, *items;
-    int64_t               count, read_seq;
-    bson_t                filter, opts, sort, me, msg;
-    const char           *key;
-    bson_iter_t           it;
-    ngx_int_t             rc;
-    ngx_uint_t            scan;
-    bson_oid_t            chat_id;
-    const bson_t         *doc;
-    mongoc_cursor_t      *cursor;
-    mongoc_collection_t  *coll;
-
-    if (!bson_iter_init_find(&it, chat, "_id") || !BSON_ITER_HOLDS_OID(&it))
-    {
-        bson_set_error(error, 0, 0, "a chat without an ObjectId");
-        return NULL;
-    }
-
-    bson_oid_copy(bson_iter_oid(&it), &chat_id);
+    json_t       *c;
+    const char   *key;
+    bson_iter_t   it;
 
     c = json_object();
     if (c == NULL || !bson_iter_init(&it, chat)) {
@@ -217,7 +194,7 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
 
         if (ngx_strcmp(key, "_id") == 0) {
             json_object_set_new(c, "id",
-                                ngx_http_chat_chats_oid_json(&chat_id));
+                                ngx_http_chat_chats_oid_json(chat_id));
 
         } else if (ngx_strcmp(key, "createdBy") == 0
                    && BSON_ITER_HOLDS_OID(&it))
@@ -238,6 +215,47 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
             json_object_set_new(c, key,
                                 json_string(bson_iter_utf8(&it, NULL)));
         }
+    }
+
+    return c;
+}
+
+
+/*
+ * A chat as the API shows it to user: its fields, my role, the members'
+ * count and up to member_limit of their ids (0: all), the last message
+ * and my unread count (messages of others after my readSeq).  With user
+ * NULL, the chat as every member sees it (what an event to many carries):
+ * no role, settings or unread count, and the last message whoever hid it.
+ */
+
+json_t *
+ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
+    const bson_oid_t *user, ngx_uint_t member_limit, ngx_uint_t exact,
+    bson_error_t *error)
+{
+    json_t               *c, *ids, *last, *admins, *items;
+    int64_t               count, read_seq;
+    bson_t                filter, opts, sort, me, msg;
+    bson_iter_t           it;
+    ngx_int_t             rc;
+    ngx_uint_t            scan;
+    bson_oid_t            chat_id;
+    const bson_t         *doc;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *coll;
+
+    if (!bson_iter_init_find(&it, chat, "_id") || !BSON_ITER_HOLDS_OID(&it))
+    {
+        bson_set_error(error, 0, 0, "a chat without an ObjectId");
+        return NULL;
+    }
+
+    bson_oid_copy(bson_iter_oid(&it), &chat_id);
+
+    c = ngx_http_chat_chat_base_json(chat, &chat_id);
+    if (c == NULL) {
+        return NULL;
     }
 
     /* a group's info edited since, its permissions and admins */
@@ -418,7 +436,7 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
         if (user) {
             count = ngx_http_chat_msg_unread(db, &filter, user, read_seq,
                                           ngx_http_chat_chats_int(&msg, "seq"),
-                                          scan, error);
+                                          scan || exact, error);
         }
     }
 
@@ -521,7 +539,7 @@ ngx_http_chat_chat_find_json(mongoc_database_t *db, const bson_oid_t *id,
         return NULL;
     }
 
-    c = ngx_http_chat_chat_json(db, &doc, user, 0, error);
+    c = ngx_http_chat_chat_json(db, &doc, user, 0, 0, error);
     bson_destroy(&doc);
 
     return c;
@@ -974,154 +992,6 @@ ngx_http_chat_chat_ids_check_run(ngx_http_chat_mongo_task_t *t,
     json_decref(stale);
 
     ngx_http_chat_chats_answer(t, answer ? NGX_DONE : NGX_ERROR, answer);
-}
-
-
-/*
- * GET /api/chats: my chats by updatedAt, newest first; the cursor is
- * the last one's (updatedAt, _id)
- */
-
-void
-ngx_http_chat_chat_list_run(ngx_http_chat_mongo_task_t *t,
-    mongoc_client_t *client, mongoc_database_t *db)
-{
-    ngx_http_chat_chats_arg_t *a = t->arg;
-
-    char                  key[16], oid[25], next[64];
-    json_t               *items, *c, *answer;
-    bson_t                filter, opts, sub, arr, c1, c2, lt;
-    int64_t               ms;
-    ngx_uint_t            n, i;
-    bson_oid_t            last;
-    bson_iter_t           it;
-    const bson_t         *d;
-    mongoc_cursor_t      *cursor;
-    mongoc_collection_t  *coll;
-
-    /* my chat ids */
-    bson_init(&filter);
-    BSON_APPEND_OID(&filter, "userId", &a->user);
-    bson_init(&opts);
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &sub);
-    BSON_APPEND_INT32(&sub, "chatId", 1);
-    bson_append_document_end(&opts, &sub);
-
-    coll = mongoc_database_get_collection(db, "members");
-    cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
-    bson_destroy(&opts);
-    bson_destroy(&filter);
-    mongoc_collection_destroy(coll);
-
-    bson_init(&filter);
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &sub);
-    BSON_APPEND_ARRAY_BEGIN(&sub, "$in", &arr);
-
-    i = 0;
-
-    while (mongoc_cursor_next(cursor, &d)) {
-        if (bson_iter_init_find(&it, d, "chatId")
-            && BSON_ITER_HOLDS_OID(&it))
-        {
-            ngx_sprintf((u_char *) key, "%ui%Z", i++);
-            BSON_APPEND_OID(&arr, key, bson_iter_oid(&it));
-        }
-    }
-
-    bson_append_array_end(&sub, &arr);
-    bson_append_document_end(&filter, &sub);
-
-    if (mongoc_cursor_error(cursor, &t->error)) {
-        mongoc_cursor_destroy(cursor);
-        bson_destroy(&filter);
-        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
-        return;
-    }
-
-    mongoc_cursor_destroy(cursor);
-
-    if (a->has_cursor) {
-        BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &arr);
-        BSON_APPEND_DOCUMENT_BEGIN(&arr, "0", &c1);
-        BSON_APPEND_DOCUMENT_BEGIN(&c1, "updatedAt", &lt);
-        BSON_APPEND_DATE_TIME(&lt, "$lt", a->cursor_ms);
-        bson_append_document_end(&c1, &lt);
-        bson_append_document_end(&arr, &c1);
-        BSON_APPEND_DOCUMENT_BEGIN(&arr, "1", &c2);
-        BSON_APPEND_DATE_TIME(&c2, "updatedAt", a->cursor_ms);
-        BSON_APPEND_DOCUMENT_BEGIN(&c2, "_id", &lt);
-        BSON_APPEND_OID(&lt, "$lt", &a->cursor_id);
-        bson_append_document_end(&c2, &lt);
-        bson_append_document_end(&arr, &c2);
-        bson_append_array_end(&filter, &arr);
-    }
-
-    bson_init(&opts);
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sub);
-    BSON_APPEND_INT32(&sub, "updatedAt", -1);
-    BSON_APPEND_INT32(&sub, "_id", -1);
-    bson_append_document_end(&opts, &sub);
-    BSON_APPEND_INT64(&opts, "limit", a->limit + 1);
-
-    items = json_array();
-    answer = NULL;
-    n = 0;
-    ms = 0;
-
-    coll = mongoc_database_get_collection(db, "chats");
-    cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
-    bson_destroy(&opts);
-    bson_destroy(&filter);
-
-    while (items && mongoc_cursor_next(cursor, &d)) {
-        if (n == a->limit) {
-            n++;
-            break;
-        }
-
-        c = ngx_http_chat_chat_json(db, d, &a->user, 3, &t->error);
-        if (c == NULL) {
-            goto failed;
-        }
-
-        json_array_append_new(items, c);
-        n++;
-
-        if (bson_iter_init_find(&it, d, "_id") && BSON_ITER_HOLDS_OID(&it)) {
-            bson_oid_copy(bson_iter_oid(&it), &last);
-        }
-
-        if (bson_iter_init_find(&it, d, "updatedAt")
-            && BSON_ITER_HOLDS_DATE_TIME(&it))
-        {
-            ms = bson_iter_date_time(&it);
-        }
-    }
-
-    if (items == NULL || mongoc_cursor_error(cursor, &t->error)) {
-        goto failed;
-    }
-
-    answer = json_pack("{s:o}", "items", items);
-    items = NULL;
-
-    if (answer && n > a->limit) {
-        bson_oid_to_string(&last, oid);
-        ngx_sprintf((u_char *) next, "%L.%s%Z", ms, oid);
-        json_object_set_new(answer, "nextCursor", json_string(next));
-    }
-
-    mongoc_cursor_destroy(cursor);
-    mongoc_collection_destroy(coll);
-    ngx_http_chat_chats_answer(t, NGX_OK, answer);
-    return;
-
-failed:
-
-    json_decref(items);
-    mongoc_cursor_destroy(cursor);
-    mongoc_collection_destroy(coll);
-    ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
 }
 
 

@@ -34,6 +34,8 @@
  */
 
 #define NGX_HTTP_CHAT_EVENTS_KEY    "$events"
+/* what changed a read model without an event: [{chatId, userId, seq}] */
+#define NGX_HTTP_CHAT_LIST_KEY      "$list"
 
 #define NGX_HTTP_CHAT_TEMP_ID_MAX   64
 #define NGX_HTTP_CHAT_EMOJI_MAX     8       /* code points */
@@ -130,7 +132,26 @@ void ngx_http_chat_chat_ids_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 void ngx_http_chat_chat_ids_check_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
-void ngx_http_chat_chat_list_run(ngx_http_chat_mongo_task_t *t,
+/*
+ * GET /api/chats from the read model (store/ngx_http_chat_list_store.c):
+ * page_run reads the page (t->result {items: [{id, ..., readSeq,
+ * settings}], nextCursor?}); rebuild_run reads the chats Redis missed
+ * (the misses after the struct): {rows: {id: chat}, fills: [...]}
+ */
+typedef struct {
+    bson_oid_t    chat;
+    int64_t       read_seq;
+    char          gen[32];         /* "": Redis gave none, nothing kept */
+} ngx_http_chat_list_miss_t;
+
+typedef struct {
+    bson_oid_t    user;
+    ngx_uint_t    n;
+} ngx_http_chat_list_arg_t;
+
+void ngx_http_chat_chat_page_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+void ngx_http_chat_chat_rebuild_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 
 /* membership, replyTo and an earlier send of tempId */

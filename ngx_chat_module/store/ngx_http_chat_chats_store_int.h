@@ -25,6 +25,19 @@ int64_t ngx_http_chat_chats_now(void);
 void ngx_http_chat_chats_answer(ngx_http_chat_mongo_task_t *t, ngx_int_t rc,
     json_t *json);
 json_t *ngx_http_chat_chats_oid_json(const bson_oid_t *oid);
+
+/*
+ * a chat as the API shows it to user (NULL: to every member), with up to
+ * member_limit ids (0: all); exact: the unread count read from all the
+ * numbers after my readSeq
+ */
+json_t *ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
+    const bson_oid_t *user, ngx_uint_t member_limit, ngx_uint_t exact,
+    bson_error_t *error);
+/* its own fields only; my settings of a membership */
+json_t *ngx_http_chat_chat_base_json(const bson_t *chat,
+    const bson_oid_t *chat_id);
+json_t *ngx_http_chat_chat_settings_json(const bson_t *member, int64_t now);
 /*
  * an event of what run() committed, to the channel kind ("chat:",
  * "user:") of id, with the fan-out's flag ('-' all, 'x' not to origin's

@@ -276,7 +276,7 @@ ngx_http_chat_msg_delete_run(ngx_http_chat_mongo_task_t *t,
 
     json_t               *answer;
     bson_t                doc, filter, update, sub;
-    int64_t               now;
+    int64_t               now, seq;
     ngx_int_t             rc, changed;
     bson_oid_t            id;
     mongoc_collection_t  *coll;
@@ -298,6 +298,7 @@ ngx_http_chat_msg_delete_run(ngx_http_chat_mongo_task_t *t,
     now = ngx_http_chat_chats_now();
 
     if (!a->everyone) {
+        seq = ngx_http_chat_chats_int(&doc, "seq");
         bson_destroy(&doc);
         bson_oid_init(&id, NULL);
 
@@ -317,9 +318,24 @@ ngx_http_chat_msg_delete_run(ngx_http_chat_mongo_task_t *t,
         mongoc_collection_destroy(coll);
         bson_destroy(&doc);
 
-        ngx_http_chat_chats_answer(t, rc,
-                                   rc == NGX_DONE
-                                   ? json_pack("{s:b}", "success", 1) : NULL);
+        answer = NULL;
+
+        if (rc == NGX_DONE) {
+            answer = json_pack("{s:b}", "success", 1);
+
+            /* the list's read model: my unread and last message */
+            if (answer) {
+                (void) json_object_set_new(answer, NGX_HTTP_CHAT_LIST_KEY,
+                                           json_pack("[{s:o,s:o,s:I}]",
+                                 "chatId", ngx_http_chat_chats_oid_json(
+                                                                 &a->chat),
+                                 "userId", ngx_http_chat_chats_oid_json(
+                                                                 &a->user),
+                                 "seq", (json_int_t) seq));
+            }
+        }
+
+        ngx_http_chat_chats_answer(t, rc, answer);
         return;
     }
 

@@ -114,7 +114,7 @@ ngx_http_chat_msg_unread(mongoc_database_t *db, const bson_t *filter,
     const bson_oid_t *user, int64_t read_seq, int64_t top, ngx_uint_t scan,
     bson_error_t *error)
 {
-    bson_t                f, sub;
+    bson_t                f, sub, nin;
     int64_t               count, older;
     mongoc_collection_t  *coll;
 
@@ -142,8 +142,12 @@ ngx_http_chat_msg_unread(mongoc_database_t *db, const bson_t *filter,
     BSON_APPEND_DOCUMENT_BEGIN(&f, "senderId", &sub);
     BSON_APPEND_OID(&sub, "$ne", user);
     bson_append_document_end(&f, &sub);
+    /* tombstones and messages deleted for everyone count for nobody */
     BSON_APPEND_DOCUMENT_BEGIN(&f, "type", &sub);
-    BSON_APPEND_UTF8(&sub, "$ne", "tombstone");
+    BSON_APPEND_ARRAY_BEGIN(&sub, "$nin", &nin);
+    BSON_APPEND_UTF8(&nin, "0", "tombstone");
+    BSON_APPEND_UTF8(&nin, "1", "deleted");
+    bson_append_array_end(&sub, &nin);
     bson_append_document_end(&f, &sub);
 
     coll = mongoc_database_get_collection(db, "messages");

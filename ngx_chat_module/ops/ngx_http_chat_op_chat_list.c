@@ -1,0 +1,356 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * GET /api/chats as a read model (README, "Chats and messages"): the
+ * page from MongoDB in two reads, each chat's row from Redis, and the
+ * chats Redis missed read from MongoDB and their keys rebuilt under the
+ * generation Redis gave.
+ */
+
+
+#include "ngx_http_chat_op_chat_list.h"
+#include "ngx_http_chat_op_store.h"
+#include "../store/ngx_http_chat_redis.h"
+#include "../store/ngx_http_chat_list_model.h"
+
+
+struct ngx_http_chat_op_chat_list_s {
+    ngx_http_chat_op_done_pt     done;     /* NULL once nobody waits */
+    void                        *data;
+    ngx_http_chat_op_store_t    *store;    /* the MongoDB step running */
+    json_t                      *page;     /* {items, nextCursor?} */
+    char                         user[25];
+};
+
+
+static void ngx_http_chat_list_paged(void *data, ngx_int_t rc,
+    json_t *answer, const char *error);
+static void ngx_http_chat_list_modelled(redisReply *reply, void *data);
+static void ngx_http_chat_list_rebuilt(void *data, ngx_int_t rc,
+    json_t *answer, const char *error);
+static ngx_int_t ngx_http_chat_list_row(ngx_http_chat_op_chat_list_t *op,
+    json_t *item, redisReply *r);
+static void ngx_http_chat_list_finish(ngx_http_chat_op_chat_list_t *op,
+    ngx_int_t rc, const char *error);
+
+
+ngx_int_t
+ngx_http_chat_op_chat_list(ngx_http_chat_chats_arg_t *arg,
+    ngx_http_chat_op_done_pt done, void *data,
+    ngx_http_chat_op_chat_list_t **out)
+{
+    ngx_http_chat_op_chat_list_t  *op;
+
+    op = ngx_calloc(sizeof(ngx_http_chat_op_chat_list_t), ngx_cycle->log);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    op->done = done;
+    op->data = data;
+    bson_oid_to_string(&arg->user, op->user);
+
+    /* the operation copies arg */
+    if (ngx_http_chat_op_store(ngx_http_chat_chat_page_run, NULL, arg,
+                               sizeof(ngx_http_chat_chats_arg_t),
+                               ngx_http_chat_list_paged, op, &op->store)
+        != NGX_OK)
+    {
+        ngx_free(op);
+        return NGX_ERROR;
+    }
+
+    *out = op;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_chat_op_chat_list_detach(ngx_http_chat_op_chat_list_t *op)
+{
+    /* the step running answers still, and frees op */
+    op->done = NULL;
+    op->data = NULL;
+}
+
+
+static void
+ngx_http_chat_list_paged(void *data, ngx_int_t rc, json_t *answer,
+    const char *error)
+{
+    ngx_http_chat_op_chat_list_t  *op = data;
+
+    ngx_int_t  r;
+
+    op->store = NULL;
+    op->page = answer;
+
+    if (rc != NGX_OK || answer == NULL) {
+        ngx_http_chat_list_finish(op, NGX_ERROR, error ? error : "no answer");
+        return;
+    }
+
+    if (json_array_size(json_object_get(answer, "items")) == 0) {
+        ngx_http_chat_list_finish(op, NGX_OK, NULL);
+        return;
+    }
+
+    r = ngx_http_chat_list_model_read(json_object_get(answer, "items"),
+                                      op->user, ngx_http_chat_list_modelled,
+                                      op);
+
+    if (r == NGX_OK) {
+        return;
+    }
+
+    if (r == NGX_ERROR) {
+        ngx_http_chat_list_finish(op, NGX_ERROR, "no memory");
+        return;
+    }
+
+    /* Redis is away: every chat is read from MongoDB, nothing kept */
+    ngx_http_chat_list_modelled(NULL, op);
+}
+
+
+/*
+ * Redis's rows: the hits become rows at once, the misses are read from
+ * MongoDB (with the generation to rebuild them under, when Redis gave
+ * one)
+ */
+
+static void
+ngx_http_chat_list_modelled(redisReply *reply, void *data)
+{
+    ngx_http_chat_op_chat_list_t  *op = data;
+
+    size_t                      i, n, nmiss, size;
+    json_t                     *items, *item;
+    redisReply                 *r, *g;
+    const char                 *id;
+    ngx_int_t                   rc;
+    ngx_http_chat_list_arg_t   *arg;
+    ngx_http_chat_list_miss_t  *miss;
+
+    if (op->done == NULL) {
+        /* nobody waits: nothing more to read */
+        ngx_http_chat_list_finish(op, NGX_OK, NULL);
+        return;
+    }
+
+    items = json_object_get(op->page, "items");
+    n = json_array_size(items);
+
+    if (reply && (reply->type != REDIS_REPLY_ARRAY || reply->elements != n))
+    {
+        if (reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "chat: the chat list's script failed: %s",
+                          reply->str);
+        }
+
+        reply = NULL;
+    }
+
+    size = sizeof(ngx_http_chat_list_arg_t)
+           + n * sizeof(ngx_http_chat_list_miss_t);
+
+    arg = ngx_calloc(size, ngx_cycle->log);
+    if (arg == NULL) {
+        ngx_http_chat_list_finish(op, NGX_ERROR, "no memory");
+        return;
+    }
+
+    bson_oid_init_from_string(&arg->user, op->user);
+    miss = (ngx_http_chat_list_miss_t *) (arg + 1);
+    nmiss = 0;
+
+    for (i = 0; i < n; i++) {
+        item = json_array_get(items, i);
+        r = reply ? reply->element[i] : NULL;
+
+        if (r && ngx_http_chat_list_row(op, item, r) == NGX_OK) {
+            continue;
+        }
+
+        id = json_string_value(json_object_get(item, "id"));
+        if (id == NULL || !bson_oid_is_valid(id, 24)) {
+            continue;
+        }
+
+        bson_oid_init_from_string(&miss[nmiss].chat, id);
+        miss[nmiss].read_seq =
+                        json_integer_value(json_object_get(item, "readSeq"));
+
+        g = (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1)
+            ? r->element[0] : NULL;
+
+        if (g && g->type == REDIS_REPLY_STRING
+            && g->len < sizeof(miss[nmiss].gen))
+        {
+            ngx_memcpy(miss[nmiss].gen, g->str, g->len);
+        }
+
+        nmiss++;
+    }
+
+    if (nmiss == 0) {
+        ngx_free(arg);
+        ngx_http_chat_list_finish(op, NGX_OK, NULL);
+        return;
+    }
+
+    arg->n = nmiss;
+    size = sizeof(ngx_http_chat_list_arg_t)
+           + nmiss * sizeof(ngx_http_chat_list_miss_t);
+
+    /* the operation copies arg */
+    rc = ngx_http_chat_op_store(ngx_http_chat_chat_rebuild_run, NULL, arg,
+                                size, ngx_http_chat_list_rebuilt, op,
+                                &op->store);
+    ngx_free(arg);
+
+    if (rc != NGX_OK) {
+        ngx_http_chat_list_finish(op, NGX_ERROR, "mongo is not available");
+    }
+}
+
+
+/* item (its own fields, readSeq, settings) made a row from Redis's hit */
+
+static ngx_int_t
+ngx_http_chat_list_row(ngx_http_chat_op_chat_list_t *op, json_t *item,
+    redisReply *r)
+{
+    size_t        i;
+    json_t       *sum, *last, *admins, *v;
+    const char   *role;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4
+        || r->element[1]->type != REDIS_REPLY_STRING
+        || r->element[2]->type != REDIS_REPLY_STRING
+        || r->element[3]->type != REDIS_REPLY_INTEGER)
+    {
+        return NGX_DECLINED;
+    }
+
+    sum = json_loadb(r->element[1]->str, r->element[1]->len, 0, NULL);
+    if (!json_is_object(sum)) {
+        json_decref(sum);
+        return NGX_DECLINED;
+    }
+
+    last = NULL;
+
+    if (r->element[2]->len) {
+        last = json_loadb(r->element[2]->str, r->element[2]->len, 0, NULL);
+        if (!json_is_object(last)) {
+            json_decref(last);
+            json_decref(sum);
+            return NGX_DECLINED;
+        }
+    }
+
+    role = "member";
+    admins = json_object_get(sum, "admins");
+
+    json_array_foreach(admins, i, v) {
+        if (ngx_strcmp(json_string_value(v), op->user) == 0) {
+            role = "admin";
+            break;
+        }
+    }
+
+    if (json_object_update(item, sum) != 0
+        || json_object_set_new(item, "role", json_string(role)) != 0
+        || json_object_set_new(item, "unreadCount",
+                               json_integer(r->element[3]->integer)) != 0
+        || (last && json_object_set_new(item, "lastMessage", last) != 0))
+    {
+        json_decref(sum);
+        return NGX_DECLINED;
+    }
+
+    json_decref(sum);
+    json_object_del(item, "readSeq");
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_chat_list_rebuilt(void *data, ngx_int_t rc, json_t *answer,
+    const char *error)
+{
+    ngx_http_chat_op_chat_list_t  *op = data;
+
+    size_t       i;
+    json_t      *rows, *items, *item, *row, *fill;
+    const char  *id;
+
+    op->store = NULL;
+
+    if (rc != NGX_OK || answer == NULL) {
+        json_decref(answer);
+        ngx_http_chat_list_finish(op, NGX_ERROR, error ? error : "no answer");
+        return;
+    }
+
+    /* the keys rebuilt, unless a change came meanwhile (best effort) */
+    json_array_foreach(json_object_get(answer, "fills"), i, fill) {
+        ngx_http_chat_list_model_fill(fill, op->user);
+    }
+
+    rows = json_object_get(answer, "rows");
+    items = json_object_get(op->page, "items");
+
+    for (i = 0; i < json_array_size(items); /* void */) {
+        item = json_array_get(items, i);
+
+        if (json_object_get(item, "readSeq") == NULL) {
+            i++;
+            continue;
+        }
+
+        id = json_string_value(json_object_get(item, "id"));
+        row = id ? json_object_get(rows, id) : NULL;
+
+        if (row == NULL) {
+            /* no longer a chat */
+            json_array_remove(items, i);
+            continue;
+        }
+
+        json_array_set(items, i, row);
+        i++;
+    }
+
+    json_decref(answer);
+
+    ngx_http_chat_list_finish(op, NGX_OK, NULL);
+}
+
+
+static void
+ngx_http_chat_list_finish(ngx_http_chat_op_chat_list_t *op, ngx_int_t rc,
+    const char *error)
+{
+    json_t  *page;
+
+    page = op->page;
+    op->page = NULL;
+
+    if (op->done) {
+        op->done(op->data, rc, rc == NGX_OK ? page : NULL, error);
+
+        if (rc != NGX_OK) {
+            json_decref(page);
+        }
+
+    } else {
+        json_decref(page);
+    }
+
+    ngx_free(op);
+}

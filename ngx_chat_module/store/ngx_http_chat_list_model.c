@@ -1,0 +1,656 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * The chat list's read model in Redis (ngx_http_chat_list_model.h).
+ * Every change is idempotent (a set member added again, a message
+ * replaced only by a higher number or by its own new version), so a
+ * change that reaches both a rebuild's read of MongoDB and, later, the
+ * rebuilt keys does no harm; a change that comes between the rebuild's
+ * read and its write bumps the generation, and the write is skipped.
+ */
+
+
+#include "ngx_http_chat_list_model.h"
+#include "../util/ngx_http_chat_text.h"
+
+
+#define NGX_HTTP_CHAT_LIST_W    "16"
+#define NGX_HTTP_CHAT_LIST_TTL  "86400"
+#define NGX_HTTP_CHAT_LIST_GTTL "172800"
+#define NGX_HTTP_CHAT_LIST_LOST  256     /* changes remembered, a worker */
+
+
+/*
+ * KEYS cl clx clu clg; ARGV seq, message JSON or "", "1" when the number
+ * counts for nobody, the clu prefix ("o" mine, "h" hidden, "" none),
+ * "n" (a new message) or "r" (a new version: only where it is kept)
+ */
+static const char  ngx_http_chat_list_change[] =
+    "local W = " NGX_HTTP_CHAT_LIST_W " "
+    "redis.call('INCR', KEYS[4]) "
+    "redis.call('EXPIRE', KEYS[4], " NGX_HTTP_CHAT_LIST_GTTL ") "
+    "local s = tonumber(ARGV[1]) "
+    "if redis.call('EXISTS', KEYS[1]) == 1 "
+    "   and redis.call('EXISTS', KEYS[2]) == 1 then "
+    "  if ARGV[3] == '1' then redis.call('ZADD', KEYS[2], s, ARGV[1]) end "
+    "  local top = tonumber(redis.call('HGET', KEYS[1], 'top') or '0') "
+    "  if ARGV[2] ~= '' then "
+    "    if ARGV[5] == 'n' then "
+    "      if s > top then "
+    "        top = s "
+    "        redis.call('HSET', KEYS[1], 'top', s) "
+    "      end "
+    "      if s > top - W then "
+    "        redis.call('HSET', KEYS[1], 'm:' .. s, ARGV[2]) "
+    "      end "
+    "      for _, k in ipairs(redis.call('HKEYS', KEYS[1])) do "
+    "        if string.sub(k, 1, 2) == 'm:' "
+    "           and tonumber(string.sub(k, 3)) <= top - W then "
+    "          redis.call('HDEL', KEYS[1], k) "
+    "        end "
+    "      end "
+    "    elseif redis.call('HEXISTS', KEYS[1], 'm:' .. s) == 1 then "
+    "      redis.call('HSET', KEYS[1], 'm:' .. s, ARGV[2]) "
+    "    end "
+    "  end "
+    "end "
+    "if ARGV[4] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then "
+    "  redis.call('ZADD', KEYS[3], s, ARGV[4] .. s) "
+    "end "
+    "return 1";
+
+/* KEYS cl clg: who is in the chat, its admins or its info changed */
+static const char  ngx_http_chat_list_stale[] =
+    "redis.call('INCR', KEYS[2]) "
+    "redis.call('EXPIRE', KEYS[2], " NGX_HTTP_CHAT_LIST_GTTL ") "
+    "return redis.call('HDEL', KEYS[1], 'sum')";
+
+/*
+ * KEYS cl clx clu clg per chat, ARGV my readSeq per chat.  The last
+ * message: the highest number of the window I did not hide that holds
+ * one; a number of the window neither kept nor void cannot be told (a
+ * miss).  The unread: the numbers after readSeq up to top, less those
+ * that count for nobody and those that do not count for me.
+ */
+static const char  ngx_http_chat_list_read[] =
+    "local W = " NGX_HTTP_CHAT_LIST_W " "
+    "local out = {} "
+    "for i = 1, #ARGV do "
+    "  local cl, cx, cu = KEYS[4 * i - 3], KEYS[4 * i - 2], KEYS[4 * i - 1] "
+    "  local g = redis.call('GET', KEYS[4 * i]) or '0' "
+    "  local r = tonumber(ARGV[i]) "
+    "  local sum = redis.call('HGET', cl, 'sum') "
+    "  out[i] = {g} "
+    "  if sum and redis.call('EXISTS', cx) == 1 "
+    "     and redis.call('EXISTS', cu) == 1 then "
+    "    local top = tonumber(redis.call('HGET', cl, 'top') or '0') "
+    "    local last = '' "
+    "    local found = (top == 0) "
+    "    for s = top, math.max(1, top - W + 1), -1 do "
+    "      if not redis.call('ZSCORE', cu, 'h' .. s) then "
+    "        local m = redis.call('HGET', cl, 'm:' .. s) "
+    "        if m then "
+    "          last = m "
+    "          found = true "
+    "          break "
+    "        end "
+    "        if not redis.call('ZSCORE', cx, tostring(s)) then break end "
+    "      end "
+    "    end "
+    "    if found then "
+    "      local u = 0 "
+    "      if top > r then "
+    "        u = top - r - redis.call('ZCOUNT', cx, r + 1, top) "
+    "        local seen = {} "
+    "        local e = redis.call('ZRANGEBYSCORE', cu, r + 1, top, "
+    "                             'WITHSCORES') "
+    "        for j = 2, #e, 2 do "
+    "          local s = e[j] "
+    "          if not seen[s] then "
+    "            seen[s] = true "
+    "            if not redis.call('ZSCORE', cx, s) then u = u - 1 end "
+    "          end "
+    "        end "
+    "        if u < 0 then u = 0 end "
+    "      end "
+    "      local lo = math.min(r, top - W) "
+    "      if lo >= 1 then redis.call('ZREMRANGEBYSCORE', cu, 1, lo) end "
+    "      out[i] = {g, sum, last, u} "
+    "    end "
+    "  end "
+    "end "
+    "return out";
+
+/*
+ * KEYS cl clx clu clg; ARGV gen, top, sum, n, n pairs (seq, message),
+ * m, m voids, then pairs (member, seq) of clu
+ */
+static const char  ngx_http_chat_list_fill[] =
+    "if (redis.call('GET', KEYS[4]) or '0') ~= ARGV[1] then return 0 end "
+    "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) "
+    "redis.call('HSET', KEYS[1], 'top', ARGV[2], 'sum', ARGV[3]) "
+    "local i = 5 "
+    "for j = 1, tonumber(ARGV[4]) do "
+    "  redis.call('HSET', KEYS[1], 'm:' .. ARGV[i], ARGV[i + 1]) "
+    "  i = i + 2 "
+    "end "
+    "local n = tonumber(ARGV[i]) "
+    "i = i + 1 "
+    "redis.call('ZADD', KEYS[2], 0, '') "
+    "for j = 1, n do "
+    "  redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i]) "
+    "  i = i + 1 "
+    "end "
+    "redis.call('ZADD', KEYS[3], 0, '') "
+    "while i < #ARGV do "
+    "  redis.call('ZADD', KEYS[3], ARGV[i + 1], ARGV[i]) "
+    "  i = i + 2 "
+    "end "
+    "for k = 1, 3 do "
+    "  redis.call('EXPIRE', KEYS[k], " NGX_HTTP_CHAT_LIST_TTL ") "
+    "end "
+    "return 1";
+
+
+/*
+ * KEYS cl clx clu clg: a change Redis may not have seen (the connection
+ * was down or lost before its reply): the keys it touched are dropped,
+ * so that the next page rebuilds them
+ */
+static const char  ngx_http_chat_list_drop[] =
+    "redis.call('INCR', KEYS[4]) "
+    "redis.call('EXPIRE', KEYS[4], " NGX_HTTP_CHAT_LIST_GTTL ") "
+    "return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])";
+
+
+/* a change, as long as Redis has not answered it */
+typedef struct {
+    char     chat[25];
+    char     user[25];                 /* "-": none */
+} ngx_http_chat_list_lost_t;
+
+
+static ngx_http_chat_list_lost_t  ngx_http_chat_list_lost[
+                                                 NGX_HTTP_CHAT_LIST_LOST];
+static ngx_uint_t                 ngx_http_chat_list_nlost;
+
+
+static ngx_int_t ngx_http_chat_list_valid(const char *id);
+static void ngx_http_chat_list_remember(const char *chat, const char *user);
+static void ngx_http_chat_list_answered(redisReply *reply, void *data);
+static void ngx_http_chat_list_drop_lost(void);
+static void ngx_http_chat_list_sum_stale(const char *chat);
+static void ngx_http_chat_list_change_send(const char *chat,
+    const char *user, int64_t seq, const char *json, ngx_uint_t void_,
+    const char *prefix, const char *mode);
+
+
+static ngx_int_t
+ngx_http_chat_list_valid(const char *id)
+{
+    ngx_str_t  s;
+
+    if (id == NULL) {
+        return NGX_DECLINED;
+    }
+
+    s.data = (u_char *) id;
+    s.len = ngx_strlen(id);
+
+    return ngx_http_chat_is_oid(&s) ? NGX_OK : NGX_DECLINED;
+}
+
+
+static void
+ngx_http_chat_list_change_send(const char *chat, const char *user,
+    int64_t seq, const char *json, ngx_uint_t void_, const char *prefix,
+    const char *mode)
+{
+    ngx_http_chat_list_lost_t  *lost;
+
+    ngx_http_chat_list_drop_lost();
+
+    lost = ngx_alloc(sizeof(ngx_http_chat_list_lost_t), ngx_cycle->log);
+
+    if (lost) {
+        ngx_cpystrn((u_char *) lost->chat, (u_char *) chat, 25);
+        ngx_cpystrn((u_char *) lost->user, (u_char *) (user ? user : "-"),
+                    25);
+    }
+
+    if (lost == NULL
+        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main)
+        || ngx_http_chat_redis_command(ngx_http_chat_redis_main,
+                ngx_http_chat_list_answered, lost,
+                "EVAL %s 4 cl:%s clx:%s clu:%s:%s clg:%s %lld %s %s %s %s",
+                ngx_http_chat_list_change, chat, chat, chat,
+                user ? user : "-", chat, (long long) seq, json,
+                void_ ? "1" : "0", prefix, mode)
+           != NGX_OK)
+    {
+        ngx_free(lost);
+        ngx_http_chat_list_remember(chat, user ? user : "-");
+    }
+}
+
+
+static void
+ngx_http_chat_list_answered(redisReply *reply, void *data)
+{
+    ngx_http_chat_list_lost_t  *lost = data;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_chat_list_remember(lost->chat, lost->user);
+    }
+
+    ngx_free(lost);
+}
+
+
+/* a change Redis may have missed: its keys go at the next chance */
+
+static void
+ngx_http_chat_list_remember(const char *chat, const char *user)
+{
+    ngx_http_chat_list_lost_t  *l;
+
+    if (ngx_http_chat_list_nlost == NGX_HTTP_CHAT_LIST_LOST) {
+        /* wrong until the keys expire (a day), or Redis is flushed */
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "chat: the chat list of %s missed a change", chat);
+        return;
+    }
+
+    l = &ngx_http_chat_list_lost[ngx_http_chat_list_nlost++];
+    ngx_cpystrn((u_char *) l->chat, (u_char *) chat, 25);
+    ngx_cpystrn((u_char *) l->user, (u_char *) user, 25);
+}
+
+
+static void
+ngx_http_chat_list_drop_lost(void)
+{
+    ngx_uint_t                  i, n;
+    ngx_http_chat_list_lost_t  *l, *copy;
+
+    n = ngx_http_chat_list_nlost;
+
+    if (n == 0
+        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main))
+    {
+        return;
+    }
+
+    ngx_http_chat_list_nlost = 0;
+
+    for (i = 0; i < n; i++) {
+        l = &ngx_http_chat_list_lost[i];
+
+        copy = ngx_alloc(sizeof(ngx_http_chat_list_lost_t), ngx_cycle->log);
+
+        if (copy) {
+            *copy = *l;
+        }
+
+        /* a drop not answered is remembered again */
+        if (copy == NULL
+            || ngx_http_chat_redis_command(ngx_http_chat_redis_main,
+                           ngx_http_chat_list_answered, copy,
+                           "EVAL %s 4 cl:%s clx:%s clu:%s:%s clg:%s",
+                           ngx_http_chat_list_drop, l->chat, l->chat,
+                           l->chat, l->user, l->chat)
+               != NGX_OK)
+        {
+            ngx_free(copy);
+            ngx_http_chat_list_remember(l->chat, l->user);
+        }
+    }
+}
+
+
+/* who is in the chat, its admins or its info changed */
+
+static void
+ngx_http_chat_list_sum_stale(const char *chat)
+{
+    ngx_http_chat_list_lost_t  *lost;
+
+    ngx_http_chat_list_drop_lost();
+
+    lost = ngx_alloc(sizeof(ngx_http_chat_list_lost_t), ngx_cycle->log);
+
+    if (lost) {
+        ngx_cpystrn((u_char *) lost->chat, (u_char *) chat, 25);
+        ngx_cpystrn((u_char *) lost->user, (u_char *) "-", 25);
+    }
+
+    if (lost == NULL
+        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main)
+        || ngx_http_chat_redis_command(ngx_http_chat_redis_main,
+                                       ngx_http_chat_list_answered, lost,
+                                       "EVAL %s 2 cl:%s clg:%s",
+                                       ngx_http_chat_list_stale, chat, chat)
+           != NGX_OK)
+    {
+        ngx_free(lost);
+        ngx_http_chat_list_remember(chat, "-");
+    }
+}
+
+
+void
+ngx_http_chat_list_model_event(const char *event, json_t *data)
+{
+    char        *json;
+    json_t      *m, *copy, *chat;
+    const char  *id, *sender, *type;
+    json_int_t   seq;
+    ngx_uint_t   edited, deleted;
+
+    if (ngx_strcmp(event, "chat_updated") == 0
+        || ngx_strcmp(event, "chat_removed") == 0
+        || ngx_strcmp(event, "chat_created") == 0)
+    {
+        id = json_string_value(json_object_get(data, "chatId"));
+
+        if (id == NULL) {
+            chat = json_object_get(data, "chat");
+            id = json_string_value(json_object_get(chat, "id"));
+        }
+
+        if (ngx_http_chat_list_valid(id) == NGX_OK) {
+            ngx_http_chat_list_sum_stale(id);
+        }
+
+        return;
+    }
+
+    edited = (ngx_strcmp(event, "message_edited") == 0);
+    deleted = (ngx_strcmp(event, "message_deleted") == 0);
+
+    if (!edited && !deleted && ngx_strcmp(event, "new_message") != 0) {
+        return;
+    }
+
+    m = json_object_get(data, "message");
+    id = json_string_value(json_object_get(m, "chatId"));
+    sender = json_string_value(json_object_get(m, "senderId"));
+    type = json_string_value(json_object_get(m, "type"));
+    seq = json_integer_value(json_object_get(m, "seq"));
+
+    if (ngx_http_chat_list_valid(id) != NGX_OK || seq <= 0 || type == NULL) {
+        return;
+    }
+
+    if (sender && ngx_http_chat_list_valid(sender) != NGX_OK) {
+        sender = NULL;
+    }
+
+    /* the list shows a message without its history and reactions */
+    copy = json_copy(m);
+    if (copy == NULL) {
+        return;
+    }
+
+    json_object_del(copy, "edits");
+    json_object_del(copy, "reactions");
+
+    json = json_dumps(copy, JSON_COMPACT);
+    json_decref(copy);
+
+    if (json == NULL) {
+        return;
+    }
+
+    ngx_http_chat_list_change_send(id, sender, seq, json,
+                                   deleted
+                                   || ngx_strcmp(type, "deleted") == 0,
+                                   (edited || deleted || sender == NULL)
+                                   ? "" : "o",
+                                   (edited || deleted) ? "r" : "n");
+    free(json);
+}
+
+
+void
+ngx_http_chat_list_model_hidden(json_t *note)
+{
+    const char  *chat, *user;
+    json_int_t   seq;
+
+    chat = json_string_value(json_object_get(note, "chatId"));
+    user = json_string_value(json_object_get(note, "userId"));
+    seq = json_integer_value(json_object_get(note, "seq"));
+
+    if (ngx_http_chat_list_valid(chat) != NGX_OK
+        || ngx_http_chat_list_valid(user) != NGX_OK || seq <= 0)
+    {
+        return;
+    }
+
+    ngx_http_chat_list_change_send(chat, user, seq, "", 0, "h", "r");
+}
+
+
+void
+ngx_http_chat_list_model_void(const char *chat, int64_t seq)
+{
+    if (ngx_http_chat_list_valid(chat) != NGX_OK || seq <= 0) {
+        return;
+    }
+
+    ngx_http_chat_list_change_send(chat, NULL, seq, "", 1, "", "r");
+}
+
+
+/* argv for EVAL script nkeys ..., allocated: keys then args */
+
+static ngx_int_t
+ngx_http_chat_list_argv(size_t n, const char ***argv, size_t **argvlen)
+{
+    *argv = ngx_alloc(n * (sizeof(char *) + sizeof(size_t)), ngx_cycle->log);
+    if (*argv == NULL) {
+        return NGX_ERROR;
+    }
+
+    *argvlen = (size_t *) (*argv + n);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_chat_list_model_read(json_t *items, const char *user,
+    ngx_http_chat_redis_reply_pt handler, void *data)
+{
+    char        *keys, *p, nkeys[16];
+    size_t       i, n, *argvlen, a;
+    json_t      *v;
+    ngx_int_t    rc;
+    const char  *id, **argv;
+
+    /* what Redis may have missed goes before it is read */
+    ngx_http_chat_list_drop_lost();
+
+    n = json_array_size(items);
+
+    if (n == 0 || ngx_http_chat_list_valid(user) != NGX_OK
+        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main))
+    {
+        return NGX_DECLINED;
+    }
+
+    /* per chat 4 keys and a readSeq (up to 20 digits) */
+    keys = ngx_alloc(n * (4 * 80 + 24), ngx_cycle->log);
+    if (keys == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_chat_list_argv(3 + 5 * n, &argv, &argvlen) != NGX_OK) {
+        ngx_free(keys);
+        return NGX_ERROR;
+    }
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_http_chat_list_read;
+    argvlen[1] = sizeof(ngx_http_chat_list_read) - 1;
+    argv[2] = nkeys;
+    argvlen[2] = ngx_sprintf((u_char *) nkeys, "%uz", 4 * n)
+                 - (u_char *) nkeys;
+
+    p = keys;
+    a = 3;
+    rc = NGX_OK;
+
+    json_array_foreach(items, i, v) {
+        id = json_string_value(json_object_get(v, "id"));
+
+        if (ngx_http_chat_list_valid(id) != NGX_OK) {
+            rc = NGX_DECLINED;
+            break;
+        }
+
+        argv[a] = p;
+        p = (char *) ngx_sprintf((u_char *) p, "cl:%s", id);
+        argvlen[a] = p - argv[a];
+        argv[++a] = p;
+        p = (char *) ngx_sprintf((u_char *) p, "clx:%s", id);
+        argvlen[a] = p - argv[a];
+        argv[++a] = p;
+        p = (char *) ngx_sprintf((u_char *) p, "clu:%s:%s", id, user);
+        argvlen[a] = p - argv[a];
+        argv[++a] = p;
+        p = (char *) ngx_sprintf((u_char *) p, "clg:%s", id);
+        argvlen[a] = p - argv[a];
+        a++;
+    }
+
+    for (i = 0; rc == NGX_OK && i < n; i++) {
+        v = json_array_get(items, i);
+        argv[a] = p;
+        p = (char *) ngx_sprintf((u_char *) p, "%L",
+                      (int64_t) json_integer_value(json_object_get(v,
+                                                            "readSeq")));
+        argvlen[a] = p - argv[a];
+        a++;
+    }
+
+    if (rc == NGX_OK) {
+        /* hiredis copies the command before this returns */
+        rc = ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+                                              handler, data, (int) a, argv,
+                                              argvlen);
+    }
+
+    ngx_free(argv);
+    ngx_free(keys);
+
+    return rc;
+}
+
+
+void
+ngx_http_chat_list_model_fill(json_t *fill, const char *user)
+{
+    char         *buf, *p;
+    size_t        i, n, a, k, *argvlen;
+    json_t       *msgs, *voids, *own, *hidden, *v;
+    const char   *chat, *gen, *sum, **argv;
+
+    chat = json_string_value(json_object_get(fill, "chatId"));
+    gen = json_string_value(json_object_get(fill, "gen"));
+    sum = json_string_value(json_object_get(fill, "sum"));
+    msgs = json_object_get(fill, "msgs");
+    voids = json_object_get(fill, "voids");
+    own = json_object_get(fill, "own");
+    hidden = json_object_get(fill, "hidden");
+
+    if (ngx_http_chat_list_valid(chat) != NGX_OK
+        || ngx_http_chat_list_valid(user) != NGX_OK
+        || gen == NULL || sum == NULL || !json_is_array(msgs)
+        || !json_is_array(voids) || !json_is_array(own)
+        || !json_is_array(hidden)
+        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main))
+    {
+        return;
+    }
+
+    n = 3 + 4 + 4 + 2 * json_array_size(msgs) + 1 + json_array_size(voids)
+        + 2 * json_array_size(own) + 2 * json_array_size(hidden);
+
+    /* numbers and keys: 32 bytes each is enough, messages are borrowed */
+    buf = ngx_alloc(n * 32 + 4 * 80, ngx_cycle->log);
+    if (buf == NULL) {
+        return;
+    }
+
+    if (ngx_http_chat_list_argv(n, &argv, &argvlen) != NGX_OK) {
+        ngx_free(buf);
+        return;
+    }
+
+    p = buf;
+    a = 0;
+
+#define ngx_http_chat_list_put(fmt, ...)                                     \
+    argv[a] = p;                                                             \
+    p = (char *) ngx_sprintf((u_char *) p, fmt, __VA_ARGS__);                \
+    argvlen[a] = p - argv[a];                                                \
+    a++
+
+    argv[a] = "EVAL";
+    argvlen[a++] = 4;
+    argv[a] = ngx_http_chat_list_fill;
+    argvlen[a++] = sizeof(ngx_http_chat_list_fill) - 1;
+    argv[a] = "4";
+    argvlen[a++] = 1;
+
+    ngx_http_chat_list_put("cl:%s", chat);
+    ngx_http_chat_list_put("clx:%s", chat);
+    ngx_http_chat_list_put("clu:%s:%s", chat, user);
+    ngx_http_chat_list_put("clg:%s", chat);
+
+    argv[a] = gen;
+    argvlen[a++] = ngx_strlen(gen);
+    ngx_http_chat_list_put("%L", (int64_t) json_integer_value(
+                                      json_object_get(fill, "top")));
+    argv[a] = sum;
+    argvlen[a++] = ngx_strlen(sum);
+    ngx_http_chat_list_put("%uz", json_array_size(msgs));
+
+    /* msgs: [[seq, "json"], ...] */
+    json_array_foreach(msgs, i, v) {
+        ngx_http_chat_list_put("%L", (int64_t) json_integer_value(
+                                          json_array_get(v, 0)));
+        argv[a] = json_string_value(json_array_get(v, 1));
+        argvlen[a] = argv[a] ? ngx_strlen(argv[a]) : 0;
+        if (argv[a] == NULL) {
+            argv[a] = "";
+        }
+        a++;
+    }
+
+    ngx_http_chat_list_put("%uz", json_array_size(voids));
+
+    json_array_foreach(voids, i, v) {
+        ngx_http_chat_list_put("%L", (int64_t) json_integer_value(v));
+    }
+
+    for (k = 0; k < 2; k++) {
+        json_array_foreach(k ? hidden : own, i, v) {
+            ngx_http_chat_list_put("%s%L", k ? "h" : "o",
+                                   (int64_t) json_integer_value(v));
+            ngx_http_chat_list_put("%L", (int64_t) json_integer_value(v));
+        }
+    }
+
+#undef ngx_http_chat_list_put
+
+    /* hiredis copies the command before this returns; best effort */
+    (void) ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL,
+                                            NULL, (int) a, argv, argvlen);
+
+    ngx_free(argv);
+    ngx_free(buf);
+}

@@ -1,0 +1,297 @@
+# The chat list as a read model: 20 chats (privates and groups), two with
+# 1,000 unread; each row's last message and unread count checked against
+# what the test itself knows was sent, forwarded, edited, deleted (for
+# everyone, for me) and read, and a member removed; the same page after
+# FLUSHALL; a page costs at most two MongoDB reads (FerretDB's own command
+# counters).
+
+use Test::Nginx::Socket 'no_plan';
+use ChatTest;
+use ChatRedis;
+use ChatChats;
+use ChatMongo;
+use JSON::PP;
+use Time::HiRes qw(sleep);
+
+our ($Redis, $Got, %Chat, %Msgs, %Read, %Members, @Order, $Page);
+
+BEGIN {
+    $Redis = ChatRedis->new->start;
+    $ENV{TEST_NGINX_REDIS_PORT} = $Redis->port;
+    ChatChats::init("654");
+}
+
+*Id = \%ChatChats::Id;
+our %Id;
+
+sub redis {
+    system("redis-cli", "-p", $Redis->port, @_) == 0 or die "redis-cli @_";
+}
+
+# a message as the test knows it: $Msgs{$chat}[$seq]
+sub note_msg {
+    my ($m) = @_;
+    $Msgs{ $m->{chatId} }[ $m->{seq} ] = {
+        id => $m->{id}, sender => $m->{senderId}, type => $m->{type},
+        text => ref $m->{content} ? ($m->{content}{text} // "") : "",
+        hidden => {} };
+    return $m;
+}
+
+sub send_msg {
+    my ($who, $chat, $temp, $text) = @_;
+    return note_msg(ChatChats::api($who => POST => "/api/messages",
+        { chatId => $chat, tempId => $temp, type => "text",
+          content => $text })->{message});
+}
+
+sub show {
+    my ($m) = @_;
+    return "none" unless $m;
+    my $text = ref $m->{content} ? ($m->{content}{text} // "") : "";
+    return "$m->{seq}:$m->{type}:$text";
+}
+
+# what the row of $chat must show to $who: "last/unread"
+sub expected {
+    my ($who, $chat) = @_;
+    my $me = $Id{$who};
+    my $msgs = $Msgs{$chat} // [];
+    my ($last, $unread) = ("none", 0);
+    for my $seq (1 .. $#$msgs) {
+        my $m = $msgs->[$seq] or next;
+        next if $m->{hidden}{$who};
+        $last = "$seq:$m->{type}:" . ($m->{type} eq "text" ? $m->{text} : "");
+        $unread++ if $seq > ($Read{$who}{$chat} // 0)
+                     && $m->{sender} ne $me && $m->{type} ne "deleted";
+    }
+    return "$last/$unread";
+}
+
+# every chat of $who's list against what it must show: "ok" or the misses
+sub check {
+    my ($who) = @_;
+    my (@bad, @items, $cursor);
+    do {
+        my $page = ChatChats::api($who => GET => "/api/chats?limit=7"
+                                  . ($cursor ? "&cursor=$cursor" : ""));
+        push @items, @{ $page->{items} };
+        $cursor = $page->{nextCursor};
+    } while ($cursor);
+    my %seen;
+    for my $c (@items) {
+        push @bad, "twice $c->{id}" if $seen{ $c->{id} }++;
+        my $got = show($c->{lastMessage}) . "/$c->{unreadCount}";
+        my $want = expected($who, $c->{id});
+        push @bad, ($c->{name} // $c->{id}) . ": $got want $want" if $got ne $want;
+        my $m = $Members{ $c->{id} };
+        push @bad, ($c->{name} // $c->{id}) . ": members $c->{members}{count}"
+            if $m && $c->{members}{count} != @$m;
+    }
+    my @want = grep { grep { $_ eq $Id{$who} } @{ $Members{$_} } } keys %Members;
+    push @bad, scalar(@items) . " chats, want " . scalar(@want)
+        if @items != @want;
+    return @bad ? join("; ", @bad) : "ok";
+}
+
+# the read commands FerretDB has answered so far
+sub mongo_reads {
+    my $m = ChatMongo->new(port => $ENV{TEST_NGINX_MONGO_PORT}, db => "admin");
+    my $r = $m->command(ChatMongo::doc(serverStatus => 1));
+    my $cmds = ChatMongo::_decode_top(ChatMongo::_decode_top($r->{metrics})->{commands});
+    my $n = 0;
+    for my $k (qw(find aggregate count getMore distinct)) {
+        next unless defined $cmds->{$k};
+        $n += ChatMongo::_decode_top($cmds->{$k})->{total};
+    }
+    return $n;
+}
+
+sub canon { JSON::PP->new->canonical->encode($_[0]) }
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: 20 chats, two with 1,000 unread: each row's last message and exact unread count
+--- init
+ChatChats::setup(qw(dave erin));
+my @others = qw(bob carol dave erin);
+for my $o (@others) {
+    my $c = ChatChats::api(alice => POST => "/api/chats/private", { userId => $main::Id{$o} })->{chat}{id};
+    $main::Chat{"p$o"} = $c;
+    $main::Members{$c} = [ $main::Id{alice}, $main::Id{$o} ];
+}
+for my $i (1 .. 16) {
+    my @m = ($others[$i % 4], $others[($i + 1) % 4]);
+    my $c = ChatChats::api(alice => POST => "/api/chats/group",
+        { name => "g$i", memberIds => [ map { $main::Id{$_} } @m ] })->{chat}{id};
+    $main::Chat{"g$i"} = $c;
+    $main::Members{$c} = [ $main::Id{alice}, map { $main::Id{$_} } @m ];
+}
+# g1 is alice, carol, dave; g2 alice, dave, erin; g4 alice, bob, carol
+for my $i (1 .. 1000) {
+    main::send_msg(carol => $main::Chat{g1}, "g1-$i", "g1 m$i");
+    main::send_msg(bob => $main::Chat{pbob}, "pb-$i", "pb m$i");
+}
+for my $i (2 .. 16) {
+    my @m = ($others[$i % 4], $others[($i + 1) % 4]);
+    main::send_msg(alice => $main::Chat{"g$i"}, "a$i", "mine $i") if $i % 3;
+    main::send_msg($m[0] => $main::Chat{"g$i"}, "o$i-$_", "theirs $i.$_") for 1 .. $i % 5;
+}
+main::send_msg(alice => $main::Chat{pcarol}, "pc1", "hello carol");
+main::send_msg(carol => $main::Chat{pcarol}, "pc2", "hello alice");
+$main::Got = main::check("alice") . " " . main::check("bob") . " " . main::check("carol");
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+ok ok ok
+--- error_code: 200
+--- timeout: 300
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 2: a page of 20 costs at most two MongoDB reads, whatever the backlog
+--- init
+ChatChats::api(alice => GET => "/api/chats");
+sleep 0.5;
+my $before = main::mongo_reads();
+my $page = ChatChats::api(alice => GET => "/api/chats");
+my $reads = main::mongo_reads() - $before;
+my $rows = @{ $page->{items} };
+my ($g1) = grep { $_->{id} eq $main::Chat{g1} } @{ $page->{items} };
+$main::Got = "rows=$rows g1-unread=$g1->{unreadCount} " . ($reads <= 2 ? "reads<=2" : "reads=$reads");
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+rows=20 g1-unread=1000 reads<=2
+--- error_code: 200
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 3: forwards, an edit of the last message, deletes for everyone and for me (the last one too)
+--- init
+# bob forwards one of his into g4 (alice, bob, carol) and to alice
+my $src = $main::Msgs{ $main::Chat{pbob} }[5]{id};
+my $fw = ChatChats::api(bob => POST => "/api/messages/$src/forward",
+    { chatIds => [ $main::Chat{g4} ] })->{messages};
+main::note_msg($_) for @$fw;
+# alice forwards into g2: her own, not unread for her
+my $fa = ChatChats::api(alice => POST => "/api/messages/$src/forward",
+    { chatIds => [ $main::Chat{g2}, $main::Chat{g3} ] })->{messages};
+main::note_msg($_) for @$fa;
+my @r = (main::check("alice"));
+# carol edits the last message of g1
+my $last = $main::Msgs{ $main::Chat{g1} }[1000];
+my $e = ChatChats::api(carol => PUT => "/api/messages/$last->{id}", { content => "g1 edited" })->{message};
+main::note_msg($e);
+push @r, main::check("alice");
+# carol deletes for everyone her 999th, then the last one
+for my $seq (999, 1000) {
+    my $m = ChatChats::api(carol => DELETE => "/api/messages/$main::Msgs{ $main::Chat{g1} }[$seq]{id}?forEveryone=true")->{message};
+    main::note_msg($m);
+}
+push @r, main::check("alice"), main::check("dave");
+# alice deletes for herself bob's last in the private chat, and one in the middle
+for my $seq (1000, 500) {
+    ChatChats::api(alice => DELETE => "/api/messages/$main::Msgs{ $main::Chat{pbob} }[$seq]{id}");
+    $main::Msgs{ $main::Chat{pbob} }[$seq]{hidden}{alice} = 1;
+}
+push @r, main::check("alice"), main::check("bob");
+my ($row) = grep { $_->{id} eq $main::Chat{pbob} } @{ ChatChats::api(alice => GET => "/api/chats")->{items} };
+push @r, main::show($row->{lastMessage}) . "/$row->{unreadCount}";
+$main::Got = join " ", @r;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+ok ok ok ok ok ok 999:text:pb m999/998
+--- error_code: 200
+--- timeout: 60
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 4: reads to the middle and to the end; a member removed, another made admin, the group renamed
+--- init
+my @r;
+ChatChats::api(alice => POST => "/api/chats/$main::Chat{g1}/read", { upToSeq => 500 });
+$main::Read{alice}{ $main::Chat{g1} } = 500;
+ChatChats::api(alice => POST => "/api/chats/$main::Chat{pbob}/read", { upToSeq => 1000 });
+$main::Read{alice}{ $main::Chat{pbob} } = 1000;
+push @r, main::check("alice");
+# alice removes carol from g4: a system message, two members left
+my $rm = ChatChats::api(alice => DELETE => "/api/chats/$main::Chat{g4}/members/$main::Id{carol}");
+main::note_msg($rm->{message});
+$main::Members{ $main::Chat{g4} } = [ $main::Id{alice}, $main::Id{bob} ];
+push @r, main::check("alice"), main::check("bob"), main::check("carol");
+my ($g4) = grep { $_->{id} eq $main::Chat{g4} } @{ ChatChats::api(bob => GET => "/api/chats")->{items} };
+push @r, "g4=$g4->{members}{count}:" . join(",", sort @{ $g4->{members}{ids} }) eq "g4=2:" . join(",", sort $main::Id{alice}, $main::Id{bob}) ? "members-ok" : "members-bad";
+# bob made admin, the group renamed and closed to members: bob's row says so
+for my $change ([ PUT => "/api/chats/$main::Chat{g4}/members/$main::Id{bob}/role", { role => "admin" } ],
+                [ PUT => "/api/chats/$main::Chat{g4}", { name => "renamed", onlyAdminsCanSend => JSON::PP::true } ]) {
+    my $a = ChatChats::api(alice => @$change);
+    main::note_msg($a->{message}) if $a->{message};
+}
+($g4) = grep { $_->{id} eq $main::Chat{g4} } @{ ChatChats::api(bob => GET => "/api/chats")->{items} };
+push @r, "$g4->{role} $g4->{name} admins=" . scalar(@{ $g4->{admins} })
+    . " only=" . ($g4->{onlyAdminsCanSend} ? "yes" : "no");
+push @r, main::check("alice"), main::check("bob");
+$main::Got = join " ", @r;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+ok ok ok ok members-ok admin renamed admins=2 only=yes ok ok
+--- error_code: 200
+--- timeout: 60
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 5: FLUSHALL: the same page, read from MongoDB and rebuilt; then kept up again
+--- init
+my $before = main::canon(ChatChats::api(alice => GET => "/api/chats?limit=50")->{items});
+main::redis("FLUSHALL");
+my $after = main::canon(ChatChats::api(alice => GET => "/api/chats?limit=50")->{items});
+my $again = main::canon(ChatChats::api(alice => GET => "/api/chats?limit=50")->{items});
+my @r = ($before eq $after ? "same" : "differs:\n$before\n$after\n",
+         $before eq $again ? "same" : "rebuilt differs:\n$before\n$again\n");
+# after the rebuild, changes are followed again
+main::send_msg(dave => $main::Chat{g1}, "after-flush", "after the flush");
+main::send_msg(alice => $main::Chat{g2}, "after-flush-a", "mine after the flush");
+push @r, main::check("alice"), main::check("dave");
+sleep 0.5;
+my $b = main::mongo_reads();
+ChatChats::api(alice => GET => "/api/chats");
+my $reads = main::mongo_reads() - $b;
+push @r, $reads <= 2 ? "reads<=2" : "reads=$reads";
+$main::Got = join " ", @r;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+same same ok ok reads<=2
+--- error_code: 200
+--- timeout: 60
+--- no_error_log
+[error]
+[alert]
+[emerg]
