@@ -40,6 +40,11 @@ void ngx_http_chat_event_publish(const char *kind, ngx_str_t *id,
  * chat ('j') has it added to their candidate chat ids
  */
 void ngx_http_chat_event_publish_committed(json_t *answer);
+/*
+ * those a stored change took out of a chat ('l' in its "$events") out of
+ * their chat ids, at once; the events stay for their publishing
+ */
+void ngx_http_chat_event_left_committed(json_t *answer);
 /* a string field of a JSON object, borrowed: NGX_OK or NGX_DECLINED */
 ngx_int_t ngx_http_chat_rt_str_field(json_t *obj, const char *name,
     ngx_str_t *out);
