@@ -81,7 +81,7 @@ ngx_http_chat_event_publish_committed(json_t *answer)
         }
 
         /*
-         * a user who joined a chat: it is among their candidate chat ids
+         * a user who joined a chat: it is among their chat ids
          * before any socket of theirs reads them (GET /api/chats/ids)
          */
         if (flag.data[0] == 'j' && chat.len

@@ -37,7 +37,7 @@ void ngx_http_chat_event_publish(const char *kind, ngx_str_t *id,
 /*
  * the events a store's run() said its commit caused ("$events" in its
  * answer), published and taken out of the answer; a user who joined a
- * chat ('j') has it added to their candidate chat ids
+ * chat ('j') has it added to their chat ids
  */
 void ngx_http_chat_event_publish_committed(json_t *answer);
 /*
