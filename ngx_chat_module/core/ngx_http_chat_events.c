@@ -99,7 +99,7 @@ ngx_http_chat_event_publish_committed(json_t *answer)
         }
 
         /*
-         * a user who joined a chat: it is among their candidate chat ids
+         * a user who joined a chat: it is among their chat ids
          * before any socket of theirs reads them (GET /api/chats/ids)
          */
         if (flag.data[0] == 'j' && chat.len
@@ -115,4 +115,34 @@ ngx_http_chat_event_publish_committed(json_t *answer)
     }
 
     json_object_del(answer, NGX_HTTP_CHAT_EVENTS_KEY);
+}
+
+
+/*
+ * Those a stored change took out of a chat (the events it caused, 'l' on
+ * a user's channel) are out of their chat ids at once, before the change
+ * is published or answered: a socket of theirs that signs in after the
+ * answer does not join the chat
+ */
+
+void
+ngx_http_chat_event_left_committed(json_t *answer)
+{
+    size_t      i;
+    json_t     *e;
+    ngx_str_t   id, chat, kind, flag;
+
+    json_array_foreach(json_object_get(answer, NGX_HTTP_CHAT_EVENTS_KEY),
+                       i, e)
+    {
+        if (ngx_http_chat_rt_str_field(e, "kind", &kind) == NGX_OK
+            && kind.len == 5 && ngx_strncmp(kind.data, "user:", 5) == 0
+            && ngx_http_chat_rt_str_field(e, "flag", &flag) == NGX_OK
+            && flag.len == 1 && flag.data[0] == 'l'
+            && ngx_http_chat_rt_str_field(e, "id", &id) == NGX_OK
+            && ngx_http_chat_rt_str_field(e, "chat", &chat) == NGX_OK)
+        {
+            ngx_http_chat_chat_ids_left(&id, &chat);
+        }
+    }
 }

@@ -37,9 +37,14 @@ void ngx_http_chat_event_publish(const char *kind, ngx_str_t *id,
 /*
  * the events a store's run() said its commit caused ("$events" in its
  * answer), published and taken out of the answer; a user who joined a
- * chat ('j') has it added to their candidate chat ids
+ * chat ('j') has it added to their chat ids
  */
 void ngx_http_chat_event_publish_committed(json_t *answer);
+/*
+ * those a stored change took out of a chat ('l' in its "$events") out of
+ * their chat ids, at once; the events stay for their publishing
+ */
+void ngx_http_chat_event_left_committed(json_t *answer);
 /* a string field of a JSON object, borrowed: NGX_OK or NGX_DECLINED */
 ngx_int_t ngx_http_chat_rt_str_field(json_t *obj, const char *name,
     ngx_str_t *out);

@@ -10,6 +10,7 @@
 
 #include "ngx_http_chat_media_int.h"
 #include "../store/ngx_http_chat_users.h"
+#include "../store/ngx_http_chat_profile_cache.h"
 
 
 /* the state of one upload, in r->pool */
@@ -821,6 +822,15 @@ static ngx_int_t
 ngx_http_chat_media_avatar_set(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t)
 {
+    ngx_http_chat_media_ids_arg_t  *arg = t->arg;
+
+    ngx_str_t  id;
+
+    /* the cached profile of the sign-in shows the avatar it had */
+    id.data = (u_char *) arg->user_id;
+    id.len = 24;
+    ngx_http_chat_profile_cache_drop(&id);
+
     if (t->rc != NGX_OK) {
         return ngx_http_chat_media_unavailable(r, t);
     }

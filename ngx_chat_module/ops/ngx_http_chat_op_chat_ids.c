@@ -3,15 +3,14 @@
  *
  * The ids of the chats a user is in, which every socket reads when it
  * signs in.  FerretDB finds a user's memberships only by reading
- * everybody's, so Redis keeps candidates: "uc:<user>", a set of the chats
- * they joined and "" (so that none is not a miss).  A new user starts
- * with the empty set, a join adds to it, and each read checks the
- * candidates one membership _id at a time, dropping those left: a join's
- * addition arriving after a later leave costs a lookup, never a chat that
- * is not the user's.  A set that is missing (expired after a day, an
- * older user, Redis emptied) is read from MongoDB and stored only if no
- * join bumped the generation "ucg:<user>" meanwhile; a drop is made on
- * the same condition.
+ * everybody's, so Redis keeps them: "uc:<user>", exactly the chats they
+ * are in and "" (so that none is not a miss), kept by the hooks of the
+ * changes once stored (store/ngx_http_chat_chat_ids_store.c: a join adds,
+ * a removal or a leave takes out), and answered as it is: a sign-in with
+ * the set in Redis reads nothing from MongoDB.  A set that is missing
+ * (expired after a day, an older user, Redis emptied, dropped by two
+ * changes that crossed) is read from MongoDB and stored only if no
+ * change bumped the generation "ucg:<user>" meanwhile.
  */
 
 
@@ -55,18 +54,11 @@ static const char  ngx_http_chat_ids_fill[] =
     "redis.call('EXPIRE', KEYS[1], " NGX_HTTP_CHAT_IDS_TTL ") "
     "return 1";
 
-/* ARGV: the generation read, the ids that are not the user's */
-static const char  ngx_http_chat_ids_prune[] =
-    "if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end "
-    "for i = 2, #ARGV, 1000 do "
-    "  redis.call('SREM', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV))) "
-    "end "
-    "return 1";
-
 
 static void ngx_http_chat_ids_cached(redisReply *reply, void *data);
-static ngx_int_t ngx_http_chat_ids_load(ngx_http_chat_op_chat_ids_t *op,
+static ngx_int_t ngx_http_chat_ids_hit(ngx_http_chat_op_chat_ids_t *op,
     redisReply *set);
+static ngx_int_t ngx_http_chat_ids_load(ngx_http_chat_op_chat_ids_t *op);
 static void ngx_http_chat_ids_loaded(void *data, ngx_int_t rc,
     json_t *answer, const char *error);
 static void ngx_http_chat_ids_finish(ngx_http_chat_op_chat_ids_t *op,
@@ -121,7 +113,7 @@ ngx_http_chat_op_chat_ids(ngx_str_t *user, ngx_http_chat_op_done_pt done,
         return NGX_ERROR;
     }
 
-    if (ngx_http_chat_ids_load(op, NULL) != NGX_OK) {
+    if (ngx_http_chat_ids_load(op) != NGX_OK) {
         ngx_free(op);
         return NGX_ERROR;
     }
@@ -168,55 +160,77 @@ ngx_http_chat_ids_cached(redisReply *reply, void *data)
         op->gen_len = g->len;
         op->has_gen = 1;
 
-        reply = reply->elements > 1 ? reply->element[1] : NULL;
+        if (reply->elements > 1) {
+            if (ngx_http_chat_ids_hit(op, reply->element[1]) != NGX_OK) {
+                ngx_http_chat_ids_finish(op, NGX_ERROR, NULL,
+                                         "out of memory");
+            }
+
+            return;
+        }
     }
 
-    if (ngx_http_chat_ids_load(op, reply) != NGX_OK) {
+    if (ngx_http_chat_ids_load(op) != NGX_OK) {
         ngx_http_chat_ids_finish(op, NGX_ERROR, NULL,
                                  "mongo is not available");
     }
 }
 
 
-/* the candidates checked, or (set NULL) all memberships read */
+/* the set is exact: answered as it is, never before the caller returned */
 
 static ngx_int_t
-ngx_http_chat_ids_load(ngx_http_chat_op_chat_ids_t *op, redisReply *set)
+ngx_http_chat_ids_hit(ngx_http_chat_op_chat_ids_t *op, redisReply *set)
 {
-    size_t                      i, n, size;
-    ngx_int_t                   rc;
-    bson_oid_t                 *ids;
-    redisReply                 *e;
-    ngx_http_chat_chats_arg_t  *arg;
+    size_t       i;
+    json_t      *items, *answer;
+    redisReply  *e;
 
-    n = set ? set->elements : 0;
-    size = sizeof(ngx_http_chat_chats_arg_t) + n * sizeof(bson_oid_t);
-
-    arg = ngx_calloc(size, ngx_cycle->log);
-    if (arg == NULL) {
+    items = json_array();
+    if (items == NULL) {
         return NGX_ERROR;
     }
 
-    bson_oid_init_from_string_unsafe(&arg->user, (char *) op->user);
-    ids = (bson_oid_t *) (arg + 1);
-
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < set->elements; i++) {
         e = set->element[i];
 
         /* "" marks the set; anything else not an id was never ours */
         if (e->type == REDIS_REPLY_STRING && e->len == 24
-            && bson_oid_is_valid(e->str, 24))
+            && bson_oid_is_valid(e->str, 24)
+            && json_array_append_new(items, json_stringn(e->str, 24)) != 0)
         {
-            bson_oid_init_from_string(&ids[arg->nmembers++], e->str);
+            json_decref(items);
+            return NGX_ERROR;
         }
     }
 
+    answer = json_pack("{s:o}", "items", items);
+    if (answer == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* a Redis reply comes after the caller returned: answer now */
+    ngx_http_chat_ids_finish(op, NGX_DONE, answer, NULL);
+
+    return NGX_OK;
+}
+
+
+/* all memberships read from MongoDB */
+
+static ngx_int_t
+ngx_http_chat_ids_load(ngx_http_chat_op_chat_ids_t *op)
+{
+    ngx_int_t                  rc;
+    ngx_http_chat_chats_arg_t  arg;
+
+    ngx_memzero(&arg, sizeof(ngx_http_chat_chats_arg_t));
+    bson_oid_init_from_string_unsafe(&arg.user, (char *) op->user);
+
     /* the operation copies arg */
-    rc = ngx_http_chat_op_store(set ? ngx_http_chat_chat_ids_check_run
-                                    : ngx_http_chat_chat_ids_run,
-                                NULL, arg, size, ngx_http_chat_ids_loaded,
-                                op, &op->store);
-    ngx_free(arg);
+    rc = ngx_http_chat_op_store(ngx_http_chat_chat_ids_run, NULL, &arg,
+                                sizeof(ngx_http_chat_chats_arg_t),
+                                ngx_http_chat_ids_loaded, op, &op->store);
 
     return rc;
 }
@@ -228,7 +242,6 @@ ngx_http_chat_ids_loaded(void *data, ngx_int_t rc, json_t *answer,
 {
     ngx_http_chat_op_chat_ids_t  *op = data;
 
-    json_t     *stale;
     ngx_str_t   user, gen;
 
     op->store = NULL;
@@ -240,26 +253,17 @@ ngx_http_chat_ids_loaded(void *data, ngx_int_t rc, json_t *answer,
         return;
     }
 
-    stale = json_object_get(answer, "stale");
-
     user.data = op->user;
     user.len = 24;
     gen.data = op->gen;
     gen.len = op->gen_len;
 
-    if (op->has_gen && stale == NULL) {
+    if (op->has_gen) {
         ngx_http_chat_ids_script(ngx_http_chat_ids_fill,
                                  sizeof(ngx_http_chat_ids_fill) - 1,
                                  &user, &gen,
                                  json_object_get(answer, "items"));
-
-    } else if (op->has_gen && json_array_size(stale)) {
-        ngx_http_chat_ids_script(ngx_http_chat_ids_prune,
-                                 sizeof(ngx_http_chat_ids_prune) - 1,
-                                 &user, &gen, stale);
     }
-
-    json_object_del(answer, "stale");
 
     ngx_http_chat_ids_finish(op, NGX_DONE, answer, NULL);
 }
@@ -282,7 +286,7 @@ ngx_http_chat_ids_finish(ngx_http_chat_op_chat_ids_t *op, ngx_int_t rc,
 
 /*
  * EVAL script 2 uc:<user> ucg:<user> gen "" ids..., best effort: what is
- * not stored is read from MongoDB again, what is not dropped checked again
+ * not stored is read from MongoDB again
  */
 
 static void

@@ -12,11 +12,12 @@
 
 /*
  * The ids of the chats a user is in (GET /api/chats/ids, and every socket
- * that signs in or resyncs): the candidates Redis keeps, checked in
- * MongoDB, or all memberships read when Redis has none.  done() gets
- * NGX_DONE and {"items": [...]}, or NGX_ERROR and what failed; never
- * before this returns.  NGX_ERROR: it could not start, done() is not
- * called.  A requester that leaves calls detach() and loses the answer.
+ * that signs in or resyncs): the exact set Redis keeps, with no MongoDB
+ * read, or all memberships read (and stored) when Redis has none.
+ * done() gets NGX_DONE and {"items": [...]}, or NGX_ERROR and what
+ * failed; never before this returns.  NGX_ERROR: it could not start,
+ * done() is not called.  A requester that leaves calls detach() and
+ * loses the answer.
  */
 
 typedef struct ngx_http_chat_op_chat_ids_s  ngx_http_chat_op_chat_ids_t;

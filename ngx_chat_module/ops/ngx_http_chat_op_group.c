@@ -377,6 +377,9 @@ ngx_http_chat_op_group_stored(ngx_http_chat_op_store_t *op, void *data,
     if (rc == NGX_DONE) {
         /* and a check begun before the commit keeps nothing it saw */
         ngx_http_chat_send_cache_clear();
+
+        /* and whoever it removed signs in without the chat from now on */
+        ngx_http_chat_event_left_committed(answer);
     }
 
     system = (rc == NGX_DONE) ? json_object_get(answer, "system") : NULL;

@@ -10,6 +10,7 @@
 #include "ngx_http_chat_op_user.h"
 #include "../store/ngx_http_chat_users.h"
 #include "../store/ngx_http_chat_people.h"
+#include "../store/ngx_http_chat_profile_cache.h"
 #include "../util/ngx_http_chat_text.h"
 
 
@@ -248,7 +249,18 @@ ngx_http_chat_op_profile_saved(void *data, ngx_int_t *rc, json_t *answer)
 {
     ngx_http_chat_op_profile_arg_t *arg = data;
 
+    char        oid[25];
+    ngx_str_t   id;
     bson_oid_t  user;
+
+    /*
+     * what the sign-in of a socket shows of me (store/_profile_cache.c)
+     * is gone once the change is stored, whoever still waits
+     */
+    bson_oid_to_string(&arg->user.user_id, oid);
+    id.data = (u_char *) oid;
+    id.len = 24;
+    ngx_http_chat_profile_cache_drop(&id);
 
     if (*rc == NGX_DECLINED) {
         /* the update's "not done": the username is somebody else's */

@@ -15,6 +15,7 @@
 #include "../store/ngx_http_chat_people.h"
 #include "../ops/ngx_http_chat_op_store.h"
 #include "../ops/ngx_http_chat_op_chat_ids.h"
+#include "../ops/ngx_http_chat_op_self.h"
 
 
 typedef struct {
@@ -192,8 +193,7 @@ ngx_http_chat_rt_read_checked(void *data, ngx_int_t rc)
 {
     ngx_http_chat_rt_read_t  *rd = data;
 
-    ngx_http_chat_op_store_t    *op;
-    ngx_http_chat_people_arg_t   arg;
+    ngx_str_t  uid;
 
     if (rd->session == NULL) {
         ngx_http_chat_rt_read_end(rd, NGX_HTTP_SERVICE_UNAVAILABLE, NULL);
@@ -215,12 +215,11 @@ ngx_http_chat_rt_read_checked(void *data, ngx_int_t rc)
         return;
     }
 
-    ngx_memzero(&arg, sizeof(ngx_http_chat_people_arg_t));
-    bson_oid_init_from_string_unsafe(&arg.viewer, (char *) rd->uid);
+    uid.data = rd->uid;
+    uid.len = NGX_HTTP_CHAT_RT_ID_LEN;
 
-    if (ngx_http_chat_op_store(ngx_http_chat_people_self_run, NULL, &arg,
-                               sizeof(ngx_http_chat_people_arg_t),
-                               ngx_http_chat_rt_read_answered, rd, &op)
+    /* Redis first: a warm sign-in reads nothing from MongoDB */
+    if (ngx_http_chat_op_self(&uid, ngx_http_chat_rt_read_answered, rd)
         != NGX_OK)
     {
         ngx_http_chat_rt_read_refused(rd, NGX_HTTP_SERVICE_UNAVAILABLE,

@@ -1,11 +1,18 @@
 /*
  * Copyright (C) ngx_chat_module authors
  *
- * The candidates for GET /api/chats/ids in Redis (the route is
- * api/ngx_http_chat_chat_ids.c): "uc:<user>", a set of the chats a user
- * joined and "" (so that none is not a miss), and "ucg:<user>", the
- * generation a join bumps.  A new user starts with the empty set; a join
- * adds to it, from whatever floor saw it.
+ * The ids of a user's chats in Redis (GET /api/chats/ids and every
+ * socket's sign-in; the route is api/ngx_http_chat_chat_ids.c):
+ * "uc:<user>", exactly the chats the user is in and "" (so that none is
+ * not a miss), and "ucg:<user>", the generation every change bumps (a
+ * read from MongoDB is stored only if it did not move).  A new user
+ * starts with the empty set; a join adds to it and a removal or a leave
+ * takes the chat out, each once it is stored.  Two changes of one
+ * membership whose hooks may cross (a member removed and added again at
+ * once, on two workers: the later commit's hook may run first) are told
+ * by a mark, "ucm:<user>:<chat>" ('j' or 'l', 60 s): a change that finds
+ * the other's mark drops the whole set, which the next read rebuilds
+ * from MongoDB, where both are stored by then.
  */
 
 
@@ -13,14 +20,25 @@
 #include "../util/ngx_http_chat_text.h"
 
 
-/* ARGV: the chat joined */
-static const char  ngx_http_chat_ids_join[] =
+/*
+ * KEYS: uc:, ucg:, ucm:<user>:<chat>; ARGV: the chat, 'j' (joined) or
+ * 'l' (left)
+ */
+static const char  ngx_http_chat_ids_change[] =
     "redis.call('INCR', KEYS[2]) "
     "redis.call('EXPIRE', KEYS[2], " NGX_HTTP_CHAT_IDS_GEN_TTL ") "
-    "if redis.call('EXISTS', KEYS[1]) == 1 then "
+    "local m = redis.call('GET', KEYS[3]) "
+    "redis.call('SET', KEYS[3], ARGV[2], 'EX', "
+        NGX_HTTP_CHAT_IDS_MARK_TTL ") "
+    "if m and m ~= ARGV[2] then "
+    "  redis.call('DEL', KEYS[1]) "
+    "  return 0 "
+    "end "
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
+    "if ARGV[2] == 'j' then "
     "  return redis.call('SADD', KEYS[1], ARGV[1]) "
     "end "
-    "return 0";
+    "return redis.call('SREM', KEYS[1], ARGV[1])";
 
 /* a new user is in no chat */
 static const char  ngx_http_chat_ids_new[] =
@@ -70,12 +88,12 @@ ngx_http_chat_chat_ids_argv(const char **argv, size_t *argvlen,
 
 
 /*
- * user joined chat: a candidate from now on.  A join that does not reach
- * Redis would leave the user's sockets out of that chat until the set
- * expires, so it waits in the worker for the connection (a new worker's
- * first one, or the next after an outage) and is sent again when the
- * connection is lost before its reply.  Only a worker that dies with some
- * in waiting loses them.
+ * user joined chat, or left it (removed, or by themselves).  A join that
+ * does not reach Redis would leave the user's sockets out of that chat
+ * until the set expires, a leave would let them in, so each waits in the
+ * worker for the connection (a new worker's first one, or the next after
+ * an outage) and is sent again when the connection is lost before its
+ * reply.  Only a worker that dies with some in waiting loses them.
  */
 
 #define NGX_HTTP_CHAT_IDS_WAITING_MAX  100000
@@ -85,6 +103,7 @@ typedef struct {
     ngx_queue_t   queue;
     u_char        user[24];
     u_char        chat[24];
+    u_char        kind;      /* 'j' joined, 'l' left */
 } ngx_http_chat_ids_join_t;
 
 
@@ -93,6 +112,8 @@ static ngx_uint_t   ngx_http_chat_ids_nwaiting;
 static ngx_uint_t   ngx_http_chat_ids_hooked;
 
 
+static void ngx_http_chat_chat_ids_change(ngx_str_t *user, ngx_str_t *chat,
+    u_char kind);
 static void ngx_http_chat_ids_send_join(ngx_http_chat_ids_join_t *j);
 static void ngx_http_chat_ids_joined_reply(redisReply *reply, void *data);
 static void ngx_http_chat_ids_connected(void *data);
@@ -100,6 +121,20 @@ static void ngx_http_chat_ids_connected(void *data);
 
 void
 ngx_http_chat_chat_ids_joined(ngx_str_t *user, ngx_str_t *chat)
+{
+    ngx_http_chat_chat_ids_change(user, chat, 'j');
+}
+
+
+void
+ngx_http_chat_chat_ids_left(ngx_str_t *user, ngx_str_t *chat)
+{
+    ngx_http_chat_chat_ids_change(user, chat, 'l');
+}
+
+
+static void
+ngx_http_chat_chat_ids_change(ngx_str_t *user, ngx_str_t *chat, u_char kind)
 {
     ngx_http_chat_ids_join_t  *j;
 
@@ -120,7 +155,8 @@ ngx_http_chat_chat_ids_joined(ngx_str_t *user, ngx_str_t *chat)
     }
 
     ngx_memcpy(j->user, user->data, 24);
-    ngx_memcpy(j->chat, chat->data, 24);
+    ngx_strlow(j->chat, chat->data, 24);
+    j->kind = kind;
 
     ngx_http_chat_ids_send_join(j);
 }
@@ -130,21 +166,32 @@ static void
 ngx_http_chat_ids_send_join(ngx_http_chat_ids_join_t *j)
 {
     u_char       buf[NGX_HTTP_CHAT_IDS_KEYS];
+    u_char       mark[sizeof("ucm::") + 2 * 24];
+    u_char       uid[24];
     ngx_str_t    user;
-    const char  *argv[6];
-    size_t       argvlen[6];
+    const char  *argv[8];
+    size_t       argvlen[8];
 
     user.data = j->user;
     user.len = 24;
 
-    ngx_http_chat_chat_ids_argv(argv, argvlen, ngx_http_chat_ids_join,
-                           sizeof(ngx_http_chat_ids_join) - 1, buf, &user);
-    argv[5] = (char *) j->chat;
-    argvlen[5] = 24;
+    ngx_http_chat_chat_ids_argv(argv, argvlen, ngx_http_chat_ids_change,
+                                sizeof(ngx_http_chat_ids_change) - 1, buf,
+                                &user);
+    argv[2] = "3";
+    ngx_strlow(uid, j->user, 24);
+    argv[5] = (char *) mark;
+    argvlen[5] = ngx_sprintf(mark, "ucm:%*s:%*s", (size_t) 24, uid,
+                             (size_t) 24, j->chat)
+                 - mark;
+    argv[6] = (char *) j->chat;
+    argvlen[6] = 24;
+    argv[7] = (char *) &j->kind;
+    argvlen[7] = 1;
 
     if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
                                          ngx_http_chat_ids_joined_reply, j,
-                                         6, argv, argvlen)
+                                         8, argv, argvlen)
         == NGX_OK)
     {
         return;
@@ -152,8 +199,8 @@ ngx_http_chat_ids_send_join(ngx_http_chat_ids_join_t *j)
 
     if (ngx_http_chat_ids_nwaiting == NGX_HTTP_CHAT_IDS_WAITING_MAX) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "chat: too many joins wait for Redis, the chat list "
-                      "of %*s may miss a chat for up to "
+                      "chat: too many joins and leaves wait for Redis, "
+                      "the chats of %*s may be wrong for up to "
                       NGX_HTTP_CHAT_IDS_TTL " s", (size_t) 24, j->user);
         ngx_free(j);
         return;

@@ -10,10 +10,11 @@
 #include "ngx_http_chat_redis.h"
 
 
-/* the candidates for GET /api/chats/ids kept in Redis */
+/* the ids of a user's chats kept in Redis (GET /api/chats/ids, sign-in) */
 
-#define NGX_HTTP_CHAT_IDS_TTL      "86400"
-#define NGX_HTTP_CHAT_IDS_GEN_TTL  "172800"
+#define NGX_HTTP_CHAT_IDS_TTL       "86400"
+#define NGX_HTTP_CHAT_IDS_GEN_TTL   "172800"
+#define NGX_HTTP_CHAT_IDS_MARK_TTL  "60"
 #define NGX_HTTP_CHAT_IDS_KEYS     (sizeof("uc:") + sizeof("ucg:") + 2 * 24)
 
 
@@ -24,8 +25,12 @@ void ngx_http_chat_chat_ids_keys(u_char *buf, ngx_str_t *user,
 void ngx_http_chat_chat_ids_argv(const char **argv, size_t *argvlen,
     const char *script, size_t len, u_char *buf, ngx_str_t *user);
 
-/* user joined chat, user was made just now: best effort, no answer */
+/*
+ * user joined chat, user left chat (removed or by themselves), each once
+ * stored; user was made just now: no answer
+ */
 void ngx_http_chat_chat_ids_joined(ngx_str_t *user, ngx_str_t *chat);
+void ngx_http_chat_chat_ids_left(ngx_str_t *user, ngx_str_t *chat);
 void ngx_http_chat_chat_ids_new_user(ngx_str_t *user);
 
 

@@ -944,57 +944,6 @@ ngx_http_chat_chat_ids_run(ngx_http_chat_mongo_task_t *t,
 }
 
 
-/*
- * The same from a list of candidates (the nmembers oids after the arg):
- * {items: the chats a->user is in, stale: the others}, each membership
- * found by its _id
- */
-
-void
-ngx_http_chat_chat_ids_check_run(ngx_http_chat_mongo_task_t *t,
-    mongoc_client_t *client, mongoc_database_t *db)
-{
-    ngx_http_chat_chats_arg_t *a = t->arg;
-
-    char         oid[25];
-    json_t      *items, *stale, *answer;
-    ngx_int_t    rc;
-    ngx_uint_t   i;
-    bson_oid_t  *ids;
-
-    ids = (bson_oid_t *) (a + 1);
-    items = json_array();
-    stale = json_array();
-    rc = (items && stale) ? NGX_OK : NGX_ERROR;
-
-    for (i = 0; rc != NGX_ERROR && i < a->nmembers; i++) {
-        rc = ngx_http_chat_chats_is_member(db, &ids[i], &a->user, &t->error);
-        bson_oid_to_string(&ids[i], oid);
-
-        if (rc != NGX_ERROR
-            && json_array_append_new(rc == NGX_OK ? items : stale,
-                                     json_string(oid))
-               != 0)
-        {
-            rc = NGX_ERROR;
-        }
-    }
-
-    answer = NULL;
-
-    if (rc != NGX_ERROR) {
-        answer = json_pack("{s:o,s:o}", "items", items, "stale", stale);
-        items = NULL;
-        stale = NULL;
-    }
-
-    json_decref(items);
-    json_decref(stale);
-
-    ngx_http_chat_chats_answer(t, answer ? NGX_DONE : NGX_ERROR, answer);
-}
-
-
 /* PUT /api/chats/:id/settings: my membership, written by me only */
 
 void

@@ -130,8 +130,6 @@ void ngx_http_chat_chat_group_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 void ngx_http_chat_chat_ids_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
-void ngx_http_chat_chat_ids_check_run(ngx_http_chat_mongo_task_t *t,
-    mongoc_client_t *client, mongoc_database_t *db);
 /*
  * GET /api/chats from the read model (store/ngx_http_chat_list_store.c):
  * page_run reads the page (t->result {items: [{id, ..., readSeq,

@@ -1,0 +1,25 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_OP_SELF_H_INCLUDED_
+#define _NGX_HTTP_CHAT_OP_SELF_H_INCLUDED_
+
+
+#include "ngx_http_chat_op.h"
+
+
+/*
+ * A user's own profile, {"user": {...}} as GET /api/users/profile answers
+ * it (privacy included), for a socket's sign-in: from Redis, or read from
+ * MongoDB and stored there.  done() gets NGX_OK and the answer, or what
+ * the store said; never before this returns, always once.  NGX_ERROR: it
+ * could not start, done() is not called.
+ */
+
+ngx_int_t ngx_http_chat_op_self(ngx_str_t *user,
+    ngx_http_chat_op_done_pt done, void *data);
+
+
+#endif /* _NGX_HTTP_CHAT_OP_SELF_H_INCLUDED_ */

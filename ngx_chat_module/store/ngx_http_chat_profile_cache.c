@@ -1,0 +1,314 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * A user's own profile in Redis, for the sockets' sign-in: "up:<user>",
+ * the JSON GET /api/users/profile answers, for a day; "upg:<user>", the
+ * generation that every stored change of the profile (its fields, its
+ * privacy, its avatar) bumps as it deletes "up:".  A miss is read from
+ * MongoDB and stored only if the generation did not move meanwhile, so
+ * a read that crossed a change never stores what it saw before.
+ */
+
+
+#include "ngx_http_chat_profile_cache.h"
+#include "../util/ngx_http_chat_text.h"
+
+
+#define NGX_HTTP_CHAT_PROFILE_TTL      "86400"
+#define NGX_HTTP_CHAT_PROFILE_GEN_TTL  "172800"
+#define NGX_HTTP_CHAT_PROFILE_KEYS     (sizeof("up:") + sizeof("upg:") + 48)
+
+
+typedef struct {
+    ngx_http_chat_profile_got_pt   got;
+    void                          *data;
+} ngx_http_chat_profile_get_t;
+
+
+/* {generation, json} on a hit, {generation} on a miss */
+static const char  ngx_http_chat_profile_read[] =
+    "local g = redis.call('GET', KEYS[2]) or '0' "
+    "local v = redis.call('GET', KEYS[1]) "
+    "if v then return {g, v} end "
+    "return {g}";
+
+/* ARGV: the generation read, the JSON */
+static const char  ngx_http_chat_profile_store[] =
+    "if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end "
+    "redis.call('SET', KEYS[1], ARGV[2], 'EX', "
+        NGX_HTTP_CHAT_PROFILE_TTL ") "
+    "return 1";
+
+static const char  ngx_http_chat_profile_changed[] =
+    "redis.call('INCR', KEYS[2]) "
+    "redis.call('EXPIRE', KEYS[2], " NGX_HTTP_CHAT_PROFILE_GEN_TTL ") "
+    "return redis.call('DEL', KEYS[1])";
+
+
+static void ngx_http_chat_profile_cached(redisReply *reply, void *data);
+static void ngx_http_chat_profile_argv(const char **argv, size_t *argvlen,
+    const char *script, size_t len, u_char *buf, ngx_str_t *user);
+
+
+ngx_int_t
+ngx_http_chat_profile_cache_get(ngx_str_t *user,
+    ngx_http_chat_profile_got_pt got, void *data)
+{
+    u_char                        buf[NGX_HTTP_CHAT_PROFILE_KEYS];
+    size_t                        argvlen[5];
+    const char                   *argv[5];
+    ngx_http_chat_profile_get_t  *g;
+
+    if (!ngx_http_chat_is_oid(user)
+        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main))
+    {
+        return NGX_DECLINED;
+    }
+
+    g = ngx_alloc(sizeof(ngx_http_chat_profile_get_t), ngx_cycle->log);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    g->got = got;
+    g->data = data;
+
+    ngx_http_chat_profile_argv(argv, argvlen, ngx_http_chat_profile_read,
+                               sizeof(ngx_http_chat_profile_read) - 1, buf,
+                               user);
+
+    /* hiredis copies the command before this returns */
+    if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+                                         ngx_http_chat_profile_cached, g,
+                                         5, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_free(g);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_chat_profile_cached(redisReply *reply, void *data)
+{
+    ngx_http_chat_profile_get_t *g = data;
+
+    ngx_str_t    json, gen;
+    ngx_int_t    rc;
+    redisReply  *e;
+
+    ngx_str_null(&json);
+    ngx_str_null(&gen);
+    rc = NGX_ERROR;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1
+        && reply->element[0]->type == REDIS_REPLY_STRING
+        && reply->element[0]->len <= NGX_HTTP_CHAT_PROFILE_GEN_MAX)
+    {
+        gen.data = (u_char *) reply->element[0]->str;
+        gen.len = reply->element[0]->len;
+        rc = NGX_DECLINED;
+
+        if (reply->elements > 1) {
+            e = reply->element[1];
+
+            if (e->type == REDIS_REPLY_STRING && e->len) {
+                json.data = (u_char *) e->str;
+                json.len = e->len;
+                rc = NGX_OK;
+            }
+        }
+    }
+
+    g->got(g->data, rc, &json, &gen);
+    ngx_free(g);
+}
+
+
+void
+ngx_http_chat_profile_cache_fill(ngx_str_t *user, ngx_str_t *gen,
+    ngx_str_t *json)
+{
+    u_char       buf[NGX_HTTP_CHAT_PROFILE_KEYS];
+    size_t       argvlen[7];
+    const char  *argv[7];
+
+    if (!ngx_http_chat_is_oid(user) || gen->len == 0) {
+        return;
+    }
+
+    ngx_http_chat_profile_argv(argv, argvlen, ngx_http_chat_profile_store,
+                               sizeof(ngx_http_chat_profile_store) - 1, buf,
+                               user);
+    argv[5] = (char *) gen->data;
+    argvlen[5] = gen->len;
+    argv[6] = (char *) json->data;
+    argvlen[6] = json->len;
+
+    /* best effort: a fill lost costs one more read, nothing else */
+    (void) ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL,
+                                            NULL, 7, argv, argvlen);
+}
+
+
+/*
+ * A drop that does not reach Redis would leave the old profile there for
+ * a day: while the connection is down, the next sign-in reads MongoDB
+ * anyway (got() says NGX_ERROR), and the drop is sent again once the
+ * connection is back.
+ */
+
+#define NGX_HTTP_CHAT_PROFILE_WAITING_MAX  100000
+
+
+typedef struct {
+    ngx_queue_t   queue;
+    u_char        user[24];
+} ngx_http_chat_profile_drop_t;
+
+
+static ngx_queue_t  ngx_http_chat_profile_waiting;
+static ngx_uint_t   ngx_http_chat_profile_nwaiting;
+static ngx_uint_t   ngx_http_chat_profile_hooked;
+
+
+static void ngx_http_chat_profile_send_drop(ngx_http_chat_profile_drop_t *d);
+static void ngx_http_chat_profile_dropped(redisReply *reply, void *data);
+static void ngx_http_chat_profile_connected(void *data);
+
+
+void
+ngx_http_chat_profile_cache_drop(ngx_str_t *user)
+{
+    ngx_http_chat_profile_drop_t  *d;
+
+    if (!ngx_http_chat_is_oid(user)) {
+        return;
+    }
+
+    if (!ngx_http_chat_profile_hooked) {
+        ngx_queue_init(&ngx_http_chat_profile_waiting);
+        ngx_http_chat_redis_on_connect(ngx_http_chat_redis_main,
+                                       ngx_http_chat_profile_connected,
+                                       NULL);
+        ngx_http_chat_profile_hooked = 1;
+    }
+
+    d = ngx_alloc(sizeof(ngx_http_chat_profile_drop_t), ngx_cycle->log);
+    if (d == NULL) {
+        return;
+    }
+
+    ngx_memcpy(d->user, user->data, 24);
+
+    ngx_http_chat_profile_send_drop(d);
+}
+
+
+static void
+ngx_http_chat_profile_send_drop(ngx_http_chat_profile_drop_t *d)
+{
+    u_char       buf[NGX_HTTP_CHAT_PROFILE_KEYS];
+    size_t       argvlen[5];
+    ngx_str_t    user;
+    const char  *argv[5];
+
+    user.data = d->user;
+    user.len = 24;
+
+    ngx_http_chat_profile_argv(argv, argvlen, ngx_http_chat_profile_changed,
+                               sizeof(ngx_http_chat_profile_changed) - 1,
+                               buf, &user);
+
+    if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+                                         ngx_http_chat_profile_dropped, d,
+                                         5, argv, argvlen)
+        == NGX_OK)
+    {
+        return;
+    }
+
+    if (ngx_http_chat_profile_nwaiting == NGX_HTTP_CHAT_PROFILE_WAITING_MAX) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "chat: too many profile changes wait for Redis, the "
+                      "sign-in of %*s may show its old profile for up to "
+                      NGX_HTTP_CHAT_PROFILE_TTL " s", (size_t) 24, d->user);
+        ngx_free(d);
+        return;
+    }
+
+    ngx_queue_insert_tail(&ngx_http_chat_profile_waiting, &d->queue);
+    ngx_http_chat_profile_nwaiting++;
+}
+
+
+static void
+ngx_http_chat_profile_dropped(redisReply *reply, void *data)
+{
+    ngx_http_chat_profile_drop_t *d = data;
+
+    if (reply == NULL && !ngx_exiting && !ngx_terminate && !ngx_quit
+        && ngx_http_chat_profile_nwaiting < NGX_HTTP_CHAT_PROFILE_WAITING_MAX)
+    {
+        /* the connection went with it: again once it is back */
+        ngx_queue_insert_tail(&ngx_http_chat_profile_waiting, &d->queue);
+        ngx_http_chat_profile_nwaiting++;
+        return;
+    }
+
+    ngx_free(d);
+}
+
+
+static void
+ngx_http_chat_profile_connected(void *data)
+{
+    ngx_queue_t                    q;
+    ngx_http_chat_profile_drop_t  *d;
+
+    if (ngx_queue_empty(&ngx_http_chat_profile_waiting)) {
+        return;
+    }
+
+    /* what fails again is queued anew */
+    ngx_queue_init(&q);
+    ngx_queue_add(&q, &ngx_http_chat_profile_waiting);
+    ngx_queue_init(&ngx_http_chat_profile_waiting);
+    ngx_http_chat_profile_nwaiting = 0;
+
+    while (!ngx_queue_empty(&q)) {
+        d = ngx_queue_data(ngx_queue_head(&q), ngx_http_chat_profile_drop_t,
+                           queue);
+        ngx_queue_remove(&d->queue);
+        ngx_http_chat_profile_send_drop(d);
+    }
+}
+
+
+/* EVAL script 2 up:<user> upg:<user>: the first 5 of argv; buf holds keys */
+
+static void
+ngx_http_chat_profile_argv(const char **argv, size_t *argvlen,
+    const char *script, size_t len, u_char *buf, ngx_str_t *user)
+{
+    u_char  id[24], *p;
+
+    ngx_strlow(id, user->data, 24);
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = script;
+    argvlen[1] = len;
+    argv[2] = "2";
+    argvlen[2] = 1;
+
+    p = ngx_sprintf(buf, "up:%*s", (size_t) 24, id);
+    argv[3] = (char *) buf;
+    argvlen[3] = p - buf;
+
+    argv[4] = (char *) p;
+    argvlen[4] = ngx_sprintf(p, "upg:%*s", (size_t) 24, id) - p;
+}

@@ -1,0 +1,41 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_PROFILE_CACHE_H_INCLUDED_
+#define _NGX_HTTP_CHAT_PROFILE_CACHE_H_INCLUDED_
+
+
+#include "ngx_http_chat_redis.h"
+
+
+/*
+ * A user's own profile as GET /api/users/profile shows it (privacy
+ * included), kept in Redis for the sockets' sign-in: "up:<user>" the JSON,
+ * "upg:<user>" the generation every change of the profile bumps.
+ */
+
+#define NGX_HTTP_CHAT_PROFILE_GEN_MAX  32
+
+
+/*
+ * got(data, rc, json, gen): rc NGX_OK with the JSON (borrowed: copy it),
+ * NGX_DECLINED a miss, NGX_ERROR Redis did not answer; gen (borrowed) is
+ * what fill() wants, empty when Redis did not answer
+ */
+typedef void (*ngx_http_chat_profile_got_pt)(void *data, ngx_int_t rc,
+    ngx_str_t *json, ngx_str_t *gen);
+
+
+/* NGX_OK: got() will be called, never before this returns */
+ngx_int_t ngx_http_chat_profile_cache_get(ngx_str_t *user,
+    ngx_http_chat_profile_got_pt got, void *data);
+/* stores json as read from MongoDB if gen did not move: best effort */
+void ngx_http_chat_profile_cache_fill(ngx_str_t *user, ngx_str_t *gen,
+    ngx_str_t *json);
+/* the profile changed (stored): what Redis holds of it is gone */
+void ngx_http_chat_profile_cache_drop(ngx_str_t *user);
+
+
+#endif /* _NGX_HTTP_CHAT_PROFILE_CACHE_H_INCLUDED_ */
