@@ -12,6 +12,10 @@
  * and revokes the session.  The update sets cur, used and the times only,
  * never "revoked", so that a revocation is never undone by a rotation.
  *
+ * A revocation already in the record answers as it did the first time
+ * (a removal of the user's own session, a rotated-away token): a retry
+ * after a failed cache write must reach the cache step again.
+ *
  * That holds on MongoDB.  FerretDB finds the document and writes it back
  * whole in two steps, so two conditional updates may both match, and a
  * rotation may write back a document read before a revocation.  So every
