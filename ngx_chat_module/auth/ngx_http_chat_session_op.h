@@ -23,12 +23,15 @@
  * answer.  An exiting worker waits for them.
  *
  * done(data, rc, uid): uid, the session's user (24 hex digits), or NULL.
- * A revocation: NGX_OK revoked; NGX_DECLINED no such session of the user
- * (a device removed); NGX_ERROR a back end failed (a logout still
+ * A revocation: NGX_OK revoked, or already revoked in the record (the
+ * retry of one whose cache step failed: the cache and the sockets are
+ * told again); NGX_DECLINED no such session of the user (a device
+ * removed); NGX_ERROR a back end failed (a logout still
  * revokes in the cache and closes the sockets: the client is told to try
  * again so that the record gets it too).  A rotation: NGX_OK rotated;
  * NGX_DECLINED the token is not valid; NGX_BUSY a rotated-away token came
- * back, the session is revoked; NGX_ERROR a back end failed.
+ * back, the session is revoked (again for every later try with it: the
+ * cache and the sockets are told each time); NGX_ERROR a back end failed.
  */
 
 typedef struct ngx_http_chat_session_op_s  ngx_http_chat_session_op_t;

@@ -12,6 +12,10 @@
  * and revokes the session.  The update sets cur, used and the times only,
  * never "revoked", so that a revocation is never undone by a rotation.
  *
+ * A revocation already in the record answers as it did the first time
+ * (a removal of the user's own session, a rotated-away token): a retry
+ * after a failed cache write must reach the cache step again.
+ *
  * That holds on MongoDB.  FerretDB finds the document and writes it back
  * whole in two steps, so two conditional updates may both match, and a
  * rotation may write back a document read before a revocation.  So every
@@ -290,20 +294,6 @@ ngx_http_chat_sessions_rotate_run(ngx_http_chat_mongo_task_t *t,
 
     bson_oid_copy(bson_iter_oid(&it), &uid);
 
-    if (bson_iter_init_find(&it, &doc, "revoked") && bson_iter_as_bool(&it))
-    {
-        ngx_http_chat_sessions_status(t, "revoked", &uid);
-        goto done;
-    }
-
-    if (bson_iter_init_find(&it, &doc, "expiresAt")
-        && BSON_ITER_HOLDS_DATE_TIME(&it)
-        && bson_iter_date_time(&it) <= now)
-    {
-        ngx_http_chat_sessions_status(t, "invalid", &uid);
-        goto done;
-    }
-
     cur = NULL;
 
     if (bson_iter_init_find(&it, &doc, "cur") && BSON_ITER_HOLDS_UTF8(&it)) {
@@ -329,6 +319,25 @@ ngx_http_chat_sessions_rotate_run(ngx_http_chat_mongo_task_t *t,
                 }
             }
         }
+    }
+
+    if (bson_iter_init_find(&it, &doc, "revoked") && bson_iter_as_bool(&it))
+    {
+        /*
+         * A rotated-away token of a revoked session: the same answer as
+         * the reuse that revoked it (the retry of one whose cache step
+         * failed), so that the cache and the sockets are told again.
+         */
+        ngx_http_chat_sessions_status(t, reused ? "reuse" : "revoked", &uid);
+        goto done;
+    }
+
+    if (bson_iter_init_find(&it, &doc, "expiresAt")
+        && BSON_ITER_HOLDS_DATE_TIME(&it)
+        && bson_iter_date_time(&it) <= now)
+    {
+        ngx_http_chat_sessions_status(t, "invalid", &uid);
+        goto done;
     }
 
     if (cur == NULL || ngx_strcmp(cur, a->presented) != 0) {
@@ -426,6 +435,30 @@ done:
 }
 
 
+/* in a thread: NGX_OK the user's session is revoked, NGX_DECLINED, NGX_ERROR */
+
+static ngx_int_t
+ngx_http_chat_sessions_revoked_of(mongoc_database_t *db,
+    ngx_http_chat_user_arg_t *a, bson_error_t *error)
+{
+    bson_t     filter, doc;
+    ngx_int_t  rc;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", &a->session_id);
+    BSON_APPEND_OID(&filter, "userId", &a->user_id);
+    BSON_APPEND_BOOL(&filter, "revoked", true);
+
+    bson_init(&doc);
+    rc = ngx_http_chat_mongo_find_one(db, "sessions", &filter, NULL, &doc,
+                                      error);
+    bson_destroy(&doc);
+    bson_destroy(&filter);
+
+    return rc;
+}
+
+
 void
 ngx_http_chat_sessions_revoke_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db)
@@ -465,10 +498,19 @@ ngx_http_chat_sessions_revoke_run(ngx_http_chat_mongo_task_t *t,
     {
         t->rc = NGX_ERROR;
 
+    } else if (bson_iter_init_find(&it, &reply, "matchedCount")
+               && bson_iter_as_int64(&it) == 1)
+    {
+        t->rc = NGX_OK;
+
     } else {
-        t->rc = (bson_iter_init_find(&it, &reply, "matchedCount")
-                 && bson_iter_as_int64(&it) == 1)
-                ? NGX_OK : NGX_DECLINED;
+        /*
+         * Already revoked, by an attempt whose cache step failed (the
+         * client got 503 and retries): the same success, so that the
+         * cache and the sockets are told again.  Not the user's session,
+         * or none: NGX_DECLINED.
+         */
+        t->rc = ngx_http_chat_sessions_revoked_of(db, a, &t->error);
     }
 
     bson_destroy(&reply);
