@@ -13,6 +13,9 @@
 static void ngx_http_chat_work_tick(ngx_event_t *ev);
 
 
+ngx_uint_t  ngx_http_chat_ops_exited;
+
+
 static ngx_uint_t        ngx_http_chat_work;
 static ngx_event_t       ngx_http_chat_work_ev;
 static ngx_connection_t  ngx_http_chat_work_dummy;    /* for the timer's log */

@@ -70,5 +70,11 @@ json_t *ngx_http_chat_op_envelope(ngx_http_chat_op_told_t *told);
 void ngx_http_chat_work_begin(void);
 void ngx_http_chat_work_end(void);
 
+/*
+ * Set when the worker's exit_process begins: MongoDB and Redis are gone,
+ * so no operation starts any more (its start answers NGX_ERROR).
+ */
+extern ngx_uint_t  ngx_http_chat_ops_exited;
+
 
 #endif /* _NGX_HTTP_CHAT_OP_H_INCLUDED_ */
