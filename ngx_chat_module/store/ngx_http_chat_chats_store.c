@@ -988,72 +988,32 @@ ngx_http_chat_chat_list_run(ngx_http_chat_mongo_task_t *t,
 {
     ngx_http_chat_chats_arg_t *a = t->arg;
 
-    char                  key[16], oid[25], next[64];
     json_t               *items, *c, *answer;
-    bson_t                filter, opts, sub, arr, c1, c2, lt;
+    bson_t                filter, opts, sub;
     int64_t               ms;
-    ngx_uint_t            n, i;
+    ngx_uint_t            n;
     bson_oid_t            last;
     bson_iter_t           it;
     const bson_t         *d;
     mongoc_cursor_t      *cursor;
     mongoc_collection_t  *coll;
 
-    /* my chat ids */
+    /* my chats */
     bson_init(&filter);
-    BSON_APPEND_OID(&filter, "userId", &a->user);
-    bson_init(&opts);
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &sub);
-    BSON_APPEND_INT32(&sub, "chatId", 1);
-    bson_append_document_end(&opts, &sub);
 
-    coll = mongoc_database_get_collection(db, "members");
-    cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
-    bson_destroy(&opts);
-    bson_destroy(&filter);
-    mongoc_collection_destroy(coll);
-
-    bson_init(&filter);
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &sub);
-    BSON_APPEND_ARRAY_BEGIN(&sub, "$in", &arr);
-
-    i = 0;
-
-    while (mongoc_cursor_next(cursor, &d)) {
-        if (bson_iter_init_find(&it, d, "chatId")
-            && BSON_ITER_HOLDS_OID(&it))
-        {
-            ngx_sprintf((u_char *) key, "%ui%Z", i++);
-            BSON_APPEND_OID(&arr, key, bson_iter_oid(&it));
-        }
-    }
-
-    bson_append_array_end(&sub, &arr);
-    bson_append_document_end(&filter, &sub);
-
-    if (mongoc_cursor_error(cursor, &t->error)) {
-        mongoc_cursor_destroy(cursor);
+    if (ngx_http_chat_chats_ids_filter(db, "members", &a->user, NULL,
+                                       "chatId", &filter, "_id", "$in",
+                                       &t->error)
+        != NGX_OK)
+    {
         bson_destroy(&filter);
         ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
         return;
     }
 
-    mongoc_cursor_destroy(cursor);
-
     if (a->has_cursor) {
-        BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &arr);
-        BSON_APPEND_DOCUMENT_BEGIN(&arr, "0", &c1);
-        BSON_APPEND_DOCUMENT_BEGIN(&c1, "updatedAt", &lt);
-        BSON_APPEND_DATE_TIME(&lt, "$lt", a->cursor_ms);
-        bson_append_document_end(&c1, &lt);
-        bson_append_document_end(&arr, &c1);
-        BSON_APPEND_DOCUMENT_BEGIN(&arr, "1", &c2);
-        BSON_APPEND_DATE_TIME(&c2, "updatedAt", a->cursor_ms);
-        BSON_APPEND_DOCUMENT_BEGIN(&c2, "_id", &lt);
-        BSON_APPEND_OID(&lt, "$lt", &a->cursor_id);
-        bson_append_document_end(&c2, &lt);
-        bson_append_document_end(&arr, &c2);
-        bson_append_array_end(&filter, &arr);
+        ngx_http_chat_chats_after_cursor(&filter, "updatedAt", a->cursor_ms,
+                                         &a->cursor_id);
     }
 
     bson_init(&opts);
@@ -1106,9 +1066,7 @@ ngx_http_chat_chat_list_run(ngx_http_chat_mongo_task_t *t,
     items = NULL;
 
     if (answer && n > a->limit) {
-        bson_oid_to_string(&last, oid);
-        ngx_sprintf((u_char *) next, "%L.%s%Z", ms, oid);
-        json_object_set_new(answer, "nextCursor", json_string(next));
+        ngx_http_chat_chats_next_cursor(answer, ms, &last);
     }
 
     mongoc_cursor_destroy(cursor);
