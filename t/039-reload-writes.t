@@ -195,3 +195,30 @@ $main::Got = "2xx:" . ($st{"2xx"} // 0) . " other:" . ($st{other} // 0)
 [error]
 [alert]
 [emerg]
+
+
+
+=== TEST 4: a fast stop (TERM) of the worker while a send waits on MongoDB: the client is told 503, not cut off
+--- init
+ChatChats::setup();
+my $chat = ChatChats::api(alice => POST => "/api/chats/private",
+                          { userId => $ChatChats::Id{bob} })->{chat}{id};
+my $s = main::raw_request(alice => POST => "/api/messages",
+                          { chatId => $chat, tempId => "term-1",
+                            type => "text", content => "cut short" });
+sleep 0.2;
+open my $fh, "<", "$Test::Nginx::Util::ServRoot/logs/nginx.pid" or die;
+my $master = <$fh>;
+chomp $master;
+my @workers = grep { /^\d+$/ } map { s/\s+//gr } `ps -o pid= --ppid $master`;
+kill "TERM", @workers;
+my $status = main::status_of($s);
+sleep 1;
+$main::Got = "$status workers:" . scalar(@workers);
+--- response_body
+503 workers:1
+--- error_log
+sends in flight when the worker exited
+--- no_error_log
+[alert]
+[emerg]
