@@ -1493,6 +1493,9 @@ ngx_http_chat_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    /* from here on, what fails as Redis and MongoDB go starts nothing */
+    ngx_http_chat_ops_exited = 1;
+
     ngx_http_chat_rt_presence_exit_process(cycle);
     ngx_http_chat_rt_exit_process(cycle);
 

@@ -31,8 +31,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_chat_not_implemented(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chat_api_authorized(ngx_http_request_t *r);
-static ngx_int_t ngx_http_chat_write_hold(ngx_http_request_t *r);
-static void ngx_http_chat_write_release(void *data);
+static ngx_int_t ngx_http_chat_work_hold(ngx_http_request_t *r);
+static void ngx_http_chat_work_release(void *data);
 static ngx_uint_t ngx_http_chat_route_match(ngx_str_t *pattern,
     ngx_str_t *uri, ngx_http_chat_ctx_t *ctx);
 
@@ -222,6 +222,11 @@ ngx_http_chat_api_handler(ngx_http_request_t *r)
 
     ctx->route = found;
 
+    /* held from here: its session check is a Redis step already */
+    if (ngx_http_chat_work_hold(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (!(found->flags & NGX_HTTP_CHAT_PUBLIC)) {
         return ngx_http_chat_authenticate(r, ngx_http_chat_api_authorized);
     }
@@ -247,12 +252,6 @@ ngx_http_chat_api_authorized(ngx_http_request_t *r)
         ngx_http_chat_send_cache_clear();
     }
 
-    if (found->method != NGX_HTTP_GET
-        && ngx_http_chat_write_hold(r) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     if (found->flags & NGX_HTTP_CHAT_JSON_BODY) {
         return ngx_http_chat_read_json_body(r, found->handler);
     }
@@ -270,10 +269,14 @@ ngx_http_chat_api_authorized(ngx_http_request_t *r)
 }
 
 
-/* a write keeps an exiting worker until it is over (ops/) */
+/*
+ * A request, a read as much as a write, keeps an exiting worker until it
+ * is over (ops/): a worker that went away under a read would fail its
+ * Redis or MongoDB step, and the client would see a 503 for a reload.
+ */
 
 static ngx_int_t
-ngx_http_chat_write_hold(ngx_http_request_t *r)
+ngx_http_chat_work_hold(ngx_http_request_t *r)
 {
     ngx_pool_cleanup_t  *cln;
 
@@ -282,7 +285,7 @@ ngx_http_chat_write_hold(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    cln->handler = ngx_http_chat_write_release;
+    cln->handler = ngx_http_chat_work_release;
     cln->data = NULL;
 
     ngx_http_chat_work_begin();
@@ -292,7 +295,7 @@ ngx_http_chat_write_hold(ngx_http_request_t *r)
 
 
 static void
-ngx_http_chat_write_release(void *data)
+ngx_http_chat_work_release(void *data)
 {
     ngx_http_chat_work_end();
 }

@@ -8,6 +8,9 @@
 #include "ngx_http_chat_op.h"
 
 
+ngx_uint_t  ngx_http_chat_ops_exited;
+
+
 void
 ngx_http_chat_op_tell(ngx_int_t rc, json_t *answer, ngx_uint_t created,
     ngx_http_chat_op_told_t *told)

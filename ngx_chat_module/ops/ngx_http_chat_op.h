@@ -62,5 +62,11 @@ void ngx_http_chat_op_tell(ngx_int_t rc, json_t *answer, ngx_uint_t created,
 /* the error envelope {"error": {code, message, details?}}, owned */
 json_t *ngx_http_chat_op_envelope(ngx_http_chat_op_told_t *told);
 
+/*
+ * Set when the worker's exit_process begins: MongoDB and Redis are gone,
+ * so no operation starts any more (its start answers NGX_ERROR).
+ */
+extern ngx_uint_t  ngx_http_chat_ops_exited;
+
 
 #endif /* _NGX_HTTP_CHAT_OP_H_INCLUDED_ */

@@ -92,6 +92,10 @@ ngx_http_chat_op_send(ngx_http_chat_msg_arg_t *arg, size_t size,
     ngx_int_t                 rc;
     ngx_http_chat_op_send_t  *op;
 
+    if (ngx_http_chat_ops_exited) {
+        return NGX_ERROR;
+    }
+
     op = ngx_alloc(sizeof(ngx_http_chat_op_send_t) + size, ngx_cycle->log);
     if (op == NULL) {
         return NGX_ERROR;
@@ -588,24 +592,39 @@ ngx_http_chat_op_send_finish(ngx_http_chat_op_send_t *op, ngx_int_t rc,
 }
 
 
+/*
+ * The worker exits: what its graceful exit did not wait for (a stop, or
+ * what Redis and MongoDB never answered) is called back with an error
+ * and freed.  Sends go first: an operation of the store may wait for one
+ * (a forward's copies, a group's system message), and is told by it.
+ */
+
 void
 ngx_http_chat_ops_exit_process(void)
 {
+    ngx_uint_t                n;
     ngx_queue_t              *q;
     ngx_http_chat_op_send_t  *op;
 
-    /* Redis and MongoDB are gone: nothing will call these back */
+    ngx_http_chat_ops_exited = 1;
+
+    n = 0;
+
+    if (ngx_http_chat_ops_live.next) {
+        while (!ngx_queue_empty(&ngx_http_chat_ops_live)) {
+            q = ngx_queue_head(&ngx_http_chat_ops_live);
+            op = ngx_queue_data(q, ngx_http_chat_op_send_t, queue);
+
+            ngx_http_chat_op_send_finish(op, NGX_ERROR, NULL,
+                                         "the worker exited before the end");
+            n++;
+        }
+    }
+
+    if (n) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "chat: %ui sends in flight when the worker exited", n);
+    }
 
     ngx_http_chat_op_store_exit_process();
-
-    if (ngx_http_chat_ops_live.next == NULL) {
-        return;
-    }
-
-    while (!ngx_queue_empty(&ngx_http_chat_ops_live)) {
-        q = ngx_queue_head(&ngx_http_chat_ops_live);
-        op = ngx_queue_data(q, ngx_http_chat_op_send_t, queue);
-        ngx_queue_remove(q);
-        ngx_free(op);
-    }
 }

@@ -83,6 +83,10 @@ ngx_http_chat_op_store_start(ngx_http_chat_mongo_run_pt run, void *arg,
 {
     ngx_http_chat_op_store_t  *op;
 
+    if (ngx_http_chat_ops_exited) {
+        return NULL;
+    }
+
     op = ngx_calloc(sizeof(ngx_http_chat_op_store_t) + size, ngx_cycle->log);
     if (op == NULL) {
         return NULL;
@@ -200,27 +204,42 @@ ngx_http_chat_op_store_end(ngx_http_chat_op_store_t *op, ngx_int_t rc,
 }
 
 
+/*
+ * The worker exits (graceful exits waited for these, see
+ * ngx_http_chat_work_begin(), so this is what a stop cut short):
+ * MongoDB is gone and its tasks were freed, so nothing would call these
+ * back.  Each is told so, which frees what its requester keeps for it.
+ */
+
 void
 ngx_http_chat_op_store_exit_process(void)
 {
+    ngx_uint_t                 n;
     ngx_queue_t               *q;
     ngx_http_chat_op_store_t  *op;
-
-    /* MongoDB is gone: nothing will call these back */
 
     if (ngx_http_chat_op_store_live.next == NULL) {
         return;
     }
 
+    n = 0;
+
     while (!ngx_queue_empty(&ngx_http_chat_op_store_live)) {
         q = ngx_queue_head(&ngx_http_chat_op_store_live);
         op = ngx_queue_data(q, ngx_http_chat_op_store_t, queue);
-        ngx_queue_remove(q);
 
         if (op->drop) {
             op->drop(op->ctx);
         }
 
-        ngx_free(op);
+        ngx_http_chat_op_store_end(op, NGX_ERROR, NULL,
+                                   "the worker exited before the end");
+        n++;
+    }
+
+    if (n) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "chat: %ui store operations in flight when the "
+                      "worker exited", n);
     }
 }

@@ -393,3 +393,108 @@ ngx_http_chat_msg_time(const bson_t *doc, const char *key)
 
     return 0;
 }
+
+
+/*
+ * Appends key: {op: [...]}, the ids in field of the documents of coll
+ * whose userId is user (and chatId chat, when not NULL).  An empty $in
+ * is kept (it matches nothing); an empty $nin is left out (it excludes
+ * nothing), which spares the store a condition on the common path.
+ */
+
+ngx_int_t
+ngx_http_chat_chats_ids_filter(mongoc_database_t *db, const char *coll,
+    const bson_oid_t *user, const bson_oid_t *chat, const char *field,
+    bson_t *filter, const char *key, const char *op, bson_error_t *error)
+{
+    char                  buf[16];
+    bson_t                f, opts, sub, arr;
+    ngx_int_t             rc;
+    ngx_uint_t            i;
+    bson_iter_t           it;
+    const bson_t         *d;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *c;
+
+    bson_init(&f);
+    BSON_APPEND_OID(&f, "userId", user);
+
+    if (chat) {
+        BSON_APPEND_OID(&f, "chatId", chat);
+    }
+
+    bson_init(&opts);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &sub);
+    BSON_APPEND_INT32(&sub, field, 1);
+    bson_append_document_end(&opts, &sub);
+
+    c = mongoc_database_get_collection(db, coll);
+    cursor = mongoc_collection_find_with_opts(c, &f, &opts, NULL);
+    bson_destroy(&opts);
+    bson_destroy(&f);
+
+    bson_init(&arr);
+    i = 0;
+
+    while (mongoc_cursor_next(cursor, &d)) {
+        if (bson_iter_init_find(&it, d, field) && BSON_ITER_HOLDS_OID(&it)) {
+            ngx_sprintf((u_char *) buf, "%ui%Z", i++);
+            BSON_APPEND_OID(&arr, buf, bson_iter_oid(&it));
+        }
+    }
+
+    rc = mongoc_cursor_error(cursor, error) ? NGX_ERROR : NGX_OK;
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(c);
+
+    if (rc == NGX_OK && (i || ngx_strcmp(op, "$nin") != 0)) {
+        BSON_APPEND_DOCUMENT_BEGIN(filter, key, &sub);
+        BSON_APPEND_ARRAY(&sub, op, &arr);
+        bson_append_document_end(filter, &sub);
+    }
+
+    bson_destroy(&arr);
+
+    return rc;
+}
+
+
+/*
+ * Appends $or: [{field: {$lt: ms}}, {field: ms, _id: {$lt: id}}], what
+ * comes after a cursor "<ms>.<id>" in the order (field, _id) descending
+ */
+
+void
+ngx_http_chat_chats_after_cursor(bson_t *filter, const char *field,
+    int64_t ms, const bson_oid_t *id)
+{
+    bson_t  arr, c1, c2, lt;
+
+    BSON_APPEND_ARRAY_BEGIN(filter, "$or", &arr);
+    BSON_APPEND_DOCUMENT_BEGIN(&arr, "0", &c1);
+    BSON_APPEND_DOCUMENT_BEGIN(&c1, field, &lt);
+    BSON_APPEND_DATE_TIME(&lt, "$lt", ms);
+    bson_append_document_end(&c1, &lt);
+    bson_append_document_end(&arr, &c1);
+    BSON_APPEND_DOCUMENT_BEGIN(&arr, "1", &c2);
+    BSON_APPEND_DATE_TIME(&c2, field, ms);
+    BSON_APPEND_DOCUMENT_BEGIN(&c2, "_id", &lt);
+    BSON_APPEND_OID(&lt, "$lt", id);
+    bson_append_document_end(&c2, &lt);
+    bson_append_document_end(&arr, &c2);
+    bson_append_array_end(filter, &arr);
+}
+
+
+/* answer's nextCursor "<ms>.<id>" of the page's last item */
+
+void
+ngx_http_chat_chats_next_cursor(json_t *answer, int64_t ms,
+    const bson_oid_t *last)
+{
+    char  oid[25], next[64];
+
+    bson_oid_to_string(last, oid);
+    ngx_sprintf((u_char *) next, "%L.%s%Z", ms, oid);
+    json_object_set_new(answer, "nextCursor", json_string(next));
+}

@@ -73,6 +73,19 @@ ngx_uint_t ngx_http_chat_msg_sent_by(const bson_t *doc,
     const bson_oid_t *user);
 /* a date field in ms, 0 when absent */
 int64_t ngx_http_chat_msg_time(const bson_t *doc, const char *key);
+/*
+ * appends key: {op: [...]}, the ids in field of coll's documents of user
+ * (and of chat, if not NULL); an empty "$nin" is left out
+ */
+ngx_int_t ngx_http_chat_chats_ids_filter(mongoc_database_t *db,
+    const char *coll, const bson_oid_t *user, const bson_oid_t *chat,
+    const char *field, bson_t *filter, const char *key, const char *op,
+    bson_error_t *error);
+/* keyset pages by (field, _id) descending: what follows "<ms>.<id>" */
+void ngx_http_chat_chats_after_cursor(bson_t *filter, const char *field,
+    int64_t ms, const bson_oid_t *id);
+void ngx_http_chat_chats_next_cursor(json_t *answer, int64_t ms,
+    const bson_oid_t *last);
 
 
 /* chats and memberships */
@@ -123,7 +136,10 @@ ngx_int_t ngx_http_chat_chats_private_peer(mongoc_database_t *db,
 json_t *ngx_http_chat_msg_json(const bson_t *doc, ngx_uint_t full);
 /* {"message": {...}} */
 json_t *ngx_http_chat_msg_answer(const bson_t *doc);
-/* appends _id: {$nin: [...]} of what user deleted for themselves */
+/*
+ * appends _id: {$nin: [...]} of what user deleted for themselves in chat
+ * (in any chat when chat is NULL), if anything
+ */
 ngx_int_t ngx_http_chat_msg_hidden_nin(mongoc_database_t *db,
     const bson_oid_t *chat, const bson_oid_t *user, bson_t *filter,
     bson_error_t *error);

@@ -168,66 +168,17 @@ ngx_http_chat_msg_json(const bson_t *doc, ngx_uint_t full)
 
 
 /*
- * Appends _id: {$nin: [...]} of the messages of chat that user deleted
- * for themselves ("hidden", one document each), if any
+ * Appends _id: {$nin: [...]} of the messages of chat (of any chat: NULL)
+ * that user deleted for themselves ("hidden", one document each), if any
  */
 
 ngx_int_t
 ngx_http_chat_msg_hidden_nin(mongoc_database_t *db, const bson_oid_t *chat,
     const bson_oid_t *user, bson_t *filter, bson_error_t *error)
 {
-    char                  key[16];
-    bson_t                f, opts, sub, nin, arr;
-    ngx_uint_t            i;
-    bson_iter_t           it;
-    const bson_t         *d;
-    mongoc_cursor_t      *cursor;
-    mongoc_collection_t  *coll;
-
-    bson_init(&f);
-    BSON_APPEND_OID(&f, "userId", user);
-    BSON_APPEND_OID(&f, "chatId", chat);
-    bson_init(&opts);
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &sub);
-    BSON_APPEND_INT32(&sub, "messageId", 1);
-    bson_append_document_end(&opts, &sub);
-
-    coll = mongoc_database_get_collection(db, "hidden");
-    cursor = mongoc_collection_find_with_opts(coll, &f, &opts, NULL);
-    bson_destroy(&opts);
-    bson_destroy(&f);
-
-    bson_init(&arr);
-    i = 0;
-
-    while (mongoc_cursor_next(cursor, &d)) {
-        if (bson_iter_init_find(&it, d, "messageId")
-            && BSON_ITER_HOLDS_OID(&it))
-        {
-            ngx_sprintf((u_char *) key, "%ui%Z", i++);
-            BSON_APPEND_OID(&arr, key, bson_iter_oid(&it));
-        }
-    }
-
-    if (mongoc_cursor_error(cursor, error)) {
-        bson_destroy(&arr);
-        mongoc_cursor_destroy(cursor);
-        mongoc_collection_destroy(coll);
-        return NGX_ERROR;
-    }
-
-    mongoc_cursor_destroy(cursor);
-    mongoc_collection_destroy(coll);
-
-    if (i) {
-        BSON_APPEND_DOCUMENT_BEGIN(filter, "_id", &nin);
-        BSON_APPEND_ARRAY(&nin, "$nin", &arr);
-        bson_append_document_end(filter, &nin);
-    }
-
-    bson_destroy(&arr);
-
-    return NGX_OK;
+    return ngx_http_chat_chats_ids_filter(db, "hidden", user, chat,
+                                          "messageId", filter, "_id", "$nin",
+                                          error);
 }
 
 

@@ -211,7 +211,13 @@ ngx_http_chat_redis_create(ngx_cycle_t *cycle, ngx_str_t *host,
     rds->command_ev.handler = ngx_http_chat_redis_command_handler;
     rds->command_ev.data = rds;
     rds->command_ev.log = rds->log;
-    rds->command_ev.cancelable = 1;
+
+    /*
+     * Not cancelable: an exiting worker keeps its connection until the
+     * last command waiting answers (or times out), so that a read in
+     * flight gets its reply rather than "connection lost".
+     */
+    rds->command_ev.cancelable = 0;
 
     ngx_queue_init(&rds->pending);
 
@@ -1302,6 +1308,13 @@ ngx_http_chat_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     if (rds->full && rds->pending_size < rds->output_max / 2) {
         rds->full = 0;
+    }
+
+    if (ngx_exiting && ngx_queue_empty(&rds->pending)
+        && rds->command_ev.timer_set)
+    {
+        /* nothing waits any more: the worker need not */
+        ngx_del_timer(&rds->command_ev);
     }
 
     /* after SCRIPT FLUSH or a Redis restart: load it again, retry once */

@@ -139,12 +139,12 @@ ngx_http_chat_search_text_run(ngx_http_chat_mongo_task_t *t,
 {
     ngx_http_chat_msg_arg_t *a = t->arg;
 
-    char                  key[16], oid[25], next[64];
+    char                  next[64];
     json_t               *items, *m, *answer;
-    bson_t                filter, opts, sub, arr, c1, c2, doc;
+    bson_t                filter, opts, sub;
     int64_t               ms, seq;
     ngx_int_t             rc;
-    ngx_uint_t            n, i;
+    ngx_uint_t            n;
     bson_oid_t            last;
     bson_iter_t           it;
     const bson_t         *d;
@@ -168,51 +168,18 @@ ngx_http_chat_search_text_run(ngx_http_chat_mongo_task_t *t,
             return;
         }
 
-    } else {
+    } else if (ngx_http_chat_chats_ids_filter(db, "members", &a->user, NULL,
+                                              "chatId", &filter, "chatId",
+                                              "$in", &t->error)
+               != NGX_OK
+               || ngx_http_chat_msg_hidden_nin(db, NULL, &a->user, &filter,
+                                               &t->error)
+                  != NGX_OK)
+    {
         /* my chats, and what I deleted for me in any of them */
-        for (i = 0; i < 2; i++) {
-            bson_init(&doc);
-            BSON_APPEND_OID(&doc, "userId", &a->user);
-            bson_init(&opts);
-            BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &sub);
-            BSON_APPEND_INT32(&sub, i == 0 ? "chatId" : "messageId", 1);
-            bson_append_document_end(&opts, &sub);
-
-            coll = mongoc_database_get_collection(db, i == 0 ? "members"
-                                                             : "hidden");
-            cursor = mongoc_collection_find_with_opts(coll, &doc, &opts,
-                                                      NULL);
-            bson_destroy(&opts);
-            bson_destroy(&doc);
-
-            BSON_APPEND_DOCUMENT_BEGIN(&filter, i == 0 ? "chatId" : "_id",
-                                       &sub);
-            BSON_APPEND_ARRAY_BEGIN(&sub, i == 0 ? "$in" : "$nin", &arr);
-            n = 0;
-
-            while (mongoc_cursor_next(cursor, &d)) {
-                if (bson_iter_init_find(&it, d,
-                                        i == 0 ? "chatId" : "messageId")
-                    && BSON_ITER_HOLDS_OID(&it))
-                {
-                    ngx_sprintf((u_char *) key, "%ui%Z", n++);
-                    BSON_APPEND_OID(&arr, key, bson_iter_oid(&it));
-                }
-            }
-
-            bson_append_array_end(&sub, &arr);
-            bson_append_document_end(&filter, &sub);
-
-            rc = mongoc_cursor_error(cursor, &t->error) ? NGX_ERROR : NGX_OK;
-            mongoc_cursor_destroy(cursor);
-            mongoc_collection_destroy(coll);
-
-            if (rc != NGX_OK) {
-                bson_destroy(&filter);
-                ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
-                return;
-            }
-        }
+        bson_destroy(&filter);
+        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+        return;
     }
 
     BSON_APPEND_UTF8(&filter, "type", "text");
@@ -230,19 +197,8 @@ ngx_http_chat_search_text_run(ngx_http_chat_mongo_task_t *t,
     }
 
     if (a->all && a->has_cursor) {
-        BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &arr);
-        BSON_APPEND_DOCUMENT_BEGIN(&arr, "0", &c1);
-        BSON_APPEND_DOCUMENT_BEGIN(&c1, "createdAt", &sub);
-        BSON_APPEND_DATE_TIME(&sub, "$lt", a->cursor_ms);
-        bson_append_document_end(&c1, &sub);
-        bson_append_document_end(&arr, &c1);
-        BSON_APPEND_DOCUMENT_BEGIN(&arr, "1", &c2);
-        BSON_APPEND_DATE_TIME(&c2, "createdAt", a->cursor_ms);
-        BSON_APPEND_DOCUMENT_BEGIN(&c2, "_id", &sub);
-        BSON_APPEND_OID(&sub, "$lt", &a->cursor_id);
-        bson_append_document_end(&c2, &sub);
-        bson_append_document_end(&arr, &c2);
-        bson_append_array_end(&filter, &arr);
+        ngx_http_chat_chats_after_cursor(&filter, "createdAt", a->cursor_ms,
+                                         &a->cursor_id);
     }
 
     bson_init(&opts);
@@ -304,14 +260,12 @@ ngx_http_chat_search_text_run(ngx_http_chat_mongo_task_t *t,
 
     if (answer && n > a->limit) {
         if (a->all) {
-            bson_oid_to_string(&last, oid);
-            ngx_sprintf((u_char *) next, "%L.%s%Z", ms, oid);
+            ngx_http_chat_chats_next_cursor(answer, ms, &last);
 
         } else {
             ngx_sprintf((u_char *) next, "%L%Z", seq);
+            json_object_set_new(answer, "nextCursor", json_string(next));
         }
-
-        json_object_set_new(answer, "nextCursor", json_string(next));
     }
 
     ngx_http_chat_chats_answer(t, NGX_OK, answer);
@@ -493,57 +447,6 @@ ngx_http_chat_search_chat(mongoc_database_t *db, const bson_oid_t *chat,
 }
 
 
-/* appends _id: {$nin: [...]} of what user deleted for me in any chat */
-
-static ngx_int_t
-ngx_http_chat_search_hidden(mongoc_database_t *db, const bson_oid_t *user,
-    bson_t *filter, bson_error_t *error)
-{
-    char                  key[16];
-    bson_t                f, opts, sub, arr;
-    ngx_int_t             rc;
-    ngx_uint_t            i;
-    bson_iter_t           it;
-    const bson_t         *d;
-    mongoc_cursor_t      *cursor;
-    mongoc_collection_t  *coll;
-
-    bson_init(&f);
-    BSON_APPEND_OID(&f, "userId", user);
-    bson_init(&opts);
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &sub);
-    BSON_APPEND_INT32(&sub, "messageId", 1);
-    bson_append_document_end(&opts, &sub);
-
-    coll = mongoc_database_get_collection(db, "hidden");
-    cursor = mongoc_collection_find_with_opts(coll, &f, &opts, NULL);
-    bson_destroy(&opts);
-    bson_destroy(&f);
-
-    BSON_APPEND_DOCUMENT_BEGIN(filter, "_id", &sub);
-    BSON_APPEND_ARRAY_BEGIN(&sub, "$nin", &arr);
-    i = 0;
-
-    while (mongoc_cursor_next(cursor, &d)) {
-        if (bson_iter_init_find(&it, d, "messageId")
-            && BSON_ITER_HOLDS_OID(&it))
-        {
-            ngx_sprintf((u_char *) key, "%ui%Z", i++);
-            BSON_APPEND_OID(&arr, key, bson_iter_oid(&it));
-        }
-    }
-
-    bson_append_array_end(&sub, &arr);
-    bson_append_document_end(filter, &sub);
-
-    rc = mongoc_cursor_error(cursor, error) ? NGX_ERROR : NGX_OK;
-    mongoc_cursor_destroy(cursor);
-    mongoc_collection_destroy(coll);
-
-    return rc;
-}
-
-
 /* descending ObjectIds, for qsort */
 
 static int
@@ -673,8 +576,8 @@ ngx_http_chat_search_scan_run(ngx_http_chat_mongo_task_t *t,
         rc = ngx_http_chat_search_my_chats(db, &a->user, &ids, &n, &t->error);
 
         if (rc == NGX_OK) {
-            rc = ngx_http_chat_search_hidden(db, &a->user, &s.rest,
-                                             &t->error);
+            rc = ngx_http_chat_msg_hidden_nin(db, NULL, &a->user, &s.rest,
+                                              &t->error);
         }
     }
 

@@ -1,0 +1,60 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * What the two halves of presence share: the counting of sockets
+ * (ngx_http_chat_rt_presence.c) and the users' documents
+ * (ngx_http_chat_rt_presence_doc.c).
+ */
+
+
+#ifndef _NGX_HTTP_CHAT_RT_PRESENCE_INT_H_INCLUDED_
+#define _NGX_HTTP_CHAT_RT_PRESENCE_INT_H_INCLUDED_
+
+
+#include "ngx_http_chat_rt.h"
+#include "../store/ngx_http_chat_redis.h"
+
+
+#define NGX_HTTP_CHAT_RT_RETRY      200   /* ms, while Redis is away */
+
+/* a worker's id: the host, the process and its start */
+#define NGX_HTTP_CHAT_RT_WID_LEN    (NGX_MAXHOSTNAMELEN + 2 * NGX_INT64_LEN \
+                                     + 2)
+
+
+/* a user in a tree: the id follows the node in each such struct */
+typedef struct {
+    ngx_rbtree_node_t            node;      /* key: crc32 of the id */
+    u_char                       id[NGX_HTTP_CHAT_RT_ID_LEN];
+} ngx_http_chat_rt_keyed_t;
+
+
+ngx_http_chat_rt_keyed_t *ngx_http_chat_rt_keyed_find(ngx_rbtree_t *tree,
+    u_char *id);
+void ngx_http_chat_rt_keyed_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+
+/*
+ * EVAL of a script with no keys: argv[0..2] are set here, the caller's
+ * arguments are argv[3] to argv[n - 1]; NGX_OK, NGX_DECLINED, NGX_ERROR
+ * as ngx_http_chat_redis_command_argv()
+ */
+ngx_int_t ngx_http_chat_rt_presence_eval(const char *lua, size_t len,
+    ngx_uint_t n, const char **argv, size_t *argvlen,
+    ngx_http_chat_redis_reply_pt handler, void *data);
+#define NGX_HTTP_CHAT_RT_EVAL(lua, n, argv, argvlen, handler, data)          \
+    ngx_http_chat_rt_presence_eval(lua, sizeof(lua) - 1, n, argv, argvlen,  \
+                                   handler, data)
+/* a script's reply: its elements when it is {integer, ...}, else NULL */
+redisReply **ngx_http_chat_rt_presence_reply(redisReply *reply,
+    const char *what);
+
+/* the documents: wid is the worker's id, kept; on: chat_ws is used */
+void ngx_http_chat_rt_presence_doc_init(u_char *wid, size_t len,
+    ngx_uint_t on);
+void ngx_http_chat_rt_presence_doc_exit(void);
+/* a transition of user id: their document comes to the latest state */
+void ngx_http_chat_rt_presence_store(u_char *id, size_t len);
+
+
+#endif /* _NGX_HTTP_CHAT_RT_PRESENCE_INT_H_INCLUDED_ */
