@@ -15,10 +15,17 @@ use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes ();
 
-our ($Got, $LogConf);
+our ($Got, $LogConf, $Master, $Workers);
 
 BEGIN {
     ChatChats::init("647");
+
+    # a port of its own with reuseport, for the blocks on two workers:
+    # the kernel spreads the connections over both
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1",
+                                  LocalPort => 0) or die;
+    $ENV{TEST_NGINX_SIO_PORT} = $s->sockport;
+    close $s;
 
     # the shipped access log format, as nginx.conf has it
     my $root = $ENV{TEST_NGINX_ROOT} || ".";
@@ -29,8 +36,18 @@ BEGIN {
     $LogConf = ($map // "") . ($fmt // "");
 }
 
+$Master = master_process_enabled();
+$Workers = workers();
+
 add_block_preprocessor(sub {
     my $block = shift;
+    if ($block->name =~ /two workers/) {
+        master_on();
+        workers(2);
+    } else {
+        master_process_enabled($Master eq "on");
+        workers($Workers);
+    }
     $block->set_value("config", <<'_EOC_') unless defined $block->config;
     location /api/ { chat_api; }
     location /socket.io/ {
@@ -104,16 +121,16 @@ sub main::handshake_from {
 }
 
 sub main::get {
-    my ($sid) = @_;
-    my $res = main::http()->get(main::base() . "&sid=$sid");
+    my ($sid, $base) = @_;
+    my $res = main::http()->get(($base // main::base()) . "&sid=$sid");
     my $c = $res->{content};
     chomp $c if $res->{status} != 200;
     return "$res->{status}:$c";
 }
 
 sub main::post {
-    my ($sid, $body) = @_;
-    my $res = main::http()->post(main::base() . "&sid=$sid",
+    my ($sid, $body, $base) = @_;
+    my $res = main::http()->post(($base // main::base()) . "&sid=$sid",
                                  { content => $body });
     my $c = $res->{content};
     chomp $c if $res->{status} != 200;
@@ -633,3 +650,53 @@ authenticated x1, signed in: 8
 [error]
 [alert]
 [emerg]
+
+
+
+=== TEST 20: two workers: a handshake answers once its worker hears the session's input channel; a CONNECT posted at once signs in (x50)
+--- config
+    listen 127.0.0.1:$TEST_NGINX_SIO_PORT reuseport;
+    location /api/ { chat_api; }
+    location /socket.io/ { chat_socketio; }
+    location = /t { return 200 "t"; }
+--- init
+ChatChats::setup();
+my $tok = $ChatChats::Tok{alice}{accessToken};
+my $base = "http://127.0.0.1:$ENV{TEST_NGINX_SIO_PORT}"
+    . "/socket.io/?EIO=4&transport=polling";
+# what the session's worker hears: a PUBLISH on its input channel the
+# moment the handshake is answered, as a POST on any worker would do
+my $redis = IO::Socket::INET->new(PeerAddr => "127.0.0.1",
+                                  PeerPort => $ENV{TEST_NGINX_REDIS_PORT})
+    or die "redis: $!";
+my %n;
+for my $i (1 .. 50) {
+    # a connection of its own each time: the kernel picks the worker
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1",
+                                  PeerPort => $ENV{TEST_NGINX_SIO_PORT})
+        or die "connect: $!";
+    print $s "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n"
+        . "Host: localhost\r\nConnection: close\r\n\r\n";
+    my $resp = do { local $/; <$s> };
+    close $s;
+    my ($sid) = $resp =~ /\r\n\r\n0\{"sid":"([^"]+)"/;
+    if (!$sid) {
+        $n{"handshake: " . (split /\r\n/, $resp)[0]}++;
+        next;
+    }
+    # "6" is a noop: the session ignores it
+    my $ch = "eioi:$sid";
+    print $redis "*3\r\n\$7\r\nPUBLISH\r\n\$" . length($ch) . "\r\n$ch\r\n"
+        . "\$1\r\n6\r\n";
+    my $heard = <$redis>;
+    $n{"heard at once"}++ if $heard =~ /^:1\r/;
+    my $posted = main::post($sid, qq(40{"token":"$tok"}), $base);
+    $n{"POST $posted"}++;
+    my $polled = main::get($sid, $base);
+    $n{"first poll 40"}++ if $polled =~ /^200:40\{"sid"/;
+    main::post($sid, "1", $base);
+}
+$main::Got = join " | ", map { "$_: $n{$_}" } sort keys %n;
+--- timeout: 90
+--- response_body
+POST 200:ok: 50 | first poll 40: 50 | heard at once: 50
