@@ -700,3 +700,42 @@ $main::Got = join " | ", map { "$_: $n{$_}" } sort keys %n;
 --- timeout: 90
 --- response_body
 POST 200:ok: 50 | first poll 40: 50 | heard at once: 50
+
+
+
+=== TEST 21: a handshake whose worker cannot subscribe to the session's input channel answers 503 within its 2 s bound, and the session is gone at once
+--- init
+my @r;
+# Redis refuses SUBSCRIBE (and nothing else) for a while: the worker's
+# subscriber connection is lost, and comes back with its backoff
+main::redis("ACL SETUSER default -subscribe");
+my $t0 = Time::HiRes::time();
+my $res = main::http()->get(main::base());
+my $took = Time::HiRes::time() - $t0;
+main::redis("ACL SETUSER default +subscribe");
+push @r, "$res->{status} " . ($res->{content} =~ /service_unavailable/
+                              ? "service_unavailable" : $res->{content});
+push @r, $took >= 1.5 && $took < 5 ? "bounded" : "took $took s";
+Time::HiRes::sleep(0.2);
+my @left = split /\n/, main::redis("--scan --pattern 'eio:s:*'");
+push @r, "sessions left: " . scalar(@left);
+push @r, "not signed in: " . main::redis("ZCARD eio:u");
+# SUBSCRIBE allowed again: once the subscriber connection is back (its
+# backoff), a handshake is answered, its barrier subscribed again last
+my $sid;
+for (1 .. 20) {
+    $sid = main::open_polling() and last;
+    Time::HiRes::sleep(0.5);
+}
+push @r, $sid ? "open again" : "no sid";
+push @r, main::post($sid, "1");
+$main::Got = join " | ", @r;
+--- timeout: 40
+--- response_body
+503 service_unavailable | bounded | sessions left: 0 | not signed in: 0 | open again | 200:ok
+--- error_log
+handshake answered 503
+NOPERM
+--- no_error_log
+[alert]
+[emerg]
