@@ -565,8 +565,15 @@ my $sid = main::open_polling();
 main::get($sid);
 main::http()->get("http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/ws?token=secret.jwt.value");
 main::http()->get("http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/t?kept=1");
-open my $fh, "<", "$ENV{TEST_NGINX_SERVROOT}/logs/chat.log" or die "log: $!";
-my $log = do { local $/; <$fh> };
+# a request is logged after its answer went out: the last one may be late
+my $log = "";
+for (1 .. 40) {
+    open my $fh, "<", "$ENV{TEST_NGINX_SERVROOT}/logs/chat.log"
+        or die "log: $!";
+    $log = do { local $/; <$fh> };
+    last if $log =~ m{/t\?kept=1};
+    Time::HiRes::sleep(0.05);
+}
 my @r = ($main::LogConf =~ /chat_log_request/ ? "format" : "no format");
 push @r, $log =~ /\Q$sid\E/ ? "sid logged" : "no sid";
 push @r, $log =~ /secret\.jwt/ ? "token logged" : "no token";
