@@ -56,7 +56,7 @@ static void ngx_http_chat_rt_relay(ngx_http_chat_rt_channel_t *ch,
     u_char *msg, size_t len);
 static void ngx_http_chat_rt_subscribed(void *data);
 static void ngx_http_chat_rt_resubscribe(ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel);
+    ngx_rbtree_node_t *sentinel, ngx_uint_t barriers);
 static void ngx_http_chat_rt_message(redisReply *reply, void *data);
 static void ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch,
     u_char *msg, size_t len);
@@ -114,15 +114,19 @@ ngx_http_chat_rt_exit_process(ngx_cycle_t *cycle)
 
 
 /*
- * After every (re)connect: the channels the sockets here need; then the
- * sockets hear that what was published meanwhile was lost to them.
+ * After every (re)connect: the channels the sockets here need, the
+ * barriers ("eiob:") last, whose confirmations say that the others are
+ * live; then the sockets hear that what was published meanwhile was lost
+ * to them.
  */
 static void
 ngx_http_chat_rt_subscribed(void *data)
 {
     if (ngx_http_chat_rt_channels.root != &ngx_http_chat_rt_sentinel) {
         ngx_http_chat_rt_resubscribe(ngx_http_chat_rt_channels.root,
-                                     &ngx_http_chat_rt_sentinel);
+                                     &ngx_http_chat_rt_sentinel, 0);
+        ngx_http_chat_rt_resubscribe(ngx_http_chat_rt_channels.root,
+                                     &ngx_http_chat_rt_sentinel, 1);
 
         ngx_http_chat_rt_access_reconnected();
     }
@@ -247,24 +251,27 @@ ngx_http_chat_rt_keep_chats(ngx_http_chat_rt_session_t *s, json_t *ids)
 
 static void
 ngx_http_chat_rt_resubscribe(ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel)
+    ngx_rbtree_node_t *sentinel, ngx_uint_t barriers)
 {
     ngx_str_t                    name;
     ngx_http_chat_rt_channel_t  *ch;
 
     if (node->left != sentinel) {
-        ngx_http_chat_rt_resubscribe(node->left, sentinel);
+        ngx_http_chat_rt_resubscribe(node->left, sentinel, barriers);
     }
 
     ch = (ngx_http_chat_rt_channel_t *) node;
     name.data = ch->name;
     name.len = ch->len;
 
-    (void) ngx_http_chat_redis_subscribe(ngx_http_chat_rt_sub, 1, &name,
-                                         ngx_http_chat_rt_message, NULL);
+    if ((ngx_strncmp(ch->name, "eiob:", 5) == 0) == barriers) {
+        (void) ngx_http_chat_redis_subscribe(ngx_http_chat_rt_sub, 1, &name,
+                                             ngx_http_chat_rt_message,
+                                             NULL);
+    }
 
     if (node->right != sentinel) {
-        ngx_http_chat_rt_resubscribe(node->right, sentinel);
+        ngx_http_chat_rt_resubscribe(node->right, sentinel, barriers);
     }
 }
 

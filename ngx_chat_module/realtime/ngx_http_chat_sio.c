@@ -35,6 +35,8 @@ static void ngx_http_chat_sio_refuse_nsp(ngx_http_chat_rt_session_t *s,
     u_char *nsp, size_t len);
 static void ngx_http_chat_sio_disconnect(ngx_http_chat_rt_session_t *s);
 static void ngx_http_chat_sio_heartbeat(ngx_event_t *ev);
+static void ngx_http_chat_sio_note_next(ngx_http_chat_rt_session_t *s,
+    u_char field, u_char value);
 static void ngx_http_chat_sio_send_json(ngx_http_chat_rt_session_t *s,
     const char *prefix, json_t *id, json_t *json, ngx_uint_t bracket);
 
@@ -611,15 +613,14 @@ ngx_http_chat_sio_connect(ngx_http_chat_rt_session_t *s, u_char *p,
 
     s->sio->connected = 1;
 
-    if (s->sio->polling) {
-        ngx_str_set(&state, "1");
-        ngx_http_chat_sio_remember(s, "c", &state);
-    }
+    /* the upgrade's socket: answered ("c" set with the answer queued) */
+    ngx_http_chat_sio_note_next(s, 'c', '1');
 
     len = ngx_snprintf(buf, sizeof(buf), "40{\"sid\":\"%*s\"}",
                        (size_t) NGX_HTTP_CHAT_SIO_ID_LEN, s->sio->sid)
           - buf;
     (void) ngx_http_chat_ws_send(s->ws, NGX_HTTP_CHAT_WS_TEXT, buf, len);
+    s->sio->note[0] = '\0';
 }
 
 
@@ -762,6 +763,24 @@ ngx_http_chat_sio_event(ngx_http_chat_rt_session_t *s, u_char *p,
 
 
 /*
+ * Polling: field = value in the session's hash in Redis, set by the
+ * script that queues the next packet, not before (the caller sends it,
+ * then clears the note, which a packet not queued leaves unused).  What
+ * the hash says the client was told ("c" its CONNECT answered, "a" it
+ * signed in) is then never ahead of the queue the upgrade's socket takes.
+ */
+static void
+ngx_http_chat_sio_note_next(ngx_http_chat_rt_session_t *s, u_char field,
+    u_char value)
+{
+    if (s->sio->polling) {
+        s->sio->note[0] = field;
+        s->sio->note[1] = value;
+    }
+}
+
+
+/*
  * prefix, then "<id>[" for an ACK, the JSON, and "]" when bracket:
  * 42["name",data]  43<id>[data]  44{...}
  */
@@ -807,7 +826,6 @@ ngx_http_chat_sio_emit(ngx_http_chat_rt_session_t *s, const char *event,
     u_char               buf[64], prefix[128];
     size_t               len;
     json_t              *msg;
-    ngx_str_t            one;
     ngx_http_chat_sio_t  *sio;
 
     sio = s->sio;
@@ -856,14 +874,11 @@ ngx_http_chat_sio_emit(ngx_http_chat_rt_session_t *s, const char *event,
             /* the CONNECT is refused: connect_error on the client */
             msg = json_pack("{s:O*}", "message",
                             json_object_get(data, "message"));
+            ngx_http_chat_sio_note_next(s, 'c', '0');
             ngx_http_chat_sio_send_json(s, "44", NULL, msg, 0);
+            sio->note[0] = '\0';
             json_decref(msg);
             json_decref(data);
-
-            if (sio->polling) {
-                ngx_str_set(&one, "0");
-                ngx_http_chat_sio_remember(s, "c", &one);
-            }
 
             /* the client's last word: it may CONNECT again */
             if (!s->ws->close_sent) {
@@ -876,16 +891,13 @@ ngx_http_chat_sio_emit(ngx_http_chat_rt_session_t *s, const char *event,
         if (ngx_strcmp(event, "authenticated") == 0) {
             sio->connected = 1;
 
-            if (sio->polling) {
-                ngx_str_set(&one, "1");
-                ngx_http_chat_sio_remember(s, "c", &one);
-            }
-
+            ngx_http_chat_sio_note_next(s, 'c', '1');
             len = ngx_snprintf(buf, sizeof(buf), "40{\"sid\":\"%*s\"}",
                                (size_t) NGX_HTTP_CHAT_SIO_ID_LEN, sio->sid)
                   - buf;
             (void) ngx_http_chat_ws_send(s->ws, NGX_HTTP_CHAT_WS_TEXT, buf,
                                          len);
+            sio->note[0] = '\0';
         }
     }
 
@@ -893,15 +905,20 @@ ngx_http_chat_sio_emit(ngx_http_chat_rt_session_t *s, const char *event,
         data = json_object();
     }
 
-    if (sio->polling && ngx_strcmp(event, "authenticated") == 0) {
-        /* for a handover: the client was told */
-        ngx_str_set(&one, "1");
-        ngx_http_chat_sio_remember(s, "a", &one);
+    if (ngx_strcmp(event, "authenticated") == 0) {
+        /*
+         * For a handover: the client was told, in the step that queues
+         * the telling.  Set apart, the upgrade's socket could take the
+         * queue in between (its 2 s wait for the polling session past),
+         * read "told" without the packet, and tell nobody.
+         */
+        ngx_http_chat_sio_note_next(s, 'a', '1');
     }
 
     /* 42["event",data], and the ACK of the event that asked for it */
     ngx_snprintf(prefix, sizeof(prefix), "42[\"%s\",%Z", event);
     ngx_http_chat_sio_send_json(s, (char *) prefix, NULL, data, 1);
+    sio->note[0] = '\0';
 
     if (id && json_is_integer(id)) {
         ngx_http_chat_sio_send_json(s, "43", id, data, 1);

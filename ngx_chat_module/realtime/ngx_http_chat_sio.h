@@ -34,6 +34,7 @@ struct ngx_http_chat_sio_s {
     unsigned                     resumed:1;     /* an upgrade's WebSocket */
     unsigned                     unanswered:1;  /* CONNECT not answered */
     void                        *handover;     /* waiting for the queue */
+    void                        *opening;      /* polling: the handshake */
     json_t                      *auth_data;    /* "authenticated", held */
 
     /* an upgrade's deliveries, held till the polling session's are out */
@@ -48,6 +49,14 @@ struct ngx_http_chat_sio_s {
     unsigned                     gone_told:1;   /* ... its last packet */
     unsigned                     client_closed:1;  /* the client's "1" */
     unsigned                     left:1;        /* "41": out of "/" */
+
+    /*
+     * polling: a field of the session's hash and its value, set by the
+     * script that queues the next packet ("a1": the client is told it
+     * signed in), so that what Redis says the client was told is
+     * queued for it
+     */
+    u_char                       note[2];
 };
 
 

@@ -42,8 +42,8 @@ typedef enum {
 /*
  * The channels' kinds as ngx_http_chat_rt_wait() and
  * ngx_http_chat_rt_publish_raw() take them (five characters); "eiob:" is
- * the upgrade's barrier, a subscription whose confirmation says that the
- * ones asked before it are live.
+ * the barrier of the handshake and of the upgrade, a subscription whose
+ * confirmation says that the ones asked before it are live.
  */
 #define NGX_HTTP_CHAT_EIO_WAKE_KIND     "eiow:"
 #define NGX_HTTP_CHAT_EIO_INPUT_KIND    "eioi:"

@@ -23,7 +23,7 @@
 
 
 #define NGX_HTTP_CHAT_SIO_RECHECK  1000    /* ms: a waiting GET looks again */
-#define NGX_HTTP_CHAT_SIO_GIVE_TRIES  50   /* a POST to a session not heard */
+#define NGX_HTTP_CHAT_SIO_OPEN_WAIT  2000   /* ms: a handshake's subscription */
 
 
 typedef struct {
@@ -32,8 +32,6 @@ typedef struct {
     ngx_event_t                  recheck;
     ngx_msec_t                   deadline;
     ngx_str_t                    keys[2];
-    ngx_str_t                    give[2];   /* a POST's channel and body */
-    ngx_uint_t                   tries;
     u_char                       sid[NGX_HTTP_CHAT_SIO_ID_LEN];
     u_char                       gid[NGX_HTTP_CHAT_SIO_ID_LEN]; /* GET's */
     unsigned                     waiting:1;
@@ -42,9 +40,25 @@ typedef struct {
 } ngx_http_chat_sio_poll_t;
 
 
+/* a handshake, answered once its session hears its input channel */
+typedef struct {
+    ngx_http_request_t          *request;
+    ngx_http_chat_rt_session_t  *session;   /* NULL once it went */
+    ngx_http_chat_rt_link_t     *barrier;
+    ngx_event_t                  timeout;
+    size_t                       len;
+    u_char                       open[256]; /* the open packet */
+} ngx_http_chat_sio_opening_t;
+
+
 static ngx_int_t ngx_http_chat_sio_handshake(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chat_sio_handshaken(ngx_http_request_t *r,
     redisReply *reply);
+static void ngx_http_chat_sio_opened(void *data, u_char *msg, size_t len);
+static void ngx_http_chat_sio_open_timeout(ngx_event_t *ev);
+static ngx_http_chat_rt_session_t *ngx_http_chat_sio_opening_stop(
+    ngx_http_chat_sio_opening_t *o);
+static void ngx_http_chat_sio_opening_cleanup(void *data);
 static ssize_t ngx_http_chat_sio_poll_send(ngx_connection_t *c, u_char *buf,
     size_t size);
 static void ngx_http_chat_sio_poll_release(ngx_connection_t *c);
@@ -99,13 +113,23 @@ static const char  ngx_http_chat_sio_give[] =
  * A packet for the client, while the session exists; the list lives no
  * longer than the session.  A client that stopped polling is not let
  * grow the list for ever: past the bound its packets give way to a close
- * (it comes back and resyncs, as a slow WebSocket reader does).
+ * (it comes back and resyncs, as a slow WebSocket reader does).  A note
+ * (ARGV[4], ARGV[5]: a field of the session's hash and its value) is
+ * set with its packet, in one step: the upgrade's socket, which takes
+ * the list and the hash in one step too, never reads "the client was
+ * told" without the packet that told it.  "a" (told it signed in) ends
+ * the session's count among those not signed in (ARGV[6]: the eio sid).
  */
 static const char  ngx_http_chat_sio_push[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
     "local n = redis.call('RPUSH', KEYS[2], ARGV[1]) "
     "if n > tonumber(ARGV[2]) then "
-    "redis.call('DEL', KEYS[2]) redis.call('RPUSH', KEYS[2], '1') end "
+    "redis.call('DEL', KEYS[2]) redis.call('RPUSH', KEYS[2], '1') "
+    "elseif ARGV[4] ~= '' then "
+    "redis.call('HSET', KEYS[1], ARGV[4], ARGV[5]) "
+    "if ARGV[4] == 'a' then "
+    "redis.call('ZREM', KEYS[3], ARGV[6]) "
+    "redis.call('ZREM', KEYS[4], ARGV[6]) end end "
     "redis.call('EXPIRE', KEYS[2], ARGV[3]) "
     "return n";
 
@@ -165,9 +189,6 @@ static const char  ngx_http_chat_sio_end[] =
 static const char  ngx_http_chat_sio_note[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
-    "if ARGV[3] == '1' then "
-    "redis.call('ZREM', KEYS[2], ARGV[4]) "
-    "redis.call('ZREM', KEYS[3], ARGV[4]) end "
     "return 1";
 
 
@@ -476,14 +497,15 @@ ngx_http_chat_sio_handshake(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_chat_sio_handshaken(ngx_http_request_t *r, redisReply *reply)
 {
-    u_char                      *ids, buf[256];
-    size_t                       len;
-    ngx_pool_t                  *pool;
-    ngx_connection_t            *c;
-    ngx_http_chat_ws_t          *ws;
-    ngx_http_chat_ctx_t         *ctx;
-    ngx_http_chat_loc_conf_t    *clcf;
-    ngx_http_chat_rt_session_t  *s;
+    u_char                       *ids;
+    ngx_pool_t                   *pool;
+    ngx_connection_t             *c;
+    ngx_http_cleanup_t           *cln;
+    ngx_http_chat_ws_t           *ws;
+    ngx_http_chat_ctx_t          *ctx;
+    ngx_http_chat_loc_conf_t     *clcf;
+    ngx_http_chat_rt_session_t   *s;
+    ngx_http_chat_sio_opening_t  *o;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
@@ -568,14 +590,162 @@ ngx_http_chat_sio_handshaken(ngx_http_request_t *r, redisReply *reply)
     ngx_memcpy(s->sio->sid, ids + NGX_HTTP_CHAT_SIO_ID_LEN,
                NGX_HTTP_CHAT_SIO_ID_LEN);
 
-    if (ngx_http_chat_rt_join_relay(s, s->sio->eio_sid) != NGX_OK) {
+    o = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_sio_opening_t));
+    cln = ngx_http_cleanup_add(r, 0);
+
+    if (o == NULL || cln == NULL
+        || ngx_http_chat_rt_join_relay(s, s->sio->eio_sid) != NGX_OK)
+    {
         ngx_http_chat_ws_abort(ws);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = ngx_http_chat_sio_open_packet(buf, sizeof(buf), ids, &clcf->ws, 1);
+    o->request = r;
+    o->len = ngx_http_chat_sio_open_packet(o->open, sizeof(o->open), ids,
+                                           &clcf->ws, 1);
 
-    return ngx_http_chat_sio_text(r, NGX_HTTP_OK, buf, len);
+    /*
+     * The client may POST the moment it has the sid, on any worker, and
+     * a POST is published on "eioi:<sid>": the answer waits till this
+     * worker hears that channel.  A subscription of its own, asked after
+     * it on the same connection, is confirmed after it (Redis answers a
+     * connection in order), as the upgrade's barrier is.
+     */
+    o->barrier = ngx_http_chat_rt_wait(NGX_HTTP_CHAT_EIO_BARRIER_KIND,
+                                       s->sio->eio_sid,
+                                       ngx_http_chat_sio_opened, o);
+    if (o->barrier == NULL) {
+        ngx_http_chat_ws_abort(ws);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    o->session = s;
+    s->sio->opening = o;
+
+    cln->handler = ngx_http_chat_sio_opening_cleanup;
+    cln->data = o;
+
+    o->timeout.handler = ngx_http_chat_sio_open_timeout;
+    o->timeout.data = o;
+    o->timeout.log = r->connection->log;
+    ngx_add_timer(&o->timeout, NGX_HTTP_CHAT_SIO_OPEN_WAIT);
+
+    /* a client that goes away ends the wait, and the session it began */
+    r->read_event_handler = ngx_http_test_reading;
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/* the session hears its input channel: the open packet is the answer */
+static void
+ngx_http_chat_sio_opened(void *data, u_char *msg, size_t len)
+{
+    ngx_int_t                     rc;
+    ngx_connection_t             *c;
+    ngx_http_request_t           *r;
+    ngx_http_chat_sio_opening_t  *o;
+
+    o = data;
+    r = o->request;
+    c = r->connection;
+
+    if (ngx_http_chat_sio_opening_stop(o) == NULL) {
+        /* the session ended meanwhile (its heartbeat, the worker going) */
+        rc = ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "service_unavailable",
+                                      "a back end is unavailable, "
+                                      "try again shortly");
+
+    } else {
+        rc = ngx_http_chat_sio_text(r, NGX_HTTP_OK, o->open, o->len);
+    }
+
+    /* the wait's own reference goes */
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * No confirmation in time: the subscriber connection is away.  The
+ * client, told 503, opens another session later; this one, whose sid
+ * nobody knows, ends now (it counts among those not signed in).
+ */
+static void
+ngx_http_chat_sio_open_timeout(ngx_event_t *ev)
+{
+    ngx_int_t                     rc;
+    ngx_connection_t             *c;
+    ngx_http_request_t           *r;
+    ngx_http_chat_rt_session_t   *s;
+    ngx_http_chat_sio_opening_t  *o;
+
+    o = ev->data;
+    r = o->request;
+    c = r->connection;
+
+    s = ngx_http_chat_sio_opening_stop(o);
+
+    ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                  "chat socket.io: the session's input channel was not "
+                  "heard in time, handshake answered 503");
+
+    if (s) {
+        ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_GOING_AWAY, NULL);
+    }
+
+    rc = ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "service_unavailable",
+                                  "a back end is unavailable, "
+                                  "try again shortly");
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the wait ends: the session it held, if it still lives and was held */
+static ngx_http_chat_rt_session_t *
+ngx_http_chat_sio_opening_stop(ngx_http_chat_sio_opening_t *o)
+{
+    ngx_http_chat_rt_session_t  *s;
+
+    if (o->barrier) {
+        ngx_http_chat_rt_unwait(o->barrier);
+        o->barrier = NULL;
+    }
+
+    if (o->timeout.timer_set) {
+        ngx_del_timer(&o->timeout);
+    }
+
+    s = o->session;
+    o->session = NULL;
+
+    if (s) {
+        s->sio->opening = NULL;
+    }
+
+    return s;
+}
+
+
+/* the request goes: before its answer, the client never had the sid */
+static void
+ngx_http_chat_sio_opening_cleanup(void *data)
+{
+    ngx_http_chat_sio_opening_t  *o = data;
+
+    ngx_http_chat_rt_session_t  *s;
+
+    s = ngx_http_chat_sio_opening_stop(o);
+
+    if (s) {
+        /* freed from a posted event, not under this cleanup */
+        ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_GOING_AWAY, NULL);
+    }
 }
 
 
@@ -639,29 +809,45 @@ ngx_http_chat_sio_poll_send(ngx_connection_t *c, u_char *buf, size_t size)
 }
 
 
-/* a packet into the session's list, which lives no longer than it */
+/*
+ * A packet into the session's list, which lives no longer than it; the
+ * session's note, if any, set with it (and used up)
+ */
 ngx_int_t
 ngx_http_chat_sio_push_packet(ngx_http_chat_rt_session_t *s, u_char *data,
     size_t len)
 {
-    ngx_str_t                  args[5];
+    u_char                     note[2];
+    ngx_str_t                  args[10];
     ngx_http_chat_sio_names_t  n;
     u_char                     max[NGX_INT_T_LEN], ttl[NGX_INT64_LEN];
+
+    note[0] = s->sio->note[0];
+    note[1] = s->sio->note[1];
+    s->sio->note[0] = '\0';
 
     ngx_http_chat_sio_names(&n, s->sio->eio_sid,
                             &s->ws->connection->addr_text);
 
     args[0] = n.keys[0];
     args[1] = n.keys[1];
-    args[2].data = data;
-    args[2].len = len;
-    args[3].data = max;
-    args[3].len = ngx_sprintf(max, "%d", NGX_HTTP_CHAT_SIO_QUEUE_MAX) - max;
-    args[4].data = ttl;
-    args[4].len = ngx_sprintf(ttl, "%T", ngx_http_chat_sio_ttl(s->ws->conf))
+    args[2] = n.keys[2];
+    args[3] = n.keys[3];
+    args[4].data = data;
+    args[4].len = len;
+    args[5].data = max;
+    args[5].len = ngx_sprintf(max, "%d", NGX_HTTP_CHAT_SIO_QUEUE_MAX) - max;
+    args[6].data = ttl;
+    args[6].len = ngx_sprintf(ttl, "%T", ngx_http_chat_sio_ttl(s->ws->conf))
                   - ttl;
+    args[7].data = note;
+    args[7].len = note[0] ? 1 : 0;
+    args[8].data = note + 1;
+    args[8].len = note[0] ? 1 : 0;
+    args[9].data = s->sio->eio_sid;
+    args[9].len = NGX_HTTP_CHAT_SIO_ID_LEN;
 
-    return ngx_http_chat_sio_run(ngx_http_chat_sio_push, 2, args, 5);
+    return ngx_http_chat_sio_run(ngx_http_chat_sio_push, 4, args, 10);
 }
 
 
@@ -712,9 +898,18 @@ ngx_http_chat_sio_poll_refresh(ngx_http_chat_rt_session_t *s)
 void
 ngx_http_chat_sio_poll_gone(ngx_http_chat_rt_session_t *s)
 {
-    u_char                     channel[NGX_HTTP_CHAT_EIO_KEY_LEN];
-    ngx_str_t                  args[7];
-    ngx_http_chat_sio_names_t  n;
+    u_char                        channel[NGX_HTTP_CHAT_EIO_KEY_LEN];
+    ngx_str_t                     args[7];
+    ngx_http_chat_sio_names_t     n;
+    ngx_http_chat_sio_opening_t  *o;
+
+    o = s->sio->opening;
+
+    if (o) {
+        /* its handshake, still waiting, answers 503 */
+        s->sio->opening = NULL;
+        o->session = NULL;
+    }
 
     if (s->sio->gone) {
         return;
@@ -743,16 +938,17 @@ ngx_http_chat_sio_poll_gone(ngx_http_chat_rt_session_t *s)
 
 /*
  * Remembered for the worker that takes the upgrade, while the session
- * exists; "a" (the client was told it signed in) ends its count among
- * those not signed in.
+ * exists: the token, a CONNECT being answered.  What the client was told
+ * is not remembered here but noted with the packet that tells it
+ * (ngx_http_chat_sio_push_packet()).
  */
 void
 ngx_http_chat_sio_remember(ngx_http_chat_rt_session_t *s, const char *field,
     ngx_str_t *value)
 {
-    u_char                      sealed[NGX_HTTP_CHAT_SIO_SEALED_MAX];
-    ngx_str_t                   args[7], v;
-    ngx_http_chat_sio_names_t   n;
+    u_char                      sealed[NGX_HTTP_CHAT_SIO_SEALED_MAX],
+                                key[NGX_HTTP_CHAT_EIO_KEY_LEN];
+    ngx_str_t                   args[3], v;
     ngx_http_chat_main_conf_t  *cmcf;
 
     v = *value;
@@ -771,21 +967,16 @@ ngx_http_chat_sio_remember(ngx_http_chat_rt_session_t *s, const char *field,
         }
     }
 
-    ngx_http_chat_sio_names(&n, s->sio->eio_sid,
-                            &s->ws->connection->addr_text);
+    args[0].data = key;
+    args[0].len = ngx_http_chat_eio_key(key, NGX_HTTP_CHAT_EIO_SESSION,
+                                        s->sio->eio_sid,
+                                        NGX_HTTP_CHAT_SIO_ID_LEN)
+                  - key;
+    args[1].data = (u_char *) field;
+    args[1].len = ngx_strlen(field);
+    args[2] = v;
 
-    args[0] = n.keys[0];
-    args[1] = n.keys[2];
-    args[2] = n.keys[3];
-    args[3].data = (u_char *) field;
-    args[3].len = ngx_strlen(field);
-    args[4] = v;
-    args[5].data = (u_char *) (field[0] == 'a' ? "1" : "0");
-    args[5].len = 1;
-    args[6].data = s->sio->eio_sid;
-    args[6].len = NGX_HTTP_CHAT_SIO_ID_LEN;
-
-    (void) ngx_http_chat_sio_run(ngx_http_chat_sio_note, 3, args, 7);
+    (void) ngx_http_chat_sio_run(ngx_http_chat_sio_note, 1, args, 3);
 }
 
 
@@ -1126,40 +1317,23 @@ ngx_http_chat_sio_post_body(ngx_http_request_t *r)
 
     args[1].len = p - args[1].data;
 
-    st->give[0] = args[0];
-    st->give[1] = args[1];
-
     rc = ngx_http_chat_redis_eval(r, ngx_http_chat_sio_give, 1, st->keys,
-                                  2, st->give, ngx_http_chat_sio_posted);
+                                  2, args, ngx_http_chat_sio_posted);
 
     ngx_http_finalize_request(r, rc);
 }
 
 
+/*
+ * Nobody heard (0): the session's worker is gone, or its subscriber
+ * connection to Redis was lost and is not back yet (what was published
+ * meanwhile is lost to it); never a session just opened, whose handshake
+ * answered only once its worker heard the channel.  The client is told
+ * the session is unknown: it opens another, signs in and resyncs.
+ */
 static ngx_int_t
 ngx_http_chat_sio_posted(ngx_http_request_t *r, redisReply *reply)
 {
-    ngx_http_chat_ctx_t       *ctx;
-    ngx_http_chat_sio_poll_t  *st;
-
-    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
-        /*
-         * The session exists but nobody heard: the handshake answers
-         * before its worker's subscription to the input channel is live
-         * in Redis, and a client's first POST may come first.  It is
-         * published again (each try a round trip, the worker's event
-         * loop in between) rather than lost with a "Session ID unknown".
-         */
-        ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-        st = ctx->state;
-
-        if (++st->tries < NGX_HTTP_CHAT_SIO_GIVE_TRIES) {
-            return ngx_http_chat_redis_eval(r, ngx_http_chat_sio_give, 1,
-                                            st->keys, 2, st->give,
-                                            ngx_http_chat_sio_posted);
-        }
-    }
-
     if (reply->type != REDIS_REPLY_INTEGER || reply->integer <= 0) {
         return ngx_http_chat_sio_unknown(r);
     }
