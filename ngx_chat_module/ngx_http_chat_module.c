@@ -449,6 +449,13 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       offsetof(ngx_http_chat_main_conf_t, group_max_size),
       &ngx_http_chat_group_max_size_bounds },
 
+    { ngx_string("chat_send_max_pending"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, send_max_pending),
+      NULL },
+
     { ngx_string("chat_edit_window"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -669,6 +676,7 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->mongo_pool_size = NGX_CONF_UNSET_UINT;
     cmcf->upstream_timeout = NGX_CONF_UNSET_MSEC;
     cmcf->group_max_size = NGX_CONF_UNSET_UINT;
+    cmcf->send_max_pending = NGX_CONF_UNSET_UINT;
     cmcf->edit_window = NGX_CONF_UNSET;
     cmcf->search_scan = NGX_CONF_UNSET_UINT;
     cmcf->search_text_index = NGX_CONF_UNSET;
@@ -708,6 +716,7 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(cmcf->mongo_pool_size, 16);
     ngx_conf_init_msec_value(cmcf->upstream_timeout, 10000);
     ngx_conf_init_uint_value(cmcf->group_max_size, 256);
+    ngx_conf_init_uint_value(cmcf->send_max_pending, 1000);
     ngx_conf_init_value(cmcf->edit_window, 15 * 60);
     ngx_conf_init_uint_value(cmcf->search_scan, 500);
     ngx_conf_init_value(cmcf->search_text_index, 0);

@@ -16,6 +16,7 @@
 #define NGX_HTTP_CHAT_MESSAGES_LIMIT 50
 
 
+static ngx_int_t ngx_http_chat_send_overloaded(ngx_http_request_t *r);
 static void ngx_http_chat_send_detach(void *op);
 
 
@@ -44,12 +45,36 @@ ngx_http_chat_messages_send(ngx_http_request_t *r)
     rc = ngx_http_chat_op_send_message(&me, ctx->body,
                                        NGX_HTTP_CHAT_OP_SEND_CHECK
                                        |NGX_HTTP_CHAT_OP_SEND_MARK
-                                       |NGX_HTTP_CHAT_OP_SEND_CACHE,
+                                       |NGX_HTTP_CHAT_OP_SEND_CACHE
+                                       |NGX_HTTP_CHAT_OP_SEND_BOUND,
                                        ngx_http_chat_store_answered, st,
                                        (ngx_http_chat_op_send_t **) &st->op,
                                        &field, &err);
 
+    if (rc == NGX_AGAIN) {
+        /* the worker's sends in flight are at chat_send_max_pending */
+        return ngx_http_chat_send_overloaded(r);
+    }
+
     return ngx_http_chat_store_started(r, st, rc, field, err, NULL);
+}
+
+
+static ngx_int_t
+ngx_http_chat_send_overloaded(ngx_http_request_t *r)
+{
+    ngx_str_t  v;
+
+    ngx_str_set(&v, "1");
+
+    if (ngx_http_chat_add_header(r, "Retry-After", &v) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "overloaded",
+                                    "too many messages are being stored, "
+                                    "try again shortly");
 }
 
 

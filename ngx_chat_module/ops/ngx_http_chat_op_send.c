@@ -82,6 +82,7 @@ static const char  ngx_http_chat_seq_gate_script[] =
 
 
 static ngx_queue_t  ngx_http_chat_ops_live;
+static ngx_uint_t   ngx_http_chat_ops_live_n;
 
 
 ngx_int_t
@@ -89,11 +90,28 @@ ngx_http_chat_op_send(ngx_http_chat_msg_arg_t *arg, size_t size,
     ngx_uint_t flags, ngx_http_chat_op_done_pt done, void *data,
     ngx_http_chat_op_send_t **out)
 {
-    ngx_int_t                 rc;
-    ngx_http_chat_op_send_t  *op;
+    ngx_int_t                   rc;
+    ngx_http_chat_op_send_t    *op;
+    ngx_http_chat_main_conf_t  *cmcf;
 
     if (ngx_http_chat_ops_exited) {
         return NGX_ERROR;
+    }
+
+    if (flags & NGX_HTTP_CHAT_OP_SEND_BOUND) {
+        cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                   ngx_http_chat_module);
+
+        /*
+         * The store is behind: one more send would only wait longer
+         * behind the others, and make every later one wait too.  It is
+         * refused before it takes a number, so the sender may retry.
+         */
+        if (cmcf && cmcf->send_max_pending
+            && ngx_http_chat_ops_live_n >= cmcf->send_max_pending)
+        {
+            return NGX_AGAIN;
+        }
     }
 
     op = ngx_alloc(sizeof(ngx_http_chat_op_send_t) + size, ngx_cycle->log);
@@ -115,6 +133,7 @@ ngx_http_chat_op_send(ngx_http_chat_msg_arg_t *arg, size_t size,
     }
 
     ngx_queue_insert_tail(&ngx_http_chat_ops_live, &op->queue);
+    ngx_http_chat_ops_live_n++;
     ngx_http_chat_work_begin();
 
     if ((flags & NGX_HTTP_CHAT_OP_SEND_CACHE)
@@ -145,6 +164,7 @@ ngx_http_chat_op_send(ngx_http_chat_msg_arg_t *arg, size_t size,
 
     if (rc != NGX_OK) {
         ngx_queue_remove(&op->queue);
+        ngx_http_chat_ops_live_n--;
         ngx_http_chat_work_end();
         ngx_free(op);
         return NGX_ERROR;
@@ -579,6 +599,7 @@ ngx_http_chat_op_send_finish(ngx_http_chat_op_send_t *op, ngx_int_t rc,
     json_t *answer, const char *error)
 {
     ngx_queue_remove(&op->queue);
+    ngx_http_chat_ops_live_n--;
     ngx_http_chat_work_end();
 
     if (op->done) {

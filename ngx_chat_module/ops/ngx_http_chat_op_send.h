@@ -32,12 +32,18 @@ typedef struct ngx_http_chat_op_send_s  ngx_http_chat_op_send_t;
 #define NGX_HTTP_CHAT_OP_SEND_CHECK  0x01  /* may the sender send there */
 #define NGX_HTTP_CHAT_OP_SEND_MARK   0x02  /* note the tempId in Redis */
 #define NGX_HTTP_CHAT_OP_SEND_CACHE  0x04  /* remember who may send */
+#define NGX_HTTP_CHAT_OP_SEND_BOUND  0x08  /* refused beyond the bound */
 
 
 /*
  * arg: size bytes, the content's JSON after the struct.  NGX_OK: started,
  * done() will be called, never before this returns; NGX_ERROR: it could
- * not start (a back end is down, no memory), done() is not called.
+ * not start (a back end is down, no memory), done() is not called;
+ * NGX_AGAIN (with NGX_HTTP_CHAT_OP_SEND_BOUND): the worker has
+ * chat_send_max_pending sends in flight already, nothing started (no
+ * number taken, nothing stored), done() is not called: "overloaded".
+ * Sends without the flag (forwarded copies, system messages) are counted
+ * but never refused: they follow a commit or a copy already made.
  */
 ngx_int_t ngx_http_chat_op_send(ngx_http_chat_msg_arg_t *arg, size_t size,
     ngx_uint_t flags, ngx_http_chat_op_done_pt done, void *data,

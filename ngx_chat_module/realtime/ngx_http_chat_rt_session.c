@@ -414,6 +414,7 @@ ngx_http_chat_rt_error(ngx_http_chat_rt_session_t *s, json_t *id,
              : ngx_strcmp(code, "not_found") == 0 ? 404
              : ngx_strcmp(code, "already_authenticated") == 0 ? 409
              : ngx_strcmp(code, "internal_error") == 0 ? 500
+             : ngx_strcmp(code, "overloaded") == 0 ? 503
              : 400;
 
     ngx_http_chat_rt_ack(s, id, status, answer);
@@ -1228,7 +1229,8 @@ ngx_http_chat_rt_op_start(ngx_http_chat_rt_session_t *s, json_t *id,
 
     rc = start(&me, body, NGX_HTTP_CHAT_OP_SEND_CHECK
                           |NGX_HTTP_CHAT_OP_SEND_MARK
-                          |NGX_HTTP_CHAT_OP_SEND_CACHE,
+                          |NGX_HTTP_CHAT_OP_SEND_CACHE
+                          |NGX_HTTP_CHAT_OP_SEND_BOUND,
                ngx_http_chat_rt_op_answered, op, &send, &field, &err);
 
     ngx_http_chat_rt_op_started(s, op, rc, field, err);
@@ -1272,6 +1274,12 @@ ngx_http_chat_rt_op_started(ngx_http_chat_rt_session_t *s,
                            "message", err);
         ngx_http_chat_rt_ack(s, op->id, NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY,
                              answer);
+
+    } else if (rc == NGX_AGAIN) {
+        /* the worker's sends in flight are at chat_send_max_pending */
+        ngx_http_chat_rt_error(s, op->id, "overloaded",
+                               "too many messages are being stored, "
+                               "try again shortly");
 
     } else {
         ngx_http_chat_rt_error(s, op->id, "service_unavailable",

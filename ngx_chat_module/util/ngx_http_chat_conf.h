@@ -78,6 +78,7 @@ typedef struct {
     ngx_msec_t                 upstream_timeout;
 
     ngx_uint_t                 group_max_size;  /* members, creator too */
+    ngx_uint_t                 send_max_pending; /* a worker's, 0: any */
     time_t                     edit_window;     /* a sender may edit */
     time_t                     delete_window;   /* deleted for everyone */
 
