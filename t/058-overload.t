@@ -1,0 +1,180 @@
+# Overload: a worker holds at most chat_send_max_pending sends in flight
+# (started, not yet stored).  With MongoDB slowed by a delaying proxy, a
+# burst of sends beyond the bound is refused at once, as a retryable
+# 503 "overloaded" (REST: with Retry-After; sockets: the send's error,
+# status 503); what was accepted is stored, what was refused is not, and
+# a retry once the queue drained is stored.
+
+use Test::Nginx::Socket 'no_plan';
+use ChatTest;
+use ChatChats;
+use ChatRT;
+use DelayProxy;
+use IO::Socket::INET;
+use JSON::PP qw(encode_json decode_json);
+
+our ($ProxyPid, $ProxyPort);
+
+BEGIN {
+    ($ProxyPid, $ProxyPort) = DelayProxy::start($ENV{TEST_NGINX_MONGO_PORT},
+                                                0.5);
+    $ENV{TEST_NGINX_MONGO_PORT} = $ProxyPort;
+    ChatChats::init("658", "chat_send_max_pending 5;");
+}
+
+END { DelayProxy::stop($ProxyPid) if $ProxyPid }
+
+our $Got;
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value("config", <<'_EOC_') unless defined $block->config;
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+    location = /t { return 200 "t"; }
+_EOC_
+    $block->set_value("request", "GET /t");
+    $block->set_value("response_body_filters", sub { "$main::Got\n" });
+    $block->set_value("timeout", 120);
+});
+
+# every stored message of a chat with a tempId (tombstones left out)
+sub main::stored {
+    my ($who, $chat) = @_;
+    my (%all, $after);
+    $after = 0;
+    for (;;) {
+        my $page = ChatChats::api($who => GET =>
+            "/api/chats/$chat/messages?after=$after&limit=100")->{items};
+        last unless @$page;
+        for (@$page) {
+            $all{$_->{tempId}}++ if ($_->{type} // "") ne "tombstone"
+                                    && defined $_->{tempId};
+        }
+        $after = $page->[-1]{seq};
+    }
+    return \%all;
+}
+
+# n POSTs written at once on n connections, then each answer read:
+# [status, Retry-After, body]
+sub main::burst {
+    my ($who, $chat, $prefix, $n) = @_;
+    my @s;
+    for my $i (1 .. $n) {
+        my $json = encode_json({ chatId => $chat, tempId => "$prefix-$i",
+                                 type => "text", content => "$prefix $i" });
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1",
+                                      PeerPort => $ENV{TEST_NGINX_SERVER_PORT},
+                                      Proto => "tcp", Timeout => 60)
+            or die "connect: $!";
+        my $req = "POST /api/messages HTTP/1.1\r\nHost: localhost\r\n"
+            . "Authorization: Bearer $ChatChats::Tok{$who}{accessToken}\r\n"
+            . "Content-Type: application/json\r\nConnection: close\r\n"
+            . "Content-Length: " . length($json) . "\r\n\r\n$json";
+        syswrite($s, $req) == length $req or die "write: $!";
+        push @s, $s;
+    }
+    my @out;
+    for my $s (@s) {
+        my $resp = do { local $/; <$s> } // "";
+        my ($status) = $resp =~ m{^HTTP/1\.1 (\d+)};
+        my ($retry) = $resp =~ m{\r\nRetry-After: *(\S+)\r\n}i;
+        my ($body) = $resp =~ m{\r\n\r\n(.*)\z}s;
+        push @out, [$status // 0, $retry, eval { decode_json($body) }];
+    }
+    return @out;
+}
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: 30 concurrent POSTs against a bound of 5: the rest 503 overloaded with Retry-After; every 201 stored, no 503 stored; a retry after the drain is stored
+--- init
+ChatChats::setup();
+my $chat = ChatChats::api(alice => POST => "/api/chats/private",
+                          { userId => $ChatChats::Id{bob} })->{chat}{id};
+my @r = main::burst(alice => $chat, "ov", 30);
+my (%created, %refused, @odd);
+for my $i (0 .. $#r) {
+    my ($status, $retry, $body) = @{ $r[$i] };
+    my $temp = "ov-" . ($i + 1);
+    if ($status == 201 && ($body->{message}{tempId} // "") eq $temp) {
+        $created{$temp} = 1;
+    } elsif ($status == 503 && ($retry // "") eq "1"
+             && ($body->{error}{code} // "") eq "overloaded") {
+        $refused{$temp} = 1;
+    } else {
+        push @odd, "$temp:$status";
+    }
+}
+my $stored = main::stored(alice => $chat);
+my @lost = grep { !$stored->{$_} } keys %created;
+my @leaked = grep { $stored->{$_} } keys %refused;
+my ($again) = sort keys %refused;
+my $retry = $again
+    ? ChatChats::api(alice => POST => "/api/messages",
+                     { chatId => $chat, tempId => $again, type => "text",
+                       content => "again" })->{message}{tempId} // "" : "";
+$stored = main::stored(alice => $chat);
+$main::Got = "created:" . (keys(%created) >= 1 && keys(%created) <= 5
+                           ? "1-5" : scalar keys %created)
+    . " refused:" . (keys(%created) + keys(%refused) == 30 ? "rest" : "?")
+    . " odd:" . join(",", @odd)
+    . " lost:" . scalar(@lost) . " leaked:" . scalar(@leaked)
+    . " retry:" . ($retry eq ($again // "-") && $stored->{$again}
+                   ? "stored" : "no");
+--- response_body
+created:1-5 refused:rest odd: lost:0 leaked:0 retry:stored
+
+
+
+=== TEST 2: 30 send_message events at once on a socket: beyond the bound each gets its error, code overloaded, status 503; acked ones stored, refused ones not; a retry is acked
+--- init
+ChatChats::setup();
+my $chat = ChatChats::api(alice => POST => "/api/chats/private",
+                          { userId => $ChatChats::Id{carol} })->{chat}{id};
+my $ws = ChatRT::connect("alice");
+for my $i (1 .. 30) {
+    ChatRT::send_event($ws, "send_message",
+                       { chatId => $chat, tempId => "ws-$i", type => "text",
+                         content => "ws $i" }, "s$i");
+}
+my (%acked, %refused, @odd, %seen);
+while (keys(%seen) < 30) {
+    my $e = ChatRT::next_event($ws, 60) or last;
+    next unless defined $e->{id} && $e->{id} =~ /^s(\d+)$/;
+    my $temp = "ws-$1";
+    $seen{$temp} = 1;
+    if ($e->{event} eq "ack") {
+        $acked{$temp} = 1;
+    } elsif ($e->{event} eq "error" && ($e->{status} // 0) == 503
+             && ($e->{error}{code} // "") eq "overloaded") {
+        $refused{$temp} = 1;
+    } else {
+        push @odd, "$temp:$e->{event}";
+    }
+}
+my $stored = main::stored(alice => $chat);
+my @lost = grep { !$stored->{$_} } keys %acked;
+my @leaked = grep { $stored->{$_} } keys %refused;
+my ($again) = sort keys %refused;
+my $retry = "no";
+if ($again) {
+    ChatRT::send_event($ws, "send_message",
+                       { chatId => $chat, tempId => $again, type => "text",
+                         content => "again" }, "again");
+    my $e = ChatRT::wait_for($ws, "ack", 60, "again");
+    $retry = "stored" if $e && $e->{event} eq "ack"
+                         && main::stored(alice => $chat)->{$again};
+}
+$main::Got = "acked:" . (keys(%acked) >= 1 && keys(%acked) <= 5
+                         ? "1-5" : scalar keys %acked)
+    . " refused:" . (keys(%acked) + keys(%refused) == 30 ? "rest" : "?")
+    . " odd:" . join(",", @odd)
+    . " lost:" . scalar(@lost) . " leaked:" . scalar(@leaked)
+    . " retry:$retry";
+--- response_body
+acked:1-5 refused:rest odd: lost:0 leaked:0 retry:stored
