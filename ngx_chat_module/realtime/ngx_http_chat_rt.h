@@ -199,6 +199,15 @@ ngx_int_t ngx_http_chat_rt_presence_init_process(ngx_cycle_t *cycle);
 void ngx_http_chat_rt_presence_exit_process(ngx_cycle_t *cycle);
 void ngx_http_chat_rt_presence(u_char *user, ngx_uint_t online);
 void ngx_http_chat_rt_presence_leave(ngx_http_chat_rt_session_t *s);
+/* a tree of users: each node is followed by the user's id */
+void *ngx_http_chat_rt_keyed_find(ngx_rbtree_t *tree, u_char *id);
+void ngx_http_chat_rt_keyed_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+
+/* ngx_http_chat_rt_presence_store.c: the documents follow, in batches */
+void ngx_http_chat_rt_presence_store_init(u_char *wid, size_t len);
+void ngx_http_chat_rt_presence_store_exit(void);
+void ngx_http_chat_rt_presence_store(u_char *id, size_t len);
 
 /* ngx_http_chat_rt_presence_watch.c: presence events to subscribers */
 void ngx_http_chat_rt_presence_deliver(ngx_http_chat_rt_session_t *s,
