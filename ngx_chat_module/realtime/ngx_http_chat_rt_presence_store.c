@@ -346,8 +346,8 @@ ngx_http_chat_rt_store_flush(ngx_event_t *ev)
     b = ngx_calloc(sizeof(ngx_http_chat_rt_batch_t)
                    + (n - 1) * sizeof(ngx_http_chat_rt_item_t),
                    ngx_cycle->log);
-    argv = ngx_alloc((n + 4) * sizeof(char *), ngx_cycle->log);
-    argvlen = ngx_alloc((n + 4) * sizeof(size_t), ngx_cycle->log);
+    argv = ngx_alloc((n + 5) * sizeof(char *), ngx_cycle->log);
+    argvlen = ngx_alloc((n + 5) * sizeof(size_t), ngx_cycle->log);
 
     if (b == NULL || argv == NULL || argvlen == NULL) {
         ngx_add_timer(ev, NGX_HTTP_CHAT_RT_RETRY);
