@@ -5,17 +5,19 @@
  *
  * The live state is Redis's (ngx_http_chat_rt_presence.c); a document
  * follows it.  A transition puts its user in this worker's queue, once
- * however many come; a timer (NGX_HTTP_CHAT_RT_FLUSH) takes up to
+ * however many come; a timer (NGX_HTTP_CHAT_RT_FLUSH after the queue was
+ * empty, NGX_HTTP_CHAT_RT_NEXT after a batch) takes up to
  * NGX_HTTP_CHAT_RT_BATCH users from it: one script locks them and reads
  * their latest state, one task writes them all (a bulk operation), one
  * script releases them.  Then each is published.  One batch at a time
  * per worker: thousands of sockets that close put one task, not
  * thousands, ahead of the users' requests in the thread pool.
  *
- * FerretDB runs a conditional update as a find, then a rewrite, not
- * atomically: two workers writing one user at once could both pass
- * "presenceVersion < mine" and the older land last.  So the writes of
- * one user take turns under a lock (presence:wl:<user>, the batch's
+ * Two workers writing one user at once could land the older state last
+ * (FerretDB runs an update as a find, then a rewrite, not atomically,
+ * and a condition beside the id would make it scan the collection for
+ * each user).  So a document is written by its id alone, and the writes
+ * of one user take turns under a lock (presence:wl:<user>, the batch's
  * token); its holder writes the latest state Redis holds (online iff
  * presence:u:<user> exists, the version presence:v:<user>, the time
  * presence:at:<user> of the last going offline) unless presence:ws:<user>,
@@ -34,8 +36,14 @@
 #include "../store/ngx_http_chat_users.h"
 
 
-#define NGX_HTTP_CHAT_RT_BATCH      500   /* users per bulk write */
-#define NGX_HTTP_CHAT_RT_FLUSH      100   /* ms between batches */
+/*
+ * Users per bulk write: FerretDB 1.24 never answers an update command
+ * of 100 statements or more (measured: 99 answer in 0.5 s, 100 not in
+ * 20 s), and a small batch holds a thread of the pool briefly.
+ */
+#define NGX_HTTP_CHAT_RT_BATCH      50
+#define NGX_HTTP_CHAT_RT_FLUSH      100   /* ms, the first batch's wait */
+#define NGX_HTTP_CHAT_RT_NEXT       10    /* ms between batches */
 #define NGX_HTTP_CHAT_RT_RETRY      200   /* ms, while Redis is away */
 #define NGX_HTTP_CHAT_RT_LOCK       10000 /* ms, a dead writer's lock */
 #define NGX_HTTP_CHAT_RT_BUSY       50    /* ms, while another writes */
@@ -279,7 +287,10 @@ ngx_http_chat_rt_store_done(ngx_http_chat_rt_pending_t *pd)
 }
 
 
-/* the batch under way is over: the next one, a while later */
+/*
+ * The batch under way is over: the next one shortly, so that a long
+ * queue drains with one task in the pool at a time.
+ */
 static void
 ngx_http_chat_rt_store_next(void)
 {
@@ -289,7 +300,7 @@ ngx_http_chat_rt_store_next(void)
         && !ngx_queue_empty(&ngx_http_chat_rt_waiting)
         && !ngx_http_chat_rt_flush_ev.timer_set)
     {
-        ngx_add_timer(&ngx_http_chat_rt_flush_ev, NGX_HTTP_CHAT_RT_FLUSH);
+        ngx_add_timer(&ngx_http_chat_rt_flush_ev, NGX_HTTP_CHAT_RT_NEXT);
     }
 }
 
@@ -538,8 +549,7 @@ static void
 ngx_http_chat_rt_store_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db)
 {
-    bson_t                     filter, update, set, or, a, b, lt, ex, opts,
-                               reply;
+    bson_t                     filter, update, set, opts, reply;
     ngx_uint_t                 i, ok;
     mongoc_collection_t       *coll;
     mongoc_bulk_operation_t   *bulk;
@@ -566,23 +576,13 @@ ngx_http_chat_rt_store_run(ngx_http_chat_mongo_task_t *t,
         }
 
         /*
-         * Only a newer state than the one the document holds: atomic on
-         * MongoDB; on FerretDB the lock does it (see above).
+         * The document by its id alone, which FerretDB finds by its
+         * index (a condition beside it would scan the collection for
+         * each user): the lock orders the writes of one user, and a
+         * write that lost its lock is written over (see above).
          */
         bson_init(&filter);
         BSON_APPEND_OID(&filter, "_id", &it->user);
-        BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &or);
-        BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &a);
-        BSON_APPEND_DOCUMENT_BEGIN(&a, "presenceVersion", &ex);
-        BSON_APPEND_BOOL(&ex, "$exists", false);
-        bson_append_document_end(&a, &ex);
-        bson_append_document_end(&or, &a);
-        BSON_APPEND_DOCUMENT_BEGIN(&or, "1", &b);
-        BSON_APPEND_DOCUMENT_BEGIN(&b, "presenceVersion", &lt);
-        BSON_APPEND_INT64(&lt, "$lt", it->version);
-        bson_append_document_end(&b, &lt);
-        bson_append_document_end(&or, &b);
-        bson_append_array_end(&filter, &or);
 
         bson_init(&update);
         BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
