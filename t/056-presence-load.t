@@ -31,7 +31,7 @@ add_block_preprocessor(sub {
 _EOC_
     $block->set_value("request", "GET /t");
     $block->set_value("response_body_filters", sub { "$main::Got\n" });
-    $block->set_value("timeout", 120);
+    $block->set_value("timeout", 300);
 });
 
 # Redis commands, pipelined on one connection: the replies' first lines
@@ -168,7 +168,8 @@ push @r, "answered:" . ($bad ? "$bad failed" : "all");
 push @r, "within 1 s:" . ($worst < 1 ? "yes" : sprintf("no (%.2f s)", $worst));
 # and each of them goes offline, last seen when their socket closed
 my $n;
-for (1 .. 120) {
+# (FerretDB as the tests run it syncs each update to disk: seconds)
+for (1 .. 480) {
     $n = main::offline_count($closed - 1, Time::HiRes::time());
     last if $n == $main::N;
     Time::HiRes::sleep(0.25);
@@ -197,7 +198,7 @@ Time::HiRes::sleep(0.5);
 my $closed = Time::HiRes::time();
 close $_ for @s;
 my $n;
-for (1 .. 80) {
+for (1 .. 240) {
     $n = main::offline_count($closed - 0.5, Time::HiRes::time());
     last if $n == 300;
     Time::HiRes::sleep(0.25);
