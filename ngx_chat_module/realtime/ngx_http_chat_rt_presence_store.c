@@ -8,10 +8,10 @@
  * however many come; a timer (NGX_HTTP_CHAT_RT_FLUSH after the queue was
  * empty, NGX_HTTP_CHAT_RT_NEXT after a batch) takes up to
  * NGX_HTTP_CHAT_RT_BATCH users from it: one script locks them and reads
- * their latest state, one task writes them all (a bulk operation), one
- * script releases them.  Then each is published.  One batch at a time
- * per worker: thousands of sockets that close put one task, not
- * thousands, ahead of the users' requests in the thread pool.
+ * their latest state, one task writes them (one update each, one after
+ * another), one script releases them.  Then each is published.  One
+ * batch at a time per worker: thousands of sockets that close put one
+ * task, not thousands, ahead of the users' requests in the thread pool.
  *
  * Two workers writing one user at once could land the older state last
  * (FerretDB runs an update as a find, then a rewrite, not atomically,
@@ -36,11 +36,7 @@
 #include "../store/ngx_http_chat_users.h"
 
 
-/*
- * Users per bulk write: FerretDB 1.24 never answers an update command
- * of 100 statements or more (measured: 99 answer in 0.5 s, 100 not in
- * 20 s), and a small batch holds a thread of the pool briefly.
- */
+/* users per batch: its task holds a thread of the pool briefly */
 #define NGX_HTTP_CHAT_RT_BATCH      50
 #define NGX_HTTP_CHAT_RT_FLUSH      100   /* ms, the first batch's wait */
 #define NGX_HTTP_CHAT_RT_NEXT       10    /* ms between batches */
@@ -72,13 +68,13 @@ typedef struct {
     int64_t                      version;   /* 0: not to write */
     int64_t                      at;        /* ms */
     ngx_uint_t                   online;
+    ngx_uint_t                   written;
 } ngx_http_chat_rt_item_t;
 
 
 /* the batch under way: it outlives the worker's exit (see below) */
 typedef struct {
     ngx_uint_t                   n;
-    ngx_uint_t                   written;   /* the bulk write succeeded */
     size_t                       token_len;
     u_char                       token[NGX_HTTP_CHAT_RT_TOKEN_LEN];
     ngx_http_chat_rt_item_t      item[1];
@@ -549,26 +545,24 @@ static void
 ngx_http_chat_rt_store_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db)
 {
-    bson_t                     filter, update, set, opts, reply;
-    ngx_uint_t                 i, ok;
+    bson_t                     filter, update, set;
+    ngx_uint_t                 i;
     mongoc_collection_t       *coll;
-    mongoc_bulk_operation_t   *bulk;
     ngx_http_chat_rt_item_t   *it;
     ngx_http_chat_rt_batch_t  *batch;
 
     batch = t->arg;
+    t->rc = NGX_OK;
 
     coll = mongoc_database_get_collection(db, "users");
 
-    /* each update stands alone: one that fails stops none of the others */
-    bson_init(&opts);
-    BSON_APPEND_BOOL(&opts, "ordered", false);
-    bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
-    bson_destroy(&opts);
-
-    ok = 1;
-
-    for (i = 0; ok && i < batch->n; i++) {
+    /*
+     * One update each, one after another, in this one task: FerretDB
+     * stalls on an update command of many statements under load (one of
+     * 100 never answers even alone), and a failure stops the batch
+     * rather than wait for the store's timeout once per user.
+     */
+    for (i = 0; t->rc == NGX_OK && i < batch->n; i++) {
         it = &batch->item[i];
 
         if (it->version == 0) {
@@ -595,30 +589,19 @@ ngx_http_chat_rt_store_run(ngx_http_chat_mongo_task_t *t,
 
         bson_append_document_end(&update, &set);
 
-        if (!mongoc_bulk_operation_update_one_with_opts(bulk, &filter,
-                                                        &update, NULL,
-                                                        &t->error))
+        if (mongoc_collection_update_one(coll, &filter, &update, NULL, NULL,
+                                         &t->error))
         {
-            ok = 0;
+            it->written = 1;
+
+        } else {
+            t->rc = NGX_ERROR;
         }
 
         bson_destroy(&update);
         bson_destroy(&filter);
     }
 
-    if (ok && mongoc_bulk_operation_execute(bulk, &reply, &t->error) != 0) {
-        batch->written = 1;
-        t->rc = NGX_OK;
-
-    } else {
-        t->rc = NGX_ERROR;
-    }
-
-    if (ok) {
-        bson_destroy(&reply);
-    }
-
-    mongoc_bulk_operation_destroy(bulk);
     mongoc_collection_destroy(coll);
 }
 
@@ -696,7 +679,7 @@ static void
 ngx_http_chat_rt_store_unlock(ngx_http_chat_rt_batch_t *b)
 {
     size_t                     size, *argvlen;
-    u_char                    *v;
+    u_char                    *v, *p;
     ngx_uint_t                 i, n;
     const char               **argv;
     ngx_http_chat_rt_batch_t  *c;
@@ -735,11 +718,12 @@ ngx_http_chat_rt_store_unlock(ngx_http_chat_rt_batch_t *b)
 
         argv[n] = (const char *) c->item[i].id;
         argvlen[n] = NGX_HTTP_CHAT_RT_ID_LEN;
-        argv[n + 1] = (const char *) &v[i * NGX_INT64_LEN];
-        argvlen[n + 1] = ngx_sprintf(&v[i * NGX_INT64_LEN], "%L",
-                                     c->written ? c->item[i].version
-                                                : (int64_t) 0)
-                         - &v[i * NGX_INT64_LEN];
+        p = &v[i * NGX_INT64_LEN];
+        argv[n + 1] = (const char *) p;
+        argvlen[n + 1] = ngx_sprintf(p, "%L", c->item[i].written
+                                              ? c->item[i].version
+                                              : (int64_t) 0)
+                         - p;
         n += 2;
     }
 
@@ -827,7 +811,7 @@ ngx_http_chat_rt_store_unlocked(redisReply *reply, void *data)
             continue;
         }
 
-        if (!b->written) {
+        if (!b->item[i].written) {
             /* not written: tried again a few times, a while apart */
             if (++pd->fails > NGX_HTTP_CHAT_RT_FAILS) {
                 ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
