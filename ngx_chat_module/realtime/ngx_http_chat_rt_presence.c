@@ -19,7 +19,7 @@
  * with a version that only grows.  The version orders the transitions
  * of a user across workers and instances: the user's document is
  * written, one worker at a time per user, with the latest state Redis
- * holds (ngx_http_chat_rt_presence_doc.c), and a subscriber is never
+ * holds (ngx_http_chat_rt_presence_store.c), and a subscriber is never
  * shown an older one after a newer (ngx_http_chat_rt_presence_watch.c).
  *
  * Every worker beats on a timer (chat_presence_ttl / 3).  A worker
@@ -179,7 +179,6 @@ ngx_http_chat_rt_presence_init_process(ngx_cycle_t *cycle)
     cmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_chat_module);
 
     if (cmcf == NULL || !cmcf->realtime) {
-        ngx_http_chat_rt_presence_doc_init(NULL, 0, 0);
         return NGX_OK;
     }
 
@@ -199,8 +198,9 @@ ngx_http_chat_rt_presence_init_process(ngx_cycle_t *cycle)
                                             + ngx_current_msec % 1000)
                                - ngx_http_chat_rt_wid;
 
-    ngx_http_chat_rt_presence_doc_init(ngx_http_chat_rt_wid,
-                                       ngx_http_chat_rt_wid_len, 1);
+    /* the documents follow in batches (ngx_http_chat_rt_presence_store.c) */
+    ngx_http_chat_rt_presence_store_init(ngx_http_chat_rt_wid,
+                                         ngx_http_chat_rt_wid_len);
 
     ngx_http_chat_rt_beat_ev.handler = ngx_http_chat_rt_presence_beat;
     ngx_http_chat_rt_beat_ev.log = cycle->log;
@@ -235,7 +235,7 @@ ngx_http_chat_rt_presence_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_chat_rt_online_n = 0;
 
-    ngx_http_chat_rt_presence_doc_exit();
+    ngx_http_chat_rt_presence_store_exit();
 
     ngx_http_chat_rt_on = 0;
 }

@@ -3,7 +3,7 @@
  *
  * What the two halves of presence share: the counting of sockets
  * (ngx_http_chat_rt_presence.c) and the users' documents
- * (ngx_http_chat_rt_presence_doc.c).
+ * (ngx_http_chat_rt_presence_store.c).
  */
 
 
@@ -49,10 +49,9 @@ ngx_int_t ngx_http_chat_rt_presence_eval(const char *lua, size_t len,
 redisReply **ngx_http_chat_rt_presence_reply(redisReply *reply,
     const char *what);
 
-/* the documents: wid is the worker's id, kept; on: chat_ws is used */
-void ngx_http_chat_rt_presence_doc_init(u_char *wid, size_t len,
-    ngx_uint_t on);
-void ngx_http_chat_rt_presence_doc_exit(void);
+/* the documents, in batches: wid is the worker's id, kept */
+void ngx_http_chat_rt_presence_store_init(u_char *wid, size_t len);
+void ngx_http_chat_rt_presence_store_exit(void);
 /* a transition of user id: their document comes to the latest state */
 void ngx_http_chat_rt_presence_store(u_char *id, size_t len);
 

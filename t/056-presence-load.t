@@ -1,0 +1,219 @@
+# What sockets' sign-ins and closes cost the users' requests: 2,000
+# signed-in sockets of 2,000 users close at once, and the REST requests
+# made right after answer promptly, while each of those users still goes
+# offline with the right lastSeen in their document.
+
+use Test::Nginx::Socket 'no_plan';
+use ChatTest;
+use ChatChats;
+use ChatRT;
+use ChatJWT;
+use ChatMongo;
+use IO::Socket::INET;
+use Time::HiRes ();
+
+our ($Got, %Id, @Users);
+*Id = \%ChatChats::Id;
+
+our $N = 2000;
+our $Seeded = 0;
+
+BEGIN {
+    ChatChats::init("656");
+}
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value("config", <<'_EOC_');
+    location /api/ { chat_api; }
+    location /ws { chat_ws; chat_ws_auth_timeout 60s; }
+    location = /t { return 200 "t"; }
+_EOC_
+    $block->set_value("request", "GET /t");
+    $block->set_value("response_body_filters", sub { "$main::Got\n" });
+    $block->set_value("timeout", 300);
+});
+
+# Redis commands, pipelined on one connection: the replies' first lines
+sub main::redis_pipe {
+    my @cmds = @_;
+    my $r = IO::Socket::INET->new("127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT}")
+        or die "redis: $!";
+    my $out = "";
+    for my $c (@cmds) {
+        $out .= "*" . @$c . "\r\n"
+                . join "", map { "\$" . length($_) . "\r\n$_\r\n" } @$c;
+    }
+    print $r $out;
+    my @lines;
+    for (@cmds) {
+        my $line = <$r>;
+        die "redis: no reply" unless defined $line;
+        push @lines, $line;
+    }
+    close $r;
+    return @lines;
+}
+
+# $n users as a sign-in leaves them (a document, a session in MongoDB and
+# Redis, an access token): the OTP flow for thousands takes too long
+sub main::seed_users {
+    my ($n) = @_;
+    my $mongo = ChatMongo->new(port => $ENV{TEST_NGINX_MONGO_PORT});
+    my $now = int(Time::HiRes::time() * 1000);
+    my (@users, @sessions, @redis, @out);
+    for my $i ($Seeded + 1 .. $Seeded + $n) {
+        my $uid = sprintf "%08x%08x%08x", time, $$ & 0xffff, $i;
+        my $sid = sprintf "%08x%08x%08x", time, ($$ & 0xffff) + 1, $i;
+        push @users, [ _id => ChatMongo::oid($uid),
+            phone => sprintf("+1999%04d%05d", $$ % 10000, $i),
+            createdAt => ChatMongo::date($now),
+            updatedAt => ChatMongo::date($now) ];
+        push @sessions, [ _id => ChatMongo::oid($sid),
+            userId => ChatMongo::oid($uid), device => "test",
+            ip => "127.0.0.1", createdAt => ChatMongo::date($now),
+            lastUsedAt => ChatMongo::date($now), revoked => JSON::PP::false() ];
+        push @redis, [ HSET => "sess:$sid", uid => $uid, cur => "test" ],
+                     [ EXPIRE => "sess:$sid", 3600 ],
+                     [ SADD => "uc:$uid", "" ], [ EXPIRE => "uc:$uid", 3600 ];
+        push @out, { id => $uid, token => ChatJWT::hs256(
+            "test-secret-0123456789abcdef0123456789", undef,
+            { sub => $uid, sid => $sid, iat => time, exp => time + 3600,
+              jti => sprintf("%032x", $i), iss => "ngx_chat_module",
+              aud => "chat", typ => "access" }) };
+    }
+    $Seeded += $n;
+    $mongo->insert(users => \@users);
+    $mongo->insert(sessions => \@sessions);
+    main::redis_pipe(@redis);
+    return @out;
+}
+
+# every user's socket, signed in
+sub main::connect_all {
+    my @s;
+    for my $u (@_) {
+        my ($s, $st) = ChatWS::open_ws("/ws?token=$u->{token}");
+        die "no socket: $st" unless $st == 101;
+        push @s, $s;
+    }
+    my $in = 0;
+    for my $s (@s) {
+        $in++ if ChatRT::wait_for($s, "authenticated", 30);
+    }
+    return ($in, @s);
+}
+
+# the seconds a REST call takes, and its status
+sub main::timed {
+    my $t0 = Time::HiRes::time();
+    my ($status) = ChatChats::call(@_);
+    return (Time::HiRes::time() - $t0, $status);
+}
+
+# the users of @Users whose document says offline, last seen in [$from, $to]
+sub main::offline_count {
+    my ($from, $to) = @_;
+    my $mongo = ChatMongo->new(port => $ENV{TEST_NGINX_MONGO_PORT});
+    my $r = $mongo->command(ChatMongo::doc(count => "users",
+        query => ChatMongo::doc(
+            _id => ChatMongo::doc('$in' => [ map { ChatMongo::oid($_->{id}) }
+                                             @Users ]),
+            online => JSON::PP::false(),
+            lastSeenAt => ChatMongo::doc(
+                '$gte' => ChatMongo::date(int($from * 1000)),
+                '$lte' => ChatMongo::date(int($to * 1000))))));
+    return $r->{n};
+}
+
+master_on();
+workers(2);
+worker_connections(2300);
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: 2,000 sockets close at once: the POSTs and GET /api/chats made right after answer within 1 s
+--- skip_eval: 1: !$ENV{TEST_NGINX_LOAD_MODULES}
+--- init
+# Test::Nginx runs a skipped block's init all the same (before NGINX)
+return unless $ENV{TEST_NGINX_LOAD_MODULES};
+ChatChats::setup();
+my @r;
+my $chat = ChatChats::api(alice => POST => "/api/chats/private",
+                          { userId => $ChatChats::Id{bob} })->{chat}{id};
+@main::Users = main::seed_users($main::N);
+my ($in, @s) = main::connect_all(@main::Users);
+push @r, "signed in:" . ($in == $main::N ? "all" : $in);
+# the sign-ins' own work settles
+Time::HiRes::sleep(2);
+my ($warm) = main::timed(alice => POST => "/api/messages",
+    { chatId => $chat, tempId => "warm", type => "text", content => "hi" });
+my $closed = Time::HiRes::time();
+close $_ for @s;
+my ($worst, $bad) = (0, 0);
+for my $i (1 .. 5) {
+    my ($took, $st) = main::timed(alice => POST => "/api/messages",
+        { chatId => $chat, tempId => "after$i", type => "text",
+          content => "hi $i" });
+    $bad++ unless $st == 201;
+    $worst = $took if $took > $worst;
+    ($took, $st) = main::timed(alice => GET => "/api/chats");
+    $bad++ unless $st == 200;
+    $worst = $took if $took > $worst;
+}
+my $done = Time::HiRes::time();
+warn sprintf "056: a POST before the closes %.3f s, the slowest after %.3f s\n",
+    $warm, $worst;
+push @r, "answered:" . ($bad ? "$bad failed" : "all");
+push @r, "within 1 s:" . ($worst < 1 ? "yes" : sprintf("no (%.2f s)", $worst));
+# and each of them goes offline, last seen when their socket closed
+my $n;
+# (FerretDB as the tests run it syncs each update to disk: seconds)
+for (1 .. 480) {
+    $n = main::offline_count($closed - 1, Time::HiRes::time());
+    last if $n == $main::N;
+    Time::HiRes::sleep(0.25);
+}
+push @r, "offline:" . ($n == $main::N ? "all" : $n);
+$main::Got = join " ", @r;
+--- response_body
+signed in:all answered:all within 1 s:yes offline:all
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 2: 300 users sign in and out at once: each document ends offline, last seen at their close, as REST shows it
+--- init
+ChatChats::setup();
+my @r;
+@main::Users = main::seed_users(300);
+my ($in, @s) = main::connect_all(@main::Users);
+push @r, "signed in:" . ($in == 300 ? "all" : $in);
+my $u = ChatChats::api(alice => GET => "/api/users/$main::Users[150]{id}")->{user};
+push @r, "online:" . ($u->{online} ? "yes" : "no");
+Time::HiRes::sleep(0.5);
+my $closed = Time::HiRes::time();
+close $_ for @s;
+my $n;
+for (1 .. 240) {
+    $n = main::offline_count($closed - 0.5, Time::HiRes::time());
+    last if $n == 300;
+    Time::HiRes::sleep(0.25);
+}
+push @r, "offline:" . ($n == 300 ? "all" : $n);
+$u = ChatChats::api(alice => GET => "/api/users/$main::Users[150]{id}")->{user};
+push @r, "rest:" . ($u->{online} ? "online" : "offline");
+my $seen = $u->{lastSeen} // "";
+push @r, "lastSeen:" . ($seen =~ /^\d{4}-\d\d-\d\dT/ ? "set" : "missing");
+$main::Got = join " ", @r;
+--- response_body
+signed in:all online:yes offline:all rest:offline lastSeen:set
+--- no_error_log
+[error]
+[alert]
+[emerg]
