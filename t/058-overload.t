@@ -5,7 +5,7 @@
 # status 503); what was accepted is stored, what was refused is not, and
 # a retry once the queue drained is stored.
 
-use Test::Nginx::Socket 'no_plan';
+use Test::Nginx::Socket;
 use ChatTest;
 use ChatChats;
 use ChatRT;
@@ -84,6 +84,13 @@ sub main::burst {
         push @out, [$status // 0, $retry, eval { decode_json($body) }];
     }
     return @out;
+}
+
+# not in the reload pass (TEST_NGINX_USE_HUP): a load test: a reload between its blocks adds nothing
+if ($ENV{TEST_NGINX_USE_HUP}) {
+    plan skip_all => "not in the reload pass";
+} else {
+    plan 'no_plan';
 }
 
 no_shuffle();
