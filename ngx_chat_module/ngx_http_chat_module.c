@@ -12,6 +12,7 @@
 #include "store/ngx_http_chat_redis.h"
 #include "store/ngx_http_chat_threads.h"
 #include "services/ngx_http_chat_curl.h"
+#include "services/ngx_http_chat_sms.h"
 #include "store/ngx_http_chat_users.h"
 #include "store/ngx_http_chat_search_store.h"
 #include "auth/ngx_http_chat_phone.h"
@@ -1513,6 +1514,7 @@ ngx_http_chat_exit_process(ngx_cycle_t *cycle)
         ngx_http_chat_redis_main = NULL;
     }
 
+    ngx_http_chat_sms_exit_process();
     ngx_http_chat_curl_exit_process(cycle);
     ngx_http_chat_mongo_exit_process(cycle);
     ngx_http_chat_threads_exit_process(cycle);

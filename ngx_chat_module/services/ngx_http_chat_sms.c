@@ -42,6 +42,8 @@ struct ngx_http_chat_sms_s {
     ngx_http_chat_curl_req_t    *curl;      /* twilio: while in flight */
     ngx_event_t                  event;     /* log: the posted done() */
 
+    ngx_queue_t                  queue;     /* in the worker's sends */
+
     unsigned                     completing:1;   /* inside done() */
 
     /* the number for logs: "+*******0100" */
@@ -49,7 +51,13 @@ struct ngx_http_chat_sms_s {
 };
 
 
+static void ngx_http_chat_sms_free(ngx_http_chat_sms_t *sms);
 static ngx_int_t ngx_http_chat_sms_check_number(ngx_str_t *to);
+
+
+static ngx_queue_t  ngx_http_chat_sms_live;
+static ngx_uint_t   ngx_http_chat_sms_inited;
+
 static void ngx_http_chat_sms_mask(ngx_http_chat_sms_t *sms, ngx_str_t *to);
 static size_t ngx_http_chat_sms_sanitize(u_char *dst, size_t size,
     u_char *src, size_t len);
@@ -107,11 +115,19 @@ ngx_http_chat_sms_send(ngx_http_chat_main_conf_t *cmcf, ngx_log_t *log,
     sms->data = data;
     sms->log = log;
 
+    /* what a worker's exit frees if its owner never comes back */
+    if (!ngx_http_chat_sms_inited) {
+        ngx_queue_init(&ngx_http_chat_sms_live);
+        ngx_http_chat_sms_inited = 1;
+    }
+
+    ngx_queue_insert_tail(&ngx_http_chat_sms_live, &sms->queue);
+
     ngx_http_chat_sms_mask(sms, to);
 
     if (cmcf->sms_provider == NGX_HTTP_CHAT_SMS_TWILIO) {
         if (ngx_http_chat_sms_twilio_send(sms, cmcf, to, body) != NGX_OK) {
-            ngx_free(sms);
+            ngx_http_chat_sms_free(sms);
             return NULL;
         }
 
@@ -152,6 +168,38 @@ ngx_http_chat_sms_cancel(ngx_http_chat_sms_t *sms)
         ngx_del_timer(&sms->event);
     }
 
+    ngx_http_chat_sms_free(sms);
+}
+
+
+/*
+ * A worker's exit: sends whose owner (a request the exit cut short)
+ * will never cancel them are cancelled here, unheard
+ */
+
+void
+ngx_http_chat_sms_exit_process(void)
+{
+    ngx_queue_t          *q;
+    ngx_http_chat_sms_t  *sms;
+
+    if (!ngx_http_chat_sms_inited) {
+        return;
+    }
+
+    while (!ngx_queue_empty(&ngx_http_chat_sms_live)) {
+        q = ngx_queue_head(&ngx_http_chat_sms_live);
+        sms = ngx_queue_data(q, ngx_http_chat_sms_t, queue);
+        sms->completing = 0;
+        ngx_http_chat_sms_cancel(sms);
+    }
+}
+
+
+static void
+ngx_http_chat_sms_free(ngx_http_chat_sms_t *sms)
+{
+    ngx_queue_remove(&sms->queue);
     ngx_free(sms);
 }
 
@@ -261,7 +309,7 @@ ngx_http_chat_sms_finish(ngx_http_chat_sms_t *sms,
         sms->done(sms, status, sms->data);
     }
 
-    ngx_free(sms);
+    ngx_http_chat_sms_free(sms);
 }
 
 

@@ -42,6 +42,8 @@ ngx_http_chat_sms_t *ngx_http_chat_sms_send(ngx_http_chat_main_conf_t *cmcf,
 
 /* the owner is going away: done() will not be called */
 void ngx_http_chat_sms_cancel(ngx_http_chat_sms_t *sms);
+/* a worker's exit: the sends still in flight cancelled */
+void ngx_http_chat_sms_exit_process(void);
 
 
 #endif /* _NGX_HTTP_CHAT_SMS_H_INCLUDED_ */
