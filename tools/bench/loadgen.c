@@ -114,6 +114,7 @@ typedef struct {
     uint64_t            server_errors;
     uint64_t            received;
     uint64_t            in_window;      /* received inside the window */
+    uint64_t            ok_in_window;   /* http: of them 2xx */
     uint64_t            gaps;
     uint64_t            dups;
     uint64_t            foreign;
@@ -652,6 +653,7 @@ lg_parse_response(lg_conn_t *c, u_char *p, size_t len, uint64_t now)
 
     if (c->req_ts >= lg_win_start && c->req_ts < lg_win_end) {
         lg_st->in_window++;
+        lg_st->ok_in_window += (len >= 12 && p[9] == '2');
         lg_st->hist[lg_hist_index(now - c->req_ts)]++;
     }
 
@@ -2048,6 +2050,7 @@ main(int argc, char **argv)
             all->server_errors += one->server_errors;
             all->received += one->received;
             all->in_window += one->in_window;
+            all->ok_in_window += one->ok_in_window;
             all->gaps += one->gaps;
             all->dups += one->dups;
             all->foreign += one->foreign;
@@ -2092,6 +2095,7 @@ main(int argc, char **argv)
         printf("window_seconds %.3f\n", (w1 - w0) / 1e6);
         printf("window_deliveries %llu\n",
                (unsigned long long) all->in_window);
+        printf("window_ok %llu\n", (unsigned long long) all->ok_in_window);
         printf("server_cpu_seconds %.3f\n", cpu1 - cpu0);
         printf("server_sys_cpu_seconds %.3f\n", scpu1 - scpu0);
         printf("db_cpu_seconds %.3f\n", mcpu1 - mcpu0);

@@ -152,8 +152,9 @@ def overload_section(out, rest, p):
     row("  accepted per second", accepted / win if win else None)
     p(f"| refused (`error` `overloaded`, 503) | {fmt(refused, 0)} "
       f"({pct(refused)}) |")
-    p(f"| failed otherwise (other errors, no answer, no socket free) | "
-      f"{fmt(other, 0)} ({pct(other)}) |")
+    p(f"| failed otherwise: other errors, no answer, no socket free | "
+      f"{fmt(n.get('errors_other'), 0)}, {fmt(n.get('unanswered'), 0)}, "
+      f"{fmt(n.get('not_sent'), 0)} ({pct(other)}) |")
     row("deliveries of accepted messages expected (× room members)",
         n.get("expected"))
     row("  delivered", n.get("delivered"))
@@ -226,6 +227,30 @@ ROWS = [
 ]
 
 
+def ws_table(present, fig, ours, p):
+    p("## WebSockets: idle memory, connection rate, fan-out")
+    p()
+    head = "| figure |"
+    line = "| --- |"
+    for t, n in present:
+        head += f" {n} |"
+        line += " ---: |"
+        if t != "chat" and ours:
+            head += " ours ÷ theirs |"
+            line += " ---: |"
+    p(head)
+    p(line)
+    for label, key, digits in ROWS:
+        row = f"| {label} |"
+        for t, _ in present:
+            v = fig[t].get(key)
+            row += f" {fmt(v, digits)} |"
+            if t != "chat" and ours:
+                row += f" {ratio(ours.get(key), v)} |"
+        p(row)
+    p()
+
+
 def main():
     out = sys.argv[1]
     notes = sys.argv[2] if len(sys.argv) > 2 else None
@@ -263,32 +288,15 @@ def main():
       f"Node.js {meta.get('node', '?')} with Socket.IO "
       f"{meta.get('socketio', '?')}, Redis {meta.get('redis', '?')}, "
       f"FerretDB {meta.get('ferretdb', '?')}")
-    p(f"- scenario: {meta.get('conns', '?')} authenticated WebSockets in "
-      f"rooms of {meta.get('room', '?')}, one publisher per room, "
-      f"100-byte messages, {meta.get('rate', '?')} deliveries/s asked "
-      f"for, a {meta.get('duration', '?')} s window after 5 s of warm-up")
+    if present:
+        p(f"- scenario: {meta.get('conns', '?')} authenticated WebSockets in "
+          f"rooms of {meta.get('room', '?')}, one publisher per room, "
+          f"100-byte messages, {meta.get('rate', '?')} deliveries/s asked "
+          f"for, a {meta.get('duration', '?')} s window after 5 s of "
+          "warm-up")
     p()
-    p("## WebSockets: idle memory, connection rate, fan-out")
-    p()
-    head = "| figure |"
-    line = "| --- |"
-    for t, n in present:
-        head += f" {n} |"
-        line += " ---: |"
-        if t != "chat" and ours:
-            head += " ours ÷ theirs |"
-            line += " ---: |"
-    p(head)
-    p(line)
-    for label, key, digits in ROWS:
-        row = f"| {label} |"
-        for t, _ in present:
-            v = fig[t].get(key)
-            row += f" {fmt(v, digits)} |"
-            if t != "chat" and ours:
-                row += f" {ratio(ours.get(key), v)} |"
-        p(row)
-    p()
+    if present:
+        ws_table(present, fig, ours, p)
 
     rest = {k: figures(load(os.path.join(out, f"rest-{k}.txt")))
             for k in ("static", "chats", "messages")}
