@@ -1325,8 +1325,8 @@ lg_child(uint32_t proc, int cmd, int res)
         cpu0 = 0;
 
         /* overload: this process's share of the rate, its phase apart */
-        ov_period = (uint64_t) (1000000.0 * lg_conf.conns
-                                / (lg_conf.rate * (lg_nconns ? lg_nconns : 1)));
+        ov_period = (uint64_t) (1000000.0 * lg_conf.conns / lg_conf.rate
+                                / (lg_nconns ? lg_nconns : 1));
         if (ov_period == 0) {
             ov_period = 1;
         }
@@ -1696,7 +1696,8 @@ lg_usage(void)
         "         [--fanout --rate MSGS_PER_SEC --duration S --warmup S\n"
         "          --drain S] [--pids a,b] [--mpids c] [--xpids d]\n"
         "         [--http-get PATH | --http-post-message PATH]\n"
-        "         [--overload: chat only, every socket sends, --rate in all]\n");
+        "         [--overload: chat only, every socket sends, --rate\n"
+        "          in all]\n");
     exit(2);
 }
 
