@@ -10,6 +10,14 @@
  * (CLOCK_MONOTONIC, shared by every process of the machine) and checks
  * the sequence of its room's one publisher for gaps and repeats.
  *
+ * With --overload (chat only) every connection may send instead: sends
+ * go out at --rate a second in all, each on the next socket with no
+ * send awaiting its answer, and carry "~M<slot>.<usec>".  The slot is
+ * the message's row in a table shared by every process (mmap before the
+ * fork): the sender notes there whether the send was acknowledged,
+ * refused ("overloaded") or failed, the receivers count its deliveries,
+ * and the parent reads the table after the drain.
+ *
  * Protocols: chat (ours: /ws?token=, send_message, new_message), nchan
  * (a pubsub location over WebSocket), cf (Centrifugo's JSON protocol),
  * sio (Engine.IO 4 / Socket.IO 5 over WebSocket).
@@ -32,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -60,6 +69,13 @@
 #define LG_ST_READY         3
 #define LG_ST_DEAD          4
 
+/* a row of the overload table */
+#define LG_OV_UNSENT        0
+#define LG_OV_SENT          1           /* no answer yet */
+#define LG_OV_ACCEPTED      2           /* ack: stored */
+#define LG_OV_REFUSED       3           /* error "overloaded" */
+#define LG_OV_ERROR         4           /* any other error */
+
 
 typedef struct {
     int                 fd;
@@ -75,7 +91,18 @@ typedef struct {
     u_char             *wbuf;           /* bytes the socket did not take */
     char               *token;
     char               *chat;
+    uint32_t            awaiting;       /* overload: slot + 1, or 0 */
 } lg_conn_t;
+
+
+/* overload: one message, shared by every client process */
+typedef struct {
+    uint64_t            sent_us;
+    uint32_t            status;         /* LG_OV_*, by the sender only */
+    uint32_t            delivered;      /* atomic: sockets that got it */
+    uint32_t            expected;       /* its room's members */
+    uint32_t            pad;
+} lg_ov_msg_t;
 
 
 typedef struct {
@@ -87,13 +114,18 @@ typedef struct {
     uint64_t            server_errors;
     uint64_t            received;
     uint64_t            in_window;      /* received inside the window */
+    uint64_t            ok_in_window;   /* http: of them 2xx */
     uint64_t            gaps;
     uint64_t            dups;
     uint64_t            foreign;
     uint64_t            expected;       /* sent x room members, ours */
     uint64_t            cpu_us;         /* this client's, in the window */
     uint64_t            connect_us;
+    uint64_t            asked;          /* overload: sends due */
+    uint64_t            not_sent;       /* overload: no socket free */
     uint64_t            hist[LG_HIST_SIZE];
+    uint64_t            ack_hist[LG_HIST_SIZE];     /* overload: acks */
+    uint64_t            refuse_hist[LG_HIST_SIZE];  /* and refusals */
 } lg_stats_t;
 
 
@@ -115,6 +147,7 @@ typedef struct {
     const char         *http_get;
     const char         *http_post;
     int                 fanout;
+    int                 overload;
     int                 npids, nmpids, nxpids;
     pid_t               pids[LG_MAX_PIDS];      /* server: CPU and memory */
     pid_t               mpids[LG_MAX_PIDS];     /* database: CPU apart */
@@ -136,6 +169,10 @@ static uint32_t     lg_settled;         /* ready or failed, once each */
 static uint32_t    *lg_pubs;            /* this process's publishers */
 static uint32_t     lg_npubs;
 static uint64_t     lg_pub_start, lg_pub_end, lg_win_start, lg_win_end;
+static lg_ov_msg_t *lg_ov;              /* overload: the shared table */
+static uint64_t    *lg_ov_next;         /* its next free slot, shared */
+static uint32_t     lg_ov_cap;
+static uint32_t     lg_ov_cursor;       /* the next socket to try */
 
 
 static uint64_t
@@ -381,6 +418,163 @@ lg_publish(lg_conn_t *c, uint64_t now)
 }
 
 
+/* overload: one send due, on the next socket with none awaiting */
+static void
+lg_ov_send(uint64_t now)
+{
+    int           n, m;
+    char          body[LG_MSG_SIZE + 1], out[1024];
+    uint32_t      i, slot;
+    lg_conn_t    *c;
+    lg_ov_msg_t  *msg;
+
+    lg_st->asked++;
+    c = NULL;
+
+    for (i = 0; i < lg_nconns; i++) {
+        c = &lg_conns[lg_ov_cursor];
+        lg_ov_cursor = (lg_ov_cursor + 1) % lg_nconns;
+
+        if (c->state == LG_ST_READY && c->awaiting == 0) {
+            break;
+        }
+
+        c = NULL;
+    }
+
+    if (c == NULL) {
+        lg_st->not_sent++;
+        return;
+    }
+
+    slot = (uint32_t) __atomic_fetch_add(lg_ov_next, 1, __ATOMIC_RELAXED);
+
+    if (slot >= lg_ov_cap) {
+        lg_st->not_sent++;
+        return;
+    }
+
+    msg = &lg_ov[slot];
+    msg->sent_us = now;
+    msg->expected = lg_room_members[c->room];
+    msg->status = LG_OV_SENT;
+    c->awaiting = slot + 1;
+
+    n = snprintf(body, sizeof(body), "~M%010u.%016llu.",
+                 slot, (unsigned long long) now);
+
+    memset(body + n, 'x', LG_MSG_SIZE - n);
+    body[LG_MSG_SIZE] = '\0';
+
+    m = snprintf(out, sizeof(out),
+                 "{\"event\":\"send_message\",\"data\":{\"chatId\":\"%s\","
+                 "\"tempId\":\"o%u\",\"type\":\"text\","
+                 "\"content\":\"%s\"},\"id\":%u}",
+                 c->chat, slot, body, slot + 1);
+
+    lg_text(c, out, m);
+    lg_st->sent++;
+}
+
+
+/* the number that ends a frame: its top-level "id", set last */
+static uint32_t
+lg_ov_trailing_id(const u_char *p, size_t len)
+{
+    size_t    i;
+    uint32_t  v, mul;
+
+    if (len < 8 || p[len - 1] != '}') {
+        return 0;
+    }
+
+    v = 0;
+    mul = 1;
+
+    for (i = len - 1; i > 0 && p[i - 1] >= '0' && p[i - 1] <= '9'; i--) {
+        v += (p[i - 1] - '0') * mul;
+        mul *= 10;
+    }
+
+    if (i < 6 || i == len - 1 || memcmp(p + i - 5, "\"id\":", 5) != 0) {
+        return 0;
+    }
+
+    return v;
+}
+
+
+/* overload: a frame on a signed-in socket */
+static void
+lg_ov_message(lg_conn_t *c, u_char *p, size_t len, uint64_t now)
+{
+    int            ack;
+    char          *e;
+    size_t         head;
+    u_char        *q;
+    uint32_t       id, slot;
+    uint64_t       ts, lat;
+    lg_ov_msg_t   *msg;
+
+    head = len < 40 ? len : 40;
+
+    if (memmem(p, head, "\"event\":\"new_message\"", 21)) {
+        q = memmem(p, len, "~M", 2);
+        if (q == NULL) {
+            lg_st->foreign++;
+            return;
+        }
+
+        slot = strtoul((char *) q + 2, &e, 10);
+        if (*e != '.' || slot >= lg_ov_cap) {
+            lg_st->foreign++;
+            return;
+        }
+
+        ts = strtoull(e + 1, &e, 10);
+
+        __atomic_add_fetch(&lg_ov[slot].delivered, 1, __ATOMIC_RELAXED);
+        lg_st->received++;
+        lg_st->in_window++;
+        lg_st->hist[lg_hist_index(now > ts ? now - ts : 0)]++;
+        return;
+    }
+
+    ack = memmem(p, head, "\"event\":\"ack\"", 13) != NULL;
+
+    if (!ack && memmem(p, head, "\"event\":\"error\"", 15) == NULL) {
+        return;
+    }
+
+    id = lg_ov_trailing_id(p, len);
+
+    if (id == 0 || id > lg_ov_cap) {
+        lg_st->server_errors++;
+        return;
+    }
+
+    if (c->awaiting == id) {
+        c->awaiting = 0;
+    }
+
+    msg = &lg_ov[id - 1];
+    lat = now > msg->sent_us ? now - msg->sent_us : 0;
+
+    if (ack) {
+        msg->status = LG_OV_ACCEPTED;
+        lg_st->ack_hist[lg_hist_index(lat)]++;
+
+    } else if (memmem(p, len, "\"overloaded\"", 12)) {
+        msg->status = LG_OV_REFUSED;
+        lg_st->refuse_hist[lg_hist_index(lat)]++;
+
+    } else {
+        msg->status = LG_OV_ERROR;
+        lg_st->server_errors++;
+    }
+}
+
+
 static void
 lg_http_request(lg_conn_t *c, uint64_t now)
 {
@@ -459,6 +653,7 @@ lg_parse_response(lg_conn_t *c, u_char *p, size_t len, uint64_t now)
 
     if (c->req_ts >= lg_win_start && c->req_ts < lg_win_end) {
         lg_st->in_window++;
+        lg_st->ok_in_window += (len >= 12 && p[9] == '2');
         lg_st->hist[lg_hist_index(now - c->req_ts)]++;
     }
 
@@ -613,6 +808,11 @@ lg_message(lg_conn_t *c, u_char *p, size_t len, uint64_t now)
             }
             return;
         }
+    }
+
+    if (lg_conf.overload) {
+        lg_ov_message(c, p, len, now);
+        return;
     }
 
     switch (lg_conf.proto) {
@@ -1039,7 +1239,7 @@ lg_child(uint32_t proc, int cmd, int res)
 {
     char        cbuf[64];
     uint32_t    i, next, pending, r;
-    uint64_t    t0, now, cpu0, due, period;
+    uint64_t    t0, now, cpu0, due, period, ov_due, ov_period;
     lg_conn_t  *c;
 
     lg_ep = epoll_create1(0);
@@ -1124,6 +1324,14 @@ lg_child(uint32_t proc, int cmd, int res)
         period = (uint64_t) (1000000.0 * lg_rooms / lg_conf.rate);
         cpu0 = 0;
 
+        /* overload: this process's share of the rate, its phase apart */
+        ov_period = (uint64_t) (1000000.0 * lg_conf.conns / lg_conf.rate
+                                / (lg_nconns ? lg_nconns : 1));
+        if (ov_period == 0) {
+            ov_period = 1;
+        }
+        ov_due = lg_pub_start + ov_period * proc / lg_conf.procs;
+
         for ( ;; ) {
             now = lg_now_us();
 
@@ -1149,6 +1357,12 @@ lg_child(uint32_t proc, int cmd, int res)
                             lg_http_request(c, now);
                         }
                     }
+                }
+
+            } else if (lg_conf.overload) {
+                while (ov_due <= now && ov_due < lg_pub_end) {
+                    lg_ov_send(now);
+                    ov_due += ov_period;
                 }
 
             } else if (now >= lg_pub_start && now < lg_pub_end) {
@@ -1355,6 +1569,123 @@ lg_pids(const char *s, pid_t *pids)
 }
 
 
+/* "NAME_p50_us" and the like of a histogram */
+static void
+lg_print_quantiles(const char *name, uint64_t *hist)
+{
+    int              i;
+    uint64_t         k, acc, total;
+    static const double  q[] = { 0.5, 0.99, 0.999, 1.0 };
+    static const char   *qn[] = { "p50", "p99", "p999", "max" };
+
+    total = 0;
+
+    for (k = 0; k < LG_HIST_SIZE; k++) {
+        total += hist[k];
+    }
+
+    for (i = 0; i < 4; i++) {
+        acc = 0;
+
+        for (k = 0; k < LG_HIST_SIZE; k++) {
+            acc += hist[k];
+            if (total && acc >= (uint64_t) (q[i] * total + 0.5) && acc > 0) {
+                break;
+            }
+        }
+
+        printf("%s_%s_us %llu\n", name, qn[i],
+               total ? (unsigned long long) lg_hist_value(
+                           k < LG_HIST_SIZE ? k : LG_HIST_SIZE - 1)
+                     : 0ULL);
+    }
+}
+
+
+/* overload: the table read after the drain, with the clients' counts */
+static void
+lg_ov_report(lg_stats_t *all, uint64_t win_us, double cpu, double scpu,
+    double mcpu)
+{
+    uint32_t      i, n;
+    uint64_t      st[5], expected, delivered, lost, lost_msgs, dups;
+    uint64_t      unanswered_delivered, refused_delivered;
+    lg_ov_msg_t  *m;
+
+    memset(st, 0, sizeof(st));
+    expected = delivered = lost = lost_msgs = dups = 0;
+    unanswered_delivered = refused_delivered = 0;
+
+    n = *lg_ov_next < lg_ov_cap ? (uint32_t) *lg_ov_next : lg_ov_cap;
+
+    for (i = 0; i < n; i++) {
+        m = &lg_ov[i];
+        st[m->status < 5 ? m->status : LG_OV_ERROR]++;
+
+        if (m->delivered > m->expected) {
+            dups += m->delivered - m->expected;
+        }
+
+        switch (m->status) {
+
+        case LG_OV_ACCEPTED:
+            expected += m->expected;
+
+            if (m->delivered < m->expected) {
+                delivered += m->delivered;
+                lost += m->expected - m->delivered;
+                lost_msgs++;
+
+            } else {
+                delivered += m->expected;
+            }
+            break;
+
+        case LG_OV_REFUSED:
+            refused_delivered += m->delivered ? 1 : 0;
+            break;
+
+        case LG_OV_SENT:
+            unanswered_delivered += m->delivered ? 1 : 0;
+            break;
+        }
+    }
+
+    printf("overload 1\n");
+    printf("room %u\n", lg_conf.room_size);
+    printf("rate_asked %.1f\n", lg_conf.rate);
+    printf("window_seconds %.3f\n", win_us / 1e6);
+    printf("asked %llu\n", (unsigned long long) all->asked);
+    printf("not_sent %llu\n", (unsigned long long) all->not_sent);
+    printf("sent %llu\n", (unsigned long long) all->sent);
+    printf("accepted %llu\n", (unsigned long long) st[LG_OV_ACCEPTED]);
+    printf("refused %llu\n", (unsigned long long) st[LG_OV_REFUSED]);
+    printf("errors_other %llu\n", (unsigned long long) st[LG_OV_ERROR]);
+    printf("unanswered %llu\n", (unsigned long long) st[LG_OV_SENT]);
+    printf("expected %llu\n", (unsigned long long) expected);
+    printf("delivered %llu\n", (unsigned long long) delivered);
+    printf("deliveries_seen %llu\n", (unsigned long long) all->received);
+    printf("lost %llu\n", (unsigned long long) lost);
+    printf("lost_messages %llu\n", (unsigned long long) lost_msgs);
+    printf("dups %llu\n", (unsigned long long) dups);
+    printf("refused_delivered %llu\n",
+           (unsigned long long) refused_delivered);
+    printf("unanswered_delivered %llu\n",
+           (unsigned long long) unanswered_delivered);
+    printf("foreign %llu\n", (unsigned long long) all->foreign);
+    printf("closed %llu\n", (unsigned long long) all->closed);
+    printf("send_errors %llu\n", (unsigned long long) all->send_errors);
+    printf("server_cpu_seconds %.3f\n", cpu);
+    printf("server_sys_cpu_seconds %.3f\n", scpu);
+    printf("db_cpu_seconds %.3f\n", mcpu);
+    printf("client_cpu_seconds %.3f\n", all->cpu_us / 1e6);
+
+    lg_print_quantiles("latency", all->hist);
+    lg_print_quantiles("ack", all->ack_hist);
+    lg_print_quantiles("refuse", all->refuse_hist);
+}
+
+
 static void
 lg_usage(void)
 {
@@ -1364,7 +1695,9 @@ lg_usage(void)
         "         [--srcs S] [--tokens FILE] [--idle SECS]\n"
         "         [--fanout --rate MSGS_PER_SEC --duration S --warmup S\n"
         "          --drain S] [--pids a,b] [--mpids c] [--xpids d]\n"
-        "         [--http-get PATH | --http-post-message PATH]\n");
+        "         [--http-get PATH | --http-post-message PATH]\n"
+        "         [--overload: chat only, every socket sends, --rate\n"
+        "          in all]\n");
     exit(2);
 }
 
@@ -1445,6 +1778,12 @@ main(int argc, char **argv)
             continue;
         }
 
+        if (strcmp(a, "--overload") == 0) {
+            lg_conf.overload = 1;
+            lg_conf.fanout = 1;
+            continue;
+        }
+
         if (v == NULL) {
             lg_usage();
         }
@@ -1521,6 +1860,27 @@ main(int argc, char **argv)
 
     for (j = 0; j < lg_conf.conns; j++) {
         lg_room_members[j / lg_conf.room_size]++;
+    }
+
+    if (lg_conf.overload && lg_conf.proto != LG_PROTO_CHAT) {
+        fprintf(stderr, "loadgen: --overload is for --proto chat\n");
+        exit(2);
+    }
+
+    if (lg_conf.overload) {
+        /* every send of the window, with room to spare */
+        lg_ov_cap = (uint32_t) (lg_conf.rate * (lg_conf.duration + 1) * 1.1)
+                    + 1024;
+
+        lg_ov = mmap(NULL, lg_ov_cap * sizeof(lg_ov_msg_t) + 64,
+                     PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                     -1, 0);
+        if (lg_ov == MAP_FAILED) {
+            perror("loadgen: mmap()");
+            exit(2);
+        }
+
+        lg_ov_next = (uint64_t *) (lg_ov + lg_ov_cap);
     }
 
     if (lg_conf.tokens) {
@@ -1636,7 +1996,7 @@ main(int argc, char **argv)
     ps = lg_now_us() + 200000;
     w0 = ps + (uint64_t) (lg_conf.warmup * 1e6);
     w1 = w0 + (uint64_t) (lg_conf.duration * 1e6);
-    pe = w1 + 500000;
+    pe = lg_conf.overload ? w1 : w1 + 500000;
 
     for (p = 0; p < lg_conf.procs; p++) {
         if (lg_conf.fanout) {
@@ -1691,14 +2051,19 @@ main(int argc, char **argv)
             all->server_errors += one->server_errors;
             all->received += one->received;
             all->in_window += one->in_window;
+            all->ok_in_window += one->ok_in_window;
             all->gaps += one->gaps;
             all->dups += one->dups;
             all->foreign += one->foreign;
             all->expected += one->expected;
             all->cpu_us += one->cpu_us;
+            all->asked += one->asked;
+            all->not_sent += one->not_sent;
 
             for (k = 0; k < LG_HIST_SIZE; k++) {
                 all->hist[k] += one->hist[k];
+                all->ack_hist[k] += one->ack_hist[k];
+                all->refuse_hist[k] += one->refuse_hist[k];
             }
         }
 
@@ -1708,7 +2073,11 @@ main(int argc, char **argv)
     printf("ready %llu\n", (unsigned long long) all->ready);
     printf("failed %llu\n", (unsigned long long) all->failed);
 
-    if (lg_conf.fanout) {
+    if (lg_conf.overload) {
+        lg_ov_report(all, w1 - w0, cpu1 - cpu0, scpu1 - scpu0,
+                     mcpu1 - mcpu0);
+
+    } else if (lg_conf.fanout) {
         static const double  q[] = { 0.5, 0.99, 0.999, 1.0 };
         static const char   *qn[] = { "p50", "p99", "p999", "max" };
 
@@ -1727,6 +2096,7 @@ main(int argc, char **argv)
         printf("window_seconds %.3f\n", (w1 - w0) / 1e6);
         printf("window_deliveries %llu\n",
                (unsigned long long) all->in_window);
+        printf("window_ok %llu\n", (unsigned long long) all->ok_in_window);
         printf("server_cpu_seconds %.3f\n", cpu1 - cpu0);
         printf("server_sys_cpu_seconds %.3f\n", scpu1 - scpu0);
         printf("db_cpu_seconds %.3f\n", mcpu1 - mcpu0);

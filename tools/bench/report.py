@@ -90,6 +90,107 @@ def figures(d):
     return f
 
 
+# the overload run's bound on latency, seconds: a worker holds at most
+# chat_send_max_pending sends in flight, which the store works off at the
+# rate it sustains for our sends (POST /api/messages, about 1,200 a
+# second on the bench's 2 workers, so 600 each): an accepted send waits
+# at most about 1,000 / 600 = 1.7 s to be stored and published.  Above
+# 2 s the bound did not hold and the queue grew with the overload.
+OVERLOAD_P99_S = 2.0
+
+
+def overload_section(out, rest, p):
+    """The overload table and its target; None when not run."""
+    d = load(os.path.join(out, "overload.txt"))
+    if not d or "accepted" not in d:
+        return None
+    n = {k: num(d, k) for k in d}
+
+    def ms(k):
+        v = n.get(k)
+        return v / 1000 if v is not None else None
+
+    win = n.get("window_seconds") or 0
+    asked = n.get("asked") or 0
+    accepted = n.get("accepted") or 0
+    refused = n.get("refused") or 0
+    other = ((n.get("errors_other") or 0) + (n.get("unanswered") or 0)
+             + (n.get("not_sent") or 0))
+    basis = d.get("basis", "?")
+    base = n.get("basis_rate")
+    if basis == "store-ceiling":
+        why = (f"1.5 × the store ceiling's inserts ({fmt(base, 0)}/s, "
+               "this run)")
+    elif basis == "rest-messages":
+        why = (f"1.5 × `POST /api/messages` ({fmt(base, 0)}/s, this run; "
+               "no store ceiling in this run)")
+    else:
+        why = "`--overload-rate`"
+    pending = d.get("max_pending", "?")
+    workers = d.get("workers", "?")
+
+    p("## Overload (1.5x the store)")
+    p()
+    p(f"{fmt(n.get('rate_asked'), 0)} sends a second asked for "
+      f"({why}) for {fmt(win, 0)} s, over {d.get('ready', '?')} "
+      f"authenticated WebSockets in rooms of {d.get('room', '?')}, every "
+      "socket a sender (`send_message` with a tempId, on the next socket "
+      "with no send awaiting its answer), then 5 s for the deliveries; "
+      f"`chat_send_max_pending {pending}` on {workers} workers.")
+    p()
+    p("| figure | value |")
+    p("| --- | ---: |")
+
+    def row(label, v, digits=0):
+        p(f"| {label} | {fmt(v, digits)} |")
+
+    def pct(a):
+        return f"{a / asked * 100:.1f}%" if asked else "—"
+
+    row("sends asked", asked)
+    p(f"| accepted (`ack`: stored) | {fmt(accepted, 0)} ({pct(accepted)}) |")
+    row("  accepted per second", accepted / win if win else None)
+    p(f"| refused (`error` `overloaded`, 503) | {fmt(refused, 0)} "
+      f"({pct(refused)}) |")
+    p(f"| failed otherwise: other errors, no answer, no socket free | "
+      f"{fmt(n.get('errors_other'), 0)}, {fmt(n.get('unanswered'), 0)}, "
+      f"{fmt(n.get('not_sent'), 0)} ({pct(other)}) |")
+    row("deliveries of accepted messages expected (× room members)",
+        n.get("expected"))
+    row("  delivered", n.get("delivered"))
+    row("lost: accepted, not delivered to some member within 5 s "
+        "(deliveries)", n.get("lost"))
+    row("  messages with a delivery lost", n.get("lost_messages"))
+    row("refused yet delivered (messages)", n.get("refused_delivered"))
+    row("unanswered yet delivered (messages)",
+        n.get("unanswered_delivered"))
+    row("repeated deliveries", n.get("dups"))
+    row("ack latency of accepted sends p50, ms", ms("ack_p50_us"), 2)
+    row("ack latency of accepted sends p99, ms", ms("ack_p99_us"), 2)
+    row("ack latency of accepted sends max, ms", ms("ack_max_us"), 2)
+    row("refusal latency p50, ms", ms("refuse_p50_us"), 2)
+    row("refusal latency p99, ms", ms("refuse_p99_us"), 2)
+    row("delivery latency p50, ms", ms("latency_p50_us"), 2)
+    row("delivery latency p99, ms", ms("latency_p99_us"), 2)
+    row("delivery latency max, ms", ms("latency_max_us"), 2)
+    row("server CPU in use, cores",
+        (n.get("server_cpu_seconds") or 0) / win if win else None, 2)
+    row("database CPU in use, cores",
+        (n.get("db_cpu_seconds") or 0) / win if win else None, 2)
+    p()
+
+    p99 = max(ms("ack_p99_us") or 0, ms("latency_p99_us") or 0)
+    ok = (accepted > 0 and n.get("lost") == 0
+          and n.get("delivered") == n.get("expected")
+          and (n.get("refused_delivered") or 0) == 0
+          and p99 <= OVERLOAD_P99_S * 1000)
+    measured = (f"{fmt(n.get('lost'), 0)} lost of "
+                f"{fmt(n.get('expected'), 0)} deliveries, ack and "
+                f"delivery p99 {fmt(p99, 0)} ms")
+    return ("at 1.5× the store: accepted messages all delivered, ack and "
+            f"delivery p99 ≤ {OVERLOAD_P99_S:g} s", measured, ok)
+
+
 def fmt(v, digits=1):
     if v is None:
         return "—"
@@ -124,6 +225,30 @@ ROWS = [
     ("gaps / repeats seen", "gaps", 0),
     ("error events", "errors", 0),
 ]
+
+
+def ws_table(present, fig, ours, p):
+    p("## WebSockets: idle memory, connection rate, fan-out")
+    p()
+    head = "| figure |"
+    line = "| --- |"
+    for t, n in present:
+        head += f" {n} |"
+        line += " ---: |"
+        if t != "chat" and ours:
+            head += " ours ÷ theirs |"
+            line += " ---: |"
+    p(head)
+    p(line)
+    for label, key, digits in ROWS:
+        row = f"| {label} |"
+        for t, _ in present:
+            v = fig[t].get(key)
+            row += f" {fmt(v, digits)} |"
+            if t != "chat" and ours:
+                row += f" {ratio(ours.get(key), v)} |"
+        p(row)
+    p()
 
 
 def main():
@@ -163,32 +288,15 @@ def main():
       f"Node.js {meta.get('node', '?')} with Socket.IO "
       f"{meta.get('socketio', '?')}, Redis {meta.get('redis', '?')}, "
       f"FerretDB {meta.get('ferretdb', '?')}")
-    p(f"- scenario: {meta.get('conns', '?')} authenticated WebSockets in "
-      f"rooms of {meta.get('room', '?')}, one publisher per room, "
-      f"100-byte messages, {meta.get('rate', '?')} deliveries/s asked "
-      f"for, a {meta.get('duration', '?')} s window after 5 s of warm-up")
+    if present:
+        p(f"- scenario: {meta.get('conns', '?')} authenticated WebSockets in "
+          f"rooms of {meta.get('room', '?')}, one publisher per room, "
+          f"100-byte messages, {meta.get('rate', '?')} deliveries/s asked "
+          f"for, a {meta.get('duration', '?')} s window after 5 s of "
+          "warm-up")
     p()
-    p("## WebSockets: idle memory, connection rate, fan-out")
-    p()
-    head = "| figure |"
-    line = "| --- |"
-    for t, n in present:
-        head += f" {n} |"
-        line += " ---: |"
-        if t != "chat" and ours:
-            head += " ours ÷ theirs |"
-            line += " ---: |"
-    p(head)
-    p(line)
-    for label, key, digits in ROWS:
-        row = f"| {label} |"
-        for t, _ in present:
-            v = fig[t].get(key)
-            row += f" {fmt(v, digits)} |"
-            if t != "chat" and ours:
-                row += f" {ratio(ours.get(key), v)} |"
-        p(row)
-    p()
+    if present:
+        ws_table(present, fig, ours, p)
 
     rest = {k: figures(load(os.path.join(out, f"rest-{k}.txt")))
             for k in ("static", "chats", "messages")}
@@ -237,6 +345,11 @@ def main():
               f"{fmt(c.get('store_cpu_s_per_1000'), 3)} | "
               f"{fmt(c.get('errors'), 0)} | {rname or '—'} | "
               f"{ratio(rv and rv.get('dps'), c.get('ops_per_s')) if rname else '—'} |")
+        p()
+
+    ov = overload_section(out, rest, p)
+    if ov and not ours:
+        p(f"Target: {ov[0]}: {ov[1]}: {'met' if ov[2] else '**not met**'}.")
         p()
 
     if ours:
@@ -314,6 +427,8 @@ def main():
         row("memory per idle socket ≤ 2.0 KB",
             f"{fmt(ours.get('mem_kb'), 2)} KB",
             ours.get("mem_kb") is not None and ours["mem_kb"] <= 2.0)
+        if ov:
+            row(*ov)
         p()
 
     if notes and os.path.exists(notes):

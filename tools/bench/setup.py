@@ -87,6 +87,9 @@ def main():
     ap.add_argument("--users", type=int, required=True)
     ap.add_argument("--room-size", type=int, required=True)
     ap.add_argument("--out", required=True)
+    # a second set of users on the same store (the overload run's) needs
+    # numbers of its own: phone is unique
+    ap.add_argument("--phone-prefix", default="+1999")
     a = ap.parse_args()
 
     db = pymongo.MongoClient(f"mongodb://127.0.0.1:{a.mongo_port}/")[
@@ -101,7 +104,7 @@ def main():
 
     for i in range(0, a.users, 2000):
         db.users.insert_many([
-            {"_id": uids[j], "phone": f"+1999{j:08d}",
+            {"_id": uids[j], "phone": f"{a.phone_prefix}{j:08d}",
              "createdAt": now, "updatedAt": now}
             for j in range(i, min(i + 2000, a.users))], ordered=False)
         db.sessions.insert_many([
