@@ -10,6 +10,12 @@
 #include "../store/ngx_http_chat_mongo.h"
 
 
+/*
+ * Flushes start at most this often: a burst to a chat costs one update a
+ * window, a message after a quiet window is flushed at once.
+ */
+#define NGX_HTTP_CHAT_ACTIVITY_WINDOW  20
+
 /* a failed flush is tried again after this, not at once */
 #define NGX_HTTP_CHAT_ACTIVITY_RETRY  100
 #define NGX_HTTP_CHAT_ACTIVITY_TRIES  2
@@ -23,7 +29,9 @@ typedef struct {
 
 
 static void ngx_http_chat_op_activity_put(ngx_http_chat_activity_t *act);
+static void ngx_http_chat_op_activity_next(void);
 static void ngx_http_chat_op_activity_flush(void);
+static void ngx_http_chat_op_activity_arm(ngx_msec_t delay);
 static void ngx_http_chat_op_activity_flushed(ngx_http_chat_mongo_task_t *t);
 static void ngx_http_chat_op_activity_timer(ngx_event_t *ev);
 static void ngx_http_chat_op_activity_release(void);
@@ -36,6 +44,7 @@ static ngx_uint_t         ngx_http_chat_activity_n;        /* pending */
 static ngx_uint_t         ngx_http_chat_activity_flushing;
 static ngx_uint_t         ngx_http_chat_activity_held;     /* the worker */
 static ngx_uint_t         ngx_http_chat_activity_posts;    /* failed */
+static ngx_msec_t         ngx_http_chat_activity_last;     /* a flush */
 static ngx_event_t        ngx_http_chat_activity_ev;
 static ngx_connection_t   ngx_http_chat_activity_dummy;    /* timer's log */
 
@@ -55,12 +64,49 @@ ngx_http_chat_op_activity_add(const bson_oid_t *chat, int64_t seq)
 
     ngx_http_chat_op_activity_put(&act);
 
-    /* idle: at once, so that a lone message moves its chat up at once */
     if (!ngx_http_chat_activity_flushing
         && !ngx_http_chat_activity_ev.timer_set)
     {
-        ngx_http_chat_op_activity_flush();
+        ngx_http_chat_op_activity_next();
     }
+}
+
+
+/*
+ * Idle, at once, so that a lone message moves its chat up at once;
+ * within the window of the last flush, at its end.
+ */
+
+static void
+ngx_http_chat_op_activity_next(void)
+{
+    ngx_msec_t  elapsed;
+
+    elapsed = ngx_current_msec - ngx_http_chat_activity_last;
+
+    if (ngx_http_chat_activity_n == 0
+        || elapsed >= NGX_HTTP_CHAT_ACTIVITY_WINDOW)
+    {
+        ngx_http_chat_op_activity_flush();
+        return;
+    }
+
+    ngx_http_chat_op_activity_arm(NGX_HTTP_CHAT_ACTIVITY_WINDOW - elapsed);
+}
+
+
+static void
+ngx_http_chat_op_activity_arm(ngx_msec_t delay)
+{
+    if (ngx_http_chat_activity_ev.timer_set) {
+        return;
+    }
+
+    ngx_http_chat_activity_dummy.fd = (ngx_socket_t) -1;
+    ngx_http_chat_activity_ev.data = &ngx_http_chat_activity_dummy;
+    ngx_http_chat_activity_ev.handler = ngx_http_chat_op_activity_timer;
+    ngx_http_chat_activity_ev.log = ngx_cycle->log;
+    ngx_add_timer(&ngx_http_chat_activity_ev, delay);
 }
 
 
@@ -180,6 +226,7 @@ ngx_http_chat_op_activity_flush(void)
     /* posted: the table starts again empty */
     ngx_http_chat_op_activity_drop();
     ngx_http_chat_activity_flushing = 1;
+    ngx_http_chat_activity_last = ngx_current_msec;
     ngx_http_chat_activity_posts = 0;
 
     return;
@@ -200,14 +247,7 @@ later:
     ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                   "chat: the chats' activity waits: cannot post it");
 
-    if (!ngx_http_chat_activity_ev.timer_set) {
-        ngx_http_chat_activity_dummy.fd = (ngx_socket_t) -1;
-        ngx_http_chat_activity_ev.data = &ngx_http_chat_activity_dummy;
-        ngx_http_chat_activity_ev.handler = ngx_http_chat_op_activity_timer;
-        ngx_http_chat_activity_ev.log = ngx_cycle->log;
-        ngx_add_timer(&ngx_http_chat_activity_ev,
-                      NGX_HTTP_CHAT_ACTIVITY_RETRY);
-    }
+    ngx_http_chat_op_activity_arm(NGX_HTTP_CHAT_ACTIVITY_RETRY);
 }
 
 
@@ -250,19 +290,14 @@ ngx_http_chat_op_activity_flushed(ngx_http_chat_mongo_task_t *t)
                       act[i].tries);
     }
 
-    if (failed && !ngx_http_chat_activity_ev.timer_set) {
+    if (failed) {
         /* MongoDB failed just now: not again at once */
-        ngx_http_chat_activity_dummy.fd = (ngx_socket_t) -1;
-        ngx_http_chat_activity_ev.data = &ngx_http_chat_activity_dummy;
-        ngx_http_chat_activity_ev.handler = ngx_http_chat_op_activity_timer;
-        ngx_http_chat_activity_ev.log = ngx_cycle->log;
-        ngx_add_timer(&ngx_http_chat_activity_ev,
-                      NGX_HTTP_CHAT_ACTIVITY_RETRY);
+        ngx_http_chat_op_activity_arm(NGX_HTTP_CHAT_ACTIVITY_RETRY);
         return;
     }
 
     if (!ngx_http_chat_activity_ev.timer_set) {
-        ngx_http_chat_op_activity_flush();
+        ngx_http_chat_op_activity_next();
     }
 }
 
