@@ -12,6 +12,7 @@
 #include "ngx_http_chat_send_cache.h"
 #include "ngx_http_chat_op_input.h"
 #include "ngx_http_chat_op_store.h"
+#include "ngx_http_chat_op_activity.h"
 #include "../store/ngx_http_chat_mongo.h"
 #include "../store/ngx_http_chat_redis.h"
 #include "../store/ngx_http_chat_list_model.h"
@@ -127,6 +128,12 @@ ngx_http_chat_op_send(ngx_http_chat_msg_arg_t *arg, size_t size,
     op->size = size;
     op->arg = (ngx_http_chat_msg_arg_t *) (op + 1);
     ngx_memcpy(op->arg, arg, size);
+
+    /*
+     * A tempId Redis does not note (a forward's copy) is looked up by the
+     * check; one it notes only when Redis says it took a number lately.
+     */
+    op->arg->lookup = !(flags & NGX_HTTP_CHAT_OP_SEND_MARK);
 
     if (ngx_http_chat_ops_live.next == NULL) {
         ngx_queue_init(&ngx_http_chat_ops_live);
@@ -322,6 +329,12 @@ ngx_http_chat_op_send_checked(ngx_http_chat_mongo_task_t *t)
                                      op->generation);
     }
 
+    /* checked: a second check (a retry's lookup) asks only for that */
+    op->arg->allowed = 1;
+
+    /* its tempId was not looked up: Redis tells whether it may be a retry */
+    op->gate = (op->flags & NGX_HTTP_CHAT_OP_SEND_MARK) && !op->arg->lookup;
+
     if (ngx_http_chat_op_send_seq(op, -1) != NGX_OK) {
         ngx_http_chat_op_send_finish(op, NGX_ERROR, NULL,
                                      "redis is not available");
@@ -402,6 +415,7 @@ ngx_http_chat_op_send_numbered(redisReply *reply, void *data)
     if (reply->integer == -2) {
         /* its tempId took a number lately: whether it is stored first */
         op->gate = 0;
+        op->arg->lookup = 1;
         rc = ngx_http_chat_op_send_check(op);
 
     } else if (reply->integer < 0) {
@@ -512,16 +526,16 @@ ngx_http_chat_op_send_stored(ngx_http_chat_mongo_task_t *t)
 
 /*
  * What follows a stored message, whoever waits: the event, from the
- * message as stored, then the chat's activity (a write of its own).
+ * message as stored, then the chat's activity, coalesced
+ * (ngx_http_chat_op_activity.c).
  */
 
 static void
 ngx_http_chat_op_send_committed(ngx_http_chat_op_send_t *op, json_t *answer)
 {
-    char                         user[25];
-    json_t                      *message, *data;
-    ngx_str_t                    chat_id, me;
-    ngx_http_chat_mongo_task_t  *t;
+    char        user[25];
+    json_t     *message, *data;
+    ngx_str_t   chat_id, me;
 
     message = json_object_get(answer, "message");
 
@@ -539,15 +553,8 @@ ngx_http_chat_op_send_committed(ngx_http_chat_op_send_t *op, json_t *answer)
         }
     }
 
-    t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
-                                            ngx_http_chat_msg_stored_run,
-                                            NULL, NULL, op->arg,
-                                            sizeof(ngx_http_chat_msg_arg_t));
-
-    if (t == NULL || ngx_http_chat_mongo_post(t) != NGX_OK) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "chat: a chat's activity was not stored");
-    }
+    /* coalesced with the chat's other messages of the moment */
+    ngx_http_chat_op_activity_add(&op->arg->chat, op->arg->seq);
 }
 
 
@@ -648,4 +655,5 @@ ngx_http_chat_ops_exit_process(void)
     }
 
     ngx_http_chat_op_store_exit_process();
+    ngx_http_chat_op_activity_exit_process();
 }

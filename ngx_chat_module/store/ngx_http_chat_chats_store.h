@@ -79,6 +79,7 @@ typedef struct {
     unsigned      everyone:1;      /* delete for everyone (or for me) */
     unsigned      forwarded:1;
     unsigned      allowed:1;       /* send: known to be allowed already */
+    unsigned      lookup:1;        /* send: its tempId may be stored */
     unsigned      all:1;           /* search: all my chats */
     unsigned      has_cursor:1;
     unsigned      set_mute:1;      /* settings: before = mutedUntil ms */
@@ -152,7 +153,27 @@ void ngx_http_chat_chat_page_run(ngx_http_chat_mongo_task_t *t,
 void ngx_http_chat_chat_rebuild_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 
-/* membership, replyTo and an earlier send of tempId */
+/*
+ * a chat's activity (ops/ngx_http_chat_op_activity.c): its highest seq
+ * and the time of its latest message, $max'ed into the chat's lastSeq
+ * and updatedAt; the n entries after the struct
+ */
+typedef struct {
+    bson_oid_t    chat;
+    int64_t       seq;
+    int64_t       ms;
+    ngx_uint_t    tries;           /* flushes that failed it so far */
+    ngx_uint_t    failed;          /* set by the run: not stored */
+} ngx_http_chat_activity_t;
+
+typedef struct {
+    ngx_uint_t    n;
+} ngx_http_chat_activity_arg_t;
+
+void ngx_http_chat_chat_activity_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
+
+/* membership, replyTo and (with lookup) an earlier send of tempId */
 void ngx_http_chat_msg_prepare_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 /* t->reply {floor: the highest stored seq of the chat, 0 if none} */
@@ -160,8 +181,6 @@ void ngx_http_chat_msg_floor_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 /* inserts the message at arg->seq */
 void ngx_http_chat_msg_tombstone_run(ngx_http_chat_mongo_task_t *t,
-    mongoc_client_t *client, mongoc_database_t *db);
-void ngx_http_chat_msg_stored_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 void ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);

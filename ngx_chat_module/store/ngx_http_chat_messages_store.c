@@ -183,94 +183,31 @@ ngx_http_chat_msg_hidden_nin(mongoc_database_t *db, const bson_oid_t *chat,
 
 
 /*
- * The message of (senderId, tempId), if it was stored.  "tempids" holds
- * {_id: "<sender>:<tempId>", messageId} for each message, written after
- * it, so that a send finds its earlier copy by _id: FerretDB would scan
- * every message for the (senderId, tempId) index.  That unique index
- * stays the arbiter: an insert it refuses looks again with scan set,
- * which also finds a message whose pointer was not written.
+ * The message of (senderId, tempId), if it was stored: a retry, the rare
+ * path.  The unique (senderId, tempId) index is the arbiter; FerretDB
+ * narrows this filter by the sender (the first field of that index), so
+ * it reads the sender's messages, not the collection's.  Messages stored
+ * when a pointer in "tempids" was written too have their tempId as well:
+ * that collection is no longer read or written.
  */
-
-static void
-ngx_http_chat_msg_temp_key(bson_t *b, ngx_http_chat_msg_arg_t *a)
-{
-    char  key[24 + 1 + NGX_HTTP_CHAT_TEMP_ID_MAX + 1];
-
-    bson_oid_to_string(&a->user, key);
-    ngx_sprintf((u_char *) key + 24, ":%s%Z", a->temp_id);
-    BSON_APPEND_UTF8(b, "_id", key);
-}
-
 
 static ngx_int_t
 ngx_http_chat_msg_by_temp(mongoc_database_t *db, ngx_http_chat_msg_arg_t *a,
-    ngx_uint_t scan, bson_t *out, bson_error_t *error)
+    bson_t *out, bson_error_t *error)
 {
-    bson_t       filter, ptr;
-    ngx_int_t    rc;
-    bson_iter_t  it;
+    bson_t     filter;
+    ngx_int_t  rc;
 
     bson_init(&filter);
-    ngx_http_chat_msg_temp_key(&filter, a);
-    bson_init(&ptr);
+    BSON_APPEND_OID(&filter, "senderId", &a->user);
+    BSON_APPEND_UTF8(&filter, "tempId", a->temp_id);
 
-    rc = ngx_http_chat_mongo_find_one(db, "tempids", &filter, NULL, &ptr,
+    rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, NULL, out,
                                       error);
-    bson_reinit(&filter);
-
-    if (rc == NGX_OK
-        && bson_iter_init_find(&it, &ptr, "messageId")
-        && BSON_ITER_HOLDS_OID(&it))
-    {
-        BSON_APPEND_OID(&filter, "_id", bson_iter_oid(&it));
-        rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, NULL, out,
-                                          error);
-        bson_reinit(&filter);
-
-    } else if (rc == NGX_OK) {
-        rc = NGX_DECLINED;
-    }
-
-    bson_destroy(&ptr);
-
-    if (rc == NGX_DECLINED && scan) {
-        BSON_APPEND_OID(&filter, "senderId", &a->user);
-        BSON_APPEND_UTF8(&filter, "tempId", a->temp_id);
-
-        rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, NULL, out,
-                                          error);
-    }
 
     bson_destroy(&filter);
 
     return rc;
-}
-
-
-static void
-ngx_http_chat_msg_temp_store(mongoc_database_t *db,
-    ngx_http_chat_msg_arg_t *a, ngx_log_t *log)
-{
-    bson_t                doc;
-    bson_error_t          error;
-    mongoc_collection_t  *coll;
-
-    bson_init(&doc);
-    ngx_http_chat_msg_temp_key(&doc, a);
-    BSON_APPEND_OID(&doc, "messageId", &a->id);
-
-    coll = mongoc_database_get_collection(db, "tempids");
-
-    if (!mongoc_collection_insert_one(coll, &doc, NULL, NULL, &error)
-        && !ngx_http_chat_chats_is_dup(&error, NULL))
-    {
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "chat: cannot store a message's tempId: %s",
-                      error.message);
-    }
-
-    mongoc_collection_destroy(coll);
-    bson_destroy(&doc);
 }
 
 
@@ -378,9 +315,10 @@ ngx_http_chat_msg_prepare_run(ngx_http_chat_mongo_task_t *t,
         return;
     }
 
-    /* sent before: the same message again */
+    /* sent before (a retry Redis noted, or a forward): the same again */
     bson_init(&doc);
-    rc = ngx_http_chat_msg_by_temp(db, a, 0, &doc, &t->error);
+    rc = a->lookup ? ngx_http_chat_msg_by_temp(db, a, &doc, &t->error)
+                   : NGX_DECLINED;
 
     if (rc != NGX_DECLINED) {
         if (rc == NGX_OK
@@ -571,9 +509,6 @@ ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
     json_decref(content);
 
     if (mongoc_collection_insert_one(messages, &doc, NULL, NULL, &t->error)) {
-        /* a retry as soon as this answer is out finds its tempId */
-        ngx_http_chat_msg_temp_store(db, a, t->log);
-
         /* published now; the chat's activity comes after */
         ngx_http_chat_chats_answer(t, NGX_OK, ngx_http_chat_msg_answer(&doc));
         bson_destroy(&doc);
@@ -587,7 +522,7 @@ ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
 
         /* the same tempId stored meanwhile: that one, and a tombstone */
         bson_init(&stored);
-        rc = ngx_http_chat_msg_by_temp(db, a, 1, &stored, &t->error);
+        rc = ngx_http_chat_msg_by_temp(db, a, &stored, &t->error);
 
         if (rc == NGX_OK) {
             ngx_http_chat_msg_tombstone(messages, a, now, t->log);
@@ -634,39 +569,50 @@ ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
 
 
 /*
- * After a message is stored and on its way, best effort: the chat moves
- * up in its members' lists
+ * After messages are stored and on their way: their chats move up in
+ * their members' lists, one update a chat for all the messages a worker
+ * stored in it since its last flush.  $max, so that flushes of several
+ * workers in any order leave the highest.  One that fails is marked for
+ * its owner on the event loop.
  */
 
 void
-ngx_http_chat_msg_stored_run(ngx_http_chat_mongo_task_t *t,
+ngx_http_chat_chat_activity_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db)
 {
-    ngx_http_chat_msg_arg_t *a = t->arg;
+    ngx_http_chat_activity_arg_t *a = t->arg;
 
-    bson_t                filter, update, set;
-    bson_error_t          error;
-    mongoc_collection_t  *chats;
+    bson_t                     filter, update, set;
+    ngx_uint_t                 i;
+    bson_error_t               error;
+    mongoc_collection_t       *chats;
+    ngx_http_chat_activity_t  *act;
 
+    act = (ngx_http_chat_activity_t *) (a + 1);
     chats = mongoc_database_get_collection(db, "chats");
-    bson_init(&filter);
-    BSON_APPEND_OID(&filter, "_id", &a->chat);
-    bson_init(&update);
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$max", &set);
-    BSON_APPEND_DATE_TIME(&set, "updatedAt", ngx_http_chat_chats_now());
-    BSON_APPEND_INT64(&set, "lastSeq", a->seq);
-    bson_append_document_end(&update, &set);
 
-    if (!mongoc_collection_update_one(chats, &filter, &update, NULL, NULL,
-                                      &error))
-    {
-        ngx_log_error(NGX_LOG_WARN, t->log, 0,
-                      "chat: cannot update a chat's activity: %s",
-                      error.message);
+    for (i = 0; i < a->n; i++) {
+        bson_init(&filter);
+        BSON_APPEND_OID(&filter, "_id", &act[i].chat);
+        bson_init(&update);
+        BSON_APPEND_DOCUMENT_BEGIN(&update, "$max", &set);
+        BSON_APPEND_DATE_TIME(&set, "updatedAt", act[i].ms);
+        BSON_APPEND_INT64(&set, "lastSeq", act[i].seq);
+        bson_append_document_end(&update, &set);
+
+        if (!mongoc_collection_update_one(chats, &filter, &update, NULL, NULL,
+                                          &error))
+        {
+            ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                          "chat: cannot update a chat's activity: %s",
+                          error.message);
+            act[i].failed = 1;
+        }
+
+        bson_destroy(&update);
+        bson_destroy(&filter);
     }
 
-    bson_destroy(&update);
-    bson_destroy(&filter);
     mongoc_collection_destroy(chats);
 
     t->rc = NGX_OK;

@@ -1,0 +1,218 @@
+# A send is one database write on its hot path: N sends to one chat from
+# several concurrent clients (REST and WebSocket) cost exactly N inserts
+# and a few updates of the chat's activity (coalesced: at most one a
+# 20 ms window); a retry of a
+# tempId answers the same message and stores no new one; the chat still
+# moves to the top of its members' lists.  Counted by FerretDB itself
+# (serverStatus metrics.commands).
+
+use Test::Nginx::Socket 'no_plan';
+use ChatTest;
+use ChatChats;
+use ChatRT;
+use ChatMongo;
+use JSON::PP;
+use POSIX ();
+use Time::HiRes qw(sleep);
+
+our ($Got, %Chat);
+
+BEGIN {
+    ChatChats::init("659");
+}
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value("config", <<'_EOC_') unless defined $block->config;
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+    location = /t { return 200 "t"; }
+_EOC_
+    $block->set_value("request", "GET /t");
+    $block->set_value("response_body_filters", sub { "$main::Got\n" });
+    $block->set_value("timeout", 120);
+});
+
+# the write commands FerretDB has answered so far: {insert, update}
+sub writes {
+    my $m = ChatMongo->new(port => $ENV{TEST_NGINX_MONGO_PORT}, db => "admin");
+    my $r = $m->command(ChatMongo::doc(serverStatus => 1));
+    my $cmds = ChatMongo::_decode_top(
+        ChatMongo::_decode_top($r->{metrics})->{commands});
+    my %n;
+    for my $k (qw(insert update)) {
+        $n{$k} = defined $cmds->{$k}
+                 ? ChatMongo::_decode_top($cmds->{$k})->{total} : 0;
+    }
+    return \%n;
+}
+
+# the writes since $before, once FerretDB has been quiet for a moment
+sub writes_since {
+    my ($before) = @_;
+    my ($now, $last) = (writes(), "");
+    for (1 .. 20) {
+        my $key = "$now->{insert}/$now->{update}";
+        last if $key eq $last;
+        $last = $key;
+        sleep 0.3;
+        $now = writes();
+    }
+    return map { $now->{$_} - $before->{$_} } qw(insert update);
+}
+
+sub send_rest {
+    my ($who, $chat, $temp) = @_;
+    my ($s, $b) = ChatChats::call($who => POST => "/api/messages",
+        { chatId => $chat, tempId => $temp, type => "text",
+          content => "$who $temp" });
+    return ($s, ref $b ? $b->{message} : undef);
+}
+
+# my chats' ids, newest activity first, after at most 2 s for $chat to lead
+sub top_of {
+    my ($who, $chat) = @_;
+    my $items;
+    for (1 .. 20) {
+        $items = ChatChats::api($who => GET => "/api/chats")->{items};
+        last if $items->[0]{id} eq $chat;
+        sleep 0.1;
+    }
+    return $items->[0]{id} eq $chat ? "top" : "not top";
+}
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: 100 sends to one chat from four concurrent clients (three REST, one WebSocket): 100 inserts, a few updates, the chat on top
+--- init
+ChatChats::setup();
+$main::Chat{g} = ChatChats::api(alice => POST => "/api/chats/group",
+    { name => "writes", memberIds => [ $ChatChats::Id{bob},
+                                       $ChatChats::Id{carol} ] })->{chat}{id};
+# a newer chat, on top of both lists until the group's messages
+$main::Chat{p} = ChatChats::api(alice => POST => "/api/chats/private",
+    { userId => $ChatChats::Id{bob} })->{chat}{id};
+my $ws = ChatRT::connect("carol");
+ChatRT::drain($ws, 0.5);
+my $before = main::writes();
+my $t0 = Time::HiRes::time();
+my @pids;
+for my $who (qw(alice bob carol)) {
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my $bad = 0;
+        for my $i (1 .. 25) {
+            my ($s) = main::send_rest($who, $main::Chat{g}, "w-$who-$i");
+            $bad++ unless $s == 201;
+        }
+        POSIX::_exit($bad ? 1 : 0);
+    }
+    push @pids, $pid;
+}
+# the socket's 25 at once: acked one after the other, once stored
+for my $i (1 .. 25) {
+    ChatRT::send_event($ws, "send_message",
+                       { chatId => $main::Chat{g}, tempId => "w-ws-$i",
+                         type => "text", content => "ws $i" }, "a$i");
+}
+my $acks = 0;
+for my $e (ChatRT::drain($ws, 3)) {
+    $acks++ if $e->{event} eq "ack" && $e->{data}{message}{seq};
+}
+my $fails = 0;
+for (@pids) { waitpid($_, 0); $fails++ if $? }
+# the socket's acks were drained for 3 s of quiet after the last
+my $ms = (Time::HiRes::time() - $t0 - 3) * 1000;
+my ($ins, $upd) = main::writes_since($before);
+# one flush a 20 ms window at most (and one after the burst), whatever
+# the load (a slower burst has more windows); one more for what else may
+# write (presence)
+my $few = $upd >= 1 && $upd <= $ms / 20 + 3;
+warn "100 sends in ${ms} ms: $upd updates\n";
+my $items = ChatChats::api(bob => GET =>
+    "/api/chats/$main::Chat{g}/messages?limit=100")->{items};
+my %seq = map { $_->{seq} => 1 } @$items;
+$main::Got = "fails=$fails acks=$acks stored=" . scalar(@$items)
+    . " seqs=" . (scalar(grep { $seq{$_} } 1 .. 100) == 100 ? "1..100" : "gaps")
+    . " inserts=$ins updates=" . ($few ? "few" : "$upd in $ms ms")
+    . " alice:" . main::top_of(alice => $main::Chat{g})
+    . " bob:" . main::top_of(bob => $main::Chat{g});
+--- response_body
+fails=0 acks=25 stored=100 seqs=1..100 inserts=100 updates=few alice:top bob:top
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 2: a retry after its success, on REST and on the socket: the same message, nothing stored
+--- init
+my $ws = ChatRT::connect("carol");
+ChatRT::drain($ws, 0.5);
+my ($s1, $m1) = main::send_rest(alice => $main::Chat{g}, "again-1");
+ChatRT::send_event($ws, "send_message",
+                   { chatId => $main::Chat{g}, tempId => "again-2",
+                     type => "text", content => "ws again" }, "b1");
+my $a1 = ChatRT::wait_for($ws, "ack", 5, "b1");
+sleep 0.5;
+my $before = main::writes();
+my ($s2, $m2) = main::send_rest(alice => $main::Chat{g}, "again-1");
+ChatRT::send_event($ws, "send_message",
+                   { chatId => $main::Chat{g}, tempId => "again-2",
+                     type => "text", content => "ws again" }, "b2");
+my $a2 = ChatRT::wait_for($ws, "ack", 5, "b2");
+my ($ins, $upd) = main::writes_since($before);
+$main::Got = "rest $s1 then $s2 "
+    . ($m1->{id} eq $m2->{id} && $m1->{seq} == $m2->{seq} ? "same" : "other")
+    . " ws " . ($a1->{data}{message}{id} eq $a2->{data}{message}{id}
+                ? "same" : "other")
+    . " inserts=$ins updates=$upd";
+--- response_body
+rest 201 then 200 same ws same inserts=0 updates=0
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 3: a retry sent concurrently (eight at once): one message, every answer that message
+--- init
+my $before = main::writes();
+my @pids;
+pipe(my $r, my $w) or die "pipe: $!";
+for my $k (1 .. 8) {
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        close $r;
+        my ($s, $m) = main::send_rest(bob => $main::Chat{g}, "race-1");
+        syswrite($w, "$s " . ($m ? $m->{id} : "none") . "\n");
+        POSIX::_exit(0);
+    }
+    push @pids, $pid;
+}
+close $w;
+my @lines = <$r>;
+waitpid($_, 0) for @pids;
+my (%status, %ids);
+for (@lines) { my ($s, $id) = split; $status{$s}++; $ids{$id}++ }
+my ($ins) = main::writes_since($before);
+my @mine = grep { ($_->{tempId} // "") eq "race-1" }
+    @{ ChatChats::api(carol => GET =>
+        "/api/chats/$main::Chat{g}/messages?limit=20")->{items} };
+# a retry that took a number before the first was stored fills it with a
+# tombstone, which no reader sees: one insert of the message, at most
+# one tombstone for each of the seven others
+$main::Got = "answers=" . scalar(@lines) . " created=" . ($status{201} // 0)
+    . " same=" . scalar(keys %ids) . " visible=" . scalar(@mine)
+    . " inserts=" . ($ins >= 1 && $ins <= 8 ? "1..8" : $ins);
+--- response_body
+answers=8 created=1 same=1 visible=1 inserts=1..8
+--- no_error_log
+[error]
+[alert]
+[emerg]
