@@ -9,6 +9,7 @@ use Test::Nginx::Socket;
 use ChatTest;
 use ChatChats;
 use ChatRT;
+use ChatSIO;
 use DelayProxy;
 use IO::Socket::INET;
 use JSON::PP qw(encode_json decode_json);
@@ -31,6 +32,7 @@ add_block_preprocessor(sub {
     $block->set_value("config", <<'_EOC_') unless defined $block->config;
     location /api/ { chat_api; }
     location /ws { chat_ws; }
+    location /socket.io/ { chat_socketio; }
     location = /t { return 200 "t"; }
 _EOC_
     $block->set_value("request", "GET /t");
@@ -183,3 +185,28 @@ $main::Got = "acked:" . (keys(%acked) >= 1 && keys(%acked) <= 5
     . " retry:$retry";
 --- response_body
 acked:1-5 refused:rest odd: lost:0 leaked:0 retry:stored
+
+
+
+=== TEST 3: send_message from 30 Socket.IO clients at once: beyond the bound each gets its error ack, code overloaded, status 503; acked ones stored, refused ones not
+--- init
+ChatChats::setup();
+my $chat = ChatChats::api(alice => POST => "/api/chats/private",
+                          { userId => $ChatChats::Id{bob} })->{chat}{id};
+my $out = ChatSIO::run("flood", chat => $chat, n => 30, prefix => "sio");
+my %r = map { split /=/, $_, 2 } split / /, $out;
+my @acked = grep { $_ ne "-" } split /,/, $r{acked} // "-";
+my @refused = grep { $_ ne "-" } split /,/, $r{refused} // "-";
+my $stored = main::stored(alice => $chat);
+my @lost = grep { !$stored->{$_} } @acked;
+my @leaked = grep { $stored->{$_} } @refused;
+$main::Got = "acked:" . (@acked >= 1 && @acked <= 5 ? "1-5" : scalar @acked)
+    . " refused:" . (@acked + @refused == 30 ? "rest" : "? $out")
+    . " codes:" . ($r{codes} // "? $out")
+    . " lost:" . scalar(@lost) . " leaked:" . scalar(@leaked);
+--- response_body
+acked:1-5 refused:rest codes:overloaded:503 lost:0 leaked:0
+--- no_error_log
+[error]
+[alert]
+[emerg]
