@@ -37,7 +37,7 @@ ngx_http_chat_chats_ids(ngx_http_request_t *r)
     rc = ngx_http_chat_op_chat_ids(&ctx->user_id, ngx_http_chat_read_answered,
                                    w, (ngx_http_chat_op_chat_ids_t **) &w->op);
 
-    return ngx_http_chat_read_started(r, w, rc);
+    return ngx_http_chat_wait_start(r, w, rc);
 }
 
 

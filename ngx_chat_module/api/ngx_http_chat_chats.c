@@ -196,7 +196,7 @@ ngx_http_chat_chats_list(ngx_http_request_t *r)
     rc = ngx_http_chat_op_chat_list(arg, ngx_http_chat_read_answered, w,
                                     (ngx_http_chat_op_chat_list_t **) &w->op);
 
-    return ngx_http_chat_read_started(r, w, rc);
+    return ngx_http_chat_wait_start(r, w, rc);
 }
 
 

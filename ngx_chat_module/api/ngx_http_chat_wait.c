@@ -162,18 +162,6 @@ ngx_http_chat_read_wait(ngx_http_request_t *r,
 }
 
 
-ngx_int_t
-ngx_http_chat_read_started(ngx_http_request_t *r, ngx_http_chat_wait_t *w,
-    ngx_int_t rc)
-{
-    if (rc != NGX_OK) {
-        return ngx_http_chat_send_unavailable(r);
-    }
-
-    return ngx_http_chat_wait_started(r, w);
-}
-
-
 void
 ngx_http_chat_read_answered(void *data, ngx_int_t rc, json_t *answer,
     const char *error)
