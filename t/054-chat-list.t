@@ -109,6 +109,33 @@ sub mongo_reads {
 
 sub canon { JSON::PP->new->canonical->encode($_[0]) }
 
+# every row of $who's list, whole, by chat id
+sub rows {
+    my ($who) = @_;
+    my (%rows, $cursor);
+    do {
+        my $page = ChatChats::api($who => GET => "/api/chats?limit=50"
+                                  . ($cursor ? "&cursor=$cursor" : ""));
+        $rows{ $_->{id} } = canon($_) for @{ $page->{items} };
+        $cursor = $page->{nextCursor};
+    } while ($cursor);
+    return \%rows;
+}
+
+# a change to @changed touched no other row of $who's (as in $before):
+# "same", or the names of those it did
+sub others_same {
+    my ($who, $before, @changed) = @_;
+    my $now = rows($who);
+    my %skip = map { $_ => 1 } @changed;
+    my @moved = grep { !$skip{$_} && ($now->{$_} // "gone") ne $before->{$_} }
+                sort keys %$before;
+    push @moved, grep { !exists $before->{$_} && !$skip{$_} } keys %$now;
+    my %name = reverse %Chat;
+    return @moved ? "moved:" . join(",", map { $name{$_} // $_ } @moved)
+                  : "same";
+}
+
 no_shuffle();
 run_tests();
 
@@ -192,23 +219,29 @@ my $fa = ChatChats::api(alice => POST => "/api/messages/$src/forward",
     { chatIds => [ $main::Chat{g2}, $main::Chat{g3} ] })->{messages};
 main::note_msg($_) for @$fa;
 my @r = (main::check("alice"));
-# carol edits the last message of g1
+# carol edits the last message of g1: g1's row only
+my %before = map { $_ => main::rows($_) } qw(alice dave);
 my $last = $main::Msgs{ $main::Chat{g1} }[1000];
 my $e = ChatChats::api(carol => PUT => "/api/messages/$last->{id}", { content => "g1 edited" })->{message};
 main::note_msg($e);
-push @r, main::check("alice");
+push @r, main::check("alice"), main::others_same(alice => $before{alice}, $main::Chat{g1});
 # carol deletes for everyone her 999th, then the last one
 for my $seq (999, 1000) {
     my $m = ChatChats::api(carol => DELETE => "/api/messages/$main::Msgs{ $main::Chat{g1} }[$seq]{id}?forEveryone=true")->{message};
     main::note_msg($m);
 }
 push @r, main::check("alice"), main::check("dave");
-# alice deletes for herself bob's last in the private chat, and one in the middle
+push @r, main::others_same($_ => $before{$_}, $main::Chat{g1}) for qw(alice dave);
+# alice deletes for herself bob's last in the private chat, and one in the
+# middle: her row of it only; bob's list as it was
+%before = map { $_ => main::rows($_) } qw(alice bob);
 for my $seq (1000, 500) {
     ChatChats::api(alice => DELETE => "/api/messages/$main::Msgs{ $main::Chat{pbob} }[$seq]{id}");
     $main::Msgs{ $main::Chat{pbob} }[$seq]{hidden}{alice} = 1;
 }
 push @r, main::check("alice"), main::check("bob");
+push @r, main::others_same(alice => $before{alice}, $main::Chat{pbob}),
+         main::others_same(bob => $before{bob});
 my ($row) = grep { $_->{id} eq $main::Chat{pbob} } @{ ChatChats::api(alice => GET => "/api/chats")->{items} };
 push @r, main::show($row->{lastMessage}) . "/$row->{unreadCount}";
 $main::Got = join " ", @r;
@@ -216,7 +249,7 @@ ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- response_body
-ok ok ok ok ok ok 999:text:pb m999/998
+ok ok same ok ok same same ok ok same same 999:text:pb m999/998
 --- error_code: 200
 --- timeout: 60
 --- no_error_log
@@ -229,19 +262,26 @@ ok ok ok ok ok ok 999:text:pb m999/998
 === TEST 4: reads to the middle and to the end; a member removed, another made admin, the group renamed
 --- init
 my @r;
+# alice reads g1 to the middle, pbob to the end: those two rows of hers only
+my %before = (alice => main::rows("alice"));
 ChatChats::api(alice => POST => "/api/chats/$main::Chat{g1}/read", { upToSeq => 500 });
 $main::Read{alice}{ $main::Chat{g1} } = 500;
 ChatChats::api(alice => POST => "/api/chats/$main::Chat{pbob}/read", { upToSeq => 1000 });
 $main::Read{alice}{ $main::Chat{pbob} } = 1000;
-push @r, main::check("alice");
+push @r, main::check("alice"),
+         main::others_same(alice => $before{alice}, @main::Chat{qw(g1 pbob)});
 # alice removes carol from g4: a system message, two members left
+%before = map { $_ => main::rows($_) } qw(alice bob carol);
 my $rm = ChatChats::api(alice => DELETE => "/api/chats/$main::Chat{g4}/members/$main::Id{carol}");
 main::note_msg($rm->{message});
 $main::Members{ $main::Chat{g4} } = [ $main::Id{alice}, $main::Id{bob} ];
 push @r, main::check("alice"), main::check("bob"), main::check("carol");
+push @r, main::others_same($_ => $before{$_}, $main::Chat{g4})
+    for qw(alice bob carol);
 my ($g4) = grep { $_->{id} eq $main::Chat{g4} } @{ ChatChats::api(bob => GET => "/api/chats")->{items} };
 push @r, "g4=$g4->{members}{count}:" . join(",", sort @{ $g4->{members}{ids} }) eq "g4=2:" . join(",", sort $main::Id{alice}, $main::Id{bob}) ? "members-ok" : "members-bad";
 # bob made admin, the group renamed and closed to members: bob's row says so
+%before = map { $_ => main::rows($_) } qw(alice bob);
 for my $change ([ PUT => "/api/chats/$main::Chat{g4}/members/$main::Id{bob}/role", { role => "admin" } ],
                 [ PUT => "/api/chats/$main::Chat{g4}", { name => "renamed", onlyAdminsCanSend => JSON::PP::true } ]) {
     my $a = ChatChats::api(alice => @$change);
@@ -251,12 +291,13 @@ for my $change ([ PUT => "/api/chats/$main::Chat{g4}/members/$main::Id{bob}/role
 push @r, "$g4->{role} $g4->{name} admins=" . scalar(@{ $g4->{admins} })
     . " only=" . ($g4->{onlyAdminsCanSend} ? "yes" : "no");
 push @r, main::check("alice"), main::check("bob");
+push @r, main::others_same($_ => $before{$_}, $main::Chat{g4}) for qw(alice bob);
 $main::Got = join " ", @r;
 ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- response_body
-ok ok ok ok members-ok admin renamed admins=2 only=yes ok ok
+ok same ok ok ok same same same members-ok admin renamed admins=2 only=yes ok ok same same
 --- error_code: 200
 --- timeout: 60
 --- no_error_log

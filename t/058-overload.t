@@ -9,9 +9,12 @@ use Test::Nginx::Socket;
 use ChatTest;
 use ChatChats;
 use ChatRT;
+use ChatSIO;
 use DelayProxy;
+use HTTP::Tiny;
 use IO::Socket::INET;
 use JSON::PP qw(encode_json decode_json);
+use Time::HiRes qw(sleep);
 
 our ($ProxyPid, $ProxyPort);
 
@@ -31,6 +34,7 @@ add_block_preprocessor(sub {
     $block->set_value("config", <<'_EOC_') unless defined $block->config;
     location /api/ { chat_api; }
     location /ws { chat_ws; }
+    location /socket.io/ { chat_socketio; }
     location = /t { return 200 "t"; }
 _EOC_
     $block->set_value("request", "GET /t");
@@ -183,3 +187,96 @@ $main::Got = "acked:" . (keys(%acked) >= 1 && keys(%acked) <= 5
     . " retry:$retry";
 --- response_body
 acked:1-5 refused:rest odd: lost:0 leaked:0 retry:stored
+
+
+
+=== TEST 3: send_message from 30 Socket.IO clients at once: beyond the bound each gets its error ack, code overloaded, status 503; acked ones stored, refused ones not
+--- init
+ChatChats::setup();
+my $chat = ChatChats::api(alice => POST => "/api/chats/private",
+                          { userId => $ChatChats::Id{bob} })->{chat}{id};
+my $out = ChatSIO::run("flood", chat => $chat, n => 30, prefix => "sio");
+my %r = map { split /=/, $_, 2 } split / /, $out;
+my @acked = grep { $_ ne "-" } split /,/, $r{acked} // "-";
+my @refused = grep { $_ ne "-" } split /,/, $r{refused} // "-";
+my $stored = main::stored(alice => $chat);
+my @lost = grep { !$stored->{$_} } @acked;
+my @leaked = grep { $stored->{$_} } @refused;
+$main::Got = "acked:" . (@acked >= 1 && @acked <= 5 ? "1-5" : scalar @acked)
+    . " refused:" . (@acked + @refused == 30 ? "rest" : "? $out")
+    . " codes:" . ($r{codes} // "? $out")
+    . " lost:" . scalar(@lost) . " leaked:" . scalar(@leaked);
+--- response_body
+acked:1-5 refused:rest codes:overloaded:503 lost:0 leaked:0
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 4: MongoDB's thread pool full (queue of 1): a send_message it cannot take is refused as service_unavailable, status 503 as REST says it, on the plain WebSocket and on Socket.IO; acked ones stored, refused ones not
+--- skip_eval: 1: !$ENV{TEST_NGINX_LOAD_MODULES}
+--- main_config
+    thread_pool chat threads=1 max_queue=1;
+--- config
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+    location /socket.io/ { chat_socketio; }
+    location = /readyz { chat_readyz; }
+    location = /t { return 200 "t"; }
+--- init
+# the server's start-up tasks (indexes) fill the small pool a moment
+for (1 .. 100) {
+    my $r = HTTP::Tiny->new(timeout => 10)->get(
+        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/readyz");
+    last if $r->{status} == 200;
+    sleep 0.3;
+}
+ChatChats::setup();
+my ($st, $b);
+for (1 .. 60) {
+    ($st, $b) = ChatChats::call(alice => POST => "/api/chats/private",
+                                { userId => $ChatChats::Id{bob} });
+    last if $st != 503;
+    sleep 0.5;
+}
+my $chat = $b->{chat}{id} or die "POST /api/chats/private: $st";
+my @ws = map { ChatRT::connect("alice") } 1 .. 20;
+for my $i (1 .. 20) {
+    ChatRT::send_event($ws[$i - 1], "send_message",
+                       { chatId => $chat, tempId => "pool-$i", type => "text",
+                         content => "pool $i" }, "p$i");
+}
+my (@acked, @refused, %codes);
+for my $i (1 .. 20) {
+    my $e = ChatRT::wait_for($ws[$i - 1], "ack", 60, "p$i");
+    if ($e && $e->{event} eq "ack") {
+        push @acked, "pool-$i";
+    } else {
+        push @refused, "pool-$i";
+        $codes{$e ? ($e->{error}{code} // "-") . ":" . ($e->{status} // "-")
+                  : "none"}++;
+    }
+}
+close $_ for @ws;
+sleep 1;    # the pool drained
+my $out = ChatSIO::run("flood", chat => $chat, n => 20, prefix => "spool");
+my %r = map { split /=/, $_, 2 } split / /, $out;
+push @acked, grep { $_ ne "-" } split /,/, $r{acked} // "-";
+my @srefused = grep { $_ ne "-" } split /,/, $r{refused} // "-";
+push @refused, @srefused;
+my $stored = main::stored(alice => $chat);
+my @lost = grep { !$stored->{$_} } @acked;
+my @leaked = grep { $stored->{$_} } @refused;
+$main::Got = "ws:" . join(",", sort keys %codes)
+    . " sio:" . ($r{codes} // "? $out")
+    . " lost:" . scalar(@lost) . " leaked:" . scalar(@leaked)
+    . " all:" . (@acked + @refused == 40 ? "answered" : "? $out");
+--- response_body
+ws:service_unavailable:503 sio:service_unavailable:503 lost:0 leaked:0 all:answered
+--- error_log
+thread pool "chat" queue overflow
+--- no_error_log
+[alert]
+[emerg]

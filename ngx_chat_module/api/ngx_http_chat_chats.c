@@ -150,16 +150,7 @@ ngx_http_chat_cursor_arg(ngx_http_request_t *r, int64_t *ms, bson_oid_t *oid)
 
 /* GET /api/chats?cursor=&limit= */
 
-typedef struct {
-    ngx_http_request_t            *request;
-    ngx_http_cleanup_t            *cleanup;
-    ngx_http_chat_op_chat_list_t  *op;
-} ngx_http_chat_list_wait_t;
-
-
-static void ngx_http_chat_list_left(void *data);
-static void ngx_http_chat_list_answered(void *data, ngx_int_t rc,
-    json_t *answer, const char *error);
+static void ngx_http_chat_list_detach(void *op);
 
 
 ngx_int_t
@@ -167,7 +158,7 @@ ngx_http_chat_chats_list(ngx_http_request_t *r)
 {
     int64_t                     n;
     ngx_int_t                   rc;
-    ngx_http_chat_list_wait_t  *w;
+    ngx_http_chat_wait_t       *w;
     ngx_http_chat_chats_arg_t  *arg;
 
     arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_chats_arg_t));
@@ -196,75 +187,23 @@ ngx_http_chat_chats_list(ngx_http_request_t *r)
 
     arg->has_cursor = (rc == NGX_OK);
 
-    w = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_list_wait_t));
+    w = ngx_http_chat_read_wait(r, ngx_http_chat_list_detach,
+                                "the chat list");
     if (w == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    w->request = r;
-    w->cleanup = ngx_http_cleanup_add(r, 0);
-    if (w->cleanup == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    rc = ngx_http_chat_op_chat_list(arg, ngx_http_chat_read_answered, w,
+                                    (ngx_http_chat_op_chat_list_t **) &w->op);
 
-    if (ngx_http_chat_op_chat_list(arg, ngx_http_chat_list_answered, w,
-                                   &w->op)
-        != NGX_OK)
-    {
-        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "service_unavailable",
-                                        "a back end is unavailable, "
-                                        "try again shortly");
-    }
-
-    w->cleanup->handler = ngx_http_chat_list_left;
-    w->cleanup->data = w;
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_http_chat_wait_start(r, w, rc);
 }
 
 
 static void
-ngx_http_chat_list_left(void *data)
+ngx_http_chat_list_detach(void *op)
 {
-    ngx_http_chat_list_wait_t  *w = data;
-
-    ngx_http_chat_op_chat_list_detach(w->op);
-}
-
-
-static void
-ngx_http_chat_list_answered(void *data, ngx_int_t rc, json_t *answer,
-    const char *error)
-{
-    ngx_http_chat_list_wait_t  *w = data;
-
-    ngx_int_t            ret;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-
-    r = w->request;
-    c = r->connection;
-
-    w->cleanup->handler = NULL;
-    w->op = NULL;
-
-    if (rc == NGX_OK && answer) {
-        ret = ngx_http_chat_send_json(r, NGX_HTTP_OK, answer);
-
-    } else {
-        json_decref(answer);
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "chat: chats query failed: %s", error);
-        ret = ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "service_unavailable",
-                                       "a back end is unavailable, "
-                                       "try again shortly");
-    }
-
-    ngx_http_chat_finalize(r, ret);
-    ngx_http_run_posted_requests(c);
+    ngx_http_chat_op_chat_list_detach(op);
 }
 
 

@@ -143,3 +143,45 @@ ngx_http_chat_told_send(ngx_http_request_t *r, ngx_http_chat_op_told_t *told,
 
     return ret;
 }
+
+
+ngx_http_chat_wait_t *
+ngx_http_chat_read_wait(ngx_http_request_t *r,
+    ngx_http_chat_wait_detach_pt detach, const char *what)
+{
+    ngx_http_chat_wait_t  *w;
+
+    w = ngx_http_chat_wait(r, detach);
+    if (w == NULL) {
+        return NULL;
+    }
+
+    w->tell = (void *) what;
+
+    return w;
+}
+
+
+void
+ngx_http_chat_read_answered(void *data, ngx_int_t rc, json_t *answer,
+    const char *error)
+{
+    ngx_http_chat_wait_t  *w = data;
+
+    ngx_int_t            ret;
+    ngx_http_request_t  *r;
+
+    r = ngx_http_chat_wait_over(w);
+
+    if ((rc == NGX_OK || rc == NGX_DONE) && answer) {
+        ret = ngx_http_chat_send_json(r, NGX_HTTP_OK, answer);
+
+    } else {
+        json_decref(answer);
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "chat: cannot read %s: %s", (char *) w->tell, error);
+        ret = ngx_http_chat_send_unavailable(r);
+    }
+
+    ngx_http_chat_wait_end(r, ret);
+}

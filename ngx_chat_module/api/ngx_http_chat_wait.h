@@ -62,4 +62,17 @@ void ngx_http_chat_store_answered(void *data, ngx_int_t rc, json_t *answer,
     const char *error);
 
 
+/*
+ * A route that only reads (GET /api/chats, /api/chats/ids): its wait,
+ * what naming the read in the log; the operation's done() is
+ * ngx_http_chat_read_answered with the wait as data, which answers 200
+ * with the answer (rc NGX_OK or NGX_DONE) or 503; its start is told by
+ * ngx_http_chat_wait_start() (503 with Retry-After when it failed).
+ */
+ngx_http_chat_wait_t *ngx_http_chat_read_wait(ngx_http_request_t *r,
+    ngx_http_chat_wait_detach_pt detach, const char *what);
+void ngx_http_chat_read_answered(void *data, ngx_int_t rc, json_t *answer,
+    const char *error);
+
+
 #endif /* _NGX_HTTP_CHAT_API_WAIT_H_INCLUDED_ */

@@ -415,6 +415,7 @@ ngx_http_chat_rt_error(ngx_http_chat_rt_session_t *s, json_t *id,
              : ngx_strcmp(code, "already_authenticated") == 0 ? 409
              : ngx_strcmp(code, "internal_error") == 0 ? 500
              : ngx_strcmp(code, "overloaded") == 0 ? 503
+             : ngx_strcmp(code, "service_unavailable") == 0 ? 503
              : 400;
 
     ngx_http_chat_rt_ack(s, id, status, answer);

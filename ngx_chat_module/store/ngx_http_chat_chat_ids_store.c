@@ -17,6 +17,7 @@
 
 
 #include "ngx_http_chat_chat_ids_store.h"
+#include "ngx_http_chat_redis_retry.h"
 #include "../util/ngx_http_chat_text.h"
 
 
@@ -93,30 +94,28 @@ ngx_http_chat_chat_ids_argv(const char **argv, size_t *argvlen,
  * until the set expires, a leave would let them in, so each waits in the
  * worker for the connection (a new worker's first one, or the next after
  * an outage) and is sent again when the connection is lost before its
- * reply.  Only a worker that dies with some in waiting loses them.
+ * reply (ngx_http_chat_redis_retry.h).
  */
 
-#define NGX_HTTP_CHAT_IDS_WAITING_MAX  100000
-
-
 typedef struct {
-    ngx_queue_t   queue;
-    u_char        user[24];
-    u_char        chat[24];
-    u_char        kind;      /* 'j' joined, 'l' left */
+    ngx_http_chat_redis_retry_item_t   item;     /* first: it is freed */
+    u_char                             user[24];
+    u_char                             chat[24];
+    u_char                             kind;     /* 'j' joined, 'l' left */
 } ngx_http_chat_ids_join_t;
-
-
-static ngx_queue_t  ngx_http_chat_ids_waiting;
-static ngx_uint_t   ngx_http_chat_ids_nwaiting;
-static ngx_uint_t   ngx_http_chat_ids_hooked;
 
 
 static void ngx_http_chat_chat_ids_change(ngx_str_t *user, ngx_str_t *chat,
     u_char kind);
-static void ngx_http_chat_ids_send_join(ngx_http_chat_ids_join_t *j);
-static void ngx_http_chat_ids_joined_reply(redisReply *reply, void *data);
-static void ngx_http_chat_ids_connected(void *data);
+static ngx_int_t ngx_http_chat_ids_send_join(
+    ngx_http_chat_redis_retry_item_t *item);
+
+
+static ngx_http_chat_redis_retry_t  ngx_http_chat_ids_changes =
+    ngx_http_chat_redis_retry(ngx_http_chat_ids_send_join,
+                              "joins and leaves",
+                              "a user's chats may be wrong for up to "
+                              NGX_HTTP_CHAT_IDS_TTL " s");
 
 
 void
@@ -142,13 +141,6 @@ ngx_http_chat_chat_ids_change(ngx_str_t *user, ngx_str_t *chat, u_char kind)
         return;
     }
 
-    if (!ngx_http_chat_ids_hooked) {
-        ngx_queue_init(&ngx_http_chat_ids_waiting);
-        ngx_http_chat_redis_on_connect(ngx_http_chat_redis_main,
-                                       ngx_http_chat_ids_connected, NULL);
-        ngx_http_chat_ids_hooked = 1;
-    }
-
     j = ngx_alloc(sizeof(ngx_http_chat_ids_join_t), ngx_cycle->log);
     if (j == NULL) {
         return;
@@ -158,13 +150,15 @@ ngx_http_chat_chat_ids_change(ngx_str_t *user, ngx_str_t *chat, u_char kind)
     ngx_strlow(j->chat, chat->data, 24);
     j->kind = kind;
 
-    ngx_http_chat_ids_send_join(j);
+    ngx_http_chat_redis_retry_send(&ngx_http_chat_ids_changes, &j->item);
 }
 
 
-static void
-ngx_http_chat_ids_send_join(ngx_http_chat_ids_join_t *j)
+static ngx_int_t
+ngx_http_chat_ids_send_join(ngx_http_chat_redis_retry_item_t *item)
 {
+    ngx_http_chat_ids_join_t *j = (ngx_http_chat_ids_join_t *) item;
+
     u_char       buf[NGX_HTTP_CHAT_IDS_KEYS];
     u_char       mark[sizeof("ucm::") + 2 * 24];
     u_char       uid[24];
@@ -189,68 +183,9 @@ ngx_http_chat_ids_send_join(ngx_http_chat_ids_join_t *j)
     argv[7] = (char *) &j->kind;
     argvlen[7] = 1;
 
-    if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
-                                         ngx_http_chat_ids_joined_reply, j,
-                                         8, argv, argvlen)
-        == NGX_OK)
-    {
-        return;
-    }
-
-    if (ngx_http_chat_ids_nwaiting == NGX_HTTP_CHAT_IDS_WAITING_MAX) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "chat: too many joins and leaves wait for Redis, "
-                      "the chats of %*s may be wrong for up to "
-                      NGX_HTTP_CHAT_IDS_TTL " s", (size_t) 24, j->user);
-        ngx_free(j);
-        return;
-    }
-
-    ngx_queue_insert_tail(&ngx_http_chat_ids_waiting, &j->queue);
-    ngx_http_chat_ids_nwaiting++;
-}
-
-
-static void
-ngx_http_chat_ids_joined_reply(redisReply *reply, void *data)
-{
-    ngx_http_chat_ids_join_t  *j = data;
-
-    if (reply == NULL && !ngx_exiting && !ngx_terminate && !ngx_quit
-        && ngx_http_chat_ids_nwaiting < NGX_HTTP_CHAT_IDS_WAITING_MAX)
-    {
-        /* the connection went with it: again once it is back */
-        ngx_queue_insert_tail(&ngx_http_chat_ids_waiting, &j->queue);
-        ngx_http_chat_ids_nwaiting++;
-        return;
-    }
-
-    ngx_free(j);
-}
-
-
-static void
-ngx_http_chat_ids_connected(void *data)
-{
-    ngx_queue_t                q;
-    ngx_http_chat_ids_join_t  *j;
-
-    if (ngx_queue_empty(&ngx_http_chat_ids_waiting)) {
-        return;
-    }
-
-    /* what fails again is queued anew */
-    ngx_queue_init(&q);
-    ngx_queue_add(&q, &ngx_http_chat_ids_waiting);
-    ngx_queue_init(&ngx_http_chat_ids_waiting);
-    ngx_http_chat_ids_nwaiting = 0;
-
-    while (!ngx_queue_empty(&q)) {
-        j = ngx_queue_data(ngx_queue_head(&q), ngx_http_chat_ids_join_t,
-                           queue);
-        ngx_queue_remove(&j->queue);
-        ngx_http_chat_ids_send_join(j);
-    }
+    return ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+                                            ngx_http_chat_redis_retry_reply,
+                                            item, 8, argv, argvlen);
 }
 
 

@@ -498,3 +498,24 @@ ngx_http_chat_chats_next_cursor(json_t *answer, int64_t ms,
     ngx_sprintf((u_char *) next, "%L.%s%Z", ms, oid);
     json_object_set_new(answer, "nextCursor", json_string(next));
 }
+
+
+mongoc_cursor_t *
+ngx_http_chat_chats_memberships(mongoc_database_t *db, const bson_oid_t *user,
+    const bson_t *opts)
+{
+    bson_t                filter;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *coll;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "userId", user);
+
+    /* the cursor keeps what it needs of both */
+    coll = mongoc_database_get_collection(db, "members");
+    cursor = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(coll);
+
+    return cursor;
+}

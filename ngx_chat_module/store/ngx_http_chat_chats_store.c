@@ -890,13 +890,12 @@ ngx_http_chat_chat_ids_run(ngx_http_chat_mongo_task_t *t,
 {
     ngx_http_chat_chats_arg_t *a = t->arg;
 
-    char                  oid[25];
-    json_t               *items, *answer;
-    bson_t                filter, opts, proj;
-    bson_iter_t           it;
-    const bson_t         *doc;
-    mongoc_cursor_t      *cursor;
-    mongoc_collection_t  *coll;
+    char              oid[25];
+    json_t           *items, *answer;
+    bson_t            opts, proj;
+    bson_iter_t       it;
+    const bson_t     *doc;
+    mongoc_cursor_t  *cursor;
 
     items = json_array();
     if (items == NULL) {
@@ -904,16 +903,12 @@ ngx_http_chat_chat_ids_run(ngx_http_chat_mongo_task_t *t,
         return;
     }
 
-    bson_init(&filter);
-    BSON_APPEND_OID(&filter, "userId", &a->user);
-
     bson_init(&opts);
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
     BSON_APPEND_INT32(&proj, "chatId", 1);
     bson_append_document_end(&opts, &proj);
 
-    coll = mongoc_database_get_collection(db, "members");
-    cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+    cursor = ngx_http_chat_chats_memberships(db, &a->user, &opts);
 
     while (mongoc_cursor_next(cursor, &doc)) {
         if (bson_iter_init_find(&it, doc, "chatId")
@@ -930,9 +925,7 @@ ngx_http_chat_chat_ids_run(ngx_http_chat_mongo_task_t *t,
     }
 
     mongoc_cursor_destroy(cursor);
-    mongoc_collection_destroy(coll);
     bson_destroy(&opts);
-    bson_destroy(&filter);
 
     if (items == NULL) {
         ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);

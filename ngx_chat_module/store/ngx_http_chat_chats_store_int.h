@@ -90,6 +90,10 @@ void ngx_http_chat_chats_next_cursor(json_t *answer, int64_t ms,
 
 /* chats and memberships */
 
+/* a cursor over user's memberships, with opts (a projection) or NULL */
+mongoc_cursor_t *ngx_http_chat_chats_memberships(mongoc_database_t *db,
+    const bson_oid_t *user, const bson_t *opts);
+
 /* NGX_OK with the membership in out, NGX_DECLINED, NGX_ERROR */
 ngx_int_t ngx_http_chat_chats_member(mongoc_database_t *db,
     const bson_oid_t *chat, const bson_oid_t *user, bson_t *out,

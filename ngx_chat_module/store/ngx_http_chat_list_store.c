@@ -52,13 +52,7 @@ ngx_http_chat_chat_page_run(ngx_http_chat_mongo_task_t *t,
 
     now = ngx_http_chat_chats_now();
 
-    bson_init(&filter);
-    BSON_APPEND_OID(&filter, "userId", &a->user);
-
-    coll = mongoc_database_get_collection(db, "members");
-    cursor = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
-    bson_destroy(&filter);
-    mongoc_collection_destroy(coll);
+    cursor = ngx_http_chat_chats_memberships(db, &a->user, NULL);
 
     bson_init(&filter);
     BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &sub);

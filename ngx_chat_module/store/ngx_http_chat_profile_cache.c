@@ -11,6 +11,7 @@
 
 
 #include "ngx_http_chat_profile_cache.h"
+#include "ngx_http_chat_redis_retry.h"
 #include "../util/ngx_http_chat_text.h"
 
 
@@ -161,23 +162,21 @@ ngx_http_chat_profile_cache_fill(ngx_str_t *user, ngx_str_t *gen,
  * connection is back.
  */
 
-#define NGX_HTTP_CHAT_PROFILE_WAITING_MAX  100000
-
-
 typedef struct {
-    ngx_queue_t   queue;
-    u_char        user[24];
+    ngx_http_chat_redis_retry_item_t   item;     /* first: it is freed */
+    u_char                             user[24];
 } ngx_http_chat_profile_drop_t;
 
 
-static ngx_queue_t  ngx_http_chat_profile_waiting;
-static ngx_uint_t   ngx_http_chat_profile_nwaiting;
-static ngx_uint_t   ngx_http_chat_profile_hooked;
+static ngx_int_t ngx_http_chat_profile_send_drop(
+    ngx_http_chat_redis_retry_item_t *item);
 
 
-static void ngx_http_chat_profile_send_drop(ngx_http_chat_profile_drop_t *d);
-static void ngx_http_chat_profile_dropped(redisReply *reply, void *data);
-static void ngx_http_chat_profile_connected(void *data);
+static ngx_http_chat_redis_retry_t  ngx_http_chat_profile_drops =
+    ngx_http_chat_redis_retry(ngx_http_chat_profile_send_drop,
+                              "profile changes",
+                              "a sign-in may show its old profile for up to "
+                              NGX_HTTP_CHAT_PROFILE_TTL " s");
 
 
 void
@@ -189,14 +188,6 @@ ngx_http_chat_profile_cache_drop(ngx_str_t *user)
         return;
     }
 
-    if (!ngx_http_chat_profile_hooked) {
-        ngx_queue_init(&ngx_http_chat_profile_waiting);
-        ngx_http_chat_redis_on_connect(ngx_http_chat_redis_main,
-                                       ngx_http_chat_profile_connected,
-                                       NULL);
-        ngx_http_chat_profile_hooked = 1;
-    }
-
     d = ngx_alloc(sizeof(ngx_http_chat_profile_drop_t), ngx_cycle->log);
     if (d == NULL) {
         return;
@@ -204,13 +195,15 @@ ngx_http_chat_profile_cache_drop(ngx_str_t *user)
 
     ngx_memcpy(d->user, user->data, 24);
 
-    ngx_http_chat_profile_send_drop(d);
+    ngx_http_chat_redis_retry_send(&ngx_http_chat_profile_drops, &d->item);
 }
 
 
-static void
-ngx_http_chat_profile_send_drop(ngx_http_chat_profile_drop_t *d)
+static ngx_int_t
+ngx_http_chat_profile_send_drop(ngx_http_chat_redis_retry_item_t *item)
 {
+    ngx_http_chat_profile_drop_t *d = (ngx_http_chat_profile_drop_t *) item;
+
     u_char       buf[NGX_HTTP_CHAT_PROFILE_KEYS];
     size_t       argvlen[5];
     ngx_str_t    user;
@@ -223,68 +216,9 @@ ngx_http_chat_profile_send_drop(ngx_http_chat_profile_drop_t *d)
                                sizeof(ngx_http_chat_profile_changed) - 1,
                                buf, &user);
 
-    if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
-                                         ngx_http_chat_profile_dropped, d,
-                                         5, argv, argvlen)
-        == NGX_OK)
-    {
-        return;
-    }
-
-    if (ngx_http_chat_profile_nwaiting == NGX_HTTP_CHAT_PROFILE_WAITING_MAX) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "chat: too many profile changes wait for Redis, the "
-                      "sign-in of %*s may show its old profile for up to "
-                      NGX_HTTP_CHAT_PROFILE_TTL " s", (size_t) 24, d->user);
-        ngx_free(d);
-        return;
-    }
-
-    ngx_queue_insert_tail(&ngx_http_chat_profile_waiting, &d->queue);
-    ngx_http_chat_profile_nwaiting++;
-}
-
-
-static void
-ngx_http_chat_profile_dropped(redisReply *reply, void *data)
-{
-    ngx_http_chat_profile_drop_t *d = data;
-
-    if (reply == NULL && !ngx_exiting && !ngx_terminate && !ngx_quit
-        && ngx_http_chat_profile_nwaiting < NGX_HTTP_CHAT_PROFILE_WAITING_MAX)
-    {
-        /* the connection went with it: again once it is back */
-        ngx_queue_insert_tail(&ngx_http_chat_profile_waiting, &d->queue);
-        ngx_http_chat_profile_nwaiting++;
-        return;
-    }
-
-    ngx_free(d);
-}
-
-
-static void
-ngx_http_chat_profile_connected(void *data)
-{
-    ngx_queue_t                    q;
-    ngx_http_chat_profile_drop_t  *d;
-
-    if (ngx_queue_empty(&ngx_http_chat_profile_waiting)) {
-        return;
-    }
-
-    /* what fails again is queued anew */
-    ngx_queue_init(&q);
-    ngx_queue_add(&q, &ngx_http_chat_profile_waiting);
-    ngx_queue_init(&ngx_http_chat_profile_waiting);
-    ngx_http_chat_profile_nwaiting = 0;
-
-    while (!ngx_queue_empty(&q)) {
-        d = ngx_queue_data(ngx_queue_head(&q), ngx_http_chat_profile_drop_t,
-                           queue);
-        ngx_queue_remove(&d->queue);
-        ngx_http_chat_profile_send_drop(d);
-    }
+    return ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+                                            ngx_http_chat_redis_retry_reply,
+                                            item, 5, argv, argvlen);
 }
 
 

@@ -209,6 +209,46 @@ const scenarios = {
     b.disconnect();
   },
 
+  // cfg.n clients of alice, signed in one after the other, then each
+  // sends one message at once (t/058): the tempIds acked, those refused,
+  // and the refusals as code:status
+  async flood() {
+    const socks = [];
+    for (let i = 0; i < cfg.n; i++) {
+      const s = client('alice');
+      await once(s, 'authenticated', 30000);
+      await upgraded(s);
+      socks.push(s);
+    }
+    const acks = await Promise.all(socks.map((s, i) =>
+      s.timeout(60000).emitWithAck('send_message', {
+        chatId: cfg.chat, tempId: cfg.prefix + '-' + (i + 1), type: 'text',
+        content: cfg.prefix + ' ' + (i + 1) })
+        .catch((e) => ({ failed: e.message }))));
+    const acked = [];
+    const refused = [];
+    const codes = {};
+    acks.forEach((k, i) => {
+      const temp = cfg.prefix + '-' + (i + 1);
+      let code;
+      if (k.message && k.message.tempId === temp) {
+        acked.push(temp);
+        return;
+      }
+      if (k.error) {
+        refused.push(temp);
+        code = k.error.code + ':' + k.status;
+      } else {
+        code = 'odd:' + JSON.stringify(k);
+      }
+      codes[code] = (codes[code] || 0) + 1;
+    });
+    out.acked = acked.join(',') || '-';
+    out.refused = refused.join(',') || '-';
+    out.codes = Object.keys(codes).sort().join(',') || '-';
+    socks.forEach((s) => s.disconnect());
+  },
+
   // one client over polling only, held for cfg.duration ms, bob sending
   // it a message every cfg.every ms: it stays on the same session and
   // receives them all

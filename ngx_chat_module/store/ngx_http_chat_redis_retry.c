@@ -1,0 +1,98 @@
+/*
+ * Copyright (C) ngx_chat_module authors
+ *
+ * Redis commands sent again until they are answered
+ * (ngx_http_chat_redis_retry.h).
+ */
+
+
+#include "ngx_http_chat_redis_retry.h"
+
+
+static void ngx_http_chat_redis_retry_wait(ngx_http_chat_redis_retry_t *rt,
+    ngx_http_chat_redis_retry_item_t *item);
+static void ngx_http_chat_redis_retry_connected(void *data);
+
+
+void
+ngx_http_chat_redis_retry_send(ngx_http_chat_redis_retry_t *rt,
+    ngx_http_chat_redis_retry_item_t *item)
+{
+    if (!rt->hooked) {
+        ngx_queue_init(&rt->waiting);
+        ngx_http_chat_redis_on_connect(ngx_http_chat_redis_main,
+                                       ngx_http_chat_redis_retry_connected,
+                                       rt);
+        rt->hooked = 1;
+    }
+
+    item->retry = rt;
+
+    if (rt->send(item) == NGX_OK) {
+        return;
+    }
+
+    ngx_http_chat_redis_retry_wait(rt, item);
+}
+
+
+void
+ngx_http_chat_redis_retry_reply(redisReply *reply, void *data)
+{
+    ngx_http_chat_redis_retry_item_t *item = data;
+
+    if (reply == NULL && !ngx_exiting && !ngx_terminate && !ngx_quit) {
+        /* the connection went with it: again once it is back */
+        ngx_http_chat_redis_retry_wait(item->retry, item);
+        return;
+    }
+
+    ngx_free(item);
+}
+
+
+static void
+ngx_http_chat_redis_retry_wait(ngx_http_chat_redis_retry_t *rt,
+    ngx_http_chat_redis_retry_item_t *item)
+{
+    if (rt->nwaiting == NGX_HTTP_CHAT_REDIS_RETRY_MAX) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "chat: too many %s wait for Redis, %s", rt->what,
+                      rt->lost);
+        ngx_free(item);
+        return;
+    }
+
+    ngx_queue_insert_tail(&rt->waiting, &item->queue);
+    rt->nwaiting++;
+}
+
+
+static void
+ngx_http_chat_redis_retry_connected(void *data)
+{
+    ngx_http_chat_redis_retry_t *rt = data;
+
+    ngx_queue_t                        q;
+    ngx_http_chat_redis_retry_item_t  *item;
+
+    if (ngx_queue_empty(&rt->waiting)) {
+        return;
+    }
+
+    /* what fails again is queued anew */
+    ngx_queue_init(&q);
+    ngx_queue_add(&q, &rt->waiting);
+    ngx_queue_init(&rt->waiting);
+    rt->nwaiting = 0;
+
+    while (!ngx_queue_empty(&q)) {
+        item = ngx_queue_data(ngx_queue_head(&q),
+                              ngx_http_chat_redis_retry_item_t, queue);
+        ngx_queue_remove(&item->queue);
+
+        if (item->retry->send(item) != NGX_OK) {
+            ngx_http_chat_redis_retry_wait(rt, item);
+        }
+    }
+}
