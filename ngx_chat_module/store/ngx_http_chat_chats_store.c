@@ -224,7 +224,8 @@ ngx_http_chat_chat_base_json(const bson_t *chat, const bson_oid_t *chat_id)
 /*
  * A chat as the API shows it to user: its fields, my role, the members'
  * count and up to member_limit of their ids (0: all), the last message
- * and my unread count (messages of others after my readSeq).  With user
+ * and my unread count (messages of others after my readSeq; exact: none,
+ * the caller counts it exactly, ngx_http_chat_list_store.c).  With user
  * NULL, the chat as every member sees it (what an event to many carries):
  * no role, settings or unread count, and the last message whoever hid it.
  */
@@ -433,10 +434,10 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
         json_object_set_new(c, "lastMessage", last ? last : json_null());
 
         /* the unread: others' messages after my read marker */
-        if (user) {
+        if (user && !exact) {
             count = ngx_http_chat_msg_unread(db, &filter, user, read_seq,
                                           ngx_http_chat_chats_int(&msg, "seq"),
-                                          scan || exact, error);
+                                          scan, error);
         }
     }
 
@@ -448,7 +449,7 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
         return NULL;
     }
 
-    if (user) {
+    if (user && !exact) {
         json_object_set_new(c, "unreadCount", json_integer(count));
     }
 

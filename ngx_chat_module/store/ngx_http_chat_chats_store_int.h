@@ -28,8 +28,8 @@ json_t *ngx_http_chat_chats_oid_json(const bson_oid_t *oid);
 
 /*
  * a chat as the API shows it to user (NULL: to every member), with up to
- * member_limit ids (0: all); exact: the unread count read from all the
- * numbers after my readSeq
+ * member_limit ids (0: all); exact: no unread count, the caller counts
+ * it exactly (the chat list's rebuild, from its facts)
  */
 json_t *ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
     const bson_oid_t *user, ngx_uint_t member_limit, ngx_uint_t exact,
