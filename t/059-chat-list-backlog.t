@@ -63,6 +63,7 @@ sub after_flush {
     redis("FLUSHALL");
     my ($dt, $after, $unread, $last) = timed_page();
     my (undef, $again) = timed_page();
+    Test::More::diag(sprintf "the page after FLUSHALL: %.0f ms", $dt * 1000);
     return join " ", $unread, $last,
         ($dt < 1 ? "fast" : sprintf("slow: %.2f s", $dt)),
         ($before eq $after ? "same" : "differs:\n$before\n$after\n"),

@@ -101,9 +101,10 @@ ngx_int_t ngx_http_chat_chats_is_member(mongoc_database_t *db,
  * inserts a membership with its markers at seq, and peer, the other of a
  * private chat (NULL in a group); an existing one is fine
  */
-ngx_int_t ngx_http_chat_chats_add_member(mongoc_collection_t *members,
-    const bson_oid_t *chat, const bson_oid_t *user, const bson_oid_t *peer,
-    int64_t now, int64_t seq, bson_error_t *error);
+ngx_int_t ngx_http_chat_chats_add_member(mongoc_database_t *db,
+    mongoc_collection_t *members, const bson_oid_t *chat,
+    const bson_oid_t *user, const bson_oid_t *peer, int64_t now, int64_t seq,
+    bson_error_t *error);
 /* {"chat": {...}} of chat id as user sees it, with every member */
 json_t *ngx_http_chat_chat_answer(mongoc_database_t *db, const bson_oid_t *id,
     const bson_oid_t *user, bson_error_t *error);

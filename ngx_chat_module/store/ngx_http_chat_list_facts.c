@@ -328,6 +328,30 @@ ngx_http_chat_list_facts_insert(mongoc_database_t *db,
 }
 
 
+void
+ngx_http_chat_list_facts_mark(mongoc_database_t *db, const bson_oid_t *chat,
+    const bson_oid_t *user)
+{
+    bson_error_t               error;
+    ngx_http_chat_list_fact_t  f;
+
+    ngx_memzero(&f, sizeof(ngx_http_chat_list_fact_t));
+    bson_oid_to_string(chat, f.chat);
+
+    if (user) {
+        bson_oid_to_string(user, f.user);
+    }
+
+    f.kind = 'b';
+
+    if (ngx_http_chat_list_facts_insert(db, &f, 1, &error) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "chat: the chat list of %s is not marked: %s",
+                      f.chat, error.message);
+    }
+}
+
+
 ngx_int_t
 ngx_http_chat_list_facts_trim(mongoc_database_t *db, const char *chat,
     const char *user, int64_t read_seq, bson_error_t *error)

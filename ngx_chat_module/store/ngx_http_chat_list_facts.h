@@ -62,6 +62,14 @@ ngx_int_t ngx_http_chat_list_facts_read(mongoc_database_t *db,
     json_t *own, json_t *hidden, ngx_uint_t *chat_built,
     ngx_uint_t *user_built, ngx_uint_t *stale, bson_error_t *error);
 
+/*
+ * in a thread: marks the set of chat (user NULL), or of user in it,
+ * complete: a chat just created, a member just added (best effort: an
+ * unmarked set is read once from the messages)
+ */
+void ngx_http_chat_list_facts_mark(mongoc_database_t *db,
+    const bson_oid_t *chat, const bson_oid_t *user);
+
 /* in a thread: deletes user's facts of chat at or below read_seq */
 ngx_int_t ngx_http_chat_list_facts_trim(mongoc_database_t *db,
     const char *chat, const char *user, int64_t read_seq,

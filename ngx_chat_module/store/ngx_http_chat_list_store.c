@@ -517,10 +517,10 @@ ngx_http_chat_list_migrate(mongoc_database_t *db, const bson_oid_t *chat_id,
     }
 
     if (me) {
-        /* mine after my readSeq */
+        /* mine after my readSeq: senderId first, the index of my sends */
         bson_init(&filter);
-        BSON_APPEND_OID(&filter, "chatId", chat_id);
         BSON_APPEND_OID(&filter, "senderId", user);
+        BSON_APPEND_OID(&filter, "chatId", chat_id);
         BSON_APPEND_DOCUMENT_BEGIN(&filter, "seq", &sub);
         BSON_APPEND_INT64(&sub, "$gt", sets->read_seq);
         bson_append_document_end(&filter, &sub);
