@@ -59,7 +59,9 @@ ngx_http_chat_list_facts_add(const char *chat, const char *user,
     f.kind = kind;
     f.seq = seq;
 
-    ngx_http_chat_list_written = written;
+    if (written) {
+        ngx_http_chat_list_written = written;
+    }
     ngx_http_chat_list_facts_queue(&f);
     ngx_http_chat_list_facts_flush();
 }

@@ -842,7 +842,8 @@ ngx_http_chat_list_fill_json(mongoc_database_t *db, const bson_t *chat,
     cursor = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
     bson_destroy(&filter);
 
-    while (msgs && ids && mongoc_cursor_next(cursor, &d)) {
+    /* no number holds a message: an empty $in would read the whole chat */
+    while (msgs && ids && sets->top > 0 && mongoc_cursor_next(cursor, &d)) {
         if (ngx_http_chat_msg_is(d, "type", "tombstone")) {
             continue;
         }
