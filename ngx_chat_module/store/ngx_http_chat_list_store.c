@@ -22,6 +22,7 @@ typedef struct {
     json_t      *voids;            /* all, of the chat */
     json_t      *own;              /* mine, above read_seq */
     json_t      *hidden;           /* deleted for me, above read_seq */
+    json_t      *msgs;             /* the window's: [[seq, json], ...] */
 } ngx_http_chat_list_sets_t;
 
 
@@ -32,8 +33,11 @@ static ngx_int_t ngx_http_chat_list_sets(mongoc_database_t *db,
     const bson_t *chat, const bson_oid_t *chat_id, const bson_oid_t *user,
     ngx_http_chat_list_sets_t *sets, bson_error_t *error);
 static int64_t ngx_http_chat_list_unread(ngx_http_chat_list_sets_t *sets);
+static ngx_int_t ngx_http_chat_list_window(mongoc_database_t *db,
+    const bson_oid_t *chat_id, const bson_oid_t *user,
+    ngx_http_chat_list_sets_t *sets, bson_error_t *error);
 static json_t *ngx_http_chat_list_fill_json(mongoc_database_t *db,
-    const bson_t *chat, const bson_oid_t *chat_id, const bson_oid_t *user,
+    const bson_t *chat, const bson_oid_t *chat_id,
     ngx_http_chat_list_sets_t *sets, bson_error_t *error);
 
 
@@ -286,12 +290,13 @@ ngx_http_chat_chat_rebuild_run(ngx_http_chat_mongo_task_t *t,
 
         if (miss[i].gen[0]) {
             fill = ngx_http_chat_list_fill_json(db, &doc, &miss[i].chat,
-                                                &a->user, &sets, &t->error);
+                                                &sets, &t->error);
         }
 
         json_decref(sets.voids);
         json_decref(sets.own);
         json_decref(sets.hidden);
+        json_decref(sets.msgs);
         bson_destroy(&doc);
 
         if (miss[i].gen[0]) {
@@ -617,9 +622,12 @@ ngx_http_chat_list_sets(mongoc_database_t *db, const bson_t *chat,
     sets->voids = json_array();
     sets->own = json_array();
     sets->hidden = json_array();
+    sets->msgs = json_array();
     sets->top = 0;
 
-    if (sets->voids == NULL || sets->own == NULL || sets->hidden == NULL) {
+    if (sets->voids == NULL || sets->own == NULL || sets->hidden == NULL
+        || sets->msgs == NULL)
+    {
         goto failed;
     }
 
@@ -674,6 +682,14 @@ ngx_http_chat_list_sets(mongoc_database_t *db, const bson_t *chat,
         goto failed;
     }
 
+    /*
+     * the window's messages, and from them what facts still on their way
+     * from a hook may not tell yet (a message just sent, just deleted)
+     */
+    if (ngx_http_chat_list_window(db, chat_id, user, sets, error) != NGX_OK) {
+        goto failed;
+    }
+
     /* what I read since a trim was missed: its facts go now */
     if (stale
         && ngx_http_chat_list_facts_trim(db, cid, me, sets->read_seq, error)
@@ -689,9 +705,11 @@ failed:
     json_decref(sets->voids);
     json_decref(sets->own);
     json_decref(sets->hidden);
+    json_decref(sets->msgs);
     sets->voids = NULL;
     sets->own = NULL;
     sets->hidden = NULL;
+    sets->msgs = NULL;
 
     if (error->message[0] == '\0') {
         bson_set_error(error, 0, 0, "no memory");
@@ -769,27 +787,145 @@ ngx_http_chat_list_unread(ngx_http_chat_list_sets_t *sets)
 
 
 /*
- * What rebuilds a chat's keys: {chatId, top, sum, msgs: [[seq, json]],
- * voids, own, hidden}: the window's messages by their numbers, and of
- * those I deleted for me (whose facts a read may have trimmed: the last
- * message is told by them)
+ * The messages of the last NGX_HTTP_CHAT_LIST_WINDOW numbers, by their
+ * numbers; those that are mine or count for nobody, and those I deleted
+ * for me (whose facts a read may have trimmed: the last message is told
+ * by them), added to the sets
  */
 
-static json_t *
-ngx_http_chat_list_fill_json(mongoc_database_t *db, const bson_t *chat,
-    const bson_oid_t *chat_id, const bson_oid_t *user,
-    ngx_http_chat_list_sets_t *sets, bson_error_t *error)
+static ngx_int_t
+ngx_http_chat_list_window(mongoc_database_t *db, const bson_oid_t *chat_id,
+    const bson_oid_t *user, ngx_http_chat_list_sets_t *sets,
+    bson_error_t *error)
 {
     char                 *s, key[16];
-    json_t               *shared, *fill, *msgs, *ids, *v, *m, *hidden;
+    json_t               *ids, *v, *m;
     size_t                i;
     bson_t                filter, sub, arr;
     int64_t               seq, lo;
+    ngx_int_t             rc;
     bson_oid_t            id;
     bson_iter_t           it;
     const bson_t         *d;
     mongoc_cursor_t      *cursor;
     mongoc_collection_t  *coll;
+
+    if (sets->top <= 0) {
+        /* no number holds a message: an empty $in reads the whole chat */
+        return NGX_OK;
+    }
+
+    lo = ngx_max(0, sets->top - NGX_HTTP_CHAT_LIST_WINDOW);
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "chatId", chat_id);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "seq", &sub);
+    BSON_APPEND_ARRAY_BEGIN(&sub, "$in", &arr);
+
+    for (seq = lo + 1, i = 0; seq <= sets->top; seq++, i++) {
+        ngx_sprintf((u_char *) key, "%uz%Z", i);
+        BSON_APPEND_INT64(&arr, key, seq);
+    }
+
+    bson_append_array_end(&sub, &arr);
+    bson_append_document_end(&filter, &sub);
+
+    ids = json_array();
+    coll = mongoc_database_get_collection(db, "messages");
+    cursor = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
+    bson_destroy(&filter);
+
+    while (ids && mongoc_cursor_next(cursor, &d)) {
+        seq = ngx_http_chat_chats_int(d, "seq");
+
+        if (ngx_http_chat_msg_is(d, "type", "tombstone")
+            || ngx_http_chat_msg_is(d, "type", "deleted"))
+        {
+            json_array_append_new(sets->voids, json_integer(seq));
+        }
+
+        if (ngx_http_chat_msg_is(d, "type", "tombstone")) {
+            continue;
+        }
+
+        if (seq > sets->read_seq && ngx_http_chat_msg_sent_by(d, user)) {
+            json_array_append_new(sets->own, json_integer(seq));
+        }
+
+        if (bson_iter_init_find(&it, d, "_id") && BSON_ITER_HOLDS_OID(&it)) {
+            json_array_append_new(ids,
+                            ngx_http_chat_chats_oid_json(bson_iter_oid(&it)));
+        }
+
+        m = ngx_http_chat_msg_json(d, 0);
+        s = m ? json_dumps(m, JSON_COMPACT) : NULL;
+        json_decref(m);
+
+        if (s == NULL) {
+            continue;
+        }
+
+        json_array_append_new(sets->msgs,
+                              json_pack("[I,s]", (json_int_t) seq, s));
+        free(s);
+    }
+
+    rc = (ids == NULL || mongoc_cursor_error(cursor, error))
+         ? NGX_ERROR : NGX_OK;
+
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(coll);
+
+    if (rc != NGX_OK || json_array_size(ids) == 0) {
+        json_decref(ids);
+        return rc;
+    }
+
+    /* which of them I deleted for me: by the (messageId, userId) index */
+    bson_init(&filter);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "messageId", &sub);
+    BSON_APPEND_ARRAY_BEGIN(&sub, "$in", &arr);
+
+    json_array_foreach(ids, i, m) {
+        bson_oid_init_from_string(&id, json_string_value(m));
+        ngx_sprintf((u_char *) key, "%uz%Z", i);
+        BSON_APPEND_OID(&arr, key, &id);
+    }
+
+    bson_append_array_end(&sub, &arr);
+    bson_append_document_end(&filter, &sub);
+    BSON_APPEND_OID(&filter, "userId", user);
+
+    v = ngx_http_chat_list_seqs(db, "hidden", &filter, "messageId", error);
+    bson_destroy(&filter);
+
+    m = v ? ngx_http_chat_list_seqs_of(db, chat_id, v, lo, error) : NULL;
+    json_decref(v);
+    json_decref(ids);
+
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
+
+    json_array_extend(sets->hidden, m);
+    json_decref(m);
+
+    return NGX_OK;
+}
+
+
+/*
+ * What rebuilds a chat's keys: {chatId, top, sum, msgs: [[seq, json]],
+ * voids, own, hidden}
+ */
+
+static json_t *
+ngx_http_chat_list_fill_json(mongoc_database_t *db, const bson_t *chat,
+    const bson_oid_t *chat_id, ngx_http_chat_list_sets_t *sets,
+    bson_error_t *error)
+{
+    char    *s;
+    json_t  *shared, *fill;
 
     shared = ngx_http_chat_chat_json(db, chat, NULL, 3, 0, error);
     if (shared == NULL) {
@@ -807,130 +943,12 @@ ngx_http_chat_list_fill_json(mongoc_database_t *db, const bson_t *chat,
         return NULL;
     }
 
-    hidden = json_copy(sets->hidden);
-    fill = json_pack("{s:o,s:s,s:I,s:O,s:O}", "chatId",
+    fill = json_pack("{s:o,s:s,s:I,s:O,s:O,s:O,s:O}", "chatId",
                      ngx_http_chat_chats_oid_json(chat_id), "sum", s,
                      "top", (json_int_t) sets->top, "voids", sets->voids,
-                     "own", sets->own);
+                     "own", sets->own, "hidden", sets->hidden,
+                     "msgs", sets->msgs);
     free(s);
 
-    if (fill == NULL || hidden == NULL) {
-        json_decref(hidden);
-        json_decref(fill);
-        return NULL;
-    }
-
-    /* the messages of the window below top, by their numbers */
-    lo = ngx_max(0, sets->top - NGX_HTTP_CHAT_LIST_WINDOW);
-
-    bson_init(&filter);
-    BSON_APPEND_OID(&filter, "chatId", chat_id);
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, "seq", &sub);
-    BSON_APPEND_ARRAY_BEGIN(&sub, "$in", &arr);
-
-    for (seq = lo + 1, i = 0; seq <= sets->top; seq++, i++) {
-        ngx_sprintf((u_char *) key, "%uz%Z", i);
-        BSON_APPEND_INT64(&arr, key, seq);
-    }
-
-    bson_append_array_end(&sub, &arr);
-    bson_append_document_end(&filter, &sub);
-
-    msgs = json_array();
-    ids = json_array();
-    coll = mongoc_database_get_collection(db, "messages");
-    cursor = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
-    bson_destroy(&filter);
-
-    /* no number holds a message: an empty $in would read the whole chat */
-    while (msgs && ids && sets->top > 0 && mongoc_cursor_next(cursor, &d)) {
-        if (ngx_http_chat_msg_is(d, "type", "tombstone")) {
-            continue;
-        }
-
-        if (bson_iter_init_find(&it, d, "_id") && BSON_ITER_HOLDS_OID(&it)) {
-            json_array_append_new(ids,
-                            ngx_http_chat_chats_oid_json(bson_iter_oid(&it)));
-        }
-
-        m = ngx_http_chat_msg_json(d, 0);
-        s = m ? json_dumps(m, JSON_COMPACT) : NULL;
-        json_decref(m);
-
-        if (s == NULL) {
-            continue;
-        }
-
-        json_array_append_new(msgs,
-                              json_pack("[I,s]", (json_int_t)
-                                        ngx_http_chat_chats_int(d, "seq"),
-                                        s));
-        free(s);
-    }
-
-    if (msgs == NULL || ids == NULL || mongoc_cursor_error(cursor, error)) {
-        goto failed;
-    }
-
-    mongoc_cursor_destroy(cursor);
-    mongoc_collection_destroy(coll);
-    cursor = NULL;
-    coll = NULL;
-
-    json_object_set_new(fill, "msgs", msgs);
-    msgs = NULL;
-
-    /* which of them I deleted for me: by the (messageId, userId) index */
-    if (json_array_size(ids)) {
-        bson_init(&filter);
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "messageId", &sub);
-        BSON_APPEND_ARRAY_BEGIN(&sub, "$in", &arr);
-
-        json_array_foreach(ids, i, m) {
-            bson_oid_init_from_string(&id, json_string_value(m));
-            ngx_sprintf((u_char *) key, "%uz%Z", i);
-            BSON_APPEND_OID(&arr, key, &id);
-        }
-
-        bson_append_array_end(&sub, &arr);
-        bson_append_document_end(&filter, &sub);
-        BSON_APPEND_OID(&filter, "userId", user);
-
-        v = ngx_http_chat_list_seqs(db, "hidden", &filter, "messageId",
-                                    error);
-        bson_destroy(&filter);
-
-        m = v ? ngx_http_chat_list_seqs_of(db, chat_id, v, lo, error)
-              : NULL;
-        json_decref(v);
-
-        if (m == NULL) {
-            goto failed;
-        }
-
-        json_array_extend(hidden, m);
-        json_decref(m);
-    }
-
-    json_decref(ids);
-    json_object_set_new(fill, "hidden", hidden);
-
     return fill;
-
-failed:
-
-    if (cursor) {
-        mongoc_cursor_destroy(cursor);
-    }
-
-    if (coll) {
-        mongoc_collection_destroy(coll);
-    }
-
-    json_decref(msgs);
-    json_decref(ids);
-    json_decref(hidden);
-    json_decref(fill);
-
-    return NULL;
 }
