@@ -126,6 +126,8 @@ ChatChats::api(alice => DELETE => "/api/messages/$main::Seeded{500}?forEveryone=
 ChatChats::api(bob => DELETE => "/api/messages/$mine[1]{id}?forEveryone=true");
 ChatChats::api(bob => DELETE => "/api/messages/$main::Seeded{1000}");
 ChatChats::api(bob => DELETE => "/api/messages/$hers[0]{id}");
+# again: the same fact, stored once
+ChatChats::api(bob => DELETE => "/api/messages/$main::Seeded{1000}");
 # (2, N + 8]: N + 6 numbers, less 500, 1000 and N + 4 .. N + 7
 $main::Got = main::after_flush() . " " . ($N + 8);
 ChatChats::dyn($block, as => "bob", request => "GET /api/chats/ids");
@@ -138,6 +140,8 @@ sub { "$main::Got\n" }
 [error]
 [alert]
 [emerg]
+were not stored
+lost a fact
 
 
 
@@ -156,3 +160,5 @@ sub { "$main::Got\n" }
 [error]
 [alert]
 [emerg]
+were not stored
+lost a fact

@@ -41,6 +41,8 @@ static ngx_uint_t                  ngx_http_chat_list_npending;
 static ngx_uint_t                  ngx_http_chat_list_writing;
 static ngx_http_chat_list_fact_pt  ngx_http_chat_list_written;
 static ngx_event_t                 ngx_http_chat_list_retry_ev;
+/* the batch being written, as a rebuild on this worker must see it */
+static ngx_http_chat_list_batch_t  ngx_http_chat_list_inflight;
 
 
 void
@@ -98,6 +100,41 @@ ngx_http_chat_list_facts_queue(const ngx_http_chat_list_fact_t *f)
 }
 
 
+ngx_uint_t
+ngx_http_chat_list_facts_pending(const char *chat, const char *user,
+    ngx_http_chat_list_fact_t *out, ngx_uint_t max)
+{
+    ngx_uint_t                  i, k, n, total;
+    ngx_http_chat_list_fact_t  *f, *all[2];
+
+    all[0] = ngx_http_chat_list_inflight.f;
+    all[1] = ngx_http_chat_list_pending;
+    total = 0;
+
+    for (k = 0; k < 2; k++) {
+        n = k ? ngx_http_chat_list_npending : ngx_http_chat_list_inflight.n;
+
+        for (i = 0; i < n; i++) {
+            f = &all[k][i];
+
+            if (f->kind == 't' || ngx_strcmp(f->chat, chat) != 0
+                || (f->user[0] && ngx_strcmp(f->user, user) != 0))
+            {
+                continue;
+            }
+
+            if (total < max) {
+                out[total] = *f;
+            }
+
+            total++;
+        }
+    }
+
+    return total;
+}
+
+
 static void
 ngx_http_chat_list_facts_flush(void)
 {
@@ -133,6 +170,9 @@ ngx_http_chat_list_facts_flush(void)
         /* kept: the next fact or the retry posts them */
         return;
     }
+
+    ngx_memcpy(&ngx_http_chat_list_inflight, t->arg,
+               sizeof(ngx_http_chat_list_batch_t));
 
     ngx_http_chat_list_npending -= n;
     ngx_memmove(ngx_http_chat_list_pending, ngx_http_chat_list_pending + n,
@@ -171,6 +211,7 @@ ngx_http_chat_list_facts_done(ngx_http_chat_mongo_task_t *t)
     ngx_uint_t  i;
 
     ngx_http_chat_list_writing = 0;
+    ngx_http_chat_list_inflight.n = 0;
 
     if (t->rc != NGX_OK) {
         /* the whole batch again (each fact is idempotent), a bit later */

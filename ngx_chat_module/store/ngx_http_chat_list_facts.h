@@ -47,6 +47,14 @@ typedef void (*ngx_http_chat_list_fact_pt)(
 void ngx_http_chat_list_facts_add(const char *chat, const char *user,
     u_char kind, int64_t seq, ngx_http_chat_list_fact_pt written);
 
+/*
+ * On the event loop: copies to out (up to max) the facts of chat and of
+ * user in it that this worker has not stored yet; their number (all of
+ * them, also past max)
+ */
+ngx_uint_t ngx_http_chat_list_facts_pending(const char *chat,
+    const char *user, ngx_http_chat_list_fact_t *out, ngx_uint_t max);
+
 /* in a thread: inserts n facts (duplicates are fine) */
 ngx_int_t ngx_http_chat_list_facts_insert(mongoc_database_t *db,
     const ngx_http_chat_list_fact_t *f, size_t n, bson_error_t *error);

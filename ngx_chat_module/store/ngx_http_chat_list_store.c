@@ -31,7 +31,8 @@ static json_t *ngx_http_chat_list_seqs(mongoc_database_t *db,
     bson_error_t *error);
 static ngx_int_t ngx_http_chat_list_sets(mongoc_database_t *db,
     const bson_t *chat, const bson_oid_t *chat_id, const bson_oid_t *user,
-    ngx_http_chat_list_sets_t *sets, bson_error_t *error);
+    ngx_http_chat_list_sets_t *sets, ngx_http_chat_list_fact_t *facts,
+    ngx_uint_t nfacts, bson_error_t *error);
 static int64_t ngx_http_chat_list_unread(ngx_http_chat_list_sets_t *sets);
 static ngx_int_t ngx_http_chat_list_window(mongoc_database_t *db,
     const bson_oid_t *chat_id, const bson_oid_t *user,
@@ -238,8 +239,10 @@ ngx_http_chat_chat_rebuild_run(ngx_http_chat_mongo_task_t *t,
     ngx_uint_t                  i;
     ngx_http_chat_list_sets_t   sets;
     ngx_http_chat_list_miss_t  *miss;
+    ngx_http_chat_list_fact_t  *facts;
 
     miss = (ngx_http_chat_list_miss_t *) (a + 1);
+    facts = (ngx_http_chat_list_fact_t *) (miss + a->n);
 
     rows = json_object();
     fills = json_array();
@@ -272,7 +275,7 @@ ngx_http_chat_chat_rebuild_run(ngx_http_chat_mongo_task_t *t,
         sets.read_seq = miss[i].read_seq;
 
         if (ngx_http_chat_list_sets(db, &doc, &miss[i].chat, &a->user,
-                                    &sets, &t->error)
+                                    &sets, facts, a->nfacts, &t->error)
             != NGX_OK)
         {
             json_decref(row);
@@ -612,12 +615,14 @@ failed:
 static ngx_int_t
 ngx_http_chat_list_sets(mongoc_database_t *db, const bson_t *chat,
     const bson_oid_t *chat_id, const bson_oid_t *user,
-    ngx_http_chat_list_sets_t *sets, bson_error_t *error)
+    ngx_http_chat_list_sets_t *sets, ngx_http_chat_list_fact_t *facts,
+    ngx_uint_t nfacts, bson_error_t *error)
 {
     char         cid[25], me[25];
     bson_t       filter, sub, msg, sort;
+    json_t      *to;
     ngx_int_t    rc;
-    ngx_uint_t   chat_built, user_built, stale;
+    ngx_uint_t   chat_built, user_built, stale, i;
 
     sets->voids = json_array();
     sets->own = json_array();
@@ -671,6 +676,22 @@ ngx_http_chat_list_sets(mongoc_database_t *db, const bson_t *chat,
         != NGX_OK)
     {
         goto failed;
+    }
+
+    /* what this worker's hooks had not stored when the page was read */
+    for (i = 0; i < nfacts; i++) {
+        if (ngx_strcmp(facts[i].chat, cid) != 0) {
+            continue;
+        }
+
+        to = (facts[i].kind == 'v') ? sets->voids
+             : (facts[i].seq <= sets->read_seq) ? NULL
+             : (facts[i].kind == 'o') ? sets->own
+             : (facts[i].kind == 'h') ? sets->hidden : NULL;
+
+        if (to) {
+            json_array_append_new(to, json_integer(facts[i].seq));
+        }
     }
 
     if ((!chat_built || !user_built)
