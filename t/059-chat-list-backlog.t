@@ -162,3 +162,25 @@ sub { "$main::Got\n" }
 [emerg]
 were not stored
 lost a fact
+
+
+
+=== TEST 3: a member from before the facts (their mark gone): the first rebuild reads their own and hidden messages once and stores them again (duplicates are fine): still exact and fast
+--- init
+my $mongo = ChatMongo->new(port => $ENV{TEST_NGINX_MONGO_PORT});
+$mongo->command(ChatMongo::doc(delete => "listx", deletes => [ ChatMongo::doc(
+    q => ChatMongo::doc(_id => "$main::Chat{big}:$main::Id{bob}:b"),
+    limit => 0) ]));
+$main::Got = main::after_flush();
+ChatChats::dyn($block, as => "bob", request => "GET /api/chats/ids");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+50004 100008 fast same same
+--- timeout: 60
+--- no_error_log
+[error]
+[alert]
+[emerg]
+were not stored
+lost a fact
