@@ -12,6 +12,7 @@
 #include "ngx_http_chat_op_store.h"
 #include "../store/ngx_http_chat_redis.h"
 #include "../store/ngx_http_chat_list_model.h"
+#include "../store/ngx_http_chat_list_facts.h"
 
 
 struct ngx_http_chat_op_chat_list_s {
@@ -125,13 +126,15 @@ ngx_http_chat_list_modelled(redisReply *reply, void *data)
 {
     ngx_http_chat_op_chat_list_t  *op = data;
 
-    size_t                      i, n, nmiss, size;
+    char                        chat[25];
+    size_t                      i, n, nmiss, size, nfacts, k;
     json_t                     *items, *item;
     redisReply                 *r, *g;
     const char                 *id;
     ngx_int_t                   rc;
-    ngx_http_chat_list_arg_t   *arg;
+    ngx_http_chat_list_arg_t   *arg, *full;
     ngx_http_chat_list_miss_t  *miss;
+    ngx_http_chat_list_fact_t  *facts;
 
     if (op->done == NULL) {
         /* nobody waits: nothing more to read */
@@ -205,11 +208,46 @@ ngx_http_chat_list_modelled(redisReply *reply, void *data)
     size = sizeof(ngx_http_chat_list_arg_t)
            + nmiss * sizeof(ngx_http_chat_list_miss_t);
 
-    /* the operation copies arg */
-    rc = ngx_http_chat_op_store(ngx_http_chat_chat_rebuild_run, NULL, arg,
-                                size, ngx_http_chat_list_rebuilt, op,
-                                &op->store);
+    /*
+     * what this worker's hooks have not stored yet goes with the misses:
+     * the rebuild's count must not miss a change made a moment ago
+     */
+    nfacts = 0;
+
+    for (i = 0; i < nmiss; i++) {
+        bson_oid_to_string(&miss[i].chat, chat);
+        nfacts += ngx_http_chat_list_facts_pending(chat, op->user, NULL, 0);
+    }
+
+    full = ngx_alloc(size + nfacts * sizeof(ngx_http_chat_list_fact_t),
+                     ngx_cycle->log);
+    if (full == NULL) {
+        ngx_free(arg);
+        ngx_http_chat_list_finish(op, NGX_ERROR, "no memory");
+        return;
+    }
+
+    ngx_memcpy(full, arg, size);
     ngx_free(arg);
+    miss = (ngx_http_chat_list_miss_t *) (full + 1);
+
+    facts = (ngx_http_chat_list_fact_t *) ((u_char *) full + size);
+    k = 0;
+
+    for (i = 0; i < nmiss; i++) {
+        bson_oid_to_string(&miss[i].chat, chat);
+        k += ngx_http_chat_list_facts_pending(chat, op->user, facts + k,
+                                              nfacts - k);
+    }
+
+    full->nfacts = nfacts;
+
+    /* the operation copies arg */
+    rc = ngx_http_chat_op_store(ngx_http_chat_chat_rebuild_run, NULL, full,
+                                size + nfacts
+                                       * sizeof(ngx_http_chat_list_fact_t),
+                                ngx_http_chat_list_rebuilt, op, &op->store);
+    ngx_free(full);
 
     if (rc != NGX_OK) {
         ngx_http_chat_list_finish(op, NGX_ERROR, "mongo is not available");

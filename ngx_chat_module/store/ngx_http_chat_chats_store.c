@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_chat_chats_store_int.h"
+#include "ngx_http_chat_list_facts.h"
 
 
 static json_t *ngx_http_chat_chat_find_json(mongoc_database_t *db,
@@ -63,9 +64,10 @@ ngx_http_chat_chats_is_member(mongoc_database_t *db, const bson_oid_t *chat,
  */
 
 ngx_int_t
-ngx_http_chat_chats_add_member(mongoc_collection_t *members,
-    const bson_oid_t *chat, const bson_oid_t *user, const bson_oid_t *peer,
-    int64_t now, int64_t seq, bson_error_t *error)
+ngx_http_chat_chats_add_member(mongoc_database_t *db,
+    mongoc_collection_t *members, const bson_oid_t *chat,
+    const bson_oid_t *user, const bson_oid_t *peer, int64_t now, int64_t seq,
+    bson_error_t *error)
 {
     bson_t     doc;
     ngx_int_t  rc;
@@ -86,9 +88,11 @@ ngx_http_chat_chats_add_member(mongoc_collection_t *members,
 
     rc = NGX_OK;
 
-    if (!mongoc_collection_insert_one(members, &doc, NULL, NULL, error)
-        && !ngx_http_chat_chats_is_dup(error, NULL))
-    {
+    if (mongoc_collection_insert_one(members, &doc, NULL, NULL, error)) {
+        /* a new member: the chat list's facts of theirs start here */
+        ngx_http_chat_list_facts_mark(db, chat, user);
+
+    } else if (!ngx_http_chat_chats_is_dup(error, NULL)) {
         rc = NGX_ERROR;
     }
 
@@ -224,7 +228,8 @@ ngx_http_chat_chat_base_json(const bson_t *chat, const bson_oid_t *chat_id)
 /*
  * A chat as the API shows it to user: its fields, my role, the members'
  * count and up to member_limit of their ids (0: all), the last message
- * and my unread count (messages of others after my readSeq).  With user
+ * and my unread count (messages of others after my readSeq; exact: none,
+ * the caller counts it exactly, ngx_http_chat_list_store.c).  With user
  * NULL, the chat as every member sees it (what an event to many carries):
  * no role, settings or unread count, and the last message whoever hid it.
  */
@@ -433,10 +438,10 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
         json_object_set_new(c, "lastMessage", last ? last : json_null());
 
         /* the unread: others' messages after my read marker */
-        if (user) {
+        if (user && !exact) {
             count = ngx_http_chat_msg_unread(db, &filter, user, read_seq,
                                           ngx_http_chat_chats_int(&msg, "seq"),
-                                          scan || exact, error);
+                                          scan, error);
         }
     }
 
@@ -448,7 +453,7 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
         return NULL;
     }
 
-    if (user) {
+    if (user && !exact) {
         json_object_set_new(c, "unreadCount", json_integer(count));
     }
 
@@ -679,6 +684,7 @@ ngx_http_chat_chat_private_run(ngx_http_chat_mongo_task_t *t,
     if (mongoc_collection_insert_one(chats, &doc, NULL, NULL, &t->error)) {
         bson_oid_copy(&a->chat, &chat);
         created = 1;
+        ngx_http_chat_list_facts_mark(db, &chat, NULL);
 
     } else if (ngx_http_chat_chats_is_dup(&t->error, NULL)) {
         bson_destroy(&doc);
@@ -709,10 +715,10 @@ ngx_http_chat_chat_private_run(ngx_http_chat_mongo_task_t *t,
     bson_destroy(&doc);
 
     /* both memberships, also when an earlier call stopped before them */
-    if (ngx_http_chat_chats_add_member(members, &chat, &a->user, &a->other,
+    if (ngx_http_chat_chats_add_member(db, members, &chat, &a->user, &a->other,
                                        now, 0, &t->error)
         != NGX_OK
-        || ngx_http_chat_chats_add_member(members, &chat, &a->other,
+        || ngx_http_chat_chats_add_member(db, members, &chat, &a->other,
                                           &a->user, now, 0, &t->error)
            != NGX_OK)
     {
@@ -828,10 +834,11 @@ ngx_http_chat_chat_group_run(ngx_http_chat_mongo_task_t *t,
     }
 
     bson_destroy(&doc);
+    ngx_http_chat_list_facts_mark(db, &a->chat, NULL);
 
     if (ngx_http_chat_group_set_admin(db, &a->chat, &a->user, 1, &t->error)
         != NGX_OK
-        || ngx_http_chat_chats_add_member(members, &a->chat, &a->user, NULL,
+        || ngx_http_chat_chats_add_member(db, members, &a->chat, &a->user, NULL,
                                           now, 0, &t->error)
            != NGX_OK)
     {
@@ -840,7 +847,7 @@ ngx_http_chat_chat_group_run(ngx_http_chat_mongo_task_t *t,
     }
 
     for (i = 0; i < a->nmembers; i++) {
-        if (ngx_http_chat_chats_add_member(members, &a->chat, &ids[i], NULL,
+        if (ngx_http_chat_chats_add_member(db, members, &a->chat, &ids[i], NULL,
                                            now, 0, &t->error)
             != NGX_OK)
         {

@@ -135,7 +135,9 @@ void ngx_http_chat_chat_ids_run(ngx_http_chat_mongo_task_t *t,
  * GET /api/chats from the read model (store/ngx_http_chat_list_store.c):
  * page_run reads the page (t->result {items: [{id, ..., readSeq,
  * settings}], nextCursor?}); rebuild_run reads the chats Redis missed
- * (the misses after the struct): {rows: {id: chat}, fills: [...]}
+ * (the misses after the struct, then the chat list's facts this worker
+ * has not stored yet, ngx_http_chat_list_facts.h): {rows: {id: chat},
+ * fills: [...]}
  */
 typedef struct {
     bson_oid_t    chat;
@@ -146,6 +148,7 @@ typedef struct {
 typedef struct {
     bson_oid_t    user;
     ngx_uint_t    n;
+    ngx_uint_t    nfacts;          /* after the misses: not stored yet */
 } ngx_http_chat_list_arg_t;
 
 void ngx_http_chat_chat_page_run(ngx_http_chat_mongo_task_t *t,

@@ -28,8 +28,8 @@ json_t *ngx_http_chat_chats_oid_json(const bson_oid_t *oid);
 
 /*
  * a chat as the API shows it to user (NULL: to every member), with up to
- * member_limit ids (0: all); exact: the unread count read from all the
- * numbers after my readSeq
+ * member_limit ids (0: all); exact: no unread count, the caller counts
+ * it exactly (the chat list's rebuild, from its facts)
  */
 json_t *ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
     const bson_oid_t *user, ngx_uint_t member_limit, ngx_uint_t exact,
@@ -105,9 +105,10 @@ ngx_int_t ngx_http_chat_chats_is_member(mongoc_database_t *db,
  * inserts a membership with its markers at seq, and peer, the other of a
  * private chat (NULL in a group); an existing one is fine
  */
-ngx_int_t ngx_http_chat_chats_add_member(mongoc_collection_t *members,
-    const bson_oid_t *chat, const bson_oid_t *user, const bson_oid_t *peer,
-    int64_t now, int64_t seq, bson_error_t *error);
+ngx_int_t ngx_http_chat_chats_add_member(mongoc_database_t *db,
+    mongoc_collection_t *members, const bson_oid_t *chat,
+    const bson_oid_t *user, const bson_oid_t *peer, int64_t now, int64_t seq,
+    bson_error_t *error);
 /* {"chat": {...}} of chat id as user sees it, with every member */
 json_t *ngx_http_chat_chat_answer(mongoc_database_t *db, const bson_oid_t *id,
     const bson_oid_t *user, bson_error_t *error);

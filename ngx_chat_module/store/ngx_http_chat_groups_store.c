@@ -1014,7 +1014,7 @@ ngx_http_chat_group_add(mongoc_database_t *db, ngx_http_chat_group_arg_t *a,
     rc = added ? NGX_OK : NGX_ERROR;
 
     for (i = 0; rc == NGX_OK && i < n; i++) {
-        rc = ngx_http_chat_chats_add_member(members, &a->chat, &fresh[i],
+        rc = ngx_http_chat_chats_add_member(db, members, &a->chat, &fresh[i],
                                             NULL, now, floor, error);
 
         if (rc == NGX_OK

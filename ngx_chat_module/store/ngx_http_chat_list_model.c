@@ -11,6 +11,7 @@
 
 
 #include "ngx_http_chat_list_model.h"
+#include "ngx_http_chat_list_facts.h"
 #include "../util/ngx_http_chat_text.h"
 
 
@@ -56,6 +57,19 @@ static const char  ngx_http_chat_list_change[] =
     "end "
     "if ARGV[4] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then "
     "  redis.call('ZADD', KEYS[3], s, ARGV[4] .. s) "
+    "end "
+    "return 1";
+
+/*
+ * KEYS clx or clu, clg; ARGV seq, member: a fact just stored in MongoDB
+ * is added again, and the generation bumped, so that a rebuild that read
+ * MongoDB before the fact was there is either refused or completed
+ */
+static const char  ngx_http_chat_list_readd[] =
+    "redis.call('INCR', KEYS[2]) "
+    "redis.call('EXPIRE', KEYS[2], " NGX_HTTP_CHAT_LIST_GTTL ") "
+    "if redis.call('EXISTS', KEYS[1]) == 1 then "
+    "  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) "
     "end "
     "return 1";
 
@@ -180,6 +194,8 @@ static void ngx_http_chat_list_remember(const char *chat, const char *user);
 static void ngx_http_chat_list_answered(redisReply *reply, void *data);
 static void ngx_http_chat_list_drop_lost(void);
 static void ngx_http_chat_list_sum_stale(const char *chat);
+static void ngx_http_chat_list_fact_written(
+    const ngx_http_chat_list_fact_t *f);
 static void ngx_http_chat_list_change_send(const char *chat,
     const char *user, int64_t seq, const char *json, ngx_uint_t void_,
     const char *prefix, const char *mode);
@@ -345,7 +361,24 @@ ngx_http_chat_list_model_event(const char *event, json_t *data)
     json_t      *m, *copy, *chat;
     const char  *id, *sender, *type;
     json_int_t   seq;
-    ngx_uint_t   edited, deleted;
+    ngx_uint_t   edited, deleted, void_;
+
+    if (ngx_strcmp(event, "message_status_update") == 0) {
+        /* my readSeq moved: my facts up to it count no more */
+        id = json_string_value(json_object_get(data, "chatId"));
+        sender = json_string_value(json_object_get(data, "userId"));
+        type = json_string_value(json_object_get(data, "status"));
+        seq = json_integer_value(json_object_get(data, "upToSeq"));
+
+        if (type && ngx_strcmp(type, "read") == 0 && seq > 0
+            && ngx_http_chat_list_valid(id) == NGX_OK
+            && ngx_http_chat_list_valid(sender) == NGX_OK)
+        {
+            ngx_http_chat_list_facts_add(id, sender, 't', seq, NULL);
+        }
+
+        return;
+    }
 
     if (ngx_strcmp(event, "chat_updated") == 0
         || ngx_strcmp(event, "chat_removed") == 0
@@ -402,9 +435,19 @@ ngx_http_chat_list_model_event(const char *event, json_t *data)
         return;
     }
 
-    ngx_http_chat_list_change_send(id, sender, seq, json,
-                                   deleted
-                                   || ngx_strcmp(type, "deleted") == 0,
+    void_ = deleted || ngx_strcmp(type, "deleted") == 0;
+
+    /* MongoDB keeps what the sets hold: a rebuild reads it there */
+    if (void_) {
+        ngx_http_chat_list_facts_add(id, NULL, 'v', seq,
+                                     ngx_http_chat_list_fact_written);
+
+    } else if (!edited && sender) {
+        ngx_http_chat_list_facts_add(id, sender, 'o', seq,
+                                     ngx_http_chat_list_fact_written);
+    }
+
+    ngx_http_chat_list_change_send(id, sender, seq, json, void_,
                                    (edited || deleted || sender == NULL)
                                    ? "" : "o",
                                    (edited || deleted) ? "r" : "n");
@@ -428,6 +471,8 @@ ngx_http_chat_list_model_hidden(json_t *note)
         return;
     }
 
+    ngx_http_chat_list_facts_add(chat, user, 'h', seq,
+                                 ngx_http_chat_list_fact_written);
     ngx_http_chat_list_change_send(chat, user, seq, "", 0, "h", "r");
 }
 
@@ -439,7 +484,57 @@ ngx_http_chat_list_model_void(const char *chat, int64_t seq)
         return;
     }
 
+    ngx_http_chat_list_facts_add(chat, NULL, 'v', seq,
+                                 ngx_http_chat_list_fact_written);
     ngx_http_chat_list_change_send(chat, NULL, seq, "", 1, "", "r");
+}
+
+
+/* a fact stored in MongoDB: added to its set again (see the script) */
+
+static void
+ngx_http_chat_list_fact_written(const ngx_http_chat_list_fact_t *f)
+{
+    char                        member[32];
+    ngx_http_chat_list_lost_t  *lost;
+
+    /* as the change script names it: "<seq>" in clx, "o<seq>" in clu */
+    if (f->user[0]) {
+        ngx_sprintf((u_char *) member, "%c%L%Z", f->kind, f->seq);
+
+    } else {
+        ngx_sprintf((u_char *) member, "%L%Z", f->seq);
+    }
+
+    ngx_http_chat_list_drop_lost();
+
+    lost = ngx_alloc(sizeof(ngx_http_chat_list_lost_t), ngx_cycle->log);
+
+    if (lost) {
+        ngx_cpystrn((u_char *) lost->chat, (u_char *) f->chat, 25);
+        ngx_cpystrn((u_char *) lost->user,
+                    (u_char *) (f->user[0] ? f->user : "-"), 25);
+    }
+
+    if (lost == NULL
+        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main)
+        || (f->user[0]
+            ? ngx_http_chat_redis_command(ngx_http_chat_redis_main,
+                        ngx_http_chat_list_answered, lost,
+                        "EVAL %s 2 clu:%s:%s clg:%s %lld %s",
+                        ngx_http_chat_list_readd, f->chat, f->user, f->chat,
+                        (long long) f->seq, member)
+            : ngx_http_chat_redis_command(ngx_http_chat_redis_main,
+                        ngx_http_chat_list_answered, lost,
+                        "EVAL %s 2 clx:%s clg:%s %lld %s",
+                        ngx_http_chat_list_readd, f->chat, f->chat,
+                        (long long) f->seq, member))
+           != NGX_OK)
+    {
+        ngx_free(lost);
+        ngx_http_chat_list_remember(f->chat,
+                                    f->user[0] ? f->user : "-");
+    }
 }
 
 

@@ -338,6 +338,8 @@ static const struct {
     { "reactions", "messageId_1_userId_1", "messageId", "userId", 1 },
     { "admins", "chatId_1", "chatId", NULL, 0 },
     { "groupinfo", "chatId_1", "chatId", NULL, 0 },
+    /* the chat list's facts of a chat or a member (list_facts.h) */
+    { "listx", "of_1", "of", NULL, 0 },
     { NULL, NULL, NULL, NULL, 0 }
 };
 
