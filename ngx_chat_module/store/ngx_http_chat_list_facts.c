@@ -16,6 +16,7 @@
 
 #define NGX_HTTP_CHAT_LIST_BATCH   256
 #define NGX_HTTP_CHAT_LIST_RETRY   1000    /* ms after a failed batch */
+#define NGX_HTTP_CHAT_LIST_WINDOW  20      /* ms between two batches */
 
 
 typedef struct {
@@ -29,6 +30,7 @@ static void ngx_http_chat_list_facts_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 static void ngx_http_chat_list_facts_done(ngx_http_chat_mongo_task_t *t);
 static void ngx_http_chat_list_facts_retry(ngx_event_t *ev);
+static void ngx_http_chat_list_facts_arm(ngx_event_t *ev, ngx_msec_t delay);
 static void ngx_http_chat_list_facts_queue(
     const ngx_http_chat_list_fact_t *f);
 static void ngx_http_chat_list_facts_of(char *buf,
@@ -41,6 +43,9 @@ static ngx_uint_t                  ngx_http_chat_list_npending;
 static ngx_uint_t                  ngx_http_chat_list_writing;
 static ngx_http_chat_list_fact_pt  ngx_http_chat_list_written;
 static ngx_event_t                 ngx_http_chat_list_retry_ev;
+static ngx_event_t                 ngx_http_chat_list_window_ev;
+static ngx_msec_t                  ngx_http_chat_list_last;   /* a batch */
+static ngx_connection_t            ngx_http_chat_list_dummy;  /* timers' */
 /* the batch being written, as a rebuild on this worker must see it */
 static ngx_http_chat_list_batch_t  ngx_http_chat_list_inflight;
 
@@ -138,13 +143,29 @@ ngx_http_chat_list_facts_pending(const char *chat, const char *user,
 static void
 ngx_http_chat_list_facts_flush(void)
 {
+    ngx_msec_t                   elapsed;
     ngx_uint_t                   n;
     ngx_http_chat_list_batch_t  *b;
     ngx_http_chat_mongo_task_t  *t;
 
     if (ngx_http_chat_list_writing || ngx_http_chat_list_npending == 0
-        || ngx_http_chat_list_retry_ev.timer_set)
+        || ngx_http_chat_list_retry_ev.timer_set
+        || ngx_http_chat_list_window_ev.timer_set)
     {
+        return;
+    }
+
+    /*
+     * At once after a quiet window; under load, one batch a window at
+     * most, so that a burst of sends costs a few inserts, not one each
+     */
+    elapsed = ngx_current_msec - ngx_http_chat_list_last;
+
+    if (elapsed < NGX_HTTP_CHAT_LIST_WINDOW && !ngx_exiting
+        && !ngx_terminate)
+    {
+        ngx_http_chat_list_facts_arm(&ngx_http_chat_list_window_ev,
+                                     NGX_HTTP_CHAT_LIST_WINDOW - elapsed);
         return;
     }
 
@@ -180,6 +201,7 @@ ngx_http_chat_list_facts_flush(void)
                 * sizeof(ngx_http_chat_list_fact_t));
 
     ngx_http_chat_list_writing = 1;
+    ngx_http_chat_list_last = ngx_current_msec;
 }
 
 
@@ -224,12 +246,8 @@ ngx_http_chat_list_facts_done(ngx_http_chat_mongo_task_t *t)
         }
 
         if (!ngx_exiting && !ngx_terminate) {
-            ngx_http_chat_list_retry_ev.handler =
-                                            ngx_http_chat_list_facts_retry;
-            ngx_http_chat_list_retry_ev.log = ngx_cycle->log;
-            ngx_http_chat_list_retry_ev.cancelable = 1;
-            ngx_add_timer(&ngx_http_chat_list_retry_ev,
-                          NGX_HTTP_CHAT_LIST_RETRY);
+            ngx_http_chat_list_facts_arm(&ngx_http_chat_list_retry_ev,
+                                         NGX_HTTP_CHAT_LIST_RETRY);
         }
 
         return;
@@ -249,6 +267,24 @@ static void
 ngx_http_chat_list_facts_retry(ngx_event_t *ev)
 {
     ngx_http_chat_list_facts_flush();
+}
+
+
+static void
+ngx_http_chat_list_facts_arm(ngx_event_t *ev, ngx_msec_t delay)
+{
+    if (ev->timer_set) {
+        return;
+    }
+
+    /* a timer's debug log reads the descriptor of ev->data */
+    ngx_http_chat_list_dummy.fd = (ngx_socket_t) -1;
+    ev->data = &ngx_http_chat_list_dummy;
+    ev->handler = ngx_http_chat_list_facts_retry;
+    ev->log = ngx_cycle->log;
+    /* a window's batch holds an exiting worker, a retry does not */
+    ev->cancelable = (ev == &ngx_http_chat_list_retry_ev);
+    ngx_add_timer(ev, delay);
 }
 
 
