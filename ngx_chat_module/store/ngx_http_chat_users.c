@@ -338,6 +338,10 @@ static const struct {
     { "reactions", "messageId_1_userId_1", "messageId", "userId", 1 },
     { "admins", "chatId_1", "chatId", NULL, 0 },
     { "groupinfo", "chatId_1", "chatId", NULL, 0 },
+    /* the feed: the live stories of a set of authors, by $in */
+    { "stories", "authorId_1", "authorId", NULL, 0 },
+    /* a story's viewers; a view's _id is "<storyId>:<viewerId>" */
+    { "storyviews", "storyId_1", "storyId", NULL, 0 },
     { NULL, NULL, NULL, NULL, 0 }
 };
 
