@@ -482,7 +482,82 @@ sub { $main::Got }
 
 
 
-=== TEST 14: expiry (chat_story_lifetime 3s): gone from every read at the deadline
+=== TEST 14: events: story_created to those who may see it, story_viewed and story_reacted to the author, story_deleted to who saw it; plain and Socket.IO
+--- config
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+    location /socket.io/ { chat_socketio; }
+--- init
+use ChatRT;
+use ChatWS;
+my $a = ChatRT::connect("alice");
+my $b = ChatRT::connect("bob");
+my $e = ChatRT::connect("erin");
+# carol on Socket.IO, by hand over its websocket transport
+my ($c, $st) = ChatWS::open_ws("/socket.io/?EIO=4&transport=websocket");
+ChatWS::read_frame($c, 3);
+ChatWS::text($c, qq(40{"token":"$ChatChats::Tok{carol}{accessToken}"}));
+while (my $f = ChatWS::read_frame($c, 3)) {
+    last if $f->{payload} =~ /^42\["authenticated"/;
+}
+my $sio = sub {
+    my ($name) = @_;
+    while (my $f = ChatWS::read_frame($c, 3)) {
+        next unless $f->{payload} =~ /^42(.*)$/s;
+        my $p = JSON::PP::decode_json($1);
+        return $p->[1] if $p->[0] eq $name;
+    }
+    return undef;
+};
+my $s1 = ChatChats::api(alice => POST => "/api/stories",
+    { type => "text", text => "for contacts", privacy => { mode => "contacts" } })->{story}{id};
+my $s2 = ChatChats::api(alice => POST => "/api/stories",
+    { type => "text", text => "for all" })->{story}{id};
+my @r;
+my $x = ChatRT::wait_for($b, "story_created", 3);
+push @r, "bob " . ($x && $x->{data}{story}{id} eq $s1 ? "contacts" : "?")
+    . ($x && !exists $x->{data}{story}{privacy} ? "" : " privacy?");
+# the stranger's first one is the story for all: none for contacts
+$x = ChatRT::wait_for($e, "story_created", 3);
+push @r, "erin " . ($x && $x->{data}{story}{id} eq $s2 ? "all" : "?");
+$x = $sio->("story_created");
+push @r, "carol " . ($x && $x->{story}{id} eq $s1 ? "contacts" : "?");
+ChatChats::api(bob => POST => "/api/stories/$s1/view");
+ChatChats::api(bob => POST => "/api/stories/$s1/view");
+$x = ChatRT::wait_for($a, "story_viewed", 3);
+push @r, "viewed " . ($x && $x->{data}{storyId} eq $s1
+    && $x->{data}{userId} eq $main::Id{bob} && $x->{data}{viewedAt} ? "bob" : "?");
+ChatChats::api(bob => POST => "/api/stories/$s1/react", { emoji => "\x{1f525}" });
+$x = ChatRT::wait_for($a, "story_reacted", 3);
+# the second view sent nothing: the next event is the reaction
+# ChatRT decodes frames as characters of their bytes: the emoji's UTF-8
+push @r, "reacted " . ($x && $x->{data}{emoji} eq "\xf0\x9f\x94\xa5" ? "fire" : "?");
+ChatChats::api(carol => POST => "/api/stories/$s1/view");
+$x = ChatRT::wait_for($a, "story_viewed", 3);
+push @r, "viewed " . ($x && $x->{data}{userId} eq $main::Id{carol} ? "carol" : "?");
+ChatChats::api(alice => DELETE => "/api/stories/$s1");
+$x = ChatRT::wait_for($b, "story_deleted", 3);
+push @r, "deleted " . ($x && $x->{data}{storyId} eq $s1 ? "bob" : "?");
+$x = $sio->("story_deleted");
+push @r, "deleted " . ($x && $x->{storyId} eq $s1 ? "carol" : "?");
+$main::Got = join("\n", @r) . "\n";
+ChatChats::dyn($block, as => "alice", request => "GET /api/stories/mine");
+--- response_body_filters eval
+sub { $main::Got }
+--- response_body
+bob contacts
+erin all
+carol contacts
+viewed bob
+reacted fire
+viewed carol
+deleted bob
+deleted carol
+--- error_code: 200
+
+
+
+=== TEST 15: expiry (chat_story_lifetime 3s): gone from every read at the deadline
 --- http_config eval: $main::ExpiryConf
 --- init
 my $s = ChatChats::api(alice => POST => "/api/stories", { type => "text", text => "brief" });

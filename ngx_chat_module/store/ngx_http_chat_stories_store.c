@@ -1,20 +1,15 @@
 /*
  * Copyright (C) ngx_chat_module authors
  *
- * Stories and their views in MongoDB: who may see a story is decided
- * here, per story, with the relations of profiles (ngx_http_chat_people.h)
- * loaded once per read, whatever the number of authors.
+ * Stories and their views in MongoDB, the writes and what every step
+ * shares: who may see a story is decided here, per story, with the
+ * relations of profiles (ngx_http_chat_people.h) loaded once per step,
+ * whatever the number of authors.  The reads: _stories_read.c.
  */
 
 
-#include "ngx_http_chat_stories_store.h"
-#include "ngx_http_chat_people.h"
-#include "ngx_http_chat_users.h"
-
-
-#define NGX_HTTP_CHAT_STORY_AUTHORS_MAX  1000   /* contacts the feed reads */
-#define NGX_HTTP_CHAT_STORY_READ_MAX     5000   /* stories a read keeps */
-#define NGX_HTTP_CHAT_STORY_IN_MAX       1000   /* values of one $in */
+#include "ngx_http_chat_stories_store_int.h"
+#include "ngx_http_chat_chats_store_int.h"
 
 
 const char  *ngx_http_chat_story_modes[4] = {
@@ -22,7 +17,7 @@ const char  *ngx_http_chat_story_modes[4] = {
 };
 
 
-static int64_t
+int64_t
 ngx_http_chat_story_now(void)
 {
     struct timeval  tv;
@@ -43,7 +38,7 @@ ngx_http_chat_story_cleanup(ngx_http_chat_mongo_task_t *t)
 }
 
 
-static void
+void
 ngx_http_chat_story_answer(ngx_http_chat_mongo_task_t *t, ngx_int_t rc,
     json_t *json)
 {
@@ -55,7 +50,7 @@ ngx_http_chat_story_answer(ngx_http_chat_mongo_task_t *t, ngx_int_t rc,
 
 /* "<storyId>:<viewerId>", the _id of a view */
 
-static void
+void
 ngx_http_chat_story_view_key(const bson_oid_t *story,
     const bson_oid_t *viewer, char *key)
 {
@@ -65,7 +60,18 @@ ngx_http_chat_story_view_key(const bson_oid_t *story,
 }
 
 
-static ngx_uint_t
+json_t *
+ngx_http_chat_story_oid_json(const bson_oid_t *oid)
+{
+    char  s[25];
+
+    bson_oid_to_string(oid, s);
+
+    return json_string(s);
+}
+
+
+ngx_uint_t
 ngx_http_chat_story_oid(const bson_t *doc, const char *key, bson_oid_t *out)
 {
     bson_iter_t  it;
@@ -79,7 +85,7 @@ ngx_http_chat_story_oid(const bson_t *doc, const char *key, bson_oid_t *out)
 }
 
 
-static void
+void
 ngx_http_chat_story_live(bson_t *filter)
 {
     bson_t  gt;
@@ -146,7 +152,7 @@ ngx_http_chat_story_privacy(const bson_t *doc, const bson_oid_t *me,
  * contacts, as on WhatsApp.
  */
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_chat_story_visible(const bson_t *doc, const bson_oid_t *me,
     ngx_http_chat_rel_t *rel)
 {
@@ -188,7 +194,7 @@ ngx_http_chat_story_visible(const bson_t *doc, const bson_oid_t *me,
 
 /* the public form of a story; own: the author's, with its privacy */
 
-static json_t *
+json_t *
 ngx_http_chat_story_json(const bson_t *doc, ngx_uint_t own)
 {
     char          oid[25];
@@ -262,7 +268,7 @@ ngx_http_chat_story_json(const bson_t *doc, ngx_uint_t own)
 
 /* the live story a->id into doc: NGX_OK, NGX_DECLINED, NGX_ERROR */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_chat_story_find(mongoc_database_t *db, const bson_oid_t *id,
     bson_t *doc, bson_error_t *error)
 {
@@ -283,7 +289,7 @@ ngx_http_chat_story_find(mongoc_database_t *db, const bson_oid_t *id,
 
 /* the live story me may see, into doc (initialised by the caller) */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_chat_story_load(mongoc_database_t *db, const bson_oid_t *me,
     const bson_oid_t *id, bson_t *doc, bson_oid_t *author,
     bson_error_t *error)
@@ -316,6 +322,116 @@ ngx_http_chat_story_load(mongoc_database_t *db, const bson_oid_t *me,
 }
 
 
+/*
+ * Who gets story_created: those who have the author as a contact (whose
+ * feed it is in), at most NGX_HTTP_CHAT_STORY_AUTHORS_MAX, that the
+ * story's privacy lets see it; the events go into answer.
+ */
+
+static ngx_int_t
+ngx_http_chat_story_created(mongoc_database_t *db,
+    ngx_http_chat_story_arg_t *a, json_t *answer, json_t *story,
+    bson_error_t *error)
+{
+    size_t                n, i, j;
+    bson_t                filter, opts;
+    bson_oid_t           *ids;
+    ngx_int_t             rc;
+    ngx_uint_t            listed, contact, ok;
+    const bson_t         *doc;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *c;
+    ngx_http_chat_rel_t   rel;
+
+    ids = ngx_alloc(NGX_HTTP_CHAT_STORY_AUTHORS_MAX * sizeof(bson_oid_t),
+                    ngx_cycle->log);
+    if (ids == NULL) {
+        return NGX_ERROR;
+    }
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "contact", &a->me);
+    bson_init(&opts);
+    BSON_APPEND_INT64(&opts, "limit", NGX_HTTP_CHAT_STORY_AUTHORS_MAX);
+
+    c = mongoc_database_get_collection(db, "contacts");
+    cursor = mongoc_collection_find_with_opts(c, &filter, &opts, NULL);
+
+    n = 0;
+
+    while (n < NGX_HTTP_CHAT_STORY_AUTHORS_MAX
+           && mongoc_cursor_next(cursor, &doc))
+    {
+        if (ngx_http_chat_story_oid(doc, "owner", &ids[n])) {
+            n++;
+        }
+    }
+
+    rc = mongoc_cursor_error(cursor, error) ? NGX_ERROR : NGX_OK;
+
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(c);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+
+    /* the relations seen from the author: "mine" are the author's contacts */
+    if (rc != NGX_OK
+        || ngx_http_chat_rel_load(db, &a->me, ids, n, &rel, error) != NGX_OK)
+    {
+        ngx_free(ids);
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n && rc == NGX_OK; i++) {
+        if (ngx_http_chat_oidset_has(&rel.blockers, &ids[i])
+            || ngx_http_chat_oidset_has(&rel.blocked, &ids[i]))
+        {
+            continue;
+        }
+
+        contact = ngx_http_chat_oidset_has(&rel.mine, &ids[i]);
+        listed = 0;
+
+        for (j = 0; j < a->nids; j++) {
+            if (bson_oid_equal(&a->ids[j], &ids[i])) {
+                listed = 1;
+            }
+        }
+
+        switch (a->mode) {
+
+        case NGX_HTTP_CHAT_STORY_EVERYONE:
+            ok = 1;
+            break;
+
+        case NGX_HTTP_CHAT_STORY_CONTACTS:
+            ok = contact;
+            break;
+
+        case NGX_HTTP_CHAT_STORY_CONTACTS_EXCEPT:
+            ok = contact && !listed;
+            break;
+
+        default:
+            ok = listed;
+            break;
+        }
+
+        if (ok) {
+            rc = ngx_http_chat_chats_event(answer, "user:", &ids[i], '-',
+                                           &a->me, NULL, "story_created",
+                                           json_pack("{s:O}", "story",
+                                                     story));
+        }
+    }
+
+    ngx_http_chat_rel_free(&rel);
+    ngx_free(ids);
+
+    return rc;
+}
+
+
 /* POST /api/stories */
 
 void
@@ -326,6 +442,7 @@ ngx_http_chat_story_create_run(ngx_http_chat_mongo_task_t *t,
 
     char                  buf[16];
     bson_t                doc, filter, media, privacy, ids;
+    json_t               *answer, *story;
     int64_t               now;
     ngx_int_t             rc;
     ngx_uint_t            i;
@@ -426,10 +543,21 @@ ngx_http_chat_story_create_run(ngx_http_chat_mongo_task_t *t,
 
     mongoc_collection_destroy(c);
 
-    ngx_http_chat_story_answer(t, NGX_OK,
-                               json_pack("{s:o}", "story",
-                                         ngx_http_chat_story_json(&doc, 1)));
+    answer = json_pack("{s:o}", "story", ngx_http_chat_story_json(&doc, 1));
+    story = ngx_http_chat_story_json(&doc, 0);
     bson_destroy(&doc);
+
+    /* stored: a failure to tell is logged, the story stands */
+    if (answer && story
+        && ngx_http_chat_story_created(db, a, answer, story, &t->error)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                      "chat: story_created not sent: %s", t->error.message);
+    }
+
+    json_decref(story);
+    ngx_http_chat_story_answer(t, NGX_OK, answer);
 }
 
 
@@ -442,8 +570,12 @@ ngx_http_chat_story_delete_run(ngx_http_chat_mongo_task_t *t,
     ngx_http_chat_story_arg_t *a = t->arg;
 
     char                  oid[25];
-    bson_t                filter, reply;
+    bson_t                filter, reply, opts;
+    json_t               *answer;
+    bson_oid_t            viewer;
     bson_iter_t           it;
+    const bson_t         *doc;
+    mongoc_cursor_t      *cursor;
     mongoc_collection_t  *c;
 
     bson_init(&filter);
@@ -473,10 +605,36 @@ ngx_http_chat_story_delete_run(ngx_http_chat_mongo_task_t *t,
 
     bson_destroy(&reply);
 
-    /* its views go with it; a failure leaves views of nothing */
+    bson_oid_to_string(&a->id, oid);
+    answer = json_pack("{s:s,s:b}", "id", oid, "deleted", 1);
+
+    /* those who saw it are told, then its views go with it */
     bson_init(&filter);
     BSON_APPEND_OID(&filter, "storyId", &a->id);
     c = mongoc_database_get_collection(db, "storyviews");
+
+    bson_init(&opts);
+    BSON_APPEND_INT64(&opts, "limit", NGX_HTTP_CHAT_STORY_AUTHORS_MAX);
+    cursor = mongoc_collection_find_with_opts(c, &filter, &opts, NULL);
+
+    while (answer && mongoc_cursor_next(cursor, &doc)) {
+        if (ngx_http_chat_story_oid(doc, "viewerId", &viewer)) {
+            (void) ngx_http_chat_chats_event(answer, "user:", &viewer, '-',
+                                             &a->me, NULL, "story_deleted",
+                                             json_pack("{s:s,s:o}",
+                                                 "storyId", oid, "userId",
+                                                 ngx_http_chat_story_oid_json(
+                                                     &a->me)));
+        }
+    }
+
+    if (mongoc_cursor_error(cursor, &t->error)) {
+        ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                      "chat: story_deleted not sent: %s", t->error.message);
+    }
+
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(&opts);
 
     if (!mongoc_collection_delete_many(c, &filter, NULL, NULL, &t->error)) {
         ngx_log_error(NGX_LOG_WARN, t->log, 0,
@@ -487,16 +645,13 @@ ngx_http_chat_story_delete_run(ngx_http_chat_mongo_task_t *t,
     bson_destroy(&filter);
     mongoc_collection_destroy(c);
 
-    bson_oid_to_string(&a->id, oid);
-    ngx_http_chat_story_answer(t, NGX_OK,
-                               json_pack("{s:s,s:b}", "id", oid,
-                                         "deleted", 1));
+    ngx_http_chat_story_answer(t, NGX_OK, answer);
 }
 
 
 /* the view of a->me of a story, as a JSON object */
 
-static json_t *
+json_t *
 ngx_http_chat_story_view_json(const bson_t *doc)
 {
     char          oid[25];
@@ -542,6 +697,7 @@ ngx_http_chat_story_view_run(ngx_http_chat_mongo_task_t *t,
 
     char                  key[50];
     bson_t                story, doc, filter, found;
+    json_t               *answer;
     ngx_int_t             rc;
     bson_oid_t            author;
     mongoc_collection_t  *c;
@@ -610,10 +766,18 @@ ngx_http_chat_story_view_run(ngx_http_chat_mongo_task_t *t,
 
     mongoc_collection_destroy(c);
 
-    ngx_http_chat_story_answer(t, rc,
-                               json_pack("{s:o}", "view",
-                                         ngx_http_chat_story_view_json(&doc)));
+    answer = json_pack("{s:o}", "view", ngx_http_chat_story_view_json(&doc));
     bson_destroy(&doc);
+
+    /* the first view only, to the author's sockets */
+    if (answer && rc == NGX_OK) {
+        (void) ngx_http_chat_chats_event(answer, "user:", &author, '-',
+                                         &a->me, NULL, "story_viewed",
+                                         json_deep_copy(json_object_get(
+                                             answer, "view")));
+    }
+
+    ngx_http_chat_story_answer(t, rc, answer);
 }
 
 
@@ -626,6 +790,7 @@ ngx_http_chat_story_react_run(ngx_http_chat_mongo_task_t *t,
     ngx_http_chat_story_arg_t *a = t->arg;
 
     char                  key[50], sid[25], uid[25];
+    json_t               *answer;
     bson_t                story, filter, update, set, soi, unset, opts;
     int64_t               now;
     ngx_int_t             rc;
@@ -710,853 +875,19 @@ ngx_http_chat_story_react_run(ngx_http_chat_mongo_task_t *t,
     bson_oid_to_string(&a->id, sid);
     bson_oid_to_string(&a->me, uid);
 
-    ngx_http_chat_story_answer(t, NGX_DONE,
-        json_pack("{s:{s:s,s:s,s:s?}}", "reaction", "storyId", sid,
-                  "userId", uid, "emoji", a->emoji[0] ? a->emoji : NULL));
-}
+    answer = json_pack("{s:{s:s,s:s,s:s?}}", "reaction", "storyId", sid,
+                       "userId", uid, "emoji",
+                       a->emoji[0] ? a->emoji : NULL);
 
-
-/* GET /api/stories/:id */
-
-void
-ngx_http_chat_story_get_run(ngx_http_chat_mongo_task_t *t,
-    mongoc_client_t *client, mongoc_database_t *db)
-{
-    ngx_http_chat_story_arg_t *a = t->arg;
-
-    char        key[50];
-    bson_t      doc, filter, view;
-    json_t     *s;
-    ngx_int_t   rc;
-    bson_oid_t  author;
-
-    bson_init(&doc);
-    rc = ngx_http_chat_story_load(db, &a->me, &a->id, &doc, &author,
-                                  &t->error);
-
-    if (rc != NGX_OK) {
-        bson_destroy(&doc);
-        t->rc = rc;
-        return;
+    if (answer) {
+        (void) ngx_http_chat_chats_event(answer, "user:", &author, '-',
+                                         &a->me, NULL, "story_reacted",
+                                         json_pack("{s:s,s:s,s:s?}",
+                                                   "storyId", sid,
+                                                   "userId", uid, "emoji",
+                                                   a->emoji[0] ? a->emoji
+                                                               : NULL));
     }
 
-    s = ngx_http_chat_story_json(&doc, bson_oid_equal(&author, &a->me));
-    bson_destroy(&doc);
-
-    if (s && !bson_oid_equal(&author, &a->me)) {
-        ngx_http_chat_story_view_key(&a->id, &a->me, key);
-        bson_init(&filter);
-        BSON_APPEND_UTF8(&filter, "_id", key);
-        bson_init(&view);
-
-        rc = ngx_http_chat_mongo_find_one(db, "storyviews", &filter, NULL,
-                                          &view, &t->error);
-        bson_destroy(&filter);
-        bson_destroy(&view);
-
-        if (rc == NGX_ERROR) {
-            json_decref(s);
-            t->rc = NGX_ERROR;
-            return;
-        }
-
-        json_object_set_new(s, "seen", json_boolean(rc == NGX_OK));
-    }
-
-    ngx_http_chat_story_answer(t, NGX_OK, json_pack("{s:o*}", "story", s));
-}
-
-
-/*
- * The views of me of the stories whose ids are in docs: seen[i] is set
- * for each one viewed (by _id, $in at most 1,000 at a time).
- */
-
-static ngx_int_t
-ngx_http_chat_story_seen(mongoc_database_t *db, const bson_oid_t *me,
-    bson_t **docs, size_t n, u_char *seen, bson_error_t *error)
-{
-    char                  key[50], buf[16];
-    size_t                i, j, end;
-    bson_t                filter, in, arr;
-    bson_oid_t            id;
-    bson_iter_t           it;
-    const char           *k;
-    const bson_t         *doc;
-    mongoc_cursor_t      *cursor;
-    mongoc_collection_t  *c;
-
-    c = mongoc_database_get_collection(db, "storyviews");
-
-    for (i = 0; i < n; i = end) {
-        end = ngx_min(n, i + NGX_HTTP_CHAT_STORY_IN_MAX);
-
-        bson_init(&filter);
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
-        BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
-
-        for (j = i; j < end; j++) {
-            (void) ngx_http_chat_story_oid(docs[j], "_id", &id);
-            ngx_http_chat_story_view_key(&id, me, key);
-            bson_uint32_to_string((uint32_t) (j - i), &k, buf, sizeof(buf));
-            BSON_APPEND_UTF8(&arr, k, key);
-        }
-
-        bson_append_array_end(&in, &arr);
-        bson_append_document_end(&filter, &in);
-
-        cursor = mongoc_collection_find_with_opts(c, &filter, NULL, NULL);
-
-        while (mongoc_cursor_next(cursor, &doc)) {
-            if (!ngx_http_chat_story_oid(doc, "storyId", &id)) {
-                continue;
-            }
-
-            for (j = i; j < end; j++) {
-                if (bson_iter_init_find(&it, docs[j], "_id")
-                    && BSON_ITER_HOLDS_OID(&it)
-                    && bson_oid_equal(bson_iter_oid(&it), &id))
-                {
-                    seen[j] = 1;
-                }
-            }
-        }
-
-        bson_destroy(&filter);
-
-        if (mongoc_cursor_error(cursor, error)) {
-            mongoc_cursor_destroy(cursor);
-            mongoc_collection_destroy(c);
-            return NGX_ERROR;
-        }
-
-        mongoc_cursor_destroy(cursor);
-    }
-
-    mongoc_collection_destroy(c);
-
-    return NGX_OK;
-}
-
-
-/*
- * The live stories of the authors in ids (of n), oldest first, that me
- * may see (all of them when all is set): copies in *out, their number
- * returned, or -1 on an error.
- */
-
-static ssize_t
-ngx_http_chat_story_read(mongoc_database_t *db, const bson_oid_t *me,
-    bson_oid_t *ids, size_t n, ngx_uint_t all, bson_t ***out,
-    bson_error_t *error)
-{
-    char                  buf[16];
-    size_t                i, cap, got;
-    bson_t                filter, in, arr, opts, sort;
-    bson_t              **docs, **nd;
-    const char           *k;
-    const bson_t         *doc;
-    mongoc_cursor_t      *cursor;
-    mongoc_collection_t  *c;
-    ngx_http_chat_rel_t   rel;
-
-    *out = NULL;
-
-    ngx_memzero(&rel, sizeof(ngx_http_chat_rel_t));
-
-    if (!all && ngx_http_chat_rel_load(db, me, ids, n, &rel, error)
-                != NGX_OK)
-    {
-        return -1;
-    }
-
-    bson_init(&filter);
-
-    if (n == 1) {
-        BSON_APPEND_OID(&filter, "authorId", &ids[0]);
-
-    } else {
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "authorId", &in);
-        BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
-
-        for (i = 0; i < n; i++) {
-            bson_uint32_to_string((uint32_t) i, &k, buf, sizeof(buf));
-            BSON_APPEND_OID(&arr, k, &ids[i]);
-        }
-
-        bson_append_array_end(&in, &arr);
-        bson_append_document_end(&filter, &in);
-    }
-
-    ngx_http_chat_story_live(&filter);
-
-    bson_init(&opts);
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-    BSON_APPEND_INT32(&sort, "createdAt", 1);
-    BSON_APPEND_INT32(&sort, "_id", 1);
-    bson_append_document_end(&opts, &sort);
-    BSON_APPEND_INT64(&opts, "limit", NGX_HTTP_CHAT_STORY_READ_MAX);
-
-    c = mongoc_database_get_collection(db, "stories");
-    cursor = mongoc_collection_find_with_opts(c, &filter, &opts, NULL);
-
-    got = 0;
-    cap = 16;
-    docs = ngx_alloc(cap * sizeof(bson_t *), ngx_cycle->log);
-
-    while (docs && mongoc_cursor_next(cursor, &doc)) {
-        if (!all && !ngx_http_chat_story_visible(doc, me, &rel)) {
-            continue;
-        }
-
-        if (got == cap) {
-            cap *= 2;
-            nd = realloc(docs, cap * sizeof(bson_t *));
-            if (nd == NULL) {
-                break;
-            }
-
-            docs = nd;
-        }
-
-        docs[got++] = bson_copy(doc);
-    }
-
-    ngx_http_chat_rel_free(&rel);
-    bson_destroy(&opts);
-    bson_destroy(&filter);
-
-    if (docs == NULL || mongoc_cursor_error(cursor, error)) {
-        for (i = 0; docs && i < got; i++) {
-            bson_destroy(docs[i]);
-        }
-
-        if (docs) {
-            ngx_free(docs);
-        }
-
-        mongoc_cursor_destroy(cursor);
-        mongoc_collection_destroy(c);
-        return -1;
-    }
-
-    mongoc_cursor_destroy(cursor);
-    mongoc_collection_destroy(c);
-
-    *out = docs;
-
-    return (ssize_t) got;
-}
-
-
-static void
-ngx_http_chat_story_docs_free(bson_t **docs, size_t n)
-{
-    size_t  i;
-
-    if (docs == NULL) {
-        return;
-    }
-
-    for (i = 0; i < n; i++) {
-        bson_destroy(docs[i]);
-    }
-
-    ngx_free(docs);
-}
-
-
-/* the number of views of a story (its index on storyId) */
-
-static int64_t
-ngx_http_chat_story_count(mongoc_database_t *db, const bson_t *story,
-    bson_error_t *error)
-{
-    bson_t                filter;
-    int64_t               n;
-    bson_oid_t            id;
-    mongoc_collection_t  *c;
-
-    if (!ngx_http_chat_story_oid(story, "_id", &id)) {
-        return 0;
-    }
-
-    bson_init(&filter);
-    BSON_APPEND_OID(&filter, "storyId", &id);
-
-    c = mongoc_database_get_collection(db, "storyviews");
-    n = mongoc_collection_count_documents(c, &filter, NULL, NULL, NULL,
-                                          error);
-    mongoc_collection_destroy(c);
-    bson_destroy(&filter);
-
-    return n;
-}
-
-
-/* GET /api/stories/mine: my live stories with their view counts */
-
-void
-ngx_http_chat_story_mine_run(ngx_http_chat_mongo_task_t *t,
-    mongoc_client_t *client, mongoc_database_t *db)
-{
-    ngx_http_chat_story_arg_t *a = t->arg;
-
-    size_t    i;
-    json_t   *items, *s;
-    ssize_t   n;
-    bson_t  **docs;
-    int64_t   views;
-
-    n = ngx_http_chat_story_read(db, &a->me, &a->me, 1, 1, &docs,
-                                 &t->error);
-    if (n < 0) {
-        t->rc = NGX_ERROR;
-        return;
-    }
-
-    items = json_array();
-
-    for (i = 0; items && i < (size_t) n; i++) {
-        views = ngx_http_chat_story_count(db, docs[i], &t->error);
-        if (views < 0) {
-            json_decref(items);
-            items = NULL;
-            break;
-        }
-
-        s = ngx_http_chat_story_json(docs[i], 1);
-        if (s) {
-            json_object_set_new(s, "viewCount", json_integer(views));
-            json_array_append_new(items, s);
-        }
-    }
-
-    ngx_http_chat_story_docs_free(docs, n);
-
-    if (items == NULL) {
-        t->rc = NGX_ERROR;
-        return;
-    }
-
-    ngx_http_chat_story_answer(t, NGX_OK, json_pack("{s:o}", "items", items));
-}
-
-
-/* the stories of docs as the viewer sees them, with seen per story */
-
-static json_t *
-ngx_http_chat_story_items(mongoc_database_t *db, const bson_oid_t *me,
-    bson_t **docs, size_t n, ngx_uint_t *unseen, bson_error_t *error)
-{
-    size_t   i;
-    json_t  *items, *s;
-    u_char  *seen;
-
-    seen = ngx_calloc(n + 1, ngx_cycle->log);
-    if (seen == NULL) {
-        return NULL;
-    }
-
-    if (ngx_http_chat_story_seen(db, me, docs, n, seen, error) != NGX_OK) {
-        ngx_free(seen);
-        return NULL;
-    }
-
-    items = json_array();
-    *unseen = 0;
-
-    for (i = 0; items && i < n; i++) {
-        s = ngx_http_chat_story_json(docs[i], 0);
-        if (s) {
-            json_object_set_new(s, "seen", json_boolean(seen[i]));
-            json_array_append_new(items, s);
-        }
-
-        *unseen += !seen[i];
-    }
-
-    ngx_free(seen);
-
-    return items;
-}
-
-
-/* GET /api/users/:id/stories: that user's live stories I may see */
-
-void
-ngx_http_chat_story_user_run(ngx_http_chat_mongo_task_t *t,
-    mongoc_client_t *client, mongoc_database_t *db)
-{
-    ngx_http_chat_story_arg_t *a = t->arg;
-
-    json_t      *items;
-    ssize_t      n;
-    bson_t     **docs;
-    ngx_uint_t   unseen;
-
-    n = ngx_http_chat_story_read(db, &a->me, &a->id, 1, 0, &docs, &t->error);
-    if (n < 0) {
-        t->rc = NGX_ERROR;
-        return;
-    }
-
-    items = ngx_http_chat_story_items(db, &a->me, docs, n, &unseen,
-                                      &t->error);
-    ngx_http_chat_story_docs_free(docs, n);
-
-    if (items == NULL) {
-        t->rc = NGX_ERROR;
-        return;
-    }
-
-    ngx_http_chat_story_answer(t, NGX_OK, json_pack("{s:o}", "items", items));
-}
-
-
-/* authors with unseen stories first, then the latest story first */
-
-static int
-ngx_http_chat_story_author_cmp(const void *one, const void *two)
-{
-    json_t  *a = *(json_t **) one;
-    json_t  *b = *(json_t **) two;
-
-    int          ua, ub;
-    const char  *la, *lb;
-
-    ua = json_is_true(json_object_get(a, "hasUnseen"));
-    ub = json_is_true(json_object_get(b, "hasUnseen"));
-
-    if (ua != ub) {
-        return ub - ua;
-    }
-
-    la = json_string_value(json_object_get(a, "lastStoryAt"));
-    lb = json_string_value(json_object_get(b, "lastStoryAt"));
-
-    if (la && lb && ngx_strcmp(la, lb) != 0) {
-        return -ngx_strcmp(la, lb);
-    }
-
-    return ngx_strcmp(
-        json_string_value(json_object_get(json_object_get(a, "user"), "id")),
-        json_string_value(json_object_get(json_object_get(b, "user"), "id")));
-}
-
-
-/* names of the users of a page: {id: {id, name}} */
-
-static ngx_int_t
-ngx_http_chat_story_names(mongoc_database_t *db, json_t **groups, size_t n,
-    bson_error_t *error)
-{
-    char                  buf[16], oid[25];
-    size_t                i;
-    bson_t                filter, in, arr, opts, proj;
-    json_t               *user;
-    bson_oid_t            id;
-    bson_iter_t           it;
-    const char           *k, *s;
-    const bson_t         *doc;
-    mongoc_cursor_t      *cursor;
-    mongoc_collection_t  *c;
-
-    if (n == 0) {
-        return NGX_OK;
-    }
-
-    bson_init(&filter);
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
-    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
-
-    for (i = 0; i < n; i++) {
-        s = json_string_value(json_object_get(
-                                json_object_get(groups[i], "user"), "id"));
-        bson_oid_init_from_string(&id, s);
-        bson_uint32_to_string((uint32_t) i, &k, buf, sizeof(buf));
-        BSON_APPEND_OID(&arr, k, &id);
-    }
-
-    bson_append_array_end(&in, &arr);
-    bson_append_document_end(&filter, &in);
-
-    bson_init(&opts);
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
-    BSON_APPEND_INT32(&proj, "name", 1);
-    bson_append_document_end(&opts, &proj);
-
-    c = mongoc_database_get_collection(db, "users");
-    cursor = mongoc_collection_find_with_opts(c, &filter, &opts, NULL);
-
-    while (mongoc_cursor_next(cursor, &doc)) {
-        if (!ngx_http_chat_story_oid(doc, "_id", &id)
-            || !bson_iter_init_find(&it, doc, "name")
-            || !BSON_ITER_HOLDS_UTF8(&it))
-        {
-            continue;
-        }
-
-        bson_oid_to_string(&id, oid);
-
-        for (i = 0; i < n; i++) {
-            user = json_object_get(groups[i], "user");
-
-            if (ngx_strcmp(json_string_value(json_object_get(user, "id")),
-                           oid) == 0)
-            {
-                json_object_set_new(user, "name",
-                                    json_string(bson_iter_utf8(&it, NULL)));
-            }
-        }
-    }
-
-    bson_destroy(&opts);
-    bson_destroy(&filter);
-
-    if (mongoc_cursor_error(cursor, error)) {
-        mongoc_cursor_destroy(cursor);
-        mongoc_collection_destroy(c);
-        return NGX_ERROR;
-    }
-
-    mongoc_cursor_destroy(cursor);
-    mongoc_collection_destroy(c);
-
-    return NGX_OK;
-}
-
-
-/* my contacts (owner me), at most NGX_HTTP_CHAT_STORY_AUTHORS_MAX */
-
-static ssize_t
-ngx_http_chat_story_contacts(mongoc_database_t *db, const bson_oid_t *me,
-    bson_oid_t *ids, bson_error_t *error)
-{
-    size_t                n;
-    bson_t                filter, opts;
-    const bson_t         *doc;
-    mongoc_cursor_t      *cursor;
-    mongoc_collection_t  *c;
-
-    bson_init(&filter);
-    BSON_APPEND_OID(&filter, "owner", me);
-    bson_init(&opts);
-    BSON_APPEND_INT64(&opts, "limit", NGX_HTTP_CHAT_STORY_AUTHORS_MAX);
-
-    c = mongoc_database_get_collection(db, "contacts");
-    cursor = mongoc_collection_find_with_opts(c, &filter, &opts, NULL);
-
-    n = 0;
-
-    while (n < NGX_HTTP_CHAT_STORY_AUTHORS_MAX
-           && mongoc_cursor_next(cursor, &doc))
-    {
-        if (ngx_http_chat_story_oid(doc, "contact", &ids[n])) {
-            n++;
-        }
-    }
-
-    bson_destroy(&opts);
-    bson_destroy(&filter);
-
-    if (mongoc_cursor_error(cursor, error)) {
-        n = (size_t) -1;
-    }
-
-    mongoc_cursor_destroy(cursor);
-    mongoc_collection_destroy(c);
-
-    return (ssize_t) n;
-}
-
-
-/*
- * GET /api/stories: the stories of my contacts that I may see, grouped
- * by author, a page of authors from a->offset
- */
-
-void
-ngx_http_chat_story_feed_run(ngx_http_chat_mongo_task_t *t,
-    mongoc_client_t *client, mongoc_database_t *db)
-{
-    ngx_http_chat_story_arg_t *a = t->arg;
-
-    char         oid[25], next[32];
-    size_t       i, j, m, ngroups, first;
-    json_t      *items, *stories, **groups;
-    ssize_t      n, total;
-    bson_t     **docs, **run;
-    bson_oid_t  *ids, author, other;
-    ngx_uint_t   unseen;
-
-    ids = ngx_alloc(NGX_HTTP_CHAT_STORY_AUTHORS_MAX * sizeof(bson_oid_t),
-                    t->log);
-    if (ids == NULL) {
-        t->rc = NGX_ERROR;
-        return;
-    }
-
-    n = ngx_http_chat_story_contacts(db, &a->me, ids, &t->error);
-
-    docs = NULL;
-    total = 0;
-
-    if (n > 0) {
-        total = ngx_http_chat_story_read(db, &a->me, ids, n, 0, &docs,
-                                         &t->error);
-    }
-
-    ngx_free(ids);
-
-    if (n < 0 || total < 0) {
-        t->rc = NGX_ERROR;
-        return;
-    }
-
-    groups = ngx_alloc((total + 1) * sizeof(json_t *), t->log);
-    run = ngx_alloc((total + 1) * sizeof(bson_t *), t->log);
-
-    if (groups == NULL || run == NULL) {
-        if (groups) {
-            ngx_free(groups);
-        }
-
-        if (run) {
-            ngx_free(run);
-        }
-
-        ngx_http_chat_story_docs_free(docs, total);
-        t->rc = NGX_ERROR;
-        return;
-    }
-
-    /* the stories come oldest first: each author's run, in order */
-    ngroups = 0;
-
-    for (i = 0; i < (size_t) total; i++) {
-        (void) ngx_http_chat_story_oid(docs[i], "authorId", &author);
-
-        for (j = 0; j < ngroups; j++) {
-            bson_oid_init_from_string(&other, json_string_value(
-                json_object_get(json_object_get(groups[j], "user"), "id")));
-
-            if (bson_oid_equal(&other, &author)) {
-                break;
-            }
-        }
-
-        if (j == ngroups) {
-            bson_oid_to_string(&author, oid);
-            groups[ngroups++] = json_pack("{s:{s:s},s:[]}", "user", "id", oid,
-                                          "stories");
-            if (groups[j] == NULL) {
-                ngroups--;
-            }
-        }
-    }
-
-    /* each author's stories, with seen, and when the last was posted */
-    for (j = 0; j < ngroups; j++) {
-        bson_oid_init_from_string(&author, json_string_value(
-            json_object_get(json_object_get(groups[j], "user"), "id")));
-
-        m = 0;
-
-        for (i = 0; i < (size_t) total; i++) {
-            (void) ngx_http_chat_story_oid(docs[i], "authorId", &other);
-
-            if (bson_oid_equal(&other, &author)) {
-                run[m++] = docs[i];
-            }
-        }
-
-        stories = ngx_http_chat_story_items(db, &a->me, run, m, &unseen,
-                                            &t->error);
-        if (stories == NULL) {
-            break;
-        }
-
-        json_object_set_new(groups[j], "stories", stories);
-        json_object_set_new(groups[j], "hasUnseen", json_boolean(unseen));
-        json_object_set(groups[j], "lastStoryAt",
-                        json_object_get(json_array_get(stories,
-                                            json_array_size(stories) - 1),
-                                        "createdAt"));
-    }
-
-    ngx_free(run);
-    ngx_http_chat_story_docs_free(docs, total);
-
-    if (j < ngroups) {
-        for (i = 0; i < ngroups; i++) {
-            json_decref(groups[i]);
-        }
-
-        ngx_free(groups);
-        t->rc = NGX_ERROR;
-        return;
-    }
-
-    qsort(groups, ngroups, sizeof(json_t *), ngx_http_chat_story_author_cmp);
-
-    items = json_array();
-    first = ngx_min(a->offset, ngroups);
-    j = ngx_min(ngroups, first + a->limit);
-
-    if (items == NULL
-        || ngx_http_chat_story_names(db, groups + first, j - first,
-                                     &t->error) != NGX_OK)
-    {
-        json_decref(items);
-        items = NULL;
-    }
-
-    for (i = 0; i < ngroups; i++) {
-        if (items && i >= first && i < j) {
-            json_array_append(items, groups[i]);
-        }
-
-        json_decref(groups[i]);
-    }
-
-    ngx_free(groups);
-
-    if (items == NULL) {
-        t->rc = NGX_ERROR;
-        return;
-    }
-
-    if (j < ngroups) {
-        ngx_snprintf((u_char *) next, sizeof(next), "%uz%Z", j);
-        ngx_http_chat_story_answer(t, NGX_OK,
-                                   json_pack("{s:o,s:s}", "items", items,
-                                             "nextCursor", next));
-        return;
-    }
-
-    ngx_http_chat_story_answer(t, NGX_OK, json_pack("{s:o}", "items", items));
-}
-
-
-/* GET /api/stories/:id/views: the author's only */
-
-void
-ngx_http_chat_story_views_run(ngx_http_chat_mongo_task_t *t,
-    mongoc_client_t *client, mongoc_database_t *db)
-{
-    ngx_http_chat_story_arg_t *a = t->arg;
-
-    size_t                n, i, cap;
-    bson_t                story, filter, opts, sort;
-    bson_t              **docs, **nd;
-    json_t               *items, *v;
-    ngx_int_t             rc;
-    bson_oid_t            author, *ids;
-    const bson_t         *doc;
-    mongoc_cursor_t      *cursor;
-    mongoc_collection_t  *c;
-    ngx_http_chat_rel_t   rel;
-
-    bson_init(&story);
-    rc = ngx_http_chat_story_find(db, &a->id, &story, &t->error);
-
-    if (rc == NGX_OK
-        && (!ngx_http_chat_story_oid(&story, "authorId", &author)
-            || !bson_oid_equal(&author, &a->me)))
-    {
-        rc = NGX_DECLINED;
-    }
-
-    bson_destroy(&story);
-
-    if (rc != NGX_OK) {
-        t->rc = rc;
-        return;
-    }
-
-    bson_init(&filter);
-    BSON_APPEND_OID(&filter, "storyId", &a->id);
-    bson_init(&opts);
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-    BSON_APPEND_INT32(&sort, "viewedAt", -1);
-    bson_append_document_end(&opts, &sort);
-    BSON_APPEND_INT64(&opts, "limit", NGX_HTTP_CHAT_STORY_AUTHORS_MAX);
-
-    c = mongoc_database_get_collection(db, "storyviews");
-    cursor = mongoc_collection_find_with_opts(c, &filter, &opts, NULL);
-
-    n = 0;
-    cap = 16;
-    docs = ngx_alloc(cap * sizeof(bson_t *), t->log);
-
-    while (docs && mongoc_cursor_next(cursor, &doc)) {
-        if (n == cap) {
-            cap *= 2;
-            nd = realloc(docs, cap * sizeof(bson_t *));
-            if (nd == NULL) {
-                break;
-            }
-
-            docs = nd;
-        }
-
-        docs[n++] = bson_copy(doc);
-    }
-
-    bson_destroy(&opts);
-    bson_destroy(&filter);
-
-    rc = (docs == NULL || mongoc_cursor_error(cursor, &t->error))
-         ? NGX_ERROR : NGX_OK;
-
-    mongoc_cursor_destroy(cursor);
-    mongoc_collection_destroy(c);
-
-    ids = (rc == NGX_OK) ? ngx_alloc((n + 1) * sizeof(bson_oid_t), t->log)
-                         : NULL;
-
-    for (i = 0; ids && i < n; i++) {
-        (void) ngx_http_chat_story_oid(docs[i], "viewerId", &ids[i]);
-    }
-
-    items = NULL;
-
-    /* a block either way hides the view, past ones too */
-    if (ids
-        && ngx_http_chat_rel_load(db, &a->me, ids, n, &rel, &t->error)
-           == NGX_OK)
-    {
-        items = json_array();
-
-        for (i = 0; items && i < n; i++) {
-            if (ngx_http_chat_oidset_has(&rel.blockers, &ids[i])
-                || ngx_http_chat_oidset_has(&rel.blocked, &ids[i]))
-            {
-                continue;
-            }
-
-            v = ngx_http_chat_story_view_json(docs[i]);
-            if (v) {
-                json_object_del(v, "storyId");
-                json_array_append_new(items, v);
-            }
-        }
-
-        ngx_http_chat_rel_free(&rel);
-    }
-
-    if (ids) {
-        ngx_free(ids);
-    }
-
-    ngx_http_chat_story_docs_free(docs, n);
-
-    if (items == NULL) {
-        t->rc = NGX_ERROR;
-        return;
-    }
-
-    ngx_http_chat_story_answer(t, NGX_OK,
-                               json_pack("{s:o}", "items", items));
+    ngx_http_chat_story_answer(t, NGX_DONE, answer);
 }
