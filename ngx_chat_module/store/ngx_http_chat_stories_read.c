@@ -56,7 +56,8 @@ ngx_http_chat_story_get_run(ngx_http_chat_mongo_task_t *t,
         json_object_set_new(s, "seen", json_boolean(rc == NGX_OK));
     }
 
-    ngx_http_chat_story_answer(t, NGX_OK, json_pack("{s:o*}", "story", s));
+    ngx_http_chat_story_answer(t, NGX_OK,
+                               s ? json_pack("{s:o}", "story", s) : NULL);
 }
 
 
@@ -564,6 +565,30 @@ ngx_http_chat_story_contacts(mongoc_database_t *db, const bson_oid_t *me,
 }
 
 
+static void
+ngx_http_chat_story_feed_free(json_t **groups, size_t n, bson_oid_t *authors,
+    u_char *seen)
+{
+    size_t  i;
+
+    if (groups) {
+        for (i = 0; i < n; i++) {
+            json_decref(groups[i]);
+        }
+
+        ngx_free(groups);
+    }
+
+    if (authors) {
+        ngx_free(authors);
+    }
+
+    if (seen) {
+        ngx_free(seen);
+    }
+}
+
+
 /*
  * GET /api/stories: the stories of my contacts that I may see, grouped
  * by author, a page of authors from a->offset
@@ -575,13 +600,13 @@ ngx_http_chat_story_feed_run(ngx_http_chat_mongo_task_t *t,
 {
     ngx_http_chat_story_arg_t *a = t->arg;
 
-    char         oid[25], next[32];
-    size_t       i, j, m, ngroups, first;
-    json_t      *items, *stories, **groups;
+    char         next[32];
+    u_char      *seen;
+    size_t       i, j, ngroups, first;
+    json_t      *items, *st, **groups;
     ssize_t      n, total;
-    bson_t     **docs, **run;
-    bson_oid_t  *ids, author, other;
-    ngx_uint_t   unseen;
+    bson_t     **docs;
+    bson_oid_t  *ids, *authors, author;
 
     ids = ngx_alloc(NGX_HTTP_CHAT_STORY_AUTHORS_MAX * sizeof(bson_oid_t),
                     t->log);
@@ -608,88 +633,69 @@ ngx_http_chat_story_feed_run(ngx_http_chat_mongo_task_t *t,
     }
 
     groups = ngx_alloc((total + 1) * sizeof(json_t *), t->log);
-    run = ngx_alloc((total + 1) * sizeof(bson_t *), t->log);
+    authors = ngx_alloc((total + 1) * sizeof(bson_oid_t), t->log);
+    seen = ngx_calloc(total + 1, t->log);
 
-    if (groups == NULL || run == NULL) {
-        if (groups) {
-            ngx_free(groups);
-        }
-
-        if (run) {
-            ngx_free(run);
-        }
-
+    /* which I have seen: by _id, $in at most 1,000 at a time */
+    if (groups == NULL || authors == NULL || seen == NULL
+        || ngx_http_chat_story_seen(db, &a->me, docs, total, seen, &t->error)
+           != NGX_OK)
+    {
+        ngx_http_chat_story_feed_free(groups, 0, authors, seen);
         ngx_http_chat_story_docs_free(docs, total);
         t->rc = NGX_ERROR;
         return;
     }
 
-    /* the stories come oldest first: each author's run, in order */
+    /* the stories come oldest first: each author's in order */
     ngroups = 0;
 
     for (i = 0; i < (size_t) total; i++) {
         (void) ngx_http_chat_story_oid(docs[i], "authorId", &author);
 
         for (j = 0; j < ngroups; j++) {
-            bson_oid_init_from_string(&other, json_string_value(
-                json_object_get(json_object_get(groups[j], "user"), "id")));
-
-            if (bson_oid_equal(&other, &author)) {
+            if (bson_oid_equal(&authors[j], &author)) {
                 break;
             }
         }
 
         if (j == ngroups) {
-            bson_oid_to_string(&author, oid);
-            groups[ngroups++] = json_pack("{s:{s:s},s:[]}", "user", "id", oid,
-                                          "stories");
+            groups[j] = json_pack("{s:{s:o},s:[],s:b}", "user", "id",
+                                  ngx_http_chat_story_oid_json(&author),
+                                  "stories", "hasUnseen", 0);
             if (groups[j] == NULL) {
-                ngroups--;
+                break;
             }
-        }
-    }
 
-    /* each author's stories, with seen, and when the last was posted */
-    for (j = 0; j < ngroups; j++) {
-        bson_oid_init_from_string(&author, json_string_value(
-            json_object_get(json_object_get(groups[j], "user"), "id")));
-
-        m = 0;
-
-        for (i = 0; i < (size_t) total; i++) {
-            (void) ngx_http_chat_story_oid(docs[i], "authorId", &other);
-
-            if (bson_oid_equal(&other, &author)) {
-                run[m++] = docs[i];
-            }
+            bson_oid_copy(&author, &authors[j]);
+            ngroups++;
         }
 
-        stories = ngx_http_chat_story_items(db, &a->me, run, m, &unseen,
-                                            &t->error);
-        if (stories == NULL) {
+        st = ngx_http_chat_story_json(docs[i], 0);
+        if (st == NULL) {
             break;
         }
 
-        json_object_set_new(groups[j], "stories", stories);
-        json_object_set_new(groups[j], "hasUnseen", json_boolean(unseen));
+        json_object_set_new(st, "seen", json_boolean(seen[i]));
         json_object_set(groups[j], "lastStoryAt",
-                        json_object_get(json_array_get(stories,
-                                            json_array_size(stories) - 1),
-                                        "createdAt"));
+                        json_object_get(st, "createdAt"));
+        json_array_append_new(json_object_get(groups[j], "stories"), st);
+
+        if (!seen[i]) {
+            json_object_set_new(groups[j], "hasUnseen", json_true());
+        }
     }
 
-    ngx_free(run);
     ngx_http_chat_story_docs_free(docs, total);
 
-    if (j < ngroups) {
-        for (i = 0; i < ngroups; i++) {
-            json_decref(groups[i]);
-        }
-
-        ngx_free(groups);
+    if (i < (size_t) total) {
+        ngx_http_chat_story_feed_free(groups, ngroups, authors, seen);
         t->rc = NGX_ERROR;
         return;
     }
+
+    ngx_free(authors);
+    ngx_free(seen);
 
     qsort(groups, ngroups, sizeof(json_t *), ngx_http_chat_story_author_cmp);
 
