@@ -16,6 +16,9 @@
 
 #define NGX_HTTP_CHAT_STORY_FEED_LIMIT  20
 
+/* a new story: the writes but this one name a story by the route's :id */
+#define NGX_HTTP_CHAT_STORY_CREATE  ((ngx_uint_t) -1)
+
 
 static ngx_int_t
 ngx_http_chat_stories_me(ngx_http_request_t *r, bson_oid_t *me)
@@ -70,7 +73,7 @@ ngx_http_chat_stories_write(ngx_http_request_t *r, ngx_uint_t what)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (what != (ngx_uint_t) -1
+    if (what != NGX_HTTP_CHAT_STORY_CREATE
         && ngx_http_chat_stories_param(r, &id) != NGX_OK)
     {
         return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
@@ -82,11 +85,12 @@ ngx_http_chat_stories_write(ngx_http_request_t *r, ngx_uint_t what)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (what == (ngx_uint_t) -1) {
+    if (what == NGX_HTTP_CHAT_STORY_CREATE) {
         rc = ngx_http_chat_op_story_create(&me, ctx->body,
                                            ngx_http_chat_store_answered, w,
                                            ngx_http_chat_store_op(w),
                                            &refused);
+
     } else {
         rc = ngx_http_chat_op_story(&me, &id, what, ctx->body,
                                     ngx_http_chat_store_answered, w,
@@ -100,7 +104,7 @@ ngx_http_chat_stories_write(ngx_http_request_t *r, ngx_uint_t what)
 ngx_int_t
 ngx_http_chat_stories_create(ngx_http_request_t *r)
 {
-    return ngx_http_chat_stories_write(r, (ngx_uint_t) -1);
+    return ngx_http_chat_stories_write(r, NGX_HTTP_CHAT_STORY_CREATE);
 }
 
 
