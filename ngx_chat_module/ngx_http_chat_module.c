@@ -464,6 +464,13 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       offsetof(ngx_http_chat_main_conf_t, edit_window),
       NULL },
 
+    { ngx_string("chat_story_lifetime"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, story_lifetime),
+      NULL },
+
     { ngx_string("chat_search_scan"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -679,6 +686,7 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->group_max_size = NGX_CONF_UNSET_UINT;
     cmcf->send_max_pending = NGX_CONF_UNSET_UINT;
     cmcf->edit_window = NGX_CONF_UNSET;
+    cmcf->story_lifetime = NGX_CONF_UNSET;
     cmcf->search_scan = NGX_CONF_UNSET_UINT;
     cmcf->search_text_index = NGX_CONF_UNSET;
     cmcf->delete_window = NGX_CONF_UNSET;
@@ -719,6 +727,7 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(cmcf->group_max_size, 256);
     ngx_conf_init_uint_value(cmcf->send_max_pending, 1000);
     ngx_conf_init_value(cmcf->edit_window, 15 * 60);
+    ngx_conf_init_value(cmcf->story_lifetime, 24 * 60 * 60);
     ngx_conf_init_uint_value(cmcf->search_scan, 500);
     ngx_conf_init_value(cmcf->search_text_index, 0);
     ngx_conf_init_value(cmcf->delete_window, 48 * 60 * 60);

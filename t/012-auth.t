@@ -364,7 +364,7 @@ GET /placeholder
 --- init
 main::dyn($block, bearer => "bob");
 --- request
-GET /api/stories
+GET /api/calls/history
 --- response_body
 {"error":{"code":"not_implemented","message":"this route is not implemented yet"}}
 --- error_code: 501

@@ -12,6 +12,7 @@
 #include "../ops/ngx_http_chat_op.h"
 #include "ngx_http_chat_users.h"
 #include "ngx_http_chat_chats.h"
+#include "ngx_http_chat_stories.h"
 #include "../ops/ngx_http_chat_send_cache.h"
 
 
@@ -85,6 +86,8 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
       NGX_HTTP_CHAT_ACCESS, ngx_http_chat_block },
     { NGX_HTTP_DELETE, ngx_string("/api/users/:id/block"),
       0, ngx_http_chat_unblock },
+    { NGX_HTTP_GET, ngx_string("/api/users/:id/stories"),
+      0, ngx_http_chat_stories_of_user },
     /* after every fixed /api/users/ path: ":id" matches any segment */
     { NGX_HTTP_GET, ngx_string("/api/users/:id"),
       0, ngx_http_chat_user_get },
@@ -144,13 +147,24 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
       NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_messages_react },
 
     { NGX_HTTP_GET, ngx_string("/api/stories"),
-      0, ngx_http_chat_todo },
+      0, ngx_http_chat_stories_feed },
     { NGX_HTTP_POST, ngx_string("/api/stories"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_stories_create },
+    /* before /api/stories/:id */
+    { NGX_HTTP_GET, ngx_string("/api/stories/mine"),
+      0, ngx_http_chat_stories_mine },
+    { NGX_HTTP_GET, ngx_string("/api/stories/:id"),
+      0, ngx_http_chat_stories_get },
+    { NGX_HTTP_DELETE, ngx_string("/api/stories/:id"),
+      0, ngx_http_chat_stories_delete },
+    { NGX_HTTP_POST, ngx_string("/api/stories/:id/view"),
+      0, ngx_http_chat_stories_view },
     { NGX_HTTP_GET, ngx_string("/api/stories/:id/views"),
-      0, ngx_http_chat_todo },
+      0, ngx_http_chat_stories_views },
     { NGX_HTTP_POST, ngx_string("/api/stories/:id/react"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_stories_react },
+    { NGX_HTTP_DELETE, ngx_string("/api/stories/:id/react"),
+      0, ngx_http_chat_stories_unreact },
 
     { NGX_HTTP_GET, ngx_string("/api/calls/history"),
       0, ngx_http_chat_todo },

@@ -14,7 +14,7 @@
 
 static ngx_uint_t ngx_http_chat_emoji_base(uint32_t c);
 static ngx_uint_t ngx_http_chat_emoji_modifier(uint32_t c);
-static ngx_uint_t ngx_http_chat_emoji_valid(ngx_str_t *s);
+
 static ngx_http_chat_mongo_run_pt ngx_http_chat_op_marker_found(void *arg,
     ngx_int_t *rc, json_t *answer);
 
@@ -319,7 +319,7 @@ ngx_http_chat_emoji_modifier(uint32_t c)
  * one an emoji (skin tones and regional indicators are in U+1F000..)
  */
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_chat_emoji_valid(ngx_str_t *s)
 {
     u_char      *p, *last;

@@ -56,5 +56,8 @@ ngx_int_t ngx_http_chat_op_marker_at(const bson_oid_t *user,
 void ngx_http_chat_op_message_tell(ngx_int_t rc, json_t *answer,
     ngx_uint_t created, ngx_http_chat_op_told_t *told);
 
+/* s (UTF-8) is one emoji of at most 8 code points (stories too) */
+ngx_uint_t ngx_http_chat_emoji_valid(ngx_str_t *s);
+
 
 #endif /* _NGX_HTTP_CHAT_OP_MESSAGE_H_INCLUDED_ */

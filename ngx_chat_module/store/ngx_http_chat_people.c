@@ -22,20 +22,6 @@ static const char  *ngx_http_chat_privacy_defaults[NGX_HTTP_CHAT_PRIVACY_N] = {
 };
 
 
-typedef struct {
-    bson_oid_t   *ids;
-    size_t        n;
-} ngx_http_chat_oidset_t;
-
-
-typedef struct {
-    ngx_http_chat_oidset_t   they_have_me;   /* I am in their contacts */
-    ngx_http_chat_oidset_t   blockers;       /* they blocked me */
-    ngx_http_chat_oidset_t   mine;           /* in my contacts */
-    ngx_http_chat_oidset_t   blocked;        /* I blocked them */
-} ngx_http_chat_rel_t;
-
-
 static int
 ngx_http_chat_oid_cmp(const void *a, const void *b)
 {
@@ -43,7 +29,7 @@ ngx_http_chat_oid_cmp(const void *a, const void *b)
 }
 
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_chat_oidset_has(ngx_http_chat_oidset_t *set, const bson_oid_t *oid)
 {
     return set->n
@@ -64,7 +50,7 @@ ngx_http_chat_oidset_free(ngx_http_chat_oidset_t *set)
 }
 
 
-static void
+void
 ngx_http_chat_rel_free(ngx_http_chat_rel_t *rel)
 {
     ngx_http_chat_oidset_free(&rel->they_have_me);
@@ -162,7 +148,7 @@ ngx_http_chat_oidset_load(mongoc_database_t *db, const char *coll,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_chat_rel_load(mongoc_database_t *db, const bson_oid_t *viewer,
     bson_oid_t *ids, size_t n, ngx_http_chat_rel_t *rel, bson_error_t *error)
 {

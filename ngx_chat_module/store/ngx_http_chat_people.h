@@ -46,6 +46,32 @@ typedef struct {
 } ngx_http_chat_sync_arg_t;
 
 
+/*
+ * The relations of a viewer with a set of users, in four indexed queries
+ * whatever the set's size (stories reuse them for their privacy).
+ */
+typedef struct {
+    bson_oid_t   *ids;
+    size_t        n;
+} ngx_http_chat_oidset_t;
+
+typedef struct {
+    ngx_http_chat_oidset_t   they_have_me;   /* I am in their contacts */
+    ngx_http_chat_oidset_t   blockers;       /* they blocked me */
+    ngx_http_chat_oidset_t   mine;           /* in my contacts */
+    ngx_http_chat_oidset_t   blocked;        /* I blocked them */
+} ngx_http_chat_rel_t;
+
+
+/* in a thread: the relations of viewer with the n users of ids */
+ngx_int_t ngx_http_chat_rel_load(mongoc_database_t *db,
+    const bson_oid_t *viewer, bson_oid_t *ids, size_t n,
+    ngx_http_chat_rel_t *rel, bson_error_t *error);
+void ngx_http_chat_rel_free(ngx_http_chat_rel_t *rel);
+ngx_uint_t ngx_http_chat_oidset_has(ngx_http_chat_oidset_t *set,
+    const bson_oid_t *oid);
+
+
 void ngx_http_chat_people_self_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 void ngx_http_chat_people_view_run(ngx_http_chat_mongo_task_t *t,

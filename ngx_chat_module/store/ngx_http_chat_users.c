@@ -340,6 +340,10 @@ static const struct {
     { "groupinfo", "chatId_1", "chatId", NULL, 0 },
     /* the chat list's facts of a chat or a member (list_facts.h) */
     { "listx", "of_1", "of", NULL, 0 },
+    /* the feed: the live stories of a set of authors, by $in */
+    { "stories", "authorId_1", "authorId", NULL, 0 },
+    /* a story's viewers; a view's _id is "<storyId>:<viewerId>" */
+    { "storyviews", "storyId_1", "storyId", NULL, 0 },
     { NULL, NULL, NULL, NULL, 0 }
 };
 

@@ -81,6 +81,7 @@ typedef struct {
     ngx_uint_t                 send_max_pending; /* a worker's, 0: any */
     time_t                     edit_window;     /* a sender may edit */
     time_t                     delete_window;   /* deleted for everyone */
+    time_t                     story_lifetime;  /* a story is seen so long */
 
     ngx_uint_t                 search_scan;     /* numbers a search reads */
     ngx_flag_t                 search_text_index; /* MongoDB's $text */
