@@ -21,6 +21,7 @@
 #include "realtime/ngx_http_chat_rt.h"
 #include "ops/ngx_http_chat_op_send.h"
 #include "ops/ngx_http_chat_send_cache.h"
+#include "ops/ngx_http_chat_op_story_sweep.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -1588,7 +1589,9 @@ ngx_http_chat_init_process(ngx_cycle_t *cycle)
                                    cmcf->redis_command_timeout,
                                    cmcf->redis_output_buffer);
 
-    if (ngx_http_chat_rt_init_process(cycle) != NGX_OK) {
+    if (ngx_http_chat_op_story_sweep_init(cycle, cmcf) != NGX_OK
+        || ngx_http_chat_rt_init_process(cycle) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
