@@ -95,6 +95,6 @@ ngx_http_chat_op_story_swept(ngx_http_chat_mongo_task_t *t)
     }
 
     ngx_http_chat_op_story_sweep_arm(
-        t->rc >= NGX_HTTP_CHAT_STORY_SWEEP_BATCH ? NGX_HTTP_CHAT_SWEEP_AGAIN
-                                                 : ngx_http_chat_sweep_interval);
+        t->rc >= NGX_HTTP_CHAT_STORY_SWEEP_BATCH
+        ? NGX_HTTP_CHAT_SWEEP_AGAIN : ngx_http_chat_sweep_interval);
 }

@@ -275,10 +275,12 @@ static json_t *
 ngx_http_chat_highlight_json(mongoc_database_t *db, const bson_t *doc,
     ngx_uint_t own, bson_error_t *error)
 {
-    size_t                n, i;
+    size_t                n;
+    ngx_uint_t            bad;
     bson_t                filter, opts, sort;
     json_t               *h, *stories, *ids, *s;
-    bson_oid_t            owner, cover, list[NGX_HTTP_CHAT_HIGHLIGHT_STORIES_MAX];
+    bson_oid_t            owner, cover;
+    bson_oid_t            list[NGX_HTTP_CHAT_HIGHLIGHT_STORIES_MAX];
     bson_iter_t           it;
     const bson_t         *sd;
     mongoc_cursor_t      *cursor;
@@ -322,14 +324,14 @@ ngx_http_chat_highlight_json(mongoc_database_t *db, const bson_t *doc,
             }
         }
 
-        i = mongoc_cursor_error(cursor, error);
+        bad = mongoc_cursor_error(cursor, error);
 
         mongoc_cursor_destroy(cursor);
         mongoc_collection_destroy(c);
         bson_destroy(&filter);
         bson_destroy(&opts);
 
-        if (i) {
+        if (bad) {
             goto failed;
         }
     }
