@@ -21,6 +21,7 @@
 #include "realtime/ngx_http_chat_rt.h"
 #include "ops/ngx_http_chat_op_send.h"
 #include "ops/ngx_http_chat_send_cache.h"
+#include "ops/ngx_http_chat_op_story_sweep.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -59,6 +60,10 @@ static char *ngx_http_chat_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_chat_enum(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_chat_set_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void ngx_http_chat_init_rate(ngx_http_chat_rate_t *rate,
+    ngx_int_t count, time_t window);
 static ngx_int_t ngx_http_chat_declare_thread_pool(ngx_conf_t *cf,
     ngx_str_t *name);
 static ngx_int_t ngx_http_chat_init_process(ngx_cycle_t *cycle);
@@ -471,6 +476,34 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       offsetof(ngx_http_chat_main_conf_t, story_lifetime),
       NULL },
 
+    { ngx_string("chat_story_post_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_chat_set_rate,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, story_post_limit),
+      NULL },
+
+    { ngx_string("chat_story_react_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_chat_set_rate,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, story_react_limit),
+      NULL },
+
+    { ngx_string("chat_story_view_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_chat_set_rate,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, story_view_limit),
+      NULL },
+
+    { ngx_string("chat_story_sweep_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, story_sweep_interval),
+      NULL },
+
     { ngx_string("chat_search_scan"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -687,6 +720,10 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->send_max_pending = NGX_CONF_UNSET_UINT;
     cmcf->edit_window = NGX_CONF_UNSET;
     cmcf->story_lifetime = NGX_CONF_UNSET;
+    cmcf->story_post_limit.count = NGX_CONF_UNSET;
+    cmcf->story_react_limit.count = NGX_CONF_UNSET;
+    cmcf->story_view_limit.count = NGX_CONF_UNSET;
+    cmcf->story_sweep_interval = NGX_CONF_UNSET_MSEC;
     cmcf->search_scan = NGX_CONF_UNSET_UINT;
     cmcf->search_text_index = NGX_CONF_UNSET;
     cmcf->delete_window = NGX_CONF_UNSET;
@@ -728,6 +765,10 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(cmcf->send_max_pending, 1000);
     ngx_conf_init_value(cmcf->edit_window, 15 * 60);
     ngx_conf_init_value(cmcf->story_lifetime, 24 * 60 * 60);
+    ngx_http_chat_init_rate(&cmcf->story_post_limit, 30, 60 * 60);
+    ngx_http_chat_init_rate(&cmcf->story_react_limit, 300, 60 * 60);
+    ngx_http_chat_init_rate(&cmcf->story_view_limit, 3000, 60 * 60);
+    ngx_conf_init_msec_value(cmcf->story_sweep_interval, 60 * 1000);
     ngx_conf_init_uint_value(cmcf->search_scan, 500);
     ngx_conf_init_value(cmcf->search_text_index, 0);
     ngx_conf_init_value(cmcf->delete_window, 48 * 60 * 60);
@@ -1246,6 +1287,60 @@ ngx_http_chat_jwt_algorithm(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* "count window": a rate limit, 1-1000000 actions per 1s-1d */
+
+static char *
+ngx_http_chat_set_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    u_char  *p = conf;
+
+    time_t                 window;
+    ngx_int_t              count;
+    ngx_str_t             *value;
+    ngx_http_chat_rate_t  *rate;
+
+    rate = (ngx_http_chat_rate_t *) (p + cmd->offset);
+
+    if (rate->count != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    count = ngx_atoi(value[1].data, value[1].len);
+    if (count == NGX_ERROR || count < 1 || count > 1000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" count \"%V\" must be 1-1000000",
+                           &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    window = ngx_parse_time(&value[2], 1);
+    if (window == (time_t) NGX_ERROR || window < 1 || window > 86400) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" window \"%V\" must be 1s-1d",
+                           &cmd->name, &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    rate->count = count;
+    rate->window = window;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_chat_init_rate(ngx_http_chat_rate_t *rate, ngx_int_t count,
+    time_t window)
+{
+    if (rate->count == NGX_CONF_UNSET) {
+        rate->count = count;
+        rate->window = window;
+    }
+}
+
+
 /* reads a PEM key file at configuration time, so workers never touch disk */
 
 static char *
@@ -1494,7 +1589,9 @@ ngx_http_chat_init_process(ngx_cycle_t *cycle)
                                    cmcf->redis_command_timeout,
                                    cmcf->redis_output_buffer);
 
-    if (ngx_http_chat_rt_init_process(cycle) != NGX_OK) {
+    if (ngx_http_chat_op_story_sweep_init(cycle, cmcf) != NGX_OK
+        || ngx_http_chat_rt_init_process(cycle) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

@@ -25,7 +25,8 @@ BEGIN {
     $Secret = "media-secret-0123456789abcdef0123456789";
 
     my $media = qq{chat_media_url_secret "$Secret";
-    chat_media_root \$TEST_NGINX_MEDIA_ROOT;};
+    chat_media_root \$TEST_NGINX_MEDIA_ROOT;
+    chat_story_post_limit 1000 1h;};
 
     ChatChats::init("661", $media);
 
@@ -42,6 +43,7 @@ BEGIN {
     chat_twilio_from +15005550006;
     chat_otp_ip_limit 1000;
     chat_story_lifetime 3s;
+    chat_story_post_limit 1000 1h;
 };
 }
 

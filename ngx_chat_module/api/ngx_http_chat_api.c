@@ -88,6 +88,8 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
       0, ngx_http_chat_unblock },
     { NGX_HTTP_GET, ngx_string("/api/users/:id/stories"),
       0, ngx_http_chat_stories_of_user },
+    { NGX_HTTP_GET, ngx_string("/api/users/:id/highlights"),
+      0, ngx_http_chat_highlights_of_user },
     /* after every fixed /api/users/ path: ":id" matches any segment */
     { NGX_HTTP_GET, ngx_string("/api/users/:id"),
       0, ngx_http_chat_user_get },
@@ -151,6 +153,12 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
     { NGX_HTTP_POST, ngx_string("/api/stories"),
       NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_stories_create },
     /* before /api/stories/:id */
+    { NGX_HTTP_POST, ngx_string("/api/stories/highlights"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_highlights_create },
+    { NGX_HTTP_PUT, ngx_string("/api/stories/highlights/:id"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_highlights_update },
+    { NGX_HTTP_DELETE, ngx_string("/api/stories/highlights/:id"),
+      0, ngx_http_chat_highlights_delete },
     { NGX_HTTP_GET, ngx_string("/api/stories/mine"),
       0, ngx_http_chat_stories_mine },
     { NGX_HTTP_GET, ngx_string("/api/stories/:id"),

@@ -101,10 +101,61 @@ ngx_http_chat_stories_write(ngx_http_request_t *r, ngx_uint_t what)
 }
 
 
+/*
+ * Posting, reacting and viewing are counted per user first (the limits
+ * of chat_story_*_limit); unreacting and deleting are not, as they only
+ * take back.
+ */
+
+static ngx_int_t
+ngx_http_chat_stories_counted(ngx_http_request_t *r, redisReply *reply,
+    ngx_uint_t what)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_chat_rate_over(r, reply);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    return ngx_http_chat_stories_write(r, what);
+}
+
+
+static ngx_int_t
+ngx_http_chat_stories_post_counted(ngx_http_request_t *r, redisReply *reply)
+{
+    return ngx_http_chat_stories_counted(r, reply,
+                                         NGX_HTTP_CHAT_STORY_CREATE);
+}
+
+
+static ngx_int_t
+ngx_http_chat_stories_view_counted(ngx_http_request_t *r, redisReply *reply)
+{
+    return ngx_http_chat_stories_counted(r, reply,
+                                         NGX_HTTP_CHAT_OP_STORY_VIEW);
+}
+
+
+static ngx_int_t
+ngx_http_chat_stories_react_counted(ngx_http_request_t *r,
+    redisReply *reply)
+{
+    return ngx_http_chat_stories_counted(r, reply,
+                                         NGX_HTTP_CHAT_OP_STORY_REACT);
+}
+
+
 ngx_int_t
 ngx_http_chat_stories_create(ngx_http_request_t *r)
 {
-    return ngx_http_chat_stories_write(r, NGX_HTTP_CHAT_STORY_CREATE);
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
+
+    return ngx_http_chat_rate_limit(r, "story", &cmcf->story_post_limit,
+                                    ngx_http_chat_stories_post_counted);
 }
 
 
@@ -118,14 +169,25 @@ ngx_http_chat_stories_delete(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_chat_stories_view(ngx_http_request_t *r)
 {
-    return ngx_http_chat_stories_write(r, NGX_HTTP_CHAT_OP_STORY_VIEW);
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
+
+    return ngx_http_chat_rate_limit(r, "storyview", &cmcf->story_view_limit,
+                                    ngx_http_chat_stories_view_counted);
 }
 
 
 ngx_int_t
 ngx_http_chat_stories_react(ngx_http_request_t *r)
 {
-    return ngx_http_chat_stories_write(r, NGX_HTTP_CHAT_OP_STORY_REACT);
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
+
+    return ngx_http_chat_rate_limit(r, "storyreact",
+                                    &cmcf->story_react_limit,
+                                    ngx_http_chat_stories_react_counted);
 }
 
 

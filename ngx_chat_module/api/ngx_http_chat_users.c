@@ -309,76 +309,6 @@ ngx_http_chat_contacts_add(ngx_http_request_t *r)
 }
 
 
-/* a per-user counter in Redis: 429 past limit in window seconds */
-
-static const char  ngx_http_chat_people_limit[] =
-    "local n = redis.call('INCR', KEYS[1]) "
-    "if n == 1 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2])) end "
-    "if n > tonumber(ARGV[1]) then return redis.call('TTL', KEYS[1]) end "
-    "return 0";
-
-
-static ngx_int_t
-ngx_http_chat_people_limited(ngx_http_request_t *r, const char *what,
-    ngx_uint_t limit, ngx_uint_t window, ngx_http_chat_redis_next_pt next)
-{
-    ngx_str_t             key, args[2];
-    ngx_http_chat_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
-    key.data = ngx_pnalloc(r->pool, sizeof("rl::") + ngx_strlen(what)
-                                    + ctx->user_id.len);
-    if (key.data == NULL
-        || ngx_http_chat_str_num(r->pool, &args[0], limit) != NGX_OK
-        || ngx_http_chat_str_num(r->pool, &args[1], window) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    key.len = ngx_sprintf(key.data, "rl:%s:%V", what, &ctx->user_id)
-              - key.data;
-
-    return ngx_http_chat_redis_eval(r, ngx_http_chat_people_limit, 1, &key,
-                                    2, args, next);
-}
-
-
-/* NGX_DECLINED: under the limit; else the rc of the 429 answer sent */
-
-static ngx_int_t
-ngx_http_chat_people_over(ngx_http_request_t *r, redisReply *reply)
-{
-    u_char     *p;
-    ngx_str_t   v;
-
-    if (reply->type != REDIS_REPLY_INTEGER) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (reply->integer == 0) {
-        return NGX_DECLINED;
-    }
-
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    v.data = p;
-    v.len = ngx_sprintf(p, "%L", (int64_t) (reply->integer > 0
-                                            ? reply->integer : 1)) - p;
-
-    if (ngx_http_chat_add_header(r, "Retry-After", &v) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_chat_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
-                                    "rate_limited",
-                                    "too many requests, try again later");
-}
-
-
 /*
  * GET /api/users/search?q=&cursor=&limit=: a phone number (exact, any
  * format that normalises; national ones with &countryCode=), or a prefix
@@ -392,9 +322,14 @@ static ngx_int_t ngx_http_chat_search_allowed(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_chat_search(ngx_http_request_t *r)
 {
-    return ngx_http_chat_people_limited(r, "search",
-                                        NGX_HTTP_CHAT_SEARCH_PER_MINUTE, 60,
-                                        ngx_http_chat_search_allowed);
+    ngx_http_chat_rate_t  rate;
+
+    /* a per-user counter in Redis: 429 past the limit in a minute */
+    rate.count = NGX_HTTP_CHAT_SEARCH_PER_MINUTE;
+    rate.window = 60;
+
+    return ngx_http_chat_rate_limit(r, "search", &rate,
+                                    ngx_http_chat_search_allowed);
 }
 
 
@@ -407,7 +342,7 @@ ngx_http_chat_search_allowed(ngx_http_request_t *r, redisReply *reply)
     ngx_uint_t                   digits;
     ngx_http_chat_people_arg_t   arg;
 
-    rc = ngx_http_chat_people_over(r, reply);
+    rc = ngx_http_chat_rate_over(r, reply);
     if (rc != NGX_DECLINED) {
         return rc;
     }

@@ -361,3 +361,72 @@ ngx_http_chat_thread_request_done(ngx_http_chat_thread_t *t)
     /* the thread layer runs the posted requests after this */
     ngx_http_chat_finalize(r, rc);
 }
+
+
+/* its TTL once past the limit, 0 under it */
+
+static const char  ngx_http_chat_rate_script[] =
+    "local n = redis.call('INCR', KEYS[1]) "
+    "if n == 1 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2])) end "
+    "if n > tonumber(ARGV[1]) then return redis.call('TTL', KEYS[1]) end "
+    "return 0";
+
+
+ngx_int_t
+ngx_http_chat_rate_limit(ngx_http_request_t *r, const char *what,
+    ngx_http_chat_rate_t *rate, ngx_http_chat_redis_next_pt next)
+{
+    ngx_str_t             key, args[2];
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    key.data = ngx_pnalloc(r->pool, sizeof("rl::") + ngx_strlen(what)
+                                    + ctx->user_id.len);
+    if (key.data == NULL
+        || ngx_http_chat_str_num(r->pool, &args[0], rate->count) != NGX_OK
+        || ngx_http_chat_str_num(r->pool, &args[1], rate->window) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    key.len = ngx_sprintf(key.data, "rl:%s:%V", what, &ctx->user_id)
+              - key.data;
+
+    return ngx_http_chat_redis_eval(r, ngx_http_chat_rate_script, 1, &key,
+                                    2, args, next);
+}
+
+
+ngx_int_t
+ngx_http_chat_rate_over(ngx_http_request_t *r, redisReply *reply)
+{
+    u_char     *p;
+    ngx_str_t   v;
+
+    /* errors never come here: the command's step answered them */
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (reply->integer == 0) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    v.data = p;
+    v.len = ngx_sprintf(p, "%L", (int64_t) (reply->integer > 0
+                                            ? reply->integer : 1)) - p;
+
+    if (ngx_http_chat_add_header(r, "Retry-After", &v) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_chat_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                    "rate_limited",
+                                    "too many requests, try again later");
+}

@@ -68,6 +68,16 @@ ngx_int_t ngx_http_chat_redis_eval_orphan(ngx_http_request_t *r,
     ngx_str_t *args, ngx_http_chat_redis_next_pt next,
     ngx_http_chat_redis_orphan_pt orphan, void *orphan_data);
 
+/*
+ * A per-user rate limit: a counter in Redis (key rl:<what>:<user>) that
+ * lives rate->window seconds; next() gets its reply, which
+ * ngx_http_chat_rate_over() turns into NGX_DECLINED (under the limit) or
+ * the rc of the 429 rate_limited answer it sent, with Retry-After.
+ */
+ngx_int_t ngx_http_chat_rate_limit(ngx_http_request_t *r, const char *what,
+    ngx_http_chat_rate_t *rate, ngx_http_chat_redis_next_pt next);
+ngx_int_t ngx_http_chat_rate_over(ngx_http_request_t *r, redisReply *reply);
+
 ngx_int_t ngx_http_chat_str_num(ngx_pool_t *pool, ngx_str_t *s, int64_t n);
 
 /* a Redis command nobody waits for (best-effort bookkeeping) */

@@ -7,6 +7,7 @@
 
 
 #include "ngx_http_chat_stories_store_int.h"
+#include "ngx_http_chat_highlights_store.h"
 
 
 /* GET /api/stories/:id */
@@ -26,6 +27,13 @@ ngx_http_chat_story_get_run(ngx_http_chat_mongo_task_t *t,
     bson_init(&doc);
     rc = ngx_http_chat_story_load(db, &a->me, &a->id, &doc, &author,
                                   &t->error);
+
+    /* expired, or not mine to see, but in a highlight I may see */
+    if (rc == NGX_DECLINED) {
+        bson_reinit(&doc);
+        rc = ngx_http_chat_highlight_story(db, &a->me, &a->id, &doc,
+                                           &author, &t->error);
+    }
 
     if (rc != NGX_OK) {
         bson_destroy(&doc);

@@ -344,6 +344,11 @@ static const struct {
     { "stories", "authorId_1", "authorId", NULL, 0 },
     /* a story's viewers; a view's _id is "<storyId>:<viewerId>" */
     { "storyviews", "storyId_1", "storyId", NULL, 0 },
+    /* the sweeper: expired stories, oldest first */
+    { "stories", "expiresAt_1", "expiresAt", NULL, 0 },
+    /* a user's highlights; the highlights that hold a story */
+    { "highlights", "ownerId_1", "ownerId", NULL, 0 },
+    { "highlights", "storyIds_1", "storyIds", NULL, 0 },
     { NULL, NULL, NULL, NULL, 0 }
 };
 

@@ -36,6 +36,13 @@ typedef struct {
 } ngx_http_chat_shared_t;
 
 
+/* a rate limit: count actions per window seconds (NGX_CONF_UNSET: unset) */
+typedef struct {
+    ngx_int_t                  count;
+    time_t                     window;
+} ngx_http_chat_rate_t;
+
+
 typedef struct {
     ngx_str_t                  redis_host;
     in_port_t                  redis_port;
@@ -82,6 +89,11 @@ typedef struct {
     time_t                     edit_window;     /* a sender may edit */
     time_t                     delete_window;   /* deleted for everyone */
     time_t                     story_lifetime;  /* a story is seen so long */
+    /* a user's story writes: so many per window seconds (Redis counters) */
+    ngx_http_chat_rate_t       story_post_limit;
+    ngx_http_chat_rate_t       story_react_limit;
+    ngx_http_chat_rate_t       story_view_limit;
+    ngx_msec_t                 story_sweep_interval; /* 0: no sweeper */
 
     ngx_uint_t                 search_scan;     /* numbers a search reads */
     ngx_flag_t                 search_text_index; /* MongoDB's $text */
