@@ -355,5 +355,3 @@ ngx_http_chat_get_detach(void *op)
 {
     ngx_http_chat_op_chat_list_detach(op);
 }
-
-
