@@ -3,7 +3,8 @@
 # what the test itself knows was sent, forwarded, edited, deleted (for
 # everyone, for me) and read, and a member removed; the same page after
 # FLUSHALL; a page costs at most two MongoDB reads (FerretDB's own command
-# counters).
+# counters).  GET /api/chats/:id of every chat checked gives the row's
+# last message and unread count, exactly, and every member.
 
 use Test::Nginx::Socket 'no_plan';
 use ChatTest;
@@ -96,6 +97,15 @@ sub check {
         my $m = $Members{ $c->{id} };
         push @bad, ($c->{name} // $c->{id}) . ": members $c->{members}{count}"
             if $m && $c->{members}{count} != @$m;
+        # the chat alone: the same last message and unread count as its row
+        my $one = ChatChats::api($who => GET => "/api/chats/$c->{id}")->{chat};
+        my $alone = show($one->{lastMessage}) . "/" . ($one->{unreadCount} // "none");
+        push @bad, ($c->{name} // $c->{id}) . ": alone $alone, row $got"
+            if $alone ne $got
+               || canon([ $one->{lastMessage} ]) ne canon([ $c->{lastMessage} ]);
+        my $items = $one->{members}{items} // [];
+        push @bad, ($c->{name} // $c->{id}) . ": alone " . scalar(@$items) . " members"
+            if $m && @$items != @$m;
     }
     my @want = grep { grep { $_ eq $Id{$who} } @{ $Members{$_} } } keys %Members;
     push @bad, scalar(@items) . " chats, want " . scalar(@want)
@@ -167,6 +177,8 @@ for my $i (1 .. 16) {
     $main::Members{$c} = [ $main::Id{alice}, map { $main::Id{$_} } @m ];
 }
 # g1 is alice, carol, dave; g2 alice, dave, erin; g4 alice, bob, carol
+# alice's own three first in g1: far below the last 200 of its 1,000 unread
+main::send_msg(alice => $main::Chat{g1}, "g1-mine-$_", "g1 mine $_") for 1 .. 3;
 for my $i (1 .. 1000) {
     main::send_msg(carol => $main::Chat{g1}, "g1-$i", "g1 m$i");
     main::send_msg(bob => $main::Chat{pbob}, "pb-$i", "pb m$i");
@@ -230,12 +242,13 @@ main::note_msg($_) for @$fa;
 my @r = (main::check("alice"));
 # carol edits the last message of g1: g1's row only
 my %before = map { $_ => main::rows($_) } qw(alice dave);
-my $last = $main::Msgs{ $main::Chat{g1} }[1000];
+my $top = $#{ $main::Msgs{ $main::Chat{g1} } };
+my $last = $main::Msgs{ $main::Chat{g1} }[$top];
 my $e = ChatChats::api(carol => PUT => "/api/messages/$last->{id}", { content => "g1 edited" })->{message};
 main::note_msg($e);
 push @r, main::check("alice"), main::others_same(alice => $before{alice}, $main::Chat{g1});
 # carol deletes for everyone her 999th, then the last one
-for my $seq (999, 1000) {
+for my $seq ($top - 1, $top) {
     my $m = ChatChats::api(carol => DELETE => "/api/messages/$main::Msgs{ $main::Chat{g1} }[$seq]{id}?forEveryone=true")->{message};
     main::note_msg($m);
 }
@@ -318,11 +331,20 @@ ok same ok ok ok same same same members-ok admin renamed admins=2 only=yes ok ok
 
 === TEST 5: FLUSHALL: the same page, read from MongoDB and rebuilt; then kept up again
 --- init
-my $before = main::canon(ChatChats::api(alice => GET => "/api/chats?limit=50")->{items});
+my $page = ChatChats::api(alice => GET => "/api/chats?limit=50")->{items};
+my $before = main::canon($page);
 main::redis("FLUSHALL");
+# a chat alone first: read from MongoDB as its row would be, and rebuilt
+my @alone;
+for my $c (grep { $_->{id} eq $main::Chat{g1} || $_->{id} eq $main::Chat{pbob} } @$page) {
+    my $one = ChatChats::api(alice => GET => "/api/chats/$c->{id}")->{chat};
+    push @alone, main::canon([ $one->{lastMessage}, $one->{unreadCount} ])
+                 eq main::canon([ $c->{lastMessage}, $c->{unreadCount} ])
+                 ? "alone-same" : "alone differs: " . main::canon($one);
+}
 my $after = main::canon(ChatChats::api(alice => GET => "/api/chats?limit=50")->{items});
 my $again = main::canon(ChatChats::api(alice => GET => "/api/chats?limit=50")->{items});
-my @r = ($before eq $after ? "same" : "differs:\n$before\n$after\n",
+my @r = (@alone, $before eq $after ? "same" : "differs:\n$before\n$after\n",
          $before eq $again ? "same" : "rebuilt differs:\n$before\n$again\n");
 # after the rebuild, changes are followed again
 main::send_msg(dave => $main::Chat{g1}, "after-flush", "after the flush");
@@ -338,7 +360,7 @@ ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- response_body
-same same ok ok reads<=2
+alone-same alone-same same same ok ok reads<=2
 --- error_code: 200
 --- timeout: 60
 --- no_error_log

@@ -13,10 +13,6 @@
 #include "../ops/ngx_http_chat_op_chat_list.h"
 
 
-static ngx_int_t ngx_http_chat_group_done(ngx_http_request_t *r,
-    ngx_http_chat_mongo_task_t *t);
-
-
 ngx_int_t
 ngx_http_chat_chats_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
 {
@@ -320,60 +316,42 @@ ngx_http_chat_group_arg(ngx_http_request_t *r, ngx_uint_t op, size_t extra,
 }
 
 
-static ngx_int_t
-ngx_http_chat_group_post(ngx_http_request_t *r,
-    ngx_http_chat_group_arg_t *arg, size_t extra)
-{
-    return ngx_http_chat_mongo_request(r, ngx_http_chat_group_run,
-                                       ngx_http_chat_group_done, arg,
-                                       sizeof(ngx_http_chat_group_arg_t)
-                                       + extra);
-}
+/*
+ * GET /api/chats/:id: the chat with every member and their roles, its
+ * last message and my unread count those of its row in my chats
+ */
 
+static void ngx_http_chat_get_detach(void *op);
 
-/* GET /api/chats/:id: the chat with every member and their roles */
 
 ngx_int_t
 ngx_http_chat_chats_get(ngx_http_request_t *r)
 {
-    ngx_int_t                   rc;
-    ngx_http_chat_group_arg_t  *arg;
+    ngx_int_t                    rc;
+    ngx_http_chat_group_arg_t   *arg;
+    ngx_http_chat_store_wait_t  *st;
 
     arg = ngx_http_chat_group_arg(r, NGX_HTTP_CHAT_GROUP_GET, 0, &rc);
     if (arg == NULL) {
         return rc;
     }
 
-    return ngx_http_chat_group_post(r, arg, 0);
+    st = ngx_http_chat_wait(r, ngx_http_chat_get_detach);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    st->tell = (void *) ngx_http_chat_op_group_tell;
+
+    rc = ngx_http_chat_op_chat_get(arg, ngx_http_chat_store_answered, st,
+                                   (ngx_http_chat_op_chat_list_t **) &st->op);
+
+    return ngx_http_chat_store_started(r, st, rc, NULL, NULL, NULL);
 }
 
 
-static ngx_int_t
-ngx_http_chat_group_done(ngx_http_request_t *r, ngx_http_chat_mongo_task_t *t)
+static void
+ngx_http_chat_get_detach(void *op)
 {
-    json_t                   *json;
-    ngx_int_t                 ret;
-    ngx_http_chat_op_told_t   told;
-
-    json = t->result;
-    t->result = NULL;
-
-    ngx_http_chat_event_publish_committed(json);
-
-    ngx_http_chat_op_group_tell(t->rc, json, 0, &told);
-
-    if (told.answer) {
-        return ngx_http_chat_send_json(r, told.status, told.answer);
-    }
-
-    if (told.status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "chat: chats query failed: %s", t->error.message);
-    }
-
-    ret = ngx_http_chat_send_error_details(r, told.status, told.code,
-                                           told.message, told.details);
-    json_decref(told.keep);
-
-    return ret;
+    ngx_http_chat_op_chat_list_detach(op);
 }

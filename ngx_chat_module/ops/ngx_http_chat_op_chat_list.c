@@ -4,7 +4,10 @@
  * GET /api/chats as a read model (README, "Chats and messages"): the
  * page from MongoDB in two reads, each chat's row from Redis, and the
  * chats Redis missed read from MongoDB and their keys rebuilt under the
- * generation Redis gave.
+ * generation Redis gave.  GET /api/chats/:id is a page of one chat:
+ * the chat with every member from MongoDB, its last message and my
+ * unread count from the same script (and the same rebuild), so that they
+ * are exactly those of its row.
  */
 
 
@@ -20,11 +23,14 @@ struct ngx_http_chat_op_chat_list_s {
     void                        *data;
     ngx_http_chat_op_store_t    *store;    /* the MongoDB step running */
     json_t                      *page;     /* {items, nextCursor?} */
+    json_t                      *chat;     /* one chat: its answer */
     char                         user[25];
 };
 
 
 static void ngx_http_chat_list_paged(void *data, ngx_int_t rc,
+    json_t *answer, const char *error);
+static void ngx_http_chat_list_got(void *data, ngx_int_t rc,
     json_t *answer, const char *error);
 static void ngx_http_chat_list_modelled(redisReply *reply, void *data);
 static void ngx_http_chat_list_rebuilt(void *data, ngx_int_t rc,
@@ -55,6 +61,38 @@ ngx_http_chat_op_chat_list(ngx_http_chat_chats_arg_t *arg,
     if (ngx_http_chat_op_store(ngx_http_chat_chat_page_run, NULL, arg,
                                sizeof(ngx_http_chat_chats_arg_t),
                                ngx_http_chat_list_paged, op, &op->store)
+        != NGX_OK)
+    {
+        ngx_free(op);
+        return NGX_ERROR;
+    }
+
+    *out = op;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_chat_op_chat_get(ngx_http_chat_group_arg_t *arg,
+    ngx_http_chat_op_done_pt done, void *data,
+    ngx_http_chat_op_chat_list_t **out)
+{
+    ngx_http_chat_op_chat_list_t  *op;
+
+    op = ngx_calloc(sizeof(ngx_http_chat_op_chat_list_t), ngx_cycle->log);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    op->done = done;
+    op->data = data;
+    bson_oid_to_string(&arg->user, op->user);
+
+    /* the operation copies arg */
+    if (ngx_http_chat_op_store(ngx_http_chat_chat_get_run, NULL, arg,
+                               sizeof(ngx_http_chat_group_arg_t),
+                               ngx_http_chat_list_got, op, &op->store)
         != NGX_OK)
     {
         ngx_free(op);
@@ -112,6 +150,47 @@ ngx_http_chat_list_paged(void *data, ngx_int_t rc, json_t *answer,
 
     /* Redis is away: every chat is read from MongoDB, nothing kept */
     ngx_http_chat_list_modelled(NULL, op);
+}
+
+
+/* the chat from MongoDB: then its row, as a page of one */
+
+static void
+ngx_http_chat_list_got(void *data, ngx_int_t rc, json_t *answer,
+    const char *error)
+{
+    ngx_http_chat_op_chat_list_t  *op = data;
+
+    json_t  *page;
+
+    op->store = NULL;
+
+    if (rc != NGX_DONE || answer == NULL) {
+        /* not a member (NGX_DECLINED), or a failure: told as it is */
+        if (op->done) {
+            op->done(op->data, rc == NGX_DONE ? NGX_ERROR : rc, NULL,
+                     error ? error : "no answer");
+        }
+
+        json_decref(answer);
+        ngx_free(op);
+        return;
+    }
+
+    op->chat = json_incref(json_object_get(answer, "chat"));
+
+    page = json_pack("{s:[{s:O,s:O}]}", "items",
+                     "id", json_object_get(op->chat, "id"),
+                     "readSeq", json_object_get(answer, "readSeq"));
+    json_decref(answer);
+
+    if (op->chat == NULL || page == NULL) {
+        json_decref(page);
+        ngx_http_chat_list_finish(op, NGX_ERROR, "no memory");
+        return;
+    }
+
+    ngx_http_chat_list_paged(op, NGX_OK, page, NULL);
 }
 
 
@@ -374,15 +453,63 @@ static void
 ngx_http_chat_list_finish(ngx_http_chat_op_chat_list_t *op, ngx_int_t rc,
     const char *error)
 {
-    json_t  *page;
+    json_t  *page, *row, *v;
 
     page = op->page;
     op->page = NULL;
 
-    if (op->done) {
-        op->done(op->data, rc, rc == NGX_OK ? page : NULL, error);
+    if (op->chat) {
+        /* one chat: the row's last message and unread count, exactly */
+        row = (rc == NGX_OK)
+              ? json_array_get(json_object_get(page, "items"), 0) : NULL;
 
-        if (rc != NGX_OK) {
+        if (rc == NGX_OK && row == NULL) {
+            /* it was no longer a chat when its row was read */
+            rc = NGX_DECLINED;
+            error = "the chat vanished";
+        }
+
+        json_object_del(op->chat, "lastMessage");
+        json_object_del(op->chat, "unreadCount");
+
+        v = row ? json_object_get(row, "lastMessage") : NULL;
+
+        if (row
+            && ((v && json_object_set(op->chat, "lastMessage", v) != 0)
+                || json_object_set(op->chat, "unreadCount",
+                                   json_object_get(row, "unreadCount"))
+                   != 0))
+        {
+            rc = NGX_ERROR;
+            error = "no memory";
+        }
+
+        json_decref(page);
+        page = NULL;
+
+        if (rc == NGX_OK) {
+            page = json_pack("{s:O}", "chat", op->chat);
+
+            if (page == NULL) {
+                rc = NGX_ERROR;
+                error = "no memory";
+            }
+        }
+
+        json_decref(op->chat);
+        op->chat = NULL;
+
+        /* a read: told as the store's NGX_DONE */
+        if (rc == NGX_OK) {
+            rc = NGX_DONE;
+        }
+    }
+
+    if (op->done) {
+        op->done(op->data, rc, (rc == NGX_OK || rc == NGX_DONE) ? page : NULL,
+                 error);
+
+        if (rc != NGX_OK && rc != NGX_DONE) {
             json_decref(page);
         }
 

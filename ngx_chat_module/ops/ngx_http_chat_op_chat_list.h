@@ -27,6 +27,16 @@ typedef struct ngx_http_chat_op_chat_list_s  ngx_http_chat_op_chat_list_t;
 ngx_int_t ngx_http_chat_op_chat_list(ngx_http_chat_chats_arg_t *arg,
     ngx_http_chat_op_done_pt done, void *data,
     ngx_http_chat_op_chat_list_t **out);
+/*
+ * GET /api/chats/:id as a page of one: the chat with every member from
+ * MongoDB (my membership, the chat), its lastMessage and unreadCount
+ * those of its row in my chats.  done() gets NGX_DONE and {chat},
+ * NGX_DECLINED not a member (or no such chat), or NGX_ERROR; detach() as
+ * above.
+ */
+ngx_int_t ngx_http_chat_op_chat_get(ngx_http_chat_group_arg_t *arg,
+    ngx_http_chat_op_done_pt done, void *data,
+    ngx_http_chat_op_chat_list_t **out);
 void ngx_http_chat_op_chat_list_detach(ngx_http_chat_op_chat_list_t *op);
 
 

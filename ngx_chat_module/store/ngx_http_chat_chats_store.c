@@ -228,15 +228,16 @@ ngx_http_chat_chat_base_json(const bson_t *chat, const bson_oid_t *chat_id)
 /*
  * A chat as the API shows it to user: its fields, my role, the members'
  * count and up to member_limit of their ids (0: all), the last message
- * and my unread count (messages of others after my readSeq; exact: none,
- * the caller counts it exactly, ngx_http_chat_list_store.c).  With user
+ * and my unread count (messages of others after my readSeq), as how says
+ * (ngx_http_chat_chats_store_int.h: EXACT without the count, BARE with
+ * neither, whose readers take them from the chat list's model).  With user
  * NULL, the chat as every member sees it (what an event to many carries):
  * no role, settings or unread count, and the last message whoever hid it.
  */
 
 json_t *
 ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
-    const bson_oid_t *user, ngx_uint_t member_limit, ngx_uint_t exact,
+    const bson_oid_t *user, ngx_uint_t member_limit, ngx_uint_t how,
     bson_error_t *error)
 {
     json_t               *c, *ids, *last, *admins, *items;
@@ -391,6 +392,11 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
         json_object_set_new(json_object_get(c, "members"), "items", items);
     }
 
+    if (how == NGX_HTTP_CHAT_CHAT_BARE) {
+        /* no read of the messages: the read model tells both */
+        return c;
+    }
+
     /* the last message, but not one I deleted for me */
     bson_init(&filter);
     BSON_APPEND_OID(&filter, "chatId", &chat_id);
@@ -438,7 +444,7 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
         json_object_set_new(c, "lastMessage", last ? last : json_null());
 
         /* the unread: others' messages after my read marker */
-        if (user && !exact) {
+        if (user && how == NGX_HTTP_CHAT_CHAT_COUNTED) {
             count = ngx_http_chat_msg_unread(db, &filter, user, read_seq,
                                           ngx_http_chat_chats_int(&msg, "seq"),
                                           scan, error);
@@ -453,7 +459,7 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
         return NULL;
     }
 
-    if (user && !exact) {
+    if (user && how == NGX_HTTP_CHAT_CHAT_COUNTED) {
         json_object_set_new(c, "unreadCount", json_integer(count));
     }
 
@@ -544,7 +550,8 @@ ngx_http_chat_chat_find_json(mongoc_database_t *db, const bson_oid_t *id,
         return NULL;
     }
 
-    c = ngx_http_chat_chat_json(db, &doc, user, 0, 0, error);
+    c = ngx_http_chat_chat_json(db, &doc, user, 0, NGX_HTTP_CHAT_CHAT_COUNTED,
+                                error);
     bson_destroy(&doc);
 
     return c;

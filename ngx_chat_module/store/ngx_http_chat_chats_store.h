@@ -155,6 +155,13 @@ void ngx_http_chat_chat_page_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 void ngx_http_chat_chat_rebuild_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
+/*
+ * GET /api/chats/:id (a ngx_http_chat_group_arg_t): NGX_DECLINED not a
+ * member; NGX_DONE with {chat: with every member, without lastMessage and
+ * unreadCount, which the chat list's model gives, readSeq}
+ */
+void ngx_http_chat_chat_get_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
 
 /*
  * a chat's activity (ops/ngx_http_chat_op_activity.c): its highest seq

@@ -28,11 +28,18 @@ json_t *ngx_http_chat_chats_oid_json(const bson_oid_t *oid);
 
 /*
  * a chat as the API shows it to user (NULL: to every member), with up to
- * member_limit ids (0: all); exact: no unread count, the caller counts
- * it exactly (the chat list's rebuild, from its facts)
+ * member_limit ids (0: all); how says what it reads of the messages:
+ * COUNTED the last message and the unread count by windows of numbers;
+ * EXACT the last message only, the caller counts the unread exactly (the
+ * chat list's rebuild, from its facts); BARE neither, the caller takes
+ * both from the chat list's read model (GET /api/chats/:id)
  */
+#define NGX_HTTP_CHAT_CHAT_COUNTED  0
+#define NGX_HTTP_CHAT_CHAT_EXACT    1
+#define NGX_HTTP_CHAT_CHAT_BARE     2
+
 json_t *ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
-    const bson_oid_t *user, ngx_uint_t member_limit, ngx_uint_t exact,
+    const bson_oid_t *user, ngx_uint_t member_limit, ngx_uint_t how,
     bson_error_t *error);
 /* its own fields only; my settings of a membership */
 json_t *ngx_http_chat_chat_base_json(const bson_t *chat,

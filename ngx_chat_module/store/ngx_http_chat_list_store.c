@@ -258,7 +258,8 @@ ngx_http_chat_chat_rebuild_run(ngx_http_chat_mongo_task_t *t,
 
         /* the row without its unread count, counted below */
         row = (rc == NGX_OK)
-              ? ngx_http_chat_chat_json(db, &doc, &a->user, 3, 1, &t->error)
+              ? ngx_http_chat_chat_json(db, &doc, &a->user, 3,
+                                        NGX_HTTP_CHAT_CHAT_EXACT, &t->error)
               : NULL;
 
         if (row == NULL) {
@@ -320,6 +321,63 @@ failed:
     json_decref(rows);
     json_decref(fills);
     ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+}
+
+
+/*
+ * GET /api/chats/:id: my membership (NGX_DECLINED: not a member), then
+ * the chat with every member, without its last message and my unread
+ * count (read from the chat list's model): NGX_DONE with {chat, readSeq}
+ */
+
+void
+ngx_http_chat_chat_get_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_group_arg_t *a = t->arg;
+
+    json_t     *c, *answer;
+    bson_t      filter, doc;
+    int64_t     read_seq;
+    ngx_int_t   rc;
+
+    bson_init(&doc);
+    rc = ngx_http_chat_chats_member(db, &a->chat, &a->user, &doc, &t->error);
+    read_seq = (rc == NGX_OK) ? ngx_http_chat_chats_int(&doc, "readSeq") : 0;
+    bson_destroy(&doc);
+
+    if (rc != NGX_OK) {
+        ngx_http_chat_chats_answer(t, rc, NULL);
+        return;
+    }
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", &a->chat);
+    bson_init(&doc);
+
+    rc = ngx_http_chat_mongo_find_one(db, "chats", &filter, NULL, &doc,
+                                      &t->error);
+    bson_destroy(&filter);
+
+    if (rc != NGX_OK) {
+        bson_destroy(&doc);
+        ngx_http_chat_chats_answer(t, rc, NULL);
+        return;
+    }
+
+    c = ngx_http_chat_chat_json(db, &doc, &a->user, 0,
+                                NGX_HTTP_CHAT_CHAT_BARE, &t->error);
+    bson_destroy(&doc);
+
+    if (c == NULL) {
+        ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+        return;
+    }
+
+    answer = json_pack("{s:o,s:I}", "chat", c, "readSeq",
+                       (json_int_t) read_seq);
+
+    ngx_http_chat_chats_answer(t, answer ? NGX_DONE : NGX_ERROR, answer);
 }
 
 
@@ -942,7 +1000,9 @@ ngx_http_chat_list_fill_json(mongoc_database_t *db, const bson_t *chat,
     char    *s;
     json_t  *shared, *fill;
 
-    shared = ngx_http_chat_chat_json(db, chat, NULL, 3, 0, error);
+    /* no last message: what changes with every message is not kept here */
+    shared = ngx_http_chat_chat_json(db, chat, NULL, 3,
+                                     NGX_HTTP_CHAT_CHAT_BARE, error);
     if (shared == NULL) {
         return NULL;
     }
