@@ -13,40 +13,7 @@
 #include "../util/ngx_http_chat_text.h"
 #include "../store/ngx_http_chat_highlights_store.h"
 #include "ngx_http_chat_stories.h"
-
-
-static ngx_int_t
-ngx_http_chat_highlights_me(ngx_http_request_t *r, bson_oid_t *me)
-{
-    ngx_http_chat_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
-    if (!ngx_http_chat_is_oid(&ctx->user_id)) {
-        return NGX_ERROR;
-    }
-
-    bson_oid_init_from_string_unsafe(me, (char *) ctx->user_id.data);
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_chat_highlights_param(ngx_http_request_t *r, bson_oid_t *id)
-{
-    ngx_http_chat_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
-    if (ctx->nparams == 0 || !ngx_http_chat_is_oid(&ctx->params[0])) {
-        return NGX_DECLINED;
-    }
-
-    bson_oid_init_from_string_unsafe(id, (char *) ctx->params[0].data);
-
-    return NGX_OK;
-}
+#include "ngx_http_chat_chats_int.h"
 
 
 /* an answer: t->result with status, or the fitting error */
@@ -279,11 +246,11 @@ ngx_http_chat_highlights_start(ngx_http_request_t *r, ngx_uint_t what)
 
     /* about 2.5 KB: on the pool, copied into the task */
     a = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_highlight_arg_t));
-    if (a == NULL || ngx_http_chat_highlights_me(r, &a->me) != NGX_OK) {
+    if (a == NULL || ngx_http_chat_chats_me(r, &a->me) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (what != 0 && ngx_http_chat_highlights_param(r, &a->id) != NGX_OK) {
+    if (what != 0 && ngx_http_chat_chats_param(r, &a->id) != NGX_OK) {
         return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                         what == 3 ? "no such user"
                                                   : "no such highlight");

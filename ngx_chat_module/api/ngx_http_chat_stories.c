@@ -11,6 +11,7 @@
 #include "../util/ngx_http_chat_text.h"
 #include "../ops/ngx_http_chat_op_story.h"
 #include "ngx_http_chat_stories.h"
+#include "ngx_http_chat_chats_int.h"
 #include "ngx_http_chat_wait.h"
 
 
@@ -18,42 +19,6 @@
 
 /* a new story: the writes but this one name a story by the route's :id */
 #define NGX_HTTP_CHAT_STORY_CREATE  ((ngx_uint_t) -1)
-
-
-static ngx_int_t
-ngx_http_chat_stories_me(ngx_http_request_t *r, bson_oid_t *me)
-{
-    ngx_http_chat_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
-    if (!ngx_http_chat_is_oid(&ctx->user_id)) {
-        return NGX_ERROR;
-    }
-
-    bson_oid_init_from_string_unsafe(me, (char *) ctx->user_id.data);
-
-    return NGX_OK;
-}
-
-
-/* the :id of the route: NGX_DECLINED when it is no id */
-
-static ngx_int_t
-ngx_http_chat_stories_param(ngx_http_request_t *r, bson_oid_t *id)
-{
-    ngx_http_chat_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-
-    if (ctx->nparams == 0 || !ngx_http_chat_is_oid(&ctx->params[0])) {
-        return NGX_DECLINED;
-    }
-
-    bson_oid_init_from_string_unsafe(id, (char *) ctx->params[0].data);
-
-    return NGX_OK;
-}
 
 
 /* a write: the story's operation, waited for */
@@ -69,12 +34,12 @@ ngx_http_chat_stories_write(ngx_http_request_t *r, ngx_uint_t what)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    if (ngx_http_chat_stories_me(r, &me) != NGX_OK) {
+    if (ngx_http_chat_chats_me(r, &me) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (what != NGX_HTTP_CHAT_STORY_CREATE
-        && ngx_http_chat_stories_param(r, &id) != NGX_OK)
+        && ngx_http_chat_chats_param(r, &id) != NGX_OK)
     {
         return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                         "no such story");
@@ -232,11 +197,11 @@ ngx_http_chat_stories_read(ngx_http_request_t *r,
     ngx_http_chat_story_arg_t  *arg;
 
     arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_story_arg_t));
-    if (arg == NULL || ngx_http_chat_stories_me(r, &arg->me) != NGX_OK) {
+    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->me) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (with_id && ngx_http_chat_stories_param(r, &arg->id) != NGX_OK) {
+    if (with_id && ngx_http_chat_chats_param(r, &arg->id) != NGX_OK) {
         return ngx_http_chat_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                         with_id == 2 ? "no such user"
                                                      : "no such story");
@@ -313,7 +278,7 @@ ngx_http_chat_stories_feed(ngx_http_request_t *r)
     ngx_http_chat_story_arg_t  *arg;
 
     arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_story_arg_t));
-    if (arg == NULL || ngx_http_chat_stories_me(r, &arg->me) != NGX_OK) {
+    if (arg == NULL || ngx_http_chat_chats_me(r, &arg->me) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

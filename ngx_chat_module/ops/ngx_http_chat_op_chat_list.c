@@ -33,6 +33,10 @@ static void ngx_http_chat_list_paged(void *data, ngx_int_t rc,
 static void ngx_http_chat_list_got(void *data, ngx_int_t rc,
     json_t *answer, const char *error);
 static void ngx_http_chat_list_modelled(redisReply *reply, void *data);
+static ngx_int_t ngx_http_chat_list_start(const bson_oid_t *user,
+    ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
+    ngx_http_chat_op_done_pt step, ngx_http_chat_op_done_pt done,
+    void *data, ngx_http_chat_op_chat_list_t **out);
 static void ngx_http_chat_list_rebuilt(void *data, ngx_int_t rc,
     json_t *answer, const char *error);
 static ngx_int_t ngx_http_chat_list_row(ngx_http_chat_op_chat_list_t *op,
@@ -46,30 +50,10 @@ ngx_http_chat_op_chat_list(ngx_http_chat_chats_arg_t *arg,
     ngx_http_chat_op_done_pt done, void *data,
     ngx_http_chat_op_chat_list_t **out)
 {
-    ngx_http_chat_op_chat_list_t  *op;
-
-    op = ngx_calloc(sizeof(ngx_http_chat_op_chat_list_t), ngx_cycle->log);
-    if (op == NULL) {
-        return NGX_ERROR;
-    }
-
-    op->done = done;
-    op->data = data;
-    bson_oid_to_string(&arg->user, op->user);
-
-    /* the operation copies arg */
-    if (ngx_http_chat_op_store(ngx_http_chat_chat_page_run, NULL, arg,
-                               sizeof(ngx_http_chat_chats_arg_t),
-                               ngx_http_chat_list_paged, op, &op->store)
-        != NGX_OK)
-    {
-        ngx_free(op);
-        return NGX_ERROR;
-    }
-
-    *out = op;
-
-    return NGX_OK;
+    return ngx_http_chat_list_start(&arg->user, ngx_http_chat_chat_page_run,
+                                    arg, sizeof(ngx_http_chat_chats_arg_t),
+                                    ngx_http_chat_list_paged, done, data,
+                                    out);
 }
 
 
@@ -77,6 +61,20 @@ ngx_int_t
 ngx_http_chat_op_chat_get(ngx_http_chat_group_arg_t *arg,
     ngx_http_chat_op_done_pt done, void *data,
     ngx_http_chat_op_chat_list_t **out)
+{
+    return ngx_http_chat_list_start(&arg->user, ngx_http_chat_chat_get_run,
+                                    arg, sizeof(ngx_http_chat_group_arg_t),
+                                    ngx_http_chat_list_got, done, data, out);
+}
+
+
+/* a page of my chats or one chat: the store's step first, then Redis */
+
+static ngx_int_t
+ngx_http_chat_list_start(const bson_oid_t *user,
+    ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
+    ngx_http_chat_op_done_pt step, ngx_http_chat_op_done_pt done,
+    void *data, ngx_http_chat_op_chat_list_t **out)
 {
     ngx_http_chat_op_chat_list_t  *op;
 
@@ -87,12 +85,10 @@ ngx_http_chat_op_chat_get(ngx_http_chat_group_arg_t *arg,
 
     op->done = done;
     op->data = data;
-    bson_oid_to_string(&arg->user, op->user);
+    bson_oid_to_string(user, op->user);
 
     /* the operation copies arg */
-    if (ngx_http_chat_op_store(ngx_http_chat_chat_get_run, NULL, arg,
-                               sizeof(ngx_http_chat_group_arg_t),
-                               ngx_http_chat_list_got, op, &op->store)
+    if (ngx_http_chat_op_store(run, NULL, arg, size, step, op, &op->store)
         != NGX_OK)
     {
         ngx_free(op);
