@@ -376,20 +376,20 @@ connect_error | 3probe | connected | events run
 
 
 
-=== TEST 20: polling only, short heartbeat (300 ms / 200 ms): a client stays on its session through many TTLs, receiving throughout
+=== TEST 20: polling only, short heartbeat (300 ms / 800 ms, keys for 3 s): a client stays on its session through many TTLs, receiving throughout
 --- config
     location /api/ { chat_api; }
     location /socket.io/ {
         chat_socketio;
         chat_ws_ping_interval 300ms;
-        chat_ws_pong_timeout 200ms;
+        chat_ws_pong_timeout 800ms;
     }
     location = /t { return 200 "t"; }
 --- init
 ChatChats::setup();
 $main::Got = main::sio("longPoll", transports => ["polling"],
                        chat => main::chat_of("alice", "bob"),
-                       duration => 10000, every => 500);
+                       duration => 12000, every => 500);
 --- timeout: 40
 --- response_body
 allReceived=true disconnects=0 sameSession=true transport=polling
