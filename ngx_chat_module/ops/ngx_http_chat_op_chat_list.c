@@ -340,10 +340,11 @@ ngx_http_chat_list_row(ngx_http_chat_op_chat_list_t *op, json_t *item,
     json_t       *sum, *last, *admins, *v;
     const char   *role;
 
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5
         || r->element[1]->type != REDIS_REPLY_STRING
         || r->element[2]->type != REDIS_REPLY_STRING
-        || r->element[3]->type != REDIS_REPLY_INTEGER)
+        || r->element[3]->type != REDIS_REPLY_INTEGER
+        || r->element[4]->type != REDIS_REPLY_INTEGER)
     {
         return NGX_DECLINED;
     }
@@ -379,6 +380,8 @@ ngx_http_chat_list_row(ngx_http_chat_op_chat_list_t *op, json_t *item,
         || json_object_set_new(item, "role", json_string(role)) != 0
         || json_object_set_new(item, "unreadCount",
                                json_integer(r->element[3]->integer)) != 0
+        || json_object_set_new(item, "unreadMentions",
+                               json_integer(r->element[4]->integer)) != 0
         || (last && json_object_set_new(item, "lastMessage", last) != 0))
     {
         json_decref(sum);
@@ -467,6 +470,7 @@ ngx_http_chat_list_finish(ngx_http_chat_op_chat_list_t *op, ngx_int_t rc,
 
         json_object_del(op->chat, "lastMessage");
         json_object_del(op->chat, "unreadCount");
+        json_object_del(op->chat, "unreadMentions");
 
         v = row ? json_object_get(row, "lastMessage") : NULL;
 
@@ -474,6 +478,9 @@ ngx_http_chat_list_finish(ngx_http_chat_op_chat_list_t *op, ngx_int_t rc,
             && ((v && json_object_set(op->chat, "lastMessage", v) != 0)
                 || json_object_set(op->chat, "unreadCount",
                                    json_object_get(row, "unreadCount"))
+                   != 0
+                || json_object_set(op->chat, "unreadMentions",
+                                   json_object_get(row, "unreadMentions"))
                    != 0))
         {
             rc = NGX_ERROR;

@@ -389,3 +389,64 @@ ngx_http_chat_input_bool(json_t *obj, const char *name, ngx_uint_t *out)
 
     return NGX_OK;
 }
+
+
+/*
+ * mentions: up to NGX_HTTP_CHAT_MENTIONS_MAX user ids, each once; the
+ * sender's own is dropped (nobody is told of their own mention)
+ */
+const char *
+ngx_http_chat_input_mentions(const bson_oid_t *user, json_t *body,
+    bson_oid_t *out, ngx_uint_t *n)
+{
+    size_t       i;
+    json_t      *v, *list;
+    ngx_str_t    s;
+    ngx_uint_t   k;
+    bson_oid_t   oid;
+
+    *n = 0;
+    list = json_object_get(body, "mentions");
+
+    if (list == NULL || json_is_null(list)) {
+        return NULL;
+    }
+
+    if (!json_is_array(list)
+        || json_array_size(list) > NGX_HTTP_CHAT_MENTIONS_MAX)
+    {
+        return "must be an array of at most " NGX_HTTP_CHAT_MENTIONS_MAX_S
+               " user ids";
+    }
+
+    json_array_foreach(list, i, v) {
+        if (!json_is_string(v)) {
+            return "must hold user ids of 24 hexadecimal digits";
+        }
+
+        s.data = (u_char *) json_string_value(v);
+        s.len = json_string_length(v);
+
+        if (!ngx_http_chat_is_oid(&s)) {
+            return "must hold user ids of 24 hexadecimal digits";
+        }
+
+        bson_oid_init_from_string_unsafe(&oid, (char *) s.data);
+
+        if (bson_oid_equal(&oid, user)) {
+            continue;
+        }
+
+        for (k = 0; k < *n; k++) {
+            if (bson_oid_equal(&out[k], &oid)) {
+                break;
+            }
+        }
+
+        if (k == *n) {
+            out[(*n)++] = oid;
+        }
+    }
+
+    return NULL;
+}

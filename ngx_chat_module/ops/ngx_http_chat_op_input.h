@@ -35,5 +35,13 @@ ngx_uint_t ngx_http_chat_input_controls(ngx_str_t *s, ngx_uint_t multiline);
 json_t *ngx_http_chat_input_content(ngx_str_t *type, json_t *in,
     const char **field, const char **err);
 
+#define NGX_HTTP_CHAT_MENTIONS_MAX    50     /* users a message mentions */
+#define NGX_HTTP_CHAT_MENTIONS_MAX_S  "50"
+
+/* a message's optional "mentions" into out (up to
+ * NGX_HTTP_CHAT_MENTIONS_MAX, each once, not me): NULL, or what is wrong */
+const char *ngx_http_chat_input_mentions(const bson_oid_t *me, json_t *body,
+    bson_oid_t *out, ngx_uint_t *n);
+
 
 #endif /* _NGX_HTTP_CHAT_OP_INPUT_H_INCLUDED_ */

@@ -190,10 +190,12 @@ ngx_http_chat_op_send_message(const bson_oid_t *user, json_t *body,
 {
     size_t                    len, size;
     json_t                   *content;
+    u_char                   *p;
     ngx_int_t                 rc;
     ngx_str_t                 temp, type;
-    ngx_uint_t                i, found;
+    ngx_uint_t                i, found, nmentions;
     bson_oid_t                chat, reply_to;
+    bson_oid_t                mentions[NGX_HTTP_CHAT_MENTIONS_MAX];
     ngx_http_chat_msg_arg_t  *arg;
 
     *field = "chatId";
@@ -232,6 +234,13 @@ ngx_http_chat_op_send_message(const bson_oid_t *user, json_t *body,
         return NGX_DECLINED;
     }
 
+    *field = "mentions";
+    if ((*err = ngx_http_chat_input_mentions(user, body, mentions,
+                                             &nmentions)))
+    {
+        return NGX_DECLINED;
+    }
+
     content = ngx_http_chat_input_content(&type,
                                           json_object_get(body, "content"),
                                           field, err);
@@ -240,7 +249,8 @@ ngx_http_chat_op_send_message(const bson_oid_t *user, json_t *body,
     }
 
     len = json_dumpb(content, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
-    size = sizeof(ngx_http_chat_msg_arg_t) + len + 1;
+    size = sizeof(ngx_http_chat_msg_arg_t) + len + 1
+           + nmentions * sizeof(bson_oid_t);
 
     arg = ngx_calloc(size, ngx_cycle->log);
 
@@ -265,6 +275,11 @@ ngx_http_chat_op_send_message(const bson_oid_t *user, json_t *body,
 
     ngx_memcpy(arg->temp_id, temp.data, temp.len);
     ngx_memcpy(arg->type, type.data, type.len);
+
+    /* the mentioned users after the content and its NUL */
+    arg->nmentions = nmentions;
+    p = (u_char *) (arg + 1) + arg->content_len + 1;
+    ngx_memcpy(p, mentions, nmentions * sizeof(bson_oid_t));
 
     rc = ngx_http_chat_op_send(arg, size, flags, done, data, out);
 

@@ -381,6 +381,31 @@ ngx_http_chat_msg_sent_by(const bson_t *doc, const bson_oid_t *user)
 }
 
 
+/* whether the message's mentions name user */
+
+ngx_uint_t
+ngx_http_chat_msg_mentions(const bson_t *doc, const bson_oid_t *user)
+{
+    bson_iter_t  it, child;
+
+    if (!bson_iter_init_find(&it, doc, "mentions")
+        || !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &child))
+    {
+        return 0;
+    }
+
+    while (bson_iter_next(&child)) {
+        if (BSON_ITER_HOLDS_OID(&child)
+            && bson_oid_equal(bson_iter_oid(&child), user))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 int64_t
 ngx_http_chat_msg_time(const bson_t *doc, const char *key)
 {

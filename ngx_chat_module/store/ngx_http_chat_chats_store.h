@@ -92,6 +92,7 @@ typedef struct {
     char          temp_id[NGX_HTTP_CHAT_TEMP_ID_MAX + 1];
     char          type[16];
     size_t        content_len;     /* the content as JSON after the struct */
+    ngx_uint_t    nmentions;       /* their oids after the content's NUL */
 } ngx_http_chat_msg_arg_t;
 
 

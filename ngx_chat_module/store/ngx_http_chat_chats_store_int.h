@@ -78,6 +78,8 @@ ngx_uint_t ngx_http_chat_msg_is(const bson_t *doc, const char *key,
     const char *value);
 ngx_uint_t ngx_http_chat_msg_sent_by(const bson_t *doc,
     const bson_oid_t *user);
+ngx_uint_t ngx_http_chat_msg_mentions(const bson_t *doc,
+    const bson_oid_t *user);
 /* a date field in ms, 0 when absent */
 int64_t ngx_http_chat_msg_time(const bson_t *doc, const char *key);
 /*

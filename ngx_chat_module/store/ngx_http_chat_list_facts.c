@@ -372,7 +372,8 @@ ngx_http_chat_list_facts_insert(mongoc_database_t *db,
         docs[k] = BCON_NEW("_id", BCON_UTF8(id), "of", BCON_UTF8(of),
                            "k", BCON_UTF8(f[i].kind == 'b' ? "b"
                                           : f[i].kind == 'v' ? "v"
-                                          : f[i].kind == 'o' ? "o" : "h"),
+                                          : f[i].kind == 'o' ? "o"
+                                          : f[i].kind == 'm' ? "m" : "h"),
                            "seq", BCON_INT64(f[i].seq));
         k++;
     }
@@ -459,9 +460,9 @@ ngx_http_chat_list_facts_trim(mongoc_database_t *db, const char *chat,
 
 ngx_int_t
 ngx_http_chat_list_facts_read(mongoc_database_t *db, const char *chat,
-    const char *user, int64_t read_seq, json_t *voids, json_t *own,
-    json_t *hidden, ngx_uint_t *chat_built, ngx_uint_t *user_built,
-    ngx_uint_t *stale, bson_error_t *error)
+    const char *user, int64_t read_seq, json_t **sets,
+    ngx_uint_t *chat_built, ngx_uint_t *user_built, ngx_uint_t *stale,
+    bson_error_t *error)
 {
     char                  mine[64];
     bson_t               *filter;
@@ -512,7 +513,7 @@ ngx_http_chat_list_facts_read(mongoc_database_t *db, const char *chat,
         }
 
         if (k[0] == 'v') {
-            json_array_append_new(voids, json_integer(seq));
+            json_array_append_new(sets[0], json_integer(seq));
             continue;
         }
 
@@ -522,7 +523,9 @@ ngx_http_chat_list_facts_read(mongoc_database_t *db, const char *chat,
             continue;
         }
 
-        json_array_append_new(k[0] == 'o' ? own : hidden, json_integer(seq));
+        json_array_append_new(k[0] == 'o' ? sets[1]
+                              : k[0] == 'm' ? sets[3] : sets[2],
+                              json_integer(seq));
     }
 
     rc = mongoc_cursor_error(cursor, error) ? NGX_ERROR : NGX_OK;

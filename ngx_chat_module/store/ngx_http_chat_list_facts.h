@@ -20,9 +20,11 @@
  *   "<chat>:v<seq>"         of "<chat>"          a number for nobody
  *   "<chat>:<user>:o<seq>"  of "<chat>:<user>"   my own message
  *   "<chat>:<user>:h<seq>"  of "<chat>:<user>"   deleted for me
+ *   "<chat>:<user>:m<seq>"  of "<chat>:<user>"   a message mentioning me
  *   "<chat>:b", "<chat>:<user>:b"  (seq 0)       the set is complete
  *
- * A member's own and hidden facts are deleted as their readSeq passes.
+ * A member's own, hidden and mention facts are deleted as their readSeq
+ * passes.
  */
 
 #define NGX_HTTP_CHAT_LIST_FACTS       "listx"
@@ -32,7 +34,7 @@
 typedef struct {
     char       chat[25];
     char       user[25];               /* "": a fact of the chat */
-    u_char     kind;                   /* 'v' 'o' 'h' 'b'; 't' trim */
+    u_char     kind;                   /* 'v' 'o' 'h' 'm' 'b'; 't' trim */
     int64_t    seq;                    /* trim: up to this readSeq */
 } ngx_http_chat_list_fact_t;
 
@@ -61,14 +63,15 @@ ngx_int_t ngx_http_chat_list_facts_insert(mongoc_database_t *db,
 
 /*
  * in a thread: the facts of chat and of user's set in it, one read:
- * numbers appended to voids, own and hidden (own and hidden only above
- * read_seq); *chat_built and *user_built say whether each set is marked
- * complete; *stale whether facts at or below read_seq are left
+ * numbers appended to sets[0] voids, [1] own, [2] hidden, [3] mentions
+ * (all but voids only above read_seq); *chat_built and *user_built say
+ * whether each set is marked complete; *stale whether facts at or below
+ * read_seq are left
  */
 ngx_int_t ngx_http_chat_list_facts_read(mongoc_database_t *db,
-    const char *chat, const char *user, int64_t read_seq, json_t *voids,
-    json_t *own, json_t *hidden, ngx_uint_t *chat_built,
-    ngx_uint_t *user_built, ngx_uint_t *stale, bson_error_t *error);
+    const char *chat, const char *user, int64_t read_seq, json_t **sets,
+    ngx_uint_t *chat_built, ngx_uint_t *user_built, ngx_uint_t *stale,
+    bson_error_t *error);
 
 /*
  * in a thread: marks the set of chat (user NULL), or of user in it,

@@ -84,7 +84,9 @@ static const char  ngx_http_chat_list_stale[] =
  * message: the highest number of the window I did not hide that holds
  * one; a number of the window neither kept nor void cannot be told (a
  * miss).  The unread: the numbers after readSeq up to top, less those
- * that count for nobody and those that do not count for me.
+ * that count for nobody and those that do not count for me ("o", "h").
+ * The unread mentions: the "m" of clu among them (a mention is never
+ * my own message: one it shares a number with is hidden).
  */
 static const char  ngx_http_chat_list_read[] =
     "local W = " NGX_HTTP_CHAT_LIST_W " "
@@ -112,24 +114,31 @@ static const char  ngx_http_chat_list_read[] =
     "      end "
     "    end "
     "    if found then "
-    "      local u = 0 "
+    "      local u, mu = 0, 0 "
     "      if top > r then "
     "        u = top - r - redis.call('ZCOUNT', cx, r + 1, top) "
-    "        local seen = {} "
+    "        local seen, ment = {}, {} "
     "        local e = redis.call('ZRANGEBYSCORE', cu, r + 1, top, "
     "                             'WITHSCORES') "
     "        for j = 2, #e, 2 do "
     "          local s = e[j] "
-    "          if not seen[s] then "
+    "          if string.sub(e[j - 1], 1, 1) == 'm' then "
+    "            ment[s] = true "
+    "          elseif not seen[s] then "
     "            seen[s] = true "
     "            if not redis.call('ZSCORE', cx, s) then u = u - 1 end "
+    "          end "
+    "        end "
+    "        for s in pairs(ment) do "
+    "          if not seen[s] and not redis.call('ZSCORE', cx, s) then "
+    "            mu = mu + 1 "
     "          end "
     "        end "
     "        if u < 0 then u = 0 end "
     "      end "
     "      local lo = math.min(r, top - W) "
     "      if lo >= 1 then redis.call('ZREMRANGEBYSCORE', cu, 1, lo) end "
-    "      out[i] = {g, sum, last, u} "
+    "      out[i] = {g, sum, last, u, mu} "
     "    end "
     "  end "
     "end "
@@ -196,6 +205,10 @@ static void ngx_http_chat_list_drop_lost(void);
 static void ngx_http_chat_list_sum_stale(const char *chat);
 static void ngx_http_chat_list_fact_written(
     const ngx_http_chat_list_fact_t *f);
+static void ngx_http_chat_list_readd_send(const char *chat,
+    const char *user, u_char kind, int64_t seq);
+static void ngx_http_chat_list_mentions(const char *chat,
+    const char *sender, int64_t seq, json_t *mentions);
 static void ngx_http_chat_list_change_send(const char *chat,
     const char *user, int64_t seq, const char *json, ngx_uint_t void_,
     const char *prefix, const char *mode);
@@ -445,6 +458,8 @@ ngx_http_chat_list_model_event(const char *event, json_t *data)
     } else if (!edited && sender) {
         ngx_http_chat_list_facts_add(id, sender, 'o', seq,
                                      ngx_http_chat_list_fact_written);
+        ngx_http_chat_list_mentions(id, sender, seq,
+                                    json_object_get(m, "mentions"));
     }
 
     ngx_http_chat_list_change_send(id, sender, seq, json, void_,
@@ -452,6 +467,36 @@ ngx_http_chat_list_model_event(const char *event, json_t *data)
                                    ? "" : "o",
                                    (edited || deleted) ? "r" : "n");
     free(json);
+}
+
+
+/*
+ * A new message's mentions: each user's "m<seq>" in their set of the
+ * chat, as a fact too; a set a user does not have yet (not a member, or
+ * not read since a loss) is left to its rebuild, which reads the fact
+ */
+
+static void
+ngx_http_chat_list_mentions(const char *chat, const char *sender,
+    int64_t seq, json_t *mentions)
+{
+    size_t       i;
+    json_t      *v;
+    const char  *user;
+
+    json_array_foreach(mentions, i, v) {
+        user = json_string_value(v);
+
+        if (ngx_http_chat_list_valid(user) != NGX_OK
+            || ngx_strcmp(user, sender) == 0)
+        {
+            continue;
+        }
+
+        ngx_http_chat_list_facts_add(chat, user, 'm', seq,
+                                     ngx_http_chat_list_fact_written);
+        ngx_http_chat_list_readd_send(chat, user, 'm', seq);
+    }
 }
 
 
@@ -495,15 +540,25 @@ ngx_http_chat_list_model_void(const char *chat, int64_t seq)
 static void
 ngx_http_chat_list_fact_written(const ngx_http_chat_list_fact_t *f)
 {
+    ngx_http_chat_list_readd_send(f->chat, f->user[0] ? f->user : NULL,
+                                  f->kind, f->seq);
+}
+
+
+/* "<seq>" added to clx (user NULL), or "<kind><seq>" to user's clu */
+
+static void
+ngx_http_chat_list_readd_send(const char *chat, const char *user,
+    u_char kind, int64_t seq)
+{
     char                        member[32];
     ngx_http_chat_list_lost_t  *lost;
 
-    /* as the change script names it: "<seq>" in clx, "o<seq>" in clu */
-    if (f->user[0]) {
-        ngx_sprintf((u_char *) member, "%c%L%Z", f->kind, f->seq);
+    if (user) {
+        ngx_sprintf((u_char *) member, "%c%L%Z", kind, seq);
 
     } else {
-        ngx_sprintf((u_char *) member, "%L%Z", f->seq);
+        ngx_sprintf((u_char *) member, "%L%Z", seq);
     }
 
     ngx_http_chat_list_drop_lost();
@@ -511,29 +566,28 @@ ngx_http_chat_list_fact_written(const ngx_http_chat_list_fact_t *f)
     lost = ngx_alloc(sizeof(ngx_http_chat_list_lost_t), ngx_cycle->log);
 
     if (lost) {
-        ngx_cpystrn((u_char *) lost->chat, (u_char *) f->chat, 25);
-        ngx_cpystrn((u_char *) lost->user,
-                    (u_char *) (f->user[0] ? f->user : "-"), 25);
+        ngx_cpystrn((u_char *) lost->chat, (u_char *) chat, 25);
+        ngx_cpystrn((u_char *) lost->user, (u_char *) (user ? user : "-"),
+                    25);
     }
 
     if (lost == NULL
         || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main)
-        || (f->user[0]
+        || (user
             ? ngx_http_chat_redis_command(ngx_http_chat_redis_main,
                         ngx_http_chat_list_answered, lost,
                         "EVAL %s 2 clu:%s:%s clg:%s %lld %s",
-                        ngx_http_chat_list_readd, f->chat, f->user, f->chat,
-                        (long long) f->seq, member)
+                        ngx_http_chat_list_readd, chat, user, chat,
+                        (long long) seq, member)
             : ngx_http_chat_redis_command(ngx_http_chat_redis_main,
                         ngx_http_chat_list_answered, lost,
                         "EVAL %s 2 clx:%s clg:%s %lld %s",
-                        ngx_http_chat_list_readd, f->chat, f->chat,
-                        (long long) f->seq, member))
+                        ngx_http_chat_list_readd, chat, chat,
+                        (long long) seq, member))
            != NGX_OK)
     {
         ngx_free(lost);
-        ngx_http_chat_list_remember(f->chat,
-                                    f->user[0] ? f->user : "-");
+        ngx_http_chat_list_remember(chat, user ? user : "-");
     }
 }
 
@@ -650,7 +704,7 @@ ngx_http_chat_list_model_fill(json_t *fill, const char *user)
 {
     char         *buf, *p;
     size_t        i, n, a, k, *argvlen;
-    json_t       *msgs, *voids, *own, *hidden, *v;
+    json_t       *msgs, *voids, *own, *hidden, *mentions, *v;
     const char   *chat, *gen, *sum, **argv;
 
     chat = json_string_value(json_object_get(fill, "chatId"));
@@ -660,19 +714,21 @@ ngx_http_chat_list_model_fill(json_t *fill, const char *user)
     voids = json_object_get(fill, "voids");
     own = json_object_get(fill, "own");
     hidden = json_object_get(fill, "hidden");
+    mentions = json_object_get(fill, "mentions");
 
     if (ngx_http_chat_list_valid(chat) != NGX_OK
         || ngx_http_chat_list_valid(user) != NGX_OK
         || gen == NULL || sum == NULL || !json_is_array(msgs)
         || !json_is_array(voids) || !json_is_array(own)
-        || !json_is_array(hidden)
+        || !json_is_array(hidden) || !json_is_array(mentions)
         || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main))
     {
         return;
     }
 
     n = 3 + 4 + 4 + 2 * json_array_size(msgs) + 1 + json_array_size(voids)
-        + 2 * json_array_size(own) + 2 * json_array_size(hidden);
+        + 2 * json_array_size(own) + 2 * json_array_size(hidden)
+        + 2 * json_array_size(mentions);
 
     /* numbers and keys: 32 bytes each is enough, messages are borrowed */
     buf = ngx_alloc(n * 32 + 4 * 80, ngx_cycle->log);
@@ -732,9 +788,9 @@ ngx_http_chat_list_model_fill(json_t *fill, const char *user)
         ngx_http_chat_list_put("%L", (int64_t) json_integer_value(v));
     }
 
-    for (k = 0; k < 2; k++) {
-        json_array_foreach(k ? hidden : own, i, v) {
-            ngx_http_chat_list_put("%s%L", k ? "h" : "o",
+    for (k = 0; k < 3; k++) {
+        json_array_foreach(k == 0 ? own : k == 1 ? hidden : mentions, i, v) {
+            ngx_http_chat_list_put("%s%L", k == 0 ? "o" : k == 1 ? "h" : "m",
                                    (int64_t) json_integer_value(v));
             ngx_http_chat_list_put("%L", (int64_t) json_integer_value(v));
         }

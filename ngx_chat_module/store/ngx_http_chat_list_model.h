@@ -18,7 +18,8 @@
  * the last NGX_HTTP_CHAT_LIST_WINDOW numbers), "clx:<chat>" (a sorted set
  * of the numbers that count for nobody: tombstones, deleted for
  * everyone), per member "clu:<chat>:<user>" (a sorted set: "o<seq>" my
- * own, "h<seq>" hidden by me), and "clg:<chat>", the generation every
+ * own, "h<seq>" hidden by me, "m<seq>" one that mentions me), and
+ * "clg:<chat>", the generation every
  * change bumps.  Everything is derived from MongoDB; a miss is rebuilt.
  */
 
@@ -36,14 +37,16 @@ void ngx_http_chat_list_model_void(const char *chat, int64_t seq);
 
 /*
  * One EVAL for a page: per item (its "id" and "readSeq"), the reply's
- * element is {gen} on a miss, {gen, sum, last or "", unread} on a hit
+ * element is {gen} on a miss, {gen, sum, last or "", unread, unread
+ * mentions} on a hit
  */
 ngx_int_t ngx_http_chat_list_model_read(json_t *items, const char *user,
     ngx_http_chat_redis_reply_pt handler, void *data);
 
 /*
  * fill: {chatId, gen, top, sum, msgs: [..], voids: [..], own: [..],
- * hidden: [..]} as read from MongoDB, stored unless gen moved
+ * hidden: [..], mentions: [..]} as read from MongoDB, stored unless gen
+ * moved
  */
 void ngx_http_chat_list_model_fill(json_t *fill, const char *user);
 

@@ -22,6 +22,7 @@ typedef struct {
     json_t      *voids;            /* all, of the chat */
     json_t      *own;              /* mine, above read_seq */
     json_t      *hidden;           /* deleted for me, above read_seq */
+    json_t      *mentions;         /* mentioning me, above read_seq */
     json_t      *msgs;             /* the window's: [[seq, json], ...] */
 } ngx_http_chat_list_sets_t;
 
@@ -34,6 +35,8 @@ static ngx_int_t ngx_http_chat_list_sets(mongoc_database_t *db,
     ngx_http_chat_list_sets_t *sets, ngx_http_chat_list_fact_t *facts,
     ngx_uint_t nfacts, bson_error_t *error);
 static int64_t ngx_http_chat_list_unread(ngx_http_chat_list_sets_t *sets);
+static int64_t ngx_http_chat_list_mentioned(ngx_http_chat_list_sets_t *sets);
+static ngx_uint_t ngx_http_chat_list_has(json_t *seqs, int64_t seq);
 static ngx_int_t ngx_http_chat_list_window(mongoc_database_t *db,
     const bson_oid_t *chat_id, const bson_oid_t *user,
     ngx_http_chat_list_sets_t *sets, bson_error_t *error);
@@ -280,6 +283,8 @@ ngx_http_chat_chat_rebuild_run(ngx_http_chat_mongo_task_t *t,
 
         json_object_set_new(row, "unreadCount",
                             json_integer(ngx_http_chat_list_unread(&sets)));
+        json_object_set_new(row, "unreadMentions",
+                            json_integer(ngx_http_chat_list_mentioned(&sets)));
 
         bson_oid_to_string(&miss[i].chat, oid);
         json_object_set_new(rows, oid, row);
@@ -294,6 +299,7 @@ ngx_http_chat_chat_rebuild_run(ngx_http_chat_mongo_task_t *t,
         json_decref(sets.voids);
         json_decref(sets.own);
         json_decref(sets.hidden);
+        json_decref(sets.mentions);
         json_decref(sets.msgs);
         bson_destroy(&doc);
 
@@ -672,18 +678,19 @@ ngx_http_chat_list_sets(mongoc_database_t *db, const bson_t *chat,
 {
     char         cid[25], me[25];
     bson_t       filter, sub, msg, sort;
-    json_t      *to;
+    json_t      *to, *four[4];
     ngx_int_t    rc;
     ngx_uint_t   chat_built, user_built, stale, i;
 
     sets->voids = json_array();
     sets->own = json_array();
     sets->hidden = json_array();
+    sets->mentions = json_array();
     sets->msgs = json_array();
     sets->top = 0;
 
     if (sets->voids == NULL || sets->own == NULL || sets->hidden == NULL
-        || sets->msgs == NULL)
+        || sets->mentions == NULL || sets->msgs == NULL)
     {
         goto failed;
     }
@@ -721,8 +728,12 @@ ngx_http_chat_list_sets(mongoc_database_t *db, const bson_t *chat,
     bson_oid_to_string(chat_id, cid);
     bson_oid_to_string(user, me);
 
-    if (ngx_http_chat_list_facts_read(db, cid, me, sets->read_seq,
-                                      sets->voids, sets->own, sets->hidden,
+    four[0] = sets->voids;
+    four[1] = sets->own;
+    four[2] = sets->hidden;
+    four[3] = sets->mentions;
+
+    if (ngx_http_chat_list_facts_read(db, cid, me, sets->read_seq, four,
                                       &chat_built, &user_built, &stale,
                                       error)
         != NGX_OK)
@@ -739,7 +750,8 @@ ngx_http_chat_list_sets(mongoc_database_t *db, const bson_t *chat,
         to = (facts[i].kind == 'v') ? sets->voids
              : (facts[i].seq <= sets->read_seq) ? NULL
              : (facts[i].kind == 'o') ? sets->own
-             : (facts[i].kind == 'h') ? sets->hidden : NULL;
+             : (facts[i].kind == 'h') ? sets->hidden
+             : (facts[i].kind == 'm') ? sets->mentions : NULL;
 
         if (to) {
             json_array_append_new(to, json_integer(facts[i].seq));
@@ -778,10 +790,12 @@ failed:
     json_decref(sets->voids);
     json_decref(sets->own);
     json_decref(sets->hidden);
+    json_decref(sets->mentions);
     json_decref(sets->msgs);
     sets->voids = NULL;
     sets->own = NULL;
     sets->hidden = NULL;
+    sets->mentions = NULL;
     sets->msgs = NULL;
 
     if (error->message[0] == '\0') {
@@ -860,6 +874,72 @@ ngx_http_chat_list_unread(ngx_http_chat_list_sets_t *sets)
 
 
 /*
+ * The messages after my readSeq up to top that mention me, each once,
+ * less those that count for nobody or that I deleted for me
+ */
+
+static int64_t
+ngx_http_chat_list_mentioned(ngx_http_chat_list_sets_t *sets)
+{
+    size_t     i, n, d;
+    json_t    *v;
+    int64_t   *s, seq, count;
+
+    n = json_array_size(sets->mentions);
+
+    if (n == 0 || sets->top <= sets->read_seq) {
+        return 0;
+    }
+
+    s = ngx_alloc(n * sizeof(int64_t), ngx_cycle->log);
+    if (s == NULL) {
+        return (int64_t) n;
+    }
+
+    d = 0;
+
+    json_array_foreach(sets->mentions, i, v) {
+        seq = json_integer_value(v);
+
+        if (seq > sets->read_seq && seq <= sets->top
+            && !ngx_http_chat_list_has(sets->voids, seq)
+            && !ngx_http_chat_list_has(sets->hidden, seq))
+        {
+            s[d++] = seq;
+        }
+    }
+
+    ngx_qsort(s, d, sizeof(int64_t), ngx_http_chat_list_cmp);
+
+    for (i = 0, count = 0; i < d; i++) {
+        if (i == 0 || s[i] != s[i - 1]) {
+            count++;
+        }
+    }
+
+    ngx_free(s);
+
+    return count;
+}
+
+
+static ngx_uint_t
+ngx_http_chat_list_has(json_t *seqs, int64_t seq)
+{
+    size_t   i;
+    json_t  *v;
+
+    json_array_foreach(seqs, i, v) {
+        if (json_integer_value(v) == seq) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
  * The messages of the last NGX_HTTP_CHAT_LIST_WINDOW numbers, by their
  * numbers; those that are mine or count for nobody, and those I deleted
  * for me (whose facts a read may have trimmed: the last message is told
@@ -923,6 +1003,12 @@ ngx_http_chat_list_window(mongoc_database_t *db, const bson_oid_t *chat_id,
 
         if (seq > sets->read_seq && ngx_http_chat_msg_sent_by(d, user)) {
             json_array_append_new(sets->own, json_integer(seq));
+        }
+
+        if (seq > sets->read_seq
+            && ngx_http_chat_msg_mentions(d, user))
+        {
+            json_array_append_new(sets->mentions, json_integer(seq));
         }
 
         if (bson_iter_init_find(&it, d, "_id") && BSON_ITER_HOLDS_OID(&it)) {
@@ -989,7 +1075,7 @@ ngx_http_chat_list_window(mongoc_database_t *db, const bson_oid_t *chat_id,
 
 /*
  * What rebuilds a chat's keys: {chatId, top, sum, msgs: [[seq, json]],
- * voids, own, hidden}
+ * voids, own, hidden, mentions}
  */
 
 static json_t *
@@ -1018,11 +1104,11 @@ ngx_http_chat_list_fill_json(mongoc_database_t *db, const bson_t *chat,
         return NULL;
     }
 
-    fill = json_pack("{s:o,s:s,s:I,s:O,s:O,s:O,s:O}", "chatId",
+    fill = json_pack("{s:o,s:s,s:I,s:O,s:O,s:O,s:O,s:O}", "chatId",
                      ngx_http_chat_chats_oid_json(chat_id), "sum", s,
                      "top", (json_int_t) sets->top, "voids", sets->voids,
                      "own", sets->own, "hidden", sets->hidden,
-                     "msgs", sets->msgs);
+                     "mentions", sets->mentions, "msgs", sets->msgs);
     free(s);
 
     return fill;

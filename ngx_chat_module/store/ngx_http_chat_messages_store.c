@@ -140,6 +140,7 @@ ngx_http_chat_msg_json(const bson_t *doc, ngx_uint_t full)
                    || ngx_strcmp(key, "type") == 0
                    || ngx_strcmp(key, "content") == 0
                    || ngx_strcmp(key, "forwardedFrom") == 0
+                   || ngx_strcmp(key, "mentions") == 0
                    || (ngx_strcmp(key, "edited") == 0
                        && BSON_ITER_HOLDS_BOOL(&it))
                    || (full && ngx_strcmp(key, "edits") == 0))
@@ -460,6 +461,28 @@ ngx_http_chat_msg_tombstone_run(ngx_http_chat_mongo_task_t *t,
 }
 
 
+/* mentions: [userId, ...], the oids after the content's NUL */
+static void
+ngx_http_chat_msg_append_mentions(bson_t *doc, ngx_http_chat_msg_arg_t *a)
+{
+    char               key[16];
+    bson_t             arr;
+    ngx_uint_t         i;
+    const bson_oid_t  *m;
+
+    m = (const bson_oid_t *) ((u_char *) (a + 1) + a->content_len + 1);
+
+    BSON_APPEND_ARRAY_BEGIN(doc, "mentions", &arr);
+
+    for (i = 0; i < a->nmentions; i++) {
+        ngx_sprintf((u_char *) key, "%ui%Z", i);
+        BSON_APPEND_OID(&arr, key, &m[i]);
+    }
+
+    bson_append_array_end(doc, &arr);
+}
+
+
 void
 ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db)
@@ -496,6 +519,10 @@ ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
 
     if (a->has_reply) {
         BSON_APPEND_OID(&doc, "replyTo", &a->reply_to);
+    }
+
+    if (a->nmentions) {
+        ngx_http_chat_msg_append_mentions(&doc, a);
     }
 
     if (a->forwarded) {
