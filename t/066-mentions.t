@@ -198,3 +198,29 @@ sub { "$main::Got\n" }
 201:none
 201:50
 stored:2
+
+
+
+=== TEST 4: a chat an answer carries (a rename) counts my unread and my mentions exactly, past 200 numbers, as my row does
+--- init
+ChatChats::setup("dave");
+my $g = ChatChats::api(alice => POST => "/api/chats/group",
+    { name => "backlog", memberIds => [ $main::Id{bob} ] })->{chat}{id};
+local $main::Group = $g;
+# ten of mine, then 250 of bob's, three of them mentioning me: the
+# windows of numbers counted my own, older than the last 200, as unread
+main::send_msg(alice => "mine $_") for 1 .. 10;
+for my $i (1 .. 250) {
+    main::send_msg(bob => "theirs $i", $i % 100 == 0 || $i == 7 ? "alice" : ());
+}
+sleep 0.3;
+my $answer = ChatChats::api(alice => PUT => "/api/chats/$g", { name => "backlog 2" });
+my $row = ChatChats::api(alice => GET => "/api/chats/$g")->{chat};
+my $c = $answer->{chat};
+$main::Got = "answer $c->{unreadCount}/$c->{unreadMentions} row $row->{unreadCount}/$row->{unreadMentions}";
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+answer 250/3 row 250/3
+--- timeout: 90

@@ -245,7 +245,6 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
     bson_t                filter, opts, sort, me, msg;
     bson_iter_t           it;
     ngx_int_t             rc;
-    ngx_uint_t            scan;
     bson_oid_t            chat_id;
     const bson_t         *doc;
     mongoc_cursor_t      *cursor;
@@ -412,14 +411,12 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
 
     /* near the chat's lastSeq by the (chatId, seq) index, else by scan */
     bson_init(&msg);
-    scan = 0;
 
     rc = ngx_http_chat_msg_last_near(db, &filter,
                                      ngx_http_chat_chats_int(chat, "lastSeq"),
                                      &msg, error);
 
     if (rc == NGX_AGAIN) {
-        scan = 1;
         bson_init(&sort);
         BSON_APPEND_INT32(&sort, "seq", -1);
         bson_destroy(&msg);
@@ -437,30 +434,22 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
         return NULL;
     }
 
-    count = 0;
-
     if (rc == NGX_OK) {
         last = ngx_http_chat_msg_json(&msg, 0);
         json_object_set_new(c, "lastMessage", last ? last : json_null());
-
-        /* the unread: others' messages after my read marker */
-        if (user && how == NGX_HTTP_CHAT_CHAT_COUNTED) {
-            count = ngx_http_chat_msg_unread(db, &filter, user, read_seq,
-                                          ngx_http_chat_chats_int(&msg, "seq"),
-                                          scan, error);
-        }
     }
 
     bson_destroy(&msg);
     bson_destroy(&filter);
 
-    if (count < 0) {
+    /* the unread and the mentions, exactly, as the chat list counts */
+    if (user && how == NGX_HTTP_CHAT_CHAT_COUNTED
+        && ngx_http_chat_chat_counts(db, chat, &chat_id, user, read_seq, c,
+                                     error)
+           != NGX_OK)
+    {
         json_decref(c);
         return NULL;
-    }
-
-    if (user && how == NGX_HTTP_CHAT_CHAT_COUNTED) {
-        json_object_set_new(c, "unreadCount", json_integer(count));
     }
 
     return c;

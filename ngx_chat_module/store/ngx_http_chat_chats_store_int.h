@@ -29,7 +29,7 @@ json_t *ngx_http_chat_chats_oid_json(const bson_oid_t *oid);
 /*
  * a chat as the API shows it to user (NULL: to every member), with up to
  * member_limit ids (0: all); how says what it reads of the messages:
- * COUNTED the last message and the unread count by windows of numbers;
+ * COUNTED the last message and the unread count and mentions, exactly;
  * EXACT the last message only, the caller counts the unread exactly (the
  * chat list's rebuild, from its facts); BARE neither, the caller takes
  * both from the chat list's read model (GET /api/chats/:id)
@@ -41,6 +41,11 @@ json_t *ngx_http_chat_chats_oid_json(const bson_oid_t *oid);
 json_t *ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
     const bson_oid_t *user, ngx_uint_t member_limit, ngx_uint_t how,
     bson_error_t *error);
+/* c's unreadCount and unreadMentions for user, exactly, as a rebuild of
+ * the chat list counts them (ngx_http_chat_list_sets.c) */
+ngx_int_t ngx_http_chat_chat_counts(mongoc_database_t *db,
+    const bson_t *chat, const bson_oid_t *chat_id, const bson_oid_t *user,
+    int64_t read_seq, json_t *c, bson_error_t *error);
 /* its own fields only; my settings of a membership */
 json_t *ngx_http_chat_chat_base_json(const bson_t *chat,
     const bson_oid_t *chat_id);
@@ -164,10 +169,6 @@ ngx_int_t ngx_http_chat_msg_hidden(mongoc_database_t *db,
  * windows: NGX_AGAIN when only a scan can tell (ngx_http_chat_msg_window.c) */
 ngx_int_t ngx_http_chat_msg_last_near(mongoc_database_t *db,
     const bson_t *filter, int64_t last_seq, bson_t *msg,
-    bson_error_t *error);
-/* others' messages matching filter after read_seq up to top; -1: error */
-int64_t ngx_http_chat_msg_unread(mongoc_database_t *db, const bson_t *filter,
-    const bson_oid_t *user, int64_t read_seq, int64_t top, ngx_uint_t scan,
     bson_error_t *error);
 /* the highest stored seq of a chat, 0 if none */
 ngx_int_t ngx_http_chat_msg_floor(mongoc_database_t *db,

@@ -770,3 +770,29 @@ ngx_http_chat_list_sets_free(ngx_http_chat_list_sets_t *sets)
     json_decref(sets->mentions);
     json_decref(sets->msgs);
 }
+
+
+ngx_int_t
+ngx_http_chat_chat_counts(mongoc_database_t *db, const bson_t *chat,
+    const bson_oid_t *chat_id, const bson_oid_t *user, int64_t read_seq,
+    json_t *c, bson_error_t *error)
+{
+    ngx_http_chat_list_sets_t  sets;
+
+    sets.read_seq = read_seq;
+
+    if (ngx_http_chat_list_sets(db, chat, chat_id, user, &sets, NULL, 0,
+                                error)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    json_object_set_new(c, "unreadCount",
+                        json_integer(ngx_http_chat_list_unread(&sets)));
+    json_object_set_new(c, "unreadMentions",
+                        json_integer(ngx_http_chat_list_mentioned(&sets)));
+    ngx_http_chat_list_sets_free(&sets);
+
+    return NGX_OK;
+}

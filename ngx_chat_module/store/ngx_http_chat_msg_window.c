@@ -1,7 +1,7 @@
 /*
  * Copyright (C) ngx_chat_module authors
  *
- * A chat's last message and unread count by windows of sequence numbers:
+ * A chat's last message by windows of sequence numbers:
  * {chatId, seq: {$in: [...]}} is a search of the (chatId, seq) index
  * (README, "Building"), where {chatId} alone reads all the chat's
  * messages.  Numbers are gap-free (a number taken without a message gets
@@ -13,7 +13,6 @@
 
 
 #define NGX_HTTP_CHAT_WINDOW      64      /* numbers a search asks for */
-#define NGX_HTTP_CHAT_WINDOW_MAX  200     /* numbers a count reads */
 #define NGX_HTTP_CHAT_WINDOW_UP   16      /* windows up from lastSeq */
 
 
@@ -99,62 +98,4 @@ ngx_http_chat_msg_last_near(mongoc_database_t *db, const bson_t *filter,
     bson_destroy(&sort);
 
     return NGX_AGAIN;
-}
-
-
-/*
- * Others' messages (not tombstones) matching filter after read_seq up to
- * top, counted in the last 200 numbers; the numbers before those, in a
- * longer backlog, count as messages (an upper bound, and the cost of the
- * count stays that of 200).  With scan, all of them, by reading the
- * chat.  -1 on error.
- */
-int64_t
-ngx_http_chat_msg_unread(mongoc_database_t *db, const bson_t *filter,
-    const bson_oid_t *user, int64_t read_seq, int64_t top, ngx_uint_t scan,
-    bson_error_t *error)
-{
-    bson_t                f, sub, nin;
-    int64_t               count, older;
-    mongoc_collection_t  *coll;
-
-    if (!scan && top <= read_seq) {
-        return 0;
-    }
-
-    older = 0;
-
-    if (!scan) {
-        if (top - read_seq > NGX_HTTP_CHAT_WINDOW_MAX) {
-            older = top - read_seq - NGX_HTTP_CHAT_WINDOW_MAX;
-        }
-
-        ngx_http_chat_msg_window_filter(&f, filter, read_seq + older + 1,
-                                        top);
-
-    } else {
-        bson_copy_to(filter, &f);
-        BSON_APPEND_DOCUMENT_BEGIN(&f, "seq", &sub);
-        BSON_APPEND_INT64(&sub, "$gt", read_seq);
-        bson_append_document_end(&f, &sub);
-    }
-
-    BSON_APPEND_DOCUMENT_BEGIN(&f, "senderId", &sub);
-    BSON_APPEND_OID(&sub, "$ne", user);
-    bson_append_document_end(&f, &sub);
-    /* tombstones and messages deleted for everyone count for nobody */
-    BSON_APPEND_DOCUMENT_BEGIN(&f, "type", &sub);
-    BSON_APPEND_ARRAY_BEGIN(&sub, "$nin", &nin);
-    BSON_APPEND_UTF8(&nin, "0", "tombstone");
-    BSON_APPEND_UTF8(&nin, "1", "deleted");
-    bson_append_array_end(&sub, &nin);
-    bson_append_document_end(&f, &sub);
-
-    coll = mongoc_database_get_collection(db, "messages");
-    count = mongoc_collection_count_documents(coll, &f, NULL, NULL, NULL,
-                                              error);
-    mongoc_collection_destroy(coll);
-    bson_destroy(&f);
-
-    return count < 0 ? count : count + older;
 }
