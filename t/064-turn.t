@@ -353,9 +353,14 @@ error none
 ChatChats::setup(qw(dave));
 main::start_turn();
 my ($rc, $r) = main::peers("local", 5);
+# coturn itself said no to the caller: the MESSAGE-INTEGRITY of no secret
+# it has (the callee may not have asked yet: its SDP came with none)
+my $log = do { local (@ARGV, $/) = "$main::Dir/turnserver.log"; <> };
 $main::Got = join("\n", "rc $rc",
     map { "$_ " . ($r->{$_}{state} eq "connected" ? "connected" : "not connected")
-          . " " . ($r->{$_}{got} // "nothing") } qw(a b)) . "\n";
+          . " " . ($r->{$_}{got} // "nothing") } qw(a b)) . "\n"
+    . ($log =~ /Cannot find credentials of user <\d+:\Q$main::Id{alice}\E>/
+       ? "coturn refused alice" : "coturn said nothing") . "\n";
 ChatChats::dyn($block, as => "alice", request => "GET /api/calls/turn-credentials");
 --- response_body_filters eval
 sub { $main::Got }
@@ -363,6 +368,7 @@ sub { $main::Got }
 rc 1
 a not connected nothing
 b not connected nothing
+coturn refused alice
 --- error_code: 200
 --- timeout: 60
 
