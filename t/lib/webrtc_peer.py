@@ -116,13 +116,23 @@ class WsSignal:
             else:
                 await self.events.put(msg)
 
-    async def _emit(self, event, data):
+    async def _emit(self, event, data, wait=True):
+        """Sends an event; with wait, returns its ack's data.
+
+        Only call_initiate's ack carries what the peer needs (the call's
+        id); the others are not waited for, but an error they bring is
+        raised by the next _wait_event.
+        """
         n = next(self.ids)
-        fut = asyncio.get_running_loop().create_future()
-        self.acks[n] = fut
+        await_it = None
+        if wait:
+            await_it = asyncio.get_running_loop().create_future()
+            self.acks[n] = await_it
         await self.ws.send(json.dumps({"event": event, "data": data,
                                        "id": n}))
-        msg = await fut
+        if not wait:
+            return {}
+        msg = await await_it
         if msg.get("event") == "error":
             raise RuntimeError("%s refused: %s" % (event, json.dumps(msg)))
         return msg.get("data") or {}
@@ -132,6 +142,8 @@ class WsSignal:
             msg = await self.events.get()
             if msg.get("event") in names:
                 return msg
+            if msg.get("event") == "error":
+                raise RuntimeError("refused: %s" % json.dumps(msg))
 
     async def start_call(self):
         ack = await self._emit("call_initiate",
@@ -145,16 +157,16 @@ class WsSignal:
         msg = await self._wait_event("incoming_call")
         call = msg["data"]["call"]
         self.call_id = call["id"]
-        await self._emit("call_accept", {"callId": self.call_id})
+        await self._emit("call_accept", {"callId": self.call_id}, wait=False)
 
     async def send(self, kind, payload):
         data = {"callId": self.call_id, "to": self.peer_id}
         if kind == "candidate":
             data["candidate"] = payload
-            await self._emit("webrtc_ice_candidate", data)
+            await self._emit("webrtc_ice_candidate", data, wait=False)
         else:
             data["sdp"] = payload
-            await self._emit("webrtc_" + kind, data)
+            await self._emit("webrtc_" + kind, data, wait=False)
 
     async def recv(self):
         names = {"webrtc_offer": "offer", "webrtc_answer": "answer",
@@ -173,8 +185,8 @@ class WsSignal:
             return
         try:
             if self.call_id:
-                await asyncio.wait_for(
-                    self._emit("call_end", {"callId": self.call_id}), 3)
+                await self._emit("call_end", {"callId": self.call_id},
+                                 wait=False)
         except Exception:
             pass
         await self.ws.close()
