@@ -199,7 +199,8 @@ class Peer:
         self.signal = signal
         self.caller = caller
         self.pc = RTCPeerConnection(RTCConfiguration(
-            iceServers=ice_servers, iceTransportPolicy=RTCIceTransportPolicy.RELAY))
+            iceServers=ice_servers,
+            iceTransportPolicy=RTCIceTransportPolicy.RELAY))
         self.got = None
         self.got_event = asyncio.Event()
         self.open_event = asyncio.Event()
