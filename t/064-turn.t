@@ -203,7 +203,7 @@ my @turn = ("turn:127.0.0.1:$port?transport=udp",
 my $ice = $b->{iceServers};
 my @r = ($st,
     $uid eq $main::Id{alice} ? "alice" : "?$uid",
-    ($exp - $now >= 7200 && $exp - $now <= 7202) ? "in2h" : "?" . ($exp - $now),
+    ($exp - $now >= 7200 && $exp - $now <= 7210) ? "in2h" : "?" . ($exp - $now),
     $b->{ttl},
     $b->{expiresAt} eq main::iso($exp) ? "iso" : "?$b->{expiresAt}",
     $b->{password} eq main::password($b->{username}, $main::Secret)

@@ -163,7 +163,7 @@ ngx_http_chat_turn_set_uris(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_array_t  **uris;
 
     uris = (ngx_array_t **) (p + cmd->offset);
-    stun = (cmd->name.data[5] == 's');      /* "chat_stun_uris" */
+    stun = (cmd->offset == offsetof(ngx_http_chat_main_conf_t, stun_uris));
 
     if (*uris == NULL) {
         *uris = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
