@@ -325,7 +325,19 @@ qr/\[emerg\] .*"chat_turn_uris": "stun:127.0.0.1:3478" is not a turn: or turns: 
 
 
 
-=== TEST 8: two aiortc peers, relay candidates only, with the credentials our route gave each user: connected through coturn, a message each way, audio
+=== TEST 8: a secret file that is not there: nginx refuses to start, naming it
+--- http_config eval
+$main::Base . q{
+    chat_turn_secret_file $TEST_NGINX_TURN_SECRET_FILE.missing;
+    chat_turn_uris turn:127.0.0.1:3478;
+}
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"chat_turn_secret_file" cannot open ".*turn\.secret\.missing"/
+
+
+
+=== TEST 9: two aiortc peers, relay candidates only, with the credentials our route gave each user: connected through coturn, a message each way, audio
 --- http_config eval: $main::TurnConf
 --- init
 ChatChats::setup(qw(dave));
@@ -347,7 +359,7 @@ error none
 
 
 
-=== TEST 9: the same peers with credentials of another secret: coturn refuses them, they never connect
+=== TEST 10: the same peers with credentials of another secret: coturn refuses them, they never connect
 --- http_config eval: $main::WrongConf
 --- init
 ChatChats::setup(qw(dave));
@@ -374,7 +386,7 @@ coturn refused alice
 
 
 
-=== TEST 10: the call through our signalling (call_initiate, call_accept, webrtc_offer/answer over /ws) and coturn's relay
+=== TEST 11: the call through our signalling (call_initiate, call_accept, webrtc_offer/answer over /ws) and coturn's relay
 --- SKIP: enabled once the call signalling events (t/063) are merged
 --- http_config eval: $main::TurnConf
 --- config
