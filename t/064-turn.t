@@ -166,6 +166,8 @@ sub peers {
                "--token-a", $ChatChats::Tok{alice}{accessToken},
                "--token-b", $ChatChats::Tok{bob}{accessToken},
                "--user-b", $Id{bob}, "--timeout", $timeout);
+    # no __pycache__ left in t/lib
+    local $ENV{PYTHONDONTWRITEBYTECODE} = 1;
     open my $out, "-|", @cmd or die "webrtc_peer.py: $!";
     my $text = do { local $/; <$out> };
     close $out;
