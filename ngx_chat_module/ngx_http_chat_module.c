@@ -8,6 +8,7 @@
 
 #include "ngx_http_chat_module.h"
 #include "api/ngx_http_chat_api.h"
+#include "api/ngx_http_chat_turn.h"
 #include "store/ngx_http_chat_mongo.h"
 #include "store/ngx_http_chat_redis.h"
 #include "store/ngx_http_chat_threads.h"
@@ -504,6 +505,48 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       offsetof(ngx_http_chat_main_conf_t, story_sweep_interval),
       NULL },
 
+    { ngx_string("chat_turn_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_chat_turn_set_secret,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chat_turn_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_chat_turn_set_secret_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chat_turn_uris"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_chat_turn_set_uris,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, turn_uris),
+      NULL },
+
+    { ngx_string("chat_stun_uris"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_chat_turn_set_uris,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, stun_uris),
+      NULL },
+
+    { ngx_string("chat_turn_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, turn_ttl),
+      NULL },
+
+    { ngx_string("chat_turn_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_chat_set_rate,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, turn_limit),
+      NULL },
+
     { ngx_string("chat_search_scan"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -724,6 +767,8 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->story_react_limit.count = NGX_CONF_UNSET;
     cmcf->story_view_limit.count = NGX_CONF_UNSET;
     cmcf->story_sweep_interval = NGX_CONF_UNSET_MSEC;
+    cmcf->turn_ttl = NGX_CONF_UNSET;
+    cmcf->turn_limit.count = NGX_CONF_UNSET;
     cmcf->search_scan = NGX_CONF_UNSET_UINT;
     cmcf->search_text_index = NGX_CONF_UNSET;
     cmcf->delete_window = NGX_CONF_UNSET;
@@ -769,6 +814,11 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_chat_init_rate(&cmcf->story_react_limit, 300, 60 * 60);
     ngx_http_chat_init_rate(&cmcf->story_view_limit, 3000, 60 * 60);
     ngx_conf_init_msec_value(cmcf->story_sweep_interval, 60 * 1000);
+
+    if (ngx_http_chat_turn_init_conf(cf, cmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_init_uint_value(cmcf->search_scan, 500);
     ngx_conf_init_value(cmcf->search_text_index, 0);
     ngx_conf_init_value(cmcf->delete_window, 48 * 60 * 60);

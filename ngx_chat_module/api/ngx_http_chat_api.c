@@ -13,6 +13,7 @@
 #include "ngx_http_chat_users.h"
 #include "ngx_http_chat_chats.h"
 #include "ngx_http_chat_stories.h"
+#include "ngx_http_chat_turn.h"
 #include "../ops/ngx_http_chat_send_cache.h"
 
 
@@ -174,6 +175,8 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
     { NGX_HTTP_DELETE, ngx_string("/api/stories/:id/react"),
       0, ngx_http_chat_stories_unreact },
 
+    { NGX_HTTP_GET, ngx_string("/api/calls/turn-credentials"),
+      0, ngx_http_chat_turn_credentials },
     { NGX_HTTP_GET, ngx_string("/api/calls/history"),
       0, ngx_http_chat_todo },
     { NGX_HTTP_POST, ngx_string("/api/calls/initiate"),

@@ -95,6 +95,13 @@ typedef struct {
     ngx_http_chat_rate_t       story_view_limit;
     ngx_msec_t                 story_sweep_interval; /* 0: no sweeper */
 
+    /* TURN REST API credentials (api/ngx_http_chat_turn.c) */
+    ngx_str_t                  turn_secret;     /* coturn's auth secret */
+    ngx_array_t               *turn_uris;       /* ngx_str_t turn:, turns: */
+    ngx_array_t               *stun_uris;       /* ngx_str_t stun:, stuns: */
+    time_t                     turn_ttl;        /* credentials live so long */
+    ngx_http_chat_rate_t       turn_limit;      /* credentials per user */
+
     ngx_uint_t                 search_scan;     /* numbers a search reads */
     ngx_flag_t                 search_text_index; /* MongoDB's $text */
 
