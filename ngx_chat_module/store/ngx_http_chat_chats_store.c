@@ -411,21 +411,9 @@ ngx_http_chat_chat_json(mongoc_database_t *db, const bson_t *chat,
 
     /* near the chat's lastSeq by the (chatId, seq) index, else by scan */
     bson_init(&msg);
-
-    rc = ngx_http_chat_msg_last_near(db, &filter,
-                                     ngx_http_chat_chats_int(chat, "lastSeq"),
-                                     &msg, error);
-
-    if (rc == NGX_AGAIN) {
-        bson_init(&sort);
-        BSON_APPEND_INT32(&sort, "seq", -1);
-        bson_destroy(&msg);
-        bson_init(&msg);
-
-        rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, &sort,
-                                          &msg, error);
-        bson_destroy(&sort);
-    }
+    rc = ngx_http_chat_msg_last(db, &filter,
+                                ngx_http_chat_chats_int(chat, "lastSeq"),
+                                &msg, error);
 
     if (rc == NGX_ERROR) {
         bson_destroy(&msg);

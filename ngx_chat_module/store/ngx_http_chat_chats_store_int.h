@@ -165,11 +165,10 @@ ngx_int_t ngx_http_chat_msg_hidden_nin(mongoc_database_t *db,
 /* NGX_OK when user did not delete message id for themselves */
 ngx_int_t ngx_http_chat_msg_hidden(mongoc_database_t *db,
     const bson_oid_t *id, const bson_oid_t *user, bson_error_t *error);
-/* the last message matching filter near the chat's lastSeq, by seq
- * windows: NGX_AGAIN when only a scan can tell (ngx_http_chat_msg_window.c) */
-ngx_int_t ngx_http_chat_msg_last_near(mongoc_database_t *db,
-    const bson_t *filter, int64_t last_seq, bson_t *msg,
-    bson_error_t *error);
+/* the last message matching filter: by seq windows near the chat's
+ * lastSeq, else by a scan (ngx_http_chat_msg_window.c); NGX_DECLINED none */
+ngx_int_t ngx_http_chat_msg_last(mongoc_database_t *db, const bson_t *filter,
+    int64_t last_seq, bson_t *msg, bson_error_t *error);
 /* the highest stored seq of a chat, 0 if none */
 ngx_int_t ngx_http_chat_msg_floor(mongoc_database_t *db,
     const bson_oid_t *chat, int64_t *floor, bson_error_t *error);

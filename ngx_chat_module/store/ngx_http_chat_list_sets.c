@@ -31,6 +31,7 @@ static ngx_int_t ngx_http_chat_list_migrate(mongoc_database_t *db,
     const char *me, ngx_uint_t chat_built, ngx_http_chat_list_sets_t *sets,
     bson_error_t *error);
 static int ngx_http_chat_list_cmp(const void *one, const void *two);
+static size_t ngx_http_chat_list_distinct(int64_t *s, size_t n);
 
 
 /* the seq (or field) of each document of coll matching filter */
@@ -323,7 +324,7 @@ ngx_http_chat_list_sets(mongoc_database_t *db, const bson_t *chat,
     ngx_uint_t nfacts, bson_error_t *error)
 {
     char         cid[25], me[25];
-    bson_t       filter, sub, msg, sort;
+    bson_t       filter, sub, msg;
     json_t      *to, *four[4];
     ngx_int_t    rc;
     ngx_uint_t   chat_built, user_built, stale, i;
@@ -349,19 +350,9 @@ ngx_http_chat_list_sets(mongoc_database_t *db, const bson_t *chat,
     bson_append_document_end(&filter, &sub);
 
     bson_init(&msg);
-    rc = ngx_http_chat_msg_last_near(db, &filter,
-                                     ngx_http_chat_chats_int(chat, "lastSeq"),
-                                     &msg, error);
-
-    if (rc == NGX_AGAIN) {
-        bson_init(&sort);
-        BSON_APPEND_INT32(&sort, "seq", -1);
-        bson_destroy(&msg);
-        bson_init(&msg);
-        rc = ngx_http_chat_mongo_find_one(db, "messages", &filter, &sort,
-                                          &msg, error);
-        bson_destroy(&sort);
-    }
+    rc = ngx_http_chat_msg_last(db, &filter,
+                                ngx_http_chat_chats_int(chat, "lastSeq"),
+                                &msg, error);
 
     sets->top = (rc == NGX_OK) ? ngx_http_chat_chats_int(&msg, "seq") : 0;
     bson_destroy(&msg);
@@ -461,6 +452,24 @@ ngx_http_chat_list_cmp(const void *one, const void *two)
 }
 
 
+/* how many distinct numbers s holds (sorted here) */
+static size_t
+ngx_http_chat_list_distinct(int64_t *s, size_t n)
+{
+    size_t  i, d;
+
+    ngx_qsort(s, n, sizeof(int64_t), ngx_http_chat_list_cmp);
+
+    for (i = 0, d = 0; i < n; i++) {
+        if (i == 0 || s[i] != s[i - 1]) {
+            d++;
+        }
+    }
+
+    return d;
+}
+
+
 /*
  * The numbers after my readSeq up to top, less those that count for
  * nobody and those that do not count for me, each once: what the read
@@ -503,14 +512,7 @@ ngx_http_chat_list_unread(ngx_http_chat_list_sets_t *sets)
         }
     }
 
-    ngx_qsort(s, n, sizeof(int64_t), ngx_http_chat_list_cmp);
-
-    for (i = 0, d = 0; i < n; i++) {
-        if (i == 0 || s[i] != s[i - 1]) {
-            d++;
-        }
-    }
-
+    d = ngx_http_chat_list_distinct(s, n);
     ngx_free(s);
 
     count = sets->top - sets->read_seq - (int64_t) d;
@@ -555,14 +557,7 @@ ngx_http_chat_list_mentioned(ngx_http_chat_list_sets_t *sets)
         }
     }
 
-    ngx_qsort(s, d, sizeof(int64_t), ngx_http_chat_list_cmp);
-
-    for (i = 0, count = 0; i < d; i++) {
-        if (i == 0 || s[i] != s[i - 1]) {
-            count++;
-        }
-    }
-
+    count = (int64_t) ngx_http_chat_list_distinct(s, d);
     ngx_free(s);
 
     return count;

@@ -16,6 +16,11 @@
 #define NGX_HTTP_CHAT_WINDOW_UP   16      /* windows up from lastSeq */
 
 
+static ngx_int_t ngx_http_chat_msg_last_near(mongoc_database_t *db,
+    const bson_t *filter, int64_t last_seq, bson_t *msg,
+    bson_error_t *error);
+
+
 /* filter plus seq: {$in: [from .. to]} */
 static void
 ngx_http_chat_msg_window_filter(bson_t *out, const bson_t *filter,
@@ -48,7 +53,7 @@ ngx_http_chat_msg_window_filter(bson_t *out, const bson_t *filter,
  * from it while their top number holds one.  NGX_DECLINED when there is
  * none down to 1; NGX_AGAIN when the windows cannot tell (a scan can).
  */
-ngx_int_t
+static ngx_int_t
 ngx_http_chat_msg_last_near(mongoc_database_t *db, const bson_t *filter,
     int64_t last_seq, bson_t *msg, bson_error_t *error)
 {
@@ -98,4 +103,31 @@ ngx_http_chat_msg_last_near(mongoc_database_t *db, const bson_t *filter,
     bson_destroy(&sort);
 
     return NGX_AGAIN;
+}
+
+
+/* the windows near last_seq, else a scan of the chat, newest first */
+ngx_int_t
+ngx_http_chat_msg_last(mongoc_database_t *db, const bson_t *filter,
+    int64_t last_seq, bson_t *msg, bson_error_t *error)
+{
+    bson_t     sort;
+    ngx_int_t  rc;
+
+    rc = ngx_http_chat_msg_last_near(db, filter, last_seq, msg, error);
+
+    if (rc != NGX_AGAIN) {
+        return rc;
+    }
+
+    bson_init(&sort);
+    BSON_APPEND_INT32(&sort, "seq", -1);
+    bson_destroy(msg);
+    bson_init(msg);
+
+    rc = ngx_http_chat_mongo_find_one(db, "messages", filter, &sort, msg,
+                                      error);
+    bson_destroy(&sort);
+
+    return rc;
 }
