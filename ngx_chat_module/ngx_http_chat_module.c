@@ -9,6 +9,7 @@
 #include "ngx_http_chat_module.h"
 #include "api/ngx_http_chat_api.h"
 #include "api/ngx_http_chat_turn.h"
+#include "util/ngx_http_chat_conf_file.h"
 #include "store/ngx_http_chat_mongo.h"
 #include "store/ngx_http_chat_redis.h"
 #include "store/ngx_http_chat_threads.h"
@@ -1398,10 +1399,7 @@ ngx_http_chat_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     u_char  *p = conf;
 
-    ssize_t           n;
-    ngx_fd_t          fd;
-    ngx_str_t        *value, *key, name;
-    ngx_file_info_t   fi;
+    ngx_str_t  *key, *value;
 
     key = (ngx_str_t *) (p + cmd->offset);
 
@@ -1409,49 +1407,15 @@ ngx_http_chat_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
-    value = cf->args->elts;
-    name = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+    if (ngx_http_chat_conf_read_file(cf, cmd, 64 * 1024, key) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "\"%V\" cannot open key file \"%V\"",
-                           &cmd->name, &name);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
-        || ngx_file_size(&fi) == 0 || ngx_file_size(&fi) > 64 * 1024)
-    {
-        ngx_close_file(fd);
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" key file \"%V\" is empty or too large",
-                           &cmd->name, &name);
-        return NGX_CONF_ERROR;
-    }
-
-    key->len = (size_t) ngx_file_size(&fi);
-    key->data = ngx_pnalloc(cf->pool, key->len + 1);
-    if (key->data == NULL) {
-        ngx_close_file(fd);
-        return NGX_CONF_ERROR;
-    }
-
-    n = ngx_read_fd(fd, key->data, key->len);
-    ngx_close_file(fd);
-
-    key->data[n > 0 ? n : 0] = '\0';
-
-    if (n != (ssize_t) key->len
-        || ngx_strstr(key->data, "-----BEGIN ") == NULL)
-    {
+    if (ngx_strstr(key->data, "-----BEGIN ") == NULL) {
+        value = cf->args->elts;
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" key file \"%V\" is not a PEM file",
-                           &cmd->name, &name);
+                           &cmd->name, &value[1]);
         return NGX_CONF_ERROR;
     }
 

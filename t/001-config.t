@@ -118,7 +118,7 @@ qr/\[emerg\] .*"chat_jwt_private_key" and "chat_jwt_public_key" are required for
     location /api/ { chat_api; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*"chat_jwt_private_key" cannot open key file "\/nonexistent\/key.pem"/
+qr/\[emerg\] .*"chat_jwt_private_key" cannot open "\/nonexistent\/key.pem"/
 
 
 

@@ -8,6 +8,7 @@
 
 
 #include "ngx_http_chat_turn.h"
+#include "../util/ngx_http_chat_conf_file.h"
 
 
 /* a secret longer than this is a wrong file, not a key */
@@ -47,57 +48,23 @@ ngx_http_chat_turn_set_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_chat_main_conf_t *cmcf = conf;
 
-    u_char           *p;
-    size_t            len;
-    ssize_t           n;
-    ngx_fd_t          fd;
-    ngx_str_t        *value, name, secret;
-    ngx_file_info_t   fi;
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   secret;
 
     if (cmcf->turn_secret.data) {
         return "is duplicate";
     }
 
-    value = cf->args->elts;
-    name = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "\"%V\" cannot open \"%V\"", &cmd->name, &name);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
-        || ngx_file_size(&fi) > NGX_HTTP_CHAT_TURN_SECRET_MAX)
+    if (ngx_http_chat_conf_read_file(cf, cmd, NGX_HTTP_CHAT_TURN_SECRET_MAX,
+                                     &secret)
+        != NGX_OK)
     {
-        ngx_close_file(fd);
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" file \"%V\" is larger than %d bytes",
-                           &cmd->name, &name, NGX_HTTP_CHAT_TURN_SECRET_MAX);
         return NGX_CONF_ERROR;
     }
 
-    len = (size_t) ngx_file_size(&fi);
-
-    p = ngx_pnalloc(cf->pool, len + 1);
-    if (p == NULL) {
-        ngx_close_file(fd);
-        return NGX_CONF_ERROR;
-    }
-
-    n = ngx_read_fd(fd, p, len);
-    ngx_close_file(fd);
-
-    if (n != (ssize_t) len) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "\"%V\" cannot read \"%V\"", &cmd->name, &name);
-        return NGX_CONF_ERROR;
-    }
+    p = secret.data;
+    len = secret.len;
 
     /* the line end an editor or `echo` leaves is not part of the secret */
     while (len && (p[len - 1] == '\n' || p[len - 1] == '\r'
