@@ -9,7 +9,9 @@
 #include "ngx_http_chat_module.h"
 #include "api/ngx_http_chat_api.h"
 #include "api/ngx_http_chat_turn.h"
+#include "api/ngx_http_chat_metrics_page.h"
 #include "util/ngx_http_chat_conf_file.h"
+#include "util/ngx_http_chat_metrics.h"
 #include "store/ngx_http_chat_mongo.h"
 #include "store/ngx_http_chat_redis.h"
 #include "store/ngx_http_chat_threads.h"
@@ -126,6 +128,13 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       ngx_http_chat_set_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_HTTP_CHAT_HANDLER_READYZ,
+      NULL },
+
+    { ngx_string("chat_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_chat_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_CHAT_HANDLER_METRICS,
       NULL },
 
     { ngx_string("chat_ws"),
@@ -674,7 +683,9 @@ ngx_http_chat_init(ngx_conf_t *cf)
 {
     static ngx_str_t  name = ngx_string("ngx_chat_module");
 
+    ngx_http_handler_pt        *h;
     ngx_http_chat_main_conf_t  *cmcf;
+    ngx_http_core_main_conf_t  *hcmcf;
 
     ngx_http_chat_rt_register(&ngx_http_chat_events);
     ngx_http_chat_task_request_id = ngx_http_chat_task_id;
@@ -686,7 +697,10 @@ ngx_http_chat_init(ngx_conf_t *cf)
     }
 
     /* what the workers of this instance share: a few counters */
-    cmcf->shm = ngx_shared_memory_add(cf, &name, 8 * ngx_pagesize,
+    cmcf->shm = ngx_shared_memory_add(cf, &name, 8 * ngx_pagesize
+                                      + ngx_align(
+                                          sizeof(ngx_http_chat_metrics_zone_t),
+                                          ngx_pagesize),
                                       &ngx_http_chat_module);
     if (cmcf->shm == NULL) {
         return NGX_ERROR;
@@ -694,6 +708,16 @@ ngx_http_chat_init(ngx_conf_t *cf)
 
     cmcf->shm->init = ngx_http_chat_shm_init;
     cmcf->shm->noreuse = 0;
+
+    /* REST answers counted for the metrics, once they are logged */
+    hcmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&hcmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_chat_metrics_log;
 
     return NGX_OK;
 }
@@ -721,6 +745,12 @@ ngx_http_chat_shm_init(ngx_shm_zone_t *zone, void *data)
 
     shared = ngx_slab_calloc(shpool, sizeof(ngx_http_chat_shared_t));
     if (shared == NULL) {
+        return NGX_ERROR;
+    }
+
+    shared->metrics = ngx_slab_calloc(shpool,
+                                      sizeof(ngx_http_chat_metrics_zone_t));
+    if (shared->metrics == NULL) {
         return NGX_ERROR;
     }
 
@@ -1208,6 +1238,10 @@ ngx_http_chat_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         hlcf->handler = ngx_http_chat_readyz_handler;
         break;
 
+    case NGX_HTTP_CHAT_HANDLER_METRICS:
+        hlcf->handler = ngx_http_chat_metrics_handler;
+        break;
+
     default:
         return "has an unknown handler";
     }
@@ -1574,6 +1608,7 @@ ngx_http_chat_init_process(ngx_cycle_t *cycle)
 
     shared = cmcf->shm->data;
     ngx_http_chat_send_cache_share(&shared->send_generation);
+    ngx_http_chat_metrics_attach(shared->metrics, cycle->log);
 
     if (ngx_http_chat_mongo_init_process(cycle, cmcf) != NGX_OK) {
         return NGX_ERROR;
@@ -1640,6 +1675,7 @@ ngx_http_chat_exit_process(ngx_cycle_t *cycle)
     ngx_http_chat_threads_exit_process(cycle);
     ngx_http_chat_ops_exit_process();
     ngx_http_chat_session_op_exit_process();
+    ngx_http_chat_metrics_detach();
 }
 
 

@@ -190,6 +190,65 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
 };
 
 
+ngx_uint_t
+ngx_http_chat_api_routes(void)
+{
+    return sizeof(ngx_http_chat_routes) / sizeof(ngx_http_chat_route_t) - 1;
+}
+
+
+void
+ngx_http_chat_api_route_name(ngx_uint_t i, ngx_str_t *method,
+    ngx_str_t *path)
+{
+    ngx_http_chat_route_t  *rt;
+
+    rt = &ngx_http_chat_routes[i];
+    *path = rt->path;
+
+    switch (rt->method) {
+
+    case NGX_HTTP_GET:
+        ngx_str_set(method, "GET");
+        break;
+
+    case NGX_HTTP_POST:
+        ngx_str_set(method, "POST");
+        break;
+
+    case NGX_HTTP_PUT:
+        ngx_str_set(method, "PUT");
+        break;
+
+    case NGX_HTTP_PATCH:
+        ngx_str_set(method, "PATCH");
+        break;
+
+    case NGX_HTTP_DELETE:
+        ngx_str_set(method, "DELETE");
+        break;
+
+    default:
+        ngx_str_set(method, "OTHER");
+    }
+}
+
+
+ngx_int_t
+ngx_http_chat_api_route_index(ngx_http_request_t *r)
+{
+    ngx_http_chat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    if (ctx == NULL || ctx->route == NULL) {
+        return -1;
+    }
+
+    return (ngx_http_chat_route_t *) ctx->route - ngx_http_chat_routes;
+}
+
+
 ngx_int_t
 ngx_http_chat_api_handler(ngx_http_request_t *r)
 {

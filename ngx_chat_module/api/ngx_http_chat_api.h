@@ -13,6 +13,13 @@
 /* ngx_http_chat_api.c: the route table and the access-token gate */
 ngx_int_t ngx_http_chat_api_handler(ngx_http_request_t *r);
 
+/* the route table, for the metrics: its size, route i's method and path,
+ * and the index of the route a request matched (-1: none) */
+ngx_uint_t ngx_http_chat_api_routes(void);
+void ngx_http_chat_api_route_name(ngx_uint_t i, ngx_str_t *method,
+    ngx_str_t *path);
+ngx_int_t ngx_http_chat_api_route_index(ngx_http_request_t *r);
+
 /* ngx_http_chat_health.c */
 ngx_int_t ngx_http_chat_healthz_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_chat_readyz_handler(ngx_http_request_t *r);

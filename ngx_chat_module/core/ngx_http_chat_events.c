@@ -9,9 +9,13 @@
 #include "../store/ngx_http_chat_chats_store.h"
 #include "../store/ngx_http_chat_chat_ids_store.h"
 #include "../store/ngx_http_chat_list_model.h"
+#include "../util/ngx_http_chat_metrics.h"
 
 
 ngx_http_chat_events_t  ngx_http_chat_events;
+
+
+static void ngx_http_chat_event_count_stored(json_t *data);
 
 
 void
@@ -24,9 +28,41 @@ ngx_http_chat_event_publish(const char *kind, ngx_str_t *id, u_char flag,
      */
     ngx_http_chat_list_model_event(event, data);
 
+    if (ngx_strcmp(event, "new_message") == 0) {
+        ngx_http_chat_event_count_stored(data);
+    }
+
     if (ngx_http_chat_events.publish) {
         ngx_http_chat_events.publish(kind, id, flag, origin, chat, event,
                                      data);
+    }
+}
+
+
+/* a message stored, by its type, for the metrics */
+static void
+ngx_http_chat_event_count_stored(json_t *data)
+{
+    ngx_uint_t   i;
+    const char  *type;
+
+    static const char  *types[] = {
+        "text", "image", "video", "audio", "document", "location",
+        "contact", "system", NULL
+    };
+
+    type = json_string_value(json_object_get(json_object_get(data,
+                                                             "message"),
+                                             "type"));
+    if (type == NULL) {
+        return;
+    }
+
+    for (i = 0; types[i]; i++) {
+        if (ngx_strcmp(type, types[i]) == 0) {
+            ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_STORED_TEXT + i);
+            return;
+        }
     }
 }
 

@@ -84,6 +84,8 @@ struct ngx_http_chat_rt_session_s {
     unsigned                     counted:1;   /* in the online counter */
     unsigned                     held:1;      /* events wait (an upgrade) */
     unsigned                     expired:1;   /* told: token_expired */
+    unsigned                     gauge:2;     /* its count: 0 plain, 1
+                                                 Socket.IO, 2 polling */
 };
 
 

@@ -20,6 +20,7 @@
 #include "ngx_http_chat_rt.h"
 #include "ngx_http_chat_sio.h"
 #include "../store/ngx_http_chat_redis.h"
+#include "../util/ngx_http_chat_metrics.h"
 
 
 #define NGX_HTTP_CHAT_RT_HEADER  (1 + 2 * NGX_HTTP_CHAT_RT_ID_LEN)
@@ -60,6 +61,9 @@ static void ngx_http_chat_rt_resubscribe(ngx_rbtree_node_t *node,
 static void ngx_http_chat_rt_message(redisReply *reply, void *data);
 static void ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch,
     u_char *msg, size_t len);
+static void ngx_http_chat_rt_delivered(u_char *json, size_t len,
+    ngx_uint_t n);
+static int64_t ngx_http_chat_rt_now_ms(void);
 static void ngx_http_chat_rt_deliver_presence(ngx_http_chat_rt_channel_t *ch,
     u_char *msg, size_t len);
 static void ngx_http_chat_rt_insert(ngx_rbtree_node_t *temp,
@@ -620,6 +624,7 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
 {
     u_char                      *origin, *chat;
     ngx_str_t                    chat_id;
+    ngx_uint_t                   delivered;
     ngx_queue_t                 *q, *next;
     ngx_http_chat_rt_link_t     *link;
     ngx_http_chat_ws_buf_t      *buf, *sio_buf, *b;
@@ -632,6 +637,7 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
 
     origin = msg + 1;
     sio_buf = NULL;
+    delivered = 0;
     chat = msg + 1 + NGX_HTTP_CHAT_RT_ID_LEN;
 
     chat_id.data = chat;
@@ -722,7 +728,14 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
         }
 
         /* a socket that fails here is closed and unlinked at once */
-        (void) ngx_http_chat_ws_send_buf(s->ws, b);
+        if (ngx_http_chat_ws_send_buf(s->ws, b) == NGX_OK) {
+            delivered++;
+        }
+    }
+
+    if (delivered) {
+        ngx_http_chat_rt_delivered(msg + NGX_HTTP_CHAT_RT_HEADER,
+                                   len - NGX_HTTP_CHAT_RT_HEADER, delivered);
     }
 
     ngx_http_chat_ws_buf_release(buf);
@@ -731,6 +744,47 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
         ngx_http_chat_ws_buf_release(sio_buf);
     }
     ngx_http_chat_rt_release(ch);
+}
+
+
+/*
+ * For the metrics: n writes of an event; a new message's time from its
+ * commit (its createdAt, written by the store) to these writes, once per
+ * write
+ */
+static void
+ngx_http_chat_rt_delivered(u_char *json, size_t len, ngx_uint_t n)
+{
+    u_char   *p, *last;
+    int64_t   at;
+
+    static u_char  event[] = "\"event\":\"new_message\"";
+    static u_char  created[] = "\"createdAt\":\"";
+
+    ngx_http_chat_metric_add(NGX_HTTP_CHAT_M_DELIVERIES, n);
+
+    if (ngx_http_chat_metrics == NULL
+        || ngx_strlcasestrn(json, json + ngx_min(len, 64), event,
+                            sizeof(event) - 2) == NULL)
+    {
+        return;
+    }
+
+    last = json + len;
+    p = ngx_strlcasestrn(json, last, created, sizeof(created) - 2);
+
+    if (p == NULL) {
+        return;
+    }
+
+    p += sizeof(created) - 1;
+    at = ngx_http_chat_metric_iso_ms(p, last - p);
+
+    if (at > 0) {
+        ngx_http_chat_metric_observe_n(
+                         &ngx_http_chat_metrics->h[NGX_HTTP_CHAT_H_DELIVERY],
+                         (ngx_msec_int_t) (ngx_http_chat_rt_now_ms() - at), n);
+    }
 }
 
 
@@ -962,4 +1016,15 @@ ngx_http_chat_rt_publish_as(const char *kind, ngx_str_t *id, u_char flag,
     (void) ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL,
                                             NULL, 3, argv, argvlen);
     ngx_free(p);
+}
+
+
+static int64_t
+ngx_http_chat_rt_now_ms(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (int64_t) tp->sec * 1000 + tp->msec;
 }

@@ -16,6 +16,7 @@
 
 #include "ngx_http_chat_rt.h"
 #include "ngx_http_chat_sio.h"
+#include "../util/ngx_http_chat_metrics.h"
 #include "../auth/ngx_http_chat_auth.h"
 #include "../store/ngx_http_chat_users.h"
 #include "../store/ngx_http_chat_people.h"
@@ -242,6 +243,7 @@ ngx_http_chat_rt_session_create(ngx_http_chat_ws_t *ws)
     ngx_http_chat_rt_access_init(s);
 
     ws->data = s;
+    ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_SOCKETS_WS);
 
     return s;
 }
@@ -265,6 +267,9 @@ ngx_http_chat_rt_session_free(ngx_http_chat_ws_t *ws)
     if (s == NULL) {
         return;
     }
+
+    /* the gauges follow each other in the table */
+    ngx_http_chat_metric_dec(NGX_HTTP_CHAT_M_SOCKETS_WS + s->gauge);
 
     if (s->auth_timer.timer_set) {
         ngx_del_timer(&s->auth_timer);
@@ -916,6 +921,9 @@ ngx_http_chat_rt_chats_page(ngx_http_chat_rt_session_t *s, void *data,
     }
 
     json_decref(answer);
+
+    ngx_http_chat_metric_inc(s->sio ? NGX_HTTP_CHAT_M_SIGNINS_SIO
+                                    : NGX_HTTP_CHAT_M_SIGNINS_WS);
 
     ngx_http_chat_rt_emit(s, "authenticated", json_incref(op->extra),
                           op->id);

@@ -17,6 +17,7 @@
 
 #include "ngx_http_chat_rt.h"
 #include "ngx_http_chat_sio_int.h"
+#include "../util/ngx_http_chat_metrics.h"
 
 
 static ngx_int_t ngx_http_chat_sio_open(ngx_http_chat_ws_t *ws);
@@ -159,6 +160,11 @@ ngx_http_chat_sio_open(ngx_http_chat_ws_t *ws)
 
     s->sio = sio;
     sio->session = s;
+
+    /* the same socket, counted as Socket.IO's from here */
+    s->gauge = 1;
+    ngx_http_chat_metric_dec(NGX_HTTP_CHAT_M_SOCKETS_WS);
+    ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_SOCKETS_SIO_WS);
 
     if (ws->resume.len) {
         if (ngx_http_chat_sio_resume(s, &ws->resume) != NGX_OK) {

@@ -19,6 +19,7 @@
 
 #include "ngx_http_chat_rt.h"
 #include "ngx_http_chat_sio_int.h"
+#include "../util/ngx_http_chat_metrics.h"
 #include "../core/ngx_http_chat_async.h"
 
 
@@ -586,6 +587,10 @@ ngx_http_chat_sio_handshaken(ngx_http_request_t *r, redisReply *reply)
     /* the ids Redis knows the session by */
     s = ws->data;
     s->sio->polling = 1;
+
+    s->gauge = 2;
+    ngx_http_chat_metric_dec(NGX_HTTP_CHAT_M_SOCKETS_SIO_WS);
+    ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_SOCKETS_SIO_POLL);
     ngx_memcpy(s->sio->eio_sid, ids, NGX_HTTP_CHAT_SIO_ID_LEN);
     ngx_memcpy(s->sio->sid, ids + NGX_HTTP_CHAT_SIO_ID_LEN,
                NGX_HTTP_CHAT_SIO_ID_LEN);

@@ -10,6 +10,7 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 #include "ngx_http_chat_sms.h"
+#include "../util/ngx_http_chat_metrics.h"
 #include "ngx_http_chat_curl.h"
 
 
@@ -304,6 +305,10 @@ ngx_http_chat_sms_finish(ngx_http_chat_sms_t *sms,
                    "chat sms done: %p status:%d", sms, (int) status);
 
     sms->completing = 1;
+
+    ngx_http_chat_metric_inc(status == NGX_HTTP_CHAT_SMS_SENT
+                             ? NGX_HTTP_CHAT_M_OTP_SENT
+                             : NGX_HTTP_CHAT_M_OTP_FAILED);
 
     if (sms->done) {
         sms->done(sms, status, sms->data);

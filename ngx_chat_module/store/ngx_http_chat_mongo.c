@@ -7,6 +7,7 @@
 
 
 #include "ngx_http_chat_mongo.h"
+#include "../util/ngx_http_chat_metrics.h"
 
 
 typedef struct {
@@ -303,7 +304,9 @@ ngx_http_chat_mongo_post(ngx_http_chat_mongo_task_t *t)
     }
 
     t->posted = 1;
+    t->posted_at = ngx_current_msec;
     ngx_queue_insert_tail(&ngx_http_chat_mongo_tasks, &t->queue);
+    ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_MONGO_PENDING);
 
     return NGX_OK;
 }
@@ -457,6 +460,17 @@ ngx_http_chat_mongo_event(ngx_event_t *ev)
 
     t = ctx->t;
 
+    if (ngx_http_chat_metrics) {
+        ngx_http_chat_metric_observe(
+                            &ngx_http_chat_metrics->h[NGX_HTTP_CHAT_H_MONGO],
+                            (ngx_msec_int_t) (ngx_current_msec
+                                              - t->posted_at));
+
+        if (t->rc == NGX_ERROR) {
+            ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_MONGO_ERRORS);
+        }
+    }
+
     if (t->skipped) {
         ngx_log_error(NGX_LOG_INFO, t->log, 0,
                       "chat: mongo task skipped, its request left before "
@@ -498,6 +512,7 @@ ngx_http_chat_mongo_free(ngx_http_chat_mongo_task_t *t)
 {
     if (t->posted) {
         ngx_queue_remove(&t->queue);
+        ngx_http_chat_metric_dec(NGX_HTTP_CHAT_M_MONGO_PENDING);
     }
 
     if (t->request_cleanup) {

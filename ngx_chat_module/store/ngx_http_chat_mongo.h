@@ -63,6 +63,8 @@ struct ngx_http_chat_mongo_task_s {
     ngx_atomic_t                  gone;
     ngx_uint_t                    skipped;
 
+    ngx_msec_t                    posted_at;   /* for the metrics */
+
     unsigned                      aborted:1;
     unsigned                      posted:1;
 };

@@ -8,6 +8,7 @@
 #include <ngx_event.h>
 #include <openssl/evp.h>
 #include "ngx_http_chat_redis.h"
+#include "../util/ngx_http_chat_metrics.h"
 
 
 #define NGX_HTTP_CHAT_REDIS_BACKOFF_MIN  100
@@ -93,6 +94,7 @@ typedef struct {
     ngx_http_chat_redis_reply_pt  handler;
     void                         *data;
     ngx_msec_t                    deadline;
+    ngx_msec_t                    sent_at;     /* for the metrics */
     size_t                        size;
 
     /* EVALSHA: the script to load again and the command to send again */
@@ -491,6 +493,7 @@ ngx_http_chat_redis_queue(ngx_http_chat_redis_t *rds,
 
     cmd->size = len;
     cmd->deadline = ngx_current_msec + rds->command_timeout;
+    cmd->sent_at = ngx_current_msec;
 
     ngx_queue_insert_tail(&rds->pending, &cmd->queue);
     rds->pending_size += len;
@@ -1332,6 +1335,18 @@ ngx_http_chat_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     handler = cmd->handler;
     data = cmd->data;
+
+    if (ngx_http_chat_metrics) {
+        if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+            ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_REDIS_ERRORS);
+
+        } else {
+            ngx_http_chat_metric_observe(
+                            &ngx_http_chat_metrics->h[NGX_HTTP_CHAT_H_REDIS],
+                            (ngx_msec_int_t) (ngx_current_msec
+                                              - cmd->sent_at));
+        }
+    }
 
     ngx_free(cmd);
 

@@ -33,6 +33,7 @@
  */
 typedef struct {
     ngx_atomic_t               send_generation;  /* who may send changed */
+    void                      *metrics;  /* ngx_http_chat_metrics_zone_t */
 } ngx_http_chat_shared_t;
 
 

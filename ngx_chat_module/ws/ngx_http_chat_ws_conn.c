@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_chat_ws.h"
+#include "../util/ngx_http_chat_metrics.h"
 
 
 #define NGX_HTTP_CHAT_WS_READ_BUF      65536
@@ -393,6 +394,7 @@ ngx_http_chat_ws_queue(ngx_http_chat_ws_t *ws, ngx_http_chat_ws_buf_t *buf)
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "chat ws: %uz bytes wait to go out, closing a slow "
                       "reader", ws->queued);
+        ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_SLOW_CLOSED);
 
         ngx_http_chat_ws_close_frame(ws, NGX_HTTP_CHAT_WS_POLICY,
                                      "slow reader");

@@ -1,0 +1,175 @@
+# Metrics: the chat_metrics page in the Prometheus text format, parsed by
+# the reference parser (python3-prometheus-client); sockets open by codec,
+# sign-ins, messages stored by type, deliveries and their latency, REST
+# answers by route and status class with their time, Redis and MongoDB
+# latency, one-time codes sent; counters summed over two workers, and a
+# worker killed with SIGKILL takes its sockets out and leaves its counts.
+
+use Test::Nginx::Socket 'no_plan';
+use ChatTest;
+use ChatChats;
+use ChatRT;
+use JSON::PP;
+use IPC::Open2;
+use Time::HiRes qw(sleep);
+
+our ($Got, %Id);
+
+BEGIN {
+    ChatChats::init("671");
+}
+
+*Id = \%ChatChats::Id;
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value("config", <<'_EOC_') unless defined $block->config;
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+    location = /metrics { chat_metrics; }
+    location = /t { return 200 "t"; }
+_EOC_
+    $block->set_value("request", "GET /t");
+    $block->set_value("response_body_filters", sub { "$main::Got\n" });
+    $block->set_value("timeout", 60);
+    $block->set_value("no_error_log", "[error]\n[alert]\n[emerg]\n")
+        unless defined $block->no_error_log;
+});
+
+# the page, parsed: { 'name{labels}' => value }
+sub main::scrape {
+    my $r = HTTP::Tiny->new->get(
+        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/metrics");
+    die "GET /metrics: $r->{status}" unless $r->{status} == 200;
+    die "content type $r->{headers}{'content-type'}"
+        unless $r->{headers}{'content-type'} =~ m{^text/plain; version=0\.0\.4};
+    my $pid = open2(my $out, my $in, "/usr/bin/python3",
+                    "$ENV{TEST_NGINX_ROOT}/t/lib/prom_parse.py");
+    print $in $r->{content};
+    close $in;
+    my $json = do { local $/; <$out> };
+    waitpid $pid, 0;
+    die "the page does not parse" if $?;
+    return decode_json($json);
+}
+
+sub main::d {
+    my ($a, $b, $k) = @_;
+    return ($b->{$k} // 0) - ($a->{$k} // 0);
+}
+
+master_on();
+workers(2);
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: what the page counts, parsed by the reference parser, on two workers
+--- init
+my $m0 = main::scrape();
+ChatChats::setup();
+my $m1 = main::scrape();
+my @r = ("otp:" . main::d($m0, $m1, 'chat_otp_sends_total{result="sent"}'));
+my $chat = ChatChats::api(alice => POST => "/api/chats/private",
+                          { userId => $ChatChats::Id{bob} })->{chat}{id};
+my @s = map { ChatRT::connect("bob") } 1 .. 2;
+ChatRT::drain($_, 0.2) for @s;
+my $m2 = main::scrape();
+push @r, "open:" . main::d($m1, $m2, 'chat_sockets_open{codec="plain",transport="websocket"}'),
+         "signins:" . main::d($m1, $m2, 'chat_signins_total{codec="plain"}');
+for my $i (1 .. 3) {
+    ChatChats::api(alice => POST => "/api/messages",
+        { chatId => $chat, tempId => "mt-$$-$i", type => "text", content => "m$i" });
+}
+ChatChats::api(alice => POST => "/api/messages",
+    { chatId => $chat, tempId => "ml-$$", type => "location",
+      content => { lat => 1, lng => 2 } });
+my ($status) = ChatChats::call(alice => POST => "/api/messages",
+    { chatId => $chat, tempId => "bad id!", type => "text", content => "x" });
+# each of bob's sockets got the four
+my $got = 0;
+for my $s (@s) {
+    $got += grep { $_->{event} eq "new_message" } ChatRT::drain($s, 0.5);
+}
+my $m3 = main::scrape();
+my $route = 'method="POST",route="/api/messages"';
+push @r, "text:" . main::d($m2, $m3, 'chat_messages_stored_total{type="text"}'),
+         "location:" . main::d($m2, $m3, 'chat_messages_stored_total{type="location"}'),
+         "got:$got",
+         "deliveries>=8:" . (main::d($m2, $m3, 'chat_deliveries_total{}') >= 8 ? 1 : 0),
+         "latency:" . main::d($m2, $m3, 'chat_delivery_latency_seconds_count{}'),
+         "2xx:" . main::d($m2, $m3, "chat_http_requests_total{$route,status=\"2xx\"}"),
+         "4xx($status):" . main::d($m2, $m3, "chat_http_requests_total{$route,status=\"4xx\"}"),
+         "timed:" . main::d($m2, $m3, "chat_http_request_duration_seconds_count{$route}");
+# histograms: cumulative buckets, +Inf the count
+my $ok = 1;
+for my $h ('chat_delivery_latency_seconds', 'chat_redis_latency_seconds',
+           'chat_mongo_latency_seconds') {
+    my $inf = $m3->{"${h}_bucket{le=\"+Inf\"}"};
+    $ok = 0 unless $inf && $inf == $m3->{"${h}_count{}"}
+                   && $m3->{"${h}_bucket{le=\"0.001\"}"} <= $m3->{"${h}_bucket{le=\"10.000\"}"};
+}
+push @r, "histograms:$ok",
+         "pending>=0:" . ($m3->{'chat_mongo_tasks_pending{}'} >= 0 ? 1 : 0);
+close $_ for @s;
+my $m4;
+for (1 .. 20) {
+    $m4 = main::scrape();
+    last if main::d($m1, $m4, 'chat_sockets_open{codec="plain",transport="websocket"}') == 0;
+    sleep 0.1;
+}
+push @r, "closed:" . main::d($m1, $m4, 'chat_sockets_open{codec="plain",transport="websocket"}');
+$main::Got = join " ", @r;
+--- response_body
+otp:3 open:2 signins:2 text:3 location:1 got:8 deliveries>=8:1 latency:8 2xx:4 4xx(400):1 timed:5 histograms:1 pending>=0:1 closed:0
+
+
+
+=== TEST 2: a worker killed with SIGKILL: its sockets leave the page, its counts stay
+--- init
+ChatChats::setup();
+my @s = map { ChatRT::connect("carol") } 1 .. 6;
+sleep 0.3;
+my $m0 = main::scrape();
+my $open = $m0->{'chat_sockets_open{codec="plain",transport="websocket"}'};
+my $signins = $m0->{'chat_signins_total{codec="plain"}'};
+# the worker of the last one, from its log line
+open my $log, "<", "$Test::Nginx::Util::ServRoot/logs/error.log" or die;
+my $pid;
+while (<$log>) {
+    $pid = $1 if /\[info\] (\d+)#\d+: .*chat ws: authenticated as \Q$ChatChats::Id{carol}\E/;
+}
+close $log;
+kill "KILL", $pid;
+close $_ for @s;
+my $m1;
+for (1 .. 30) {
+    sleep 0.2;
+    $m1 = eval { main::scrape() } or next;
+    last if $m1->{'chat_sockets_open{codec="plain",transport="websocket"}'} == 0;
+}
+my @r = ("before:$open",
+         "after:" . $m1->{'chat_sockets_open{codec="plain",transport="websocket"}'},
+         "signins kept:" . ($m1->{'chat_signins_total{codec="plain"}'} >= $signins ? 1 : 0));
+$main::Got = join " ", @r;
+--- response_body
+before:6 after:0 signins kept:1
+--- no_error_log
+[emerg]
+
+
+
+=== TEST 3: the page answers GET and HEAD only; chat_metrics needs no other location
+--- config
+    location /api/ { chat_api; }
+    location = /metrics { chat_metrics; }
+    location = /t { return 200 "t"; }
+--- init
+my $r = HTTP::Tiny->new->request("POST",
+    "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/metrics", { content => "x" });
+my $h = HTTP::Tiny->new->request("HEAD",
+    "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/metrics");
+$main::Got = "post:$r->{status} head:$h->{status}:" . length($h->{content} // "");
+--- response_body
+post:405 head:200:0
