@@ -256,7 +256,7 @@ ngx_http_chat_op_sync_parse(ngx_http_chat_thread_t *t)
 {
     ngx_http_chat_sync_in_t  *in = t->arg;
 
-    char                      *out;
+    char                      *out, *p;
     u_char                    *slot;
     ngx_str_t                  phone, country;
     ngx_uint_t                 i;
@@ -264,8 +264,8 @@ ngx_http_chat_op_sync_parse(ngx_http_chat_thread_t *t)
 
     t->cleanup = ngx_http_chat_op_sync_free;
 
-    arg = ngx_alloc(sizeof(ngx_http_chat_sync_arg_t) + in->count * 24,
-                    t->log);
+    arg = ngx_alloc(sizeof(ngx_http_chat_sync_arg_t)
+                    + in->count * NGX_HTTP_CHAT_SYNC_OUT, t->log);
     if (arg == NULL) {
         return;
     }
@@ -285,10 +285,12 @@ ngx_http_chat_op_sync_parse(ngx_http_chat_thread_t *t)
         phone.data = slot + 1;
         phone.len = slot[0];
 
-        if (in->phone(&phone, country.len ? &country : NULL,
-                      out + arg->count * 24)
-            == NGX_OK)
-        {
+        p = out + arg->count * NGX_HTTP_CHAT_SYNC_OUT;
+
+        if (in->phone(&phone, country.len ? &country : NULL, p) == NGX_OK) {
+            /* and as it was sent, to be told back beside its user */
+            ngx_memcpy(p + NGX_HTTP_CHAT_SYNC_E164, phone.data, phone.len);
+            p[NGX_HTTP_CHAT_SYNC_E164 + phone.len] = '\0';
             arg->count++;
         }
     }
@@ -324,7 +326,7 @@ ngx_http_chat_op_sync_parsed(ngx_http_chat_thread_t *t)
     /* the store's copy of arg; the query answers to op whoever waits */
     if (ngx_http_chat_op_store(ngx_http_chat_contacts_sync_run, NULL, arg,
                                sizeof(ngx_http_chat_sync_arg_t)
-                               + arg->count * 24,
+                               + arg->count * NGX_HTTP_CHAT_SYNC_OUT,
                                ngx_http_chat_op_sync_found, op, &store)
         != NGX_OK)
     {

@@ -308,6 +308,18 @@ ngx_http_chat_people_answer(ngx_http_chat_mongo_task_t *t, json_t *json)
 }
 
 
+typedef void (*ngx_http_chat_view_each_pt)(const bson_t *doc, json_t *item,
+    void *ctx);
+
+static json_t *ngx_http_chat_views_each(mongoc_database_t *db,
+    const bson_oid_t *viewer, const bson_t *filter, const bson_t *opts,
+    ngx_uint_t skip_blockers, ngx_http_chat_view_each_pt each, void *ctx,
+    bson_error_t *error);
+static int ngx_http_chat_sync_cmp(const void *one, const void *two);
+static void ngx_http_chat_sync_sent(const bson_t *doc, json_t *item,
+    void *ctx);
+
+
 /*
  * Runs filter on users (with opts) and returns the views as an array,
  * leaving out those who blocked the viewer when skip_blockers is set.
@@ -316,6 +328,17 @@ static json_t *
 ngx_http_chat_views(mongoc_database_t *db, const bson_oid_t *viewer,
     const bson_t *filter, const bson_t *opts, ngx_uint_t skip_blockers,
     bson_error_t *error)
+{
+    return ngx_http_chat_views_each(db, viewer, filter, opts, skip_blockers,
+                                    NULL, NULL, error);
+}
+
+
+/* the same, each view shown to each() with its document before it goes */
+static json_t *
+ngx_http_chat_views_each(mongoc_database_t *db, const bson_oid_t *viewer,
+    const bson_t *filter, const bson_t *opts, ngx_uint_t skip_blockers,
+    ngx_http_chat_view_each_pt each, void *ctx, bson_error_t *error)
 {
     size_t                 n, i, cap;
     json_t                *items, *v;
@@ -390,6 +413,10 @@ ngx_http_chat_views(mongoc_database_t *db, const bson_oid_t *viewer,
 
         v = ngx_http_chat_view(docs[i], &rel);
         if (v) {
+            if (each) {
+                each(docs[i], v, ctx);
+            }
+
             json_array_append_new(items, v);
         }
     }
@@ -884,6 +911,78 @@ ngx_http_chat_contacts_list_run(ngx_http_chat_mongo_task_t *t,
 }
 
 
+static int
+ngx_http_chat_sync_cmp(const void *one, const void *two)
+{
+    return ngx_strcmp((const char *) one, (const char *) two);
+}
+
+
+/*
+ * A user found by a sync: the numbers the caller sent that are theirs,
+ * as sent ("phone" the first, "phones" all), so that the caller can tell
+ * which of its address book's entries they are
+ */
+static void
+ngx_http_chat_sync_sent(const bson_t *doc, json_t *item, void *ctx)
+{
+    ngx_http_chat_sync_arg_t *a = ctx;
+
+    char         *phones, *p;
+    json_t       *sent;
+    ngx_uint_t    lo, hi, mid;
+    const char   *e164;
+    bson_iter_t   it;
+
+    if (!bson_iter_init_find(&it, doc, "phone") || !BSON_ITER_HOLDS_UTF8(&it))
+    {
+        return;
+    }
+
+    e164 = bson_iter_utf8(&it, NULL);
+    phones = (char *) (a + 1);
+
+    /* the first slot of this E.164 form, then every one after it */
+    lo = 0;
+    hi = a->count;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        if (ngx_strcmp(phones + mid * NGX_HTTP_CHAT_SYNC_OUT, e164) < 0) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    sent = json_array();
+    if (sent == NULL) {
+        return;
+    }
+
+    for ( /* void */ ; lo < a->count; lo++) {
+        p = phones + lo * NGX_HTTP_CHAT_SYNC_OUT;
+
+        if (ngx_strcmp(p, e164) != 0) {
+            break;
+        }
+
+        json_array_append_new(sent,
+                              json_string(p + NGX_HTTP_CHAT_SYNC_E164));
+    }
+
+    if (json_array_size(sent)) {
+        json_object_set(item, "phone", json_array_get(sent, 0));
+        json_object_set_new(item, "phones", sent);
+
+    } else {
+        json_decref(sent);
+    }
+}
+
+
 /* POST /api/users/contacts/sync: which of these numbers have an account */
 
 void
@@ -896,9 +995,10 @@ ngx_http_chat_contacts_sync_run(ngx_http_chat_mongo_task_t *t,
     bson_t       filter, in, arr;
     json_t      *items;
     ngx_uint_t   i;
-    const char  *k, *phones;
+    char        *phones;
+    const char  *k;
 
-    phones = (const char *) (a + 1);
+    phones = (char *) (a + 1);
 
     bson_init(&filter);
     BSON_APPEND_DOCUMENT_BEGIN(&filter, "phone", &in);
@@ -906,14 +1006,19 @@ ngx_http_chat_contacts_sync_run(ngx_http_chat_mongo_task_t *t,
 
     for (i = 0; i < a->count; i++) {
         bson_uint32_to_string((uint32_t) i, &k, buf, sizeof(buf));
-        BSON_APPEND_UTF8(&arr, k, phones + i * 24);
+        BSON_APPEND_UTF8(&arr, k, phones + i * NGX_HTTP_CHAT_SYNC_OUT);
     }
 
     bson_append_array_end(&in, &arr);
     bson_append_document_end(&filter, &in);
 
+    /* by E.164 form, so that each user finds the numbers sent for them */
+    ngx_qsort(phones, a->count, NGX_HTTP_CHAT_SYNC_OUT,
+              ngx_http_chat_sync_cmp);
+
     /* those who blocked the viewer are not found: no leak of the block */
-    items = ngx_http_chat_views(db, &a->viewer, &filter, NULL, 1, &t->error);
+    items = ngx_http_chat_views_each(db, &a->viewer, &filter, NULL, 1,
+                                     ngx_http_chat_sync_sent, a, &t->error);
 
     bson_destroy(&filter);
 

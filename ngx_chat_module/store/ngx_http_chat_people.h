@@ -39,7 +39,14 @@ typedef struct {
 } ngx_http_chat_people_arg_t;
 
 
-/* the sync list lives after the struct: count E.164 strings of 24 bytes */
+/*
+ * the sync list lives after the struct: count slots of
+ * NGX_HTTP_CHAT_SYNC_OUT bytes, each the E.164 form (24 bytes, NUL
+ * ended), then the number as the caller sent it (NUL ended, up to 64)
+ */
+#define NGX_HTTP_CHAT_SYNC_E164  24
+#define NGX_HTTP_CHAT_SYNC_OUT   (NGX_HTTP_CHAT_SYNC_E164 + 65)
+
 typedef struct {
     bson_oid_t    viewer;
     ngx_uint_t    count;
