@@ -22,6 +22,7 @@
 #include "ops/ngx_http_chat_op_send.h"
 #include "ops/ngx_http_chat_send_cache.h"
 #include "ops/ngx_http_chat_op_story_sweep.h"
+#include "ops/ngx_http_chat_op_call.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -85,6 +86,10 @@ static ngx_conf_num_bounds_t  ngx_http_chat_pool_size_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_http_chat_group_max_size_bounds = {
     ngx_http_chat_check_bounds, 2, 100000
+};
+
+static ngx_conf_num_bounds_t  ngx_http_chat_call_max_bounds = {
+    ngx_http_chat_check_bounds, 2, 32          /* a call's peers at most */
 };
 
 static ngx_conf_num_bounds_t  ngx_http_chat_search_scan_bounds = {
@@ -504,6 +509,27 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       offsetof(ngx_http_chat_main_conf_t, story_sweep_interval),
       NULL },
 
+    { ngx_string("chat_call_ring_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, call_ring_timeout),
+      NULL },
+
+    { ngx_string("chat_call_grace"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, call_grace),
+      NULL },
+
+    { ngx_string("chat_call_max_participants"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, call_max_participants),
+      &ngx_http_chat_call_max_bounds },
+
     { ngx_string("chat_search_scan"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -724,6 +750,9 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->story_react_limit.count = NGX_CONF_UNSET;
     cmcf->story_view_limit.count = NGX_CONF_UNSET;
     cmcf->story_sweep_interval = NGX_CONF_UNSET_MSEC;
+    cmcf->call_ring_timeout = NGX_CONF_UNSET_MSEC;
+    cmcf->call_grace = NGX_CONF_UNSET_MSEC;
+    cmcf->call_max_participants = NGX_CONF_UNSET_UINT;
     cmcf->search_scan = NGX_CONF_UNSET_UINT;
     cmcf->search_text_index = NGX_CONF_UNSET;
     cmcf->delete_window = NGX_CONF_UNSET;
@@ -769,6 +798,9 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_chat_init_rate(&cmcf->story_react_limit, 300, 60 * 60);
     ngx_http_chat_init_rate(&cmcf->story_view_limit, 3000, 60 * 60);
     ngx_conf_init_msec_value(cmcf->story_sweep_interval, 60 * 1000);
+    ngx_conf_init_msec_value(cmcf->call_ring_timeout, 45 * 1000);
+    ngx_conf_init_msec_value(cmcf->call_grace, 10 * 1000);
+    ngx_conf_init_uint_value(cmcf->call_max_participants, 8);
     ngx_conf_init_uint_value(cmcf->search_scan, 500);
     ngx_conf_init_value(cmcf->search_text_index, 0);
     ngx_conf_init_value(cmcf->delete_window, 48 * 60 * 60);
@@ -1626,6 +1658,7 @@ ngx_http_chat_exit_process(ngx_cycle_t *cycle)
     ngx_http_chat_threads_exit_process(cycle);
     ngx_http_chat_ops_exit_process();
     ngx_http_chat_session_op_exit_process();
+    ngx_http_chat_op_call_exit_process();
 }
 
 

@@ -94,6 +94,9 @@ typedef struct {
     ngx_http_chat_rate_t       story_react_limit;
     ngx_http_chat_rate_t       story_view_limit;
     ngx_msec_t                 story_sweep_interval; /* 0: no sweeper */
+    ngx_msec_t                 call_ring_timeout; /* then it is missed */
+    ngx_msec_t                 call_grace;      /* a device gone, then out */
+    ngx_uint_t                 call_max_participants; /* the caller too */
 
     ngx_uint_t                 search_scan;     /* numbers a search reads */
     ngx_flag_t                 search_text_index; /* MongoDB's $text */
