@@ -71,6 +71,13 @@ sub hist {
     return api($who => GET => "/api/calls/history" . ($q // ""));
 }
 
+# who's history entry of the call id
+sub entry {
+    my ($who, $id) = @_;
+    my ($e) = grep { $_->{id} eq $id } @{ hist($who, "?limit=50")->{items} };
+    return $e // {};
+}
+
 no_shuffle();
 run_tests();
 
@@ -126,8 +133,8 @@ for my $s ($a1, $a2, $b1) {
     push @r, "ended $x->{data}{status} " . ($x->{data}{endedBy} eq $main::Id{bob} ? "by bob" : "?")
         . " " . ($x->{data}{duration} >= 1 ? "timed" : "?");
 }
-my $ha = main::hist("alice")->{items}[0];
-my $hb = main::hist("bob")->{items}[0];
+my $ha = main::entry(alice => $c->{id});
+my $hb = main::entry(bob => $c->{id});
 push @r, "history $ha->{direction} $ha->{status} / $hb->{direction} $hb->{status} "
     . ($ha->{id} eq $c->{id} && $ha->{answeredAt} && $ha->{endedAt} && $ha->{startedAt} ? "times" : "?")
     . " " . scalar(@{ $ha->{participants} });
@@ -153,6 +160,190 @@ ended answered by bob timed
 ended answered by bob timed
 ended answered by bob timed
 history outgoing answered / incoming answered times 2
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 2: rejected on one of bob's devices: the caller's devices hear it, bob's other device stops ringing; too late to accept then
+--- config
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+--- init
+my ($a1, $a2, $b1, $b2) = map { main::dev($_) } qw(alice alice bob bob);
+my @r;
+my $c = main::ask($a1, "call_initiate", { userId => $main::Id{bob}, type => "audio" })->{data}{call};
+main::ev($b1, "incoming_call");
+main::ev($b2, "incoming_call");
+my $x = main::ask($b1, "call_reject", { callId => $c->{id} });
+push @r, "reject $x->{event} $x->{data}{call}{status}";
+for my $s ($a1, $a2, $b2) {
+    $x = main::ev($s, "call_rejected");
+    push @r, "rejected " . ($x && $x->{data}{callId} eq $c->{id}
+                            && $x->{data}{userId} eq $main::Id{bob} ? "bob" : "?");
+}
+$x = main::ask($b2, "call_accept", { callId => $c->{id} });
+push @r, "late $x->{event} $x->{status} $x->{error}{code}";
+$x = main::ask($a1, "call_end", { callId => $c->{id} });
+push @r, "end $x->{event} $x->{status} $x->{error}{code}";
+my $ha = main::entry(alice => $c->{id});
+my $hb = main::entry(bob => $c->{id});
+push @r, "history $ha->{direction} $ha->{status} $ha->{duration} / $hb->{direction} $hb->{status} "
+    . ($ha->{answeredAt} ? "answered?" : "never answered");
+$main::Got = join("\n", @r) . "\n";
+ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
+--- response_body_filters eval
+sub { $main::Got }
+--- response_body
+reject ack rejected
+rejected bob
+rejected bob
+rejected bob
+late error 409 call_ended
+end error 409 call_ended
+history outgoing rejected 0 / incoming rejected never answered
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 3: busy: bob is in a call with alice; carol's call to him is busy at once and does not ring; alice and bob end theirs
+--- config
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+--- init
+my ($a1, $b1, $b2, $c1) = map { main::dev($_) } qw(alice bob bob carol);
+my @r;
+my $c = main::ask($a1, "call_initiate", { userId => $main::Id{bob}, type => "audio" })->{data}{call};
+main::ev($b2, "incoming_call");
+main::ask($b2, "call_accept", { callId => $c->{id} });
+my $x = main::ask($c1, "call_initiate", { userId => $main::Id{bob}, type => "video" });
+my $busy = $x->{data}{call};
+push @r, "carol $x->{event} $busy->{status} " . ($busy->{endedAt} ? "ended" : "live?");
+$x = main::ev($c1, "call_busy");
+push @r, "call_busy " . ($x && $x->{data}{callId} eq $busy->{id}
+                         && $x->{data}{userId} eq $main::Id{bob} ? "bob" : "?");
+push @r, "b1 heard " . main::heard($b1, 1);
+$x = main::ask($a1, "call_end", { callId => $c->{id} });
+push @r, "alice ends $x->{event}";
+$x = main::ev($b2, "call_ended");
+push @r, "b2 ended $x->{data}{status} " . ($x->{data}{endedBy} eq $main::Id{alice} ? "by alice" : "?");
+my $hc = main::entry(carol => $busy->{id});
+push @r, "history carol $hc->{direction} $hc->{status}; bob "
+    . join(" ", map { "$_->{direction}/$_->{status}" }
+                main::entry(bob => $busy->{id}), main::entry(bob => $c->{id}));
+$main::Got = join("\n", @r) . "\n";
+ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
+--- response_body_filters eval
+sub { $main::Got }
+--- response_body
+carol ack busy ended
+call_busy bob
+b1 heard incoming_call,call_answered_elsewhere
+alice ends ack
+b2 ended answered by alice
+history carol outgoing busy; bob incoming/busy incoming/answered
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 4: cancelled by the caller before an answer: every device of both stops; an answer after it is refused
+--- config
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+--- init
+my ($a1, $a2, $b1, $b2) = map { main::dev($_) } qw(alice alice bob bob);
+my @r;
+my $c = main::ask($a1, "call_initiate", { userId => $main::Id{bob}, type => "video" })->{data}{call};
+main::ev($b1, "incoming_call");
+my $x = main::ask($b1, "call_cancel", { callId => $c->{id} });
+push @r, "bob cancels $x->{event} $x->{status} $x->{error}{code}";
+$x = main::ask($a1, "call_cancel", { callId => $c->{id} });
+push @r, "cancel $x->{event} $x->{data}{call}{status}";
+for my $s ($a2, $b1, $b2) {
+    $x = main::ev($s, "call_cancelled");
+    push @r, "cancelled " . ($x && $x->{data}{callId} eq $c->{id} ? "yes" : "?");
+}
+$x = main::ask($b2, "call_accept", { callId => $c->{id} });
+push @r, "late $x->{event} $x->{status} $x->{error}{code}";
+my $ha = main::entry(alice => $c->{id});
+my $hb = main::entry(bob => $c->{id});
+push @r, "history $ha->{direction} $ha->{status} / $hb->{direction} $hb->{status} "
+    . ($ha->{endedBy} eq $main::Id{alice} ? "by alice" : "?");
+$main::Got = join("\n", @r) . "\n";
+ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
+--- response_body_filters eval
+sub { $main::Got }
+--- response_body
+bob cancels error 403 not_caller
+cancel ack cancelled
+cancelled yes
+cancelled yes
+cancelled yes
+late error 409 call_ended
+history outgoing cancelled / incoming cancelled by alice
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 5: missed by the ringing timeout: call_missed on bob's devices, call_ended (missed) on alice's, a message of type call in their chat, the history on both sides
+--- config
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+--- init
+my ($a1, $b1, $b2) = map { main::dev($_) } qw(alice bob bob);
+my @r;
+my $c = main::ask($a1, "call_initiate", { userId => $main::Id{bob}, type => "audio" })->{data}{call};
+main::ev($b1, "incoming_call");
+my $t0 = Time::HiRes::time();
+# the call's message is stored first, then the events: keep what comes
+my ($x, $msg);
+while (my $e = ChatRT::next_event($b1, 8)) {
+    $msg = $e if $e->{event} eq "new_message";
+    if ($e->{event} eq "call_missed") { $x = $e; last }
+}
+my $took = Time::HiRes::time() - $t0;
+push @r, "b1 missed " . ($x && $x->{data}{call}{id} eq $c->{id} ? "$x->{data}{call}{status} $x->{data}{call}{direction}" : "?")
+    . ($took > 2 ? " after the timeout" : " too soon $took");
+$x = main::ev($b2, "call_missed");
+push @r, "b2 missed " . ($x ? $x->{data}{call}{status} : "?");
+$x = main::ev($a1, "call_ended");
+push @r, "alice ended $x->{data}{status} $x->{data}{duration}";
+my $m = $msg->{data}{message};
+push @r, "message " . ($m->{chatId} eq $main::Chat{"alice-bob"} ? "in the chat" : "?")
+    . " $m->{type} $m->{content}{type} $m->{content}{status} $m->{content}{callType} "
+    . ($m->{content}{callId} eq $c->{id} && $m->{senderId} eq $main::Id{alice} ? "from alice" : "?");
+my $last = main::api(bob => GET => "/api/chats/$main::Chat{'alice-bob'}/messages")->{items};
+my ($stored) = grep { $_->{type} eq "call" } @$last;
+push @r, "stored " . ($stored && $stored->{content}{callId} eq $c->{id} ? "$stored->{content}{type} $stored->{content}{status}" : "?");
+my $ha = main::entry(alice => $c->{id});
+my $hb = main::entry(bob => $c->{id});
+push @r, "history $ha->{direction} $ha->{status} / $hb->{direction} $hb->{status} "
+    . join(",", map { $_->{state} } @{ $hb->{participants} });
+$x = main::ask($b1, "call_accept", { callId => $c->{id} });
+push @r, "late $x->{event} $x->{status} $x->{error}{code}";
+$main::Got = join("\n", @r) . "\n";
+ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
+--- response_body_filters eval
+sub { $main::Got }
+--- response_body
+b1 missed missed incoming after the timeout
+b2 missed missed
+alice ended missed 0
+message in the chat call call missed audio from alice
+stored call missed
+history outgoing missed / incoming missed caller,missed
+late error 409 call_ended
 --- no_error_log
 [error]
 [alert]

@@ -8,7 +8,6 @@
 
 
 #include "../core/ngx_http_chat_async.h"
-#include "../util/ngx_http_chat_text.h"
 #include "../ops/ngx_http_chat_op_call.h"
 #include "ngx_http_chat_calls.h"
 #include "ngx_http_chat_chats_int.h"
@@ -131,7 +130,7 @@ ngx_http_chat_calls_listed(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_chat_calls_history(ngx_http_request_t *r)
 {
-    ngx_int_t                  n;
+    ngx_int_t                  n, rc;
     ngx_str_t                  v;
     ngx_http_chat_call_arg_t  *arg;
 
@@ -154,15 +153,14 @@ ngx_http_chat_calls_history(ngx_http_request_t *r)
         arg->limit = (ngx_uint_t) n;
     }
 
-    /* the cursor: the last call of the page before, opaque to clients */
-    if (ngx_http_arg(r, (u_char *) "cursor", 6, &v) == NGX_OK && v.len) {
-        if (!ngx_http_chat_is_oid(&v)) {
-            return ngx_http_chat_send_invalid(r, "cursor", "is not valid");
-        }
+    /* "<startedAt ms>.<id>" of the page's last call, opaque to clients */
+    rc = ngx_http_chat_cursor_arg(r, &arg->cursor_ms, &arg->cursor);
 
-        bson_oid_init_from_string_unsafe(&arg->cursor, (char *) v.data);
-        arg->has_cursor = 1;
+    if (rc == NGX_ERROR) {
+        return ngx_http_chat_send_invalid(r, "cursor", "is not valid");
     }
+
+    arg->has_cursor = (rc == NGX_OK);
 
     return ngx_http_chat_mongo_request(r, ngx_http_chat_call_history_run,
                                        ngx_http_chat_calls_listed, arg,

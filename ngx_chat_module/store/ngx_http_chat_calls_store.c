@@ -1383,11 +1383,11 @@ ngx_http_chat_call_history_run(ngx_http_chat_mongo_task_t *t,
 {
     ngx_http_chat_call_arg_t *a = t->arg;
 
-    char                   cur[25];
     json_t                *answer, *items, *j;
-    bson_t                 filter, opts, sort, lt, elem, in, arr;
-    int64_t                now;
+    bson_t                 filter, opts, sort, elem, in, arr;
+    int64_t                now, last_ms;
     ngx_uint_t             n;
+    bson_oid_t             last;
     const bson_t          *doc;
     mongoc_cursor_t       *cursor;
     mongoc_collection_t   *coll;
@@ -1417,13 +1417,14 @@ ngx_http_chat_call_history_run(ngx_http_chat_mongo_task_t *t,
     bson_append_document_end(&filter, &elem);
 
     if (a->has_cursor) {
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &lt);
-        BSON_APPEND_OID(&lt, "$lt", &a->cursor);
-        bson_append_document_end(&filter, &lt);
+        ngx_http_chat_chats_after_cursor(&filter, "startedAt", a->cursor_ms,
+                                         &a->cursor);
     }
 
+    /* by startedAt: ids made by two workers in one second are unordered */
     bson_init(&opts);
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+    BSON_APPEND_INT32(&sort, "startedAt", -1);
     BSON_APPEND_INT32(&sort, "_id", -1);
     bson_append_document_end(&opts, &sort);
     BSON_APPEND_INT64(&opts, "limit", (int64_t) a->limit + 1);
@@ -1432,7 +1433,7 @@ ngx_http_chat_call_history_run(ngx_http_chat_mongo_task_t *t,
     cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
     now = ngx_http_chat_chats_now();
     n = 0;
-    cur[0] = '\0';
+    last_ms = 0;
 
     while (mongoc_cursor_next(cursor, &doc)) {
         if (n++ == a->limit) {
@@ -1441,7 +1442,8 @@ ngx_http_chat_call_history_run(ngx_http_chat_mongo_task_t *t,
 
         ngx_http_chat_call_parse(doc, c);
         ngx_http_chat_call_settle(c, now);
-        bson_oid_to_string(&c->id, cur);
+        bson_oid_copy(&c->id, &last);
+        last_ms = c->started;
 
         j = ngx_http_chat_call_json(c, &a->me);
 
@@ -1465,8 +1467,8 @@ ngx_http_chat_call_history_run(ngx_http_chat_mongo_task_t *t,
 
     answer = json_pack("{s:o}", "items", items);
 
-    if (answer && n > a->limit && cur[0]) {
-        json_object_set_new(answer, "nextCursor", json_string(cur));
+    if (answer && n > a->limit) {
+        ngx_http_chat_chats_next_cursor(answer, last_ms, &last);
     }
 
     ngx_http_chat_chats_answer(t, NGX_OK, answer);

@@ -49,6 +49,7 @@ typedef struct {
     bson_oid_t    target;      /* initiate: the user called; signal: to */
     bson_oid_t    chat;        /* initiate: the chat called */
     bson_oid_t    cursor;      /* history: what comes after */
+    int64_t       cursor_ms;   /* history: ... and its startedAt */
     int64_t       ring;        /* initiate: ms it rings */
     ngx_uint_t    what;        /* NGX_HTTP_CHAT_CALL_* */
     ngx_uint_t    limit;       /* history: a page */
@@ -69,7 +70,7 @@ void ngx_http_chat_call_initiate_run(ngx_http_chat_mongo_task_t *t,
 /* accept, reject, cancel, end, signal, timeout, drop (arg->what) */
 void ngx_http_chat_call_act_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
-/* {items, nextCursor?}: my calls, newest first */
+/* {items, nextCursor?}: my calls, newest first (startedAt, then _id) */
 void ngx_http_chat_call_history_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 /* {feedback}: NGX_OK the first, NGX_DONE replaced */
