@@ -138,7 +138,7 @@ my $hb = main::entry(bob => $c->{id});
 push @r, "history $ha->{direction} $ha->{status} / $hb->{direction} $hb->{status} "
     . ($ha->{id} eq $c->{id} && $ha->{answeredAt} && $ha->{endedAt} && $ha->{startedAt} ? "times" : "?")
     . " " . scalar(@{ $ha->{participants} });
-$main::Got = join("\n", @r) . "\n";
+$main::Got = join("\n", @r) . "\n"; open(my $dbg, ">>", "/tmp/x/got.txt"); print $dbg $main::Got;
 ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
 --- response_body_filters eval
 sub { $main::Got }
@@ -192,7 +192,7 @@ my $ha = main::entry(alice => $c->{id});
 my $hb = main::entry(bob => $c->{id});
 push @r, "history $ha->{direction} $ha->{status} $ha->{duration} / $hb->{direction} $hb->{status} "
     . ($ha->{answeredAt} ? "answered?" : "never answered");
-$main::Got = join("\n", @r) . "\n";
+$main::Got = join("\n", @r) . "\n"; open(my $dbg, ">>", "/tmp/x/got.txt"); print $dbg $main::Got;
 ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
 --- response_body_filters eval
 sub { $main::Got }
@@ -236,7 +236,7 @@ my $hc = main::entry(carol => $busy->{id});
 push @r, "history carol $hc->{direction} $hc->{status}; bob "
     . join(" ", map { "$_->{direction}/$_->{status}" }
                 main::entry(bob => $busy->{id}), main::entry(bob => $c->{id}));
-$main::Got = join("\n", @r) . "\n";
+$main::Got = join("\n", @r) . "\n"; open(my $dbg, ">>", "/tmp/x/got.txt"); print $dbg $main::Got;
 ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
 --- response_body_filters eval
 sub { $main::Got }
@@ -277,7 +277,7 @@ my $ha = main::entry(alice => $c->{id});
 my $hb = main::entry(bob => $c->{id});
 push @r, "history $ha->{direction} $ha->{status} / $hb->{direction} $hb->{status} "
     . ($ha->{endedBy} eq $main::Id{alice} ? "by alice" : "?");
-$main::Got = join("\n", @r) . "\n";
+$main::Got = join("\n", @r) . "\n"; open(my $dbg, ">>", "/tmp/x/got.txt"); print $dbg $main::Got;
 ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
 --- response_body_filters eval
 sub { $main::Got }
@@ -332,7 +332,7 @@ push @r, "history $ha->{direction} $ha->{status} / $hb->{direction} $hb->{status
     . join(",", map { $_->{state} } @{ $hb->{participants} });
 $x = main::ask($b1, "call_accept", { callId => $c->{id} });
 push @r, "late $x->{event} $x->{status} $x->{error}{code}";
-$main::Got = join("\n", @r) . "\n";
+$main::Got = join("\n", @r) . "\n"; open(my $dbg, ">>", "/tmp/x/got.txt"); print $dbg $main::Got;
 ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
 --- response_body_filters eval
 sub { $main::Got }
@@ -344,6 +344,167 @@ message in the chat call call missed audio from alice
 stored call missed
 history outgoing missed / incoming missed caller,missed
 late error 409 call_ended
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 6: started over REST, accepted over the socket; the caller's device is the socket that signals; ended by the caller over REST
+--- config
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+--- init
+my ($a1, $b1, $b2) = map { main::dev($_) } qw(alice bob bob);
+my @r;
+my ($st, $body) = main::call(alice => POST => "/api/calls/initiate",
+                             { userId => $main::Id{bob}, type => "audio" });
+my $c = $body->{call};
+push @r, "initiate $st $c->{status} $c->{direction}";
+my $x = main::ev($b1, "incoming_call");
+push @r, "ring " . ($x && $x->{data}{call}{id} eq $c->{id} ? "b1" : "?");
+$x = main::ask($b1, "call_accept", { callId => $c->{id} });
+push @r, "accept $x->{event}";
+$x = main::ev($a1, "call_accepted");
+push @r, "a1 accepted " . ($x ? "yes" : "?");
+# bob's device offers first: alice has no device in the call yet
+$x = main::ask($b1, "webrtc_offer", { callId => $c->{id}, to => $main::Id{alice}, sdp => "o" });
+push @r, "to nobody $x->{event} $x->{status} $x->{error}{code}";
+# alice's socket signals: it becomes her device in the call
+$x = main::ask($a1, "webrtc_offer", { callId => $c->{id}, to => $main::Id{bob}, sdp => "v=0 a" });
+push @r, "a1 offer $x->{event}";
+$x = main::ev($b1, "webrtc_offer");
+push @r, "b1 offer $x->{data}{sdp}";
+main::ask($b1, "webrtc_answer", { callId => $c->{id}, to => $main::Id{alice}, sdp => "v=0 b" });
+$x = main::ev($a1, "webrtc_answer");
+push @r, "a1 answer $x->{data}{sdp}";
+push @r, "b2 heard " . main::heard($b2);
+($st, $body) = main::call(alice => PUT => "/api/calls/$c->{id}/end");
+push @r, "end $st $body->{call}{status} " . ($body->{call}{endedBy} eq $main::Id{alice} ? "by alice" : "?");
+for my $s ($b1, $a1) {
+    $x = main::ev($s, "call_ended");
+    push @r, "ended $x->{data}{status}";
+}
+($st, $body) = main::call(bob => PUT => "/api/calls/$c->{id}/end");
+push @r, "again $st $body->{error}{code}";
+$main::Got = join("\n", @r) . "\n"; open(my $dbg, ">>", "/tmp/x/got.txt"); print $dbg $main::Got;
+ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
+--- response_body_filters eval
+sub { $main::Got }
+--- response_body
+initiate 201 ringing outgoing
+ring b1
+accept ack
+a1 accepted yes
+to nobody error 409 not_connected
+a1 offer ack
+b1 offer v=0 a
+a1 answer v=0 b
+b2 heard incoming_call,call_answered_elsewhere
+end 200 answered by alice
+ended answered
+ended answered
+again 409 call_ended
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 7: a stranger's signalling and answers are refused and learn nothing; bad inputs get their error and store nothing
+--- config
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+--- init
+my ($a1, $b1, $c1) = map { main::dev($_) } qw(alice bob carol);
+my @r;
+my $before = scalar @{ main::hist("carol", "?limit=50")->{items} };
+my $c = main::ask($a1, "call_initiate", { userId => $main::Id{bob}, type => "audio" })->{data}{call};
+main::ask($b1, "call_accept", { callId => $c->{id} });
+for my $e (["call_accept", {}], ["call_reject", {}], ["call_cancel", {}], ["call_end", {}],
+           ["webrtc_offer", { to => $main::Id{bob}, sdp => "x" }],
+           ["webrtc_ice_candidate", { to => $main::Id{alice}, candidate => "c" }])
+{
+    my $x = main::ask($c1, $e->[0], { callId => $c->{id}, %{ $e->[1] } });
+    push @r, "stranger $e->[0] $x->{event} $x->{status} $x->{error}{code}";
+}
+my ($st, $body) = main::call(carol => PUT => "/api/calls/$c->{id}/end");
+push @r, "stranger end $st $body->{error}{code}";
+($st, $body) = main::call(carol => POST => "/api/calls/$c->{id}/feedback", { rating => 5 });
+push @r, "stranger feedback $st $body->{error}{code}";
+push @r, "b1 heard " . main::heard($b1) . " a1 heard " . main::heard($a1);
+my $big = "v" x (32 * 1024 + 1);
+for my $t (
+    [ call_initiate => {} ],
+    [ call_initiate => { type => "audio" } ],
+    [ call_initiate => { userId => $main::Id{bob}, chatId => $main::Chat{"alice-bob"}, type => "audio" } ],
+    [ call_initiate => { userId => $main::Id{bob} } ],
+    [ call_initiate => { userId => $main::Id{bob}, type => "fax" } ],
+    [ call_initiate => { userId => $main::Id{bob}, type => 1 } ],
+    [ call_initiate => { userId => "nothex", type => "audio" } ],
+    [ call_initiate => { userId => $main::Id{carol}, type => "audio" } ],
+    [ call_initiate => { userId => "0123456789abcdef01234567", type => "audio" } ],
+    [ call_initiate => { chatId => $main::Chat{"alice-bob"}, type => "audio" } ],
+    [ call_accept => {} ],
+    [ call_accept => { callId => "x" } ],
+    [ call_accept => { callId => "0123456789abcdef01234567" } ],
+    [ webrtc_offer => { callId => $c->{id}, sdp => "x" } ],
+    [ webrtc_offer => { callId => $c->{id}, to => $main::Id{bob} } ],
+    [ webrtc_offer => { callId => $c->{id}, to => $main::Id{bob}, sdp => 42 } ],
+    [ webrtc_offer => { callId => $c->{id}, to => $main::Id{bob}, sdp => "" } ],
+    [ webrtc_answer => { callId => $c->{id}, to => $main::Id{bob}, sdp => $big } ],
+    [ webrtc_ice_candidate => { callId => $c->{id}, to => $main::Id{bob}, candidate => 7 } ],
+    [ webrtc_offer => { callId => $c->{id}, to => $main::Id{alice}, sdp => "self" } ],
+    [ webrtc_offer => { callId => $c->{id}, to => $main::Id{carol}, sdp => "x" } ],
+) {
+    # carol asks, but calling herself is the one thing she cannot do
+    my $s = ($t->[1]{userId} // "") eq $main::Id{carol} ? $c1 : $a1;
+    my $x = main::ask($s, @$t);
+    push @r, "$t->[0] $x->{event} $x->{status} $x->{error}{code}";
+}
+push @r, "b1 heard " . main::heard($b1);
+my $after = scalar @{ main::hist("carol", "?limit=50")->{items} };
+push @r, "carol's calls " . ($after - $before);
+main::ask($a1, "call_end", { callId => $c->{id} });
+$main::Got = join("\n", @r) . "\n"; open(my $dbg, ">>", "/tmp/x/got.txt"); print $dbg $main::Got;
+ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
+--- response_body_filters eval
+sub { $main::Got }
+--- response_body
+stranger call_accept error 404 not_found
+stranger call_reject error 404 not_found
+stranger call_cancel error 404 not_found
+stranger call_end error 404 not_found
+stranger webrtc_offer error 404 not_found
+stranger webrtc_ice_candidate error 404 not_found
+stranger end 404 not_found
+stranger feedback 404 not_found
+b1 heard - a1 heard call_accepted
+call_initiate error 400 invalid_request
+call_initiate error 400 invalid_request
+call_initiate error 400 invalid_request
+call_initiate error 400 invalid_request
+call_initiate error 400 invalid_request
+call_initiate error 400 invalid_request
+call_initiate error 400 invalid_request
+call_initiate error 422 invalid_value
+call_initiate error 404 not_found
+call_initiate error 409 in_another_call
+call_accept error 400 invalid_request
+call_accept error 400 invalid_request
+call_accept error 404 not_found
+webrtc_offer error 400 invalid_request
+webrtc_offer error 400 invalid_request
+webrtc_offer error 400 invalid_request
+webrtc_offer error 400 invalid_request
+webrtc_answer error 422 payload_too_large
+webrtc_ice_candidate error 400 invalid_request
+webrtc_offer error 422 invalid_value
+webrtc_offer error 422 invalid_value
+b1 heard -
+carol's calls 0
 --- no_error_log
 [error]
 [alert]

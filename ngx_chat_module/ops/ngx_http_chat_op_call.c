@@ -274,7 +274,7 @@ ngx_http_chat_op_call(const bson_oid_t *me, ngx_uint_t what,
         if (len > NGX_HTTP_CHAT_CALL_SIGNAL_MAX) {
             ngx_free(arg);
             refused->field = "payload_too_large";
-            refused->err = "an sdp or a candidate is at most 64 KB";
+            refused->err = "an sdp or a candidate is at most 32 KB";
             refused->details = json_pack("{s:i}", "max",
                                          NGX_HTTP_CHAT_CALL_SIGNAL_MAX);
             return NGX_ABORT;

@@ -814,6 +814,71 @@ ngx_http_chat_call_conflicts(mongoc_database_t *db, ngx_http_chat_call_t *c,
 }
 
 
+/*
+ * Is me in another live call already (calling, or answered)?  NGX_OK,
+ * NGX_DECLINED, NGX_ERROR.  Ringing for me is no bar: I may call back
+ * (glare), or call someone else while another call rings.
+ */
+
+static ngx_int_t
+ngx_http_chat_call_engaged(mongoc_database_t *db, const bson_oid_t *me,
+    bson_error_t *error)
+{
+    bson_t                      filter, elem, in, arr;
+    int64_t                     now;
+    ngx_int_t                   rc;
+    const bson_t               *doc;
+    mongoc_cursor_t            *cursor;
+    mongoc_collection_t        *coll;
+    ngx_http_chat_call_t       *o;
+    ngx_http_chat_call_peer_t  *p;
+
+    o = ngx_alloc(sizeof(ngx_http_chat_call_t), ngx_cycle->log);
+    if (o == NULL) {
+        bson_set_error(error, 0, 0, "no memory");
+        return NGX_ERROR;
+    }
+
+    /* {$elemMatch: {$in: [me]}}, as the conflicts' query says why */
+    bson_init(&filter);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "members", &elem);
+    BSON_APPEND_DOCUMENT_BEGIN(&elem, "$elemMatch", &in);
+    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+    BSON_APPEND_OID(&arr, "0", me);
+    bson_append_array_end(&in, &arr);
+    bson_append_document_end(&elem, &in);
+    bson_append_document_end(&filter, &elem);
+    BSON_APPEND_BOOL(&filter, "live", 1);
+
+    coll = mongoc_database_get_collection(db, "calls");
+    cursor = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
+    now = ngx_http_chat_chats_now();
+    rc = NGX_DECLINED;
+
+    while (rc == NGX_DECLINED && mongoc_cursor_next(cursor, &doc)) {
+        ngx_http_chat_call_parse(doc, o);
+        ngx_http_chat_call_settle(o, now);
+
+        p = ngx_http_chat_call_peer(o, me);
+
+        if (o->live && p && ngx_http_chat_call_in(p)) {
+            rc = NGX_OK;
+        }
+    }
+
+    if (mongoc_cursor_error(cursor, error)) {
+        rc = NGX_ERROR;
+    }
+
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(coll);
+    bson_destroy(&filter);
+    ngx_free(o);
+
+    return rc;
+}
+
+
 /* POST /api/calls/initiate, call_initiate */
 
 void
@@ -886,6 +951,22 @@ ngx_http_chat_call_initiate_run(ngx_http_chat_mongo_task_t *t,
         ngx_http_chat_chats_answer(t, NGX_ABORT,
                                    json_pack("{s:s,s:s}", "field", "chatId",
                                              "reason", "nobody to call"));
+        return;
+    }
+
+    rc = ngx_http_chat_call_engaged(db, &a->me, &t->error);
+
+    if (rc != NGX_DECLINED) {
+        ngx_free(c);
+
+        if (rc == NGX_OK) {
+            ngx_http_chat_call_refuse(t, "in_another_call",
+                                      "end your call before you start "
+                                      "another");
+            return;
+        }
+
+        t->rc = NGX_ERROR;
         return;
     }
 

@@ -29,7 +29,7 @@
  */
 
 #define NGX_HTTP_CHAT_CALL_PEERS_MAX    32
-#define NGX_HTTP_CHAT_CALL_SIGNAL_MAX   (64 * 1024)   /* sdp, candidate */
+#define NGX_HTTP_CHAT_CALL_SIGNAL_MAX   (32 * 1024)   /* sdp, candidate */
 
 #define NGX_HTTP_CHAT_CALL_INITIATE     0
 #define NGX_HTTP_CHAT_CALL_ACCEPT       1
