@@ -509,3 +509,178 @@ carol's calls 0
 [error]
 [alert]
 [emerg]
+
+
+
+=== TEST 8: no call across a block, either way, on both transports; nothing stored
+--- config
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+--- init
+my ($a1, $e1) = map { main::dev($_) } qw(alice erin);
+my @r;
+my $x = main::ask($a1, "call_initiate", { userId => $main::Id{erin}, type => "audio" });
+push @r, "alice to erin $x->{event} $x->{status} $x->{error}{code}";
+$x = main::ask($e1, "call_initiate", { userId => $main::Id{alice}, type => "video" });
+push @r, "erin to alice $x->{event} $x->{status} $x->{error}{code}";
+my ($st, $body) = main::call(alice => POST => "/api/calls/initiate",
+                             { userId => $main::Id{erin}, type => "audio" });
+push @r, "rest alice $st $body->{error}{code}";
+($st, $body) = main::call(erin => POST => "/api/calls/initiate",
+                          { userId => $main::Id{alice}, type => "audio" });
+push @r, "rest erin $st $body->{error}{code}";
+push @r, "heard " . main::heard($a1) . " " . main::heard($e1);
+push @r, "erin's calls " . scalar @{ main::hist("erin")->{items} };
+$main::Got = join("\n", @r) . "\n";
+ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
+--- response_body_filters eval
+sub { $main::Got }
+--- response_body
+alice to erin error 403 blocked
+erin to alice error 403 blocked
+rest alice 403 blocked
+rest erin 403 blocked
+heard - -
+erin's calls 0
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 9: history pages by a cursor, newest first, each call once; bad cursor and limit refused
+--- config
+    location /api/ { chat_api; }
+--- init
+my @r;
+my @made;
+for (1 .. 5) {
+    my $c = main::api(dave => POST => "/api/calls/initiate",
+                      { userId => $main::Id{alice}, type => "audio" })->{call};
+    main::api(dave => PUT => "/api/calls/$c->{id}/end");
+    unshift @made, $c->{id};
+}
+my $all = main::hist("dave", "?limit=50")->{items};
+my (@seen, $cursor, $pages);
+for (;;) {
+    my $p = main::hist("dave", "?limit=2" . ($cursor ? "&cursor=$cursor" : ""));
+    $pages++;
+    push @seen, map { $_->{id} } @{ $p->{items} };
+    $cursor = $p->{nextCursor} or last;
+    last if $pages > 10;
+}
+push @r, "pages $pages, " . scalar(@seen) . " calls of " . scalar(@$all)
+    . (join(",", @seen) eq join(",", map { $_->{id} } @$all) ? ", in order" : ", not in order");
+push @r, "newest first " . (join(",", @seen[0 .. 4]) eq join(",", @made) ? "yes" : "no");
+my %once;
+$once{$_}++ for @seen;
+push @r, "twice " . scalar(grep { $once{$_} > 1 } keys %once);
+my ($dir) = map { "$_->{direction} $_->{status}" } $all->[0];
+push @r, "dave's $dir, alice's " . main::entry(alice => $made[0])->{direction};
+for my $q ("?cursor=nope", "?cursor=1.abc", "?limit=0", "?limit=51", "?limit=x") {
+    my ($st, $body) = main::call(dave => GET => "/api/calls/history$q");
+    push @r, "$q $st $body->{error}{code}";
+}
+$main::Got = join("\n", @r) . "\n";
+ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
+--- response_body_filters eval
+sub { $main::Got }
+--- response_body
+pages 3, 5 calls of 5, in order
+newest first yes
+twice 0
+dave's outgoing cancelled, alice's incoming
+?cursor=nope 400 invalid_request
+?cursor=1.abc 400 invalid_request
+?limit=0 400 invalid_request
+?limit=51 400 invalid_request
+?limit=x 400 invalid_request
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 10: feedback: one per participant, replaceable; every field's bad input refused with nothing stored
+--- config
+    location /api/ { chat_api; }
+--- init
+my @r;
+my $c = main::api(alice => POST => "/api/calls/initiate",
+                  { userId => $main::Id{carol}, type => "video" })->{call};
+main::api(alice => PUT => "/api/calls/$c->{id}/end");
+my $u = "/api/calls/$c->{id}/feedback";
+my $ok = { rating => 4, issues => ["echo", "poor_video"],
+           stats => { rttMs => 120, jitterMs => 8.5, packetLoss => 0.02,
+                      bitrateKbps => 900, codec => "video/VP8" } };
+for my $bad (
+    [ {} ], [ { rating => "5" } ], [ { rating => 4.5 } ], [ { rating => 0 } ],
+    [ { rating => 6 } ], [ { rating => 3, issues => "echo" } ],
+    [ { rating => 3, issues => [1] } ], [ { rating => 3, issues => ["bad_coffee"] } ],
+    [ { rating => 3, issues => ["echo", "echo"] } ], [ { rating => 3, stats => [] } ],
+    [ { rating => 3, stats => { rttMs => -1 } } ], [ { rating => 3, stats => { rttMs => "1" } } ],
+    [ { rating => 3, stats => { jitterMs => 60001 } } ],
+    [ { rating => 3, stats => { packetLoss => 1.5 } } ],
+    [ { rating => 3, stats => { packetLoss => -0.1 } } ],
+    [ { rating => 3, stats => { bitrateKbps => 1e9 } } ],
+    [ { rating => 3, stats => { codec => "" } } ], [ { rating => 3, stats => { codec => 7 } } ],
+    [ { rating => 3, stats => { codec => "a b" } } ],
+    [ { rating => 3, stats => { codec => "x" x 33 } } ],
+    [ { rating => 3, stats => { mos => 4 } } ],
+) {
+    my ($st, $body) = main::call(alice => POST => $u, $bad->[0]);
+    my $f = $body->{error}{details}{field} // "";
+    push @r, "$st $body->{error}{code} $f";
+}
+my ($st, $body) = main::call(alice => POST => $u, $ok);
+push @r, "first $st " . join(",", @{ $body->{feedback}{issues} })
+    . " $body->{feedback}{stats}{codec} $body->{feedback}{stats}{packetLoss} $body->{feedback}{rating}";
+($st, $body) = main::call(alice => POST => $u, { rating => 2 });
+push @r, "again $st $body->{feedback}{rating} " . scalar(@{ $body->{feedback}{issues} })
+    . " " . (exists $body->{feedback}{stats} ? "stats" : "no stats");
+($st, $body) = main::call(carol => POST => $u, { rating => 5 });
+push @r, "carol $st";
+($st, $body) = main::call(bob => POST => $u, { rating => 5 });
+push @r, "bob $st $body->{error}{code}";
+($st, $body) = main::call(alice => POST => "/api/calls/0123456789abcdef01234567/feedback", { rating => 5 });
+push @r, "none $st $body->{error}{code}";
+($st, $body) = main::call(alice => POST => "/api/calls/nope/feedback", { rating => 5 });
+push @r, "bad id $st $body->{error}{code}";
+$main::Got = join("\n", @r) . "\n";
+ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
+--- response_body_filters eval
+sub { $main::Got }
+--- response_body
+400 invalid_request rating
+400 invalid_request rating
+400 invalid_request rating
+422 invalid_value rating
+422 invalid_value rating
+400 invalid_request issues
+400 invalid_request issues
+422 invalid_value issues
+422 invalid_value issues
+400 invalid_request stats
+422 invalid_value stats.rttMs
+400 invalid_request stats.rttMs
+422 invalid_value stats.jitterMs
+422 invalid_value stats.packetLoss
+422 invalid_value stats.packetLoss
+422 invalid_value stats.bitrateKbps
+422 invalid_value stats.codec
+400 invalid_request stats.codec
+422 invalid_value stats.codec
+400 invalid_request stats.codec
+400 invalid_request stats
+first 201 echo,poor_video video/VP8 0.02 4
+again 200 2 0 no stats
+carol 201
+bob 404 not_found
+none 404 not_found
+bad id 404 not_found
+--- no_error_log
+[error]
+[alert]
+[emerg]
