@@ -317,9 +317,50 @@ ngx_http_chat_call_load(mongoc_database_t *db, const bson_oid_t *id,
 }
 
 
+/* the token of version v of call id in "callversions", one at a time */
+
+static ngx_int_t
+ngx_http_chat_call_token(mongoc_database_t *db, const bson_oid_t *id,
+    int64_t v, ngx_uint_t take, bson_error_t *error)
+{
+    char                  key[64], oid[25];
+    bson_t                doc;
+    ngx_int_t             rc;
+    mongoc_collection_t  *coll;
+
+    bson_oid_to_string(id, oid);
+    ngx_sprintf((u_char *) key, "%s:%L%Z", oid, v);
+
+    bson_init(&doc);
+    BSON_APPEND_UTF8(&doc, "_id", key);
+    coll = mongoc_database_get_collection(db, "callversions");
+
+    if (take) {
+        rc = mongoc_collection_insert_one(coll, &doc, NULL, NULL, error)
+             ? NGX_OK
+             : ngx_http_chat_chats_is_dup(error, NULL) ? NGX_AGAIN
+                                                       : NGX_ERROR;
+
+    } else {
+        /* best effort: a token left over only takes room */
+        rc = mongoc_collection_delete_one(coll, &doc, NULL, NULL, error)
+             ? NGX_OK : NGX_ERROR;
+    }
+
+    mongoc_collection_destroy(coll);
+    bson_destroy(&doc);
+
+    return rc;
+}
+
+
 /*
  * Writes c over version c->v: NGX_OK (c->v is the new one), NGX_AGAIN
- * when another change came first, NGX_ERROR
+ * when another change came first, NGX_ERROR.  The filter on v is the
+ * compare and set on MongoDB; FerretDB runs an update as a find, then a
+ * rewrite, not atomically, so a writer first takes the next version's
+ * token (a unique _id: one insert wins on both) and only its holder
+ * writes.  The token before it is dropped once the call moved on.
  */
 
 static ngx_int_t
@@ -328,7 +369,13 @@ ngx_http_chat_call_save(mongoc_database_t *db, ngx_http_chat_call_t *c,
 {
     bson_t                filter, doc, reply;
     ngx_int_t             rc;
+    bson_error_t          ignored;
     mongoc_collection_t  *coll;
+
+    rc = ngx_http_chat_call_token(db, &c->id, c->v + 1, 1, error);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     bson_init(&filter);
     BSON_APPEND_OID(&filter, "_id", &c->id);
@@ -350,7 +397,12 @@ ngx_http_chat_call_save(mongoc_database_t *db, ngx_http_chat_call_t *c,
     }
 
     if (rc != NGX_OK) {
+        /* not written: the token must not hold the call back */
+        (void) ngx_http_chat_call_token(db, &c->id, c->v, 0, &ignored);
         c->v--;
+
+    } else if (c->v > 1) {
+        (void) ngx_http_chat_call_token(db, &c->id, c->v - 1, 0, &ignored);
     }
 
     bson_destroy(&reply);
@@ -682,6 +734,58 @@ ngx_http_chat_call_callees(mongoc_database_t *db, ngx_http_chat_call_arg_t *a,
 
 
 /*
+ * The loser of a glare, o, cancelled: when its own thread (or an accept)
+ * wrote it meanwhile, it is read again and cancelled if it still rings,
+ * so that a glare never leaves both calls ringing.  Only the write that
+ * cancelled it tells.
+ */
+
+static ngx_int_t
+ngx_http_chat_call_glare(mongoc_database_t *db, ngx_http_chat_call_t *o,
+    json_t *answer, int64_t now, bson_error_t *error)
+{
+    ngx_int_t   rc;
+    ngx_uint_t  n;
+
+    for (n = 0; n < NGX_HTTP_CHAT_CALL_TRIES; n++) {
+        if (n) {
+            ngx_msleep(5 * n);     /* a pool thread: the other write ends */
+
+            rc = ngx_http_chat_call_load(db, &o->id, o, error);
+            if (rc != NGX_OK) {
+                return rc == NGX_DECLINED ? NGX_OK : NGX_ERROR;
+            }
+
+            ngx_http_chat_call_settle(o, now);
+
+            if (!o->live || !ngx_http_chat_call_is(o->status, "ringing")) {
+                return NGX_OK;  /* over, or answered: not a glare now */
+            }
+        }
+
+        ngx_http_chat_call_end_now(o, "cancelled", NULL, now);
+        ngx_memcpy(o->reason, "glare", sizeof("glare"));
+
+        rc = ngx_http_chat_call_save(db, o, error);
+
+        if (rc == NGX_OK) {
+            return ngx_http_chat_call_tell(answer, o, "call_cancelled",
+                       json_pack("{s:o,s:s}", "callId",
+                                 ngx_http_chat_chats_oid_json(&o->id),
+                                 "reason", "glare"),
+                       NULL, NULL);
+        }
+
+        if (rc != NGX_AGAIN) {
+            return rc;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * After the insert, the other live calls of the callees: glare (the
  * callee calls me too: the call with the smaller id wins, the other is
  * cancelled, whichever thread sees it first) and busy (a callee in
@@ -763,22 +867,7 @@ ngx_http_chat_call_conflicts(mongoc_database_t *db, ngx_http_chat_call_t *c,
                 continue;
             }
 
-            ngx_http_chat_call_end_now(o, "cancelled", NULL, now);
-            ngx_memcpy(o->reason, "glare", sizeof("glare"));
-
-            rc = ngx_http_chat_call_save(db, o, error);
-
-            if (rc == NGX_OK) {
-                rc = ngx_http_chat_call_tell(answer, o, "call_cancelled",
-                         json_pack("{s:o,s:s}", "callId",
-                                   ngx_http_chat_chats_oid_json(&o->id),
-                                   "reason", "glare"),
-                         NULL, NULL);
-
-            } else if (rc == NGX_AGAIN) {
-                rc = NGX_OK;    /* changed meanwhile: not ours to tell */
-            }
-
+            rc = ngx_http_chat_call_glare(db, o, answer, now, error);
             continue;
         }
 
@@ -1413,6 +1502,11 @@ ngx_http_chat_call_act_run(ngx_http_chat_mongo_task_t *t,
 
     for (n = 0; rc == NGX_AGAIN && n < NGX_HTTP_CHAT_CALL_TRIES; n++) {
         json_decref(answer);
+
+        if (n) {
+            /* a pool thread, not the event loop: let the other write end */
+            ngx_msleep(5 * n);
+        }
 
         answer = json_object();
         if (answer == NULL) {
