@@ -374,3 +374,75 @@ bob plain ended answered
 [error]
 [alert]
 [emerg]
+
+
+
+=== TEST 7: a group call running: who is in is shown to the group's members (call_participants); a member who declined joins, one leaves and the others go on, the last but one leaving ends it; a non-member cannot join
+--- config
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+--- init
+my ($a1, $b1, $c1, $d1) = map { main::dev($_) } qw(alice bob carol dave);
+my @r;
+my $roster = sub {
+    my ($s) = @_;
+    my $x = main::ev($s, "call_participants") or return "?";
+    return "$x->{data}{status} " . join(",", map {
+        ($_->{userId} eq $main::Id{alice} ? "a" : $_->{userId} eq $main::Id{bob} ? "b" : "c")
+        . ":$_->{state}" } @{ $x->{data}{participants} });
+};
+my $c = main::ask($a1, "call_initiate", { chatId => $main::Chat{g}, type => "audio" })->{data}{call};
+push @r, "started, bob sees " . $roster->($b1);
+main::ask($b1, "call_accept", { callId => $c->{id} });
+$roster->($c1);     # the one of the start
+push @r, "bob accepted, carol sees " . $roster->($c1);
+main::ask($c1, "call_reject", { callId => $c->{id} });
+my $x = main::ask($d1, "call_join", { callId => $c->{id} });
+push @r, "dave joins $x->{event} $x->{status} $x->{error}{code}";
+$x = main::ask($c1, "call_join", { callId => $c->{id} });
+push @r, "carol joins $x->{event} $x->{data}{call}{status}";
+# what alice heard so far: the last roster is the one after carol joined
+my @heard = ChatRT::drain($a1, 1);
+push @r, "alice hears " . join(",", map {
+    $_->{data}{userId} eq $main::Id{carol} ? "carol" : "bob" }
+    grep { $_->{event} eq "call_accepted" } @heard);
+my ($last) = reverse grep { $_->{event} eq "call_participants" } @heard;
+push @r, "alice sees " . ($last ? "$last->{data}{status} " . join(",", map {
+    ($_->{userId} eq $main::Id{alice} ? "a" : $_->{userId} eq $main::Id{bob} ? "b" : "c")
+    . ":$_->{state}" } @{ $last->{data}{participants} }) : "?");
+ChatRT::drain($a1, 0.3);
+$x = main::ask($b1, "call_leave", { callId => $c->{id} });
+push @r, "bob leaves $x->{event}";
+push @r, "alice sees " . $roster->($a1);
+$x = main::ask($b1, "webrtc_offer", { callId => $c->{id}, to => $main::Id{alice}, sdp => "x" });
+push @r, "bob signals $x->{status} $x->{error}{code}";
+main::ask($c1, "webrtc_offer", { callId => $c->{id}, to => $main::Id{alice}, sdp => "c2a" });
+$x = main::ev($a1, "webrtc_offer");
+push @r, "alice gets $x->{data}{sdp}";
+$x = main::ask($c1, "call_leave", { callId => $c->{id} });
+push @r, "carol leaves $x->{event} $x->{data}{call}{status} " . ($x->{data}{call}{endedAt} ? "ended" : "live");
+$x = main::ev($a1, "call_ended");
+push @r, "alice ended $x->{data}{status} " . ($x->{data}{endedBy} eq $main::Id{carol} ? "by carol" : "?");
+push @r, "dave heard " . main::heard($d1);
+$main::Got = join("\n", @r) . "\n";
+ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
+--- response_body_filters eval
+sub { $main::Got }
+--- response_body
+started, bob sees ringing a:caller,b:ringing,c:ringing
+bob accepted, carol sees answered a:caller,b:accepted,c:ringing
+dave joins error 404 not_found
+carol joins ack answered
+alice hears bob,carol
+alice sees answered a:caller,b:accepted,c:accepted
+bob leaves ack
+alice sees answered a:caller,b:left,c:accepted
+bob signals 409 not_answered
+alice gets c2a
+carol leaves ack answered ended
+alice ended answered by carol
+dave heard -
+--- no_error_log
+[error]
+[alert]
+[emerg]

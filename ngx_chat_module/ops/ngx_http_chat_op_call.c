@@ -220,8 +220,11 @@ ngx_http_chat_op_call(const bson_oid_t *me, ngx_uint_t what,
     ngx_uint_t                 found;
     const char                *err;
     ngx_http_chat_call_arg_t  *arg;
+    ngx_http_chat_main_conf_t  *cmcf;
 
     ngx_memzero(refused, sizeof(ngx_http_chat_op_refused_t));
+
+    cmcf = ngx_http_chat_op_call_conf();
 
     arg = ngx_calloc(sizeof(ngx_http_chat_call_arg_t)
                      + NGX_HTTP_CHAT_CALL_SIGNAL_MAX + 1024, ngx_cycle->log);
@@ -231,6 +234,7 @@ ngx_http_chat_op_call(const bson_oid_t *me, ngx_uint_t what,
 
     arg->what = what;
     arg->me = *me;
+    arg->max_peers = cmcf ? cmcf->call_max_participants : 2;
     len = 0;
 
     if (id) {

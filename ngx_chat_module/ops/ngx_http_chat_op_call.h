@@ -27,7 +27,8 @@ ngx_int_t ngx_http_chat_op_call_initiate(const bson_oid_t *me, json_t *body,
     ngx_http_chat_op_store_t **out, ngx_http_chat_op_refused_t *refused);
 
 /*
- * what: NGX_HTTP_CHAT_CALL_ACCEPT, _REJECT, _CANCEL, _END or _SIGNAL;
+ * what: NGX_HTTP_CHAT_CALL_ACCEPT, _REJECT, _CANCEL, _END, _JOIN, _LEAVE
+ * or _SIGNAL;
  * id: the call, or NULL for body's callId; signal: event is the one
  * relayed (webrtc_offer, webrtc_answer, webrtc_ice_candidate) and body
  * {callId, to, sdp | candidate}

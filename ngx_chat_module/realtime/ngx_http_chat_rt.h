@@ -143,6 +143,10 @@ void ngx_http_chat_rt_call_cancel(ngx_http_chat_rt_session_t *s,
     json_t *data, json_t *id);
 void ngx_http_chat_rt_call_end(ngx_http_chat_rt_session_t *s,
     json_t *data, json_t *id);
+void ngx_http_chat_rt_call_join(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+void ngx_http_chat_rt_call_leave(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
 void ngx_http_chat_rt_call_offer(ngx_http_chat_rt_session_t *s,
     json_t *data, json_t *id);
 void ngx_http_chat_rt_call_answer(ngx_http_chat_rt_session_t *s,

@@ -103,6 +103,22 @@ ngx_http_chat_rt_call_end(ngx_http_chat_rt_session_t *s, json_t *data,
 
 
 void
+ngx_http_chat_rt_call_join(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id)
+{
+    ngx_http_chat_rt_call_start(s, data, id, NGX_HTTP_CHAT_CALL_JOIN, NULL);
+}
+
+
+void
+ngx_http_chat_rt_call_leave(ngx_http_chat_rt_session_t *s, json_t *data,
+    json_t *id)
+{
+    ngx_http_chat_rt_call_start(s, data, id, NGX_HTTP_CHAT_CALL_LEAVE, NULL);
+}
+
+
+void
 ngx_http_chat_rt_call_offer(ngx_http_chat_rt_session_t *s, json_t *data,
     json_t *id)
 {

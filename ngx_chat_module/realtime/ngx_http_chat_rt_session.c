@@ -170,6 +170,8 @@ static ngx_http_chat_rt_event_t  ngx_http_chat_rt_events[] = {
     { "call_reject", ngx_http_chat_rt_call_reject },
     { "call_cancel", ngx_http_chat_rt_call_cancel },
     { "call_end", ngx_http_chat_rt_call_end },
+    { "call_join", ngx_http_chat_rt_call_join },
+    { "call_leave", ngx_http_chat_rt_call_leave },
     { "webrtc_offer", ngx_http_chat_rt_call_offer },
     { "webrtc_answer", ngx_http_chat_rt_call_answer },
     { "webrtc_ice_candidate", ngx_http_chat_rt_call_ice },

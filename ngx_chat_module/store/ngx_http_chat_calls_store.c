@@ -548,6 +548,52 @@ ngx_http_chat_call_tell(json_t *answer, ngx_http_chat_call_t *c,
 }
 
 
+/* the peers in the call now */
+
+static ngx_uint_t
+ngx_http_chat_call_count_in(ngx_http_chat_call_t *c)
+{
+    ngx_uint_t  i, n;
+
+    for (i = 0, n = 0; i < c->npeers; i++) {
+        n += ngx_http_chat_call_in(&c->peers[i]);
+    }
+
+    return n;
+}
+
+
+/*
+ * Who is in a group's call, to the group's members (its chat channel):
+ * call_participants {callId, chatId, participants}
+ */
+
+static ngx_int_t
+ngx_http_chat_call_roster(json_t *answer, ngx_http_chat_call_t *c)
+{
+    json_t  *j, *d;
+
+    if (!c->group || !c->has_chat) {
+        return NGX_OK;
+    }
+
+    j = ngx_http_chat_call_json(c, NULL);
+    if (j == NULL) {
+        return NGX_ERROR;
+    }
+
+    d = json_pack("{s:o,s:o,s:O,s:O}",
+                  "callId", ngx_http_chat_chats_oid_json(&c->id),
+                  "chatId", ngx_http_chat_chats_oid_json(&c->chat),
+                  "participants", json_object_get(j, "participants"),
+                  "status", json_object_get(j, "status"));
+    json_decref(j);
+
+    return ngx_http_chat_chats_event(answer, "chat:", &c->chat, '-', NULL,
+                                     NULL, "call_participants", d);
+}
+
+
 static json_t *
 ngx_http_chat_call_ended_data(ngx_http_chat_call_t *c)
 {
@@ -1171,6 +1217,10 @@ ngx_http_chat_call_initiate_run(ngx_http_chat_mongo_task_t *t,
         }
     }
 
+    if (rc == NGX_OK && c->live) {
+        rc = ngx_http_chat_call_roster(answer, c);
+    }
+
     if (rc == NGX_OK && lost) {
         rc = ngx_http_chat_chats_event(answer, "user:", &a->me, '-', &a->me,
                  NULL, "call_cancelled",
@@ -1216,18 +1266,22 @@ ngx_http_chat_call_system(json_t *answer, ngx_http_chat_call_t *c)
 }
 
 
+static ngx_int_t ngx_http_chat_call_act_on(mongoc_database_t *db,
+    ngx_http_chat_call_arg_t *a, ngx_http_chat_call_t *c,
+    ngx_http_chat_call_peer_t *p, json_t *answer,
+    ngx_http_chat_mongo_task_t *t, int64_t now);
+
+
 /* one change: NGX_OK told, NGX_DONE nothing to do, NGX_AGAIN try again */
 
 static ngx_int_t
 ngx_http_chat_call_act(mongoc_database_t *db, ngx_http_chat_call_arg_t *a,
     ngx_http_chat_call_t *c, json_t *answer, ngx_http_chat_mongo_task_t *t)
 {
-    json_t                     *data, *payload;
     int64_t                     now;
     ngx_int_t                   rc;
-    ngx_uint_t                  i, open;
-    bson_oid_t                  sock;
-    ngx_http_chat_call_peer_t  *p, *q;
+    ngx_uint_t                  i;
+    ngx_http_chat_call_peer_t  *p;
 
     rc = ngx_http_chat_call_load(db, &a->id, c, &t->error);
     if (rc != NGX_OK) {
@@ -1273,10 +1327,36 @@ ngx_http_chat_call_act(mongoc_database_t *db, ngx_http_chat_call_arg_t *a,
         }
 
         if (rc == NGX_OK) {
+            rc = ngx_http_chat_call_roster(answer, c);
+        }
+
+        if (rc == NGX_OK) {
             rc = ngx_http_chat_call_system(answer, c);
         }
 
         return rc;
+    }
+
+    if (p == NULL && a->what == NGX_HTTP_CHAT_CALL_JOIN && c->group
+        && c->has_chat)
+    {
+        /* a member of the group now (added after the call started) */
+        rc = ngx_http_chat_chats_is_member(db, &c->chat, &a->me, &t->error);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (c->npeers == NGX_HTTP_CHAT_CALL_PEERS_MAX) {
+            ngx_http_chat_call_refuse(t, "call_full",
+                                      "the call has as many people as it "
+                                      "may");
+            return NGX_BUSY;
+        }
+
+        p = &c->peers[c->npeers++];
+        ngx_memzero(p, sizeof(ngx_http_chat_call_peer_t));
+        bson_oid_copy(&a->me, &p->user);
+        ngx_memcpy(p->state, "left", sizeof("left"));
     }
 
     if (p == NULL) {
@@ -1291,6 +1371,22 @@ ngx_http_chat_call_act(mongoc_database_t *db, ngx_http_chat_call_arg_t *a,
             return NGX_DONE;    /* over, or the user is back on another */
         }
 
+        if (c->group && c->answered && ngx_http_chat_call_in(p)
+            && ngx_http_chat_call_count_in(c) > 2)
+        {
+            /* the others go on without that user */
+            ngx_memcpy(p->state, "left", sizeof("left"));
+            p->sock[0] = '\0';
+            p->at = now;
+
+            rc = ngx_http_chat_call_save(db, c, &t->error);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            return ngx_http_chat_call_roster(answer, c);
+        }
+
         ngx_http_chat_call_end_now(c, c->answered ? c->status : "failed",
                                    &a->me, now);
         ngx_memcpy(c->reason, "dropped", sizeof("dropped"));
@@ -1301,10 +1397,29 @@ ngx_http_chat_call_act(mongoc_database_t *db, ngx_http_chat_call_arg_t *a,
             return rc;
         }
 
-        return ngx_http_chat_call_tell(answer, c, "call_ended",
-                                       ngx_http_chat_call_ended_data(c),
-                                       NULL, &a->me);
+        rc = ngx_http_chat_call_tell(answer, c, "call_ended",
+                                     ngx_http_chat_call_ended_data(c),
+                                     NULL, &a->me);
+
+        return rc == NGX_OK ? ngx_http_chat_call_roster(answer, c) : rc;
     }
+
+    return ngx_http_chat_call_act_on(db, a, c, p, answer, t, now);
+}
+
+
+/* a change of the call c, loaded, by me (p) */
+
+static ngx_int_t
+ngx_http_chat_call_act_on(mongoc_database_t *db, ngx_http_chat_call_arg_t *a,
+    ngx_http_chat_call_t *c, ngx_http_chat_call_peer_t *p, json_t *answer,
+    ngx_http_chat_mongo_task_t *t, int64_t now)
+{
+    json_t                     *data, *payload;
+    ngx_int_t                   rc;
+    ngx_uint_t                  i, open;
+    bson_oid_t                  sock;
+    ngx_http_chat_call_peer_t  *q;
 
     if (!c->live) {
         ngx_http_chat_call_refuse(t, "call_ended", "the call is over");
@@ -1313,11 +1428,65 @@ ngx_http_chat_call_act(mongoc_database_t *db, ngx_http_chat_call_arg_t *a,
 
     switch (a->what) {
 
+    case NGX_HTTP_CHAT_CALL_JOIN:
+        if (!c->group) {
+            ngx_http_chat_call_refuse(t, "not_a_group_call",
+                                      "only a group's call is joined");
+            return NGX_BUSY;
+        }
+
+        if (ngx_http_chat_call_in(p)) {
+            /* in already: this socket is the user's device now */
+            if (a->sock[0] && ngx_strcmp(p->sock, a->sock) != 0) {
+                ngx_http_chat_call_copy(p->sock, sizeof(p->sock), a->sock);
+                return ngx_http_chat_call_save(db, c, &t->error);
+            }
+
+            return NGX_OK;
+        }
+
+        if (ngx_http_chat_call_count_in(c) >= a->max_peers) {
+            ngx_http_chat_call_refuse(t, "call_full",
+                                      "the call has as many people as it "
+                                      "may");
+            return NGX_BUSY;
+        }
+
+        a->what = NGX_HTTP_CHAT_CALL_ACCEPT;
+        ngx_memcpy(p->state, "ringing", sizeof("ringing"));
+        return ngx_http_chat_call_act_on(db, a, c, p, answer, t, now);
+
+    case NGX_HTTP_CHAT_CALL_LEAVE:
+        if (!ngx_http_chat_call_in(p)) {
+            ngx_http_chat_call_refuse(t, "not_in_call",
+                                      "you are not in the call");
+            return NGX_BUSY;
+        }
+
+        if (!c->group || !c->answered
+            || ngx_http_chat_call_count_in(c) <= 2)
+        {
+            /* the last two, or one to one: leaving is the end */
+            a->what = NGX_HTTP_CHAT_CALL_END;
+            return ngx_http_chat_call_act_on(db, a, c, p, answer, t, now);
+        }
+
+        ngx_memcpy(p->state, "left", sizeof("left"));
+        p->sock[0] = '\0';
+        p->at = now;
+
+        rc = ngx_http_chat_call_save(db, c, &t->error);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_chat_call_roster(answer, c);
+
     case NGX_HTTP_CHAT_CALL_END:
         if (ngx_http_chat_call_is(c->status, "ringing")) {
             a->what = (p == &c->peers[0]) ? NGX_HTTP_CHAT_CALL_CANCEL
                                           : NGX_HTTP_CHAT_CALL_REJECT;
-            return ngx_http_chat_call_act(db, a, c, answer, t);
+            return ngx_http_chat_call_act_on(db, a, c, p, answer, t, now);
         }
 
         ngx_http_chat_call_end_now(c, c->status, &a->me, now);
@@ -1328,9 +1497,11 @@ ngx_http_chat_call_act(mongoc_database_t *db, ngx_http_chat_call_arg_t *a,
             return rc;
         }
 
-        return ngx_http_chat_call_tell(answer, c, "call_ended",
-                                       ngx_http_chat_call_ended_data(c),
-                                       NULL, &a->me);
+        rc = ngx_http_chat_call_tell(answer, c, "call_ended",
+                                     ngx_http_chat_call_ended_data(c),
+                                     NULL, &a->me);
+
+        return rc == NGX_OK ? ngx_http_chat_call_roster(answer, c) : rc;
 
     case NGX_HTTP_CHAT_CALL_CANCEL:
         if (p != &c->peers[0]) {
@@ -1352,9 +1523,11 @@ ngx_http_chat_call_act(mongoc_database_t *db, ngx_http_chat_call_arg_t *a,
             return rc;
         }
 
-        return ngx_http_chat_call_tell(answer, c, "call_cancelled",
-                                       ngx_http_chat_call_id_data(c, NULL),
-                                       NULL, &a->me);
+        rc = ngx_http_chat_call_tell(answer, c, "call_cancelled",
+                                     ngx_http_chat_call_id_data(c, NULL),
+                                     NULL, &a->me);
+
+        return rc == NGX_OK ? ngx_http_chat_call_roster(answer, c) : rc;
 
     case NGX_HTTP_CHAT_CALL_ACCEPT:
     case NGX_HTTP_CHAT_CALL_REJECT:
@@ -1418,7 +1591,7 @@ ngx_http_chat_call_act(mongoc_database_t *db, ngx_http_chat_call_arg_t *a,
                      ngx_http_chat_call_id_data(c, NULL));
         }
 
-        return rc;
+        return rc == NGX_OK ? ngx_http_chat_call_roster(answer, c) : rc;
 
     default: /* NGX_HTTP_CHAT_CALL_SIGNAL */
         break;

@@ -41,6 +41,8 @@
 #define NGX_HTTP_CHAT_CALL_DROP         7   /* a device went for good */
 #define NGX_HTTP_CHAT_CALL_FEEDBACK     8
 #define NGX_HTTP_CHAT_CALL_HISTORY      9
+#define NGX_HTTP_CHAT_CALL_JOIN         10  /* a group call, running */
+#define NGX_HTTP_CHAT_CALL_LEAVE        11
 
 
 typedef struct {
@@ -67,7 +69,7 @@ typedef struct {
 /* starts a call: {call}; a callee in another call: the call is busy */
 void ngx_http_chat_call_initiate_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
-/* accept, reject, cancel, end, signal, timeout, drop (arg->what) */
+/* accept, reject, cancel, end, signal, timeout, drop, join, leave */
 void ngx_http_chat_call_act_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 /* {items, nextCursor?}: my calls, newest first (startedAt, then _id) */
