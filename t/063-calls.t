@@ -138,7 +138,7 @@ my $hb = main::entry(bob => $c->{id});
 push @r, "history $ha->{direction} $ha->{status} / $hb->{direction} $hb->{status} "
     . ($ha->{id} eq $c->{id} && $ha->{answeredAt} && $ha->{endedAt} && $ha->{startedAt} ? "times" : "?")
     . " " . scalar(@{ $ha->{participants} });
-$main::Got = join("\n", @r) . "\n"; open(my $dbg, ">>", "/tmp/x/got.txt"); print $dbg $main::Got;
+$main::Got = join("\n", @r) . "\n";
 ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
 --- response_body_filters eval
 sub { $main::Got }
@@ -192,7 +192,7 @@ my $ha = main::entry(alice => $c->{id});
 my $hb = main::entry(bob => $c->{id});
 push @r, "history $ha->{direction} $ha->{status} $ha->{duration} / $hb->{direction} $hb->{status} "
     . ($ha->{answeredAt} ? "answered?" : "never answered");
-$main::Got = join("\n", @r) . "\n"; open(my $dbg, ">>", "/tmp/x/got.txt"); print $dbg $main::Got;
+$main::Got = join("\n", @r) . "\n";
 ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
 --- response_body_filters eval
 sub { $main::Got }
@@ -236,7 +236,7 @@ my $hc = main::entry(carol => $busy->{id});
 push @r, "history carol $hc->{direction} $hc->{status}; bob "
     . join(" ", map { "$_->{direction}/$_->{status}" }
                 main::entry(bob => $busy->{id}), main::entry(bob => $c->{id}));
-$main::Got = join("\n", @r) . "\n"; open(my $dbg, ">>", "/tmp/x/got.txt"); print $dbg $main::Got;
+$main::Got = join("\n", @r) . "\n";
 ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
 --- response_body_filters eval
 sub { $main::Got }
@@ -277,7 +277,7 @@ my $ha = main::entry(alice => $c->{id});
 my $hb = main::entry(bob => $c->{id});
 push @r, "history $ha->{direction} $ha->{status} / $hb->{direction} $hb->{status} "
     . ($ha->{endedBy} eq $main::Id{alice} ? "by alice" : "?");
-$main::Got = join("\n", @r) . "\n"; open(my $dbg, ">>", "/tmp/x/got.txt"); print $dbg $main::Got;
+$main::Got = join("\n", @r) . "\n";
 ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
 --- response_body_filters eval
 sub { $main::Got }
@@ -332,7 +332,7 @@ push @r, "history $ha->{direction} $ha->{status} / $hb->{direction} $hb->{status
     . join(",", map { $_->{state} } @{ $hb->{participants} });
 $x = main::ask($b1, "call_accept", { callId => $c->{id} });
 push @r, "late $x->{event} $x->{status} $x->{error}{code}";
-$main::Got = join("\n", @r) . "\n"; open(my $dbg, ">>", "/tmp/x/got.txt"); print $dbg $main::Got;
+$main::Got = join("\n", @r) . "\n";
 ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
 --- response_body_filters eval
 sub { $main::Got }
@@ -388,7 +388,7 @@ for my $s ($b1, $a1) {
 }
 ($st, $body) = main::call(bob => PUT => "/api/calls/$c->{id}/end");
 push @r, "again $st $body->{error}{code}";
-$main::Got = join("\n", @r) . "\n"; open(my $dbg, ">>", "/tmp/x/got.txt"); print $dbg $main::Got;
+$main::Got = join("\n", @r) . "\n";
 ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
 --- response_body_filters eval
 sub { $main::Got }
@@ -468,7 +468,7 @@ push @r, "b1 heard " . main::heard($b1);
 my $after = scalar @{ main::hist("carol", "?limit=50")->{items} };
 push @r, "carol's calls " . ($after - $before);
 main::ask($a1, "call_end", { callId => $c->{id} });
-$main::Got = join("\n", @r) . "\n"; open(my $dbg, ">>", "/tmp/x/got.txt"); print $dbg $main::Got;
+$main::Got = join("\n", @r) . "\n";
 ChatChats::dyn($block, as => "alice", request => "GET /api/calls/history");
 --- response_body_filters eval
 sub { $main::Got }
