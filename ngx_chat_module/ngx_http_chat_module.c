@@ -26,6 +26,7 @@
 #include "ops/ngx_http_chat_op_send.h"
 #include "ops/ngx_http_chat_send_cache.h"
 #include "ops/ngx_http_chat_op_story_sweep.h"
+#include "ops/ngx_http_chat_op_call.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -89,6 +90,10 @@ static ngx_conf_num_bounds_t  ngx_http_chat_pool_size_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_http_chat_group_max_size_bounds = {
     ngx_http_chat_check_bounds, 2, 100000
+};
+
+static ngx_conf_num_bounds_t  ngx_http_chat_call_max_bounds = {
+    ngx_http_chat_check_bounds, 2, 32          /* a call's peers at most */
 };
 
 static ngx_conf_num_bounds_t  ngx_http_chat_search_scan_bounds = {
@@ -556,6 +561,26 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_chat_main_conf_t, turn_limit),
       NULL },
+    { ngx_string("chat_call_ring_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, call_ring_timeout),
+      NULL },
+
+    { ngx_string("chat_call_grace"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, call_grace),
+      NULL },
+
+    { ngx_string("chat_call_max_participants"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, call_max_participants),
+      &ngx_http_chat_call_max_bounds },
 
     { ngx_string("chat_search_scan"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -800,6 +825,9 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->story_sweep_interval = NGX_CONF_UNSET_MSEC;
     cmcf->turn_ttl = NGX_CONF_UNSET;
     cmcf->turn_limit.count = NGX_CONF_UNSET;
+    cmcf->call_ring_timeout = NGX_CONF_UNSET_MSEC;
+    cmcf->call_grace = NGX_CONF_UNSET_MSEC;
+    cmcf->call_max_participants = NGX_CONF_UNSET_UINT;
     cmcf->search_scan = NGX_CONF_UNSET_UINT;
     cmcf->search_text_index = NGX_CONF_UNSET;
     cmcf->delete_window = NGX_CONF_UNSET;
@@ -850,6 +878,9 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    ngx_conf_init_msec_value(cmcf->call_ring_timeout, 45 * 1000);
+    ngx_conf_init_msec_value(cmcf->call_grace, 10 * 1000);
+    ngx_conf_init_uint_value(cmcf->call_max_participants, 8);
     ngx_conf_init_uint_value(cmcf->search_scan, 500);
     ngx_conf_init_value(cmcf->search_text_index, 0);
     ngx_conf_init_value(cmcf->delete_window, 48 * 60 * 60);
@@ -1676,6 +1707,7 @@ ngx_http_chat_exit_process(ngx_cycle_t *cycle)
     ngx_http_chat_ops_exit_process();
     ngx_http_chat_session_op_exit_process();
     ngx_http_chat_metrics_detach();
+    ngx_http_chat_op_call_exit_process();
 }
 
 

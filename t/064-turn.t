@@ -389,7 +389,6 @@ coturn refused alice
 
 
 === TEST 11: the call through our signalling (call_initiate, call_accept, webrtc_offer/answer over /ws) and coturn's relay
---- SKIP: enabled once the call signalling events (t/063) are merged
 --- http_config eval: $main::TurnConf
 --- config
     location /api/ { chat_api; }

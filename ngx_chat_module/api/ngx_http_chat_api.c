@@ -14,6 +14,7 @@
 #include "ngx_http_chat_chats.h"
 #include "ngx_http_chat_stories.h"
 #include "ngx_http_chat_turn.h"
+#include "ngx_http_chat_calls.h"
 #include "../ops/ngx_http_chat_send_cache.h"
 
 
@@ -31,7 +32,6 @@ typedef struct {
 } ngx_http_chat_route_t;
 
 
-static ngx_int_t ngx_http_chat_not_implemented(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chat_api_authorized(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chat_work_hold(ngx_http_request_t *r);
 static void ngx_http_chat_work_release(void *data);
@@ -39,13 +39,7 @@ static ngx_uint_t ngx_http_chat_route_match(ngx_str_t *pattern,
     ngx_str_t *uri, ngx_http_chat_ctx_t *ctx);
 
 
-#define ngx_http_chat_todo  ngx_http_chat_not_implemented
-
-/*
- * The seed's REST contract.  Routes whose issue has not landed yet answer
- * 501 after the shared checks, so clients see the final status codes for
- * bad methods, types and sizes already.
- */
+/* the seed's REST contract, every route of it served */
 static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
 
     { NGX_HTTP_POST, ngx_string("/api/auth/send-otp"),
@@ -178,13 +172,13 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
     { NGX_HTTP_GET, ngx_string("/api/calls/turn-credentials"),
       0, ngx_http_chat_turn_credentials },
     { NGX_HTTP_GET, ngx_string("/api/calls/history"),
-      0, ngx_http_chat_todo },
+      0, ngx_http_chat_calls_history },
     { NGX_HTTP_POST, ngx_string("/api/calls/initiate"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_calls_initiate },
     { NGX_HTTP_PUT, ngx_string("/api/calls/:id/end"),
-      0, ngx_http_chat_todo },
+      0, ngx_http_chat_calls_end },
     { NGX_HTTP_POST, ngx_string("/api/calls/:id/feedback"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_todo },
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_calls_feedback },
 
     { 0, ngx_null_string, 0, NULL }
 };
@@ -438,11 +432,3 @@ ngx_http_chat_route_match(ngx_str_t *pattern, ngx_str_t *uri,
     return p == pe && u == ue;
 }
 
-
-static ngx_int_t
-ngx_http_chat_not_implemented(ngx_http_request_t *r)
-{
-    return ngx_http_chat_send_error(r, NGX_HTTP_NOT_IMPLEMENTED,
-                                    "not_implemented",
-                                    "this route is not implemented yet");
-}

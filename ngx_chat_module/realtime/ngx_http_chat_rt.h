@@ -76,6 +76,10 @@ struct ngx_http_chat_rt_session_s {
     ngx_http_chat_sio_t         *sio;         /* a Socket.IO socket */
 
     json_t                      *pending;     /* events waiting their turn */
+
+    /* a call: this socket's own channel id, and the call it is in */
+    u_char                       sock[NGX_HTTP_CHAT_RT_ID_LEN];
+    u_char                       call[NGX_HTTP_CHAT_RT_ID_LEN];
     ngx_uint_t                   ops;         /* events running */
 
     unsigned                     authenticated:1;
@@ -110,6 +114,52 @@ void ngx_http_chat_rt_unhold(ngx_http_chat_rt_session_t *s);
 
 void ngx_http_chat_rt_emit(ngx_http_chat_rt_session_t *s, const char *event,
     json_t *data, json_t *id);
+void ngx_http_chat_rt_error(ngx_http_chat_rt_session_t *s, json_t *id,
+    const char *code, const char *message);
+
+/*
+ * An event's operation: op_new() counts it on the socket (its next
+ * events wait), op_started() tells a refusal at once or waits, and
+ * op_answered(), the operation's done(), acks it.  A call's operation
+ * (op_call()) is told as calls are, and the call is noted on the socket.
+ */
+typedef struct ngx_http_chat_rt_op_s  ngx_http_chat_rt_op_t;
+
+ngx_http_chat_rt_op_t *ngx_http_chat_rt_op_new(ngx_http_chat_rt_session_t *s,
+    json_t *id);
+void ngx_http_chat_rt_op_call(ngx_http_chat_rt_op_t *op);
+void ngx_http_chat_rt_op_started(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_rt_op_t *op, ngx_int_t rc, const char *field,
+    const char *err);
+void ngx_http_chat_rt_op_answered(void *data, ngx_int_t rc, json_t *answer,
+    const char *error);
+
+/* ngx_http_chat_rt_call.c: the call events */
+void ngx_http_chat_rt_call_initiate(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+void ngx_http_chat_rt_call_accept(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+void ngx_http_chat_rt_call_reject(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+void ngx_http_chat_rt_call_cancel(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+void ngx_http_chat_rt_call_end(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+void ngx_http_chat_rt_call_join(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+void ngx_http_chat_rt_call_leave(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+void ngx_http_chat_rt_call_offer(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+void ngx_http_chat_rt_call_answer(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+void ngx_http_chat_rt_call_ice(ngx_http_chat_rt_session_t *s,
+    json_t *data, json_t *id);
+/* an answer of a call's operation, before its ack: the socket's call */
+void ngx_http_chat_rt_call_noted(ngx_http_chat_rt_session_t *s,
+    ngx_int_t rc, json_t *answer);
+/* the socket goes: its call, if any, after the grace */
+void ngx_http_chat_rt_call_gone(ngx_http_chat_rt_session_t *s);
 void ngx_http_chat_rt_ack(ngx_http_chat_rt_session_t *s, json_t *id,
     ngx_uint_t status, json_t *answer);
 
@@ -144,6 +194,7 @@ void ngx_http_chat_rt_register(ngx_http_chat_events_t *events);
 ngx_int_t ngx_http_chat_rt_init_process(ngx_cycle_t *cycle);
 void ngx_http_chat_rt_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_chat_rt_join_user(ngx_http_chat_rt_session_t *s);
+ngx_int_t ngx_http_chat_rt_join_sock(ngx_http_chat_rt_session_t *s);
 ngx_int_t ngx_http_chat_rt_join_chat(ngx_http_chat_rt_session_t *s,
     ngx_str_t *chat_id);
 void ngx_http_chat_rt_leave_chat(ngx_http_chat_rt_session_t *s,

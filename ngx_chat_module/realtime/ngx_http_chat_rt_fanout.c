@@ -14,6 +14,10 @@
  *     '-'  deliver to all       'x'  not to the user's own sockets
  *     'j'  join chat, deliver   'l'  deliver, then leave chat
  *     'r'  to the sockets of one session (in the chat slot), then close
+ *     'o'  not to the one socket named in the chat slot (its "sock:" id)
+ *
+ * A socket in a call has a channel of its own, "sock:<id>", for what
+ * goes to one device only (the media's signalling).
  */
 
 
@@ -284,6 +288,26 @@ ngx_int_t
 ngx_http_chat_rt_join_user(ngx_http_chat_rt_session_t *s)
 {
     return ngx_http_chat_rt_link(s, "user:", s->user);
+}
+
+
+/*
+ * The socket's own channel, joined when it first takes part in a call:
+ * idle sockets pay nothing for it
+ */
+ngx_int_t
+ngx_http_chat_rt_join_sock(ngx_http_chat_rt_session_t *s)
+{
+    char        hex[25];
+    bson_oid_t  oid;
+
+    if (s->sock[0] == '\0') {
+        bson_oid_init(&oid, NULL);
+        bson_oid_to_string(&oid, hex);
+        ngx_memcpy(s->sock, hex, NGX_HTTP_CHAT_RT_ID_LEN);
+    }
+
+    return ngx_http_chat_rt_link(s, "sock:", s->sock);
 }
 
 
@@ -666,6 +690,12 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
 
         if (msg[0] == 'x'
             && ngx_strncmp(s->user, origin, NGX_HTTP_CHAT_RT_ID_LEN) == 0)
+        {
+            continue;
+        }
+
+        if (msg[0] == 'o'
+            && ngx_strncmp(s->sock, chat, NGX_HTTP_CHAT_RT_ID_LEN) == 0)
         {
             continue;
         }

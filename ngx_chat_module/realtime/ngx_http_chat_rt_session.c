@@ -23,6 +23,7 @@
 #include "../store/ngx_http_chat_chats_store.h"
 #include "../ops/ngx_http_chat_op_send.h"
 #include "../ops/ngx_http_chat_op_message.h"
+#include "../ops/ngx_http_chat_op_call.h"
 
 
 
@@ -32,16 +33,17 @@
 #define NGX_HTTP_CHAT_RT_PENDING_MAX  256    /* events waiting their turn */
 
 
-typedef struct {
+struct ngx_http_chat_rt_op_s {
     json_t                      *id;         /* the event's, or NULL */
     json_t                      *extra;      /* the step's own */
     ngx_uint_t                   step;
     ngx_uint_t                   message;    /* an edit, delete, reaction */
+    ngx_uint_t                   call;       /* a call's */
 
     /* an operation's answer awaited: NULL once the session went */
     ngx_http_chat_rt_session_t  *session;
     ngx_queue_t                  queue;      /* in the session's waiting */
-} ngx_http_chat_rt_op_t;
+};
 
 
 typedef void (*ngx_http_chat_rt_event_pt)(ngx_http_chat_rt_session_t *s,
@@ -58,15 +60,11 @@ static void ngx_http_chat_rt_message(ngx_http_chat_ws_t *ws,
     ngx_uint_t opcode, u_char *data, size_t len);
 static void ngx_http_chat_rt_close(ngx_http_chat_ws_t *ws);
 static void ngx_http_chat_rt_next(ngx_http_chat_rt_session_t *s);
-static ngx_http_chat_rt_op_t *ngx_http_chat_rt_op_new(
-    ngx_http_chat_rt_session_t *s, json_t *id);
 static void ngx_http_chat_rt_op_done(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_rt_op_t *op);
 static void ngx_http_chat_rt_dispatch(ngx_http_chat_rt_session_t *s,
     json_t *env);
 static void ngx_http_chat_rt_auth_timeout(ngx_event_t *ev);
-static void ngx_http_chat_rt_error(ngx_http_chat_rt_session_t *s,
-    json_t *id, const char *code, const char *message);
 static void ngx_http_chat_rt_run(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
     const char *not_found, json_t *id, ngx_http_chat_rt_done_pt done);
@@ -86,13 +84,8 @@ static void ngx_http_chat_rt_sync_read(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_rt_done_pt done);
 static void ngx_http_chat_rt_op_start(ngx_http_chat_rt_session_t *s,
     json_t *id, json_t *body, ngx_http_chat_rt_op_pt start);
-static void ngx_http_chat_rt_op_started(ngx_http_chat_rt_session_t *s,
-    ngx_http_chat_rt_op_t *op, ngx_int_t rc, const char *field,
-    const char *err);
 static void ngx_http_chat_rt_op_user(ngx_http_chat_rt_session_t *s,
     bson_oid_t *me);
-static void ngx_http_chat_rt_op_answered(void *data, ngx_int_t rc,
-    json_t *answer, const char *error);
 static void ngx_http_chat_rt_waiting_detach(ngx_http_chat_rt_session_t *s);
 
 static void ngx_http_chat_rt_authenticate(ngx_http_chat_rt_session_t *s,
@@ -173,6 +166,16 @@ static ngx_http_chat_rt_event_t  ngx_http_chat_rt_events[] = {
     { "delete_message", ngx_http_chat_rt_delete },
     { "sync", ngx_http_chat_rt_sync },
     { "subscribe_presence", ngx_http_chat_rt_watch },
+    { "call_initiate", ngx_http_chat_rt_call_initiate },
+    { "call_accept", ngx_http_chat_rt_call_accept },
+    { "call_reject", ngx_http_chat_rt_call_reject },
+    { "call_cancel", ngx_http_chat_rt_call_cancel },
+    { "call_end", ngx_http_chat_rt_call_end },
+    { "call_join", ngx_http_chat_rt_call_join },
+    { "call_leave", ngx_http_chat_rt_call_leave },
+    { "webrtc_offer", ngx_http_chat_rt_call_offer },
+    { "webrtc_answer", ngx_http_chat_rt_call_answer },
+    { "webrtc_ice_candidate", ngx_http_chat_rt_call_ice },
     { NULL, NULL }
 };
 
@@ -291,6 +294,7 @@ ngx_http_chat_rt_session_free(ngx_http_chat_ws_t *ws)
 
     ngx_http_chat_rt_reads_detach(s);
     ngx_http_chat_rt_waiting_detach(s);
+    ngx_http_chat_rt_call_gone(s);
     ngx_http_chat_rt_leave_all(s);
 
     ngx_http_chat_rt_presence_leave(s);
@@ -404,7 +408,7 @@ ngx_http_chat_rt_ack(ngx_http_chat_rt_session_t *s, json_t *id,
 }
 
 
-static void
+void
 ngx_http_chat_rt_error(ngx_http_chat_rt_session_t *s, json_t *id,
     const char *code, const char *message)
 {
@@ -640,7 +644,7 @@ ngx_http_chat_rt_chat_arg(ngx_http_chat_rt_session_t *s, const char *chat,
 }
 
 
-static ngx_http_chat_rt_op_t *
+ngx_http_chat_rt_op_t *
 ngx_http_chat_rt_op_new(ngx_http_chat_rt_session_t *s, json_t *id)
 {
     ngx_http_chat_rt_op_t  *op;
@@ -654,6 +658,13 @@ ngx_http_chat_rt_op_new(ngx_http_chat_rt_session_t *s, json_t *id)
     s->ops++;
 
     return op;
+}
+
+
+void
+ngx_http_chat_rt_op_call(ngx_http_chat_rt_op_t *op)
+{
+    op->call = 1;
 }
 
 
@@ -1258,7 +1269,7 @@ ngx_http_chat_rt_op_user(ngx_http_chat_rt_session_t *s, bson_oid_t *me)
  * rc: how an operation started (ngx_http_chat_op_message.h): NGX_OK, it
  * answers later; or its refusal of the input, or NGX_ERROR, answered now
  */
-static void
+void
 ngx_http_chat_rt_op_started(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_rt_op_t *op, ngx_int_t rc, const char *field,
     const char *err)
@@ -1299,7 +1310,7 @@ ngx_http_chat_rt_op_started(ngx_http_chat_rt_session_t *s,
 }
 
 
-static void
+void
 ngx_http_chat_rt_op_answered(void *data, ngx_int_t rc, json_t *answer,
     const char *error)
 {
@@ -1319,7 +1330,11 @@ ngx_http_chat_rt_op_answered(void *data, ngx_int_t rc, json_t *answer,
     ngx_queue_remove(&op->queue);
     op->session = NULL;
 
-    if (op->message) {
+    if (op->call) {
+        ngx_http_chat_rt_call_noted(s, rc, answer);
+        ngx_http_chat_op_call_tell(rc, answer, 0, &told);
+
+    } else if (op->message) {
         ngx_http_chat_op_message_tell(rc, answer, 1, &told);
 
     } else {

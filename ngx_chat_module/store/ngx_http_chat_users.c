@@ -349,6 +349,9 @@ static const struct {
     /* a user's highlights; the highlights that hold a story */
     { "highlights", "ownerId_1", "ownerId", NULL, 0 },
     { "highlights", "storyIds_1", "storyIds", NULL, 0 },
+    /* a user's calls: the history, and the live ones of a callee */
+    { "calls", "members_1", "members", NULL, 0 },
+    { "callfeedback", "callId_1", "callId", NULL, 0 },
     { NULL, NULL, NULL, NULL, 0 }
 };
 

@@ -95,6 +95,9 @@ typedef struct {
     ngx_http_chat_rate_t       story_react_limit;
     ngx_http_chat_rate_t       story_view_limit;
     ngx_msec_t                 story_sweep_interval; /* 0: no sweeper */
+    ngx_msec_t                 call_ring_timeout; /* then it is missed */
+    ngx_msec_t                 call_grace;      /* a device gone, then out */
+    ngx_uint_t                 call_max_participants; /* the caller too */
 
     /* TURN REST API credentials (api/ngx_http_chat_turn.c) */
     ngx_str_t                  turn_secret;     /* coturn's auth secret */
