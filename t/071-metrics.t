@@ -160,7 +160,41 @@ before:6 after:0 signins kept:1
 
 
 
-=== TEST 3: the page answers GET and HEAD only; chat_metrics needs no other location
+=== TEST 3: calls by how they ended, and their feedback (a participant's first): ratings, round-trip time, loss
+--- init
+ChatChats::setup();
+ChatChats::api(alice => POST => "/api/users/add-contact", { userId => $ChatChats::Id{bob} });
+ChatChats::api(bob => POST => "/api/users/add-contact", { userId => $ChatChats::Id{alice} });
+my $m0 = main::scrape();
+my @r;
+# rejected (the callee ends it while it rings), cancelled (the caller)
+for my $who (qw(bob alice)) {
+    my $call = ChatChats::api(alice => POST => "/api/calls/initiate",
+                              { userId => $ChatChats::Id{bob}, type => "audio" })->{call};
+    ChatChats::api($who => PUT => "/api/calls/$call->{id}/end");
+    push @r, ChatChats::api(alice => POST => "/api/calls/$call->{id}/feedback",
+        { rating => 4, stats => { rttMs => 120, packetLoss => 0.02 } })
+        ? "fb" : "no-fb";
+}
+# a replaced feedback is not counted again
+my $h = ChatChats::api(alice => GET => "/api/calls/history")->{items}[0];
+ChatChats::api(alice => POST => "/api/calls/$h->{id}/feedback", { rating => 1 });
+my $m1 = main::scrape();
+push @r, map({ "$_:" . main::d($m0, $m1, "chat_calls_total{status=\"$_\"}") }
+             qw(rejected cancelled answered)),
+         map({ "r$_:" . main::d($m0, $m1, "chat_call_feedback_total{rating=\"$_\"}") }
+             qw(1 4)),
+         "rtt:" . main::d($m0, $m1, 'chat_call_rtt_seconds_count{}'),
+         "rtt<=0.25:" . main::d($m0, $m1, 'chat_call_rtt_seconds_bucket{le="0.250"}'),
+         "rtt<=0.1:" . main::d($m0, $m1, 'chat_call_rtt_seconds_bucket{le="0.100"}'),
+         "loss<=0.025:" . main::d($m0, $m1, 'chat_call_packet_loss_ratio_bucket{le="0.025"}');
+$main::Got = join " ", @r;
+--- response_body
+fb fb rejected:1 cancelled:1 answered:0 r1:0 r4:2 rtt:2 rtt<=0.25:2 rtt<=0.1:0 loss<=0.025:2
+
+
+
+=== TEST 4: the page answers GET and HEAD only; chat_metrics needs no other location
 --- config
     location /api/ { chat_api; }
     location = /metrics { chat_metrics; }

@@ -70,6 +70,33 @@ static ngx_http_chat_metric_def_t  ngx_http_chat_metric_defs[] = {
     { NGX_HTTP_CHAT_M_OTP_FAILED, "chat_otp_sends_total", "counter", NULL,
       "{result=\"failed\"}" },
 
+    { NGX_HTTP_CHAT_M_CALLS_ANSWERED, "chat_calls_total", "counter",
+      "Calls ended, by status.", "{status=\"answered\"}" },
+    { NGX_HTTP_CHAT_M_CALLS_MISSED, "chat_calls_total", "counter", NULL,
+      "{status=\"missed\"}" },
+    { NGX_HTTP_CHAT_M_CALLS_REJECTED, "chat_calls_total", "counter", NULL,
+      "{status=\"rejected\"}" },
+    { NGX_HTTP_CHAT_M_CALLS_CANCELLED, "chat_calls_total", "counter", NULL,
+      "{status=\"cancelled\"}" },
+    { NGX_HTTP_CHAT_M_CALLS_BUSY, "chat_calls_total", "counter", NULL,
+      "{status=\"busy\"}" },
+    { NGX_HTTP_CHAT_M_CALLS_FAILED, "chat_calls_total", "counter", NULL,
+      "{status=\"failed\"}" },
+    { NGX_HTTP_CHAT_M_CALL_SECONDS, "chat_call_answered_seconds_total",
+      "counter", "Answered calls' durations, summed.", "" },
+
+    { NGX_HTTP_CHAT_M_FEEDBACK_1, "chat_call_feedback_total", "counter",
+      "Call feedback (a participant's first), by rating.",
+      "{rating=\"1\"}" },
+    { NGX_HTTP_CHAT_M_FEEDBACK_2, "chat_call_feedback_total", "counter",
+      NULL, "{rating=\"2\"}" },
+    { NGX_HTTP_CHAT_M_FEEDBACK_3, "chat_call_feedback_total", "counter",
+      NULL, "{rating=\"3\"}" },
+    { NGX_HTTP_CHAT_M_FEEDBACK_4, "chat_call_feedback_total", "counter",
+      NULL, "{rating=\"4\"}" },
+    { NGX_HTTP_CHAT_M_FEEDBACK_5, "chat_call_feedback_total", "counter",
+      NULL, "{rating=\"5\"}" },
+
     { 0, NULL, NULL, NULL, NULL }
 };
 
@@ -79,7 +106,11 @@ static const char  *ngx_http_chat_histogram_names[NGX_HTTP_CHAT_H_N][2] = {
       "From a message's commit to its write to a socket." },
     { "chat_redis_latency_seconds", "From a Redis command to its reply." },
     { "chat_mongo_latency_seconds",
-      "From a MongoDB task posted to the thread pool to its end." }
+      "From a MongoDB task posted to the thread pool to its end." },
+    { "chat_call_rtt_seconds",
+      "Round-trip time a call's feedback reported (stats.rttMs)." },
+    { "chat_call_packet_loss_ratio",
+      "Packet loss a call's feedback reported (stats.packetLoss)." }
 };
 
 

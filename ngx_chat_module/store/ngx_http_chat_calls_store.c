@@ -11,6 +11,7 @@
 
 
 #include "ngx_http_chat_calls_store.h"
+#include "../util/ngx_http_chat_metrics.h"
 #include "ngx_http_chat_chats_store_int.h"
 
 
@@ -36,6 +37,7 @@ typedef struct {
     unsigned      has_ended_by:1;
     unsigned      group:1;
     unsigned      live:1;
+    unsigned      was_live:1;      /* as loaded: its end is counted once */
     unsigned      video:1;
     char          status[12];
     char          reason[16];
@@ -47,6 +49,10 @@ typedef struct {
     ngx_uint_t    npeers;
     ngx_http_chat_call_peer_t  peers[NGX_HTTP_CHAT_CALL_PEERS_MAX];
 } ngx_http_chat_call_t;
+
+
+static void ngx_http_chat_call_count_end(ngx_http_chat_call_t *c);
+static int64_t ngx_http_chat_call_duration(ngx_http_chat_call_t *c);
 
 
 static void
@@ -308,6 +314,7 @@ ngx_http_chat_call_load(mongoc_database_t *db, const bson_oid_t *id,
                                       error);
     if (rc == NGX_OK) {
         ngx_http_chat_call_parse(&doc, c);
+        c->was_live = c->live;
     }
 
     bson_destroy(&doc);
@@ -405,12 +412,44 @@ ngx_http_chat_call_save(mongoc_database_t *db, ngx_http_chat_call_t *c,
         (void) ngx_http_chat_call_token(db, &c->id, c->v - 1, 0, &ignored);
     }
 
+    if (rc == NGX_OK && c->was_live && !c->live) {
+        /* the one write that ended it: counted for the metrics */
+        c->was_live = 0;
+        ngx_http_chat_call_count_end(c);
+    }
+
     bson_destroy(&reply);
     mongoc_collection_destroy(coll);
     bson_destroy(&doc);
     bson_destroy(&filter);
 
     return rc;
+}
+
+
+/* in a thread: a call ended, by its status (atomic adds, any thread) */
+
+static void
+ngx_http_chat_call_count_end(ngx_http_chat_call_t *c)
+{
+    ngx_uint_t  i;
+
+    static const char  *statuses[] = {
+        "answered", "missed", "rejected", "cancelled", "busy", "failed",
+        NULL
+    };
+
+    for (i = 0; statuses[i]; i++) {
+        if (ngx_http_chat_call_is(c->status, statuses[i])) {
+            ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_CALLS_ANSWERED + i);
+            break;
+        }
+    }
+
+    if (i == 0) {
+        ngx_http_chat_metric_add(NGX_HTTP_CHAT_M_CALL_SECONDS,
+                                 ngx_http_chat_call_duration(c));
+    }
 }
 
 
@@ -1128,6 +1167,7 @@ ngx_http_chat_call_initiate_run(ngx_http_chat_mongo_task_t *t,
     bson_init(&doc);
     ngx_http_chat_call_bson(c, &doc);
     coll = mongoc_database_get_collection(db, "calls");
+    c->was_live = c->live;
 
     if (!mongoc_collection_insert_one(coll, &doc, NULL, NULL, &t->error)) {
         mongoc_collection_destroy(coll);
@@ -1825,6 +1865,44 @@ ngx_http_chat_call_history_run(ngx_http_chat_mongo_task_t *t,
 
 /* POST /api/calls/:id/feedback: {rating} and the JSON after the arg */
 
+/* in a thread: the metrics' slots take atomic adds from any thread */
+static void
+ngx_http_chat_call_feedback_count(json_t *body)
+{
+    json_t     *stats, *v;
+    json_int_t  rating;
+
+    rating = json_integer_value(json_object_get(body, "rating"));
+
+    if (rating >= 1 && rating <= 5) {
+        ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_FEEDBACK_1 + rating - 1);
+    }
+
+    stats = json_object_get(body, "stats");
+
+    if (ngx_http_chat_metrics == NULL || stats == NULL) {
+        return;
+    }
+
+    v = json_object_get(stats, "rttMs");
+
+    if (json_is_number(v)) {
+        ngx_http_chat_metric_observe(
+                         &ngx_http_chat_metrics->h[NGX_HTTP_CHAT_H_CALL_RTT],
+                         (ngx_msec_int_t) json_number_value(v));
+    }
+
+    v = json_object_get(stats, "packetLoss");
+
+    if (json_is_number(v)) {
+        /* a fraction, in the histogram's thousandths */
+        ngx_http_chat_metric_observe(
+                        &ngx_http_chat_metrics->h[NGX_HTTP_CHAT_H_CALL_LOSS],
+                        (ngx_msec_int_t) (json_number_value(v) * 1000));
+    }
+}
+
+
 void
 ngx_http_chat_call_feedback_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db)
@@ -1900,6 +1978,11 @@ ngx_http_chat_call_feedback_run(ngx_http_chat_mongo_task_t *t,
     if (rc == NGX_OK && ngx_http_chat_chats_int(&reply, "upsertedCount") == 0)
     {
         rc = NGX_DONE;
+    }
+
+    if (rc == NGX_OK) {
+        /* a participant's first feedback (a replacement is not counted) */
+        ngx_http_chat_call_feedback_count(body);
     }
 
     bson_destroy(&reply);

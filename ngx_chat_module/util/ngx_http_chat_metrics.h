@@ -41,6 +41,18 @@ enum {
     NGX_HTTP_CHAT_M_MONGO_PENDING,      /* gauge: tasks posted, not done */
     NGX_HTTP_CHAT_M_OTP_SENT,
     NGX_HTTP_CHAT_M_OTP_FAILED,
+    NGX_HTTP_CHAT_M_CALLS_ANSWERED,     /* calls ended, by status */
+    NGX_HTTP_CHAT_M_CALLS_MISSED,
+    NGX_HTTP_CHAT_M_CALLS_REJECTED,
+    NGX_HTTP_CHAT_M_CALLS_CANCELLED,
+    NGX_HTTP_CHAT_M_CALLS_BUSY,
+    NGX_HTTP_CHAT_M_CALLS_FAILED,
+    NGX_HTTP_CHAT_M_CALL_SECONDS,       /* answered calls' durations */
+    NGX_HTTP_CHAT_M_FEEDBACK_1,         /* first feedback, by rating */
+    NGX_HTTP_CHAT_M_FEEDBACK_2,
+    NGX_HTTP_CHAT_M_FEEDBACK_3,
+    NGX_HTTP_CHAT_M_FEEDBACK_4,
+    NGX_HTTP_CHAT_M_FEEDBACK_5,
     NGX_HTTP_CHAT_M_N
 };
 
@@ -49,6 +61,8 @@ enum {
     NGX_HTTP_CHAT_H_DELIVERY = 0,       /* a message's commit to a write */
     NGX_HTTP_CHAT_H_REDIS,              /* a command to its reply */
     NGX_HTTP_CHAT_H_MONGO,              /* a task posted to its end */
+    NGX_HTTP_CHAT_H_CALL_RTT,           /* feedback: round-trip time */
+    NGX_HTTP_CHAT_H_CALL_LOSS,          /* feedback: loss, per mille */
     NGX_HTTP_CHAT_H_N
 };
 
