@@ -28,6 +28,7 @@
 
 
 #include "ngx_http_chat_users.h"
+#include "ngx_http_chat_devices_store.h"
 
 
 #define NGX_HTTP_CHAT_SESSION_LOCK_WAIT   5       /* ms between tries */
@@ -517,6 +518,14 @@ ngx_http_chat_sessions_revoke_run(ngx_http_chat_mongo_task_t *t,
     bson_destroy(&update);
     bson_destroy(&filter);
     mongoc_collection_destroy(sessions);
+
+    /* a revoked session's push device goes with it (again on a retry) */
+    if (t->rc == NGX_OK
+        && ngx_http_chat_devices_drop_session(db, &a->session_id, &t->error)
+           != NGX_OK)
+    {
+        t->rc = NGX_ERROR;
+    }
 
     if (locked == NGX_OK) {
         ngx_http_chat_sessions_unlock(db, &a->session_id);

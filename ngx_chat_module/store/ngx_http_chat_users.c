@@ -349,6 +349,10 @@ static const struct {
     /* a user's highlights; the highlights that hold a story */
     { "highlights", "ownerId_1", "ownerId", NULL, 0 },
     { "highlights", "storyIds_1", "storyIds", NULL, 0 },
+    /* push: a message's members' devices; a session's device */
+    { "devices", "userId_1", "userId", NULL, 0 },
+    { "devices", "sessionId_1", "sessionId", NULL, 0 },
+    { "devices", "voipToken_1", "voipToken", NULL, 0 },
     { NULL, NULL, NULL, NULL, 0 }
 };
 

@@ -1,0 +1,393 @@
+# Push notifications over FCM HTTP v1, against a fake token endpoint and
+# a fake FCM started here: a device registered for the session (bad
+# inputs refused with the envelope), a message pushed to the members
+# with a device and no live socket, not to the sender, to a member who
+# muted the chat (unless mentioned), who blocked the sender or who is
+# online; the payload's exact fields (ids only); the OAuth token taken
+# once with a signed assertion and reused, and taken again once expired.
+
+use Test::Nginx::Socket 'no_plan';
+use ChatTest;
+use ChatChats;
+use ChatRT;
+use FakeHTTP;
+use File::Temp ();
+use JSON::PP;
+use MIME::Base64 ();
+use Time::HiRes qw(sleep time);
+
+our ($Token, $Fcm, $Dir, $Got, $Group, $Account);
+
+BEGIN {
+    $Token = FakeHTTP->new;
+    $Token->set_reply(200, '{"access_token":"ya29.first","expires_in":3600,'
+                           . '"token_type":"Bearer"}');
+    $Fcm = FakeHTTP->new;
+    $Fcm->set_reply(200, '{"name":"projects/proj-test/messages/1"}');
+
+    $Dir = File::Temp::tempdir("push-XXXXXX", TMPDIR => 1, CLEANUP => 1);
+    system("openssl genrsa -out $Dir/key.pem 2048 2>/dev/null") == 0
+        or die "openssl genrsa";
+    system("openssl rsa -in $Dir/key.pem -pubout -out $Dir/pub.pem "
+           . "2>/dev/null") == 0 or die "openssl rsa";
+    open my $k, '<', "$Dir/key.pem" or die;
+    my $pem = do { local $/; <$k> };
+    $Account = {
+        type => "service_account", project_id => "proj-test",
+        private_key_id => "k1", private_key => $pem,
+        client_email => 'push@proj-test.iam.gserviceaccount.com',
+        token_uri => "http://127.0.0.1:" . $Token->port . "/token",
+    };
+    open my $f, '>', "$Dir/account.json" or die;
+    print $f JSON::PP->new->encode($Account);
+    close $f;
+
+    ChatChats::init("667", "chat_push_fcm_service_account $Dir/account.json;\n"
+        . "    chat_push_fcm_base_url http://127.0.0.1:" . $Fcm->port . ";");
+}
+
+*Id = \%ChatChats::Id;
+our %Id;
+
+my $n = 0;
+
+sub send_msg {
+    my ($who, $text, @mentioned) = @_;
+    $n++;
+    return ChatChats::api($who => POST => "/api/messages",
+        { chatId => $Group, tempId => "push-$$-$n", type => "text",
+          content => $text,
+          (@mentioned ? (mentions => [ map { $Id{$_} } @mentioned ]) : ()) })
+        ->{message};
+}
+
+# the FCM requests' messages, once no new one came for a while
+sub pushes {
+    my ($want) = @_;
+    my @r;
+    for (1 .. 40) {
+        @r = $Fcm->requests;
+        last if defined $want && @r >= $want;
+        sleep 0.1;
+    }
+    sleep 0.3;
+    @r = $Fcm->requests;
+    $Fcm->clear;
+    return map { my $b = decode_json($_->{body}); $b->{_auth} =
+                 $_->{headers}{authorization}; $b->{_path} = $_->{path}; $b }
+           @r;
+}
+
+# whose tokens the messages went to, sorted
+sub whom {
+    my %tok = map { ("tok-$_" => $_) } qw(alice bob carol dave);
+    return join(",", sort map { $tok{ $_->{message}{token} }
+                                // $_->{message}{token} } @_) || "nobody";
+}
+
+sub b64url {
+    my ($s) = @_;
+    $s =~ tr{-_}{+/};
+    $s .= "=" x ((4 - length($s) % 4) % 4);
+    return MIME::Base64::decode_base64($s);
+}
+
+# the assertion's claims, and whether its RS256 signature verifies with
+# the service account's public key
+sub assertion {
+    my ($form) = @_;
+    my %f = map { my ($k, $v) = split /=/, $_, 2;
+                  $v =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge; ($k, $v) }
+            split /&/, $form;
+    my ($h, $p, $s) = split /\./, $f{assertion};
+    open my $d, '>', "$Dir/data" or die;
+    print $d "$h.$p";
+    close $d;
+    open my $g, '>', "$Dir/sig" or die;
+    binmode $g;
+    print $g b64url($s);
+    close $g;
+    my $ok = system("openssl dgst -sha256 -verify $Dir/pub.pem "
+                    . "-signature $Dir/sig $Dir/data >/dev/null 2>&1") == 0;
+    my $c = decode_json(b64url($p));
+    my $hd = decode_json(b64url($h));
+    return ($f{grant_type}, $hd, $c, $ok);
+}
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value("config", <<'_EOC_') unless defined $block->config;
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+_EOC_
+    $block->set_value("no_error_log", "[error]\n[alert]\n[emerg]\n")
+        unless defined $block->no_error_log;
+});
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a device registered for the session, moved to the newest session that registers its token, unregistered; bad inputs refused with the envelope
+--- init
+ChatChats::setup("dave");
+my @r;
+my @bad = (
+    [ undef, "body" ],
+    [ [], "body" ],
+    [ { token => "t", bundleId => "a.b" }, "platform" ],
+    [ { platform => 1, token => "t", bundleId => "a.b" }, "platform" ],
+    [ { platform => "android", bundleId => "a.b" }, "token" ],
+    [ { platform => "android", token => "", bundleId => "a.b" }, "token" ],
+    [ { platform => "android", token => "a b", bundleId => "a.b" }, "token" ],
+    [ { platform => "android", token => "x" x 513, bundleId => "a.b" }, "token" ],
+    [ { platform => "android", token => { '$gt' => "" }, bundleId => "a.b" }, "token" ],
+    [ { platform => "android", token => "t" }, "bundleId" ],
+    [ { platform => "android", token => "t", bundleId => "a b" }, "bundleId" ],
+    [ { platform => "ios", token => "t", bundleId => "a.b", voipToken => 5 }, "voipToken" ],
+    [ { platform => "symbian", token => "t", bundleId => "a.b" }, "platform" ],
+    [ { platform => "android", token => "t", bundleId => "a.b", voipToken => "v" }, "voipToken" ],
+);
+for my $b (@bad) {
+    my ($s, $body) = ChatChats::call(alice => PUT => "/api/devices", $b->[0]);
+    push @r, "$s $body->{error}{code} "
+             . ($body->{error}{details}{field} // "-")
+             . ($b->[1] eq ($body->{error}{details}{field} // "body") ? "" : " (want $b->[1])");
+}
+my ($s, $body) = ChatChats::call(alice => PUT => "/api/devices",
+    { platform => "ios", token => "tok-x", bundleId => "com.example.chat",
+      voipToken => "voip-x" });
+push @r, "$s " . JSON::PP->new->canonical->encode($body);
+# the same token from bob's session: now his; alice's session has none
+($s) = ChatChats::call(bob => PUT => "/api/devices",
+    { platform => "android", token => "tok-x", bundleId => "com.example.chat" });
+push @r, "moved $s";
+($s, $body) = ChatChats::call(bob => DELETE => "/api/devices");
+push @r, "$s " . JSON::PP->new->canonical->encode($body);
+$main::Got = join "\n", @r;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+400 invalid_json -
+400 invalid_json -
+400 invalid_request platform
+400 invalid_request platform
+400 invalid_request token
+400 invalid_request token
+400 invalid_request token
+400 invalid_request token
+400 invalid_request token
+400 invalid_request bundleId
+400 invalid_request bundleId
+400 invalid_request voipToken
+422 unsupported_platform platform
+422 voip_ios_only voipToken
+200 {"device":{"bundleId":"com.example.chat","platform":"ios","token":"tok-x","voipToken":"voip-x"}}
+moved 200
+200 {"success":true}
+
+
+
+=== TEST 2: a message pushed to the members away with a device, ids only: not to the sender, not to a member who muted the chat (unless mentioned), who blocked the sender, or who is online; the OAuth token taken once with a signed assertion and reused
+--- init
+for my $who (qw(alice bob carol dave)) {
+    ChatChats::api($who => PUT => "/api/devices",
+        { platform => "android", token => "tok-$who",
+          bundleId => "com.example.chat" });
+}
+$main::Group = ChatChats::api(alice => POST => "/api/chats/group",
+    { name => "push", memberIds => [ map { $main::Id{$_} } qw(bob carol dave) ] })
+    ->{chat}{id};
+ChatChats::api(dave => PUT => "/api/chats/$main::Group/settings", { muted => JSON::PP::true });
+ChatChats::api(carol => POST => "/api/users/$main::Id{alice}/block");
+main::pushes();
+$main::Token->clear;
+my @r;
+my $m = main::send_msg(alice => "secret text");
+my @p = main::pushes(1);
+push @r, "plain: " . main::whom(@p);
+my $enc = JSON::PP->new->canonical;
+my %want = (message => {
+    token => "tok-bob",
+    data => { kind => "message", chatId => $main::Group, messageId => $m->{id},
+              senderId => $main::Id{alice}, type => "text" },
+    android => { priority => "normal", collapse_key => $main::Group },
+    apns => { headers => { "apns-priority" => "5",
+                           "apns-collapse-id" => $main::Group } },
+    webpush => { headers => { Urgency => "normal", Topic => $main::Group } },
+});
+my $got = { message => $p[0]{message} };
+push @r, $enc->encode($got) eq $enc->encode(\%want) ? "payload exact"
+         : "payload " . $enc->encode($got);
+push @r, "path $p[0]{_path}", "auth $p[0]{_auth}";
+push @r, "no text anywhere: " . (grep({ $enc->encode($_) =~ /secret/ } @p) ? "no" : "yes");
+# a mention passes dave's mute
+main::send_msg(alice => "dave!", "dave");
+push @r, "mention: " . main::whom(main::pushes(2));
+# bob online: not pushed
+my $ws = ChatRT::connect("bob");
+sleep 0.3;
+main::send_msg(alice => "bob is here");
+push @r, "bob online: " . main::whom(main::pushes());
+close $ws;
+sleep 0.5;
+main::send_msg(alice => "bob left");
+push @r, "bob gone: " . main::whom(main::pushes(1));
+# bob's message: alice and carol pushed (carol blocked alice, not bob)
+main::send_msg(bob => "to all");
+push @r, "from bob: " . main::whom(main::pushes(2));
+my @t = $main::Token->requests;
+push @r, "token requests: " . scalar(@t);
+my ($grant, $hd, $c, $ok) = main::assertion($t[0]{body});
+push @r, "grant $grant", "alg $hd->{alg}",
+    "iss $c->{iss}", "scope $c->{scope}",
+    "aud " . ($c->{aud} eq $main::Account->{token_uri} ? "token_uri" : $c->{aud}),
+    "exp-iat " . ($c->{exp} - $c->{iat}),
+    "iat now " . (abs($c->{iat} - time) < 30 ? "yes" : "no"),
+    "signature " . ($ok ? "verified" : "bad");
+$main::Got = join "\n", @r;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+plain: bob
+payload exact
+path /v1/projects/proj-test/messages:send
+auth Bearer ya29.first
+no text anywhere: yes
+mention: bob,dave
+bob online: nobody
+bob gone: bob
+from bob: alice,carol
+token requests: 1
+grant urn:ietf:params:oauth:grant-type:jwt-bearer
+alg RS256
+iss push@proj-test.iam.gserviceaccount.com
+scope https://www.googleapis.com/auth/firebase.messaging
+aud token_uri
+exp-iat 3600
+iat now yes
+signature verified
+
+
+
+=== TEST 3: the OAuth token is taken again once it expired (a short-lived one serves half its life)
+--- init
+$main::Token->clear;
+$main::Token->set_reply(200, '{"access_token":"ya29.short","expires_in":4}');
+my @r;
+main::send_msg(alice => "one");
+push @r, map { "auth $_->{_auth}" } main::pushes(1);
+main::send_msg(alice => "two");
+push @r, map { "auth $_->{_auth}" } main::pushes(1);
+$main::Token->set_reply(200, '{"access_token":"ya29.second","expires_in":3600}');
+sleep 2.5;
+main::send_msg(alice => "three");
+push @r, map { "auth $_->{_auth}" } main::pushes(1);
+push @r, "token requests: " . scalar(my @t = $main::Token->requests);
+$main::Got = join "\n", @r;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+auth Bearer ya29.short
+auth Bearer ya29.short
+auth Bearer ya29.second
+token requests: 2
+
+
+
+=== TEST 4: a token FCM no longer knows (UNREGISTERED, INVALID_ARGUMENT) deletes its device: no push to it after
+--- init
+$main::Token->set_reply(200, '{"access_token":"ya29.third","expires_in":3600}');
+my @r;
+$main::Fcm->set_reply(404, '{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"UNREGISTERED"}]}}');
+main::send_msg(alice => "to a gone app");
+push @r, "refused: " . main::whom(main::pushes(1));
+sleep 0.5;
+$main::Fcm->set_reply(200, '{"name":"projects/proj-test/messages/2"}');
+main::send_msg(alice => "again");
+push @r, "after: " . main::whom(main::pushes());
+# bob's token again, and dave's: both invalid
+ChatChats::api(bob => PUT => "/api/devices",
+    { platform => "android", token => "tok-bob", bundleId => "com.example.chat" });
+$main::Fcm->set_reply(400, '{"error":{"code":400,"message":"The registration token is not a valid FCM registration token","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"INVALID_ARGUMENT"}]}}');
+main::send_msg(alice => "dave!", "dave");
+push @r, "invalid: " . main::whom(main::pushes(2));
+sleep 0.5;
+$main::Fcm->set_reply(200, '{"name":"projects/proj-test/messages/3"}');
+ChatChats::api(bob => PUT => "/api/devices",
+    { platform => "android", token => "tok-bob", bundleId => "com.example.chat" });
+main::send_msg(alice => "dave?", "dave");
+push @r, "after: " . main::whom(main::pushes(1));
+$main::Got = join "\n", @r;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+refused: bob
+after: nobody
+invalid: bob,dave
+after: bob
+
+
+
+=== TEST 5: 503 with Retry-After: the push is sent again after the time it says, then stops
+--- init
+my @r;
+$main::Fcm->clear;
+$main::Fcm->set_reply(503, '{"error":{"code":503,"status":"UNAVAILABLE"}}', 'Retry-After' => 2);
+my $t0 = time;
+main::send_msg(alice => "later");
+my @q;
+for (1 .. 50) { @q = $main::Fcm->requests; last if @q; sleep 0.05 }
+my $t1 = time;
+$main::Fcm->set_reply(200, '{"name":"projects/proj-test/messages/4"}');
+for (1 .. 100) { @q = $main::Fcm->requests; last if @q >= 2; sleep 0.05 }
+my $t2 = time;
+push @r, "attempts " . scalar(@q);
+push @r, "same push " . ($q[0]{body} eq ($q[1]{body} // "") ? "yes" : "no");
+push @r, "waited " . ($t2 - $t1 >= 1.7 ? "the Retry-After" : sprintf("%.2f s", $t2 - $t1));
+sleep 0.5;
+push @r, "then " . scalar(my @z = $main::Fcm->requests);
+$main::Fcm->clear;
+$main::Got = join "\n", @r;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+attempts 2
+same push yes
+waited the Retry-After
+then 2
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 6: a provider that hangs does not slow a send: POST /api/messages answers at once
+--- init
+my @r;
+$main::Fcm->clear;
+$main::Fcm->set_reply(200, '{}', delay => 6);
+my $slow = 0;
+for my $i (1 .. 5) {
+    my $t0 = time;
+    main::send_msg(alice => "fast $i");
+    $slow++ if time - $t0 > 1;
+}
+push @r, "slow sends: $slow";
+sleep 0.5;
+push @r, "pushes in flight: " . (scalar(my @q = $main::Fcm->requests) >= 5 ? "yes" : "no");
+$main::Fcm->set_reply(200, '{}');
+$main::Got = join "\n", @r;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+slow sends: 0
+pushes in flight: yes
