@@ -10,8 +10,7 @@ use Test::Nginx::Socket 'no_plan';
 use ChatTest;
 use ChatChats;
 use ChatRT;
-use FakeHTTP;
-use File::Temp ();
+use ChatPush;
 use JSON::PP;
 use MIME::Base64 ();
 use Time::HiRes qw(sleep time);
@@ -19,31 +18,9 @@ use Time::HiRes qw(sleep time);
 our ($Token, $Fcm, $Dir, $Got, $Group, $Account);
 
 BEGIN {
-    $Token = FakeHTTP->new;
-    $Token->set_reply(200, '{"access_token":"ya29.first","expires_in":3600,'
-                           . '"token_type":"Bearer"}');
-    $Fcm = FakeHTTP->new;
-    $Fcm->set_reply(200, '{"name":"projects/proj-test/messages/1"}');
-
-    $Dir = File::Temp::tempdir("push-XXXXXX", TMPDIR => 1, CLEANUP => 1);
-    system("openssl genrsa -out $Dir/key.pem 2048 2>/dev/null") == 0
-        or die "openssl genrsa";
-    system("openssl rsa -in $Dir/key.pem -pubout -out $Dir/pub.pem "
-           . "2>/dev/null") == 0 or die "openssl rsa";
-    open my $k, '<', "$Dir/key.pem" or die;
-    my $pem = do { local $/; <$k> };
-    $Account = {
-        type => "service_account", project_id => "proj-test",
-        private_key_id => "k1", private_key => $pem,
-        client_email => 'push@proj-test.iam.gserviceaccount.com',
-        token_uri => "http://127.0.0.1:" . $Token->port . "/token",
-    };
-    open my $f, '>', "$Dir/account.json" or die;
-    print $f JSON::PP->new->encode($Account);
-    close $f;
-
-    ChatChats::init("667", "chat_push_fcm_service_account $Dir/account.json;\n"
-        . "    chat_push_fcm_base_url http://127.0.0.1:" . $Fcm->port . ";");
+    ChatPush::start("667");
+    ($Token, $Fcm, $Dir, $Account) = ($ChatPush::Token, $ChatPush::Fcm,
+                                      $ChatPush::Dir, $ChatPush::Account);
 }
 
 *Id = \%ChatChats::Id;
@@ -61,29 +38,8 @@ sub send_msg {
         ->{message};
 }
 
-# the FCM requests' messages, once no new one came for a while
-sub pushes {
-    my ($want) = @_;
-    my @r;
-    for (1 .. 40) {
-        @r = $Fcm->requests;
-        last if defined $want && @r >= $want;
-        sleep 0.1;
-    }
-    sleep 0.3;
-    @r = $Fcm->requests;
-    $Fcm->clear;
-    return map { my $b = decode_json($_->{body}); $b->{_auth} =
-                 $_->{headers}{authorization}; $b->{_path} = $_->{path}; $b }
-           @r;
-}
-
-# whose tokens the messages went to, sorted
-sub whom {
-    my %tok = map { ("tok-$_" => $_) } qw(alice bob carol dave);
-    return join(",", sort map { $tok{ $_->{message}{token} }
-                                // $_->{message}{token} } @_) || "nobody";
-}
+*pushes = \&ChatPush::pushes;
+*whom = \&ChatPush::whom;
 
 sub b64url {
     my ($s) = @_;

@@ -150,7 +150,10 @@ ngx_http_chat_op_push_message(json_t *message)
 
         /* whole characters: the preview is valid UTF-8 */
         for (i = 0; i < NGX_HTTP_CHAT_PUSH_PREVIEW && p < last; i++) {
-            if (ngx_utf8_decode(&p, last - p) > 0x10ffff) {
+            if (*p < 0x80) {
+                p++;
+
+            } else if (ngx_utf8_decode(&p, last - p) > 0x10ffff) {
                 break;
             }
         }

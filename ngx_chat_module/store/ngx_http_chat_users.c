@@ -213,6 +213,10 @@ ngx_http_chat_users_update_run(ngx_http_chat_mongo_task_t *t,
         BSON_APPEND_BOOL(&set, "searchable", a->searchable);
     }
 
+    if (a->push_preview >= 0) {
+        BSON_APPEND_BOOL(&set, "notifications.preview", a->push_preview);
+    }
+
     if (a->bio) {
         BSON_APPEND_UTF8(&set, "bio", a->bio_v);
     }
