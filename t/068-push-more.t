@@ -1,7 +1,7 @@
 # Push, more: the profile's notifications.preview setting (checked, shown,
 # stored), what a push carries with it (the start of a text, to the
 # members who allow it, never an image's caption nor to the others), and
-# the devices a logout or a removed session drop.
+# the devices a logout, a removed session or a reused refresh token drop.
 
 use Test::Nginx::Socket 'no_plan';
 use ChatTest;
@@ -9,6 +9,7 @@ use ChatChats;
 use ChatAuth;
 use ChatPush;
 use JSON::PP;
+use HTTP::Tiny;
 use Time::HiRes qw(sleep time);
 
 our ($Got, $Group);
@@ -135,3 +136,32 @@ sub { "$main::Got\n" }
 both sessions: bob,carol,dave,tok-bob2
 first removed: carol,dave,tok-bob2
 logged out: carol,dave
+
+
+
+=== TEST 4: a session revoked because its refresh token came back twice drops its device
+--- init
+my $s = ChatAuth::sign_in($ChatChats::Twilio, $ChatChats::Phone{carol}, "carol2");
+$ChatChats::Tok{carol2} = $s;
+ChatChats::api(carol2 => PUT => "/api/devices",
+    { platform => "android", token => "tok-carol2", bundleId => "com.example.chat" });
+my @r;
+main::send_msg(alice => "before");
+push @r, "before: " . ChatPush::whom(ChatPush::pushes(3));
+my $http = HTTP::Tiny->new;
+my $url = "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/api/auth/refresh-token";
+my %h = (headers => { 'Content-Type' => 'application/json' },
+         content => JSON::PP::encode_json({ refreshToken => $s->{refreshToken} }));
+push @r, "refresh " . $http->post($url, { %h })->{status};
+push @r, "again " . $http->post($url, { %h })->{status};
+main::send_msg(alice => "after");
+push @r, "after: " . ChatPush::whom(ChatPush::pushes(2));
+$main::Got = join "\n", @r;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+before: carol,dave,tok-carol2
+refresh 200
+again 401
+after: carol,dave

@@ -330,6 +330,15 @@ ngx_http_chat_sessions_rotate_run(ngx_http_chat_mongo_task_t *t,
          * failed), so that the cache and the sockets are told again.
          */
         ngx_http_chat_sessions_status(t, reused ? "reuse" : "revoked", &uid);
+
+        /* its push device goes with it, again on a retry */
+        if (ngx_http_chat_devices_drop_session(db, &a->session_id,
+                                               &t->error)
+            != NGX_OK)
+        {
+            t->rc = NGX_ERROR;
+        }
+
         goto done;
     }
 
@@ -351,7 +360,10 @@ ngx_http_chat_sessions_rotate_run(ngx_http_chat_mongo_task_t *t,
         /* a rotated-away token came back: assume it was stolen */
         if (ngx_http_chat_sessions_revoke_id(sessions, &a->session_id,
                                              &t->error)
-            != NGX_OK)
+            != NGX_OK
+            || ngx_http_chat_devices_drop_session(db, &a->session_id,
+                                                  &t->error)
+               != NGX_OK)
         {
             t->rc = NGX_ERROR;
             goto done;
@@ -415,7 +427,10 @@ ngx_http_chat_sessions_rotate_run(ngx_http_chat_mongo_task_t *t,
 
     } else if (ngx_http_chat_sessions_revoke_id(sessions, &a->session_id,
                                                 &t->error)
-               != NGX_OK)
+               != NGX_OK
+               || ngx_http_chat_devices_drop_session(db, &a->session_id,
+                                                     &t->error)
+                  != NGX_OK)
     {
         t->rc = NGX_ERROR;
 
