@@ -457,6 +457,27 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       offsetof(ngx_http_chat_main_conf_t, push_fcm_base_url),
       NULL },
 
+    { ngx_string("chat_push_apns_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE3,
+      ngx_http_chat_push_apns_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chat_push_apns_base_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, push_apns_base_url),
+      NULL },
+
+    { ngx_string("chat_push_apns_ca_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, push_apns_ca_file),
+      NULL },
+
     { ngx_string("chat_push_queue"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -826,6 +847,17 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(cmcf->push_queue, 1024);
     ngx_conf_init_uint_value(cmcf->push_retries, 3);
     ngx_conf_init_value(cmcf->push_mention_muted, 1);
+
+    if (cmcf->push_apns_base_url.len == 0) {
+        ngx_str_set(&cmcf->push_apns_base_url, "https://api.push.apple.com");
+    }
+
+    if (cmcf->push_apns_ca_file.len
+        && ngx_conf_full_name(cf->cycle, &cmcf->push_apns_ca_file, 1)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (cmcf->push_fcm_base_url.len == 0) {
         ngx_str_set(&cmcf->push_fcm_base_url, "https://fcm.googleapis.com");

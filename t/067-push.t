@@ -4,7 +4,11 @@
 # with a device and no live socket, not to the sender, to a member who
 # muted the chat (unless mentioned), who blocked the sender or who is
 # online; the payload's exact fields (ids only); the OAuth token taken
-# once with a signed assertion and reused, and taken again once expired.
+# once with a signed assertion and reused, and taken again once expired;
+# gone tokens deleted, retries after Retry-After, a hanging FCM not in the
+# way; an iOS device through the fake APNs (HTTP/2 over TLS): its headers,
+# its body, the ES256 provider token's claims and signature, reused, and
+# its device deleted on 410 and on BadDeviceToken.
 
 use Test::Nginx::Socket 'no_plan';
 use ChatTest;
@@ -38,8 +42,8 @@ sub send_msg {
         ->{message};
 }
 
-*pushes = \&ChatPush::pushes;
-*whom = \&ChatPush::whom;
+sub pushes { ChatPush::pushes(@_) }
+sub whom { ChatPush::whom(@_) }
 
 sub b64url {
     my ($s) = @_;
@@ -347,3 +351,89 @@ sub { "$main::Got\n" }
 --- response_body
 slow sends: 0
 pushes in flight: yes
+
+
+
+=== TEST 7: an iOS device through APNs over HTTP/2: the headers, the body (ids only), the ES256 provider token (claims, signature) reused; 410 and BadDeviceToken delete the device
+--- init
+my @r;
+ChatChats::api(bob => PUT => "/api/devices",
+    { platform => "ios", token => "apns-bob", bundleId => "com.example.chat",
+      voipToken => "voip-bob" });
+ChatPush::apns_requests();
+ChatPush::apns_reply(200, "");
+$main::Fcm->clear;
+my $m = main::send_msg(alice => "hi ios");
+my @a = ChatPush::apns_requests(1);
+push @r, "fcm for bob: " . (grep({ $_->{message}{token} =~ /bob/ } main::pushes()) ? "yes" : "no");
+my $q = $a[0];
+push @r, "apns requests: " . scalar(@a), "$q->{method} $q->{path}";
+my $h = $q->{headers};
+push @r, map { "$_: $h->{$_}" } qw(apns-push-type apns-priority apns-topic);
+push @r, "apns-collapse-id: " . ($h->{"apns-collapse-id"} eq $main::Group ? "the chat" : $h->{"apns-collapse-id"});
+push @r, "apns-expiration: " . (abs($h->{"apns-expiration"} - time - 86400) < 60 ? "a day" : $h->{"apns-expiration"});
+my $enc = JSON::PP->new->canonical;
+my $want = { aps => { alert => { "loc-key" => "NEW_MESSAGE" }, sound => "default",
+                      "mutable-content" => 1, "thread-id" => $main::Group },
+             kind => "message", chatId => $main::Group, messageId => $m->{id},
+             senderId => $main::Id{alice}, type => "text" };
+push @r, $enc->encode(JSON::PP::decode_json($q->{body})) eq $enc->encode($want)
+    ? "body exact" : "body $q->{body}";
+my ($jwt) = $h->{authorization} =~ /^bearer (\S+)$/;
+my ($hd, $pl, $sg) = split /\./, $jwt;
+my $head = JSON::PP::decode_json(main::b64url($hd));
+my $claims = JSON::PP::decode_json(main::b64url($pl));
+push @r, "alg $head->{alg} kid $head->{kid}", "iss $claims->{iss}",
+    "iat now " . (abs($claims->{iat} - time) < 30 ? "yes" : "no");
+# ES256: r || s, 32 bytes each, as DER for openssl
+my $raw = main::b64url($sg);
+my $int = sub { my $b = shift; $b =~ s/^\x00+//; $b = "\x00$b" if ord($b) & 0x80;
+                "\x02" . chr(length $b) . $b };
+my $der = $int->(substr($raw, 0, 32)) . $int->(substr($raw, 32, 32));
+$der = "\x30" . chr(length $der) . $der;
+open my $d, '>', "$main::Dir/adata" or die; print $d "$hd.$pl"; close $d;
+open my $g, '>', "$main::Dir/asig" or die; binmode $g; print $g $der; close $g;
+push @r, "signature " . (system("openssl dgst -sha256 -verify $main::Dir/ecpub.pem "
+    . "-signature $main::Dir/asig $main::Dir/adata >/dev/null 2>&1") == 0 ? "verified" : "bad");
+main::send_msg(alice => "again");
+my @b = ChatPush::apns_requests(1);
+push @r, "provider token reused: " . ($b[0]{headers}{authorization} eq $h->{authorization} ? "yes" : "no");
+ChatPush::apns_reply(410, '{"reason":"Unregistered","timestamp":1700000000000}');
+main::send_msg(alice => "to a gone app");
+push @r, "410: " . scalar(my @c = ChatPush::apns_requests(1));
+sleep 0.5;
+ChatPush::apns_reply(200, "");
+main::send_msg(alice => "after 410");
+push @r, "after: " . scalar(my @e = ChatPush::apns_requests());
+ChatChats::api(bob => PUT => "/api/devices",
+    { platform => "ios", token => "apns-bob", bundleId => "com.example.chat" });
+ChatPush::apns_reply(400, '{"reason":"BadDeviceToken"}');
+main::send_msg(alice => "bad token");
+push @r, "BadDeviceToken: " . scalar(my @f = ChatPush::apns_requests(1));
+sleep 0.5;
+ChatPush::apns_reply(200, "");
+main::send_msg(alice => "after 400");
+push @r, "after: " . scalar(my @k = ChatPush::apns_requests());
+$main::Got = join "\n", @r;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+fcm for bob: no
+apns requests: 1
+POST /3/device/apns-bob
+apns-push-type: alert
+apns-priority: 5
+apns-topic: com.example.chat
+apns-collapse-id: the chat
+apns-expiration: a day
+body exact
+alg ES256 kid KEYID12345
+iss TEAMID1234
+iat now yes
+signature verified
+provider token reused: yes
+410: 1
+after: 0
+BadDeviceToken: 1
+after: 0

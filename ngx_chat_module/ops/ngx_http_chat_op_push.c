@@ -39,7 +39,7 @@ static void ngx_http_chat_op_push_presence(redisReply *reply, void *data);
 static void ngx_http_chat_op_push_out(ngx_http_chat_op_push_t *op,
     redisReply *online);
 static void ngx_http_chat_op_push_free(ngx_http_chat_op_push_t *op);
-static void ngx_http_chat_op_push_gone(ngx_str_t *token);
+static void ngx_http_chat_op_push_gone(ngx_str_t *token, ngx_uint_t voip);
 static void ngx_http_chat_op_push_forgot(ngx_http_chat_mongo_task_t *t);
 
 
@@ -343,6 +343,7 @@ ngx_http_chat_op_push_out(ngx_http_chat_op_push_t *op, redisReply *online)
 {
     size_t                     i;
     json_t                    *d;
+    ngx_str_t                  platform, voip;
     ngx_http_chat_push_msg_t   m;
 
     json_array_foreach(op->devices, i, d) {
@@ -354,6 +355,28 @@ ngx_http_chat_op_push_out(ngx_http_chat_op_push_t *op, redisReply *online)
 
         if (ngx_http_chat_rt_str_field(d, "token", &m.token) != NGX_OK) {
             continue;
+        }
+
+        m.apns = 0;
+        m.voip = 0;
+        ngx_str_null(&m.topic);
+
+        /* iOS through APNs when it is configured, else through FCM */
+        if (ngx_http_chat_push_apns_enabled()
+            && ngx_http_chat_rt_str_field(d, "platform", &platform) == NGX_OK
+            && platform.len == 3 && ngx_strncmp(platform.data, "ios", 3) == 0
+            && ngx_http_chat_rt_str_field(d, "bundleId", &m.topic) == NGX_OK)
+        {
+            m.apns = 1;
+
+            /* an incoming call wakes the app through its VoIP token */
+            if (op->urgent
+                && ngx_http_chat_rt_str_field(d, "voipToken", &voip)
+                   == NGX_OK)
+            {
+                m.token = voip;
+                m.voip = 1;
+            }
         }
 
         m.collapse.data = (u_char *) op->chat;
@@ -392,7 +415,7 @@ ngx_http_chat_op_push_free(ngx_http_chat_op_push_t *op)
 /* the provider no longer knows the token: its device goes */
 
 static void
-ngx_http_chat_op_push_gone(ngx_str_t *token)
+ngx_http_chat_op_push_gone(ngx_str_t *token, ngx_uint_t voip)
 {
     ngx_http_chat_mongo_task_t  *t;
     ngx_http_chat_device_arg_t  *a;
@@ -406,7 +429,8 @@ ngx_http_chat_op_push_gone(ngx_str_t *token)
         return;
     }
 
-    ngx_memcpy(a->token, token->data, token->len);
+    /* a VoIP token refused leaves the device, without it */
+    ngx_memcpy(voip ? a->voip : a->token, token->data, token->len);
 
     t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
                                             ngx_http_chat_devices_forget_run,

@@ -44,7 +44,30 @@ ngx_uint_t
 ngx_http_chat_push_enabled(void)
 {
     return ngx_http_chat_push_conf
-           && ngx_http_chat_push_conf->push_fcm_project.len;
+           && (ngx_http_chat_push_conf->push_fcm_project.len
+               || ngx_http_chat_push_conf->push_apns_key.len);
+}
+
+
+ngx_uint_t
+ngx_http_chat_push_apns_enabled(void)
+{
+    return ngx_http_chat_push_conf
+           && ngx_http_chat_push_conf->push_apns_key.len;
+}
+
+
+/* one attempt, by the provider's client */
+
+static void
+ngx_http_chat_push_start(ngx_http_chat_push_t *p)
+{
+    if (p->provider == NGX_HTTP_CHAT_PUSH_APNS) {
+        ngx_http_chat_push_apns_start(p);
+
+    } else {
+        ngx_http_chat_push_fcm_start(p);
+    }
 }
 
 
@@ -65,15 +88,23 @@ ngx_http_chat_push_count(ngx_http_chat_push_provider_e provider,
 ngx_int_t
 ngx_http_chat_push_send(ngx_http_chat_push_msg_t *m)
 {
-    ngx_http_chat_push_t  *p;
+    ngx_http_chat_push_t           *p;
+    ngx_http_chat_push_provider_e   provider;
 
     if (!ngx_http_chat_push_enabled() || ngx_exiting || ngx_terminate) {
         return NGX_DECLINED;
     }
 
+    provider = m->apns ? NGX_HTTP_CHAT_PUSH_APNS : NGX_HTTP_CHAT_PUSH_FCM;
+
+    if (provider == NGX_HTTP_CHAT_PUSH_FCM
+        && ngx_http_chat_push_conf->push_fcm_project.len == 0)
+    {
+        return NGX_DECLINED;
+    }
+
     if (ngx_http_chat_push_n >= ngx_http_chat_push_conf->push_queue) {
-        ngx_http_chat_push_counts[NGX_HTTP_CHAT_PUSH_FCM]
-                                 [NGX_HTTP_CHAT_PUSH_DROPPED]++;
+        ngx_http_chat_push_counts[provider][NGX_HTTP_CHAT_PUSH_DROPPED]++;
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "chat push: the queue is full (%ui), a push dropped",
                       ngx_http_chat_push_n);
@@ -85,7 +116,9 @@ ngx_http_chat_push_send(ngx_http_chat_push_msg_t *m)
         return NGX_DECLINED;
     }
 
-    p->provider = NGX_HTTP_CHAT_PUSH_FCM;
+    p->provider = provider;
+    p->voip = m->voip;
+    p->urgent = m->urgent;
 
     p->token = ngx_alloc(m->token.len + 1, ngx_cycle->log);
     if (p->token == NULL) {
@@ -95,8 +128,36 @@ ngx_http_chat_push_send(ngx_http_chat_push_msg_t *m)
 
     *ngx_cpymem(p->token, m->token.data, m->token.len) = '\0';
 
-    p->body = ngx_http_chat_push_fcm_body(m);
+    if (provider == NGX_HTTP_CHAT_PUSH_APNS) {
+        p->topic = ngx_alloc(m->topic.len + sizeof(".voip"), ngx_cycle->log);
+        if (p->topic == NULL) {
+            ngx_free(p->token);
+            ngx_free(p);
+            return NGX_DECLINED;
+        }
+
+        /* a VoIP push goes to the app's ".voip" topic */
+        *ngx_cpymem(ngx_cpymem(p->topic, m->topic.data, m->topic.len),
+                    m->voip ? ".voip" : "", m->voip ? 5 : 0) = '\0';
+
+        if (m->collapse.len == 24 && !m->voip) {
+            ngx_memcpy(p->collapse, m->collapse.data, 24);
+        }
+
+        /* an incoming call now or never; anything else within a day */
+        p->expiration = m->urgent ? 0 : ngx_time() + 86400;
+
+        p->body = ngx_http_chat_push_apns_body(m);
+
+    } else {
+        p->body = ngx_http_chat_push_fcm_body(m);
+    }
+
     if (p->body == NULL) {
+        if (p->topic) {
+            ngx_free(p->topic);
+        }
+
         ngx_free(p->token);
         ngx_free(p);
         return NGX_DECLINED;
@@ -110,7 +171,7 @@ ngx_http_chat_push_send(ngx_http_chat_push_msg_t *m)
     ngx_queue_insert_tail(&ngx_http_chat_push_all, &p->queue);
     ngx_http_chat_push_n++;
 
-    ngx_http_chat_push_fcm_start(p);
+    ngx_http_chat_push_start(p);
 
     return NGX_OK;
 }
@@ -143,7 +204,7 @@ ngx_http_chat_push_attempted(ngx_http_chat_push_t *p,
         if (ngx_http_chat_push_gone) {
             token.data = (u_char *) p->token;
             token.len = ngx_strlen(p->token);
-            ngx_http_chat_push_gone(&token);
+            ngx_http_chat_push_gone(&token, p->voip);
         }
 
         break;
@@ -194,7 +255,7 @@ ngx_http_chat_push_retry_handler(ngx_event_t *ev)
         return;
     }
 
-    ngx_http_chat_push_fcm_start(p);
+    ngx_http_chat_push_start(p);
 }
 
 
@@ -214,6 +275,10 @@ ngx_http_chat_push_free(ngx_http_chat_push_t *p)
 
     ngx_queue_remove(&p->queue);
     ngx_http_chat_push_n--;
+
+    if (p->topic) {
+        ngx_free(p->topic);
+    }
 
     ngx_free(p->body);
     ngx_free(p->token);
@@ -239,4 +304,5 @@ ngx_http_chat_push_exit_process(void)
     }
 
     ngx_http_chat_push_fcm_exit();
+    ngx_http_chat_push_apns_exit();
 }

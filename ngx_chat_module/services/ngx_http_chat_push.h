@@ -40,12 +40,16 @@ typedef struct {
     ngx_str_t     token;
     ngx_str_t     collapse;      /* the chat id: one notification a chat */
     ngx_uint_t    urgent;        /* calls: high priority */
+    ngx_uint_t    apns;          /* an iOS device, APNs configured */
+    ngx_uint_t    voip;          /* APNs: a VoIP push to the VoIP token */
+    ngx_str_t     topic;         /* APNs: the app's bundle id */
     json_t       *data;          /* an object of strings, borrowed */
     ngx_str_t     preview;       /* the text shown, or empty: ids only */
 } ngx_http_chat_push_msg_t;
 
 
-typedef void (*ngx_http_chat_push_gone_pt)(ngx_str_t *token);
+typedef void (*ngx_http_chat_push_gone_pt)(ngx_str_t *token,
+    ngx_uint_t voip);
 
 extern ngx_http_chat_push_gone_pt  ngx_http_chat_push_gone;
 
@@ -55,8 +59,9 @@ ngx_int_t ngx_http_chat_push_init_process(ngx_cycle_t *cycle,
     ngx_http_chat_main_conf_t *cmcf);
 void ngx_http_chat_push_exit_process(void);
 
-/* whether some provider is configured */
+/* whether some provider is configured; whether APNs is */
 ngx_uint_t ngx_http_chat_push_enabled(void);
+ngx_uint_t ngx_http_chat_push_apns_enabled(void);
 
 /* NGX_OK queued; NGX_DECLINED dropped (queue full, or no provider) */
 ngx_int_t ngx_http_chat_push_send(ngx_http_chat_push_msg_t *m);
@@ -70,6 +75,9 @@ ngx_uint_t ngx_http_chat_push_count(ngx_http_chat_push_provider_e provider,
 
 /* chat_push_fcm_service_account file;: read and checked at configuration */
 char *ngx_http_chat_push_fcm_account(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+/* chat_push_apns_key file key_id team_id;: the provider key, read */
+char *ngx_http_chat_push_apns_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 

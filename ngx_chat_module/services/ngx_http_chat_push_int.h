@@ -22,6 +22,11 @@ struct ngx_http_chat_push_s {
     ngx_http_chat_push_provider_e   provider;
     char                           *token;      /* heap, NUL-terminated */
     char                           *body;       /* the request body */
+    ngx_uint_t                      voip;
+    ngx_uint_t                      urgent;
+    char                           *topic;      /* APNs: heap */
+    char                            collapse[25];   /* APNs, "" none */
+    time_t                          expiration; /* APNs: 0 now or never */
     ngx_uint_t                      attempts;
     ngx_event_t                     retry;      /* the backoff's timer */
     ngx_http_chat_curl_req_t       *curl;       /* while in flight */
@@ -54,6 +59,11 @@ void ngx_http_chat_push_fcm_start(ngx_http_chat_push_t *p);
 /* FCM: p leaves (cancelled at exit): out of the access token's wait */
 void ngx_http_chat_push_fcm_forget(ngx_http_chat_push_t *p);
 void ngx_http_chat_push_fcm_exit(void);
+
+/* APNs: the request body of m, heap; one attempt of p; the exit */
+char *ngx_http_chat_push_apns_body(ngx_http_chat_push_msg_t *m);
+void ngx_http_chat_push_apns_start(ngx_http_chat_push_t *p);
+void ngx_http_chat_push_apns_exit(void);
 
 
 #endif /* _NGX_HTTP_CHAT_PUSH_INT_H_INCLUDED_ */

@@ -15,9 +15,90 @@ use ChatChats;
 use FakeHTTP;
 use File::Temp ();
 use JSON::PP qw(encode_json decode_json);
+use POSIX ();
 use Time::HiRes ();
 
-our ($Token, $Fcm, $Dir, $Account);
+our ($Token, $Fcm, $Dir, $Account, $ApnsPort, $ApnsPid, $ApnsOwner);
+
+# the fake APNs (t/lib/fake-apns.py) over TLS with a certificate made
+# here, and the provider's EC key (P-256, PKCS#8 as Apple gives it)
+sub apns_start {
+    my $root = $ENV{TEST_NGINX_ROOT} || ".";
+    my $q = "2>/dev/null";
+    system("openssl req -x509 -newkey rsa:2048 -nodes -keyout $Dir/tls.key "
+           . "-out $Dir/tls.crt -days 2 -subj /CN=localhost "
+           . "-addext subjectAltName=IP:127.0.0.1,DNS:localhost $q") == 0
+        or die "openssl req";
+    system("openssl ecparam -name prime256v1 -genkey -noout "
+           . "-out $Dir/ec.pem $q") == 0 or die "openssl ecparam";
+    system("openssl pkcs8 -topk8 -nocrypt -in $Dir/ec.pem "
+           . "-out $Dir/apns.p8 $q") == 0 or die "openssl pkcs8";
+    system("openssl ec -in $Dir/ec.pem -pubout -out $Dir/ecpub.pem $q") == 0
+        or die "openssl ec";
+    apns_reply(200, "");
+    open my $l, '>', "$Dir/apns.log" or die;
+    close $l;
+
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>', '/dev/null';
+        exec "$root/.deps/apns/bin/python", "$root/t/lib/fake-apns.py",
+             "$Dir/tls.crt", "$Dir/tls.key", "$Dir/apns.log",
+             "$Dir/apns.reply", "$Dir/apns.port"
+            or POSIX::_exit(1);
+    }
+    $ApnsPid = $pid;
+    $ApnsOwner = $$;
+    for (1 .. 100) {
+        last if -s "$Dir/apns.port";
+        Time::HiRes::sleep(0.05);
+    }
+    open my $p, '<', "$Dir/apns.port" or die "the fake APNs did not start";
+    $ApnsPort = <$p>;
+    close $p;
+}
+
+sub apns_reply {
+    my ($status, $body, %headers) = @_;
+    open my $f, '>', "$Dir/apns.reply.tmp" or die;
+    print $f encode_json({ status => $status, body => $body,
+                           headers => \%headers });
+    close $f;
+    rename "$Dir/apns.reply.tmp", "$Dir/apns.reply" or die;
+}
+
+# the requests the fake APNs got, then forgotten
+sub apns_requests {
+    my ($want) = @_;
+    my @r;
+    for (1 .. 40) {
+        @r = _apns_log();
+        last if defined $want && @r >= $want;
+        Time::HiRes::sleep(0.1);
+    }
+    Time::HiRes::sleep(0.3);
+    @r = _apns_log();
+    open my $l, '>', "$Dir/apns.log" or die;
+    close $l;
+    return @r;
+}
+
+sub _apns_log {
+    open my $f, '<', "$Dir/apns.log" or return ();
+    my @r = map { decode_json($_) } grep { /\S/ } <$f>;
+    close $f;
+    return @r;
+}
+
+END {
+    if ($ApnsPid && $$ == $ApnsOwner) {
+        local $?;
+        kill 'TERM', $ApnsPid;
+        waitpid $ApnsPid, 0;
+    }
+}
 
 # $extra: more http{} directives
 sub start {
@@ -48,8 +129,13 @@ sub start {
     print $f encode_json($Account);
     close $f;
 
+    apns_start();
+
     ChatChats::init($prefix,
         "chat_push_fcm_service_account $Dir/account.json;\n"
+        . "    chat_push_apns_key $Dir/apns.p8 KEYID12345 TEAMID1234;\n"
+        . "    chat_push_apns_base_url https://127.0.0.1:$ApnsPort;\n"
+        . "    chat_push_apns_ca_file $Dir/tls.crt;\n"
         . "    chat_push_fcm_base_url http://127.0.0.1:" . $Fcm->port . ";"
         . ($extra // ""));
 }
