@@ -165,3 +165,36 @@ before: carol,dave,tok-carol2
 refresh 200
 again 401
 after: carol,dave
+
+
+
+=== TEST 5: the members a push needs are cached in Redis (pushm:<chat>), dropped by a mute and an unmute, rebuilt after FLUSHALL: each push follows
+--- init
+my $port = $ENV{TEST_NGINX_REDIS_PORT};
+my $cli = sub { my $o = `redis-cli -p $port @_`; chomp $o; $o };
+my @r;
+main::send_msg(alice => "fill");
+ChatPush::pushes(2);
+push @r, "cached members: " . $cli->("HLEN pushm:$main::Group");
+ChatChats::api(dave => PUT => "/api/chats/$main::Group/settings", { muted => JSON::PP::true });
+push @r, "after a mute: " . $cli->("EXISTS pushm:$main::Group");
+main::send_msg(alice => "dave muted");
+push @r, "pushed: " . ChatPush::whom(ChatPush::pushes(1));
+ChatChats::api(dave => PUT => "/api/chats/$main::Group/settings", { muted => JSON::PP::false });
+main::send_msg(alice => "dave back");
+push @r, "pushed: " . ChatPush::whom(ChatPush::pushes(2));
+$cli->("FLUSHALL");
+main::send_msg(alice => "after flush");
+push @r, "after FLUSHALL: " . ChatPush::whom(ChatPush::pushes(2));
+push @r, "cached again: " . $cli->("HLEN pushm:$main::Group");
+$main::Got = join "\n", @r;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+cached members: 4
+after a mute: 0
+pushed: carol
+pushed: carol,dave
+after FLUSHALL: carol,dave
+cached again: 4

@@ -14,6 +14,7 @@
 #include "../services/ngx_http_chat_push.h"
 #include "../store/ngx_http_chat_devices_store.h"
 #include "../store/ngx_http_chat_redis.h"
+#include "../store/ngx_http_chat_push_members.h"
 #include "../util/ngx_http_chat_text.h"
 #include "../core/ngx_http_chat_events.h"
 
@@ -24,16 +25,24 @@
 typedef struct {
     json_t      *data;        /* what every device gets: ids */
     json_t      *devices;     /* the plan's answer */
+    json_t      *mentions;    /* those a mute does not stop, or NULL */
     u_char      *preview;     /* heap, or NULL */
     size_t       preview_len;
     char         chat[25];
+    char         sender[25];
+    char         gen[32];     /* the members' cache's, at a miss */
     ngx_uint_t   urgent;
     ngx_uint_t   online_too;  /* an incoming call rings every device */
+    ngx_uint_t   told;        /* the recipients are known offline */
+    ngx_uint_t   filled;
+    ngx_http_chat_push_plan_arg_t  plan;
 } ngx_http_chat_op_push_t;
 
 
-static void ngx_http_chat_op_push_start(ngx_http_chat_op_push_t *op,
-    ngx_http_chat_push_plan_arg_t *a);
+static void ngx_http_chat_op_push_start(ngx_http_chat_op_push_t *op);
+static void ngx_http_chat_op_push_cached(redisReply *reply, void *data);
+static void ngx_http_chat_op_push_members(ngx_http_chat_mongo_task_t *t);
+static void ngx_http_chat_op_push_plan(ngx_http_chat_op_push_t *op);
 static void ngx_http_chat_op_push_planned(ngx_http_chat_mongo_task_t *t);
 static void ngx_http_chat_op_push_presence(redisReply *reply, void *data);
 static void ngx_http_chat_op_push_out(ngx_http_chat_op_push_t *op,
@@ -91,41 +100,56 @@ ngx_http_chat_op_push_message(json_t *message)
     json_t                         *v, *text;
     const char                     *type;
     ngx_http_chat_op_push_t        *op;
-    ngx_http_chat_push_plan_arg_t   a;
+    ngx_http_chat_push_plan_arg_t  *a;
 
     if (!ngx_http_chat_push_enabled()) {
         return;
     }
 
-    ngx_memzero(&a, sizeof(ngx_http_chat_push_plan_arg_t));
-
     type = json_string_value(json_object_get(message, "type"));
 
     if (type == NULL || ngx_strcmp(type, "system") == 0
-        || ngx_http_chat_op_push_oid(json_object_get(message, "chatId"),
-                                     &a.chat) != NGX_OK
-        || ngx_http_chat_op_push_oid(json_object_get(message, "senderId"),
-                                     &a.sender) != NGX_OK
         || !json_is_string(json_object_get(message, "id")))
     {
         return;
-    }
-
-    a.mention_muted = ngx_http_chat_op_push_mention_muted;
-
-    json_array_foreach(json_object_get(message, "mentions"), i, v) {
-        if (a.nmentions < 50
-            && ngx_http_chat_op_push_oid(v, &a.mentions[a.nmentions])
-               == NGX_OK)
-        {
-            a.nmentions++;
-        }
     }
 
     op = ngx_calloc(sizeof(ngx_http_chat_op_push_t), ngx_cycle->log);
     if (op == NULL) {
         return;
     }
+
+    a = &op->plan;
+
+    if (ngx_http_chat_op_push_oid(json_object_get(message, "chatId"),
+                                  &a->chat) != NGX_OK
+        || ngx_http_chat_op_push_oid(json_object_get(message, "senderId"),
+                                     &a->sender) != NGX_OK)
+    {
+        ngx_free(op);
+        return;
+    }
+
+    a->mention_muted = ngx_http_chat_op_push_mention_muted;
+
+    json_array_foreach(json_object_get(message, "mentions"), i, v) {
+        if (a->nmentions < 50
+            && ngx_http_chat_op_push_oid(v, &a->mentions[a->nmentions])
+               == NGX_OK)
+        {
+            a->nmentions++;
+        }
+    }
+
+    if (a->mention_muted && json_array_size(json_object_get(message,
+                                                            "mentions")))
+    {
+        op->mentions = json_incref(json_object_get(message, "mentions"));
+    }
+
+    ngx_memcpy(op->sender, json_string_value(json_object_get(message,
+                                                             "senderId")),
+               24);
 
     /* ids only: no text reaches the provider unless a setting allows it */
     op->data = json_pack("{s:s,s:O,s:O,s:O,s:s}",
@@ -167,7 +191,7 @@ ngx_http_chat_op_push_message(json_t *message)
         }
     }
 
-    ngx_http_chat_op_push_start(op, &a);
+    ngx_http_chat_op_push_start(op);
 }
 
 
@@ -176,7 +200,7 @@ ngx_http_chat_push_call(ngx_str_t *callee, ngx_str_t *caller,
     ngx_str_t *chat, ngx_str_t *call_id, ngx_uint_t missed)
 {
     ngx_http_chat_op_push_t        *op;
-    ngx_http_chat_push_plan_arg_t   a;
+    ngx_http_chat_push_plan_arg_t  *a;
 
     if (!ngx_http_chat_push_enabled()
         || !ngx_http_chat_is_oid(callee) || !ngx_http_chat_is_oid(caller)
@@ -186,17 +210,18 @@ ngx_http_chat_push_call(ngx_str_t *callee, ngx_str_t *caller,
         return;
     }
 
-    ngx_memzero(&a, sizeof(ngx_http_chat_push_plan_arg_t));
-
-    bson_oid_init_from_string_unsafe(&a.chat, (char *) chat->data);
-    bson_oid_init_from_string_unsafe(&a.sender, (char *) caller->data);
-    bson_oid_init_from_string_unsafe(&a.user, (char *) callee->data);
-    a.one_user = 1;
-
     op = ngx_calloc(sizeof(ngx_http_chat_op_push_t), ngx_cycle->log);
     if (op == NULL) {
         return;
     }
+
+    a = &op->plan;
+
+    bson_oid_init_from_string_unsafe(&a->chat, (char *) chat->data);
+    bson_oid_init_from_string_unsafe(&a->sender, (char *) caller->data);
+    bson_oid_init_from_string_unsafe(&a->ids[0], (char *) callee->data);
+    a->nids = 1;
+    a->given = 1;
 
     op->data = json_pack("{s:s,s:s%,s:s%,s:s%,s:s}",
                          "kind", missed ? "missed_call" : "call",
@@ -213,20 +238,143 @@ ngx_http_chat_push_call(ngx_str_t *callee, ngx_str_t *caller,
     op->urgent = !missed;
     op->online_too = !missed;
 
-    ngx_http_chat_op_push_start(op, &a);
+    /* one callee: the plan, then their presence (a missed call) */
+    ngx_http_chat_op_push_plan(op);
+}
+
+
+/*
+ * A message: the members' cache in Redis tells whom to push (with their
+ * presence); on a miss, MongoDB's members fill it; without Redis, the
+ * plan reads the members itself and every device is pushed.
+ */
+
+static void
+ngx_http_chat_op_push_start(ngx_http_chat_op_push_t *op)
+{
+    if (ngx_http_chat_push_members_read(op->chat, op->sender, op->mentions,
+                                        ngx_http_chat_op_push_cached, op)
+        != NGX_OK)
+    {
+        ngx_http_chat_op_push_plan(op);
+    }
 }
 
 
 static void
-ngx_http_chat_op_push_start(ngx_http_chat_op_push_t *op,
-    ngx_http_chat_push_plan_arg_t *a)
+ngx_http_chat_op_push_cached(redisReply *reply, void *data)
+{
+    ngx_http_chat_op_push_t *op = data;
+
+    size_t                       i;
+    redisReply                  *e;
+    ngx_str_t                    s;
+    ngx_http_chat_mongo_task_t  *t;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements == 0
+        || reply->element[0]->type != REDIS_REPLY_INTEGER)
+    {
+        ngx_http_chat_op_push_plan(op);
+        return;
+    }
+
+    if (reply->element[0]->integer == 1) {
+        op->plan.given = 1;
+        op->plan.nids = 0;
+
+        for (i = 1; i < reply->elements; i++) {
+            e = reply->element[i];
+
+            if (e->type != REDIS_REPLY_STRING) {
+                continue;
+            }
+
+            s.data = (u_char *) e->str;
+            s.len = e->len;
+
+            if (ngx_http_chat_is_oid(&s)
+                && op->plan.nids < NGX_HTTP_CHAT_PUSH_MEMBERS_MAX)
+            {
+                bson_oid_init_from_string_unsafe(
+                    &op->plan.ids[op->plan.nids++], e->str);
+            }
+        }
+
+        if (op->plan.nids == 0) {
+            ngx_http_chat_op_push_free(op);
+            return;
+        }
+
+        /* the cache's script read presence already */
+        op->told = 1;
+        ngx_http_chat_op_push_plan(op);
+        return;
+    }
+
+    /* a miss: its generation, then the members from MongoDB */
+    if (op->filled || reply->elements < 2
+        || reply->element[1]->type != REDIS_REPLY_STRING
+        || reply->element[1]->len >= sizeof(op->gen))
+    {
+        ngx_http_chat_op_push_plan(op);
+        return;
+    }
+
+    ngx_memcpy(op->gen, reply->element[1]->str, reply->element[1]->len);
+    op->gen[reply->element[1]->len] = '\0';
+
+    t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
+                                            ngx_http_chat_devices_members_run,
+                                            ngx_http_chat_op_push_members,
+                                            op, &op->plan, sizeof(op->plan));
+    if (t == NULL) {
+        ngx_http_chat_op_push_free(op);
+        return;
+    }
+
+    t->cleanup = ngx_http_chat_devices_plan_cleanup;
+
+    if (ngx_http_chat_mongo_post(t) != NGX_OK) {
+        ngx_http_chat_op_push_free(op);
+    }
+}
+
+
+static void
+ngx_http_chat_op_push_members(ngx_http_chat_mongo_task_t *t)
+{
+    ngx_http_chat_op_push_t *op = t->data;
+
+    if (t->rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "chat push: the members' read failed in mongo: %s",
+                      t->error.message);
+        ngx_http_chat_op_push_free(op);
+        return;
+    }
+
+    op->filled = 1;
+
+    if (ngx_http_chat_push_members_fill(op->chat, op->gen, t->result,
+                                        op->sender, op->mentions,
+                                        ngx_http_chat_op_push_cached, op)
+        != NGX_OK)
+    {
+        ngx_http_chat_op_push_plan(op);
+    }
+}
+
+
+static void
+ngx_http_chat_op_push_plan(ngx_http_chat_op_push_t *op)
 {
     ngx_http_chat_mongo_task_t  *t;
 
     t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
                                             ngx_http_chat_devices_plan_run,
                                             ngx_http_chat_op_push_planned,
-                                            op, a, sizeof(*a));
+                                            op, &op->plan, sizeof(op->plan));
     if (t == NULL) {
         ngx_http_chat_op_push_free(op);
         return;
@@ -271,7 +419,7 @@ ngx_http_chat_op_push_planned(ngx_http_chat_mongo_task_t *t)
         return;
     }
 
-    if (op->online_too || ngx_http_chat_redis_main == NULL) {
+    if (op->told || op->online_too || ngx_http_chat_redis_main == NULL) {
         ngx_http_chat_op_push_out(op, NULL);
         return;
     }
@@ -403,6 +551,7 @@ ngx_http_chat_op_push_free(ngx_http_chat_op_push_t *op)
 {
     json_decref(op->data);
     json_decref(op->devices);
+    json_decref(op->mentions);
 
     if (op->preview) {
         ngx_free(op->preview);

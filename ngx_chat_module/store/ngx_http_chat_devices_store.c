@@ -10,10 +10,6 @@
 #include <jansson.h>
 
 
-/* the plan's bound: members read for one message */
-#define NGX_HTTP_CHAT_PUSH_MEMBERS_MAX  1024
-
-
 static int64_t
 ngx_http_chat_devices_now(void)
 {
@@ -302,8 +298,15 @@ ngx_http_chat_devices_plan_run(ngx_http_chat_mongo_task_t *t,
     n = 0;
     rc = NGX_OK;
 
-    if (a->one_user) {
-        bson_oid_copy(&a->user, &ids[n++]);
+    if (a->given) {
+        for (n = 0; n < a->nids && n < NGX_HTTP_CHAT_PUSH_MEMBERS_MAX; n++) {
+            bson_oid_copy(&a->ids[n], &ids[n]);
+        }
+
+        if (n == 0) {
+            goto done;
+        }
+
         goto blocks;
     }
 
@@ -489,4 +492,88 @@ ngx_http_chat_devices_plan_cleanup(ngx_http_chat_mongo_task_t *t)
         json_decref(t->result);
         t->result = NULL;
     }
+}
+
+
+void
+ngx_http_chat_devices_members_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_push_plan_arg_t *a = t->arg;
+
+    char                  oid[25];
+    bson_t                filter, opts, proj;
+    json_t               *out;
+    int64_t               until;
+    ngx_uint_t            n;
+    bson_iter_t           it;
+    const bson_t         *doc;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *c;
+
+    out = json_array();
+    if (out == NULL) {
+        bson_set_error(&t->error, 0, 0, "no memory");
+        t->rc = NGX_ERROR;
+        return;
+    }
+
+    c = mongoc_database_get_collection(db, "members");
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "chatId", &a->chat);
+
+    bson_init(&opts);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+    BSON_APPEND_INT32(&proj, "userId", 1);
+    BSON_APPEND_INT32(&proj, "mutedForever", 1);
+    BSON_APPEND_INT32(&proj, "mutedUntil", 1);
+    bson_append_document_end(&opts, &proj);
+    BSON_APPEND_INT64(&opts, "limit", NGX_HTTP_CHAT_PUSH_MEMBERS_MAX);
+
+    cursor = mongoc_collection_find_with_opts(c, &filter, &opts, NULL);
+
+    n = 0;
+
+    while (mongoc_cursor_next(cursor, &doc)) {
+        if (!bson_iter_init_find(&it, doc, "userId")
+            || !BSON_ITER_HOLDS_OID(&it))
+        {
+            continue;
+        }
+
+        bson_oid_to_string(bson_iter_oid(&it), oid);
+
+        until = 0;
+
+        if (bson_iter_init_find(&it, doc, "mutedUntil")
+            && BSON_ITER_HOLDS_DATE_TIME(&it))
+        {
+            until = bson_iter_date_time(&it);
+        }
+
+        if (bson_iter_init_find(&it, doc, "mutedForever")
+            && BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it))
+        {
+            until = -1;
+        }
+
+        json_array_append_new(out, json_pack("[s,I]", oid,
+                                             (json_int_t) until));
+        n++;
+    }
+
+    t->rc = mongoc_cursor_error(cursor, &t->error) ? NGX_ERROR : NGX_OK;
+
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(c);
+
+    if (t->rc != NGX_OK) {
+        json_decref(out);
+        return;
+    }
+
+    t->result = out;
 }
