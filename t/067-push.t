@@ -437,3 +437,42 @@ provider token reused: yes
 after: 0
 BadDeviceToken: 1
 after: 0
+
+
+
+=== TEST 8: APNs: 429 with Retry-After, the same push again after it; 403 ExpiredProviderToken, a new provider token for the next attempt
+--- init
+my @r;
+ChatChats::api(bob => PUT => "/api/devices",
+    { platform => "ios", token => "apns-bob", bundleId => "com.example.chat" });
+ChatPush::apns_requests();
+ChatPush::apns_reply(429, '{"reason":"TooManyRequests"}', 'Retry-After' => 2);
+main::send_msg(alice => "busy");
+my @q = ChatPush::apns_requests(1);
+my $t1 = time;
+ChatPush::apns_reply(200, "");
+my @b;
+for (1 .. 100) { @b = ChatPush::_apns_log(); last if @b; sleep 0.05 }
+my $t2 = time;
+ChatPush::apns_requests();
+push @r, "429 then " . scalar(@b) . ", after " . ($t2 - $t1 >= 1.2 ? "the Retry-After" : sprintf("%.2f s", $t2 - $t1));
+push @r, "same push " . ($b[0] && $b[0]{body} eq $q[0]{body} ? "yes" : "no");
+my $old = $q[0]{headers}{authorization};
+ChatPush::apns_reply(403, '{"reason":"ExpiredProviderToken"}');
+main::send_msg(alice => "expired");
+my @c = ChatPush::apns_requests(1);
+ChatPush::apns_reply(200, "");
+my @d;
+for (1 .. 60) { @d = ChatPush::_apns_log(); last if @d; sleep 0.1 }
+push @r, "403 with the old token " . ($c[0]{headers}{authorization} eq $old ? "yes" : "no");
+push @r, "then a new one " . ($d[0] && $d[0]{headers}{authorization} ne $old ? "yes" : "no");
+ChatPush::apns_requests();
+$main::Got = join "\n", @r;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+429 then 1, after the Retry-After
+same push yes
+403 with the old token yes
+then a new one yes
