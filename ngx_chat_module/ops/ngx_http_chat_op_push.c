@@ -11,6 +11,7 @@
 
 
 #include "ngx_http_chat_op_push.h"
+#include "ngx_http_chat_op.h"
 #include "../services/ngx_http_chat_push.h"
 #include "../store/ngx_http_chat_devices_store.h"
 #include "../store/ngx_http_chat_redis.h"
@@ -370,6 +371,12 @@ static void
 ngx_http_chat_op_push_plan(ngx_http_chat_op_push_t *op)
 {
     ngx_http_chat_mongo_task_t  *t;
+
+    /* a worker's exit: Redis's pending replies come back empty, no more */
+    if (ngx_http_chat_ops_exited) {
+        ngx_http_chat_op_push_free(op);
+        return;
+    }
 
     t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
                                             ngx_http_chat_devices_plan_run,
