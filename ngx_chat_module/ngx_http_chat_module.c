@@ -17,6 +17,8 @@
 #include "store/ngx_http_chat_threads.h"
 #include "services/ngx_http_chat_curl.h"
 #include "services/ngx_http_chat_sms.h"
+#include "services/ngx_http_chat_push.h"
+#include "ops/ngx_http_chat_op_push.h"
 #include "store/ngx_http_chat_users.h"
 #include "store/ngx_http_chat_search_store.h"
 #include "auth/ngx_http_chat_phone.h"
@@ -457,6 +459,62 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       offsetof(ngx_http_chat_main_conf_t, twilio_from),
       NULL },
 
+    { ngx_string("chat_push_fcm_service_account"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_chat_push_fcm_account,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chat_push_fcm_base_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, push_fcm_base_url),
+      NULL },
+
+    { ngx_string("chat_push_apns_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE3,
+      ngx_http_chat_push_apns_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chat_push_apns_base_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, push_apns_base_url),
+      NULL },
+
+    { ngx_string("chat_push_apns_ca_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, push_apns_ca_file),
+      NULL },
+
+    { ngx_string("chat_push_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, push_queue),
+      NULL },
+
+    { ngx_string("chat_push_retries"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, push_retries),
+      NULL },
+
+    { ngx_string("chat_push_mention_muted"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, push_mention_muted),
+      NULL },
+
     { ngx_string("chat_upstream_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -841,6 +899,9 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->otp_window = NGX_CONF_UNSET;
     cmcf->otp_resend_delay = NGX_CONF_UNSET;
     cmcf->sms_provider = NGX_CONF_UNSET_UINT;
+    cmcf->push_queue = NGX_CONF_UNSET_UINT;
+    cmcf->push_retries = NGX_CONF_UNSET_UINT;
+    cmcf->push_mention_muted = NGX_CONF_UNSET;
 
     return cmcf;
 }
@@ -894,6 +955,25 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(cmcf->otp_window, 60 * 60);
     ngx_conf_init_value(cmcf->otp_resend_delay, 30);
     ngx_conf_init_uint_value(cmcf->sms_provider, NGX_HTTP_CHAT_SMS_LOG);
+
+    ngx_conf_init_uint_value(cmcf->push_queue, 1024);
+    ngx_conf_init_uint_value(cmcf->push_retries, 3);
+    ngx_conf_init_value(cmcf->push_mention_muted, 1);
+
+    if (cmcf->push_apns_base_url.len == 0) {
+        ngx_str_set(&cmcf->push_apns_base_url, "https://api.push.apple.com");
+    }
+
+    if (cmcf->push_apns_ca_file.len
+        && ngx_conf_full_name(cf->cycle, &cmcf->push_apns_ca_file, 1)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->push_fcm_base_url.len == 0) {
+        ngx_str_set(&cmcf->push_fcm_base_url, "https://fcm.googleapis.com");
+    }
 
     if (cmcf->twilio_base_url.len == 0) {
         ngx_str_set(&cmcf->twilio_base_url, "https://api.twilio.com");
@@ -1669,6 +1749,12 @@ ngx_http_chat_init_process(ngx_cycle_t *cycle)
                                    cmcf->redis_command_timeout,
                                    cmcf->redis_output_buffer);
 
+    if (ngx_http_chat_push_init_process(cycle, cmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_chat_op_push_init(cmcf);
+
     if (ngx_http_chat_op_story_sweep_init(cycle, cmcf) != NGX_OK
         || ngx_http_chat_rt_init_process(cycle) != NGX_OK)
     {
@@ -1701,6 +1787,7 @@ ngx_http_chat_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_chat_sms_exit_process();
+    ngx_http_chat_push_exit_process();
     ngx_http_chat_curl_exit_process(cycle);
     ngx_http_chat_mongo_exit_process(cycle);
     ngx_http_chat_threads_exit_process(cycle);

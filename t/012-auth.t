@@ -174,7 +174,7 @@ main::dyn($block, bearer => "alice");
 main::body("/api/auth/complete-profile", { name => "Alice Ñúñez",
     bio => "hello\nthere", username => "Alice_$main::Run" })
 --- response_body_like eval
-qr/^\{"user":\{"id":"[0-9a-f]{24}","phone":"\Q$main::Phone{alice}\E",.*"name":"Alice \xc3\x91\xc3\xba\xc3\xb1ez","username":"Alice_$main::Run","privacy":\{"lastSeen":"everyone","online":"everyone","profilePhoto":"everyone","about":"everyone","readReceipts":"everyone","groups":"everyone","phone":"contacts","searchable":true\}\}\}$/
+qr/^\{"user":\{"id":"[0-9a-f]{24}","phone":"\Q$main::Phone{alice}\E",.*"name":"Alice \xc3\x91\xc3\xba\xc3\xb1ez","username":"Alice_$main::Run","privacy":\{"lastSeen":"everyone","online":"everyone","profilePhoto":"everyone","about":"everyone","readReceipts":"everyone","groups":"everyone","phone":"contacts","searchable":true\},"notifications":\{"preview":false\}\}\}$/
 --- error_code: 200
 
 

@@ -85,7 +85,7 @@ __DATA__
 --- init
 main::setup();
 main::dyn($block, as => "alice", request => "GET /api/users/profile",
-    response_body_like => qr/^\{"user":\{"id":"$main::Id{alice}","phone":"\Q$main::Phone{alice}\E",.*"name":"Zo\x{c3}\x{ab} \x{c3}\x{85}ngstr\x{c3}\x{b6}m".*"privacy":\{"lastSeen":"nobody","online":"everyone","profilePhoto":"everyone","about":"contacts","readReceipts":"everyone","groups":"everyone","phone":"contacts","searchable":true\}\}\}$/);
+    response_body_like => qr/^\{"user":\{"id":"$main::Id{alice}","phone":"\Q$main::Phone{alice}\E",.*"name":"Zo\x{c3}\x{ab} \x{c3}\x{85}ngstr\x{c3}\x{b6}m".*"privacy":\{"lastSeen":"nobody","online":"everyone","profilePhoto":"everyone","about":"contacts","readReceipts":"everyone","groups":"everyone","phone":"contacts","searchable":true\},"notifications":\{"preview":false\}\}\}$/);
 --- error_code: 200
 
 

@@ -15,6 +15,7 @@
 #include "ngx_http_chat_stories.h"
 #include "ngx_http_chat_turn.h"
 #include "ngx_http_chat_calls.h"
+#include "ngx_http_chat_devices.h"
 #include "../ops/ngx_http_chat_send_cache.h"
 
 
@@ -58,6 +59,10 @@ static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
       0, ngx_http_chat_sessions_list },
     { NGX_HTTP_DELETE, ngx_string("/api/auth/sessions/:id"),
       0, ngx_http_chat_sessions_delete },
+    { NGX_HTTP_PUT, ngx_string("/api/devices"),
+      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_devices_put },
+    { NGX_HTTP_DELETE, ngx_string("/api/devices"),
+      0, ngx_http_chat_devices_delete },
 
     { NGX_HTTP_GET, ngx_string("/api/users/profile"),
       0, ngx_http_chat_profile_get },

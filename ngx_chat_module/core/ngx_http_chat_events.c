@@ -10,6 +10,8 @@
 #include "../store/ngx_http_chat_chat_ids_store.h"
 #include "../store/ngx_http_chat_list_model.h"
 #include "../util/ngx_http_chat_metrics.h"
+#include "../store/ngx_http_chat_push_members.h"
+#include "../services/ngx_http_chat_push.h"
 
 
 ngx_http_chat_events_t  ngx_http_chat_events;
@@ -27,6 +29,10 @@ ngx_http_chat_event_publish(const char *kind, ngx_str_t *id, u_char flag,
      * follows it whether or not anybody listens
      */
     ngx_http_chat_list_model_event(event, data);
+    /* and the members' cache of pushes, where pushes are sent */
+    if (ngx_http_chat_push_enabled()) {
+        ngx_http_chat_push_members_event(event, data);
+    }
 
     if (ngx_strcmp(event, "new_message") == 0) {
         ngx_http_chat_event_count_stored(data);

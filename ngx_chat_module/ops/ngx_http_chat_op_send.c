@@ -13,6 +13,7 @@
 #include "ngx_http_chat_op_input.h"
 #include "ngx_http_chat_op_store.h"
 #include "ngx_http_chat_op_activity.h"
+#include "ngx_http_chat_op_push.h"
 #include "../store/ngx_http_chat_mongo.h"
 #include "../store/ngx_http_chat_redis.h"
 #include "../store/ngx_http_chat_list_model.h"
@@ -566,6 +567,9 @@ ngx_http_chat_op_send_committed(ngx_http_chat_op_send_t *op, json_t *answer)
                                         "new_message", data);
             json_decref(data);
         }
+
+        /* the members away get a push, whoever waits for this send */
+        ngx_http_chat_op_push_message(message);
     }
 
     /* coalesced with the chat's other messages of the moment */

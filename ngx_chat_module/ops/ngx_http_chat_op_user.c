@@ -72,6 +72,7 @@ ngx_http_chat_op_profile_check(json_t *body, ngx_uint_t need_name,
     ngx_http_chat_user_arg_t *arg, const char **field)
 {
     u_char      *p;
+    json_t      *v;
     ngx_str_t    name, bio, avatar, username;
     ngx_uint_t   i;
     const char  *err;
@@ -156,6 +157,28 @@ ngx_http_chat_op_profile_check(json_t *body, ngx_uint_t need_name,
                                               arg, field)))
     {
         return err;
+    }
+
+    /* notifications: {"preview": true} lets a push carry a text's start */
+    arg->push_preview = -1;
+    *field = "notifications";
+    v = json_object_get(body, "notifications");
+
+    if (v && !json_is_null(v)) {
+        if (!json_is_object(v)) {
+            return "must be an object";
+        }
+
+        *field = "notifications";
+        v = json_object_get(v, "preview");
+
+        if (v && !json_is_null(v)) {
+            if (!json_is_boolean(v)) {
+                return "must be true or false";
+            }
+
+            arg->push_preview = json_is_true(v);
+        }
     }
 
     if (name.data) {

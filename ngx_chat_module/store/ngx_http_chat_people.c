@@ -456,7 +456,7 @@ ngx_http_chat_people_self_run(ngx_http_chat_mongo_task_t *t,
     json_t      *user, *privacy;
     ngx_int_t    rc;
     ngx_uint_t   i;
-    bson_iter_t  it;
+    bson_iter_t  it, sub;
 
     bson_init(&filter);
     BSON_APPEND_OID(&filter, "_id", &a->viewer);
@@ -494,6 +494,16 @@ ngx_http_chat_people_self_run(ngx_http_chat_mongo_task_t *t,
                                        && BSON_ITER_HOLDS_BOOL(&it)
                                        && !bson_iter_bool(&it))));
     json_object_set_new(user, "privacy", privacy);
+
+    /* what a push may carry: a text's preview only when I allow it */
+    json_object_set_new(user, "notifications",
+        json_pack("{s:b}", "preview",
+                  (int) (bson_iter_init(&it, &doc)
+                         && bson_iter_find_descendant(&it,
+                                                      "notifications.preview",
+                                                      &sub)
+                         && BSON_ITER_HOLDS_BOOL(&sub)
+                         && bson_iter_bool(&sub))));
 
     bson_destroy(&doc);
 

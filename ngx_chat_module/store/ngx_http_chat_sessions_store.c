@@ -28,6 +28,7 @@
 
 
 #include "ngx_http_chat_users.h"
+#include "ngx_http_chat_devices_store.h"
 
 
 #define NGX_HTTP_CHAT_SESSION_LOCK_WAIT   5       /* ms between tries */
@@ -329,6 +330,15 @@ ngx_http_chat_sessions_rotate_run(ngx_http_chat_mongo_task_t *t,
          * failed), so that the cache and the sockets are told again.
          */
         ngx_http_chat_sessions_status(t, reused ? "reuse" : "revoked", &uid);
+
+        /* its push device goes with it, again on a retry */
+        if (ngx_http_chat_devices_drop_session(db, &a->session_id,
+                                               &t->error)
+            != NGX_OK)
+        {
+            t->rc = NGX_ERROR;
+        }
+
         goto done;
     }
 
@@ -350,7 +360,10 @@ ngx_http_chat_sessions_rotate_run(ngx_http_chat_mongo_task_t *t,
         /* a rotated-away token came back: assume it was stolen */
         if (ngx_http_chat_sessions_revoke_id(sessions, &a->session_id,
                                              &t->error)
-            != NGX_OK)
+            != NGX_OK
+            || ngx_http_chat_devices_drop_session(db, &a->session_id,
+                                                  &t->error)
+               != NGX_OK)
         {
             t->rc = NGX_ERROR;
             goto done;
@@ -414,7 +427,10 @@ ngx_http_chat_sessions_rotate_run(ngx_http_chat_mongo_task_t *t,
 
     } else if (ngx_http_chat_sessions_revoke_id(sessions, &a->session_id,
                                                 &t->error)
-               != NGX_OK)
+               != NGX_OK
+               || ngx_http_chat_devices_drop_session(db, &a->session_id,
+                                                     &t->error)
+                  != NGX_OK)
     {
         t->rc = NGX_ERROR;
 
@@ -517,6 +533,14 @@ ngx_http_chat_sessions_revoke_run(ngx_http_chat_mongo_task_t *t,
     bson_destroy(&update);
     bson_destroy(&filter);
     mongoc_collection_destroy(sessions);
+
+    /* a revoked session's push device goes with it (again on a retry) */
+    if (t->rc == NGX_OK
+        && ngx_http_chat_devices_drop_session(db, &a->session_id, &t->error)
+           != NGX_OK)
+    {
+        t->rc = NGX_ERROR;
+    }
 
     if (locked == NGX_OK) {
         ngx_http_chat_sessions_unlock(db, &a->session_id);

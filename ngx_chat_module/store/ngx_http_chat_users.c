@@ -213,6 +213,10 @@ ngx_http_chat_users_update_run(ngx_http_chat_mongo_task_t *t,
         BSON_APPEND_BOOL(&set, "searchable", a->searchable);
     }
 
+    if (a->push_preview >= 0) {
+        BSON_APPEND_BOOL(&set, "notifications.preview", a->push_preview);
+    }
+
     if (a->bio) {
         BSON_APPEND_UTF8(&set, "bio", a->bio_v);
     }
@@ -352,6 +356,10 @@ static const struct {
     /* a user's calls: the history, and the live ones of a callee */
     { "calls", "members_1", "members", NULL, 0 },
     { "callfeedback", "callId_1", "callId", NULL, 0 },
+    /* push: a message's members' devices; a session's device */
+    { "devices", "userId_1", "userId", NULL, 0 },
+    { "devices", "sessionId_1", "sessionId", NULL, 0 },
+    { "devices", "voipToken_1", "voipToken", NULL, 0 },
     { NULL, NULL, NULL, NULL, 0 }
 };
 

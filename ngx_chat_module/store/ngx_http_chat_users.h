@@ -58,6 +58,7 @@ typedef struct ngx_http_chat_user_arg_s {
     char          search_name[64 * 4 + 1];  /* name folded for search */
     char          privacy[NGX_HTTP_CHAT_PRIVACY_N][12]; /* "": unchanged */
     int           searchable;               /* -1 leaves it unchanged */
+    int           push_preview;             /* -1 leaves it unchanged */
 } ngx_http_chat_user_arg_t;
 
 

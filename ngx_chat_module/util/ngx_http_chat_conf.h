@@ -85,6 +85,22 @@ typedef struct {
 
     ngx_msec_t                 upstream_timeout;
 
+    /* push: FCM's service account (its fields), base URL; the queue */
+    ngx_str_t                  push_fcm_project;
+    ngx_str_t                  push_fcm_email;
+    ngx_str_t                  push_fcm_key;
+    ngx_str_t                  push_fcm_token_uri;
+    ngx_str_t                  push_fcm_base_url;
+    /* push: APNs' provider key (PEM), its id, the team; URL, CA file */
+    ngx_str_t                  push_apns_key;
+    ngx_str_t                  push_apns_key_id;
+    ngx_str_t                  push_apns_team_id;
+    ngx_str_t                  push_apns_base_url;
+    ngx_str_t                  push_apns_ca_file;
+    ngx_uint_t                 push_queue;      /* a worker's pushes */
+    ngx_uint_t                 push_retries;    /* after the first try */
+    ngx_flag_t                 push_mention_muted; /* mentions pass mutes */
+
     ngx_uint_t                 group_max_size;  /* members, creator too */
     ngx_uint_t                 send_max_pending; /* a worker's, 0: any */
     time_t                     edit_window;     /* a sender may edit */
