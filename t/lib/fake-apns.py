@@ -10,6 +10,7 @@ again for every request.  It exits when the test that started it is gone.
 
 import fcntl
 import json
+import time
 import os
 import socket
 import ssl
@@ -70,7 +71,8 @@ def serve(ctx, sock, log, reply):
                         "method": h.get(":method"), "path": h.get(":path"),
                         "headers": {k: v for k, v in h.items()
                                     if not k.startswith(":")},
-                        "body": s["body"].decode("utf-8", "replace")})
+                        "body": s["body"].decode("utf-8", "replace"),
+                        "at": time.time()})
                     r = reply_of(reply)
                     body = (r.get("body") or "").encode()
                     hdrs = [(":status", str(r.get("status", 200))),
