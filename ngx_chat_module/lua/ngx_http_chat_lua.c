@@ -257,6 +257,10 @@ ngx_http_chat_lua_postconf(ngx_conf_t *cf)
     ngx_http_chat_events.committed = lcf->events
                                      ? ngx_http_chat_lua_committed : NULL;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "chat lua: message filter %s",
+                   lcf->message_filter ? "on" : "off");
+
     return NGX_OK;
 }
 
@@ -314,6 +318,10 @@ ngx_http_chat_lua_filter(u_char *user, u_char *chat, const char *type,
 
     lcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                               ngx_http_chat_lua_module);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "chat lua: message of %s to %s for the filter",
+                   user, chat);
 
     /* no Lua loop in this worker: the filter cannot say yes */
     job = ngx_http_chat_lua_job(NGX_HTTP_CHAT_LUA_JOB_FILTER, content, len);
@@ -559,19 +567,31 @@ found:
         return 0;
 
     case 2:
-        content = json_loadb((char *) job->json, job->len, 0, &err);
+        content = json_loadb((char *) job->json, job->len,
+                             JSON_DECODE_ANY, &err);
 
-        if (!json_is_object(content)
-            || json_object_set_new(content, "text", json_stringn(text, len))
-               != 0)
+        if (json_is_string(content)) {
+            /* a text is stored as its string */
+            json_decref(content);
+            content = json_stringn(text, len);
+
+        } else if (json_is_object(content)
+                   && json_object_set_new(content, "text",
+                                          json_stringn(text, len))
+                      != 0)
         {
+            json_decref(content);
+            content = NULL;
+        }
+
+        if (content == NULL) {
             json_decref(content);
             ngx_http_chat_lua_answer(job, NGX_ERROR, NULL, 0,
                                      "the message filter failed");
             return 0;
         }
 
-        dumped = json_dumps(content, JSON_COMPACT);
+        dumped = json_dumps(content, JSON_COMPACT | JSON_ENCODE_ANY);
         json_decref(content);
 
         if (dumped == NULL) {

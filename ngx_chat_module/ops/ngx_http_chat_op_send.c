@@ -349,7 +349,9 @@ ngx_http_chat_op_send_filtered(void *data, ngx_int_t rc, u_char *content,
                            "message", reason ? reason : "",
                            "status", rc == NGX_BUSY ? 422 : 503);
 
-        ngx_http_chat_op_send_finish(op, NGX_BUSY, answer, NULL);
+        /* error: what a 503 logs */
+        ngx_http_chat_op_send_finish(op, NGX_BUSY, answer,
+                                     reason ? reason : "the message filter");
         return;
     }
 

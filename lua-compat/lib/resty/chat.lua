@@ -167,7 +167,8 @@ local filter
 local subscribers = {}
 
 
--- fn(msg) with msg {userId, chatId, type, content}: nil or true accepts,
+-- fn(msg) with msg {userId, chatId, type, content} (content as the seed
+-- sends it: a text is {type = "text", text}): nil or true accepts,
 -- false, reason rejects (the sender reads reason), a string rewrites the
 -- content's text; an error fails the send (503 filter_failed)
 function _M.set_message_filter(fn)
@@ -242,6 +243,11 @@ local function take(job)
             type = ffi_string(job.type),
             content = cjson.decode(ffi_string(job.json, job.len)),
         }
+
+        -- a text is stored as its string: the filter sees the seed's form
+        if type(msg.content) == "string" then
+            msg.content = { type = msg.type, text = msg.content }
+        end
 
         if not filter then
             C.ngx_http_chat_ffi_hook_done(id, 0, "", 0)
