@@ -18,6 +18,7 @@ use ChatChats;
 use ChatRT;
 use JSON::PP;
 use File::Temp qw(tempdir);
+use Time::HiRes ();
 
 our ($Got, $Chat, $Group);
 
@@ -44,7 +45,7 @@ sub lua {
 
 sub chats {
     return if $Chat;
-    ChatChats::setup();
+    ChatChats::setup("dave");
     $Chat = ChatChats::api(alice => POST => "/api/chats/private",
                            { userId => $Id{bob} })->{chat}{id};
     $Group = ChatChats::api(alice => POST => "/api/chats/group",
@@ -127,6 +128,52 @@ add_block_preprocessor(sub {
             local ok, err = f(ngx.var.arg_id, ngx.var.arg_event,
                               { said = ngx.var.arg_said })
             ngx.say(ok and "published" or ("refused: " .. err))
+        }
+    }
+
+    location = /lua/presence {
+        content_by_lua_block {
+            local chat = require "resty.chat"
+            local p, err = chat.presence(ngx.var.arg_user)
+            if not p then
+                ngx.say("refused: ", err)
+                return
+            end
+            ngx.say(p.online and "online" or "offline", " workers ",
+                    p.workers, " here ", p.here)
+        }
+    }
+
+    location = /lua/members {
+        content_by_lua_block {
+            local chat = require "resty.chat"
+            local roles, status = chat.members(ngx.var.arg_user,
+                                               ngx.var.arg_chat)
+            if not roles then
+                ngx.say("status ", status)
+                return
+            end
+            local out = {}
+            for id, role in pairs(roles) do
+                out[#out + 1] = id .. "=" .. role
+            end
+            table.sort(out)
+            ngx.say(table.concat(out, " "), "; role of ", ngx.var.arg_who,
+                    ": ", tostring(chat.role(ngx.var.arg_user,
+                                             ngx.var.arg_chat,
+                                             ngx.var.arg_who)))
+        }
+    }
+
+    location = /lua/system {
+        content_by_lua_block {
+            local chat = require "resty.chat"
+            local status, a = chat.send_system(ngx.var.arg_chat,
+                ngx.var.arg_actor, { action = "notice",
+                                     text = ngx.var.arg_text })
+            ngx.say(status, " ", a.message and (a.message.type .. " "
+                                 .. a.message.content.action)
+                                 or a.error.code)
         }
     }
 
@@ -327,3 +374,62 @@ sub { "$main::Got\n" =~ s/ in \S+:\d+//gr =~ s/\d+#\d+: //gr }
 ok
 failed: [emerg] "chat_lua_message_filter" needs lua-nginx-module: load ngx_http_lua_module (and ndk_http_module) with load_module before the http block
 failed: [emerg] "chat_lua_events" needs lua-nginx-module: load ngx_http_lua_module (and ndk_http_module) with load_module before the http block
+
+
+
+=== TEST 7: presence: a user with two sockets here is online on one worker with two sockets; one without is offline; a bad id is refused
+--- init
+main::chats();
+my @r;
+my $b1 = ChatRT::connect("bob");
+my $b2 = ChatRT::connect("bob");
+Time::HiRes::sleep(0.3);
+push @r, main::lua(GET => "/lua/presence?user=$main::Id{bob}");
+push @r, main::lua(GET => "/lua/presence?user=$main::Id{carol}");
+push @r, main::lua(GET => "/lua/presence?user=nobody");
+$main::Got = join "\n", @r;
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+200 online workers 1 here 2
+200 offline workers 0 here 0
+200 refused: invalid user id
+
+
+
+=== TEST 8: a chat's members and a user's role, as a member reads them; not a member: 404
+--- init
+main::chats();
+my @r;
+my $g = main::lua(GET => "/lua/members?user=$main::Id{bob}&chat=$main::Group&who=$main::Id{alice}");
+my %name = reverse %main::Id;
+$g =~ s/(\w{24})/$name{$1} \/\/ $1/ge;
+push @r, $g;
+push @r, main::lua(GET => "/lua/members?user=$main::Id{dave}&chat=$main::Group&who=$main::Id{alice}");
+$main::Got = join "\n", @r;
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+200 alice=admin bob=member carol=member; role of alice: admin
+200 status 404
+
+
+
+=== TEST 9: a system message from Lua on behalf of a member: stored and numbered, on the members' sockets as a system notice; a non-member actor is refused; bad content refused
+--- init
+main::chats();
+my @r;
+my $b = ChatRT::connect("bob");
+push @r, main::lua(GET => "/lua/system?chat=$main::Group&actor=$main::Id{alice}&text=maintenance");
+my $e = ChatRT::wait_for($b, "new_message", 5);
+push @r, "bob got: " . ($e ? "$e->{data}{message}{content}{type} $e->{data}{message}{content}{action} $e->{data}{message}{content}{text}" : "nothing");
+push @r, main::lua(GET => "/lua/system?chat=$main::Group&actor=$main::Id{dave}&text=x");
+push @r, main::lua(GET => "/lua/system?chat=nope&actor=$main::Id{alice}&text=x");
+$main::Got = join "\n", @r;
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+200 201 system notice
+bob got: system notice maintenance
+200 404 not_found
+200 400 invalid_request

@@ -13,17 +13,37 @@
 #include "ngx_http_chat_lua.h"
 #include "../auth/ngx_http_chat_jwt.h"
 #include "../ops/ngx_http_chat_op_send.h"
+#include "../ops/ngx_http_chat_op_chat_list.h"
 #include "../realtime/ngx_http_chat_rt.h"
+#include "../store/ngx_http_chat_redis.h"
 
+
+typedef void (*ngx_http_chat_ffi_detach_pt)(void *op);
 
 typedef struct {
     void                        *sem;
     ngx_http_chat_ffi_post_pt    post;
-    ngx_http_chat_op_send_t     *op;       /* NULL once answered */
+    void                        *op;       /* an operation, till answered */
+    ngx_http_chat_ffi_detach_pt  detach;
     int                          status;   /* 0 while it runs */
     char                        *answer;   /* JSON, malloc'ed */
     size_t                       len;
+    unsigned                     waiting:1;    /* a Redis reply to come */
+    unsigned                     freed:1;      /* Lua let it go */
 } ngx_http_chat_ffi_call_t;
+
+
+/* who is online: the live workers that count the user's sockets */
+static const char  ngx_http_chat_ffi_presence_lua[] =
+    "local ws = redis.call('SMEMBERS', 'presence:u:' .. ARGV[1]) "
+    "local t = redis.call('TIME') "
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "local n = 0 "
+    "for _, w in ipairs(ws) do "
+    "local at = redis.call('ZSCORE', 'presence:workers', w) "
+    "if at and now - tonumber(at) <= tonumber(ARGV[2]) then n = n + 1 end "
+    "end "
+    "return n";
 
 
 int ngx_http_chat_ffi_publish(const char *kind, const char *id,
@@ -32,13 +52,25 @@ int ngx_http_chat_ffi_check_token(const char *token, size_t len,
     char *user, char *session, const char **reason);
 void *ngx_http_chat_ffi_send(const char *user, const char *body, size_t len,
     void *sem, ngx_http_chat_ffi_post_pt post, const char **err);
+void *ngx_http_chat_ffi_send_system(const char *chat, const char *actor,
+    const char *content, size_t len, void *sem,
+    ngx_http_chat_ffi_post_pt post, const char **err);
+void *ngx_http_chat_ffi_chat(const char *user, const char *chat, void *sem,
+    ngx_http_chat_ffi_post_pt post, const char **err);
+void *ngx_http_chat_ffi_presence(const char *user, void *sem,
+    ngx_http_chat_ffi_post_pt post, int *here, const char **err);
 int ngx_http_chat_ffi_call_status(void *call);
 const char *ngx_http_chat_ffi_call_answer(void *call, size_t *len);
 void ngx_http_chat_ffi_call_free(void *call);
 
 
+static ngx_http_chat_ffi_call_t *ngx_http_chat_ffi_call(void *sem,
+    ngx_http_chat_ffi_post_pt post, const char **err);
 static void ngx_http_chat_ffi_sent(void *data, ngx_int_t rc, json_t *answer,
     const char *error);
+static void ngx_http_chat_ffi_counted(redisReply *reply, void *data);
+static void ngx_http_chat_ffi_send_detach(void *op);
+static void ngx_http_chat_ffi_chat_detach(void *op);
 
 
 /* an event to every socket of a user ("user") or of a chat ("chat") */
@@ -153,15 +185,13 @@ ngx_http_chat_ffi_send(const char *user, const char *body, size_t len,
         return NULL;
     }
 
-    call = ngx_calloc(sizeof(ngx_http_chat_ffi_call_t), ngx_cycle->log);
+    call = ngx_http_chat_ffi_call(sem, post, err);
     if (call == NULL) {
         json_decref(json);
-        *err = "no memory";
         return NULL;
     }
 
-    call->sem = sem;
-    call->post = post;
+    call->detach = ngx_http_chat_ffi_send_detach;
 
     rc = ngx_http_chat_op_send_message(&me, json,
                                        NGX_HTTP_CHAT_OP_SEND_CHECK
@@ -169,7 +199,8 @@ ngx_http_chat_ffi_send(const char *user, const char *body, size_t len,
                                        |NGX_HTTP_CHAT_OP_SEND_CACHE
                                        |NGX_HTTP_CHAT_OP_SEND_BOUND,
                                        ngx_http_chat_ffi_sent, call,
-                                       &call->op, &field, err);
+                                       (ngx_http_chat_op_send_t **) &call->op,
+                                       &field, err);
     json_decref(json);
 
     if (rc == NGX_OK) {
@@ -200,6 +231,12 @@ ngx_http_chat_ffi_sent(void *data, ngx_int_t rc, json_t *answer,
 
     call->op = NULL;
 
+    if (call->freed) {
+        json_decref(answer);
+        ngx_free(call);
+        return;
+    }
+
     /* told as REST tells it: the status and the body */
     ngx_http_chat_op_tell(rc, answer, 1, &told);
 
@@ -217,6 +254,280 @@ ngx_http_chat_ffi_sent(void *data, ngx_int_t rc, json_t *answer,
     }
 
     (void) call->post(call->sem, 1);
+}
+
+
+static ngx_http_chat_ffi_call_t *
+ngx_http_chat_ffi_call(void *sem, ngx_http_chat_ffi_post_pt post,
+    const char **err)
+{
+    ngx_http_chat_ffi_call_t  *call;
+
+    call = ngx_calloc(sizeof(ngx_http_chat_ffi_call_t), ngx_cycle->log);
+    if (call == NULL) {
+        *err = "no memory";
+        return NULL;
+    }
+
+    call->sem = sem;
+    call->post = post;
+
+    return call;
+}
+
+
+static ngx_int_t
+ngx_http_chat_ffi_oid(const char *hex, bson_oid_t *oid)
+{
+    if (hex == NULL || ngx_strlen(hex) != 24
+        || !bson_oid_is_valid(hex, 24))
+    {
+        return NGX_ERROR;
+    }
+
+    bson_oid_init_from_string(oid, hex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A system message (content {action, ...}, as the group notices are) in
+ * chat on behalf of actor, a member (a bot's account, a moderator): the
+ * send operation without the site's filter, numbered and delivered as
+ * every message; its tempId "sys<id>".
+ */
+
+void *
+ngx_http_chat_ffi_send_system(const char *chat, const char *actor,
+    const char *content, size_t len, void *sem,
+    ngx_http_chat_ffi_post_pt post, const char **err)
+{
+    char                       id[25];
+    size_t                     n, size;
+    json_t                    *json;
+    ngx_int_t                  rc;
+    json_error_t               jerr;
+    ngx_http_chat_msg_arg_t   *arg;
+    ngx_http_chat_ffi_call_t  *call;
+
+    json = json_loadb(content, len, 0, &jerr);
+
+    if (!json_is_object(json)
+        || !json_is_string(json_object_get(json, "action")))
+    {
+        json_decref(json);
+        *err = "the content must be an object with an \"action\" string";
+        return NULL;
+    }
+
+    n = json_dumpb(json, NULL, 0, JSON_COMPACT);
+    size = sizeof(ngx_http_chat_msg_arg_t) + n + 1;
+
+    arg = ngx_calloc(size, ngx_cycle->log);
+    if (arg == NULL || n == 0) {
+        json_decref(json);
+        ngx_free(arg);
+        *err = "no memory";
+        return NULL;
+    }
+
+    arg->content_len = json_dumpb(json, (char *) (arg + 1), n, JSON_COMPACT);
+    json_decref(json);
+
+    if (ngx_http_chat_ffi_oid(chat, &arg->chat) != NGX_OK
+        || ngx_http_chat_ffi_oid(actor, &arg->user) != NGX_OK)
+    {
+        ngx_free(arg);
+        *err = "invalid chat or actor id";
+        return NULL;
+    }
+
+    bson_oid_init(&arg->id, NULL);
+    bson_oid_to_string(&arg->id, id);
+    ngx_sprintf((u_char *) arg->temp_id, "sys%s%Z", id);
+    ngx_memcpy(arg->type, "system", sizeof("system"));
+
+    call = ngx_http_chat_ffi_call(sem, post, err);
+    if (call == NULL) {
+        ngx_free(arg);
+        return NULL;
+    }
+
+    call->detach = ngx_http_chat_ffi_send_detach;
+
+    /* the check: the actor may send there */
+    rc = ngx_http_chat_op_send(arg, size, NGX_HTTP_CHAT_OP_SEND_CHECK,
+                               ngx_http_chat_ffi_sent, call,
+                               (ngx_http_chat_op_send_t **) &call->op);
+    ngx_free(arg);
+
+    if (rc != NGX_OK) {
+        ngx_free(call);
+        *err = "the store is not available";
+        return NULL;
+    }
+
+    return call;
+}
+
+
+/*
+ * A chat as its member user reads it (GET /api/chats/:id): its members
+ * with their roles; 404 when user is not one of them
+ */
+
+void *
+ngx_http_chat_ffi_chat(const char *user, const char *chat, void *sem,
+    ngx_http_chat_ffi_post_pt post, const char **err)
+{
+    ngx_int_t                   rc;
+    ngx_http_chat_ffi_call_t   *call;
+    ngx_http_chat_group_arg_t  *arg;
+
+    arg = ngx_calloc(sizeof(ngx_http_chat_group_arg_t), ngx_cycle->log);
+    if (arg == NULL) {
+        *err = "no memory";
+        return NULL;
+    }
+
+    if (ngx_http_chat_ffi_oid(user, &arg->user) != NGX_OK
+        || ngx_http_chat_ffi_oid(chat, &arg->chat) != NGX_OK)
+    {
+        ngx_free(arg);
+        *err = "invalid user or chat id";
+        return NULL;
+    }
+
+    arg->op = NGX_HTTP_CHAT_GROUP_GET;
+
+    call = ngx_http_chat_ffi_call(sem, post, err);
+    if (call == NULL) {
+        ngx_free(arg);
+        return NULL;
+    }
+
+    call->detach = ngx_http_chat_ffi_chat_detach;
+
+    /* the operation copies arg */
+    rc = ngx_http_chat_op_chat_get(arg, ngx_http_chat_ffi_sent, call,
+                                   (ngx_http_chat_op_chat_list_t **)
+                                   &call->op);
+    ngx_free(arg);
+
+    if (rc != NGX_OK) {
+        ngx_free(call);
+        *err = "the store is not available";
+        return NULL;
+    }
+
+    return call;
+}
+
+
+/*
+ * Is user online: *here, the user's sockets in this worker, at once; the
+ * call's answer {"workers": n}, the live workers of every instance that
+ * count a socket of theirs (this one included), from Redis
+ */
+
+void *
+ngx_http_chat_ffi_presence(const char *user, void *sem,
+    ngx_http_chat_ffi_post_pt post, int *here, const char **err)
+{
+    u_char                      ttl[NGX_INT64_LEN];
+    ngx_int_t                   rc;
+    bson_oid_t                  oid;
+    const char                 *argv[5];
+    size_t                      argvlen[5];
+    ngx_http_chat_ffi_call_t   *call;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    if (ngx_http_chat_ffi_oid(user, &oid) != NGX_OK) {
+        *err = "invalid user id";
+        return NULL;
+    }
+
+    *here = (int) ngx_http_chat_rt_presence_here((u_char *) user);
+
+    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_chat_module);
+
+    call = ngx_http_chat_ffi_call(sem, post, err);
+    if (call == NULL) {
+        return NULL;
+    }
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_http_chat_ffi_presence_lua;
+    argvlen[1] = sizeof(ngx_http_chat_ffi_presence_lua) - 1;
+    argv[2] = "0";
+    argvlen[2] = 1;
+    argv[3] = user;
+    argvlen[3] = 24;
+    argv[4] = (char *) ttl;
+    argvlen[4] = ngx_sprintf(ttl, "%M", cmcf->presence_ttl) - ttl;
+
+    call->waiting = 1;
+
+    rc = ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+                                          ngx_http_chat_ffi_counted, call,
+                                          5, argv, argvlen);
+    if (rc != NGX_OK) {
+        ngx_free(call);
+        *err = "redis is not available";
+        return NULL;
+    }
+
+    return call;
+}
+
+
+static void
+ngx_http_chat_ffi_counted(redisReply *reply, void *data)
+{
+    ngx_http_chat_ffi_call_t  *call = data;
+
+    u_char  *p;
+
+    call->waiting = 0;
+
+    if (call->freed) {
+        ngx_free(call);
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        call->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+
+    } else {
+        call->answer = malloc(sizeof("{\"workers\":}") + NGX_INT64_LEN);
+
+        if (call->answer) {
+            p = ngx_sprintf((u_char *) call->answer, "{\"workers\":%L}",
+                            (int64_t) reply->integer);
+            call->len = p - (u_char *) call->answer;
+        }
+
+        call->status = NGX_HTTP_OK;
+    }
+
+    (void) call->post(call->sem, 1);
+}
+
+
+static void
+ngx_http_chat_ffi_send_detach(void *op)
+{
+    ngx_http_chat_op_send_detach(op);
+}
+
+
+static void
+ngx_http_chat_ffi_chat_detach(void *op)
+{
+    ngx_http_chat_op_chat_list_detach(op);
 }
 
 
@@ -243,10 +554,18 @@ ngx_http_chat_ffi_call_free(void *p)
 {
     ngx_http_chat_ffi_call_t  *call = p;
 
+    free(call->answer);
+    call->answer = NULL;
+
     if (call->op) {
-        ngx_http_chat_op_send_detach(call->op);
+        /* the operation runs to its end, answering nobody */
+        call->detach(call->op);
+
+    } else if (call->waiting) {
+        /* hiredis calls back later: the call goes then */
+        call->freed = 1;
+        return;
     }
 
-    free(call->answer);
     ngx_free(call);
 }

@@ -38,6 +38,13 @@ int ngx_http_chat_ffi_check_token(const char *token, size_t len,
     char *user, char *session, const char **reason);
 void *ngx_http_chat_ffi_send(const char *user, const char *body, size_t len,
     void *sem, ngx_http_chat_ffi_post_pt post, const char **err);
+void *ngx_http_chat_ffi_send_system(const char *chat, const char *actor,
+    const char *content, size_t len, void *sem,
+    ngx_http_chat_ffi_post_pt post, const char **err);
+void *ngx_http_chat_ffi_chat(const char *user, const char *chat, void *sem,
+    ngx_http_chat_ffi_post_pt post, const char **err);
+void *ngx_http_chat_ffi_presence(const char *user, void *sem,
+    ngx_http_chat_ffi_post_pt post, int *here, const char **err);
 int ngx_http_chat_ffi_call_status(void *call);
 const char *ngx_http_chat_ffi_call_answer(void *call, size_t *len);
 void ngx_http_chat_ffi_call_free(void *call);
@@ -60,6 +67,7 @@ local JOB_FILTER = 1
 local JOB_EVENT = 2
 
 local errp = ffi.new("const char *[1]")
+local herep = ffi.new("int[1]")
 local lenp = ffi.new("size_t[1]")
 
 _M.send_timeout = 10    -- seconds a send waits for its answer
@@ -123,24 +131,9 @@ function _M.check_token(token)
 end
 
 
--- A message {chatId, tempId, type?, content} sent as user_id, as
--- POST /api/messages sends it: status, answer (a table, REST's body).
--- Yields until the message is stored or refused.
-function _M.send(user_id, message)
-    local body = encode(message)
-    if not body then
-        return nil, "the message cannot be encoded as JSON"
-    end
-
-    local sema = semaphore.new(0)
-
-    local call = C.ngx_http_chat_ffi_send(user_id, body, #body, sema.sem,
-                                          post, errp)
-    if call == nil then
-        return 400, { error = { code = "invalid_request",
-                                message = ffi_string(errp[0]) } }
-    end
-
+-- A call the module started: waits on its semaphore (the coroutine
+-- yields), then status, answer (a table)
+local function wait_call(call, sema)
     -- freed when Lua lets it go; its finalizer keeps the semaphore
     -- alive till then, so the module never posts a freed one
     call = ffi.gc(call, function(c)
@@ -158,6 +151,142 @@ function _M.send(user_id, message)
     local answer = p ~= nil and cjson.decode(ffi_string(p, lenp[0])) or nil
 
     return status, answer
+end
+
+
+local function refused(status)
+    return status, { error = { code = "invalid_request",
+                               message = ffi_string(errp[0]) } }
+end
+
+
+-- A message {chatId, tempId, type?, content} sent as user_id, as
+-- POST /api/messages sends it: status, answer (a table, REST's body).
+-- Yields until the message is stored or refused.
+function _M.send(user_id, message)
+    local body = encode(message)
+    if not body then
+        return nil, "the message cannot be encoded as JSON"
+    end
+
+    local sema = semaphore.new(0)
+
+    local call = C.ngx_http_chat_ffi_send(user_id, body, #body, sema.sem,
+                                          post, errp)
+    if call == nil then
+        return refused(400)
+    end
+
+    return wait_call(call, sema)
+end
+
+
+-- A system message in a chat, content {action = "...", ...} (as the
+-- group notices), on behalf of actor_id, a member (a bot, a moderator):
+-- status, answer as send's.  Not filtered.
+function _M.send_system(chat_id, actor_id, content)
+    local body = encode(content)
+    if not body or type(chat_id) ~= "string"
+       or type(actor_id) ~= "string"
+    then
+        return 400, { error = { code = "invalid_request",
+                                message = "chat id, actor id, content" } }
+    end
+
+    local sema = semaphore.new(0)
+
+    local call = C.ngx_http_chat_ffi_send_system(chat_id, actor_id, body,
+                                                 #body, sema.sem, post, errp)
+    if call == nil then
+        return refused(400)
+    end
+
+    return wait_call(call, sema)
+end
+
+
+-- A chat as its member user_id reads it (GET /api/chats/:id): status,
+-- answer ({chat} with its members and their roles; 404 not a member)
+function _M.get_chat(user_id, chat_id)
+    if type(user_id) ~= "string" or type(chat_id) ~= "string" then
+        return 400, { error = { code = "invalid_request",
+                                message = "user id and chat id" } }
+    end
+
+    local sema = semaphore.new(0)
+
+    local call = C.ngx_http_chat_ffi_chat(user_id, chat_id, sema.sem, post,
+                                          errp)
+    if call == nil then
+        return refused(400)
+    end
+
+    return wait_call(call, sema)
+end
+
+
+-- the members of a chat as its member user_id sees them:
+-- { [memberId] = role }, or nil, status, answer
+function _M.members(user_id, chat_id)
+    local status, answer = _M.get_chat(user_id, chat_id)
+    if status ~= 200 then
+        return nil, status, answer
+    end
+
+    -- chat.members is {count, ids, items = [{userId, role, joinedAt}]}
+    local members = answer.chat.members or {}
+    local admins = {}
+    for _, id in ipairs(answer.chat.admins or {}) do
+        admins[id] = true
+    end
+
+    local roles = {}
+    for _, m in ipairs(members.items or {}) do
+        roles[m.userId] = m.role
+    end
+    for _, id in ipairs(members.ids or {}) do
+        roles[id] = roles[id] or (admins[id] and "admin" or "member")
+    end
+
+    return roles
+end
+
+
+-- member_id's role in the chat ("admin", "member"), or nil when not one
+function _M.role(user_id, chat_id, member_id)
+    local roles, status, answer = _M.members(user_id, chat_id)
+    if not roles then
+        return nil, status, answer
+    end
+    return roles[member_id]
+end
+
+
+-- Is user_id online: {online, workers, here} (workers: the live workers
+-- of every instance counting a socket of theirs; here: their sockets in
+-- this worker), or nil, err
+function _M.presence(user_id)
+    if type(user_id) ~= "string" then
+        return nil, "invalid user id"
+    end
+
+    local sema = semaphore.new(0)
+
+    local call = C.ngx_http_chat_ffi_presence(user_id, sema.sem, post,
+                                              herep, errp)
+    if call == nil then
+        return nil, ffi_string(errp[0])
+    end
+
+    local here = herep[0]
+
+    local status, answer = wait_call(call, sema)
+    if status ~= 200 then
+        return nil, "redis is not available"
+    end
+
+    return { online = answer.workers > 0, workers = answer.workers,
+             here = here }
 end
 
 
