@@ -131,6 +131,17 @@ add_block_preprocessor(sub {
         }
     }
 
+    location = /lua/session {
+        content_by_lua_block {
+            local chat = require "resty.chat"
+            local t = chat.check_token(ngx.var.arg_t)
+            local ok, err = chat.publish_session(t.user, ngx.var.arg_sid
+                                                 or t.session, "to_device",
+                                                 { said = "psst" })
+            ngx.say(ok and "published" or ("refused: " .. err))
+        }
+    }
+
     location = /lua/presence {
         content_by_lua_block {
             local chat = require "resty.chat"
@@ -433,3 +444,27 @@ sub { "$main::Got\n" }
 bob got: system notice maintenance
 200 404 not_found
 200 400 invalid_request
+
+
+
+=== TEST 10: publish to one session (a device's sockets): bob's socket of that session gets it, carol's socket and an event for another session of bob do not reach it
+--- init
+main::chats();
+my @r;
+my $b = ChatRT::connect("bob");
+my $c = ChatRT::connect("carol");
+my $tb = $ChatChats::Tok{bob}{accessToken};
+my ($alice_sid) = main::lua(GET => "/lua/token?t=$ChatChats::Tok{alice}{accessToken}") =~ /session (\w{24})/;
+push @r, main::lua(GET => "/lua/session?t=$tb&sid=$alice_sid");
+push @r, main::lua(GET => "/lua/session?t=$tb");
+my @got = grep { $_->{event} eq "to_device" } ChatRT::drain($b, 1);
+push @r, "bob's socket: " . scalar(@got) . " " . join ",", map { $_->{data}{said} } @got;
+push @r, "carol's socket: " . scalar(grep { $_->{event} eq "to_device" } ChatRT::drain($c, 0.3));
+$main::Got = join "\n", @r;
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+200 published
+200 published
+bob's socket: 1 psst
+carol's socket: 0

@@ -48,6 +48,8 @@ static const char  ngx_http_chat_ffi_presence_lua[] =
 
 int ngx_http_chat_ffi_publish(const char *kind, const char *id,
     size_t id_len, const char *event, const char *data, size_t len);
+int ngx_http_chat_ffi_publish_session(const char *user,
+    const char *session, const char *event, const char *data, size_t len);
 int ngx_http_chat_ffi_check_token(const char *token, size_t len,
     char *user, char *session, const char **reason);
 void *ngx_http_chat_ffi_send(const char *user, const char *body, size_t len,
@@ -98,6 +100,43 @@ ngx_http_chat_ffi_publish(const char *kind, const char *id, size_t id_len,
     ngx_http_chat_rt_publish(ngx_strcmp(kind, "chat") == 0 ? "chat:"
                                                             : "user:",
                              &cid, event, payload);
+    json_decref(payload);
+
+    return 0;
+}
+
+
+/*
+ * An event to the sockets of one session of a user (one device's sign-in:
+ * check_token gives a token's session), on every instance
+ */
+
+int
+ngx_http_chat_ffi_publish_session(const char *user, const char *session,
+    const char *event, const char *data, size_t len)
+{
+    json_t        *payload;
+    ngx_str_t      uid, sid;
+    json_error_t   err;
+
+    if (ngx_strlen(user) != NGX_HTTP_CHAT_RT_ID_LEN
+        || ngx_strlen(session) != NGX_HTTP_CHAT_RT_ID_LEN)
+    {
+        return -1;
+    }
+
+    payload = json_loadb(data, len, 0, &err);
+    if (payload == NULL) {
+        return -1;
+    }
+
+    uid.data = (u_char *) user;
+    uid.len = NGX_HTTP_CHAT_RT_ID_LEN;
+    sid.data = (u_char *) session;
+    sid.len = NGX_HTTP_CHAT_RT_ID_LEN;
+
+    ngx_http_chat_rt_publish_as("user:", &uid, 's', NULL, &sid, event,
+                                payload);
     json_decref(payload);
 
     return 0;

@@ -34,6 +34,8 @@ typedef struct {
 
 int ngx_http_chat_ffi_publish(const char *kind, const char *id,
     size_t id_len, const char *event, const char *data, size_t len);
+int ngx_http_chat_ffi_publish_session(const char *user,
+    const char *session, const char *event, const char *data, size_t len);
 int ngx_http_chat_ffi_check_token(const char *token, size_t len,
     char *user, char *session, const char **reason);
 void *ngx_http_chat_ffi_send(const char *user, const char *body, size_t len,
@@ -109,6 +111,30 @@ end
 -- an event to every socket of every member of a chat
 function _M.publish_chat(chat_id, event, data)
     return publish("chat", chat_id, event, data)
+end
+
+
+-- an event to the sockets of one session of a user (one device's
+-- sign-in; check_token gives a token's session)
+function _M.publish_session(user_id, session_id, event, data)
+    if type(user_id) ~= "string" or type(session_id) ~= "string"
+       or type(event) ~= "string"
+    then
+        return nil, "ids and event must be strings"
+    end
+
+    local json = encode(data)
+    if not json then
+        return nil, "data cannot be encoded as JSON"
+    end
+
+    if C.ngx_http_chat_ffi_publish_session(user_id, session_id, event, json,
+                                           #json) ~= 0
+    then
+        return nil, "invalid id or data"
+    end
+
+    return true
 end
 
 
