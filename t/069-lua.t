@@ -378,6 +378,8 @@ my @r;
 push @r, $conf->("");
 push @r, $conf->("chat_lua_message_filter on;");
 push @r, $conf->("chat_lua_events new_message;");
+push @r, $conf->("chat_lua_signin_hook on;");
+push @r, $conf->("chat_lua_message_filter off; chat_lua_signin_hook off;");
 $main::Got = join "\n", @r;
 --- response_body_filters eval
 sub { "$main::Got\n" =~ s/ in \S+:\d+//gr =~ s/\d+#\d+: //gr }
@@ -385,6 +387,8 @@ sub { "$main::Got\n" =~ s/ in \S+:\d+//gr =~ s/\d+#\d+: //gr }
 ok
 failed: [emerg] "chat_lua_message_filter" needs lua-nginx-module: load ngx_http_lua_module (and ndk_http_module) with load_module before the http block
 failed: [emerg] "chat_lua_events" needs lua-nginx-module: load ngx_http_lua_module (and ndk_http_module) with load_module before the http block
+failed: [emerg] "chat_lua_signin_hook" needs lua-nginx-module: load ngx_http_lua_module (and ndk_http_module) with load_module before the http block
+ok
 
 
 

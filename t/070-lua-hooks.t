@@ -32,6 +32,7 @@ BEGIN {
 
     ChatChats::init("700", ChatLua::package_path() . q{
     chat_lua_message_filter on;
+    chat_lua_signin_hook on;
     chat_lua_hook_timeout 500ms;
     chat_lua_events new_message;
 
@@ -48,6 +49,15 @@ BEGIN {
                 error("the filter blew up")
             end
             return profanity.filter(msg)
+        end)
+
+        local rule = require("signin_rule").hook({
+            prefixes = { "+1628" }, banned_devices = { "banned" } })
+        chat.set_signin_hook(function(req)
+            if req.device == "slow" then
+                ngx.sleep(3)
+            end
+            return rule(req)
         end)
 
         require("webhook").start(
@@ -277,3 +287,41 @@ sub { "$main::Got\n" }
 --- response_body
 403 sign_in_refused
 200 sent
+
+
+
+=== TEST 8: the sign-in hook (the sign-in rule example's hook): a right code on a banned device is refused with the rule's reason (403, no tokens); another device signs in; a hook slower than chat_lua_hook_timeout answers 503
+--- init
+main::chats();
+my @r;
+my $http = HTTP::Tiny->new(timeout => 10);
+my $base = "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/api/auth";
+my %h = (headers => { 'Content-Type' => 'application/json' });
+my $i = 0;
+for my $device ("banned", "phone", "slow") {
+    $i++;
+    my $phone = sprintf("+1628700%04d", ($$ % 10000 + 7 + $i) % 10000);
+    my $res = $http->post("$base/send-otp", { %h,
+        content => JSON::PP::encode_json({ phone => $phone }) });
+    my $t0 = Time::HiRes::time();
+    $res = $http->post("$base/verify-otp", { %h,
+        content => JSON::PP::encode_json({ phone => $phone,
+            code => ChatAuth::code_for($ChatChats::Twilio, $phone),
+            device => $device }) });
+    my $b = eval { JSON::PP::decode_json($res->{content}) } || {};
+    push @r, "$device: $res->{status} " . ($b->{error}
+        ? "$b->{error}{code}: $b->{error}{message}"
+        : ($b->{accessToken} ? "tokens" : "no tokens"));
+}
+$main::Got = join "\n", @r;
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+banned: 403 sign_in_refused: this device may not sign in
+phone: 200 tokens
+slow: 503 signin_hook_failed: the sign-in hook did not answer in time
+--- error_log
+the sign-in hook did not answer in time
+--- no_error_log
+[alert]
+[emerg]

@@ -49,6 +49,27 @@ ngx_http_chat_event_filter(u_char *user, u_char *chat, const char *type,
 }
 
 
+ngx_int_t
+ngx_http_chat_event_signin(ngx_str_t *phone, ngx_str_t *device,
+    ngx_http_chat_filter_done_pt done, void *data, void **handle)
+{
+    if (ngx_http_chat_events.signin == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_chat_events.signin(phone, device, done, data, handle);
+}
+
+
+void
+ngx_http_chat_event_cancel(void *handle)
+{
+    if (ngx_http_chat_events.cancel && handle) {
+        ngx_http_chat_events.cancel(handle);
+    }
+}
+
+
 /* a string field of a JSON object, borrowed */
 ngx_int_t
 ngx_http_chat_rt_str_field(json_t *obj, const char *name, ngx_str_t *out)

@@ -44,6 +44,17 @@ typedef struct {
                            u_char *content, size_t len,
                            ngx_http_chat_filter_done_pt done, void *data);
 
+    /*
+     * lua: a sign-in (phone E.164, device name) whose code was right,
+     * before its session is made: as filter (NGX_OK accepted, NGX_BUSY
+     * refused, NGX_ERROR failed); *handle for cancel(), when the request
+     * goes first (done() is then never called)
+     */
+    ngx_int_t    (*signin)(ngx_str_t *phone, ngx_str_t *device,
+                           ngx_http_chat_filter_done_pt done, void *data,
+                           void **handle);
+    void         (*cancel)(void *handle);
+
     /* lua: a committed event, for subscribers (webhooks) */
     void         (*committed)(const char *kind, ngx_str_t *id,
                               const char *event, json_t *data);
@@ -59,6 +70,10 @@ void ngx_http_chat_event_publish(const char *kind, ngx_str_t *id,
 ngx_int_t ngx_http_chat_event_filter(u_char *user, u_char *chat,
     const char *type, u_char *content, size_t len,
     ngx_http_chat_filter_done_pt done, void *data);
+
+ngx_int_t ngx_http_chat_event_signin(ngx_str_t *phone, ngx_str_t *device,
+    ngx_http_chat_filter_done_pt done, void *data, void **handle);
+void ngx_http_chat_event_cancel(void *handle);
 
 /*
  * the events a store's run() said its commit caused ("$events" in its

@@ -21,6 +21,7 @@
 
 typedef struct {
     ngx_flag_t                     message_filter;
+    ngx_flag_t                     signin_hook;
     ngx_array_t                   *events;      /* of ngx_str_t */
     ngx_msec_t                     timeout;
 } ngx_http_chat_lua_conf_t;
@@ -38,6 +39,7 @@ typedef struct {
     char                           c[64];
     size_t                         len;
     u_char                        *json;        /* after the struct */
+    ngx_uint_t                     pending;     /* 1 till Lua takes it */
 } ngx_http_chat_lua_job_t;
 
 
@@ -53,6 +55,10 @@ static ngx_int_t ngx_http_chat_lua_filter(u_char *user, u_char *chat,
     ngx_http_chat_filter_done_pt done, void *data);
 static void ngx_http_chat_lua_committed(const char *kind, ngx_str_t *id,
     const char *event, json_t *data);
+static ngx_int_t ngx_http_chat_lua_signin(ngx_str_t *phone,
+    ngx_str_t *device, ngx_http_chat_filter_done_pt done, void *data,
+    void **handle);
+static void ngx_http_chat_lua_cancel(void *handle);
 static ngx_http_chat_lua_job_t *ngx_http_chat_lua_job(int kind,
     u_char *json, size_t len);
 static void ngx_http_chat_lua_timeout(ngx_event_t *ev);
@@ -67,6 +73,13 @@ static ngx_command_t  ngx_http_chat_lua_commands[] = {
       ngx_http_chat_lua_flag,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_chat_lua_conf_t, message_filter),
+      NULL },
+
+    { ngx_string("chat_lua_signin_hook"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_http_chat_lua_flag,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_lua_conf_t, signin_hook),
       NULL },
 
     { ngx_string("chat_lua_events"),
@@ -139,6 +152,7 @@ ngx_http_chat_lua_create_conf(ngx_conf_t *cf)
     }
 
     lcf->message_filter = NGX_CONF_UNSET;
+    lcf->signin_hook = NGX_CONF_UNSET;
     lcf->timeout = NGX_CONF_UNSET_MSEC;
 
     return lcf;
@@ -151,6 +165,7 @@ ngx_http_chat_lua_init_conf(ngx_conf_t *cf, void *conf)
     ngx_http_chat_lua_conf_t  *lcf = conf;
 
     ngx_conf_init_value(lcf->message_filter, 0);
+    ngx_conf_init_value(lcf->signin_hook, 0);
     ngx_conf_init_msec_value(lcf->timeout, 1000);
 
     return NGX_CONF_OK;
@@ -194,7 +209,8 @@ ngx_http_chat_lua_flag(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return rv;
     }
 
-    if (((ngx_http_chat_lua_conf_t *) conf)->message_filter) {
+    /* the flag just set, whichever it is */
+    if (*(ngx_flag_t *) ((char *) conf + cmd->offset) == 1) {
         return ngx_http_chat_lua_need_lua(cf, cmd);
     }
 
@@ -256,6 +272,9 @@ ngx_http_chat_lua_postconf(ngx_conf_t *cf)
                                   ? ngx_http_chat_lua_filter : NULL;
     ngx_http_chat_events.committed = lcf->events
                                      ? ngx_http_chat_lua_committed : NULL;
+    ngx_http_chat_events.signin = lcf->signin_hook
+                                  ? ngx_http_chat_lua_signin : NULL;
+    ngx_http_chat_events.cancel = ngx_http_chat_lua_cancel;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cf->log, 0,
                    "chat lua: message filter %s",
@@ -302,6 +321,7 @@ ngx_http_chat_lua_enqueue(ngx_http_chat_lua_job_t *job)
 
     ngx_queue_insert_tail(&ngx_http_chat_lua_pending, &job->queue);
     ngx_http_chat_lua_npending++;
+    job->pending = 1;
 
     /* wakes resty.chat's loop, on the next turn of the event loop */
     (void) ngx_http_chat_lua_post(ngx_http_chat_lua_sem, 1);
@@ -350,6 +370,56 @@ ngx_http_chat_lua_filter(u_char *user, u_char *chat, const char *type,
     ngx_http_chat_lua_enqueue(job);
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_chat_lua_signin(ngx_str_t *phone, ngx_str_t *device,
+    ngx_http_chat_filter_done_pt done, void *data, void **handle)
+{
+    ngx_http_chat_lua_job_t   *job;
+    ngx_http_chat_lua_conf_t  *lcf;
+
+    lcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                              ngx_http_chat_lua_module);
+
+    /* the device's name in the job's text, the phone in its first slot */
+    job = ngx_http_chat_lua_job(NGX_HTTP_CHAT_LUA_JOB_SIGNIN, device->data,
+                                device->len);
+    if (job == NULL) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "chat lua: the sign-in hook is not running "
+                      "(resty.chat's start() in init_worker_by_lua)");
+        return NGX_ERROR;
+    }
+
+    job->done = done;
+    job->data = data;
+    ngx_cpystrn((u_char *) job->a, phone->data,
+                ngx_min(sizeof(job->a), phone->len + 1));
+
+    job->timer.handler = ngx_http_chat_lua_timeout;
+    job->timer.data = job;
+    job->timer.log = ngx_cycle->log;
+    ngx_add_timer(&job->timer, lcf->timeout);
+
+    ngx_http_chat_lua_enqueue(job);
+
+    *handle = job;
+
+    return NGX_OK;
+}
+
+
+/* the requester went: the verdict, when it comes, goes to nobody */
+
+static void
+ngx_http_chat_lua_cancel(void *handle)
+{
+    ngx_http_chat_lua_job_t  *job = handle;
+
+    job->done = NULL;
+    job->data = NULL;
 }
 
 
@@ -416,11 +486,16 @@ ngx_http_chat_lua_timeout(ngx_event_t *ev)
 {
     ngx_http_chat_lua_job_t  *job = ev->data;
 
-    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                  "chat lua: the message filter did not answer in time");
 
-    ngx_http_chat_lua_answer(job, NGX_ERROR, NULL, 0,
-                             "the message filter did not answer in time");
+    const char  *what;
+
+    what = job->kind == NGX_HTTP_CHAT_LUA_JOB_SIGNIN
+           ? "the sign-in hook did not answer in time"
+           : "the message filter did not answer in time";
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0, "chat lua: %s", what);
+
+    ngx_http_chat_lua_answer(job, NGX_ERROR, NULL, 0, what);
 }
 
 
@@ -436,7 +511,17 @@ ngx_http_chat_lua_answer(ngx_http_chat_lua_job_t *job, ngx_int_t rc,
 
     ngx_queue_remove(&job->queue);
 
-    job->done(job->data, rc, content, len, reason);
+    if (job->kind == NGX_HTTP_CHAT_LUA_JOB_FILTER
+        || job->kind == NGX_HTTP_CHAT_LUA_JOB_SIGNIN)
+    {
+        /* a job still pending counts till taken */
+        ngx_http_chat_lua_npending -= job->pending;
+        job->pending = 0;
+    }
+
+    if (job->done) {
+        job->done(job->data, rc, content, len, reason);
+    }
 
     ngx_free(job);
 }
@@ -488,8 +573,9 @@ ngx_http_chat_ffi_hook_next(ngx_http_chat_ffi_job_t *out)
 
     ngx_queue_remove(q);
     ngx_http_chat_lua_npending--;
+    job->pending = 0;
 
-    if (job->kind == NGX_HTTP_CHAT_LUA_JOB_FILTER) {
+    if (job->kind != NGX_HTTP_CHAT_LUA_JOB_EVENT) {
         ngx_queue_insert_tail(&ngx_http_chat_lua_taken, q);
 
     } else {
@@ -562,11 +648,18 @@ found:
         dumped[len] = '\0';
 
         ngx_http_chat_lua_answer(job, NGX_BUSY, NULL, 0,
-                                 len ? dumped : "the message was rejected");
+                                 len ? dumped
+                                 : job->kind == NGX_HTTP_CHAT_LUA_JOB_SIGNIN
+                                 ? "this sign-in was refused"
+                                 : "the message was rejected");
         ngx_free(dumped);
         return 0;
 
     case 2:
+        if (job->kind != NGX_HTTP_CHAT_LUA_JOB_FILTER) {
+            return -1;
+        }
+
         content = json_loadb((char *) job->json, job->len,
                              JSON_DECODE_ANY, &err);
 
@@ -607,10 +700,13 @@ found:
 
     case 3:
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "chat lua: the message filter failed: \"%*s\"",
-                      len, text);
+                      "chat lua: the %s failed: \"%*s\"",
+                      job->kind == NGX_HTTP_CHAT_LUA_JOB_SIGNIN
+                      ? "sign-in hook" : "message filter", len, text);
         ngx_http_chat_lua_answer(job, NGX_ERROR, NULL, 0,
-                                 "the message filter failed");
+                                 job->kind == NGX_HTTP_CHAT_LUA_JOB_SIGNIN
+                                 ? "the sign-in hook failed"
+                                 : "the message filter failed");
         return 0;
 
     default:

@@ -25,16 +25,19 @@ typedef int (*ngx_http_chat_ffi_post_pt)(void *sem, int n);
 
 #define NGX_HTTP_CHAT_LUA_JOB_FILTER  1
 #define NGX_HTTP_CHAT_LUA_JOB_EVENT   2
+#define NGX_HTTP_CHAT_LUA_JOB_SIGNIN  3
 
 
 /* a job as Lua reads it (resty.chat declares the same struct) */
 typedef struct {
     double         id;
     int            kind;        /* NGX_HTTP_CHAT_LUA_JOB_* */
-    const char    *user;        /* a filter: the sender; an event: kind */
+    const char    *user;        /* a filter: the sender; an event: kind;
+                                   a sign-in: the phone */
     const char    *chat;        /* a filter: the chat; an event: its id */
     const char    *type;        /* a filter: the type; an event: its name */
-    const char    *json;        /* the content, or the event's payload */
+    const char    *json;        /* the content, the event's payload, or
+                                   a sign-in's device (not JSON) */
     size_t         len;
 } ngx_http_chat_ffi_job_t;
 

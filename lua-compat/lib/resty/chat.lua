@@ -67,6 +67,7 @@ local post = ffi.cast("ngx_http_chat_ffi_post_pt",
 
 local JOB_FILTER = 1
 local JOB_EVENT = 2
+local JOB_SIGNIN = 3
 
 local errp = ffi.new("const char *[1]")
 local herep = ffi.new("int[1]")
@@ -319,6 +320,7 @@ end
 -- hooks --------------------------------------------------------------
 
 local filter
+local signin_hook
 local subscribers = {}
 
 
@@ -328,6 +330,16 @@ local subscribers = {}
 -- content's text; an error fails the send (503 filter_failed)
 function _M.set_message_filter(fn)
     filter = fn
+end
+
+
+-- fn(req) with req {phone (E.164), device} for each sign-in whose code
+-- was right, before its session is made (chat_lua_signin_hook on): nil or
+-- true lets it in, false, reason refuses it (403 sign_in_refused with
+-- reason); an error or no answer within chat_lua_hook_timeout answers
+-- 503 signin_hook_failed
+function _M.set_signin_hook(fn)
+    signin_hook = fn
 end
 
 
@@ -343,14 +355,14 @@ function _M.subscribe(event, fn)
 end
 
 
-local function run_filter(premature, id, msg)
+local function run_filter(premature, id, fn, msg, may_rewrite)
     if premature then
         return
     end
 
     local verdict, text = 0, ""
 
-    local ok, res, reason = pcall(filter, msg)
+    local ok, res, reason = pcall(fn, msg)
 
     if not ok then
         verdict, text = 3, tostring(res)
@@ -358,7 +370,7 @@ local function run_filter(premature, id, msg)
     elseif res == false then
         verdict, text = 1, reason and tostring(reason) or ""
 
-    elseif type(res) == "string" then
+    elseif type(res) == "string" and may_rewrite then
         verdict, text = 2, res
     end
 
@@ -409,7 +421,25 @@ local function take(job)
             return
         end
 
-        local ok, err = ngx.timer.at(0, run_filter, id, msg)
+        local ok, err = ngx.timer.at(0, run_filter, id, filter, msg, true)
+        if not ok then
+            local why = "no timer: " .. tostring(err)
+            C.ngx_http_chat_ffi_hook_done(id, 3, why, #why)
+        end
+
+    elseif job.kind == JOB_SIGNIN then
+        local req = {
+            phone = ffi_string(job.user),
+            device = ffi_string(job.json, job.len),
+        }
+
+        if not signin_hook then
+            C.ngx_http_chat_ffi_hook_done(id, 0, "", 0)
+            return
+        end
+
+        local ok, err = ngx.timer.at(0, run_filter, id, signin_hook, req,
+                                     false)
         if not ok then
             local why = "no timer: " .. tostring(err)
             C.ngx_http_chat_ffi_hook_done(id, 3, why, #why)
