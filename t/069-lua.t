@@ -45,7 +45,7 @@ sub lua {
 
 sub chats {
     return if $Chat;
-    ChatChats::setup("dave");
+    ChatChats::setup("dave", "erin");
     $Chat = ChatChats::api(alice => POST => "/api/chats/private",
                            { userId => $Id{bob} })->{chat}{id};
     $Group = ChatChats::api(alice => POST => "/api/chats/group",
@@ -74,6 +74,16 @@ add_block_preprocessor(sub {
             else
                 ngx.say("refused: ", err)
             end
+        }
+    }
+
+    location = /lua/session_check {
+        content_by_lua_block {
+            local chat = require "resty.chat"
+            local r, err = chat.check_session(ngx.var.arg_t)
+            local r2 = chat.check_token(ngx.var.arg_t)
+            ngx.say(r and ("live " .. r.user) or ("refused: " .. err),
+                    "; check_token: ", r2 and "ok" or "refused")
         }
     }
 
@@ -472,3 +482,26 @@ sub { "$main::Got\n" }
 200 published
 bob's socket: 1 psst
 carol's socket: 0
+
+
+
+=== TEST 11: check_session: a live session answers its user; after logout it is refused as revoked (check_token, which does not ask, still takes the token); a broken token refused at once
+--- init
+main::chats();
+my @r;
+my $t = $ChatChats::Tok{erin}{accessToken};
+my $got = main::lua(GET => "/lua/session_check?t=$t");
+$got =~ s/$main::Id{erin}/erin/;
+push @r, $got;
+my ($st) = ChatChats::call(erin => POST => "/api/auth/logout", {});
+push @r, "logout $st";
+push @r, main::lua(GET => "/lua/session_check?t=$t");
+push @r, main::lua(GET => "/lua/session_check?t=abc");
+$main::Got = join "\n", @r;
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+200 live erin; check_token: ok
+logout 200
+200 refused: revoked; check_token: ok
+200 refused: malformed token; check_token: refused

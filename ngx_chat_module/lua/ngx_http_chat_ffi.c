@@ -12,6 +12,7 @@
 
 #include "ngx_http_chat_lua.h"
 #include "../auth/ngx_http_chat_jwt.h"
+#include "../auth/ngx_http_chat_auth.h"
 #include "../ops/ngx_http_chat_op_send.h"
 #include "../ops/ngx_http_chat_op_chat_list.h"
 #include "../realtime/ngx_http_chat_rt.h"
@@ -52,6 +53,9 @@ int ngx_http_chat_ffi_publish_session(const char *user,
     const char *session, const char *event, const char *data, size_t len);
 int ngx_http_chat_ffi_check_token(const char *token, size_t len,
     char *user, char *session, const char **reason);
+void *ngx_http_chat_ffi_check_session(const char *token, size_t len,
+    char *user, char *session, void *sem, ngx_http_chat_ffi_post_pt post,
+    const char **err);
 void *ngx_http_chat_ffi_send(const char *user, const char *body, size_t len,
     void *sem, ngx_http_chat_ffi_post_pt post, const char **err);
 void *ngx_http_chat_ffi_send_system(const char *chat, const char *actor,
@@ -71,6 +75,7 @@ static ngx_http_chat_ffi_call_t *ngx_http_chat_ffi_call(void *sem,
 static void ngx_http_chat_ffi_sent(void *data, ngx_int_t rc, json_t *answer,
     const char *error);
 static void ngx_http_chat_ffi_counted(redisReply *reply, void *data);
+static void ngx_http_chat_ffi_session_checked(void *data, ngx_int_t rc);
 static void ngx_http_chat_ffi_send_detach(void *op);
 static void ngx_http_chat_ffi_chat_detach(void *op);
 
@@ -188,6 +193,111 @@ ngx_http_chat_ffi_check_token(const char *token, size_t len, char *user,
     ngx_destroy_pool(pool);
 
     return rc == NGX_OK ? 0 : -1;
+}
+
+
+/*
+ * An access token checked as the gate checks it in full: the token, then
+ * its session (and the token itself) not revoked, from Redis or MongoDB.
+ * NULL and *err when the token is refused at once; else the call, whose
+ * status is 200 (live), 401 (revoked, gone) or 503 (the back ends cannot
+ * tell), user and session filled as check_token's.
+ */
+
+void *
+ngx_http_chat_ffi_check_session(const char *token, size_t len, char *user,
+    char *session, void *sem, ngx_http_chat_ffi_post_pt post,
+    const char **err)
+{
+    u_char                      jti[64];
+    ngx_int_t                   rc;
+    ngx_str_t                   t, uid, sid, tid;
+    ngx_pool_t                 *pool;
+    ngx_http_chat_token_t       tok;
+    ngx_http_chat_ffi_call_t   *call;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_chat_module);
+
+    pool = ngx_create_pool(1024, ngx_cycle->log);
+    if (cmcf == NULL || pool == NULL) {
+        *err = "no memory";
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
+        return NULL;
+    }
+
+    t.data = (u_char *) token;
+    t.len = len;
+
+    rc = ngx_http_chat_jwt_verify(cmcf, pool, &t, &tok, err);
+
+    if (rc == NGX_OK
+        && (tok.sub.len != 24 || tok.sid.len != 24 || tok.jti.len == 0
+            || tok.jti.len > sizeof(jti)))
+    {
+        *err = "the token has no user or session";
+        rc = NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    ngx_cpystrn((u_char *) user, tok.sub.data, 25);
+    ngx_cpystrn((u_char *) session, tok.sid.data, 25);
+    ngx_memcpy(jti, tok.jti.data, tok.jti.len);
+
+    uid.data = (u_char *) user;
+    uid.len = 24;
+    sid.data = (u_char *) session;
+    sid.len = 24;
+    tid.data = jti;
+    tid.len = tok.jti.len;
+
+    ngx_destroy_pool(pool);
+
+    call = ngx_http_chat_ffi_call(sem, post, err);
+    if (call == NULL) {
+        return NULL;
+    }
+
+    call->waiting = 1;
+
+    /* the check copies what it keeps */
+    if (ngx_http_chat_session_check(&sid, &uid, &tid,
+                                    ngx_http_chat_ffi_session_checked, call)
+        != NGX_OK)
+    {
+        ngx_free(call);
+        *err = "redis is not available";
+        return NULL;
+    }
+
+    return call;
+}
+
+
+static void
+ngx_http_chat_ffi_session_checked(void *data, ngx_int_t rc)
+{
+    ngx_http_chat_ffi_call_t  *call = data;
+
+    call->waiting = 0;
+
+    if (call->freed) {
+        ngx_free(call);
+        return;
+    }
+
+    call->status = rc == NGX_OK ? NGX_HTTP_OK
+                   : rc == NGX_DECLINED ? NGX_HTTP_UNAUTHORIZED
+                   : NGX_HTTP_SERVICE_UNAVAILABLE;
+
+    (void) call->post(call->sem, 1);
 }
 
 

@@ -38,6 +38,9 @@ int ngx_http_chat_ffi_publish_session(const char *user,
     const char *session, const char *event, const char *data, size_t len);
 int ngx_http_chat_ffi_check_token(const char *token, size_t len,
     char *user, char *session, const char **reason);
+void *ngx_http_chat_ffi_check_session(const char *token, size_t len,
+    char *user, char *session, void *sem, ngx_http_chat_ffi_post_pt post,
+    const char **err);
 void *ngx_http_chat_ffi_send(const char *user, const char *body, size_t len,
     void *sem, ngx_http_chat_ffi_post_pt post, const char **err);
 void *ngx_http_chat_ffi_send_system(const char *chat, const char *actor,
@@ -184,6 +187,37 @@ end
 local function refused(status)
     return status, { error = { code = "invalid_request",
                                message = ffi_string(errp[0]) } }
+end
+
+
+-- An access token checked as the REST gate checks it in full: the token,
+-- then its session (and the token) not revoked, from Redis or MongoDB.
+-- {user, session}, or nil, reason ("revoked", "unavailable", or why the
+-- token itself is refused).  Yields.
+function _M.check_session(token)
+    if type(token) ~= "string" then
+        return nil, "no token"
+    end
+
+    local user = ffi.new("char[25]")
+    local session = ffi.new("char[25]")
+    local sema = semaphore.new(0)
+
+    local call = C.ngx_http_chat_ffi_check_session(token, #token, user,
+                                                   session, sema.sem, post,
+                                                   errp)
+    if call == nil then
+        return nil, ffi_string(errp[0])
+    end
+
+    local status = wait_call(call, sema)
+
+    if status == 200 then
+        return { user = ffi_string(user, 24),
+                 session = ffi_string(session, 24) }
+    end
+
+    return nil, status == 401 and "revoked" or "unavailable"
 end
 
 
