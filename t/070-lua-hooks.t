@@ -138,13 +138,13 @@ stored: hello there,what the **** is this
 
 
 
-=== TEST 2: the plain WebSocket: send_message is accepted, rewritten, or answered with the rejection's error
+=== TEST 2: the plain WebSocket: send_message is accepted, rewritten, or answered with the rejection's error, or the failed filter's
 --- init
 main::chats();
 my @r;
 my $a = ChatRT::connect("alice");
 my $i = 0;
-for my $text ("ws hello", "darn it", "go to http://evil.example") {
+for my $text ("ws hello", "darn it", "go to http://evil.example", "boom") {
     $i++;
     ChatRT::send_event($a, "send_message",
         { chatId => $main::Chat, tempId => "ws-$$-$i",
@@ -161,18 +161,29 @@ sub { "$main::Got\n" }
 ack ws hello
 ack **** it
 error message_rejected: links to evil.example are not allowed
+error filter_failed: the message filter failed
+--- error_log
+the filter blew up
+--- no_error_log
+[alert]
+[emerg]
 
 
 
-=== TEST 3: Socket.IO: the same three outcomes in the acks
+=== TEST 3: Socket.IO: the same four outcomes in the acks
 --- init
 main::chats();
 $main::Got = ChatSIO::run("x", script => "sio-lua.js", chat => $main::Chat,
-    texts => [ "sio hello", "heck no", "http://evil.example" ]);
+    texts => [ "sio hello", "heck no", "http://evil.example", "boom" ]);
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- response_body
-1=ok:sio hello 2=ok:**** no 3=message_rejected:422:links to evil.example are not allowed
+1=ok:sio hello 2=ok:**** no 3=message_rejected:422:links to evil.example are not allowed 4=filter_failed:503:the message filter failed
+--- error_log
+the filter blew up
+--- no_error_log
+[alert]
+[emerg]
 
 
 
