@@ -32,6 +32,7 @@ typedef struct {
     ngx_http_chat_sms_t         *sms;
     ngx_http_cleanup_t          *sms_cleanup;
     ngx_uint_t                   retry_after;
+    void                        *hook;      /* the site's sign-in hook */
 } ngx_http_chat_otp_t;
 
 
@@ -114,6 +115,10 @@ static ngx_int_t ngx_http_chat_otp_released(ngx_http_request_t *r,
     redisReply *reply);
 static ngx_int_t ngx_http_chat_otp_checked(ngx_http_request_t *r,
     redisReply *reply);
+static ngx_int_t ngx_http_chat_otp_hook(ngx_http_request_t *r);
+static void ngx_http_chat_otp_hooked(void *data, ngx_int_t rc,
+    u_char *content, size_t len, const char *reason);
+static void ngx_http_chat_otp_hook_cleanup(void *data);
 static ngx_int_t ngx_http_chat_otp_login(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chat_otp_logged_in(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
@@ -616,7 +621,7 @@ ngx_http_chat_otp_checked(ngx_http_request_t *r, redisReply *reply)
     switch (reply->element[0]->integer) {
 
     case 2:
-        return ngx_http_chat_otp_login(r);
+        return ngx_http_chat_otp_hook(r);
 
     case 1:
         if (reply->elements != 2
@@ -633,6 +638,101 @@ ngx_http_chat_otp_checked(ngx_http_request_t *r, redisReply *reply)
 
     default:
         return ngx_http_chat_otp_expired(r);
+    }
+}
+
+
+/*
+ * The code was right: the site's sign-in hook (lua-compat), if any, may
+ * still refuse before the session is made.  The request waits for its
+ * verdict, or chat_lua_hook_timeout.
+ */
+
+static ngx_int_t
+ngx_http_chat_otp_hook(ngx_http_request_t *r)
+{
+    ngx_int_t             rc;
+    ngx_http_cleanup_t   *cln;
+    ngx_http_chat_ctx_t  *ctx;
+    ngx_http_chat_otp_t  *otp;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    otp = ctx->state;
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_chat_event_signin(&otp->e164, &otp->device,
+                                    ngx_http_chat_otp_hooked, r, &otp->hook);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_chat_otp_login(r);
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "signin_hook_failed",
+                                        "the sign-in hook is not running");
+    }
+
+    cln->handler = ngx_http_chat_otp_hook_cleanup;
+    cln->data = otp;
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_chat_otp_hooked(void *data, ngx_int_t rc, u_char *content,
+    size_t len, const char *reason)
+{
+    ngx_http_request_t *r = data;
+
+    ngx_connection_t     *c;
+    ngx_http_chat_ctx_t  *ctx;
+    ngx_http_chat_otp_t  *otp;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    otp = ctx->state;
+    otp->hook = NULL;
+
+    c = r->connection;
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_chat_otp_login(r);
+
+    } else if (rc == NGX_BUSY) {
+        rc = ngx_http_chat_send_error(r, NGX_HTTP_FORBIDDEN,
+                                      "sign_in_refused",
+                                      reason ? reason
+                                             : "this sign-in was refused");
+
+    } else {
+        rc = ngx_http_chat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "signin_hook_failed",
+                                      reason ? reason
+                                             : "the sign-in hook failed");
+    }
+
+    ngx_http_chat_finalize(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the request goes before the verdict: it will go to nobody */
+
+static void
+ngx_http_chat_otp_hook_cleanup(void *data)
+{
+    ngx_http_chat_otp_t  *otp = data;
+
+    if (otp->hook) {
+        ngx_http_chat_event_cancel(otp->hook);
+        otp->hook = NULL;
     }
 }
 

@@ -42,6 +42,45 @@ ngx_http_chat_event_publish(const char *kind, ngx_str_t *id, u_char flag,
         ngx_http_chat_events.publish(kind, id, flag, origin, chat, event,
                                      data);
     }
+
+    if (ngx_http_chat_events.committed) {
+        ngx_http_chat_events.committed(kind, id, event, data);
+    }
+}
+
+
+ngx_int_t
+ngx_http_chat_event_filter(u_char *user, u_char *chat, const char *type,
+    u_char *content, size_t len, ngx_http_chat_filter_done_pt done,
+    void *data)
+{
+    if (ngx_http_chat_events.filter == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_chat_events.filter(user, chat, type, content, len, done,
+                                       data);
+}
+
+
+ngx_int_t
+ngx_http_chat_event_signin(ngx_str_t *phone, ngx_str_t *device,
+    ngx_http_chat_filter_done_pt done, void *data, void **handle)
+{
+    if (ngx_http_chat_events.signin == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_chat_events.signin(phone, device, done, data, handle);
+}
+
+
+void
+ngx_http_chat_event_cancel(void *handle)
+{
+    if (ngx_http_chat_events.cancel && handle) {
+        ngx_http_chat_events.cancel(handle);
+    }
 }
 
 

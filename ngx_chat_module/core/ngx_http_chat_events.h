@@ -20,11 +20,44 @@
  * call the functions below, which do nothing while a slot is empty.
  */
 
+/*
+ * A message filter's verdict: NGX_OK accepted (content, when not NULL, the
+ * content rewritten, as JSON), NGX_BUSY rejected (reason for the sender),
+ * NGX_ERROR it failed or did not answer in time (reason says which).
+ */
+typedef void (*ngx_http_chat_filter_done_pt)(void *data, ngx_int_t rc,
+    u_char *content, size_t len, const char *reason);
+
 typedef struct {
     /* realtime: an event on a channel ("user:", "chat:"), every instance */
     void         (*publish)(const char *kind, ngx_str_t *id, u_char flag,
                             ngx_str_t *origin, ngx_str_t *chat,
                             const char *event, json_t *data);
+
+    /*
+     * lua: a message a user sends, before it is stored (user and chat 24
+     * hex, content its JSON): NGX_DECLINED no filter, NGX_OK done() will
+     * be called once, never before this returns; NGX_ERROR the filter
+     * cannot run now
+     */
+    ngx_int_t    (*filter)(u_char *user, u_char *chat, const char *type,
+                           u_char *content, size_t len,
+                           ngx_http_chat_filter_done_pt done, void *data);
+
+    /*
+     * lua: a sign-in (phone E.164, device name) whose code was right,
+     * before its session is made: as filter (NGX_OK accepted, NGX_BUSY
+     * refused, NGX_ERROR failed); *handle for cancel(), when the request
+     * goes first (done() is then never called)
+     */
+    ngx_int_t    (*signin)(ngx_str_t *phone, ngx_str_t *device,
+                           ngx_http_chat_filter_done_pt done, void *data,
+                           void **handle);
+    void         (*cancel)(void *handle);
+
+    /* lua: a committed event, for subscribers (webhooks) */
+    void         (*committed)(const char *kind, ngx_str_t *id,
+                              const char *event, json_t *data);
 } ngx_http_chat_events_t;
 
 
@@ -34,6 +67,14 @@ extern ngx_http_chat_events_t  ngx_http_chat_events;
 void ngx_http_chat_event_publish(const char *kind, ngx_str_t *id,
     u_char flag, ngx_str_t *origin, ngx_str_t *chat, const char *event,
     json_t *data);
+ngx_int_t ngx_http_chat_event_filter(u_char *user, u_char *chat,
+    const char *type, u_char *content, size_t len,
+    ngx_http_chat_filter_done_pt done, void *data);
+
+ngx_int_t ngx_http_chat_event_signin(ngx_str_t *phone, ngx_str_t *device,
+    ngx_http_chat_filter_done_pt done, void *data, void **handle);
+void ngx_http_chat_event_cancel(void *handle);
+
 /*
  * the events a store's run() said its commit caused ("$events" in its
  * answer), published and taken out of the answer; a user who joined a

@@ -53,6 +53,12 @@ ngx_http_chat_op_tell(ngx_int_t rc, json_t *answer, ngx_uint_t created,
             told->message = json_string_value(m);
         }
 
+        /* a refusal with a status of its own (a site's message filter) */
+        if (json_is_integer(json_object_get(answer, "status"))) {
+            told->status = json_integer_value(json_object_get(answer,
+                                                              "status"));
+        }
+
         told->details = json_incref(json_object_get(answer, "details"));
         told->keep = answer;
         return;

@@ -37,6 +37,11 @@ struct ngx_http_chat_op_send_s {
 };
 
 
+static ngx_int_t ngx_http_chat_op_send_begin(ngx_http_chat_op_send_t *op);
+static void ngx_http_chat_op_send_filtered(void *data, ngx_int_t rc,
+    u_char *content, size_t len, const char *reason);
+
+
 static ngx_int_t ngx_http_chat_op_send_check(ngx_http_chat_op_send_t *op);
 static void ngx_http_chat_op_send_checked(ngx_http_chat_mongo_task_t *t);
 static ngx_int_t ngx_http_chat_op_send_seq(ngx_http_chat_op_send_t *op,
@@ -92,6 +97,7 @@ ngx_http_chat_op_send(ngx_http_chat_msg_arg_t *arg, size_t size,
     ngx_uint_t flags, ngx_http_chat_op_done_pt done, void *data,
     ngx_http_chat_op_send_t **out)
 {
+    char                        user[25], chat[25];
     ngx_int_t                   rc;
     ngx_http_chat_op_send_t    *op;
     ngx_http_chat_main_conf_t  *cmcf;
@@ -144,30 +150,25 @@ ngx_http_chat_op_send(ngx_http_chat_msg_arg_t *arg, size_t size,
     ngx_http_chat_ops_live_n++;
     ngx_http_chat_work_begin();
 
-    if ((flags & NGX_HTTP_CHAT_OP_SEND_CACHE)
-        && ngx_http_chat_send_cache_hit(&arg->chat, &arg->user))
-    {
-        op->arg->allowed = 1;
-    }
-
-    if (!(flags & NGX_HTTP_CHAT_OP_SEND_CHECK)) {
-        rc = ngx_http_chat_op_send_seq(op, -1);
-
-    } else if (op->arg->allowed && !op->arg->has_reply
-               && (flags & NGX_HTTP_CHAT_OP_SEND_MARK))
-    {
+    if (flags & NGX_HTTP_CHAT_OP_SEND_FILTER) {
         /*
-         * Allowed a moment ago, nothing to check but its tempId: a tempId
-         * Redis has not seen lately is not a retry (one that it forgot is
-         * still told by the insert's unique index, at the cost of a
-         * tombstone), so the store is asked only when Redis has.
+         * The site's filter (lua-compat) sees the message before any
+         * step: a message it rejects takes no number and leaves nothing.
          */
-        op->gate = 1;
-        rc = ngx_http_chat_op_send_seq(op, -1);
+        bson_oid_to_string(&op->arg->user, user);
+        bson_oid_to_string(&op->arg->chat, chat);
+
+        rc = ngx_http_chat_event_filter((u_char *) user, (u_char *) chat,
+                                        op->arg->type,
+                                        (u_char *) (op->arg + 1),
+                                        op->arg->content_len,
+                                        ngx_http_chat_op_send_filtered, op);
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_chat_op_send_begin(op);
+        }
 
     } else {
-        /* may the user send, the reply's message, a tempId sent before */
-        rc = ngx_http_chat_op_send_check(op);
+        rc = ngx_http_chat_op_send_begin(op);
     }
 
     if (rc != NGX_OK) {
@@ -282,11 +283,106 @@ ngx_http_chat_op_send_message(const bson_oid_t *user, json_t *body,
     p = (u_char *) (arg + 1) + arg->content_len + 1;
     ngx_memcpy(p, mentions, nmentions * sizeof(bson_oid_t));
 
-    rc = ngx_http_chat_op_send(arg, size, flags, done, data, out);
+    /* a message a user sends passes the site's filter, if any */
+    rc = ngx_http_chat_op_send(arg, size, flags | NGX_HTTP_CHAT_OP_SEND_FILTER,
+                               done, data, out);
 
     ngx_free(arg);
 
     return rc;
+}
+
+
+/* the steps: the check, or straight to a number */
+
+static ngx_int_t
+ngx_http_chat_op_send_begin(ngx_http_chat_op_send_t *op)
+{
+    ngx_int_t  rc;
+
+    if ((op->flags & NGX_HTTP_CHAT_OP_SEND_CACHE)
+        && ngx_http_chat_send_cache_hit(&op->arg->chat, &op->arg->user))
+    {
+        op->arg->allowed = 1;
+    }
+
+    if (!(op->flags & NGX_HTTP_CHAT_OP_SEND_CHECK)) {
+        rc = ngx_http_chat_op_send_seq(op, -1);
+
+    } else if (op->arg->allowed && !op->arg->has_reply
+               && (op->flags & NGX_HTTP_CHAT_OP_SEND_MARK))
+    {
+        /*
+         * Allowed a moment ago, nothing to check but its tempId: a tempId
+         * Redis has not seen lately is not a retry (one that it forgot is
+         * still told by the insert's unique index, at the cost of a
+         * tombstone), so the store is asked only when Redis has.
+         */
+        op->gate = 1;
+        rc = ngx_http_chat_op_send_seq(op, -1);
+
+    } else {
+        /* may the user send, the reply's message, a tempId sent before */
+        rc = ngx_http_chat_op_send_check(op);
+    }
+
+    return rc;
+}
+
+
+/* the site's filter answered: reject, rewrite, or go on as sent */
+
+static void
+ngx_http_chat_op_send_filtered(void *data, ngx_int_t rc, u_char *content,
+    size_t len, const char *reason)
+{
+    ngx_http_chat_op_send_t  *op = data;
+
+    size_t                    mlen, size;
+    json_t                   *answer;
+    ngx_http_chat_msg_arg_t  *arg;
+
+    if (rc == NGX_BUSY || rc == NGX_ERROR) {
+        /* told as a refusal with its own code (ngx_http_chat_op_tell) */
+        answer = json_pack("{s:s,s:s,s:i}",
+                           "code", rc == NGX_BUSY ? "message_rejected"
+                                                  : "filter_failed",
+                           "message", reason ? reason : "",
+                           "status", rc == NGX_BUSY ? 422 : 503);
+
+        /* error: what a 503 logs */
+        ngx_http_chat_op_send_finish(op, NGX_BUSY, answer,
+                                     reason ? reason : "the message filter");
+        return;
+    }
+
+    if (content) {
+        /* the rewritten content in place of the one sent, mentions kept */
+        mlen = op->arg->nmentions * sizeof(bson_oid_t);
+        size = sizeof(ngx_http_chat_msg_arg_t) + len + 1 + mlen;
+
+        arg = ngx_alloc(size, ngx_cycle->log);
+        if (arg == NULL) {
+            ngx_http_chat_op_send_finish(op, NGX_ERROR, NULL, "no memory");
+            return;
+        }
+
+        ngx_memcpy(arg, op->arg, sizeof(ngx_http_chat_msg_arg_t));
+        ngx_memcpy(arg + 1, content, len);
+        ((u_char *) (arg + 1))[len] = '\0';
+        ngx_memcpy((u_char *) (arg + 1) + len + 1,
+                   (u_char *) (op->arg + 1) + op->arg->content_len + 1,
+                   mlen);
+        arg->content_len = len;
+
+        op->arg = arg;
+        op->size = size;
+    }
+
+    if (ngx_http_chat_op_send_begin(op) != NGX_OK) {
+        ngx_http_chat_op_send_finish(op, NGX_ERROR, NULL,
+                                     "the store is not available");
+    }
 }
 
 
@@ -633,6 +729,10 @@ ngx_http_chat_op_send_finish(ngx_http_chat_op_send_t *op, ngx_int_t rc,
 
     } else if (answer) {
         json_decref(answer);
+    }
+
+    if (op->arg != (ngx_http_chat_msg_arg_t *) (op + 1)) {
+        ngx_free(op->arg);      /* a filter rewrote it */
     }
 
     ngx_free(op);

@@ -33,6 +33,7 @@ typedef struct ngx_http_chat_op_send_s  ngx_http_chat_op_send_t;
 #define NGX_HTTP_CHAT_OP_SEND_MARK   0x02  /* note the tempId in Redis */
 #define NGX_HTTP_CHAT_OP_SEND_CACHE  0x04  /* remember who may send */
 #define NGX_HTTP_CHAT_OP_SEND_BOUND  0x08  /* refused beyond the bound */
+#define NGX_HTTP_CHAT_OP_SEND_FILTER 0x10  /* the site's message filter */
 
 
 /*

@@ -252,6 +252,7 @@ ngx_int_t ngx_http_chat_rt_presence_init_process(ngx_cycle_t *cycle);
 void ngx_http_chat_rt_presence_exit_process(ngx_cycle_t *cycle);
 void ngx_http_chat_rt_presence(u_char *user, ngx_uint_t online);
 void ngx_http_chat_rt_presence_leave(ngx_http_chat_rt_session_t *s);
+ngx_uint_t ngx_http_chat_rt_presence_here(u_char *user);
 
 /* ngx_http_chat_rt_presence_watch.c: presence events to subscribers */
 void ngx_http_chat_rt_presence_deliver(ngx_http_chat_rt_session_t *s,

@@ -14,6 +14,7 @@
  *     '-'  deliver to all       'x'  not to the user's own sockets
  *     'j'  join chat, deliver   'l'  deliver, then leave chat
  *     'r'  to the sockets of one session (in the chat slot), then close
+ *     's'  to the sockets of one session only (lua-compat's publish)
  *     'o'  not to the one socket named in the chat slot (its "sock:" id)
  *
  * A socket in a call has a channel of its own, "sock:<id>", for what
@@ -696,6 +697,14 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
 
         if (msg[0] == 'o'
             && ngx_strncmp(s->sock, chat, NGX_HTTP_CHAT_RT_ID_LEN) == 0)
+        {
+            continue;
+        }
+
+        if (msg[0] == 's'
+            && (s->session_id.len != chat_id.len
+                || ngx_strncmp(s->session_id.data, chat_id.data,
+                               chat_id.len) != 0))
         {
             continue;
         }

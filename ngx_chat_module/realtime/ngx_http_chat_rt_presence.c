@@ -272,6 +272,23 @@ ngx_http_chat_rt_presence(u_char *user, ngx_uint_t online)
 }
 
 
+/* the authenticated sockets of a user in this worker (lua-compat) */
+ngx_uint_t
+ngx_http_chat_rt_presence_here(u_char *user)
+{
+    ngx_http_chat_rt_online_t  *o;
+
+    if (!ngx_http_chat_rt_on) {
+        return 0;
+    }
+
+    o = (ngx_http_chat_rt_online_t *)
+        ngx_http_chat_rt_keyed_find(&ngx_http_chat_rt_online, user);
+
+    return o ? o->count : 0;
+}
+
+
 /* a socket goes: its subscriptions, and its count if it was counted */
 void
 ngx_http_chat_rt_presence_leave(ngx_http_chat_rt_session_t *s)
