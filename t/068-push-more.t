@@ -14,7 +14,7 @@ use Time::HiRes qw(sleep time);
 
 our ($Got, $Group);
 
-BEGIN { ChatPush::start("668", "\n    chat_otp_resend_delay 1;") }
+BEGIN { ChatPush::start("668", "\n    chat_otp_resend_delay 1;\n    chat_call_ring_timeout 2s;") }
 
 *Id = \%ChatChats::Id;
 our %Id;
@@ -198,3 +198,56 @@ pushed: carol
 pushed: carol,dave
 after FLUSHALL: carol,dave
 cached again: 4
+
+
+
+=== TEST 6: a call pushed to the callee's device: urgent as it rings (an app closed must ring), then a missed call once it timed out; the pushes counted on the metrics page
+--- config
+    location /api/ { chat_api; }
+    location = /metrics { chat_metrics; }
+--- init
+# bob's first sessions went in TEST 3: a new one
+$ChatChats::Tok{bob3} = ChatAuth::sign_in($ChatChats::Twilio, $ChatChats::Phone{bob}, "bob3");
+ChatChats::api(bob3 => PUT => "/api/devices",
+    { platform => "android", token => "tok-bob", bundleId => "com.example.chat" });
+ChatChats::api(alice => POST => "/api/users/add-contact", { userId => $main::Id{bob} });
+ChatChats::api(bob3 => POST => "/api/users/add-contact", { userId => $main::Id{alice} });
+ChatPush::pushes();
+my $sent = sub {
+    my $page = HTTP::Tiny->new->get(
+        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/metrics")->{content};
+    return $page =~ /^chat_pushes_total\{provider="fcm",result="sent"\} (\d+)$/m
+           ? $1 : -1;
+};
+my $before = $sent->();
+my $call = ChatChats::api(alice => POST => "/api/calls/initiate",
+                          { userId => $main::Id{bob}, type => "audio" })->{call};
+my @r;
+my @p = ChatPush::pushes(1);
+push @r, "ring: " . ChatPush::whom(@p),
+    join(" ", map { "$_=" . ($p[0]{message}{data}{$_} // "-") } qw(kind type)),
+    "callId " . (($p[0]{message}{data}{callId} // "") eq $call->{id} ? "ok" : "bad"),
+    "priority " . ($p[0]{message}{android}{priority} // "-");
+# no answer within chat_call_ring_timeout 2s: missed
+@p = ChatPush::pushes(1);
+for (1 .. 30) {
+    last if @p;
+    sleep 0.2;
+    @p = ChatPush::pushes();
+}
+push @r, "missed: " . ChatPush::whom(@p),
+    "kind " . ($p[0]{message}{data}{kind} // "-"),
+    "counted " . ($sent->() - $before);
+$main::Got = join "\n", @r;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+ring: bob
+kind=call type=call
+callId ok
+priority high
+missed: bob
+kind missed_call
+counted 2
+--- timeout: 30

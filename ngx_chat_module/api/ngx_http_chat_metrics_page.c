@@ -97,6 +97,27 @@ static ngx_http_chat_metric_def_t  ngx_http_chat_metric_defs[] = {
     { NGX_HTTP_CHAT_M_FEEDBACK_5, "chat_call_feedback_total", "counter",
       NULL, "{rating=\"5\"}" },
 
+    { NGX_HTTP_CHAT_M_PUSH_FCM_SENT, "chat_pushes_total", "counter",
+      "Pushes by provider and result.", "{provider=\"fcm\",result=\"sent\"}" },
+    { NGX_HTTP_CHAT_M_PUSH_FCM_RETRIED, "chat_pushes_total", "counter",
+      NULL, "{provider=\"fcm\",result=\"retried\"}" },
+    { NGX_HTTP_CHAT_M_PUSH_FCM_GONE, "chat_pushes_total", "counter",
+      NULL, "{provider=\"fcm\",result=\"gone\"}" },
+    { NGX_HTTP_CHAT_M_PUSH_FCM_FAILED, "chat_pushes_total", "counter",
+      NULL, "{provider=\"fcm\",result=\"failed\"}" },
+    { NGX_HTTP_CHAT_M_PUSH_FCM_DROPPED, "chat_pushes_total", "counter",
+      NULL, "{provider=\"fcm\",result=\"dropped\"}" },
+    { NGX_HTTP_CHAT_M_PUSH_APNS_SENT, "chat_pushes_total", "counter",
+      NULL, "{provider=\"apns\",result=\"sent\"}" },
+    { NGX_HTTP_CHAT_M_PUSH_APNS_RETRIED, "chat_pushes_total", "counter",
+      NULL, "{provider=\"apns\",result=\"retried\"}" },
+    { NGX_HTTP_CHAT_M_PUSH_APNS_GONE, "chat_pushes_total", "counter",
+      NULL, "{provider=\"apns\",result=\"gone\"}" },
+    { NGX_HTTP_CHAT_M_PUSH_APNS_FAILED, "chat_pushes_total", "counter",
+      NULL, "{provider=\"apns\",result=\"failed\"}" },
+    { NGX_HTTP_CHAT_M_PUSH_APNS_DROPPED, "chat_pushes_total", "counter",
+      NULL, "{provider=\"apns\",result=\"dropped\"}" },
+
     { 0, NULL, NULL, NULL, NULL }
 };
 

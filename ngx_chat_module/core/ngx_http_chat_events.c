@@ -46,6 +46,10 @@ ngx_http_chat_event_publish(const char *kind, ngx_str_t *id, u_char flag,
     if (ngx_http_chat_events.committed) {
         ngx_http_chat_events.committed(kind, id, event, data);
     }
+
+    if (ngx_http_chat_events.pushed && ngx_strcmp(kind, "user:") == 0) {
+        ngx_http_chat_events.pushed(id, event, data);
+    }
 }
 
 

@@ -58,6 +58,11 @@ typedef struct {
     /* lua: a committed event, for subscribers (webhooks) */
     void         (*committed)(const char *kind, ngx_str_t *id,
                               const char *event, json_t *data);
+
+    /* push: a committed event to a user ("user:" id), a call rung or
+     * missed among them */
+    void         (*pushed)(ngx_str_t *user, const char *event,
+                           json_t *data);
 } ngx_http_chat_events_t;
 
 

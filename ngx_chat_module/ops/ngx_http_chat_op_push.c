@@ -40,6 +40,8 @@ typedef struct {
 } ngx_http_chat_op_push_t;
 
 
+static void ngx_http_chat_op_push_call_event(ngx_str_t *user,
+    const char *event, json_t *data);
 static void ngx_http_chat_op_push_start(ngx_http_chat_op_push_t *op);
 static void ngx_http_chat_op_push_cached(redisReply *reply, void *data);
 static void ngx_http_chat_op_push_members(ngx_http_chat_mongo_task_t *t);
@@ -68,6 +70,47 @@ ngx_http_chat_op_push_init(ngx_http_chat_main_conf_t *cmcf)
 {
     ngx_http_chat_op_push_mention_muted = cmcf->push_mention_muted;
     ngx_http_chat_push_gone = ngx_http_chat_op_push_gone;
+    ngx_http_chat_events.pushed = ngx_http_chat_op_push_call_event;
+}
+
+
+/*
+ * A committed call event to its callee: incoming_call rings their
+ * devices, call_missed tells them (ngx_http_chat_push_call())
+ */
+static void
+ngx_http_chat_op_push_call_event(ngx_str_t *user, const char *event,
+    json_t *data)
+{
+    json_t      *call;
+    ngx_str_t    caller, chat, id;
+    ngx_uint_t   missed;
+
+    if (ngx_strcmp(event, "incoming_call") == 0) {
+        missed = 0;
+
+    } else if (ngx_strcmp(event, "call_missed") == 0) {
+        missed = 1;
+
+    } else {
+        return;
+    }
+
+    call = json_object_get(data, "call");
+
+    if (user->len != 24
+        || ngx_http_chat_rt_str_field(call, "callerId", &caller) != NGX_OK
+        || ngx_http_chat_rt_str_field(call, "id", &id) != NGX_OK)
+    {
+        return;
+    }
+
+    /* a call to a user with no chat yet collapses by itself */
+    if (ngx_http_chat_rt_str_field(call, "chatId", &chat) != NGX_OK) {
+        chat = id;
+    }
+
+    ngx_http_chat_push_call(user, &caller, &chat, &id, missed);
 }
 
 
@@ -109,7 +152,9 @@ ngx_http_chat_op_push_message(json_t *message)
 
     type = json_string_value(json_object_get(message, "type"));
 
+    /* a call's message: its call was pushed already (rung, missed) */
     if (type == NULL || ngx_strcmp(type, "system") == 0
+        || ngx_strcmp(type, "call") == 0
         || !json_is_string(json_object_get(message, "id")))
     {
         return;

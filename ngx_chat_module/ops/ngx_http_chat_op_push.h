@@ -36,8 +36,9 @@ void ngx_http_chat_op_push_message(json_t *message);
  * theirs is live, as the phone must ring) or a missed call (missed == 1:
  * normal priority, to a callee with no live socket).  Blocks are
  * honoured as for messages.  All ids are 24 hex digits; call_id is the
- * caller's own (up to 64 characters).  Untested: nothing triggers it yet
- * (the calls' operations come with their issue).
+ * caller's own (up to 64 characters).  Called for each committed
+ * incoming_call and call_missed event to a callee (the events' pushed
+ * slot, set by ngx_http_chat_op_push_init()).
  */
 void ngx_http_chat_push_call(ngx_str_t *callee, ngx_str_t *caller,
     ngx_str_t *chat, ngx_str_t *call_id, ngx_uint_t missed);

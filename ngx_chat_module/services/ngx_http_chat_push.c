@@ -8,6 +8,7 @@
 
 
 #include "ngx_http_chat_push_int.h"
+#include "../util/ngx_http_chat_metrics.h"
 
 
 #define NGX_HTTP_CHAT_PUSH_BACKOFF      1000     /* ms, doubled each time */
@@ -15,6 +16,8 @@
 #define NGX_HTTP_CHAT_PUSH_AFTER_MAX    600      /* s of a Retry-After */
 
 
+static void ngx_http_chat_push_counted(ngx_uint_t provider,
+    ngx_uint_t result);
 static void ngx_http_chat_push_free(ngx_http_chat_push_t *p);
 static void ngx_http_chat_push_retry_handler(ngx_event_t *ev);
 
@@ -71,6 +74,17 @@ ngx_http_chat_push_start(ngx_http_chat_push_t *p)
 }
 
 
+/* this worker's count, and the instance's metric (util's shared slots) */
+static void
+ngx_http_chat_push_counted(ngx_uint_t provider, ngx_uint_t result)
+{
+    ngx_http_chat_push_counts[provider][result]++;
+    ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_PUSH_FCM_SENT
+                             + provider * NGX_HTTP_CHAT_PUSH_RESULTS
+                             + result);
+}
+
+
 ngx_uint_t
 ngx_http_chat_push_count(ngx_http_chat_push_provider_e provider,
     ngx_http_chat_push_result_e result)
@@ -104,7 +118,7 @@ ngx_http_chat_push_send(ngx_http_chat_push_msg_t *m)
     }
 
     if (ngx_http_chat_push_n >= ngx_http_chat_push_conf->push_queue) {
-        ngx_http_chat_push_counts[provider][NGX_HTTP_CHAT_PUSH_DROPPED]++;
+        ngx_http_chat_push_counted(provider, NGX_HTTP_CHAT_PUSH_DROPPED);
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "chat push: the queue is full (%ui), a push dropped",
                       ngx_http_chat_push_n);
@@ -188,18 +202,16 @@ ngx_http_chat_push_attempted(ngx_http_chat_push_t *p,
 {
     ngx_str_t   token;
     ngx_msec_t  delay;
-    ngx_uint_t  *counts;
 
-    counts = ngx_http_chat_push_counts[p->provider];
 
     switch (outcome) {
 
     case NGX_HTTP_CHAT_PUSH_OK:
-        counts[NGX_HTTP_CHAT_PUSH_SENT]++;
+        ngx_http_chat_push_counted(p->provider, NGX_HTTP_CHAT_PUSH_SENT);
         break;
 
     case NGX_HTTP_CHAT_PUSH_INVALID:
-        counts[NGX_HTTP_CHAT_PUSH_GONE]++;
+        ngx_http_chat_push_counted(p->provider, NGX_HTTP_CHAT_PUSH_GONE);
 
         if (ngx_http_chat_push_gone) {
             token.data = (u_char *) p->token;
@@ -210,7 +222,7 @@ ngx_http_chat_push_attempted(ngx_http_chat_push_t *p,
         break;
 
     case NGX_HTTP_CHAT_PUSH_AGAIN:
-        counts[NGX_HTTP_CHAT_PUSH_RETRIED]++;
+        ngx_http_chat_push_counted(p->provider, NGX_HTTP_CHAT_PUSH_RETRIED);
 
         if (p->attempts <= ngx_http_chat_push_conf->push_retries
             && !ngx_exiting && !ngx_terminate)
@@ -232,13 +244,13 @@ ngx_http_chat_push_attempted(ngx_http_chat_push_t *p,
             return;
         }
 
-        counts[NGX_HTTP_CHAT_PUSH_FAILED]++;
+        ngx_http_chat_push_counted(p->provider, NGX_HTTP_CHAT_PUSH_FAILED);
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "chat push: given up after %ui attempts", p->attempts);
         break;
 
     default: /* NGX_HTTP_CHAT_PUSH_REFUSED */
-        counts[NGX_HTTP_CHAT_PUSH_FAILED]++;
+        ngx_http_chat_push_counted(p->provider, NGX_HTTP_CHAT_PUSH_FAILED);
     }
 
     ngx_http_chat_push_free(p);
