@@ -22,7 +22,7 @@ use Time::HiRes qw(sleep time);
 our ($Token, $Fcm, $Dir, $Got, $Group, $Account);
 
 BEGIN {
-    ChatPush::start("667");
+    ChatPush::start("667", "\n    chat_call_ring_timeout 2s;");
     ($Token, $Fcm, $Dir, $Account) = ($ChatPush::Token, $ChatPush::Fcm,
                                       $ChatPush::Dir, $ChatPush::Account);
 }
@@ -478,3 +478,44 @@ sub { "$main::Got\n" }
 same push yes
 403 with the old token yes
 then a new one yes
+
+
+
+=== TEST 9: an incoming call to an iOS device with a VoIP token: a VoIP push (the app wakes to ring), urgent, to the VoIP token; the missed call after it as an alert to the device token
+--- init
+my @r;
+ChatChats::api(bob => PUT => "/api/devices",
+    { platform => "ios", token => "apns-bob2", bundleId => "com.example.chat",
+      voipToken => "voip-bob2" });
+ChatPush::apns_requests();
+ChatPush::apns_reply(200, "");
+my $call = ChatChats::api(alice => POST => "/api/calls/initiate",
+                          { userId => $main::Id{bob}, type => "video" })->{call};
+my @a = ChatPush::apns_requests(1);
+my $h = $a[0]{headers} || {};
+my $b = $a[0] ? JSON::PP::decode_json($a[0]{body}) : {};
+push @r, "ring: " . scalar(@a) . " $a[0]{path}",
+    map({ "$_: " . ($h->{$_} // "-") } qw(apns-push-type apns-priority apns-topic)),
+    "kind $b->{kind}", "callId " . (($b->{callId} // "") eq $call->{id} ? "ok" : "bad");
+my @m;
+for (1 .. 40) { @m = ChatPush::_apns_log(); last if @m; sleep 0.1 }
+@m = ChatPush::apns_requests(1);
+my $mb = $m[0] ? JSON::PP::decode_json($m[0]{body}) : {};
+push @r, "missed: " . scalar(@m) . " " . ($m[0]{path} // "-"),
+    "type " . ($m[0]{headers}{"apns-push-type"} // "-"),
+    "alert " . ($mb->{aps}{alert}{"loc-key"} // "-");
+$main::Got = join "\n", @r;
+ChatChats::dyn($block, as => "alice", request => "GET /api/chats");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+ring: 1 /3/device/voip-bob2
+apns-push-type: voip
+apns-priority: 10
+apns-topic: com.example.chat.voip
+kind call
+callId ok
+missed: 1 /3/device/apns-bob2
+type alert
+alert MISSED_CALL
+--- timeout: 30
