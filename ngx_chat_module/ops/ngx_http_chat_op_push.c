@@ -476,9 +476,13 @@ ngx_http_chat_op_push_planned(ngx_http_chat_mongo_task_t *t)
         return;
     }
 
-    /* EVAL script n key..., a key per device (a user's repeat is cheap) */
+    /*
+     * EVAL script n key..., a key per device (a user's repeat is cheap):
+     * n's digits and its NUL, then the keys
+     */
     argv = ngx_alloc((n + 3) * (sizeof(char *) + sizeof(size_t))
-                     + n * sizeof("presence:u:") + n * 24, ngx_cycle->log);
+                     + NGX_SIZE_T_LEN + 1
+                     + n * (sizeof("presence:u:") - 1 + 24), ngx_cycle->log);
     if (argv == NULL) {
         ngx_http_chat_op_push_out(op, NULL);
         return;
@@ -499,7 +503,7 @@ ngx_http_chat_op_push_planned(ngx_http_chat_mongo_task_t *t)
 
     json_array_foreach(op->devices, i, d) {
         user = json_string_value(json_object_get(d, "userId"));
-        if (user == NULL) {
+        if (user == NULL || ngx_strlen(user) != 24) {
             user = "000000000000000000000000";
         }
 
