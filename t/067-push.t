@@ -360,7 +360,7 @@ my @r;
 ChatChats::api(bob => PUT => "/api/devices",
     { platform => "ios", token => "apns-bob", bundleId => "com.example.chat",
       voipToken => "voip-bob" });
-ChatPush::apns_requests();
+ChatPush::apns_clear();
 ChatPush::apns_reply(200, "");
 $main::Fcm->clear;
 my $m = main::send_msg(alice => "hi ios");
@@ -445,7 +445,7 @@ after: 0
 my @r;
 ChatChats::api(bob => PUT => "/api/devices",
     { platform => "ios", token => "apns-bob", bundleId => "com.example.chat" });
-ChatPush::apns_requests();
+ChatPush::apns_clear();
 ChatPush::apns_reply(429, '{"reason":"TooManyRequests"}', 'Retry-After' => 2);
 main::send_msg(alice => "busy");
 my @q = ChatPush::apns_requests(1);
@@ -487,7 +487,7 @@ my @r;
 ChatChats::api(bob => PUT => "/api/devices",
     { platform => "ios", token => "apns-bob2", bundleId => "com.example.chat",
       voipToken => "voip-bob2" });
-ChatPush::apns_requests();
+ChatPush::apns_clear();
 ChatPush::apns_reply(200, "");
 my $call = ChatChats::api(alice => POST => "/api/calls/initiate",
                           { userId => $main::Id{bob}, type => "video" })->{call};

@@ -69,11 +69,19 @@ sub apns_reply {
     rename "$Dir/apns.reply.tmp", "$Dir/apns.reply" or die;
 }
 
-# the requests the fake APNs got, then forgotten
+# the fake APNs forgets what it got
+sub apns_clear {
+    open my $l, '>', "$Dir/apns.log" or die;
+    close $l;
+}
+
+# the requests the fake APNs got, then forgotten: until $want came (at
+# most 4 s), or what came in 1.5 s (a push is sent within milliseconds
+# of its commit)
 sub apns_requests {
     my ($want) = @_;
     my @r;
-    for (1 .. 40) {
+    for (1 .. (defined $want ? 40 : 15)) {
         @r = _apns_log();
         last if defined $want && @r >= $want;
         Time::HiRes::sleep(0.1);
@@ -140,12 +148,12 @@ sub start {
         . ($extra // ""));
 }
 
-# the FCM requests' bodies (with _auth and _path), once $want came and no
-# new one for a while; the log is cleared
+# the FCM requests' bodies (with _auth and _path): until $want came (at
+# most 4 s), or what came in 1.5 s; the log is cleared
 sub pushes {
     my ($want) = @_;
     my @r;
-    for (1 .. 40) {
+    for (1 .. (defined $want ? 40 : 15)) {
         @r = $Fcm->requests;
         last if defined $want && @r >= $want;
         Time::HiRes::sleep(0.1);
