@@ -49,6 +49,8 @@ static const char  ngx_http_chat_ffi_presence_lua[] =
 
 int ngx_http_chat_ffi_publish(const char *kind, const char *id,
     size_t id_len, const char *event, const char *data, size_t len);
+int ngx_http_chat_ffi_publish_socket(const char *sock, const char *event,
+    const char *data, size_t len);
 int ngx_http_chat_ffi_publish_session(const char *user,
     const char *session, const char *event, const char *data, size_t len);
 int ngx_http_chat_ffi_check_token(const char *token, size_t len,
@@ -142,6 +144,38 @@ ngx_http_chat_ffi_publish_session(const char *user, const char *session,
 
     ngx_http_chat_rt_publish_as("user:", &uid, 's', NULL, &sid, event,
                                 payload);
+    json_decref(payload);
+
+    return 0;
+}
+
+
+/*
+ * An event to one socket, by the id the socket hook was given
+ * (socketId), on whichever instance holds it
+ */
+
+int
+ngx_http_chat_ffi_publish_socket(const char *sock, const char *event,
+    const char *data, size_t len)
+{
+    json_t        *payload;
+    ngx_str_t      id;
+    json_error_t   err;
+
+    id.data = (u_char *) sock;
+    id.len = ngx_strlen(sock);
+
+    if (!ngx_http_chat_is_oid(&id)) {
+        return -1;
+    }
+
+    payload = json_loadb(data, len, 0, &err);
+    if (payload == NULL) {
+        return -1;
+    }
+
+    ngx_http_chat_rt_publish("sock:", &id, event, payload);
     json_decref(payload);
 
     return 0;
