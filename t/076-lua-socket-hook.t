@@ -37,7 +37,7 @@ BEGIN {
         chat.set_socket_hook(function(sock)
             local rule = socks:get("rule:" .. sock.userId)
             if rule == "slow" then
-                ngx.sleep(3)
+                ngx.sleep(1.5)
             elseif rule == "boom" then
                 error("the socket hook blew up")
             elseif rule then
@@ -77,6 +77,13 @@ add_block_preprocessor(sub {
         content_by_lua_block {
             ngx.print(ngx.shared.socks:get("last:" .. ngx.var.arg_user)
                       or "{}")
+        }
+    }
+    location = /presence {
+        content_by_lua_block {
+            local p = require("resty.chat").presence(ngx.var.arg_user)
+            ngx.print(p.online and "online" or "offline", " workers ",
+                      p.workers, " sockets ", p.sockets)
         }
     }
     location = /publish {
@@ -147,6 +154,31 @@ sub main::sio_next {
     }
 }
 
+# the worker that authenticated $who's latest socket (each logs it)
+sub main::worker_of {
+    my ($who) = @_;
+    open my $log, "<", "$Test::Nginx::Util::ServRoot/logs/error.log" or die;
+    my $pid;
+    while (<$log>) {
+        $pid = $1 if /\[info\] (\d+)#\d+: .*chat ws: authenticated as \Q$Id{$who}\E/;
+    }
+    return $pid;
+}
+
+# presence as Lua reads it, once it reads $want (at most 3 s)
+sub main::presence {
+    my ($who, $want) = @_;
+    my $got;
+    for (1 .. 30) {
+        $got = main::get("/presence?user=$Id{$who}");
+        last if $got eq $want;
+        sleep 0.1;
+    }
+    return $got;
+}
+
+master_on();
+workers(2);
 no_shuffle();
 run_tests();
 
@@ -259,3 +291,38 @@ the socket hook did not answer in time
 --- no_error_log
 [alert]
 [emerg]
+
+
+
+=== TEST 5: presence counts a user's sockets across workers: three sockets on two workers, one closed, then all
+--- init
+ChatChats::setup("dave");
+my @r;
+main::get("/rule?user=$main::Id{alice}");
+# three sockets, two on one worker and one on the other
+my @s;
+for (1 .. 40) {
+    my $x = ChatRT::connect("alice");
+    push @s, [ $x, main::worker_of("alice") ];
+    my %on;
+    $on{ $_->[1] }++ for @s;
+    last if @s == 3 && keys %on == 2;
+    close((shift @s)->[0]) if @s == 3;
+}
+my %on;
+$on{ $_->[1] }++ for @s;
+push @r, "spread: " . join(",", sort { $a <=> $b } values %on);
+push @r, main::presence(alice => "online workers 2 sockets 3");
+# one of the two that share a worker
+my ($pair) = grep { $on{$_} == 2 } keys %on;
+my ($i) = grep { $s[$_][1] == $pair } 0 .. $#s;
+close((splice @s, $i, 1)->[0]);
+push @r, main::presence(alice => "online workers 2 sockets 2");
+close $_->[0] for @s;
+push @r, main::presence(alice => "offline workers 0 sockets 0");
+$main::Got = join "\n", @r;
+--- response_body
+spread: 1,2
+online workers 2 sockets 3
+online workers 2 sockets 2
+offline workers 0 sockets 0

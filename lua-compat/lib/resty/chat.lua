@@ -348,9 +348,10 @@ function _M.role(user_id, chat_id, member_id)
 end
 
 
--- Is user_id online: {online, workers, here} (workers: the live workers
--- of every instance counting a socket of theirs; here: their sockets in
--- this worker), or nil, err
+-- Is user_id online: {online, workers, sockets, here} (workers: the live
+-- workers of every instance counting a socket of theirs; sockets: their
+-- sockets there, each worker's count written within 100 ms of a change;
+-- here: their sockets in this worker, exact), or nil, err
 function _M.presence(user_id)
     if type(user_id) ~= "string" then
         return nil, "invalid user id"
@@ -372,7 +373,7 @@ function _M.presence(user_id)
     end
 
     return { online = answer.workers > 0, workers = answer.workers,
-             here = here }
+             sockets = answer.sockets, here = here }
 end
 
 
