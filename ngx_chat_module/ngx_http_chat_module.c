@@ -59,6 +59,8 @@ static char *ngx_http_chat_jwt_algorithm(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_chat_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_chat_avatar_url_host(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_chat_ready_check(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_chat_ws_protocols(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -659,6 +661,13 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_chat_main_conf_t, delete_window),
+      NULL },
+
+    { ngx_string("chat_avatar_url_host"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_chat_avatar_url_host,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("chat_ready_check"),
@@ -1563,6 +1572,54 @@ ngx_http_chat_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            &cmd->name, &value[1]);
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* chat_avatar_url_host cdn.example.com; (repeated: one host each) */
+
+static char *
+ngx_http_chat_avatar_url_host(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_chat_main_conf_t *cmcf = conf;
+
+    u_char     *p;
+    ngx_str_t  *value, *host;
+
+    value = cf->args->elts;
+
+    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')
+              || *p == '.' || *p == '-' || *p == ':'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid host \"%V\" in \"%V\": expected "
+                               "a lowercase host name, no scheme or path",
+                               &value[1], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (value[1].len == 0) {
+        return "takes a host name";
+    }
+
+    if (cmcf->avatar_hosts == NULL) {
+        cmcf->avatar_hosts = ngx_array_create(cf->pool, 2,
+                                              sizeof(ngx_str_t));
+        if (cmcf->avatar_hosts == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    host = ngx_array_push(cmcf->avatar_hosts);
+    if (host == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *host = value[1];
 
     return NGX_CONF_OK;
 }

@@ -125,6 +125,9 @@ typedef struct {
     ngx_uint_t                 search_scan;     /* numbers a search reads */
     ngx_flag_t                 search_text_index; /* MongoDB's $text */
 
+    /* the hosts of https avatar URLs a profile may name (ngx_str_t) */
+    ngx_array_t               *avatar_hosts;
+
     /* readiness checks of external HTTP dependencies: ngx_str_t URLs */
     ngx_array_t               *ready_checks;
 
