@@ -3,7 +3,9 @@
 # with its method, public routes without security and the others behind the
 # bearer scheme, and nothing is documented that the table does not serve.
 # TEST 2: every route called for real, a success and at least one error
-# (every route with a token called once without one: 401), each answer's
+# (every route with a token called once without one: 401), and the
+# operator's locations the file documents (health, readiness, metrics,
+# media downloads), each answer's
 # status documented for its operation and its body validated against the
 # documented schema with a JSON Schema validator (t/lib/openapi_check.py,
 # Debian's python3-jsonschema and python3-yaml); the bodies of the
@@ -36,6 +38,10 @@ add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value("config", q{
     location /api/ { chat_api; client_max_body_size 10m; }
+    location = /healthz { chat_healthz; }
+    location = /readyz { chat_readyz; }
+    location = /metrics { chat_metrics; }
+    location /media/ { chat_media; }
     location = /t { return 200 "t"; }
 });
     $block->set_value("request", "GET /t");
@@ -192,6 +198,14 @@ main::ex(alice => POST => "/api/media", undef,
          [ "image/png", "%PDF-1.4\n%%EOF\n" ]);
 my (undef, $m) = main::ex(alice => POST => "/api/media", undef,
                           [ "image/png", main::png(3, 2, $$ + 1) ]);
+main::ex(undef, GET => $m->{media}{url});
+(my $forged = $m->{media}{url}) =~ s/sig=[0-9a-f]/sig=g/;
+main::ex(undef, GET => $forged);
+
+# the operator's locations
+main::ex(undef, GET => "/healthz");
+main::ex(undef, GET => "/readyz");
+main::ex(undef, GET => "/metrics");
 
 # chats
 main::ex(alice => POST => "/api/chats/private", { userId => $I{alice} });
