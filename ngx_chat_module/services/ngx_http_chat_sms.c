@@ -67,6 +67,7 @@ struct ngx_http_chat_sms_s {
 
 static void ngx_http_chat_sms_free(ngx_http_chat_sms_t *sms);
 static ngx_int_t ngx_http_chat_sms_check_number(ngx_str_t *to);
+static ngx_int_t ngx_http_chat_sms_check_code(ngx_str_t *code);
 
 
 static ngx_queue_t  ngx_http_chat_sms_live;
@@ -134,10 +135,12 @@ ngx_http_chat_sms_send(ngx_http_chat_main_conf_t *cmcf, ngx_log_t *log,
         return NULL;
     }
 
-    if (code && (code->len == 0 || code->len > NGX_HTTP_CHAT_SMS_CODE_MAX)) {
+    /* digits only: the template's variables are written as JSON as is */
+
+    if (code && ngx_http_chat_sms_check_code(code) != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
-                      "chat sms: template variable of %uz bytes refused",
-                      code->len);
+                      "chat sms: a template variable of %uz bytes that is "
+                      "not all digits refused", code->len);
         return NULL;
     }
 
@@ -254,6 +257,25 @@ ngx_http_chat_sms_check_number(ngx_str_t *to)
 
     for (i = 1; i < to->len; i++) {
         if (to->data[i] < '0' || to->data[i] > '9') {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_chat_sms_check_code(ngx_str_t *code)
+{
+    size_t  i;
+
+    if (code->len == 0 || code->len > NGX_HTTP_CHAT_SMS_CODE_MAX) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < code->len; i++) {
+        if (code->data[i] < '0' || code->data[i] > '9') {
             return NGX_ERROR;
         }
     }
@@ -606,7 +628,7 @@ ngx_http_chat_sms_twilio_fields(ngx_http_chat_curl_req_t *req,
         fields[n].secret = 0;
         n++;
 
-        /* the code is digits: nothing in it needs JSON escaping */
+        /* the code was checked digits: nothing in it needs JSON escaping */
         fields[n].name = "ContentVariables";
         fields[n].value.data = vars;
         fields[n].value.len = ngx_sprintf(vars, "{\"1\":\"%V\"}", code)

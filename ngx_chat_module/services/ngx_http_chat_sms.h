@@ -41,10 +41,11 @@ typedef void (*ngx_http_chat_sms_done_pt)(ngx_http_chat_sms_t *sms,
 /*
  * Sends body to the E.164 number to, by SMS or WhatsApp (the caller
  * checked that chat_twilio_whatsapp_from is set).  code, when not NULL,
- * is the template's variable: a WhatsApp send with a content template
- * sends it instead of body.  Returns a handle, or NULL when the send
- * could not even start (done() is then not called).  The "log" provider
- * calls done() from a posted event, never from inside this call.
+ * is the template's variable (digits only): a WhatsApp send with a
+ * content template sends it instead of body.  Returns a handle, or NULL
+ * when the send could not even start (done() is then not called).  The
+ * "log" provider calls done() from a posted event, never from inside
+ * this call.
  */
 ngx_http_chat_sms_t *ngx_http_chat_sms_send(ngx_http_chat_main_conf_t *cmcf,
     ngx_log_t *log, ngx_http_chat_sms_channel_e channel, ngx_str_t *to,
