@@ -82,6 +82,8 @@ typedef struct {
     ngx_str_t                  twilio_account_sid;
     ngx_str_t                  twilio_auth_token;
     ngx_str_t                  twilio_from;
+    ngx_str_t                  twilio_whatsapp_from;   /* "": no WhatsApp */
+    ngx_str_t                  twilio_whatsapp_content_sid;
 
     ngx_msec_t                 upstream_timeout;
 
