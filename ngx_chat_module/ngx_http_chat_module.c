@@ -59,12 +59,18 @@ static char *ngx_http_chat_jwt_algorithm(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_chat_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_chat_avatar_url_host(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_chat_ready_check(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_chat_ws_protocols(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_chat_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_chat_check_whatsapp_from(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_chat_check_content_sid(ngx_conf_t *cf, void *post,
+    void *data);
 static char *ngx_http_chat_enum(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_chat_set_rate(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -106,6 +112,14 @@ static ngx_conf_num_bounds_t  ngx_http_chat_limit_bounds = {
     ngx_http_chat_check_bounds, 1, 1000000
 };
 
+
+static ngx_conf_post_t  ngx_http_chat_whatsapp_from_post = {
+    ngx_http_chat_check_whatsapp_from
+};
+
+static ngx_conf_post_t  ngx_http_chat_content_sid_post = {
+    ngx_http_chat_check_content_sid
+};
 
 static ngx_conf_enum_t  ngx_http_chat_sms_providers[] = {
     { ngx_string("log"), NGX_HTTP_CHAT_SMS_LOG },
@@ -459,6 +473,20 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       offsetof(ngx_http_chat_main_conf_t, twilio_from),
       NULL },
 
+    { ngx_string("chat_twilio_whatsapp_from"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, twilio_whatsapp_from),
+      &ngx_http_chat_whatsapp_from_post },
+
+    { ngx_string("chat_twilio_whatsapp_content_sid"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, twilio_whatsapp_content_sid),
+      &ngx_http_chat_content_sid_post },
+
     { ngx_string("chat_push_fcm_service_account"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_chat_push_fcm_account,
@@ -659,6 +687,13 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_chat_main_conf_t, delete_window),
+      NULL },
+
+    { ngx_string("chat_avatar_url_host"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_chat_avatar_url_host,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("chat_ready_check"),
@@ -1073,6 +1108,15 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
                            "\"chat_twilio_account_sid\", "
                            "\"chat_twilio_auth_token\" and "
                            "\"chat_twilio_from\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->twilio_whatsapp_content_sid.len
+        && cmcf->twilio_whatsapp_from.len == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_twilio_whatsapp_content_sid\" requires "
+                           "\"chat_twilio_whatsapp_from\"");
         return NGX_CONF_ERROR;
     }
 
@@ -1580,6 +1624,54 @@ ngx_http_chat_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* chat_avatar_url_host cdn.example.com; (repeated: one host each) */
+
+static char *
+ngx_http_chat_avatar_url_host(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_chat_main_conf_t *cmcf = conf;
+
+    u_char     *p;
+    ngx_str_t  *value, *host;
+
+    value = cf->args->elts;
+
+    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')
+              || *p == '.' || *p == '-' || *p == ':'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid host \"%V\" in \"%V\": expected "
+                               "a lowercase host name, no scheme or path",
+                               &value[1], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (value[1].len == 0) {
+        return "takes a host name";
+    }
+
+    if (cmcf->avatar_hosts == NULL) {
+        cmcf->avatar_hosts = ngx_array_create(cf->pool, 2,
+                                              sizeof(ngx_str_t));
+        if (cmcf->avatar_hosts == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    host = ngx_array_push(cmcf->avatar_hosts);
+    if (host == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *host = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
 static char *
 ngx_http_chat_ready_check(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -1678,6 +1770,91 @@ ngx_http_chat_check_bounds(ngx_conf_t *cf, void *post, void *data)
 
 
 /* like ngx_conf_set_enum_slot(), but the message names the directive */
+
+/* "HX" or "MG" and 32 hex digits: Twilio's content and service SIDs */
+
+static ngx_int_t
+ngx_http_chat_is_sid(ngx_str_t *v, const char *prefix)
+{
+    size_t  i;
+    u_char  c;
+
+    if (v->len != 34 || ngx_strncmp(v->data, prefix, 2) != 0) {
+        return 0;
+    }
+
+    for (i = 2; i < v->len; i++) {
+        c = (u_char) (v->data[i] | 0x20);
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * The WhatsApp sender: an E.164 number that Twilio enabled for WhatsApp
+ * (sent as "whatsapp:+..."), or a Messaging Service SID whose sender pool
+ * holds one.  A typo here would only show as refused sends at run time.
+ */
+
+static char *
+ngx_http_chat_check_whatsapp_from(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *v = data;
+
+    size_t  i;
+
+    if (ngx_http_chat_is_sid(v, "MG")) {
+        return NGX_CONF_OK;
+    }
+
+    if (v->len < 3 || v->len > 16 || v->data[0] != '+'
+        || v->data[1] == '0')
+    {
+        goto invalid;
+    }
+
+    for (i = 1; i < v->len; i++) {
+        if (v->data[i] < '0' || v->data[i] > '9') {
+            goto invalid;
+        }
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"chat_twilio_whatsapp_from\" must be an E.164 "
+                       "number (\"+14155550100\", without \"whatsapp:\") "
+                       "or a Messaging Service SID (\"MG\" and 32 hex "
+                       "digits), not \"%V\"", v);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_chat_check_content_sid(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *v = data;
+
+    if (ngx_http_chat_is_sid(v, "HX")) {
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"chat_twilio_whatsapp_content_sid\" must be a "
+                       "Content Template SID (\"HX\" and 32 hex digits), "
+                       "not \"%V\"", v);
+
+    return NGX_CONF_ERROR;
+}
+
 
 static char *
 ngx_http_chat_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)

@@ -104,7 +104,7 @@ __DATA__
 --- request eval
 main::body("/api/auth/send-otp", { phone => $main::Phone{alice} })
 --- response_body_like eval
-qr/^\{"success":true,"phone":"\Q$main::Phone{alice}\E","expiresIn":300,"retryAfter":1\}$/
+qr/^\{"success":true,"phone":"\Q$main::Phone{alice}\E","channel":"sms","expiresIn":300,"retryAfter":1\}$/
 --- error_code: 200
 
 
@@ -252,7 +252,7 @@ WWW-Authenticate: Bearer error="invalid_token"
 --- request eval
 main::body("/api/auth/send-otp", { phone => $main::Phone{alice} =~ s/^\+1(\d{3})(\d{3})(\d{4})$/($1) $2-$3/r, countryCode => "US" })
 --- response_body_like eval
-qr/^\{"success":true,"phone":"\Q$main::Phone{alice}\E","expiresIn":300,"retryAfter":2\}$/
+qr/^\{"success":true,"phone":"\Q$main::Phone{alice}\E","channel":"sms","expiresIn":300,"retryAfter":2\}$/
 --- error_code: 200
 --- wait: 0.1
 

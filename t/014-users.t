@@ -68,6 +68,7 @@ add_block_preprocessor(sub {
     chat_twilio_auth_token secret;
     chat_twilio_from +15005550006;
     chat_otp_ip_limit 1000;
+    chat_avatar_url_host cdn.test;
 }) unless defined $block->http_config;
 
     $block->set_value("config", "location /api/ { chat_api; }")

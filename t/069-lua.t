@@ -161,7 +161,7 @@ add_block_preprocessor(sub {
                 return
             end
             ngx.say(p.online and "online" or "offline", " workers ",
-                    p.workers, " here ", p.here)
+                    p.workers, " sockets ", p.sockets, " here ", p.here)
         }
     }
 
@@ -416,8 +416,8 @@ $main::Got = join "\n", @r;
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- response_body
-200 online workers 1 here 2
-200 offline workers 0 here 0
+200 online workers 1 sockets 2 here 2
+200 offline workers 0 sockets 0 here 0
 200 refused: invalid user id
 
 

@@ -32,6 +32,7 @@ typedef struct {
     ngx_http_chat_sms_t         *sms;
     ngx_http_cleanup_t          *sms_cleanup;
     ngx_uint_t                   retry_after;
+    ngx_http_chat_sms_channel_e  channel;
     void                        *hook;      /* the site's sign-in hook */
 } ngx_http_chat_otp_t;
 
@@ -103,6 +104,8 @@ static const char  ngx_http_chat_otp_check[] =
 
 
 static ngx_int_t ngx_http_chat_otp_phone(ngx_http_request_t *r,
+    ngx_http_chat_otp_t *otp, ngx_int_t *rc);
+static ngx_int_t ngx_http_chat_otp_channel(ngx_http_request_t *r,
     ngx_http_chat_otp_t *otp, ngx_int_t *rc);
 static ngx_int_t ngx_http_chat_otp_hash(ngx_http_request_t *r,
     ngx_str_t *e164, ngx_str_t *code, ngx_str_t *out);
@@ -237,6 +240,62 @@ ngx_http_chat_otp_phone(ngx_http_request_t *r, ngx_http_chat_otp_t *otp,
 }
 
 
+/*
+ * "channel": "sms" (the default) or "whatsapp".  WhatsApp without a
+ * sender configured is a 400 too, not a 5xx: it is the same answer until
+ * the operator changes the configuration, so a client should fall back
+ * to SMS rather than retry, and monitoring should not count a client's
+ * choice as a server failure.  details.channels lists what is offered.
+ */
+
+static ngx_int_t
+ngx_http_chat_otp_channel(ngx_http_request_t *r, ngx_http_chat_otp_t *otp,
+    ngx_int_t *rc)
+{
+    ngx_str_t                   ch;
+    const char                 *err;
+    ngx_http_chat_ctx_t        *ctx;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
+
+    otp->channel = NGX_HTTP_CHAT_SMS_CHANNEL_SMS;
+
+    err = ngx_http_chat_json_string(ctx->body, "channel", 0, 16, &ch);
+    if (err) {
+        *rc = ngx_http_chat_send_invalid(r, "channel", err);
+        return NGX_ERROR;
+    }
+
+    if (ch.data == NULL
+        || (ch.len == 3 && ngx_strncmp(ch.data, "sms", 3) == 0))
+    {
+        return NGX_OK;
+    }
+
+    if (ch.len != 8 || ngx_strncmp(ch.data, "whatsapp", 8) != 0) {
+        *rc = ngx_http_chat_send_invalid(r, "channel",
+                                         "must be \"sms\" or \"whatsapp\"");
+        return NGX_ERROR;
+    }
+
+    if (cmcf->twilio_whatsapp_from.len == 0) {
+        *rc = ngx_http_chat_send_error_details(r, NGX_HTTP_BAD_REQUEST,
+                  "channel_unavailable",
+                  "one-time codes are not sent over WhatsApp here, "
+                  "use \"sms\"",
+                  json_pack("{s:s,s:[s]}", "field", "channel",
+                            "channels", "sms"));
+        return NGX_ERROR;
+    }
+
+    otp->channel = NGX_HTTP_CHAT_SMS_CHANNEL_WHATSAPP;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_chat_send_otp(ngx_http_request_t *r)
 {
@@ -258,7 +317,9 @@ ngx_http_chat_send_otp(ngx_http_request_t *r)
 
     ctx->state = otp;
 
-    if (ngx_http_chat_otp_phone(r, otp, &rc) != NGX_OK) {
+    if (ngx_http_chat_otp_phone(r, otp, &rc) != NGX_OK
+        || ngx_http_chat_otp_channel(r, otp, &rc) != NGX_OK)
+    {
         return rc;
     }
 
@@ -396,8 +457,9 @@ ngx_http_chat_otp_reserved(ngx_http_request_t *r, redisReply *reply)
      * The request's log: the send's lines name its request id.  The send
      * ends before the request does (done, or cancelled by the cleanup).
      */
-    otp->sms = ngx_http_chat_sms_send(cmcf, r->connection->log, &otp->e164,
-                                      &body, ngx_http_chat_otp_sms_done, r);
+    otp->sms = ngx_http_chat_sms_send(cmcf, r->connection->log, otp->channel,
+                                      &otp->e164, &body, &otp->code,
+                                      ngx_http_chat_otp_sms_done, r);
     if (otp->sms == NULL) {
         /* not sent: give the number its attempt back, then answer 503 */
         otp->retry_after = NGX_HTTP_CHAT_SMS_UNAVAILABLE;
@@ -450,9 +512,13 @@ ngx_http_chat_otp_sms_done(ngx_http_chat_sms_t *sms,
 
     if (status == NGX_HTTP_CHAT_SMS_SENT) {
         rc = ngx_http_chat_send_json(r, NGX_HTTP_OK,
-                                     json_pack("{s:b,s:s,s:I,s:I}",
+                                     json_pack("{s:b,s:s,s:s,s:I,s:I}",
                                                "success", 1,
                                                "phone", otp->phone.e164,
+                                               "channel",
+                                               otp->channel
+                                               == NGX_HTTP_CHAT_SMS_CHANNEL_SMS
+                                               ? "sms" : "whatsapp",
                                                "expiresIn",
                                                (json_int_t) cmcf->otp_ttl,
                                                "retryAfter",

@@ -88,6 +88,18 @@ ngx_http_chat_event_cancel(void *handle)
 }
 
 
+ngx_int_t
+ngx_http_chat_event_socket_signin(u_char *what, size_t len,
+    ngx_http_chat_filter_done_pt done, void *data)
+{
+    if (ngx_http_chat_events.socket_signin == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_chat_events.socket_signin(what, len, done, data);
+}
+
+
 /* a message stored, by its type, for the metrics */
 static void
 ngx_http_chat_event_count_stored(json_t *data)

@@ -55,6 +55,16 @@ typedef struct {
                            void **handle);
     void         (*cancel)(void *handle);
 
+    /*
+     * lua: a socket's sign-in, its token and session checked; what (a
+     * JSON object: userId, sessionId, socketId, codec, transport,
+     * address) is copied: as filter, never canceled (the verdict or the
+     * deadline always comes)
+     */
+    ngx_int_t    (*socket_signin)(u_char *what, size_t len,
+                                  ngx_http_chat_filter_done_pt done,
+                                  void *data);
+
     /* lua: a committed event, for subscribers (webhooks) */
     void         (*committed)(const char *kind, ngx_str_t *id,
                               const char *event, json_t *data);
@@ -79,6 +89,8 @@ ngx_int_t ngx_http_chat_event_filter(u_char *user, u_char *chat,
 ngx_int_t ngx_http_chat_event_signin(ngx_str_t *phone, ngx_str_t *device,
     ngx_http_chat_filter_done_pt done, void *data, void **handle);
 void ngx_http_chat_event_cancel(void *handle);
+ngx_int_t ngx_http_chat_event_socket_signin(u_char *what, size_t len,
+    ngx_http_chat_filter_done_pt done, void *data);
 
 /*
  * the events a store's run() said its commit caused ("$events" in its

@@ -39,16 +39,20 @@ static const char  ngx_http_chat_ffi_presence_lua[] =
     "local ws = redis.call('SMEMBERS', 'presence:u:' .. ARGV[1]) "
     "local t = redis.call('TIME') "
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
-    "local n = 0 "
+    "local n, c = 0, 0 "
     "for _, w in ipairs(ws) do "
     "local at = redis.call('ZSCORE', 'presence:workers', w) "
-    "if at and now - tonumber(at) <= tonumber(ARGV[2]) then n = n + 1 end "
+    "if at and now - tonumber(at) <= tonumber(ARGV[2]) then n = n + 1 "
+    "c = c + tonumber(redis.call('HGET', 'presence:n:' .. ARGV[1], w) "
+    "or '1') end "
     "end "
-    "return n";
+    "return {n, c}";
 
 
 int ngx_http_chat_ffi_publish(const char *kind, const char *id,
     size_t id_len, const char *event, const char *data, size_t len);
+int ngx_http_chat_ffi_publish_socket(const char *sock, const char *event,
+    const char *data, size_t len);
 int ngx_http_chat_ffi_publish_session(const char *user,
     const char *session, const char *event, const char *data, size_t len);
 int ngx_http_chat_ffi_check_token(const char *token, size_t len,
@@ -142,6 +146,38 @@ ngx_http_chat_ffi_publish_session(const char *user, const char *session,
 
     ngx_http_chat_rt_publish_as("user:", &uid, 's', NULL, &sid, event,
                                 payload);
+    json_decref(payload);
+
+    return 0;
+}
+
+
+/*
+ * An event to one socket, by the id the socket hook was given
+ * (socketId), on whichever instance holds it
+ */
+
+int
+ngx_http_chat_ffi_publish_socket(const char *sock, const char *event,
+    const char *data, size_t len)
+{
+    json_t        *payload;
+    ngx_str_t      id;
+    json_error_t   err;
+
+    id.data = (u_char *) sock;
+    id.len = ngx_strlen(sock);
+
+    if (!ngx_http_chat_is_oid(&id)) {
+        return -1;
+    }
+
+    payload = json_loadb(data, len, 0, &err);
+    if (payload == NULL) {
+        return -1;
+    }
+
+    ngx_http_chat_rt_publish("sock:", &id, event, payload);
     json_decref(payload);
 
     return 0;
@@ -576,8 +612,9 @@ ngx_http_chat_ffi_chat(const char *user, const char *chat, void *sem,
 
 /*
  * Is user online: *here, the user's sockets in this worker, at once; the
- * call's answer {"workers": n}, the live workers of every instance that
- * count a socket of theirs (this one included), from Redis
+ * call's answer {"workers": n, "sockets": m}, the live workers of every
+ * instance that count a socket of theirs (this one included) and their
+ * sockets there, from Redis
  */
 
 void *
@@ -647,15 +684,22 @@ ngx_http_chat_ffi_counted(redisReply *reply, void *data)
         return;
     }
 
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_INTEGER)
+    {
         call->status = NGX_HTTP_SERVICE_UNAVAILABLE;
 
     } else {
-        call->answer = malloc(sizeof("{\"workers\":}") + NGX_INT64_LEN);
+        call->answer = malloc(sizeof("{\"workers\":,\"sockets\":}")
+                              + 2 * NGX_INT64_LEN);
 
         if (call->answer) {
-            p = ngx_sprintf((u_char *) call->answer, "{\"workers\":%L}",
-                            (int64_t) reply->integer);
+            p = ngx_sprintf((u_char *) call->answer,
+                            "{\"workers\":%L,\"sockets\":%L}",
+                            (int64_t) reply->element[0]->integer,
+                            (int64_t) reply->element[1]->integer);
             call->len = p - (u_char *) call->answer;
         }
 

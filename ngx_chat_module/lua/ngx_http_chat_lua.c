@@ -22,6 +22,7 @@
 typedef struct {
     ngx_flag_t                     message_filter;
     ngx_flag_t                     signin_hook;
+    ngx_flag_t                     socket_hook;
     ngx_array_t                   *events;      /* of ngx_str_t */
     ngx_msec_t                     timeout;
 } ngx_http_chat_lua_conf_t;
@@ -59,6 +60,9 @@ static ngx_int_t ngx_http_chat_lua_signin(ngx_str_t *phone,
     ngx_str_t *device, ngx_http_chat_filter_done_pt done, void *data,
     void **handle);
 static void ngx_http_chat_lua_cancel(void *handle);
+static ngx_int_t ngx_http_chat_lua_socket_signin(u_char *what, size_t len,
+    ngx_http_chat_filter_done_pt done, void *data);
+static const char *ngx_http_chat_lua_hook_name(ngx_http_chat_lua_job_t *job);
 static ngx_http_chat_lua_job_t *ngx_http_chat_lua_job(int kind,
     u_char *json, size_t len);
 static void ngx_http_chat_lua_timeout(ngx_event_t *ev);
@@ -80,6 +84,13 @@ static ngx_command_t  ngx_http_chat_lua_commands[] = {
       ngx_http_chat_lua_flag,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_chat_lua_conf_t, signin_hook),
+      NULL },
+
+    { ngx_string("chat_lua_socket_hook"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_http_chat_lua_flag,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_lua_conf_t, socket_hook),
       NULL },
 
     { ngx_string("chat_lua_events"),
@@ -153,6 +164,7 @@ ngx_http_chat_lua_create_conf(ngx_conf_t *cf)
 
     lcf->message_filter = NGX_CONF_UNSET;
     lcf->signin_hook = NGX_CONF_UNSET;
+    lcf->socket_hook = NGX_CONF_UNSET;
     lcf->timeout = NGX_CONF_UNSET_MSEC;
 
     return lcf;
@@ -166,6 +178,7 @@ ngx_http_chat_lua_init_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_value(lcf->message_filter, 0);
     ngx_conf_init_value(lcf->signin_hook, 0);
+    ngx_conf_init_value(lcf->socket_hook, 0);
     ngx_conf_init_msec_value(lcf->timeout, 1000);
 
     return NGX_CONF_OK;
@@ -275,6 +288,9 @@ ngx_http_chat_lua_postconf(ngx_conf_t *cf)
     ngx_http_chat_events.signin = lcf->signin_hook
                                   ? ngx_http_chat_lua_signin : NULL;
     ngx_http_chat_events.cancel = ngx_http_chat_lua_cancel;
+    ngx_http_chat_events.socket_signin = lcf->socket_hook
+                                         ? ngx_http_chat_lua_socket_signin
+                                         : NULL;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cf->log, 0,
                    "chat lua: message filter %s",
@@ -411,6 +427,44 @@ ngx_http_chat_lua_signin(ngx_str_t *phone, ngx_str_t *device,
 }
 
 
+/*
+ * A socket signed in (its token and session checked): the site's hook
+ * says whether it may stay.  Not cancelable: the socket's side holds what
+ * it needs until the verdict or the deadline, whichever comes first.
+ */
+
+static ngx_int_t
+ngx_http_chat_lua_socket_signin(u_char *what, size_t len,
+    ngx_http_chat_filter_done_pt done, void *data)
+{
+    ngx_http_chat_lua_job_t   *job;
+    ngx_http_chat_lua_conf_t  *lcf;
+
+    lcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                              ngx_http_chat_lua_module);
+
+    job = ngx_http_chat_lua_job(NGX_HTTP_CHAT_LUA_JOB_SOCKET, what, len);
+    if (job == NULL) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "chat lua: the socket hook is not running "
+                      "(resty.chat's start() in init_worker_by_lua)");
+        return NGX_ERROR;
+    }
+
+    job->done = done;
+    job->data = data;
+
+    job->timer.handler = ngx_http_chat_lua_timeout;
+    job->timer.data = job;
+    job->timer.log = ngx_cycle->log;
+    ngx_add_timer(&job->timer, lcf->timeout);
+
+    ngx_http_chat_lua_enqueue(job);
+
+    return NGX_OK;
+}
+
+
 /* the requester went: the verdict, when it comes, goes to nobody */
 
 static void
@@ -486,16 +540,31 @@ ngx_http_chat_lua_timeout(ngx_event_t *ev)
 {
     ngx_http_chat_lua_job_t  *job = ev->data;
 
+    u_char  what[64];
 
-    const char  *what;
-
-    what = job->kind == NGX_HTTP_CHAT_LUA_JOB_SIGNIN
-           ? "the sign-in hook did not answer in time"
-           : "the message filter did not answer in time";
+    ngx_sprintf(what, "the %s did not answer in time%Z",
+                ngx_http_chat_lua_hook_name(job));
 
     ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0, "chat lua: %s", what);
 
-    ngx_http_chat_lua_answer(job, NGX_ERROR, NULL, 0, what);
+    ngx_http_chat_lua_answer(job, NGX_ERROR, NULL, 0, (char *) what);
+}
+
+
+static const char *
+ngx_http_chat_lua_hook_name(ngx_http_chat_lua_job_t *job)
+{
+    switch (job->kind) {
+
+    case NGX_HTTP_CHAT_LUA_JOB_SIGNIN:
+        return "sign-in hook";
+
+    case NGX_HTTP_CHAT_LUA_JOB_SOCKET:
+        return "socket hook";
+
+    default:
+        return "message filter";
+    }
 }
 
 
@@ -511,9 +580,7 @@ ngx_http_chat_lua_answer(ngx_http_chat_lua_job_t *job, ngx_int_t rc,
 
     ngx_queue_remove(&job->queue);
 
-    if (job->kind == NGX_HTTP_CHAT_LUA_JOB_FILTER
-        || job->kind == NGX_HTTP_CHAT_LUA_JOB_SIGNIN)
-    {
+    if (job->kind != NGX_HTTP_CHAT_LUA_JOB_EVENT) {
         /* a job still pending counts till taken */
         ngx_http_chat_lua_npending -= job->pending;
         job->pending = 0;
@@ -649,9 +716,9 @@ found:
 
         ngx_http_chat_lua_answer(job, NGX_BUSY, NULL, 0,
                                  len ? dumped
-                                 : job->kind == NGX_HTTP_CHAT_LUA_JOB_SIGNIN
-                                 ? "this sign-in was refused"
-                                 : "the message was rejected");
+                                 : job->kind == NGX_HTTP_CHAT_LUA_JOB_FILTER
+                                 ? "the message was rejected"
+                                 : "this sign-in was refused");
         ngx_free(dumped);
         return 0;
 
@@ -701,11 +768,12 @@ found:
     case 3:
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "chat lua: the %s failed: \"%*s\"",
-                      job->kind == NGX_HTTP_CHAT_LUA_JOB_SIGNIN
-                      ? "sign-in hook" : "message filter", len, text);
+                      ngx_http_chat_lua_hook_name(job), len, text);
         ngx_http_chat_lua_answer(job, NGX_ERROR, NULL, 0,
                                  job->kind == NGX_HTTP_CHAT_LUA_JOB_SIGNIN
                                  ? "the sign-in hook failed"
+                                 : job->kind == NGX_HTTP_CHAT_LUA_JOB_SOCKET
+                                 ? "the socket hook failed"
                                  : "the message filter failed");
         return 0;
 

@@ -26,6 +26,7 @@ typedef int (*ngx_http_chat_ffi_post_pt)(void *sem, int n);
 #define NGX_HTTP_CHAT_LUA_JOB_FILTER  1
 #define NGX_HTTP_CHAT_LUA_JOB_EVENT   2
 #define NGX_HTTP_CHAT_LUA_JOB_SIGNIN  3
+#define NGX_HTTP_CHAT_LUA_JOB_SOCKET  4
 
 
 /* a job as Lua reads it (resty.chat declares the same struct) */
@@ -37,7 +38,8 @@ typedef struct {
     const char    *chat;        /* a filter: the chat; an event: its id */
     const char    *type;        /* a filter: the type; an event: its name */
     const char    *json;        /* the content, the event's payload, or
-                                   a sign-in's device (not JSON) */
+                                   a sign-in's device (not JSON), a
+                                   socket's sign-in (JSON) */
     size_t         len;
 } ngx_http_chat_ffi_job_t;
 

@@ -92,6 +92,18 @@ ngx_http_chat_op_chat_group(const bson_oid_t *user, json_t *body,
         return ngx_http_chat_op_invalid(refused, "description", err);
     }
 
+    if (ngx_http_chat_has_spoofing(&name)) {
+        return ngx_http_chat_op_invalid(refused, "name",
+                                        "has invisible or text-direction "
+                                        "characters");
+    }
+
+    if (description.data && ngx_http_chat_has_spoofing(&description)) {
+        return ngx_http_chat_op_invalid(refused, "description",
+                                        "has invisible or text-direction "
+                                        "characters");
+    }
+
     if ((err = ngx_http_chat_input_text(body, "avatar", 0, 512, 0, &avatar)))
     {
         return ngx_http_chat_op_invalid(refused, "avatar", err);

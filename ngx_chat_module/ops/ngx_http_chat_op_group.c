@@ -88,6 +88,11 @@ ngx_http_chat_op_group_update(const bson_oid_t *user, const bson_oid_t *chat,
             goto invalid;
         }
 
+        if (ngx_http_chat_has_spoofing(&s)) {
+            err = "has invisible or text-direction characters";
+            goto invalid;
+        }
+
         arg->set_name = 1;
         ngx_memcpy(arg->name, s.data, s.len);
     }
@@ -95,6 +100,11 @@ ngx_http_chat_op_group_update(const bson_oid_t *user, const bson_oid_t *chat,
     field = "description";
     if ((err = ngx_http_chat_input_text(body, "description", 0, 500, 1, &s)))
     {
+        goto invalid;
+    }
+
+    if (s.data && ngx_http_chat_has_spoofing(&s)) {
+        err = "has invisible or text-direction characters";
         goto invalid;
     }
 

@@ -27,7 +27,11 @@ static const char *ngx_http_chat_op_privacy_check(json_t *privacy,
     ngx_http_chat_user_arg_t *arg, const char **field);
 static ngx_http_chat_mongo_run_pt ngx_http_chat_op_profile_saved(void *arg,
     ngx_int_t *rc, json_t *answer);
+static ngx_uint_t ngx_http_chat_op_avatar_host(ngx_str_t *url);
 
+
+static const char  *ngx_http_chat_invisible =
+    "has invisible or text-direction characters";
 
 static const char  *ngx_http_chat_invalid_username =
     "must be 3 to 32 letters, digits, \"_\" or \".\", starting with a letter";
@@ -96,6 +100,10 @@ ngx_http_chat_op_profile_check(json_t *body, ngx_uint_t need_name,
         if (ngx_http_chat_has_controls(&name, 0)) {
             return "has control characters";
         }
+
+        if (ngx_http_chat_has_spoofing(&name)) {
+            return ngx_http_chat_invisible;
+        }
     }
 
     *field = "bio";
@@ -107,17 +115,27 @@ ngx_http_chat_op_profile_check(json_t *body, ngx_uint_t need_name,
         return "has control characters";
     }
 
+    if (bio.data && ngx_http_chat_has_spoofing(&bio)) {
+        return ngx_http_chat_invisible;
+    }
+
     *field = "avatar";
     if ((err = ngx_http_chat_json_string(body, "avatar", 0, 512, &avatar))) {
         return err;
     }
 
-    if (avatar.data && avatar.len
-        && !ngx_http_chat_is_oid(&avatar)
-        && ngx_strncmp(avatar.data, "https://", 8) != 0
-        && ngx_strncmp(avatar.data, "http://", 7) != 0)
-    {
-        return "must be a media id or a URL";
+    /* my own upload (the store checks it), or a host the site trusts */
+    if (avatar.data && avatar.len && !ngx_http_chat_is_oid(&avatar)) {
+        if (ngx_strncmp(avatar.data, "https://", 8) != 0
+            && ngx_strncmp(avatar.data, "http://", 7) != 0)
+        {
+            return "must be a media id or a URL";
+        }
+
+        if (!ngx_http_chat_op_avatar_host(&avatar)) {
+            return "must be a media id of yours or an https URL of a "
+                   "host this server allows (chat_avatar_url_host)";
+        }
     }
 
     if (avatar.data && ngx_http_chat_has_controls(&avatar, 0)) {
@@ -194,6 +212,7 @@ ngx_http_chat_op_profile_check(json_t *body, ngx_uint_t need_name,
 
     if (avatar.data) {
         arg->avatar = 1;
+        arg->avatar_media = ngx_http_chat_is_oid(&avatar);
         ngx_memcpy(arg->avatar_v, avatar.data, avatar.len);
     }
 
@@ -205,6 +224,50 @@ ngx_http_chat_op_profile_check(json_t *body, ngx_uint_t need_name,
     }
 
     return NULL;
+}
+
+
+/* an https URL whose host is one of chat_avatar_url_host's */
+
+static ngx_uint_t
+ngx_http_chat_op_avatar_host(ngx_str_t *url)
+{
+    u_char                     *p, *host, *last;
+    ngx_str_t                  *h;
+    ngx_uint_t                  i;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    if (url->len <= 8 || ngx_strncmp(url->data, "https://", 8) != 0) {
+        return 0;
+    }
+
+    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_chat_module);
+    if (cmcf == NULL || cmcf->avatar_hosts == NULL) {
+        return 0;
+    }
+
+    host = url->data + 8;
+    last = url->data + url->len;
+
+    for (p = host; p < last && *p != '/' && *p != '?' && *p != '#'; p++) {
+        if (*p == '@' || *p == '\\') {
+            /* user info, or a host a browser reads differently */
+            return 0;
+        }
+    }
+
+    h = cmcf->avatar_hosts->elts;
+
+    for (i = 0; i < cmcf->avatar_hosts->nelts; i++) {
+        if (h[i].len == (size_t) (p - host)
+            && ngx_strncasecmp(h[i].data, host, h[i].len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -291,6 +354,11 @@ ngx_http_chat_op_profile_saved(void *data, ngx_int_t *rc, json_t *answer)
         return NULL;
     }
 
+    if (*rc == NGX_ABORT) {
+        /* the avatar is none of my uploads: nothing was changed */
+        return NULL;
+    }
+
     if (*rc != NGX_OK) {
         return NULL;
     }
@@ -337,6 +405,17 @@ ngx_http_chat_op_user_tell(ngx_uint_t kind, ngx_int_t rc, json_t *answer,
             told->status = NGX_HTTP_CONFLICT;
             told->code = "username_taken";
             told->message = "this username is taken";
+            return;
+        }
+
+        break;
+
+    case NGX_ABORT:
+        if (kind == NGX_HTTP_CHAT_OP_TELL_PROFILE) {
+            told->status = NGX_HTTP_BAD_REQUEST;
+            told->code = "unknown_media";
+            told->message = "avatar is none of your uploads";
+            told->details = json_pack("{s:s}", "field", "avatar");
             return;
         }
 

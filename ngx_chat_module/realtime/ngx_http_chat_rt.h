@@ -185,6 +185,12 @@ ngx_int_t ngx_http_chat_rt_read_signin(ngx_http_chat_rt_session_t *s,
 /* GET /api/users/:id, uid an ObjectId in hex */
 ngx_int_t ngx_http_chat_rt_read_user(ngx_http_chat_rt_session_t *s,
     ngx_str_t *uid, ngx_http_chat_rt_done_pt done, void *data);
+/*
+ * lua-compat's hook on a socket's sign-in: answer (owned) back with 200,
+ * or 403 / 503; NGX_DECLINED no hook (answer still the caller's)
+ */
+ngx_int_t ngx_http_chat_rt_read_hook(ngx_http_chat_rt_session_t *s,
+    u_char *uid, json_t *answer, ngx_http_chat_rt_done_pt done, void *data);
 void ngx_http_chat_rt_reads_detach(ngx_http_chat_rt_session_t *s);
 void ngx_http_chat_rt_me(ngx_http_chat_rt_session_t *s, bson_oid_t *me);
 /* fills realtime's slots of core's event interface */

@@ -13,6 +13,10 @@
  *     presence:w:<worker>   set, the users that worker counts
  *     presence:u:<user>     set, the workers that count the user
  *     presence:v:<user>     the version of the user's last transition
+ *     presence:n:<user>     hash, worker -> the user's sockets there,
+ *                           for workers that hold two or more (one
+ *                           otherwise): written 100 ms after a change,
+ *                           once for however many (lua-compat counts)
  *
  * Each change is one Lua script: it changes the two sets and says
  * whether the user went online (first worker) or offline (last one),
@@ -45,6 +49,8 @@ typedef struct {
     ngx_rbtree_node_t            node;
     u_char                       id[NGX_HTTP_CHAT_RT_ID_LEN];
     ngx_uint_t                   count;     /* sockets here */
+    ngx_queue_t                  counts;    /* its count to write */
+    unsigned                     queued:1;
 } ngx_http_chat_rt_online_t;
 
 
@@ -59,6 +65,13 @@ static ngx_int_t ngx_http_chat_rt_presence_args(ngx_rbtree_node_t *node,
     ngx_rbtree_node_t *sentinel, const char **argv, size_t *argvlen,
     ngx_uint_t *n);
 static void ngx_http_chat_rt_presence_store_all(redisReply *out);
+static void ngx_http_chat_rt_presence_recount(ngx_http_chat_rt_online_t *o);
+static void ngx_http_chat_rt_presence_recount_all(ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel);
+static void ngx_http_chat_rt_presence_forget(ngx_http_chat_rt_online_t *o);
+static void ngx_http_chat_rt_presence_write_counts(ngx_event_t *ev);
+static void ngx_http_chat_rt_presence_counts_written(redisReply *reply,
+    void *data);
 
 
 /*
@@ -84,6 +97,7 @@ static void ngx_http_chat_rt_presence_store_all(redisReply *out);
     "return redis.call('SADD', 'presence:u:' .. u, w) == 1 "                  \
     "and redis.call('SCARD', 'presence:u:' .. u) == 1 end "                   \
     "local function del(w, u) redis.call('SREM', 'presence:w:' .. w, u) "     \
+    "redis.call('HDEL', 'presence:n:' .. u, w) "                              \
     "return redis.call('SREM', 'presence:u:' .. u, w) == 1 "                  \
     "and redis.call('EXISTS', 'presence:u:' .. u) == 0 end "
 
@@ -152,6 +166,21 @@ static char  ngx_http_chat_rt_presence_resync_lua[] =
     "return {t, out}";
 
 
+/*
+ * ARGV: worker, then user and count pairs: the counts of two or more
+ * sockets the worker holds, of users it still counts; a count of one is
+ * the field's absence
+ */
+static char  ngx_http_chat_rt_presence_counts_lua[] =
+    "local w = ARGV[1] "
+    "for i = 2, #ARGV - 1, 2 do local u = ARGV[i] "
+    "if tonumber(ARGV[i + 1]) >= 2 "
+    "and redis.call('SISMEMBER', 'presence:w:' .. w, u) == 1 then "
+    "redis.call('HSET', 'presence:n:' .. u, w, ARGV[i + 1]) "
+    "else redis.call('HDEL', 'presence:n:' .. u, w) end end "
+    "return 1";
+
+
 static ngx_rbtree_t        ngx_http_chat_rt_online;
 static ngx_rbtree_node_t   ngx_http_chat_rt_online_sentinel;
 static ngx_uint_t          ngx_http_chat_rt_online_n;
@@ -165,6 +194,8 @@ static ngx_msec_t          ngx_http_chat_rt_ttl_ms;
 static ngx_uint_t          ngx_http_chat_rt_dirty;   /* Redis may differ */
 static ngx_uint_t          ngx_http_chat_rt_beating; /* a beat in flight */
 static ngx_uint_t          ngx_http_chat_rt_on;      /* chat_ws is used */
+static ngx_queue_t         ngx_http_chat_rt_counts;  /* counts to write */
+static ngx_event_t         ngx_http_chat_rt_counts_ev;
 
 
 ngx_int_t
@@ -175,6 +206,7 @@ ngx_http_chat_rt_presence_init_process(ngx_cycle_t *cycle)
     ngx_rbtree_init(&ngx_http_chat_rt_online,
                     &ngx_http_chat_rt_online_sentinel,
                     ngx_http_chat_rt_keyed_insert);
+    ngx_queue_init(&ngx_http_chat_rt_counts);
 
     cmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_chat_module);
 
@@ -210,6 +242,12 @@ ngx_http_chat_rt_presence_init_process(ngx_cycle_t *cycle)
     /* a worker going away waits for no beat */
     ngx_http_chat_rt_beat_ev.cancelable = 1;
 
+    ngx_http_chat_rt_counts_ev.handler =
+                                    ngx_http_chat_rt_presence_write_counts;
+    ngx_http_chat_rt_counts_ev.log = cycle->log;
+    ngx_http_chat_rt_counts_ev.data = &ngx_http_chat_rt_beat_dummy;
+    ngx_http_chat_rt_counts_ev.cancelable = 1;
+
     ngx_add_timer(&ngx_http_chat_rt_beat_ev, NGX_HTTP_CHAT_RT_RETRY);
 
     return NGX_OK;
@@ -225,12 +263,17 @@ ngx_http_chat_rt_presence_exit_process(ngx_cycle_t *cycle)
         ngx_del_timer(&ngx_http_chat_rt_beat_ev);
     }
 
+    if (ngx_http_chat_rt_counts_ev.timer_set) {
+        ngx_del_timer(&ngx_http_chat_rt_counts_ev);
+    }
+
+    ngx_queue_init(&ngx_http_chat_rt_counts);
+
     /* what Redis holds for this worker is left to the sweep */
     while (ngx_http_chat_rt_online.root != &ngx_http_chat_rt_online_sentinel)
     {
         node = ngx_http_chat_rt_online.root;
-        ngx_rbtree_delete(&ngx_http_chat_rt_online, node);
-        ngx_free(node);
+        ngx_http_chat_rt_presence_forget((ngx_http_chat_rt_online_t *) node);
     }
 
     ngx_http_chat_rt_online_n = 0;
@@ -268,6 +311,9 @@ ngx_http_chat_rt_presence(u_char *user, ngx_uint_t online)
 
     if (o->count++ == 0) {
         ngx_http_chat_rt_presence_set(o->id, 1);
+
+    } else {
+        ngx_http_chat_rt_presence_recount(o);
     }
 }
 
@@ -306,13 +352,20 @@ ngx_http_chat_rt_presence_leave(ngx_http_chat_rt_session_t *s)
 
     o = (ngx_http_chat_rt_online_t *)
         ngx_http_chat_rt_keyed_find(&ngx_http_chat_rt_online, s->user);
-    if (o == NULL || --o->count > 0) {
+    if (o == NULL) {
+        return;
+    }
+
+    if (--o->count > 0) {
+        if (!(ngx_exiting || ngx_quit || ngx_terminate)) {
+            ngx_http_chat_rt_presence_recount(o);
+        }
+
         return;
     }
 
     ngx_memcpy(id, o->id, NGX_HTTP_CHAT_RT_ID_LEN);
-    ngx_rbtree_delete(&ngx_http_chat_rt_online, &o->node);
-    ngx_free(o);
+    ngx_http_chat_rt_presence_forget(o);
     ngx_http_chat_rt_online_n--;
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
@@ -633,6 +686,150 @@ ngx_http_chat_rt_presence_resynced(redisReply *reply, void *data)
     }
 
     ngx_http_chat_rt_presence_store_all(e[1]);
+
+    /* the set written again: the counts of two or more too */
+    if (ngx_http_chat_rt_online.root != &ngx_http_chat_rt_online_sentinel) {
+        ngx_http_chat_rt_presence_recount_all(ngx_http_chat_rt_online.root,
+                                             &ngx_http_chat_rt_online_sentinel);
+    }
+}
+
+
+/*
+ * A user's count here changed past one: written with the others that
+ * change within 100 ms, by one script (one socket's sign-in or close
+ * costs nothing more; a user's first and last socket here go with the
+ * transition's own script)
+ */
+static void
+ngx_http_chat_rt_presence_recount(ngx_http_chat_rt_online_t *o)
+{
+    if (!o->queued) {
+        ngx_queue_insert_tail(&ngx_http_chat_rt_counts, &o->counts);
+        o->queued = 1;
+    }
+
+    if (!ngx_http_chat_rt_counts_ev.timer_set) {
+        ngx_add_timer(&ngx_http_chat_rt_counts_ev, 100);
+    }
+}
+
+
+static void
+ngx_http_chat_rt_presence_recount_all(ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel)
+{
+    ngx_http_chat_rt_online_t  *o;
+
+    if (node->left != sentinel) {
+        ngx_http_chat_rt_presence_recount_all(node->left, sentinel);
+    }
+
+    o = (ngx_http_chat_rt_online_t *) node;
+
+    if (o->count >= 2) {
+        ngx_http_chat_rt_presence_recount(o);
+    }
+
+    if (node->right != sentinel) {
+        ngx_http_chat_rt_presence_recount_all(node->right, sentinel);
+    }
+}
+
+
+/* the user's last socket here went */
+static void
+ngx_http_chat_rt_presence_forget(ngx_http_chat_rt_online_t *o)
+{
+    if (o->queued) {
+        ngx_queue_remove(&o->counts);
+    }
+
+    ngx_rbtree_delete(&ngx_http_chat_rt_online, &o->node);
+    ngx_free(o);
+}
+
+
+static void
+ngx_http_chat_rt_presence_write_counts(ngx_event_t *ev)
+{
+    u_char                     *nums, *p;
+    size_t                     *argvlen;
+    ngx_uint_t                  n, i;
+    const char                **argv;
+    ngx_queue_t                *q;
+    ngx_http_chat_rt_online_t  *o;
+
+    n = 0;
+
+    for (q = ngx_queue_head(&ngx_http_chat_rt_counts);
+         q != ngx_queue_sentinel(&ngx_http_chat_rt_counts);
+         q = ngx_queue_next(q))
+    {
+        n++;
+    }
+
+    if (n == 0 || ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    argv = ngx_alloc((4 + 2 * n) * sizeof(char *), ngx_cycle->log);
+    argvlen = ngx_alloc((4 + 2 * n) * sizeof(size_t), ngx_cycle->log);
+    nums = ngx_alloc(n * NGX_INT_T_LEN, ngx_cycle->log);
+
+    if (argv == NULL || argvlen == NULL || nums == NULL) {
+        goto failed;
+    }
+
+    argv[3] = (const char *) ngx_http_chat_rt_wid;
+    argvlen[3] = ngx_http_chat_rt_wid_len;
+
+    i = 4;
+    p = nums;
+
+    while (!ngx_queue_empty(&ngx_http_chat_rt_counts)) {
+        q = ngx_queue_head(&ngx_http_chat_rt_counts);
+        ngx_queue_remove(q);
+
+        o = ngx_queue_data(q, ngx_http_chat_rt_online_t, counts);
+        o->queued = 0;
+
+        argv[i] = (const char *) o->id;
+        argvlen[i++] = NGX_HTTP_CHAT_RT_ID_LEN;
+        argv[i] = (const char *) p;
+        argvlen[i++] = ngx_sprintf(p, "%ui", o->count) - p;
+        p += NGX_INT_T_LEN;
+    }
+
+    /* hiredis copies the command; a count lost here waits for the next */
+    (void) NGX_HTTP_CHAT_RT_EVAL(ngx_http_chat_rt_presence_counts_lua, i,
+                                 argv, argvlen,
+                                 ngx_http_chat_rt_presence_counts_written,
+                                 NULL);
+
+failed:
+
+    if (argv) {
+        ngx_free(argv);
+    }
+
+    if (argvlen) {
+        ngx_free(argvlen);
+    }
+
+    if (nums) {
+        ngx_free(nums);
+    }
+}
+
+
+static void
+ngx_http_chat_rt_presence_counts_written(redisReply *reply, void *data)
+{
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "chat ws: presence counts failed: %s", reply->str);
+    }
 }
 
 

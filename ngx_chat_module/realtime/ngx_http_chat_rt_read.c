@@ -26,6 +26,7 @@ typedef struct {
     ngx_queue_t                  queue;     /* in the session's reads */
     u_char                       sid[NGX_HTTP_CHAT_RT_ID_LEN];
     u_char                       uid[NGX_HTTP_CHAT_RT_ID_LEN];
+    json_t                      *answer;    /* a hook's: what it lets by */
     unsigned                     signin:1;
 } ngx_http_chat_rt_read_t;
 
@@ -40,6 +41,8 @@ static void ngx_http_chat_rt_read_answered(void *data, ngx_int_t rc,
     json_t *answer, const char *error);
 static void ngx_http_chat_rt_read_end(ngx_http_chat_rt_read_t *rd,
     ngx_uint_t status, json_t *answer);
+static void ngx_http_chat_rt_read_hooked(void *data, ngx_int_t rc,
+    u_char *content, size_t len, const char *reason);
 
 
 ngx_int_t
@@ -143,6 +146,98 @@ ngx_http_chat_rt_read_signin(ngx_http_chat_rt_session_t *s,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The site's hook on a socket's sign-in (lua-compat), once its token and
+ * session are checked: the sign-in's answer (owned) comes back with 200
+ * when the hook lets the socket in, else 403 sign_in_refused or 503
+ * signin_hook_failed.  NGX_DECLINED: no hook, the answer is the caller's.
+ */
+ngx_int_t
+ngx_http_chat_rt_read_hook(ngx_http_chat_rt_session_t *s, u_char *uid,
+    json_t *answer, ngx_http_chat_rt_done_pt done, void *data)
+{
+    char                     *what;
+    json_t                   *info;
+    ngx_int_t                 rc;
+    ngx_http_chat_rt_read_t  *rd;
+
+    if (ngx_http_chat_events.socket_signin == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /* the id the site may publish to (chat.publish_socket) */
+    if (ngx_http_chat_rt_join_sock(s) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    info = json_pack("{s:s%,s:s%,s:s%,s:s,s:s,s:s%}",
+                     "userId", uid, (size_t) NGX_HTTP_CHAT_RT_ID_LEN,
+                     "sessionId", s->session_id.data, s->session_id.len,
+                     "socketId", s->sock, (size_t) NGX_HTTP_CHAT_RT_ID_LEN,
+                     "codec", s->sio ? "socketio" : "websocket",
+                     "transport", s->gauge == 2 ? "polling" : "websocket",
+                     "address", s->addr_text.data ? (char *) s->addr_text.data
+                                                  : "",
+                     s->addr_text.data ? s->addr_text.len : 0);
+    if (info == NULL) {
+        return NGX_ERROR;
+    }
+
+    what = json_dumps(info, JSON_COMPACT);
+    json_decref(info);
+
+    if (what == NULL) {
+        return NGX_ERROR;
+    }
+
+    rd = ngx_http_chat_rt_read_new(s, done, data);
+    if (rd == NULL) {
+        free(what);
+        return NGX_ERROR;
+    }
+
+    rd->answer = answer;
+
+    rc = ngx_http_chat_event_socket_signin((u_char *) what, ngx_strlen(what),
+                                           ngx_http_chat_rt_read_hooked, rd);
+    free(what);
+
+    if (rc != NGX_OK) {
+        /* the hook cannot run: the socket is not let in */
+        ngx_http_chat_rt_read_hooked(rd, NGX_ERROR, NULL, 0,
+                                     "the socket hook is not running");
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_chat_rt_read_hooked(void *data, ngx_int_t rc, u_char *content,
+    size_t len, const char *reason)
+{
+    ngx_http_chat_rt_read_t  *rd = data;
+
+    json_t  *answer;
+
+    answer = rd->answer;
+    rd->answer = NULL;
+
+    if (rc == NGX_OK) {
+        ngx_http_chat_rt_read_end(rd, NGX_HTTP_OK, answer);
+        return;
+    }
+
+    json_decref(answer);
+
+    ngx_http_chat_rt_read_refused(rd, rc == NGX_BUSY ? NGX_HTTP_FORBIDDEN
+                                      : NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  rc == NGX_BUSY ? "sign_in_refused"
+                                                 : "signin_hook_failed",
+                                  reason);
 }
 
 

@@ -39,6 +39,7 @@ struct ngx_http_chat_rt_op_s {
     ngx_uint_t                   step;
     ngx_uint_t                   message;    /* an edit, delete, reaction */
     ngx_uint_t                   call;       /* a call's */
+    ngx_uint_t                   hooked;     /* a sign-in past the hook */
 
     /* an operation's answer awaited: NULL once the session went */
     ngx_http_chat_rt_session_t  *session;
@@ -819,6 +820,7 @@ ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s, void *data,
     ngx_uint_t status, json_t *answer)
 {
     json_t                 *user, *uid, *err;
+    ngx_int_t               rc;
     ngx_http_chat_rt_op_t  *op;
 
     op = data;
@@ -849,6 +851,29 @@ ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s, void *data,
         }
 
         return;
+    }
+
+    /* the site's hook (lua-compat), if any, lets the socket in first */
+    if (!op->hooked) {
+        op->hooked = 1;
+        s->authenticating = 1;
+
+        rc = ngx_http_chat_rt_read_hook(s, (u_char *) json_string_value(uid),
+                                        answer,
+                                        ngx_http_chat_rt_authenticated, op);
+        if (rc == NGX_OK) {
+            return;
+        }
+
+        s->authenticating = 0;
+
+        if (rc != NGX_DECLINED) {
+            json_decref(answer);
+            ngx_http_chat_rt_op_done(s, op);
+            ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_SERVER_ERROR,
+                                   NULL);
+            return;
+        }
     }
 
     ngx_memcpy(s->user, json_string_value(uid), NGX_HTTP_CHAT_RT_ID_LEN);

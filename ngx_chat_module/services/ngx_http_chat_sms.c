@@ -26,6 +26,19 @@
 /* digit runs this long in provider messages are taken for phone numbers */
 #define NGX_HTTP_CHAT_SMS_MASK_RUN     7
 
+/* a template variable: the code, a few digits */
+#define NGX_HTTP_CHAT_SMS_CODE_MAX     16
+
+/* the fields of a Twilio form at most: To, From, Body or the template */
+#define NGX_HTTP_CHAT_SMS_FIELDS       4
+
+
+typedef struct {
+    const char                  *name;
+    ngx_str_t                    value;
+    ngx_uint_t                   secret;    /* holds the code */
+} ngx_http_chat_sms_field_t;
+
 
 /*
  * The handle lives on the heap until done() has returned or the owner
@@ -54,6 +67,7 @@ struct ngx_http_chat_sms_s {
 
 static void ngx_http_chat_sms_free(ngx_http_chat_sms_t *sms);
 static ngx_int_t ngx_http_chat_sms_check_number(ngx_str_t *to);
+static ngx_int_t ngx_http_chat_sms_check_code(ngx_str_t *code);
 
 
 static ngx_queue_t  ngx_http_chat_sms_live;
@@ -66,16 +80,21 @@ static void ngx_http_chat_sms_finish(ngx_http_chat_sms_t *sms,
     ngx_http_chat_sms_status_e status);
 
 static void ngx_http_chat_sms_log_send(ngx_http_chat_sms_t *sms,
-    ngx_str_t *to, ngx_str_t *body);
+    ngx_http_chat_sms_channel_e channel, ngx_str_t *to, ngx_str_t *body);
 static void ngx_http_chat_sms_log_handler(ngx_event_t *ev);
 
 static ngx_int_t ngx_http_chat_sms_twilio_send(ngx_http_chat_sms_t *sms,
-    ngx_http_chat_main_conf_t *cmcf, ngx_str_t *to, ngx_str_t *body);
+    ngx_http_chat_main_conf_t *cmcf, ngx_http_chat_sms_channel_e channel,
+    ngx_str_t *to, ngx_str_t *body, ngx_str_t *code);
 static ngx_int_t ngx_http_chat_sms_twilio_url(ngx_http_chat_curl_req_t *req,
     ngx_http_chat_main_conf_t *cmcf);
-static ngx_int_t ngx_http_chat_sms_twilio_form(
+static ngx_int_t ngx_http_chat_sms_twilio_fields(
     ngx_http_chat_curl_req_t *req, ngx_http_chat_main_conf_t *cmcf,
-    ngx_str_t *to, ngx_str_t *body);
+    ngx_http_chat_sms_channel_e channel, ngx_str_t *to, ngx_str_t *body,
+    ngx_str_t *code);
+static ngx_int_t ngx_http_chat_sms_twilio_form(
+    ngx_http_chat_curl_req_t *req, ngx_http_chat_sms_field_t *fields,
+    ngx_uint_t n);
 static ngx_int_t ngx_http_chat_sms_setopt_str(ngx_http_chat_curl_req_t *req,
     CURLoption option, const char *name, ngx_str_t *value);
 static void ngx_http_chat_sms_twilio_done(ngx_http_chat_curl_req_t *req,
@@ -86,8 +105,8 @@ static void ngx_http_chat_sms_twilio_detail(ngx_http_chat_curl_req_t *req,
 
 ngx_http_chat_sms_t *
 ngx_http_chat_sms_send(ngx_http_chat_main_conf_t *cmcf, ngx_log_t *log,
-    ngx_str_t *to, ngx_str_t *body, ngx_http_chat_sms_done_pt done,
-    void *data)
+    ngx_http_chat_sms_channel_e channel, ngx_str_t *to, ngx_str_t *body,
+    ngx_str_t *code, ngx_http_chat_sms_done_pt done, void *data)
 {
     ngx_http_chat_sms_t  *sms;
 
@@ -104,6 +123,24 @@ ngx_http_chat_sms_send(ngx_http_chat_main_conf_t *cmcf, ngx_log_t *log,
     if (body->len == 0 || body->len > NGX_HTTP_CHAT_SMS_BODY_MAX) {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
                       "chat sms: message of %uz bytes refused", body->len);
+        return NULL;
+    }
+
+    if (channel == NGX_HTTP_CHAT_SMS_CHANNEL_WHATSAPP
+        && cmcf->twilio_whatsapp_from.len == 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "chat sms: no \"chat_twilio_whatsapp_from\" to send "
+                      "a WhatsApp message from");
+        return NULL;
+    }
+
+    /* digits only: the template's variables are written as JSON as is */
+
+    if (code && ngx_http_chat_sms_check_code(code) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "chat sms: a template variable of %uz bytes that is "
+                      "not all digits refused", code->len);
         return NULL;
     }
 
@@ -127,7 +164,9 @@ ngx_http_chat_sms_send(ngx_http_chat_main_conf_t *cmcf, ngx_log_t *log,
     ngx_http_chat_sms_mask(sms, to);
 
     if (cmcf->sms_provider == NGX_HTTP_CHAT_SMS_TWILIO) {
-        if (ngx_http_chat_sms_twilio_send(sms, cmcf, to, body) != NGX_OK) {
+        if (ngx_http_chat_sms_twilio_send(sms, cmcf, channel, to, body, code)
+            != NGX_OK)
+        {
             ngx_http_chat_sms_free(sms);
             return NULL;
         }
@@ -135,7 +174,7 @@ ngx_http_chat_sms_send(ngx_http_chat_main_conf_t *cmcf, ngx_log_t *log,
         return sms;
     }
 
-    ngx_http_chat_sms_log_send(sms, to, body);
+    ngx_http_chat_sms_log_send(sms, channel, to, body);
 
     return sms;
 }
@@ -218,6 +257,25 @@ ngx_http_chat_sms_check_number(ngx_str_t *to)
 
     for (i = 1; i < to->len; i++) {
         if (to->data[i] < '0' || to->data[i] > '9') {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_chat_sms_check_code(ngx_str_t *code)
+{
+    size_t  i;
+
+    if (code->len == 0 || code->len > NGX_HTTP_CHAT_SMS_CODE_MAX) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < code->len; i++) {
+        if (code->data[i] < '0' || code->data[i] > '9') {
             return NGX_ERROR;
         }
     }
@@ -324,11 +382,13 @@ ngx_http_chat_sms_finish(ngx_http_chat_sms_t *sms,
  */
 
 static void
-ngx_http_chat_sms_log_send(ngx_http_chat_sms_t *sms, ngx_str_t *to,
-    ngx_str_t *body)
+ngx_http_chat_sms_log_send(ngx_http_chat_sms_t *sms,
+    ngx_http_chat_sms_channel_e channel, ngx_str_t *to, ngx_str_t *body)
 {
     ngx_log_error(NGX_LOG_NOTICE, sms->log, 0,
-                  "chat sms: to %V: %V", to, body);
+                  "chat %s: to %V: %V",
+                  channel == NGX_HTTP_CHAT_SMS_CHANNEL_WHATSAPP
+                  ? "whatsapp" : "sms", to, body);
 
     /* done() must not run inside ngx_http_chat_sms_send() */
 
@@ -349,7 +409,8 @@ ngx_http_chat_sms_log_handler(ngx_event_t *ev)
 
 static ngx_int_t
 ngx_http_chat_sms_twilio_send(ngx_http_chat_sms_t *sms,
-    ngx_http_chat_main_conf_t *cmcf, ngx_str_t *to, ngx_str_t *body)
+    ngx_http_chat_main_conf_t *cmcf, ngx_http_chat_sms_channel_e channel,
+    ngx_str_t *to, ngx_str_t *body, ngx_str_t *code)
 {
     CURLcode                   rc;
     ngx_http_chat_curl_req_t  *req;
@@ -362,7 +423,8 @@ ngx_http_chat_sms_twilio_send(ngx_http_chat_sms_t *sms,
     }
 
     if (ngx_http_chat_sms_twilio_url(req, cmcf) != NGX_OK
-        || ngx_http_chat_sms_twilio_form(req, cmcf, to, body) != NGX_OK)
+        || ngx_http_chat_sms_twilio_fields(req, cmcf, channel, to, body, code)
+           != NGX_OK)
     {
         goto failed;
     }
@@ -488,58 +550,156 @@ ngx_http_chat_sms_twilio_url(ngx_http_chat_curl_req_t *req,
 }
 
 
+/*
+ * The Messages API's fields.  SMS: To, From (or MessagingServiceSid),
+ * Body.  WhatsApp: the same with "whatsapp:" addresses, and the code in
+ * the content template (ContentSid, ContentVariables {"1":"<code>"})
+ * when one is configured: outside a conversation the user opened in the
+ * last 24 hours WhatsApp delivers only approved templates.
+ */
+
+static ngx_int_t
+ngx_http_chat_sms_twilio_fields(ngx_http_chat_curl_req_t *req,
+    ngx_http_chat_main_conf_t *cmcf, ngx_http_chat_sms_channel_e channel,
+    ngx_str_t *to, ngx_str_t *body, ngx_str_t *code)
+{
+    u_char                     *p;
+    ngx_int_t                   rc;
+    ngx_str_t                  *from;
+    ngx_uint_t                  n, whatsapp;
+    ngx_http_chat_sms_field_t   fields[NGX_HTTP_CHAT_SMS_FIELDS];
+
+    /* "whatsapp:" + "+" and 15 digits, or an "MG" SID of 34 characters */
+    u_char  to_addr[sizeof("whatsapp:") + NGX_HTTP_CHAT_SMS_DIGITS_MAX + 1];
+    u_char  from_addr[sizeof("whatsapp:") + 34];
+    u_char  vars[sizeof("{\"1\":\"\"}") + NGX_HTTP_CHAT_SMS_CODE_MAX];
+
+    whatsapp = (channel == NGX_HTTP_CHAT_SMS_CHANNEL_WHATSAPP);
+    from = whatsapp ? &cmcf->twilio_whatsapp_from : &cmcf->twilio_from;
+
+    if (whatsapp && from->len > 34) {
+        ngx_log_error(NGX_LOG_ALERT, req->log, 0,
+                      "chat sms: sender of %uz bytes refused", from->len);
+        return NGX_ERROR;
+    }
+
+    n = 0;
+
+    fields[n].name = "To";
+    fields[n].secret = 0;
+
+    if (whatsapp) {
+        p = ngx_cpymem(to_addr, "whatsapp:", sizeof("whatsapp:") - 1);
+        p = ngx_cpymem(p, to->data, to->len);
+        fields[n].value.data = to_addr;
+        fields[n].value.len = p - to_addr;
+
+    } else {
+        fields[n].value = *to;
+    }
+
+    n++;
+
+    /* a Messaging Service SID sends from the service's own senders */
+
+    fields[n].secret = 0;
+
+    if (from->len > 2 && ngx_strncmp(from->data, "MG", 2) == 0) {
+        fields[n].name = "MessagingServiceSid";
+        fields[n].value = *from;
+
+    } else if (whatsapp) {
+        fields[n].name = "From";
+        p = ngx_cpymem(from_addr, "whatsapp:", sizeof("whatsapp:") - 1);
+        p = ngx_cpymem(p, from->data, from->len);
+        fields[n].value.data = from_addr;
+        fields[n].value.len = p - from_addr;
+
+    } else {
+        fields[n].name = "From";
+        fields[n].value = *from;
+    }
+
+    n++;
+
+    if (whatsapp && code && cmcf->twilio_whatsapp_content_sid.len) {
+        fields[n].name = "ContentSid";
+        fields[n].value = cmcf->twilio_whatsapp_content_sid;
+        fields[n].secret = 0;
+        n++;
+
+        /* the code was checked digits: nothing in it needs JSON escaping */
+        fields[n].name = "ContentVariables";
+        fields[n].value.data = vars;
+        fields[n].value.len = ngx_sprintf(vars, "{\"1\":\"%V\"}", code)
+                              - vars;
+        fields[n].secret = 1;
+        n++;
+
+    } else {
+        fields[n].name = "Body";
+        fields[n].value = *body;
+        fields[n].secret = 1;
+        n++;
+    }
+
+    rc = ngx_http_chat_sms_twilio_form(req, fields, n);
+
+    ngx_explicit_memzero(vars, sizeof(vars));
+
+    return rc;
+}
+
+
+/* name=value&... of the fields, URL-encoded, as the request's body */
+
 static ngx_int_t
 ngx_http_chat_sms_twilio_form(ngx_http_chat_curl_req_t *req,
-    ngx_http_chat_main_conf_t *cmcf, ngx_str_t *to, ngx_str_t *body)
+    ngx_http_chat_sms_field_t *fields, ngx_uint_t n)
 {
-    char        *eto, *efrom, *ebody;
+    char        *esc[NGX_HTTP_CHAT_SMS_FIELDS];
     size_t       len;
     u_char      *form, *p;
     CURLcode     rc;
     ngx_int_t    ret;
-    ngx_uint_t   service;
-
-    /* a Messaging Service SID sends from the service's own numbers */
-
-    service = (cmcf->twilio_from.len > 2
-               && ngx_strncmp(cmcf->twilio_from.data, "MG", 2) == 0);
+    ngx_uint_t   i;
 
     ret = NGX_ERROR;
     form = NULL;
+    len = 1;
 
-    eto = curl_easy_escape(req->easy, (char *) to->data, (int) to->len);
-    efrom = curl_easy_escape(req->easy, (char *) cmcf->twilio_from.data,
-                             (int) cmcf->twilio_from.len);
-    ebody = curl_easy_escape(req->easy, (char *) body->data, (int) body->len);
+    ngx_memzero(esc, sizeof(esc));
 
-    if (eto == NULL || efrom == NULL || ebody == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, req->log, 0,
-                      "curl_easy_escape() failed");
-        goto done;
+    for (i = 0; i < n; i++) {
+        esc[i] = curl_easy_escape(req->easy, (char *) fields[i].value.data,
+                                  (int) fields[i].value.len);
+        if (esc[i] == NULL) {
+            ngx_log_error(NGX_LOG_ALERT, req->log, 0,
+                          "curl_easy_escape() failed");
+            goto done;
+        }
+
+        len += sizeof("&=") - 1 + ngx_strlen(fields[i].name)
+               + ngx_strlen(esc[i]);
     }
-
-    len = sizeof("To=&MessagingServiceSid=&Body=") + ngx_strlen(eto)
-          + ngx_strlen(efrom) + ngx_strlen(ebody);
 
     form = ngx_alloc(len, req->log);
     if (form == NULL) {
         goto done;
     }
 
-    p = ngx_cpymem(form, "To=", 3);
-    p = ngx_cpymem(p, eto, ngx_strlen(eto));
+    p = form;
 
-    if (service) {
-        p = ngx_cpymem(p, "&MessagingServiceSid=",
-                       sizeof("&MessagingServiceSid=") - 1);
+    for (i = 0; i < n; i++) {
+        if (i) {
+            *p++ = '&';
+        }
 
-    } else {
-        p = ngx_cpymem(p, "&From=", sizeof("&From=") - 1);
+        p = ngx_cpymem(p, fields[i].name, ngx_strlen(fields[i].name));
+        *p++ = '=';
+        p = ngx_cpymem(p, esc[i], ngx_strlen(esc[i]));
     }
 
-    p = ngx_cpymem(p, efrom, ngx_strlen(efrom));
-    p = ngx_cpymem(p, "&Body=", sizeof("&Body=") - 1);
-    p = ngx_cpymem(p, ebody, ngx_strlen(ebody));
     *p = '\0';
 
     /* a POST of a body that curl copies */
@@ -570,17 +730,16 @@ done:
         ngx_free(form);
     }
 
-    if (ebody) {
-        ngx_explicit_memzero(ebody, ngx_strlen(ebody));
-        curl_free(ebody);
-    }
+    for (i = 0; i < n; i++) {
+        if (esc[i] == NULL) {
+            continue;
+        }
 
-    if (efrom) {
-        curl_free(efrom);
-    }
+        if (fields[i].secret) {
+            ngx_explicit_memzero(esc[i], ngx_strlen(esc[i]));
+        }
 
-    if (eto) {
-        curl_free(eto);
+        curl_free(esc[i]);
     }
 
     return ret;

@@ -817,18 +817,22 @@ ngx_http_chat_group_update(mongoc_database_t *db,
     }
 
     if (a->set_avatar && a->avatar[0]) {
-        /* a media id of the media API */
+        /*
+         * a media id of the media API, an upload of the member's own:
+         * another user's media is as unknown as none (it confirms nothing)
+         */
         bson_oid_init_from_string(&media, a->avatar);
         bson_init(&filter);
         BSON_APPEND_OID(&filter, "_id", &media);
+        BSON_APPEND_OID(&filter, "owner", &a->user);
         rc = ngx_http_chat_chats_exists(db, "media", &filter, error);
         bson_destroy(&filter);
 
         if (rc != NGX_OK) {
             if (rc == NGX_DECLINED) {
                 *why = ngx_http_chat_group_error("unknown_media",
-                                                 "avatar is no uploaded "
-                                                 "media");
+                                                 "avatar is none of your "
+                                                 "uploads");
                 if (*why) {
                     json_object_set_new(*why, "details",
                                         json_pack("{s:s}", "field",

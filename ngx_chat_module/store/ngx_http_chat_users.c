@@ -185,8 +185,27 @@ ngx_http_chat_users_update_run(ngx_http_chat_mongo_task_t *t,
     char                  key[32];
     bson_t                filter, update, set, user;
     ngx_int_t             rc;
+    bson_oid_t            media;
     ngx_uint_t            i;
     mongoc_collection_t  *users;
+
+    /* an avatar by media id: an upload of mine, else nothing changes */
+    if (a->avatar && a->avatar_media) {
+        bson_init(&filter);
+        bson_oid_init_from_string(&media, a->avatar_v);
+        BSON_APPEND_OID(&filter, "_id", &media);
+        BSON_APPEND_OID(&filter, "owner", &a->user_id);
+        bson_init(&user);
+        rc = ngx_http_chat_mongo_find_one(db, "media", &filter, NULL, &user,
+                                          &t->error);
+        bson_destroy(&user);
+        bson_destroy(&filter);
+
+        if (rc != NGX_OK) {
+            t->rc = (rc == NGX_DECLINED) ? NGX_ABORT : NGX_ERROR;
+            return;
+        }
+    }
 
     users = mongoc_database_get_collection(db, "users");
 

@@ -49,6 +49,7 @@ typedef struct ngx_http_chat_user_arg_s {
     unsigned      name:1;
     unsigned      bio:1;
     unsigned      avatar:1;
+    unsigned      avatar_media:1; /* a media id: the user's own upload */
     unsigned      username:1;
     char          name_v[64 * 4 + 1];
     char          bio_v[500 * 4 + 1];

@@ -82,6 +82,8 @@ typedef struct {
     ngx_str_t                  twilio_account_sid;
     ngx_str_t                  twilio_auth_token;
     ngx_str_t                  twilio_from;
+    ngx_str_t                  twilio_whatsapp_from;   /* "": no WhatsApp */
+    ngx_str_t                  twilio_whatsapp_content_sid;
 
     ngx_msec_t                 upstream_timeout;
 
@@ -124,6 +126,9 @@ typedef struct {
 
     ngx_uint_t                 search_scan;     /* numbers a search reads */
     ngx_flag_t                 search_text_index; /* MongoDB's $text */
+
+    /* the hosts of https avatar URLs a profile may name (ngx_str_t) */
+    ngx_array_t               *avatar_hosts;
 
     /* readiness checks of external HTTP dependencies: ngx_str_t URLs */
     ngx_array_t               *ready_checks;

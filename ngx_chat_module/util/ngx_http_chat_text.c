@@ -93,6 +93,86 @@ ngx_http_chat_regex_escape(u_char *dst, u_char *src, size_t len)
 
 /* an ObjectId in hex, as MongoDB writes it: 24 digits, lowercase */
 
+/* the code point at p (valid UTF-8, as jansson checked it), and its end */
+static uint32_t
+ngx_http_chat_utf8_next(u_char **p, u_char *last)
+{
+    u_char    c;
+    uint32_t  u;
+    size_t    n, i;
+
+    c = *(*p)++;
+
+    if (c < 0x80) {
+        return c;
+    }
+
+    n = (c >= 0xf0) ? 3 : (c >= 0xe0) ? 2 : 1;
+    u = c & (0x3f >> n);
+
+    for (i = 0; i < n && *p < last; i++) {
+        u = (u << 6) | (*(*p)++ & 0x3f);
+    }
+
+    return u;
+}
+
+
+/*
+ * ZWNJ and ZWJ join letters of scripts that need them (Arabic, Syriac,
+ * the Indic scripts, Myanmar: RFC 5892's CONTEXTJ, simplified) and ZWJ
+ * builds emoji sequences: after anything else they only hide
+ */
+static ngx_uint_t
+ngx_http_chat_joiner_needed(uint32_t joiner, uint32_t prev)
+{
+    if ((prev >= 0x0600 && prev <= 0x08ff)
+        || (prev >= 0x0900 && prev <= 0x0dff)
+        || (prev >= 0x1000 && prev <= 0x109f))
+    {
+        return 1;
+    }
+
+    return joiner == 0x200d
+           && (prev >= 0x1f000 || (prev >= 0x2600 && prev <= 0x27bf)
+               || prev == 0xfe0f);
+}
+
+
+ngx_uint_t
+ngx_http_chat_has_spoofing(ngx_str_t *s)
+{
+    u_char    *p, *last;
+    uint32_t   u, prev;
+
+    p = s->data;
+    last = p + s->len;
+    prev = 0;
+
+    while (p < last) {
+        u = ngx_http_chat_utf8_next(&p, last);
+
+        if (u == 0x061c || u == 0x200b || u == 0x200e || u == 0x200f
+            || (u >= 0x202a && u <= 0x202e)
+            || (u >= 0x2060 && u <= 0x2069)
+            || u == 0xfeff)
+        {
+            return 1;
+        }
+
+        if ((u == 0x200c || u == 0x200d)
+            && (p == last || !ngx_http_chat_joiner_needed(u, prev)))
+        {
+            return 1;
+        }
+
+        prev = u;
+    }
+
+    return 0;
+}
+
+
 ngx_uint_t
 ngx_http_chat_is_oid(ngx_str_t *s)
 {

@@ -22,6 +22,13 @@ u_char *ngx_http_chat_fold(u_char *dst, u_char *src, size_t len);
 /* copies src escaping every regex metacharacter; dst holds 2 * len */
 u_char *ngx_http_chat_regex_escape(u_char *dst, u_char *src, size_t len);
 
+/*
+ * Invisible characters that make a name look like another's: bidi
+ * embeddings, overrides and isolates, marks, zero-width spaces and
+ * joiners (a joiner is let by where a script or an emoji needs it)
+ */
+ngx_uint_t ngx_http_chat_has_spoofing(ngx_str_t *s);
+
 /* 24 lowercase hex digits */
 ngx_uint_t ngx_http_chat_is_oid(ngx_str_t *s);
 

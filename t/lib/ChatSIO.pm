@@ -57,4 +57,63 @@ sub upgrade_before_connect {
              polled => $polled };
 }
 
+# A Socket.IO client by hand over the websocket transport, for tests in
+# Perl: the Engine.IO open packet read, a CONNECT with the token sent;
+# the server's pings are answered as events are read.
+sub open_ws {
+    my ($token, %opt) = @_;
+    require ChatWS;
+    my ($s, $status) = ChatWS::open_ws(($opt{path} // "/socket.io/")
+                                       . "?EIO=4&transport=websocket");
+    die "socket.io: $status" unless $status == 101;
+    my $open = ChatWS::read_frame($s, 5);
+    die "socket.io: no open packet"
+        unless $open && $open->{payload} =~ /^0\{/;
+    ChatWS::text($s, "40" . JSON::PP::encode_json({ token => $token }))
+        if defined $token;
+    return $s;
+}
+
+# an EVENT, with an ack id if one is given
+sub emit {
+    my ($s, $event, $data, $id) = @_;
+    ChatWS::text($s, "42" . ($id // "")
+                     . JSON::PP->new->canonical->encode([$event, $data]));
+}
+
+# the next packet as {event, data, id?} ("connect", "connect_error",
+# "ack", "disconnect", "close" for the packets that are not EVENTs), or
+# undef after $timeout seconds
+sub next_event {
+    my ($s, $timeout) = @_;
+    for (;;) {
+        my $f = ChatWS::read_frame($s, $timeout // 3);
+        return undef unless $f;
+        return { event => "close",
+                 code => unpack("n", $f->{payload} || "\0\0") }
+            if $f->{opcode} == 8;
+        my $p = $f->{payload};
+        if ($p eq "2") {
+            ChatWS::text($s, "3");
+            next;
+        }
+        return { event => "close" } if $p eq "1";
+        return { event => "connect", data => JSON::PP::decode_json($1) }
+            if $p =~ /^40(\{.*)$/s;
+        return { event => "connect_error", data => JSON::PP::decode_json($1) }
+            if $p =~ /^44(\{.*)$/s;
+        return { event => "disconnect" } if $p =~ /^41/;
+        if ($p =~ /^42(\d*)(\[.*)$/s) {
+            my ($id, $a) = ($1, JSON::PP::decode_json($2));
+            return { event => $a->[0], data => $a->[1],
+                     (length $id ? (id => $id) : ()) };
+        }
+        if ($p =~ /^43(\d+)(\[.*)$/s) {
+            my ($id, $a) = ($1, JSON::PP::decode_json($2));
+            return { event => "ack", id => $id, data => $a->[0] };
+        }
+    }
+}
+
 1;
+

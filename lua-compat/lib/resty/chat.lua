@@ -34,6 +34,8 @@ typedef struct {
 
 int ngx_http_chat_ffi_publish(const char *kind, const char *id,
     size_t id_len, const char *event, const char *data, size_t len);
+int ngx_http_chat_ffi_publish_socket(const char *sock, const char *event,
+    const char *data, size_t len);
 int ngx_http_chat_ffi_publish_session(const char *user,
     const char *session, const char *event, const char *data, size_t len);
 int ngx_http_chat_ffi_check_token(const char *token, size_t len,
@@ -71,6 +73,7 @@ local post = ffi.cast("ngx_http_chat_ffi_post_pt",
 local JOB_FILTER = 1
 local JOB_EVENT = 2
 local JOB_SIGNIN = 3
+local JOB_SOCKET = 4
 
 local errp = ffi.new("const char *[1]")
 local herep = ffi.new("int[1]")
@@ -134,6 +137,28 @@ function _M.publish_session(user_id, session_id, event, data)
 
     if C.ngx_http_chat_ffi_publish_session(user_id, session_id, event, json,
                                            #json) ~= 0
+    then
+        return nil, "invalid id or data"
+    end
+
+    return true
+end
+
+
+-- an event to one socket, by the socketId its sign-in hook was given
+-- (chat_lua_socket_hook on), on whichever instance holds it
+function _M.publish_socket(socket_id, event, data)
+    if type(socket_id) ~= "string" or type(event) ~= "string" then
+        return nil, "id and event must be strings"
+    end
+
+    local json = encode(data)
+    if not json then
+        return nil, "data cannot be encoded as JSON"
+    end
+
+    if C.ngx_http_chat_ffi_publish_socket(socket_id, event, json, #json)
+       ~= 0
     then
         return nil, "invalid id or data"
     end
@@ -323,9 +348,10 @@ function _M.role(user_id, chat_id, member_id)
 end
 
 
--- Is user_id online: {online, workers, here} (workers: the live workers
--- of every instance counting a socket of theirs; here: their sockets in
--- this worker), or nil, err
+-- Is user_id online: {online, workers, sockets, here} (workers: the live
+-- workers of every instance counting a socket of theirs; sockets: their
+-- sockets there, each worker's count written within 100 ms of a change;
+-- here: their sockets in this worker, exact), or nil, err
 function _M.presence(user_id)
     if type(user_id) ~= "string" then
         return nil, "invalid user id"
@@ -347,7 +373,7 @@ function _M.presence(user_id)
     end
 
     return { online = answer.workers > 0, workers = answer.workers,
-             here = here }
+             sockets = answer.sockets, here = here }
 end
 
 
@@ -355,6 +381,7 @@ end
 
 local filter
 local signin_hook
+local socket_hook
 local subscribers = {}
 
 
@@ -374,6 +401,18 @@ end
 -- 503 signin_hook_failed
 function _M.set_signin_hook(fn)
     signin_hook = fn
+end
+
+
+-- fn(sock) with sock {userId, sessionId, socketId, codec = "websocket" |
+-- "socketio", transport = "websocket" | "polling", address} for each
+-- socket that signs in, its token and session checked, before it is let
+-- in (chat_lua_socket_hook on): nil or true lets it in, false, reason
+-- refuses it (authentication_error with reason; the socket may try
+-- again until its sign-in timeout); an error or no answer within
+-- chat_lua_hook_timeout refuses it too
+function _M.set_socket_hook(fn)
+    socket_hook = fn
 end
 
 
@@ -473,6 +512,21 @@ local function take(job)
         end
 
         local ok, err = ngx.timer.at(0, run_filter, id, signin_hook, req,
+                                     false)
+        if not ok then
+            local why = "no timer: " .. tostring(err)
+            C.ngx_http_chat_ffi_hook_done(id, 3, why, #why)
+        end
+
+    elseif job.kind == JOB_SOCKET then
+        if not socket_hook then
+            C.ngx_http_chat_ffi_hook_done(id, 0, "", 0)
+            return
+        end
+
+        local sock = cjson.decode(ffi_string(job.json, job.len))
+
+        local ok, err = ngx.timer.at(0, run_filter, id, socket_hook, sock,
                                      false)
         if not ok then
             local why = "no timer: " .. tostring(err)
