@@ -772,6 +772,18 @@ static ngx_http_variable_t  ngx_http_chat_vars[] = {
       ngx_http_chat_request_id_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("chat_user_id"), NULL,
+      ngx_http_chat_user_id_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("chat_route"), NULL,
+      ngx_http_chat_api_route_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("chat_store_time"), NULL,
+      ngx_http_chat_store_time_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 

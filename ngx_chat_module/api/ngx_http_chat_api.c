@@ -248,6 +248,34 @@ ngx_http_chat_api_route_index(ngx_http_request_t *r)
 }
 
 
+/* $chat_route: the pattern of the route matched, "/api/messages/:id" */
+
+ngx_int_t
+ngx_http_chat_api_route_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_int_t  i;
+    ngx_str_t  method, path;
+
+    i = ngx_http_chat_api_route_index(r);
+
+    if (i < 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ngx_http_chat_api_route_name(i, &method, &path);
+
+    v->len = path.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = path.data;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_chat_api_handler(ngx_http_request_t *r)
 {

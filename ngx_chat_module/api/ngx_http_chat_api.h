@@ -19,6 +19,9 @@ ngx_uint_t ngx_http_chat_api_routes(void);
 void ngx_http_chat_api_route_name(ngx_uint_t i, ngx_str_t *method,
     ngx_str_t *path);
 ngx_int_t ngx_http_chat_api_route_index(ngx_http_request_t *r);
+/* $chat_route, the route's pattern (not found: no route matched) */
+ngx_int_t ngx_http_chat_api_route_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 /* ngx_http_chat_health.c */
 ngx_int_t ngx_http_chat_healthz_handler(ngx_http_request_t *r);

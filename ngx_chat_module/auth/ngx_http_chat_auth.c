@@ -123,6 +123,7 @@ ngx_http_chat_authenticate(ngx_http_request_t *r,
     cln->data = gate;
 
     r->main->count++;
+    ngx_http_chat_store_begin(r);
 
     return NGX_DONE;
 }
@@ -161,6 +162,8 @@ ngx_http_chat_auth_checked(void *data, ngx_int_t rc)
     }
 
     c = r->connection;
+
+    ngx_http_chat_store_end(r);
 
     if (rc == NGX_OK) {
         rc = next(r);

@@ -453,7 +453,11 @@ ngx_http_chat_otp_reserved(ngx_http_request_t *r, redisReply *reply)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    otp->sms = ngx_http_chat_sms_send(cmcf, ngx_cycle->log, otp->channel,
+    /*
+     * The request's log: the send's lines name its request id.  The send
+     * ends before the request does (done, or cancelled by the cleanup).
+     */
+    otp->sms = ngx_http_chat_sms_send(cmcf, r->connection->log, otp->channel,
                                       &otp->e164, &body, &otp->code,
                                       ngx_http_chat_otp_sms_done, r);
     if (otp->sms == NULL) {

@@ -111,6 +111,7 @@ ngx_http_chat_redis_request_orphan(ngx_http_request_t *r,
     cln->data = w;
 
     ngx_http_chat_async_hold(r);
+    ngx_http_chat_store_begin(r);
 
     return NGX_DONE;
 }
@@ -157,6 +158,8 @@ ngx_http_chat_redis_request_reply(redisReply *reply, void *data)
     }
 
     c = r->connection;
+
+    ngx_http_chat_store_end(r);
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
@@ -279,6 +282,8 @@ ngx_http_chat_mongo_request(ngx_http_request_t *r,
                                         "try again shortly");
     }
 
+    ngx_http_chat_store_begin(r);
+
     return NGX_DONE;
 }
 
@@ -292,6 +297,8 @@ ngx_http_chat_mongo_request_done(ngx_http_chat_mongo_task_t *t)
 
     r = t->data;
     next = (ngx_http_chat_mongo_next_pt) t->next;
+
+    ngx_http_chat_store_end(r);
 
     rc = next(r, t);
 

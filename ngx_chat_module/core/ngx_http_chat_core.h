@@ -84,6 +84,11 @@ typedef struct {
 
     /* what a WebSocket app takes over from an earlier transport */
     ngx_str_t                  ws_resume;
+
+    /* the time waited on back ends, for $chat_store_time */
+    ngx_msec_t                 store_start;
+    ngx_msec_t                 store_time;
+    ngx_uint_t                 store_waits;   /* steps pending */
 } ngx_http_chat_ctx_t;
 
 
@@ -126,6 +131,17 @@ ngx_int_t ngx_http_chat_body_json(ngx_http_request_t *r, json_t *json);
 ngx_int_t ngx_http_chat_body_file_json(ngx_http_request_t *r, off_t total);
 ngx_str_t *ngx_http_chat_task_id(ngx_http_request_t *r);
 ngx_int_t ngx_http_chat_request_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+/*
+ * ngx_http_chat_log_vars.c: a step on a back end begins and ends (the
+ * time $chat_store_time shows), and the variables of the access log
+ */
+void ngx_http_chat_store_begin(ngx_http_request_t *r);
+void ngx_http_chat_store_end(ngx_http_request_t *r);
+ngx_int_t ngx_http_chat_store_time_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+ngx_int_t ngx_http_chat_user_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 

@@ -42,6 +42,9 @@ ngx_http_chat_wait_started(ngx_http_request_t *r, ngx_http_chat_wait_t *w)
     w->cleanup->data = w;
     r->main->count++;
 
+    /* an operation's steps are its back ends' (Redis, MongoDB, a provider) */
+    ngx_http_chat_store_begin(r);
+
     return NGX_DONE;
 }
 
@@ -77,6 +80,8 @@ ngx_http_chat_wait_over(ngx_http_chat_wait_t *w)
 {
     w->cleanup->handler = NULL;
     w->op = NULL;
+
+    ngx_http_chat_store_end(w->request);
 
     return w->request;
 }
