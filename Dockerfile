@@ -28,9 +28,12 @@ RUN apt-get update \
 
 COPY --from=build /src/build/static/sbin/nginx /usr/sbin/nginx
 COPY nginx.conf.d /etc/nginx/chat
+COPY tools/dev-secrets /usr/local/bin/chat-dev-secrets
 
 # the static binary needs no load_module line
-RUN sed -i '/^load_module/d' /etc/nginx/chat/nginx.conf \
+# the development secrets of this image, made as it is built
+RUN chat-dev-secrets /etc/nginx/chat \
+    && sed -i '/^load_module/d' /etc/nginx/chat/nginx.conf \
     && mkdir -p /var/lib/nginx /etc/nginx/chat/run /etc/nginx/chat/logs \
     && ln -sf /dev/stderr /etc/nginx/chat/logs/error.log
 

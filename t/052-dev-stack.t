@@ -59,6 +59,15 @@ sub make_prefix {
     die "the shipped configuration names no dev-backends.conf"
         unless -f "$prefix/conf/dev-backends.conf"
                && -f "$prefix/conf/dev-listen.conf";
+    die "the shipped configuration carries secrets"
+        if -f "$prefix/conf/dev-secrets.conf";
+
+    # the prefix's own secrets, as tools/run makes a checkout's
+    system("$root/tools/dev-secrets", "$prefix/conf") == 0
+        or die "tools/dev-secrets";
+    # made 0600 for whoever made them; a run as another user on this
+    # prefix is about the media root, not about reading them
+    chmod 0644, "$prefix/conf/dev-secrets.conf" or die "chmod: $!";
 
     write_file("$prefix/conf/dev-backends.conf",
         "chat_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};\n"

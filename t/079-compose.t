@@ -191,7 +191,11 @@ for my $f (grep { -f "$root/nginx.conf.d/$_" } readdir $dh) {
 }
 closedir $dh;
 
-# as the Dockerfile's image, which the mounts then change
+# as the Dockerfile's image: its own secrets, made as it is built
+like $docker, qr{^RUN chat-dev-secrets /etc/nginx/chat\b}m,
+    "the image makes its development secrets";
+system("$root/tools/dev-secrets", $prefix) == 0 or die "dev-secrets";
+# which the mounts then change
 for my $dst (keys %mounts) {
     my $to = "$prefix/" . basename($dst);
     copy("$root/$mounts{$dst}", $to) or die "copy $mounts{$dst}: $!";
