@@ -244,9 +244,11 @@ my @sids = map { main::open_polling() } 1 .. 4;
 # one signed in and sent a message, one closed by the client, one
 # upgraded, one left alone
 main::post($sids[0], qq(40{"token":"$tok"}));
-main::get($sids[0]) for 1 .. 2;
+main::get($sids[0]);
 ChatChats::api(alice => POST => "/api/messages", { chatId => $chat,
     tempId => "ttl-" . time, type => "text", content => "queued" });
+# what was queued for it comes at once (a GET with nothing waits a ping)
+main::get($sids[0]);
 main::post($sids[1], "1");
 my ($ws) = ChatWS::open_ws("/socket.io/?EIO=4&transport=websocket&sid=$sids[2]");
 ChatWS::text($ws, "2probe");
@@ -558,7 +560,8 @@ ChatTest::chat_http_config() . $main::LogConf
 . "    access_log logs/chat.log chat;\n"
 --- config
     location = /ws { chat_ws; }
-    location /socket.io/ { chat_socketio; }
+    # the first GET waits for a ping: a short one
+    location /socket.io/ { chat_socketio; chat_ws_ping_interval 500ms; }
     location = /t { return 200 "t"; }
 --- init
 my $sid = main::open_polling();
