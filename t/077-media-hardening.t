@@ -15,6 +15,7 @@ use Digest::SHA ();
 use File::Find ();
 use IO::Compress::Zip ();
 use Time::HiRes ();
+use ChatMongo;
 
 our $Twilio = FakeHTTP->new;
 $Twilio->set_reply(201, '{"sid":"SM1","status":"queued"}');
@@ -141,7 +142,21 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: the same bytes from two users: two ids, two times, one file
+=== TEST 1: an older build's unique index on the hash alone
+--- init
+# as a build before this one left it: the next start must drop it, or a
+# second owner of the same bytes is refused (TEST 2)
+my $m = ChatMongo->new(port => $ENV{TEST_NGINX_MONGO_PORT});
+$m->command(ChatMongo::doc(createIndexes => "media", indexes => [
+    ChatMongo::doc(key => ChatMongo::doc(hash => 1), name => "hash_1",
+                   unique => JSON::PP::true()) ]));
+--- request
+GET /socket.io/?EIO=4&transport=polling
+--- error_code: 200
+
+
+
+=== TEST 2: the same bytes from two users: two ids, two times, one file
 --- init
 my $png = main::png(7, 5, $main::Run + 40);
 my $hash = Digest::SHA::sha256_hex($png);
@@ -194,7 +209,7 @@ GET /api/users/profile
 
 
 
-=== TEST 2: a new user's identical avatar: their own media, the same file
+=== TEST 3: a new user's identical avatar: their own media, the same file
 --- init
 my $png = main::png(6, 6, $main::Run + 41);
 my ($s1, $a) = main::upload("alice", "image/png", $png);
@@ -220,7 +235,7 @@ GET /api/users/profile
 
 
 
-=== TEST 3: a PDF is an attachment, sandboxed, not sniffed
+=== TEST 4: a PDF is an attachment, sandboxed, not sniffed
 --- init
 main::download_of($block, "application/pdf",
     "%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n"
@@ -232,7 +247,7 @@ GET /
 
 
 
-=== TEST 4: text is an attachment with its charset
+=== TEST 5: text is an attachment with its charset
 --- init
 main::download_of($block, "text/plain",
     "Some notes $main::Run\n" . ("plain words\n" x 4));
@@ -244,7 +259,7 @@ GET /
 
 
 
-=== TEST 5: a document (a ZIP) is an attachment
+=== TEST 6: a document (a ZIP) is an attachment
 --- init
 my $zip;
 IO::Compress::Zip::zip(\"a document $main::Run" => \$zip, Name => "a.txt")
@@ -257,7 +272,7 @@ GET /
 
 
 
-=== TEST 6: an image stays inline, sandboxed and not sniffed
+=== TEST 7: an image stays inline, sandboxed and not sniffed
 --- init
 main::download_of($block, "image/png", main::png(3, 3, $main::Run + 42));
 --- request
@@ -271,7 +286,7 @@ X-Content-Type-Options: nosniff
 
 
 
-=== TEST 7: API answers and Socket.IO polling stay no-store
+=== TEST 8: API answers and Socket.IO polling stay no-store
 --- init
 my ($s, $j, $r) = main::upload("alice", "image/png",
                                main::png(2, 2, $main::Run + 43));
