@@ -62,7 +62,8 @@ sub upload {
     my $r = http()->post(
         "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/api/media",
         { headers => { 'Content-Type' => $ctype,
-                       Authorization => "Bearer " . token($who)->{accessToken} },
+                       Authorization => "Bearer "
+                                        . token($who)->{accessToken} },
           content => $body });
     my $j = eval { decode_json($r->{content}) } // {};
     return ($r->{status}, $j, $r);
@@ -166,7 +167,8 @@ my ($s1, $a) = main::upload("alice", "image/png", $png);
 die "alice: $s1" unless $s1 == 201;
 
 # a second apart at least: createdAt is to the second
-Time::HiRes::sleep(0.1) while time == main::iso_to_epoch($a->{media}{createdAt});
+my $t1 = main::iso_to_epoch($a->{media}{createdAt});
+Time::HiRes::sleep(0.1) while time == $t1;
 my $before = time;
 
 my ($s2, $b, $raw) = main::upload("bob", "image/png", $png);
