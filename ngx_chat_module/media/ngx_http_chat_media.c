@@ -544,6 +544,7 @@ ngx_http_chat_media_prepared(ngx_http_request_t *r,
     ngx_http_chat_media_upload_t     *up;
     ngx_http_chat_media_prepare_t    *res;
     ngx_http_chat_media_main_conf_t  *mmcf;
+    ngx_http_chat_media_lookup_arg_t  lookup;
 
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_media_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
@@ -651,10 +652,18 @@ ngx_http_chat_media_prepared(ngx_http_request_t *r,
         up->doc.height = res->height;
     }
 
-    /* the same bytes may be stored already */
+    if (ctx->user_id.len != 24) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(&lookup, sizeof(lookup));
+    ngx_memcpy(lookup.hash, up->doc.hash, sizeof(lookup.hash));
+    ngx_memcpy(lookup.owner, ctx->user_id.data, 24);
+
+    /* the same bytes may be stored already, by this user or another */
     return ngx_http_chat_mongo_request(r, ngx_http_chat_media_lookup_run,
                                        ngx_http_chat_media_looked_up,
-                                       up->doc.hash, sizeof(up->doc.hash));
+                                       &lookup, sizeof(lookup));
 }
 
 
@@ -662,6 +671,7 @@ static ngx_int_t
 ngx_http_chat_media_looked_up(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t)
 {
+    ngx_str_t                         location;
     ngx_http_chat_ctx_t              *ctx;
     ngx_http_chat_media_doc_t        *existing;
     ngx_http_chat_media_upload_t     *up;
@@ -677,8 +687,27 @@ ngx_http_chat_media_looked_up(ngx_http_request_t *r,
     }
 
     if (existing->found) {
+        /* this user's own upload of these bytes: their id, again */
         up->doc = *existing;
         return ngx_http_chat_media_stored(r);
+    }
+
+    /*
+     * Another user's bytes get a document of this user's own, answered as
+     * any first upload is (201, a new id and time).  Locally the store
+     * step runs all the same (the link finds the file there), so the
+     * answer takes no less time; a Cloudinary copy is reused as it is.
+     */
+    if (existing->shared
+        && existing->storage == NGX_HTTP_CHAT_MEDIA_CLOUDINARY
+        && mmcf->storage == NGX_HTTP_CHAT_MEDIA_CLOUDINARY)
+    {
+        location.data = (u_char *) existing->location;
+        location.len = ngx_strlen(existing->location);
+
+        if (location.len) {
+            return ngx_http_chat_media_save(r, &location);
+        }
     }
 
     if (mmcf->storage == NGX_HTTP_CHAT_MEDIA_CLOUDINARY) {

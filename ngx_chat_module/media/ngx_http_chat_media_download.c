@@ -18,9 +18,37 @@
  */
 
 static ngx_int_t ngx_http_chat_media_download(ngx_http_request_t *r);
-static ngx_str_t  ngx_http_chat_media_nosniff = ngx_string("nosniff");
 static ngx_int_t ngx_http_chat_media_found(ngx_http_request_t *r,
     ngx_http_chat_mongo_task_t *t);
+static ngx_int_t ngx_http_chat_media_file_headers(ngx_http_request_t *r,
+    ngx_http_chat_media_doc_t *doc);
+
+
+static ngx_str_t  ngx_http_chat_media_nosniff = ngx_string("nosniff");
+static ngx_str_t  ngx_http_chat_media_sandbox = ngx_string("sandbox");
+
+
+/*
+ * The name a download is saved as: the media id and an extension from
+ * the detected type, never anything the uploader chose
+ */
+
+static const struct {
+    const char  *mime;
+    const char  *ext;
+} ngx_http_chat_media_extensions[] = {
+    { "application/pdf", "pdf" },
+    { "application/zip", "zip" },
+    { "application/msword", "doc" },
+    { "application/vnd.openxmlformats-officedocument.wordprocessingml."
+      "document", "docx" },
+    { "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+      "xlsx" },
+    { "application/vnd.openxmlformats-officedocument.presentationml."
+      "presentation", "pptx" },
+    { "text/plain", "txt" },
+    { NULL, NULL }
+};
 
 
 static void
@@ -264,10 +292,7 @@ ngx_http_chat_media_found(ngx_http_request_t *r,
                r->headers_out.content_type.len);
     r->headers_out.content_type_len = r->headers_out.content_type.len;
 
-    if (ngx_http_chat_add_header(r, "X-Content-Type-Options",
-                                 &ngx_http_chat_media_nosniff)
-        != NGX_OK)
-    {
+    if (ngx_http_chat_media_file_headers(r, doc) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -309,4 +334,87 @@ ngx_http_chat_media_found(ngx_http_request_t *r,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * A download is served from the API's origin: nothing in it may run
+ * there.  Every file is sandboxed (no script, no same origin, should a
+ * browser render it) and never sniffed; what a browser could render as a
+ * page (a PDF, a document, text: anything but images, video and audio)
+ * is saved, not shown, under a name of ours; text says its charset, so
+ * that no browser guesses one (UTF-7 and the like).
+ */
+
+static ngx_int_t
+ngx_http_chat_media_file_headers(ngx_http_request_t *r,
+    ngx_http_chat_media_doc_t *doc)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_str_t    value;
+    ngx_uint_t   i, family;
+    const char  *ext;
+
+    if (ngx_strncmp(doc->mime, "text/", 5) == 0) {
+        len = r->headers_out.content_type.len + sizeof("; charset=utf-8");
+
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        r->headers_out.content_type.len = ngx_snprintf(p, len,
+                                              "%s; charset=utf-8",
+                                              doc->mime)
+                                          - p;
+        r->headers_out.content_type.data = p;
+        r->headers_out.content_type_len = ngx_strlen(doc->mime);
+        r->headers_out.charset.len = 0;
+    }
+
+    if (ngx_http_chat_add_header(r, "X-Content-Type-Options",
+                                 &ngx_http_chat_media_nosniff)
+        != NGX_OK
+        || ngx_http_chat_add_header(r, "Content-Security-Policy",
+                                    &ngx_http_chat_media_sandbox)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    family = ngx_http_chat_media_family(doc->mime);
+
+    if (family == NGX_HTTP_CHAT_MEDIA_IMAGE
+        || family == NGX_HTTP_CHAT_MEDIA_VIDEO
+        || family == NGX_HTTP_CHAT_MEDIA_AUDIO)
+    {
+        return NGX_OK;
+    }
+
+    ext = "bin";
+
+    for (i = 0; ngx_http_chat_media_extensions[i].mime; i++) {
+        if (ngx_strcmp(doc->mime, ngx_http_chat_media_extensions[i].mime)
+            == 0)
+        {
+            ext = ngx_http_chat_media_extensions[i].ext;
+            break;
+        }
+    }
+
+    /* the id is 24 hex digits, the extension ours: nothing to escape */
+    len = sizeof("attachment; filename=\".\"") + 24 + ngx_strlen(ext);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    value.data = p;
+    value.len = ngx_snprintf(p, len, "attachment; filename=\"%*s.%s\"",
+                             (size_t) 24, doc->id, ext)
+                - p;
+
+    return ngx_http_chat_add_header(r, "Content-Disposition", &value);
 }

@@ -61,7 +61,19 @@ typedef struct {
     ngx_uint_t                 storage;
     char                       location[NGX_HTTP_CHAT_MEDIA_PATH];
     int64_t                    created_at;
+    /*
+     * not found for this owner, but another owner's document holds these
+     * bytes: only its storage and location are kept, never its id or time
+     */
+    ngx_uint_t                 shared;
 } ngx_http_chat_media_doc_t;
+
+
+/* the dedup lookup: these bytes among this owner's uploads, else anybody's */
+typedef struct {
+    char                       hash[65];
+    char                       owner[25];
+} ngx_http_chat_media_lookup_arg_t;
 
 
 /*

@@ -23,7 +23,8 @@
 static void ngx_http_chat_media_doc_read(const bson_t *b,
     ngx_http_chat_media_doc_t *doc);
 static ngx_int_t ngx_http_chat_media_find_hash(mongoc_database_t *db,
-    const char *hash, ngx_http_chat_media_doc_t *doc, bson_error_t *error);
+    const char *hash, const char *owner, ngx_http_chat_media_doc_t *doc,
+    bson_error_t *error);
 
 
 /* copies [start, end) of in to a new file out; sha256 on the way */
@@ -253,13 +254,20 @@ done:
 }
 
 
-/* the media document of these bytes, if any: arg is the hash */
+/*
+ * The owner's own document of these bytes, if any.  Otherwise whether
+ * another owner's holds them: the bytes are shared, the document never
+ * is, so only its storage and location come back (no id, no time: an
+ * answer built from this must not tell that anybody uploaded them).
+ */
 
 void
 ngx_http_chat_media_lookup_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db)
 {
-    ngx_http_chat_media_doc_t  *res;
+    ngx_http_chat_media_lookup_arg_t  *arg = t->arg;
+
+    ngx_http_chat_media_doc_t   *res, other;
 
     t->cleanup = ngx_http_chat_media_free;
 
@@ -270,15 +278,39 @@ ngx_http_chat_media_lookup_run(ngx_http_chat_mongo_task_t *t,
 
     t->result = res;
 
-    t->rc = ngx_http_chat_media_find_hash(db, t->arg, res, &t->error);
+    if (!bson_oid_is_valid(arg->owner, 24)) {
+        bson_set_error(&t->error, 0, 0, "invalid owner id");
+        return;
+    }
+
+    t->rc = ngx_http_chat_media_find_hash(db, arg->hash, arg->owner, res,
+                                          &t->error);
+
+    if (t->rc != NGX_OK || res->found) {
+        return;
+    }
+
+    ngx_memzero(&other, sizeof(ngx_http_chat_media_doc_t));
+
+    t->rc = ngx_http_chat_media_find_hash(db, arg->hash, NULL, &other,
+                                          &t->error);
+
+    if (t->rc == NGX_OK && other.found) {
+        res->shared = 1;
+        res->storage = other.storage;
+        ngx_memcpy(res->location, other.location, sizeof(res->location));
+    }
 }
 
 
+/* a document of these bytes: the owner's when owner is given */
+
 static ngx_int_t
 ngx_http_chat_media_find_hash(mongoc_database_t *db, const char *hash,
-    ngx_http_chat_media_doc_t *doc, bson_error_t *error)
+    const char *owner, ngx_http_chat_media_doc_t *doc, bson_error_t *error)
 {
     bson_t                *filter;
+    bson_oid_t             oid;
     ngx_int_t              rc;
     const bson_t          *b;
     mongoc_cursor_t       *cursor;
@@ -293,6 +325,16 @@ ngx_http_chat_media_find_hash(mongoc_database_t *db, const char *hash,
     if (filter == NULL) {
         mongoc_collection_destroy(coll);
         return NGX_ERROR;
+    }
+
+    if (owner) {
+        bson_oid_init_from_string(&oid, owner);
+
+        if (!BSON_APPEND_OID(filter, "owner", &oid)) {
+            bson_destroy(filter);
+            mongoc_collection_destroy(coll);
+            return NGX_ERROR;
+        }
     }
 
     cursor = mongoc_collection_find_with_opts(coll, filter, NULL, NULL);
@@ -508,10 +550,14 @@ ngx_http_chat_media_save_run(ngx_http_chat_mongo_task_t *t,
     } else if (t->error.code == 11000
                || ngx_strstr(t->error.message, "UNIQUE constraint failed"))
     {
-        /* the same bytes were stored meanwhile: answer with those */
+        /*
+         * the same owner stored the same bytes meanwhile (the unique key
+         * is {hash, owner}): answer with that one
+         */
         ngx_memzero(res, sizeof(ngx_http_chat_media_doc_t));
 
-        if (ngx_http_chat_media_find_hash(db, arg->doc.hash, res, &t->error)
+        if (ngx_http_chat_media_find_hash(db, arg->doc.hash, arg->owner, res,
+                                          &t->error)
             == NGX_OK && res->found)
         {
             t->rc = NGX_OK;
@@ -615,6 +661,14 @@ ngx_http_chat_media_find_run(ngx_http_chat_mongo_task_t *t,
 }
 
 
+/*
+ * {hash, owner} unique: one document per owner and content, each owner's
+ * own id and time over bytes stored once.  The hash leads, so that a
+ * lookup by the hash alone (anybody's copy of these bytes) uses it too.
+ * Builds before it had "hash_1" unique, one document per content, which
+ * would refuse a second owner's: dropped once the new one exists.
+ */
+
 static void
 ngx_http_chat_media_index_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db)
@@ -625,8 +679,9 @@ ngx_http_chat_media_index_run(ngx_http_chat_mongo_task_t *t,
     /* one index per createIndexes command: FerretDB mishandles several */
     cmd = BCON_NEW("createIndexes", BCON_UTF8("media"),
                    "indexes", "[", "{",
-                       "key", "{", "hash", BCON_INT32(1), "}",
-                       "name", BCON_UTF8("hash_1"),
+                       "key", "{", "hash", BCON_INT32(1),
+                                   "owner", BCON_INT32(1), "}",
+                       "name", BCON_UTF8("hash_1_owner_1"),
                        "unique", BCON_BOOL(true),
                    "}", "]");
     if (cmd == NULL) {
@@ -637,10 +692,35 @@ ngx_http_chat_media_index_run(ngx_http_chat_mongo_task_t *t,
                                                  &error))
     {
         ngx_log_error(NGX_LOG_ERR, t->log, 0,
-                      "chat: cannot create index media.hash_1: %s",
+                      "chat: cannot create index media.hash_1_owner_1: %s",
                       error.message);
-    } else {
+        bson_destroy(&reply);
+        bson_destroy(cmd);
+        return;
+    }
+
+    bson_destroy(&reply);
+    bson_destroy(cmd);
+
+    cmd = BCON_NEW("dropIndexes", BCON_UTF8("media"),
+                   "index", BCON_UTF8("hash_1"));
+    if (cmd == NULL) {
+        return;
+    }
+
+    /* 27: IndexNotFound, as it is once dropped (26: no collection) */
+    if (mongoc_database_write_command_with_opts(db, cmd, NULL, &reply,
+                                                &error)
+        || error.code == 27 || error.code == 26)
+    {
         t->rc = NGX_OK;
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, t->log, 0,
+                      "chat: cannot drop the old index media.hash_1 "
+                      "(a second owner of the same bytes is refused until "
+                      "it is dropped): %s (%d)", error.message,
+                      (int) error.code);
     }
 
     bson_destroy(&reply);
