@@ -183,7 +183,7 @@ carol: 200 ok
 ChatTest::chat_http_config() . "    chat_lookup_daily_numbers 0;\n"
 --- must_die
 --- error_log eval
-qr/\[emerg\] invalid value "0" in "chat_lookup_daily_numbers": must be between 1 and 1000000/
+qr/\[emerg\] .*invalid value "0" in "chat_lookup_daily_numbers": must be between 1 and 1000000/
 
 
 
@@ -192,7 +192,7 @@ qr/\[emerg\] invalid value "0" in "chat_lookup_daily_numbers": must be between 1
 ChatTest::chat_http_config() . "    chat_lookup_daily_numbers many;\n"
 --- must_die
 --- error_log eval
-qr/\[emerg\] "chat_lookup_daily_numbers" directive invalid number/
+qr/\[emerg\] .*"chat_lookup_daily_numbers" directive invalid number/
 
 
 

@@ -85,10 +85,10 @@ ngx_http_chat_op_lookup_key(const bson_oid_t *user, u_char *key,
 /*
  * HMAC-SHA256(the OTP secret, "<user>:<E.164>"), its first 8 bytes in
  * hex: the set tells nobody which numbers were looked up, nor matches
- * another user's set
+ * another user's set.  The configuration is only read: any thread.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_chat_op_lookup_hash(const bson_oid_t *user, const char *e164,
     u_char *out)
 {
@@ -149,11 +149,10 @@ ngx_http_chat_op_lookup_one(ngx_pool_t *pool, const bson_oid_t *user,
 
 
 ngx_int_t
-ngx_http_chat_op_lookup(const bson_oid_t *user, const char *numbers,
-    size_t stride, ngx_uint_t n, ngx_http_chat_op_lookup_pt done,
-    void *data)
+ngx_http_chat_op_lookup(const bson_oid_t *user, const u_char *hashes,
+    ngx_uint_t n, ngx_http_chat_op_lookup_pt done, void *data)
 {
-    u_char                      key[NGX_HTTP_CHAT_LOOKUP_KEY], *hashes;
+    u_char                      key[NGX_HTTP_CHAT_LOOKUP_KEY];
     u_char                      cap[NGX_INT64_LEN], ttl[NGX_INT64_LEN];
     size_t                     *argvlen;
     ngx_int_t                   rc;
@@ -170,14 +169,13 @@ ngx_http_chat_op_lookup(const bson_oid_t *user, const char *numbers,
     argc = 6 + n;
 
     /* one allocation for the command; hiredis copies it before return */
-    argv = ngx_alloc(argc * (sizeof(char *) + sizeof(size_t))
-                     + n * NGX_HTTP_CHAT_LOOKUP_HASH, ngx_cycle->log);
+    argv = ngx_alloc(argc * (sizeof(char *) + sizeof(size_t)),
+                     ngx_cycle->log);
     if (argv == NULL) {
         return NGX_ERROR;
     }
 
     argvlen = (size_t *) (argv + argc);
-    hashes = (u_char *) (argvlen + argc);
 
     lk = ngx_alloc(sizeof(ngx_http_chat_lookup_t), ngx_cycle->log);
     if (lk == NULL) {
@@ -202,15 +200,6 @@ ngx_http_chat_op_lookup(const bson_oid_t *user, const char *numbers,
     argvlen[5] = ngx_sprintf(ttl, "%T", lk->left) - ttl;
 
     for (i = 0; i < n; i++) {
-        if (ngx_http_chat_op_lookup_hash(user, numbers + i * stride,
-                                         hashes + i * NGX_HTTP_CHAT_LOOKUP_HASH)
-            != NGX_OK)
-        {
-            ngx_free(lk);
-            ngx_free(argv);
-            return NGX_ERROR;
-        }
-
         argv[6 + i] = (char *) hashes + i * NGX_HTTP_CHAT_LOOKUP_HASH;
         argvlen[6 + i] = NGX_HTTP_CHAT_LOOKUP_HASH;
     }

@@ -40,7 +40,16 @@ ngx_int_t ngx_http_chat_op_lookup_one(ngx_pool_t *pool,
 
 
 /*
- * numbers: n E.164 strings (NUL ended), stride bytes apart, counted on
+ * The short hash of a number (E.164) for user into out
+ * (NGX_HTTP_CHAT_LOOKUP_HASH bytes): NGX_OK or NGX_ERROR.  Safe in any
+ * thread: a sync hashes its thousands of numbers in the pool thread that
+ * parses them.
+ */
+ngx_int_t ngx_http_chat_op_lookup_hash(const bson_oid_t *user,
+    const char *e164, u_char *out);
+
+/*
+ * hashes: n hashes of numbers (above), one after another, counted on
  * nobody's behalf.  done(data, rc, retry, error): NGX_OK within the
  * budget, NGX_BUSY past it, nothing counted (retry: seconds until the
  * day's end), NGX_ERROR Redis failed (error says how).  Returns NGX_OK
@@ -51,8 +60,8 @@ typedef void (*ngx_http_chat_op_lookup_pt)(void *data, ngx_int_t rc,
     time_t retry, const char *error);
 
 ngx_int_t ngx_http_chat_op_lookup(const bson_oid_t *user,
-    const char *numbers, size_t stride, ngx_uint_t n,
-    ngx_http_chat_op_lookup_pt done, void *data);
+    const u_char *hashes, ngx_uint_t n, ngx_http_chat_op_lookup_pt done,
+    void *data);
 
 
 #endif /* _NGX_HTTP_CHAT_OP_LOOKUP_H_INCLUDED_ */

@@ -262,15 +262,17 @@ ngx_http_chat_op_sync_parse(ngx_http_chat_thread_t *t)
     ngx_http_chat_sync_in_t  *in = t->arg;
 
     char                      *out, *p;
-    u_char                    *slot;
+    u_char                    *slot, *hash;
     ngx_str_t                  phone, country;
     ngx_uint_t                 i;
     ngx_http_chat_sync_arg_t  *arg;
 
     t->cleanup = ngx_http_chat_op_sync_free;
 
+    /* the numbers parsed, then their hashes for the lookup budget */
     arg = ngx_alloc(sizeof(ngx_http_chat_sync_arg_t)
-                    + in->count * NGX_HTTP_CHAT_SYNC_OUT, t->log);
+                    + in->count * (NGX_HTTP_CHAT_SYNC_OUT
+                                   + NGX_HTTP_CHAT_LOOKUP_HASH), t->log);
     if (arg == NULL) {
         return;
     }
@@ -297,6 +299,19 @@ ngx_http_chat_op_sync_parse(ngx_http_chat_thread_t *t)
             ngx_memcpy(p + NGX_HTTP_CHAT_SYNC_E164, phone.data, phone.len);
             p[NGX_HTTP_CHAT_SYNC_E164 + phone.len] = '\0';
             arg->count++;
+        }
+    }
+
+    /* thousands of HMACs: here, not on the event loop */
+    hash = (u_char *) out + in->count * NGX_HTTP_CHAT_SYNC_OUT;
+
+    for (i = 0; i < arg->count; i++, hash += NGX_HTTP_CHAT_LOOKUP_HASH) {
+        if (ngx_http_chat_op_lookup_hash(&in->viewer,
+                                         out + i * NGX_HTTP_CHAT_SYNC_OUT,
+                                         hash)
+            != NGX_OK)
+        {
+            return;
         }
     }
 
@@ -334,9 +349,10 @@ ngx_http_chat_op_sync_parsed(ngx_http_chat_thread_t *t)
     t->result = NULL;
     op->arg = arg;
 
-    if (ngx_http_chat_op_lookup(&arg->viewer, (char *) (arg + 1),
-                                NGX_HTTP_CHAT_SYNC_OUT, arg->count,
-                                ngx_http_chat_op_sync_budget, op)
+    if (ngx_http_chat_op_lookup(&arg->viewer,
+                                (u_char *) (arg + 1)
+                                + op->in->count * NGX_HTTP_CHAT_SYNC_OUT,
+                                arg->count, ngx_http_chat_op_sync_budget, op)
         != NGX_OK)
     {
         ngx_http_chat_op_sync_finish(op, NGX_ERROR, NULL,
