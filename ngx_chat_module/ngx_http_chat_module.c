@@ -10,6 +10,7 @@
 #include "api/ngx_http_chat_api.h"
 #include "api/ngx_http_chat_turn.h"
 #include "api/ngx_http_chat_metrics_page.h"
+#include "api/ngx_http_chat_stats.h"
 #include "util/ngx_http_chat_conf_file.h"
 #include "util/ngx_http_chat_metrics.h"
 #include "store/ngx_http_chat_mongo.h"
@@ -156,6 +157,13 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       ngx_http_chat_set_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_HTTP_CHAT_HANDLER_METRICS,
+      NULL },
+
+    { ngx_string("chat_stats"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_chat_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_CHAT_HANDLER_STATS,
       NULL },
 
     { ngx_string("chat_ws"),
@@ -1426,6 +1434,10 @@ ngx_http_chat_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     case NGX_HTTP_CHAT_HANDLER_METRICS:
         hlcf->handler = ngx_http_chat_metrics_handler;
+        break;
+
+    case NGX_HTTP_CHAT_HANDLER_STATS:
+        hlcf->handler = ngx_http_chat_stats_handler;
         break;
 
     default:
