@@ -14,7 +14,10 @@ our ($Got, %Id);
 
 BEGIN {
     # a worker silent for 2 s is dead; the others beat every 0.67 s
-    ChatChats::init("649", "chat_presence_ttl 2s;");
+    # presence is polled through GET /api/users/:id, past its default
+    # limit of reads a minute
+    ChatChats::init("649", "chat_presence_ttl 2s;\n"
+                    . "    chat_user_view_limit 100000 1m;");
 }
 
 add_block_preprocessor(sub {
@@ -38,6 +41,7 @@ _EOC_
     chat_otp_ip_limit 1000;
     chat_group_max_size 4;
     chat_presence_ttl 5s;
+    chat_user_view_limit 100000 1m;
 });
     }
 });
