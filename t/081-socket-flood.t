@@ -11,6 +11,7 @@ use ChatChats;
 use ChatRT;
 use ChatSIO;
 use ChatWS;
+use HTTP::Tiny;
 use Time::HiRes qw(sleep time);
 
 BEGIN { ChatChats::init("681") }
@@ -30,6 +31,7 @@ add_block_preprocessor(sub {
         chat_socketio;
         chat_ws_event_rate 10r/s burst=6 close=10;
     }
+    location = /metrics { chat_metrics; }
     location = /t { return 200 "t"; }
 _EOC_
     $block->set_value("request", "GET /t");
@@ -91,6 +93,16 @@ sub main::bob_prompt {
     ChatRT::send_event($b, "join_chat", { chatId => $chat }, $id);
     my $e = ChatRT::wait_for($b, "ack", 5, $id);
     return $e && $e->{event} eq "ack" && time - $t0 < 2 ? "prompt" : "slow";
+}
+
+# a counter of the metrics page, summed over its lines
+sub main::metric {
+    my ($name) = @_;
+    my $page = HTTP::Tiny->new(timeout => 5)->get(
+        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/metrics")->{content};
+    my $n = 0;
+    $n += $1 while $page =~ /^\Q$name\E(?:\{[^}]*\})? (\d+)$/mg;
+    return $n;
 }
 
 no_shuffle();
@@ -181,9 +193,12 @@ while (my $e = ChatRT::next_event($s, 5)) {
 }
 $main::Got = "close:" . ($close // "none")
     . " limited:" . ($limited && $limited <= 11 ? "some" : $limited // 0)
-    . " bob:$prompt " . main::bob_prompt($b, $chat, "b2");
+    . " bob:$prompt " . main::bob_prompt($b, $chat, "b2")
+    . " counted:" . (main::metric("chat_socket_flood_closed_total") >= 1
+                     && main::metric("chat_socket_events_refused_total")
+                        >= 11 ? "yes" : "no");
 --- response_body
-close:1008 limited:some bob:prompt prompt
+close:1008 limited:some bob:prompt prompt counted:yes
 
 
 
