@@ -237,3 +237,12 @@ $main::Got = "ran:" . ($ok >= 6 && $ok < 9 ? "burst" : $ok)
     . " end:@end";
 --- response_body
 ran:burst refused:rest odd: end:disconnect close:1008
+
+
+
+=== TEST 5: a rate that is not Nr/s or Nr/m is refused at start
+--- config
+    location /ws { chat_ws; chat_ws_event_rate 10x; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"chat_ws_event_rate" directive has an invalid rate/
