@@ -10,6 +10,7 @@
 #include "api/ngx_http_chat_api.h"
 #include "api/ngx_http_chat_turn.h"
 #include "api/ngx_http_chat_metrics_page.h"
+#include "api/ngx_http_chat_stats.h"
 #include "util/ngx_http_chat_conf_file.h"
 #include "util/ngx_http_chat_metrics.h"
 #include "store/ngx_http_chat_mongo.h"
@@ -158,6 +159,13 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       ngx_http_chat_set_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_HTTP_CHAT_HANDLER_METRICS,
+      NULL },
+
+    { ngx_string("chat_stats"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_chat_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_CHAT_HANDLER_STATS,
       NULL },
 
     { ngx_string("chat_ws"),
@@ -691,6 +699,20 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       offsetof(ngx_http_chat_main_conf_t, search_scan),
       &ngx_http_chat_search_scan_bounds },
 
+    { ngx_string("chat_lookup_daily_numbers"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, lookup_daily_numbers),
+      &ngx_http_chat_limit_bounds },
+
+    { ngx_string("chat_user_view_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_chat_set_rate,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, user_view_limit),
+      NULL },
+
     { ngx_string("chat_search_text_index"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -950,6 +972,8 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->call_grace = NGX_CONF_UNSET_MSEC;
     cmcf->call_max_participants = NGX_CONF_UNSET_UINT;
     cmcf->search_scan = NGX_CONF_UNSET_UINT;
+    cmcf->lookup_daily_numbers = NGX_CONF_UNSET_UINT;
+    cmcf->user_view_limit.count = NGX_CONF_UNSET;
     cmcf->search_text_index = NGX_CONF_UNSET;
     cmcf->delete_window = NGX_CONF_UNSET;
     cmcf->jwt_ttl = NGX_CONF_UNSET;
@@ -1006,6 +1030,9 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(cmcf->call_grace, 10 * 1000);
     ngx_conf_init_uint_value(cmcf->call_max_participants, 8);
     ngx_conf_init_uint_value(cmcf->search_scan, 500);
+    /* twice the largest sync (5,000): a whole address book fits, twice */
+    ngx_conf_init_uint_value(cmcf->lookup_daily_numbers, 10000);
+    ngx_http_chat_init_rate(&cmcf->user_view_limit, 300, 60);
     ngx_conf_init_value(cmcf->search_text_index, 0);
     ngx_conf_init_value(cmcf->delete_window, 48 * 60 * 60);
     ngx_conf_init_value(cmcf->jwt_ttl, 15 * 60);
@@ -1452,6 +1479,10 @@ ngx_http_chat_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     case NGX_HTTP_CHAT_HANDLER_METRICS:
         hlcf->handler = ngx_http_chat_metrics_handler;
+        break;
+
+    case NGX_HTTP_CHAT_HANDLER_STATS:
+        hlcf->handler = ngx_http_chat_stats_handler;
         break;
 
     default:

@@ -42,16 +42,7 @@ _EOC_
     }
 });
 
-# the worker that authenticated $who's latest socket (each logs it)
-sub main::worker_of {
-    my ($who) = @_;
-    open my $log, "<", "$Test::Nginx::Util::ServRoot/logs/error.log" or die;
-    my $pid;
-    while (<$log>) {
-        $pid = $1 if /\[info\] (\d+)#\d+: .*chat ws: authenticated as \Q$Id{$who}\E/;
-    }
-    return $pid;
-}
+sub main::worker_of { ChatRT::worker_of(@_) }
 
 # a socket of $who on a worker other than $avoid: (socket, its worker)
 sub main::socket_elsewhere {

@@ -13,6 +13,7 @@
 
 use Test::Nginx::Socket 'no_plan';
 use ChatTest;
+use ChatPng;
 use ChatChats;
 use ChatAuth;
 use JSON::PP;
@@ -97,17 +98,7 @@ sub main::ex {
 
 # a PNG of w x h, unique by its seed
 sub main::png {
-    my ($w, $h, $seed) = @_;
-    my $chunk = sub {
-        my ($type, $data) = @_;
-        return pack("N", length $data) . $type . $data
-               . pack("N", Compress::Zlib::crc32($type . $data));
-    };
-    my $raw = join "", map { "\0" . (chr($seed % 256) x (3 * $w)) } 1 .. $h;
-    return "\x89PNG\r\n\x1a\n"
-           . $chunk->("IHDR", pack("NNCCCCC", $w, $h, 8, 2, 0, 0, 0))
-           . $chunk->("IDAT", Compress::Zlib::compress($raw))
-           . $chunk->("IEND", "");
+    return ChatPng::png(@_);
 }
 
 no_shuffle();

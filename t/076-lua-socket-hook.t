@@ -154,16 +154,7 @@ sub main::sio_next {
     }
 }
 
-# the worker that authenticated $who's latest socket (each logs it)
-sub main::worker_of {
-    my ($who) = @_;
-    open my $log, "<", "$Test::Nginx::Util::ServRoot/logs/error.log" or die;
-    my $pid;
-    while (<$log>) {
-        $pid = $1 if /\[info\] (\d+)#\d+: .*chat ws: authenticated as \Q$Id{$who}\E/;
-    }
-    return $pid;
-}
+sub main::worker_of { ChatRT::worker_of(@_) }
 
 # presence as Lua reads it, once it reads $want (at most 3 s)
 sub main::presence {

@@ -10,7 +10,7 @@ use ChatTest;
 use ChatChats;
 use JSON::PP;
 use File::Temp ();
-use Compress::Zlib ();
+use ChatPng;
 
 our ($Got, %Id);
 *Id = \%ChatChats::Id;
@@ -33,16 +33,7 @@ add_block_preprocessor(sub {
 # a PNG of its own bytes, uploaded by $who: its media id
 sub main::upload_png {
     my ($who, $seed) = @_;
-    my $chunk = sub {
-        my ($type, $data) = @_;
-        return pack("N", length $data) . $type . $data
-               . pack("N", Compress::Zlib::crc32($type . $data));
-    };
-    my $raw = join "", map { "\0" . (chr($seed % 256) x 6) } 1 .. 2;
-    my $png = "\x89PNG\r\n\x1a\n"
-        . $chunk->("IHDR", pack("NNCCCCC", 2, 2, 8, 2, 0, 0, 0))
-        . $chunk->("IDAT", Compress::Zlib::compress($raw))
-        . $chunk->("IEND", "");
+    my $png = ChatPng::png(2, 2, $seed);
     my $r = HTTP::Tiny->new->request(POST =>
         "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/api/media",
         { headers => { 'Content-Type' => 'image/png',

@@ -15,6 +15,7 @@
 #include "../util/ngx_http_chat_text.h"
 #include "../ops/ngx_http_chat_op_people.h"
 #include "../ops/ngx_http_chat_op_sync.h"
+#include "../ops/ngx_http_chat_op_lookup.h"
 #include "ngx_http_chat_users.h"
 #include "ngx_http_chat_wait.h"
 
@@ -215,9 +216,37 @@ ngx_http_chat_profile_get(ngx_http_request_t *r)
 }
 
 
+/*
+ * GET /api/users/:id: ids are nearly sequential, so a user's views are
+ * limited (chat_user_view_limit, a counter in Redis) lest they be walked
+ */
+
+static ngx_int_t ngx_http_chat_user_get_allowed(ngx_http_request_t *r,
+    redisReply *reply);
+
+
 ngx_int_t
 ngx_http_chat_user_get(ngx_http_request_t *r)
 {
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_chat_module);
+
+    return ngx_http_chat_rate_limit(r, "view", &cmcf->user_view_limit,
+                                    ngx_http_chat_user_get_allowed);
+}
+
+
+static ngx_int_t
+ngx_http_chat_user_get_allowed(ngx_http_request_t *r, redisReply *reply)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_chat_rate_over(r, reply);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     return ngx_http_chat_people_simple(r, ngx_http_chat_people_view_run, 1,
                                        ngx_http_chat_people_done);
 }
@@ -281,14 +310,81 @@ ngx_http_chat_people_phone(ngx_str_t *in, ngx_str_t *country, char *out)
 }
 
 
-/* POST /api/users/add-contact {userId | phone, countryCode?, name?} */
+/*
+ * POST /api/users/add-contact {userId | phone, countryCode?, name?}: a
+ * number costs the day's lookup budget first (ngx_http_chat_op_lookup.h)
+ */
+
+static ngx_int_t ngx_http_chat_contacts_counted(ngx_http_request_t *r,
+    redisReply *reply);
+static ngx_int_t ngx_http_chat_contacts_add_start(ngx_http_request_t *r);
+
 
 ngx_int_t
 ngx_http_chat_contacts_add(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
+    ngx_str_t                    key, args[3];
     bson_oid_t                   me;
     const char                  *field, *err;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_people_arg_t  *arg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    arg = ngx_palloc(r->pool, sizeof(ngx_http_chat_people_arg_t));
+    if (arg == NULL || !ngx_http_chat_is_oid(&ctx->user_id)) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    bson_oid_init_from_string_unsafe(&me, (char *) ctx->user_id.data);
+
+    rc = ngx_http_chat_op_contact_input(&me, ctx->body,
+                                        ngx_http_chat_people_phone, arg,
+                                        &field, &err);
+    if (rc != NGX_OK) {
+        /* a refusal: nothing waits */
+        return ngx_http_chat_store_started(r, NULL, rc, field, err, NULL);
+    }
+
+    ctx->state = arg;
+
+    if (arg->phone[0] == '\0') {
+        return ngx_http_chat_contacts_add_start(r);
+    }
+
+    if (ngx_http_chat_op_lookup_one(r->pool, &me, arg->phone, &key, args)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* nothing is stored yet: a client that leaves only spent the lookup */
+    return ngx_http_chat_redis_eval(r, ngx_http_chat_op_lookup_script, 1,
+                                    &key, 3, args,
+                                    ngx_http_chat_contacts_counted);
+}
+
+
+static ngx_int_t
+ngx_http_chat_contacts_counted(ngx_http_request_t *r, redisReply *reply)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_chat_rate_over(r, reply);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    return ngx_http_chat_contacts_add_start(r);
+}
+
+
+static ngx_int_t
+ngx_http_chat_contacts_add_start(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    bson_oid_t                   me;
     ngx_http_chat_ctx_t         *ctx;
     ngx_http_chat_store_wait_t  *w;
 
@@ -299,13 +395,11 @@ ngx_http_chat_contacts_add(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_chat_op_contact_add(&me, ctx->body,
-                                      ngx_http_chat_people_phone,
+    rc = ngx_http_chat_op_contact_add(ctx->state,
                                       ngx_http_chat_store_answered, w,
-                                      ngx_http_chat_store_op(w), &field,
-                                      &err);
+                                      ngx_http_chat_store_op(w));
 
-    return ngx_http_chat_store_started(r, w, rc, field, err, NULL);
+    return ngx_http_chat_store_started(r, w, rc, NULL, NULL, NULL);
 }
 
 
@@ -316,6 +410,8 @@ ngx_http_chat_contacts_add(ngx_http_request_t *r)
  */
 
 static ngx_int_t ngx_http_chat_search_allowed(ngx_http_request_t *r,
+    redisReply *reply);
+static ngx_int_t ngx_http_chat_search_counted(ngx_http_request_t *r,
     redisReply *reply);
 
 
@@ -338,9 +434,10 @@ ngx_http_chat_search_allowed(ngx_http_request_t *r, redisReply *reply)
 {
     u_char                      *p, *folded, *last;
     ngx_int_t                    rc, n;
-    ngx_str_t                    q, cursor, limit, country;
+    ngx_str_t                    q, cursor, limit, country, key, args[3];
     ngx_uint_t                   digits;
-    ngx_http_chat_people_arg_t   arg;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_people_arg_t   arg, *saved;
 
     rc = ngx_http_chat_rate_over(r, reply);
     if (rc != NGX_DECLINED) {
@@ -434,6 +531,25 @@ ngx_http_chat_search_allowed(ngx_http_request_t *r, redisReply *reply)
 
         arg.mode = NGX_HTTP_CHAT_PEOPLE_PHONE;
 
+        /* the number costs the day's lookup budget first */
+        saved = ngx_palloc(r->pool, sizeof(ngx_http_chat_people_arg_t));
+        if (saved == NULL
+            || ngx_http_chat_op_lookup_one(r->pool, &arg.viewer, arg.phone,
+                                           &key, args)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *saved = arg;
+
+        ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+        ctx->state = saved;
+
+        return ngx_http_chat_redis_eval(r, ngx_http_chat_op_lookup_script, 1,
+                                        &key, 3, args,
+                                        ngx_http_chat_search_counted);
+
     } else {
         /* "^" + the folded query with every metacharacter escaped */
         folded = ngx_pnalloc(r->pool, q.len);
@@ -454,6 +570,26 @@ ngx_http_chat_search_allowed(ngx_http_request_t *r, redisReply *reply)
     return ngx_http_chat_mongo_request(r, ngx_http_chat_people_search_run,
                                        ngx_http_chat_people_done,
                                        &arg, sizeof(arg));
+}
+
+
+static ngx_int_t
+ngx_http_chat_search_counted(ngx_http_request_t *r, redisReply *reply)
+{
+    ngx_int_t             rc;
+    ngx_http_chat_ctx_t  *ctx;
+
+    rc = ngx_http_chat_rate_over(r, reply);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_people_search_run,
+                                       ngx_http_chat_people_done,
+                                       ctx->state,
+                                       sizeof(ngx_http_chat_people_arg_t));
 }
 
 

@@ -27,6 +27,8 @@ typedef struct {
     ngx_str_t                    e164;
     ngx_str_t                    code;
     ngx_str_t                    keys[5];   /* otp, next, day, ip, country */
+    ngx_str_t                    args[8];   /* the reserve script's */
+    long long                    country_retry;
     ngx_str_t                    device;
     ngx_str_t                    refresh;   /* the new session's token */
     ngx_http_chat_sms_t         *sms;
@@ -39,10 +41,14 @@ typedef struct {
 
 /*
  * KEYS: otp, next, day, ip, country.  ARGV: hash, ttl, daily limit,
- * ip limit, country limit, window, first resend delay.  {1, retry after}
- * when limited, else {0, seconds until the next send is allowed}: the
- * delay grows with each send of the day (1, 2, 4, 10, 20, 60 times the
- * first one), as messengers space their "resend code" buttons.
+ * ip limit, country limit, window, first resend delay, and 1 for a
+ * number that has an account (the country's limit is not its: a flood
+ * of new numbers must not lock the country's users out).  {1, retry
+ * after} when limited, {2, retry after} when only the country's limit
+ * refuses a number not known to have an account, else {0, seconds until
+ * the next send is allowed}: the delay grows with each send of the day
+ * (1, 2, 4, 10, 20, 60 times the first one), as messengers space their
+ * "resend code" buttons.
  */
 static const char  ngx_http_chat_otp_reserve[] =
     "local function over(k, limit)"
@@ -52,10 +58,14 @@ static const char  ngx_http_chat_otp_reserve[] =
     "    return t"
     "  end "
     "end "
+    "local known = ARGV[8] == '1' "
     "local r = over(KEYS[4], tonumber(ARGV[4]))"
-    "  or over(KEYS[5], tonumber(ARGV[5]))"
     "  or over(KEYS[3], tonumber(ARGV[3])) "
     "if r then return {1, r} end "
+    "if not known then"
+    "  r = over(KEYS[5], tonumber(ARGV[5]))"
+    "  if r then return {2, r} end "
+    "end "
     "local w = redis.call('PTTL', KEYS[2]) "
     "if w > 0 then return {1, math.ceil(w / 1000)} end "
     "local function bump(k, ttl)"
@@ -64,7 +74,7 @@ static const char  ngx_http_chat_otp_reserve[] =
     "  return n "
     "end "
     "bump(KEYS[4], tonumber(ARGV[6])) "
-    "bump(KEYS[5], tonumber(ARGV[6])) "
+    "if not known then bump(KEYS[5], tonumber(ARGV[6])) end "
     "local n = bump(KEYS[3], 86400) "
     "local steps = {1, 2, 4, 10, 20, 60} "
     "local d = tonumber(ARGV[7]) * steps[math.min(n, #steps)] "
@@ -109,6 +119,12 @@ static ngx_int_t ngx_http_chat_otp_channel(ngx_http_request_t *r,
     ngx_http_chat_otp_t *otp, ngx_int_t *rc);
 static ngx_int_t ngx_http_chat_otp_hash(ngx_http_request_t *r,
     ngx_str_t *e164, ngx_str_t *code, ngx_str_t *out);
+static ngx_int_t ngx_http_chat_otp_lookup(ngx_http_request_t *r,
+    ngx_http_chat_otp_t *otp);
+static ngx_int_t ngx_http_chat_otp_too_many(ngx_http_request_t *r,
+    long long retry);
+static ngx_int_t ngx_http_chat_otp_looked_up(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t);
 static ngx_int_t ngx_http_chat_otp_reserved(ngx_http_request_t *r,
     redisReply *reply);
 static void ngx_http_chat_otp_sms_done(ngx_http_chat_sms_t *sms,
@@ -302,7 +318,7 @@ ngx_http_chat_send_otp(ngx_http_request_t *r)
     u_char                     *p, rnd[4];
     uint32_t                    v;
     ngx_int_t                   rc;
-    ngx_str_t                   args[7], hash, cc, client;
+    ngx_str_t                  *args, hash, cc, client;
     ngx_http_chat_ctx_t        *ctx;
     ngx_http_chat_otp_t        *otp;
     ngx_http_chat_main_conf_t  *cmcf;
@@ -352,6 +368,8 @@ ngx_http_chat_send_otp(ngx_http_request_t *r)
     cc.data = (u_char *) otp->phone.region;
     cc.len = ngx_strlen(otp->phone.region);
 
+    args = otp->args;
+
     if (ngx_http_chat_otp_key(r, &otp->keys[0], "otp:", &otp->e164)
         != NGX_OK
         || ngx_http_chat_otp_key(r, &otp->keys[1], "otp:next:", &otp->e164)
@@ -377,9 +395,56 @@ ngx_http_chat_send_otp(ngx_http_request_t *r)
     }
 
     args[0] = hash;
+    ngx_str_set(&args[7], "0");
 
     return ngx_http_chat_redis_eval(r, ngx_http_chat_otp_reserve, 5,
-                                    otp->keys, 7, args,
+                                    otp->keys, 8, args,
+                                    ngx_http_chat_otp_reserved);
+}
+
+
+/*
+ * Only when a country's limit refuses a number: a number with an account
+ * gets its code all the same (its own, address and daily limits hold)
+ */
+static ngx_int_t
+ngx_http_chat_otp_lookup(ngx_http_request_t *r, ngx_http_chat_otp_t *otp)
+{
+    ngx_http_chat_login_arg_t  *arg;
+
+    arg = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_login_arg_t));
+    if (arg == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_cpystrn((u_char *) arg->phone, otp->e164.data,
+                ngx_min(sizeof(arg->phone), otp->e164.len + 1));
+
+    return ngx_http_chat_mongo_request(r, ngx_http_chat_users_known_run,
+                                       ngx_http_chat_otp_looked_up, arg,
+                                       sizeof(ngx_http_chat_login_arg_t));
+}
+
+
+static ngx_int_t
+ngx_http_chat_otp_looked_up(ngx_http_request_t *r,
+    ngx_http_chat_mongo_task_t *t)
+{
+    ngx_http_chat_ctx_t  *ctx;
+    ngx_http_chat_otp_t  *otp;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    otp = ctx->state;
+
+    if (t->rc != NGX_OK) {
+        /* a new number, or the store cannot tell: the guard holds */
+        return ngx_http_chat_otp_too_many(r, otp->country_retry);
+    }
+
+    ngx_str_set(&otp->args[7], "1");
+
+    return ngx_http_chat_redis_eval(r, ngx_http_chat_otp_reserve, 5,
+                                    otp->keys, 8, otp->args,
                                     ngx_http_chat_otp_reserved);
 }
 
@@ -434,6 +499,12 @@ ngx_http_chat_otp_reserved(ngx_http_request_t *r, redisReply *reply)
 
     if (reply->element[0]->integer == 1) {
         return ngx_http_chat_otp_too_many(r, reply->element[1]->integer);
+    }
+
+    if (reply->element[0]->integer == 2) {
+        /* the country is over its limit: does the number have an account? */
+        otp->country_retry = reply->element[1]->integer;
+        return ngx_http_chat_otp_lookup(r, otp);
     }
 
     otp->retry_after = (ngx_uint_t) reply->element[1]->integer;

@@ -62,7 +62,10 @@ static ngx_int_t ngx_http_chat_lua_signin(ngx_str_t *phone,
 static void ngx_http_chat_lua_cancel(void *handle);
 static ngx_int_t ngx_http_chat_lua_socket_signin(u_char *what, size_t len,
     ngx_http_chat_filter_done_pt done, void *data);
-static const char *ngx_http_chat_lua_hook_name(ngx_http_chat_lua_job_t *job);
+static const char *ngx_http_chat_lua_hook_name(int kind);
+static ngx_http_chat_lua_job_t *ngx_http_chat_lua_hook_job(int kind,
+    u_char *json, size_t len, ngx_http_chat_filter_done_pt done, void *data);
+static void ngx_http_chat_lua_hook_start(ngx_http_chat_lua_job_t *job);
 static ngx_http_chat_lua_job_t *ngx_http_chat_lua_job(int kind,
     u_char *json, size_t len);
 static void ngx_http_chat_lua_timeout(ngx_event_t *ev);
@@ -344,46 +347,74 @@ ngx_http_chat_lua_enqueue(ngx_http_chat_lua_job_t *job)
 }
 
 
-static ngx_int_t
-ngx_http_chat_lua_filter(u_char *user, u_char *chat, const char *type,
-    u_char *content, size_t len, ngx_http_chat_filter_done_pt done,
-    void *data)
+/* a hook's job, its verdict for done(data); NULL: no Lua loop here */
+
+static ngx_http_chat_lua_job_t *
+ngx_http_chat_lua_hook_job(int kind, u_char *json, size_t len,
+    ngx_http_chat_filter_done_pt done, void *data)
 {
-    ngx_http_chat_lua_job_t   *job;
+    ngx_http_chat_lua_job_t  *job;
+
+    job = ngx_http_chat_lua_job(kind, json, len);
+    if (job == NULL) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "chat lua: the %s is not running "
+                      "(resty.chat's start() in init_worker_by_lua)",
+                      ngx_http_chat_lua_hook_name(kind));
+        return NULL;
+    }
+
+    job->done = done;
+    job->data = data;
+
+    return job;
+}
+
+
+/*
+ * Not cancelable: an exiting worker waits for the verdict or the
+ * deadline, so the hook's caller always hears one.
+ */
+static void
+ngx_http_chat_lua_hook_start(ngx_http_chat_lua_job_t *job)
+{
     ngx_http_chat_lua_conf_t  *lcf;
 
     lcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                               ngx_http_chat_lua_module);
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "chat lua: message of %s to %s for the filter",
-                   user, chat);
-
-    /* no Lua loop in this worker: the filter cannot say yes */
-    job = ngx_http_chat_lua_job(NGX_HTTP_CHAT_LUA_JOB_FILTER, content, len);
-    if (job == NULL) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "chat lua: the message filter is not running "
-                      "(resty.chat's start() in init_worker_by_lua)");
-        return NGX_ERROR;
-    }
-
-    job->done = done;
-    job->data = data;
-    ngx_memcpy(job->a, user, 24);
-    ngx_memcpy(job->b, chat, 24);
-    ngx_cpystrn((u_char *) job->c, (u_char *) type, sizeof(job->c));
-
-    /*
-     * Not cancelable: an exiting worker waits for the verdict or the
-     * deadline, so the send always hears one.
-     */
     job->timer.handler = ngx_http_chat_lua_timeout;
     job->timer.data = job;
     job->timer.log = ngx_cycle->log;
     ngx_add_timer(&job->timer, lcf->timeout);
 
     ngx_http_chat_lua_enqueue(job);
+}
+
+
+static ngx_int_t
+ngx_http_chat_lua_filter(u_char *user, u_char *chat, const char *type,
+    u_char *content, size_t len, ngx_http_chat_filter_done_pt done,
+    void *data)
+{
+    ngx_http_chat_lua_job_t  *job;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "chat lua: message of %s to %s for the filter",
+                   user, chat);
+
+    /* no Lua loop in this worker: the filter cannot say yes */
+    job = ngx_http_chat_lua_hook_job(NGX_HTTP_CHAT_LUA_JOB_FILTER, content,
+                                     len, done, data);
+    if (job == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(job->a, user, 24);
+    ngx_memcpy(job->b, chat, 24);
+    ngx_cpystrn((u_char *) job->c, (u_char *) type, sizeof(job->c));
+
+    ngx_http_chat_lua_hook_start(job);
 
     return NGX_OK;
 }
@@ -393,33 +424,19 @@ static ngx_int_t
 ngx_http_chat_lua_signin(ngx_str_t *phone, ngx_str_t *device,
     ngx_http_chat_filter_done_pt done, void *data, void **handle)
 {
-    ngx_http_chat_lua_job_t   *job;
-    ngx_http_chat_lua_conf_t  *lcf;
-
-    lcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                              ngx_http_chat_lua_module);
+    ngx_http_chat_lua_job_t  *job;
 
     /* the device's name in the job's text, the phone in its first slot */
-    job = ngx_http_chat_lua_job(NGX_HTTP_CHAT_LUA_JOB_SIGNIN, device->data,
-                                device->len);
+    job = ngx_http_chat_lua_hook_job(NGX_HTTP_CHAT_LUA_JOB_SIGNIN,
+                                     device->data, device->len, done, data);
     if (job == NULL) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "chat lua: the sign-in hook is not running "
-                      "(resty.chat's start() in init_worker_by_lua)");
         return NGX_ERROR;
     }
 
-    job->done = done;
-    job->data = data;
     ngx_cpystrn((u_char *) job->a, phone->data,
                 ngx_min(sizeof(job->a), phone->len + 1));
 
-    job->timer.handler = ngx_http_chat_lua_timeout;
-    job->timer.data = job;
-    job->timer.log = ngx_cycle->log;
-    ngx_add_timer(&job->timer, lcf->timeout);
-
-    ngx_http_chat_lua_enqueue(job);
+    ngx_http_chat_lua_hook_start(job);
 
     *handle = job;
 
@@ -437,29 +454,15 @@ static ngx_int_t
 ngx_http_chat_lua_socket_signin(u_char *what, size_t len,
     ngx_http_chat_filter_done_pt done, void *data)
 {
-    ngx_http_chat_lua_job_t   *job;
-    ngx_http_chat_lua_conf_t  *lcf;
+    ngx_http_chat_lua_job_t  *job;
 
-    lcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                              ngx_http_chat_lua_module);
-
-    job = ngx_http_chat_lua_job(NGX_HTTP_CHAT_LUA_JOB_SOCKET, what, len);
+    job = ngx_http_chat_lua_hook_job(NGX_HTTP_CHAT_LUA_JOB_SOCKET, what, len,
+                                     done, data);
     if (job == NULL) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "chat lua: the socket hook is not running "
-                      "(resty.chat's start() in init_worker_by_lua)");
         return NGX_ERROR;
     }
 
-    job->done = done;
-    job->data = data;
-
-    job->timer.handler = ngx_http_chat_lua_timeout;
-    job->timer.data = job;
-    job->timer.log = ngx_cycle->log;
-    ngx_add_timer(&job->timer, lcf->timeout);
-
-    ngx_http_chat_lua_enqueue(job);
+    ngx_http_chat_lua_hook_start(job);
 
     return NGX_OK;
 }
@@ -543,7 +546,7 @@ ngx_http_chat_lua_timeout(ngx_event_t *ev)
     u_char  what[64];
 
     ngx_sprintf(what, "the %s did not answer in time%Z",
-                ngx_http_chat_lua_hook_name(job));
+                ngx_http_chat_lua_hook_name(job->kind));
 
     ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0, "chat lua: %s", what);
 
@@ -552,9 +555,9 @@ ngx_http_chat_lua_timeout(ngx_event_t *ev)
 
 
 static const char *
-ngx_http_chat_lua_hook_name(ngx_http_chat_lua_job_t *job)
+ngx_http_chat_lua_hook_name(int kind)
 {
-    switch (job->kind) {
+    switch (kind) {
 
     case NGX_HTTP_CHAT_LUA_JOB_SIGNIN:
         return "sign-in hook";
@@ -768,7 +771,7 @@ found:
     case 3:
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "chat lua: the %s failed: \"%*s\"",
-                      ngx_http_chat_lua_hook_name(job), len, text);
+                      ngx_http_chat_lua_hook_name(job->kind), len, text);
         ngx_http_chat_lua_answer(job, NGX_ERROR, NULL, 0,
                                  job->kind == NGX_HTTP_CHAT_LUA_JOB_SIGNIN
                                  ? "the sign-in hook failed"

@@ -17,13 +17,11 @@ static ngx_http_chat_mongo_run_pt ngx_http_chat_op_blocked(void *arg,
 
 
 ngx_int_t
-ngx_http_chat_op_contact_add(const bson_oid_t *user, json_t *body,
-    ngx_http_chat_op_phone_pt phone_e164, ngx_http_chat_op_done_pt done,
-    void *data, ngx_http_chat_op_store_t **out, const char **field,
-    const char **err)
+ngx_http_chat_op_contact_input(const bson_oid_t *user, json_t *body,
+    ngx_http_chat_op_phone_pt phone_e164, ngx_http_chat_people_arg_t *arg,
+    const char **field, const char **err)
 {
-    ngx_str_t                   uid, phone, country, name;
-    ngx_http_chat_people_arg_t  arg;
+    ngx_str_t  uid, phone, country, name;
 
     *field = "userId";
     if ((*err = ngx_http_chat_json_string(body, "userId", 0, 24, &uid))) {
@@ -58,21 +56,21 @@ ngx_http_chat_op_contact_add(const bson_oid_t *user, json_t *body,
         return NGX_DECLINED;
     }
 
-    ngx_memzero(&arg, sizeof(ngx_http_chat_people_arg_t));
-    arg.viewer = *user;
+    ngx_memzero(arg, sizeof(ngx_http_chat_people_arg_t));
+    arg->viewer = *user;
 
     if (uid.data) {
         if (!ngx_http_chat_is_oid(&uid)) {
             return NGX_BUSY;
         }
 
-        bson_oid_init_from_string_unsafe(&arg.target, (char *) uid.data);
-        arg.has_target = 1;
+        bson_oid_init_from_string_unsafe(&arg->target, (char *) uid.data);
+        arg->has_target = 1;
     }
 
     /* one number: parsed here, a few microseconds */
     if (phone.data
-        && phone_e164(&phone, country.data ? &country : NULL, arg.phone)
+        && phone_e164(&phone, country.data ? &country : NULL, arg->phone)
            != NGX_OK)
     {
         *field = "invalid_phone";
@@ -81,10 +79,19 @@ ngx_http_chat_op_contact_add(const bson_oid_t *user, json_t *body,
     }
 
     if (name.data) {
-        ngx_memcpy(arg.name, name.data, name.len);
+        ngx_memcpy(arg->name, name.data, name.len);
     }
 
-    return ngx_http_chat_op_store(ngx_http_chat_contacts_add_run, NULL, &arg,
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_chat_op_contact_add(ngx_http_chat_people_arg_t *arg,
+    ngx_http_chat_op_done_pt done, void *data,
+    ngx_http_chat_op_store_t **out)
+{
+    return ngx_http_chat_op_store(ngx_http_chat_contacts_add_run, NULL, arg,
                                   sizeof(ngx_http_chat_people_arg_t), done,
                                   data, out);
 }

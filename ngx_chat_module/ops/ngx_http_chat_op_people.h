@@ -8,6 +8,7 @@
 
 
 #include "ngx_http_chat_op_user.h"
+#include "../store/ngx_http_chat_people.h"
 
 
 /*
@@ -27,11 +28,20 @@ typedef ngx_int_t (*ngx_http_chat_op_phone_pt)(ngx_str_t *in,
     ngx_str_t *country, char *out);
 
 
-/* body {userId | phone, countryCode?, name?}: answers the contact */
-ngx_int_t ngx_http_chat_op_contact_add(const bson_oid_t *user, json_t *body,
-    ngx_http_chat_op_phone_pt phone, ngx_http_chat_op_done_pt done,
-    void *data, ngx_http_chat_op_store_t **out, const char **field,
-    const char **err);
+/*
+ * body {userId | phone, countryCode?, name?} checked into arg, the phone
+ * in E.164 (arg->phone[0] is 0 without one): NGX_OK, or a refusal as the
+ * starts'.  A number costs the day's lookup budget
+ * (ngx_http_chat_op_lookup.h) before the contact is added: the caller
+ * counts it, then starts the add.
+ */
+ngx_int_t ngx_http_chat_op_contact_input(const bson_oid_t *user,
+    json_t *body, ngx_http_chat_op_phone_pt phone,
+    ngx_http_chat_people_arg_t *arg, const char **field, const char **err);
+/* the contact of arg (checked above) added: answers the contact */
+ngx_int_t ngx_http_chat_op_contact_add(ngx_http_chat_people_arg_t *arg,
+    ngx_http_chat_op_done_pt done, void *data,
+    ngx_http_chat_op_store_t **out);
 
 /* the relation of user to target: remove a contact, block, unblock */
 #define NGX_HTTP_CHAT_OP_CONTACT_DELETE  0

@@ -1,12 +1,14 @@
 /*
  * Copyright (C) ngx_chat_module authors
  *
- * Address-book sync: the counter, the parses in a thread, the query, each
- * step owned by the operation, never by a request.
+ * Address-book sync: the counter, the parses in a thread, the lookup
+ * budget, the query, each step owned by the operation, never by a
+ * request.
  */
 
 
 #include "ngx_http_chat_op_sync.h"
+#include "ngx_http_chat_op_lookup.h"
 #include "../store/ngx_http_chat_people.h"
 #include "../store/ngx_http_chat_redis.h"
 #include "../store/ngx_http_chat_threads.h"
@@ -32,6 +34,7 @@ struct ngx_http_chat_op_sync_s {
     const char                 *country_err;  /* told once counted */
     size_t                      size;         /* of in */
     ngx_http_chat_sync_in_t    *in;           /* after the struct */
+    ngx_http_chat_sync_arg_t   *arg;          /* parsed, while counted */
 };
 
 
@@ -39,6 +42,8 @@ static void ngx_http_chat_op_sync_counted(redisReply *reply, void *data);
 static void ngx_http_chat_op_sync_parse(ngx_http_chat_thread_t *t);
 static void ngx_http_chat_op_sync_free(ngx_http_chat_thread_t *t);
 static void ngx_http_chat_op_sync_parsed(ngx_http_chat_thread_t *t);
+static void ngx_http_chat_op_sync_budget(void *data, ngx_int_t rc,
+    time_t retry, const char *error);
 static void ngx_http_chat_op_sync_found(void *data, ngx_int_t rc,
     json_t *answer, const char *error);
 static void ngx_http_chat_op_sync_finish(ngx_http_chat_op_sync_t *op,
@@ -257,15 +262,17 @@ ngx_http_chat_op_sync_parse(ngx_http_chat_thread_t *t)
     ngx_http_chat_sync_in_t  *in = t->arg;
 
     char                      *out, *p;
-    u_char                    *slot;
+    u_char                    *slot, *hash;
     ngx_str_t                  phone, country;
     ngx_uint_t                 i;
     ngx_http_chat_sync_arg_t  *arg;
 
     t->cleanup = ngx_http_chat_op_sync_free;
 
+    /* the numbers parsed, then their hashes for the lookup budget */
     arg = ngx_alloc(sizeof(ngx_http_chat_sync_arg_t)
-                    + in->count * NGX_HTTP_CHAT_SYNC_OUT, t->log);
+                    + in->count * (NGX_HTTP_CHAT_SYNC_OUT
+                                   + NGX_HTTP_CHAT_LOOKUP_HASH), t->log);
     if (arg == NULL) {
         return;
     }
@@ -295,6 +302,19 @@ ngx_http_chat_op_sync_parse(ngx_http_chat_thread_t *t)
         }
     }
 
+    /* thousands of HMACs: here, not on the event loop */
+    hash = (u_char *) out + in->count * NGX_HTTP_CHAT_SYNC_OUT;
+
+    for (i = 0; i < arg->count; i++, hash += NGX_HTTP_CHAT_LOOKUP_HASH) {
+        if (ngx_http_chat_op_lookup_hash(&in->viewer,
+                                         out + i * NGX_HTTP_CHAT_SYNC_OUT,
+                                         hash)
+            != NGX_OK)
+        {
+            return;
+        }
+    }
+
     t->rc = NGX_OK;
 }
 
@@ -304,8 +324,6 @@ ngx_http_chat_op_sync_parsed(ngx_http_chat_thread_t *t)
 {
     ngx_http_chat_op_sync_t   *op = t->data;
     ngx_http_chat_sync_arg_t  *arg = t->result;
-
-    ngx_http_chat_op_store_t  *store;
 
     if (t->rc != NGX_OK || arg == NULL) {
         ngx_http_chat_op_sync_finish(op, NGX_ABORT, NULL, NULL);
@@ -322,6 +340,57 @@ ngx_http_chat_op_sync_parsed(ngx_http_chat_thread_t *t)
         ngx_http_chat_op_sync_finish(op, NGX_OK, NULL, NULL);
         return;
     }
+
+    /*
+     * The numbers that parse cost the day's lookup budget, shared with
+     * add-contact and search (ngx_http_chat_op_lookup.h): a sync past it
+     * is refused whole.  arg is the operation's until the end.
+     */
+    t->result = NULL;
+    op->arg = arg;
+
+    if (ngx_http_chat_op_lookup(&arg->viewer,
+                                (u_char *) (arg + 1)
+                                + op->in->count * NGX_HTTP_CHAT_SYNC_OUT,
+                                arg->count, ngx_http_chat_op_sync_budget, op)
+        != NGX_OK)
+    {
+        ngx_http_chat_op_sync_finish(op, NGX_ERROR, NULL,
+                                     "redis is not available");
+    }
+}
+
+
+static void
+ngx_http_chat_op_sync_budget(void *data, ngx_int_t rc, time_t retry,
+    const char *error)
+{
+    ngx_http_chat_op_sync_t  *op = data;
+
+    json_t                    *answer;
+    ngx_http_chat_sync_arg_t  *arg;
+    ngx_http_chat_op_store_t  *store;
+
+    if (rc == NGX_BUSY) {
+        answer = json_pack("{s:I}", "retryAfter", (json_int_t) retry);
+
+        ngx_http_chat_op_sync_finish(op, answer ? NGX_BUSY : NGX_ABORT,
+                                     answer, NULL);
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_chat_op_sync_finish(op, NGX_ERROR, NULL, error);
+        return;
+    }
+
+    if (op->done == NULL) {
+        /* counted; the query changes nothing and nobody waits */
+        ngx_http_chat_op_sync_finish(op, NGX_OK, NULL, NULL);
+        return;
+    }
+
+    arg = op->arg;
 
     /* the store's copy of arg; the query answers to op whoever waits */
     if (ngx_http_chat_op_store(ngx_http_chat_contacts_sync_run, NULL, arg,
@@ -363,6 +432,10 @@ ngx_http_chat_op_sync_finish(ngx_http_chat_op_sync_t *op, ngx_int_t rc,
 
     } else {
         json_decref(answer);
+    }
+
+    if (op->arg) {
+        ngx_free(op->arg);
     }
 
     ngx_free(op);

@@ -15,15 +15,17 @@
  * typed have an account.  Its steps, on nobody's behalf: the user's
  * counter in Redis (20 an hour), the numbers parsed in a pool thread (a
  * quarter of a second of libphonenumber the event loop must not spend),
- * then one query.  It changes nothing but the counter: a requester that
- * leaves (detach) stops it at its next step.
+ * the day's lookup budget for the numbers that parse (whole, or refused
+ * whole: ngx_http_chat_op_lookup.h), then one query.  It changes nothing
+ * but the counters: a requester that leaves (detach) stops it at its next
+ * step.
  *
  * Returns NGX_OK (started: done() will be called), NGX_ERROR (it could
  * not start: Redis or memory), or NGX_DECLINED with *field and *err, the
  * body refused (400 invalid_request), nothing counted.
  *
  * done(data, rc, answer, error): NGX_OK with {items}; NGX_BUSY over the
- * limit, {"retryAfter": seconds}; NGX_DECLINED a refusal found once
+ * hourly limit or the daily budget, {"retryAfter": seconds}; NGX_DECLINED a refusal found once
  * counted, {field, message} (400); NGX_ABORT an internal failure (500);
  * NGX_ERROR a back end failed (503).
  */

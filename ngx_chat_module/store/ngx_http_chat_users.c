@@ -176,6 +176,25 @@ done:
 }
 
 
+/* whether a user has a->phone: NGX_OK, or NGX_DECLINED (the sign-up) */
+void
+ngx_http_chat_users_known_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    ngx_http_chat_login_arg_t *a = t->arg;
+
+    bson_t  filter, user;
+
+    bson_init(&filter);
+    BSON_APPEND_UTF8(&filter, "phone", a->phone);
+    bson_init(&user);
+    t->rc = ngx_http_chat_mongo_find_one(db, "users", &filter, NULL, &user,
+                                         &t->error);
+    bson_destroy(&user);
+    bson_destroy(&filter);
+}
+
+
 void
 ngx_http_chat_users_update_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db)

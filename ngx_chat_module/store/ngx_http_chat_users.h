@@ -67,6 +67,8 @@ typedef struct ngx_http_chat_user_arg_s {
 void ngx_http_chat_users_login_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 /* t->reply = {user: {...}}; t->rc NGX_DECLINED: username taken */
+void ngx_http_chat_users_known_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db);
 void ngx_http_chat_users_update_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 /* t->reply = {items: [...]}: the live sessions of user_id */

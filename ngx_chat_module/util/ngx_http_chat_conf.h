@@ -125,6 +125,9 @@ typedef struct {
     ngx_http_chat_rate_t       turn_limit;      /* credentials per user */
 
     ngx_uint_t                 search_scan;     /* numbers a search reads */
+    /* distinct numbers a user may look up a day (sync, add, search) */
+    ngx_uint_t                 lookup_daily_numbers;
+    ngx_http_chat_rate_t       user_view_limit; /* GET /api/users/:id */
     ngx_flag_t                 search_text_index; /* MongoDB's $text */
 
     /* the hosts of https avatar URLs a profile may name (ngx_str_t) */

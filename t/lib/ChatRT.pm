@@ -70,4 +70,15 @@ sub drain {
 
 sub encode { $JSON->encode(@_) }
 
+# the worker that authenticated $who's latest socket (each logs it)
+sub worker_of {
+    my ($who) = @_;
+    open my $log, "<", "$Test::Nginx::Util::ServRoot/logs/error.log" or die;
+    my $pid;
+    while (<$log>) {
+        $pid = $1 if /\[info\] (\d+)#\d+: .*chat ws: authenticated as \Q$ChatChats::Id{$who}\E/;
+    }
+    return $pid;
+}
+
 1;

@@ -100,8 +100,14 @@ local function publish(kind, id, event, data)
         return nil, "data cannot be encoded as JSON"
     end
 
-    if C.ngx_http_chat_ffi_publish(kind, id, #id, event, json, #json) ~= 0
-    then
+    local rc
+    if kind == "socket" then
+        rc = C.ngx_http_chat_ffi_publish_socket(id, event, json, #json)
+    else
+        rc = C.ngx_http_chat_ffi_publish(kind, id, #id, event, json, #json)
+    end
+
+    if rc ~= 0 then
         return nil, "invalid id or data"
     end
 
@@ -148,22 +154,7 @@ end
 -- an event to one socket, by the socketId its sign-in hook was given
 -- (chat_lua_socket_hook on), on whichever instance holds it
 function _M.publish_socket(socket_id, event, data)
-    if type(socket_id) ~= "string" or type(event) ~= "string" then
-        return nil, "id and event must be strings"
-    end
-
-    local json = encode(data)
-    if not json then
-        return nil, "data cannot be encoded as JSON"
-    end
-
-    if C.ngx_http_chat_ffi_publish_socket(socket_id, event, json, #json)
-       ~= 0
-    then
-        return nil, "invalid id or data"
-    end
-
-    return true
+    return publish("socket", socket_id, event, data)
 end
 
 
