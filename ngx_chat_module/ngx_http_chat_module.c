@@ -64,6 +64,8 @@ static char *ngx_http_chat_avatar_url_host(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_chat_ready_check(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_chat_ws_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_chat_ws_protocols(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_chat_cors_origin(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -255,6 +257,20 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_chat_loc_conf_t, ws.deflate_takeover),
+      NULL },
+
+    { ngx_string("chat_ws_event_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_chat_ws_rate,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chat_loc_conf_t, ws.event_rate),
+      NULL },
+
+    { ngx_string("chat_ws_send_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_chat_ws_rate,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chat_loc_conf_t, ws.send_rate),
       NULL },
 
     { ngx_string("chat_ws_protocols"),
@@ -1320,6 +1336,8 @@ ngx_http_chat_create_loc_conf(ngx_conf_t *cf)
     clcf->ws.deflate = NGX_CONF_UNSET;
     clcf->ws.deflate_takeover = NGX_CONF_UNSET;
     clcf->ws.protocols = NGX_CONF_UNSET_PTR;
+    clcf->ws.event_rate.rate = NGX_CONF_UNSET_UINT;
+    clcf->ws.send_rate.rate = NGX_CONF_UNSET_UINT;
     clcf->sio_max_unauth = NGX_CONF_UNSET;
     clcf->sio_max_unauth_addr = NGX_CONF_UNSET;
     clcf->sio_upgrade_any_addr = NGX_CONF_UNSET;
@@ -1357,6 +1375,33 @@ ngx_http_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->ws.deflate_takeover,
                          prev->ws.deflate_takeover, 0);
     ngx_conf_merge_ptr_value(conf->ws.protocols, prev->ws.protocols, NULL);
+
+    /*
+     * Far above a real client's pace (typing is sent at most once a
+     * second, markers and sync pages come in short runs): 30r/s with 120
+     * at once for every event, 360 refusals in 10 s close the socket;
+     * 5r/s with 50 at once (an album, a forward) for a user's sends.
+     */
+    if (conf->ws.event_rate.rate == NGX_CONF_UNSET_UINT) {
+        if (prev->ws.event_rate.rate == NGX_CONF_UNSET_UINT) {
+            conf->ws.event_rate.rate = 30000;
+            conf->ws.event_rate.burst = 120;
+            conf->ws.event_rate.close = 360;
+
+        } else {
+            conf->ws.event_rate = prev->ws.event_rate;
+        }
+    }
+
+    if (conf->ws.send_rate.rate == NGX_CONF_UNSET_UINT) {
+        if (prev->ws.send_rate.rate == NGX_CONF_UNSET_UINT) {
+            conf->ws.send_rate.rate = 5000;
+            conf->ws.send_rate.burst = 50;
+
+        } else {
+            conf->ws.send_rate = prev->ws.send_rate;
+        }
+    }
 
     /* 0: no bound */
     ngx_conf_merge_value(conf->sio_max_unauth, prev->sio_max_unauth, 10000);
@@ -2045,6 +2090,109 @@ ngx_http_chat_ws_protocols(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         *s = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * chat_ws_event_rate off | RATE [burst=N] [close=N];
+ * chat_ws_send_rate off | RATE [burst=N];
+ * RATE as limit_req's: Nr/s or Nr/m
+ */
+static char *
+ngx_http_chat_ws_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    u_char                   *last;
+    size_t                    len;
+    ngx_int_t                 n, scale;
+    ngx_str_t                *value;
+    ngx_uint_t                i;
+    ngx_http_chat_ws_rate_t  *rate;
+
+    rate = (ngx_http_chat_ws_rate_t *) (p + cmd->offset);
+
+    if (rate->rate != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (cf->args->nelts > 2) {
+            return "takes nothing after \"off\"";
+        }
+
+        rate->rate = 0;
+        rate->burst = 0;
+        rate->close = 0;
+        return NGX_CONF_OK;
+    }
+
+    len = value[1].len;
+    last = value[1].data + len;
+    scale = 1;
+
+    if (len > 3 && ngx_strncmp(last - 3, "r/s", 3) == 0) {
+        len -= 3;
+
+    } else if (len > 3 && ngx_strncmp(last - 3, "r/m", 3) == 0) {
+        len -= 3;
+        scale = 60;
+
+    } else {
+        return "has an invalid rate (Nr/s or Nr/m)";
+    }
+
+    n = ngx_atoi(value[1].data, len);
+    if (n <= 0) {
+        return "has an invalid rate (Nr/s or Nr/m)";
+    }
+
+    rate->rate = (ngx_uint_t) n * 1000 / scale;
+    if (rate->rate == 0) {
+        rate->rate = 1;
+    }
+
+    /* by default, one second's worth at once, at least one */
+    rate->burst = rate->rate >= 1000 ? rate->rate / 1000 : 1;
+    rate->close = 0;
+
+    if (cmd->offset == offsetof(ngx_http_chat_loc_conf_t, ws.event_rate)) {
+        rate->close = 3 * rate->burst;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
+            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
+            if (n <= 0) {
+                return "has an invalid \"burst=\"";
+            }
+
+            rate->burst = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "close=", 6) == 0
+            && cmd->offset
+               == offsetof(ngx_http_chat_loc_conf_t, ws.event_rate))
+        {
+            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
+            if (n < 0) {
+                return "has an invalid \"close=\"";
+            }
+
+            rate->close = n;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

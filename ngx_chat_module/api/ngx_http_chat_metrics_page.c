@@ -117,6 +117,11 @@ static ngx_http_chat_metric_def_t  ngx_http_chat_metric_defs[] = {
       NULL, "{provider=\"apns\",result=\"failed\"}" },
     { NGX_HTTP_CHAT_M_PUSH_APNS_DROPPED, "chat_pushes_total", "counter",
       NULL, "{provider=\"apns\",result=\"dropped\"}" },
+    { NGX_HTTP_CHAT_M_EVENTS_REFUSED, "chat_socket_events_refused_total",
+      "counter", "Socket events refused for going over a rate "
+      "(chat_ws_event_rate, chat_ws_send_rate).", "" },
+    { NGX_HTTP_CHAT_M_FLOOD_CLOSED, "chat_socket_flood_closed_total",
+      "counter", "Sockets closed (1008) for flooding events.", "" },
 
     { 0, NULL, NULL, NULL, NULL }
 };

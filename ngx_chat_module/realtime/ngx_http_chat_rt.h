@@ -44,6 +44,13 @@ typedef struct {
 } ngx_http_chat_rt_typing_t;
 
 
+/* a token bucket (ngx_http_chat_rt_limit.c) */
+typedef struct {
+    ngx_msec_t                   last;        /* 0: never taken */
+    ngx_uint_t                   excess;      /* thousandths of events */
+} ngx_http_chat_rt_bucket_t;
+
+
 /* the answer of a read made for an event: status and JSON (owned) as
  * REST would give them; s is NULL when the socket went meanwhile */
 typedef void (*ngx_http_chat_rt_done_pt)(ngx_http_chat_rt_session_t *s,
@@ -81,6 +88,12 @@ struct ngx_http_chat_rt_session_s {
     u_char                       sock[NGX_HTTP_CHAT_RT_ID_LEN];
     u_char                       call[NGX_HTTP_CHAT_RT_ID_LEN];
     ngx_uint_t                   ops;         /* events running */
+
+    /* its events' rate, and its user's sends here (rt_limit.c) */
+    ngx_http_chat_rt_bucket_t    bucket;
+    void                        *sender;
+    ngx_msec_t                   refused_at;  /* the refusals' window */
+    ngx_uint_t                   refused;
 
     unsigned                     authenticated:1;
     unsigned                     authenticating:1;
@@ -239,6 +252,13 @@ ngx_http_chat_ws_buf_t *ngx_http_chat_sio_frame(u_char *envelope,
     size_t len);
 void ngx_http_chat_sio_relayed(ngx_http_chat_rt_session_t *s, u_char *msg,
     size_t len);
+
+/*
+ * ngx_http_chat_rt_limit.c: an event's rates; NGX_OK it runs,
+ * NGX_DECLINED refused and answered, NGX_DONE the socket is closed
+ */
+ngx_int_t ngx_http_chat_rt_limit(ngx_http_chat_rt_session_t *s, json_t *env);
+void ngx_http_chat_rt_limit_free(ngx_http_chat_rt_session_t *s);
 
 /* ngx_http_chat_rt_access.c: what a socket may still do */
 void ngx_http_chat_rt_access_init(ngx_http_chat_rt_session_t *s);

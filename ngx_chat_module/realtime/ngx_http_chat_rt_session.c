@@ -280,6 +280,7 @@ ngx_http_chat_rt_session_free(ngx_http_chat_ws_t *ws)
     }
 
     ngx_http_chat_rt_access_free(s);
+    ngx_http_chat_rt_limit_free(s);
 
     if (s->typing) {
         if (s->typing->ev.timer_set) {
@@ -470,6 +471,11 @@ ngx_http_chat_rt_message(ngx_http_chat_ws_t *ws, ngx_uint_t opcode,
 void
 ngx_http_chat_rt_event(ngx_http_chat_rt_session_t *s, json_t *env)
 {
+    /* counted as it arrives: a flood is refused, not queued */
+    if (ngx_http_chat_rt_limit(s, env) != NGX_OK) {
+        return;
+    }
+
     if (s->ops || s->pending || s->held) {
         if (s->pending == NULL) {
             s->pending = json_array();

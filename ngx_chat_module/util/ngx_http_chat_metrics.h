@@ -63,6 +63,8 @@ enum {
     NGX_HTTP_CHAT_M_PUSH_APNS_GONE,
     NGX_HTTP_CHAT_M_PUSH_APNS_FAILED,
     NGX_HTTP_CHAT_M_PUSH_APNS_DROPPED,
+    NGX_HTTP_CHAT_M_EVENTS_REFUSED,     /* socket events over a rate */
+    NGX_HTTP_CHAT_M_FLOOD_CLOSED,       /* sockets closed for flooding */
     NGX_HTTP_CHAT_M_N
 };
 

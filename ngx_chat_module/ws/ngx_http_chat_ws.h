@@ -50,6 +50,15 @@ typedef struct {
 } ngx_http_chat_ws_app_t;
 
 
+/* a token bucket's settings: chat_ws_event_rate, chat_ws_send_rate */
+typedef struct {
+    ngx_uint_t                 rate;          /* per 1000 s; 0 no limit */
+    ngx_uint_t                 burst;         /* events at once */
+    ngx_uint_t                 close;         /* refusals in 10 s, then
+                                                 1008; 0 never */
+} ngx_http_chat_ws_rate_t;
+
+
 typedef struct {
     size_t                     max_message;   /* 1009 above it */
     size_t                     max_queue;     /* bytes waiting to go out */
@@ -59,6 +68,8 @@ typedef struct {
     ngx_flag_t                 deflate;       /* permessage-deflate */
     ngx_flag_t                 deflate_takeover;
     ngx_array_t               *protocols;     /* ngx_str_t subprotocols */
+    ngx_http_chat_ws_rate_t    event_rate;    /* the app enforces them */
+    ngx_http_chat_ws_rate_t    send_rate;
     ngx_http_chat_ws_app_t    *app;
 } ngx_http_chat_ws_conf_t;
 
