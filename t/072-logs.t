@@ -131,6 +131,7 @@ $main::Got = join " ", @r;
 === TEST 3: a line the module logs for a request names its request id
 --- http_config eval
 ChatTest::chat_http_config() . "    chat_sms_provider log;\n"
+    . "    chat_otp_ip_limit 1000000;\n"
 --- config
     location /api/ { chat_api; }
 --- more_headers

@@ -213,6 +213,7 @@ main::send_otp("body", channel => "whatsapp")
 --- http_config eval
 ChatTest::chat_http_config() . qq{
     chat_sms_provider log;
+    chat_otp_ip_limit 1000000;
     chat_twilio_whatsapp_from $main::Sender;
 }
 --- request eval

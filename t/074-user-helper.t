@@ -72,6 +72,7 @@ ack hi alice
 === TEST 4: a sign-in with the log provider: the code read from the error log
 --- http_config eval
 Test::Nginx::Chat::chat_backends_config() . "    chat_sms_provider log;\n"
+    . "    chat_otp_ip_limit 1000000;\n"
 --- chat
 my $carol = chat_sign_in(carol => chat_phone(3), via => "log");
 my ($status, $body) = chat_api(carol => GET => "/api/users/profile");

@@ -67,6 +67,7 @@ __DATA__
 --- http_config eval
 ChatTest::chat_http_config() . "
     chat_sms_provider log;
+    chat_otp_ip_limit 1000000;
 "
 --- config
     location /api/ { chat_api; }
