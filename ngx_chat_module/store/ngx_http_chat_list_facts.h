@@ -24,7 +24,8 @@
  *   "<chat>:b", "<chat>:<user>:b"  (seq 0)       the set is complete
  *
  * A member's own, hidden and mention facts are deleted as their readSeq
- * passes.
+ * passes; a sender's readSeq is settled over their own numbers, and a
+ * chat's voids swept (ngx_http_chat_list_compact.h).
  */
 
 #define NGX_HTTP_CHAT_LIST_FACTS       "listx"
@@ -34,8 +35,10 @@
 typedef struct {
     char       chat[25];
     char       user[25];               /* "": a fact of the chat */
-    u_char     kind;                   /* 'v' 'o' 'h' 'm' 'b'; 't' trim */
-    int64_t    seq;                    /* trim: up to this readSeq */
+    u_char     kind;                   /* 'v' 'o' 'h' 'm' 'b'; 't' trim,
+                                          's' settle */
+    int64_t    seq;                    /* trim: up to this readSeq;
+                                          settle: at most up to this */
 } ngx_http_chat_list_fact_t;
 
 typedef void (*ngx_http_chat_list_fact_pt)(
