@@ -46,7 +46,8 @@ sub counts {
     my ($chat) = @_;
     my @out;
     for my $who (qw(alice bob carol)) {
-        my $items = ChatChats::api($who => GET => "/api/chats?limit=50")->{items};
+        my $items = ChatChats::api($who => GET => "/api/chats?limit=50")
+                    ->{items};
         my ($r) = grep { $_->{id} eq $chat } @$items;
         push @out, "$who:" . ($r ? $r->{unreadCount} : "none");
     }

@@ -12,7 +12,6 @@
 
 
 #include "ngx_http_chat_list_facts.h"
-#include "ngx_http_chat_list_compact.h"
 
 
 #define NGX_HTTP_CHAT_LIST_BATCH   256
@@ -43,6 +42,8 @@ static ngx_http_chat_list_fact_t   ngx_http_chat_list_pending[
 static ngx_uint_t                  ngx_http_chat_list_npending;
 static ngx_uint_t                  ngx_http_chat_list_writing;
 static ngx_http_chat_list_fact_pt  ngx_http_chat_list_written;
+/* set on the event loop before a settle is posted, then only read */
+static ngx_http_chat_list_settle_pt  ngx_http_chat_list_settler;
 static ngx_event_t                 ngx_http_chat_list_retry_ev;
 static ngx_event_t                 ngx_http_chat_list_window_ev;
 static ngx_msec_t                  ngx_http_chat_list_last;   /* a batch */
@@ -72,6 +73,15 @@ ngx_http_chat_list_facts_add(const char *chat, const char *user,
     }
     ngx_http_chat_list_facts_queue(&f);
     ngx_http_chat_list_facts_flush();
+}
+
+
+void
+ngx_http_chat_list_facts_settle(const char *chat, const char *user,
+    int64_t upto, ngx_http_chat_list_settle_pt settle)
+{
+    ngx_http_chat_list_settler = settle;
+    ngx_http_chat_list_facts_add(chat, user, 's', upto, NULL);
 }
 
 
@@ -224,10 +234,10 @@ ngx_http_chat_list_facts_run(ngx_http_chat_mongo_task_t *t,
                                                   b->f[i].user, b->f[i].seq,
                                                   &t->error);
 
-        } else if (b->f[i].kind == 's') {
-            t->rc = ngx_http_chat_list_settle(db, b->f[i].chat,
-                                              b->f[i].user, b->f[i].seq,
-                                              &t->error);
+        } else if (b->f[i].kind == 's' && ngx_http_chat_list_settler) {
+            t->rc = ngx_http_chat_list_settler(db, b->f[i].chat,
+                                               b->f[i].user, b->f[i].seq,
+                                               &t->error);
         }
     }
 }

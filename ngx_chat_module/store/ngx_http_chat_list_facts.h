@@ -43,6 +43,9 @@ typedef struct {
 
 typedef void (*ngx_http_chat_list_fact_pt)(
     const ngx_http_chat_list_fact_t *f);
+/* in a thread: what a settle does (ngx_http_chat_list_compact.h) */
+typedef ngx_int_t (*ngx_http_chat_list_settle_pt)(mongoc_database_t *db,
+    const char *chat, const char *user, int64_t upto, bson_error_t *error);
 
 
 /*
@@ -51,6 +54,13 @@ typedef void (*ngx_http_chat_list_fact_pt)(
  */
 void ngx_http_chat_list_facts_add(const char *chat, const char *user,
     u_char kind, int64_t seq, ngx_http_chat_list_fact_pt written);
+
+/*
+ * On the event loop: settle() runs for user in chat, up to upto, in the
+ * batch that stores the facts queued before it (after their insert)
+ */
+void ngx_http_chat_list_facts_settle(const char *chat, const char *user,
+    int64_t upto, ngx_http_chat_list_settle_pt settle);
 
 /*
  * On the event loop: copies to out (up to max) the facts of chat and of

@@ -307,8 +307,8 @@ ngx_http_chat_list_changed(redisReply *reply, void *data)
     if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 2
         && lost->seq > 0 && ngx_http_chat_list_valid(lost->user) == NGX_OK)
     {
-        ngx_http_chat_list_facts_add(lost->chat, lost->user, 's', lost->seq,
-                                     NULL);
+        ngx_http_chat_list_facts_settle(lost->chat, lost->user, lost->seq,
+                                        ngx_http_chat_list_settle);
     }
 
     ngx_http_chat_list_answered(reply, data);
