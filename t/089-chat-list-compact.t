@@ -167,3 +167,26 @@ alice:73 bob:1 carol:74 same after FLUSHALL own=70
 [emerg]
 lost a fact
 were not stored
+
+
+
+=== TEST 4: after her settles, another's message counts for the sender again, and her read clears it; the chat alone agrees with her row
+--- init
+my $g = $main::Chat{quiet};
+main::send_msg(bob => $g, "r1");
+my $one = ChatChats::api(alice => GET => "/api/chats/$g")->{chat};
+$main::Got = main::before_after($g) . " alone " . $one->{unreadCount};
+ChatChats::api(alice => POST => "/api/chats/$g/read", { upToSeq => 301 });
+$main::Got .= "; read: " . main::before_after($g);
+ChatChats::dyn($block, as => "bob", request => "GET /api/chats/ids");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+alice:1 bob:300 carol:301 same after FLUSHALL alone 1; read: alice:0 bob:300 carol:301 same after FLUSHALL
+--- timeout: 60
+--- no_error_log
+[error]
+[alert]
+[emerg]
+lost a fact
+were not stored
