@@ -65,10 +65,11 @@ static ngx_int_t ngx_http_chat_op_send_task(ngx_http_chat_op_send_t *op,
  * The user's send budget (chat_send_rate), in the same script as the
  * number, so it costs no round trip of its own: GCRA over the key
  * rl:send:<user> (KEYS[#KEYS]), which holds the time, in microseconds of
- * Redis' clock, at which the user's bucket is empty again.  ARGV[#ARGV-1]
- * is the time a send costs (0: no budget), ARGV[#ARGV] the burst's.  Over
- * it: {seconds until a send fits}, and nothing else is done.  It runs
- * only once a number would be taken, so a send is charged once.
+ * Redis' clock, at which the user's bucket is full again (every instance
+ * reads the same clock).  ARGV[#ARGV-1] is the time a send costs (0: no
+ * budget), ARGV[#ARGV] the burst's.  Over it: {seconds until a send
+ * fits}, and nothing else is done.  It runs only once a number would be
+ * taken (no -1, no -2 first), so a send is charged once.
  */
 #define NGX_HTTP_CHAT_SEND_BUDGET_LUA                                         \
     "local bt = tonumber(ARGV[#ARGV - 1]) "                                   \
