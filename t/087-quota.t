@@ -60,6 +60,7 @@ _EOC_
     location /api/ { chat_api; client_max_body_size 10m; }
     location /ws { chat_ws; chat_ws_send_rate off; }
     location /socket.io/ { chat_socketio; chat_ws_send_rate off; }
+    location = /metrics { chat_metrics; }
     location = /t { return 200 "t"; }
 _EOC_
     $block->set_value("request", "GET /t") unless defined $block->request;
@@ -114,11 +115,13 @@ sub main::stored {
                        @{ $j->{items} || [] };
 }
 
-# a PDF of about 1,200 bytes, unique by its seed
+# a PDF of 1,200 bytes exactly (three pass the quota of 3,000, whatever
+# the seed), unique by its seed
 sub main::pdf {
     my ($seed) = @_;
-    return "%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n"
-           . "<< /Root 1 0 R >>\n%%EOF\n" . ("% $seed $$\n" x 100);
+    my $pdf = "%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n"
+              . "<< /Root 1 0 R >>\n%%EOF\n% $seed $$\n";
+    return $pdf . ("%" x (1199 - length $pdf)) . "\n";
 }
 
 # every worker of the latest start has its Redis connection: until then
@@ -139,6 +142,16 @@ sub main::redis_ready {
         sleep 0.05;
     }
     die "the workers have no Redis";
+}
+
+# a counter of the metrics page, summed over its lines with these labels
+sub main::metric {
+    my ($name, $labels) = @_;
+    my $page = HTTP::Tiny->new(timeout => 5)->get(
+        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/metrics")->{content};
+    my $n = 0;
+    $n += $1 while $page =~ /^\Q$name$labels\E (\d+)$/mg;
+    return $n;
 }
 
 master_on();
@@ -204,9 +217,11 @@ $main::Got = "workers:" . (keys %by > 1 ? "2" : "1") . " sockets:" . @s
     . " refused:" . ($ok + $no == 15 ? "rest" : $no) . " odd:@odd"
     . " rest:" . ($limited >= 2 && $limited + $rest_ok == 3 ? "429" : "@rest")
     . " stored:" . ($stored == $ok + $rest_ok ? "same" : "$stored/$ok+$rest_ok")
-    . " bob:$bob later:$later";
+    . " bob:$bob later:$later counted:"
+    . (main::metric("chat_user_limited_total", '{limit="send_rate"}')
+       == $no + $limited ? "yes" : "no");
 --- response_body
-workers:2 sockets:3 ran:burst refused:rest odd: rest:429 stored:same bob:201 later:201
+workers:2 sockets:3 ran:burst refused:rest odd: rest:429 stored:same bob:201 later:201 counted:yes
 --- no_error_log
 [error]
 [alert]
@@ -269,9 +284,10 @@ my ($b) = main::rest("bob", POST => "/api/media", main::pdf("b"),
                      "application/pdf");
 my $files = 0;
 File::Find::find(sub { $files++ if -f $_ }, $main::Root);
-$main::Got = "alice:@a bob:$b files:$files";
+$main::Got = "alice:@a bob:$b files:$files counted:"
+    . main::metric("chat_user_limited_total", '{limit="upload_daily_bytes"}');
 --- response_body
-alice:201 201 429 bob:201 files:3
+alice:201 201 429 bob:201 files:3 counted:1
 --- no_error_log
 [error]
 [alert]

@@ -11,6 +11,7 @@
 #include "ngx_http_chat_media_int.h"
 #include "../store/ngx_http_chat_users.h"
 #include "../store/ngx_http_chat_profile_cache.h"
+#include "../util/ngx_http_chat_metrics.h"
 
 
 /* the state of one upload, in r->pool */
@@ -551,6 +552,10 @@ ngx_http_chat_media_counted(ngx_http_request_t *r, redisReply *reply)
     ngx_http_chat_media_upload_t  *up;
 
     /* over the quota: 429 with Retry-After until the day is over */
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer != 0) {
+        ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_UPLOAD_QUOTA);
+    }
+
     rc = ngx_http_chat_rate_over(r, reply);
     if (rc != NGX_DECLINED) {
         return rc;

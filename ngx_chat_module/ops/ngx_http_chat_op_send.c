@@ -18,6 +18,7 @@
 #include "../store/ngx_http_chat_redis.h"
 #include "../store/ngx_http_chat_list_model.h"
 #include "../core/ngx_http_chat_events.h"
+#include "../util/ngx_http_chat_metrics.h"
 
 
 #define NGX_HTTP_CHAT_SEQ_TRIES     5
@@ -578,6 +579,8 @@ ngx_http_chat_op_send_numbered(redisReply *reply, void *data)
         && reply->element[0]->type == REDIS_REPLY_INTEGER)
     {
         /* over the user's send budget: no number taken, nothing stored */
+        ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_SEND_BUDGET);
+
         answer = json_pack("{s:s,s:s,s:i,s:I}",
                            "code", "rate_limited",
                            "message", "too many messages, try again later",
