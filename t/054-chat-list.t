@@ -19,7 +19,8 @@ our ($Redis, $Got, %Chat, %Msgs, %Read, %Members, @Order, $Page);
 BEGIN {
     $Redis = ChatRedis->new->start;
     $ENV{TEST_NGINX_REDIS_PORT} = $Redis->port;
-    ChatChats::init("654");
+    # 1,000 messages of one user at once: no send budget
+    ChatChats::init("654", "chat_send_rate off;");
 }
 
 *Id = \%ChatChats::Id;

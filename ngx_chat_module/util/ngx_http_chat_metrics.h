@@ -65,6 +65,8 @@ enum {
     NGX_HTTP_CHAT_M_PUSH_APNS_DROPPED,
     NGX_HTTP_CHAT_M_EVENTS_REFUSED,     /* socket events over a rate */
     NGX_HTTP_CHAT_M_FLOOD_CLOSED,       /* sockets closed for flooding */
+    NGX_HTTP_CHAT_M_SEND_BUDGET,        /* sends over chat_send_rate */
+    NGX_HTTP_CHAT_M_UPLOAD_QUOTA,       /* uploads over the daily bytes */
     NGX_HTTP_CHAT_M_N
 };
 
