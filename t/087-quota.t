@@ -15,6 +15,7 @@ use ChatWS;
 use HTTP::Tiny;
 use JSON::PP qw(encode_json decode_json);
 use IO::Socket::INET;
+use IO::Select;
 use File::Temp qw(tempdir);
 use File::Find ();
 use Time::HiRes qw(sleep time);
@@ -270,7 +271,7 @@ sent:5 last:429 sio:limited forward:429 stored:5+0
 
 
 
-=== TEST 3: uploads past the user's daily bytes: 429 rate_limited with Retry-After until the day's end, nothing stored; another user still uploads
+=== TEST 3: uploads past the user's daily bytes: 429 rate_limited with Retry-After until the day's end, nothing stored; another user still uploads; a declared length past the quota is refused before its body (no 100 Continue)
 --- init
 ChatChats::setup();
 main::redis_ready();
@@ -282,12 +283,37 @@ my @a = map {
 } 1 .. 3;
 my ($b) = main::rest("bob", POST => "/api/media", main::pdf("b"),
                      "application/pdf");
+# a declared length past the quota is refused before its body: a client
+# that waits for 100 Continue gets the 429 instead, having sent nothing
+my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1",
+                              PeerPort => $ENV{TEST_NGINX_SERVER_PORT},
+                              Timeout => 5) or die;
+print $c "POST /api/media HTTP/1.1\r\nHost: t\r\n"
+    . "Authorization: Bearer $ChatChats::Tok{alice}{accessToken}\r\n"
+    . "Content-Type: application/pdf\r\nContent-Length: 1200\r\n"
+    . "Expect: 100-continue\r\n\r\n";
+my $head = "";
+my $sel = IO::Select->new($c);
+while ($head !~ /\r\n\r\n/ && $sel->can_read(5)) {
+    sysread($c, $head, 4096, length $head) or last;
+}
+my ($early) = $head =~ m{^HTTP/1\.1 (\d+)};
+# a chunked body, its length known once read: counted then, refused
+my $chunks = [ main::pdf("a4") ];
+my $ch = HTTP::Tiny->new(timeout => 10)->request(POST =>
+    "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/api/media",
+    { headers => { 'Content-Type' => 'application/pdf',
+                   Authorization =>
+                       "Bearer $ChatChats::Tok{alice}{accessToken}" },
+      content => sub { shift @$chunks } });
 my $files = 0;
 File::Find::find(sub { $files++ if -f $_ }, $main::Root);
-$main::Got = "alice:@a bob:$b files:$files counted:"
+$main::Got = "alice:@a chunked:$ch->{status} bob:$b early:" . ($early // "none")
+    . ($head =~ /^Retry-After: \d+/mi ? " retry" : "")
+    . " files:$files counted:"
     . main::metric("chat_user_limited_total", '{limit="upload_daily_bytes"}');
 --- response_body
-alice:201 201 429 bob:201 files:3 counted:1
+alice:201 201 429 chunked:429 bob:201 early:429 retry files:3 counted:3
 --- no_error_log
 [error]
 [alert]

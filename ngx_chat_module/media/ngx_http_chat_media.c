@@ -30,6 +30,9 @@ typedef struct {
 
 static ngx_int_t ngx_http_chat_media_start(ngx_http_request_t *r,
     ngx_uint_t avatar);
+static ngx_int_t ngx_http_chat_media_checked(ngx_http_request_t *r,
+    redisReply *reply);
+static ngx_int_t ngx_http_chat_media_read(ngx_http_request_t *r);
 static void ngx_http_chat_media_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chat_media_counted(ngx_http_request_t *r,
     redisReply *reply);
@@ -438,6 +441,45 @@ ngx_http_chat_media_start(ngx_http_request_t *r, ngx_uint_t avatar)
         r->lingering_close = 1;
         return ngx_http_chat_media_too_large(r);
     }
+
+    /*
+     * A declared length is checked against the user's bytes today before
+     * the body is read: past the quota, the client is told at once (one
+     * that waits for 100 Continue sends nothing)
+     */
+    if (r->headers_in.content_length_n > 0) {
+        rc = ngx_http_chat_media_quota_check(r,
+                                             r->headers_in.content_length_n,
+                                             ngx_http_chat_media_checked);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    return ngx_http_chat_media_read(r);
+}
+
+
+static ngx_int_t
+ngx_http_chat_media_checked(ngx_http_request_t *r, redisReply *reply)
+{
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer != 0) {
+        ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_UPLOAD_QUOTA);
+
+        /* the body is not read: the connection goes after the answer */
+        r->keepalive = 0;
+        r->lingering_close = 1;
+        return ngx_http_chat_rate_over(r, reply);
+    }
+
+    return ngx_http_chat_media_read(r);
+}
+
+
+static ngx_int_t
+ngx_http_chat_media_read(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
 
     r->request_body_in_file_only = 1;
     r->request_body_in_persistent_file = 1;

@@ -58,6 +58,9 @@ typedef struct {
  */
 ngx_int_t ngx_http_chat_media_quota(ngx_http_request_t *r, off_t size,
     ngx_http_chat_redis_next_pt next);
+/* the same without counting: would size bytes more pass the quota? */
+ngx_int_t ngx_http_chat_media_quota_check(ngx_http_request_t *r,
+    off_t size, ngx_http_chat_redis_next_pt next);
 
 
 /* a media document, as the thread steps return it */

@@ -28,10 +28,39 @@ static const char  ngx_http_chat_media_quota_script[] =
     "return tonumber(ARGV[3]) end "
     "return 0";
 
+/* the same, counting nothing: a declared length checked before the body */
+static const char  ngx_http_chat_media_quota_peek[] =
+    "local n = tonumber(redis.call('GET', KEYS[1]) or '0') "
+    "if n + tonumber(ARGV[1]) > tonumber(ARGV[2]) then "
+    "return tonumber(ARGV[3]) end "
+    "return 0";
+
+
+static ngx_int_t ngx_http_chat_media_quota_eval(ngx_http_request_t *r,
+    const char *script, off_t size, ngx_http_chat_redis_next_pt next);
+
 
 ngx_int_t
 ngx_http_chat_media_quota(ngx_http_request_t *r, off_t size,
     ngx_http_chat_redis_next_pt next)
+{
+    return ngx_http_chat_media_quota_eval(r, ngx_http_chat_media_quota_script,
+                                          size, next);
+}
+
+
+ngx_int_t
+ngx_http_chat_media_quota_check(ngx_http_request_t *r, off_t size,
+    ngx_http_chat_redis_next_pt next)
+{
+    return ngx_http_chat_media_quota_eval(r, ngx_http_chat_media_quota_peek,
+                                          size, next);
+}
+
+
+static ngx_int_t
+ngx_http_chat_media_quota_eval(ngx_http_request_t *r, const char *script,
+    off_t size, ngx_http_chat_redis_next_pt next)
 {
     time_t                            now, left;
     ngx_str_t                         key, args[3];
@@ -75,6 +104,5 @@ ngx_http_chat_media_quota(ngx_http_request_t *r, off_t size,
                           now / NGX_HTTP_CHAT_DAY)
               - key.data;
 
-    return ngx_http_chat_redis_eval(r, ngx_http_chat_media_quota_script, 1,
-                                    &key, 3, args, next);
+    return ngx_http_chat_redis_eval(r, script, 1, &key, 3, args, next);
 }
