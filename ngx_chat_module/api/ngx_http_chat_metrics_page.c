@@ -122,6 +122,8 @@ static ngx_http_chat_metric_def_t  ngx_http_chat_metric_defs[] = {
       "(chat_ws_event_rate, chat_ws_send_rate).", "" },
     { NGX_HTTP_CHAT_M_FLOOD_CLOSED, "chat_socket_flood_closed_total",
       "counter", "Sockets closed (1008) for flooding events.", "" },
+    { NGX_HTTP_CHAT_M_UPGRADES_REFUSED, "chat_socket_upgrades_refused_total",
+      "counter", "Socket upgrades refused: too many from one address.", "" },
 
     { 0, NULL, NULL, NULL, NULL }
 };

@@ -65,6 +65,7 @@ enum {
     NGX_HTTP_CHAT_M_PUSH_APNS_DROPPED,
     NGX_HTTP_CHAT_M_EVENTS_REFUSED,     /* socket events over a rate */
     NGX_HTTP_CHAT_M_FLOOD_CLOSED,       /* sockets closed for flooding */
+    NGX_HTTP_CHAT_M_UPGRADES_REFUSED,   /* too many sockets of an address */
     NGX_HTTP_CHAT_M_N
 };
 
