@@ -64,6 +64,8 @@ static char *ngx_http_chat_avatar_url_host(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_chat_ready_check(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_chat_num_off(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_chat_ws_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_chat_ws_protocols(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -273,6 +275,20 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       ngx_http_chat_ws_rate,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_chat_loc_conf_t, ws.send_rate),
+      NULL },
+
+    { ngx_string("chat_ws_unauth_per_address"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_chat_num_off,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chat_loc_conf_t, ws.unauth_per_addr),
+      NULL },
+
+    { ngx_string("chat_ws_conn_per_address"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_chat_num_off,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chat_loc_conf_t, ws.conn_per_addr),
       NULL },
 
     { ngx_string("chat_ws_protocols"),
@@ -873,8 +889,13 @@ ngx_http_chat_init(ngx_conf_t *cf)
         return NGX_OK;
     }
 
-    /* what the workers of this instance share: a few counters */
-    cmcf->shm = ngx_shared_memory_add(cf, &name, 8 * ngx_pagesize
+    /*
+     * what the workers of this instance share: a few counters, and the
+     * sockets per address (about 100 bytes an address with sockets)
+     */
+    cmcf->shm = ngx_shared_memory_add(cf, &name,
+                                      8 * ngx_pagesize
+                                      + NGX_HTTP_CHAT_CONN_ZONE
                                       + ngx_align(
                                           sizeof(ngx_http_chat_metrics_zone_t),
                                           ngx_pagesize),
@@ -928,6 +949,11 @@ ngx_http_chat_shm_init(ngx_shm_zone_t *zone, void *data)
     shared->metrics = ngx_slab_calloc(shpool,
                                       sizeof(ngx_http_chat_metrics_zone_t));
     if (shared->metrics == NULL) {
+        return NGX_ERROR;
+    }
+
+    shared->conns = ngx_http_chat_rt_conn_zone(shpool);
+    if (shared->conns == NULL) {
         return NGX_ERROR;
     }
 
@@ -1352,6 +1378,8 @@ ngx_http_chat_create_loc_conf(ngx_conf_t *cf)
     clcf->ws.ping_interval = NGX_CONF_UNSET_MSEC;
     clcf->ws.pong_timeout = NGX_CONF_UNSET_MSEC;
     clcf->ws.auth_timeout = NGX_CONF_UNSET_MSEC;
+    clcf->ws.unauth_per_addr = NGX_CONF_UNSET_UINT;
+    clcf->ws.conn_per_addr = NGX_CONF_UNSET_UINT;
     clcf->ws.deflate = NGX_CONF_UNSET;
     clcf->ws.deflate_takeover = NGX_CONF_UNSET;
     clcf->ws.protocols = NGX_CONF_UNSET_PTR;
@@ -1421,6 +1449,15 @@ ngx_http_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
             conf->ws.send_rate = prev->ws.send_rate;
         }
     }
+
+    /*
+     * sockets of one address (0: no limit): far more than one person
+     * opens, and room for an office or a carrier's NAT signed in
+     */
+    ngx_conf_merge_uint_value(conf->ws.unauth_per_addr,
+                              prev->ws.unauth_per_addr, 32);
+    ngx_conf_merge_uint_value(conf->ws.conn_per_addr,
+                              prev->ws.conn_per_addr, 256);
 
     /* 0: no bound */
     ngx_conf_merge_value(conf->sio_max_unauth, prev->sio_max_unauth, 10000);
@@ -1978,6 +2015,43 @@ ngx_http_chat_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* a number, or "off" for 0 (a limit that is off) */
+static char *
+ngx_http_chat_num_off(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value;
+    ngx_uint_t  *np;
+
+    np = (ngx_uint_t *) (p + cmd->offset);
+
+    if (*np != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        *np = 0;
+        return NGX_CONF_OK;
+    }
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    if (n == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\": a number "
+                           "or \"off\"", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    *np = (ngx_uint_t) n;
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_http_chat_init_process(ngx_cycle_t *cycle)
 {
@@ -2004,6 +2078,7 @@ ngx_http_chat_init_process(ngx_cycle_t *cycle)
     shared = cmcf->shm->data;
     ngx_http_chat_send_cache_share(&shared->send_generation);
     ngx_http_chat_metrics_attach(shared->metrics, cycle->log);
+    ngx_http_chat_rt_conn_attach(cmcf->shm, shared->conns);
 
     if (ngx_http_chat_mongo_init_process(cycle, cmcf) != NGX_OK) {
         return NGX_ERROR;
@@ -2078,6 +2153,7 @@ ngx_http_chat_exit_process(ngx_cycle_t *cycle)
     ngx_http_chat_ops_exit_process();
     ngx_http_chat_session_op_exit_process();
     ngx_http_chat_metrics_detach();
+    ngx_http_chat_rt_conn_detach();
     ngx_http_chat_op_call_exit_process();
 }
 

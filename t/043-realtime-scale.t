@@ -40,13 +40,29 @@ add_block_preprocessor(sub {
     server {
         listen 127.0.0.1:$TEST_NGINX_RT_PORT reuseport;
         location /api/ { chat_api; }
-        location /ws { chat_ws; chat_ws_auth_timeout 60s; }
-        location /socket.io/ { chat_socketio; }
+        location /ws {
+            chat_ws;
+            chat_ws_auth_timeout 60s;
+            # thousands of sockets, all from 127.0.0.1
+            chat_ws_unauth_per_address off;
+            chat_ws_conn_per_address off;
+        }
+        location /socket.io/ {
+            chat_socketio;
+            chat_ws_unauth_per_address off;
+            chat_ws_conn_per_address off;
+        }
     }
 _EOC_
     $block->set_value("config", <<'_EOC_');
     location /api/ { chat_api; }
-    location /ws { chat_ws; chat_ws_auth_timeout 60s; }
+    location /ws {
+        chat_ws;
+        chat_ws_auth_timeout 60s;
+        # thousands of sockets, all from 127.0.0.1
+        chat_ws_unauth_per_address off;
+        chat_ws_conn_per_address off;
+    }
     location = /t { return 200 "t"; }
 _EOC_
     $block->set_value("request", "GET /t");

@@ -26,7 +26,13 @@ add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value("config", <<'_EOC_');
     location /api/ { chat_api; }
-    location /ws { chat_ws; chat_ws_auth_timeout 60s; }
+    location /ws {
+        chat_ws;
+        chat_ws_auth_timeout 60s;
+        # thousands of sockets, all from 127.0.0.1
+        chat_ws_unauth_per_address off;
+        chat_ws_conn_per_address off;
+    }
     location = /t { return 200 "t"; }
 _EOC_
     $block->set_value("request", "GET /t");

@@ -128,6 +128,8 @@ static ngx_http_chat_metric_def_t  ngx_http_chat_metric_defs[] = {
       "{limit=\"send_rate\"}" },
     { NGX_HTTP_CHAT_M_UPLOAD_QUOTA, "chat_user_limited_total", "counter",
       NULL, "{limit=\"upload_daily_bytes\"}" },
+    { NGX_HTTP_CHAT_M_UPGRADES_REFUSED, "chat_socket_upgrades_refused_total",
+      "counter", "Socket upgrades refused: too many from one address.", "" },
 
     { 0, NULL, NULL, NULL, NULL }
 };

@@ -260,6 +260,27 @@ void ngx_http_chat_sio_relayed(ngx_http_chat_rt_session_t *s, u_char *msg,
 ngx_int_t ngx_http_chat_rt_limit(ngx_http_chat_rt_session_t *s, json_t *env);
 void ngx_http_chat_rt_limit_free(ngx_http_chat_rt_session_t *s);
 
+/*
+ * ngx_http_chat_rt_conn.c: sockets per address across the workers (the
+ * zone's part, a worker's start and exit; a handshake's count, moved to
+ * its socket, off the unsigned at its sign-in, released at its end; the
+ * 429 of a refusal, body NULL for the error envelope)
+ */
+#define NGX_HTTP_CHAT_CONN_ZONE  (1024 * 1024)
+
+void *ngx_http_chat_rt_conn_zone(ngx_slab_pool_t *shpool);
+void ngx_http_chat_rt_conn_attach(ngx_shm_zone_t *zone, void *conns);
+void ngx_http_chat_rt_conn_detach(void);
+ngx_int_t ngx_http_chat_rt_conn_take(ngx_http_request_t *r,
+    ngx_http_chat_ws_conf_t *conf, ngx_uint_t force,
+    ngx_http_chat_ws_peer_t **held, time_t *retry);
+void ngx_http_chat_rt_conn_move(ngx_http_chat_ws_peer_t *held,
+    ngx_http_chat_ws_peer_t *to);
+void ngx_http_chat_rt_conn_signed_in(ngx_http_chat_ws_peer_t *peer);
+void ngx_http_chat_rt_conn_release(ngx_http_chat_ws_peer_t *peer);
+ngx_int_t ngx_http_chat_rt_conn_refuse(ngx_http_request_t *r, time_t retry,
+    json_t *body);
+
 /* ngx_http_chat_rt_access.c: what a socket may still do */
 void ngx_http_chat_rt_access_init(ngx_http_chat_rt_session_t *s);
 void ngx_http_chat_rt_access_free(ngx_http_chat_rt_session_t *s);

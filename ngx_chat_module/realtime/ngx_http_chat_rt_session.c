@@ -219,11 +219,13 @@ ngx_http_chat_rt_session_create(ngx_http_chat_ws_t *ws)
 
     s = ngx_calloc(sizeof(ngx_http_chat_rt_session_t), c->log);
     if (s == NULL) {
+        ngx_http_chat_rt_conn_release(&ws->peer);
         return NULL;
     }
 
     s->addr_text.data = ngx_alloc(c->addr_text.len, c->log);
     if (s->addr_text.data == NULL) {
+        ngx_http_chat_rt_conn_release(&ws->peer);
         ngx_free(s);
         return NULL;
     }
@@ -274,6 +276,9 @@ ngx_http_chat_rt_session_free(ngx_http_chat_ws_t *ws)
 
     /* the gauges follow each other in the table */
     ngx_http_chat_metric_dec(NGX_HTTP_CHAT_M_SOCKETS_WS + s->gauge);
+
+    /* its address has one socket less */
+    ngx_http_chat_rt_conn_release(&ws->peer);
 
     if (s->auth_timer.timer_set) {
         ngx_del_timer(&s->auth_timer);
@@ -891,6 +896,7 @@ ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s, void *data,
 
     s->counted = 1;
     ngx_http_chat_rt_presence(s->user, 1);
+    ngx_http_chat_rt_conn_signed_in(&s->ws->peer);
 
     if (s->auth_timer.timer_set) {
         ngx_del_timer(&s->auth_timer);

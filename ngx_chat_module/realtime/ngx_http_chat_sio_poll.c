@@ -27,6 +27,13 @@
 #define NGX_HTTP_CHAT_SIO_OPEN_WAIT  2000   /* ms: a handshake's subscription */
 
 
+/* a handshake's ids, and the count of its address */
+typedef struct {
+    u_char                       ids[2 * NGX_HTTP_CHAT_SIO_ID_LEN];
+    ngx_http_chat_ws_peer_t     *peer;
+} ngx_http_chat_sio_born_t;
+
+
 typedef struct {
     ngx_http_request_t          *request;
     ngx_http_chat_rt_link_t     *link;
@@ -445,26 +452,44 @@ static ngx_int_t
 ngx_http_chat_sio_handshake(ngx_http_request_t *r)
 {
     u_char                     *ids;
+    time_t                      retry;
+    ngx_int_t                   rc;
     ngx_str_t                   args[7];
     ngx_pool_t                 *pool;
     ngx_http_chat_ctx_t        *ctx;
     ngx_http_chat_loc_conf_t   *clcf;
     ngx_http_chat_sio_names_t  *n;
+    ngx_http_chat_sio_born_t   *born;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
     pool = r->pool;
 
     /* the answer needs the ids: they stay in the request's pool */
-    ids = ngx_pnalloc(pool, 2 * NGX_HTTP_CHAT_SIO_ID_LEN);
+    born = ngx_pcalloc(pool, sizeof(ngx_http_chat_sio_born_t));
     n = ngx_palloc(pool, sizeof(ngx_http_chat_sio_names_t));
-    if (ids == NULL || n == NULL) {
+    if (born == NULL || n == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* the sessions of its address in this instance first */
+    rc = ngx_http_chat_rt_conn_take(r, &clcf->ws, 0, &born->peer, &retry);
+
+    if (rc == NGX_BUSY) {
+        /* Engine.IO's refusal of a handshake, as a 429 */
+        return ngx_http_chat_rt_conn_refuse(r, retry,
+                   json_pack("{s:i,s:s}", "code", 4, "message",
+                             "Too many connections from this address"));
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ids = born->ids;
     ngx_http_chat_sio_id(ids);
     ngx_http_chat_sio_id(ids + NGX_HTTP_CHAT_SIO_ID_LEN);
-    ctx->state = ids;
+    ctx->state = born;
 
     ngx_http_chat_sio_names(n, ids, &r->connection->addr_text);
 
@@ -505,12 +530,14 @@ ngx_http_chat_sio_handshaken(ngx_http_request_t *r, redisReply *reply)
     ngx_http_chat_ws_t           *ws;
     ngx_http_chat_ctx_t          *ctx;
     ngx_http_chat_loc_conf_t     *clcf;
+    ngx_http_chat_sio_born_t     *born;
     ngx_http_chat_rt_session_t   *s;
     ngx_http_chat_sio_opening_t  *o;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
-    ids = ctx->state;
+    born = ctx->state;
+    ids = born->ids;
 
     if (reply->type != REDIS_REPLY_INTEGER) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -570,6 +597,9 @@ ngx_http_chat_sio_handshaken(ngx_http_request_t *r, redisReply *reply)
         ngx_destroy_pool(pool);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    /* the count is the session's from here: its end releases it */
+    ngx_http_chat_rt_conn_move(born->peer, &ws->peer);
 
     ws->release = ngx_http_chat_sio_poll_release;
     ws->main_conf = r->main_conf;

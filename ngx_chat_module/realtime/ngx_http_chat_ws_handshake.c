@@ -36,6 +36,7 @@ typedef struct {
     ngx_str_t                  response;
     ngx_http_chat_ws_deflate_params_t  deflate;
     ngx_uint_t                 use_deflate;
+    ngx_http_chat_ws_peer_t   *peer;         /* its address's count */
 } ngx_http_chat_ws_upgrade_t;
 
 
@@ -60,6 +61,9 @@ ngx_http_chat_ws_handler(ngx_http_request_t *r)
     ngx_str_t                    accept, digest, decoded, *protocol;
     ngx_str_t                    extensions, version;
     ngx_http_chat_ws_offer_t     offer;
+    time_t                       retry;
+    ngx_http_chat_ctx_t         *ctx;
+    ngx_http_chat_ws_peer_t     *peer;
     ngx_http_chat_loc_conf_t    *clcf;
     ngx_http_chat_ws_upgrade_t  *up;
 
@@ -136,10 +140,34 @@ ngx_http_chat_ws_handler(ngx_http_request_t *r)
                                         "in base64");
     }
 
+    /*
+     * The sockets of its address, counted till it signs in and till it
+     * ends; a session that changes transport (an upgrade from polling)
+     * was counted already, and is let in.
+     */
+    peer = NULL;
+
+    if (clcf->ws.app != &ngx_http_chat_ws_echo_app) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+
+        rc = ngx_http_chat_rt_conn_take(r, &clcf->ws,
+                                        ctx && ctx->ws_resume.len,
+                                        &peer, &retry);
+        if (rc == NGX_BUSY) {
+            return ngx_http_chat_rt_conn_refuse(r, retry, NULL);
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     up = ngx_pcalloc(r->pool, sizeof(ngx_http_chat_ws_upgrade_t));
     if (up == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    up->peer = peer;
 
     ngx_str_null(&extensions);
 
@@ -273,10 +301,14 @@ ngx_http_chat_ws_detach(ngx_event_t *ev)
         return;
     }
 
+    /* the count is the socket's from here: its session releases it */
+    ngx_http_chat_rt_conn_move(up->peer, &ws->peer);
+
     if (up->use_deflate) {
         ws->deflate = ngx_http_chat_ws_deflate_create(&up->deflate,
                                                       &clcf->ws, c->log);
         if (ws->deflate == NULL) {
+            ngx_http_chat_rt_conn_release(&ws->peer);
             ngx_free(ws);
             ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
             return;
@@ -288,6 +320,7 @@ ngx_http_chat_ws_detach(ngx_event_t *ev)
     ws->loc_conf = r->loc_conf;
 
     if (ngx_http_chat_ws_token(r, ws) != NGX_OK) {
+        ngx_http_chat_rt_conn_release(&ws->peer);
         ngx_http_chat_ws_deflate_free(ws->deflate);
         ngx_free(ws);
         ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
@@ -600,6 +633,7 @@ ngx_http_chat_ws_token(ngx_http_request_t *r, ngx_http_chat_ws_t *ws)
 static void
 ngx_http_chat_ws_discard(ngx_http_chat_ws_t *ws)
 {
+    ngx_http_chat_rt_conn_release(&ws->peer);
     ngx_http_chat_ws_deflate_free(ws->deflate);
 
     if (ws->token.data) {

@@ -29,11 +29,13 @@
 
 /*
  * What the workers of an instance share, in the module's shared memory
- * zone: words written with atomics, never locked.
+ * zone: words written with atomics, never locked, but for conns.
  */
 typedef struct {
     ngx_atomic_t               send_generation;  /* who may send changed */
     void                      *metrics;  /* ngx_http_chat_metrics_zone_t */
+    void                      *conns;    /* sockets per address, locked
+                                            (realtime/_rt_conn.c) */
 } ngx_http_chat_shared_t;
 
 

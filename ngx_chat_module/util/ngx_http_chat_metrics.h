@@ -67,6 +67,7 @@ enum {
     NGX_HTTP_CHAT_M_FLOOD_CLOSED,       /* sockets closed for flooding */
     NGX_HTTP_CHAT_M_SEND_BUDGET,        /* sends over chat_send_rate */
     NGX_HTTP_CHAT_M_UPLOAD_QUOTA,       /* uploads over the daily bytes */
+    NGX_HTTP_CHAT_M_UPGRADES_REFUSED,   /* too many sockets of an address */
     NGX_HTTP_CHAT_M_N
 };
 

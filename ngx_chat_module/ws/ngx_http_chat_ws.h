@@ -70,8 +70,22 @@ typedef struct {
     ngx_array_t               *protocols;     /* ngx_str_t subprotocols */
     ngx_http_chat_ws_rate_t    event_rate;    /* the app enforces them */
     ngx_http_chat_ws_rate_t    send_rate;
+    /* sockets of one address: not signed in, and all; 0 no limit */
+    ngx_uint_t                 unauth_per_addr;
+    ngx_uint_t                 conn_per_addr;
     ngx_http_chat_ws_app_t    *app;
 } ngx_http_chat_ws_conf_t;
+
+
+/*
+ * The client's address as its handshake counted it for the app's limits
+ * per address (a /64 for IPv6): len 0, not counted.
+ */
+typedef struct {
+    u_char                     addr[9];       /* family, then the bytes */
+    uint8_t                    len;
+    uint8_t                    unauth;        /* counted as not signed in */
+} ngx_http_chat_ws_peer_t;
 
 
 /*
@@ -118,6 +132,7 @@ struct ngx_http_chat_ws_s {
     void                     **loc_conf;
     ngx_str_t                  token;         /* ?token= or Bearer */
     ngx_str_t                  resume;        /* the app's, from the ctx */
+    ngx_http_chat_ws_peer_t    peer;          /* the app releases it */
 
     /* set: not a socket (Socket.IO polling); frees the connection */
     void                     (*release)(ngx_connection_t *c);
