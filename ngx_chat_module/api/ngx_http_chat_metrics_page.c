@@ -122,6 +122,23 @@ static ngx_http_chat_metric_def_t  ngx_http_chat_metric_defs[] = {
       "(chat_ws_event_rate, chat_ws_send_rate).", "" },
     { NGX_HTTP_CHAT_M_FLOOD_CLOSED, "chat_socket_flood_closed_total",
       "counter", "Sockets closed (1008) for flooding events.", "" },
+    { NGX_HTTP_CHAT_M_REST_REFUSED, "chat_rest_rate_limited_total",
+      "counter", "REST requests answered 429 for going over a rate, by "
+      "route group (chat_rest_rate).", "{group=\"auth\"}" },
+    { NGX_HTTP_CHAT_M_REST_REFUSED_1, "chat_rest_rate_limited_total",
+      "counter", NULL, "{group=\"read\"}" },
+    { NGX_HTTP_CHAT_M_REST_REFUSED_2, "chat_rest_rate_limited_total",
+      "counter", NULL, "{group=\"write\"}" },
+    { NGX_HTTP_CHAT_M_REST_REFUSED_3, "chat_rest_rate_limited_total",
+      "counter", NULL, "{group=\"send\"}" },
+    { NGX_HTTP_CHAT_M_REST_REFUSED_4, "chat_rest_rate_limited_total",
+      "counter", NULL, "{group=\"search\"}" },
+    { NGX_HTTP_CHAT_M_REST_REFUSED_5, "chat_rest_rate_limited_total",
+      "counter", NULL, "{group=\"group\"}" },
+    { NGX_HTTP_CHAT_M_REST_REFUSED_6, "chat_rest_rate_limited_total",
+      "counter", NULL, "{group=\"upload\"}" },
+    { NGX_HTTP_CHAT_M_REST_REFUSED_7, "chat_rest_rate_limited_total",
+      "counter", NULL, "{group=\"address\"}" },
 
     { 0, NULL, NULL, NULL, NULL }
 };
