@@ -414,7 +414,7 @@ ngx_http_chat_api_handler(ngx_http_request_t *r)
 
     /* a public route's bucket is its caller's address */
     rc = ngx_http_chat_rest_rate_check(r, found->group, NULL);
-    if (rc != NGX_OK) {
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
@@ -437,7 +437,7 @@ ngx_http_chat_api_authorized(ngx_http_request_t *r)
     /* the user is known: its bucket of the route's group */
     if (!(found->flags & NGX_HTTP_CHAT_PUBLIC)) {
         rc = ngx_http_chat_rest_rate_check(r, found->group, &ctx->user_id);
-        if (rc != NGX_OK) {
+        if (rc != NGX_DECLINED) {
             return rc;
         }
     }

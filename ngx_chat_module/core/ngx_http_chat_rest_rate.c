@@ -166,7 +166,7 @@ ngx_http_chat_rest_rate_check(ngx_http_request_t *r, ngx_uint_t group,
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
 
     if (cmcf->rest_rate_shm == NULL || group >= NGX_HTTP_CHAT_REST_NGROUPS) {
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
     n = 0;
@@ -195,7 +195,7 @@ ngx_http_chat_rest_rate_check(ngx_http_request_t *r, ngx_uint_t group,
     }
 
     if (n == 0) {
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
     shpool = (ngx_slab_pool_t *) cmcf->rest_rate_shm->shm.addr;
@@ -247,7 +247,7 @@ ngx_http_chat_rest_rate_check(ngx_http_request_t *r, ngx_uint_t group,
     }
 
     if (refused == n) {
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
     ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_REST_REFUSED + t[refused].group);

@@ -30,7 +30,8 @@ ngx_int_t ngx_http_chat_rest_rate_init_zone(ngx_shm_zone_t *zone,
 /*
  * Takes a token of the route group's bucket of user (NULL: of the
  * client's address) and of the address's bucket; adds the RateLimit-*
- * headers.  NGX_OK: the route runs; else the rc of the 429 answer sent.
+ * headers.  NGX_DECLINED: the route runs; else the rc of the 429 answer
+ * sent.
  */
 ngx_int_t ngx_http_chat_rest_rate_check(ngx_http_request_t *r,
     ngx_uint_t group, ngx_str_t *user);
