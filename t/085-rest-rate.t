@@ -5,8 +5,7 @@
 # (chat_rest_rate, chat_rest_rate_zone).  A request over a bucket is
 # answered 429 rate_limited with Retry-After and details.retryAfter; every
 # answer of a limited route carries RateLimit-Limit, RateLimit-Remaining
-# and RateLimit-Reset.  Small limits keep the file fast; each block floods
-# a group of its own, as the zone lives on across a reload.
+# and RateLimit-Reset.  Small limits keep the file fast.
 
 use Test::Nginx::Socket 'no_plan';
 use ChatTest;
@@ -18,7 +17,18 @@ use Time::HiRes qw(sleep time);
 our ($Got, %Id);
 *Id = \%ChatChats::Id;
 
-BEGIN { ChatChats::init("785") }
+BEGIN {
+    # added first, so run after ChatChats' sets the http{} part: a zone of
+    # the block's own size, as a reload (TEST_NGINX_USE_HUP) keeps the
+    # buckets of a zone of the same size
+    add_block_preprocessor(sub {
+        my $block = shift;
+        $block->set_value("http_config", $block->http_config
+            . "    chat_rest_rate_zone " . (1024 + 64 * $block->seq_num)
+            . "k;\n");
+    });
+    ChatChats::init("785");
+}
 
 add_block_preprocessor(sub {
     my $block = shift;
