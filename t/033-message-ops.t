@@ -6,7 +6,10 @@ use ChatTest;
 use ChatChats;
 use JSON::PP;
 
-BEGIN { ChatChats::init("561", "chat_edit_window 3s;\n    chat_delete_window 3s;") }
+# blocks send 300 messages in a row: past the default REST send rate
+# (chat_rest_rate), which is not what is tested here
+BEGIN { ChatChats::init("561", "chat_edit_window 3s;\n    chat_delete_window 3s;"
+                        . "\n    chat_rest_rate send 1000r/s burst=5000;") }
 
 *Id = \%ChatChats::Id;
 our (%Id, %Chat, %Msg, $Got);
