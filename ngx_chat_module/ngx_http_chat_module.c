@@ -1389,6 +1389,7 @@ ngx_http_chat_create_loc_conf(ngx_conf_t *cf)
     for (i = 0; i < NGX_HTTP_CHAT_REST_NGROUPS; i++) {
         clcf->rest_rate[i].rate = NGX_CONF_UNSET_UINT;
     }
+
     clcf->sio_max_unauth = NGX_CONF_UNSET;
     clcf->sio_max_unauth_addr = NGX_CONF_UNSET;
     clcf->sio_upgrade_any_addr = NGX_CONF_UNSET;
