@@ -83,6 +83,8 @@ static char *ngx_http_chat_enum(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_chat_set_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_chat_send_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static void ngx_http_chat_init_rate(ngx_http_chat_rate_t *rate,
     ngx_int_t count, time_t window);
 static ngx_int_t ngx_http_chat_declare_thread_pool(ngx_conf_t *cf,
@@ -600,6 +602,13 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       offsetof(ngx_http_chat_main_conf_t, group_max_size),
       &ngx_http_chat_group_max_size_bounds },
 
+    { ngx_string("chat_send_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_chat_send_rate,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, send_budget),
+      NULL },
+
     { ngx_string("chat_send_max_pending"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -994,6 +1003,7 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->upstream_timeout = NGX_CONF_UNSET_MSEC;
     cmcf->group_max_size = NGX_CONF_UNSET_UINT;
     cmcf->send_max_pending = NGX_CONF_UNSET_UINT;
+    cmcf->send_budget.rate = NGX_CONF_UNSET_UINT;
     cmcf->edit_window = NGX_CONF_UNSET;
     cmcf->story_lifetime = NGX_CONF_UNSET;
     cmcf->story_post_limit.count = NGX_CONF_UNSET;
@@ -1061,6 +1071,15 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(cmcf->upstream_timeout, 10000);
     ngx_conf_init_uint_value(cmcf->group_max_size, 256);
     ngx_conf_init_uint_value(cmcf->send_max_pending, 1000);
+
+    /*
+     * 10 a second, 200 at once: a client flushing the outbox it filled
+     * offline, a forward to 10 chats, a fast bot; not a flood
+     */
+    if (cmcf->send_budget.rate == NGX_CONF_UNSET_UINT) {
+        cmcf->send_budget.rate = 10 * 1000;
+        cmcf->send_budget.burst = 200;
+    }
     ngx_conf_init_value(cmcf->edit_window, 15 * 60);
     ngx_conf_init_value(cmcf->story_lifetime, 24 * 60 * 60);
     ngx_http_chat_init_rate(&cmcf->story_post_limit, 30, 60 * 60);
@@ -2310,6 +2329,86 @@ ngx_http_chat_rate_parse(ngx_conf_t *cf, ngx_str_t *value, ngx_uint_t n,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\"", &value[i]);
         return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * chat_send_rate off | RATE [burst=N];
+ * RATE as limit_req's: Nr/s or Nr/m; a user's sends, all of them
+ */
+static char *
+ngx_http_chat_send_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    u_char                  *last;
+    size_t                   len;
+    ngx_int_t                n, scale;
+    ngx_str_t               *value;
+    ngx_http_chat_budget_t  *budget;
+
+    budget = (ngx_http_chat_budget_t *) (p + cmd->offset);
+
+    if (budget->rate != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (cf->args->nelts > 2) {
+            return "takes nothing after \"off\"";
+        }
+
+        budget->rate = 0;
+        budget->burst = 0;
+        return NGX_CONF_OK;
+    }
+
+    len = value[1].len;
+    last = value[1].data + len;
+    scale = 1;
+
+    if (len > 3 && ngx_strncmp(last - 3, "r/s", 3) == 0) {
+        len -= 3;
+
+    } else if (len > 3 && ngx_strncmp(last - 3, "r/m", 3) == 0) {
+        len -= 3;
+        scale = 60;
+
+    } else {
+        return "has an invalid rate (Nr/s or Nr/m)";
+    }
+
+    n = ngx_atoi(value[1].data, len);
+    if (n <= 0 || n > 1000000) {
+        return "has an invalid rate (Nr/s or Nr/m)";
+    }
+
+    budget->rate = (ngx_uint_t) n * 1000 / scale;
+    if (budget->rate == 0) {
+        budget->rate = 1;
+    }
+
+    /* by default, one second's worth at once, at least one */
+    budget->burst = budget->rate >= 1000 ? budget->rate / 1000 : 1;
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "burst=", 6) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        n = ngx_atoi(value[2].data + 6, value[2].len - 6);
+        if (n <= 0 || n > 1000000) {
+            return "has an invalid \"burst=\"";
+        }
+
+        budget->burst = n;
     }
 
     return NGX_CONF_OK;

@@ -288,3 +288,25 @@ ChatTest::chat_http_config() . "chat_edit_window soon;"
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"chat_edit_window" directive invalid value/
+
+
+
+=== TEST 25: an avatar URL host with a scheme
+--- http_config eval
+ChatTest::chat_http_config() . "chat_avatar_url_host https://cdn.example.com;"
+--- config
+    location /api/ { chat_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid host "https:\/\/cdn.example.com" in "chat_avatar_url_host": expected a lowercase host name, no scheme or path/
+
+
+
+=== TEST 26: an avatar URL host with a path or capitals
+--- http_config eval
+ChatTest::chat_http_config() . "chat_avatar_url_host CDN.example.com/avatars;"
+--- config
+    location /api/ { chat_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid host "CDN.example.com\/avatars" in "chat_avatar_url_host"/

@@ -100,7 +100,7 @@ ChatChats::dyn($block, as => "alice",
         qr/name is too long/, qr/control/, qr/must be an array/, qr/ids, as strings/,
         qr/twice/, qr/you are in it/, qr/"unknown":\["$u"\]/,
         qr/group_too_large.*"max":4\b/,
-        qr/media id or a URL/, qr/must be a string/ ]);
+        qr/media id of yours or an https URL of a host this server allows/, qr/must be a string/ ]);
 
 
 

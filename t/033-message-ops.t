@@ -6,9 +6,9 @@ use ChatTest;
 use ChatChats;
 use JSON::PP;
 
-# blocks send 300 messages in a row: past the default REST send rate
-# (chat_rest_rate), which is not what is tested here
-BEGIN { ChatChats::init("561", "chat_edit_window 3s;\n    chat_delete_window 3s;"
+# a backlog of 230 messages of one user, sent at once: no send budget, and
+# a REST send rate past the default (chat_rest_rate), neither is tested here
+BEGIN { ChatChats::init("561", "chat_edit_window 3s;\n    chat_delete_window 3s;\n    chat_send_rate off;"
                         . "\n    chat_rest_rate send 1000r/s burst=5000;") }
 
 *Id = \%ChatChats::Id;

@@ -19,7 +19,8 @@ our ($Redis, $Got, $Group);
 BEGIN {
     $Redis = ChatRedis->new->start;
     $ENV{TEST_NGINX_REDIS_PORT} = $Redis->port;
-    ChatChats::init("666");
+    # 250 messages of one user at once: no send budget
+    ChatChats::init("666", "chat_send_rate off;");
 }
 
 *Id = \%ChatChats::Id;

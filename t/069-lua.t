@@ -389,6 +389,7 @@ push @r, $conf->("");
 push @r, $conf->("chat_lua_message_filter on;");
 push @r, $conf->("chat_lua_events new_message;");
 push @r, $conf->("chat_lua_signin_hook on;");
+push @r, $conf->("chat_lua_socket_hook on;");
 push @r, $conf->("chat_lua_message_filter off; chat_lua_signin_hook off;");
 $main::Got = join "\n", @r;
 --- response_body_filters eval
@@ -398,6 +399,7 @@ ok
 failed: [emerg] "chat_lua_message_filter" needs lua-nginx-module: load ngx_http_lua_module (and ndk_http_module) with load_module before the http block
 failed: [emerg] "chat_lua_events" needs lua-nginx-module: load ngx_http_lua_module (and ndk_http_module) with load_module before the http block
 failed: [emerg] "chat_lua_signin_hook" needs lua-nginx-module: load ngx_http_lua_module (and ndk_http_module) with load_module before the http block
+failed: [emerg] "chat_lua_socket_hook" needs lua-nginx-module: load ngx_http_lua_module (and ndk_http_module) with load_module before the http block
 ok
 
 

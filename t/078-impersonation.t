@@ -122,7 +122,7 @@ edit fine: 200 ok
 
 
 
-=== TEST 3: an avatar is my own upload or an https URL of an allowed host; another user's media answers exactly as media that does not exist, on a profile and on a group
+=== TEST 3: an avatar is my own upload or an https URL of an allowed host; another user's media answers exactly as media that does not exist, on a profile and on a group; a group's avatar is a media id only (a URL, even of an allowed host, is refused) and creating a group takes my own upload or an https URL of an allowed host, as a profile does
 --- init
 ChatChats::setup();
 my @r;
@@ -149,6 +149,15 @@ my ($g2, $c2) = ChatChats::call(alice => PUT => "/api/chats/$g", { avatar => $no
 push @r, "group, bob's: $g1 $c1->{error}{code}";
 push @r, "group same as none: " . (JSON::PP->new->canonical->encode($c1) eq JSON::PP->new->canonical->encode($c2) && $g1 == $g2 ? "yes" : "no");
 push @r, "group, mine: " . main::try(alice => PUT => "/api/chats/$g", { avatar => $mine });
+for my $url ("https://cdn.example.com/g.png", "https://evil.example.com/g.png") {
+    push @r, "group $url: " . main::try(alice => PUT => "/api/chats/$g", { avatar => $url });
+}
+for my $a ($bobs, "https://evil.example.com/g.png", "https://cdn.example.com/g.png", $mine) {
+    my ($cs, $cb) = ChatChats::call(alice => POST => "/api/chats/group",
+        { name => "New", memberIds => [ $main::Id{bob} ], avatar => $a });
+    push @r, "create with " . ($a eq $bobs ? "bob's" : $a eq $mine ? "mine" : $a) . ": $cs "
+        . ($cb->{error} ? $cb->{error}{code} : "avatar " . (($cb->{chat}{avatar} // "") eq $mine ? "mine" : $cb->{chat}{avatar} // "none"));
+}
 $main::Got = join "\n", @r;
 ChatChats::dyn($block, as => "alice", request => "GET /api/users/profile");
 --- response_body
@@ -165,3 +174,9 @@ https://cdn.example.com.evil.example/a.png: 400 invalid_request avatar
 group, bob's: 422 unknown_media
 group same as none: yes
 group, mine: 200 ok
+group https://cdn.example.com/g.png: 400 invalid_request avatar
+group https://evil.example.com/g.png: 400 invalid_request avatar
+create with bob's: 422 unknown_media
+create with https://evil.example.com/g.png: 400 invalid_request
+create with https://cdn.example.com/g.png: 201 avatar https://cdn.example.com/g.png
+create with mine: 201 avatar mine

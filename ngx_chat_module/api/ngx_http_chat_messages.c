@@ -46,7 +46,8 @@ ngx_http_chat_messages_send(ngx_http_request_t *r)
                                        NGX_HTTP_CHAT_OP_SEND_CHECK
                                        |NGX_HTTP_CHAT_OP_SEND_MARK
                                        |NGX_HTTP_CHAT_OP_SEND_CACHE
-                                       |NGX_HTTP_CHAT_OP_SEND_BOUND,
+                                       |NGX_HTTP_CHAT_OP_SEND_BOUND
+                                       |NGX_HTTP_CHAT_OP_SEND_BUDGET,
                                        ngx_http_chat_store_answered, st,
                                        (ngx_http_chat_op_send_t **) &st->op,
                                        &field, &err);

@@ -122,6 +122,12 @@ static ngx_http_chat_metric_def_t  ngx_http_chat_metric_defs[] = {
       "(chat_ws_event_rate, chat_ws_send_rate).", "" },
     { NGX_HTTP_CHAT_M_FLOOD_CLOSED, "chat_socket_flood_closed_total",
       "counter", "Sockets closed (1008) for flooding events.", "" },
+    { NGX_HTTP_CHAT_M_SEND_BUDGET, "chat_user_limited_total", "counter",
+      "Sends and uploads refused for going over a user's budget "
+      "(chat_send_rate, chat_upload_daily_bytes).",
+      "{limit=\"send_rate\"}" },
+    { NGX_HTTP_CHAT_M_UPLOAD_QUOTA, "chat_user_limited_total", "counter",
+      NULL, "{limit=\"upload_daily_bytes\"}" },
     { NGX_HTTP_CHAT_M_REST_REFUSED, "chat_rest_rate_limited_total",
       "counter", "REST requests answered 429 for going over a rate, by "
       "route group (chat_rest_rate).", "{group=\"auth\"}" },

@@ -121,6 +121,7 @@ ngx_int_t
 ngx_http_chat_told_send(ngx_http_request_t *r, ngx_http_chat_op_told_t *told,
     const char *error)
 {
+    ngx_str_t  v;
     ngx_int_t  ret;
 
     if (told->answer) {
@@ -135,6 +136,23 @@ ngx_http_chat_told_send(ngx_http_request_t *r, ngx_http_chat_op_told_t *told,
     if (told->status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "chat: operation failed: %s", error);
+    }
+
+    if (told->retry_after) {
+        v.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (v.data == NULL) {
+            json_decref(told->details);
+            json_decref(told->keep);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        v.len = ngx_sprintf(v.data, "%ui", told->retry_after) - v.data;
+
+        if (ngx_http_chat_add_header(r, "Retry-After", &v) != NGX_OK) {
+            json_decref(told->details);
+            json_decref(told->keep);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     ret = ngx_http_chat_send_error_details(r, told->status, told->code,

@@ -11,6 +11,7 @@
 #include "ngx_http_chat_media_int.h"
 #include "../store/ngx_http_chat_users.h"
 #include "../store/ngx_http_chat_profile_cache.h"
+#include "../util/ngx_http_chat_metrics.h"
 
 
 /* the state of one upload, in r->pool */
@@ -23,12 +24,18 @@ typedef struct {
     ngx_uint_t                       family;
     ngx_http_chat_media_doc_t        doc;
     ngx_http_chat_media_save_arg_t  *save;
+    ngx_http_chat_media_prepare_arg_t *prepare;
 } ngx_http_chat_media_upload_t;
 
 
 static ngx_int_t ngx_http_chat_media_start(ngx_http_request_t *r,
     ngx_uint_t avatar);
+static ngx_int_t ngx_http_chat_media_checked(ngx_http_request_t *r,
+    redisReply *reply);
+static ngx_int_t ngx_http_chat_media_read(ngx_http_request_t *r);
 static void ngx_http_chat_media_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_chat_media_counted(ngx_http_request_t *r,
+    redisReply *reply);
 static ngx_int_t ngx_http_chat_media_prepared(ngx_http_request_t *r,
     ngx_http_chat_thread_t *t);
 static ngx_int_t ngx_http_chat_media_looked_up(ngx_http_request_t *r,
@@ -95,6 +102,8 @@ static ngx_command_t  ngx_http_chat_media_commands[] = {
         ngx_conf_set_str_slot, url_secret, NULL),
     ngx_http_chat_media_main_slot("chat_media_url_ttl",
         ngx_conf_set_sec_slot, url_ttl, NULL),
+    ngx_http_chat_media_main_slot("chat_upload_daily_bytes",
+        ngx_conf_set_off_slot, daily_bytes, NULL),
     ngx_http_chat_media_main_slot("chat_cloudinary_base_url",
         ngx_conf_set_str_slot, cloudinary_base_url, NULL),
     ngx_http_chat_media_main_slot("chat_cloudinary_cloud_name",
@@ -156,6 +165,7 @@ ngx_http_chat_media_create_main_conf(ngx_conf_t *cf)
 
     mmcf->storage = NGX_CONF_UNSET_UINT;
     mmcf->url_ttl = NGX_CONF_UNSET;
+    mmcf->daily_bytes = NGX_CONF_UNSET;
 
     return mmcf;
 }
@@ -179,6 +189,10 @@ ngx_http_chat_media_init_main_conf(ngx_conf_t *cf, void *conf)
                              50 * 1024 * 1024);
     ngx_conf_init_uint_value(mmcf->storage, NGX_HTTP_CHAT_MEDIA_LOCAL);
     ngx_conf_init_value(mmcf->url_ttl, 3600);
+    /* twenty of the largest videos a day */
+    if (mmcf->daily_bytes == NGX_CONF_UNSET) {
+        mmcf->daily_bytes = (off_t) 2 * 1024 * 1024 * 1024;
+    }
 
     configured = (mmcf->root.len != 0);
 
@@ -428,6 +442,45 @@ ngx_http_chat_media_start(ngx_http_request_t *r, ngx_uint_t avatar)
         return ngx_http_chat_media_too_large(r);
     }
 
+    /*
+     * A declared length is checked against the user's bytes today before
+     * the body is read: past the quota, the client is told at once (one
+     * that waits for 100 Continue sends nothing)
+     */
+    if (r->headers_in.content_length_n > 0) {
+        rc = ngx_http_chat_media_quota_check(r,
+                                             r->headers_in.content_length_n,
+                                             ngx_http_chat_media_checked);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    return ngx_http_chat_media_read(r);
+}
+
+
+static ngx_int_t
+ngx_http_chat_media_checked(ngx_http_request_t *r, redisReply *reply)
+{
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer != 0) {
+        ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_UPLOAD_QUOTA);
+
+        /* the body is not read: the connection goes after the answer */
+        r->keepalive = 0;
+        r->lingering_close = 1;
+        return ngx_http_chat_rate_over(r, reply);
+    }
+
+    return ngx_http_chat_media_read(r);
+}
+
+
+static ngx_int_t
+ngx_http_chat_media_read(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
     r->request_body_in_file_only = 1;
     r->request_body_in_persistent_file = 1;
     r->request_body_in_clean_file = 1;
@@ -460,6 +513,7 @@ ngx_http_chat_media_body(ngx_http_request_t *r)
 {
     off_t                               size;
     size_t                              max;
+    ngx_int_t                           rc;
     ngx_uint_t                          i;
     ngx_chain_t                        *cl;
     ngx_temp_file_t                    *tf;
@@ -514,11 +568,47 @@ ngx_http_chat_media_body(ngx_http_request_t *r)
     ngx_memcpy(arg->body_path, tf->file.name.data, tf->file.name.len);
     arg->body_size = size;
     ngx_memcpy(arg->boundary, up->boundary, sizeof(up->boundary));
+    up->prepare = arg;
 
-    ngx_http_finalize_request(r,
-        ngx_http_chat_thread_request(r, ngx_http_chat_media_prepare_run,
-                                     ngx_http_chat_media_prepared, arg,
-                                     sizeof(*arg)));
+    /*
+     * The user's bytes today, counted before anything is stored: a
+     * refused body is only the temporary file, removed with the request
+     */
+    rc = ngx_http_chat_media_quota(r, size, ngx_http_chat_media_counted);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_chat_thread_request(r, ngx_http_chat_media_prepare_run,
+                                          ngx_http_chat_media_prepared, arg,
+                                          sizeof(*arg));
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_chat_media_counted(ngx_http_request_t *r, redisReply *reply)
+{
+    ngx_int_t                      rc;
+    ngx_http_chat_ctx_t           *ctx;
+    ngx_http_chat_media_upload_t  *up;
+
+    /* over the quota: 429 with Retry-After until the day is over */
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer != 0) {
+        ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_UPLOAD_QUOTA);
+    }
+
+    rc = ngx_http_chat_rate_over(r, reply);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
+    up = ctx->state;
+
+    return ngx_http_chat_thread_request(r, ngx_http_chat_media_prepare_run,
+                                        ngx_http_chat_media_prepared,
+                                        up->prepare, sizeof(*up->prepare));
 }
 
 

@@ -46,7 +46,21 @@ typedef struct {
     ngx_str_t                  cloudinary_cloud_name;
     ngx_str_t                  cloudinary_api_key;
     ngx_str_t                  cloudinary_api_secret;
+    off_t                      daily_bytes;  /* a user's a UTC day, 0 any */
 } ngx_http_chat_media_main_conf_t;
+
+
+/*
+ * A user's upload bytes today (chat_upload_daily_bytes), counted in
+ * Redis: NGX_DECLINED when nothing is counted (no quota, or Redis away:
+ * uploads go on), else as ngx_http_chat_redis_eval(); next() gets a
+ * reply for ngx_http_chat_rate_over().
+ */
+ngx_int_t ngx_http_chat_media_quota(ngx_http_request_t *r, off_t size,
+    ngx_http_chat_redis_next_pt next);
+/* the same without counting: would size bytes more pass the quota? */
+ngx_int_t ngx_http_chat_media_quota_check(ngx_http_request_t *r,
+    off_t size, ngx_http_chat_redis_next_pt next);
 
 
 /* a media document, as the thread steps return it */

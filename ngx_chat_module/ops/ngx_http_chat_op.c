@@ -59,6 +59,12 @@ ngx_http_chat_op_tell(ngx_int_t rc, json_t *answer, ngx_uint_t created,
                                                               "status"));
         }
 
+        /* a rate limit's (chat_send_rate): Retry-After, retryAfter */
+        if (json_is_integer(json_object_get(answer, "retryAfter"))) {
+            told->retry_after = (ngx_uint_t) json_integer_value(
+                                    json_object_get(answer, "retryAfter"));
+        }
+
         told->details = json_incref(json_object_get(answer, "details"));
         told->keep = answer;
         return;
@@ -103,6 +109,12 @@ ngx_http_chat_op_envelope(ngx_http_chat_op_told_t *told)
     if (json && told->details) {
         json_object_set(json_object_get(json, "error"), "details",
                         told->details);
+    }
+
+    /* on sockets as the per-socket limits say it (ngx_http_chat_rt_limit) */
+    if (json && told->retry_after) {
+        json_object_set_new(json_object_get(json, "error"), "retryAfter",
+                            json_integer((json_int_t) told->retry_after));
     }
 
     return json;

@@ -53,6 +53,7 @@ typedef struct {
     const char   *message;
     json_t       *details;     /* owned, or NULL */
     json_t       *keep;        /* what code and message point into */
+    ngx_uint_t    retry_after; /* a refusal's seconds to wait, 0 none */
 } ngx_http_chat_op_told_t;
 
 

@@ -109,13 +109,15 @@ ngx_http_chat_op_chat_group(const bson_oid_t *user, json_t *body,
         return ngx_http_chat_op_invalid(refused, "avatar", err);
     }
 
+    /* an upload of mine (the store checks it), or a host the site trusts */
     if (avatar.data && avatar.len
         && !ngx_http_chat_is_oid(&avatar)
-        && ngx_strncmp(avatar.data, "https://", 8) != 0
-        && ngx_strncmp(avatar.data, "http://", 7) != 0)
+        && !ngx_http_chat_input_avatar_host(&avatar))
     {
         return ngx_http_chat_op_invalid(refused, "avatar",
-                                        "must be a media id or a URL");
+                                        "must be a media id of yours or an "
+                                        "https URL of a host this server "
+                                        "allows (chat_avatar_url_host)");
     }
 
     ids = json_object_get(body, "memberIds");

@@ -203,7 +203,9 @@ ngx_http_chat_op_forward_copy(ngx_http_chat_op_forward_ctx_t *ctx)
     bson_oid_to_string(&arg->chat, dst);
     ngx_sprintf((u_char *) arg->temp_id, "fw%s%s%Z", src, dst);
 
-    rc = ngx_http_chat_op_send(arg, size, NGX_HTTP_CHAT_OP_SEND_CHECK,
+    /* each copy is a send of the user's (a copy made before is not) */
+    rc = ngx_http_chat_op_send(arg, size, NGX_HTTP_CHAT_OP_SEND_CHECK
+                                          |NGX_HTTP_CHAT_OP_SEND_BUDGET,
                                ngx_http_chat_op_forward_sent, ctx, &send);
     ngx_free(arg);
 

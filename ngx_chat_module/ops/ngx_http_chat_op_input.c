@@ -450,3 +450,47 @@ ngx_http_chat_input_mentions(const bson_oid_t *user, json_t *body,
 
     return NULL;
 }
+
+
+/* an https URL whose host is one of chat_avatar_url_host's */
+
+ngx_uint_t
+ngx_http_chat_input_avatar_host(ngx_str_t *url)
+{
+    u_char                     *p, *host, *last;
+    ngx_str_t                  *h;
+    ngx_uint_t                  i;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    if (url->len <= 8 || ngx_strncmp(url->data, "https://", 8) != 0) {
+        return 0;
+    }
+
+    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_chat_module);
+    if (cmcf == NULL || cmcf->avatar_hosts == NULL) {
+        return 0;
+    }
+
+    host = url->data + 8;
+    last = url->data + url->len;
+
+    for (p = host; p < last && *p != '/' && *p != '?' && *p != '#'; p++) {
+        if (*p == '@' || *p == '\\') {
+            /* user info, or a host a browser reads differently */
+            return 0;
+        }
+    }
+
+    h = cmcf->avatar_hosts->elts;
+
+    for (i = 0; i < cmcf->avatar_hosts->nelts; i++) {
+        if (h[i].len == (size_t) (p - host)
+            && ngx_strncasecmp(h[i].data, host, h[i].len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}

@@ -18,6 +18,7 @@
 #include "../store/ngx_http_chat_redis.h"
 #include "../store/ngx_http_chat_list_model.h"
 #include "../core/ngx_http_chat_events.h"
+#include "../util/ngx_http_chat_metrics.h"
 
 
 #define NGX_HTTP_CHAT_SEQ_TRIES     5
@@ -34,6 +35,7 @@ struct ngx_http_chat_op_send_s {
     size_t                      size;
     ngx_http_chat_msg_arg_t    *arg;        /* after the struct */
     unsigned                    gate:1;     /* Redis first, if it knows */
+    unsigned                    charged:1;  /* took its send budget */
 };
 
 
@@ -61,6 +63,31 @@ static ngx_int_t ngx_http_chat_op_send_task(ngx_http_chat_op_send_t *op,
 
 
 /*
+ * The user's send budget (chat_send_rate), in the same script as the
+ * number, so it costs no round trip of its own: GCRA over the key
+ * rl:send:<user> (KEYS[#KEYS]), which holds the time, in microseconds of
+ * Redis' clock, at which the user's bucket is full again (every instance
+ * reads the same clock).  ARGV[#ARGV-1] is the time a send costs (0: no
+ * budget), ARGV[#ARGV] the burst's.  Over it: {seconds until a send
+ * fits}, and nothing else is done.  It runs only once a number would be
+ * taken (no -1, no -2 first), so a send is charged once.
+ */
+#define NGX_HTTP_CHAT_SEND_BUDGET_LUA                                         \
+    "local bt = tonumber(ARGV[#ARGV - 1]) "                                   \
+    "if bt > 0 then "                                                         \
+    "local tm = redis.call('TIME') "                                          \
+    "local now = tonumber(tm[1]) * 1000000 + tonumber(tm[2]) "                \
+    "local tat = tonumber(redis.call('GET', KEYS[#KEYS]) or '0') "            \
+    "if tat < now then tat = now end "                                        \
+    "tat = tat + bt "                                                         \
+    "local over = tat - now - tonumber(ARGV[#ARGV]) "                         \
+    "if over > 0 then return {math.ceil(over / 1000000)} end "                \
+    "redis.call('SET', KEYS[#KEYS], string.format('%.0f', tat), 'PX', "       \
+    "math.ceil((tat - now) / 1000) + 1000) "                                  \
+    "end "
+
+
+/*
  * The next number of a chat.  A missing counter (a new chat, or Redis
  * lost it) is set from the highest stored seq first, which the caller
  * passes as ARGV[1] once it asked MongoDB (-1: not asked yet).
@@ -69,6 +96,7 @@ static const char  ngx_http_chat_seq_script[] =
     "local c = tonumber(redis.call('GET', KEYS[1]) or '-1') "
     "local f = tonumber(ARGV[1]) "
     "if c < 0 and f < 0 then return -1 end "
+    NGX_HTTP_CHAT_SEND_BUDGET_LUA
     "if f > c then redis.call('SET', KEYS[1], f) end "
     "return redis.call('INCR', KEYS[1])";
 
@@ -83,6 +111,7 @@ static const char  ngx_http_chat_seq_gate_script[] =
     "local c = tonumber(redis.call('GET', KEYS[1]) or '-1') "
     "local f = tonumber(ARGV[1]) "
     "if c < 0 and f < 0 then return -1 end "
+    NGX_HTTP_CHAT_SEND_BUDGET_LUA
     "if f > c then redis.call('SET', KEYS[1], f) end "
     "redis.call('SET', KEYS[2], '1', 'EX', ARGV[2]) "
     "return redis.call('INCR', KEYS[1])";
@@ -459,16 +488,40 @@ ngx_http_chat_op_send_checked(ngx_http_chat_mongo_task_t *t)
 static ngx_int_t
 ngx_http_chat_op_send_seq(ngx_http_chat_op_send_t *op, int64_t floor)
 {
-    char         chat[25], user[25];
-    u_char       fl[NGX_INT64_LEN], seq_key[sizeof("seq:") + 24],
-                 temp_key[sizeof("st::") + 24 + NGX_HTTP_CHAT_TEMP_ID_MAX];
-    ngx_uint_t   n, mark;
-    const char  *argv[9];
-    size_t       argvlen[9];
+    char                        chat[25], user[25];
+    u_char                      fl[NGX_INT64_LEN], seq_key[sizeof("seq:") + 24],
+                                temp_key[sizeof("st::") + 24
+                                         + NGX_HTTP_CHAT_TEMP_ID_MAX],
+                                rl_key[sizeof("rl:send:") + 24],
+                                cost[NGX_INT64_LEN], burst[NGX_INT64_LEN];
+    uint64_t                    t, tau;
+    ngx_uint_t                  n, mark;
+    const char                 *argv[12];
+    size_t                      argvlen[12];
+    ngx_http_chat_main_conf_t  *cmcf;
 
     mark = op->flags & NGX_HTTP_CHAT_OP_SEND_MARK;
 
     bson_oid_to_string(&op->arg->chat, chat);
+    bson_oid_to_string(&op->arg->user, user);
+
+    /* the time one send costs in the user's budget, 0: none */
+    t = 0;
+    tau = 0;
+
+    if ((op->flags & NGX_HTTP_CHAT_OP_SEND_BUDGET) && !op->charged) {
+        cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                   ngx_http_chat_module);
+        if (cmcf && cmcf->send_budget.rate) {
+            /* microseconds: the rate is per 1000 s */
+            t = (uint64_t) 1000000000 / cmcf->send_budget.rate;
+            if (t == 0) {
+                t = 1;
+            }
+
+            tau = t * cmcf->send_budget.burst;
+        }
+    }
 
     n = 0;
     argv[n] = "EVAL";
@@ -476,18 +529,20 @@ ngx_http_chat_op_send_seq(ngx_http_chat_op_send_t *op, int64_t floor)
     argv[n] = mark ? ngx_http_chat_seq_gate_script : ngx_http_chat_seq_script;
     argvlen[n] = ngx_strlen(argv[n]);
     n++;
-    argv[n] = mark ? "2" : "1";
+    argv[n] = mark ? "3" : "2";
     argvlen[n++] = 1;
     argv[n] = (char *) seq_key;
     argvlen[n++] = ngx_sprintf(seq_key, "seq:%s", chat) - seq_key;
 
     if (mark) {
-        bson_oid_to_string(&op->arg->user, user);
         argv[n] = (char *) temp_key;
         argvlen[n++] = ngx_sprintf(temp_key, "st:%s:%s", user,
                                    op->arg->temp_id)
                        - temp_key;
     }
+
+    argv[n] = (char *) rl_key;
+    argvlen[n++] = ngx_sprintf(rl_key, "rl:send:%s", user) - rl_key;
 
     argv[n] = (char *) fl;
     argvlen[n++] = ngx_sprintf(fl, "%L", floor) - fl;
@@ -498,6 +553,12 @@ ngx_http_chat_op_send_seq(ngx_http_chat_op_send_t *op, int64_t floor)
         argv[n] = op->gate ? "1" : "0";
         argvlen[n++] = 1;
     }
+
+    argv[n] = (char *) cost;
+    argvlen[n++] = ngx_sprintf(cost, "%uL", t) - cost;
+
+    argv[n] = (char *) burst;
+    argvlen[n++] = ngx_sprintf(burst, "%uL", tau) - burst;
 
     /* hiredis copies the command before this returns */
     return ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
@@ -511,7 +572,27 @@ ngx_http_chat_op_send_numbered(redisReply *reply, void *data)
 {
     ngx_http_chat_op_send_t  *op = data;
 
-    ngx_int_t  rc;
+    json_t     *answer;
+    ngx_int_t   rc;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 1
+        && reply->element[0]->type == REDIS_REPLY_INTEGER)
+    {
+        /* over the user's send budget: no number taken, nothing stored */
+        ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_SEND_BUDGET);
+
+        answer = json_pack("{s:s,s:s,s:i,s:I}",
+                           "code", "rate_limited",
+                           "message", "too many messages, try again later",
+                           "status", 429,
+                           "retryAfter",
+                           (json_int_t) ngx_max(reply->element[0]->integer,
+                                                1));
+
+        ngx_http_chat_op_send_finish(op, answer ? NGX_BUSY : NGX_ERROR,
+                                     answer, "no memory");
+        return;
+    }
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
@@ -538,6 +619,7 @@ ngx_http_chat_op_send_numbered(redisReply *reply, void *data)
     } else {
         op->arg->seq = reply->integer;
         op->gate = 0;
+        op->charged = 1;
 
         rc = ngx_http_chat_op_send_task(op, ngx_http_chat_msg_insert_run,
                                         ngx_http_chat_op_send_stored);

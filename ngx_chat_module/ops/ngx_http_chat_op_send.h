@@ -22,8 +22,10 @@
  *
  * done() as every operation's (ngx_http_chat_op.h): NGX_OK stored,
  * NGX_DONE the tempId was stored before (that message), NGX_DECLINED no
- * such chat, NGX_BUSY not allowed there, NGX_ABORT a value refers to
- * nothing.
+ * such chat, NGX_BUSY not allowed there (or, with
+ * NGX_HTTP_CHAT_OP_SEND_BUDGET, over the user's chat_send_rate:
+ * {code "rate_limited", status 429, retryAfter}), NGX_ABORT a value refers
+ * to nothing.
  */
 
 typedef struct ngx_http_chat_op_send_s  ngx_http_chat_op_send_t;
@@ -34,6 +36,7 @@ typedef struct ngx_http_chat_op_send_s  ngx_http_chat_op_send_t;
 #define NGX_HTTP_CHAT_OP_SEND_CACHE  0x04  /* remember who may send */
 #define NGX_HTTP_CHAT_OP_SEND_BOUND  0x08  /* refused beyond the bound */
 #define NGX_HTTP_CHAT_OP_SEND_FILTER 0x10  /* the site's message filter */
+#define NGX_HTTP_CHAT_OP_SEND_BUDGET 0x20  /* counts in chat_send_rate */
 
 
 /*

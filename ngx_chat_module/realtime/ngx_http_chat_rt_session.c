@@ -1281,7 +1281,8 @@ ngx_http_chat_rt_op_start(ngx_http_chat_rt_session_t *s, json_t *id,
     rc = start(&me, body, NGX_HTTP_CHAT_OP_SEND_CHECK
                           |NGX_HTTP_CHAT_OP_SEND_MARK
                           |NGX_HTTP_CHAT_OP_SEND_CACHE
-                          |NGX_HTTP_CHAT_OP_SEND_BOUND,
+                          |NGX_HTTP_CHAT_OP_SEND_BOUND
+                          |NGX_HTTP_CHAT_OP_SEND_BUDGET,
                ngx_http_chat_rt_op_answered, op, &send, &field, &err);
 
     ngx_http_chat_rt_op_started(s, op, rc, field, err);

@@ -785,6 +785,17 @@ ngx_http_chat_chat_group_run(ngx_http_chat_mongo_task_t *t,
                                             &why, &t->error);
     }
 
+    /* the avatar by media id: the creator's own upload, as on an update */
+    if (rc == NGX_OK && a->has_avatar) {
+        rc = ngx_http_chat_group_own_media(db, &a->user, a->avatar, &why,
+                                           &t->error);
+        if (rc == NGX_DECLINED) {
+            rc = json_object_set_new(why, "status",
+                                     json_integer(422)) == 0
+                 ? NGX_BUSY : NGX_ERROR;
+        }
+    }
+
     if (rc != NGX_OK) {
         ngx_http_chat_chats_answer(t, rc, why);
         return;

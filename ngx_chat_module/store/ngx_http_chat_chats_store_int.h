@@ -185,6 +185,9 @@ json_t *ngx_http_chat_msg_answer_reactions(mongoc_database_t *db,
 
 /* {code, message} of a refusal */
 json_t *ngx_http_chat_group_error(const char *code, const char *message);
+ngx_int_t ngx_http_chat_group_own_media(mongoc_database_t *db,
+    const bson_oid_t *user, const char *id, json_t **why,
+    bson_error_t *error);
 ngx_int_t ngx_http_chat_group_is_admin(mongoc_database_t *db,
     const bson_oid_t *chat, const bson_oid_t *user, bson_error_t *error);
 ngx_int_t ngx_http_chat_group_set_admin(mongoc_database_t *db,

@@ -34,6 +34,49 @@ ngx_http_chat_group_error(const char *code, const char *message)
 }
 
 
+/*
+ * A group's avatar by media id: an upload of the member's own.  Another
+ * user's media is as unknown as none (it confirms nothing): NGX_DECLINED
+ * with *why {code, message, details}.
+ */
+
+ngx_int_t
+ngx_http_chat_group_own_media(mongoc_database_t *db, const bson_oid_t *user,
+    const char *id, json_t **why, bson_error_t *error)
+{
+    bson_t      filter;
+    ngx_int_t   rc;
+    bson_oid_t  media;
+
+    if (!bson_oid_is_valid(id, strlen(id))) {
+        return NGX_OK;      /* a URL, checked as the request was read */
+    }
+
+    bson_oid_init_from_string(&media, id);
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", &media);
+    BSON_APPEND_OID(&filter, "owner", user);
+    rc = ngx_http_chat_chats_exists(db, "media", &filter, error);
+    bson_destroy(&filter);
+
+    if (rc != NGX_DECLINED) {
+        return rc == NGX_OK ? NGX_OK : NGX_ERROR;
+    }
+
+    *why = ngx_http_chat_group_error("unknown_media",
+                                     "avatar is none of your uploads");
+    if (*why == NULL
+        || json_object_set_new(*why, "details",
+                               json_pack("{s:s}", "field", "avatar"))
+           != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_DECLINED;
+}
+
+
 ngx_int_t
 ngx_http_chat_group_is_admin(mongoc_database_t *db, const bson_oid_t *chat,
     const bson_oid_t *user, bson_error_t *error)
@@ -787,10 +830,8 @@ ngx_http_chat_group_update(mongoc_database_t *db,
     json_t **why, bson_error_t *error)
 {
     json_t      *changes, *v;
-    bson_t       filter;
     int64_t      now;
     ngx_int_t    rc;
-    bson_oid_t   media;
     const char  *key;
 
     if ((a->set_only_send || a->set_only_edit) && !admin) {
@@ -817,32 +858,10 @@ ngx_http_chat_group_update(mongoc_database_t *db,
     }
 
     if (a->set_avatar && a->avatar[0]) {
-        /*
-         * a media id of the media API, an upload of the member's own:
-         * another user's media is as unknown as none (it confirms nothing)
-         */
-        bson_oid_init_from_string(&media, a->avatar);
-        bson_init(&filter);
-        BSON_APPEND_OID(&filter, "_id", &media);
-        BSON_APPEND_OID(&filter, "owner", &a->user);
-        rc = ngx_http_chat_chats_exists(db, "media", &filter, error);
-        bson_destroy(&filter);
-
+        rc = ngx_http_chat_group_own_media(db, &a->user, a->avatar, why,
+                                           error);
         if (rc != NGX_OK) {
-            if (rc == NGX_DECLINED) {
-                *why = ngx_http_chat_group_error("unknown_media",
-                                                 "avatar is none of your "
-                                                 "uploads");
-                if (*why) {
-                    json_object_set_new(*why, "details",
-                                        json_pack("{s:s}", "field",
-                                                  "avatar"));
-                }
-
-                return *why ? NGX_ABORT : NGX_ERROR;
-            }
-
-            return NGX_ERROR;
+            return rc == NGX_DECLINED ? NGX_ABORT : NGX_ERROR;
         }
     }
 

@@ -42,6 +42,8 @@ static ngx_http_chat_list_fact_t   ngx_http_chat_list_pending[
 static ngx_uint_t                  ngx_http_chat_list_npending;
 static ngx_uint_t                  ngx_http_chat_list_writing;
 static ngx_http_chat_list_fact_pt  ngx_http_chat_list_written;
+/* set on the event loop before a settle is posted, then only read */
+static ngx_http_chat_list_settle_pt  ngx_http_chat_list_settler;
 static ngx_event_t                 ngx_http_chat_list_retry_ev;
 static ngx_event_t                 ngx_http_chat_list_window_ev;
 static ngx_msec_t                  ngx_http_chat_list_last;   /* a batch */
@@ -74,18 +76,27 @@ ngx_http_chat_list_facts_add(const char *chat, const char *user,
 }
 
 
+void
+ngx_http_chat_list_facts_settle(const char *chat, const char *user,
+    int64_t upto, ngx_http_chat_list_settle_pt settle)
+{
+    ngx_http_chat_list_settler = settle;
+    ngx_http_chat_list_facts_add(chat, user, 's', upto, NULL);
+}
+
+
 static void
 ngx_http_chat_list_facts_queue(const ngx_http_chat_list_fact_t *f)
 {
     ngx_uint_t                  i;
     ngx_http_chat_list_fact_t  *p;
 
-    /* a trim waiting for the same set is moved up, not repeated */
-    if (f->kind == 't') {
+    /* a trim or settle waiting for the same set is moved up, not repeated */
+    if (f->kind == 't' || f->kind == 's') {
         for (i = 0; i < ngx_http_chat_list_npending; i++) {
             p = &ngx_http_chat_list_pending[i];
 
-            if (p->kind == 't' && ngx_strcmp(p->chat, f->chat) == 0
+            if (p->kind == f->kind && ngx_strcmp(p->chat, f->chat) == 0
                 && ngx_strcmp(p->user, f->user) == 0)
             {
                 p->seq = ngx_max(p->seq, f->seq);
@@ -122,7 +133,8 @@ ngx_http_chat_list_facts_pending(const char *chat, const char *user,
         for (i = 0; i < n; i++) {
             f = &all[k][i];
 
-            if (f->kind == 't' || ngx_strcmp(f->chat, chat) != 0
+            if (f->kind == 't' || f->kind == 's'
+                || ngx_strcmp(f->chat, chat) != 0
                 || (f->user[0] && ngx_strcmp(f->user, user) != 0))
             {
                 continue;
@@ -215,11 +227,17 @@ ngx_http_chat_list_facts_run(ngx_http_chat_mongo_task_t *t,
 
     t->rc = ngx_http_chat_list_facts_insert(db, b->f, b->n, &t->error);
 
+    /* after the insert: a settle reads the facts stored before it */
     for (i = 0; t->rc == NGX_OK && i < b->n; i++) {
         if (b->f[i].kind == 't') {
             t->rc = ngx_http_chat_list_facts_trim(db, b->f[i].chat,
                                                   b->f[i].user, b->f[i].seq,
                                                   &t->error);
+
+        } else if (b->f[i].kind == 's' && ngx_http_chat_list_settler) {
+            t->rc = ngx_http_chat_list_settler(db, b->f[i].chat,
+                                               b->f[i].user, b->f[i].seq,
+                                               &t->error);
         }
     }
 }
@@ -254,7 +272,7 @@ ngx_http_chat_list_facts_done(ngx_http_chat_mongo_task_t *t)
     }
 
     for (i = 0; ngx_http_chat_list_written && i < b->n; i++) {
-        if (b->f[i].kind != 't') {
+        if (b->f[i].kind != 't' && b->f[i].kind != 's') {
             ngx_http_chat_list_written(&b->f[i]);
         }
     }
@@ -355,7 +373,7 @@ ngx_http_chat_list_facts_insert(mongoc_database_t *db,
     }
 
     for (i = 0, k = 0; i < n; i++) {
-        if (f[i].kind == 't') {
+        if (f[i].kind == 't' || f[i].kind == 's') {
             continue;
         }
 

@@ -24,7 +24,8 @@
  *   "<chat>:b", "<chat>:<user>:b"  (seq 0)       the set is complete
  *
  * A member's own, hidden and mention facts are deleted as their readSeq
- * passes.
+ * passes; a sender's readSeq is settled over their own numbers, and a
+ * chat's voids swept (ngx_http_chat_list_compact.h).
  */
 
 #define NGX_HTTP_CHAT_LIST_FACTS       "listx"
@@ -34,12 +35,17 @@
 typedef struct {
     char       chat[25];
     char       user[25];               /* "": a fact of the chat */
-    u_char     kind;                   /* 'v' 'o' 'h' 'm' 'b'; 't' trim */
-    int64_t    seq;                    /* trim: up to this readSeq */
+    u_char     kind;                   /* 'v' 'o' 'h' 'm' 'b'; 't' trim,
+                                          's' settle */
+    int64_t    seq;                    /* trim: up to this readSeq;
+                                          settle: at most up to this */
 } ngx_http_chat_list_fact_t;
 
 typedef void (*ngx_http_chat_list_fact_pt)(
     const ngx_http_chat_list_fact_t *f);
+/* in a thread: what a settle does (ngx_http_chat_list_compact.h) */
+typedef ngx_int_t (*ngx_http_chat_list_settle_pt)(mongoc_database_t *db,
+    const char *chat, const char *user, int64_t upto, bson_error_t *error);
 
 
 /*
@@ -48,6 +54,13 @@ typedef void (*ngx_http_chat_list_fact_pt)(
  */
 void ngx_http_chat_list_facts_add(const char *chat, const char *user,
     u_char kind, int64_t seq, ngx_http_chat_list_fact_pt written);
+
+/*
+ * On the event loop: settle() runs for user in chat, up to upto, in the
+ * batch that stores the facts queued before it (after their insert)
+ */
+void ngx_http_chat_list_facts_settle(const char *chat, const char *user,
+    int64_t upto, ngx_http_chat_list_settle_pt settle);
 
 /*
  * On the event loop: copies to out (up to max) the facts of chat and of

@@ -12,6 +12,7 @@
 
 #include "ngx_http_chat_list_model.h"
 #include "ngx_http_chat_list_facts.h"
+#include "ngx_http_chat_list_compact.h"
 #include "../util/ngx_http_chat_text.h"
 
 
@@ -22,14 +23,26 @@
 
 
 /*
- * KEYS cl clx clu clg; ARGV seq, message JSON or "", "1" when the number
- * counts for nobody, the clu prefix ("o" mine, "h" hidden, "" none),
- * "n" (a new message) or "r" (a new version: only where it is kept)
+ * KEYS cl clx clu clg clo; ARGV seq, message JSON or "", "1" when the
+ * number counts for nobody, the clu prefix ("o" mine, "h" hidden, ""
+ * none), "n" (a new message) or "r" (a new version: only where it is
+ * kept).  clo counts the sender's new messages in the chat: 2 every
+ * NGX_HTTP_CHAT_LIST_SETTLE of them, time to settle their readSeq
+ * (ngx_http_chat_list_compact.h), 1 otherwise
  */
 static const char  ngx_http_chat_list_change[] =
     "local W = " NGX_HTTP_CHAT_LIST_W " "
+    "local ret = 1 "
     "redis.call('INCR', KEYS[4]) "
     "redis.call('EXPIRE', KEYS[4], " NGX_HTTP_CHAT_LIST_GTTL ") "
+    "if ARGV[4] == 'o' and ARGV[5] == 'n' then "
+    "  local n = redis.call('INCR', KEYS[5]) "
+    "  redis.call('EXPIRE', KEYS[5], " NGX_HTTP_CHAT_LIST_TTL ") "
+    "  if n >= " NGX_HTTP_CHAT_LIST_SETTLE_S " then "
+    "    redis.call('DEL', KEYS[5]) "
+    "    ret = 2 "
+    "  end "
+    "end "
     "local s = tonumber(ARGV[1]) "
     "if redis.call('EXISTS', KEYS[1]) == 1 "
     "   and redis.call('EXISTS', KEYS[2]) == 1 then "
@@ -58,7 +71,7 @@ static const char  ngx_http_chat_list_change[] =
     "if ARGV[4] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then "
     "  redis.call('ZADD', KEYS[3], s, ARGV[4] .. s) "
     "end "
-    "return 1";
+    "return ret";
 
 /*
  * KEYS clx or clu, clg; ARGV seq, member: a fact just stored in MongoDB
@@ -190,6 +203,7 @@ static const char  ngx_http_chat_list_drop[] =
 typedef struct {
     char     chat[25];
     char     user[25];                 /* "-": none */
+    int64_t  seq;                      /* a change's, for its answer */
 } ngx_http_chat_list_lost_t;
 
 
@@ -201,6 +215,7 @@ static ngx_uint_t                 ngx_http_chat_list_nlost;
 static ngx_int_t ngx_http_chat_list_valid(const char *id);
 static void ngx_http_chat_list_remember(const char *chat, const char *user);
 static void ngx_http_chat_list_answered(redisReply *reply, void *data);
+static void ngx_http_chat_list_changed(redisReply *reply, void *data);
 static void ngx_http_chat_list_drop_lost(void);
 static void ngx_http_chat_list_sum_stale(const char *chat);
 static void ngx_http_chat_list_fact_written(
@@ -245,16 +260,18 @@ ngx_http_chat_list_change_send(const char *chat, const char *user,
         ngx_cpystrn((u_char *) lost->chat, (u_char *) chat, 25);
         ngx_cpystrn((u_char *) lost->user, (u_char *) (user ? user : "-"),
                     25);
+        lost->seq = seq;
     }
 
     if (lost == NULL
         || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main)
         || ngx_http_chat_redis_command(ngx_http_chat_redis_main,
-                ngx_http_chat_list_answered, lost,
-                "EVAL %s 4 cl:%s clx:%s clu:%s:%s clg:%s %lld %s %s %s %s",
+                ngx_http_chat_list_changed, lost,
+                "EVAL %s 5 cl:%s clx:%s clu:%s:%s clg:%s clo:%s:%s "
+                "%lld %s %s %s %s",
                 ngx_http_chat_list_change, chat, chat, chat,
-                user ? user : "-", chat, (long long) seq, json,
-                void_ ? "1" : "0", prefix, mode)
+                user ? user : "-", chat, chat, user ? user : "-",
+                (long long) seq, json, void_ ? "1" : "0", prefix, mode)
            != NGX_OK)
     {
         ngx_free(lost);
@@ -273,6 +290,28 @@ ngx_http_chat_list_answered(redisReply *reply, void *data)
     }
 
     ngx_free(lost);
+}
+
+
+/*
+ * A change answered: when the script says the sender sent enough since
+ * their last settle, their readSeq is settled after their facts are
+ * stored (a task of the facts' queue, off the send's path)
+ */
+
+static void
+ngx_http_chat_list_changed(redisReply *reply, void *data)
+{
+    ngx_http_chat_list_lost_t  *lost = data;
+
+    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 2
+        && lost->seq > 0 && ngx_http_chat_list_valid(lost->user) == NGX_OK)
+    {
+        ngx_http_chat_list_facts_settle(lost->chat, lost->user, lost->seq,
+                                        ngx_http_chat_list_settle);
+    }
+
+    ngx_http_chat_list_answered(reply, data);
 }
 
 

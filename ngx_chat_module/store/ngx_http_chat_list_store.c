@@ -13,6 +13,7 @@
 #include "ngx_http_chat_chats_store_int.h"
 #include "ngx_http_chat_list_model.h"
 #include "ngx_http_chat_list_sets.h"
+#include "ngx_http_chat_list_compact.h"
 
 
 /*
@@ -258,6 +259,10 @@ ngx_http_chat_chat_rebuild_run(ngx_http_chat_mongo_task_t *t,
 
         bson_oid_to_string(&miss[i].chat, oid);
         json_object_set_new(rows, oid, row);
+
+        /* many voids read for nothing: those below everyone's go */
+        ngx_http_chat_list_sweep(db, &miss[i].chat, sets.voids,
+                                 sets.read_seq);
 
         fill = NULL;
 

@@ -44,6 +44,13 @@ typedef struct {
 } ngx_http_chat_rate_t;
 
 
+/* a token bucket kept in Redis (GCRA): chat_send_rate */
+typedef struct {
+    ngx_uint_t                 rate;    /* per 1000 s; 0 off */
+    ngx_uint_t                 burst;   /* at once */
+} ngx_http_chat_budget_t;
+
+
 typedef struct {
     ngx_str_t                  redis_host;
     in_port_t                  redis_port;
@@ -105,6 +112,8 @@ typedef struct {
 
     ngx_uint_t                 group_max_size;  /* members, creator too */
     ngx_uint_t                 send_max_pending; /* a worker's, 0: any */
+    /* a user's sends across workers and instances (Redis) */
+    ngx_http_chat_budget_t     send_budget;
     time_t                     edit_window;     /* a sender may edit */
     time_t                     delete_window;   /* deleted for everyone */
     time_t                     story_lifetime;  /* a story is seen so long */

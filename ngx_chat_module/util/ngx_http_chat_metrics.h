@@ -65,6 +65,8 @@ enum {
     NGX_HTTP_CHAT_M_PUSH_APNS_DROPPED,
     NGX_HTTP_CHAT_M_EVENTS_REFUSED,     /* socket events over a rate */
     NGX_HTTP_CHAT_M_FLOOD_CLOSED,       /* sockets closed for flooding */
+    NGX_HTTP_CHAT_M_SEND_BUDGET,        /* sends over chat_send_rate */
+    NGX_HTTP_CHAT_M_UPLOAD_QUOTA,       /* uploads over the daily bytes */
     NGX_HTTP_CHAT_M_REST_REFUSED,       /* REST answers 429 over a rate, */
     NGX_HTTP_CHAT_M_REST_REFUSED_1,     /* by route group, in the order */
     NGX_HTTP_CHAT_M_REST_REFUSED_2,     /* of ngx_http_chat_rest_group_e */
