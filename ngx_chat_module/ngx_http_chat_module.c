@@ -11,6 +11,7 @@
 #include "api/ngx_http_chat_turn.h"
 #include "api/ngx_http_chat_metrics_page.h"
 #include "api/ngx_http_chat_stats.h"
+#include "core/ngx_http_chat_rest_rate.h"
 #include "util/ngx_http_chat_conf_file.h"
 #include "util/ngx_http_chat_metrics.h"
 #include "store/ngx_http_chat_mongo.h"
@@ -67,6 +68,10 @@ static char *ngx_http_chat_ready_check(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_chat_num_off(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_chat_ws_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_chat_rate_parse(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_uint_t n, ngx_http_chat_ws_rate_t *rate, ngx_uint_t with_close);
+static char *ngx_http_chat_rest_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_chat_ws_protocols(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -289,6 +294,20 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       ngx_http_chat_num_off,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_chat_loc_conf_t, ws.conn_per_addr),
+      NULL },
+
+    { ngx_string("chat_rest_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE23,
+      ngx_http_chat_rest_rate,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chat_rest_rate_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, rest_rate_zone_size),
       NULL },
 
     { ngx_string("chat_ws_protocols"),
@@ -875,6 +894,7 @@ static ngx_int_t
 ngx_http_chat_init(ngx_conf_t *cf)
 {
     static ngx_str_t  name = ngx_string("ngx_chat_module");
+    static ngx_str_t  rest_name = ngx_string("ngx_chat_rest_rate");
 
     ngx_http_handler_pt        *h;
     ngx_http_chat_main_conf_t  *cmcf;
@@ -906,6 +926,19 @@ ngx_http_chat_init(ngx_conf_t *cf)
 
     cmcf->shm->init = ngx_http_chat_shm_init;
     cmcf->shm->noreuse = 0;
+
+    /* the REST rate buckets (chat_rest_rate); 0: none kept */
+    if (cmcf->rest_rate_zone_size) {
+        cmcf->rest_rate_shm = ngx_shared_memory_add(cf, &rest_name,
+                                  cmcf->rest_rate_zone_size,
+                                  &ngx_http_chat_module);
+        if (cmcf->rest_rate_shm == NULL) {
+            return NGX_ERROR;
+        }
+
+        cmcf->rest_rate_shm->init = ngx_http_chat_rest_rate_init_zone;
+        cmcf->rest_rate_shm->noreuse = 0;
+    }
 
     /* REST answers counted for the metrics, once they are logged */
     hcmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
@@ -990,6 +1023,7 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->redis_backoff_max = NGX_CONF_UNSET_MSEC;
     cmcf->redis_command_timeout = NGX_CONF_UNSET_MSEC;
     cmcf->redis_output_buffer = NGX_CONF_UNSET_SIZE;
+    cmcf->rest_rate_zone_size = NGX_CONF_UNSET_SIZE;
     cmcf->presence_ttl = NGX_CONF_UNSET_MSEC;
     cmcf->mongo_pool_size = NGX_CONF_UNSET_UINT;
     cmcf->upstream_timeout = NGX_CONF_UNSET_MSEC;
@@ -1040,6 +1074,18 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(cmcf->redis_command_timeout, 3000);
     ngx_conf_init_size_value(cmcf->redis_output_buffer, 16 * 1024 * 1024);
     ngx_conf_init_msec_value(cmcf->presence_ttl, 10000);
+
+    /* about 100 bytes a bucket: 40,000 users and addresses at once */
+    ngx_conf_init_size_value(cmcf->rest_rate_zone_size, 4 * 1024 * 1024);
+
+    if (cmcf->rest_rate_zone_size
+        && cmcf->rest_rate_zone_size < 8 * ngx_pagesize)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_rest_rate_zone\" must be 0 or at "
+                           "least %uz", 8 * ngx_pagesize);
+        return NGX_CONF_ERROR;
+    }
 
     if (cmcf->presence_ttl < 1000) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1356,6 +1402,7 @@ ngx_http_chat_derive_otp_secret(ngx_conf_t *cf,
 static void *
 ngx_http_chat_create_loc_conf(ngx_conf_t *cf)
 {
+    ngx_uint_t                 i;
     ngx_http_chat_loc_conf_t  *clcf;
 
     clcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_chat_loc_conf_t));
@@ -1385,6 +1432,11 @@ ngx_http_chat_create_loc_conf(ngx_conf_t *cf)
     clcf->ws.protocols = NGX_CONF_UNSET_PTR;
     clcf->ws.event_rate.rate = NGX_CONF_UNSET_UINT;
     clcf->ws.send_rate.rate = NGX_CONF_UNSET_UINT;
+
+    for (i = 0; i < NGX_HTTP_CHAT_REST_NGROUPS; i++) {
+        clcf->rest_rate[i].rate = NGX_CONF_UNSET_UINT;
+    }
+
     clcf->sio_max_unauth = NGX_CONF_UNSET;
     clcf->sio_max_unauth_addr = NGX_CONF_UNSET;
     clcf->sio_upgrade_any_addr = NGX_CONF_UNSET;
@@ -1398,6 +1450,8 @@ ngx_http_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_http_chat_loc_conf_t *prev = parent;
     ngx_http_chat_loc_conf_t *conf = child;
+
+    ngx_uint_t  i;
 
     /* an address book of 5,000 numbers is about 100 KB of JSON */
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
@@ -1458,6 +1512,20 @@ ngx_http_chat_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->ws.unauth_per_addr, 32);
     ngx_conf_merge_uint_value(conf->ws.conn_per_addr,
                               prev->ws.conn_per_addr, 256);
+
+    /* REST route groups: core/ngx_http_chat_rest_rate.c has defaults */
+    for (i = 0; i < NGX_HTTP_CHAT_REST_NGROUPS; i++) {
+        if (conf->rest_rate[i].rate != NGX_CONF_UNSET_UINT) {
+            continue;
+        }
+
+        if (prev->rest_rate[i].rate != NGX_CONF_UNSET_UINT) {
+            conf->rest_rate[i] = prev->rest_rate[i];
+
+        } else {
+            ngx_http_chat_rest_rate_default(i, &conf->rest_rate[i]);
+        }
+    }
 
     /* 0: no bound */
     ngx_conf_merge_value(conf->sio_max_unauth, prev->sio_max_unauth, 10000);
@@ -2201,11 +2269,7 @@ ngx_http_chat_ws_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
 
-    u_char                   *last;
-    size_t                    len;
-    ngx_int_t                 n, scale;
     ngx_str_t                *value;
-    ngx_uint_t                i;
     ngx_http_chat_ws_rate_t  *rate;
 
     rate = (ngx_http_chat_ws_rate_t *) (p + cmd->offset);
@@ -2216,8 +2280,68 @@ ngx_http_chat_ws_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        if (cf->args->nelts > 2) {
+    return ngx_http_chat_rate_parse(cf, &value[1], cf->args->nelts - 1, rate,
+                                    cmd->offset
+                                    == offsetof(ngx_http_chat_loc_conf_t,
+                                                ws.event_rate));
+}
+
+
+/*
+ * chat_rest_rate GROUP off | RATE [burst=N];
+ * GROUP: auth read write send search group upload address
+ */
+static char *
+ngx_http_chat_rest_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_chat_loc_conf_t *clcf = conf;
+
+    const char               *name;
+    ngx_str_t                *value;
+    ngx_uint_t                i;
+    ngx_http_chat_ws_rate_t  *rate;
+
+    value = cf->args->elts;
+
+    for (i = 0; (name = ngx_http_chat_rest_group_name(i)); i++) {
+        if (ngx_strlen(name) == value[1].len
+            && ngx_strncmp(name, value[1].data, value[1].len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (name == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown route group \"%V\" (auth, read, write, "
+                           "send, search, group, upload, address)",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    rate = &clcf->rest_rate[i];
+
+    if (rate->rate != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    return ngx_http_chat_rate_parse(cf, &value[2], cf->args->nelts - 2, rate,
+                                    0);
+}
+
+
+/* RATE as limit_req's: Nr/s or Nr/m; value[0..n-1]: off or the rate... */
+static char *
+ngx_http_chat_rate_parse(ngx_conf_t *cf, ngx_str_t *value, ngx_uint_t n,
+    ngx_http_chat_ws_rate_t *rate, ngx_uint_t with_close)
+{
+    u_char      *last;
+    size_t       len;
+    ngx_int_t    num, scale;
+    ngx_uint_t   i;
+
+    if (ngx_strcmp(value[0].data, "off") == 0) {
+        if (n > 1) {
             return "takes nothing after \"off\"";
         }
 
@@ -2227,8 +2351,8 @@ ngx_http_chat_ws_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    len = value[1].len;
-    last = value[1].data + len;
+    len = value[0].len;
+    last = value[0].data + len;
     scale = 1;
 
     if (len > 3 && ngx_strncmp(last - 3, "r/s", 3) == 0) {
@@ -2242,46 +2366,39 @@ ngx_http_chat_ws_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "has an invalid rate (Nr/s or Nr/m)";
     }
 
-    n = ngx_atoi(value[1].data, len);
-    if (n <= 0) {
+    num = ngx_atoi(value[0].data, len);
+    if (num <= 0) {
         return "has an invalid rate (Nr/s or Nr/m)";
     }
 
-    rate->rate = (ngx_uint_t) n * 1000 / scale;
+    rate->rate = (ngx_uint_t) num * 1000 / scale;
     if (rate->rate == 0) {
         rate->rate = 1;
     }
 
     /* by default, one second's worth at once, at least one */
     rate->burst = rate->rate >= 1000 ? rate->rate / 1000 : 1;
-    rate->close = 0;
+    rate->close = with_close ? 3 * rate->burst : 0;
 
-    if (cmd->offset == offsetof(ngx_http_chat_loc_conf_t, ws.event_rate)) {
-        rate->close = 3 * rate->burst;
-    }
-
-    for (i = 2; i < cf->args->nelts; i++) {
+    for (i = 1; i < n; i++) {
 
         if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
-            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
-            if (n <= 0) {
+            num = ngx_atoi(value[i].data + 6, value[i].len - 6);
+            if (num <= 0) {
                 return "has an invalid \"burst=\"";
             }
 
-            rate->burst = n;
+            rate->burst = num;
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "close=", 6) == 0
-            && cmd->offset
-               == offsetof(ngx_http_chat_loc_conf_t, ws.event_rate))
-        {
-            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
-            if (n < 0) {
+        if (ngx_strncmp(value[i].data, "close=", 6) == 0 && with_close) {
+            num = ngx_atoi(value[i].data + 6, value[i].len - 6);
+            if (num < 0) {
                 return "has an invalid \"close=\"";
             }
 
-            rate->close = n;
+            rate->close = num;
             continue;
         }
 

@@ -17,6 +17,7 @@
 #include "ngx_http_chat_calls.h"
 #include "ngx_http_chat_devices.h"
 #include "../ops/ngx_http_chat_send_cache.h"
+#include "../core/ngx_http_chat_rest_rate.h"
 
 
 #define NGX_HTTP_CHAT_JSON_BODY  0x01
@@ -29,6 +30,7 @@ typedef struct {
     ngx_uint_t                 method;
     ngx_str_t                  path;       /* ":name" matches one segment */
     ngx_uint_t                 flags;
+    ngx_uint_t                 group;      /* its rate: chat_rest_rate */
     ngx_int_t                (*handler)(ngx_http_request_t *r);
 } ngx_http_chat_route_t;
 
@@ -44,151 +46,210 @@ static ngx_uint_t ngx_http_chat_route_match(ngx_str_t *pattern,
 static ngx_http_chat_route_t  ngx_http_chat_routes[] = {
 
     { NGX_HTTP_POST, ngx_string("/api/auth/send-otp"),
-      NGX_HTTP_CHAT_JSON_BODY|NGX_HTTP_CHAT_PUBLIC, ngx_http_chat_send_otp },
+      NGX_HTTP_CHAT_JSON_BODY|NGX_HTTP_CHAT_PUBLIC,
+      NGX_HTTP_CHAT_REST_AUTH, ngx_http_chat_send_otp },
     { NGX_HTTP_POST, ngx_string("/api/auth/verify-otp"),
       NGX_HTTP_CHAT_JSON_BODY|NGX_HTTP_CHAT_PUBLIC,
-      ngx_http_chat_verify_otp },
+      NGX_HTTP_CHAT_REST_AUTH, ngx_http_chat_verify_otp },
     { NGX_HTTP_POST, ngx_string("/api/auth/complete-profile"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_complete_profile },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_complete_profile },
     { NGX_HTTP_POST, ngx_string("/api/auth/refresh-token"),
       NGX_HTTP_CHAT_JSON_BODY|NGX_HTTP_CHAT_PUBLIC,
-      ngx_http_chat_refresh_token },
+      NGX_HTTP_CHAT_REST_AUTH, ngx_http_chat_refresh_token },
     { NGX_HTTP_POST, ngx_string("/api/auth/logout"),
-      0, ngx_http_chat_logout },
+      0,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_logout },
     { NGX_HTTP_GET, ngx_string("/api/auth/sessions"),
-      0, ngx_http_chat_sessions_list },
+      0,
+      NGX_HTTP_CHAT_REST_READ, ngx_http_chat_sessions_list },
     { NGX_HTTP_DELETE, ngx_string("/api/auth/sessions/:id"),
-      0, ngx_http_chat_sessions_delete },
+      0,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_sessions_delete },
     { NGX_HTTP_PUT, ngx_string("/api/devices"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_devices_put },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_devices_put },
     { NGX_HTTP_DELETE, ngx_string("/api/devices"),
-      0, ngx_http_chat_devices_delete },
+      0,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_devices_delete },
 
     { NGX_HTTP_GET, ngx_string("/api/users/profile"),
-      0, ngx_http_chat_profile_get },
+      0,
+      NGX_HTTP_CHAT_REST_READ, ngx_http_chat_profile_get },
     { NGX_HTTP_PUT, ngx_string("/api/users/profile"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_profile_put },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_profile_put },
     { NGX_HTTP_POST, ngx_string("/api/users/upload-avatar"),
-      NGX_HTTP_CHAT_RAW_BODY, ngx_http_chat_media_upload_avatar },
+      NGX_HTTP_CHAT_RAW_BODY,
+      NGX_HTTP_CHAT_REST_UPLOAD, ngx_http_chat_media_upload_avatar },
     { NGX_HTTP_GET, ngx_string("/api/users/search"),
-      0, ngx_http_chat_search },
+      0,
+      NGX_HTTP_CHAT_REST_SEARCH, ngx_http_chat_search },
     { NGX_HTTP_POST, ngx_string("/api/users/add-contact"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_contacts_add },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_contacts_add },
     { NGX_HTTP_GET, ngx_string("/api/users/contacts"),
-      0, ngx_http_chat_contacts_list },
+      0,
+      NGX_HTTP_CHAT_REST_READ, ngx_http_chat_contacts_list },
     { NGX_HTTP_POST, ngx_string("/api/users/contacts/sync"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_contacts_sync },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_contacts_sync },
     { NGX_HTTP_DELETE, ngx_string("/api/users/contacts/:id"),
-      0, ngx_http_chat_contacts_delete },
+      0,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_contacts_delete },
     { NGX_HTTP_GET, ngx_string("/api/users/blocked"),
-      0, ngx_http_chat_blocked_list },
+      0,
+      NGX_HTTP_CHAT_REST_READ, ngx_http_chat_blocked_list },
     { NGX_HTTP_POST, ngx_string("/api/users/:id/block"),
-      NGX_HTTP_CHAT_ACCESS, ngx_http_chat_block },
+      NGX_HTTP_CHAT_ACCESS,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_block },
     { NGX_HTTP_DELETE, ngx_string("/api/users/:id/block"),
-      0, ngx_http_chat_unblock },
+      0,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_unblock },
     { NGX_HTTP_GET, ngx_string("/api/users/:id/stories"),
-      0, ngx_http_chat_stories_of_user },
+      0,
+      NGX_HTTP_CHAT_REST_READ, ngx_http_chat_stories_of_user },
     { NGX_HTTP_GET, ngx_string("/api/users/:id/highlights"),
-      0, ngx_http_chat_highlights_of_user },
+      0,
+      NGX_HTTP_CHAT_REST_READ, ngx_http_chat_highlights_of_user },
     /* after every fixed /api/users/ path: ":id" matches any segment */
     { NGX_HTTP_GET, ngx_string("/api/users/:id"),
-      0, ngx_http_chat_user_get },
+      0,
+      NGX_HTTP_CHAT_REST_READ, ngx_http_chat_user_get },
 
     { NGX_HTTP_POST, ngx_string("/api/media"),
-      NGX_HTTP_CHAT_RAW_BODY, ngx_http_chat_media_upload },
+      NGX_HTTP_CHAT_RAW_BODY,
+      NGX_HTTP_CHAT_REST_UPLOAD, ngx_http_chat_media_upload },
 
     { NGX_HTTP_GET, ngx_string("/api/chats"),
-      0, ngx_http_chat_chats_list },
+      0,
+      NGX_HTTP_CHAT_REST_READ, ngx_http_chat_chats_list },
     /* before /api/chats/:id, which would take "ids" for an id */
     { NGX_HTTP_GET, ngx_string("/api/chats/ids"),
-      0, ngx_http_chat_chats_ids },
+      0,
+      NGX_HTTP_CHAT_REST_READ, ngx_http_chat_chats_ids },
     { NGX_HTTP_POST, ngx_string("/api/chats/private"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_chats_private },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_chats_private },
     { NGX_HTTP_POST, ngx_string("/api/chats/group"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_chats_group },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_GROUP, ngx_http_chat_chats_group },
     { NGX_HTTP_GET, ngx_string("/api/chats/:id/messages"),
-      0, ngx_http_chat_messages_list },
+      0,
+      NGX_HTTP_CHAT_REST_READ, ngx_http_chat_messages_list },
     { NGX_HTTP_GET, ngx_string("/api/chats/:id/messages/search"),
-      0, ngx_http_chat_chats_search },
+      0,
+      NGX_HTTP_CHAT_REST_SEARCH, ngx_http_chat_chats_search },
     { NGX_HTTP_POST, ngx_string("/api/chats/:id/read"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_chats_read },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_chats_read },
     { NGX_HTTP_POST, ngx_string("/api/chats/:id/delivered"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_chats_delivered },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_chats_delivered },
     { NGX_HTTP_PUT, ngx_string("/api/chats/:id/settings"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_chats_settings },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_chats_settings },
     /* group administration (the seed has no paths for it) */
     { NGX_HTTP_GET, ngx_string("/api/chats/:id"),
-      0, ngx_http_chat_chats_get },
+      0,
+      NGX_HTTP_CHAT_REST_READ, ngx_http_chat_chats_get },
     { NGX_HTTP_PUT, ngx_string("/api/chats/:id"),
       NGX_HTTP_CHAT_JSON_BODY | NGX_HTTP_CHAT_ACCESS,
-      ngx_http_chat_chats_update },
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_chats_update },
     { NGX_HTTP_POST, ngx_string("/api/chats/:id/members"),
       NGX_HTTP_CHAT_JSON_BODY | NGX_HTTP_CHAT_ACCESS,
-      ngx_http_chat_members_add },
+      NGX_HTTP_CHAT_REST_GROUP, ngx_http_chat_members_add },
     { NGX_HTTP_DELETE, ngx_string("/api/chats/:id/members/:userId"),
-      NGX_HTTP_CHAT_ACCESS, ngx_http_chat_members_remove },
+      NGX_HTTP_CHAT_ACCESS,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_members_remove },
     { NGX_HTTP_PUT, ngx_string("/api/chats/:id/members/:userId/role"),
       NGX_HTTP_CHAT_JSON_BODY | NGX_HTTP_CHAT_ACCESS,
-      ngx_http_chat_members_role },
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_members_role },
     { NGX_HTTP_POST, ngx_string("/api/chats/:id/leave"),
-      NGX_HTTP_CHAT_ACCESS, ngx_http_chat_chats_leave },
+      NGX_HTTP_CHAT_ACCESS,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_chats_leave },
 
     { NGX_HTTP_POST, ngx_string("/api/messages"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_messages_send },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_SEND, ngx_http_chat_messages_send },
     /* before /api/messages/:id */
     { NGX_HTTP_GET, ngx_string("/api/messages/search"),
-      0, ngx_http_chat_messages_search_all },
+      0,
+      NGX_HTTP_CHAT_REST_SEARCH, ngx_http_chat_messages_search_all },
     { NGX_HTTP_GET, ngx_string("/api/messages/:id"),
-      0, ngx_http_chat_messages_get },
+      0,
+      NGX_HTTP_CHAT_REST_READ, ngx_http_chat_messages_get },
     { NGX_HTTP_GET, ngx_string("/api/messages/:id/receipts"),
-      0, ngx_http_chat_messages_receipts },
+      0,
+      NGX_HTTP_CHAT_REST_READ, ngx_http_chat_messages_receipts },
     { NGX_HTTP_PUT, ngx_string("/api/messages/:id"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_messages_edit },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_SEND, ngx_http_chat_messages_edit },
     { NGX_HTTP_DELETE, ngx_string("/api/messages/:id"),
-      0, ngx_http_chat_messages_delete },
+      0,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_messages_delete },
     { NGX_HTTP_POST, ngx_string("/api/messages/:id/forward"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_messages_forward },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_SEND, ngx_http_chat_messages_forward },
     { NGX_HTTP_POST, ngx_string("/api/messages/:id/react"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_messages_react },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_messages_react },
 
     { NGX_HTTP_GET, ngx_string("/api/stories"),
-      0, ngx_http_chat_stories_feed },
+      0,
+      NGX_HTTP_CHAT_REST_READ, ngx_http_chat_stories_feed },
     { NGX_HTTP_POST, ngx_string("/api/stories"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_stories_create },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_stories_create },
     /* before /api/stories/:id */
     { NGX_HTTP_POST, ngx_string("/api/stories/highlights"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_highlights_create },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_highlights_create },
     { NGX_HTTP_PUT, ngx_string("/api/stories/highlights/:id"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_highlights_update },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_highlights_update },
     { NGX_HTTP_DELETE, ngx_string("/api/stories/highlights/:id"),
-      0, ngx_http_chat_highlights_delete },
+      0,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_highlights_delete },
     { NGX_HTTP_GET, ngx_string("/api/stories/mine"),
-      0, ngx_http_chat_stories_mine },
+      0,
+      NGX_HTTP_CHAT_REST_READ, ngx_http_chat_stories_mine },
     { NGX_HTTP_GET, ngx_string("/api/stories/:id"),
-      0, ngx_http_chat_stories_get },
+      0,
+      NGX_HTTP_CHAT_REST_READ, ngx_http_chat_stories_get },
     { NGX_HTTP_DELETE, ngx_string("/api/stories/:id"),
-      0, ngx_http_chat_stories_delete },
+      0,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_stories_delete },
     { NGX_HTTP_POST, ngx_string("/api/stories/:id/view"),
-      0, ngx_http_chat_stories_view },
+      0,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_stories_view },
     { NGX_HTTP_GET, ngx_string("/api/stories/:id/views"),
-      0, ngx_http_chat_stories_views },
+      0,
+      NGX_HTTP_CHAT_REST_READ, ngx_http_chat_stories_views },
     { NGX_HTTP_POST, ngx_string("/api/stories/:id/react"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_stories_react },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_stories_react },
     { NGX_HTTP_DELETE, ngx_string("/api/stories/:id/react"),
-      0, ngx_http_chat_stories_unreact },
+      0,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_stories_unreact },
 
     { NGX_HTTP_GET, ngx_string("/api/calls/turn-credentials"),
-      0, ngx_http_chat_turn_credentials },
+      0,
+      NGX_HTTP_CHAT_REST_READ, ngx_http_chat_turn_credentials },
     { NGX_HTTP_GET, ngx_string("/api/calls/history"),
-      0, ngx_http_chat_calls_history },
+      0,
+      NGX_HTTP_CHAT_REST_READ, ngx_http_chat_calls_history },
     { NGX_HTTP_POST, ngx_string("/api/calls/initiate"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_calls_initiate },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_calls_initiate },
     { NGX_HTTP_PUT, ngx_string("/api/calls/:id/end"),
-      0, ngx_http_chat_calls_end },
+      0,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_calls_end },
     { NGX_HTTP_POST, ngx_string("/api/calls/:id/feedback"),
-      NGX_HTTP_CHAT_JSON_BODY, ngx_http_chat_calls_feedback },
+      NGX_HTTP_CHAT_JSON_BODY,
+      NGX_HTTP_CHAT_REST_WRITE, ngx_http_chat_calls_feedback },
 
-    { 0, ngx_null_string, 0, NULL }
+    { 0, ngx_null_string, 0, 0, NULL }
 };
 
 
@@ -282,6 +343,7 @@ ngx_http_chat_api_route_variable(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_chat_api_handler(ngx_http_request_t *r)
 {
+    ngx_int_t               rc;
     ngx_uint_t              allowed, method;
     ngx_http_chat_ctx_t    *ctx;
     ngx_http_chat_route_t  *rt, *found;
@@ -345,6 +407,12 @@ ngx_http_chat_api_handler(ngx_http_request_t *r)
         return ngx_http_chat_authenticate(r, ngx_http_chat_api_authorized);
     }
 
+    /* a public route's bucket is its caller's address */
+    rc = ngx_http_chat_rest_rate_check(r, found->group, NULL);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     return ngx_http_chat_api_authorized(r);
 }
 
@@ -360,6 +428,14 @@ ngx_http_chat_api_authorized(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
     found = ctx->route;
+
+    /* the user is known: its bucket of the route's group */
+    if (!(found->flags & NGX_HTTP_CHAT_PUBLIC)) {
+        rc = ngx_http_chat_rest_rate_check(r, found->group, &ctx->user_id);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
 
     if (found->flags & NGX_HTTP_CHAT_ACCESS) {
         /* no sender of this worker goes on on what it knew */

@@ -130,6 +130,23 @@ static ngx_http_chat_metric_def_t  ngx_http_chat_metric_defs[] = {
       NULL, "{limit=\"upload_daily_bytes\"}" },
     { NGX_HTTP_CHAT_M_UPGRADES_REFUSED, "chat_socket_upgrades_refused_total",
       "counter", "Socket upgrades refused: too many from one address.", "" },
+    { NGX_HTTP_CHAT_M_REST_REFUSED, "chat_rest_rate_limited_total",
+      "counter", "REST requests answered 429 for going over a rate, by "
+      "route group (chat_rest_rate).", "{group=\"auth\"}" },
+    { NGX_HTTP_CHAT_M_REST_REFUSED_1, "chat_rest_rate_limited_total",
+      "counter", NULL, "{group=\"read\"}" },
+    { NGX_HTTP_CHAT_M_REST_REFUSED_2, "chat_rest_rate_limited_total",
+      "counter", NULL, "{group=\"write\"}" },
+    { NGX_HTTP_CHAT_M_REST_REFUSED_3, "chat_rest_rate_limited_total",
+      "counter", NULL, "{group=\"send\"}" },
+    { NGX_HTTP_CHAT_M_REST_REFUSED_4, "chat_rest_rate_limited_total",
+      "counter", NULL, "{group=\"search\"}" },
+    { NGX_HTTP_CHAT_M_REST_REFUSED_5, "chat_rest_rate_limited_total",
+      "counter", NULL, "{group=\"group\"}" },
+    { NGX_HTTP_CHAT_M_REST_REFUSED_6, "chat_rest_rate_limited_total",
+      "counter", NULL, "{group=\"upload\"}" },
+    { NGX_HTTP_CHAT_M_REST_REFUSED_7, "chat_rest_rate_limited_total",
+      "counter", NULL, "{group=\"address\"}" },
 
     { 0, NULL, NULL, NULL, NULL }
 };

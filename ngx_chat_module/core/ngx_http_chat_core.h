@@ -48,6 +48,23 @@ typedef enum {
 #define NGX_HTTP_CHAT_UNPROCESSABLE_ENTITY  422
 
 
+/*
+ * The REST routes' rate groups (core/ngx_http_chat_rest_rate.c): each route
+ * of api/ is in one; "address" is every route's, per client address.
+ */
+typedef enum {
+    NGX_HTTP_CHAT_REST_AUTH = 0,    /* public sign-in routes, per address */
+    NGX_HTTP_CHAT_REST_READ,        /* GETs */
+    NGX_HTTP_CHAT_REST_WRITE,       /* changes */
+    NGX_HTTP_CHAT_REST_SEND,        /* message sends, edits, forwards */
+    NGX_HTTP_CHAT_REST_SEARCH,      /* message and user search */
+    NGX_HTTP_CHAT_REST_GROUP,       /* group creation, member adds */
+    NGX_HTTP_CHAT_REST_UPLOAD,      /* media uploads */
+    NGX_HTTP_CHAT_REST_ADDRESS,     /* every route, per address */
+    NGX_HTTP_CHAT_REST_NGROUPS
+} ngx_http_chat_rest_group_e;
+
+
 typedef struct {
     ngx_http_chat_handler_e    handler;
     size_t                     max_body_size;
@@ -60,6 +77,9 @@ typedef struct {
     ngx_int_t                  sio_max_unauth;
     ngx_int_t                  sio_max_unauth_addr;
     ngx_flag_t                 sio_upgrade_any_addr;
+
+    /* chat_rest_rate: a token bucket per group (close unused) */
+    ngx_http_chat_ws_rate_t    rest_rate[NGX_HTTP_CHAT_REST_NGROUPS];
 } ngx_http_chat_loc_conf_t;
 
 

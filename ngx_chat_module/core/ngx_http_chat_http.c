@@ -252,7 +252,8 @@ static ngx_http_chat_header_t  ngx_http_chat_security_headers[] = {
 
 static ngx_http_chat_header_t  ngx_http_chat_cors_headers[] = {
     { "Access-Control-Expose-Headers",
-      ngx_string("X-Request-Id, Retry-After") },
+      ngx_string("X-Request-Id, Retry-After, RateLimit-Limit, "
+                 "RateLimit-Remaining, RateLimit-Reset") },
     { NULL, ngx_null_string }
 };
 

@@ -154,6 +154,9 @@ typedef struct {
 
     /* what the workers of this instance share (ngx_http_chat_module.c) */
     ngx_shm_zone_t            *shm;
+    /* the REST rate buckets (chat_rest_rate_zone) */
+    ngx_shm_zone_t            *rest_rate_shm;
+    size_t                     rest_rate_zone_size;
     ngx_flag_t                 realtime; /* some location has chat_ws */
 } ngx_http_chat_main_conf_t;
 

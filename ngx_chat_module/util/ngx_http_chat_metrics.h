@@ -68,6 +68,14 @@ enum {
     NGX_HTTP_CHAT_M_SEND_BUDGET,        /* sends over chat_send_rate */
     NGX_HTTP_CHAT_M_UPLOAD_QUOTA,       /* uploads over the daily bytes */
     NGX_HTTP_CHAT_M_UPGRADES_REFUSED,   /* too many sockets of an address */
+    NGX_HTTP_CHAT_M_REST_REFUSED,       /* REST answers 429 over a rate, */
+    NGX_HTTP_CHAT_M_REST_REFUSED_1,     /* by route group, in the order */
+    NGX_HTTP_CHAT_M_REST_REFUSED_2,     /* of ngx_http_chat_rest_group_e */
+    NGX_HTTP_CHAT_M_REST_REFUSED_3,
+    NGX_HTTP_CHAT_M_REST_REFUSED_4,
+    NGX_HTTP_CHAT_M_REST_REFUSED_5,
+    NGX_HTTP_CHAT_M_REST_REFUSED_6,
+    NGX_HTTP_CHAT_M_REST_REFUSED_7,
     NGX_HTTP_CHAT_M_N
 };
 
