@@ -13,6 +13,22 @@ static ngx_open_file_t  ngx_http_chat_fuzz_log_file;
 static ngx_cycle_t      ngx_http_chat_fuzz_cycle;
 
 
+/*
+ * An alert or worse is what must not happen whatever a client sends: it
+ * stops the run as a crash does, with the message.
+ */
+static void
+ngx_http_chat_fuzz_writer(ngx_log_t *log, ngx_uint_t level, u_char *buf,
+    size_t len)
+{
+    if (level <= NGX_LOG_ALERT) {
+        (void) fprintf(stderr, "fuzz: logged at level %u: %.*s\n",
+                       (unsigned) level, (int) len, buf);
+        abort();
+    }
+}
+
+
 ngx_log_t *
 ngx_http_chat_fuzz_init(void)
 {
@@ -42,6 +58,10 @@ ngx_http_chat_fuzz_init(void)
     ngx_http_chat_fuzz_log_file.fd = fd;
     ngx_http_chat_fuzz_log.file = &ngx_http_chat_fuzz_log_file;
     ngx_http_chat_fuzz_log.log_level = NGX_LOG_DEBUG_ALL;
+    ngx_http_chat_fuzz_log.writer = ngx_http_chat_fuzz_writer;
+
+    /* the messages go to the writer only, not to stderr too */
+    ngx_use_stderr = 0;
 
     /* what logs where no log is at hand (ngx_cycle->log) */
     ngx_http_chat_fuzz_cycle.log = &ngx_http_chat_fuzz_log;
