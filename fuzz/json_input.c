@@ -52,7 +52,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* the caller checks the array's size first */
     ids = json_object_get(body, "memberIds");
-    if (json_is_array(ids) && json_array_size(ids) <= NGX_HTTP_CHAT_FUZZ_IDS_MAX)
+    if (json_is_array(ids)
+        && json_array_size(ids) <= NGX_HTTP_CHAT_FUZZ_IDS_MAX)
     {
         (void) ngx_http_chat_input_oids(ids, oids, &me);
         (void) ngx_http_chat_input_oids(ids, oids, NULL);
