@@ -404,3 +404,29 @@ push @r, ChatWS::drain($s, 5);
 $main::Got = "@r";
 --- response_body
 text:before close:1001 eof
+
+
+
+=== TEST 23: with context takeover, an empty message after a compressed one is echoed (uncompressed)
+--- config
+    location /ws {
+        chat_ws_echo;
+        chat_ws_deflate on;
+        chat_ws_deflate_context_takeover on;
+    }
+    location = /t { return 200 "t"; }
+--- init
+my ($s) = ChatWS::open_ws("/ws", ["Sec-WebSocket-Extensions: permessage-deflate"]);
+ChatWS::send_frame($s, opcode => 1, rsv => 4,
+                   payload => ChatWS::deflate_payload("hello"));
+ChatWS::text($s, "");
+ChatWS::send_frame($s, opcode => 2, rsv => 0, payload => "");
+ChatWS::text($s, "again");
+ChatWS::close_frame($s, 1000);
+$main::Got = ChatWS::drain($s, 5, ChatWS::inflater());
+--- response_body
+text:z:hello text: binary: text:z:again close:1000 eof
+--- no_error_log
+[error]
+[alert]
+[emerg]

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "../util/ngx_http_chat_conf.h"
+#include "../util/ngx_http_chat_json.h"
 #include "../ws/ngx_http_chat_ws.h"
 #include "ngx_http_chat_events.h"
 
@@ -134,9 +135,6 @@ ngx_int_t ngx_http_chat_send_error_details(ngx_http_request_t *r,
     json_t *details);
 ngx_int_t ngx_http_chat_send_invalid(ngx_http_request_t *r,
     const char *field, const char *problem);
-const char *ngx_http_chat_json_string(json_t *obj, const char *name,
-    ngx_uint_t required, size_t max, ngx_str_t *out);
-ngx_uint_t ngx_http_chat_has_controls(ngx_str_t *s, ngx_uint_t allow_newline);
 ngx_int_t ngx_http_chat_send_method_not_allowed(ngx_http_request_t *r,
     ngx_uint_t allowed);
 ngx_int_t ngx_http_chat_send_preflight(ngx_http_request_t *r,
@@ -144,8 +142,6 @@ ngx_int_t ngx_http_chat_send_preflight(ngx_http_request_t *r,
 ngx_int_t ngx_http_chat_read_json_body(ngx_http_request_t *r,
     ngx_int_t (*handler)(ngx_http_request_t *r));
 ngx_int_t ngx_http_chat_discard_body(ngx_http_request_t *r);
-/* jansson checks UTF-8 and refuses \u0000 unless told otherwise */
-#define NGX_HTTP_CHAT_JSON_BODY_FLAGS  JSON_REJECT_DUPLICATES
 /* a parsed body (NULL if invalid) to ctx->body, then the body handler */
 ngx_int_t ngx_http_chat_body_json(ngx_http_request_t *r, json_t *json);
 /* ngx_http_chat_body_file.c: a spilled body, read and parsed in a thread */

@@ -342,47 +342,6 @@ ngx_http_chat_media_too_large(ngx_http_request_t *r)
 }
 
 
-/* the boundary parameter of a multipart/form-data Content-Type */
-
-static ngx_int_t
-ngx_http_chat_media_boundary(ngx_str_t *type, char *boundary)
-{
-    u_char  *p, *last, *e;
-    size_t   len;
-
-    last = type->data + type->len;
-
-    p = ngx_strlcasestrn(type->data, last, (u_char *) "boundary=", 8);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    p += 9;
-
-    if (p < last && *p == '"') {
-        p++;
-        e = ngx_strlchr(p, last, '"');
-        if (e == NULL) {
-            return NGX_ERROR;
-        }
-
-    } else {
-        for (e = p; e < last && *e != ';' && *e != ' '; e++) { /* void */ }
-    }
-
-    len = e - p;
-
-    if (len == 0 || len > NGX_HTTP_CHAT_MEDIA_BOUNDARY) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(boundary, p, len);
-    boundary[len] = '\0';
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_http_chat_media_start(ngx_http_request_t *r, ngx_uint_t avatar)
 {

@@ -141,6 +141,8 @@ extern ngx_module_t  ngx_http_chat_media_module;
 ngx_uint_t ngx_http_chat_media_multipart(ngx_fd_t fd, off_t size,
     const char *boundary, off_t *start, off_t *end, char *type,
     size_t type_size, ngx_log_t *log);
+/* ... and on the event loop, from the request's Content-Type */
+ngx_int_t ngx_http_chat_media_boundary(ngx_str_t *type, char *boundary);
 
 /* ngx_http_chat_media_root.c: a configured root made at start */
 ngx_int_t ngx_http_chat_media_root_path(ngx_conf_t *cf, ngx_str_t *root);

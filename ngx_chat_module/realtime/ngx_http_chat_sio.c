@@ -17,6 +17,7 @@
 
 #include "ngx_http_chat_rt.h"
 #include "ngx_http_chat_sio_int.h"
+#include "ngx_http_chat_sio_codec.h"
 #include "../util/ngx_http_chat_metrics.h"
 
 
@@ -30,8 +31,6 @@ static void ngx_http_chat_sio_connect(ngx_http_chat_rt_session_t *s,
     u_char *p, size_t len);
 static ngx_int_t ngx_http_chat_sio_event(ngx_http_chat_rt_session_t *s,
     u_char *p, size_t len, ngx_uint_t root);
-static ngx_uint_t ngx_http_chat_sio_json_is(u_char *p, size_t len,
-    json_type type);
 static void ngx_http_chat_sio_refuse_nsp(ngx_http_chat_rt_session_t *s,
     u_char *nsp, size_t len);
 static void ngx_http_chat_sio_disconnect(ngx_http_chat_rt_session_t *s);
@@ -386,98 +385,51 @@ static void
 ngx_http_chat_sio_packet(ngx_http_chat_rt_session_t *s, u_char *p,
     size_t len)
 {
-    u_char     *last, *nsp;
-    size_t      nsp_len;
-    json_t     *err;
-    ngx_int_t   rc;
-    ngx_uint_t  type, root;
+    json_t                      *err;
+    ngx_int_t                    rc;
+    ngx_http_chat_sio_packet_t   pkt;
 
-    last = p + len;
-
-    if (len == 0 || p[0] < '0' || p[0] > '6') {
+    if (ngx_http_chat_sio_decode(p, len, &pkt) != NGX_OK) {
         goto invalid;
     }
 
-    type = *p++ - '0';
-
-    if (type == 5 || type == 6) {
-        err = json_pack("{s:{s:s,s:s}}", "error", "code",
-                        "binary_unsupported", "message",
-                        "binary attachments are not supported");
-        ngx_http_chat_sio_send_json(s, "42[\"error\",", NULL, err, 1);
-        json_decref(err);
-        return;
-    }
-
-    /* the namespace: "/" unless named */
-    nsp = (u_char *) "/";
-    nsp_len = 1;
-
-    if (p < last && *p == '/') {
-        nsp = p;
-
-        while (p < last && *p != ',') {
-            p++;
-        }
-
-        nsp_len = p - nsp;
-
-        if (p < last) {
-            p++;
-        }
-    }
-
-    root = (nsp_len == 1);
-
-    switch (type) {
+    switch (pkt.type) {
 
     case 0:
-        if (!root) {
-            if (p < last && !ngx_http_chat_sio_json_is(p, last - p,
-                                                      JSON_OBJECT))
-            {
-                goto invalid;
-            }
-
-            ngx_http_chat_sio_refuse_nsp(s, nsp, nsp_len);
+        if (!pkt.root) {
+            ngx_http_chat_sio_refuse_nsp(s, pkt.nsp, pkt.nsp_len);
             return;
         }
 
-        ngx_http_chat_sio_connect(s, p, last - p);
+        ngx_http_chat_sio_connect(s, pkt.data, pkt.len);
         return;
 
     case 1:
-        if (p != last) {
-            goto invalid;
-        }
-
-        if (root) {
+        if (pkt.root) {
             ngx_http_chat_sio_disconnect(s);
         }
 
         return;
 
     case 2:
-        rc = ngx_http_chat_sio_event(s, p, last - p, root);
+        rc = ngx_http_chat_sio_event(s, pkt.data, pkt.len, pkt.root);
         if (rc == NGX_ERROR) {
             goto invalid;
         }
 
         return;
 
-    case 3:
-        while (p < last && *p >= '0' && *p <= '9') {
-            p++;
-        }
-
-        if (!ngx_http_chat_sio_json_is(p, last - p, JSON_ARRAY)) {
-            goto invalid;
-        }
-
-        /* an ACK of an event of ours: we ask none */
+    case 5:
+    case 6:
+        err = json_pack("{s:{s:s,s:s}}", "error", "code",
+                        "binary_unsupported", "message",
+                        "binary attachments are not supported");
+        ngx_http_chat_sio_send_json(s, "42[\"error\",", NULL, err, 1);
+        json_decref(err);
         return;
 
-    default:    /* CONNECT_ERROR from a client: nothing to do */
+    default:
+        /* an ACK of an event of ours (we ask none), a CONNECT_ERROR */
         return;
     }
 
@@ -486,22 +438,6 @@ invalid:
     ngx_log_error(NGX_LOG_INFO, s->ws->connection->log, 0,
                   "chat socket.io: invalid packet, closing");
     ngx_http_chat_ws_close(s->ws, NGX_HTTP_CHAT_WS_NORMAL, NULL);
-}
-
-
-/* whether JSON text is valid and of a type */
-static ngx_uint_t
-ngx_http_chat_sio_json_is(u_char *p, size_t len, json_type type)
-{
-    json_t        *json;
-    ngx_uint_t     ok;
-    json_error_t   err;
-
-    json = json_loadb((const char *) p, len, JSON_DECODE_ANY, &err);
-    ok = (json != NULL && json_typeof(json) == type);
-    json_decref(json);
-
-    return ok;
 }
 
 
@@ -630,30 +566,6 @@ ngx_http_chat_sio_connect(ngx_http_chat_rt_session_t *s, u_char *p,
 }
 
 
-/* names Socket.IO keeps for itself: no event may have them */
-static ngx_uint_t
-ngx_http_chat_sio_reserved(json_t *name)
-{
-    ngx_uint_t   i;
-    const char  *v;
-
-    static const char  *reserved[] = {
-        "connect", "connect_error", "disconnect", "disconnecting",
-        "newListener", "removeListener", NULL
-    };
-
-    v = json_string_value(name);
-
-    for (i = 0; reserved[i]; i++) {
-        if (ngx_strcmp(v, reserved[i]) == 0) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
 /*
  * EVENT [ackid]["name", data] -> {"event", "data", "id"}; NGX_ERROR when
  * the packet cannot be decoded (no JSON array of a name and arguments).
@@ -662,56 +574,22 @@ static ngx_int_t
 ngx_http_chat_sio_event(ngx_http_chat_rt_session_t *s, u_char *p,
     size_t len, ngx_uint_t root)
 {
-    u_char       *last;
-    json_t       *args, *env, *name, *data;
-    ngx_str_t     tok;
-    json_int_t    ack;
-    ngx_uint_t    has_ack;
-    json_error_t  err;
+    json_t      *args, *env, *name, *data;
+    ngx_str_t    tok;
+    json_int_t   ack;
+    ngx_uint_t   has_ack;
 
-    last = p + len;
-    ack = 0;
-    has_ack = 0;
-
-    while (p < last && *p >= '0' && *p <= '9') {
-        if (ack >= 1000000000) {
-            return NGX_ERROR;
-        }
-
-        ack = ack * 10 + (*p++ - '0');
-        has_ack = 1;
+    if (ngx_http_chat_sio_decode_event(p, len, &args, &ack, &has_ack)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    args = json_loadb((const char *) p, last - p, JSON_REJECT_DUPLICATES,
-                      &err);
-
     if (args == NULL) {
-        /* valid JSON with a key twice: ours to refuse, not undecodable */
-        args = json_loadb((const char *) p, last - p, 0, &err);
-        if (!json_is_array(args) || json_array_size(args) == 0) {
-            json_decref(args);
-            return NGX_ERROR;
-        }
-
-        json_decref(args);
-        args = json_array();
-        if (args == NULL) {
-            return NGX_OK;
-        }
-
-        /* a name the router knows of no event: its "error" answers */
-        json_array_append_new(args, json_integer(0));
+        return NGX_OK;
     }
 
     name = json_array_get(args, 0);
-
-    if (!json_is_array(args)
-        || !(json_is_integer(name) || json_is_real(name)
-             || (json_is_string(name) && !ngx_http_chat_sio_reserved(name))))
-    {
-        json_decref(args);
-        return NGX_ERROR;
-    }
 
     if (!root || !(s->sio->connected || s->sio->resumed)) {
         /* another namespace, or not connected: nobody to hear it */

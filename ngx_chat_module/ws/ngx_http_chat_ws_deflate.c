@@ -521,6 +521,15 @@ ngx_http_chat_ws_deflate_frame(ngx_http_chat_ws_t *ws, ngx_uint_t opcode,
     ngx_http_chat_ws_zbuf_t     *zb;
     ngx_http_chat_ws_deflate_t  *d;
 
+    /*
+     * An empty message goes uncompressed, as RFC 7692 (section 6) lets
+     * a sender do: a sync flush with no input right after another makes
+     * no progress, and zlib says so with Z_BUF_ERROR.
+     */
+    if (len == 0) {
+        return ngx_http_chat_ws_frame(opcode, 0, data, 0);
+    }
+
     d = ws->deflate;
     zs = d->deflater;
 
