@@ -2420,11 +2420,9 @@ ngx_http_chat_send_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
 
-    u_char                  *last;
-    size_t                   len;
-    ngx_int_t                n, scale;
-    ngx_str_t               *value;
+    char                    *rv;
     ngx_http_chat_budget_t  *budget;
+    ngx_http_chat_ws_rate_t  rate;
 
     budget = (ngx_http_chat_budget_t *) (p + cmd->offset);
 
@@ -2432,60 +2430,14 @@ ngx_http_chat_send_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
-    value = cf->args->elts;
-
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        if (cf->args->nelts > 2) {
-            return "takes nothing after \"off\"";
-        }
-
-        budget->rate = 0;
-        budget->burst = 0;
-        return NGX_CONF_OK;
+    rv = ngx_http_chat_rate_parse(cf, (ngx_str_t *) cf->args->elts + 1,
+                                  cf->args->nelts - 1, &rate, 0);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
-    len = value[1].len;
-    last = value[1].data + len;
-    scale = 1;
-
-    if (len > 3 && ngx_strncmp(last - 3, "r/s", 3) == 0) {
-        len -= 3;
-
-    } else if (len > 3 && ngx_strncmp(last - 3, "r/m", 3) == 0) {
-        len -= 3;
-        scale = 60;
-
-    } else {
-        return "has an invalid rate (Nr/s or Nr/m)";
-    }
-
-    n = ngx_atoi(value[1].data, len);
-    if (n <= 0 || n > 1000000) {
-        return "has an invalid rate (Nr/s or Nr/m)";
-    }
-
-    budget->rate = (ngx_uint_t) n * 1000 / scale;
-    if (budget->rate == 0) {
-        budget->rate = 1;
-    }
-
-    /* by default, one second's worth at once, at least one */
-    budget->burst = budget->rate >= 1000 ? budget->rate / 1000 : 1;
-
-    if (cf->args->nelts == 3) {
-        if (ngx_strncmp(value[2].data, "burst=", 6) != 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[2]);
-            return NGX_CONF_ERROR;
-        }
-
-        n = ngx_atoi(value[2].data + 6, value[2].len - 6);
-        if (n <= 0 || n > 1000000) {
-            return "has an invalid \"burst=\"";
-        }
-
-        budget->burst = n;
-    }
+    budget->rate = rate.rate;
+    budget->burst = rate.burst;
 
     return NGX_CONF_OK;
 }
