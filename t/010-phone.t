@@ -35,9 +35,6 @@ our $HttpConfig = ChatTest::chat_http_config() . <<'_EOC_';
     chat_otp_ip_limit 1000000;
     chat_otp_country_limit 1000000;
     chat_sms_provider log;
-    # a code for every region of the world from one address, at once
-    chat_rest_rate auth off;
-    chat_rest_rate address off;
 _EOC_
 
 sub send_otp {
