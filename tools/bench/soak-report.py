@@ -6,7 +6,7 @@ deliveries, the latency by 5-minute windows, and a verdict.
 
 OUT_DIR holds what the soak wrote: samples.txt ("sample <unix time>
 <workers' pids> <each worker's RSS> <Redis RSS> <FerretDB RSS> <Redis
-used_memory>", KB), loadgen.txt (its "tick" lines, then its totals),
+used_memory> [<each worker's RssShmem>]", KB), loadgen.txt (its "tick" lines, then its totals),
 meta.txt, alerts.txt.  Prints the section as Markdown; with --results,
 puts it in place of the "## Soak" section of that file (or at its end).
 With --keep (tools/bench/run, which writes RESULTS.md anew): the Soak
@@ -62,7 +62,8 @@ def load(out):
             samples.append({"t": int(a[1]), "pids": pids,
                             "workers": vals[:n], "redis": vals[n],
                             "ferretdb": vals[n + 1],
-                            "redis_used": vals[n + 2]})
+                            "redis_used": vals[n + 2],
+                            "shmem": vals[n + 3:2 * n + 3] or None})
     totals = {}
     with open(os.path.join(out, "loadgen.txt")) as f:
         for line in f:
@@ -132,13 +133,16 @@ def report(out):
         sl = slope([(s["el"] / 60, s["workers"][i]) for s in same])
         ok = b - a < WORKER_LIMIT_KB
         flat = flat and ok
-        rows.append((name, a, b, b - a, sl, mx, ok))
+        sh = None
+        if first["shmem"] and same[-1]["shmem"]:
+            sh = same[-1]["shmem"][i] - first["shmem"][i]
+        rows.append((name, a, b, b - a, sl, mx, ok, sh))
     for key, name in (("redis", "Redis"), ("ferretdb", "FerretDB"),
                       ("redis_used", "Redis `used_memory`")):
         a, b = first[key], last[key]
         mx = max(s[key] for s in steady)
         sl = slope([(s["el"] / 60, s[key]) for s in steady])
-        rows.append((name, a, b, b - a, sl, mx, None))
+        rows.append((name, a, b, b - a, sl, mx, None, None))
 
     sent = int(totals.get("published", ticks[-1]["sent"]))
     expected = int(totals.get("expected", ticks[-1]["expected"]))
@@ -179,11 +183,18 @@ def report(out):
       f"about flatness, not throughput.")
     p("")
     p("| process | RSS at 2 min (MB) | at the end (MB) | change (KB) "
-      "| slope (KB/min) | max (MB) | flat (< 2 MB) |")
-    p("|---|---:|---:|---:|---:|---:|---|")
-    for name, a, b, d, sl, mx, ok in rows:
-        p(f"| {name} | {mb(a)} | {mb(b)} | {d:+,} | {sl:+.1f} | {mb(mx)} "
+      "| of it shared memory (KB) | slope (KB/min) | max (MB) "
+      "| flat (< 2 MB) |")
+    p("|---|---:|---:|---:|---:|---:|---:|---|")
+    for name, a, b, d, sl, mx, ok, sh in rows:
+        p(f"| {name} | {mb(a)} | {mb(b)} | {d:+,} "
+          f"| {'—' if sh is None else f'{sh:+,}'} | {sl:+.1f} | {mb(mx)} "
           f"| {'yes' if ok else 'no' if ok is not None else '—'} |")
+    p("")
+    p("RSS is `VmRSS`; a worker's shared memory (`RssShmem`: the "
+      "module's zones, one copy for every worker) counts in a worker's "
+      "RSS once that worker has touched its pages (the metrics page reads "
+      "every worker's slots), a step, not a growth.")
     p("")
     if respawned:
         p(f"A worker was replaced during the run: pids {first['pids']} "
