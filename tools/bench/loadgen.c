@@ -143,6 +143,7 @@ typedef struct {
     double              warmup;
     double              drain;
     double              idle;           /* idle mode: seconds to hold */
+    double              tick;           /* fan-out: a "tick" line each */
     const char         *tokens;
     const char         *http_get;
     const char         *http_post;
@@ -157,6 +158,7 @@ typedef struct {
 
 static lg_conf_t    lg_conf;
 static lg_stats_t  *lg_st;
+static lg_stats_t  *lg_shared;          /* every client's, read live */
 static lg_conn_t   *lg_conns;
 static uint32_t     lg_nconns;
 static int          lg_ep;
@@ -1686,6 +1688,101 @@ lg_ov_report(lg_stats_t *all, uint64_t win_us, double cpu, double scpu,
 }
 
 
+/*
+ * the fan-out's window, with --tick: every SECS a line "tick <unix time>
+ * <seconds into the window> <published> <expected> <received> <gaps>
+ * <dups> <closed> <p50_us> <p99_us> <max_us>", counters since the start,
+ * latencies of the deliveries since the last line
+ */
+static void
+lg_ticks(uint64_t w0, uint64_t w1)
+{
+    int          i;
+    uint32_t     p, k;
+    uint64_t     next, now, acc, total, q[3], *prev, *cur;
+    uint64_t     sent, expected, received, gaps, dups, closed;
+    static const double  qv[] = { 0.5, 0.99, 1.0 };
+
+    if (lg_conf.tick <= 0) {
+        while (lg_now_us() < w1) {
+            usleep(1000);
+        }
+        return;
+    }
+
+    prev = lg_alloc(LG_HIST_SIZE * sizeof(uint64_t));
+    cur = lg_alloc(LG_HIST_SIZE * sizeof(uint64_t));
+    next = w0 + (uint64_t) (lg_conf.tick * 1e6);
+
+    for ( ;; ) {
+        now = lg_now_us();
+
+        if (now < next && now < w1) {
+            usleep(1000);
+            continue;
+        }
+
+        sent = expected = received = gaps = dups = closed = 0;
+        memset(cur, 0, LG_HIST_SIZE * sizeof(uint64_t));
+
+        for (p = 0; p < lg_conf.procs; p++) {
+            sent += lg_shared[p].sent;
+            expected += lg_shared[p].expected;
+            received += lg_shared[p].received;
+            gaps += lg_shared[p].gaps;
+            dups += lg_shared[p].dups;
+            closed += lg_shared[p].closed;
+
+            for (k = 0; k < LG_HIST_SIZE; k++) {
+                cur[k] += lg_shared[p].hist[k];
+            }
+        }
+
+        total = 0;
+
+        for (k = 0; k < LG_HIST_SIZE; k++) {
+            total += cur[k] - prev[k];
+        }
+
+        for (i = 0; i < 3; i++) {
+            acc = 0;
+            q[i] = 0;
+
+            for (k = 0; total && k < LG_HIST_SIZE; k++) {
+                acc += cur[k] - prev[k];
+                if (acc > 0 && acc >= (uint64_t) (qv[i] * total + 0.5)) {
+                    q[i] = lg_hist_value(k);
+                    break;
+                }
+            }
+        }
+
+        printf("tick %lld %.1f %llu %llu %llu %llu %llu %llu",
+               (long long) time(NULL), (now - w0) / 1e6,
+               (unsigned long long) sent,
+               (unsigned long long) expected,
+               (unsigned long long) received,
+               (unsigned long long) gaps,
+               (unsigned long long) dups,
+               (unsigned long long) closed);
+        printf(" %llu %llu %llu\n", (unsigned long long) q[0],
+               (unsigned long long) q[1], (unsigned long long) q[2]);
+        fflush(stdout);
+
+        memcpy(prev, cur, LG_HIST_SIZE * sizeof(uint64_t));
+
+        if (now >= w1) {
+            break;
+        }
+
+        next += (uint64_t) (lg_conf.tick * 1e6);
+    }
+
+    free(prev);
+    free(cur);
+}
+
+
 static void
 lg_usage(void)
 {
@@ -1697,7 +1794,7 @@ lg_usage(void)
         "          --drain S] [--pids a,b] [--mpids c] [--xpids d]\n"
         "         [--http-get PATH | --http-post-message PATH]\n"
         "         [--overload: chat only, every socket sends, --rate\n"
-        "          in all]\n");
+        "          in all] [--tick SECS: fan-out, a line each]\n");
     exit(2);
 }
 
@@ -1828,6 +1925,8 @@ main(int argc, char **argv)
             lg_conf.drain = atof(v);
         } else if (strcmp(a, "--idle") == 0) {
             lg_conf.idle = atof(v);
+        } else if (strcmp(a, "--tick") == 0) {
+            lg_conf.tick = atof(v);
         } else if (strcmp(a, "--pids") == 0) {
             lg_conf.npids = lg_pids(v, lg_conf.pids);
         } else if (strcmp(a, "--mpids") == 0) {
@@ -1889,6 +1988,18 @@ main(int argc, char **argv)
         lg_load_tokens(tokens, chats);
     }
 
+    /*
+     * the clients' counters where the parent reads them while they run
+     * (--tick); aligned 64-bit words, so a reading is never torn
+     */
+    lg_shared = mmap(NULL, lg_conf.procs * sizeof(lg_stats_t),
+                     PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                     -1, 0);
+    if (lg_shared == MAP_FAILED) {
+        perror("loadgen: mmap()");
+        exit(2);
+    }
+
     signal(SIGPIPE, SIG_IGN);
 
     sock0 = lg_sockstat_kb(&inuse0);
@@ -1919,7 +2030,7 @@ main(int argc, char **argv)
             }
 
             lg_rnd ^= (uint64_t) getpid() << 21;
-            lg_st = lg_alloc(sizeof(lg_stats_t));
+            lg_st = &lg_shared[p];
 
             /* connections p, p + procs, p + 2 procs... */
             n = (lg_conf.conns - p + lg_conf.procs - 1) / lg_conf.procs;
@@ -2024,9 +2135,7 @@ main(int argc, char **argv)
         scpu0 = lg_cpu_seconds(lg_conf.pids, lg_conf.npids, 1);
         mcpu0 = lg_cpu_seconds(lg_conf.mpids, lg_conf.nmpids, 0);
 
-        while (lg_now_us() < w1) {
-            usleep(1000);
-        }
+        lg_ticks(w0, w1);
     }
 
     cpu1 = lg_cpu_seconds(lg_conf.pids, lg_conf.npids, 0);
