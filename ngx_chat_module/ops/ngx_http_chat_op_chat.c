@@ -9,6 +9,7 @@
 
 #include "ngx_http_chat_op_chat.h"
 #include "ngx_http_chat_op_input.h"
+#include "ngx_http_chat_op_user.h"
 #include "../util/ngx_http_chat_text.h"
 #include "../store/ngx_http_chat_chats_store.h"
 
@@ -112,7 +113,7 @@ ngx_http_chat_op_chat_group(const bson_oid_t *user, json_t *body,
     /* an upload of mine (the store checks it), or a host the site trusts */
     if (avatar.data && avatar.len
         && !ngx_http_chat_is_oid(&avatar)
-        && !ngx_http_chat_input_avatar_host(&avatar))
+        && !ngx_http_chat_op_avatar_host(&avatar))
     {
         return ngx_http_chat_op_invalid(refused, "avatar",
                                         "must be a media id of yours or an "

@@ -28,9 +28,6 @@ const char *ngx_http_chat_input_oids(json_t *ids, bson_oid_t *oids,
 ngx_int_t ngx_http_chat_input_bool(json_t *obj, const char *name,
     ngx_uint_t *out);
 ngx_uint_t ngx_http_chat_input_controls(ngx_str_t *s, ngx_uint_t multiline);
-
-/* an https URL whose host is one of chat_avatar_url_host's */
-ngx_uint_t ngx_http_chat_input_avatar_host(ngx_str_t *url);
 /* the content of a message of type, rebuilt with only the fields that
  * type has: a new reference, or NULL with *field and *err (*err NULL: no
  * memory); in may be the seed's form with the type inside ({type: "text",

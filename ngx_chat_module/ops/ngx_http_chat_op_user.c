@@ -8,7 +8,6 @@
 
 
 #include "ngx_http_chat_op_user.h"
-#include "ngx_http_chat_op_input.h"
 #include "../store/ngx_http_chat_users.h"
 #include "../store/ngx_http_chat_people.h"
 #include "../store/ngx_http_chat_profile_cache.h"
@@ -132,7 +131,7 @@ ngx_http_chat_op_profile_check(json_t *body, ngx_uint_t need_name,
             return "must be a media id or a URL";
         }
 
-        if (!ngx_http_chat_input_avatar_host(&avatar)) {
+        if (!ngx_http_chat_op_avatar_host(&avatar)) {
             return "must be a media id of yours or an https URL of a "
                    "host this server allows (chat_avatar_url_host)";
         }
@@ -391,4 +390,48 @@ ngx_http_chat_op_user_tell(ngx_uint_t kind, ngx_int_t rc, json_t *answer,
     told->status = NGX_HTTP_SERVICE_UNAVAILABLE;
     told->code = "service_unavailable";
     told->message = "a back end is unavailable, try again shortly";
+}
+
+
+/* an https URL whose host is one of chat_avatar_url_host's */
+
+ngx_uint_t
+ngx_http_chat_op_avatar_host(ngx_str_t *url)
+{
+    u_char                     *p, *host, *last;
+    ngx_str_t                  *h;
+    ngx_uint_t                  i;
+    ngx_http_chat_main_conf_t  *cmcf;
+
+    if (url->len <= 8 || ngx_strncmp(url->data, "https://", 8) != 0) {
+        return 0;
+    }
+
+    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_chat_module);
+    if (cmcf == NULL || cmcf->avatar_hosts == NULL) {
+        return 0;
+    }
+
+    host = url->data + 8;
+    last = url->data + url->len;
+
+    for (p = host; p < last && *p != '/' && *p != '?' && *p != '#'; p++) {
+        if (*p == '@' || *p == '\\') {
+            /* user info, or a host a browser reads differently */
+            return 0;
+        }
+    }
+
+    h = cmcf->avatar_hosts->elts;
+
+    for (i = 0; i < cmcf->avatar_hosts->nelts; i++) {
+        if (h[i].len == (size_t) (p - host)
+            && ngx_strncasecmp(h[i].data, host, h[i].len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }

@@ -40,6 +40,8 @@ ngx_int_t ngx_http_chat_op_profile(const bson_oid_t *user, json_t *body,
 #define NGX_HTTP_CHAT_OP_TELL_USER      1   /* a user answered */
 #define NGX_HTTP_CHAT_OP_TELL_RELATION  2   /* {"success": true} */
 
+/* an https URL whose host is one of chat_avatar_url_host's */
+ngx_uint_t ngx_http_chat_op_avatar_host(ngx_str_t *url);
 void ngx_http_chat_op_user_tell(ngx_uint_t kind, ngx_int_t rc,
     json_t *answer, ngx_http_chat_op_told_t *told);
 
