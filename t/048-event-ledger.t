@@ -18,9 +18,7 @@ our ($Got, $G, $G2, %Id);
 *Id = \%ChatChats::Id;
 
 BEGIN {
-    # 1,000 reads in a row: past the default REST read rate
-    # (chat_rest_rate), which is not what is tested here
-    ChatChats::init("648", "chat_rest_rate read 1000r/s burst=5000;");
+    ChatChats::init("648");
 }
 
 add_block_preprocessor(sub {

@@ -10,9 +10,7 @@ use ChatMongo;
 use JSON::PP;
 use Time::HiRes qw(time);
 
-# paging by three through a chat is many searches in a row: past the
-# default search rate (chat_rest_rate), which is not what is tested here
-BEGIN { ChatChats::init("652", "chat_rest_rate search 100r/s burst=1000;") }
+BEGIN { ChatChats::init("652") }
 
 *Id = \%ChatChats::Id;
 our (%Id, %Chat, @Planted, %Seeded, $Got);

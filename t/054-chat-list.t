@@ -19,9 +19,9 @@ our ($Redis, $Got, %Chat, %Msgs, %Read, %Members, @Order, $Page);
 BEGIN {
     $Redis = ChatRedis->new->start;
     $ENV{TEST_NGINX_REDIS_PORT} = $Redis->port;
-    # 1,000 messages of one user at once: no send budget, and a REST send
-    # rate past the default (chat_rest_rate), neither is tested here
-    ChatChats::init("654", "chat_send_rate off;\n    chat_rest_rate send 1000r/s burst=5000;");
+    # 1,000 messages of one user at once: no send budget, which is not
+    # tested here
+    ChatChats::init("654", "chat_send_rate off;");
 }
 
 *Id = \%ChatChats::Id;

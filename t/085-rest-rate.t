@@ -114,7 +114,7 @@ alice:200 200 200 429 429 limit:3,3,3 left:2,1,0 refused:ok,ok bob:200 left:2 ag
 
 === TEST 2: group creation (1r/m burst=2): alice's third group refused with a wait of about a minute; bob creates one at once; other routes of alice still answer, with their own group's headers
 --- config
-    location /api/ { chat_api; chat_rest_rate group 1r/m burst=2; }
+    location /api/ { chat_api; chat_rest_rate group 1r/m burst=2; chat_rest_rate read 50r/s burst=500; }
 --- init
 ChatChats::setup();
 my @r;

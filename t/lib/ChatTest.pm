@@ -17,9 +17,17 @@ sub chat_http_config {
     chat_mongo_uri "mongodb://127.0.0.1:$TEST_NGINX_MONGO_PORT/";
     chat_mongo_database chat_test;
     chat_jwt_secret "test-secret-0123456789abcdef0123456789";
-    # every client of the tests is 127.0.0.1: the per-address buckets
-    # are tested where they are the point (t/085), not in every sign-in
+    # the REST buckets are tested where they are the point (t/085), with
+    # limits of their own: every client here is 127.0.0.1, the same users
+    # sign in block after block, and a reload between blocks keeps the
+    # buckets, so elsewhere they are far past what the tests ask
     chat_rest_rate auth 1000r/s burst=100000;
+    chat_rest_rate read 10000r/s burst=1000000;
+    chat_rest_rate write 10000r/s burst=1000000;
+    chat_rest_rate send 10000r/s burst=1000000;
+    chat_rest_rate search 10000r/s burst=1000000;
+    chat_rest_rate group 10000r/s burst=1000000;
+    chat_rest_rate upload 10000r/s burst=1000000;
     chat_rest_rate address 10000r/s burst=1000000;
 _EOC_
 }
