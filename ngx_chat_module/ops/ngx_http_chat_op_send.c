@@ -14,6 +14,7 @@
 #include "ngx_http_chat_op_store.h"
 #include "ngx_http_chat_op_activity.h"
 #include "ngx_http_chat_op_push.h"
+#include "ngx_http_chat_op_send_again.h"
 #include "../store/ngx_http_chat_mongo.h"
 #include "../store/ngx_http_chat_redis.h"
 #include "../store/ngx_http_chat_list_model.h"
@@ -461,6 +462,12 @@ ngx_http_chat_op_send_checked(ngx_http_chat_mongo_task_t *t)
     if (t->rc != NGX_OK) {
         answer = t->result;
         t->result = NULL;
+
+        if (t->rc == NGX_DONE) {
+            ngx_http_chat_op_send_again(&op->arg->user, op->arg->temp_id,
+                                        json_object_get(answer, "message"));
+        }
+
         ngx_http_chat_op_send_finish(op, t->rc, answer, t->error.message);
         return;
     }
@@ -712,6 +719,15 @@ ngx_http_chat_op_send_stored(ngx_http_chat_mongo_task_t *t)
     } else {
         /* the insert left a tombstone at the number taken */
         ngx_http_chat_op_send_void(op);
+
+        if (t->rc == NGX_DONE) {
+            ngx_http_chat_op_send_again(&op->arg->user, op->arg->temp_id,
+                                        json_object_get(answer, "message"));
+
+        } else if (t->rc == NGX_ERROR) {
+            /* the store may have kept it and lost the answer */
+            ngx_http_chat_op_send_unsure(&op->arg->user, op->arg->temp_id);
+        }
     }
 
     ngx_http_chat_op_send_finish(op, t->rc, answer, t->error.message);
@@ -727,25 +743,11 @@ ngx_http_chat_op_send_stored(ngx_http_chat_mongo_task_t *t)
 static void
 ngx_http_chat_op_send_committed(ngx_http_chat_op_send_t *op, json_t *answer)
 {
-    char        user[25];
-    json_t     *message, *data;
-    ngx_str_t   chat_id, me;
+    json_t  *message;
 
     message = json_object_get(answer, "message");
 
-    if (ngx_http_chat_rt_str_field(message, "chatId", &chat_id) == NGX_OK) {
-        bson_oid_to_string(&op->arg->user, user);
-        me.data = (u_char *) user;
-        me.len = 24;
-
-        data = json_pack("{s:O,s:O?}", "message", message,
-                         "tempId", json_object_get(message, "tempId"));
-        if (data) {
-            ngx_http_chat_event_publish("chat:", &chat_id, '-', &me, NULL,
-                                        "new_message", data);
-            json_decref(data);
-        }
-
+    if (ngx_http_chat_op_send_publish(&op->arg->user, message) == NGX_OK) {
         /* the members away get a push, whoever waits for this send */
         ngx_http_chat_op_push_message(message);
     }

@@ -1854,6 +1854,22 @@ ngx_http_chat_rt_synced(ngx_http_chat_rt_session_t *s, void *data,
         last = json_object_get(m, "seq");
     }
 
+    if (json_is_integer(json_object_get(answer, "through"))) {
+        /*
+         * A young hole: a number taken whose message may still be on its
+         * way.  Everything read was sent, but it says it covered only up
+         * to the hole, so the client's next sync asks from there again.
+         */
+        json_object_set_new(json_object_get(op->extra, "done"),
+                            json_string_value(chat),
+                            json_pack("{s:O}", "lastSeq",
+                                      json_object_get(answer, "through")));
+        json_decref(answer);
+        op->step++;
+        ngx_http_chat_rt_sync_next(s, op);
+        return;
+    }
+
     json_object_set_new(json_object_get(op->extra, "done"),
                         json_string_value(chat),
                         json_pack("{s:O}", "lastSeq", last));

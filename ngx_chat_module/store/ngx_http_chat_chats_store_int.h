@@ -15,6 +15,24 @@
 #include "ngx_http_chat_users.h"
 
 
+/*
+ * a forward read's holes (ngx_http_chat_msg_holes.c): see() each document
+ * in order; through >= 0 when a young hole stops what the read may say
+ * it covered, at through
+ */
+typedef struct {
+    int64_t     next;
+    int64_t     through;
+    ngx_uint_t  checks;
+} ngx_http_chat_msg_holes_t;
+
+void ngx_http_chat_msg_holes_init(ngx_http_chat_msg_holes_t *h,
+    int64_t after);
+ngx_int_t ngx_http_chat_msg_holes_see(mongoc_database_t *db,
+    const bson_oid_t *chat, ngx_http_chat_msg_holes_t *h, const bson_t *doc,
+    ngx_log_t *log, bson_error_t *error);
+
+
 /* common: errors, times, answers, values */
 
 /* a unique-index violation (of index, when not NULL) */

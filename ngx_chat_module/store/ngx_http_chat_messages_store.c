@@ -654,12 +654,14 @@ ngx_http_chat_msg_list_run(ngx_http_chat_mongo_task_t *t,
 {
     ngx_http_chat_msg_arg_t *a = t->arg;
 
-    json_t               *items, *m;
-    bson_t                filter, opts, sub;
-    ngx_int_t             rc;
-    const bson_t         *d;
-    mongoc_cursor_t      *cursor;
-    mongoc_collection_t  *coll;
+    json_t                     *items, *m, *answer;
+    bson_t                      filter, opts, sub;
+    ngx_int_t                   rc;
+    ngx_uint_t                  forward;
+    const bson_t               *d;
+    mongoc_cursor_t            *cursor;
+    mongoc_collection_t        *coll;
+    ngx_http_chat_msg_holes_t   holes;
 
     rc = ngx_http_chat_chats_is_member(db, &a->chat, &a->user, &t->error);
 
@@ -707,10 +709,24 @@ ngx_http_chat_msg_list_run(ngx_http_chat_mongo_task_t *t,
 
     items = json_array();
 
+    /* paging forward (a sync): what it read through, past its holes */
+    forward = a->has_after && !a->has_before;
+    ngx_http_chat_msg_holes_init(&holes, a->after);
+
     while (items && mongoc_cursor_next(cursor, &d)) {
         m = ngx_http_chat_msg_json(d, 0);
 
         if (m == NULL || json_array_append_new(items, m) != 0) {
+            json_decref(items);
+            items = NULL;
+            break;
+        }
+
+        if (forward
+            && ngx_http_chat_msg_holes_see(db, &a->chat, &holes, d, t->log,
+                                           &t->error)
+               != NGX_OK)
+        {
             json_decref(items);
             items = NULL;
         }
@@ -724,9 +740,16 @@ ngx_http_chat_msg_list_run(ngx_http_chat_mongo_task_t *t,
     mongoc_cursor_destroy(cursor);
     mongoc_collection_destroy(coll);
 
-    ngx_http_chat_chats_answer(t, NGX_OK,
-                               items ? json_pack("{s:o}", "items", items)
-                                     : NULL);
+    answer = NULL;
+
+    if (items) {
+        answer = holes.through >= 0
+                 ? json_pack("{s:o,s:I}", "items", items,
+                             "through", (json_int_t) holes.through)
+                 : json_pack("{s:o}", "items", items);
+    }
+
+    ngx_http_chat_chats_answer(t, NGX_OK, answer);
 }
 
 

@@ -2,7 +2,10 @@ package DelayProxy;
 
 # A TCP proxy that holds every chunk a client sends for a while before it
 # passes it on: it makes a real server (FerretDB here) slow to answer,
-# without touching the server or the code under test.
+# without touching the server or the code under test.  With lose =>
+# MARKER it also loses one answer: the first chunk that holds MARKER
+# reaches the server, and the connection closes before the server's
+# answer comes back (the store kept the write; its client never knows).
 
 use strict;
 use warnings;
@@ -12,9 +15,12 @@ use IO::Socket::INET;
 use POSIX ();
 use Time::HiRes ();
 
-# start(target_port, delay_seconds) -> (pid, listen_port)
+# start(target_port, delay_seconds, [lose => marker]) -> (pid, listen_port)
 sub start {
-    my ($target, $delay) = @_;
+    my ($target, $delay, %opt) = @_;
+
+    # the children share one flag: the answer is lost once
+    my $flag = $opt{lose} ? "/tmp/delayproxy-$$-" . time() . ".lost" : undef;
 
     my $listen = IO::Socket::INET->new(
         LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 128,
@@ -44,7 +50,7 @@ sub start {
 
         if (defined $child && $child == 0) {
             close $listen;
-            relay($client, $target, $delay);
+            relay($client, $target, $delay, $opt{lose}, $flag);
             POSIX::_exit(0);
         }
 
@@ -53,7 +59,7 @@ sub start {
 }
 
 sub relay {
-    my ($client, $target, $delay) = @_;
+    my ($client, $target, $delay, $lose, $flag) = @_;
 
     my $server = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$target")
         or return;
@@ -73,6 +79,17 @@ sub relay {
                 Time::HiRes::sleep($delay);
                 syswrite($server, $buf) or return;
 
+                if (defined $lose && index($buf, $lose) >= 0
+                    && sysopen(my $f, $flag,
+                               POSIX::O_WRONLY | POSIX::O_CREAT
+                               | POSIX::O_EXCL))
+                {
+                    # the server does it; its answer is never passed on
+                    close $f;
+                    Time::HiRes::sleep(0.5);
+                    return;
+                }
+
             } else {
                 syswrite($client, $buf) or return;
             }
@@ -84,6 +101,7 @@ sub stop {
     my ($pid) = @_;
     kill 'TERM', $pid;
     waitpid $pid, 0;
+    unlink glob("/tmp/delayproxy-$$-*.lost");
 }
 
 1;
