@@ -1833,10 +1833,16 @@ ngx_http_chat_rt_synced(ngx_http_chat_rt_session_t *s, void *data,
     last = json_array_get(item, 1);
 
     if (status != 200) {
-        /* not a member (any more): said, and the others go on */
+        /*
+         * Not a member (any more), or the store failed this read (then
+         * "unavailable": sync that chat again shortly): said, and the
+         * others go on.
+         */
         json_object_set_new(json_object_get(op->extra, "done"),
                             json_string_value(chat),
-                            json_pack("{s:s}", "error", "not_found"));
+                            json_pack("{s:s}", "error",
+                                      status >= 500 || status == 429
+                                      ? "unavailable" : "not_found"));
         json_decref(answer);
         op->step++;
         ngx_http_chat_rt_sync_next(s, op);

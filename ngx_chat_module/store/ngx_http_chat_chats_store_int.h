@@ -17,20 +17,34 @@
 
 /*
  * a forward read's holes (ngx_http_chat_msg_holes.c): see() each document
- * in order; through >= 0 when a young hole stops what the read may say
- * it covered, at through
+ * read, in order, then settle() once: through >= 0 when a young hole, or
+ * a gap it did not look at, stops what the read may say it covered
  */
+#define NGX_HTTP_CHAT_HOLES_MAX    16      /* gaps one read looks at */
+#define NGX_HTTP_CHAT_HOLES_SPAN   512     /* numbers in them, at most */
+
 typedef struct {
-    int64_t     next;
-    int64_t     through;
-    ngx_uint_t  checks;
+    int64_t     from;
+    int64_t     to;
+    int64_t     created;        /* of the message above the gap */
+} ngx_http_chat_msg_gap_t;
+
+typedef struct {
+    int64_t                  next;
+    int64_t                  through;
+    int64_t                  cut;
+    size_t                   numbers;
+    ngx_uint_t               ngaps;
+    ngx_http_chat_msg_gap_t  gaps[NGX_HTTP_CHAT_HOLES_MAX];
 } ngx_http_chat_msg_holes_t;
 
 void ngx_http_chat_msg_holes_init(ngx_http_chat_msg_holes_t *h,
     int64_t after);
-ngx_int_t ngx_http_chat_msg_holes_see(mongoc_database_t *db,
-    const bson_oid_t *chat, ngx_http_chat_msg_holes_t *h, const bson_t *doc,
-    ngx_log_t *log, bson_error_t *error);
+void ngx_http_chat_msg_holes_see(ngx_http_chat_msg_holes_t *h,
+    const bson_t *doc);
+ngx_int_t ngx_http_chat_msg_holes_settle(mongoc_database_t *db,
+    const bson_oid_t *chat, ngx_http_chat_msg_holes_t *h, ngx_log_t *log,
+    bson_error_t *error);
 
 
 /* common: errors, times, answers, values */

@@ -722,13 +722,8 @@ ngx_http_chat_msg_list_run(ngx_http_chat_mongo_task_t *t,
             break;
         }
 
-        if (forward
-            && ngx_http_chat_msg_holes_see(db, &a->chat, &holes, d, t->log,
-                                           &t->error)
-               != NGX_OK)
-        {
-            json_decref(items);
-            items = NULL;
+        if (forward) {
+            ngx_http_chat_msg_holes_see(&holes, d);
         }
     }
 
@@ -739,6 +734,15 @@ ngx_http_chat_msg_list_run(ngx_http_chat_mongo_task_t *t,
 
     mongoc_cursor_destroy(cursor);
     mongoc_collection_destroy(coll);
+
+    if (items && forward
+        && ngx_http_chat_msg_holes_settle(db, &a->chat, &holes, t->log,
+                                          &t->error)
+           != NGX_OK)
+    {
+        json_decref(items);
+        items = NULL;
+    }
 
     answer = NULL;
 

@@ -8,6 +8,11 @@
  * lost): the reader says it read through the number below it only.  An
  * old hole is a number whose send died with its worker: it is filled
  * with tombstones, so that this reader and every later one go past it.
+ *
+ * The read notes its gaps (numbers it skipped: messages hidden from this
+ * reader, or holes), then one query tells which hold a document.  A gap
+ * beyond what one read looks at (NGX_HTTP_CHAT_HOLES_MAX gaps,
+ * NGX_HTTP_CHAT_HOLES_SPAN numbers) stops what it says it covered there.
  */
 
 
@@ -15,16 +20,16 @@
 
 
 #define NGX_HTTP_CHAT_HOLE_YOUNG   10000   /* ms: past a send's longest */
-#define NGX_HTTP_CHAT_HOLE_CHECKS  4       /* gaps looked at per read */
-#define NGX_HTTP_CHAT_HOLE_SPAN    64      /* numbers looked at per gap */
 
 
 void
 ngx_http_chat_msg_holes_init(ngx_http_chat_msg_holes_t *h, int64_t after)
 {
+    ngx_memzero(h, sizeof(ngx_http_chat_msg_holes_t));
+
     h->next = after + 1;
     h->through = -1;
-    h->checks = 0;
+    h->cut = -1;
 }
 
 
@@ -43,20 +48,52 @@ ngx_http_chat_msg_holes_created(const bson_t *doc)
 }
 
 
-/*
- * Which of from .. to hold a document (any: a message hidden from this
- * reader, a tombstone): a bit each in held.
- */
+void
+ngx_http_chat_msg_holes_see(ngx_http_chat_msg_holes_t *h, const bson_t *doc)
+{
+    int64_t                   seq;
+    bson_iter_t               it;
+    ngx_http_chat_msg_gap_t  *g;
+
+    if (!bson_iter_init_find(&it, doc, "seq") || !BSON_ITER_HOLDS_NUMBER(&it))
+    {
+        return;
+    }
+
+    seq = bson_iter_as_int64(&it);
+
+    if (seq > h->next && h->cut < 0) {
+        if (h->ngaps == NGX_HTTP_CHAT_HOLES_MAX
+            || h->numbers + (seq - h->next) > NGX_HTTP_CHAT_HOLES_SPAN)
+        {
+            /* not looked at: the read covers what is below it only */
+            h->cut = h->next - 1;
+
+        } else {
+            g = &h->gaps[h->ngaps++];
+            g->from = h->next;
+            g->to = seq - 1;
+            g->created = ngx_http_chat_msg_holes_created(doc);
+            h->numbers += seq - h->next;
+        }
+    }
+
+    h->next = ngx_max(h->next, seq + 1);
+}
+
+
+/* which numbers of the gaps hold a document (any): a bit each in held */
 static ngx_int_t
 ngx_http_chat_msg_holes_held(mongoc_collection_t *messages,
-    const bson_oid_t *chat, int64_t from, int64_t to, uint64_t *held,
+    const bson_oid_t *chat, ngx_http_chat_msg_holes_t *h, uint64_t *held,
     bson_error_t *error)
 {
     char              buf[16];
     bson_t            filter, seq, in, opts, proj;
-    int64_t           n;
-    uint32_t          i;
+    int64_t           n, at;
+    uint32_t          k;
     ngx_int_t         rc;
+    ngx_uint_t        i, j;
     const char       *key;
     bson_iter_t       it;
     const bson_t     *d;
@@ -67,9 +104,13 @@ ngx_http_chat_msg_holes_held(mongoc_collection_t *messages,
     BSON_APPEND_DOCUMENT_BEGIN(&filter, "seq", &seq);
     BSON_APPEND_ARRAY_BEGIN(&seq, "$in", &in);
 
-    for (n = from, i = 0; n <= to; n++, i++) {
-        bson_uint32_to_string(i, &key, buf, sizeof(buf));
-        bson_append_int64(&in, key, -1, n);
+    k = 0;
+
+    for (i = 0; i < h->ngaps; i++) {
+        for (n = h->gaps[i].from; n <= h->gaps[i].to; n++) {
+            bson_uint32_to_string(k++, &key, buf, sizeof(buf));
+            bson_append_int64(&in, key, -1, n);
+        }
     }
 
     bson_append_array_end(&seq, &in);
@@ -84,15 +125,26 @@ ngx_http_chat_msg_holes_held(mongoc_collection_t *messages,
     bson_destroy(&opts);
     bson_destroy(&filter);
 
-    *held = 0;
+    ngx_memzero(held, NGX_HTTP_CHAT_HOLES_SPAN / 8);
 
     while (mongoc_cursor_next(cursor, &d)) {
-        if (bson_iter_init_find(&it, d, "seq") && BSON_ITER_HOLDS_NUMBER(&it)) {
-            n = bson_iter_as_int64(&it);
+        if (!bson_iter_init_find(&it, d, "seq")
+            || !BSON_ITER_HOLDS_NUMBER(&it))
+        {
+            continue;
+        }
 
-            if (n >= from && n <= to) {
-                *held |= (uint64_t) 1 << (n - from);
+        n = bson_iter_as_int64(&it);
+
+        /* its place among the gaps' numbers */
+        for (i = 0, at = 0; i < h->ngaps; i++) {
+            if (n >= h->gaps[i].from && n <= h->gaps[i].to) {
+                j = (ngx_uint_t) (at + n - h->gaps[i].from);
+                held[j / 64] |= (uint64_t) 1 << (j % 64);
+                break;
             }
+
+            at += h->gaps[i].to - h->gaps[i].from + 1;
         }
     }
 
@@ -103,109 +155,110 @@ ngx_http_chat_msg_holes_held(mongoc_collection_t *messages,
 }
 
 
-/* a tombstone at each number of from .. to not in held */
-static void
+/*
+ * A tombstone at n.  NGX_OK stored; NGX_DECLINED a document got there
+ * meanwhile (a late insert, which the reader has not read); NGX_ERROR.
+ */
+static ngx_int_t
 ngx_http_chat_msg_holes_fill(mongoc_collection_t *messages,
-    const bson_oid_t *chat, int64_t from, int64_t to, uint64_t held,
-    int64_t now, ngx_log_t *log)
+    const bson_oid_t *chat, int64_t n, int64_t now, ngx_log_t *log)
 {
     bson_t        doc;
-    int64_t       n;
+    ngx_int_t     rc;
     bson_oid_t    id;
     bson_error_t  error;
 
-    for (n = from; n <= to; n++) {
-        if (held & ((uint64_t) 1 << (n - from))) {
-            continue;
-        }
+    bson_oid_init(&id, NULL);
 
-        bson_oid_init(&id, NULL);
+    bson_init(&doc);
+    BSON_APPEND_OID(&doc, "_id", &id);
+    BSON_APPEND_OID(&doc, "chatId", chat);
+    BSON_APPEND_INT64(&doc, "seq", n);
+    BSON_APPEND_UTF8(&doc, "type", "tombstone");
+    BSON_APPEND_DATE_TIME(&doc, "createdAt", now);
 
-        bson_init(&doc);
-        BSON_APPEND_OID(&doc, "_id", &id);
-        BSON_APPEND_OID(&doc, "chatId", chat);
-        BSON_APPEND_INT64(&doc, "seq", n);
-        BSON_APPEND_UTF8(&doc, "type", "tombstone");
-        BSON_APPEND_DATE_TIME(&doc, "createdAt", now);
+    /* a late insert at n lost to it takes another number */
+    if (mongoc_collection_insert_one(messages, &doc, NULL, NULL, &error)) {
+        rc = NGX_OK;
 
-        /* a late insert at n lost to it takes another number */
-        if (!mongoc_collection_insert_one(messages, &doc, NULL, NULL, &error)
-            && !ngx_http_chat_chats_is_dup(&error, NULL))
-        {
-            ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "chat: cannot fill the hole at seq %L: %s",
-                          n, error.message);
-        }
+    } else if (ngx_http_chat_chats_is_dup(&error, NULL)) {
+        rc = NGX_DECLINED;
 
-        bson_destroy(&doc);
+    } else {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "chat: cannot fill the hole at seq %L: %s",
+                      n, error.message);
+        rc = NGX_ERROR;
     }
 
-    ngx_log_error(NGX_LOG_WARN, log, 0,
-                  "chat: seq %L to %L held no message: tombstones", from, to);
+    bson_destroy(&doc);
+
+    return rc;
 }
 
 
 ngx_int_t
-ngx_http_chat_msg_holes_see(mongoc_database_t *db, const bson_oid_t *chat,
-    ngx_http_chat_msg_holes_t *h, const bson_t *doc, ngx_log_t *log,
-    bson_error_t *error)
+ngx_http_chat_msg_holes_settle(mongoc_database_t *db, const bson_oid_t *chat,
+    ngx_http_chat_msg_holes_t *h, ngx_log_t *log, bson_error_t *error)
 {
-    int64_t               seq, start, from, to, now;
-    uint64_t              held, all;
+    int64_t               n, now;
+    uint64_t              held[NGX_HTTP_CHAT_HOLES_SPAN / 64];
     ngx_int_t             rc;
-    bson_iter_t           it;
+    ngx_uint_t            i, j, filled;
     mongoc_collection_t  *messages;
 
-    if (!bson_iter_init_find(&it, doc, "seq") || !BSON_ITER_HOLDS_NUMBER(&it))
-    {
+    h->through = h->cut;
+
+    if (h->ngaps == 0) {
         return NGX_OK;
     }
-
-    seq = bson_iter_as_int64(&it);
-
-    if (h->through >= 0 || seq <= h->next) {
-        h->next = ngx_max(h->next, seq + 1);
-        return NGX_OK;
-    }
-
-    start = h->next;
-    h->next = seq + 1;
-
-    if (h->checks++ == NGX_HTTP_CHAT_HOLE_CHECKS) {
-        return NGX_OK;
-    }
-
-    /* the gap's last numbers: the young ones are there */
-    to = seq - 1;
-    from = ngx_max(start, to - NGX_HTTP_CHAT_HOLE_SPAN + 1);
 
     messages = mongoc_database_get_collection(db, "messages");
 
-    rc = ngx_http_chat_msg_holes_held(messages, chat, from, to, &held, error);
+    rc = ngx_http_chat_msg_holes_held(messages, chat, h, held, error);
+    if (rc != NGX_OK) {
+        mongoc_collection_destroy(messages);
+        return rc;
+    }
 
-    all = (to - from + 1 == 64) ? ~(uint64_t) 0
-                                : ((uint64_t) 1 << (to - from + 1)) - 1;
+    now = ngx_http_chat_chats_now();
+    filled = 0;
+    j = 0;
 
-    if (rc == NGX_OK && held != all) {
-        now = ngx_http_chat_chats_now();
-
-        if (now - ngx_http_chat_msg_holes_created(doc)
-            < NGX_HTTP_CHAT_HOLE_YOUNG)
-        {
-            /* the lowest empty number: read through the one below it */
-            for (seq = from; held & ((uint64_t) 1 << (seq - from)); seq++) {
-                /* void */
+    for (i = 0; i < h->ngaps; i++) {
+        for (n = h->gaps[i].from; n <= h->gaps[i].to; n++, j++) {
+            if (held[j / 64] & ((uint64_t) 1 << (j % 64))) {
+                continue;       /* hidden from this reader, or a tombstone */
             }
 
-            h->through = (from > start) ? start - 1 : seq - 1;
+            if (now - h->gaps[i].created < NGX_HTTP_CHAT_HOLE_YOUNG) {
+                /* young: on its way, perhaps */
+                h->through = n - 1;
+                goto done;
+            }
 
-        } else {
-            ngx_http_chat_msg_holes_fill(messages, chat, from, to, held, now,
-                                         log);
+            rc = ngx_http_chat_msg_holes_fill(messages, chat, n, now, log);
+
+            if (rc != NGX_OK) {
+                /* what came meanwhile was not read: up to below it only */
+                h->through = n - 1;
+                goto done;
+            }
+
+            filled++;
         }
+    }
+
+done:
+
+    if (filled) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "chat: %ui numbers held no message, tombstones written "
+                      "(the lowest read after seq %L)", filled,
+                      h->gaps[0].from - 1);
     }
 
     mongoc_collection_destroy(messages);
 
-    return rc;
+    return NGX_OK;
 }
