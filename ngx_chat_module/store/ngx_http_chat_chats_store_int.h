@@ -17,8 +17,9 @@
 
 /*
  * a forward read's holes (ngx_http_chat_msg_holes.c): see() each document
- * read, in order, then settle() once: through >= 0 when a young hole, or
- * a gap it did not look at, stops what the read may say it covered
+ * read, in order, then settle() once with the read's filter: through >= 0
+ * when a young hole, a message stored after the read, or a gap it did not
+ * look at, stops what the read may say it covered
  */
 #define NGX_HTTP_CHAT_HOLES_MAX    16      /* gaps one read looks at */
 #define NGX_HTTP_CHAT_HOLES_SPAN   512     /* numbers in them, at most */
@@ -43,8 +44,8 @@ void ngx_http_chat_msg_holes_init(ngx_http_chat_msg_holes_t *h,
 void ngx_http_chat_msg_holes_see(ngx_http_chat_msg_holes_t *h,
     const bson_t *doc);
 ngx_int_t ngx_http_chat_msg_holes_settle(mongoc_database_t *db,
-    const bson_oid_t *chat, ngx_http_chat_msg_holes_t *h, ngx_log_t *log,
-    bson_error_t *error);
+    const bson_oid_t *chat, const bson_t *read, ngx_http_chat_msg_holes_t *h,
+    ngx_log_t *log, bson_error_t *error);
 
 
 /* common: errors, times, answers, values */

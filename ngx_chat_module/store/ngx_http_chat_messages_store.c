@@ -705,7 +705,6 @@ ngx_http_chat_msg_list_run(ngx_http_chat_mongo_task_t *t,
     coll = mongoc_database_get_collection(db, "messages");
     cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
     bson_destroy(&opts);
-    bson_destroy(&filter);
 
     items = json_array();
 
@@ -736,13 +735,15 @@ ngx_http_chat_msg_list_run(ngx_http_chat_mongo_task_t *t,
     mongoc_collection_destroy(coll);
 
     if (items && forward
-        && ngx_http_chat_msg_holes_settle(db, &a->chat, &holes, t->log,
-                                          &t->error)
+        && ngx_http_chat_msg_holes_settle(db, &a->chat, &filter, &holes,
+                                          t->log, &t->error)
            != NGX_OK)
     {
         json_decref(items);
         items = NULL;
     }
+
+    bson_destroy(&filter);
 
     answer = NULL;
 

@@ -10,7 +10,8 @@
  * with tombstones, so that this reader and every later one go past it.
  *
  * The read notes its gaps (numbers it skipped: messages hidden from this
- * reader, or holes), then one query tells which hold a document.  A gap
+ * reader, holes, or messages stored after the read), then one query
+ * tells which hold a document, and whether the read left it out.  A gap
  * beyond what one read looks at (NGX_HTTP_CHAT_HOLES_MAX gaps,
  * NGX_HTTP_CHAT_HOLES_SPAN numbers) stops what it says it covered there.
  */
@@ -82,18 +83,47 @@ ngx_http_chat_msg_holes_see(ngx_http_chat_msg_holes_t *h, const bson_t *doc)
 }
 
 
-/* which numbers of the gaps hold a document (any): a bit each in held */
+/* is id among the ids the read left out ({_id: {$nin: [...]}}) */
+static ngx_uint_t
+ngx_http_chat_msg_holes_hidden(const bson_t *read, const bson_oid_t *id)
+{
+    bson_iter_t  it, nin;
+
+    if (!bson_iter_init(&it, read)
+        || !bson_iter_find_descendant(&it, "_id.$nin", &nin)
+        || !BSON_ITER_HOLDS_ARRAY(&nin)
+        || !bson_iter_recurse(&nin, &it))
+    {
+        return 0;
+    }
+
+    while (bson_iter_next(&it)) {
+        if (BSON_ITER_HOLDS_OID(&it) && bson_oid_equal(bson_iter_oid(&it), id))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Which numbers of the gaps hold a document: a bit each in held for one
+ * the read left out (hidden from this reader), in late for one it would
+ * have read (it came after the read).
+ */
 static ngx_int_t
 ngx_http_chat_msg_holes_held(mongoc_collection_t *messages,
-    const bson_oid_t *chat, ngx_http_chat_msg_holes_t *h, uint64_t *held,
-    bson_error_t *error)
+    const bson_oid_t *chat, const bson_t *read, ngx_http_chat_msg_holes_t *h,
+    uint64_t *held, uint64_t *late, bson_error_t *error)
 {
     char              buf[16];
     bson_t            filter, seq, in, opts, proj;
     int64_t           n, at;
     uint32_t          k;
     ngx_int_t         rc;
-    ngx_uint_t        i, j;
+    ngx_uint_t        i, j, mine;
     const char       *key;
     bson_iter_t       it;
     const bson_t     *d;
@@ -126,6 +156,7 @@ ngx_http_chat_msg_holes_held(mongoc_collection_t *messages,
     bson_destroy(&filter);
 
     ngx_memzero(held, NGX_HTTP_CHAT_HOLES_SPAN / 8);
+    ngx_memzero(late, NGX_HTTP_CHAT_HOLES_SPAN / 8);
 
     while (mongoc_cursor_next(cursor, &d)) {
         if (!bson_iter_init_find(&it, d, "seq")
@@ -136,11 +167,22 @@ ngx_http_chat_msg_holes_held(mongoc_collection_t *messages,
 
         n = bson_iter_as_int64(&it);
 
+        mine = !(bson_iter_init_find(&it, d, "_id")
+                 && BSON_ITER_HOLDS_OID(&it)
+                 && ngx_http_chat_msg_holes_hidden(read, bson_iter_oid(&it)));
+
         /* its place among the gaps' numbers */
         for (i = 0, at = 0; i < h->ngaps; i++) {
             if (n >= h->gaps[i].from && n <= h->gaps[i].to) {
                 j = (ngx_uint_t) (at + n - h->gaps[i].from);
-                held[j / 64] |= (uint64_t) 1 << (j % 64);
+
+                if (mine) {
+                    late[j / 64] |= (uint64_t) 1 << (j % 64);
+
+                } else {
+                    held[j / 64] |= (uint64_t) 1 << (j % 64);
+                }
+
                 break;
             }
 
@@ -199,10 +241,12 @@ ngx_http_chat_msg_holes_fill(mongoc_collection_t *messages,
 
 ngx_int_t
 ngx_http_chat_msg_holes_settle(mongoc_database_t *db, const bson_oid_t *chat,
-    ngx_http_chat_msg_holes_t *h, ngx_log_t *log, bson_error_t *error)
+    const bson_t *read, ngx_http_chat_msg_holes_t *h, ngx_log_t *log,
+    bson_error_t *error)
 {
     int64_t               n, now;
-    uint64_t              held[NGX_HTTP_CHAT_HOLES_SPAN / 64];
+    uint64_t              held[NGX_HTTP_CHAT_HOLES_SPAN / 64],
+                          late[NGX_HTTP_CHAT_HOLES_SPAN / 64];
     ngx_int_t             rc;
     ngx_uint_t            i, j, filled;
     mongoc_collection_t  *messages;
@@ -215,7 +259,8 @@ ngx_http_chat_msg_holes_settle(mongoc_database_t *db, const bson_oid_t *chat,
 
     messages = mongoc_database_get_collection(db, "messages");
 
-    rc = ngx_http_chat_msg_holes_held(messages, chat, h, held, error);
+    rc = ngx_http_chat_msg_holes_held(messages, chat, read, h, held, late,
+                                      error);
     if (rc != NGX_OK) {
         mongoc_collection_destroy(messages);
         return rc;
@@ -228,7 +273,13 @@ ngx_http_chat_msg_holes_settle(mongoc_database_t *db, const bson_oid_t *chat,
     for (i = 0; i < h->ngaps; i++) {
         for (n = h->gaps[i].from; n <= h->gaps[i].to; n++, j++) {
             if (held[j / 64] & ((uint64_t) 1 << (j % 64))) {
-                continue;       /* hidden from this reader, or a tombstone */
+                continue;       /* hidden from this reader */
+            }
+
+            if (late[j / 64] & ((uint64_t) 1 << (j % 64))) {
+                /* stored after the read: up to below it only */
+                h->through = n - 1;
+                goto done;
             }
 
             if (now - h->gaps[i].created < NGX_HTTP_CHAT_HOLE_YOUNG) {
