@@ -15,6 +15,9 @@
 #include "ngx_http_chat_users.h"
 
 
+/* a tombstone at seq: NGX_OK, NGX_DECLINED the number holds one already */
+ngx_int_t ngx_http_chat_msg_tombstone_insert(mongoc_collection_t *messages,
+    const bson_oid_t *chat, int64_t seq, int64_t now, bson_error_t *error);
 /*
  * a forward read's holes (ngx_http_chat_msg_holes.c): see() each document
  * read, in order, then settle() once with the read's filter: through >= 0
@@ -96,7 +99,8 @@ ngx_int_t ngx_http_chat_chats_exists(mongoc_database_t *db,
     const char *coll, const bson_t *filter, bson_error_t *error);
 /* one update_one on coll: NGX_OK (also when nothing matched), NGX_ERROR */
 ngx_int_t ngx_http_chat_chats_update_one(mongoc_database_t *db,
-    const char *coll, const bson_t *filter, const bson_t *update, bson_error_t *error);
+    const char *coll, const bson_t *filter, const bson_t *update,
+    bson_error_t *error);
 /* the same: NGX_OK when it matched, NGX_DECLINED when nothing did */
 ngx_int_t ngx_http_chat_chats_update_changed(mongoc_database_t *db,
     const char *coll, const bson_t *filter, const bson_t *update,

@@ -411,34 +411,52 @@ ngx_http_chat_msg_floor_run(ngx_http_chat_mongo_task_t *t,
 }
 
 
-/* a number that was taken but holds no message: readers skip it */
+/*
+ * A number that was taken but holds no message: readers skip it.  NGX_OK,
+ * NGX_DECLINED when the number holds a document already, NGX_ERROR.
+ */
 
-static void
-ngx_http_chat_msg_tombstone(mongoc_collection_t *messages,
-    ngx_http_chat_msg_arg_t *a, int64_t now, ngx_log_t *log)
+ngx_int_t
+ngx_http_chat_msg_tombstone_insert(mongoc_collection_t *messages,
+    const bson_oid_t *chat, int64_t seq, int64_t now, bson_error_t *error)
 {
-    bson_t        doc;
-    bson_oid_t    id;
-    bson_error_t  error;
+    bson_t      doc;
+    ngx_int_t   rc;
+    bson_oid_t  id;
 
     bson_oid_init(&id, NULL);
 
     bson_init(&doc);
     BSON_APPEND_OID(&doc, "_id", &id);
-    BSON_APPEND_OID(&doc, "chatId", &a->chat);
-    BSON_APPEND_INT64(&doc, "seq", a->seq);
+    BSON_APPEND_OID(&doc, "chatId", chat);
+    BSON_APPEND_INT64(&doc, "seq", seq);
     BSON_APPEND_UTF8(&doc, "type", "tombstone");
     BSON_APPEND_DATE_TIME(&doc, "createdAt", now);
 
-    if (!mongoc_collection_insert_one(messages, &doc, NULL, NULL, &error)
-        && !ngx_http_chat_chats_is_dup(&error, NULL))
+    rc = mongoc_collection_insert_one(messages, &doc, NULL, NULL, error)
+         ? NGX_OK
+         : ngx_http_chat_chats_is_dup(error, NULL) ? NGX_DECLINED : NGX_ERROR;
+
+    bson_destroy(&doc);
+
+    return rc;
+}
+
+
+static void
+ngx_http_chat_msg_tombstone(mongoc_collection_t *messages,
+    ngx_http_chat_msg_arg_t *a, int64_t now, ngx_log_t *log)
+{
+    bson_error_t  error;
+
+    if (ngx_http_chat_msg_tombstone_insert(messages, &a->chat, a->seq, now,
+                                           &error)
+        == NGX_ERROR)
     {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "chat: cannot store a tombstone at seq %L: %s",
                       a->seq, error.message);
     }
-
-    bson_destroy(&doc);
 }
 
 

@@ -197,48 +197,6 @@ ngx_http_chat_msg_holes_held(mongoc_collection_t *messages,
 }
 
 
-/*
- * A tombstone at n.  NGX_OK stored; NGX_DECLINED a document got there
- * meanwhile (a late insert, which the reader has not read); NGX_ERROR.
- */
-static ngx_int_t
-ngx_http_chat_msg_holes_fill(mongoc_collection_t *messages,
-    const bson_oid_t *chat, int64_t n, int64_t now, ngx_log_t *log)
-{
-    bson_t        doc;
-    ngx_int_t     rc;
-    bson_oid_t    id;
-    bson_error_t  error;
-
-    bson_oid_init(&id, NULL);
-
-    bson_init(&doc);
-    BSON_APPEND_OID(&doc, "_id", &id);
-    BSON_APPEND_OID(&doc, "chatId", chat);
-    BSON_APPEND_INT64(&doc, "seq", n);
-    BSON_APPEND_UTF8(&doc, "type", "tombstone");
-    BSON_APPEND_DATE_TIME(&doc, "createdAt", now);
-
-    /* a late insert at n lost to it takes another number */
-    if (mongoc_collection_insert_one(messages, &doc, NULL, NULL, &error)) {
-        rc = NGX_OK;
-
-    } else if (ngx_http_chat_chats_is_dup(&error, NULL)) {
-        rc = NGX_DECLINED;
-
-    } else {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "chat: cannot fill the hole at seq %L: %s",
-                      n, error.message);
-        rc = NGX_ERROR;
-    }
-
-    bson_destroy(&doc);
-
-    return rc;
-}
-
-
 ngx_int_t
 ngx_http_chat_msg_holes_settle(mongoc_database_t *db, const bson_oid_t *chat,
     const bson_t *read, ngx_http_chat_msg_holes_t *h, ngx_log_t *log,
@@ -288,7 +246,15 @@ ngx_http_chat_msg_holes_settle(mongoc_database_t *db, const bson_oid_t *chat,
                 goto done;
             }
 
-            rc = ngx_http_chat_msg_holes_fill(messages, chat, n, now, log);
+            /* a late insert at n that loses to it takes another number */
+            rc = ngx_http_chat_msg_tombstone_insert(messages, chat, n, now,
+                                                    error);
+
+            if (rc == NGX_ERROR) {
+                ngx_log_error(NGX_LOG_ERR, log, 0,
+                              "chat: cannot fill the hole at seq %L: %s",
+                              n, error->message);
+            }
 
             if (rc != NGX_OK) {
                 /* what came meanwhile was not read: up to below it only */
