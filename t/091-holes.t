@@ -207,3 +207,26 @@ hid 200 hid 200 hid 200 five/+4 synced:+4 1 no-through
 [error]
 [alert]
 [emerg]
+
+
+
+=== TEST 5: a sync whose read the store fails says unavailable for that chat, not not_found
+--- init
+ChatChats::setup();
+my $chat = main::private_chat("alice", "carol");
+my $c = ChatRT::connect("carol");
+# the store goes away: the proxy in front of FerretDB stops (last block)
+DelayProxy::stop($main::ProxyPid);
+$main::ProxyPid = undef;
+Time::HiRes::sleep(1.5);
+ChatRT::send_event($c, "sync", { chats => { $chat => 0 } }, 5);
+my $e = ChatRT::wait_for($c, "synced", 15);
+$main::Got = $e ? "synced " . ($e->{data}{chats}{$chat}{error} // "no error")
+                : "no synced";
+--- response_body
+synced unavailable
+--- error_log
+a read for a socket failed
+--- no_error_log
+[alert]
+[emerg]
