@@ -11,6 +11,9 @@
 #include "../core/ngx_http_chat_events.h"
 
 
+#define NGX_HTTP_CHAT_OP_STORE_ERROR  128
+
+
 struct ngx_http_chat_op_store_s {
     ngx_http_chat_op_done_pt         done;    /* NULL once nobody waits */
     void                            *data;
@@ -20,6 +23,11 @@ struct ngx_http_chat_op_store_s {
     void                            *ctx;     /* after()'s and drop()'s */
     ngx_queue_t                      queue;   /* in the worker's live ops */
     size_t                           size;
+    ngx_uint_t                       holds;   /* effects the end waits for */
+    ngx_uint_t                       ended;   /* and the end came */
+    ngx_int_t                        rc;      /* the end's, kept */
+    json_t                          *answer;
+    u_char                           error[NGX_HTTP_CHAT_OP_STORE_ERROR];
     void                            *arg;     /* after the struct */
 };
 
@@ -30,6 +38,10 @@ static void ngx_http_chat_op_store_stored(ngx_http_chat_mongo_task_t *t);
 static ngx_http_chat_op_store_t *ngx_http_chat_op_store_start(
     ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
     ngx_http_chat_op_done_pt done, void *data);
+
+
+static void ngx_http_chat_op_store_finish(ngx_http_chat_op_store_t *op,
+    ngx_int_t rc, json_t *answer, const char *error);
 
 
 static ngx_queue_t  ngx_http_chat_op_store_live;
@@ -186,8 +198,53 @@ ngx_http_chat_op_store_stored(ngx_http_chat_mongo_task_t *t)
 }
 
 
+ngx_http_chat_op_store_t *
+ngx_http_chat_op_store_hold(void *arg)
+{
+    ngx_http_chat_op_store_t  *op;
+
+    /* the arg given to next() is the operation's copy, right after it */
+    op = (ngx_http_chat_op_store_t *) arg - 1;
+    op->holds++;
+
+    return op;
+}
+
+
+void
+ngx_http_chat_op_store_release(ngx_http_chat_op_store_t *op)
+{
+    if (op->holds == 0 || --op->holds || !op->ended) {
+        return;
+    }
+
+    ngx_http_chat_op_store_finish(op, op->rc, op->answer,
+                                  op->error[0] ? (char *) op->error : NULL);
+}
+
+
 void
 ngx_http_chat_op_store_end(ngx_http_chat_op_store_t *op, ngx_int_t rc,
+    json_t *answer, const char *error)
+{
+    if (op->holds == 0) {
+        ngx_http_chat_op_store_finish(op, rc, answer, error);
+        return;
+    }
+
+    /* the task that gave error goes when this returns: a copy */
+    op->ended = 1;
+    op->rc = rc;
+    op->answer = answer;
+
+    if (error) {
+        ngx_cpystrn(op->error, (u_char *) error, sizeof(op->error));
+    }
+}
+
+
+static void
+ngx_http_chat_op_store_finish(ngx_http_chat_op_store_t *op, ngx_int_t rc,
     json_t *answer, const char *error)
 {
     ngx_queue_remove(&op->queue);
@@ -232,9 +289,19 @@ ngx_http_chat_op_store_exit_process(void)
             op->drop(op->ctx);
         }
 
+        n++;
+
+        /* Redis went first and called back what it held: none is left */
+        op->holds = 0;
+
+        if (op->ended) {
+            ngx_http_chat_op_store_finish(op, op->rc, op->answer,
+                                          (char *) op->error);
+            continue;
+        }
+
         ngx_http_chat_op_store_end(op, NGX_ERROR, NULL,
                                    "the worker exited before the end");
-        n++;
     }
 
     if (n) {

@@ -59,6 +59,16 @@ void ngx_http_chat_op_store_end(ngx_http_chat_op_store_t *op, ngx_int_t rc,
     json_t *answer, const char *error);
 void ngx_http_chat_op_store_detach(ngx_http_chat_op_store_t *op);
 
+/*
+ * An effect of the commit outside the store that the answer waits for (a
+ * cached copy dropped, so that what follows the answer cannot see it):
+ * hold(arg) from next(), with the arg it was given, then release(op) once
+ * the effect is done or cannot be waited for.  The end is delayed until
+ * then.
+ */
+ngx_http_chat_op_store_t *ngx_http_chat_op_store_hold(void *arg);
+void ngx_http_chat_op_store_release(ngx_http_chat_op_store_t *op);
+
 /* what never finished when the worker exits */
 void ngx_http_chat_op_store_exit_process(void);
 

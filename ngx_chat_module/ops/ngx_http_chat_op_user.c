@@ -29,6 +29,9 @@ static ngx_http_chat_mongo_run_pt ngx_http_chat_op_profile_saved(void *arg,
     ngx_int_t *rc, json_t *answer);
 
 
+static void ngx_http_chat_op_profile_dropped(void *ctx);
+
+
 static const char  *ngx_http_chat_invisible =
     "has invisible or text-direction characters";
 
@@ -290,18 +293,29 @@ ngx_http_chat_op_profile_saved(void *data, ngx_int_t *rc, json_t *answer)
 {
     ngx_http_chat_op_profile_arg_t *arg = data;
 
-    char        oid[25];
-    ngx_str_t   id;
-    bson_oid_t  user;
+    char                       oid[25];
+    ngx_str_t                  id;
+    bson_oid_t                 user;
+    ngx_http_chat_op_store_t  *op;
 
     /*
      * what the sign-in of a socket shows of me (store/_profile_cache.c)
-     * is gone once the change is stored, whoever still waits
+     * is gone once the change is stored, whoever still waits; the answer
+     * waits for it, so that no sign-in after it, on any worker, shows
+     * the profile before
      */
     bson_oid_to_string(&arg->user.user_id, oid);
     id.data = (u_char *) oid;
     id.len = 24;
-    ngx_http_chat_profile_cache_drop(&id);
+    op = ngx_http_chat_op_store_hold(arg);
+
+    if (ngx_http_chat_profile_cache_drop_then(&id,
+                                              ngx_http_chat_op_profile_dropped,
+                                              op)
+        != NGX_OK)
+    {
+        ngx_http_chat_op_store_release(op);
+    }
 
     if (*rc == NGX_DECLINED) {
         /* the update's "not done": the username is somebody else's */
@@ -323,6 +337,13 @@ ngx_http_chat_op_profile_saved(void *data, ngx_int_t *rc, json_t *answer)
     bson_oid_copy(&user, &arg->people.viewer);
 
     return ngx_http_chat_people_self_run;
+}
+
+
+static void
+ngx_http_chat_op_profile_dropped(void *ctx)
+{
+    ngx_http_chat_op_store_release(ctx);
 }
 
 

@@ -11,7 +11,6 @@
 
 
 #include "ngx_http_chat_profile_cache.h"
-#include "ngx_http_chat_redis_retry.h"
 #include "../util/ngx_http_chat_text.h"
 
 
@@ -182,20 +181,31 @@ static ngx_http_chat_redis_retry_t  ngx_http_chat_profile_drops =
 void
 ngx_http_chat_profile_cache_drop(ngx_str_t *user)
 {
+    (void) ngx_http_chat_profile_cache_drop_then(user, NULL, NULL);
+}
+
+
+ngx_int_t
+ngx_http_chat_profile_cache_drop_then(ngx_str_t *user,
+    ngx_http_chat_redis_retry_settled_pt settled, void *ctx)
+{
     ngx_http_chat_profile_drop_t  *d;
 
     if (!ngx_http_chat_is_oid(user)) {
-        return;
+        return NGX_ERROR;
     }
 
     d = ngx_alloc(sizeof(ngx_http_chat_profile_drop_t), ngx_cycle->log);
     if (d == NULL) {
-        return;
+        return NGX_ERROR;
     }
 
     ngx_memcpy(d->user, user->data, 24);
 
-    ngx_http_chat_redis_retry_send(&ngx_http_chat_profile_drops, &d->item);
+    ngx_http_chat_redis_retry_send_then(&ngx_http_chat_profile_drops,
+                                        &d->item, settled, ctx);
+
+    return NGX_OK;
 }
 
 

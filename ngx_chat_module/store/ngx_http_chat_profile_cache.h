@@ -8,6 +8,7 @@
 
 
 #include "ngx_http_chat_redis.h"
+#include "ngx_http_chat_redis_retry.h"
 
 
 /*
@@ -36,6 +37,13 @@ void ngx_http_chat_profile_cache_fill(ngx_str_t *user, ngx_str_t *gen,
     ngx_str_t *json);
 /* the profile changed (stored): what Redis holds of it is gone */
 void ngx_http_chat_profile_cache_drop(ngx_str_t *user);
+/*
+ * the same, and settled(ctx) once Redis has done it, or at once when it
+ * waits for a connection (ngx_http_chat_redis_retry.h); NGX_ERROR (no
+ * memory, not a user id): settled() is not called
+ */
+ngx_int_t ngx_http_chat_profile_cache_drop_then(ngx_str_t *user,
+    ngx_http_chat_redis_retry_settled_pt settled, void *ctx);
 
 
 #endif /* _NGX_HTTP_CHAT_PROFILE_CACHE_H_INCLUDED_ */

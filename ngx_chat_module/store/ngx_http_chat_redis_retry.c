@@ -12,11 +12,22 @@
 static void ngx_http_chat_redis_retry_wait(ngx_http_chat_redis_retry_t *rt,
     ngx_http_chat_redis_retry_item_t *item);
 static void ngx_http_chat_redis_retry_connected(void *data);
+static void ngx_http_chat_redis_retry_settle(
+    ngx_http_chat_redis_retry_item_t *item);
 
 
 void
 ngx_http_chat_redis_retry_send(ngx_http_chat_redis_retry_t *rt,
     ngx_http_chat_redis_retry_item_t *item)
+{
+    ngx_http_chat_redis_retry_send_then(rt, item, NULL, NULL);
+}
+
+
+void
+ngx_http_chat_redis_retry_send_then(ngx_http_chat_redis_retry_t *rt,
+    ngx_http_chat_redis_retry_item_t *item,
+    ngx_http_chat_redis_retry_settled_pt settled, void *ctx)
 {
     if (!rt->hooked) {
         ngx_queue_init(&rt->waiting);
@@ -27,11 +38,15 @@ ngx_http_chat_redis_retry_send(ngx_http_chat_redis_retry_t *rt,
     }
 
     item->retry = rt;
+    item->settled = settled;
+    item->ctx = ctx;
 
     if (rt->send(item) == NGX_OK) {
         return;
     }
 
+    /* nobody can wait for a connection that may take long to come */
+    ngx_http_chat_redis_retry_settle(item);
     ngx_http_chat_redis_retry_wait(rt, item);
 }
 
@@ -41,6 +56,8 @@ ngx_http_chat_redis_retry_reply(redisReply *reply, void *data)
 {
     ngx_http_chat_redis_retry_item_t *item = data;
 
+    ngx_http_chat_redis_retry_settle(item);
+
     if (reply == NULL && !ngx_exiting && !ngx_terminate && !ngx_quit) {
         /* the connection went with it: again once it is back */
         ngx_http_chat_redis_retry_wait(item->retry, item);
@@ -48,6 +65,20 @@ ngx_http_chat_redis_retry_reply(redisReply *reply, void *data)
     }
 
     ngx_free(item);
+}
+
+
+static void
+ngx_http_chat_redis_retry_settle(ngx_http_chat_redis_retry_item_t *item)
+{
+    ngx_http_chat_redis_retry_settled_pt  settled;
+
+    settled = item->settled;
+
+    if (settled) {
+        item->settled = NULL;
+        settled(item->ctx);
+    }
 }
 
 

@@ -27,9 +27,17 @@
 
 typedef struct ngx_http_chat_redis_retry_s  ngx_http_chat_redis_retry_t;
 
+/*
+ * settled(ctx), when set, is called once: at the command's first reply
+ * (whatever it is), or at once when it cannot be sent now and waits
+ */
+typedef void (*ngx_http_chat_redis_retry_settled_pt)(void *ctx);
+
 typedef struct {
-    ngx_queue_t                    queue;
-    ngx_http_chat_redis_retry_t   *retry;
+    ngx_queue_t                            queue;
+    ngx_http_chat_redis_retry_t           *retry;
+    ngx_http_chat_redis_retry_settled_pt   settled;
+    void                                  *ctx;
 } ngx_http_chat_redis_retry_item_t;
 
 /*
@@ -56,6 +64,9 @@ struct ngx_http_chat_redis_retry_s {
 
 void ngx_http_chat_redis_retry_send(ngx_http_chat_redis_retry_t *rt,
     ngx_http_chat_redis_retry_item_t *item);
+void ngx_http_chat_redis_retry_send_then(ngx_http_chat_redis_retry_t *rt,
+    ngx_http_chat_redis_retry_item_t *item,
+    ngx_http_chat_redis_retry_settled_pt settled, void *ctx);
 void ngx_http_chat_redis_retry_reply(redisReply *reply, void *data);
 
 
