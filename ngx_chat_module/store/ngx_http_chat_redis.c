@@ -74,8 +74,10 @@ struct ngx_http_chat_redis_s {
 
     ngx_http_chat_redis_state_e   state;
 
-    ngx_http_chat_redis_connect_pt  on_connect;  /* pub/sub: subscribe */
-    void                         *on_connect_data;
+    /* what follows a (re)connect: subscriptions, retries */
+    ngx_http_chat_redis_connect_pt  on_connect[NGX_HTTP_CHAT_REDIS_HOOKS];
+    void                         *on_connect_data[NGX_HTTP_CHAT_REDIS_HOOKS];
+    ngx_uint_t                    nhooks;
     ngx_http_chat_redis_reply_pt  sub_handler;
     void                         *sub_data;
 
@@ -618,6 +620,7 @@ ngx_http_chat_redis_abort(ngx_http_chat_redis_t *rds, const char *reason)
 static void
 ngx_http_chat_redis_connected(const redisAsyncContext *ac, int status)
 {
+    ngx_uint_t              i;
     ngx_http_chat_redis_t  *rds;
 
     rds = ac->data;
@@ -659,8 +662,8 @@ ngx_http_chat_redis_connected(const redisAsyncContext *ac, int status)
     rds->failures = 0;
     rds->connected_once = 1;
 
-    if (rds->on_connect) {
-        rds->on_connect(rds->on_connect_data);
+    for (i = 0; i < rds->nhooks; i++) {
+        rds->on_connect[i](rds->on_connect_data[i]);
     }
 }
 
@@ -669,8 +672,14 @@ void
 ngx_http_chat_redis_on_connect(ngx_http_chat_redis_t *rds,
     ngx_http_chat_redis_connect_pt handler, void *data)
 {
-    rds->on_connect = handler;
-    rds->on_connect_data = data;
+    if (rds->nhooks == NGX_HTTP_CHAT_REDIS_HOOKS) {
+        ngx_log_error(NGX_LOG_ALERT, rds->log, 0,
+                      "chat redis: too many connect handlers");
+        return;
+    }
+
+    rds->on_connect[rds->nhooks] = handler;
+    rds->on_connect_data[rds->nhooks++] = data;
 }
 
 

@@ -86,6 +86,9 @@ ngx_int_t ngx_http_chat_redis_command_argv(ngx_http_chat_redis_t *rds,
  */
 typedef void (*ngx_http_chat_redis_connect_pt)(void *data);
 
+/* adds handler(data) to what every (re)connect calls, in this order */
+#define NGX_HTTP_CHAT_REDIS_HOOKS  8
+
 void ngx_http_chat_redis_on_connect(ngx_http_chat_redis_t *rds,
     ngx_http_chat_redis_connect_pt handler, void *data);
 ngx_int_t ngx_http_chat_redis_subscribe(ngx_http_chat_redis_t *rds,

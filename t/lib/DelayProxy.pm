@@ -6,6 +6,9 @@ package DelayProxy;
 # MARKER it also loses one answer: the first chunk that holds MARKER
 # reaches the server, and the connection closes before the server's
 # answer comes back (the store kept the write; its client never knows).
+# With cut => MARKER the first chunk that holds MARKER never reaches the
+# server: the connection closes instead (the command is lost on the way);
+# cut_file => PATH reads that MARKER from PATH, once the file is there.
 
 use strict;
 use warnings;
@@ -15,12 +18,14 @@ use IO::Socket::INET;
 use POSIX ();
 use Time::HiRes ();
 
-# start(target_port, delay_seconds, [lose => marker]) -> (pid, listen_port)
+# start(target_port, delay_seconds, [lose | cut => marker])
+#   -> (pid, listen_port)
 sub start {
     my ($target, $delay, %opt) = @_;
 
     # the children share one flag: the answer is lost once
-    my $flag = $opt{lose} ? "/tmp/delayproxy-$$-" . time() . ".lost" : undef;
+    my $flag = ($opt{lose} || $opt{cut} || $opt{cut_file})
+               ? "/tmp/delayproxy-$$-" . time() . ".lost" : undef;
 
     my $listen = IO::Socket::INET->new(
         LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 128,
@@ -50,7 +55,8 @@ sub start {
 
         if (defined $child && $child == 0) {
             close $listen;
-            relay($client, $target, $delay, $opt{lose}, $flag);
+            relay($client, $target, $delay, $opt{lose}, $flag, $opt{cut},
+                  $opt{cut_file});
             POSIX::_exit(0);
         }
 
@@ -59,7 +65,7 @@ sub start {
 }
 
 sub relay {
-    my ($client, $target, $delay, $lose, $flag) = @_;
+    my ($client, $target, $delay, $lose, $flag, $cut, $cut_file) = @_;
 
     my $server = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$target")
         or return;
@@ -77,6 +83,21 @@ sub relay {
 
             if ($fh == $client) {
                 Time::HiRes::sleep($delay);
+
+                if (defined $cut_file && !defined $cut
+                    && open(my $m, '<', $cut_file))
+                {
+                    $cut = <$m>;
+                    chomp $cut if defined $cut;
+                    $cut = undef if defined $cut && $cut eq "";
+                }
+
+                # the command goes nowhere, and neither does the connection
+                return if defined $cut && index($buf, $cut) >= 0
+                          && sysopen(my $f, $flag,
+                                     POSIX::O_WRONLY | POSIX::O_CREAT
+                                     | POSIX::O_EXCL);
+
                 syswrite($server, $buf) or return;
 
                 if (defined $lose && index($buf, $lose) >= 0
