@@ -16,6 +16,7 @@
 #include "util/ngx_http_chat_metrics.h"
 #include "store/ngx_http_chat_mongo.h"
 #include "store/ngx_http_chat_redis.h"
+#include "store/ngx_http_chat_redis_shards.h"
 #include "store/ngx_http_chat_threads.h"
 #include "services/ngx_http_chat_curl.h"
 #include "services/ngx_http_chat_sms.h"
@@ -55,6 +56,10 @@ static char *ngx_http_chat_set_handler(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_chat_redis_shards(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_chat_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *addr, ngx_str_t *host, in_port_t *port);
 static char *ngx_http_chat_mongo_uri(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_chat_jwt_algorithm(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -320,6 +325,13 @@ static ngx_command_t  ngx_http_chat_commands[] = {
     { ngx_string("chat_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_chat_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chat_redis_shards"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_chat_redis_shards,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -1629,7 +1641,6 @@ ngx_http_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_chat_main_conf_t *cmcf = conf;
 
     ngx_str_t  *value;
-    ngx_url_t   u;
 
     if (cmcf->redis_host.len) {
         return "is duplicate";
@@ -1637,9 +1648,83 @@ ngx_http_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
+    return ngx_http_chat_redis_addr(cf, cmd, &value[1], &cmcf->redis_host,
+                                    &cmcf->redis_port);
+}
+
+
+/* chat_redis_shards host:port ...: the servers of the sharded channels */
+
+static char *
+ngx_http_chat_redis_shards(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_chat_main_conf_t *cmcf = conf;
+
+    char                        *rv;
+    ngx_str_t                   *value;
+    ngx_uint_t                   i, j;
+    ngx_http_chat_redis_addr_t  *a, *addrs;
+
+    if (cmcf->redis_shards) {
+        return "is duplicate";
+    }
+
+    if (cf->args->nelts - 1 > NGX_HTTP_CHAT_REDIS_SHARDS_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "at most %d servers in \"%V\"",
+                           NGX_HTTP_CHAT_REDIS_SHARDS_MAX, &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    cmcf->redis_shards = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                          sizeof(ngx_http_chat_redis_addr_t));
+    if (cmcf->redis_shards == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        a = ngx_array_push(cmcf->redis_shards);
+        if (a == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        rv = ngx_http_chat_redis_addr(cf, cmd, &value[i], &a->host, &a->port);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+
+        a->name = value[i];
+
+        addrs = cmcf->redis_shards->elts;
+
+        for (j = 0; j + 1 < cmcf->redis_shards->nelts; j++) {
+            if (addrs[j].name.len == a->name.len
+                && ngx_strncmp(addrs[j].name.data, a->name.data,
+                               a->name.len) == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\" is twice in \"%V\"",
+                                   &a->name, &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_chat_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *addr,
+    ngx_str_t *host, in_port_t *port)
+{
+    ngx_url_t  u;
+
     ngx_memzero(&u, sizeof(ngx_url_t));
 
-    u.url = value[1];
+    u.url = *addr;
     u.default_port = 6379;
 
     /*
@@ -1649,7 +1734,7 @@ ngx_http_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid address \"%V\" in \"%V\": %s",
-                           &value[1], &cmd->name,
+                           addr, &cmd->name,
                            u.err ? u.err : "cannot parse");
         return NGX_CONF_ERROR;
     }
@@ -1659,22 +1744,20 @@ ngx_http_chat_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid address \"%V\" in \"%V\": "
-                           "expected host:port", &value[1], &cmd->name);
+                           "expected host:port", addr, &cmd->name);
         return NGX_CONF_ERROR;
     }
 
     /* hiredis wants a NUL-terminated numeric host */
-    cmcf->redis_host.data = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
-    if (cmcf->redis_host.data == NULL) {
+    host->data = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+    if (host->data == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    cmcf->redis_host.len = ngx_sock_ntop(u.addrs[0].sockaddr,
-                                         u.addrs[0].socklen,
-                                         cmcf->redis_host.data,
-                                         NGX_SOCKADDR_STRLEN, 0);
-    cmcf->redis_host.data[cmcf->redis_host.len] = '\0';
-    cmcf->redis_port = u.port;
+    host->len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
+                              host->data, NGX_SOCKADDR_STRLEN, 0);
+    host->data[host->len] = '\0';
+    *port = u.port;
 
     return NGX_CONF_OK;
 }
@@ -2176,6 +2259,10 @@ ngx_http_chat_init_process(ngx_cycle_t *cycle)
                                    cmcf->redis_command_timeout,
                                    cmcf->redis_output_buffer);
 
+    if (ngx_http_chat_redis_shards_init_process(cycle, cmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_chat_push_init_process(cycle, cmcf) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -2207,6 +2294,8 @@ ngx_http_chat_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_chat_rt_presence_exit_process(cycle);
     ngx_http_chat_rt_exit_process(cycle);
+
+    ngx_http_chat_redis_shards_exit_process();
 
     if (ngx_http_chat_redis_main) {
         ngx_http_chat_redis_destroy(ngx_http_chat_redis_main);

@@ -9,7 +9,7 @@ use ChatChats;
 use ChatRT;
 use ChatSIO;
 use IO::Socket::INET;
-use File::Temp qw(tempdir);
+use ChatOther;
 use Time::HiRes ();
 
 our ($Got, %Id, $OtherPid, $OtherDir);
@@ -69,32 +69,10 @@ _EOC_
     $block->set_value("response_body_filters", sub { "$main::Got\n" });
 });
 
-# a second NGINX: the same configuration on other ports
+# a second NGINX: the same configuration on another port
 sub main::start_other {
-    my $conf = do {
-        local $/;
-        open my $fh, "<", "$Test::Nginx::Util::ServRoot/conf/nginx.conf"
-            or die;
-        <$fh>;
-    };
-    $OtherDir = tempdir(CLEANUP => 1);
-    mkdir "$OtherDir/logs";
-    my $port = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1",
-                                     LocalPort => 0)->sockport;
-    $conf =~ s{\Q$Test::Nginx::Util::ServRoot\E/logs}{$OtherDir/logs}g;
-    $conf =~ s{listen\s+\d+;}{listen 127.0.0.1:$port;}g;
-    $conf =~ s{listen 127\.0\.0\.1:\d+ reuseport;}{};
-    $conf =~ s{master_process on;}{master_process off;};
-    open my $out, ">", "$OtherDir/nginx.conf" or die;
-    print $out $conf;
-    close $out;
-    my $bin = $ENV{TEST_NGINX_BINARY} || "nginx";
-    my $err = `$bin -p $OtherDir/ -c $OtherDir/nginx.conf 2>&1`;
-    die "second nginx did not start: $err" if $?;
-    Time::HiRes::sleep(0.5);
-    open my $pf, "<", "$OtherDir/logs/nginx.pid" or die;
-    $OtherPid = <$pf>;
-    chomp $OtherPid;
+    my ($port, $pid, $dir) = ChatOther::start();
+    ($OtherPid, $OtherDir) = ($pid, $dir);
     return $port;
 }
 

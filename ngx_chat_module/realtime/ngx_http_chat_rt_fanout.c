@@ -25,6 +25,7 @@
 #include "ngx_http_chat_rt.h"
 #include "ngx_http_chat_sio.h"
 #include "../store/ngx_http_chat_redis.h"
+#include "../store/ngx_http_chat_redis_shards.h"
 #include "../util/ngx_http_chat_metrics.h"
 
 
@@ -37,6 +38,7 @@ typedef struct {
     ngx_rbtree_node_t            node;      /* key: crc32 of the name */
     ngx_queue_t                  links;
     ngx_uint_t                   count;
+    ngx_uint_t                   shard;     /* whose subscriber */
     size_t                       len;
     u_char                       name[NGX_HTTP_CHAT_RT_NAME];
 } ngx_http_chat_rt_channel_t;
@@ -62,7 +64,8 @@ static void ngx_http_chat_rt_relay(ngx_http_chat_rt_channel_t *ch,
     u_char *msg, size_t len);
 static void ngx_http_chat_rt_subscribed(void *data);
 static void ngx_http_chat_rt_resubscribe(ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel, ngx_uint_t barriers);
+    ngx_rbtree_node_t *sentinel, ngx_uint_t shard, ngx_uint_t barriers);
+static ngx_uint_t ngx_http_chat_rt_shard(u_char *name, size_t len);
 static void ngx_http_chat_rt_message(redisReply *reply, void *data);
 static void ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch,
     u_char *msg, size_t len);
@@ -77,7 +80,10 @@ static ngx_int_t ngx_http_chat_rt_collect(ngx_rbtree_node_t *node,
     ngx_rbtree_node_t *sentinel, ngx_array_t *out);
 
 
-static ngx_http_chat_redis_t  *ngx_http_chat_rt_sub;
+/* a subscriber per Redis shard: [0] chat_redis's */
+static ngx_http_chat_redis_t  *ngx_http_chat_rt_subs[
+                                   NGX_HTTP_CHAT_REDIS_SHARDS_MAX + 1];
+static ngx_uint_t              ngx_http_chat_rt_nsubs;
 static ngx_rbtree_t            ngx_http_chat_rt_channels;
 static ngx_rbtree_node_t       ngx_http_chat_rt_sentinel;
 
@@ -85,6 +91,7 @@ static ngx_rbtree_node_t       ngx_http_chat_rt_sentinel;
 ngx_int_t
 ngx_http_chat_rt_init_process(ngx_cycle_t *cycle)
 {
+    ngx_uint_t                  i;
     ngx_http_chat_main_conf_t  *cmcf;
 
     cmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_chat_module);
@@ -96,17 +103,20 @@ ngx_http_chat_rt_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    /* a connection of its own: a subscribed one takes no other command */
-    ngx_http_chat_rt_sub = ngx_http_chat_redis_create(cycle,
-                               &cmcf->redis_host, cmcf->redis_port,
-                               cmcf->redis_connect_timeout,
-                               cmcf->redis_backoff_max);
-    if (ngx_http_chat_rt_sub == NULL) {
-        return NGX_ERROR;
-    }
+    /* connections of their own: a subscribed one takes no other command */
+    for (i = 0; i <= ngx_http_chat_redis_shards_n(); i++) {
+        ngx_http_chat_rt_subs[i] = ngx_http_chat_redis_shard_connect(cycle,
+                                                                     i);
+        if (ngx_http_chat_rt_subs[i] == NULL) {
+            return NGX_ERROR;
+        }
 
-    ngx_http_chat_redis_on_connect(ngx_http_chat_rt_sub,
-                                   ngx_http_chat_rt_subscribed, NULL);
+        ngx_http_chat_rt_nsubs = i + 1;
+
+        ngx_http_chat_redis_on_connect(ngx_http_chat_rt_subs[i],
+                                       ngx_http_chat_rt_subscribed,
+                                       (void *) (uintptr_t) i);
+    }
 
     return NGX_OK;
 }
@@ -115,30 +125,56 @@ ngx_http_chat_rt_init_process(ngx_cycle_t *cycle)
 void
 ngx_http_chat_rt_exit_process(ngx_cycle_t *cycle)
 {
-    if (ngx_http_chat_rt_sub) {
-        ngx_http_chat_redis_destroy(ngx_http_chat_rt_sub);
-        ngx_http_chat_rt_sub = NULL;
+    ngx_uint_t  i;
+
+    for (i = 0; i < ngx_http_chat_rt_nsubs; i++) {
+        ngx_http_chat_redis_destroy(ngx_http_chat_rt_subs[i]);
+        ngx_http_chat_rt_subs[i] = NULL;
     }
+
+    ngx_http_chat_rt_nsubs = 0;
 }
 
 
 /*
- * After every (re)connect: the channels the sockets here need, the
- * barriers ("eiob:") last, whose confirmations say that the others are
- * live; then the sockets hear that what was published meanwhile was lost
- * to them.
+ * After every (re)connect of a shard's subscriber: the channels there
+ * that the sockets here need, the barriers ("eiob:", chat_redis's only)
+ * last, whose confirmations say that the others are live; then the
+ * sockets hear that what was published meanwhile may have been lost to
+ * them (every socket: one may have a chat there).
  */
 static void
 ngx_http_chat_rt_subscribed(void *data)
 {
+    ngx_uint_t  shard;
+
+    shard = (uintptr_t) data;
+
     if (ngx_http_chat_rt_channels.root != &ngx_http_chat_rt_sentinel) {
         ngx_http_chat_rt_resubscribe(ngx_http_chat_rt_channels.root,
-                                     &ngx_http_chat_rt_sentinel, 0);
+                                     &ngx_http_chat_rt_sentinel, shard, 0);
         ngx_http_chat_rt_resubscribe(ngx_http_chat_rt_channels.root,
-                                     &ngx_http_chat_rt_sentinel, 1);
+                                     &ngx_http_chat_rt_sentinel, shard, 1);
 
         ngx_http_chat_rt_access_reconnected();
     }
+}
+
+
+/* the shard of a channel: chats, users, sockets and presence are spread */
+static ngx_uint_t
+ngx_http_chat_rt_shard(u_char *name, size_t len)
+{
+    if (len != 5 + NGX_HTTP_CHAT_RT_ID_LEN
+        || !(ngx_strncmp(name, "chat:", 5) == 0
+             || ngx_strncmp(name, "user:", 5) == 0
+             || ngx_strncmp(name, "sock:", 5) == 0
+             || ngx_strncmp(name, "pres:", 5) == 0))
+    {
+        return 0;
+    }
+
+    return ngx_http_chat_redis_shard_of(name + 5, NGX_HTTP_CHAT_RT_ID_LEN);
 }
 
 
@@ -260,27 +296,29 @@ ngx_http_chat_rt_keep_chats(ngx_http_chat_rt_session_t *s, json_t *ids)
 
 static void
 ngx_http_chat_rt_resubscribe(ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel, ngx_uint_t barriers)
+    ngx_rbtree_node_t *sentinel, ngx_uint_t shard, ngx_uint_t barriers)
 {
     ngx_str_t                    name;
     ngx_http_chat_rt_channel_t  *ch;
 
     if (node->left != sentinel) {
-        ngx_http_chat_rt_resubscribe(node->left, sentinel, barriers);
+        ngx_http_chat_rt_resubscribe(node->left, sentinel, shard, barriers);
     }
 
     ch = (ngx_http_chat_rt_channel_t *) node;
     name.data = ch->name;
     name.len = ch->len;
 
-    if ((ngx_strncmp(ch->name, "eiob:", 5) == 0) == barriers) {
-        (void) ngx_http_chat_redis_subscribe(ngx_http_chat_rt_sub, 1, &name,
-                                             ngx_http_chat_rt_message,
+    if (ch->shard == shard
+        && (ngx_strncmp(ch->name, "eiob:", 5) == 0) == barriers)
+    {
+        (void) ngx_http_chat_redis_subscribe(ngx_http_chat_rt_subs[shard], 1,
+                                             &name, ngx_http_chat_rt_message,
                                              NULL);
     }
 
     if (node->right != sentinel) {
-        ngx_http_chat_rt_resubscribe(node->right, sentinel, barriers);
+        ngx_http_chat_rt_resubscribe(node->right, sentinel, shard, barriers);
     }
 }
 
@@ -453,9 +491,9 @@ ngx_http_chat_rt_link(ngx_http_chat_rt_session_t *s, const char *kind,
         channel.len = ch->len;
 
         /* not connected: the connect handler subscribes to everything */
-        (void) ngx_http_chat_redis_subscribe(ngx_http_chat_rt_sub, 1,
-                                             &channel,
-                                             ngx_http_chat_rt_message, NULL);
+        (void) ngx_http_chat_redis_subscribe(
+                                   ngx_http_chat_rt_subs[ch->shard], 1,
+                                   &channel, ngx_http_chat_rt_message, NULL);
     }
 
     return NGX_OK;
@@ -490,8 +528,9 @@ ngx_http_chat_rt_release(ngx_http_chat_rt_channel_t *ch)
     channel.data = ch->name;
     channel.len = ch->len;
 
-    (void) ngx_http_chat_redis_subscribe(ngx_http_chat_rt_sub, 0, &channel,
-                                         ngx_http_chat_rt_message, NULL);
+    (void) ngx_http_chat_redis_subscribe(ngx_http_chat_rt_subs[ch->shard], 0,
+                                         &channel, ngx_http_chat_rt_message,
+                                         NULL);
 
     ngx_rbtree_delete(&ngx_http_chat_rt_channels, &ch->node);
     ngx_free(ch);
@@ -539,6 +578,7 @@ ngx_http_chat_rt_channel(u_char *name, size_t len, ngx_uint_t create)
     }
 
     ch->node.key = hash;
+    ch->shard = ngx_http_chat_rt_shard(name, len);
     ch->len = len;
     ngx_memcpy(ch->name, name, len);
     ngx_queue_init(&ch->links);
@@ -933,9 +973,9 @@ ngx_http_chat_rt_wait(const char *kind, u_char *id,
         channel.data = ch->name;
         channel.len = ch->len;
 
-        (void) ngx_http_chat_redis_subscribe(ngx_http_chat_rt_sub, 1,
-                                             &channel,
-                                             ngx_http_chat_rt_message, NULL);
+        (void) ngx_http_chat_redis_subscribe(
+                                   ngx_http_chat_rt_subs[ch->shard], 1,
+                                   &channel, ngx_http_chat_rt_message, NULL);
     }
 
     return link;
@@ -974,8 +1014,10 @@ ngx_http_chat_rt_publish_raw(const char *kind, u_char *id, u_char *msg,
     argv[2] = (const char *) msg;
     argvlen[2] = len;
 
-    return ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL,
-                                            NULL, 3, argv, argvlen);
+    return ngx_http_chat_redis_command_argv(
+                  ngx_http_chat_redis_shard(ngx_http_chat_rt_shard(name,
+                                                                argvlen[1])),
+                  NULL, NULL, 3, argv, argvlen);
 }
 
 
@@ -995,16 +1037,23 @@ void
 ngx_http_chat_rt_publish_as(const char *kind, ngx_str_t *id, u_char flag,
     ngx_str_t *origin, ngx_str_t *chat, const char *event, json_t *data)
 {
-    u_char      *p, name[NGX_HTTP_CHAT_RT_NAME];
-    char        *json;
-    size_t       len, jlen;
-    json_t      *env;
-    const char  *argv[3];
-    size_t       argvlen[3];
+    u_char                 *p, name[NGX_HTTP_CHAT_RT_NAME];
+    char                   *json;
+    size_t                  len, jlen, nlen;
+    json_t                 *env;
+    const char             *argv[3];
+    size_t                  argvlen[3];
+    ngx_http_chat_redis_t  *rds;
 
-    if (id->len != NGX_HTTP_CHAT_RT_ID_LEN
-        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main))
-    {
+    if (id->len != NGX_HTTP_CHAT_RT_ID_LEN) {
+        return;
+    }
+
+    nlen = ngx_cpymem(ngx_cpymem(name, kind, 5), id->data,
+                      NGX_HTTP_CHAT_RT_ID_LEN) - name;
+    rds = ngx_http_chat_redis_shard(ngx_http_chat_rt_shard(name, nlen));
+
+    if (!ngx_http_chat_redis_is_connected(rds)) {
         return;
     }
 
@@ -1047,13 +1096,12 @@ ngx_http_chat_rt_publish_as(const char *kind, ngx_str_t *id, u_char flag,
     argv[0] = "PUBLISH";
     argvlen[0] = 7;
     argv[1] = (const char *) name;
-    argvlen[1] = ngx_cpymem(ngx_cpymem(name, kind, 5), id->data,
-                            NGX_HTTP_CHAT_RT_ID_LEN) - name;
+    argvlen[1] = nlen;
     argv[2] = (const char *) p;
     argvlen[2] = len;
 
-    (void) ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL,
-                                            NULL, 3, argv, argvlen);
+    (void) ngx_http_chat_redis_command_argv(rds, NULL, NULL, 3, argv,
+                                            argvlen);
     ngx_free(p);
 }
 

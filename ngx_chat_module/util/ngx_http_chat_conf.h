@@ -53,9 +53,22 @@ typedef struct {
 } ngx_http_chat_budget_t;
 
 
+/* chat_redis_shards: at most so many servers */
+#define NGX_HTTP_CHAT_REDIS_SHARDS_MAX  32
+
+
+/* a Redis server of chat_redis_shards */
+typedef struct {
+    ngx_str_t                  host;    /* numeric, NUL-terminated */
+    in_port_t                  port;
+    ngx_str_t                  name;    /* as written: its hashing seed */
+} ngx_http_chat_redis_addr_t;
+
+
 typedef struct {
     ngx_str_t                  redis_host;
     in_port_t                  redis_port;
+    ngx_array_t               *redis_shards;  /* ngx_http_chat_redis_addr_t */
     ngx_msec_t                 redis_connect_timeout;
     ngx_msec_t                 redis_backoff_max;
     ngx_msec_t                 redis_command_timeout;

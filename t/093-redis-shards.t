@@ -1,0 +1,263 @@
+# Three Redis shards (chat_redis_shards) and three NGINX instances on this
+# machine: every channel of a chat, a user or a socket is on the shard its
+# rendezvous hash names, the same for every instance; messages between
+# users on different instances arrive once and in order; a shard
+# restarted mid-test loses no stored message: every socket is told to
+# resync and its sync brings what was sent while the shard was away.
+
+use Test::Nginx::Socket 'no_plan';
+use ChatTest;
+use ChatRedis;
+use ChatChats;
+use ChatRT;
+use ChatWS;
+use ChatOther;
+use IO::Socket::INET;
+use Time::HiRes qw(sleep);
+
+our ($Got, @Shards, @Others);
+
+BEGIN {
+    if ($ENV{TEST_NGINX_USE_HUP}) {
+        require Test::More;
+        Test::More::plan(skip_all =>
+                         "one block: nothing for the reload pass to add");
+    }
+    @Shards = map { ChatRedis->new->start } 1 .. 3;
+    $ENV{"TEST_NGINX_SHARD$_"} = $Shards[$_ - 1]->port for 1 .. 3;
+    ChatChats::init("693", "chat_redis_shards"
+        . join("", map { " 127.0.0.1:\$TEST_NGINX_SHARD$_" } 1 .. 3)
+        . ";\n    chat_redis_backoff_max 1s;");
+}
+
+END { ChatOther::stop($_) for @Others }
+
+# ngx_murmur_hash2() and MurmurHash3's finalizer, 32 bits at a time
+sub mul32 {
+    my ($a, $b) = @_;
+    return ($a * ($b & 0xffff) + ((($a * ($b >> 16)) & 0xffff) << 16))
+           & 0xffffffff;
+}
+
+sub murmur2 {
+    my @d = unpack "C*", $_[0];
+    my $m = 0x5bd1e995;
+    my $h = scalar @d;
+    while (@d >= 4) {
+        my $k = $d[0] | $d[1] << 8 | $d[2] << 16 | $d[3] << 24;
+        splice @d, 0, 4;
+        $k = mul32($k, $m);
+        $k ^= $k >> 24;
+        $k = mul32($k, $m);
+        $h = mul32($h, $m) ^ $k;
+    }
+    if (@d) {
+        $h ^= $d[2] << 16 if @d == 3;
+        $h ^= $d[1] << 8 if @d >= 2;
+        $h ^= $d[0];
+        $h = mul32($h, $m);
+    }
+    $h ^= $h >> 13;
+    $h = mul32($h, $m);
+    $h ^= $h >> 15;
+    return $h;
+}
+
+# the shard (1 .. 3) that an id's channels belong on
+sub shard_of {
+    my ($id) = @_;
+    my $h = murmur2($id);
+    my ($best, $shard) = (-1, 0);
+    for my $i (1 .. 3) {
+        my $x = $h ^ murmur2("127.0.0.1:" . $Shards[$i - 1]->port);
+        $x ^= $x >> 16;
+        $x = mul32($x, 0x85ebca6b);
+        $x ^= $x >> 13;
+        $x = mul32($x, 0xc2b2ae35);
+        $x ^= $x >> 16;
+        ($best, $shard) = ($x, $i) if $x > $best;
+    }
+    return $shard;
+}
+
+# a Redis command, its reply's lines
+sub redis {
+    my ($port, @cmd) = @_;
+    my @out = `redis-cli -p $port @cmd`;
+    chomp @out;
+    return @out;
+}
+
+# where each channel is subscribed: channel => "shard:subscribers"
+sub placement {
+    my %at;
+    for my $i (0 .. 3) {
+        my $port = $i ? $Shards[$i - 1]->port : $ENV{TEST_NGINX_REDIS_PORT};
+        for my $ch (grep { /^(chat|user|sock|pres):/ }
+                    redis($port, "PUBSUB", "CHANNELS"))
+        {
+            my (undef, $n) = redis($port, "PUBSUB", "NUMSUB", $ch);
+            $at{$ch} .= ($at{$ch} ? "," : "") . "$i:$n";
+        }
+    }
+    return \%at;
+}
+
+# the events a socket got while its test waited for something else
+our %Kept;
+
+# waits for the ack of $id, keeping what comes before it
+sub acked {
+    my ($who, $s, $id) = @_;
+    while (my $e = ChatRT::next_event($s, 5)) {
+        return 1 if defined $e->{id} && $e->{id} eq $id;
+        push @{ $Kept{$who} }, $e;
+    }
+    return 0;
+}
+
+# "seq=text" of the new_message events of $chat, in the order they came,
+# until $n or 5 quiet seconds
+sub texts {
+    my ($who, $s, $chat, $n) = @_;
+    my @t;
+    while (@t < $n) {
+        my $e = shift(@{ $Kept{$who} }) // ChatRT::next_event($s, 5)
+            or last;
+        push @t, "$e->{data}{message}{seq}=$e->{data}{message}{content}{text}"
+            if $e->{event} eq "new_message"
+               && $e->{data}{message}{chatId} eq $chat;
+    }
+    return @t;
+}
+
+master_on();
+workers(1);
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: three shards, three instances: placement by hash, delivery across instances once and in order, a shard restarted and every socket resynced
+--- config
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+    location = /t { return 200 "t"; }
+--- init
+ChatChats::setup("dave", "erin");
+my %Id = %ChatChats::Id;
+my @r;
+my $g = ChatChats::api(alice => POST => "/api/chats/group",
+    { name => "sharded", memberIds => [ $Id{bob}, $Id{carol} ] })->{chat}{id};
+# more chats, so that there are channels on every shard
+my @people = qw(alice bob carol dave erin);
+for my $i (0 .. $#people) {
+    for my $j ($i + 1 .. $#people) {
+        ChatChats::api($people[$i] => POST => "/api/chats/private",
+                       { userId => $Id{$people[$j]} });
+    }
+}
+my ($pb, $pid) = ChatOther::start();
+push @main::Others, $pid;
+my $pc;
+($pc, $pid) = ChatOther::start();
+push @main::Others, $pid;
+my %s;
+$s{alice} = ChatRT::connect("alice");
+$ChatWS::Port = $pb;
+$s{bob} = ChatRT::connect("bob");
+$ChatWS::Port = $pc;
+$s{carol} = ChatRT::connect("carol");
+$ChatWS::Port = undef;
+sleep 0.5;
+
+# every channel on the shard its hash names, with one subscriber per
+# instance that has a socket in it; nothing sharded on chat_redis
+my $at = main::placement();
+my ($right, $wrong) = (0, 0);
+my %used;
+for my $ch (sort keys %$at) {
+    my ($id) = $ch =~ /^\w+:(.*)/;
+    my $want = main::shard_of($id);
+    if ($at->{$ch} =~ /^$want:\d+$/) {
+        $right++;
+        $used{$want} = 1;
+    } else {
+        $wrong++;
+        warn "$ch: $at->{$ch}, hash says $want\n";
+    }
+}
+push @r, "placed:" . ($right >= 13 && !$wrong ? "ok" : "$right/$wrong");
+push @r, "shards_used:" . (keys %used >= 2 ? "2+" : scalar keys %used);
+push @r, "group_subscribers:" . ($at->{"chat:$g"} =~ /:(\d+)$/)[0];
+
+# 30 messages, each sender on its own instance in turn, each acked before
+# the next: every socket gets all 30 once, in the order of their seqs
+my $n = 0;
+for my $i (1 .. 10) {
+    for my $who (qw(alice bob carol)) {
+        $n++;
+        ChatRT::send_event($s{$who}, "send_message",
+            { chatId => $g, tempId => "sh-$who-$i", type => "text",
+              content => "$who $i" }, $n);
+        main::acked($who, $s{$who}, $n) or die "no ack for $n";
+    }
+}
+for my $who (qw(alice bob carol)) {
+    my @t = main::texts($who, $s{$who}, $g, 30);
+    my @seq = map { /^(\d+)=/ } @t;
+    my $inorder = join(",", @seq) eq join(",", sort { $a <=> $b } @seq);
+    my %once = map { $_ => 1 } @t;
+    push @r, "$who:" . scalar(@t) . ($inorder ? ",in_order" : ",@seq")
+             . (keys %once == @t ? ",once" : ",twice");
+}
+my $last = ChatChats::api(alice => GET => "/api/chats/$g/messages")
+           ->{items}[0]{seq};
+
+# the group's shard goes away; three messages are stored meanwhile
+my $k = main::shard_of($g);
+$main::Shards[$k - 1]->stop;
+sleep 0.3;
+for my $i (1 .. 3) {
+    ChatChats::api(alice => POST => "/api/messages",
+        { chatId => $g, tempId => "away-$i", type => "text",
+          content => "away $i" });
+}
+$main::Shards[$k - 1]->start;
+# each socket hears resync, and its sync brings the three
+for my $who (qw(alice bob carol)) {
+    my $rs = ChatRT::wait_for($s{$who}, "resync", 10);
+    ChatRT::send_event($s{$who}, "sync", { chats => { $g => $last } },
+                       "sync-$who");
+    my @e;
+    while (my $e = ChatRT::next_event($s{$who}, 5)) {
+        push @e, $e;
+        last if $e->{event} eq "synced";
+    }
+    my @got = map { $_->{data}{message}{content}{text} }
+              grep { $_->{event} eq "new_message"
+                     && $_->{data}{message}{chatId} eq $g } @e;
+    push @r, "$who:" . ($rs ? "resync" : "no-resync") . ","
+             . join("+", grep { /^away/ } @got);
+}
+# and what is sent now comes live again, across instances
+ChatRT::send_event($s{bob}, "send_message",
+    { chatId => $g, tempId => "back", type => "text", content => "back" },
+    "back");
+for my $who (qw(alice carol)) {
+    my @t = main::texts($who, $s{$who}, $g, 1);
+    push @r, "$who:" . join("", map { /=(.*)/ } @t);
+}
+$main::Got = "@r";
+--- request
+GET /t
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+placed:ok shards_used:2+ group_subscribers:3 alice:30,in_order,once bob:30,in_order,once carol:30,in_order,once alice:resync,away 1+away 2+away 3 bob:resync,away 1+away 2+away 3 carol:resync,away 1+away 2+away 3 alice:back carol:back
+--- timeout: 90
+--- error_log
+chat redis: lost connection
+--- no_error_log
+[alert]
+[emerg]
