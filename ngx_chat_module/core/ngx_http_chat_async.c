@@ -7,6 +7,7 @@
 
 
 #include "ngx_http_chat_async.h"
+#include "../store/ngx_http_chat_redis_shards.h"
 
 
 typedef struct {
@@ -61,6 +62,7 @@ ngx_http_chat_redis_request_orphan(ngx_http_request_t *r,
 {
     ngx_int_t                    rc;
     ngx_http_cleanup_t          *cln;
+    ngx_http_chat_redis_t       *rds;
     ngx_http_chat_redis_wait_t  *w;
 
     cln = ngx_http_cleanup_add(r, 0);
@@ -81,7 +83,9 @@ ngx_http_chat_redis_request_orphan(ngx_http_request_t *r,
     w->orphan = orphan;
     w->orphan_data = orphan_data;
 
-    rc = ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+    rds = ngx_http_chat_redis_keyed(argc, argv, argvlen);
+
+    rc = ngx_http_chat_redis_command_argv(rds,
                                           ngx_http_chat_redis_request_reply,
                                           w, argc, argv, argvlen);
     if (rc != NGX_OK) {
@@ -94,8 +98,7 @@ ngx_http_chat_redis_request_orphan(ngx_http_request_t *r,
 
         /* a full output buffer was logged by the Redis layer */
 
-        if (rc == NGX_DECLINED
-            && !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main))
+        if (rc == NGX_DECLINED && !ngx_http_chat_redis_is_connected(rds))
         {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "chat: redis is not connected");
@@ -254,8 +257,9 @@ void
 ngx_http_chat_redis_forget(int argc, const char **argv,
     const size_t *argvlen)
 {
-    (void) ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL,
-                                            NULL, argc, argv, argvlen);
+    (void) ngx_http_chat_redis_command_argv(
+                              ngx_http_chat_redis_keyed(argc, argv, argvlen),
+                              NULL, NULL, argc, argv, argvlen);
 }
 
 
@@ -388,7 +392,7 @@ ngx_http_chat_rate_limit(ngx_http_request_t *r, const char *what,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chat_module);
 
-    key.data = ngx_pnalloc(r->pool, sizeof("rl::") + ngx_strlen(what)
+    key.data = ngx_pnalloc(r->pool, sizeof("rl::{}") + ngx_strlen(what)
                                     + ctx->user_id.len);
     if (key.data == NULL
         || ngx_http_chat_str_num(r->pool, &args[0], rate->count) != NGX_OK
@@ -397,7 +401,8 @@ ngx_http_chat_rate_limit(ngx_http_request_t *r, const char *what,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    key.len = ngx_sprintf(key.data, "rl:%s:%V", what, &ctx->user_id)
+    /* tagged by the user: on their shard (ngx_http_chat_redis_shards.h) */
+    key.len = ngx_sprintf(key.data, "rl:%s:{%V}", what, &ctx->user_id)
               - key.data;
 
     return ngx_http_chat_redis_eval(r, ngx_http_chat_rate_script, 1, &key,

@@ -146,3 +146,57 @@ ngx_http_chat_redis_shard_connect(ngx_cycle_t *cycle, ngx_uint_t i)
                                       cmcf->redis_connect_timeout,
                                       cmcf->redis_backoff_max);
 }
+
+
+ngx_http_chat_redis_t *
+ngx_http_chat_redis_keyed(int argc, const char **argv, const size_t *argvlen)
+{
+    u_char     *k, *open, *close, *tag;
+    size_t      len, tlen;
+    ngx_int_t   nkeys;
+    ngx_uint_t  i;
+
+    if (ngx_http_chat_shards_n == 0 || argc < 4
+        || !((argvlen[0] == 4
+              && ngx_strncasecmp((u_char *) argv[0], (u_char *) "EVAL", 4)
+                 == 0)
+             || (argvlen[0] == 7
+                 && ngx_strncasecmp((u_char *) argv[0],
+                                    (u_char *) "EVALSHA", 7) == 0)))
+    {
+        return ngx_http_chat_redis_main;
+    }
+
+    nkeys = ngx_atoi((u_char *) argv[2], argvlen[2]);
+
+    if (nkeys <= 0 || nkeys > argc - 3) {
+        return ngx_http_chat_redis_main;
+    }
+
+    tag = NULL;
+    tlen = 0;
+
+    for (i = 0; i < (ngx_uint_t) nkeys; i++) {
+        k = (u_char *) argv[3 + i];
+        len = argvlen[3 + i];
+
+        open = ngx_strlchr(k, k + len, '{');
+        close = open ? ngx_strlchr(open + 1, k + len, '}') : NULL;
+
+        if (close == NULL || close == open + 1) {
+            return ngx_http_chat_redis_main;
+        }
+
+        if (tag == NULL) {
+            tag = open + 1;
+            tlen = close - tag;
+
+        } else if ((size_t) (close - open - 1) != tlen
+                   || ngx_strncmp(open + 1, tag, tlen) != 0)
+        {
+            return ngx_http_chat_redis_main;
+        }
+    }
+
+    return ngx_http_chat_shards_pub[ngx_http_chat_redis_shard_of(tag, tlen)];
+}

@@ -32,6 +32,15 @@ ngx_uint_t ngx_http_chat_redis_shards_n(void);
 ngx_uint_t ngx_http_chat_redis_shard_of(u_char *id, size_t len);
 /* shard i's command connection: chat_redis's for 0 */
 ngx_http_chat_redis_t *ngx_http_chat_redis_shard(ngx_uint_t i);
+/*
+ * The connection for a script by its keys (EVAL's numkeys and keys): a
+ * shard's when every key holds the same "{tag}" (Redis Cluster's hash
+ * tags: the tag is an id, placed as the channels of that id are), so
+ * that what a script touches together is on one server; chat_redis's
+ * for every other command and for keys with no tag or different ones.
+ */
+ngx_http_chat_redis_t *ngx_http_chat_redis_keyed(int argc, const char **argv,
+    const size_t *argvlen);
 /* a new connection to shard i (a subscriber); NULL: no memory */
 ngx_http_chat_redis_t *ngx_http_chat_redis_shard_connect(ngx_cycle_t *cycle,
     ngx_uint_t i);
