@@ -303,8 +303,8 @@ POST /api/auth/logout
 # the token's own id is refused until it expires, besides its session
 my ($c) = JSON::PP::decode_json(MIME::Base64::decode_base64url(
               (split /\./, $main::Tok{alice3}{accessToken})[1]));
-my $ttl = `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} TTL jti:$c->{jti}`;
-die "jti:$c->{jti} TTL $ttl" unless $ttl > 800 && $ttl <= 930;
+my $ttl = `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} TTL 'jti:{$c->{sid}}:$c->{jti}'`;
+die "jti:{$c->{sid}}:$c->{jti} TTL $ttl" unless $ttl > 800 && $ttl <= 930;
 main::dyn($block, bearer => "alice3");
 --- request
 GET /api/auth/sessions
@@ -377,7 +377,7 @@ sleep 2.2;    # past the resend delays of bob's number
 $main::Tok{bob3} = ChatAuth::sign_in($main::Twilio, $main::Phone{bob}, 'bob3');
 my $sid = main::sid_of("bob3");
 # Redis loses the session's key (evicted, flushed): MongoDB holds the record
-system("redis-cli", "-p", $ENV{TEST_NGINX_REDIS_PORT}, "DEL", "sess:$sid") == 0
+system("redis-cli", "-p", $ENV{TEST_NGINX_REDIS_PORT}, "DEL", "sess:{$sid}") == 0
     or die "redis-cli";
 my $mine = main::sid_of("bob");
 main::dyn($block, bearer => "bob3",

@@ -83,8 +83,8 @@ sub main::seed_users {
             userId => ChatMongo::oid($uid), device => "test",
             ip => "127.0.0.1", createdAt => ChatMongo::date($now),
             lastUsedAt => ChatMongo::date($now), revoked => JSON::PP::false() ];
-        push @redis, [ HSET => "sess:$sid", uid => $uid, cur => "test" ],
-                     [ EXPIRE => "sess:$sid", 3600 ],
+        push @redis, [ HSET => "sess:{$sid}", uid => $uid, cur => "test" ],
+                     [ EXPIRE => "sess:{$sid}", 3600 ],
                      [ SADD => "uc:$uid", "" ], [ EXPIRE => "uc:$uid", 3600 ];
         push @out, { id => $uid, token => ChatJWT::hs256(
             "test-secret-0123456789abcdef0123456789", undef,

@@ -1,7 +1,8 @@
 # Three Redis shards (chat_redis_shards) and three NGINX instances on this
 # machine: every channel of a chat, a user or a socket is on the shard its
-# rendezvous hash names, the same for every instance, and so is a user's
-# rate budget (a script's keys tagged {id}); messages between
+# rendezvous hash names, the same for every instance, and so are a user's
+# rate budget and a session's cache (a script's keys tagged {id});
+# messages between
 # users on different instances arrive once and in order; a shard
 # restarted mid-test loses no stored message: every socket is told to
 # resync and its sync brings what was sent while the shard was away.
@@ -203,6 +204,15 @@ for my $i (0 .. 3) {
 }
 push @r, "budget_on:" . (join(",", @where) eq main::shard_of($Id{alice})
                          ? "its_shard" : join(",", @where));
+# and the session's cache, read by every request's access check
+my $sid = $ChatChats::Tok{alice}{refreshToken} =~ s/\..*//r;
+@where = ();
+for my $i (0 .. 3) {
+    my $port = $i ? $main::Shards[$i - 1]->port : $ENV{TEST_NGINX_REDIS_PORT};
+    push @where, $i if (main::redis($port, "EXISTS", "'sess:{$sid}'"))[0];
+}
+push @r, "session_on:" . (join(",", @where) eq main::shard_of($sid)
+                          ? "its_shard" : join(",", @where));
 
 # 30 messages, each sender on its own instance in turn, each acked before
 # the next: every socket gets all 30 once, in the order of their seqs
@@ -267,7 +277,7 @@ GET /t
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- response_body
-placed:ok shards_used:2+ group_subscribers:3 budget_on:its_shard alice:30,in_order,once bob:30,in_order,once carol:30,in_order,once alice:resync,away 1+away 2+away 3 bob:resync,away 1+away 2+away 3 carol:resync,away 1+away 2+away 3 alice:back carol:back
+placed:ok shards_used:2+ group_subscribers:3 budget_on:its_shard session_on:its_shard alice:30,in_order,once bob:30,in_order,once carol:30,in_order,once alice:resync,away 1+away 2+away 3 bob:resync,away 1+away 2+away 3 carol:resync,away 1+away 2+away 3 alice:back carol:back
 --- timeout: 90
 --- error_log
 chat redis: lost connection

@@ -117,13 +117,15 @@ static ngx_int_t
 ngx_http_chat_session_key(ngx_pool_t *pool, ngx_str_t *key, ngx_str_t *sid,
     const char *suffix)
 {
-    key->data = ngx_pnalloc(pool, sizeof("sess:") + sid->len
+    key->data = ngx_pnalloc(pool, sizeof("sess:{}") + sid->len
                                   + ngx_strlen(suffix));
     if (key->data == NULL) {
         return NGX_ERROR;
     }
 
-    key->len = ngx_sprintf(key->data, "sess:%V%s", sid, suffix) - key->data;
+    /* tagged by the session: on its shard (store/_redis_shards.h) */
+    key->len = ngx_sprintf(key->data, "sess:{%V}%s", sid, suffix)
+               - key->data;
 
     return NGX_OK;
 }

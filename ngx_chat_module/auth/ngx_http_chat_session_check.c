@@ -15,6 +15,7 @@
 
 #include "ngx_http_chat_auth.h"
 #include "../store/ngx_http_chat_users.h"
+#include "../store/ngx_http_chat_redis_shards.h"
 
 
 #define NGX_HTTP_CHAT_SID_LEN  24
@@ -81,8 +82,8 @@ ngx_http_chat_session_check(ngx_str_t *sid, ngx_str_t *uid, ngx_str_t *jti,
     ngx_http_chat_session_checked_pt handler, void *data)
 {
     int                            argc;
-    u_char                         skey[sizeof("sess:") + 24];
-    u_char                         jkey[sizeof("jti:") + 64];
+    u_char                         skey[sizeof("sess:{}") + 24];
+    u_char                         jkey[sizeof("jti:{}:") + 24 + 64];
     size_t                         argvlen[6];
     ngx_int_t                      rc;
     const char                    *argv[6];
@@ -113,19 +114,21 @@ ngx_http_chat_session_check(ngx_str_t *sid, ngx_str_t *uid, ngx_str_t *jti,
     argvlen[argc++] = 1;
 
     argv[argc] = (char *) skey;
-    argvlen[argc++] = ngx_sprintf(skey, "sess:%V", sid) - skey;
+    /* both keys tagged by the session: one shard runs the script */
+    argvlen[argc++] = ngx_sprintf(skey, "sess:{%V}", sid) - skey;
 
     if (jti) {
         argv[argc] = (char *) jkey;
-        argvlen[argc++] = ngx_sprintf(jkey, "jti:%V", jti) - jkey;
+        argvlen[argc++] = ngx_sprintf(jkey, "jti:{%V}:%V", sid, jti) - jkey;
     }
 
     argv[argc] = (char *) lk->uid;
     argvlen[argc++] = NGX_HTTP_CHAT_SID_LEN;
 
-    rc = ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
-                                          ngx_http_chat_session_cached, lk,
-                                          argc, argv, argvlen);
+    rc = ngx_http_chat_redis_command_argv(
+                              ngx_http_chat_redis_keyed(argc, argv, argvlen),
+                              ngx_http_chat_session_cached, lk, argc, argv,
+                              argvlen);
     if (rc != NGX_OK) {
         ngx_free(lk);
         return rc;
@@ -345,7 +348,7 @@ static void
 ngx_http_chat_session_fill(u_char *sid, const char *uid, ngx_uint_t revoked,
     time_t ttl)
 {
-    u_char       key[sizeof("sess:") + NGX_HTTP_CHAT_SID_LEN];
+    u_char       key[sizeof("sess:{}") + NGX_HTTP_CHAT_SID_LEN];
     u_char       num[NGX_TIME_T_LEN];
     size_t       argvlen[7];
     const char  *argv[7];
@@ -357,8 +360,8 @@ ngx_http_chat_session_fill(u_char *sid, const char *uid, ngx_uint_t revoked,
     argv[2] = "1";
     argvlen[2] = 1;
     argv[3] = (char *) key;
-    argvlen[3] = ngx_sprintf(key, "sess:%*s", (size_t) NGX_HTTP_CHAT_SID_LEN,
-                             sid)
+    argvlen[3] = ngx_sprintf(key, "sess:{%*s}",
+                             (size_t) NGX_HTTP_CHAT_SID_LEN, sid)
                  - key;
     argv[4] = uid;
     argvlen[4] = ngx_strlen(uid);
@@ -367,6 +370,7 @@ ngx_http_chat_session_fill(u_char *sid, const char *uid, ngx_uint_t revoked,
     argv[6] = (char *) num;
     argvlen[6] = ngx_sprintf(num, "%T", ttl > 0 ? ttl : 1) - num;
 
-    (void) ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL,
-                                            NULL, 7, argv, argvlen);
+    (void) ngx_http_chat_redis_command_argv(
+                                   ngx_http_chat_redis_keyed(7, argv, argvlen),
+                                   NULL, NULL, 7, argv, argvlen);
 }

@@ -11,6 +11,7 @@
 
 
 #include "ngx_http_chat_session_op.h"
+#include "../store/ngx_http_chat_redis_shards.h"
 
 
 /* the longest token id the access check accepts */
@@ -306,8 +307,8 @@ ngx_http_chat_session_op_uncache(ngx_http_chat_session_op_t *op)
 {
     u_char                      nk[NGX_INT_T_LEN];
     u_char                      ttl1[NGX_INT64_LEN], ttl2[NGX_INT64_LEN];
-    u_char                      sess[sizeof("sess:") + 24];
-    u_char                      jti[sizeof("jti:")
+    u_char                      sess[sizeof("sess:{}") + 24];
+    u_char                      jti[sizeof("jti:{}:") + 24
                                     + NGX_HTTP_CHAT_SESSION_OP_JTI_MAX];
     time_t                      ttl;
     ngx_int_t                   rc;
@@ -334,11 +335,12 @@ ngx_http_chat_session_op_uncache(ngx_http_chat_session_op_t *op)
     argv[n] = (char *) nk;
     argvlen[n++] = ngx_sprintf(nk, "%ui", nkeys) - nk;
     argv[n] = (char *) sess;
-    argvlen[n++] = ngx_sprintf(sess, "sess:%V", &op->sid) - sess;
+    argvlen[n++] = ngx_sprintf(sess, "sess:{%V}", &op->sid) - sess;
 
     if (op->jti.len) {
         argv[n] = (char *) jti;
-        argvlen[n++] = ngx_sprintf(jti, "jti:%V", &op->jti) - jti;
+        argvlen[n++] = ngx_sprintf(jti, "jti:{%V}:%V", &op->sid, &op->jti)
+                       - jti;
     }
 
     argv[n] = (char *) ttl1;
@@ -350,9 +352,10 @@ ngx_http_chat_session_op_uncache(ngx_http_chat_session_op_t *op)
     argvlen[n++] = ngx_sprintf(ttl2, "%L", (int64_t) ttl) - ttl2;
 
     /* hiredis copies the command before this returns */
-    rc = ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
-                                          ngx_http_chat_session_op_uncached,
-                                          op, (int) n, argv, argvlen);
+    rc = ngx_http_chat_redis_command_argv(
+                          ngx_http_chat_redis_keyed((int) n, argv, argvlen),
+                          ngx_http_chat_session_op_uncached, op, (int) n,
+                          argv, argvlen);
     if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "chat: session %V revoked in the record, "

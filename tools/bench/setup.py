@@ -6,7 +6,7 @@ limited, so this makes what a sign-in leaves behind directly:
 - a document in `users` ({_id, phone, createdAt, updatedAt}) and one in
   `sessions` ({_id, userId, device, ip, createdAt, lastUsedAt, revoked}),
   the shapes store/ngx_http_chat_users.c writes;
-- the Redis hash `sess:<sid>` with `uid`, which the access-token gate
+- the Redis hash `sess:{<sid>}` with `uid`, which the access-token gate
   (auth/ngx_http_chat_auth.c) checks, and no `jti:<jti>` key;
 - the Redis set `uc:<uid>` holding "" that a new user gets
   (api/ngx_http_chat_chat_ids.c), to which joining a group adds;
@@ -115,7 +115,7 @@ def main():
 
     p = rd.pipeline(transaction=False)
     for j in range(a.users):
-        key = f"sess:{sids[j]}"
+        key = f"sess:{{{sids[j]}}}"
         p.hset(key, mapping={"uid": str(uids[j]), "cur": "bench"})
         p.expire(key, ttl)
         # a new user's (empty) candidate chat ids, which the groups add to
