@@ -7,7 +7,7 @@
 # restarted mid-test loses no stored message: every socket is told to
 # resync and its sync brings what was sent while the shard was away.
 
-use Test::Nginx::Socket 'no_plan';
+use Test::Nginx::Socket;
 use ChatTest;
 use ChatRedis;
 use ChatChats;
@@ -20,10 +20,9 @@ use Time::HiRes qw(sleep);
 our ($Got, @Shards, @Others);
 
 BEGIN {
+    # one block: a reload between blocks would add nothing
     if ($ENV{TEST_NGINX_USE_HUP}) {
-        require Test::More;
-        Test::More::plan(skip_all =>
-                         "one block: nothing for the reload pass to add");
+        plan skip_all => "one block: nothing for the reload pass to add";
     }
     @Shards = map { ChatRedis->new->start } 1 .. 3;
     $ENV{"TEST_NGINX_SHARD$_"} = $Shards[$_ - 1]->port for 1 .. 3;
@@ -133,6 +132,7 @@ sub texts {
     return @t;
 }
 
+plan 'no_plan';
 master_on();
 workers(1);
 no_shuffle();
