@@ -310,3 +310,51 @@ ChatTest::chat_http_config() . "chat_avatar_url_host CDN.example.com/avatars;"
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid host "CDN.example.com\/avatars" in "chat_avatar_url_host"/
+
+
+
+=== TEST 27: chat_redis_shards with a bad address
+--- http_config eval
+ChatTest::chat_http_config()
+. "chat_redis_shards 127.0.0.1:6380 127.0.0.1:notaport;"
+--- config
+    location /api/ { chat_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid address "127.0.0.1:notaport" in "chat_redis_shards": invalid port/
+
+
+
+=== TEST 28: chat_redis_shards with one address twice
+--- http_config eval
+ChatTest::chat_http_config()
+. "chat_redis_shards 127.0.0.1:6380 127.0.0.1:6381 127.0.0.1:6380;"
+--- config
+    location /api/ { chat_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"127.0.0.1:6380" is twice in "chat_redis_shards"/
+
+
+
+=== TEST 29: chat_redis_shards with more than 32 servers
+--- http_config eval
+ChatTest::chat_http_config() . "chat_redis_shards"
+. join("", map { " 127.0.0.1:" . (7000 + $_) } 1 .. 33) . ";"
+--- config
+    location /api/ { chat_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*at most 32 servers in "chat_redis_shards"/
+
+
+
+=== TEST 30: chat_redis_shards twice
+--- http_config eval
+ChatTest::chat_http_config()
+. "chat_redis_shards 127.0.0.1:6380;\nchat_redis_shards 127.0.0.1:6381;"
+--- config
+    location /api/ { chat_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"chat_redis_shards" directive is duplicate/

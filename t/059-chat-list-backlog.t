@@ -6,6 +6,25 @@
 # middle.
 
 use Test::Nginx::Socket;
+
+# FerretDB sorts in Go what SQLite gives it: a chat's highest number
+# (the floor a send reads once Redis lost its counter, and every read
+# receipt's bound) reads all 100,000 of the chat's documents, several
+# seconds here, past the module's 10 s socket timeout on a loaded
+# machine (MongoDB answers it from the index): this test's store may
+# take a minute
+BEGIN {
+    # registered first, so run last (Test::Nginx runs the newest first):
+    # after the suite's own have written http_config
+    add_block_preprocessor(sub {
+        my $block = shift;
+        my $conf = $block->http_config;
+        $conf =~ s{(chat_mongo_uri "mongodb://[^"]*/)";}
+                  {$1?socketTimeoutMS=60000";};
+        $block->set_value("http_config", $conf);
+    });
+}
+
 use ChatTest;
 use ChatRedis;
 use ChatChats;

@@ -171,11 +171,16 @@ $s{bob} = ChatRT::connect("bob");
 $ChatWS::Port = $pc;
 $s{carol} = ChatRT::connect("carol");
 $ChatWS::Port = undef;
-sleep 0.5;
 
 # every channel on the shard its hash names, with one subscriber per
-# instance that has a socket in it; nothing sharded on chat_redis
-my $at = main::placement();
+# instance that has a socket in it; nothing sharded on chat_redis (the
+# subscriptions are asked as the sockets sign in: waited for, 10 s at most)
+my $at;
+for (1 .. 50) {
+    $at = main::placement();
+    last if ($at->{"chat:$g"} // "") =~ /:3$/ && keys %$at >= 13;
+    sleep 0.2;
+}
 my ($right, $wrong) = (0, 0);
 my %used;
 for my $ch (sort keys %$at) {
