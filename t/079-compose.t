@@ -213,6 +213,10 @@ write_file("$prefix/nginx.conf", $conf);
 my @args = @{ $s->{nginx}{command} // [] };
 shift @args;
 s{^/etc/nginx/chat/?$}{$prefix/} for @args;
+# nginx -t returns without freeing its configuration's pools: under
+# AddressSanitizer that is NGINX's own leak at exit, not this test's point
+local $ENV{ASAN_OPTIONS} = join ":", grep { defined && length }
+                           $ENV{ASAN_OPTIONS}, "detect_leaks=0";
 my $out = `"$binary" -t @args 2>&1`;
 is $?, 0, "nginx -t on the nginx service's configuration" or diag $out;
 like $out, qr/test is successful/, "nginx -t: successful";
