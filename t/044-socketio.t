@@ -401,12 +401,41 @@ cannot format
 
 
 
-=== TEST 21: polling only, default settings: a client stays connected for 3 minutes (more than two TTLs), receiving throughout
+=== TEST 21: polling only, Engine.IO's ping every 1 s and 1 s to answer (a session's TTL 4 s): a client stays connected for 20 s (five TTLs), receiving throughout
 --- skip_eval: 1: !$ENV{TEST_NGINX_LOAD_MODULES} || $ENV{TEST_NGINX_USE_HUP} || $ENV{TEST_NGINX_USE_VALGRIND}
+--- config
+    location /api/ { chat_api; }
+    location /socket.io/ {
+        chat_socketio;
+        chat_ws_ping_interval 1s;
+        chat_ws_pong_timeout 1s;
+    }
+    location = /t { return 200 "t"; }
 --- init
 # Test::Nginx runs a skipped block's init all the same (before NGINX)
 return if !$ENV{TEST_NGINX_LOAD_MODULES} || $ENV{TEST_NGINX_USE_HUP}
           || $ENV{TEST_NGINX_USE_VALGRIND};
+ChatChats::setup();
+$main::Got = main::sio("longPoll", transports => ["polling"],
+                       chat => main::chat_of("alice", "bob"),
+                       duration => 20000, every => 2000);
+--- timeout: 60
+--- response_body
+allReceived=true disconnects=0 sameSession=true transport=polling
+--- no_error_log
+[error]
+[alert]
+[emerg]
+cannot format
+
+
+
+=== TEST 22: polling only, default settings: a client stays connected for 3 minutes (more than two TTLs), receiving throughout (a soak: only with CHAT_SOAK=1, the plain pass)
+--- skip_eval: 1: !$ENV{CHAT_SOAK} || !$ENV{TEST_NGINX_LOAD_MODULES} || $ENV{TEST_NGINX_USE_HUP} || $ENV{TEST_NGINX_USE_VALGRIND}
+--- init
+# Test::Nginx runs a skipped block's init all the same (before NGINX)
+return if !$ENV{CHAT_SOAK} || !$ENV{TEST_NGINX_LOAD_MODULES}
+          || $ENV{TEST_NGINX_USE_HUP} || $ENV{TEST_NGINX_USE_VALGRIND};
 ChatChats::setup();
 $main::Got = main::sio("longPoll", transports => ["polling"],
                        chat => main::chat_of("alice", "bob"),

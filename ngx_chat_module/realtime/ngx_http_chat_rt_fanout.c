@@ -644,9 +644,14 @@ ngx_http_chat_rt_message(redisReply *reply, void *data)
     if (kind->type == REDIS_REPLY_STRING && kind->len == 9
         && ngx_strncmp(kind->str, "subscribe", 9) == 0
         && name->type == REDIS_REPLY_STRING && name->len > 5
-        && ngx_strncmp(name->str, "eiob:", 5) == 0)
+        && (ngx_strncmp(name->str, "eiob:", 5) == 0
+            || ngx_strncmp(name->str, "eiow:", 5) == 0))
     {
-        /* a barrier: every subscription asked before it is live */
+        /*
+         * a barrier: every subscription asked before it is live; a
+         * polling GET's wake-up: what was queued before it is looked for
+         * again (ngx_http_chat_sio_poll.c)
+         */
         ch = ngx_http_chat_rt_channel((u_char *) name->str, name->len, 0);
         if (ch) {
             ngx_http_chat_rt_relay(ch, (u_char *) "", 0);

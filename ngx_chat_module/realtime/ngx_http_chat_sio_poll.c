@@ -43,6 +43,7 @@ typedef struct {
     u_char                       sid[NGX_HTTP_CHAT_SIO_ID_LEN];
     u_char                       gid[NGX_HTTP_CHAT_SIO_ID_LEN]; /* GET's */
     unsigned                     waiting:1;
+    unsigned                     woken:1;   /* while its look was on */
     unsigned                     marked:1;  /* the session's waiting GET */
     unsigned                     last:1;    /* its last look */
 } ngx_http_chat_sio_poll_t;
@@ -1179,11 +1180,25 @@ ngx_http_chat_sio_got(ngx_http_request_t *r, redisReply *reply)
         return ngx_http_chat_sio_get(r);
     }
 
-    /* nothing yet: wait for the session's wake-up, or look again soon */
-    st->link = ngx_http_chat_rt_wait(NGX_HTTP_CHAT_EIO_WAKE_KIND, st->sid,
-                                     ngx_http_chat_sio_wake, st);
+    if (st->woken) {
+        /* woken while it looked: what woke it may have come after */
+        st->woken = 0;
+        return ngx_http_chat_sio_get(r);
+    }
+
+    /*
+     * Nothing yet: wait for the session's wake-up, or look again soon.
+     * The wait is heard from for as long as this GET lasts; a packet
+     * queued before its subscription was live is looked for again when
+     * Redis confirms it (an empty wake-up).
+     */
     if (st->link == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        st->link = ngx_http_chat_rt_wait(NGX_HTTP_CHAT_EIO_WAKE_KIND,
+                                         st->sid, ngx_http_chat_sio_wake,
+                                         st);
+        if (st->link == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     ngx_add_timer(&st->recheck, NGX_HTTP_CHAT_SIO_RECHECK);
@@ -1208,15 +1223,12 @@ ngx_http_chat_sio_wake(void *data, u_char *msg, size_t len)
     c = r->connection;
 
     if (!st->waiting) {
+        /* its look is on: another follows it */
+        st->woken = 1;
         return;
     }
 
     st->waiting = 0;
-
-    if (st->link) {
-        ngx_http_chat_rt_unwait(st->link);
-        st->link = NULL;
-    }
 
     if (st->recheck.timer_set) {
         ngx_del_timer(&st->recheck);
@@ -1225,6 +1237,11 @@ ngx_http_chat_sio_wake(void *data, u_char *msg, size_t len)
     if (msg && len > 1 && msg[0] == 'x') {
         /* the session ended: its last packets, and no session after */
         st->marked = 0;
+
+        if (st->link) {
+            ngx_http_chat_rt_unwait(st->link);
+            st->link = NULL;
+        }
 
         body = ngx_pnalloc(r->pool, len - 1);
         if (body == NULL) {
