@@ -7,24 +7,6 @@
 
 use Test::Nginx::Socket;
 
-# FerretDB sorts in Go what SQLite gives it: a chat's highest number
-# (the floor a send reads once Redis lost its counter, and every read
-# receipt's bound) reads all 100,000 of the chat's documents, several
-# seconds here, past the module's 10 s socket timeout on a loaded
-# machine (MongoDB answers it from the index): this test's store may
-# take a minute
-BEGIN {
-    # registered first, so run last (Test::Nginx runs the newest first):
-    # after the suite's own have written http_config
-    add_block_preprocessor(sub {
-        my $block = shift;
-        my $conf = $block->http_config;
-        $conf =~ s{(chat_mongo_uri "mongodb://[^"]*/)";}
-                  {$1?socketTimeoutMS=60000";};
-        $block->set_value("http_config", $conf);
-    });
-}
-
 use ChatTest;
 use ChatRedis;
 use ChatChats;
@@ -65,7 +47,7 @@ sub row {
 
 # the page of bob, timed: (seconds, row, unreadCount, last seq)
 sub timed_page {
-    my $t0 = time;
+    my $t0 = Time::HiRes::time();
     my $items = ChatChats::api(bob => GET => "/api/chats?limit=50")->{items};
     my $dt = time - $t0;
     my ($r) = grep { $_->{id} eq $Chat{big} } @$items;
@@ -136,8 +118,14 @@ $mongo->command(ChatMongo::doc(update => "chats", updates => [ ChatMongo::doc(
 main::redis("FLUSHALL");
 ChatChats::api(bob => GET => "/api/chats");
 
-# mine at N + 4 .. N + 6, alice's at N + 7, N + 8
-my @mine = map { main::send_msg(bob => $main::Chat{big}, "b$_", "mine $_") } 1 .. 3;
+# mine at N + 4 .. N + 6, alice's at N + 7, N + 8; the first send after
+# the flush takes its floor from the index near the chat's lastSeq (the
+# highest number sorted from the whole chat: seconds on FerretDB)
+my $t0 = Time::HiRes::time();
+my @mine = (main::send_msg(bob => $main::Chat{big}, "b1", "mine 1"));
+my $first = Time::HiRes::time() - $t0;
+Test::More::diag(sprintf "the first send after FLUSHALL: %.0f ms", $first * 1000);
+push @mine, map { main::send_msg(bob => $main::Chat{big}, "b$_", "mine $_") } 2 .. 3;
 my @hers = map { main::send_msg(alice => $main::Chat{big}, "a1$_", "after $_") } 1 .. 2;
 # deleted for everyone: one of alice's seeded, one of mine; for me: one
 # seeded and one of alice's new ones
@@ -148,12 +136,14 @@ ChatChats::api(bob => DELETE => "/api/messages/$hers[0]{id}");
 # again: the same fact, stored once
 ChatChats::api(bob => DELETE => "/api/messages/$main::Seeded{1000}");
 # (2, N + 8]: N + 6 numbers, less 500, 1000 and N + 4 .. N + 7
-$main::Got = main::after_flush() . " " . ($N + 8);
+$main::Got = main::after_flush() . " " . ($N + 8)
+    . " " . ($mine[0]{seq} == $N + 4 ? "" : "seq:$mine[0]{seq} ")
+    . ($first < 1 ? "send:fast" : sprintf "send:%.1fs", $first);
 ChatChats::dyn($block, as => "bob", request => "GET /api/chats/ids");
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- response_body
-100000 100008 fast same same 100008
+100000 100008 fast same same 100008 send:fast
 --- timeout: 600
 --- no_error_log
 [error]
@@ -166,14 +156,31 @@ lost a fact
 
 === TEST 2: read to the middle: the facts below it go, the count after FLUSHALL is still exact
 --- init
-ChatChats::api(bob => POST => "/api/chats/$main::Chat{big}/read", { upToSeq => 50_000 });
+# the marker's bound: number 50,000 held by the chat, one search of the
+# index (the chat's highest number read all 100,008 documents)
+my $t0 = Time::HiRes::time();
+my $m = ChatChats::api(bob => POST => "/api/chats/$main::Chat{big}/read",
+                       { upToSeq => 50_000 });
+my $dt = Time::HiRes::time() - $t0;
+Test::More::diag(sprintf "the read receipt: %.0f ms", $dt * 1000);
+# past the chat's last number: bound by it, found near lastSeq
+my $t1 = Time::HiRes::time();
+my $past = ChatChats::api(bob => POST => "/api/chats/$main::Chat{big}/delivered",
+                          { upToSeq => 200_000 });
+my $dt1 = Time::HiRes::time() - $t1;
+Test::More::diag(sprintf "the delivery receipt past the end: %.0f ms", $dt1 * 1000);
 # (50000, N + 8]: 50,008 numbers, less N + 4 .. N + 7
-$main::Got = main::after_flush();
+$main::Got = main::after_flush()
+    . " read:" . ($dt < 1 ? "fast" : sprintf "%.1fs", $dt)
+    . " past:" . ($dt1 < 1 ? "fast" : sprintf "%.1fs", $dt1)
+    . " " . JSON::PP::encode_json([$m->{readSeq} // $m->{markers}{readSeq},
+                                   $past->{deliveredSeq}
+                                   // $past->{markers}{deliveredSeq}]);
 ChatChats::dyn($block, as => "bob", request => "GET /api/chats/ids");
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- response_body
-50004 100008 fast same same
+50004 100008 fast same same read:fast past:fast [50000,100008]
 --- timeout: 60
 --- no_error_log
 [error]

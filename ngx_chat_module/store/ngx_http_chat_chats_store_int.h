@@ -206,7 +206,15 @@ ngx_int_t ngx_http_chat_msg_hidden(mongoc_database_t *db,
  * lastSeq, else by a scan (ngx_http_chat_msg_window.c); NGX_DECLINED none */
 ngx_int_t ngx_http_chat_msg_last(mongoc_database_t *db, const bson_t *filter,
     int64_t last_seq, bson_t *msg, bson_error_t *error);
-/* the highest stored seq of a chat, 0 if none */
+/* a marker's bound: want if the chat holds it, else its last number */
+ngx_int_t ngx_http_chat_msg_bound(mongoc_database_t *db,
+    const bson_oid_t *chat, int64_t want, int64_t *bound,
+    bson_error_t *error);
+/* the chat document's lastSeq (behind by what is not yet written), 0 */
+ngx_int_t ngx_http_chat_msg_last_seq(mongoc_database_t *db,
+    const bson_oid_t *chat, int64_t *last_seq, bson_error_t *error);
+/* the highest stored seq of a chat, 0 if none (reads the whole chat on
+ * FerretDB: after a Redis loss, and for a group's new members) */
 ngx_int_t ngx_http_chat_msg_floor(mongoc_database_t *db,
     const bson_oid_t *chat, int64_t *floor, bson_error_t *error);
 /* message a->id of a chat a->user is in (a->chat is set from it) */

@@ -391,6 +391,13 @@ ngx_http_chat_msg_floor(mongoc_database_t *db, const bson_oid_t *chat,
 }
 
 
+/*
+ * A send's floor once Redis lost the chat's counter: the chat's last
+ * number by the windows near its lastSeq (a search of the index; the
+ * exact floor reads the whole chat on FerretDB).  Below the truth only
+ * when a number never stored sits on a window's top: the send that takes
+ * a number already stored then reads the exact floor and takes the next.
+ */
 void
 ngx_http_chat_msg_floor_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db)
@@ -399,7 +406,9 @@ ngx_http_chat_msg_floor_run(ngx_http_chat_mongo_task_t *t,
 
     int64_t  floor;
 
-    if (ngx_http_chat_msg_floor(db, &a->chat, &floor, &t->error) != NGX_OK) {
+    if (ngx_http_chat_msg_bound(db, &a->chat, 0, &floor, &t->error)
+        != NGX_OK)
+    {
         t->rc = NGX_ERROR;
         return;
     }

@@ -131,3 +131,74 @@ ngx_http_chat_msg_last(mongoc_database_t *db, const bson_t *filter,
 
     return rc;
 }
+
+
+/*
+ * A read or delivery marker's bound: want itself when it holds a
+ * document of the chat (a message or a tombstone; what a client marks is
+ * what it was shown), else the chat's last number by the windows near
+ * its lastSeq, else by a scan.  Each is a search of the (chatId, seq)
+ * index; {chatId} sorted alone reads the whole chat on FerretDB.
+ */
+ngx_int_t
+ngx_http_chat_msg_bound(mongoc_database_t *db, const bson_oid_t *chat,
+    int64_t want, int64_t *bound, bson_error_t *error)
+{
+    bson_t     filter, f, doc;
+    int64_t    last_seq;
+    ngx_int_t  rc;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "chatId", chat);
+    bson_init(&doc);
+
+    if (want > 0) {
+        ngx_http_chat_msg_window_filter(&f, &filter, want, want);
+        rc = ngx_http_chat_mongo_find_one(db, "messages", &f, NULL, &doc,
+                                          error);
+        bson_destroy(&f);
+
+        if (rc != NGX_DECLINED) {
+            *bound = want;
+            goto done;
+        }
+    }
+
+    rc = ngx_http_chat_msg_last_seq(db, chat, &last_seq, error);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_chat_msg_last(db, &filter, last_seq, &doc, error);
+        *bound = (rc == NGX_OK) ? ngx_http_chat_chats_int(&doc, "seq") : 0;
+    }
+
+done:
+
+    bson_destroy(&doc);
+    bson_destroy(&filter);
+
+    return rc == NGX_ERROR ? NGX_ERROR : NGX_OK;
+}
+
+
+/* the chat's lastSeq, 0 when it has none (or no such chat) */
+ngx_int_t
+ngx_http_chat_msg_last_seq(mongoc_database_t *db, const bson_oid_t *chat,
+    int64_t *last_seq, bson_error_t *error)
+{
+    bson_t     filter, doc;
+    ngx_int_t  rc;
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", chat);
+    bson_init(&doc);
+
+    rc = ngx_http_chat_mongo_find_one(db, "chats", &filter, NULL, &doc,
+                                      error);
+
+    *last_seq = (rc == NGX_OK) ? ngx_http_chat_chats_int(&doc, "lastSeq") : 0;
+
+    bson_destroy(&doc);
+    bson_destroy(&filter);
+
+    return rc == NGX_ERROR ? NGX_ERROR : NGX_OK;
+}

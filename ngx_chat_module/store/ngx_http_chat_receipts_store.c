@@ -263,7 +263,9 @@ ngx_http_chat_msg_marker_run(ngx_http_chat_mongo_task_t *t,
     }
 
     /* no marker past the chat's last message */
-    if (ngx_http_chat_msg_floor(db, &a->chat, &floor, &t->error) != NGX_OK) {
+    if (ngx_http_chat_msg_bound(db, &a->chat, a->seq, &floor, &t->error)
+        != NGX_OK)
+    {
         bson_destroy(&member);
         ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
         return;

@@ -286,31 +286,6 @@ typedef struct {
 } ngx_http_chat_search_scan_t;
 
 
-/* the chat's lastSeq, 0 when it has none */
-
-static ngx_int_t
-ngx_http_chat_search_top(mongoc_database_t *db, const bson_oid_t *chat,
-    int64_t *top, bson_error_t *error)
-{
-    bson_t     filter, doc;
-    ngx_int_t  rc;
-
-    bson_init(&filter);
-    BSON_APPEND_OID(&filter, "_id", chat);
-    bson_init(&doc);
-
-    rc = ngx_http_chat_mongo_find_one(db, "chats", &filter, NULL, &doc,
-                                      error);
-
-    *top = (rc == NGX_OK) ? ngx_http_chat_chats_int(&doc, "lastSeq") : 0;
-
-    bson_destroy(&doc);
-    bson_destroy(&filter);
-
-    return rc == NGX_ERROR ? NGX_ERROR : NGX_OK;
-}
-
-
 /*
  * The matches among numbers hi down to lo of a chat: {chatId, seq: {$in}}
  * first, which FerretDB searches in the (chatId, seq) index; the rest of
@@ -404,7 +379,7 @@ ngx_http_chat_search_chat(mongoc_database_t *db, const bson_oid_t *chat,
 {
     int64_t  hi, lo, top;
 
-    if (ngx_http_chat_search_top(db, chat, &top, error) != NGX_OK) {
+    if (ngx_http_chat_msg_last_seq(db, chat, &top, error) != NGX_OK) {
         return NGX_ERROR;
     }
 
