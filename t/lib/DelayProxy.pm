@@ -9,6 +9,9 @@ package DelayProxy;
 # With cut => MARKER the first chunk that holds MARKER never reaches the
 # server: the connection closes instead (the command is lost on the way);
 # cut_file => PATH reads that MARKER from PATH, once the file is there.
+# With hold => MARKER, hold_for => SECONDS the first chunk that holds
+# MARKER reaches the server that much later (one slow command; the
+# store's other connections go on).
 
 use strict;
 use warnings;
@@ -24,7 +27,7 @@ sub start {
     my ($target, $delay, %opt) = @_;
 
     # the children share one flag: the answer is lost once
-    my $flag = ($opt{lose} || $opt{cut} || $opt{cut_file})
+    my $flag = ($opt{lose} || $opt{cut} || $opt{cut_file} || $opt{hold})
                ? "/tmp/delayproxy-$$-" . time() . ".lost" : undef;
 
     my $listen = IO::Socket::INET->new(
@@ -56,7 +59,7 @@ sub start {
         if (defined $child && $child == 0) {
             close $listen;
             relay($client, $target, $delay, $opt{lose}, $flag, $opt{cut},
-                  $opt{cut_file});
+                  $opt{cut_file}, $opt{hold}, $opt{hold_for});
             POSIX::_exit(0);
         }
 
@@ -65,7 +68,8 @@ sub start {
 }
 
 sub relay {
-    my ($client, $target, $delay, $lose, $flag, $cut, $cut_file) = @_;
+    my ($client, $target, $delay, $lose, $flag, $cut, $cut_file, $hold,
+        $hold_for) = @_;
 
     my $server = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$target")
         or return;
@@ -97,6 +101,15 @@ sub relay {
                           && sysopen(my $f, $flag,
                                      POSIX::O_WRONLY | POSIX::O_CREAT
                                      | POSIX::O_EXCL);
+
+                if (defined $hold && index($buf, $hold) >= 0
+                    && sysopen(my $f, $flag,
+                               POSIX::O_WRONLY | POSIX::O_CREAT
+                               | POSIX::O_EXCL))
+                {
+                    close $f;
+                    Time::HiRes::sleep($hold_for);
+                }
 
                 syswrite($server, $buf) or return;
 
