@@ -74,7 +74,7 @@ ChatChats::api(alice => DELETE => "/api/chats/$g/members/$Id{bob}");
 push @r, "before:" . main::signed_in_as("dave")->{name};
 ChatRT::drain(ChatRT::connect("carol"), 0.2);
 # the drop of dave's cached profile never reaches Redis
-main::cut_next("upg:" . lc $Id{dave});
+main::cut_next("upg:{" . lc $Id{dave});
 ChatChats::api(dave => PUT => "/api/users/profile", { name => "Dave 2" });
 my $name = "";
 for (1 .. 30) {

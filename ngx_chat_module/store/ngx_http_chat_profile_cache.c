@@ -1,22 +1,26 @@
 /*
  * Copyright (C) ngx_chat_module authors
  *
- * A user's own profile in Redis, for the sockets' sign-in: "up:<user>",
- * the JSON GET /api/users/profile answers, for a day; "upg:<user>", the
+ * A user's own profile in Redis, for the sockets' sign-in: "up:{<user>}",
+ * the JSON GET /api/users/profile answers, for a day; "upg:{<user>}", the
  * generation that every stored change of the profile (its fields, its
  * privacy, its avatar) bumps as it deletes "up:".  A miss is read from
  * MongoDB and stored only if the generation did not move meanwhile, so
- * a read that crossed a change never stores what it saw before.
+ * a read that crossed a change never stores what it saw before.  Both
+ * keys are on the user's shard (chat_redis when there are none), where
+ * the drops that must arrive wait for that shard's connection.
  */
 
 
 #include "ngx_http_chat_profile_cache.h"
+#include "ngx_http_chat_redis_shards.h"
 #include "../util/ngx_http_chat_text.h"
 
 
 #define NGX_HTTP_CHAT_PROFILE_TTL      "86400"
 #define NGX_HTTP_CHAT_PROFILE_GEN_TTL  "172800"
-#define NGX_HTTP_CHAT_PROFILE_KEYS     (sizeof("up:") + sizeof("upg:") + 48)
+#define NGX_HTTP_CHAT_PROFILE_KEYS     (sizeof("up:{}") + sizeof("upg:{}")   \
+                                        + 48)
 
 
 typedef struct {
@@ -46,8 +50,9 @@ static const char  ngx_http_chat_profile_changed[] =
 
 
 static void ngx_http_chat_profile_cached(redisReply *reply, void *data);
-static void ngx_http_chat_profile_argv(const char **argv, size_t *argvlen,
-    const char *script, size_t len, u_char *buf, ngx_str_t *user);
+static ngx_uint_t ngx_http_chat_profile_argv(const char **argv,
+    size_t *argvlen, const char *script, size_t len, u_char *buf,
+    ngx_str_t *user);
 
 
 ngx_int_t
@@ -56,12 +61,22 @@ ngx_http_chat_profile_cache_get(ngx_str_t *user,
 {
     u_char                        buf[NGX_HTTP_CHAT_PROFILE_KEYS];
     size_t                        argvlen[5];
+    ngx_uint_t                    shard;
     const char                   *argv[5];
+    ngx_http_chat_redis_t        *rds;
     ngx_http_chat_profile_get_t  *g;
 
-    if (!ngx_http_chat_is_oid(user)
-        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main))
-    {
+    if (!ngx_http_chat_is_oid(user)) {
+        return NGX_DECLINED;
+    }
+
+    shard = ngx_http_chat_profile_argv(argv, argvlen,
+                                       ngx_http_chat_profile_read,
+                                       sizeof(ngx_http_chat_profile_read) - 1,
+                                       buf, user);
+    rds = ngx_http_chat_redis_shard(shard);
+
+    if (!ngx_http_chat_redis_is_connected(rds)) {
         return NGX_DECLINED;
     }
 
@@ -73,14 +88,9 @@ ngx_http_chat_profile_cache_get(ngx_str_t *user,
     g->got = got;
     g->data = data;
 
-    ngx_http_chat_profile_argv(argv, argvlen, ngx_http_chat_profile_read,
-                               sizeof(ngx_http_chat_profile_read) - 1, buf,
-                               user);
-
     /* hiredis copies the command before this returns */
-    if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
-                                         ngx_http_chat_profile_cached, g,
-                                         5, argv, argvlen)
+    if (ngx_http_chat_redis_command_argv(rds, ngx_http_chat_profile_cached,
+                                         g, 5, argv, argvlen)
         != NGX_OK)
     {
         ngx_free(g);
@@ -134,23 +144,25 @@ ngx_http_chat_profile_cache_fill(ngx_str_t *user, ngx_str_t *gen,
 {
     u_char       buf[NGX_HTTP_CHAT_PROFILE_KEYS];
     size_t       argvlen[7];
+    ngx_uint_t   shard;
     const char  *argv[7];
 
     if (!ngx_http_chat_is_oid(user) || gen->len == 0) {
         return;
     }
 
-    ngx_http_chat_profile_argv(argv, argvlen, ngx_http_chat_profile_store,
-                               sizeof(ngx_http_chat_profile_store) - 1, buf,
-                               user);
+    shard = ngx_http_chat_profile_argv(argv, argvlen,
+                                       ngx_http_chat_profile_store,
+                                       sizeof(ngx_http_chat_profile_store)
+                                       - 1, buf, user);
     argv[5] = (char *) gen->data;
     argvlen[5] = gen->len;
     argv[6] = (char *) json->data;
     argvlen[6] = json->len;
 
     /* best effort: a fill lost costs one more read, nothing else */
-    (void) ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL,
-                                            NULL, 7, argv, argvlen);
+    (void) ngx_http_chat_redis_command_argv(ngx_http_chat_redis_shard(shard),
+                                            NULL, NULL, 7, argv, argvlen);
 }
 
 
@@ -171,11 +183,9 @@ static ngx_int_t ngx_http_chat_profile_send_drop(
     ngx_http_chat_redis_retry_item_t *item);
 
 
-static ngx_http_chat_redis_retry_t  ngx_http_chat_profile_drops =
-    ngx_http_chat_redis_retry(ngx_http_chat_profile_send_drop,
-                              "profile changes",
-                              "a sign-in may show its old profile for up to "
-                              NGX_HTTP_CHAT_PROFILE_TTL " s");
+/* a queue per shard, each on its shard's connection */
+static ngx_http_chat_redis_retry_t
+    ngx_http_chat_profile_drops[NGX_HTTP_CHAT_REDIS_SHARDS_MAX + 1];
 
 
 void
@@ -189,6 +199,9 @@ ngx_int_t
 ngx_http_chat_profile_cache_drop_then(ngx_str_t *user,
     ngx_http_chat_redis_retry_settled_pt settled, void *ctx)
 {
+    u_char                         id[24];
+    ngx_uint_t                     shard;
+    ngx_http_chat_redis_retry_t   *rt;
     ngx_http_chat_profile_drop_t  *d;
 
     if (!ngx_http_chat_is_oid(user)) {
@@ -202,8 +215,19 @@ ngx_http_chat_profile_cache_drop_then(ngx_str_t *user,
 
     ngx_memcpy(d->user, user->data, 24);
 
-    ngx_http_chat_redis_retry_send_then(&ngx_http_chat_profile_drops,
-                                        &d->item, settled, ctx);
+    ngx_strlow(id, user->data, 24);
+    shard = ngx_http_chat_redis_shard_of(id, 24);
+    rt = &ngx_http_chat_profile_drops[shard];
+
+    if (rt->send == NULL) {
+        rt->send = ngx_http_chat_profile_send_drop;
+        rt->what = "profile changes";
+        rt->lost = "a sign-in may show its old profile for up to "
+                   NGX_HTTP_CHAT_PROFILE_TTL " s";
+        rt->shard = shard;
+    }
+
+    ngx_http_chat_redis_retry_send_then(rt, &d->item, settled, ctx);
 
     return NGX_OK;
 }
@@ -222,19 +246,24 @@ ngx_http_chat_profile_send_drop(ngx_http_chat_redis_retry_item_t *item)
     user.data = d->user;
     user.len = 24;
 
-    ngx_http_chat_profile_argv(argv, argvlen, ngx_http_chat_profile_changed,
-                               sizeof(ngx_http_chat_profile_changed) - 1,
-                               buf, &user);
+    (void) ngx_http_chat_profile_argv(argv, argvlen,
+                                      ngx_http_chat_profile_changed,
+                                      sizeof(ngx_http_chat_profile_changed)
+                                      - 1, buf, &user);
 
-    return ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
-                                            ngx_http_chat_redis_retry_reply,
-                                            item, 5, argv, argvlen);
+    return ngx_http_chat_redis_command_argv(
+                               ngx_http_chat_redis_shard(item->retry->shard),
+                               ngx_http_chat_redis_retry_reply, item, 5, argv,
+                               argvlen);
 }
 
 
-/* EVAL script 2 up:<user> upg:<user>: the first 5 of argv; buf holds keys */
+/*
+ * EVAL script 2 up:{<user>} upg:{<user>}: the first 5 of argv; buf holds
+ * the keys; the user's shard
+ */
 
-static void
+static ngx_uint_t
 ngx_http_chat_profile_argv(const char **argv, size_t *argvlen,
     const char *script, size_t len, u_char *buf, ngx_str_t *user)
 {
@@ -249,10 +278,12 @@ ngx_http_chat_profile_argv(const char **argv, size_t *argvlen,
     argv[2] = "2";
     argvlen[2] = 1;
 
-    p = ngx_sprintf(buf, "up:%*s", (size_t) 24, id);
+    p = ngx_sprintf(buf, "up:{%*s}", (size_t) 24, id);
     argv[3] = (char *) buf;
     argvlen[3] = p - buf;
 
     argv[4] = (char *) p;
-    argvlen[4] = ngx_sprintf(p, "upg:%*s", (size_t) 24, id) - p;
+    argvlen[4] = ngx_sprintf(p, "upg:{%*s}", (size_t) 24, id) - p;
+
+    return ngx_http_chat_redis_shard_of(id, 24);
 }

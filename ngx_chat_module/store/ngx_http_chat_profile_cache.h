@@ -13,8 +13,9 @@
 
 /*
  * A user's own profile as GET /api/users/profile shows it (privacy
- * included), kept in Redis for the sockets' sign-in: "up:<user>" the JSON,
- * "upg:<user>" the generation every change of the profile bumps.
+ * included), kept in Redis for the sockets' sign-in: "up:{<user>}" the
+ * JSON, "upg:{<user>}" the generation every change of the profile bumps,
+ * both on the user's shard (chat_redis when there are none).
  */
 
 #define NGX_HTTP_CHAT_PROFILE_GEN_MAX  32

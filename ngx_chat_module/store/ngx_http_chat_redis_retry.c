@@ -7,6 +7,7 @@
 
 
 #include "ngx_http_chat_redis_retry.h"
+#include "ngx_http_chat_redis_shards.h"
 
 
 static void ngx_http_chat_redis_retry_wait(ngx_http_chat_redis_retry_t *rt,
@@ -31,7 +32,7 @@ ngx_http_chat_redis_retry_send_then(ngx_http_chat_redis_retry_t *rt,
 {
     if (!rt->hooked) {
         ngx_queue_init(&rt->waiting);
-        ngx_http_chat_redis_on_connect(ngx_http_chat_redis_main,
+        ngx_http_chat_redis_on_connect(ngx_http_chat_redis_shard(rt->shard),
                                        ngx_http_chat_redis_retry_connected,
                                        rt);
         rt->hooked = 1;

@@ -11,8 +11,9 @@
 
 
 /*
- * Commands on the main Redis connection that must arrive (a cached key
- * dropped, a set changed once stored): one that cannot be sent, or whose
+ * Commands on a Redis connection (chat_redis's, or that of the queue's
+ * shard) that must arrive (a cached key dropped, a set changed once
+ * stored): one that cannot be sent, or whose
  * connection is lost before its reply, waits in the worker and is sent
  * again on the next connect.  Only a worker that exits or dies with some
  * waiting loses them, and past NGX_HTTP_CHAT_REDIS_RETRY_MAX waiting the
@@ -54,12 +55,13 @@ struct ngx_http_chat_redis_retry_s {
     ngx_queue_t                         waiting;
     ngx_uint_t                          nwaiting;
     ngx_uint_t                          hooked;
+    ngx_uint_t                          shard;  /* its connection's */
 };
 
 
-/* a static queue: send, what and lost set, the rest zero */
+/* a static queue on chat_redis: send, what and lost set, the rest zero */
 #define ngx_http_chat_redis_retry(send, what, lost)                          \
-    { send, what, lost, { NULL, NULL }, 0, 0 }
+    { send, what, lost, { NULL, NULL }, 0, 0, 0 }
 
 
 void ngx_http_chat_redis_retry_send(ngx_http_chat_redis_retry_t *rt,
