@@ -444,7 +444,7 @@ my $in = sub {
 };
 my $cached = sub {
     my ($who, $chat) = @_;
-    my @m = split /\n/, `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} SMEMBERS uc:$main::Id{$who}`;
+    my @m = split /\n/, `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} SMEMBERS 'uc:{$main::Id{$who}}'`;
     return (grep { $_ eq $chat } @m) ? "cached" : "not-cached";
 };
 my $g = main::api(erin => POST => "/api/chats/group",
@@ -463,18 +463,18 @@ push @seen, $in->(dave => $p), $in->(erin => $p);
 my $set = sub {
     my ($who) = @_;
     return join ",", sort grep { length } split /\n/,
-        `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} SMEMBERS uc:$main::Id{$who}`;
+        `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} SMEMBERS 'uc:{$main::Id{$who}}'`;
 };
 my %sets;
 for my $who (qw(alice erin)) {
     my $held = $set->($who);
-    system("redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} DEL uc:$main::Id{$who} >/dev/null");
+    system("redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} DEL 'uc:{$main::Id{$who}}' >/dev/null");
     my $read = join ",", sort @{ main::api($who => GET => "/api/chats/ids")->{items} };
     $sets{$who} = $held eq $read ? "exact" : "differs($held|$read)";
 }
 push @seen, $sets{alice}, $sets{erin};
 # no set (expired, Redis emptied): MongoDB answers, the set comes back
-system("redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} DEL uc:$main::Id{dave} >/dev/null");
+system("redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} DEL 'uc:{$main::Id{dave}}' >/dev/null");
 push @seen, $in->(dave => $p), $cached->(dave => $p), $in->(dave => $p);
 $main::Got = join " ", @seen;
 ChatChats::dyn($block, as => "erin", request => "GET /api/chats/ids");

@@ -85,7 +85,7 @@ for (1 .. 30) {
 push @r, "after:$name";
 # carol's removal from the group never reaches Redis either
 unlink glob("/tmp/delayproxy-$$-*.lost");
-main::cut_next("ucm:" . lc($Id{carol}) . ":" . lc $g);
+main::cut_next("ucm:{" . lc($Id{carol}) . "}:" . lc $g);
 ChatChats::api(alice => DELETE => "/api/chats/$g/members/$Id{carol}");
 sleep 1;
 my $s = ChatRT::connect("carol");

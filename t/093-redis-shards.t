@@ -237,6 +237,14 @@ for my $i (0 .. 3) {
 }
 push @r, "profile_drop_on:" . (join(",", @where) eq main::shard_of($lc)
                                ? "its_shard" : join(",", @where));
+# and the ids of the user's chats, which every sign-in reads
+@where = ();
+for my $i (0 .. 3) {
+    my $port = $i ? $main::Shards[$i - 1]->port : $ENV{TEST_NGINX_REDIS_PORT};
+    push @where, $i if (main::redis($port, "SISMEMBER", "'uc:{$lc}'", $g))[0];
+}
+push @r, "chat_ids_on:" . (join(",", @where) eq main::shard_of($lc)
+                           ? "its_shard" : join(",", @where));
 
 # 30 messages, each sender on its own instance in turn, each acked before
 # the next: every socket gets all 30 once, in the order of their seqs
@@ -301,7 +309,7 @@ GET /t
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- response_body
-placed:ok shards_used:2+ group_subscribers:3 budget_on:its_shard session_on:its_shard profile_on:its_shard profile_drop_on:its_shard alice:30,in_order,once bob:30,in_order,once carol:30,in_order,once alice:resync,away 1+away 2+away 3 bob:resync,away 1+away 2+away 3 carol:resync,away 1+away 2+away 3 alice:back carol:back
+placed:ok shards_used:2+ group_subscribers:3 budget_on:its_shard session_on:its_shard profile_on:its_shard profile_drop_on:its_shard chat_ids_on:its_shard alice:30,in_order,once bob:30,in_order,once carol:30,in_order,once alice:resync,away 1+away 2+away 3 bob:resync,away 1+away 2+away 3 carol:resync,away 1+away 2+away 3 alice:back carol:back
 --- timeout: 90
 --- error_log
 chat redis: lost connection

@@ -3,14 +3,15 @@
  *
  * The ids of the chats a user is in, which every socket reads when it
  * signs in.  FerretDB finds a user's memberships only by reading
- * everybody's, so Redis keeps them: "uc:<user>", exactly the chats they
+ * everybody's, so Redis keeps them: "uc:{<user>}", exactly the chats they
  * are in and "" (so that none is not a miss), kept by the hooks of the
  * changes once stored (store/ngx_http_chat_chat_ids_store.c: a join adds,
  * a removal or a leave takes out), and answered as it is: a sign-in with
  * the set in Redis reads nothing from MongoDB.  A set that is missing
  * (expired after a day, an older user, Redis emptied, dropped by two
  * changes that crossed) is read from MongoDB and stored only if no
- * change bumped the generation "ucg:<user>" meanwhile.
+ * change bumped the generation "ucg:{<user>}" meanwhile.  Both are on the
+ * user's Redis shard.
  */
 
 
@@ -18,6 +19,7 @@
 #include "ngx_http_chat_op_store.h"
 #include "../util/ngx_http_chat_text.h"
 #include "../store/ngx_http_chat_redis.h"
+#include "../store/ngx_http_chat_redis_shards.h"
 #include "../store/ngx_http_chat_chats_store.h"
 #include "../store/ngx_http_chat_chat_ids_store.h"
 
@@ -75,6 +77,7 @@ ngx_http_chat_op_chat_ids(ngx_str_t *user, ngx_http_chat_op_done_pt done,
     size_t                        argvlen[5];
     ngx_str_t                     u;
     const char                   *argv[5];
+    ngx_http_chat_redis_t        *rds;
     ngx_http_chat_op_chat_ids_t  *op;
 
     if (!ngx_http_chat_is_oid(user)) {
@@ -92,18 +95,19 @@ ngx_http_chat_op_chat_ids(ngx_str_t *user, ngx_http_chat_op_done_pt done,
 
     *out = op;
 
-    if (ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main)) {
-        u.data = op->user;
-        u.len = 24;
+    u.data = op->user;
+    u.len = 24;
+    rds = ngx_http_chat_redis_shard(
+              ngx_http_chat_chat_ids_argv(argv, argvlen,
+                                          ngx_http_chat_ids_read,
+                                          sizeof(ngx_http_chat_ids_read) - 1,
+                                          buf, &u));
 
-        ngx_http_chat_chat_ids_argv(argv, argvlen, ngx_http_chat_ids_read,
-                                    sizeof(ngx_http_chat_ids_read) - 1, buf,
-                                    &u);
+    if (ngx_http_chat_redis_is_connected(rds)) {
 
         /* hiredis copies the command before this returns */
-        if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
-                                             ngx_http_chat_ids_cached, op,
-                                             5, argv, argvlen)
+        if (ngx_http_chat_redis_command_argv(rds, ngx_http_chat_ids_cached,
+                                             op, 5, argv, argvlen)
             == NGX_OK)
         {
             return NGX_OK;
@@ -285,7 +289,7 @@ ngx_http_chat_ids_finish(ngx_http_chat_op_chat_ids_t *op, ngx_int_t rc,
 
 
 /*
- * EVAL script 2 uc:<user> ucg:<user> gen "" ids..., best effort: what is
+ * EVAL script 2 uc:{<user>} ucg:{<user>} gen "" ids..., best effort: what is
  * not stored is read from MongoDB again
  */
 
@@ -296,6 +300,7 @@ ngx_http_chat_ids_script(const char *script, size_t len, ngx_str_t *user,
     u_char        buf[NGX_HTTP_CHAT_IDS_KEYS];
     size_t        i, n, *argvlen;
     json_t       *v;
+    ngx_uint_t    shard;
     const char  **argv;
 
     n = json_array_size(ids) + 7;
@@ -307,7 +312,8 @@ ngx_http_chat_ids_script(const char *script, size_t len, ngx_str_t *user,
 
     argvlen = (size_t *) (argv + n);
 
-    ngx_http_chat_chat_ids_argv(argv, argvlen, script, len, buf, user);
+    shard = ngx_http_chat_chat_ids_argv(argv, argvlen, script, len, buf,
+                                        user);
     argv[5] = (char *) gen->data;
     argvlen[5] = gen->len;
     argv[6] = "";
@@ -321,7 +327,8 @@ ngx_http_chat_ids_script(const char *script, size_t len, ngx_str_t *user,
     }
 
     /* hiredis copies the command before this returns */
-    (void) ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL,
-                                            NULL, (int) n, argv, argvlen);
+    (void) ngx_http_chat_redis_command_argv(ngx_http_chat_redis_shard(shard),
+                                            NULL, NULL, (int) n, argv,
+                                            argvlen);
     ngx_free(argv);
 }

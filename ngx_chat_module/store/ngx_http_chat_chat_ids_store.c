@@ -3,26 +3,28 @@
  *
  * The ids of a user's chats in Redis (GET /api/chats/ids and every
  * socket's sign-in; the route is api/ngx_http_chat_chat_ids.c):
- * "uc:<user>", exactly the chats the user is in and "" (so that none is
- * not a miss), and "ucg:<user>", the generation every change bumps (a
+ * "uc:{<user>}", exactly the chats the user is in and "" (so that none
+ * is not a miss), and "ucg:{<user>}", the generation every change bumps (a
  * read from MongoDB is stored only if it did not move).  A new user
  * starts with the empty set; a join adds to it and a removal or a leave
  * takes the chat out, each once it is stored.  Two changes of one
  * membership whose hooks may cross (a member removed and added again at
  * once, on two workers: the later commit's hook may run first) are told
- * by a mark, "ucm:<user>:<chat>" ('j' or 'l', 60 s): a change that finds
- * the other's mark drops the whole set, which the next read rebuilds
- * from MongoDB, where both are stored by then.
+ * by a mark, "ucm:{<user>}:<chat>" ('j' or 'l', 60 s): a change that
+ * finds the other's mark drops the whole set, which the next read
+ * rebuilds from MongoDB, where both are stored by then.  All three are on
+ * the user's shard (chat_redis when there are none).
  */
 
 
 #include "ngx_http_chat_chat_ids_store.h"
 #include "ngx_http_chat_redis_retry.h"
+#include "ngx_http_chat_redis_shards.h"
 #include "../util/ngx_http_chat_text.h"
 
 
 /*
- * KEYS: uc:, ucg:, ucm:<user>:<chat>; ARGV: the chat, 'j' (joined) or
+ * KEYS: uc:, ucg:, ucm:{<user>}:<chat>; ARGV: the chat, 'j' (joined) or
  * 'l' (left)
  */
 static const char  ngx_http_chat_ids_change[] =
@@ -50,7 +52,7 @@ static const char  ngx_http_chat_ids_new[] =
 
 /* user is an ObjectId: 24 hex digits, in either case from a client */
 
-void
+ngx_uint_t
 ngx_http_chat_chat_ids_keys(u_char *buf, ngx_str_t *user, ngx_str_t *keys)
 {
     u_char  id[24];
@@ -58,22 +60,28 @@ ngx_http_chat_chat_ids_keys(u_char *buf, ngx_str_t *user, ngx_str_t *keys)
     ngx_strlow(id, user->data, 24);
 
     keys[0].data = buf;
-    keys[0].len = ngx_sprintf(buf, "uc:%*s", (size_t) 24, id) - buf;
+    keys[0].len = ngx_sprintf(buf, "uc:{%*s}", (size_t) 24, id) - buf;
     keys[1].data = buf + keys[0].len;
-    keys[1].len = ngx_sprintf(keys[1].data, "ucg:%*s", (size_t) 24, id)
+    keys[1].len = ngx_sprintf(keys[1].data, "ucg:{%*s}", (size_t) 24, id)
                   - keys[1].data;
+
+    return ngx_http_chat_redis_shard_of(id, 24);
 }
 
 
-/* EVAL script 2 uc:<user> ucg:<user>: the first 5 of argv; buf holds keys */
+/*
+ * EVAL script 2 uc:{<user>} ucg:{<user>}: the first 5 of argv; buf holds
+ * the keys; the user's shard
+ */
 
-void
+ngx_uint_t
 ngx_http_chat_chat_ids_argv(const char **argv, size_t *argvlen,
     const char *script, size_t len, u_char *buf, ngx_str_t *user)
 {
-    ngx_str_t  keys[2];
+    ngx_uint_t  shard;
+    ngx_str_t   keys[2];
 
-    ngx_http_chat_chat_ids_keys(buf, user, keys);
+    shard = ngx_http_chat_chat_ids_keys(buf, user, keys);
 
     argv[0] = "EVAL";
     argvlen[0] = 4;
@@ -85,6 +93,8 @@ ngx_http_chat_chat_ids_argv(const char **argv, size_t *argvlen,
     argvlen[3] = keys[0].len;
     argv[4] = (char *) keys[1].data;
     argvlen[4] = keys[1].len;
+
+    return shard;
 }
 
 
@@ -111,11 +121,9 @@ static ngx_int_t ngx_http_chat_ids_send_join(
     ngx_http_chat_redis_retry_item_t *item);
 
 
-static ngx_http_chat_redis_retry_t  ngx_http_chat_ids_changes =
-    ngx_http_chat_redis_retry(ngx_http_chat_ids_send_join,
-                              "joins and leaves",
-                              "a user's chats may be wrong for up to "
-                              NGX_HTTP_CHAT_IDS_TTL " s");
+/* a queue per shard, each on its shard's connection */
+static ngx_http_chat_redis_retry_t
+    ngx_http_chat_ids_changes[NGX_HTTP_CHAT_REDIS_SHARDS_MAX + 1];
 
 
 void
@@ -135,10 +143,25 @@ ngx_http_chat_chat_ids_left(ngx_str_t *user, ngx_str_t *chat)
 static void
 ngx_http_chat_chat_ids_change(ngx_str_t *user, ngx_str_t *chat, u_char kind)
 {
-    ngx_http_chat_ids_join_t  *j;
+    u_char                        id[24];
+    ngx_uint_t                    shard;
+    ngx_http_chat_redis_retry_t  *rt;
+    ngx_http_chat_ids_join_t     *j;
 
     if (!ngx_http_chat_is_oid(user) || !ngx_http_chat_is_oid(chat)) {
         return;
+    }
+
+    ngx_strlow(id, user->data, 24);
+    shard = ngx_http_chat_redis_shard_of(id, 24);
+    rt = &ngx_http_chat_ids_changes[shard];
+
+    if (rt->send == NULL) {
+        rt->send = ngx_http_chat_ids_send_join;
+        rt->what = "joins and leaves";
+        rt->lost = "a user's chats may be wrong for up to "
+                   NGX_HTTP_CHAT_IDS_TTL " s";
+        rt->shard = shard;
     }
 
     j = ngx_alloc(sizeof(ngx_http_chat_ids_join_t), ngx_cycle->log);
@@ -150,7 +173,7 @@ ngx_http_chat_chat_ids_change(ngx_str_t *user, ngx_str_t *chat, u_char kind)
     ngx_strlow(j->chat, chat->data, 24);
     j->kind = kind;
 
-    ngx_http_chat_redis_retry_send(&ngx_http_chat_ids_changes, &j->item);
+    ngx_http_chat_redis_retry_send(rt, &j->item);
 }
 
 
@@ -160,7 +183,7 @@ ngx_http_chat_ids_send_join(ngx_http_chat_redis_retry_item_t *item)
     ngx_http_chat_ids_join_t *j = (ngx_http_chat_ids_join_t *) item;
 
     u_char       buf[NGX_HTTP_CHAT_IDS_KEYS];
-    u_char       mark[sizeof("ucm::") + 2 * 24];
+    u_char       mark[sizeof("ucm:{}:") + 2 * 24];
     u_char       uid[24];
     ngx_str_t    user;
     const char  *argv[8];
@@ -169,13 +192,14 @@ ngx_http_chat_ids_send_join(ngx_http_chat_redis_retry_item_t *item)
     user.data = j->user;
     user.len = 24;
 
-    ngx_http_chat_chat_ids_argv(argv, argvlen, ngx_http_chat_ids_change,
-                                sizeof(ngx_http_chat_ids_change) - 1, buf,
-                                &user);
+    (void) ngx_http_chat_chat_ids_argv(argv, argvlen,
+                                       ngx_http_chat_ids_change,
+                                       sizeof(ngx_http_chat_ids_change) - 1,
+                                       buf, &user);
     argv[2] = "3";
     ngx_strlow(uid, j->user, 24);
     argv[5] = (char *) mark;
-    argvlen[5] = ngx_sprintf(mark, "ucm:%*s:%*s", (size_t) 24, uid,
+    argvlen[5] = ngx_sprintf(mark, "ucm:{%*s}:%*s", (size_t) 24, uid,
                              (size_t) 24, j->chat)
                  - mark;
     argv[6] = (char *) j->chat;
@@ -183,9 +207,10 @@ ngx_http_chat_ids_send_join(ngx_http_chat_redis_retry_item_t *item)
     argv[7] = (char *) &j->kind;
     argvlen[7] = 1;
 
-    return ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
-                                            ngx_http_chat_redis_retry_reply,
-                                            item, 8, argv, argvlen);
+    return ngx_http_chat_redis_command_argv(
+                               ngx_http_chat_redis_shard(item->retry->shard),
+                               ngx_http_chat_redis_retry_reply, item, 8, argv,
+                               argvlen);
 }
 
 
@@ -198,16 +223,18 @@ void
 ngx_http_chat_chat_ids_new_user(ngx_str_t *user)
 {
     u_char       buf[NGX_HTTP_CHAT_IDS_KEYS];
-    const char  *argv[5];
     size_t       argvlen[5];
+    ngx_uint_t   shard;
+    const char  *argv[5];
 
     if (!ngx_http_chat_is_oid(user)) {
         return;
     }
 
-    ngx_http_chat_chat_ids_argv(argv, argvlen, ngx_http_chat_ids_new,
-                           sizeof(ngx_http_chat_ids_new) - 1, buf, user);
+    shard = ngx_http_chat_chat_ids_argv(argv, argvlen, ngx_http_chat_ids_new,
+                                        sizeof(ngx_http_chat_ids_new) - 1,
+                                        buf, user);
 
-    (void) ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL,
-                                            NULL, 5, argv, argvlen);
+    (void) ngx_http_chat_redis_command_argv(ngx_http_chat_redis_shard(shard),
+                                            NULL, NULL, 5, argv, argvlen);
 }
