@@ -89,6 +89,19 @@ sub redis {
     return @out;
 }
 
+# the shards (0: chat_redis) where redis-cli @cmd answers something true,
+# joined with ","
+sub holders {
+    my @cmd = @_;
+    my @where;
+    for my $i (0 .. 3) {
+        my $port = $i ? $main::Shards[$i - 1]->port
+                      : $ENV{TEST_NGINX_REDIS_PORT};
+        push @where, $i if (redis($port, @cmd))[0];
+    }
+    return join ",", @where;
+}
+
 # where each channel is subscribed: channel => "shard:subscribers"
 sub placement {
     my %at;
@@ -209,50 +222,26 @@ push @r, "group_subscribers:" . ($at->{"chat:$g"} =~ /:(\d+)$/)[0];
 # a script's keys tagged by a user ({id}) are on that user's shard: the
 # profile views' budget of alice
 ChatChats::api(alice => GET => "/api/users/$Id{bob}");
-my @where;
-for my $i (0 .. 3) {
-    my $port = $i ? $main::Shards[$i - 1]->port : $ENV{TEST_NGINX_REDIS_PORT};
-    push @where, $i
-        if (main::redis($port, "EXISTS", "'rl:view:{$Id{alice}}'"))[0];
-}
-push @r, "budget_on:" . (join(",", @where) eq main::shard_of($Id{alice})
-                         ? "its_shard" : join(",", @where));
+my $on = main::holders("EXISTS", "'rl:view:{$Id{alice}}'");
+push @r, "budget_on:" . ($on eq main::shard_of($Id{alice}) ? "its_shard"
+                                                          : $on);
 # and the session's cache, read by every request's access check
 my $sid = $ChatChats::Tok{alice}{refreshToken} =~ s/\..*//r;
-@where = ();
-for my $i (0 .. 3) {
-    my $port = $i ? $main::Shards[$i - 1]->port : $ENV{TEST_NGINX_REDIS_PORT};
-    push @where, $i if (main::redis($port, "EXISTS", "'sess:{$sid}'"))[0];
-}
-push @r, "session_on:" . (join(",", @where) eq main::shard_of($sid)
-                          ? "its_shard" : join(",", @where));
+$on = main::holders("EXISTS", "'sess:{$sid}'");
+push @r, "session_on:" . ($on eq main::shard_of($sid) ? "its_shard" : $on);
 # and the profile a socket's sign-in shows, cached by the first sign-in
 # and dropped by a change, on that user's shard
 my $lc = lc $Id{alice};
-@where = ();
-for my $i (0 .. 3) {
-    my $port = $i ? $main::Shards[$i - 1]->port : $ENV{TEST_NGINX_REDIS_PORT};
-    push @where, $i if (main::redis($port, "EXISTS", "'up:{$lc}'"))[0];
-}
-push @r, "profile_on:" . (join(",", @where) eq main::shard_of($lc)
-                          ? "its_shard" : join(",", @where));
+$on = main::holders("EXISTS", "'up:{$lc}'");
+push @r, "profile_on:" . ($on eq main::shard_of($lc) ? "its_shard" : $on);
 ChatChats::api(alice => PUT => "/api/users/profile", { name => "Alice S" });
-@where = ();
-for my $i (0 .. 3) {
-    my $port = $i ? $main::Shards[$i - 1]->port : $ENV{TEST_NGINX_REDIS_PORT};
-    push @where, $i if (main::redis($port, "EXISTS", "'up:{$lc}'"))[0]
-                       || (main::redis($port, "GET", "'upg:{$lc}'"))[0];
-}
-push @r, "profile_drop_on:" . (join(",", @where) eq main::shard_of($lc)
-                               ? "its_shard" : join(",", @where));
+# (the change dropped up: and bumped upg:)
+$on = main::holders("GET", "'upg:{$lc}'");
+push @r, "profile_drop_on:" . ($on eq main::shard_of($lc) ? "its_shard"
+                                                          : $on);
 # and the ids of the user's chats, which every sign-in reads
-@where = ();
-for my $i (0 .. 3) {
-    my $port = $i ? $main::Shards[$i - 1]->port : $ENV{TEST_NGINX_REDIS_PORT};
-    push @where, $i if (main::redis($port, "SISMEMBER", "'uc:{$lc}'", $g))[0];
-}
-push @r, "chat_ids_on:" . (join(",", @where) eq main::shard_of($lc)
-                           ? "its_shard" : join(",", @where));
+$on = main::holders("SISMEMBER", "'uc:{$lc}'", $g);
+push @r, "chat_ids_on:" . ($on eq main::shard_of($lc) ? "its_shard" : $on);
 
 # 30 messages, each sender on its own instance in turn, each acked before
 # the next: every socket gets all 30 once, in the order of their seqs

@@ -144,7 +144,6 @@ static void
 ngx_http_chat_chat_ids_change(ngx_str_t *user, ngx_str_t *chat, u_char kind)
 {
     u_char                        id[24];
-    ngx_uint_t                    shard;
     ngx_http_chat_redis_retry_t  *rt;
     ngx_http_chat_ids_join_t     *j;
 
@@ -153,16 +152,11 @@ ngx_http_chat_chat_ids_change(ngx_str_t *user, ngx_str_t *chat, u_char kind)
     }
 
     ngx_strlow(id, user->data, 24);
-    shard = ngx_http_chat_redis_shard_of(id, 24);
-    rt = &ngx_http_chat_ids_changes[shard];
-
-    if (rt->send == NULL) {
-        rt->send = ngx_http_chat_ids_send_join;
-        rt->what = "joins and leaves";
-        rt->lost = "a user's chats may be wrong for up to "
-                   NGX_HTTP_CHAT_IDS_TTL " s";
-        rt->shard = shard;
-    }
+    rt = ngx_http_chat_redis_retry_of(ngx_http_chat_ids_changes, id, 24,
+                                      ngx_http_chat_ids_send_join,
+                                      "joins and leaves",
+                                      "a user's chats may be wrong for up "
+                                      "to " NGX_HTTP_CHAT_IDS_TTL " s");
 
     j = ngx_alloc(sizeof(ngx_http_chat_ids_join_t), ngx_cycle->log);
     if (j == NULL) {

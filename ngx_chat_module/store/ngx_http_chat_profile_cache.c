@@ -200,7 +200,6 @@ ngx_http_chat_profile_cache_drop_then(ngx_str_t *user,
     ngx_http_chat_redis_retry_settled_pt settled, void *ctx)
 {
     u_char                         id[24];
-    ngx_uint_t                     shard;
     ngx_http_chat_redis_retry_t   *rt;
     ngx_http_chat_profile_drop_t  *d;
 
@@ -216,16 +215,12 @@ ngx_http_chat_profile_cache_drop_then(ngx_str_t *user,
     ngx_memcpy(d->user, user->data, 24);
 
     ngx_strlow(id, user->data, 24);
-    shard = ngx_http_chat_redis_shard_of(id, 24);
-    rt = &ngx_http_chat_profile_drops[shard];
-
-    if (rt->send == NULL) {
-        rt->send = ngx_http_chat_profile_send_drop;
-        rt->what = "profile changes";
-        rt->lost = "a sign-in may show its old profile for up to "
-                   NGX_HTTP_CHAT_PROFILE_TTL " s";
-        rt->shard = shard;
-    }
+    rt = ngx_http_chat_redis_retry_of(ngx_http_chat_profile_drops, id, 24,
+                                      ngx_http_chat_profile_send_drop,
+                                      "profile changes",
+                                      "a sign-in may show its old profile "
+                                      "for up to " NGX_HTTP_CHAT_PROFILE_TTL
+                                      " s");
 
     ngx_http_chat_redis_retry_send_then(rt, &d->item, settled, ctx);
 

@@ -17,6 +17,28 @@ static void ngx_http_chat_redis_retry_settle(
     ngx_http_chat_redis_retry_item_t *item);
 
 
+ngx_http_chat_redis_retry_t *
+ngx_http_chat_redis_retry_of(ngx_http_chat_redis_retry_t *queues, u_char *id,
+    size_t len, ngx_http_chat_redis_retry_send_pt send, const char *what,
+    const char *lost)
+{
+    ngx_uint_t                    shard;
+    ngx_http_chat_redis_retry_t  *rt;
+
+    shard = ngx_http_chat_redis_shard_of(id, len);
+    rt = &queues[shard];
+
+    if (rt->send == NULL) {
+        rt->send = send;
+        rt->what = what;
+        rt->lost = lost;
+        rt->shard = shard;
+    }
+
+    return rt;
+}
+
+
 void
 ngx_http_chat_redis_retry_send(ngx_http_chat_redis_retry_t *rt,
     ngx_http_chat_redis_retry_item_t *item)

@@ -64,6 +64,14 @@ struct ngx_http_chat_redis_retry_s {
     { send, what, lost, { NULL, NULL }, 0, 0, 0 }
 
 
+/*
+ * The queue of id's shard among queues (NGX_HTTP_CHAT_REDIS_SHARDS_MAX + 1
+ * of them, static, zero), set up on its first use; id as in the key's tag
+ */
+ngx_http_chat_redis_retry_t *ngx_http_chat_redis_retry_of(
+    ngx_http_chat_redis_retry_t *queues, u_char *id, size_t len,
+    ngx_http_chat_redis_retry_send_pt send, const char *what,
+    const char *lost);
 void ngx_http_chat_redis_retry_send(ngx_http_chat_redis_retry_t *rt,
     ngx_http_chat_redis_retry_item_t *item);
 void ngx_http_chat_redis_retry_send_then(ngx_http_chat_redis_retry_t *rt,
