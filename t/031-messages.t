@@ -269,7 +269,7 @@ my $first = ChatChats::api(alice => POST => "/api/messages",
 my ($s2, $b2) = ChatChats::call(alice => POST => "/api/messages",
     { chatId => $g, tempId => "rt-1", type => "text", content => "once" });
 # as if its mark had expired: the insert's unique index tells
-system("redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} DEL st:$main::Id{alice}:rt-1 >/dev/null") == 0
+system("redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} DEL st:{$g}:$main::Id{alice}:rt-1 >/dev/null") == 0
     or die "redis-cli";
 my ($s3, $b3) = ChatChats::call(alice => POST => "/api/messages",
     { chatId => $g, tempId => "rt-1", type => "text", content => "once" });

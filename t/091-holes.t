@@ -88,7 +88,7 @@ my $chat = main::private_chat("alice", "carol");
 my ($st, $b) = main::send("alice", $chat, "h1-one", "one");
 my $s = $b->{message}{seq};
 # a number taken, as a send does before its insert
-my $hole = main::redis("INCR", "seq:$chat");
+my $hole = main::redis("INCR", "seq:{$chat}");
 ($st, $b) = main::send("alice", $chat, "h1-three", "three");
 push @r, "hole " . ($hole - $s) . " next " . ($b->{message}{seq} - $s);
 my $c = ChatRT::connect("carol");
@@ -120,7 +120,7 @@ my @r;
 my $chat = main::private_chat("alice", "bob");
 my ($st, $b) = main::send("alice", $chat, "h2-one", "one");
 my $s = $b->{message}{seq};
-main::redis("INCR", "seq:$chat");
+main::redis("INCR", "seq:{$chat}");
 ($st, $b) = main::send("alice", $chat, "h2-three", "three");
 my $id = $b->{message}{id};
 # the message above the hole was stored a minute ago: the send that took

@@ -89,6 +89,19 @@ sub redis {
     return @out;
 }
 
+# a REST call: {status, body (decoded), headers}
+sub rest {
+    my ($who, $method, $path, $data) = @_;
+    my $r = HTTP::Tiny->new->request($method,
+        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}$path",
+        { headers => { 'Content-Type' => 'application/json',
+                       Authorization =>
+                           "Bearer $ChatChats::Tok{$who}{accessToken}" },
+          content => JSON::PP::encode_json($data) });
+    $r->{body} = eval { JSON::PP::decode_json($r->{content}) } // {};
+    return $r;
+}
+
 # the shards (0: chat_redis) where redis-cli @cmd answers something true,
 # joined with ","
 sub holders {
@@ -163,14 +176,16 @@ ChatChats::setup("dave", "erin");
 my %Id = %ChatChats::Id;
 my @r;
 # a group on another shard than alice's session, which must stay in
-# when the group's shard goes away (below)
+# when the group's shard goes away (below), and than alice herself, so
+# that her send budget and the group's numbers are on two shards
 my $alice_sid = $ChatChats::Tok{alice}{refreshToken} =~ s/\..*//r;
 my $g;
-for (1 .. 20) {
+for (1 .. 40) {
     $g = ChatChats::api(alice => POST => "/api/chats/group",
         { name => "sharded", memberIds => [ $Id{bob}, $Id{carol} ] })
         ->{chat}{id};
-    last if main::shard_of($g) != main::shard_of($alice_sid);
+    last if main::shard_of($g) != main::shard_of($alice_sid)
+            && main::shard_of($g) != main::shard_of(lc $Id{alice});
 }
 # more chats, so that there are channels on every shard
 my @people = qw(alice bob carol dave erin);
@@ -266,19 +281,41 @@ for my $who (qw(alice bob carol)) {
 my $last = ChatChats::api(alice => GET => "/api/chats/$g/messages")
            ->{items}[0]{seq};
 
-# the group's shard goes away; three messages are stored meanwhile, by
-# alice, whose session is on another shard (a session whose shard is
-# away is refused 503: the access check fails closed)
+# a chat's numbers (and the tempIds that took them) are on the chat's
+# shard; a user's send budget is on the user's, in a script of its own
+# when the two differ, as alice's and the group's do
+$on = main::holders("EXISTS", "'seq:{$g}'");
+push @r, "numbers_on:" . ($on eq main::shard_of($g) ? "chat_shard" : $on);
+$on = main::holders("EXISTS", "'st:{$g}:$lc:sh-alice-10'");
+push @r, "tempid_on:" . ($on eq main::shard_of($g) ? "chat_shard" : $on);
+$on = main::holders("EXISTS", "'rl:send:{$lc}'");
+push @r, "send_budget_on:" . ($on eq main::shard_of($lc) ? "its_shard"
+                                                         : $on);
+# a bucket full for 1,000 s more refuses alice's next send there, with
+# nothing stored and no number taken
+my $ap = main::shard_of($lc);
+$ap = $main::Shards[$ap - 1]->port;
+my ($sec) = main::redis($ap, "TIME");
+main::redis($ap, "SET", "'rl:send:{$lc}'", ($sec + 1000) * 1000000);
+my $t = main::rest(alice => POST => "/api/messages",
+    { chatId => $g, tempId => "over", type => "text", content => "over" });
+push @r, "over_budget:$t->{status},"
+         . ($t->{body}{error}{code} // "") . ","
+         . ($t->{headers}{"retry-after"} > 900 ? "retry_after" : "?");
+main::redis($ap, "DEL", "'rl:send:{$lc}'");
+
+# the group's shard goes away: a send in the group cannot take a number
+# and is refused (alice's session is on another shard, so it is let in:
+# a session whose shard is away is refused 503, failing closed)
 my $k = main::shard_of($g);
 $main::Shards[$k - 1]->stop;
 sleep 0.3;
-for my $i (1 .. 3) {
-    ChatChats::api(alice => POST => "/api/messages",
-        { chatId => $g, tempId => "away-$i", type => "text",
-          content => "away $i" });
-}
+$t = main::rest(alice => POST => "/api/messages",
+    { chatId => $g, tempId => "away", type => "text", content => "away" });
+push @r, "away:$t->{status}," . ($t->{body}{error}{code} // "");
+# back, empty: its numbers are read again from the store
 $main::Shards[$k - 1]->start;
-# each socket hears resync, and its sync brings the three
+# each socket hears resync; its sync finds nothing missed
 for my $who (qw(alice bob carol)) {
     my $rs = ChatRT::wait_for($s{$who}, "resync", 10);
     ChatRT::send_event($s{$who}, "sync", { chats => { $g => $last } },
@@ -292,15 +329,17 @@ for my $who (qw(alice bob carol)) {
               grep { $_->{event} eq "new_message"
                      && $_->{data}{message}{chatId} eq $g } @e;
     push @r, "$who:" . ($rs ? "resync" : "no-resync") . ","
-             . join("+", grep { /^away/ } @got);
+             . (@got ? join("+", @got) : "nothing");
 }
-# and what is sent now comes live again, across instances
+# and what is sent now comes live again, across instances, numbered
+# after the last stored, with no hole and no number twice
 ChatRT::send_event($s{bob}, "send_message",
     { chatId => $g, tempId => "back", type => "text", content => "back" },
     "back");
 for my $who (qw(alice carol)) {
     my @t = main::texts($who, $s{$who}, $g, 1);
-    push @r, "$who:" . join("", map { /=(.*)/ } @t);
+    push @r, "$who:" . join("", map { /^(\d+)=(.*)/ && ($1 - $last) . ":$2" }
+                              @t);
 }
 $main::Got = "@r";
 --- request
@@ -308,7 +347,7 @@ GET /t
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- response_body
-placed:ok shards_used:2+ group_subscribers:3 budget_on:its_shard session_on:its_shard profile_on:its_shard profile_drop_on:its_shard chat_ids_on:its_shard alice:30,in_order,once bob:30,in_order,once carol:30,in_order,once alice:resync,away 1+away 2+away 3 bob:resync,away 1+away 2+away 3 carol:resync,away 1+away 2+away 3 alice:back carol:back
+placed:ok shards_used:2+ group_subscribers:3 budget_on:its_shard session_on:its_shard profile_on:its_shard profile_drop_on:its_shard chat_ids_on:its_shard alice:30,in_order,once bob:30,in_order,once carol:30,in_order,once numbers_on:chat_shard tempid_on:chat_shard send_budget_on:its_shard over_budget:429,rate_limited,retry_after away:503,service_unavailable alice:resync,nothing bob:resync,nothing carol:resync,nothing alice:1:back carol:1:back
 --- timeout: 90
 --- error_log
 chat redis: lost connection

@@ -17,6 +17,7 @@
 #include "ngx_http_chat_op_send_again.h"
 #include "../store/ngx_http_chat_mongo.h"
 #include "../store/ngx_http_chat_redis.h"
+#include "../store/ngx_http_chat_redis_shards.h"
 #include "../store/ngx_http_chat_list_model.h"
 #include "../core/ngx_http_chat_events.h"
 #include "../util/ngx_http_chat_metrics.h"
@@ -34,6 +35,7 @@ struct ngx_http_chat_op_send_s {
     ngx_uint_t                  tries;
     ngx_uint_t                  generation; /* of the sender table */
     size_t                      size;
+    int64_t                     floor;      /* for the number, after */
     ngx_http_chat_msg_arg_t    *arg;        /* after the struct */
     unsigned                    gate:1;     /* Redis first, if it knows */
     unsigned                    charged:1;  /* took its send budget */
@@ -50,6 +52,9 @@ static void ngx_http_chat_op_send_checked(ngx_http_chat_mongo_task_t *t);
 static ngx_int_t ngx_http_chat_op_send_seq(ngx_http_chat_op_send_t *op,
     int64_t floor);
 static void ngx_http_chat_op_send_numbered(redisReply *reply, void *data);
+static void ngx_http_chat_op_send_budgeted(redisReply *reply, void *data);
+static ngx_int_t ngx_http_chat_op_send_over(ngx_http_chat_op_send_t *op,
+    redisReply *reply);
 static void ngx_http_chat_op_send_floored(ngx_http_chat_mongo_task_t *t);
 static void ngx_http_chat_op_send_stored(ngx_http_chat_mongo_task_t *t);
 static void ngx_http_chat_op_send_committed(ngx_http_chat_op_send_t *op,
@@ -65,13 +70,15 @@ static ngx_int_t ngx_http_chat_op_send_task(ngx_http_chat_op_send_t *op,
 
 /*
  * The user's send budget (chat_send_rate), in the same script as the
- * number, so it costs no round trip of its own: GCRA over the key
- * rl:send:<user> (KEYS[#KEYS]), which holds the time, in microseconds of
- * Redis' clock, at which the user's bucket is full again (every instance
- * reads the same clock).  ARGV[#ARGV-1] is the time a send costs (0: no
- * budget), ARGV[#ARGV] the burst's.  Over it: {seconds until a send
- * fits}, and nothing else is done.  It runs only once a number would be
- * taken (no -1, no -2 first), so a send is charged once.
+ * number when the user's shard is the chat's (always, with no shards),
+ * so it costs no round trip of its own: GCRA over the key
+ * rl:send:{<user>} (KEYS[#KEYS]), which holds the time, in microseconds
+ * of Redis' clock, at which the user's bucket is full again (every
+ * instance reads the same clock).  ARGV[#ARGV-1] is the time a send
+ * costs (0: no budget), ARGV[#ARGV] the burst's.  Over it: {seconds until
+ * a send fits}, and nothing else is done.  It runs only once a number
+ * would be taken (no -1, no -2 first), so a send is charged once.  On
+ * another shard than the chat's it runs alone, before the number.
  */
 #define NGX_HTTP_CHAT_SEND_BUDGET_LUA                                         \
     "local bt = tonumber(ARGV[#ARGV - 1]) "                                   \
@@ -88,8 +95,13 @@ static ngx_int_t ngx_http_chat_op_send_task(ngx_http_chat_op_send_t *op,
     "end "
 
 
+/* the budget alone, on the user's shard: 0 when the send fits */
+static const char  ngx_http_chat_send_budget_script[] =
+    NGX_HTTP_CHAT_SEND_BUDGET_LUA
+    "return 0";
+
 /*
- * The next number of a chat.  A missing counter (a new chat, or Redis
+ * The next number of a chat, seq:{<chat>} on the chat's shard.  A missing counter (a new chat, or Redis
  * lost it) is set from the highest stored seq first, which the caller
  * passes as ARGV[1] once it asked MongoDB (-1: not asked yet).
  */
@@ -102,7 +114,8 @@ static const char  ngx_http_chat_seq_script[] =
     "return redis.call('INCR', KEYS[1])";
 
 /*
- * The same for a message with a tempId (KEYS[2]), which it notes for
+ * The same for a message with a tempId (KEYS[2], st:{<chat>}:<user>:
+ * <tempId>, on the chat's shard too), which it notes for
  * ARGV[2] seconds.  With ARGV[3] "1", -2 when the tempId took a number
  * within that time: then the store says whether it is a retry.
  */
@@ -490,19 +503,25 @@ ngx_http_chat_op_send_checked(ngx_http_chat_mongo_task_t *t)
 }
 
 
-/* takes the next number of the chat in Redis */
+/*
+ * Takes the next number of the chat in Redis, on the chat's shard, with
+ * the user's budget in the same script when the user's shard is the
+ * same, else in a script of its own on the user's shard first.
+ */
 
 static ngx_int_t
 ngx_http_chat_op_send_seq(ngx_http_chat_op_send_t *op, int64_t floor)
 {
     char                        chat[25], user[25];
-    u_char                      fl[NGX_INT64_LEN], seq_key[sizeof("seq:") + 24],
-                                temp_key[sizeof("st::") + 24
+    u_char                      fl[NGX_INT64_LEN],
+                                seq_key[sizeof("seq:{}") + 24],
+                                temp_key[sizeof("st:{}::") + 48
                                          + NGX_HTTP_CHAT_TEMP_ID_MAX],
-                                rl_key[sizeof("rl:send:") + 24],
+                                rl_key[sizeof("rl:send:{}") + 24],
                                 cost[NGX_INT64_LEN], burst[NGX_INT64_LEN];
+    size_t                      rl_len, cost_len, burst_len;
     uint64_t                    t, tau;
-    ngx_uint_t                  n, mark;
+    ngx_uint_t                  n, mark, shard;
     const char                 *argv[12];
     size_t                      argvlen[12];
     ngx_http_chat_main_conf_t  *cmcf;
@@ -530,26 +549,53 @@ ngx_http_chat_op_send_seq(ngx_http_chat_op_send_t *op, int64_t floor)
         }
     }
 
+    shard = ngx_http_chat_redis_shard_of((u_char *) chat, 24);
+    rl_len = ngx_sprintf(rl_key, "rl:send:{%s}", user) - rl_key;
+    cost_len = ngx_sprintf(cost, "%uL", t) - cost;
+    burst_len = ngx_sprintf(burst, "%uL", tau) - burst;
+
     n = 0;
     argv[n] = "EVAL";
     argvlen[n++] = 4;
+
+    if (t && ngx_http_chat_redis_shard_of((u_char *) user, 24) != shard) {
+        op->floor = floor;
+
+        argv[n] = ngx_http_chat_send_budget_script;
+        argvlen[n++] = sizeof(ngx_http_chat_send_budget_script) - 1;
+        argv[n] = "1";
+        argvlen[n++] = 1;
+        argv[n] = (char *) rl_key;
+        argvlen[n++] = rl_len;
+        argv[n] = (char *) cost;
+        argvlen[n++] = cost_len;
+        argv[n] = (char *) burst;
+        argvlen[n++] = burst_len;
+
+        return ngx_http_chat_redis_command_argv(
+                   ngx_http_chat_redis_shard(
+                       ngx_http_chat_redis_shard_of((u_char *) user, 24)),
+                   ngx_http_chat_op_send_budgeted, op, (int) n, argv,
+                   argvlen);
+    }
+
     argv[n] = mark ? ngx_http_chat_seq_gate_script : ngx_http_chat_seq_script;
     argvlen[n] = ngx_strlen(argv[n]);
     n++;
     argv[n] = mark ? "3" : "2";
     argvlen[n++] = 1;
     argv[n] = (char *) seq_key;
-    argvlen[n++] = ngx_sprintf(seq_key, "seq:%s", chat) - seq_key;
+    argvlen[n++] = ngx_sprintf(seq_key, "seq:{%s}", chat) - seq_key;
 
     if (mark) {
         argv[n] = (char *) temp_key;
-        argvlen[n++] = ngx_sprintf(temp_key, "st:%s:%s", user,
+        argvlen[n++] = ngx_sprintf(temp_key, "st:{%s}:%s:%s", chat, user,
                                    op->arg->temp_id)
                        - temp_key;
     }
 
     argv[n] = (char *) rl_key;
-    argvlen[n++] = ngx_sprintf(rl_key, "rl:send:%s", user) - rl_key;
+    argvlen[n++] = rl_len;
 
     argv[n] = (char *) fl;
     argvlen[n++] = ngx_sprintf(fl, "%L", floor) - fl;
@@ -562,15 +608,75 @@ ngx_http_chat_op_send_seq(ngx_http_chat_op_send_t *op, int64_t floor)
     }
 
     argv[n] = (char *) cost;
-    argvlen[n++] = ngx_sprintf(cost, "%uL", t) - cost;
-
+    argvlen[n++] = cost_len;
     argv[n] = (char *) burst;
-    argvlen[n++] = ngx_sprintf(burst, "%uL", tau) - burst;
+    argvlen[n++] = burst_len;
 
     /* hiredis copies the command before this returns */
-    return ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+    return ngx_http_chat_redis_command_argv(ngx_http_chat_redis_shard(shard),
                                             ngx_http_chat_op_send_numbered,
                                             op, (int) n, argv, argvlen);
+}
+
+
+/* the budget on the user's shard answered: the number, or refused */
+
+static void
+ngx_http_chat_op_send_budgeted(redisReply *reply, void *data)
+{
+    ngx_http_chat_op_send_t  *op = data;
+
+    if (ngx_http_chat_op_send_over(op, reply)) {
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "chat: redis command failed: %s",
+                      reply == NULL ? "connection lost"
+                      : reply->type == REDIS_REPLY_ERROR ? reply->str
+                      : "not a number");
+        ngx_http_chat_op_send_finish(op, NGX_ERROR, NULL,
+                                     "redis is not available");
+        return;
+    }
+
+    /* charged once: a floor or a retry's check after does not again */
+    op->charged = 1;
+
+    if (ngx_http_chat_op_send_seq(op, op->floor) != NGX_OK) {
+        ngx_http_chat_op_send_finish(op, NGX_ERROR, NULL,
+                                     "redis is not available");
+    }
+}
+
+
+/* over the user's send budget: no number taken, nothing stored */
+
+static ngx_int_t
+ngx_http_chat_op_send_over(ngx_http_chat_op_send_t *op, redisReply *reply)
+{
+    json_t  *answer;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 1
+        || reply->element[0]->type != REDIS_REPLY_INTEGER)
+    {
+        return 0;
+    }
+
+    ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_SEND_BUDGET);
+
+    answer = json_pack("{s:s,s:s,s:i,s:I}",
+                       "code", "rate_limited",
+                       "message", "too many messages, try again later",
+                       "status", 429,
+                       "retryAfter",
+                       (json_int_t) ngx_max(reply->element[0]->integer, 1));
+
+    ngx_http_chat_op_send_finish(op, answer ? NGX_BUSY : NGX_ERROR, answer,
+                                 "no memory");
+    return 1;
 }
 
 
@@ -579,25 +685,9 @@ ngx_http_chat_op_send_numbered(redisReply *reply, void *data)
 {
     ngx_http_chat_op_send_t  *op = data;
 
-    json_t     *answer;
-    ngx_int_t   rc;
+    ngx_int_t  rc;
 
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 1
-        && reply->element[0]->type == REDIS_REPLY_INTEGER)
-    {
-        /* over the user's send budget: no number taken, nothing stored */
-        ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_SEND_BUDGET);
-
-        answer = json_pack("{s:s,s:s,s:i,s:I}",
-                           "code", "rate_limited",
-                           "message", "too many messages, try again later",
-                           "status", 429,
-                           "retryAfter",
-                           (json_int_t) ngx_max(reply->element[0]->integer,
-                                                1));
-
-        ngx_http_chat_op_send_finish(op, answer ? NGX_BUSY : NGX_ERROR,
-                                     answer, "no memory");
+    if (ngx_http_chat_op_send_over(op, reply)) {
         return;
     }
 
