@@ -97,9 +97,19 @@ sub rest {
         { headers => { 'Content-Type' => 'application/json',
                        Authorization =>
                            "Bearer $ChatChats::Tok{$who}{accessToken}" },
-          content => JSON::PP::encode_json($data) });
+          (defined $data ? (content => JSON::PP::encode_json($data))
+                         : ()) });
     $r->{body} = eval { JSON::PP::decode_json($r->{content}) } // {};
     return $r;
+}
+
+# "unreadCount,last message's text" of chat $g's row in a page of the list
+sub group_row {
+    my ($page, $g) = @_;
+    my ($row) = grep { $_->{id} eq $g } @{ $page->{items} };
+    return "none" unless $row;
+    return "$row->{unreadCount}," . ($row->{lastMessage}{content}{text}
+                                     // "?");
 }
 
 # the shards (0: chat_redis) where redis-cli @cmd answers something true,
@@ -281,6 +291,29 @@ for my $who (qw(alice bob carol)) {
 my $last = ChatChats::api(alice => GET => "/api/chats/$g/messages")
            ->{items}[0]{seq};
 
+# the chat list's read model: each chat's keys on that chat's shard;
+# carol's page read twice (the first rebuilds what Redis lacks, the
+# second reads it there, from every shard) tells the same: the group with
+# the 20 messages of the others unread and her own last one
+my $p1 = ChatChats::api(carol => GET => "/api/chats");
+sleep 0.5;
+my $p2 = ChatChats::api(carol => GET => "/api/chats");
+push @r, "list:" . main::group_row($p1, $g) . "/" . main::group_row($p2, $g);
+my ($kright, $kwrong, %kshards) = (0, 0);
+for my $item (@{ $p2->{items} }) {
+    my $at = main::holders("EXISTS", "'cl:{$item->{id}}'");
+    if ($at eq main::shard_of($item->{id})) {
+        $kright++;
+        $kshards{$at} = 1;
+    } else {
+        $kwrong++;
+        warn "cl:{$item->{id}} on '$at', hash says "
+             . main::shard_of($item->{id}) . "\n";
+    }
+}
+push @r, "list_keys:" . ($kright >= 5 && !$kwrong && keys %kshards >= 2
+                         ? "chat_shards" : "$kright/$kwrong");
+
 # a chat's numbers (and the tempIds that took them) are on the chat's
 # shard; a user's send budget is on the user's, in a script of its own
 # when the two differ, as alice's and the group's do
@@ -313,6 +346,9 @@ sleep 0.3;
 $t = main::rest(alice => POST => "/api/messages",
     { chatId => $g, tempId => "away", type => "text", content => "away" });
 push @r, "away:$t->{status}," . ($t->{body}{error}{code} // "");
+# the chat list still answers: the group's row read from MongoDB
+$t = main::rest(carol => GET => "/api/chats");
+push @r, "list_away:$t->{status}," . main::group_row($t->{body}, $g);
 # back, empty: its numbers are read again from the store
 $main::Shards[$k - 1]->start;
 # each socket hears resync; its sync finds nothing missed
@@ -347,7 +383,7 @@ GET /t
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- response_body
-placed:ok shards_used:2+ group_subscribers:3 budget_on:its_shard session_on:its_shard profile_on:its_shard profile_drop_on:its_shard chat_ids_on:its_shard alice:30,in_order,once bob:30,in_order,once carol:30,in_order,once numbers_on:chat_shard tempid_on:chat_shard send_budget_on:its_shard over_budget:429,rate_limited,retry_after away:503,service_unavailable alice:resync,nothing bob:resync,nothing carol:resync,nothing alice:1:back carol:1:back
+placed:ok shards_used:2+ group_subscribers:3 budget_on:its_shard session_on:its_shard profile_on:its_shard profile_drop_on:its_shard chat_ids_on:its_shard alice:30,in_order,once bob:30,in_order,once carol:30,in_order,once list:20,carol 10/20,carol 10 list_keys:chat_shards numbers_on:chat_shard tempid_on:chat_shard send_budget_on:its_shard over_budget:429,rate_limited,retry_after away:503,service_unavailable list_away:200,20,carol 10 alice:resync,nothing bob:resync,nothing carol:resync,nothing alice:1:back carol:1:back
 --- timeout: 90
 --- error_log
 chat redis: lost connection

@@ -24,6 +24,7 @@ struct ngx_http_chat_op_chat_list_s {
     ngx_http_chat_op_store_t    *store;    /* the MongoDB step running */
     json_t                      *page;     /* {items, nextCursor?} */
     json_t                      *chat;     /* one chat: its answer */
+    char                       (*gen)[32]; /* per item: a miss's, or "" */
     char                         user[25];
 };
 
@@ -32,7 +33,9 @@ static void ngx_http_chat_list_paged(void *data, ngx_int_t rc,
     json_t *answer, const char *error);
 static void ngx_http_chat_list_got(void *data, ngx_int_t rc,
     json_t *answer, const char *error);
-static void ngx_http_chat_list_modelled(redisReply *reply, void *data);
+static void ngx_http_chat_list_row_read(void *data, size_t i,
+    redisReply *r);
+static void ngx_http_chat_list_modelled(void *data);
 static ngx_int_t ngx_http_chat_list_start(const bson_oid_t *user,
     ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
     ngx_http_chat_op_done_pt step, ngx_http_chat_op_done_pt done,
@@ -116,6 +119,7 @@ ngx_http_chat_list_paged(void *data, ngx_int_t rc, json_t *answer,
 {
     ngx_http_chat_op_chat_list_t  *op = data;
 
+    size_t     n;
     ngx_int_t  r;
 
     op->store = NULL;
@@ -126,14 +130,22 @@ ngx_http_chat_list_paged(void *data, ngx_int_t rc, json_t *answer,
         return;
     }
 
-    if (json_array_size(json_object_get(answer, "items")) == 0) {
+    n = json_array_size(json_object_get(answer, "items"));
+
+    if (n == 0) {
         ngx_http_chat_list_finish(op, NGX_OK, NULL);
         return;
     }
 
+    op->gen = ngx_calloc(n * sizeof(op->gen[0]), ngx_cycle->log);
+    if (op->gen == NULL) {
+        ngx_http_chat_list_finish(op, NGX_ERROR, "no memory");
+        return;
+    }
+
     r = ngx_http_chat_list_model_read(json_object_get(answer, "items"),
-                                      op->user, ngx_http_chat_list_modelled,
-                                      op);
+                                      op->user, ngx_http_chat_list_row_read,
+                                      ngx_http_chat_list_modelled, op);
 
     if (r == NGX_OK) {
         return;
@@ -145,7 +157,7 @@ ngx_http_chat_list_paged(void *data, ngx_int_t rc, json_t *answer,
     }
 
     /* Redis is away: every chat is read from MongoDB, nothing kept */
-    ngx_http_chat_list_modelled(NULL, op);
+    ngx_http_chat_list_modelled(op);
 }
 
 
@@ -191,20 +203,47 @@ ngx_http_chat_list_got(void *data, ngx_int_t rc, json_t *answer,
 
 
 /*
- * Redis's rows: the hits become rows at once, the misses are read from
- * MongoDB (with the generation to rebuild them under, when Redis gave
- * one)
+ * A row from Redis: a hit becomes the item's row at once (its readSeq
+ * goes), a miss keeps the generation to rebuild it under
  */
 
 static void
-ngx_http_chat_list_modelled(redisReply *reply, void *data)
+ngx_http_chat_list_row_read(void *data, size_t i, redisReply *r)
+{
+    ngx_http_chat_op_chat_list_t  *op = data;
+
+    json_t      *item;
+    redisReply  *g;
+
+    item = json_array_get(json_object_get(op->page, "items"), i);
+
+    if (item == NULL || ngx_http_chat_list_row(op, item, r) == NGX_OK) {
+        return;
+    }
+
+    g = (r->type == REDIS_REPLY_ARRAY && r->elements >= 1)
+        ? r->element[0] : NULL;
+
+    if (g && g->type == REDIS_REPLY_STRING && g->len < sizeof(op->gen[i])) {
+        ngx_memcpy(op->gen[i], g->str, g->len);
+        op->gen[i][g->len] = '\0';
+    }
+}
+
+
+/*
+ * Every shard answered: the items still without a row (still with their
+ * readSeq) are read from MongoDB, with the generation Redis gave
+ */
+
+static void
+ngx_http_chat_list_modelled(void *data)
 {
     ngx_http_chat_op_chat_list_t  *op = data;
 
     char                        chat[25];
     size_t                      i, n, nmiss, size, nfacts, k;
     json_t                     *items, *item;
-    redisReply                 *r, *g;
     const char                 *id;
     ngx_int_t                   rc;
     ngx_http_chat_list_arg_t   *arg, *full;
@@ -219,17 +258,6 @@ ngx_http_chat_list_modelled(redisReply *reply, void *data)
 
     items = json_object_get(op->page, "items");
     n = json_array_size(items);
-
-    if (reply && (reply->type != REDIS_REPLY_ARRAY || reply->elements != n))
-    {
-        if (reply->type == REDIS_REPLY_ERROR) {
-            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "chat: the chat list's script failed: %s",
-                          reply->str);
-        }
-
-        reply = NULL;
-    }
 
     size = sizeof(ngx_http_chat_list_arg_t)
            + n * sizeof(ngx_http_chat_list_miss_t);
@@ -246,9 +274,9 @@ ngx_http_chat_list_modelled(redisReply *reply, void *data)
 
     for (i = 0; i < n; i++) {
         item = json_array_get(items, i);
-        r = reply ? reply->element[i] : NULL;
 
-        if (r && ngx_http_chat_list_row(op, item, r) == NGX_OK) {
+        if (json_object_get(item, "readSeq") == NULL) {
+            /* a row from Redis */
             continue;
         }
 
@@ -261,13 +289,8 @@ ngx_http_chat_list_modelled(redisReply *reply, void *data)
         miss[nmiss].read_seq =
                         json_integer_value(json_object_get(item, "readSeq"));
 
-        g = (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1)
-            ? r->element[0] : NULL;
-
-        if (g && g->type == REDIS_REPLY_STRING
-            && g->len < sizeof(miss[nmiss].gen))
-        {
-            ngx_memcpy(miss[nmiss].gen, g->str, g->len);
+        if (op->gen) {
+            ngx_memcpy(miss[nmiss].gen, op->gen[i], sizeof(miss[nmiss].gen));
         }
 
         nmiss++;
@@ -518,6 +541,10 @@ ngx_http_chat_list_finish(ngx_http_chat_op_chat_list_t *op, ngx_int_t rc,
 
     } else {
         json_decref(page);
+    }
+
+    if (op->gen) {
+        ngx_free(op->gen);
     }
 
     ngx_free(op);

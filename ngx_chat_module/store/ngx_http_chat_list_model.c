@@ -13,6 +13,7 @@
 #include "ngx_http_chat_list_model.h"
 #include "ngx_http_chat_list_facts.h"
 #include "ngx_http_chat_list_compact.h"
+#include "ngx_http_chat_redis_shards.h"
 #include "../util/ngx_http_chat_text.h"
 
 
@@ -213,6 +214,7 @@ static ngx_uint_t                 ngx_http_chat_list_nlost;
 
 
 static ngx_int_t ngx_http_chat_list_valid(const char *id);
+static ngx_http_chat_redis_t *ngx_http_chat_list_redis(const char *chat);
 static void ngx_http_chat_list_remember(const char *chat, const char *user);
 static void ngx_http_chat_list_answered(redisReply *reply, void *data);
 static void ngx_http_chat_list_changed(redisReply *reply, void *data);
@@ -245,11 +247,22 @@ ngx_http_chat_list_valid(const char *id)
 }
 
 
+/* the connection of a chat's keys: its shard's (chat_redis without) */
+
+static ngx_http_chat_redis_t *
+ngx_http_chat_list_redis(const char *chat)
+{
+    return ngx_http_chat_redis_shard(
+               ngx_http_chat_redis_shard_of((u_char *) chat, 24));
+}
+
+
 static void
 ngx_http_chat_list_change_send(const char *chat, const char *user,
     int64_t seq, const char *json, ngx_uint_t void_, const char *prefix,
     const char *mode)
 {
+    ngx_http_chat_redis_t      *rds;
     ngx_http_chat_list_lost_t  *lost;
 
     ngx_http_chat_list_drop_lost();
@@ -263,11 +276,14 @@ ngx_http_chat_list_change_send(const char *chat, const char *user,
         lost->seq = seq;
     }
 
+    rds = ngx_http_chat_list_redis(chat);
+
     if (lost == NULL
-        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main)
-        || ngx_http_chat_redis_command(ngx_http_chat_redis_main,
+        || !ngx_http_chat_redis_is_connected(rds)
+        || ngx_http_chat_redis_command(rds,
                 ngx_http_chat_list_changed, lost,
-                "EVAL %s 5 cl:%s clx:%s clu:%s:%s clg:%s clo:%s:%s "
+                "EVAL %s 5 cl:{%s} clx:{%s} clu:{%s}:%s clg:{%s} "
+                "clo:{%s}:%s "
                 "%lld %s %s %s %s",
                 ngx_http_chat_list_change, chat, chat, chat,
                 user ? user : "-", chat, chat, user ? user : "-",
@@ -339,13 +355,12 @@ static void
 ngx_http_chat_list_drop_lost(void)
 {
     ngx_uint_t                  i, n;
+    ngx_http_chat_redis_t      *rds;
     ngx_http_chat_list_lost_t  *l, *copy;
 
     n = ngx_http_chat_list_nlost;
 
-    if (n == 0
-        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main))
-    {
+    if (n == 0) {
         return;
     }
 
@@ -353,6 +368,13 @@ ngx_http_chat_list_drop_lost(void)
 
     for (i = 0; i < n; i++) {
         l = &ngx_http_chat_list_lost[i];
+        rds = ngx_http_chat_list_redis(l->chat);
+
+        if (!ngx_http_chat_redis_is_connected(rds)) {
+            /* kept (at i or before) for when its shard is back */
+            ngx_http_chat_list_remember(l->chat, l->user);
+            continue;
+        }
 
         copy = ngx_alloc(sizeof(ngx_http_chat_list_lost_t), ngx_cycle->log);
 
@@ -362,9 +384,10 @@ ngx_http_chat_list_drop_lost(void)
 
         /* a drop not answered is remembered again */
         if (copy == NULL
-            || ngx_http_chat_redis_command(ngx_http_chat_redis_main,
+            || ngx_http_chat_redis_command(rds,
                            ngx_http_chat_list_answered, copy,
-                           "EVAL %s 4 cl:%s clx:%s clu:%s:%s clg:%s",
+                           "EVAL %s 4 cl:{%s} clx:{%s} clu:{%s}:%s "
+                           "clg:{%s}",
                            ngx_http_chat_list_drop, l->chat, l->chat,
                            l->chat, l->user, l->chat)
                != NGX_OK)
@@ -381,6 +404,7 @@ ngx_http_chat_list_drop_lost(void)
 static void
 ngx_http_chat_list_sum_stale(const char *chat)
 {
+    ngx_http_chat_redis_t      *rds;
     ngx_http_chat_list_lost_t  *lost;
 
     ngx_http_chat_list_drop_lost();
@@ -392,11 +416,13 @@ ngx_http_chat_list_sum_stale(const char *chat)
         ngx_cpystrn((u_char *) lost->user, (u_char *) "-", 25);
     }
 
+    rds = ngx_http_chat_list_redis(chat);
+
     if (lost == NULL
-        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main)
-        || ngx_http_chat_redis_command(ngx_http_chat_redis_main,
+        || !ngx_http_chat_redis_is_connected(rds)
+        || ngx_http_chat_redis_command(rds,
                                        ngx_http_chat_list_answered, lost,
-                                       "EVAL %s 2 cl:%s clg:%s",
+                                       "EVAL %s 2 cl:{%s} clg:{%s}",
                                        ngx_http_chat_list_stale, chat, chat)
            != NGX_OK)
     {
@@ -591,6 +617,7 @@ ngx_http_chat_list_readd_send(const char *chat, const char *user,
     u_char kind, int64_t seq)
 {
     char                        member[32];
+    ngx_http_chat_redis_t      *rds;
     ngx_http_chat_list_lost_t  *lost;
 
     if (user) {
@@ -610,17 +637,19 @@ ngx_http_chat_list_readd_send(const char *chat, const char *user,
                     25);
     }
 
+    rds = ngx_http_chat_list_redis(chat);
+
     if (lost == NULL
-        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main)
+        || !ngx_http_chat_redis_is_connected(rds)
         || (user
-            ? ngx_http_chat_redis_command(ngx_http_chat_redis_main,
+            ? ngx_http_chat_redis_command(rds,
                         ngx_http_chat_list_answered, lost,
-                        "EVAL %s 2 clu:%s:%s clg:%s %lld %s",
+                        "EVAL %s 2 clu:{%s}:%s clg:{%s} %lld %s",
                         ngx_http_chat_list_readd, chat, user, chat,
                         (long long) seq, member)
-            : ngx_http_chat_redis_command(ngx_http_chat_redis_main,
+            : ngx_http_chat_redis_command(rds,
                         ngx_http_chat_list_answered, lost,
-                        "EVAL %s 2 clx:%s clg:%s %lld %s",
+                        "EVAL %s 2 clx:{%s} clg:{%s} %lld %s",
                         ngx_http_chat_list_readd, chat, chat,
                         (long long) seq, member))
            != NGX_OK)
@@ -647,36 +676,133 @@ ngx_http_chat_list_argv(size_t n, const char ***argv, size_t **argvlen)
 }
 
 
+/* a page's read: its parts, one per shard asked, each answered once */
+typedef struct {
+    ngx_http_chat_list_row_pt    row;
+    ngx_http_chat_list_done_pt   done;
+    void                        *data;
+    ngx_uint_t                   pending;
+} ngx_http_chat_list_page_t;
+
+typedef struct {
+    ngx_http_chat_list_page_t   *page;
+    size_t                       n;
+    size_t                       index[1];   /* n: the items it asked */
+} ngx_http_chat_list_part_t;
+
+
+static void ngx_http_chat_list_part_ask(ngx_http_chat_list_page_t *page,
+    json_t *items, const char *user, ngx_uint_t shard);
+static void ngx_http_chat_list_part_read(redisReply *reply, void *data);
+
+
 ngx_int_t
 ngx_http_chat_list_model_read(json_t *items, const char *user,
-    ngx_http_chat_redis_reply_pt handler, void *data)
+    ngx_http_chat_list_row_pt row, ngx_http_chat_list_done_pt done,
+    void *data)
 {
-    char        *keys, *p, nkeys[16];
-    size_t       i, n, *argvlen, a;
-    json_t      *v;
-    ngx_int_t    rc;
-    const char  *id, **argv;
+    size_t                      i, n;
+    json_t                     *v;
+    ngx_uint_t                  s;
+    ngx_http_chat_list_page_t  *page;
 
     /* what Redis may have missed goes before it is read */
     ngx_http_chat_list_drop_lost();
 
     n = json_array_size(items);
 
-    if (n == 0 || ngx_http_chat_list_valid(user) != NGX_OK
-        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main))
-    {
+    if (n == 0 || ngx_http_chat_list_valid(user) != NGX_OK) {
         return NGX_DECLINED;
     }
 
-    /* per chat 4 keys and a readSeq (up to 20 digits) */
-    keys = ngx_alloc(n * (4 * 80 + 24), ngx_cycle->log);
-    if (keys == NULL) {
+    json_array_foreach(items, i, v) {
+        if (ngx_http_chat_list_valid(json_string_value(
+                                    json_object_get(v, "id")))
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    page = ngx_alloc(sizeof(ngx_http_chat_list_page_t), ngx_cycle->log);
+    if (page == NULL) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_chat_list_argv(3 + 5 * n, &argv, &argvlen) != NGX_OK) {
+    page->row = row;
+    page->done = done;
+    page->data = data;
+
+    /* held until every part is asked: no part's answer ends it before */
+    page->pending = 1;
+
+    for (s = 0; s <= ngx_http_chat_redis_shards_n(); s++) {
+        ngx_http_chat_list_part_ask(page, items, user, s);
+    }
+
+    if (--page->pending == 0) {
+        /* no shard asked: every chat is read from MongoDB */
+        ngx_free(page);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * One EVAL for the items whose chats are on a shard; an item of a shard
+ * not asked (away, or no memory) gets no row: it is read from MongoDB
+ */
+
+static void
+ngx_http_chat_list_part_ask(ngx_http_chat_list_page_t *page, json_t *items,
+    const char *user, ngx_uint_t shard)
+{
+    char                       *keys, *p, nkeys[16];
+    size_t                      i, j, n, k, *argvlen, a;
+    json_t                     *v;
+    const char                 *id, **argv;
+    ngx_http_chat_redis_t      *rds;
+    ngx_http_chat_list_part_t  *part;
+
+    n = json_array_size(items);
+    k = 0;
+
+    json_array_foreach(items, i, v) {
+        id = json_string_value(json_object_get(v, "id"));
+
+        if (ngx_http_chat_redis_shard_of((u_char *) id, 24) == shard) {
+            k++;
+        }
+    }
+
+    rds = ngx_http_chat_redis_shard(shard);
+
+    if (k == 0 || !ngx_http_chat_redis_is_connected(rds)) {
+        return;
+    }
+
+    part = ngx_alloc(sizeof(ngx_http_chat_list_part_t) + k * sizeof(size_t),
+                     ngx_cycle->log);
+    if (part == NULL) {
+        return;
+    }
+
+    part->page = page;
+    part->n = k;
+
+    /* per chat 4 keys and a readSeq (up to 20 digits) */
+    keys = ngx_alloc(k * (4 * 80 + 24), ngx_cycle->log);
+    if (keys == NULL) {
+        ngx_free(part);
+        return;
+    }
+
+    if (ngx_http_chat_list_argv(3 + 5 * k, &argv, &argvlen) != NGX_OK) {
         ngx_free(keys);
-        return NGX_ERROR;
+        ngx_free(part);
+        return;
     }
 
     argv[0] = "EVAL";
@@ -684,38 +810,40 @@ ngx_http_chat_list_model_read(json_t *items, const char *user,
     argv[1] = ngx_http_chat_list_read;
     argvlen[1] = sizeof(ngx_http_chat_list_read) - 1;
     argv[2] = nkeys;
-    argvlen[2] = ngx_sprintf((u_char *) nkeys, "%uz", 4 * n)
+    argvlen[2] = ngx_sprintf((u_char *) nkeys, "%uz", 4 * k)
                  - (u_char *) nkeys;
 
     p = keys;
     a = 3;
-    rc = NGX_OK;
+    j = 0;
 
-    json_array_foreach(items, i, v) {
-        id = json_string_value(json_object_get(v, "id"));
+    for (i = 0; i < n; i++) {
+        id = json_string_value(json_object_get(json_array_get(items, i),
+                                               "id"));
 
-        if (ngx_http_chat_list_valid(id) != NGX_OK) {
-            rc = NGX_DECLINED;
-            break;
+        if (ngx_http_chat_redis_shard_of((u_char *) id, 24) != shard) {
+            continue;
         }
 
+        part->index[j++] = i;
+
         argv[a] = p;
-        p = (char *) ngx_sprintf((u_char *) p, "cl:%s", id);
+        p = (char *) ngx_sprintf((u_char *) p, "cl:{%s}", id);
         argvlen[a] = p - argv[a];
         argv[++a] = p;
-        p = (char *) ngx_sprintf((u_char *) p, "clx:%s", id);
+        p = (char *) ngx_sprintf((u_char *) p, "clx:{%s}", id);
         argvlen[a] = p - argv[a];
         argv[++a] = p;
-        p = (char *) ngx_sprintf((u_char *) p, "clu:%s:%s", id, user);
+        p = (char *) ngx_sprintf((u_char *) p, "clu:{%s}:%s", id, user);
         argvlen[a] = p - argv[a];
         argv[++a] = p;
-        p = (char *) ngx_sprintf((u_char *) p, "clg:%s", id);
+        p = (char *) ngx_sprintf((u_char *) p, "clg:{%s}", id);
         argvlen[a] = p - argv[a];
         a++;
     }
 
-    for (i = 0; rc == NGX_OK && i < n; i++) {
-        v = json_array_get(items, i);
+    for (j = 0; j < k; j++) {
+        v = json_array_get(items, part->index[j]);
         argv[a] = p;
         p = (char *) ngx_sprintf((u_char *) p, "%L",
                       (int64_t) json_integer_value(json_object_get(v,
@@ -724,17 +852,51 @@ ngx_http_chat_list_model_read(json_t *items, const char *user,
         a++;
     }
 
-    if (rc == NGX_OK) {
-        /* hiredis copies the command before this returns */
-        rc = ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
-                                              handler, data, (int) a, argv,
-                                              argvlen);
+    /* hiredis copies the command before this returns */
+    if (ngx_http_chat_redis_command_argv(rds, ngx_http_chat_list_part_read,
+                                         part, (int) a, argv, argvlen)
+        == NGX_OK)
+    {
+        page->pending++;
+
+    } else {
+        ngx_free(part);
     }
 
     ngx_free(argv);
     ngx_free(keys);
+}
 
-    return rc;
+
+static void
+ngx_http_chat_list_part_read(redisReply *reply, void *data)
+{
+    ngx_http_chat_list_part_t  *part = data;
+
+    size_t                      i;
+    ngx_http_chat_list_page_t  *page;
+
+    page = part->page;
+
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "chat: the chat list's script failed: %s", reply->str);
+    }
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY
+        && reply->elements == part->n)
+    {
+        for (i = 0; i < part->n; i++) {
+            page->row(page->data, part->index[i], reply->element[i]);
+        }
+    }
+
+    ngx_free(part);
+
+    if (--page->pending == 0) {
+        page->done(page->data);
+        ngx_free(page);
+    }
 }
 
 
@@ -760,7 +922,7 @@ ngx_http_chat_list_model_fill(json_t *fill, const char *user)
         || gen == NULL || sum == NULL || !json_is_array(msgs)
         || !json_is_array(voids) || !json_is_array(own)
         || !json_is_array(hidden) || !json_is_array(mentions)
-        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main))
+        || !ngx_http_chat_redis_is_connected(ngx_http_chat_list_redis(chat)))
     {
         return;
     }
@@ -796,10 +958,10 @@ ngx_http_chat_list_model_fill(json_t *fill, const char *user)
     argv[a] = "4";
     argvlen[a++] = 1;
 
-    ngx_http_chat_list_put("cl:%s", chat);
-    ngx_http_chat_list_put("clx:%s", chat);
-    ngx_http_chat_list_put("clu:%s:%s", chat, user);
-    ngx_http_chat_list_put("clg:%s", chat);
+    ngx_http_chat_list_put("cl:{%s}", chat);
+    ngx_http_chat_list_put("clx:{%s}", chat);
+    ngx_http_chat_list_put("clu:{%s}:%s", chat, user);
+    ngx_http_chat_list_put("clg:{%s}", chat);
 
     argv[a] = gen;
     argvlen[a++] = ngx_strlen(gen);
@@ -838,8 +1000,9 @@ ngx_http_chat_list_model_fill(json_t *fill, const char *user)
 #undef ngx_http_chat_list_put
 
     /* hiredis copies the command before this returns; best effort */
-    (void) ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL,
-                                            NULL, (int) a, argv, argvlen);
+    (void) ngx_http_chat_redis_command_argv(ngx_http_chat_list_redis(chat),
+                                            NULL, NULL, (int) a, argv,
+                                            argvlen);
 
     ngx_free(argv);
     ngx_free(buf);
