@@ -53,7 +53,7 @@ static ngx_int_t ngx_http_chat_op_send_seq(ngx_http_chat_op_send_t *op,
     int64_t floor);
 static void ngx_http_chat_op_send_numbered(redisReply *reply, void *data);
 static void ngx_http_chat_op_send_budgeted(redisReply *reply, void *data);
-static ngx_int_t ngx_http_chat_op_send_over(ngx_http_chat_op_send_t *op,
+static ngx_uint_t ngx_http_chat_op_send_ended(ngx_http_chat_op_send_t *op,
     redisReply *reply);
 static void ngx_http_chat_op_send_floored(ngx_http_chat_mongo_task_t *t);
 static void ngx_http_chat_op_send_stored(ngx_http_chat_mongo_task_t *t);
@@ -101,9 +101,10 @@ static const char  ngx_http_chat_send_budget_script[] =
     "return 0";
 
 /*
- * The next number of a chat, seq:{<chat>} on the chat's shard.  A missing counter (a new chat, or Redis
- * lost it) is set from the highest stored seq first, which the caller
- * passes as ARGV[1] once it asked MongoDB (-1: not asked yet).
+ * The next number of a chat, seq:{<chat>} on the chat's shard.  A
+ * missing counter (a new chat, or Redis lost it) is set from the highest
+ * stored seq first, which the caller passes as ARGV[1] once it asked
+ * MongoDB (-1: not asked yet).
  */
 static const char  ngx_http_chat_seq_script[] =
     "local c = tonumber(redis.call('GET', KEYS[1]) or '-1') "
@@ -626,18 +627,7 @@ ngx_http_chat_op_send_budgeted(redisReply *reply, void *data)
 {
     ngx_http_chat_op_send_t  *op = data;
 
-    if (ngx_http_chat_op_send_over(op, reply)) {
-        return;
-    }
-
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "chat: redis command failed: %s",
-                      reply == NULL ? "connection lost"
-                      : reply->type == REDIS_REPLY_ERROR ? reply->str
-                      : "not a number");
-        ngx_http_chat_op_send_finish(op, NGX_ERROR, NULL,
-                                     "redis is not available");
+    if (ngx_http_chat_op_send_ended(op, reply)) {
         return;
     }
 
@@ -651,10 +641,13 @@ ngx_http_chat_op_send_budgeted(redisReply *reply, void *data)
 }
 
 
-/* over the user's send budget: no number taken, nothing stored */
+/*
+ * A script's answer that ends the send, 1 when it does: over the user's
+ * send budget (no number taken, nothing stored), or no number at all
+ */
 
-static ngx_int_t
-ngx_http_chat_op_send_over(ngx_http_chat_op_send_t *op, redisReply *reply)
+static ngx_uint_t
+ngx_http_chat_op_send_ended(ngx_http_chat_op_send_t *op, redisReply *reply)
 {
     json_t  *answer;
 
@@ -662,7 +655,18 @@ ngx_http_chat_op_send_over(ngx_http_chat_op_send_t *op, redisReply *reply)
         || reply->elements != 1
         || reply->element[0]->type != REDIS_REPLY_INTEGER)
     {
-        return 0;
+        if (reply && reply->type == REDIS_REPLY_INTEGER) {
+            return 0;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "chat: redis command failed: %s",
+                      reply == NULL ? "connection lost"
+                      : reply->type == REDIS_REPLY_ERROR ? reply->str
+                      : "not a number");
+        ngx_http_chat_op_send_finish(op, NGX_ERROR, NULL,
+                                     "redis is not available");
+        return 1;
     }
 
     ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_SEND_BUDGET);
@@ -687,18 +691,7 @@ ngx_http_chat_op_send_numbered(redisReply *reply, void *data)
 
     ngx_int_t  rc;
 
-    if (ngx_http_chat_op_send_over(op, reply)) {
-        return;
-    }
-
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "chat: redis command failed: %s",
-                      reply == NULL ? "connection lost"
-                      : reply->type == REDIS_REPLY_ERROR ? reply->str
-                      : "not a number");
-        ngx_http_chat_op_send_finish(op, NGX_ERROR, NULL,
-                                     "redis is not available");
+    if (ngx_http_chat_op_send_ended(op, reply)) {
         return;
     }
 
