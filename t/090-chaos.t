@@ -1,8 +1,9 @@
 # Chaos under load (issue 22), small: tools/chaos with 6 users, 20
 # sockets for 20 s, each fault once (a socket that stops reading, a
 # worker killed with -9, a reload, Redis restarted with its data, a
-# reload, FerretDB restarted, Redis restarted empty, a reload), on
-# NGINX, Redis and FerretDB of its own; then its report's invariants:
+# reload, FerretDB restarted, Redis restarted empty, with two Redis
+# shards one of them restarted empty, a reload), on NGINX, Redis and
+# FerretDB of its own; then its report's invariants:
 # every acked message stored, every stored message on every member's
 # socket once (live or by resync), one message per tempId, no hole in
 # any chat's seqs, no crash but the kill, memory back near its level.
@@ -23,8 +24,9 @@ BEGIN { $Root = abs_path($ENV{TEST_NGINX_ROOT} || "."); }
 plan 'no_plan';
 
 sub main::chaos {
-    my ($faults) = @_;
-    my $out = `$Root/tools/chaos --users 6 --sockets 20 --duration 20 --faults $faults 2>&1`;
+    my ($faults, $more) = @_;
+    $more //= "";
+    my $out = `$Root/tools/chaos --users 6 --sockets 20 --duration 20 --faults $faults $more 2>&1`;
     my $rc = $? >> 8;
     diag($out) if $rc || $ENV{CHAT_CHAOS_VERBOSE};
     my %r;
@@ -85,11 +87,12 @@ crashes=0
 
 
 
-=== TEST 2: 20 sockets through every fault (a worker killed, Redis and FerretDB restarted too)
+=== TEST 2: 20 sockets through every fault (a worker killed, Redis and FerretDB restarted too, and one of two Redis shards restarted empty)
 --- config
     location = /t { return 200 "t\n"; }
 --- init
-$main::Got = main::chaos("slow,kill,hup,redis,hup,ferretdb,redis-flush,hup");
+$main::Got = main::chaos("slow,kill,hup,redis,hup,ferretdb,redis-flush,shard,hup",
+                         "--shards 2");
 --- request
 GET /t
 --- response_body_filters eval
