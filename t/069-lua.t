@@ -3,8 +3,10 @@
 # message sent as a user from content_by_lua, access_by_lua and a timer
 # (the same operation as POST /api/messages: stored, numbered, on the
 # other member's socket, refused where REST refuses); events published to
-# a user and to a chat; the admin broadcast example; and a hook directive
-# refused by nginx -t when no Lua module is loaded.
+# a user and to a chat; the admin broadcast example; a user's presence
+# (counted on the user's Redis shard: the suite runs with two,
+# chat_redis_shards); and a hook directive refused by nginx -t when no Lua
+# module is loaded.
 
 BEGIN {
     use lib "t/lib";
@@ -15,15 +17,18 @@ BEGIN {
 use Test::Nginx::Socket 'no_plan';
 use ChatTest;
 use ChatChats;
+use ChatRedis;
 use ChatRT;
 use JSON::PP;
 use File::Temp qw(tempdir);
 use Time::HiRes ();
 
-our ($Got, $Chat, $Group);
+our ($Got, $Chat, $Group, @Shards);
 
 BEGIN {
-    ChatChats::init("690", ChatLua::package_path());
+    @Shards = map { ChatRedis->new->start } 1 .. 2;
+    ChatChats::init("690", ChatLua::package_path() . "\n    chat_redis_shards"
+        . join("", map { " 127.0.0.1:" . $_->port } @Shards) . ";");
 }
 
 *Id = \%ChatChats::Id;

@@ -10,6 +10,7 @@
 use Test::Nginx::Socket;
 use ChatTest;
 use ChatRedis;
+use ChatShards;
 use ChatChats;
 use ChatRT;
 use ChatWS;
@@ -33,61 +34,12 @@ BEGIN {
 
 END { ChatOther::stop($_) for @Others }
 
-# ngx_murmur_hash2() and MurmurHash3's finalizer, 32 bits at a time
-sub mul32 {
-    my ($a, $b) = @_;
-    return ($a * ($b & 0xffff) + ((($a * ($b >> 16)) & 0xffff) << 16))
-           & 0xffffffff;
-}
-
-sub murmur2 {
-    my @d = unpack "C*", $_[0];
-    my $m = 0x5bd1e995;
-    my $h = scalar @d;
-    while (@d >= 4) {
-        my $k = $d[0] | $d[1] << 8 | $d[2] << 16 | $d[3] << 24;
-        splice @d, 0, 4;
-        $k = mul32($k, $m);
-        $k ^= $k >> 24;
-        $k = mul32($k, $m);
-        $h = mul32($h, $m) ^ $k;
-    }
-    if (@d) {
-        $h ^= $d[2] << 16 if @d == 3;
-        $h ^= $d[1] << 8 if @d >= 2;
-        $h ^= $d[0];
-        $h = mul32($h, $m);
-    }
-    $h ^= $h >> 13;
-    $h = mul32($h, $m);
-    $h ^= $h >> 15;
-    return $h;
-}
-
 # the shard (1 .. 3) that an id's channels belong on
 sub shard_of {
-    my ($id) = @_;
-    my $h = murmur2($id);
-    my ($best, $shard) = (-1, 0);
-    for my $i (1 .. 3) {
-        my $x = $h ^ murmur2("127.0.0.1:" . $Shards[$i - 1]->port);
-        $x ^= $x >> 16;
-        $x = mul32($x, 0x85ebca6b);
-        $x ^= $x >> 13;
-        $x = mul32($x, 0xc2b2ae35);
-        $x ^= $x >> 16;
-        ($best, $shard) = ($x, $i) if $x > $best;
-    }
-    return $shard;
+    return ChatShards::shard_of($_[0], map { $_->port } @Shards);
 }
 
-# a Redis command, its reply's lines
-sub redis {
-    my ($port, @cmd) = @_;
-    my @out = `redis-cli -p $port @cmd`;
-    chomp @out;
-    return @out;
-}
+sub redis { ChatShards::redis(@_) }
 
 # a REST call: {status, body (decoded), headers}
 sub rest {
@@ -112,17 +64,10 @@ sub group_row {
                                      // "?");
 }
 
-# the shards (0: chat_redis) where redis-cli @cmd answers something true,
-# joined with ","
+# the shards (0: chat_redis) where redis-cli @cmd answers something true
 sub holders {
-    my @cmd = @_;
-    my @where;
-    for my $i (0 .. 3) {
-        my $port = $i ? $main::Shards[$i - 1]->port
-                      : $ENV{TEST_NGINX_REDIS_PORT};
-        push @where, $i if (redis($port, @cmd))[0];
-    }
-    return join ",", @where;
+    return ChatShards::holders([ $ENV{TEST_NGINX_REDIS_PORT},
+                                 map { $_->port } @main::Shards ], @_);
 }
 
 # where each channel is subscribed: channel => "shard:subscribers"

@@ -17,6 +17,7 @@
 #include "../ops/ngx_http_chat_op_chat_list.h"
 #include "../realtime/ngx_http_chat_rt.h"
 #include "../store/ngx_http_chat_redis.h"
+#include "../store/ngx_http_chat_redis_shards.h"
 
 
 typedef void (*ngx_http_chat_ffi_detach_pt)(void *op);
@@ -657,9 +658,10 @@ ngx_http_chat_ffi_presence(const char *user, void *sem,
 
     call->waiting = 1;
 
-    rc = ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
-                                          ngx_http_chat_ffi_counted, call,
-                                          5, argv, argvlen);
+    /* the user's keys, and the workers' beats there, on their shard */
+    rc = ngx_http_chat_redis_command_argv(
+             ngx_http_chat_redis_of((u_char *) user, 24),
+             ngx_http_chat_ffi_counted, call, 5, argv, argvlen);
     if (rc != NGX_OK) {
         ngx_free(call);
         *err = "redis is not available";

@@ -89,7 +89,7 @@ ngx_http_chat_media_quota_eval(ngx_http_request_t *r, const char *script,
     now = ngx_time();
     left = NGX_HTTP_CHAT_DAY - now % NGX_HTTP_CHAT_DAY;
 
-    key.data = ngx_pnalloc(r->pool, sizeof("uq::") + ctx->user_id.len
+    key.data = ngx_pnalloc(r->pool, sizeof("uq:{}:") + ctx->user_id.len
                                     + NGX_TIME_T_LEN);
     if (key.data == NULL
         || ngx_http_chat_str_num(r->pool, &args[0], size) != NGX_OK
@@ -100,7 +100,8 @@ ngx_http_chat_media_quota_eval(ngx_http_request_t *r, const char *script,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    key.len = ngx_sprintf(key.data, "uq:%V:%T", &ctx->user_id,
+    /* tagged: on the user's Redis shard */
+    key.len = ngx_sprintf(key.data, "uq:{%V}:%T", &ctx->user_id,
                           now / NGX_HTTP_CHAT_DAY)
               - key.data;
 

@@ -7,7 +7,7 @@
 
 
 #include "ngx_http_chat_op_lookup.h"
-#include "../store/ngx_http_chat_redis.h"
+#include "../store/ngx_http_chat_redis_shards.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -159,6 +159,7 @@ ngx_http_chat_op_lookup(const bson_oid_t *user, const u_char *hashes,
     ngx_uint_t                  i, argc;
     const char                **argv;
     ngx_http_chat_lookup_t     *lk;
+    ngx_http_chat_redis_t      *rds;
     ngx_http_chat_main_conf_t  *cmcf;
 
     cmcf = ngx_http_chat_op_lookup_conf();
@@ -204,13 +205,16 @@ ngx_http_chat_op_lookup(const bson_oid_t *user, const u_char *hashes,
         argvlen[6 + i] = NGX_HTTP_CHAT_LOOKUP_HASH;
     }
 
-    rc = ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+    /* lk:<user>:<day> is on the user's shard */
+    rds = ngx_http_chat_redis_of(key + sizeof("lk:") - 1, 24);
+
+    rc = ngx_http_chat_redis_command_argv(rds,
                                           ngx_http_chat_op_lookup_counted, lk,
                                           (int) argc, argv, argvlen);
     ngx_free(argv);
 
     if (rc != NGX_OK) {
-        if (!ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main)) {
+        if (!ngx_http_chat_redis_is_connected(rds)) {
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                           "chat: redis is not connected");
         }

@@ -4,8 +4,9 @@
  * Whom a committed message or call is pushed to (ngx_http_chat_op_push.h):
  * one MongoDB task reads the recipients' devices (the members, their
  * mutes, blocks and preview settings, in four queries whatever the
- * chat's size), one Redis script tells which of them have a live socket
- * on any instance (presence:u:<user> exists), and the others' devices
+ * chat's size), one Redis script (one per shard that holds some of the
+ * users' presence) tells which of them have a live socket on any
+ * instance (presence:u:<user> exists), and the others' devices
  * get a push through the worker's queue (services/ngx_http_chat_push.c).
  */
 
@@ -15,6 +16,7 @@
 #include "../services/ngx_http_chat_push.h"
 #include "../store/ngx_http_chat_devices_store.h"
 #include "../store/ngx_http_chat_redis.h"
+#include "../store/ngx_http_chat_redis_shards.h"
 #include "../store/ngx_http_chat_push_members.h"
 #include "../util/ngx_http_chat_text.h"
 #include "../core/ngx_http_chat_events.h"
@@ -36,8 +38,18 @@ typedef struct {
     ngx_uint_t   online_too;  /* an incoming call rings every device */
     ngx_uint_t   told;        /* the recipients are known offline */
     ngx_uint_t   filled;
+    ngx_uint_t   asked;       /* presence answers to come, and one */
+    u_char      *online;      /* a flag a device, or NULL */
     ngx_http_chat_push_plan_arg_t  plan;
 } ngx_http_chat_op_push_t;
+
+
+/* one shard's presence read: its devices' places in op->devices */
+typedef struct {
+    ngx_http_chat_op_push_t  *op;
+    ngx_uint_t               *device;
+    size_t                    n;
+} ngx_http_chat_op_push_ask_t;
 
 
 static void ngx_http_chat_op_push_call_event(ngx_str_t *user,
@@ -47,16 +59,19 @@ static void ngx_http_chat_op_push_cached(redisReply *reply, void *data);
 static void ngx_http_chat_op_push_members(ngx_http_chat_mongo_task_t *t);
 static void ngx_http_chat_op_push_plan(ngx_http_chat_op_push_t *op);
 static void ngx_http_chat_op_push_planned(ngx_http_chat_mongo_task_t *t);
+static void ngx_http_chat_op_push_ask(ngx_http_chat_op_push_t *op,
+    ngx_uint_t shard);
 static void ngx_http_chat_op_push_presence(redisReply *reply, void *data);
+static void ngx_http_chat_op_push_answered(ngx_http_chat_op_push_t *op);
 static void ngx_http_chat_op_push_out(ngx_http_chat_op_push_t *op,
-    redisReply *online);
+    u_char *online);
 static void ngx_http_chat_op_push_free(ngx_http_chat_op_push_t *op);
 static void ngx_http_chat_op_push_gone(ngx_str_t *token, ngx_uint_t voip);
 static void ngx_http_chat_op_push_forgot(ngx_http_chat_mongo_task_t *t);
 
 
-/* one EXISTS a user: one round trip for the whole message */
-static const char  ngx_http_chat_op_push_online[] =
+/* one EXISTS a user: one round trip a shard for the whole message */
+static const char  ngx_http_chat_op_push_online_lua[] =
     "local r = {} "
     "for i, k in ipairs(KEYS) do r[i] = redis.call('EXISTS', k) end "
     "return r";
@@ -352,8 +367,8 @@ ngx_http_chat_op_push_cached(redisReply *reply, void *data)
             return;
         }
 
-        /* the cache's script read presence already */
-        op->told = 1;
+        /* the cache's script read presence already, without shards */
+        op->told = (ngx_http_chat_redis_shards_n() == 0);
         ngx_http_chat_op_push_plan(op);
         return;
     }
@@ -446,12 +461,8 @@ ngx_http_chat_op_push_planned(ngx_http_chat_mongo_task_t *t)
 {
     ngx_http_chat_op_push_t *op = t->data;
 
-    u_char       *keys;
-    size_t        i, n, k;
-    size_t       *lens;
-    json_t       *d;
-    ngx_int_t     rc;
-    const char  **argv, *user;
+    size_t       n;
+    ngx_uint_t   shard;
 
     if (t->rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
@@ -476,28 +487,58 @@ ngx_http_chat_op_push_planned(ngx_http_chat_mongo_task_t *t)
         return;
     }
 
-    /*
-     * EVAL script n key..., a key per device (a user's repeat is cheap):
-     * n's digits and its NUL, then the keys
-     */
-    argv = ngx_alloc((n + 3) * (sizeof(char *) + sizeof(size_t))
-                     + NGX_SIZE_T_LEN + 1
-                     + n * (sizeof("presence:u:") - 1 + 24), ngx_cycle->log);
-    if (argv == NULL) {
+    /* a flag a device: 1 when its user has a live socket */
+    op->online = ngx_calloc(n, ngx_cycle->log);
+    if (op->online == NULL) {
         ngx_http_chat_op_push_out(op, NULL);
         return;
     }
 
-    lens = (size_t *) (argv + n + 3);
-    keys = (u_char *) (lens + n + 3);
+    /* one script per shard that holds some of the users' presence */
+    op->asked = 1;
 
-    argv[0] = "EVAL";
-    lens[0] = 4;
-    argv[1] = ngx_http_chat_op_push_online;
-    lens[1] = sizeof(ngx_http_chat_op_push_online) - 1;
-    argv[2] = (const char *) keys;
-    lens[2] = ngx_sprintf(keys, "%uz", n) - keys;
-    keys += lens[2] + 1;
+    for (shard = ngx_http_chat_redis_shards_n() ? 1 : 0;
+         shard <= ngx_http_chat_redis_shards_n();
+         shard++)
+    {
+        ngx_http_chat_op_push_ask(op, shard);
+    }
+
+    ngx_http_chat_op_push_answered(op);
+}
+
+
+/*
+ * EVAL script k key..., a key per device of a user on the shard (a
+ * user's repeat is cheap): k's digits and its NUL, then the keys
+ */
+static void
+ngx_http_chat_op_push_ask(ngx_http_chat_op_push_t *op, ngx_uint_t shard)
+{
+    u_char                       *keys, *digits;
+    size_t                        i, n, k, *lens;
+    json_t                       *d;
+    const char                  **argv, *user;
+    ngx_http_chat_op_push_ask_t  *ask;
+
+    n = json_array_size(op->devices);
+
+    ask = ngx_alloc(sizeof(ngx_http_chat_op_push_ask_t)
+                    + n * sizeof(ngx_uint_t)
+                    + (n + 3) * (sizeof(char *) + sizeof(size_t))
+                    + NGX_SIZE_T_LEN + 1
+                    + n * (sizeof("presence:u:") - 1 + 24), ngx_cycle->log);
+    if (ask == NULL) {
+        /* presence unknown: a push too many beats a push missed */
+        return;
+    }
+
+    ask->op = op;
+    ask->device = (ngx_uint_t *) (ask + 1);
+    argv = (const char **) (ask->device + n);
+    lens = (size_t *) (argv + n + 3);
+    digits = (u_char *) (lens + n + 3);
+    keys = digits + NGX_SIZE_T_LEN + 1;
 
     k = 3;
 
@@ -507,43 +548,86 @@ ngx_http_chat_op_push_planned(ngx_http_chat_mongo_task_t *t)
             user = "000000000000000000000000";
         }
 
+        if (ngx_http_chat_redis_shard_of((u_char *) user, 24) != shard) {
+            continue;
+        }
+
+        ask->device[k - 3] = i;
         argv[k] = (const char *) keys;
         lens[k] = ngx_sprintf(keys, "presence:u:%s", user) - keys;
         keys += lens[k];
         k++;
     }
 
-    rc = ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
-                                          ngx_http_chat_op_push_presence,
-                                          op, (int) k, argv, lens);
-    ngx_free(argv);
+    ask->n = k - 3;
 
-    if (rc != NGX_OK) {
-        /* presence unknown: a push too many beats a push missed */
-        ngx_http_chat_op_push_out(op, NULL);
+    if (ask->n == 0) {
+        ngx_free(ask);
+        return;
     }
+
+    argv[0] = "EVAL";
+    lens[0] = 4;
+    argv[1] = ngx_http_chat_op_push_online_lua;
+    lens[1] = sizeof(ngx_http_chat_op_push_online_lua) - 1;
+    argv[2] = (const char *) digits;
+    lens[2] = ngx_sprintf(digits, "%uz", ask->n) - digits;
+
+    /* hiredis copies the command */
+    if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_shard(shard),
+                                         ngx_http_chat_op_push_presence,
+                                         ask, (int) k, argv, lens)
+        != NGX_OK)
+    {
+        ngx_free(ask);
+        return;
+    }
+
+    op->asked++;
 }
 
 
 static void
 ngx_http_chat_op_push_presence(redisReply *reply, void *data)
 {
-    ngx_http_chat_op_push_t *op = data;
+    ngx_http_chat_op_push_ask_t *ask = data;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != json_array_size(op->devices))
+    size_t                    i;
+    ngx_http_chat_op_push_t  *op;
+
+    op = ask->op;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY
+        && reply->elements == ask->n)
     {
-        reply = NULL;
+        for (i = 0; i < ask->n; i++) {
+            if (reply->element[i]->type == REDIS_REPLY_INTEGER
+                && reply->element[i]->integer == 1)
+            {
+                op->online[ask->device[i]] = 1;
+            }
+        }
     }
 
-    ngx_http_chat_op_push_out(op, reply);
+    ngx_free(ask);
+    ngx_http_chat_op_push_answered(op);
+}
+
+
+/* every shard asked has answered: the pushes go */
+static void
+ngx_http_chat_op_push_answered(ngx_http_chat_op_push_t *op)
+{
+    if (--op->asked == 0) {
+        ngx_http_chat_op_push_out(op, op->online);
+    }
 }
 
 
 /* each device of a user with no live socket (online NULL: every one) */
 
 static void
-ngx_http_chat_op_push_out(ngx_http_chat_op_push_t *op, redisReply *online)
+ngx_http_chat_op_push_out(ngx_http_chat_op_push_t *op, u_char *online)
 {
     size_t                     i;
     json_t                    *d;
@@ -551,9 +635,7 @@ ngx_http_chat_op_push_out(ngx_http_chat_op_push_t *op, redisReply *online)
     ngx_http_chat_push_msg_t   m;
 
     json_array_foreach(op->devices, i, d) {
-        if (online && online->element[i]->type == REDIS_REPLY_INTEGER
-            && online->element[i]->integer == 1)
-        {
+        if (online && online[i]) {
             continue;
         }
 
@@ -608,6 +690,10 @@ ngx_http_chat_op_push_free(ngx_http_chat_op_push_t *op)
     json_decref(op->data);
     json_decref(op->devices);
     json_decref(op->mentions);
+
+    if (op->online) {
+        ngx_free(op->online);
+    }
 
     if (op->preview) {
         ngx_free(op->preview);

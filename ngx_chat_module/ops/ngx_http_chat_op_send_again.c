@@ -14,7 +14,7 @@
 
 #include "ngx_http_chat_op_send_again.h"
 #include "../store/ngx_http_chat_chats_store.h"
-#include "../store/ngx_http_chat_redis.h"
+#include "../store/ngx_http_chat_redis_shards.h"
 #include "../core/ngx_http_chat_events.h"
 
 
@@ -69,6 +69,14 @@ ngx_http_chat_op_send_unsure_key(u_char *key, const bson_oid_t *user,
 }
 
 
+/* a su: key is on its user's shard */
+static ngx_http_chat_redis_t *
+ngx_http_chat_op_send_unsure_redis(u_char *key)
+{
+    return ngx_http_chat_redis_of(key + sizeof("su:") - 1, 24);
+}
+
+
 void
 ngx_http_chat_op_send_unsure(const bson_oid_t *user, const char *temp_id)
 {
@@ -92,8 +100,9 @@ ngx_http_chat_op_send_unsure(const bson_oid_t *user, const char *temp_id)
     argvlen[3] = 2;
     argvlen[4] = sizeof(NGX_HTTP_CHAT_UNSURE_TTL) - 1;
 
-    if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, NULL,
-                                         NULL, 5, argv, argvlen)
+    if (ngx_http_chat_redis_command_argv(ngx_http_chat_op_send_unsure_redis(
+                                             key),
+                                         NULL, NULL, 5, argv, argvlen)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
@@ -130,7 +139,8 @@ ngx_http_chat_op_send_again(const bson_oid_t *user, const char *temp_id,
     argvlen[0] = 3;
     argvlen[1] = ngx_http_chat_op_send_unsure_key(key, user, temp_id);
 
-    if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+    if (ngx_http_chat_redis_command_argv(ngx_http_chat_op_send_unsure_redis(
+                                             key),
                                          ngx_http_chat_op_send_noted, a,
                                          2, argv, argvlen)
         != NGX_OK)

@@ -10,7 +10,7 @@
 #include "ngx_http_chat_op_sync.h"
 #include "ngx_http_chat_op_lookup.h"
 #include "../store/ngx_http_chat_people.h"
-#include "../store/ngx_http_chat_redis.h"
+#include "../store/ngx_http_chat_redis_shards.h"
 #include "../store/ngx_http_chat_threads.h"
 
 
@@ -67,6 +67,7 @@ ngx_http_chat_op_sync(const bson_oid_t *user, json_t *body,
 {
     char                      hex[25];
     u_char                    key[sizeof("rl:sync:") + 24], *slot;
+    ngx_http_chat_redis_t    *rds;
     size_t                    i, n, size, argvlen[6];
     json_t                   *phones, *v;
     ngx_str_t                 country;
@@ -153,12 +154,14 @@ ngx_http_chat_op_sync(const bson_oid_t *user, json_t *body,
     op->done = done;
     op->data = data;
 
-    if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
-                                         ngx_http_chat_op_sync_counted, op,
-                                         6, argv, argvlen)
+    /* the user's budget is on the user's shard */
+    rds = ngx_http_chat_redis_of((u_char *) hex, 24);
+
+    if (ngx_http_chat_redis_command_argv(rds, ngx_http_chat_op_sync_counted,
+                                         op, 6, argv, argvlen)
         != NGX_OK)
     {
-        if (!ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main)) {
+        if (!ngx_http_chat_redis_is_connected(rds)) {
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                           "chat: redis is not connected");
         }

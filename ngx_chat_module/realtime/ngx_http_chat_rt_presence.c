@@ -36,6 +36,13 @@
  * A worker that exits gracefully (a reload, a stop) leaves its users to
  * the sweep: a client that reconnects to another worker within the ttl
  * is never seen offline.
+ *
+ * With chat_redis_shards, a user's keys are on the user's shard (the
+ * one of their channels), and every shard holds its own
+ * presence:workers and presence:w:<worker>, of the users placed there:
+ * a transition goes to the user's shard, a worker beats, sweeps and
+ * resyncs on each shard apart, and every script stays on one server.
+ * Without shards that one shard is chat_redis.
  */
 
 
@@ -49,25 +56,27 @@ typedef struct {
     ngx_rbtree_node_t            node;
     u_char                       id[NGX_HTTP_CHAT_RT_ID_LEN];
     ngx_uint_t                   count;     /* sockets here */
+    ngx_uint_t                   shard;     /* of the user's keys */
     ngx_queue_t                  counts;    /* its count to write */
     unsigned                     queued:1;
 } ngx_http_chat_rt_online_t;
 
 
 static void ngx_http_chat_rt_presence_set(u_char *id, ngx_uint_t online);
+static ngx_uint_t ngx_http_chat_rt_presence_first(void);
 static void ngx_http_chat_rt_presence_was_set(redisReply *reply, void *data);
 static void ngx_http_chat_rt_presence_beat(ngx_event_t *ev);
 static void ngx_http_chat_rt_presence_beaten(redisReply *reply, void *data);
-static void ngx_http_chat_rt_presence_resync(void);
+static void ngx_http_chat_rt_presence_resync(ngx_uint_t shard);
 static void ngx_http_chat_rt_presence_resynced(redisReply *reply,
     void *data);
-static ngx_int_t ngx_http_chat_rt_presence_args(ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel, const char **argv, size_t *argvlen,
-    ngx_uint_t *n);
+static void ngx_http_chat_rt_presence_args(ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel, ngx_uint_t shard, const char **argv,
+    size_t *argvlen, ngx_uint_t *n);
 static void ngx_http_chat_rt_presence_store_all(redisReply *out);
 static void ngx_http_chat_rt_presence_recount(ngx_http_chat_rt_online_t *o);
 static void ngx_http_chat_rt_presence_recount_all(ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel);
+    ngx_rbtree_node_t *sentinel, ngx_uint_t shard);
 static void ngx_http_chat_rt_presence_forget(ngx_http_chat_rt_online_t *o);
 static void ngx_http_chat_rt_presence_write_counts(ngx_event_t *ev);
 static void ngx_http_chat_rt_presence_counts_written(redisReply *reply,
@@ -191,8 +200,11 @@ static size_t              ngx_http_chat_rt_wid_len;
 static u_char              ngx_http_chat_rt_ttl[NGX_INT64_LEN];
 static size_t              ngx_http_chat_rt_ttl_len;
 static ngx_msec_t          ngx_http_chat_rt_ttl_ms;
-static ngx_uint_t          ngx_http_chat_rt_dirty;   /* Redis may differ */
-static ngx_uint_t          ngx_http_chat_rt_beating; /* a beat in flight */
+/* per shard: Redis may differ from memory; a beat in flight */
+static ngx_uint_t          ngx_http_chat_rt_dirty[
+                               NGX_HTTP_CHAT_REDIS_SHARDS_MAX + 1];
+static ngx_uint_t          ngx_http_chat_rt_beating[
+                               NGX_HTTP_CHAT_REDIS_SHARDS_MAX + 1];
 static ngx_uint_t          ngx_http_chat_rt_on;      /* chat_ws is used */
 static ngx_queue_t         ngx_http_chat_rt_counts;  /* counts to write */
 static ngx_event_t         ngx_http_chat_rt_counts_ev;
@@ -201,6 +213,7 @@ static ngx_event_t         ngx_http_chat_rt_counts_ev;
 ngx_int_t
 ngx_http_chat_rt_presence_init_process(ngx_cycle_t *cycle)
 {
+    ngx_uint_t                  i;
     ngx_http_chat_main_conf_t  *cmcf;
 
     ngx_rbtree_init(&ngx_http_chat_rt_online,
@@ -215,7 +228,11 @@ ngx_http_chat_rt_presence_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_chat_rt_on = 1;
-    ngx_http_chat_rt_dirty = 1;
+
+    for (i = 0; i <= NGX_HTTP_CHAT_REDIS_SHARDS_MAX; i++) {
+        ngx_http_chat_rt_dirty[i] = 1;
+        ngx_http_chat_rt_beating[i] = 0;
+    }
     ngx_http_chat_rt_ttl_ms = cmcf->presence_ttl;
     ngx_http_chat_rt_ttl_len = ngx_sprintf(ngx_http_chat_rt_ttl, "%M",
                                            cmcf->presence_ttl)
@@ -304,6 +321,8 @@ ngx_http_chat_rt_presence(u_char *user, ngx_uint_t online)
         }
 
         ngx_memcpy(o->id, user, NGX_HTTP_CHAT_RT_ID_LEN);
+        o->shard = ngx_http_chat_redis_shard_of(o->id,
+                                                NGX_HTTP_CHAT_RT_ID_LEN);
         o->node.key = ngx_crc32_short(o->id, NGX_HTTP_CHAT_RT_ID_LEN);
         ngx_rbtree_insert(&ngx_http_chat_rt_online, &o->node);
         ngx_http_chat_rt_online_n++;
@@ -449,38 +468,43 @@ ngx_http_chat_rt_keyed_insert(ngx_rbtree_node_t *temp,
 /*
  * The user's first socket here came, or the last one went.  A command
  * Redis may not have run (refused, or its reply lost) leaves the worker
- * dirty: its next beat writes its whole set again.
+ * dirty on that shard: its next beat there writes its set again.
  */
 static void
 ngx_http_chat_rt_presence_set(u_char *id, ngx_uint_t online)
 {
-    u_char      *user;
-    const char  *argv[7];
-    size_t       argvlen[7];
+    const char                  *argv[7];
+    size_t                       argvlen[7];
+    ngx_http_chat_rt_keyed_t    *user;
 
-    user = ngx_alloc(NGX_HTTP_CHAT_RT_ID_LEN, ngx_cycle->log);
+    /* the id, and the shard in the node's key */
+    user = ngx_alloc(sizeof(ngx_http_chat_rt_keyed_t), ngx_cycle->log);
     if (user == NULL) {
-        ngx_http_chat_rt_dirty = 1;
+        ngx_http_chat_rt_dirty[ngx_http_chat_redis_shard_of(id,
+                                   NGX_HTTP_CHAT_RT_ID_LEN)] = 1;
         return;
     }
 
-    ngx_memcpy(user, id, NGX_HTTP_CHAT_RT_ID_LEN);
+    ngx_memcpy(user->id, id, NGX_HTTP_CHAT_RT_ID_LEN);
+    user->node.key = ngx_http_chat_redis_shard_of(id,
+                                                  NGX_HTTP_CHAT_RT_ID_LEN);
 
     argv[3] = (const char *) ngx_http_chat_rt_wid;
     argvlen[3] = ngx_http_chat_rt_wid_len;
-    argv[4] = (const char *) user;
+    argv[4] = (const char *) user->id;
     argvlen[4] = NGX_HTTP_CHAT_RT_ID_LEN;
     argv[5] = online ? "1" : "0";
     argvlen[5] = 1;
     argv[6] = (const char *) ngx_http_chat_rt_ttl;
     argvlen[6] = ngx_http_chat_rt_ttl_len;
 
-    if (NGX_HTTP_CHAT_RT_EVAL(ngx_http_chat_rt_presence_set_lua, 7, argv,
+    if (NGX_HTTP_CHAT_RT_EVAL(user->node.key,
+                              ngx_http_chat_rt_presence_set_lua, 7, argv,
                               argvlen, ngx_http_chat_rt_presence_was_set,
                               user)
         != NGX_OK)
     {
-        ngx_http_chat_rt_dirty = 1;
+        ngx_http_chat_rt_dirty[user->node.key] = 1;
         ngx_free(user);
     }
 }
@@ -489,16 +513,16 @@ ngx_http_chat_rt_presence_set(u_char *id, ngx_uint_t online)
 static void
 ngx_http_chat_rt_presence_was_set(redisReply *reply, void *data)
 {
-    u_char       *user;
-    long long     state;
-    redisReply  **e;
+    long long                  state;
+    redisReply               **e;
+    ngx_http_chat_rt_keyed_t  *user;
 
     user = data;
 
     e = ngx_http_chat_rt_presence_reply(reply, "count");
 
     if (e == NULL) {
-        ngx_http_chat_rt_dirty = 1;
+        ngx_http_chat_rt_dirty[user->node.key] = 1;
         ngx_free(user);
         return;
     }
@@ -506,42 +530,38 @@ ngx_http_chat_rt_presence_was_set(redisReply *reply, void *data)
     state = e[0]->integer;
 
     if (state == -1) {
-        ngx_http_chat_rt_dirty = 1;
+        ngx_http_chat_rt_dirty[user->node.key] = 1;
 
     } else if ((state == 0 || state == 1) && reply->elements == 3
                && reply->element[1]->type == REDIS_REPLY_INTEGER
                && reply->element[2]->type == REDIS_REPLY_INTEGER)
     {
-        ngx_http_chat_rt_presence_store(user, NGX_HTTP_CHAT_RT_ID_LEN);
+        ngx_http_chat_rt_presence_store(user->id, NGX_HTTP_CHAT_RT_ID_LEN);
     }
 
     ngx_free(user);
 }
 
 
+/* the shards that hold presence: chat_redis alone, or every shard */
+static ngx_uint_t
+ngx_http_chat_rt_presence_first(void)
+{
+    return ngx_http_chat_redis_shards_n() ? 1 : 0;
+}
+
+
 static void
 ngx_http_chat_rt_presence_beat(ngx_event_t *ev)
 {
-    u_char      limit[NGX_INT_T_LEN];
-    const char  *argv[6];
-    size_t       argvlen[6];
+    u_char                  limit[NGX_INT_T_LEN];
+    const char             *argv[6];
+    size_t                  argvlen[6];
+    ngx_uint_t              i, away;
+    ngx_http_chat_redis_t  *r;
 
     if (ngx_exiting || ngx_quit || ngx_terminate || !ngx_http_chat_rt_on) {
         /* it stops beating: its users wait for their new workers */
-        return;
-    }
-
-    if (ngx_http_chat_redis_main == NULL
-        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main))
-    {
-        ngx_http_chat_rt_dirty = 1;
-        ngx_add_timer(ev, NGX_HTTP_CHAT_RT_RETRY);
-        return;
-    }
-
-    ngx_add_timer(ev, ngx_max(ngx_http_chat_rt_ttl_ms / 3, 100));
-
-    if (ngx_http_chat_rt_beating) {
         return;
     }
 
@@ -553,28 +573,55 @@ ngx_http_chat_rt_presence_beat(ngx_event_t *ev)
     argvlen[5] = ngx_sprintf(limit, "%ui", NGX_HTTP_CHAT_RT_SWEEP_MAX)
                  - limit;
 
-    if (NGX_HTTP_CHAT_RT_EVAL(ngx_http_chat_rt_presence_beat_lua, 6, argv,
-                              argvlen, ngx_http_chat_rt_presence_beaten, NULL)
-        == NGX_OK)
+    away = 0;
+
+    for (i = ngx_http_chat_rt_presence_first();
+         i <= ngx_http_chat_redis_shards_n();
+         i++)
     {
-        ngx_http_chat_rt_beating = 1;
+        r = ngx_http_chat_redis_shard(i);
+
+        if (r == NULL || !ngx_http_chat_redis_is_connected(r)) {
+            ngx_http_chat_rt_dirty[i] = 1;
+            away = 1;
+            continue;
+        }
+
+        if (ngx_http_chat_rt_beating[i]) {
+            continue;
+        }
+
+        if (NGX_HTTP_CHAT_RT_EVAL(i, ngx_http_chat_rt_presence_beat_lua, 6,
+                                  argv, argvlen,
+                                  ngx_http_chat_rt_presence_beaten,
+                                  (void *) (uintptr_t) i)
+            == NGX_OK)
+        {
+            ngx_http_chat_rt_beating[i] = 1;
+        }
     }
+
+    /* a shard away is tried again soon: its sockets resync when it is back */
+    ngx_add_timer(ev, away ? NGX_HTTP_CHAT_RT_RETRY
+                           : ngx_max(ngx_http_chat_rt_ttl_ms / 3, 100));
 }
 
 
 static void
 ngx_http_chat_rt_presence_beaten(redisReply *reply, void *data)
 {
+    ngx_uint_t    shard;
     redisReply  **e;
 
-    ngx_http_chat_rt_beating = 0;
+    shard = (ngx_uint_t) (uintptr_t) data;
+    ngx_http_chat_rt_beating[shard] = 0;
 
     e = ngx_http_chat_rt_presence_reply(reply, "beat");
 
     if (e == NULL || reply->elements != 2
         || e[1]->type != REDIS_REPLY_ARRAY)
     {
-        ngx_http_chat_rt_dirty = 1;
+        ngx_http_chat_rt_dirty[shard] = 1;
         return;
     }
 
@@ -582,21 +629,21 @@ ngx_http_chat_rt_presence_beaten(redisReply *reply, void *data)
     ngx_http_chat_rt_presence_store_all(e[1]);
 
     if (e[0]->integer == 1) {
-        /* a first beat, or this worker was swept: Redis knows none */
-        ngx_http_chat_rt_dirty = 1;
+        /* a first beat, or this worker was swept: the shard knows none */
+        ngx_http_chat_rt_dirty[shard] = 1;
     }
 
-    if (ngx_http_chat_rt_dirty && ngx_http_chat_rt_on
+    if (ngx_http_chat_rt_dirty[shard] && ngx_http_chat_rt_on
         && !(ngx_exiting || ngx_quit || ngx_terminate))
     {
-        ngx_http_chat_rt_presence_resync();
+        ngx_http_chat_rt_presence_resync(shard);
     }
 }
 
 
-/* the worker's whole set, from memory, O(users here) */
+/* the worker's set on a shard, from memory, O(users here) */
 static void
-ngx_http_chat_rt_presence_resync(void)
+ngx_http_chat_rt_presence_resync(ngx_uint_t shard)
 {
     size_t      *argvlen;
     ngx_uint_t   n;
@@ -619,18 +666,19 @@ ngx_http_chat_rt_presence_resync(void)
     n = 5;
 
     if (ngx_http_chat_rt_online.root != &ngx_http_chat_rt_online_sentinel) {
-        (void) ngx_http_chat_rt_presence_args(ngx_http_chat_rt_online.root,
-                                              &ngx_http_chat_rt_online_sentinel,
-                                              argv, argvlen, &n);
+        ngx_http_chat_rt_presence_args(ngx_http_chat_rt_online.root,
+                                       &ngx_http_chat_rt_online_sentinel,
+                                       shard, argv, argvlen, &n);
     }
 
     /* hiredis copies the command: the ids may go meanwhile */
-    if (NGX_HTTP_CHAT_RT_EVAL(ngx_http_chat_rt_presence_resync_lua, n, argv,
-                              argvlen, ngx_http_chat_rt_presence_resynced,
-                              NULL)
+    if (NGX_HTTP_CHAT_RT_EVAL(shard, ngx_http_chat_rt_presence_resync_lua,
+                              n, argv, argvlen,
+                              ngx_http_chat_rt_presence_resynced,
+                              (void *) (uintptr_t) shard)
         == NGX_OK)
     {
-        ngx_http_chat_rt_dirty = 0;
+        ngx_http_chat_rt_dirty[shard] = 0;
     }
 
 done:
@@ -645,43 +693,47 @@ done:
 }
 
 
-static ngx_int_t
+static void
 ngx_http_chat_rt_presence_args(ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel, const char **argv, size_t *argvlen,
-    ngx_uint_t *n)
+    ngx_rbtree_node_t *sentinel, ngx_uint_t shard, const char **argv,
+    size_t *argvlen, ngx_uint_t *n)
 {
     ngx_http_chat_rt_online_t  *o;
 
     if (node->left != sentinel) {
-        (void) ngx_http_chat_rt_presence_args(node->left, sentinel, argv,
-                                              argvlen, n);
+        ngx_http_chat_rt_presence_args(node->left, sentinel, shard, argv,
+                                       argvlen, n);
     }
 
     o = (ngx_http_chat_rt_online_t *) node;
-    argv[*n] = (const char *) o->id;
-    argvlen[*n] = NGX_HTTP_CHAT_RT_ID_LEN;
-    (*n)++;
 
-    if (node->right != sentinel) {
-        (void) ngx_http_chat_rt_presence_args(node->right, sentinel, argv,
-                                              argvlen, n);
+    if (o->shard == shard) {
+        argv[*n] = (const char *) o->id;
+        argvlen[*n] = NGX_HTTP_CHAT_RT_ID_LEN;
+        (*n)++;
     }
 
-    return NGX_OK;
+    if (node->right != sentinel) {
+        ngx_http_chat_rt_presence_args(node->right, sentinel, shard, argv,
+                                       argvlen, n);
+    }
 }
 
 
 static void
 ngx_http_chat_rt_presence_resynced(redisReply *reply, void *data)
 {
+    ngx_uint_t    shard;
     redisReply  **e;
+
+    shard = (ngx_uint_t) (uintptr_t) data;
 
     e = ngx_http_chat_rt_presence_reply(reply, "resync");
 
     if (e == NULL || reply->elements != 2
         || e[1]->type != REDIS_REPLY_ARRAY || e[0]->integer < 0)
     {
-        ngx_http_chat_rt_dirty = 1;
+        ngx_http_chat_rt_dirty[shard] = 1;
         return;
     }
 
@@ -690,16 +742,17 @@ ngx_http_chat_rt_presence_resynced(redisReply *reply, void *data)
     /* the set written again: the counts of two or more too */
     if (ngx_http_chat_rt_online.root != &ngx_http_chat_rt_online_sentinel) {
         ngx_http_chat_rt_presence_recount_all(ngx_http_chat_rt_online.root,
-                                             &ngx_http_chat_rt_online_sentinel);
+                                             &ngx_http_chat_rt_online_sentinel,
+                                             shard);
     }
 }
 
 
 /*
  * A user's count here changed past one: written with the others that
- * change within 100 ms, by one script (one socket's sign-in or close
- * costs nothing more; a user's first and last socket here go with the
- * transition's own script)
+ * change within 100 ms, by one script per shard (one socket's sign-in or
+ * close costs nothing more; a user's first and last socket here go with
+ * the transition's own script)
  */
 static void
 ngx_http_chat_rt_presence_recount(ngx_http_chat_rt_online_t *o)
@@ -717,22 +770,22 @@ ngx_http_chat_rt_presence_recount(ngx_http_chat_rt_online_t *o)
 
 static void
 ngx_http_chat_rt_presence_recount_all(ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel)
+    ngx_rbtree_node_t *sentinel, ngx_uint_t shard)
 {
     ngx_http_chat_rt_online_t  *o;
 
     if (node->left != sentinel) {
-        ngx_http_chat_rt_presence_recount_all(node->left, sentinel);
+        ngx_http_chat_rt_presence_recount_all(node->left, sentinel, shard);
     }
 
     o = (ngx_http_chat_rt_online_t *) node;
 
-    if (o->count >= 2) {
+    if (o->count >= 2 && o->shard == shard) {
         ngx_http_chat_rt_presence_recount(o);
     }
 
     if (node->right != sentinel) {
-        ngx_http_chat_rt_presence_recount_all(node->right, sentinel);
+        ngx_http_chat_rt_presence_recount_all(node->right, sentinel, shard);
     }
 }
 
@@ -755,9 +808,9 @@ ngx_http_chat_rt_presence_write_counts(ngx_event_t *ev)
 {
     u_char                     *nums, *p;
     size_t                     *argvlen;
-    ngx_uint_t                  n, i;
+    ngx_uint_t                  n, i, shard;
     const char                **argv;
-    ngx_queue_t                *q;
+    ngx_queue_t                *q, *next;
     ngx_http_chat_rt_online_t  *o;
 
     n = 0;
@@ -784,28 +837,46 @@ ngx_http_chat_rt_presence_write_counts(ngx_event_t *ev)
     argv[3] = (const char *) ngx_http_chat_rt_wid;
     argvlen[3] = ngx_http_chat_rt_wid_len;
 
-    i = 4;
-    p = nums;
+    /* one script per shard, with the counts of its users */
+    for (shard = ngx_http_chat_rt_presence_first();
+         shard <= ngx_http_chat_redis_shards_n();
+         shard++)
+    {
+        i = 4;
+        p = nums;
 
-    while (!ngx_queue_empty(&ngx_http_chat_rt_counts)) {
-        q = ngx_queue_head(&ngx_http_chat_rt_counts);
-        ngx_queue_remove(q);
+        for (q = ngx_queue_head(&ngx_http_chat_rt_counts);
+             q != ngx_queue_sentinel(&ngx_http_chat_rt_counts);
+             q = next)
+        {
+            next = ngx_queue_next(q);
+            o = ngx_queue_data(q, ngx_http_chat_rt_online_t, counts);
 
-        o = ngx_queue_data(q, ngx_http_chat_rt_online_t, counts);
-        o->queued = 0;
+            if (o->shard != shard) {
+                continue;
+            }
 
-        argv[i] = (const char *) o->id;
-        argvlen[i++] = NGX_HTTP_CHAT_RT_ID_LEN;
-        argv[i] = (const char *) p;
-        argvlen[i++] = ngx_sprintf(p, "%ui", o->count) - p;
-        p += NGX_INT_T_LEN;
+            ngx_queue_remove(q);
+            o->queued = 0;
+
+            argv[i] = (const char *) o->id;
+            argvlen[i++] = NGX_HTTP_CHAT_RT_ID_LEN;
+            argv[i] = (const char *) p;
+            argvlen[i++] = ngx_sprintf(p, "%ui", o->count) - p;
+            p += NGX_INT_T_LEN;
+        }
+
+        if (i == 4) {
+            continue;
+        }
+
+        /* hiredis copies the command; a count lost waits for the next */
+        (void) NGX_HTTP_CHAT_RT_EVAL(shard,
+                                     ngx_http_chat_rt_presence_counts_lua,
+                                     i, argv, argvlen,
+                                     ngx_http_chat_rt_presence_counts_written,
+                                     NULL);
     }
-
-    /* hiredis copies the command; a count lost here waits for the next */
-    (void) NGX_HTTP_CHAT_RT_EVAL(ngx_http_chat_rt_presence_counts_lua, i,
-                                 argv, argvlen,
-                                 ngx_http_chat_rt_presence_counts_written,
-                                 NULL);
 
 failed:
 
@@ -856,15 +927,19 @@ ngx_http_chat_rt_presence_store_all(redisReply *out)
 
 
 /*
- * A presence script: argv[3] and on are the caller's, the script and no
- * keys go first.  NGX_DECLINED without a Redis connection.
+ * A presence script on a shard: argv[3] and on are the caller's, the
+ * script and no keys go first.  NGX_DECLINED without a Redis connection.
  */
 ngx_int_t
-ngx_http_chat_rt_presence_eval(const char *lua, size_t len, ngx_uint_t n,
-    const char **argv, size_t *argvlen, ngx_http_chat_redis_reply_pt handler,
-    void *data)
+ngx_http_chat_rt_presence_eval(ngx_uint_t shard, const char *lua, size_t len,
+    ngx_uint_t n, const char **argv, size_t *argvlen,
+    ngx_http_chat_redis_reply_pt handler, void *data)
 {
-    if (ngx_http_chat_redis_main == NULL) {
+    ngx_http_chat_redis_t  *r;
+
+    r = ngx_http_chat_redis_shard(shard);
+
+    if (r == NULL) {
         return NGX_DECLINED;
     }
 
@@ -875,8 +950,7 @@ ngx_http_chat_rt_presence_eval(const char *lua, size_t len, ngx_uint_t n,
     argv[2] = "0";
     argvlen[2] = 1;
 
-    return ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
-                                            handler, data, (int) n, argv,
+    return ngx_http_chat_redis_command_argv(r, handler, data, (int) n, argv,
                                             argvlen);
 }
 

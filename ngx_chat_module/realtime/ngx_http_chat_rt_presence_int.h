@@ -13,6 +13,7 @@
 
 #include "ngx_http_chat_rt.h"
 #include "../store/ngx_http_chat_redis.h"
+#include "../store/ngx_http_chat_redis_shards.h"
 
 
 #define NGX_HTTP_CHAT_RT_RETRY      200   /* ms, while Redis is away */
@@ -35,16 +36,16 @@ void ngx_http_chat_rt_keyed_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 
 /*
- * EVAL of a script with no keys: argv[0..2] are set here, the caller's
- * arguments are argv[3] to argv[n - 1]; NGX_OK, NGX_DECLINED, NGX_ERROR
- * as ngx_http_chat_redis_command_argv()
+ * EVAL of a script with no keys on a shard (0: chat_redis): argv[0..2]
+ * are set here, the caller's arguments are argv[3] to argv[n - 1];
+ * NGX_OK, NGX_DECLINED, NGX_ERROR as ngx_http_chat_redis_command_argv()
  */
-ngx_int_t ngx_http_chat_rt_presence_eval(const char *lua, size_t len,
-    ngx_uint_t n, const char **argv, size_t *argvlen,
+ngx_int_t ngx_http_chat_rt_presence_eval(ngx_uint_t shard, const char *lua,
+    size_t len, ngx_uint_t n, const char **argv, size_t *argvlen,
     ngx_http_chat_redis_reply_pt handler, void *data);
-#define NGX_HTTP_CHAT_RT_EVAL(lua, n, argv, argvlen, handler, data)          \
-    ngx_http_chat_rt_presence_eval(lua, sizeof(lua) - 1, n, argv, argvlen,  \
-                                   handler, data)
+#define NGX_HTTP_CHAT_RT_EVAL(shard, lua, n, argv, argvlen, handler, data)   \
+    ngx_http_chat_rt_presence_eval(shard, lua, sizeof(lua) - 1, n, argv,    \
+                                   argvlen, handler, data)
 /* a script's reply: its elements when it is {integer, ...}, else NULL */
 redisReply **ngx_http_chat_rt_presence_reply(redisReply *reply,
     const char *what);

@@ -27,6 +27,10 @@
  * whose lock expired during a slow write may have written over a newer
  * state: its release marks the user (presence:wx:<user>) so that the
  * next holder writes again.
+ *
+ * With chat_redis_shards these keys are on the user's shard, as the
+ * transitions are: a batch takes users of one shard, and its scripts
+ * run there, after the transitions this worker sent there before.
  */
 
 
@@ -56,6 +60,7 @@ typedef struct {
     ngx_msec_t                   after;     /* not in a batch before */
     ngx_uint_t                   busy;      /* in the batch under way */
     ngx_uint_t                   fails;
+    ngx_uint_t                   shard;     /* of the user's keys */
 } ngx_http_chat_rt_pending_t;
 
 
@@ -73,6 +78,7 @@ typedef struct {
 /* the batch under way: it outlives the worker's exit (see below) */
 typedef struct {
     ngx_uint_t                   n;
+    ngx_uint_t                   shard;     /* of every user here */
     size_t                       token_len;
     u_char                       token[NGX_HTTP_CHAT_RT_TOKEN_LEN];
     ngx_http_chat_rt_item_t      item[1];
@@ -246,6 +252,7 @@ ngx_http_chat_rt_presence_store(u_char *id, size_t len)
     }
 
     ngx_memcpy(pd->id, id, NGX_HTTP_CHAT_RT_ID_LEN);
+    pd->shard = ngx_http_chat_redis_shard_of(pd->id, NGX_HTTP_CHAT_RT_ID_LEN);
     pd->node.key = ngx_crc32_short(pd->id, NGX_HTTP_CHAT_RT_ID_LEN);
     ngx_rbtree_insert(&ngx_http_chat_rt_pending, &pd->node);
     ngx_queue_init(&pd->queue);
@@ -299,13 +306,37 @@ ngx_http_chat_rt_store_next(void)
 }
 
 
-/* up to a batch of the users due: lock them and read their state */
+/* the user is due now, and their shard is there */
+static ngx_uint_t
+ngx_http_chat_rt_store_due(ngx_http_chat_rt_pending_t *pd, ngx_uint_t *away)
+{
+    ngx_http_chat_redis_t  *r;
+
+    if ((ngx_msec_int_t) (pd->after - ngx_current_msec) > 0) {
+        return 0;
+    }
+
+    r = ngx_http_chat_redis_shard(pd->shard);
+
+    if (r == NULL || !ngx_http_chat_redis_is_connected(r)) {
+        (*away)++;
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/*
+ * Up to a batch of the users due, of the shard of the first of them:
+ * lock them and read their state
+ */
 static void
 ngx_http_chat_rt_store_flush(ngx_event_t *ev)
 {
     u_char                       ms[NGX_INT_T_LEN];
     size_t                      *argvlen;
-    ngx_uint_t                   n, i, seen, total;
+    ngx_uint_t                   n, i, seen, total, away, shard;
     const char                 **argv;
     ngx_queue_t                 *q, *next;
     ngx_http_chat_rt_batch_t    *b;
@@ -315,16 +346,11 @@ ngx_http_chat_rt_store_flush(ngx_event_t *ev)
         return;
     }
 
-    if (ngx_http_chat_redis_main == NULL
-        || !ngx_http_chat_redis_is_connected(ngx_http_chat_redis_main))
-    {
-        ngx_add_timer(ev, NGX_HTTP_CHAT_RT_RETRY);
-        return;
-    }
-
-    /* the users due, in their order, at most a batch */
+    /* the users due, in their order, on one shard, at most a batch */
     n = 0;
     total = 0;
+    away = 0;
+    shard = 0;
 
     for (q = ngx_queue_head(&ngx_http_chat_rt_waiting);
          q != ngx_queue_sentinel(&ngx_http_chat_rt_waiting);
@@ -333,16 +359,23 @@ ngx_http_chat_rt_store_flush(ngx_event_t *ev)
         pd = ngx_queue_data(q, ngx_http_chat_rt_pending_t, queue);
         total++;
 
-        if ((ngx_msec_int_t) (pd->after - ngx_current_msec) <= 0
-            && ++n == NGX_HTTP_CHAT_RT_BATCH)
+        if (!ngx_http_chat_rt_store_due(pd, &away)
+            || (n && pd->shard != shard))
         {
+            continue;
+        }
+
+        shard = pd->shard;
+
+        if (++n == NGX_HTTP_CHAT_RT_BATCH) {
             break;
         }
     }
 
     if (n == 0) {
         if (total) {
-            ngx_add_timer(ev, NGX_HTTP_CHAT_RT_BUSY);
+            ngx_add_timer(ev, away ? NGX_HTTP_CHAT_RT_RETRY
+                                   : NGX_HTTP_CHAT_RT_BUSY);
         }
 
         return;
@@ -360,6 +393,7 @@ ngx_http_chat_rt_store_flush(ngx_event_t *ev)
     }
 
     /* this batch's own token: a lock of an earlier one is not taken */
+    b->shard = shard;
     b->token_len = ngx_snprintf(b->token, sizeof(b->token), "%*s:%ui",
                                 ngx_http_chat_rt_store_wid_len,
                                 ngx_http_chat_rt_store_wid,
@@ -386,7 +420,9 @@ ngx_http_chat_rt_store_flush(ngx_event_t *ev)
         next = ngx_queue_next(q);
         pd = ngx_queue_data(q, ngx_http_chat_rt_pending_t, queue);
 
-        if ((ngx_msec_int_t) (pd->after - ngx_current_msec) <= 0) {
+        if (pd->shard == shard
+            && (ngx_msec_int_t) (pd->after - ngx_current_msec) <= 0)
+        {
             ngx_memcpy(b->item[i].id, pd->id, NGX_HTTP_CHAT_RT_ID_LEN);
             argv[5 + i] = (const char *) b->item[i].id;
             argvlen[5 + i] = NGX_HTTP_CHAT_RT_ID_LEN;
@@ -399,7 +435,7 @@ ngx_http_chat_rt_store_flush(ngx_event_t *ev)
     b->n = i;
 
     /* hiredis copies the command */
-    if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+    if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_shard(shard),
                                          ngx_http_chat_rt_store_locked,
                                          b, (int) (5 + b->n), argv, argvlen)
         != NGX_OK)
@@ -691,7 +727,7 @@ ngx_http_chat_rt_store_unlock(ngx_http_chat_rt_batch_t *b)
     v = ngx_alloc(b->n * NGX_INT64_LEN, ngx_cycle->log);
 
     if (c == NULL || argv == NULL || argvlen == NULL || v == NULL
-        || ngx_http_chat_redis_main == NULL)
+        || ngx_http_chat_redis_shard(b->shard) == NULL)
     {
         goto failed;
     }
@@ -725,7 +761,7 @@ ngx_http_chat_rt_store_unlock(ngx_http_chat_rt_batch_t *b)
         n += 2;
     }
 
-    if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
+    if (ngx_http_chat_redis_command_argv(ngx_http_chat_redis_shard(c->shard),
                                          ngx_http_chat_rt_store_unlocked,
                                          c, (int) n, argv, argvlen)
         != NGX_OK)

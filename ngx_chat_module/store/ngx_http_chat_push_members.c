@@ -6,6 +6,7 @@
 
 
 #include "ngx_http_chat_push_members.h"
+#include "ngx_http_chat_redis_shards.h"
 
 
 /* the cache lives 10 minutes: a drop lost with Redis's connection ages */
@@ -13,24 +14,30 @@
 #define NGX_HTTP_CHAT_PUSH_G_TTL   "1200"
 
 
-/* ARGV from i: sender, now, mentions...; m a table user -> until */
+/*
+ * ARGV from i: sender, now, live (1: presence is here), mentions...; m a
+ * table user -> until
+ */
 #define NGX_HTTP_CHAT_PUSH_M_PICK                                            \
     "local function pick(m, i) "                                             \
     "  local sender, now = ARGV[i], tonumber(ARGV[i + 1]) "                  \
+    "  local live = ARGV[i + 2] == '1' "                                     \
     "  local men = {} "                                                      \
-    "  for j = i + 2, #ARGV do men[ARGV[j]] = true end "                     \
+    "  for j = i + 3, #ARGV do men[ARGV[j]] = true end "                     \
     "  local out = {1} "                                                     \
     "  for u, t in pairs(m) do "                                             \
     "    t = tonumber(t) "                                                   \
     "    if u ~= sender and (t == 0 or (t > 0 and t <= now) or men[u]) "     \
-    "       and redis.call('EXISTS', 'presence:u:' .. u) == 0 then "         \
+    "       and not (live "                                                  \
+    "                and redis.call('EXISTS', 'presence:u:' .. u) == 1) "    \
+    "    then "                                                              \
     "      out[#out + 1] = u "                                               \
     "    end "                                                               \
     "  end "                                                                 \
     "  return out "                                                          \
     "end "
 
-/* KEYS pushm pushg; ARGV sender now mentions... */
+/* KEYS pushm pushg; ARGV sender now live mentions... */
 static const char  ngx_http_chat_push_m_read[] =
     NGX_HTTP_CHAT_PUSH_M_PICK
     "if redis.call('EXISTS', KEYS[1]) == 0 then "
@@ -41,7 +48,10 @@ static const char  ngx_http_chat_push_m_read[] =
     "for i = 1, #h, 2 do m[h[i]] = h[i + 1] end "
     "return pick(m, 1)";
 
-/* KEYS pushm pushg; ARGV gen n (user until)*n sender now mentions... */
+/*
+ * KEYS pushm pushg; ARGV gen n (user until)*n sender now live
+ * mentions...
+ */
 static const char  ngx_http_chat_push_m_fill[] =
     NGX_HTTP_CHAT_PUSH_M_PICK
     "local n = tonumber(ARGV[2]) "
@@ -142,6 +152,10 @@ ngx_http_chat_push_m_tail(ngx_http_chat_push_m_args_t *a,
     ngx_http_chat_push_m_add(a, sender, ngx_strlen(sender));
     ngx_http_chat_push_m_addf(a, "%T%03M", tp->sec, tp->msec);
 
+    /* the users' presence is on the chat's server only without shards */
+    ngx_http_chat_push_m_add(a, ngx_http_chat_redis_shards_n() ? "0" : "1",
+                             1);
+
     json_array_foreach(mentions, i, v) {
         if (json_is_string(v)) {
             ngx_http_chat_push_m_add(a, json_string_value(v),
@@ -162,7 +176,7 @@ ngx_http_chat_push_members_read(const char *chat, const char *sender,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_chat_push_m_init(&a, 7 + json_array_size(mentions))
+    if (ngx_http_chat_push_m_init(&a, 8 + json_array_size(mentions))
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -172,8 +186,9 @@ ngx_http_chat_push_members_read(const char *chat, const char *sender,
                               sizeof(ngx_http_chat_push_m_read) - 1, chat);
     ngx_http_chat_push_m_tail(&a, sender, mentions);
 
-    rc = ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, handler,
-                                          data, (int) a.n, a.argv, a.lens);
+    rc = ngx_http_chat_redis_command_argv(
+             ngx_http_chat_redis_of((u_char *) chat, 24), handler, data,
+             (int) a.n, a.argv, a.lens);
     ngx_free(a.argv);
 
     return rc;
@@ -204,7 +219,7 @@ ngx_http_chat_push_members_fill(const char *chat, const char *gen,
         return NGX_ERROR;
     }
 
-    if (ngx_http_chat_push_m_init(&a, 9 + 2 * n + json_array_size(mentions))
+    if (ngx_http_chat_push_m_init(&a, 10 + 2 * n + json_array_size(mentions))
         != NGX_OK)
     {
         ngx_free(nums);
@@ -232,8 +247,9 @@ ngx_http_chat_push_members_fill(const char *chat, const char *gen,
 
     ngx_http_chat_push_m_tail(&a, sender, mentions);
 
-    rc = ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main, handler,
-                                          data, (int) a.n, a.argv, a.lens);
+    rc = ngx_http_chat_redis_command_argv(
+             ngx_http_chat_redis_of((u_char *) chat, 24), handler, data,
+             (int) a.n, a.argv, a.lens);
     ngx_free(a.argv);
     ngx_free(nums);
 
@@ -283,8 +299,8 @@ ngx_http_chat_push_members_event(const char *event, json_t *data)
     ngx_http_chat_push_m_head(&a, ngx_http_chat_push_m_drop,
                               sizeof(ngx_http_chat_push_m_drop) - 1, chat);
 
-    (void) ngx_http_chat_redis_command_argv(ngx_http_chat_redis_main,
-                                            ngx_http_chat_push_m_dropped,
-                                            NULL, (int) a.n, a.argv, a.lens);
+    (void) ngx_http_chat_redis_command_argv(
+               ngx_http_chat_redis_of((u_char *) chat, 24),
+               ngx_http_chat_push_m_dropped, NULL, (int) a.n, a.argv, a.lens);
     ngx_free(a.argv);
 }

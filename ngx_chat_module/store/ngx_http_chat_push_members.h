@@ -18,12 +18,15 @@
  * a miss, dropped (and pushg:<chatId>, its generation, bumped) by every
  * committed change of who is in the chat or of a member's settings.  A
  * read of the cache also tells who has a live socket (presence:u:<user>):
- * one round trip for a message.
+ * one round trip for a message.  With chat_redis_shards both keys are on
+ * the chat's shard, the users' presence on theirs: the read leaves the
+ * live sockets to its caller.
  */
 
 /*
  * The members to push of chat: not sender, not muted at now (a member in
- * mentions passes a mute; NULL: none does), with no live socket.  The
+ * mentions passes a mute; NULL: none does), with no live socket (but
+ * with shards).  The
  * reply: {1, userId...}, or on a miss {0, generation}.  As
  * ngx_http_chat_redis_command_argv(): NGX_OK, the handler will be called.
  */

@@ -113,6 +113,13 @@ ngx_http_chat_redis_shard_of(u_char *id, size_t len)
 
 
 ngx_http_chat_redis_t *
+ngx_http_chat_redis_of(u_char *id, size_t len)
+{
+    return ngx_http_chat_redis_shard(ngx_http_chat_redis_shard_of(id, len));
+}
+
+
+ngx_http_chat_redis_t *
 ngx_http_chat_redis_shard(ngx_uint_t i)
 {
     if (i == 0 || i > ngx_http_chat_shards_n) {

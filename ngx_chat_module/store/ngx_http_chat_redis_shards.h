@@ -30,6 +30,11 @@ void ngx_http_chat_redis_shards_exit_process(void);
 ngx_uint_t ngx_http_chat_redis_shards_n(void);
 /* the shard of an id: 1..n, or 0 when there are none */
 ngx_uint_t ngx_http_chat_redis_shard_of(u_char *id, size_t len);
+/*
+ * The command connection of the shard of an id, for keys named by that
+ * id without a tag (chat_redis's when there are no shards)
+ */
+ngx_http_chat_redis_t *ngx_http_chat_redis_of(u_char *id, size_t len);
 /* shard i's command connection: chat_redis's for 0 */
 ngx_http_chat_redis_t *ngx_http_chat_redis_shard(ngx_uint_t i);
 /*
