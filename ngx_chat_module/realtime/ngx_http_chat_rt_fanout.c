@@ -133,6 +133,8 @@ ngx_http_chat_rt_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_chat_rt_nsubs = 0;
+
+    ngx_http_chat_rt_paced_exit();
 }
 
 

@@ -7,6 +7,13 @@
  * operation, ops/), and told as that route answers: status and JSON.
  * What a read needs of the session is copied into its argument first, so
  * a socket that goes only loses the answer.
+ *
+ * The reads of resyncs are paced: at most NGX_HTTP_CHAT_RT_PACED of them
+ * are in the thread pool per worker, the others wait here in order.  A
+ * fault tells every socket to resync at once, and a thousand reads ahead
+ * of them in the pool's queue would hold up every send and request
+ * behind the store's answers to all of them; paced, a send waits for a
+ * few reads, and the resync takes as long as the store needs anyway.
  */
 
 
@@ -28,7 +35,23 @@ typedef struct {
     u_char                       uid[NGX_HTTP_CHAT_RT_ID_LEN];
     json_t                      *answer;    /* a hook's: what it lets by */
     unsigned                     signin:1;
+    unsigned                     paced:1;   /* one of the paced in flight */
+
+    /* a paced read waiting for its turn: what it will read */
+    ngx_queue_t                  wait;
+    ngx_http_chat_mongo_run_pt   run;
+    void                        *arg;
+    size_t                       size;
 } ngx_http_chat_rt_read_t;
+
+
+#define NGX_HTTP_CHAT_RT_PACED      8       /* in flight per worker */
+
+
+static ngx_queue_t        ngx_http_chat_rt_paced_waiting;
+static ngx_uint_t         ngx_http_chat_rt_paced_n;
+static ngx_event_t        ngx_http_chat_rt_paced_ev;
+static ngx_connection_t   ngx_http_chat_rt_paced_dummy;   /* the log */
 
 
 static ngx_http_chat_rt_read_t *ngx_http_chat_rt_read_new(
@@ -43,6 +66,9 @@ static void ngx_http_chat_rt_read_end(ngx_http_chat_rt_read_t *rd,
     ngx_uint_t status, json_t *answer);
 static void ngx_http_chat_rt_read_hooked(void *data, ngx_int_t rc,
     u_char *content, size_t len, const char *reason);
+static ngx_int_t ngx_http_chat_rt_paced_start(ngx_http_chat_rt_read_t *rd,
+    ngx_http_chat_mongo_run_pt run, void *arg, size_t size);
+static void ngx_http_chat_rt_paced_next(ngx_event_t *ev);
 
 
 ngx_int_t
@@ -71,6 +97,149 @@ ngx_http_chat_rt_read_store(ngx_http_chat_rt_session_t *s,
     }
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_chat_rt_read_store_paced(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
+    const char *not_found, ngx_http_chat_rt_done_pt done, void *data)
+{
+    ngx_http_chat_rt_read_t  *rd;
+
+    if (ngx_http_chat_rt_paced_waiting.next == NULL) {
+        ngx_queue_init(&ngx_http_chat_rt_paced_waiting);
+        ngx_http_chat_rt_paced_ev.handler = ngx_http_chat_rt_paced_next;
+        ngx_http_chat_rt_paced_ev.log = ngx_cycle->log;
+        ngx_http_chat_rt_paced_dummy.fd = (ngx_socket_t) -1;
+        ngx_http_chat_rt_paced_ev.data = &ngx_http_chat_rt_paced_dummy;
+    }
+
+    rd = ngx_http_chat_rt_read_new(s, done, data);
+    if (rd == NULL) {
+        return NGX_ERROR;
+    }
+
+    rd->not_found = not_found;
+
+    if (ngx_http_chat_rt_paced_n < NGX_HTTP_CHAT_RT_PACED
+        && ngx_queue_empty(&ngx_http_chat_rt_paced_waiting))
+    {
+        if (ngx_http_chat_rt_paced_start(rd, run, arg, size) != NGX_OK) {
+            ngx_queue_remove(&rd->queue);
+            ngx_free(rd);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    /* its turn comes when a read in flight ends */
+    rd->arg = ngx_alloc(size, ngx_cycle->log);
+    if (rd->arg == NULL) {
+        ngx_queue_remove(&rd->queue);
+        ngx_free(rd);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(rd->arg, arg, size);
+    rd->run = run;
+    rd->size = size;
+    ngx_queue_insert_tail(&ngx_http_chat_rt_paced_waiting, &rd->wait);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_chat_rt_paced_start(ngx_http_chat_rt_read_t *rd,
+    ngx_http_chat_mongo_run_pt run, void *arg, size_t size)
+{
+    ngx_http_chat_op_store_t  *op;
+
+    /* the operation copies arg; it never answers before this returns */
+    if (ngx_http_chat_op_store(run, NULL, arg, size,
+                               ngx_http_chat_rt_read_answered, rd, &op)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rd->paced = 1;
+    ngx_http_chat_rt_paced_n++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A paced read ended: the next ones start, in order, while there is
+ * room (a posted event, so that a read's end never runs another's inside
+ * its own callback); one whose socket left ends unread.
+ */
+static void
+ngx_http_chat_rt_paced_next(ngx_event_t *ev)
+{
+    ngx_queue_t              *q;
+    ngx_http_chat_rt_read_t  *rd;
+
+    while (!ngx_queue_empty(&ngx_http_chat_rt_paced_waiting)) {
+        q = ngx_queue_head(&ngx_http_chat_rt_paced_waiting);
+        rd = ngx_queue_data(q, ngx_http_chat_rt_read_t, wait);
+
+        if (rd->session != NULL
+            && ngx_http_chat_rt_paced_n >= NGX_HTTP_CHAT_RT_PACED)
+        {
+            return;
+        }
+
+        ngx_queue_remove(q);
+
+        if (rd->session != NULL
+            && ngx_http_chat_rt_paced_start(rd, rd->run, rd->arg, rd->size)
+               == NGX_OK)
+        {
+            ngx_free(rd->arg);
+            rd->arg = NULL;
+            continue;
+        }
+
+        ngx_free(rd->arg);
+        rd->arg = NULL;
+        ngx_http_chat_rt_read_end(rd, NGX_HTTP_SERVICE_UNAVAILABLE, NULL);
+    }
+}
+
+
+/* the worker goes: the reads that wait end unread, each told */
+void
+ngx_http_chat_rt_paced_exit(void)
+{
+    ngx_queue_t              *q;
+    ngx_http_chat_rt_read_t  *rd;
+
+    if (ngx_http_chat_rt_paced_waiting.next == NULL) {
+        return;
+    }
+
+    if (ngx_http_chat_rt_paced_ev.posted) {
+        ngx_delete_posted_event(&ngx_http_chat_rt_paced_ev);
+    }
+
+    while (!ngx_queue_empty(&ngx_http_chat_rt_paced_waiting)) {
+        q = ngx_queue_head(&ngx_http_chat_rt_paced_waiting);
+        rd = ngx_queue_data(q, ngx_http_chat_rt_read_t, wait);
+        ngx_queue_remove(q);
+
+        if (rd->session != NULL) {
+            ngx_queue_remove(&rd->queue);
+            rd->session = NULL;
+        }
+
+        ngx_free(rd->arg);
+        rd->done(NULL, rd->data, NGX_HTTP_SERVICE_UNAVAILABLE, NULL);
+        ngx_free(rd);
+    }
 }
 
 
@@ -372,6 +541,16 @@ ngx_http_chat_rt_read_end(ngx_http_chat_rt_read_t *rd, ngx_uint_t status,
     ngx_http_chat_rt_session_t  *s;
 
     s = rd->session;
+
+    if (rd->paced) {
+        ngx_http_chat_rt_paced_n--;
+
+        if (!ngx_queue_empty(&ngx_http_chat_rt_paced_waiting)
+            && !ngx_http_chat_rt_paced_ev.posted)
+        {
+            ngx_post_event(&ngx_http_chat_rt_paced_ev, &ngx_posted_events);
+        }
+    }
 
     if (s) {
         ngx_queue_remove(&rd->queue);

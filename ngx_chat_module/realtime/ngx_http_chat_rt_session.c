@@ -1801,8 +1801,11 @@ ngx_http_chat_rt_sync_read(ngx_http_chat_rt_session_t *s,
     arg.after = (int64_t) json_integer_value(after);
     arg.has_after = 1;
 
-    if (ngx_http_chat_rt_read_store(s, ngx_http_chat_msg_list_run, &arg,
-                              sizeof(ngx_http_chat_msg_arg_t), NULL, done, op)
+    /* a resync's reads are paced (ngx_http_chat_rt_read.c) */
+    if (ngx_http_chat_rt_read_store_paced(s, ngx_http_chat_msg_list_run,
+                                          &arg,
+                                          sizeof(ngx_http_chat_msg_arg_t),
+                                          NULL, done, op)
         != NGX_OK)
     {
         ngx_http_chat_rt_error(s, op->id, "internal_error",
