@@ -644,6 +644,13 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       offsetof(ngx_http_chat_main_conf_t, send_max_pending),
       NULL },
 
+    { ngx_string("chat_send_max_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, send_max_wait),
+      NULL },
+
     { ngx_string("chat_edit_window"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -1041,6 +1048,7 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->upstream_timeout = NGX_CONF_UNSET_MSEC;
     cmcf->group_max_size = NGX_CONF_UNSET_UINT;
     cmcf->send_max_pending = NGX_CONF_UNSET_UINT;
+    cmcf->send_max_wait = NGX_CONF_UNSET_MSEC;
     cmcf->send_budget.rate = NGX_CONF_UNSET_UINT;
     cmcf->edit_window = NGX_CONF_UNSET;
     cmcf->story_lifetime = NGX_CONF_UNSET;
@@ -1109,6 +1117,7 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(cmcf->upstream_timeout, 10000);
     ngx_conf_init_uint_value(cmcf->group_max_size, 256);
     ngx_conf_init_uint_value(cmcf->send_max_pending, 1000);
+    ngx_conf_init_msec_value(cmcf->send_max_wait, 1000);
 
     /*
      * 10 a second, 200 at once: a client flushing the outbox it filled

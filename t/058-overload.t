@@ -69,35 +69,7 @@ sub main::stored {
     return \%all;
 }
 
-# n POSTs written at once on n connections, then each answer read:
-# [status, Retry-After, body]
-sub main::burst {
-    my ($who, $chat, $prefix, $n) = @_;
-    my @s;
-    for my $i (1 .. $n) {
-        my $json = encode_json({ chatId => $chat, tempId => "$prefix-$i",
-                                 type => "text", content => "$prefix $i" });
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1",
-                                      PeerPort => $ENV{TEST_NGINX_SERVER_PORT},
-                                      Proto => "tcp", Timeout => 60)
-            or die "connect: $!";
-        my $req = "POST /api/messages HTTP/1.1\r\nHost: localhost\r\n"
-            . "Authorization: Bearer $ChatChats::Tok{$who}{accessToken}\r\n"
-            . "Content-Type: application/json\r\nConnection: close\r\n"
-            . "Content-Length: " . length($json) . "\r\n\r\n$json";
-        syswrite($s, $req) == length $req or die "write: $!";
-        push @s, $s;
-    }
-    my @out;
-    for my $s (@s) {
-        my $resp = do { local $/; <$s> } // "";
-        my ($status) = $resp =~ m{^HTTP/1\.1 (\d+)};
-        my ($retry) = $resp =~ m{\r\nRetry-After: *(\S+)\r\n}i;
-        my ($body) = $resp =~ m{\r\n\r\n(.*)\z}s;
-        push @out, [$status // 0, $retry, eval { decode_json($body) }];
-    }
-    return @out;
-}
+sub main::burst { ChatChats::burst(@_) }
 
 # not in the reload pass (TEST_NGINX_USE_HUP): a load test: a reload between its blocks adds nothing
 if ($ENV{TEST_NGINX_USE_HUP}) {

@@ -17,7 +17,7 @@ BEGIN {
 use Test::Nginx::Socket 'no_plan';
 use ChatTest;
 use ChatChats;
-use ChatRedis;
+use ChatShards;
 use ChatRT;
 use JSON::PP;
 use File::Temp qw(tempdir);
@@ -26,9 +26,9 @@ use Time::HiRes ();
 our ($Got, $Chat, $Group, @Shards);
 
 BEGIN {
-    @Shards = map { ChatRedis->new->start } 1 .. 2;
-    ChatChats::init("690", ChatLua::package_path() . "\n    chat_redis_shards"
-        . join("", map { " 127.0.0.1:" . $_->port } @Shards) . ";");
+    my ($shards, $conf) = ChatShards::start(2);
+    @Shards = @$shards;
+    ChatChats::init("690", ChatLua::package_path() . "\n    $conf");
 }
 
 *Id = \%ChatChats::Id;

@@ -25,11 +25,9 @@ BEGIN {
     if ($ENV{TEST_NGINX_USE_HUP}) {
         plan skip_all => "one block: nothing for the reload pass to add";
     }
-    @Shards = map { ChatRedis->new->start } 1 .. 3;
-    $ENV{"TEST_NGINX_SHARD$_"} = $Shards[$_ - 1]->port for 1 .. 3;
-    ChatChats::init("693", "chat_redis_shards"
-        . join("", map { " 127.0.0.1:\$TEST_NGINX_SHARD$_" } 1 .. 3)
-        . ";\n    chat_redis_backoff_max 1s;");
+    my ($shards, $conf) = ChatShards::start(3);
+    @Shards = @$shards;
+    ChatChats::init("693", $conf);
 }
 
 END { ChatOther::stop($_) for @Others }

@@ -24,11 +24,9 @@ BEGIN {
     if ($ENV{TEST_NGINX_USE_HUP}) {
         plan skip_all => "one block: nothing for the reload pass to add";
     }
-    @Shards = map { ChatRedis->new->start } 1 .. 3;
-    $ENV{"TEST_NGINX_SHARD$_"} = $Shards[$_ - 1]->port for 1 .. 3;
-    ChatPush::start("696", "\n    chat_redis_shards"
-        . join("", map { " 127.0.0.1:\$TEST_NGINX_SHARD$_" } 1 .. 3)
-        . ";\n    chat_redis_backoff_max 1s;");
+    my ($shards, $conf) = ChatShards::start(3);
+    @Shards = @$shards;
+    ChatPush::start("696", "\n    $conf");
 }
 
 sub shard_of {
@@ -115,6 +113,12 @@ for (1 .. 40) {
 }
 ChatPush::pushes();
 
+# what earlier test files' servers left on chat_redis (they had no
+# shards: their workers' beats stay, nothing sweeps them now) goes, so
+# that what shows there now is this server's
+ChatShards::redis($ENV{TEST_NGINX_REDIS_PORT}, "EVAL",
+    "\"for _, k in ipairs(redis.call('KEYS', 'presence:*')) do "
+    . "redis.call('DEL', k) end\"", 0);
 # bob online: his presence on his shard, the worker's beat on each
 my $ws = ChatRT::connect("bob");
 main::wait_holders(main::shard_of($bob), "EXISTS", "'presence:u:$bob'");

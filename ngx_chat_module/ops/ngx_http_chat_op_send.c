@@ -31,6 +31,7 @@ struct ngx_http_chat_op_send_s {
     ngx_http_chat_op_done_pt    done;       /* NULL once nobody waits */
     void                       *data;
     ngx_queue_t                 queue;      /* in the worker's live ops */
+    ngx_msec_t                  started;
     ngx_uint_t                  flags;
     ngx_uint_t                  tries;
     ngx_uint_t                  generation; /* of the sender table */
@@ -135,6 +136,67 @@ static const char  ngx_http_chat_seq_gate_script[] =
 static ngx_queue_t  ngx_http_chat_ops_live;
 static ngx_uint_t   ngx_http_chat_ops_live_n;
 
+/*
+ * The pace at which the worker's sends end (the store's, as they see
+ * it): ends a second, counted over windows of a second at least, each
+ * window averaged with the pace before it.  chat_send_max_wait refuses
+ * a send when more are in flight than that pace ends in that time, the
+ * oldest has waited an eighth of it already (a burst at a fast store is
+ * let in; a cold worker, its pace unknown, lets in what comes in that
+ * eighth), and a few are in flight (one slow send is no queue).
+ */
+#define NGX_HTTP_CHAT_OP_SEND_QUEUE  16
+static ngx_uint_t   ngx_http_chat_ops_pace;
+static ngx_uint_t   ngx_http_chat_ops_ended;   /* in this window */
+static ngx_msec_t   ngx_http_chat_ops_window;  /* its start */
+
+
+static void
+ngx_http_chat_op_send_pace(void)
+{
+    ngx_msec_t  elapsed;
+
+    elapsed = ngx_current_msec - ngx_http_chat_ops_window;
+
+    if (elapsed < 1000) {
+        return;
+    }
+
+    ngx_http_chat_ops_pace = (ngx_http_chat_ops_pace
+                              + ngx_http_chat_ops_ended * 1000 / elapsed)
+                             / 2;
+    ngx_http_chat_ops_ended = 0;
+    ngx_http_chat_ops_window = ngx_current_msec;
+}
+
+
+/* the queue of sends is longer than the store ends in max_wait */
+static ngx_uint_t
+ngx_http_chat_op_send_late(ngx_msec_t max_wait)
+{
+    ngx_queue_t              *q;
+    ngx_http_chat_op_send_t  *oldest;
+
+    if (max_wait == 0
+        || ngx_http_chat_ops_live_n < NGX_HTTP_CHAT_OP_SEND_QUEUE)
+    {
+        return 0;
+    }
+
+    ngx_http_chat_op_send_pace();
+
+    if (ngx_http_chat_ops_live_n
+        <= ngx_http_chat_ops_pace * max_wait / 1000)
+    {
+        return 0;
+    }
+
+    q = ngx_queue_head(&ngx_http_chat_ops_live);
+    oldest = ngx_queue_data(q, ngx_http_chat_op_send_t, queue);
+
+    return ngx_current_msec - oldest->started > max_wait / 8;
+}
+
 
 ngx_int_t
 ngx_http_chat_op_send(ngx_http_chat_msg_arg_t *arg, size_t size,
@@ -162,6 +224,14 @@ ngx_http_chat_op_send(ngx_http_chat_msg_arg_t *arg, size_t size,
         if (cmcf && cmcf->send_max_pending
             && ngx_http_chat_ops_live_n >= cmcf->send_max_pending)
         {
+            return NGX_AGAIN;
+        }
+
+        /*
+         * And by time: the queue is longer than the store drains in the
+         * time a client should wait for an answer, whatever its speed.
+         */
+        if (cmcf && ngx_http_chat_op_send_late(cmcf->send_max_wait)) {
             return NGX_AGAIN;
         }
     }
@@ -192,6 +262,7 @@ ngx_http_chat_op_send(ngx_http_chat_msg_arg_t *arg, size_t size,
 
     ngx_queue_insert_tail(&ngx_http_chat_ops_live, &op->queue);
     ngx_http_chat_ops_live_n++;
+    op->started = ngx_current_msec;
     ngx_http_chat_work_begin();
 
     if (flags & NGX_HTTP_CHAT_OP_SEND_FILTER) {
@@ -890,6 +961,9 @@ ngx_http_chat_op_send_finish(ngx_http_chat_op_send_t *op, ngx_int_t rc,
     ngx_queue_remove(&op->queue);
     ngx_http_chat_ops_live_n--;
     ngx_http_chat_work_end();
+
+    ngx_http_chat_op_send_pace();
+    ngx_http_chat_ops_ended++;
 
     if (op->done) {
         op->done(op->data, rc, answer, error);

@@ -44,8 +44,10 @@ typedef struct ngx_http_chat_op_send_s  ngx_http_chat_op_send_t;
  * done() will be called, never before this returns; NGX_ERROR: it could
  * not start (a back end is down, no memory), done() is not called;
  * NGX_AGAIN (with NGX_HTTP_CHAT_OP_SEND_BOUND): the worker has
- * chat_send_max_pending sends in flight already, nothing started (no
- * number taken, nothing stored), done() is not called: "overloaded".
+ * chat_send_max_pending sends in flight already, or its sends of late
+ * took longer than chat_send_max_wait with a queue of them in flight;
+ * nothing started (no number taken, nothing stored), done() is not
+ * called: "overloaded".
  * Sends without the flag (forwarded copies, system messages) are counted
  * but never refused: they follow a commit or a copy already made.
  */

@@ -127,6 +127,7 @@ typedef struct {
 
     ngx_uint_t                 group_max_size;  /* members, creator too */
     ngx_uint_t                 send_max_pending; /* a worker's, 0: any */
+    ngx_msec_t                 send_max_wait;   /* the sends' time, 0: any */
     /* a user's sends across workers and instances (Redis) */
     ngx_http_chat_budget_t     send_budget;
     time_t                     edit_window;     /* a sender may edit */

@@ -13,6 +13,7 @@ use ChatTest ();
 use ChatAuth;
 use FakeHTTP;
 use HTTP::Tiny;
+use IO::Socket::INET;
 use JSON::PP qw(encode_json decode_json);
 
 our $Twilio;
@@ -81,6 +82,43 @@ sub api {
         unless $status =~ /^2/;
     return $body;
 }
+
+# n POSTs /api/messages written at once on n connections (tempIds
+# "$prefix-1" ...): the connections, to read with burst_answers()
+sub burst_send {
+    my ($who, $chat, $prefix, $n) = @_;
+    my @s;
+    for my $i (1 .. $n) {
+        my $json = encode_json({ chatId => $chat, tempId => "$prefix-$i",
+                                 type => "text", content => "$prefix $i" });
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1",
+                                      PeerPort => $ENV{TEST_NGINX_SERVER_PORT},
+                                      Proto => "tcp", Timeout => 60)
+            or die "connect: $!";
+        my $req = "POST /api/messages HTTP/1.1\r\nHost: localhost\r\n"
+            . "Authorization: Bearer $Tok{$who}{accessToken}\r\n"
+            . "Content-Type: application/json\r\nConnection: close\r\n"
+            . "Content-Length: " . length($json) . "\r\n\r\n$json";
+        syswrite($s, $req) == length $req or die "write: $!";
+        push @s, $s;
+    }
+    return @s;
+}
+
+# each answer: [status, Retry-After, body]
+sub burst_answers {
+    my @out;
+    for my $s (@_) {
+        my $resp = do { local $/; <$s> } // "";
+        my ($status) = $resp =~ m{^HTTP/1\.1 (\d+)};
+        my ($retry) = $resp =~ m{\r\nRetry-After: *(\S+)\r\n}i;
+        my ($body) = $resp =~ m{\r\n\r\n(.*)\z}s;
+        push @out, [$status // 0, $retry, eval { decode_json($body) }];
+    }
+    return @out;
+}
+
+sub burst { return burst_answers(burst_send(@_)) }
 
 sub dyn {
     my ($block, %v) = @_;

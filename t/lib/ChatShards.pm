@@ -4,12 +4,30 @@ package ChatShards;
 # of each shard's address as written ("127.0.0.1:<port>"), mixed by
 # MurmurHash3's finalizer, the highest score wins (rendezvous hashing).
 #
+#   my ($shards, $conf) = ChatShards::start(3);
+#                                       # three Redis servers of the test's
+#                                       # own (ChatRedis), and the
+#                                       # chat_redis_shards line naming them
 #   ChatShards::shard_of($id, @ports)   # 1 .. @ports
 #   ChatShards::holders([$main, @ports], "EXISTS", "'key'")
 #                                       # "2": where the reply is true
 
 use strict;
 use warnings;
+
+use ChatRedis;
+
+# $n Redis servers started (TEST_NGINX_SHARD1 .. n their ports), and the
+# directives that make them the shards, reconnecting within a second
+sub start {
+    my ($n) = @_;
+    my @shards = map { ChatRedis->new->start } 1 .. $n;
+    $ENV{"TEST_NGINX_SHARD$_"} = $shards[$_ - 1]->port for 1 .. $n;
+    my $conf = "chat_redis_shards"
+        . join("", map { " 127.0.0.1:\$TEST_NGINX_SHARD$_" } 1 .. $n)
+        . ";\n    chat_redis_backoff_max 1s;";
+    return (\@shards, $conf);
+}
 
 # 32 bits at a time
 sub mul32 {
