@@ -60,7 +60,8 @@ static void ngx_http_chat_op_push_members(ngx_http_chat_mongo_task_t *t);
 static void ngx_http_chat_op_push_plan(ngx_http_chat_op_push_t *op);
 static void ngx_http_chat_op_push_planned(ngx_http_chat_mongo_task_t *t);
 static void ngx_http_chat_op_push_ask(ngx_http_chat_op_push_t *op,
-    ngx_uint_t shard);
+    ngx_uint_t shard, ngx_uint_t *at, size_t count);
+static const char *ngx_http_chat_op_push_user(json_t *device);
 static void ngx_http_chat_op_push_presence(redisReply *reply, void *data);
 static void ngx_http_chat_op_push_answered(ngx_http_chat_op_push_t *op);
 static void ngx_http_chat_op_push_out(ngx_http_chat_op_push_t *op,
@@ -461,8 +462,10 @@ ngx_http_chat_op_push_planned(ngx_http_chat_mongo_task_t *t)
 {
     ngx_http_chat_op_push_t *op = t->data;
 
-    size_t       n;
-    ngx_uint_t   shard;
+    size_t       i, n, count[NGX_HTTP_CHAT_REDIS_SHARDS_MAX + 1];
+    json_t      *d;
+    ngx_uint_t   shard, *at;
+    const char  *user;
 
     if (t->rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
@@ -489,31 +492,64 @@ ngx_http_chat_op_push_planned(ngx_http_chat_mongo_task_t *t)
 
     /* a flag a device: 1 when its user has a live socket */
     op->online = ngx_calloc(n, ngx_cycle->log);
-    if (op->online == NULL) {
+    at = ngx_alloc(n * sizeof(ngx_uint_t), ngx_cycle->log);
+
+    if (op->online == NULL || at == NULL) {
+        if (at) {
+            ngx_free(at);
+        }
+
         ngx_http_chat_op_push_out(op, NULL);
         return;
+    }
+
+    /* each device's user's shard, once */
+    ngx_memzero(count, sizeof(count));
+
+    json_array_foreach(op->devices, i, d) {
+        user = ngx_http_chat_op_push_user(d);
+        at[i] = ngx_http_chat_redis_shard_of((u_char *) user, 24);
+        count[at[i]]++;
     }
 
     /* one script per shard that holds some of the users' presence */
     op->asked = 1;
 
-    for (shard = ngx_http_chat_redis_shards_n() ? 1 : 0;
-         shard <= ngx_http_chat_redis_shards_n();
-         shard++)
-    {
-        ngx_http_chat_op_push_ask(op, shard);
+    for (shard = 0; shard <= ngx_http_chat_redis_shards_n(); shard++) {
+        if (count[shard]) {
+            ngx_http_chat_op_push_ask(op, shard, at, count[shard]);
+        }
     }
 
+    ngx_free(at);
     ngx_http_chat_op_push_answered(op);
 }
 
 
+/* a device's user id, 24 characters whatever the plan gave */
+static const char *
+ngx_http_chat_op_push_user(json_t *device)
+{
+    const char  *user;
+
+    user = json_string_value(json_object_get(device, "userId"));
+
+    if (user == NULL || ngx_strlen(user) != 24) {
+        return "000000000000000000000000";
+    }
+
+    return user;
+}
+
+
 /*
- * EVAL script k key..., a key per device of a user on the shard (a
- * user's repeat is cheap): k's digits and its NUL, then the keys
+ * EVAL script k key..., a key per device of a user on the shard (at: each
+ * device's; count of them here; a user's repeat is cheap): k's digits
+ * and its NUL, then the keys
  */
 static void
-ngx_http_chat_op_push_ask(ngx_http_chat_op_push_t *op, ngx_uint_t shard)
+ngx_http_chat_op_push_ask(ngx_http_chat_op_push_t *op, ngx_uint_t shard,
+    ngx_uint_t *at, size_t count)
 {
     u_char                       *keys, *digits;
     size_t                        i, n, k, *lens;
@@ -521,7 +557,7 @@ ngx_http_chat_op_push_ask(ngx_http_chat_op_push_t *op, ngx_uint_t shard)
     const char                  **argv, *user;
     ngx_http_chat_op_push_ask_t  *ask;
 
-    n = json_array_size(op->devices);
+    n = count;
 
     ask = ngx_alloc(sizeof(ngx_http_chat_op_push_ask_t)
                     + n * sizeof(ngx_uint_t)
@@ -543,14 +579,11 @@ ngx_http_chat_op_push_ask(ngx_http_chat_op_push_t *op, ngx_uint_t shard)
     k = 3;
 
     json_array_foreach(op->devices, i, d) {
-        user = json_string_value(json_object_get(d, "userId"));
-        if (user == NULL || ngx_strlen(user) != 24) {
-            user = "000000000000000000000000";
-        }
-
-        if (ngx_http_chat_redis_shard_of((u_char *) user, 24) != shard) {
+        if (at[i] != shard) {
             continue;
         }
+
+        user = ngx_http_chat_op_push_user(d);
 
         ask->device[k - 3] = i;
         argv[k] = (const char *) keys;
