@@ -213,7 +213,7 @@ push @r, "chat_ids_on:" . ($on eq main::shard_of($lc) ? "its_shard" : $on);
 
 # 30 messages, each sender on its own instance in turn, each acked before
 # the next: every socket gets all 30 once, in the order of their seqs
-my $n = 0;
+my ($n, $budget_on) = (0);
 for my $i (1 .. 10) {
     for my $who (qw(alice bob carol)) {
         $n++;
@@ -221,6 +221,10 @@ for my $i (1 .. 10) {
             { chatId => $g, tempId => "sh-$who-$i", type => "text",
               content => "$who $i" }, $n);
         main::acked($who, $s{$who}, $n) or die "no ack for $n";
+        # read at once, when alice has sent her 10 (the bucket's key lasts
+        # only until the bucket is full again: a tenth of a second a send)
+        $budget_on = main::holders("EXISTS", "'rl:send:{$lc}'")
+            if $who eq "alice" && $i == 10;
     }
 }
 for my $who (qw(alice bob carol)) {
@@ -264,9 +268,8 @@ $on = main::holders("EXISTS", "'seq:{$g}'");
 push @r, "numbers_on:" . ($on eq main::shard_of($g) ? "chat_shard" : $on);
 $on = main::holders("EXISTS", "'st:{$g}:$lc:sh-alice-10'");
 push @r, "tempid_on:" . ($on eq main::shard_of($g) ? "chat_shard" : $on);
-$on = main::holders("EXISTS", "'rl:send:{$lc}'");
-push @r, "send_budget_on:" . ($on eq main::shard_of($lc) ? "its_shard"
-                                                         : $on);
+push @r, "send_budget_on:" . ($budget_on eq main::shard_of($lc)
+                               ? "its_shard" : $budget_on);
 # a bucket full for 1,000 s more refuses alice's next send there, with
 # nothing stored and no number taken
 my $ap = main::shard_of($lc);
