@@ -83,33 +83,7 @@ static void ngx_http_chat_rt_presence_counts_written(redisReply *reply,
     void *data);
 
 
-/*
- * The scripts.  Keys are built inside: every one of them concerns one
- * worker and its users, which a Redis Cluster could not hold in one
- * slot anyway.  "alive" is the worker's last beat within the ttl.
- */
-
-#define NGX_HTTP_CHAT_RT_PRESENCE_LUA                                         \
-    "local Z = 'presence:workers' "                                           \
-    "local function now() local t = redis.call('TIME') "                      \
-    "return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end "   \
-    "local function bump(u, t, at) local k = 'presence:v:' .. u "             \
-    "local v = tonumber(redis.call('GET', k) or '0') + 1 "                    \
-    "if v < t then v = t end "                                                \
-    "redis.call('SET', k, string.format('%d', v), 'PX', 86400000) "           \
-    "if at then redis.call('SET', 'presence:at:' .. u, "                      \
-    "string.format('%d', at), 'PX', 86400000) end "                           \
-    "return v end "                                                           \
-    "local function alive(w, t, ttl) local s = redis.call('ZSCORE', Z, w) "   \
-    "return s and tonumber(s) >= t - ttl end "                                \
-    "local function add(w, u) redis.call('SADD', 'presence:w:' .. w, u) "     \
-    "return redis.call('SADD', 'presence:u:' .. u, w) == 1 "                  \
-    "and redis.call('SCARD', 'presence:u:' .. u) == 1 end "                   \
-    "local function del(w, u) redis.call('SREM', 'presence:w:' .. w, u) "     \
-    "redis.call('HDEL', 'presence:n:' .. u, w) "                              \
-    "return redis.call('SREM', 'presence:u:' .. u, w) == 1 "                  \
-    "and redis.call('EXISTS', 'presence:u:' .. u) == 0 end "
-
+/* the scripts, each after NGX_HTTP_CHAT_RT_PRESENCE_LUA */
 
 /*
  * ARGV: worker, user, 1 (a first socket here) or 0 (the last went), ttl.
@@ -128,10 +102,12 @@ static char  ngx_http_chat_rt_presence_set_lua[] =
 
 
 /*
- * ARGV: worker, ttl, the most dead workers to sweep.  Sweeps them (their
- * users that no other worker counts go offline, last seen when their
- * worker last beat), then beats.  {fresh, {user, version, time, ...}}:
- * fresh 1 when the worker was not alive (first beat, or swept).
+ * ARGV: worker, ttl, the most dead workers to sweep[, "sweep"].  Sweeps
+ * them (their users that no other worker counts go offline, last seen
+ * when their worker last beat), then beats, unless "sweep" says only
+ * that (a server presence is no longer on).  {fresh, {user, version,
+ * time, ...}}: fresh 1 when the worker was not alive (first beat, or
+ * swept).
  */
 static char  ngx_http_chat_rt_presence_beat_lua[] =
     NGX_HTTP_CHAT_RT_PRESENCE_LUA
@@ -148,7 +124,7 @@ static char  ngx_http_chat_rt_presence_beat_lua[] =
     "end "
     "redis.call('DEL', 'presence:w:' .. d) redis.call('ZREM', Z, d) "
     "end "
-    "redis.call('ZADD', Z, t, w) "
+    "if ARGV[4] ~= 'sweep' then redis.call('ZADD', Z, t, w) end "
     "return {fresh, out}";
 
 
@@ -555,8 +531,8 @@ static void
 ngx_http_chat_rt_presence_beat(ngx_event_t *ev)
 {
     u_char                  limit[NGX_INT_T_LEN];
-    const char             *argv[6];
-    size_t                  argvlen[6];
+    const char             *argv[7];
+    size_t                  argvlen[7];
     ngx_uint_t              i, away;
     ngx_http_chat_redis_t  *r;
 
@@ -601,6 +577,31 @@ ngx_http_chat_rt_presence_beat(ngx_event_t *ev)
         }
     }
 
+    /*
+     * With shards, chat_redis holds no presence of this build, but may
+     * hold what workers of a build without shards left there: their dead
+     * ones are swept too (only swept), while every shard is here to take
+     * their users over (ngx_http_chat_rt_presence_moved.c)
+     */
+    r = ngx_http_chat_redis_shard(0);
+
+    if (ngx_http_chat_rt_presence_first() == 1 && !away && r != NULL
+        && ngx_http_chat_redis_is_connected(r)
+        && !ngx_http_chat_rt_beating[0])
+    {
+        argv[6] = "sweep";
+        argvlen[6] = sizeof("sweep") - 1;
+
+        if (NGX_HTTP_CHAT_RT_EVAL(0, ngx_http_chat_rt_presence_beat_lua, 7,
+                                  argv, argvlen,
+                                  ngx_http_chat_rt_presence_beaten,
+                                  (void *) (uintptr_t) 0)
+            == NGX_OK)
+        {
+            ngx_http_chat_rt_beating[0] = 1;
+        }
+    }
+
     /* a shard away is tried again soon: its sockets resync when it is back */
     ngx_add_timer(ev, away ? NGX_HTTP_CHAT_RT_RETRY
                            : ngx_max(ngx_http_chat_rt_ttl_ms / 3, 100));
@@ -626,7 +627,12 @@ ngx_http_chat_rt_presence_beaten(redisReply *reply, void *data)
     }
 
     /* the users of dead workers that no live one counts */
-    ngx_http_chat_rt_presence_store_all(e[1]);
+    ngx_http_chat_rt_presence_swept(e[1], shard);
+
+    if (shard < ngx_http_chat_rt_presence_first()) {
+        /* only swept: this worker counts nobody there */
+        return;
+    }
 
     if (e[0]->integer == 1) {
         /* a first beat, or this worker was swept: the shard knows none */

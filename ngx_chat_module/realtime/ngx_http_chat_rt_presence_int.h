@@ -23,6 +23,35 @@
                                      + 2)
 
 
+/*
+ * What every presence script starts with: keys are built inside (each
+ * script concerns one worker and its users, which a Redis Cluster could
+ * not hold in one slot anyway); "alive" is a worker's last beat within
+ * the ttl, bump() a user's version, add() and del() a worker's count of
+ * a user, true when it was the first or the last
+ */
+#define NGX_HTTP_CHAT_RT_PRESENCE_LUA                                         \
+    "local Z = 'presence:workers' "                                           \
+    "local function now() local t = redis.call('TIME') "                      \
+    "return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end "   \
+    "local function bump(u, t, at) local k = 'presence:v:' .. u "             \
+    "local v = tonumber(redis.call('GET', k) or '0') + 1 "                    \
+    "if v < t then v = t end "                                                \
+    "redis.call('SET', k, string.format('%d', v), 'PX', 86400000) "           \
+    "if at then redis.call('SET', 'presence:at:' .. u, "                      \
+    "string.format('%d', at), 'PX', 86400000) end "                           \
+    "return v end "                                                           \
+    "local function alive(w, t, ttl) local s = redis.call('ZSCORE', Z, w) "   \
+    "return s and tonumber(s) >= t - ttl end "                                \
+    "local function add(w, u) redis.call('SADD', 'presence:w:' .. w, u) "     \
+    "return redis.call('SADD', 'presence:u:' .. u, w) == 1 "                  \
+    "and redis.call('SCARD', 'presence:u:' .. u) == 1 end "                   \
+    "local function del(w, u) redis.call('SREM', 'presence:w:' .. w, u) "     \
+    "redis.call('HDEL', 'presence:n:' .. u, w) "                              \
+    "return redis.call('SREM', 'presence:u:' .. u, w) == 1 "                  \
+    "and redis.call('EXISTS', 'presence:u:' .. u) == 0 end "
+
+
 /* a user in a tree: the id follows the node in each such struct */
 typedef struct {
     ngx_rbtree_node_t            node;      /* key: crc32 of the id */
@@ -55,6 +84,13 @@ void ngx_http_chat_rt_presence_store_init(u_char *wid, size_t len);
 void ngx_http_chat_rt_presence_store_exit(void);
 /* a transition of user id: their document comes to the latest state */
 void ngx_http_chat_rt_presence_store(u_char *id, size_t len);
+
+/*
+ * The users a beat swept on a shard ({user, version, time, ...}): their
+ * documents, through the shard their keys are on now when that is
+ * another (the shard list changed)
+ */
+void ngx_http_chat_rt_presence_swept(redisReply *out, ngx_uint_t shard);
 
 
 #endif /* _NGX_HTTP_CHAT_RT_PRESENCE_INT_H_INCLUDED_ */

@@ -12,8 +12,10 @@ use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use Time::HiRes ();
 
-# -> (port, pid, dir)
+# -> (port, pid, dir); $edit, if given, changes the configuration (in $_)
+# first: an instance of another build's settings
 sub start {
+    my ($edit) = @_;
     my $conf = do {
         local $/;
         open my $fh, "<", "$Test::Nginx::Util::ServRoot/conf/nginx.conf"
@@ -28,6 +30,11 @@ sub start {
     $conf =~ s{listen\s+\d+;}{listen 127.0.0.1:$port;}g;
     $conf =~ s{listen 127\.0\.0\.1:\d+ reuseport;}{};
     $conf =~ s{master_process on;}{master_process off;};
+    if ($edit) {
+        local $_ = $conf;
+        $edit->();
+        $conf = $_;
+    }
     open my $out, ">", "$dir/nginx.conf" or die "$dir/nginx.conf: $!";
     print $out $conf;
     close $out;

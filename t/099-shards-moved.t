@@ -1,0 +1,134 @@
+# Presence after a change of the shard list: instances of the old list
+# (one without shards, its presence on chat_redis; one with another list,
+# which places carol on another shard) count bob's and carol's sockets
+# and die with them (kill -9, nothing said).  This instance, of the new
+# list, sweeps the servers they wrote to: bob and carol read offline, last
+# seen, and their keys are gone there; dave, whose socket is also here,
+# stays online.
+
+use Test::Nginx::Socket;
+use ChatTest;
+use ChatRedis;
+use ChatShards;
+use ChatChats;
+use ChatRT;
+use ChatWS;
+use ChatOther;
+use Time::HiRes qw(sleep);
+
+our ($Got, @Shards, @Others);
+
+BEGIN {
+    # one block: a reload between blocks would add nothing
+    if ($ENV{TEST_NGINX_USE_HUP}) {
+        plan skip_all => "one block: nothing for the reload pass to add";
+    }
+    my ($shards, $conf) = ChatShards::start(2);
+    @Shards = @$shards;
+    ChatChats::init("699", "$conf\n    chat_presence_ttl 2s;");
+}
+
+END { ChatOther::stop($_) for @Others }
+
+sub shard_of {
+    return ChatShards::shard_of($_[0], map { $_->port } @Shards);
+}
+
+sub holders {
+    return ChatShards::holders([ $ENV{TEST_NGINX_REDIS_PORT},
+                                 map { $_->port } @Shards ], @_);
+}
+
+# $who's "online" as alice reads their profile, once it is $want (12 s;
+# within her budget of profile views)
+sub online {
+    my ($who, $want) = @_;
+    my $u;
+    for (1 .. 48) {
+        $u = ChatChats::api(alice => GET => "/api/users/$ChatChats::Id{$who}")
+             ->{user};
+        last if ($u->{online} ? 1 : 0) == $want;
+        sleep 0.25;
+    }
+    return "$who:" . ($u->{online} ? "on"
+                                   : "off," . ($u->{lastSeen} ? "seen" : "?"));
+}
+
+# another instance of this block's configuration, edited; a socket of
+# each of @who on it
+sub other {
+    my ($edit, @who) = @_;
+    my ($port, $pid) = ChatOther::start($edit);
+    push @main::Others, $pid;
+    local $ChatWS::Port = $port;
+    return ($pid, map { ChatRT::connect($_) } @who);
+}
+
+plan 'no_plan';
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: the workers of an old shard list die: the servers they counted on are swept by the new list's, their users read offline
+--- config
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+    location = /t { return 200 "t"; }
+--- init
+ChatChats::setup("dave");
+my %Id = %ChatChats::Id;
+my ($bob, $carol, $dave) = map { lc $Id{$_} } qw(bob carol dave);
+my @r;
+my @ports = map { $_->port } @main::Shards;
+
+# what earlier test files' servers left on chat_redis goes, so that what
+# shows there is the instances' of this test
+ChatShards::redis($ENV{TEST_NGINX_REDIS_PORT}, "EVAL",
+    "\"for _, k in ipairs(redis.call('KEYS', 'presence:*')) do "
+    . "redis.call('DEL', k) end\"", 0);
+
+# a build without shards: bob and dave there, on chat_redis
+my ($a, @sa) = main::other(sub { s/chat_redis_shards[^;]*;//g },
+                           qw(bob dave));
+# a list of one shard, the one the new list does not place carol on
+my $k = 3 - main::shard_of($carol);
+my ($b, @sb) = main::other(sub { s/chat_redis_shards[^;]*;/
+                                   chat_redis_shards 127.0.0.1:$ports[$k - 1];/g },
+                           qw(carol));
+# dave here too
+my $ws = ChatRT::connect("dave");
+
+push @r, main::online($_, 1) for qw(bob carol dave);
+push @r, "bob_on:" . main::holders("EXISTS", "'presence:u:$bob'");
+push @r, "carol_on:" . (main::holders("EXISTS", "'presence:u:$carol'") eq $k
+                        ? "old_shard" : "?");
+
+# both old instances die, their sockets with them
+kill "KILL", $a, $b;
+close $_ for @sa, @sb;
+
+push @r, main::online($_, 0) for qw(bob carol);
+push @r, main::online("dave", 1);
+for my $who (qw(bob carol)) {
+    my $on = main::holders("EXISTS", "'presence:u:" . lc($Id{$who}) . "'");
+    push @r, "${who}_left:" . (length $on ? $on : "none");
+}
+# chat_redis keeps no worker: the dead one swept, and this one beats there
+# not
+push @r, "chat_redis_workers:"
+         . (ChatShards::redis($ENV{TEST_NGINX_REDIS_PORT}, "ZCARD",
+                              "presence:workers"))[0];
+close $ws;
+$main::Got = "@r";
+--- request
+GET /t
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+bob:on carol:on dave:on bob_on:0 carol_on:old_shard bob:off,seen carol:off,seen dave:on bob_left:none carol_left:none chat_redis_workers:0
+--- timeout: 90
+--- no_error_log
+[error]
+[alert]
+[emerg]
