@@ -12,6 +12,7 @@
 #include "api/ngx_http_chat_metrics_page.h"
 #include "api/ngx_http_chat_stats.h"
 #include "core/ngx_http_chat_rest_rate.h"
+#include "core/ngx_http_chat_trim.h"
 #include "util/ngx_http_chat_conf_file.h"
 #include "util/ngx_http_chat_metrics.h"
 #include "store/ngx_http_chat_mongo.h"
@@ -369,6 +370,13 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_chat_main_conf_t, presence_ttl),
+      NULL },
+
+    { ngx_string("chat_memory_trim"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, memory_trim),
       NULL },
 
     { ngx_string("chat_mongo_uri"),
@@ -1044,6 +1052,7 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->redis_output_buffer = NGX_CONF_UNSET_SIZE;
     cmcf->rest_rate_zone_size = NGX_CONF_UNSET_SIZE;
     cmcf->presence_ttl = NGX_CONF_UNSET_MSEC;
+    cmcf->memory_trim = NGX_CONF_UNSET_MSEC;
     cmcf->mongo_pool_size = NGX_CONF_UNSET_UINT;
     cmcf->upstream_timeout = NGX_CONF_UNSET_MSEC;
     cmcf->group_max_size = NGX_CONF_UNSET_UINT;
@@ -1094,6 +1103,7 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(cmcf->redis_command_timeout, 3000);
     ngx_conf_init_size_value(cmcf->redis_output_buffer, 16 * 1024 * 1024);
     ngx_conf_init_msec_value(cmcf->presence_ttl, 10000);
+    ngx_conf_init_msec_value(cmcf->memory_trim, 30000);
 
     /* about 100 bytes a bucket: 40,000 users and addresses at once */
     ngx_conf_init_size_value(cmcf->rest_rate_zone_size, 4 * 1024 * 1024);
@@ -2277,6 +2287,7 @@ ngx_http_chat_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_chat_op_push_init(cmcf);
+    ngx_http_chat_trim_init_process(cycle, cmcf->memory_trim);
 
     if (ngx_http_chat_op_story_sweep_init(cycle, cmcf) != NGX_OK
         || ngx_http_chat_rt_init_process(cycle) != NGX_OK)
@@ -2301,6 +2312,7 @@ ngx_http_chat_exit_process(ngx_cycle_t *cycle)
     /* from here on, what fails as Redis and MongoDB go starts nothing */
     ngx_http_chat_ops_exited = 1;
 
+    ngx_http_chat_trim_exit_process();
     ngx_http_chat_rt_presence_exit_process(cycle);
     ngx_http_chat_rt_exit_process(cycle);
 

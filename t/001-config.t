@@ -358,3 +358,14 @@ ChatTest::chat_http_config()
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"chat_redis_shards" directive is duplicate/
+
+
+
+=== TEST 31: chat_memory_trim that is not a time
+--- http_config eval
+ChatTest::chat_http_config() . "chat_memory_trim often;"
+--- config
+    location /api/ { chat_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"chat_memory_trim" directive invalid value/

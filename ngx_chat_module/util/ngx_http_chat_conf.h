@@ -163,6 +163,7 @@ typedef struct {
 
     /* a worker silent this long is dead: its users go offline */
     ngx_msec_t                 presence_ttl;
+    ngx_msec_t                 memory_trim;
 
     ngx_flag_t                 enabled;  /* some location uses the module */
 
