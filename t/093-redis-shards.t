@@ -33,9 +33,7 @@ BEGIN {
 END { ChatOther::stop($_) for @Others }
 
 # the shard (1 .. 3) that an id's channels belong on
-sub shard_of {
-    return ChatShards::shard_of($_[0], map { $_->port } @Shards);
-}
+sub shard_of { ChatShards::of(@_) }
 
 sub redis { ChatShards::redis(@_) }
 
@@ -63,10 +61,7 @@ sub group_row {
 }
 
 # the shards (0: chat_redis) where redis-cli @cmd answers something true
-sub holders {
-    return ChatShards::holders([ $ENV{TEST_NGINX_REDIS_PORT},
-                                 map { $_->port } @main::Shards ], @_);
-}
+sub holders { ChatShards::held(@_) }
 
 # where each channel is subscribed: channel => "shard:subscribers"
 sub placement {

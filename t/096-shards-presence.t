@@ -29,14 +29,9 @@ BEGIN {
     ChatPush::start("696", "\n    $conf");
 }
 
-sub shard_of {
-    return ChatShards::shard_of($_[0], map { $_->port } @Shards);
-}
+sub shard_of { ChatShards::of(@_) }
 
-sub holders {
-    return ChatShards::holders([ $ENV{TEST_NGINX_REDIS_PORT},
-                                 map { $_->port } @Shards ], @_);
-}
+sub holders { ChatShards::held(@_) }
 
 # "its_shard" when the command answers true on the shard of $id alone
 sub on_shard_of {

@@ -30,14 +30,9 @@ BEGIN {
 
 END { ChatOther::stop($_) for @Others }
 
-sub shard_of {
-    return ChatShards::shard_of($_[0], map { $_->port } @Shards);
-}
+sub shard_of { ChatShards::of(@_) }
 
-sub holders {
-    return ChatShards::holders([ $ENV{TEST_NGINX_REDIS_PORT},
-                                 map { $_->port } @Shards ], @_);
-}
+sub holders { ChatShards::held(@_) }
 
 # $who's "online" as alice reads their profile, once it is $want (12 s;
 # within her budget of profile views)

@@ -73,7 +73,6 @@ static void ngx_http_chat_rt_presence_resynced(redisReply *reply,
 static void ngx_http_chat_rt_presence_args(ngx_rbtree_node_t *node,
     ngx_rbtree_node_t *sentinel, ngx_uint_t shard, const char **argv,
     size_t *argvlen, ngx_uint_t *n);
-static void ngx_http_chat_rt_presence_store_all(redisReply *out);
 static void ngx_http_chat_rt_presence_recount(ngx_http_chat_rt_online_t *o);
 static void ngx_http_chat_rt_presence_recount_all(ngx_rbtree_node_t *node,
     ngx_rbtree_node_t *sentinel, ngx_uint_t shard);
@@ -627,7 +626,7 @@ ngx_http_chat_rt_presence_beaten(redisReply *reply, void *data)
     }
 
     /* the users of dead workers that no live one counts */
-    ngx_http_chat_rt_presence_swept(e[1], shard);
+    ngx_http_chat_rt_presence_changed(e[1], shard);
 
     if (shard < ngx_http_chat_rt_presence_first()) {
         /* only swept: this worker counts nobody there */
@@ -743,7 +742,8 @@ ngx_http_chat_rt_presence_resynced(redisReply *reply, void *data)
         return;
     }
 
-    ngx_http_chat_rt_presence_store_all(e[1]);
+    /* its own users, all placed on this shard */
+    ngx_http_chat_rt_presence_changed(e[1], shard);
 
     /* the set written again: the counts of two or more too */
     if (ngx_http_chat_rt_online.root != &ngx_http_chat_rt_online_sentinel) {
@@ -906,28 +906,6 @@ ngx_http_chat_rt_presence_counts_written(redisReply *reply, void *data)
     if (reply && reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "chat ws: presence counts failed: %s", reply->str);
-    }
-}
-
-
-/* {user, state or version, version or time, ...}: each user's document */
-static void
-ngx_http_chat_rt_presence_store_all(redisReply *out)
-{
-    size_t       i;
-    redisReply  *u, *x, *y;
-
-    for (i = 0; i + 2 < out->elements; i += 3) {
-        u = out->element[i];
-        x = out->element[i + 1];
-        y = out->element[i + 2];
-
-        if (u->type == REDIS_REPLY_STRING
-            && x->type == REDIS_REPLY_INTEGER
-            && y->type == REDIS_REPLY_INTEGER)
-        {
-            ngx_http_chat_rt_presence_store((u_char *) u->str, u->len);
-        }
     }
 }
 

@@ -86,11 +86,13 @@ void ngx_http_chat_rt_presence_store_exit(void);
 void ngx_http_chat_rt_presence_store(u_char *id, size_t len);
 
 /*
- * The users a beat swept on a shard ({user, version, time, ...}): their
- * documents, through the shard their keys are on now when that is
- * another (the shard list changed)
+ * The users whose presence a script on a shard changed ({user, integer,
+ * integer, ...}: a beat's sweep or a resync): their documents, through
+ * the shard their keys are on now when that is another (the shard list
+ * changed; only a sweep finds those, with the dead worker's last beat
+ * third)
  */
-void ngx_http_chat_rt_presence_swept(redisReply *out, ngx_uint_t shard);
+void ngx_http_chat_rt_presence_changed(redisReply *out, ngx_uint_t shard);
 
 
 #endif /* _NGX_HTTP_CHAT_RT_PRESENCE_INT_H_INCLUDED_ */

@@ -35,7 +35,7 @@ static void ngx_http_chat_rt_presence_handed(redisReply *reply,
 
 
 void
-ngx_http_chat_rt_presence_swept(redisReply *out, ngx_uint_t shard)
+ngx_http_chat_rt_presence_changed(redisReply *out, ngx_uint_t shard)
 {
     size_t       i;
     ngx_uint_t   now;

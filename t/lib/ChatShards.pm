@@ -11,6 +11,8 @@ package ChatShards;
 #   ChatShards::shard_of($id, @ports)   # 1 .. @ports
 #   ChatShards::holders([$main, @ports], "EXISTS", "'key'")
 #                                       # "2": where the reply is true
+#   ChatShards::of($id)                 # shard_of() and holders() over
+#   ChatShards::held("EXISTS", "'key'") # chat_redis and start()'s shards
 
 use strict;
 use warnings;
@@ -19,9 +21,12 @@ use ChatRedis;
 
 # $n Redis servers started (TEST_NGINX_SHARD1 .. n their ports), and the
 # directives that make them the shards, reconnecting within a second
+our @Started;      # the last start()'s servers, for of() and held()
+
 sub start {
     my ($n) = @_;
     my @shards = map { ChatRedis->new->start } 1 .. $n;
+    @Started = @shards;
     $ENV{"TEST_NGINX_SHARD$_"} = $shards[$_ - 1]->port for 1 .. $n;
     my $conf = "chat_redis_shards"
         . join("", map { " 127.0.0.1:\$TEST_NGINX_SHARD$_" } 1 .. $n)
@@ -93,6 +98,15 @@ sub holders {
         push @where, $i if (redis($ports->[$i], @cmd))[0];
     }
     return join ",", @where;
+}
+
+sub of {
+    return shard_of($_[0], map { $_->port } @Started);
+}
+
+sub held {
+    return holders([ $ENV{TEST_NGINX_REDIS_PORT},
+                     map { $_->port } @Started ], @_);
 }
 
 1;
