@@ -61,6 +61,9 @@ def figures(d):
                - num(d, "server_pss_kb_before")) + sock
         f["mem_kb"] = mem / ready
         f["sock_kb"] = sock / ready
+        # the Redis among the server's processes, when named apart too
+        x0, x1 = num(d, "aux_pss_kb_before"), num(d, "aux_pss_kb_after")
+        f["aux_kb"] = (x1 - x0) / ready if x0 or x1 else None
     cs = num(d, "connect_seconds")
     f["conn_rate"] = ready / cs if cs else None
     win = num(d, "window_seconds")
@@ -209,6 +212,7 @@ ROWS = [
     ("connections held", "conns", 0),
     ("server memory per idle connection, KB", "mem_kb", 1),
     ("  of which kernel socket buffers, KB", "sock_kb", 2),
+    ("  of which Redis, KB", "aux_kb", 2),
     ("connections per second", "conn_rate", 0),
     ("deliveries per second", "dps", 0),
     ("deliveries per server CPU-second", "per_cpu", 0),
