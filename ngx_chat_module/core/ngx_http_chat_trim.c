@@ -18,7 +18,10 @@
 
 #if (NGX_LINUX && defined __GLIBC__)
 #include <malloc.h>
+/* mallinfo2() since glibc 2.33; before it, no trim */
+#if (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
 #define NGX_HTTP_CHAT_TRIM  1
+#endif
 #endif
 
 
