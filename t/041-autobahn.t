@@ -7,7 +7,7 @@
 #
 # The cases run in --- init through tools/autobahn/fuzzingclient.py, in the
 # virtualenv that tools/bootstrap makes; the report (index.json and HTML)
-# goes to t/autobahn-report/.  The block's own request only fetches the
+# goes to t/autobahn-report/ (-asan-run/ in the ASan pass).  The block's own request only fetches the
 # verdict.  CHAT_AUTOBAHN_EXCLUDE (set by tools/test for the reload and
 # sanitizer runs) leaves out the slowest cases.
 
@@ -21,7 +21,10 @@ our $Got;
 sub autobahn {
     my $root = $ENV{TEST_NGINX_ROOT} || ".";
     my $python = "$root/.deps/autobahn/bin/python";
-    my $out = "$root/t/autobahn-report";
+    # a pass of its own server root has a report of its own (the plain
+    # and ASan passes run at once in .ci/run)
+    my ($pass) = ($ENV{TEST_NGINX_SERVROOT} // "") =~ m{/servroot([\w-]*)/?$};
+    my $out = "$root/t/autobahn-report" . ($pass // "");
 
     return "no $python: run tools/bootstrap" unless -x $python;
 
