@@ -277,3 +277,45 @@ push @r, "end:" . main::rest_online(carol => "dave", 0);
 $main::Got = "@r";
 --- response_body
 start:off on:on closed:1001 meanwhile:on end:off
+
+
+
+=== TEST 5: a worker of the build before presence's hashes (its user in the set presence:u:, presence:n:): its user reads online while it counts them, and goes offline when it is swept
+--- init
+ChatChats::setup("dave");
+my @r;
+my $rp = $ENV{TEST_NGINX_REDIS_PORT};
+my $id = $ChatChats::Id{dave};
+my $redis = sub { my @o = `redis-cli -p $rp @_`; chomp @o; "@o" };
+ChatChats::api(dave => PUT => "/api/users/profile",
+               { privacy => { online => "everyone", lastSeen => "everyone" } });
+my $d = ChatRT::connect("dave");
+push @r, "on:" . main::rest_online(carol => "dave", 1);
+# an old worker that beat just now and counts dave with two sockets
+my $w = "old-build:1:1";
+$redis->("EVAL \"local t = redis.call('TIME') "
+         . "redis.call('ZADD', 'presence:workers', "
+         . "t[1] * 1000 + math.floor(t[2] / 1000), ARGV[1]) "
+         . "redis.call('SADD', 'presence:w:' .. ARGV[1], ARGV[2]) "
+         . "redis.call('SADD', 'presence:u:' .. ARGV[2], ARGV[1]) "
+         . "redis.call('HSET', 'presence:n:' .. ARGV[2], ARGV[1], '2') "
+         . "return 1\" 0 $w $id");
+close $d;
+Time::HiRes::sleep(0.5);
+# the new worker's last socket of dave went: the old one still counts him
+push @r, "still:" . main::rest_online(carol => "dave");
+# the old worker never beats again: swept within the ttl (2 s)
+push @r, "swept:" . main::rest_online(carol => "dave", 0);
+my (undef, $u) = ChatChats::call(carol => GET => "/api/users/$id");
+push @r, ($u->{user}{lastSeen} // "") =~ /^\d{4}-\d\d-\d\dT/
+         ? "last-seen" : "no-last-seen";
+push @r, "old_keys:" . $redis->("EXISTS presence:u:$id presence:n:$id "
+                                . "presence:w:$w");
+push @r, "old_worker:" . ($redis->("ZSCORE presence:workers $w") || "gone");
+$main::Got = "@r";
+--- response_body
+on:on still:on swept:off last-seen old_keys:0 old_worker:gone
+--- no_error_log
+[error]
+[alert]
+[emerg]

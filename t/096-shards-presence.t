@@ -116,9 +116,9 @@ ChatShards::redis($ENV{TEST_NGINX_REDIS_PORT}, "EVAL",
     . "redis.call('DEL', k) end\"", 0);
 # bob online: his presence on his shard, the worker's beat on each
 my $ws = ChatRT::connect("bob");
-main::wait_holders(main::shard_of($bob), "EXISTS", "'presence:u:$bob'");
+main::wait_holders(main::shard_of($bob), "EXISTS", "'presence:s:$bob'");
 push @r, "presence:" . main::on_shard_of($bob, "EXISTS",
-                                         "'presence:u:$bob'");
+                                         "'presence:s:$bob'");
 push @r, "workers:" . main::holders("ZCARD", "presence:workers");
 my @main = grep { /\S/ } ChatShards::redis($ENV{TEST_NGINX_REDIS_PORT},
                                            "KEYS", "'presence:*'");
@@ -136,24 +136,24 @@ push @r, "muted:" . main::pushed($g);
 
 # bob goes: offline on his shard, in his document, and pushed
 close $ws;
-main::wait_holders("", "EXISTS", "'presence:u:$bob'");
-push @r, "gone:" . (main::holders("EXISTS", "'presence:u:$bob'") || "none");
+main::wait_holders("", "EXISTS", "'presence:s:$bob'");
+push @r, "gone:" . (main::holders("EXISTS", "'presence:s:$bob'") || "none");
 push @r, "document:" . main::online(0);
 push @r, "offline:" . main::pushed($g);
 
 # back; then his shard restarted empty: his presence written there again
 # by the worker (it beats there and finds itself unknown)
 $ws = ChatRT::connect("bob");
-main::wait_holders(main::shard_of($bob), "EXISTS", "'presence:u:$bob'");
+main::wait_holders(main::shard_of($bob), "EXISTS", "'presence:s:$bob'");
 my $k = main::shard_of($bob);
 $main::Shards[$k - 1]->stop;
 $main::Shards[$k - 1]->start;
 my $back = main::wait_holders(main::shard_of($bob), "EXISTS",
-                              "'presence:u:$bob'")
+                              "'presence:s:$bob'")
            || main::wait_holders(main::shard_of($bob), "EXISTS",
-                                 "'presence:u:$bob'");
+                                 "'presence:s:$bob'");
 push @r, "restarted:" . ($back ? main::on_shard_of($bob, "EXISTS",
-                                                   "'presence:u:$bob'")
+                                                   "'presence:s:$bob'")
                                : "lost");
 push @r, "workers_after:" . main::holders("ZCARD", "presence:workers");
 push @r, "document:" . main::online(1);

@@ -95,8 +95,8 @@ my ($b, @sb) = main::other(sub { s/chat_redis_shards[^;]*;/
 my $ws = ChatRT::connect("dave");
 
 push @r, main::online($_, 1) for qw(bob carol dave);
-push @r, "bob_on:" . main::holders("EXISTS", "'presence:u:$bob'");
-push @r, "carol_on:" . (main::holders("EXISTS", "'presence:u:$carol'") eq $k
+push @r, "bob_on:" . main::holders("EXISTS", "'presence:s:$bob'");
+push @r, "carol_on:" . (main::holders("EXISTS", "'presence:s:$carol'") eq $k
                         ? "old_shard" : "?");
 
 # both old instances die, their sockets with them
@@ -106,7 +106,7 @@ close $_ for @sa, @sb;
 push @r, main::online($_, 0) for qw(bob carol);
 push @r, main::online("dave", 1);
 for my $who (qw(bob carol)) {
-    my $on = main::holders("EXISTS", "'presence:u:" . lc($Id{$who}) . "'");
+    my $on = main::holders("EXISTS", "'presence:s:" . lc($Id{$who}) . "'");
     push @r, "${who}_left:" . (length $on ? $on : "none");
 }
 # chat_redis keeps no worker: the dead one swept, and this one beats there

@@ -37,15 +37,14 @@ typedef struct {
 
 /* who is online: the live workers that count the user's sockets */
 static const char  ngx_http_chat_ffi_presence_lua[] =
-    "local ws = redis.call('SMEMBERS', 'presence:u:' .. ARGV[1]) "
+    "local ws = redis.call('HGETALL', 'presence:s:' .. ARGV[1]) "
     "local t = redis.call('TIME') "
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
     "local n, c = 0, 0 "
-    "for _, w in ipairs(ws) do "
-    "local at = redis.call('ZSCORE', 'presence:workers', w) "
+    "for i = 1, #ws - 1, 2 do "
+    "local at = redis.call('ZSCORE', 'presence:workers', ws[i]) "
     "if at and now - tonumber(at) <= tonumber(ARGV[2]) then n = n + 1 "
-    "c = c + tonumber(redis.call('HGET', 'presence:n:' .. ARGV[1], w) "
-    "or '1') end "
+    "c = c + (tonumber(ws[i + 1]) or 1) end "
     "end "
     "return {n, c}";
 

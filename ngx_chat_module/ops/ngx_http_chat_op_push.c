@@ -6,7 +6,7 @@
  * mutes, blocks and preview settings, in four queries whatever the
  * chat's size), one Redis script (one per shard that holds some of the
  * users' presence) tells which of them have a live socket on any
- * instance (presence:u:<user> exists), and the others' devices
+ * instance (presence:s:<user> exists), and the others' devices
  * get a push through the worker's queue (services/ngx_http_chat_push.c).
  */
 
@@ -563,7 +563,7 @@ ngx_http_chat_op_push_ask(ngx_http_chat_op_push_t *op, ngx_uint_t shard,
                     + n * sizeof(ngx_uint_t)
                     + (n + 3) * (sizeof(char *) + sizeof(size_t))
                     + NGX_SIZE_T_LEN + 1
-                    + n * (sizeof("presence:u:") - 1 + 24), ngx_cycle->log);
+                    + n * (sizeof("presence:s:") - 1 + 24), ngx_cycle->log);
     if (ask == NULL) {
         /* presence unknown: a push too many beats a push missed */
         return;
@@ -587,7 +587,7 @@ ngx_http_chat_op_push_ask(ngx_http_chat_op_push_t *op, ngx_uint_t shard,
 
         ask->device[k - 3] = i;
         argv[k] = (const char *) keys;
-        lens[k] = ngx_sprintf(keys, "presence:u:%s", user) - keys;
+        lens[k] = ngx_sprintf(keys, "presence:s:%s", user) - keys;
         keys += lens[k];
         k++;
     }

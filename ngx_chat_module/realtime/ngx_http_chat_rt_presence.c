@@ -11,12 +11,13 @@
  *     presence:workers      zset, worker id -> the last time it was
  *                           alive (ms, Redis's clock)
  *     presence:w:<worker>   set, the users that worker counts
- *     presence:u:<user>     set, the workers that count the user
- *     presence:v:<user>     the version of the user's last transition
- *     presence:n:<user>     hash, worker -> the user's sockets there,
- *                           for workers that hold two or more (one
- *                           otherwise): written 100 ms after a change,
- *                           once for however many (lua-compat counts)
+ *     presence:s:<user>     hash, the workers that count the user ->
+ *                           the user's sockets there: "1" when the
+ *                           worker first counts them, the count of two
+ *                           or more written 100 ms after a change, once
+ *                           for however many (lua-compat counts)
+ *     presence:h:<user>     hash, v: the version of the user's last
+ *                           transition (and the document's marks)
  *
  * Each change is one Lua script: it changes the two sets and says
  * whether the user went online (first worker) or offline (last one),
@@ -151,17 +152,14 @@ static char  ngx_http_chat_rt_presence_resync_lua[] =
 
 
 /*
- * ARGV: worker, then user and count pairs: the counts of two or more
- * sockets the worker holds, of users it still counts; a count of one is
- * the field's absence
+ * ARGV: worker, then user and count pairs: the sockets the worker holds
+ * of users it still counts (a user it no longer counts keeps no field)
  */
 static char  ngx_http_chat_rt_presence_counts_lua[] =
     "local w = ARGV[1] "
-    "for i = 2, #ARGV - 1, 2 do local u = ARGV[i] "
-    "if tonumber(ARGV[i + 1]) >= 2 "
-    "and redis.call('SISMEMBER', 'presence:w:' .. w, u) == 1 then "
-    "redis.call('HSET', 'presence:n:' .. u, w, ARGV[i + 1]) "
-    "else redis.call('HDEL', 'presence:n:' .. u, w) end end "
+    "for i = 2, #ARGV - 1, 2 do local k = 'presence:s:' .. ARGV[i] "
+    "if tonumber(ARGV[i + 1]) >= 1 and redis.call('HEXISTS', k, w) == 1 "
+    "then redis.call('HSET', k, w, ARGV[i + 1]) end end "
     "return 1";
 
 

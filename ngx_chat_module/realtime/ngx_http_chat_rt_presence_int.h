@@ -28,28 +28,43 @@
  * script concerns one worker and its users, which a Redis Cluster could
  * not hold in one slot anyway); "alive" is a worker's last beat within
  * the ttl, bump() a user's version, add() and del() a worker's count of
- * a user, true when it was the first or the last
+ * a user, true when it was the first or the last.
+ *
+ * A user's keys are hashes, so that a signed-in user costs Redis two
+ * small keys (Redis 7.0 keeps a set of strings as a hash table, a small
+ * hash packed): presence:s:<user>, worker -> the user's sockets there
+ * ("1" unless the counts script wrote more); presence:h:<user>, the
+ * version (v), the time of the last going offline (at) and the
+ * document's writes (w, x: ngx_http_chat_rt_presence_store.c), for a
+ * day after its last change.  A worker of the build before these
+ * (presence:u:<user>, a set of workers; presence:n:<user>, the counts)
+ * is still swept from those keys, and a user it counts there is not
+ * offline.
  */
 #define NGX_HTTP_CHAT_RT_PRESENCE_LUA                                         \
     "local Z = 'presence:workers' "                                           \
     "local function now() local t = redis.call('TIME') "                      \
     "return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end "   \
-    "local function bump(u, t, at) local k = 'presence:v:' .. u "             \
-    "local v = tonumber(redis.call('GET', k) or '0') + 1 "                    \
+    "local function bump(u, t, at) local k = 'presence:h:' .. u "             \
+    "local v = tonumber(redis.call('HGET', k, 'v') or '0') + 1 "              \
     "if v < t then v = t end "                                                \
-    "redis.call('SET', k, string.format('%d', v), 'PX', 86400000) "           \
-    "if at then redis.call('SET', 'presence:at:' .. u, "                      \
-    "string.format('%d', at), 'PX', 86400000) end "                           \
+    "redis.call('HSET', k, 'v', string.format('%d', v)) "                     \
+    "if at then redis.call('HSET', k, 'at', string.format('%d', at)) end "    \
+    "redis.call('PEXPIRE', k, 86400000) "                                     \
     "return v end "                                                           \
     "local function alive(w, t, ttl) local s = redis.call('ZSCORE', Z, w) "   \
     "return s and tonumber(s) >= t - ttl end "                                \
     "local function add(w, u) redis.call('SADD', 'presence:w:' .. w, u) "     \
-    "return redis.call('SADD', 'presence:u:' .. u, w) == 1 "                  \
-    "and redis.call('SCARD', 'presence:u:' .. u) == 1 end "                   \
+    "return redis.call('HSETNX', 'presence:s:' .. u, w, '1') == 1 "           \
+    "and redis.call('HLEN', 'presence:s:' .. u) == 1 end "                    \
     "local function del(w, u) redis.call('SREM', 'presence:w:' .. w, u) "     \
-    "redis.call('HDEL', 'presence:n:' .. u, w) "                              \
-    "return redis.call('SREM', 'presence:u:' .. u, w) == 1 "                  \
-    "and redis.call('EXISTS', 'presence:u:' .. u) == 0 end "
+    "local k, o = 'presence:s:' .. u, 'presence:u:' .. u "                    \
+    "if redis.call('HDEL', k, w) == 0 then "                                  \
+    "if redis.call('TYPE', o).ok ~= 'set' "                                   \
+    "or redis.call('SREM', o, w) == 0 then return false end "                 \
+    "redis.call('HDEL', 'presence:n:' .. u, w) end "                          \
+    "return redis.call('EXISTS', k) == 0 "                                    \
+    "and redis.call('EXISTS', o) == 0 end "
 
 
 /* a user in a tree: the id follows the node in each such struct */

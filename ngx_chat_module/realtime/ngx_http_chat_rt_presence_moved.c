@@ -24,7 +24,7 @@
 static char  ngx_http_chat_rt_moved_lua[] =
     NGX_HTTP_CHAT_RT_PRESENCE_LUA
     "local u = ARGV[1] "
-    "if redis.call('EXISTS', 'presence:u:' .. u) == 1 then return {0} end "
+    "if redis.call('EXISTS', 'presence:s:' .. u) == 1 then return {0} end "
     "return {1, bump(u, now(), tonumber(ARGV[2]))}";
 
 

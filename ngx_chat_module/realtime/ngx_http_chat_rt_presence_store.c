@@ -19,14 +19,14 @@
  * each user).  So a document is written by its id alone, and the writes
  * of one user take turns under a lock (presence:wl:<user>, the batch's
  * token); its holder writes the latest state Redis holds (online iff
- * presence:u:<user> exists, the version presence:v:<user>, the time
- * presence:at:<user> of the last going offline) unless presence:ws:<user>,
- * the version last written, is as new.  A user whose lock another
+ * presence:s:<user> exists; in the hash presence:h:<user> the version v
+ * and the time at of the last going offline) unless w, the version last
+ * written (in the same hash), is as new.  A user whose lock another
  * worker holds goes back to the queue for a later batch, which writes
  * what is latest then.  A lock whose holder died expires.  A holder
  * whose lock expired during a slow write may have written over a newer
- * state: its release marks the user (presence:wx:<user>) so that the
- * next holder writes again.
+ * state: its release marks the user (x in the hash) so that the next
+ * holder writes again.
  *
  * With chat_redis_shards these keys are on the user's shard, as the
  * transitions are: a batch takes users of one shard, and its scripts
@@ -101,9 +101,10 @@ static void ngx_http_chat_rt_store_failed(ngx_http_chat_rt_batch_t *b,
     ngx_msec_t ms);
 
 
+/* hget(u, f): a number field of the user's hash, 0 when there is none */
 #define NGX_HTTP_CHAT_RT_WRITE_LUA                                            \
-    "local function vget(k) return tonumber(redis.call('GET', k) or '0') "    \
-    "end "
+    "local function hget(u, f) return tonumber(redis.call('HGET', "           \
+    "'presence:h:' .. u, f) or '0') end "
 
 
 /*
@@ -115,19 +116,19 @@ static char  ngx_http_chat_rt_store_lock_lua[] =
     NGX_HTTP_CHAT_RT_WRITE_LUA
     "local out = {} local now = nil "
     "for i = 3, #ARGV do local u = ARGV[i] "
-    "local L, W, X = 'presence:wl:' .. u, 'presence:ws:' .. u, "
-    "'presence:wx:' .. u "
+    "local L, H = 'presence:wl:' .. u, 'presence:h:' .. u "
     "local r = {0, 0, 0, 0} "
     "if redis.call('EXISTS', L) == 1 then r[1] = -2 else "
-    "if redis.call('EXISTS', X) == 1 then redis.call('DEL', X, W) end "
-    "local v = vget('presence:v:' .. u) "
-    "if v > 0 and vget(W) < v then "
+    "if redis.call('HEXISTS', H, 'x') == 1 then "
+    "redis.call('HDEL', H, 'x', 'w') end "
+    "local v = hget(u, 'v') "
+    "if v > 0 and hget(u, 'w') < v then "
     "redis.call('SET', L, ARGV[1], 'PX', ARGV[2]) "
-    "local at = vget('presence:at:' .. u) "
+    "local at = hget(u, 'at') "
     "if at == 0 then if not now then local t = redis.call('TIME') "
     "now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end "
     "at = now end "
-    "r = {1, redis.call('EXISTS', 'presence:u:' .. u), v, at} end end "
+    "r = {1, redis.call('EXISTS', 'presence:s:' .. u), v, at} end end "
     "for _, x in ipairs(r) do out[#out + 1] = x end "
     "end "
     "return out";
@@ -137,23 +138,24 @@ static char  ngx_http_chat_rt_store_lock_lua[] =
  * ARGV: token, then user and the version written (0: none) for each.
  * For each user 0: the document has the latest state; 1: write again (a
  * newer state came meanwhile, or the lock was lost, or a lost holder
- * may have written over this).
+ * may have written over this).  The hash lasts a day after each change.
  */
 static char  ngx_http_chat_rt_store_unlock_lua[] =
     NGX_HTTP_CHAT_RT_WRITE_LUA
     "local out = {} "
     "for i = 2, #ARGV - 1, 2 do local u = ARGV[i] "
-    "local L, W, X = 'presence:wl:' .. u, 'presence:ws:' .. u, "
-    "'presence:wx:' .. u "
+    "local L, H = 'presence:wl:' .. u, 'presence:h:' .. u "
     "local mine, r = tonumber(ARGV[i + 1]), 0 "
     "if redis.call('GET', L) ~= ARGV[1] then "
-    "redis.call('SET', X, '1', 'PX', 86400000) r = 1 else "
+    "redis.call('HSET', H, 'x', '1') redis.call('PEXPIRE', H, 86400000) "
+    "r = 1 else "
     "redis.call('DEL', L) "
-    "if redis.call('EXISTS', X) == 1 then redis.call('DEL', X, W) r = 1 "
+    "if redis.call('HEXISTS', H, 'x') == 1 then "
+    "redis.call('HDEL', H, 'x', 'w') r = 1 "
     "else "
-    "if mine > vget(W) then redis.call('SET', W, ARGV[i + 1], 'PX', "
-    "86400000) end "
-    "if vget('presence:v:' .. u) > mine then r = 1 end end end "
+    "if mine > hget(u, 'w') then redis.call('HSET', H, 'w', ARGV[i + 1]) "
+    "redis.call('PEXPIRE', H, 86400000) end "
+    "if hget(u, 'v') > mine then r = 1 end end end "
     "out[#out + 1] = r end "
     "return out";
 

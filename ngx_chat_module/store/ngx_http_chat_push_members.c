@@ -29,7 +29,7 @@
     "    t = tonumber(t) "                                                   \
     "    if u ~= sender and (t == 0 or (t > 0 and t <= now) or men[u]) "     \
     "       and not (live "                                                  \
-    "                and redis.call('EXISTS', 'presence:u:' .. u) == 1) "    \
+    "                and redis.call('EXISTS', 'presence:s:' .. u) == 1) "    \
     "    then "                                                              \
     "      out[#out + 1] = u "                                               \
     "    end "                                                               \

@@ -17,7 +17,7 @@
  * userId -> mute end in ms (0 none, -1 forever), rebuilt from MongoDB on
  * a miss, dropped (and pushg:<chatId>, its generation, bumped) by every
  * committed change of who is in the chat or of a member's settings.  A
- * read of the cache also tells who has a live socket (presence:u:<user>):
+ * read of the cache also tells who has a live socket (presence:s:<user>):
  * one round trip for a message.  With chat_redis_shards both keys are on
  * the chat's shard, the users' presence on theirs: the read leaves the
  * live sockets to its caller.
