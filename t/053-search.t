@@ -116,9 +116,10 @@ for (1 .. 9) {
 @t = sort { $a <=> $b } @t;
 my $median = $t[4] * 1000;
 Test::More::diag(sprintf "first page of a search in %d messages: median %.1f ms", $main::N, $median);
-# the target is 50 ms here (the median is printed); the assert leaves a
-# loaded machine room and still fails a scan of the whole chat (seconds)
-$main::Got = $median < 150 ? "bounded" : sprintf("slow: %.1f ms", $median);
+# the target is 50 ms here (the median is printed); the assert (500 ms)
+# leaves a loaded machine room (three CI passes at once) and still fails
+# a scan of the whole chat (seconds)
+$main::Got = $median < 500 ? "bounded" : sprintf("slow: %.1f ms", $median);
 ChatChats::dyn($block, as => "bob", request => "GET /api/chats");
 --- response_body_filters eval
 sub { "$main::Got\n" }

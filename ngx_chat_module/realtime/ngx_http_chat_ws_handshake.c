@@ -50,6 +50,8 @@ static void ngx_http_chat_ws_detach(ngx_event_t *ev);
 static ngx_int_t ngx_http_chat_ws_token(ngx_http_request_t *r,
     ngx_http_chat_ws_t *ws);
 static void ngx_http_chat_ws_discard(ngx_http_chat_ws_t *ws);
+static void ngx_http_chat_ws_shrink(ngx_connection_t *c,
+    ngx_http_chat_ws_t *ws);
 
 
 ngx_int_t
@@ -387,6 +389,8 @@ ngx_http_chat_ws_detach(ngx_event_t *ev)
     hc->busy = NULL;
     hc->nbusy = 0;
 
+    ngx_http_chat_ws_shrink(c, ws);
+
     (void) ngx_http_chat_ws_start(ws, pipelined, len);
 
     if (pipelined) {
@@ -645,4 +649,91 @@ ngx_http_chat_ws_discard(ngx_http_chat_ws_t *ws)
     }
 
     ngx_free(ws);
+}
+
+
+/*
+ * The connection's pool holds what its HTTP requests needed (the HTTP
+ * connection's state, the log's context: connection_pool_size, 512
+ * bytes by default); a socket that lives for hours keeps only its log
+ * and addresses, in a pool of their size.  Left as it is when the pool
+ * holds anything else: a TLS connection's state, a PROXY protocol
+ * header, a cleanup, a large block still in use.
+ */
+static void
+ngx_http_chat_ws_shrink(ngx_connection_t *c, ngx_http_chat_ws_t *ws)
+{
+    size_t             size, local;
+    u_char            *addr;
+    ngx_log_t         *log;
+    ngx_pool_t        *pool, *old;
+    struct sockaddr   *sa, *ls;
+    ngx_pool_large_t  *l;
+
+    old = c->pool;
+
+#if (NGX_HTTP_SSL)
+    if (c->ssl) {
+        return;
+    }
+#endif
+
+    if (c->proxy_protocol || old->cleanup || old->d.next) {
+        return;
+    }
+
+    for (l = old->large; l; l = l->next) {
+        if (l->alloc) {
+            return;
+        }
+    }
+
+    local = (c->local_sockaddr && c->local_sockaddr
+                                  != c->listening->sockaddr)
+            ? c->local_socklen : 0;
+
+    size = sizeof(ngx_pool_t)
+           + ngx_align(sizeof(ngx_log_t), NGX_ALIGNMENT)
+           + ngx_align(c->socklen, NGX_ALIGNMENT)
+           + ngx_align(local, NGX_ALIGNMENT)
+           + ngx_align(c->addr_text.len, NGX_ALIGNMENT) + NGX_ALIGNMENT;
+
+    pool = ngx_create_pool(size, c->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    log = ngx_palloc(pool, sizeof(ngx_log_t));
+    sa = ngx_palloc(pool, c->socklen);
+    ls = local ? ngx_palloc(pool, local) : NULL;
+    addr = ngx_pnalloc(pool, c->addr_text.len ? c->addr_text.len : 1);
+
+    if (log == NULL || sa == NULL || addr == NULL || (local && ls == NULL)) {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    /* ngx_http_chat_ws_start() gives the log its handler and data */
+    *log = *c->log;
+    log->handler = NULL;
+    log->data = NULL;
+    pool->log = log;
+
+    ngx_memcpy(sa, c->sockaddr, c->socklen);
+    ngx_memcpy(addr, c->addr_text.data, c->addr_text.len);
+
+    if (local) {
+        ngx_memcpy(ls, c->local_sockaddr, local);
+        c->local_sockaddr = ls;
+    }
+
+    c->sockaddr = sa;
+    c->addr_text.data = addr;
+    c->log = log;
+    c->read->log = log;
+    c->write->log = log;
+    ws->ping.log = log;
+    c->pool = pool;
+
+    ngx_destroy_pool(old);
 }
