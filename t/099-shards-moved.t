@@ -127,3 +127,51 @@ bob:on carol:on dave:on bob_on:0 carol_on:old_shard bob:off,seen carol:off,seen 
 [error]
 [alert]
 [emerg]
+
+
+
+=== TEST 2: a hand-over the user's shard refuses (out of memory, writes refused) is tried again each second: the user reads online while it refuses, offline once it takes it
+--- config
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+    location = /t { return 200 "t"; }
+--- init
+ChatChats::setup("dave");
+my %Id = %ChatChats::Id;
+my $bob = lc $Id{bob};
+my @r;
+my @ports = map { $_->port } @main::Shards;
+my $port = $ports[main::shard_of($bob) - 1];
+
+ChatShards::redis($ENV{TEST_NGINX_REDIS_PORT}, "EVAL",
+    "\"for _, k in ipairs(redis.call('KEYS', 'presence:*')) do "
+    . "redis.call('DEL', k) end\"", 0);
+
+# a build without shards: bob there, on chat_redis
+my ($a, @sa) = main::other(sub { s/chat_redis_shards[^;]*;//g }, "bob");
+push @r, main::online("bob", 1);
+
+# bob's shard now refuses every write, then his instance dies
+ChatShards::redis($port, "CONFIG", "SET", "maxmemory", "1");
+kill "KILL", $a;
+close $_ for @sa;
+# swept from chat_redis within the ttl (2 s), refused on his shard
+sleep 5;
+push @r, "refused:" . main::online("bob", 1);
+push @r, "chat_redis:" . (ChatShards::redis($ENV{TEST_NGINX_REDIS_PORT},
+                                            "ZCARD", "presence:workers"))[0];
+ChatShards::redis($port, "CONFIG", "SET", "maxmemory", "0");
+push @r, "taken:" . main::online("bob", 0);
+$main::Got = "@r";
+--- request
+GET /t
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+bob:on refused:bob:on chat_redis:0 taken:bob:off,seen
+--- timeout: 90
+--- no_error_log
+[alert]
+[emerg]
+--- error_log
+OOM command not allowed

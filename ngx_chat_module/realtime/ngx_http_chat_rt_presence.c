@@ -258,6 +258,7 @@ ngx_http_chat_rt_presence_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_queue_init(&ngx_http_chat_rt_counts);
+    ngx_http_chat_rt_presence_moved_exit();
 
     /* what Redis holds for this worker is left to the sweep */
     while (ngx_http_chat_rt_online.root != &ngx_http_chat_rt_online_sentinel)

@@ -108,6 +108,8 @@ void ngx_http_chat_rt_presence_store(u_char *id, size_t len);
  * third)
  */
 void ngx_http_chat_rt_presence_changed(redisReply *out, ngx_uint_t shard);
+/* the worker exits: the hand-overs still to be tried again are dropped */
+void ngx_http_chat_rt_presence_moved_exit(void);
 
 
 #endif /* _NGX_HTTP_CHAT_RT_PRESENCE_INT_H_INCLUDED_ */

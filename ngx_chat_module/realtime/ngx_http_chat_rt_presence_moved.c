@@ -11,6 +11,9 @@
  * over to their shard now: unless a worker counts them there, their
  * version there is bumped, last seen when their old worker last beat,
  * and their document follows (the lock script writes them offline).
+ * The sweep already took them off the old server, so a hand-over that
+ * fails (that shard's connection dropped, its script refused) is tried
+ * again, a second apart, while the worker lives.
  */
 
 
@@ -28,10 +31,28 @@ static char  ngx_http_chat_rt_moved_lua[] =
     "return {1, bump(u, now(), tonumber(ARGV[2]))}";
 
 
-static void ngx_http_chat_rt_presence_moved(u_char *id, long long at,
-    ngx_uint_t shard);
+#define NGX_HTTP_CHAT_RT_MOVED_TRIES  60      /* a second apart */
+
+
+typedef struct {
+    ngx_queue_t                  queue;     /* while it waits its retry */
+    long long                    at;        /* last seen */
+    ngx_uint_t                   tries;
+    u_char                       id[NGX_HTTP_CHAT_RT_ID_LEN];
+} ngx_http_chat_rt_moved_t;
+
+
+static void ngx_http_chat_rt_presence_moved(u_char *id, long long at);
+static void ngx_http_chat_rt_presence_hand(ngx_http_chat_rt_moved_t *m);
 static void ngx_http_chat_rt_presence_handed(redisReply *reply,
     void *data);
+static void ngx_http_chat_rt_presence_again(ngx_http_chat_rt_moved_t *m);
+static void ngx_http_chat_rt_presence_retry(ngx_event_t *ev);
+
+
+static ngx_queue_t        ngx_http_chat_rt_moved_queue;
+static ngx_event_t        ngx_http_chat_rt_moved_ev;
+static ngx_connection_t   ngx_http_chat_rt_moved_dummy;  /* the timer's */
 
 
 void
@@ -60,8 +81,7 @@ ngx_http_chat_rt_presence_changed(redisReply *out, ngx_uint_t shard)
             ngx_http_chat_rt_presence_store((u_char *) u->str, u->len);
 
         } else {
-            ngx_http_chat_rt_presence_moved((u_char *) u->str, at->integer,
-                                            now);
+            ngx_http_chat_rt_presence_moved((u_char *) u->str, at->integer);
         }
     }
 }
@@ -69,35 +89,43 @@ ngx_http_chat_rt_presence_changed(redisReply *out, ngx_uint_t shard)
 
 /* the user's offline state on their shard now, then their document */
 static void
-ngx_http_chat_rt_presence_moved(u_char *id, long long at, ngx_uint_t shard)
+ngx_http_chat_rt_presence_moved(u_char *id, long long at)
 {
-    u_char                     seen[NGX_INT64_LEN];
-    const char                *argv[5];
-    size_t                     argvlen[5];
-    ngx_http_chat_rt_keyed_t  *user;
+    ngx_http_chat_rt_moved_t  *m;
 
-    user = ngx_alloc(sizeof(ngx_http_chat_rt_keyed_t), ngx_cycle->log);
-    if (user == NULL) {
+    m = ngx_alloc(sizeof(ngx_http_chat_rt_moved_t), ngx_cycle->log);
+    if (m == NULL) {
         return;
     }
 
-    ngx_memcpy(user->id, id, NGX_HTTP_CHAT_RT_ID_LEN);
+    ngx_memcpy(m->id, id, NGX_HTTP_CHAT_RT_ID_LEN);
+    m->at = at;
+    m->tries = 0;
 
-    argv[3] = (const char *) user->id;
+    ngx_http_chat_rt_presence_hand(m);
+}
+
+
+static void
+ngx_http_chat_rt_presence_hand(ngx_http_chat_rt_moved_t *m)
+{
+    u_char       seen[NGX_INT64_LEN];
+    size_t       argvlen[5];
+    ngx_uint_t   shard;
+    const char  *argv[5];
+
+    shard = ngx_http_chat_redis_shard_of(m->id, NGX_HTTP_CHAT_RT_ID_LEN);
+
+    argv[3] = (const char *) m->id;
     argvlen[3] = NGX_HTTP_CHAT_RT_ID_LEN;
     argv[4] = (const char *) seen;
-    argvlen[4] = ngx_sprintf(seen, "%L", (int64_t) at) - seen;
+    argvlen[4] = ngx_sprintf(seen, "%L", (int64_t) m->at) - seen;
 
     if (NGX_HTTP_CHAT_RT_EVAL(shard, ngx_http_chat_rt_moved_lua, 5, argv,
-                              argvlen, ngx_http_chat_rt_presence_handed,
-                              user)
+                              argvlen, ngx_http_chat_rt_presence_handed, m)
         != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "chat ws: presence of %*s not handed over to "
-                      "shard %ui", (size_t) NGX_HTTP_CHAT_RT_ID_LEN,
-                      user->id, shard);
-        ngx_free(user);
+        ngx_http_chat_rt_presence_again(m);
     }
 }
 
@@ -105,17 +133,94 @@ ngx_http_chat_rt_presence_moved(u_char *id, long long at, ngx_uint_t shard)
 static void
 ngx_http_chat_rt_presence_handed(redisReply *reply, void *data)
 {
-    ngx_http_chat_rt_keyed_t  *user = data;
+    ngx_http_chat_rt_moved_t  *m = data;
 
-    if (ngx_http_chat_rt_presence_reply(reply, "hand-over") != NULL) {
-        /* counted there: the document is at or comes to that state */
-        ngx_http_chat_rt_presence_store(user->id, NGX_HTTP_CHAT_RT_ID_LEN);
-
-    } else {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "chat ws: presence of %*s not handed over",
-                      (size_t) NGX_HTTP_CHAT_RT_ID_LEN, user->id);
+    if (ngx_http_chat_rt_presence_reply(reply, "hand-over") == NULL) {
+        ngx_http_chat_rt_presence_again(m);
+        return;
     }
 
-    ngx_free(user);
+    /* counted there: the document is at or comes to that state */
+    ngx_http_chat_rt_presence_store(m->id, NGX_HTTP_CHAT_RT_ID_LEN);
+    ngx_free(m);
+}
+
+
+/* a hand-over that failed: again in a second, up to the tries */
+static void
+ngx_http_chat_rt_presence_again(ngx_http_chat_rt_moved_t *m)
+{
+    if (++m->tries >= NGX_HTTP_CHAT_RT_MOVED_TRIES
+        || ngx_exiting || ngx_quit || ngx_terminate)
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "chat ws: presence of %*s not handed over to its "
+                      "shard after %ui tries",
+                      (size_t) NGX_HTTP_CHAT_RT_ID_LEN, m->id, m->tries);
+        ngx_free(m);
+        return;
+    }
+
+    if (ngx_http_chat_rt_moved_ev.handler == NULL) {
+        ngx_queue_init(&ngx_http_chat_rt_moved_queue);
+        ngx_http_chat_rt_moved_ev.handler = ngx_http_chat_rt_presence_retry;
+        ngx_http_chat_rt_moved_ev.log = ngx_cycle->log;
+        ngx_http_chat_rt_moved_dummy.fd = (ngx_socket_t) -1;
+        ngx_http_chat_rt_moved_ev.data = &ngx_http_chat_rt_moved_dummy;
+        ngx_http_chat_rt_moved_ev.cancelable = 1;
+    }
+
+    ngx_queue_insert_tail(&ngx_http_chat_rt_moved_queue, &m->queue);
+
+    if (!ngx_http_chat_rt_moved_ev.timer_set) {
+        ngx_add_timer(&ngx_http_chat_rt_moved_ev, 1000);
+    }
+}
+
+
+static void
+ngx_http_chat_rt_presence_retry(ngx_event_t *ev)
+{
+    ngx_queue_t                q, *e;
+    ngx_http_chat_rt_moved_t  *m;
+
+    if (ngx_queue_empty(&ngx_http_chat_rt_moved_queue)) {
+        return;
+    }
+
+    /* each goes once: one that fails again waits the next second */
+    ngx_queue_init(&q);
+    ngx_queue_add(&q, &ngx_http_chat_rt_moved_queue);
+    ngx_queue_init(&ngx_http_chat_rt_moved_queue);
+
+    while (!ngx_queue_empty(&q)) {
+        e = ngx_queue_head(&q);
+        ngx_queue_remove(e);
+        m = ngx_queue_data(e, ngx_http_chat_rt_moved_t, queue);
+        ngx_http_chat_rt_presence_hand(m);
+    }
+}
+
+
+/* the worker goes: the hand-overs still waiting are dropped */
+void
+ngx_http_chat_rt_presence_moved_exit(void)
+{
+    ngx_queue_t               *e;
+    ngx_http_chat_rt_moved_t  *m;
+
+    if (ngx_http_chat_rt_moved_ev.handler == NULL) {
+        return;
+    }
+
+    if (ngx_http_chat_rt_moved_ev.timer_set) {
+        ngx_del_timer(&ngx_http_chat_rt_moved_ev);
+    }
+
+    while (!ngx_queue_empty(&ngx_http_chat_rt_moved_queue)) {
+        e = ngx_queue_head(&ngx_http_chat_rt_moved_queue);
+        ngx_queue_remove(e);
+        m = ngx_queue_data(e, ngx_http_chat_rt_moved_t, queue);
+        ngx_free(m);
+    }
 }
