@@ -19,9 +19,10 @@ use Time::HiRes qw(sleep);
 our ($Got, @Shards, @Others);
 
 BEGIN {
-    # one block: a reload between blocks would add nothing
+    # each block starts and kills instances of its own: a reload between
+    # blocks would add nothing
     if ($ENV{TEST_NGINX_USE_HUP}) {
-        plan skip_all => "one block: nothing for the reload pass to add";
+        plan skip_all => "instances of its own: nothing for the reload pass to add";
     }
     my ($shards, $conf) = ChatShards::start(2);
     @Shards = @$shards;
