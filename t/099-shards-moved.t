@@ -60,6 +60,25 @@ sub other {
     return ($pid, map { ChatRT::connect($_) } @who);
 }
 
+# what earlier servers left of presence on chat_redis goes, so that what
+# shows there is this block's instances'
+sub clear_chat_redis {
+    ChatShards::redis($ENV{TEST_NGINX_REDIS_PORT}, "EVAL",
+        "\"for _, k in ipairs(redis.call('KEYS', 'presence:*')) do "
+        . "redis.call('DEL', k) end\"", 0);
+}
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value("config", <<'_EOC_');
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+    location = /t { return 200 "t"; }
+_EOC_
+    $block->set_value("request", "GET /t");
+    $block->set_value("response_body_filters", sub { "$main::Got\n" });
+});
+
 plan 'no_plan';
 no_shuffle();
 run_tests();
@@ -67,10 +86,6 @@ run_tests();
 __DATA__
 
 === TEST 1: the workers of an old shard list die: the servers they counted on are swept by the new list's, their users read offline
---- config
-    location /api/ { chat_api; }
-    location /ws { chat_ws; }
-    location = /t { return 200 "t"; }
 --- init
 ChatChats::setup("dave");
 my %Id = %ChatChats::Id;
@@ -78,11 +93,7 @@ my ($bob, $carol, $dave) = map { lc $Id{$_} } qw(bob carol dave);
 my @r;
 my @ports = map { $_->port } @main::Shards;
 
-# what earlier test files' servers left on chat_redis goes, so that what
-# shows there is the instances' of this test
-ChatShards::redis($ENV{TEST_NGINX_REDIS_PORT}, "EVAL",
-    "\"for _, k in ipairs(redis.call('KEYS', 'presence:*')) do "
-    . "redis.call('DEL', k) end\"", 0);
+main::clear_chat_redis();
 
 # a build without shards: bob and dave there, on chat_redis
 my ($a, @sa) = main::other(sub { s/chat_redis_shards[^;]*;//g },
@@ -117,10 +128,6 @@ push @r, "chat_redis_workers:"
                               "presence:workers"))[0];
 close $ws;
 $main::Got = "@r";
---- request
-GET /t
---- response_body_filters eval
-sub { "$main::Got\n" }
 --- response_body
 bob:on carol:on dave:on bob_on:0 carol_on:old_shard bob:off,seen carol:off,seen dave:on bob_left:none carol_left:none chat_redis_workers:0
 --- timeout: 90
@@ -132,10 +139,6 @@ bob:on carol:on dave:on bob_on:0 carol_on:old_shard bob:off,seen carol:off,seen 
 
 
 === TEST 2: a hand-over whose script fails on the user's shard (a key of the wrong type there) is tried again each second: the user reads online while it fails, offline once it can run
---- config
-    location /api/ { chat_api; }
-    location /ws { chat_ws; }
-    location = /t { return 200 "t"; }
 --- init
 ChatChats::setup("dave");
 my %Id = %ChatChats::Id;
@@ -144,9 +147,7 @@ my @r;
 my @ports = map { $_->port } @main::Shards;
 my $port = $ports[main::shard_of($bob) - 1];
 
-ChatShards::redis($ENV{TEST_NGINX_REDIS_PORT}, "EVAL",
-    "\"for _, k in ipairs(redis.call('KEYS', 'presence:*')) do "
-    . "redis.call('DEL', k) end\"", 0);
+main::clear_chat_redis();
 
 # a build without shards: bob there, on chat_redis
 my ($a, @sa) = main::other(sub { s/chat_redis_shards[^;]*;//g }, "bob");
@@ -165,10 +166,6 @@ push @r, "chat_redis:" . (ChatShards::redis($ENV{TEST_NGINX_REDIS_PORT},
 ChatShards::redis($port, "DEL", "presence:h:$bob");
 push @r, "taken:" . main::online("bob", 0);
 $main::Got = "@r";
---- request
-GET /t
---- response_body_filters eval
-sub { "$main::Got\n" }
 --- response_body
 bob:on refused:bob:on chat_redis:0 taken:bob:off,seen
 --- timeout: 90
