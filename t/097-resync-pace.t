@@ -19,14 +19,16 @@ BEGIN {
     ChatChats::init("697");
 }
 
-# the highest chat_mongo_tasks_pending seen until $stop exists, to $out
+# the highest chat_mongo_tasks_pending seen until $stop exists, and the
+# highest of a resync's reads running and waiting (chat_resync_reads), to
+# $out
 sub sampler {
     my ($stop, $out) = @_;
     my $pid = fork;
     die "fork: $!" unless defined $pid;
     return $pid if $pid;
     my $http = HTTP::Tiny->new(timeout => 2);
-    my ($max, $n) = (0, 0);
+    my ($max, $n, $run, $wait) = (0, 0, 0, 0);
     my $until = time + 60;
     while (!-e $stop && time < $until) {
         my $r = $http->get(
@@ -35,10 +37,20 @@ sub sampler {
             $max = $1 if $1 > $max;
             $n++;
         }
+        if ($r->{content} =~ /^chat_resync_reads\{state="running"\} (\d+)/m
+            && $1 > $run)
+        {
+            $run = $1;
+        }
+        if ($r->{content} =~ /^chat_resync_reads\{state="waiting"\} (\d+)/m
+            && $1 > $wait)
+        {
+            $wait = $1;
+        }
         sleep 0.005;
     }
     open my $f, '>', $out or POSIX::_exit(1);
-    print $f "$max $n\n";
+    print $f "$max $n $run $wait\n";
     close $f;
     POSIX::_exit(0);
 }
@@ -124,21 +136,31 @@ open my $f, '>', $stop;
 close $f;
 waitpid $pid, 0;
 open my $m, '<', $out or die "no sample";
-my ($max, $samples) = split ' ', <$m>;
+my ($max, $samples, $run, $wait) = split ' ', <$m>;
 close $m;
 unlink $stop, $out;
 push @r, "synced:$synced", "all_messages:$all", "once:$once";
 # the storm filled the pace (so the bound was met under load), no more
 push @r, "pending:" . ($max >= 4 && $max <= 8 ? "paced" : $max),
          "sampled:" . ($samples >= 5 ? "yes" : $samples);
+# the gauges say the same: at most 8 running, the others waiting
+push @r, "running:" . ($run >= 4 && $run <= 8 ? "paced" : $run),
+         "waiting:" . ($wait > 8 ? "seen" : $wait);
 close $_ for @s;
+# and nothing is left of them or of the sends once the storm is over
+my $page = HTTP::Tiny->new->get(
+    "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/metrics")->{content};
+push @r, "after:" . join ",", map {
+    $page =~ /^\Q$_\E (\d+)/m ? $1 : "none"
+} 'chat_resync_reads{state="running"}', 'chat_resync_reads{state="waiting"}',
+  'chat_sends_in_flight';
 $main::Got = "@r";
 --- request
 GET /t
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- response_body
-synced:60 all_messages:60 once:60 pending:paced sampled:yes
+synced:60 all_messages:60 once:60 pending:paced sampled:yes running:paced waiting:seen after:0,0,0
 --- timeout: 120
 --- no_error_log
 [error]

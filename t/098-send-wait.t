@@ -10,6 +10,7 @@ use Test::Nginx::Socket;
 use ChatTest;
 use ChatChats;
 use DelayProxy;
+use HTTP::Tiny;
 use Time::HiRes qw(sleep);
 
 our ($ProxyPid, $ProxyPort, $Got);
@@ -38,6 +39,7 @@ __DATA__
 === TEST 1: a burst let in, a second one refused while the first waits for the store, the first stored, a later send stored
 --- config
     location /api/ { chat_api; }
+    location = /metrics { chat_metrics; }
     location = /t { return 200 "t"; }
 --- init
 ChatChats::setup();
@@ -46,6 +48,14 @@ my $chat = ChatChats::api(alice => POST => "/api/chats/private",
                           { userId => $ChatChats::Id{bob} })->{chat}{id};
 my @first = ChatChats::burst_send(alice => $chat, "in", 24);
 sleep 0.25;
+# the metrics page counts them in flight
+my $gauge = sub {
+    my $page = HTTP::Tiny->new->get(
+        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/metrics")->{content};
+    return $page =~ /^chat_sends_in_flight (\d+)/m ? $1 : "none";
+};
+my $n = $gauge->();
+push @r, "in_flight:" . ($n =~ /^\d+$/ && $n >= 1 && $n <= 24 ? "counted" : $n);
 my @late = ChatChats::burst_answers(ChatChats::burst_send(alice => $chat,
                                                           "late", 10));
 my @in = ChatChats::burst_answers(@first);
@@ -61,7 +71,7 @@ push @r, "late:" . join(",", map { "$_=$st{$_}" } sort keys %st);
 my ($s, $b) = ChatChats::call(alice => POST => "/api/messages",
     { chatId => $chat, tempId => "after", type => "text",
       content => "after" });
-push @r, "after:$s";
+push @r, "after:$s", "then_in_flight:" . $gauge->();
 # what is stored: the 24 and the last, none of the 10
 my (%stored, $after);
 $after = 0;
@@ -79,7 +89,7 @@ GET /t
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- response_body
-first:201=24 late:503/overloaded/1=10 after:201 stored:after=1,in=24
+in_flight:counted first:201=24 late:503/overloaded/1=10 after:201 then_in_flight:0 stored:after=1,in=24
 --- timeout: 120
 --- no_error_log
 [error]

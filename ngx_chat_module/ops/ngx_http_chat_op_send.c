@@ -262,6 +262,7 @@ ngx_http_chat_op_send(ngx_http_chat_msg_arg_t *arg, size_t size,
 
     ngx_queue_insert_tail(&ngx_http_chat_ops_live, &op->queue);
     ngx_http_chat_ops_live_n++;
+    ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_SENDS_IN_FLIGHT);
     op->started = ngx_current_msec;
     ngx_http_chat_work_begin();
 
@@ -289,6 +290,7 @@ ngx_http_chat_op_send(ngx_http_chat_msg_arg_t *arg, size_t size,
     if (rc != NGX_OK) {
         ngx_queue_remove(&op->queue);
         ngx_http_chat_ops_live_n--;
+        ngx_http_chat_metric_dec(NGX_HTTP_CHAT_M_SENDS_IN_FLIGHT);
         ngx_http_chat_work_end();
         ngx_free(op);
         return NGX_ERROR;
@@ -960,6 +962,7 @@ ngx_http_chat_op_send_finish(ngx_http_chat_op_send_t *op, ngx_int_t rc,
 {
     ngx_queue_remove(&op->queue);
     ngx_http_chat_ops_live_n--;
+    ngx_http_chat_metric_dec(NGX_HTTP_CHAT_M_SENDS_IN_FLIGHT);
     ngx_http_chat_work_end();
 
     ngx_http_chat_op_send_pace();

@@ -23,6 +23,7 @@
 #include "../ops/ngx_http_chat_op_store.h"
 #include "../ops/ngx_http_chat_op_chat_ids.h"
 #include "../ops/ngx_http_chat_op_self.h"
+#include "../util/ngx_http_chat_metrics.h"
 
 
 typedef struct {
@@ -146,6 +147,7 @@ ngx_http_chat_rt_read_store_paced(ngx_http_chat_rt_session_t *s,
     rd->run = run;
     rd->size = size;
     ngx_queue_insert_tail(&ngx_http_chat_rt_paced_waiting, &rd->wait);
+    ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_RESYNC_WAITING);
 
     return NGX_OK;
 }
@@ -167,6 +169,7 @@ ngx_http_chat_rt_paced_start(ngx_http_chat_rt_read_t *rd,
 
     rd->paced = 1;
     ngx_http_chat_rt_paced_n++;
+    ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_RESYNC_RUNNING);
 
     return NGX_OK;
 }
@@ -194,6 +197,7 @@ ngx_http_chat_rt_paced_next(ngx_event_t *ev)
         }
 
         ngx_queue_remove(q);
+        ngx_http_chat_metric_dec(NGX_HTTP_CHAT_M_RESYNC_WAITING);
 
         if (rd->session != NULL
             && ngx_http_chat_rt_paced_start(rd, rd->run, rd->arg, rd->size)
@@ -230,6 +234,7 @@ ngx_http_chat_rt_paced_exit(void)
         q = ngx_queue_head(&ngx_http_chat_rt_paced_waiting);
         rd = ngx_queue_data(q, ngx_http_chat_rt_read_t, wait);
         ngx_queue_remove(q);
+        ngx_http_chat_metric_dec(NGX_HTTP_CHAT_M_RESYNC_WAITING);
 
         if (rd->session != NULL) {
             ngx_queue_remove(&rd->queue);
@@ -544,6 +549,7 @@ ngx_http_chat_rt_read_end(ngx_http_chat_rt_read_t *rd, ngx_uint_t status,
 
     if (rd->paced) {
         ngx_http_chat_rt_paced_n--;
+        ngx_http_chat_metric_dec(NGX_HTTP_CHAT_M_RESYNC_RUNNING);
 
         if (!ngx_queue_empty(&ngx_http_chat_rt_paced_waiting)
             && !ngx_http_chat_rt_paced_ev.posted)

@@ -30,7 +30,10 @@ ngx_http_chat_metric_is_gauge(ngx_uint_t i)
     return i == NGX_HTTP_CHAT_M_SOCKETS_WS
            || i == NGX_HTTP_CHAT_M_SOCKETS_SIO_WS
            || i == NGX_HTTP_CHAT_M_SOCKETS_SIO_POLL
-           || i == NGX_HTTP_CHAT_M_MONGO_PENDING;
+           || i == NGX_HTTP_CHAT_M_MONGO_PENDING
+           || i == NGX_HTTP_CHAT_M_SENDS_IN_FLIGHT
+           || i == NGX_HTTP_CHAT_M_RESYNC_RUNNING
+           || i == NGX_HTTP_CHAT_M_RESYNC_WAITING;
 }
 
 

@@ -39,6 +39,9 @@ enum {
     NGX_HTTP_CHAT_M_REDIS_ERRORS,
     NGX_HTTP_CHAT_M_MONGO_ERRORS,
     NGX_HTTP_CHAT_M_MONGO_PENDING,      /* gauge: tasks posted, not done */
+    NGX_HTTP_CHAT_M_SENDS_IN_FLIGHT,    /* gauge: sends taken, not ended */
+    NGX_HTTP_CHAT_M_RESYNC_RUNNING,     /* gauge: a resync's reads, paced */
+    NGX_HTTP_CHAT_M_RESYNC_WAITING,     /* gauge: ... waiting their turn */
     NGX_HTTP_CHAT_M_OTP_SENT,
     NGX_HTTP_CHAT_M_OTP_FAILED,
     NGX_HTTP_CHAT_M_CALLS_ANSWERED,     /* calls ended, by status */
