@@ -940,7 +940,8 @@ ngx_http_chat_rt_presence_eval(ngx_uint_t shard, const char *lua, size_t len,
 
 /*
  * The elements of a script's reply, an array that starts with an
- * integer, or NULL (a Redis error is logged: what failed)
+ * integer, or NULL (a Redis error is logged: what failed; not when what
+ * is NULL, a retry whose first failure was)
  */
 redisReply **
 ngx_http_chat_rt_presence_reply(redisReply *reply, const char *what)
@@ -949,7 +950,7 @@ ngx_http_chat_rt_presence_reply(redisReply *reply, const char *what)
         || reply->elements < 1
         || reply->element[0]->type != REDIS_REPLY_INTEGER)
     {
-        if (reply && reply->type == REDIS_REPLY_ERROR) {
+        if (what && reply && reply->type == REDIS_REPLY_ERROR) {
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                           "chat ws: presence %s failed: %s", what,
                           reply->str);

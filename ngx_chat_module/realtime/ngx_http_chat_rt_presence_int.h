@@ -90,7 +90,8 @@ ngx_int_t ngx_http_chat_rt_presence_eval(ngx_uint_t shard, const char *lua,
 #define NGX_HTTP_CHAT_RT_EVAL(shard, lua, n, argv, argvlen, handler, data)   \
     ngx_http_chat_rt_presence_eval(shard, lua, sizeof(lua) - 1, n, argv,    \
                                    argvlen, handler, data)
-/* a script's reply: its elements when it is {integer, ...}, else NULL */
+/* a script's reply: its elements when it is {integer, ...}, else NULL
+ * (a Redis error logged with what failed, unless what is NULL) */
 redisReply **ngx_http_chat_rt_presence_reply(redisReply *reply,
     const char *what);
 

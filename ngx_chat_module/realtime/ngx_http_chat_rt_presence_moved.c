@@ -135,7 +135,10 @@ ngx_http_chat_rt_presence_handed(redisReply *reply, void *data)
 {
     ngx_http_chat_rt_moved_t  *m = data;
 
-    if (ngx_http_chat_rt_presence_reply(reply, "hand-over") == NULL) {
+    /* a shard that refuses the script for a minute: its error logged once */
+    if (ngx_http_chat_rt_presence_reply(reply, m->tries ? NULL : "hand-over")
+        == NULL)
+    {
         ngx_http_chat_rt_presence_again(m);
         return;
     }
