@@ -2,13 +2,19 @@
 # of the store, as after a fault that tells every socket to resync); at
 # most 8 of those reads are in the worker's thread pool at a time
 # (chat_mongo_tasks_pending, sampled through the storm by another
-# process; unpaced it reached one a syncing socket), and every socket
-# still gets every message of every chat once, then its synced.
+# process; unpaced it reached one a syncing socket); the sockets ask
+# alike (one user's, from the same numbers), so a read that waits
+# answers the others that ask the same (fewer than half the 480 reads
+# reach the store); and every socket still gets every message of every
+# chat once, then its synced.  TEST 2, with a slow store: reads shared
+# while they wait (chat_resync_reads{state="shared"}), and those of
+# sockets that close leave the queue at once.
 
 use Test::Nginx::Socket;
 use ChatTest;
 use ChatChats;
 use ChatRT;
+use DelayProxy;
 use HTTP::Tiny;
 use POSIX ();
 use Time::HiRes qw(sleep time);
@@ -17,6 +23,41 @@ our ($Got);
 
 BEGIN {
     ChatChats::init("697");
+}
+
+# FerretDB behind a proxy that holds every command 1 s while $Slow exists
+our $Slow = "/tmp/pace-slow-$$";
+unlink $Slow;
+our ($ProxyPid, $ProxyPort) = DelayProxy::start($ENV{TEST_NGINX_MONGO_PORT},
+                                                0, slow_file => $Slow,
+                                                slow_for => 1);
+$ENV{TEST_NGINX_SLOW_MONGO_PORT} = $ProxyPort;
+END { DelayProxy::stop($ProxyPid) if $ProxyPid; unlink $Slow if $Slow }
+
+# TEST 2's store is the proxy (this runs before ChatChats' preprocessor:
+# the same http{} but for the store's port)
+add_block_preprocessor(sub {
+    my $block = shift;
+    return unless $block->name =~ /TEST 2:/;
+    my $c = ChatTest::chat_http_config() . q{
+    chat_sms_provider twilio;
+    chat_twilio_base_url http://127.0.0.1:$TEST_NGINX_FAKE_TWILIO_PORT;
+    chat_twilio_account_sid ACtest;
+    chat_twilio_auth_token secret;
+    chat_twilio_from +15005550006;
+    chat_otp_ip_limit 1000;
+};
+    $c =~ s/\$TEST_NGINX_MONGO_PORT/\$TEST_NGINX_SLOW_MONGO_PORT/;
+    $block->set_value("http_config", $c);
+});
+
+# a resync gauge (chat_resync_reads{state=$state}) now
+sub gauge {
+    my ($state) = @_;
+    my $page = HTTP::Tiny->new->get(
+        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/metrics")->{content};
+    return $page =~ /^chat_resync_reads\{state="$state"\} (\d+)/m
+           ? $1 : -1;
 }
 
 # the highest chat_mongo_tasks_pending seen until $stop exists, and the
@@ -55,9 +96,17 @@ sub sampler {
     POSIX::_exit(0);
 }
 
-# one block: a reload between blocks would add nothing
+# the store's tasks done so far (the thread pool's latency histogram)
+sub tasks_done {
+    my $page = HTTP::Tiny->new->get(
+        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/metrics")->{content};
+    return $page =~ /^chat_mongo_latency_seconds_count(?:\{\})? (\d+)/m
+           ? $1 : die "no chat_mongo_latency_seconds_count";
+}
+
+# two storms of their own: a reload between them would add nothing
 if ($ENV{TEST_NGINX_USE_HUP}) {
-    plan skip_all => "one block: nothing for the reload pass to add";
+    plan skip_all => "storms of their own: nothing for the reload pass";
 } else {
     plan 'no_plan';
 }
@@ -107,6 +156,7 @@ for my $c (@chats) {
 }
 my @s = map { ChatRT::connect("alice") } 1 .. 60;
 sleep 0.5;
+my $tasks = main::tasks_done();
 my $stop = "/tmp/pace-$$.stop";
 my $out = "/tmp/pace-$$.max";
 unlink $stop, $out;
@@ -145,7 +195,11 @@ push @r, "pending:" . ($max >= 4 && $max <= 8 ? "paced" : $max),
          "sampled:" . ($samples >= 5 ? "yes" : $samples);
 # the gauges say the same: at most 8 running, the others waiting
 push @r, "running:" . ($run >= 4 && $run <= 8 ? "paced" : $run),
-         "waiting:" . ($wait > 8 ? "seen" : $wait);
+         "waiting:" . ($wait > 0 ? "seen" : $wait);
+# the same reads asked by many sockets reached the store fewer times
+$tasks = main::tasks_done() - $tasks;
+warn "storm: $tasks store tasks for 480 reads\n";
+push @r, "store_reads:" . ($tasks < 240 ? "fewer" : $tasks);
 close $_ for @s;
 # and nothing is left of them or of the sends once the storm is over
 my $page = HTTP::Tiny->new->get(
@@ -153,14 +207,77 @@ my $page = HTTP::Tiny->new->get(
 push @r, "after:" . join ",", map {
     $page =~ /^\Q$_\E (\d+)/m ? $1 : "none"
 } 'chat_resync_reads{state="running"}', 'chat_resync_reads{state="waiting"}',
-  'chat_sends_in_flight';
+  'chat_resync_reads{state="shared"}', 'chat_sends_in_flight';
 $main::Got = "@r";
 --- request
 GET /t
 --- response_body_filters eval
 sub { "$main::Got\n" }
 --- response_body
-synced:60 all_messages:60 once:60 pending:paced sampled:yes running:paced waiting:seen after:0,0,0
+synced:60 all_messages:60 once:60 pending:paced sampled:yes running:paced waiting:seen store_reads:fewer after:0,0,0,0
+--- timeout: 120
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 2: the sockets close while their reads wait: the reads leave the queue at once, not when their turn comes
+--- config
+    location /api/ { chat_api; }
+    location /ws {
+        chat_ws;
+        chat_ws_conn_per_address off;
+        chat_ws_unauth_per_address off;
+    }
+    location = /metrics { chat_metrics; }
+    location = /t { return 200 "t"; }
+--- init
+ChatChats::setup("dave", "erin");
+my %Id = %ChatChats::Id;
+my @r;
+my $chat = ChatChats::api(alice => POST => "/api/chats/private",
+                          { userId => $Id{bob} })->{chat}{id};
+my @s = map { ChatRT::connect("alice") } 1 .. 40;
+sleep 0.5;
+# from now on each of the store's commands takes a second more
+open my $f, '>', $main::Slow or die;
+close $f;
+# 40 reads, of 20 kinds (from 20 numbers): 8 run at once, each for one
+# socket (a read that runs takes nobody more); the other 32 wait, at most
+# one read of a kind waiting, so at least 12 of them share one
+ChatRT::send_event($s[$_], "sync", { chats => { $chat => $_ % 20 } },
+                   "sync-$_")
+    for 0 .. $#s;
+my ($wait, $shared) = (0, 0);
+for (1 .. 50) {
+    ($wait, $shared) = map { main::gauge($_) } qw(waiting shared);
+    last if $wait + $shared >= 32;
+    sleep 0.1;
+}
+push @r, "queued:" . ($wait + $shared),
+         "shared:" . ($shared >= 12 ? "12+" : $shared);
+close $_ for @s;
+sleep 0.5;
+# the reads in the store go on (seconds each); those that waited are gone
+push @r, "left:" . join ",", map { main::gauge($_) } qw(waiting shared);
+push @r, "running:" . (main::gauge("running") > 0 ? "yes" : "no");
+unlink $main::Slow;
+my $run = -1;
+for (1 .. 300) {
+    $run = main::gauge("running");
+    last if $run == 0;
+    sleep 0.1;
+}
+push @r, "after:$run";
+$main::Got = "@r";
+--- request
+GET /t
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+queued:32 shared:12+ left:0,0 running:yes after:0
 --- timeout: 120
 --- no_error_log
 [error]

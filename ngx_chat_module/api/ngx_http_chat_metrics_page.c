@@ -68,10 +68,13 @@ static ngx_http_chat_metric_def_t  ngx_http_chat_metric_defs[] = {
       "Sends taken and not yet stored or failed (chat_send_max_pending "
       "bounds them).", "" },
     { NGX_HTTP_CHAT_M_RESYNC_RUNNING, "chat_resync_reads", "gauge",
-      "A resync's reads of the store: running (paced) and waiting.",
+      "A resync's reads of the store: running (paced), waiting, and "
+      "shared (answered by a waiting read that asks the same).",
       "{state=\"running\"}" },
     { NGX_HTTP_CHAT_M_RESYNC_WAITING, "chat_resync_reads", "gauge", NULL,
       "{state=\"waiting\"}" },
+    { NGX_HTTP_CHAT_M_RESYNC_SHARED, "chat_resync_reads", "gauge", NULL,
+      "{state=\"shared\"}" },
     { NGX_HTTP_CHAT_M_OTP_SENT, "chat_otp_sends_total", "counter",
       "One-time codes handed to the SMS provider, by result.",
       "{result=\"sent\"}" },

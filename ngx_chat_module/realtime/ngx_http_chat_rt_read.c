@@ -14,6 +14,8 @@
  * of them in the pool's queue would hold up every send and request
  * behind the store's answers to all of them; paced, a send waits for a
  * few reads, and the resync takes as long as the store needs anyway.
+ * A waiting read answers every later one that asks the same, and the
+ * reads of a socket that goes leave the queue at once.
  */
 
 
@@ -26,6 +28,9 @@
 #include "../util/ngx_http_chat_metrics.h"
 
 
+typedef struct ngx_http_chat_rt_paced_s  ngx_http_chat_rt_paced_t;
+
+
 typedef struct {
     ngx_http_chat_rt_session_t  *session;   /* NULL once it left */
     ngx_http_chat_rt_done_pt     done;
@@ -36,20 +41,38 @@ typedef struct {
     u_char                       uid[NGX_HTTP_CHAT_RT_ID_LEN];
     json_t                      *answer;    /* a hook's: what it lets by */
     unsigned                     signin:1;
-    unsigned                     paced:1;   /* one of the paced in flight */
 
-    /* a paced read waiting for its turn: what it will read */
-    ngx_queue_t                  wait;
-    ngx_http_chat_mongo_run_pt   run;
-    void                        *arg;
-    size_t                       size;
+    /* a paced read's: the read that answers it, and its place there */
+    ngx_http_chat_rt_paced_t    *paced;
+    ngx_queue_t                  link;
 } ngx_http_chat_rt_read_t;
+
+
+/*
+ * One read of the store for the paced reads that ask the same (the same
+ * step, user, chat and sequence number: a user's devices resyncing after
+ * a reload ask alike), answered to each of them.  Only a read that waits
+ * takes more readers: one that runs may have begun before they asked.
+ */
+struct ngx_http_chat_rt_paced_s {
+    ngx_rbtree_node_t            node;      /* key: a hash of run and arg */
+    ngx_queue_t                  wait;      /* in the queue, waiting */
+    ngx_queue_t                  readers;   /* ngx_http_chat_rt_read_t */
+    ngx_uint_t                   n;         /* of them */
+    unsigned                     running:1;
+    ngx_http_chat_mongo_run_pt   run;
+    size_t                       size;
+    u_char                       arg[1];    /* size bytes */
+};
 
 
 #define NGX_HTTP_CHAT_RT_PACED      8       /* in flight per worker */
 
 
 static ngx_queue_t        ngx_http_chat_rt_paced_waiting;
+static ngx_rbtree_t       ngx_http_chat_rt_paced_tree;
+static ngx_rbtree_node_t  ngx_http_chat_rt_paced_sentinel;
+static ngx_queue_t        ngx_http_chat_rt_paced_gone;   /* readers to end */
 static ngx_uint_t         ngx_http_chat_rt_paced_n;
 static ngx_event_t        ngx_http_chat_rt_paced_ev;
 static ngx_connection_t   ngx_http_chat_rt_paced_dummy;   /* the log */
@@ -67,8 +90,14 @@ static void ngx_http_chat_rt_read_end(ngx_http_chat_rt_read_t *rd,
     ngx_uint_t status, json_t *answer);
 static void ngx_http_chat_rt_read_hooked(void *data, ngx_int_t rc,
     u_char *content, size_t len, const char *reason);
-static ngx_int_t ngx_http_chat_rt_paced_start(ngx_http_chat_rt_read_t *rd,
-    ngx_http_chat_mongo_run_pt run, void *arg, size_t size);
+static ngx_http_chat_rt_paced_t *ngx_http_chat_rt_paced_find(
+    ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
+    ngx_rbtree_key_t key);
+static ngx_int_t ngx_http_chat_rt_paced_start(ngx_http_chat_rt_paced_t *p);
+static void ngx_http_chat_rt_paced_answered(void *data, ngx_int_t rc,
+    json_t *answer, const char *error);
+static void ngx_http_chat_rt_paced_unwait(ngx_http_chat_rt_paced_t *p);
+static void ngx_http_chat_rt_paced_fail(ngx_http_chat_rt_paced_t *p);
 static void ngx_http_chat_rt_paced_next(ngx_event_t *ev);
 
 
@@ -101,15 +130,22 @@ ngx_http_chat_rt_read_store(ngx_http_chat_rt_session_t *s,
 }
 
 
+/* arg must be zeroed before it is filled: it is compared whole */
 ngx_int_t
 ngx_http_chat_rt_read_store_paced(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
     const char *not_found, ngx_http_chat_rt_done_pt done, void *data)
 {
-    ngx_http_chat_rt_read_t  *rd;
+    ngx_rbtree_key_t           key;
+    ngx_http_chat_rt_read_t   *rd;
+    ngx_http_chat_rt_paced_t  *p;
 
     if (ngx_http_chat_rt_paced_waiting.next == NULL) {
         ngx_queue_init(&ngx_http_chat_rt_paced_waiting);
+        ngx_queue_init(&ngx_http_chat_rt_paced_gone);
+        ngx_rbtree_init(&ngx_http_chat_rt_paced_tree,
+                        &ngx_http_chat_rt_paced_sentinel,
+                        ngx_rbtree_insert_value);
         ngx_http_chat_rt_paced_ev.handler = ngx_http_chat_rt_paced_next;
         ngx_http_chat_rt_paced_ev.log = ngx_cycle->log;
         ngx_http_chat_rt_paced_dummy.fd = (ngx_socket_t) -1;
@@ -123,12 +159,44 @@ ngx_http_chat_rt_read_store_paced(ngx_http_chat_rt_session_t *s,
 
     rd->not_found = not_found;
 
+    key = ngx_murmur_hash2(arg, size) ^ (ngx_rbtree_key_t) (uintptr_t) run;
+
+    p = ngx_http_chat_rt_paced_find(run, arg, size, key);
+
+    if (p) {
+        /* the same read waits already: it answers this one too */
+        rd->paced = p;
+        ngx_queue_insert_tail(&p->readers, &rd->link);
+        p->n++;
+        ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_RESYNC_SHARED);
+        return NGX_OK;
+    }
+
+    p = ngx_alloc(offsetof(ngx_http_chat_rt_paced_t, arg) + size,
+                  ngx_cycle->log);
+    if (p == NULL) {
+        ngx_queue_remove(&rd->queue);
+        ngx_free(rd);
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(p, offsetof(ngx_http_chat_rt_paced_t, arg));
+    ngx_memcpy(p->arg, arg, size);
+    p->run = run;
+    p->size = size;
+    p->node.key = key;
+    ngx_queue_init(&p->readers);
+    ngx_queue_insert_tail(&p->readers, &rd->link);
+    p->n = 1;
+    rd->paced = p;
+
     if (ngx_http_chat_rt_paced_n < NGX_HTTP_CHAT_RT_PACED
         && ngx_queue_empty(&ngx_http_chat_rt_paced_waiting))
     {
-        if (ngx_http_chat_rt_paced_start(rd, run, arg, size) != NGX_OK) {
+        if (ngx_http_chat_rt_paced_start(p) != NGX_OK) {
             ngx_queue_remove(&rd->queue);
             ngx_free(rd);
+            ngx_free(p);
             return NGX_ERROR;
         }
 
@@ -136,38 +204,66 @@ ngx_http_chat_rt_read_store_paced(ngx_http_chat_rt_session_t *s,
     }
 
     /* its turn comes when a read in flight ends */
-    rd->arg = ngx_alloc(size, ngx_cycle->log);
-    if (rd->arg == NULL) {
-        ngx_queue_remove(&rd->queue);
-        ngx_free(rd);
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(rd->arg, arg, size);
-    rd->run = run;
-    rd->size = size;
-    ngx_queue_insert_tail(&ngx_http_chat_rt_paced_waiting, &rd->wait);
+    ngx_rbtree_insert(&ngx_http_chat_rt_paced_tree, &p->node);
+    ngx_queue_insert_tail(&ngx_http_chat_rt_paced_waiting, &p->wait);
     ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_RESYNC_WAITING);
 
     return NGX_OK;
 }
 
 
+static ngx_http_chat_rt_paced_t *
+ngx_http_chat_rt_paced_find(ngx_http_chat_mongo_run_pt run, void *arg,
+    size_t size, ngx_rbtree_key_t key)
+{
+    ngx_rbtree_node_t         *node, *sentinel;
+    ngx_http_chat_rt_paced_t  *p;
+
+    node = ngx_http_chat_rt_paced_tree.root;
+    sentinel = ngx_http_chat_rt_paced_tree.sentinel;
+
+    /* equal keys go right of each other (ngx_rbtree_insert_value) */
+    while (node != sentinel) {
+
+        if (key < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (key > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        p = (ngx_http_chat_rt_paced_t *) node;
+
+        if (p->run == run && p->size == size
+            && ngx_memcmp(p->arg, arg, size) == 0)
+        {
+            return p;
+        }
+
+        node = node->right;
+    }
+
+    return NULL;
+}
+
+
 static ngx_int_t
-ngx_http_chat_rt_paced_start(ngx_http_chat_rt_read_t *rd,
-    ngx_http_chat_mongo_run_pt run, void *arg, size_t size)
+ngx_http_chat_rt_paced_start(ngx_http_chat_rt_paced_t *p)
 {
     ngx_http_chat_op_store_t  *op;
 
     /* the operation copies arg; it never answers before this returns */
-    if (ngx_http_chat_op_store(run, NULL, arg, size,
-                               ngx_http_chat_rt_read_answered, rd, &op)
+    if (ngx_http_chat_op_store(p->run, NULL, p->arg, p->size,
+                               ngx_http_chat_rt_paced_answered, p, &op)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    rd->paced = 1;
+    p->running = 1;
     ngx_http_chat_rt_paced_n++;
     ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_RESYNC_RUNNING);
 
@@ -175,42 +271,104 @@ ngx_http_chat_rt_paced_start(ngx_http_chat_rt_read_t *rd,
 }
 
 
-/*
- * A paced read ended: the next ones start, in order, while there is
- * room (a posted event, so that a read's end never runs another's inside
- * its own callback); one whose socket left ends unread.
- */
+/* the read's outcome, told to each of its readers (answer is given) */
 static void
-ngx_http_chat_rt_paced_next(ngx_event_t *ev)
+ngx_http_chat_rt_paced_answered(void *data, ngx_int_t rc, json_t *answer,
+    const char *error)
+{
+    ngx_http_chat_rt_paced_t *p = data;
+
+    ngx_queue_t              *q;
+    ngx_http_chat_rt_read_t  *rd;
+
+    ngx_http_chat_rt_paced_n--;
+    ngx_http_chat_metric_dec(NGX_HTTP_CHAT_M_RESYNC_RUNNING);
+
+    if (!ngx_queue_empty(&ngx_http_chat_rt_paced_waiting)
+        && !ngx_http_chat_rt_paced_ev.posted)
+    {
+        ngx_post_event(&ngx_http_chat_rt_paced_ev, &ngx_posted_events);
+    }
+
+    /* the readers only read the answer: each holds a reference */
+    while (!ngx_queue_empty(&p->readers)) {
+        q = ngx_queue_head(&p->readers);
+        rd = ngx_queue_data(q, ngx_http_chat_rt_read_t, link);
+        ngx_queue_remove(q);
+        rd->paced = NULL;
+
+        ngx_http_chat_rt_read_answered(rd, rc, json_incref(answer), error);
+    }
+
+    json_decref(answer);
+    ngx_free(p);
+}
+
+
+/* a waiting read leaves the queue: to run, or for nobody */
+static void
+ngx_http_chat_rt_paced_unwait(ngx_http_chat_rt_paced_t *p)
+{
+    ngx_queue_remove(&p->wait);
+    ngx_rbtree_delete(&ngx_http_chat_rt_paced_tree, &p->node);
+    ngx_http_chat_metric_dec(NGX_HTTP_CHAT_M_RESYNC_WAITING);
+
+    if (p->n > 1) {
+        ngx_http_chat_metric_add(NGX_HTTP_CHAT_M_RESYNC_SHARED,
+                                 -(ngx_atomic_int_t) (p->n - 1));
+    }
+}
+
+
+/* a read that cannot run: its readers end unread, each told */
+static void
+ngx_http_chat_rt_paced_fail(ngx_http_chat_rt_paced_t *p)
 {
     ngx_queue_t              *q;
     ngx_http_chat_rt_read_t  *rd;
 
-    while (!ngx_queue_empty(&ngx_http_chat_rt_paced_waiting)) {
-        q = ngx_queue_head(&ngx_http_chat_rt_paced_waiting);
-        rd = ngx_queue_data(q, ngx_http_chat_rt_read_t, wait);
-
-        if (rd->session != NULL
-            && ngx_http_chat_rt_paced_n >= NGX_HTTP_CHAT_RT_PACED)
-        {
-            return;
-        }
-
+    while (!ngx_queue_empty(&p->readers)) {
+        q = ngx_queue_head(&p->readers);
+        rd = ngx_queue_data(q, ngx_http_chat_rt_read_t, link);
         ngx_queue_remove(q);
-        ngx_http_chat_metric_dec(NGX_HTTP_CHAT_M_RESYNC_WAITING);
-
-        if (rd->session != NULL
-            && ngx_http_chat_rt_paced_start(rd, rd->run, rd->arg, rd->size)
-               == NGX_OK)
-        {
-            ngx_free(rd->arg);
-            rd->arg = NULL;
-            continue;
-        }
-
-        ngx_free(rd->arg);
-        rd->arg = NULL;
+        rd->paced = NULL;
         ngx_http_chat_rt_read_end(rd, NGX_HTTP_SERVICE_UNAVAILABLE, NULL);
+    }
+
+    ngx_free(p);
+}
+
+
+/*
+ * A paced read ended, or readers left: those that left end unread, then
+ * the next reads start, in order, while there is room (a posted event,
+ * so that a read's end never runs another's inside its own callback).
+ */
+static void
+ngx_http_chat_rt_paced_next(ngx_event_t *ev)
+{
+    ngx_queue_t               *q;
+    ngx_http_chat_rt_read_t   *rd;
+    ngx_http_chat_rt_paced_t  *p;
+
+    while (!ngx_queue_empty(&ngx_http_chat_rt_paced_gone)) {
+        q = ngx_queue_head(&ngx_http_chat_rt_paced_gone);
+        rd = ngx_queue_data(q, ngx_http_chat_rt_read_t, link);
+        ngx_queue_remove(q);
+        ngx_http_chat_rt_read_end(rd, NGX_HTTP_SERVICE_UNAVAILABLE, NULL);
+    }
+
+    while (!ngx_queue_empty(&ngx_http_chat_rt_paced_waiting)
+           && ngx_http_chat_rt_paced_n < NGX_HTTP_CHAT_RT_PACED)
+    {
+        q = ngx_queue_head(&ngx_http_chat_rt_paced_waiting);
+        p = ngx_queue_data(q, ngx_http_chat_rt_paced_t, wait);
+
+        ngx_http_chat_rt_paced_unwait(p);
+
+        if (ngx_http_chat_rt_paced_start(p) != NGX_OK) {
+            ngx_http_chat_rt_paced_fail(p);
+        }
     }
 }
 
@@ -219,8 +377,9 @@ ngx_http_chat_rt_paced_next(ngx_event_t *ev)
 void
 ngx_http_chat_rt_paced_exit(void)
 {
-    ngx_queue_t              *q;
-    ngx_http_chat_rt_read_t  *rd;
+    ngx_queue_t               *q;
+    ngx_http_chat_rt_read_t   *rd;
+    ngx_http_chat_rt_paced_t  *p;
 
     if (ngx_http_chat_rt_paced_waiting.next == NULL) {
         return;
@@ -230,20 +389,34 @@ ngx_http_chat_rt_paced_exit(void)
         ngx_delete_posted_event(&ngx_http_chat_rt_paced_ev);
     }
 
-    while (!ngx_queue_empty(&ngx_http_chat_rt_paced_waiting)) {
-        q = ngx_queue_head(&ngx_http_chat_rt_paced_waiting);
-        rd = ngx_queue_data(q, ngx_http_chat_rt_read_t, wait);
+    while (!ngx_queue_empty(&ngx_http_chat_rt_paced_gone)) {
+        q = ngx_queue_head(&ngx_http_chat_rt_paced_gone);
+        rd = ngx_queue_data(q, ngx_http_chat_rt_read_t, link);
         ngx_queue_remove(q);
-        ngx_http_chat_metric_dec(NGX_HTTP_CHAT_M_RESYNC_WAITING);
-
-        if (rd->session != NULL) {
-            ngx_queue_remove(&rd->queue);
-            rd->session = NULL;
-        }
-
-        ngx_free(rd->arg);
         rd->done(NULL, rd->data, NGX_HTTP_SERVICE_UNAVAILABLE, NULL);
         ngx_free(rd);
+    }
+
+    while (!ngx_queue_empty(&ngx_http_chat_rt_paced_waiting)) {
+        q = ngx_queue_head(&ngx_http_chat_rt_paced_waiting);
+        p = ngx_queue_data(q, ngx_http_chat_rt_paced_t, wait);
+        ngx_http_chat_rt_paced_unwait(p);
+
+        while (!ngx_queue_empty(&p->readers)) {
+            q = ngx_queue_head(&p->readers);
+            rd = ngx_queue_data(q, ngx_http_chat_rt_read_t, link);
+            ngx_queue_remove(q);
+
+            if (rd->session != NULL) {
+                ngx_queue_remove(&rd->queue);
+                rd->session = NULL;
+            }
+
+            rd->done(NULL, rd->data, NGX_HTTP_SERVICE_UNAVAILABLE, NULL);
+            ngx_free(rd);
+        }
+
+        ngx_free(p);
     }
 }
 
@@ -547,17 +720,6 @@ ngx_http_chat_rt_read_end(ngx_http_chat_rt_read_t *rd, ngx_uint_t status,
 
     s = rd->session;
 
-    if (rd->paced) {
-        ngx_http_chat_rt_paced_n--;
-        ngx_http_chat_metric_dec(NGX_HTTP_CHAT_M_RESYNC_RUNNING);
-
-        if (!ngx_queue_empty(&ngx_http_chat_rt_paced_waiting)
-            && !ngx_http_chat_rt_paced_ev.posted)
-        {
-            ngx_post_event(&ngx_http_chat_rt_paced_ev, &ngx_posted_events);
-        }
-    }
-
     if (s) {
         ngx_queue_remove(&rd->queue);
 
@@ -586,14 +748,43 @@ ngx_http_chat_rt_read_end(ngx_http_chat_rt_read_t *rd, ngx_uint_t status,
 void
 ngx_http_chat_rt_reads_detach(ngx_http_chat_rt_session_t *s)
 {
-    ngx_queue_t              *q;
-    ngx_http_chat_rt_read_t  *rd;
+    ngx_queue_t               *q;
+    ngx_http_chat_rt_read_t   *rd;
+    ngx_http_chat_rt_paced_t  *p;
 
     while (!ngx_queue_empty(&s->reads)) {
         q = ngx_queue_head(&s->reads);
         rd = ngx_queue_data(q, ngx_http_chat_rt_read_t, queue);
         ngx_queue_remove(q);
         rd->session = NULL;
+
+        p = rd->paced;
+
+        if (p == NULL || p->running) {
+            continue;
+        }
+
+        /*
+         * A paced read still waiting: this reader leaves it now (ended
+         * from the posted event, outside the session's teardown), and a
+         * read nobody waits for any more leaves the queue.
+         */
+        ngx_queue_remove(&rd->link);
+        rd->paced = NULL;
+        ngx_queue_insert_tail(&ngx_http_chat_rt_paced_gone, &rd->link);
+
+        if (p->n > 1) {
+            p->n--;
+            ngx_http_chat_metric_dec(NGX_HTTP_CHAT_M_RESYNC_SHARED);
+
+        } else {
+            ngx_http_chat_rt_paced_unwait(p);
+            ngx_free(p);
+        }
+
+        if (!ngx_http_chat_rt_paced_ev.posted) {
+            ngx_post_event(&ngx_http_chat_rt_paced_ev, &ngx_posted_events);
+        }
     }
 }
 

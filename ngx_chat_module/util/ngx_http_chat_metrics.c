@@ -33,7 +33,8 @@ ngx_http_chat_metric_is_gauge(ngx_uint_t i)
            || i == NGX_HTTP_CHAT_M_MONGO_PENDING
            || i == NGX_HTTP_CHAT_M_SENDS_IN_FLIGHT
            || i == NGX_HTTP_CHAT_M_RESYNC_RUNNING
-           || i == NGX_HTTP_CHAT_M_RESYNC_WAITING;
+           || i == NGX_HTTP_CHAT_M_RESYNC_WAITING
+           || i == NGX_HTTP_CHAT_M_RESYNC_SHARED;
 }
 
 

@@ -42,6 +42,7 @@ enum {
     NGX_HTTP_CHAT_M_SENDS_IN_FLIGHT,    /* gauge: sends taken, not ended */
     NGX_HTTP_CHAT_M_RESYNC_RUNNING,     /* gauge: a resync's reads, paced */
     NGX_HTTP_CHAT_M_RESYNC_WAITING,     /* gauge: ... waiting their turn */
+    NGX_HTTP_CHAT_M_RESYNC_SHARED,      /* gauge: ... answered by another */
     NGX_HTTP_CHAT_M_OTP_SENT,
     NGX_HTTP_CHAT_M_OTP_FAILED,
     NGX_HTTP_CHAT_M_CALLS_ANSWERED,     /* calls ended, by status */

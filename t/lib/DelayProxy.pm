@@ -11,7 +11,9 @@ package DelayProxy;
 # cut_file => PATH reads that MARKER from PATH, once the file is there.
 # With hold => MARKER, hold_for => SECONDS the first chunk that holds
 # MARKER reaches the server that much later (one slow command; the
-# store's other connections go on).
+# store's other connections go on).  With slow_file => PATH, slow_for =>
+# SECONDS every command waits that much longer while PATH exists (slow
+# from a moment the test chooses, after its setup went at full speed).
 
 use strict;
 use warnings;
@@ -59,7 +61,8 @@ sub start {
         if (defined $child && $child == 0) {
             close $listen;
             relay($client, $target, $delay, $opt{lose}, $flag, $opt{cut},
-                  $opt{cut_file}, $opt{hold}, $opt{hold_for});
+                  $opt{cut_file}, $opt{hold}, $opt{hold_for},
+                  $opt{slow_file}, $opt{slow_for});
             POSIX::_exit(0);
         }
 
@@ -69,7 +72,7 @@ sub start {
 
 sub relay {
     my ($client, $target, $delay, $lose, $flag, $cut, $cut_file, $hold,
-        $hold_for) = @_;
+        $hold_for, $slow_file, $slow_for) = @_;
 
     my $server = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$target")
         or return;
@@ -87,6 +90,8 @@ sub relay {
 
             if ($fh == $client) {
                 Time::HiRes::sleep($delay);
+                Time::HiRes::sleep($slow_for)
+                    if defined $slow_file && -e $slow_file;
 
                 if (defined $cut_file && !defined $cut
                     && open(my $m, '<', $cut_file))
