@@ -62,7 +62,6 @@ struct ngx_http_chat_rt_session_s {
 
     u_char                       user[NGX_HTTP_CHAT_RT_ID_LEN];
     ngx_str_t                    session_id;  /* malloc'ed */
-    ngx_str_t                    addr_text;   /* malloc'ed */
 
     /* the configuration of the location */
     void                       **main_conf;
@@ -73,8 +72,8 @@ struct ngx_http_chat_rt_session_s {
     ngx_queue_t                  waiting;     /* events' operations */
     ngx_queue_t                  chats;       /* ngx_http_chat_rt_link_t */
 
-    ngx_event_t                  auth_timer;
-    ngx_event_t                  expiry;      /* the token's end, grace */
+    /* the sign-in's deadline until it is in, then the token's end */
+    ngx_event_t                  timer;
     time_t                       token_exp;   /* the access token's exp */
     ngx_queue_t                  checks;      /* access checks running */
 
@@ -289,6 +288,8 @@ ngx_int_t ngx_http_chat_rt_conn_refuse(ngx_http_request_t *r, time_t retry,
 
 /* ngx_http_chat_rt_access.c: what a socket may still do */
 void ngx_http_chat_rt_access_init(ngx_http_chat_rt_session_t *s);
+/* the session's timer, signed in: the token's end (or its grace's) */
+void ngx_http_chat_rt_access_expired(ngx_event_t *ev);
 void ngx_http_chat_rt_access_free(ngx_http_chat_rt_session_t *s);
 ngx_int_t ngx_http_chat_rt_claims(ngx_http_chat_rt_session_t *s,
     ngx_str_t *token, ngx_http_chat_rt_claims_t *claims,

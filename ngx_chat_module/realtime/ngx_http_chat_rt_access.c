@@ -37,7 +37,6 @@ typedef struct {
 } ngx_http_chat_rt_check_t;
 
 
-static void ngx_http_chat_rt_expiry(ngx_event_t *ev);
 static void ngx_http_chat_rt_checked(void *data, ngx_int_t rc);
 static void ngx_http_chat_rt_rechecked(ngx_http_chat_rt_session_t *s,
     void *data, ngx_int_t rc);
@@ -48,11 +47,6 @@ static void ngx_http_chat_rt_chats_read(ngx_http_chat_rt_session_t *s,
 void
 ngx_http_chat_rt_access_init(ngx_http_chat_rt_session_t *s)
 {
-    s->expiry.handler = ngx_http_chat_rt_expiry;
-    s->expiry.data = s;
-    s->expiry.log = s->ws->connection->log;
-    s->expiry.cancelable = 1;
-
     ngx_queue_init(&s->checks);
 }
 
@@ -64,8 +58,8 @@ ngx_http_chat_rt_access_free(ngx_http_chat_rt_session_t *s)
     ngx_queue_t               *q;
     ngx_http_chat_rt_check_t  *chk;
 
-    if (s->expiry.timer_set) {
-        ngx_del_timer(&s->expiry);
+    if (s->timer.timer_set) {
+        ngx_del_timer(&s->timer);
     }
 
     while (!ngx_queue_empty(&s->checks)) {
@@ -133,13 +127,18 @@ ngx_http_chat_rt_access_arm(ngx_http_chat_rt_session_t *s)
 {
     time_t  now, left;
 
-    if (s->expiry.timer_set) {
-        ngx_del_timer(&s->expiry);
+    if (!s->authenticated) {
+        /* the timer is the sign-in's deadline still */
+        return;
+    }
+
+    if (s->timer.timer_set) {
+        ngx_del_timer(&s->timer);
     }
 
     s->expired = 0;
 
-    if (s->token_exp == 0 || !s->authenticated) {
+    if (s->token_exp == 0) {
         return;
     }
 
@@ -150,12 +149,12 @@ ngx_http_chat_rt_access_arm(ngx_http_chat_rt_session_t *s)
         left = NGX_HTTP_CHAT_RT_EXPIRY_MAX;
     }
 
-    ngx_add_timer(&s->expiry, left > 0 ? (ngx_msec_t) left * 1000 : 1);
+    ngx_add_timer(&s->timer, left > 0 ? (ngx_msec_t) left * 1000 : 1);
 }
 
 
-static void
-ngx_http_chat_rt_expiry(ngx_event_t *ev)
+void
+ngx_http_chat_rt_access_expired(ngx_event_t *ev)
 {
     time_t                       leeway;
     ngx_http_chat_ws_t          *ws;
@@ -197,7 +196,7 @@ ngx_http_chat_rt_expiry(ngx_event_t *ev)
                           NULL);
 
     if (!ws->close_sent && !ws->destroy) {
-        ngx_add_timer(&s->expiry, leeway ? (ngx_msec_t) leeway * 1000 : 1);
+        ngx_add_timer(&s->timer, leeway ? (ngx_msec_t) leeway * 1000 : 1);
     }
 
 }

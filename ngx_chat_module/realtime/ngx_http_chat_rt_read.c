@@ -508,12 +508,15 @@ ngx_http_chat_rt_read_hook(ngx_http_chat_rt_session_t *s, u_char *uid,
 {
     char                     *what;
     json_t                   *info;
+    ngx_str_t                *addr;
     ngx_int_t                 rc;
     ngx_http_chat_rt_read_t  *rd;
 
     if (ngx_http_chat_events.socket_signin == NULL) {
         return NGX_DECLINED;
     }
+
+    addr = &s->ws->connection->addr_text;
 
     /* the id the site may publish to (chat.publish_socket) */
     if (ngx_http_chat_rt_join_sock(s) != NGX_OK) {
@@ -526,9 +529,8 @@ ngx_http_chat_rt_read_hook(ngx_http_chat_rt_session_t *s, u_char *uid,
                      "socketId", s->sock, (size_t) NGX_HTTP_CHAT_RT_ID_LEN,
                      "codec", s->sio ? "socketio" : "websocket",
                      "transport", s->gauge == 2 ? "polling" : "websocket",
-                     "address", s->addr_text.data ? (char *) s->addr_text.data
-                                                  : "",
-                     s->addr_text.data ? s->addr_text.len : 0);
+                     "address", addr->data ? (char *) addr->data : "",
+                     addr->data ? addr->len : 0);
     if (info == NULL) {
         return NGX_ERROR;
     }

@@ -65,7 +65,7 @@ static void ngx_http_chat_rt_op_done(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_rt_op_t *op);
 static void ngx_http_chat_rt_dispatch(ngx_http_chat_rt_session_t *s,
     json_t *env);
-static void ngx_http_chat_rt_auth_timeout(ngx_event_t *ev);
+static void ngx_http_chat_rt_timer(ngx_event_t *ev);
 static void ngx_http_chat_rt_run(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
     const char *not_found, json_t *id, ngx_http_chat_rt_done_pt done);
@@ -201,7 +201,7 @@ ngx_http_chat_rt_open(ngx_http_chat_ws_t *ws)
         ws->token.len = 0;
 
     } else {
-        ngx_add_timer(&s->auth_timer, ws->conf->auth_timeout);
+        ngx_add_timer(&s->timer, ws->conf->auth_timeout);
     }
 
     return NGX_OK;
@@ -223,16 +223,6 @@ ngx_http_chat_rt_session_create(ngx_http_chat_ws_t *ws)
         return NULL;
     }
 
-    s->addr_text.data = ngx_alloc(c->addr_text.len, c->log);
-    if (s->addr_text.data == NULL) {
-        ngx_http_chat_rt_conn_release(&ws->peer);
-        ngx_free(s);
-        return NULL;
-    }
-
-    ngx_memcpy(s->addr_text.data, c->addr_text.data, c->addr_text.len);
-    s->addr_text.len = c->addr_text.len;
-
     s->ws = ws;
     s->main_conf = ws->main_conf;
     s->srv_conf = ws->srv_conf;
@@ -241,10 +231,10 @@ ngx_http_chat_rt_session_create(ngx_http_chat_ws_t *ws)
     ngx_queue_init(&s->waiting);
     ngx_queue_init(&s->chats);
 
-    s->auth_timer.handler = ngx_http_chat_rt_auth_timeout;
-    s->auth_timer.data = s;
-    s->auth_timer.log = c->log;
-    s->auth_timer.cancelable = 1;
+    s->timer.handler = ngx_http_chat_rt_timer;
+    s->timer.data = s;
+    s->timer.log = c->log;
+    s->timer.cancelable = 1;
 
     ngx_http_chat_rt_access_init(s);
 
@@ -280,8 +270,8 @@ ngx_http_chat_rt_session_free(ngx_http_chat_ws_t *ws)
     /* its address has one socket less */
     ngx_http_chat_rt_conn_release(&ws->peer);
 
-    if (s->auth_timer.timer_set) {
-        ngx_del_timer(&s->auth_timer);
+    if (s->timer.timer_set) {
+        ngx_del_timer(&s->timer);
     }
 
     ngx_http_chat_rt_access_free(s);
@@ -314,7 +304,6 @@ ngx_http_chat_rt_session_free(ngx_http_chat_ws_t *ws)
         json_decref(s->pending);
     }
 
-    ngx_free(s->addr_text.data);
     ngx_free(s);
 
     ws->data = NULL;
@@ -322,11 +311,17 @@ ngx_http_chat_rt_session_free(ngx_http_chat_ws_t *ws)
 
 
 static void
-ngx_http_chat_rt_auth_timeout(ngx_event_t *ev)
+ngx_http_chat_rt_timer(ngx_event_t *ev)
 {
     ngx_http_chat_rt_session_t  *s;
 
     s = ev->data;
+
+    /* one event a socket: the token's end once it is signed in */
+    if (s->authenticated) {
+        ngx_http_chat_rt_access_expired(ev);
+        return;
+    }
 
     ngx_http_chat_rt_emit(s, "authentication_error",
                           json_pack("{s:s}", "message",
@@ -857,8 +852,8 @@ ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s, void *data,
         json_decref(answer);
         ngx_http_chat_rt_op_done(s, op);
 
-        if (!s->auth_timer.timer_set && !s->ws->close_sent) {
-            ngx_add_timer(&s->auth_timer, s->ws->conf->auth_timeout);
+        if (!s->timer.timer_set && !s->ws->close_sent) {
+            ngx_add_timer(&s->timer, s->ws->conf->auth_timeout);
         }
 
         return;
@@ -898,8 +893,8 @@ ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s, void *data,
     ngx_http_chat_rt_presence(s->user, 1);
     ngx_http_chat_rt_conn_signed_in(&s->ws->peer);
 
-    if (s->auth_timer.timer_set) {
-        ngx_del_timer(&s->auth_timer);
+    if (s->timer.timer_set) {
+        ngx_del_timer(&s->timer);
     }
 
     ngx_http_chat_rt_access_arm(s);

@@ -194,7 +194,7 @@ ngx_http_chat_sio_open(ngx_http_chat_ws_t *ws)
     }
 
     /* a CONNECT is due within the authentication timeout */
-    ngx_add_timer(&s->auth_timer, ws->conf->auth_timeout);
+    ngx_add_timer(&s->timer, ws->conf->auth_timeout);
 
     if (ws->release) {
         /* polling: the open packet is the handshake's answer */
@@ -766,7 +766,7 @@ ngx_http_chat_sio_emit(ngx_http_chat_rt_session_t *s, const char *event,
 
             /* the client's last word: it may CONNECT again */
             if (!s->ws->close_sent) {
-                ngx_add_timer(&s->auth_timer, s->ws->conf->auth_timeout);
+                ngx_add_timer(&s->timer, s->ws->conf->auth_timeout);
             }
 
             return;
