@@ -34,19 +34,23 @@ our ($ProxyPid, $ProxyPort) = DelayProxy::start($ENV{TEST_NGINX_MONGO_PORT},
 $ENV{TEST_NGINX_SLOW_MONGO_PORT} = $ProxyPort;
 END { DelayProxy::stop($ProxyPid) if $ProxyPid; unlink $Slow if $Slow }
 
-# TEST 2's store is the proxy (this runs before ChatChats' preprocessor:
-# the same http{} but for the store's port)
+# both blocks' locations; TEST 2's store is the proxy (this runs before
+# ChatChats' preprocessor: its http{} but for the store's port)
 add_block_preprocessor(sub {
     my $block = shift;
+    $block->set_value("config", <<'_EOC_');
+    location /api/ { chat_api; }
+    location /ws {
+        chat_ws;
+        # many sockets of one user from one address
+        chat_ws_conn_per_address off;
+        chat_ws_unauth_per_address off;
+    }
+    location = /metrics { chat_metrics; }
+    location = /t { return 200 "t"; }
+_EOC_
     return unless $block->name =~ /TEST 2:/;
-    my $c = ChatTest::chat_http_config() . q{
-    chat_sms_provider twilio;
-    chat_twilio_base_url http://127.0.0.1:$TEST_NGINX_FAKE_TWILIO_PORT;
-    chat_twilio_account_sid ACtest;
-    chat_twilio_auth_token secret;
-    chat_twilio_from +15005550006;
-    chat_otp_ip_limit 1000;
-};
+    my $c = ChatChats::http_config();
     $c =~ s/\$TEST_NGINX_MONGO_PORT/\$TEST_NGINX_SLOW_MONGO_PORT/;
     $block->set_value("http_config", $c);
 });
@@ -117,16 +121,6 @@ run_tests();
 __DATA__
 
 === TEST 1: 60 sockets resync 8 chats each at once: at most 8 reads in the pool, every message once, every socket synced
---- config
-    location /api/ { chat_api; }
-    location /ws {
-        chat_ws;
-        # 60 sockets of one user from one address
-        chat_ws_conn_per_address off;
-        chat_ws_unauth_per_address off;
-    }
-    location = /metrics { chat_metrics; }
-    location = /t { return 200 "t"; }
 --- init
 ChatChats::setup("dave", "erin");
 my %Id = %ChatChats::Id;
@@ -224,15 +218,6 @@ synced:60 all_messages:60 once:60 pending:paced sampled:yes running:paced waitin
 
 
 === TEST 2: the sockets close while their reads wait: the reads leave the queue at once, not when their turn comes
---- config
-    location /api/ { chat_api; }
-    location /ws {
-        chat_ws;
-        chat_ws_conn_per_address off;
-        chat_ws_unauth_per_address off;
-    }
-    location = /metrics { chat_metrics; }
-    location = /t { return 200 "t"; }
 --- init
 ChatChats::setup("dave", "erin");
 my %Id = %ChatChats::Id;

@@ -183,7 +183,11 @@ void ngx_http_chat_rt_ack(ngx_http_chat_rt_session_t *s, json_t *id,
 ngx_int_t ngx_http_chat_rt_read_store(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
     const char *not_found, ngx_http_chat_rt_done_pt done, void *data);
-/* the same, paced: at most a few per worker in the pool (a resync's) */
+/*
+ * The same, paced: at most a few per worker in the pool (a resync's);
+ * one waiting answers all that ask the same, so arg is compared whole
+ * (zero it before it is filled) and the answer is only read
+ */
 ngx_int_t ngx_http_chat_rt_read_store_paced(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
     const char *not_found, ngx_http_chat_rt_done_pt done, void *data);

@@ -37,13 +37,7 @@ sub init {
     Test::Nginx::Socket::add_block_preprocessor(sub {
         my $block = shift;
 
-        $block->set_value("http_config", ChatTest::chat_http_config() . q{
-    chat_sms_provider twilio;
-    chat_twilio_base_url http://127.0.0.1:$TEST_NGINX_FAKE_TWILIO_PORT;
-    chat_twilio_account_sid ACtest;
-    chat_twilio_auth_token secret;
-    chat_twilio_from +15005550006;
-    chat_otp_ip_limit 1000;
+        $block->set_value("http_config", http_config() . q{
     chat_group_max_size 4;
 } . "    $extra\n") unless defined $block->http_config;
 
@@ -52,6 +46,18 @@ sub init {
         $block->set_value("request", "GET /placeholder")
             unless defined $block->request;
     });
+}
+
+# the suite's http{} with the fake Twilio that signs the users in
+sub http_config {
+    return ChatTest::chat_http_config() . q{
+    chat_sms_provider twilio;
+    chat_twilio_base_url http://127.0.0.1:$TEST_NGINX_FAKE_TWILIO_PORT;
+    chat_twilio_account_sid ACtest;
+    chat_twilio_auth_token secret;
+    chat_twilio_from +15005550006;
+    chat_otp_ip_limit 1000;
+};
 }
 
 # @more: users beyond alice, bob and carol (dave, erin)
