@@ -8,7 +8,9 @@
 # reach the store); and every socket still gets every message of every
 # chat once, then its synced.  TEST 2, with a slow store: reads shared
 # while they wait (chat_resync_reads{state="shared"}), and those of
-# sockets that close leave the queue at once.
+# sockets that close leave the queue at once.  TEST 3: two users who ask
+# the same of the same chat never share a read (one of them deleted a
+# message for himself: he must not get it, the other must).
 
 use Test::Nginx::Socket;
 use ChatTest;
@@ -34,7 +36,7 @@ our ($ProxyPid, $ProxyPort) = DelayProxy::start($ENV{TEST_NGINX_MONGO_PORT},
 $ENV{TEST_NGINX_SLOW_MONGO_PORT} = $ProxyPort;
 END { DelayProxy::stop($ProxyPid) if $ProxyPid; unlink $Slow if $Slow }
 
-# both blocks' locations; TEST 2's store is the proxy (this runs before
+# every block's locations; TEST 2's and 3's store is the proxy (this runs before
 # ChatChats' preprocessor: its http{} but for the store's port)
 add_block_preprocessor(sub {
     my $block = shift;
@@ -49,7 +51,7 @@ add_block_preprocessor(sub {
     location = /metrics { chat_metrics; }
     location = /t { return 200 "t"; }
 _EOC_
-    return unless $block->name =~ /TEST 2:/;
+    return unless $block->name =~ /TEST [23]:/;
     my $c = ChatChats::http_config();
     $c =~ s/\$TEST_NGINX_MONGO_PORT/\$TEST_NGINX_SLOW_MONGO_PORT/;
     $block->set_value("http_config", $c);
@@ -263,6 +265,72 @@ GET /t
 sub { "$main::Got\n" }
 --- response_body
 queued:32 shared:12+ left:0,0 running:yes after:0
+--- timeout: 120
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 3: two users ask the same of one chat while their reads wait: no shared read, each sees what is theirs (bob's deleted-for-me message never reaches him)
+--- init
+ChatChats::setup("dave", "erin");
+my %Id = %ChatChats::Id;
+my @r;
+my $chat = ChatChats::api(alice => POST => "/api/chats/group",
+    { name => "pace privacy", memberIds => [ $Id{bob}, $Id{carol} ] })
+    ->{chat}{id};
+my @m = map {
+    ChatChats::api(carol => POST => "/api/messages",
+        { chatId => $chat, tempId => "pp-$$-$_", type => "text",
+          content => "p$_" })->{message}{id}
+} 1 .. 3;
+# bob deletes the second for himself
+my ($st) = ChatChats::call(bob => DELETE => "/api/messages/$m[1]");
+push @r, "hidden:$st";
+my @fill = map { ChatRT::connect("alice") } 1 .. 8;
+my $a = ChatRT::connect("alice");
+my $b = ChatRT::connect("bob");
+sleep 0.5;
+open my $f, '>', $main::Slow or die;
+close $f;
+# 8 reads of other numbers fill the pace; then alice and bob ask alike
+ChatRT::send_event($fill[$_], "sync", { chats => { $chat => 100 + $_ } },
+                   "fill-$_")
+    for 0 .. $#fill;
+sleep 0.3;
+ChatRT::send_event($_, "sync", { chats => { $chat => 0 } }, "both")
+    for $a, $b;
+my ($wait, $shared) = (0, 0);
+for (1 .. 50) {
+    ($wait, $shared) = map { main::gauge($_) } qw(waiting shared);
+    last if $wait + $shared >= 2;
+    sleep 0.1;
+}
+push @r, "waiting:$wait", "shared:$shared";
+unlink $main::Slow;
+for my $x ([alice => $a], [bob => $b]) {
+    my (%got, $done);
+    while (my $e = ChatRT::next_event($x->[1], 30)) {
+        $got{ $e->{data}{message}{id} }++ if $e->{event} eq "new_message";
+        if ($e->{event} eq "synced") {
+            $done = $e;
+            last;
+        }
+    }
+    push @r, "$x->[0]:" . join(",", map { $got{ $m[$_] } ? "p" . ($_ + 1)
+                                                         : () } 0 .. 2),
+             "synced:" . ($done ? "yes" : "no");
+}
+close $_ for @fill, $a, $b;
+$main::Got = "@r";
+--- request
+GET /t
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+hidden:200 waiting:2 shared:0 alice:p1,p2,p3 synced:yes bob:p1,p3 synced:yes
 --- timeout: 120
 --- no_error_log
 [error]
