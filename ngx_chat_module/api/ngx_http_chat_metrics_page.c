@@ -64,6 +64,10 @@ static ngx_http_chat_metric_def_t  ngx_http_chat_metric_defs[] = {
       "MongoDB tasks that failed.", "" },
     { NGX_HTTP_CHAT_M_MONGO_PENDING, "chat_mongo_tasks_pending", "gauge",
       "MongoDB tasks queued or running in the thread pool.", "" },
+    { NGX_HTTP_CHAT_M_MSG_INSERTS, "chat_message_insert_commands_total",
+      "counter", "Insert commands of new messages sent to MongoDB: the "
+      "messages a worker stores while others are in the store go in one "
+      "(group commit).", "" },
     { NGX_HTTP_CHAT_M_SENDS_IN_FLIGHT, "chat_sends_in_flight", "gauge",
       "Sends taken and not yet stored or failed (chat_send_max_pending "
       "bounds them).", "" },

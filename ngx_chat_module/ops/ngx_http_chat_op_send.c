@@ -48,6 +48,7 @@ static void ngx_http_chat_op_send_filtered(void *data, ngx_int_t rc,
     u_char *content, size_t len, const char *reason);
 
 
+static ngx_int_t ngx_http_chat_op_send_insert(ngx_http_chat_op_send_t *op);
 static ngx_int_t ngx_http_chat_op_send_check(ngx_http_chat_op_send_t *op);
 static void ngx_http_chat_op_send_checked(ngx_http_chat_mongo_task_t *t);
 static ngx_int_t ngx_http_chat_op_send_seq(ngx_http_chat_op_send_t *op,
@@ -528,6 +529,26 @@ ngx_http_chat_op_send_task(ngx_http_chat_op_send_t *op,
 }
 
 
+/* the insert goes with the worker's others that wait for the store */
+
+static ngx_int_t
+ngx_http_chat_op_send_insert(ngx_http_chat_op_send_t *op)
+{
+    ngx_http_chat_mongo_task_t  *t;
+
+    t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
+                                            ngx_http_chat_msg_insert_run,
+                                            ngx_http_chat_op_send_stored, op,
+                                            op->arg, op->size);
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* on NGX_ERROR the task is freed */
+    return ngx_http_chat_msg_insert_post(t);
+}
+
+
 static ngx_int_t
 ngx_http_chat_op_send_check(ngx_http_chat_op_send_t *op)
 {
@@ -784,8 +805,7 @@ ngx_http_chat_op_send_numbered(redisReply *reply, void *data)
         op->gate = 0;
         op->charged = 1;
 
-        rc = ngx_http_chat_op_send_task(op, ngx_http_chat_msg_insert_run,
-                                        ngx_http_chat_op_send_stored);
+        rc = ngx_http_chat_op_send_insert(op);
 
         if (rc != NGX_OK) {
             /* the insert never ran: the number taken must still be filled */

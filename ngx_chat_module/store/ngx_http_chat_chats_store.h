@@ -8,6 +8,7 @@
 
 
 #include "ngx_http_chat_mongo.h"
+#include "ngx_http_chat_mongo_batch.h"
 
 
 /*
@@ -195,6 +196,12 @@ void ngx_http_chat_msg_tombstone_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 void ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
+/*
+ * posts a task of ngx_http_chat_msg_insert_run(): in one insert with the
+ * worker's other messages that wait for the store (a group commit); on
+ * NGX_ERROR the task is freed
+ */
+ngx_int_t ngx_http_chat_msg_insert_post(ngx_http_chat_mongo_task_t *t);
 void ngx_http_chat_msg_list_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 void ngx_http_chat_msg_get_run(ngx_http_chat_mongo_task_t *t,

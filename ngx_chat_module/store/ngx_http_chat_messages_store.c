@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_chat_chats_store_int.h"
+#include "../util/ngx_http_chat_metrics.h"
 
 
 /*
@@ -510,67 +511,69 @@ ngx_http_chat_msg_append_mentions(bson_t *doc, ngx_http_chat_msg_arg_t *a)
 }
 
 
-void
-ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
-    mongoc_client_t *client, mongoc_database_t *db)
+/* the message as stored; NGX_ERROR (answered) if its content is bad */
+
+static ngx_int_t
+ngx_http_chat_msg_doc(ngx_http_chat_mongo_task_t *t, bson_t *doc,
+    int64_t now)
 {
     ngx_http_chat_msg_arg_t *a = t->arg;
 
-    json_t               *content;
-    bson_t                doc, set, stored;
-    int64_t               now, floor;
-    ngx_int_t             rc;
-    bson_iter_t           it;
-    json_error_t          jerr;
-    mongoc_collection_t  *messages;
+    json_t        *content;
+    bson_t         set;
+    json_error_t   jerr;
 
     content = json_loadb((char *) (a + 1), a->content_len, JSON_DECODE_ANY,
                          &jerr);
     if (content == NULL) {
         bson_set_error(&t->error, 0, 0, "content: %s", jerr.text);
         ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
-        return;
+        return NGX_ERROR;
     }
 
-    now = ngx_http_chat_chats_now();
-    messages = mongoc_database_get_collection(db, "messages");
-
-    bson_init(&doc);
-    BSON_APPEND_OID(&doc, "_id", &a->id);
-    BSON_APPEND_OID(&doc, "chatId", &a->chat);
-    BSON_APPEND_INT64(&doc, "seq", a->seq);
-    BSON_APPEND_OID(&doc, "senderId", &a->user);
-    BSON_APPEND_UTF8(&doc, "tempId", a->temp_id);
-    BSON_APPEND_UTF8(&doc, "type", a->type);
-    ngx_http_chat_chats_append_json(&doc, "content", content);
+    bson_init(doc);
+    BSON_APPEND_OID(doc, "_id", &a->id);
+    BSON_APPEND_OID(doc, "chatId", &a->chat);
+    BSON_APPEND_INT64(doc, "seq", a->seq);
+    BSON_APPEND_OID(doc, "senderId", &a->user);
+    BSON_APPEND_UTF8(doc, "tempId", a->temp_id);
+    BSON_APPEND_UTF8(doc, "type", a->type);
+    ngx_http_chat_chats_append_json(doc, "content", content);
 
     if (a->has_reply) {
-        BSON_APPEND_OID(&doc, "replyTo", &a->reply_to);
+        BSON_APPEND_OID(doc, "replyTo", &a->reply_to);
     }
 
     if (a->nmentions) {
-        ngx_http_chat_msg_append_mentions(&doc, a);
+        ngx_http_chat_msg_append_mentions(doc, a);
     }
 
     if (a->forwarded) {
-        BSON_APPEND_DOCUMENT_BEGIN(&doc, "forwardedFrom", &set);
+        BSON_APPEND_DOCUMENT_BEGIN(doc, "forwardedFrom", &set);
         BSON_APPEND_OID(&set, "messageId", &a->fwd_id);
         BSON_APPEND_OID(&set, "chatId", &a->fwd_chat);
-        bson_append_document_end(&doc, &set);
+        bson_append_document_end(doc, &set);
     }
 
-    BSON_APPEND_DATE_TIME(&doc, "createdAt", now);
+    BSON_APPEND_DATE_TIME(doc, "createdAt", now);
     json_decref(content);
 
-    if (mongoc_collection_insert_one(messages, &doc, NULL, NULL, &t->error)) {
-        /* published now; the chat's activity comes after */
-        ngx_http_chat_chats_answer(t, NGX_OK, ngx_http_chat_msg_answer(&doc));
-        bson_destroy(&doc);
-        mongoc_collection_destroy(messages);
-        return;
-    }
+    return NGX_OK;
+}
 
-    bson_destroy(&doc);
+
+/* an insert that failed (t->error): why, and the answer */
+
+static void
+ngx_http_chat_msg_insert_failed(ngx_http_chat_mongo_task_t *t,
+    mongoc_database_t *db, mongoc_collection_t *messages, int64_t now)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    bson_t       stored;
+    int64_t      floor;
+    ngx_int_t    rc;
+    bson_iter_t  it;
 
     if (ngx_http_chat_chats_is_dup(&t->error, NULL)) {
 
@@ -596,7 +599,6 @@ ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
             }
 
             bson_destroy(&stored);
-            mongoc_collection_destroy(messages);
             return;
         }
 
@@ -611,14 +613,197 @@ ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
             bson_init(&t->reply);
             BSON_APPEND_INT64(&t->reply, "floor", floor);
             t->rc = NGX_AGAIN;
-            mongoc_collection_destroy(messages);
             return;
         }
     }
 
     ngx_http_chat_msg_tombstone(messages, a, now, t->log);
-    mongoc_collection_destroy(messages);
     ngx_http_chat_chats_answer(t, NGX_ERROR, NULL);
+}
+
+
+void
+ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
+    mongoc_client_t *client, mongoc_database_t *db)
+{
+    bson_t                doc;
+    int64_t               now;
+    mongoc_collection_t  *messages;
+
+    now = ngx_http_chat_chats_now();
+
+    if (ngx_http_chat_msg_doc(t, &doc, now) != NGX_OK) {
+        return;
+    }
+
+    messages = mongoc_database_get_collection(db, "messages");
+
+    if (mongoc_collection_insert_one(messages, &doc, NULL, NULL, &t->error)) {
+        /* published now; the chat's activity comes after */
+        ngx_http_chat_chats_answer(t, NGX_OK, ngx_http_chat_msg_answer(&doc));
+
+    } else {
+        ngx_http_chat_msg_insert_failed(t, db, messages, now);
+    }
+
+    bson_destroy(&doc);
+    mongoc_collection_destroy(messages);
+}
+
+
+/*
+ * Messages of several senders in one insert, unordered: those the store
+ * refused one by one (writeErrors: a tempId or number already stored) go
+ * again alone, the way to tell why; if the command as a whole failed,
+ * whether any was kept is unknown, and each is answered as an insert of
+ * its own that failed so.
+ */
+
+static void
+ngx_http_chat_msg_insert_batch_run(ngx_http_chat_mongo_task_t **tasks,
+    ngx_uint_t n, mongoc_client_t *client, mongoc_database_t *db)
+{
+    bool                  ok;
+    bson_t                doc[NGX_HTTP_CHAT_MONGO_BATCH_MAX], reply, opts;
+    int64_t               now;
+    uint32_t              len;
+    ngx_uint_t            i, k, nd;
+    bson_iter_t           it, e, f;
+    bson_error_t          error;
+    const bson_t         *docs[NGX_HTTP_CHAT_MONGO_BATCH_MAX];
+    const uint8_t        *data;
+    mongoc_collection_t  *messages;
+    ngx_http_chat_mongo_task_t  *in[NGX_HTTP_CHAT_MONGO_BATCH_MAX];
+
+    if (n == 1) {
+        ngx_http_chat_msg_insert_run(tasks[0], client, db);
+        return;
+    }
+
+    now = ngx_http_chat_chats_now();
+    nd = 0;
+
+    for (i = 0; i < n && nd < NGX_HTTP_CHAT_MONGO_BATCH_MAX; i++) {
+        if (ngx_http_chat_msg_doc(tasks[i], &doc[nd], now) == NGX_OK) {
+            in[nd] = tasks[i];
+            docs[nd] = &doc[nd];
+            nd++;
+        }
+    }
+
+    if (nd == 0) {
+        return;
+    }
+
+    messages = mongoc_database_get_collection(db, "messages");
+
+    bson_init(&opts);
+    BSON_APPEND_BOOL(&opts, "ordered", false);
+
+    ok = mongoc_collection_insert_many(messages, docs, nd, &opts, &reply,
+                                       &error);
+    bson_destroy(&opts);
+
+    if (!ok && bson_iter_init_find(&it, &reply, "writeErrors")
+        && BSON_ITER_HOLDS_ARRAY(&it)
+        && !bson_has_field(&reply, "writeConcernErrors")
+        && bson_iter_recurse(&it, &e))
+    {
+        ok = 1;
+
+        while (bson_iter_next(&e)) {
+            if (!BSON_ITER_HOLDS_DOCUMENT(&e)) {
+                ok = 0;
+                break;
+            }
+
+            bson_iter_document(&e, &len, &data);
+
+            if (!bson_iter_init_from_data(&f, data, len)
+                || !bson_iter_find(&f, "index")
+                || !BSON_ITER_HOLDS_INT(&f)
+                || bson_iter_as_int64(&f) < 0
+                || (ngx_uint_t) bson_iter_as_int64(&f) >= nd)
+            {
+                ok = 0;
+                break;
+            }
+
+            k = (ngx_uint_t) bson_iter_as_int64(&f);
+
+            if (in[k] != NULL) {
+                /* alone again: the single insert tells why */
+                ngx_http_chat_msg_insert_run(in[k], client, db);
+                in[k] = NULL;
+            }
+        }
+    }
+
+    for (i = 0; i < nd; i++) {
+        if (in[i] == NULL) {
+            continue;
+        }
+
+        if (ok) {
+            ngx_http_chat_chats_answer(in[i], NGX_OK,
+                                       ngx_http_chat_msg_answer(&doc[i]));
+
+        } else {
+            in[i]->error = error;
+            ngx_http_chat_msg_tombstone(messages, in[i]->arg, now,
+                                        in[i]->log);
+            ngx_http_chat_chats_answer(in[i], NGX_ERROR, NULL);
+        }
+    }
+
+    for (i = 0; i < nd; i++) {
+        bson_destroy(&doc[i]);
+    }
+
+    bson_destroy(&reply);
+    mongoc_collection_destroy(messages);
+}
+
+
+/* a message whose batch could not be posted: its number left empty */
+
+static void
+ngx_http_chat_msg_insert_unrun(ngx_http_chat_mongo_task_t *t)
+{
+    ngx_http_chat_msg_arg_t *a = t->arg;
+
+    ngx_http_chat_mongo_task_t  *ts;
+
+    ts = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
+                                             ngx_http_chat_msg_tombstone_run,
+                                             NULL, NULL, a,
+                                             sizeof(ngx_http_chat_msg_arg_t));
+
+    if (ts == NULL || ngx_http_chat_mongo_post(ts) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "chat: seq %L left without a tombstone", a->seq);
+    }
+}
+
+
+/*
+ * A worker's message inserts: two commands in the store at most, the
+ * messages that come meanwhile go together in the next
+ */
+static ngx_http_chat_mongo_batch_t  ngx_http_chat_msg_inserts = {
+    ngx_http_chat_msg_insert_batch_run,
+    ngx_http_chat_msg_insert_unrun,
+    NGX_HTTP_CHAT_MONGO_BATCH_MAX,
+    2,
+    NGX_HTTP_CHAT_M_MSG_INSERTS,
+    { NULL, NULL }, 0, 0
+};
+
+
+ngx_int_t
+ngx_http_chat_msg_insert_post(ngx_http_chat_mongo_task_t *t)
+{
+    return ngx_http_chat_mongo_batch_post(&ngx_http_chat_msg_inserts, t);
 }
 
 

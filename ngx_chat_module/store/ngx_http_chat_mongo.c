@@ -303,12 +303,21 @@ ngx_http_chat_mongo_post(ngx_http_chat_mongo_task_t *t)
         return NGX_ERROR;
     }
 
+    ngx_http_chat_mongo_track(t);
+
+    return NGX_OK;
+}
+
+
+/* a task counts as pending work from now until it completes */
+
+void
+ngx_http_chat_mongo_track(ngx_http_chat_mongo_task_t *t)
+{
     t->posted = 1;
     t->posted_at = ngx_current_msec;
     ngx_queue_insert_tail(&ngx_http_chat_mongo_tasks, &t->queue);
     ngx_http_chat_metric_inc(NGX_HTTP_CHAT_M_MONGO_PENDING);
-
-    return NGX_OK;
 }
 
 
@@ -454,13 +463,20 @@ ngx_http_chat_mongo_event(ngx_event_t *ev)
 {
     ngx_http_chat_mongo_thread_ctx_t  *ctx = ev->data;
 
-    ngx_connection_t            *c;
-    ngx_http_request_t          *r;
-    ngx_http_chat_mongo_task_t  *t;
+    ngx_http_chat_mongo_complete(ctx->t);
+}
 
-    t = ctx->t;
 
-    if (ngx_http_chat_metrics) {
+/* on the event loop, once run() has ended: done(), then the task goes */
+
+void
+ngx_http_chat_mongo_complete(ngx_http_chat_mongo_task_t *t)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    /* a batch's tasks are observed each, not the batch */
+    if (ngx_http_chat_metrics && !t->batch_of) {
         ngx_http_chat_metric_observe(
                             &ngx_http_chat_metrics->h[NGX_HTTP_CHAT_H_MONGO],
                             (ngx_msec_int_t) (ngx_current_msec
@@ -503,6 +519,13 @@ ngx_http_chat_mongo_event(ngx_event_t *ev)
     }
 
     t->done(t);
+    ngx_http_chat_mongo_free(t);
+}
+
+
+void
+ngx_http_chat_mongo_task_free(ngx_http_chat_mongo_task_t *t)
+{
     ngx_http_chat_mongo_free(t);
 }
 

@@ -57,6 +57,7 @@ struct ngx_http_chat_mongo_task_s {
     ngx_log_t                    *log;
     ngx_http_chat_task_log_t      own_log;
     ngx_queue_t                   queue;
+    ngx_queue_t                   batch;    /* waiting for its batch */
 
     /* words of their own: see ngx_http_chat_thread_t */
     ngx_uint_t                    skippable;
@@ -67,6 +68,7 @@ struct ngx_http_chat_mongo_task_s {
 
     unsigned                      aborted:1;
     unsigned                      posted:1;
+    unsigned                      batch_of:1;  /* runs others: a batch */
 };
 
 
@@ -88,6 +90,15 @@ ngx_int_t ngx_http_chat_mongo_post(ngx_http_chat_mongo_task_t *t);
 ngx_int_t ngx_http_chat_mongo_find_one(mongoc_database_t *db,
     const char *coll, const bson_t *filter, const bson_t *sort, bson_t *out,
     bson_error_t *error);
+/*
+ * For a layer that runs tasks in a task of its own (a batch): track()
+ * counts one as pending work, as post() does; complete() runs its done()
+ * on the event loop once its run() has ended, and frees it
+ */
+void ngx_http_chat_mongo_track(ngx_http_chat_mongo_task_t *t);
+void ngx_http_chat_mongo_complete(ngx_http_chat_mongo_task_t *t);
+/* a task never posted */
+void ngx_http_chat_mongo_task_free(ngx_http_chat_mongo_task_t *t);
 /* tasks posted whose completion has not run yet */
 ngx_uint_t ngx_http_chat_mongo_busy(void);
 /* posts on behalf of r: r->main->count++, aborted when r is freed */

@@ -80,6 +80,7 @@ enum {
     NGX_HTTP_CHAT_M_REST_REFUSED_5,
     NGX_HTTP_CHAT_M_REST_REFUSED_6,
     NGX_HTTP_CHAT_M_REST_REFUSED_7,
+    NGX_HTTP_CHAT_M_MSG_INSERTS,        /* insert commands of messages */
     NGX_HTTP_CHAT_M_N
 };
 

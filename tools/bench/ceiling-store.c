@@ -21,7 +21,11 @@
  *
  *   ceiling-store --uri mongodb://127.0.0.1:PORT/ [--db NAME]
  *                 [--threads 8] [--duration 10] [--pid PID]
- *                 [--chats 200] [--users 200]
+ *                 [--chats 200] [--users 200] [--batch 10]
+ *
+ * and last, insert-batch: --batch messages a command (insert_many,
+ * unordered), what the module's group commit of several senders'
+ * messages costs the store, counted a message each.
  */
 
 
@@ -40,12 +44,14 @@
 #define CS_MAX_IDS          (4 * 1024 * 1024)
 #define CS_MSG_BYTES        300
 #define CS_PAGE             20
+#define CS_MAX_BATCH        64
 
 #define CS_INSERT           0
 #define CS_FIND             1
 #define CS_PAGE_Q           2
 #define CS_TWO_FINDS        3
-#define CS_PHASES           4
+#define CS_INSERT_BATCH     4
+#define CS_PHASES           5
 
 
 typedef struct {
@@ -66,12 +72,13 @@ typedef struct {
 
 
 static const char          *cs_phase_names[CS_PHASES] = {
-    "insert", "find", "page", "two_finds"
+    "insert", "find", "page", "two_finds", "insert_batch"
 };
 
 static mongoc_client_pool_t *cs_pool;
 static const char          *cs_db = "bench_ceiling";
 static int                  cs_threads = 8;
+static int                  cs_batch = 10;  /* messages a batch insert */
 static double               cs_duration = 10;
 static int                  cs_pid;
 static uint32_t             cs_nchats = 200;
@@ -165,40 +172,70 @@ cs_store_cpu(void)
 }
 
 
-static int
-cs_insert(mongoc_collection_t *coll, cs_thread_t *t)
+static void
+cs_message(bson_t *doc, bson_oid_t *oid, cs_thread_t *t)
 {
-    bool          ok;
-    char          temp[32];
-    uint64_t      k;
-    bson_t        doc;
-    bson_oid_t    oid;
-    bson_error_t  error;
+    char      temp[32];
+    uint64_t  k;
 
     k = __atomic_fetch_add(&cs_next, 1, __ATOMIC_RELAXED);
     snprintf(temp, sizeof(temp), "t%llu", (unsigned long long) k);
 
-    bson_oid_init(&oid, NULL);
-    bson_init(&doc);
-    BSON_APPEND_OID(&doc, "_id", &oid);
-    BSON_APPEND_OID(&doc, "chatId", &cs_chats[k % cs_nchats]);
-    BSON_APPEND_INT64(&doc, "seq", (int64_t) (k / cs_nchats) + 1);
-    BSON_APPEND_OID(&doc, "senderId", &cs_users[t->id % cs_nusers]);
-    BSON_APPEND_UTF8(&doc, "tempId", temp);
-    BSON_APPEND_UTF8(&doc, "type", "text");
-    BSON_APPEND_UTF8(&doc, "content", cs_content);
-    BSON_APPEND_DATE_TIME(&doc, "createdAt", (int64_t) time(NULL) * 1000);
+    bson_oid_init(oid, NULL);
+    bson_init(doc);
+    BSON_APPEND_OID(doc, "_id", oid);
+    BSON_APPEND_OID(doc, "chatId", &cs_chats[k % cs_nchats]);
+    BSON_APPEND_INT64(doc, "seq", (int64_t) (k / cs_nchats) + 1);
+    BSON_APPEND_OID(doc, "senderId", &cs_users[t->id % cs_nusers]);
+    BSON_APPEND_UTF8(doc, "tempId", temp);
+    BSON_APPEND_UTF8(doc, "type", "text");
+    BSON_APPEND_UTF8(doc, "content", cs_content);
+    BSON_APPEND_DATE_TIME(doc, "createdAt", (int64_t) time(NULL) * 1000);
+}
 
-    ok = mongoc_collection_insert_one(coll, &doc, NULL, NULL, &error);
-    bson_destroy(&doc);
+
+/* one insert command of n messages (insert_many, unordered, when more
+ * than one, as a group commit of several senders' messages would) */
+static int
+cs_insert(mongoc_collection_t *coll, cs_thread_t *t, int n)
+{
+    int            i;
+    bool           ok;
+    bson_t         docs[CS_MAX_BATCH], opts;
+    uint64_t       k;
+    bson_oid_t     oid[CS_MAX_BATCH];
+    bson_error_t   error;
+    const bson_t  *p[CS_MAX_BATCH];
+
+    for (i = 0; i < n; i++) {
+        cs_message(&docs[i], &oid[i], t);
+        p[i] = &docs[i];
+    }
+
+    if (n == 1) {
+        ok = mongoc_collection_insert_one(coll, &docs[0], NULL, NULL,
+                                          &error);
+
+    } else {
+        bson_init(&opts);
+        BSON_APPEND_BOOL(&opts, "ordered", false);
+        ok = mongoc_collection_insert_many(coll, p, n, &opts, NULL, &error);
+        bson_destroy(&opts);
+    }
+
+    for (i = 0; i < n; i++) {
+        bson_destroy(&docs[i]);
+    }
 
     if (!ok) {
         return -1;
     }
 
-    k = __atomic_fetch_add(&cs_nids, 1, __ATOMIC_RELAXED);
-    if (k < CS_MAX_IDS) {
-        cs_ids[k] = oid;
+    for (i = 0; i < n; i++) {
+        k = __atomic_fetch_add(&cs_nids, 1, __ATOMIC_RELAXED);
+        if (k < CS_MAX_IDS) {
+            cs_ids[k] = oid[i];
+        }
     }
 
     return 0;
@@ -344,7 +381,10 @@ cs_thread(void *arg)
 
         switch (t->phase) {
         case CS_INSERT:
-            rc = cs_insert(messages, t);
+            rc = cs_insert(messages, t, 1);
+            break;
+        case CS_INSERT_BATCH:
+            rc = cs_insert(messages, t, cs_batch);
             break;
         case CS_FIND:
             rc = cs_find(messages, t);
@@ -363,6 +403,11 @@ cs_thread(void *arg)
         }
 
         cs_record(&t->st, cs_now_us() - t0);
+
+        /* a message stored counts once, whatever its command's size */
+        for (rc = 1; t->phase == CS_INSERT_BATCH && rc < cs_batch; rc++) {
+            cs_record(&t->st, cs_now_us() - t0);
+        }
     }
 
     mongoc_collection_destroy(messages);
@@ -644,7 +689,8 @@ cs_usage(void)
     fprintf(stderr,
         "usage: ceiling-store --uri URI [--db NAME] [--threads N]\n"
         "         [--duration S] [--pid STORE_PID] [--chats N] "
-        "[--users N]\n");
+        "[--users N]\n"
+        "         [--batch N]\n");
     exit(2);
 }
 
@@ -677,13 +723,16 @@ main(int argc, char **argv)
             cs_nchats = strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--users") == 0) {
             cs_nusers = strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--batch") == 0) {
+            cs_batch = atoi(argv[++i]);
         } else {
             cs_usage();
         }
     }
 
     if (uri_s == NULL || cs_threads < 1 || cs_threads > CS_MAX_THREADS
-        || cs_duration <= 0 || cs_nchats < CS_PAGE || cs_nusers < 1)
+        || cs_duration <= 0 || cs_nchats < CS_PAGE || cs_nusers < 1
+        || cs_batch < 1 || cs_batch > CS_MAX_BATCH)
     {
         cs_usage();
     }
@@ -732,8 +781,9 @@ main(int argc, char **argv)
     }
 
     printf("{\n  \"threads\": %d, \"duration\": %.1f, \"chats\": %u, "
-           "\"users\": %u, \"message_bytes\": %d,\n",
-           cs_threads, cs_duration, cs_nchats, cs_nusers, CS_MSG_BYTES);
+           "\"users\": %u, \"message_bytes\": %d, \"batch\": %d,\n",
+           cs_threads, cs_duration, cs_nchats, cs_nusers, CS_MSG_BYTES,
+           cs_batch);
 
     for (i = 0; i < CS_PHASES; i++) {
         cs_phase(i, ts, i == CS_PHASES - 1);

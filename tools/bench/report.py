@@ -25,6 +25,8 @@ STORE = [
      None, None),
     ("two_finds", "two finds: 20 memberships by `userId`, their chats "
      "by `_id` `$in`", "chats", "`GET /api/chats`"),
+    ("insert_batch", "the same inserts, 10 messages a command (unordered: "
+     "what a group commit pays), a message each", None, None),
 ]
 
 
