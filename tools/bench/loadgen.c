@@ -821,7 +821,11 @@ lg_message(lg_conn_t *c, u_char *p, size_t len, uint64_t now)
 
     case LG_PROTO_CHAT:
         if (memmem(p, len, "\"event\":\"error\"", 15)) {
-            lg_st->server_errors++;
+            /* the first few say which refusal it was */
+            if (lg_st->server_errors++ < 3) {
+                fprintf(stderr, "loadgen: error event: %.*s\n",
+                        (int) (len < 300 ? len : 300), p);
+            }
             return;
         }
         if (memmem(p, len, "\"new_message\"", 13) == NULL) {
