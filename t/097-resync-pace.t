@@ -28,13 +28,7 @@ BEGIN {
 }
 
 # FerretDB behind a proxy that holds every command 1 s while $Slow exists
-our $Slow = "/tmp/pace-slow-$$";
-unlink $Slow;
-our ($ProxyPid, $ProxyPort) = DelayProxy::start($ENV{TEST_NGINX_MONGO_PORT},
-                                                0, slow_file => $Slow,
-                                                slow_for => 1);
-$ENV{TEST_NGINX_SLOW_MONGO_PORT} = $ProxyPort;
-END { DelayProxy::stop($ProxyPid) if $ProxyPid; unlink $Slow if $Slow }
+our $Slow = DelayProxy::slow_store(1);
 
 # every block's locations; TEST 2's and 3's store is the proxy (this runs before
 # ChatChats' preprocessor: its http{} but for the store's port)
@@ -52,9 +46,7 @@ add_block_preprocessor(sub {
     location = /t { return 200 "t"; }
 _EOC_
     return unless $block->name =~ /TEST [23]:/;
-    my $c = ChatChats::http_config();
-    $c =~ s/\$TEST_NGINX_MONGO_PORT/\$TEST_NGINX_SLOW_MONGO_PORT/;
-    $block->set_value("http_config", $c);
+    $block->set_value("http_config", ChatChats::slow_http_config());
 });
 
 # a resync gauge (chat_resync_reads{state=$state}) now
@@ -103,12 +95,7 @@ sub sampler {
 }
 
 # the store's tasks done so far (the thread pool's latency histogram)
-sub tasks_done {
-    my $page = HTTP::Tiny->new->get(
-        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/metrics")->{content};
-    return $page =~ /^chat_mongo_latency_seconds_count(?:\{\})? (\d+)/m
-           ? $1 : die "no chat_mongo_latency_seconds_count";
-}
+sub tasks_done { ChatChats::metric("chat_mongo_latency_seconds_count") }
 
 # two storms of their own: a reload between them would add nothing
 if ($ENV{TEST_NGINX_USE_HUP}) {

@@ -15,7 +15,6 @@ use ChatTest;
 use ChatChats;
 use ChatRT;
 use DelayProxy;
-use HTTP::Tiny;
 use Time::HiRes qw(sleep);
 
 our ($Got);
@@ -25,13 +24,7 @@ BEGIN {
 }
 
 # FerretDB behind a proxy that holds every command 0.3 s while $Slow exists
-our $Slow = "/tmp/group-commit-slow-$$";
-unlink $Slow;
-our ($ProxyPid, $ProxyPort) = DelayProxy::start($ENV{TEST_NGINX_MONGO_PORT},
-                                                0, slow_file => $Slow,
-                                                slow_for => 0.3);
-$ENV{TEST_NGINX_SLOW_MONGO_PORT} = $ProxyPort;
-END { DelayProxy::stop($ProxyPid) if $ProxyPid; unlink $Slow if $Slow }
+our $Slow = DelayProxy::slow_store(0.3);
 
 add_block_preprocessor(sub {
     my $block = shift;
@@ -41,17 +34,10 @@ add_block_preprocessor(sub {
     location = /metrics { chat_metrics; }
     location = /t { return 200 "t"; }
 _EOC_
-    my $c = ChatChats::http_config();
-    $c =~ s/\$TEST_NGINX_MONGO_PORT/\$TEST_NGINX_SLOW_MONGO_PORT/;
-    $block->set_value("http_config", $c);
+    $block->set_value("http_config", ChatChats::slow_http_config());
 });
 
-sub commands {
-    my $page = HTTP::Tiny->new->get(
-        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/metrics")->{content};
-    return $page =~ /^chat_message_insert_commands_total (\d+)/m
-           ? $1 : die "no chat_message_insert_commands_total";
-}
+sub commands { ChatChats::metric("chat_message_insert_commands_total") }
 
 # 30 sends at once while the store is slow: [answers], commands used
 sub slow_burst {

@@ -60,6 +60,22 @@ sub http_config {
 };
 }
 
+# the suite's http{} with the store behind DelayProxy::slow_store()
+sub slow_http_config {
+    my $c = http_config();
+    $c =~ s/\$TEST_NGINX_MONGO_PORT/\$TEST_NGINX_SLOW_MONGO_PORT/;
+    return $c;
+}
+
+# a counter or gauge without labels on the metrics page (/metrics)
+sub metric {
+    my ($name) = @_;
+    my $page = HTTP::Tiny->new->get(
+        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/metrics")->{content};
+    return $page =~ /^\Q$name\E(?:\{\})? (\d+)/m
+           ? $1 : die "no $name on the metrics page";
+}
+
 # @more: users beyond alice, bob and carol (dave, erin)
 sub setup {
     my @more = @_;

@@ -136,6 +136,33 @@ sub relay {
     }
 }
 
+# A store made slow from a moment the test chooses: a proxy in front of
+# FerretDB that holds every command $secs longer while the returned file
+# exists; its port in TEST_NGINX_SLOW_MONGO_PORT (ChatChats::slow_http_config
+# points a block's http{} at it).  Stopped, and the file gone, at exit.
+#   slow_store($secs) -> the file to create and remove
+my @Slow;
+sub slow_store {
+    my ($secs) = @_;
+    my $file = "/tmp/slow-store-$$-" . scalar(@Slow);
+    unlink $file;
+    my ($pid, $port) = start($ENV{TEST_NGINX_MONGO_PORT}, 0,
+                             slow_file => $file, slow_for => $secs);
+    $ENV{TEST_NGINX_SLOW_MONGO_PORT} = $port;
+    push @Slow, [$pid, $file, $$];
+    return $file;
+}
+
+END {
+    for (@Slow) {
+        my ($pid, $file, $owner) = @$_;
+        # not in a forked child of the test
+        next unless $owner == $$;
+        stop($pid);
+        unlink $file;
+    }
+}
+
 sub stop {
     my ($pid) = @_;
     kill 'TERM', $pid;
