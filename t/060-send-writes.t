@@ -240,3 +240,46 @@ answers=8 created=1 same=1 visible=1 inserts=bounded
 [error]
 [alert]
 [emerg]
+
+
+
+=== TEST 4: a chat made now has its counter at 0, so its first send reads no number from the store; a chat found again keeps what it has
+--- init
+my $redis = sub {
+    my $out = `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} @_`;
+    chomp $out;
+    return $out;
+};
+my @r;
+my $g = ChatChats::api(bob => POST => "/api/chats/group",
+    { name => "counted", memberIds => [ $ChatChats::Id{carol} ] })->{chat}{id};
+my $p = ChatChats::api(bob => POST => "/api/chats/private",
+    { userId => $ChatChats::Id{carol} })->{chat}{id};
+# the hook runs after the store's answer: a moment for its SET
+my ($cg, $cp) = ("", "");
+for (1 .. 20) {
+    ($cg, $cp) = ($redis->("GET", "'seq:{$g}'"), $redis->("GET", "'seq:{$p}'"));
+    last if $cg ne "" && $cp ne "";
+    sleep 0.1;
+}
+push @r, "new group $cg private $cp";
+my (undef, $m) = main::send_rest(bob => $g, "first-g");
+push @r, "first seq $m->{seq}";
+main::send_rest(carol => $p, "first-p");
+# Redis loses the counter of a chat with a message; the chat is asked for
+# again (found, not made): the counter stays unset, never 0 below it
+$redis->("DEL", "'seq:{$p}'");
+my $again = ChatChats::api(carol => POST => "/api/chats/private",
+    { userId => $ChatChats::Id{bob} })->{chat}{id};
+sleep 0.3;
+push @r, ($again eq $p ? "found" : "other") . " counter '"
+    . $redis->("GET", "'seq:{$p}'") . "'";
+(undef, $m) = main::send_rest(carol => $p, "second-p");
+push @r, "next seq $m->{seq}";
+$main::Got = "@r";
+--- response_body
+new group 0 private 0 first seq 1 found counter '' next seq 2
+--- no_error_log
+[error]
+[alert]
+[emerg]

@@ -10,11 +10,14 @@
 #include "ngx_http_chat_op_chat.h"
 #include "ngx_http_chat_op_input.h"
 #include "ngx_http_chat_op_user.h"
+#include "ngx_http_chat_op_send.h"
 #include "../util/ngx_http_chat_text.h"
 #include "../store/ngx_http_chat_chats_store.h"
 
 
 static int64_t ngx_http_chat_parse_time(ngx_str_t *s);
+static ngx_http_chat_mongo_run_pt ngx_http_chat_op_chat_made(void *arg,
+    ngx_int_t *rc, json_t *answer);
 
 
 ngx_int_t
@@ -52,7 +55,8 @@ ngx_http_chat_op_chat_private(const bson_oid_t *user, json_t *body,
 
     bson_oid_init(&arg->chat, NULL);
 
-    rc = ngx_http_chat_op_store(ngx_http_chat_chat_private_run, NULL, arg,
+    rc = ngx_http_chat_op_store(ngx_http_chat_chat_private_run,
+                                ngx_http_chat_op_chat_made, arg,
                                 sizeof(ngx_http_chat_chats_arg_t), done, data,
                                 out);
     ngx_free(arg);
@@ -173,11 +177,27 @@ ngx_http_chat_op_chat_group(const bson_oid_t *user, json_t *body,
         ngx_memcpy(arg->avatar, avatar.data, avatar.len);
     }
 
-    rc = ngx_http_chat_op_store(ngx_http_chat_chat_group_run, NULL, arg, size,
+    rc = ngx_http_chat_op_store(ngx_http_chat_chat_group_run,
+                                ngx_http_chat_op_chat_made, arg, size,
                                 done, data, out);
     ngx_free(arg);
 
     return rc;
+}
+
+
+/* after the store's step: a chat made now (NGX_OK, not found) is new */
+
+static ngx_http_chat_mongo_run_pt
+ngx_http_chat_op_chat_made(void *arg, ngx_int_t *rc, json_t *answer)
+{
+    ngx_http_chat_chats_arg_t *a = arg;
+
+    if (*rc == NGX_OK) {
+        ngx_http_chat_op_send_new_chat(&a->chat);
+    }
+
+    return NULL;
 }
 
 

@@ -48,7 +48,6 @@ static void ngx_http_chat_op_send_filtered(void *data, ngx_int_t rc,
     u_char *content, size_t len, const char *reason);
 
 
-static ngx_int_t ngx_http_chat_op_send_insert(ngx_http_chat_op_send_t *op);
 static ngx_int_t ngx_http_chat_op_send_check(ngx_http_chat_op_send_t *op);
 static void ngx_http_chat_op_send_checked(ngx_http_chat_mongo_task_t *t);
 static ngx_int_t ngx_http_chat_op_send_seq(ngx_http_chat_op_send_t *op,
@@ -67,7 +66,8 @@ static void ngx_http_chat_op_send_tombstone(const bson_oid_t *chat,
 static void ngx_http_chat_op_send_finish(ngx_http_chat_op_send_t *op,
     ngx_int_t rc, json_t *answer, const char *error);
 static ngx_int_t ngx_http_chat_op_send_task(ngx_http_chat_op_send_t *op,
-    ngx_http_chat_mongo_run_pt run, ngx_http_chat_mongo_done_pt done);
+    ngx_http_chat_mongo_run_pt run, ngx_http_chat_mongo_done_pt done,
+    ngx_int_t (*post)(ngx_http_chat_mongo_task_t *t));
 
 
 /*
@@ -512,9 +512,14 @@ ngx_http_chat_op_send_detach(ngx_http_chat_op_send_t *op)
 }
 
 
+/*
+ * post is ngx_http_chat_mongo_post(), or for the insert the messages'
+ * group commit: it goes with the worker's others that wait for the store
+ */
 static ngx_int_t
 ngx_http_chat_op_send_task(ngx_http_chat_op_send_t *op,
-    ngx_http_chat_mongo_run_pt run, ngx_http_chat_mongo_done_pt done)
+    ngx_http_chat_mongo_run_pt run, ngx_http_chat_mongo_done_pt done,
+    ngx_int_t (*post)(ngx_http_chat_mongo_task_t *t))
 {
     ngx_http_chat_mongo_task_t  *t;
 
@@ -525,27 +530,7 @@ ngx_http_chat_op_send_task(ngx_http_chat_op_send_t *op,
     }
 
     /* on NGX_ERROR the task is freed */
-    return ngx_http_chat_mongo_post(t);
-}
-
-
-/* the insert goes with the worker's others that wait for the store */
-
-static ngx_int_t
-ngx_http_chat_op_send_insert(ngx_http_chat_op_send_t *op)
-{
-    ngx_http_chat_mongo_task_t  *t;
-
-    t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
-                                            ngx_http_chat_msg_insert_run,
-                                            ngx_http_chat_op_send_stored, op,
-                                            op->arg, op->size);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
-
-    /* on NGX_ERROR the task is freed */
-    return ngx_http_chat_msg_insert_post(t);
+    return post(t);
 }
 
 
@@ -555,7 +540,8 @@ ngx_http_chat_op_send_check(ngx_http_chat_op_send_t *op)
     op->generation = ngx_http_chat_send_cache_generation();
 
     return ngx_http_chat_op_send_task(op, ngx_http_chat_msg_prepare_run,
-                                      ngx_http_chat_op_send_checked);
+                                      ngx_http_chat_op_send_checked,
+                                      ngx_http_chat_mongo_post);
 }
 
 
@@ -798,14 +784,17 @@ ngx_http_chat_op_send_numbered(redisReply *reply, void *data)
     } else if (reply->integer < 0) {
         /* no counter yet: the highest stored number first */
         rc = ngx_http_chat_op_send_task(op, ngx_http_chat_msg_floor_run,
-                                        ngx_http_chat_op_send_floored);
+                                        ngx_http_chat_op_send_floored,
+                                        ngx_http_chat_mongo_post);
 
     } else {
         op->arg->seq = reply->integer;
         op->gate = 0;
         op->charged = 1;
 
-        rc = ngx_http_chat_op_send_insert(op);
+        rc = ngx_http_chat_op_send_task(op, ngx_http_chat_msg_insert_run,
+                                        ngx_http_chat_op_send_stored,
+                                        ngx_http_chat_msg_insert_post);
 
         if (rc != NGX_OK) {
             /* the insert never ran: the number taken must still be filled */
@@ -944,6 +933,34 @@ ngx_http_chat_op_send_void(ngx_http_chat_op_send_t *op)
         bson_oid_to_string(&op->arg->chat, id);
         ngx_http_chat_list_model_void(id, op->arg->seq);
     }
+}
+
+
+void
+ngx_http_chat_op_send_new_chat(const bson_oid_t *chat)
+{
+    char         id[25];
+    u_char       key[sizeof("seq:{}") + 24];
+    size_t       argvlen[5];
+    const char  *argv[5];
+
+    bson_oid_to_string(chat, id);
+
+    argv[0] = "SET";
+    argvlen[0] = 3;
+    argv[1] = (char *) key;
+    argvlen[1] = ngx_sprintf(key, "seq:{%s}", id) - key;
+    argv[2] = "0";
+    argvlen[2] = 1;
+    /* a send that came first set it from the store: it stays */
+    argv[3] = "NX";
+    argvlen[3] = 2;
+
+    /* not sent (Redis away): the first send reads the store, as before */
+    (void) ngx_http_chat_redis_command_argv(
+               ngx_http_chat_redis_shard(
+                   ngx_http_chat_redis_shard_of((u_char *) id, 24)),
+               NULL, NULL, 4, argv, argvlen);
 }
 
 

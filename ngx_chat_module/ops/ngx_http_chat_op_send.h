@@ -63,6 +63,11 @@ ngx_int_t ngx_http_chat_op_send_message(const bson_oid_t *user, json_t *body,
     ngx_uint_t flags, ngx_http_chat_op_done_pt done, void *data,
     ngx_http_chat_op_send_t **out, const char **field, const char **err);
 void ngx_http_chat_op_send_detach(ngx_http_chat_op_send_t *op);
+/*
+ * A chat made now has no message: its counter starts at 0, which spares
+ * its first send the read of the highest stored number
+ */
+void ngx_http_chat_op_send_new_chat(const bson_oid_t *chat);
 
 /* what never finished when the worker exits */
 void ngx_http_chat_ops_exit_process(void);

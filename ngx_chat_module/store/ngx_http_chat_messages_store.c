@@ -581,6 +581,18 @@ ngx_http_chat_msg_insert_failed(ngx_http_chat_mongo_task_t *t,
         bson_init(&stored);
         rc = ngx_http_chat_msg_by_temp(db, a, &stored, &t->error);
 
+        if (rc == NGX_OK
+            && bson_iter_init_find(&it, &stored, "_id")
+            && BSON_ITER_HOLDS_OID(&it)
+            && bson_oid_equal(bson_iter_oid(&it), &a->id))
+        {
+            /* this very message, kept by an insert whose reply was lost */
+            ngx_http_chat_chats_answer(t, NGX_OK,
+                                       ngx_http_chat_msg_answer(&stored));
+            bson_destroy(&stored);
+            return;
+        }
+
         if (rc == NGX_OK) {
             ngx_http_chat_msg_tombstone(messages, a, now, t->log);
 
@@ -654,9 +666,10 @@ ngx_http_chat_msg_insert_run(ngx_http_chat_mongo_task_t *t,
 /*
  * Messages of several senders in one insert, unordered: those the store
  * refused one by one (writeErrors: a tempId or number already stored) go
- * again alone, the way to tell why; if the command as a whole failed,
- * whether any was kept is unknown, and each is answered as an insert of
- * its own that failed so.
+ * again alone, the way to tell why, and so do all the rest if the reply
+ * cannot be read (a message finds itself if it was kept); if the command
+ * as a whole failed, whether any was kept is unknown, and each is answered
+ * as an insert of its own that failed so.
  */
 
 static void
@@ -665,6 +678,7 @@ ngx_http_chat_msg_insert_batch_run(ngx_http_chat_mongo_task_t **tasks,
 {
     bool                  ok;
     bson_t                doc[NGX_HTTP_CHAT_MONGO_BATCH_MAX], reply, opts;
+    ngx_uint_t            alone;
     int64_t               now;
     uint32_t              len;
     ngx_uint_t            i, k, nd;
@@ -704,6 +718,8 @@ ngx_http_chat_msg_insert_batch_run(ngx_http_chat_mongo_task_t **tasks,
                                        &error);
     bson_destroy(&opts);
 
+    alone = 0;
+
     if (!ok && bson_iter_init_find(&it, &reply, "writeErrors")
         && BSON_ITER_HOLDS_ARRAY(&it)
         && !bson_has_field(&reply, "writeConcernErrors")
@@ -713,7 +729,7 @@ ngx_http_chat_msg_insert_batch_run(ngx_http_chat_mongo_task_t **tasks,
 
         while (bson_iter_next(&e)) {
             if (!BSON_ITER_HOLDS_DOCUMENT(&e)) {
-                ok = 0;
+                alone = 1;
                 break;
             }
 
@@ -725,7 +741,7 @@ ngx_http_chat_msg_insert_batch_run(ngx_http_chat_mongo_task_t **tasks,
                 || bson_iter_as_int64(&f) < 0
                 || (ngx_uint_t) bson_iter_as_int64(&f) >= nd)
             {
-                ok = 0;
+                alone = 1;
                 break;
             }
 
@@ -744,7 +760,11 @@ ngx_http_chat_msg_insert_batch_run(ngx_http_chat_mongo_task_t **tasks,
             continue;
         }
 
-        if (ok) {
+        if (alone) {
+            /* a reply not understood: each alone finds itself if kept */
+            ngx_http_chat_msg_insert_run(in[i], client, db);
+
+        } else if (ok) {
             ngx_http_chat_chats_answer(in[i], NGX_OK,
                                        ngx_http_chat_msg_answer(&doc[i]));
 
