@@ -38,6 +38,26 @@ sub redis {
     system("redis-cli", "-p", $Redis->port, @_) == 0 or die "redis-cli @_";
 }
 
+# a Redis command with binary-safe arguments and bulk reply (redis-cli's
+# text would mangle a packed profile)
+sub rcmd {
+    my $s = IO::Socket::INET->new("127.0.0.1:" . $Redis->port) or die;
+    print $s "*" . scalar(@_) . "\r\n"
+        . join("", map { "\$" . length($_) . "\r\n$_\r\n" } @_);
+    my $line = <$s>;
+    my $out;
+    if ($line =~ /^\$(-?\d+)/) {
+        if ($1 >= 0) {
+            read($s, $out, $1 + 2);
+            substr($out, -2) = "";
+        }
+    } elsif ($line =~ /^[:+](.*)\r/) {
+        $out = $1;
+    }
+    close $s;
+    return $out;
+}
+
 # FerretDB's own count of the commands it ran, by name
 sub mongo_counts {
     my $m = ChatMongo->new(port => $ENV{TEST_NGINX_MONGO_PORT}, db => "admin");
@@ -325,3 +345,44 @@ push @r, "blocked:" . join(",", map { $_->{event} }
 $main::Got = "@r";
 --- response_body
 before:user_online blocked:
+
+
+
+=== TEST 6: the cached profile is packed (under half the JSON's bytes in Redis) and signs in the same user; a plain JSON value (an older build's) is read as it is; one that cannot be read is a miss, read from MongoDB and stored packed again
+--- init
+ChatChats::setup("dave", "erin");
+my @r;
+my $key = "up:{$ChatChats::Id{erin}}";
+my (undef, $first) = main::ws_sign_in("erin");
+my (undef, $again) = main::ws_sign_in("erin");
+my $canon = JSON::PP->new->canonical;
+my $json = $canon->encode({ user => $first });
+my $packed = main::rcmd("GET", $key) // "";
+push @r, "packed:" . (substr($packed, 0, 1) eq "\x01" ? "yes" : "no")
+    . " smaller:" . (length($packed) * 2 < length($json)
+                     ? "yes" : length($packed) . "/" . length($json))
+    . " same:" . ($canon->encode($again) eq $canon->encode($first)
+                  ? "yes" : "no");
+# what an older build stored: the JSON itself, with a mark to see it read
+my %old = %$first;
+$old{name} = "stored plain";
+main::rcmd("SET", $key, JSON::PP::encode_json({ user => \%old }), "KEEPTTL");
+my (undef, $u) = main::ws_sign_in("erin");
+push @r, "plain:" . ($u->{name} // "none");
+# a value of no known form: read as a miss, the profile from MongoDB
+main::rcmd("SET", $key, "\x7fnot a profile", "KEEPTTL");
+my $before = main::mongo_counts();
+(undef, $u) = main::ws_sign_in("erin");
+sleep 0.3;
+$packed = main::rcmd("GET", $key) // "";
+push @r, "unknown:" . ($canon->encode($u) eq $canon->encode($first)
+                       ? "same" : "other")
+    . " read:" . (main::mongo_reads($before) >= 1 ? "yes" : "no")
+    . " stored:" . (substr($packed, 0, 1) eq "\x01" ? "packed" : "no");
+$main::Got = "@r";
+--- response_body
+packed:yes smaller:yes same:yes plain:stored plain unknown:same read:yes stored:packed
+--- no_error_log
+[error]
+[alert]
+[emerg]

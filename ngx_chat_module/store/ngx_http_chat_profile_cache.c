@@ -2,9 +2,10 @@
  * Copyright (C) ngx_chat_module authors
  *
  * A user's own profile in Redis, for the sockets' sign-in: "up:{<user>}",
- * the JSON GET /api/users/profile answers, for a day; "upg:{<user>}", the
- * generation that every stored change of the profile (its fields, its
- * privacy, its avatar) bumps as it deletes "up:".  A miss is read from
+ * the JSON GET /api/users/profile answers, packed (_profile_pack.c), for
+ * a day; "upg:{<user>}", the generation that every stored change of the
+ * profile (its fields, its privacy, its avatar) bumps as it deletes
+ * "up:".  A miss is read from
  * MongoDB and stored only if the generation did not move meanwhile, so
  * a read that crossed a change never stores what it saw before.  Both
  * keys are on the user's shard (chat_redis when there are none), where
@@ -13,6 +14,7 @@
 
 
 #include "ngx_http_chat_profile_cache.h"
+#include "ngx_http_chat_profile_pack.h"
 #include "ngx_http_chat_redis_shards.h"
 #include "../util/ngx_http_chat_text.h"
 
@@ -106,7 +108,7 @@ ngx_http_chat_profile_cached(redisReply *reply, void *data)
 {
     ngx_http_chat_profile_get_t *g = data;
 
-    ngx_str_t    json, gen;
+    ngx_str_t    json, gen, value;
     ngx_int_t    rc;
     redisReply  *e;
 
@@ -126,9 +128,13 @@ ngx_http_chat_profile_cached(redisReply *reply, void *data)
             e = reply->element[1];
 
             if (e->type == REDIS_REPLY_STRING && e->len) {
-                json.data = (u_char *) e->str;
-                json.len = e->len;
-                rc = NGX_OK;
+                value.data = (u_char *) e->str;
+                value.len = e->len;
+
+                /* one that cannot be read is a miss: read and stored again */
+                if (ngx_http_chat_profile_unpack(&value, &json) == NGX_OK) {
+                    rc = NGX_OK;
+                }
             }
         }
     }
@@ -144,6 +150,7 @@ ngx_http_chat_profile_cache_fill(ngx_str_t *user, ngx_str_t *gen,
 {
     u_char       buf[NGX_HTTP_CHAT_PROFILE_KEYS];
     size_t       argvlen[7];
+    ngx_str_t    value;
     ngx_uint_t   shard;
     const char  *argv[7];
 
@@ -157,6 +164,11 @@ ngx_http_chat_profile_cache_fill(ngx_str_t *user, ngx_str_t *gen,
                                        - 1, buf, user);
     argv[5] = (char *) gen->data;
     argvlen[5] = gen->len;
+    /* packed, else (too large) the JSON itself */
+    if (ngx_http_chat_profile_pack(json, &value) == NGX_OK) {
+        json = &value;
+    }
+
     argv[6] = (char *) json->data;
     argvlen[6] = json->len;
 

@@ -22,7 +22,8 @@
 
 
 /*
- * got(data, rc, json, gen): rc NGX_OK with the JSON (borrowed: copy it),
+ * got(data, rc, json, gen): rc NGX_OK with the JSON (borrowed until
+ * got() returns: copy it),
  * NGX_DECLINED a miss, NGX_ERROR Redis did not answer; gen (borrowed) is
  * what fill() wants, empty when Redis did not answer
  */
