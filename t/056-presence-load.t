@@ -85,7 +85,8 @@ sub main::seed_users {
             lastUsedAt => ChatMongo::date($now), revoked => JSON::PP::false() ];
         push @redis, [ HSET => "sess:{$sid}", uid => $uid, cur => "test" ],
                      [ EXPIRE => "sess:{$sid}", 3600 ],
-                     [ SADD => "uc:{$uid}", "" ], [ EXPIRE => "uc:{$uid}", 3600 ];
+                     [ HSET => "uh:{$uid}", "", "", "g", "0" ],
+                     [ EXPIRE => "uh:{$uid}", 3600 ];
         push @out, { id => $uid, token => ChatJWT::hs256(
             "test-secret-0123456789abcdef0123456789", undef,
             { sub => $uid, sid => $sid, iat => time, exp => time + 3600,

@@ -203,7 +203,7 @@ $on = main::holders("GET", "'upg:{$lc}'");
 push @r, "profile_drop_on:" . ($on eq main::shard_of($lc) ? "its_shard"
                                                           : $on);
 # and the ids of the user's chats, which every sign-in reads
-$on = main::holders("SISMEMBER", "'uc:{$lc}'", $g);
+$on = main::holders("HEXISTS", "'uh:{$lc}'", $g);
 push @r, "chat_ids_on:" . ($on eq main::shard_of($lc) ? "its_shard" : $on);
 
 # 30 messages, each sender on its own instance in turn, each acked before

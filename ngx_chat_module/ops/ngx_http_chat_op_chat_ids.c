@@ -3,11 +3,12 @@
  *
  * The ids of the chats a user is in, which every socket reads when it
  * signs in.  FerretDB finds a user's memberships only by reading
- * everybody's, so Redis keeps them: "uc:{<user>}", exactly the chats they
- * are in and "" (so that none is not a miss), kept by the hooks of the
+ * everybody's, so Redis keeps them: "uh:{<user>}", exactly the chats they
+ * are in (a hash's fields), "" (so that none is not a miss) and the
+ * generation it is current at, kept by the hooks of the
  * changes once stored (store/ngx_http_chat_chat_ids_store.c: a join adds,
  * a removal or a leave takes out), and answered as it is: a sign-in with
- * the set in Redis reads nothing from MongoDB.  A set that is missing
+ * the hash in Redis reads nothing from MongoDB.  A hash that is missing
  * (expired after a day, an older user, Redis emptied, dropped by two
  * changes that crossed) is read from MongoDB and stored only if no
  * change bumped the generation "ucg:{<user>}" meanwhile.  Both are on the
@@ -38,11 +39,11 @@ struct ngx_http_chat_op_chat_ids_s {
 };
 
 
-/* {generation, members} on a hit, {generation} on a miss */
+/* {generation, fields} on a hit (the hash is current), {generation} */
 static const char  ngx_http_chat_ids_read[] =
     "local g = redis.call('GET', KEYS[2]) or '0' "
-    "if redis.call('EXISTS', KEYS[1]) == 1 then "
-    "  return {g, redis.call('SMEMBERS', KEYS[1])} "
+    "if redis.call('HGET', KEYS[1], 'g') == g then "
+    "  return {g, redis.call('HKEYS', KEYS[1])} "
     "end "
     "return {g}";
 
@@ -50,9 +51,8 @@ static const char  ngx_http_chat_ids_read[] =
 static const char  ngx_http_chat_ids_fill[] =
     "if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end "
     "redis.call('DEL', KEYS[1]) "
-    "for i = 2, #ARGV, 1000 do "
-    "  redis.call('SADD', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV))) "
-    "end "
+    "for i = 2, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], '') end "
+    "redis.call('HSET', KEYS[1], 'g', ARGV[1]) "
     "redis.call('EXPIRE', KEYS[1], " NGX_HTTP_CHAT_IDS_TTL ") "
     "return 1";
 
@@ -181,7 +181,7 @@ ngx_http_chat_ids_cached(redisReply *reply, void *data)
 }
 
 
-/* the set is exact: answered as it is, never before the caller returned */
+/* the hash is exact: answered as it is, never before the caller returned */
 
 static ngx_int_t
 ngx_http_chat_ids_hit(ngx_http_chat_op_chat_ids_t *op, redisReply *set)
@@ -198,7 +198,7 @@ ngx_http_chat_ids_hit(ngx_http_chat_op_chat_ids_t *op, redisReply *set)
     for (i = 0; i < set->elements; i++) {
         e = set->element[i];
 
-        /* "" marks the set; anything else not an id was never ours */
+        /* "" and 'g' mark the hash; anything else not an id was never ours */
         if (e->type == REDIS_REPLY_STRING && e->len == 24
             && bson_oid_is_valid(e->str, 24)
             && json_array_append_new(items, json_stringn(e->str, 24)) != 0)
@@ -289,7 +289,7 @@ ngx_http_chat_ids_finish(ngx_http_chat_op_chat_ids_t *op, ngx_int_t rc,
 
 
 /*
- * EVAL script 2 uc:{<user>} ucg:{<user>} gen "" ids..., best effort: what is
+ * EVAL script 2 uh:{<user>} ucg:{<user>} gen "" ids..., best effort: what is
  * not stored is read from MongoDB again
  */
 

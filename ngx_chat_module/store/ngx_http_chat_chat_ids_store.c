@@ -3,17 +3,20 @@
  *
  * The ids of a user's chats in Redis (GET /api/chats/ids and every
  * socket's sign-in; the route is api/ngx_http_chat_chat_ids.c):
- * "uc:{<user>}", exactly the chats the user is in and "" (so that none
- * is not a miss), and "ucg:{<user>}", the generation every change bumps (a
- * read from MongoDB is stored only if it did not move).  A new user
- * starts with the empty set; a join adds to it and a removal or a leave
- * takes the chat out, each once it is stored.  Two changes of one
- * membership whose hooks may cross (a member removed and added again at
- * once, on two workers: the later commit's hook may run first) are told
- * by a mark, "ucm:{<user>}:<chat>" ('j' or 'l', 60 s): a change that
- * finds the other's mark drops the whole set, which the next read
- * rebuilds from MongoDB, where both are stored by then.  All three are on
- * the user's shard (chat_redis when there are none).
+ * "uh:{<user>}", a hash of exactly the chats the user is in (each id a
+ * field, its value empty; a small hash is packed, where a set of strings
+ * costs Redis a table), "" (so that none is not a miss) and 'g', the
+ * generation "ucg:{<user>}" it is current at, which every change bumps (a
+ * read from MongoDB is stored only if it did not move, a hash whose 'g'
+ * is behind is a miss: a change it did not see, e.g. an older build's).
+ * A new user starts with the empty hash; a join adds to it and a removal
+ * or a leave takes the chat out, each once it is stored.  Two changes of
+ * one membership whose hooks may cross (a member removed and added again
+ * at once, on two workers: the later commit's hook may run first) are
+ * told by a mark, "ucm:{<user>}:<chat>" ('j' or 'l', 60 s): a change that
+ * finds the other's mark drops the whole hash, which the next read
+ * rebuilds from MongoDB, where both are stored by then.  All are on the
+ * user's shard (chat_redis when there are none).
  */
 
 
@@ -24,29 +27,36 @@
 
 
 /*
- * KEYS: uc:, ucg:, ucm:{<user>}:<chat>; ARGV: the chat, 'j' (joined) or
- * 'l' (left)
+ * KEYS: uh:, ucg:, ucm:{<user>}:<chat>, uc: (an older build's set, which
+ * it drops: that build's workers read it again from MongoDB); ARGV: the
+ * chat, 'j' (joined) or 'l' (left).  The hash is changed only if it was
+ * current ('g' the generation before this change), else dropped.
  */
 static const char  ngx_http_chat_ids_change[] =
-    "redis.call('INCR', KEYS[2]) "
+    "local g = redis.call('INCR', KEYS[2]) "
     "redis.call('EXPIRE', KEYS[2], " NGX_HTTP_CHAT_IDS_GEN_TTL ") "
+    "redis.call('DEL', KEYS[4]) "
     "local m = redis.call('GET', KEYS[3]) "
     "redis.call('SET', KEYS[3], ARGV[2], 'EX', "
         NGX_HTTP_CHAT_IDS_MARK_TTL ") "
-    "if m and m ~= ARGV[2] then "
+    "if (m and m ~= ARGV[2]) "
+    "   or redis.call('HGET', KEYS[1], 'g') ~= tostring(g - 1) then "
     "  redis.call('DEL', KEYS[1]) "
     "  return 0 "
     "end "
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
     "if ARGV[2] == 'j' then "
-    "  return redis.call('SADD', KEYS[1], ARGV[1]) "
+    "  redis.call('HSET', KEYS[1], ARGV[1], '') "
+    "else "
+    "  redis.call('HDEL', KEYS[1], ARGV[1]) "
     "end "
-    "return redis.call('SREM', KEYS[1], ARGV[1])";
+    "redis.call('HSET', KEYS[1], 'g', g) "
+    "return 1";
 
 /* a new user is in no chat */
 static const char  ngx_http_chat_ids_new[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
-    "redis.call('SADD', KEYS[1], '') "
+    "redis.call('HSET', KEYS[1], '', '', 'g', "
+        "redis.call('GET', KEYS[2]) or '0') "
     "return redis.call('EXPIRE', KEYS[1], " NGX_HTTP_CHAT_IDS_TTL ")";
 
 
@@ -60,7 +70,7 @@ ngx_http_chat_chat_ids_keys(u_char *buf, ngx_str_t *user, ngx_str_t *keys)
     ngx_strlow(id, user->data, 24);
 
     keys[0].data = buf;
-    keys[0].len = ngx_sprintf(buf, "uc:{%*s}", (size_t) 24, id) - buf;
+    keys[0].len = ngx_sprintf(buf, "uh:{%*s}", (size_t) 24, id) - buf;
     keys[1].data = buf + keys[0].len;
     keys[1].len = ngx_sprintf(keys[1].data, "ucg:{%*s}", (size_t) 24, id)
                   - keys[1].data;
@@ -70,7 +80,7 @@ ngx_http_chat_chat_ids_keys(u_char *buf, ngx_str_t *user, ngx_str_t *keys)
 
 
 /*
- * EVAL script 2 uc:{<user>} ucg:{<user>}: the first 5 of argv; buf holds
+ * EVAL script 2 uh:{<user>} ucg:{<user>}: the first 5 of argv; buf holds
  * the keys; the user's shard
  */
 
@@ -178,10 +188,11 @@ ngx_http_chat_ids_send_join(ngx_http_chat_redis_retry_item_t *item)
 
     u_char       buf[NGX_HTTP_CHAT_IDS_KEYS];
     u_char       mark[sizeof("ucm:{}:") + 2 * 24];
+    u_char       old[sizeof("uc:{}") + 24];
     u_char       uid[24];
     ngx_str_t    user;
-    const char  *argv[8];
-    size_t       argvlen[8];
+    const char  *argv[9];
+    size_t       argvlen[9];
 
     user.data = j->user;
     user.len = 24;
@@ -190,20 +201,22 @@ ngx_http_chat_ids_send_join(ngx_http_chat_redis_retry_item_t *item)
                                        ngx_http_chat_ids_change,
                                        sizeof(ngx_http_chat_ids_change) - 1,
                                        buf, &user);
-    argv[2] = "3";
+    argv[2] = "4";
     ngx_strlow(uid, j->user, 24);
     argv[5] = (char *) mark;
     argvlen[5] = ngx_sprintf(mark, "ucm:{%*s}:%*s", (size_t) 24, uid,
                              (size_t) 24, j->chat)
                  - mark;
-    argv[6] = (char *) j->chat;
-    argvlen[6] = 24;
-    argv[7] = (char *) &j->kind;
-    argvlen[7] = 1;
+    argv[6] = (char *) old;
+    argvlen[6] = ngx_sprintf(old, "uc:{%*s}", (size_t) 24, uid) - old;
+    argv[7] = (char *) j->chat;
+    argvlen[7] = 24;
+    argv[8] = (char *) &j->kind;
+    argvlen[8] = 1;
 
     return ngx_http_chat_redis_command_argv(
                                ngx_http_chat_redis_shard(item->retry->shard),
-                               ngx_http_chat_redis_retry_reply, item, 8, argv,
+                               ngx_http_chat_redis_retry_reply, item, 9, argv,
                                argvlen);
 }
 

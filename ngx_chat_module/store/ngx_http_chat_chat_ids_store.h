@@ -15,17 +15,17 @@
 #define NGX_HTTP_CHAT_IDS_TTL       "86400"
 #define NGX_HTTP_CHAT_IDS_GEN_TTL   "172800"
 #define NGX_HTTP_CHAT_IDS_MARK_TTL  "60"
-#define NGX_HTTP_CHAT_IDS_KEYS     (sizeof("uc:{}") + sizeof("ucg:{}")     \
+#define NGX_HTTP_CHAT_IDS_KEYS     (sizeof("uh:{}") + sizeof("ucg:{}")     \
                                     + 2 * 24)
 
 
 /*
- * "uc:{<user>}" and "ucg:{<user>}" in buf, NGX_HTTP_CHAT_IDS_KEYS bytes;
+ * "uh:{<user>}" and "ucg:{<user>}" in buf, NGX_HTTP_CHAT_IDS_KEYS bytes;
  * the user's shard, where they are (ngx_http_chat_redis_shard())
  */
 ngx_uint_t ngx_http_chat_chat_ids_keys(u_char *buf, ngx_str_t *user,
     ngx_str_t *keys);
-/* EVAL script 2 uc:{<user>} ucg:{<user>}: the first 5 of argv; the shard */
+/* EVAL script 2 uh:{<user>} ucg:{<user>}: the first 5 of argv; the shard */
 ngx_uint_t ngx_http_chat_chat_ids_argv(const char **argv, size_t *argvlen,
     const char *script, size_t len, u_char *buf, ngx_str_t *user);
 

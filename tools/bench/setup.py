@@ -8,8 +8,9 @@ limited, so this makes what a sign-in leaves behind directly:
   the shapes store/ngx_http_chat_users.c writes;
 - the Redis hash `sess:{<sid>}` with `uid`, which the access-token gate
   (auth/ngx_http_chat_auth.c) checks, and no `jti:<jti>` key;
-- the Redis set `uc:{<uid>}` holding "" that a new user gets
-  (api/ngx_http_chat_chat_ids.c), to which joining a group adds;
+- the Redis hash `uh:{<uid>}` holding "" and the generation "g" "0"
+  that a new user gets (store/ngx_http_chat_chat_ids_store.c), to which
+  joining a group adds;
 - an HS256 access token with the claims auth/ngx_http_chat_jwt.c issues
   (sub, sid, iat, exp, jti, iss, aud, typ "access"), signed with the bench config's
   secret.
@@ -119,8 +120,8 @@ def main():
         p.hset(key, mapping={"uid": str(uids[j]), "cur": "bench"})
         p.expire(key, ttl)
         # a new user's (empty) candidate chat ids, which the groups add to
-        p.sadd(f"uc:{{{uids[j]}}}", "")
-        p.expire(f"uc:{{{uids[j]}}}", ttl)
+        p.hset(f"uh:{{{uids[j]}}}", mapping={"": "", "g": "0"})
+        p.expire(f"uh:{{{uids[j]}}}", ttl)
     p.execute()
 
     toks = [token(a.secret, a.issuer, a.audience, str(uids[j]),
