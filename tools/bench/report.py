@@ -216,6 +216,7 @@ ROWS = [
     ("  of which kernel socket buffers, KB", "sock_kb", 2),
     ("  of which Redis, KB", "aux_kb", 2),
     ("connections per second", "conn_rate", 0),
+    ("  on a reconnect (ours: sign-in from Redis)", "reconn_rate", 0),
     ("deliveries per second", "dps", 0),
     ("deliveries per server CPU-second", "per_cpu", 0),
     ("server CPU-seconds per million deliveries", "cpu_per_m", 2),
@@ -265,6 +266,10 @@ def main():
            for t, _ in TARGETS}
     present = [(t, n) for t, n in TARGETS if fig[t]]
     ours = fig.get("chat")
+    # the same users connected again: sessions, profiles, chat ids warm
+    reconn = figures(load(os.path.join(out, "chat-reconnect.txt")))
+    if ours and reconn:
+        ours["reconn_rate"] = reconn.get("conn_rate")
     p = print
 
     p("# Benchmark results")
@@ -419,6 +424,13 @@ def main():
                 ratio(ours.get("conn_rate"),
                       fig["centrifugo"].get("conn_rate")),
                 x is not None and x >= 1)
+            if ours.get("reconn_rate"):
+                x = r(ours.get("reconn_rate"),
+                      fig["centrifugo"].get("conn_rate"))
+                row("the same on a reconnect (sign-in from Redis)",
+                    ratio(ours.get("reconn_rate"),
+                          fig["centrifugo"].get("conn_rate")),
+                    x is not None and x >= 1)
         if fig.get("nchan-redis"):
             x = r(ours.get("p99"), fig["nchan-redis"].get("p99"))
             row("p99 ≤ 2× nchan + Redis's at the same rate",
