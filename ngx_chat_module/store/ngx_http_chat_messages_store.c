@@ -678,10 +678,9 @@ ngx_http_chat_msg_insert_batch_run(ngx_http_chat_mongo_task_t **tasks,
 {
     bool                  ok;
     bson_t                doc[NGX_HTTP_CHAT_MONGO_BATCH_MAX], reply, opts;
-    ngx_uint_t            alone;
     int64_t               now;
     uint32_t              len;
-    ngx_uint_t            i, k, nd;
+    ngx_uint_t            i, k, nd, alone;
     bson_iter_t           it, e, f;
     bson_error_t          error;
     const bson_t         *docs[NGX_HTTP_CHAT_MONGO_BATCH_MAX];

@@ -5,9 +5,9 @@
  * the JSON GET /api/users/profile answers, packed (_profile_pack.c), for
  * a day; "upg:{<user>}", the generation that every stored change of the
  * profile (its fields, its privacy, its avatar) bumps as it deletes
- * "up:".  A miss is read from
- * MongoDB and stored only if the generation did not move meanwhile, so
- * a read that crossed a change never stores what it saw before.  Both
+ * "up:".  A miss is read from MongoDB and stored only if the generation
+ * did not move meanwhile, so a read that crossed a change never stores
+ * what it saw before.  Both
  * keys are on the user's shard (chat_redis when there are none), where
  * the drops that must arrive wait for that shard's connection.
  */
@@ -164,6 +164,7 @@ ngx_http_chat_profile_cache_fill(ngx_str_t *user, ngx_str_t *gen,
                                        - 1, buf, user);
     argv[5] = (char *) gen->data;
     argvlen[5] = gen->len;
+
     /* packed, else (too large) the JSON itself */
     if (ngx_http_chat_profile_pack(json, &value) == NGX_OK) {
         json = &value;
