@@ -7,9 +7,9 @@
  * profile (its fields, its privacy, its avatar) bumps as it deletes
  * "up:".  A miss is read from MongoDB and stored only if the generation
  * did not move meanwhile, so a read that crossed a change never stores
- * what it saw before.  Both
- * keys are on the user's shard (chat_redis when there are none), where
- * the drops that must arrive wait for that shard's connection.
+ * what it saw before.  Both keys are on the user's shard (chat_redis
+ * when there are none), where the drops that must arrive wait for that
+ * shard's connection.
  */
 
 
