@@ -18,6 +18,10 @@
 
 #define NGX_HTTP_CHAT_REDIS_SHA_LEN      40
 #define NGX_HTTP_CHAT_REDIS_SCRIPTS_MAX  64
+/* an EVAL's script by where its text is (callers pass static strings) */
+#define NGX_HTTP_CHAT_REDIS_HINTS        64
+/* the arguments an EVAL may have to go the short way */
+#define NGX_HTTP_CHAT_REDIS_SHORT_ARGS   32
 
 
 typedef enum {
@@ -67,6 +71,7 @@ struct ngx_http_chat_redis_s {
 
     ngx_http_chat_redis_script_t *scripts;
     ngx_uint_t                    nscripts;
+    ngx_http_chat_redis_script_t *hints[NGX_HTTP_CHAT_REDIS_HINTS];
 
     ngx_uint_t                    event_flags;
     ngx_uint_t                    failures;     /* since last connect */
@@ -142,6 +147,12 @@ static ngx_int_t ngx_http_chat_redis_check_name(ngx_http_chat_redis_t *rds,
     u_char *name, size_t len);
 static ngx_int_t ngx_http_chat_redis_send(ngx_http_chat_redis_t *rds,
     ngx_http_chat_redis_reply_pt handler, void *data, char *buf, size_t len);
+static ngx_int_t ngx_http_chat_redis_evalsha(ngx_http_chat_redis_t *rds,
+    ngx_http_chat_redis_reply_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen);
+static ngx_int_t ngx_http_chat_redis_send_script(ngx_http_chat_redis_t *rds,
+    ngx_http_chat_redis_reply_pt handler, void *data, char *buf, size_t len,
+    ngx_http_chat_redis_script_t *script);
 static ngx_int_t ngx_http_chat_redis_queue(ngx_http_chat_redis_t *rds,
     ngx_http_chat_redis_cmd_t *cmd, char *buf, size_t len);
 static u_char *ngx_http_chat_redis_parse_bulk(u_char *p, u_char *last,
@@ -346,6 +357,17 @@ ngx_http_chat_redis_command_argv(ngx_http_chat_redis_t *rds,
 
     n = argvlen ? argvlen[0] : ngx_strlen(argv[0]);
 
+    if (n == 4 && argvlen && argc >= 3
+        && argc <= NGX_HTTP_CHAT_REDIS_SHORT_ARGS
+        && ngx_strncasecmp((u_char *) argv[0], (u_char *) "EVAL", 4) == 0)
+    {
+        rc = ngx_http_chat_redis_evalsha(rds, handler, data, argc, argv,
+                                         argvlen);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
     len = redisFormatCommandArgv(&buf, argc, argv, argvlen);
 
     if (len < 0) {
@@ -361,6 +383,74 @@ ngx_http_chat_redis_command_argv(ngx_http_chat_redis_t *rds,
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, rds->log, 0,
                    "chat redis: queued \"%*s\" data:%p rc:%i",
                    n, argv[0], data, rc);
+
+    return rc;
+}
+
+
+/*
+ * An EVAL of a script this connection knows, found by where its text is
+ * (and checked, so a reused buffer only misses), is formatted straight as
+ * EVALSHA: its text is neither copied into the command nor hashed again.
+ * NGX_DECLINED: not known that way, the caller formats the EVAL.
+ */
+
+static ngx_int_t
+ngx_http_chat_redis_evalsha(ngx_http_chat_redis_t *rds,
+    ngx_http_chat_redis_reply_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    int                            len, i;
+    char                          *buf;
+    size_t                         lens[NGX_HTTP_CHAT_REDIS_SHORT_ARGS];
+    ngx_str_t                      text;
+    ngx_int_t                      rc;
+    ngx_uint_t                     h;
+    const char                    *args[NGX_HTTP_CHAT_REDIS_SHORT_ARGS];
+    ngx_http_chat_redis_script_t  *script;
+
+    h = ((uintptr_t) argv[1] >> 3) % NGX_HTTP_CHAT_REDIS_HINTS;
+    script = rds->hints[h];
+
+    if (script == NULL || script->len != argvlen[1]
+        || ngx_memcmp(script->text, argv[1], argvlen[1]) != 0)
+    {
+        text.data = (u_char *) argv[1];
+        text.len = argvlen[1];
+
+        script = ngx_http_chat_redis_script(rds, &text);
+        if (script == NULL) {
+            return NGX_DECLINED;
+        }
+
+        rds->hints[h] = script;
+    }
+
+    if (!script->loaded && ngx_http_chat_redis_load(rds, script) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    args[0] = "EVALSHA";
+    lens[0] = sizeof("EVALSHA") - 1;
+    args[1] = (const char *) script->sha;
+    lens[1] = NGX_HTTP_CHAT_REDIS_SHA_LEN;
+
+    for (i = 2; i < argc; i++) {
+        args[i] = argv[i];
+        lens[i] = argvlen[i];
+    }
+
+    len = redisFormatCommandArgv(&buf, argc, args, lens);
+
+    if (len < 0) {
+        ngx_log_error(NGX_LOG_ERR, rds->log, 0,
+                      "chat redis: cannot format command \"EVALSHA\"");
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_chat_redis_send_script(rds, handler, data, buf, len,
+                                         script);
+    redisFreeCommand(buf);
 
     return rc;
 }
@@ -384,6 +474,21 @@ ngx_http_chat_redis_set_limits(ngx_http_chat_redis_t *rds,
 static ngx_int_t
 ngx_http_chat_redis_send(ngx_http_chat_redis_t *rds,
     ngx_http_chat_redis_reply_pt handler, void *data, char *buf, size_t len)
+{
+    return ngx_http_chat_redis_send_script(rds, handler, data, buf, len,
+                                           NULL);
+}
+
+
+/*
+ * known: an EVALSHA of that script, formatted already (kept in the
+ * command, which NOSCRIPT sends again after loading the script)
+ */
+
+static ngx_int_t
+ngx_http_chat_redis_send_script(ngx_http_chat_redis_t *rds,
+    ngx_http_chat_redis_reply_pt handler, void *data, char *buf, size_t len,
+    ngx_http_chat_redis_script_t *known)
 {
     u_char                        *p;
     size_t                         size;
@@ -419,6 +524,27 @@ ngx_http_chat_redis_send(ngx_http_chat_redis_t *rds,
         }
 
         return NGX_DECLINED;
+    }
+
+    if (known) {
+        cmd = ngx_http_chat_redis_cmd_alloc(rds, handler, data, len);
+        if (cmd == NULL) {
+            return NGX_ERROR;
+        }
+
+        cmd->script = known;
+        ngx_memcpy(cmd->buf, buf, len);
+
+        rc = ngx_http_chat_redis_queue(rds, cmd, cmd->buf, len);
+
+        if (rc != NGX_OK) {
+            ngx_free(cmd);
+            ngx_log_error(NGX_LOG_ERR, rds->log, 0,
+                          "chat redis: cannot queue command \"EVALSHA\"");
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
     }
 
     script = NULL;
