@@ -35,6 +35,9 @@ add_block_preprocessor(sub {
     location = /t { return 200 "t"; }
 _EOC_
     $block->set_value("http_config", ChatChats::slow_http_config());
+    $block->set_value("request", "GET /t");
+    $block->set_value("response_body_filters", sub { "$main::Got\n" });
+    $block->set_value("timeout", 120);
 });
 
 sub commands { ChatChats::metric("chat_message_insert_commands_total") }
@@ -119,13 +122,8 @@ push @r, main::answers($a),
          main::delivered($bob, 30), main::stored($chat, 30);
 close $bob;
 $main::Got = "@r";
---- request
-GET /t
---- response_body_filters eval
-sub { "$main::Got\n" }
 --- response_body
 answers:201=30 numbers:distinct commands:fewer delivered:30,once n:30 seqs:1-30 temps:once
---- timeout: 120
 --- no_error_log
 [error]
 [alert]
@@ -155,13 +153,8 @@ push @r, main::answers($a),
          main::delivered($carol, 10), main::stored($chat, 15);
 close $carol;
 $main::Got = "@r";
---- request
-GET /t
---- response_body_filters eval
-sub { "$main::Got\n" }
 --- response_body
 answers:201=10 numbers:distinct above:yes delivered:10,once n:15 seqs:1-15 temps:once
---- timeout: 120
 --- no_error_log
 [error]
 [alert]

@@ -363,7 +363,7 @@ ngx_http_chat_redis_command_argv(ngx_http_chat_redis_t *rds,
     {
         rc = ngx_http_chat_redis_evalsha(rds, handler, data, argc, argv,
                                          argvlen);
-        if (rc != NGX_DECLINED) {
+        if (rc != NGX_AGAIN) {
             return rc;
         }
     }
@@ -392,7 +392,8 @@ ngx_http_chat_redis_command_argv(ngx_http_chat_redis_t *rds,
  * An EVAL of a script this connection knows, found by where its text is
  * (and checked, so a reused buffer only misses), is formatted straight as
  * EVALSHA: its text is neither copied into the command nor hashed again.
- * NGX_DECLINED: not known that way, the caller formats the EVAL.
+ * NGX_AGAIN: not known that way (too many scripts), the caller formats
+ * the EVAL; else as ngx_http_chat_redis_command_argv().
  */
 
 static ngx_int_t
@@ -420,7 +421,7 @@ ngx_http_chat_redis_evalsha(ngx_http_chat_redis_t *rds,
 
         script = ngx_http_chat_redis_script(rds, &text);
         if (script == NULL) {
-            return NGX_DECLINED;
+            return NGX_AGAIN;
         }
 
         rds->hints[h] = script;
