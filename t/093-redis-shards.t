@@ -137,11 +137,22 @@ for (1 .. 40) {
 }
 # more chats, so that there are channels on every shard
 my @people = qw(alice bob carol dave erin);
+my %carols = (main::shard_of($g) => 1);
 for my $i (0 .. $#people) {
     for my $j ($i + 1 .. $#people) {
-        ChatChats::api($people[$i] => POST => "/api/chats/private",
-                       { userId => $Id{$people[$j]} });
+        my $c = ChatChats::api($people[$i] => POST => "/api/chats/private",
+                               { userId => $Id{$people[$j]} })->{chat}{id};
+        $carols{ main::shard_of($c) } = 1
+            if grep { $_ eq "carol" } $people[$i], $people[$j];
     }
+}
+# carol's list spans two shards at least (her 5 chats all on one would
+# be 1 run in 81 by chance): another group of hers until it does
+for (1 .. 40) {
+    last if keys %carols >= 2;
+    my $c = ChatChats::api(bob => POST => "/api/chats/group",
+        { name => "spread", memberIds => [ $Id{carol} ] })->{chat}{id};
+    $carols{ main::shard_of($c) } = 1;
 }
 my ($pb, $pid) = ChatOther::start();
 push @main::Others, $pid;
