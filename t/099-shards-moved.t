@@ -36,14 +36,14 @@ sub shard_of { ChatShards::of(@_) }
 sub holders { ChatShards::held(@_) }
 
 # $who's "online" as alice reads their profile, once it is $want (12 s;
-# within her budget of profile views)
+# within her budget of profile views), and with a last-seen time if $seen
 sub online {
-    my ($who, $want) = @_;
+    my ($who, $want, $seen) = @_;
     my $u;
     for (1 .. 48) {
         $u = ChatChats::api(alice => GET => "/api/users/$ChatChats::Id{$who}")
              ->{user};
-        last if ($u->{online} ? 1 : 0) == $want;
+        last if ($u->{online} ? 1 : 0) == $want && (!$seen || $u->{lastSeen});
         sleep 0.25;
     }
     return "$who:" . ($u->{online} ? "on"
@@ -138,7 +138,7 @@ bob:on carol:on dave:on bob_on:0 carol_on:old_shard bob:off,seen carol:off,seen 
 
 
 
-=== TEST 2: a hand-over whose script fails on the user's shard (a key of the wrong type there) is tried again each second: the user reads online while it fails, offline once it can run
+=== TEST 2: a hand-over whose script fails on the user's shard (a key of the wrong type there) is tried again each second: the user reads offline while it fails (nobody counts him; last seen at his dead worker's last beat, as the sweep wrote in chat_redis), and the hand-over lands once it can run
 --- init
 ChatChats::setup("dave");
 my %Id = %ChatChats::Id;
@@ -158,16 +158,26 @@ push @r, main::online("bob", 1);
 ChatShards::redis($port, "SET", "presence:h:$bob", "x");
 kill "KILL", $a;
 close $_ for @sa;
-# swept from chat_redis within the ttl (2 s), refused on his shard
+# swept from chat_redis within the ttl (2 s), refused on his shard: no
+# worker counts him, and the sweep's script noted when he was last seen
 sleep 5;
-push @r, "refused:" . main::online("bob", 1);
+push @r, "refused:" . main::online("bob", 0);
 push @r, "chat_redis:" . (ChatShards::redis($ENV{TEST_NGINX_REDIS_PORT},
                                             "ZCARD", "presence:workers"))[0];
 ChatShards::redis($port, "DEL", "presence:h:$bob");
-push @r, "taken:" . main::online("bob", 0);
+# the hand-over, tried again each second, lands on his shard: his hash
+# there says when he was last seen
+my $at;
+for (1 .. 40) {
+    ($at) = ChatShards::redis($port, "HGET", "presence:h:$bob", "at");
+    last if $at;
+    sleep 0.25;
+}
+push @r, "taken:" . ($at ? "at_his_shard" : "none") . ","
+         . main::online("bob", 0, 1);
 $main::Got = "@r";
 --- response_body
-bob:on refused:bob:on chat_redis:0 taken:bob:off,seen
+bob:on refused:bob:off,seen chat_redis:0 taken:at_his_shard,bob:off,seen
 --- timeout: 90
 --- no_error_log
 [alert]

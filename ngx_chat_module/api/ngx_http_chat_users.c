@@ -175,7 +175,8 @@ ngx_http_chat_people_done(ngx_http_request_t *r,
     json = t->result;
     t->result = NULL;
 
-    return ngx_http_chat_send_json(r, NGX_HTTP_OK, json);
+    /* who is online is Redis's, not the documents' */
+    return ngx_http_chat_send_json_online(r, NGX_HTTP_OK, json);
 }
 
 
@@ -680,7 +681,7 @@ ngx_http_chat_sync_tell(ngx_http_request_t *r, ngx_int_t rc, json_t *answer,
     switch (rc) {
 
     case NGX_OK:
-        return ngx_http_chat_send_json(r, NGX_HTTP_OK, answer);
+        return ngx_http_chat_send_json_online(r, NGX_HTTP_OK, answer);
 
     case NGX_BUSY:
         p = ngx_pnalloc(r->pool, NGX_INT64_LEN);

@@ -6,6 +6,7 @@
 
 
 #include "ngx_http_chat_wait.h"
+#include "../core/ngx_http_chat_async.h"
 
 
 static void ngx_http_chat_store_detach(void *op);
@@ -111,6 +112,14 @@ ngx_http_chat_store_answered(void *data, ngx_int_t rc, json_t *answer,
 
     } else {
         ngx_http_chat_op_user_tell(st->kind, rc, answer, &told);
+
+        /* a user shown (a contact added) is online as Redis says */
+        if (told.answer) {
+            ngx_http_chat_wait_end(r,
+                                   ngx_http_chat_send_json_online(r,
+                                       told.status, told.answer));
+            return;
+        }
     }
 
     ngx_http_chat_wait_end(r, ngx_http_chat_told_send(r, &told, error));

@@ -80,6 +80,13 @@ ngx_int_t ngx_http_chat_rate_over(ngx_http_request_t *r, redisReply *reply);
 
 ngx_int_t ngx_http_chat_str_num(ngx_pool_t *pool, ngx_str_t *s, int64_t n);
 
+/*
+ * ngx_http_chat_online.c: send_json() once the "online" of the users the
+ * answer shows is read from Redis (NGX_DONE meanwhile)
+ */
+ngx_int_t ngx_http_chat_send_json_online(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *json);
+
 /* a Redis command nobody waits for (best-effort bookkeeping) */
 void ngx_http_chat_redis_forget(int argc, const char **argv,
     const size_t *argvlen);

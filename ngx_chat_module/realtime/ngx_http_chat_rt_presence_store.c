@@ -70,6 +70,7 @@ typedef struct {
     bson_oid_t                   user;
     int64_t                      version;   /* 0: not to write */
     int64_t                      at;        /* ms */
+    int64_t                      active;    /* ms: activeAt to write, or 0 */
     ngx_uint_t                   online;
     ngx_uint_t                   written;
 } ngx_http_chat_rt_item_t;
@@ -94,6 +95,8 @@ static void ngx_http_chat_rt_store_locked(redisReply *reply, void *data);
 static void ngx_http_chat_rt_store_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 static void ngx_http_chat_rt_store_stored(ngx_http_chat_mongo_task_t *t);
+static void ngx_http_chat_rt_store_written(ngx_http_chat_rt_batch_t *b,
+    ngx_int_t rc, const char *error);
 static void ngx_http_chat_rt_store_publish(ngx_http_chat_rt_item_t *it);
 static void ngx_http_chat_rt_store_unlock(ngx_http_chat_rt_batch_t *b);
 static void ngx_http_chat_rt_store_unlocked(redisReply *reply, void *data);
@@ -110,11 +113,14 @@ static void ngx_http_chat_rt_store_failed(ngx_http_chat_rt_batch_t *b,
 /*
  * ARGV: token, lock ms, users.  For each user {state, online, version,
  * at}: state 1: locked, write that; 0: the document has the latest
- * state; -2: another holds the lock.
+ * state; -2: another holds the lock.  online 2: online, and the user's
+ * mark of activity ("a" in the hash, for the stats' active users) is
+ * an hour old or missing: taken now, and written as activeAt.
  */
 static char  ngx_http_chat_rt_store_lock_lua[] =
     NGX_HTTP_CHAT_RT_WRITE_LUA
-    "local out = {} local now = nil "
+    "local out = {} local t = redis.call('TIME') "
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
     "for i = 3, #ARGV do local u = ARGV[i] "
     "local L, H = 'presence:wl:' .. u, 'presence:h:' .. u "
     "local r = {0, 0, 0, 0} "
@@ -125,10 +131,11 @@ static char  ngx_http_chat_rt_store_lock_lua[] =
     "if v > 0 and hget(u, 'w') < v then "
     "redis.call('SET', L, ARGV[1], 'PX', ARGV[2]) "
     "local at = hget(u, 'at') "
-    "if at == 0 then if not now then local t = redis.call('TIME') "
-    "now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end "
-    "at = now end "
-    "r = {1, redis.call('EXISTS', 'presence:s:' .. u), v, at} end end "
+    "if at == 0 then at = now end "
+    "local on = redis.call('EXISTS', 'presence:s:' .. u) "
+    "if on == 1 and now - hget(u, 'a') >= 3600000 then "
+    "redis.call('HSET', H, 'a', now) on = 2 end "
+    "r = {1, on, v, at} end end "
     "for _, x in ipairs(r) do out[#out + 1] = x end "
     "end "
     "return out";
@@ -478,7 +485,8 @@ static void
 ngx_http_chat_rt_store_locked(redisReply *reply, void *data)
 {
     size_t                       size;
-    ngx_uint_t                   i, writes;
+    ngx_uint_t                   i, writes, locked;
+    ngx_time_t                  *tp;
     redisReply                 **e;
     ngx_http_chat_mongo_task_t  *t;
     ngx_http_chat_rt_batch_t    *b;
@@ -508,6 +516,7 @@ ngx_http_chat_rt_store_locked(redisReply *reply, void *data)
     }
 
     writes = 0;
+    locked = 0;
 
     for (i = 0; i < b->n; i++) {
         it = &b->item[i];
@@ -534,6 +543,23 @@ ngx_http_chat_rt_store_locked(redisReply *reply, void *data)
             it->online = e[1]->integer ? 1 : 0;
             it->version = e[2]->integer;
             it->at = e[3]->integer;
+            locked++;
+
+            /*
+             * Online is Redis's alone (store/ngx_http_chat_presence_read.c):
+             * a user who comes online costs the document nothing, but
+             * the hourly mark of activity
+             */
+            if (it->online && e[1]->integer != 2) {
+                it->written = 1;
+                continue;
+            }
+
+            if (it->online) {
+                tp = ngx_timeofday();
+                it->active = (int64_t) tp->sec * 1000 + tp->msec;
+            }
+
             writes++;
             continue;
         }
@@ -553,6 +579,13 @@ ngx_http_chat_rt_store_locked(redisReply *reply, void *data)
              */
             ngx_http_chat_rt_store_done(pd);
         }
+    }
+
+    if (writes == 0 && locked) {
+        /* nothing for the documents: the locks go, each is published */
+        ngx_http_chat_rt_store_written(b, NGX_OK, NULL);
+        ngx_free(b);
+        return;
     }
 
     if (writes == 0) {
@@ -601,7 +634,7 @@ ngx_http_chat_rt_store_run(ngx_http_chat_mongo_task_t *t,
     for (i = 0; t->rc == NGX_OK && i < batch->n; i++) {
         it = &batch->item[i];
 
-        if (it->version == 0) {
+        if (it->version == 0 || it->written) {
             continue;
         }
 
@@ -616,10 +649,15 @@ ngx_http_chat_rt_store_run(ngx_http_chat_mongo_task_t *t,
 
         bson_init(&update);
         BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-        BSON_APPEND_BOOL(&set, "online", it->online ? true : false);
-        BSON_APPEND_INT64(&set, "presenceVersion", it->version);
 
-        if (!it->online) {
+        if (it->online) {
+            /* the hourly mark alone: online is not the document's */
+            BSON_APPEND_DATE_TIME(&set, "activeAt", it->active);
+
+        } else {
+            /* "online" false for what an older build wrote true */
+            BSON_APPEND_BOOL(&set, "online", false);
+            BSON_APPEND_INT64(&set, "presenceVersion", it->version);
             BSON_APPEND_DATE_TIME(&set, "lastSeenAt", it->at);
         }
 
@@ -642,23 +680,28 @@ ngx_http_chat_rt_store_run(ngx_http_chat_mongo_task_t *t,
 }
 
 
-/* written: the locks go, then each state is published */
 static void
 ngx_http_chat_rt_store_stored(ngx_http_chat_mongo_task_t *t)
 {
-    ngx_uint_t                 i;
-    ngx_http_chat_rt_batch_t  *b;
-
-    b = t->arg;
-
     if (!ngx_http_chat_rt_store_on) {
         return;
     }
 
-    if (t->rc != NGX_OK) {
+    ngx_http_chat_rt_store_written(t->arg, t->rc, t->error.message);
+}
+
+
+/* written: the locks go, then each state is published */
+static void
+ngx_http_chat_rt_store_written(ngx_http_chat_rt_batch_t *b, ngx_int_t rc,
+    const char *error)
+{
+    ngx_uint_t  i;
+
+    if (rc != NGX_OK) {
         /* published all the same: the sockets are told what happened */
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "chat ws: presence not stored: %s", t->error.message);
+                      "chat ws: presence not stored: %s", error);
     }
 
     ngx_http_chat_rt_store_unlock(b);

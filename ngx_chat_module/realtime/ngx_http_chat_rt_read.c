@@ -22,6 +22,7 @@
 #include "ngx_http_chat_rt.h"
 #include "../auth/ngx_http_chat_auth.h"
 #include "../store/ngx_http_chat_people.h"
+#include "../store/ngx_http_chat_presence_read.h"
 #include "../ops/ngx_http_chat_op_store.h"
 #include "../ops/ngx_http_chat_op_chat_ids.h"
 #include "../ops/ngx_http_chat_op_self.h"
@@ -88,6 +89,7 @@ static void ngx_http_chat_rt_read_answered(void *data, ngx_int_t rc,
     json_t *answer, const char *error);
 static void ngx_http_chat_rt_read_end(ngx_http_chat_rt_read_t *rd,
     ngx_uint_t status, json_t *answer);
+static void ngx_http_chat_rt_read_online(void *data);
 static void ngx_http_chat_rt_read_hooked(void *data, ngx_int_t rc,
     u_char *content, size_t len, const char *reason);
 static ngx_http_chat_rt_paced_t *ngx_http_chat_rt_paced_find(
@@ -708,9 +710,33 @@ ngx_http_chat_rt_read_answered(void *data, ngx_int_t rc, json_t *answer,
         told.answer = ngx_http_chat_op_envelope(&told);
         json_decref(told.details);
         json_decref(told.keep);
+
+    } else if (told.status == NGX_HTTP_OK
+               && ngx_http_chat_online_read(told.answer,
+                                            ngx_http_chat_rt_read_online, rd,
+                                            NULL)
+                  == NGX_OK)
+    {
+        /* the users it shows are online as Redis says: then it ends */
+        rd->answer = told.answer;
+        return;
     }
 
     ngx_http_chat_rt_read_end(rd, told.status, told.answer);
+}
+
+
+static void
+ngx_http_chat_rt_read_online(void *data)
+{
+    ngx_http_chat_rt_read_t  *rd = data;
+
+    json_t  *answer;
+
+    answer = rd->answer;
+    rd->answer = NULL;
+
+    ngx_http_chat_rt_read_end(rd, NGX_HTTP_OK, answer);
 }
 
 

@@ -267,12 +267,16 @@ ngx_http_chat_view(const bson_t *doc, ngx_http_chat_rel_t *rel)
                                              && bson_iter_bool(&it)));
         }
 
-        if (ngx_http_chat_privacy_allows(doc, 0, they_have_me)
-            && bson_iter_init_find(&it, doc, "lastSeenAt")
-            && BSON_ITER_HOLDS_DATE_TIME(&it))
-        {
+        /*
+         * null when the document has none yet: Redis may know it
+         * (ngx_http_chat_presence_read.c, which drops a null left)
+         */
+        if (ngx_http_chat_privacy_allows(doc, 0, they_have_me)) {
             json_object_set_new(v, "lastSeen",
-                            ngx_http_chat_json_time(bson_iter_date_time(&it)));
+                (bson_iter_init_find(&it, doc, "lastSeenAt")
+                 && BSON_ITER_HOLDS_DATE_TIME(&it))
+                ? ngx_http_chat_json_time(bson_iter_date_time(&it))
+                : json_null());
         }
     }
 

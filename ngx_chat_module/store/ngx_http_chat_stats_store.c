@@ -69,14 +69,15 @@ ngx_http_chat_stats_run(ngx_http_chat_mongo_task_t *t,
 
 
 /*
- * Users whose field is at or after since; for lastSeenAt, those online
- * now as well (their lastSeenAt is of their previous time away)
+ * Users whose field is at or after since; for lastSeenAt, those who came
+ * online since as well (activeAt, marked hourly by presence) and those an
+ * older build wrote online
  */
 static int64_t
 ngx_http_chat_stats_count(mongoc_collection_t *users, int64_t since,
     const char *field, bson_error_t *error)
 {
-    bson_t   filter, or, a, b, gte;
+    bson_t   filter, or, a, b, c, gte;
     int64_t  n;
 
     bson_init(&filter);
@@ -91,6 +92,11 @@ ngx_http_chat_stats_count(mongoc_collection_t *users, int64_t since,
         BSON_APPEND_DATE_TIME(&gte, "$gte", since);
         bson_append_document_end(&b, &gte);
         bson_append_document_end(&or, &b);
+        BSON_APPEND_DOCUMENT_BEGIN(&or, "2", &c);
+        BSON_APPEND_DOCUMENT_BEGIN(&c, "activeAt", &gte);
+        BSON_APPEND_DATE_TIME(&gte, "$gte", since);
+        bson_append_document_end(&c, &gte);
+        bson_append_document_end(&or, &c);
         bson_append_array_end(&filter, &or);
 
     } else {

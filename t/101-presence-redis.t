@@ -1,0 +1,160 @@
+# Online is Redis's: a socket's sign-in writes nothing to the user's
+# document (but an hourly mark of activity, activeAt), and every view of
+# a user (GET /api/users/:id, contacts, search, add-contact, the
+# subscribe_presence ack) reads online and last seen from Redis as it is
+# answered; the document keeps lastSeenAt, written at each going offline.
+
+use Test::Nginx::Socket 'no_plan';
+use ChatTest;
+use ChatChats;
+use ChatRT;
+use ChatMongo;
+use Time::HiRes ();
+
+our ($Got, %Id);
+*Id = \%ChatChats::Id;
+
+BEGIN {
+    ChatChats::init("786", "chat_user_view_limit 100000 1m;");
+}
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value("config", <<'_EOC_') unless defined $block->config;
+    location /api/ { chat_api; }
+    location /ws { chat_ws; }
+    location = /t { return 200 "t"; }
+_EOC_
+    $block->set_value("request", "GET /t");
+    $block->set_value("response_body_filters", sub { "$main::Got\n" });
+    $block->set_value("timeout", 60);
+});
+
+# dave's document: how many match these conditions (0 or 1)
+sub main::dave_doc {
+    my %cond = @_;
+    my $mongo = ChatMongo->new(port => $ENV{TEST_NGINX_MONGO_PORT});
+    my $r = $mongo->command(ChatMongo::doc(count => "users",
+        query => ChatMongo::doc(_id => ChatMongo::oid($ChatChats::Id{dave}), %cond)));
+    return $r->{n};
+}
+
+sub main::before { ChatMongo::doc('$lt' => ChatMongo::date(int($_[0] * 1000))) }
+sub main::after  { ChatMongo::doc('$gte' => ChatMongo::date(int($_[0] * 1000))) }
+
+# dave as carol sees him, once online is $want (5 s at most)
+sub main::dave {
+    my ($want) = @_;
+    my $u;
+    for (1 .. 50) {
+        $u = ChatChats::api(carol => GET => "/api/users/$ChatChats::Id{dave}")->{user};
+        last if ($u->{online} ? 1 : 0) == $want;
+        Time::HiRes::sleep(0.1);
+    }
+    return ($u->{online} ? "on" : "off") . ","
+           . (($u->{lastSeen} // "") =~ /^\d{4}-\d\d-\d\dT/ ? "seen" : "?");
+}
+
+# the presence batch's wait (100 ms) and its task, with room to spare
+sub main::settle { Time::HiRes::sleep(0.6) }
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a first sign-in marks activeAt and writes no online; the close writes lastSeenAt; a sign-in within the hour writes nothing; an hour later it marks again
+--- init
+ChatChats::setup("dave");
+my @r;
+ChatChats::api(dave => PUT => "/api/users/profile",
+               { privacy => { online => "everyone", lastSeen => "everyone" } });
+my $t0 = Time::HiRes::time();
+push @r, "before:" . main::dave(0);
+
+my $s = ChatRT::connect("dave");
+push @r, "in:" . main::dave(1);
+main::settle();
+push @r, "marked:" . main::dave_doc(activeAt => main::after($t0 - 1));
+push @r, "doc_online:" . main::dave_doc(online => JSON::PP::true());
+
+# the close: offline at once, last seen from Redis before the document
+close $s;
+push @r, "out:" . main::dave(0);
+my $t1 = Time::HiRes::time();
+main::settle();
+push @r, "doc_seen:" . main::dave_doc(online => JSON::PP::false(),
+                                      lastSeenAt => main::after($t0 - 1));
+
+# again within the hour: nothing of the document changes
+Time::HiRes::sleep(1.1);
+my $t2 = Time::HiRes::time();
+$s = ChatRT::connect("dave");
+push @r, "again:" . main::dave(1);
+main::settle();
+push @r, "unchanged:" . main::dave_doc(activeAt => main::before($t2 - 1),
+                                       lastSeenAt => main::before($t2),
+                                       online => JSON::PP::false());
+close $s;
+main::dave(0);
+main::settle();
+
+# his mark two hours old (as after two hours away): marked again
+my $rp = $ENV{TEST_NGINX_REDIS_PORT};
+my $old = int((Time::HiRes::time() - 7200) * 1000);
+my $lid = lc $ChatChats::Id{dave};
+`redis-cli -p $rp HSET presence:h:$lid a $old`;
+my $t3 = Time::HiRes::time();
+$s = ChatRT::connect("dave");
+push @r, "later:" . main::dave(1);
+main::settle();
+push @r, "marked_again:" . main::dave_doc(activeAt => main::after($t3 - 1));
+close $s;
+$main::Got = "@r";
+--- response_body
+before:off,? in:on,? marked:1 doc_online:0 out:off,seen doc_seen:1 again:on,seen unchanged:1 later:on,seen marked_again:1
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 2: the lists read Redis too: contacts, search, add-contact and the subscribe_presence ack show dave online while his socket is open, offline with last seen once it closes
+--- init
+ChatChats::setup("dave");
+my @r;
+ChatChats::api(dave => PUT => "/api/users/profile",
+               { privacy => { online => "everyone", lastSeen => "everyone" } });
+my $add = ChatChats::api(carol => POST => "/api/users/add-contact",
+                         { userId => $ChatChats::Id{dave} });
+push @r, "added:" . ($add->{contact}{online} ? "on" : "off");
+my $s = ChatRT::connect("dave");
+main::dave(1);
+my $state = sub {
+    my $list = ChatChats::api(carol => GET => "/api/users/contacts");
+    my ($c) = grep { $_->{id} eq $ChatChats::Id{dave} } @{ $list->{items} };
+    my $found = ChatChats::api(carol => GET => "/api/users/search?q="
+                               . ($ChatChats::Phone{dave} =~ s/\+/%2B/r));
+    my ($f) = grep { $_->{id} eq $ChatChats::Id{dave} } @{ $found->{items} };
+    my $a = ChatChats::api(carol => POST => "/api/users/add-contact",
+                           { userId => $ChatChats::Id{dave} });
+    my $w = ChatRT::connect("carol");
+    ChatRT::send_event($w, "subscribe_presence", { userId => $ChatChats::Id{dave} }, 1);
+    my $ack = ChatRT::wait_for($w, "ack", 3, 1);
+    close $w;
+    return join ",", map { !$_ ? "none" : $_->{online} ? "on"
+                                 : $_->{lastSeen} ? "off+seen" : "off" }
+                     $c, $f, $a->{contact}, $ack->{data}{user};
+};
+push @r, "open:" . $state->();
+close $s;
+main::dave(0);
+push @r, "closed:" . $state->();
+$main::Got = "@r";
+--- response_body
+added:off open:on,on,on,on closed:off+seen,off+seen,off+seen,off+seen
+--- no_error_log
+[error]
+[alert]
+[emerg]
