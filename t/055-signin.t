@@ -60,16 +60,7 @@ sub rcmd {
 
 # FerretDB's own count of the commands it ran, by name
 sub mongo_counts {
-    my $m = ChatMongo->new(port => $ENV{TEST_NGINX_MONGO_PORT}, db => "admin");
-    my $r = $m->command(ChatMongo::doc(serverStatus => 1));
-    my $cmds = ChatMongo::_decode_top(
-        ChatMongo::_decode_top($r->{metrics})->{commands});
-    my %n;
-    for my $c (keys %$cmds) {
-        $n{$c} = ChatMongo::_decode_top($cmds->{$c})->{total} // 0;
-    }
-    close $m->{sock};
-    return \%n;
+    return ChatMongo::command_counts($ENV{TEST_NGINX_MONGO_PORT});
 }
 
 # the commands that read, run since $before

@@ -157,4 +157,19 @@ sub insert {
     }
 }
 
+# FerretDB's own count of the commands it ran since it started, by name
+# (serverStatus's metrics.commands)
+sub command_counts {
+    my ($port) = @_;
+    my $m = ChatMongo->new(port => $port, db => "admin");
+    my $r = $m->command(doc(serverStatus => 1));
+    my $cmds = _decode_top(_decode_top($r->{metrics})->{commands});
+    my %n;
+    for my $c (keys %$cmds) {
+        $n{$c} = _decode_top($cmds->{$c})->{total} // 0;
+    }
+    close $m->{sock};
+    return \%n;
+}
+
 1;
