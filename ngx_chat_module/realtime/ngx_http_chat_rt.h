@@ -206,7 +206,8 @@ ngx_int_t ngx_http_chat_rt_read_signin(ngx_http_chat_rt_session_t *s,
     void *data);
 /* GET /api/users/:id, uid an ObjectId in hex */
 ngx_int_t ngx_http_chat_rt_read_user(ngx_http_chat_rt_session_t *s,
-    ngx_str_t *uid, ngx_http_chat_rt_done_pt done, void *data);
+    ngx_str_t *uid, ngx_uint_t online, ngx_http_chat_rt_done_pt done,
+    void *data);
 /*
  * lua-compat's hook on a socket's sign-in: answer (owned) back with 200,
  * or 403 / 503; NGX_DECLINED no hook (answer still the caller's)

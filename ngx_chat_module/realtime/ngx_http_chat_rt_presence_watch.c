@@ -74,8 +74,12 @@ ngx_http_chat_rt_presence_deliver(ngx_http_chat_rt_session_t *s,
         return;
     }
 
-    /* the event's name goes with the read; env is freed by the answer */
-    if (ngx_http_chat_rt_read_user(s, &uid, ngx_http_chat_rt_presence_seen,
+    /*
+     * The event's name goes with the read; env is freed by the answer.
+     * The view says only what this subscriber may see: the state and its
+     * time are the event's (no presence read from Redis)
+     */
+    if (ngx_http_chat_rt_read_user(s, &uid, 0, ngx_http_chat_rt_presence_seen,
                                    env)
         != NGX_OK)
     {
@@ -120,10 +124,13 @@ ngx_http_chat_rt_presence_seen(ngx_http_chat_rt_session_t *s, void *data,
     out = json_pack("{s:O}", "userId", json_object_get(ev, "userId"));
 
     if (out && ngx_strcmp(event, "user_offline") == 0) {
-        /* the exact time only where the lastSeen setting allows it */
-        last = json_object_get(user, "lastSeen");
+        /*
+         * the event's time only where the lastSeen setting allows it (the
+         * view has the key, null when the document has no time yet)
+         */
+        last = json_object_get(ev, "lastSeen");
 
-        if (last) {
+        if (json_object_get(user, "lastSeen") && json_is_string(last)) {
             json_object_set(out, "lastSeen", last);
         }
     }

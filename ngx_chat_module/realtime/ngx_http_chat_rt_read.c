@@ -42,6 +42,7 @@ typedef struct {
     u_char                       uid[NGX_HTTP_CHAT_RT_ID_LEN];
     json_t                      *answer;    /* a hook's: what it lets by */
     unsigned                     signin:1;
+    unsigned                     online:1;  /* users shown: Redis's */
 
     /* a paced read's: the read that answers it, and its place there */
     ngx_http_chat_rt_paced_t    *paced;
@@ -82,6 +83,10 @@ static ngx_connection_t   ngx_http_chat_rt_paced_dummy;   /* the log */
 static ngx_http_chat_rt_read_t *ngx_http_chat_rt_read_new(
     ngx_http_chat_rt_session_t *s, ngx_http_chat_rt_done_pt done,
     void *data);
+static ngx_int_t ngx_http_chat_rt_read_start(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
+    const char *not_found, ngx_uint_t online, ngx_http_chat_rt_done_pt done,
+    void *data);
 static void ngx_http_chat_rt_read_checked(void *data, ngx_int_t rc);
 static void ngx_http_chat_rt_read_refused(ngx_http_chat_rt_read_t *rd,
     ngx_uint_t status, const char *code, const char *message);
@@ -108,6 +113,17 @@ ngx_http_chat_rt_read_store(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
     const char *not_found, ngx_http_chat_rt_done_pt done, void *data)
 {
+    return ngx_http_chat_rt_read_start(s, run, arg, size, not_found, 0, done,
+                                       data);
+}
+
+
+static ngx_int_t
+ngx_http_chat_rt_read_start(ngx_http_chat_rt_session_t *s,
+    ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
+    const char *not_found, ngx_uint_t online, ngx_http_chat_rt_done_pt done,
+    void *data)
+{
     ngx_http_chat_rt_read_t   *rd;
     ngx_http_chat_op_store_t  *op;
 
@@ -117,6 +133,7 @@ ngx_http_chat_rt_read_store(ngx_http_chat_rt_session_t *s,
     }
 
     rd->not_found = not_found;
+    rd->online = online ? 1 : 0;
 
     /* the operation copies arg; it never answers before this returns */
     if (ngx_http_chat_op_store(run, NULL, arg, size,
@@ -594,7 +611,7 @@ ngx_http_chat_rt_read_hooked(void *data, ngx_int_t rc, u_char *content,
 
 ngx_int_t
 ngx_http_chat_rt_read_user(ngx_http_chat_rt_session_t *s, ngx_str_t *uid,
-    ngx_http_chat_rt_done_pt done, void *data)
+    ngx_uint_t online, ngx_http_chat_rt_done_pt done, void *data)
 {
     ngx_http_chat_people_arg_t  arg;
 
@@ -607,9 +624,9 @@ ngx_http_chat_rt_read_user(ngx_http_chat_rt_session_t *s, ngx_str_t *uid,
     bson_oid_init_from_string_unsafe(&arg.target, (char *) uid->data);
     arg.has_target = 1;
 
-    return ngx_http_chat_rt_read_store(s, ngx_http_chat_people_view_run, &arg,
-                                 sizeof(ngx_http_chat_people_arg_t),
-                                 "no such user", done, data);
+    return ngx_http_chat_rt_read_start(s, ngx_http_chat_people_view_run, &arg,
+                                       sizeof(ngx_http_chat_people_arg_t),
+                                       "no such user", online, done, data);
 }
 
 
@@ -711,7 +728,7 @@ ngx_http_chat_rt_read_answered(void *data, ngx_int_t rc, json_t *answer,
         json_decref(told.details);
         json_decref(told.keep);
 
-    } else if (told.status == NGX_HTTP_OK
+    } else if (rd->online && told.status == NGX_HTTP_OK
                && ngx_http_chat_online_read(told.answer,
                                             ngx_http_chat_rt_read_online, rd,
                                             NULL)

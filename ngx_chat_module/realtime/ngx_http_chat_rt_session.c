@@ -1956,7 +1956,7 @@ ngx_http_chat_rt_watch(ngx_http_chat_rt_session_t *s, json_t *data,
     }
 
     /* the user as GET /api/users/:id shows them to this one */
-    if (ngx_http_chat_rt_read_user(s, &uid, ngx_http_chat_rt_watched, op)
+    if (ngx_http_chat_rt_read_user(s, &uid, 1, ngx_http_chat_rt_watched, op)
         != NGX_OK)
     {
         ngx_http_chat_rt_error(s, id, "internal_error",
