@@ -18,17 +18,10 @@ BEGIN {
     ChatChats::init("786", "chat_user_view_limit 100000 1m;");
 }
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value("config", <<'_EOC_') unless defined $block->config;
+ChatTest::got_blocks(<<'_EOC_', 60);
     location /api/ { chat_api; }
     location /ws { chat_ws; }
-    location = /t { return 200 "t"; }
 _EOC_
-    $block->set_value("request", "GET /t");
-    $block->set_value("response_body_filters", sub { "$main::Got\n" });
-    $block->set_value("timeout", 60);
-});
 
 # dave's document: how many match these conditions (0 or 1)
 sub main::dave_doc {

@@ -32,6 +32,26 @@ sub chat_http_config {
 _EOC_
 }
 
+# The blocks of a file that works out its result in --- init and leaves it
+# in $main::Got: each asks GET /t and compares "$main::Got\n" with its
+# response_body.  $config: the server's locations (a location = /t that
+# answers is added), unless a block has its own; $timeout: seconds (60).
+sub got_blocks {
+    my ($config, $timeout) = @_;
+
+    Test::Nginx::Socket::add_block_preprocessor(sub {
+        my $block = shift;
+
+        $block->set_value("config", $config
+                                    . "    location = /t { return 200 \"t\"; }\n")
+            unless defined $block->config;
+        $block->set_value("request", "GET /t");
+        $block->set_value("response_body_filters",
+                          sub { (defined $main::Got ? $main::Got : "") . "\n" });
+        $block->set_value("timeout", $timeout || 60);
+    });
+}
+
 sub import {
     my $class = shift;
 

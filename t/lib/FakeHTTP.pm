@@ -381,6 +381,9 @@ sub _log_request {
     my ($self, $req) = @_;
 
     my %entry = map { $_ => $req->{$_} } qw(method path query headers body);
+    # when it came, by this server's clock: a test process stalled on a
+    # loaded machine does not see the gaps between requests it polls late
+    $entry{at} = Time::HiRes::time();
     my $line = _json()->encode(\%entry) . "\n";
 
     open my $fh, '>>', $self->{log} or return;
