@@ -603,7 +603,12 @@ ngx_http_chat_rt_store_locked(redisReply *reply, void *data)
                                             NULL, b, size);
 
     if (t == NULL || ngx_http_chat_mongo_post(t) != NGX_OK) {
-        ngx_http_chat_rt_store_unlock(b);
+        /*
+         * published all the same, as after a failed task: an online that
+         * needed no write is done, what had to be written goes again
+         */
+        ngx_http_chat_rt_store_written(b, NGX_ERROR,
+                                       "the task could not be posted");
     }
 
     ngx_free(b);

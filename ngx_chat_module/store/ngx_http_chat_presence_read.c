@@ -23,10 +23,6 @@
 #include "ngx_http_chat_users.h"
 
 
-/* views read at most per answer: a page of people, or one */
-#define NGX_HTTP_CHAT_ONLINE_MAX  500
-
-
 typedef struct {
     json_t                   *view;
     ngx_uint_t                online;    /* a shard counts them */
@@ -87,8 +83,7 @@ ngx_http_chat_online_read(json_t *answer, ngx_http_chat_online_pt done,
         return NGX_DECLINED;
     }
 
-    count = ngx_min(count, NGX_HTTP_CHAT_ONLINE_MAX);
-
+    /* every one, however long the list (a sync shows up to 5,000) */
     on = ngx_calloc(sizeof(ngx_http_chat_online_t)
                     + count * sizeof(ngx_http_chat_online_view_t),
                     ngx_cycle->log);
