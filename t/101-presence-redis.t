@@ -172,3 +172,39 @@ added:off open:on,on,on,on closed:off+seen,off+seen,off+seen,off+seen
 [error]
 [alert]
 [emerg]
+
+
+
+=== TEST 3: what dave hides stays hidden: with online and lastSeen "nobody", no view of his shows either, while his socket is open or after it closes (Redis knows both)
+--- init
+ChatChats::setup("dave");
+my @r;
+ChatChats::api(dave => PUT => "/api/users/profile",
+               { privacy => { online => "nobody", lastSeen => "nobody" } });
+my $shown = sub {
+    my $u = ChatChats::api(carol => GET => "/api/users/$ChatChats::Id{dave}")
+            ->{user};
+    my $list = ChatChats::api(carol => GET => "/api/users/contacts");
+    my ($c) = grep { $_->{id} eq $ChatChats::Id{dave} } @{ $list->{items} };
+    return join ",", map { (exists $_->{online} ? "online" : "")
+                           . (exists $_->{lastSeen} ? "seen" : "") || "none" }
+                     $u, $c;
+};
+ChatChats::api(carol => POST => "/api/users/add-contact",
+               { userId => $ChatChats::Id{dave} });
+my $s = ChatRT::connect("dave");
+Time::HiRes::sleep(0.3);
+push @r, "open:" . $shown->();
+close $s;
+main::settle();
+push @r, "closed:" . $shown->();
+ChatChats::api(dave => PUT => "/api/users/profile",
+               { privacy => { online => "everyone", lastSeen => "everyone" } });
+push @r, "shown_again:" . $shown->();
+$main::Got = "@r";
+--- response_body
+open:none,none closed:none,none shown_again:onlineseen,onlineseen
+--- no_error_log
+[error]
+[alert]
+[emerg]
