@@ -372,6 +372,13 @@ static ngx_command_t  ngx_http_chat_commands[] = {
       offsetof(ngx_http_chat_main_conf_t, presence_ttl),
       NULL },
 
+    { ngx_string("chat_active_walk"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chat_main_conf_t, active_walk),
+      NULL },
+
     { ngx_string("chat_memory_trim"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -1052,6 +1059,7 @@ ngx_http_chat_create_main_conf(ngx_conf_t *cf)
     cmcf->redis_output_buffer = NGX_CONF_UNSET_SIZE;
     cmcf->rest_rate_zone_size = NGX_CONF_UNSET_SIZE;
     cmcf->presence_ttl = NGX_CONF_UNSET_MSEC;
+    cmcf->active_walk = NGX_CONF_UNSET_MSEC;
     cmcf->memory_trim = NGX_CONF_UNSET_MSEC;
     cmcf->mongo_pool_size = NGX_CONF_UNSET_UINT;
     cmcf->upstream_timeout = NGX_CONF_UNSET_MSEC;
@@ -1103,6 +1111,7 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(cmcf->redis_command_timeout, 3000);
     ngx_conf_init_size_value(cmcf->redis_output_buffer, 16 * 1024 * 1024);
     ngx_conf_init_msec_value(cmcf->presence_ttl, 10000);
+    ngx_conf_init_msec_value(cmcf->active_walk, 600000);
     ngx_conf_init_msec_value(cmcf->memory_trim, 30000);
 
     /* about 100 bytes a bucket: 40,000 users and addresses at once */
@@ -1120,6 +1129,12 @@ ngx_http_chat_init_main_conf(ngx_conf_t *cf, void *conf)
     if (cmcf->presence_ttl < 1000) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"chat_presence_ttl\" must be at least 1s");
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->active_walk < 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chat_active_walk\" must be at least 1s");
         return NGX_CONF_ERROR;
     }
 

@@ -15,7 +15,7 @@ our ($Got, %Id);
 *Id = \%ChatChats::Id;
 
 BEGIN {
-    ChatChats::init("782");
+    ChatChats::init("782", "chat_active_walk 1s;");
 }
 
 add_block_preprocessor(sub {

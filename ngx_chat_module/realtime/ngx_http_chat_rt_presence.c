@@ -180,6 +180,12 @@ static ngx_uint_t          ngx_http_chat_rt_beating[
                                NGX_HTTP_CHAT_REDIS_SHARDS_MAX + 1];
 static ngx_uint_t          ngx_http_chat_rt_on;      /* chat_ws is used */
 static ngx_queue_t         ngx_http_chat_rt_counts;  /* counts to write */
+/* the last user the walk of marks visited */
+static ngx_uint_t          ngx_http_chat_rt_walked;
+static uint64_t            ngx_http_chat_rt_walk_credit;
+static ngx_rbtree_key_t    ngx_http_chat_rt_walked_key;
+static u_char              ngx_http_chat_rt_walked_id[
+                               NGX_HTTP_CHAT_RT_ID_LEN];
 static ngx_event_t         ngx_http_chat_rt_counts_ev;
 
 
@@ -223,6 +229,11 @@ ngx_http_chat_rt_presence_init_process(ngx_cycle_t *cycle)
     /* the documents follow in batches (ngx_http_chat_rt_presence_store.c) */
     ngx_http_chat_rt_presence_store_init(ngx_http_chat_rt_wid,
                                          ngx_http_chat_rt_wid_len);
+
+    /* the stats' marks of activity (ngx_http_chat_rt_presence_mark.c) */
+    ngx_http_chat_rt_walked = 0;
+    ngx_http_chat_rt_walk_credit = 0;
+    ngx_http_chat_rt_presence_mark_init(cmcf->active_walk);
 
     ngx_http_chat_rt_beat_ev.handler = ngx_http_chat_rt_presence_beat;
     ngx_http_chat_rt_beat_ev.log = cycle->log;
@@ -270,6 +281,7 @@ ngx_http_chat_rt_presence_exit_process(ngx_cycle_t *cycle)
     ngx_http_chat_rt_online_n = 0;
 
     ngx_http_chat_rt_presence_store_exit();
+    ngx_http_chat_rt_presence_mark_exit();
 
     ngx_http_chat_rt_on = 0;
 }
@@ -367,6 +379,84 @@ ngx_http_chat_rt_presence_leave(ngx_http_chat_rt_session_t *s)
     }
 
     ngx_http_chat_rt_presence_set(id, 0);
+}
+
+
+/*
+ * The next users after the one last visited, in the tree's order, and
+ * round again: as many a step as visit each once a walk
+ */
+void
+ngx_http_chat_rt_presence_walk(ngx_msec_t every, ngx_msec_t walk)
+{
+    ngx_int_t                   rc;
+    ngx_uint_t                  i, n;
+    ngx_rbtree_node_t          *node, *next, *sentinel;
+    ngx_http_chat_rt_online_t  *o;
+
+    sentinel = ngx_http_chat_rt_online.sentinel;
+
+    if (ngx_http_chat_rt_online.root == sentinel) {
+        return;
+    }
+
+    /*
+     * each step earns its share of a walk (users x ms), and a user is
+     * visited for each whole walk's worth: one user alone once a walk
+     */
+    ngx_http_chat_rt_walk_credit += (uint64_t) ngx_http_chat_rt_online_n
+                                    * every;
+    n = (ngx_uint_t) (ngx_http_chat_rt_walk_credit / walk);
+    n = ngx_min(n, NGX_HTTP_CHAT_RT_MARK_MAX);
+    ngx_http_chat_rt_walk_credit -= (uint64_t) n * walk;
+
+    /* what a full step left over is not saved up for a burst */
+    ngx_http_chat_rt_walk_credit = ngx_min(ngx_http_chat_rt_walk_credit,
+                                           (uint64_t) walk);
+    n = ngx_min(n, ngx_http_chat_rt_online_n);
+
+    if (n == 0) {
+        return;
+    }
+
+    /* the first after the last visited (a user may have gone since) */
+    next = NULL;
+    node = ngx_http_chat_rt_online.root;
+
+    while (ngx_http_chat_rt_walked && node != sentinel) {
+        o = (ngx_http_chat_rt_online_t *) node;
+        rc = (node->key != ngx_http_chat_rt_walked_key)
+             ? ((node->key > ngx_http_chat_rt_walked_key) ? 1 : -1)
+             : ngx_memcmp(o->id, ngx_http_chat_rt_walked_id,
+                          NGX_HTTP_CHAT_RT_ID_LEN);
+
+        if (rc > 0) {
+            next = node;
+            node = node->left;
+
+        } else {
+            node = node->right;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        if (next == NULL) {
+            next = ngx_rbtree_min(ngx_http_chat_rt_online.root, sentinel);
+        }
+
+        o = (ngx_http_chat_rt_online_t *) next;
+
+        if (ngx_http_chat_rt_presence_mark_add(o->id, o->shard) != NGX_OK) {
+            break;
+        }
+
+        ngx_http_chat_rt_walked = 1;
+        ngx_http_chat_rt_walked_key = next->key;
+        ngx_memcpy(ngx_http_chat_rt_walked_id, o->id,
+                   NGX_HTTP_CHAT_RT_ID_LEN);
+
+        next = ngx_rbtree_next(&ngx_http_chat_rt_online, next);
+    }
 }
 
 

@@ -109,6 +109,17 @@ void ngx_http_chat_rt_presence_store(u_char *id, size_t len);
  * third)
  */
 void ngx_http_chat_rt_presence_changed(redisReply *out, ngx_uint_t shard);
+/*
+ * The marks of activity (ngx_http_chat_rt_presence_mark.c): walk is
+ * chat_active_walk; the walk over this worker's users, every ms, hands
+ * each user visited to mark_add(), at most MARK_MAX a step
+ */
+#define NGX_HTTP_CHAT_RT_MARK_MAX   256
+void ngx_http_chat_rt_presence_mark_init(ngx_msec_t walk);
+void ngx_http_chat_rt_presence_mark_exit(void);
+ngx_int_t ngx_http_chat_rt_presence_mark_add(u_char *id, ngx_uint_t shard);
+void ngx_http_chat_rt_presence_walk(ngx_msec_t every, ngx_msec_t walk);
+
 /* the worker exits: the hand-overs still to be tried again are dropped */
 void ngx_http_chat_rt_presence_moved_exit(void);
 

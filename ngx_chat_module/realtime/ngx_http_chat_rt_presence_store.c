@@ -70,7 +70,6 @@ typedef struct {
     bson_oid_t                   user;
     int64_t                      version;   /* 0: not to write */
     int64_t                      at;        /* ms */
-    int64_t                      active;    /* ms: activeAt to write, or 0 */
     ngx_uint_t                   online;
     ngx_uint_t                   written;
 } ngx_http_chat_rt_item_t;
@@ -113,9 +112,8 @@ static void ngx_http_chat_rt_store_failed(ngx_http_chat_rt_batch_t *b,
 /*
  * ARGV: token, lock ms, users.  For each user {state, online, version,
  * at}: state 1: locked, write that; 0: the document has the latest
- * state; -2: another holds the lock.  online 2: online, and the user's
- * mark of activity ("a" in the hash, for the stats' active users) is
- * an hour old or missing: taken now, and written as activeAt.
+ * state; -2: another holds the lock.  online 1: a worker counts a
+ * socket of theirs.
  */
 static char  ngx_http_chat_rt_store_lock_lua[] =
     NGX_HTTP_CHAT_RT_WRITE_LUA
@@ -132,10 +130,7 @@ static char  ngx_http_chat_rt_store_lock_lua[] =
     "redis.call('SET', L, ARGV[1], 'PX', ARGV[2]) "
     "local at = hget(u, 'at') "
     "if at == 0 then at = now end "
-    "local on = redis.call('EXISTS', 'presence:s:' .. u) "
-    "if on == 1 and now - hget(u, 'a') >= 3600000 then "
-    "redis.call('HSET', H, 'a', now) on = 2 end "
-    "r = {1, on, v, at} end end "
+    "r = {1, redis.call('EXISTS', 'presence:s:' .. u), v, at} end end "
     "for _, x in ipairs(r) do out[#out + 1] = x end "
     "end "
     "return out";
@@ -486,7 +481,6 @@ ngx_http_chat_rt_store_locked(redisReply *reply, void *data)
 {
     size_t                       size;
     ngx_uint_t                   i, writes, locked;
-    ngx_time_t                  *tp;
     redisReply                 **e;
     ngx_http_chat_mongo_task_t  *t;
     ngx_http_chat_rt_batch_t    *b;
@@ -547,17 +541,12 @@ ngx_http_chat_rt_store_locked(redisReply *reply, void *data)
 
             /*
              * Online is Redis's alone (store/ngx_http_chat_presence_read.c):
-             * a user who comes online costs the document nothing, but
-             * the hourly mark of activity
+             * a user who comes online costs the document nothing (the
+             * stats' mark of activity: ngx_http_chat_rt_presence_mark.c)
              */
-            if (it->online && e[1]->integer != 2) {
+            if (it->online) {
                 it->written = 1;
                 continue;
-            }
-
-            if (it->online) {
-                tp = ngx_timeofday();
-                it->active = (int64_t) tp->sec * 1000 + tp->msec;
             }
 
             writes++;
@@ -655,16 +644,10 @@ ngx_http_chat_rt_store_run(ngx_http_chat_mongo_task_t *t,
         bson_init(&update);
         BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
 
-        if (it->online) {
-            /* the hourly mark alone: online is not the document's */
-            BSON_APPEND_DATE_TIME(&set, "activeAt", it->active);
-
-        } else {
-            /* "online" false for what an older build wrote true */
-            BSON_APPEND_BOOL(&set, "online", false);
-            BSON_APPEND_INT64(&set, "presenceVersion", it->version);
-            BSON_APPEND_DATE_TIME(&set, "lastSeenAt", it->at);
-        }
+        /* "online" false for what an older build wrote true */
+        BSON_APPEND_BOOL(&set, "online", false);
+        BSON_APPEND_INT64(&set, "presenceVersion", it->version);
+        BSON_APPEND_DATE_TIME(&set, "lastSeenAt", it->at);
 
         bson_append_document_end(&update, &set);
 

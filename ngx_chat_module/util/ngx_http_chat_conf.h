@@ -163,6 +163,8 @@ typedef struct {
 
     /* a worker silent this long is dead: its users go offline */
     ngx_msec_t                 presence_ttl;
+    /* every user online is visited once in this time (activeAt) */
+    ngx_msec_t                 active_walk;
     ngx_msec_t                 memory_trim;
 
     ngx_flag_t                 enabled;  /* some location uses the module */
