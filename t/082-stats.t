@@ -61,7 +61,7 @@ my $s1 = main::stats();
 main::last_seen(bob => 10);
 main::last_seen(carol => 3);
 my $ws = ChatRT::connect("alice");
-# the user's document follows presence in batches: until it shows
+# the walk (1 s here) marks her active: until it shows
 my $s2;
 for (1 .. 50) {
     $s2 = main::stats();

@@ -180,13 +180,13 @@ static ngx_uint_t          ngx_http_chat_rt_beating[
                                NGX_HTTP_CHAT_REDIS_SHARDS_MAX + 1];
 static ngx_uint_t          ngx_http_chat_rt_on;      /* chat_ws is used */
 static ngx_queue_t         ngx_http_chat_rt_counts;  /* counts to write */
-/* the last user the walk of marks visited */
+static ngx_event_t         ngx_http_chat_rt_counts_ev;
+/* the walk of the marks of activity: the last user visited, its credit */
 static ngx_uint_t          ngx_http_chat_rt_walked;
-static uint64_t            ngx_http_chat_rt_walk_credit;
 static ngx_rbtree_key_t    ngx_http_chat_rt_walked_key;
 static u_char              ngx_http_chat_rt_walked_id[
                                NGX_HTTP_CHAT_RT_ID_LEN];
-static ngx_event_t         ngx_http_chat_rt_counts_ev;
+static uint64_t            ngx_http_chat_rt_walk_credit;
 
 
 ngx_int_t

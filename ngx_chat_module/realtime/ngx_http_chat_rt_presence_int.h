@@ -17,6 +17,7 @@
 
 
 #define NGX_HTTP_CHAT_RT_RETRY      200   /* ms, while Redis is away */
+#define NGX_HTTP_CHAT_RT_MARK_MAX   256   /* users a step of the walk */
 
 /* a worker's id: the host, the process and its start */
 #define NGX_HTTP_CHAT_RT_WID_LEN    (NGX_MAXHOSTNAMELEN + 2 * NGX_INT64_LEN \
@@ -111,10 +112,9 @@ void ngx_http_chat_rt_presence_store(u_char *id, size_t len);
 void ngx_http_chat_rt_presence_changed(redisReply *out, ngx_uint_t shard);
 /*
  * The marks of activity (ngx_http_chat_rt_presence_mark.c): walk is
- * chat_active_walk; the walk over this worker's users, every ms, hands
- * each user visited to mark_add(), at most MARK_MAX a step
+ * chat_active_walk; the walk over this worker's users, a step of every
+ * ms, hands each user visited to mark_add(), at most MARK_MAX a step
  */
-#define NGX_HTTP_CHAT_RT_MARK_MAX   256
 void ngx_http_chat_rt_presence_mark_init(ngx_msec_t walk);
 void ngx_http_chat_rt_presence_mark_exit(void);
 ngx_int_t ngx_http_chat_rt_presence_mark_add(u_char *id, ngx_uint_t shard);

@@ -1,16 +1,17 @@
 /*
  * Copyright (C) ngx_chat_module authors
  *
- * The stats' mark of activity (activeAt in the user's document) for the
- * users a worker counts.  A sign-in writes nothing: every second the
- * worker takes the next of its users, in order, so that each is visited
- * once every chat_active_walk; one still online whose mark ("a" in
- * presence:h:<user>, Redis's time) is an hour old or missing has it taken in Redis
- * (so that the user's other workers do not mark too), then written to
- * the document, and given back when the write fails.  So a mass
- * reconnect costs the store its marks over the walk, not at once; a
- * session shorter than the walk costs only its lastSeenAt; a socket open
- * for days is marked every hour.
+ * The stats' mark of activity (activeAt in the user's document) for
+ * the users a worker counts.  A sign-in writes nothing: every second
+ * the worker takes the next of its users, in order, so that each is
+ * visited once every chat_active_walk (at most MARK_MAX a step); one
+ * still online whose mark ("a" in presence:h:<user>, Redis's time) is an
+ * hour old or missing has it taken in Redis (so that the user's other
+ * workers do not mark too), then written to the document, and given
+ * back when the write fails.  So a mass reconnect costs the store its
+ * marks over the walk, not at once; a session shorter than the walk
+ * costs only its lastSeenAt; a socket open for days is marked every
+ * hour.
  */
 
 
@@ -24,13 +25,13 @@
 typedef struct {
     u_char                        id[NGX_HTTP_CHAT_RT_ID_LEN];
     ngx_uint_t                    shard;
+    int64_t                       at;        /* ms, the shard's clock */
     unsigned                      taken:1;
     unsigned                      written:1;
 } ngx_http_chat_rt_mark_user_t;
 
 
 typedef struct {
-    int64_t                       at;        /* ms, Redis's clock */
     ngx_uint_t                    n;
     ngx_http_chat_rt_mark_user_t  user[NGX_HTTP_CHAT_RT_MARK_MAX];
 } ngx_http_chat_rt_mark_step_t;
@@ -47,8 +48,9 @@ static void ngx_http_chat_rt_mark_end(void);
 
 
 /*
- * ARGV: users.  {now, then 1 for each user whose mark was taken: online
- * (a worker counts a socket of theirs) and marked an hour ago or never}
+ * ARGV: users.  {now, then for each user 1: the mark taken (online, a
+ * worker counts a socket of theirs, and marked an hour ago or never),
+ * else 0}
  */
 static char  ngx_http_chat_rt_mark_take_lua[] =
     "local t = redis.call('TIME') "
@@ -78,6 +80,7 @@ static ngx_uint_t          ngx_http_chat_rt_mark_on;
 static ngx_uint_t          ngx_http_chat_rt_mark_busy;   /* a step out */
 static ngx_uint_t          ngx_http_chat_rt_mark_replies;  /* awaited */
 static ngx_msec_t          ngx_http_chat_rt_mark_walk;
+static ngx_msec_t          ngx_http_chat_rt_mark_last;     /* a walk */
 static ngx_event_t         ngx_http_chat_rt_mark_ev;
 static ngx_connection_t    ngx_http_chat_rt_mark_dummy;    /* the log */
 
@@ -88,6 +91,7 @@ ngx_http_chat_rt_presence_mark_init(ngx_msec_t walk)
     ngx_http_chat_rt_mark_walk = walk;
     ngx_http_chat_rt_mark.n = 0;
     ngx_http_chat_rt_mark_busy = 0;
+    ngx_http_chat_rt_mark_last = ngx_current_msec;
     ngx_http_chat_rt_mark_on = 1;
 
     ngx_http_chat_rt_mark_ev.handler = ngx_http_chat_rt_mark_timer;
@@ -138,6 +142,7 @@ static void
 ngx_http_chat_rt_mark_timer(ngx_event_t *ev)
 {
     size_t                         argvlen[3 + NGX_HTTP_CHAT_RT_MARK_MAX];
+    ngx_msec_t                     every;
     ngx_uint_t                     i, k, n, shard, done;
     const char                    *argv[3 + NGX_HTTP_CHAT_RT_MARK_MAX];
     ngx_http_chat_rt_mark_step_t  *st;
@@ -157,7 +162,11 @@ ngx_http_chat_rt_mark_timer(ngx_event_t *ev)
     st = &ngx_http_chat_rt_mark;
     st->n = 0;
 
-    ngx_http_chat_rt_presence_walk(NGX_HTTP_CHAT_RT_MARK_EVERY,
+    /* the time since the last step: a slow step delays, never skips */
+    every = ngx_current_msec - ngx_http_chat_rt_mark_last;
+    ngx_http_chat_rt_mark_last = ngx_current_msec;
+
+    ngx_http_chat_rt_presence_walk(ngx_min(every, ngx_http_chat_rt_mark_walk),
                                    ngx_http_chat_rt_mark_walk);
 
     if (st->n == 0) {
@@ -222,6 +231,7 @@ ngx_http_chat_rt_mark_timer(ngx_event_t *ev)
 static void
 ngx_http_chat_rt_mark_taken(redisReply *reply, void *data)
 {
+    int64_t                        at;
     ngx_uint_t                     i, j, shard, ok;
     redisReply                   **e;
     ngx_http_chat_rt_mark_step_t  *st;
@@ -235,10 +245,7 @@ ngx_http_chat_rt_mark_taken(redisReply *reply, void *data)
 
     e = ngx_http_chat_rt_presence_reply(reply, "mark");
     ok = (e != NULL);
-
-    if (ok) {
-        st->at = e[0]->integer;
-    }
+    at = ok ? e[0]->integer : 0;
 
     /* the users of that shard, in the order sent */
     j = 1;
@@ -254,6 +261,9 @@ ngx_http_chat_rt_mark_taken(redisReply *reply, void *data)
             /* not taken: nothing to write or give back */
             st->user[i].taken = 0;
             st->user[i].written = 1;
+
+        } else {
+            st->user[i].at = at;
         }
 
         j++;
@@ -286,10 +296,13 @@ ngx_http_chat_rt_mark_write(void)
         return;
     }
 
+    /* the users of this step only */
     t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
-                                            ngx_http_chat_rt_mark_run,
-                                            ngx_http_chat_rt_mark_written,
-                                            NULL, st, sizeof(*st));
+                                  ngx_http_chat_rt_mark_run,
+                                  ngx_http_chat_rt_mark_written, NULL, st,
+                                  offsetof(ngx_http_chat_rt_mark_step_t, user)
+                                  + st->n
+                                    * sizeof(ngx_http_chat_rt_mark_user_t));
 
     if (t == NULL || ngx_http_chat_mongo_post(t) != NGX_OK) {
         ngx_http_chat_rt_mark_give_back(st);
@@ -329,7 +342,7 @@ ngx_http_chat_rt_mark_run(ngx_http_chat_mongo_task_t *t,
 
         bson_init(&update);
         BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-        BSON_APPEND_DATE_TIME(&set, "activeAt", st->at);
+        BSON_APPEND_DATE_TIME(&set, "activeAt", u->at);
         bson_append_document_end(&update, &set);
 
         if (mongoc_collection_update_one(coll, &filter, &update, NULL, NULL,
@@ -380,15 +393,15 @@ ngx_http_chat_rt_mark_give_back(ngx_http_chat_rt_mark_step_t *st)
     ngx_uint_t   i, j, n, shard;
     const char  *argv[4 + NGX_HTTP_CHAT_RT_MARK_MAX];
 
-    argv[3] = (const char *) at;
-    argvlen[3] = ngx_sprintf(at, "%L", st->at) - at;
-
     for (i = 0; i < st->n; i++) {
         if (!st->user[i].taken || st->user[i].written) {
             continue;
         }
 
+        /* the users of a shard share the time its script took */
         shard = st->user[i].shard;
+        argv[3] = (const char *) at;
+        argvlen[3] = ngx_sprintf(at, "%L", st->user[i].at) - at;
         n = 0;
 
         for (j = i; j < st->n; j++) {
