@@ -2,7 +2,8 @@
  * Copyright (C) ngx_chat_module authors
  *
  * The chats' activity after their messages are stored, coalesced: a
- * table of pending chats, flushed as one MongoDB task at a time.
+ * table of pending chats, flushed as one MongoDB task at a time, and
+ * each chat written at most once a second.
  */
 
 
@@ -16,26 +17,44 @@
  */
 #define NGX_HTTP_CHAT_ACTIVITY_WINDOW  20
 
+/*
+ * A chat written less than this ago waits for the rest of it: a busy
+ * chat, already near the top of its members' lists, costs the store one
+ * update a second, not one a message (FerretDB's updates are a find and
+ * a rewrite each); a chat quiet that long moves up at once.
+ */
+#define NGX_HTTP_CHAT_ACTIVITY_CHAT  1000
+
 /* a failed flush is tried again after this, not at once */
 #define NGX_HTTP_CHAT_ACTIVITY_RETRY  100
 #define NGX_HTTP_CHAT_ACTIVITY_TRIES  2
 #define NGX_HTTP_CHAT_ACTIVITY_POSTS  10      /* a second of tries */
 
 
+/* a chat pending, or written within NGX_HTTP_CHAT_ACTIVITY_CHAT */
 typedef struct {
     ngx_rbtree_node_t           node;      /* key: a hash of the chat id */
     ngx_http_chat_activity_t    act;
+    ngx_msec_t                  written;   /* its last flush posted */
+    unsigned                    pending:1;
+    unsigned                    seen:1;    /* written is set */
 } ngx_http_chat_activity_node_t;
 
 
-static void ngx_http_chat_op_activity_put(ngx_http_chat_activity_t *act);
+static ngx_uint_t ngx_http_chat_op_activity_put(
+    ngx_http_chat_activity_t *act);
 static void ngx_http_chat_op_activity_next(void);
 static void ngx_http_chat_op_activity_flush(void);
-static void ngx_http_chat_op_activity_arm(ngx_msec_t delay);
+static void ngx_http_chat_op_activity_arm(ngx_msec_t delay,
+    ngx_uint_t paced);
 static void ngx_http_chat_op_activity_flushed(ngx_http_chat_mongo_task_t *t);
 static void ngx_http_chat_op_activity_timer(ngx_event_t *ev);
 static void ngx_http_chat_op_activity_release(void);
 static void ngx_http_chat_op_activity_drop(void);
+static void ngx_http_chat_op_activity_hold(void);
+static ngx_msec_t ngx_http_chat_op_activity_wait(
+    ngx_http_chat_activity_node_t *an);
+static void ngx_http_chat_op_activity_prune(void);
 
 
 static ngx_rbtree_t       ngx_http_chat_activity_tree;
@@ -44,6 +63,7 @@ static ngx_uint_t         ngx_http_chat_activity_n;        /* pending */
 static ngx_uint_t         ngx_http_chat_activity_flushing;
 static ngx_uint_t         ngx_http_chat_activity_held;     /* the worker */
 static ngx_uint_t         ngx_http_chat_activity_posts;    /* failed */
+static ngx_uint_t         ngx_http_chat_activity_paced;    /* the timer */
 static ngx_msec_t         ngx_http_chat_activity_last;     /* a flush */
 static ngx_event_t        ngx_http_chat_activity_ev;
 static ngx_connection_t   ngx_http_chat_activity_dummy;    /* timer's log */
@@ -52,6 +72,7 @@ static ngx_connection_t   ngx_http_chat_activity_dummy;    /* timer's log */
 void
 ngx_http_chat_op_activity_add(const bson_oid_t *chat, int64_t seq)
 {
+    ngx_uint_t                 due;
     ngx_time_t                *tp;
     ngx_http_chat_activity_t   act;
 
@@ -62,13 +83,22 @@ ngx_http_chat_op_activity_add(const bson_oid_t *chat, int64_t seq)
     act.seq = seq;
     act.ms = (int64_t) tp->sec * 1000 + tp->msec;
 
-    ngx_http_chat_op_activity_put(&act);
+    due = ngx_http_chat_op_activity_put(&act);
 
-    if (!ngx_http_chat_activity_flushing
-        && !ngx_http_chat_activity_ev.timer_set)
-    {
-        ngx_http_chat_op_activity_next();
+    if (ngx_http_chat_activity_flushing) {
+        return;
     }
+
+    if (ngx_http_chat_activity_ev.timer_set) {
+        if (!due || !ngx_http_chat_activity_paced) {
+            return;
+        }
+
+        /* the timer waits for busy chats: this one goes now */
+        ngx_del_timer(&ngx_http_chat_activity_ev);
+    }
+
+    ngx_http_chat_op_activity_next();
 }
 
 
@@ -91,16 +121,20 @@ ngx_http_chat_op_activity_next(void)
         return;
     }
 
-    ngx_http_chat_op_activity_arm(NGX_HTTP_CHAT_ACTIVITY_WINDOW - elapsed);
+    ngx_http_chat_op_activity_arm(NGX_HTTP_CHAT_ACTIVITY_WINDOW - elapsed, 0);
 }
 
 
+/* paced: the timer only waits for chats written a moment ago */
+
 static void
-ngx_http_chat_op_activity_arm(ngx_msec_t delay)
+ngx_http_chat_op_activity_arm(ngx_msec_t delay, ngx_uint_t paced)
 {
     if (ngx_http_chat_activity_ev.timer_set) {
         return;
     }
+
+    ngx_http_chat_activity_paced = paced;
 
     ngx_http_chat_activity_dummy.fd = (ngx_socket_t) -1;
     ngx_http_chat_activity_ev.data = &ngx_http_chat_activity_dummy;
@@ -110,9 +144,12 @@ ngx_http_chat_op_activity_arm(ngx_msec_t delay)
 }
 
 
-/* into the table: the highest seq and the latest time of each chat */
+/*
+ * into the table: the highest seq and the latest time of each chat;
+ * 1 when it may be written now
+ */
 
-static void
+static ngx_uint_t
 ngx_http_chat_op_activity_put(ngx_http_chat_activity_t *act)
 {
     ngx_rbtree_key_t                key;
@@ -140,10 +177,20 @@ ngx_http_chat_op_activity_put(ngx_http_chat_activity_t *act)
         an = (ngx_http_chat_activity_node_t *) node;
 
         if (bson_oid_equal(&an->act.chat, &act->chat)) {
+            if (!an->pending) {
+                /* written a moment ago: pending again */
+                an->act = *act;
+                an->act.failed = 0;
+                an->pending = 1;
+                ngx_http_chat_activity_n++;
+                ngx_http_chat_op_activity_hold();
+                return ngx_http_chat_op_activity_wait(an) == 0;
+            }
+
             an->act.seq = ngx_max(an->act.seq, act->seq);
             an->act.ms = ngx_max(an->act.ms, act->ms);
             an->act.tries = ngx_max(an->act.tries, act->tries);
-            return;
+            return 0;
         }
 
         /* the same hash: equal keys go right (ngx_rbtree_insert_value) */
@@ -154,16 +201,27 @@ ngx_http_chat_op_activity_put(ngx_http_chat_activity_t *act)
     if (an == NULL) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "chat: a chat's activity was not stored (no memory)");
-        return;
+        return 0;
     }
 
     an->node.key = key;
     an->act = *act;
     an->act.failed = 0;
+    an->pending = 1;
+    an->seen = 0;
+    an->written = 0;
 
     ngx_rbtree_insert(&ngx_http_chat_activity_tree, &an->node);
     ngx_http_chat_activity_n++;
+    ngx_http_chat_op_activity_hold();
 
+    return 1;
+}
+
+
+static void
+ngx_http_chat_op_activity_hold(void)
+{
     if (!ngx_http_chat_activity_held) {
         /* an exiting worker stays until it is stored */
         ngx_http_chat_activity_held = 1;
@@ -172,20 +230,43 @@ ngx_http_chat_op_activity_put(ngx_http_chat_activity_t *act)
 }
 
 
-/* the whole table as one task; on failure to post, again later */
+/* 0: the chat's activity may be written now, else the ms to wait */
+static ngx_msec_t
+ngx_http_chat_op_activity_wait(ngx_http_chat_activity_node_t *an)
+{
+    ngx_msec_t  elapsed;
+
+    if (!an->seen || an->act.tries) {
+        /* never written here, or a retry (it has its own pace) */
+        return 0;
+    }
+
+    elapsed = ngx_current_msec - an->written;
+
+    return (elapsed >= NGX_HTTP_CHAT_ACTIVITY_CHAT)
+           ? 0 : NGX_HTTP_CHAT_ACTIVITY_CHAT - elapsed;
+}
+
+
+/*
+ * The chats due as one task, on failure to post again later; those
+ * written a moment ago wait for their second, those idle that long go
+ */
 
 static void
 ngx_http_chat_op_activity_flush(void)
 {
     size_t                          size;
+    ngx_msec_t                      wait, soonest;
     ngx_uint_t                      i;
-    ngx_rbtree_node_t              *node;
+    ngx_rbtree_node_t              *node, *next;
     ngx_http_chat_activity_t       *act;
     ngx_http_chat_mongo_task_t     *t;
     ngx_http_chat_activity_arg_t   *a;
     ngx_http_chat_activity_node_t  *an;
 
     if (ngx_http_chat_activity_n == 0) {
+        ngx_http_chat_op_activity_prune();
         ngx_http_chat_op_activity_release();
         return;
     }
@@ -200,6 +281,7 @@ ngx_http_chat_op_activity_flush(void)
 
     act = (ngx_http_chat_activity_t *) (a + 1);
     i = 0;
+    soonest = NGX_HTTP_CHAT_ACTIVITY_CHAT;
 
     for (node = ngx_rbtree_min(ngx_http_chat_activity_tree.root,
                                ngx_http_chat_activity_tree.sentinel);
@@ -207,10 +289,31 @@ ngx_http_chat_op_activity_flush(void)
          node = ngx_rbtree_next(&ngx_http_chat_activity_tree, node))
     {
         an = (ngx_http_chat_activity_node_t *) node;
+
+        if (!an->pending) {
+            continue;
+        }
+
+        wait = ngx_http_chat_op_activity_wait(an);
+
+        if (wait) {
+            soonest = ngx_min(soonest, wait);
+            continue;
+        }
+
         act[i++] = an->act;
     }
 
+    if (i == 0) {
+        /* every chat pending was written a moment ago */
+        ngx_free(a);
+        ngx_http_chat_op_activity_arm(soonest, 1);
+        return;
+    }
+
     a->n = i;
+    size = sizeof(ngx_http_chat_activity_arg_t)
+           + i * sizeof(ngx_http_chat_activity_t);
 
     t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log,
                                             ngx_http_chat_chat_activity_run,
@@ -223,8 +326,36 @@ ngx_http_chat_op_activity_flush(void)
         goto later;
     }
 
-    /* posted: the table starts again empty */
-    ngx_http_chat_op_activity_drop();
+    /* posted: those chats wait for their next message, or go idle */
+    for (node = ngx_rbtree_min(ngx_http_chat_activity_tree.root,
+                               ngx_http_chat_activity_tree.sentinel);
+         node;
+         node = next)
+    {
+        next = ngx_rbtree_next(&ngx_http_chat_activity_tree, node);
+        an = (ngx_http_chat_activity_node_t *) node;
+
+        if (!an->pending) {
+            if (ngx_current_msec - an->written
+                >= NGX_HTTP_CHAT_ACTIVITY_CHAT)
+            {
+                ngx_rbtree_delete(&ngx_http_chat_activity_tree, node);
+                ngx_free(an);
+            }
+
+            continue;
+        }
+
+        if (ngx_http_chat_op_activity_wait(an)) {
+            continue;
+        }
+
+        an->pending = 0;
+        an->seen = 1;
+        an->written = ngx_current_msec;
+        ngx_http_chat_activity_n--;
+    }
+
     ngx_http_chat_activity_flushing = 1;
     ngx_http_chat_activity_last = ngx_current_msec;
     ngx_http_chat_activity_posts = 0;
@@ -247,7 +378,37 @@ later:
     ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                   "chat: the chats' activity waits: cannot post it");
 
-    ngx_http_chat_op_activity_arm(NGX_HTTP_CHAT_ACTIVITY_RETRY);
+    ngx_http_chat_op_activity_arm(NGX_HTTP_CHAT_ACTIVITY_RETRY, 0);
+}
+
+
+/* the chats idle for their second leave the table */
+
+static void
+ngx_http_chat_op_activity_prune(void)
+{
+    ngx_rbtree_node_t              *node, *next;
+    ngx_http_chat_activity_node_t  *an;
+
+    if (ngx_http_chat_activity_tree.root == NULL) {
+        return;
+    }
+
+    for (node = ngx_rbtree_min(ngx_http_chat_activity_tree.root,
+                               ngx_http_chat_activity_tree.sentinel);
+         node;
+         node = next)
+    {
+        next = ngx_rbtree_next(&ngx_http_chat_activity_tree, node);
+        an = (ngx_http_chat_activity_node_t *) node;
+
+        if (!an->pending
+            && ngx_current_msec - an->written >= NGX_HTTP_CHAT_ACTIVITY_CHAT)
+        {
+            ngx_rbtree_delete(&ngx_http_chat_activity_tree, node);
+            ngx_free(an);
+        }
+    }
 }
 
 
@@ -292,7 +453,7 @@ ngx_http_chat_op_activity_flushed(ngx_http_chat_mongo_task_t *t)
 
     if (failed) {
         /* MongoDB failed just now: not again at once */
-        ngx_http_chat_op_activity_arm(NGX_HTTP_CHAT_ACTIVITY_RETRY);
+        ngx_http_chat_op_activity_arm(NGX_HTTP_CHAT_ACTIVITY_RETRY, 0);
         return;
     }
 

@@ -16,8 +16,9 @@
  * lastSeq) after a message is stored, coalesced per worker: a table of
  * chat -> highest seq and latest time, flushed as one MongoDB task with
  * one update a chat.  A flush starts at once when none is in flight;
- * what is stored meanwhile waits for it to end, so under load a burst of
- * messages to one chat costs one update.  Pending or flushing activity
+ * what is stored meanwhile waits for it to end, and a chat written less
+ * than a second ago waits for the rest of that second, so a busy chat
+ * costs one update a second.  Pending or flushing activity
  * holds an exiting worker.  A chat whose update fails is tried once more
  * by the next flush, then logged.
  */
