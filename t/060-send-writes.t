@@ -306,27 +306,34 @@ my $ms_of = sub {
            + int(substr(($f // "0") . "000", 0, 3));
 };
 my @r;
+# the group's first message is written at once; its second, within the
+# second after, waits for the rest of it (about 1 s after the first):
+# the chat with bob, quiet, is written well before that
 my (undef, $b1) = main::send_rest(alice => $main::Chat{g}, "busy-1");
+my $t0 = Time::HiRes::time();
 my (undef, $b2) = main::send_rest(alice => $main::Chat{g}, "busy-2");
 my (undef, $q) = main::send_rest(alice => $main::Chat{p}, "quiet-1");
-my $t0 = Time::HiRes::time();
-my $fast = 0;
+my $quiet = 9;
 for (1 .. 100) {
     if ($at_least->($main::Chat{p}, $ms_of->($q->{createdAt}))) {
-        $fast = Time::HiRes::time() - $t0 < 0.7 ? 1 : 0;
+        $quiet = Time::HiRes::time() - $t0;
         last;
     }
     sleep 0.02;
 }
-push @r, "quiet_at_once:$fast";
+push @r, "quiet_at_once:" . ($quiet < 0.9 ? 1 : sprintf("%.2fs", $quiet));
 push @r, "busy_waits:" . (1 - $at_least->($main::Chat{g},
                                           $ms_of->($b2->{createdAt})));
-my $later = 0;
+my $busy = 9;
 for (1 .. 100) {
-    last if $later = $at_least->($main::Chat{g}, $ms_of->($b2->{createdAt}));
-    sleep 0.05;
+    if ($at_least->($main::Chat{g}, $ms_of->($b2->{createdAt}))) {
+        $busy = Time::HiRes::time() - $t0;
+        last;
+    }
+    sleep 0.02;
 }
-push @r, "busy_written:$later";
+push @r, "busy_written:" . ($busy >= 0.9 && $busy < 2 ? 1
+                                                     : sprintf("%.2fs", $busy));
 $main::Got = "@r";
 --- response_body
 quiet_at_once:1 busy_waits:1 busy_written:1

@@ -41,8 +41,10 @@ typedef struct {
 } ngx_http_chat_activity_node_t;
 
 
-static ngx_uint_t ngx_http_chat_op_activity_put(
+static ngx_msec_t ngx_http_chat_op_activity_put(
     ngx_http_chat_activity_t *act);
+static void ngx_http_chat_op_activity_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static void ngx_http_chat_op_activity_next(void);
 static void ngx_http_chat_op_activity_flush(void);
 static void ngx_http_chat_op_activity_arm(ngx_msec_t delay,
@@ -72,7 +74,8 @@ static ngx_connection_t   ngx_http_chat_activity_dummy;    /* timer's log */
 void
 ngx_http_chat_op_activity_add(const bson_oid_t *chat, int64_t seq)
 {
-    ngx_uint_t                 due;
+    ngx_msec_t                 wait;
+    ngx_msec_int_t             left;
     ngx_time_t                *tp;
     ngx_http_chat_activity_t   act;
 
@@ -83,19 +86,33 @@ ngx_http_chat_op_activity_add(const bson_oid_t *chat, int64_t seq)
     act.seq = seq;
     act.ms = (int64_t) tp->sec * 1000 + tp->msec;
 
-    due = ngx_http_chat_op_activity_put(&act);
+    wait = ngx_http_chat_op_activity_put(&act);
 
     if (ngx_http_chat_activity_flushing) {
         return;
     }
 
     if (ngx_http_chat_activity_ev.timer_set) {
-        if (!due || !ngx_http_chat_activity_paced) {
+        if (!ngx_http_chat_activity_paced
+            || wait == NGX_TIMER_INFINITE)
+        {
             return;
         }
 
-        /* the timer waits for busy chats: this one goes now */
+        /* the timer waits for busy chats: this one may be due sooner */
+        left = (ngx_msec_int_t) (ngx_http_chat_activity_ev.timer.key
+                                 - ngx_current_msec);
+
+        if ((ngx_msec_int_t) wait >= left) {
+            return;
+        }
+
         ngx_del_timer(&ngx_http_chat_activity_ev);
+
+        if (wait) {
+            ngx_http_chat_op_activity_arm(wait, 1);
+            return;
+        }
     }
 
     ngx_http_chat_op_activity_next();
@@ -145,13 +162,15 @@ ngx_http_chat_op_activity_arm(ngx_msec_t delay, ngx_uint_t paced)
 
 
 /*
- * into the table: the highest seq and the latest time of each chat;
- * 1 when it may be written now
+ * into the table: the highest seq and the latest time of each chat; the
+ * ms until it may be written (0: now), NGX_TIMER_INFINITE when nothing
+ * about when changed
  */
 
-static ngx_uint_t
+static ngx_msec_t
 ngx_http_chat_op_activity_put(ngx_http_chat_activity_t *act)
 {
+    ngx_int_t                       rc;
     ngx_rbtree_key_t                key;
     ngx_rbtree_node_t              *node, *sentinel;
     ngx_http_chat_activity_node_t  *an;
@@ -159,7 +178,7 @@ ngx_http_chat_op_activity_put(ngx_http_chat_activity_t *act)
     if (ngx_http_chat_activity_tree.root == NULL) {
         ngx_rbtree_init(&ngx_http_chat_activity_tree,
                         &ngx_http_chat_activity_sentinel,
-                        ngx_rbtree_insert_value);
+                        ngx_http_chat_op_activity_insert);
     }
 
     key = ngx_crc32_short(act->chat.bytes, sizeof(act->chat.bytes));
@@ -175,8 +194,10 @@ ngx_http_chat_op_activity_put(ngx_http_chat_activity_t *act)
         }
 
         an = (ngx_http_chat_activity_node_t *) node;
+        rc = ngx_memcmp(act->chat.bytes, an->act.chat.bytes,
+                        sizeof(act->chat.bytes));
 
-        if (bson_oid_equal(&an->act.chat, &act->chat)) {
+        if (rc == 0) {
             if (!an->pending) {
                 /* written a moment ago: pending again */
                 an->act = *act;
@@ -184,24 +205,24 @@ ngx_http_chat_op_activity_put(ngx_http_chat_activity_t *act)
                 an->pending = 1;
                 ngx_http_chat_activity_n++;
                 ngx_http_chat_op_activity_hold();
-                return ngx_http_chat_op_activity_wait(an) == 0;
+                return ngx_http_chat_op_activity_wait(an);
             }
 
             an->act.seq = ngx_max(an->act.seq, act->seq);
             an->act.ms = ngx_max(an->act.ms, act->ms);
             an->act.tries = ngx_max(an->act.tries, act->tries);
-            return 0;
+            return NGX_TIMER_INFINITE;
         }
 
-        /* the same hash: equal keys go right (ngx_rbtree_insert_value) */
-        node = node->right;
+        /* the same hash: ordered by the id (activity_insert) */
+        node = (rc < 0) ? node->left : node->right;
     }
 
     an = ngx_alloc(sizeof(ngx_http_chat_activity_node_t), ngx_cycle->log);
     if (an == NULL) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "chat: a chat's activity was not stored (no memory)");
-        return 0;
+        return NGX_TIMER_INFINITE;
     }
 
     an->node.key = key;
@@ -215,7 +236,43 @@ ngx_http_chat_op_activity_put(ngx_http_chat_activity_t *act)
     ngx_http_chat_activity_n++;
     ngx_http_chat_op_activity_hold();
 
-    return 1;
+    return 0;
+}
+
+
+/* by the hash of the chat id, then by the id */
+
+static void
+ngx_http_chat_op_activity_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t              **p;
+    ngx_http_chat_activity_node_t   *n, *t;
+
+    for ( ;; ) {
+        if (node->key != temp->key) {
+            p = (node->key < temp->key) ? &temp->left : &temp->right;
+
+        } else {
+            n = (ngx_http_chat_activity_node_t *) node;
+            t = (ngx_http_chat_activity_node_t *) temp;
+            p = (ngx_memcmp(n->act.chat.bytes, t->act.chat.bytes,
+                            sizeof(n->act.chat.bytes)) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
 }
 
 
@@ -236,8 +293,8 @@ ngx_http_chat_op_activity_wait(ngx_http_chat_activity_node_t *an)
 {
     ngx_msec_t  elapsed;
 
-    if (!an->seen || an->act.tries) {
-        /* never written here, or a retry (it has its own pace) */
+    if (!an->seen || an->act.tries || ngx_exiting) {
+        /* never written here, a retry (its own pace), or the last ones */
         return 0;
     }
 
@@ -390,7 +447,10 @@ ngx_http_chat_op_activity_prune(void)
     ngx_rbtree_node_t              *node, *next;
     ngx_http_chat_activity_node_t  *an;
 
-    if (ngx_http_chat_activity_tree.root == NULL) {
+    if (ngx_http_chat_activity_tree.root == NULL
+        || ngx_http_chat_activity_tree.root
+           == ngx_http_chat_activity_tree.sentinel)
+    {
         return;
     }
 
