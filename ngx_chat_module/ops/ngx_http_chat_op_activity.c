@@ -316,7 +316,7 @@ ngx_http_chat_op_activity_flush(void)
     size_t                          size;
     ngx_msec_t                      wait, soonest;
     ngx_uint_t                      i;
-    ngx_rbtree_node_t              *node, *next;
+    ngx_rbtree_node_t              *node;
     ngx_http_chat_activity_t       *act;
     ngx_http_chat_mongo_task_t     *t;
     ngx_http_chat_activity_arg_t   *a;
@@ -384,26 +384,16 @@ ngx_http_chat_op_activity_flush(void)
     }
 
     /* posted: those chats wait for their next message, or go idle */
+    ngx_http_chat_op_activity_prune();
+
     for (node = ngx_rbtree_min(ngx_http_chat_activity_tree.root,
                                ngx_http_chat_activity_tree.sentinel);
          node;
-         node = next)
+         node = ngx_rbtree_next(&ngx_http_chat_activity_tree, node))
     {
-        next = ngx_rbtree_next(&ngx_http_chat_activity_tree, node);
         an = (ngx_http_chat_activity_node_t *) node;
 
-        if (!an->pending) {
-            if (ngx_current_msec - an->written
-                >= NGX_HTTP_CHAT_ACTIVITY_CHAT)
-            {
-                ngx_rbtree_delete(&ngx_http_chat_activity_tree, node);
-                ngx_free(an);
-            }
-
-            continue;
-        }
-
-        if (ngx_http_chat_op_activity_wait(an)) {
+        if (!an->pending || ngx_http_chat_op_activity_wait(an)) {
             continue;
         }
 
