@@ -33,7 +33,7 @@
 
 /* a chat pending, or written within NGX_HTTP_CHAT_ACTIVITY_CHAT */
 typedef struct {
-    ngx_rbtree_node_t           node;      /* key: a hash of the chat id */
+    ngx_str_node_t              sn;        /* the chat id's bytes, hashed */
     ngx_http_chat_activity_t    act;
     ngx_msec_t                  written;   /* its last flush posted */
     unsigned                    pending:1;
@@ -43,8 +43,6 @@ typedef struct {
 
 static ngx_msec_t ngx_http_chat_op_activity_put(
     ngx_http_chat_activity_t *act);
-static void ngx_http_chat_op_activity_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static void ngx_http_chat_op_activity_next(void);
 static void ngx_http_chat_op_activity_flush(void);
 static void ngx_http_chat_op_activity_arm(ngx_msec_t delay,
@@ -170,52 +168,38 @@ ngx_http_chat_op_activity_arm(ngx_msec_t delay, ngx_uint_t paced)
 static ngx_msec_t
 ngx_http_chat_op_activity_put(ngx_http_chat_activity_t *act)
 {
-    ngx_int_t                       rc;
-    ngx_rbtree_key_t                key;
-    ngx_rbtree_node_t              *node, *sentinel;
+    uint32_t                        hash;
+    ngx_str_t                       id;
     ngx_http_chat_activity_node_t  *an;
 
     if (ngx_http_chat_activity_tree.root == NULL) {
         ngx_rbtree_init(&ngx_http_chat_activity_tree,
                         &ngx_http_chat_activity_sentinel,
-                        ngx_http_chat_op_activity_insert);
+                        ngx_str_rbtree_insert_value);
     }
 
-    key = ngx_crc32_short(act->chat.bytes, sizeof(act->chat.bytes));
+    id.data = act->chat.bytes;
+    id.len = sizeof(act->chat.bytes);
+    hash = ngx_crc32_short(id.data, id.len);
 
-    node = ngx_http_chat_activity_tree.root;
-    sentinel = ngx_http_chat_activity_tree.sentinel;
+    an = (ngx_http_chat_activity_node_t *)
+         ngx_str_rbtree_lookup(&ngx_http_chat_activity_tree, &id, hash);
 
-    while (node != sentinel) {
-
-        if (key != node->key) {
-            node = (key < node->key) ? node->left : node->right;
-            continue;
+    if (an) {
+        if (!an->pending) {
+            /* written a moment ago: pending again */
+            an->act = *act;
+            an->act.failed = 0;
+            an->pending = 1;
+            ngx_http_chat_activity_n++;
+            ngx_http_chat_op_activity_hold();
+            return ngx_http_chat_op_activity_wait(an);
         }
 
-        an = (ngx_http_chat_activity_node_t *) node;
-        rc = ngx_memcmp(act->chat.bytes, an->act.chat.bytes,
-                        sizeof(act->chat.bytes));
-
-        if (rc == 0) {
-            if (!an->pending) {
-                /* written a moment ago: pending again */
-                an->act = *act;
-                an->act.failed = 0;
-                an->pending = 1;
-                ngx_http_chat_activity_n++;
-                ngx_http_chat_op_activity_hold();
-                return ngx_http_chat_op_activity_wait(an);
-            }
-
-            an->act.seq = ngx_max(an->act.seq, act->seq);
-            an->act.ms = ngx_max(an->act.ms, act->ms);
-            an->act.tries = ngx_max(an->act.tries, act->tries);
-            return NGX_TIMER_INFINITE;
-        }
-
-        /* the same hash: ordered by the id (activity_insert) */
-        node = (rc < 0) ? node->left : node->right;
+        an->act.seq = ngx_max(an->act.seq, act->seq);
+        an->act.ms = ngx_max(an->act.ms, act->ms);
+        an->act.tries = ngx_max(an->act.tries, act->tries);
+        return NGX_TIMER_INFINITE;
     }
 
     an = ngx_alloc(sizeof(ngx_http_chat_activity_node_t), ngx_cycle->log);
@@ -225,54 +209,21 @@ ngx_http_chat_op_activity_put(ngx_http_chat_activity_t *act)
         return NGX_TIMER_INFINITE;
     }
 
-    an->node.key = key;
     an->act = *act;
     an->act.failed = 0;
     an->pending = 1;
     an->seen = 0;
     an->written = 0;
 
-    ngx_rbtree_insert(&ngx_http_chat_activity_tree, &an->node);
+    /* the id's bytes are the node's own, and never change */
+    an->sn.node.key = hash;
+    an->sn.str.data = an->act.chat.bytes;
+    an->sn.str.len = sizeof(an->act.chat.bytes);
+    ngx_rbtree_insert(&ngx_http_chat_activity_tree, &an->sn.node);
     ngx_http_chat_activity_n++;
     ngx_http_chat_op_activity_hold();
 
     return 0;
-}
-
-
-/* by the hash of the chat id, then by the id */
-
-static void
-ngx_http_chat_op_activity_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t              **p;
-    ngx_http_chat_activity_node_t   *n, *t;
-
-    for ( ;; ) {
-        if (node->key != temp->key) {
-            p = (node->key < temp->key) ? &temp->left : &temp->right;
-
-        } else {
-            n = (ngx_http_chat_activity_node_t *) node;
-            t = (ngx_http_chat_activity_node_t *) temp;
-            p = (ngx_memcmp(n->act.chat.bytes, t->act.chat.bytes,
-                            sizeof(n->act.chat.bytes)) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
 }
 
 
