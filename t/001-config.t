@@ -369,3 +369,25 @@ ChatTest::chat_http_config() . "chat_memory_trim often;"
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"chat_memory_trim" directive invalid value/
+
+
+
+=== TEST 32: chat_active_walk under a second
+--- http_config eval
+ChatTest::chat_http_config() . "chat_active_walk 500ms;"
+--- config
+    location /api/ { chat_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"chat_active_walk" must be at least 1s/
+
+
+
+=== TEST 33: chat_active_walk that is not a time
+--- http_config eval
+ChatTest::chat_http_config() . "chat_active_walk often;"
+--- config
+    location /api/ { chat_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"chat_active_walk" directive invalid value/
