@@ -6,7 +6,10 @@
 # between, so one of two updates at once was lost (tools/bootstrap
 # patches it: tools/ferretdb-atomic.patch).  TEST 1 is the store alone;
 # TEST 2 is what a user saw: a profile change undone by their own
-# sockets coming and going.
+# sockets coming and going.  TEST 3: writers at once all get in, and the
+# store's log stays bounded while it is copied into the database file in
+# the background (tools/ferretdb-writes.patch turns SQLite's copies at
+# commit off).
 
 use Test::Nginx::Socket 'no_plan';
 use ChatTest;
@@ -27,7 +30,7 @@ BEGIN {
 *Tok = \%ChatChats::Tok;
 our (%Id, %Tok);
 
-my $db = "chat_atomic_$$";
+our $db = "chat_atomic_$$";
 
 sub mongo {
     return ChatMongo->new(port => $ENV{TEST_NGINX_MONGO_PORT}, db => $db);
@@ -130,6 +133,43 @@ waitpid $pid, 0;
 $main::Got = "sign-in:$signed profile:$got";
 --- response_body
 sign-in:30 profile:30
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 3: 8 clients insert 250 documents of 2 KB each at once: all 2,000 stored, and SQLite's log stays under 16 MB (copied in the background; at 8 MB the rest is copied with the writers held: without that copy it held every write, 32 MB here)
+--- init
+my $m = main::mongo();
+$m->command(ChatMongo::doc(insert => "w", documents =>
+    [ChatMongo::doc(_id => "first", k => -1)]));
+my @kids;
+for my $k (1 .. 8) {
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my $c = main::mongo();
+        for my $i (1 .. 250) {
+            $c->command(ChatMongo::doc(insert => "w", documents => [
+                ChatMongo::doc(_id => "$k-$i", k => $k, pad => "x" x 2000)]));
+        }
+        POSIX::_exit(0);
+    }
+    push @kids, $pid;
+}
+waitpid $_, 0 for @kids;
+my $n = $m->command(ChatMongo::doc(count => "w",
+                                   query => ChatMongo::doc(k => ChatMongo::doc(
+                                       '$gt' => 0))));
+my $wal = -s "$ENV{TEST_CHAT_STORE_DIR}/$main::db.sqlite-wal";
+my $mb = defined $wal ? $wal / 1048576 : -1;
+warn sprintf "t/094: the log after 2,000 inserts: %.1f MB\n", $mb;
+$m->command(ChatMongo::doc(dropDatabase => 1));
+$main::Got = "stored:$n->{n} log:"
+             . ($mb >= 0 && $mb < 16 ? "small" : sprintf("%.1f MB", $mb));
+--- response_body
+stored:2000 log:small
 --- no_error_log
 [error]
 [alert]

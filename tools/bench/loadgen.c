@@ -84,7 +84,8 @@ typedef struct {
     uint32_t            room;
     uint32_t            last_seq;       /* of the room's publisher */
     uint32_t            sent;           /* messages published */
-    uint64_t            req_ts;         /* http: the request in flight */
+    uint64_t            req_ts;         /* http: the request in flight;
+                                           chat: the last publish */
     uint32_t            rlen;
     uint32_t            wlen;
     u_char             *rbuf;           /* an incomplete frame, if any */
@@ -380,6 +381,7 @@ lg_publish(lg_conn_t *c, uint64_t now)
     char  body[LG_MSG_SIZE + 1], out[1024];
 
     c->sent++;
+    c->req_ts = now;
 
     n = snprintf(body, sizeof(body), "~P%06u.%010u.%016llu.",
                  c->room, c->sent, (unsigned long long) now);
@@ -820,6 +822,16 @@ lg_message(lg_conn_t *c, u_char *p, size_t len, uint64_t now)
     switch (lg_conf.proto) {
 
     case LG_PROTO_CHAT:
+        if (memmem(p, len < 40 ? len : 40, "\"event\":\"ack\"", 13)) {
+            /* a publisher's send stored: the commit's share of a delivery */
+            if (lg_ov_trailing_id(p, len) == c->sent
+                && c->req_ts >= lg_win_start && c->req_ts < lg_win_end)
+            {
+                lg_st->ack_hist[lg_hist_index(now > c->req_ts
+                                              ? now - c->req_ts : 0)]++;
+            }
+            return;
+        }
         if (memmem(p, len, "\"event\":\"error\"", 15)) {
             /* the first few say which refusal it was */
             if (lg_st->server_errors++ < 3) {
@@ -2234,6 +2246,9 @@ main(int argc, char **argv)
                                k < LG_HIST_SIZE ? k : LG_HIST_SIZE - 1)
                          : 0ULL);
         }
+
+        /* ours: a publisher's send to its ack (stored, not yet out) */
+        lg_print_quantiles("commit", all->ack_hist);
     }
 
     fflush(stdout);

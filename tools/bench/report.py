@@ -87,6 +87,10 @@ def figures(d):
     for q in ("p50", "p99", "p999", "max"):
         v = num(d, f"latency_{q}_us")
         f[q] = v / 1000 if v is not None else None
+    # ours: a publisher's send to its ack, the commit's part of a delivery
+    for q in ("p50", "p99"):
+        v = num(d, f"commit_{q}_us")
+        f["commit_" + q] = v / 1000 if v else None
     f["lost"] = num(d, "lost")
     f["gaps"] = num(d, "gaps")
     f["dups"] = num(d, "dups")
@@ -228,6 +232,8 @@ ROWS = [
     ("latency p99, ms", "p99", 2),
     ("latency p99.9, ms", "p999", 2),
     ("latency max, ms", "max", 2),
+    ("  ours: the send to its ack (stored) p50, ms", "commit_p50", 2),
+    ("  ours: the send to its ack (stored) p99, ms", "commit_p99", 2),
     ("messages lost", "lost", 0),
     ("gaps / repeats seen", "gaps", 0),
     ("error events", "errors", 0),
