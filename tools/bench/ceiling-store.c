@@ -22,10 +22,14 @@
  *   ceiling-store --uri mongodb://127.0.0.1:PORT/ [--db NAME]
  *                 [--threads 8] [--duration 10] [--pid PID]
  *                 [--chats 200] [--users 200] [--batch 10]
+ *                 [--paced 500]
  *
- * and last, insert-batch: --batch messages a command (insert_many,
+ * then insert-batch: --batch messages a command (insert_many,
  * unordered), what the module's group commit of several senders'
- * messages costs the store, counted a message each.
+ * messages costs the store, counted a message each; and last,
+ * insert-paced: the same single inserts by one thread at --paced R a
+ * second (the bench's fan-out stores 500 messages a second), whose
+ * latency is what a message's commit costs at that rate at best.
  */
 
 
@@ -51,7 +55,8 @@
 #define CS_PAGE_Q           2
 #define CS_TWO_FINDS        3
 #define CS_INSERT_BATCH     4
-#define CS_PHASES           5
+#define CS_INSERT_PACED     5
+#define CS_PHASES           6
 
 
 typedef struct {
@@ -72,13 +77,14 @@ typedef struct {
 
 
 static const char          *cs_phase_names[CS_PHASES] = {
-    "insert", "find", "page", "two_finds", "insert_batch"
+    "insert", "find", "page", "two_finds", "insert_batch", "insert_paced"
 };
 
 static mongoc_client_pool_t *cs_pool;
 static const char          *cs_db = "bench_ceiling";
 static int                  cs_threads = 8;
 static int                  cs_batch = 10;  /* messages a batch insert */
+static double               cs_paced = 500; /* inserts a second, paced */
 static double               cs_duration = 10;
 static int                  cs_pid;
 static uint32_t             cs_nchats = 200;
@@ -366,7 +372,7 @@ static void *
 cs_thread(void *arg)
 {
     int                   rc;
-    uint64_t              t0;
+    uint64_t              t0, next;
     cs_thread_t          *t = arg;
     mongoc_client_t      *client;
     mongoc_collection_t  *messages, *members, *chats;
@@ -376,11 +382,24 @@ cs_thread(void *arg)
     members = mongoc_client_get_collection(client, cs_db, "members");
     chats = mongoc_client_get_collection(client, cs_db, "chats");
 
-    while (!cs_stop) {
+    next = cs_now_us();
+
+    /* paced: one thread alone, at its rate */
+    while (!cs_stop && (t->phase != CS_INSERT_PACED || t->id == 0)) {
+        if (t->phase == CS_INSERT_PACED) {
+            next += (uint64_t) (1e6 / cs_paced);
+            t0 = cs_now_us();
+
+            if (next > t0) {
+                usleep((useconds_t) (next - t0));
+            }
+        }
+
         t0 = cs_now_us();
 
         switch (t->phase) {
         case CS_INSERT:
+        case CS_INSERT_PACED:
             rc = cs_insert(messages, t, 1);
             break;
         case CS_INSERT_BATCH:
@@ -690,7 +709,7 @@ cs_usage(void)
         "usage: ceiling-store --uri URI [--db NAME] [--threads N]\n"
         "         [--duration S] [--pid STORE_PID] [--chats N] "
         "[--users N]\n"
-        "         [--batch N]\n");
+        "         [--batch N] [--paced R]\n");
     exit(2);
 }
 
@@ -725,6 +744,8 @@ main(int argc, char **argv)
             cs_nusers = strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--batch") == 0) {
             cs_batch = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--paced") == 0) {
+            cs_paced = atof(argv[++i]);
         } else {
             cs_usage();
         }
@@ -732,7 +753,7 @@ main(int argc, char **argv)
 
     if (uri_s == NULL || cs_threads < 1 || cs_threads > CS_MAX_THREADS
         || cs_duration <= 0 || cs_nchats < CS_PAGE || cs_nusers < 1
-        || cs_batch < 1 || cs_batch > CS_MAX_BATCH)
+        || cs_batch < 1 || cs_batch > CS_MAX_BATCH || cs_paced <= 0)
     {
         cs_usage();
     }
@@ -781,9 +802,10 @@ main(int argc, char **argv)
     }
 
     printf("{\n  \"threads\": %d, \"duration\": %.1f, \"chats\": %u, "
-           "\"users\": %u, \"message_bytes\": %d, \"batch\": %d,\n",
+           "\"users\": %u, \"message_bytes\": %d, \"batch\": %d, "
+           "\"paced\": %.1f,\n",
            cs_threads, cs_duration, cs_nchats, cs_nusers, CS_MSG_BYTES,
-           cs_batch);
+           cs_batch, cs_paced);
 
     for (i = 0; i < CS_PHASES; i++) {
         cs_phase(i, ts, i == CS_PHASES - 1);

@@ -27,6 +27,9 @@ STORE = [
      "by `_id` `$in`", "chats", "`GET /api/chats`"),
     ("insert_batch", "the same inserts, 10 messages a command (unordered: "
      "what a group commit pays), a message each", None, None),
+    ("insert_paced", "the same single inserts, one thread at {paced} a "
+     "second (the fan-out's messages): a commit's latency at that rate",
+     None, None),
 ]
 
 
@@ -357,6 +360,7 @@ def main():
         for k, label, route, rname in STORE:
             c = store.get(k) or {}
             rv = rest.get(route) if route else None
+            label = label.format(paced=fmt(store.get("paced"), 0))
             p(f"| {label} | {fmt(c.get('ops_per_s'), 0)} | "
               f"{fmt(c.get('p50_ms'), 2)} | {fmt(c.get('p99_ms'), 2)} | "
               f"{fmt(c.get('store_cpu_s_per_1000'), 3)} | "
