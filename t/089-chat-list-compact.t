@@ -3,8 +3,9 @@
 # facts of their own (their readSeq settled over their own numbers), a
 # chat's voids at or below every member's readSeq are swept by the next
 # rebuild that reads many of them, and a sender in a busy chat is never
-# moved past another's message.  Every unread count exact, before and
-# after FLUSHALL.  The facts counted in FerretDB itself (listx).
+# moved past another's message; a settle that starts at a number deleted
+# for the sender or at a void passes it.  Every unread count exact,
+# before and after FLUSHALL.  The facts counted in FerretDB itself (listx).
 
 use Test::Nginx::Socket 'no_plan';
 use ChatTest;
@@ -61,6 +62,18 @@ sub facts {
     my $m = ChatMongo->new(port => $ENV{TEST_NGINX_MONGO_PORT});
     return $m->command(ChatMongo::doc(count => "listx",
                                       query => ChatMongo::doc(@_)))->{n};
+}
+
+# $who's readSeq of $chat as stored (members)
+sub read_seq {
+    my ($chat, $who) = @_;
+    my $m = ChatMongo->new(port => $ENV{TEST_NGINX_MONGO_PORT});
+    my $r = $m->command(ChatMongo::doc(find => "members",
+        filter => ChatMongo::doc(chatId => ChatMongo::oid($chat),
+                                 userId => ChatMongo::oid($Id{$who}))));
+    my $batch = ChatMongo::_decode_top(
+        ChatMongo::_decode_top($r->{cursor})->{firstBatch});
+    return ChatMongo::_decode_top($batch->{0})->{readSeq} // 0;
 }
 
 # waits (at most $secs) for $cond; its last value either way
@@ -185,6 +198,45 @@ ChatChats::dyn($block, as => "bob", request => "GET /api/chats/ids");
 sub { "$main::Got\n" }
 --- response_body
 alice:1 bob:300 carol:301 same after FLUSHALL alone 1; read: alice:0 bob:300 carol:301 same after FLUSHALL
+--- timeout: 60
+--- no_error_log
+[error]
+[alert]
+[emerg]
+lost a fact
+were not stored
+
+
+
+=== TEST 5: a settle that starts at a number deleted for the sender, then one that starts at a void: both pass them and her own numbers; every count exact
+--- init
+my $g = main::group("skips");
+# carol's 1, hidden by alice; bob's 2, deleted for everyone
+my $c1 = main::send_msg(carol => $g, "s5c1");
+ChatChats::api(alice => DELETE => "/api/messages/$c1->{id}");
+my $b2 = main::send_msg(bob => $g, "s5b2");
+ChatChats::api(bob => DELETE => "/api/messages/$b2->{id}?forEveryone=true");
+# alice's 3 .. 66: her 64th settles her at 66
+main::send_msg(alice => $g, "s5a$_") for 1 .. 64;
+my $me = "$g:$main::Id{alice}";
+my $first = main::wait_for(5, sub { main::read_seq($g, "alice") >= 66 })
+    ? main::read_seq($g, "alice") : "not settled";
+# bob's 67, deleted for everyone; alice's 68 .. 131: settled at 131
+my $b3 = main::send_msg(bob => $g, "s5b3");
+ChatChats::api(bob => DELETE => "/api/messages/$b3->{id}?forEveryone=true");
+main::send_msg(alice => $g, "s5d$_") for 1 .. 64;
+my $second = main::wait_for(5, sub { main::read_seq($g, "alice") >= 131 })
+    ? main::read_seq($g, "alice") : "not settled";
+my $left = main::wait_for(5, sub {
+    main::facts(of => $me, k => "o") + main::facts(of => $me, k => "h")
+        == 0 }) ? 0 : "some";
+$main::Got = main::before_after($g)
+    . " readSeq $first then $second, her facts left $left";
+ChatChats::dyn($block, as => "bob", request => "GET /api/chats/ids");
+--- response_body_filters eval
+sub { "$main::Got\n" }
+--- response_body
+alice:0 bob:129 carol:128 same after FLUSHALL readSeq 66 then 131, her facts left 0
 --- timeout: 60
 --- no_error_log
 [error]

@@ -137,6 +137,18 @@ ngx_http_chat_list_settle(mongoc_database_t *db, const char *chat,
         return NGX_OK;
     }
 
+    /*
+     * The number right after readSeq is another's message (the common
+     * case in a busy group whose member sends and does not read): no
+     * settle can pass it, and the sets above it, which grow until the
+     * member reads, are not read for nothing
+     */
+    rc = ngx_http_chat_list_facts_skips(db, chat, user, read_seq + 1, error);
+
+    if (rc != NGX_OK) {
+        return rc == NGX_DECLINED ? NGX_OK : NGX_ERROR;
+    }
+
     pool = ngx_create_pool(4096, ngx_cycle->log);
     if (pool == NULL) {
         bson_set_error(error, 0, 0, "no memory");

@@ -451,6 +451,45 @@ ngx_http_chat_list_facts_mark(mongoc_database_t *db, const bson_oid_t *chat,
 
 
 ngx_int_t
+ngx_http_chat_list_facts_skips(mongoc_database_t *db, const char *chat,
+    const char *user, int64_t seq, bson_error_t *error)
+{
+    char                  v[64], o[80], h[80];
+    bson_t               *filter, *opts;
+    ngx_int_t             rc;
+    const bson_t         *d;
+    mongoc_cursor_t      *cursor;
+    mongoc_collection_t  *coll;
+
+    ngx_sprintf((u_char *) v, "%s:v%L%Z", chat, seq);
+    ngx_sprintf((u_char *) o, "%s:%s:o%L%Z", chat, user, seq);
+    ngx_sprintf((u_char *) h, "%s:%s:h%L%Z", chat, user, seq);
+
+    /* the _id index: the store reads three keys, not the sets */
+    filter = BCON_NEW("_id", "{", "$in", "[", BCON_UTF8(v), BCON_UTF8(o),
+                      BCON_UTF8(h), "]", "}");
+    opts = BCON_NEW("limit", BCON_INT64(1),
+                    "projection", "{", "_id", BCON_INT32(1), "}");
+
+    coll = mongoc_database_get_collection(db, NGX_HTTP_CHAT_LIST_FACTS);
+    cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    bson_destroy(opts);
+    bson_destroy(filter);
+
+    rc = mongoc_cursor_next(cursor, &d) ? NGX_OK : NGX_DECLINED;
+
+    if (rc == NGX_DECLINED && mongoc_cursor_error(cursor, error)) {
+        rc = NGX_ERROR;
+    }
+
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(coll);
+
+    return rc;
+}
+
+
+ngx_int_t
 ngx_http_chat_list_facts_trim(mongoc_database_t *db, const char *chat,
     const char *user, int64_t read_seq, bson_error_t *error)
 {

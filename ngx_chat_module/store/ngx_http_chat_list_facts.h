@@ -94,6 +94,14 @@ ngx_int_t ngx_http_chat_list_facts_read(mongoc_database_t *db,
 void ngx_http_chat_list_facts_mark(mongoc_database_t *db,
     const bson_oid_t *chat, const bson_oid_t *user);
 
+/*
+ * in a thread: NGX_OK when seq counts nothing for user in chat (a void,
+ * or a fact of user's own or hidden number), NGX_DECLINED when it does
+ * (or its fact is not stored yet): one read by _id, whatever the backlog
+ */
+ngx_int_t ngx_http_chat_list_facts_skips(mongoc_database_t *db,
+    const char *chat, const char *user, int64_t seq, bson_error_t *error);
+
 /* in a thread: deletes user's facts of chat at or below read_seq */
 ngx_int_t ngx_http_chat_list_facts_trim(mongoc_database_t *db,
     const char *chat, const char *user, int64_t read_seq,
