@@ -116,10 +116,13 @@ ngx_http_chat_op_self_load(ngx_http_chat_op_self_t *op)
     ngx_memzero(&arg, sizeof(ngx_http_chat_people_arg_t));
     bson_oid_init_from_string_unsafe(&arg.viewer, (char *) op->user);
 
-    /* the operation copies arg */
-    return ngx_http_chat_op_store(ngx_http_chat_people_self_run, NULL, &arg,
-                                  sizeof(ngx_http_chat_people_arg_t),
-                                  ngx_http_chat_op_self_loaded, op, &st);
+    /* the operation copies arg; a storm of sign-ins reads in batches */
+    return ngx_http_chat_op_store_batched(ngx_http_chat_people_self_post,
+                                          ngx_http_chat_people_self_run,
+                                          &arg,
+                                          sizeof(ngx_http_chat_people_arg_t),
+                                          ngx_http_chat_op_self_loaded, op,
+                                          &st);
 }
 
 

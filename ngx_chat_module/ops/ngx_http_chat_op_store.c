@@ -21,6 +21,7 @@ struct ngx_http_chat_op_store_s {
     ngx_http_chat_op_store_after_pt  after;   /* its own steps follow */
     ngx_http_chat_op_store_drop_pt   drop;
     void                            *ctx;     /* after()'s and drop()'s */
+    ngx_http_chat_op_store_post_pt   post;    /* the first step's, or NULL */
     ngx_queue_t                      queue;   /* in the worker's live ops */
     size_t                           size;
     ngx_uint_t                       holds;   /* effects the end waits for */
@@ -36,8 +37,8 @@ static ngx_int_t ngx_http_chat_op_store_post(ngx_http_chat_op_store_t *op,
     ngx_http_chat_mongo_run_pt run);
 static void ngx_http_chat_op_store_stored(ngx_http_chat_mongo_task_t *t);
 static ngx_http_chat_op_store_t *ngx_http_chat_op_store_start(
-    ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
-    ngx_http_chat_op_done_pt done, void *data);
+    ngx_http_chat_op_store_post_pt post, ngx_http_chat_mongo_run_pt run,
+    void *arg, size_t size, ngx_http_chat_op_done_pt done, void *data);
 
 
 static void ngx_http_chat_op_store_finish(ngx_http_chat_op_store_t *op,
@@ -55,12 +56,31 @@ ngx_http_chat_op_store(ngx_http_chat_mongo_run_pt run,
 {
     ngx_http_chat_op_store_t  *op;
 
-    op = ngx_http_chat_op_store_start(run, arg, size, done, data);
+    op = ngx_http_chat_op_store_start(NULL, run, arg, size, done, data);
     if (op == NULL) {
         return NGX_ERROR;
     }
 
     op->next = next;
+    *out = op;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_chat_op_store_batched(ngx_http_chat_op_store_post_pt post,
+    ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
+    ngx_http_chat_op_done_pt done, void *data,
+    ngx_http_chat_op_store_t **out)
+{
+    ngx_http_chat_op_store_t  *op;
+
+    op = ngx_http_chat_op_store_start(post, run, arg, size, done, data);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
     *out = op;
 
     return NGX_OK;
@@ -75,7 +95,7 @@ ngx_http_chat_op_store_after(ngx_http_chat_mongo_run_pt run,
 {
     ngx_http_chat_op_store_t  *op;
 
-    op = ngx_http_chat_op_store_start(run, arg, size, done, data);
+    op = ngx_http_chat_op_store_start(NULL, run, arg, size, done, data);
     if (op == NULL) {
         return NGX_ERROR;
     }
@@ -90,8 +110,9 @@ ngx_http_chat_op_store_after(ngx_http_chat_mongo_run_pt run,
 
 
 static ngx_http_chat_op_store_t *
-ngx_http_chat_op_store_start(ngx_http_chat_mongo_run_pt run, void *arg,
-    size_t size, ngx_http_chat_op_done_pt done, void *data)
+ngx_http_chat_op_store_start(ngx_http_chat_op_store_post_pt post,
+    ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
+    ngx_http_chat_op_done_pt done, void *data)
 {
     ngx_http_chat_op_store_t  *op;
 
@@ -108,6 +129,7 @@ ngx_http_chat_op_store_start(ngx_http_chat_mongo_run_pt run, void *arg,
     op->data = data;
     op->size = size;
     op->arg = op + 1;
+    op->post = post;
     ngx_memcpy(op->arg, arg, size);
 
     if (ngx_http_chat_op_store_post(op, run) != NGX_OK) {
@@ -138,7 +160,8 @@ static ngx_int_t
 ngx_http_chat_op_store_post(ngx_http_chat_op_store_t *op,
     ngx_http_chat_mongo_run_pt run)
 {
-    ngx_http_chat_mongo_task_t  *t;
+    ngx_http_chat_op_store_post_pt   post;
+    ngx_http_chat_mongo_task_t      *t;
 
     t = ngx_http_chat_mongo_task_create_arg(ngx_cycle->log, run,
                                             ngx_http_chat_op_store_stored,
@@ -147,8 +170,12 @@ ngx_http_chat_op_store_post(ngx_http_chat_op_store_t *op,
         return NGX_ERROR;
     }
 
+    /* a batch's for the first step only */
+    post = op->post ? op->post : ngx_http_chat_mongo_post;
+    op->post = NULL;
+
     /* on NGX_ERROR the task is freed */
-    return ngx_http_chat_mongo_post(t);
+    return post(t);
 }
 
 

@@ -50,6 +50,17 @@ ngx_int_t ngx_http_chat_op_store(ngx_http_chat_mongo_run_pt run,
     ngx_http_chat_op_store_next_pt next, void *arg, size_t size,
     ngx_http_chat_op_done_pt done, void *data,
     ngx_http_chat_op_store_t **out);
+/*
+ * the same with one step posted by post() (a batch's, as
+ * ngx_http_chat_people_self_post(): it goes with the worker's others)
+ */
+typedef ngx_int_t (*ngx_http_chat_op_store_post_pt)(
+    ngx_http_chat_mongo_task_t *t);
+
+ngx_int_t ngx_http_chat_op_store_batched(ngx_http_chat_op_store_post_pt post,
+    ngx_http_chat_mongo_run_pt run, void *arg, size_t size,
+    ngx_http_chat_op_done_pt done, void *data,
+    ngx_http_chat_op_store_t **out);
 ngx_int_t ngx_http_chat_op_store_after(ngx_http_chat_mongo_run_pt run,
     ngx_http_chat_op_store_after_pt after, ngx_http_chat_op_store_drop_pt drop,
     void *ctx, void *arg, size_t size, ngx_http_chat_op_done_pt done,

@@ -81,6 +81,11 @@ ngx_uint_t ngx_http_chat_oidset_has(ngx_http_chat_oidset_t *set,
 
 void ngx_http_chat_people_self_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
+/*
+ * posts a task of ngx_http_chat_people_self_run() with the worker's other
+ * reads of profiles: those that wait for the store go as one find
+ */
+ngx_int_t ngx_http_chat_people_self_post(ngx_http_chat_mongo_task_t *t);
 void ngx_http_chat_people_view_run(ngx_http_chat_mongo_task_t *t,
     mongoc_client_t *client, mongoc_database_t *db);
 void ngx_http_chat_people_search_run(ngx_http_chat_mongo_task_t *t,
