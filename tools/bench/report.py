@@ -99,6 +99,7 @@ def figures(d):
     f["gaps"] = num(d, "gaps")
     f["dups"] = num(d, "dups")
     f["errors"] = num(d, "server_errors")
+    f["refused"] = num(d, "refused")
     f["published"] = num(d, "published")
     return f
 
@@ -243,9 +244,10 @@ ROWS = [
     ("latency max, ms", "max", 2),
     ("  ours: the send to its ack (stored) p50, ms", "commit_p50", 2),
     ("  ours: the send to its ack (stored) p99, ms", "commit_p99", 2),
-    ("messages lost", "lost", 0),
+    ("messages lost (sent, not refused, not delivered)", "lost", 0),
     ("gaps / repeats seen", "gaps", 0),
     ("error events", "errors", 0),
+    ("  of which sends refused (the sender told; not lost)", "refused", 0),
 ]
 
 
