@@ -173,8 +173,12 @@ my ($max, $samples, $run, $wait) = split ' ', <$m>;
 close $m;
 unlink $stop, $out;
 push @r, "synced:$synced", "all_messages:$all", "once:$once";
-# the storm filled the pace (so the bound was met under load), no more
-push @r, "pending:" . ($max >= 4 && $max <= 8 ? "paced" : $max),
+# the storm filled the pace (so the bound was met under load), no more:
+# the pool's whole count, so the worker's own tasks of the moment (a
+# read the sync makes besides its pace, the walk's marks) may add two;
+# unpaced it rises with the syncing sockets (the resync's own count, 8
+# at most, is the gauge below)
+push @r, "pending:" . ($max >= 4 && $max <= 10 ? "paced" : $max),
          "sampled:" . ($samples >= 5 ? "yes" : $samples);
 # the gauges say the same: at most 8 running, the others waiting
 push @r, "running:" . ($run >= 4 && $run <= 8 ? "paced" : $run),
