@@ -54,14 +54,15 @@ ngx_http_chat_op_store(ngx_http_chat_mongo_run_pt run,
     ngx_http_chat_op_done_pt done, void *data,
     ngx_http_chat_op_store_t **out)
 {
-    /* its step is posted already: next is read only when it ends */
-    if (ngx_http_chat_op_store_batched(NULL, run, arg, size, done, data, out)
-        != NGX_OK)
-    {
+    ngx_http_chat_op_store_t  *op;
+
+    op = ngx_http_chat_op_store_start(NULL, run, arg, size, done, data);
+    if (op == NULL) {
         return NGX_ERROR;
     }
 
-    (*out)->next = next;
+    op->next = next;
+    *out = op;
 
     return NGX_OK;
 }
