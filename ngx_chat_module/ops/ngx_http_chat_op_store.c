@@ -54,15 +54,14 @@ ngx_http_chat_op_store(ngx_http_chat_mongo_run_pt run,
     ngx_http_chat_op_done_pt done, void *data,
     ngx_http_chat_op_store_t **out)
 {
-    ngx_http_chat_op_store_t  *op;
-
-    op = ngx_http_chat_op_store_start(NULL, run, arg, size, done, data);
-    if (op == NULL) {
+    /* its step is posted already: next is read only when it ends */
+    if (ngx_http_chat_op_store_batched(NULL, run, arg, size, done, data, out)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    op->next = next;
-    *out = op;
+    (*out)->next = next;
 
     return NGX_OK;
 }

@@ -52,7 +52,8 @@ ngx_int_t ngx_http_chat_op_store(ngx_http_chat_mongo_run_pt run,
     ngx_http_chat_op_store_t **out);
 /*
  * the same with one step posted by post() (a batch's, as
- * ngx_http_chat_people_self_post(): it goes with the worker's others)
+ * ngx_http_chat_people_self_post(): it goes with the worker's others;
+ * NULL: ngx_http_chat_mongo_post())
  */
 typedef ngx_int_t (*ngx_http_chat_op_store_post_pt)(
     ngx_http_chat_mongo_task_t *t);
