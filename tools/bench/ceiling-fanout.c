@@ -21,7 +21,11 @@
  * sockets, whichever worker accepted them (one extra write per message
  * and worker, none per delivery).
  *
- *   ceiling-fanout [-a 127.0.0.1] -p PORT [-w WORKERS]
+ *   ceiling-fanout [-a 127.0.0.1] -p PORT [-w WORKERS] [-g NS]
+ *
+ * -g NS spins NS nanoseconds of user time between two writes of a
+ * message (a test of the bench's: do frames further apart cost the
+ * kernel more per delivery?); 0 by default.
  */
 
 
@@ -44,6 +48,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 
@@ -75,6 +80,7 @@ typedef struct {
 static int          cf_ep;
 static int          cf_worker;
 static int          cf_nworkers = 1;
+static long         cf_gap_ns;      /* -g: spun between two writes */
 static int          cf_ipc[CF_MAX_WORKERS][2];  /* [i][0]: worker i reads */
 static cf_room_t   *cf_rooms;
 static uint32_t     cf_nrooms;
@@ -177,6 +183,21 @@ cf_send(cf_conn_t *c, const u_char *p, size_t len)
 }
 
 
+/* user time between two writes (-g): frames further apart, nothing else */
+static void
+cf_spin(long ns)
+{
+    struct timespec  t0, t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+
+    do {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000000000L + t.tv_nsec - t0.tv_nsec
+             < ns);
+}
+
+
 static void
 cf_fanout(uint32_t room, const u_char *frame, size_t len)
 {
@@ -191,9 +212,14 @@ cf_fanout(uint32_t room, const u_char *frame, size_t len)
 
     /* a failed socket is closed by its own EPOLLHUP, not under this loop */
     for (i = 0; i < r->n; i++) {
+        if (i && cf_gap_ns) {
+            cf_spin(cf_gap_ns);
+        }
+
         (void) cf_send(r->subs[i], frame, len);
     }
 }
+
 
 
 static void
@@ -619,7 +645,7 @@ main(int argc, char **argv)
     const char    *addr = "127.0.0.1";
     struct rlimit  rl;
 
-    while ((opt = getopt(argc, argv, "a:p:w:")) != -1) {
+    while ((opt = getopt(argc, argv, "a:p:w:g:")) != -1) {
         switch (opt) {
         case 'a':
             addr = optarg;
@@ -627,6 +653,10 @@ main(int argc, char **argv)
         case 'p':
             port = atoi(optarg);
             break;
+        case 'g':
+            cf_gap_ns = atol(optarg);
+            break;
+
         case 'w':
             cf_nworkers = atoi(optarg);
             break;
@@ -685,6 +715,6 @@ main(int argc, char **argv)
 
 usage:
 
-    fprintf(stderr, "usage: ceiling-fanout [-a ADDR] -p PORT [-w N]\n");
+    fprintf(stderr, "usage: ceiling-fanout [-a ADDR] -p PORT [-w N] [-g NS]\n");
     return 2;
 }
