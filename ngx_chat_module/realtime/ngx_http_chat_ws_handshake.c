@@ -282,6 +282,7 @@ ngx_http_chat_ws_detach(ngx_event_t *ev)
     ngx_http_chat_ws_t          *ws;
     ngx_http_connection_t       *hc;
     ngx_http_chat_loc_conf_t    *clcf;
+    ngx_http_core_loc_conf_t    *core;
     ngx_http_chat_ws_upgrade_t  *up;
     ngx_chain_t                 *cl;
     ngx_http_chat_ctx_t         *ctx;
@@ -291,8 +292,20 @@ ngx_http_chat_ws_detach(ngx_event_t *ev)
     c = r->connection;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_chat_module);
+    core = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
     if (c->error || c->close) {
+        ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
+        return;
+    }
+
+    /*
+     * Each event is written as it comes (tcp_nodelay, as NGINX's own
+     * upgraded connections): Nagle's algorithm held a frame written while
+     * the one before was not acknowledged yet, up to the client's delayed
+     * ACK, and let the held frames go out one by one later.
+     */
+    if (core->tcp_nodelay && ngx_tcp_nodelay(c) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
         return;
     }
