@@ -123,6 +123,7 @@ typedef struct {
     uint64_t            foreign;
     uint64_t            expected;       /* sent x room members, ours */
     uint64_t            cpu_us;         /* this client's, in the window */
+    uint64_t            sleeps;         /* its waits for a frame, there */
     uint64_t            connect_us;
     uint64_t            asked;          /* overload: sends due */
     uint64_t            not_sent;       /* overload: no socket free */
@@ -1213,6 +1214,18 @@ lg_poll(int timeout)
 }
 
 
+/* the times this process slept (waited for a frame): ru_nvcsw */
+static uint64_t
+lg_sleeps(void)
+{
+    struct rusage  ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+
+    return (uint64_t) ru.ru_nvcsw;
+}
+
+
 static uint64_t
 lg_cpu_us(void)
 {
@@ -1274,7 +1287,7 @@ lg_child(uint32_t proc, int cmd, int res)
 {
     char        cbuf[64];
     uint32_t    i, next, pending, r;
-    uint64_t    t0, now, cpu0, due, period, ov_due, ov_period;
+    uint64_t    t0, now, cpu0, sleeps0, due, period, ov_due, ov_period;
     lg_conn_t  *c;
 
     lg_ep = epoll_create1(0);
@@ -1358,6 +1371,7 @@ lg_child(uint32_t proc, int cmd, int res)
 
         period = (uint64_t) (1000000.0 * lg_rooms / lg_conf.rate);
         cpu0 = 0;
+        sleeps0 = 0;
 
         /* overload: this process's share of the rate, its phase apart */
         ov_period = (uint64_t) (1000000.0 * lg_conf.conns / lg_conf.rate
@@ -1372,10 +1386,12 @@ lg_child(uint32_t proc, int cmd, int res)
 
             if (cpu0 == 0 && now >= lg_win_start) {
                 cpu0 = lg_cpu_us();
+                sleeps0 = lg_sleeps();
             }
 
             if (now >= lg_win_end && cpu0) {
                 lg_st->cpu_us = lg_cpu_us() - cpu0;
+                lg_st->sleeps = lg_sleeps() - sleeps0;
                 cpu0 = 1;
             }
 
@@ -1714,6 +1730,7 @@ lg_ov_report(lg_stats_t *all, uint64_t win_us, double cpu, double scpu,
     printf("server_sys_cpu_seconds %.3f\n", scpu);
     printf("db_cpu_seconds %.3f\n", mcpu);
     printf("client_cpu_seconds %.3f\n", all->cpu_us / 1e6);
+    printf("client_sleeps %llu\n", (unsigned long long) all->sleeps);
 
     lg_print_quantiles("latency", all->hist);
     lg_print_quantiles("ack", all->ack_hist);
@@ -2200,6 +2217,7 @@ main(int argc, char **argv)
             all->foreign += one->foreign;
             all->expected += one->expected;
             all->cpu_us += one->cpu_us;
+            all->sleeps += one->sleeps;
             all->asked += one->asked;
             all->not_sent += one->not_sent;
 

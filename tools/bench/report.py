@@ -15,6 +15,7 @@ TARGETS = [
     ("socketio", "Socket.IO"),
     ("fanout-ceiling", "fan-out ceiling (epoll)"),
     ("fanout-ceiling-loaded", "the same beside the store's CPU"),
+    ("fanout-ceiling-spaced", "the same, writes spaced by our user time"),
 ]
 
 # the store ceiling's phases, and the route each bounds
@@ -88,6 +89,8 @@ def figures(d):
         f["db_cpu_per_m"] = (num(d, "db_cpu_seconds") / dl * 1e6
                              if dl and num(d, "db_cpu_seconds") else None)
         f["client_cpu"] = num(d, "client_cpu_seconds")
+        sl = num(d, "client_sleeps")
+        f["sleeps"] = sl / dl if sl is not None and dl else None
     for q in ("p50", "p99", "p999", "max"):
         v = num(d, f"latency_{q}_us")
         f[q] = v / 1000 if v is not None else None
@@ -218,6 +221,11 @@ def fig_load_cores(out):
     return (d.get("load_cores", "none") + " cores") if d else "not run"
 
 
+def fig_gap(out):
+    d = load(os.path.join(out, "fanout-ceiling-spaced-ws.txt")) or {}
+    return (d.get("gap_ns", "?") + " ns") if d else "not run"
+
+
 def ratio(a, b):
     if a is None or b is None or b == 0:
         return "—"
@@ -237,6 +245,8 @@ ROWS = [
     ("  of which in the kernel (system time)", "sys_per_m", 2),
     ("  of which in user space", "user_per_m", 2),
     ("server CPU in use, cores", "cpu_share", 2),
+    ("the load generator's sleeps per delivery (a frame that woke it)",
+     "sleeps", 3),
     ("database CPU-seconds per million deliveries", "db_cpu_per_m", 2),
     ("latency p50, ms", "p50", 2),
     ("latency p99, ms", "p99", 2),
@@ -313,7 +323,10 @@ def main():
       "spoken to as nchan, then again beside `tools/bench/cpu-load.c` "
       "(two processes spinning, together as many cores as FerretDB used "
       "beside our server in this run's fan-out: "
-      f"{fig_load_cores(out)}): what that contention alone costs it")
+      f"{fig_load_cores(out)}): what that contention alone costs it; "
+      "and again with each of its writes of a message after the one "
+      "before by our user time per delivery less its own, spun "
+      f"(`-g`, {fig_gap(out)}): what frames further apart cost it")
     p(f"- versions: NGINX {meta.get('nginx', '?')}, nchan "
       f"{meta.get('nchan', '?')}, Centrifugo {meta.get('centrifugo', '?')}, "
       f"Node.js {meta.get('node', '?')} with Socket.IO "
@@ -469,6 +482,12 @@ def main():
               "store's CPU | "
               + ratio(ours.get("per_cpu"),
                       fig["fanout-ceiling-loaded"].get("per_cpu"))
+              + " | — |")
+        if fig.get("fanout-ceiling-spaced"):
+            p("| (not a target) the same against the ceiling with its "
+              "writes spaced by our user time | "
+              + ratio(ours.get("per_cpu"),
+                      fig["fanout-ceiling-spaced"].get("per_cpu"))
               + " | — |")
         row("memory per idle socket ≤ 2.0 KB",
             f"{fmt(ours.get('mem_kb'), 2)} KB",
