@@ -2263,6 +2263,7 @@ main(int argc, char **argv)
         printf("server_sys_cpu_seconds %.3f\n", scpu1 - scpu0);
         printf("db_cpu_seconds %.3f\n", mcpu1 - mcpu0);
         printf("client_cpu_seconds %.3f\n", all->cpu_us / 1e6);
+        printf("client_sleeps %llu\n", (unsigned long long) all->sleeps);
 
         total = all->in_window;
 
