@@ -476,19 +476,14 @@ def main():
                 ratio(ours.get("per_cpu"),
                       fig["fanout-ceiling"].get("per_cpu")),
                 x is not None and x >= 0.7)
-        if fig.get("fanout-ceiling-loaded"):
-            # not a target: the test of why the one above is not met
-            p("| (not a target) the same against the ceiling beside the "
-              "store's CPU | "
-              + ratio(ours.get("per_cpu"),
-                      fig["fanout-ceiling-loaded"].get("per_cpu"))
-              + " | — |")
-        if fig.get("fanout-ceiling-spaced"):
-            p("| (not a target) the same against the ceiling with its "
-              "writes spaced by our user time | "
-              + ratio(ours.get("per_cpu"),
-                      fig["fanout-ceiling-spaced"].get("per_cpu"))
-              + " | — |")
+        # not targets: the tests of why the one above is not met
+        for t, what in (("fanout-ceiling-loaded", "beside the store's CPU"),
+                        ("fanout-ceiling-spaced",
+                         "with its writes spaced by our user time")):
+            if fig.get(t):
+                p(f"| (not a target) the same against the ceiling {what} | "
+                  + ratio(ours.get("per_cpu"), fig[t].get("per_cpu"))
+                  + " | — |")
         row("memory per idle socket ≤ 2.0 KB",
             f"{fmt(ours.get('mem_kb'), 2)} KB",
             ours.get("mem_kb") is not None and ours["mem_kb"] <= 2.0)
