@@ -152,6 +152,16 @@ for (1 .. 30) {
 my @r = ("before:$open",
          "after:" . $m1->{'chat_sockets_open{codec="plain",transport="websocket"}'},
          "signins kept:" . ($m1->{'chat_signins_total{codec="plain"}'} >= $signins ? 1 : 0));
+# a failure says which it is: the killed worker not reaped yet (its
+# slot read as alive), or a survivor that did not count its closes
+if ($m1->{'chat_sockets_open{codec="plain",transport="websocket"}'}) {
+    my $st = "gone";
+    if (open my $f, "<", "/proc/$pid/stat") {
+        $st = (split ' ', scalar <$f>)[2];
+        close $f;
+    }
+    push @r, "killed $pid: $st";
+}
 $main::Got = join " ", @r;
 --- response_body
 before:6 after:0 signins kept:1
