@@ -221,7 +221,6 @@ cf_fanout(uint32_t room, const u_char *frame, size_t len)
 }
 
 
-
 static void
 cf_join(cf_conn_t *c, uint32_t room)
 {
@@ -656,7 +655,6 @@ main(int argc, char **argv)
         case 'g':
             cf_gap_ns = atol(optarg);
             break;
-
         case 'w':
             cf_nworkers = atoi(optarg);
             break;
@@ -715,6 +713,7 @@ main(int argc, char **argv)
 
 usage:
 
-    fprintf(stderr, "usage: ceiling-fanout [-a ADDR] -p PORT [-w N] [-g NS]\n");
+    fprintf(stderr,
+            "usage: ceiling-fanout [-a ADDR] -p PORT [-w N] [-g NS]\n");
     return 2;
 }
