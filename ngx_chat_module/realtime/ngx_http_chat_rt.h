@@ -14,6 +14,12 @@
 
 #define NGX_HTTP_CHAT_RT_ID_LEN  24    /* an ObjectId in hex */
 
+#if (__GNUC__ || __clang__)
+#define ngx_http_chat_prefetch(p)  __builtin_prefetch(p)
+#else
+#define ngx_http_chat_prefetch(p)
+#endif
+
 
 typedef struct ngx_http_chat_rt_session_s  ngx_http_chat_rt_session_t;
 typedef struct ngx_http_chat_sio_s  ngx_http_chat_sio_t;
@@ -58,7 +64,9 @@ typedef void (*ngx_http_chat_rt_done_pt)(ngx_http_chat_rt_session_t *s,
 
 
 struct ngx_http_chat_rt_session_s {
+    /* first: what a delivery reads (ngx_http_chat_rt_deliver()) */
     ngx_http_chat_ws_t          *ws;
+    ngx_http_chat_sio_t         *sio;         /* a Socket.IO socket */
 
     u_char                       user[NGX_HTTP_CHAT_RT_ID_LEN];
     ngx_str_t                    session_id;  /* malloc'ed */
@@ -79,7 +87,6 @@ struct ngx_http_chat_rt_session_s {
 
     ngx_msec_t                   typing_at;   /* the last typing event */
     ngx_http_chat_rt_typing_t   *typing;
-    ngx_http_chat_sio_t         *sio;         /* a Socket.IO socket */
 
     json_t                      *pending;     /* events waiting their turn */
 

@@ -71,6 +71,8 @@ static void ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch,
     u_char *msg, size_t len);
 static void ngx_http_chat_rt_delivered(u_char *json, size_t len,
     ngx_uint_t n);
+static ngx_inline void ngx_http_chat_rt_prefetch(ngx_queue_t *q,
+    ngx_queue_t *end);
 static int64_t ngx_http_chat_rt_now_ms(void);
 static void ngx_http_chat_rt_deliver_presence(ngx_http_chat_rt_channel_t *ch,
     u_char *msg, size_t len);
@@ -696,7 +698,7 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
 {
     u_char                      *origin, *chat;
     ngx_str_t                    chat_id;
-    ngx_uint_t                   delivered;
+    ngx_uint_t                   delivered, ahead;
     ngx_queue_t                 *q, *next;
     ngx_http_chat_rt_link_t     *link;
     ngx_http_chat_ws_buf_t      *buf, *sio_buf, *b;
@@ -728,6 +730,9 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
     /* held: sockets that fail or leave cannot free it under the loop */
     ch->count++;
 
+    /* joins, leaves and revocations change links: no reading ahead */
+    ahead = (msg[0] != 'j' && msg[0] != 'l' && msg[0] != 'r');
+
     for (q = ngx_queue_head(&ch->links);
          q != ngx_queue_sentinel(&ch->links);
          q = next)
@@ -735,6 +740,10 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
         next = ngx_queue_next(q);
         link = ngx_queue_data(q, ngx_http_chat_rt_link_t, in_channel);
         s = link->session;
+
+        if (ahead) {
+            ngx_http_chat_rt_prefetch(next, ngx_queue_sentinel(&ch->links));
+        }
 
         if (msg[0] == 'x'
             && ngx_strncmp(s->user, origin, NGX_HTTP_CHAT_RT_ID_LEN) == 0)
@@ -830,6 +839,61 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
         ngx_http_chat_ws_buf_release(sio_buf);
     }
     ngx_http_chat_rt_release(ch);
+}
+
+
+/*
+ * A write to a socket reads its link, session, WebSocket, connection and
+ * write event, five cache misses in a row at thousands of sockets.  While
+ * one socket's send() runs, the next sockets' are fetched, each a level
+ * further down the chain than the one after it: every pointer read here
+ * is in a line fetched one write before.  q is the link after the one
+ * being written to; no link after it goes while a write runs (a failed
+ * socket's free is posted).
+ */
+static ngx_inline void
+ngx_http_chat_rt_prefetch(ngx_queue_t *q, ngx_queue_t *end)
+{
+    ngx_uint_t                   k;
+    ngx_connection_t            *c;
+    ngx_http_chat_rt_link_t     *link;
+    ngx_http_chat_rt_session_t  *s;
+
+    for (k = 0; k < 4 && q != end; k++, q = ngx_queue_next(q)) {
+        link = ngx_queue_data(q, ngx_http_chat_rt_link_t, in_channel);
+        s = link->session;
+
+        if (s == NULL) {
+            continue;
+        }
+
+        switch (k) {
+
+        case 0:
+            c = s->ws->connection;
+            ngx_http_chat_prefetch(c->write);
+            break;
+
+        case 1:
+            c = s->ws->connection;
+            ngx_http_chat_prefetch(c);
+            ngx_http_chat_prefetch(&c->sent);
+            break;
+
+        case 2:
+            ngx_http_chat_prefetch(s->ws);
+            ngx_http_chat_prefetch(&s->ws->queued);
+            break;
+
+        default: /* 3 */
+            ngx_http_chat_prefetch(s);
+            break;
+        }
+    }
+
+    if (q != end) {
+        ngx_http_chat_prefetch(q);
+    }
 }
 
 

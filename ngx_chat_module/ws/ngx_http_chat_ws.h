@@ -122,9 +122,25 @@ typedef struct {
 
 
 struct ngx_http_chat_ws_s {
+    /* first: what a send reads, in one or two cache lines */
     ngx_connection_t          *connection;
     ngx_http_chat_ws_conf_t   *conf;
     void                      *data;          /* the app's session */
+
+    ngx_http_chat_ws_out_t    *out;
+    ngx_http_chat_ws_out_t   **out_last;
+    size_t                     queued;
+
+    unsigned                   in_payload:1;
+    unsigned                   fin:1;         /* of the current frame */
+    unsigned                   delivered:1;   /* handed over in place */
+    unsigned                   compressed:1;  /* current message: RSV1 */
+    unsigned                   failed:1;      /* closed for an error */
+    unsigned                   close_sent:1;
+    unsigned                   close_received:1;
+    unsigned                   awaiting_pong:1;
+    unsigned                   closed:1;      /* no more app callbacks */
+    unsigned                   destroy:1;     /* its free is posted */
 
     /* what the app keeps of the handshake: gone after open() */
     void                     **main_conf;
@@ -156,25 +172,11 @@ struct ngx_http_chat_ws_s {
 
     uint32_t                   utf8_state;    /* incremental UTF-8 check */
 
-    ngx_http_chat_ws_out_t    *out;
-    ngx_http_chat_ws_out_t   **out_last;
-    size_t                     queued;
-
     ngx_http_chat_ws_deflate_t *deflate;
 
     ngx_event_t                ping;          /* idle ping and pong wait */
     ngx_msec_t                 last_read;
 
-    unsigned                   in_payload:1;
-    unsigned                   fin:1;         /* of the current frame */
-    unsigned                   delivered:1;   /* handed over in place */
-    unsigned                   compressed:1;  /* current message: RSV1 */
-    unsigned                   failed:1;      /* closed for an error */
-    unsigned                   close_sent:1;
-    unsigned                   close_received:1;
-    unsigned                   awaiting_pong:1;
-    unsigned                   closed:1;      /* no more app callbacks */
-    unsigned                   destroy:1;     /* its free is posted */
 };
 
 
