@@ -3,10 +3,11 @@
  *
  * libFuzzer target: a bearer token through ngx_http_chat_jwt_verify, the
  * check every request and socket makes: the split, the header's "alg"
- * and "typ", libjwt's signature check, the claims (typ, iss, aud, exp,
+ * and "typ", the signature's check, the claims (typ, iss, aud, exp,
  * iat, nbf, sub, sid, jti).
  *
  * sources: ngx_chat_module/auth/ngx_http_chat_jwt.c
+ * sources: ngx_chat_module/auth/ngx_http_chat_jwt_hmac.c
  * libs: -ljwt -ljansson
  *
  * The input: one byte of settings, then either a token as a client sends

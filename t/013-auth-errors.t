@@ -578,3 +578,94 @@ main::dyn($block, token => $main::Tok{emoji}{accessToken},
 --- request
 GET /api/auth/sessions
 --- error_code: 200
+
+
+
+=== TEST 35: HS512 by directive: tokens are HS512 and work
+--- extra_http_config
+    chat_jwt_algorithm HS512;
+--- init
+my $tok = ChatAuth::sign_in($main::Twilio, main::phone(), 'hs512');
+my ($h) = map { JSON::PP::decode_json(MIME::Base64::decode_base64url($_)) }
+          (split /\./, $tok->{accessToken})[0];
+die "alg $h->{alg}" unless $h->{alg} eq 'HS512';
+# 64 bytes of HMAC: 86 characters of base64url
+die "sig" unless length((split /\./, $tok->{accessToken})[2]) == 86;
+$main::Tok{hs512} = $tok;
+main::dyn($block, token => $tok->{accessToken});
+--- request
+GET /api/auth/sessions
+--- response_body_like: "device":"hs512"
+--- error_code: 200
+
+
+
+=== TEST 36: HS512 server: the same token tampered with is refused
+--- extra_http_config
+    chat_jwt_algorithm HS512;
+--- init
+main::dyn($block, token => ChatJWT::tamper($main::Tok{hs512}{accessToken}));
+--- request
+GET /api/auth/sessions
+--- response_body
+{"error":{"code":"invalid_token","message":"bad signature"}}
+--- error_code: 401
+
+
+
+=== TEST 37: HS512 server: an HS256 token with the same secret is refused
+--- extra_http_config
+    chat_jwt_algorithm HS512;
+--- init
+my $c = JSON::PP::decode_json(MIME::Base64::decode_base64url(
+            (split /\./, $main::Tok{hs512}{accessToken})[1]));
+main::dyn($block, token => ChatJWT::hs256($main::Secret, undef, $c));
+--- request
+GET /api/auth/sessions
+--- response_body
+{"error":{"code":"invalid_token","message":"algorithm not allowed"}}
+--- error_code: 401
+
+
+
+=== TEST 38: HS512 server: its signature cut short, or one bit off, is refused
+--- extra_http_config
+    chat_jwt_algorithm HS512;
+--- init
+my ($h, $c, $s) = split /\./, $main::Tok{hs512}{accessToken};
+# the last character carries 2 bits of the HMAC and 4 unused ones: a
+# different character with the same HMAC bits is not the canonical form
+my $last = substr $s, -1;
+my $alt = ($last =~ /[A-Za-z0-9]/ && $last ne '9') ? chr(ord($last) + 1) : 'A';
+my %t = (short => "$h.$c." . substr($s, 0, 84),
+         bits => "$h.$c." . substr($s, 0, 85) . $alt);
+$main::Tok{bad512} = \%t;
+main::dyn($block, token => $t{short});
+--- request
+GET /api/auth/sessions
+--- response_body
+{"error":{"code":"invalid_token","message":"bad signature"}}
+--- error_code: 401
+
+
+
+=== TEST 39: ... and the one with its last character changed
+--- extra_http_config
+    chat_jwt_algorithm HS512;
+--- init
+main::dyn($block, token => $main::Tok{bad512}{bits});
+--- request
+GET /api/auth/sessions
+--- response_body
+{"error":{"code":"invalid_token","message":"bad signature"}}
+--- error_code: 401
+
+
+
+=== TEST 40: HS256 (the default): a valid token still works after them
+--- init
+main::dyn($block, token => main::user_token());
+--- request
+GET /api/auth/sessions
+--- response_body_like: "device":"errors"
+--- error_code: 200

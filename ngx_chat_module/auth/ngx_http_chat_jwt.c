@@ -33,6 +33,7 @@ static EVP_PKEY *ngx_http_chat_jwt_read_key(ngx_conf_t *cf, ngx_str_t *pem,
     ngx_uint_t private);
 static int ngx_http_chat_jwt_no_passphrase(char *buf, int size, int rwflag,
     void *data);
+static const char *ngx_http_chat_jwt_hmac_digest(jwt_alg_t alg);
 static void ngx_http_chat_jwt_key(ngx_http_chat_main_conf_t *cmcf,
     jwt_alg_t alg, ngx_uint_t sign, ngx_str_t *key);
 static ngx_uint_t ngx_http_chat_jwt_is_id(u_char *p, size_t len);
@@ -239,8 +240,9 @@ ngx_http_chat_jwt_verify(ngx_http_chat_main_conf_t *cmcf, ngx_pool_t *pool,
     jwt_t      *jwt;
     json_t     *header, *claims;
     ngx_int_t   rc;
-    ngx_str_t   segs[3], key;
+    ngx_str_t   segs[3], key, signed_part;
     jwt_alg_t   alg;
+    const char *digest;
 
     *reason = "malformed token";
 
@@ -292,18 +294,36 @@ ngx_http_chat_jwt_verify(ngx_http_chat_main_conf_t *cmcf, ngx_pool_t *pool,
         return rc;
     }
 
-    buf = (char *) ngx_http_chat_jwt_cstr(pool, token->data, token->len);
-    if (buf == NULL) {
-        json_decref(claims);
-        return NGX_ERROR;
-    }
-
     ngx_http_chat_jwt_key(cmcf, alg, 0, &key);
 
     if (key.len == 0 || key.len > NGX_MAX_INT32_VALUE) {
         ngx_log_error(NGX_LOG_ALERT, pool->log, 0,
                       "chat jwt: no verification key for \"%V\"",
                       &cmcf->jwt_alg);
+        json_decref(claims);
+        return NGX_ERROR;
+    }
+
+    digest = ngx_http_chat_jwt_hmac_digest(alg);
+
+    if (digest != NULL) {
+        /* the header and the claims as sent: what the signature covers */
+        signed_part.data = token->data;
+        signed_part.len = segs[1].data + segs[1].len - token->data;
+
+        rc = ngx_http_chat_jwt_hmac_verify(digest, &key, &signed_part,
+                                           &segs[2], pool->log);
+        if (rc != NGX_OK) {
+            json_decref(claims);
+            *reason = "bad signature";
+            return rc;
+        }
+
+        goto verified;
+    }
+
+    buf = (char *) ngx_http_chat_jwt_cstr(pool, token->data, token->len);
+    if (buf == NULL) {
         json_decref(claims);
         return NGX_ERROR;
     }
@@ -333,6 +353,8 @@ ngx_http_chat_jwt_verify(ngx_http_chat_main_conf_t *cmcf, ngx_pool_t *pool,
     }
 
     jwt_free(jwt);
+
+verified:
 
     rc = ngx_http_chat_jwt_check_claims(cmcf, pool, claims, tok, reason);
 
@@ -517,6 +539,28 @@ ngx_http_chat_jwt_alg(ngx_str_t *name)
     }
 
     return JWT_ALG_INVAL;
+}
+
+
+/* HS256, HS384, HS512: checked by ngx_http_chat_jwt_hmac.c */
+
+static const char *
+ngx_http_chat_jwt_hmac_digest(jwt_alg_t alg)
+{
+    switch (alg) {
+
+    case JWT_ALG_HS256:
+        return "SHA256";
+
+    case JWT_ALG_HS384:
+        return "SHA384";
+
+    case JWT_ALG_HS512:
+        return "SHA512";
+
+    default:
+        return NULL;
+    }
 }
 
 

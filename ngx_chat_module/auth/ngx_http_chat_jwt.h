@@ -42,6 +42,14 @@ ngx_int_t ngx_http_chat_jwt_verify(ngx_http_chat_main_conf_t *cmcf,
     const char **reason);
 
 /*
+ * ngx_http_chat_jwt_hmac.c: NGX_OK when sig is the base64url of the
+ * HMAC (digest "SHA256", "SHA384" or "SHA512") of signed_part with key,
+ * NGX_DECLINED when it is not, NGX_ERROR when it could not be computed.
+ */
+ngx_int_t ngx_http_chat_jwt_hmac_verify(const char *digest, ngx_str_t *key,
+    ngx_str_t *signed_part, ngx_str_t *sig, ngx_log_t *log);
+
+/*
  * Configuration-time check of the key material of the configured
  * algorithm, for the main conf's init once chat_jwt_* are set: PEM keys
  * must parse without a passphrase (OpenSSL would otherwise prompt on the
