@@ -315,7 +315,11 @@ ngx_http_chat_jwt_verify(ngx_http_chat_main_conf_t *cmcf, ngx_pool_t *pool,
                                            &segs[2], pool->log);
         if (rc != NGX_OK) {
             json_decref(claims);
-            *reason = "bad signature";
+
+            if (rc == NGX_DECLINED) {
+                *reason = "bad signature";
+            }
+
             return rc;
         }
 

@@ -50,17 +50,16 @@ ngx_http_chat_jwt_hmac_verify(const char *digest, ngx_str_t *key,
     }
 
     ctx = EVP_MAC_CTX_dup(keyed);
-    if (ctx == NULL) {
-        ERR_clear_error();
-        return NGX_ERROR;
-    }
 
-    ok = EVP_MAC_update(ctx, signed_part->data, signed_part->len)
+    ok = ctx != NULL
+         && EVP_MAC_update(ctx, signed_part->data, signed_part->len)
          && EVP_MAC_final(ctx, md, &len, sizeof(md));
 
     EVP_MAC_CTX_free(ctx);
 
     if (!ok) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "chat jwt: HMAC-%s of a token failed", digest);
         ERR_clear_error();
         return NGX_ERROR;
     }

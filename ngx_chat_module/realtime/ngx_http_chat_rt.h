@@ -14,7 +14,7 @@
 
 #define NGX_HTTP_CHAT_RT_ID_LEN  24    /* an ObjectId in hex */
 
-#if (__GNUC__ || __clang__)
+#if (defined __GNUC__ || defined __clang__)
 #define ngx_http_chat_prefetch(p)  __builtin_prefetch(p)
 #else
 #define ngx_http_chat_prefetch(p)

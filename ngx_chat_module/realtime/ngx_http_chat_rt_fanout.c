@@ -822,7 +822,7 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
             continue;
         }
 
-        /* a socket that fails here is closed and unlinked at once */
+        /* a socket that fails here is closed: its free is posted */
         if (ngx_http_chat_ws_send_buf(s->ws, b) == NGX_OK) {
             delivered++;
         }

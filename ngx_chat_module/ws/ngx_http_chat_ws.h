@@ -176,7 +176,6 @@ struct ngx_http_chat_ws_s {
 
     ngx_event_t                ping;          /* idle ping and pong wait */
     ngx_msec_t                 last_read;
-
 };
 
 
