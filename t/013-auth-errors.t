@@ -669,3 +669,20 @@ main::dyn($block, token => main::user_token());
 GET /api/auth/sessions
 --- response_body_like: "device":"errors"
 --- error_code: 200
+
+
+
+=== TEST 41: HS384 by directive: tokens are HS384 (48 bytes of HMAC) and work
+--- extra_http_config
+    chat_jwt_algorithm HS384;
+--- init
+my $tok = ChatAuth::sign_in($main::Twilio, main::phone(), 'hs384');
+my ($h, $c, $s) = split /\./, $tok->{accessToken};
+$h = JSON::PP::decode_json(MIME::Base64::decode_base64url($h));
+die "alg $h->{alg}" unless $h->{alg} eq 'HS384';
+die "sig" unless length($s) == 64;
+main::dyn($block, token => $tok->{accessToken});
+--- request
+GET /api/auth/sessions
+--- response_body_like: "device":"hs384"
+--- error_code: 200
