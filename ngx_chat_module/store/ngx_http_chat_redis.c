@@ -92,6 +92,7 @@ struct ngx_http_chat_redis_s {
     unsigned                      destroyed:1;
     unsigned                      in_destroy:1;
     unsigned                      full:1;       /* overflow already logged */
+    unsigned                      writing:1;    /* in hiredis's write */
 };
 
 
@@ -684,6 +685,7 @@ ngx_http_chat_redis_connect(ngx_http_chat_redis_t *rds)
     rds->ac = ac;
     rds->conn = c;
     rds->state = NGX_HTTP_CHAT_REDIS_CONNECTING;
+    rds->writing = 0;
     rds->reason = NULL;
 
     /* before the callback: an abort from add_write must override it */
@@ -967,7 +969,15 @@ ngx_http_chat_redis_write_handler(ngx_event_t *wev)
     c = wev->data;
     rds = c->data;
 
+    rds->writing = 1;
+
     redisAsyncHandleWrite(rds->ac);
+
+    /* the context may be gone, and rds with it (see the read handler) */
+
+    if (c->fd != (ngx_socket_t) -1) {
+        rds->writing = 0;
+    }
 }
 
 
@@ -1023,15 +1033,36 @@ ngx_http_chat_redis_del_read(void *privdata)
 }
 
 
+/*
+ * A command to send.  Once connected, the write is posted: what this pass
+ * of the event loop asks for goes out in one write at its end, and the
+ * kernel's interest in the socket is not changed twice per flush.  Only a
+ * write that could not finish (hiredis asks again from inside it), or a
+ * connect under way, waits for the socket to be writable.
+ */
+
 static void
 ngx_http_chat_redis_add_write(void *privdata)
 {
     ngx_http_chat_redis_t  *rds = privdata;
 
-    if (rds->conn) {
-        ngx_http_chat_redis_add_event(rds, rds->conn->write,
-                                      NGX_WRITE_EVENT);
+    ngx_event_t  *wev;
+
+    if (rds->conn == NULL) {
+        return;
     }
+
+    wev = rds->conn->write;
+
+    if (rds->state == NGX_HTTP_CHAT_REDIS_CONNECTED && !rds->writing) {
+        if (!wev->active && !wev->posted) {
+            ngx_post_event(wev, &ngx_posted_events);
+        }
+
+        return;
+    }
+
+    ngx_http_chat_redis_add_event(rds, wev, NGX_WRITE_EVENT);
 }
 
 
