@@ -12,6 +12,7 @@ use ChatChats;
 use ChatMongo;
 use ChatRT;
 use ChatWS;
+use IO::Select;
 use IO::Socket::INET;
 use JSON::PP qw(encode_json decode_json);
 use Time::HiRes qw(sleep);
@@ -82,6 +83,18 @@ sub ws_sign_in {
     my $e = ChatRT::wait_for($s, "authenticated", 5);
     die "$who not authenticated" unless $e;
     return wantarray ? ($s, $e->{data}{user}) : $s;
+}
+
+# a WebSocket handshake sent on a socket of its own, nothing read
+sub raw_ws {
+    my ($path) = @_;
+    my $s = IO::Socket::INET->new("127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}")
+        or die "connect: $!";
+    syswrite($s, "GET $path HTTP/1.1\r\nHost: localhost\r\n"
+        . "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        . "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        . "Sec-WebSocket-Version: 13\r\n\r\n");
+    return $s;
 }
 
 # a Socket.IO socket over the websocket transport, signed in by CONNECT
@@ -375,5 +388,68 @@ $main::Got = "@r";
 packed:yes smaller:yes same:yes plain:stored plain unknown:same read:yes stored:packed
 --- no_error_log
 [error]
+[alert]
+[emerg]
+
+
+
+=== TEST 7: a socket that signs in with its URL token gets the 101 and its authenticated in one write (both in the first read); one without a token gets the 101 at once, alone
+--- init
+ChatChats::setup();
+my @r;
+for my $path ("/ws?token=$ChatChats::Tok{alice}{accessToken}", "/ws") {
+    my $s = main::raw_ws($path);
+    IO::Select->new($s)->can_read(5);
+    sysread($s, my $chunk, 65536);
+    my ($head, $rest) = split /\r\n\r\n/, $chunk, 2;
+    push @r, ($head =~ m{^HTTP/1\.1 101 } ? "101" : "no 101")
+        . (($rest // "") =~ /^\x81.*"event":"authenticated"/s
+           ? "+authenticated" : length($rest // "") ? "+other" : "");
+    close $s;
+}
+$main::Got = "@r";
+--- response_body
+101+authenticated 101
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 8: Redis stopped: a socket's 101 waits for its sign-in 1 s at most, then goes alone; the authentication_error follows after chat_redis_command_timeout (3 s); with Redis back the next sign-in works
+--- init
+ChatChats::setup();
+my @r;
+kill 'STOP', $main::Redis->{pid};
+my $t0 = Time::HiRes::time();
+my $s = main::raw_ws("/ws?token=$ChatChats::Tok{alice}{accessToken}");
+my $head = "";
+while ($head !~ /\r\n\r\n/) {
+    IO::Select->new($s)->can_read(5) or last;
+    sysread($s, $head, 1, length $head) or last;
+}
+my $t101 = Time::HiRes::time() - $t0;
+push @r, ($head =~ m{^HTTP/1\.1 101 } ? "101" : "no 101")
+    . ($t101 >= 0.8 && $t101 < 2.5 ? " after 1s" : sprintf(" after %.2fs", $t101));
+my $e = ChatRT::next_event($s, 6);
+my $terr = Time::HiRes::time() - $t0;
+push @r, ($e ? $e->{event} : "nothing")
+    . ($terr >= 2.5 ? " after 3s" : sprintf(" after %.2fs", $terr));
+kill 'CONT', $main::Redis->{pid};
+close $s;
+my $ok;
+for (1 .. 50) {
+    $ok = eval { main::ws_sign_in("alice") };
+    last if $ok;
+    sleep 0.1;
+}
+push @r, $ok ? "back" : "not back";
+$main::Got = "@r";
+--- response_body
+101 after 1s authentication_error after 3s back
+--- error_log eval
+[qr/chat redis: no reply from 127\.0\.0\.1:\d+ in 3000ms/]
+--- no_error_log
 [alert]
 [emerg]

@@ -276,6 +276,7 @@ ngx_http_chat_ws_detach(ngx_event_t *ev)
 {
     u_char                      *pipelined;
     size_t                       len;
+    ngx_int_t                    rc;
     ngx_buf_t                   *b;
     ngx_connection_t            *c;
     ngx_http_request_t          *r;
@@ -372,9 +373,15 @@ ngx_http_chat_ws_detach(ngx_event_t *ev)
         ngx_memcpy(pipelined, b->pos, len);
     }
 
-    if (ngx_http_chat_ws_send_raw(ws, up->response.data, up->response.len)
-        != NGX_OK)
-    {
+    /*
+     * a sign-in with the request's token answers in the same write as
+     * the 101 (ngx_http_chat_ws_hold_raw)
+     */
+    rc = ws->token.len
+         ? ngx_http_chat_ws_hold_raw(ws, up->response.data, up->response.len)
+         : ngx_http_chat_ws_send_raw(ws, up->response.data, up->response.len);
+
+    if (rc != NGX_OK) {
         c->error = 1;
     }
 

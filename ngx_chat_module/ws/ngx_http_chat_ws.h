@@ -34,6 +34,9 @@
 /* the largest frame header: 2 + 8 bytes of length + 4 of mask */
 #define NGX_HTTP_CHAT_WS_HEADER_MAX     14
 
+/* ms a held 101 waits for the first frame before it goes alone */
+#define NGX_HTTP_CHAT_WS_HOLD           1000
+
 
 typedef struct ngx_http_chat_ws_s  ngx_http_chat_ws_t;
 
@@ -141,6 +144,7 @@ struct ngx_http_chat_ws_s {
     unsigned                   awaiting_pong:1;
     unsigned                   closed:1;      /* no more app callbacks */
     unsigned                   destroy:1;     /* its free is posted */
+    unsigned                   held:1;        /* the 101 waits (out) */
 
     /* what the app keeps of the handshake: gone after open() */
     void                     **main_conf;
@@ -189,6 +193,8 @@ ngx_int_t ngx_http_chat_ws_send(ngx_http_chat_ws_t *ws, ngx_uint_t opcode,
 ngx_int_t ngx_http_chat_ws_send_buf(ngx_http_chat_ws_t *ws,
     ngx_http_chat_ws_buf_t *buf);
 ngx_int_t ngx_http_chat_ws_send_raw(ngx_http_chat_ws_t *ws, u_char *data,
+    size_t len);
+ngx_int_t ngx_http_chat_ws_hold_raw(ngx_http_chat_ws_t *ws, u_char *data,
     size_t len);
 void ngx_http_chat_ws_close(ngx_http_chat_ws_t *ws, ngx_uint_t code,
     const char *reason);

@@ -25,6 +25,8 @@ static void ngx_http_chat_ws_close_frame(ngx_http_chat_ws_t *ws,
     ngx_uint_t code, const char *reason);
 static ngx_int_t ngx_http_chat_ws_queue(ngx_http_chat_ws_t *ws,
     ngx_http_chat_ws_buf_t *buf);
+static ngx_int_t ngx_http_chat_ws_unhold(ngx_http_chat_ws_t *ws,
+    ngx_http_chat_ws_buf_t *buf);
 static ngx_int_t ngx_http_chat_ws_flush(ngx_http_chat_ws_t *ws);
 static void ngx_http_chat_ws_drop_queue(ngx_http_chat_ws_t *ws,
     ngx_uint_t keep_partial);
@@ -93,9 +95,13 @@ ngx_http_chat_ws_start(ngx_http_chat_ws_t *ws, u_char *pipelined, size_t len)
     ws->last_read = ngx_current_msec;
     ws->ping.cancelable = 1;
 
-    /* a transport without a socket of its own keeps its own heartbeat */
+    /*
+     * a transport without a socket of its own keeps its own heartbeat; a
+     * held 101 goes alone when this fires first (then it pings as usual)
+     */
     if (ws->release == NULL) {
-        ngx_add_timer(&ws->ping, ws->conf->ping_interval);
+        ngx_add_timer(&ws->ping, ws->held ? NGX_HTTP_CHAT_WS_HOLD
+                                          : ws->conf->ping_interval);
     }
 
     if (ws->conf->app->open(ws) != NGX_OK) {
@@ -234,6 +240,11 @@ ngx_http_chat_ws_ping(ngx_http_chat_ws_t *ws)
 
     ev = &ws->ping;
 
+    if (ws->held && ngx_http_chat_ws_unhold(ws, NULL) == NGX_ERROR) {
+        ngx_http_chat_ws_finalize(ws);
+        return;
+    }
+
     if (ws->close_sent) {
         /* the peer never answered our close */
         ngx_http_chat_ws_finalize(ws);
@@ -347,6 +358,84 @@ ngx_http_chat_ws_send_raw(ngx_http_chat_ws_t *ws, u_char *data, size_t len)
 }
 
 
+/*
+ * The 101 of a socket that signs in with its request's token waits for
+ * the first frame, the sign-in's answer, and goes in the same write: one
+ * segment and one wakeup of the client, not two.  A sign-in that takes
+ * longer than NGX_HTTP_CHAT_WS_HOLD lets it go alone (the ping timer).
+ */
+ngx_int_t
+ngx_http_chat_ws_hold_raw(ngx_http_chat_ws_t *ws, u_char *data, size_t len)
+{
+    ngx_http_chat_ws_buf_t  *buf;
+    ngx_http_chat_ws_out_t  *out;
+
+    buf = ngx_http_chat_ws_buf_alloc(len);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    out = ngx_alloc(sizeof(ngx_http_chat_ws_out_t), ws->connection->log);
+    if (out == NULL) {
+        ngx_free(buf);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(buf->data, data, len);
+    buf->refs = 1;
+
+    out->next = NULL;
+    out->buf = buf;
+    out->sent = 0;
+
+    ws->out = out;
+    ws->out_last = &out->next;
+    ws->queued = len;
+    ws->held = 1;
+
+    return NGX_OK;
+}
+
+
+/* the held 101 goes, with buf after it in the same write if there is one */
+static ngx_int_t
+ngx_http_chat_ws_unhold(ngx_http_chat_ws_t *ws, ngx_http_chat_ws_buf_t *buf)
+{
+    ngx_int_t                rc;
+    ngx_http_chat_ws_buf_t  *held, *both;
+    ngx_http_chat_ws_out_t  *out;
+
+    out = ws->out;
+    held = out->buf;
+    ngx_free(out);
+
+    ws->held = 0;
+    ws->out = NULL;
+    ws->out_last = &ws->out;
+    ws->queued = 0;
+
+    if (buf) {
+        both = ngx_http_chat_ws_buf_alloc(held->len + buf->len);
+        if (both == NULL) {
+            ngx_http_chat_ws_buf_release(held);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ngx_cpymem(both->data, held->data, held->len),
+                   buf->data, buf->len);
+        both->refs = 1;
+
+        ngx_http_chat_ws_buf_release(held);
+        held = both;
+    }
+
+    rc = ngx_http_chat_ws_queue(ws, held);
+    ngx_http_chat_ws_buf_release(held);
+
+    return rc;
+}
+
+
 /* a write straight to the socket when nothing waits, else the queue */
 static ngx_int_t
 ngx_http_chat_ws_queue(ngx_http_chat_ws_t *ws, ngx_http_chat_ws_buf_t *buf)
@@ -355,6 +444,10 @@ ngx_http_chat_ws_queue(ngx_http_chat_ws_t *ws, ngx_http_chat_ws_buf_t *buf)
     ssize_t                  n;
     ngx_connection_t        *c;
     ngx_http_chat_ws_out_t  *out;
+
+    if (ws->held) {
+        return ngx_http_chat_ws_unhold(ws, buf);
+    }
 
     c = ws->connection;
     sent = 0;
@@ -415,6 +508,10 @@ ngx_http_chat_ws_flush(ngx_http_chat_ws_t *ws)
     ssize_t                  n;
     ngx_connection_t        *c;
     ngx_http_chat_ws_out_t  *out;
+
+    if (ws->held) {
+        return NGX_OK;
+    }
 
     c = ws->connection;
 

@@ -72,12 +72,14 @@ procs_for() {
     echo "$p"
 }
 
+# DIR REDIS_PORT MONGO_PORT: our NGINX's conf; CHAT_SO names another build
+# of the module (to compare two builds, run after run)
 chat_conf() {
     local d=$1 redis_port=$2 mongo_port=$3
     mkdir -p "$d/conf" "$d/logs" "$d/run" "$d/html"
     : > "$d/html/empty"
     cat > "$d/conf/nginx.conf" <<CONF
-load_module $root/build/modules/ngx_http_chat_module.so;
+load_module ${CHAT_SO:-$root/build/modules/ngx_http_chat_module.so};
 worker_processes 2;
 worker_rlimit_nofile 20000;
 error_log logs/error.log warn;
