@@ -7,7 +7,7 @@
  * profile (its fields, its privacy, its avatar) bumps as it deletes
  * "up:".  A miss is read from MongoDB and stored only if the generation
  * did not move meanwhile, so a read that crossed a change never stores
- * what it saw before.  Both keys are on the user's shard (chat_redis
+ * what it saw before.  A sign-in reads both keys with one MGET.  Both keys are on the user's shard (chat_redis
  * when there are none), where the drops that must arrive wait for that
  * shard's connection.
  */
@@ -30,13 +30,6 @@ typedef struct {
     void                          *data;
 } ngx_http_chat_profile_get_t;
 
-
-/* {generation, json} on a hit, {generation} on a miss */
-static const char  ngx_http_chat_profile_read[] =
-    "local g = redis.call('GET', KEYS[2]) or '0' "
-    "local v = redis.call('GET', KEYS[1]) "
-    "if v then return {g, v} end "
-    "return {g}";
 
 /* ARGV: the generation read, the JSON */
 static const char  ngx_http_chat_profile_store[] =
@@ -62,9 +55,9 @@ ngx_http_chat_profile_cache_get(ngx_str_t *user,
     ngx_http_chat_profile_got_pt got, void *data)
 {
     u_char                        buf[NGX_HTTP_CHAT_PROFILE_KEYS];
-    size_t                        argvlen[5];
+    size_t                        argvlen[5], mlen[3];
     ngx_uint_t                    shard;
-    const char                   *argv[5];
+    const char                   *argv[5], *mget[3];
     ngx_http_chat_redis_t        *rds;
     ngx_http_chat_profile_get_t  *g;
 
@@ -72,10 +65,19 @@ ngx_http_chat_profile_cache_get(ngx_str_t *user,
         return NGX_DECLINED;
     }
 
-    shard = ngx_http_chat_profile_argv(argv, argvlen,
-                                       ngx_http_chat_profile_read,
-                                       sizeof(ngx_http_chat_profile_read) - 1,
-                                       buf, user);
+    /*
+     * the generation and the profile, as one MGET: read together, as a
+     * script would, without running one (a sign-in's hot path)
+     */
+    shard = ngx_http_chat_profile_argv(argv, argvlen, NULL, 0, buf, user);
+
+    mget[0] = "MGET";
+    mlen[0] = 4;
+    mget[1] = argv[4];                      /* upg:{user} */
+    mlen[1] = argvlen[4];
+    mget[2] = argv[3];                      /* up:{user} */
+    mlen[2] = argvlen[3];
+
     rds = ngx_http_chat_redis_shard(shard);
 
     if (!ngx_http_chat_redis_is_connected(rds)) {
@@ -92,7 +94,7 @@ ngx_http_chat_profile_cache_get(ngx_str_t *user,
 
     /* hiredis copies the command before this returns */
     if (ngx_http_chat_redis_command_argv(rds, ngx_http_chat_profile_cached,
-                                         g, 5, argv, argvlen)
+                                         g, 3, mget, mlen)
         != NGX_OK)
     {
         ngx_free(g);
@@ -116,25 +118,31 @@ ngx_http_chat_profile_cached(redisReply *reply, void *data)
     ngx_str_null(&gen);
     rc = NGX_ERROR;
 
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1
-        && reply->element[0]->type == REDIS_REPLY_STRING
-        && reply->element[0]->len <= NGX_HTTP_CHAT_PROFILE_GEN_MAX)
+    /* {generation, value} of MGET, either nil: no generation is "0" */
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+        && (reply->element[0]->type == REDIS_REPLY_NIL
+            || (reply->element[0]->type == REDIS_REPLY_STRING
+                && reply->element[0]->len
+                && reply->element[0]->len <= NGX_HTTP_CHAT_PROFILE_GEN_MAX)))
     {
-        gen.data = (u_char *) reply->element[0]->str;
-        gen.len = reply->element[0]->len;
+        if (reply->element[0]->type == REDIS_REPLY_NIL) {
+            ngx_str_set(&gen, "0");
+
+        } else {
+            gen.data = (u_char *) reply->element[0]->str;
+            gen.len = reply->element[0]->len;
+        }
+
         rc = NGX_DECLINED;
+        e = reply->element[1];
 
-        if (reply->elements > 1) {
-            e = reply->element[1];
+        if (e->type == REDIS_REPLY_STRING && e->len) {
+            value.data = (u_char *) e->str;
+            value.len = e->len;
 
-            if (e->type == REDIS_REPLY_STRING && e->len) {
-                value.data = (u_char *) e->str;
-                value.len = e->len;
-
-                /* one that cannot be read is a miss: read and stored again */
-                if (ngx_http_chat_profile_unpack(&value, &json) == NGX_OK) {
-                    rc = NGX_OK;
-                }
+            /* one that cannot be read is a miss: read and stored again */
+            if (ngx_http_chat_profile_unpack(&value, &json) == NGX_OK) {
+                rc = NGX_OK;
             }
         }
     }
