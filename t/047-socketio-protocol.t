@@ -765,3 +765,33 @@ NOPERM
 --- no_error_log
 [alert]
 [emerg]
+
+
+
+=== TEST 22: an upgrade whose request carries a token (io(url, {query: {token}})) gets its 101 at once, not held for a sign-in that Socket.IO does not make there: 2probe answered
+--- init
+ChatChats::setup();
+my $tok = $ChatChats::Tok{alice}{accessToken};
+my $sid = main::open_polling();
+main::post($sid, qq(40{"token":"$tok"}));
+my $polled = "";
+for (1 .. 5) {
+    $polled .= main::get($sid);
+    last if $polled =~ /authenticated/;
+}
+my @r = ($polled =~ /authenticated/ ? "signed in" : "?:$polled");
+my $t0 = Time::HiRes::time();
+my ($ws, $st) = ChatWS::open_ws(
+    "/socket.io/?EIO=4&transport=websocket&sid=$sid&token=$tok");
+my $took = Time::HiRes::time() - $t0;
+push @r, $st . ($took < 0.5 ? " at once" : sprintf(" after %.2fs", $took));
+ChatWS::text($ws, "2probe");
+my $f = ChatWS::read_frame($ws, 5);
+push @r, $f ? $f->{payload} : "no pong";
+$main::Got = join " | ", @r;
+--- response_body
+signed in | 101 at once | 3probe
+--- no_error_log
+[error]
+[alert]
+[emerg]

@@ -148,6 +148,7 @@ _EOC_
     $block->set_value("config", <<'_EOC_');
     location /api/ { chat_api; }
     location /ws { chat_ws; }
+    location /wsq { chat_ws; chat_ws_max_queue 64; }
     location /socket.io/ { chat_socketio; }
     location = /t { return 200 "t"; }
 _EOC_
@@ -451,5 +452,23 @@ $main::Got = "@r";
 --- error_log eval
 [qr/chat redis: no reply from 127\.0\.0\.1:\d+ in 3000ms/]
 --- no_error_log
+[alert]
+[emerg]
+
+
+
+=== TEST 9: a close pipelined with the handshake while the 101 waits for the sign-in, on a location whose chat_ws_max_queue is smaller than the 101: the 101, then the close answered
+--- init
+ChatChats::setup();
+my ($s, $status) = ChatWS::open_ws("/wsq?token=$ChatChats::Tok{alice}{accessToken}",
+    [], pipelined => ChatWS::frame(opcode => 8, payload => pack("n", 1000)));
+my $f = ChatWS::read_frame($s, 5);
+$main::Got = "$status " . ($f ? "opcode $f->{opcode} code "
+                                . unpack("n", $f->{payload} || "\0\0")
+                              : "nothing");
+--- response_body
+101 opcode 8 code 1000
+--- no_error_log
+[error]
 [alert]
 [emerg]

@@ -375,11 +375,17 @@ ngx_http_chat_ws_detach(ngx_event_t *ev)
 
     /*
      * a sign-in with the request's token answers in the same write as
-     * the 101 (ngx_http_chat_ws_hold_raw)
+     * the 101 (ngx_http_chat_ws_hold_raw); Socket.IO's and the echo's
+     * first frames wait for the client, which waits for the 101
      */
-    rc = ws->token.len
-         ? ngx_http_chat_ws_hold_raw(ws, up->response.data, up->response.len)
-         : ngx_http_chat_ws_send_raw(ws, up->response.data, up->response.len);
+    if (ws->token.len && ws->conf->app == &ngx_http_chat_rt_app) {
+        rc = ngx_http_chat_ws_hold_raw(ws, up->response.data,
+                                       up->response.len);
+
+    } else {
+        rc = ngx_http_chat_ws_send_raw(ws, up->response.data,
+                                       up->response.len);
+    }
 
     if (rc != NGX_OK) {
         c->error = 1;

@@ -5,11 +5,11 @@
  * the JSON GET /api/users/profile answers, packed (_profile_pack.c), for
  * a day; "upg:{<user>}", the generation that every stored change of the
  * profile (its fields, its privacy, its avatar) bumps as it deletes
- * "up:".  A miss is read from MongoDB and stored only if the generation
- * did not move meanwhile, so a read that crossed a change never stores
- * what it saw before.  A sign-in reads both keys with one MGET.  Both keys are on the user's shard (chat_redis
- * when there are none), where the drops that must arrive wait for that
- * shard's connection.
+ * "up:".  A sign-in reads both with one MGET.  A miss is read from
+ * MongoDB and stored only if the generation did not move meanwhile, so a
+ * read that crossed a change never stores what it saw before.  Both keys
+ * are on the user's shard (chat_redis when there are none), where the
+ * drops that must arrive wait for that shard's connection.
  */
 
 
@@ -275,8 +275,9 @@ ngx_http_chat_profile_send_drop(ngx_http_chat_redis_retry_item_t *item)
 
 
 /*
- * EVAL script 2 up:{<user>} upg:{<user>}: the first 5 of argv; buf holds
- * the keys; the user's shard
+ * EVAL script 2 up:{<user>} upg:{<user>}: the first 5 of argv (the keys
+ * alone in argv[3] and argv[4] when script is NULL); buf holds the keys;
+ * the user's shard
  */
 
 static ngx_uint_t

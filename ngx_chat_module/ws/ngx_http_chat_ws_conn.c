@@ -415,6 +415,11 @@ ngx_http_chat_ws_unhold(ngx_http_chat_ws_t *ws, ngx_http_chat_ws_buf_t *buf)
     ws->queued = 0;
 
     if (buf) {
+        /* the hold's timer is the ping's again, not a wakeup in a second */
+        if (ws->ping.timer_set) {
+            ngx_add_timer(&ws->ping, ws->conf->ping_interval);
+        }
+
         both = ngx_http_chat_ws_buf_alloc(held->len + buf->len);
         if (both == NULL) {
             ngx_http_chat_ws_buf_release(held);
@@ -611,7 +616,8 @@ ngx_http_chat_ws_close_frame(ngx_http_chat_ws_t *ws, ngx_uint_t code,
         return;
     }
 
-    if (ws->queued > ws->conf->max_queue) {
+    /* a held 101 is not a reader's backlog: it goes with the close */
+    if (ws->queued > ws->conf->max_queue && !ws->held) {
         ngx_http_chat_ws_drop_queue(ws, 1);
     }
 
