@@ -146,6 +146,19 @@ sub main::post {
     return "$res->{status}:$c";
 }
 
+# a polling session signed in with $tok: (sid, what it polled)
+sub main::polling_signed_in {
+    my ($tok) = @_;
+    my $sid = main::open_polling();
+    main::post($sid, qq(40{"token":"$tok"}));
+    my $polled = "";
+    for (1 .. 5) {
+        $polled .= main::get($sid);
+        last if $polled =~ /authenticated/;
+    }
+    return ($sid, $polled);
+}
+
 sub main::redis {
     my $port = $ENV{TEST_NGINX_REDIS_PORT};
     my $out = `redis-cli -p $port @_`;
@@ -592,13 +605,7 @@ format no sid no token path other queries kept
 --- init
 ChatChats::setup();
 my $tok = $ChatChats::Tok{alice}{accessToken};
-my $sid = main::open_polling();
-main::post($sid, qq(40{"token":"$tok"}));
-my $polled = "";
-for (1 .. 5) {
-    $polled .= main::get($sid);
-    last if $polled =~ /authenticated/;
-}
+my ($sid, $polled) = main::polling_signed_in($tok);
 my $kept = main::redis("HGET eio:s:$sid t");
 my @r = ($polled =~ /authenticated/ ? "signed in" : "?:$polled");
 push @r, length($kept) > 100 ? "kept" : "not kept",
@@ -772,13 +779,7 @@ NOPERM
 --- init
 ChatChats::setup();
 my $tok = $ChatChats::Tok{alice}{accessToken};
-my $sid = main::open_polling();
-main::post($sid, qq(40{"token":"$tok"}));
-my $polled = "";
-for (1 .. 5) {
-    $polled .= main::get($sid);
-    last if $polled =~ /authenticated/;
-}
+my ($sid, $polled) = main::polling_signed_in($tok);
 my @r = ($polled =~ /authenticated/ ? "signed in" : "?:$polled");
 my $t0 = Time::HiRes::time();
 my ($ws, $st) = ChatWS::open_ws(
