@@ -418,3 +418,53 @@ main::dyn($block, bearer => "bob",
 GET /api/auth/sessions
 --- response_body_like: placeholder
 --- error_code: 200
+
+
+
+=== TEST 23: an access token whose own id is revoked is refused while its session lives
+--- init
+# the token's jti alone, by hand: the session's cache says nothing
+my ($c) = JSON::PP::decode_json(MIME::Base64::decode_base64url(
+              (split /\./, $main::Tok{bob}{accessToken})[1]));
+system("redis-cli", "-p", $ENV{TEST_NGINX_REDIS_PORT}, "SET",
+       "jti:{$c->{sid}}:$c->{jti}", "1", "EX", "60") == 0 or die "redis-cli";
+my $uid = `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} HGET 'sess:{$c->{sid}}' uid`;
+my $rev = `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} HEXISTS 'sess:{$c->{sid}}' revoked`;
+die "bob's session: uid '$uid' revoked '$rev'" unless $uid =~ /^[0-9a-f]{24}$/
+                                                    && $rev =~ /^0/;
+main::dyn($block, bearer => "bob");
+--- request
+GET /api/auth/sessions
+--- response_body_like: "message":"the token was revoked"
+--- error_code: 401
+--- no_error_log
+[error]
+[alert]
+[emerg]
+
+
+
+=== TEST 24: a token whose session Redis holds for another user is refused; the same token works once that is undone
+--- init
+my ($c) = JSON::PP::decode_json(MIME::Base64::decode_base64url(
+              (split /\./, $main::Tok{bob}{accessToken})[1]));
+my $rc = sub { my $o = `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} @_`; chomp $o; $o };
+$rc->("DEL", "'jti:{$c->{sid}}:$c->{jti}'");
+my $uid = $rc->("HGET", "'sess:{$c->{sid}}'", "uid");
+$rc->("HSET", "'sess:{$c->{sid}}'", "uid", "0123456789abcdef01234567");
+my $r = HTTP::Tiny->new->get(
+    "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/api/auth/sessions",
+    { headers => { Authorization => "Bearer $main::Tok{bob}{accessToken}" } });
+die "another user's session: $r->{status} $r->{content}"
+    unless $r->{status} == 401 && $r->{content} =~ /the token was revoked/;
+$rc->("HSET", "'sess:{$c->{sid}}'", "uid", $uid);
+main::dyn($block, bearer => "bob",
+    like => qr/^\{"items":\[.*"device":"bob".*\]\}$/);
+--- request
+GET /api/auth/sessions
+--- response_body_like: placeholder
+--- error_code: 200
+--- no_error_log
+[error]
+[alert]
+[emerg]

@@ -25,8 +25,11 @@ typedef struct {
     ngx_queue_t                        queue;     /* in its flight */
     u_char                             sid[NGX_HTTP_CHAT_SID_LEN];
     u_char                             uid[NGX_HTTP_CHAT_SID_LEN];
-    ngx_http_chat_session_checked_pt   handler;
+    ngx_http_chat_session_checked_pt   handler;   /* NULL: nobody waits */
     void                              *data;
+    unsigned                           replies:2; /* to come */
+    unsigned                           jti_revoked:1;
+    unsigned                           jti_failed:1;
 } ngx_http_chat_session_look_t;
 
 
@@ -39,18 +42,13 @@ typedef struct {
 
 
 /*
- * KEYS: sess:<id>, jti:<id> (optional).  ARGV: the token's user.
- * 0: live; 1: revoked (the jti, the session) or another user's;
- * 2: not cached
+ * A check is plain reads, not a script (a script costs Redis about ten
+ * times as much): the token's jti, if any (EXISTS jti:{<sid>}:<jti>,
+ * revoked when it is there), then the session (HMGET sess:{<sid>} uid
+ * revoked), pipelined to the shard of the session's tag, whose replies
+ * come in that order.  They need not be atomic: a revocation between the
+ * two is one made after the check.
  */
-static const char  ngx_http_chat_session_check_script[] =
-    "if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then return 1 end "
-    "local s = redis.call('HMGET', KEYS[1], 'uid', 'revoked') "
-    "if s[2] then return 1 end "
-    "if not s[1] then return 2 end "
-    "if s[1] ~= ARGV[1] then return 1 end "
-    "return 0";
-
 
 /*
  * KEYS: sess:<id>.  ARGV: uid, "1" when revoked, ttl.  Never clears
@@ -63,6 +61,7 @@ static const char  ngx_http_chat_session_fill_script[] =
     "return 1";
 
 
+static void ngx_http_chat_session_jti(redisReply *reply, void *data);
 static void ngx_http_chat_session_cached(redisReply *reply, void *data);
 static ngx_int_t ngx_http_chat_session_fly(ngx_http_chat_session_look_t *lk);
 static void ngx_http_chat_session_landed(ngx_http_chat_mongo_task_t *t);
@@ -81,12 +80,11 @@ ngx_int_t
 ngx_http_chat_session_check(ngx_str_t *sid, ngx_str_t *uid, ngx_str_t *jti,
     ngx_http_chat_session_checked_pt handler, void *data)
 {
-    int                            argc;
     u_char                         skey[sizeof("sess:{}") + 24];
     u_char                         jkey[sizeof("jti:{}:") + 24 + 64];
-    size_t                         argvlen[6];
+    size_t                         argvlen[4];
     ngx_int_t                      rc;
-    const char                    *argv[6];
+    const char                    *argv[4];
     ngx_http_chat_session_look_t  *lk;
 
     if (sid->len != NGX_HTTP_CHAT_SID_LEN || uid->len != NGX_HTTP_CHAT_SID_LEN
@@ -95,7 +93,7 @@ ngx_http_chat_session_check(ngx_str_t *sid, ngx_str_t *uid, ngx_str_t *jti,
         return NGX_ERROR;
     }
 
-    lk = ngx_alloc(sizeof(ngx_http_chat_session_look_t), ngx_cycle->log);
+    lk = ngx_calloc(sizeof(ngx_http_chat_session_look_t), ngx_cycle->log);
     if (lk == NULL) {
         return NGX_ERROR;
     }
@@ -105,36 +103,74 @@ ngx_http_chat_session_check(ngx_str_t *sid, ngx_str_t *uid, ngx_str_t *jti,
     lk->handler = handler;
     lk->data = data;
 
-    argc = 0;
-    argv[argc] = "EVAL";
-    argvlen[argc++] = 4;
-    argv[argc] = ngx_http_chat_session_check_script;
-    argvlen[argc++] = sizeof(ngx_http_chat_session_check_script) - 1;
-    argv[argc] = jti ? "2" : "1";
-    argvlen[argc++] = 1;
-
-    argv[argc] = (char *) skey;
-    /* both keys tagged by the session: one shard runs the script */
-    argvlen[argc++] = ngx_sprintf(skey, "sess:{%V}", sid) - skey;
-
     if (jti) {
-        argv[argc] = (char *) jkey;
-        argvlen[argc++] = ngx_sprintf(jkey, "jti:{%V}:%V", sid, jti) - jkey;
+        argv[0] = "EXISTS";
+        argvlen[0] = sizeof("EXISTS") - 1;
+        argv[1] = (char *) jkey;
+        argvlen[1] = ngx_sprintf(jkey, "jti:{%V}:%V", sid, jti) - jkey;
+
+        rc = ngx_http_chat_redis_command_argv(
+                                ngx_http_chat_redis_of(lk->sid,
+                                                       NGX_HTTP_CHAT_SID_LEN),
+                                ngx_http_chat_session_jti, lk, 2, argv,
+                                argvlen);
+        if (rc != NGX_OK) {
+            ngx_free(lk);
+            return rc;
+        }
+
+        lk->replies++;
     }
 
-    argv[argc] = (char *) lk->uid;
-    argvlen[argc++] = NGX_HTTP_CHAT_SID_LEN;
+    argv[0] = "HMGET";
+    argvlen[0] = sizeof("HMGET") - 1;
+    argv[1] = (char *) skey;
+    argvlen[1] = ngx_sprintf(skey, "sess:{%V}", sid) - skey;
+    argv[2] = "uid";
+    argvlen[2] = sizeof("uid") - 1;
+    argv[3] = "revoked";
+    argvlen[3] = sizeof("revoked") - 1;
 
     rc = ngx_http_chat_redis_command_argv(
-                              ngx_http_chat_redis_keyed(argc, argv, argvlen),
-                              ngx_http_chat_session_cached, lk, argc, argv,
+                              ngx_http_chat_redis_of(lk->sid,
+                                                     NGX_HTTP_CHAT_SID_LEN),
+                              ngx_http_chat_session_cached, lk, 4, argv,
                               argvlen);
     if (rc != NGX_OK) {
-        ngx_free(lk);
+        if (lk->replies) {
+            /* the jti's reply frees it */
+            lk->handler = NULL;
+
+        } else {
+            ngx_free(lk);
+        }
+
         return rc;
     }
 
+    lk->replies++;
+
     return NGX_OK;
+}
+
+
+static void
+ngx_http_chat_session_jti(redisReply *reply, void *data)
+{
+    ngx_http_chat_session_look_t *lk = data;
+
+    if (--lk->replies == 0) {
+        /* the session's read could not be sent */
+        ngx_free(lk);
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        lk->jti_failed = 1;
+
+    } else if (reply->integer != 0) {
+        lk->jti_revoked = 1;
+    }
 }
 
 
@@ -143,16 +179,30 @@ ngx_http_chat_session_cached(redisReply *reply, void *data)
 {
     ngx_http_chat_session_look_t *lk = data;
 
-    ngx_int_t  rc;
+    ngx_int_t    rc;
+    redisReply  *u, *r;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+    lk->replies--;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2 || lk->jti_failed)
+    {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "chat: session check: redis did not answer: %s",
                       (reply && reply->type == REDIS_REPLY_ERROR)
                       ? reply->str : "no reply");
         rc = NGX_AGAIN;
+        goto done;
+    }
 
-    } else if (reply->integer == 2) {
+    u = reply->element[0];
+    r = reply->element[1];
+
+    if (lk->jti_revoked || r->type != REDIS_REPLY_NIL) {
+        rc = NGX_DECLINED;
+
+    } else if (u->type != REDIS_REPLY_STRING) {
+        /* not cached */
         if (ngx_http_chat_session_fly(lk) == NGX_OK) {
             return;
         }
@@ -160,8 +210,12 @@ ngx_http_chat_session_cached(redisReply *reply, void *data)
         rc = NGX_AGAIN;
 
     } else {
-        rc = (reply->integer == 0) ? NGX_OK : NGX_DECLINED;
+        rc = (u->len == NGX_HTTP_CHAT_SID_LEN
+              && ngx_memcmp(u->str, lk->uid, NGX_HTTP_CHAT_SID_LEN) == 0)
+             ? NGX_OK : NGX_DECLINED;
     }
+
+done:
 
     lk->handler(lk->data, rc);
     ngx_free(lk);

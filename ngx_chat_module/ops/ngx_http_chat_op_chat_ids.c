@@ -36,16 +36,19 @@ struct ngx_http_chat_op_chat_ids_s {
     u_char                       gen[NGX_HTTP_CHAT_IDS_GEN_MAX];
     size_t                       gen_len;
     unsigned                     has_gen:1;  /* Redis answered */
+    unsigned                     replies:2;  /* Redis's to come */
+    unsigned                     gen_lost:1; /* the generation's read */
 };
 
 
-/* {generation, fields} on a hit (the hash is current), {generation} */
-static const char  ngx_http_chat_ids_read[] =
-    "local g = redis.call('GET', KEYS[2]) or '0' "
-    "if redis.call('HGET', KEYS[1], 'g') == g then "
-    "  return {g, redis.call('HKEYS', KEYS[1])} "
-    "end "
-    "return {g}";
+/*
+ * A read is two plain commands, not a script (a script costs Redis about
+ * ten times as much): GET ucg:, then HGETALL uh:, pipelined to the user's
+ * shard, whose replies come in that order.  A hash whose 'g' is the
+ * generation read before it is current when it is read: a change after
+ * that GET has raised the generation and written its own 'g' or dropped
+ * the hash, and a fill writes only the generation it finds.
+ */
 
 /* ARGV: the generation read, "", the ids */
 static const char  ngx_http_chat_ids_fill[] =
@@ -57,6 +60,7 @@ static const char  ngx_http_chat_ids_fill[] =
     "return 1";
 
 
+static void ngx_http_chat_ids_gen(redisReply *reply, void *data);
 static void ngx_http_chat_ids_cached(redisReply *reply, void *data);
 static ngx_int_t ngx_http_chat_ids_hit(ngx_http_chat_op_chat_ids_t *op,
     redisReply *set);
@@ -74,9 +78,10 @@ ngx_http_chat_op_chat_ids(ngx_str_t *user, ngx_http_chat_op_done_pt done,
     void *data, ngx_http_chat_op_chat_ids_t **out)
 {
     u_char                        buf[NGX_HTTP_CHAT_IDS_KEYS];
-    size_t                        argvlen[5];
-    ngx_str_t                     u;
-    const char                   *argv[5];
+    size_t                        argvlen[2];
+    ngx_int_t                     rc;
+    ngx_str_t                     u, keys[2];
+    const char                   *argv[2];
     ngx_http_chat_redis_t        *rds;
     ngx_http_chat_op_chat_ids_t  *op;
 
@@ -97,30 +102,48 @@ ngx_http_chat_op_chat_ids(ngx_str_t *user, ngx_http_chat_op_done_pt done,
 
     u.data = op->user;
     u.len = 24;
-    rds = ngx_http_chat_redis_shard(
-              ngx_http_chat_chat_ids_argv(argv, argvlen,
-                                          ngx_http_chat_ids_read,
-                                          sizeof(ngx_http_chat_ids_read) - 1,
-                                          buf, &u));
+    rds = ngx_http_chat_redis_shard(ngx_http_chat_chat_ids_keys(buf, &u,
+                                                                keys));
 
-    if (ngx_http_chat_redis_is_connected(rds)) {
-
-        /* hiredis copies the command before this returns */
-        if (ngx_http_chat_redis_command_argv(rds, ngx_http_chat_ids_cached,
-                                             op, 5, argv, argvlen)
-            == NGX_OK)
-        {
-            return NGX_OK;
+    if (!ngx_http_chat_redis_is_connected(rds)) {
+        if (ngx_http_chat_ids_load(op) != NGX_OK) {
+            ngx_free(op);
+            return NGX_ERROR;
         }
 
+        return NGX_OK;
+    }
+
+    /* hiredis copies a command before this returns */
+
+    argv[0] = "GET";
+    argvlen[0] = sizeof("GET") - 1;
+    argv[1] = (char *) keys[1].data;
+    argvlen[1] = keys[1].len;
+
+    if (ngx_http_chat_redis_command_argv(rds, ngx_http_chat_ids_gen, op, 2,
+                                         argv, argvlen)
+        != NGX_OK)
+    {
         ngx_free(op);
         return NGX_ERROR;
     }
 
-    if (ngx_http_chat_ids_load(op) != NGX_OK) {
-        ngx_free(op);
+    op->replies = 1;
+
+    argv[0] = "HGETALL";
+    argvlen[0] = sizeof("HGETALL") - 1;
+    argv[1] = (char *) keys[0].data;
+    argvlen[1] = keys[0].len;
+
+    rc = ngx_http_chat_redis_command_argv(rds, ngx_http_chat_ids_cached, op,
+                                          2, argv, argvlen);
+    if (rc != NGX_OK) {
+        /* the generation's reply frees it */
         return NGX_ERROR;
     }
+
+    op->replies = 2;
 
     return NGX_OK;
 }
@@ -136,41 +159,79 @@ ngx_http_chat_op_chat_ids_detach(ngx_http_chat_op_chat_ids_t *op)
 
 
 static void
+ngx_http_chat_ids_gen(redisReply *reply, void *data)
+{
+    ngx_http_chat_op_chat_ids_t  *op = data;
+
+    if (--op->replies == 0) {
+        /* the hash's read could not be sent: nobody waits */
+        ngx_free(op);
+        return;
+    }
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        op->gen_lost = 1;
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        op->gen[0] = '0';
+        op->gen_len = 1;
+        op->has_gen = 1;
+
+    } else if (reply->type == REDIS_REPLY_STRING
+               && reply->len <= NGX_HTTP_CHAT_IDS_GEN_MAX)
+    {
+        ngx_memcpy(op->gen, reply->str, reply->len);
+        op->gen_len = reply->len;
+        op->has_gen = 1;
+    }
+
+    /* else not ours to read: MongoDB answers, nothing is stored */
+}
+
+
+static void
 ngx_http_chat_ids_cached(redisReply *reply, void *data)
 {
     ngx_http_chat_op_chat_ids_t  *op = data;
 
-    redisReply  *g;
+    size_t       i;
+    redisReply  *f, *v;
 
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+    op->replies = 0;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR || op->gen_lost) {
         ngx_http_chat_ids_finish(op, NGX_ERROR, NULL,
-                                 reply ? reply->str
-                                       : "redis connection lost");
+                                 (reply && reply->type == REDIS_REPLY_ERROR)
+                                 ? reply->str : "redis connection lost");
         return;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
-        || reply->element[0]->type != REDIS_REPLY_STRING
-        || reply->element[0]->len > NGX_HTTP_CHAT_IDS_GEN_MAX
-        || (reply->elements > 1
-            && reply->element[1]->type != REDIS_REPLY_ARRAY))
-    {
-        /* not ours to read: MongoDB answers, nothing is stored */
-        reply = NULL;
+    if (op->has_gen && reply->type == REDIS_REPLY_ARRAY) {
 
-    } else {
-        g = reply->element[0];
-        ngx_memcpy(op->gen, g->str, g->len);
-        op->gen_len = g->len;
-        op->has_gen = 1;
+        /* field, value, ...: the hit is a 'g' that is the generation */
+        for (i = 0; i + 1 < reply->elements; i += 2) {
+            f = reply->element[i];
+            v = reply->element[i + 1];
 
-        if (reply->elements > 1) {
-            if (ngx_http_chat_ids_hit(op, reply->element[1]) != NGX_OK) {
-                ngx_http_chat_ids_finish(op, NGX_ERROR, NULL,
-                                         "out of memory");
+            if (f->type == REDIS_REPLY_STRING && f->len == 1
+                && f->str[0] == 'g')
+            {
+                if (v->type == REDIS_REPLY_STRING
+                    && v->len == op->gen_len
+                    && ngx_memcmp(v->str, op->gen, v->len) == 0)
+                {
+                    if (ngx_http_chat_ids_hit(op, reply) != NGX_OK) {
+                        ngx_http_chat_ids_finish(op, NGX_ERROR, NULL,
+                                                 "out of memory");
+                    }
+
+                    return;
+                }
+
+                break;
             }
-
-            return;
         }
     }
 
@@ -195,7 +256,8 @@ ngx_http_chat_ids_hit(ngx_http_chat_op_chat_ids_t *op, redisReply *set)
         return NGX_ERROR;
     }
 
-    for (i = 0; i < set->elements; i++) {
+    /* HGETALL's fields: every other element */
+    for (i = 0; i < set->elements; i += 2) {
         e = set->element[i];
 
         /* "" and 'g' mark the hash; anything else not an id was never ours */
