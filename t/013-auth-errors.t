@@ -686,3 +686,43 @@ main::dyn($block, token => $tok->{accessToken});
 GET /api/auth/sessions
 --- response_body_like: "device":"hs384"
 --- error_code: 200
+
+
+
+=== TEST 42: after valid tokens (their header remembered by the worker), a critical header extension, alg:none and HS384 (a header of the same length) are refused, and the valid token still works
+--- init
+my $ok = main::user_token();
+my $get = sub {
+    my ($tok) = @_;
+    my $r = HTTP::Tiny->new->get(
+        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/api/auth/sessions",
+        { headers => { Authorization => "Bearer $tok" } });
+    return "$r->{status} " . ($r->{content} =~ /"message":"([^"]*)"/ ? $1
+                              : $r->{content} =~ /"device":"errors"/ ? "ok"
+                              : $r->{content});
+};
+my @seen = map { $get->($ok) } 1 .. 4;
+my %claims = (sub => "0123456789abcdef01234567",
+    sid => "0123456789abcdef01234567", jti => "crit1", typ => "access",
+    iss => "ngx_chat_module", aud => "chat", iat => time() - 10,
+    exp => time() + 600);
+# the same length as the remembered header, one byte apart
+my $h384 = ChatJWT::hs256($main::Secret, { alg => "HS384" }, \%claims);
+die "header lengths" unless length((split /\./, $h384)[0])
+                            == length((split /\./, $ok)[0]);
+push @seen, $get->(ChatJWT::hs256($main::Secret, { crit => [ "exp" ] },
+                                  \%claims)),
+            $get->(ChatJWT::none(\%claims)), $get->($h384);
+$main::Got = join ", ", @seen;
+main::dyn($block, token => $ok);
+--- request
+GET /api/auth/sessions
+--- response_body_filters eval
+sub { $_[0] =~ /"device":"errors"/ ? "$main::Got\n" : $_[0] }
+--- response_body
+200 ok, 200 ok, 200 ok, 200 ok, 401 unsupported token header, 401 algorithm not allowed, 401 algorithm not allowed
+--- error_code: 200
+--- no_error_log
+[error]
+[alert]
+[emerg]

@@ -21,6 +21,9 @@
 /* 9999-12-31T23:59:59Z: keeps exp + leeway far from overflowing */
 #define NGX_HTTP_CHAT_JWT_MAX_TIME    253402300799LL
 
+/* the longest header segment remembered as accepted */
+#define NGX_HTTP_CHAT_JWT_HEADER_MAX  128
+
 
 typedef struct {
     ngx_str_t     name;
@@ -70,6 +73,11 @@ static ngx_http_chat_jwt_alg_t  ngx_http_chat_jwt_algs[] = {
 
 
 static ngx_str_t  ngx_http_chat_jwt_access = ngx_string("access");
+
+static u_char                      ngx_http_chat_jwt_header[
+                                       NGX_HTTP_CHAT_JWT_HEADER_MAX];
+static size_t                      ngx_http_chat_jwt_header_len;
+static ngx_http_chat_main_conf_t  *ngx_http_chat_jwt_header_conf;
 
 
 ngx_int_t
@@ -269,17 +277,34 @@ ngx_http_chat_jwt_verify(ngx_http_chat_main_conf_t *cmcf, ngx_pool_t *pool,
      * key, or "none" when no key is passed.
      */
 
-    rc = ngx_http_chat_jwt_parse_segment(pool, &segs[0], &header);
-    if (rc != NGX_OK) {
-        return rc;
-    }
+    if (segs[0].len != ngx_http_chat_jwt_header_len
+        || cmcf != ngx_http_chat_jwt_header_conf
+        || ngx_memcmp(segs[0].data, ngx_http_chat_jwt_header, segs[0].len)
+           != 0)
+    {
+        rc = ngx_http_chat_jwt_parse_segment(pool, &segs[0], &header);
+        if (rc != NGX_OK) {
+            return rc;
+        }
 
-    rc = ngx_http_chat_jwt_check_header(cmcf, header, reason);
+        rc = ngx_http_chat_jwt_check_header(cmcf, header, reason);
 
-    json_decref(header);
+        json_decref(header);
 
-    if (rc != NGX_OK) {
-        return rc;
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        /*
+         * every token we issue has the same header: the next one with
+         * these very bytes is accepted without decoding them again
+         */
+
+        if (segs[0].len <= NGX_HTTP_CHAT_JWT_HEADER_MAX) {
+            ngx_memcpy(ngx_http_chat_jwt_header, segs[0].data, segs[0].len);
+            ngx_http_chat_jwt_header_len = segs[0].len;
+            ngx_http_chat_jwt_header_conf = cmcf;
+        }
     }
 
     if (segs[2].len == 0) {
