@@ -8,6 +8,7 @@
  *
  * sources: ngx_chat_module/auth/ngx_http_chat_jwt.c
  * sources: ngx_chat_module/auth/ngx_http_chat_jwt_hmac.c
+ * sources: ngx_chat_module/auth/ngx_http_chat_jwt_claims.c
  * libs: -ljwt -ljansson
  *
  * The input: one byte of settings, then either a token as a client sends

@@ -726,3 +726,66 @@ sub { $_[0] =~ /"device":"errors"/ ? "$main::Got\n" : $_[0] }
 [error]
 [alert]
 [emerg]
+
+
+
+=== TEST 43: claims the in-place reader leaves to jansson (an escape, a real, an audience array, spaces, a UTF-8 name) decide as before; a name twice, a leading zero, an object after the claims are malformed
+--- init
+# a user's own token's claims, written out by hand and signed with the
+# server's secret, so that only the claims' text differs
+my $ok = main::user_token();
+my $c = JSON::PP::decode_json(MIME::Base64::decode_base64url((split /\./, $ok)[1]));
+my $h = (split /\./, $ok)[0];
+my $sign = sub {
+    my ($text) = @_;
+    my $in = "$h." . MIME::Base64::encode_base64url($text);
+    return "$in." . MIME::Base64::encode_base64url(
+                        Digest::SHA::hmac_sha256($in, $main::Secret));
+};
+my $get = sub {
+    my ($tok) = @_;
+    my $r = HTTP::Tiny->new->get(
+        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/api/auth/sessions",
+        { headers => { Authorization => "Bearer $tok" } });
+    return "$r->{status} " . ($r->{content} =~ /"message":"([^"]*)"/ ? $1
+                              : $r->{content} =~ /"device":"errors"/ ? "ok"
+                              : $r->{content});
+};
+my $rest = qq("sub":"$c->{sub}","sid":"$c->{sid}","jti":"$c->{jti}","iss":"$c->{iss}","iat":$c->{iat});
+my @seen = map { $get->($sign->($_)) } (
+    # read in place: ours, and with whitespace everywhere
+    qq({"typ":"access","aud":"$c->{aud}","exp":$c->{exp},$rest}),
+    qq( {\n\t"typ" : "access" ,"aud":"$c->{aud}", "exp": $c->{exp} ,$rest , "x":true,"y":null,"z":false}\r\n),
+    # jansson: an escape, a real, an array, a name in UTF-8
+    qq({"typ":"acc\\u0065ss","aud":"$c->{aud}","exp":$c->{exp},$rest}),
+    qq({"typ":"access","aud":"$c->{aud}","exp":$c->{exp}.5,$rest}),
+    qq({"typ":"access","aud":["other","$c->{aud}"],"exp":$c->{exp},$rest}),
+    qq({"typ":"access","aud":"$c->{aud}","exp":$c->{exp},$rest,"n\xc3\xa9":1}),
+    # refused: the wrong audience among many; a name twice; a leading
+    # zero; a 19-digit number; something after the object; not an object
+    qq({"typ":"access","aud":["other"],"exp":$c->{exp},$rest}),
+    qq({"typ":"access","typ":"access","aud":"$c->{aud}","exp":$c->{exp},$rest}),
+    qq({"typ":"access","aud":"$c->{aud}","exp":0$c->{exp},$rest}),
+    qq({"typ":"access","aud":"$c->{aud}","exp":$c->{exp},$rest,"big":1234567890123456789012}),
+    qq({"typ":"access","aud":"$c->{aud}","exp":$c->{exp},$rest}{}),
+    qq(["typ","access"]),
+    # a value the reader stops at, and one it does not know
+    qq({"typ":"access","aud":"$c->{aud}","exp":$c->{exp}x,$rest}),
+    qq({"typ":"access","aud":"$c->{aud}","exp":$c->{exp},$rest,"o":{"a":1}}),
+    # "exp" as a string, "typ" a number
+    qq({"typ":"access","aud":"$c->{aud}","exp":"$c->{exp}",$rest}),
+    qq({"typ":1,"aud":"$c->{aud}","exp":$c->{exp},$rest}),
+);
+$main::Got = join ", ", @seen;
+main::dyn($block, token => $ok);
+--- request
+GET /api/auth/sessions
+--- response_body_filters eval
+sub { $_[0] =~ /"device":"errors"/ ? "$main::Got\n" : $_[0] }
+--- response_body
+200 ok, 200 ok, 200 ok, 200 ok, 200 ok, 200 ok, 401 wrong audience, 401 malformed token, 401 malformed token, 401 malformed token, 401 malformed token, 401 malformed token, 401 malformed token, 200 ok, 401 malformed token, 401 not an access token
+--- error_code: 200
+--- no_error_log
+[error]
+[alert]
+[emerg]

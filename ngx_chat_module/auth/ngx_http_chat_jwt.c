@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include "ngx_http_chat_jwt.h"
+#include "ngx_http_chat_jwt_claims.h"
 
 
 #define NGX_HTTP_CHAT_JWT_MAX_LEN     8192
@@ -45,17 +46,22 @@ static u_char *ngx_http_chat_jwt_cstr(ngx_pool_t *pool, u_char *p,
     size_t len);
 static ngx_int_t ngx_http_chat_jwt_split(ngx_str_t *token,
     ngx_str_t *segs);
+static ngx_int_t ngx_http_chat_jwt_decode_segment(ngx_pool_t *pool,
+    ngx_str_t *seg, ngx_str_t *dec);
 static ngx_int_t ngx_http_chat_jwt_parse_segment(ngx_pool_t *pool,
     ngx_str_t *seg, json_t **json);
 static ngx_int_t ngx_http_chat_jwt_check_header(
     ngx_http_chat_main_conf_t *cmcf, json_t *header, const char **reason);
 static ngx_int_t ngx_http_chat_jwt_check_claims(
-    ngx_http_chat_main_conf_t *cmcf, ngx_pool_t *pool, json_t *claims,
-    ngx_http_chat_token_t *tok, const char **reason);
-static ngx_uint_t ngx_http_chat_jwt_str_eq(json_t *value, ngx_str_t *str);
-static ngx_int_t ngx_http_chat_jwt_time(json_t *value, time_t *t);
-static ngx_int_t ngx_http_chat_jwt_copy(ngx_pool_t *pool, json_t *value,
-    ngx_str_t *dst);
+    ngx_http_chat_main_conf_t *cmcf, ngx_pool_t *pool,
+    ngx_http_chat_jwt_claims_t *claims, ngx_http_chat_token_t *tok,
+    const char **reason);
+static ngx_uint_t ngx_http_chat_jwt_aud(ngx_http_chat_jwt_value_t *aud,
+    ngx_str_t *want);
+static ngx_uint_t ngx_http_chat_jwt_str_eq(ngx_http_chat_jwt_value_t *v,
+    ngx_str_t *str);
+static ngx_int_t ngx_http_chat_jwt_time(ngx_http_chat_jwt_value_t *v,
+    time_t *t);
 
 
 static ngx_http_chat_jwt_alg_t  ngx_http_chat_jwt_algs[] = {
@@ -246,11 +252,13 @@ ngx_http_chat_jwt_verify(ngx_http_chat_main_conf_t *cmcf, ngx_pool_t *pool,
     int         err;
     char       *buf;
     jwt_t      *jwt;
-    json_t     *header, *claims;
+    json_t     *header;
     ngx_int_t   rc;
-    ngx_str_t   segs[3], key, signed_part;
+    ngx_str_t   segs[3], key, signed_part, dec;
     jwt_alg_t   alg;
     const char *digest;
+
+    ngx_http_chat_jwt_claims_t  claims;
 
     *reason = "malformed token";
 
@@ -314,9 +322,15 @@ ngx_http_chat_jwt_verify(ngx_http_chat_main_conf_t *cmcf, ngx_pool_t *pool,
 
     /* the claims from the very bytes the signature covers */
 
-    rc = ngx_http_chat_jwt_parse_segment(pool, &segs[1], &claims);
+    rc = ngx_http_chat_jwt_decode_segment(pool, &segs[1], &dec);
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    if (ngx_http_chat_jwt_claims_parse(dec.data, dec.len, &claims)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
     }
 
     ngx_http_chat_jwt_key(cmcf, alg, 0, &key);
@@ -325,7 +339,7 @@ ngx_http_chat_jwt_verify(ngx_http_chat_main_conf_t *cmcf, ngx_pool_t *pool,
         ngx_log_error(NGX_LOG_ALERT, pool->log, 0,
                       "chat jwt: no verification key for \"%V\"",
                       &cmcf->jwt_alg);
-        json_decref(claims);
+        ngx_http_chat_jwt_claims_free(&claims);
         return NGX_ERROR;
     }
 
@@ -339,7 +353,7 @@ ngx_http_chat_jwt_verify(ngx_http_chat_main_conf_t *cmcf, ngx_pool_t *pool,
         rc = ngx_http_chat_jwt_hmac_verify(digest, &key, &signed_part,
                                            &segs[2], pool->log);
         if (rc != NGX_OK) {
-            json_decref(claims);
+            ngx_http_chat_jwt_claims_free(&claims);
 
             if (rc == NGX_DECLINED) {
                 *reason = "bad signature";
@@ -353,7 +367,7 @@ ngx_http_chat_jwt_verify(ngx_http_chat_main_conf_t *cmcf, ngx_pool_t *pool,
 
     buf = (char *) ngx_http_chat_jwt_cstr(pool, token->data, token->len);
     if (buf == NULL) {
-        json_decref(claims);
+        ngx_http_chat_jwt_claims_free(&claims);
         return NGX_ERROR;
     }
 
@@ -364,7 +378,7 @@ ngx_http_chat_jwt_verify(ngx_http_chat_main_conf_t *cmcf, ngx_pool_t *pool,
     ERR_clear_error();
 
     if (err != 0) {
-        json_decref(claims);
+        ngx_http_chat_jwt_claims_free(&claims);
 
         if (err == ENOMEM) {
             return NGX_ERROR;
@@ -376,7 +390,7 @@ ngx_http_chat_jwt_verify(ngx_http_chat_main_conf_t *cmcf, ngx_pool_t *pool,
 
     if (jwt_get_alg(jwt) != alg) {
         jwt_free(jwt);
-        json_decref(claims);
+        ngx_http_chat_jwt_claims_free(&claims);
         *reason = "algorithm not allowed";
         return NGX_DECLINED;
     }
@@ -385,9 +399,9 @@ ngx_http_chat_jwt_verify(ngx_http_chat_main_conf_t *cmcf, ngx_pool_t *pool,
 
 verified:
 
-    rc = ngx_http_chat_jwt_check_claims(cmcf, pool, claims, tok, reason);
+    rc = ngx_http_chat_jwt_check_claims(cmcf, pool, &claims, tok, reason);
 
-    json_decref(claims);
+    ngx_http_chat_jwt_claims_free(&claims);
 
     return rc;
 }
@@ -735,21 +749,35 @@ ngx_http_chat_jwt_split(ngx_str_t *token, ngx_str_t *segs)
 
 
 static ngx_int_t
+ngx_http_chat_jwt_decode_segment(ngx_pool_t *pool, ngx_str_t *seg,
+    ngx_str_t *dec)
+{
+    dec->data = ngx_pnalloc(pool, ngx_base64_decoded_length(seg->len));
+    if (dec->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_decode_base64url(dec, seg) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
 ngx_http_chat_jwt_parse_segment(ngx_pool_t *pool, ngx_str_t *seg,
     json_t **json)
 {
     json_t     *j;
     ngx_str_t   dec;
+    ngx_int_t   rc;
 
     *json = NULL;
 
-    dec.data = ngx_pnalloc(pool, ngx_base64_decoded_length(seg->len));
-    if (dec.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_decode_base64url(&dec, seg) != NGX_OK) {
-        return NGX_DECLINED;
+    rc = ngx_http_chat_jwt_decode_segment(pool, seg, &dec);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     j = json_loadb((const char *) dec.data, dec.len, JSON_REJECT_DUPLICATES,
@@ -777,7 +805,12 @@ ngx_http_chat_jwt_check_header(ngx_http_chat_main_conf_t *cmcf,
 
     v = json_object_get(header, "alg");
 
-    if (!ngx_http_chat_jwt_str_eq(v, &cmcf->jwt_alg)) {
+    if (!json_is_string(v)
+        || json_string_length(v) != cmcf->jwt_alg.len
+        || ngx_memcmp(json_string_value(v), cmcf->jwt_alg.data,
+                      cmcf->jwt_alg.len)
+           != 0)
+    {
         *reason = "algorithm not allowed";
         return NGX_DECLINED;
     }
@@ -810,46 +843,34 @@ ngx_http_chat_jwt_check_header(ngx_http_chat_main_conf_t *cmcf,
 
 static ngx_int_t
 ngx_http_chat_jwt_check_claims(ngx_http_chat_main_conf_t *cmcf,
-    ngx_pool_t *pool, json_t *claims, ngx_http_chat_token_t *tok,
-    const char **reason)
+    ngx_pool_t *pool, ngx_http_chat_jwt_claims_t *claims,
+    ngx_http_chat_token_t *tok, const char **reason)
 {
-    time_t   now, exp, iat, nbf;
-    json_t  *v, *aud;
-    size_t   i;
+    time_t                     now, exp, iat, nbf;
+    ngx_http_chat_jwt_value_t  v;
 
     now = ngx_time();
 
-    if (!ngx_http_chat_jwt_str_eq(json_object_get(claims, "typ"),
-                                  &ngx_http_chat_jwt_access))
-    {
+    ngx_http_chat_jwt_claims_get(claims, "typ", &v);
+
+    if (!ngx_http_chat_jwt_str_eq(&v, &ngx_http_chat_jwt_access)) {
         *reason = "not an access token";
         return NGX_DECLINED;
     }
 
-    if (cmcf->jwt_issuer.len
-        && !ngx_http_chat_jwt_str_eq(json_object_get(claims, "iss"),
-                                     &cmcf->jwt_issuer))
-    {
-        *reason = "wrong issuer";
-        return NGX_DECLINED;
+    if (cmcf->jwt_issuer.len) {
+        ngx_http_chat_jwt_claims_get(claims, "iss", &v);
+
+        if (!ngx_http_chat_jwt_str_eq(&v, &cmcf->jwt_issuer)) {
+            *reason = "wrong issuer";
+            return NGX_DECLINED;
+        }
     }
 
     if (cmcf->jwt_audience.len) {
-        aud = json_object_get(claims, "aud");
+        ngx_http_chat_jwt_claims_get(claims, "aud", &v);
 
-        if (json_is_array(aud)) {
-            json_array_foreach(aud, i, v) {
-                if (ngx_http_chat_jwt_str_eq(v, &cmcf->jwt_audience)) {
-                    break;
-                }
-            }
-
-            if (i == json_array_size(aud)) {
-                *reason = "wrong audience";
-                return NGX_DECLINED;
-            }
-
-        } else if (!ngx_http_chat_jwt_str_eq(aud, &cmcf->jwt_audience)) {
+        if (!ngx_http_chat_jwt_aud(&v, &cmcf->jwt_audience)) {
             *reason = "wrong audience";
             return NGX_DECLINED;
         }
@@ -857,11 +878,15 @@ ngx_http_chat_jwt_check_claims(ngx_http_chat_main_conf_t *cmcf,
 
     *reason = "malformed token";
 
-    if (ngx_http_chat_jwt_time(json_object_get(claims, "exp"), &exp)
-        != NGX_OK
-        || ngx_http_chat_jwt_time(json_object_get(claims, "iat"), &iat)
-           != NGX_OK)
-    {
+    ngx_http_chat_jwt_claims_get(claims, "exp", &v);
+
+    if (ngx_http_chat_jwt_time(&v, &exp) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_chat_jwt_claims_get(claims, "iat", &v);
+
+    if (ngx_http_chat_jwt_time(&v, &iat) != NGX_OK) {
         return NGX_DECLINED;
     }
 
@@ -877,10 +902,10 @@ ngx_http_chat_jwt_check_claims(ngx_http_chat_main_conf_t *cmcf,
 
     /* we never set "nbf", but honour it when present */
 
-    v = json_object_get(claims, "nbf");
+    ngx_http_chat_jwt_claims_get(claims, "nbf", &v);
 
-    if (v != NULL) {
-        if (ngx_http_chat_jwt_time(v, &nbf) != NGX_OK) {
+    if (v.type != NGX_HTTP_CHAT_JWT_NONE) {
+        if (ngx_http_chat_jwt_time(&v, &nbf) != NGX_OK) {
             return NGX_DECLINED;
         }
 
@@ -890,45 +915,48 @@ ngx_http_chat_jwt_check_claims(ngx_http_chat_main_conf_t *cmcf,
         }
     }
 
-    v = json_object_get(claims, "sub");
+    ngx_http_chat_jwt_claims_get(claims, "sub", &v);
 
-    if (!json_is_string(v)
-        || !ngx_http_chat_jwt_is_id((u_char *) json_string_value(v),
-                                    json_string_length(v)))
+    if (v.type != NGX_HTTP_CHAT_JWT_STRING
+        || !ngx_http_chat_jwt_is_id(v.str.data, v.str.len))
     {
         *reason = "invalid subject";
         return NGX_DECLINED;
     }
 
-    if (ngx_http_chat_jwt_copy(pool, v, &tok->sub) != NGX_OK) {
+    tok->sub.len = v.str.len;
+    tok->sub.data = ngx_http_chat_jwt_cstr(pool, v.str.data, v.str.len);
+    if (tok->sub.data == NULL) {
         return NGX_ERROR;
     }
 
-    v = json_object_get(claims, "sid");
+    ngx_http_chat_jwt_claims_get(claims, "sid", &v);
 
-    if (!json_is_string(v)
-        || !ngx_http_chat_jwt_is_id((u_char *) json_string_value(v),
-                                    json_string_length(v)))
+    if (v.type != NGX_HTTP_CHAT_JWT_STRING
+        || !ngx_http_chat_jwt_is_id(v.str.data, v.str.len))
     {
         *reason = "invalid session id";
         return NGX_DECLINED;
     }
 
-    if (ngx_http_chat_jwt_copy(pool, v, &tok->sid) != NGX_OK) {
+    tok->sid.len = v.str.len;
+    tok->sid.data = ngx_http_chat_jwt_cstr(pool, v.str.data, v.str.len);
+    if (tok->sid.data == NULL) {
         return NGX_ERROR;
     }
 
-    v = json_object_get(claims, "jti");
+    ngx_http_chat_jwt_claims_get(claims, "jti", &v);
 
-    if (!json_is_string(v)
-        || !ngx_http_chat_jwt_is_jti((u_char *) json_string_value(v),
-                                     json_string_length(v)))
+    if (v.type != NGX_HTTP_CHAT_JWT_STRING
+        || !ngx_http_chat_jwt_is_jti(v.str.data, v.str.len))
     {
         *reason = "invalid token id";
         return NGX_DECLINED;
     }
 
-    if (ngx_http_chat_jwt_copy(pool, v, &tok->jti) != NGX_OK) {
+    tok->jti.len = v.str.len;
+    tok->jti.data = ngx_http_chat_jwt_cstr(pool, v.str.data, v.str.len);
+    if (tok->jti.data == NULL) {
         return NGX_ERROR;
     }
 
@@ -941,60 +969,68 @@ ngx_http_chat_jwt_check_claims(ngx_http_chat_main_conf_t *cmcf,
 }
 
 
-/* a JSON string equal to str, byte for byte (no embedded NULs: jansson) */
+/* "aud": the audience, or an array (jansson's) that has it */
 
 static ngx_uint_t
-ngx_http_chat_jwt_str_eq(json_t *value, ngx_str_t *str)
+ngx_http_chat_jwt_aud(ngx_http_chat_jwt_value_t *aud, ngx_str_t *want)
 {
-    if (!json_is_string(value) || json_string_length(value) != str->len) {
-        return 0;
+    size_t                     i;
+    json_t                    *e;
+    ngx_http_chat_jwt_value_t  v;
+
+    if (aud->type != NGX_HTTP_CHAT_JWT_ARRAY) {
+        return ngx_http_chat_jwt_str_eq(aud, want);
     }
 
-    return ngx_strncmp(json_string_value(value), str->data, str->len) == 0;
+    json_array_foreach(aud->json, i, e) {
+        if (json_is_string(e)) {
+            v.type = NGX_HTTP_CHAT_JWT_STRING;
+            v.str.data = (u_char *) json_string_value(e);
+            v.str.len = json_string_length(e);
+
+            if (ngx_http_chat_jwt_str_eq(&v, want)) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/* a JSON string equal to str, byte for byte */
+
+static ngx_uint_t
+ngx_http_chat_jwt_str_eq(ngx_http_chat_jwt_value_t *v, ngx_str_t *str)
+{
+    return v->type == NGX_HTTP_CHAT_JWT_STRING && v->str.len == str->len
+           && ngx_memcmp(v->str.data, str->data, str->len) == 0;
 }
 
 
 /* a NumericDate: an integer, or a real truncated, from 0 to year 9999 */
 
 static ngx_int_t
-ngx_http_chat_jwt_time(json_t *value, time_t *t)
+ngx_http_chat_jwt_time(ngx_http_chat_jwt_value_t *v, time_t *t)
 {
-    double      d;
-    json_int_t  n;
-
-    if (json_is_integer(value)) {
-        n = json_integer_value(value);
-
-        if (n < 0 || n > NGX_HTTP_CHAT_JWT_MAX_TIME) {
+    if (v->type == NGX_HTTP_CHAT_JWT_INTEGER) {
+        if (v->num < 0 || v->num > NGX_HTTP_CHAT_JWT_MAX_TIME) {
             return NGX_DECLINED;
         }
 
-        *t = (time_t) n;
+        *t = (time_t) v->num;
         return NGX_OK;
     }
 
-    if (json_is_real(value)) {
-        d = json_real_value(value);
-
-        if (!(d >= 0 && d <= (double) NGX_HTTP_CHAT_JWT_MAX_TIME)) {
+    if (v->type == NGX_HTTP_CHAT_JWT_REAL) {
+        if (!(v->real >= 0 && v->real <= (double) NGX_HTTP_CHAT_JWT_MAX_TIME))
+        {
             return NGX_DECLINED;
         }
 
-        *t = (time_t) d;
+        *t = (time_t) v->real;
         return NGX_OK;
     }
 
     return NGX_DECLINED;
-}
-
-
-static ngx_int_t
-ngx_http_chat_jwt_copy(ngx_pool_t *pool, json_t *value, ngx_str_t *dst)
-{
-    dst->len = json_string_length(value);
-    dst->data = ngx_http_chat_jwt_cstr(pool,
-                                       (u_char *) json_string_value(value),
-                                       dst->len);
-
-    return (dst->data == NULL) ? NGX_ERROR : NGX_OK;
 }
