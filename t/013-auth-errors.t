@@ -58,6 +58,18 @@ sub dyn {
         if defined $v{token};
 }
 
+# GET /api/auth/sessions with a token: "200 ok" (the user's list), or
+# the status and the error's message
+sub sessions_with {
+    my ($tok) = @_;
+    my $r = HTTP::Tiny->new->get(
+        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/api/auth/sessions",
+        { headers => { Authorization => "Bearer $tok" } });
+    return "$r->{status} " . ($r->{content} =~ /"message":"([^"]*)"/ ? $1
+                              : $r->{content} =~ /"device":"errors"/ ? "ok"
+                              : $r->{content});
+}
+
 sub user_token {
     $Tok{user} //= ChatAuth::sign_in($Twilio, phone(), 'errors');
     return $Tok{user}{accessToken};
@@ -692,15 +704,7 @@ GET /api/auth/sessions
 === TEST 42: after valid tokens (their header remembered by the worker), a critical header extension, alg:none and HS384 (a header of the same length) are refused, and the valid token still works
 --- init
 my $ok = main::user_token();
-my $get = sub {
-    my ($tok) = @_;
-    my $r = HTTP::Tiny->new->get(
-        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/api/auth/sessions",
-        { headers => { Authorization => "Bearer $tok" } });
-    return "$r->{status} " . ($r->{content} =~ /"message":"([^"]*)"/ ? $1
-                              : $r->{content} =~ /"device":"errors"/ ? "ok"
-                              : $r->{content});
-};
+my $get = \&main::sessions_with;
 my @seen = map { $get->($ok) } 1 .. 4;
 my %claims = (sub => "0123456789abcdef01234567",
     sid => "0123456789abcdef01234567", jti => "crit1", typ => "access",
@@ -742,15 +746,7 @@ my $sign = sub {
     return "$in." . MIME::Base64::encode_base64url(
                         Digest::SHA::hmac_sha256($in, $main::Secret));
 };
-my $get = sub {
-    my ($tok) = @_;
-    my $r = HTTP::Tiny->new->get(
-        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/api/auth/sessions",
-        { headers => { Authorization => "Bearer $tok" } });
-    return "$r->{status} " . ($r->{content} =~ /"message":"([^"]*)"/ ? $1
-                              : $r->{content} =~ /"device":"errors"/ ? "ok"
-                              : $r->{content});
-};
+my $get = \&main::sessions_with;
 my $rest = qq("sub":"$c->{sub}","sid":"$c->{sid}","jti":"$c->{jti}","iss":"$c->{iss}","iat":$c->{iat});
 my @seen = map { $get->($sign->($_)) } (
     # read in place: ours, and with whitespace everywhere
