@@ -82,7 +82,7 @@ chat_conf() {
 load_module ${CHAT_SO:-$root/build/modules/ngx_http_chat_module.so};
 worker_processes 2;
 worker_rlimit_nofile 20000;
-error_log logs/error.log warn;
+error_log logs/error.log ${CHAT_LOGLEVEL:-warn};
 pid run/nginx.pid;
 thread_pool chat threads=16 max_queue=65536;
 events {

@@ -30,6 +30,7 @@
 
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -151,6 +152,7 @@ typedef struct {
     const char         *tokens;
     const char         *http_get;
     const char         *http_post;
+    double              http_rate;      /* 0: each answer, the next */
     int                 fanout;
     int                 overload;
     int                 npids, nmpids, nxpids;
@@ -620,6 +622,29 @@ lg_http_request(lg_conn_t *c, uint64_t now)
 }
 
 
+/* a paced request: on the next socket with none in flight, else not sent */
+
+static void
+lg_http_paced(uint64_t now)
+{
+    uint32_t          i;
+    lg_conn_t        *c;
+    static uint32_t   next;
+
+    for (i = 0; i < lg_nconns; i++) {
+        c = &lg_conns[(next + i) % lg_nconns];
+
+        if (c->state == LG_ST_READY && c->req_ts == 0) {
+            next = (next + i + 1) % lg_nconns;
+            lg_http_request(c, now);
+            return;
+        }
+    }
+
+    lg_st->not_sent++;
+}
+
+
 /* 0: more bytes needed, else bytes used by one response */
 static ssize_t
 lg_parse_response(lg_conn_t *c, u_char *p, size_t len, uint64_t now)
@@ -666,7 +691,7 @@ lg_parse_response(lg_conn_t *c, u_char *p, size_t len, uint64_t now)
 
     c->req_ts = 0;
 
-    if (now < lg_pub_end) {
+    if (now < lg_pub_end && lg_conf.http_rate == 0) {
         lg_http_request(c, now);
     }
 
@@ -1374,7 +1399,9 @@ lg_child(uint32_t proc, int cmd, int res)
         sleeps0 = 0;
 
         /* overload: this process's share of the rate, its phase apart */
-        ov_period = (uint64_t) (1000000.0 * lg_conf.conns / lg_conf.rate
+        ov_period = (uint64_t) (1000000.0 * lg_conf.conns
+                                / (lg_conf.http_rate > 0 ? lg_conf.http_rate
+                                                         : lg_conf.rate)
                                 / (lg_nconns ? lg_nconns : 1));
         if (ov_period == 0) {
             ov_period = 1;
@@ -1399,7 +1426,14 @@ lg_child(uint32_t proc, int cmd, int res)
                 break;
             }
 
-            if (lg_conf.proto == LG_PROTO_HTTP) {
+            if (lg_conf.proto == LG_PROTO_HTTP && lg_conf.http_rate > 0) {
+                /* paced: this process's share, on the next socket free */
+                while (ov_due <= now && ov_due < lg_pub_end) {
+                    lg_http_paced(now);
+                    ov_due += ov_period;
+                }
+
+            } else if (lg_conf.proto == LG_PROTO_HTTP) {
                 if (now >= lg_pub_start && now < lg_pub_end) {
                     for (i = 0; i < lg_nconns; i++) {
                         c = &lg_conns[i];
@@ -1518,6 +1552,64 @@ lg_cpu_seconds(pid_t *pids, int n, int sys)
     }
 
     return (double) t / sysconf(_SC_CLK_TCK);
+}
+
+
+/*
+ * The time the threads of these processes waited, runnable, for a core
+ * (schedstat's second field, summed over each one's tasks): a server
+ * whose deliveries are late for want of a core shows it here.
+ */
+
+static double
+lg_runq_seconds(pid_t *pids, int n)
+{
+    int                  i, fd;
+    char                 path[96], buf[128];
+    DIR                 *d;
+    ssize_t              k;
+    struct dirent       *e;
+    unsigned long long   on, wait, t = 0;
+
+    for (i = 0; i < n; i++) {
+        snprintf(path, sizeof(path), "/proc/%d/task", (int) pids[i]);
+
+        d = opendir(path);
+        if (d == NULL) {
+            continue;
+        }
+
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.') {
+                continue;
+            }
+
+            snprintf(path, sizeof(path), "/proc/%d/task/%.16s/schedstat",
+                     (int) pids[i], e->d_name);
+
+            fd = open(path, O_RDONLY);
+            if (fd == -1) {
+                continue;
+            }
+
+            k = read(fd, buf, sizeof(buf) - 1);
+            close(fd);
+
+            if (k <= 0) {
+                continue;
+            }
+
+            buf[k] = '\0';
+
+            if (sscanf(buf, "%llu %llu", &on, &wait) == 2) {
+                t += wait;
+            }
+        }
+
+        closedir(d);
+    }
+
+    return (double) t / 1e9;
 }
 
 
@@ -1843,6 +1935,7 @@ lg_usage(void)
         "         [--fanout --rate MSGS_PER_SEC --duration S --warmup S\n"
         "          --drain S] [--pids a,b] [--mpids c] [--xpids d]\n"
         "         [--http-get PATH | --http-post-message PATH]\n"
+        "         [--http-rate R: paced, R requests a second in all]\n"
         "         [--overload: chat only, every socket sends, --rate\n"
         "          in all] [--tick SECS: fan-out, a line each]\n");
     exit(2);
@@ -1904,6 +1997,7 @@ main(int argc, char **argv)
     uint64_t     t0, t1, inuse0, inuse1, sock0, sock1, mem0, mem1;
     uint64_t     x0, x1, m0, m1, k, total, acc, w0, w1, ps, pe;
     double       cpu0, cpu1, mcpu0, mcpu1, scpu0, scpu1, conn_s;
+    double       rq0, rq1, mrq0, mrq1, crq0, crq1;
     lg_stats_t  *all;
 
     lg_conf.host = "127.0.0.1";
@@ -1965,6 +2059,8 @@ main(int argc, char **argv)
             lg_conf.srcs = strtoul(v, NULL, 10);
         } else if (strcmp(a, "--tokens") == 0) {
             lg_conf.tokens = v;
+        } else if (strcmp(a, "--http-rate") == 0) {
+            lg_conf.http_rate = atof(v);
         } else if (strcmp(a, "--rate") == 0) {
             lg_conf.rate = atof(v);
         } else if (strcmp(a, "--duration") == 0) {
@@ -2176,6 +2272,9 @@ main(int argc, char **argv)
     cpu0 = 0;
     mcpu0 = 0;
     scpu0 = 0;
+    rq0 = 0;
+    mrq0 = 0;
+    crq0 = 0;
 
     if (lg_conf.fanout) {
         while (lg_now_us() < w0) {
@@ -2184,6 +2283,9 @@ main(int argc, char **argv)
         cpu0 = lg_cpu_seconds(lg_conf.pids, lg_conf.npids, 0);
         scpu0 = lg_cpu_seconds(lg_conf.pids, lg_conf.npids, 1);
         mcpu0 = lg_cpu_seconds(lg_conf.mpids, lg_conf.nmpids, 0);
+        rq0 = lg_runq_seconds(lg_conf.pids, lg_conf.npids);
+        mrq0 = lg_runq_seconds(lg_conf.mpids, lg_conf.nmpids);
+        crq0 = lg_runq_seconds(kids, (int) lg_conf.procs);
 
         lg_ticks(w0, w1);
     }
@@ -2191,6 +2293,9 @@ main(int argc, char **argv)
     cpu1 = lg_cpu_seconds(lg_conf.pids, lg_conf.npids, 0);
     scpu1 = lg_cpu_seconds(lg_conf.pids, lg_conf.npids, 1);
     mcpu1 = lg_cpu_seconds(lg_conf.mpids, lg_conf.nmpids, 0);
+    rq1 = lg_runq_seconds(lg_conf.pids, lg_conf.npids);
+    mrq1 = lg_runq_seconds(lg_conf.mpids, lg_conf.nmpids);
+    crq1 = lg_runq_seconds(kids, (int) lg_conf.procs);
 
     all = lg_alloc(sizeof(lg_stats_t));
     {
@@ -2264,6 +2369,10 @@ main(int argc, char **argv)
         printf("db_cpu_seconds %.3f\n", mcpu1 - mcpu0);
         printf("client_cpu_seconds %.3f\n", all->cpu_us / 1e6);
         printf("client_sleeps %llu\n", (unsigned long long) all->sleeps);
+        printf("not_sent %llu\n", (unsigned long long) all->not_sent);
+        printf("server_runq_seconds %.3f\n", rq1 - rq0);
+        printf("db_runq_seconds %.3f\n", mrq1 - mrq0);
+        printf("client_runq_seconds %.3f\n", crq1 - crq0);
 
         total = all->in_window;
 
