@@ -472,3 +472,59 @@ $main::Got = "$status " . ($f ? "opcode $f->{opcode} code "
 [error]
 [alert]
 [emerg]
+
+
+
+=== TEST 10: the authenticated frame's bytes: a cold sign-in (profile read from MongoDB), a warm one (from Redis) and one by the authenticate event with an id are the REST profile's body in the same envelope
+--- init
+ChatChats::setup("dave", "erin");
+my @r;
+$ChatWS::Port = $ENV{TEST_NGINX_RT_PORT};
+ChatChats::api(erin => PUT => "/api/users/profile",
+               { name => "Erin \"\x{e9}\" \x{1f642} / \\" });
+# the raw payload of the first authenticated frame
+my $frame = sub {
+    my ($s) = @_;
+    while (my $f = ChatWS::read_frame($s, 5)) {
+        return $f->{payload} if $f->{payload} =~ /"event":"authenticated"/;
+    }
+    return "none";
+};
+my $url = "/ws?token=$ChatChats::Tok{erin}{accessToken}";
+my $rest = HTTP::Tiny->new->get("http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}"
+    . "/api/users/profile",
+    { headers => { Authorization => "Bearer $ChatChats::Tok{erin}{accessToken}" } })
+    ->{content};
+$rest =~ s/\n\z//;
+main::redis("FLUSHALL");
+my ($cold) = ChatWS::open_ws($url);
+my $c = $frame->($cold);
+sleep 0.3;
+my $before = main::mongo_counts();
+my ($warm) = ChatWS::open_ws($url);
+my $w = $frame->($warm);
+sleep 0.3;
+push @r, "warm-reads:" . main::mongo_reads($before);
+my ($ev) = ChatWS::open_ws("/ws");
+ChatWS::text($ev, qq({"event":"authenticate","data":{"token":"$ChatChats::Tok{erin}{accessToken}"},"id":"k\\u00e9 7"}));
+my $e = $frame->($ev);
+my ($n) = ChatWS::open_ws("/ws");
+ChatWS::text($n, qq({"event":"authenticate","data":{"token":"$ChatChats::Tok{erin}{accessToken}"},"id":7}));
+my $e7 = $frame->($n);
+my $want = qq({"event":"authenticated","data":$rest});
+push @r, "cold:" . ($c eq $want ? "same" : "differs $c $want");
+push @r, "warm:" . ($w eq $want ? "same" : "differs $w");
+push @r, "id:" . ($e eq qq({"event":"authenticated","data":$rest,"id":"k\xc3\xa9 7"})
+                  ? "same" : "differs $e");
+push @r, "id7:" . ($e7 eq qq({"event":"authenticated","data":$rest,"id":7})
+                   ? "same" : "differs $e7");
+push @r, "name:" . (JSON::PP::decode_json($c)->{data}{user}{name}
+                    eq "Erin \"\x{e9}\" \x{1f642} / \\" ? "kept" : "lost");
+$ChatWS::Port = undef;
+$main::Got = "@r";
+--- response_body
+warm-reads:0 cold:same warm:same id:same id7:same name:kept
+--- no_error_log
+[error]
+[alert]
+[emerg]

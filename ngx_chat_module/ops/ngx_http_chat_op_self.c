@@ -21,6 +21,7 @@
 typedef struct {
     ngx_http_chat_op_done_pt   done;
     void                      *data;
+    ngx_str_t                 *text;       /* the caller's, or NULL */
     u_char                     user[24];
     u_char                     gen[NGX_HTTP_CHAT_PROFILE_GEN_MAX];
     size_t                     gen_len;
@@ -35,8 +36,8 @@ static void ngx_http_chat_op_self_loaded(void *data, ngx_int_t rc,
 
 
 ngx_int_t
-ngx_http_chat_op_self(ngx_str_t *user, ngx_http_chat_op_done_pt done,
-    void *data)
+ngx_http_chat_op_self(ngx_str_t *user, ngx_str_t *text,
+    ngx_http_chat_op_done_pt done, void *data)
 {
     ngx_int_t                 rc;
     ngx_str_t                 u;
@@ -53,6 +54,7 @@ ngx_http_chat_op_self(ngx_str_t *user, ngx_http_chat_op_done_pt done,
 
     op->done = done;
     op->data = data;
+    op->text = text;
     ngx_memcpy(op->user, user->data, 24);
 
     u.data = op->user;
@@ -86,6 +88,16 @@ ngx_http_chat_op_self_cached(void *data, ngx_int_t rc, ngx_str_t *json,
         answer = json_loadb((char *) json->data, json->len, 0, NULL);
 
         if (json_is_object(json_object_get(answer, "user"))) {
+
+            if (op->text) {
+                op->text->data = ngx_alloc(json->len, ngx_cycle->log);
+
+                if (op->text->data) {
+                    ngx_memcpy(op->text->data, json->data, json->len);
+                    op->text->len = json->len;
+                }
+            }
+
             op->done(op->data, NGX_OK, answer, NULL);
             ngx_free(op);
             return;
@@ -147,7 +159,15 @@ ngx_http_chat_op_self_loaded(void *data, ngx_int_t rc, json_t *answer,
             json.len = ngx_strlen(dump);
 
             ngx_http_chat_profile_cache_fill(&user, &gen, &json);
-            free(dump);
+
+            if (op->text) {
+                /* jansson's malloc(): the caller's ngx_free() frees it */
+                op->text->data = json.data;
+                op->text->len = json.len;
+
+            } else {
+                free(dump);
+            }
         }
     }
 

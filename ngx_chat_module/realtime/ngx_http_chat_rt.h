@@ -206,11 +206,14 @@ ngx_int_t ngx_http_chat_rt_read_chat_ids(ngx_http_chat_rt_session_t *s,
 /*
  * GET /api/users/profile with the token of claims: its session checked as
  * the access-token gate does; the socket's session id is set when it is
- * answered 200.  NGX_DECLINED: the session cannot be checked now.
+ * answered 200.  text, if not NULL, gets the answer's compact JSON when
+ * the profile had one (ngx_alloc()ed, the caller's even without a
+ * session), before done() is called.  NGX_DECLINED: the session cannot be
+ * checked now.
  */
 ngx_int_t ngx_http_chat_rt_read_signin(ngx_http_chat_rt_session_t *s,
-    ngx_http_chat_rt_claims_t *claims, ngx_http_chat_rt_done_pt done,
-    void *data);
+    ngx_http_chat_rt_claims_t *claims, ngx_str_t *text,
+    ngx_http_chat_rt_done_pt done, void *data);
 /* GET /api/users/:id, uid an ObjectId in hex */
 ngx_int_t ngx_http_chat_rt_read_user(ngx_http_chat_rt_session_t *s,
     ngx_str_t *uid, ngx_uint_t online, ngx_http_chat_rt_done_pt done,

@@ -41,6 +41,8 @@ typedef struct {
     u_char                       sid[NGX_HTTP_CHAT_RT_ID_LEN];
     u_char                       uid[NGX_HTTP_CHAT_RT_ID_LEN];
     json_t                      *answer;    /* a hook's: what it lets by */
+    ngx_str_t                    text;      /* a sign-in's profile, as JSON */
+    ngx_str_t                   *text_out;  /* given it when it ends */
     unsigned                     signin:1;
     unsigned                     online:1;  /* users shown: Redis's */
 
@@ -471,8 +473,8 @@ ngx_http_chat_rt_read_chat_ids(ngx_http_chat_rt_session_t *s,
 
 ngx_int_t
 ngx_http_chat_rt_read_signin(ngx_http_chat_rt_session_t *s,
-    ngx_http_chat_rt_claims_t *claims, ngx_http_chat_rt_done_pt done,
-    void *data)
+    ngx_http_chat_rt_claims_t *claims, ngx_str_t *text,
+    ngx_http_chat_rt_done_pt done, void *data)
 {
     ngx_int_t                 rc;
     ngx_str_t                 sid, uid, jti;
@@ -484,6 +486,7 @@ ngx_http_chat_rt_read_signin(ngx_http_chat_rt_session_t *s,
     }
 
     rd->signin = 1;
+    rd->text_out = text;
     rd->not_found = "no such user";
     ngx_memcpy(rd->sid, claims->sid, NGX_HTTP_CHAT_RT_ID_LEN);
     ngx_memcpy(rd->uid, claims->sub, NGX_HTTP_CHAT_RT_ID_LEN);
@@ -682,7 +685,8 @@ ngx_http_chat_rt_read_checked(void *data, ngx_int_t rc)
     uid.len = NGX_HTTP_CHAT_RT_ID_LEN;
 
     /* Redis first: a warm sign-in reads nothing from MongoDB */
-    if (ngx_http_chat_op_self(&uid, ngx_http_chat_rt_read_answered, rd)
+    if (ngx_http_chat_op_self(&uid, rd->text_out ? &rd->text : NULL,
+                              ngx_http_chat_rt_read_answered, rd)
         != NGX_OK)
     {
         ngx_http_chat_rt_read_refused(rd, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -780,6 +784,11 @@ ngx_http_chat_rt_read_end(ngx_http_chat_rt_read_t *rd, ngx_uint_t status,
                 s->session_id.len = NGX_HTTP_CHAT_RT_ID_LEN;
             }
         }
+    }
+
+    /* the profile's text, as it was read, goes with the answer */
+    if (rd->text_out) {
+        *rd->text_out = rd->text;
     }
 
     /* without a session: done() frees its data and the answer */

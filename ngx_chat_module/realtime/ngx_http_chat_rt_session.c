@@ -36,6 +36,7 @@
 struct ngx_http_chat_rt_op_s {
     json_t                      *id;         /* the event's, or NULL */
     json_t                      *extra;      /* the step's own */
+    ngx_str_t                    text;       /* a sign-in's, as JSON */
     ngx_uint_t                   step;
     ngx_uint_t                   message;    /* an edit, delete, reaction */
     ngx_uint_t                   call;       /* a call's */
@@ -63,6 +64,9 @@ static void ngx_http_chat_rt_close(ngx_http_chat_ws_t *ws);
 static void ngx_http_chat_rt_next(ngx_http_chat_rt_session_t *s);
 static void ngx_http_chat_rt_op_done(ngx_http_chat_rt_session_t *s,
     ngx_http_chat_rt_op_t *op);
+static void ngx_http_chat_rt_drop_text(ngx_http_chat_rt_op_t *op);
+static void ngx_http_chat_rt_emit_text(ngx_http_chat_rt_session_t *s,
+    const char *event, ngx_str_t *text, json_t *id);
 static void ngx_http_chat_rt_dispatch(ngx_http_chat_rt_session_t *s,
     json_t *env);
 static void ngx_http_chat_rt_timer(ngx_event_t *ev);
@@ -364,6 +368,64 @@ ngx_http_chat_rt_emit(ngx_http_chat_rt_session_t *s, const char *event,
     (void) ngx_http_chat_ws_send(s->ws, NGX_HTTP_CHAT_WS_TEXT,
                                  (u_char *) text, ngx_strlen(text));
     free(text);
+}
+
+
+/*
+ * {"event": name, "data": text, "id"?} to a plain socket, text JSON as
+ * json_dumps() makes it: the frame ngx_http_chat_rt_emit() would make of
+ * it, without parsing it or dumping it again
+ */
+static void
+ngx_http_chat_rt_emit_text(ngx_http_chat_rt_session_t *s, const char *event,
+    ngx_str_t *text, json_t *id)
+{
+    char    *ids;
+    u_char  *frame, *p;
+    size_t   len, ilen;
+
+    ids = NULL;
+    ilen = 0;
+
+    if (id) {
+        ids = json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (ids == NULL) {
+            return;
+        }
+
+        ilen = ngx_strlen(ids);
+    }
+
+    len = sizeof("{\"event\":\"\",\"data\":") - 1 + ngx_strlen(event)
+          + text->len + sizeof(",\"id\":") - 1 + ilen + 1;
+
+    frame = ngx_alloc(len, s->ws->connection->log);
+    if (frame == NULL) {
+        free(ids);
+        return;
+    }
+
+    p = ngx_sprintf(frame, "{\"event\":\"%s\",\"data\":%V", event, text);
+
+    if (ids) {
+        p = ngx_sprintf(p, ",\"id\":%s", ids);
+        free(ids);
+    }
+
+    *p++ = '}';
+
+    (void) ngx_http_chat_ws_send(s->ws, NGX_HTTP_CHAT_WS_TEXT, frame,
+                                 p - frame);
+    ngx_free(frame);
+}
+
+
+static void
+ngx_http_chat_rt_drop_text(ngx_http_chat_rt_op_t *op)
+{
+    ngx_free(op->text.data);
+    op->text.data = NULL;
+    op->text.len = 0;
 }
 
 
@@ -682,6 +744,7 @@ ngx_http_chat_rt_op_done(ngx_http_chat_rt_session_t *s,
 {
     json_decref(op->id);
     json_decref(op->extra);
+    ngx_free(op->text.data);
     ngx_free(op);
 
     if (s && --s->ops == 0) {
@@ -799,7 +862,7 @@ ngx_http_chat_rt_start_auth(ngx_http_chat_rt_session_t *s, ngx_str_t *token,
     s->token_exp = claims.exp;
 
     /* its session (revocation included), then the user's profile */
-    rc = ngx_http_chat_rt_read_signin(s, &claims,
+    rc = ngx_http_chat_rt_read_signin(s, &claims, &op->text,
                                       ngx_http_chat_rt_authenticated, op);
 
     if (rc == NGX_DECLINED) {
@@ -868,6 +931,8 @@ ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s, void *data,
                                         answer,
                                         ngx_http_chat_rt_authenticated, op);
         if (rc == NGX_OK) {
+            /* what the hook lets by is told as it says */
+            ngx_http_chat_rt_drop_text(op);
             return;
         }
 
@@ -906,9 +971,19 @@ ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s, void *data,
         return;
     }
 
-    /* then the chats: their channels carry what happens in them */
-    json_decref(op->extra);
-    op->extra = json_pack("{s:O}", "user", user);
+    /*
+     * Then the chats: their channels carry what happens in them.  The
+     * profile's text as read is {"user"} as it would be dumped, and a
+     * plain socket is told it as it is; Socket.IO's frames take JSON.
+     */
+    if (s->sio || json_object_size(answer) != 1) {
+        ngx_http_chat_rt_drop_text(op);
+    }
+
+    if (op->text.len == 0) {
+        json_decref(op->extra);
+        op->extra = json_pack("{s:O}", "user", user);
+    }
 
     if (ngx_http_chat_rt_read_chat_ids(s, ngx_http_chat_rt_chats_page, op)
         != NGX_OK)
@@ -968,8 +1043,14 @@ ngx_http_chat_rt_chats_page(ngx_http_chat_rt_session_t *s, void *data,
     ngx_http_chat_metric_inc(s->sio ? NGX_HTTP_CHAT_M_SIGNINS_SIO
                                     : NGX_HTTP_CHAT_M_SIGNINS_WS);
 
-    ngx_http_chat_rt_emit(s, "authenticated", json_incref(op->extra),
-                          op->id);
+    if (op->text.len) {
+        ngx_http_chat_rt_emit_text(s, "authenticated", &op->text, op->id);
+
+    } else {
+        ngx_http_chat_rt_emit(s, "authenticated", json_incref(op->extra),
+                              op->id);
+    }
+
     ngx_http_chat_rt_op_done(s, op);
 }
 
