@@ -475,7 +475,7 @@ $main::Got = "$status " . ($f ? "opcode $f->{opcode} code "
 
 
 
-=== TEST 10: the authenticated frame's bytes: a cold sign-in (profile read from MongoDB), a warm one (from Redis) and one by the authenticate event with an id are the REST profile's body in the same envelope
+=== TEST 10: the authenticated frame's bytes: a cold sign-in (profile read from MongoDB), a warm one (from Redis) and one by the authenticate event with an id are the REST profile's body in the same envelope, on a plain socket and in Socket.IO's frames
 --- init
 ChatChats::setup("dave", "erin");
 my @r;
@@ -520,10 +520,38 @@ push @r, "id7:" . ($e7 eq qq({"event":"authenticated","data":$rest,"id":7})
                    ? "same" : "differs $e7");
 push @r, "name:" . (JSON::PP::decode_json($c)->{data}{user}{name}
                     eq "Erin \"\x{e9}\" \x{1f642} / \\" ? "kept" : "lost");
+# Socket.IO: signed in by CONNECT, cold and warm, and by the authenticate
+# event with an ACK id: the same bytes in its frames
+my $sio = sub {
+    my ($connect, $event) = @_;
+    my ($s) = ChatWS::open_ws("/socket.io/?EIO=4&transport=websocket");
+    ChatWS::read_frame($s, 3);              # the Engine.IO open packet
+    ChatWS::text($s, $connect);
+    ChatWS::text($s, $event) if $event;
+    my @f;
+    while (my $f = ChatWS::read_frame($s, 2)) {
+        push @f, $f->{payload} if $f->{payload} =~ /^4[23]/;
+        last if @f == ($event ? 2 : 1);
+    }
+    return join(" ", @f);
+};
+my $tok = $ChatChats::Tok{erin}{accessToken};
+main::redis("FLUSHALL");
+my $sc = $sio->(qq(40{"token":"$tok"}));
+sleep 0.3;
+$before = main::mongo_counts();
+my $sw = $sio->(qq(40{"token":"$tok"}));
+sleep 0.3;
+push @r, "sio-warm-reads:" . main::mongo_reads($before);
+my $sa = $sio->("40", qq(425["authenticate",{"token":"$tok"}]));
+push @r, "sio-cold:" . ($sc eq qq(42["authenticated",$rest]) ? "same" : "differs $sc");
+push @r, "sio-warm:" . ($sw eq qq(42["authenticated",$rest]) ? "same" : "differs $sw");
+push @r, "sio-ack:" . ($sa eq qq(42["authenticated",$rest] 435[$rest])
+                       ? "same" : "differs $sa");
 $ChatWS::Port = undef;
 $main::Got = "@r";
 --- response_body
-warm-reads:0 cold:same warm:same id:same id7:same name:kept
+warm-reads:0 cold:same warm:same id:same id7:same name:kept sio-warm-reads:0 sio-cold:same sio-warm:same sio-ack:same
 --- no_error_log
 [error]
 [alert]

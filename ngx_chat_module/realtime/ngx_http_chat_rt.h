@@ -266,6 +266,8 @@ extern ngx_http_chat_ws_app_t  ngx_http_chat_sio_app;
 ngx_int_t ngx_http_chat_sio_handler(ngx_http_request_t *r);
 void ngx_http_chat_sio_emit(ngx_http_chat_rt_session_t *s, const char *event,
     json_t *data, json_t *id);
+void ngx_http_chat_sio_emit_text(ngx_http_chat_rt_session_t *s,
+    const char *event, ngx_str_t *text, json_t *id);
 void ngx_http_chat_sio_ack(ngx_http_chat_rt_session_t *s, json_t *id,
     ngx_uint_t status, json_t *answer);
 ngx_http_chat_ws_buf_t *ngx_http_chat_sio_frame(u_char *envelope,

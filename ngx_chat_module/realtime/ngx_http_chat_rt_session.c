@@ -973,10 +973,10 @@ ngx_http_chat_rt_authenticated(ngx_http_chat_rt_session_t *s, void *data,
 
     /*
      * Then the chats: their channels carry what happens in them.  The
-     * profile's text as read is {"user"} as it would be dumped, and a
-     * plain socket is told it as it is; Socket.IO's frames take JSON.
+     * profile's text as read is {"user"} as it would be dumped: the
+     * socket is told it as it is.
      */
-    if (s->sio || json_object_size(answer) != 1) {
+    if (json_object_size(answer) != 1) {
         ngx_http_chat_rt_drop_text(op);
     }
 
@@ -1043,7 +1043,10 @@ ngx_http_chat_rt_chats_page(ngx_http_chat_rt_session_t *s, void *data,
     ngx_http_chat_metric_inc(s->sio ? NGX_HTTP_CHAT_M_SIGNINS_SIO
                                     : NGX_HTTP_CHAT_M_SIGNINS_WS);
 
-    if (op->text.len) {
+    if (op->text.len && s->sio) {
+        ngx_http_chat_sio_emit_text(s, "authenticated", &op->text, op->id);
+
+    } else if (op->text.len) {
         ngx_http_chat_rt_emit_text(s, "authenticated", &op->text, op->id);
 
     } else {

@@ -39,6 +39,11 @@ static void ngx_http_chat_sio_note_next(ngx_http_chat_rt_session_t *s,
     u_char field, u_char value);
 static void ngx_http_chat_sio_send_json(ngx_http_chat_rt_session_t *s,
     const char *prefix, json_t *id, json_t *json, ngx_uint_t bracket);
+static void ngx_http_chat_sio_send_frame(ngx_http_chat_rt_session_t *s,
+    const char *prefix, json_t *id, json_t *json, ngx_str_t *js,
+    ngx_uint_t bracket);
+static void ngx_http_chat_sio_emit_frames(ngx_http_chat_rt_session_t *s,
+    const char *event, json_t *data, ngx_str_t *text, json_t *id);
 
 
 ngx_http_chat_ws_app_t  ngx_http_chat_sio_app = {
@@ -672,10 +677,21 @@ static void
 ngx_http_chat_sio_send_json(ngx_http_chat_rt_session_t *s,
     const char *prefix, json_t *id, json_t *json, ngx_uint_t bracket)
 {
+    ngx_http_chat_sio_send_frame(s, prefix, id, json, NULL, bracket);
+}
+
+
+/* the same with json, or with JSON text as json_dumps() makes it */
+static void
+ngx_http_chat_sio_send_frame(ngx_http_chat_rt_session_t *s,
+    const char *prefix, json_t *id, json_t *json, ngx_str_t *js,
+    ngx_uint_t bracket)
+{
     u_char  *p, *text;
     size_t   len, plen;
 
-    len = json_dumpb(json, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+    len = js ? js->len
+             : json_dumpb(json, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
     plen = ngx_strlen(prefix);
 
     text = ngx_alloc(plen + NGX_INT64_LEN + 2 + len + 1,
@@ -690,7 +706,13 @@ ngx_http_chat_sio_send_json(ngx_http_chat_rt_session_t *s,
         p = ngx_sprintf(p, "%L[", (int64_t) json_integer_value(id));
     }
 
-    p += json_dumpb(json, (char *) p, len, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (js) {
+        p = ngx_cpymem(p, js->data, js->len);
+
+    } else {
+        p += json_dumpb(json, (char *) p, len,
+                        JSON_COMPACT | JSON_ENCODE_ANY);
+    }
 
     if (bracket) {
         *p++ = ']';
@@ -702,10 +724,47 @@ ngx_http_chat_sio_send_json(ngx_http_chat_rt_session_t *s,
 }
 
 
+/*
+ * An event whose data is JSON text as json_dumps() makes it (a sign-in's
+ * profile as it was read): the frames ngx_http_chat_sio_emit() makes of
+ * it, without parsing it; a transport in a handover or out of the
+ * namespace keeps or drops the data as JSON, so it is parsed there.
+ */
+void
+ngx_http_chat_sio_emit_text(ngx_http_chat_rt_session_t *s, const char *event,
+    ngx_str_t *text, json_t *id)
+{
+    ngx_http_chat_sio_t  *sio;
+
+    sio = s->sio;
+
+    if (sio->left || sio->resuming
+        || (sio->connecting && ngx_strcmp(event, "authenticated") != 0))
+    {
+        ngx_http_chat_sio_emit(s, event,
+                               json_loadb((char *) text->data, text->len,
+                                          0, NULL),
+                               id);
+        return;
+    }
+
+    ngx_http_chat_sio_emit_frames(s, event, NULL, text, id);
+}
+
+
 /* the router's events; data is taken */
 void
 ngx_http_chat_sio_emit(ngx_http_chat_rt_session_t *s, const char *event,
     json_t *data, json_t *id)
+{
+    ngx_http_chat_sio_emit_frames(s, event, data, NULL, id);
+}
+
+
+/* data (taken), or text when data is NULL and text is not */
+static void
+ngx_http_chat_sio_emit_frames(ngx_http_chat_rt_session_t *s,
+    const char *event, json_t *data, ngx_str_t *text, json_t *id)
 {
     u_char               buf[64], prefix[128];
     size_t               len;
@@ -785,7 +844,7 @@ ngx_http_chat_sio_emit(ngx_http_chat_rt_session_t *s, const char *event,
         }
     }
 
-    if (data == NULL) {
+    if (data == NULL && text == NULL) {
         data = json_object();
     }
 
@@ -801,11 +860,11 @@ ngx_http_chat_sio_emit(ngx_http_chat_rt_session_t *s, const char *event,
 
     /* 42["event",data], and the ACK of the event that asked for it */
     ngx_snprintf(prefix, sizeof(prefix), "42[\"%s\",%Z", event);
-    ngx_http_chat_sio_send_json(s, (char *) prefix, NULL, data, 1);
+    ngx_http_chat_sio_send_frame(s, (char *) prefix, NULL, data, text, 1);
     sio->note[0] = '\0';
 
     if (id && json_is_integer(id)) {
-        ngx_http_chat_sio_send_json(s, "43", id, data, 1);
+        ngx_http_chat_sio_send_frame(s, "43", id, data, text, 1);
     }
 
     json_decref(data);

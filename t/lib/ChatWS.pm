@@ -150,6 +150,7 @@ sub read_frame {
     my ($s, $timeout) = @_;
     $timeout //= 5;
     my $buf = \${*$s}{chat_ws_buf};
+    $$buf //= "";
     my $deadline = Time::HiRes::time() + $timeout;
 
     for (;;) {
