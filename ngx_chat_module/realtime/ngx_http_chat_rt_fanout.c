@@ -822,11 +822,20 @@ ngx_http_chat_rt_deliver(ngx_http_chat_rt_channel_t *ch, u_char *msg,
             continue;
         }
 
-        /* a socket that fails here is closed: its free is posted */
-        if (ngx_http_chat_ws_send_buf(s->ws, b) == NGX_OK) {
+        /*
+         * A socket that fails here is closed: its free is posted.  The
+         * sends of a message go in one call (ngx_http_chat_ws_batch.c),
+         * unless joins or leaves run beside them and might write too.
+         */
+        if ((ahead ? ngx_http_chat_ws_batch_add(s->ws, b)
+                   : ngx_http_chat_ws_send_buf(s->ws, b))
+            == NGX_OK)
+        {
             delivered++;
         }
     }
+
+    ngx_http_chat_ws_batch_flush();
 
     if (delivered) {
         ngx_http_chat_rt_delivered(msg + NGX_HTTP_CHAT_RT_HEADER,

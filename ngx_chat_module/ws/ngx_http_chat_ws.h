@@ -192,6 +192,8 @@ ngx_int_t ngx_http_chat_ws_send(ngx_http_chat_ws_t *ws, ngx_uint_t opcode,
     u_char *data, size_t len);
 ngx_int_t ngx_http_chat_ws_send_buf(ngx_http_chat_ws_t *ws,
     ngx_http_chat_ws_buf_t *buf);
+void ngx_http_chat_ws_sent(ngx_http_chat_ws_t *ws,
+    ngx_http_chat_ws_buf_t *buf, ssize_t n);
 ngx_int_t ngx_http_chat_ws_send_raw(ngx_http_chat_ws_t *ws, u_char *data,
     size_t len);
 ngx_int_t ngx_http_chat_ws_hold_raw(ngx_http_chat_ws_t *ws, u_char *data,
@@ -230,6 +232,17 @@ void ngx_http_chat_ws_deflate_free(ngx_http_chat_ws_deflate_t *d);
 
 /* the echo app of the conformance tests: ngx_http_chat_ws_echo.c */
 extern ngx_http_chat_ws_app_t  ngx_http_chat_ws_echo_app;
+
+
+/*
+ * One frame to many sockets, in one call to the kernel where it can
+ * (ngx_http_chat_ws_batch.c): add each socket's, then flush; buf is held
+ * until it went.  NGX_OK: it goes (or went); as ngx_http_chat_ws_send_buf()
+ * otherwise.
+ */
+ngx_int_t ngx_http_chat_ws_batch_add(ngx_http_chat_ws_t *ws,
+    ngx_http_chat_ws_buf_t *buf);
+void ngx_http_chat_ws_batch_flush(void);
 
 
 #endif /* _NGX_HTTP_CHAT_WS_H_INCLUDED_ */

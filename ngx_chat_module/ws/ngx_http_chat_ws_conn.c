@@ -27,6 +27,8 @@ static ngx_int_t ngx_http_chat_ws_queue(ngx_http_chat_ws_t *ws,
     ngx_http_chat_ws_buf_t *buf);
 static ngx_int_t ngx_http_chat_ws_unhold(ngx_http_chat_ws_t *ws,
     ngx_http_chat_ws_buf_t *buf);
+static ngx_int_t ngx_http_chat_ws_queue_rest(ngx_http_chat_ws_t *ws,
+    ngx_http_chat_ws_buf_t *buf, size_t sent);
 static ngx_int_t ngx_http_chat_ws_flush(ngx_http_chat_ws_t *ws);
 static void ngx_http_chat_ws_drop_queue(ngx_http_chat_ws_t *ws,
     ngx_uint_t keep_partial);
@@ -445,10 +447,9 @@ ngx_http_chat_ws_unhold(ngx_http_chat_ws_t *ws, ngx_http_chat_ws_buf_t *buf)
 static ngx_int_t
 ngx_http_chat_ws_queue(ngx_http_chat_ws_t *ws, ngx_http_chat_ws_buf_t *buf)
 {
-    size_t                   sent;
-    ssize_t                  n;
-    ngx_connection_t        *c;
-    ngx_http_chat_ws_out_t  *out;
+    size_t             sent;
+    ssize_t            n;
+    ngx_connection_t  *c;
 
     if (ws->held) {
         return ngx_http_chat_ws_unhold(ws, buf);
@@ -473,6 +474,59 @@ ngx_http_chat_ws_queue(ngx_http_chat_ws_t *ws, ngx_http_chat_ws_buf_t *buf)
             return NGX_OK;
         }
     }
+
+    return ngx_http_chat_ws_queue_rest(ws, buf, sent);
+}
+
+
+/*
+ * A send of buf made elsewhere (ngx_http_chat_ws_batch.c), on a socket
+ * that had nothing queued: n its result as c->send() would return it.
+ * What did not go is queued; a failed socket is closed (its free is
+ * posted), as ngx_http_chat_ws_send_buf() does.
+ */
+void
+ngx_http_chat_ws_sent(ngx_http_chat_ws_t *ws, ngx_http_chat_ws_buf_t *buf,
+    ssize_t n)
+{
+    ngx_connection_t  *c;
+
+    c = ws->connection;
+
+    if (n == NGX_ERROR) {
+        c->error = 1;
+        c->write->error = 1;
+        ngx_http_chat_ws_finalize(ws);
+        return;
+    }
+
+    if (n > 0) {
+        c->sent += n;
+    }
+
+    if (n == (ssize_t) buf->len) {
+        return;
+    }
+
+    /* the socket is full: what is left waits for it, as c->send() says */
+    c->write->ready = 0;
+
+    if (ngx_http_chat_ws_queue_rest(ws, buf, n > 0 ? (size_t) n : 0)
+        == NGX_ERROR)
+    {
+        ngx_http_chat_ws_finalize(ws);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_chat_ws_queue_rest(ngx_http_chat_ws_t *ws,
+    ngx_http_chat_ws_buf_t *buf, size_t sent)
+{
+    ngx_connection_t        *c;
+    ngx_http_chat_ws_out_t  *out;
+
+    c = ws->connection;
 
     out = ngx_alloc(sizeof(ngx_http_chat_ws_out_t), c->log);
     if (out == NULL) {
