@@ -20,6 +20,8 @@ static ngx_http_chat_metrics_zone_t  *ngx_http_chat_metrics_zone;
 
 static void ngx_http_chat_metrics_fold(ngx_http_chat_metrics_slot_t *to,
     ngx_http_chat_metrics_slot_t *from, ngx_uint_t gauges);
+static void ngx_http_chat_metrics_retire(ngx_http_chat_metrics_zone_t *zone,
+    ngx_http_chat_metrics_slot_t *s);
 static void ngx_http_chat_metrics_clear(ngx_http_chat_metrics_slot_t *s);
 static ngx_uint_t ngx_http_chat_metrics_alive(ngx_atomic_uint_t pid);
 
@@ -101,8 +103,7 @@ ngx_http_chat_metrics_attach(ngx_http_chat_metrics_zone_t *zone,
             if (pass == 1 && pid != 0 && !ngx_http_chat_metrics_alive(pid)
                 && ngx_atomic_cmp_set(&s->pid, pid, me))
             {
-                ngx_http_chat_metrics_fold(&zone->retired, s, 0);
-                ngx_http_chat_metrics_clear(s);
+                ngx_http_chat_metrics_retire(zone, s);
                 ngx_http_chat_metrics = s;
                 return;
             }
@@ -127,30 +128,61 @@ ngx_http_chat_metrics_detach(void)
     }
 
     ngx_http_chat_metrics = NULL;
-    ngx_http_chat_metrics_fold(&ngx_http_chat_metrics_zone->retired, s, 0);
-    ngx_http_chat_metrics_clear(s);
+    ngx_http_chat_metrics_retire(ngx_http_chat_metrics_zone, s);
     s->pid = 0;
 }
 
 
+/* a slot's counters into the retired, the move marked for the sums */
+static void
+ngx_http_chat_metrics_retire(ngx_http_chat_metrics_zone_t *zone,
+    ngx_http_chat_metrics_slot_t *s)
+{
+    (void) ngx_atomic_fetch_add(&zone->moving, 1);
+    ngx_http_chat_metrics_fold(&zone->retired, s, 0);
+    ngx_http_chat_metrics_clear(s);
+    (void) ngx_atomic_fetch_add(&zone->moved, 1);
+    (void) ngx_atomic_fetch_add(&zone->moving, -1);
+}
+
+
+/*
+ * A sum read again while a slot moves into the retired (a worker's exit,
+ * a dead one's slot taken): a few tries, then the last, should a worker
+ * have died in the middle of its move
+ */
 void
 ngx_http_chat_metrics_sum(ngx_http_chat_metrics_zone_t *zone,
     ngx_http_chat_metrics_slot_t *out)
 {
-    ngx_uint_t                     i;
+    ngx_uint_t                     i, try;
+    ngx_atomic_uint_t              moved;
     ngx_http_chat_metrics_slot_t  *s;
 
-    ngx_memzero(out, sizeof(ngx_http_chat_metrics_slot_t));
+    for (try = 0; /* void */; try++) {
+        moved = zone->moved;
+        ngx_memory_barrier();
 
-    ngx_http_chat_metrics_fold(out, &zone->retired, 0);
+        ngx_memzero(out, sizeof(ngx_http_chat_metrics_slot_t));
 
-    for (i = 0; i < NGX_HTTP_CHAT_METRIC_SLOTS; i++) {
-        s = &zone->slot[i];
+        ngx_http_chat_metrics_fold(out, &zone->retired, 0);
 
-        if (s->pid) {
-            ngx_http_chat_metrics_fold(out, s,
-                                       ngx_http_chat_metrics_alive(s->pid));
+        for (i = 0; i < NGX_HTTP_CHAT_METRIC_SLOTS; i++) {
+            s = &zone->slot[i];
+
+            if (s->pid) {
+                ngx_http_chat_metrics_fold(out, s,
+                                          ngx_http_chat_metrics_alive(s->pid));
+            }
         }
+
+        ngx_memory_barrier();
+
+        if ((zone->moving == 0 && zone->moved == moved) || try == 100) {
+            return;
+        }
+
+        ngx_sched_yield();
     }
 }
 

@@ -114,8 +114,14 @@ typedef struct {
     ngx_http_chat_histogram_t   route[NGX_HTTP_CHAT_METRIC_ROUTES];
 } ngx_http_chat_metrics_slot_t;
 
-/* the zone's part: the retired first, then the workers' slots */
+/*
+ * the zone's part: the retired first, then the workers' slots; a slot's
+ * counts moved into the retired are in both, or in neither, for a moment:
+ * a sum that saw a move begin or end reads again
+ */
 typedef struct {
+    ngx_atomic_t                  moving;    /* moves under way */
+    ngx_atomic_t                  moved;     /* moves done */
     ngx_http_chat_metrics_slot_t  retired;
     ngx_http_chat_metrics_slot_t  slot[NGX_HTTP_CHAT_METRIC_SLOTS];
 } ngx_http_chat_metrics_zone_t;
