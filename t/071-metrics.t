@@ -161,6 +161,19 @@ if ($m1->{'chat_sockets_open{codec="plain",transport="websocket"}'}) {
         close $f;
     }
     push @r, "killed $pid: $st";
+    # the nginx processes now, and the count 3 s later
+    my @ps = map { m{/proc/(\d+)/} ? $1 : () } glob "/proc/[0-9]*/stat";
+    for my $p (@ps) {
+        open my $f, "<", "/proc/$p/stat" or next;
+        my @f = split ' ', scalar <$f>;
+        close $f;
+        push @r, "nginx $p ($f[2], parent $f[3])" if $f[1] eq "(nginx)";
+    }
+    sleep 3;
+    my $m2 = eval { main::scrape() } // {};
+    push @r, "3 s later:"
+        . ($m2->{'chat_sockets_open{codec="plain",transport="websocket"}'}
+           // "?");
 }
 $main::Got = join " ", @r;
 --- response_body
