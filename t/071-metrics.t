@@ -3,7 +3,8 @@
 # sign-ins, messages stored by type, deliveries and their latency, REST
 # answers by route and status class with their time, Redis and MongoDB
 # latency, one-time codes sent; counters summed over two workers, and a
-# worker killed with SIGKILL takes its sockets out and leaves its counts.
+# worker killed with SIGKILL takes its sockets out and leaves its counts;
+# no counter goes down while the server reloads.
 
 use Test::Nginx::Socket 'no_plan';
 use ChatTest;
@@ -11,6 +12,7 @@ use ChatChats;
 use ChatRT;
 use JSON::PP;
 use IPC::Open2;
+use POSIX ();
 use Time::HiRes qw(sleep);
 
 our ($Got, %Id);
@@ -230,3 +232,64 @@ my $h = HTTP::Tiny->new->request("HEAD",
 $main::Got = "post:$r->{status} head:$h->{status}:" . length($h->{content} // "");
 --- response_body
 post:405 head:200:0
+
+
+
+=== TEST 5: counters never go down while the server reloads: scrapes in a loop across twenty reloads
+--- init
+ChatChats::setup();
+my $url = "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/metrics";
+# six scrapers, each comparing every counter with its own last scrape
+# until told to stop (SIGTERM)
+my @kids;
+for my $k (1 .. 6) {
+    pipe my $rd, my $wr or die;
+    my $pid = fork // die;
+    if ($pid == 0) {
+        close $rd;
+        my ($stop, %last, @down) = (0);
+        local $SIG{TERM} = sub { $stop = 1 };
+        my ($n, $ht) = (0, HTTP::Tiny->new);
+        until ($stop) {
+            my $r = $ht->get($url);
+            next unless $r->{status} == 200;
+            $n++;
+            for (split /\n/, $r->{content}) {
+                next unless /^(chat_\w+?_(?:total|count|sum|bucket)(?:\{[^}]*\})?) (\S+)$/;
+                push @down, "$1 $last{$1}->$2"
+                    if defined $last{$1} && $2 < $last{$1};
+                $last{$1} = $2;
+            }
+        }
+        splice @down, 3;
+        print $wr "$n " . (@down ? join(",", @down) : "none") . "\n";
+        close $wr;
+        POSIX::_exit(0);
+    }
+    close $wr;
+    push @kids, [$pid, $rd];
+}
+open my $f, "<", "$Test::Nginx::Util::ServRoot/logs/nginx.pid" or die;
+chomp(my $master = <$f>);
+close $f;
+# each reload moves both old workers' slots into the page's retired counts
+for (1 .. 20) {
+    ChatChats::api(alice => GET => "/api/chats") for 1 .. 2;
+    kill "HUP", $master;
+    sleep 0.4;
+}
+sleep 0.5;
+kill "TERM", map { $_->[0] } @kids;
+my ($scrapes, @down) = (0);
+for my $k (@kids) {
+    my $line = readline $k->[1];
+    waitpid $k->[0], 0;
+    my ($n, $d) = split " ", $line // "0 lost", 2;
+    chomp $d;
+    $scrapes += $n;
+    push @down, $d unless $d eq "none";
+}
+$main::Got = "scrapes>=400:" . ($scrapes >= 400 ? 1 : "0 ($scrapes)")
+    . " down:" . (@down ? join(" ", @down) : "none");
+--- response_body
+scrapes>=400:1 down:none

@@ -133,34 +133,61 @@ ngx_http_chat_metrics_detach(void)
 }
 
 
-/* a slot's counters into the retired, the move marked for the sums */
+/*
+ * A slot's counters into the retired, one move at a time, marked for the
+ * sums by the mover's pid: a mover killed in its move leaves its pid
+ * there, which the next move and the sums see is dead
+ */
 static void
 ngx_http_chat_metrics_retire(ngx_http_chat_metrics_zone_t *zone,
     ngx_http_chat_metrics_slot_t *s)
 {
-    (void) ngx_atomic_fetch_add(&zone->moving, 1);
+    ngx_uint_t         try;
+    ngx_atomic_uint_t  me, mover;
+
+    me = (ngx_atomic_uint_t) ngx_pid;
+
+    /*
+     * a move takes microseconds: one still marked after 10,000 yields is
+     * a dead mover's whose pid another process has since taken
+     */
+    for (try = 0; /* void */; try++) {
+        mover = zone->moving;
+
+        if ((mover == 0 || try >= 10000
+             || !ngx_http_chat_metrics_alive(mover))
+            && ngx_atomic_cmp_set(&zone->moving, mover, me))
+        {
+            break;
+        }
+
+        ngx_sched_yield();
+    }
+
     ngx_http_chat_metrics_fold(&zone->retired, s, 0);
     ngx_http_chat_metrics_clear(s);
     (void) ngx_atomic_fetch_add(&zone->moved, 1);
-    (void) ngx_atomic_fetch_add(&zone->moving, -1);
+    ngx_memory_barrier();
+    zone->moving = 0;
 }
 
 
 /*
  * A sum read again while a slot moves into the retired (a worker's exit,
- * a dead one's slot taken): a few tries, then the last, should a worker
- * have died in the middle of its move
+ * a dead one's slot taken); a move whose mover died is not waited for,
+ * and after 100 tries the last sum stands
  */
 void
 ngx_http_chat_metrics_sum(ngx_http_chat_metrics_zone_t *zone,
     ngx_http_chat_metrics_slot_t *out)
 {
     ngx_uint_t                     i, try;
-    ngx_atomic_uint_t              moved;
+    ngx_atomic_uint_t              moved, mover;
     ngx_http_chat_metrics_slot_t  *s;
 
     for (try = 0; /* void */; try++) {
         moved = zone->moved;
+        mover = zone->moving;
         ngx_memory_barrier();
 
         ngx_memzero(out, sizeof(ngx_http_chat_metrics_slot_t));
@@ -178,7 +205,15 @@ ngx_http_chat_metrics_sum(ngx_http_chat_metrics_zone_t *zone,
 
         ngx_memory_barrier();
 
-        if ((zone->moving == 0 && zone->moved == moved) || try == 100) {
+        if (zone->moved == moved
+            && (zone->moving == 0
+                || (zone->moving == mover
+                    && !ngx_http_chat_metrics_alive(mover))))
+        {
+            return;
+        }
+
+        if (try == 100) {
             return;
         }
 

@@ -117,10 +117,10 @@ typedef struct {
 /*
  * the zone's part: the retired first, then the workers' slots; a slot's
  * counts moved into the retired are in both, or in neither, for a moment:
- * a sum that saw a move begin or end reads again
+ * a sum that saw a move under way, begun or ended reads again
  */
 typedef struct {
-    ngx_atomic_t                  moving;    /* moves under way */
+    ngx_atomic_t                  moving;    /* the mover's pid, or 0 */
     ngx_atomic_t                  moved;     /* moves done */
     ngx_http_chat_metrics_slot_t  retired;
     ngx_http_chat_metrics_slot_t  slot[NGX_HTTP_CHAT_METRIC_SLOTS];
