@@ -205,6 +205,7 @@ rest 201 then 200 same ws same inserts=0 updates=0
 # update would count among these writes
 sleep 1.5;
 my $before = main::writes();
+my $msgs0 = main::message_inserts();
 my $t0 = Time::HiRes::time();
 my @pids;
 pipe(my $r, my $w) or die "pipe: $!";
@@ -239,7 +240,9 @@ my @mine = grep { ($_->{tempId} // "") eq "race-1" }
 my $bound = 8 + 8 + 3 + 2;
 $main::Got = "answers=" . scalar(@lines) . " created=" . ($status{201} // 0)
     . " same=" . scalar(keys %ids) . " visible=" . scalar(@mine)
-    . " inserts=" . ($ins >= 1 && $ins <= $bound ? "bounded" : "$ins in $ms ms");
+    . " inserts=" . ($ins >= 1 && $ins <= $bound ? "bounded"
+        : "$ins in $ms ms, of them inserts of messages "
+          . (main::message_inserts() - $msgs0));
 --- response_body
 answers=8 created=1 same=1 visible=1 inserts=bounded
 --- no_error_log
