@@ -289,7 +289,7 @@ for my $k (@kids) {
     $scrapes += $n;
     push @down, $d unless $d eq "none";
 }
-$main::Got = "scrapes>=400:" . ($scrapes >= 400 ? 1 : "0 ($scrapes)")
+$main::Got = "scrapes>=100:" . ($scrapes >= 100 ? 1 : "0 ($scrapes)")
     . " down:" . (@down ? join(" ", @down) : "none");
 --- response_body
-scrapes>=400:1 down:none
+scrapes>=100:1 down:none
