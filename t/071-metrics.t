@@ -4,7 +4,8 @@
 # answers by route and status class with their time, Redis and MongoDB
 # latency, one-time codes sent; counters summed over two workers, and a
 # worker killed with SIGKILL takes its sockets out and leaves its counts;
-# no counter goes down while the server reloads.
+# no counter goes down while the server reloads; a killed worker not
+# reaped yet counts no sockets.
 
 use Test::Nginx::Socket 'no_plan';
 use ChatTest;
@@ -293,3 +294,48 @@ $main::Got = "scrapes>=100:" . ($scrapes >= 100 ? 1 : "0 ($scrapes)")
     . " down:" . (@down ? join(" ", @down) : "none");
 --- response_body
 scrapes>=100:1 down:none
+
+
+
+=== TEST 6: a worker killed and not reaped yet (the master stopped): its sockets are already off the page
+--- init
+ChatChats::setup();
+my @s = map { ChatRT::connect("carol") } 1 .. 4;
+sleep 0.3;
+# which worker holds each of the four, from their log lines
+open my $log, "<", "$Test::Nginx::Util::ServRoot/logs/error.log" or die;
+my @pids;
+while (<$log>) {
+    push @pids, $1 if /\[info\] (\d+)#\d+: .*chat ws: authenticated as \Q$ChatChats::Id{carol}\E/;
+}
+close $log;
+@pids = @pids[-4 .. -1];
+my $pid = $pids[-1];
+my $left = grep { $_ != $pid } @pids;
+open my $f, "<", "$Test::Nginx::Util::ServRoot/logs/nginx.pid" or die;
+chomp(my $master = <$f>);
+close $f;
+my $m0 = main::scrape();
+kill "STOP", $master;
+kill "KILL", $pid;
+my $st = "gone";
+for (1 .. 20) {
+    sleep 0.05;
+    open my $p, "<", "/proc/$pid/stat" or last;
+    $st = (split ' ', scalar <$p>)[2];
+    close $p;
+    last if $st eq "Z";
+}
+my $m1 = eval { main::scrape() };
+kill "CONT", $master;
+close $_ for @s;
+my $open = 'chat_sockets_open{codec="plain",transport="websocket"}';
+$main::Got = "before:" . ($m0->{$open} == 4 ? 4 : $m0->{$open})
+    . " killed:$st"
+    . " after:" . (!$m1 ? "no page"
+                   : $m1->{$open} == $left ? "the survivor's"
+                   : "$m1->{$open} (the survivor's $left)");
+--- response_body
+before:4 killed:Z after:the survivor's
+--- no_error_log
+[emerg]

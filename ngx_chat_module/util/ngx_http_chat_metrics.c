@@ -24,6 +24,7 @@ static void ngx_http_chat_metrics_retire(ngx_http_chat_metrics_zone_t *zone,
     ngx_http_chat_metrics_slot_t *s);
 static void ngx_http_chat_metrics_clear(ngx_http_chat_metrics_slot_t *s);
 static ngx_uint_t ngx_http_chat_metrics_alive(ngx_atomic_uint_t pid);
+static ngx_uint_t ngx_http_chat_metrics_zombie(ngx_atomic_uint_t pid);
 
 
 ngx_uint_t
@@ -285,7 +286,44 @@ ngx_http_chat_metrics_clear(ngx_http_chat_metrics_slot_t *s)
 static ngx_uint_t
 ngx_http_chat_metrics_alive(ngx_atomic_uint_t pid)
 {
-    return kill((ngx_pid_t) pid, 0) == 0 || ngx_errno != NGX_ESRCH;
+    if (kill((ngx_pid_t) pid, 0) == -1) {
+        return ngx_errno != NGX_ESRCH;
+    }
+
+    return !ngx_http_chat_metrics_zombie(pid);
+}
+
+
+/*
+ * a worker killed but not reaped by the master yet is still there for
+ * kill(), and holds no sockets any more (Linux's /proc; elsewhere: no)
+ */
+static ngx_uint_t
+ngx_http_chat_metrics_zombie(ngx_atomic_uint_t pid)
+{
+    u_char     *p;
+    ssize_t     n;
+    ngx_fd_t    fd;
+    u_char      name[32], buf[512];
+
+    ngx_sprintf(name, "/proc/%P/stat%Z", (ngx_pid_t) pid);
+
+    fd = ngx_open_file(name, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        return 0;
+    }
+
+    n = read(fd, buf, sizeof(buf));
+    (void) ngx_close_file(fd);
+
+    if (n <= 0) {
+        return 0;
+    }
+
+    /* "pid (comm) S ...": the state after the last ')' */
+    for (p = buf + n - 1; p > buf && *p != ')'; p--) { /* void */ }
+
+    return p + 2 < buf + n && *p == ')' && p[2] == 'Z';
 }
 
 
